@@ -1,0 +1,68 @@
+/**
+ * Child processes of the local stack. Each runs in its own process group (detached), so stopping
+ * the group also stops what it started: `gcloud emulators … start` is a Python wrapper whose Java
+ * child keeps the port when only the wrapper is killed.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+
+export interface ManagedProcess {
+  name: string;
+  pid: number;
+  port: number;
+  logFile: string;
+}
+
+export function startDetached(opts: {
+  name: string;
+  command: string;
+  args: string[];
+  port: number;
+  logFile: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}): ManagedProcess {
+  const out = fs.openSync(opts.logFile, 'a');
+  const child = spawn(opts.command, opts.args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
+  fs.closeSync(out);
+  if (child.pid === undefined) throw new Error(`could not start ${opts.name} (${opts.command})`);
+  child.unref();
+  return { name: opts.name, pid: child.pid, port: opts.port, logFile: opts.logFile };
+}
+
+export function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+/** SIGTERM the process group, then SIGKILL what is left after the grace period. */
+export async function stopGroup(pid: number, graceMs = 10_000): Promise<'terminated' | 'killed' | 'gone'> {
+  if (!groupAlive(pid)) return 'gone';
+  signalGroup(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!groupAlive(pid)) return 'terminated';
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  signalGroup(pid, 'SIGKILL');
+  const killDeadline = Date.now() + 5_000;
+  while (groupAlive(pid) && Date.now() < killDeadline) await new Promise((r) => setTimeout(r, 100));
+  return 'killed';
+}

@@ -1,0 +1,329 @@
+/**
+ * The local stack: the gcloud Firestore and Pub/Sub emulators, a docker-registry whose
+ * notifications are bridged onto topic `gcr`, and the functions served by the Functions Framework,
+ * all on loopback. `up` waits until every part answers and writes `stack.env`; `down` stops every
+ * process group it started, by process id, and checks that no port is left listening.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PubSub } from '@google-cloud/pubsub';
+import { httpAnswers, isListening, pickFreePort, waitFor } from './ports.ts';
+import { groupAlive, type ManagedProcess, startDetached, stopGroup } from './processes.ts';
+import { registryConfig } from './registry-config.ts';
+import { readStackEnv, type StackEnv, writeStackEnv } from './stack-env.ts';
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = path.join(PROJECT_ROOT, 'node_modules', '.bin');
+const NODE = process.execPath;
+
+/** The functions the stack serves, each in its own Functions Framework process. */
+export const FUNCTIONS = [{ target: 'signOnPush', signature: 'cloudevent', topic: 'gcr' }] as const;
+
+export interface StackOptions {
+  dir: string;
+  /** `fixed`: Firestore and Pub/Sub on firebase.json's ports; `free`: every port picked free. */
+  ports: 'fixed' | 'free';
+  project?: string;
+  log?: (line: string) => void;
+}
+
+export interface StackState {
+  dir: string;
+  env: StackEnv;
+  processes: ManagedProcess[];
+}
+
+const stateFile = (dir: string) => path.join(dir, 'stack.json');
+export const envFile = (dir: string) => path.join(dir, 'stack.env');
+
+function firebasePorts(): { firestore: number; pubsub: number } {
+  const config = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'firebase.json'), 'utf8'));
+  return { firestore: Number(config.emulators.firestore.port), pubsub: Number(config.emulators.pubsub.port) };
+}
+
+export function readState(dir: string): StackState | null {
+  try {
+    return JSON.parse(fs.readFileSync(stateFile(dir), 'utf8')) as StackState;
+  } catch {
+    return null;
+  }
+}
+
+function saveState(state: StackState): void {
+  fs.writeFileSync(stateFile(state.dir), JSON.stringify(state, null, 2));
+}
+
+async function portFor(kind: 'firestore' | 'pubsub', opts: StackOptions): Promise<number> {
+  if (opts.ports === 'free') return pickFreePort();
+  const port = firebasePorts()[kind];
+  if (await isListening(port)) {
+    throw new Error(
+      `port ${port} for the ${kind} emulator (firebase.json) is in use: is a stack already up?`,
+    );
+  }
+  return port;
+}
+
+export async function stackUp(opts: StackOptions): Promise<StackState> {
+  const log = opts.log ?? (() => {});
+  const dir = path.resolve(opts.dir);
+  const existing = readState(dir);
+  if (existing?.processes.some((p) => groupAlive(p.pid))) {
+    throw new Error(`a stack is already running from ${dir}; run 'sigsentry stack down' first`);
+  }
+  const logs = path.join(dir, 'logs');
+  fs.mkdirSync(logs, { recursive: true });
+  const project = opts.project ?? 'sigsentry-local';
+  const state: StackState = { dir, env: { GCP_PROJECT: project }, processes: [] };
+  const track = (p: ManagedProcess) => {
+    state.processes.push(p);
+    saveState(state);
+    return p;
+  };
+  const logFile = (name: string) => path.join(logs, `${name}.log`);
+
+  try {
+    // Java emulators first: they are the slowest to start, so they start together.
+    fs.mkdirSync(path.join(dir, 'pubsub'), { recursive: true });
+    const firestorePort = await portFor('firestore', opts);
+    const pubsubPort = await portFor('pubsub', opts);
+    track(
+      startDetached({
+        name: 'firestore',
+        command: 'gcloud',
+        args: ['emulators', 'firestore', 'start', `--host-port=127.0.0.1:${firestorePort}`, '--quiet'],
+        port: firestorePort,
+        logFile: logFile('firestore'),
+      }),
+    );
+    track(
+      startDetached({
+        name: 'pubsub',
+        command: 'gcloud',
+        args: [
+          'beta',
+          'emulators',
+          'pubsub',
+          'start',
+          `--host-port=127.0.0.1:${pubsubPort}`,
+          `--project=${project}`,
+          `--data-dir=${path.join(dir, 'pubsub')}`,
+          '--quiet',
+        ],
+        port: pubsubPort,
+        logFile: logFile('pubsub'),
+      }),
+    );
+    state.env.FIRESTORE_EMULATOR_HOST = `127.0.0.1:${firestorePort}`;
+    state.env.PUBSUB_EMULATOR_HOST = `127.0.0.1:${pubsubPort}`;
+
+    const registryPort = await pickFreePort();
+    const bridgePort = await pickFreePort();
+    state.env.REGISTRY = `127.0.0.1:${registryPort}`;
+
+    const functionPorts = new Map<string, number>();
+    for (const fn of FUNCTIONS) functionPorts.set(fn.target, await pickFreePort());
+    state.env.FUNCTIONS_URL = `http://127.0.0.1:${functionPorts.get('signOnPush')}`;
+
+    await waitUntilAnswering(state, 'firestore', () =>
+      httpAnswers(`http://${state.env.FIRESTORE_EMULATOR_HOST}/`),
+    );
+    await waitUntilAnswering(state, 'pubsub', () => httpAnswers(`http://${state.env.PUBSUB_EMULATOR_HOST}/`));
+    log('firestore and pubsub emulators are up');
+
+    // No metadata server on loopback: tell the Google clients not to look for one.
+    const childEnv = {
+      ...process.env,
+      ...state.env,
+      SIGSENTRY_LOCAL: '1',
+      METADATA_SERVER_DETECTION: 'none',
+    };
+
+    for (const fn of FUNCTIONS) {
+      const port = functionPorts.get(fn.target)!;
+      track(
+        startDetached({
+          name: `function-${fn.target}`,
+          command: NODE,
+          args: [
+            path.join(BIN, 'functions-framework'),
+            `--target=${fn.target}`,
+            `--signature-type=${fn.signature}`,
+            `--source=${path.join(PROJECT_ROOT, 'functions', 'index.ts')}`,
+            `--port=${port}`,
+          ],
+          port,
+          env: { ...childEnv, FUNCTION_TARGET: fn.target, K_SERVICE: fn.target, LOG_EXECUTION_ID: 'true' },
+          logFile: logFile(`function-${fn.target}`),
+        }),
+      );
+    }
+
+    await createTopicsAndSubscriptions(state.env, functionPorts);
+    log('topics and push subscriptions created');
+
+    track(
+      startDetached({
+        name: 'registry-bridge',
+        command: NODE,
+        args: [
+          path.join(PROJECT_ROOT, 'emulators', 'registry-bridge', 'main.ts'),
+          `--port=${bridgePort}`,
+          `--registry-host=${state.env.REGISTRY}`,
+          `--project=${project}`,
+          '--topic=gcr',
+        ],
+        port: bridgePort,
+        env: childEnv,
+        logFile: logFile('registry-bridge'),
+      }),
+    );
+    const registryDir = path.join(dir, 'registry');
+    fs.mkdirSync(registryDir, { recursive: true });
+    const configPath = path.join(dir, 'registry.yml');
+    fs.writeFileSync(
+      configPath,
+      registryConfig({
+        port: registryPort,
+        storageDir: registryDir,
+        notifyUrl: `http://127.0.0.1:${bridgePort}/events`,
+      }),
+    );
+    track(
+      startDetached({
+        name: 'registry',
+        command: 'docker-registry',
+        args: ['serve', configPath],
+        port: registryPort,
+        logFile: logFile('registry'),
+      }),
+    );
+
+    await waitUntilAnswering(state, 'registry-bridge', () =>
+      httpAnswers(`http://127.0.0.1:${bridgePort}/healthz`),
+    );
+    await waitUntilAnswering(state, 'registry', () => httpAnswers(`http://${state.env.REGISTRY}/v2/`));
+    for (const [target, port] of functionPorts) {
+      await waitUntilAnswering(state, `function-${target}`, () => isListening(port));
+    }
+    log('registry, bridge and functions are up');
+
+    writeStackEnv(envFile(dir), state.env);
+    saveState(state);
+    return state;
+  } catch (err) {
+    await stopProcesses(state.processes);
+    fs.rmSync(stateFile(dir), { force: true });
+    throw err;
+  }
+}
+
+/** Waits for a part to answer, failing at once, with its log's tail, if its process has exited. */
+async function waitUntilAnswering(
+  state: StackState,
+  name: string,
+  answers: () => Promise<boolean>,
+): Promise<void> {
+  const proc = state.processes.find((p) => p.name === name);
+  if (!proc) throw new Error(`no process named ${name}`);
+  await waitFor(
+    name,
+    async () => {
+      if (await answers()) return true;
+      if (!groupAlive(proc.pid)) {
+        const tail = fs.readFileSync(proc.logFile, 'utf8').split('\n').slice(-15).join('\n');
+        throw new Error(`${name} exited before it answered; the end of ${proc.logFile}:\n${tail}`);
+      }
+      return false;
+    },
+    { timeoutMs: 120_000 },
+  );
+}
+
+async function createTopicsAndSubscriptions(
+  env: StackEnv,
+  functionPorts: Map<string, number>,
+): Promise<void> {
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
+  const pubsub = new PubSub({
+    projectId: env.GCP_PROJECT,
+    apiEndpoint: env.PUBSUB_EMULATOR_HOST,
+    emulatorMode: true,
+  });
+  try {
+    for (const name of ['gcr', 'signing-alerts']) await pubsub.createTopic(name);
+    for (const fn of FUNCTIONS) {
+      // The Functions Framework turns a raw Pub/Sub push into the CloudEvent Cloud Run delivers
+      // when the push path is /projects/P/topics/T.
+      const pushEndpoint = `http://127.0.0.1:${functionPorts.get(fn.target)}/projects/${env.GCP_PROJECT}/topics/${fn.topic}`;
+      await pubsub.topic(fn.topic).createSubscription(`${fn.target}-${fn.topic}`, {
+        pushConfig: { pushEndpoint },
+        ackDeadlineSeconds: 60,
+      });
+    }
+  } finally {
+    await pubsub.close();
+  }
+}
+
+async function stopProcesses(processes: ManagedProcess[]): Promise<Record<string, string>> {
+  // The registry goes first so it stops notifying; the rest stop together.
+  const outcome: Record<string, string> = {};
+  const stop = async (p: ManagedProcess) => {
+    const started = Date.now();
+    outcome[p.name] = `${await stopGroup(p.pid)} in ${Date.now() - started} ms`;
+  };
+  const registry = processes.filter((p) => p.name === 'registry');
+  await Promise.all(registry.map(stop));
+  await Promise.all(processes.filter((p) => p.name !== 'registry').map(stop));
+  return outcome;
+}
+
+export async function stackDown(
+  dirArg: string,
+): Promise<{ stopped: string[]; outcome: Record<string, string>; stillListening: number[] }> {
+  const dir = path.resolve(dirArg);
+  const state = readState(dir);
+  if (!state) return { stopped: [], outcome: {}, stillListening: [] };
+  const outcome = await stopProcesses(state.processes);
+  const stillListening: number[] = [];
+  for (const p of state.processes) {
+    // A port can linger for a moment after its owner exits.
+    try {
+      await waitFor(`port ${p.port} to close`, async () => !(await isListening(p.port)), { timeoutMs: 5000 });
+    } catch {
+      stillListening.push(p.port);
+    }
+  }
+  fs.rmSync(stateFile(dir), { force: true });
+  fs.rmSync(envFile(dir), { force: true });
+  return { stopped: state.processes.map((p) => p.name), outcome, stillListening };
+}
+
+export interface ComponentStatus {
+  name: string;
+  pid: number;
+  port: number;
+  running: boolean;
+  listening: boolean;
+}
+
+export async function stackStatus(
+  dirArg: string,
+): Promise<{ up: boolean; components: ComponentStatus[]; env: StackEnv }> {
+  const dir = path.resolve(dirArg);
+  const state = readState(dir);
+  if (!state) return { up: false, components: [], env: {} };
+  const components = await Promise.all(
+    state.processes.map(async (p) => ({
+      name: p.name,
+      pid: p.pid,
+      port: p.port,
+      running: groupAlive(p.pid),
+      listening: await isListening(p.port),
+    })),
+  );
+  const env = fs.existsSync(envFile(dir)) ? readStackEnv(envFile(dir)) : {};
+  return { up: components.every((c) => c.running && c.listening), components, env };
+}

@@ -1,0 +1,84 @@
+/**
+ * The Artifact Registry notification published on topic `gcr`:
+ *   {"action":"INSERT"|"DELETE","digest":"HOST/PATH@sha256:<hex>","tag":"HOST/PATH:TAG"}
+ * Digest-only, tag-only and digest+tag messages all occur, at least once, in no guaranteed order.
+ * https://cloud.google.com/artifact-registry/docs/configure-notifications
+ */
+import { z } from 'zod';
+import { InvalidInputError } from '../errors.ts';
+
+// HOST[:PORT]/PATH, where PATH is lower-case path components as the distribution spec allows.
+const HOST = '[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]{1,5})?';
+const PATH = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*';
+const TAG = '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}';
+
+export const DIGEST_REFERENCE = new RegExp(`^(${HOST})/(${PATH})@(sha256:[a-f0-9]{64})$`);
+export const TAG_REFERENCE = new RegExp(`^(${HOST})/(${PATH}):(${TAG})$`);
+
+export const GcrMessageSchema = z
+  .object({
+    action: z.enum(['INSERT', 'DELETE']),
+    digest: z
+      .string()
+      .regex(DIGEST_REFERENCE, 'digest must be HOST/REPOSITORY@sha256:<64 lower-case hex>')
+      .optional(),
+    tag: z.string().regex(TAG_REFERENCE, 'tag must be HOST/REPOSITORY:TAG').optional(),
+  })
+  .strict()
+  .refine((m) => m.digest !== undefined || m.tag !== undefined, {
+    message: 'message has neither digest nor tag',
+  })
+  .refine(
+    (m) => {
+      if (m.digest === undefined || m.tag === undefined) return true;
+      const d = DIGEST_REFERENCE.exec(m.digest)!;
+      const t = TAG_REFERENCE.exec(m.tag)!;
+      return d[1] === t[1] && d[2] === t[2];
+    },
+    { message: 'digest and tag name different repositories' },
+  );
+
+export type GcrMessage = z.infer<typeof GcrMessageSchema>;
+
+/** A `gcr` message with its references split into parts. */
+export interface GcrNotification {
+  action: 'INSERT' | 'DELETE';
+  host: string;
+  repository: string;
+  digest?: string;
+  tag?: string;
+  /** The message as received, for logs and records. */
+  raw: GcrMessage;
+}
+
+export function toNotification(message: GcrMessage): GcrNotification {
+  const d = message.digest ? DIGEST_REFERENCE.exec(message.digest) : null;
+  const t = message.tag ? TAG_REFERENCE.exec(message.tag) : null;
+  const parts = (d ?? t)!;
+  return {
+    action: message.action,
+    host: parts[1]!,
+    repository: parts[2]!,
+    ...(d ? { digest: d[3]! } : {}),
+    ...(t ? { tag: t[3]! } : {}),
+    raw: message,
+  };
+}
+
+/** Parses the decoded message bytes. Throws InvalidInputError, which is never worth a retry. */
+export function parseGcrMessage(bytes: Buffer, messageId?: string): GcrNotification {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new InvalidInputError('gcr message is not JSON', { messageId, bytes: bytes.length }, err);
+  }
+  const result = GcrMessageSchema.safeParse(json);
+  if (!result.success) {
+    throw new InvalidInputError(`gcr message has the wrong shape: ${z.prettifyError(result.error)}`, {
+      messageId,
+      issues: result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    });
+  }
+  return toNotification(result.data);
+}

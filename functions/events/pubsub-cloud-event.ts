@@ -1,0 +1,54 @@
+/**
+ * The CloudEvent a gen2 function receives for a Pub/Sub message
+ * (`google.cloud.pubsub.topic.v1.messagePublished`): `data.message.data` is the base64 payload.
+ */
+import { z } from 'zod';
+import { InvalidInputError } from '../errors.ts';
+
+export const MESSAGE_PUBLISHED = 'google.cloud.pubsub.topic.v1.messagePublished';
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export const PubsubMessagePublishedSchema = z.object({
+  message: z.object({
+    data: z.string().regex(BASE64, 'message.data is not base64').optional(),
+    attributes: z.record(z.string(), z.string()).optional(),
+    messageId: z.string().optional(),
+    message_id: z.string().optional(),
+    publishTime: z.string().optional(),
+  }),
+  subscription: z.string().optional(),
+});
+
+export interface PubsubDelivery {
+  messageId: string | undefined;
+  publishTime: string | undefined;
+  attributes: Record<string, string>;
+  data: Buffer;
+}
+
+export interface CloudEventLike {
+  id?: string;
+  type?: string;
+  source?: string;
+  data?: unknown;
+}
+
+export function parsePubsubCloudEvent(event: CloudEventLike): PubsubDelivery {
+  if (event.type !== undefined && event.type !== MESSAGE_PUBLISHED) {
+    throw new InvalidInputError(`unexpected CloudEvent type ${event.type}`, { eventId: event.id });
+  }
+  const parsed = PubsubMessagePublishedSchema.safeParse(event.data);
+  if (!parsed.success) {
+    throw new InvalidInputError(`CloudEvent is not a Pub/Sub message: ${z.prettifyError(parsed.error)}`, {
+      eventId: event.id,
+    });
+  }
+  const { message } = parsed.data;
+  return {
+    messageId: message.messageId ?? message.message_id ?? event.id,
+    publishTime: message.publishTime,
+    attributes: message.attributes ?? {},
+    data: Buffer.from(message.data ?? '', 'base64'),
+  };
+}

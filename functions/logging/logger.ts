@@ -1,0 +1,78 @@
+/**
+ * Structured logging as Cloud Logging reads it: one JSON object per line on stdout, with
+ * `severity` and `message` fields. Cloud Run turns each line into a log entry; locally the stack
+ * captures the same lines into files that tests read.
+ */
+
+export type Severity = 'DEBUG' | 'INFO' | 'NOTICE' | 'WARNING' | 'ERROR' | 'CRITICAL' | 'ALERT';
+
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  log(severity: Severity, message: string, fields?: LogFields): void;
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  notice(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  alert(message: string, fields?: LogFields): void;
+  /** A logger whose lines carry `fields` in addition to their own. */
+  child(fields: LogFields): Logger;
+}
+
+export type LineSink = (line: string) => void;
+
+// Keys whose values must never reach a log line, whatever the caller passes.
+const SECRET_KEY = /(secret|password|token|authorization|private.?key|webhook.?url)/i;
+
+function redact(value: unknown, depth = 0): unknown {
+  if (depth > 8 || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) {
+    // Typed errors flatten themselves (code, digest, log index); others give their own fields.
+    const own = 'toJSON' in value && typeof value.toJSON === 'function' ? value.toJSON() : { ...value };
+    const out: LogFields = { name: value.name, message: value.message };
+    for (const [k, v] of Object.entries(own))
+      out[k] = SECRET_KEY.test(k) ? '[redacted]' : redact(v, depth + 1);
+    if (value.cause !== undefined) out['cause'] = redact(value.cause, depth + 1);
+    return out;
+  }
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  const out: LogFields = {};
+  for (const [k, v] of Object.entries(value))
+    out[k] = SECRET_KEY.test(k) ? '[redacted]' : redact(v, depth + 1);
+  return out;
+}
+
+export function createLogger(
+  base: LogFields = {},
+  sink: LineSink = (line) => process.stdout.write(`${line}\n`),
+): Logger {
+  const log = (severity: Severity, message: string, fields: LogFields = {}): void => {
+    const entry = {
+      severity,
+      message,
+      time: new Date().toISOString(),
+      ...(redact({ ...base, ...fields }) as LogFields),
+    };
+    sink(JSON.stringify(entry, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
+  };
+  return {
+    log,
+    debug: (m, f) => log('DEBUG', m, f),
+    info: (m, f) => log('INFO', m, f),
+    notice: (m, f) => log('NOTICE', m, f),
+    warn: (m, f) => log('WARNING', m, f),
+    error: (m, f) => log('ERROR', m, f),
+    alert: (m, f) => log('ALERT', m, f),
+    child: (fields) => createLogger({ ...base, ...fields }, sink),
+  };
+}
+
+/** A logger that keeps its entries in memory, for tests and for the CLI's --json output. */
+export function createMemoryLogger(): Logger & {
+  entries: Array<LogFields & { severity: Severity; message: string }>;
+} {
+  const entries: Array<LogFields & { severity: Severity; message: string }> = [];
+  const logger = createLogger({}, (line) => entries.push(JSON.parse(line)));
+  return Object.assign(logger, { entries });
+}

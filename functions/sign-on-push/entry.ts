@@ -1,0 +1,48 @@
+/**
+ * The `signOnPush` CloudEvent handler: parse the Pub/Sub delivery and the `gcr` message, then hand
+ * the notification to the core. Bad input is acknowledged with one structured error line: the
+ * Pub/Sub emulator redelivers a failed push about once a second, so throwing on input that can
+ * never become valid would be a retry storm. Everything else is rethrown so Pub/Sub retries.
+ */
+import { InvalidInputError, isRetryable } from '../errors.ts';
+import { type GcrNotification, parseGcrMessage } from '../events/gcr-message.ts';
+import { type CloudEventLike, parsePubsubCloudEvent } from '../events/pubsub-cloud-event.ts';
+import type { Logger } from '../logging/logger.ts';
+
+export interface NotificationHandler {
+  handle(
+    notification: GcrNotification,
+    context: { messageId: string | undefined; logger: Logger },
+  ): Promise<void>;
+}
+
+export function createSignOnPushEntry(deps: { logger: Logger; core: NotificationHandler }) {
+  return async (event: CloudEventLike): Promise<void> => {
+    let notification: GcrNotification;
+    let messageId: string | undefined = event.id;
+    try {
+      const delivery = parsePubsubCloudEvent(event);
+      messageId = delivery.messageId;
+      notification = parseGcrMessage(delivery.data, messageId);
+    } catch (err) {
+      if (!(err instanceof InvalidInputError)) throw err;
+      deps.logger.error(`rejected gcr message: ${err.message}`, { messageId, error: err.toJSON() });
+      return;
+    }
+    const logger = deps.logger.child({
+      messageId,
+      action: notification.action,
+      image: notification.raw.digest ?? notification.raw.tag,
+    });
+    logger.info('received gcr event', { gcr: notification.raw, validated: true });
+    try {
+      await deps.core.handle(notification, { messageId, logger });
+    } catch (err) {
+      if (isRetryable(err)) {
+        logger.error('signing attempt failed; Pub/Sub will redeliver', { error: err });
+        throw err;
+      }
+      logger.error('refused gcr event', { error: err });
+    }
+  };
+}

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { PubSub } from '@google-cloud/pubsub';
+import { readLogEntries, sleep, type TestStack, testStack, waitForLogEntries } from '../helpers/stack.ts';
+
+// Each malformed message must be acknowledged with exactly one structured error line. The Pub/Sub
+// emulator redelivers an unacknowledged push about once a second, so a second line is a retry storm.
+describe('malformed gcr messages are acknowledged once, never retried', () => {
+  let stack: TestStack;
+  let pubsub: PubSub;
+  before(() => {
+    stack = testStack();
+    pubsub = new PubSub({ projectId: stack.env.GCP_PROJECT });
+  });
+  after(() => pubsub.close());
+
+  const host = () => stack.env.REGISTRY;
+  const cases: Array<[string, () => string]> = [
+    ['not JSON', () => '{"action": INSERT'],
+    ['wrong shape (an array)', () => '["INSERT"]'],
+    [
+      'unknown action',
+      () => JSON.stringify({ action: 'UPDATE', digest: `${host()}/team/app@sha256:${'a'.repeat(64)}` }),
+    ],
+    ['neither digest nor tag', () => JSON.stringify({ action: 'INSERT' })],
+    [
+      'digest that is not sha256:<64 hex>',
+      () => JSON.stringify({ action: 'INSERT', digest: `${host()}/team/app@sha256:abc` }),
+    ],
+    [
+      'upper-case hex digest',
+      () => JSON.stringify({ action: 'INSERT', digest: `${host()}/team/app@sha256:${'A'.repeat(64)}` }),
+    ],
+    ['unexpected field', () => JSON.stringify({ action: 'INSERT', tag: `${host()}/team/app:v1`, extra: 1 })],
+    ['blank message', () => ' '],
+    ['JSON null', () => 'null'],
+  ];
+
+  for (const [name, body] of cases) {
+    test(name, async () => {
+      const messageId = await pubsub.topic('gcr').publishMessage({ data: Buffer.from(body()) });
+      const log = stack.functionLog('signOnPush');
+      const forThis = (e: Record<string, unknown>) => e.messageId === messageId;
+      const [line] = await waitForLogEntries(log, (e) => forThis(e) && e.severity === 'ERROR');
+      assert.match(String(line?.message), /^rejected gcr message: /);
+      assert.equal((line?.error as { code?: string } | undefined)?.code, 'INVALID_INPUT');
+      // Long enough for two or three redeliveries had the message not been acknowledged.
+      await sleep(3000);
+      const lines = readLogEntries(log).filter(forThis);
+      assert.equal(lines.length, 1, `expected one log line for message ${messageId}, got ${lines.length}`);
+    });
+  }
+});

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { isListening } from '../../emulators/stack/ports.ts';
+import { groupAlive } from '../../emulators/stack/processes.ts';
+import { readStackEnv } from '../../emulators/stack/stack-env.ts';
+
+const run = promisify(execFile);
+const CLI = path.resolve('functions/cli/sigsentry.ts');
+
+describe('sigsentry stack up, then down', () => {
+  test('leaves no process and no listening port behind', { timeout: 240_000 }, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigsentry-lifecycle-'));
+    const up = await run(process.execPath, [CLI, 'stack', 'up', '--dir', dir, '--ports', 'free', '--json']);
+    const { env } = JSON.parse(up.stdout) as { env: Record<string, string> };
+    const state = JSON.parse(fs.readFileSync(path.join(dir, 'stack.json'), 'utf8')) as {
+      processes: Array<{ name: string; pid: number; port: number }>;
+    };
+    try {
+      assert.deepEqual(readStackEnv(path.join(dir, 'stack.env')), env);
+      for (const key of [
+        'GCP_PROJECT',
+        'FIRESTORE_EMULATOR_HOST',
+        'PUBSUB_EMULATOR_HOST',
+        'REGISTRY',
+        'FUNCTIONS_URL',
+      ]) {
+        assert.ok(env[key], `stack.env has ${key}`);
+      }
+      const names = state.processes.map((p) => p.name);
+      for (const part of ['firestore', 'pubsub', 'registry', 'registry-bridge', 'function-signOnPush']) {
+        assert.ok(names.includes(part), `the stack started ${part}`);
+      }
+      for (const p of state.processes) assert.ok(await isListening(p.port), `${p.name} listens on ${p.port}`);
+      const status = await run(process.execPath, [CLI, 'stack', 'status', '--dir', dir, '--json']);
+      assert.equal(JSON.parse(status.stdout).up, true);
+    } finally {
+      await run(process.execPath, [CLI, 'stack', 'down', '--dir', dir, '--json']);
+    }
+    for (const p of state.processes) {
+      assert.equal(groupAlive(p.pid), false, `${p.name} (process group ${p.pid}) is gone`);
+      assert.equal(await isListening(p.port), false, `nothing listens on ${p.name}'s port ${p.port}`);
+    }
+    assert.equal(fs.existsSync(path.join(dir, 'stack.env')), false, 'stack.env is removed');
+    const status = await run(process.execPath, [CLI, 'stack', 'status', '--dir', dir]).catch((e) => e);
+    assert.equal(status.code, 1, 'status exits 1 when the stack is down');
+  });
+
+  test('bad arguments exit 2 with a message', async () => {
+    for (const args of [['stack'], ['stack', 'sideways'], ['stack', 'up', '--ports', 'some'], ['nonsense']]) {
+      const result = await run(process.execPath, [CLI, ...args]).catch((e) => e);
+      assert.equal(result.code, 2, `sigsentry ${args.join(' ')} exits 2`);
+      assert.match(result.stderr, /usage: sigsentry/);
+    }
+  });
+});

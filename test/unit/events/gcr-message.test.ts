@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { InvalidInputError } from '../../../functions/errors.ts';
+import { parseGcrMessage } from '../../../functions/events/gcr-message.ts';
+
+const D = `sha256:${'0123456789abcdef'.repeat(4)}`;
+const parse = (v: unknown) =>
+  parseGcrMessage(Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)), 'm1');
+
+describe('gcr messages', () => {
+  test('the three shapes Artifact Registry sends are all valid', () => {
+    const host = 'us-docker.pkg.dev';
+    assert.deepEqual(
+      parse({ action: 'INSERT', digest: `${host}/proj/repo/app@${D}`, tag: `${host}/proj/repo/app:v1` }),
+      {
+        action: 'INSERT',
+        host,
+        repository: 'proj/repo/app',
+        digest: D,
+        tag: 'v1',
+        raw: { action: 'INSERT', digest: `${host}/proj/repo/app@${D}`, tag: `${host}/proj/repo/app:v1` },
+      },
+    );
+    const digestOnly = parse({ action: 'INSERT', digest: `${host}/proj/repo/app@${D}` });
+    assert.equal(digestOnly.digest, D);
+    assert.equal(digestOnly.tag, undefined);
+    const tagOnly = parse({ action: 'DELETE', tag: `127.0.0.1:5000/team/app:latest` });
+    assert.deepEqual(
+      [tagOnly.host, tagOnly.repository, tagOnly.tag, tagOnly.digest],
+      ['127.0.0.1:5000', 'team/app', 'latest', undefined],
+    );
+  });
+
+  const bad: Array<[string, unknown, RegExp]> = [
+    ['not JSON', '{nope', /not JSON/],
+    ['an array', ['INSERT'], /wrong shape/],
+    ['unknown action', { action: 'UPDATE', digest: `h/r@${D}` }, /action/],
+    ['neither digest nor tag', { action: 'INSERT' }, /neither digest nor tag/],
+    ['short digest', { action: 'INSERT', digest: 'h/r@sha256:abc' }, /sha256:<64/],
+    ['sha512 digest', { action: 'INSERT', digest: `h/r@sha512:${'a'.repeat(128)}` }, /sha256:<64/],
+    ['upper-case hex', { action: 'INSERT', digest: `h/r@sha256:${'A'.repeat(64)}` }, /sha256:<64/],
+    ['digest without host', { action: 'INSERT', digest: D }, /HOST\/REPOSITORY/],
+    ['tag with a digest in it', { action: 'INSERT', tag: `h/r@${D}` }, /HOST\/REPOSITORY:TAG/],
+    [
+      'digest and tag of different repositories',
+      { action: 'INSERT', digest: `h/a@${D}`, tag: 'h/b:v1' },
+      /different/,
+    ],
+    ['extra field', { action: 'INSERT', tag: 'h/r:v1', project: 'x' }, /wrong shape/],
+    ['digest not a string', { action: 'INSERT', digest: 42 }, /wrong shape/],
+  ];
+  for (const [name, input, message] of bad) {
+    test(`rejects ${name} with a non-retryable InvalidInputError`, () => {
+      assert.throws(
+        () => parse(input),
+        (err: unknown) => {
+          assert.ok(err instanceof InvalidInputError);
+          assert.equal(err.retryable, false);
+          assert.equal(err.details.messageId, 'm1');
+          assert.match(err.message, message);
+          return true;
+        },
+      );
+    });
+  }
+});
