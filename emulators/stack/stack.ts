@@ -8,6 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PubSub } from '@google-cloud/pubsub';
+import { createKmsClient } from '../../functions/signing/kms-client.ts';
+import { ensureSigningKey } from '../kms/setup.ts';
 import { httpAnswers, isListening, pickFreePort, waitFor } from './ports.ts';
 import { groupAlive, type ManagedProcess, startDetached, stopGroup } from './processes.ts';
 import { registryConfig } from './registry-config.ts';
@@ -115,6 +117,37 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
         logFile: logFile('pubsub'),
       }),
     );
+    // The log and KMS emulators start while Java warms up.
+    const rekorPort = await pickFreePort();
+    const kmsPort = await pickFreePort();
+    track(
+      startDetached({
+        name: 'rekor',
+        command: NODE,
+        args: [
+          path.join(PROJECT_ROOT, 'emulators', 'rekor', 'main.ts'),
+          `--port=${rekorPort}`,
+          `--data-dir=${path.join(dir, 'rekor')}`,
+        ],
+        port: rekorPort,
+        logFile: logFile('rekor'),
+      }),
+    );
+    track(
+      startDetached({
+        name: 'kms',
+        command: NODE,
+        args: [
+          path.join(PROJECT_ROOT, 'emulators', 'kms', 'main.ts'),
+          `--port=${kmsPort}`,
+          `--data-dir=${path.join(dir, 'kms')}`,
+        ],
+        port: kmsPort,
+        logFile: logFile('kms'),
+      }),
+    );
+    state.env.REKOR_URL = `http://127.0.0.1:${rekorPort}`;
+    state.env.KMS_ENDPOINT = `127.0.0.1:${kmsPort}`;
     state.env.FIRESTORE_EMULATOR_HOST = `127.0.0.1:${firestorePort}`;
     state.env.PUBSUB_EMULATOR_HOST = `127.0.0.1:${pubsubPort}`;
 
@@ -131,6 +164,26 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
     );
     await waitUntilAnswering(state, 'pubsub', () => httpAnswers(`http://${state.env.PUBSUB_EMULATOR_HOST}/`));
     log('firestore and pubsub emulators are up');
+    await waitUntilAnswering(state, 'rekor', () => httpAnswers(`${state.env.REKOR_URL}/api/v1/log`));
+    await waitUntilAnswering(state, 'kms', () => isListening(kmsPort));
+    const kms = createKmsClient({ endpoint: state.env.KMS_ENDPOINT });
+    try {
+      state.env.KMS_KEY = await ensureSigningKey(kms, {
+        project,
+        location: 'global',
+        keyRing: 'sigsentry',
+        key: 'image-signing',
+        algorithm: 'EC_SIGN_P256_SHA256',
+      });
+    } finally {
+      await kms.close();
+    }
+    const rekorKey = await fetch(`${state.env.REKOR_URL}/api/v1/log/publicKey`).then((r) => r.text());
+    state.env.REKOR_PUBLIC_KEY_FILE = path.join(dir, 'rekor.pub');
+    fs.writeFileSync(state.env.REKOR_PUBLIC_KEY_FILE, rekorKey);
+    // Locally every repository of the registry is watched, signed with the stack's KMS key.
+    state.env.SIGSENTRY_WATCH = `${state.env.REGISTRY}/**`;
+    log(`rekor and kms emulators are up; signing key ${state.env.KMS_KEY}`);
 
     // No metadata server on loopback: tell the Google clients not to look for one.
     const childEnv = {

@@ -1,0 +1,281 @@
+/**
+ * A Sigstore bundle (v0.3) attached as an OCI 1.1 referrer of the image, as cosign 3 writes it
+ * (cosign pkg/oci/remote WriteAttestationNewBundleFormat): an image manifest with
+ * `artifactType: application/vnd.dev.sigstore.bundle.v0.3+json`, the empty `{}` config, one layer holding
+ * the bundle JSON, `subject` = the image's descriptor, and the annotations `org.opencontainers.image.created`,
+ * `dev.sigstore.bundle.content` and (for in-toto statements) `dev.sigstore.bundle.predicateType`.
+ *
+ * On registries without the referrers API (docker-registry 2.8), the referrers tag schema applies: an OCI
+ * index tagged `sha256-<hex>` lists the referrers, maintained here by read-modify-write under the subject lock.
+ */
+import { InvalidInputError, PolicyViolationError } from '../errors.ts';
+import { digestTag, sha256Digest } from '../registry/digest.ts';
+import { RegistryIntegrityError, RegistryNotFoundError } from '../registry/errors.ts';
+import {
+  type Descriptor,
+  type ImageIndex,
+  imageIndexSchema,
+  imageManifestSchema,
+  parseManifestBytes,
+  toDescriptor,
+} from '../registry/manifest.ts';
+import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST } from '../registry/media-types.ts';
+import { type DigestReference, formatImageReference } from '../registry/reference.ts';
+import type { Registry } from '../registry/registry.ts';
+import type { AttachDeps } from './cosign-layout.ts';
+import { writeUntilPresent } from './write-until-present.ts';
+
+export const SIGSTORE_BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+export const ANNOTATION_CREATED = 'org.opencontainers.image.created';
+export const ANNOTATION_BUNDLE_CONTENT = 'dev.sigstore.bundle.content';
+export const ANNOTATION_PREDICATE_TYPE = 'dev.sigstore.bundle.predicateType';
+const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+const EMPTY_JSON = Buffer.from('{}');
+const MAX_BUNDLE_BYTES = 4 * 1024 * 1024;
+/** How many existing bundle referrers are opened when looking for an identical one. */
+const MAX_CANDIDATES = 64;
+
+export type ReferrersSource = 'referrers-api' | 'tag-schema';
+
+export interface AttachReferrerOptions {
+  /**
+   * The `org.opencontainers.image.created` value. Pass the time stored with the bundle so a retried attach
+   * produces the same manifest digest; defaults to now (RFC 3339, seconds, as cosign writes it).
+   */
+  readonly created?: Date;
+}
+
+export interface AttachReferrerResult {
+  readonly manifest: Descriptor;
+  readonly via: ReferrersSource;
+  /** The `sha256-<hex>` index tag, when the tag schema was used. */
+  readonly fallbackTag?: string;
+  /** False when an identical bundle was already attached. */
+  readonly attached: boolean;
+}
+
+export async function attachBundleReferrer(
+  deps: AttachDeps,
+  image: DigestReference,
+  bundleBytes: Uint8Array,
+  options: AttachReferrerOptions = {},
+): Promise<AttachReferrerResult> {
+  const subjectRef = formatImageReference({
+    host: image.host,
+    repository: image.repository,
+    digest: image.digest,
+  });
+  const details = { reference: subjectRef, digest: image.digest };
+  const contentAnnotations = bundleAnnotations(bundleBytes, image.digest, details);
+  const subject = await deps.registry.resolve({
+    host: image.host,
+    repository: image.repository,
+    digest: image.digest,
+  });
+  const bundleBlob = await deps.registry.putBlob(image, bundleBytes, SIGSTORE_BUNDLE_V03);
+  const config = await deps.registry.putBlob(image, EMPTY_JSON, OCI_EMPTY);
+  const annotations = {
+    [ANNOTATION_CREATED]: rfc3339Seconds(options.created ?? new Date()),
+    ...contentAnnotations,
+  };
+  const manifestBytes = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: SIGSTORE_BUNDLE_V03,
+      config: toDescriptor(config),
+      layers: [toDescriptor({ ...bundleBlob, mediaType: SIGSTORE_BUNDLE_V03 })],
+      subject: toDescriptor(subject),
+      annotations,
+    }),
+  );
+
+  return await deps.lock.lock(subjectRef, async () => {
+    const listed = await listBundleReferrers(deps.registry, image);
+    const existing = await findReferrerWithLayer(deps.registry, image, listed.descriptors, bundleBlob.digest);
+    if (existing !== undefined) {
+      return { manifest: existing, via: listed.via, attached: false, ...fallbackTagOf(listed.via, image) };
+    }
+    const put = await deps.registry.putManifest(
+      image,
+      sha256Digest(manifestBytes),
+      manifestBytes,
+      OCI_MANIFEST,
+    );
+    const descriptor = toDescriptor({ ...put.descriptor, artifactType: SIGSTORE_BUNDLE_V03, annotations });
+    // The registry indexes the referrer itself only if it says so (OCI-Subject) and serves the API:
+    // some registries echo the header without implementing the API.
+    if (put.subjectDigest === image.digest && listed.via === 'referrers-api') {
+      return { manifest: descriptor, via: 'referrers-api', attached: true };
+    }
+    const tag = digestTag(image.digest);
+    await writeUntilPresent<ImageIndex>(
+      {
+        read: () => readFallbackIndex(deps.registry, image),
+        contains: (index) => index?.manifests.some((m) => m.digest === descriptor.digest) ?? false,
+        write: async (index) => {
+          const next = {
+            ...index,
+            schemaVersion: 2,
+            mediaType: OCI_INDEX,
+            manifests: [...(index?.manifests ?? []), descriptor],
+          };
+          await deps.registry.putManifest(image, tag, Buffer.from(JSON.stringify(next)), OCI_INDEX);
+        },
+      },
+      {
+        details: { ...details, tag },
+        ...(deps.attempts === undefined ? {} : { attempts: deps.attempts }),
+        onConflict: (attempt) =>
+          deps.logger?.warn('referrers index was overwritten by a concurrent writer; merging again', {
+            ...details,
+            tag,
+            attempt,
+          }),
+      },
+    );
+    return { manifest: descriptor, via: 'tag-schema', fallbackTag: tag, attached: true };
+  });
+}
+
+/** Referrers of `image` with the given artifactType, from the referrers API or else the tag-schema index. */
+export async function listBundleReferrers(
+  registry: Registry,
+  image: DigestReference,
+  artifactType: string = SIGSTORE_BUNDLE_V03,
+): Promise<{ via: ReferrersSource; descriptors: Descriptor[] }> {
+  const viaApi = await registry.referrers(image, image.digest, { artifactType });
+  if (viaApi !== undefined) return { via: 'referrers-api', descriptors: viaApi };
+  const index = await readFallbackIndex(registry, image);
+  return {
+    via: 'tag-schema',
+    descriptors: (index?.manifests ?? []).filter((m) => m.artifactType === artifactType),
+  };
+}
+
+/**
+ * The bundle a referrer descriptor points at. The fallback index is an ordinary tag anyone with push access
+ * can write, so the manifest is checked to really have `image` as its subject and to be a bundle.
+ */
+export async function readBundleReferrer(
+  registry: Registry,
+  image: DigestReference,
+  referrer: Descriptor,
+): Promise<{ manifest: Descriptor; annotations: Record<string, string>; bundle: Uint8Array }> {
+  const details = { reference: formatImageReference(image), digest: image.digest, referrer: referrer.digest };
+  const fetched = await registry.getManifest(image, referrer.digest);
+  const manifest = parseManifestBytes(imageManifestSchema, fetched.bytes, details);
+  if (manifest.subject?.digest !== image.digest) {
+    throw new RegistryIntegrityError('referrer does not name the image as its subject', {
+      ...details,
+      subject: manifest.subject?.digest,
+    });
+  }
+  const layer = manifest.layers[0];
+  if (
+    manifest.artifactType !== SIGSTORE_BUNDLE_V03 ||
+    layer === undefined ||
+    layer.mediaType !== SIGSTORE_BUNDLE_V03
+  ) {
+    throw new RegistryIntegrityError('referrer is not a Sigstore bundle v0.3', details);
+  }
+  const bundle = await registry.getBlob(image, layer.digest, { maxBytes: MAX_BUNDLE_BYTES });
+  return { manifest: fetched.descriptor, annotations: manifest.annotations ?? {}, bundle };
+}
+
+async function findReferrerWithLayer(
+  registry: Registry,
+  image: DigestReference,
+  candidates: Descriptor[],
+  layerDigest: string,
+): Promise<Descriptor | undefined> {
+  for (const candidate of candidates.slice(0, MAX_CANDIDATES)) {
+    try {
+      const fetched = await registry.getManifest(image, candidate.digest);
+      const manifest = parseManifestBytes(imageManifestSchema, fetched.bytes, { referrer: candidate.digest });
+      if (manifest.subject?.digest === image.digest && manifest.layers[0]?.digest === layerDigest)
+        return candidate;
+    } catch (err) {
+      // A listed referrer that is gone or malformed is not ours; anything else (registry down) is.
+      if (!(err instanceof RegistryNotFoundError || err instanceof RegistryIntegrityError)) throw err;
+    }
+  }
+  return undefined;
+}
+
+async function readFallbackIndex(
+  registry: Registry,
+  image: DigestReference,
+): Promise<ImageIndex | undefined> {
+  const tag = digestTag(image.digest);
+  let fetched: Awaited<ReturnType<Registry['getManifest']>>;
+  try {
+    fetched = await registry.getManifest(image, tag);
+  } catch (err) {
+    if (err instanceof RegistryNotFoundError) return undefined;
+    throw err;
+  }
+  const details = { reference: `${image.host}/${image.repository}:${tag}`, digest: image.digest };
+  if (fetched.descriptor.mediaType !== OCI_INDEX) {
+    throw new RegistryIntegrityError('the referrers tag holds something other than an OCI index', {
+      ...details,
+      mediaType: fetched.descriptor.mediaType,
+    });
+  }
+  return parseManifestBytes(imageIndexSchema, fetched.bytes, details);
+}
+
+function fallbackTagOf(via: ReferrersSource, image: DigestReference): { fallbackTag?: string } {
+  return via === 'tag-schema' ? { fallbackTag: digestTag(image.digest) } : {};
+}
+
+function rfc3339Seconds(date: Date): string {
+  return `${date.toISOString().slice(0, 19)}Z`;
+}
+
+/**
+ * The content annotations cosign and sigstore-js write, derived from the bundle itself. A DSSE in-toto
+ * statement must name the image among its subjects: a bundle about something else is never attached here.
+ */
+function bundleAnnotations(
+  bytes: Uint8Array,
+  digest: string,
+  details: Record<string, unknown>,
+): Record<string, string> {
+  if (bytes.byteLength > MAX_BUNDLE_BYTES) throw new InvalidInputError('bundle too large', details);
+  let bundle: {
+    mediaType?: unknown;
+    dsseEnvelope?: { payload?: unknown; payloadType?: unknown };
+    messageSignature?: unknown;
+  };
+  try {
+    bundle = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch (cause) {
+    throw new InvalidInputError('bundle is not JSON', details, cause);
+  }
+  if (bundle.mediaType !== SIGSTORE_BUNDLE_V03) {
+    throw new InvalidInputError(`bundle media type is not ${SIGSTORE_BUNDLE_V03}`, {
+      ...details,
+      mediaType: bundle.mediaType,
+    });
+  }
+  if (bundle.messageSignature !== undefined) return { [ANNOTATION_BUNDLE_CONTENT]: 'message-signature' };
+  const envelope = bundle.dsseEnvelope;
+  if (envelope === undefined || typeof envelope.payload !== 'string') {
+    throw new InvalidInputError('bundle has neither a DSSE envelope nor a message signature', details);
+  }
+  const out: Record<string, string> = { [ANNOTATION_BUNDLE_CONTENT]: 'dsse-envelope' };
+  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) return out;
+  let statement: { predicateType?: unknown; subject?: Array<{ digest?: Record<string, unknown> }> };
+  try {
+    statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8'));
+  } catch (cause) {
+    throw new InvalidInputError('DSSE payload is not an in-toto statement', details, cause);
+  }
+  const hex = digest.slice('sha256:'.length);
+  if (!Array.isArray(statement.subject) || !statement.subject.some((s) => s?.digest?.['sha256'] === hex)) {
+    throw new PolicyViolationError('bundle statement does not name the image as a subject', details);
+  }
+  if (typeof statement.predicateType === 'string') out[ANNOTATION_PREDICATE_TYPE] = statement.predicateType;
+  return out;
+}

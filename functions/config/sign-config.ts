@@ -1,0 +1,87 @@
+/**
+ * signOnPush configuration, validated with zod. It comes from one JSON document
+ * (SIGSENTRY_CONFIG) or, for the common single-key case, from plain variables:
+ *   SIGSENTRY_WATCH   comma-separated repository globs (HOST/REPO/**)
+ *   KMS_KEY           projects/…/locations/…/keyRings/…/cryptoKeys/…/cryptoKeyVersions/N
+ *   REKOR_URL         a Rekor v1 URL, or `none`
+ *   SIGSENTRY_FORMATS comma-separated: bundle, cosign (default both)
+ */
+import { z } from 'zod';
+import { InvalidInputError } from '../errors.ts';
+import { matchesGlob } from './glob.ts';
+
+export const KMS_KEY_VERSION =
+  /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+\/cryptoKeyVersions\/[0-9]+$/;
+
+export const SignatureFormatSchema = z.enum(['bundle', 'cosign']);
+export type SignatureFormat = z.infer<typeof SignatureFormatSchema>;
+
+const WatchRuleSchema = z.object({
+  /** Repository glob: HOST/REPO, `*` within a segment, `**` across. */
+  repositories: z.string().min(1),
+  key: z.string().regex(KMS_KEY_VERSION, 'key must be a full KMS cryptoKeyVersions name'),
+  formats: z.array(SignatureFormatSchema).min(1).default(['bundle', 'cosign']),
+  /** Also sign each platform manifest of a multi-arch index. */
+  signPlatformManifests: z.boolean().default(false),
+});
+export type WatchRule = z.infer<typeof WatchRuleSchema>;
+
+const LogSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('rekor-v1'), url: z.url() }),
+  z.object({ kind: z.literal('rekor-v2'), url: z.url() }),
+  z.object({ kind: z.literal('none') }),
+]);
+export type LogConfig = z.infer<typeof LogSchema>;
+
+export const SignOnPushConfigSchema = z.object({
+  project: z.string().min(1),
+  watch: z.array(WatchRuleSchema).min(1, 'at least one watched repository is required'),
+  log: LogSchema,
+  /** Added to the simple-signing payload's `optional` section. */
+  annotations: z.record(z.string(), z.string()).default({}),
+  /** Attempts of one digest before it is dead-lettered with an alert. */
+  maxAttempts: z.number().int().min(1).max(100).default(10),
+});
+export type SignOnPushConfig = z.infer<typeof SignOnPushConfigSchema>;
+
+function list(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+export function loadSignOnPushConfig(env: NodeJS.ProcessEnv): SignOnPushConfig {
+  let raw: unknown;
+  if (env.SIGSENTRY_CONFIG) {
+    try {
+      raw = JSON.parse(env.SIGSENTRY_CONFIG);
+    } catch (err) {
+      throw new InvalidInputError('SIGSENTRY_CONFIG is not JSON', {}, err);
+    }
+  } else {
+    const rekor = env.REKOR_URL;
+    raw = {
+      project: env.GCP_PROJECT ?? env.GOOGLE_CLOUD_PROJECT,
+      watch: list(env.SIGSENTRY_WATCH).map((repositories) => ({
+        repositories,
+        key: env.KMS_KEY,
+        ...(env.SIGSENTRY_FORMATS ? { formats: list(env.SIGSENTRY_FORMATS) } : {}),
+      })),
+      log:
+        !rekor || rekor === 'none'
+          ? { kind: 'none' }
+          : { kind: env.REKOR_API === 'v2' ? 'rekor-v2' : 'rekor-v1', url: rekor },
+    };
+  }
+  const parsed = SignOnPushConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new InvalidInputError(`invalid signOnPush configuration: ${z.prettifyError(parsed.error)}`);
+  }
+  return parsed.data;
+}
+
+/** The first rule watching HOST/REPO, or undefined when the repository is not watched. */
+export function ruleFor(config: SignOnPushConfig, repository: string): WatchRule | undefined {
+  return config.watch.find((rule) => matchesGlob(rule.repositories, repository));
+}

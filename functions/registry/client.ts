@@ -1,0 +1,452 @@
+/**
+ * OCI distribution-spec v1.1 client over RegistryHttp. Everything read is verified against its digest;
+ * errors name the reference or digest they concern; 5xx, 429, 408, auth and network failures are
+ * retryable DependencyErrors, 404 is a RegistryNotFoundError.
+ */
+import { z } from 'zod';
+import { DependencyError, InvalidInputError } from '../errors.ts';
+import { assertDigest, isDigest, sha256Digest } from './digest.ts';
+import { RegistryIntegrityError, RegistryNotFoundError, RegistryRejectedError } from './errors.ts';
+import { type HttpResponse, RegistryHttp, type RegistryHttpOptions, registryBaseUrl } from './http.ts';
+import { type Descriptor, imageIndexSchema, parseManifestBytes } from './manifest.ts';
+import { MANIFEST_MEDIA_TYPES, OCTET_STREAM } from './media-types.ts';
+import {
+  apiReference,
+  formatImageReference,
+  formatRepository,
+  type ImageReference,
+  isHost,
+  isRepository,
+  isTag,
+  type RepositoryRef,
+} from './reference.ts';
+import type {
+  FetchedManifest,
+  ListOptions,
+  PutManifestResult,
+  Registry,
+  RequestOptions,
+} from './registry.ts';
+
+/** distribution-spec: registries SHOULD accept manifests of at least 4 MiB; sigsentry reads no larger. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_BLOB_BYTES = 16 * 1024 * 1024;
+/** Bounds on listing responses: one page, and the whole walk. */
+const MAX_LIST_PAGE_BYTES = 8 * 1024 * 1024;
+const MAX_PAGES = 10_000;
+const DEFAULT_LIST_LIMIT = 100_000;
+const ERROR_BODY_BYTES = 64 * 1024;
+
+export type RegistryClientOptions = RegistryHttpOptions;
+
+const tagListSchema = z.object({
+  name: z.string().optional(),
+  tags: z.array(z.string()).nullable().optional(),
+});
+const catalogSchema = z.object({ repositories: z.array(z.string()).nullable().optional() });
+
+export class RegistryClient implements Registry {
+  readonly #http: RegistryHttp;
+
+  constructor(options: RegistryClientOptions) {
+    this.#http = new RegistryHttp(options);
+  }
+
+  async resolve(ref: ImageReference, options: RequestOptions = {}): Promise<Descriptor> {
+    const reference = apiReference(ref);
+    const details = { reference: formatImageReference(ref) };
+    const res = await this.#call(ref, 'HEAD', `manifests/${reference}`, {
+      details,
+      accept: true,
+      signal: options.signal,
+      maxBytes: 0,
+    });
+    this.#expect(res, [200], 'resolve manifest', details);
+    const headerDigest = res.headers.get('docker-content-digest');
+    const mediaType = contentType(res);
+    const size = Number(res.headers.get('content-length') ?? Number.NaN);
+    // HEAD is cheap but its headers are optional; without them, GET and hash the manifest instead.
+    if (
+      headerDigest === null ||
+      !isDigest(headerDigest) ||
+      mediaType === undefined ||
+      !Number.isSafeInteger(size)
+    ) {
+      return (await this.getManifest(ref, reference, options)).descriptor;
+    }
+    if (ref.digest !== undefined && headerDigest !== ref.digest) {
+      throw new RegistryIntegrityError('registry answered for a different digest', {
+        ...details,
+        digest: ref.digest,
+        served: headerDigest,
+      });
+    }
+    return { mediaType, digest: headerDigest, size };
+  }
+
+  async getManifest(
+    repo: RepositoryRef,
+    reference: string,
+    options: RequestOptions = {},
+  ): Promise<FetchedManifest> {
+    const details = { reference: referenceString(repo, reference) };
+    const res = await this.#call(repo, 'GET', `manifests/${checkReference(reference, details)}`, {
+      details,
+      accept: true,
+      signal: options.signal,
+      maxBytes: MAX_MANIFEST_BYTES,
+    });
+    this.#expect(res, [200], 'get manifest', details);
+    const digest = sha256Digest(res.body);
+    const expected = isDigest(reference) ? reference : res.headers.get('docker-content-digest');
+    if (expected !== null && isDigest(expected) && expected !== digest) {
+      throw new RegistryIntegrityError('manifest bytes do not hash to their digest', {
+        ...details,
+        digest: expected,
+        computed: digest,
+      });
+    }
+    const mediaType = contentType(res) ?? embeddedMediaType(res.body);
+    if (mediaType === undefined) {
+      throw new RegistryIntegrityError('manifest has no media type', { ...details, digest });
+    }
+    return { descriptor: { mediaType, digest, size: res.body.byteLength }, bytes: res.body };
+  }
+
+  async putManifest(
+    repo: RepositoryRef,
+    reference: string,
+    bytes: Uint8Array,
+    mediaType: string,
+    options: RequestOptions = {},
+  ): Promise<PutManifestResult> {
+    const digest = sha256Digest(bytes);
+    const details = { reference: referenceString(repo, reference), digest };
+    if (isDigest(reference) && reference !== digest) {
+      throw new InvalidInputError('manifest pushed under a digest that is not its own', details);
+    }
+    const res = await this.#call(repo, 'PUT', `manifests/${checkReference(reference, details)}`, {
+      details,
+      signal: options.signal,
+      body: bytes,
+      contentType: mediaType,
+      maxBytes: ERROR_BODY_BYTES,
+    });
+    this.#expect(res, [201], 'put manifest', details);
+    const served = res.headers.get('docker-content-digest');
+    if (served !== null && isDigest(served) && served !== digest) {
+      throw new RegistryIntegrityError('registry stored the manifest under another digest', {
+        ...details,
+        served,
+      });
+    }
+    const subject = res.headers.get('oci-subject');
+    return {
+      descriptor: { mediaType, digest, size: bytes.byteLength },
+      ...(subject !== null && isDigest(subject) ? { subjectDigest: subject } : {}),
+    };
+  }
+
+  async deleteManifest(
+    repo: RepositoryRef,
+    reference: string,
+    options: RequestOptions = {},
+  ): Promise<boolean> {
+    const details = { reference: referenceString(repo, reference) };
+    const res = await this.#call(repo, 'DELETE', `manifests/${checkReference(reference, details)}`, {
+      details,
+      signal: options.signal,
+      maxBytes: ERROR_BODY_BYTES,
+    });
+    if (res.status === 202 || res.status === 200) return true;
+    // Registries without tag deletion (distribution 2.8 answers 400 DIGEST_INVALID) or with deletion
+    // disabled (405 UNSUPPORTED) cannot do it; that is an answer, not a failure.
+    if (res.status === 405 || (res.status === 400 && !isDigest(reference))) return false;
+    this.#expect(res, [202], 'delete manifest', details);
+    return true;
+  }
+
+  async hasBlob(repo: RepositoryRef, digest: string, options: RequestOptions = {}): Promise<boolean> {
+    const details = { reference: referenceString(repo, digest), digest };
+    const res = await this.#call(repo, 'HEAD', `blobs/${assertDigest(digest, details)}`, {
+      details,
+      signal: options.signal,
+      maxBytes: 0,
+    });
+    if (res.status === 404) return false;
+    this.#expect(res, [200], 'check blob', details);
+    return true;
+  }
+
+  async getBlob(
+    repo: RepositoryRef,
+    digest: string,
+    options: RequestOptions & { readonly maxBytes?: number } = {},
+  ): Promise<Uint8Array> {
+    const details = { reference: referenceString(repo, digest), digest };
+    const res = await this.#call(repo, 'GET', `blobs/${assertDigest(digest, details)}`, {
+      details,
+      signal: options.signal,
+      maxBytes: options.maxBytes ?? DEFAULT_MAX_BLOB_BYTES,
+    });
+    this.#expect(res, [200], 'get blob', details);
+    const computed = sha256Digest(res.body);
+    if (computed !== digest) {
+      throw new RegistryIntegrityError('blob bytes do not hash to their digest', { ...details, computed });
+    }
+    return res.body;
+  }
+
+  async putBlob(
+    repo: RepositoryRef,
+    bytes: Uint8Array,
+    mediaType: string,
+    options: RequestOptions = {},
+  ): Promise<Descriptor> {
+    const digest = sha256Digest(bytes);
+    const descriptor = { mediaType, digest, size: bytes.byteLength };
+    if (await this.hasBlob(repo, digest, options)) return descriptor;
+    const details = { reference: referenceString(repo, digest), digest };
+    // Monolithic upload: POST opens a session, PUT to its Location with ?digest= closes it.
+    const opened = await this.#call(repo, 'POST', 'blobs/uploads/', {
+      details,
+      signal: options.signal,
+      maxBytes: ERROR_BODY_BYTES,
+    });
+    this.#expect(opened, [202], 'open blob upload', details);
+    const location = opened.headers.get('location');
+    if (location === null) throw new RegistryIntegrityError('blob upload opened without a Location', details);
+    const uploadUrl = new URL(location, opened.url);
+    uploadUrl.searchParams.set('digest', digest);
+    const closed = await this.#http.request({
+      method: 'PUT',
+      url: uploadUrl,
+      headers: { 'content-type': OCTET_STREAM },
+      body: bytes,
+      maxBytes: ERROR_BODY_BYTES,
+      details,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    this.#expect(closed, [201], 'upload blob', details);
+    return descriptor;
+  }
+
+  async listTags(repo: RepositoryRef, options: ListOptions = {}): Promise<string[]> {
+    const details = { repository: formatRepository(repo) };
+    const first = this.#url(repo, 'tags/list', details);
+    return await this.#paginate(first, options, details, (body) => {
+      const page = parseJson(tagListSchema, body, details);
+      return page.tags ?? [];
+    });
+  }
+
+  async catalog(host: string, options: ListOptions = {}): Promise<string[]> {
+    const details = { host };
+    if (!isHost(host)) throw new InvalidInputError('invalid registry host', details);
+    this.#http.assertAllowedHost(host, details);
+    const first = new URL('/v2/_catalog', registryBaseUrl(host));
+    return await this.#paginate(first, options, details, (body) => {
+      const page = parseJson(catalogSchema, body, details);
+      return page.repositories ?? [];
+    });
+  }
+
+  async referrers(
+    repo: RepositoryRef,
+    digest: string,
+    options: RequestOptions & { readonly artifactType?: string } = {},
+  ): Promise<Descriptor[] | undefined> {
+    const details = { reference: referenceString(repo, digest), digest };
+    const url = this.#url(repo, `referrers/${assertDigest(digest, details)}`, details);
+    if (options.artifactType !== undefined) url.searchParams.set('artifactType', options.artifactType);
+    const found: Descriptor[] = [];
+    let next: URL | undefined = url;
+    let filtered = false;
+    for (let page = 0; next !== undefined; page++) {
+      if (page >= MAX_PAGES) throw new RegistryIntegrityError('referrers listing does not end', details);
+      const res = await this.#http.request({
+        method: 'GET',
+        url: next,
+        headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+        maxBytes: MAX_MANIFEST_BYTES,
+        details,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+      // A registry that implements the API answers 200 even for an unknown digest; 404 means no API.
+      if (res.status === 404 && page === 0) return undefined;
+      this.#expect(res, [200], 'list referrers', details);
+      filtered ||= (res.headers.get('oci-filters-applied') ?? '')
+        .split(',')
+        .some((f) => f.trim() === 'artifactType');
+      found.push(...parseManifestBytes(imageIndexSchema, res.body, details).manifests);
+      next = nextLink(res, details);
+    }
+    // The registry may ignore the filter; it says so by leaving OCI-Filters-Applied out.
+    if (options.artifactType !== undefined && !filtered) {
+      return found.filter((d) => d.artifactType === options.artifactType);
+    }
+    return found;
+  }
+
+  async #paginate(
+    first: URL,
+    options: ListOptions,
+    details: Record<string, unknown>,
+    entries: (body: Uint8Array) => string[],
+  ): Promise<string[]> {
+    if (options.pageSize !== undefined) first.searchParams.set('n', String(options.pageSize));
+    const limit = options.limit ?? DEFAULT_LIST_LIMIT;
+    const all: string[] = [];
+    const seen = new Set<string>();
+    let next: URL | undefined = first;
+    for (let page = 0; next !== undefined; page++) {
+      if (page >= MAX_PAGES || seen.has(next.href)) {
+        throw new RegistryIntegrityError('listing does not end (pagination loops)', {
+          ...details,
+          url: next.href,
+        });
+      }
+      seen.add(next.href);
+      const res = await this.#http.request({
+        method: 'GET',
+        url: next,
+        headers: { accept: 'application/json' },
+        maxBytes: MAX_LIST_PAGE_BYTES,
+        details,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+      this.#expect(res, [200], 'list', details);
+      all.push(...entries(res.body));
+      if (all.length > limit) {
+        throw new RegistryIntegrityError(`listing has more than ${limit} entries`, { ...details, limit });
+      }
+      next = nextLink(res, details);
+    }
+    return all;
+  }
+
+  #url(repo: RepositoryRef, path: string, details: Record<string, unknown>): URL {
+    if (!isHost(repo.host))
+      throw new InvalidInputError('invalid registry host', { ...details, host: repo.host });
+    if (!isRepository(repo.repository)) {
+      throw new InvalidInputError('invalid repository name', { ...details, repository: repo.repository });
+    }
+    this.#http.assertAllowedHost(repo.host, details);
+    return new URL(`/v2/${repo.repository}/${path}`, registryBaseUrl(repo.host));
+  }
+
+  async #call(
+    repo: RepositoryRef,
+    method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE',
+    path: string,
+    opts: {
+      details: Record<string, unknown>;
+      maxBytes: number;
+      signal?: AbortSignal | undefined;
+      accept?: boolean;
+      body?: Uint8Array;
+      contentType?: string;
+    },
+  ): Promise<HttpResponse> {
+    const headers: Record<string, string> = {};
+    if (opts.accept === true) headers['accept'] = MANIFEST_MEDIA_TYPES.join(', ');
+    if (opts.contentType !== undefined) headers['content-type'] = opts.contentType;
+    return await this.#http.request({
+      method,
+      url: this.#url(repo, path, opts.details),
+      headers,
+      maxBytes: opts.maxBytes,
+      details: opts.details,
+      ...(opts.body === undefined ? {} : { body: opts.body }),
+      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+    });
+  }
+
+  #expect(res: HttpResponse, ok: number[], what: string, details: Record<string, unknown>): void {
+    if (ok.includes(res.status)) return;
+    const errors = registryErrorCodes(res.body);
+    const info = { ...details, status: res.status, ...(errors.length > 0 ? { registryErrors: errors } : {}) };
+    if (res.status === 404) throw new RegistryNotFoundError(`${what}: not found`, info);
+    if (res.status >= 500 || [401, 403, 408, 429].includes(res.status)) {
+      // Auth failures are retryable: a token may have expired or IAM may still be propagating.
+      throw new DependencyError('registry', `${what}: HTTP ${res.status}`, info);
+    }
+    throw new RegistryRejectedError(`${what}: HTTP ${res.status}`, info);
+  }
+}
+
+function referenceString(repo: RepositoryRef, reference: string): string {
+  return `${formatRepository(repo)}${isDigest(reference) ? '@' : ':'}${reference}`;
+}
+
+function checkReference(reference: string, details: Record<string, unknown>): string {
+  if (!isDigest(reference) && !isTag(reference)) {
+    throw new InvalidInputError('neither a tag nor a sha256 digest', { ...details, value: reference });
+  }
+  return reference;
+}
+
+function contentType(res: HttpResponse): string | undefined {
+  const value = res.headers.get('content-type')?.split(';')[0]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function embeddedMediaType(bytes: Uint8Array): string | undefined {
+  try {
+    const json: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    const mediaType = (json as { mediaType?: unknown }).mediaType;
+    return typeof mediaType === 'string' ? mediaType : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseJson<T extends z.ZodType>(
+  schema: T,
+  body: Uint8Array,
+  details: Record<string, unknown>,
+): z.infer<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(body).toString('utf8'));
+  } catch (cause) {
+    throw new RegistryIntegrityError('response is not JSON', { ...details, reason: String(cause) });
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    throw new RegistryIntegrityError('response does not have the expected shape', {
+      ...details,
+      reason: z.prettifyError(parsed.error),
+    });
+  }
+  return parsed.data;
+}
+
+/** The `rel="next"` target of an RFC 8288 Link header, resolved against the page that carried it. */
+function nextLink(res: HttpResponse, details: Record<string, unknown>): URL | undefined {
+  const header = res.headers.get('link');
+  if (header === null) return undefined;
+  for (const part of header.split(',')) {
+    const match = /^\s*<([^>]*)>\s*(.*)$/.exec(part);
+    if (match === null) continue;
+    const params = match[2] ?? '';
+    if (!/(?:^|;)\s*rel\s*=\s*"?next"?\s*(?:;|$)/i.test(params)) continue;
+    try {
+      return new URL(match[1] ?? '', res.url);
+    } catch {
+      throw new RegistryIntegrityError('unparseable Link header', { ...details, link: header.slice(0, 300) });
+    }
+  }
+  return undefined;
+}
+
+function registryErrorCodes(body: Uint8Array): string[] {
+  try {
+    const json = JSON.parse(Buffer.from(body.subarray(0, ERROR_BODY_BYTES)).toString('utf8')) as {
+      errors?: Array<{ code?: unknown }>;
+    };
+    return (json.errors ?? []).map((e) => String(e.code)).slice(0, 10);
+  } catch {
+    return [];
+  }
+}

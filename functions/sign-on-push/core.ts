@@ -1,0 +1,274 @@
+/**
+ * The signing core: one `gcr` notification in, at most one signature per (digest, key, format)
+ * out, logged and attached. It takes its clients as arguments so the function, the CLI and the
+ * tests share it. Every step is resumable from the Firestore record (see state/signing-records.ts).
+ */
+import crypto from 'node:crypto';
+import { bundleToJSON } from '@sigstore/bundle';
+import {
+  type Bundle,
+  DSSEBundleBuilder,
+  MessageSignatureBundleBuilder,
+  type Signature,
+  type Signer,
+  type Witness,
+} from '@sigstore/sign';
+import { attachCosignSignature } from '../attach/cosign-layout.ts';
+import type { SubjectLock } from '../attach/lock.ts';
+import { attachBundleReferrer } from '../attach/referrer.ts';
+import type { RekorBundle } from '../attach/rekor-bundle.ts';
+import { buildSimpleSigningPayload } from '../attach/simple-signing.ts';
+import { ruleFor, type SignatureFormat, type SignOnPushConfig } from '../config/sign-config.ts';
+import { PolicyViolationError, SigsentryError } from '../errors.ts';
+import type { GcrNotification } from '../events/gcr-message.ts';
+import type { Logger } from '../logging/logger.ts';
+import { RegistryNotFoundError } from '../registry/errors.ts';
+import { type DigestReference, formatImageReference } from '../registry/reference.ts';
+import type { Registry } from '../registry/registry.ts';
+import type { FormatProgress, SigningRecord, SigningStore } from '../state/signing-records.ts';
+import type { NotificationHandler } from './entry.ts';
+import { RecordedSigner } from './recorded-signer.ts';
+import { isSignatureArtifactManifest, isSignatureArtifactTag } from './signature-artifacts.ts';
+
+export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+/** The predicate cosign 3 signs images with (a DSSE in-toto statement in a v0.3 bundle). */
+export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
+
+/** A signer with its key material, as the KMS signer and the local signer provide. */
+export interface KeyedSigner extends Signer {
+  signatureKey(): Promise<Signature['key']>;
+}
+
+export interface SignOnPushDeps {
+  config: SignOnPushConfig;
+  registry: Registry;
+  store: SigningStore;
+  signerFor(keyVersion: string): KeyedSigner;
+  /** The transparency log's witness, or undefined when the configuration logs nowhere. */
+  witness: Witness | undefined;
+  lock: SubjectLock;
+  /** Identifies this instance's leases. */
+  instanceId?: string;
+  now?: () => Date;
+  leaseMs?: number;
+}
+
+export type SignOutcome =
+  | { outcome: 'skipped'; reason: string }
+  | { outcome: 'signed' | 'already-signed'; image: string; formats: SignatureFormat[] };
+
+export class SigningInProgressError extends SigsentryError {
+  constructor(image: string, until: number) {
+    super('SIGNING_IN_PROGRESS', `another attempt holds the signing lease on ${image}`, {
+      retryable: true,
+      details: { image, leaseExpiresAt: new Date(until).toISOString() },
+    });
+  }
+}
+
+export class SigningExhaustedError extends SigsentryError {
+  constructor(record: SigningRecord) {
+    super('SIGNING_FAILED', `gave up signing ${record.image} after ${record.attempts} attempts`, {
+      retryable: false,
+      details: {
+        image: record.image,
+        keyVersion: record.keyVersion,
+        attempts: record.attempts,
+        lastError: record.lastError,
+      },
+    });
+  }
+}
+
+export function createSignOnPush(deps: SignOnPushDeps): NotificationHandler & {
+  sign(n: GcrNotification, logger: Logger): Promise<SignOutcome>;
+} {
+  const owner = deps.instanceId ?? `${process.pid}-${crypto.randomUUID()}`;
+  const now = deps.now ?? (() => new Date());
+  const leaseMs = deps.leaseMs ?? 120_000;
+  const watchedHosts = new Set(deps.config.watch.map((r) => r.repositories.split('/')[0]));
+
+  async function sign(n: GcrNotification, logger: Logger): Promise<SignOutcome> {
+    if (n.action === 'DELETE') return { outcome: 'skipped', reason: 'DELETE needs no signature' };
+    if (isSignatureArtifactTag(n.tag)) return { outcome: 'skipped', reason: 'signature artifact tag' };
+    const repository = `${n.host}/${n.repository}`;
+    if (!watchedHosts.has(n.host)) {
+      throw new PolicyViolationError(`refusing to sign: host ${n.host} is outside the watched set`, {
+        image: n.raw.digest ?? n.raw.tag,
+      });
+    }
+    const rule = ruleFor(deps.config, repository);
+    if (!rule) return { outcome: 'skipped', reason: `repository ${repository} is not watched` };
+
+    // Never trust the event: the digest (or the tag's digest) must exist in the registry now.
+    const repo = { host: n.host, repository: n.repository };
+    let digest: string;
+    try {
+      const descriptor = await deps.registry.resolve({
+        ...repo,
+        ...(n.digest ? { digest: n.digest } : { tag: n.tag! }),
+      });
+      digest = descriptor.digest;
+    } catch (err) {
+      if (err instanceof RegistryNotFoundError) {
+        throw new PolicyViolationError(
+          `refusing to sign: ${n.raw.digest ?? n.raw.tag} is not in the registry`,
+          {
+            image: n.raw.digest ?? n.raw.tag,
+          },
+        );
+      }
+      throw err;
+    }
+    const image: DigestReference = { ...repo, digest };
+    const imageRef = formatImageReference(image);
+    const manifest = await deps.registry.getManifest(repo, digest);
+    if (isSignatureArtifactManifest(JSON.parse(Buffer.from(manifest.bytes).toString('utf8')))) {
+      return { outcome: 'skipped', reason: 'signature artifact manifest' };
+    }
+
+    const id = { image: imageRef, keyVersion: rule.key };
+    const claim = await deps.store.claim(id, owner, {
+      leaseMs,
+      maxAttempts: deps.config.maxAttempts,
+      ...(n.tag ? { tag: n.tag } : {}),
+    });
+    if (claim.status === 'done') return { outcome: 'already-signed', image: imageRef, formats: rule.formats };
+    if (claim.status === 'busy') throw new SigningInProgressError(imageRef, claim.until);
+    if (claim.status === 'exhausted') throw new SigningExhaustedError(claim.record);
+
+    const record = claim.record;
+    const signer = deps.signerFor(rule.key);
+    const log = logger.child({ image: imageRef, keyVersion: rule.key, attempt: record.attempts });
+    try {
+      for (const format of rule.formats) {
+        const progress: FormatProgress = { ...record.formats[format] };
+        const save = async (patch: FormatProgress) => {
+          Object.assign(progress, patch);
+          record.formats[format] = progress;
+          await deps.store.progress(id, owner, { formats: record.formats });
+        };
+        if (progress.attached) continue;
+        const recorded = new RecordedSigner({
+          inner: signer,
+          keyOf: () => signer.signatureKey(),
+          stored: progress,
+          save,
+        });
+        const witnesses = deps.witness ? [deps.witness] : [];
+        if (format === 'cosign') {
+          const payload = progress.signedBytes
+            ? Buffer.from(progress.signedBytes, 'base64')
+            : Buffer.from(
+                buildSimpleSigningPayload(image, {
+                  ...deps.config.annotations,
+                  ...(n.tag ? { tag: n.tag } : {}),
+                  'dev.sigsentry/signed-at': now().toISOString(),
+                }),
+              );
+          if (!progress.bundle) {
+            const bundle = await new MessageSignatureBundleBuilder({ signer: recorded, witnesses }).create({
+              data: payload,
+            });
+            await save({ bundle: bundleToJSON(bundle) });
+            log.info('signed and logged (cosign layout)', logFields(bundle));
+          }
+          const bundle = progress.bundle as ReturnType<typeof bundleToJSON>;
+          await attachCosignSignature({ registry: deps.registry, lock: deps.lock, logger: log }, image, {
+            payload,
+            signature: messageSignature(bundle),
+            ...(bundle.verificationMaterial?.tlogEntries?.[0] ? { bundle: toCosignRekorBundle(bundle) } : {}),
+          });
+        } else {
+          const statement = progress.signedBytes ? undefined : inTotoStatement(image);
+          if (!progress.bundle) {
+            const data = statement ?? dssePayloadOf(progress);
+            const bundle = await new DSSEBundleBuilder({ signer: recorded, witnesses }).create({
+              data,
+              type: IN_TOTO_PAYLOAD_TYPE,
+            });
+            await save({ bundle: bundleToJSON(bundle) });
+            log.info('signed and logged (Sigstore bundle)', logFields(bundle));
+          }
+          await attachBundleReferrer(
+            { registry: deps.registry, lock: deps.lock, logger: log },
+            image,
+            Buffer.from(JSON.stringify(progress.bundle)),
+            {
+              created: new Date(record.createdAt),
+            },
+          );
+        }
+        await save({ attached: true });
+      }
+      await deps.store.progress(id, owner, { state: 'attached', lease: null });
+      log.notice('image signed', { formats: rule.formats });
+      return { outcome: 'signed', image: imageRef, formats: rule.formats };
+    } catch (err) {
+      await deps.store
+        .progress(id, owner, {
+          lease: null,
+          lastError: err instanceof SigsentryError ? err.toJSON() : { message: String(err) },
+        })
+        .catch(() => {});
+      throw err;
+    }
+  }
+
+  return {
+    sign,
+    async handle(n, context) {
+      const result = await sign(n, context.logger);
+      if (result.outcome === 'skipped') context.logger.info(`skipped: ${result.reason}`);
+    },
+  };
+}
+
+function inTotoStatement(image: DigestReference): Buffer {
+  const [algorithm, hex] = image.digest.split(':') as [string, string];
+  return Buffer.from(
+    JSON.stringify({
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: [{ name: `${image.host}/${image.repository}`, digest: { [algorithm]: hex } }],
+      predicateType: COSIGN_SIGN_PREDICATE,
+      predicate: {},
+    }),
+  );
+}
+
+/** The statement bytes recovered from the stored PAE (DSSE signs PAE(type, payload)). */
+function dssePayloadOf(progress: FormatProgress): Buffer {
+  const pae = Buffer.from(progress.signedBytes!, 'base64');
+  // "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body
+  const parts = pae.toString('latin1').split(' ');
+  const headerLength = ['DSSEv1', parts[1], parts[2], parts[3]].join(' ').length + 1;
+  return pae.subarray(headerLength);
+}
+
+function messageSignature(bundle: ReturnType<typeof bundleToJSON>): string {
+  const content = bundle as { messageSignature?: { signature?: string } };
+  const signature = content.messageSignature?.signature;
+  if (!signature) throw new Error('bundle has no message signature');
+  return signature;
+}
+
+/** cosign's `dev.sigstore.cosign/bundle` annotation from a v1 log entry in a Sigstore bundle. */
+export function toCosignRekorBundle(bundle: ReturnType<typeof bundleToJSON>): RekorBundle {
+  const entry = bundle.verificationMaterial?.tlogEntries?.[0];
+  const set = entry?.inclusionPromise?.signedEntryTimestamp;
+  if (!entry || !set) throw new Error('the log entry has no signed entry timestamp');
+  return {
+    SignedEntryTimestamp: set,
+    Payload: {
+      body: entry.canonicalizedBody,
+      integratedTime: Number(entry.integratedTime),
+      logIndex: Number(entry.logIndex),
+      logID: Buffer.from(entry.logId?.keyId ?? '', 'base64').toString('hex'),
+    },
+  };
+}
+
+function logFields(bundle: Bundle): Record<string, unknown> {
+  const entry = bundle.verificationMaterial.tlogEntries[0];
+  return entry ? { logIndex: entry.logIndex, kind: entry.kindVersion?.kind } : { log: 'none' };
+}

@@ -1,0 +1,57 @@
+/**
+ * Builds signOnPush's clients from the environment, once per function instance: the real Google
+ * clients (Firestore, KMS), the registry client with the watched hosts as its allowlist, and the
+ * Rekor witness. Locally KMS_ENDPOINT points the KMS client at the emulator.
+ */
+import { Firestore } from '@google-cloud/firestore';
+import { RekorWitness, type Witness } from '@sigstore/sign';
+import { InProcessSubjectLock } from '../attach/lock.ts';
+import { loadSignOnPushConfig } from '../config/sign-config.ts';
+import { RegistryClient } from '../registry/client.ts';
+import { createKmsClient } from '../signing/kms-client.ts';
+import { KmsSigner } from '../signing/kms-signer.ts';
+import { FirestoreSigningStore } from '../state/signing-records.ts';
+import type { KeyedSigner, SignOnPushDeps } from './core.ts';
+
+export function signOnPushDepsFromEnv(env: NodeJS.ProcessEnv): SignOnPushDeps {
+  const config = loadSignOnPushConfig(env);
+  const kms = createKmsClient(env.KMS_ENDPOINT ? { endpoint: env.KMS_ENDPOINT } : {});
+  const signers = new Map<string, KeyedSigner>();
+  const signerFor = (keyVersion: string): KeyedSigner => {
+    let signer = signers.get(keyVersion);
+    if (!signer) {
+      const kmsSigner = new KmsSigner({ client: kms, keyVersion });
+      signer = {
+        sign: (data) => kmsSigner.sign(data),
+        signatureKey: async () => {
+          const key = await kmsSigner.publicKey();
+          return { $case: 'publicKey', publicKey: key.pem, hint: key.hint };
+        },
+      };
+      signers.set(keyVersion, signer);
+    }
+    return signer;
+  };
+  let witness: Witness | undefined;
+  if (config.log.kind !== 'none') {
+    witness = new RekorWitness({
+      rekorBaseURL: config.log.url,
+      entryType: 'dsse',
+      majorApiVersion: config.log.kind === 'rekor-v2' ? 2 : 1,
+      fetchOnConflict: true,
+      retry: { retries: 2 },
+      timeout: 15_000,
+    });
+  }
+  const allowedHosts = [...new Set(config.watch.map((rule) => rule.repositories.split('/')[0]!))];
+  return {
+    config,
+    registry: new RegistryClient({ allowedHosts }),
+    store: new FirestoreSigningStore(
+      new Firestore({ projectId: config.project, ignoreUndefinedProperties: true }),
+    ),
+    signerFor,
+    witness,
+    lock: new InProcessSubjectLock(),
+  };
+}

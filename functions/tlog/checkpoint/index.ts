@@ -1,0 +1,19 @@
+export type { Checkpoint, ParsedCheckpoint } from './checkpoint.ts';
+export { formatCheckpointBody, parseCheckpoint, parseCheckpointBody } from './checkpoint.ts';
+export { CheckpointError } from './errors.ts';
+export type { NoteSigner, NoteVerifier, PublicKeyInput } from './keys.ts';
+export {
+  ecdsaNoteSigner,
+  ecdsaNoteVerifier,
+  ed25519NoteKeyId,
+  ed25519NoteSigner,
+  ed25519NoteVerifier,
+  noteVerifierForKey,
+  rekorLogId,
+  spkiDer,
+  toPublicKey,
+} from './keys.ts';
+export type { NoteSignature, SignedNote } from './note.ts';
+export { formatSignatureLine, parseSignedNote } from './note.ts';
+export type { VerifiedCheckpoint } from './verify.ts';
+export { signNote, verifyCheckpoint } from './verify.ts';

@@ -1,0 +1,48 @@
+import { DependencyError } from '../../errors.ts';
+
+export interface HttpOptions {
+  timeoutMs: number;
+  retries: number;
+  fetch: typeof fetch;
+}
+
+/** Answer of the log that is neither success nor a retryable failure (4xx). */
+export class LogHttpError extends Error {
+  readonly status: number;
+  readonly location: string | undefined;
+  readonly body: string;
+  constructor(status: number, body: string, location: string | undefined) {
+    super(`log answered ${status}: ${body.slice(0, 200)}`);
+    this.status = status;
+    this.body = body;
+    this.location = location;
+  }
+}
+
+/**
+ * One request with a timeout, retried with backoff on network errors and 5xx. 4xx come back as
+ * LogHttpError (the caller decides: 409 is an answer, not a failure); exhausted retries become a
+ * retryable DependencyError.
+ */
+export async function request(url: string, init: RequestInit, opts: HttpOptions): Promise<Response> {
+  let last: unknown;
+  for (let attempt = 0; attempt <= opts.retries; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
+    try {
+      const res = await opts.fetch(url, { ...init, signal: AbortSignal.timeout(opts.timeoutMs) });
+      if (res.status >= 500) {
+        last = new Error(`log answered ${res.status}`);
+        await res.body?.cancel();
+        continue;
+      }
+      if (res.status >= 400) {
+        throw new LogHttpError(res.status, await res.text(), res.headers.get('location') ?? undefined);
+      }
+      return res;
+    } catch (err) {
+      if (err instanceof LogHttpError) throw err;
+      last = err;
+    }
+  }
+  throw new DependencyError('rekor', `${init.method ?? 'GET'} ${url} failed: ${String(last)}`, { url }, last);
+}

@@ -1,0 +1,264 @@
+import { createPublicKey, type KeyObject, verify } from 'node:crypto';
+import { CheckpointError } from '../checkpoint/errors.ts';
+import { ecdsaNoteVerifier, rekorLogId } from '../checkpoint/keys.ts';
+import { type VerifiedCheckpoint, verifyCheckpoint } from '../checkpoint/verify.ts';
+import { canonicalJson } from '../entries/canonical.ts';
+import { MerkleProofError } from '../merkle/errors.ts';
+import { hashLeaf } from '../merkle/hash.ts';
+import { verifyConsistency, verifyInclusion } from '../merkle/verify.ts';
+import { LogIntegrityError } from './errors.ts';
+import { type HttpOptions, LogHttpError, request } from './http.ts';
+import type { LogEntry, RekorV1Entry } from './types.ts';
+
+export interface RekorV1ClientOptions {
+  baseUrl: string;
+  /** The log's public key (PEM or KeyObject): checkpoints, SETs and log IDs are checked against it. */
+  logKey: string | KeyObject;
+  timeoutMs?: number;
+  retries?: number;
+  /** Parallel batch requests when reading ranges. */
+  concurrency?: number;
+  fetch?: typeof fetch;
+}
+
+const BATCH = 10; // Rekor's limit per retrieve request
+const fromHex = (h: string): Buffer => Buffer.from(h, 'hex');
+
+/**
+ * Client for a Rekor v1 log that trusts nothing the log says without checking it: checkpoints
+ * are signature-checked, entries are checked against their SET and inclusion proof, and new
+ * checkpoints must be consistent with the last trusted one.
+ */
+export class RekorV1Client {
+  readonly logId: Buffer;
+  private readonly base: string;
+  private readonly key: KeyObject;
+  private readonly http: HttpOptions;
+  private readonly concurrency: number;
+
+  constructor(opts: RekorV1ClientOptions) {
+    this.base = opts.baseUrl.replace(/\/+$/, '');
+    this.key = typeof opts.logKey === 'string' ? createPublicKey(opts.logKey) : opts.logKey;
+    this.logId = rekorLogId(this.key);
+    this.http = {
+      timeoutMs: opts.timeoutMs ?? 10_000,
+      retries: opts.retries ?? 2,
+      fetch: opts.fetch ?? fetch,
+    };
+    this.concurrency = Math.max(1, opts.concurrency ?? 4);
+  }
+
+  /** Appends a proposed entry; an equivalent existing entry (409) is fetched instead. Verified. */
+  async append(proposed: unknown): Promise<LogEntry> {
+    let entry: LogEntry;
+    try {
+      const res = await request(
+        `${this.base}/api/v1/log/entries`,
+        { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(proposed) },
+        this.http,
+      );
+      entry = single(await res.json());
+    } catch (err) {
+      if (!(err instanceof LogHttpError && err.status === 409 && err.location !== undefined)) throw err;
+      const uuid = err.location.split('/').pop() ?? '';
+      entry = await this.getEntryByUuid(uuid);
+    }
+    this.verifyEntry(entry);
+    return entry;
+  }
+
+  /** Fetches the current checkpoint and checks its signature and that log info agrees with it. */
+  async getCheckpoint(): Promise<VerifiedCheckpoint> {
+    const res = await request(`${this.base}/api/v1/log`, {}, this.http);
+    const info = (await res.json()) as { rootHash: string; treeSize: number; signedTreeHead: string };
+    const cp = this.verifyNote(info.signedTreeHead, {});
+    if (cp.size !== info.treeSize || cp.rootHash.toString('hex') !== info.rootHash) {
+      throw new LogIntegrityError('log-info-mismatch', 'log info disagrees with its own signed checkpoint', {
+        treeSize: info.treeSize,
+        checkpointSize: cp.size,
+      });
+    }
+    return cp;
+  }
+
+  /**
+   * Proves `next` extends `trusted` (fetching a consistency proof). Throws LogIntegrityError on a
+   * shrunk tree, a fork (split view) or a bad proof.
+   */
+  async verifyConsistency(trusted: VerifiedCheckpoint, next: VerifiedCheckpoint): Promise<void> {
+    const details = { trustedSize: trusted.size, newSize: next.size };
+    if (next.size < trusted.size) {
+      throw new LogIntegrityError('shrunk', `log shrank from ${trusted.size} to ${next.size}`, details);
+    }
+    if (trusted.size === 0) return;
+    let hashes: string[] = [];
+    if (next.size > trusted.size) {
+      const res = await request(
+        `${this.base}/api/v1/log/proof?firstSize=${trusted.size}&lastSize=${next.size}`,
+        {},
+        this.http,
+      );
+      hashes = ((await res.json()) as { hashes: string[] }).hashes;
+    }
+    try {
+      verifyConsistency(trusted.size, next.size, hashes.map(fromHex), trusted.rootHash, next.rootHash);
+    } catch (err) {
+      if (!(err instanceof MerkleProofError)) throw err;
+      throw new LogIntegrityError(
+        'inconsistent',
+        `checkpoint of size ${next.size} does not extend size ${trusted.size}`,
+        details,
+        err,
+      );
+    }
+  }
+
+  async getEntryByIndex(logIndex: number): Promise<LogEntry> {
+    const res = await request(`${this.base}/api/v1/log/entries?logIndex=${logIndex}`, {}, this.http);
+    const entry = single(await res.json());
+    this.verifyEntry(entry, logIndex);
+    return entry;
+  }
+
+  async getEntryByUuid(uuid: string): Promise<LogEntry> {
+    const res = await request(`${this.base}/api/v1/log/entries/${encodeURIComponent(uuid)}`, {}, this.http);
+    const entry = single(await res.json());
+    this.verifyEntry(entry);
+    return entry;
+  }
+
+  /**
+   * Reads entries [start, end) with batched retrieve requests, at most `concurrency` in flight,
+   * each entry verified. When `checkpoint` is given each inclusion proof must be for its root.
+   */
+  async getEntries(start: number, end: number, checkpoint?: VerifiedCheckpoint): Promise<LogEntry[]> {
+    const batches: number[][] = [];
+    for (let i = start; i < end; i += BATCH) {
+      batches.push(Array.from({ length: Math.min(BATCH, end - i) }, (_, k) => i + k));
+    }
+    const out: LogEntry[][] = new Array(batches.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < batches.length) {
+        const b = next++;
+        const indexes = batches[b]!;
+        const res = await request(
+          `${this.base}/api/v1/log/entries/retrieve`,
+          {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ logIndexes: indexes }),
+          },
+          this.http,
+        );
+        const list = ((await res.json()) as Record<string, RekorV1Entry>[]).map(single);
+        if (list.length !== indexes.length) {
+          throw new LogIntegrityError(
+            'missing-entries',
+            `log returned ${list.length} of ${indexes.length} entries`,
+            {
+              logIndex: indexes[0],
+            },
+          );
+        }
+        for (const [k, e] of list.entries()) this.verifyEntry(e, indexes[k], checkpoint);
+        out[b] = list;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, batches.length) }, worker));
+    return out.flat();
+  }
+
+  /**
+   * Checks an entry: log ID, signed entry timestamp, and inclusion proof against its checkpoint
+   * (whose signature is checked) or against `checkpoint` when given.
+   */
+  verifyEntry(entry: LogEntry, expectedIndex?: number, checkpoint?: VerifiedCheckpoint): void {
+    const logIndex = entry.logIndex;
+    const details = { logIndex, uuid: entry.uuid };
+    if (expectedIndex !== undefined && logIndex !== expectedIndex) {
+      throw new LogIntegrityError(
+        'wrong-index',
+        `asked for entry ${expectedIndex}, got ${logIndex}`,
+        details,
+      );
+    }
+    if (entry.logID !== this.logId.toString('hex')) {
+      throw new LogIntegrityError('wrong-log', `entry ${logIndex} is from log ${entry.logID}`, details);
+    }
+    const set = entry.verification?.signedEntryTimestamp;
+    if (set === undefined)
+      throw new LogIntegrityError('no-set', `entry ${logIndex} has no signed entry timestamp`, details);
+    const payload = canonicalJson({
+      body: entry.body,
+      integratedTime: entry.integratedTime,
+      logID: entry.logID,
+      logIndex,
+    });
+    if (!verify('sha256', Buffer.from(payload), this.key, Buffer.from(set, 'base64'))) {
+      throw new LogIntegrityError(
+        'bad-set',
+        `entry ${logIndex} has an invalid signed entry timestamp`,
+        details,
+      );
+    }
+    const proof = entry.verification?.inclusionProof;
+    if (proof === undefined)
+      throw new LogIntegrityError('no-proof', `entry ${logIndex} has no inclusion proof`, details);
+    let root = fromHex(proof.rootHash);
+    if (checkpoint !== undefined) {
+      if (proof.treeSize !== checkpoint.size || !root.equals(checkpoint.rootHash)) {
+        throw new LogIntegrityError(
+          'proof-for-other-tree',
+          `entry ${logIndex} is proven against another tree`,
+          details,
+        );
+      }
+    } else {
+      if (proof.checkpoint === undefined)
+        throw new LogIntegrityError('no-checkpoint', `entry ${logIndex} has no checkpoint`, details);
+      const cp = this.verifyNote(proof.checkpoint, details);
+      if (cp.size !== proof.treeSize || !cp.rootHash.equals(root)) {
+        throw new LogIntegrityError(
+          'proof-checkpoint-mismatch',
+          `entry ${logIndex}'s proof disagrees with its checkpoint`,
+          details,
+        );
+      }
+      root = cp.rootHash;
+    }
+    try {
+      const leaf = hashLeaf(Buffer.from(entry.body, 'base64'));
+      verifyInclusion(proof.logIndex, proof.treeSize, leaf, proof.hashes.map(fromHex), root);
+    } catch (err) {
+      if (!(err instanceof MerkleProofError)) throw err;
+      throw new LogIntegrityError(
+        'bad-inclusion-proof',
+        `entry ${logIndex} is not included in the tree it claims`,
+        details,
+        err,
+      );
+    }
+  }
+
+  private verifyNote(note: string, details: Record<string, unknown>): VerifiedCheckpoint {
+    try {
+      return verifyCheckpoint(note, ecdsaNoteVerifier(this.key));
+    } catch (err) {
+      if (!(err instanceof CheckpointError)) throw err;
+      throw new LogIntegrityError(
+        'bad-checkpoint',
+        `checkpoint rejected: ${err.message}`,
+        { ...details, ...err.details },
+        err,
+      );
+    }
+  }
+}
+
+function single(data: unknown): LogEntry {
+  const pairs = Object.entries((data ?? {}) as Record<string, RekorV1Entry>);
+  if (pairs.length !== 1) throw new LogIntegrityError('malformed', `expected one entry, got ${pairs.length}`);
+  const [uuid, entry] = pairs[0]!;
+  return { ...entry, uuid };
+}

@@ -1,0 +1,171 @@
+import { X509Certificate } from 'node:crypto';
+
+/** The key or certificate that verifies an entry's signature. */
+export type EntryVerifier =
+  | { type: 'publicKey'; pem: string; der: Buffer }
+  | { type: 'certificate'; der: Buffer }
+  | { type: 'other'; format: string; content: Buffer };
+
+export interface EntrySignature {
+  signature: Buffer;
+  verifier: EntryVerifier;
+}
+
+/** Every Rekor entry kind reduced to what monitoring and verification need. */
+export interface ParsedEntry {
+  kind: 'hashedrekord' | 'dsse' | 'intoto' | 'rekord';
+  apiVersion: string;
+  /** The signed artifact's digest (for DSSE kinds: the payload's digest). */
+  artifactDigest: { algorithm: string; hex: string } | undefined;
+  signatures: EntrySignature[];
+  /** The first signature's verifier, the one that matters for single-signer entries. */
+  verifier: EntryVerifier;
+}
+
+export interface EntryParseError {
+  error: 'unknown-kind' | 'malformed';
+  kind: string | undefined;
+  apiVersion: string | undefined;
+  message: string;
+  logIndex: number | undefined;
+}
+
+export type EntryParseResult = { ok: true; entry: ParsedEntry } | { ok: false; error: EntryParseError };
+
+class Malformed extends Error {}
+
+const get = (o: unknown, ...path: string[]): unknown => {
+  let cur = o;
+  for (const p of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[p];
+  }
+  return cur;
+};
+
+function mustString(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v === '') throw new Malformed(`${what} missing`);
+  return v;
+}
+
+const fromB64 = (v: unknown, what: string): Buffer => Buffer.from(mustString(v, what), 'base64');
+
+/** PEM (public key or certificate) → verifier. Rekor stores it base64 encoded, hence `pemBytes`. */
+export function verifierFromPem(pemBytes: Buffer): EntryVerifier {
+  const text = pemBytes.toString('utf8');
+  const m = /-----BEGIN ([A-Z ]+)-----([\s\S]*?)-----END \1-----/.exec(text);
+  if (m === null) throw new Malformed('verifier is not PEM');
+  const der = Buffer.from(m[2]!.replace(/\s+/g, ''), 'base64');
+  if (m[1] === 'CERTIFICATE') {
+    new X509Certificate(der); // throws on garbage
+    return { type: 'certificate', der };
+  }
+  return { type: 'publicKey', pem: text, der };
+}
+
+function digest(hash: unknown): { algorithm: string; hex: string } | undefined {
+  const algorithm = get(hash, 'algorithm');
+  const value = get(hash, 'value');
+  if (typeof algorithm !== 'string' || typeof value !== 'string') return undefined;
+  if (!/^[0-9a-fA-F]+$/.test(value)) throw new Malformed('digest is not hex');
+  return { algorithm, hex: value.toLowerCase() };
+}
+
+function single(
+  sig: EntrySignature[],
+  kind: ParsedEntry['kind'],
+  apiVersion: string,
+  d: ParsedEntry['artifactDigest'],
+): ParsedEntry {
+  if (sig.length === 0) throw new Malformed('no signatures');
+  return { kind, apiVersion, artifactDigest: d, signatures: sig, verifier: sig[0]!.verifier };
+}
+
+function parseKnown(body: Record<string, unknown>): ParsedEntry | undefined {
+  const kind = body['kind'];
+  const apiVersion = String(body['apiVersion'] ?? '');
+  const spec = body['spec'];
+  switch (kind) {
+    case 'hashedrekord': {
+      const signature = fromB64(get(spec, 'signature', 'content'), 'signature.content');
+      const verifier = verifierFromPem(
+        fromB64(get(spec, 'signature', 'publicKey', 'content'), 'publicKey.content'),
+      );
+      return single([{ signature, verifier }], 'hashedrekord', apiVersion, digest(get(spec, 'data', 'hash')));
+    }
+    case 'rekord': {
+      const format = mustString(get(spec, 'signature', 'format'), 'signature.format');
+      const key = fromB64(get(spec, 'signature', 'publicKey', 'content'), 'publicKey.content');
+      const verifier: EntryVerifier =
+        format === 'x509' ? verifierFromPem(key) : { type: 'other', format, content: key };
+      const signature = fromB64(get(spec, 'signature', 'content'), 'signature.content');
+      return single([{ signature, verifier }], 'rekord', apiVersion, digest(get(spec, 'data', 'hash')));
+    }
+    case 'dsse': {
+      const sigs = get(spec, 'signatures');
+      if (!Array.isArray(sigs)) throw new Malformed('signatures missing');
+      const signatures = sigs.map((s) => ({
+        signature: fromB64(get(s, 'signature'), 'signature'),
+        verifier: verifierFromPem(fromB64(get(s, 'verifier'), 'verifier')),
+      }));
+      return single(signatures, 'dsse', apiVersion, digest(get(spec, 'payloadHash')));
+    }
+    case 'intoto': {
+      if (apiVersion === '0.0.1') {
+        const verifier = verifierFromPem(fromB64(get(spec, 'publicKey'), 'publicKey'));
+        // 0.0.1 bodies keep no signature, only the key and the envelope hash.
+        return {
+          kind: 'intoto',
+          apiVersion,
+          artifactDigest: digest(get(spec, 'content', 'payloadHash')) ?? digest(get(spec, 'content', 'hash')),
+          signatures: [],
+          verifier,
+        };
+      }
+      const sigs = get(spec, 'content', 'envelope', 'signatures');
+      if (!Array.isArray(sigs)) throw new Malformed('envelope signatures missing');
+      const signatures = sigs.map((s) => ({
+        // intoto 0.0.2 double-encodes the signature: base64 of its base64 text.
+        signature: Buffer.from(fromB64(get(s, 'sig'), 'sig').toString('utf8'), 'base64'),
+        verifier: verifierFromPem(fromB64(get(s, 'publicKey'), 'publicKey')),
+      }));
+      return single(signatures, 'intoto', apiVersion, digest(get(spec, 'content', 'payloadHash')));
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Parses a canonicalized entry body (raw bytes or Rekor's base64). Never throws: a log scan must
+ * go on past entries it cannot read, and report them.
+ */
+export function parseEntryBody(body: Buffer | string, logIndex?: number): EntryParseResult {
+  let kind: string | undefined;
+  let apiVersion: string | undefined;
+  try {
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'base64') : body;
+    const json = JSON.parse(bytes.toString('utf8')) as unknown;
+    if (json === null || typeof json !== 'object') throw new Malformed('body is not an object');
+    const obj = json as Record<string, unknown>;
+    kind = typeof obj['kind'] === 'string' ? obj['kind'] : undefined;
+    apiVersion = typeof obj['apiVersion'] === 'string' ? obj['apiVersion'] : undefined;
+    const entry = parseKnown(obj);
+    if (entry === undefined) {
+      return {
+        ok: false,
+        error: {
+          error: 'unknown-kind',
+          kind,
+          apiVersion,
+          message: `unsupported entry kind ${kind}`,
+          logIndex,
+        },
+      };
+    }
+    return { ok: true, entry };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return { ok: false, error: { error: 'malformed', kind, apiVersion, message, logIndex } };
+  }
+}
