@@ -1,0 +1,119 @@
+/**
+ * The deployment contract: each function's name (its Functions Framework target and Cloud Run
+ * entry point) and the environment variables its configuration loader reads. infra/ sets exactly
+ * these, and a test checks the two agree. Change a loader, change this table.
+ */
+export interface EnvironmentVariable {
+  name: string;
+  required: boolean;
+  /** Held in Secret Manager and mounted as an environment variable, never a plain value. */
+  secret?: boolean;
+  description: string;
+}
+
+export interface FunctionContract {
+  entryPoint: string;
+  trigger: 'pubsub' | 'http';
+  /** The topic a Pub/Sub-triggered function listens on. */
+  topic?: string;
+  env: EnvironmentVariable[];
+}
+
+const project: EnvironmentVariable = { name: 'GCP_PROJECT', required: true, description: 'the project id' };
+const alertTopic: EnvironmentVariable = {
+  name: 'ALERT_TOPIC',
+  required: false,
+  description: 'Pub/Sub topic alerts are published on (default signing-alerts)',
+};
+const alertWebhook: EnvironmentVariable = {
+  name: 'ALERT_WEBHOOK_URL',
+  required: false,
+  secret: true,
+  description: 'Slack-compatible webhook for alerts',
+};
+const rekorUrl: EnvironmentVariable = {
+  name: 'REKOR_URL',
+  required: false,
+  description: 'the transparency log (Rekor v1 or v2 base URL), or "none"',
+};
+const rekorApi: EnvironmentVariable = {
+  name: 'REKOR_API',
+  required: false,
+  description: 'v1 (default) or v2',
+};
+const rekorKey: EnvironmentVariable = {
+  name: 'REKOR_PUBLIC_KEY',
+  required: false,
+  description: "the log's public key (PEM) that checkpoints and entries are verified against",
+};
+const watch: EnvironmentVariable = {
+  name: 'SIGSENTRY_WATCH',
+  required: false,
+  description: 'comma-separated repository globs HOST/REPO/** (or use SIGSENTRY_CONFIG)',
+};
+const config: EnvironmentVariable = {
+  name: 'SIGSENTRY_CONFIG',
+  required: false,
+  description: 'the whole configuration as one JSON document (overrides the plain variables)',
+};
+const kmsKey: EnvironmentVariable = {
+  name: 'KMS_KEY',
+  required: false,
+  description: 'projects/…/cryptoKeyVersions/N that signs (signOnPush) or is expected (verifier, monitor)',
+};
+
+export const FUNCTIONS: Record<string, FunctionContract> = {
+  signOnPush: {
+    entryPoint: 'signOnPush',
+    trigger: 'pubsub',
+    topic: 'gcr',
+    env: [
+      project,
+      watch,
+      kmsKey,
+      rekorUrl,
+      rekorApi,
+      config,
+      { name: 'SIGSENTRY_FORMATS', required: false, description: 'bundle, cosign (default both)' },
+    ],
+  },
+  reverifyImages: {
+    entryPoint: 'reverifyImages',
+    trigger: 'http',
+    env: [
+      project,
+      watch,
+      kmsKey,
+      rekorUrl,
+      rekorApi,
+      rekorKey,
+      config,
+      {
+        name: 'SIGSENTRY_WATCHLIST',
+        required: false,
+        description: 'JSON list of third-party images and the identity that must sign them',
+      },
+      alertTopic,
+      alertWebhook,
+    ],
+  },
+  monitorLog: {
+    entryPoint: 'monitorLog',
+    trigger: 'http',
+    env: [
+      project,
+      rekorUrl,
+      rekorApi,
+      rekorKey,
+      config,
+      {
+        name: 'SIGSENTRY_IDENTITIES',
+        required: false,
+        description: 'JSON list of owned keys and identities',
+      },
+      alertTopic,
+      alertWebhook,
+    ],
+  },
+  dashboard: { entryPoint: 'dashboard', trigger: 'http', env: [project] },
+};
