@@ -1,0 +1,86 @@
+/**
+ * One alert schema for the whole product. Every part that finds something wrong raises an
+ * `AlertInput` through an `AlertSink`; the sinks (Firestore, Pub/Sub `signing-alerts`, an ALERT
+ * log line, an optional webhook) deliver it. The same incident has the same `key`, so it is one
+ * alert with a count, re-opened if it recurs after it was resolved.
+ */
+import crypto from 'node:crypto';
+import { z } from 'zod';
+
+export const AlertKindSchema = z.enum([
+  'rogue-signature',
+  'log-inconsistent',
+  'checkpoint-invalid',
+  'entry-unparseable',
+  'unsigned-image',
+  'signature-invalid',
+  'signature-missing',
+  'tag-moved',
+  'key-disabled',
+  'signing-failed',
+  'signing-refused',
+]);
+export type AlertKind = z.infer<typeof AlertKindSchema>;
+
+export const SeveritySchema = z.enum(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL']);
+export type AlertSeverity = z.infer<typeof SeveritySchema>;
+
+export const EvidenceSchema = z
+  .object({
+    image: z.string().optional(),
+    digest: z.string().optional(),
+    tag: z.string().optional(),
+    logUrl: z.string().optional(),
+    logIndex: z.number().int().nonnegative().optional(),
+    uuid: z.string().optional(),
+    entryBodyDigest: z.string().optional(),
+    checkpoints: z.array(z.string()).optional(),
+    keyVersion: z.string().optional(),
+    identity: z.string().optional(),
+    verifierOutput: z.string().optional(),
+  })
+  .catchall(z.unknown());
+export type Evidence = z.infer<typeof EvidenceSchema>;
+
+/** What a detector raises. */
+export const AlertInputSchema = z.object({
+  kind: AlertKindSchema,
+  severity: SeveritySchema,
+  /** What the alert is about: an image reference, a log, a key version. */
+  subject: z.string().min(1),
+  summary: z.string().min(1),
+  evidence: EvidenceSchema,
+  /** Stable identity of the incident; defaults to kind + subject. */
+  key: z.string().min(1).optional(),
+});
+export type AlertInput = z.infer<typeof AlertInputSchema>;
+
+export const AlertStateSchema = z.enum(['open', 'resolved']);
+
+/** An alert as stored and published. */
+export const AlertSchema = AlertInputSchema.extend({
+  schemaVersion: z.literal(1),
+  key: z.string().min(1),
+  state: AlertStateSchema,
+  count: z.number().int().positive(),
+  firstSeen: z.string(),
+  lastSeen: z.string(),
+  resolvedAt: z.string().optional(),
+});
+export type Alert = z.infer<typeof AlertSchema>;
+
+export function alertKey(input: Pick<AlertInput, 'kind' | 'subject' | 'key'>): string {
+  return input.key ?? `${input.kind}:${input.subject}`;
+}
+
+/** Firestore document ids may not contain `/`: the stored id is a hash of the key. */
+export function alertDocumentId(key: string): string {
+  return crypto.createHash('sha256').update(key).digest('hex');
+}
+
+export interface AlertSink {
+  /** Raises (or re-raises) an incident. */
+  raise(alert: AlertInput): Promise<void>;
+  /** Marks the incident with this key resolved, if it is open. */
+  resolve(key: string, reason: string): Promise<void>;
+}
