@@ -120,6 +120,7 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
     // The log and KMS emulators start while Java warms up.
     const rekorPort = await pickFreePort();
     const kmsPort = await pickFreePort();
+    const kmsAdminPort = await pickFreePort();
     track(
       startDetached({
         name: 'rekor',
@@ -140,6 +141,7 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
         args: [
           path.join(PROJECT_ROOT, 'emulators', 'kms', 'main.ts'),
           `--port=${kmsPort}`,
+          `--admin-port=${kmsAdminPort}`,
           `--data-dir=${path.join(dir, 'kms')}`,
         ],
         port: kmsPort,
@@ -148,6 +150,8 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
     );
     state.env.REKOR_URL = `http://127.0.0.1:${rekorPort}`;
     state.env.KMS_ENDPOINT = `127.0.0.1:${kmsPort}`;
+    // Fault injection for tests: the KMS emulator's admin port, and the log's POST /__faults.
+    state.env.KMS_ADMIN_URL = `http://127.0.0.1:${kmsAdminPort}`;
     state.env.FIRESTORE_EMULATOR_HOST = `127.0.0.1:${firestorePort}`;
     state.env.PUBSUB_EMULATOR_HOST = `127.0.0.1:${pubsubPort}`;
 

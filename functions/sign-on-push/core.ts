@@ -131,7 +131,7 @@ export function createSignOnPush(deps: SignOnPushDeps): NotificationHandler & {
     const claim = await deps.store.claim(id, owner, {
       leaseMs,
       maxAttempts: deps.config.maxAttempts,
-      ...(n.tag ? { tag: n.tag } : {}),
+      ...(n.raw.tag ? { tag: n.raw.tag } : {}),
     });
     if (claim.status === 'done') return { outcome: 'already-signed', image: imageRef, formats: rule.formats };
     if (claim.status === 'busy') throw new SigningInProgressError(imageRef, claim.until);
@@ -162,7 +162,7 @@ export function createSignOnPush(deps: SignOnPushDeps): NotificationHandler & {
             : Buffer.from(
                 buildSimpleSigningPayload(image, {
                   ...deps.config.annotations,
-                  ...(n.tag ? { tag: n.tag } : {}),
+                  ...(n.raw.tag ? { tag: n.raw.tag } : {}),
                   'dev.sigsentry/signed-at': now().toISOString(),
                 }),
               );
