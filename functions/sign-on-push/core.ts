@@ -83,7 +83,7 @@ export class SigningExhaustedError extends SigsentryError {
 export function createSignOnPush(deps: SignOnPushDeps): NotificationHandler & {
   sign(n: GcrNotification, logger: Logger): Promise<SignOutcome>;
 } {
-  const owner = deps.instanceId ?? `${process.pid}-${crypto.randomUUID()}`;
+  const instance = deps.instanceId ?? `${process.pid}`;
   const now = deps.now ?? (() => new Date());
   const leaseMs = deps.leaseMs ?? 120_000;
   const watchedHosts = new Set(deps.config.watch.map((r) => r.repositories.split('/')[0]));
@@ -128,6 +128,8 @@ export function createSignOnPush(deps: SignOnPushDeps): NotificationHandler & {
     }
 
     const id = { image: imageRef, keyVersion: rule.key };
+    // Each attempt owns its lease, so concurrent deliveries inside one instance exclude each other too.
+    const owner = `${instance}:${crypto.randomUUID()}`;
     const claim = await deps.store.claim(id, owner, {
       leaseMs,
       maxAttempts: deps.config.maxAttempts,

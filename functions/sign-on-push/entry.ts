@@ -4,7 +4,7 @@
  * Pub/Sub emulator redelivers a failed push about once a second, so throwing on input that can
  * never become valid would be a retry storm. Everything else is rethrown so Pub/Sub retries.
  */
-import { InvalidInputError, isRetryable } from '../errors.ts';
+import { InvalidInputError, isRetryable, SigsentryError } from '../errors.ts';
 import { type GcrNotification, parseGcrMessage } from '../events/gcr-message.ts';
 import { type CloudEventLike, parsePubsubCloudEvent } from '../events/pubsub-cloud-event.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -38,6 +38,11 @@ export function createSignOnPushEntry(deps: { logger: Logger; core: Notification
     try {
       await deps.core.handle(notification, { messageId, logger });
     } catch (err) {
+      if (err instanceof SigsentryError && err.code === 'SIGNING_IN_PROGRESS') {
+        // A concurrent delivery of the same push is signing it; the redelivery will find it done.
+        logger.info('another attempt is signing this image; Pub/Sub will redeliver', { error: err });
+        throw err;
+      }
       if (isRetryable(err)) {
         logger.error('signing attempt failed; Pub/Sub will redeliver', { error: err });
         throw err;

@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { PubSub } from '@google-cloud/pubsub';
+import { signingRecords } from '../../helpers/signatures.ts';
+import { type LogEntry, sleep, type TestStack, testStack, waitForLogEntries } from '../../helpers/stack.ts';
+
+async function treeSize(stack: TestStack): Promise<number> {
+  const info = (await (await fetch(`${stack.env.REKOR_URL}/api/v1/log`)).json()) as { treeSize: number };
+  return info.treeSize;
+}
+
+describe('signOnPush refuses what it must not sign, and logs nothing for it', () => {
+  let stack: TestStack;
+  let pubsub: PubSub;
+  let records: ReturnType<typeof signingRecords>;
+  before(() => {
+    stack = testStack();
+    pubsub = new PubSub({ projectId: stack.env.GCP_PROJECT });
+    records = signingRecords(stack);
+  });
+  after(async () => {
+    await pubsub.close();
+    await records.db.terminate();
+  });
+
+  async function publish(message: Record<string, string>): Promise<string> {
+    return pubsub.topic('gcr').publishMessage({ data: Buffer.from(JSON.stringify(message)) });
+  }
+  const forMessage = (id: string) => (e: LogEntry) => e.messageId === id;
+  const randomDigest = () => `sha256:${crypto.randomBytes(32).toString('hex')}`;
+
+  const cases: Array<[string, () => Record<string, string>, RegExp, 'ERROR' | 'INFO']> = [
+    [
+      'a digest that is not in the registry',
+      () => ({ action: 'INSERT', digest: `${stack.env.REGISTRY}/team/ghost@${randomDigest()}` }),
+      /refusing to sign: .* is not in the registry/,
+      'ERROR',
+    ],
+    [
+      'a host outside the watched set',
+      () => ({ action: 'INSERT', digest: `evil.example.com/team/app@${randomDigest()}` }),
+      /refusing to sign: host evil\.example\.com is outside the watched set/,
+      'ERROR',
+    ],
+    [
+      "a tag that is one of sigsentry's own signature artifacts",
+      () => ({ action: 'INSERT', tag: `${stack.env.REGISTRY}/team/app:sha256-${'e'.repeat(64)}.sig` }),
+      /skipped: signature artifact tag/,
+      'INFO',
+    ],
+    [
+      'a DELETE',
+      () => ({ action: 'DELETE', digest: `${stack.env.REGISTRY}/team/app@${randomDigest()}` }),
+      /skipped: DELETE needs no signature/,
+      'INFO',
+    ],
+  ];
+
+  for (const [name, message, expected, severity] of cases) {
+    test(name, async () => {
+      const before = await treeSize(stack);
+      const gcr = message();
+      const id = await publish(gcr);
+      const log = stack.functionLog('signOnPush');
+      const [line] = await waitForLogEntries(
+        log,
+        (e) => forMessage(id)(e) && expected.test(JSON.stringify(e)),
+      );
+      assert.equal(line?.severity, severity);
+      await sleep(2000);
+      const lines = await waitForLogEntries(log, forMessage(id));
+      assert.equal(
+        lines.filter((e) => e.severity === 'ERROR').length,
+        severity === 'ERROR' ? 1 : 0,
+        'refused once, acknowledged, never retried',
+      );
+      assert.equal(await treeSize(stack), before, 'nothing was added to the log');
+      if (gcr.digest) assert.equal(await records.get(gcr.digest), undefined, 'no signing record');
+    });
+  }
+});
