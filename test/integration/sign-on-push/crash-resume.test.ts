@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { PubSub } from '@google-cloud/pubsub';
+import { readCosignSignatures } from '../../../functions/attach/cosign-layout.ts';
+import { listBundleReferrers, readBundleReferrer } from '../../../functions/attach/referrer.ts';
+import { DependencyError } from '../../../functions/errors.ts';
+import { parseGcrMessage } from '../../../functions/events/gcr-message.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { RegistryClient } from '../../../functions/registry/client.ts';
+import type { Registry } from '../../../functions/registry/registry.ts';
+import { createSignOnPush, SigningInProgressError } from '../../../functions/sign-on-push/core.ts';
+import { signOnPushDepsFromEnv } from '../../../functions/sign-on-push/from-env.ts';
+import { makeOciImage } from '../../helpers/oci-layout.ts';
+import { logEntriesWithHash, sha256Hex, signingRecords, waitForState } from '../../helpers/signatures.ts';
+import { skopeoCopy } from '../../helpers/skopeo.ts';
+import { freshRepository, sleep, type TestStack, testStack } from '../../helpers/stack.ts';
+
+/** A registry whose writes hang forever (the process "died" there) or fail `failures` times. */
+function faultyRegistry(real: Registry, mode: { hangWrites?: boolean; failures?: number }) {
+  const seen = { writes: 0 };
+  const write =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      seen.writes++;
+      if (mode.hangWrites) return new Promise<R>(() => {});
+      if ((mode.failures ?? 0) > 0) {
+        mode.failures!--;
+        throw new DependencyError('registry', 'injected: registry answered 503');
+      }
+      return fn(...args);
+    };
+  const registry: Registry = {
+    resolve: (...a) => real.resolve(...a),
+    getManifest: (...a) => real.getManifest(...a),
+    deleteManifest: (...a) => real.deleteManifest(...a),
+    hasBlob: (...a) => real.hasBlob(...a),
+    getBlob: (...a) => real.getBlob(...a),
+    listTags: (...a) => real.listTags(...a),
+    catalog: (...a) => real.catalog(...a),
+    referrers: (...a) => real.referrers(...a),
+    putBlob: write((...a: Parameters<Registry['putBlob']>) => real.putBlob(...a)),
+    putManifest: write((...a: Parameters<Registry['putManifest']>) => real.putManifest(...a)),
+  };
+  return { registry, seen };
+}
+
+// The core runs in this process against the real stack (Firestore, KMS, log, registry), with the
+// stack's own signOnPush held back by turning its push subscription into a pull one meanwhile.
+describe('signOnPush resumes from its Firestore record', () => {
+  let stack: TestStack;
+  let pubsub: PubSub;
+  let records: ReturnType<typeof signingRecords>;
+  let real: RegistryClient;
+  const env = () => ({ ...process.env, ...stack.env });
+  const subscription = () => pubsub.subscription('signOnPush-gcr');
+
+  before(async () => {
+    stack = testStack();
+    pubsub = new PubSub({ projectId: stack.env.GCP_PROJECT });
+    records = signingRecords(stack);
+    real = new RegistryClient({ allowedHosts: [stack.env.REGISTRY!] });
+    await subscription().modifyPushConfig({});
+  });
+  after(async () => {
+    await subscription().modifyPushConfig({
+      pushEndpoint: `${stack.env.FUNCTIONS_URL}/projects/${stack.env.GCP_PROJECT}/topics/gcr`,
+    });
+    await pubsub.close();
+    await records.db.terminate();
+  });
+
+  async function pushImage() {
+    const repository = freshRepository('resume');
+    const pushed = makeOciImage({ tag: 'v1' });
+    await skopeoCopy(pushed.source, `docker://${stack.env.REGISTRY}/${repository}:v1`);
+    const gcr = {
+      action: 'INSERT',
+      digest: `${stack.env.REGISTRY}/${repository}@${pushed.digest}`,
+      tag: `${stack.env.REGISTRY}/${repository}:v1`,
+    };
+    return {
+      repository,
+      pushed,
+      image: gcr.digest,
+      notification: parseGcrMessage(Buffer.from(JSON.stringify(gcr))),
+      ref: { host: stack.env.REGISTRY!, repository, digest: pushed.digest },
+    };
+  }
+
+  test('killed after the log write, before the registry write: the redelivery reuses the log entry', async () => {
+    const { image, notification, ref } = await pushImage();
+    const crashed = faultyRegistry(real, { hangWrites: true });
+    const first = createSignOnPush({
+      ...signOnPushDepsFromEnv(env()),
+      registry: crashed.registry,
+      leaseMs: 3000,
+    });
+    void first.sign(notification, createMemoryLogger()); // never settles: this attempt "died"
+
+    // Wait until the first attempt has logged its bundle and reached the registry write.
+    const deadline = Date.now() + 20_000;
+    let record = await records.get(image);
+    while (!(record?.formats.bundle?.bundle && crashed.seen.writes > 0) && Date.now() < deadline) {
+      await sleep(100);
+      record = await records.get(image);
+    }
+    const logged = record?.formats.bundle?.bundle as {
+      verificationMaterial: { tlogEntries: Array<{ logIndex: string }> };
+    };
+    assert.ok(logged, 'the first attempt stored its log entry before touching the registry');
+    assert.equal((await listBundleReferrers(real, ref)).descriptors.length, 0, 'nothing attached yet');
+
+    const second = createSignOnPush(signOnPushDepsFromEnv(env()));
+    // While the dead attempt's lease lasts, a redelivery is told to come back later.
+    await assert.rejects(second.sign(notification, createMemoryLogger()), SigningInProgressError);
+    await sleep(3500);
+    const result = await second.sign(notification, createMemoryLogger());
+    assert.equal(result.outcome, 'signed');
+
+    const done = await waitForState(records, image, 'attached');
+    assert.equal(done.attempts, 2);
+    const referrers = await listBundleReferrers(real, ref);
+    assert.equal(referrers.descriptors.length, 1);
+    const attached = JSON.parse(
+      Buffer.from((await readBundleReferrer(real, ref, referrers.descriptors[0]!)).bundle).toString(),
+    );
+    assert.equal(
+      attached.verificationMaterial.tlogEntries[0].logIndex,
+      logged.verificationMaterial.tlogEntries[0]!.logIndex,
+      'the attached bundle carries the log entry made before the crash',
+    );
+    const payload = Buffer.from(attached.dsseEnvelope.payload, 'base64');
+    assert.equal((await logEntriesWithHash(stack, sha256Hex(payload))).length, 1, 'one dsse entry');
+    const sigs = await readCosignSignatures(real, ref);
+    assert.equal(sigs.length, 1);
+    assert.equal(
+      (await logEntriesWithHash(stack, sha256Hex(sigs[0]!.payload))).length,
+      1,
+      'one hashedrekord entry',
+    );
+  });
+
+  test('registry 503s are retried and, once healed, nothing is half-written', async () => {
+    const { image, notification, ref } = await pushImage();
+    const flaky = faultyRegistry(real, { failures: 3 });
+    const core = createSignOnPush({ ...signOnPushDepsFromEnv(env()), registry: flaky.registry });
+    let failures = 0;
+    for (;;) {
+      try {
+        await core.sign(notification, createMemoryLogger());
+        break;
+      } catch (err) {
+        assert.ok(err instanceof DependencyError, `a retryable error, not ${err}`);
+        failures++;
+        assert.ok(failures <= 3, 'bounded');
+      }
+    }
+    assert.equal(failures, 3);
+    await waitForState(records, image, 'attached');
+    const sigs = await readCosignSignatures(real, ref);
+    assert.equal(sigs.length, 1);
+    assert.equal((await listBundleReferrers(real, ref)).descriptors.length, 1);
+    assert.equal((await logEntriesWithHash(stack, sha256Hex(sigs[0]!.payload))).length, 1);
+  });
+});
