@@ -26,7 +26,9 @@ function writeBlob(dir: string, bytes: Buffer): { digest: string; size: number }
 }
 
 /** A single-platform image whose one layer holds `content` (a random nonce by default). */
-export function makeOciImage(opts: { content?: string; tag?: string; dir?: string } = {}): OciImage {
+export function makeOciImage(
+  opts: { content?: string; tag?: string; dir?: string; architecture?: string } = {},
+): OciImage {
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sigsentry-image-'));
   const tag = opts.tag ?? 'latest';
   fs.mkdirSync(path.join(dir, 'blobs', 'sha256'), { recursive: true });
@@ -53,7 +55,7 @@ export function makeOciImage(opts: { content?: string; tag?: string; dir?: strin
     dir,
     Buffer.from(
       JSON.stringify({
-        architecture: 'amd64',
+        architecture: opts.architecture ?? 'amd64',
         os: 'linux',
         config: {},
         rootfs: { type: 'layers', diff_ids: [sha256(tar)] },
@@ -84,4 +86,46 @@ export function makeOciImage(opts: { content?: string; tag?: string; dir?: strin
     }),
   );
   return { source: `oci:${dir}:${tag}`, dir, tag, digest: manifest.digest };
+}
+
+/** A multi-arch image: an OCI index over one image per architecture, in one layout. */
+export function makeOciIndex(
+  opts: { tag?: string; architectures?: string[] } = {},
+): OciImage & { platforms: Array<{ architecture: string; digest: string }> } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigsentry-index-'));
+  const tag = opts.tag ?? 'latest';
+  const platforms = (opts.architectures ?? ['amd64', 'arm64']).map((architecture) => ({
+    architecture,
+    digest: makeOciImage({ dir, tag: `platform-${architecture}`, architecture }).digest,
+  }));
+  const manifestOf = (digest: string) => fs.statSync(path.join(dir, 'blobs', 'sha256', digest.slice(7))).size;
+  const index = writeBlob(
+    dir,
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: platforms.map((p) => ({
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: p.digest,
+          size: manifestOf(p.digest),
+          platform: { architecture: p.architecture, os: 'linux' },
+        })),
+      }),
+    ),
+  );
+  fs.writeFileSync(
+    path.join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          ...index,
+          annotations: { 'org.opencontainers.image.ref.name': tag },
+        },
+      ],
+    }),
+  );
+  return { source: `oci:${dir}:${tag}`, dir, tag, digest: index.digest, platforms };
 }

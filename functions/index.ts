@@ -6,7 +6,13 @@
 import * as ff from '@google-cloud/functions-framework';
 import { DependencyError } from './errors.ts';
 import type { GcrNotification } from './events/gcr-message.ts';
+import { alertSinkFromEnv } from './alerts/from-env.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
+import { createReverifyEntry } from './reverify/entry.ts';
+import { createReverifyFromEnv, type ReverifyRuntime } from './reverify/from-env.ts';
+import { type MonitorDeps, runMonitor } from './monitor-log/core.ts';
+import { createMonitorLogEntry } from './monitor-log/entry.ts';
+import { monitorDepsFromEnv } from './monitor-log/from-env.ts';
 import { createSignOnPush } from './sign-on-push/core.ts';
 import { createSignOnPushEntry } from './sign-on-push/entry.ts';
 import { signOnPushDepsFromEnv } from './sign-on-push/from-env.ts';
@@ -36,6 +42,42 @@ ff.cloudEvent(
     core: {
       handle: (n: GcrNotification, context: { messageId: string | undefined; logger: Logger }) =>
         signOnPushCore().handle(n, context),
+    },
+  }),
+);
+
+let monitorDeps: Promise<MonitorDeps> | undefined;
+ff.http(
+  'monitorLog',
+  createMonitorLogEntry({
+    logger,
+    run: (options) => {
+      // A failed build (KMS down, bad configuration) is retried by the next run, not cached.
+      monitorDeps ??= monitorDepsFromEnv(process.env, { logger }).catch((err) => {
+        monitorDeps = undefined;
+        throw new DependencyError(
+          'configuration',
+          `monitorLog cannot start: ${(err as Error).message}`,
+          {},
+          err,
+        );
+      });
+      return monitorDeps.then((deps) => runMonitor({ ...deps, ...options }));
+    },
+  }),
+);
+
+let reverify: Promise<ReverifyRuntime> | undefined;
+ff.http(
+  'reverifyImages',
+  createReverifyEntry({
+    logger,
+    run: async (options) => {
+      reverify ??= createReverifyFromEnv(process.env, { alerts: alertSinkFromEnv(process.env, { logger }), logger });
+      reverify.catch(() => {
+        reverify = undefined;
+      });
+      return (await reverify).run(options);
     },
   }),
 );

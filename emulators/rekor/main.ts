@@ -11,7 +11,13 @@ if (values['data-dir'] === undefined) {
 }
 const server = await startRekorServer({ port: Number(values.port), dataDir: values['data-dir'] });
 process.stdout.write(
-  `${JSON.stringify({ ready: true, url: server.url, publicKeyPem: server.publicKeyPem })}\n`,
+  `${JSON.stringify({
+    ready: true,
+    url: server.url,
+    publicKeyPem: server.publicKeyPem,
+    v2PublicKeyPem: server.v2PublicKeyPem,
+    v2Origin: server.v2Origin,
+  })}\n`,
 );
 const stop = (): void => {
   server.close().then(

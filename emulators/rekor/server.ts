@@ -2,12 +2,15 @@ import { createHash, createPublicKey } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { badRequest, RekorHttpError } from './errors.ts';
 import { createFaultController, type FaultController, takeError } from './faults.ts';
 import { loadKeys } from './keys.ts';
 import { parseVerifierPem } from './kinds.ts';
 import { RekorV1Log } from './log-v1.ts';
+import { RekorV2Log } from './log-v2.ts';
+import { createV2Routes } from './routes-v2.ts';
 import { LogStore } from './store.ts';
 
 export interface RekorServerOptions {
@@ -19,12 +22,23 @@ export interface RekorServerOptions {
    * sigstore-js accepts a checkpoint signature only when its name is part of the log's base URL.
    */
   hostname?: string;
+  /**
+   * Rekor v2 checkpoint origin and key name (the public log uses its host, log2025-1.rekor.sigstore.dev).
+   * Defaults to `hostname`, for the same reason: sigstore-js matches the name against the base URL.
+   */
+  v2Origin?: string;
 }
 
 export interface RekorServer {
   url: string;
   /** The v1 log key (ECDSA P-256), PEM SubjectPublicKeyInfo. */
   publicKeyPem: string;
+  /** The v2 (rekor-tiles) checkpoint key (Ed25519), PEM SubjectPublicKeyInfo. */
+  v2PublicKeyPem: string;
+  /** The v2 checkpoint origin, which is also its signed-note key name. */
+  v2Origin: string;
+  /** The v2 log ID: SHA-256 signed-note key ID of (v2Origin, key), as TransparencyLogEntry.logId carries it. */
+  v2LogId: Buffer;
   faults: FaultController;
   close(): Promise<void>;
 }
@@ -81,6 +95,11 @@ export async function startRekorServer(options: RekorServerOptions): Promise<Rek
   const hostname = options.hostname ?? options.host ?? '127.0.0.1';
   const v1 = new RekorV1Log({ store, key: keys.v1, treeId: keys.treeId, hostname, faults });
   const publicKeyPem = createPublicKey(keys.v1).export({ format: 'pem', type: 'spki' }).toString();
+  // The v2 tree lives apart from v1's, in its own folder, as a separate log would.
+  const v2Store = new LogStore(join(options.dataDir, 'v2'));
+  const v2 = new RekorV2Log({ store: v2Store, key: keys.v2, origin: options.v2Origin ?? hostname, faults });
+  const v2Routes = createV2Routes(v2, readJson);
+  const v2PublicKeyPem = createPublicKey(keys.v2).export({ format: 'pem', type: 'spki' }).toString();
 
   const asMap = (e: { uuid: string; entry: Record<string, unknown> }): Record<string, unknown> => ({
     [e.uuid]: e.entry,
@@ -101,6 +120,8 @@ export async function startRekorServer(options: RekorServerOptions): Promise<Rek
     const delay = faults.current.delayMs;
     if (delay !== undefined && delay > 0) await sleep(delay);
     if (status !== undefined) throw new RekorHttpError(status, 'injected failure');
+
+    if (await v2Routes(req, res, path, method)) return;
 
     if (method === 'POST' && path === '/api/v1/log/entries') {
       const created = v1.create(await readJson(req));
@@ -170,7 +191,7 @@ export async function startRekorServer(options: RekorServerOptions): Promise<Rek
     route(req, res).catch((err: unknown) => {
       const e = err instanceof RekorHttpError ? err : new RekorHttpError(500, 'internal error');
       if (!(err instanceof RekorHttpError)) process.emitWarning(`rekor emulator: ${String(err)}`);
-      if (!res.headersSent) send(res, e.status, { code: e.status, message: e.message }, e.headers);
+      if (!res.headersSent) send(res, e.status, e.body ?? { code: e.status, message: e.message }, e.headers);
       else res.destroy();
     });
   });
@@ -182,11 +203,15 @@ export async function startRekorServer(options: RekorServerOptions): Promise<Rek
   return {
     url: `http://127.0.0.1:${port}`,
     publicKeyPem,
+    v2PublicKeyPem,
+    v2Origin: v2.origin,
+    v2LogId: v2.logId,
     faults,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       store.close();
+      v2Store.close();
     },
   };
 }

@@ -66,6 +66,8 @@ export const AlertSchema = AlertInputSchema.extend({
   firstSeen: z.string(),
   lastSeen: z.string(),
   resolvedAt: z.string().optional(),
+  /** Why it was resolved, as the resolver said. */
+  resolvedReason: z.string().optional(),
 });
 export type Alert = z.infer<typeof AlertSchema>;
 

@@ -111,6 +111,17 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
         required: false,
         description: 'JSON list of owned keys and identities',
       },
+      kmsKey,
+      {
+        name: 'MONITOR_START_INDEX',
+        required: false,
+        description: 'log index the first run starts from (default: the tree size at the first run)',
+      },
+      {
+        name: 'MONITOR_MAX_ENTRIES',
+        required: false,
+        description: 'entries one run scans at most per log; the next run goes on from there',
+      },
       alertTopic,
       alertWebhook,
     ],

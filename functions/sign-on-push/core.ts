@@ -23,6 +23,7 @@ import { PolicyViolationError, SigsentryError } from '../errors.ts';
 import type { GcrNotification } from '../events/gcr-message.ts';
 import type { Logger } from '../logging/logger.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
+import { INDEX_MEDIA_TYPES } from '../registry/media-types.ts';
 import { type DigestReference, formatImageReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { FormatProgress, SigningRecord, SigningStore } from '../state/signing-records.ts';
@@ -123,8 +124,27 @@ export function createSignOnPush(deps: SignOnPushDeps): NotificationHandler & {
     const image: DigestReference = { ...repo, digest };
     const imageRef = formatImageReference(image);
     const manifest = await deps.registry.getManifest(repo, digest);
-    if (isSignatureArtifactManifest(JSON.parse(Buffer.from(manifest.bytes).toString('utf8')))) {
+    const manifestJson = JSON.parse(Buffer.from(manifest.bytes).toString('utf8')) as {
+      manifests?: Array<{ digest?: unknown }>;
+    };
+    if (isSignatureArtifactManifest(manifestJson)) {
       return { outcome: 'skipped', reason: 'signature artifact manifest' };
+    }
+    // A multi-arch index is signed itself; its platform manifests too when the rule asks for it.
+    if (rule.signPlatformManifests && INDEX_MEDIA_TYPES.includes(manifest.descriptor.mediaType)) {
+      for (const child of manifestJson.manifests ?? []) {
+        if (typeof child.digest !== 'string') continue;
+        await sign(
+          {
+            action: 'INSERT',
+            host: n.host,
+            repository: n.repository,
+            digest: child.digest,
+            raw: { action: 'INSERT', digest: `${repository}@${child.digest}` },
+          },
+          logger.child({ index: `${repository}@${digest}` }),
+        );
+      }
     }
 
     const id = { image: imageRef, keyVersion: rule.key };

@@ -1,1 +1,1 @@
-export { makeOciImage, type OciImage } from '../../emulators/sample-image.ts';
+export { makeOciImage, makeOciIndex, type OciImage } from '../../emulators/sample-image.ts';

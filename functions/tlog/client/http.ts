@@ -11,11 +11,14 @@ export class LogHttpError extends Error {
   readonly status: number;
   readonly location: string | undefined;
   readonly body: string;
-  constructor(status: number, body: string, location: string | undefined) {
+  /** Response headers (rekor-tiles names a duplicate's index in `x-log-index`). */
+  readonly headers: Headers;
+  constructor(status: number, body: string, location: string | undefined, headers: Headers = new Headers()) {
     super(`log answered ${status}: ${body.slice(0, 200)}`);
     this.status = status;
     this.body = body;
     this.location = location;
+    this.headers = headers;
   }
 }
 
@@ -36,7 +39,12 @@ export async function request(url: string, init: RequestInit, opts: HttpOptions)
         continue;
       }
       if (res.status >= 400) {
-        throw new LogHttpError(res.status, await res.text(), res.headers.get('location') ?? undefined);
+        throw new LogHttpError(
+          res.status,
+          await res.text(),
+          res.headers.get('location') ?? undefined,
+          res.headers,
+        );
       }
       return res;
     } catch (err) {

@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createPublicKey, X509Certificate } from 'node:crypto';
 
 /** The key or certificate that verifies an entry's signature. */
 export type EntryVerifier =
@@ -71,6 +71,50 @@ function digest(hash: unknown): { algorithm: string; hex: string } | undefined {
   return { algorithm, hex: value.toLowerCase() };
 }
 
+/** Rekor v2 (protobuf) hash algorithm names, mapped to the v1 spelling so both share one shape. */
+const V2_HASH: Record<string, string> = {
+  SHA2_256: 'sha256',
+  SHA2_384: 'sha384',
+  SHA2_512: 'sha512',
+  SHA3_256: 'sha3-256',
+  SHA3_384: 'sha3-384',
+};
+
+/** A v2 HashOutput: `{algorithm: "SHA2_256", digest: <base64>}`. */
+function digestV2(hash: unknown): { algorithm: string; hex: string } | undefined {
+  const algorithm = get(hash, 'algorithm');
+  const value = get(hash, 'digest');
+  if (typeof algorithm !== 'string' || typeof value !== 'string') return undefined;
+  return {
+    algorithm: V2_HASH[algorithm] ?? algorithm.toLowerCase(),
+    hex: fromB64(value, 'digest').toString('hex'),
+  };
+}
+
+/** A v2 Verifier: DER public key or DER certificate, with its key details. */
+function verifierV2(v: unknown): EntryVerifier {
+  const key = get(v, 'publicKey', 'rawBytes');
+  if (typeof key === 'string') {
+    const der = fromB64(key, 'publicKey.rawBytes');
+    const pem = createPublicKey({ key: der, format: 'der', type: 'spki' }).export({
+      format: 'pem',
+      type: 'spki',
+    });
+    return { type: 'publicKey', pem: pem.toString(), der };
+  }
+  const der = fromB64(get(v, 'x509Certificate', 'rawBytes'), 'x509Certificate.rawBytes');
+  new X509Certificate(der); // throws on garbage
+  return { type: 'certificate', der };
+}
+
+function signaturesV2(sigs: unknown): EntrySignature[] {
+  if (!Array.isArray(sigs)) throw new Malformed('signatures missing');
+  return sigs.map((s) => ({
+    signature: fromB64(get(s, 'content'), 'signature.content'),
+    verifier: verifierV2(get(s, 'verifier')),
+  }));
+}
+
 function single(
   sig: EntrySignature[],
   kind: ParsedEntry['kind'],
@@ -87,6 +131,11 @@ function parseKnown(body: Record<string, unknown>): ParsedEntry | undefined {
   const spec = body['spec'];
   switch (kind) {
     case 'hashedrekord': {
+      const v2 = get(spec, 'hashedRekordV002');
+      if (v2 !== undefined) {
+        const sigs = signaturesV2([get(v2, 'signature')]);
+        return single(sigs, 'hashedrekord', apiVersion, digestV2(get(v2, 'data')));
+      }
       const signature = fromB64(get(spec, 'signature', 'content'), 'signature.content');
       const verifier = verifierFromPem(
         fromB64(get(spec, 'signature', 'publicKey', 'content'), 'publicKey.content'),
@@ -102,6 +151,15 @@ function parseKnown(body: Record<string, unknown>): ParsedEntry | undefined {
       return single([{ signature, verifier }], 'rekord', apiVersion, digest(get(spec, 'data', 'hash')));
     }
     case 'dsse': {
+      const v2 = get(spec, 'dsseV002');
+      if (v2 !== undefined) {
+        return single(
+          signaturesV2(get(v2, 'signatures')),
+          'dsse',
+          apiVersion,
+          digestV2(get(v2, 'payloadHash')),
+        );
+      }
       const sigs = get(spec, 'signatures');
       if (!Array.isArray(sigs)) throw new Malformed('signatures missing');
       const signatures = sigs.map((s) => ({

@@ -10,7 +10,7 @@ import { RegistryClient } from '../../../functions/registry/client.ts';
 import type { Registry } from '../../../functions/registry/registry.ts';
 import { createSignOnPush, SigningInProgressError } from '../../../functions/sign-on-push/core.ts';
 import { signOnPushDepsFromEnv } from '../../../functions/sign-on-push/from-env.ts';
-import { makeOciImage } from '../../helpers/oci-layout.ts';
+import { makeOciImage, makeOciIndex } from '../../helpers/oci-layout.ts';
 import { logEntriesWithHash, sha256Hex, signingRecords, waitForState } from '../../helpers/signatures.ts';
 import { skopeoCopy } from '../../helpers/skopeo.ts';
 import { freshRepository, sleep, type TestStack, testStack } from '../../helpers/stack.ts';
@@ -138,6 +138,23 @@ describe('signOnPush resumes from its Firestore record', () => {
       1,
       'one hashedrekord entry',
     );
+  });
+
+  test('a multi-arch index is signed, and each platform manifest when the rule asks', async () => {
+    const repository = freshRepository('multiarch');
+    const index = makeOciIndex({ tag: 'v1' });
+    await skopeoCopy(index.source, `docker://${stack.env.REGISTRY}/${repository}:v1`, { all: true });
+    const deps = signOnPushDepsFromEnv(env());
+    deps.config.watch = deps.config.watch.map((rule) => ({ ...rule, signPlatformManifests: true }));
+    const core = createSignOnPush(deps);
+    const gcr = { action: 'INSERT', digest: `${stack.env.REGISTRY}/${repository}@${index.digest}` };
+    const result = await core.sign(parseGcrMessage(Buffer.from(JSON.stringify(gcr))), createMemoryLogger());
+    assert.equal(result.outcome, 'signed');
+    for (const digest of [index.digest, ...index.platforms.map((p) => p.digest)]) {
+      await waitForState(records, `${stack.env.REGISTRY}/${repository}@${digest}`, 'attached');
+      const sigs = await readCosignSignatures(real, { host: stack.env.REGISTRY!, repository, digest });
+      assert.equal(sigs.length, 1, `one signature on ${digest}`);
+    }
   });
 
   test('registry 503s are retried and, once healed, nothing is half-written', async () => {

@@ -1,0 +1,46 @@
+/**
+ * Alerts kept in memory with the same dedup rules as Firestore: for tests where the sink is not
+ * what is under test, and for a CLI run without a project.
+ */
+import type { Alert, AlertInput, AlertSink } from './alert.ts';
+import { alertKey } from './alert.ts';
+import { type AlertRecorder, nextAlert, type RaisedAlert, resolvedAlert } from './record.ts';
+
+export class MemoryAlertSink implements AlertSink, AlertRecorder {
+  /** Every raise, in order, as it was received. */
+  readonly raised: AlertInput[] = [];
+  readonly alerts = new Map<string, Alert>();
+  private readonly now: () => Date;
+
+  constructor(now: () => Date = () => new Date()) {
+    this.now = now;
+  }
+
+  async record(input: AlertInput): Promise<RaisedAlert> {
+    this.raised.push(input);
+    const key = alertKey(input);
+    const raised = nextAlert(input, this.alerts.get(key), this.now());
+    this.alerts.set(key, raised.alert);
+    return raised;
+  }
+
+  async raise(input: AlertInput): Promise<void> {
+    await this.record(input);
+  }
+
+  async resolve(key: string, reason: string): Promise<void> {
+    await this.markResolved(key, reason);
+  }
+
+  async markResolved(key: string, reason: string): Promise<Alert | undefined> {
+    const previous = this.alerts.get(key);
+    if (previous === undefined || previous.state === 'resolved') return undefined;
+    const alert = resolvedAlert(previous, reason, this.now());
+    this.alerts.set(key, alert);
+    return alert;
+  }
+
+  ofKind(kind: Alert['kind']): Alert[] {
+    return [...this.alerts.values()].filter((a) => a.kind === kind);
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The monitor's alerts and their incident keys. A rogue signature or an unreadable entry is one
+ * incident per log entry; a lying log is one incident per log, so it counts up run after run
+ * until someone resolves it.
+ */
+import crypto from 'node:crypto';
+import type { AlertInput } from '../alerts/alert.ts';
+import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
+import type { ScannedEntry } from './log-source.ts';
+import type { IdentityMatch } from './matcher.ts';
+
+const bodyDigest = (body: Buffer): string =>
+  `sha256:${crypto.createHash('sha256').update(body).digest('hex')}`;
+
+export function rogueSignatureAlert(
+  log: { name: string; url: string },
+  entry: ScannedEntry,
+  match: IdentityMatch,
+  details: { kind: string; artifactDigest?: string },
+): AlertInput {
+  const identity = match.identity;
+  return {
+    kind: 'rogue-signature',
+    severity: 'CRITICAL',
+    subject: identity.description,
+    key: `rogue-signature:${log.name}:${entry.logIndex}`,
+    summary:
+      `log entry ${entry.logIndex} (${details.kind}) was signed by owned identity ${identity.description} ` +
+      'and no sigsentry signing record explains it',
+    evidence: {
+      logUrl: log.url,
+      logIndex: entry.logIndex,
+      ...(entry.uuid ? { uuid: entry.uuid } : {}),
+      entryBodyDigest: bodyDigest(entry.body),
+      identity: identity.description,
+      ...(identity.type === 'key' && identity.keyVersion ? { keyVersion: identity.keyVersion } : {}),
+      matched: match.matched,
+      entryKind: details.kind,
+      ...(details.artifactDigest ? { digest: details.artifactDigest } : {}),
+      ...(entry.integratedTime !== undefined ? { integratedTime: entry.integratedTime } : {}),
+    },
+  };
+}
+
+export function unparseableEntryAlert(
+  log: { name: string; url: string },
+  entry: ScannedEntry,
+  reason: string,
+  kind: string | undefined,
+): AlertInput {
+  return {
+    kind: 'entry-unparseable',
+    severity: 'MEDIUM',
+    subject: log.url,
+    key: `entry-unparseable:${log.name}:${entry.logIndex}`,
+    summary: `log entry ${entry.logIndex} could not be read, so it could not be checked against owned identities`,
+    evidence: {
+      logUrl: log.url,
+      logIndex: entry.logIndex,
+      ...(entry.uuid ? { uuid: entry.uuid } : {}),
+      entryBodyDigest: bodyDigest(entry.body),
+      verifierOutput: reason,
+      ...(kind ? { entryKind: kind } : {}),
+    },
+  };
+}
+
+export function logInconsistentAlert(
+  log: { name: string; url: string },
+  error: { message: string; details?: Record<string, unknown> },
+  checkpoints: Array<VerifiedCheckpoint | undefined>,
+): AlertInput {
+  const logIndex = error.details?.['logIndex'];
+  const uuid = error.details?.['uuid'];
+  return {
+    kind: 'log-inconsistent',
+    severity: 'CRITICAL',
+    subject: log.url,
+    key: `log-inconsistent:${log.name}`,
+    summary: `the transparency log failed a proof: ${error.message}`,
+    evidence: {
+      logUrl: log.url,
+      checkpoints: checkpoints.filter((c) => c !== undefined).map((c) => c.note),
+      verifierOutput: error.message,
+      ...(typeof logIndex === 'number' ? { logIndex } : {}),
+      ...(typeof uuid === 'string' ? { uuid } : {}),
+      reason: error.details?.['reason'],
+    },
+  };
+}
+
+export function checkpointInvalidAlert(
+  log: { name: string; url: string },
+  error: { message: string; details?: Record<string, unknown> },
+  trusted: VerifiedCheckpoint | undefined,
+): AlertInput {
+  return {
+    kind: 'checkpoint-invalid',
+    severity: 'CRITICAL',
+    subject: log.url,
+    key: `checkpoint-invalid:${log.name}`,
+    summary: `the transparency log served a checkpoint that does not verify: ${error.message}`,
+    evidence: {
+      logUrl: log.url,
+      checkpoints: trusted ? [trusted.note] : [],
+      verifierOutput: error.message,
+      details: error.details,
+    },
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * monitorLog configuration (zod), from SIGSENTRY_CONFIG's `monitor` section or, for one log,
+ * from plain variables (the monitorLog rows of config/environment.ts):
+ *   REKOR_URL, REKOR_API (v1|v2), REKOR_PUBLIC_KEY   the log and the key its checkpoints verify with
+ *   SIGSENTRY_IDENTITIES                             JSON list of owned identities (identities.ts)
+ *   KMS_KEY                                          a KMS key version, added as an owned identity
+ *   MONITOR_START_INDEX                              where the first run starts (default: tree size)
+ *   MONITOR_MAX_ENTRIES                              entries one run scans at most per log
+ */
+import { z } from 'zod';
+import { InvalidInputError } from '../errors.ts';
+import { OwnedIdentitySchema } from './identities.ts';
+
+const Index = z.number().int().nonnegative();
+
+export const MonitoredLogSchema = z.object({
+  /** State document and alert key of the log; several logs (shards) each have their own. */
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits and . _ : - only')
+    .optional(),
+  kind: z.enum(['rekor-v1', 'rekor-v2']),
+  url: z.url(),
+  /** The log's public key (PEM): ECDSA for v1, Ed25519 for v2. */
+  publicKey: z.string().min(1),
+  /** v2: checkpoint origin (default: the URL's host name). */
+  origin: z.string().min(1).optional(),
+  startIndex: Index.optional(),
+  /** v1 after a shard rollover: global index of this shard's first entry. */
+  indexOffset: Index.optional(),
+});
+export type MonitoredLogSettings = z.infer<typeof MonitoredLogSchema> & { name: string };
+
+export const MonitorLimitsSchema = z
+  .object({
+    batchSize: z.number().int().min(10).max(100_000),
+    maxEntriesPerRun: z.number().int().positive(),
+    timeBudgetMs: z.number().int().positive(),
+    lookupConcurrency: z.number().int().min(1).max(64),
+    /** Log requests in flight (v1 batch retrieves or v2 entry bundles). */
+    requestConcurrency: z.number().int().min(1).max(256),
+  })
+  .partial();
+
+export const MonitorConfigSchema = z.object({
+  project: z.string().min(1),
+  logs: z.array(MonitoredLogSchema).min(1, 'at least one log to monitor'),
+  identities: z.array(OwnedIdentitySchema).default([]),
+  limits: MonitorLimitsSchema.default({}),
+});
+export type MonitorConfig = Omit<z.infer<typeof MonitorConfigSchema>, 'logs'> & {
+  logs: MonitoredLogSettings[];
+};
+
+function json(value: string, what: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch (err) {
+    throw new InvalidInputError(`${what} is not JSON`, {}, err);
+  }
+}
+
+function int(value: string | undefined, what: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d+$/.test(value)) throw new InvalidInputError(`${what} must be a non-negative integer`);
+  return Number(value);
+}
+
+/** A readable default name: the log's host and path. */
+export function defaultLogName(url: string): string {
+  const u = new URL(url);
+  return `${u.host}${u.pathname.replace(/\/+$/, '')}`.replace(/[^A-Za-z0-9._:-]/g, '_');
+}
+
+export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
+  let raw: Record<string, unknown>;
+  const project = env.GCP_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;
+  if (env.SIGSENTRY_CONFIG) {
+    const doc = json(env.SIGSENTRY_CONFIG, 'SIGSENTRY_CONFIG') as Record<string, unknown>;
+    raw = { project: doc['project'] ?? project, ...((doc['monitor'] as Record<string, unknown>) ?? {}) };
+  } else {
+    const identities = env.SIGSENTRY_IDENTITIES ? json(env.SIGSENTRY_IDENTITIES, 'SIGSENTRY_IDENTITIES') : [];
+    if (!Array.isArray(identities)) throw new InvalidInputError('SIGSENTRY_IDENTITIES must be a JSON list');
+    const startIndex = int(env.MONITOR_START_INDEX, 'MONITOR_START_INDEX');
+    const maxEntriesPerRun = int(env.MONITOR_MAX_ENTRIES, 'MONITOR_MAX_ENTRIES');
+    raw = {
+      project,
+      logs:
+        env.REKOR_URL && env.REKOR_URL !== 'none'
+          ? [
+              {
+                kind: env.REKOR_API === 'v2' ? 'rekor-v2' : 'rekor-v1',
+                url: env.REKOR_URL,
+                publicKey: env.REKOR_PUBLIC_KEY,
+                ...(startIndex !== undefined ? { startIndex } : {}),
+              },
+            ]
+          : [],
+      identities: [...identities, ...(env.KMS_KEY ? [{ type: 'kms', keyVersion: env.KMS_KEY }] : [])],
+      limits: maxEntriesPerRun !== undefined ? { maxEntriesPerRun } : {},
+    };
+  }
+  const parsed = MonitorConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new InvalidInputError(`invalid monitorLog configuration: ${z.prettifyError(parsed.error)}`);
+  }
+  const logs = parsed.data.logs.map((l) => ({ ...l, name: l.name ?? defaultLogName(l.url) }));
+  const names = new Set(logs.map((l) => l.name));
+  if (names.size !== logs.length) throw new InvalidInputError('two monitored logs have the same name');
+  return { ...parsed.data, logs };
+}

@@ -1,0 +1,154 @@
+/**
+ * Pulls the keys and certificates out of a log entry body without parsing any certificate: a
+ * JSON parse and base64/PEM decoding only. This is the scan's hot path; the full, typed parse
+ * (tlog/entries parseEntryBody) runs only for entries that match an owned identity.
+ *
+ * Paths per kind are those of Rekor v1's type schemas (hashedrekord, rekord, dsse, intoto 0.0.1
+ * and 0.0.2, helm, rpm, jar, alpine, cose, tuf, rfc3161) and of Rekor v2's entries
+ * (hashedRekordV002, dsseV002, with DER `rawBytes` verifiers).
+ */
+
+export interface ExtractedVerifier {
+  type: 'publicKey' | 'certificate';
+  der: Buffer;
+  /** The signature made with it, when the body keeps one. */
+  signature?: Buffer;
+}
+
+export type ExtractResult =
+  | { ok: true; kind: string; apiVersion: string; verifiers: ExtractedVerifier[] }
+  | { ok: false; kind: string | undefined; apiVersion: string | undefined; message: string };
+
+class Unreadable extends Error {}
+
+const get = (o: unknown, ...path: string[]): unknown => {
+  let cur = o;
+  for (const p of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[p];
+  }
+  return cur;
+};
+
+function b64(value: unknown, what: string): Buffer {
+  if (typeof value !== 'string' || value === '') throw new Unreadable(`${what} missing`);
+  return Buffer.from(value, 'base64');
+}
+
+const PEM = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+
+/** Every key or certificate in PEM text; PGP armour and other formats yield nothing. */
+function pemVerifiers(text: string, signature: Buffer | undefined): ExtractedVerifier[] {
+  const out: ExtractedVerifier[] = [];
+  for (const m of text.matchAll(PEM)) {
+    const label = m[1]!;
+    const type =
+      label === 'CERTIFICATE' ? 'certificate' : label.endsWith('PUBLIC KEY') ? 'publicKey' : undefined;
+    if (type === undefined || label.startsWith('PGP')) continue;
+    const der = Buffer.from(m[2]!.replace(/\s+/g, ''), 'base64');
+    out.push(signature === undefined ? { type, der } : { type, der, signature });
+  }
+  return out;
+}
+
+/** A base64 PEM field that must hold a key or certificate. */
+function requiredPem(value: unknown, what: string, signature?: Buffer): ExtractedVerifier[] {
+  const found = pemVerifiers(b64(value, what).toString('utf8'), signature);
+  if (found.length === 0) throw new Unreadable(`${what} is not a PEM key or certificate`);
+  return found;
+}
+
+/** A base64 field that may hold PEM (x509) or another key format (PGP, minisign, ssh). */
+function optionalPem(value: unknown, signature?: Buffer): ExtractedVerifier[] {
+  if (typeof value !== 'string' || value === '') return [];
+  return pemVerifiers(Buffer.from(value, 'base64').toString('utf8'), signature);
+}
+
+function optionalSignature(value: unknown): Buffer | undefined {
+  return typeof value === 'string' && value !== '' ? Buffer.from(value, 'base64') : undefined;
+}
+
+/** Rekor v2 verifier: {publicKey: {rawBytes}} or {x509Certificate: {rawBytes}}, DER in base64. */
+function v2Verifier(verifier: unknown, signature: Buffer | undefined): ExtractedVerifier {
+  const key = get(verifier, 'publicKey', 'rawBytes');
+  const cert = get(verifier, 'x509Certificate', 'rawBytes');
+  const base =
+    cert !== undefined
+      ? { type: 'certificate' as const, der: b64(cert, 'verifier.x509Certificate.rawBytes') }
+      : { type: 'publicKey' as const, der: b64(key, 'verifier.publicKey.rawBytes') };
+  return signature === undefined ? base : { ...base, signature };
+}
+
+function list(value: unknown, what: string): unknown[] {
+  if (!Array.isArray(value) || value.length === 0) throw new Unreadable(`${what} missing`);
+  return value;
+}
+
+function verifiersOf(kind: string, apiVersion: string, spec: unknown): ExtractedVerifier[] {
+  const v2 = get(spec, 'hashedRekordV002') ?? get(spec, 'dsseV002');
+  if (v2 !== undefined) {
+    if (kind === 'hashedrekord') {
+      const sig = get(v2, 'signature');
+      return [v2Verifier(get(sig, 'verifier'), b64(get(sig, 'content'), 'signature.content'))];
+    }
+    return list(get(v2, 'signatures'), 'signatures').map((s) =>
+      v2Verifier(get(s, 'verifier'), b64(get(s, 'content'), 'signature.content')),
+    );
+  }
+  switch (kind) {
+    case 'hashedrekord': {
+      const sig = b64(get(spec, 'signature', 'content'), 'signature.content');
+      return requiredPem(get(spec, 'signature', 'publicKey', 'content'), 'publicKey.content', sig);
+    }
+    case 'rekord':
+    case 'jar':
+      return optionalPem(
+        get(spec, 'signature', 'publicKey', 'content'),
+        optionalSignature(get(spec, 'signature', 'content')),
+      );
+    case 'dsse':
+      return list(get(spec, 'signatures'), 'signatures').flatMap((s) =>
+        requiredPem(get(s, 'verifier'), 'signatures.verifier', b64(get(s, 'signature'), 'signature')),
+      );
+    case 'intoto':
+      if (apiVersion === '0.0.1') return requiredPem(get(spec, 'publicKey'), 'publicKey');
+      return list(get(spec, 'content', 'envelope', 'signatures'), 'envelope.signatures').flatMap((s) =>
+        requiredPem(
+          get(s, 'publicKey'),
+          'envelope.signatures.publicKey',
+          // intoto 0.0.2 keeps the envelope's (base64) signature base64-encoded once more.
+          Buffer.from(b64(get(s, 'sig'), 'sig').toString('utf8'), 'base64'),
+        ),
+      );
+    case 'helm':
+    case 'rpm':
+    case 'alpine':
+      return optionalPem(get(spec, 'publicKey', 'content'));
+    case 'cose':
+      return optionalPem(get(spec, 'publicKey'));
+    case 'tuf':
+    case 'rfc3161':
+      // Signed by TUF roles or a TSA: no key or identity sigsentry could own.
+      return [];
+    default:
+      throw new Unreadable(`unsupported entry kind ${kind}`);
+  }
+}
+
+/** Never throws: an entry that cannot be read is a result, to be reported by the caller. */
+export function extractVerifiers(body: Buffer): ExtractResult {
+  let kind: string | undefined;
+  let apiVersion: string | undefined;
+  try {
+    const json = JSON.parse(body.toString('utf8')) as unknown;
+    if (json === null || typeof json !== 'object') throw new Unreadable('body is not an object');
+    kind = typeof get(json, 'kind') === 'string' ? (get(json, 'kind') as string) : undefined;
+    apiVersion =
+      typeof get(json, 'apiVersion') === 'string' ? (get(json, 'apiVersion') as string) : undefined;
+    if (kind === undefined) throw new Unreadable('body has no kind');
+    const verifiers = verifiersOf(kind, apiVersion ?? '', get(json, 'spec'));
+    return { ok: true, kind, apiVersion: apiVersion ?? '', verifiers };
+  } catch (err) {
+    return { ok: false, kind, apiVersion, message: err instanceof Error ? err.message : String(err) };
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Builds monitorLog's dependencies from the environment, once per function instance: the log
+ * clients (v1 REST or v2 tiles), Firestore state and signing records, the alert pipeline, and the
+ * owned identities with KMS key versions resolved to their public keys (KMS_ENDPOINT points the
+ * KMS client at the emulator locally).
+ */
+import { Firestore } from '@google-cloud/firestore';
+import type { AlertSink } from '../alerts/alert.ts';
+import { type AlertClients, alertSinkFromEnv } from '../alerts/from-env.ts';
+import type { Logger } from '../logging/logger.ts';
+import { createKmsClient } from '../signing/kms-client.ts';
+import { KmsSigner } from '../signing/kms-signer.ts';
+import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
+import { RekorV2Client } from '../tlog/client/rekor-v2.ts';
+import { loadMonitorConfig, type MonitorConfig, type MonitoredLogSettings } from './config.ts';
+import type { MonitorDeps, MonitoredLogConfig } from './core.ts';
+import { resolveIdentities } from './identities.ts';
+import type { MonitoredLog } from './log-source.ts';
+import { RekorV1Source } from './rekor-v1-source.ts';
+import { FirestoreSigningRecordLookup } from './signing-lookup.ts';
+import { FirestoreMonitorStore } from './state.ts';
+import { TiledLogSource } from './tiled-source.ts';
+
+export function logSourceFor(settings: MonitoredLogSettings, concurrency: number): MonitoredLog {
+  if (settings.kind === 'rekor-v2') {
+    const reader = new RekorV2Client({
+      baseUrl: settings.url,
+      logKey: settings.publicKey,
+      concurrency,
+      ...(settings.origin ? { origin: settings.origin } : {}),
+    });
+    return new TiledLogSource({ reader, url: settings.url });
+  }
+  const client = new RekorV1Client({
+    baseUrl: settings.url,
+    logKey: settings.publicKey,
+    concurrency,
+    retries: 4,
+  });
+  return new RekorV1Source({
+    client,
+    url: settings.url,
+    ...(settings.indexOffset !== undefined ? { indexOffset: settings.indexOffset } : {}),
+  });
+}
+
+export interface MonitorClients extends AlertClients {
+  logger: Logger;
+  alerts?: AlertSink;
+}
+
+export async function monitorDepsFromEnv(
+  env: NodeJS.ProcessEnv,
+  clients: MonitorClients,
+): Promise<MonitorDeps> {
+  const config: MonitorConfig = loadMonitorConfig(env);
+  const firestore =
+    clients.firestore ?? new Firestore({ projectId: config.project, ignoreUndefinedProperties: true });
+  const kms = config.identities.some((i) => i.type === 'kms')
+    ? createKmsClient(env.KMS_ENDPOINT ? { endpoint: env.KMS_ENDPOINT } : {})
+    : undefined;
+  const identities = await resolveIdentities(config.identities, async (keyVersion) => {
+    const key = await new KmsSigner({ client: kms!, keyVersion }).publicKey();
+    return key.pem;
+  });
+  const concurrency = config.limits.requestConcurrency ?? 32;
+  const logs: MonitoredLogConfig[] = config.logs.map((settings) => ({
+    name: settings.name,
+    log: logSourceFor(settings, concurrency),
+    ...(settings.startIndex !== undefined ? { startIndex: settings.startIndex } : {}),
+  }));
+  const { requestConcurrency: _, ...limits } = config.limits;
+  return {
+    logs,
+    store: new FirestoreMonitorStore(firestore),
+    alerts: clients.alerts ?? alertSinkFromEnv(env, { ...clients, firestore }),
+    records: new FirestoreSigningRecordLookup(firestore),
+    identities,
+    logger: clients.logger,
+    limits,
+  };
+}

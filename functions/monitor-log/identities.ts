@@ -1,0 +1,141 @@
+/**
+ * What the organisation owns and wants to hear about (validated with zod): KMS key versions and
+ * plain public keys (matched, as rekor-monitor does, by SHA-256 of the DER SubjectPublicKeyInfo),
+ * Fulcio certificate identities (SAN email or URI, exact or regular expression, with the OIDC
+ * issuer), other Fulcio extension values (such as the source repository), and certificate
+ * fingerprints.
+ */
+import crypto from 'node:crypto';
+import { z } from 'zod';
+import { KMS_KEY_VERSION } from '../config/sign-config.ts';
+
+const Sha256Hex = z
+  .string()
+  .regex(/^[0-9a-fA-F]{64}$/, 'a SHA-256 fingerprint is 64 hex digits')
+  .transform((s) => s.toLowerCase());
+
+const Regex = z.string().refine(
+  (s) => {
+    try {
+      new RegExp(s, 'u');
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not a valid regular expression' },
+);
+
+const Oid = z.string().regex(/^[0-2](\.[0-9]+)+$/, 'an OID in dotted form');
+
+/** Fulcio's OIDC issuer extensions: 1.1 (raw string, deprecated) and 1.8 (DER UTF8String). */
+export const FULCIO_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
+export const FULCIO_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
+
+const label = { name: z.string().min(1).optional() };
+
+export const KmsIdentitySchema = z.object({
+  type: z.literal('kms'),
+  keyVersion: z.string().regex(KMS_KEY_VERSION, 'a full KMS cryptoKeyVersions name'),
+  ...label,
+});
+
+export const PublicKeyIdentitySchema = z
+  .object({
+    type: z.literal('publicKey'),
+    /** PEM SubjectPublicKeyInfo... */
+    pem: z.string().min(1).optional(),
+    /** ...or its SHA-256 (hex of the DER). */
+    sha256: Sha256Hex.optional(),
+    ...label,
+  })
+  .refine((v) => (v.pem === undefined) !== (v.sha256 === undefined), {
+    message: 'give exactly one of pem or sha256',
+  });
+
+export const CertificateIdentitySchema = z
+  .object({
+    type: z.literal('certificate'),
+    san: z.string().min(1).optional(),
+    sanRegex: Regex.optional(),
+    issuer: z.string().min(1).optional(),
+    issuerRegex: Regex.optional(),
+    /** Fulcio extension OID → exact value, all of which must hold (e.g. source repository URI). */
+    extensions: z.record(Oid, z.string()).optional(),
+    ...label,
+  })
+  .refine(
+    (v) => v.san !== undefined || v.sanRegex !== undefined || Object.keys(v.extensions ?? {}).length > 0,
+    {
+      message: 'a certificate identity needs san, sanRegex or extensions',
+    },
+  )
+  .refine((v) => !(v.san !== undefined && v.sanRegex !== undefined), {
+    message: 'san and sanRegex exclude each other',
+  })
+  .refine((v) => !(v.issuer !== undefined && v.issuerRegex !== undefined), {
+    message: 'issuer and issuerRegex exclude each other',
+  });
+
+export const CertificateFingerprintIdentitySchema = z.object({
+  type: z.literal('certificateFingerprint'),
+  /** SHA-256 of the DER certificate. */
+  sha256: Sha256Hex,
+  ...label,
+});
+
+export const OwnedIdentitySchema = z.union([
+  KmsIdentitySchema,
+  PublicKeyIdentitySchema,
+  CertificateIdentitySchema,
+  CertificateFingerprintIdentitySchema,
+]);
+export type OwnedIdentity = z.infer<typeof OwnedIdentitySchema>;
+
+/** An identity ready for matching: keys are reduced to their fingerprint. */
+export type ResolvedIdentity =
+  | { type: 'key'; keySha256: string; keyVersion?: string; description: string }
+  | (z.infer<typeof CertificateIdentitySchema> & { description: string })
+  | { type: 'certificateFingerprint'; sha256: string; description: string };
+
+export function spkiSha256(der: Buffer): string {
+  return crypto.createHash('sha256').update(der).digest('hex');
+}
+
+export function pemSha256(pem: string): string {
+  return spkiSha256(crypto.createPublicKey(pem).export({ format: 'der', type: 'spki' }));
+}
+
+/** Resolves KMS key versions to their public keys (fetched once per run of the loader). */
+export async function resolveIdentities(
+  identities: readonly OwnedIdentity[],
+  kmsPublicKeyPem: (keyVersion: string) => Promise<string>,
+): Promise<ResolvedIdentity[]> {
+  return Promise.all(
+    identities.map(async (id): Promise<ResolvedIdentity> => {
+      switch (id.type) {
+        case 'kms':
+          return {
+            type: 'key',
+            keySha256: pemSha256(await kmsPublicKeyPem(id.keyVersion)),
+            keyVersion: id.keyVersion,
+            description: id.name ?? `kms:${id.keyVersion}`,
+          };
+        case 'publicKey': {
+          const keySha256 = id.sha256 ?? pemSha256(id.pem!);
+          return { type: 'key', keySha256, description: id.name ?? `key:sha256:${keySha256}` };
+        }
+        case 'certificate': {
+          const parts = [
+            id.san ?? (id.sanRegex ? `/${id.sanRegex}/` : undefined),
+            id.issuer ?? (id.issuerRegex ? `issuer /${id.issuerRegex}/` : undefined),
+            ...Object.entries(id.extensions ?? {}).map(([oid, v]) => `${oid}=${v}`),
+          ].filter(Boolean);
+          return { ...id, description: id.name ?? `cert:${parts.join(' ')}` };
+        }
+        case 'certificateFingerprint':
+          return { ...id, description: id.name ?? `cert:sha256:${id.sha256}` };
+      }
+    }),
+  );
+}

@@ -1,0 +1,13 @@
+export * from './alerts.ts';
+export * from './config.ts';
+export * from './core.ts';
+export { createMonitorLogEntry } from './entry.ts';
+export * from './entry-verifiers.ts';
+export { logSourceFor, type MonitorClients, monitorDepsFromEnv } from './from-env.ts';
+export * from './identities.ts';
+export type { MonitoredLog, ScannedEntry } from './log-source.ts';
+export * from './matcher.ts';
+export * from './rekor-v1-source.ts';
+export * from './signing-lookup.ts';
+export * from './state.ts';
+export * from './tiled-source.ts';

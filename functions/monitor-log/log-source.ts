@@ -1,0 +1,28 @@
+/**
+ * The log as the monitor reads it. Any log (Rekor v1 over its REST API, Rekor v2 over tiles)
+ * plugs in by implementing MonitoredLog; the monitor never sees wire formats.
+ */
+import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
+
+export interface ScannedEntry {
+  logIndex: number;
+  /** The canonicalized entry body, the bytes the Merkle leaf hashes. */
+  body: Buffer;
+  /** Rekor v1's entry UUID, when the log has one. */
+  uuid?: string;
+  integratedTime?: number;
+}
+
+export interface MonitoredLog {
+  /** Where the log is, for evidence. */
+  readonly url: string;
+  /** Fetches the newest checkpoint and verifies its signature (LogIntegrityError / CheckpointError if bad). */
+  getCheckpoint(): Promise<VerifiedCheckpoint>;
+  /** Proves `next` extends `trusted`; throws LogIntegrityError on a shrunk or forked tree or a bad proof. */
+  verifyConsistency(trusted: VerifiedCheckpoint, next: VerifiedCheckpoint): Promise<void>;
+  /**
+   * Entries [start, end), in order, each proven to be in a tree consistent with `head` (end <=
+   * head.size). Throws LogIntegrityError if the log cannot prove it.
+   */
+  readEntries(start: number, end: number, head: VerifiedCheckpoint): Promise<ScannedEntry[]>;
+}

@@ -1,0 +1,93 @@
+/**
+ * One Firestore document per monitored log (`monitor` collection): the last verified checkpoint
+ * and the scan cursor (the next index not yet fully processed). The two move separately: the
+ * checkpoint advances as soon as it is proven consistent, the cursor only over batches whose every
+ * entry was matched and alerted on. Writes carry a version, so two overlapping runs never move
+ * either backwards: the loser of a race stops.
+ */
+import type { Firestore } from '@google-cloud/firestore';
+import { DependencyError } from '../errors.ts';
+
+export const MONITOR_COLLECTION = 'monitor';
+
+export interface MonitorState {
+  schemaVersion: 1;
+  log: string;
+  url: string;
+  /** The checkpoint origin (a v1 tree or a v2 shard); another origin is another tree. */
+  origin: string;
+  /** The last verified checkpoint: the signed note, kept as evidence. */
+  checkpoint: string;
+  treeSize: number;
+  /** Next log index to scan; every index below it has been processed. */
+  cursor: number;
+  /** Increased by every write. */
+  version: number;
+  updatedAt: string;
+  /** Trees this log had before a shard rollover, with how far they were scanned. */
+  previousShards: Array<{ origin: string; checkpoint: string; cursor: number }>;
+}
+
+export interface MonitorStateStore {
+  load(log: string): Promise<MonitorState | undefined>;
+  /**
+   * Writes `next` (with version = expectedVersion + 1, or 1 for a new document) only if the stored
+   * version is still `expectedVersion` (undefined: no document yet). False when another run won.
+   */
+  save(next: MonitorState, expectedVersion: number | undefined): Promise<boolean>;
+}
+
+/** Document ids may not contain `/`. */
+export function monitorDocumentId(log: string): string {
+  return encodeURIComponent(log).replace(/\./g, '%2E');
+}
+
+export class FirestoreMonitorStore implements MonitorStateStore {
+  private readonly db: Firestore;
+  constructor(db: Firestore) {
+    this.db = db;
+  }
+
+  private ref(log: string) {
+    return this.db.collection(MONITOR_COLLECTION).doc(monitorDocumentId(log));
+  }
+
+  async load(log: string): Promise<MonitorState | undefined> {
+    try {
+      const snap = await this.ref(log).get();
+      return snap.exists ? (snap.data() as MonitorState) : undefined;
+    } catch (err) {
+      throw new DependencyError('firestore', `could not read the monitor state of ${log}`, {}, err);
+    }
+  }
+
+  async save(next: MonitorState, expectedVersion: number | undefined): Promise<boolean> {
+    const ref = this.ref(next.log);
+    try {
+      return await this.db.runTransaction(async (tx) => {
+        const snap = await tx.get(ref);
+        const stored = snap.exists ? (snap.data() as MonitorState).version : undefined;
+        if (stored !== expectedVersion) return false;
+        tx.set(ref, { ...next, version: (expectedVersion ?? 0) + 1 });
+        return true;
+      });
+    } catch (err) {
+      throw new DependencyError('firestore', `could not write the monitor state of ${next.log}`, {}, err);
+    }
+  }
+}
+
+export class MemoryMonitorStore implements MonitorStateStore {
+  readonly states = new Map<string, MonitorState>();
+
+  async load(log: string): Promise<MonitorState | undefined> {
+    const s = this.states.get(log);
+    return s === undefined ? undefined : structuredClone(s);
+  }
+
+  async save(next: MonitorState, expectedVersion: number | undefined): Promise<boolean> {
+    if (this.states.get(next.log)?.version !== expectedVersion) return false;
+    this.states.set(next.log, structuredClone({ ...next, version: (expectedVersion ?? 0) + 1 }));
+    return true;
+  }
+}

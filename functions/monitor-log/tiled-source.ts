@@ -1,0 +1,40 @@
+/**
+ * A tile-based log (Rekor v2, C2SP tlog-tiles) as a MonitoredLog. Tiles are read under the
+ * checkpoint they are authenticated against, so every entry is bound to the run's head by
+ * construction; the reader (tlog's RekorV2Client) does that check.
+ */
+import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
+import type { MonitoredLog, ScannedEntry } from './log-source.ts';
+
+export interface TiledLogReader {
+  getCheckpoint(): Promise<VerifiedCheckpoint>;
+  verifyConsistency(trusted: VerifiedCheckpoint, next: VerifiedCheckpoint): Promise<void>;
+  getEntries(
+    start: number,
+    end: number,
+    checkpoint: VerifiedCheckpoint,
+  ): Promise<Array<{ logIndex: number; body: Buffer }>>;
+}
+
+export class TiledLogSource implements MonitoredLog {
+  readonly url: string;
+  private readonly reader: TiledLogReader;
+
+  constructor(opts: { reader: TiledLogReader; url: string }) {
+    this.reader = opts.reader;
+    this.url = opts.url;
+  }
+
+  getCheckpoint(): Promise<VerifiedCheckpoint> {
+    return this.reader.getCheckpoint();
+  }
+
+  verifyConsistency(trusted: VerifiedCheckpoint, next: VerifiedCheckpoint): Promise<void> {
+    return this.reader.verifyConsistency(trusted, next);
+  }
+
+  async readEntries(start: number, end: number, head: VerifiedCheckpoint): Promise<ScannedEntry[]> {
+    const entries = await this.reader.getEntries(start, end, head);
+    return entries.map((e) => ({ logIndex: e.logIndex, body: e.body }));
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Verdict changes as alerts. A tag has at most one open alert per kind; the alert of its current
+ * verdict is raised when the verdict (or the digest) changes, and every other kind is resolved.
+ * Alerts are raised before the verdict is stored, so a failed delivery is retried on the next pass.
+ */
+import type { AlertInput, AlertKind, AlertSeverity, AlertSink } from '../alerts/alert.ts';
+import type { Verdict, VerdictStatus } from '../verify/verdict.ts';
+
+export const TAG_ALERT_KINDS: readonly AlertKind[] = [
+  'unsigned-image',
+  'signature-invalid',
+  'signature-missing',
+  'key-disabled',
+  'tag-moved',
+];
+
+const BY_STATUS: Record<Exclude<VerdictStatus, 'valid'>, { kind: AlertKind; severity: AlertSeverity; what: string }> = {
+  unsigned: { kind: 'unsigned-image', severity: 'HIGH', what: 'points to a digest no expected signer signed' },
+  invalid: { kind: 'signature-invalid', severity: 'CRITICAL', what: 'carries a signature that does not verify' },
+  missing: { kind: 'signature-missing', severity: 'HIGH', what: 'lost a signature that verified before' },
+  'key-disabled': { kind: 'key-disabled', severity: 'HIGH', what: 'is signed only by a KMS key version that is not enabled' },
+};
+
+export function tagAlertKey(kind: AlertKind, ref: string): string {
+  return `${kind}:${ref}`;
+}
+
+export interface TagChange {
+  ref: string;
+  verdict: Verdict;
+  previous: { status: VerdictStatus; digest: string } | undefined;
+}
+
+function evidenceOf(change: TagChange): AlertInput['evidence'] {
+  const { verdict } = change;
+  const key = verdict.findings.find((f) => f.keyVersion !== undefined);
+  const identity = verdict.findings.find((f) => f.issuer !== undefined);
+  const log = verdict.findings.flatMap((f) => f.log ?? [])[0];
+  return {
+    image: verdict.image,
+    digest: verdict.digest,
+    tag: change.ref,
+    ...(key?.keyVersion ? { keyVersion: key.keyVersion } : {}),
+    ...(identity?.signer ? { identity: `${identity.signer} (${identity.issuer})` } : {}),
+    ...(log ? { logIndex: log.logIndex } : {}),
+    verifierOutput: verdict.reasons.join('\n'),
+    ...(change.previous ? { previousDigest: change.previous.digest, previousStatus: change.previous.status } : {}),
+    findings: verdict.findings.map((f) => ({ layout: f.layout, location: f.location, outcome: f.outcome, reason: f.reason })),
+    signatureManifest: verdict.evidence.signatureManifest,
+    referrers: verdict.evidence.referrers,
+  };
+}
+
+/** The alerts to raise and the keys to resolve for a change; nothing when nothing changed. */
+export function alertsForChange(change: TagChange): { raise: AlertInput[]; resolve: string[] } {
+  const { verdict, previous, ref } = change;
+  const moved = previous !== undefined && previous.digest !== verdict.digest;
+  if (previous === undefined ? verdict.status === 'valid' : !moved && previous.status === verdict.status) {
+    return { raise: [], resolve: [] };
+  }
+  const raise: AlertInput[] = [];
+  if (verdict.status !== 'valid') {
+    const { kind, severity, what } = BY_STATUS[verdict.status];
+    raise.push({
+      kind,
+      severity,
+      subject: ref,
+      key: tagAlertKey(kind, ref),
+      summary: `${ref} ${what}: ${verdict.reasons[0] ?? verdict.status}`,
+      evidence: evidenceOf(change),
+    });
+    if (moved) {
+      raise.push({
+        kind: 'tag-moved',
+        severity: 'MEDIUM',
+        subject: ref,
+        key: tagAlertKey('tag-moved', ref),
+        summary: `${ref} moved from ${previous.digest} to ${verdict.digest}, which is ${verdict.status}`,
+        evidence: evidenceOf(change),
+      });
+    }
+  }
+  const raised = new Set(raise.map((a) => a.kind));
+  const resolve = TAG_ALERT_KINDS.filter((k) => !raised.has(k)).map((k) => tagAlertKey(k, ref));
+  return { raise, resolve };
+}
+
+export async function deliverAlerts(sink: AlertSink, change: TagChange): Promise<{ raised: number; resolved: number }> {
+  const { raise, resolve } = alertsForChange(change);
+  for (const alert of raise) await sink.raise(alert);
+  const reason = `${change.ref} is now ${change.verdict.status} (${change.verdict.digest})`;
+  for (const key of resolve) await sink.resolve(key, reason);
+  return { raised: raise.length, resolved: resolve.length };
+}

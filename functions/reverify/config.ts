@@ -1,0 +1,108 @@
+/**
+ * reverifyImages configuration, validated with zod (the rows of config/environment.ts). Either one
+ * JSON document (SIGSENTRY_CONFIG) or the plain variables:
+ *   SIGSENTRY_WATCH        comma-separated repository globs HOST/REPO/** whose every tag is checked
+ *   KMS_KEY                comma-separated key versions (projects/…/cryptoKeyVersions/N) or gcpkms://…
+ *   SIGSENTRY_PUBLIC_KEYS  PEM public keys expected besides the KMS keys (concatenated PEM blocks)
+ *   REKOR_URL, REKOR_PUBLIC_KEY (PEM) or REKOR_PUBLIC_KEY_FILE: the log sigsentry signs into
+ *   SIGSENTRY_WATCHLIST    JSON [{"image":"HOST/REPO:TAG","identity":"…","issuer":"…"}]
+ *   SIGSENTRY_REVERIFY_CONCURRENCY  tags verified at once (default 32)
+ */
+import fs from 'node:fs';
+import { z } from 'zod';
+import { InvalidInputError } from '../errors.ts';
+
+export const WatchlistEntrySchema = z.object({
+  /** HOST/REPO:TAG, or HOST/REPO for every tag of the repository. */
+  image: z.string().min(1),
+  /** The certificate identity (SAN) that must sign it; a regular expression when identityRegexp. */
+  identity: z.string().min(1),
+  identityRegexp: z.boolean().default(false),
+  issuer: z.string().min(1),
+  /** References the signature may name besides the image's own repository (a mirror's origin). */
+  references: z.array(z.string()).default([]),
+});
+export type WatchlistEntry = z.infer<typeof WatchlistEntrySchema>;
+
+const LogSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('rekor-v1'), url: z.url(), publicKey: z.string().min(1) }),
+  z.object({ kind: z.literal('none') }),
+]);
+
+export const ReverifyConfigSchema = z.object({
+  project: z.string().min(1),
+  watch: z.array(z.string().min(1)).default([]),
+  /** KMS key versions whose signatures are accepted on watched repositories. */
+  keys: z.array(z.string().min(1)).default([]),
+  /** PEM public keys accepted on watched repositories. */
+  publicKeys: z.array(z.string().min(1)).default([]),
+  log: LogSchema,
+  watchlist: z.array(WatchlistEntrySchema).default([]),
+  concurrency: z.number().int().min(1).max(256).default(32),
+});
+export type ReverifyConfig = z.infer<typeof ReverifyConfigSchema>;
+
+function list(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function json(name: string, value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch (err) {
+    throw new InvalidInputError(`${name} is not JSON`, {}, err);
+  }
+}
+
+function pemBlocks(value: string | undefined): string[] {
+  return [...(value ?? '').matchAll(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g)].map((m) => `${m[0]}\n`);
+}
+
+function logPublicKey(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.REKOR_PUBLIC_KEY) return env.REKOR_PUBLIC_KEY;
+  if (env.REKOR_PUBLIC_KEY_FILE) {
+    try {
+      return fs.readFileSync(env.REKOR_PUBLIC_KEY_FILE, 'utf8');
+    } catch (err) {
+      throw new InvalidInputError(`cannot read REKOR_PUBLIC_KEY_FILE: ${(err as Error).message}`);
+    }
+  }
+  return undefined;
+}
+
+export function loadReverifyConfig(env: NodeJS.ProcessEnv): ReverifyConfig {
+  let raw: unknown;
+  if (env.SIGSENTRY_CONFIG) {
+    raw = json('SIGSENTRY_CONFIG', env.SIGSENTRY_CONFIG);
+  } else {
+    const rekor = env.REKOR_URL;
+    if (rekor && rekor !== 'none' && env.REKOR_API === 'v2') {
+      throw new InvalidInputError('reverifyImages re-checks inclusion on Rekor v1 logs only (REKOR_API=v2)');
+    }
+    const publicKey = logPublicKey(env);
+    raw = {
+      project: env.GCP_PROJECT ?? env.GOOGLE_CLOUD_PROJECT,
+      watch: list(env.SIGSENTRY_WATCH),
+      keys: list(env.KMS_KEY),
+      publicKeys: pemBlocks(env.SIGSENTRY_PUBLIC_KEYS),
+      log: !rekor || rekor === 'none' ? { kind: 'none' } : { kind: 'rekor-v1', url: rekor, publicKey },
+      watchlist: env.SIGSENTRY_WATCHLIST ? json('SIGSENTRY_WATCHLIST', env.SIGSENTRY_WATCHLIST) : [],
+      ...(env.SIGSENTRY_REVERIFY_CONCURRENCY ? { concurrency: Number(env.SIGSENTRY_REVERIFY_CONCURRENCY) } : {}),
+    };
+  }
+  const parsed = ReverifyConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new InvalidInputError(`invalid reverifyImages configuration: ${z.prettifyError(parsed.error)}`);
+  }
+  const config = parsed.data;
+  if (config.watch.length > 0 && config.keys.length === 0 && config.publicKeys.length === 0) {
+    throw new InvalidInputError('watched repositories need an expected key: set KMS_KEY or SIGSENTRY_PUBLIC_KEYS');
+  }
+  if (config.watch.length === 0 && config.watchlist.length === 0) {
+    throw new InvalidInputError('nothing to verify: set SIGSENTRY_WATCH and/or SIGSENTRY_WATCHLIST');
+  }
+  return config;
+}

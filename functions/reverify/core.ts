@@ -1,0 +1,238 @@
+/**
+ * One re-verification pass: the inventory, each tag's current digest verified with bounded
+ * concurrency, verdicts stored per tag, and verdict changes raised or resolved as alerts. A tag whose
+ * digest, signature artifacts and policy are unchanged is not downloaded again: its recorded findings
+ * are re-checked (log inclusion against the log's current signed checkpoint, KMS key state) instead.
+ */
+import type { AlertSink } from '../alerts/alert.ts';
+import { SigsentryError } from '../errors.ts';
+import type { Logger } from '../logging/logger.ts';
+import { RegistryNotFoundError } from '../registry/errors.ts';
+import type { DigestReference } from '../registry/reference.ts';
+import type { Registry } from '../registry/registry.ts';
+import type { VerifierTrust } from '../verify/check.ts';
+import { type ImagePolicy, policyId } from '../verify/policy.ts';
+import { collectSignatures, type SignatureFingerprint, signatureFingerprint } from '../verify/sources.ts';
+import type { SignatureFinding, SignatureLayout, Verdict, VerdictStatus } from '../verify/verdict.ts';
+import { applyKeyStates, type KeyStateLookup, verdictOf, verifyImage } from '../verify/verifier.ts';
+import { deliverAlerts } from './alerts.ts';
+import type { InclusionRechecker } from './inclusion.ts';
+import { buildInventory, type InventoryItem, inShard } from './inventory.ts';
+import { HISTORY_LIMIT, TAG_SCHEMA_VERSION, type TagRecord, type TagStore } from './store.ts';
+
+export interface ReverifyDeps {
+  registry: Registry;
+  store: TagStore;
+  alerts: AlertSink;
+  trust: VerifierTrust;
+  /** Policy for the watched repositories (sigsentry's own keys). */
+  ownedPolicy: ImagePolicy;
+  /** Repository globs HOST/REPO/** whose every tag is verified. */
+  watch: readonly string[];
+  /** Third-party images and the policy each must satisfy. */
+  watchlist: ReadonlyArray<{ image: string; policy: ImagePolicy }>;
+  keyState?: KeyStateLookup;
+  /** Absent: recorded log entries are not re-checked online (the signed entry timestamps were verified). */
+  inclusion?: InclusionRechecker;
+  logger: Logger;
+  concurrency?: number;
+  now?: () => Date;
+}
+
+export interface ReverifyOptions {
+  /** Verify only the tags of this shard (a stable hash of the ref), for passes split across instances. */
+  shard?: { index: number; count: number };
+}
+
+export interface TagOutcome {
+  ref: string;
+  digest: string;
+  status: VerdictStatus;
+  changed: boolean;
+  cached: boolean;
+}
+
+export interface ReverifySummary {
+  startedAt: string;
+  durationMs: number;
+  tags: number;
+  byStatus: Record<VerdictStatus, number>;
+  changed: number;
+  /** Tags whose signatures were not downloaded again (only re-checked). */
+  cached: number;
+  alertsRaised: number;
+  alertsResolved: number;
+  errors: Array<{ ref: string; error: string }>;
+  outcomes: TagOutcome[];
+}
+
+const sameFingerprint = (a: SignatureFingerprint, b: SignatureFingerprint) =>
+  a.signatureManifest === b.signatureManifest && a.referrers === b.referrers;
+
+/** Recorded findings brought up to date: log inclusion re-checked, key states fresh. */
+async function recheckFindings(deps: ReverifyDeps, findings: SignatureFinding[]): Promise<SignatureFinding[]> {
+  const rechecked = await Promise.all(
+    findings.map(async (f): Promise<SignatureFinding> => {
+      if ((f.outcome !== 'valid' && f.outcome !== 'key-disabled') || deps.inclusion === undefined) return f;
+      const log = [];
+      for (const evidence of f.log ?? []) {
+        const result = await deps.inclusion.recheck(evidence);
+        if (result === undefined) {
+          log.push(evidence);
+          continue;
+        }
+        if (!result.ok) {
+          return { ...f, outcome: 'invalid', reason: `log inclusion re-check failed: ${result.reason}` };
+        }
+        log.push({ ...evidence, provenAtTreeSize: result.treeSize ?? 0 });
+      }
+      return { ...f, log };
+    }),
+  );
+  return await applyKeyStates(rechecked, deps.keyState);
+}
+
+export async function reverifyOnce(deps: ReverifyDeps, options: ReverifyOptions = {}): Promise<ReverifySummary> {
+  const now = deps.now ?? (() => new Date());
+  const started = now();
+  const t0 = performance.now();
+  const inventory = (
+    await buildInventory(deps.registry, { watch: deps.watch, watchlist: deps.watchlist })
+  ).filter((it) => inShard(it.ref, options.shard));
+  const previous = await deps.store.load(inventory.map((it) => it.ref));
+  const policies = new Map<InventoryItem['source'], { policy: ImagePolicy; id: string }>();
+  const policyOf = (source: InventoryItem['source']) => {
+    let p = policies.get(source);
+    if (p === undefined) {
+      const policy = source === 'owned' ? deps.ownedPolicy : deps.watchlist[source]!.policy;
+      p = { policy, id: policyId(policy) };
+      policies.set(source, p);
+    }
+    return p;
+  };
+  // Tags sharing a digest (and policy, and signatures) are verified once per pass.
+  const memo = new Map<string, Promise<{ verdict: Verdict; cached: boolean }>>();
+
+  const summary: ReverifySummary = {
+    startedAt: started.toISOString(),
+    durationMs: 0,
+    tags: inventory.length,
+    byStatus: { valid: 0, unsigned: 0, invalid: 0, missing: 0, 'key-disabled': 0 },
+    changed: 0,
+    cached: 0,
+    alertsRaised: 0,
+    alertsResolved: 0,
+    errors: [],
+    outcomes: [],
+  };
+
+  async function verifyTag(item: InventoryItem): Promise<void> {
+    const repo = { host: item.host, repository: item.repository };
+    let digest: string;
+    try {
+      digest = (await deps.registry.resolve({ ...repo, tag: item.tag })).digest;
+    } catch (err) {
+      if (err instanceof RegistryNotFoundError) return; // deleted since it was listed
+      throw err;
+    }
+    const image: DigestReference = { ...repo, digest };
+    const prior = previous.get(item.ref);
+    const { policy, id } = policyOf(item.source);
+    const fingerprint = await signatureFingerprint(deps.registry, image);
+    const sameImage = prior !== undefined && prior.digest === digest && prior.policy === id;
+    const expectedLayouts: SignatureLayout[] = sameImage ? prior.verifiedLayouts : [];
+    const memoKey = `${digest}|${id}|${fingerprint.signatureManifest}|${fingerprint.referrers}|${expectedLayouts.join(',')}`;
+    let pending = memo.get(memoKey);
+    if (pending === undefined) {
+      pending = (async () => {
+        if (sameImage && sameFingerprint(prior.fingerprint, fingerprint)) {
+          const findings = await recheckFindings(deps, prior.findings);
+          return { verdict: verdictOf(image, findings, fingerprint, now(), expectedLayouts), cached: true };
+        }
+        const sources = await collectSignatures(deps.registry, image, fingerprint);
+        const verdict = await verifyImage(
+          { registry: deps.registry, trust: deps.trust, ...(deps.keyState ? { keyState: deps.keyState } : {}), now },
+          image,
+          policy,
+          { expectedLayouts, sources },
+        );
+        return { verdict, cached: false };
+      })();
+      memo.set(memoKey, pending);
+    }
+    const { verdict, cached } = await pending;
+
+    const changed = prior === undefined || prior.status !== verdict.status || prior.digest !== digest;
+    const delivered = await deliverAlerts(deps.alerts, {
+      ref: item.ref,
+      verdict,
+      previous: prior === undefined ? undefined : { status: prior.status, digest: prior.digest },
+    });
+    const at = verdict.evidence.checkedAt;
+    const good = verdict.findings
+      .filter((f) => f.outcome === 'valid' || f.outcome === 'key-disabled')
+      .map((f) => f.layout);
+    const record: TagRecord = {
+      schemaVersion: TAG_SCHEMA_VERSION,
+      ref: item.ref,
+      source: item.source === 'owned' ? 'owned' : 'watchlist',
+      policy: id,
+      digest,
+      status: verdict.status,
+      reasons: verdict.reasons,
+      findings: verdict.findings,
+      fingerprint,
+      verifiedLayouts: [...new Set([...expectedLayouts, ...good])].sort(),
+      checkedAt: at,
+      changedAt: changed ? at : prior.changedAt,
+      history: changed
+        ? [
+            ...(prior?.history ?? []),
+            { at, status: verdict.status, digest, reason: verdict.reasons[0] ?? '' },
+          ].slice(-HISTORY_LIMIT)
+        : prior.history,
+    };
+    await deps.store.put(record);
+
+    summary.byStatus[verdict.status]++;
+    if (changed) summary.changed++;
+    if (cached) summary.cached++;
+    summary.alertsRaised += delivered.raised;
+    summary.alertsResolved += delivered.resolved;
+    summary.outcomes.push({ ref: item.ref, digest, status: verdict.status, changed, cached });
+    if (changed) {
+      deps.logger.log(verdict.status === 'valid' ? 'INFO' : 'WARNING', `${item.ref} is ${verdict.status}`, {
+        tag: item.ref,
+        digest,
+        previous: prior?.status,
+        reasons: verdict.reasons,
+      });
+    }
+  }
+
+  let next = 0;
+  const worker = async () => {
+    while (next < inventory.length) {
+      const item = inventory[next++]!;
+      try {
+        await verifyTag(item);
+      } catch (err) {
+        const error = err instanceof SigsentryError ? err.message : String(err);
+        summary.errors.push({ ref: item.ref, error });
+        deps.logger.error(`could not verify ${item.ref}; its last verdict stands`, { tag: item.ref, error: err });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(deps.concurrency ?? 32, inventory.length) }, worker));
+  summary.durationMs = Math.round(performance.now() - t0);
+  summary.outcomes.sort((a, b) => a.ref.localeCompare(b.ref));
+  deps.logger.notice('re-verification pass done', {
+    tags: summary.tags,
+    byStatus: summary.byStatus,
+    changed: summary.changed,
+    cached: summary.cached,
+    errors: summary.errors.length,
+    durationMs: summary.durationMs,
+  });
+  return summary;
+}

@@ -1,0 +1,113 @@
+/**
+ * Builds reverifyImages from its configuration, once per function instance: the registry client
+ * (allowlisted to the watched and watchlisted hosts), Firestore, the KMS client and the expected keys'
+ * public keys, the log client, and the embedded public-good root for the watchlist. Each pass gets
+ * fresh per-pass state (key states, log re-checks) so nothing stale crosses from one pass to the next.
+ */
+import { Firestore } from '@google-cloud/firestore';
+import type { AlertSink } from '../alerts/alert.ts';
+import type { Logger } from '../logging/logger.ts';
+import { RegistryClient } from '../registry/client.ts';
+import { createKmsClient } from '../signing/kms-client.ts';
+import { keyVersionState } from '../signing/kms-signer.ts';
+import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
+import { embeddedPublicGoodTrustedRoot } from '../tlog/trust.ts';
+import type { VerifierTrust } from '../verify/check.ts';
+import { type ExpectedKey, expectedKeyFromKms, expectedKeyFromPem, type ImagePolicy } from '../verify/policy.ts';
+import { logKey } from '../verify/trust.ts';
+import type { KeyStateLookup } from '../verify/verifier.ts';
+import { loadReverifyConfig, type ReverifyConfig, type WatchlistEntry } from './config.ts';
+import { type ReverifyDeps, type ReverifyOptions, type ReverifySummary, reverifyOnce } from './core.ts';
+import { InclusionRechecker } from './inclusion.ts';
+import { FirestoreTagStore, type TagStore } from './store.ts';
+
+export interface ReverifyRuntime {
+  config: ReverifyConfig;
+  run(options?: ReverifyOptions): Promise<ReverifySummary>;
+}
+
+export interface ReverifyClients {
+  alerts: AlertSink;
+  logger: Logger;
+  store?: TagStore;
+  firestore?: Firestore;
+}
+
+function hostOf(image: string): string {
+  const slash = image.indexOf('/');
+  return (slash > 0 ? image.slice(0, slash) : image).toLowerCase();
+}
+
+export function watchlistPolicy(entry: WatchlistEntry): ImagePolicy {
+  return {
+    keys: [],
+    identities: [
+      {
+        subjectAlternativeName: entry.identityRegexp ? new RegExp(entry.identity) : entry.identity,
+        issuer: entry.issuer,
+      },
+    ],
+    references: entry.references,
+  };
+}
+
+/** A key-state lookup that asks KMS once per key version per pass. */
+export function memoizedKeyState(lookup: KeyStateLookup): KeyStateLookup {
+  const states = new Map<string, Promise<string>>();
+  return (keyVersion) => {
+    let state = states.get(keyVersion);
+    if (state === undefined) {
+      state = lookup(keyVersion);
+      states.set(keyVersion, state);
+      state.catch(() => states.delete(keyVersion));
+    }
+    return state;
+  };
+}
+
+export async function createReverifyFromConfig(config: ReverifyConfig, clients: ReverifyClients): Promise<ReverifyRuntime> {
+  const hosts = [...new Set([...config.watch.map(hostOf), ...config.watchlist.map((w) => hostOf(w.image))])];
+  const registry = new RegistryClient({ allowedHosts: hosts });
+  const kms = config.keys.length > 0 ? createKmsClient() : undefined;
+  const keys: ExpectedKey[] = [
+    ...(await Promise.all(config.keys.map((k) => expectedKeyFromKms(kms!, k)))),
+    ...config.publicKeys.map((pem) => expectedKeyFromPem(pem)),
+  ];
+  const trust: VerifierTrust = {
+    logs: config.log.kind === 'rekor-v1' ? [logKey(config.log.url, config.log.publicKey)] : [],
+    ...(config.watchlist.length > 0 ? { publicGoodRoot: embeddedPublicGoodTrustedRoot() } : {}),
+  };
+  const logClient =
+    config.log.kind === 'rekor-v1'
+      ? new RekorV1Client({ baseUrl: config.log.url, logKey: config.log.publicKey })
+      : undefined;
+  const store =
+    clients.store ??
+    new FirestoreTagStore(clients.firestore ?? new Firestore({ projectId: config.project, ignoreUndefinedProperties: true }));
+  const watchlist = config.watchlist.map((entry) => ({ image: entry.image, policy: watchlistPolicy(entry) }));
+  return {
+    config,
+    run(options = {}) {
+      const deps: ReverifyDeps = {
+        registry,
+        store,
+        alerts: clients.alerts,
+        trust,
+        ownedPolicy: { keys, identities: [] },
+        watch: config.watch,
+        watchlist,
+        ...(kms ? { keyState: memoizedKeyState((name) => keyVersionState(kms, name)) } : {}),
+        ...(logClient && config.log.kind === 'rekor-v1'
+          ? { inclusion: new InclusionRechecker({ client: logClient, baseUrl: config.log.url }) }
+          : {}),
+        logger: clients.logger,
+        concurrency: config.concurrency,
+      };
+      return reverifyOnce(deps, options);
+    },
+  };
+}
+
+export async function createReverifyFromEnv(env: NodeJS.ProcessEnv, clients: ReverifyClients): Promise<ReverifyRuntime> {
+  return await createReverifyFromConfig(loadReverifyConfig(env), clients);
+}

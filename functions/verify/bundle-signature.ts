@@ -1,0 +1,84 @@
+/**
+ * One Sigstore bundle attached as a referrer, checked as cosign 3 verifies an image signature: a DSSE
+ * envelope holding an in-toto statement with cosign's signing predicate, whose subject is the image
+ * (the digest, and the repository as its name), signed by an expected signer with log inclusion.
+ * Other bundles (attestations with other predicates, message signatures) are not image signatures.
+ */
+import { type Bundle, bundleFromJSON } from '@sigstore/bundle';
+import { formatRepository, type DigestReference } from '../registry/reference.ts';
+import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE } from '../sign-on-push/core.ts';
+import { claimOf, SignatureCheckError, signerName, type VerifierTrust, verifyClaimed } from './check.ts';
+import { acceptedReferences, type ImagePolicy } from './policy.ts';
+import type { SignatureFinding } from './verdict.ts';
+
+interface Statement {
+  predicateType?: unknown;
+  subject?: Array<{ name?: unknown; digest?: Record<string, unknown> }>;
+}
+
+function statementOf(bundle: Bundle): Statement | undefined {
+  if (bundle.content.$case !== 'dsseEnvelope') return undefined;
+  const envelope = bundle.content.dsseEnvelope;
+  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) return undefined;
+  try {
+    return JSON.parse(Buffer.from(envelope.payload).toString('utf8')) as Statement;
+  } catch {
+    return undefined;
+  }
+}
+
+export function parseBundle(bytes: Uint8Array): Bundle {
+  try {
+    return bundleFromJSON(JSON.parse(Buffer.from(bytes).toString('utf8')));
+  } catch (err) {
+    throw new SignatureCheckError(`not a valid Sigstore bundle: ${(err as Error).message}`);
+  }
+}
+
+export function checkBundleSignature(
+  bytes: Uint8Array,
+  location: string,
+  image: DigestReference,
+  policy: ImagePolicy,
+  trust: VerifierTrust,
+): SignatureFinding {
+  const base = { layout: 'bundle' as const, location };
+  let bundle: Bundle;
+  try {
+    bundle = parseBundle(bytes);
+  } catch (err) {
+    return { ...base, outcome: 'invalid', reason: (err as Error).message };
+  }
+  if (bundle.content.$case !== 'dsseEnvelope') {
+    return { ...base, outcome: 'foreign', reason: 'a message-signature bundle is not an image signature' };
+  }
+  const statement = statementOf(bundle);
+  if (statement?.predicateType !== COSIGN_SIGN_PREDICATE) {
+    return {
+      ...base,
+      outcome: 'foreign',
+      reason: `an attestation (${String(statement?.predicateType ?? bundle.content.dsseEnvelope.payloadType)}), not a signature`,
+    };
+  }
+  const claim = claimOf(bundle, policy);
+  if (claim.kind === 'foreign') return { ...base, outcome: 'foreign', reason: claim.reason };
+  const who = signerName(claim);
+  const keyVersion = claim.kind === 'key' && claim.key.keyVersion ? { keyVersion: claim.key.keyVersion } : {};
+  try {
+    const log = verifyClaimed(bundle, undefined, claim, policy, trust);
+    const hex = image.digest.slice('sha256:'.length);
+    const subjects = Array.isArray(statement.subject) ? statement.subject : [];
+    const forDigest = subjects.filter((s) => s?.digest?.['sha256'] === hex);
+    if (forDigest.length === 0) throw new SignatureCheckError(`the statement does not name ${image.digest}`);
+    const accepted = acceptedReferences(policy, formatRepository(image));
+    if (!forDigest.some((s) => typeof s.name === 'string' && accepted.has(s.name))) {
+      throw new SignatureCheckError(
+        `the statement names ${forDigest.map((s) => String(s.name)).join(', ')}, not ${[...accepted].join(' or ')}`,
+      );
+    }
+    return { ...base, outcome: 'valid', ...who, ...keyVersion, log };
+  } catch (err) {
+    if (!(err instanceof SignatureCheckError)) throw err;
+    return { ...base, outcome: 'invalid', reason: err.message, ...who, ...keyVersion };
+  }
+}

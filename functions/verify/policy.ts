@@ -1,0 +1,85 @@
+/**
+ * Who must have signed an image: Cloud KMS key versions or PEM public keys (sigsentry's own
+ * signatures), or a keyless identity and OIDC issuer checked against the public-good trusted root
+ * (third-party images on the watchlist).
+ */
+import crypto, { type KeyObject } from 'node:crypto';
+import { InvalidInputError } from '../errors.ts';
+import { type KmsApi, kmsPublicKey } from '../signing/kms-signer.ts';
+
+export interface ExpectedKey {
+  /** The KMS key version name, or `pem:<hint>` for a plain public key. */
+  id: string;
+  /** Set for KMS keys: its state is checked on every verification. */
+  keyVersion?: string;
+  publicKey: KeyObject;
+  /** base64(SHA-256(DER SubjectPublicKeyInfo)): the hint sigsentry's bundles carry. */
+  hint: string;
+  der: Buffer;
+}
+
+export interface ExpectedIdentity {
+  /** The certificate's subject alternative name: an email or URI, or a pattern. */
+  subjectAlternativeName: string | RegExp;
+  /** The OIDC issuer, exactly. */
+  issuer: string;
+}
+
+export interface ImagePolicy {
+  keys: ExpectedKey[];
+  identities: ExpectedIdentity[];
+  /**
+   * Repositories (HOST/REPO) a signature may name in its `docker-reference` or statement subject besides
+   * the image's own: a mirrored third-party image carries the reference it was signed under.
+   */
+  references?: string[];
+  /** Refuse signatures without a transparency-log entry. Default true. */
+  requireTlog?: boolean;
+}
+
+const KMS_PREFIX = 'gcpkms://';
+
+export function expectedKeyFromPem(pem: string, keyVersion?: string): ExpectedKey {
+  let publicKey: KeyObject;
+  try {
+    publicKey = crypto.createPublicKey(pem);
+  } catch (err) {
+    throw new InvalidInputError(`not a PEM public key: ${(err as Error).message}`);
+  }
+  const der = publicKey.export({ type: 'spki', format: 'der' });
+  const hint = crypto.createHash('sha256').update(der).digest('base64');
+  return {
+    id: keyVersion ?? `pem:${hint}`,
+    ...(keyVersion === undefined ? {} : { keyVersion }),
+    publicKey,
+    hint,
+    der,
+  };
+}
+
+/** A KMS key version's public key (fetched with the CRC32C checks of kmsPublicKey). */
+export async function expectedKeyFromKms(client: KmsApi, keyVersion: string): Promise<ExpectedKey> {
+  const name = keyVersion.startsWith(KMS_PREFIX) ? keyVersion.slice(KMS_PREFIX.length) : keyVersion;
+  const key = await kmsPublicKey(client, name);
+  return expectedKeyFromPem(key.pem, name);
+}
+
+export function isKmsKeyReference(value: string): boolean {
+  return value.startsWith(KMS_PREFIX) || value.startsWith('projects/');
+}
+
+/** A policy's repositories as a set, the image's own included. */
+export function acceptedReferences(policy: ImagePolicy, repository: string): Set<string> {
+  return new Set([repository, ...(policy.references ?? [])]);
+}
+
+/** A short, stable description of the policy, stored with verdicts so a policy change invalidates the cache. */
+export function policyId(policy: ImagePolicy): string {
+  const parts = [
+    ...policy.keys.map((k) => `key:${k.id}`).sort(),
+    ...policy.identities.map((i) => `id:${String(i.subjectAlternativeName)}|${i.issuer}`).sort(),
+    ...(policy.references ?? []).map((r) => `ref:${r}`).sort(),
+    `tlog:${policy.requireTlog ?? true}`,
+  ];
+  return crypto.createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16);
+}

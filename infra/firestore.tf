@@ -1,0 +1,37 @@
+# sigsentry's state: signing records, image inventory, log cursors, alerts. The functions use the
+# (default) database (the free tier applies only to it).
+resource "google_firestore_database" "default" {
+  count = var.create_firestore_database ? 1 : 0
+
+  name        = "(default)"
+  location_id = var.firestore_location
+  type        = "FIRESTORE_NATIVE"
+
+  delete_protection_state = "DELETE_PROTECTION_ENABLED"
+  # terraform destroy leaves the data in place; deleting it is a deliberate, separate act (README).
+  deletion_policy = "ABANDON"
+
+  depends_on = [google_project_service.apis]
+}
+
+# Composite indexes, only for queries that need one. Document reads by id (every signing-record,
+# inventory and cursor access) and single-field filters use the automatic single-field indexes.
+#
+# alerts: `where state == 'open' order by lastSeen desc` (FirestoreAlertStore.list({ open: true }) in
+# functions/alerts/firestore-sink.ts: sigsentry alerts, the dashboard). The unfiltered
+# `order by lastSeen desc` uses the single-field index.
+resource "google_firestore_index" "alerts_open_by_last_seen" {
+  database   = "(default)"
+  collection = "alerts"
+
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "lastSeen"
+    order      = "DESCENDING"
+  }
+
+  depends_on = [google_firestore_database.default]
+}

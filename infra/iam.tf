@@ -1,0 +1,237 @@
+# Least privilege. Every grant is on the narrowest resource that supports it: the key, a
+# repository, a topic, a service, a secret. The only project-level grants are Firestore (scoped by
+# an IAM condition to the (default) database), log writing for builds, and the build role.
+# No primitive role (owner, editor, viewer) appears anywhere; test/unit/infra checks it.
+
+# ---- signOnPush: sign with this one key, write the watched repositories, write its records ----
+
+resource "google_kms_crypto_key_iam_member" "sign_on_push_signer" {
+  crypto_key_id = local.crypto_key_id
+  role          = "roles/cloudkms.signerVerifier"
+  member        = "serviceAccount:${google_service_account.sign_on_push.email}"
+}
+
+# cryptoKeyVersions.get: the signer checks the version is ENABLED before it signs (keyVersionState).
+resource "google_kms_crypto_key_iam_member" "sign_on_push_key_viewer" {
+  crypto_key_id = local.crypto_key_id
+  role          = "roles/cloudkms.viewer"
+  member        = "serviceAccount:${google_service_account.sign_on_push.email}"
+}
+
+# Writes the `.sig` tag and the bundle referrer next to each image, in the watched repositories only.
+resource "google_artifact_registry_repository_iam_member" "sign_on_push_writer" {
+  for_each = local.watched
+
+  location   = each.value.location
+  repository = each.value.repository_id
+  role       = "roles/artifactregistry.writer"
+  member     = "serviceAccount:${google_service_account.sign_on_push.email}"
+}
+
+resource "google_project_iam_member" "sign_on_push_firestore" {
+  project = var.project
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.sign_on_push.email}"
+  condition {
+    title      = "sigsentry-default-database"
+    expression = "resource.name == \"${local.firestore_database}\""
+  }
+}
+
+resource "google_pubsub_topic_iam_member" "sign_on_push_alerts" {
+  topic  = google_pubsub_topic.alerts.id
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.sign_on_push.email}"
+}
+
+# ---- reverifyImages: read the public key and the repositories; record verdicts; raise alerts ----
+
+resource "google_kms_crypto_key_iam_member" "reverify_images_public_key" {
+  crypto_key_id = local.crypto_key_id
+  role          = "roles/cloudkms.publicKeyViewer"
+  member        = "serviceAccount:${google_service_account.reverify_images.email}"
+}
+
+# cryptoKeyVersions.get/list: tells a disabled or destroyed version from a bad signature.
+resource "google_kms_crypto_key_iam_member" "reverify_images_key_viewer" {
+  crypto_key_id = local.crypto_key_id
+  role          = "roles/cloudkms.viewer"
+  member        = "serviceAccount:${google_service_account.reverify_images.email}"
+}
+
+resource "google_artifact_registry_repository_iam_member" "reverify_images_reader" {
+  for_each = local.watched
+
+  location   = each.value.location
+  repository = each.value.repository_id
+  role       = "roles/artifactregistry.reader"
+  member     = "serviceAccount:${google_service_account.reverify_images.email}"
+}
+
+resource "google_project_iam_member" "reverify_images_firestore" {
+  project = var.project
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.reverify_images.email}"
+  condition {
+    title      = "sigsentry-default-database"
+    expression = "resource.name == \"${local.firestore_database}\""
+  }
+}
+
+resource "google_pubsub_topic_iam_member" "reverify_images_alerts" {
+  topic  = google_pubsub_topic.alerts.id
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.reverify_images.email}"
+}
+
+# ---- monitorLog: read the public key (to recognise its own entries); record cursors; alert ----
+# It reads the transparency log only, so it has no registry access at all.
+
+resource "google_kms_crypto_key_iam_member" "monitor_log_public_key" {
+  crypto_key_id = local.crypto_key_id
+  role          = "roles/cloudkms.publicKeyViewer"
+  member        = "serviceAccount:${google_service_account.monitor_log.email}"
+}
+
+resource "google_kms_crypto_key_iam_member" "monitor_log_key_viewer" {
+  crypto_key_id = local.crypto_key_id
+  role          = "roles/cloudkms.viewer"
+  member        = "serviceAccount:${google_service_account.monitor_log.email}"
+}
+
+resource "google_project_iam_member" "monitor_log_firestore" {
+  project = var.project
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.monitor_log.email}"
+  condition {
+    title      = "sigsentry-default-database"
+    expression = "resource.name == \"${local.firestore_database}\""
+  }
+}
+
+resource "google_pubsub_topic_iam_member" "monitor_log_alerts" {
+  topic  = google_pubsub_topic.alerts.id
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.monitor_log.email}"
+}
+
+# ---- the alert webhook secret: readable by the two functions that send alerts, nobody else ----
+
+resource "google_secret_manager_secret_iam_member" "webhook_reverify_images" {
+  count = var.alert_webhook_secret == "" ? 0 : 1
+
+  secret_id = "projects/${var.project}/secrets/${var.alert_webhook_secret}"
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.reverify_images.email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "webhook_monitor_log" {
+  count = var.alert_webhook_secret == "" ? 0 : 1
+
+  secret_id = "projects/${var.project}/secrets/${var.alert_webhook_secret}"
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.monitor_log.email}"
+}
+
+# ---- dashboard: read-only state ----
+
+resource "google_project_iam_member" "dashboard_firestore" {
+  project = var.project
+  role    = "roles/datastore.viewer"
+  member  = "serviceAccount:${google_service_account.dashboard.email}"
+  condition {
+    title      = "sigsentry-default-database"
+    expression = "resource.name == \"${local.firestore_database}\""
+  }
+}
+
+# ---- who may invoke what (functions are never public) ----
+
+# Eventarc delivers gcr events to signOnPush as the trigger identity.
+resource "google_cloud_run_v2_service_iam_member" "trigger_invokes_sign_on_push" {
+  location = var.region
+  # A 2nd gen function runs as the Cloud Run service of the same name.
+  name   = google_cloudfunctions2_function.sign_on_push.name
+  role   = "roles/run.invoker"
+  member = "serviceAccount:${google_service_account.trigger.email}"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "scheduler_invokes_reverify_images" {
+  location = var.region
+  name     = google_cloudfunctions2_function.reverify_images.name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.scheduler.email}"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "scheduler_invokes_monitor_log" {
+  location = var.region
+  name     = google_cloudfunctions2_function.monitor_log.name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.scheduler.email}"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "dashboard_viewers" {
+  for_each = toset(var.dashboard_viewers)
+
+  location = var.region
+  name     = google_cloudfunctions2_function.dashboard.name
+  role     = "roles/run.invoker"
+  member   = each.value
+}
+
+# ---- service agents: exactly what the trigger and the dead-letter policy need ----
+
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+
+  project = var.project
+  service = "pubsub.googleapis.com"
+}
+
+# Pub/Sub mints the OIDC token of each authenticated push as the trigger identity; only that one.
+resource "google_service_account_iam_member" "pubsub_mints_trigger_tokens" {
+  service_account_id = google_service_account.trigger.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${google_project_service_identity.pubsub.email}"
+}
+
+# Pub/Sub forwards undeliverable gcr messages to the dead-letter topic. (It also needs
+# roles/pubsub.subscriber on the Eventarc-created subscription: granted on that subscription alone by
+# attach-dead-letter.sh, because its name is only known after the trigger exists; see dead-letter.tf.)
+resource "google_pubsub_topic_iam_member" "pubsub_publishes_dead_letters" {
+  topic  = google_pubsub_topic.gcr_dead_letter.id
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_project_service_identity.pubsub.email}"
+}
+
+# ---- the build identity ----
+
+resource "google_project_iam_member" "build_logs" {
+  project = var.project
+  role    = "roles/logging.logWriter"
+  member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# Pushes the function images to sigsentry's own image repository only.
+resource "google_artifact_registry_repository_iam_member" "build_pushes_images" {
+  location   = google_artifact_registry_repository.function_images.location
+  repository = google_artifact_registry_repository.function_images.name
+  role       = "roles/artifactregistry.writer"
+  member     = "serviceAccount:${google_service_account.build.email}"
+}
+
+# Reads the uploaded source archive, in sigsentry's source bucket only.
+resource "google_storage_bucket_iam_member" "build_reads_source" {
+  bucket = google_storage_bucket.source.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.build.email}"
+}
+
+# Cloud Functions copies the source into a staging bucket it creates itself at the first deploy
+# (gcf-v2-sources-<number>-<region>), so a bucket-scoped grant cannot precede it. Builder is the
+# role Google documents for a function build account; it is used only while sigsentry deploys.
+resource "google_project_iam_member" "build_builder" {
+  project = var.project
+  role    = "roles/cloudbuild.builds.builder"
+  member  = "serviceAccount:${google_service_account.build.email}"
+}

@@ -1,0 +1,66 @@
+locals {
+  # The runtime follows package.json's engines.node (">=24 <25" → nodejs24), the same Node major
+  # the code is developed and tested on; a unit test checks the two agree.
+  package_json = jsondecode(file("${path.module}/../package.json"))
+  node_runtime = "nodejs${regex("[0-9]+", local.package_json.engines.node)}"
+
+  project_number = data.google_project.this.number
+
+  # one(): the created key, or null when an existing key is used (indexing [0] of an empty list fails).
+  crypto_key_id = var.existing_crypto_key != "" ? var.existing_crypto_key : one(google_kms_crypto_key.signing[*].id)
+  # What signs, and what the verifier and the monitor expect: one key version, chosen explicitly.
+  kms_key_version = "${local.crypto_key_id}/cryptoKeyVersions/${var.key_version}"
+
+  # HOST/PROJECT/REPO/** for each watched Docker repository.
+  watch_globs = [
+    for r in var.watched_repositories : "${r.location}-docker.pkg.dev/${var.project}/${r.repository_id}/**"
+  ]
+  watched = { for r in var.watched_repositories : "${r.location}/${r.repository_id}" => r }
+
+  firestore_database = "projects/${var.project}/databases/(default)"
+
+  # Each function's environment, mirroring functions/config/environment.ts (the deployment contract).
+  # Empty values are dropped, so the loader's defaults apply. A unit test checks the names.
+  sign_on_push_env = {
+    GCP_PROJECT       = var.project
+    SIGSENTRY_WATCH   = join(",", local.watch_globs)
+    KMS_KEY           = local.kms_key_version
+    REKOR_URL         = var.rekor_url
+    REKOR_API         = var.rekor_api
+    SIGSENTRY_CONFIG  = var.sigsentry_config
+    SIGSENTRY_FORMATS = join(",", var.signature_formats)
+  }
+  reverify_images_env = {
+    GCP_PROJECT         = var.project
+    SIGSENTRY_WATCH     = join(",", local.watch_globs)
+    KMS_KEY             = local.kms_key_version
+    REKOR_URL           = var.rekor_url
+    REKOR_API           = var.rekor_api
+    REKOR_PUBLIC_KEY    = var.rekor_public_key
+    SIGSENTRY_CONFIG    = var.sigsentry_config
+    SIGSENTRY_WATCHLIST = var.watchlist
+    ALERT_TOPIC         = google_pubsub_topic.alerts.name
+  }
+  monitor_log_env = {
+    GCP_PROJECT          = var.project
+    REKOR_URL            = var.rekor_url
+    REKOR_API            = var.rekor_api
+    REKOR_PUBLIC_KEY     = var.rekor_public_key
+    SIGSENTRY_CONFIG     = var.sigsentry_config
+    SIGSENTRY_IDENTITIES = var.identities
+    KMS_KEY              = local.kms_key_version
+    MONITOR_START_INDEX  = var.monitor_start_index == null ? "" : tostring(var.monitor_start_index)
+    MONITOR_MAX_ENTRIES  = var.monitor_max_entries == null ? "" : tostring(var.monitor_max_entries)
+    ALERT_TOPIC          = google_pubsub_topic.alerts.name
+  }
+  dashboard_env = {
+    GCP_PROJECT = var.project
+  }
+
+  # Secret-backed variables: mounted from Secret Manager, never plain values.
+  alert_webhook = var.alert_webhook_secret == "" ? {} : { ALERT_WEBHOOK_URL = var.alert_webhook_secret }
+}
+
+data "google_project" "this" {
+  project_id = var.project
+}

@@ -1,0 +1,44 @@
+# Artifact Registry publishes every push and delete of the project's repositories to a topic that
+# must be called exactly `gcr`. If the project already has one: terraform import google_pubsub_topic.gcr projects/P/topics/gcr
+resource "google_pubsub_topic" "gcr" {
+  name = "gcr"
+
+  depends_on = [google_project_service.apis]
+}
+
+# One JSON schema (functions/alerts/alert.ts) for every alert sigsentry raises.
+resource "google_pubsub_topic" "alerts" {
+  name = "signing-alerts"
+
+  depends_on = [google_project_service.apis]
+}
+
+# Keeps alerts for a week until a consumer (SIEM, chat bridge) subscribes: a topic with no
+# subscription drops what is published to it.
+resource "google_pubsub_subscription" "alerts_archive" {
+  name                       = "${var.name_prefix}signing-alerts-archive"
+  topic                      = google_pubsub_topic.alerts.id
+  message_retention_duration = "604800s"
+  ack_deadline_seconds       = 60
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+# gcr messages that signOnPush failed on max_delivery_attempts times.
+resource "google_pubsub_topic" "gcr_dead_letter" {
+  name = "${var.name_prefix}gcr-dead-letter"
+
+  depends_on = [google_project_service.apis]
+}
+
+# Dead-lettered messages stay here for triage and replay (README, "Dead letters").
+resource "google_pubsub_subscription" "gcr_dead_letter" {
+  name                       = "${var.name_prefix}gcr-dead-letter"
+  topic                      = google_pubsub_topic.gcr_dead_letter.id
+  message_retention_duration = "604800s"
+  ack_deadline_seconds       = 60
+  expiration_policy {
+    ttl = ""
+  }
+}

@@ -1,0 +1,245 @@
+variable "project" {
+  description = "Project that holds the watched Artifact Registry repositories, the functions, the key and the state."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, the scheduler jobs and the key ring (use the repositories' region)."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every named resource, so two installations can share a project."
+  type        = string
+  default     = "sigsentry-"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,11}$", var.name_prefix))
+    error_message = "name_prefix must be at most 12 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "watched_repositories" {
+  description = <<-EOT
+    Docker repositories in Artifact Registry whose pushes are signed. Each must be in var.project
+    (Artifact Registry publishes to the topic `gcr` of the repository's own project). The signer gets
+    write access to exactly these repositories, the verifier read access.
+  EOT
+  type = list(object({
+    location      = string
+    repository_id = string
+  }))
+
+  validation {
+    condition     = length(var.watched_repositories) > 0
+    error_message = "Watch at least one repository."
+  }
+}
+
+variable "key_ring_name" {
+  description = "Key ring created for the signing key (ignored when existing_crypto_key is set)."
+  type        = string
+  default     = "sigsentry"
+}
+
+variable "key_name" {
+  description = "Signing key created on that key ring (ignored when existing_crypto_key is set)."
+  type        = string
+  default     = "image-signing"
+}
+
+variable "key_algorithm" {
+  description = "Algorithm of new versions of the signing key. cosign and sigstore-js verify all of these."
+  type        = string
+  default     = "EC_SIGN_P256_SHA256"
+
+  validation {
+    condition = contains([
+      "EC_SIGN_P256_SHA256", "EC_SIGN_P384_SHA384",
+      "RSA_SIGN_PKCS1_2048_SHA256", "RSA_SIGN_PKCS1_3072_SHA256", "RSA_SIGN_PKCS1_4096_SHA256",
+      "RSA_SIGN_PSS_2048_SHA256", "RSA_SIGN_PSS_3072_SHA256", "RSA_SIGN_PSS_4096_SHA256",
+    ], var.key_algorithm)
+    error_message = "key_algorithm must be an ASYMMETRIC_SIGN algorithm that cosign verifies."
+  }
+}
+
+variable "key_protection_level" {
+  description = "SOFTWARE or HSM."
+  type        = string
+  default     = "SOFTWARE"
+
+  validation {
+    condition     = contains(["SOFTWARE", "HSM"], var.key_protection_level)
+    error_message = "key_protection_level must be SOFTWARE or HSM."
+  }
+}
+
+variable "existing_crypto_key" {
+  description = <<-EOT
+    Use an existing ASYMMETRIC_SIGN key instead of creating one:
+    projects/P/locations/L/keyRings/R/cryptoKeys/K. Empty creates the key ring and key.
+  EOT
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.existing_crypto_key == "" || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.existing_crypto_key))
+    error_message = "existing_crypto_key must be a full cryptoKeys resource name."
+  }
+}
+
+variable "key_version" {
+  description = <<-EOT
+    The key version that signs (KMS_KEY = <key>/cryptoKeyVersions/<key_version>). Asymmetric keys do not
+    rotate by themselves: to rotate, create a version, then change this and apply (see README).
+  EOT
+  type        = number
+  default     = 1
+}
+
+variable "rekor_url" {
+  description = "Transparency log base URL (Rekor v1 or v2), or \"none\" to sign without a log."
+  type        = string
+  default     = "https://rekor.sigstore.dev"
+}
+
+variable "rekor_api" {
+  description = "v1 or v2: the log's API."
+  type        = string
+  default     = "v1"
+
+  validation {
+    condition     = contains(["v1", "v2"], var.rekor_api)
+    error_message = "rekor_api must be v1 or v2."
+  }
+}
+
+variable "rekor_public_key" {
+  description = "PEM public key of a private log; empty uses the public-good instance's trusted root."
+  type        = string
+  default     = ""
+}
+
+variable "signature_formats" {
+  description = "What signOnPush attaches: bundle (Sigstore bundle referrer), cosign (.sig tag), or both."
+  type        = list(string)
+  default     = ["bundle", "cosign"]
+
+  validation {
+    condition     = length(var.signature_formats) > 0 && alltrue([for f in var.signature_formats : contains(["bundle", "cosign"], f)])
+    error_message = "signature_formats holds bundle and/or cosign."
+  }
+}
+
+variable "sigsentry_config" {
+  description = "Optional whole configuration as one JSON document (SIGSENTRY_CONFIG); overrides the plain variables."
+  type        = string
+  default     = ""
+}
+
+variable "watchlist" {
+  description = "Optional JSON list of third-party images and the identity that must sign them (SIGSENTRY_WATCHLIST)."
+  type        = string
+  default     = ""
+}
+
+variable "identities" {
+  description = "Optional JSON list of owned keys and identities monitorLog looks for (SIGSENTRY_IDENTITIES)."
+  type        = string
+  default     = ""
+}
+
+variable "monitor_start_index" {
+  description = "Log index monitorLog's first run starts from; null starts at the log's size at that run."
+  type        = number
+  default     = null
+}
+
+variable "monitor_max_entries" {
+  description = "Entries one monitorLog run scans at most per log (the next run goes on); null for the default."
+  type        = number
+  default     = null
+}
+
+variable "alert_webhook_secret" {
+  description = <<-EOT
+    Secret Manager secret id (in var.project) holding the Slack / Google Chat webhook URL, or empty for
+    no webhook. Create it yourself (see README) so the URL never enters the Terraform state.
+  EOT
+  type        = string
+  default     = ""
+}
+
+variable "alert_webhook_secret_version" {
+  description = "Version of that secret to mount; pin a number to roll a new URL out deliberately."
+  type        = string
+  default     = "latest"
+}
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channel ids for the severity-ALERT log policy."
+  type        = list(string)
+  default     = []
+}
+
+variable "reverify_schedule" {
+  description = "Cron schedule of reverifyImages."
+  type        = string
+  default     = "0 */6 * * *"
+}
+
+variable "monitor_schedule" {
+  description = "Cron schedule of monitorLog."
+  type        = string
+  default     = "*/15 * * * *"
+}
+
+variable "schedule_time_zone" {
+  description = "Time zone of the schedules."
+  type        = string
+  default     = "Etc/UTC"
+}
+
+variable "max_delivery_attempts" {
+  description = <<-EOT
+    Deliveries of one gcr message before Pub/Sub moves it to the dead-letter topic (5-100). Above
+    signOnPush's own per-digest attempt limit (10), so the function records the failure and alerts first.
+  EOT
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 5 and 100."
+  }
+}
+
+variable "create_firestore_database" {
+  description = "Create the (default) Firestore database. Set false when the project already has one (Native mode)."
+  type        = bool
+  default     = true
+}
+
+variable "firestore_location" {
+  description = "Firestore location (a region or a multi-region such as nam5); fixed once created."
+  type        = string
+  default     = "nam5"
+}
+
+variable "dashboard_viewers" {
+  description = "Principals allowed to open the dashboard (user:…, group:…). Never allUsers."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.dashboard_viewers : !contains(["allUsers", "allAuthenticatedUsers"], m)])
+    error_message = "The dashboard is not public: list users or groups, not allUsers or allAuthenticatedUsers."
+  }
+}
+
+variable "source_dir" {
+  description = "Directory package-source.sh writes the deployable source to."
+  type        = string
+  default     = ".build/source"
+}

@@ -1,0 +1,309 @@
+/**
+ * The properties infra/ must keep, each as a function from a parsed configuration to the list of
+ * violations it finds (empty when the property holds). Tests run them on infra/ and on broken
+ * copies, which is how each is shown to catch what it is about.
+ */
+import type { FunctionContract } from '../../../functions/config/environment.ts';
+import { type Block, block, ref, resolve, resources, strings, type Terraform } from './terraform.ts';
+
+const FUNCTION = 'google_cloudfunctions2_function';
+const PUBLIC = /\b(allUsers|allAuthenticatedUsers)\b/;
+const PRIMITIVE = /\broles\/(owner|editor|viewer)(?![\w.])/;
+/** Roles that can make a signature with a key. */
+const SIGNING_ROLES = new Set([
+  'roles/cloudkms.signer',
+  'roles/cloudkms.signerVerifier',
+  'roles/cloudkms.cryptoOperator',
+]);
+const PUBSUB_EVENT = 'google.cloud.pubsub.topic.v1.messagePublished';
+
+function serviceAccountOf(fn: Block): string | undefined {
+  return ref(block(fn, 'service_config')?.['service_account_email'], 'google_service_account');
+}
+
+/** The Terraform name of the function whose entry point is `entryPoint`. */
+export function functionWithEntryPoint(tf: Terraform, entryPoint: string): [string, Block] | undefined {
+  return resources(tf, FUNCTION).find(([, fn]) => block(fn, 'build_config')?.['entry_point'] === entryPoint);
+}
+
+/** Each function runs as a service account of its own, declared here (never a default account). */
+export function checkOwnServiceAccounts(tf: Terraform): string[] {
+  const problems: string[] = [];
+  const owner = new Map<string, string>();
+  const callers = new Set<string>();
+  for (const [, fn] of resources(tf, FUNCTION)) {
+    const sa = ref(block(fn, 'event_trigger')?.['service_account_email'], 'google_service_account');
+    if (sa) callers.add(sa);
+  }
+  for (const [, job] of resources(tf, 'google_cloud_scheduler_job')) {
+    const sa = ref(
+      block(block(job, 'http_target'), 'oidc_token')?.['service_account_email'],
+      'google_service_account',
+    );
+    if (sa) callers.add(sa);
+  }
+  for (const [name, fn] of resources(tf, FUNCTION)) {
+    const sa = serviceAccountOf(fn);
+    if (!sa) {
+      problems.push(
+        `${name}: service_config.service_account_email is not a google_service_account of its own`,
+      );
+      continue;
+    }
+    if (!tf.resource['google_service_account']?.[sa])
+      problems.push(`${name}: runs as undeclared account ${sa}`);
+    if (owner.has(sa)) problems.push(`${name}: shares service account ${sa} with ${owner.get(sa)}`);
+    if (callers.has(sa))
+      problems.push(`${name}: its service account ${sa} is also a trigger or scheduler identity`);
+    owner.set(sa, name);
+  }
+  return problems;
+}
+
+/** Roles named by an IAM resource (iam_member's role, iam_binding's role). */
+function iamResources(tf: Terraform): [string, Block][] {
+  return Object.entries(tf.resource)
+    .filter(([type]) => /_iam_(member|binding|policy)$/.test(type))
+    .flatMap(([type, byName]) =>
+      Object.entries(byName).map(([name, body]) => [`${type}.${name}`, body] as [string, Block]),
+    );
+}
+
+/**
+ * The signer may sign with the key and nothing wider: its KMS role is a google_kms_crypto_key_iam_member
+ * on the key; no KMS role is granted at project, folder, organisation or key-ring level; and no other
+ * principal can sign.
+ */
+export function checkSignerKeyScope(tf: Terraform, signerEntryPoint = 'signOnPush'): string[] {
+  const problems: string[] = [];
+  const signer = functionWithEntryPoint(tf, signerEntryPoint);
+  const signerSa = signer && serviceAccountOf(signer[1]);
+  if (!signerSa) return [`no function with entry point ${signerEntryPoint} and its own service account`];
+
+  for (const [address, body] of iamResources(tf)) {
+    const role = String(body['role'] ?? '');
+    if (!role.startsWith('roles/cloudkms.')) continue;
+    if (!address.startsWith('google_kms_crypto_key_iam_member.')) {
+      problems.push(
+        `${address}: grants ${role} above the key (only google_kms_crypto_key_iam_member may grant KMS roles)`,
+      );
+      continue;
+    }
+    const key = String(body['crypto_key_id'] ?? '');
+    if (!/^\$\{(local\.crypto_key_id|google_kms_crypto_key\.[A-Za-z0-9_-]+(\[[^\]]*\])?\.id)\}$/.test(key)) {
+      problems.push(`${address}: crypto_key_id ${key} is not the signing key`);
+    }
+    if (SIGNING_ROLES.has(role) && ref(body['member'], 'google_service_account') !== signerSa) {
+      problems.push(`${address}: ${body['member']} can sign with the key, but only the signer may`);
+    }
+  }
+  const granted = resources(tf, 'google_kms_crypto_key_iam_member').some(
+    ([, b]) =>
+      b['role'] === 'roles/cloudkms.signerVerifier' &&
+      ref(b['member'], 'google_service_account') === signerSa,
+  );
+  if (!granted) problems.push(`the signer (${signerSa}) has no roles/cloudkms.signerVerifier on the key`);
+  return problems;
+}
+
+/** No owner, editor or viewer anywhere, on any resource, in any form. */
+export function checkNoPrimitiveRoles(tf: Terraform): string[] {
+  const problems: string[] = [];
+  for (const [at, value] of strings(tf.resource)) {
+    if (PRIMITIVE.test(value)) problems.push(`${at}: primitive role in ${JSON.stringify(value)}`);
+  }
+  return problems;
+}
+
+/** Nothing grants an IAM role to allUsers or allAuthenticatedUsers. */
+export function checkNothingPublic(tf: Terraform): string[] {
+  const problems: string[] = [];
+  for (const [address, body] of iamResources(tf)) {
+    for (const [at, value] of strings(body)) {
+      if (PUBLIC.test(value)) problems.push(`${address}.${at}: public principal ${value}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * Every scheduler job calls a function over HTTP with an OIDC token (audience set) of a declared
+ * service account that holds run.invoker on that function; no function it calls is public; and each
+ * of `scheduled` entry points has a job.
+ */
+export function checkSchedulerJobs(tf: Terraform, scheduled: string[]): string[] {
+  const problems: string[] = [];
+  const called = new Set<string>();
+  for (const [name, job] of resources(tf, 'google_cloud_scheduler_job')) {
+    const http = block(job, 'http_target');
+    const oidc = block(http, 'oidc_token');
+    if (!http || !oidc) {
+      problems.push(`${name}: does not call with an http_target and an oidc_token`);
+      continue;
+    }
+    const sa = ref(oidc['service_account_email'], 'google_service_account');
+    if (!sa || !tf.resource['google_service_account']?.[sa])
+      problems.push(`${name}: OIDC identity is not a declared service account`);
+    if (!oidc['audience']) problems.push(`${name}: OIDC token has no audience`);
+    const target = ref(http['uri'], FUNCTION);
+    const fn = target ? tf.resource[FUNCTION]?.[target] : undefined;
+    if (!target || !fn) {
+      problems.push(`${name}: uri does not name a google_cloudfunctions2_function`);
+      continue;
+    }
+    called.add(String(block(fn, 'build_config')?.['entry_point']));
+    const invokers = resources(tf, 'google_cloud_run_v2_service_iam_member').filter(
+      ([, b]) => ref(b['name'], FUNCTION) === target && b['role'] === 'roles/run.invoker',
+    );
+    if (!invokers.some(([, b]) => ref(b['member'], 'google_service_account') === sa)) {
+      problems.push(`${name}: ${sa} has no run.invoker on ${target}`);
+    }
+    for (const [address, body] of iamResources(tf)) {
+      const onTarget = Object.values(body).some((v) => ref(v, FUNCTION) === target);
+      if (onTarget && [...strings(body)].some(([, v]) => PUBLIC.test(v))) {
+        problems.push(`${name}: ${target} is publicly invocable through ${address}`);
+      }
+    }
+  }
+  for (const entryPoint of scheduled) {
+    if (!called.has(entryPoint)) problems.push(`no scheduler job calls ${entryPoint}`);
+  }
+  return problems;
+}
+
+/** The signing key is an ASYMMETRIC_SIGN key with the expected algorithm (after variable defaults). */
+export function checkSigningKey(tf: Terraform, algorithm: string): string[] {
+  const keys = resources(tf, 'google_kms_crypto_key');
+  if (keys.length === 0) return ['no google_kms_crypto_key'];
+  const problems: string[] = [];
+  for (const [name, key] of keys) {
+    if (key['purpose'] !== 'ASYMMETRIC_SIGN')
+      problems.push(`${name}: purpose is ${key['purpose']}, not ASYMMETRIC_SIGN`);
+    const actual = resolve(tf, block(key, 'version_template')?.['algorithm']);
+    if (actual !== algorithm) problems.push(`${name}: algorithm is ${actual}, not ${algorithm}`);
+    if ('rotation_period' in key)
+      problems.push(`${name}: rotation_period is not supported for asymmetric keys`);
+  }
+  return problems;
+}
+
+/** The function behind `entryPoint` is triggered by messages published on the topic named `topic`, with retries. */
+export function checkPubsubTrigger(tf: Terraform, entryPoint: string, topic: string): string[] {
+  const fn = functionWithEntryPoint(tf, entryPoint);
+  const trigger = fn && block(fn[1], 'event_trigger');
+  if (!trigger) return [`${entryPoint}: no event_trigger`];
+  const problems: string[] = [];
+  if (trigger['event_type'] !== PUBSUB_EVENT)
+    problems.push(`${entryPoint}: event_type is ${trigger['event_type']}`);
+  const topicRef = ref(trigger['pubsub_topic'], 'google_pubsub_topic');
+  const name = topicRef ? tf.resource['google_pubsub_topic']?.[topicRef]?.['name'] : trigger['pubsub_topic'];
+  if (name !== topic) problems.push(`${entryPoint}: trigger topic is ${name}, not ${topic}`);
+  if (trigger['retry_policy'] !== 'RETRY_POLICY_RETRY')
+    problems.push(`${entryPoint}: failures are not retried`);
+  return problems;
+}
+
+/**
+ * Every function's runtime is nodejs<major> for the Node major of package.json's engines.node: a
+ * literal, or the local that derives it from package.json (whose regex is applied here as Terraform would).
+ */
+export function checkRuntime(tf: Terraform, engines: string): string[] {
+  const major = /[0-9]+/.exec(engines)?.[0];
+  const expected = `nodejs${major}`;
+  const problems: string[] = [];
+  for (const [name, fn] of resources(tf, FUNCTION)) {
+    let runtime = block(fn, 'build_config')?.['runtime'];
+    const local = typeof runtime === 'string' ? /^\$\{local\.([A-Za-z0-9_]+)\}$/.exec(runtime) : null;
+    if (local) {
+      const expr = String(tf.locals[local[1]!] ?? '');
+      const derived =
+        /^nodejs\$\{regex\("((?:[^"\\]|\\.)+)", local\.([A-Za-z0-9_]+)\.engines\.node\)\}$/.exec(expr);
+      if (derived) {
+        const source = String(tf.locals[derived[2]!] ?? '');
+        if (!/^\$\{jsondecode\(file\(".*\/package\.json"\)\)\}$/.test(source)) {
+          problems.push(`${name}: local.${derived[2]} is not package.json`);
+          continue;
+        }
+        runtime = `nodejs${new RegExp(derived[1]!.replace(/\\\\/g, '\\')).exec(engines)?.[0]}`;
+      } else runtime = expr;
+    }
+    if (runtime !== expected)
+      problems.push(
+        `${name}: runtime ${runtime}, but package.json engines.node "${engines}" means ${expected}`,
+      );
+  }
+  return problems;
+}
+
+/** Environment variable names a function sets: plain (from a literal map or the local it filters) and secret. */
+export function environmentOf(tf: Terraform, fn: Block): { plain: string[]; secret: string[] } {
+  const service = block(fn, 'service_config') ?? {};
+  let plain: string[] = [];
+  const env = service['environment_variables'];
+  if (env && typeof env === 'object') plain = Object.keys(env);
+  else if (typeof env === 'string') {
+    const local = /local\.([A-Za-z0-9_]+)/.exec(env);
+    const map = local ? tf.locals[local[1]!] : undefined;
+    if (map && typeof map === 'object') plain = Object.keys(map);
+  }
+  const secretBlocks = [
+    ...((service['secret_environment_variables'] as Block[] | undefined) ?? []),
+    ...(
+      ((service['dynamic'] as Block | undefined)?.['secret_environment_variables'] as Block[] | undefined) ??
+      []
+    ).map((d) => block(d, 'content') ?? {}),
+  ];
+  return { plain, secret: secretBlocks.map((b) => String(b['key'])) };
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/**
+ * Terraform deploys exactly the functions of the contract (functions/config/environment.ts): the
+ * same entry points, names derived from them, the same trigger kind and topic, and exactly the
+ * contract's environment variables, the secret ones from Secret Manager only.
+ */
+export function checkContract(tf: Terraform, contract: Record<string, FunctionContract>): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const [key, c] of Object.entries(contract)) {
+    const found = resources(tf, FUNCTION).filter(
+      ([, fn]) => block(fn, 'build_config')?.['entry_point'] === c.entryPoint,
+    );
+    if (found.length !== 1) {
+      problems.push(`${key}: ${found.length} functions with entry point ${c.entryPoint}`);
+      continue;
+    }
+    const [name, fn] = found[0]!;
+    seen.add(name);
+    const deployed = String(fn['name'] ?? '').replace(/^\$\{var\.name_prefix\}/, '');
+    if (deployed !== kebab(key))
+      problems.push(`${key}: deployed as ${fn['name']}, expected \${var.name_prefix}${kebab(key)}`);
+
+    const { plain, secret } = environmentOf(tf, fn);
+    const names = [...plain, ...secret].sort();
+    const wanted = c.env.map((e) => e.name).sort();
+    for (const n of wanted.filter((n) => !names.includes(n))) problems.push(`${key}: does not set ${n}`);
+    for (const n of names.filter((n) => !wanted.includes(n)))
+      problems.push(`${key}: sets ${n}, which its loader does not read`);
+    for (const e of c.env) {
+      if (e.secret && plain.includes(e.name))
+        problems.push(`${key}: ${e.name} is a secret but set as a plain value`);
+      if (!e.secret && secret.includes(e.name))
+        problems.push(`${key}: ${e.name} is not a secret but mounted as one`);
+    }
+    if (plain.length !== new Set(plain).size || secret.some((s) => plain.includes(s))) {
+      problems.push(`${key}: an environment variable is set twice`);
+    }
+
+    const trigger = block(fn, 'event_trigger');
+    if (c.trigger === 'http' && trigger) problems.push(`${key}: an http function has an event trigger`);
+    if (c.trigger === 'pubsub') problems.push(...checkPubsubTrigger(tf, c.entryPoint, c.topic ?? ''));
+  }
+  for (const [name] of resources(tf, FUNCTION)) {
+    if (!seen.has(name)) problems.push(`${name}: deployed but not in the contract`);
+  }
+  return problems;
+}

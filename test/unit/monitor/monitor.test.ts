@@ -1,0 +1,251 @@
+import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
+import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
+import { DependencyError } from '../../../functions/errors.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { type MonitorDeps, runMonitor } from '../../../functions/monitor-log/core.ts';
+import { type ResolvedIdentity, resolveIdentities } from '../../../functions/monitor-log/identities.ts';
+import type { MonitoredLog } from '../../../functions/monitor-log/log-source.ts';
+import { RekorV1Source } from '../../../functions/monitor-log/rekor-v1-source.ts';
+import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
+import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
+import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
+
+const ours = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const theirs = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const pemOf = (k: KeyObject) => k.export({ format: 'pem', type: 'spki' }).toString();
+
+let counter = 0;
+function proposal(key: { privateKey: KeyObject; publicKey: KeyObject }): {
+  body: Record<string, unknown>;
+  signature: Buffer;
+} {
+  const data = Buffer.from(`artifact ${counter++} ${Math.random()}`);
+  const signature = sign('sha256', data, key.privateKey);
+  return {
+    signature,
+    body: {
+      apiVersion: '0.0.1',
+      kind: 'hashedrekord',
+      spec: {
+        data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(data).digest('hex') } },
+        signature: {
+          content: signature.toString('base64'),
+          publicKey: { content: Buffer.from(pemOf(key.publicKey)).toString('base64') },
+        },
+      },
+    },
+  };
+}
+
+describe('runMonitor against the Rekor emulator', () => {
+  let dir: string;
+  let server: RekorServer;
+  let client: RekorV1Client;
+  let identities: ResolvedIdentity[];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'monitor-'));
+    server = await startRekorServer({ dataDir: dir });
+    client = new RekorV1Client({
+      baseUrl: server.url,
+      logKey: server.publicKeyPem,
+      retries: 1,
+      concurrency: 4,
+    });
+    identities = await resolveIdentities(
+      [{ type: 'publicKey', pem: pemOf(ours.publicKey), name: 'release key' }],
+      () => Promise.reject(new Error('no KMS here')),
+    );
+  });
+  afterEach(() => server.faults.clear());
+  after(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function setup(overrides: Partial<MonitorDeps> = {}, name = `log-${counter++}`) {
+    const store = new MemoryMonitorStore();
+    const alerts = new MemoryAlertSink();
+    const records = new StaticSigningRecordLookup();
+    const source = new RekorV1Source({ client, url: server.url });
+    const deps: MonitorDeps = {
+      logs: [{ name, log: source }],
+      store,
+      alerts,
+      records,
+      identities,
+      logger: createMemoryLogger(),
+      limits: { batchSize: 20 },
+      ...overrides,
+    };
+    return { deps, store, alerts, records, name, state: () => store.states.get(name) };
+  }
+  const append = async (key: typeof ours) => {
+    const p = proposal(key);
+    const entry = await client.append(p.body);
+    return { ...p, entry };
+  };
+
+  it('the first run on an empty log and a run on a log that did not grow are normal runs', async () => {
+    const { deps, state } = setup();
+    const first = await runMonitor(deps);
+    assert.equal(first.ok, true, JSON.stringify(first));
+    assert.equal(first.logs[0]?.treeSize, 0);
+    assert.equal(state()?.cursor, 0);
+    const again = await runMonitor(deps);
+    assert.equal(again.ok, true);
+    assert.equal(again.logs[0]?.outcome, 'scanned');
+  });
+
+  it('reports a signature by an owned key with no record, and nothing else', async () => {
+    const { deps, alerts, records, state } = setup();
+    await runMonitor(deps); // starts at the current size
+    const before = state()!.cursor;
+    const rogue = await append(ours);
+    const made = await append(ours);
+    records.add(made.signature, { image: 'reg/app@sha256:00', keyVersion: 'k', format: 'cosign' });
+    for (let i = 0; i < 25; i++) await append(theirs);
+    const result = await runMonitor(deps);
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.equal(result.logs[0]?.scanned, 27);
+    assert.equal(state()!.cursor, before + 27);
+    assert.equal(alerts.raised.length, 1);
+    const alert = alerts.ofKind('rogue-signature')[0]!;
+    assert.equal(alert.evidence.logIndex, rogue.entry.logIndex);
+    assert.equal(alert.evidence.uuid, rogue.entry.uuid);
+    assert.equal(
+      alert.evidence.entryBodyDigest,
+      `sha256:${createHash('sha256').update(Buffer.from(rogue.entry.body, 'base64')).digest('hex')}`,
+    );
+    assert.equal(alert.evidence.identity, 'release key');
+    assert.equal(alert.severity, 'CRITICAL');
+  });
+
+  it('starts at the current size by default, and from startIndex or a backfill index when told', async () => {
+    await append(ours);
+    const size = (await client.getCheckpoint()).size;
+    const fresh = setup();
+    await runMonitor(fresh.deps);
+    assert.equal(fresh.state()!.cursor, size);
+    assert.equal(fresh.alerts.raised.length, 0);
+
+    const backfill = setup();
+    backfill.deps.logs[0]!.startIndex = size - 1;
+    await runMonitor(backfill.deps);
+    assert.equal(backfill.alerts.ofKind('rogue-signature').length, 1);
+    // A backfill over entries already alerted on raises the same incidents again, deduplicated.
+    await runMonitor({ ...backfill.deps, from: size - 1 });
+    assert.equal(backfill.alerts.ofKind('rogue-signature')[0]!.count, 2);
+  });
+
+  for (const [fault, kind] of [
+    [{ splitView: true }, 'log-inconsistent'],
+    [{ wrongCheckpointKey: true }, 'checkpoint-invalid'],
+    [{ shrinkBy: 3 }, 'log-inconsistent'],
+    [{ wrongConsistencyProof: true }, 'log-inconsistent'],
+  ] as const) {
+    it(`${JSON.stringify(fault)} raises ${kind} and moves neither checkpoint nor cursor`, async () => {
+      const { deps, alerts, state } = setup();
+      await runMonitor(deps);
+      const before = state()!;
+      for (let i = 0; i < 3; i++) await append(theirs);
+      server.faults.set(fault);
+      const result = await runMonitor(deps);
+      assert.equal(result.ok, false);
+      assert.equal(result.logs[0]?.outcome, kind);
+      assert.deepEqual(state(), before);
+      const [alert] = alerts.ofKind(kind);
+      assert.ok(alert, `expected a ${kind} alert`);
+      assert.equal(alert.evidence.logUrl, server.url);
+      if (kind === 'log-inconsistent') assert.equal(alert.evidence.checkpoints?.length, 2);
+      // Recurring: one alert, counted.
+      await runMonitor(deps);
+      assert.equal(alerts.ofKind(kind)[0]!.count, 2);
+      server.faults.clear();
+      const healed = await runMonitor(deps);
+      assert.equal(healed.ok, true, JSON.stringify(healed));
+      assert.equal(state()!.cursor, before.cursor + 3);
+    });
+  }
+
+  for (const fault of ['rewriteEntry', 'wrongInclusionProof'] as const) {
+    it(`${fault} stops the scan at its batch with log-inconsistent; the checkpoint advances, the cursor does not pass it`, async () => {
+      const { deps, alerts, state } = setup({ limits: { batchSize: 10 } });
+      await runMonitor(deps);
+      const start = state()!.cursor;
+      for (let i = 0; i < 25; i++) await append(theirs);
+      server.faults.set(
+        fault === 'rewriteEntry' ? { rewriteEntry: start + 14 } : { wrongInclusionProof: true },
+      );
+      const result = await runMonitor(deps);
+      assert.equal(result.logs[0]?.outcome, 'log-inconsistent');
+      const expectedCursor = fault === 'rewriteEntry' ? start + 10 : start;
+      assert.equal(state()!.cursor, expectedCursor);
+      assert.equal(state()!.treeSize, start + 25, 'the proven checkpoint is kept');
+      const alert = alerts.ofKind('log-inconsistent')[0]!;
+      if (fault === 'rewriteEntry') assert.equal(alert.evidence.logIndex, start + 14);
+    });
+  }
+
+  it('a run that dies mid-scan resumes where it stopped: every entry processed exactly once', async () => {
+    const seen: number[] = [];
+    let calls = 0;
+    const real = new RekorV1Source({ client, url: server.url });
+    const crashing: MonitoredLog = {
+      url: real.url,
+      getCheckpoint: () => real.getCheckpoint(),
+      verifyConsistency: (a, b) => real.verifyConsistency(a, b),
+      async readEntries(start, end, head) {
+        if (++calls === 3) throw new DependencyError('rekor', 'connection reset (injected crash)');
+        const entries = await real.readEntries(start, end, head);
+        seen.push(...entries.map((e) => e.logIndex));
+        return entries;
+      },
+    };
+    const { deps, state } = setup({ limits: { batchSize: 10 } });
+    deps.logs[0]!.log = crashing;
+    await runMonitor(deps);
+    const start = state()!.cursor;
+    for (let i = 0; i < 45; i++) await append(theirs);
+    const first = await runMonitor(deps);
+    assert.equal(first.logs[0]?.outcome, 'failed');
+    assert.equal(state()!.cursor, start + 20);
+    const second = await runMonitor(deps);
+    assert.equal(second.ok, true);
+    assert.equal(state()!.cursor, start + 45);
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 45 }, (_, i) => start + i),
+    );
+    assert.equal((first.logs[0]?.scanned ?? 0) + (second.logs[0]?.scanned ?? 0), 45);
+  });
+
+  it('a run limited by maxEntriesPerRun leaves the rest for the next run', async () => {
+    const { deps, state } = setup({ limits: { batchSize: 10, maxEntriesPerRun: 15 } });
+    await runMonitor(deps);
+    const start = state()!.cursor;
+    for (let i = 0; i < 20; i++) await append(theirs);
+    const first = await runMonitor(deps);
+    assert.equal(first.logs[0]?.outcome, 'partial');
+    assert.equal(state()!.cursor, start + 15);
+    await runMonitor(deps);
+    assert.equal(state()!.cursor, start + 20);
+  });
+
+  it('two overlapping runs never move the cursor backwards: the loser stops', async () => {
+    const a = setup();
+    await runMonitor(a.deps);
+    for (let i = 0; i < 5; i++) await append(theirs);
+    const stale = structuredClone(a.state()!);
+    await runMonitor(a.deps);
+    const ahead = a.state()!;
+    assert.equal(await a.store.save({ ...stale, cursor: 0 }, stale.version), false);
+    assert.deepEqual(a.state(), ahead);
+  });
+});

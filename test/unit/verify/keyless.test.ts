@@ -1,0 +1,176 @@
+/**
+ * The watchlist's keyless path against real signatures made by the public-good instance, verified
+ * offline against the trusted root embedded in @sigstore/tuf (fixtures/SOURCE.md gives their origin).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { StoredCosignSignature } from '../../../functions/attach/cosign-layout.ts';
+import { signatureTag } from '../../../functions/attach/cosign-layout.ts';
+import { parseRekorBundle } from '../../../functions/attach/rekor-bundle.ts';
+import { SIMPLE_SIGNING_MEDIA_TYPE } from '../../../functions/attach/simple-signing.ts';
+import { RegistryClient } from '../../../functions/registry/client.ts';
+import type { Descriptor } from '../../../functions/registry/manifest.ts';
+import { OCI_CONFIG, OCI_MANIFEST } from '../../../functions/registry/media-types.ts';
+import { embeddedPublicGoodTrustedRoot } from '../../../functions/tlog/trust.ts';
+import { parseBundle } from '../../../functions/verify/bundle-signature.ts';
+import { claimOf, SignatureCheckError, type VerifierTrust, verifyClaimed } from '../../../functions/verify/check.ts';
+import { checkCosignSignature } from '../../../functions/verify/cosign-signature.ts';
+import type { ImagePolicy } from '../../../functions/verify/policy.ts';
+import { verifyImage } from '../../../functions/verify/verifier.ts';
+import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
+
+const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
+
+const GITHUB = 'https://token.actions.githubusercontent.com';
+const SERVER_IMAGE = {
+  host: 'index.docker.io',
+  repository: 'salrashid123/server_image',
+  digest: 'sha256:c05263d2ff654c3a94243662440913f045075d59c436e2c69e9145ec2b87a321',
+};
+const SERVER_IDENTITY = {
+  subjectAlternativeName:
+    'https://github.com/salrashid123/go-bazel-github-workflow/.github/workflows/release.yaml@refs/tags/v0.0.30',
+  issuer: GITHUB,
+};
+const sigManifest = JSON.parse(fixture('cosign-sig-manifest.EXTRACTED.json').toString('utf8')) as {
+  layers: Array<Descriptor & { annotations: Record<string, string> }>;
+};
+const layer = sigManifest.layers[0]!;
+const payload = fixture('cosign-payload.RECONSTRUCTED.json');
+
+function storedSignature(overrides: Partial<StoredCosignSignature> = {}): StoredCosignSignature {
+  const a = layer.annotations;
+  return {
+    layer,
+    payload,
+    signature: a['dev.cosignproject.cosign/signature'],
+    bundleAnnotation: a['dev.sigstore.cosign/bundle'],
+    bundle: parseRekorBundle(a['dev.sigstore.cosign/bundle']!),
+    certificate: a['dev.sigstore.cosign/certificate'],
+    chain: a['dev.sigstore.cosign/chain'],
+    ...overrides,
+  };
+}
+
+const trust: VerifierTrust = { logs: [], publicGoodRoot: embeddedPublicGoodTrustedRoot() };
+const policyFor = (identity: { subjectAlternativeName: string | RegExp; issuer: string }): ImagePolicy => ({
+  keys: [],
+  identities: [identity],
+});
+
+describe('keyless cosign signature layer (salrashid123/server_image, public-good)', () => {
+  it('verifies against the expected identity and issuer, offline', () => {
+    const finding = checkCosignSignature(storedSignature(), SERVER_IMAGE, policyFor(SERVER_IDENTITY), trust);
+    assert.equal(finding.outcome, 'valid', finding.reason);
+    assert.equal(finding.signer, SERVER_IDENTITY.subjectAlternativeName);
+    assert.equal(finding.issuer, GITHUB);
+    assert.deepEqual(
+      finding.log?.map((l) => [l.logIndex, l.logId, l.inclusion]),
+      [[1004096555, 'c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d', ['signed-entry-timestamp']]],
+    );
+  });
+
+  it('accepts an identity pattern', () => {
+    const pattern = { subjectAlternativeName: /^https:\/\/github\.com\/salrashid123\//, issuer: GITHUB };
+    assert.equal(checkCosignSignature(storedSignature(), SERVER_IMAGE, policyFor(pattern), trust).outcome, 'valid');
+  });
+
+  it('does not count it for another identity or another issuer', () => {
+    for (const identity of [
+      { ...SERVER_IDENTITY, subjectAlternativeName: `${SERVER_IDENTITY.subjectAlternativeName}x` },
+      { ...SERVER_IDENTITY, issuer: 'https://accounts.google.com' },
+    ]) {
+      const finding = checkCosignSignature(storedSignature(), SERVER_IMAGE, policyFor(identity), trust);
+      assert.equal(finding.outcome, 'foreign');
+      assert.match(finding.reason!, /salrashid123/);
+    }
+  });
+
+  it('rejects it with one byte changed in the signature, the payload or the SET', () => {
+    const sig = Buffer.from(layer.annotations['dev.cosignproject.cosign/signature']!, 'base64');
+    sig[20]! ^= 1;
+    const payloadChanged = Buffer.from(payload);
+    payloadChanged[payloadChanged.indexOf('server_image')]! ^= 0x20;
+    const bundle = parseRekorBundle(layer.annotations['dev.sigstore.cosign/bundle']!)!;
+    const set = Buffer.from(bundle.SignedEntryTimestamp, 'base64');
+    set[10]! ^= 1;
+    for (const overrides of [
+      { signature: sig.toString('base64') },
+      { payload: payloadChanged },
+      { bundle: { ...bundle, SignedEntryTimestamp: set.toString('base64') } },
+      { bundle: { ...bundle, Payload: { ...bundle.Payload, integratedTime: bundle.Payload.integratedTime + 1 } } },
+    ]) {
+      const finding = checkCosignSignature(storedSignature(overrides), SERVER_IMAGE, policyFor(SERVER_IDENTITY), trust);
+      assert.equal(finding.outcome, 'invalid', JSON.stringify(Object.keys(overrides)));
+    }
+  });
+
+  it('rejects it for another image digest or another repository', () => {
+    const other = { ...SERVER_IMAGE, digest: `sha256:${'0'.repeat(64)}` };
+    const wrongDigest = checkCosignSignature(storedSignature(), other, policyFor(SERVER_IDENTITY), trust);
+    assert.equal(wrongDigest.outcome, 'invalid');
+    assert.match(wrongDigest.reason!, /signs sha256:c05263/);
+    const mirror = { ...SERVER_IMAGE, host: 'mirror.example' };
+    assert.equal(checkCosignSignature(storedSignature(), mirror, policyFor(SERVER_IDENTITY), trust).outcome, 'invalid');
+    const accepted = { ...policyFor(SERVER_IDENTITY), references: ['index.docker.io/salrashid123/server_image'] };
+    assert.equal(checkCosignSignature(storedSignature(), mirror, accepted, trust).outcome, 'valid');
+  });
+
+  describe('read from a registry', () => {
+    let testRegistry: TestRegistry;
+    let registry: RegistryClient;
+    before(async () => {
+      testRegistry = await startRegistry();
+      registry = new RegistryClient({ allowedHosts: [testRegistry.host] });
+    });
+    after(() => testRegistry.stop());
+
+    it('finds the mirrored `.sig` manifest and verifies the image with the watchlist policy', async () => {
+      const image = { ...SERVER_IMAGE, host: testRegistry.host };
+      // The layer is the real one; the config is ours (the original's bytes were not published).
+      await registry.putBlob(image, payload, SIMPLE_SIGNING_MEDIA_TYPE);
+      const config = await registry.putBlob(image, Buffer.from('{"rootfs":{"type":"layers"}}'), OCI_CONFIG);
+      const manifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] };
+      await registry.putManifest(image, signatureTag(image.digest), Buffer.from(JSON.stringify(manifest)), OCI_MANIFEST);
+      const policy = { ...policyFor(SERVER_IDENTITY), references: ['index.docker.io/salrashid123/server_image'] };
+      const verdict = await verifyImage({ registry, trust }, image, policy);
+      assert.equal(verdict.status, 'valid', verdict.reasons.join('; '));
+      const wrong = await verifyImage({ registry, trust }, image, { ...policy, identities: [{ ...SERVER_IDENTITY, issuer: 'https://accounts.google.com' }] });
+      assert.equal(wrong.status, 'unsigned');
+    });
+  });
+});
+
+describe('keyless Sigstore bundles (public-good, DSSE)', () => {
+  for (const [file, identity] of [
+    ['sigstore-js-bundleV03-dsse.sigstore', { subjectAlternativeName: 'brian@dehamer.com', issuer: 'https://github.com/login/oauth' }],
+    [
+      'sigstore-java-bundle.dsse.sigstore',
+      {
+        subjectAlternativeName: 'https://github.com/loosebazooka/aa-test/.github/workflows/provenance.yaml@refs/heads/main',
+        issuer: GITHUB,
+      },
+    ],
+  ] as const) {
+    it(`${file}: verifies for its identity, not for another, not with a byte changed`, () => {
+      const bytes = fixture(file);
+      const policy = policyFor(identity);
+      const bundle = parseBundle(bytes);
+      const claim = claimOf(bundle, policy);
+      if (claim.kind !== 'identity') assert.fail(`claimed as ${claim.kind}`);
+      const log = verifyClaimed(bundle, undefined, claim, policy, trust);
+      assert.equal(log.length, 1);
+
+      assert.equal(claimOf(bundle, policyFor({ ...identity, issuer: 'https://accounts.google.com' })).kind, 'foreign');
+      assert.equal(claimOf(bundle, policyFor({ ...identity, subjectAlternativeName: 'someone@else' })).kind, 'foreign');
+
+      const json = JSON.parse(bytes.toString('utf8'));
+      const sig = Buffer.from(json.dsseEnvelope.signatures[0].sig, 'base64');
+      sig[12]! ^= 1;
+      json.dsseEnvelope.signatures[0].sig = sig.toString('base64');
+      const tampered = parseBundle(Buffer.from(JSON.stringify(json)));
+      assert.throws(() => verifyClaimed(tampered, undefined, claim, policy, trust), SignatureCheckError);
+    });
+  }
+});
