@@ -1,0 +1,111 @@
+/**
+ * `npm run bench:sign [-- --pushes 500]`: a burst of pushes against the local stack, measuring
+ * push→signed latency (push acknowledged by the registry → signing record attached in Firestore),
+ * signings per second, and the signOnPush process's CPU time per signing (utime+stime from /proc,
+ * so waits on KMS, the log, the registry and Firestore are not counted).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Firestore } from '@google-cloud/firestore';
+import { makeOciImage } from '../../emulators/sample-image.ts';
+import { readState, stackDown, stackUp } from '../../emulators/stack/stack.ts';
+import { RegistryClient } from '../../functions/registry/client.ts';
+import { recordId, SIGNING_RECORDS } from '../../functions/state/signing-records.ts';
+
+const { values } = parseArgs({
+  options: { pushes: { type: 'string', default: '500' }, concurrency: { type: 'string', default: '25' } },
+});
+const PUSHES = Number(values.pushes);
+const CONCURRENCY = Number(values.concurrency);
+
+function cpuMs(pid: number): number {
+  // Fields 14 and 15 of /proc/PID/stat: user and system time in clock ticks (100 per second here).
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+function childPids(pid: number): number[] {
+  // The Functions Framework runs in the group leader itself (node), so the leader's pid is the function.
+  return [pid];
+}
+
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigsentry-bench-'));
+const state = await stackUp({ dir, ports: 'free' });
+try {
+  const env = state.env;
+  process.env.FIRESTORE_EMULATOR_HOST = env.FIRESTORE_EMULATOR_HOST;
+  const db = new Firestore({ projectId: env.GCP_PROJECT });
+  const registry = new RegistryClient({ allowedHosts: [env.REGISTRY!] });
+  const fnPid = readState(dir)!.processes.find((p) => p.name === 'function-signOnPush')!.pid;
+
+  // Images are made before the clock starts; each is pushed as blobs then manifest, like a client.
+  const images = Array.from({ length: PUSHES }, (_, i) => ({ i, image: makeOciImage({ tag: `v${i}` }) }));
+  const repository = 'bench/app';
+  const pushedAt = new Map<string, number>();
+  const cpuBefore = childPids(fnPid).reduce((a, p) => a + cpuMs(p), 0);
+  const started = Date.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < images.length) {
+        const { i, image } = images[next++]!;
+        const index = JSON.parse(fs.readFileSync(path.join(image.dir, 'index.json'), 'utf8'));
+        const blob = (d: string) => fs.readFileSync(path.join(image.dir, 'blobs', 'sha256', d.slice(7)));
+        const manifest = blob(index.manifests[0].digest);
+        const parsed = JSON.parse(manifest.toString());
+        const repo = { host: env.REGISTRY!, repository };
+        await registry.putBlob(repo, blob(parsed.config.digest), parsed.config.mediaType);
+        await registry.putBlob(repo, blob(parsed.layers[0].digest), parsed.layers[0].mediaType);
+        await registry.putManifest(repo, `v${i}`, manifest, parsed.mediaType);
+        pushedAt.set(image.digest, Date.now());
+      }
+    }),
+  );
+  const pushed = Date.now();
+
+  const latencies: number[] = [];
+  let finished = pushed;
+  const pending = new Set(images.map(({ image }) => image.digest));
+  const deadline = Date.now() + 600_000;
+  while (pending.size && Date.now() < deadline) {
+    for (const digest of [...pending]) {
+      const snap = await db
+        .collection(SIGNING_RECORDS)
+        .doc(recordId(`${env.REGISTRY}/${repository}@${digest}`, env.KMS_KEY!))
+        .get();
+      if (snap.get('state') === 'attached') {
+        const signedAt = snap.get('updatedAt') as number;
+        latencies.push(signedAt - pushedAt.get(digest)!);
+        finished = Math.max(finished, signedAt);
+        pending.delete(digest);
+      }
+    }
+    if (pending.size) await new Promise((r) => setTimeout(r, 250));
+  }
+  const cpuAfter = childPids(fnPid).reduce((a, p) => a + cpuMs(p), 0);
+  latencies.sort((a, b) => a - b);
+  const result = {
+    pushes: PUSHES,
+    signed: latencies.length,
+    pushSeconds: (pushed - started) / 1000,
+    latencyMs: {
+      p50: pct(latencies, 50),
+      p95: pct(latencies, 95),
+      p99: pct(latencies, 99),
+      max: latencies.at(-1),
+    },
+    signingsPerSecond: Number((latencies.length / ((finished - started) / 1000)).toFixed(1)),
+    functionCpuMsPerSigning: Number(((cpuAfter - cpuBefore) / Math.max(1, latencies.length)).toFixed(2)),
+    note: 'both formats per push: 2 KMS signatures, 2 log entries, .sig manifest + referrer index per image',
+  };
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  await db.terminate();
+} finally {
+  await stackDown(dir);
+}
