@@ -1,19 +1,20 @@
 /**
  * Ways the log can misbehave, switched on by tests at run time (or over `POST /__faults`) so the
- * client's defences are exercised against a real server rather than a mock.
+ * client's defences are exercised against a real server rather than a mock. They apply to both
+ * logs; on v2, where clients compute proofs from tiles, a wrong proof is a wrong tile.
  */
 export interface Faults {
   /** Serve checkpoints for a forked history: same size, another root, signed with the real key. */
   splitView?: boolean;
-  /** Serve this entry with a rewritten body (its proofs unchanged). */
+  /** Serve this entry with a rewritten body (its proofs unchanged; on v2, in its entry bundle). */
   rewriteEntry?: number;
   /** Sign checkpoints with a key the client does not trust. */
   wrongCheckpointKey?: boolean;
   /** Serve checkpoints (and proofs) for a tree this many entries smaller than the real one. */
   shrinkBy?: number;
-  /** Corrupt one node of every inclusion proof. */
+  /** Corrupt one node of every inclusion proof (v2: in CreateEntry answers, and a hash of every level-0 tile). */
   wrongInclusionProof?: boolean;
-  /** Corrupt one node of every consistency proof. */
+  /** Corrupt one node of every consistency proof (v2: a hash of every tile above level 0). */
   wrongConsistencyProof?: boolean;
   /** Answer this HTTP status (5xx) to every API request... */
   errorStatus?: number;

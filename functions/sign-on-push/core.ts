@@ -13,6 +13,7 @@ import {
   type Signer,
   type Witness,
 } from '@sigstore/sign';
+import type { AlertInput, AlertSink } from '../alerts/alert.ts';
 import { attachCosignSignature } from '../attach/cosign-layout.ts';
 import type { SubjectLock } from '../attach/lock.ts';
 import { attachBundleReferrer } from '../attach/referrer.ts';
@@ -48,6 +49,8 @@ export interface SignOnPushDeps {
   /** The transparency log's witness, or undefined when the configuration logs nowhere. */
   witness: Witness | undefined;
   lock: SubjectLock;
+  /** Where refusals and given-up signings are reported; they are also logged either way. */
+  alerts?: AlertSink;
   /** Identifies this instance's leases. */
   instanceId?: string;
   now?: () => Date;
@@ -240,10 +243,46 @@ export function createSignOnPush(deps: SignOnPushDeps): NotificationHandler & {
   return {
     sign,
     async handle(n, context) {
-      const result = await sign(n, context.logger);
-      if (result.outcome === 'skipped') context.logger.info(`skipped: ${result.reason}`);
+      try {
+        const result = await sign(n, context.logger);
+        if (result.outcome === 'skipped') context.logger.info(`skipped: ${result.reason}`);
+      } catch (err) {
+        const alert = alertFor(err, context.messageId);
+        if (alert && deps.alerts) await deps.alerts.raise(alert);
+        throw err;
+      }
     },
   };
+}
+
+/** The alert for an outcome a security team must hear about, or undefined for a transient failure. */
+function alertFor(err: unknown, messageId: string | undefined): AlertInput | undefined {
+  if (err instanceof SigningExhaustedError) {
+    const image = String(err.details.image);
+    return {
+      kind: 'signing-failed',
+      severity: 'HIGH',
+      subject: image,
+      summary: err.message,
+      evidence: {
+        image,
+        keyVersion: String(err.details.keyVersion),
+        attempts: err.details.attempts,
+        lastError: err.details.lastError,
+      },
+    };
+  }
+  if (err instanceof PolicyViolationError) {
+    const image = String(err.details.image ?? 'unknown');
+    return {
+      kind: 'signing-refused',
+      severity: 'HIGH',
+      subject: image,
+      summary: err.message,
+      evidence: { image, messageId },
+    };
+  }
+  return undefined;
 }
 
 function inTotoStatement(image: DigestReference): Buffer {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PubSub } from '@google-cloud/pubsub';
+import type { AlertInput, AlertSink } from '../../../functions/alerts/alert.ts';
 import { readCosignSignatures } from '../../../functions/attach/cosign-layout.ts';
 import { listBundleReferrers, readBundleReferrer } from '../../../functions/attach/referrer.ts';
 import { DependencyError } from '../../../functions/errors.ts';
@@ -8,7 +9,11 @@ import { parseGcrMessage } from '../../../functions/events/gcr-message.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import type { Registry } from '../../../functions/registry/registry.ts';
-import { createSignOnPush, SigningInProgressError } from '../../../functions/sign-on-push/core.ts';
+import {
+  createSignOnPush,
+  SigningExhaustedError,
+  SigningInProgressError,
+} from '../../../functions/sign-on-push/core.ts';
 import { signOnPushDepsFromEnv } from '../../../functions/sign-on-push/from-env.ts';
 import { makeOciImage, makeOciIndex } from '../../helpers/oci-layout.ts';
 import { logEntriesWithHash, sha256Hex, signingRecords, waitForState } from '../../helpers/signatures.ts';
@@ -155,6 +160,28 @@ describe('signOnPush resumes from its Firestore record', () => {
       const sigs = await readCosignSignatures(real, { host: stack.env.REGISTRY!, repository, digest });
       assert.equal(sigs.length, 1, `one signature on ${digest}`);
     }
+  });
+
+  test('a digest that keeps failing is given up after maxAttempts, with a signing-failed alert', async () => {
+    const { image, notification } = await pushImage();
+    const raised: AlertInput[] = [];
+    const alerts: AlertSink = { raise: async (a) => void raised.push(a), resolve: async () => {} };
+    const deps = signOnPushDepsFromEnv(env());
+    deps.config.maxAttempts = 2;
+    const core = createSignOnPush({
+      ...deps,
+      registry: faultyRegistry(real, { failures: 100 }).registry,
+      alerts,
+    });
+    const context = { messageId: 'm', logger: createMemoryLogger() };
+    await assert.rejects(core.handle(notification, context), DependencyError);
+    await assert.rejects(core.handle(notification, context), DependencyError);
+    assert.equal(raised.length, 0, 'no alert while attempts remain');
+    await assert.rejects(core.handle(notification, context), SigningExhaustedError);
+    assert.equal(raised.length, 1);
+    assert.equal(raised[0]?.kind, 'signing-failed');
+    assert.equal(raised[0]?.evidence.image, image);
+    assert.equal((await records.get(image))?.state, 'failed');
   });
 
   test('registry 503s are retried and, once healed, nothing is half-written', async () => {
