@@ -4,15 +4,15 @@
  * arguments, so tests and the CLI reuse it.
  */
 import * as ff from '@google-cloud/functions-framework';
+import { alertSinkFromEnv } from './alerts/from-env.ts';
 import { DependencyError } from './errors.ts';
 import type { GcrNotification } from './events/gcr-message.ts';
-import { alertSinkFromEnv } from './alerts/from-env.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
-import { createReverifyEntry } from './reverify/entry.ts';
-import { createReverifyFromEnv, type ReverifyRuntime } from './reverify/from-env.ts';
 import { type MonitorDeps, runMonitor } from './monitor-log/core.ts';
 import { createMonitorLogEntry } from './monitor-log/entry.ts';
 import { monitorDepsFromEnv } from './monitor-log/from-env.ts';
+import { createReverifyEntry } from './reverify/entry.ts';
+import { createReverifyFromEnv, type ReverifyRuntime } from './reverify/from-env.ts';
 import { createSignOnPush } from './sign-on-push/core.ts';
 import { createSignOnPushEntry } from './sign-on-push/entry.ts';
 import { signOnPushDepsFromEnv } from './sign-on-push/from-env.ts';
@@ -72,12 +72,22 @@ ff.http(
   'reverifyImages',
   createReverifyEntry({
     logger,
-    run: async (options) => {
-      reverify ??= createReverifyFromEnv(process.env, { alerts: alertSinkFromEnv(process.env, { logger }), logger });
-      reverify.catch(() => {
+    run: (options) => {
+      // A failed build (KMS down, bad configuration) is retried by the next run, not cached.
+      reverify ??= (async () =>
+        createReverifyFromEnv(process.env, {
+          alerts: alertSinkFromEnv(process.env, { logger }),
+          logger,
+        }))().catch((err) => {
         reverify = undefined;
+        throw new DependencyError(
+          'configuration',
+          `reverifyImages cannot start: ${(err as Error).message}`,
+          {},
+          err,
+        );
       });
-      return (await reverify).run(options);
+      return reverify.then((runtime) => runtime.run(options));
     },
   }),
 );

@@ -106,9 +106,14 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorRunResult> {
   const matcher = new IdentityMatcher(deps.identities);
   const logs: LogRunResult[] = [];
   for (const config of deps.logs) {
-    const result = await monitorOneLog(deps, matcher, config).catch(
-      (error: unknown): LogRunResult => ({ ...emptyResult(config.name), outcome: 'failed', error }),
-    );
+    const result = emptyResult(config.name);
+    try {
+      await monitorOneLog(deps, matcher, config, result);
+    } catch (error) {
+      // A dependency failed (log unreachable, Firestore down): what was done so far stays done.
+      result.outcome = 'failed';
+      result.error = error;
+    }
     const level = result.outcome === 'scanned' ? 'info' : result.outcome === 'busy' ? 'notice' : 'error';
     deps.logger[level](`monitor run on ${config.name}: ${result.outcome}`, { ...result });
     logs.push(result);
@@ -140,6 +145,7 @@ async function monitorOneLog(
   deps: MonitorDeps,
   matcher: IdentityMatcher,
   config: MonitoredLogConfig,
+  result: LogRunResult,
 ): Promise<LogRunResult> {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const now = deps.now ?? Date.now;
@@ -147,7 +153,6 @@ async function monitorOneLog(
   const { log } = config;
   const where = { name: config.name, url: log.url };
   const logger = deps.logger.child({ log: config.name });
-  const result = emptyResult(config.name);
 
   /** Raises; false when the alert could not be durably recorded (the caller must not move on). */
   const raise = async (alert: AlertInput): Promise<boolean> => {

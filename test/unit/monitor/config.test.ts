@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { FUNCTIONS } from '../../../functions/config/environment.ts';
+import { loadMonitorConfig } from '../../../functions/monitor-log/config.ts';
+
+const logKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  .publicKey.export({ format: 'pem', type: 'spki' })
+  .toString();
+const keyVersion = 'projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
+
+describe('monitorLog configuration', () => {
+  it('reads one log, the identities and the KMS key from plain variables', () => {
+    const config = loadMonitorConfig({
+      GCP_PROJECT: 'p',
+      REKOR_URL: 'https://rekor.sigstore.dev',
+      REKOR_PUBLIC_KEY: logKey,
+      SIGSENTRY_IDENTITIES: JSON.stringify([
+        { type: 'certificate', san: 'ci@example.com', issuer: 'https://accounts.google.com' },
+      ]),
+      KMS_KEY: keyVersion,
+      MONITOR_START_INDEX: '12',
+      MONITOR_MAX_ENTRIES: '5000',
+    });
+    assert.equal(config.logs[0]?.kind, 'rekor-v1');
+    assert.equal(config.logs[0]?.name, 'rekor.sigstore.dev');
+    assert.equal(config.logs[0]?.startIndex, 12);
+    assert.equal(config.limits.maxEntriesPerRun, 5000);
+    assert.deepEqual(
+      config.identities.map((i) => i.type),
+      ['certificate', 'kms'],
+    );
+  });
+
+  it('reads several logs (shards) from SIGSENTRY_CONFIG', () => {
+    const config = loadMonitorConfig({
+      SIGSENTRY_CONFIG: JSON.stringify({
+        project: 'p',
+        monitor: {
+          logs: [
+            { name: 'shard-a', kind: 'rekor-v1', url: 'https://rekor.example', publicKey: logKey },
+            {
+              name: 'shard-b',
+              kind: 'rekor-v1',
+              url: 'https://rekor.example',
+              publicKey: logKey,
+              indexOffset: 100,
+            },
+          ],
+          identities: [{ type: 'kms', keyVersion }],
+        },
+      }),
+    });
+    assert.deepEqual(
+      config.logs.map((l) => l.name),
+      ['shard-a', 'shard-b'],
+    );
+  });
+
+  it('refuses what cannot work: no log, a bad identity, a bad index', () => {
+    assert.throws(() => loadMonitorConfig({ GCP_PROJECT: 'p' }), /at least one log/);
+    const base = { GCP_PROJECT: 'p', REKOR_URL: 'https://r.example', REKOR_PUBLIC_KEY: logKey };
+    assert.throws(() => loadMonitorConfig({ ...base, SIGSENTRY_IDENTITIES: '[{"type":"kms"}]' }));
+    assert.throws(() => loadMonitorConfig({ ...base, SIGSENTRY_IDENTITIES: '{' }), /not JSON/);
+    assert.throws(() => loadMonitorConfig({ ...base, MONITOR_START_INDEX: '-1' }), /non-negative/);
+  });
+
+  it('reads only variables the deployment contract lists for monitorLog', () => {
+    const read = new Set<string>();
+    const env = new Proxy(
+      { GCP_PROJECT: 'p', REKOR_URL: 'https://r.example', REKOR_PUBLIC_KEY: logKey } as NodeJS.ProcessEnv,
+      {
+        get(target, prop) {
+          if (typeof prop === 'string') read.add(prop);
+          return target[prop as string];
+        },
+      },
+    );
+    loadMonitorConfig(env);
+    const listed = new Set(FUNCTIONS['monitorLog']!.env.map((v) => v.name));
+    for (const name of read)
+      if (name !== 'GOOGLE_CLOUD_PROJECT') assert.ok(listed.has(name), `${name} is not in the contract`);
+    for (const name of ['ALERT_TOPIC', 'ALERT_WEBHOOK_URL', 'KMS_KEY', 'SIGSENTRY_IDENTITIES'])
+      assert.ok(listed.has(name));
+  });
+});
