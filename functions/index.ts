@@ -22,7 +22,7 @@ const logger = createLogger({ function: process.env.FUNCTION_TARGET ?? process.e
 let signOnPush: ReturnType<typeof createSignOnPush> | undefined;
 function signOnPushCore(): ReturnType<typeof createSignOnPush> {
   try {
-    signOnPush ??= createSignOnPush(signOnPushDepsFromEnv(process.env));
+    signOnPush ??= createSignOnPush(signOnPushDepsFromEnv(process.env, logger));
     return signOnPush;
   } catch (err) {
     // A broken configuration must not drop pushes: fail, so Pub/Sub keeps the message until fixed.

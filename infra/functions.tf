@@ -64,6 +64,16 @@ resource "google_cloudfunctions2_function" "sign_on_push" {
     max_instance_count               = 10
     max_instance_request_concurrency = 8
     environment_variables            = { for name, value in local.sign_on_push_env : name => value if value != "" }
+
+    dynamic "secret_environment_variables" {
+      for_each = local.alert_webhook
+      content {
+        key        = "ALERT_WEBHOOK_URL"
+        project_id = var.project
+        secret     = secret_environment_variables.value
+        version    = var.alert_webhook_secret_version
+      }
+    }
   }
 
   # Eventarc creates a push subscription on `gcr` for this trigger. Failures are retried with

@@ -115,7 +115,15 @@ resource "google_pubsub_topic_iam_member" "monitor_log_alerts" {
   member = "serviceAccount:${google_service_account.monitor_log.email}"
 }
 
-# ---- the alert webhook secret: readable by the two functions that send alerts, nobody else ----
+# ---- the alert webhook secret: readable by the three functions that send alerts, nobody else ----
+
+resource "google_secret_manager_secret_iam_member" "webhook_sign_on_push" {
+  count = var.alert_webhook_secret == "" ? 0 : 1
+
+  secret_id = "projects/${var.project}/secrets/${var.alert_webhook_secret}"
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.sign_on_push.email}"
+}
 
 resource "google_secret_manager_secret_iam_member" "webhook_reverify_images" {
   count = var.alert_webhook_secret == "" ? 0 : 1

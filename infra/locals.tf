@@ -29,6 +29,7 @@ locals {
     REKOR_API         = var.rekor_api
     SIGSENTRY_CONFIG  = var.sigsentry_config
     SIGSENTRY_FORMATS = join(",", var.signature_formats)
+    ALERT_TOPIC       = google_pubsub_topic.alerts.name
   }
   reverify_images_env = {
     GCP_PROJECT         = var.project
@@ -40,6 +41,11 @@ locals {
     SIGSENTRY_CONFIG    = var.sigsentry_config
     SIGSENTRY_WATCHLIST = var.watchlist
     ALERT_TOPIC         = google_pubsub_topic.alerts.name
+    # Extra PEM keys accepted besides KMS_KEY, and the pass's concurrency (empty: the code's default).
+    SIGSENTRY_PUBLIC_KEYS          = var.extra_public_keys
+    SIGSENTRY_REVERIFY_CONCURRENCY = var.reverify_concurrency == null ? "" : tostring(var.reverify_concurrency)
+    # The local stack's way of passing the log key; a deployment passes REKOR_PUBLIC_KEY.
+    REKOR_PUBLIC_KEY_FILE = ""
   }
   monitor_log_env = {
     GCP_PROJECT          = var.project

@@ -243,3 +243,15 @@ variable "source_dir" {
   type        = string
   default     = ".build/source"
 }
+
+variable "extra_public_keys" {
+  description = "PEM public keys (comma-separated) accepted on watched repositories besides the KMS key, e.g. a previous key during rotation."
+  type        = string
+  default     = ""
+}
+
+variable "reverify_concurrency" {
+  description = "Tags reverifyImages verifies at once (null: the code's default, 32)."
+  type        = number
+  default     = null
+}

@@ -75,6 +75,8 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
       rekorApi,
       config,
       { name: 'SIGSENTRY_FORMATS', required: false, description: 'bundle, cosign (default both)' },
+      alertTopic,
+      alertWebhook,
     ],
   },
   reverifyImages: {
@@ -89,9 +91,26 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
       rekorKey,
       config,
       {
+        name: 'REKOR_PUBLIC_KEY_FILE',
+        required: false,
+        description: "a file holding the log's public key, instead of REKOR_PUBLIC_KEY (the local stack)",
+      },
+      {
+        name: 'SIGSENTRY_PUBLIC_KEYS',
+        required: false,
+        description:
+          'PEM public keys accepted on watched repositories besides KMS_KEY (comma-separated KMS_KEY also works)',
+      },
+      {
         name: 'SIGSENTRY_WATCHLIST',
         required: false,
-        description: 'JSON list of third-party images and the identity that must sign them',
+        description:
+          'JSON list of third-party images and the identity that must sign them: [{"image","identity","issuer"}]',
+      },
+      {
+        name: 'SIGSENTRY_REVERIFY_CONCURRENCY',
+        required: false,
+        description: 'tags verified at once in a pass (default 32)',
       },
       alertTopic,
       alertWebhook,

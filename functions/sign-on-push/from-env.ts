@@ -5,15 +5,17 @@
  */
 import { Firestore } from '@google-cloud/firestore';
 import { RekorWitness, type Witness } from '@sigstore/sign';
+import { alertSinkFromEnv } from '../alerts/from-env.ts';
 import { InProcessSubjectLock } from '../attach/lock.ts';
 import { loadSignOnPushConfig } from '../config/sign-config.ts';
+import type { Logger } from '../logging/logger.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { createKmsClient } from '../signing/kms-client.ts';
 import { KmsSigner } from '../signing/kms-signer.ts';
 import { FirestoreSigningStore } from '../state/signing-records.ts';
 import type { KeyedSigner, SignOnPushDeps } from './core.ts';
 
-export function signOnPushDepsFromEnv(env: NodeJS.ProcessEnv): SignOnPushDeps {
+export function signOnPushDepsFromEnv(env: NodeJS.ProcessEnv, logger?: Logger): SignOnPushDeps {
   const config = loadSignOnPushConfig(env);
   const kms = createKmsClient(env.KMS_ENDPOINT ? { endpoint: env.KMS_ENDPOINT } : {});
   const signers = new Map<string, KeyedSigner>();
@@ -44,12 +46,12 @@ export function signOnPushDepsFromEnv(env: NodeJS.ProcessEnv): SignOnPushDeps {
     });
   }
   const allowedHosts = [...new Set(config.watch.map((rule) => rule.repositories.split('/')[0]!))];
+  const firestore = new Firestore({ projectId: config.project, ignoreUndefinedProperties: true });
   return {
     config,
     registry: new RegistryClient({ allowedHosts }),
-    store: new FirestoreSigningStore(
-      new Firestore({ projectId: config.project, ignoreUndefinedProperties: true }),
-    ),
+    store: new FirestoreSigningStore(firestore),
+    alerts: alertSinkFromEnv(env, { firestore, ...(logger ? { logger } : {}) }),
     signerFor,
     witness,
     lock: new InProcessSubjectLock(),

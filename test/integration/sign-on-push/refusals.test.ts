@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { PubSub } from '@google-cloud/pubsub';
+import { alertDocumentId } from '../../../functions/alerts/alert.ts';
 import { signingRecords } from '../../helpers/signatures.ts';
 import { type LogEntry, sleep, type TestStack, testStack, waitForLogEntries } from '../../helpers/stack.ts';
 
@@ -77,6 +78,16 @@ describe('signOnPush refuses what it must not sign, and logs nothing for it', ()
       );
       assert.equal(await treeSize(stack), before, 'nothing was added to the log');
       if (gcr.digest) assert.equal(await records.get(gcr.digest), undefined, 'no signing record');
+      if (severity === 'ERROR') {
+        // The refusal is an alert-worthy record, with the image it concerns.
+        const alert = await records.db
+          .collection('alerts')
+          .doc(alertDocumentId(`signing-refused:${gcr.digest}`))
+          .get();
+        assert.equal(alert.get('kind'), 'signing-refused');
+        assert.equal(alert.get('state'), 'open');
+        assert.equal(alert.get('evidence').image, gcr.digest);
+      }
     });
   }
 });
