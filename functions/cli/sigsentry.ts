@@ -7,11 +7,21 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runAlerts } from './commands/alerts.ts';
+import { runMonitorCommand } from './commands/monitor.ts';
+import { runReverify } from './commands/reverify.ts';
+import { runSign } from './commands/sign.ts';
+import { runVerify } from './commands/verify.ts';
 
 const USAGE = `usage: sigsentry <command> [options]
 
 commands:
   stack up|down|status|run   the local stack (Firestore, Pub/Sub, registry, functions), from a source checkout
+  sign IMAGE | --backfill REPO  sign one image, or every unsigned digest of a repository
+  verify IMAGE               check an image's signatures (--key PEM|gcpkms://… | --identity … --issuer …)
+  reverify --once            one re-verification pass over the watched tags and the watchlist
+  monitor --once [--from N]  one transparency-log monitoring run
+  alerts [--open]            the alerts in Firestore
 
 Run 'sigsentry <command> --help' for a command's options.
 Exit codes: 0 success, 1 failed check, 2 usage error.`;
@@ -43,6 +53,16 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'stack':
       return runStack(rest);
+    case 'verify':
+      return runVerify(rest);
+    case 'reverify':
+      return runReverify(rest);
+    case 'sign':
+      return runSign(rest);
+    case 'monitor':
+      return runMonitorCommand(rest);
+    case 'alerts':
+      return runAlerts(rest);
     case undefined:
       return usage('missing command');
     case '--help':

@@ -14,11 +14,26 @@ export const TAG_ALERT_KINDS: readonly AlertKind[] = [
   'tag-moved',
 ];
 
-const BY_STATUS: Record<Exclude<VerdictStatus, 'valid'>, { kind: AlertKind; severity: AlertSeverity; what: string }> = {
-  unsigned: { kind: 'unsigned-image', severity: 'HIGH', what: 'points to a digest no expected signer signed' },
-  invalid: { kind: 'signature-invalid', severity: 'CRITICAL', what: 'carries a signature that does not verify' },
+const BY_STATUS: Record<
+  Exclude<VerdictStatus, 'valid'>,
+  { kind: AlertKind; severity: AlertSeverity; what: string }
+> = {
+  unsigned: {
+    kind: 'unsigned-image',
+    severity: 'HIGH',
+    what: 'points to a digest no expected signer signed',
+  },
+  invalid: {
+    kind: 'signature-invalid',
+    severity: 'CRITICAL',
+    what: 'carries a signature that does not verify',
+  },
   missing: { kind: 'signature-missing', severity: 'HIGH', what: 'lost a signature that verified before' },
-  'key-disabled': { kind: 'key-disabled', severity: 'HIGH', what: 'is signed only by a KMS key version that is not enabled' },
+  'key-disabled': {
+    kind: 'key-disabled',
+    severity: 'HIGH',
+    what: 'is signed only by a KMS key version that is not enabled',
+  },
 };
 
 export function tagAlertKey(kind: AlertKind, ref: string): string {
@@ -44,8 +59,15 @@ function evidenceOf(change: TagChange): AlertInput['evidence'] {
     ...(identity?.signer ? { identity: `${identity.signer} (${identity.issuer})` } : {}),
     ...(log ? { logIndex: log.logIndex } : {}),
     verifierOutput: verdict.reasons.join('\n'),
-    ...(change.previous ? { previousDigest: change.previous.digest, previousStatus: change.previous.status } : {}),
-    findings: verdict.findings.map((f) => ({ layout: f.layout, location: f.location, outcome: f.outcome, reason: f.reason })),
+    ...(change.previous
+      ? { previousDigest: change.previous.digest, previousStatus: change.previous.status }
+      : {}),
+    findings: verdict.findings.map((f) => ({
+      layout: f.layout,
+      location: f.location,
+      outcome: f.outcome,
+      reason: f.reason,
+    })),
     signatureManifest: verdict.evidence.signatureManifest,
     referrers: verdict.evidence.referrers,
   };
@@ -85,7 +107,10 @@ export function alertsForChange(change: TagChange): { raise: AlertInput[]; resol
   return { raise, resolve };
 }
 
-export async function deliverAlerts(sink: AlertSink, change: TagChange): Promise<{ raised: number; resolved: number }> {
+export async function deliverAlerts(
+  sink: AlertSink,
+  change: TagChange,
+): Promise<{ raised: number; resolved: number }> {
   const { raise, resolve } = alertsForChange(change);
   for (const alert of raise) await sink.raise(alert);
   const reason = `${change.ref} is now ${change.verdict.status} (${change.verdict.digest})`;

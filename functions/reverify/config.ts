@@ -58,7 +58,9 @@ function json(name: string, value: string): unknown {
 }
 
 function pemBlocks(value: string | undefined): string[] {
-  return [...(value ?? '').matchAll(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g)].map((m) => `${m[0]}\n`);
+  return [...(value ?? '').matchAll(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g)].map(
+    (m) => `${m[0]}\n`,
+  );
 }
 
 function logPublicKey(env: NodeJS.ProcessEnv): string | undefined {
@@ -90,7 +92,9 @@ export function loadReverifyConfig(env: NodeJS.ProcessEnv): ReverifyConfig {
       publicKeys: pemBlocks(env.SIGSENTRY_PUBLIC_KEYS),
       log: !rekor || rekor === 'none' ? { kind: 'none' } : { kind: 'rekor-v1', url: rekor, publicKey },
       watchlist: env.SIGSENTRY_WATCHLIST ? json('SIGSENTRY_WATCHLIST', env.SIGSENTRY_WATCHLIST) : [],
-      ...(env.SIGSENTRY_REVERIFY_CONCURRENCY ? { concurrency: Number(env.SIGSENTRY_REVERIFY_CONCURRENCY) } : {}),
+      ...(env.SIGSENTRY_REVERIFY_CONCURRENCY
+        ? { concurrency: Number(env.SIGSENTRY_REVERIFY_CONCURRENCY) }
+        : {}),
     };
   }
   const parsed = ReverifyConfigSchema.safeParse(raw);
@@ -99,7 +103,9 @@ export function loadReverifyConfig(env: NodeJS.ProcessEnv): ReverifyConfig {
   }
   const config = parsed.data;
   if (config.watch.length > 0 && config.keys.length === 0 && config.publicKeys.length === 0) {
-    throw new InvalidInputError('watched repositories need an expected key: set KMS_KEY or SIGSENTRY_PUBLIC_KEYS');
+    throw new InvalidInputError(
+      'watched repositories need an expected key: set KMS_KEY or SIGSENTRY_PUBLIC_KEYS',
+    );
   }
   if (config.watch.length === 0 && config.watchlist.length === 0) {
     throw new InvalidInputError('nothing to verify: set SIGSENTRY_WATCH and/or SIGSENTRY_WATCHLIST');

@@ -70,7 +70,10 @@ const sameFingerprint = (a: SignatureFingerprint, b: SignatureFingerprint) =>
   a.signatureManifest === b.signatureManifest && a.referrers === b.referrers;
 
 /** Recorded findings brought up to date: log inclusion re-checked, key states fresh. */
-async function recheckFindings(deps: ReverifyDeps, findings: SignatureFinding[]): Promise<SignatureFinding[]> {
+async function recheckFindings(
+  deps: ReverifyDeps,
+  findings: SignatureFinding[],
+): Promise<SignatureFinding[]> {
   const rechecked = await Promise.all(
     findings.map(async (f): Promise<SignatureFinding> => {
       if ((f.outcome !== 'valid' && f.outcome !== 'key-disabled') || deps.inclusion === undefined) return f;
@@ -92,7 +95,10 @@ async function recheckFindings(deps: ReverifyDeps, findings: SignatureFinding[])
   return await applyKeyStates(rechecked, deps.keyState);
 }
 
-export async function reverifyOnce(deps: ReverifyDeps, options: ReverifyOptions = {}): Promise<ReverifySummary> {
+export async function reverifyOnce(
+  deps: ReverifyDeps,
+  options: ReverifyOptions = {},
+): Promise<ReverifySummary> {
   const now = deps.now ?? (() => new Date());
   const started = now();
   const t0 = performance.now();
@@ -151,7 +157,12 @@ export async function reverifyOnce(deps: ReverifyDeps, options: ReverifyOptions 
         }
         const sources = await collectSignatures(deps.registry, image, fingerprint);
         const verdict = await verifyImage(
-          { registry: deps.registry, trust: deps.trust, ...(deps.keyState ? { keyState: deps.keyState } : {}), now },
+          {
+            registry: deps.registry,
+            trust: deps.trust,
+            ...(deps.keyState ? { keyState: deps.keyState } : {}),
+            now,
+          },
           image,
           policy,
           { expectedLayouts, sources },
@@ -219,7 +230,10 @@ export async function reverifyOnce(deps: ReverifyDeps, options: ReverifyOptions 
       } catch (err) {
         const error = err instanceof SigsentryError ? err.message : String(err);
         summary.errors.push({ ref: item.ref, error });
-        deps.logger.error(`could not verify ${item.ref}; its last verdict stands`, { tag: item.ref, error: err });
+        deps.logger.error(`could not verify ${item.ref}; its last verdict stands`, {
+          tag: item.ref,
+          error: err,
+        });
       }
     }
   };

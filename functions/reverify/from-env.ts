@@ -13,7 +13,12 @@ import { keyVersionState } from '../signing/kms-signer.ts';
 import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import { embeddedPublicGoodTrustedRoot } from '../tlog/trust.ts';
 import type { VerifierTrust } from '../verify/check.ts';
-import { type ExpectedKey, expectedKeyFromKms, expectedKeyFromPem, type ImagePolicy } from '../verify/policy.ts';
+import {
+  type ExpectedKey,
+  expectedKeyFromKms,
+  expectedKeyFromPem,
+  type ImagePolicy,
+} from '../verify/policy.ts';
 import { logKey } from '../verify/trust.ts';
 import type { KeyStateLookup } from '../verify/verifier.ts';
 import { loadReverifyConfig, type ReverifyConfig, type WatchlistEntry } from './config.ts';
@@ -65,7 +70,10 @@ export function memoizedKeyState(lookup: KeyStateLookup): KeyStateLookup {
   };
 }
 
-export async function createReverifyFromConfig(config: ReverifyConfig, clients: ReverifyClients): Promise<ReverifyRuntime> {
+export async function createReverifyFromConfig(
+  config: ReverifyConfig,
+  clients: ReverifyClients,
+): Promise<ReverifyRuntime> {
   const hosts = [...new Set([...config.watch.map(hostOf), ...config.watchlist.map((w) => hostOf(w.image))])];
   const registry = new RegistryClient({ allowedHosts: hosts });
   const kms = config.keys.length > 0 ? createKmsClient() : undefined;
@@ -83,7 +91,9 @@ export async function createReverifyFromConfig(config: ReverifyConfig, clients: 
       : undefined;
   const store =
     clients.store ??
-    new FirestoreTagStore(clients.firestore ?? new Firestore({ projectId: config.project, ignoreUndefinedProperties: true }));
+    new FirestoreTagStore(
+      clients.firestore ?? new Firestore({ projectId: config.project, ignoreUndefinedProperties: true }),
+    );
   const watchlist = config.watchlist.map((entry) => ({ image: entry.image, policy: watchlistPolicy(entry) }));
   return {
     config,
@@ -108,6 +118,9 @@ export async function createReverifyFromConfig(config: ReverifyConfig, clients: 
   };
 }
 
-export async function createReverifyFromEnv(env: NodeJS.ProcessEnv, clients: ReverifyClients): Promise<ReverifyRuntime> {
+export async function createReverifyFromEnv(
+  env: NodeJS.ProcessEnv,
+  clients: ReverifyClients,
+): Promise<ReverifyRuntime> {
   return await createReverifyFromConfig(loadReverifyConfig(env), clients);
 }

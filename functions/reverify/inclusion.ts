@@ -6,8 +6,8 @@
  */
 import crypto from 'node:crypto';
 import { DependencyError } from '../errors.ts';
-import type { LogEntry, RekorV1Entry } from '../tlog/client/types.ts';
 import type { RekorV1Client } from '../tlog/client/rekor-v1.ts';
+import type { LogEntry, RekorV1Entry } from '../tlog/client/types.ts';
 import type { LogEvidence } from '../verify/verdict.ts';
 
 export interface InclusionResult {
@@ -81,9 +81,13 @@ export class InclusionRechecker {
       const list = (await res.json()) as Array<Record<string, RekorV1Entry>>;
       entries = list.flatMap((m) => Object.entries(m).map(([uuid, e]) => ({ ...e, uuid })));
     } catch (err) {
-      const failure = new DependencyError('rekor', `re-reading log entries failed: ${(err as Error).message}`, {
-        logIndexes: batch.map((b) => b.index),
-      });
+      const failure = new DependencyError(
+        'rekor',
+        `re-reading log entries failed: ${(err as Error).message}`,
+        {
+          logIndexes: batch.map((b) => b.index),
+        },
+      );
       for (const b of batch) {
         this.#results.delete(b.index);
         b.settle(failure);

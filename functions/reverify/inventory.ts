@@ -5,7 +5,7 @@
  */
 import crypto from 'node:crypto';
 import { matchesGlob } from '../config/glob.ts';
-import { parseImageReference, isRepository } from '../registry/reference.ts';
+import { isRepository, parseImageReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
 import { isSignatureArtifactTag } from '../sign-on-push/signature-artifacts.ts';
 
@@ -49,7 +49,8 @@ export async function buildInventory(registry: Registry, spec: InventorySpec): P
   }
   for (const [index, entry] of spec.watchlist.entries()) {
     const slash = entry.image.indexOf('/');
-    const whole = slash > 0 && !entry.image.slice(slash).includes(':') && isRepository(entry.image.slice(slash + 1));
+    const whole =
+      slash > 0 && !entry.image.slice(slash).includes(':') && isRepository(entry.image.slice(slash + 1));
     if (whole) {
       const host = entry.image.slice(0, slash);
       const repository = entry.image.slice(slash + 1);

@@ -75,7 +75,12 @@ export class FirestoreTagStore implements TagStore {
         }
       }
     } catch (err) {
-      throw new DependencyError('firestore', `reading tag verdicts failed: ${(err as Error).message}`, {}, err);
+      throw new DependencyError(
+        'firestore',
+        `reading tag verdicts failed: ${(err as Error).message}`,
+        {},
+        err,
+      );
     }
     return out;
   }
@@ -84,9 +89,14 @@ export class FirestoreTagStore implements TagStore {
     try {
       await this.#db.collection(TAGS_COLLECTION).doc(tagDocumentId(record.ref)).set(plain(record));
     } catch (err) {
-      throw new DependencyError('firestore', `writing the verdict of ${record.ref} failed: ${(err as Error).message}`, {
-        tag: record.ref,
-      }, err);
+      throw new DependencyError(
+        'firestore',
+        `writing the verdict of ${record.ref} failed: ${(err as Error).message}`,
+        {
+          tag: record.ref,
+        },
+        err,
+      );
     }
   }
 }

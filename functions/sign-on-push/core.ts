@@ -322,8 +322,9 @@ export function toCosignRekorBundle(bundle: ReturnType<typeof bundleToJSON>): Re
     SignedEntryTimestamp: set,
     Payload: {
       body: entry.canonicalizedBody,
-      integratedTime: Number(entry.integratedTime),
-      logIndex: Number(entry.logIndex),
+      // bundleToJSON leaves zero values out (proto3 JSON): the first entry of a log has no logIndex.
+      integratedTime: Number(entry.integratedTime ?? 0),
+      logIndex: Number(entry.logIndex ?? 0),
       logID: Buffer.from(entry.logId?.keyId ?? '', 'base64').toString('hex'),
     },
   };

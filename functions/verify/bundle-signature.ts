@@ -5,7 +5,7 @@
  * Other bundles (attestations with other predicates, message signatures) are not image signatures.
  */
 import { type Bundle, bundleFromJSON } from '@sigstore/bundle';
-import { formatRepository, type DigestReference } from '../registry/reference.ts';
+import { type DigestReference, formatRepository } from '../registry/reference.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE } from '../sign-on-push/core.ts';
 import { claimOf, SignatureCheckError, signerName, type VerifierTrust, verifyClaimed } from './check.ts';
 import { acceptedReferences, type ImagePolicy } from './policy.ts';

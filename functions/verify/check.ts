@@ -48,7 +48,11 @@ function loggedKeyDer(bundle: Bundle): Buffer | undefined {
   return parsed.entry.verifier.der;
 }
 
-function identityMatches(expected: ExpectedIdentity, san: string | undefined, issuer: string | undefined): boolean {
+function identityMatches(
+  expected: ExpectedIdentity,
+  san: string | undefined,
+  issuer: string | undefined,
+): boolean {
   if (san === undefined || issuer !== expected.issuer) return false;
   const pattern = expected.subjectAlternativeName;
   return typeof pattern === 'string' ? pattern === san : pattern.test(san);
@@ -75,7 +79,10 @@ export function claimOf(
     if (identity !== undefined && id.san !== undefined && id.issuer !== undefined) {
       return { kind: 'identity', identity, san: id.san, issuer: id.issuer };
     }
-    return { kind: 'foreign', reason: `signed by ${id.san ?? '(no identity)'} via ${id.issuer ?? '(no issuer)'}` };
+    return {
+      kind: 'foreign',
+      reason: `signed by ${id.san ?? '(no identity)'} via ${id.issuer ?? '(no issuer)'}`,
+    };
   }
   const content = bundle.verificationMaterial.content;
   if (content.$case === 'publicKey') {
@@ -127,7 +134,8 @@ export function verifyClaimed(
       if (requireTlog && trust.logs.length === 0) {
         throw new SignatureCheckError('no transparency log key is configured to verify inclusion against');
       }
-      if (requireTlog && entries.length === 0) throw new SignatureCheckError('the signature has no log entry');
+      if (requireTlog && entries.length === 0)
+        throw new SignatureCheckError('the signature has no log entry');
       new Verifier(keyTrustMaterial(claim.key, trust.logs), {
         tlogThreshold: requireTlog ? 1 : 0,
         ctlogThreshold: 0,
@@ -139,7 +147,10 @@ export function verifyClaimed(
       }
       new Verifier(rootTrustMaterial(trust.publicGoodRoot), { tlogThreshold: 1, ctlogThreshold: 1 }).verify(
         entity,
-        { subjectAlternativeName: claim.identity.subjectAlternativeName, extensions: { issuer: claim.identity.issuer } },
+        {
+          subjectAlternativeName: claim.identity.subjectAlternativeName,
+          extensions: { issuer: claim.identity.issuer },
+        },
       );
     }
   } catch (err) {

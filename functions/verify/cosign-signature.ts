@@ -11,7 +11,7 @@ import { Bundle as BundleMessage } from '@sigstore/protobuf-specs';
 import type { StoredCosignSignature } from '../attach/cosign-layout.ts';
 import { parseSimpleSigningPayload } from '../attach/simple-signing.ts';
 import { SigsentryError } from '../errors.ts';
-import { formatRepository, type DigestReference } from '../registry/reference.ts';
+import { type DigestReference, formatRepository } from '../registry/reference.ts';
 import { claimOf, SignatureCheckError, signerName, type VerifierTrust, verifyClaimed } from './check.ts';
 import { acceptedReferences, type ImagePolicy } from './policy.ts';
 import type { SignatureFinding } from './verdict.ts';
@@ -108,7 +108,9 @@ export function checkCosignSignature(
     }
     const accepted = acceptedReferences(policy, formatRepository(image));
     if (!accepted.has(claims.dockerReference)) {
-      throw new SignatureCheckError(`payload names ${claims.dockerReference}, not ${[...accepted].join(' or ')}`);
+      throw new SignatureCheckError(
+        `payload names ${claims.dockerReference}, not ${[...accepted].join(' or ')}`,
+      );
     }
     return { ...base, outcome: 'valid', ...who, ...keyVersion, log };
   } catch (err) {

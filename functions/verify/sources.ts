@@ -49,7 +49,10 @@ export async function signatureFingerprint(
   } else if (viaApi.length === 0) {
     referrers = null;
   } else {
-    const listing = viaApi.map((d) => d.digest).sort().join('\n');
+    const listing = viaApi
+      .map((d) => d.digest)
+      .sort()
+      .join('\n');
     referrers = `api:${crypto.createHash('sha256').update(listing).digest('hex')}`;
   }
   return { signatureManifest, referrers };

@@ -84,7 +84,10 @@ export function decideStatus(
   const ours = findings.filter((f) => f.outcome !== 'foreign');
   const invalid = ours.filter((f) => f.outcome === 'invalid');
   if (invalid.length > 0) {
-    return { status: 'invalid', reasons: invalid.map((f) => `${f.layout} signature ${f.location}: ${f.reason}`) };
+    return {
+      status: 'invalid',
+      reasons: invalid.map((f) => `${f.layout} signature ${f.location}: ${f.reason}`),
+    };
   }
   const gone = expectedLayouts.filter((layout) => !ours.some((f) => f.layout === layout));
   if (gone.length > 0) {
@@ -104,7 +107,9 @@ export function decideStatus(
   if (disabled.length > 0) {
     return {
       status: 'key-disabled',
-      reasons: disabled.map((f) => `${f.layout} signature by ${f.keyVersion} whose key version is ${f.keyState}`),
+      reasons: disabled.map(
+        (f) => `${f.layout} signature by ${f.keyVersion} whose key version is ${f.keyState}`,
+      ),
     };
   }
   const foreign = findings.filter((f) => f.outcome === 'foreign');

@@ -3,7 +3,7 @@
  * and the KMS key versions behind the good ones checked to be still ENABLED. The same core serves the
  * scheduled re-verification, the CLI and the tests; it takes its clients as arguments.
  */
-import { formatImageReference, type DigestReference } from '../registry/reference.ts';
+import { type DigestReference, formatImageReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
 import { checkBundleSignature } from './bundle-signature.ts';
 import type { VerifierTrust } from './check.ts';
@@ -83,10 +83,21 @@ export async function verifyImage(
   for (const bundle of sources.bundles) {
     findings.push(
       bundle.bytes === undefined
-        ? { layout: 'bundle', location: bundle.location, outcome: 'foreign', reason: bundle.error ?? 'unreadable' }
+        ? {
+            layout: 'bundle',
+            location: bundle.location,
+            outcome: 'foreign',
+            reason: bundle.error ?? 'unreadable',
+          }
         : checkBundleSignature(bundle.bytes, bundle.location, image, policy, deps.trust),
     );
   }
   const checked = await applyKeyStates(findings, deps.keyState);
-  return verdictOf(image, checked, sources.fingerprint, (deps.now ?? (() => new Date()))(), options.expectedLayouts);
+  return verdictOf(
+    image,
+    checked,
+    sources.fingerprint,
+    (deps.now ?? (() => new Date()))(),
+    options.expectedLayouts,
+  );
 }

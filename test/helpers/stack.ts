@@ -73,3 +73,22 @@ export async function waitForLogEntries(
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs `fn` with the stack's signOnPush held back: its push subscription becomes a pull one, so
+ * pushes made meanwhile wait on Pub/Sub; they are delivered when the push endpoint is restored.
+ */
+export async function withSignOnPushHeldBack<T>(stack: TestStack, fn: () => Promise<T>): Promise<T> {
+  const { PubSub } = await import('@google-cloud/pubsub');
+  const pubsub = new PubSub({ projectId: stack.env.GCP_PROJECT });
+  const subscription = pubsub.subscription('signOnPush-gcr');
+  await subscription.modifyPushConfig({});
+  try {
+    return await fn();
+  } finally {
+    await subscription.modifyPushConfig({
+      pushEndpoint: `${stack.env.FUNCTIONS_URL}/projects/${stack.env.GCP_PROJECT}/topics/gcr`,
+    });
+    await pubsub.close();
+  }
+}

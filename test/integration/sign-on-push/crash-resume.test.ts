@@ -64,6 +64,7 @@ describe('signOnPush resumes from its Firestore record', () => {
     pubsub = new PubSub({ projectId: stack.env.GCP_PROJECT });
     records = signingRecords(stack);
     real = new RegistryClient({ allowedHosts: [stack.env.REGISTRY!] });
+    // Held back for the whole file: pushes made meanwhile are delivered once it is restored.
     await subscription().modifyPushConfig({});
   });
   after(async () => {

@@ -14,7 +14,12 @@ import type { Descriptor } from '../../../functions/registry/manifest.ts';
 import { OCI_CONFIG, OCI_MANIFEST } from '../../../functions/registry/media-types.ts';
 import { embeddedPublicGoodTrustedRoot } from '../../../functions/tlog/trust.ts';
 import { parseBundle } from '../../../functions/verify/bundle-signature.ts';
-import { claimOf, SignatureCheckError, type VerifierTrust, verifyClaimed } from '../../../functions/verify/check.ts';
+import {
+  claimOf,
+  SignatureCheckError,
+  type VerifierTrust,
+  verifyClaimed,
+} from '../../../functions/verify/check.ts';
 import { checkCosignSignature } from '../../../functions/verify/cosign-signature.ts';
 import type { ImagePolicy } from '../../../functions/verify/policy.ts';
 import { verifyImage } from '../../../functions/verify/verifier.ts';
@@ -33,11 +38,11 @@ const SERVER_IDENTITY = {
     'https://github.com/salrashid123/go-bazel-github-workflow/.github/workflows/release.yaml@refs/tags/v0.0.30',
   issuer: GITHUB,
 };
-const sigManifest = JSON.parse(fixture('cosign-sig-manifest.EXTRACTED.json').toString('utf8')) as {
+const sigManifest = JSON.parse(fixture('cosign-sig-manifest.EXTRACTED.txt').toString('utf8')) as {
   layers: Array<Descriptor & { annotations: Record<string, string> }>;
 };
 const layer = sigManifest.layers[0]!;
-const payload = fixture('cosign-payload.RECONSTRUCTED.json');
+const payload = fixture('cosign-payload.RECONSTRUCTED.bin');
 
 function storedSignature(overrides: Partial<StoredCosignSignature> = {}): StoredCosignSignature {
   const a = layer.annotations;
@@ -67,13 +72,22 @@ describe('keyless cosign signature layer (salrashid123/server_image, public-good
     assert.equal(finding.issuer, GITHUB);
     assert.deepEqual(
       finding.log?.map((l) => [l.logIndex, l.logId, l.inclusion]),
-      [[1004096555, 'c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d', ['signed-entry-timestamp']]],
+      [
+        [
+          1004096555,
+          'c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d',
+          ['signed-entry-timestamp'],
+        ],
+      ],
     );
   });
 
   it('accepts an identity pattern', () => {
     const pattern = { subjectAlternativeName: /^https:\/\/github\.com\/salrashid123\//, issuer: GITHUB };
-    assert.equal(checkCosignSignature(storedSignature(), SERVER_IMAGE, policyFor(pattern), trust).outcome, 'valid');
+    assert.equal(
+      checkCosignSignature(storedSignature(), SERVER_IMAGE, policyFor(pattern), trust).outcome,
+      'valid',
+    );
   });
 
   it('does not count it for another identity or another issuer', () => {
@@ -99,9 +113,19 @@ describe('keyless cosign signature layer (salrashid123/server_image, public-good
       { signature: sig.toString('base64') },
       { payload: payloadChanged },
       { bundle: { ...bundle, SignedEntryTimestamp: set.toString('base64') } },
-      { bundle: { ...bundle, Payload: { ...bundle.Payload, integratedTime: bundle.Payload.integratedTime + 1 } } },
+      {
+        bundle: {
+          ...bundle,
+          Payload: { ...bundle.Payload, integratedTime: bundle.Payload.integratedTime + 1 },
+        },
+      },
     ]) {
-      const finding = checkCosignSignature(storedSignature(overrides), SERVER_IMAGE, policyFor(SERVER_IDENTITY), trust);
+      const finding = checkCosignSignature(
+        storedSignature(overrides),
+        SERVER_IMAGE,
+        policyFor(SERVER_IDENTITY),
+        trust,
+      );
       assert.equal(finding.outcome, 'invalid', JSON.stringify(Object.keys(overrides)));
     }
   });
@@ -112,8 +136,14 @@ describe('keyless cosign signature layer (salrashid123/server_image, public-good
     assert.equal(wrongDigest.outcome, 'invalid');
     assert.match(wrongDigest.reason!, /signs sha256:c05263/);
     const mirror = { ...SERVER_IMAGE, host: 'mirror.example' };
-    assert.equal(checkCosignSignature(storedSignature(), mirror, policyFor(SERVER_IDENTITY), trust).outcome, 'invalid');
-    const accepted = { ...policyFor(SERVER_IDENTITY), references: ['index.docker.io/salrashid123/server_image'] };
+    assert.equal(
+      checkCosignSignature(storedSignature(), mirror, policyFor(SERVER_IDENTITY), trust).outcome,
+      'invalid',
+    );
+    const accepted = {
+      ...policyFor(SERVER_IDENTITY),
+      references: ['index.docker.io/salrashid123/server_image'],
+    };
     assert.equal(checkCosignSignature(storedSignature(), mirror, accepted, trust).outcome, 'valid');
   });
 
@@ -132,11 +162,22 @@ describe('keyless cosign signature layer (salrashid123/server_image, public-good
       await registry.putBlob(image, payload, SIMPLE_SIGNING_MEDIA_TYPE);
       const config = await registry.putBlob(image, Buffer.from('{"rootfs":{"type":"layers"}}'), OCI_CONFIG);
       const manifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] };
-      await registry.putManifest(image, signatureTag(image.digest), Buffer.from(JSON.stringify(manifest)), OCI_MANIFEST);
-      const policy = { ...policyFor(SERVER_IDENTITY), references: ['index.docker.io/salrashid123/server_image'] };
+      await registry.putManifest(
+        image,
+        signatureTag(image.digest),
+        Buffer.from(JSON.stringify(manifest)),
+        OCI_MANIFEST,
+      );
+      const policy = {
+        ...policyFor(SERVER_IDENTITY),
+        references: ['index.docker.io/salrashid123/server_image'],
+      };
       const verdict = await verifyImage({ registry, trust }, image, policy);
       assert.equal(verdict.status, 'valid', verdict.reasons.join('; '));
-      const wrong = await verifyImage({ registry, trust }, image, { ...policy, identities: [{ ...SERVER_IDENTITY, issuer: 'https://accounts.google.com' }] });
+      const wrong = await verifyImage({ registry, trust }, image, {
+        ...policy,
+        identities: [{ ...SERVER_IDENTITY, issuer: 'https://accounts.google.com' }],
+      });
       assert.equal(wrong.status, 'unsigned');
     });
   });
@@ -144,11 +185,15 @@ describe('keyless cosign signature layer (salrashid123/server_image, public-good
 
 describe('keyless Sigstore bundles (public-good, DSSE)', () => {
   for (const [file, identity] of [
-    ['sigstore-js-bundleV03-dsse.sigstore', { subjectAlternativeName: 'brian@dehamer.com', issuer: 'https://github.com/login/oauth' }],
+    [
+      'sigstore-js-bundleV03-dsse.sigstore',
+      { subjectAlternativeName: 'brian@dehamer.com', issuer: 'https://github.com/login/oauth' },
+    ],
     [
       'sigstore-java-bundle.dsse.sigstore',
       {
-        subjectAlternativeName: 'https://github.com/loosebazooka/aa-test/.github/workflows/provenance.yaml@refs/heads/main',
+        subjectAlternativeName:
+          'https://github.com/loosebazooka/aa-test/.github/workflows/provenance.yaml@refs/heads/main',
         issuer: GITHUB,
       },
     ],
@@ -162,8 +207,14 @@ describe('keyless Sigstore bundles (public-good, DSSE)', () => {
       const log = verifyClaimed(bundle, undefined, claim, policy, trust);
       assert.equal(log.length, 1);
 
-      assert.equal(claimOf(bundle, policyFor({ ...identity, issuer: 'https://accounts.google.com' })).kind, 'foreign');
-      assert.equal(claimOf(bundle, policyFor({ ...identity, subjectAlternativeName: 'someone@else' })).kind, 'foreign');
+      assert.equal(
+        claimOf(bundle, policyFor({ ...identity, issuer: 'https://accounts.google.com' })).kind,
+        'foreign',
+      );
+      assert.equal(
+        claimOf(bundle, policyFor({ ...identity, subjectAlternativeName: 'someone@else' })).kind,
+        'foreign',
+      );
 
       const json = JSON.parse(bytes.toString('utf8'));
       const sig = Buffer.from(json.dsseEnvelope.signatures[0].sig, 'base64');

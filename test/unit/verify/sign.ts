@@ -28,7 +28,9 @@ export interface SignOptions {
 const lock = new InProcessSubjectLock();
 
 export async function signImage(options: SignOptions, image: DigestReference): Promise<void> {
-  const witnesses = [new RekorWitness({ rekorBaseURL: options.rekorUrl, entryType: 'dsse', fetchOnConflict: true })];
+  const witnesses = [
+    new RekorWitness({ rekorBaseURL: options.rekorUrl, entryType: 'dsse', fetchOnConflict: true }),
+  ];
   const claimed = {
     host: image.host,
     repository: options.claimedRepository ?? image.repository,
@@ -38,7 +40,9 @@ export async function signImage(options: SignOptions, image: DigestReference): P
     if (format === 'cosign') {
       const payload = Buffer.from(buildSimpleSigningPayload(claimed, { test: 'yes' }));
       const bundle = bundleToJSON(
-        await new MessageSignatureBundleBuilder({ signer: options.signer, witnesses }).create({ data: payload }),
+        await new MessageSignatureBundleBuilder({ signer: options.signer, witnesses }).create({
+          data: payload,
+        }),
       );
       const signature = (bundle as { messageSignature: { signature: string } }).messageSignature.signature;
       await attachCosignSignature({ registry: options.registry, lock }, image, {

@@ -68,8 +68,10 @@ describe('verifyImage (key-based, local registry and Rekor emulator)', () => {
     const pushed = await testRegistry.pushImage(repository, tag);
     return { host: testRegistry.host, repository, digest: pushed.digest };
   };
-  const sign = (image: Awaited<ReturnType<typeof push>>, extra: Partial<Parameters<typeof signImage>[0]> = {}) =>
-    signImage({ registry, signer, rekorUrl: rekor.url, ...extra }, image);
+  const sign = (
+    image: Awaited<ReturnType<typeof push>>,
+    extra: Partial<Parameters<typeof signImage>[0]> = {},
+  ) => signImage({ registry, signer, rekorUrl: rekor.url, ...extra }, image);
 
   it('accepts an image signed in both layouts, with log evidence for each', async () => {
     const image = await push('team/signed');
@@ -133,7 +135,11 @@ describe('verifyImage (key-based, local registry and Rekor emulator)', () => {
     const image = await push('team/wrong-log');
     await sign(image);
     const otherLog = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
-    const verdict = await verifyImage({ registry, trust: { logs: [logKey(rekor.url, otherLog)] } }, image, policy);
+    const verdict = await verifyImage(
+      { registry, trust: { logs: [logKey(rekor.url, otherLog)] } },
+      image,
+      policy,
+    );
     assert.equal(verdict.status, 'invalid');
     assert.ok(verdict.findings.every((f) => f.outcome === 'invalid' && /TLOG|log/i.test(f.reason ?? '')));
   });
@@ -141,9 +147,15 @@ describe('verifyImage (key-based, local registry and Rekor emulator)', () => {
   it('calls a layout that verified before and is now gone missing', async () => {
     const image = await push('team/gone');
     await sign(image);
-    const sig = await registry.resolve({ host: image.host, repository: image.repository, tag: signatureTag(image.digest) });
+    const sig = await registry.resolve({
+      host: image.host,
+      repository: image.repository,
+      tag: signatureTag(image.digest),
+    });
     assert.equal(await registry.deleteManifest(image, sig.digest), true);
-    const verdict = await verifyImage({ registry, trust }, image, policy, { expectedLayouts: ['cosign', 'bundle'] });
+    const verdict = await verifyImage({ registry, trust }, image, policy, {
+      expectedLayouts: ['cosign', 'bundle'],
+    });
     assert.equal(verdict.status, 'missing');
     assert.match(verdict.reasons.join(' '), /cosign/);
     // Without that memory the remaining bundle is enough.
@@ -152,7 +164,10 @@ describe('verifyImage (key-based, local registry and Rekor emulator)', () => {
 
   it('reports key-disabled when the key state lookup says so', async () => {
     const image = await push('team/kms-state');
-    const key = { ...policy.keys[0]!, keyVersion: 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1' };
+    const key = {
+      ...policy.keys[0]!,
+      keyVersion: 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1',
+    };
     await sign(image);
     let state = 'DISABLED';
     const deps = { registry, trust, keyState: async () => state };

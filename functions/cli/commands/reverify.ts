@@ -1,0 +1,68 @@
+/**
+ * `sigsentry reverify --once [--json]`: one re-verification pass with the same core as the scheduled
+ * reverifyImages function, configured from the environment over the local stack's stack.env, verdicts
+ * in Firestore and alerts through the alert pipeline. Exit 0 when every tag is valid, 1 otherwise.
+ */
+import { parseArgs } from 'node:util';
+import { alertSinkFromEnv } from '../../alerts/from-env.ts';
+import { createLogger } from '../../logging/logger.ts';
+import { createReverifyFromEnv } from '../../reverify/from-env.ts';
+import { commandEnv, say } from './stack-env.ts';
+
+export const REVERIFY_USAGE = `usage: sigsentry reverify --once [--json]
+
+Runs one re-verification pass over every tag of the watched repositories (SIGSENTRY_WATCH) and the
+watchlist (SIGSENTRY_WATCHLIST), stores the verdicts in Firestore and raises or resolves alerts.
+The schedule itself is the reverifyImages function. Exit codes: 0 all valid, 1 not, 2 usage error.`;
+
+export async function runReverify(argv: string[]): Promise<number> {
+  let values: { once: boolean; json: boolean; help: boolean };
+  try {
+    const parsed = parseArgs({
+      args: argv,
+      options: {
+        once: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+    values = parsed.values as typeof values;
+  } catch (err) {
+    say(`sigsentry reverify: ${(err as Error).message}`);
+    say(REVERIFY_USAGE);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${REVERIFY_USAGE}\n`);
+    return 0;
+  }
+  if (!values.once) {
+    say('sigsentry reverify: only --once is supported here; the schedule runs the reverifyImages function');
+    say(REVERIFY_USAGE);
+    return 2;
+  }
+  const env = commandEnv();
+  // Log lines go to stderr so that --json output stays parseable.
+  const logger = createLogger({ command: 'reverify' }, (line) => process.stderr.write(`${line}\n`));
+  try {
+    const runtime = await createReverifyFromEnv(env, { alerts: alertSinkFromEnv(env, { logger }), logger });
+    const summary = await runtime.run();
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    } else {
+      const counts = Object.entries(summary.byStatus)
+        .filter(([, n]) => n > 0)
+        .map(([status, n]) => `${n} ${status}`)
+        .join(', ');
+      process.stdout.write(`${summary.tags} tags in ${summary.durationMs} ms: ${counts || 'none'}\n`);
+      for (const o of summary.outcomes.filter((o) => o.status !== 'valid')) {
+        process.stdout.write(`  ${o.status}: ${o.ref} (${o.digest})\n`);
+      }
+      for (const e of summary.errors) process.stdout.write(`  error: ${e.ref}: ${e.error}\n`);
+    }
+    return summary.errors.length === 0 && summary.byStatus.valid === summary.tags ? 0 : 1;
+  } catch (err) {
+    say(`sigsentry reverify: ${(err as Error).message}`);
+    return 1;
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * `sigsentry sign IMAGE [--json]`: sign one image with the signOnPush core, as if it had just been
+ * pushed. `sigsentry sign --backfill HOST/REPO [--json]`: sign every digest the repository's tags
+ * point to that is not signed yet, with a progress line and a summary.
+ */
+
+import { toNotification } from '../../events/gcr-message.ts';
+import { createLogger } from '../../logging/logger.ts';
+import { parseImageReference } from '../../registry/reference.ts';
+import { createSignOnPush, type SignOutcome } from '../../sign-on-push/core.ts';
+import { signOnPushDepsFromEnv } from '../../sign-on-push/from-env.ts';
+import { parseCommandArgs } from './args.ts';
+import { commandEnv, say } from './stack-env.ts';
+
+export const SIGN_USAGE = `usage: sigsentry sign IMAGE [--json]
+       sigsentry sign --backfill HOST/REPOSITORY [--concurrency N] [--json]
+
+  IMAGE is HOST/REPOSITORY:TAG or HOST/REPOSITORY@sha256:…; it must be in a watched repository
+  (SIGSENTRY_WATCH) and exist in the registry. --backfill signs every unsigned digest the
+  repository's tags point to. Exit codes: 0 signed (or already signed), 1 failed, 2 usage error.`;
+
+export async function runSign(argv: string[]): Promise<number> {
+  const parsed = parseCommandArgs(
+    'sign',
+    argv,
+    {
+      backfill: { type: 'string' },
+      concurrency: { type: 'string', default: '4' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    SIGN_USAGE,
+    { positionals: 1 },
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${SIGN_USAGE}\n`);
+    return 0;
+  }
+  const image = positionals[0];
+  const backfill = values.backfill as string | undefined;
+  const concurrency = Number(values.concurrency);
+  if ((image === undefined) === (backfill === undefined)) {
+    say('sigsentry sign: give either IMAGE or --backfill HOST/REPOSITORY');
+    say(SIGN_USAGE);
+    return 2;
+  }
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+    say('sigsentry sign: --concurrency must be a whole number from 1 to 64');
+    return 2;
+  }
+  let refs: string[];
+  try {
+    refs = image ? [image] : [];
+    if (image) parseImageReference(image);
+    if (backfill) parseImageReference(`${backfill}:latest`);
+  } catch (err) {
+    say(`sigsentry sign: ${(err as Error).message}`);
+    return 2;
+  }
+
+  const env = commandEnv();
+  const logger = createLogger({ command: 'sign' }, (line) => process.stderr.write(`${line}\n`));
+  const quiet = createLogger({ command: 'sign' }, () => {});
+  let deps: ReturnType<typeof signOnPushDepsFromEnv>;
+  try {
+    deps = signOnPushDepsFromEnv(env, logger);
+  } catch (err) {
+    say(`sigsentry sign: ${(err as Error).message}`);
+    return 1;
+  }
+  const core = createSignOnPush(deps);
+
+  if (backfill) {
+    const slash = backfill.indexOf('/');
+    const repo = { host: backfill.slice(0, slash), repository: backfill.slice(slash + 1) };
+    try {
+      const tags = await deps.registry.listTags(repo);
+      // Signature artifacts are tags too; the core skips them, so they are not counted as images.
+      refs = tags.filter((t) => !/^sha256-[a-f0-9]{64}/.test(t)).map((t) => `${backfill}:${t}`);
+    } catch (err) {
+      say(`sigsentry sign: cannot list the tags of ${backfill}: ${(err as Error).message}`);
+      return 1;
+    }
+  }
+
+  const results: Array<{ image: string; outcome: SignOutcome['outcome'] | 'failed'; detail?: string }> = [];
+  const tty = process.stderr.isTTY && !values.json && backfill !== undefined;
+  const progress = () => {
+    if (!tty) return;
+    const width = 30;
+    const done = Math.round((results.length / Math.max(1, refs.length)) * width);
+    process.stderr.write(
+      `\r[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${results.length}/${refs.length}`,
+    );
+  };
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, refs.length) }, async () => {
+      while (next < refs.length) {
+        const ref = refs[next++]!;
+        try {
+          const parsedRef = parseImageReference(ref);
+          const raw = parsedRef.digest
+            ? {
+                action: 'INSERT' as const,
+                digest: `${parsedRef.host}/${parsedRef.repository}@${parsedRef.digest}`,
+              }
+            : { action: 'INSERT' as const, tag: ref };
+          const outcome = await core.sign(toNotification(raw), backfill ? quiet : logger);
+          results.push({
+            image: ref,
+            outcome: outcome.outcome,
+            ...(outcome.outcome === 'skipped' ? { detail: outcome.reason } : {}),
+          });
+        } catch (err) {
+          results.push({ image: ref, outcome: 'failed', detail: (err as Error).message });
+        }
+        progress();
+      }
+    }),
+  );
+  if (tty) process.stderr.write('\n');
+  const count = (o: string) => results.filter((r) => r.outcome === o).length;
+  const summary = {
+    images: results.length,
+    signed: count('signed'),
+    alreadySigned: count('already-signed'),
+    skipped: count('skipped'),
+    failed: count('failed'),
+    results,
+  };
+  if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  else {
+    for (const r of results)
+      process.stdout.write(`${r.outcome.padEnd(14)} ${r.image}${r.detail ? ` (${r.detail})` : ''}\n`);
+    if (backfill) {
+      process.stdout.write(
+        `${summary.images} tags: ${summary.signed} signed, ${summary.alreadySigned} already signed, ${summary.skipped} skipped, ${summary.failed} failed\n`,
+      );
+    }
+  }
+  return summary.failed === 0 ? 0 : 1;
+}

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
+import { RegistryClient } from '../../../functions/registry/client.ts';
+import { LocalSigner } from '../../../functions/signing/local-signer.ts';
+import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
+import { signImage } from './sign.ts';
+
+const CLI = fileURLToPath(new URL('../../../functions/cli/sigsentry.ts', import.meta.url));
+
+function sigsentry(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code), stdout, stderr });
+    });
+  });
+}
+
+describe('sigsentry verify', () => {
+  let testRegistry: TestRegistry;
+  let rekor: RekorServer;
+  let dir: string;
+  let env: Record<string, string>;
+  let keyFile: string;
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+
+  before(async () => {
+    testRegistry = await startRegistry();
+    dir = mkdtempSync(join(tmpdir(), 'sigsentry-cli-'));
+    rekor = await startRekorServer({ dataDir: join(dir, 'rekor') });
+    keyFile = join(dir, 'cosign.pub');
+    writeFileSync(keyFile, signer.publicKeyPem);
+    writeFileSync(join(dir, 'rekor.pub'), rekor.publicKeyPem);
+    env = {
+      SIGSENTRY_STACK_ENV: join(dir, 'no-stack.env'),
+      REKOR_URL: rekor.url,
+      REKOR_PUBLIC_KEY_FILE: join(dir, 'rekor.pub'),
+      KMS_KEY: '',
+    };
+    // sign-on-push/core.ts toCosignRekorBundle loses log index 0 (proto JSON omits zero): start at 1.
+    const data = Buffer.from('log index 0');
+    await fetch(`${rekor.url}/api/v1/log/entries`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        apiVersion: '0.0.1',
+        kind: 'hashedrekord',
+        spec: {
+          data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(data).digest('hex') } },
+          signature: {
+            content: (await signer.sign(data)).signature.toString('base64'),
+            publicKey: { content: Buffer.from(signer.publicKeyPem).toString('base64') },
+          },
+        },
+      }),
+    });
+    const registry = new RegistryClient({ allowedHosts: [testRegistry.host] });
+    const pushed = await testRegistry.pushImage('team/app', 'v1');
+    await signImage(
+      { registry, signer, rekorUrl: rekor.url },
+      { host: testRegistry.host, repository: 'team/app', digest: pushed.digest },
+    );
+    await testRegistry.pushImage('team/app', 'unsigned');
+  });
+  after(async () => {
+    await rekor.close();
+    await testRegistry.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('exits 0 for a signed image, by tag, with the reason on stdout', async () => {
+    const run = await sigsentry(['verify', `${testRegistry.host}/team/app:v1`, '--key', keyFile], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^OK valid: .*team\/app@sha256:/);
+  });
+
+  it('prints the verdict as JSON with --json', async () => {
+    const run = await sigsentry(
+      ['verify', `${testRegistry.host}/team/app:v1`, '--key', keyFile, '--json'],
+      env,
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const verdict = JSON.parse(run.stdout);
+    assert.equal(verdict.status, 'valid');
+    assert.equal(verdict.findings.length, 2);
+  });
+
+  it('exits 1 for an unsigned image and says why', async () => {
+    const run = await sigsentry(['verify', `${testRegistry.host}/team/app:unsigned`, '--key', keyFile], env);
+    assert.equal(run.code, 1);
+    assert.match(run.stdout, /FAIL unsigned: .*\n {2}- no signature in either layout/);
+  });
+
+  it('exits 1 for a signed image checked against another key', async () => {
+    const other = join(dir, 'other.pub');
+    writeFileSync(
+      other,
+      generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }),
+    );
+    const run = await sigsentry(['verify', `${testRegistry.host}/team/app:v1`, '--key', other], env);
+    assert.equal(run.code, 1);
+    assert.match(run.stdout, /FAIL unsigned/);
+  });
+
+  it('exits 2 on usage errors, with a reason', async () => {
+    for (const args of [
+      ['verify'],
+      ['verify', 'a', 'b'],
+      ['verify', `${testRegistry.host}/team/app:v1`, '--identity', 'someone@example.com'],
+      ['verify', `${testRegistry.host}/team/app:v1`, '--key', keyFile, '--identity', 'x', '--issuer', 'y'],
+      ['verify', `${testRegistry.host}/team/app:v1`, '--bogus'],
+      ['verify', 'not a reference', '--key', keyFile],
+      ['verify', `${testRegistry.host}/team/app:v1`, '--key', join(dir, 'missing.pub')],
+      ['verify', `${testRegistry.host}/team/app:v1`],
+      ['reverify'],
+    ]) {
+      const run = await sigsentry(args, env);
+      assert.equal(run.code, 2, args.join(' '));
+      assert.match(run.stderr, /sigsentry (verify|reverify): \S/, args.join(' '));
+    }
+  });
+});
