@@ -17,7 +17,7 @@ export const SIGN_USAGE = `usage: sigsentry sign IMAGE [--json]
 
   IMAGE is HOST/REPOSITORY:TAG or HOST/REPOSITORY@sha256:…; it must be in a watched repository
   (SIGSENTRY_WATCH) and exist in the registry. --backfill signs every unsigned digest the
-  repository's tags point to. Exit codes: 0 signed (or already signed), 1 failed, 2 usage error.`;
+  repository's tags point to (each digest once). Exit codes: 0 signed (or already signed), 1 failed, 2 usage error.`;
 
 export async function runSign(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs(
@@ -77,10 +77,16 @@ export async function runSign(argv: string[]): Promise<number> {
     const repo = { host: backfill.slice(0, slash), repository: backfill.slice(slash + 1) };
     try {
       const tags = await deps.registry.listTags(repo);
-      // Signature artifacts are tags too; the core skips them, so they are not counted as images.
-      refs = tags.filter((t) => !/^sha256-[a-f0-9]{64}/.test(t)).map((t) => `${backfill}:${t}`);
+      // Signature artifacts are tags too; they are not images. Several tags may name one digest:
+      // each digest is signed once (two concurrent signings of one digest would only contend).
+      const digests = new Map<string, string>();
+      for (const tag of tags.filter((t) => !/^sha256-[a-f0-9]{64}/.test(t))) {
+        const { digest } = await deps.registry.resolve({ ...repo, tag });
+        if (!digests.has(digest)) digests.set(digest, tag);
+      }
+      refs = [...digests.keys()].map((digest) => `${backfill}@${digest}`);
     } catch (err) {
-      say(`sigsentry sign: cannot list the tags of ${backfill}: ${(err as Error).message}`);
+      say(`sigsentry sign: cannot list the images of ${backfill}: ${(err as Error).message}`);
       return 1;
     }
   }
@@ -137,7 +143,7 @@ export async function runSign(argv: string[]): Promise<number> {
       process.stdout.write(`${r.outcome.padEnd(14)} ${r.image}${r.detail ? ` (${r.detail})` : ''}\n`);
     if (backfill) {
       process.stdout.write(
-        `${summary.images} tags: ${summary.signed} signed, ${summary.alreadySigned} already signed, ${summary.skipped} skipped, ${summary.failed} failed\n`,
+        `${summary.images} images: ${summary.signed} signed, ${summary.alreadySigned} already signed, ${summary.skipped} skipped, ${summary.failed} failed\n`,
       );
     }
   }

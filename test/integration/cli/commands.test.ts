@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { RegistryClient } from '../../../functions/registry/client.ts';
+import { makeOciImage } from '../../helpers/oci-layout.ts';
+import { skopeoCopy } from '../../helpers/skopeo.ts';
+import { freshRepository, type TestStack, testStack, withSignOnPushHeldBack } from '../../helpers/stack.ts';
+
+const execute = promisify(execFile);
+const CLI = path.resolve('functions/cli/sigsentry.ts');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+async function sigsentry(...args: string[]): Promise<Run> {
+  return execute(process.execPath, [CLI, ...args], { env: process.env, maxBuffer: 16 << 20 }).then(
+    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+    (e: { code?: number; stdout?: string; stderr?: string }) => ({
+      code: e.code ?? 1,
+      stdout: e.stdout ?? '',
+      stderr: e.stderr ?? '',
+    }),
+  );
+}
+
+describe('sigsentry sign, monitor and alerts on the local stack', () => {
+  let stack: TestStack;
+  before(() => {
+    stack = testStack();
+  });
+
+  test('bad arguments exit 2 with a clear message', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['sign'], /give either IMAGE or --backfill/],
+      [['sign', 'a:b', '--backfill', 'h/r'], /give either IMAGE or --backfill/],
+      [['sign', 'not a reference'], /sigsentry sign: /],
+      [['sign', '--concurrency', '0', '--backfill', 'h/r'], /--concurrency/],
+      [['sign', '--wat'], /Unknown option/],
+      [['monitor'], /only --once/],
+      [['monitor', '--once', '--from=-3'], /--from must be a log index/],
+      [['alerts', '--limit', 'lots'], /--limit/],
+      [['alerts', 'extra'], /unexpected argument|Unexpected argument/],
+    ];
+    for (const [args, message] of cases) {
+      const run = await sigsentry(...args);
+      assert.equal(run.code, 2, `sigsentry ${args.join(' ')} exits 2`);
+      assert.match(run.stderr, message, `sigsentry ${args.join(' ')} says why`);
+    }
+  });
+
+  test('--help for every command exits 0 with its usage', async () => {
+    for (const command of ['sign', 'verify', 'reverify', 'monitor', 'alerts', 'stack']) {
+      const run = await sigsentry(command, '--help');
+      assert.equal(run.code, 0, `${command} --help`);
+      assert.match(run.stdout, /usage: sigsentry/);
+    }
+  });
+
+  test('sign --backfill signs every unsigned digest of a repository, with a summary', async () => {
+    const repository = freshRepository('backfill');
+    const images = [makeOciImage({ tag: 'a' }), makeOciImage({ tag: 'b' })];
+    const registry = new RegistryClient({ allowedHosts: [stack.env.REGISTRY!] });
+    await withSignOnPushHeldBack(stack, async () => {
+      await skopeoCopy(images[0]!.source, `docker://${stack.env.REGISTRY}/${repository}:a`);
+      await skopeoCopy(images[1]!.source, `docker://${stack.env.REGISTRY}/${repository}:b`);
+      // A second tag on the first image: two tags, one digest, signed once.
+      await skopeoCopy(images[0]!.source, `docker://${stack.env.REGISTRY}/${repository}:c`);
+      const run = await sigsentry('sign', '--backfill', `${stack.env.REGISTRY}/${repository}`, '--json');
+      assert.equal(run.code, 0, run.stderr);
+      const summary = JSON.parse(run.stdout) as {
+        images: number;
+        signed: number;
+        alreadySigned: number;
+        failed: number;
+      };
+      assert.equal(summary.images, 2, 'three tags, two digests');
+      assert.equal(summary.failed, 0);
+      assert.equal(summary.signed, 2, 'both digests were signed by the backfill');
+    });
+    for (const image of images) {
+      const sig = await registry.getManifest(
+        { host: stack.env.REGISTRY!, repository },
+        `sha256-${image.digest.slice(7)}.sig`,
+      );
+      assert.ok(sig.bytes.length > 0);
+    }
+    const again = await sigsentry('sign', `${stack.env.REGISTRY}/${repository}:a`);
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, /already-signed/);
+  });
+
+  test('sign refuses an image that is not in the registry (exit 1, reason given)', async () => {
+    const run = await sigsentry('sign', `${stack.env.REGISTRY}/team/nothing-here:v1`);
+    assert.equal(run.code, 1);
+    assert.match(run.stdout, /failed .*not in the registry/);
+  });
+
+  test('monitor --once scans the log and reports; alerts lists what it raised', async () => {
+    const run = await sigsentry('monitor', '--once', '--json');
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as { ok: boolean; logs: Array<{ outcome: string }> };
+    assert.equal(result.ok, true);
+    assert.equal(result.logs[0]?.outcome, 'scanned');
+
+    const alerts = await sigsentry('alerts', '--json');
+    assert.equal(alerts.code, 0);
+    assert.ok(Array.isArray(JSON.parse(alerts.stdout)));
+  });
+});
