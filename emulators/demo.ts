@@ -99,7 +99,9 @@ async function main(): Promise<void> {
       'signOnPush: signed with KMS, logged in Rekor (dsse + hashedrekord), attached (.sig and bundle referrer)',
     );
     await sigsentry(env, 'verify', tag);
-    say('the scheduled jobs run once: their first verdicts and the first verified checkpoint are the baseline');
+    say(
+      'the scheduled jobs run once: their first verdicts and the first verified checkpoint are the baseline',
+    );
     await sigsentry(env, 'reverify', '--once');
     await sigsentry(env, 'monitor', '--once');
 
