@@ -3,8 +3,13 @@
  * few lines: clients are built from the environment once per instance, and the core gets them as
  * arguments, so tests and the CLI reuse it.
  */
+
+import { Firestore } from '@google-cloud/firestore';
 import * as ff from '@google-cloud/functions-framework';
 import { alertSinkFromEnv } from './alerts/from-env.ts';
+import { dashboardConfigFromEnv, isLocalStack } from './dashboard/config.ts';
+import { loadDashboard } from './dashboard/data.ts';
+import { createDashboardEntry } from './dashboard/entry.ts';
 import { DependencyError } from './errors.ts';
 import type { GcrNotification } from './events/gcr-message.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
@@ -88,6 +93,23 @@ ff.http(
         );
       });
       return reverify.then((runtime) => runtime.run(options));
+    },
+  }),
+);
+
+// The status page: read-only; the Firestore client is built on first use.
+let dashboardDb: { db: Firestore; project: string } | undefined;
+ff.http(
+  'dashboard',
+  createDashboardEntry({
+    logger,
+    local: isLocalStack(process.env),
+    load: (options) => {
+      if (!dashboardDb) {
+        const { project } = dashboardConfigFromEnv(process.env);
+        dashboardDb = { db: new Firestore({ projectId: project }), project };
+      }
+      return loadDashboard(dashboardDb.db, { project: dashboardDb.project, ...options });
     },
   }),
 );

@@ -61,6 +61,9 @@ locals {
   }
   dashboard_env = {
     GCP_PROJECT = var.project
+    # The local stack's switch that turns the dashboard's in-code token check off: always empty
+    # (dropped) in a deployment, where Cloud Run IAM and that check both apply.
+    SIGSENTRY_LOCAL = ""
   }
 
   # Secret-backed variables: mounted from Secret Manager, never plain values.

@@ -19,8 +19,19 @@ export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.
 const BIN = path.join(PROJECT_ROOT, 'node_modules', '.bin');
 const NODE = process.execPath;
 
-/** The functions the stack serves, each in its own Functions Framework process. */
-export const FUNCTIONS = [{ target: 'signOnPush', signature: 'cloudevent', topic: 'gcr' }] as const;
+/**
+ * The functions the stack serves, each in its own Functions Framework process; those with a topic
+ * get a push subscription on it, http ones are called directly.
+ */
+export interface StackFunction {
+  target: string;
+  signature: 'cloudevent' | 'http';
+  topic?: string;
+}
+export const FUNCTIONS: readonly StackFunction[] = [
+  { target: 'signOnPush', signature: 'cloudevent', topic: 'gcr' },
+  { target: 'dashboard', signature: 'http' },
+];
 
 export interface StackOptions {
   dir: string;
@@ -162,6 +173,8 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
     const functionPorts = new Map<string, number>();
     for (const fn of FUNCTIONS) functionPorts.set(fn.target, await pickFreePort());
     state.env.FUNCTIONS_URL = `http://127.0.0.1:${functionPorts.get('signOnPush')}`;
+    // The status page, open without a token locally (SIGSENTRY_LOCAL=1 below).
+    state.env.DASHBOARD_URL = `http://127.0.0.1:${functionPorts.get('dashboard')}/`;
 
     await waitUntilAnswering(state, 'firestore', () =>
       httpAnswers(`http://${state.env.FIRESTORE_EMULATOR_HOST}/`),
@@ -311,6 +324,7 @@ async function createTopicsAndSubscriptions(
   try {
     for (const name of ['gcr', 'signing-alerts']) await pubsub.createTopic(name);
     for (const fn of FUNCTIONS) {
+      if (fn.topic === undefined) continue;
       // The Functions Framework turns a raw Pub/Sub push into the CloudEvent Cloud Run delivers
       // when the push path is /projects/P/topics/T.
       const pushEndpoint = `http://127.0.0.1:${functionPorts.get(fn.target)}/projects/${env.GCP_PROJECT}/topics/${fn.topic}`;

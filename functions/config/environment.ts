@@ -145,5 +145,17 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
       alertWebhook,
     ],
   },
-  dashboard: { entryPoint: 'dashboard', trigger: 'http', env: [project] },
+  dashboard: {
+    entryPoint: 'dashboard',
+    trigger: 'http',
+    env: [
+      project,
+      {
+        name: 'SIGSENTRY_LOCAL',
+        required: false,
+        description:
+          'the local stack only: "1" serves the page without the in-code identity-token check; never set in a deployment',
+      },
+    ],
+  },
 };

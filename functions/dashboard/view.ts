@@ -1,0 +1,92 @@
+/**
+ * What the status page shows, as data: the data layer builds it from Firestore, the renderer turns
+ * it into HTML, and `?format=json` returns it as it is. Times are ISO 8601 strings.
+ */
+import type { Alert } from '../alerts/alert.ts';
+import type { SigningState } from '../state/signing-records.ts';
+import type { VerdictStatus } from '../verify/verdict.ts';
+
+/**
+ * signed: verified valid (or attached by signOnPush and not yet re-verified); unsigned: no
+ * signature from an expected signer; failing: a signature that does not verify, went missing, is
+ * by a disabled key, or a signing that gave up; signing: signOnPush is at work on it.
+ */
+export type TagCoverageStatus = 'signed' | 'unsigned' | 'failing' | 'signing';
+
+export interface TagCoverage {
+  /** HOST/REPO:TAG */
+  ref: string;
+  digest: string;
+  status: TagCoverageStatus;
+  /** Where the status comes from: reverifyImages' last verdict, or signOnPush's signing record. */
+  source: 'verdict' | 'signing-record';
+  /** The verdict status or the signing state it was derived from. */
+  detail: VerdictStatus | SigningState;
+  reasons: string[];
+  at: string;
+}
+
+export interface RepositoryCoverage {
+  /** HOST/REPO */
+  repository: string;
+  /** owned: a watched repository; watchlist: a third-party image re-verified against its identity. */
+  source: 'owned' | 'watchlist';
+  signed: number;
+  unsigned: number;
+  failing: number;
+  signing: number;
+  /** Digests with an attached signature (tagged or not). */
+  signedDigests: number;
+  /** The tags that are not signed, worst first (at most a page's worth). */
+  problems: TagCoverage[];
+  /** The newest re-verification of any of its tags. */
+  lastVerifiedAt?: string;
+}
+
+export interface LogEntryRef {
+  /** bundle (Sigstore bundle referrer) or cosign (`.sig` layout). */
+  format: string;
+  logIndex?: number;
+  kind?: string;
+  integratedTime?: string;
+}
+
+export interface SigningSummary {
+  /** HOST/REPO@sha256:… */
+  image: string;
+  repository: string;
+  digest: string;
+  tags: string[];
+  state: SigningState;
+  keyVersion: string;
+  attempts: number;
+  entries: LogEntryRef[];
+  updatedAt: string;
+  lastError?: string;
+}
+
+export interface MonitorSummary {
+  log: string;
+  url: string;
+  origin: string;
+  /** Next index to scan. */
+  cursor: number;
+  /** Size of the last verified checkpoint. */
+  treeSize: number;
+  /** The last verified checkpoint (signed note). */
+  checkpoint: string;
+  updatedAt: string;
+}
+
+export interface DashboardView {
+  generatedAt: string;
+  project: string;
+  /** Set when the page shows one repository (`?repository=HOST/REPO`). */
+  repository?: string;
+  coverage: RepositoryCoverage[];
+  recentSignings: SigningSummary[];
+  openAlerts: Alert[];
+  monitors: MonitorSummary[];
+  /** Collections that held more documents than one page reads: their counts are partial. */
+  truncated: string[];
+}

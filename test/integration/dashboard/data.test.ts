@@ -1,0 +1,209 @@
+/**
+ * The dashboard's data layer against the stack's Firestore emulator, the state written by the real
+ * stores (tag verdicts, signing records, alerts, monitor state), and the same view served by the
+ * stack's `dashboard` function. Isolated by data: a fresh repository and log name.
+ */
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Firestore } from '@google-cloud/firestore';
+import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts';
+import { loadDashboard } from '../../../functions/dashboard/data.ts';
+import type { DashboardView } from '../../../functions/dashboard/view.ts';
+import { FirestoreMonitorStore } from '../../../functions/monitor-log/state.ts';
+import { FirestoreTagStore, TAG_SCHEMA_VERSION, type TagRecord } from '../../../functions/reverify/store.ts';
+import { FirestoreSigningStore } from '../../../functions/state/signing-records.ts';
+import type { VerdictStatus } from '../../../functions/verify/verdict.ts';
+import { freshRepository, type TestStack, testStack } from '../../helpers/stack.ts';
+
+const digest = () => `sha256:${crypto.randomBytes(32).toString('hex')}`;
+
+describe('dashboard data on the Firestore emulator', () => {
+  let stack: TestStack;
+  let db: Firestore;
+  let repo: string;
+  let logName: string;
+  const signed = digest();
+  const KEY = 'projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
+
+  const verdict = (tag: string, status: VerdictStatus, d: string): TagRecord => {
+    const now = new Date().toISOString();
+    return {
+      schemaVersion: TAG_SCHEMA_VERSION,
+      ref: `${repo}:${tag}`,
+      source: 'owned',
+      policy: 'test',
+      digest: d,
+      status,
+      reasons: status === 'valid' ? [] : [`the ${tag} signature is ${status}`],
+      findings: [],
+      fingerprint: { signatureManifest: null, referrers: null },
+      verifiedLayouts: [],
+      checkedAt: now,
+      changedAt: now,
+      history: [],
+    };
+  };
+
+  before(async () => {
+    stack = testStack();
+    db = new Firestore({ projectId: stack.env.GCP_PROJECT, ignoreUndefinedProperties: true });
+    repo = `${stack.env.REGISTRY}/${freshRepository('dashboard')}`;
+    logName = `dashboard-test-${crypto.randomBytes(4).toString('hex')}`;
+
+    const tags = new FirestoreTagStore(db);
+    await tags.put(verdict('v1', 'valid', signed));
+    await tags.put(verdict('v2', 'invalid', digest()));
+    await tags.put(verdict('v3', 'unsigned', digest()));
+
+    // A signing record taken through the real store: claimed, then attached with a logged bundle.
+    const signings = new FirestoreSigningStore(db);
+    const id = { image: `${repo}@${signed}`, keyVersion: KEY };
+    const claim = await signings.claim(id, 'test-owner', {
+      leaseMs: 60_000,
+      maxAttempts: 3,
+      tag: `${repo}:v1`,
+    });
+    assert.equal(claim.status, 'claimed');
+    await signings.progress(id, 'test-owner', {
+      state: 'attached',
+      lease: null,
+      formats: {
+        bundle: {
+          attached: true,
+          bundle: {
+            verificationMaterial: {
+              tlogEntries: [
+                { logIndex: '987654', integratedTime: '1746093600', kindVersion: { kind: 'dsse' } },
+              ],
+            },
+          },
+        },
+      },
+    });
+
+    const alerts = new FirestoreAlertStore(db);
+    await alerts.record({
+      kind: 'signature-invalid',
+      severity: 'HIGH',
+      subject: `${repo}:v2`,
+      summary: 'the v2 signature does not verify',
+      evidence: { tag: `${repo}:v2`, logIndex: 55 },
+    });
+    await alerts.record({
+      kind: 'unsigned-image',
+      severity: 'MEDIUM',
+      subject: `${repo}:old`,
+      summary: 'resolved before the page was read',
+      evidence: {},
+    });
+    await alerts.markResolved(`unsigned-image:${repo}:old`, 'signed since');
+
+    const monitors = new FirestoreMonitorStore(db);
+    assert.ok(
+      await monitors.save(
+        {
+          schemaVersion: 1,
+          log: logName,
+          url: 'http://127.0.0.1:1/',
+          origin: 'test-origin',
+          checkpoint: 'test-origin\n40\nAAAA\n\n— test sig\n',
+          treeSize: 40,
+          cursor: 33,
+          version: 0,
+          updatedAt: new Date().toISOString(),
+          previousShards: [],
+        },
+        undefined,
+      ),
+    );
+  });
+  after(() => db.terminate());
+
+  function check(view: DashboardView): void {
+    const row = view.coverage.find((r) => r.repository === repo);
+    assert.ok(row, 'a coverage row for the repository');
+    assert.deepEqual(
+      {
+        signed: row.signed,
+        unsigned: row.unsigned,
+        failing: row.failing,
+        signing: row.signing,
+        digests: row.signedDigests,
+      },
+      { signed: 1, unsigned: 1, failing: 1, signing: 0, digests: 1 },
+    );
+    assert.deepEqual(
+      row.problems.map((p) => [p.ref, p.status, p.reasons]),
+      [
+        [`${repo}:v2`, 'failing', ['the v2 signature is invalid']],
+        [`${repo}:v3`, 'unsigned', ['the v3 signature is unsigned']],
+      ],
+    );
+
+    const signing = view.recentSignings.find((s) => s.image === `${repo}@${signed}`);
+    assert.ok(signing, 'the signing is among the recent ones');
+    assert.equal(signing.state, 'attached');
+    assert.deepEqual(signing.tags, [`${repo}:v1`]);
+    assert.deepEqual(signing.entries, [
+      { format: 'bundle', logIndex: 987654, kind: 'dsse', integratedTime: '2025-05-01T10:00:00.000Z' },
+    ]);
+
+    const mine = view.openAlerts.filter((a) => a.subject.startsWith(repo));
+    assert.deepEqual(
+      mine.map((a) => [a.kind, a.state, a.evidence.logIndex]),
+      [['signature-invalid', 'open', 55]],
+      'the open alert with its evidence, not the resolved one',
+    );
+
+    const monitor = view.monitors.find((m) => m.log === logName);
+    assert.ok(monitor);
+    assert.deepEqual([monitor.cursor, monitor.treeSize, monitor.origin], [33, 40, 'test-origin']);
+    assert.match(monitor.checkpoint, /^test-origin\n40\n/);
+  }
+
+  it('builds the view model from what the stores wrote', async () => {
+    const view = await loadDashboard(db, {
+      project: stack.env.GCP_PROJECT!,
+      limits: { recentSignings: 500 },
+    });
+    assert.equal(view.project, stack.env.GCP_PROJECT);
+    assert.deepEqual(view.truncated, []);
+    check(view);
+  });
+
+  it('narrows coverage and recent signings to one repository', async () => {
+    const view = await loadDashboard(db, { project: 'p', repository: repo, limits: { recentSignings: 1 } });
+    assert.equal(view.repository, repo);
+    assert.deepEqual(
+      view.coverage.map((r) => r.repository),
+      [repo],
+    );
+    assert.deepEqual(
+      view.recentSignings.map((s) => s.image),
+      [`${repo}@${signed}`],
+    );
+    // A repository whose name extends this one's is another repository.
+    const other = await loadDashboard(db, { project: 'p', repository: `${repo}-other` });
+    assert.deepEqual([other.coverage, other.recentSignings], [[], []]);
+    check({ ...view, recentSignings: view.recentSignings });
+  });
+
+  it('reports partial counts when a collection holds more than one page reads', async () => {
+    const view = await loadDashboard(db, { project: 'p', limits: { maxDocuments: 1 } });
+    assert.ok(view.truncated.includes('tags'), JSON.stringify(view.truncated));
+  });
+
+  it("the stack's dashboard function serves the same view (JSON) and the page", async () => {
+    const url = stack.env.DASHBOARD_URL;
+    assert.ok(url, 'stack.env has DASHBOARD_URL');
+    const res = await fetch(`${url}?format=json&repository=${encodeURIComponent(repo)}`);
+    assert.equal(res.status, 200);
+    check((await res.json()) as DashboardView);
+    const page = await fetch(url);
+    assert.equal(page.status, 200);
+    const html = await page.text();
+    assert.ok(html.includes(`${repo}:v2`), 'the failing tag is listed on the page');
+    assert.match(html, /log index 987654/);
+  });
+});
