@@ -11,6 +11,7 @@ import { runAlerts } from './commands/alerts.ts';
 import { runMonitorCommand } from './commands/monitor.ts';
 import { runReverify } from './commands/reverify.ts';
 import { runSign } from './commands/sign.ts';
+import { runStatus } from './commands/status.ts';
 import { runVerify } from './commands/verify.ts';
 
 const USAGE = `usage: sigsentry <command> [options]
@@ -22,6 +23,7 @@ commands:
   reverify --once            one re-verification pass over the watched tags and the watchlist
   monitor --once [--from N]  one transparency-log monitoring run
   alerts [--open]            the alerts in Firestore
+  status                     coverage, recent signings, open alerts, the monitor's cursor
 
 Run 'sigsentry <command> --help' for a command's options.
 Exit codes: 0 success, 1 failed check, 2 usage error.`;
@@ -63,6 +65,8 @@ async function main(argv: string[]): Promise<number> {
       return runMonitorCommand(rest);
     case 'alerts':
       return runAlerts(rest);
+    case 'status':
+      return runStatus(rest);
     case undefined:
       return usage('missing command');
     case '--help':

@@ -44,6 +44,7 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
       [['monitor', '--once', '--from=-3'], /--from must be a log index/],
       [['alerts', '--limit', 'lots'], /--limit/],
       [['alerts', 'extra'], /unexpected argument|Unexpected argument/],
+      [['status', '--repository'], /argument missing|requires an argument|expects an argument/i],
     ];
     for (const [args, message] of cases) {
       const run = await sigsentry(...args);
@@ -53,7 +54,7 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
   });
 
   test('--help for every command exits 0 with its usage', async () => {
-    for (const command of ['sign', 'verify', 'reverify', 'monitor', 'alerts', 'stack']) {
+    for (const command of ['sign', 'verify', 'reverify', 'monitor', 'alerts', 'status', 'stack']) {
       const run = await sigsentry(command, '--help');
       assert.equal(run.code, 0, `${command} --help`);
       assert.match(run.stdout, /usage: sigsentry/);
@@ -109,5 +110,13 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
     const alerts = await sigsentry('alerts', '--json');
     assert.equal(alerts.code, 0);
     assert.ok(Array.isArray(JSON.parse(alerts.stdout)));
+
+    const status = await sigsentry('status', '--json');
+    assert.ok(status.code === 0 || status.code === 1, status.stderr);
+    const view = JSON.parse(status.stdout) as { project: string; monitors: Array<{ cursor: number }> };
+    assert.equal(view.project, stack.env.GCP_PROJECT);
+    assert.ok(view.monitors.length >= 1, 'the monitor run above is shown');
+    const human = await sigsentry('status');
+    assert.match(human.stdout, /transparency-log monitor/);
   });
 });

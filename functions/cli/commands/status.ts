@@ -1,0 +1,79 @@
+/**
+ * `sigsentry status [--repository HOST/REPO] [--json]`: what the status page shows, in a terminal:
+ * signing coverage per repository, recent signings, open alerts, the monitor's cursor.
+ */
+import { Firestore } from '@google-cloud/firestore';
+import { loadDashboard } from '../../dashboard/data.ts';
+import { parseCommandArgs } from './args.ts';
+import { commandEnv, say } from './stack-env.ts';
+
+export const STATUS_USAGE = `usage: sigsentry status [--repository HOST/REPO] [--json]
+
+  Signing coverage per repository, recent signings with their log indexes, open alerts and the
+  transparency-log monitor's cursor, from Firestore. Exit codes: 0 nothing open, 1 open alerts or
+  unsigned/failing tags (or the state could not be read), 2 usage error.`;
+
+export async function runStatus(argv: string[]): Promise<number> {
+  const parsed = parseCommandArgs(
+    'status',
+    argv,
+    {
+      repository: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    STATUS_USAGE,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
+  if (values.help) {
+    process.stdout.write(`${STATUS_USAGE}\n`);
+    return 0;
+  }
+  const env = commandEnv();
+  if (!env.GCP_PROJECT) {
+    say('sigsentry status: GCP_PROJECT is not set and no local stack is up');
+    return 1;
+  }
+  const db = new Firestore({ projectId: env.GCP_PROJECT, ignoreUndefinedProperties: true });
+  try {
+    const view = await loadDashboard(db, {
+      project: env.GCP_PROJECT,
+      ...(typeof values.repository === 'string' ? { repository: values.repository } : {}),
+    });
+    const problems = view.coverage.reduce((n, c) => n + c.unsigned + c.failing, 0);
+    if (values.json) process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
+    else {
+      const out = (line: string) => process.stdout.write(`${line}\n`);
+      out(
+        `project ${view.project}: ${view.openAlerts.length} open alerts, ${problems} unsigned or failing tags`,
+      );
+      out('\ncoverage (signed / unsigned / failing / signing)');
+      if (!view.coverage.length) out('  no watched tags verified yet');
+      for (const c of view.coverage) {
+        out(`  ${c.repository}: ${c.signed} / ${c.unsigned} / ${c.failing} / ${c.signing}`);
+        for (const p of c.problems) out(`    ${p.status}: ${p.ref} (${p.reasons.join('; ') || p.detail})`);
+      }
+      out('\nrecent signings');
+      if (!view.recentSignings.length) out('  none');
+      for (const s of view.recentSignings.slice(0, 10)) {
+        const entries = s.entries.map((e) => `${e.format} #${e.logIndex ?? '?'}`).join(', ');
+        out(`  ${s.state.padEnd(9)} ${s.image} [${entries}]`);
+      }
+      out('\nopen alerts');
+      if (!view.openAlerts.length) out('  none');
+      for (const a of view.openAlerts) out(`  ${a.severity.padEnd(8)} ${a.kind.padEnd(18)} ${a.subject}`);
+      out('\ntransparency-log monitor');
+      if (!view.monitors.length) out('  no run yet');
+      for (const m of view.monitors)
+        out(`  ${m.log}: cursor ${m.cursor} of verified tree size ${m.treeSize}`);
+      if (view.truncated.length) out(`\n(partial counts: ${view.truncated.join(', ')})`);
+    }
+    return view.openAlerts.length === 0 && problems === 0 ? 0 : 1;
+  } catch (err) {
+    say(`sigsentry status: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    await db.terminate();
+  }
+}
