@@ -28,25 +28,30 @@ export interface PubsubDelivery {
 }
 
 export interface CloudEventLike {
-  id?: string;
-  type?: string;
+  id?: unknown;
+  type?: unknown;
   source?: string;
   data?: unknown;
 }
 
 export function parsePubsubCloudEvent(event: CloudEventLike): PubsubDelivery {
   if (event.type !== undefined && event.type !== MESSAGE_PUBLISHED) {
-    throw new InvalidInputError(`unexpected CloudEvent type ${event.type}`, { eventId: event.id });
+    // The type may be any JSON value: describe it without calling its methods.
+    const type = typeof event.type === 'string' ? event.type : `of JSON type ${typeof event.type}`;
+    throw new InvalidInputError(`unexpected CloudEvent type ${type.slice(0, 200)}`, {
+      eventId: typeof event.id === 'string' ? event.id : undefined,
+    });
   }
   const parsed = PubsubMessagePublishedSchema.safeParse(event.data);
   if (!parsed.success) {
     throw new InvalidInputError(`CloudEvent is not a Pub/Sub message: ${z.prettifyError(parsed.error)}`, {
-      eventId: event.id,
+      eventId: typeof event.id === 'string' ? event.id : undefined,
     });
   }
   const { message } = parsed.data;
   return {
-    messageId: message.messageId ?? message.message_id ?? event.id,
+    messageId:
+      message.messageId ?? message.message_id ?? (typeof event.id === 'string' ? event.id : undefined),
     publishTime: message.publishTime,
     attributes: message.attributes ?? {},
     data: Buffer.from(message.data ?? '', 'base64'),

@@ -110,6 +110,16 @@ export class RegistryClient implements Registry {
     if (mediaType === undefined) {
       throw new RegistryIntegrityError('manifest has no media type', { ...details, digest });
     }
+    // Only what was asked for (the Accept list) is a manifest: an HTML error page is not.
+    if (!MANIFEST_MEDIA_TYPES.includes(mediaType)) {
+      throw new RegistryIntegrityError(
+        `manifest served as ${mediaType.slice(0, 100)}, not a manifest media type`,
+        {
+          ...details,
+          digest,
+        },
+      );
+    }
     return { descriptor: { mediaType, digest, size: res.body.byteLength }, bytes: res.body };
   }
 

@@ -130,7 +130,16 @@ export class RegistryHttp {
         if (hop >= this.#maxRedirects) {
           throw new RegistryIntegrityError('too many redirects', { ...req.details, url: `${url}` });
         }
-        const next = new URL(location, url);
+        let next: URL;
+        try {
+          next = new URL(location, url);
+        } catch {
+          throw new RegistryIntegrityError('redirect to a Location that is not a URL', {
+            ...req.details,
+            url: `${url}`,
+            location: location.slice(0, 200),
+          });
+        }
         this.#checkTarget(next, this.#redirectTargets, { ...req.details, redirectedFrom: `${url}` });
         if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
           method = method === 'HEAD' ? 'HEAD' : 'GET';

@@ -19,14 +19,18 @@ export interface NotificationHandler {
 export function createSignOnPushEntry(deps: { logger: Logger; core: NotificationHandler }) {
   return async (event: CloudEventLike): Promise<void> => {
     let notification: GcrNotification;
-    let messageId: string | undefined = event.id;
+    let messageId: string | undefined = typeof event.id === 'string' ? event.id : undefined;
     try {
       const delivery = parsePubsubCloudEvent(event);
       messageId = delivery.messageId;
       notification = parseGcrMessage(delivery.data, messageId);
     } catch (err) {
-      if (!(err instanceof InvalidInputError)) throw err;
-      deps.logger.error(`rejected gcr message: ${err.message}`, { messageId, error: err.toJSON() });
+      // Whatever went wrong here depends on the input alone: a retry would fail the same way.
+      const invalid =
+        err instanceof InvalidInputError
+          ? err
+          : new InvalidInputError('gcr delivery could not be parsed', { messageId }, err);
+      deps.logger.error(`rejected gcr message: ${invalid.message}`, { messageId, error: invalid.toJSON() });
       return;
     }
     const logger = deps.logger.child({
