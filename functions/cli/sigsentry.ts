@@ -7,12 +7,6 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runAlerts } from './commands/alerts.ts';
-import { runMonitorCommand } from './commands/monitor.ts';
-import { runReverify } from './commands/reverify.ts';
-import { runSign } from './commands/sign.ts';
-import { runStatus } from './commands/status.ts';
-import { runVerify } from './commands/verify.ts';
 
 const USAGE = `usage: sigsentry <command> [options]
 
@@ -50,23 +44,24 @@ function runStack(args: string[]): Promise<number> {
   });
 }
 
+// Each command is loaded only when it runs: `--help` and usage errors need none of the Google clients.
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'stack':
       return runStack(rest);
     case 'verify':
-      return runVerify(rest);
+      return (await import('./commands/verify.ts')).runVerify(rest);
     case 'reverify':
-      return runReverify(rest);
+      return (await import('./commands/reverify.ts')).runReverify(rest);
     case 'sign':
-      return runSign(rest);
+      return (await import('./commands/sign.ts')).runSign(rest);
     case 'monitor':
-      return runMonitorCommand(rest);
+      return (await import('./commands/monitor.ts')).runMonitorCommand(rest);
     case 'alerts':
-      return runAlerts(rest);
+      return (await import('./commands/alerts.ts')).runAlerts(rest);
     case 'status':
-      return runStatus(rest);
+      return (await import('./commands/status.ts')).runStatus(rest);
     case undefined:
       return usage('missing command');
     case '--help':

@@ -27,6 +27,15 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
+/** Peak resident set size (VmHWM) of a process, in MiB. */
+function peakRssMiB(pid: number): number {
+  const line = fs
+    .readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmHWM:'));
+  return Math.round(Number(line?.split(/\s+/)[1] ?? 0) / 1024);
+}
+
 function childPids(pid: number): number[] {
   // The Functions Framework runs in the group leader itself (node), so the leader's pid is the function.
   return [pid];
@@ -102,6 +111,7 @@ try {
     },
     signingsPerSecond: Number((latencies.length / ((finished - started) / 1000)).toFixed(1)),
     functionCpuMsPerSigning: Number(((cpuAfter - cpuBefore) / Math.max(1, latencies.length)).toFixed(2)),
+    functionPeakRssMiB: peakRssMiB(fnPid),
     note: 'both formats per push: 2 KMS signatures, 2 log entries, .sig manifest + referrer index per image',
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

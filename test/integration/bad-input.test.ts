@@ -36,18 +36,28 @@ describe('malformed gcr messages are acknowledged once, never retried', () => {
     ['JSON null', () => 'null'],
   ];
 
-  for (const [name, body] of cases) {
-    test(name, async () => {
-      const messageId = await pubsub.topic('gcr').publishMessage({ data: Buffer.from(body()) });
-      const log = stack.functionLog('signOnPush');
-      const forThis = (e: Record<string, unknown>) => e.messageId === messageId;
-      const [line] = await waitForLogEntries(log, (e) => forThis(e) && e.severity === 'ERROR');
-      assert.match(String(line?.message), /^rejected gcr message: /);
-      assert.equal((line?.error as { code?: string } | undefined)?.code, 'INVALID_INPUT');
-      // Long enough for two or three redeliveries had the message not been acknowledged.
-      await sleep(3000);
-      const lines = readLogEntries(log).filter(forThis);
+  // All cases are published at once and watched together: one wait covers every redelivery window.
+  const published = new Map<string, string>();
+  before(async () => {
+    for (const [name, body] of cases)
+      published.set(name, await pubsub.topic('gcr').publishMessage({ data: Buffer.from(body()) }));
+    const log = stack.functionLog('signOnPush');
+    const ids = new Set(published.values());
+    await waitForLogEntries(log, (e) => ids.has(String(e.messageId)) && e.severity === 'ERROR', {
+      count: ids.size,
+    });
+    // Long enough for two or three redeliveries had any message not been acknowledged.
+    await sleep(3000);
+  });
+
+  for (const [name] of cases) {
+    test(name, () => {
+      const messageId = published.get(name)!;
+      const lines = readLogEntries(stack.functionLog('signOnPush')).filter((e) => e.messageId === messageId);
       assert.equal(lines.length, 1, `expected one log line for message ${messageId}, got ${lines.length}`);
+      assert.equal(lines[0]?.severity, 'ERROR');
+      assert.match(String(lines[0]?.message), /^rejected gcr message: /);
+      assert.equal((lines[0]?.error as { code?: string } | undefined)?.code, 'INVALID_INPUT');
     });
   }
 });

@@ -1,6 +1,4 @@
 /** `sigsentry alerts [--open] [--limit N] [--json]`: the alerts recorded in Firestore, newest first. */
-import { Firestore } from '@google-cloud/firestore';
-import { FirestoreAlertStore } from '../../alerts/firestore-sink.ts';
 import { parseCommandArgs } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
@@ -32,6 +30,8 @@ export async function runAlerts(argv: string[]): Promise<number> {
     say('sigsentry alerts: --limit must be a whole number from 1 to 1000');
     return 2;
   }
+  const { Firestore } = await import('@google-cloud/firestore');
+  const { FirestoreAlertStore } = await import('../../alerts/firestore-sink.ts');
   const env = commandEnv();
   const db = new Firestore({ projectId: env.GCP_PROJECT, ignoreUndefinedProperties: true });
   try {

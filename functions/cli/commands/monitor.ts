@@ -3,9 +3,6 @@
  * scheduled function: verify the checkpoint and its consistency, scan the new entries, alert.
  */
 
-import { createLogger } from '../../logging/logger.ts';
-import { runMonitor } from '../../monitor-log/core.ts';
-import { monitorDepsFromEnv } from '../../monitor-log/from-env.ts';
 import { parseCommandArgs, withRekorKey } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
@@ -47,6 +44,9 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
       return 2;
     }
   }
+  const { runMonitor } = await import('../../monitor-log/core.ts');
+  const { monitorDepsFromEnv } = await import('../../monitor-log/from-env.ts');
+  const { createLogger } = await import('../../logging/logger.ts');
   const logger = createLogger({ command: 'monitor' }, (line) => process.stderr.write(`${line}\n`));
   try {
     const env = await withRekorKey(commandEnv());

@@ -4,9 +4,6 @@
  * in Firestore and alerts through the alert pipeline. Exit 0 when every tag is valid, 1 otherwise.
  */
 import { parseArgs } from 'node:util';
-import { alertSinkFromEnv } from '../../alerts/from-env.ts';
-import { createLogger } from '../../logging/logger.ts';
-import { createReverifyFromEnv } from '../../reverify/from-env.ts';
 import { commandEnv, say } from './stack-env.ts';
 
 export const REVERIFY_USAGE = `usage: sigsentry reverify --once [--json]
@@ -41,6 +38,9 @@ export async function runReverify(argv: string[]): Promise<number> {
     say(REVERIFY_USAGE);
     return 2;
   }
+  const { alertSinkFromEnv } = await import('../../alerts/from-env.ts');
+  const { createLogger } = await import('../../logging/logger.ts');
+  const { createReverifyFromEnv } = await import('../../reverify/from-env.ts');
   const env = commandEnv();
   // Log lines go to stderr so that --json output stays parseable.
   const logger = createLogger({ command: 'reverify' }, (line) => process.stderr.write(`${line}\n`));

@@ -4,11 +4,8 @@
  * point to that is not signed yet, with a progress line and a summary.
  */
 
-import { toNotification } from '../../events/gcr-message.ts';
-import { createLogger } from '../../logging/logger.ts';
 import { parseImageReference } from '../../registry/reference.ts';
-import { createSignOnPush, type SignOutcome } from '../../sign-on-push/core.ts';
-import { signOnPushDepsFromEnv } from '../../sign-on-push/from-env.ts';
+import type { SignOutcome } from '../../sign-on-push/core.ts';
 import { parseCommandArgs } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
@@ -60,10 +57,15 @@ export async function runSign(argv: string[]): Promise<number> {
     return 2;
   }
 
+  // The clients load only once the arguments are known to be good.
+  const { createSignOnPush } = await import('../../sign-on-push/core.ts');
+  const { signOnPushDepsFromEnv } = await import('../../sign-on-push/from-env.ts');
+  const { toNotification } = await import('../../events/gcr-message.ts');
+  const { createLogger } = await import('../../logging/logger.ts');
   const env = commandEnv();
   const logger = createLogger({ command: 'sign' }, (line) => process.stderr.write(`${line}\n`));
   const quiet = createLogger({ command: 'sign' }, () => {});
-  let deps: ReturnType<typeof signOnPushDepsFromEnv>;
+  let deps: Awaited<ReturnType<typeof signOnPushDepsFromEnv>>;
   try {
     deps = signOnPushDepsFromEnv(env, logger);
   } catch (err) {

@@ -2,8 +2,6 @@
  * `sigsentry status [--repository HOST/REPO] [--json]`: what the status page shows, in a terminal:
  * signing coverage per repository, recent signings, open alerts, the monitor's cursor.
  */
-import { Firestore } from '@google-cloud/firestore';
-import { loadDashboard } from '../../dashboard/data.ts';
 import { parseCommandArgs } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
@@ -30,6 +28,8 @@ export async function runStatus(argv: string[]): Promise<number> {
     process.stdout.write(`${STATUS_USAGE}\n`);
     return 0;
   }
+  const { Firestore } = await import('@google-cloud/firestore');
+  const { loadDashboard } = await import('../../dashboard/data.ts');
   const env = commandEnv();
   if (!env.GCP_PROJECT) {
     say('sigsentry status: GCP_PROJECT is not set and no local stack is up');

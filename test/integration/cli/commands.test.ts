@@ -41,6 +41,7 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
       [['sign', '--concurrency', '0', '--backfill', 'h/r'], /--concurrency/],
       [['sign', '--wat'], /Unknown option/],
       [['monitor'], /only --once/],
+      [['reverify'], /only --once/],
       [['monitor', '--once', '--from=-3'], /--from must be a log index/],
       [['alerts', '--limit', 'lots'], /--limit/],
       [['alerts', 'extra'], /unexpected argument|Unexpected argument/],
@@ -110,6 +111,17 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
     const alerts = await sigsentry('alerts', '--json');
     assert.equal(alerts.code, 0);
     assert.ok(Array.isArray(JSON.parse(alerts.stdout)));
+
+    const pass = await sigsentry('reverify', '--once', '--json');
+    assert.ok(pass.code === 0 || pass.code === 1, pass.stderr);
+    const summary = JSON.parse(pass.stdout) as { tags: number; byStatus: Record<string, number> };
+    assert.ok(summary.tags > 0, 'the pass saw the tags pushed by the tests above');
+    assert.ok(summary.byStatus.valid! > 0, 'signed images verify');
+    assert.equal(
+      pass.code === 0,
+      summary.byStatus.valid === summary.tags,
+      'exit 0 exactly when every tag is valid',
+    );
 
     const status = await sigsentry('status', '--json');
     assert.ok(status.code === 0 || status.code === 1, status.stderr);
