@@ -7,7 +7,8 @@
 import { Firestore } from '@google-cloud/firestore';
 import * as ff from '@google-cloud/functions-framework';
 import { alertSinkFromEnv } from './alerts/from-env.ts';
-import { dashboardConfigFromEnv, isLocalStack } from './dashboard/config.ts';
+import { isLocalStack, requireIdentityToken } from './auth/identity-token.ts';
+import { dashboardConfigFromEnv } from './dashboard/config.ts';
 import { loadDashboard } from './dashboard/data.ts';
 import { createDashboardEntry } from './dashboard/entry.ts';
 import { DependencyError } from './errors.ts';
@@ -54,47 +55,53 @@ ff.cloudEvent(
 let monitorDeps: Promise<MonitorDeps> | undefined;
 ff.http(
   'monitorLog',
-  createMonitorLogEntry({
-    logger,
-    run: (options) => {
-      // A failed build (KMS down, bad configuration) is retried by the next run, not cached.
-      monitorDeps ??= monitorDepsFromEnv(process.env, { logger }).catch((err) => {
-        monitorDeps = undefined;
-        throw new DependencyError(
-          'configuration',
-          `monitorLog cannot start: ${(err as Error).message}`,
-          {},
-          err,
-        );
-      });
-      return monitorDeps.then((deps) => runMonitor({ ...deps, ...options }));
-    },
-  }),
+  requireIdentityToken(
+    isLocalStack(process.env),
+    createMonitorLogEntry({
+      logger,
+      run: (options) => {
+        // A failed build (KMS down, bad configuration) is retried by the next run, not cached.
+        monitorDeps ??= monitorDepsFromEnv(process.env, { logger }).catch((err) => {
+          monitorDeps = undefined;
+          throw new DependencyError(
+            'configuration',
+            `monitorLog cannot start: ${(err as Error).message}`,
+            {},
+            err,
+          );
+        });
+        return monitorDeps.then((deps) => runMonitor({ ...deps, ...options }));
+      },
+    }),
+  ),
 );
 
 let reverify: Promise<ReverifyRuntime> | undefined;
 ff.http(
   'reverifyImages',
-  createReverifyEntry({
-    logger,
-    run: (options) => {
-      // A failed build (KMS down, bad configuration) is retried by the next run, not cached.
-      reverify ??= (async () =>
-        createReverifyFromEnv(process.env, {
-          alerts: alertSinkFromEnv(process.env, { logger }),
-          logger,
-        }))().catch((err) => {
-        reverify = undefined;
-        throw new DependencyError(
-          'configuration',
-          `reverifyImages cannot start: ${(err as Error).message}`,
-          {},
-          err,
-        );
-      });
-      return reverify.then((runtime) => runtime.run(options));
-    },
-  }),
+  requireIdentityToken(
+    isLocalStack(process.env),
+    createReverifyEntry({
+      logger,
+      run: (options) => {
+        // A failed build (KMS down, bad configuration) is retried by the next run, not cached.
+        reverify ??= (async () =>
+          createReverifyFromEnv(process.env, {
+            alerts: alertSinkFromEnv(process.env, { logger }),
+            logger,
+          }))().catch((err) => {
+          reverify = undefined;
+          throw new DependencyError(
+            'configuration',
+            `reverifyImages cannot start: ${(err as Error).message}`,
+            {},
+            err,
+          );
+        });
+        return reverify.then((runtime) => runtime.run(options));
+      },
+    }),
+  ),
 );
 
 // The status page: read-only; the Firestore client is built on first use.

@@ -46,6 +46,7 @@ locals {
     SIGSENTRY_REVERIFY_CONCURRENCY = var.reverify_concurrency == null ? "" : tostring(var.reverify_concurrency)
     # The local stack's way of passing the log key; a deployment passes REKOR_PUBLIC_KEY.
     REKOR_PUBLIC_KEY_FILE = ""
+    SIGSENTRY_LOCAL       = ""
   }
   monitor_log_env = {
     GCP_PROJECT          = var.project
@@ -58,6 +59,7 @@ locals {
     MONITOR_START_INDEX  = var.monitor_start_index == null ? "" : tostring(var.monitor_start_index)
     MONITOR_MAX_ENTRIES  = var.monitor_max_entries == null ? "" : tostring(var.monitor_max_entries)
     ALERT_TOPIC          = google_pubsub_topic.alerts.name
+    SIGSENTRY_LOCAL      = ""
   }
   dashboard_env = {
     GCP_PROJECT = var.project

@@ -19,6 +19,13 @@ export interface FunctionContract {
   env: EnvironmentVariable[];
 }
 
+const local: EnvironmentVariable = {
+  name: 'SIGSENTRY_LOCAL',
+  required: false,
+  description:
+    'the local stack only: "1" turns off the in-code identity-token check of the HTTP functions; never set in a deployment',
+};
+
 const project: EnvironmentVariable = { name: 'GCP_PROJECT', required: true, description: 'the project id' };
 const alertTopic: EnvironmentVariable = {
   name: 'ALERT_TOPIC',
@@ -114,6 +121,7 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
       },
       alertTopic,
       alertWebhook,
+      local,
     ],
   },
   monitorLog: {
@@ -143,19 +151,12 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
       },
       alertTopic,
       alertWebhook,
+      local,
     ],
   },
   dashboard: {
     entryPoint: 'dashboard',
     trigger: 'http',
-    env: [
-      project,
-      {
-        name: 'SIGSENTRY_LOCAL',
-        required: false,
-        description:
-          'the local stack only: "1" serves the page without the in-code identity-token check; never set in a deployment',
-      },
-    ],
+    env: [project, local],
   },
 };

@@ -15,7 +15,6 @@ export function dashboardConfigFromEnv(env: NodeJS.ProcessEnv): DashboardConfig 
   return { project, local: isLocalStack(env) };
 }
 
-/** Only an explicit "1" or "true" turns the identity check off; anything else ("0", a typo) keeps it on. */
-export function isLocalStack(env: NodeJS.ProcessEnv): boolean {
-  return env.SIGSENTRY_LOCAL === '1' || env.SIGSENTRY_LOCAL === 'true';
-}
+import { isLocalStack } from '../auth/identity-token.ts';
+
+export { isLocalStack };

@@ -12,6 +12,7 @@
  * second time; IAM did. The local stack sets SIGSENTRY_LOCAL=1, where there is no IAM in front, and
  * the check is off.
  */
+import { presentsIdentityToken } from '../auth/identity-token.ts';
 import type { Logger } from '../logging/logger.ts';
 import { CONTENT_SECURITY_POLICY, renderDashboard, renderMessage } from './render.ts';
 import type { DashboardView } from './view.ts';
@@ -28,19 +29,7 @@ export interface DashboardResponse {
   send(body: string): unknown;
 }
 
-const BEARER = /^Bearer\s+\S+/i;
-
-function header(req: DashboardRequest, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** True when the request presents a bearer token in either header Cloud Run checks. */
-export function presentsIdentityToken(req: DashboardRequest): boolean {
-  return [header(req, 'authorization'), header(req, 'x-serverless-authorization')].some(
-    (v) => v !== undefined && BEARER.test(v),
-  );
-}
+export { presentsIdentityToken };
 
 const COMMON_HEADERS: Record<string, string> = {
   'Cache-Control': 'no-store',
