@@ -18,11 +18,17 @@ export const TAG_REFERENCE = new RegExp(`^(${HOST})/(${PATH}):(${TAG})$`);
 export const GcrMessageSchema = z
   .object({
     action: z.enum(['INSERT', 'DELETE']),
+    // Registry references are short (the distribution spec caps a repository name at 255 bytes).
     digest: z
       .string()
+      .max(1024, 'digest reference is too long')
       .regex(DIGEST_REFERENCE, 'digest must be HOST/REPOSITORY@sha256:<64 lower-case hex>')
       .optional(),
-    tag: z.string().regex(TAG_REFERENCE, 'tag must be HOST/REPOSITORY:TAG').optional(),
+    tag: z
+      .string()
+      .max(1024, 'tag reference is too long')
+      .regex(TAG_REFERENCE, 'tag must be HOST/REPOSITORY:TAG')
+      .optional(),
   })
   .strict()
   .refine((m) => m.digest !== undefined || m.tag !== undefined, {

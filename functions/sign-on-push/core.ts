@@ -127,9 +127,18 @@ export function createSignOnPush(deps: SignOnPushDeps): NotificationHandler & {
     const image: DigestReference = { ...repo, digest };
     const imageRef = formatImageReference(image);
     const manifest = await deps.registry.getManifest(repo, digest);
-    const manifestJson = JSON.parse(Buffer.from(manifest.bytes).toString('utf8')) as {
-      manifests?: Array<{ digest?: unknown }>;
-    };
+    let manifestJson: { manifests?: Array<{ digest?: unknown }> };
+    try {
+      manifestJson = JSON.parse(Buffer.from(manifest.bytes).toString('utf8'));
+    } catch {
+      // The registry verified the bytes against the digest; they are what was pushed, and not JSON.
+      throw new PolicyViolationError(
+        `refusing to sign: the manifest of ${repository}@${digest} is not JSON`,
+        {
+          image: `${repository}@${digest}`,
+        },
+      );
+    }
     if (isSignatureArtifactManifest(manifestJson)) {
       return { outcome: 'skipped', reason: 'signature artifact manifest' };
     }
