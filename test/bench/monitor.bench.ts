@@ -1,0 +1,565 @@
+/**
+ * monitorLog benchmark (not a test): `node test/bench/monitor.bench.ts [--backlog N] [--scan N]`.
+ *
+ * The log is the Rekor emulator, in this process (a worker thread, whose CPU is reported apart), with
+ * 100 ms injected into every request. Each monitoring run is a child process, as the function would
+ * be, so its CPU (process.cpuUsage) and peak RSS (VmHWM) are the monitor's alone.
+ * Its entries are the real public entry bodies found in the fixtures (mostly keyless Fulcio
+ * certificates: hashedrekord, dsse, intoto, jar; Rekor v2 hashedrekord 0.0.2), each made unique by
+ * a different artifact digest, plus key-signed entries, appended straight to the log's store.
+ *
+ * Prints one JSON summary:
+ * - v1 entries scanned per second by runMonitor with the function's default request concurrency,
+ *   and by the rekor-monitor strategy (one 10-entry retrieve at a time) over the same log, and the ratio;
+ * - v2 (tile log) entries scanned per second, same latency;
+ * - entries parsed and matched per second on one core (CPU time) for the v1 and v2 mixes, against a
+ *   naive matcher that parses every certificate (crypto.X509Certificate), and the ratio;
+ * - the monitor's CPU per scanned entry in the full scans (client checks included);
+ * - the catch-up time of a backlog of `--backlog` entries (default 1,000,000), measured on a
+ *   `--scan` window (default 100,000) at the end of that log and extrapolated when smaller;
+ * - peak RSS of the monitor processes, and of this process (which holds the emulator's log index).
+ */
+
+import { spawn } from 'node:child_process';
+import { createHash, generateKeyPairSync, type KeyObject, sign, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { startRekorServer } from '../../emulators/rekor/server.ts';
+import { LogStore } from '../../emulators/rekor/store.ts';
+import { MemoryAlertSink } from '../../functions/alerts/memory-sink.ts';
+import { createMemoryLogger } from '../../functions/logging/logger.ts';
+import { type MonitorRunResult, runMonitor } from '../../functions/monitor-log/core.ts';
+import { extractVerifiers } from '../../functions/monitor-log/entry-verifiers.ts';
+import { logSourceFor } from '../../functions/monitor-log/from-env.ts';
+import { type ResolvedIdentity, resolveIdentities } from '../../functions/monitor-log/identities.ts';
+import { IdentityMatcher } from '../../functions/monitor-log/matcher.ts';
+import { StaticSigningRecordLookup } from '../../functions/monitor-log/signing-lookup.ts';
+import { MemoryMonitorStore } from '../../functions/monitor-log/state.ts';
+import { canonicalJson } from '../../functions/tlog/entries/canonical.ts';
+
+/**
+ * This process's peak RSS (VmHWM). Not resourceUsage().maxRSS: on Linux a spawned child inherits
+ * its parent's high-water mark through fork, so it would report the bench's, not its own.
+ */
+function peakRssMiB(): number {
+  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  return Math.round(Number(kb) / 1024);
+}
+
+interface EmulatorInfo {
+  url: string;
+  publicKeyPem: string;
+  v2PublicKeyPem: string;
+  v2Origin: string;
+}
+
+/** The deployed function's request concurrency (monitorDepsFromEnv: limits.requestConcurrency ?? 32). */
+const FUNCTION_REQUEST_CONCURRENCY = 32;
+const DELAY_MS = 100;
+
+async function startEmulator(
+  dataDir: string,
+): Promise<EmulatorInfo & { cpuMs(): Promise<number>; stop(): Promise<void> }> {
+  const worker = new Worker(new URL(import.meta.url), { workerData: { dataDir } });
+  const info = await new Promise<EmulatorInfo>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  const faults = await fetch(`${info.url}/__faults`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ delayMs: DELAY_MS }),
+  });
+  if (!faults.ok) throw new Error(`could not inject the delay: ${faults.status}`);
+  return {
+    ...info,
+    /** CPU time of the emulator's thread so far. */
+    async cpuMs() {
+      const usage = new Promise<NodeJS.CpuUsage>((r) => worker.once('message', r));
+      worker.postMessage('cpu');
+      const { user, system } = await usage;
+      return (user + system) / 1000;
+    },
+    async stop() {
+      const exited = new Promise((r) => worker.once('exit', r));
+      worker.postMessage('close');
+      await exited;
+    },
+  };
+}
+
+// ---- real public entry bodies ------------------------------------------------------------
+interface RealBody {
+  body: Buffer;
+  kind: string;
+  v2: boolean;
+  certificate: boolean;
+  source: string;
+}
+
+function realBodies(): RealBody[] {
+  const roots = ['/work/shared/fixtures', join(import.meta.dirname, '../fixtures')];
+  const seen = new Map<string, RealBody>();
+  const collect = (value: unknown, source: string): void => {
+    if (value === null || typeof value !== 'object') return;
+    for (const [k, v] of Object.entries(value)) {
+      if ((k === 'canonicalizedBody' || k === 'body') && typeof v === 'string' && v.length > 100) {
+        const body = Buffer.from(v, 'base64');
+        let parsed: { kind?: unknown; spec?: Record<string, unknown> };
+        try {
+          parsed = JSON.parse(body.toString('utf8')) as typeof parsed;
+        } catch {
+          continue;
+        }
+        if (typeof parsed.kind !== 'string' || seen.has(v)) continue;
+        const v2 = Object.keys(parsed.spec ?? {}).some((s) => s.endsWith('V002'));
+        const extracted = extractVerifiers(body);
+        if (!extracted.ok) continue;
+        seen.set(v, {
+          body,
+          kind: parsed.kind,
+          v2,
+          certificate: extracted.verifiers.some((x) => x.type === 'certificate'),
+          source,
+        });
+      } else collect(v, source);
+    }
+  };
+  const walk = (dir: string): void => {
+    for (const d of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, d.name);
+      if (d.isDirectory()) walk(path);
+      else if (/\.(json|sigstore)$/.test(d.name)) {
+        try {
+          collect(JSON.parse(readFileSync(path, 'utf8')) as unknown, path);
+        } catch {
+          // not JSON
+        }
+      }
+    }
+  };
+  for (const root of roots) walk(root);
+  return [...seen.values()];
+}
+
+const unrelated = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const owned = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const pemOf = (k: KeyObject): string => k.export({ format: 'pem', type: 'spki' }).toString();
+
+/** A key-signed (cosign --key style) hashedrekord 0.0.1 body, canonical as Rekor stores it. */
+function keyedV1(i: number): Buffer {
+  const data = Buffer.from(`bench artifact ${i}`);
+  return Buffer.from(
+    canonicalJson({
+      apiVersion: '0.0.1',
+      kind: 'hashedrekord',
+      spec: {
+        data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(data).digest('hex') } },
+        signature: {
+          content: sign('sha256', data, unrelated.privateKey).toString('base64'),
+          publicKey: { content: Buffer.from(pemOf(unrelated.publicKey)).toString('base64') },
+        },
+      },
+    }),
+  );
+}
+
+function keyedV2(i: number): Buffer {
+  const data = Buffer.from(`bench v2 artifact ${i}`);
+  return Buffer.from(
+    canonicalJson({
+      apiVersion: '0.0.2',
+      kind: 'hashedrekord',
+      spec: {
+        hashedRekordV002: {
+          data: { algorithm: 'SHA2_256', digest: createHash('sha256').update(data).digest('base64') },
+          signature: {
+            content: sign('sha256', data, unrelated.privateKey).toString('base64'),
+            verifier: {
+              keyDetails: 'PKIX_ECDSA_P256_SHA_256',
+              publicKey: {
+                rawBytes: unrelated.publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
+              },
+            },
+          },
+        },
+      },
+    }),
+  );
+}
+
+/** The same entry about another artifact: a unique leaf, the same shape and certificate. */
+function replay(body: Buffer, i: number): Buffer {
+  const text = body.toString('utf8');
+  const digest = createHash('sha256').update(`replay ${i}`).digest();
+  let out = text.replace(/"value":"([0-9a-f]+)"/, (_m, hex: string) => {
+    const fill = digest
+      .toString('hex')
+      .repeat(Math.ceil(hex.length / 64))
+      .slice(0, hex.length);
+    return `"value":"${fill}"`;
+  });
+  if (out === text) {
+    out = text.replace(/"digest":"([A-Za-z0-9+/=]+)"/, (_m, b64: string) => {
+      const raw = Buffer.from(b64, 'base64');
+      return `"digest":"${Buffer.concat([digest, digest, digest]).subarray(0, raw.length).toString('base64')}"`;
+    });
+  }
+  if (out === text) throw new Error('no artifact digest to vary in a fixture body');
+  return Buffer.from(out);
+}
+
+/**
+ * A keyless-heavy mix like the public log's: 85 % keyless certificates (real bodies, cycled) and
+ * 15 % key-signed entries.
+ */
+function mixer(real: RealBody[], v2: boolean): { body(i: number): Buffer; describe: Record<string, number> } {
+  const keyless = real.filter((r) => r.v2 === v2 && r.certificate);
+  const keyed = real.filter((r) => r.v2 === v2 && !r.certificate);
+  const describe: Record<string, number> = {};
+  const keyedPool = Array.from({ length: 64 }, (_, i) => (v2 ? keyedV2(i) : keyedV1(i)));
+  const body = (i: number): Buffer => {
+    let b: Buffer;
+    let kind: string;
+    if (i % 20 < 17) {
+      const r = keyless[i % keyless.length]!;
+      b = replay(r.body, i);
+      kind = `${r.kind} keyless`;
+    } else if (keyed.length > 0 && i % 20 === 17) {
+      const r = keyed[i % keyed.length]!;
+      b = replay(r.body, i);
+      kind = `${r.kind} key`;
+    } else {
+      b = replay(keyedPool[i % keyedPool.length]!, i);
+      kind = 'hashedrekord key';
+    }
+    describe[kind] = (describe[kind] ?? 0) + 1;
+    return b;
+  };
+  return { body, describe };
+}
+
+/** Appends `n` mixed entries straight to the store in `dir` (no HTTP, no signature checks). */
+function fillStore(dir: string, n: number, body: (i: number) => Buffer): number {
+  const t = performance.now();
+  const store = new LogStore(dir);
+  for (let i = store.size; i < n; i++) store.append(body(i), { integratedTime: 1_700_000_000, keys: [] });
+  store.close();
+  return performance.now() - t;
+}
+
+// ---- measurements ------------------------------------------------------------------------
+const cpuMs = (since: NodeJS.CpuUsage): number => {
+  const d = process.threadCpuUsage(since);
+  return (d.user + d.system) / 1000;
+};
+
+async function identitiesFor(): Promise<ResolvedIdentity[]> {
+  // Typical owned identities: the KMS key (matched by SPKI fingerprint, as a publicKey here), a
+  // release engineer's keyless identity, and the organisation's GitHub Actions source repository.
+  return resolveIdentities(
+    [
+      { type: 'publicKey', pem: pemOf(owned.publicKey), name: 'signing key' },
+      { type: 'certificate', san: 'release@example.com', issuer: 'https://accounts.google.com' },
+      {
+        type: 'certificate',
+        issuer: 'https://token.actions.githubusercontent.com',
+        extensions: { '1.3.6.1.4.1.57264.1.12': 'https://github.com/example-org/app' },
+      },
+    ],
+    () => Promise.reject(new Error('no KMS in the bench')),
+  );
+}
+
+/** sigsentry's hot path: byte-level extraction, fingerprints, literal prefilter. */
+function matchFast(matcher: IdentityMatcher, bodies: Buffer[]): number {
+  let matches = 0;
+  for (const body of bodies) {
+    const ex = extractVerifiers(body);
+    if (!ex.ok) throw new Error(ex.message);
+    for (const v of ex.verifiers) matches += matcher.match(v).length;
+  }
+  return matches;
+}
+
+/** The naive way: every certificate fully parsed (what a monitor on crypto/x509 does per entry). */
+function matchNaive(keySha256: Set<string>, san: string, bodies: Buffer[]): number {
+  let matches = 0;
+  for (const body of bodies) {
+    const ex = extractVerifiers(body);
+    if (!ex.ok) throw new Error(ex.message);
+    for (const v of ex.verifiers) {
+      if (v.type === 'publicKey') {
+        if (keySha256.has(createHash('sha256').update(v.der).digest('hex'))) matches++;
+        continue;
+      }
+      const cert = new X509Certificate(v.der);
+      const spki = cert.publicKey.export({ format: 'der', type: 'spki' });
+      if (keySha256.has(createHash('sha256').update(spki).digest('hex'))) matches++;
+      if (cert.subjectAltName?.includes(san) || cert.fingerprint256 === '') matches++;
+    }
+  }
+  return matches;
+}
+
+function perCore(label: string, bodies: Buffer[], identities: ResolvedIdentity[]) {
+  const matcher = new IdentityMatcher(identities);
+  const keys = new Set(identities.flatMap((i) => (i.type === 'key' ? [i.keySha256] : [])));
+  matchFast(matcher, bodies.slice(0, 2000)); // warm up both paths
+  matchNaive(keys, 'release@example.com', bodies.slice(0, 2000));
+  matcher.fullParses = 0;
+  const rounds = 3;
+  let c = process.threadCpuUsage();
+  let fastMatches = 0;
+  for (let r = 0; r < rounds; r++) fastMatches += matchFast(matcher, bodies);
+  const fastMs = cpuMs(c);
+  c = process.threadCpuUsage();
+  let naiveMatches = 0;
+  for (let r = 0; r < rounds; r++) naiveMatches += matchNaive(keys, 'release@example.com', bodies);
+  const naiveMs = cpuMs(c);
+  const n = rounds * bodies.length;
+  const fast = Math.round((n * 1000) / fastMs);
+  const naive = Math.round((n * 1000) / naiveMs);
+  return {
+    log: label,
+    entries: n,
+    parsedAndMatchedPerSecondPerCore: fast,
+    naiveFullCertificateParsePerSecondPerCore: naive,
+    ratio: Number((fast / naive).toFixed(2)),
+    fullCertificateParses: matcher.fullParses,
+    matches: { sigsentry: fastMatches, naive: naiveMatches },
+  };
+}
+
+interface ScanJob {
+  name: string;
+  kind: 'rekor-v1' | 'rekor-v2';
+  url: string;
+  publicKey: string;
+  origin?: string;
+  concurrency: number;
+  from: number;
+}
+
+interface ScanFigures {
+  entries: number;
+  wallMs: number;
+  entriesPerSecond: number;
+  /** The monitor process's CPU (all its threads) per scanned entry, client checks included. */
+  monitorCpuMsPerEntry: number;
+  monitorPeakRssMiB: number;
+  outcome: string;
+  alerts: number;
+}
+
+/**
+ * One monitoring run in its own process, as the function would run: its CPU and RSS are the
+ * monitor's alone (the emulator stays in the bench process).
+ */
+async function scanJob(job: ScanJob): Promise<ScanFigures> {
+  const log = logSourceFor(
+    {
+      name: job.name,
+      kind: job.kind,
+      url: job.url,
+      publicKey: job.publicKey,
+      ...(job.origin ? { origin: job.origin } : {}),
+    },
+    job.concurrency,
+  );
+  const alerts = new MemoryAlertSink();
+  const deps = {
+    logs: [{ name: job.name, log, startIndex: job.from }],
+    store: new MemoryMonitorStore(),
+    alerts,
+    records: new StaticSigningRecordLookup(),
+    identities: await identitiesFor(),
+    logger: createMemoryLogger(),
+    limits: { timeBudgetMs: 3_600_000 },
+  };
+  const c = process.cpuUsage();
+  const t = performance.now();
+  const result: MonitorRunResult = await runMonitor(deps);
+  const wallMs = performance.now() - t;
+  const cpu = process.cpuUsage(c);
+  const r = result.logs[0]!;
+  if (r.outcome !== 'scanned') throw new Error(`scan of ${job.name} ended ${r.outcome}: ${String(r.error)}`);
+  return {
+    entries: r.scanned,
+    wallMs: Math.round(wallMs),
+    entriesPerSecond: Math.round((r.scanned * 1000) / wallMs),
+    monitorCpuMsPerEntry: Number(((cpu.user + cpu.system) / 1000 / Math.max(1, r.scanned)).toFixed(4)),
+    monitorPeakRssMiB: peakRssMiB(),
+    outcome: r.outcome,
+    alerts: alerts.raised.length,
+  };
+}
+
+async function scan(job: ScanJob): Promise<ScanFigures> {
+  const child = spawn(process.execPath, [import.meta.filename, '--scan-job', JSON.stringify(job)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`scan ${job.name} exited ${code}`);
+  return JSON.parse(out) as ScanFigures;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      backlog: { type: 'string', default: '1000000' },
+      scan: { type: 'string', default: '100000' },
+      'rekor-monitor-entries': { type: 'string', default: '500' },
+      'v2-entries': { type: 'string', default: '100000' },
+      'per-core-entries': { type: 'string', default: '20000' },
+    },
+  });
+  const BACKLOG = Number(values.backlog);
+  const SCAN = Math.min(BACKLOG, Number(values.scan));
+  const RM = Number(values['rekor-monitor-entries']);
+  const V2 = Number(values['v2-entries']);
+  const PER_CORE = Number(values['per-core-entries']);
+
+  const real = realBodies();
+  const v1mix = mixer(real, false);
+  const v2mix = mixer(real, true);
+  const identities = await identitiesFor();
+  const dir = mkdtempSync(join(tmpdir(), 'monitor-bench-'));
+  let monitorRss = 0;
+  const summary: Record<string, unknown> = {
+    machine: { cores: (await import('node:os')).availableParallelism(), node: process.version },
+    injectedLatencyMsPerRequest: DELAY_MS,
+    fixtures: {
+      realBodies: real.length,
+      v1Keyless: real.filter((r) => !r.v2 && r.certificate).length,
+      v1Keyed: real.filter((r) => !r.v2 && !r.certificate).length,
+      v2Keyless: real.filter((r) => r.v2 && r.certificate).length,
+    },
+  };
+  try {
+    // 1. Parse and match, one core, in memory.
+    const v1bodies = Array.from({ length: PER_CORE }, (_, i) => v1mix.body(i));
+    const v2bodies = Array.from({ length: PER_CORE }, (_, i) => v2mix.body(i));
+    summary.mix = { v1: { ...v1mix.describe }, v2: { ...v2mix.describe } };
+    summary.parseAndMatch = [
+      perCore('rekor-v1', v1bodies, identities),
+      perCore('rekor-v2', v2bodies, identities),
+    ];
+    v1bodies.length = 0;
+    v2bodies.length = 0;
+
+    // 2. The backlog log: BACKLOG v1 entries and V2 v2 entries, appended straight to the stores.
+    const appendV1Ms = fillStore(dir, BACKLOG, v1mix.body);
+    const appendV2Ms = fillStore(join(dir, 'v2'), V2, v2mix.body);
+    const t = performance.now();
+    const emulator = await startEmulator(dir);
+    const loadMs = performance.now() - t;
+    summary.log = {
+      v1Entries: BACKLOG,
+      v2Entries: V2,
+      directAppendV1Ms: Math.round(appendV1Ms),
+      directAppendV2Ms: Math.round(appendV2Ms),
+      emulatorLoadMs: Math.round(loadMs),
+    };
+    try {
+      const v1 = { kind: 'rekor-v1', url: emulator.url, publicKey: emulator.publicKeyPem } as const;
+      const v2 = {
+        kind: 'rekor-v2',
+        url: emulator.url,
+        publicKey: emulator.v2PublicKeyPem,
+        origin: emulator.v2Origin,
+      } as const;
+
+      // 3. v1: sigsentry's defaults vs the rekor-monitor strategy, over the tail of the backlog.
+      const withLogCpu = async (job: ScanJob) => {
+        const before = await emulator.cpuMs();
+        const figures = await scan(job);
+        const logMs = (await emulator.cpuMs()) - before;
+        return { ...figures, logCpuMsPerEntry: Number((logMs / Math.max(1, figures.entries)).toFixed(4)) };
+      };
+      const rm = await withLogCpu({ name: 'rekor-monitor', ...v1, concurrency: 1, from: BACKLOG - RM });
+      const ss = await withLogCpu({
+        name: 'sigsentry',
+        ...v1,
+        concurrency: FUNCTION_REQUEST_CONCURRENCY,
+        from: BACKLOG - SCAN,
+      });
+      summary.v1Scan = {
+        sigsentry: { requestConcurrency: FUNCTION_REQUEST_CONCURRENCY, batchSize: 1000, ...ss },
+        rekorMonitorStrategy: { requestConcurrency: 1, entriesPerRequest: 10, ...rm },
+        ratio: Number((ss.entriesPerSecond / rm.entriesPerSecond).toFixed(1)),
+        target: '>= 2300 entries/s (10x the public log growth of ~227/s)',
+        // runMonitor reads 1000-entry batches one after another: 100 retrieves, 32 in flight = 4 round trips.
+        latencyBoundAtDefaults: Math.round(
+          1000 / (Math.ceil(1000 / 10 / FUNCTION_REQUEST_CONCURRENCY) * (DELAY_MS / 1000)),
+        ),
+      };
+      const perInstance = ss.entriesPerSecond;
+      const extrapolated = SCAN < BACKLOG;
+      summary.backlogCatchUp = {
+        backlogEntries: BACKLOG,
+        scannedEntries: ss.entries,
+        extrapolatedFromScan: extrapolated,
+        note: extrapolated
+          ? `${ss.entries} entries at the end of a ${BACKLOG}-entry log scanned; the catch-up time is ${BACKLOG} / that rate`
+          : 'the whole backlog scanned',
+        oneInstanceSeconds: Math.round(BACKLOG / perInstance),
+        instancesForUnderAMinute: Math.ceil(BACKLOG / perInstance / 60),
+      };
+
+      // 4. v2: tile log, same latency.
+      const s2 = await withLogCpu({
+        name: 'sigsentry-v2',
+        ...v2,
+        concurrency: FUNCTION_REQUEST_CONCURRENCY,
+        from: 0,
+      });
+      summary.v2Scan = {
+        sigsentry: { requestConcurrency: FUNCTION_REQUEST_CONCURRENCY, ...s2 },
+        monitorCpuEntriesPerSecondPerCore: Math.round(1000 / s2.monitorCpuMsPerEntry),
+      };
+      summary.v1Scan = {
+        ...(summary.v1Scan as object),
+        monitorCpuEntriesPerSecondPerCore: Math.round(1000 / ss.monitorCpuMsPerEntry),
+      };
+      monitorRss = Math.max(rm.monitorPeakRssMiB, ss.monitorPeakRssMiB, s2.monitorPeakRssMiB);
+    } finally {
+      await emulator.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  summary.memory = {
+    monitorPeakRssMiB: monitorRss,
+    benchPeakRssMiB: peakRssMiB(),
+    note: 'monitor: the largest peak RSS of the scan processes (runMonitor alone); bench: this process, which holds the emulator and its log index',
+  };
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+}
+
+// ---- the emulator, in a worker thread of this process --------------------------------------
+if (!isMainThread) {
+  const server = await startRekorServer({ dataDir: (workerData as { dataDir: string }).dataDir });
+  parentPort!.postMessage({
+    url: server.url,
+    publicKeyPem: server.publicKeyPem,
+    v2PublicKeyPem: server.v2PublicKeyPem,
+    v2Origin: server.v2Origin,
+  } satisfies EmulatorInfo);
+  parentPort!.on('message', (m: string) => {
+    if (m === 'cpu') parentPort!.postMessage(process.threadCpuUsage());
+    else void server.close().then(() => process.exit(0));
+  });
+} else if (process.argv.includes('--scan-job')) {
+  const job = JSON.parse(process.argv[process.argv.indexOf('--scan-job') + 1]!) as ScanJob;
+  process.stdout.write(`${JSON.stringify(await scanJob(job))}\n`);
+} else {
+  await main();
+}

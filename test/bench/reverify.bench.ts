@@ -1,0 +1,231 @@
+/**
+ * reverifyImages benchmark (not a test): `node test/bench/reverify.bench.ts [--tags 10000] [--digests 1000]`.
+ *
+ * A docker-registry started here holds `--tags` tags over `--digests` small distinct images (each
+ * signed in both layouts, as signOnPush signs: cosign `.sig` and a Sigstore bundle referrer, with a
+ * LocalSigner and the Rekor emulator), spread over 20 repositories. The passes run in a child
+ * process, as the function would, so its CPU and peak RSS are reverifyOnce's alone (the emulator
+ * and the signing stay in this process): a cold pass (empty MemoryTagStore: every digest's
+ * signatures downloaded and verified) and a warm pass (recorded verdicts: unchanged signatures are
+ * not downloaded again, their log inclusion is re-checked against the current checkpoint).
+ *
+ * Prints one JSON summary: wall time per pass, tags per second, CPU ms per tag and per distinct
+ * digest verified (process.cpuUsage of the pass process), and peak RSS.
+ */
+import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startRekorServer } from '../../emulators/rekor/server.ts';
+import { MemoryAlertSink } from '../../functions/alerts/memory-sink.ts';
+import { createMemoryLogger } from '../../functions/logging/logger.ts';
+import { RegistryClient } from '../../functions/registry/client.ts';
+import { type ReverifySummary, reverifyOnce } from '../../functions/reverify/core.ts';
+import { InclusionRechecker } from '../../functions/reverify/inclusion.ts';
+import { MemoryTagStore } from '../../functions/reverify/store.ts';
+import { LocalSigner } from '../../functions/signing/local-signer.ts';
+import { RekorV1Client } from '../../functions/tlog/client/rekor-v1.ts';
+import { expectedKeyFromPem } from '../../functions/verify/policy.ts';
+import { logKey } from '../../functions/verify/trust.ts';
+import { startRegistry } from '../helpers/registry.ts';
+import { signImage } from '../unit/verify/sign.ts';
+
+/**
+ * This process's peak RSS (VmHWM). Not resourceUsage().maxRSS: on Linux a spawned child inherits
+ * its parent's high-water mark through fork, so it would report the bench's, not its own.
+ */
+function peakRssMiB(): number {
+  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  return Math.round(Number(kb) / 1024);
+}
+
+const KEY_VERSION = 'projects/bench/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
+/** reverify/config.ts: concurrency defaults to 32. */
+const FUNCTION_CONCURRENCY = 32;
+const REPOSITORIES = 20;
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+interface PassJob {
+  host: string;
+  rekorUrl: string;
+  rekorPem: string;
+  signerPem: string;
+  concurrency: number;
+}
+
+interface PassFigures {
+  tags: number;
+  wallMs: number;
+  tagsPerSecond: number;
+  cpuMs: number;
+  cpuMsPerTag: number;
+  valid: number;
+  cached: number;
+  errors: number;
+}
+
+async function runPasses(job: PassJob) {
+  const registry = new RegistryClient({ allowedHosts: [job.host] });
+  const client = new RekorV1Client({ baseUrl: job.rekorUrl, logKey: job.rekorPem });
+  const store = new MemoryTagStore();
+  const deps = () => ({
+    registry,
+    store,
+    alerts: new MemoryAlertSink(),
+    trust: { logs: [logKey(job.rekorUrl, job.rekorPem)] },
+    ownedPolicy: {
+      keys: [{ ...expectedKeyFromPem(job.signerPem), keyVersion: KEY_VERSION }],
+      identities: [],
+    },
+    watch: [`${job.host}/bench/**`],
+    watchlist: [],
+    keyState: async () => 'ENABLED',
+    inclusion: new InclusionRechecker({ client, baseUrl: job.rekorUrl }),
+    logger: createMemoryLogger(),
+    concurrency: job.concurrency,
+  });
+  const pass = async (): Promise<PassFigures> => {
+    const c = process.cpuUsage();
+    const t = performance.now();
+    const s: ReverifySummary = await reverifyOnce(deps());
+    const wallMs = performance.now() - t;
+    const cpu = process.cpuUsage(c);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    return {
+      tags: s.tags,
+      wallMs: Math.round(wallMs),
+      tagsPerSecond: Math.round((s.tags * 1000) / wallMs),
+      cpuMs: Math.round(cpuMs),
+      cpuMsPerTag: Number((cpuMs / Math.max(1, s.tags)).toFixed(3)),
+      valid: s.byStatus.valid,
+      cached: s.cached,
+      errors: s.errors.length,
+    };
+  };
+  const cold = await pass();
+  const warm = await pass();
+  const { heapUsed, external } = process.memoryUsage();
+  return {
+    cold,
+    warm,
+    peakRssMiB: peakRssMiB(),
+    afterPasses: { heapUsedMiB: Math.round(heapUsed / 2 ** 20), externalMiB: Math.round(external / 2 ** 20) },
+  };
+}
+
+function passesInChild(job: PassJob): Promise<Awaited<ReturnType<typeof runPasses>>> {
+  const child = spawn(process.execPath, [import.meta.filename, '--pass-job', JSON.stringify(job)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  return new Promise((resolve, reject) =>
+    child.once('exit', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out) as Awaited<ReturnType<typeof runPasses>>)
+        : reject(new Error(`exit ${code}`)),
+    ),
+  );
+}
+
+/** Runs `fn` over 0..n-1 with `width` in flight. */
+async function pool(n: number, width: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, n) }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { tags: { type: 'string', default: '10000' }, digests: { type: 'string', default: '1000' } },
+  });
+  const TAGS = Number(values.tags);
+  const DIGESTS = Math.min(TAGS, Number(values.digests));
+  const dir = mkdtempSync(join(tmpdir(), 'reverify-bench-'));
+  const testRegistry = await startRegistry();
+  const rekor = await startRekorServer({ dataDir: dir });
+  try {
+    const host = testRegistry.host;
+    const registry = new RegistryClient({ allowedHosts: [host] });
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+    const repoOf = (i: number) => ({ host, repository: `bench/app-${i % REPOSITORIES}` });
+
+    // Small distinct images: a unique config blob each, one shared layer.
+    const layer = Buffer.from('sigsentry reverify bench layer\n');
+    let t = performance.now();
+    const manifests: Buffer[] = [];
+    await pool(DIGESTS, 16, async (i) => {
+      const repo = repoOf(i);
+      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', seed: i }));
+      const c = await registry.putBlob(repo, config, 'application/vnd.oci.image.config.v1+json');
+      const l = await registry.putBlob(repo, layer, 'application/vnd.oci.image.layer.v1.tar');
+      const manifest = Buffer.from(
+        JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: c, layers: [l] }),
+      );
+      manifests[i] = manifest;
+      await registry.putManifest(repo, `d${i}`, manifest, OCI_MANIFEST);
+    });
+    const pushImagesMs = performance.now() - t;
+    t = performance.now();
+    await pool(DIGESTS, 8, async (i) => {
+      const repo = repoOf(i);
+      const { digest } = await registry.resolve({ ...repo, tag: `d${i}` });
+      await signImage({ registry, signer, rekorUrl: rekor.url }, { ...repo, digest });
+    });
+    const signMs = performance.now() - t;
+    // The other tags point at the same digests (a tag per release channel, per build, ...).
+    t = performance.now();
+    await pool(TAGS - DIGESTS, 16, async (k) => {
+      const i = k % DIGESTS;
+      await registry.putManifest(repoOf(i), `t${k}`, manifests[i]!, OCI_MANIFEST);
+    });
+    const tagMs = performance.now() - t;
+
+    const passes = await passesInChild({
+      host,
+      rekorUrl: rekor.url,
+      rekorPem: rekor.publicKeyPem,
+      signerPem: signer.publicKeyPem,
+      concurrency: FUNCTION_CONCURRENCY,
+    });
+    const perDigest = (p: PassFigures) => Number((p.cpuMs / DIGESTS).toFixed(3));
+    const summary = {
+      setup: {
+        tags: TAGS,
+        distinctSignedDigests: DIGESTS,
+        repositories: REPOSITORIES,
+        layouts: ['cosign', 'bundle'],
+        pushImagesMs: Math.round(pushImagesMs),
+        signMs: Math.round(signMs),
+        extraTagsMs: Math.round(tagMs),
+      },
+      concurrency: FUNCTION_CONCURRENCY,
+      cold: { ...passes.cold, cpuMsPerDistinctDigest: perDigest(passes.cold) },
+      warm: { ...passes.warm, cpuMsPerDistinctDigest: perDigest(passes.warm) },
+      targets: { warmUnderSeconds: 60, cpuMsPerVerification: 1, peakRssMiB: 256 },
+      peakRssMiB: passes.peakRssMiB,
+      afterPasses: passes.afterPasses,
+      note: 'CPU and RSS are those of the pass process alone (reverifyOnce, registry and log clients); the registry and the Rekor emulator run elsewhere. Tags sharing a digest are verified once per pass (memo), so CPU is given per tag and per distinct digest.',
+    };
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  } finally {
+    await rekor.close();
+    await testRegistry.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv.includes('--pass-job')) {
+  const job = JSON.parse(process.argv[process.argv.indexOf('--pass-job') + 1]!) as PassJob;
+  process.stdout.write(`${JSON.stringify(await runPasses(job))}\n`);
+} else {
+  await main();
+}
