@@ -8,6 +8,14 @@ import { hashLeaf } from '../merkle/hash.ts';
 import { verifyConsistency, verifyInclusion } from '../merkle/verify.ts';
 import { LogIntegrityError } from './errors.ts';
 import { type HttpOptions, LogHttpError, request } from './http.ts';
+import {
+  consistencyProofSchema,
+  logEntrySchema,
+  logInfoSchema,
+  readJson,
+  rekorV1EntrySchema,
+  retrievedEntriesSchema,
+} from './rekor-v1-schema.ts';
 import type { LogEntry, RekorV1Entry } from './types.ts';
 
 export interface RekorV1ClientOptions {
@@ -57,7 +65,7 @@ export class RekorV1Client {
         { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(proposed) },
         this.http,
       );
-      entry = single(await res.json());
+      entry = single(await readJson(res, logEntrySchema, 'created entry'));
     } catch (err) {
       if (!(err instanceof LogHttpError && err.status === 409 && err.location !== undefined)) throw err;
       const uuid = err.location.split('/').pop() ?? '';
@@ -70,7 +78,7 @@ export class RekorV1Client {
   /** Fetches the current checkpoint and checks its signature and that log info agrees with it. */
   async getCheckpoint(): Promise<VerifiedCheckpoint> {
     const res = await request(`${this.base}/api/v1/log`, {}, this.http);
-    const info = (await res.json()) as { rootHash: string; treeSize: number; signedTreeHead: string };
+    const info = await readJson(res, logInfoSchema, 'log info');
     const cp = this.verifyNote(info.signedTreeHead, {});
     if (cp.size !== info.treeSize || cp.rootHash.toString('hex') !== info.rootHash) {
       throw new LogIntegrityError('log-info-mismatch', 'log info disagrees with its own signed checkpoint', {
@@ -98,7 +106,7 @@ export class RekorV1Client {
         {},
         this.http,
       );
-      hashes = ((await res.json()) as { hashes: string[] }).hashes;
+      hashes = (await readJson(res, consistencyProofSchema, 'consistency proof', details)).hashes;
     }
     try {
       verifyConsistency(trusted.size, next.size, hashes.map(fromHex), trusted.rootHash, next.rootHash);
@@ -115,14 +123,14 @@ export class RekorV1Client {
 
   async getEntryByIndex(logIndex: number): Promise<LogEntry> {
     const res = await request(`${this.base}/api/v1/log/entries?logIndex=${logIndex}`, {}, this.http);
-    const entry = single(await res.json());
+    const entry = single(await readJson(res, logEntrySchema, `entry ${logIndex}`, { logIndex }));
     this.verifyEntry(entry, logIndex);
     return entry;
   }
 
   async getEntryByUuid(uuid: string): Promise<LogEntry> {
     const res = await request(`${this.base}/api/v1/log/entries/${encodeURIComponent(uuid)}`, {}, this.http);
-    const entry = single(await res.json());
+    const entry = single(await readJson(res, logEntrySchema, `entry ${uuid}`, { uuid }));
     this.verifyEntry(entry);
     return entry;
   }
@@ -151,7 +159,10 @@ export class RekorV1Client {
           },
           this.http,
         );
-        const list = ((await res.json()) as Record<string, RekorV1Entry>[]).map(single);
+        const answer = await readJson(res, retrievedEntriesSchema, 'retrieved entries', {
+          logIndex: indexes[0],
+        });
+        const list = answer.map(single);
         if (list.length !== indexes.length) {
           throw new LogIntegrityError(
             'missing-entries',
@@ -174,6 +185,18 @@ export class RekorV1Client {
    * (whose signature is checked) or against `checkpoint` when given.
    */
   verifyEntry(entry: LogEntry, expectedIndex?: number, checkpoint?: VerifiedCheckpoint): void {
+    // Entries may come from elsewhere than this client's reads (bundles, stored records): the
+    // shape is checked before any field is used, so a non-string body never reaches canonicalJson.
+    const shape = rekorV1EntrySchema.safeParse(entry);
+    if (!shape.success) {
+      const issue = shape.error.issues[0];
+      throw new LogIntegrityError(
+        'malformed',
+        `entry is malformed at ${issue?.path.map(String).join('.') ?? '(root)'}`,
+        { logIndex: typeof entry?.logIndex === 'number' ? entry.logIndex : undefined, uuid: entry?.uuid },
+        shape.error,
+      );
+    }
     const logIndex = entry.logIndex;
     const details = { logIndex, uuid: entry.uuid };
     if (expectedIndex !== undefined && logIndex !== expectedIndex) {
@@ -256,8 +279,8 @@ export class RekorV1Client {
   }
 }
 
-function single(data: unknown): LogEntry {
-  const pairs = Object.entries((data ?? {}) as Record<string, RekorV1Entry>);
+function single(data: Record<string, RekorV1Entry>): LogEntry {
+  const pairs = Object.entries(data);
   if (pairs.length !== 1) throw new LogIntegrityError('malformed', `expected one entry, got ${pairs.length}`);
   const [uuid, entry] = pairs[0]!;
   return { ...entry, uuid };

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { DependencyError } from '../../../functions/errors.ts';
+import { DependencyError, InvalidInputError } from '../../../functions/errors.ts';
 import {
   ecdsaNoteSigner,
   signNote,
@@ -18,7 +18,15 @@ import {
 } from '../../../functions/tlog/checkpoint/index.ts';
 import { LogHttpError, LogIntegrityError, RekorV1Client } from '../../../functions/tlog/client/index.ts';
 import { canonicalJson } from '../../../functions/tlog/entries/index.ts';
-import { deepJsonText, garbageBytes, hostileJsonText, outcomeAsync, runs, sha256Hex } from './hostile.ts';
+import {
+  deepJsonText,
+  garbageBytes,
+  hostileJsonText,
+  outcome,
+  outcomeAsync,
+  runs,
+  sha256Hex,
+} from './hostile.ts';
 
 const logKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const ORIGIN_HOST = 'rekor.fuzz.local';
@@ -263,11 +271,7 @@ describe('fuzz: Rekor v1 client response handling (RekorV1Client over HTTP)', ()
     }
   });
 
-  test('bodies that are not JSON: a typed error', {
-    todo:
-      'bug: every RekorV1Client method rejects with SyntaxError when the log answers 200 with a non-JSON ' +
-      'body (e.g. "not json"): functions/tlog/client/rekor-v1.ts calls res.json() without catching',
-  }, async () => {
+  test('bodies that are not JSON: a typed error', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...CALLS),
@@ -289,14 +293,7 @@ describe('fuzz: Rekor v1 client response handling (RekorV1Client over HTTP)', ()
     );
   });
 
-  test('JSON of the wrong shape: a typed error', {
-    todo:
-      'bug: RekorV1Client rejects with TypeError on JSON of the wrong shape: getCheckpoint on {} / null / [] ' +
-      '("Cannot read properties of undefined (reading \'includes\')"), getEntries on {} ("….map is not a ' +
-      'function"), verifyConsistency on {} ("reading \'map\'"), getEntryByIndex on an entry with the right ' +
-      'logID and a non-string signedEntryTimestamp (Buffer.from TypeError); functions/tlog/client/rekor-v1.ts ' +
-      'casts response JSON without validating it',
-  }, async () => {
+  test('JSON of the wrong shape: a typed error', async () => {
     const shape = fc.oneof(
       hostileJsonText(['rootHash', 'treeSize', 'signedTreeHead', 'hashes', 'body', 'logID', 'verification']),
       hostileJsonText().map(
@@ -313,12 +310,7 @@ describe('fuzz: Rekor v1 client response handling (RekorV1Client over HTTP)', ()
     );
   });
 
-  test('an entry nested deeper than the stack, with the right log ID: a typed error', {
-    todo:
-      'bug: append() and getEntryByUuid() reject with RangeError "Maximum call stack size exceeded" when the ' +
-      "entry body is a deeply nested JSON array and logID is the log's own (canonicalJson in " +
-      'functions/tlog/entries/canonical.ts recurses; rekor-v1.ts verifyEntry never checks that body is a string)',
-  }, async () => {
+  test('an entry nested deeper than the stack, with the right log ID: a typed error', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom('append', 'getEntryByUuid' as const),
@@ -330,6 +322,16 @@ describe('fuzz: Rekor v1 client response handling (RekorV1Client over HTTP)', ()
         },
       ),
       runs(8),
+    );
+  });
+
+  test('canonicalJson past its depth bound: InvalidInputError, not a RangeError', async () => {
+    await fc.assert(
+      fc.property(deepJsonText, (deep) => {
+        const r = outcome(() => canonicalJson(JSON.parse(deep)), InvalidInputError);
+        assert.equal(r.ok, false);
+      }),
+      runs(4),
     );
   });
 });

@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { DependencyError } from '../../errors.ts';
+import { LogIntegrityError } from './errors.ts';
+
+/**
+ * Shapes of Rekor v1 answers, after the definitions in rekor's openapi.yaml (LogInfo, LogEntry,
+ * InclusionProof, ConsistencyProof). Fields the client reads are required and typed; fields it
+ * ignores (LogInfo.treeID, ConsistencyProof.rootHash) are optional so a private Rekor that omits
+ * them still works. Unknown fields pass. Values are only shapes here: signatures and proofs are
+ * checked by the client.
+ */
+
+const sha256Hex = z.string().regex(/^[0-9a-fA-F]{64}$/);
+const index = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const inclusionProofSchema = z.looseObject({
+  logIndex: index,
+  rootHash: sha256Hex,
+  treeSize: index.min(1),
+  hashes: z.array(sha256Hex),
+  /** Required in current Rekor; absent from entries of older logs. */
+  checkpoint: z.string().optional(),
+});
+
+/** One entry, the value under its UUID. `body` is base64 of the canonical entry JSON (openapi calls it an object). */
+export const rekorV1EntrySchema = z.looseObject({
+  logID: sha256Hex,
+  logIndex: index,
+  body: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/),
+  integratedTime: z.number().int().max(Number.MAX_SAFE_INTEGER),
+  verification: z
+    .looseObject({
+      inclusionProof: inclusionProofSchema.optional(),
+      signedEntryTimestamp: z
+        .string()
+        .regex(/^[A-Za-z0-9+/]*={0,2}$/)
+        .optional(),
+    })
+    .optional(),
+});
+
+/** LogEntry: a map from UUID to entry (one pair for a single-entry answer). */
+export const logEntrySchema = z.record(z.string(), rekorV1EntrySchema);
+
+/** Answer of POST /api/v1/log/entries/retrieve: one LogEntry per found entry. */
+export const retrievedEntriesSchema = z.array(logEntrySchema);
+
+export const logInfoSchema = z.looseObject({
+  rootHash: sha256Hex,
+  treeSize: index,
+  signedTreeHead: z.string(),
+  treeID: z
+    .string()
+    .regex(/^[0-9]+$/)
+    .optional(),
+});
+
+export const consistencyProofSchema = z.looseObject({
+  rootHash: sha256Hex.optional(),
+  hashes: z.array(sha256Hex),
+});
+
+/**
+ * Reads a response body as JSON of `schema`. A body that cannot be read is a retryable
+ * DependencyError; one that is not JSON, or not of the shape, is LogIntegrityError `malformed`.
+ */
+export async function readJson<T>(
+  res: Response,
+  schema: z.ZodType<T>,
+  what: string,
+  details: Record<string, unknown> = {},
+): Promise<T> {
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    throw new DependencyError('rekor', `reading the ${what} failed: ${String(err)}`, details, err);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new LogIntegrityError('malformed', `the ${what} is not JSON`, details, err);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue === undefined ? '' : ` at ${issue.path.map(String).join('.') || '(root)'}`;
+    throw new LogIntegrityError('malformed', `the ${what} is malformed${where}`, details, parsed.error);
+  }
+  return parsed.data;
+}
