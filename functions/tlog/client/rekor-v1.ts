@@ -43,11 +43,16 @@ export class RekorV1Client {
   private readonly key: KeyObject;
   private readonly http: HttpOptions;
   private readonly concurrency: number;
+  // Built once: exporting the key to DER for every entry cost more than verifying it.
+  private readonly noteVerifier: ReturnType<typeof ecdsaNoteVerifier>;
+  // Most entries of a batch carry the same checkpoint: each note text is verified once.
+  private readonly verifiedNotes = new Map<string, VerifiedCheckpoint>();
 
   constructor(opts: RekorV1ClientOptions) {
     this.base = opts.baseUrl.replace(/\/+$/, '');
     this.key = typeof opts.logKey === 'string' ? createPublicKey(opts.logKey) : opts.logKey;
     this.logId = rekorLogId(this.key);
+    this.noteVerifier = ecdsaNoteVerifier(this.key);
     this.http = {
       timeoutMs: opts.timeoutMs ?? 10_000,
       retries: opts.retries ?? 2,
@@ -228,6 +233,8 @@ export class RekorV1Client {
     const proof = entry.verification?.inclusionProof;
     if (proof === undefined)
       throw new LogIntegrityError('no-proof', `entry ${logIndex} has no inclusion proof`, details);
+    // No check that proof.logIndex equals logIndex: on a sharded Rekor (the public one) the entry's
+    // index is global and the proof's is within the active shard's tree.
     let root = fromHex(proof.rootHash);
     if (checkpoint !== undefined) {
       if (proof.treeSize !== checkpoint.size || !root.equals(checkpoint.rootHash)) {
@@ -265,8 +272,13 @@ export class RekorV1Client {
   }
 
   private verifyNote(note: string, details: Record<string, unknown>): VerifiedCheckpoint {
+    const known = this.verifiedNotes.get(note);
+    if (known !== undefined) return known;
     try {
-      return verifyCheckpoint(note, ecdsaNoteVerifier(this.key));
+      const verified = verifyCheckpoint(note, this.noteVerifier);
+      if (this.verifiedNotes.size >= 64) this.verifiedNotes.clear();
+      this.verifiedNotes.set(note, verified);
+      return verified;
     } catch (err) {
       if (!(err instanceof CheckpointError)) throw err;
       throw new LogIntegrityError(
