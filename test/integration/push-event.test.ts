@@ -70,7 +70,10 @@ describe('a push to docker-registry reaches signOnPush as a validated gcr CloudE
     const repo = freshRepository();
     const image = makeOciImage({ tag: 'only' });
     await skopeoCopy(image.source, `docker://${stack.env.REGISTRY}/${repo}:only`);
-    const mine = (e: LogEntry) => e.message === 'received gcr event' && String(e.image).includes(repo);
+    // Only the image itself: signOnPush's own .sig and referrer pushes to this repository follow.
+    const mine = (e: LogEntry) =>
+      e.message === 'received gcr event' &&
+      (e.gcr as { digest?: string } | undefined)?.digest === `${stack.env.REGISTRY}/${repo}@${image.digest}`;
     await waitForLogEntries(stack.functionLog('signOnPush'), mine);
     await new Promise((r) => setTimeout(r, 1500));
     const all = await waitForLogEntries(stack.functionLog('signOnPush'), mine);
