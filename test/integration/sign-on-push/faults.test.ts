@@ -60,6 +60,20 @@ describe('KMS and log faults end in retries, then one clean signature', () => {
     await pushAndExpectOneSignature();
   });
 
+  test('the log answers too slowly: the request times out, the retry finds the entry, no duplicate', {
+    timeout: 150_000,
+  }, async () => {
+    // Longer than the witness's 15 s request timeout; healed while the first request still sleeps, so
+    // the retry and the late first request both reach the log: the second is an equivalent entry (409).
+    await logFault({ delayMs: 16_000 });
+    const heal = setTimeout(() => void fetch(`${stack.env.REKOR_URL}/__faults`, { method: 'DELETE' }), 3_000);
+    try {
+      await pushAndExpectOneSignature();
+    } finally {
+      clearTimeout(heal);
+    }
+  });
+
   test('the log answers 503', { timeout: 120_000 }, async () => {
     await logFault({ errorStatus: 503, errorCount: 12 });
     const attempts = await pushAndExpectOneSignature();
