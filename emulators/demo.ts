@@ -1,166 +1,37 @@
 /**
  * `npm run demo`: the whole story on this machine's embedded defaults (local stack, the KMS
- * emulator's key, the local Rekor log), in the order a security team would live it:
- *   1. a push is signed by signOnPush and verifies;
- *   2. a signature made directly with the organisation's key (not by sigsentry) is caught by monitorLog;
- *   3. a tag moved to an unsigned digest is caught by reverifyImages;
- *   4. a log that rewrites its history (split view) is caught by monitorLog.
- * Each step runs the real `sigsentry` commands against the stack; the stack is stopped whatever happens.
+ * emulator's key, the local Rekor log); demo-scenario.ts has the steps. The stack is brought up in
+ * a fresh directory and stopped whatever happens.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { Firestore } from '@google-cloud/firestore';
-import { PubSub } from '@google-cloud/pubsub';
-import { MessageSignatureBundleBuilder, RekorWitness } from '@sigstore/sign';
-import { RegistryClient } from '../functions/registry/client.ts';
-import { createKmsClient } from '../functions/signing/kms-client.ts';
-import { KmsSigner } from '../functions/signing/kms-signer.ts';
-import { recordId, SIGNING_RECORDS } from '../functions/state/signing-records.ts';
-import { makeOciImage } from './sample-image.ts';
-import { envFile, PROJECT_ROOT, stackDown, stackUp } from './stack/stack.ts';
+import { runDemoScenario } from './demo-scenario.ts';
+import { envFile, stackDown, stackUp } from './stack/stack.ts';
 
-const run = promisify(execFile);
-const CLI = path.join(PROJECT_ROOT, 'functions', 'cli', 'sigsentry.ts');
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
 const step = (n: number, text: string) => process.stdout.write(`\n[${n}] ${text}  (${elapsed()})\n`);
 const say = (text: string) => process.stdout.write(`    ${text}\n`);
 
-/** Runs `sigsentry ARGS` against the stack and prints what it says, indented. */
-async function sigsentry(env: NodeJS.ProcessEnv, ...args: string[]): Promise<number> {
-  say(`$ sigsentry ${args.join(' ')}`);
-  const result = await run(process.execPath, [CLI, ...args], { env, maxBuffer: 16 << 20 }).then(
-    (r) => ({ ...r, code: 0 }),
-    (e: { stdout?: string; stderr?: string; code?: number }) => ({
-      stdout: e.stdout ?? '',
-      stderr: e.stderr ?? '',
-      code: e.code ?? 1,
-    }),
-  );
-  for (const line of result.stdout.trimEnd().split('\n').filter(Boolean)) say(`  ${line}`);
-  // Human reasons go to stderr; structured log lines there are the commands' own logs.
-  for (const line of result.stderr
-    .trimEnd()
-    .split('\n')
-    .filter((l) => l && !l.startsWith('{')))
-    say(`  ${line}`);
-  say(`  (exit ${result.code})`);
-  return result.code;
-}
-
-async function waitForSigned(db: Firestore, image: string, keyVersion: string): Promise<void> {
-  const doc = db.collection(SIGNING_RECORDS).doc(recordId(image, keyVersion));
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if ((await doc.get()).get('state') === 'attached') return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${image} was not signed within 60 s`);
-}
-
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigsentry-demo-'));
   step(
     0,
-    'Local stack: Firestore and Pub/Sub emulators, docker-registry + gcr bridge, KMS and Rekor emulators, signOnPush',
+    'Local stack: Firestore and Pub/Sub emulators, docker-registry + gcr bridge, KMS and Rekor emulators, the functions',
   );
   try {
     const { env: stack } = await stackUp({ dir, ports: 'free', log: say });
-    const env = { ...process.env, SIGSENTRY_STACK_ENV: envFile(dir), METADATA_SERVER_DETECTION: 'none' };
-    process.env.FIRESTORE_EMULATOR_HOST = stack.FIRESTORE_EMULATOR_HOST;
-    process.env.PUBSUB_EMULATOR_HOST = stack.PUBSUB_EMULATOR_HOST;
-    process.env.METADATA_SERVER_DETECTION = 'none';
-    const db = new Firestore({ projectId: stack.GCP_PROJECT });
     say(`signing key: ${stack.KMS_KEY}`);
     say(`stack environment: ${envFile(dir)}`);
-
-    step(1, 'A CI pipeline pushes team/app:v1 with skopeo; signOnPush signs it, logs it, attaches it');
-    const sample = makeOciImage({
-      tag: 'v1',
-      dir: path.join(dir, 'sample-v1'),
-      content: 'hello from the demo',
+    await runDemoScenario({
+      stack,
+      stackEnvFile: envFile(dir),
+      workDir: dir,
+      repository: 'team/app',
+      step,
+      say,
     });
-    const tag = `${stack.REGISTRY}/team/app:v1`;
-    await run('skopeo', [
-      'copy',
-      '--quiet',
-      '--preserve-digests',
-      '--dest-tls-verify=false',
-      sample.source,
-      `docker://${tag}`,
-    ]);
-    const image = `${stack.REGISTRY}/team/app@${sample.digest}`;
-    say(`pushed ${tag} (${sample.digest})`);
-    await waitForSigned(db, image, stack.KMS_KEY!);
-    say(
-      'signOnPush: signed with KMS, logged in Rekor (dsse + hashedrekord), attached (.sig and bundle referrer)',
-    );
-    await sigsentry(env, 'verify', tag);
-    say(
-      'the scheduled jobs run once: their first verdicts and the first verified checkpoint are the baseline',
-    );
-    await sigsentry(env, 'reverify', '--once');
-    await sigsentry(env, 'monitor', '--once');
-
-    step(2, "Someone signs an artifact directly with the organisation's KMS key, bypassing sigsentry");
-    const kms = createKmsClient({ endpoint: stack.KMS_ENDPOINT! });
-    const rogue = await new MessageSignatureBundleBuilder({
-      signer: new KmsSigner({ client: kms, keyVersion: stack.KMS_KEY! }),
-      witnesses: [new RekorWitness({ rekorBaseURL: stack.REKOR_URL!, fetchOnConflict: true })],
-    }).create({ data: Buffer.from(`an artifact sigsentry never saw ${Date.now()}`) });
-    await kms.close();
-    say(`the rogue signature is in the log at index ${rogue.verificationMaterial.tlogEntries[0]?.logIndex}`);
-    await sigsentry(env, 'monitor', '--once');
-
-    step(3, 'team/app:v1 is moved to a digest nobody signed (signOnPush held back meanwhile)');
-    const pubsub = new PubSub({ projectId: stack.GCP_PROJECT });
-    const subscription = pubsub.subscription('signOnPush-gcr');
-    await subscription.modifyPushConfig({});
-    try {
-      const registry = new RegistryClient({ allowedHosts: [stack.REGISTRY!] });
-      const other = makeOciImage({
-        tag: 'v1',
-        dir: path.join(dir, 'sample-unsigned'),
-        content: 'not what was signed',
-      });
-      await run('skopeo', [
-        'copy',
-        '--quiet',
-        '--preserve-digests',
-        '--dest-tls-verify=false',
-        other.source,
-        `docker://${stack.REGISTRY}/team/app@${other.digest}`,
-      ]);
-      const moved = await registry.getManifest(
-        { host: stack.REGISTRY!, repository: 'team/app' },
-        other.digest,
-      );
-      await registry.putManifest(
-        { host: stack.REGISTRY!, repository: 'team/app' },
-        'v1',
-        moved.bytes,
-        moved.descriptor.mediaType,
-      );
-      say(`${tag} now points to ${other.digest}`);
-      await sigsentry(env, 'reverify', '--once');
-    } finally {
-      await subscription.modifyPushConfig({
-        pushEndpoint: `${stack.FUNCTIONS_URL}/projects/${stack.GCP_PROJECT}/topics/gcr`,
-      });
-      await pubsub.close();
-    }
-
-    step(4, 'The transparency log serves a forked history (split view)');
-    await fetch(`${stack.REKOR_URL}/__faults`, { method: 'POST', body: JSON.stringify({ splitView: true }) });
-    await sigsentry(env, 'monitor', '--once');
-    await fetch(`${stack.REKOR_URL}/__faults`, { method: 'DELETE' });
-
-    step(5, 'What the security team sees');
-    await sigsentry(env, 'alerts', '--open');
-    await db.terminate();
   } finally {
     step(6, 'Stopping the stack');
     const { stopped, stillListening } = await stackDown(dir);

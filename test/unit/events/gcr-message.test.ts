@@ -48,7 +48,11 @@ describe('gcr messages', () => {
     ],
     ['extra field', { action: 'INSERT', tag: 'h/r:v1', project: 'x' }, /wrong shape/],
     ['digest not a string', { action: 'INSERT', digest: 42 }, /wrong shape/],
-    ['a megabyte-long repository path', { action: 'INSERT', tag: `h/${'a/'.repeat(500_000)}r:v1` }, /too long/],
+    [
+      'a megabyte-long repository path',
+      { action: 'INSERT', tag: `h/${'a/'.repeat(500_000)}r:v1` },
+      /too long/,
+    ],
   ];
   for (const [name, input, message] of bad) {
     test(`rejects ${name} with a non-retryable InvalidInputError`, () => {
