@@ -65,12 +65,15 @@ export class RegistryClient implements Registry {
     const headerDigest = res.headers.get('docker-content-digest');
     const mediaType = contentType(res);
     const size = Number(res.headers.get('content-length') ?? Number.NaN);
-    // HEAD is cheap but its headers are optional; without them, GET and hash the manifest instead.
+    // HEAD is cheap but its headers are optional; without them, or when they cannot describe a
+    // manifest (no manifest media type, fewer bytes than "{}"), GET and hash the manifest instead.
     if (
       headerDigest === null ||
       !isDigest(headerDigest) ||
       mediaType === undefined ||
-      !Number.isSafeInteger(size)
+      !MANIFEST_MEDIA_TYPES.includes(mediaType) ||
+      !Number.isSafeInteger(size) ||
+      size < 2
     ) {
       return (await this.getManifest(ref, reference, options)).descriptor;
     }
