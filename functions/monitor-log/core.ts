@@ -247,17 +247,28 @@ async function monitorOneLog(
   let cursor = deps.from !== undefined ? Math.min(Math.max(0, deps.from), head.size) : state!.cursor;
   result.from = cursor;
   const budgetEnd = Math.min(head.size, cursor + limits.maxEntriesPerRun);
-  while (cursor < budgetEnd) {
+  // Read-ahead: the next batch is fetched while this one is matched and its cursor saved, so the
+  // log's round trips overlap the matching instead of adding to it. Batches are still processed,
+  // and the cursor advanced, strictly in order.
+  const read = (from: number) => {
+    const to = Math.min(budgetEnd, from + limits.batchSize);
+    const entries = log.readEntries(from, to, head);
+    entries.catch(() => {}); // awaited below; a batch abandoned by an early return is only a read
+    return { to, entries };
+  };
+  let pending = cursor < budgetEnd ? read(cursor) : undefined;
+  while (pending !== undefined) {
     if (now() - started > limits.timeBudgetMs) break;
-    const end = Math.min(budgetEnd, cursor + limits.batchSize);
+    const end = pending.to;
     let entries: ScannedEntry[];
     try {
-      entries = await log.readEntries(cursor, end, head);
+      entries = await pending.entries;
     } catch (err) {
       result.cursor = cursor;
       if (isIntegrityFailure(err)) return integrityFailure(err, trusted, head);
       throw err;
     }
+    pending = end < budgetEnd ? read(end) : undefined;
     const complete = await processBatch(deps, matcher, where, entries, limits, result, raise);
     if (!complete) {
       result.outcome = 'failed';
