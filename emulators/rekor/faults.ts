@@ -8,6 +8,8 @@ export interface Faults {
   splitView?: boolean;
   /** Serve this entry with a rewritten body (its proofs unchanged; on v2, in its entry bundle). */
   rewriteEntry?: number;
+  /** Serve this v1 entry with an integratedTime a day earlier than the one its timestamp signs. */
+  backdateEntry?: number;
   /** Sign checkpoints with a key the client does not trust. */
   wrongCheckpointKey?: boolean;
   /** Serve checkpoints (and proofs) for a tree this many entries smaller than the real one. */
@@ -33,6 +35,7 @@ export interface FaultController {
 const KNOWN: ReadonlyArray<keyof Faults> = [
   'splitView',
   'rewriteEntry',
+  'backdateEntry',
   'wrongCheckpointKey',
   'shrinkBy',
   'wrongInclusionProof',

@@ -152,7 +152,8 @@ export class RekorV1Log {
     }
     const entry = {
       body: served,
-      integratedTime: stored.integratedTime,
+      integratedTime:
+        faults.backdateEntry === stored.logIndex ? stored.integratedTime - 86_400 : stored.integratedTime,
       logID: hex(this.logId),
       logIndex: stored.logIndex,
       verification: {

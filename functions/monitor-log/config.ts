@@ -37,6 +37,8 @@ export const MonitorLimitsSchema = z
     maxEntriesPerRun: z.number().int().positive(),
     timeBudgetMs: z.number().int().positive(),
     lookupConcurrency: z.number().int().min(1).max(64),
+    /** Batches read ahead of the one being matched. */
+    readAhead: z.number().int().min(1).max(8),
     /** Log requests in flight (v1 batch retrieves or v2 entry bundles). */
     requestConcurrency: z.number().int().min(1).max(256),
   })

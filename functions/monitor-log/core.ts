@@ -43,6 +43,8 @@ export interface MonitorLimits {
   timeBudgetMs: number;
   /** Signing-record lookups in flight. */
   lookupConcurrency: number;
+  /** Batches read ahead of the one being matched (each read has its own requests in flight). */
+  readAhead: number;
 }
 
 export const DEFAULT_LIMITS: MonitorLimits = {
@@ -50,6 +52,7 @@ export const DEFAULT_LIMITS: MonitorLimits = {
   maxEntriesPerRun: 2_000_000,
   timeBudgetMs: 240_000,
   lookupConcurrency: 8,
+  readAhead: 2,
 };
 
 export interface MonitoredLogConfig {
@@ -247,18 +250,28 @@ async function monitorOneLog(
   let cursor = deps.from !== undefined ? Math.min(Math.max(0, deps.from), head.size) : state!.cursor;
   result.from = cursor;
   const budgetEnd = Math.min(head.size, cursor + limits.maxEntriesPerRun);
-  // Read-ahead: the next batch is fetched while this one is matched and its cursor saved, so the
-  // log's round trips overlap the matching instead of adding to it. Batches are still processed,
-  // and the cursor advanced, strictly in order.
+  // Read-ahead: the next batches are fetched while this one is matched and its cursor saved, so
+  // the log's round trips overlap the matching instead of adding to it. Batches are still
+  // processed, and the cursor advanced, strictly in order.
   const read = (from: number) => {
     const to = Math.min(budgetEnd, from + limits.batchSize);
     const entries = log.readEntries(from, to, head);
     entries.catch(() => {}); // awaited below; a batch abandoned by an early return is only a read
     return { to, entries };
   };
-  let pending = cursor < budgetEnd ? read(cursor) : undefined;
-  while (pending !== undefined) {
+  const reads: Array<ReturnType<typeof read>> = [];
+  let readFrom = cursor;
+  const fill = () => {
+    while (reads.length < Math.max(1, limits.readAhead) && readFrom < budgetEnd) {
+      const next = read(readFrom);
+      reads.push(next);
+      readFrom = next.to;
+    }
+  };
+  fill();
+  while (reads.length > 0) {
     if (now() - started > limits.timeBudgetMs) break;
+    const pending = reads.shift()!;
     const end = pending.to;
     let entries: ScannedEntry[];
     try {
@@ -268,8 +281,15 @@ async function monitorOneLog(
       if (isIntegrityFailure(err)) return integrityFailure(err, trusted, head);
       throw err;
     }
-    pending = end < budgetEnd ? read(end) : undefined;
-    const complete = await processBatch(deps, matcher, where, entries, limits, result, raise);
+    fill();
+    let complete: boolean;
+    try {
+      complete = await processBatch(deps, matcher, where, entries, limits, result, raise);
+    } catch (err) {
+      result.cursor = cursor;
+      if (isIntegrityFailure(err)) return integrityFailure(err, trusted, head);
+      throw err;
+    }
     if (!complete) {
       result.outcome = 'failed';
       result.cursor = cursor;
@@ -308,13 +328,19 @@ async function processBatch(
       continue;
     }
     if (matcher.empty) continue;
+    let matches: IdentityMatch[];
     try {
-      const matches = extracted.verifiers.flatMap((v) => matcher.match(v));
-      if (matches.length > 0) candidates.push({ entry, kind: extracted.kind, matches });
+      matches = extracted.verifiers.flatMap((v) => matcher.match(v));
     } catch (err) {
       alerts.push(
         unparseableEntryAlert(where, entry, `certificate: ${(err as Error).message}`, extracted.kind),
       );
+      continue;
+    }
+    if (matches.length > 0) {
+      // A reported entry's time is evidence: its signature is checked now (LogIntegrityError).
+      entry.verifyTimestamp?.();
+      candidates.push({ entry, kind: extracted.kind, matches });
     }
   }
   result.unparseable += alerts.length;

@@ -11,6 +11,12 @@ export interface ScannedEntry {
   /** Rekor v1's entry UUID, when the log has one. */
   uuid?: string;
   integratedTime?: number;
+  /**
+   * Checks the log's signature over the entry's integratedTime (Rekor v1's signed entry
+   * timestamp); throws LogIntegrityError. Inclusion is proven for every entry as it is read; this
+   * costlier check is left to the entries the monitor reports.
+   */
+  verifyTimestamp?: () => void;
 }
 
 export interface MonitoredLog {

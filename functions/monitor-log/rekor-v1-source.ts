@@ -14,7 +14,10 @@ import type { LogEntry } from '../tlog/client/types.ts';
 import type { MonitoredLog, ScannedEntry } from './log-source.ts';
 
 /** The client methods the source needs (RekorV1Client has them). */
-export type RekorV1Reader = Pick<RekorV1Client, 'getCheckpoint' | 'verifyConsistency' | 'getEntries'>;
+export type RekorV1Reader = Pick<
+  RekorV1Client,
+  'getCheckpoint' | 'verifyConsistency' | 'getEntries' | 'verifySignedEntryTimestamp'
+>;
 
 export interface RekorV1SourceOptions {
   client: RekorV1Reader;
@@ -49,13 +52,16 @@ export class RekorV1Source implements MonitoredLog {
 
   async readEntries(start: number, end: number, head: VerifiedCheckpoint): Promise<ScannedEntry[]> {
     if (end <= start) return [];
-    const entries = await this.client.getEntries(start + this.offset, end + this.offset);
+    const entries = await this.client.getEntries(start + this.offset, end + this.offset, undefined, {
+      signedEntryTimestamps: 'defer',
+    });
     for (const entry of entries) await this.proveAgainst(entry, head);
     return entries.map((e) => ({
       logIndex: e.logIndex - this.offset,
       body: Buffer.from(e.body, 'base64'),
       uuid: e.uuid,
       integratedTime: e.integratedTime,
+      verifyTimestamp: () => this.client.verifySignedEntryTimestamp(e),
     }));
   }
 

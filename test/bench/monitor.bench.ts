@@ -399,7 +399,10 @@ async function scanJob(job: ScanJob): Promise<ScanFigures> {
 }
 
 async function scan(job: ScanJob): Promise<ScanFigures> {
-  const child = spawn(process.execPath, [import.meta.filename, '--scan-job', JSON.stringify(job)], {
+  // BENCH_PROFILE_DIR=dir writes a CPU profile of each scan process there.
+  const profile = process.env.BENCH_PROFILE_DIR;
+  const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+  const child = spawn(process.execPath, [...flags, import.meta.filename, '--scan-job', JSON.stringify(job)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

@@ -9,4 +9,4 @@ export {
   rootFromLeafHashes,
   subtreeRoot,
 } from './proofs.ts';
-export { rootFromInclusionProof, verifyConsistency, verifyInclusion } from './verify.ts';
+export { ProvenNodes, rootFromInclusionProof, verifyConsistency, verifyInclusion } from './verify.ts';

@@ -17,8 +17,43 @@ function checkHash(name: string, h: Uint8Array): void {
 }
 
 /**
+ * Interior nodes of one tree (size and root) that an earlier inclusion proof has already tied to
+ * that root. Consecutive leaves share all but the lowest nodes of their paths, so a scan that
+ * proves every entry of a range against one tree can stop each climb at the first node already
+ * proven: about two hashes per entry instead of log2(size). A node is keyed by its level and its
+ * index at that level (the state of the RFC 9162 walk), which names one subtree of a tree of
+ * that size.
+ */
+export class ProvenNodes {
+  readonly treeSize: number;
+  readonly root: Buffer;
+  private readonly nodes = new Map<string, Buffer>();
+
+  constructor(treeSize: number, root: Uint8Array) {
+    checkSize('tree size', treeSize);
+    checkHash('root', root);
+    this.treeSize = treeSize;
+    this.root = Buffer.from(root);
+  }
+
+  get size(): number {
+    return this.nodes.size;
+  }
+
+  get(level: number, index: number): Buffer | undefined {
+    return this.nodes.get(`${level}:${index}`);
+  }
+
+  add(level: number, index: number, hash: Buffer): void {
+    this.nodes.set(`${level}:${index}`, hash);
+  }
+}
+
+/**
  * RFC 9162 §2.1.3.2: recompute the root from a leaf hash and its audit path, and compare it with
- * `root`. Throws MerkleProofError on any mismatch.
+ * `root`. Throws MerkleProofError on any mismatch. With `proven` (nodes of this same tree proven
+ * earlier), the climb stops at the first proven node, which must hash the same; the nodes this
+ * proof ties to the root are added to it.
  */
 export function verifyInclusion(
   leafIndex: number,
@@ -26,19 +61,32 @@ export function verifyInclusion(
   leafHash: Uint8Array,
   proof: readonly Uint8Array[],
   root: Uint8Array,
+  proven?: ProvenNodes,
 ): void {
-  const computed = rootFromInclusionProof(leafIndex, treeSize, leafHash, proof);
   checkHash('root', root);
-  if (!Buffer.from(computed).equals(Buffer.from(root))) {
-    throw new MerkleProofError(
+  const mismatch = () =>
+    new MerkleProofError(
       'root-mismatch',
       `inclusion proof for leaf ${leafIndex} of ${treeSize} gives another root`,
-      {
-        logIndex: leafIndex,
-        treeSize,
-      },
+      { logIndex: leafIndex, treeSize },
     );
+  if (proven !== undefined && (proven.treeSize !== treeSize || !proven.root.equals(root))) {
+    throw new MerkleProofError('wrong-tree', `proven nodes are of another tree than size ${treeSize}`);
   }
+  const climbed: Array<[number, number, Buffer]> = [];
+  let known: boolean | undefined;
+  const computed = climb(leafIndex, treeSize, leafHash, proof, (level, index, hash) => {
+    const seen = proven?.get(level, index);
+    if (seen !== undefined) {
+      known = seen.equals(hash);
+      return true;
+    }
+    if (proven !== undefined) climbed.push([level, index, hash]);
+    return false;
+  });
+  if (known === false) throw mismatch();
+  if (known === undefined && !computed.equals(Buffer.from(root))) throw mismatch();
+  for (const [level, index, hash] of climbed) proven!.add(level, index, hash);
 }
 
 /** The root that an inclusion proof implies (RFC 9162 §2.1.3.2 steps 1-5). */
@@ -47,6 +95,21 @@ export function rootFromInclusionProof(
   treeSize: number,
   leafHash: Uint8Array,
   proof: readonly Uint8Array[],
+): Buffer {
+  return climb(leafIndex, treeSize, leafHash, proof);
+}
+
+/**
+ * The RFC 9162 walk. After each step `r` is the hash of the subtree at (level, index): the walk's
+ * state, shifts so far and fn. `visit` may stop the walk early (returning true): the proof's
+ * length is then not checked, since the rest of the path was checked by whoever proved that node.
+ */
+function climb(
+  leafIndex: number,
+  treeSize: number,
+  leafHash: Uint8Array,
+  proof: readonly Uint8Array[],
+  visit?: (level: number, index: number, hash: Buffer) => boolean,
 ): Buffer {
   checkSize('leaf index', leafIndex);
   checkSize('tree size', treeSize);
@@ -59,6 +122,7 @@ export function rootFromInclusionProof(
   checkHash('leaf hash', leafHash);
   let fn = leafIndex;
   let sn = treeSize - 1;
+  let level = 0;
   let r: Buffer = Buffer.from(leafHash);
   for (const p of proof) {
     checkHash('proof node', p);
@@ -70,6 +134,7 @@ export function rootFromInclusionProof(
         while (!isOdd(fn) && fn !== 0) {
           fn = half(fn);
           sn = half(sn);
+          level++;
         }
       }
     } else {
@@ -77,6 +142,8 @@ export function rootFromInclusionProof(
     }
     fn = half(fn);
     sn = half(sn);
+    level++;
+    if (visit?.(level, fn, r) === true) return r;
   }
   if (sn !== 0)
     throw new MerkleProofError('proof-too-short', 'inclusion proof has fewer nodes than the path');

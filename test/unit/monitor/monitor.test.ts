@@ -193,8 +193,35 @@ describe('runMonitor against the Rekor emulator', () => {
     });
   }
 
+  it('a reported entry whose signed entry timestamp does not sign its time stops the scan at its batch; other entries are proven by inclusion alone', async () => {
+    const { deps, alerts, state } = setup({ limits: { batchSize: 10 } });
+    await runMonitor(deps);
+    const start = state()!.cursor;
+    for (let i = 0; i < 12; i++) await append(theirs);
+    await append(ours); // start + 12: matches the owned key, so it would be reported
+    for (let i = 0; i < 7; i++) await append(theirs);
+
+    // An unrelated entry with a forged time is not the monitor's to judge: its inclusion is proven.
+    server.faults.set({ backdateEntry: start + 3 });
+    const unrelated = await runMonitor({ ...deps, from: start });
+    assert.equal(unrelated.logs[0]?.outcome, 'scanned', JSON.stringify(unrelated));
+    assert.equal(alerts.ofKind('rogue-signature').length, 1);
+
+    // The reported entry's time is evidence: a forged one is the log lying.
+    const { deps: fresh, alerts: freshAlerts, state: freshState } = setup({ limits: { batchSize: 10 } });
+    await runMonitor({ ...fresh, from: start });
+    server.faults.set({ backdateEntry: start + 12 });
+    await runMonitor(fresh); // nothing new: a normal run
+    const forged = await runMonitor({ ...fresh, from: start });
+    assert.equal(forged.logs[0]?.outcome, 'log-inconsistent', JSON.stringify(forged));
+    assert.equal(freshState()!.cursor, start + 10, 'the cursor stops before the batch');
+    const alert = freshAlerts.ofKind('log-inconsistent')[0]!;
+    assert.equal(alert.evidence.logIndex, start + 12);
+    assert.match(alert.summary, /signed entry timestamp/);
+  });
+
   it('a run that dies mid-scan resumes where it stopped: every entry processed exactly once', async () => {
-    const seen: number[] = [];
+    const read: number[] = [];
     let calls = 0;
     const real = new RekorV1Source({ client, url: server.url });
     const crashing: MonitoredLog = {
@@ -204,24 +231,29 @@ describe('runMonitor against the Rekor emulator', () => {
       async readEntries(start, end, head) {
         if (++calls === 3) throw new DependencyError('rekor', 'connection reset (injected crash)');
         const entries = await real.readEntries(start, end, head);
-        seen.push(...entries.map((e) => e.logIndex));
+        read.push(...entries.map((e) => e.logIndex));
         return entries;
       },
     };
-    const { deps, state } = setup({ limits: { batchSize: 10 } });
+    const { deps, state, alerts } = setup({ limits: { batchSize: 10 } });
     deps.logs[0]!.log = crashing;
     await runMonitor(deps);
     const start = state()!.cursor;
-    for (let i = 0; i < 45; i++) await append(theirs);
+    // Every entry is by the owned key with no signing record: processing one raises its alert.
+    for (let i = 0; i < 45; i++) await append(ours);
     const first = await runMonitor(deps);
     assert.equal(first.logs[0]?.outcome, 'failed');
     assert.equal(state()!.cursor, start + 20);
     const second = await runMonitor(deps);
     assert.equal(second.ok, true, JSON.stringify(second));
     assert.equal(state()!.cursor, start + 45);
+    const all = Array.from({ length: 45 }, (_, i) => start + i);
+    const processed = alerts.raised.map((a) => a.evidence.logIndex as number);
+    assert.deepEqual(processed, all, 'each entry raised its alert once, in order');
+    // A batch read ahead of the failure may be read again; none is left unread.
     assert.deepEqual(
-      seen,
-      Array.from({ length: 45 }, (_, i) => start + i),
+      [...new Set(read)].sort((a, b) => a - b),
+      all,
     );
     assert.equal((first.logs[0]?.scanned ?? 0) + (second.logs[0]?.scanned ?? 0), 45);
   });

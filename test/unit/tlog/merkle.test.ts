@@ -9,6 +9,7 @@ import {
   inclusionProof,
   MemoryLevels,
   MerkleProofError,
+  ProvenNodes,
   rootAt,
   rootFromLeafHashes,
   verifyConsistency,
@@ -198,6 +199,46 @@ describe('proof generation from stored levels', () => {
         assert.throws(() => verifyInclusion(i, size, flip(all[i]!), inclusionProof(levels, i, size), root));
       }),
       { numRuns: 60 },
+    );
+  });
+
+  it('proven nodes: every leaf of random trees verifies in any order, and a changed leaf or a leaf at another index is still rejected (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.nat(), fc.boolean(), (size, seed, shuffled) => {
+        const all = leaves(size);
+        const levels = new MemoryLevels(all);
+        const root = rootAt(levels, size);
+        const proven = new ProvenNodes(size, root);
+        const order = all.map((_, i) => i);
+        if (shuffled) order.sort((x, y) => ((x * 7919 + seed) % size) - ((y * 7919 + seed) % size));
+        for (const i of order) {
+          verifyInclusion(i, size, all[i]!, inclusionProof(levels, i, size), root, proven);
+          // After the leaf and its neighbours are proven, a changed leaf meets a proven node.
+          assert.throws(
+            () => verifyInclusion(i, size, flip(all[i]!), inclusionProof(levels, i, size), root, proven),
+            MerkleProofError,
+          );
+          const j = (i + 1 + (seed % size)) % size;
+          if (j !== i) {
+            assert.throws(
+              () => verifyInclusion(j, size, all[i]!, inclusionProof(levels, j, size), root, proven),
+              MerkleProofError,
+            );
+          }
+        }
+        assert.ok(proven.size < 2 * size + 64, `${proven.size} nodes kept for ${size} leaves`);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('proven nodes of one tree are refused for another', () => {
+    const all = leaves(10);
+    const levels = new MemoryLevels(all);
+    const proven = new ProvenNodes(10, rootAt(levels, 10));
+    assert.throws(
+      () => verifyInclusion(0, 9, all[0]!, inclusionProof(levels, 0, 9), rootAt(levels, 9), proven),
+      /another tree/,
     );
   });
 });
