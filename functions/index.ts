@@ -14,9 +14,10 @@ import { createDashboardEntry } from './dashboard/entry.ts';
 import { DependencyError } from './errors.ts';
 import type { GcrNotification } from './events/gcr-message.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
-import { type MonitorDeps, runMonitor } from './monitor-log/core.ts';
+import { type MonitorDeps, runMonitor, runMonitorShard } from './monitor-log/core.ts';
 import { createMonitorLogEntry } from './monitor-log/entry.ts';
 import { monitorDepsFromEnv } from './monitor-log/from-env.ts';
+import { createMonitorShardEntry } from './monitor-log/shard-entry.ts';
 import { createReverifyEntry } from './reverify/entry.ts';
 import { createReverifyFromEnv, type ReverifyRuntime } from './reverify/from-env.ts';
 import { createSignOnPush } from './sign-on-push/core.ts';
@@ -53,27 +54,33 @@ ff.cloudEvent(
 );
 
 let monitorDeps: Promise<MonitorDeps> | undefined;
+function monitorCore(): Promise<MonitorDeps> {
+  // A failed build (KMS down, bad configuration) is retried by the next run, not cached.
+  monitorDeps ??= monitorDepsFromEnv(process.env, { logger }).catch((err) => {
+    monitorDeps = undefined;
+    throw new DependencyError('configuration', `monitorLog cannot start: ${(err as Error).message}`, {}, err);
+  });
+  return monitorDeps;
+}
+
 ff.http(
   'monitorLog',
   requireIdentityToken(
     isLocalStack(process.env),
     createMonitorLogEntry({
       logger,
-      run: (options) => {
-        // A failed build (KMS down, bad configuration) is retried by the next run, not cached.
-        monitorDeps ??= monitorDepsFromEnv(process.env, { logger }).catch((err) => {
-          monitorDeps = undefined;
-          throw new DependencyError(
-            'configuration',
-            `monitorLog cannot start: ${(err as Error).message}`,
-            {},
-            err,
-          );
-        });
-        return monitorDeps.then((deps) => runMonitor({ ...deps, ...options }));
-      },
+      run: (options) => monitorCore().then((deps) => runMonitor({ ...deps, ...options })),
     }),
   ),
+);
+
+// Fan-out shards of a large backlog, one Pub/Sub message each (MONITOR_SHARD_TOPIC).
+ff.cloudEvent(
+  'monitorShard',
+  createMonitorShardEntry({
+    logger,
+    run: (message) => monitorCore().then((deps) => runMonitorShard(deps, message)),
+  }),
 );
 
 let reverify: Promise<ReverifyRuntime> | undefined;

@@ -12,7 +12,7 @@ resource "google_monitoring_alert_policy" "sigsentry_alerts" {
       filter = join(" AND ", [
         "resource.type=\"cloud_run_revision\"",
         "severity=ALERT",
-        "resource.labels.service_name=(\"${google_cloudfunctions2_function.sign_on_push.name}\" OR \"${google_cloudfunctions2_function.reverify_images.name}\" OR \"${google_cloudfunctions2_function.monitor_log.name}\")",
+        "resource.labels.service_name=(\"${google_cloudfunctions2_function.sign_on_push.name}\" OR \"${google_cloudfunctions2_function.reverify_images.name}\" OR \"${google_cloudfunctions2_function.monitor_log.name}\" OR \"${google_cloudfunctions2_function.monitor_shard.name}\")",
       ])
       label_extractors = {
         kind    = "EXTRACT(jsonPayload.alert.kind)"

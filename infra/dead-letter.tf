@@ -31,3 +31,24 @@ resource "terraform_data" "sign_on_push_dead_letter" {
 
   depends_on = [google_pubsub_topic_iam_member.pubsub_publishes_dead_letters]
 }
+
+# The same policy on monitorShard's trigger subscription.
+resource "terraform_data" "monitor_shard_dead_letter" {
+  triggers_replace = [
+    google_cloudfunctions2_function.monitor_shard.event_trigger[0].trigger,
+    google_pubsub_topic.monitor_shards_dead_letter.id,
+    var.max_delivery_attempts,
+  ]
+
+  provisioner "local-exec" {
+    command = "${path.module}/attach-dead-letter.sh"
+    environment = {
+      TRIGGER               = google_cloudfunctions2_function.monitor_shard.event_trigger[0].trigger
+      DEAD_LETTER_TOPIC     = google_pubsub_topic.monitor_shards_dead_letter.id
+      MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
+      PUBSUB_AGENT          = "serviceAccount:${google_project_service_identity.pubsub.email}"
+    }
+  }
+
+  depends_on = [google_pubsub_topic_iam_member.pubsub_publishes_shard_dead_letters]
+}

@@ -1,4 +1,4 @@
-# The four Cloud Run functions (2nd gen) named in functions/config/environment.ts. Their source is
+# The five Cloud Run functions (2nd gen) named in functions/config/environment.ts. Their source is
 # the compiled functions with production dependencies only: run ./package-source.sh before apply.
 
 data "archive_file" "source" {
@@ -195,6 +195,68 @@ resource "google_cloudfunctions2_function" "monitor_log" {
     google_artifact_registry_repository_iam_member.build_pushes_images,
     google_storage_bucket_iam_member.build_reads_source,
     google_secret_manager_secret_iam_member.webhook_monitor_log,
+  ]
+}
+
+# ---- monitorShard: one shard of a backlog monitorLog fanned out (functions/monitor-log/fan-out.ts) ----
+
+resource "google_cloudfunctions2_function" "monitor_shard" {
+  name        = "${var.name_prefix}monitor-shard"
+  location    = var.region
+  description = "Scans one shard of a transparency-log backlog for unexplained signatures."
+
+  build_config {
+    runtime           = local.node_runtime
+    entry_point       = "monitorShard"
+    service_account   = google_service_account.build.id
+    docker_repository = google_artifact_registry_repository.function_images.id
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.monitor_shard.email
+    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision   = true
+    available_memory                 = "512Mi"
+    available_cpu                    = "1"
+    timeout_seconds                  = 540
+    max_instance_count               = var.monitor_shard_instances
+    max_instance_request_concurrency = 1
+    environment_variables            = { for name, value in local.monitor_shard_env : name => value if value != "" }
+
+    dynamic "secret_environment_variables" {
+      for_each = local.alert_webhook
+      content {
+        key        = "ALERT_WEBHOOK_URL"
+        project_id = var.project
+        secret     = secret_environment_variables.value
+        version    = var.alert_webhook_secret_version
+      }
+    }
+  }
+
+  # A shard that failed on a dependency is redelivered with backoff; dead-letter.tf attaches
+  # the dead-letter topic to the Eventarc-created subscription, as for signOnPush.
+  event_trigger {
+    trigger_region        = var.region
+    event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
+    pubsub_topic          = google_pubsub_topic.monitor_shards.id
+    retry_policy          = "RETRY_POLICY_RETRY"
+    service_account_email = google_service_account.trigger.email
+  }
+
+  depends_on = [
+    google_project_iam_member.build_builder,
+    google_project_iam_member.build_logs,
+    google_artifact_registry_repository_iam_member.build_pushes_images,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_service_account_iam_member.pubsub_mints_trigger_tokens,
+    google_secret_manager_secret_iam_member.webhook_monitor_shard,
   ]
 }
 

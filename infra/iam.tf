@@ -115,7 +115,50 @@ resource "google_pubsub_topic_iam_member" "monitor_log_alerts" {
   member = "serviceAccount:${google_service_account.monitor_log.email}"
 }
 
-# ---- the alert webhook secret: readable by the three functions that send alerts, nobody else ----
+# monitorLog publishes the shards of a backlog it fans out.
+resource "google_pubsub_topic_iam_member" "monitor_log_shards" {
+  topic  = google_pubsub_topic.monitor_shards.id
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.monitor_log.email}"
+}
+
+# ---- monitorShard: what monitorLog may do, for one shard (and it republishes a shard cut short) ----
+
+resource "google_kms_crypto_key_iam_member" "monitor_shard_public_key" {
+  crypto_key_id = local.crypto_key_id
+  role          = "roles/cloudkms.publicKeyViewer"
+  member        = "serviceAccount:${google_service_account.monitor_shard.email}"
+}
+
+resource "google_kms_crypto_key_iam_member" "monitor_shard_key_viewer" {
+  crypto_key_id = local.crypto_key_id
+  role          = "roles/cloudkms.viewer"
+  member        = "serviceAccount:${google_service_account.monitor_shard.email}"
+}
+
+resource "google_project_iam_member" "monitor_shard_firestore" {
+  project = var.project
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.monitor_shard.email}"
+  condition {
+    title      = "sigsentry-default-database"
+    expression = "resource.name == \"${local.firestore_database}\""
+  }
+}
+
+resource "google_pubsub_topic_iam_member" "monitor_shard_alerts" {
+  topic  = google_pubsub_topic.alerts.id
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.monitor_shard.email}"
+}
+
+resource "google_pubsub_topic_iam_member" "monitor_shard_shards" {
+  topic  = google_pubsub_topic.monitor_shards.id
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.monitor_shard.email}"
+}
+
+# ---- the alert webhook secret: readable by the functions that send alerts, nobody else ----
 
 resource "google_secret_manager_secret_iam_member" "webhook_sign_on_push" {
   count = var.alert_webhook_secret == "" ? 0 : 1
@@ -141,6 +184,14 @@ resource "google_secret_manager_secret_iam_member" "webhook_monitor_log" {
   member    = "serviceAccount:${google_service_account.monitor_log.email}"
 }
 
+resource "google_secret_manager_secret_iam_member" "webhook_monitor_shard" {
+  count = var.alert_webhook_secret == "" ? 0 : 1
+
+  secret_id = "projects/${var.project}/secrets/${var.alert_webhook_secret}"
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.monitor_shard.email}"
+}
+
 # ---- dashboard: read-only state ----
 
 resource "google_project_iam_member" "dashboard_firestore" {
@@ -162,6 +213,14 @@ resource "google_cloud_run_v2_service_iam_member" "trigger_invokes_sign_on_push"
   name   = google_cloudfunctions2_function.sign_on_push.name
   role   = "roles/run.invoker"
   member = "serviceAccount:${google_service_account.trigger.email}"
+}
+
+# Eventarc delivers shard messages to monitorShard as the same trigger identity.
+resource "google_cloud_run_v2_service_iam_member" "trigger_invokes_monitor_shard" {
+  location = var.region
+  name     = google_cloudfunctions2_function.monitor_shard.name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.trigger.email}"
 }
 
 resource "google_cloud_run_v2_service_iam_member" "scheduler_invokes_reverify_images" {
@@ -208,6 +267,12 @@ resource "google_service_account_iam_member" "pubsub_mints_trigger_tokens" {
 # attach-dead-letter.sh, because its name is only known after the trigger exists; see dead-letter.tf.)
 resource "google_pubsub_topic_iam_member" "pubsub_publishes_dead_letters" {
   topic  = google_pubsub_topic.gcr_dead_letter.id
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_project_service_identity.pubsub.email}"
+}
+
+resource "google_pubsub_topic_iam_member" "pubsub_publishes_shard_dead_letters" {
+  topic  = google_pubsub_topic.monitor_shards_dead_letter.id
   role   = "roles/pubsub.publisher"
   member = "serviceAccount:${google_project_service_identity.pubsub.email}"
 }

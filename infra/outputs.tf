@@ -14,6 +14,7 @@ output "functions" {
     signOnPush     = google_cloudfunctions2_function.sign_on_push.name
     reverifyImages = google_cloudfunctions2_function.reverify_images.name
     monitorLog     = google_cloudfunctions2_function.monitor_log.name
+    monitorShard   = google_cloudfunctions2_function.monitor_shard.name
     dashboard      = google_cloudfunctions2_function.dashboard.name
   }
 }

@@ -42,3 +42,28 @@ resource "google_pubsub_subscription" "gcr_dead_letter" {
     ttl = ""
   }
 }
+
+# monitorLog splits a backlog larger than one run into shards, one message each, scanned in
+# parallel by monitorShard (functions/monitor-log/fan-out.ts).
+resource "google_pubsub_topic" "monitor_shards" {
+  name = "monitor-shards"
+
+  depends_on = [google_project_service.apis]
+}
+
+# Shard messages monitorShard failed on max_delivery_attempts times (a log down for long).
+resource "google_pubsub_topic" "monitor_shards_dead_letter" {
+  name = "${var.name_prefix}monitor-shards-dead-letter"
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_pubsub_subscription" "monitor_shards_dead_letter" {
+  name                       = "${var.name_prefix}monitor-shards-dead-letter"
+  topic                      = google_pubsub_topic.monitor_shards_dead_letter.id
+  message_retention_duration = "604800s"
+  ack_deadline_seconds       = 60
+  expiration_policy {
+    ttl = ""
+  }
+}

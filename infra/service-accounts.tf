@@ -16,15 +16,20 @@ resource "google_service_account" "monitor_log" {
   display_name = "sigsentry monitorLog: watches the transparency log (read-only)"
 }
 
+resource "google_service_account" "monitor_shard" {
+  account_id   = "${var.name_prefix}monitor-shard"
+  display_name = "sigsentry monitorShard: scans one shard of a log backlog (read-only)"
+}
+
 resource "google_service_account" "dashboard" {
   account_id   = "${var.name_prefix}dashboard"
   display_name = "sigsentry dashboard: reads sigsentry state"
 }
 
-# Identity Eventarc pushes gcr events with; may invoke signOnPush and nothing else.
+# Identity Eventarc pushes Pub/Sub events with; may invoke signOnPush and monitorShard, nothing else.
 resource "google_service_account" "trigger" {
   account_id   = "${var.name_prefix}trigger"
-  display_name = "sigsentry Eventarc trigger: invokes signOnPush"
+  display_name = "sigsentry Eventarc trigger: invokes signOnPush and monitorShard"
 }
 
 # Identity Cloud Scheduler calls reverifyImages and monitorLog with (OIDC).

@@ -162,6 +162,12 @@ variable "monitor_max_entries" {
   default     = null
 }
 
+variable "monitor_shard_instances" {
+  description = "Instances that scan fan-out shards of a log backlog in parallel (monitorShard)."
+  type        = number
+  default     = 20
+}
+
 variable "alert_webhook_secret" {
   description = <<-EOT
     Secret Manager secret id (in var.project) holding the Slack / Google Chat webhook URL, or empty for

@@ -69,6 +69,12 @@ const kmsKey: EnvironmentVariable = {
   description: 'projects/…/cryptoKeyVersions/N that signs (signOnPush) or is expected (verifier, monitor)',
 };
 
+const shardTopic: EnvironmentVariable = {
+  name: 'MONITOR_SHARD_TOPIC',
+  required: false,
+  description: 'Pub/Sub topic of the fan-out shards of a large backlog (monitorShard); unset: no fan-out',
+};
+
 export const FUNCTIONS: Record<string, FunctionContract> = {
   signOnPush: {
     entryPoint: 'signOnPush',
@@ -149,6 +155,40 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
         required: false,
         description: 'entries one run scans at most per log; the next run goes on from there',
       },
+      shardTopic,
+      alertTopic,
+      alertWebhook,
+      local,
+    ],
+  },
+  // The shards of a backlog monitorLog fans out: the same configuration, one shard per message.
+  monitorShard: {
+    entryPoint: 'monitorShard',
+    trigger: 'pubsub',
+    topic: 'monitor-shards',
+    env: [
+      project,
+      rekorUrl,
+      rekorApi,
+      rekorKey,
+      config,
+      {
+        name: 'SIGSENTRY_IDENTITIES',
+        required: false,
+        description: 'JSON list of owned keys and identities',
+      },
+      kmsKey,
+      {
+        name: 'MONITOR_START_INDEX',
+        required: false,
+        description: 'log index the first run starts from (default: the tree size at the first run)',
+      },
+      {
+        name: 'MONITOR_MAX_ENTRIES',
+        required: false,
+        description: 'entries one run scans at most per log; the next run goes on from there',
+      },
+      shardTopic,
       alertTopic,
       alertWebhook,
       local,

@@ -6,6 +6,8 @@
  *   KMS_KEY                                          a KMS key version, added as an owned identity
  *   MONITOR_START_INDEX                              where the first run starts (default: tree size)
  *   MONITOR_MAX_ENTRIES                              entries one run scans at most per log
+ *   MONITOR_SHARD_TOPIC                              Pub/Sub topic of fan-out shards (monitorShard
+ *                                                    listens on it); unset: no fan-out
  */
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.ts';
@@ -39,6 +41,9 @@ export const MonitorLimitsSchema = z
     lookupConcurrency: z.number().int().min(1).max(64),
     /** Batches read ahead of the one being matched. */
     readAhead: z.number().int().min(1).max(8),
+    fanOutAbove: z.number().int().min(1000),
+    shardSize: z.number().int().min(1000),
+    shardLeaseMs: z.number().int().min(60_000),
     /** Log requests in flight (v1 batch retrieves or v2 entry bundles). */
     requestConcurrency: z.number().int().min(1).max(256),
   })
@@ -49,6 +54,11 @@ export const MonitorConfigSchema = z.object({
   logs: z.array(MonitoredLogSchema).min(1, 'at least one log to monitor'),
   identities: z.array(OwnedIdentitySchema).default([]),
   limits: MonitorLimitsSchema.default({}),
+  /** Topic the fan-out shards are published on; without one, every run scans alone. */
+  shardTopic: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9._~%+-]{2,254}$/, 'a Pub/Sub topic id')
+    .optional(),
 });
 export type MonitorConfig = Omit<z.infer<typeof MonitorConfigSchema>, 'logs'> & {
   logs: MonitoredLogSettings[];
@@ -80,6 +90,7 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
   if (env.SIGSENTRY_CONFIG) {
     const doc = json(env.SIGSENTRY_CONFIG, 'SIGSENTRY_CONFIG') as Record<string, unknown>;
     raw = { project: doc['project'] ?? project, ...((doc['monitor'] as Record<string, unknown>) ?? {}) };
+    if (env.MONITOR_SHARD_TOPIC) raw.shardTopic = env.MONITOR_SHARD_TOPIC;
   } else {
     const identities = env.SIGSENTRY_IDENTITIES ? json(env.SIGSENTRY_IDENTITIES, 'SIGSENTRY_IDENTITIES') : [];
     if (!Array.isArray(identities)) throw new InvalidInputError('SIGSENTRY_IDENTITIES must be a JSON list');
@@ -100,6 +111,7 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
           : [],
       identities: [...identities, ...(env.KMS_KEY ? [{ type: 'kms', keyVersion: env.KMS_KEY }] : [])],
       limits: maxEntriesPerRun !== undefined ? { maxEntriesPerRun } : {},
+      ...(env.MONITOR_SHARD_TOPIC ? { shardTopic: env.MONITOR_SHARD_TOPIC } : {}),
     };
   }
   const parsed = MonitorConfigSchema.safeParse(raw);

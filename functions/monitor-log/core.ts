@@ -11,28 +11,24 @@
  * - a new tree (a shard rollover: another checkpoint origin under the same key) is followed.
  * A checkpoint that does not verify, or a proof that fails, raises an alert and moves nothing.
  */
-import type { AlertInput, AlertSink } from '../alerts/alert.ts';
-import { AlertDeliveryError } from '../alerts/fanout.ts';
+import type { AlertSink } from '../alerts/alert.ts';
 import type { SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
-import { CheckpointError } from '../tlog/checkpoint/errors.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
-import { LogIntegrityError } from '../tlog/client/errors.ts';
-import { parseEntryBody } from '../tlog/entries/parse.ts';
-import { MerkleProofError } from '../tlog/merkle/errors.ts';
-import {
-  checkpointInvalidAlert,
-  logInconsistentAlert,
-  rogueSignatureAlert,
-  unparseableEntryAlert,
-} from './alerts.ts';
-import { extractVerifiers } from './entry-verifiers.ts';
+import { driveFanOut, type FanOut, type ShardMessage, type ShardRecord, shardStarts } from './fan-out.ts';
 import type { ResolvedIdentity } from './identities.ts';
-import type { MonitoredLog, ScannedEntry } from './log-source.ts';
-import { type IdentityMatch, IdentityMatcher } from './matcher.ts';
+import type { MonitoredLog } from './log-source.ts';
+import { IdentityMatcher } from './matcher.ts';
+import {
+  alertRaiser,
+  isIntegrityFailure,
+  raiseIntegrityFailure,
+  type ScanContext,
+  scanRange,
+} from './scan.ts';
 import type { SigningRecordLookup } from './signing-lookup.ts';
-import type { MonitorState, MonitorStateStore } from './state.ts';
+import type { FanOutPlan, MonitorState, MonitorStateStore } from './state.ts';
 
 export interface MonitorLimits {
   /** Entries per batch; the cursor is saved after each. */
@@ -45,6 +41,12 @@ export interface MonitorLimits {
   lookupConcurrency: number;
   /** Batches read ahead of the one being matched (each read has its own requests in flight). */
   readAhead: number;
+  /** With fan-out configured, a backlog above this many entries is split into shards. */
+  fanOutAbove: number;
+  /** Entries per fan-out shard (one function run must be able to scan one). */
+  shardSize: number;
+  /** A shard not finished this long after its message was published is published again. */
+  shardLeaseMs: number;
 }
 
 export const DEFAULT_LIMITS: MonitorLimits = {
@@ -53,6 +55,9 @@ export const DEFAULT_LIMITS: MonitorLimits = {
   timeBudgetMs: 240_000,
   lookupConcurrency: 8,
   readAhead: 2,
+  fanOutAbove: 200_000,
+  shardSize: 100_000,
+  shardLeaseMs: 15 * 60_000,
 };
 
 export interface MonitoredLogConfig {
@@ -73,6 +78,8 @@ export interface MonitorDeps {
   limits?: Partial<MonitorLimits>;
   /** Rescan (backfill) from this index in this run, whatever the cursor says. */
   from?: number;
+  /** Shard store and publisher: when set, a large backlog is scanned by parallel instances. */
+  fanOut?: FanOut;
   now?: () => number;
 }
 
@@ -82,6 +89,7 @@ export type LogOutcome =
   | 'log-inconsistent'
   | 'checkpoint-invalid'
   | 'busy'
+  | 'fanned-out'
   | 'failed';
 
 export interface LogRunResult {
@@ -97,6 +105,8 @@ export interface LogRunResult {
   unparseable: number;
   /** Alerts recorded but not delivered to every channel. */
   deliveryFailures: number;
+  /** Fan-out shards published by this run. */
+  dispatched?: number;
   error?: unknown;
 }
 
@@ -117,31 +127,29 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorRunResult> {
       result.outcome = 'failed';
       result.error = error;
     }
-    const level = result.outcome === 'scanned' ? 'info' : result.outcome === 'busy' ? 'notice' : 'error';
+    const level =
+      result.outcome === 'scanned' || result.outcome === 'fanned-out'
+        ? 'info'
+        : result.outcome === 'busy'
+          ? 'notice'
+          : 'error';
     deps.logger[level](`monitor run on ${config.name}: ${result.outcome}`, { ...result });
     logs.push(result);
   }
-  return { ok: logs.every((l) => l.outcome === 'scanned' || l.outcome === 'busy'), logs };
+  const fine = new Set<LogOutcome>(['scanned', 'busy', 'fanned-out']);
+  return { ok: logs.every((l) => fine.has(l.outcome)), logs };
 }
 
 function emptyResult(log: string): LogRunResult {
   return { log, outcome: 'scanned', scanned: 0, matched: 0, rogue: 0, unparseable: 0, deliveryFailures: 0 };
 }
 
-function isCheckpointFailure(err: unknown): boolean {
-  return (
-    err instanceof CheckpointError || (err instanceof LogIntegrityError && err.reason === 'bad-checkpoint')
-  );
-}
-
-function isIntegrityFailure(err: unknown): err is SigsentryError {
-  return (
-    err instanceof LogIntegrityError || err instanceof CheckpointError || err instanceof MerkleProofError
-  );
-}
-
 function trustedOf(state: MonitorState): VerifiedCheckpoint {
-  return { ...parseCheckpoint(state.checkpoint).checkpoint, note: state.checkpoint };
+  return checkpointOf(state.checkpoint);
+}
+
+function checkpointOf(note: string): VerifiedCheckpoint {
+  return { ...parseCheckpoint(note).checkpoint, note };
 }
 
 async function monitorOneLog(
@@ -156,35 +164,23 @@ async function monitorOneLog(
   const { log } = config;
   const where = { name: config.name, url: log.url };
   const logger = deps.logger.child({ log: config.name });
-
-  /** Raises; false when the alert could not be durably recorded (the caller must not move on). */
-  const raise = async (alert: AlertInput): Promise<boolean> => {
-    try {
-      await deps.alerts.raise(alert);
-      return true;
-    } catch (err) {
-      logger.error('alert delivery failed', { error: err, alertKey: alert.key });
-      if (err instanceof AlertDeliveryError && err.recorded) {
-        result.deliveryFailures++;
-        return true;
-      }
-      result.error = err;
-      return false;
-    }
+  const raise = alertRaiser(deps.alerts, logger, result);
+  const ctx: ScanContext = {
+    log,
+    where,
+    matcher,
+    records: deps.records,
+    limits,
+    result,
+    raise,
+    outOfTime: () => now() - started > limits.timeBudgetMs,
   };
   const integrityFailure = async (
     err: SigsentryError,
     trusted: VerifiedCheckpoint | undefined,
     head?: VerifiedCheckpoint,
   ) => {
-    const checkpoint = isCheckpointFailure(err);
-    await raise(
-      checkpoint
-        ? checkpointInvalidAlert(where, err, trusted)
-        : logInconsistentAlert(where, err, [trusted, head]),
-    );
-    result.outcome = checkpoint ? 'checkpoint-invalid' : 'log-inconsistent';
-    result.error = err;
+    await raiseIntegrityFailure(ctx, err, trusted, head);
     return result;
   };
 
@@ -249,128 +245,168 @@ async function monitorOneLog(
 
   let cursor = deps.from !== undefined ? Math.min(Math.max(0, deps.from), head.size) : state!.cursor;
   result.from = cursor;
-  const budgetEnd = Math.min(head.size, cursor + limits.maxEntriesPerRun);
-  // Read-ahead: the next batches are fetched while this one is matched and its cursor saved, so
-  // the log's round trips overlap the matching instead of adding to it. Batches are still
-  // processed, and the cursor advanced, strictly in order.
-  const read = (from: number) => {
-    const to = Math.min(budgetEnd, from + limits.batchSize);
-    const entries = log.readEntries(from, to, head);
-    entries.catch(() => {}); // awaited below; a batch abandoned by an early return is only a read
-    return { to, entries };
-  };
-  const reads: Array<ReturnType<typeof read>> = [];
-  let readFrom = cursor;
-  const fill = () => {
-    while (reads.length < Math.max(1, limits.readAhead) && readFrom < budgetEnd) {
-      const next = read(readFrom);
-      reads.push(next);
-      readFrom = next.to;
-    }
-  };
-  fill();
-  while (reads.length > 0) {
-    if (now() - started > limits.timeBudgetMs) break;
-    const pending = reads.shift()!;
-    const end = pending.to;
-    let entries: ScannedEntry[];
-    try {
-      entries = await pending.entries;
-    } catch (err) {
-      result.cursor = cursor;
-      if (isIntegrityFailure(err)) return integrityFailure(err, trusted, head);
-      throw err;
-    }
-    fill();
-    let complete: boolean;
-    try {
-      complete = await processBatch(deps, matcher, where, entries, limits, result, raise);
-    } catch (err) {
-      result.cursor = cursor;
-      if (isIntegrityFailure(err)) return integrityFailure(err, trusted, head);
-      throw err;
-    }
-    if (!complete) {
-      result.outcome = 'failed';
-      result.cursor = cursor;
+
+  // A backlog being scanned in parallel: move the cursor over its finished shards, publish the
+  // shards that stalled, and scan nothing here until every shard is finished.
+  const plan = state!.fanOut;
+  if (plan !== undefined && deps.fanOut !== undefined && deps.from === undefined) {
+    const progress = await driveFanOut(deps.fanOut, config.name, plan, {
+      now: now(),
+      leaseMs: limits.shardLeaseMs,
+    });
+    result.dispatched = progress.dispatched;
+    if (progress.complete) {
+      const { fanOut: _, ...rest } = state!;
+      if (!(await save({ ...rest, cursor: Math.max(state!.cursor, plan.end) }))) return result;
+      await deps.fanOut.store.remove(config.name, shardStarts(plan));
+      cursor = state!.cursor;
+      logger.info('fan-out finished', { start: plan.start, end: plan.end });
+    } else {
+      if (progress.processedThrough > state!.cursor) {
+        if (!(await save({ ...state!, cursor: progress.processedThrough }))) return result;
+      }
+      result.cursor = state!.cursor;
+      result.outcome = 'fanned-out';
       return result;
     }
-    if (!(await save({ ...state!, cursor: end }))) {
-      result.cursor = cursor;
-      return result;
-    }
-    result.scanned += entries.length;
-    cursor = end;
   }
-  result.cursor = cursor;
-  result.outcome = cursor < head.size ? 'partial' : 'scanned';
-  return result;
+
+  // A backlog larger than one run scans: split it into shards for parallel instances.
+  if (deps.fanOut !== undefined && head.size - cursor > limits.fanOutAbove) {
+    const next: FanOutPlan = {
+      checkpoint: head.note,
+      start: cursor,
+      end: head.size,
+      shardSize: limits.shardSize,
+      createdAt: new Date(now()).toISOString(),
+    };
+    if (!(await save({ ...state!, cursor, fanOut: next }))) return result;
+    const progress = await driveFanOut(deps.fanOut, config.name, next, {
+      now: now(),
+      leaseMs: limits.shardLeaseMs,
+    });
+    logger.info('backlog fanned out', {
+      start: next.start,
+      end: next.end,
+      shards: shardStarts(next).length,
+    });
+    result.dispatched = progress.dispatched;
+    result.cursor = cursor;
+    result.outcome = 'fanned-out';
+    return result;
+  }
+
+  const budgetEnd = Math.min(head.size, cursor + limits.maxEntriesPerRun);
+  const end = await scanRange(ctx, head, cursor, budgetEnd, (c) => save({ ...state!, cursor: c }));
+  result.cursor = end.cursor;
+  switch (end.kind) {
+    case 'integrity':
+      return integrityFailure(end.error, trusted, head);
+    case 'alert-not-recorded':
+      result.outcome = 'failed';
+      return result;
+    case 'lost-race':
+      return result; // save() set 'busy'
+    default:
+      result.outcome = end.cursor < head.size ? 'partial' : 'scanned';
+      return result;
+  }
 }
 
-/** Matches a batch and raises its alerts. False if an alert could not be recorded. */
-async function processBatch(
-  deps: MonitorDeps,
-  matcher: IdentityMatcher,
-  where: { name: string; url: string },
-  entries: ScannedEntry[],
-  limits: MonitorLimits,
-  result: LogRunResult,
-  raise: (alert: AlertInput) => Promise<boolean>,
-): Promise<boolean> {
-  const alerts: AlertInput[] = [];
-  const candidates: Array<{ entry: ScannedEntry; kind: string; matches: IdentityMatch[] }> = [];
-  for (const entry of entries) {
-    const extracted = extractVerifiers(entry.body);
-    if (!extracted.ok) {
-      const typed = parseEntryBody(entry.body, entry.logIndex);
-      const reason = typed.ok ? extracted.message : typed.error.message;
-      alerts.push(unparseableEntryAlert(where, entry, reason, extracted.kind));
-      continue;
-    }
-    if (matcher.empty) continue;
-    let matches: IdentityMatch[];
-    try {
-      matches = extracted.verifiers.flatMap((v) => matcher.match(v));
-    } catch (err) {
-      alerts.push(
-        unparseableEntryAlert(where, entry, `certificate: ${(err as Error).message}`, extracted.kind),
-      );
-      continue;
-    }
-    if (matches.length > 0) {
-      // A reported entry's time is evidence: its signature is checked now (LogIntegrityError).
-      entry.verifyTimestamp?.();
-      candidates.push({ entry, kind: extracted.kind, matches });
-    }
-  }
-  result.unparseable += alerts.length;
-  result.matched += candidates.length;
+export interface ShardRunResult extends LogRunResult {
+  start: number;
+  /** Why a delivery was acknowledged without scanning (a finished or superseded shard). */
+  skipped?: string;
+}
 
-  // Signing-record lookups only for matches, a few in flight.
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < candidates.length) {
-      const { entry, kind, matches } = candidates[next++]!;
-      const typed = parseEntryBody(entry.body, entry.logIndex);
-      const artifact = typed.ok ? typed.entry.artifactDigest : undefined;
-      for (const match of matches) {
-        const signature = match.verifier.signature;
-        const record = signature ? await deps.records.findBySignature(signature) : undefined;
-        if (record !== undefined) continue;
-        result.rogue++;
-        alerts.push(
-          rogueSignatureAlert(where, entry, match, {
-            kind,
-            ...(artifact ? { artifactDigest: `${artifact.algorithm}:${artifact.hex}` } : {}),
-          }),
-        );
-        break; // one alert per entry: its key is the entry
-      }
-    }
+/**
+ * Scans one fan-out shard (the handler of a shard message). The shard's checkpoint is the plan's,
+ * read from the state store, not from the message; its cursor is saved after every batch. A shard
+ * cut short by the time budget publishes itself again to go on; a lying log raises its alert and
+ * leaves the shard unfinished, so the log's cursor never passes it.
+ */
+export async function runMonitorShard(deps: MonitorDeps, message: ShardMessage): Promise<ShardRunResult> {
+  const result: ShardRunResult = { ...emptyResult(message.log), start: message.start };
+  const skip = (why: string) => {
+    result.skipped = why;
+    deps.logger.notice(`monitor shard ${message.start} of ${message.log} skipped: ${why}`, { ...message });
+    return result;
   };
-  await Promise.all(Array.from({ length: Math.min(limits.lookupConcurrency, candidates.length) }, worker));
+  const config = deps.logs.find((l) => l.name === message.log);
+  if (config === undefined) return skip('no monitored log has this name');
+  if (deps.fanOut === undefined) return skip('fan-out is not configured here');
+  const fan = deps.fanOut;
+  const plan = (await deps.store.load(message.log))?.fanOut;
+  if (plan === undefined || !shardStarts(plan).includes(message.start)) {
+    return skip('no fan-out in progress holds this shard (it finished, or the message is stale)');
+  }
+  let [record] = await fan.store.load(message.log, [message.start]);
+  if (record === undefined) return skip('the shard has no record yet; the next scheduled run creates it');
+  if (record.state === 'done') return skip('the shard is finished');
 
-  let recorded = true;
-  for (const alert of alerts) if (!(await raise(alert))) recorded = false;
-  return recorded;
+  const limits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const now = deps.now ?? Date.now;
+  const started = now();
+  const logger = deps.logger.child({ log: message.log, shard: message.start });
+  const where = { name: config.name, url: config.log.url };
+  const ctx: ScanContext = {
+    log: config.log,
+    where,
+    matcher: new IdentityMatcher(deps.identities),
+    records: deps.records,
+    limits,
+    result,
+    raise: alertRaiser(deps.alerts, logger, result),
+    outOfTime: () => now() - started > limits.timeBudgetMs,
+  };
+  const head = checkpointOf(plan.checkpoint);
+  result.treeSize = head.size;
+  result.from = record.cursor;
+  const advance = async (cursor: number): Promise<boolean> => {
+    const current = record!;
+    const next: ShardRecord = {
+      ...current,
+      cursor,
+      state: cursor >= current.end ? 'done' : 'pending',
+      updatedAt: new Date(now()).toISOString(),
+    };
+    const ok = await fan.store.save(next, current.version);
+    if (ok) record = { ...next, version: current.version + 1 };
+    else result.outcome = 'busy';
+    return ok;
+  };
+  try {
+    const end = await scanRange(ctx, head, record.cursor, record.end, advance);
+    result.cursor = end.cursor;
+    switch (end.kind) {
+      case 'integrity':
+        await raiseIntegrityFailure(ctx, end.error, head, head);
+        break;
+      case 'alert-not-recorded':
+        result.outcome = 'failed';
+        break;
+      case 'lost-race':
+        break;
+      case 'out-of-time': {
+        // Publish itself again: another instance goes on from the saved cursor.
+        result.outcome = 'partial';
+        const renewed = { ...record, dispatchedAt: now() };
+        if (await fan.store.save(renewed, record.version)) {
+          await fan.dispatcher.dispatch([message]);
+        }
+        break;
+      }
+      case 'done':
+        // An empty remainder (a crash after the last batch was saved) is finished here.
+        if ((record as ShardRecord).state !== 'done' && !(await advance(record.end))) break;
+        result.outcome = 'scanned';
+        break;
+    }
+  } catch (err) {
+    result.outcome = 'failed';
+    result.error = err;
+  }
+  const level = result.outcome === 'scanned' ? 'info' : result.outcome === 'busy' ? 'notice' : 'error';
+  logger[level](`monitor shard ${message.start} of ${message.log}: ${result.outcome}`, { ...result });
+  return result;
 }

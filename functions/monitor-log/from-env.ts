@@ -5,6 +5,7 @@
  * KMS client at the emulator locally).
  */
 import { Firestore } from '@google-cloud/firestore';
+import { PubSub } from '@google-cloud/pubsub';
 import type { AlertSink } from '../alerts/alert.ts';
 import { type AlertClients, alertSinkFromEnv } from '../alerts/from-env.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -14,6 +15,7 @@ import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import { RekorV2Client } from '../tlog/client/rekor-v2.ts';
 import { loadMonitorConfig, type MonitorConfig, type MonitoredLogSettings } from './config.ts';
 import type { MonitorDeps, MonitoredLogConfig } from './core.ts';
+import { FirestoreShardStore, PubSubShardDispatcher } from './fan-out.ts';
 import { resolveIdentities } from './identities.ts';
 import type { MonitoredLog } from './log-source.ts';
 import { RekorV1Source } from './rekor-v1-source.ts';
@@ -78,5 +80,15 @@ export async function monitorDepsFromEnv(
     identities,
     logger: clients.logger,
     limits,
+    ...(config.shardTopic
+      ? {
+          fanOut: {
+            store: new FirestoreShardStore(firestore),
+            dispatcher: new PubSubShardDispatcher(
+              (clients.pubsub ?? new PubSub({ projectId: config.project })).topic(config.shardTopic),
+            ),
+          },
+        }
+      : {}),
   };
 }

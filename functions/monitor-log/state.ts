@@ -26,6 +26,20 @@ export interface MonitorState {
   updatedAt: string;
   /** Trees this log had before a shard rollover, with how far they were scanned. */
   previousShards: Array<{ origin: string; checkpoint: string; cursor: number }>;
+  /** A backlog being scanned in parallel (fan-out.ts); the cursor advances over its finished shards. */
+  fanOut?: FanOutPlan;
+}
+
+/**
+ * [start, end) split into shards of `shardSize` entries, each scanned by its own function
+ * instance against `checkpoint` (verified and proven consistent when the plan was made).
+ */
+export interface FanOutPlan {
+  checkpoint: string;
+  start: number;
+  end: number;
+  shardSize: number;
+  createdAt: string;
 }
 
 export interface MonitorStateStore {

@@ -48,7 +48,7 @@ function fn(tf: Terraform, name: string): Block {
 describe('infra: identities', () => {
   it('every function runs as a service account of its own', () => {
     assert.deepEqual(checkOwnServiceAccounts(infra), []);
-    assert.equal(Object.keys(infra.resource['google_cloudfunctions2_function']!).length, 4);
+    assert.equal(Object.keys(infra.resource['google_cloudfunctions2_function']!).length, 5);
   });
 
   it('catches two functions sharing an account, or one on the default account', () => {
@@ -206,6 +206,11 @@ describe('infra: trigger and runtime', () => {
     assert.equal(infra.resource['google_pubsub_topic']!['gcr']!['name'], 'gcr');
   });
 
+  it('monitorShard is triggered by messages on `monitor-shards`, with retries', () => {
+    assert.deepEqual(checkPubsubTrigger(infra, 'monitorShard', 'monitor-shards'), []);
+    assert.match(checkPubsubTrigger(infra, 'monitorShard', 'gcr').join('\n'), /monitor-shards/);
+  });
+
   it('catches another topic, another event type, or no retries', () => {
     const topic = copy();
     block(fn(topic, 'sign_on_push'), 'event_trigger')!['pubsub_topic'] = expr(
@@ -245,6 +250,6 @@ describe('infra: trigger and runtime', () => {
     for (const f of Object.values(pinned.resource['google_cloudfunctions2_function']!)) {
       block(f, 'build_config')!['runtime'] = 'nodejs24';
     }
-    assert.equal(checkRuntime(pinned, '>=26 <27').length, 4, 'a pinned runtime does not');
+    assert.equal(checkRuntime(pinned, '>=26 <27').length, 5, 'a pinned runtime does not');
   });
 });

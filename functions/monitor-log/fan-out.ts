@@ -1,0 +1,205 @@
+/**
+ * Fan-out: a backlog larger than one run can scan is split into shards, one Pub/Sub message each,
+ * scanned by parallel instances (runMonitorShard). Each shard keeps its own cursor in Firestore
+ * (`monitorShards`), so a shard cut short resumes where it stopped; the log's cursor advances only
+ * over shards that are finished, in order, so no entry is skipped. A shard whose message was lost
+ * or whose instance died is published again once its lease has run out.
+ */
+import type { Firestore } from '@google-cloud/firestore';
+import type { Topic } from '@google-cloud/pubsub';
+import { z } from 'zod';
+import { DependencyError } from '../errors.ts';
+import { type FanOutPlan, monitorDocumentId } from './state.ts';
+
+export const MONITOR_SHARD_COLLECTION = 'monitorShards';
+
+export interface ShardRecord {
+  log: string;
+  start: number;
+  end: number;
+  /** Next index of the shard not yet processed. */
+  cursor: number;
+  state: 'pending' | 'done';
+  /** When its message was last published (ms since the epoch). */
+  dispatchedAt: number;
+  version: number;
+  updatedAt: string;
+}
+
+export interface MonitorShardStore {
+  /** The records of these shards, undefined where there is none. */
+  load(log: string, starts: readonly number[]): Promise<Array<ShardRecord | undefined>>;
+  /** Version-checked write, as MonitorStateStore.save: false when another writer won. */
+  save(next: ShardRecord, expectedVersion: number | undefined): Promise<boolean>;
+  remove(log: string, starts: readonly number[]): Promise<void>;
+}
+
+/** The message that starts (or resumes) one shard. */
+export const ShardMessageSchema = z.strictObject({
+  log: z.string().min(1).max(500),
+  start: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+});
+export type ShardMessage = z.infer<typeof ShardMessageSchema>;
+
+export interface ShardDispatcher {
+  dispatch(messages: readonly ShardMessage[]): Promise<void>;
+}
+
+export interface FanOut {
+  store: MonitorShardStore;
+  dispatcher: ShardDispatcher;
+}
+
+export function shardStarts(plan: FanOutPlan): number[] {
+  const starts: number[] = [];
+  for (let s = plan.start; s < plan.end; s += plan.shardSize) starts.push(s);
+  return starts;
+}
+
+export function shardEnd(plan: FanOutPlan, start: number): number {
+  return Math.min(plan.end, start + plan.shardSize);
+}
+
+export interface FanOutProgress {
+  /** Every index below it is processed: the log's cursor may move here. */
+  processedThrough: number;
+  complete: boolean;
+  /** Shards published in this call (new, or whose lease ran out). */
+  dispatched: number;
+}
+
+/**
+ * Creates the plan's missing shard records, publishes the shards that have none or whose lease
+ * ran out, and reports how far the finished shards reach from the plan's start.
+ */
+export async function driveFanOut(
+  fan: FanOut,
+  log: string,
+  plan: FanOutPlan,
+  opts: { now: number; leaseMs: number },
+): Promise<FanOutProgress> {
+  const starts = shardStarts(plan);
+  const records = await fan.store.load(log, starts);
+  let processedThrough = plan.start;
+  let contiguous = true;
+  const dispatch: ShardMessage[] = [];
+  for (const [k, start] of starts.entries()) {
+    const record = records[k];
+    if (contiguous) {
+      if (record?.state === 'done') {
+        processedThrough = shardEnd(plan, start);
+        continue;
+      }
+      contiguous = false;
+      if (record !== undefined) processedThrough = Math.max(processedThrough, record.cursor);
+    }
+    if (record?.state === 'done') continue;
+    if (record === undefined) {
+      const created: ShardRecord = {
+        log,
+        start,
+        end: shardEnd(plan, start),
+        cursor: start,
+        state: 'pending',
+        dispatchedAt: opts.now,
+        version: 0,
+        updatedAt: new Date(opts.now).toISOString(),
+      };
+      if (await fan.store.save(created, undefined)) dispatch.push({ log, start });
+    } else if (opts.now - record.dispatchedAt > opts.leaseMs) {
+      const renewed = { ...record, dispatchedAt: opts.now, updatedAt: new Date(opts.now).toISOString() };
+      if (await fan.store.save(renewed, record.version)) dispatch.push({ log, start });
+    }
+  }
+  if (dispatch.length > 0) await fan.dispatcher.dispatch(dispatch);
+  return { processedThrough, complete: processedThrough >= plan.end, dispatched: dispatch.length };
+}
+
+export class MemoryShardStore implements MonitorShardStore {
+  readonly records = new Map<string, ShardRecord>();
+
+  async load(log: string, starts: readonly number[]): Promise<Array<ShardRecord | undefined>> {
+    return starts.map((s) => {
+      const r = this.records.get(`${log}:${s}`);
+      return r === undefined ? undefined : structuredClone(r);
+    });
+  }
+
+  async save(next: ShardRecord, expectedVersion: number | undefined): Promise<boolean> {
+    const key = `${next.log}:${next.start}`;
+    if (this.records.get(key)?.version !== expectedVersion) return false;
+    this.records.set(key, structuredClone({ ...next, version: (expectedVersion ?? 0) + 1 }));
+    return true;
+  }
+
+  async remove(log: string, starts: readonly number[]): Promise<void> {
+    for (const s of starts) this.records.delete(`${log}:${s}`);
+  }
+}
+
+export class FirestoreShardStore implements MonitorShardStore {
+  private readonly db: Firestore;
+  constructor(db: Firestore) {
+    this.db = db;
+  }
+
+  private ref(log: string, start: number) {
+    return this.db.collection(MONITOR_SHARD_COLLECTION).doc(`${monitorDocumentId(log)}:${start}`);
+  }
+
+  async load(log: string, starts: readonly number[]): Promise<Array<ShardRecord | undefined>> {
+    if (starts.length === 0) return [];
+    try {
+      const snaps = await this.db.getAll(...starts.map((s) => this.ref(log, s)));
+      return snaps.map((snap) => (snap.exists ? (snap.data() as ShardRecord) : undefined));
+    } catch (err) {
+      throw new DependencyError('firestore', `could not read the monitor shards of ${log}`, {}, err);
+    }
+  }
+
+  async save(next: ShardRecord, expectedVersion: number | undefined): Promise<boolean> {
+    const ref = this.ref(next.log, next.start);
+    try {
+      return await this.db.runTransaction(async (tx) => {
+        const snap = await tx.get(ref);
+        const stored = snap.exists ? (snap.data() as ShardRecord).version : undefined;
+        if (stored !== expectedVersion) return false;
+        tx.set(ref, { ...next, version: (expectedVersion ?? 0) + 1 });
+        return true;
+      });
+    } catch (err) {
+      throw new DependencyError(
+        'firestore',
+        `could not write monitor shard ${next.start} of ${next.log}`,
+        { logIndex: next.start },
+        err,
+      );
+    }
+  }
+
+  async remove(log: string, starts: readonly number[]): Promise<void> {
+    try {
+      const writer = this.db.bulkWriter();
+      for (const s of starts) void writer.delete(this.ref(log, s));
+      await writer.close();
+    } catch (err) {
+      throw new DependencyError('firestore', `could not remove the monitor shards of ${log}`, {}, err);
+    }
+  }
+}
+
+/** Publishes shard messages on the monitor's shard topic (JSON, as ShardMessageSchema reads). */
+export class PubSubShardDispatcher implements ShardDispatcher {
+  private readonly topic: Topic;
+  constructor(topic: Topic) {
+    this.topic = topic;
+  }
+
+  async dispatch(messages: readonly ShardMessage[]): Promise<void> {
+    try {
+      await Promise.all(messages.map((m) => this.topic.publishMessage({ json: m })));
+    } catch (err) {
+      throw new DependencyError('pubsub', `could not publish monitor shards to ${this.topic.name}`, {}, err);
+    }
+  }
+}

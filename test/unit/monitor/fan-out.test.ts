@@ -1,0 +1,256 @@
+/**
+ * Fan-out of a large backlog against the Rekor emulator: the scheduled run splits the backlog
+ * into shards, shard runs (here called directly, in any order, some twice, one crashing) scan
+ * them, and the log's cursor moves over finished shards only. Counted by alerts: every entry by
+ * the owned key has no signing record, so processing it raises its rogue-signature alert.
+ */
+import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
+import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
+import { DependencyError } from '../../../functions/errors.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { type MonitorDeps, runMonitor, runMonitorShard } from '../../../functions/monitor-log/core.ts';
+import {
+  MemoryShardStore,
+  type ShardDispatcher,
+  type ShardMessage,
+} from '../../../functions/monitor-log/fan-out.ts';
+import { resolveIdentities } from '../../../functions/monitor-log/identities.ts';
+import type { MonitoredLog } from '../../../functions/monitor-log/log-source.ts';
+import { RekorV1Source } from '../../../functions/monitor-log/rekor-v1-source.ts';
+import { createMonitorShardEntry } from '../../../functions/monitor-log/shard-entry.ts';
+import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
+import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
+import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
+
+const ours = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const theirs = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const pemOf = (k: KeyObject) => k.export({ format: 'pem', type: 'spki' }).toString();
+
+let counter = 0;
+function hashedrekord(key: { privateKey: KeyObject; publicKey: KeyObject }) {
+  const data = Buffer.from(`fan-out artifact ${counter++} ${Math.random()}`);
+  return {
+    apiVersion: '0.0.1',
+    kind: 'hashedrekord',
+    spec: {
+      data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(data).digest('hex') } },
+      signature: {
+        content: sign('sha256', data, key.privateKey).toString('base64'),
+        publicKey: { content: Buffer.from(pemOf(key.publicKey)).toString('base64') },
+      },
+    },
+  };
+}
+
+class QueueDispatcher implements ShardDispatcher {
+  readonly queue: ShardMessage[] = [];
+  async dispatch(messages: readonly ShardMessage[]): Promise<void> {
+    this.queue.push(...messages);
+  }
+  take(start: number): ShardMessage {
+    const i = this.queue.findIndex((m) => m.start === start);
+    assert.ok(i >= 0, `a message for shard ${start} was published`);
+    return this.queue.splice(i, 1)[0]!;
+  }
+}
+
+describe('monitorLog fan-out', () => {
+  let dir: string;
+  let server: RekorServer;
+  let client: RekorV1Client;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'fan-out-'));
+    server = await startRekorServer({ dataDir: dir });
+    client = new RekorV1Client({ baseUrl: server.url, logKey: server.publicKeyPem, retries: 1 });
+  });
+  afterEach(() => server.faults.clear());
+  after(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function setup() {
+    const name = `fan-${counter++}`;
+    const store = new MemoryMonitorStore();
+    const shards = new MemoryShardStore();
+    const dispatcher = new QueueDispatcher();
+    const alerts = new MemoryAlertSink();
+    let clock = 1_000_000;
+    const deps: MonitorDeps = {
+      logs: [{ name, log: new RekorV1Source({ client, url: server.url }) }],
+      store,
+      alerts,
+      records: new StaticSigningRecordLookup(),
+      identities: await resolveIdentities([{ type: 'publicKey', pem: pemOf(ours.publicKey) }], () =>
+        Promise.reject(new Error('no KMS here')),
+      ),
+      logger: createMemoryLogger(),
+      limits: { batchSize: 10, fanOutAbove: 30, shardSize: 20, shardLeaseMs: 60_000 },
+      fanOut: { store: shards, dispatcher },
+      now: () => clock,
+    };
+    await runMonitor(deps); // the first run starts at the current size
+    return {
+      deps,
+      name,
+      shards,
+      dispatcher,
+      alerts,
+      state: () => store.states.get(name)!,
+      tick: (ms: number) => {
+        clock += ms;
+      },
+    };
+  }
+
+  /** Appends n entries, every third by the owned key; returns the indexes of those. */
+  async function appendBacklog(n: number): Promise<number[]> {
+    const owned: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const entry = await client.append(hashedrekord(i % 3 === 0 ? ours : theirs));
+      if (i % 3 === 0) owned.push(entry.logIndex);
+    }
+    return owned;
+  }
+
+  it('splits a backlog into shards; the cursor moves over finished shards only; every entry is processed once', async () => {
+    const t = await setup();
+    const start = t.state().cursor;
+    const owned = await appendBacklog(65);
+
+    const planned = await runMonitor(t.deps);
+    assert.equal(planned.logs[0]?.outcome, 'fanned-out', JSON.stringify(planned));
+    assert.equal(planned.ok, true);
+    assert.equal(planned.logs[0]?.dispatched, 4, '65 entries in shards of 20');
+    assert.deepEqual(
+      t.dispatcher.queue.map((m) => m.start),
+      [start, start + 20, start + 40, start + 60],
+    );
+    assert.equal(t.state().cursor, start, 'nothing is scanned by the planning run');
+
+    // The third shard finishes first: the cursor cannot pass the first two.
+    assert.equal((await runMonitorShard(t.deps, t.dispatcher.take(start + 40))).outcome, 'scanned');
+    assert.equal((await runMonitor(t.deps)).logs[0]?.outcome, 'fanned-out');
+    assert.equal(t.state().cursor, start);
+
+    // The first shard's instance dies after one batch; the redelivery goes on from there.
+    const real = t.deps.logs[0]!.log;
+    let reads = 0;
+    const dying: MonitoredLog = {
+      url: real.url,
+      getCheckpoint: () => real.getCheckpoint(),
+      verifyConsistency: (a, b) => real.verifyConsistency(a, b),
+      readEntries: (s, e, head) =>
+        ++reads === 2
+          ? Promise.reject(new DependencyError('rekor', 'connection reset (injected)'))
+          : real.readEntries(s, e, head),
+    };
+    const first = t.dispatcher.take(start);
+    const died = await runMonitorShard(
+      { ...t.deps, logs: [{ name: t.name, log: dying }], limits: { ...t.deps.limits, readAhead: 1 } },
+      first,
+    );
+    assert.equal(died.outcome, 'failed');
+    assert.equal(t.shards.records.get(`${t.name}:${start}`)?.cursor, start + 10);
+    assert.equal((await runMonitor(t.deps)).logs[0]?.outcome, 'fanned-out');
+    assert.equal(t.state().cursor, start + 10, 'the cursor follows the first shard’s own cursor');
+    const resumed = await runMonitorShard(t.deps, first);
+    assert.equal(resumed.outcome, 'scanned');
+    assert.equal(resumed.from, start + 10);
+
+    // A duplicate delivery of a finished shard does nothing.
+    const again = await runMonitorShard(t.deps, { log: t.name, start: start + 40 });
+    assert.match(again.skipped ?? '', /finished/);
+
+    for (const s of [start + 20, start + 60]) {
+      assert.equal((await runMonitorShard(t.deps, t.dispatcher.take(s))).outcome, 'scanned');
+    }
+    const done = await runMonitor(t.deps);
+    assert.equal(done.logs[0]?.outcome, 'scanned', JSON.stringify(done));
+    assert.equal(t.state().cursor, start + 65);
+    assert.equal(t.state().fanOut, undefined);
+    assert.equal(t.shards.records.size, 0, 'shard records are removed once the cursor passed them');
+
+    const alerted = t.alerts.raised.map((a) => a.evidence.logIndex as number).sort((a, b) => a - b);
+    assert.deepEqual(alerted, owned, 'each owned entry raised its alert exactly once');
+
+    // A stale message for a shard of a finished plan is acknowledged, not scanned.
+    const stale = await runMonitorShard(t.deps, { log: t.name, start });
+    assert.match(stale.skipped ?? '', /no fan-out in progress/);
+  });
+
+  it('a shard whose message was lost is published again when its lease runs out', async () => {
+    const t = await setup();
+    const start = t.state().cursor;
+    await appendBacklog(45);
+    await runMonitor(t.deps);
+    assert.equal(t.dispatcher.queue.length, 3);
+    t.dispatcher.queue.length = 0; // every message lost
+
+    const early = await runMonitor(t.deps);
+    assert.equal(early.logs[0]?.dispatched, 0, 'within the lease nothing is published again');
+    t.tick(60_001);
+    const late = await runMonitor(t.deps);
+    assert.equal(late.logs[0]?.dispatched, 3);
+    for (const m of [...t.dispatcher.queue]) await runMonitorShard(t.deps, m);
+    await runMonitor(t.deps);
+    assert.equal(t.state().cursor, start + 45);
+  });
+
+  it('a lying log stops its shard with log-inconsistent, and the cursor never passes that shard', async () => {
+    const t = await setup();
+    const start = t.state().cursor;
+    await appendBacklog(45);
+    await runMonitor(t.deps);
+    server.faults.set({ rewriteEntry: start + 25 });
+    for (const m of [...t.dispatcher.queue]) await runMonitorShard(t.deps, m);
+    assert.equal(t.alerts.ofKind('log-inconsistent').length, 1);
+    assert.equal(t.alerts.ofKind('log-inconsistent')[0]!.evidence.logIndex, start + 25);
+    await runMonitor(t.deps);
+    assert.equal(t.state().cursor, start + 20, 'stopped before the shard holding the rewritten entry');
+    assert.equal(t.shards.records.get(`${t.name}:${start + 20}`)?.cursor, start + 20);
+  });
+
+  it('the shard handler acknowledges a malformed message and throws on a dependency failure', async () => {
+    const logger = createMemoryLogger();
+    const calls: ShardMessage[] = [];
+    let fail = false;
+    const handler = createMonitorShardEntry({
+      logger,
+      run: async (m) => {
+        calls.push(m);
+        return {
+          log: m.log,
+          start: m.start,
+          outcome: fail ? 'failed' : 'scanned',
+          scanned: 0,
+          matched: 0,
+          rogue: 0,
+          unparseable: 0,
+          deliveryFailures: 0,
+          ...(fail ? { error: new DependencyError('rekor', 'down') } : {}),
+        };
+      },
+    });
+    const event = (data: unknown) => ({
+      type: 'google.cloud.pubsub.topic.v1.messagePublished',
+      data: { message: { data: Buffer.from(JSON.stringify(data)).toString('base64') } },
+    });
+    for (const bad of [{ log: 'x' }, { log: 'x', start: -1 }, { log: 'x', start: 1, extra: true }, 'nope']) {
+      await handler(event(bad));
+    }
+    assert.equal(calls.length, 0);
+    assert.equal(logger.entries.filter((r) => r.severity === 'ERROR').length, 4);
+    await handler(event({ log: 'x', start: 5 }));
+    fail = true;
+    await assert.rejects(handler(event({ log: 'x', start: 5 })), /down/);
+    assert.equal(calls.length, 2);
+  });
+});
