@@ -15,8 +15,10 @@ import { type Message, PubSub, type Subscription } from '@google-cloud/pubsub';
 import { MessageSignatureBundleBuilder, RekorWitness } from '@sigstore/sign';
 import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
-import { type MonitorDeps, runMonitor } from '../../../functions/monitor-log/core.ts';
+import { type MonitorDeps, runMonitor, runMonitorShard } from '../../../functions/monitor-log/core.ts';
+import { MONITOR_SHARD_COLLECTION } from '../../../functions/monitor-log/fan-out.ts';
 import { monitorDepsFromEnv } from '../../../functions/monitor-log/from-env.ts';
+import { createMonitorShardEntry } from '../../../functions/monitor-log/shard-entry.ts';
 import { FirestoreMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { createKmsClient } from '../../../functions/signing/kms-client.ts';
 import { KmsSigner } from '../../../functions/signing/kms-signer.ts';
@@ -237,5 +239,80 @@ describe('monitorLog on the local stack', () => {
     assert.equal(reopened?.state, 'open');
     assert.equal(reopened?.count, 3);
     assert.equal(reopened?.resolvedAt, undefined);
+  });
+
+  it('a backlog fans out over Pub/Sub: shard messages from the topic are scanned by parallel handlers, and the cursor reaches the head', async () => {
+    const topicName = `monitor-shards-${crypto.randomBytes(4).toString('hex')}`;
+    const [topic] = await pubsub.createTopic(topicName);
+    const [shardSub] = await topic.createSubscription(`${topicName}-sub`);
+    try {
+      const deps = await monitorDepsFromEnv(
+        { ...env, MONITOR_SHARD_TOPIC: topicName },
+        { logger, firestore, pubsub },
+      );
+      assert.ok(deps.fanOut, 'MONITOR_SHARD_TOPIC turns fan-out on');
+      const name = `it-${crypto.randomBytes(5).toString('hex')}`;
+      deps.logs[0]!.name = name;
+      deps.limits = { ...deps.limits, batchSize: 2, fanOutAbove: 5, shardSize: 4 };
+      await runMonitor(deps);
+      const start = (await state(name))!.cursor;
+
+      for (let i = 0; i < 5; i++) await foreignEntry();
+      const signer = new KmsSigner({
+        client: createKmsClient({ endpoint: stack.env.KMS_ENDPOINT! }),
+        keyVersion: stack.env.KMS_KEY!,
+      });
+      const bundle = await new MessageSignatureBundleBuilder({
+        signer,
+        witnesses: [new RekorWitness({ rekorBaseURL: stack.env.REKOR_URL!, fetchOnConflict: true })],
+      }).create({ data: Buffer.from(`fan-out rogue ${crypto.randomUUID()}`) });
+      const rogueIndex = Number(bundle.verificationMaterial.tlogEntries[0]!.logIndex);
+      for (let i = 0; i < 4; i++) await foreignEntry();
+
+      const planned = await runMonitor(deps);
+      assert.equal(planned.logs[0]?.outcome, 'fanned-out', JSON.stringify(planned.logs));
+      const plan = (await state(name))!.fanOut!;
+      assert.equal(plan.start, start);
+      const shards = Math.ceil((plan.end - plan.start) / 4);
+      assert.equal(planned.logs[0]?.dispatched, shards);
+
+      // Two handlers, as two instances would be, fed by the subscription.
+      const handler = createMonitorShardEntry({ logger, run: (m) => runMonitorShard(deps, m) });
+      const handled: Array<Promise<void>> = [];
+      let received = 0;
+      shardSub.on('message', (m: Message) => {
+        received++;
+        handled.push(
+          handler({
+            id: m.id,
+            type: 'google.cloud.pubsub.topic.v1.messagePublished',
+            data: { message: { data: m.data.toString('base64'), messageId: m.id } },
+          }).then(() => m.ack()),
+        );
+      });
+      await until('every shard message', async () => (received >= shards ? true : undefined));
+      await Promise.all(handled);
+
+      const finished = await runMonitor(deps);
+      assert.equal(finished.ok, true, JSON.stringify(finished.logs));
+      const after = (await state(name))!;
+      assert.equal(after.fanOut, undefined);
+      assert.ok(after.cursor >= plan.end, `cursor ${after.cursor} reached the plan's end ${plan.end}`);
+      const left = await firestore.collection(MONITOR_SHARD_COLLECTION).where('log', '==', name).get();
+      assert.equal(left.size, 0, 'shard records are removed');
+
+      const rogue = (await alerts().list({ open: true })).filter((a) =>
+        a.key.startsWith(`rogue-signature:${name}:`),
+      );
+      assert.deepEqual(
+        rogue.map((a) => a.evidence.logIndex),
+        [rogueIndex],
+      );
+      assert.equal(rogue[0]!.count, 1);
+    } finally {
+      await shardSub.close();
+      await shardSub.delete();
+      await topic.delete();
+    }
   });
 });
