@@ -39,6 +39,9 @@ const ERROR_BODY_BYTES = 64 * 1024;
 
 export type RegistryClientOptions = RegistryHttpOptions;
 
+/** Blob uploads in flight in this process, by HOST/REPO@digest (see putBlob). */
+const UPLOADS = new Map<string, Promise<void>>();
+
 const tagListSchema = z.object({
   name: z.string().optional(),
   tags: z.array(z.string()).nullable().optional(),
@@ -218,7 +221,36 @@ export class RegistryClient implements Registry {
   ): Promise<Descriptor> {
     const digest = sha256Digest(bytes);
     const descriptor = { mediaType, digest, size: bytes.byteLength };
-    if (await this.hasBlob(repo, digest, options)) return descriptor;
+    // One upload of a blob at a time per process: docker-registry rewrites a blob's link file in place
+    // on every commit, so a second upload of the same blob makes concurrent reads of it (HEAD, a
+    // manifest PUT that names it) fail. Waiters whose upload failed try their own.
+    const key = `${repo.host}/${repo.repository}@${digest}`;
+    const inflight = UPLOADS.get(key);
+    if (inflight !== undefined) {
+      try {
+        await inflight;
+        return descriptor;
+      } catch {
+        // fall through
+      }
+    }
+    const upload = this.#upload(repo, bytes, digest, options);
+    UPLOADS.set(key, upload);
+    try {
+      await upload;
+    } finally {
+      if (UPLOADS.get(key) === upload) UPLOADS.delete(key);
+    }
+    return descriptor;
+  }
+
+  async #upload(
+    repo: RepositoryRef,
+    bytes: Uint8Array,
+    digest: string,
+    options: RequestOptions,
+  ): Promise<void> {
+    if (await this.#blobPresent(repo, digest, options)) return;
     const details = { reference: referenceString(repo, digest), digest };
     // Monolithic upload: POST opens a session, PUT to its Location with ?digest= closes it.
     const opened = await this.#call(repo, 'POST', 'blobs/uploads/', {
@@ -241,7 +273,21 @@ export class RegistryClient implements Registry {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     this.#expect(closed, [201], 'upload blob', details);
-    return descriptor;
+  }
+
+  /**
+   * Whether an upload can be skipped. A 5xx only means "upload it": docker-registry answers 500 to a
+   * HEAD while another client commits the same blob (its link file is rewritten in place), which
+   * parallel pushes of a shared config blob hit once requests stop waiting for a new connection each.
+   */
+  async #blobPresent(repo: RepositoryRef, digest: string, options: RequestOptions): Promise<boolean> {
+    try {
+      return await this.hasBlob(repo, digest, options);
+    } catch (err) {
+      const status = err instanceof DependencyError ? err.details['status'] : undefined;
+      if (typeof status === 'number' && status >= 500) return false;
+      throw err;
+    }
   }
 
   async listTags(repo: RepositoryRef, options: ListOptions = {}): Promise<string[]> {

@@ -4,6 +4,8 @@
  * off loopback), credentials never leave the registry's own origin, every response has a size cap, and
  * every request a deadline.
  */
+import http from 'node:http';
+import https from 'node:https';
 import { DependencyError, PolicyViolationError } from '../errors.ts';
 import { RegistryIntegrityError } from './errors.ts';
 
@@ -17,6 +19,10 @@ export interface RegistryHttpOptions {
   readonly maxRedirects?: number;
   /** Authorization header value for a registry host (never sent to redirect targets). */
   readonly authorization?: (host: string) => Promise<string | undefined>;
+  /**
+   * A fetch to send requests with (tests). Default: node:http(s) over one shared keep-alive agent per
+   * scheme; fetch (undici) closes the connection after every HEAD, and resolving tags is HEADs.
+   */
   readonly fetch?: typeof fetch;
   readonly userAgent?: string;
 }
@@ -33,15 +39,187 @@ export interface HttpRequest {
   readonly details: Record<string, unknown>;
 }
 
+/** The part of `Headers` the client reads: a value by case-insensitive name, repeated ones joined. */
+export interface ResponseHeaders {
+  get(name: string): string | null;
+}
+
 export interface HttpResponse {
   readonly status: number;
-  readonly headers: Headers;
+  readonly headers: ResponseHeaders;
   readonly body: Uint8Array;
   /** The URL that answered, after redirects: the base for relative Location and Link values. */
   readonly url: URL;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** A response whose body is not read yet. */
+interface Exchange {
+  readonly status: number;
+  readonly headers: ResponseHeaders;
+  /** The body, refused past `maxBytes` (never truncated); errors are network errors. */
+  read(maxBytes: number, tooLarge: () => Error): Promise<Uint8Array>;
+  /** Let the body go (a redirect, a HEAD). */
+  discard(): Promise<void>;
+}
+
+/**
+ * Keep-alive agents shared by every RegistryHttp: a pass makes tens of thousands of small requests to
+ * one or two registries, and a TCP (or TLS) handshake per request costs more than the request. Idle
+ * sockets are unref'd by the agent, so they never hold the process open.
+ */
+const AGENTS = {
+  'http:': new http.Agent({ keepAlive: true, maxFreeSockets: 256 }),
+  'https:': new https.Agent({ keepAlive: true, maxFreeSockets: 256 }),
+};
+
+class NodeHeaders implements ResponseHeaders {
+  readonly #values = new Map<string, string>();
+
+  constructor(raw: readonly string[]) {
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      const value = raw[i + 1]!.trim();
+      const prior = this.#values.get(name);
+      this.#values.set(name, prior === undefined ? value : `${prior}, ${value}`);
+    }
+  }
+
+  get(name: string): string | null {
+    return this.#values.get(name.toLowerCase()) ?? null;
+  }
+}
+
+async function readStream(
+  res: http.IncomingMessage,
+  maxBytes: number,
+  tooLarge: () => Error,
+): Promise<Uint8Array> {
+  const declared = Number(res.headers['content-length'] ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    res.destroy();
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    total += chunk.byteLength;
+    if (total > maxBytes) {
+      res.destroy();
+      throw tooLarge();
+    }
+    chunks.push(chunk);
+  }
+  if (!res.complete) throw new Error('connection closed before the response ended');
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+}
+
+function nodeExchange(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: Uint8Array | undefined,
+  signal: AbortSignal,
+): Promise<Exchange> {
+  const send = (retry: boolean): Promise<Exchange> =>
+    new Promise<Exchange>((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const transport = url.protocol === 'https:' ? https : http;
+      const req = transport.request(url, {
+        method,
+        headers: body === undefined ? headers : { ...headers, 'content-length': String(body.byteLength) },
+        // The retry takes a connection of its own: another idle one may have been dropped too.
+        agent: retry ? AGENTS[url.protocol === 'https:' ? 'https:' : 'http:'] : false,
+      });
+      const onAbort = () => req.destroy(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+      const done = () => signal.removeEventListener('abort', onAbort);
+      req.once('error', (err: NodeJS.ErrnoException) => {
+        // A kept-alive socket the server closed while it sat idle: send an idempotent request again.
+        if (
+          retry &&
+          req.reusedSocket &&
+          !signal.aborted &&
+          (method === 'GET' || method === 'HEAD') &&
+          (err.code === 'ECONNRESET' || err.code === 'EPIPE')
+        ) {
+          done();
+          resolve(send(false));
+          return;
+        }
+        done();
+        reject(err);
+      });
+      req.once('response', (res) => {
+        res.once('end', done);
+        res.once('close', done);
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: new NodeHeaders(res.rawHeaders),
+          read: (maxBytes, tooLarge) => readStream(res, maxBytes, tooLarge),
+          // Drained to its end, so the connection is back in the pool for the next request.
+          discard: () =>
+            new Promise<void>((settle) => {
+              res.once('end', settle);
+              res.once('close', settle);
+              res.resume();
+            }),
+        });
+      });
+      req.end(body);
+    });
+  return send(true);
+}
+
+async function fetchExchange(
+  fetcher: typeof fetch,
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: Uint8Array | undefined,
+  signal: AbortSignal,
+): Promise<Exchange> {
+  const res = await fetcher(url, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body }),
+    redirect: 'manual',
+    signal,
+  });
+  return {
+    status: res.status,
+    headers: res.headers,
+    async read(maxBytes, tooLarge) {
+      const declared = Number(res.headers.get('content-length') ?? Number.NaN);
+      if (Number.isFinite(declared) && declared > maxBytes) {
+        await res.body?.cancel();
+        throw tooLarge();
+      }
+      if (res.body === null) return new Uint8Array(0);
+      const chunks: Uint8Array[] = [];
+      let total = 0;
+      const reader = res.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        total += value.byteLength;
+        if (total > maxBytes) {
+          await reader.cancel();
+          throw tooLarge();
+        }
+        chunks.push(value);
+      }
+      return Buffer.concat(chunks);
+    },
+    async discard() {
+      await res.body?.cancel();
+    },
+  };
+}
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_REDIRECTS = 5;
 
@@ -62,7 +240,7 @@ export class RegistryHttp {
   readonly #timeoutMs: number;
   readonly #maxRedirects: number;
   readonly #authorization: RegistryHttpOptions['authorization'];
-  readonly #fetch: typeof fetch;
+  readonly #fetch: typeof fetch | undefined;
   readonly #userAgent: string;
 
   constructor(options: RegistryHttpOptions) {
@@ -74,7 +252,7 @@ export class RegistryHttp {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
     this.#authorization = options.authorization;
-    this.#fetch = options.fetch ?? fetch;
+    this.#fetch = options.fetch;
     this.#userAgent = options.userAgent ?? 'sigsentry';
   }
 
@@ -86,8 +264,24 @@ export class RegistryHttp {
   }
 
   async request(req: HttpRequest): Promise<HttpResponse> {
-    const timeout = AbortSignal.timeout(this.#timeoutMs);
-    const signal = req.signal === undefined ? timeout : AbortSignal.any([req.signal, timeout]);
+    // One timer per request, cleared when it ends (AbortSignal.timeout's timer outlives the request
+    // and builds a DOMException with a stack when it fires, tens of thousands of times a pass).
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new DOMException(`timed out after ${this.#timeoutMs} ms`, 'TimeoutError')),
+      this.#timeoutMs,
+    );
+    timer.unref();
+    const signal =
+      req.signal === undefined ? deadline.signal : AbortSignal.any([req.signal, deadline.signal]);
+    try {
+      return await this.#request(req, signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #request(req: HttpRequest, signal: AbortSignal): Promise<HttpResponse> {
     const origin = req.url.origin;
     this.#checkTarget(req.url, this.#allowed, req.details);
 
@@ -106,20 +300,17 @@ export class RegistryHttp {
       if (body === undefined) {
         delete headers['content-type'];
       }
-      let res: Response;
+      let res: Exchange;
       try {
-        res = await this.#fetch(url, {
-          method,
-          headers,
-          ...(body === undefined ? {} : { body }),
-          redirect: 'manual',
-          signal,
-        });
+        res =
+          this.#fetch === undefined
+            ? await nodeExchange(url, method, headers, body, signal)
+            : await fetchExchange(this.#fetch, url, method, headers, body, signal);
       } catch (cause) {
         throw this.#networkError(cause, method, url, req.details, signal);
       }
       if (REDIRECTS.has(res.status)) {
-        await res.body?.cancel();
+        await res.discard();
         const location = res.headers.get('location');
         if (location === null) {
           throw new RegistryIntegrityError(`redirect ${res.status} without Location`, {
@@ -148,7 +339,13 @@ export class RegistryHttp {
         url = next;
         continue;
       }
-      const bytes = method === 'HEAD' ? new Uint8Array(0) : await this.#readCapped(res, req, url, signal);
+      let bytes: Uint8Array;
+      if (method === 'HEAD') {
+        await res.discard();
+        bytes = new Uint8Array(0);
+      } else {
+        bytes = await this.#readCapped(res, req, url, signal);
+      }
       return { status: res.status, headers: res.headers, body: bytes, url };
     }
   }
@@ -175,38 +372,19 @@ export class RegistryHttp {
     }
   }
 
-  async #readCapped(res: Response, req: HttpRequest, url: URL, signal: AbortSignal): Promise<Uint8Array> {
+  async #readCapped(res: Exchange, req: HttpRequest, url: URL, signal: AbortSignal): Promise<Uint8Array> {
     const tooLarge = () =>
       new RegistryIntegrityError(`response larger than ${req.maxBytes} bytes`, {
         ...req.details,
         url: `${url}`,
         maxBytes: req.maxBytes,
       });
-    const declared = Number(res.headers.get('content-length') ?? Number.NaN);
-    if (Number.isFinite(declared) && declared > req.maxBytes) {
-      await res.body?.cancel();
-      throw tooLarge();
-    }
-    if (res.body === null) return new Uint8Array(0);
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    const reader = res.body.getReader();
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        total += value.byteLength;
-        if (total > req.maxBytes) {
-          await reader.cancel();
-          throw tooLarge();
-        }
-        chunks.push(value);
-      }
+      return await res.read(req.maxBytes, tooLarge);
     } catch (cause) {
       if (cause instanceof RegistryIntegrityError) throw cause;
       throw this.#networkError(cause, req.method, url, req.details, signal);
     }
-    return Buffer.concat(chunks);
   }
 
   #networkError(
