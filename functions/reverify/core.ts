@@ -20,6 +20,9 @@ import type { InclusionRechecker } from './inclusion.ts';
 import { buildInventory, type InventoryItem, inShard } from './inventory.ts';
 import { HISTORY_LIMIT, TAG_SCHEMA_VERSION, type TagRecord, type TagStore } from './store.ts';
 
+/** Tags whose recorded verdicts are read from the store at once (Firestore reads 300 per call). */
+const RECORD_CHUNK = 300;
+
 export interface ReverifyDeps {
   registry: Registry;
   store: TagStore;
@@ -105,7 +108,20 @@ export async function reverifyOnce(
   const inventory = (
     await buildInventory(deps.registry, { watch: deps.watch, watchlist: deps.watchlist })
   ).filter((it) => inShard(it.ref, options.shard));
-  const previous = await deps.store.load(inventory.map((it) => it.ref));
+  // Recorded verdicts are read a chunk of tags at a time (the next chunk while the current one is
+  // verified) and let go when the chunk is done, so a pass never holds every record at once.
+  const chunks = new Map<number, { records: Promise<Map<string, TagRecord>>; left: number }>();
+  const chunkOf = (c: number) => {
+    let chunk = chunks.get(c);
+    if (chunk === undefined) {
+      const items = inventory.slice(c * RECORD_CHUNK, (c + 1) * RECORD_CHUNK);
+      const records = deps.store.load(items.map((it) => it.ref));
+      records.catch(() => {}); // a prefetch nobody awaits yet must not be an unhandled rejection
+      chunk = { records, left: items.length };
+      chunks.set(c, chunk);
+    }
+    return chunk;
+  };
   const policies = new Map<InventoryItem['source'], { policy: ImagePolicy; id: string }>();
   const policyOf = (source: InventoryItem['source']) => {
     let p = policies.get(source);
@@ -118,6 +134,21 @@ export async function reverifyOnce(
   };
   // Tags sharing a digest (and policy, and signatures) are verified once per pass.
   const memo = new Map<string, Promise<{ verdict: Verdict; cached: boolean }>>();
+  // And their signature artifacts are looked up once per pass: the `.sig` tag, the referrers API and
+  // the referrers tag of a digest do not depend on which of its tags is being checked. A signature
+  // that disappears during a pass is seen on the next one, as for the verdict memo above.
+  const fingerprints = new Map<string, Promise<SignatureFingerprint>>();
+  const fingerprintOf = (image: DigestReference): Promise<SignatureFingerprint> => {
+    const key = `${image.host}/${image.repository}@${image.digest}`;
+    let pending = fingerprints.get(key);
+    if (pending === undefined) {
+      pending = signatureFingerprint(deps.registry, image);
+      fingerprints.set(key, pending);
+      // A failed look-up is not remembered: the next tag of the digest asks again.
+      pending.catch(() => fingerprints.delete(key));
+    }
+    return pending;
+  };
 
   const summary: ReverifySummary = {
     startedAt: started.toISOString(),
@@ -132,7 +163,7 @@ export async function reverifyOnce(
     outcomes: [],
   };
 
-  async function verifyTag(item: InventoryItem): Promise<void> {
+  async function verifyTag(item: InventoryItem, previous: Map<string, TagRecord>): Promise<void> {
     const repo = { host: item.host, repository: item.repository };
     let digest: string;
     try {
@@ -144,7 +175,7 @@ export async function reverifyOnce(
     const image: DigestReference = { ...repo, digest };
     const prior = previous.get(item.ref);
     const { policy, id } = policyOf(item.source);
-    const fingerprint = await signatureFingerprint(deps.registry, image);
+    const fingerprint = await fingerprintOf(image);
     const sameImage = prior !== undefined && prior.digest === digest && prior.policy === id;
     const expectedLayouts: SignatureLayout[] = sameImage ? prior.verifiedLayouts : [];
     const memoKey = `${digest}|${id}|${fingerprint.signatureManifest}|${fingerprint.referrers}|${expectedLayouts.join(',')}`;
@@ -222,11 +253,25 @@ export async function reverifyOnce(
   }
 
   let next = 0;
+  // A store that cannot be read fails the pass (as before any tag is verified): the recorded verdicts
+  // are what `missing` and `tag-moved` are judged against.
+  let storeFailure: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < inventory.length) {
-      const item = inventory[next++]!;
+    while (next < inventory.length && storeFailure === undefined) {
+      const index = next++;
+      const item = inventory[index]!;
+      const c = Math.floor(index / RECORD_CHUNK);
+      const chunk = chunkOf(c);
+      if (index % RECORD_CHUNK === 0 && (c + 1) * RECORD_CHUNK < inventory.length) chunkOf(c + 1);
+      let previous: Map<string, TagRecord>;
       try {
-        await verifyTag(item);
+        previous = await chunk.records;
+      } catch (error) {
+        storeFailure ??= { error };
+        return;
+      }
+      try {
+        await verifyTag(item, previous);
       } catch (err) {
         const error = err instanceof SigsentryError ? err.message : String(err);
         summary.errors.push({ ref: item.ref, error });
@@ -234,10 +279,13 @@ export async function reverifyOnce(
           tag: item.ref,
           error: err,
         });
+      } finally {
+        if (--chunk.left === 0) chunks.delete(c);
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(deps.concurrency ?? 32, inventory.length) }, worker));
+  if (storeFailure !== undefined) throw storeFailure.error;
   summary.durationMs = Math.round(performance.now() - t0);
   summary.outcomes.sort((a, b) => a.ref.localeCompare(b.ref));
   deps.logger.notice('re-verification pass done', {

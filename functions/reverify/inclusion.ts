@@ -19,13 +19,21 @@ export interface InclusionResult {
 
 const BATCH = 10;
 
+/** An entry whose signed entry timestamp and inclusion proof verified. */
+interface CheckedEntry {
+  /** Hex SHA-256 of its body. */
+  bodyHash: string;
+  treeSize: number;
+}
+
 export class InclusionRechecker {
   readonly logId: string;
   readonly #client: RekorV1Client;
   readonly #baseUrl: string;
   readonly #fetch: typeof fetch;
-  readonly #results = new Map<number, Promise<LogEntry | Error>>();
-  #pending: Array<{ index: number; settle: (v: LogEntry | Error) => void }> = [];
+  /** What was learnt of each entry (not the entry: its body and proof are not kept for the pass). */
+  readonly #results = new Map<number, Promise<CheckedEntry | Error>>();
+  #pending: Array<{ index: number; settle: (v: CheckedEntry | Error) => void }> = [];
   #scheduled = false;
 
   constructor(options: { client: RekorV1Client; baseUrl: string; fetch?: typeof fetch }) {
@@ -41,14 +49,13 @@ export class InclusionRechecker {
     const entry = await this.#entry(evidence.logIndex);
     if (entry instanceof DependencyError) throw entry;
     if (entry instanceof Error) return { ok: false, reason: entry.message };
-    const bodyHash = crypto.createHash('sha256').update(Buffer.from(entry.body, 'base64')).digest('hex');
-    if (bodyHash !== evidence.bodyHash) {
+    if (entry.bodyHash !== evidence.bodyHash) {
       return { ok: false, reason: `log entry ${evidence.logIndex} is no longer the entry that was verified` };
     }
-    return { ok: true, treeSize: entry.verification?.inclusionProof?.treeSize ?? 0 };
+    return { ok: true, treeSize: entry.treeSize };
   }
 
-  #entry(index: number): Promise<LogEntry | Error> {
+  #entry(index: number): Promise<CheckedEntry | Error> {
     let result = this.#results.get(index);
     if (result === undefined) {
       result = new Promise((settle) => this.#pending.push({ index, settle }));
@@ -68,7 +75,9 @@ export class InclusionRechecker {
     for (let i = 0; i < pending.length; i += BATCH) void this.#fetchBatch(pending.slice(i, i + BATCH));
   }
 
-  async #fetchBatch(batch: Array<{ index: number; settle: (v: LogEntry | Error) => void }>): Promise<void> {
+  async #fetchBatch(
+    batch: Array<{ index: number; settle: (v: CheckedEntry | Error) => void }>,
+  ): Promise<void> {
     let entries: LogEntry[];
     try {
       const res = await this.#fetch(`${this.#baseUrl}/api/v1/log/entries/retrieve`, {
@@ -102,7 +111,10 @@ export class InclusionRechecker {
       }
       try {
         this.#client.verifyEntry(entry, b.index);
-        b.settle(entry);
+        b.settle({
+          bodyHash: crypto.createHash('sha256').update(Buffer.from(entry.body, 'base64')).digest('hex'),
+          treeSize: entry.verification?.inclusionProof?.treeSize ?? 0,
+        });
       } catch (err) {
         b.settle(err as Error);
       }

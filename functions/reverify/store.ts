@@ -103,18 +103,26 @@ export class FirestoreTagStore implements TagStore {
 
 /** The same store in memory: the CLI without a project, and tests of the pass logic. */
 export class MemoryTagStore implements TagStore {
-  readonly records = new Map<string, TagRecord>();
+  /** Each record as the JSON Firestore would keep (undefined values dropped): one copy out, one in. */
+  readonly #json = new Map<string, string>();
+
+  /** The stored records (copies). */
+  get records(): ReadonlyMap<string, TagRecord> {
+    const out = new Map<string, TagRecord>();
+    for (const [ref, json] of this.#json) out.set(ref, JSON.parse(json) as TagRecord);
+    return out;
+  }
 
   async load(refs: readonly string[]): Promise<Map<string, TagRecord>> {
     const out = new Map<string, TagRecord>();
     for (const ref of refs) {
-      const record = this.records.get(ref);
-      if (record !== undefined) out.set(ref, plain(record));
+      const json = this.#json.get(ref);
+      if (json !== undefined) out.set(ref, JSON.parse(json) as TagRecord);
     }
     return out;
   }
 
   async put(record: TagRecord): Promise<void> {
-    this.records.set(record.ref, plain(record));
+    this.#json.set(record.ref, JSON.stringify(record));
   }
 }

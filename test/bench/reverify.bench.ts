@@ -116,7 +116,12 @@ async function runPasses(job: PassJob) {
 }
 
 function passesInChild(job: PassJob): Promise<Awaited<ReturnType<typeof runPasses>>> {
-  const child = spawn(process.execPath, [import.meta.filename, '--pass-job', JSON.stringify(job)], {
+  // BENCH_PROFILE_DIR=dir writes a CPU profile of the pass process there; BENCH_NODE_FLAGS adds Node
+  // flags to it (e.g. `--max-semi-space-size=8`, the young generation a small container would get).
+  const profile = process.env.BENCH_PROFILE_DIR;
+  const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+  flags.push(...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean));
+  const child = spawn(process.execPath, [...flags, import.meta.filename, '--pass-job', JSON.stringify(job)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

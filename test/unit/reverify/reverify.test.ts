@@ -213,4 +213,34 @@ describe('reverifyOnce', () => {
     assert.deepEqual(shards.flat().sort(), [...all].sort());
     for (const r of all) assert.equal([0, 1, 2].filter((index) => inShard(r, { index, count: 3 })).length, 1);
   });
+
+  it("looks a digest's signature artifacts up once per pass, however many tags point at it", async () => {
+    const image = await push('team/shared', 'v1');
+    await signImage({ registry, signer, rekorUrl: rekor.url }, image);
+    const original = await registry.getManifest(image, image.digest);
+    for (const tag of ['v1.0', 'latest', 'stable']) {
+      await registry.putManifest(image, tag, original.bytes, original.descriptor.mediaType);
+    }
+    const sigPath = `/v2/team/shared/manifests/${signatureTag(image.digest)}`;
+    const sigLookups = (from: number) => proxy.requests.slice(from).filter((r) => r.url.pathname === sigPath);
+    for (const pass of ['cold', 'warm']) {
+      const before = proxy.requests.length;
+      const summary = await reverifyOnce(deps());
+      for (const tag of ['v1', 'v1.0', 'latest', 'stable']) {
+        assert.equal(statusOf(summary, ref('team/shared', tag)), 'valid', `${pass} ${tag}`);
+      }
+      const heads = sigLookups(before).filter((r) => r.method === 'HEAD');
+      assert.equal(heads.length, 1, `${pass}: one HEAD of the .sig tag for four tags`);
+    }
+    // Still seen on the next pass when it disappears, for every tag of the digest.
+    const sig = await registry.getManifest(image, signatureTag(image.digest));
+    assert.equal(await registry.deleteManifest(image, sig.descriptor.digest), true);
+    const summary = await reverifyOnce(deps());
+    for (const tag of ['v1', 'v1.0', 'latest', 'stable']) {
+      assert.equal(statusOf(summary, ref('team/shared', tag)), 'missing', tag);
+      assert.deepEqual(alerts.openKinds(ref('team/shared', tag)), ['signature-missing']);
+    }
+    await registry.putManifest(image, signatureTag(image.digest), sig.bytes, sig.descriptor.mediaType);
+    assert.equal(statusOf(await reverifyOnce(deps()), ref('team/shared', 'latest')), 'valid');
+  });
 });
