@@ -1,0 +1,190 @@
+/**
+ * A crash between every pair of signOnPush's steps. The steps are the core's calls to its
+ * dependencies (Firestore record, KMS, the log, the registry); an attempt "dies" after its N-th
+ * call has taken effect: every later call hangs, as in a process that was killed there. Then a
+ * fresh core (another instance, its clock past the dead attempt's lease) handles the redelivery.
+ * For every N the end state must be the same as a signing that never crashed: one cosign
+ * signature, one bundle referrer, the log grown by exactly two entries (one per format), and the
+ * record attached.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Witness } from '@sigstore/sign';
+import { readCosignSignatures } from '../../../functions/attach/cosign-layout.ts';
+import { listBundleReferrers } from '../../../functions/attach/referrer.ts';
+import { parseGcrMessage } from '../../../functions/events/gcr-message.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { RegistryClient } from '../../../functions/registry/client.ts';
+import type { Registry } from '../../../functions/registry/registry.ts';
+import {
+  createSignOnPush,
+  type KeyedSigner,
+  type SignOnPushDeps,
+} from '../../../functions/sign-on-push/core.ts';
+import { signOnPushDepsFromEnv } from '../../../functions/sign-on-push/from-env.ts';
+import { FirestoreSigningStore, type SigningStore } from '../../../functions/state/signing-records.ts';
+import { makeOciImage } from '../../helpers/oci-layout.ts';
+import { signingRecords, waitForState } from '../../helpers/signatures.ts';
+import { skopeoCopy } from '../../helpers/skopeo.ts';
+import {
+  freshRepository,
+  sleep,
+  type TestStack,
+  testStack,
+  withSignOnPushHeldBack,
+} from '../../helpers/stack.ts';
+
+const never = <T>() => new Promise<T>(() => {});
+
+/** Dependencies whose calls are counted; after `crashAfter` calls have taken effect, all hang. */
+function dyingAfter(deps: SignOnPushDeps, crashAfter: number) {
+  const trace: string[] = [];
+  const dead = () => trace.length >= crashAfter;
+  const step =
+    <A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      if (dead()) return never<R>();
+      const result = await fn(...args);
+      trace.push(name);
+      // The call took effect; the process dies before it can use the answer.
+      if (dead()) return never<R>();
+      return result;
+    };
+  const r = deps.registry;
+  const registry: Registry = {
+    resolve: step('registry.resolve', (...a: Parameters<Registry['resolve']>) => r.resolve(...a)),
+    getManifest: step('registry.getManifest', (...a: Parameters<Registry['getManifest']>) =>
+      r.getManifest(...a),
+    ),
+    deleteManifest: step('registry.deleteManifest', (...a: Parameters<Registry['deleteManifest']>) =>
+      r.deleteManifest(...a),
+    ),
+    hasBlob: step('registry.hasBlob', (...a: Parameters<Registry['hasBlob']>) => r.hasBlob(...a)),
+    getBlob: step('registry.getBlob', (...a: Parameters<Registry['getBlob']>) => r.getBlob(...a)),
+    listTags: step('registry.listTags', (...a: Parameters<Registry['listTags']>) => r.listTags(...a)),
+    catalog: step('registry.catalog', (...a: Parameters<Registry['catalog']>) => r.catalog(...a)),
+    referrers: step('registry.referrers', (...a: Parameters<Registry['referrers']>) => r.referrers(...a)),
+    putBlob: step('registry.putBlob', (...a: Parameters<Registry['putBlob']>) => r.putBlob(...a)),
+    putManifest: step('registry.putManifest', (...a: Parameters<Registry['putManifest']>) =>
+      r.putManifest(...a),
+    ),
+  };
+  const s = deps.store;
+  const store: SigningStore = {
+    claim: step('store.claim', (...a: Parameters<SigningStore['claim']>) => s.claim(...a)),
+    progress: step('store.progress', (...a: Parameters<SigningStore['progress']>) => s.progress(...a)),
+    get: step('store.get', (...a: Parameters<SigningStore['get']>) => s.get(...a)),
+  };
+  const signerFor = (keyVersion: string): KeyedSigner => {
+    const inner = deps.signerFor(keyVersion);
+    return {
+      sign: step('kms.sign', (data: Buffer) => inner.sign(data)),
+      signatureKey: step('kms.publicKey', () => inner.signatureKey()),
+    };
+  };
+  const w = deps.witness!;
+  const witness: Witness = {
+    testify: step('log.testify', (...a: Parameters<Witness['testify']>) => w.testify(...a)),
+  };
+  return { deps: { ...deps, registry, store, signerFor, witness }, trace };
+}
+
+describe('signOnPush: a crash between any two steps ends in exactly one signature per format', () => {
+  let stack: TestStack;
+  let records: ReturnType<typeof signingRecords>;
+  let registry: RegistryClient;
+  const env = () => ({ ...process.env, ...stack.env });
+
+  before(() => {
+    stack = testStack();
+    records = signingRecords(stack);
+    registry = new RegistryClient({ allowedHosts: [stack.env.REGISTRY!] });
+  });
+  after(async () => {
+    await records.db.terminate();
+  });
+
+  async function treeSize(): Promise<number> {
+    const res = await fetch(`${stack.env.REKOR_URL}/api/v1/log`);
+    return ((await res.json()) as { treeSize: number }).treeSize;
+  }
+
+  async function pushImage() {
+    const repository = freshRepository('crash');
+    const pushed = makeOciImage({ tag: 'v1' });
+    await skopeoCopy(pushed.source, `docker://${stack.env.REGISTRY}/${repository}:v1`);
+    const gcr = {
+      action: 'INSERT',
+      digest: `${stack.env.REGISTRY}/${repository}@${pushed.digest}`,
+      tag: `${stack.env.REGISTRY}/${repository}:v1`,
+    };
+    return {
+      image: gcr.digest,
+      notification: parseGcrMessage(Buffer.from(JSON.stringify(gcr))),
+      ref: { host: stack.env.REGISTRY!, repository, digest: pushed.digest },
+    };
+  }
+
+  async function assertSignedOnce(
+    pushed: Awaited<ReturnType<typeof pushImage>>,
+    before: number,
+    label: string,
+  ) {
+    const record = await waitForState(records, pushed.image, 'attached');
+    assert.equal(
+      (await readCosignSignatures(registry, pushed.ref)).length,
+      1,
+      `${label}: one cosign signature`,
+    );
+    assert.equal(
+      (await listBundleReferrers(registry, pushed.ref)).descriptors.length,
+      1,
+      `${label}: one bundle referrer`,
+    );
+    assert.equal((await treeSize()) - before, 2, `${label}: one log entry per format`);
+    return record;
+  }
+
+  test('after every step that took effect, the redelivery finishes the signing without a duplicate', async (t) => {
+    await withSignOnPushHeldBack(stack, async () => {
+      // A signing that never crashes: how many steps there are, and in what order.
+      const clean = await pushImage();
+      let before = await treeSize();
+      const counted = dyingAfter(signOnPushDepsFromEnv(env()), Number.POSITIVE_INFINITY);
+      assert.equal(
+        (await createSignOnPush(counted.deps).sign(clean.notification, createMemoryLogger())).outcome,
+        'signed',
+      );
+      await assertSignedOnce(clean, before, 'no crash');
+      const steps = counted.trace;
+      assert.ok(
+        steps.includes('log.testify') && steps.includes('kms.sign') && steps.includes('registry.putManifest'),
+      );
+
+      t.diagnostic(`${steps.length} steps: ${steps.join(', ')}`);
+      for (let n = 1; n < steps.length; n++) {
+        const label = `crash after step ${n} (${steps[n - 1]}, before ${steps[n]})`;
+        const pushed = await pushImage();
+        before = await treeSize();
+        const dying = dyingAfter(signOnPushDepsFromEnv(env()), n);
+        void createSignOnPush(dying.deps).sign(pushed.notification, createMemoryLogger());
+        const deadline = Date.now() + 20_000;
+        while (dying.trace.length < n && Date.now() < deadline) await sleep(20);
+        assert.equal(dying.trace.length, n, `${label}: the first attempt reached the crash point`);
+
+        // Another instance, after the dead attempt's lease ran out.
+        const later = () => Date.now() + 3_600_000;
+        const deps = signOnPushDepsFromEnv(env());
+        const redelivery = createSignOnPush({
+          ...deps,
+          store: new FirestoreSigningStore(records.db, later),
+          now: () => new Date(later()),
+        });
+        const result = await redelivery.sign(pushed.notification, createMemoryLogger());
+        assert.ok(['signed', 'already-signed'].includes(result.outcome), `${label}: ${result.outcome}`);
+        const record = await assertSignedOnce(pushed, before, label);
+        assert.ok(record.attempts <= 2, `${label}: ${record.attempts} attempts`);
+      }
+    });
+  });
+});
