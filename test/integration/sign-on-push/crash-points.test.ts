@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Witness } from '@sigstore/sign';
 import { readCosignSignatures } from '../../../functions/attach/cosign-layout.ts';
 import { listBundleReferrers } from '../../../functions/attach/referrer.ts';
+import { DependencyError, isRetryable } from '../../../functions/errors.ts';
 import { parseGcrMessage } from '../../../functions/events/gcr-message.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
@@ -36,20 +37,67 @@ import {
 
 const never = <T>() => new Promise<T>(() => {});
 
+type Step = <A extends unknown[], R>(
+  name: string,
+  fn: (...args: A) => Promise<R>,
+) => (...args: A) => Promise<R>;
+
 /** Dependencies whose calls are counted; after `crashAfter` calls have taken effect, all hang. */
 function dyingAfter(deps: SignOnPushDeps, crashAfter: number) {
   const trace: string[] = [];
   const dead = () => trace.length >= crashAfter;
-  const step =
-    <A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      if (dead()) return never<R>();
+  const step: Step =
+    (name, fn) =>
+    async (...args) => {
+      if (dead()) return never();
       const result = await fn(...args);
       trace.push(name);
       // The call took effect; the process dies before it can use the answer.
-      if (dead()) return never<R>();
+      if (dead()) return never();
       return result;
     };
+  return { deps: wrapDependencies(deps, step), trace };
+}
+
+/**
+ * Dependencies that fail at random (seeded): a call refused before it reaches the dependency, a
+ * call whose effect landed but whose answer was lost, a slow answer. Every dependency at once.
+ */
+function faulty(deps: SignOnPushDeps, seed: number, rates: Record<string, number>) {
+  let state = seed >>> 0;
+  const random = () => {
+    // mulberry32
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const injected: string[] = [];
+  const step: Step =
+    (name, fn) =>
+    async (...args) => {
+      const roll = random();
+      const rate = rates[name.split('.')[0]!] ?? 0;
+      if (roll < rate) {
+        injected.push(`${name}: refused`);
+        throw new DependencyError(name.split('.')[0]!, `injected: ${name} unavailable`);
+      }
+      if (roll < 2 * rate) {
+        await fn(...args);
+        injected.push(`${name}: answer lost`);
+        throw new DependencyError(name.split('.')[0]!, `injected: ${name} timed out after taking effect`);
+      }
+      if (roll < 3 * rate) {
+        injected.push(`${name}: slow`);
+        await sleep(300);
+      }
+      return fn(...args);
+    };
+  return { deps: wrapDependencies(deps, step), injected };
+}
+
+function wrapDependencies(deps: SignOnPushDeps, step: Step): SignOnPushDeps {
   const r = deps.registry;
   const registry: Registry = {
     resolve: step('registry.resolve', (...a: Parameters<Registry['resolve']>) => r.resolve(...a)),
@@ -86,7 +134,7 @@ function dyingAfter(deps: SignOnPushDeps, crashAfter: number) {
   const witness: Witness = {
     testify: step('log.testify', (...a: Parameters<Witness['testify']>) => w.testify(...a)),
   };
-  return { deps: { ...deps, registry, store, signerFor, witness }, trace };
+  return { ...deps, registry, store, signerFor, witness };
 }
 
 describe('signOnPush: a crash between any two steps ends in exactly one signature per format', () => {
@@ -184,6 +232,57 @@ describe('signOnPush: a crash between any two steps ends in exactly one signatur
         assert.ok(['signed', 'already-signed'].includes(result.outcome), `${label}: ${result.outcome}`);
         const record = await assertSignedOnce(pushed, before, label);
         assert.ok(record.attempts <= 2, `${label}: ${record.attempts} attempts`);
+      }
+    });
+  });
+
+  test('every dependency failing, losing answers and slow at once: each image ends signed once, in bounded attempts', async (t) => {
+    await withSignOnPushHeldBack(stack, async () => {
+      const seen = new Set<string>();
+      for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+        const pushed = await pushImage();
+        const before = await treeSize();
+        let attempts = 0;
+        let faults: string[] = [];
+        for (;;) {
+          attempts++;
+          // Each redelivery is another instance whose clock is past any lease a failed attempt left.
+          const later = () => Date.now() + attempts * 3_600_000;
+          const base = signOnPushDepsFromEnv(env());
+          base.config.maxAttempts = 30;
+          const { deps, injected } = faulty(
+            { ...base, store: new FirestoreSigningStore(records.db, later), now: () => new Date(later()) },
+            seed * 7919 + attempts,
+            // KMS and the log see two or three calls a signing, the registry and Firestore a dozen.
+            { registry: 0.03, store: 0.04, kms: 0.12, log: 0.12 },
+          );
+          try {
+            const result = await createSignOnPush(deps).sign(pushed.notification, createMemoryLogger());
+            assert.ok(['signed', 'already-signed'].includes(result.outcome));
+            faults = [...faults, ...injected];
+            break;
+          } catch (err) {
+            faults = [...faults, ...injected];
+            assert.ok(isRetryable(err), `seed ${seed}: a retryable error, not ${String(err)}`);
+            assert.ok(attempts < 30, `seed ${seed}: bounded`);
+          }
+        }
+        t.diagnostic(`seed ${seed}: ${attempts} deliveries, faults: ${faults.join('; ') || 'none'}`);
+        await assertSignedOnce(pushed, before, `seed ${seed}`);
+        for (const f of faults) seen.add(`${f.split('.')[0]}: ${f.split(': ')[1]}`);
+      }
+      // The seeds reach every dependency with each kind of failure that has an effect to lose.
+      for (const dependency of ['store', 'kms', 'log', 'registry']) {
+        assert.ok(
+          seen.has(`${dependency}: refused`),
+          `${dependency} refused a call: ${[...seen].join(', ')}`,
+        );
+      }
+      for (const dependency of ['store', 'log', 'registry']) {
+        assert.ok(
+          seen.has(`${dependency}: answer lost`),
+          `${dependency} lost an answer: ${[...seen].join(', ')}`,
+        );
       }
     });
   });
