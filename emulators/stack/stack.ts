@@ -217,6 +217,10 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
           name: `function-${fn.target}`,
           command: NODE,
           args: [
+            // SIGSENTRY_FUNCTION_PROFILE_DIR=dir: a CPU profile of each function, written when it stops.
+            ...(process.env.SIGSENTRY_FUNCTION_PROFILE_DIR
+              ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SIGSENTRY_FUNCTION_PROFILE_DIR}`]
+              : []),
             path.join(BIN, 'functions-framework'),
             `--target=${fn.target}`,
             `--signature-type=${fn.signature}`,
