@@ -18,6 +18,7 @@ import { applyKeyStates, type KeyStateLookup, verdictOf, verifyImage } from '../
 import { deliverAlerts } from './alerts.ts';
 import type { InclusionRechecker } from './inclusion.ts';
 import { buildInventory, type InventoryItem, inShard } from './inventory.ts';
+import { PassRegistry } from './pass-registry.ts';
 import { HISTORY_LIMIT, TAG_SCHEMA_VERSION, type TagRecord, type TagStore } from './store.ts';
 
 /** Tags whose recorded verdicts are read from the store at once (Firestore reads 300 per call). */
@@ -138,11 +139,12 @@ export async function reverifyOnce(
   // the referrers tag of a digest do not depend on which of its tags is being checked. A signature
   // that disappears during a pass is seen on the next one, as for the verdict memo above.
   const fingerprints = new Map<string, Promise<SignatureFingerprint>>();
+  const registry = new PassRegistry(deps.registry);
   const fingerprintOf = (image: DigestReference): Promise<SignatureFingerprint> => {
     const key = `${image.host}/${image.repository}@${image.digest}`;
     let pending = fingerprints.get(key);
     if (pending === undefined) {
-      pending = signatureFingerprint(deps.registry, image);
+      pending = signatureFingerprint(registry, image);
       fingerprints.set(key, pending);
       // A failed look-up is not remembered: the next tag of the digest asks again.
       pending.catch(() => fingerprints.delete(key));
@@ -186,10 +188,10 @@ export async function reverifyOnce(
           const findings = await recheckFindings(deps, prior.findings);
           return { verdict: verdictOf(image, findings, fingerprint, now(), expectedLayouts), cached: true };
         }
-        const sources = await collectSignatures(deps.registry, image, fingerprint);
+        const sources = await collectSignatures(registry, image, fingerprint);
         const verdict = await verifyImage(
           {
-            registry: deps.registry,
+            registry,
             trust: deps.trust,
             ...(deps.keyState ? { keyState: deps.keyState } : {}),
             now,
