@@ -18,7 +18,7 @@ export interface Faults {
   wrongInclusionProof?: boolean;
   /** Corrupt one node of every consistency proof (v2: a hash of every tile above level 0). */
   wrongConsistencyProof?: boolean;
-  /** Answer this HTTP status (5xx) to every API request... */
+  /** Answer this HTTP status (5xx, or 429 with Retry-After: 1) to every API request... */
   errorStatus?: number;
   /** ...for this many requests only (unlimited when absent). */
   errorCount?: number;

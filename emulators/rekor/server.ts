@@ -119,7 +119,14 @@ export async function startRekorServer(options: RekorServerOptions): Promise<Rek
     const status = takeError(faults);
     const delay = faults.current.delayMs;
     if (delay !== undefined && delay > 0) await sleep(delay);
-    if (status !== undefined) throw new RekorHttpError(status, 'injected failure');
+    if (status !== undefined) {
+      // A rate limit answers as the public log's front end does: 429 with a Retry-After.
+      throw new RekorHttpError(
+        status,
+        'injected failure',
+        status === 429 ? { 'Retry-After': '1' } : undefined,
+      );
+    }
 
     if (await v2Routes(req, res, path, method)) return;
 

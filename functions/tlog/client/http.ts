@@ -22,19 +22,28 @@ export class LogHttpError extends Error {
   }
 }
 
+/** Longest wait a Retry-After header may ask for before the next attempt. */
+const MAX_RETRY_AFTER_MS = 10_000;
+
 /**
- * One request with a timeout, retried with backoff on network errors and 5xx. 4xx come back as
+ * One request with a timeout, retried with backoff on network errors, 5xx and 429 (the public
+ * log rate-limits; a Retry-After of a few seconds is honoured). Other 4xx come back as
  * LogHttpError (the caller decides: 409 is an answer, not a failure); exhausted retries become a
  * retryable DependencyError.
  */
 export async function request(url: string, init: RequestInit, opts: HttpOptions): Promise<Response> {
   let last: unknown;
+  let wait = 0;
   for (let attempt = 0; attempt <= opts.retries; attempt++) {
-    if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
+    if (attempt > 0) {
+      await new Promise((r) => setTimeout(r, Math.max(wait, Math.min(2000, 50 * 2 ** attempt))));
+    }
+    wait = 0;
     try {
       const res = await opts.fetch(url, { ...init, signal: AbortSignal.timeout(opts.timeoutMs) });
-      if (res.status >= 500) {
+      if (res.status >= 500 || res.status === 429) {
         last = new Error(`log answered ${res.status}`);
+        wait = retryAfterMs(res.headers.get('retry-after'));
         await res.body?.cancel();
         continue;
       }
@@ -53,4 +62,10 @@ export async function request(url: string, init: RequestInit, opts: HttpOptions)
     }
   }
   throw new DependencyError('rekor', `${init.method ?? 'GET'} ${url} failed: ${String(last)}`, { url }, last);
+}
+
+/** Retry-After in seconds (RFC 9110 §10.2.3; an HTTP date is ignored), capped. */
+function retryAfterMs(value: string | null): number {
+  if (value === null || !/^\d{1,6}$/.test(value.trim())) return 0;
+  return Math.min(MAX_RETRY_AFTER_MS, Number(value.trim()) * 1000);
 }

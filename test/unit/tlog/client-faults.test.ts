@@ -131,6 +131,20 @@ describe('RekorV1Client against the emulator and each of its faults', () => {
     );
   });
 
+  it('429: the rate limit is waited out as Retry-After asks, then the request goes through', async () => {
+    const patient = new RekorV1Client({ baseUrl: server.url, logKey: server.publicKeyPem, retries: 3 });
+    server.faults.set({ errorStatus: 429, errorCount: 2 });
+    const started = performance.now();
+    const checkpoint = await patient.getCheckpoint();
+    assert.ok(checkpoint.size >= 0);
+    assert.ok(performance.now() - started >= 1900, 'two Retry-After: 1 answers were honoured');
+    server.faults.set({ errorStatus: 429, errorCount: 100 });
+    await assert.rejects(
+      client.getCheckpoint(),
+      (err: unknown) => err instanceof DependencyError && err.retryable,
+    );
+  });
+
   it('slow answers past the timeout are a retryable DependencyError', async () => {
     const impatient = new RekorV1Client({
       baseUrl: server.url,
