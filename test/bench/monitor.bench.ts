@@ -59,6 +59,12 @@ interface EmulatorInfo {
 /** The deployed function's request concurrency (monitorDepsFromEnv: limits.requestConcurrency ?? 32). */
 const FUNCTION_REQUEST_CONCURRENCY = 32;
 const DELAY_MS = 100;
+/**
+ * Old-generation cap of the monitor processes, BENCH_MONITOR_HEAP_MIB (default none). Capped at 160
+ * MiB, as a 256 MiB instance would be, a v1 scan still peaked near 290 MiB RSS and spent most of its
+ * CPU in the garbage collector.
+ */
+const MONITOR_HEAP_MIB = 0;
 
 async function startEmulator(
   dataDir: string,
@@ -410,6 +416,9 @@ async function scan(job: ScanJob): Promise<ScanFigures> {
   // BENCH_PROFILE_DIR=dir writes a CPU profile of each scan process there.
   const profile = process.env.BENCH_PROFILE_DIR;
   const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+  // The old-generation cap a 256 MiB function instance would run with (BENCH_MONITOR_HEAP_MIB=0: none).
+  const heap = Number(process.env.BENCH_MONITOR_HEAP_MIB ?? MONITOR_HEAP_MIB);
+  if (heap > 0) flags.push(`--max-old-space-size=${heap}`);
   const child = spawn(process.execPath, [...flags, import.meta.filename, '--scan-job', JSON.stringify(job)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -447,6 +456,7 @@ async function main(): Promise<void> {
   const summary: Record<string, unknown> = {
     machine: { cores: (await import('node:os')).availableParallelism(), node: process.version },
     injectedLatencyMsPerRequest: DELAY_MS,
+    monitorMaxOldSpaceMiB: Number(process.env.BENCH_MONITOR_HEAP_MIB ?? MONITOR_HEAP_MIB),
     fixtures: {
       realBodies: real.length,
       v1Keyless: real.filter((r) => !r.v2 && r.certificate).length,
