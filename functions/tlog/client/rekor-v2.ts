@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { DependencyError } from '../../errors.ts';
 import { CheckpointError } from '../checkpoint/errors.ts';
 import {
   ed25519NoteKeyId,
@@ -77,6 +78,42 @@ function bytes(value: unknown, what: string): Buffer {
   return Buffer.from(value, 'base64');
 }
 
+function str(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw new LogIntegrityError('malformed', `${what} is not a string`);
+  return value;
+}
+
+/**
+ * A response body, read to its end. A read that fails (the answer stalls past the timeout, the
+ * connection drops mid-body) is a retryable DependencyError, as a failed request is.
+ */
+async function readBody<T>(
+  read: () => Promise<T>,
+  what: string,
+  details: Record<string, unknown>,
+): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    throw new DependencyError('rekor', `reading the ${what} failed: ${String(err)}`, details, err);
+  }
+}
+
+/** An entry body's kind and apiVersion; LogIntegrityError naming the index if it is not a JSON object. */
+function bodyKind(body: Buffer, logIndex: number): { kind?: unknown; apiVersion?: unknown } {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    json = undefined;
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new LogIntegrityError('malformed', `entry ${logIndex} body is not a JSON object`, { logIndex });
+  }
+  const { kind, apiVersion } = json as { kind?: unknown; apiVersion?: unknown };
+  return { kind, apiVersion };
+}
+
 /** A field deep inside decoded JSON, or undefined. */
 function at(o: unknown, ...path: string[]): unknown {
   let cur = o;
@@ -96,8 +133,8 @@ export function parseTransparencyLogEntry(json: unknown): RekorV2Entry {
     logIndex: int(at(json, 'logIndex'), 'logIndex'),
     logId: bytes(at(json, 'logId', 'keyId'), 'logId.keyId'),
     kindVersion: {
-      kind: String(at(json, 'kindVersion', 'kind')),
-      version: String(at(json, 'kindVersion', 'version')),
+      kind: str(at(json, 'kindVersion', 'kind'), 'kindVersion.kind'),
+      version: str(at(json, 'kindVersion', 'version'), 'kindVersion.version'),
     },
     integratedTime:
       at(json, 'integratedTime') === undefined
@@ -112,7 +149,7 @@ export function parseTransparencyLogEntry(json: unknown): RekorV2Entry {
             treeSize: int(at(proof, 'treeSize'), 'inclusionProof.treeSize'),
             rootHash: bytes(at(proof, 'rootHash'), 'inclusionProof.rootHash'),
             hashes: hashes.map((h, i) => bytes(h, `inclusionProof.hashes[${i}]`)),
-            checkpoint: String(at(proof, 'checkpoint', 'envelope') ?? ''),
+            checkpoint: str(at(proof, 'checkpoint', 'envelope') ?? '', 'inclusionProof.checkpoint.envelope'),
           },
   };
 }
@@ -224,7 +261,14 @@ export class RekorV2Client {
         },
         this.http,
       );
-      entry = parseTransparencyLogEntry(await res.json());
+      const text = await readBody(() => res.text(), 'created entry', {});
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch (parseErr) {
+        throw new LogIntegrityError('malformed', 'the created entry is not JSON', {}, parseErr);
+      }
+      entry = parseTransparencyLogEntry(json);
     } catch (err) {
       if (!(err instanceof LogHttpError && err.status === 409)) throw err;
       const header = err.headers.get('x-log-index') ?? /with index (\d+)/.exec(err.body)?.[1];
@@ -247,7 +291,7 @@ export class RekorV2Client {
   /** Fetches `<prefix>/checkpoint` and checks its signature, key name and origin. */
   async getCheckpoint(): Promise<VerifiedCheckpoint> {
     const res = await request(`${this.read}/checkpoint`, {}, this.http);
-    return this.verifyNote(await res.text(), {});
+    return this.verifyNote(await readBody(() => res.text(), 'checkpoint', {}), {});
   }
 
   /**
@@ -289,10 +333,24 @@ export class RekorV2Client {
     if (!Number.isSafeInteger(logIndex) || logIndex < 0 || logIndex >= checkpoint.size) {
       throw new RangeError(`entry ${logIndex} is not in a tree of ${checkpoint.size}`);
     }
-    const { leafHash, hashes } = await this.tiles.compute(checkpoint.size, (r) => ({
-      leafHash: Buffer.from(r.node(0, logIndex)),
+    const { leaves, hashes } = await this.provenLeaves(logIndex, 1, checkpoint);
+    return { leafHash: leaves[0]!, hashes };
+  }
+
+  /**
+   * Leaf hashes [logIndex, logIndex + count) of one level-0 tile and the inclusion proof of the
+   * first, read in one computation (the same tile bytes) and checked against the checkpoint's root.
+   */
+  private async provenLeaves(
+    logIndex: number,
+    count: number,
+    checkpoint: VerifiedCheckpoint,
+  ): Promise<{ leaves: Buffer[]; hashes: Buffer[] }> {
+    const { leaves, hashes } = await this.tiles.compute(checkpoint.size, (r) => ({
+      leaves: Array.from({ length: count }, (_, k) => Buffer.from(r.node(0, logIndex + k))),
       hashes: inclusionProof(r, logIndex, checkpoint.size).map((h) => Buffer.from(h)),
     }));
+    const leafHash = leaves[0]!;
     try {
       verifyInclusion(logIndex, checkpoint.size, leafHash, hashes, checkpoint.rootHash);
     } catch (err) {
@@ -305,7 +363,7 @@ export class RekorV2Client {
         err,
       );
     }
-    return { leafHash, hashes };
+    return { leaves, hashes };
   }
 
   /** Raw bytes of a hash tile (width 256 for a full one), length-checked but not authenticated. */
@@ -349,12 +407,7 @@ export class RekorV2Client {
     if (!entry.logId.equals(this.logId)) {
       throw new LogIntegrityError('wrong-log', `entry ${logIndex} is from log ${b64(entry.logId)}`, details);
     }
-    let body: { kind?: unknown; apiVersion?: unknown };
-    try {
-      body = JSON.parse(entry.canonicalizedBody.toString('utf8')) as typeof body;
-    } catch {
-      throw new LogIntegrityError('malformed', `entry ${logIndex} body is not JSON`, details);
-    }
+    const body = bodyKind(entry.canonicalizedBody, logIndex);
     if (body.kind !== entry.kindVersion.kind || body.apiVersion !== entry.kindVersion.version) {
       throw new LogIntegrityError(
         'kind-mismatch',
@@ -394,13 +447,16 @@ export class RekorV2Client {
     const base = n * TILE_WIDTH;
     // Authenticates the whole level-0 tile: the proof for its first leaf is built from all its
     // other hashes, so it reproduces the signed root only if every hash in the tile is genuine.
-    await this.proveInclusion(base, checkpoint);
-    const tile = await this.tiles.tile({ level: 0, index: n, width });
+    // The leaves come from the same computation, so they are the tile bytes that were proven.
+    const { leaves } = await this.provenLeaves(base, width, checkpoint);
     const res = await request(`${this.read}/${entryBundlePath(n, width)}`, {}, this.http);
     let bodies: Buffer[];
     try {
-      bodies = parseEntryBundle(Buffer.from(await res.arrayBuffer()));
+      bodies = parseEntryBundle(
+        Buffer.from(await readBody(() => res.arrayBuffer(), `entry bundle ${n}`, { logIndex: base })),
+      );
     } catch (err) {
+      if (err instanceof DependencyError) throw err;
       throw new LogIntegrityError('malformed', `entry bundle ${n} is malformed`, { logIndex: base }, err);
     }
     if (bodies.length !== width) {
@@ -414,7 +470,7 @@ export class RekorV2Client {
     }
     return bodies.map((body, k) => {
       const leafHash = hashLeaf(body);
-      if (!leafHash.equals(tile.node(0, k))) {
+      if (!leafHash.equals(leaves[k]!)) {
         throw new LogIntegrityError(
           'bad-inclusion-proof',
           `entry ${base + k} does not hash to its leaf in the tree`,
@@ -438,11 +494,16 @@ export class RekorV2Client {
     }
     const [entry] = await this.getEntries(logIndex, logIndex + 1, cp);
     const { hashes } = await this.proveInclusion(logIndex, cp);
-    const body = JSON.parse(entry!.body.toString('utf8')) as { kind?: unknown; apiVersion?: unknown };
+    const body = bodyKind(entry!.body, logIndex);
+    if (typeof body.kind !== 'string' || typeof body.apiVersion !== 'string') {
+      throw new LogIntegrityError('malformed', `entry ${logIndex} body names no kind and apiVersion`, {
+        logIndex,
+      });
+    }
     return {
       logIndex,
       logId: this.logId,
-      kindVersion: { kind: String(body.kind), version: String(body.apiVersion) },
+      kindVersion: { kind: body.kind, version: body.apiVersion },
       integratedTime: undefined,
       canonicalizedBody: entry!.body,
       inclusionProof: { logIndex, treeSize: cp.size, rootHash: cp.rootHash, hashes, checkpoint: cp.note },
@@ -451,7 +512,12 @@ export class RekorV2Client {
 
   private async fetchTile(key: TileKey): Promise<Buffer> {
     const res = await request(`${this.read}/${tilePath(key.level, key.index, key.width)}`, {}, this.http);
-    const tile = Buffer.from(await res.arrayBuffer());
+    const tile = Buffer.from(
+      await readBody(() => res.arrayBuffer(), `tile ${key.level}/${key.index}`, {
+        level: key.level,
+        index: key.index,
+      }),
+    );
     if (tile.length !== key.width * 32) {
       throw new LogIntegrityError(
         'bad-tile',

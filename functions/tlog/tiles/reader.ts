@@ -83,13 +83,19 @@ export class TiledTree {
 
   /** Runs `compute` over the tree of `treeSize`, with every tile it reads fetched beforehand. */
   async compute<T>(treeSize: number, compute: (reader: NodeReader) => T): Promise<T> {
-    const probe = new TileNodes(treeSize, (k) => this.cache.get(keyOf(k)));
-    compute(probe);
+    // Every tile the computation reads is held here, cached ones included: a concurrent clear()
+    // (another call's tile failed to authenticate) must not pull tiles from under it.
     const local = new Map<string, MemoryLevels>();
+    const probe = new TileNodes(treeSize, (k) => {
+      const cached = this.cache.get(keyOf(k));
+      if (cached !== undefined) local.set(keyOf(k), cached);
+      return cached;
+    });
+    compute(probe);
     await Promise.all(
       [...probe.missing.values()].map(async (key) => local.set(keyOf(key), await this.tile(key))),
     );
-    const reader = new TileNodes(treeSize, (k) => local.get(keyOf(k)) ?? this.cache.get(keyOf(k)));
+    const reader = new TileNodes(treeSize, (k) => local.get(keyOf(k)));
     const result = compute(reader);
     if (reader.missing.size > 0) throw new Error('tile set changed between probe and computation');
     return result;
