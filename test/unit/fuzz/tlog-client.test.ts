@@ -212,7 +212,7 @@ function forgedBody(call: Call): fc.Arbitrary<string> {
 }
 
 describe('fuzz: Rekor v1 client response handling (RekorV1Client over HTTP)', () => {
-  test('failing statuses: 4xx is LogHttpError, 5xx is a retryable DependencyError', async () => {
+  test('failing statuses: 4xx is LogHttpError, 5xx and 429 are a retryable DependencyError', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...CALLS),
@@ -227,8 +227,9 @@ describe('fuzz: Rekor v1 client response handling (RekorV1Client over HTTP)', ()
           const r = await outcomeAsync(() => invoke(call, n), ...TYPED);
           assert.equal(r.ok, false);
           if (r.ok) return;
-          if (status >= 500) assert.ok(r.error instanceof DependencyError && r.error.retryable);
-          else assert.ok(r.error instanceof LogHttpError && r.error.status === status, r.error.message);
+          if (status >= 500 || status === 429) {
+            assert.ok(r.error instanceof DependencyError && r.error.retryable);
+          } else assert.ok(r.error instanceof LogHttpError && r.error.status === status, r.error.message);
         },
       ),
       runs(100),
