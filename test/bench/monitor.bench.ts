@@ -31,7 +31,7 @@ import { startRekorServer } from '../../emulators/rekor/server.ts';
 import { LogStore } from '../../emulators/rekor/store.ts';
 import { MemoryAlertSink } from '../../functions/alerts/memory-sink.ts';
 import { createMemoryLogger } from '../../functions/logging/logger.ts';
-import { type MonitorRunResult, runMonitor } from '../../functions/monitor-log/core.ts';
+import { DEFAULT_LIMITS, type MonitorRunResult, runMonitor } from '../../functions/monitor-log/core.ts';
 import { extractVerifiers } from '../../functions/monitor-log/entry-verifiers.ts';
 import { logSourceFor } from '../../functions/monitor-log/from-env.ts';
 import { type ResolvedIdentity, resolveIdentities } from '../../functions/monitor-log/identities.ts';
@@ -517,9 +517,11 @@ async function main(): Promise<void> {
         rekorMonitorStrategy: { requestConcurrency: 1, entriesPerRequest: 10, ...rm },
         ratio: Number((ss.entriesPerSecond / rm.entriesPerSecond).toFixed(1)),
         target: '>= 2300 entries/s (10x the public log growth of ~227/s)',
-        // runMonitor reads 1000-entry batches one after another: 100 retrieves, 32 in flight = 4 round trips.
+        // A 1000-entry batch is 100 retrieves, 32 in flight = 4 round trips; DEFAULT_LIMITS.readAhead
+        // batches are read at once while one is matched.
         latencyBoundAtDefaults: Math.round(
-          1000 / (Math.ceil(1000 / 10 / FUNCTION_REQUEST_CONCURRENCY) * (DELAY_MS / 1000)),
+          (DEFAULT_LIMITS.readAhead * 1000) /
+            (Math.ceil(1000 / 10 / FUNCTION_REQUEST_CONCURRENCY) * (DELAY_MS / 1000)),
         ),
       };
       // Fan-out: the same window as two shards scanned at once by two monitor processes, as two
