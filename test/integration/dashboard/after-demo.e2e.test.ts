@@ -69,12 +69,14 @@ describe('the status page after the demo scenario', () => {
   });
 
   it('shows the image the demo pushed among the recent signings, attached', async () => {
+    // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText is the rendered text a reader sees
     const text = await page.locator('body').innerText();
     assert.ok(text.includes(story.image.split('@')[1]!.slice(0, 16)), 'the signed digest is listed');
     assert.ok(text.includes(`${stack.env.REGISTRY}/${repository}`), 'its repository is listed');
   });
 
   it('shows every open alert the story raised, with its evidence', async () => {
+    // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText is the rendered text a reader sees
     const text = await page.locator('body').innerText();
     for (const kind of ['rogue-signature', 'unsigned-image', 'tag-moved', 'log-inconsistent']) {
       assert.ok(text.includes(kind), `an open ${kind} alert is shown`);
