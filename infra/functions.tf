@@ -227,7 +227,7 @@ resource "google_cloudfunctions2_function" "monitor_shard" {
     timeout_seconds                  = 540
     max_instance_count               = var.monitor_shard_instances
     max_instance_request_concurrency = 1
-    environment_variables            = { for name, value in local.monitor_shard_env : name => value if value != "" }
+    environment_variables            = { for name, value in local.monitor_log_env : name => value if value != "" }
 
     dynamic "secret_environment_variables" {
       for_each = local.alert_webhook

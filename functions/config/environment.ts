@@ -75,6 +75,35 @@ const shardTopic: EnvironmentVariable = {
   description: 'Pub/Sub topic of the fan-out shards of a large backlog (monitorShard); unset: no fan-out',
 };
 
+/** monitorLog and monitorShard read one configuration (monitor-log/config.ts). */
+const monitorEnv: EnvironmentVariable[] = [
+  project,
+  rekorUrl,
+  rekorApi,
+  rekorKey,
+  config,
+  {
+    name: 'SIGSENTRY_IDENTITIES',
+    required: false,
+    description: 'JSON list of owned keys and identities',
+  },
+  kmsKey,
+  {
+    name: 'MONITOR_START_INDEX',
+    required: false,
+    description: 'log index the first run starts from (default: the tree size at the first run)',
+  },
+  {
+    name: 'MONITOR_MAX_ENTRIES',
+    required: false,
+    description: 'entries one run scans at most per log; the next run goes on from there',
+  },
+  shardTopic,
+  alertTopic,
+  alertWebhook,
+  local,
+];
+
 export const FUNCTIONS: Record<string, FunctionContract> = {
   signOnPush: {
     entryPoint: 'signOnPush',
@@ -133,66 +162,14 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
   monitorLog: {
     entryPoint: 'monitorLog',
     trigger: 'http',
-    env: [
-      project,
-      rekorUrl,
-      rekorApi,
-      rekorKey,
-      config,
-      {
-        name: 'SIGSENTRY_IDENTITIES',
-        required: false,
-        description: 'JSON list of owned keys and identities',
-      },
-      kmsKey,
-      {
-        name: 'MONITOR_START_INDEX',
-        required: false,
-        description: 'log index the first run starts from (default: the tree size at the first run)',
-      },
-      {
-        name: 'MONITOR_MAX_ENTRIES',
-        required: false,
-        description: 'entries one run scans at most per log; the next run goes on from there',
-      },
-      shardTopic,
-      alertTopic,
-      alertWebhook,
-      local,
-    ],
+    env: monitorEnv,
   },
   // The shards of a backlog monitorLog fans out: the same configuration, one shard per message.
   monitorShard: {
     entryPoint: 'monitorShard',
     trigger: 'pubsub',
     topic: 'monitor-shards',
-    env: [
-      project,
-      rekorUrl,
-      rekorApi,
-      rekorKey,
-      config,
-      {
-        name: 'SIGSENTRY_IDENTITIES',
-        required: false,
-        description: 'JSON list of owned keys and identities',
-      },
-      kmsKey,
-      {
-        name: 'MONITOR_START_INDEX',
-        required: false,
-        description: 'log index the first run starts from (default: the tree size at the first run)',
-      },
-      {
-        name: 'MONITOR_MAX_ENTRIES',
-        required: false,
-        description: 'entries one run scans at most per log; the next run goes on from there',
-      },
-      shardTopic,
-      alertTopic,
-      alertWebhook,
-      local,
-    ],
+    env: monitorEnv,
   },
   dashboard: {
     entryPoint: 'dashboard',

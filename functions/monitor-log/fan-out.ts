@@ -9,7 +9,7 @@ import type { Firestore } from '@google-cloud/firestore';
 import type { Topic } from '@google-cloud/pubsub';
 import { z } from 'zod';
 import { DependencyError } from '../errors.ts';
-import { type FanOutPlan, monitorDocumentId } from './state.ts';
+import { type FanOutPlan, monitorDocumentId, saveIfVersion } from './state.ts';
 
 export const MONITOR_SHARD_COLLECTION = 'monitorShards';
 
@@ -158,15 +158,8 @@ export class FirestoreShardStore implements MonitorShardStore {
   }
 
   async save(next: ShardRecord, expectedVersion: number | undefined): Promise<boolean> {
-    const ref = this.ref(next.log, next.start);
     try {
-      return await this.db.runTransaction(async (tx) => {
-        const snap = await tx.get(ref);
-        const stored = snap.exists ? (snap.data() as ShardRecord).version : undefined;
-        if (stored !== expectedVersion) return false;
-        tx.set(ref, { ...next, version: (expectedVersion ?? 0) + 1 });
-        return true;
-      });
+      return await saveIfVersion(this.db, this.ref(next.log, next.start), next, expectedVersion);
     } catch (err) {
       throw new DependencyError(
         'firestore',

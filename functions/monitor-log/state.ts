@@ -5,7 +5,7 @@
  * entry was matched and alerted on. Writes carry a version, so two overlapping runs never move
  * either backwards: the loser of a race stops.
  */
-import type { Firestore } from '@google-cloud/firestore';
+import type { DocumentReference, Firestore } from '@google-cloud/firestore';
 import { DependencyError } from '../errors.ts';
 
 export const MONITOR_COLLECTION = 'monitor';
@@ -76,19 +76,31 @@ export class FirestoreMonitorStore implements MonitorStateStore {
   }
 
   async save(next: MonitorState, expectedVersion: number | undefined): Promise<boolean> {
-    const ref = this.ref(next.log);
     try {
-      return await this.db.runTransaction(async (tx) => {
-        const snap = await tx.get(ref);
-        const stored = snap.exists ? (snap.data() as MonitorState).version : undefined;
-        if (stored !== expectedVersion) return false;
-        tx.set(ref, { ...next, version: (expectedVersion ?? 0) + 1 });
-        return true;
-      });
+      return await saveIfVersion(this.db, this.ref(next.log), next, expectedVersion);
     } catch (err) {
       throw new DependencyError('firestore', `could not write the monitor state of ${next.log}`, {}, err);
     }
   }
+}
+
+/**
+ * Writes `next` with version expectedVersion + 1 only if the stored document's version is still
+ * `expectedVersion` (undefined: no document). False when another writer got there first.
+ */
+export function saveIfVersion<T extends { version: number }>(
+  db: Firestore,
+  ref: DocumentReference,
+  next: T,
+  expectedVersion: number | undefined,
+): Promise<boolean> {
+  return db.runTransaction(async (tx) => {
+    const snap = await tx.get(ref);
+    const stored = snap.exists ? (snap.data() as T).version : undefined;
+    if (stored !== expectedVersion) return false;
+    tx.set(ref, { ...next, version: (expectedVersion ?? 0) + 1 });
+    return true;
+  });
 }
 
 export class MemoryMonitorStore implements MonitorStateStore {
