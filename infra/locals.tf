@@ -50,18 +50,20 @@ locals {
   }
   # monitorLog and monitorShard (the shards of a backlog monitorLog fans out) read one configuration.
   monitor_log_env = {
-    GCP_PROJECT          = var.project
-    REKOR_URL            = var.rekor_url
-    REKOR_API            = var.rekor_api
-    REKOR_PUBLIC_KEY     = var.rekor_public_key
-    SIGSENTRY_CONFIG     = var.sigsentry_config
-    SIGSENTRY_IDENTITIES = var.identities
-    KMS_KEY              = local.kms_key_version
-    MONITOR_START_INDEX  = var.monitor_start_index == null ? "" : tostring(var.monitor_start_index)
-    MONITOR_MAX_ENTRIES  = var.monitor_max_entries == null ? "" : tostring(var.monitor_max_entries)
-    ALERT_TOPIC          = google_pubsub_topic.alerts.name
-    MONITOR_SHARD_TOPIC  = google_pubsub_topic.monitor_shards.name
-    SIGSENTRY_LOCAL      = ""
+    GCP_PROJECT           = var.project
+    REKOR_URL             = var.rekor_url
+    REKOR_API             = var.rekor_api
+    REKOR_PUBLIC_KEY      = var.rekor_public_key
+    # The local stack's way of passing the log key; a deployment passes REKOR_PUBLIC_KEY.
+    REKOR_PUBLIC_KEY_FILE = ""
+    SIGSENTRY_CONFIG      = var.sigsentry_config
+    SIGSENTRY_IDENTITIES  = var.identities
+    KMS_KEY               = local.kms_key_version
+    MONITOR_START_INDEX   = var.monitor_start_index == null ? "" : tostring(var.monitor_start_index)
+    MONITOR_MAX_ENTRIES   = var.monitor_max_entries == null ? "" : tostring(var.monitor_max_entries)
+    ALERT_TOPIC           = google_pubsub_topic.alerts.name
+    MONITOR_SHARD_TOPIC   = google_pubsub_topic.monitor_shards.name
+    SIGSENTRY_LOCAL       = ""
   }
   dashboard_env = {
     GCP_PROJECT = var.project

@@ -30,6 +30,8 @@ export interface StackFunction {
 }
 export const FUNCTIONS: readonly StackFunction[] = [
   { target: 'signOnPush', signature: 'cloudevent', topic: 'gcr' },
+  // Scans the shards of a log backlog monitorLog fans out (MONITOR_SHARD_TOPIC below).
+  { target: 'monitorShard', signature: 'cloudevent', topic: 'monitor-shards' },
   { target: 'dashboard', signature: 'http' },
 ];
 
@@ -173,6 +175,7 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
     const functionPorts = new Map<string, number>();
     for (const fn of FUNCTIONS) functionPorts.set(fn.target, await pickFreePort());
     state.env.FUNCTIONS_URL = `http://127.0.0.1:${functionPorts.get('signOnPush')}`;
+    state.env.MONITOR_SHARD_TOPIC = 'monitor-shards';
     // The status page, open without a token locally (SIGSENTRY_LOCAL=1 below).
     state.env.DASHBOARD_URL = `http://127.0.0.1:${functionPorts.get('dashboard')}/`;
 
@@ -326,7 +329,7 @@ async function createTopicsAndSubscriptions(
     emulatorMode: true,
   });
   try {
-    for (const name of ['gcr', 'signing-alerts']) await pubsub.createTopic(name);
+    for (const name of ['gcr', 'signing-alerts', 'monitor-shards']) await pubsub.createTopic(name);
     for (const fn of FUNCTIONS) {
       if (fn.topic === undefined) continue;
       // The Functions Framework turns a raw Pub/Sub push into the CloudEvent Cloud Run delivers

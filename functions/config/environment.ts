@@ -53,6 +53,11 @@ const rekorKey: EnvironmentVariable = {
   required: false,
   description: "the log's public key (PEM) that checkpoints and entries are verified against",
 };
+const rekorKeyFile: EnvironmentVariable = {
+  name: 'REKOR_PUBLIC_KEY_FILE',
+  required: false,
+  description: "a file holding the log's public key, instead of REKOR_PUBLIC_KEY (the local stack)",
+};
 const watch: EnvironmentVariable = {
   name: 'SIGSENTRY_WATCH',
   required: false,
@@ -81,6 +86,7 @@ const monitorEnv: EnvironmentVariable[] = [
   rekorUrl,
   rekorApi,
   rekorKey,
+  rekorKeyFile,
   config,
   {
     name: 'SIGSENTRY_IDENTITIES',
@@ -132,11 +138,7 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
       rekorApi,
       rekorKey,
       config,
-      {
-        name: 'REKOR_PUBLIC_KEY_FILE',
-        required: false,
-        description: "a file holding the log's public key, instead of REKOR_PUBLIC_KEY (the local stack)",
-      },
+      rekorKeyFile,
       {
         name: 'SIGSENTRY_PUBLIC_KEYS',
         required: false,

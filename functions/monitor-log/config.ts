@@ -2,6 +2,7 @@
  * monitorLog configuration (zod), from SIGSENTRY_CONFIG's `monitor` section or, for one log,
  * from plain variables (the monitorLog rows of config/environment.ts):
  *   REKOR_URL, REKOR_API (v1|v2), REKOR_PUBLIC_KEY   the log and the key its checkpoints verify with
+ *   (or REKOR_PUBLIC_KEY_FILE)
  *   SIGSENTRY_IDENTITIES                             JSON list of owned identities (identities.ts)
  *   KMS_KEY                                          a KMS key version, added as an owned identity
  *   MONITOR_START_INDEX                              where the first run starts (default: tree size)
@@ -10,6 +11,7 @@
  *                                                    listens on it); unset: no fan-out
  */
 import { z } from 'zod';
+import { logPublicKeyFromEnv } from '../config/log-key.ts';
 import { InvalidInputError } from '../errors.ts';
 import { OwnedIdentitySchema } from './identities.ts';
 
@@ -104,7 +106,7 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
               {
                 kind: env.REKOR_API === 'v2' ? 'rekor-v2' : 'rekor-v1',
                 url: env.REKOR_URL,
-                publicKey: env.REKOR_PUBLIC_KEY,
+                publicKey: logPublicKeyFromEnv(env),
                 ...(startIndex !== undefined ? { startIndex } : {}),
               },
             ]

@@ -8,8 +8,8 @@
  *   SIGSENTRY_WATCHLIST    JSON [{"image":"HOST/REPO:TAG","identity":"…","issuer":"…"}]
  *   SIGSENTRY_REVERIFY_CONCURRENCY  tags verified at once (default 32)
  */
-import fs from 'node:fs';
 import { z } from 'zod';
+import { logPublicKeyFromEnv } from '../config/log-key.ts';
 import { InvalidInputError } from '../errors.ts';
 
 export const WatchlistEntrySchema = z.object({
@@ -63,18 +63,6 @@ function pemBlocks(value: string | undefined): string[] {
   );
 }
 
-function logPublicKey(env: NodeJS.ProcessEnv): string | undefined {
-  if (env.REKOR_PUBLIC_KEY) return env.REKOR_PUBLIC_KEY;
-  if (env.REKOR_PUBLIC_KEY_FILE) {
-    try {
-      return fs.readFileSync(env.REKOR_PUBLIC_KEY_FILE, 'utf8');
-    } catch (err) {
-      throw new InvalidInputError(`cannot read REKOR_PUBLIC_KEY_FILE: ${(err as Error).message}`);
-    }
-  }
-  return undefined;
-}
-
 export function loadReverifyConfig(env: NodeJS.ProcessEnv): ReverifyConfig {
   let raw: unknown;
   if (env.SIGSENTRY_CONFIG) {
@@ -84,7 +72,7 @@ export function loadReverifyConfig(env: NodeJS.ProcessEnv): ReverifyConfig {
     if (rekor && rekor !== 'none' && env.REKOR_API === 'v2') {
       throw new InvalidInputError('reverifyImages re-checks inclusion on Rekor v1 logs only (REKOR_API=v2)');
     }
-    const publicKey = logPublicKey(env);
+    const publicKey = logPublicKeyFromEnv(env);
     raw = {
       project: env.GCP_PROJECT ?? env.GOOGLE_CLOUD_PROJECT,
       watch: list(env.SIGSENTRY_WATCH),

@@ -15,11 +15,16 @@ import { type Message, PubSub, type Subscription } from '@google-cloud/pubsub';
 import { MessageSignatureBundleBuilder, RekorWitness } from '@sigstore/sign';
 import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { defaultLogName } from '../../../functions/monitor-log/config.ts';
 import { type MonitorDeps, runMonitor, runMonitorShard } from '../../../functions/monitor-log/core.ts';
 import { MONITOR_SHARD_COLLECTION } from '../../../functions/monitor-log/fan-out.ts';
 import { monitorDepsFromEnv } from '../../../functions/monitor-log/from-env.ts';
 import { createMonitorShardEntry } from '../../../functions/monitor-log/shard-entry.ts';
-import { FirestoreMonitorStore } from '../../../functions/monitor-log/state.ts';
+import {
+  FirestoreMonitorStore,
+  MONITOR_COLLECTION,
+  monitorDocumentId,
+} from '../../../functions/monitor-log/state.ts';
 import { createKmsClient } from '../../../functions/signing/kms-client.ts';
 import { KmsSigner } from '../../../functions/signing/kms-signer.ts';
 import { FirestoreSigningStore } from '../../../functions/state/signing-records.ts';
@@ -314,5 +319,52 @@ describe('monitorLog on the local stack', () => {
       await shardSub.delete();
       await topic.delete();
     }
+  });
+
+  it("the stack's monitorShard function scans the shards monitorLog publishes on monitor-shards", async () => {
+    // The served function monitors the log under its configured name: start that log afresh.
+    const deps = await monitorDepsFromEnv(env, { logger, firestore, pubsub });
+    const name = defaultLogName(stack.env.REKOR_URL!);
+    assert.equal(deps.logs[0]!.name, name);
+    assert.ok(deps.fanOut, 'the stack sets MONITOR_SHARD_TOPIC');
+    await firestore.collection(MONITOR_COLLECTION).doc(monitorDocumentId(name)).delete();
+    deps.limits = { ...deps.limits, fanOutAbove: 5, shardSize: 4 };
+    await runMonitor(deps);
+
+    for (let i = 0; i < 4; i++) await foreignEntry();
+    const signer = new KmsSigner({
+      client: createKmsClient({ endpoint: stack.env.KMS_ENDPOINT! }),
+      keyVersion: stack.env.KMS_KEY!,
+    });
+    const bundle = await new MessageSignatureBundleBuilder({
+      signer,
+      witnesses: [new RekorWitness({ rekorBaseURL: stack.env.REKOR_URL!, fetchOnConflict: true })],
+    }).create({ data: Buffer.from(`served shard rogue ${crypto.randomUUID()}`) });
+    const rogueIndex = Number(bundle.verificationMaterial.tlogEntries[0]!.logIndex);
+    for (let i = 0; i < 4; i++) await foreignEntry();
+
+    const planned = await runMonitor(deps);
+    assert.equal(planned.logs[0]?.outcome, 'fanned-out', JSON.stringify(planned.logs));
+    const plan = (await state(name))!.fanOut!;
+    const finished = await until(
+      'the served monitorShard to finish every shard',
+      async () => {
+        const shards = await firestore.collection(MONITOR_SHARD_COLLECTION).where('log', '==', name).get();
+        const all = shards.docs.map((d) => d.data());
+        const covered = all.reduce((n, d) => n + (d['state'] === 'done' ? d['end'] - d['start'] : 0), 0);
+        return covered === plan.end - plan.start ? all : undefined;
+      },
+      60_000,
+    );
+    assert.ok(finished.length >= 2);
+
+    const after = await runMonitor(deps);
+    assert.equal(after.ok, true, JSON.stringify(after.logs));
+    assert.equal((await state(name))!.fanOut, undefined);
+    const rogue = (await alerts().list({ open: true })).filter(
+      (a) => a.key === `rogue-signature:${name}:${rogueIndex}`,
+    );
+    assert.equal(rogue.length, 1);
+    assert.equal(rogue[0]!.count, 1);
   });
 });
