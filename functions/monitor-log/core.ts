@@ -258,7 +258,7 @@ async function monitorOneLog(
     if (progress.complete) {
       const { fanOut: _, ...rest } = state!;
       if (!(await save({ ...rest, cursor: Math.max(state!.cursor, plan.end) }))) return result;
-      await deps.fanOut.store.remove(config.name, shardStarts(plan));
+      await deps.fanOut.store.remove(config.name, plan.id, shardStarts(plan));
       cursor = state!.cursor;
       logger.info('fan-out finished', { start: plan.start, end: plan.end });
     } else {
@@ -274,13 +274,20 @@ async function monitorOneLog(
   // A backlog larger than one run scans: split it into shards for parallel instances.
   if (deps.fanOut !== undefined && head.size - cursor > limits.fanOutAbove) {
     const next: FanOutPlan = {
+      id: crypto.randomUUID(),
       checkpoint: head.note,
       start: cursor,
       end: head.size,
       shardSize: limits.shardSize,
       createdAt: new Date(now()).toISOString(),
     };
+    // A backfill (`from`) may supersede a plan in progress: its shards are dropped, and its
+    // stale messages are refused by their plan id.
+    const superseded = state!.fanOut;
     if (!(await save({ ...state!, cursor, fanOut: next }))) return result;
+    if (superseded !== undefined) {
+      await deps.fanOut.store.remove(config.name, superseded.id, shardStarts(superseded));
+    }
     const progress = await driveFanOut(deps.fanOut, config.name, next, {
       now: now(),
       leaseMs: limits.shardLeaseMs,
@@ -337,10 +344,10 @@ export async function runMonitorShard(deps: MonitorDeps, message: ShardMessage):
   if (deps.fanOut === undefined) return skip('fan-out is not configured here');
   const fan = deps.fanOut;
   const plan = (await deps.store.load(message.log))?.fanOut;
-  if (plan === undefined || !shardStarts(plan).includes(message.start)) {
+  if (plan === undefined || plan.id !== message.plan || !shardStarts(plan).includes(message.start)) {
     return skip('no fan-out in progress holds this shard (it finished, or the message is stale)');
   }
-  let [record] = await fan.store.load(message.log, [message.start]);
+  let [record] = await fan.store.load(message.log, plan.id, [message.start]);
   if (record === undefined) return skip('the shard has no record yet; the next scheduled run creates it');
   if (record.state === 'done') return skip('the shard is finished');
 

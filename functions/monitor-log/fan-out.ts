@@ -15,6 +15,8 @@ export const MONITOR_SHARD_COLLECTION = 'monitorShards';
 
 export interface ShardRecord {
   log: string;
+  /** The plan (FanOutPlan.id) the shard belongs to: a later plan never reuses its records. */
+  plan: string;
   start: number;
   end: number;
   /** Next index of the shard not yet processed. */
@@ -27,16 +29,17 @@ export interface ShardRecord {
 }
 
 export interface MonitorShardStore {
-  /** The records of these shards, undefined where there is none. */
-  load(log: string, starts: readonly number[]): Promise<Array<ShardRecord | undefined>>;
+  /** The records of these shards of one plan, undefined where there is none. */
+  load(log: string, plan: string, starts: readonly number[]): Promise<Array<ShardRecord | undefined>>;
   /** Version-checked write, as MonitorStateStore.save: false when another writer won. */
   save(next: ShardRecord, expectedVersion: number | undefined): Promise<boolean>;
-  remove(log: string, starts: readonly number[]): Promise<void>;
+  remove(log: string, plan: string, starts: readonly number[]): Promise<void>;
 }
 
 /** The message that starts (or resumes) one shard. */
 export const ShardMessageSchema = z.strictObject({
   log: z.string().min(1).max(500),
+  plan: z.string().min(1).max(100),
   start: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
 });
 export type ShardMessage = z.infer<typeof ShardMessageSchema>;
@@ -79,7 +82,7 @@ export async function driveFanOut(
   opts: { now: number; leaseMs: number },
 ): Promise<FanOutProgress> {
   const starts = shardStarts(plan);
-  const records = await fan.store.load(log, starts);
+  const records = await fan.store.load(log, plan.id, starts);
   let processedThrough = plan.start;
   let contiguous = true;
   const dispatch: ShardMessage[] = [];
@@ -97,6 +100,7 @@ export async function driveFanOut(
     if (record === undefined) {
       const created: ShardRecord = {
         log,
+        plan: plan.id,
         start,
         end: shardEnd(plan, start),
         cursor: start,
@@ -105,10 +109,10 @@ export async function driveFanOut(
         version: 0,
         updatedAt: new Date(opts.now).toISOString(),
       };
-      if (await fan.store.save(created, undefined)) dispatch.push({ log, start });
+      if (await fan.store.save(created, undefined)) dispatch.push({ log, plan: plan.id, start });
     } else if (opts.now - record.dispatchedAt > opts.leaseMs) {
       const renewed = { ...record, dispatchedAt: opts.now, updatedAt: new Date(opts.now).toISOString() };
-      if (await fan.store.save(renewed, record.version)) dispatch.push({ log, start });
+      if (await fan.store.save(renewed, record.version)) dispatch.push({ log, plan: plan.id, start });
     }
   }
   if (dispatch.length > 0) await fan.dispatcher.dispatch(dispatch);
@@ -118,22 +122,22 @@ export async function driveFanOut(
 export class MemoryShardStore implements MonitorShardStore {
   readonly records = new Map<string, ShardRecord>();
 
-  async load(log: string, starts: readonly number[]): Promise<Array<ShardRecord | undefined>> {
+  async load(log: string, plan: string, starts: readonly number[]): Promise<Array<ShardRecord | undefined>> {
     return starts.map((s) => {
-      const r = this.records.get(`${log}:${s}`);
+      const r = this.records.get(`${log}:${plan}:${s}`);
       return r === undefined ? undefined : structuredClone(r);
     });
   }
 
   async save(next: ShardRecord, expectedVersion: number | undefined): Promise<boolean> {
-    const key = `${next.log}:${next.start}`;
+    const key = `${next.log}:${next.plan}:${next.start}`;
     if (this.records.get(key)?.version !== expectedVersion) return false;
     this.records.set(key, structuredClone({ ...next, version: (expectedVersion ?? 0) + 1 }));
     return true;
   }
 
-  async remove(log: string, starts: readonly number[]): Promise<void> {
-    for (const s of starts) this.records.delete(`${log}:${s}`);
+  async remove(log: string, plan: string, starts: readonly number[]): Promise<void> {
+    for (const s of starts) this.records.delete(`${log}:${plan}:${s}`);
   }
 }
 
@@ -143,14 +147,16 @@ export class FirestoreShardStore implements MonitorShardStore {
     this.db = db;
   }
 
-  private ref(log: string, start: number) {
-    return this.db.collection(MONITOR_SHARD_COLLECTION).doc(`${monitorDocumentId(log)}:${start}`);
+  private ref(log: string, plan: string, start: number) {
+    return this.db
+      .collection(MONITOR_SHARD_COLLECTION)
+      .doc(`${monitorDocumentId(log)}:${monitorDocumentId(plan)}:${start}`);
   }
 
-  async load(log: string, starts: readonly number[]): Promise<Array<ShardRecord | undefined>> {
+  async load(log: string, plan: string, starts: readonly number[]): Promise<Array<ShardRecord | undefined>> {
     if (starts.length === 0) return [];
     try {
-      const snaps = await this.db.getAll(...starts.map((s) => this.ref(log, s)));
+      const snaps = await this.db.getAll(...starts.map((s) => this.ref(log, plan, s)));
       return snaps.map((snap) => (snap.exists ? (snap.data() as ShardRecord) : undefined));
     } catch (err) {
       throw new DependencyError('firestore', `could not read the monitor shards of ${log}`, {}, err);
@@ -159,7 +165,7 @@ export class FirestoreShardStore implements MonitorShardStore {
 
   async save(next: ShardRecord, expectedVersion: number | undefined): Promise<boolean> {
     try {
-      return await saveIfVersion(this.db, this.ref(next.log, next.start), next, expectedVersion);
+      return await saveIfVersion(this.db, this.ref(next.log, next.plan, next.start), next, expectedVersion);
     } catch (err) {
       throw new DependencyError(
         'firestore',
@@ -170,10 +176,10 @@ export class FirestoreShardStore implements MonitorShardStore {
     }
   }
 
-  async remove(log: string, starts: readonly number[]): Promise<void> {
+  async remove(log: string, plan: string, starts: readonly number[]): Promise<void> {
     try {
       const writer = this.db.bulkWriter();
-      for (const s of starts) void writer.delete(this.ref(log, s));
+      for (const s of starts) void writer.delete(this.ref(log, plan, s));
       await writer.close();
     } catch (err) {
       throw new DependencyError('firestore', `could not remove the monitor shards of ${log}`, {}, err);

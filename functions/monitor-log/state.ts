@@ -35,6 +35,8 @@ export interface MonitorState {
  * instance against `checkpoint` (verified and proven consistent when the plan was made).
  */
 export interface FanOutPlan {
+  /** Names the plan: its shard records and messages carry it, so a later plan never mixes with them. */
+  id: string;
   checkpoint: string;
   start: number;
   end: number;

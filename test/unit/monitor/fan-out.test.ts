@@ -104,6 +104,7 @@ describe('monitorLog fan-out', () => {
       dispatcher,
       alerts,
       state: () => store.states.get(name)!,
+      plan: () => store.states.get(name)!.fanOut!.id,
       tick: (ms: number) => {
         clock += ms;
       },
@@ -158,7 +159,7 @@ describe('monitorLog fan-out', () => {
       first,
     );
     assert.equal(died.outcome, 'failed');
-    assert.equal(t.shards.records.get(`${t.name}:${start}`)?.cursor, start + 10);
+    assert.equal(t.shards.records.get(`${t.name}:${t.plan()}:${start}`)?.cursor, start + 10);
     assert.equal((await runMonitor(t.deps)).logs[0]?.outcome, 'fanned-out');
     assert.equal(t.state().cursor, start + 10, 'the cursor follows the first shard’s own cursor');
     const resumed = await runMonitorShard(t.deps, first);
@@ -166,7 +167,7 @@ describe('monitorLog fan-out', () => {
     assert.equal(resumed.from, start + 10);
 
     // A duplicate delivery of a finished shard does nothing.
-    const again = await runMonitorShard(t.deps, { log: t.name, start: start + 40 });
+    const again = await runMonitorShard(t.deps, { log: t.name, plan: first.plan, start: start + 40 });
     assert.match(again.skipped ?? '', /finished/);
 
     for (const s of [start + 20, start + 60]) {
@@ -182,7 +183,7 @@ describe('monitorLog fan-out', () => {
     assert.deepEqual(alerted, owned, 'each owned entry raised its alert exactly once');
 
     // A stale message for a shard of a finished plan is acknowledged, not scanned.
-    const stale = await runMonitorShard(t.deps, { log: t.name, start });
+    const stale = await runMonitorShard(t.deps, { log: t.name, plan: first.plan, start });
     assert.match(stale.skipped ?? '', /no fan-out in progress/);
   });
 
@@ -215,7 +216,41 @@ describe('monitorLog fan-out', () => {
     assert.equal(t.alerts.ofKind('log-inconsistent')[0]!.evidence.logIndex, start + 25);
     await runMonitor(t.deps);
     assert.equal(t.state().cursor, start + 20, 'stopped before the shard holding the rewritten entry');
-    assert.equal(t.shards.records.get(`${t.name}:${start + 20}`)?.cursor, start + 20);
+    assert.equal(t.shards.records.get(`${t.name}:${t.plan()}:${start + 20}`)?.cursor, start + 20);
+  });
+
+  it('a backfill during a fan-out supersedes the plan: its shards are dropped, its messages refused, and no entry is skipped', async () => {
+    const t = await setup();
+    const start = t.state().cursor;
+    const owned = await appendBacklog(45);
+    await runMonitor(t.deps);
+    const old = [...t.dispatcher.queue];
+    t.dispatcher.queue.length = 0;
+    // The first shard of the old plan finishes before the backfill.
+    assert.equal((await runMonitorShard(t.deps, old[0]!)).outcome, 'scanned');
+
+    const backfill = await runMonitor({ ...t.deps, from: start });
+    assert.equal(backfill.logs[0]?.outcome, 'fanned-out');
+    assert.equal(backfill.logs[0]?.dispatched, 3, 'every shard of the backfill, the finished one included');
+    assert.notEqual(t.plan(), old[0]!.plan);
+    assert.equal(
+      [...t.shards.records.keys()].filter((k) => k.includes(old[0]!.plan)).length,
+      0,
+      'the old plan’s records are gone',
+    );
+    for (const m of old.slice(1)) {
+      assert.match((await runMonitorShard(t.deps, m)).skipped ?? '', /no fan-out in progress/);
+    }
+    // The new plan's first shard starts where the old one did: it is scanned again, not taken as done.
+    for (const m of [...t.dispatcher.queue])
+      assert.equal((await runMonitorShard(t.deps, m)).outcome, 'scanned');
+    await runMonitor(t.deps);
+    assert.equal(t.state().cursor, start + 45);
+    const alerted = new Set(t.alerts.raised.map((a) => a.evidence.logIndex as number));
+    assert.deepEqual(
+      [...alerted].sort((a, b) => a - b),
+      owned,
+    );
   });
 
   it('the shard handler acknowledges a malformed message and throws on a dependency failure', async () => {
@@ -243,14 +278,20 @@ describe('monitorLog fan-out', () => {
       type: 'google.cloud.pubsub.topic.v1.messagePublished',
       data: { message: { data: Buffer.from(JSON.stringify(data)).toString('base64') } },
     });
-    for (const bad of [{ log: 'x' }, { log: 'x', start: -1 }, { log: 'x', start: 1, extra: true }, 'nope']) {
+    for (const bad of [
+      { log: 'x', plan: 'p' },
+      { log: 'x', plan: 'p', start: -1 },
+      { log: 'x', plan: 'p', start: 1, extra: true },
+      { log: 'x', start: 1 },
+      'nope',
+    ]) {
       await handler(event(bad));
     }
     assert.equal(calls.length, 0);
-    assert.equal(logger.entries.filter((r) => r.severity === 'ERROR').length, 4);
-    await handler(event({ log: 'x', start: 5 }));
+    assert.equal(logger.entries.filter((r) => r.severity === 'ERROR').length, 5);
+    await handler(event({ log: 'x', plan: 'p', start: 5 }));
     fail = true;
-    await assert.rejects(handler(event({ log: 'x', start: 5 })), /down/);
+    await assert.rejects(handler(event({ log: 'x', plan: 'p', start: 5 })), /down/);
     assert.equal(calls.length, 2);
   });
 });
