@@ -60,6 +60,12 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
           `${log.log}: ${log.outcome}; tree size ${log.treeSize ?? '?'}, cursor ${log.from ?? '?'} → ${log.cursor ?? '?'}, ` +
             `${log.scanned} scanned, ${log.matched} matched, ${log.rogue} rogue, ${log.unparseable} unparseable\n`,
         );
+        if (log.outcome === 'fanned-out') {
+          process.stdout.write(
+            `  the backlog is scanned in shards (monitorShard); ${log.dispatched ?? 0} published by this run; ` +
+              'the next run moves the cursor over the finished ones\n',
+          );
+        }
         if (log.error)
           process.stdout.write(`  error: ${(log.error as Error).message ?? String(log.error)}\n`);
       }
