@@ -28,6 +28,7 @@ import { INDEX_MEDIA_TYPES } from '../registry/media-types.ts';
 import { type DigestReference, formatImageReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { FormatProgress, SigningRecord, SigningStore } from '../state/signing-records.ts';
+import { DependencyClock, timedCall, withDependencyClock, wrapDependencyCalls } from './dependency-calls.ts';
 import type { NotificationHandler } from './entry.ts';
 import { RecordedSigner } from './recorded-signer.ts';
 import { isSignatureArtifactManifest, isSignatureArtifactTag } from './signature-artifacts.ts';
@@ -84,15 +85,21 @@ export class SigningExhaustedError extends SigsentryError {
   }
 }
 
-export function createSignOnPush(deps: SignOnPushDeps): NotificationHandler & {
+export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler & {
   sign(n: GcrNotification, logger: Logger): Promise<SignOutcome>;
 } {
+  const deps = wrapDependencyCalls(untimed, timedCall);
   const instance = deps.instanceId ?? `${process.pid}`;
   const now = deps.now ?? (() => new Date());
   const leaseMs = deps.leaseMs ?? 120_000;
   const watchedHosts = new Set(deps.config.watch.map((r) => r.repositories.split('/')[0]));
 
-  async function sign(n: GcrNotification, logger: Logger): Promise<SignOutcome> {
+  function sign(n: GcrNotification, logger: Logger): Promise<SignOutcome> {
+    const clock = new DependencyClock();
+    return withDependencyClock(clock, () => signTimed(n, logger, clock));
+  }
+
+  async function signTimed(n: GcrNotification, logger: Logger, clock: DependencyClock): Promise<SignOutcome> {
     if (n.action === 'DELETE') return { outcome: 'skipped', reason: 'DELETE needs no signature' };
     if (isSignatureArtifactTag(n.tag)) return { outcome: 'skipped', reason: 'signature artifact tag' };
     const repository = `${n.host}/${n.repository}`;
@@ -236,7 +243,7 @@ export function createSignOnPush(deps: SignOnPushDeps): NotificationHandler & {
         await save({ attached: true });
       }
       await deps.store.progress(id, owner, { state: 'attached', lease: null });
-      log.notice('image signed', { formats: rule.formats });
+      log.notice('image signed', { formats: rule.formats, timing: clock.report() });
       return { outcome: 'signed', image: imageRef, formats: rule.formats };
     } catch (err) {
       await deps.store

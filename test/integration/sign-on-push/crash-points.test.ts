@@ -9,21 +9,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Witness } from '@sigstore/sign';
 import { readCosignSignatures } from '../../../functions/attach/cosign-layout.ts';
 import { listBundleReferrers } from '../../../functions/attach/referrer.ts';
 import { DependencyError, isRetryable } from '../../../functions/errors.ts';
 import { parseGcrMessage } from '../../../functions/events/gcr-message.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
-import type { Registry } from '../../../functions/registry/registry.ts';
-import {
-  createSignOnPush,
-  type KeyedSigner,
-  type SignOnPushDeps,
-} from '../../../functions/sign-on-push/core.ts';
+import { createSignOnPush, type SignOnPushDeps } from '../../../functions/sign-on-push/core.ts';
+import { type CallWrapper, wrapDependencyCalls } from '../../../functions/sign-on-push/dependency-calls.ts';
 import { signOnPushDepsFromEnv } from '../../../functions/sign-on-push/from-env.ts';
-import { FirestoreSigningStore, type SigningStore } from '../../../functions/state/signing-records.ts';
+import { FirestoreSigningStore } from '../../../functions/state/signing-records.ts';
 import { makeOciImage } from '../../helpers/oci-layout.ts';
 import { signingRecords, waitForState } from '../../helpers/signatures.ts';
 import { skopeoCopy } from '../../helpers/skopeo.ts';
@@ -37,16 +32,11 @@ import {
 
 const never = <T>() => new Promise<T>(() => {});
 
-type Step = <A extends unknown[], R>(
-  name: string,
-  fn: (...args: A) => Promise<R>,
-) => (...args: A) => Promise<R>;
-
 /** Dependencies whose calls are counted; after `crashAfter` calls have taken effect, all hang. */
 function dyingAfter(deps: SignOnPushDeps, crashAfter: number) {
   const trace: string[] = [];
   const dead = () => trace.length >= crashAfter;
-  const step: Step =
+  const step: CallWrapper =
     (name, fn) =>
     async (...args) => {
       if (dead()) return never();
@@ -56,7 +46,7 @@ function dyingAfter(deps: SignOnPushDeps, crashAfter: number) {
       if (dead()) return never();
       return result;
     };
-  return { deps: wrapDependencies(deps, step), trace };
+  return { deps: wrapDependencyCalls(deps, step), trace };
 }
 
 /**
@@ -74,7 +64,7 @@ function faulty(deps: SignOnPushDeps, seed: number, rates: Record<string, number
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   const injected: string[] = [];
-  const step: Step =
+  const step: CallWrapper =
     (name, fn) =>
     async (...args) => {
       const roll = random();
@@ -94,47 +84,7 @@ function faulty(deps: SignOnPushDeps, seed: number, rates: Record<string, number
       }
       return fn(...args);
     };
-  return { deps: wrapDependencies(deps, step), injected };
-}
-
-function wrapDependencies(deps: SignOnPushDeps, step: Step): SignOnPushDeps {
-  const r = deps.registry;
-  const registry: Registry = {
-    resolve: step('registry.resolve', (...a: Parameters<Registry['resolve']>) => r.resolve(...a)),
-    getManifest: step('registry.getManifest', (...a: Parameters<Registry['getManifest']>) =>
-      r.getManifest(...a),
-    ),
-    deleteManifest: step('registry.deleteManifest', (...a: Parameters<Registry['deleteManifest']>) =>
-      r.deleteManifest(...a),
-    ),
-    hasBlob: step('registry.hasBlob', (...a: Parameters<Registry['hasBlob']>) => r.hasBlob(...a)),
-    getBlob: step('registry.getBlob', (...a: Parameters<Registry['getBlob']>) => r.getBlob(...a)),
-    listTags: step('registry.listTags', (...a: Parameters<Registry['listTags']>) => r.listTags(...a)),
-    catalog: step('registry.catalog', (...a: Parameters<Registry['catalog']>) => r.catalog(...a)),
-    referrers: step('registry.referrers', (...a: Parameters<Registry['referrers']>) => r.referrers(...a)),
-    putBlob: step('registry.putBlob', (...a: Parameters<Registry['putBlob']>) => r.putBlob(...a)),
-    putManifest: step('registry.putManifest', (...a: Parameters<Registry['putManifest']>) =>
-      r.putManifest(...a),
-    ),
-  };
-  const s = deps.store;
-  const store: SigningStore = {
-    claim: step('store.claim', (...a: Parameters<SigningStore['claim']>) => s.claim(...a)),
-    progress: step('store.progress', (...a: Parameters<SigningStore['progress']>) => s.progress(...a)),
-    get: step('store.get', (...a: Parameters<SigningStore['get']>) => s.get(...a)),
-  };
-  const signerFor = (keyVersion: string): KeyedSigner => {
-    const inner = deps.signerFor(keyVersion);
-    return {
-      sign: step('kms.sign', (data: Buffer) => inner.sign(data)),
-      signatureKey: step('kms.publicKey', () => inner.signatureKey()),
-    };
-  };
-  const w = deps.witness!;
-  const witness: Witness = {
-    testify: step('log.testify', (...a: Parameters<Witness['testify']>) => w.testify(...a)),
-  };
-  return { ...deps, registry, store, signerFor, witness };
+  return { deps: wrapDependencyCalls(deps, step), injected };
 }
 
 describe('signOnPush: a crash between any two steps ends in exactly one signature per format', () => {
