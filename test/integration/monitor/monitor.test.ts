@@ -119,6 +119,18 @@ describe('monitorLog on the local stack', () => {
       },
     });
   }
+  /** An entry signed with the stack's KMS key outside sigsentry (a rogue signature); its log index. */
+  async function rogueEntry(label: string): Promise<number> {
+    const signer = new KmsSigner({
+      client: createKmsClient({ endpoint: stack.env.KMS_ENDPOINT! }),
+      keyVersion: stack.env.KMS_KEY!,
+    });
+    const bundle = await new MessageSignatureBundleBuilder({
+      signer,
+      witnesses: [new RekorWitness({ rekorBaseURL: stack.env.REKOR_URL!, fetchOnConflict: true })],
+    }).create({ data: Buffer.from(`${label} ${crypto.randomUUID()}`) });
+    return Number(bundle.verificationMaterial.tlogEntries[0]!.logIndex);
+  }
   async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -144,15 +156,7 @@ describe('monitorLog on the local stack', () => {
     });
 
     // The same KMS key, used outside sigsentry.
-    const signer = new KmsSigner({
-      client: createKmsClient({ endpoint: stack.env.KMS_ENDPOINT! }),
-      keyVersion: stack.env.KMS_KEY!,
-    });
-    const bundle = await new MessageSignatureBundleBuilder({
-      signer,
-      witnesses: [new RekorWitness({ rekorBaseURL: stack.env.REKOR_URL!, fetchOnConflict: true })],
-    }).create({ data: Buffer.from(`not made by sigsentry ${crypto.randomUUID()}`) });
-    const rogueIndex = Number(bundle.verificationMaterial.tlogEntries[0]!.logIndex);
+    const rogueIndex = await rogueEntry('not made by sigsentry');
     await foreignEntry();
 
     hookAnswers = [500, 502];
@@ -263,15 +267,7 @@ describe('monitorLog on the local stack', () => {
       const start = (await state(name))!.cursor;
 
       for (let i = 0; i < 5; i++) await foreignEntry();
-      const signer = new KmsSigner({
-        client: createKmsClient({ endpoint: stack.env.KMS_ENDPOINT! }),
-        keyVersion: stack.env.KMS_KEY!,
-      });
-      const bundle = await new MessageSignatureBundleBuilder({
-        signer,
-        witnesses: [new RekorWitness({ rekorBaseURL: stack.env.REKOR_URL!, fetchOnConflict: true })],
-      }).create({ data: Buffer.from(`fan-out rogue ${crypto.randomUUID()}`) });
-      const rogueIndex = Number(bundle.verificationMaterial.tlogEntries[0]!.logIndex);
+      const rogueIndex = await rogueEntry('fan-out rogue');
       for (let i = 0; i < 4; i++) await foreignEntry();
 
       const planned = await runMonitor(deps);
@@ -332,15 +328,7 @@ describe('monitorLog on the local stack', () => {
     await runMonitor(deps);
 
     for (let i = 0; i < 4; i++) await foreignEntry();
-    const signer = new KmsSigner({
-      client: createKmsClient({ endpoint: stack.env.KMS_ENDPOINT! }),
-      keyVersion: stack.env.KMS_KEY!,
-    });
-    const bundle = await new MessageSignatureBundleBuilder({
-      signer,
-      witnesses: [new RekorWitness({ rekorBaseURL: stack.env.REKOR_URL!, fetchOnConflict: true })],
-    }).create({ data: Buffer.from(`served shard rogue ${crypto.randomUUID()}`) });
-    const rogueIndex = Number(bundle.verificationMaterial.tlogEntries[0]!.logIndex);
+    const rogueIndex = await rogueEntry('served shard rogue');
     for (let i = 0; i < 4; i++) await foreignEntry();
 
     const planned = await runMonitor(deps);
