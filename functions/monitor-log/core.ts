@@ -127,13 +127,7 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorRunResult> {
       result.outcome = 'failed';
       result.error = error;
     }
-    const level =
-      result.outcome === 'scanned' || result.outcome === 'fanned-out'
-        ? 'info'
-        : result.outcome === 'busy'
-          ? 'notice'
-          : 'error';
-    deps.logger[level](`monitor run on ${config.name}: ${result.outcome}`, { ...result });
+    deps.logger[levelOf(result.outcome)](`monitor run on ${config.name}: ${result.outcome}`, { ...result });
     logs.push(result);
   }
   const fine = new Set<LogOutcome>(['scanned', 'busy', 'fanned-out']);
@@ -144,12 +138,37 @@ function emptyResult(log: string): LogRunResult {
   return { log, outcome: 'scanned', scanned: 0, matched: 0, rogue: 0, unparseable: 0, deliveryFailures: 0 };
 }
 
-function trustedOf(state: MonitorState): VerifiedCheckpoint {
-  return checkpointOf(state.checkpoint);
+function levelOf(outcome: LogOutcome): 'info' | 'notice' | 'error' {
+  if (outcome === 'scanned' || outcome === 'fanned-out') return 'info';
+  return outcome === 'busy' ? 'notice' : 'error';
 }
 
+/** A checkpoint note that was verified before it was stored (in the state or a fan-out plan). */
 function checkpointOf(note: string): VerifiedCheckpoint {
   return { ...parseCheckpoint(note).checkpoint, note };
+}
+
+/** What a scheduled run and a shard both scan with; the time budget starts now. */
+function scanContextFor(
+  deps: MonitorDeps,
+  config: MonitoredLogConfig,
+  matcher: IdentityMatcher,
+  result: LogRunResult,
+  logger: Logger,
+): ScanContext {
+  const limits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const now = deps.now ?? Date.now;
+  const started = now();
+  return {
+    log: config.log,
+    where: { name: config.name, url: config.log.url },
+    matcher,
+    records: deps.records,
+    limits,
+    result,
+    raise: alertRaiser(deps.alerts, logger, result),
+    outOfTime: () => now() - started > limits.timeBudgetMs,
+  };
 }
 
 async function monitorOneLog(
@@ -158,23 +177,11 @@ async function monitorOneLog(
   config: MonitoredLogConfig,
   result: LogRunResult,
 ): Promise<LogRunResult> {
-  const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const now = deps.now ?? Date.now;
-  const started = now();
   const { log } = config;
-  const where = { name: config.name, url: log.url };
   const logger = deps.logger.child({ log: config.name });
-  const raise = alertRaiser(deps.alerts, logger, result);
-  const ctx: ScanContext = {
-    log,
-    where,
-    matcher,
-    records: deps.records,
-    limits,
-    result,
-    raise,
-    outOfTime: () => now() - started > limits.timeBudgetMs,
-  };
+  const ctx = scanContextFor(deps, config, matcher, result, logger);
+  const { limits } = ctx;
   const integrityFailure = async (
     err: SigsentryError,
     trusted: VerifiedCheckpoint | undefined,
@@ -185,7 +192,7 @@ async function monitorOneLog(
   };
 
   let state = await deps.store.load(config.name);
-  let trusted = state ? trustedOf(state) : undefined;
+  let trusted = state ? checkpointOf(state.checkpoint) : undefined;
   result.from = state?.cursor;
 
   let head: VerifiedCheckpoint;
@@ -351,21 +358,9 @@ export async function runMonitorShard(deps: MonitorDeps, message: ShardMessage):
   if (record === undefined) return skip('the shard has no record yet; the next scheduled run creates it');
   if (record.state === 'done') return skip('the shard is finished');
 
-  const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const now = deps.now ?? Date.now;
-  const started = now();
   const logger = deps.logger.child({ log: message.log, shard: message.start });
-  const where = { name: config.name, url: config.log.url };
-  const ctx: ScanContext = {
-    log: config.log,
-    where,
-    matcher: new IdentityMatcher(deps.identities),
-    records: deps.records,
-    limits,
-    result,
-    raise: alertRaiser(deps.alerts, logger, result),
-    outOfTime: () => now() - started > limits.timeBudgetMs,
-  };
+  const ctx = scanContextFor(deps, config, new IdentityMatcher(deps.identities), result, logger);
   const head = checkpointOf(plan.checkpoint);
   result.treeSize = head.size;
   result.from = record.cursor;
@@ -413,7 +408,8 @@ export async function runMonitorShard(deps: MonitorDeps, message: ShardMessage):
     result.outcome = 'failed';
     result.error = err;
   }
-  const level = result.outcome === 'scanned' ? 'info' : result.outcome === 'busy' ? 'notice' : 'error';
-  logger[level](`monitor shard ${message.start} of ${message.log}: ${result.outcome}`, { ...result });
+  logger[levelOf(result.outcome)](`monitor shard ${message.start} of ${message.log}: ${result.outcome}`, {
+    ...result,
+  });
   return result;
 }
