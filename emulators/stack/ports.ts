@@ -1,7 +1,23 @@
 import net from 'node:net';
 
-/** A port the kernel says is free on loopback right now. */
+/**
+ * Ports this process has handed out. A picked port is only free until its user binds it, and the
+ * stack picks every port before its processes bind them: the kernel may offer the same port twice
+ * meanwhile (a function server then finds it taken, and another server answers in its place).
+ */
+const handedOut = new Set<number>();
+
+/** A port the kernel says is free on loopback right now, never one this process handed out before. */
 export async function pickFreePort(host = '127.0.0.1'): Promise<number> {
+  for (;;) {
+    const port = await kernelFreePort(host);
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+function kernelFreePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();
