@@ -29,6 +29,7 @@ import { createKmsClient } from '../../../functions/signing/kms-client.ts';
 import { KmsSigner } from '../../../functions/signing/kms-signer.ts';
 import { FirestoreSigningStore } from '../../../functions/state/signing-records.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
+import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
 import { makeOciImage } from '../../helpers/oci-layout.ts';
 import { skopeoCopy } from '../../helpers/skopeo.ts';
 import { freshRepository, sleep, type TestStack, testStack } from '../../helpers/stack.ts';
@@ -102,22 +103,7 @@ describe('monitorLog on the local stack', () => {
   /** An entry by a key nobody owns. */
   async function foreignEntry(): Promise<void> {
     const key = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const data = crypto.randomBytes(16);
-    await rekor.append({
-      apiVersion: '0.0.1',
-      kind: 'hashedrekord',
-      spec: {
-        data: {
-          hash: { algorithm: 'sha256', value: crypto.createHash('sha256').update(data).digest('hex') },
-        },
-        signature: {
-          content: crypto.sign('sha256', data, key.privateKey).toString('base64'),
-          publicKey: {
-            content: Buffer.from(key.publicKey.export({ format: 'pem', type: 'spki' })).toString('base64'),
-          },
-        },
-      },
-    });
+    await rekor.append(hashedRekordProposal(key, crypto.randomBytes(16)).body);
   }
   /** An entry signed with the stack's KMS key outside sigsentry (a rogue signature); its log index. */
   async function rogueEntry(label: string): Promise<number> {

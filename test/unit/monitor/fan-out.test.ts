@@ -5,7 +5,7 @@
  * the owned key has no signing record, so processing it raises its rogue-signature alert.
  */
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,7 @@ import { createMonitorShardEntry } from '../../../functions/monitor-log/shard-en
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
+import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
 
 const ours = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const theirs = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -34,18 +35,7 @@ const pemOf = (k: KeyObject) => k.export({ format: 'pem', type: 'spki' }).toStri
 
 let counter = 0;
 function hashedrekord(key: { privateKey: KeyObject; publicKey: KeyObject }) {
-  const data = Buffer.from(`fan-out artifact ${counter++} ${Math.random()}`);
-  return {
-    apiVersion: '0.0.1',
-    kind: 'hashedrekord',
-    spec: {
-      data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(data).digest('hex') } },
-      signature: {
-        content: sign('sha256', data, key.privateKey).toString('base64'),
-        publicKey: { content: Buffer.from(pemOf(key.publicKey)).toString('base64') },
-      },
-    },
-  };
+  return hashedRekordProposal(key, Buffer.from(`fan-out artifact ${counter++} ${Math.random()}`)).body;
 }
 
 class QueueDispatcher implements ShardDispatcher {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,32 +15,15 @@ import { RekorV1Source } from '../../../functions/monitor-log/rekor-v1-source.ts
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
+import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
 
 const ours = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const theirs = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const pemOf = (k: KeyObject) => k.export({ format: 'pem', type: 'spki' }).toString();
 
 let counter = 0;
-function proposal(key: { privateKey: KeyObject; publicKey: KeyObject }): {
-  body: Record<string, unknown>;
-  signature: Buffer;
-} {
-  const data = Buffer.from(`artifact ${counter++} ${Math.random()}`);
-  const signature = sign('sha256', data, key.privateKey);
-  return {
-    signature,
-    body: {
-      apiVersion: '0.0.1',
-      kind: 'hashedrekord',
-      spec: {
-        data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(data).digest('hex') } },
-        signature: {
-          content: signature.toString('base64'),
-          publicKey: { content: Buffer.from(pemOf(key.publicKey)).toString('base64') },
-        },
-      },
-    },
-  };
+function proposal(key: { privateKey: KeyObject; publicKey: KeyObject }) {
+  return hashedRekordProposal(key, Buffer.from(`artifact ${counter++} ${Math.random()}`));
 }
 
 describe('runMonitor against the Rekor emulator', () => {
