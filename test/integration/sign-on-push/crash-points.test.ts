@@ -12,23 +12,15 @@ import { after, before, describe, test } from 'node:test';
 import { readCosignSignatures } from '../../../functions/attach/cosign-layout.ts';
 import { listBundleReferrers } from '../../../functions/attach/referrer.ts';
 import { DependencyError, isRetryable } from '../../../functions/errors.ts';
-import { parseGcrMessage } from '../../../functions/events/gcr-message.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { createSignOnPush, type SignOnPushDeps } from '../../../functions/sign-on-push/core.ts';
 import { type CallWrapper, wrapDependencyCalls } from '../../../functions/sign-on-push/dependency-calls.ts';
 import { signOnPushDepsFromEnv } from '../../../functions/sign-on-push/from-env.ts';
 import { FirestoreSigningStore } from '../../../functions/state/signing-records.ts';
-import { makeOciImage } from '../../helpers/oci-layout.ts';
+import { pushSampleImage } from '../../helpers/push.ts';
 import { signingRecords, waitForState } from '../../helpers/signatures.ts';
-import { skopeoCopy } from '../../helpers/skopeo.ts';
-import {
-  freshRepository,
-  sleep,
-  type TestStack,
-  testStack,
-  withSignOnPushHeldBack,
-} from '../../helpers/stack.ts';
+import { sleep, type TestStack, testStack, withSignOnPushHeldBack } from '../../helpers/stack.ts';
 
 const never = <T>() => new Promise<T>(() => {});
 
@@ -107,21 +99,7 @@ describe('signOnPush: a crash between any two steps ends in exactly one signatur
     return ((await res.json()) as { treeSize: number }).treeSize;
   }
 
-  async function pushImage() {
-    const repository = freshRepository('crash');
-    const pushed = makeOciImage({ tag: 'v1' });
-    await skopeoCopy(pushed.source, `docker://${stack.env.REGISTRY}/${repository}:v1`);
-    const gcr = {
-      action: 'INSERT',
-      digest: `${stack.env.REGISTRY}/${repository}@${pushed.digest}`,
-      tag: `${stack.env.REGISTRY}/${repository}:v1`,
-    };
-    return {
-      image: gcr.digest,
-      notification: parseGcrMessage(Buffer.from(JSON.stringify(gcr))),
-      ref: { host: stack.env.REGISTRY!, repository, digest: pushed.digest },
-    };
-  }
+  const pushImage = () => pushSampleImage(stack, 'crash');
 
   async function assertSignedOnce(
     pushed: Awaited<ReturnType<typeof pushImage>>,

@@ -15,7 +15,8 @@ import {
   SigningInProgressError,
 } from '../../../functions/sign-on-push/core.ts';
 import { signOnPushDepsFromEnv } from '../../../functions/sign-on-push/from-env.ts';
-import { makeOciImage, makeOciIndex } from '../../helpers/oci-layout.ts';
+import { makeOciIndex } from '../../helpers/oci-layout.ts';
+import { pushSampleImage } from '../../helpers/push.ts';
 import { logEntriesWithHash, sha256Hex, signingRecords, waitForState } from '../../helpers/signatures.ts';
 import { skopeoCopy } from '../../helpers/skopeo.ts';
 import { freshRepository, sleep, type TestStack, testStack } from '../../helpers/stack.ts';
@@ -75,23 +76,7 @@ describe('signOnPush resumes from its Firestore record', () => {
     await records.db.terminate();
   });
 
-  async function pushImage() {
-    const repository = freshRepository('resume');
-    const pushed = makeOciImage({ tag: 'v1' });
-    await skopeoCopy(pushed.source, `docker://${stack.env.REGISTRY}/${repository}:v1`);
-    const gcr = {
-      action: 'INSERT',
-      digest: `${stack.env.REGISTRY}/${repository}@${pushed.digest}`,
-      tag: `${stack.env.REGISTRY}/${repository}:v1`,
-    };
-    return {
-      repository,
-      pushed,
-      image: gcr.digest,
-      notification: parseGcrMessage(Buffer.from(JSON.stringify(gcr))),
-      ref: { host: stack.env.REGISTRY!, repository, digest: pushed.digest },
-    };
-  }
+  const pushImage = () => pushSampleImage(stack, 'resume');
 
   test('killed after the log write, before the registry write: the redelivery reuses the log entry', async () => {
     const { image, notification, ref } = await pushImage();
