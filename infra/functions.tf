@@ -58,7 +58,7 @@ resource "google_cloudfunctions2_function" "sign_on_push" {
     service_account_email            = google_service_account.sign_on_push.email
     ingress_settings                 = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision   = true
-    available_memory                 = "512Mi"
+    available_memory                 = "256Mi"
     available_cpu                    = "1"
     timeout_seconds                  = 300
     max_instance_count               = 10
@@ -120,7 +120,7 @@ resource "google_cloudfunctions2_function" "reverify_images" {
     service_account_email            = google_service_account.reverify_images.email
     ingress_settings                 = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision   = true
-    available_memory                 = "512Mi"
+    available_memory                 = "256Mi"
     available_cpu                    = "1"
     timeout_seconds                  = 1800
     max_instance_count               = 1
@@ -171,7 +171,7 @@ resource "google_cloudfunctions2_function" "monitor_log" {
     service_account_email            = google_service_account.monitor_log.email
     ingress_settings                 = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision   = true
-    available_memory                 = "512Mi"
+    available_memory                 = "256Mi"
     available_cpu                    = "1"
     timeout_seconds                  = 900
     max_instance_count               = 1
@@ -222,7 +222,7 @@ resource "google_cloudfunctions2_function" "monitor_shard" {
     service_account_email            = google_service_account.monitor_shard.email
     ingress_settings                 = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision   = true
-    available_memory                 = "512Mi"
+    available_memory                 = "256Mi"
     available_cpu                    = "1"
     timeout_seconds                  = 540
     max_instance_count               = var.monitor_shard_instances

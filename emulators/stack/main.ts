@@ -78,8 +78,11 @@ async function main(argv: string[]): Promise<number> {
       else {
         for (const c of status.components) {
           const health = c.running && c.listening ? 'up' : c.running ? 'not answering' : 'stopped';
+          const memory = c.memory
+            ? ` (memory limit ${c.memory.limitMiB} MiB${c.memory.oomKills ? `, killed ${c.memory.oomKills} times for exceeding it` : ''})`
+            : '';
           process.stdout.write(
-            `${c.name.padEnd(26)} pid ${String(c.pid).padEnd(8)} port ${String(c.port).padEnd(6)} ${health}\n`,
+            `${c.name.padEnd(26)} pid ${String(c.pid).padEnd(8)} port ${String(c.port).padEnd(6)} ${health}${memory}\n`,
           );
         }
       }

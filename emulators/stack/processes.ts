@@ -11,6 +11,8 @@ export interface ManagedProcess {
   pid: number;
   port: number;
   logFile: string;
+  /** The memory cgroup the process runs in (memory-limit.ts), removed when the stack stops. */
+  memoryCgroup?: string;
 }
 
 export function startDetached(opts: {

@@ -8,8 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PubSub } from '@google-cloud/pubsub';
+import { FUNCTIONS as CONTRACT } from '../../functions/config/environment.ts';
 import { createKmsClient } from '../../functions/signing/kms-client.ts';
 import { ensureSigningKey } from '../kms/setup.ts';
+import { createMemoryLimit, oomKills, removeMemoryLimit } from './memory-limit.ts';
 import { httpAnswers, isListening, pickFreePort, waitFor } from './ports.ts';
 import { groupAlive, type ManagedProcess, startDetached, stopGroup } from './processes.ts';
 import { registryConfig } from './registry-config.ts';
@@ -215,26 +217,32 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
 
     for (const fn of FUNCTIONS) {
       const port = functionPorts.get(fn.target)!;
-      track(
-        startDetached({
-          name: `function-${fn.target}`,
-          command: NODE,
-          args: [
-            // SIGSENTRY_FUNCTION_PROFILE_DIR=dir: a CPU profile of each function, written when it stops.
-            ...(process.env.SIGSENTRY_FUNCTION_PROFILE_DIR
-              ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SIGSENTRY_FUNCTION_PROFILE_DIR}`]
-              : []),
-            path.join(BIN, 'functions-framework'),
-            `--target=${fn.target}`,
-            `--signature-type=${fn.signature}`,
-            `--source=${path.join(PROJECT_ROOT, 'functions', 'index.ts')}`,
-            `--port=${port}`,
-          ],
-          port,
-          env: { ...childEnv, FUNCTION_TARGET: fn.target, K_SERVICE: fn.target, LOG_EXECUTION_ID: 'true' },
-          logFile: logFile(`function-${fn.target}`),
-        }),
-      );
+      const name = `function-${fn.target}`;
+      const argv = [
+        // SIGSENTRY_FUNCTION_PROFILE_DIR=dir: a CPU profile of each function, written when it stops.
+        ...(process.env.SIGSENTRY_FUNCTION_PROFILE_DIR
+          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SIGSENTRY_FUNCTION_PROFILE_DIR}`]
+          : []),
+        path.join(BIN, 'functions-framework'),
+        `--target=${fn.target}`,
+        `--signature-type=${fn.signature}`,
+        `--source=${path.join(PROJECT_ROOT, 'functions', 'index.ts')}`,
+        `--port=${port}`,
+      ];
+      // Each function instance gets the memory it is deployed with (the contract's memoryMiB).
+      const limit = createMemoryLimit(name, CONTRACT[fn.target]!.memoryMiB);
+      if ('unsupported' in limit) log(`${name} runs without its memory limit: ${limit.unsupported}`);
+      const { command, args } =
+        'unsupported' in limit ? { command: NODE, args: argv } : limit.wrap(NODE, argv);
+      const started = startDetached({
+        name,
+        command,
+        args,
+        port,
+        env: { ...childEnv, FUNCTION_TARGET: fn.target, K_SERVICE: fn.target, LOG_EXECUTION_ID: 'true' },
+        logFile: logFile(name),
+      });
+      track('unsupported' in limit ? started : { ...started, memoryCgroup: limit.dir });
     }
 
     await createTopicsAndSubscriptions(state.env, functionPorts);
@@ -351,6 +359,7 @@ async function stopProcesses(processes: ManagedProcess[]): Promise<Record<string
   const stop = async (p: ManagedProcess) => {
     const started = Date.now();
     outcome[p.name] = `${await stopGroup(p.pid)} in ${Date.now() - started} ms`;
+    if (p.memoryCgroup !== undefined) await removeMemoryLimit(p.memoryCgroup);
   };
   const registry = processes.filter((p) => p.name === 'registry');
   await Promise.all(registry.map(stop));
@@ -385,6 +394,16 @@ export interface ComponentStatus {
   port: number;
   running: boolean;
   listening: boolean;
+  /** Functions: the memory limit the instance runs under, and how often it was killed for exceeding it. */
+  memory?: { limitMiB: number; oomKills: number };
+}
+
+function memoryOf(cgroup: string): { limitMiB: number; oomKills: number } {
+  const limitFile = ['memory.limit_in_bytes', 'memory.max']
+    .map((f) => path.join(cgroup, f))
+    .find((f) => fs.existsSync(f));
+  const bytes = limitFile === undefined ? 0 : Number(fs.readFileSync(limitFile, 'utf8').trim());
+  return { limitMiB: Math.round(bytes / 2 ** 20), oomKills: oomKills(cgroup) };
 }
 
 export async function stackStatus(
@@ -400,6 +419,7 @@ export async function stackStatus(
       port: p.port,
       running: groupAlive(p.pid),
       listening: await isListening(p.port),
+      ...(p.memoryCgroup === undefined ? {} : { memory: memoryOf(p.memoryCgroup) }),
     })),
   );
   const env = fs.existsSync(envFile(dir)) ? readStackEnv(envFile(dir)) : {};

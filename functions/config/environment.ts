@@ -16,6 +16,11 @@ export interface FunctionContract {
   trigger: 'pubsub' | 'http';
   /** The topic a Pub/Sub-triggered function listens on. */
   topic?: string;
+  /**
+   * Memory of one instance (Cloud Run's limit, `available_memory`). The local stack runs each
+   * function under the same limit, so the benchmarks' loads are measured inside it.
+   */
+  memoryMiB: number;
   env: EnvironmentVariable[];
 }
 
@@ -115,6 +120,7 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
     entryPoint: 'signOnPush',
     trigger: 'pubsub',
     topic: 'gcr',
+    memoryMiB: 256,
     env: [
       project,
       watch,
@@ -130,6 +136,7 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
   reverifyImages: {
     entryPoint: 'reverifyImages',
     trigger: 'http',
+    memoryMiB: 256,
     env: [
       project,
       watch,
@@ -164,6 +171,7 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
   monitorLog: {
     entryPoint: 'monitorLog',
     trigger: 'http',
+    memoryMiB: 256,
     env: monitorEnv,
   },
   // The shards of a backlog monitorLog fans out: the same configuration, one shard per message.
@@ -171,11 +179,13 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
     entryPoint: 'monitorShard',
     trigger: 'pubsub',
     topic: 'monitor-shards',
+    memoryMiB: 256,
     env: monitorEnv,
   },
   dashboard: {
     entryPoint: 'dashboard',
     trigger: 'http',
+    memoryMiB: 256,
     env: [project, local],
   },
 };

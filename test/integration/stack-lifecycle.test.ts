@@ -5,20 +5,23 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { memoryLimitUnsupported } from '../../emulators/stack/memory-limit.ts';
 import { isListening } from '../../emulators/stack/ports.ts';
 import { groupAlive } from '../../emulators/stack/processes.ts';
+import type { ComponentStatus } from '../../emulators/stack/stack.ts';
 import { readStackEnv } from '../../emulators/stack/stack-env.ts';
+import { FUNCTIONS as CONTRACT } from '../../functions/config/environment.ts';
 
 const run = promisify(execFile);
 const CLI = path.resolve('functions/cli/sigsentry.ts');
 
 describe('sigsentry stack up, then down', () => {
-  test('leaves no process and no listening port behind', { timeout: 240_000 }, async () => {
+  test('leaves no process and no listening port behind', { timeout: 240_000 }, async (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigsentry-lifecycle-'));
     const up = await run(process.execPath, [CLI, 'stack', 'up', '--dir', dir, '--ports', 'free', '--json']);
     const { env } = JSON.parse(up.stdout) as { env: Record<string, string> };
     const state = JSON.parse(fs.readFileSync(path.join(dir, 'stack.json'), 'utf8')) as {
-      processes: Array<{ name: string; pid: number; port: number }>;
+      processes: Array<{ name: string; pid: number; port: number; memoryCgroup?: string }>;
     };
     try {
       assert.deepEqual(readStackEnv(path.join(dir, 'stack.env')), env);
@@ -38,6 +41,20 @@ describe('sigsentry stack up, then down', () => {
       for (const p of state.processes) assert.ok(await isListening(p.port), `${p.name} listens on ${p.port}`);
       const status = await run(process.execPath, [CLI, 'stack', 'status', '--dir', dir, '--json']);
       assert.equal(JSON.parse(status.stdout).up, true);
+      // Each function runs as its own instance under the memory it is deployed with, where the
+      // machine lets the stack make memory cgroups (root on these machines).
+      const unsupported = memoryLimitUnsupported();
+      if (unsupported !== null) t.diagnostic(`functions run without memory limits here: ${unsupported}`);
+      else {
+        for (const c of JSON.parse(status.stdout).components as ComponentStatus[]) {
+          if (!c.name.startsWith('function-')) continue;
+          const target = c.name.slice('function-'.length);
+          assert.deepEqual(c.memory, { limitMiB: CONTRACT[target]!.memoryMiB, oomKills: 0 }, c.name);
+          const cgroup = state.processes.find((p) => p.name === c.name)!.memoryCgroup!;
+          const members = fs.readFileSync(path.join(cgroup, 'cgroup.procs'), 'utf8').split('\n');
+          assert.ok(members.includes(String(c.pid)), `${c.name} runs in its memory cgroup`);
+        }
+      }
     } finally {
       await run(process.execPath, [CLI, 'stack', 'down', '--dir', dir, '--json']);
     }
@@ -46,6 +63,8 @@ describe('sigsentry stack up, then down', () => {
       assert.equal(await isListening(p.port), false, `nothing listens on ${p.name}'s port ${p.port}`);
     }
     assert.equal(fs.existsSync(path.join(dir, 'stack.env')), false, 'stack.env is removed');
+    for (const p of state.processes.filter((p) => p.memoryCgroup !== undefined))
+      assert.equal(fs.existsSync(p.memoryCgroup!), false, `${p.name}'s memory cgroup is removed`);
     const status = await run(process.execPath, [CLI, 'stack', 'status', '--dir', dir]).catch((e) => e);
     assert.equal(status.code, 1, 'status exits 1 when the stack is down');
   });

@@ -298,6 +298,10 @@ export function checkContract(tf: Terraform, contract: Record<string, FunctionCo
       problems.push(`${key}: an environment variable is set twice`);
     }
 
+    const memory = block(fn, 'service_config')?.['available_memory'];
+    if (memory !== `${c.memoryMiB}Mi`)
+      problems.push(`${key}: available_memory is ${memory}, the contract says ${c.memoryMiB}Mi`);
+
     const trigger = block(fn, 'event_trigger');
     if (c.trigger === 'http' && trigger) problems.push(`${key}: an http function has an event trigger`);
     if (c.trigger === 'pubsub') problems.push(...checkPubsubTrigger(tf, c.entryPoint, c.topic ?? ''));

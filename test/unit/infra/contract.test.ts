@@ -41,6 +41,17 @@ describe('infra: the deployment contract', () => {
     assert.match(checkContract(missing, FUNCTIONS).join('\n'), /signOnPush: does not set KMS_KEY/);
   });
 
+  it('catches an instance memory other than the one the local stack limits the function to', () => {
+    const bigger = structuredClone(infra);
+    block(bigger.resource['google_cloudfunctions2_function']!['monitor_log'], 'service_config')![
+      'available_memory'
+    ] = '512Mi';
+    assert.match(
+      checkContract(bigger, FUNCTIONS).join('\n'),
+      /monitorLog: available_memory is 512Mi, the contract says 256Mi/,
+    );
+  });
+
   it('catches a secret set as a plain value', () => {
     const plainSecret = structuredClone(infra);
     (plainSecret.locals['reverify_images_env'] as Record<string, string>)['ALERT_WEBHOOK_URL'] =
