@@ -3,7 +3,8 @@
  *
  * The log is the Rekor emulator, in this process (a worker thread, whose CPU is reported apart), with
  * 100 ms injected into every request. Each monitoring run is a child process, as the function would
- * be, so its CPU (process.cpuUsage) and peak RSS (VmHWM) are the monitor's alone.
+ * be, under monitorLog's deployed memory limit (test/bench/instance.ts), so its CPU
+ * (process.cpuUsage) and peak RSS (VmHWM) are the monitor's alone, measured inside that limit.
  * Its entries are the real public entry bodies found in the fixtures (mostly keyless Fulcio
  * certificates: hashedrekord, dsse, intoto, jar; Rekor v2 hashedrekord 0.0.2), each made unique by
  * a different artifact digest, plus key-signed entries, appended straight to the log's store.
@@ -20,7 +21,6 @@
  * - peak RSS of the monitor processes, and of this process (which holds the emulator's log index).
  */
 
-import { spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, type KeyObject, sign, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,6 +39,7 @@ import { IdentityMatcher } from '../../functions/monitor-log/matcher.ts';
 import { StaticSigningRecordLookup } from '../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../functions/monitor-log/state.ts';
 import { canonicalJson } from '../../functions/tlog/entries/canonical.ts';
+import { type InstanceRun, runAsInstance } from './instance.ts';
 
 /**
  * This process's peak RSS (VmHWM). Not resourceUsage().maxRSS: on Linux a spawned child inherits
@@ -59,12 +60,6 @@ interface EmulatorInfo {
 /** The deployed function's request concurrency (monitorDepsFromEnv: limits.requestConcurrency ?? 32). */
 const FUNCTION_REQUEST_CONCURRENCY = 32;
 const DELAY_MS = 100;
-/**
- * Old-generation cap of the monitor processes, BENCH_MONITOR_HEAP_MIB (default none). Capped at 160
- * MiB, as a 256 MiB instance would be, a v1 scan still peaked near 290 MiB RSS and spent most of its
- * CPU in the garbage collector.
- */
-const MONITOR_HEAP_MIB = 0;
 
 async function startEmulator(
   dataDir: string,
@@ -412,23 +407,10 @@ async function scanJob(job: ScanJob): Promise<ScanFigures> {
   };
 }
 
-async function scan(job: ScanJob): Promise<ScanFigures> {
-  // BENCH_PROFILE_DIR=dir writes a CPU profile of each scan process there.
-  const profile = process.env.BENCH_PROFILE_DIR;
-  const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
-  // The old-generation cap a 256 MiB function instance would run with (BENCH_MONITOR_HEAP_MIB=0: none).
-  const heap = Number(process.env.BENCH_MONITOR_HEAP_MIB ?? MONITOR_HEAP_MIB);
-  if (heap > 0) flags.push(`--max-old-space-size=${heap}`);
-  const child = spawn(process.execPath, [...flags, import.meta.filename, '--scan-job', JSON.stringify(job)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    out += d;
-  });
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  if (code !== 0) throw new Error(`scan ${job.name} exited ${code}`);
-  return JSON.parse(out) as ScanFigures;
+/** One scan in its own process, as one monitorLog instance under its deployed memory limit. */
+async function scan(job: ScanJob): Promise<ScanFigures & { memory: InstanceRun['memory'] }> {
+  const run = await runAsInstance('monitorLog', import.meta.filename, ['--scan-job', JSON.stringify(job)]);
+  return { ...(JSON.parse(run.stdout) as ScanFigures), memory: run.memory };
 }
 
 async function main(): Promise<void> {
@@ -456,7 +438,6 @@ async function main(): Promise<void> {
   const summary: Record<string, unknown> = {
     machine: { cores: (await import('node:os')).availableParallelism(), node: process.version },
     injectedLatencyMsPerRequest: DELAY_MS,
-    monitorMaxOldSpaceMiB: Number(process.env.BENCH_MONITOR_HEAP_MIB ?? MONITOR_HEAP_MIB),
     fixtures: {
       realBodies: real.length,
       v1Keyless: real.filter((r) => !r.v2 && r.certificate).length,

@@ -12,7 +12,6 @@
  * Prints one JSON summary: wall time per pass, tags per second, CPU ms per tag and per distinct
  * digest verified (process.cpuUsage of the pass process), and peak RSS.
  */
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +30,7 @@ import { expectedKeyFromPem } from '../../functions/verify/policy.ts';
 import { logKey } from '../../functions/verify/trust.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { signImage } from '../unit/verify/sign.ts';
+import { runAsInstance } from './instance.ts';
 
 /**
  * This process's peak RSS (VmHWM). Not resourceUsage().maxRSS: on Linux a spawned child inherits
@@ -115,26 +115,13 @@ async function runPasses(job: PassJob) {
   };
 }
 
-function passesInChild(job: PassJob): Promise<Awaited<ReturnType<typeof runPasses>>> {
-  // BENCH_PROFILE_DIR=dir writes a CPU profile of the pass process there; BENCH_NODE_FLAGS adds Node
-  // flags to it (e.g. `--max-semi-space-size=8`, the young generation a small container would get).
-  const profile = process.env.BENCH_PROFILE_DIR;
-  const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
-  flags.push(...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean));
-  const child = spawn(process.execPath, [...flags, import.meta.filename, '--pass-job', JSON.stringify(job)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    out += d;
-  });
-  return new Promise((resolve, reject) =>
-    child.once('exit', (code) =>
-      code === 0
-        ? resolve(JSON.parse(out) as Awaited<ReturnType<typeof runPasses>>)
-        : reject(new Error(`exit ${code}`)),
-    ),
-  );
+/** The passes in their own process, as one reverifyImages instance under its deployed memory limit. */
+async function passesInChild(job: PassJob) {
+  const run = await runAsInstance('reverifyImages', import.meta.filename, [
+    '--pass-job',
+    JSON.stringify(job),
+  ]);
+  return { ...(JSON.parse(run.stdout) as Awaited<ReturnType<typeof runPasses>>), memory: run.memory };
 }
 
 /** Runs `fn` over 0..n-1 with `width` in flight. */
@@ -217,6 +204,7 @@ async function main(): Promise<void> {
       warm: { ...passes.warm, cpuMsPerDistinctDigest: perDigest(passes.warm) },
       targets: { warmUnderSeconds: 60, cpuMsPerVerification: 1, peakRssMiB: 256 },
       peakRssMiB: passes.peakRssMiB,
+      memory: passes.memory,
       afterPasses: passes.afterPasses,
       note: 'CPU and RSS are those of the pass process alone (reverifyOnce, registry and log clients); the registry and the Rekor emulator run elsewhere. Tags sharing a digest are verified once per pass (memo), so CPU is given per tag and per distinct digest.',
     };

@@ -1,8 +1,10 @@
 /**
- * `npm run bench:sign [-- --pushes 500]`: a burst of pushes against the local stack, measuring
- * push→signed latency (push acknowledged by the registry → signing record attached in Firestore),
- * signings per second, and the signOnPush process's CPU time per signing (utime+stime from /proc,
- * so waits on KMS, the log, the registry and Firestore are not counted).
+ * `npm run bench:sign [-- --pushes 500] [--rate N]`: a burst of pushes against the local stack (or
+ * N pushes started per second), measuring push→signed latency (push acknowledged by the registry →
+ * signing record attached in Firestore) and where it is spent (registry notification and bridge,
+ * Pub/Sub push delivery, the function), signings per second, the signOnPush process's CPU time per
+ * signing (utime+stime from /proc, so waits on KMS, the log, the registry and Firestore are not
+ * counted) and its peak RSS inside its deployed memory limit, and the cores each stack process used.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,8 +21,11 @@ const { values } = parseArgs({
     pushes: { type: 'string', default: '500' },
     concurrency: { type: 'string', default: '25' },
     sequential: { type: 'string', default: '20' },
+    // Pushes started per second (0: as fast as the registry takes them, the burst).
+    rate: { type: 'string', default: '0' },
   },
 });
+const RATE = Number(values.rate);
 const SEQUENTIAL = Number(values.sequential);
 const PUSHES = Number(values.pushes);
 const CONCURRENCY = Number(values.concurrency);
@@ -164,6 +169,8 @@ try {
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < images.length) {
         const { i, image } = images[next++]!;
+        const due = started + (RATE > 0 ? (i * 1000) / RATE : 0);
+        if (Date.now() < due) await new Promise((r) => setTimeout(r, due - Date.now()));
         await push({ host: env.REGISTRY!, repository }, `v${i}`, image);
         pushedAt.set(image.digest, Date.now());
       }
@@ -217,6 +224,7 @@ try {
   const burstSeconds = (finished - started) / 1000;
   const result = {
     pushes: PUSHES,
+    pushesPerSecond: RATE > 0 ? RATE : 'as fast as the registry takes them',
     signed: latencies.length,
     pushSeconds: (pushed - started) / 1000,
     latencyMs: {

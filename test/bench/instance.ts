@@ -1,0 +1,47 @@
+/**
+ * Runs a bench's function process as one Cloud Run instance would run: inside a memory cgroup of
+ * the size the function is deployed with (the contract's memoryMiB), so Node sizes its heap from
+ * the limit and the kernel kills the process if it does not fit. Its stdout is the result.
+ */
+import { spawn } from 'node:child_process';
+import { createMemoryLimit, oomKills, removeMemoryLimit } from '../../emulators/stack/memory-limit.ts';
+import { FUNCTIONS as CONTRACT } from '../../functions/config/environment.ts';
+
+export interface InstanceRun {
+  stdout: string;
+  /** The limit it ran under, or why this machine could not limit it. */
+  memory: { limitMiB: number; oomKills: number } | { unsupported: string };
+}
+
+/**
+ * `node [BENCH_PROFILE_DIR → --cpu-prof] [BENCH_NODE_FLAGS] script args` as an instance of `target`.
+ * Fails with the exit code (and any kill for memory) when the process does not exit 0.
+ */
+export async function runAsInstance(target: string, script: string, args: string[]): Promise<InstanceRun> {
+  const flags: string[] = [];
+  if (process.env.BENCH_PROFILE_DIR)
+    flags.push('--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`);
+  flags.push(...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean));
+  const argv = [...flags, script, ...args];
+  const limitMiB = CONTRACT[target]!.memoryMiB;
+  const limit = createMemoryLimit(`bench-${target}`, limitMiB);
+  const { command, args: wrapped } =
+    'unsupported' in limit ? { command: process.execPath, args: argv } : limit.wrap(process.execPath, argv);
+  const child = spawn(command, wrapped, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  let memory: InstanceRun['memory'] = { unsupported: (limit as { unsupported: string }).unsupported };
+  if (!('unsupported' in limit)) {
+    memory = { limitMiB, oomKills: oomKills(limit.dir) };
+    await removeMemoryLimit(limit.dir);
+  }
+  if (code !== 0) {
+    const killed =
+      'oomKills' in memory && memory.oomKills > 0 ? `, killed for exceeding ${limitMiB} MiB` : '';
+    throw new Error(`${target} instance (${script}) exited ${code}${killed}`);
+  }
+  return { stdout, memory };
+}
