@@ -7,10 +7,13 @@
  * counted) and its peak RSS inside its deployed memory limit, and the cores each stack process used.
  */
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Firestore } from '@google-cloud/firestore';
+import { PubSub } from '@google-cloud/pubsub';
 import { makeOciImage } from '../../emulators/sample-image.ts';
 import { readState, stackDown, stackStatus, stackUp } from '../../emulators/stack/stack.ts';
 import { RegistryClient } from '../../functions/registry/client.ts';
@@ -123,6 +126,49 @@ function ownShare(timings: Timing[]) {
   };
 }
 
+/**
+ * How many pushes the Pub/Sub emulator has in flight at most on one push subscription: 20 messages
+ * to an endpoint that takes 300 ms each. Production Pub/Sub widens its push window while the
+ * endpoint answers with success; this says how many signings the local stack can run at once.
+ */
+async function pubsubPushWindow(env: Record<string, string | undefined>): Promise<number> {
+  let inFlight = 0;
+  let most = 0;
+  let answered = 0;
+  const server = http.createServer((req, res) => {
+    inFlight++;
+    most = Math.max(most, inFlight);
+    req.resume();
+    setTimeout(() => {
+      inFlight--;
+      answered++;
+      res.writeHead(204).end();
+    }, 300);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const pubsub = new PubSub({
+    projectId: env.GCP_PROJECT!,
+    apiEndpoint: env.PUBSUB_EMULATOR_HOST!,
+    emulatorMode: true,
+  });
+  try {
+    const [topic] = await pubsub.createTopic('bench-push-window');
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/probe`;
+    await topic.createSubscription('bench-push-window', { pushConfig: { pushEndpoint: endpoint } });
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => topic.publishMessage({ data: Buffer.from(`${i}`) })),
+    );
+    for (const t = Date.now(); answered < 20 && Date.now() - t < 60_000; )
+      await new Promise((r) => setTimeout(r, 50));
+    await pubsub.subscription('bench-push-window').delete();
+    await topic.delete();
+    return most;
+  } finally {
+    await pubsub.close();
+    server.close();
+  }
+}
+
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigsentry-bench-'));
 const state = await stackUp({ dir, ports: 'free' });
 try {
@@ -130,6 +176,7 @@ try {
   process.env.FIRESTORE_EMULATOR_HOST = env.FIRESTORE_EMULATOR_HOST;
   const db = new Firestore({ projectId: env.GCP_PROJECT });
   const registry = new RegistryClient({ allowedHosts: [env.REGISTRY!] });
+  const pushWindow = await pubsubPushWindow(env);
   const fnPid = readState(dir)!.processes.find((p) => p.name === 'function-signOnPush')!.pid;
 
   const functionLog = path.join(dir, 'logs', 'function-signOnPush.log');
@@ -240,6 +287,7 @@ try {
     functionMemory:
       (await stackStatus(dir)).components.find((c) => c.name === 'function-signOnPush')?.memory ??
       'no limit on this machine',
+    pubsubEmulatorPushWindow: pushWindow,
     stagesMs: {
       note: 'push acknowledged → bridge published on gcr → function received → image signed (log times)',
       traced: stages.toBridge.length,
