@@ -17,7 +17,12 @@ if (!process.env.PUBSUB_EMULATOR_HOST)
   throw new Error('PUBSUB_EMULATOR_HOST must point at the Pub/Sub emulator');
 
 const logger = createLogger({ component: 'registry-bridge' });
-const topic = new PubSub({ projectId: values.project }).topic(values.topic);
+// The registry hands the bridge one event at a time and waits for its answer, so each event is
+// published at once: the client's default 10 ms batching window would be spent on every event in
+// turn, and a burst of pushes would queue in the registry (Artifact Registry publishes at once).
+const topic = new PubSub({ projectId: values.project }).topic(values.topic, {
+  batching: { maxMessages: 1 },
+});
 const bridge = await startBridge({
   port: Number(values.port),
   registryHost: values['registry-host'],
