@@ -18,6 +18,7 @@ import { makeOciImage } from '../../emulators/sample-image.ts';
 import { readState, stackDown, stackStatus, stackUp } from '../../emulators/stack/stack.ts';
 import { RegistryClient } from '../../functions/registry/client.ts';
 import { recordId, SIGNING_RECORDS } from '../../functions/state/signing-records.ts';
+import { cpuByCategory } from './cpu-profile.ts';
 
 const { values } = parseArgs({
   options: {
@@ -170,149 +171,171 @@ async function pubsubPushWindow(env: Record<string, string | undefined>): Promis
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigsentry-bench-'));
-const state = await stackUp({ dir, ports: 'free' });
-try {
-  const env = state.env;
-  process.env.FIRESTORE_EMULATOR_HOST = env.FIRESTORE_EMULATOR_HOST;
-  const db = new Firestore({ projectId: env.GCP_PROJECT });
-  const registry = new RegistryClient({ allowedHosts: [env.REGISTRY!] });
-  const pushWindow = await pubsubPushWindow(env);
-  const fnPid = readState(dir)!.processes.find((p) => p.name === 'function-signOnPush')!.pid;
+const profileDir = process.env.SIGSENTRY_FUNCTION_PROFILE_DIR;
+let fnPid = 0;
+const result = await (async () => {
+  const state = await stackUp({ dir, ports: 'free' });
+  try {
+    const env = state.env;
+    process.env.FIRESTORE_EMULATOR_HOST = env.FIRESTORE_EMULATOR_HOST;
+    const db = new Firestore({ projectId: env.GCP_PROJECT });
+    const registry = new RegistryClient({ allowedHosts: [env.REGISTRY!] });
+    const pushWindow = await pubsubPushWindow(env);
+    fnPid = readState(dir)!.processes.find((p) => p.name === 'function-signOnPush')!.pid;
 
-  const functionLog = path.join(dir, 'logs', 'function-signOnPush.log');
-  const repository = 'bench/app';
-  const push = async (repo: { host: string; repository: string }, tag: string, image: { dir: string }) => {
-    const index = JSON.parse(fs.readFileSync(path.join(image.dir, 'index.json'), 'utf8'));
-    const blob = (d: string) => fs.readFileSync(path.join(image.dir, 'blobs', 'sha256', d.slice(7)));
-    const manifest = blob(index.manifests[0].digest);
-    const parsed = JSON.parse(manifest.toString());
-    await registry.putBlob(repo, blob(parsed.config.digest), parsed.config.mediaType);
-    await registry.putBlob(repo, blob(parsed.layers[0].digest), parsed.layers[0].mediaType);
-    await registry.putManifest(repo, tag, manifest, parsed.mediaType);
-  };
+    const functionLog = path.join(dir, 'logs', 'function-signOnPush.log');
+    const repository = 'bench/app';
+    const push = async (repo: { host: string; repository: string }, tag: string, image: { dir: string }) => {
+      const index = JSON.parse(fs.readFileSync(path.join(image.dir, 'index.json'), 'utf8'));
+      const blob = (d: string) => fs.readFileSync(path.join(image.dir, 'blobs', 'sha256', d.slice(7)));
+      const manifest = blob(index.manifests[0].digest);
+      const parsed = JSON.parse(manifest.toString());
+      await registry.putBlob(repo, blob(parsed.config.digest), parsed.config.mediaType);
+      await registry.putBlob(repo, blob(parsed.layers[0].digest), parsed.layers[0].mediaType);
+      await registry.putManifest(repo, tag, manifest, parsed.mediaType);
+    };
 
-  // One push at a time first: the function's own latency against its round trips, unqueued.
-  const alone = Array.from({ length: SEQUENTIAL }, (_, k) => makeOciImage({ tag: `alone${k}` }));
-  for (const [k, image] of alone.entries()) {
-    await push({ host: env.REGISTRY!, repository: 'bench/alone' }, `alone${k}`, image);
-    const id = recordId(`${env.REGISTRY}/bench/alone@${image.digest}`, env.KMS_KEY!);
-    for (let t = Date.now(); Date.now() - t < 60_000; ) {
-      if ((await db.collection(SIGNING_RECORDS).doc(id).get()).get('state') === 'attached') break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  const aloneTimings = signingTimings(functionLog);
-
-  // Images are made before the clock starts; each is pushed as blobs then manifest, like a client.
-  const images = Array.from({ length: PUSHES }, (_, i) => ({ i, image: makeOciImage({ tag: `v${i}` }) }));
-  const pushedAt = new Map<string, number>();
-  const cpuBefore = childPids(fnPid).reduce((a, p) => a + cpuMs(p), 0);
-  const groups = readState(dir)!.processes.map((p) => ({ name: p.name, pid: p.pid }));
-  const groupsBefore = groupCpuMs(groups);
-  const burstStartLine = signingTimings(functionLog).length;
-  const started = Date.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < images.length) {
-        const { i, image } = images[next++]!;
-        const due = started + (RATE > 0 ? (i * 1000) / RATE : 0);
-        if (Date.now() < due) await new Promise((r) => setTimeout(r, due - Date.now()));
-        await push({ host: env.REGISTRY!, repository }, `v${i}`, image);
-        pushedAt.set(image.digest, Date.now());
+    // One push at a time first: the function's own latency against its round trips, unqueued.
+    const alone = Array.from({ length: SEQUENTIAL }, (_, k) => makeOciImage({ tag: `alone${k}` }));
+    for (const [k, image] of alone.entries()) {
+      await push({ host: env.REGISTRY!, repository: 'bench/alone' }, `alone${k}`, image);
+      const id = recordId(`${env.REGISTRY}/bench/alone@${image.digest}`, env.KMS_KEY!);
+      for (let t = Date.now(); Date.now() - t < 60_000; ) {
+        if ((await db.collection(SIGNING_RECORDS).doc(id).get()).get('state') === 'attached') break;
+        await new Promise((r) => setTimeout(r, 50));
       }
-    }),
-  );
-  const pushed = Date.now();
-
-  // Wait on the function's log rather than polling Firestore, so the bench adds no load to the
-  // Firestore emulator the function is measured against; then read every record once.
-  const deadline = Date.now() + 600_000;
-  while (Date.now() < deadline) {
-    const logged = firstLogged(functionLog, '"image signed"', (e) => e['image']);
-    if ([...pushedAt.keys()].every((d) => logged.has(d))) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  const latencies: number[] = [];
-  let finished = pushed;
-  const digests = [...pushedAt.keys()];
-  for (let i = 0; i < digests.length; i += 100) {
-    const refs = digests
-      .slice(i, i + 100)
-      .map((d) =>
-        db.collection(SIGNING_RECORDS).doc(recordId(`${env.REGISTRY}/${repository}@${d}`, env.KMS_KEY!)),
-      );
-    for (const [k, snap] of (await db.getAll(...refs)).entries()) {
-      if (snap.get('state') !== 'attached') continue;
-      const signedAt = snap.get('updatedAt') as number;
-      latencies.push(signedAt - pushedAt.get(digests[i + k]!)!);
-      finished = Math.max(finished, signedAt);
     }
+    const aloneTimings = signingTimings(functionLog);
+
+    // Images are made before the clock starts; each is pushed as blobs then manifest, like a client.
+    const images = Array.from({ length: PUSHES }, (_, i) => ({ i, image: makeOciImage({ tag: `v${i}` }) }));
+    const pushedAt = new Map<string, number>();
+    const cpuBefore = childPids(fnPid).reduce((a, p) => a + cpuMs(p), 0);
+    const groups = readState(dir)!.processes.map((p) => ({ name: p.name, pid: p.pid }));
+    const groupsBefore = groupCpuMs(groups);
+    const burstStartLine = signingTimings(functionLog).length;
+    const started = Date.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < images.length) {
+          const { i, image } = images[next++]!;
+          const due = started + (RATE > 0 ? (i * 1000) / RATE : 0);
+          if (Date.now() < due) await new Promise((r) => setTimeout(r, due - Date.now()));
+          await push({ host: env.REGISTRY!, repository }, `v${i}`, image);
+          pushedAt.set(image.digest, Date.now());
+        }
+      }),
+    );
+    const pushed = Date.now();
+
+    // Wait on the function's log rather than polling Firestore, so the bench adds no load to the
+    // Firestore emulator the function is measured against; then read every record once.
+    const deadline = Date.now() + 600_000;
+    while (Date.now() < deadline) {
+      const logged = firstLogged(functionLog, '"image signed"', (e) => e['image']);
+      if ([...pushedAt.keys()].every((d) => logged.has(d))) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const latencies: number[] = [];
+    let finished = pushed;
+    const digests = [...pushedAt.keys()];
+    for (let i = 0; i < digests.length; i += 100) {
+      const refs = digests
+        .slice(i, i + 100)
+        .map((d) =>
+          db.collection(SIGNING_RECORDS).doc(recordId(`${env.REGISTRY}/${repository}@${d}`, env.KMS_KEY!)),
+        );
+      for (const [k, snap] of (await db.getAll(...refs)).entries()) {
+        if (snap.get('state') !== 'attached') continue;
+        const signedAt = snap.get('updatedAt') as number;
+        latencies.push(signedAt - pushedAt.get(digests[i + k]!)!);
+        finished = Math.max(finished, signedAt);
+      }
+    }
+    const cpuAfter = childPids(fnPid).reduce((a, p) => a + cpuMs(p), 0);
+    const groupsAfter = groupCpuMs(groups);
+    latencies.sort((a, b) => a - b);
+    // Where a push waits: registry ack → bridge published on gcr → function received → signed.
+    const published = firstLogged(
+      path.join(dir, 'logs', 'registry-bridge.log'),
+      'published gcr message',
+      (e) => (e['gcr'] as { digest?: string } | undefined)?.digest,
+    );
+    const received = firstLogged(functionLog, 'received gcr event', (e) => e['image']);
+    const signedAt = firstLogged(functionLog, '"image signed"', (e) => e['image']);
+    const stages = { toBridge: [] as number[], toFunction: [] as number[], inFunction: [] as number[] };
+    for (const [digest, at] of pushedAt) {
+      const [b, r, s] = [published.get(digest), received.get(digest), signedAt.get(digest)];
+      if (b === undefined || r === undefined || s === undefined) continue;
+      stages.toBridge.push(b - at);
+      stages.toFunction.push(r - b);
+      stages.inFunction.push(s - r);
+    }
+    const burstSeconds = (finished - started) / 1000;
+    const result = {
+      pushes: PUSHES,
+      pushesPerSecond: RATE > 0 ? RATE : 'as fast as the registry takes them',
+      signed: latencies.length,
+      pushSeconds: (pushed - started) / 1000,
+      latencyMs: {
+        p50: pct(latencies, 50),
+        p95: pct(latencies, 95),
+        p99: pct(latencies, 99),
+        max: latencies.at(-1),
+      },
+      signingsPerSecond: Number((latencies.length / ((finished - started) / 1000)).toFixed(1)),
+      functionCpuMsPerSigning: Number(((cpuAfter - cpuBefore) / Math.max(1, latencies.length)).toFixed(2)),
+      functionPeakRssMiB: peakRssMiB(fnPid),
+      // The limit the function ran under (its deployed memory) and how often it was killed for it.
+      functionMemory:
+        (await stackStatus(dir)).components.find((c) => c.name === 'function-signOnPush')?.memory ??
+        'no limit on this machine',
+      pubsubEmulatorPushWindow: pushWindow,
+      stagesMs: {
+        note: 'push acknowledged → bridge published on gcr → function received → image signed (log times)',
+        traced: stages.toBridge.length,
+        toBridge: stageSummary(stages.toBridge),
+        toFunction: stageSummary(stages.toFunction),
+        inFunction: stageSummary(stages.inFunction),
+      },
+      // Cores used by each of the stack's process groups over the burst (2 on this machine).
+      coresByProcess: Object.fromEntries(
+        groups.map((g) => [
+          g.name,
+          Number(((groupsAfter[g.name]! - groupsBefore[g.name]!) / 1000 / burstSeconds).toFixed(2)),
+        ]),
+      ),
+      // The function's own latency (wall time not spent waiting on KMS, the log, the registry or
+      // Firestore) over the time it waited on them, per signing, from its 'image signed' log lines.
+      ownLatency: {
+        target: 'own latency <= 20 % of the round trips',
+        onePushAtATime: ownShare(aloneTimings),
+        inTheBurst: ownShare(signingTimings(functionLog).slice(burstStartLine)),
+      },
+      note: 'both formats per push: 2 KMS signatures, 2 log entries, .sig manifest + referrer index per image',
+    };
+    await db.terminate();
+    return result;
+  } finally {
+    await stackDown(dir);
   }
-  const cpuAfter = childPids(fnPid).reduce((a, p) => a + cpuMs(p), 0);
-  const groupsAfter = groupCpuMs(groups);
-  latencies.sort((a, b) => a - b);
-  // Where a push waits: registry ack → bridge published on gcr → function received → signed.
-  const published = firstLogged(
-    path.join(dir, 'logs', 'registry-bridge.log'),
-    'published gcr message',
-    (e) => (e['gcr'] as { digest?: string } | undefined)?.digest,
-  );
-  const received = firstLogged(functionLog, 'received gcr event', (e) => e['image']);
-  const signedAt = firstLogged(functionLog, '"image signed"', (e) => e['image']);
-  const stages = { toBridge: [] as number[], toFunction: [] as number[], inFunction: [] as number[] };
-  for (const [digest, at] of pushedAt) {
-    const [b, r, s] = [published.get(digest), received.get(digest), signedAt.get(digest)];
-    if (b === undefined || r === undefined || s === undefined) continue;
-    stages.toBridge.push(b - at);
-    stages.toFunction.push(r - b);
-    stages.inFunction.push(s - r);
-  }
-  const burstSeconds = (finished - started) / 1000;
-  const result = {
-    pushes: PUSHES,
-    pushesPerSecond: RATE > 0 ? RATE : 'as fast as the registry takes them',
-    signed: latencies.length,
-    pushSeconds: (pushed - started) / 1000,
-    latencyMs: {
-      p50: pct(latencies, 50),
-      p95: pct(latencies, 95),
-      p99: pct(latencies, 99),
-      max: latencies.at(-1),
-    },
-    signingsPerSecond: Number((latencies.length / ((finished - started) / 1000)).toFixed(1)),
-    functionCpuMsPerSigning: Number(((cpuAfter - cpuBefore) / Math.max(1, latencies.length)).toFixed(2)),
-    functionPeakRssMiB: peakRssMiB(fnPid),
-    // The limit the function ran under (its deployed memory) and how often it was killed for it.
-    functionMemory:
-      (await stackStatus(dir)).components.find((c) => c.name === 'function-signOnPush')?.memory ??
-      'no limit on this machine',
-    pubsubEmulatorPushWindow: pushWindow,
-    stagesMs: {
-      note: 'push acknowledged → bridge published on gcr → function received → image signed (log times)',
-      traced: stages.toBridge.length,
-      toBridge: stageSummary(stages.toBridge),
-      toFunction: stageSummary(stages.toFunction),
-      inFunction: stageSummary(stages.inFunction),
-    },
-    // Cores used by each of the stack's process groups over the burst (2 on this machine).
-    coresByProcess: Object.fromEntries(
-      groups.map((g) => [
-        g.name,
-        Number(((groupsAfter[g.name]! - groupsBefore[g.name]!) / 1000 / burstSeconds).toFixed(2)),
-      ]),
-    ),
-    // The function's own latency (wall time not spent waiting on KMS, the log, the registry or
-    // Firestore) over the time it waited on them, per signing, from its 'image signed' log lines.
-    ownLatency: {
-      target: 'own latency <= 20 % of the round trips',
-      onePushAtATime: ownShare(aloneTimings),
-      inTheBurst: ownShare(signingTimings(functionLog).slice(burstStartLine)),
-    },
-    note: 'both formats per push: 2 KMS signatures, 2 log entries, .sig manifest + referrer index per image',
-  };
-  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  await db.terminate();
-} finally {
-  await stackDown(dir);
-}
+})();
+// The function writes its CPU profile when it stops: the whole run's CPU, start-up included.
+const profile =
+  profileDir && fs.readdirSync(profileDir).find((f) => f.includes(`.${fnPid}.`) && f.endsWith('.cpuprofile'));
+process.stdout.write(
+  `${JSON.stringify(
+    profile
+      ? {
+          ...result,
+          functionCpuProfileMs: {
+            file: path.join(profileDir!, profile),
+            ...cpuByCategory(path.join(profileDir!, profile)),
+          },
+        }
+      : result,
+    null,
+    2,
+  )}\n`,
+);
