@@ -1,12 +1,13 @@
 /**
  * One Firestore document per (image digest, key version): claimed → signed → logged → attached.
- * A claim is a transaction that takes a lease, so a redelivered or concurrent message never signs
- * twice, and an attempt that crashed is resumed by the next delivery once its lease expires.
- * Signatures and log entries are stored before the next step touches the outside world, so a
- * resumed attempt reuses them instead of making a second signature (ECDSA is not deterministic).
+ * A claim takes a lease with a compare-and-set on the document, so a redelivered or concurrent
+ * message never signs twice, and an attempt that crashed is resumed by the next delivery once its
+ * lease expires. Signatures and log entries are stored before the next step touches the outside
+ * world, so a resumed attempt reuses them instead of making a second signature (ECDSA is not
+ * deterministic).
  */
 import crypto from 'node:crypto';
-import type { Firestore } from '@google-cloud/firestore';
+import type { DocumentReference, DocumentSnapshot, Firestore, Timestamp } from '@google-cloud/firestore';
 import { DependencyError, SigsentryError } from '../errors.ts';
 
 export const SIGNING_RECORDS = 'signatures';
@@ -75,9 +76,27 @@ export function recordId(image: string, keyVersion: string): string {
   return crypto.createHash('sha256').update(`${image}\n${keyVersion}`).digest('hex');
 }
 
+/** gRPC status codes the store acts on: another writer got there first. */
+const ALREADY_EXISTS = 6;
+const FAILED_PRECONDITION = 9;
+const codeOf = (err: unknown) => (err as { code?: unknown }).code;
+
+/** Attempts of one claim when other writers keep changing the document under it. */
+const CLAIM_ROUNDS = 8;
+/** Write times remembered for the fast progress path (attempts in flight in this instance). */
+const REMEMBERED_WRITES = 10_000;
+
+/**
+ * The lease holder is the only writer of a record until its lease expires: a claim that finds the
+ * lease held writes nothing. So a progress write made on the condition that the document is still
+ * as this attempt last wrote it (its update time) cannot overwrite anyone: one write, no read. When
+ * the condition fails, or the time is unknown, the transaction reads the owner first.
+ */
 export class FirestoreSigningStore implements SigningStore {
   private readonly db: Firestore;
   private readonly now: () => number;
+  /** Per record and owner: the update time of this attempt's last write. */
+  private readonly lastWrite = new Map<string, Timestamp>();
   constructor(db: Firestore, now: () => number = Date.now) {
     this.db = db;
     this.now = now;
@@ -87,6 +106,14 @@ export class FirestoreSigningStore implements SigningStore {
     return this.db.collection(SIGNING_RECORDS).doc(recordId(id.image, id.keyVersion));
   }
 
+  private remember(ref: DocumentReference, owner: string, time: Timestamp | undefined): void {
+    const key = `${ref.id}\n${owner}`;
+    this.lastWrite.delete(key);
+    if (time === undefined) return;
+    this.lastWrite.set(key, time);
+    if (this.lastWrite.size > REMEMBERED_WRITES) this.lastWrite.delete(this.lastWrite.keys().next().value!);
+  }
+
   async claim(
     id: { image: string; keyVersion: string },
     owner: string,
@@ -94,52 +121,92 @@ export class FirestoreSigningStore implements SigningStore {
   ): Promise<ClaimOutcome> {
     const ref = this.doc(id);
     try {
-      return await this.db.runTransaction(async (tx) => {
-        const snap = await tx.get(ref);
-        const now = this.now();
-        const existing = snap.exists ? (snap.data() as SigningRecord) : undefined;
-        const tags = [...new Set([...(existing?.tags ?? []), ...(opts.tag ? [opts.tag] : [])])];
-        if (existing?.state === 'attached') {
-          if (opts.tag && !existing.tags.includes(opts.tag)) tx.update(ref, { tags, updatedAt: now });
-          return { status: 'done', record: existing };
-        }
-        if (existing?.lease && existing.lease.owner !== owner && existing.lease.expiresAt > now) {
-          return { status: 'busy', until: existing.lease.expiresAt };
-        }
-        if (existing && existing.attempts >= opts.maxAttempts) {
-          if (existing.state !== 'failed') tx.update(ref, { state: 'failed', lease: null, updatedAt: now });
-          return { status: 'exhausted', record: { ...existing, state: 'failed' } };
-        }
-        const record: SigningRecord = {
-          schemaVersion: SCHEMA_VERSION,
-          image: id.image,
-          digest: id.image.slice(id.image.indexOf('@') + 1),
-          keyVersion: id.keyVersion,
-          formats: {},
-          createdAt: now,
-          ...existing,
-          state: 'claimed',
-          attempts: (existing?.attempts ?? 0) + 1,
-          lease: { owner, expiresAt: now + opts.leaseMs },
-          tags,
-          updatedAt: now,
-        };
-        tx.set(ref, record);
-        return { status: 'claimed', record };
-      });
+      for (let round = 0; round < CLAIM_ROUNDS; round++) {
+        const outcome = await this.claimOnce(ref, id, owner, opts, await ref.get()).catch((err) => {
+          // Someone wrote between the read and the write: read again and decide again.
+          if (codeOf(err) === FAILED_PRECONDITION || codeOf(err) === ALREADY_EXISTS) return undefined;
+          throw err;
+        });
+        if (outcome !== undefined) return outcome;
+      }
+      throw new Error(`the record changed under ${CLAIM_ROUNDS} claims in a row`);
     } catch (err) {
       throw new DependencyError('firestore', `could not claim ${id.image}`, { image: id.image }, err);
     }
   }
 
+  /** Decides on `snap` and writes on the condition that the document is still `snap`. */
+  private async claimOnce(
+    ref: DocumentReference,
+    id: { image: string; keyVersion: string },
+    owner: string,
+    opts: { leaseMs: number; maxAttempts: number; tag?: string },
+    snap: DocumentSnapshot,
+  ): Promise<ClaimOutcome> {
+    const now = this.now();
+    const existing = snap.exists ? (snap.data() as SigningRecord) : undefined;
+    const unchanged = { lastUpdateTime: snap.updateTime! };
+    const tags = [...new Set([...(existing?.tags ?? []), ...(opts.tag ? [opts.tag] : [])])];
+    if (existing?.state === 'attached') {
+      if (opts.tag && !existing.tags.includes(opts.tag))
+        await ref.update({ tags, updatedAt: now }, unchanged);
+      return { status: 'done', record: existing };
+    }
+    if (existing?.lease && existing.lease.owner !== owner && existing.lease.expiresAt > now) {
+      return { status: 'busy', until: existing.lease.expiresAt };
+    }
+    if (existing && existing.attempts >= opts.maxAttempts) {
+      if (existing.state !== 'failed')
+        await ref.update({ state: 'failed', lease: null, updatedAt: now }, unchanged);
+      return { status: 'exhausted', record: { ...existing, state: 'failed' } };
+    }
+    const record: SigningRecord = {
+      schemaVersion: SCHEMA_VERSION,
+      image: id.image,
+      digest: id.image.slice(id.image.indexOf('@') + 1),
+      keyVersion: id.keyVersion,
+      formats: {},
+      createdAt: now,
+      ...existing,
+      state: 'claimed',
+      attempts: (existing?.attempts ?? 0) + 1,
+      lease: { owner, expiresAt: now + opts.leaseMs },
+      tags,
+      updatedAt: now,
+    };
+    // Every field is written, so the record is whole whether it was created or taken over.
+    const written = existing ? await ref.update({ ...record }, unchanged) : await ref.create(record);
+    this.remember(ref, owner, written.writeTime);
+    return { status: 'claimed', record };
+  }
+
   async progress(id: { image: string; keyVersion: string }, owner: string, patch: Partial<SigningRecord>) {
     const ref = this.doc(id);
+    const update = { ...patch, updatedAt: this.now() };
+    const last = this.lastWrite.get(`${ref.id}\n${owner}`);
+    if (last !== undefined) {
+      const written = await ref.update(update, { lastUpdateTime: last }).catch((err) => {
+        if (codeOf(err) === FAILED_PRECONDITION) return undefined;
+        throw new DependencyError(
+          'firestore',
+          `could not record progress on ${id.image}`,
+          { image: id.image },
+          err,
+        );
+      });
+      if (written !== undefined) {
+        this.remember(ref, owner, patch.lease === null ? undefined : written.writeTime);
+        return;
+      }
+    }
+    // Someone else wrote (or a write's answer was lost): check the owner inside a transaction.
+    this.remember(ref, owner, undefined);
     const lost = await this.db
       .runTransaction(async (tx) => {
         const snap = await tx.get(ref);
         const record = snap.data() as SigningRecord | undefined;
         if (!record || record.lease?.owner !== owner) return true;
-        tx.update(ref, { ...patch, updatedAt: this.now() });
+        tx.update(ref, update);
         return false;
       })
       .catch((err) => {
