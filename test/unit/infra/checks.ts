@@ -4,7 +4,7 @@
  * copies, which is how each is shown to catch what it is about.
  */
 import type { FunctionContract } from '../../../functions/config/environment.ts';
-import { type Block, block, ref, resolve, resources, strings, type Terraform } from './terraform.ts';
+import { type Block, block, expr, ref, resolve, resources, strings, type Terraform } from './terraform.ts';
 
 const FUNCTION = 'google_cloudfunctions2_function';
 const PUBLIC = /\b(allUsers|allAuthenticatedUsers)\b/;
@@ -207,6 +207,54 @@ export function checkPubsubTrigger(tf: Terraform, entryPoint: string, topic: str
  * Every function's runtime is nodejs<major> for the Node major of package.json's engines.node: a
  * literal, or the local that derives it from package.json (whose regex is applied here as Terraform would).
  */
+/**
+ * Every dead-letter topic (the ones attach-dead-letter.sh sets on a trigger) has a subscription,
+ * and an alert policy pages on the first message in it: a dead-lettered message is a signing or
+ * a shard Pub/Sub gave up on, which nothing else reports.
+ */
+export function checkDeadLettersAlerted(tf: Terraform): string[] {
+  const problems: string[] = [];
+  const deadLetterTopics = resources(tf, 'terraform_data').flatMap(([, d]) => {
+    const env = block(d['provisioner'], 'local-exec');
+    const topic = ref(
+      (env?.['environment'] as Block | undefined)?.['DEAD_LETTER_TOPIC'],
+      'google_pubsub_topic',
+    );
+    return topic ? [topic] : [];
+  });
+  if (deadLetterTopics.length === 0) problems.push('no trigger has a dead-letter topic');
+  const conditions = resources(tf, 'google_monitoring_alert_policy').flatMap(([, policy]) =>
+    ((policy['conditions'] as Block[] | undefined) ?? []).map((c) => ({
+      policy,
+      threshold: block(c, 'condition_threshold'),
+    })),
+  );
+  for (const topic of deadLetterTopics) {
+    const subscriptions = resources(tf, 'google_pubsub_subscription')
+      .filter(([, s]) => ref(s['topic'], 'google_pubsub_topic') === topic)
+      .map(([name]) => name);
+    if (subscriptions.length === 0) {
+      problems.push(`dead-letter topic ${topic} has no subscription: its messages would be lost`);
+      continue;
+    }
+    const watched = subscriptions.some((sub) =>
+      conditions.some(
+        ({ policy, threshold }) =>
+          threshold !== undefined &&
+          String(threshold['filter']).includes(expr(`google_pubsub_subscription.${sub}.name`)) &&
+          String(threshold['filter']).includes(
+            'pubsub.googleapis.com/subscription/num_undelivered_messages',
+          ) &&
+          threshold['comparison'] === 'COMPARISON_GT' &&
+          Number(threshold['threshold_value']) === 0 &&
+          policy['notification_channels'] === expr('var.notification_channels'),
+      ),
+    );
+    if (!watched) problems.push(`no alert policy pages on a message in dead-letter topic ${topic}`);
+  }
+  return problems;
+}
+
 export function checkRuntime(tf: Terraform, engines: string): string[] {
   const major = /[0-9]+/.exec(engines)?.[0];
   const expected = `nodejs${major}`;

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import {
+  checkDeadLettersAlerted,
   checkNoPrimitiveRoles,
   checkNothingPublic,
   checkOwnServiceAccounts,
@@ -197,6 +198,30 @@ describe('infra: scheduler', () => {
       checkSchedulerJobs(missing, ['reverifyImages']).join('\n'),
       /no scheduler job calls reverifyImages/,
     );
+  });
+});
+
+describe('infra: dead letters', () => {
+  it('a message on either dead-letter topic pages: an alert policy watches each dead-letter subscription', () => {
+    assert.deepEqual(checkDeadLettersAlerted(infra), []);
+  });
+
+  it('catches a dead-letter subscription nobody watches, a topic without one, and a policy that never fires', () => {
+    const unwatched = copy();
+    delete unwatched.resource['google_monitoring_alert_policy']!['dead_letters'];
+    assert.match(checkDeadLettersAlerted(unwatched).join('\n'), /no alert policy pages .* gcr_dead_letter/);
+
+    const noSubscription = copy();
+    delete noSubscription.resource['google_pubsub_subscription']!['monitor_shards_dead_letter'];
+    assert.match(
+      checkDeadLettersAlerted(noSubscription).join('\n'),
+      /monitor_shards_dead_letter has no subscription/,
+    );
+
+    const never = copy();
+    const policy = never.resource['google_monitoring_alert_policy']!['dead_letters']!;
+    for (const c of policy['conditions'] as Block[]) block(c, 'condition_threshold')!['threshold_value'] = 10;
+    assert.equal(checkDeadLettersAlerted(never).length, 2);
   });
 });
 
