@@ -326,6 +326,16 @@ async function waitUntilAnswering(
   );
 }
 
+/**
+ * Deliveries of one message before Pub/Sub dead-letters it: infra's `max_delivery_attempts` default
+ * (a unit test checks they agree), set here on each push subscription as attach-dead-letter.sh sets
+ * it on each trigger's subscription.
+ */
+export const MAX_DELIVERY_ATTEMPTS = 15;
+
+/** The dead-letter topic (and its pull subscription, of the same name) of a trigger's topic. */
+export const deadLetterTopicOf = (topic: string) => `${topic}-dead-letter`;
+
 async function createTopicsAndSubscriptions(
   env: StackEnv,
   functionPorts: Map<string, number>,
@@ -340,12 +350,16 @@ async function createTopicsAndSubscriptions(
     for (const name of ['gcr', 'signing-alerts', 'monitor-shards']) await pubsub.createTopic(name);
     for (const fn of FUNCTIONS) {
       if (fn.topic === undefined) continue;
+      // Dead letters stay on a subscription of their own for triage, as in infra/pubsub.tf.
+      const [deadLetters] = await pubsub.createTopic(deadLetterTopicOf(fn.topic));
+      await deadLetters.createSubscription(deadLetterTopicOf(fn.topic));
       // The Functions Framework turns a raw Pub/Sub push into the CloudEvent Cloud Run delivers
       // when the push path is /projects/P/topics/T.
       const pushEndpoint = `http://127.0.0.1:${functionPorts.get(fn.target)}/projects/${env.GCP_PROJECT}/topics/${fn.topic}`;
       await pubsub.topic(fn.topic).createSubscription(`${fn.target}-${fn.topic}`, {
         pushConfig: { pushEndpoint },
         ackDeadlineSeconds: 60,
+        deadLetterPolicy: { deadLetterTopic: deadLetters.name, maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS },
       });
     }
   } finally {

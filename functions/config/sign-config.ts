@@ -33,6 +33,12 @@ const LogSchema = z.discriminatedUnion('kind', [
 ]);
 export type LogConfig = z.infer<typeof LogSchema>;
 
+/**
+ * Attempts of one digest before signOnPush gives it up with a signing-failed alert; below the
+ * trigger's max_delivery_attempts, so the alert comes before Pub/Sub dead-letters the message.
+ */
+export const DEFAULT_MAX_ATTEMPTS = 10;
+
 export const SignOnPushConfigSchema = z
   .object({
     project: z.string().min(1),
@@ -40,8 +46,8 @@ export const SignOnPushConfigSchema = z
     log: LogSchema,
     /** Added to the simple-signing payload's `optional` section. */
     annotations: z.record(z.string(), z.string()).default({}),
-    /** Attempts of one digest before it is dead-lettered with an alert. */
-    maxAttempts: z.number().int().min(1).max(100).default(10),
+    /** Attempts of one digest before it is given up with a signing-failed alert. */
+    maxAttempts: z.number().int().min(1).max(100).default(DEFAULT_MAX_ATTEMPTS),
   })
   .refine((c) => c.log.kind !== 'rekor-v2', {
     // rekor-tiles takes only hashedrekord 0.0.2 with an X.509 verifier from sigstore-js, carries no

@@ -45,7 +45,14 @@ export function createMonitorShardEntry(deps: {
     }
     const result = await deps.run(message);
     if (result.outcome === 'failed' && isRetryable(result.error)) {
-      // Pub/Sub redelivers; the shard resumes from its saved cursor.
+      // Pub/Sub redelivers; the shard resumes from its saved cursor. One line per failed delivery,
+      // so the deliveries before a dead letter can be counted.
+      deps.logger.error('monitor shard failed; Pub/Sub will redeliver', {
+        ...message,
+        eventId,
+        cursor: result.cursor,
+        error: result.error,
+      });
       throw result.error;
     }
   };

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
+import { MAX_DELIVERY_ATTEMPTS } from '../../../emulators/stack/stack.ts';
+import { DEFAULT_MAX_ATTEMPTS } from '../../../functions/config/sign-config.ts';
 import {
   checkDeadLettersAlerted,
   checkNoPrimitiveRoles,
@@ -25,6 +27,7 @@ import {
   INFRA_DIR,
   loadTerraform,
   parseTerraform,
+  resolve,
   type Terraform,
 } from './terraform.ts';
 
@@ -204,6 +207,11 @@ describe('infra: scheduler', () => {
 describe('infra: dead letters', () => {
   it('a message on either dead-letter topic pages: an alert policy watches each dead-letter subscription', () => {
     assert.deepEqual(checkDeadLettersAlerted(infra), []);
+  });
+
+  it("the local stack dead-letters after infra's max_delivery_attempts, above signOnPush's own attempt limit", () => {
+    assert.equal(resolve(infra, expr('var.max_delivery_attempts')), MAX_DELIVERY_ATTEMPTS);
+    assert.ok(MAX_DELIVERY_ATTEMPTS > DEFAULT_MAX_ATTEMPTS);
   });
 
   it('catches a dead-letter subscription nobody watches, a topic without one, and a policy that never fires', () => {
