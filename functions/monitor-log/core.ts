@@ -11,6 +11,7 @@
  * - a new tree (a shard rollover: another checkpoint origin under the same key) is followed.
  * A checkpoint that does not verify, or a proof that fails, raises an alert and moves nothing.
  */
+import crypto from 'node:crypto';
 import type { AlertSink } from '../alerts/alert.ts';
 import type { SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -47,6 +48,12 @@ export interface MonitorLimits {
   shardSize: number;
   /** A shard not finished this long after its message was published is published again. */
   shardLeaseMs: number;
+  /**
+   * How long one delivery holds a shard it scans against other deliveries of it: longer than a
+   * run's time budget and its last batch. An instance that dies keeps it that long; the shard is
+   * then published again once its shardLeaseMs has run out.
+   */
+  shardScanLeaseMs: number;
 }
 
 export const DEFAULT_LIMITS: MonitorLimits = {
@@ -58,6 +65,7 @@ export const DEFAULT_LIMITS: MonitorLimits = {
   fanOutAbove: 200_000,
   shardSize: 100_000,
   shardLeaseMs: 15 * 60_000,
+  shardScanLeaseMs: 10 * 60_000,
 };
 
 export interface MonitoredLogConfig {
@@ -359,6 +367,26 @@ export async function runMonitorShard(deps: MonitorDeps, message: ShardMessage):
   if (record.state === 'done') return skip('the shard is finished');
 
   const now = deps.now ?? Date.now;
+  // One delivery scans a shard at a time: the scan lease is taken with the version-checked save.
+  if (record.scanner && record.scanner.until > now()) {
+    return skip('another instance is scanning the shard (its scan lease holds)');
+  }
+  const leaseMs = deps.limits?.shardScanLeaseMs ?? DEFAULT_LIMITS.shardScanLeaseMs;
+  const scanner = { owner: crypto.randomUUID(), until: now() + leaseMs };
+  const leased: ShardRecord = { ...record, scanner, updatedAt: new Date(now()).toISOString() };
+  if (!(await fan.store.save(leased, record.version))) {
+    return skip('another instance took the shard first');
+  }
+  record = { ...leased, version: record.version + 1 };
+  /** Lets the next delivery scan at once (a redelivery after a failure, the shard published again). */
+  const releaseScan = async () => {
+    const current = record!;
+    if (current.state === 'done') return;
+    const released = { ...current, scanner: null, updatedAt: new Date(now()).toISOString() };
+    if (await fan.store.save(released, current.version).catch(() => false)) {
+      record = { ...released, version: current.version + 1 };
+    }
+  };
   const logger = deps.logger.child({ log: message.log, shard: message.start });
   const ctx = scanContextFor(deps, config, new IdentityMatcher(deps.identities), result, logger);
   const head = checkpointOf(plan.checkpoint);
@@ -392,7 +420,7 @@ export async function runMonitorShard(deps: MonitorDeps, message: ShardMessage):
       case 'out-of-time': {
         // Publish itself again: another instance goes on from the saved cursor.
         result.outcome = 'partial';
-        const renewed = { ...record, dispatchedAt: now() };
+        const renewed = { ...record, scanner: null, dispatchedAt: now() };
         if (await fan.store.save(renewed, record.version)) {
           await fan.dispatcher.dispatch([message]);
         }
@@ -408,6 +436,7 @@ export async function runMonitorShard(deps: MonitorDeps, message: ShardMessage):
     result.outcome = 'failed';
     result.error = err;
   }
+  if (result.outcome === 'failed') await releaseScan();
   logger[levelOf(result.outcome)](`monitor shard ${message.start} of ${message.log}: ${result.outcome}`, {
     ...result,
   });

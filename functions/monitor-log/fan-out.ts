@@ -24,6 +24,12 @@ export interface ShardRecord {
   state: 'pending' | 'done';
   /** When its message was last published (ms since the epoch). */
   dispatchedAt: number;
+  /**
+   * The instance scanning the shard and until when (ms since the epoch): a delivery of the same
+   * shard meanwhile (a duplicate, or the same message on another subscription) is acknowledged
+   * without scanning, so each entry is matched, and each alert raised, once.
+   */
+  scanner?: { owner: string; until: number } | null;
   version: number;
   updatedAt: string;
 }

@@ -177,6 +177,60 @@ describe('monitorLog fan-out', () => {
     assert.match(stale.skipped ?? '', /no fan-out in progress/);
   });
 
+  it('deliveries of one shard at once, as to several instances: one scans, the others are acknowledged unscanned; each owned entry alerted once', async () => {
+    const t = await setup();
+    const start = t.state().cursor;
+    const owned = await appendBacklog(45);
+    assert.equal((await runMonitor(t.deps)).logs[0]?.outcome, 'fanned-out');
+    const messages = t.dispatcher.queue.splice(0);
+    assert.equal(messages.length, 3);
+
+    const results = await Promise.all(
+      messages.flatMap((m) => [m, m, m]).map((delivery) => runMonitorShard(t.deps, delivery)),
+    );
+    for (const m of messages) {
+      const deliveries = results.filter((r) => r.start === m.start);
+      assert.deepEqual(
+        deliveries.map((r) => r.skipped ?? r.outcome).sort(),
+        ['another instance took the shard first', 'another instance took the shard first', 'scanned'].sort(),
+        `shard ${m.start}: ${JSON.stringify(deliveries.map((r) => [r.outcome, r.skipped]))}`,
+      );
+    }
+    const done = await runMonitor(t.deps);
+    assert.equal(done.logs[0]?.outcome, 'scanned', JSON.stringify(done));
+    assert.equal(t.state().cursor, start + 45);
+    const alerted = t.alerts.raised.map((a) => a.evidence.logIndex as number).sort((a, b) => a - b);
+    assert.deepEqual(alerted, owned, 'each owned entry raised its alert exactly once');
+  });
+
+  it('a delivery while another instance holds the scan lease is acknowledged unscanned; once it runs out, a delivery takes the shard over', async () => {
+    const t = await setup();
+    const start = t.state().cursor;
+    const owned = await appendBacklog(45);
+    assert.equal((await runMonitor(t.deps)).logs[0]?.outcome, 'fanned-out');
+    const message = t.dispatcher.take(start);
+    // An instance took the shard and died without a word: its lease stays in the record.
+    const key = `${t.name}:${t.plan()}:${start}`;
+    const record = t.shards.records.get(key)!;
+    const until = t.deps.now!() + 600_000;
+    t.shards.records.set(key, { ...record, scanner: { owner: 'dead instance', until } });
+
+    const held = await runMonitorShard(t.deps, message);
+    assert.match(held.skipped ?? '', /another instance is scanning/);
+    assert.equal(t.shards.records.get(key)?.cursor, start, 'nothing scanned');
+    assert.equal(t.alerts.raised.length, 0);
+
+    t.tick(600_001);
+    const took = await runMonitorShard(t.deps, message);
+    assert.equal(took.outcome, 'scanned');
+    assert.equal(t.shards.records.get(key)?.state, 'done');
+    const alerted = t.alerts.raised.map((a) => a.evidence.logIndex as number);
+    assert.deepEqual(
+      alerted,
+      owned.filter((i) => i < start + 20),
+    );
+  });
+
   it('a shard whose message was lost is published again when its lease runs out', async () => {
     const t = await setup();
     const start = t.state().cursor;
