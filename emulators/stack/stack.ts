@@ -216,33 +216,14 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
     };
 
     for (const fn of FUNCTIONS) {
-      const port = functionPorts.get(fn.target)!;
       const name = `function-${fn.target}`;
-      const argv = [
-        // SIGSENTRY_FUNCTION_PROFILE_DIR=dir: a CPU profile of each function, written when it stops.
-        ...(process.env.SIGSENTRY_FUNCTION_PROFILE_DIR
-          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SIGSENTRY_FUNCTION_PROFILE_DIR}`]
-          : []),
-        path.join(BIN, 'functions-framework'),
-        `--target=${fn.target}`,
-        `--signature-type=${fn.signature}`,
-        `--source=${path.join(PROJECT_ROOT, 'functions', 'index.ts')}`,
-        `--port=${port}`,
-      ];
-      // Each function instance gets the memory it is deployed with (the contract's memoryMiB).
-      const limit = createMemoryLimit(name, CONTRACT[fn.target]!.memoryMiB);
-      if ('unsupported' in limit) log(`${name} runs without its memory limit: ${limit.unsupported}`);
-      const { command, args } =
-        'unsupported' in limit ? { command: NODE, args: argv } : limit.wrap(NODE, argv);
-      const started = startDetached({
-        name,
-        command,
-        args,
-        port,
-        env: { ...childEnv, FUNCTION_TARGET: fn.target, K_SERVICE: fn.target, LOG_EXECUTION_ID: 'true' },
-        logFile: logFile(name),
-      });
-      track('unsupported' in limit ? started : { ...started, memoryCgroup: limit.dir });
+      track(
+        startFunctionInstance(fn, functionPorts.get(fn.target)!, state.env, {
+          name,
+          logFile: logFile(name),
+          log,
+        }),
+      );
     }
 
     await createTopicsAndSubscriptions(state.env, functionPorts);
@@ -302,6 +283,70 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
     fs.rmSync(stateFile(dir), { force: true });
     throw err;
   }
+}
+
+/**
+ * How the stack serves one instance of a function: the Functions Framework on `port` with the
+ * stack's environment, as Cloud Run runs it (tests start more instances the same way).
+ */
+export function functionInstanceCommand(
+  fn: StackFunction,
+  port: number,
+  stackEnv: StackEnv,
+): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...stackEnv,
+    SIGSENTRY_LOCAL: '1',
+    // No metadata server on loopback: the Google clients must not look for one.
+    METADATA_SERVER_DETECTION: 'none',
+    FUNCTION_TARGET: fn.target,
+    K_SERVICE: fn.target,
+    // Cloud Run functions deployed through the v2 API log execution ids.
+    LOG_EXECUTION_ID: 'true',
+  };
+  delete env.NODE_TEST_CONTEXT; // started from a test, the function is still not a test file
+  return {
+    command: NODE,
+    args: [
+      // SIGSENTRY_FUNCTION_PROFILE_DIR=dir: a CPU profile of each function, written when it stops.
+      ...(process.env.SIGSENTRY_FUNCTION_PROFILE_DIR
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SIGSENTRY_FUNCTION_PROFILE_DIR}`]
+        : []),
+      path.join(BIN, 'functions-framework'),
+      `--target=${fn.target}`,
+      `--signature-type=${fn.signature}`,
+      `--source=${path.join(PROJECT_ROOT, 'functions', 'index.ts')}`,
+      `--port=${port}`,
+    ],
+    env,
+  };
+}
+
+/**
+ * Starts one instance of a function as the stack serves it, in a memory cgroup of the size the
+ * function is deployed with (the contract's memoryMiB) where the machine allows one.
+ */
+export function startFunctionInstance(
+  fn: StackFunction,
+  port: number,
+  stackEnv: StackEnv,
+  opts: { name: string; logFile: string; log?: (line: string) => void },
+): ManagedProcess {
+  const { command: node, args: argv, env } = functionInstanceCommand(fn, port, stackEnv);
+  const limit = createMemoryLimit(opts.name, CONTRACT[fn.target]!.memoryMiB);
+  if ('unsupported' in limit) opts.log?.(`${opts.name} runs without its memory limit: ${limit.unsupported}`);
+  const { command, args } = 'unsupported' in limit ? { command: node, args: argv } : limit.wrap(node, argv);
+  const started = startDetached({ name: opts.name, command, args, port, env, logFile: opts.logFile });
+  return 'unsupported' in limit ? started : { ...started, memoryCgroup: limit.dir };
+}
+
+/** Stops a process the stack started (its whole group) and removes its memory cgroup. */
+export async function stopStackProcess(p: ManagedProcess): Promise<string> {
+  const started = Date.now();
+  const how = await stopGroup(p.pid);
+  if (p.memoryCgroup !== undefined) await removeMemoryLimit(p.memoryCgroup);
+  return `${how} in ${Date.now() - started} ms`;
 }
 
 /** Waits for a part to answer, failing at once, with its log's tail, if its process has exited. */
@@ -371,9 +416,7 @@ async function stopProcesses(processes: ManagedProcess[]): Promise<Record<string
   // The registry goes first so it stops notifying; the rest stop together.
   const outcome: Record<string, string> = {};
   const stop = async (p: ManagedProcess) => {
-    const started = Date.now();
-    outcome[p.name] = `${await stopGroup(p.pid)} in ${Date.now() - started} ms`;
-    if (p.memoryCgroup !== undefined) await removeMemoryLimit(p.memoryCgroup);
+    outcome[p.name] = await stopStackProcess(p);
   };
   const registry = processes.filter((p) => p.name === 'registry');
   await Promise.all(registry.map(stop));

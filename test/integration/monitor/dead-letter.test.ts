@@ -6,7 +6,6 @@
  * "Dead letters"), it is scanned and the fan-out finishes with nothing skipped.
  */
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Firestore } from '@google-cloud/firestore';
@@ -23,7 +22,7 @@ import {
   monitorDocumentId,
 } from '../../../functions/monitor-log/state.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
-import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
+import { appendForeignEntry } from '../../helpers/log-entries.ts';
 import { type LogEntry, sleep, type TestStack, testStack } from '../../helpers/stack.ts';
 
 describe('a monitor shard that keeps failing', () => {
@@ -73,10 +72,7 @@ describe('a monitor shard that keeps failing', () => {
     deps.limits = { ...deps.limits, fanOutAbove: 5, shardSize: 4 };
     assert.equal((await runMonitor(deps)).ok, true);
     const rekor = new RekorV1Client({ baseUrl: stack.env.REKOR_URL!, logKey: env.REKOR_PUBLIC_KEY });
-    for (let i = 0; i < 8; i++) {
-      const key = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      await rekor.append(hashedRekordProposal(key, crypto.randomBytes(16)).body);
-    }
+    for (let i = 0; i < 8; i++) await appendForeignEntry(rekor);
 
     // Hold the served function's deliveries back while the plan is made and the log goes down.
     const shardSubscription = pubsub.subscription('monitorShard-monitor-shards');

@@ -12,7 +12,6 @@ import type { AddressInfo } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Firestore } from '@google-cloud/firestore';
 import { type Message, PubSub, type Subscription } from '@google-cloud/pubsub';
-import { MessageSignatureBundleBuilder, RekorWitness } from '@sigstore/sign';
 import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { defaultLogName } from '../../../functions/monitor-log/config.ts';
@@ -25,11 +24,9 @@ import {
   MONITOR_COLLECTION,
   monitorDocumentId,
 } from '../../../functions/monitor-log/state.ts';
-import { createKmsClient } from '../../../functions/signing/kms-client.ts';
-import { KmsSigner } from '../../../functions/signing/kms-signer.ts';
 import { FirestoreSigningStore } from '../../../functions/state/signing-records.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
-import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
+import { appendForeignEntry, appendRogueEntry } from '../../helpers/log-entries.ts';
 import { makeOciImage } from '../../helpers/oci-layout.ts';
 import { skopeoCopy } from '../../helpers/skopeo.ts';
 import { freshRepository, sleep, type TestStack, testStack } from '../../helpers/stack.ts';
@@ -100,23 +97,8 @@ describe('monitorLog on the local stack', () => {
     fetch(`${stack.env.REKOR_URL}/__faults`, { method: 'POST', body: JSON.stringify(f) }).then((r) =>
       assert.equal(r.status, 200),
     );
-  /** An entry by a key nobody owns. */
-  async function foreignEntry(): Promise<void> {
-    const key = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    await rekor.append(hashedRekordProposal(key, crypto.randomBytes(16)).body);
-  }
-  /** An entry signed with the stack's KMS key outside sigsentry (a rogue signature); its log index. */
-  async function rogueEntry(label: string): Promise<number> {
-    const signer = new KmsSigner({
-      client: createKmsClient({ endpoint: stack.env.KMS_ENDPOINT! }),
-      keyVersion: stack.env.KMS_KEY!,
-    });
-    const bundle = await new MessageSignatureBundleBuilder({
-      signer,
-      witnesses: [new RekorWitness({ rekorBaseURL: stack.env.REKOR_URL!, fetchOnConflict: true })],
-    }).create({ data: Buffer.from(`${label} ${crypto.randomUUID()}`) });
-    return Number(bundle.verificationMaterial.tlogEntries[0]!.logIndex);
-  }
+  const foreignEntry = () => appendForeignEntry(rekor);
+  const rogueEntry = (label: string) => appendRogueEntry(stack, label);
   async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

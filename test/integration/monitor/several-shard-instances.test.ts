@@ -8,19 +8,11 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
-import { MessageSignatureBundleBuilder, RekorWitness } from '@sigstore/sign';
-import { isListening, pickFreePort, waitFor } from '../../../emulators/stack/ports.ts';
-import {
-  groupAlive,
-  type ManagedProcess,
-  startDetached,
-  stopGroup,
-} from '../../../emulators/stack/processes.ts';
-import { PROJECT_ROOT, readState } from '../../../emulators/stack/stack.ts';
+import { waitFor } from '../../../emulators/stack/ports.ts';
+import { groupAlive } from '../../../emulators/stack/processes.ts';
 import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { defaultLogName } from '../../../functions/monitor-log/config.ts';
@@ -32,42 +24,16 @@ import {
   MONITOR_COLLECTION,
   monitorDocumentId,
 } from '../../../functions/monitor-log/state.ts';
-import { createKmsClient } from '../../../functions/signing/kms-client.ts';
-import { KmsSigner } from '../../../functions/signing/kms-signer.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
-import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
-import { type LogEntry, type TestStack, testStack } from '../../helpers/stack.ts';
+import { type FunctionInstance, linesOf, startExtraInstances } from '../../helpers/function-instances.ts';
+import { appendForeignEntry, appendRogueEntry } from '../../helpers/log-entries.ts';
+import { type TestStack, testStack } from '../../helpers/stack.ts';
 
 const EXTRA_INSTANCES = ['b', 'c'] as const;
 const SHARD_SIZE = 4;
 /** Foreign entries before and after the rogue one: 33 entries, 9 shards of 4 (the last of 1). */
 const BEFORE_ROGUE = 18;
 const AFTER_ROGUE = 14;
-
-/** One monitorShard process and the log lines it wrote since the test started. */
-interface Instance {
-  name: string;
-  pid: number;
-  logFile: string;
-  /** Where this run's lines start in the log file (the stack's process served earlier test files). */
-  from: number;
-}
-
-function linesOf(instance: Instance): { entries: LogEntry[]; text: string } {
-  const text = fs.existsSync(instance.logFile)
-    ? fs.readFileSync(instance.logFile).subarray(instance.from).toString('utf8')
-    : '';
-  const entries: LogEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      entries.push(JSON.parse(line));
-    } catch {
-      // a line cut mid-write: the next read sees it whole
-    }
-  }
-  return { entries, text };
-}
 
 /** What one process did with one shard: runMonitorShard's closing line (outcome) or skip notice. */
 interface ShardTally {
@@ -84,7 +50,7 @@ interface ShardTally {
  * every delivery it accepts with `monitor shard S of L: <outcome>` (fields `start`, `outcome`,
  * `scanned`) and refuses the others with `monitor shard S of L skipped: <why>` (fields `plan`, `start`).
  */
-function tally(instances: Instance[], log: string, plan: string, starts: number[], rogueKey: string) {
+function tally(instances: FunctionInstance[], log: string, plan: string, starts: number[], rogueKey: string) {
   const counts = new Map<string, Map<number, ShardTally>>();
   /** Raises of the rogue alert per process: `new` (its ALERT line) or `repeat` (a NOTICE line). */
   const rogueRaises = new Map<string, Record<string, number>>();
@@ -130,9 +96,8 @@ describe('several monitorShard instances receive every shard message at once', (
   let env: NodeJS.ProcessEnv;
   let rekor: RekorV1Client;
   const logger = createMemoryLogger();
-  const started: ManagedProcess[] = [];
-  const subscriptions: string[] = [];
-  const instances: Instance[] = [];
+  let instances: FunctionInstance[] = [];
+  let stopInstances: (() => Promise<void>) | undefined;
 
   before(async () => {
     stack = testStack();
@@ -142,103 +107,22 @@ describe('several monitorShard instances receive every shard message at once', (
     env = { ...process.env, ...stack.env, REKOR_PUBLIC_KEY: publicKey };
     rekor = new RekorV1Client({ baseUrl: stack.env.REKOR_URL!, logKey: publicKey });
 
-    const own = readState(stack.dir)?.processes.find((p) => p.name === 'function-monitorShard');
-    assert.ok(own, `the stack at ${stack.dir} serves monitorShard`);
-    instances.push({
-      name: 'stack',
-      pid: own.pid,
-      logFile: own.logFile,
-      from: fs.statSync(own.logFile).size,
-    });
-
-    // The same command line and environment the stack gives its monitorShard (emulators/stack/stack.ts).
-    const childEnv: NodeJS.ProcessEnv = {
-      ...process.env,
-      ...stack.env,
-      SIGSENTRY_LOCAL: '1',
-      METADATA_SERVER_DETECTION: 'none',
-      FUNCTION_TARGET: 'monitorShard',
-      K_SERVICE: 'monitorShard',
-      LOG_EXECUTION_ID: 'true',
-    };
-    delete childEnv.NODE_TEST_CONTEXT; // the function is not a test file
-    const suffix = `${process.pid}`;
-    for (const name of EXTRA_INSTANCES) {
-      const port = await pickFreePort();
-      const logFile = path.join(stack.dir, 'logs', `function-monitorShard-${name}-${suffix}.log`);
-      const proc = startDetached({
-        name: `function-monitorShard-${name}`,
-        command: process.execPath,
-        args: [
-          path.join(PROJECT_ROOT, 'node_modules', '.bin', 'functions-framework'),
-          '--target=monitorShard',
-          '--signature-type=cloudevent',
-          `--source=${path.join(PROJECT_ROOT, 'functions', 'index.ts')}`,
-          `--port=${port}`,
-        ],
-        port,
-        env: childEnv,
-        logFile,
-      });
-      started.push(proc);
-      instances.push({ name, pid: proc.pid, logFile, from: 0 });
-    }
-    for (const proc of started) {
-      await waitFor(
-        `${proc.name} to answer on ${proc.port}`,
-        async () => {
-          if (await isListening(proc.port)) return true;
-          if (!groupAlive(proc.pid)) {
-            throw new Error(
-              `${proc.name} exited before it answered:\n${fs.readFileSync(proc.logFile, 'utf8')}`,
-            );
-          }
-          return false;
-        },
-        { timeoutMs: 30_000 },
-      );
-      // The Functions Framework turns a push to /projects/P/topics/T into Cloud Run's CloudEvent.
-      const subscription = `${proc.name.replace('function-', '')}-monitor-shards-${suffix}`;
-      await pubsub.topic('monitor-shards').createSubscription(subscription, {
-        pushConfig: {
-          pushEndpoint: `http://127.0.0.1:${proc.port}/projects/${stack.env.GCP_PROJECT}/topics/monitor-shards`,
-        },
-        ackDeadlineSeconds: 60,
-      });
-      subscriptions.push(subscription);
-    }
+    ({ instances, stop: stopInstances } = await startExtraInstances(
+      stack,
+      pubsub,
+      'monitorShard',
+      EXTRA_INSTANCES,
+    ));
   });
 
   after(async () => {
-    // Other test files share the stack: only monitorShard-monitor-shards must be left on the topic.
-    for (const name of subscriptions) {
-      await pubsub
-        .subscription(name)
-        .delete()
-        .catch((err: Error) => console.error(`could not delete subscription ${name}: ${err.message}`));
-    }
-    for (const proc of started) await stopGroup(proc.pid);
+    await stopInstances?.();
     await pubsub?.close();
     await firestore?.terminate();
   });
 
-  /** An entry by a key nobody owns. */
-  async function foreignEntry(): Promise<void> {
-    const key = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    await rekor.append(hashedRekordProposal(key, crypto.randomBytes(16)).body);
-  }
-  /** An entry signed with the stack's KMS key outside sigsentry (a rogue signature); its log index. */
-  async function rogueEntry(label: string): Promise<number> {
-    const signer = new KmsSigner({
-      client: createKmsClient({ endpoint: stack.env.KMS_ENDPOINT! }),
-      keyVersion: stack.env.KMS_KEY!,
-    });
-    const bundle = await new MessageSignatureBundleBuilder({
-      signer,
-      witnesses: [new RekorWitness({ rekorBaseURL: stack.env.REKOR_URL!, fetchOnConflict: true })],
-    }).create({ data: Buffer.from(`${label} ${crypto.randomUUID()}`) });
-    return Number(bundle.verificationMaterial.tlogEntries[0]!.logIndex);
-  }
+  const foreignEntry = () => appendForeignEntry(rekor);
+  const rogueEntry = (label: string) => appendRogueEntry(stack, label);
 
   test('each shard is scanned to its end once, the rogue entry alerted once, though three instances race for every shard', {
     timeout: 90_000,

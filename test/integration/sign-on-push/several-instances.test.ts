@@ -1,56 +1,24 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PubSub } from '@google-cloud/pubsub';
-import { isListening, pickFreePort, waitFor } from '../../../emulators/stack/ports.ts';
-import {
-  groupAlive,
-  type ManagedProcess,
-  startDetached,
-  stopGroup,
-} from '../../../emulators/stack/processes.ts';
-import { PROJECT_ROOT, readState } from '../../../emulators/stack/stack.ts';
+import { waitFor } from '../../../emulators/stack/ports.ts';
+import { groupAlive } from '../../../emulators/stack/processes.ts';
 import { readCosignSignatures } from '../../../functions/attach/cosign-layout.ts';
 import { listBundleReferrers, readBundleReferrer } from '../../../functions/attach/referrer.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
+import { type FunctionInstance, linesOf, startExtraInstances } from '../../helpers/function-instances.ts';
 import { pushSampleImage } from '../../helpers/push.ts';
 import { logEntriesWithHash, sha256Hex, signingRecords, waitForState } from '../../helpers/signatures.ts';
-import { type LogEntry, type TestStack, testStack } from '../../helpers/stack.ts';
+import { type TestStack, testStack } from '../../helpers/stack.ts';
 
 const IMAGES = 8;
 const EXTRA_INSTANCES = ['b', 'c'] as const;
-
-/** One signOnPush process and the log lines it wrote since the test started. */
-interface Instance {
-  name: string;
-  pid: number;
-  logFile: string;
-  /** Where this run's lines start in the log file (the stack's process served earlier test files). */
-  from: number;
-}
-
-function linesOf(instance: Instance): { entries: LogEntry[]; text: string } {
-  const text = fs.existsSync(instance.logFile)
-    ? fs.readFileSync(instance.logFile).subarray(instance.from).toString('utf8')
-    : '';
-  const entries: LogEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      entries.push(JSON.parse(line));
-    } catch {
-      // a line cut mid-write: the next read sees it whole
-    }
-  }
-  return { entries, text };
-}
 
 /**
  * What each instance did with each image: deliveries received, told the lease is busy, failed
  * (retryable, so redelivered), refused (acknowledged, never retried), signed.
  */
-function tally(instances: Instance[], images: string[]) {
+function tally(instances: FunctionInstance[], images: string[]) {
   const wanted = new Set(images);
   const counts = new Map<
     string,
@@ -86,9 +54,8 @@ describe('several signOnPush instances receive every push at once', () => {
   let pubsub: PubSub;
   let records: ReturnType<typeof signingRecords>;
   let registry: RegistryClient;
-  const started: ManagedProcess[] = [];
-  const subscriptions: string[] = [];
-  const instances: Instance[] = [];
+  let instances: FunctionInstance[] = [];
+  let stopInstances: (() => Promise<void>) | undefined;
 
   before(async () => {
     stack = testStack();
@@ -96,82 +63,16 @@ describe('several signOnPush instances receive every push at once', () => {
     records = signingRecords(stack);
     registry = new RegistryClient({ allowedHosts: [stack.env.REGISTRY!] });
 
-    const own = readState(stack.dir)?.processes.find((p) => p.name === 'function-signOnPush');
-    assert.ok(own, `the stack at ${stack.dir} serves signOnPush`);
-    instances.push({
-      name: 'stack',
-      pid: own.pid,
-      logFile: own.logFile,
-      from: fs.statSync(own.logFile).size,
-    });
-
-    // The same command line and environment the stack gives its signOnPush (emulators/stack/stack.ts).
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      ...stack.env,
-      SIGSENTRY_LOCAL: '1',
-      METADATA_SERVER_DETECTION: 'none',
-      FUNCTION_TARGET: 'signOnPush',
-      K_SERVICE: 'signOnPush',
-      LOG_EXECUTION_ID: 'true',
-    };
-    delete env.NODE_TEST_CONTEXT; // the function is not a test file
-    const suffix = `${process.pid}`;
-    for (const name of EXTRA_INSTANCES) {
-      const port = await pickFreePort();
-      const logFile = path.join(stack.dir, 'logs', `function-signOnPush-${name}-${suffix}.log`);
-      const proc = startDetached({
-        name: `function-signOnPush-${name}`,
-        command: process.execPath,
-        args: [
-          path.join(PROJECT_ROOT, 'node_modules', '.bin', 'functions-framework'),
-          '--target=signOnPush',
-          '--signature-type=cloudevent',
-          `--source=${path.join(PROJECT_ROOT, 'functions', 'index.ts')}`,
-          `--port=${port}`,
-        ],
-        port,
-        env,
-        logFile,
-      });
-      started.push(proc);
-      instances.push({ name, pid: proc.pid, logFile, from: 0 });
-    }
-    for (const proc of started) {
-      await waitFor(
-        `${proc.name} to answer on ${proc.port}`,
-        async () => {
-          if (await isListening(proc.port)) return true;
-          if (!groupAlive(proc.pid)) {
-            throw new Error(
-              `${proc.name} exited before it answered:\n${fs.readFileSync(proc.logFile, 'utf8')}`,
-            );
-          }
-          return false;
-        },
-        { timeoutMs: 30_000 },
-      );
-      // The Functions Framework turns a push to /projects/P/topics/T into Cloud Run's CloudEvent.
-      const subscription = `${proc.name.replace('function-', '')}-gcr-${suffix}`;
-      await pubsub.topic('gcr').createSubscription(subscription, {
-        pushConfig: {
-          pushEndpoint: `http://127.0.0.1:${proc.port}/projects/${stack.env.GCP_PROJECT}/topics/gcr`,
-        },
-        ackDeadlineSeconds: 60,
-      });
-      subscriptions.push(subscription);
-    }
+    ({ instances, stop: stopInstances } = await startExtraInstances(
+      stack,
+      pubsub,
+      'signOnPush',
+      EXTRA_INSTANCES,
+    ));
   });
 
   after(async () => {
-    // Other test files share the stack: only signOnPush-gcr must be left on `gcr`.
-    for (const name of subscriptions) {
-      await pubsub
-        .subscription(name)
-        .delete()
-        .catch((err: Error) => console.error(`could not delete subscription ${name}: ${err.message}`));
-    }
-    for (const proc of started) await stopGroup(proc.pid);
+    await stopInstances?.();
     await pubsub?.close();
     await records?.db.terminate();
   });
