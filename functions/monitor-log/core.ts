@@ -129,7 +129,7 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorRunResult> {
   for (const config of deps.logs) {
     const result = emptyResult(config.name);
     try {
-      await monitorOneLog(deps, matcher, config, result);
+      await withRunLease(deps, config.name, result, () => monitorOneLog(deps, matcher, config, result));
     } catch (error) {
       // A dependency failed (log unreachable, Firestore down): what was done so far stays done.
       result.outcome = 'failed';
@@ -155,6 +155,60 @@ function levelOf(outcome: LogOutcome): 'info' | 'notice' | 'error' {
 function checkpointOf(note: string): VerifiedCheckpoint {
   return { ...parseCheckpoint(note).checkpoint, note };
 }
+
+/**
+ * One run scans a log at a time: the run lease is taken in the log's state with its version-checked
+ * save (released when the run ends, expiring after the time budget and a margin if the instance
+ * dies), so two runs never match and alert on the same entries. A first run has no state to hold a
+ * lease in: its version-checked creation settles a race.
+ */
+async function withRunLease(
+  deps: MonitorDeps,
+  log: string,
+  result: LogRunResult,
+  run: () => Promise<unknown>,
+): Promise<void> {
+  const now = deps.now ?? Date.now;
+  const limits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const state = await deps.store.load(log);
+  if (state === undefined) {
+    await run();
+    return;
+  }
+  if (state.runner && state.runner.until > now()) {
+    result.outcome = 'busy';
+    result.from = state.cursor;
+    deps.logger.notice(
+      `monitor run on ${log} skipped: another run holds the log until ${new Date(state.runner.until).toISOString()}`,
+      {
+        log,
+      },
+    );
+    return;
+  }
+  const owner = crypto.randomUUID();
+  const runner = { owner, until: now() + limits.timeBudgetMs + RUN_LEASE_MARGIN_MS };
+  if (
+    !(await deps.store.save({ ...state, runner, updatedAt: new Date(now()).toISOString() }, state.version))
+  ) {
+    result.outcome = 'busy';
+    return;
+  }
+  try {
+    await run();
+  } finally {
+    // Released whatever happened, unless another run took the log over meanwhile.
+    const after = await deps.store.load(log).catch(() => undefined);
+    if (after?.runner?.owner === owner) {
+      await deps.store
+        .save({ ...after, runner: null, updatedAt: new Date(now()).toISOString() }, after.version)
+        .catch(() => false);
+    }
+  }
+}
+
+/** Past the time budget, a run still finishes the batch it started; its lease covers that. */
+const RUN_LEASE_MARGIN_MS = 5 * 60_000;
 
 /** What a scheduled run and a shard both scan with; the time budget starts now. */
 function scanContextFor(

@@ -28,6 +28,12 @@ export interface MonitorState {
   previousShards: Array<{ origin: string; checkpoint: string; cursor: number }>;
   /** A backlog being scanned in parallel (fan-out.ts); the cursor advances over its finished shards. */
   fanOut?: FanOutPlan;
+  /**
+   * The run scanning this log and until when (ms since the epoch): a run that starts meanwhile (an
+   * operator's `sigsentry monitor` during the scheduled run) stops as busy instead of matching,
+   * and alerting on, the same entries again.
+   */
+  runner?: { owner: string; until: number } | null;
 }
 
 /**

@@ -110,6 +110,46 @@ describe('runMonitor against the Rekor emulator', () => {
     assert.equal(alert.severity, 'CRITICAL');
   });
 
+  it('two runs at once on one log (an operator’s run during the scheduled one): one scans, the other stops as busy; each entry alerted once', async () => {
+    const { deps, alerts, state } = setup();
+    await runMonitor(deps);
+    const before = state()!.cursor;
+    const rogue = await append(ours);
+    for (let i = 0; i < 30; i++) await append(theirs);
+    const [a, b] = await Promise.all([runMonitor(deps), runMonitor(deps)]);
+    assert.deepEqual([a.logs[0]?.outcome, b.logs[0]?.outcome].sort(), ['busy', 'scanned']);
+    assert.equal(a.ok && b.ok, true);
+    assert.equal(state()!.cursor, before + 31);
+    assert.deepEqual(
+      alerts.raised.map((x) => [x.kind, x.evidence.logIndex]),
+      [['rogue-signature', rogue.entry.logIndex]],
+    );
+    assert.equal(state()!.runner, null, 'the lease is released');
+  });
+
+  it('a run whose instance died holds the log until its lease runs out; the next run then goes on', async () => {
+    let clock = 5_000_000;
+    const { deps, store, name, state } = setup({ now: () => clock });
+    await runMonitor(deps);
+    const before = state()!.cursor;
+    for (let i = 0; i < 3; i++) await append(theirs);
+    const current = state()!;
+    await store.save(
+      { ...current, runner: { owner: 'dead instance', until: clock + 60_000 } },
+      current.version,
+    );
+
+    const held = await runMonitor(deps);
+    assert.equal(held.logs[0]?.outcome, 'busy');
+    assert.equal(state()!.cursor, before, 'nothing scanned while the lease holds');
+    assert.equal(store.states.get(name)!.runner?.owner, 'dead instance');
+
+    clock += 60_001;
+    const next = await runMonitor(deps);
+    assert.equal(next.logs[0]?.outcome, 'scanned', JSON.stringify(next));
+    assert.equal(state()!.cursor, before + 3);
+  });
+
   it('starts at the current size by default, and from startIndex or a backfill index when told', async () => {
     await append(ours);
     const size = (await client.getCheckpoint()).size;
@@ -142,7 +182,11 @@ describe('runMonitor against the Rekor emulator', () => {
       const result = await runMonitor(deps);
       assert.equal(result.ok, false);
       assert.equal(result.logs[0]?.outcome, kind);
-      assert.deepEqual(state(), before);
+      // What the log is trusted for stays as it was (the run lease came and went).
+      const { version: _v, updatedAt: _u, runner, ...kept } = state()!;
+      const { version: _bv, updatedAt: _bu, runner: _br, ...keptBefore } = before;
+      assert.deepEqual(kept, keptBefore);
+      assert.equal(runner, null, 'the run released its lease');
       const [alert] = alerts.ofKind(kind);
       assert.ok(alert, `expected a ${kind} alert`);
       assert.equal(alert.evidence.logUrl, server.url);
