@@ -26,7 +26,7 @@ import type { Logger } from '../logging/logger.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
 import { INDEX_MEDIA_TYPES } from '../registry/media-types.ts';
 import { type DigestReference, formatImageReference } from '../registry/reference.ts';
-import type { Registry } from '../registry/registry.ts';
+import type { FetchedManifest, Registry } from '../registry/registry.ts';
 import type { FormatProgress, SigningRecord, SigningStore } from '../state/signing-records.ts';
 import { DependencyClock, timedCall, withDependencyClock, wrapDependencyCalls } from './dependency-calls.ts';
 import type { NotificationHandler } from './entry.ts';
@@ -111,29 +111,28 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     const rule = ruleFor(deps.config, repository);
     if (!rule) return { outcome: 'skipped', reason: `repository ${repository} is not watched` };
 
-    // Never trust the event: the digest (or the tag's digest) must exist in the registry now.
+    // Never trust the event: the digest (or the tag's digest) must exist in the registry now. A
+    // digest is fetched directly: the manifest's bytes are checked against it, so no HEAD first.
     const repo = { host: n.host, repository: n.repository };
+    const notInRegistry = (err: unknown) => {
+      if (!(err instanceof RegistryNotFoundError)) return err;
+      return new PolicyViolationError(
+        `refusing to sign: ${n.raw.digest ?? n.raw.tag} is not in the registry`,
+        {
+          image: n.raw.digest ?? n.raw.tag,
+        },
+      );
+    };
     let digest: string;
+    let manifest: FetchedManifest;
     try {
-      const descriptor = await deps.registry.resolve({
-        ...repo,
-        ...(n.digest ? { digest: n.digest } : { tag: n.tag! }),
-      });
-      digest = descriptor.digest;
+      digest = n.digest ?? (await deps.registry.resolve({ ...repo, tag: n.tag! })).digest;
+      manifest = await deps.registry.getManifest(repo, digest);
     } catch (err) {
-      if (err instanceof RegistryNotFoundError) {
-        throw new PolicyViolationError(
-          `refusing to sign: ${n.raw.digest ?? n.raw.tag} is not in the registry`,
-          {
-            image: n.raw.digest ?? n.raw.tag,
-          },
-        );
-      }
-      throw err;
+      throw notInRegistry(err);
     }
     const image: DigestReference = { ...repo, digest };
     const imageRef = formatImageReference(image);
-    const manifest = await deps.registry.getManifest(repo, digest);
     let manifestJson: { manifests?: Array<{ digest?: unknown }> };
     try {
       manifestJson = JSON.parse(Buffer.from(manifest.bytes).toString('utf8'));
