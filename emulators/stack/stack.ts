@@ -207,13 +207,7 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
     state.env.SIGSENTRY_WATCH = `${state.env.REGISTRY}/**`;
     log(`rekor and kms emulators are up; signing key ${state.env.KMS_KEY}`);
 
-    // No metadata server on loopback: tell the Google clients not to look for one.
-    const childEnv = {
-      ...process.env,
-      ...state.env,
-      SIGSENTRY_LOCAL: '1',
-      METADATA_SERVER_DETECTION: 'none',
-    };
+    const childEnv = stackChildEnv(state.env);
 
     for (const fn of FUNCTIONS) {
       const name = `function-${fn.target}`;
@@ -285,6 +279,17 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
   }
 }
 
+/** The environment of the stack's node processes (functions and bridge). */
+function stackChildEnv(stackEnv: StackEnv): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...stackEnv,
+    SIGSENTRY_LOCAL: '1',
+    // No metadata server on loopback: the Google clients must not look for one.
+    METADATA_SERVER_DETECTION: 'none',
+  };
+}
+
 /**
  * How the stack serves one instance of a function: the Functions Framework on `port` with the
  * stack's environment, as Cloud Run runs it (tests start more instances the same way).
@@ -295,11 +300,7 @@ export function functionInstanceCommand(
   stackEnv: StackEnv,
 ): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    ...stackEnv,
-    SIGSENTRY_LOCAL: '1',
-    // No metadata server on loopback: the Google clients must not look for one.
-    METADATA_SERVER_DETECTION: 'none',
+    ...stackChildEnv(stackEnv),
     FUNCTION_TARGET: fn.target,
     K_SERVICE: fn.target,
     // Cloud Run functions deployed through the v2 API log execution ids.

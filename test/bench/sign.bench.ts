@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { makeOciImage } from '../../emulators/sample-image.ts';
+import { peakRssMiB } from '../../emulators/stack/memory-limit.ts';
 import { readState, stackDown, stackStatus, stackUp } from '../../emulators/stack/stack.ts';
 import { RegistryClient } from '../../functions/registry/client.ts';
 import { recordId, SIGNING_RECORDS } from '../../functions/state/signing-records.ts';
@@ -33,27 +34,6 @@ const RATE = Number(values.rate);
 const SEQUENTIAL = Number(values.sequential);
 const PUSHES = Number(values.pushes);
 const CONCURRENCY = Number(values.concurrency);
-
-function cpuMs(pid: number): number {
-  // Fields 14 and 15 of /proc/PID/stat: user and system time in clock ticks (100 per second here).
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
-
-/** Peak resident set size (VmHWM) of a process, in MiB. */
-function peakRssMiB(pid: number): number {
-  const line = fs
-    .readFileSync(`/proc/${pid}/status`, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('VmHWM:'));
-  return Math.round(Number(line?.split(/\s+/)[1] ?? 0) / 1024);
-}
-
-function childPids(pid: number): number[] {
-  // The Functions Framework runs in the group leader itself (node), so the leader's pid is the function.
-  return [pid];
-}
 
 /** CPU milliseconds of every process in each of the stack's process groups (Java runs as a child). */
 function groupCpuMs(groups: Array<{ name: string; pid: number }>): Record<string, number> {
@@ -210,7 +190,6 @@ const result = await (async () => {
     // Images are made before the clock starts; each is pushed as blobs then manifest, like a client.
     const images = Array.from({ length: PUSHES }, (_, i) => ({ i, image: makeOciImage({ tag: `v${i}` }) }));
     const pushedAt = new Map<string, number>();
-    const cpuBefore = childPids(fnPid).reduce((a, p) => a + cpuMs(p), 0);
     const groups = readState(dir)!.processes.map((p) => ({ name: p.name, pid: p.pid }));
     const groupsBefore = groupCpuMs(groups);
     const burstStartLine = signingTimings(functionLog).length;
@@ -253,7 +232,6 @@ const result = await (async () => {
         finished = Math.max(finished, signedAt);
       }
     }
-    const cpuAfter = childPids(fnPid).reduce((a, p) => a + cpuMs(p), 0);
     const groupsAfter = groupCpuMs(groups);
     latencies.sort((a, b) => a - b);
     // Where a push waits: registry ack → bridge published on gcr → function received → signed.
@@ -285,7 +263,13 @@ const result = await (async () => {
         max: latencies.at(-1),
       },
       signingsPerSecond: Number((latencies.length / ((finished - started) / 1000)).toFixed(1)),
-      functionCpuMsPerSigning: Number(((cpuAfter - cpuBefore) / Math.max(1, latencies.length)).toFixed(2)),
+      // The function's group is the Functions Framework process alone (the cgroup shell exec'd it).
+      functionCpuMsPerSigning: Number(
+        (
+          (groupsAfter['function-signOnPush']! - groupsBefore['function-signOnPush']!) /
+          Math.max(1, latencies.length)
+        ).toFixed(2),
+      ),
       functionPeakRssMiB: peakRssMiB(fnPid),
       // The limit the function ran under (its deployed memory) and how often it was killed for it.
       functionMemory:

@@ -25,8 +25,11 @@ export interface FunctionInstance {
   from: number;
 }
 
-/** The JSON lines an instance logged since `from`, and the raw text (for crash traces). */
-export function linesOf(instance: FunctionInstance): { entries: LogEntry[]; text: string } {
+/** The JSON lines a process logged since byte `from`, and the raw text (for crash traces). */
+export function linesOf(instance: Pick<FunctionInstance, 'logFile' | 'from'>): {
+  entries: LogEntry[];
+  text: string;
+} {
   const text = fs.existsSync(instance.logFile)
     ? fs.readFileSync(instance.logFile).subarray(instance.from).toString('utf8')
     : '';

@@ -22,8 +22,9 @@ import {
   monitorDocumentId,
 } from '../../../functions/monitor-log/state.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
+import { linesOf } from '../../helpers/function-instances.ts';
 import { appendForeignEntry } from '../../helpers/log-entries.ts';
-import { type LogEntry, sleep, type TestStack, testStack } from '../../helpers/stack.ts';
+import { sleep, type TestStack, testStack } from '../../helpers/stack.ts';
 
 describe('a monitor shard that keeps failing', () => {
   let stack: TestStack;
@@ -42,15 +43,6 @@ describe('a monitor shard that keeps failing', () => {
     await firestore.terminate();
   });
 
-  /** JSON lines a log file got from byte `from` on. */
-  const linesSince = (file: string, from: number): LogEntry[] =>
-    fs
-      .readFileSync(file)
-      .subarray(from)
-      .toString('utf8')
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as LogEntry);
   const faults = (f: Record<string, unknown>) =>
     fetch(`${stack.env.REKOR_URL}/__faults`, { method: 'POST', body: JSON.stringify(f) }).then((r) =>
       assert.equal(r.status, 200),
@@ -107,7 +99,7 @@ describe('a monitor shard that keeps failing', () => {
           throw new Error(`only ${mine().length} of ${shardCount} shards dead-lettered`);
       }
       // Each shard was tried exactly MAX_DELIVERY_ATTEMPTS times by the served function, then given up.
-      const failures = linesSince(logFile, logFrom).filter(
+      const failures = linesOf({ logFile, from: logFrom }).entries.filter(
         (e) => e.message === 'monitor shard failed; Pub/Sub will redeliver' && e['plan'] === plan.id,
       );
       for (const message of mine()) {

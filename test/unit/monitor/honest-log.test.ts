@@ -8,7 +8,7 @@
  * The emulator runs in a worker thread so the log and the monitor each have a core.
  */
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,7 @@ import { resolveIdentities } from '../../../functions/monitor-log/identities.ts'
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { canonicalJson } from '../../../functions/tlog/entries/canonical.ts';
+import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
 
 const ENTRIES = 100_000;
 /** One entry in this many is sigsentry's own (owned key, with a signing record). */
@@ -81,20 +82,8 @@ function replay(body: Buffer, i: number): Buffer {
 }
 
 function hashedrekord(key: typeof ours, i: number): { body: Buffer; signature: Buffer } {
-  const data = Buffer.from(`honest log artifact ${i}`);
-  const signature = sign('sha256', data, key.privateKey);
-  const body = canonicalJson({
-    apiVersion: '0.0.1',
-    kind: 'hashedrekord',
-    spec: {
-      data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(data).digest('hex') } },
-      signature: {
-        content: signature.toString('base64'),
-        publicKey: { content: Buffer.from(pemOf(key.publicKey)).toString('base64') },
-      },
-    },
-  });
-  return { body: Buffer.from(body), signature };
+  const { body, signature } = hashedRekordProposal(key, Buffer.from(`honest log artifact ${i}`));
+  return { body: Buffer.from(canonicalJson(body)), signature };
 }
 
 interface Emulator {
