@@ -129,7 +129,9 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorRunResult> {
   for (const config of deps.logs) {
     const result = emptyResult(config.name);
     try {
-      await withRunLease(deps, config.name, result, () => monitorOneLog(deps, matcher, config, result));
+      await withRunLease(deps, config.name, result, (state) =>
+        monitorOneLog(deps, matcher, config, result, state),
+      );
     } catch (error) {
       // A dependency failed (log unreachable, Firestore down): what was done so far stays done.
       result.outcome = 'failed';
@@ -166,13 +168,14 @@ async function withRunLease(
   deps: MonitorDeps,
   log: string,
   result: LogRunResult,
-  run: () => Promise<unknown>,
+  /** Scans the log from its state as the lease left it (undefined: the log's first run). */
+  run: (state: MonitorState | undefined) => Promise<unknown>,
 ): Promise<void> {
   const now = deps.now ?? Date.now;
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const state = await deps.store.load(log);
   if (state === undefined) {
-    await run();
+    await run(undefined);
     return;
   }
   if (state.runner && state.runner.until > now()) {
@@ -188,14 +191,13 @@ async function withRunLease(
   }
   const owner = crypto.randomUUID();
   const runner = { owner, until: now() + limits.timeBudgetMs + RUN_LEASE_MARGIN_MS };
-  if (
-    !(await deps.store.save({ ...state, runner, updatedAt: new Date(now()).toISOString() }, state.version))
-  ) {
+  const leased: MonitorState = { ...state, runner, updatedAt: new Date(now()).toISOString() };
+  if (!(await deps.store.save(leased, state.version))) {
     result.outcome = 'busy';
     return;
   }
   try {
-    await run();
+    await run({ ...leased, version: state.version + 1 });
   } finally {
     // Released whatever happened, unless another run took the log over meanwhile.
     const after = await deps.store.load(log).catch(() => undefined);
@@ -238,6 +240,7 @@ async function monitorOneLog(
   matcher: IdentityMatcher,
   config: MonitoredLogConfig,
   result: LogRunResult,
+  loaded: MonitorState | undefined,
 ): Promise<LogRunResult> {
   const now = deps.now ?? Date.now;
   const { log } = config;
@@ -253,7 +256,7 @@ async function monitorOneLog(
     return result;
   };
 
-  let state = await deps.store.load(config.name);
+  let state = loaded;
   let trusted = state ? checkpointOf(state.checkpoint) : undefined;
   result.from = state?.cursor;
 
