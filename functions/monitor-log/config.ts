@@ -37,6 +37,7 @@ export type MonitoredLogSettings = z.infer<typeof MonitoredLogSchema> & { name: 
 
 export const MonitorLimitsSchema = z
   .object({
+    /** Entries per batch on a Rekor v1 log; a tile log's batches are whole entry bundles (see logSourceFor). */
     batchSize: z.number().int().min(10).max(100_000),
     maxEntriesPerRun: z.number().int().positive(),
     timeBudgetMs: z.number().int().positive(),
@@ -46,7 +47,7 @@ export const MonitorLimitsSchema = z
     fanOutAbove: z.number().int().min(1000),
     shardSize: z.number().int().min(1000),
     shardLeaseMs: z.number().int().min(60_000),
-    /** Log requests in flight (v1 batch retrieves or v2 entry bundles). */
+    /** Log requests in flight (v1 batch retrieves per batch; v2 entry bundles over the batches read at once). */
     requestConcurrency: z.number().int().min(1).max(256),
   })
   .partial();

@@ -14,7 +14,7 @@ import { KmsSigner } from '../signing/kms-signer.ts';
 import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import { RekorV2Client } from '../tlog/client/rekor-v2.ts';
 import { loadMonitorConfig, type MonitorConfig, type MonitoredLogSettings } from './config.ts';
-import type { MonitorDeps, MonitoredLogConfig } from './core.ts';
+import { DEFAULT_LIMITS, type MonitorDeps, type MonitoredLogConfig } from './core.ts';
 import { FirestoreShardStore, PubSubShardDispatcher } from './fan-out.ts';
 import { resolveIdentities } from './identities.ts';
 import type { MonitoredLog } from './log-source.ts';
@@ -23,7 +23,16 @@ import { FirestoreSigningRecordLookup } from './signing-lookup.ts';
 import { FirestoreMonitorStore } from './state.ts';
 import { TiledLogSource } from './tiled-source.ts';
 
-export function logSourceFor(settings: MonitoredLogSettings, concurrency: number): MonitoredLog {
+/**
+ * The monitored log for its settings, `concurrency` requests in flight. A tile log's batches are
+ * sized so that the batches read at once (`readAhead`) together fetch about that many bundles:
+ * each bundle is a quarter to half a MiB held until its batch is matched.
+ */
+export function logSourceFor(
+  settings: MonitoredLogSettings,
+  concurrency: number,
+  readAhead = DEFAULT_LIMITS.readAhead,
+): MonitoredLog {
   if (settings.kind === 'rekor-v2') {
     const reader = new RekorV2Client({
       baseUrl: settings.url,
@@ -31,7 +40,11 @@ export function logSourceFor(settings: MonitoredLogSettings, concurrency: number
       concurrency,
       ...(settings.origin ? { origin: settings.origin } : {}),
     });
-    return new TiledLogSource({ reader, url: settings.url });
+    return new TiledLogSource({
+      reader,
+      url: settings.url,
+      bundlesPerBatch: Math.ceil(concurrency / Math.max(1, readAhead)),
+    });
   }
   const client = new RekorV1Client({
     baseUrl: settings.url,
@@ -68,7 +81,7 @@ export async function monitorDepsFromEnv(
   const concurrency = config.limits.requestConcurrency ?? 32;
   const logs: MonitoredLogConfig[] = config.logs.map((settings) => ({
     name: settings.name,
-    log: logSourceFor(settings, concurrency),
+    log: logSourceFor(settings, concurrency, config.limits.readAhead),
     ...(settings.startIndex !== undefined ? { startIndex: settings.startIndex } : {}),
   }));
   const { requestConcurrency: _, ...limits } = config.limits;

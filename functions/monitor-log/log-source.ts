@@ -19,9 +19,19 @@ export interface ScannedEntry {
   verifyTimestamp?: () => void;
 }
 
+/** How a log is best read in batches, where limits.batchSize does not fit it. */
+export interface LogBatching {
+  /** Entries one read returns (a tile log's entry bundle: 256); batches end on its multiples. */
+  unit: number;
+  /** Entries per batch: enough units to keep the log client's requests in flight. */
+  size: number;
+}
+
 export interface MonitoredLog {
   /** Where the log is, for evidence. */
   readonly url: string;
+  /** Default: limits.batchSize entries, ending anywhere. */
+  readonly batching?: LogBatching;
   /** Fetches the newest checkpoint and verifies its signature (LogIntegrityError / CheckpointError if bad). */
   getCheckpoint(): Promise<VerifiedCheckpoint>;
   /** Proves `next` extends `trusted`; throws LogIntegrityError on a shrunk or forked tree or a bad proof. */

@@ -96,7 +96,8 @@ export async function raiseIntegrityFailure(
 
 /**
  * Scans [from, to) against `head`. `advance(end)` records that every index below `end` is
- * processed; false means another run owns the range, and the scan stops. Batches are read
+ * processed; false means another run owns the range, and the scan stops. Batches (sized as the
+ * log's `batching` asks, else limits.batchSize) are read
  * `limits.readAhead` ahead, so the log's round trips overlap the matching, but processed and
  * recorded strictly in order. A dependency failure is thrown; what was recorded stays recorded.
  */
@@ -107,8 +108,9 @@ export async function scanRange(
   to: number,
   advance: (end: number) => Promise<boolean>,
 ): Promise<RangeEnd> {
+  const { unit, size } = ctx.log.batching ?? { unit: 1, size: ctx.limits.batchSize };
   const read = (start: number) => {
-    const end = Math.min(to, start + ctx.limits.batchSize);
+    const end = Math.min(to, Math.floor(start / unit) * unit + size);
     const entries = ctx.log.readEntries(start, end, head);
     entries.catch(() => {}); // awaited below; a batch abandoned by an early return is only a read
     return { end, entries };

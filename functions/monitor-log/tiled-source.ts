@@ -4,7 +4,8 @@
  * construction; the reader (tlog's RekorV2Client) does that check.
  */
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
-import type { MonitoredLog, ScannedEntry } from './log-source.ts';
+import { TILE_WIDTH } from '../tlog/tiles/path.ts';
+import type { LogBatching, MonitoredLog, ScannedEntry } from './log-source.ts';
 
 export interface TiledLogReader {
   getCheckpoint(): Promise<VerifiedCheckpoint>;
@@ -18,11 +19,17 @@ export interface TiledLogReader {
 
 export class TiledLogSource implements MonitoredLog {
   readonly url: string;
+  /**
+   * Whole entry bundles (a batch ending inside a bundle would have the next batch fetch it again),
+   * `bundlesPerBatch` of them.
+   */
+  readonly batching: LogBatching;
   private readonly reader: TiledLogReader;
 
-  constructor(opts: { reader: TiledLogReader; url: string }) {
+  constructor(opts: { reader: TiledLogReader; url: string; bundlesPerBatch: number }) {
     this.reader = opts.reader;
     this.url = opts.url;
+    this.batching = { unit: TILE_WIDTH, size: TILE_WIDTH * Math.max(1, Math.floor(opts.bundlesPerBatch)) };
   }
 
   getCheckpoint(): Promise<VerifiedCheckpoint> {

@@ -347,7 +347,11 @@ export class RekorV2Client {
     checkpoint: VerifiedCheckpoint,
   ): Promise<{ leaves: Buffer[]; hashes: Buffer[] }> {
     const { leaves, hashes } = await this.tiles.compute(checkpoint.size, (r) => ({
-      leaves: Array.from({ length: count }, (_, k) => Buffer.from(r.node(0, logIndex + k))),
+      // Views of the tile's bytes, which the proof below authenticates; not copied.
+      leaves: Array.from({ length: count }, (_, k) => {
+        const leaf = r.node(0, logIndex + k);
+        return Buffer.from(leaf.buffer, leaf.byteOffset, leaf.byteLength);
+      }),
       hashes: inclusionProof(r, logIndex, checkpoint.size).map((h) => Buffer.from(h)),
     }));
     const leafHash = leaves[0]!;
@@ -448,15 +452,16 @@ export class RekorV2Client {
     // Authenticates the whole level-0 tile: the proof for its first leaf is built from all its
     // other hashes, so it reproduces the signed root only if every hash in the tile is genuine.
     // The leaves come from the same computation, so they are the tile bytes that were proven.
-    const { leaves } = await this.provenLeaves(base, width, checkpoint);
-    const res = await request(`${this.read}/${entryBundlePath(n, width)}`, {}, this.http);
+    // The tile and the bundle are fetched at once: nothing from the bundle is used before its
+    // leaves are compared with the proven tile below.
+    const [{ leaves }, bundle] = await Promise.all([
+      this.provenLeaves(base, width, checkpoint),
+      this.fetchBundle(n, width),
+    ]);
     let bodies: Buffer[];
     try {
-      bodies = parseEntryBundle(
-        Buffer.from(await readBody(() => res.arrayBuffer(), `entry bundle ${n}`, { logIndex: base })),
-      );
+      bodies = parseEntryBundle(bundle);
     } catch (err) {
-      if (err instanceof DependencyError) throw err;
       throw new LogIntegrityError('malformed', `entry bundle ${n} is malformed`, { logIndex: base }, err);
     }
     if (bodies.length !== width) {
@@ -508,6 +513,13 @@ export class RekorV2Client {
       canonicalizedBody: entry!.body,
       inclusionProof: { logIndex, treeSize: cp.size, rootHash: cp.rootHash, hashes, checkpoint: cp.note },
     };
+  }
+
+  private async fetchBundle(n: number, width: number): Promise<Buffer> {
+    const res = await request(`${this.read}/${entryBundlePath(n, width)}`, {}, this.http);
+    return Buffer.from(
+      await readBody(() => res.arrayBuffer(), `entry bundle ${n}`, { logIndex: n * TILE_WIDTH }),
+    );
   }
 
   private async fetchTile(key: TileKey): Promise<Buffer> {

@@ -1,5 +1,5 @@
-import { HASH_SIZE } from '../merkle/hash.ts';
-import { MemoryLevels, type NodeReader } from '../merkle/proofs.ts';
+import { HASH_SIZE, hashChildren } from '../merkle/hash.ts';
+import type { NodeReader } from '../merkle/proofs.ts';
 import { TILE_HEIGHT, TILE_WIDTH, tileWidth } from './path.ts';
 
 export interface TileKey {
@@ -15,6 +15,40 @@ const keyOf = (k: TileKey): string => `${k.level}/${k.index}/${k.width}`;
 const PLACEHOLDER = Buffer.alloc(HASH_SIZE);
 
 /**
+ * One tile's hashes as its own small tree: row r holds the perfect subtrees of 2^r of its hashes,
+ * each row one buffer. (A scan builds one per 256 entries; a buffer per node made it the
+ * monitor's largest heap, about 70 KiB a tile.)
+ */
+export class TileLevels {
+  private readonly rows: Buffer[];
+
+  constructor(hashes: Buffer) {
+    this.rows = [hashes];
+    for (let row = hashes; row.length >= 2 * HASH_SIZE; ) {
+      const pairs = Math.floor(row.length / (2 * HASH_SIZE));
+      const up = Buffer.allocUnsafe(pairs * HASH_SIZE);
+      for (let i = 0; i < pairs; i++) {
+        const at = 2 * i * HASH_SIZE;
+        hashChildren(row.subarray(at, at + HASH_SIZE), row.subarray(at + HASH_SIZE, at + 2 * HASH_SIZE)).copy(
+          up,
+          i * HASH_SIZE,
+        );
+      }
+      this.rows.push(up);
+      row = up;
+    }
+  }
+
+  node(level: number, index: number): Buffer {
+    const row = this.rows[level];
+    if (row === undefined || (index + 1) * HASH_SIZE > row.length) {
+      throw new RangeError(`no node at level ${level} index ${index}`);
+    }
+    return row.subarray(index * HASH_SIZE, (index + 1) * HASH_SIZE);
+  }
+}
+
+/**
  * Perfect-subtree reads over the tiles of a tree of `treeSize`: node(l, i) comes from tile level
  * floor(l / 8), rebuilt inside the tile from its hashes. `lookup` answers undefined for a tile it
  * has not got; such reads are recorded and answered with a placeholder, which is harmless because
@@ -23,9 +57,9 @@ const PLACEHOLDER = Buffer.alloc(HASH_SIZE);
 class TileNodes implements NodeReader {
   readonly missing = new Map<string, TileKey>();
   private readonly treeSize: number;
-  private readonly lookup: (key: TileKey) => MemoryLevels | undefined;
+  private readonly lookup: (key: TileKey) => TileLevels | undefined;
 
-  constructor(treeSize: number, lookup: (key: TileKey) => MemoryLevels | undefined) {
+  constructor(treeSize: number, lookup: (key: TileKey) => TileLevels | undefined) {
     this.treeSize = treeSize;
     this.lookup = lookup;
   }
@@ -49,35 +83,50 @@ class TileNodes implements NodeReader {
   }
 }
 
+/** Tiles kept per tile level: a scan reads each entry tile (level 0) once, the levels above often. */
+export interface TileCacheLimits {
+  entryLevel: number;
+  upperLevels: number;
+}
+
 /**
  * A tree read through its tiles: runs a root or proof computation, fetching (in parallel, once)
  * exactly the tiles it touches. Tiles are immutable, so they are cached across calls.
  */
 export class TiledTree {
   private readonly fetchTile: TileFetcher;
-  private readonly cache = new Map<string, MemoryLevels>();
-  private readonly cacheLimit: number;
+  // Level 0 apart: a million-entry scan reads 3,907 entry tiles once each, which would push out
+  // the few upper tiles every proof reads.
+  private readonly entryTiles = new Map<string, TileLevels>();
+  private readonly upperTiles = new Map<string, TileLevels>();
+  private readonly limits: TileCacheLimits;
 
-  constructor(fetchTile: TileFetcher, cacheLimit = 2048) {
+  constructor(fetchTile: TileFetcher, limits: TileCacheLimits = { entryLevel: 64, upperLevels: 2048 }) {
     this.fetchTile = fetchTile;
-    this.cacheLimit = cacheLimit;
+    this.limits = limits;
   }
 
   /** Forgets every cached tile (after one failed to authenticate). */
   clear(): void {
-    this.cache.clear();
+    this.entryTiles.clear();
+    this.upperTiles.clear();
+  }
+
+  private cached(key: TileKey): TileLevels | undefined {
+    return (key.level === 0 ? this.entryTiles : this.upperTiles).get(keyOf(key));
   }
 
   /** Hashes of one tile (fetched or cached), as the tile's own small tree. */
-  async tile(key: TileKey): Promise<MemoryLevels> {
-    const cached = this.cache.get(keyOf(key));
+  async tile(key: TileKey): Promise<TileLevels> {
+    const cached = this.cached(key);
     if (cached !== undefined) return cached;
-    const bytes = await this.fetchTile(key);
-    const hashes: Buffer[] = [];
-    for (let i = 0; i < key.width; i++) hashes.push(bytes.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE));
-    const levels = new MemoryLevels(hashes);
-    if (this.cache.size >= this.cacheLimit) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(keyOf(key), levels);
+    const levels = new TileLevels(await this.fetchTile(key));
+    const [cache, limit] =
+      key.level === 0
+        ? [this.entryTiles, this.limits.entryLevel]
+        : [this.upperTiles, this.limits.upperLevels];
+    if (cache.size >= limit) cache.delete(cache.keys().next().value!);
+    if (limit > 0) cache.set(keyOf(key), levels);
     return levels;
   }
 
@@ -85,9 +134,9 @@ export class TiledTree {
   async compute<T>(treeSize: number, compute: (reader: NodeReader) => T): Promise<T> {
     // Every tile the computation reads is held here, cached ones included: a concurrent clear()
     // (another call's tile failed to authenticate) must not pull tiles from under it.
-    const local = new Map<string, MemoryLevels>();
+    const local = new Map<string, TileLevels>();
     const probe = new TileNodes(treeSize, (k) => {
-      const cached = this.cache.get(keyOf(k));
+      const cached = this.cached(k);
       if (cached !== undefined) local.set(keyOf(k), cached);
       return cached;
     });

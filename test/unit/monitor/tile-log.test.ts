@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
+import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { runMonitor } from '../../../functions/monitor-log/core.ts';
+import { resolveIdentities } from '../../../functions/monitor-log/identities.ts';
+import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
+import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
+import { TiledLogSource } from '../../../functions/monitor-log/tiled-source.ts';
+import { RekorV2Client } from '../../../functions/tlog/client/rekor-v2.ts';
+
+const ours = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const theirs = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const spkiOf = (k: KeyObject) => k.export({ format: 'der', type: 'spki' });
+
+/** Entries 0..599 of the v2 log; ours at these indexes, theirs elsewhere. */
+const SIZE = 600;
+const OURS = [5, 300, 555];
+
+describe('runMonitor on a tile log (Rekor v2) in the emulator', () => {
+  let dir: string;
+  let server: RekorServer;
+  let requests: string[] = [];
+
+  /** A monitored v2 log whose requests are counted, `bundlesPerBatch` bundles to a batch. */
+  const source = (bundlesPerBatch: number) => {
+    const reader = new RekorV2Client({
+      baseUrl: server.url,
+      logKey: server.v2PublicKeyPem,
+      retries: 0,
+      concurrency: bundlesPerBatch,
+      fetch: (url, init) => {
+        requests.push(new URL(String(url)).pathname);
+        return fetch(url, init);
+      },
+    });
+    return new TiledLogSource({ reader, url: server.url, bundlesPerBatch });
+  };
+
+  const run = async (bundlesPerBatch: number, startIndex: number) => {
+    const alerts = new MemoryAlertSink();
+    const store = new MemoryMonitorStore();
+    const identities = await resolveIdentities(
+      [
+        {
+          type: 'publicKey',
+          pem: ours.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+          name: 'release key',
+        },
+      ],
+      () => Promise.reject(new Error('no KMS here')),
+    );
+    const result = await runMonitor({
+      logs: [{ name: 'v2', log: source(bundlesPerBatch), startIndex }],
+      store,
+      alerts,
+      records: new StaticSigningRecordLookup(),
+      identities,
+      logger: createMemoryLogger(),
+    });
+    return { result, alerts, cursor: store.states.get('v2')?.cursor };
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'monitor-v2-'));
+    server = await startRekorServer({ dataDir: dir });
+    const writer = new RekorV2Client({ baseUrl: server.url, logKey: server.v2PublicKeyPem });
+    for (let i = 0; i < SIZE; i++) {
+      const key = OURS.includes(i) ? ours : theirs;
+      const data = Buffer.from(`artifact ${i}`);
+      await writer.append({
+        digest: createHash('sha256').update(data).digest(),
+        signature: sign('sha256', data, key.privateKey),
+        keyDetails: 'PKIX_ECDSA_P256_SHA_256',
+        publicKeyDer: spkiOf(key.publicKey),
+      });
+    }
+  });
+  afterEach(() => {
+    server.faults.clear();
+    requests = [];
+  });
+  after(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('scans from inside a bundle to the head, alerts on each owned entry once, and fetches each bundle once', async () => {
+    // One bundle per batch: a batch ending inside a bundle would make the next fetch it again.
+    const { result, alerts, cursor } = await run(1, 100);
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.equal(result.logs[0]?.scanned, SIZE - 100);
+    assert.equal(cursor, SIZE);
+    assert.deepEqual(
+      alerts
+        .ofKind('rogue-signature')
+        .map((a) => a.evidence.logIndex)
+        .sort((a, b) => Number(a) - Number(b)),
+      [300, 555],
+    );
+    const bundles = requests.filter((p) => p.includes('/tile/entries/'));
+    assert.deepEqual(bundles.sort(), ['/tile/entries/000', '/tile/entries/001', '/tile/entries/002.p/88']);
+  });
+
+  it('reads several bundles per batch with the same result', async () => {
+    const { result, alerts, cursor } = await run(4, 0);
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.equal(result.logs[0]?.scanned, SIZE);
+    assert.equal(cursor, SIZE);
+    assert.equal(alerts.ofKind('rogue-signature').length, OURS.length);
+    assert.equal(requests.filter((p) => p.includes('/tile/entries/')).length, 3);
+  });
+
+  it('an entry rewritten in its bundle stops the scan at that bundle with log-inconsistent, naming the entry', async () => {
+    server.faults.set({ rewriteEntry: 400 });
+    const { result, alerts, cursor } = await run(1, 0);
+    assert.equal(result.logs[0]?.outcome, 'log-inconsistent');
+    assert.equal(cursor, 256, 'the bundles before it are done; the one holding it is not');
+    assert.equal(alerts.ofKind('log-inconsistent')[0]?.evidence.logIndex, 400);
+  });
+});
