@@ -4,6 +4,7 @@
  * all on loopback. `up` waits until every part answers and writes `stack.env`; `down` stops every
  * process group it started, by process id, and checks that no port is left listening.
  */
+import { createPublicKey } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { FUNCTIONS as CONTRACT } from '../../functions/config/environment.ts';
 import { createKmsClient } from '../../functions/signing/kms-client.ts';
 import { ensureSigningKey } from '../kms/setup.ts';
+import { loadKeys } from '../rekor/keys.ts';
 import { createMemoryLimit, oomKills, removeMemoryLimit } from './memory-limit.ts';
 import { httpAnswers, isListening, pickFreePort, waitFor } from './ports.ts';
 import { groupAlive, type ManagedProcess, startDetached, stopGroup } from './processes.ts';
@@ -203,6 +205,13 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
     const rekorKey = await fetch(`${state.env.REKOR_URL}/api/v1/log/publicKey`).then((r) => r.text());
     state.env.REKOR_PUBLIC_KEY_FILE = path.join(dir, 'rekor.pub');
     fs.writeFileSync(state.env.REKOR_PUBLIC_KEY_FILE, rekorKey);
+    // The v2 (tile) log's checkpoint key has no API (the public one is in the TUF trusted root):
+    // read from the emulator's data folder, for monitoring the v2 log with REKOR_API=v2.
+    state.env.REKOR_V2_PUBLIC_KEY_FILE = path.join(dir, 'rekor-v2.pub');
+    fs.writeFileSync(
+      state.env.REKOR_V2_PUBLIC_KEY_FILE,
+      createPublicKey(loadKeys(path.join(dir, 'rekor')).v2).export({ format: 'pem', type: 'spki' }),
+    );
     // Locally every repository of the registry is watched, signed with the stack's KMS key.
     state.env.SIGSENTRY_WATCH = `${state.env.REGISTRY}/**`;
     log(`rekor and kms emulators are up; signing key ${state.env.KMS_KEY}`);

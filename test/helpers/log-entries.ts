@@ -4,6 +4,7 @@ import { MessageSignatureBundleBuilder, RekorWitness } from '@sigstore/sign';
 import { createKmsClient } from '../../functions/signing/kms-client.ts';
 import { KmsSigner } from '../../functions/signing/kms-signer.ts';
 import type { RekorV1Client } from '../../functions/tlog/client/rekor-v1.ts';
+import type { RekorV2Client } from '../../functions/tlog/client/rekor-v2.ts';
 import { hashedRekordProposal } from './hashedrekord.ts';
 import type { TestStack } from './stack.ts';
 
@@ -24,4 +25,42 @@ export async function appendRogueEntry(stack: TestStack, label: string): Promise
     witnesses: [new RekorWitness({ rekorBaseURL: stack.env.REKOR_URL!, fetchOnConflict: true })],
   }).create({ data: Buffer.from(`${label} ${crypto.randomUUID()}`) });
   return Number(bundle.verificationMaterial.tlogEntries[0]!.logIndex);
+}
+
+/** A hashedrekord v0.0.2 entry in a tile log; signed by `signer` (default a fresh key nobody owns). */
+export async function appendV2Entry(
+  rekor: RekorV2Client,
+  signer?: { sign(data: Buffer): Promise<Buffer>; publicKeyDer: Buffer },
+): Promise<number> {
+  const data = crypto.randomBytes(16);
+  let key = signer;
+  if (key === undefined) {
+    const pair = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    key = {
+      sign: async (d) => crypto.sign('sha256', d, pair.privateKey),
+      publicKeyDer: pair.publicKey.export({ format: 'der', type: 'spki' }),
+    };
+  }
+  const entry = await rekor.append({
+    digest: crypto.createHash('sha256').update(data).digest(),
+    signature: await key.sign(data),
+    keyDetails: 'PKIX_ECDSA_P256_SHA_256',
+    publicKeyDer: key.publicKeyDer,
+  });
+  return entry.logIndex;
+}
+
+/** Signs with the stack's KMS key outside sigsentry, as appendV2Entry's signer (a rogue signature). */
+export async function kmsRogueSigner(
+  stack: TestStack,
+): Promise<{ sign(data: Buffer): Promise<Buffer>; publicKeyDer: Buffer }> {
+  const signer = new KmsSigner({
+    client: createKmsClient({ endpoint: stack.env.KMS_ENDPOINT! }),
+    keyVersion: stack.env.KMS_KEY!,
+  });
+  const { pem } = await signer.publicKey();
+  return {
+    sign: async (data) => (await signer.sign(data)).signature,
+    publicKeyDer: crypto.createPublicKey(pem).export({ format: 'der', type: 'spki' }),
+  };
 }

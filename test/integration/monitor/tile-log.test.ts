@@ -1,0 +1,144 @@
+/**
+ * monitorLog on the stack's tile log (Rekor v2, C2SP tlog-tiles), built from the environment as the
+ * function builds it with REKOR_API=v2: state and alerts in the Firestore emulator, fan-out shards
+ * over the Pub/Sub emulator. Each test monitors under its own log name.
+ */
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { Firestore } from '@google-cloud/firestore';
+import { type Message, PubSub } from '@google-cloud/pubsub';
+import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { type MonitorDeps, runMonitor, runMonitorShard } from '../../../functions/monitor-log/core.ts';
+import { MONITOR_SHARD_COLLECTION } from '../../../functions/monitor-log/fan-out.ts';
+import { monitorDepsFromEnv } from '../../../functions/monitor-log/from-env.ts';
+import { createMonitorShardEntry } from '../../../functions/monitor-log/shard-entry.ts';
+import { FirestoreMonitorStore } from '../../../functions/monitor-log/state.ts';
+import { RekorV2Client } from '../../../functions/tlog/client/rekor-v2.ts';
+import { appendV2Entry, kmsRogueSigner } from '../../helpers/log-entries.ts';
+import { sleep, type TestStack, testStack } from '../../helpers/stack.ts';
+
+describe('monitorLog on the local stack’s tile log (Rekor v2)', () => {
+  let stack: TestStack;
+  let firestore: Firestore;
+  let pubsub: PubSub;
+  let env: NodeJS.ProcessEnv;
+  let log: RekorV2Client;
+  let rogue: Awaited<ReturnType<typeof kmsRogueSigner>>;
+  const logger = createMemoryLogger();
+
+  before(async () => {
+    stack = testStack();
+    firestore = new Firestore({ projectId: stack.env.GCP_PROJECT, ignoreUndefinedProperties: true });
+    pubsub = new PubSub({ projectId: stack.env.GCP_PROJECT });
+    const publicKey = fs.readFileSync(stack.env.REKOR_V2_PUBLIC_KEY_FILE!, 'utf8');
+    env = { ...process.env, ...stack.env, REKOR_API: 'v2', REKOR_PUBLIC_KEY: publicKey };
+    log = new RekorV2Client({ baseUrl: stack.env.REKOR_URL!, logKey: publicKey });
+    rogue = await kmsRogueSigner(stack);
+  });
+  after(async () => {
+    await pubsub.close();
+    await firestore.terminate();
+  });
+
+  async function monitor(extra: NodeJS.ProcessEnv = {}): Promise<{ deps: MonitorDeps; name: string }> {
+    const deps = await monitorDepsFromEnv({ ...env, ...extra }, { logger, firestore, pubsub });
+    const name = `it-v2-${crypto.randomBytes(5).toString('hex')}`;
+    deps.logs[0]!.name = name;
+    return { deps, name };
+  }
+  const state = (name: string) => new FirestoreMonitorStore(firestore).load(name);
+  const rogueAlerts = async (name: string) =>
+    (await new FirestoreAlertStore(firestore).list({ open: true })).filter((a) =>
+      a.key.startsWith(`rogue-signature:${name}:`),
+    );
+
+  it('alerts on a signature by the organisation’s KMS key that sigsentry did not make, once; entries by other keys are not alerted', async () => {
+    const { deps, name } = await monitor();
+    await runMonitor(deps); // the first run starts at the head
+    const start = (await state(name))!.cursor;
+    for (let i = 0; i < 3; i++) await appendV2Entry(log);
+    const rogueIndex = await appendV2Entry(log, rogue);
+    for (let i = 0; i < 3; i++) await appendV2Entry(log);
+
+    const result = await runMonitor(deps);
+    assert.equal(result.ok, true, JSON.stringify(result.logs));
+    assert.equal(result.logs[0]?.scanned, 7);
+    assert.equal((await state(name))!.cursor, start + 7);
+    const alerts = await rogueAlerts(name);
+    assert.deepEqual(
+      alerts.map((a) => a.evidence.logIndex),
+      [rogueIndex],
+    );
+    assert.equal(alerts[0]!.count, 1);
+
+    // A second run over nothing new raises nothing more.
+    await runMonitor(deps);
+    assert.equal((await rogueAlerts(name))[0]!.count, 1);
+  });
+
+  it('a backlog fans out over Pub/Sub into shards across entry bundles; two handlers scan them and the cursor reaches the head', async () => {
+    const topicName = `monitor-shards-v2-${crypto.randomBytes(4).toString('hex')}`;
+    const [topic] = await pubsub.createTopic(topicName);
+    const [shardSub] = await topic.createSubscription(`${topicName}-sub`);
+    try {
+      const { deps, name } = await monitor({ MONITOR_SHARD_TOPIC: topicName });
+      assert.ok(deps.fanOut, 'MONITOR_SHARD_TOPIC turns fan-out on');
+      // Shards of 100 entries: their ends fall inside the log's 256-entry bundles.
+      deps.limits = { ...deps.limits, fanOutAbove: 200, shardSize: 100 };
+      await runMonitor(deps);
+      const start = (await state(name))!.cursor;
+      const rogueAt = 150;
+      let rogueIndex = -1;
+      for (let i = 0; i < 300; i++) {
+        const index = await appendV2Entry(log, i === rogueAt ? rogue : undefined);
+        if (i === rogueAt) rogueIndex = index;
+      }
+
+      const planned = await runMonitor(deps);
+      assert.equal(planned.logs[0]?.outcome, 'fanned-out', JSON.stringify(planned.logs));
+      const plan = (await state(name))!.fanOut!;
+      assert.equal(plan.start, start);
+      const shards = Math.ceil((plan.end - plan.start) / 100);
+      assert.equal(planned.logs[0]?.dispatched, shards);
+
+      const handler = createMonitorShardEntry({ logger, run: (m) => runMonitorShard(deps, m) });
+      const handled: Array<Promise<void>> = [];
+      let received = 0;
+      shardSub.on('message', (m: Message) => {
+        received++;
+        handled.push(
+          handler({
+            id: m.id,
+            type: 'google.cloud.pubsub.topic.v1.messagePublished',
+            data: { message: { data: m.data.toString('base64'), messageId: m.id } },
+          }).then(() => m.ack()),
+        );
+      });
+      for (const deadline = Date.now() + 30_000; received < shards; await sleep(100)) {
+        if (Date.now() > deadline) throw new Error(`${received} of ${shards} shard messages arrived`);
+      }
+      await Promise.all(handled);
+
+      const finished = await runMonitor(deps);
+      assert.equal(finished.ok, true, JSON.stringify(finished.logs));
+      const after = (await state(name))!;
+      assert.equal(after.fanOut, undefined);
+      assert.ok(after.cursor >= plan.end, `cursor ${after.cursor} reached the plan's end ${plan.end}`);
+      const left = await firestore.collection(MONITOR_SHARD_COLLECTION).where('log', '==', name).get();
+      assert.equal(left.size, 0, 'shard records are removed');
+      const alerts = await rogueAlerts(name);
+      assert.deepEqual(
+        alerts.map((a) => a.evidence.logIndex),
+        [rogueIndex],
+      );
+      assert.equal(alerts[0]!.count, 1);
+    } finally {
+      await shardSub.close();
+      await shardSub.delete();
+      await topic.delete();
+    }
+  });
+});
