@@ -15,10 +15,9 @@ import { type Message, PubSub, type Subscription } from '@google-cloud/pubsub';
 import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { defaultLogName } from '../../../functions/monitor-log/config.ts';
-import { type MonitorDeps, runMonitor, runMonitorShard } from '../../../functions/monitor-log/core.ts';
+import { type MonitorDeps, runMonitor } from '../../../functions/monitor-log/core.ts';
 import { MONITOR_SHARD_COLLECTION } from '../../../functions/monitor-log/fan-out.ts';
 import { monitorDepsFromEnv } from '../../../functions/monitor-log/from-env.ts';
-import { createMonitorShardEntry } from '../../../functions/monitor-log/shard-entry.ts';
 import {
   FirestoreMonitorStore,
   MONITOR_COLLECTION,
@@ -28,6 +27,7 @@ import { FirestoreSigningStore } from '../../../functions/state/signing-records.
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { appendForeignEntry, appendRogueEntry } from '../../helpers/log-entries.ts';
 import { makeOciImage } from '../../helpers/oci-layout.ts';
+import { handleShardMessages } from '../../helpers/shard-messages.ts';
 import { skopeoCopy } from '../../helpers/skopeo.ts';
 import { freshRepository, sleep, type TestStack, testStack } from '../../helpers/stack.ts';
 
@@ -249,22 +249,7 @@ describe('monitorLog on the local stack', () => {
       const shards = Math.ceil((plan.end - plan.start) / 4);
       assert.equal(planned.logs[0]?.dispatched, shards);
 
-      // Two handlers, as two instances would be, fed by the subscription.
-      const handler = createMonitorShardEntry({ logger, run: (m) => runMonitorShard(deps, m) });
-      const handled: Array<Promise<void>> = [];
-      let received = 0;
-      shardSub.on('message', (m: Message) => {
-        received++;
-        handled.push(
-          handler({
-            id: m.id,
-            type: 'google.cloud.pubsub.topic.v1.messagePublished',
-            data: { message: { data: m.data.toString('base64'), messageId: m.id } },
-          }).then(() => m.ack()),
-        );
-      });
-      await until('every shard message', async () => (received >= shards ? true : undefined));
-      await Promise.all(handled);
+      await handleShardMessages(shardSub, deps, logger, shards);
 
       const finished = await runMonitor(deps);
       assert.equal(finished.ok, true, JSON.stringify(finished.logs));

@@ -8,17 +8,17 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Firestore } from '@google-cloud/firestore';
-import { type Message, PubSub } from '@google-cloud/pubsub';
+import { PubSub } from '@google-cloud/pubsub';
 import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
-import { type MonitorDeps, runMonitor, runMonitorShard } from '../../../functions/monitor-log/core.ts';
+import { type MonitorDeps, runMonitor } from '../../../functions/monitor-log/core.ts';
 import { MONITOR_SHARD_COLLECTION } from '../../../functions/monitor-log/fan-out.ts';
 import { monitorDepsFromEnv } from '../../../functions/monitor-log/from-env.ts';
-import { createMonitorShardEntry } from '../../../functions/monitor-log/shard-entry.ts';
 import { FirestoreMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { RekorV2Client } from '../../../functions/tlog/client/rekor-v2.ts';
 import { appendV2Entry, kmsRogueSigner } from '../../helpers/log-entries.ts';
-import { sleep, type TestStack, testStack } from '../../helpers/stack.ts';
+import { handleShardMessages } from '../../helpers/shard-messages.ts';
+import { type TestStack, testStack } from '../../helpers/stack.ts';
 
 describe('monitorLog on the local stack’s tile log (Rekor v2)', () => {
   let stack: TestStack;
@@ -104,23 +104,7 @@ describe('monitorLog on the local stack’s tile log (Rekor v2)', () => {
       const shards = Math.ceil((plan.end - plan.start) / 100);
       assert.equal(planned.logs[0]?.dispatched, shards);
 
-      const handler = createMonitorShardEntry({ logger, run: (m) => runMonitorShard(deps, m) });
-      const handled: Array<Promise<void>> = [];
-      let received = 0;
-      shardSub.on('message', (m: Message) => {
-        received++;
-        handled.push(
-          handler({
-            id: m.id,
-            type: 'google.cloud.pubsub.topic.v1.messagePublished',
-            data: { message: { data: m.data.toString('base64'), messageId: m.id } },
-          }).then(() => m.ack()),
-        );
-      });
-      for (const deadline = Date.now() + 30_000; received < shards; await sleep(100)) {
-        if (Date.now() > deadline) throw new Error(`${received} of ${shards} shard messages arrived`);
-      }
-      await Promise.all(handled);
+      await handleShardMessages(shardSub, deps, logger, shards);
 
       const finished = await runMonitor(deps);
       assert.equal(finished.ok, true, JSON.stringify(finished.logs));
