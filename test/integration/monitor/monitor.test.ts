@@ -27,7 +27,7 @@ import { FirestoreSigningStore } from '../../../functions/state/signing-records.
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { appendForeignEntry, appendRogueEntry } from '../../helpers/log-entries.ts';
 import { makeOciImage } from '../../helpers/oci-layout.ts';
-import { handleShardMessages } from '../../helpers/shard-messages.ts';
+import { runFanOutToEnd } from '../../helpers/shard-messages.ts';
 import { skopeoCopy } from '../../helpers/skopeo.ts';
 import { freshRepository, sleep, type TestStack, testStack } from '../../helpers/stack.ts';
 
@@ -242,22 +242,15 @@ describe('monitorLog on the local stack', () => {
       const rogueIndex = await rogueEntry('fan-out rogue');
       for (let i = 0; i < 4; i++) await foreignEntry();
 
-      const planned = await runMonitor(deps);
-      assert.equal(planned.logs[0]?.outcome, 'fanned-out', JSON.stringify(planned.logs));
-      const plan = (await state(name))!.fanOut!;
-      assert.equal(plan.start, start);
-      const shards = Math.ceil((plan.end - plan.start) / 4);
-      assert.equal(planned.logs[0]?.dispatched, shards);
-
-      await handleShardMessages(shardSub, deps, logger, shards);
-
-      const finished = await runMonitor(deps);
-      assert.equal(finished.ok, true, JSON.stringify(finished.logs));
-      const after = (await state(name))!;
-      assert.equal(after.fanOut, undefined);
-      assert.ok(after.cursor >= plan.end, `cursor ${after.cursor} reached the plan's end ${plan.end}`);
-      const left = await firestore.collection(MONITOR_SHARD_COLLECTION).where('log', '==', name).get();
-      assert.equal(left.size, 0, 'shard records are removed');
+      await runFanOutToEnd({
+        deps,
+        name,
+        start,
+        shardSize: 4,
+        subscription: shardSub,
+        firestore,
+        logger,
+      });
 
       const rogue = (await alerts().list({ open: true })).filter((a) =>
         a.key.startsWith(`rogue-signature:${name}:`),

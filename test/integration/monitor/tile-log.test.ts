@@ -12,12 +12,11 @@ import { PubSub } from '@google-cloud/pubsub';
 import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { type MonitorDeps, runMonitor } from '../../../functions/monitor-log/core.ts';
-import { MONITOR_SHARD_COLLECTION } from '../../../functions/monitor-log/fan-out.ts';
 import { monitorDepsFromEnv } from '../../../functions/monitor-log/from-env.ts';
 import { FirestoreMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { RekorV2Client } from '../../../functions/tlog/client/rekor-v2.ts';
 import { appendV2Entry, kmsRogueSigner } from '../../helpers/log-entries.ts';
-import { handleShardMessages } from '../../helpers/shard-messages.ts';
+import { runFanOutToEnd } from '../../helpers/shard-messages.ts';
 import { type TestStack, testStack } from '../../helpers/stack.ts';
 
 describe('monitorLog on the local stack’s tile log (Rekor v2)', () => {
@@ -97,22 +96,15 @@ describe('monitorLog on the local stack’s tile log (Rekor v2)', () => {
         if (i === rogueAt) rogueIndex = index;
       }
 
-      const planned = await runMonitor(deps);
-      assert.equal(planned.logs[0]?.outcome, 'fanned-out', JSON.stringify(planned.logs));
-      const plan = (await state(name))!.fanOut!;
-      assert.equal(plan.start, start);
-      const shards = Math.ceil((plan.end - plan.start) / 100);
-      assert.equal(planned.logs[0]?.dispatched, shards);
-
-      await handleShardMessages(shardSub, deps, logger, shards);
-
-      const finished = await runMonitor(deps);
-      assert.equal(finished.ok, true, JSON.stringify(finished.logs));
-      const after = (await state(name))!;
-      assert.equal(after.fanOut, undefined);
-      assert.ok(after.cursor >= plan.end, `cursor ${after.cursor} reached the plan's end ${plan.end}`);
-      const left = await firestore.collection(MONITOR_SHARD_COLLECTION).where('log', '==', name).get();
-      assert.equal(left.size, 0, 'shard records are removed');
+      await runFanOutToEnd({
+        deps,
+        name,
+        start,
+        shardSize: 100,
+        subscription: shardSub,
+        firestore,
+        logger,
+      });
       const alerts = await rogueAlerts(name);
       assert.deepEqual(
         alerts.map((a) => a.evidence.logIndex),
