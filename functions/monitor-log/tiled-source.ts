@@ -40,8 +40,7 @@ export class TiledLogSource implements MonitoredLog {
     return this.reader.verifyConsistency(trusted, next);
   }
 
-  async readEntries(start: number, end: number, head: VerifiedCheckpoint): Promise<ScannedEntry[]> {
-    const entries = await this.reader.getEntries(start, end, head);
-    return entries.map((e) => ({ logIndex: e.logIndex, body: e.body }));
+  readEntries(start: number, end: number, head: VerifiedCheckpoint): Promise<ScannedEntry[]> {
+    return this.reader.getEntries(start, end, head);
   }
 }
