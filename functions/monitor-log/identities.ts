@@ -98,8 +98,9 @@ export type ResolvedIdentity =
   | (z.infer<typeof CertificateIdentitySchema> & { description: string })
   | { type: 'certificateFingerprint'; sha256: string; description: string };
 
+// One-shot: the matcher fingerprints every key of every entry it scans.
 export function spkiSha256(der: Buffer): string {
-  return crypto.createHash('sha256').update(der).digest('hex');
+  return crypto.hash('sha256', der, 'hex');
 }
 
 export function pemSha256(pem: string): string {
