@@ -19,7 +19,7 @@ const PLACEHOLDER = Buffer.alloc(HASH_SIZE);
  * each row one buffer. (A scan builds one per 256 entries; a buffer per node made it the
  * monitor's largest heap, about 70 KiB a tile.)
  */
-export class TileLevels {
+class TileLevels {
   private readonly rows: Buffer[];
 
   constructor(hashes: Buffer) {
