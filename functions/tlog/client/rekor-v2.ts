@@ -453,11 +453,17 @@ export class RekorV2Client {
     // other hashes, so it reproduces the signed root only if every hash in the tile is genuine.
     // The leaves come from the same computation, so they are the tile bytes that were proven.
     // The tile and the bundle are fetched at once: nothing from the bundle is used before its
-    // leaves are compared with the proven tile below.
-    const [{ leaves }, bundle] = await Promise.all([
+    // leaves are compared with the proven tile below. The tile's failure is the one reported, as
+    // when it was fetched first: a bad tile is an integrity failure that a failed bundle fetch (a
+    // retryable one) must not hide.
+    const [proven, fetched] = await Promise.allSettled([
       this.provenLeaves(base, width, checkpoint),
       this.fetchBundle(n, width),
     ]);
+    if (proven.status === 'rejected') throw proven.reason;
+    if (fetched.status === 'rejected') throw fetched.reason;
+    const { leaves } = proven.value;
+    const bundle = fetched.value;
     let bodies: Buffer[];
     try {
       bodies = parseEntryBundle(bundle);

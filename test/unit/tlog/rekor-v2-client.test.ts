@@ -138,6 +138,22 @@ describe('RekorV2Client against the emulator and each of its faults', () => {
     await assert.rejects(client().getEntries(0, 5, cp), integrity('bad-tile'));
   });
 
+  it('a wrong level-0 tile is reported as such when its entry bundle, fetched at the same time, fails too', async () => {
+    const cp = await client().getCheckpoint();
+    server.faults.set({ wrongInclusionProof: true });
+    const bundlesFail = new RekorV2Client({
+      baseUrl: server.url,
+      logKey: server.v2PublicKeyPem,
+      retries: 0,
+      timeoutMs: 2000,
+      fetch: (url, init) =>
+        String(url).includes('/tile/entries/')
+          ? Promise.reject(new TypeError('fetch failed'))
+          : fetch(url, init),
+    });
+    await assert.rejects(bundlesFail.getEntries(0, 5, cp), integrity('bad-tile'));
+  });
+
   it('wrong higher-level tiles break the consistency proof computed from them', async () => {
     const trusted = await client().getCheckpoint();
     await client().append(input(5000));
