@@ -521,20 +521,21 @@ export class RekorV2Client {
     };
   }
 
-  private async fetchBundle(n: number, width: number): Promise<Buffer> {
-    const res = await request(`${this.read}/${entryBundlePath(n, width)}`, {}, this.http);
-    return Buffer.from(
-      await readBody(() => res.arrayBuffer(), `entry bundle ${n}`, { logIndex: n * TILE_WIDTH }),
-    );
+  /** The bytes at `path` under the read URL; a failed request or read is a DependencyError. */
+  private async fetchBytes(path: string, what: string, details: Record<string, unknown>): Promise<Buffer> {
+    const res = await request(`${this.read}/${path}`, {}, this.http);
+    return Buffer.from(await readBody(() => res.arrayBuffer(), what, details));
+  }
+
+  private fetchBundle(n: number, width: number): Promise<Buffer> {
+    return this.fetchBytes(entryBundlePath(n, width), `entry bundle ${n}`, { logIndex: n * TILE_WIDTH });
   }
 
   private async fetchTile(key: TileKey): Promise<Buffer> {
-    const res = await request(`${this.read}/${tilePath(key.level, key.index, key.width)}`, {}, this.http);
-    const tile = Buffer.from(
-      await readBody(() => res.arrayBuffer(), `tile ${key.level}/${key.index}`, {
-        level: key.level,
-        index: key.index,
-      }),
+    const tile = await this.fetchBytes(
+      tilePath(key.level, key.index, key.width),
+      `tile ${key.level}/${key.index}`,
+      { level: key.level, index: key.index },
     );
     if (tile.length !== key.width * 32) {
       throw new LogIntegrityError(

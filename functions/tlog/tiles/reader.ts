@@ -83,11 +83,13 @@ class TileNodes implements NodeReader {
   }
 }
 
-/** Tiles kept per tile level: a scan reads each entry tile (level 0) once, the levels above often. */
-export interface TileCacheLimits {
-  entryLevel: number;
-  upperLevels: number;
-}
+/**
+ * Tiles cached per tile level: a scan reads each entry tile (level 0) once, so level 0 is kept
+ * apart, and small; a million-entry scan reads 3,907 entry tiles, which would push out the few
+ * upper tiles every proof reads.
+ */
+const CACHED_ENTRY_TILES = 64;
+const CACHED_UPPER_TILES = 2048;
 
 /**
  * A tree read through its tiles: runs a root or proof computation, fetching (in parallel, once)
@@ -95,15 +97,11 @@ export interface TileCacheLimits {
  */
 export class TiledTree {
   private readonly fetchTile: TileFetcher;
-  // Level 0 apart: a million-entry scan reads 3,907 entry tiles once each, which would push out
-  // the few upper tiles every proof reads.
   private readonly entryTiles = new Map<string, TileLevels>();
   private readonly upperTiles = new Map<string, TileLevels>();
-  private readonly limits: TileCacheLimits;
 
-  constructor(fetchTile: TileFetcher, limits: TileCacheLimits = { entryLevel: 64, upperLevels: 2048 }) {
+  constructor(fetchTile: TileFetcher) {
     this.fetchTile = fetchTile;
-    this.limits = limits;
   }
 
   /** Forgets every cached tile (after one failed to authenticate). */
@@ -112,8 +110,14 @@ export class TiledTree {
     this.upperTiles.clear();
   }
 
+  private cacheOf(key: TileKey): { tiles: Map<string, TileLevels>; limit: number } {
+    return key.level === 0
+      ? { tiles: this.entryTiles, limit: CACHED_ENTRY_TILES }
+      : { tiles: this.upperTiles, limit: CACHED_UPPER_TILES };
+  }
+
   private cached(key: TileKey): TileLevels | undefined {
-    return (key.level === 0 ? this.entryTiles : this.upperTiles).get(keyOf(key));
+    return this.cacheOf(key).tiles.get(keyOf(key));
   }
 
   /** Hashes of one tile (fetched or cached), as the tile's own small tree. */
@@ -121,12 +125,9 @@ export class TiledTree {
     const cached = this.cached(key);
     if (cached !== undefined) return cached;
     const levels = new TileLevels(await this.fetchTile(key));
-    const [cache, limit] =
-      key.level === 0
-        ? [this.entryTiles, this.limits.entryLevel]
-        : [this.upperTiles, this.limits.upperLevels];
-    if (cache.size >= limit) cache.delete(cache.keys().next().value!);
-    if (limit > 0) cache.set(keyOf(key), levels);
+    const { tiles, limit } = this.cacheOf(key);
+    if (tiles.size >= limit) tiles.delete(tiles.keys().next().value!);
+    tiles.set(keyOf(key), levels);
     return levels;
   }
 
