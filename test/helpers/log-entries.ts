@@ -27,33 +27,40 @@ export async function appendRogueEntry(stack: TestStack, label: string): Promise
   return Number(bundle.verificationMaterial.tlogEntries[0]!.logIndex);
 }
 
+/** Signs as appendV2Entry wants: a P-256 signature and the signer's public key (DER SPKI). */
+export interface V2EntrySigner {
+  sign(data: Buffer): Promise<Buffer>;
+  publicKeyDer: Buffer;
+}
+
+/** A V2EntrySigner over a local key pair. */
+export function keyPairSigner(pair: {
+  privateKey: crypto.KeyObject;
+  publicKey: crypto.KeyObject;
+}): V2EntrySigner {
+  return {
+    sign: async (data) => crypto.sign('sha256', data, pair.privateKey),
+    publicKeyDer: pair.publicKey.export({ format: 'der', type: 'spki' }),
+  };
+}
+
 /** A hashedrekord v0.0.2 entry in a tile log; signed by `signer` (default a fresh key nobody owns). */
 export async function appendV2Entry(
   rekor: RekorV2Client,
-  signer?: { sign(data: Buffer): Promise<Buffer>; publicKeyDer: Buffer },
+  signer: V2EntrySigner = keyPairSigner(crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })),
 ): Promise<number> {
   const data = crypto.randomBytes(16);
-  let key = signer;
-  if (key === undefined) {
-    const pair = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    key = {
-      sign: async (d) => crypto.sign('sha256', d, pair.privateKey),
-      publicKeyDer: pair.publicKey.export({ format: 'der', type: 'spki' }),
-    };
-  }
   const entry = await rekor.append({
     digest: crypto.createHash('sha256').update(data).digest(),
-    signature: await key.sign(data),
+    signature: await signer.sign(data),
     keyDetails: 'PKIX_ECDSA_P256_SHA_256',
-    publicKeyDer: key.publicKeyDer,
+    publicKeyDer: signer.publicKeyDer,
   });
   return entry.logIndex;
 }
 
 /** Signs with the stack's KMS key outside sigsentry, as appendV2Entry's signer (a rogue signature). */
-export async function kmsRogueSigner(
-  stack: TestStack,
-): Promise<{ sign(data: Buffer): Promise<Buffer>; publicKeyDer: Buffer }> {
+export async function kmsRogueSigner(stack: TestStack): Promise<V2EntrySigner> {
   const signer = new KmsSigner({
     client: createKmsClient({ endpoint: stack.env.KMS_ENDPOINT! }),
     keyVersion: stack.env.KMS_KEY!,

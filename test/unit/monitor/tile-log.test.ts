@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,10 +13,10 @@ import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signin
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { TiledLogSource } from '../../../functions/monitor-log/tiled-source.ts';
 import { RekorV2Client } from '../../../functions/tlog/client/rekor-v2.ts';
+import { appendV2Entry, keyPairSigner } from '../../helpers/log-entries.ts';
 
 const ours = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const theirs = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const spkiOf = (k: KeyObject) => k.export({ format: 'der', type: 'spki' });
 
 /** Entries 0..599 of the v2 log; ours at these indexes, theirs elsewhere. */
 const SIZE = 600;
@@ -70,15 +70,9 @@ describe('runMonitor on a tile log (Rekor v2) in the emulator', () => {
     dir = mkdtempSync(join(tmpdir(), 'monitor-v2-'));
     server = await startRekorServer({ dataDir: dir });
     const writer = new RekorV2Client({ baseUrl: server.url, logKey: server.v2PublicKeyPem });
+    const [ourSigner, theirSigner] = [keyPairSigner(ours), keyPairSigner(theirs)];
     for (let i = 0; i < SIZE; i++) {
-      const key = OURS.includes(i) ? ours : theirs;
-      const data = Buffer.from(`artifact ${i}`);
-      await writer.append({
-        digest: createHash('sha256').update(data).digest(),
-        signature: sign('sha256', data, key.privateKey),
-        keyDetails: 'PKIX_ECDSA_P256_SHA_256',
-        publicKeyDer: spkiOf(key.publicKey),
-      });
+      assert.equal(await appendV2Entry(writer, OURS.includes(i) ? ourSigner : theirSigner), i);
     }
   });
   afterEach(() => {
