@@ -377,8 +377,8 @@ export class RekorV2Client {
 
   /**
    * Reads entries [start, end) of `checkpoint`'s tree from entry bundles, at most `concurrency`
-   * bundles in flight. Each bundle's level-0 tile is authenticated against the checkpoint root and
-   * every entry must hash to its place in that tile; a mismatch names the entry's index.
+   * bundles in flight. Each bundle's leaf hashes must reproduce the checkpoint's root with the
+   * upper tiles; when they do not, the log's level-0 tile is read to name the entry at fault.
    */
   async getEntries(start: number, end: number, checkpoint: VerifiedCheckpoint): Promise<TiledEntry[]> {
     if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && 0 <= start && start <= end)) {
@@ -449,21 +449,7 @@ export class RekorV2Client {
   private async readBundle(n: number, checkpoint: VerifiedCheckpoint): Promise<TiledEntry[]> {
     const width = tileWidth(0, n, checkpoint.size);
     const base = n * TILE_WIDTH;
-    // Authenticates the whole level-0 tile: the proof for its first leaf is built from all its
-    // other hashes, so it reproduces the signed root only if every hash in the tile is genuine.
-    // The leaves come from the same computation, so they are the tile bytes that were proven.
-    // The tile and the bundle are fetched at once: nothing from the bundle is used before its
-    // leaves are compared with the proven tile below. The tile's failure is the one reported, as
-    // when it was fetched first: a bad tile is an integrity failure that a failed bundle fetch (a
-    // retryable one) must not hide.
-    const [proven, fetched] = await Promise.allSettled([
-      this.provenLeaves(base, width, checkpoint),
-      this.fetchBundle(n, width),
-    ]);
-    if (proven.status === 'rejected') throw proven.reason;
-    if (fetched.status === 'rejected') throw fetched.reason;
-    const { leaves } = proven.value;
-    const bundle = fetched.value;
+    const bundle = await this.fetchBundle(n, width);
     let bodies: Buffer[];
     try {
       bodies = parseEntryBundle(bundle);
@@ -479,17 +465,66 @@ export class RekorV2Client {
         },
       );
     }
-    return bodies.map((body, k) => {
-      const leafHash = hashLeaf(body);
-      if (!leafHash.equals(leaves[k]!)) {
-        throw new LogIntegrityError(
-          'bad-inclusion-proof',
-          `entry ${base + k} does not hash to its leaf in the tree`,
-          { logIndex: base + k, treeSize: checkpoint.size },
-        );
-      }
-      return { logIndex: base + k, body, leafHash };
-    });
+    const leafHashes = bodies.map((body) => hashLeaf(body));
+    // The bundle's leaf hashes are, by definition, its level-0 tile: they are proven against the
+    // checkpoint's root as a fetched tile would be (the first leaf's proof covers every other
+    // leaf), so a scan never fetches level-0 tiles, half of its requests to the log.
+    if (!(await this.leavesReproduceRoot(n, width, leafHashes, checkpoint))) {
+      await this.locateBadEntry(n, width, leafHashes, checkpoint);
+    }
+    return bodies.map((body, k) => ({ logIndex: base + k, body, leafHash: leafHashes[k]! }));
+  }
+
+  /** Whether `leafHashes`, standing for level-0 tile `n`, hash up to the checkpoint's root. */
+  private async leavesReproduceRoot(
+    n: number,
+    width: number,
+    leafHashes: Buffer[],
+    checkpoint: VerifiedCheckpoint,
+  ): Promise<boolean> {
+    const base = n * TILE_WIDTH;
+    const hashes = await this.tiles.compute(
+      checkpoint.size,
+      (r) => inclusionProof(r, base, checkpoint.size).map((h) => Buffer.from(h)),
+      { key: { level: 0, index: n, width }, hashes: Buffer.concat(leafHashes) },
+    );
+    try {
+      verifyInclusion(base, checkpoint.size, leafHashes[0]!, hashes, checkpoint.rootHash);
+      return true;
+    } catch (err) {
+      if (!(err instanceof MerkleProofError)) throw err;
+      return false;
+    }
+  }
+
+  /**
+   * A bundle whose leaves do not reproduce the root: either the bundle or the upper tiles are
+   * wrong. The log's own level-0 tile, authenticated afresh, tells which, and names the entry.
+   */
+  private async locateBadEntry(
+    n: number,
+    width: number,
+    leafHashes: Buffer[],
+    checkpoint: VerifiedCheckpoint,
+  ): Promise<never> {
+    const base = n * TILE_WIDTH;
+    this.tiles.clear(); // an upper tile cached unauthenticated may be the wrong one
+    const { leaves } = await this.provenLeaves(base, width, checkpoint); // a bad tile throws bad-tile
+    const details = { treeSize: checkpoint.size };
+    const k = leafHashes.findIndex((h, i) => !h.equals(leaves[i]!));
+    if (k >= 0) {
+      throw new LogIntegrityError(
+        'bad-inclusion-proof',
+        `entry ${base + k} does not hash to its leaf in the tree`,
+        { logIndex: base + k, ...details },
+      );
+    }
+    // The tiles changed between the two computations: the log is not serving one tree.
+    throw new LogIntegrityError(
+      'bad-inclusion-proof',
+      `entry bundle ${n} does not reproduce the root of size ${checkpoint.size}`,
+      { logIndex: base, ...details },
+    );
   }
 
   private async entryFromTiles(logIndex: number): Promise<RekorV2Entry> {

@@ -131,12 +131,30 @@ export class TiledTree {
     return levels;
   }
 
-  /** Runs `compute` over the tree of `treeSize`, with every tile it reads fetched beforehand. */
-  async compute<T>(treeSize: number, compute: (reader: NodeReader) => T): Promise<T> {
+  /**
+   * Runs `compute` over the tree of `treeSize`, with every tile it reads fetched beforehand.
+   * `supplied` is a tile the caller already holds (an entry bundle's leaf hashes are its level-0
+   * tile): it is read in place of the log's copy, neither fetched nor cached, and is only as
+   * trustworthy as what the caller then checks the result against.
+   */
+  async compute<T>(
+    treeSize: number,
+    compute: (reader: NodeReader) => T,
+    supplied?: { key: TileKey; hashes: Buffer },
+  ): Promise<T> {
     // Every tile the computation reads is held here, cached ones included: a concurrent clear()
     // (another call's tile failed to authenticate) must not pull tiles from under it.
     const local = new Map<string, TileLevels>();
+    if (supplied !== undefined) {
+      const { key, hashes } = supplied;
+      if (key.width < 1 || key.width > TILE_WIDTH || hashes.length !== key.width * HASH_SIZE) {
+        throw new RangeError(`a supplied tile of width ${key.width} holds ${hashes.length} bytes`);
+      }
+      local.set(keyOf(key), new TileLevels(hashes));
+    }
     const probe = new TileNodes(treeSize, (k) => {
+      const given = local.get(keyOf(k));
+      if (given !== undefined) return given;
       const cached = this.cached(k);
       if (cached !== undefined) local.set(keyOf(k), cached);
       return cached;

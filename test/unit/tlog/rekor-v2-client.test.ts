@@ -138,20 +138,28 @@ describe('RekorV2Client against the emulator and each of its faults', () => {
     await assert.rejects(client().getEntries(0, 5, cp), integrity('bad-tile'));
   });
 
-  it('a wrong level-0 tile is reported as such when its entry bundle, fetched at the same time, fails too', async () => {
+  it('entries are proven from their bundle: no level-0 tile is read but the partial one at the right edge', async () => {
     const cp = await client().getCheckpoint();
-    server.faults.set({ wrongInclusionProof: true });
-    const bundlesFail = new RekorV2Client({
+    assert.ok(cp.size > 256 && cp.size % 256 !== 0);
+    const paths: string[] = [];
+    const counted = new RekorV2Client({
       baseUrl: server.url,
       logKey: server.v2PublicKeyPem,
-      retries: 0,
-      timeoutMs: 2000,
-      fetch: (url, init) =>
-        String(url).includes('/tile/entries/')
-          ? Promise.reject(new TypeError('fetch failed'))
-          : fetch(url, init),
+      fetch: (url, init) => {
+        paths.push(new URL(String(url)).pathname);
+        return fetch(url, init);
+      },
     });
-    await assert.rejects(bundlesFail.getEntries(0, 5, cp), integrity('bad-tile'));
+    const entries = await counted.getEntries(0, 256, cp);
+    assert.equal(entries.length, 256);
+    // The first bundle's leaves stand in for its tile; the proof still needs the tree's partial
+    // right edge, which no bundle of this read holds.
+    const edge = `/tile/0/001.p/${cp.size % 256}`;
+    assert.deepEqual(
+      paths.filter((p) => p.startsWith('/tile/0/')),
+      [edge],
+    );
+    assert.ok(paths.includes('/tile/entries/000'));
   });
 
   it('wrong higher-level tiles break the consistency proof computed from them', async () => {
@@ -160,6 +168,9 @@ describe('RekorV2Client against the emulator and each of its faults', () => {
     const next = await client().getCheckpoint();
     server.faults.set({ wrongConsistencyProof: true });
     await assert.rejects(client().verifyConsistency(trusted, next), integrity('inconsistent'));
+    // Honest bundles do not reproduce the root through a wrong upper tile either: entry 256's
+    // proof reads the first 256 entries' subtree from the level-1 tile.
+    await assert.rejects(client().getEntries(256, 260, next), integrity('bad-tile'));
   });
 
   it('5xx: a transient one is retried, a persistent one is a retryable DependencyError', async () => {
