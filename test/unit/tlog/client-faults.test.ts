@@ -73,6 +73,30 @@ describe('RekorV1Client against the emulator and each of its faults', () => {
     assert.equal(parsed.entry.verifier.type, 'publicKey');
   });
 
+  it('a body that is not base64 or a proof hash that is not hex SHA-256 is malformed, named by its index', async () => {
+    const entry = await client.getEntryByIndex(5);
+    const proof = entry.verification!.inclusionProof!;
+    const withHash = (h: string) => ({
+      ...entry,
+      verification: {
+        ...entry.verification,
+        inclusionProof: { ...proof, hashes: [...proof.hashes.slice(0, -1), h] },
+      },
+    });
+    const last = proof.hashes.at(-1)!;
+    const malformedAt5 = (err: unknown) =>
+      err instanceof LogIntegrityError && err.reason === 'malformed' && err.details['logIndex'] === 5;
+    // The last hash is one a scan's climb may never read: it is checked all the same.
+    for (const bad of [`${last.slice(0, 40)}g${last.slice(41)}`, last.slice(1), `${last}00`]) {
+      assert.throws(() => client.verifyEntry(withHash(bad), 5), malformedAt5, bad);
+    }
+    client.verifyEntry(withHash(last.toUpperCase()), 5); // hex in either case is the same hash
+    const body = entry.body;
+    for (const bad of [`${body.slice(0, 10)}*${body.slice(11)}`, `${body} `, body.slice(1)]) {
+      assert.throws(() => client.verifyEntry({ ...entry, body: bad }, 5), malformedAt5);
+    }
+  });
+
   it('split view: a forked checkpoint is not consistent with the trusted one', async () => {
     const trusted = await client.getCheckpoint();
     await client.append(proposal(200));
