@@ -239,14 +239,19 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
             },
           );
         }
-        await save({ attached: true });
+        // Persisted with the next write (the next format's signature, or the final state) rather
+        // than a write of its own: attaching is idempotent (an identical signature or bundle is
+        // found and not added again), so a crash before that write costs a lookup, not a copy.
+        Object.assign(progress, { attached: true });
+        record.formats[format] = progress;
       }
-      await deps.store.progress(id, owner, { state: 'attached', lease: null });
+      await deps.store.progress(id, owner, { formats: record.formats, state: 'attached', lease: null });
       log.notice('image signed', { formats: rule.formats, timing: clock.report() });
       return { outcome: 'signed', image: imageRef, formats: rule.formats };
     } catch (err) {
       await deps.store
         .progress(id, owner, {
+          formats: record.formats,
           lease: null,
           lastError: err instanceof SigsentryError ? err.toJSON() : { message: String(err) },
         })
