@@ -8,6 +8,9 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../functions/logging/logger.ts';
 import { RegistryEnvelopeSchema, toGcrMessage } from './translate.ts';
 
+/** What GET /healthz answers: the stack checks it is the bridge that answers on the bridge's port. */
+export const BRIDGE_HEALTH = 'registry-bridge ok';
+
 export interface Publisher {
   publish(data: Buffer): Promise<string>;
 }
@@ -36,7 +39,7 @@ export function startBridge(opts: BridgeOptions): Promise<{ url: string; close()
   const { logger } = opts;
   const server = http.createServer(async (req, res) => {
     if (req.method === 'GET' && req.url === '/healthz') {
-      res.writeHead(200).end('ok');
+      res.writeHead(200).end(BRIDGE_HEALTH);
       return;
     }
     if (req.method !== 'POST' || req.url !== '/events') {

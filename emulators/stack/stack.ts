@@ -12,6 +12,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { FUNCTIONS as CONTRACT } from '../../functions/config/environment.ts';
 import { createKmsClient } from '../../functions/signing/kms-client.ts';
 import { ensureSigningKey } from '../kms/setup.ts';
+import { BRIDGE_HEALTH } from '../registry-bridge/server.ts';
 import { loadKeys } from '../rekor/keys.ts';
 import { createMemoryLimit, oomKills, removeMemoryLimit } from './memory-limit.ts';
 import { httpAnswers, isListening, pickFreePort, waitFor } from './ports.ts';
@@ -172,6 +173,14 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
     state.env.FIRESTORE_EMULATOR_HOST = `127.0.0.1:${firestorePort}`;
     state.env.PUBSUB_EMULATOR_HOST = `127.0.0.1:${pubsubPort}`;
 
+    await waitUntilAnswering(state, 'firestore', () =>
+      httpAnswers(`http://${state.env.FIRESTORE_EMULATOR_HOST}/`),
+    );
+    await waitUntilAnswering(state, 'pubsub', () => httpAnswers(`http://${state.env.PUBSUB_EMULATOR_HOST}/`));
+    log('firestore and pubsub emulators are up');
+
+    // Picked once the Java emulators are up: the Firestore emulator binds a second port of its
+    // own while it starts, and once took the port picked for the bridge.
     const registryPort = await pickFreePort();
     const bridgePort = await pickFreePort();
     state.env.REGISTRY = `127.0.0.1:${registryPort}`;
@@ -183,11 +192,6 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
     // The status page, open without a token locally (SIGSENTRY_LOCAL=1 below).
     state.env.DASHBOARD_URL = `http://127.0.0.1:${functionPorts.get('dashboard')}/`;
 
-    await waitUntilAnswering(state, 'firestore', () =>
-      httpAnswers(`http://${state.env.FIRESTORE_EMULATOR_HOST}/`),
-    );
-    await waitUntilAnswering(state, 'pubsub', () => httpAnswers(`http://${state.env.PUBSUB_EMULATOR_HOST}/`));
-    log('firestore and pubsub emulators are up');
     await waitUntilAnswering(state, 'rekor', () => httpAnswers(`${state.env.REKOR_URL}/api/v1/log`));
     await waitUntilAnswering(state, 'kms', () => isListening(kmsPort));
     const kms = createKmsClient({ endpoint: state.env.KMS_ENDPOINT });
@@ -269,13 +273,21 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
       }),
     );
 
-    await waitUntilAnswering(state, 'registry-bridge', () =>
-      httpAnswers(`http://127.0.0.1:${bridgePort}/healthz`),
-    );
+    await waitUntilAnswering(state, 'registry-bridge', async () => {
+      // By its answer, not by the port answering: another server on a port that was free when
+      // picked must not pass for the bridge.
+      const res = await fetch(`http://127.0.0.1:${bridgePort}/healthz`).catch(() => undefined);
+      return res?.ok === true && (await res.text()) === BRIDGE_HEALTH;
+    });
     await waitUntilAnswering(state, 'registry', () => httpAnswers(`http://${state.env.REGISTRY}/v2/`));
     for (const [target, port] of functionPorts) {
       await waitUntilAnswering(state, `function-${target}`, () => isListening(port));
     }
+    // A part that answered and then died (its port taken after all) fails the start here, not
+    // a test or bench that would wait on it.
+    const dead = state.processes.filter((p) => !groupAlive(p.pid)).map((p) => p.name);
+    if (dead.length > 0)
+      throw new Error(`${dead.join(', ')} exited while the stack started; see their logs in ${dir}`);
     log('registry, bridge and functions are up');
 
     writeStackEnv(envFile(dir), state.env);

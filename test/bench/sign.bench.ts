@@ -153,6 +153,10 @@ async function pubsubPushWindow(env: Record<string, string | undefined>): Promis
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigsentry-bench-'));
 const profileDir = process.env.SIGSENTRY_FUNCTION_PROFILE_DIR;
 let fnPid = 0;
+// The stack's processes run in process groups of their own: an interrupted bench stops them.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => void stackDown(dir).finally(() => process.exit(130)));
+}
 const result = await (async () => {
   const state = await stackUp({ dir, ports: 'free' });
   try {
