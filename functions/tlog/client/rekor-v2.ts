@@ -519,10 +519,11 @@ export class RekorV2Client {
         { logIndex: base + k, ...details },
       );
     }
-    // The tiles changed between the two computations: the log is not serving one tree.
+    // Every leaf matches a tile that proves: the upper tiles read the first time were others,
+    // so the log served two different tile sets for one signed tree.
     throw new LogIntegrityError(
-      'bad-inclusion-proof',
-      `entry bundle ${n} does not reproduce the root of size ${checkpoint.size}`,
+      'bad-tile',
+      `tiles for entry bundle ${n} changed between reads of the tree of size ${checkpoint.size}`,
       { logIndex: base, ...details },
     );
   }

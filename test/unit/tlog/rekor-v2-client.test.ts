@@ -162,6 +162,28 @@ describe('RekorV2Client against the emulator and each of its faults', () => {
     assert.ok(paths.includes('/tile/entries/000'));
   });
 
+  it('an upper tile served wrong once and right after is a tile set that changed, not a bad entry', async () => {
+    const cp = await client().getCheckpoint();
+    let corrupted = 0;
+    const onceWrong = new RekorV2Client({
+      baseUrl: server.url,
+      logKey: server.v2PublicKeyPem,
+      fetch: async (url, init) => {
+        const res = await fetch(url, init);
+        if (!new URL(String(url)).pathname.startsWith('/tile/1/') || corrupted++ > 0) return res;
+        const bytes = Buffer.from(await res.arrayBuffer());
+        bytes[0]! ^= 1;
+        return new Response(bytes, { status: 200 });
+      },
+    });
+    // Entry 256's proof reads the first 256 entries' subtree from the level-1 tile.
+    await assert.rejects(
+      onceWrong.getEntries(256, 260, cp),
+      (err: unknown) => integrity('bad-tile')(err) && /changed between reads/.test((err as Error).message),
+    );
+    assert.equal(corrupted, 2, 'the level-1 tile was read again, right the second time');
+  });
+
   it('wrong higher-level tiles break the consistency proof computed from them', async () => {
     const trusted = await client().getCheckpoint();
     await client().append(input(5000));
