@@ -85,7 +85,27 @@ async function portFor(kind: 'firestore' | 'pubsub', opts: StackOptions): Promis
   return port;
 }
 
+/** A part of the stack could not bind the port picked for it: another process took it meanwhile. */
+class PortTakenError extends Error {}
+
+/** The end of a part's log, and whether it says its port was taken. */
+function logTail(proc: ManagedProcess): { tail: string; portTaken: boolean } {
+  const tail = fs.readFileSync(proc.logFile, 'utf8').split('\n').slice(-15).join('\n');
+  return { tail, portTaken: tail.includes('EADDRINUSE') };
+}
+
 export async function stackUp(opts: StackOptions): Promise<StackState> {
+  try {
+    return await startStack(opts);
+  } catch (err) {
+    if (!(err instanceof PortTakenError)) throw err;
+    // A picked port is free only until its user binds it: once, start again on other ports.
+    opts.log?.(`a port was taken while the stack started (${err.message.split(';')[0]}); starting again`);
+    return startStack(opts);
+  }
+}
+
+async function startStack(opts: StackOptions): Promise<StackState> {
   const log = opts.log ?? (() => {});
   const dir = path.resolve(opts.dir);
   const existing = readState(dir);
@@ -285,9 +305,11 @@ export async function stackUp(opts: StackOptions): Promise<StackState> {
     }
     // A part that answered and then died (its port taken after all) fails the start here, not
     // a test or bench that would wait on it.
-    const dead = state.processes.filter((p) => !groupAlive(p.pid)).map((p) => p.name);
-    if (dead.length > 0)
-      throw new Error(`${dead.join(', ')} exited while the stack started; see their logs in ${dir}`);
+    const dead = state.processes.filter((p) => !groupAlive(p.pid));
+    if (dead.length > 0) {
+      const Failure = dead.some((p) => logTail(p).portTaken) ? PortTakenError : Error;
+      throw new Failure(`${dead.map((p) => p.name).join(', ')} exited while the stack started; see ${logs}`);
+    }
     log('registry, bridge and functions are up');
 
     writeStackEnv(envFile(dir), state.env);
@@ -384,8 +406,9 @@ async function waitUntilAnswering(
     async () => {
       if (await answers()) return true;
       if (!groupAlive(proc.pid)) {
-        const tail = fs.readFileSync(proc.logFile, 'utf8').split('\n').slice(-15).join('\n');
-        throw new Error(`${name} exited before it answered; the end of ${proc.logFile}:\n${tail}`);
+        const { tail, portTaken } = logTail(proc);
+        const Failure = portTaken ? PortTakenError : Error;
+        throw new Failure(`${name} exited before it answered; the end of ${proc.logFile}:\n${tail}`);
       }
       return false;
     },
