@@ -340,20 +340,32 @@ export class RekorV2Client {
   /**
    * Leaf hashes [logIndex, logIndex + count) of one level-0 tile and the inclusion proof of the
    * first, read in one computation (the same tile bytes) and checked against the checkpoint's root.
+   * `tileLeaves`, the whole tile's leaf hashes (an entry bundle's), are read in place of the log's
+   * tile, which is then not fetched.
    */
   private async provenLeaves(
     logIndex: number,
     count: number,
     checkpoint: VerifiedCheckpoint,
+    tileLeaves?: Buffer[],
   ): Promise<{ leaves: Buffer[]; hashes: Buffer[] }> {
-    const { leaves, hashes } = await this.tiles.compute(checkpoint.size, (r) => ({
-      // Views of the tile's bytes, which the proof below authenticates; not copied.
-      leaves: Array.from({ length: count }, (_, k) => {
-        const leaf = r.node(0, logIndex + k);
-        return Buffer.from(leaf.buffer, leaf.byteOffset, leaf.byteLength);
+    const index = Math.floor(logIndex / TILE_WIDTH);
+    const supplied = tileLeaves && {
+      key: { level: 0, index, width: tileWidth(0, index, checkpoint.size) },
+      hashes: Buffer.concat(tileLeaves),
+    };
+    const { leaves, hashes } = await this.tiles.compute(
+      checkpoint.size,
+      (r) => ({
+        // Views of the tile's bytes, which the proof below authenticates; not copied.
+        leaves: Array.from({ length: count }, (_, k) => {
+          const leaf = r.node(0, logIndex + k);
+          return Buffer.from(leaf.buffer, leaf.byteOffset, leaf.byteLength);
+        }),
+        hashes: inclusionProof(r, logIndex, checkpoint.size).map((h) => Buffer.from(h)),
       }),
-      hashes: inclusionProof(r, logIndex, checkpoint.size).map((h) => Buffer.from(h)),
-    }));
+      supplied,
+    );
     const leafHash = leaves[0]!;
     try {
       verifyInclusion(logIndex, checkpoint.size, leafHash, hashes, checkpoint.rootHash);
@@ -469,32 +481,13 @@ export class RekorV2Client {
     // The bundle's leaf hashes are, by definition, its level-0 tile: they are proven against the
     // checkpoint's root as a fetched tile would be (the first leaf's proof covers every other
     // leaf), so a scan never fetches level-0 tiles, half of its requests to the log.
-    if (!(await this.leavesReproduceRoot(n, width, leafHashes, checkpoint))) {
+    try {
+      await this.provenLeaves(base, 1, checkpoint, leafHashes); // the first leaf's proof covers all
+    } catch (err) {
+      if (!(err instanceof LogIntegrityError && err.reason === 'bad-tile')) throw err;
       await this.locateBadEntry(n, width, leafHashes, checkpoint);
     }
     return bodies.map((body, k) => ({ logIndex: base + k, body, leafHash: leafHashes[k]! }));
-  }
-
-  /** Whether `leafHashes`, standing for level-0 tile `n`, hash up to the checkpoint's root. */
-  private async leavesReproduceRoot(
-    n: number,
-    width: number,
-    leafHashes: Buffer[],
-    checkpoint: VerifiedCheckpoint,
-  ): Promise<boolean> {
-    const base = n * TILE_WIDTH;
-    const hashes = await this.tiles.compute(
-      checkpoint.size,
-      (r) => inclusionProof(r, base, checkpoint.size).map((h) => Buffer.from(h)),
-      { key: { level: 0, index: n, width }, hashes: Buffer.concat(leafHashes) },
-    );
-    try {
-      verifyInclusion(base, checkpoint.size, leafHashes[0]!, hashes, checkpoint.rootHash);
-      return true;
-    } catch (err) {
-      if (!(err instanceof MerkleProofError)) throw err;
-      return false;
-    }
   }
 
   /**
@@ -508,8 +501,8 @@ export class RekorV2Client {
     checkpoint: VerifiedCheckpoint,
   ): Promise<never> {
     const base = n * TILE_WIDTH;
-    this.tiles.clear(); // an upper tile cached unauthenticated may be the wrong one
-    const { leaves } = await this.provenLeaves(base, width, checkpoint); // a bad tile throws bad-tile
+    // The failed proof cleared the cached tiles: these are read afresh. A bad tile throws bad-tile.
+    const { leaves } = await this.provenLeaves(base, width, checkpoint);
     const details = { treeSize: checkpoint.size };
     const k = leafHashes.findIndex((h, i) => !h.equals(leaves[i]!));
     if (k >= 0) {
