@@ -15,7 +15,7 @@ import { type ImagePolicy, policyId } from '../verify/policy.ts';
 import { collectSignatures, type SignatureFingerprint, signatureFingerprint } from '../verify/sources.ts';
 import type { SignatureFinding, SignatureLayout, Verdict, VerdictStatus } from '../verify/verdict.ts';
 import { applyKeyStates, type KeyStateLookup, verdictOf, verifyImage } from '../verify/verifier.ts';
-import { deliverAlerts } from './alerts.ts';
+import { alertsForChange, deliverAlerts, type TagChange } from './alerts.ts';
 import type { InclusionRechecker } from './inclusion.ts';
 import { buildInventory, type InventoryItem, inShard } from './inventory.ts';
 import { PassRegistry } from './pass-registry.ts';
@@ -23,6 +23,8 @@ import { HISTORY_LIMIT, TAG_SCHEMA_VERSION, type TagRecord, type TagStore } from
 
 /** Tags whose recorded verdicts are read from the store at once (Firestore reads 300 per call). */
 const RECORD_CHUNK = 300;
+/** Attempts at storing a tag's verdict while other passes keep storing theirs first. */
+const SUPERSEDED_ATTEMPTS = 3;
 
 export interface ReverifyDeps {
   registry: Registry;
@@ -66,6 +68,8 @@ export interface ReverifySummary {
   cached: number;
   alertsRaised: number;
   alertsResolved: number;
+  /** Verdicts another pass stored first, so the tag was verified again against theirs. */
+  superseded: number;
   errors: Array<{ ref: string; error: string }>;
   outcomes: TagOutcome[];
 }
@@ -161,21 +165,45 @@ export async function reverifyOnce(
     cached: 0,
     alertsRaised: 0,
     alertsResolved: 0,
+    superseded: 0,
     errors: [],
     outcomes: [],
   };
 
-  async function verifyTag(item: InventoryItem, previous: Map<string, TagRecord>): Promise<void> {
+  /**
+   * Verifies one tag against its recorded verdict `prior` and stores the verdict, delivering the
+   * alerts of a change first. When another pass stored a verdict for the tag meanwhile, the tag is
+   * resolved and judged again against that one, so the newer state wins whichever pass writes last.
+   */
+  async function verifyTag(item: InventoryItem, recorded: TagRecord | undefined): Promise<void> {
+    let prior = recorded;
+    for (let attempt = 1; ; attempt++) {
+      const stored = await verifyTagAgainst(item, prior);
+      if (stored) return;
+      if (attempt === SUPERSEDED_ATTEMPTS) {
+        throw new SigsentryError(
+          'VERDICT_CONTENDED',
+          `other passes stored a verdict of ${item.ref} ${attempt} times while this one verified it`,
+          { retryable: true, details: { tag: item.ref } },
+        );
+      }
+      summary.superseded++;
+      deps.logger.info(`another pass stored a verdict of ${item.ref}; verifying it again`, { tag: item.ref });
+      prior = (await deps.store.load([item.ref])).get(item.ref);
+    }
+  }
+
+  /** One attempt: false when another pass stored a verdict since `prior` (nothing delivered or stored). */
+  async function verifyTagAgainst(item: InventoryItem, prior: TagRecord | undefined): Promise<boolean> {
     const repo = { host: item.host, repository: item.repository };
     let digest: string;
     try {
       digest = (await deps.registry.resolve({ ...repo, tag: item.tag })).digest;
     } catch (err) {
-      if (err instanceof RegistryNotFoundError) return; // deleted since it was listed
+      if (err instanceof RegistryNotFoundError) return true; // deleted since it was listed
       throw err;
     }
     const image: DigestReference = { ...repo, digest };
-    const prior = previous.get(item.ref);
     const { policy, id } = policyOf(item.source);
     const fingerprint = await fingerprintOf(image);
     const sameImage = prior !== undefined && prior.digest === digest && prior.policy === id;
@@ -207,11 +235,19 @@ export async function reverifyOnce(
     const { verdict, cached } = await pending;
 
     const changed = prior === undefined || prior.status !== verdict.status || prior.digest !== digest;
-    const delivered = await deliverAlerts(deps.alerts, {
+    const change: TagChange = {
       ref: item.ref,
       verdict,
       previous: prior === undefined ? undefined : { status: prior.status, digest: prior.digest },
-    });
+    };
+    const planned = alertsForChange(change);
+    let delivered = { raised: 0, resolved: 0 };
+    const deliver =
+      planned.raise.length + planned.resolve.length === 0
+        ? undefined
+        : async () => {
+            delivered = await deliverAlerts(deps.alerts, change);
+          };
     const at = verdict.evidence.checkedAt;
     const good = verdict.findings
       .filter((f) => f.outcome === 'valid' || f.outcome === 'key-disabled')
@@ -236,7 +272,7 @@ export async function reverifyOnce(
           ].slice(-HISTORY_LIMIT)
         : prior.history,
     };
-    await deps.store.put(record);
+    if ((await deps.store.put(record, prior, deliver)) === 'superseded') return false;
 
     summary.byStatus[verdict.status]++;
     if (changed) summary.changed++;
@@ -252,6 +288,7 @@ export async function reverifyOnce(
         reasons: verdict.reasons,
       });
     }
+    return true;
   }
 
   let next = 0;
@@ -273,7 +310,7 @@ export async function reverifyOnce(
         return;
       }
       try {
-        await verifyTag(item, previous);
+        await verifyTag(item, previous.get(item.ref));
       } catch (err) {
         const error = err instanceof SigsentryError ? err.message : String(err);
         summary.errors.push({ ref: item.ref, error });

@@ -4,8 +4,9 @@
  * again, and a bounded history of its changes. Documents carry a schema version.
  */
 import crypto from 'node:crypto';
-import type { Firestore } from '@google-cloud/firestore';
+import type { DocumentSnapshot, Firestore, Timestamp } from '@google-cloud/firestore';
 import { DependencyError } from '../errors.ts';
+import { codeOf, FAILED_PRECONDITION } from '../state/firestore-codes.ts';
 import type { SignatureFingerprint } from '../verify/sources.ts';
 import type { SignatureFinding, SignatureLayout, VerdictStatus } from '../verify/verdict.ts';
 
@@ -40,10 +41,29 @@ export interface TagRecord {
   history: TagHistoryEntry[];
 }
 
+/** What a conditional store did: wrote the verdict, or left the tag to a newer one. */
+export type PutOutcome = 'stored' | 'superseded';
+
+/**
+ * Passes can overlap (a retried schedule, a manual run, two shardings), and a pass that resolved a
+ * tag before another moved it must not store its older verdict over the newer one, nor resolve the
+ * newer one's alerts. So verdicts are stored on the condition that the tag's record is still the
+ * one the verdict was judged against.
+ */
 export interface TagStore {
   /** The records of these refs (absent ones left out). */
   load(refs: readonly string[]): Promise<Map<string, TagRecord>>;
-  put(record: TagRecord): Promise<void>;
+  /**
+   * Stores `record` if the tag's stored verdict is still `basis` (a record `load` returned, or
+   * undefined for none). `beforeStore` (the alert delivery) runs first, with the tag's record held,
+   * so no other pass's verdict can come between the two; when it throws, nothing is stored.
+   * 'superseded', with nothing run or stored, when another pass stored a verdict since.
+   */
+  put(
+    record: TagRecord,
+    basis: TagRecord | undefined,
+    beforeStore?: () => Promise<void>,
+  ): Promise<PutOutcome>;
 }
 
 export function tagDocumentId(ref: string): string {
@@ -57,6 +77,8 @@ function plain<T>(value: T): T {
 
 export class FirestoreTagStore implements TagStore {
   readonly #db: Firestore;
+  /** The update time of each record `load` returned: the condition its verdict is stored on. */
+  readonly #versions = new WeakMap<TagRecord, Timestamp>();
 
   constructor(db: Firestore) {
     this.#db = db;
@@ -70,8 +92,10 @@ export class FirestoreTagStore implements TagStore {
         const docs = refs.slice(i, i + 300).map((ref) => collection.doc(tagDocumentId(ref)));
         if (docs.length === 0) continue;
         for (const snap of await this.#db.getAll(...docs)) {
-          const data = snap.data() as TagRecord | undefined;
-          if (data?.schemaVersion === TAG_SCHEMA_VERSION) out.set(data.ref, data);
+          const data = currentRecord(snap);
+          if (data === undefined) continue;
+          out.set(data.ref, data);
+          this.#versions.set(data, snap.updateTime!);
         }
       }
     } catch (err) {
@@ -85,44 +109,111 @@ export class FirestoreTagStore implements TagStore {
     return out;
   }
 
-  async put(record: TagRecord): Promise<void> {
+  async put(
+    record: TagRecord,
+    basis: TagRecord | undefined,
+    beforeStore?: () => Promise<void>,
+  ): Promise<PutOutcome> {
+    const version = basis === undefined ? undefined : this.#versions.get(basis);
+    if (basis !== undefined && version === undefined) {
+      throw new Error(`the verdict of ${record.ref} was judged against a record this store did not load`);
+    }
+    const doc = this.#db.collection(TAGS_COLLECTION).doc(tagDocumentId(record.ref));
+    const data = plain(record);
+    let delivery: { error: unknown } | undefined;
     try {
-      await this.#db.collection(TAGS_COLLECTION).doc(tagDocumentId(record.ref)).set(plain(record));
+      // Most tags: an unchanged verdict over a known record, one write on its update time.
+      if (version !== undefined && beforeStore === undefined) {
+        await doc.update({ ...data }, { lastUpdateTime: version });
+        return 'stored';
+      }
+      // A change to deliver, or no record before: read the record in a transaction, which holds it
+      // (Firestore locks what a transaction reads) while the alerts go out and the verdict is written.
+      return await this.#db.runTransaction(async (tx): Promise<PutOutcome> => {
+        const snap = await tx.get(doc);
+        const current = currentRecord(snap);
+        const unchanged =
+          version === undefined
+            ? current === undefined
+            : current !== undefined && snap.updateTime!.isEqual(version);
+        if (!unchanged) return 'superseded';
+        try {
+          await beforeStore?.();
+        } catch (error) {
+          delivery = { error };
+          throw error;
+        }
+        tx.set(doc, data);
+        return 'stored';
+      });
     } catch (err) {
+      if (delivery !== undefined) throw delivery.error;
+      if (codeOf(err) === FAILED_PRECONDITION) return 'superseded';
       throw new DependencyError(
         'firestore',
         `writing the verdict of ${record.ref} failed: ${(err as Error).message}`,
-        {
-          tag: record.ref,
-        },
+        { tag: record.ref },
         err,
       );
     }
   }
 }
 
+/** The record a snapshot holds, if it holds one of this schema (an older one counts as none). */
+function currentRecord(snap: DocumentSnapshot): TagRecord | undefined {
+  const data = snap.data() as TagRecord | undefined;
+  return data?.schemaVersion === TAG_SCHEMA_VERSION ? data : undefined;
+}
+
 /** The same store in memory: the CLI without a project, and tests of the pass logic. */
 export class MemoryTagStore implements TagStore {
-  /** Each record as the JSON Firestore would keep (undefined values dropped): one copy out, one in. */
-  readonly #json = new Map<string, string>();
+  /** Each record as the JSON Firestore would keep (undefined values dropped), and its write count. */
+  readonly #stored = new Map<string, { json: string; version: number }>();
+  readonly #versions = new WeakMap<TagRecord, number>();
+  /** Per tag, the put in progress: a put holds its tag as a Firestore transaction would. */
+  readonly #held = new Map<string, Promise<unknown>>();
 
   /** The stored records (copies). */
   get records(): ReadonlyMap<string, TagRecord> {
     const out = new Map<string, TagRecord>();
-    for (const [ref, json] of this.#json) out.set(ref, JSON.parse(json) as TagRecord);
+    for (const [ref, { json }] of this.#stored) out.set(ref, JSON.parse(json) as TagRecord);
     return out;
   }
 
   async load(refs: readonly string[]): Promise<Map<string, TagRecord>> {
     const out = new Map<string, TagRecord>();
     for (const ref of refs) {
-      const json = this.#json.get(ref);
-      if (json !== undefined) out.set(ref, JSON.parse(json) as TagRecord);
+      const stored = this.#stored.get(ref);
+      if (stored === undefined) continue;
+      const record = JSON.parse(stored.json) as TagRecord;
+      out.set(ref, record);
+      this.#versions.set(record, stored.version);
     }
     return out;
   }
 
-  async put(record: TagRecord): Promise<void> {
-    this.#json.set(record.ref, JSON.stringify(record));
+  async put(
+    record: TagRecord,
+    basis: TagRecord | undefined,
+    beforeStore?: () => Promise<void>,
+  ): Promise<PutOutcome> {
+    const version = basis === undefined ? undefined : this.#versions.get(basis);
+    if (basis !== undefined && version === undefined) {
+      throw new Error(`the verdict of ${record.ref} was judged against a record this store did not load`);
+    }
+    const before = this.#held.get(record.ref);
+    const put = (async (): Promise<PutOutcome> => {
+      await before?.catch(() => {});
+      if (this.#stored.get(record.ref)?.version !== version) return 'superseded';
+      await beforeStore?.();
+      this.#stored.set(record.ref, { json: JSON.stringify(record), version: (version ?? 0) + 1 });
+      return 'stored';
+    })();
+    this.#held.set(record.ref, put);
+    try {
+      return await put;
+    } finally {
+      if (this.#held.get(record.ref) === put) this.#held.delete(record.ref);
+    }
   }
 }

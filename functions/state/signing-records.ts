@@ -9,6 +9,7 @@
 import crypto from 'node:crypto';
 import type { DocumentReference, DocumentSnapshot, Firestore, Timestamp } from '@google-cloud/firestore';
 import { DependencyError, SigsentryError } from '../errors.ts';
+import { ALREADY_EXISTS, codeOf, FAILED_PRECONDITION } from './firestore-codes.ts';
 
 export const SIGNING_RECORDS = 'signatures';
 export const SCHEMA_VERSION = 1;
@@ -75,11 +76,6 @@ export interface SigningStore {
 export function recordId(image: string, keyVersion: string): string {
   return crypto.createHash('sha256').update(`${image}\n${keyVersion}`).digest('hex');
 }
-
-/** gRPC status codes the store acts on: another writer got there first. */
-const ALREADY_EXISTS = 6;
-const FAILED_PRECONDITION = 9;
-const codeOf = (err: unknown) => (err as { code?: unknown }).code;
 
 /** Attempts of one claim when other writers keep changing the document under it. */
 const CLAIM_ROUNDS = 8;

@@ -52,9 +52,9 @@ describe('dashboard data on the Firestore emulator', () => {
     logName = `dashboard-test-${crypto.randomBytes(4).toString('hex')}`;
 
     const tags = new FirestoreTagStore(db);
-    await tags.put(verdict('v1', 'valid', signed));
-    await tags.put(verdict('v2', 'invalid', digest()));
-    await tags.put(verdict('v3', 'unsigned', digest()));
+    await tags.put(verdict('v1', 'valid', signed), undefined);
+    await tags.put(verdict('v2', 'invalid', digest()), undefined);
+    await tags.put(verdict('v3', 'unsigned', digest()), undefined);
 
     // A signing record taken through the real store: claimed, then attached with a logged bundle.
     const signings = new FirestoreSigningStore(db);

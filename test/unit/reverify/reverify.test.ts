@@ -190,6 +190,73 @@ describe('reverifyOnce', () => {
     assert.deepEqual(history, ['valid', 'unsigned', 'valid']);
   });
 
+  it("does not let a pass that resolved a tag before it moved again store its verdict or resolve the newer pass's alerts", async () => {
+    // Passes overlap when a schedule is retried or run by hand: pass A resolves the tag while it
+    // points at the signed digest, and acts on it only after the tag moved back to the unsigned one
+    // and pass B stored that.
+    const signed = await push('race/app', 'prod');
+    await signImage({ registry, signer, rekorUrl: rekor.url }, signed);
+    const tag = ref('race/app', 'prod');
+    const race = (over: Partial<ReverifyDeps> = {}) => ({ ...deps(), watch: [`${host}/race/**`], ...over });
+    assert.equal(statusOf(await reverifyOnce(race()), tag), 'valid');
+    const unsigned = await push('race/app', 'prod', 'unsigned build');
+    assert.equal(statusOf(await reverifyOnce(race()), tag), 'unsigned');
+    assert.deepEqual(alerts.openKinds(tag), ['tag-moved', 'unsigned-image']);
+    const moveTo = async (image: typeof signed) => {
+      const manifest = await registry.getManifest(image, image.digest);
+      await registry.putManifest(image, 'prod', manifest.bytes, manifest.descriptor.mediaType);
+    };
+
+    await moveTo(signed);
+    let resolved!: () => void;
+    const aResolved = new Promise<void>((r) => {
+      resolved = r;
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let held = false;
+    const slowRegistry = new Proxy(registry, {
+      get(target, prop) {
+        if (prop !== 'resolve') {
+          const value = Reflect.get(target, prop, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        }
+        return async (...args: Parameters<RegistryClient['resolve']>) => {
+          const answer = await target.resolve(...args);
+          if (!held && 'tag' in args[0] && args[0].tag === 'prod') {
+            held = true;
+            resolved();
+            await gate;
+          }
+          return answer;
+        };
+      },
+    });
+    const passA = reverifyOnce(race({ registry: slowRegistry }));
+    await aResolved;
+    await moveTo(unsigned);
+    const passB = await reverifyOnce(race());
+    assert.equal(statusOf(passB, tag), 'unsigned');
+    const mark = alerts.calls.length;
+    release();
+    const summaryA = await passA;
+
+    assert.deepEqual(summaryA.errors, []);
+    assert.equal(statusOf(summaryA, tag), 'unsigned');
+    assert.deepEqual(alerts.openKinds(tag), ['tag-moved', 'unsigned-image']);
+    assert.deepEqual(
+      alerts.calls.slice(mark).filter((c) => c.op === 'resolve' && c.key.endsWith(tag)),
+      [],
+      'no alert of the tag resolved by the stale verdict',
+    );
+    const record = store.records.get(tag)!;
+    assert.equal(record.digest, unsigned.digest);
+    assert.equal(record.status, 'unsigned');
+    assert.equal(summaryA.superseded, 1, 'pass A found a newer verdict stored and verified the tag again');
+  });
+
   it('raises key-disabled while the key version is disabled, and resolves it when it is enabled again', async () => {
     keyState = 'DISABLED';
     try {
