@@ -114,10 +114,7 @@ export class FirestoreTagStore implements TagStore {
     basis: TagRecord | undefined,
     beforeStore?: () => Promise<void>,
   ): Promise<PutOutcome> {
-    const version = basis === undefined ? undefined : this.#versions.get(basis);
-    if (basis !== undefined && version === undefined) {
-      throw new Error(`the verdict of ${record.ref} was judged against a record this store did not load`);
-    }
+    const version = basisVersion(this.#versions, record, basis);
     const doc = this.#db.collection(TAGS_COLLECTION).doc(tagDocumentId(record.ref));
     const data = plain(record);
     let delivery: { error: unknown } | undefined;
@@ -159,6 +156,16 @@ export class FirestoreTagStore implements TagStore {
   }
 }
 
+/** The version `load` saw of `basis`; none for no basis, and an error for a record it never loaded. */
+function basisVersion<V>(versions: WeakMap<TagRecord, V>, record: TagRecord, basis: TagRecord | undefined) {
+  if (basis === undefined) return undefined;
+  const version = versions.get(basis);
+  if (version === undefined) {
+    throw new Error(`the verdict of ${record.ref} was judged against a record this store did not load`);
+  }
+  return version;
+}
+
 /** The record a snapshot holds, if it holds one of this schema (an older one counts as none). */
 function currentRecord(snap: DocumentSnapshot): TagRecord | undefined {
   const data = snap.data() as TagRecord | undefined;
@@ -197,10 +204,7 @@ export class MemoryTagStore implements TagStore {
     basis: TagRecord | undefined,
     beforeStore?: () => Promise<void>,
   ): Promise<PutOutcome> {
-    const version = basis === undefined ? undefined : this.#versions.get(basis);
-    if (basis !== undefined && version === undefined) {
-      throw new Error(`the verdict of ${record.ref} was judged against a record this store did not load`);
-    }
+    const version = basisVersion(this.#versions, record, basis);
     const before = this.#held.get(record.ref);
     const put = (async (): Promise<PutOutcome> => {
       await before?.catch(() => {});
