@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createMemoryLimit, oomKills, removeMemoryLimit } from '../../emulators/stack/memory-limit.ts';
 import { FUNCTIONS as CONTRACT } from '../../functions/config/environment.ts';
+import { onInterrupt } from './interrupt.ts';
 
 export interface InstanceRun {
   stdout: string;
@@ -32,7 +33,14 @@ export async function runAsInstance(target: string, script: string, args: string
   child.stdout.setEncoding('utf8').on('data', (d: string) => {
     stdout += d;
   });
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const forget = onInterrupt(async () => {
+    child.kill('SIGKILL');
+    await exited;
+    if (!('unsupported' in limit)) await removeMemoryLimit(limit.dir);
+  });
+  const code = await exited;
+  forget();
   let memory: InstanceRun['memory'] = { unsupported: (limit as { unsupported: string }).unsupported };
   if (!('unsupported' in limit)) {
     memory = { limitMiB, oomKills: oomKills(limit.dir) };

@@ -43,6 +43,7 @@ import { MemoryMonitorStore } from '../../functions/monitor-log/state.ts';
 import { canonicalJson } from '../../functions/tlog/entries/canonical.ts';
 import { entryBundlePath, TILE_WIDTH } from '../../functions/tlog/tiles/path.ts';
 import { type InstanceRun, runAsInstance } from './instance.ts';
+import { onInterrupt } from './interrupt.ts';
 
 /**
  * This process's peak RSS (VmHWM). Not resourceUsage().maxRSS: on Linux a spawned child inherits
@@ -465,6 +466,7 @@ async function main(): Promise<void> {
   const v2mix = mixer(real, true);
   const identities = await identitiesFor();
   const dir = mkdtempSync(join(tmpdir(), 'monitor-bench-'));
+  const forget = onInterrupt(() => rmSync(dir, { recursive: true, force: true }));
   let monitorRss = 0;
   const summary: Record<string, unknown> = {
     machine: { cores: (await import('node:os')).availableParallelism(), node: process.version },
@@ -623,6 +625,7 @@ async function main(): Promise<void> {
       await emulator.stop();
     }
   } finally {
+    forget();
     rmSync(dir, { recursive: true, force: true });
   }
   summary.memory = {

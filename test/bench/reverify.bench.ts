@@ -31,6 +31,7 @@ import { logKey } from '../../functions/verify/trust.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { signImage } from '../unit/verify/sign.ts';
 import { runAsInstance } from './instance.ts';
+import { onInterrupt } from './interrupt.ts';
 
 /**
  * This process's peak RSS (VmHWM). Not resourceUsage().maxRSS: on Linux a spawned child inherits
@@ -143,6 +144,12 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'reverify-bench-'));
   const testRegistry = await startRegistry();
   const rekor = await startRekorServer({ dataDir: dir });
+  const stop = async () => {
+    await rekor.close();
+    await testRegistry.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const forget = onInterrupt(stop);
   try {
     const host = testRegistry.host;
     const registry = new RegistryClient({ allowedHosts: [host] });
@@ -210,9 +217,8 @@ async function main(): Promise<void> {
     };
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } finally {
-    await rekor.close();
-    await testRegistry.stop();
-    rmSync(dir, { recursive: true, force: true });
+    forget();
+    await stop();
   }
 }
 

@@ -20,6 +20,7 @@ import { readState, stackDown, stackStatus, stackUp } from '../../emulators/stac
 import { RegistryClient } from '../../functions/registry/client.ts';
 import { recordId, SIGNING_RECORDS } from '../../functions/state/signing-records.ts';
 import { cpuByCategory } from './cpu-profile.ts';
+import { onInterrupt } from './interrupt.ts';
 
 const { values } = parseArgs({
   options: {
@@ -154,9 +155,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigsentry-bench-'));
 const profileDir = process.env.SIGSENTRY_FUNCTION_PROFILE_DIR;
 let fnPid = 0;
 // The stack's processes run in process groups of their own: an interrupted bench stops them.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => void stackDown(dir).finally(() => process.exit(130)));
-}
+onInterrupt(() => stackDown(dir));
 const result = await (async () => {
   const state = await stackUp({ dir, ports: 'free' });
   try {

@@ -15,6 +15,7 @@ import { LogStore } from '../../emulators/rekor/store.ts';
 import { RekorV2Client } from '../../functions/tlog/client/index.ts';
 import { parseEntryBody } from '../../functions/tlog/entries/index.ts';
 import { tilePath, tileWidth } from '../../functions/tlog/tiles/index.ts';
+import { onInterrupt } from './interrupt.ts';
 
 const { values } = parseArgs({
   options: {
@@ -97,6 +98,7 @@ function v2Request(i: number): unknown {
 
 const rate = (n: number, ms: number): string => `${Math.round((n * 1000) / ms)}/s`;
 const dir = mkdtempSync(join(tmpdir(), 'tlog-bench-'));
+onInterrupt(() => rmSync(dir, { recursive: true, force: true }));
 try {
   const server = await startRekorServer({ dataDir: join(dir, 'http') });
   const n = Number(values.appends);
