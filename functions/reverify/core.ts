@@ -4,6 +4,8 @@
  * digest, signature artifacts and policy are unchanged is not downloaded again: its recorded findings
  * are re-checked (log inclusion against the log's current signed checkpoint, KMS key state) instead.
  */
+import crypto from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AlertSink } from '../alerts/alert.ts';
 import { SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -19,12 +21,24 @@ import { alertsForChange, deliverAlerts, type TagChange } from './alerts.ts';
 import type { InclusionRechecker } from './inclusion.ts';
 import { buildInventory, type InventoryItem, inShard } from './inventory.ts';
 import { PassRegistry } from './pass-registry.ts';
-import { HISTORY_LIMIT, TAG_SCHEMA_VERSION, type TagRecord, type TagStore } from './store.ts';
+import {
+  HISTORY_LIMIT,
+  type PutOutcome,
+  TAG_SCHEMA_VERSION,
+  type TagDelivery,
+  type TagRecord,
+  type TagStore,
+} from './store.ts';
 
 /** Tags whose recorded verdicts are read from the store at once (Firestore reads 300 per call). */
 const RECORD_CHUNK = 300;
 /** Attempts at storing a tag's verdict while other passes keep storing theirs first. */
 const SUPERSEDED_ATTEMPTS = 3;
+/** How long a pass's claim on delivering a tag's alerts lasts; a delivery takes a few calls. */
+const DELIVERY_CLAIM_MS = 60_000;
+/** Waits for another pass's delivery before giving the tag up for this pass. */
+const DELIVERY_WAITS = 40;
+const DELIVERY_WAIT_MS = 250;
 
 export interface ReverifyDeps {
   registry: Registry;
@@ -73,6 +87,11 @@ export interface ReverifySummary {
   errors: Array<{ ref: string; error: string }>;
   outcomes: TagOutcome[];
 }
+
+const hasAlerts = (change: TagChange) => {
+  const { raise, resolve } = alertsForChange(change);
+  return raise.length + resolve.length > 0;
+};
 
 const sameFingerprint = (a: SignatureFingerprint, b: SignatureFingerprint) =>
   a.signatureManifest === b.signatureManifest && a.referrers === b.referrers;
@@ -171,36 +190,56 @@ export async function reverifyOnce(
   };
 
   /**
-   * Verifies one tag against its recorded verdict `prior` and stores the verdict, delivering the
-   * alerts of a change first. When another pass stored a verdict for the tag meanwhile, the tag is
-   * resolved and judged again against that one, so the newer state wins whichever pass writes last.
+   * Verifies one tag against its recorded verdict and stores the verdict. When another pass stored
+   * one meanwhile, the tag is resolved and judged again against that one, so the newer state wins
+   * whichever pass writes last; while another pass delivers its alerts, this one waits for it.
    */
   async function verifyTag(item: InventoryItem, recorded: TagRecord | undefined): Promise<void> {
     let prior = recorded;
-    for (let attempt = 1; ; attempt++) {
-      const stored = await verifyTagAgainst(item, prior);
-      if (stored) return;
-      if (attempt === SUPERSEDED_ATTEMPTS) {
-        throw new SigsentryError(
-          'VERDICT_CONTENDED',
-          `other passes stored a verdict of ${item.ref} ${attempt} times while this one verified it`,
-          { retryable: true, details: { tag: item.ref } },
-        );
+    for (let superseded = 0, waits = 0; ; ) {
+      const outcome = await verifyTagAgainst(item, prior);
+      if (outcome === 'stored') return;
+      if (outcome === 'superseded') {
+        if (++superseded === SUPERSEDED_ATTEMPTS) {
+          throw new SigsentryError(
+            'VERDICT_CONTENDED',
+            `other passes stored a verdict of ${item.ref} ${superseded} times while this one verified it`,
+            { retryable: true, details: { tag: item.ref } },
+          );
+        }
+        summary.superseded++;
+        deps.logger.info(`another pass stored a verdict of ${item.ref}; verifying it again`, {
+          tag: item.ref,
+        });
+      } else {
+        if (++waits > DELIVERY_WAITS) {
+          throw new SigsentryError(
+            'ALERTS_IN_DELIVERY',
+            `another pass has been delivering the alerts of ${item.ref} for ${(DELIVERY_WAITS * DELIVERY_WAIT_MS) / 1000} s; its verdict stands`,
+            { retryable: true, details: { tag: item.ref, until: prior?.delivery?.until } },
+          );
+        }
+        await sleep(DELIVERY_WAIT_MS);
       }
-      summary.superseded++;
-      deps.logger.info(`another pass stored a verdict of ${item.ref}; verifying it again`, { tag: item.ref });
       prior = (await deps.store.load([item.ref])).get(item.ref);
     }
   }
 
-  /** One attempt: false when another pass stored a verdict since `prior` (nothing delivered or stored). */
-  async function verifyTagAgainst(item: InventoryItem, prior: TagRecord | undefined): Promise<boolean> {
+  /**
+   * One attempt. 'superseded' when another pass stored a verdict since `prior`, 'busy' while another
+   * pass delivers the alerts of `prior`: nothing delivered or stored in either case.
+   */
+  async function verifyTagAgainst(
+    item: InventoryItem,
+    prior: TagRecord | undefined,
+  ): Promise<PutOutcome | 'busy'> {
+    if (prior?.delivery !== undefined && Date.parse(prior.delivery.until) > now().getTime()) return 'busy';
     const repo = { host: item.host, repository: item.repository };
     let digest: string;
     try {
       digest = (await deps.registry.resolve({ ...repo, tag: item.tag })).digest;
     } catch (err) {
-      if (err instanceof RegistryNotFoundError) return true; // deleted since it was listed
+      if (err instanceof RegistryNotFoundError) return 'stored'; // deleted since it was listed: nothing to store
       throw err;
     }
     const image: DigestReference = { ...repo, digest };
@@ -240,14 +279,20 @@ export async function reverifyOnce(
       verdict,
       previous: prior === undefined ? undefined : { status: prior.status, digest: prior.digest },
     };
-    const planned = alertsForChange(change);
-    let delivered = { raised: 0, resolved: 0 };
-    const deliver =
-      planned.raise.length + planned.resolve.length === 0
-        ? undefined
-        : async () => {
-            delivered = await deliverAlerts(deps.alerts, change);
-          };
+    // A delivery recorded on `prior` and lapsed may not have finished: its change is delivered
+    // again, unless this verdict's own change (which raises and resolves every kind) replaces it.
+    const lapsed = prior?.delivery;
+    const owed =
+      lapsed !== undefined && !hasAlerts(change)
+        ? { ...change, previous: lapsed.previous ?? undefined }
+        : change;
+    const delivery: TagDelivery | undefined = !hasAlerts(owed)
+      ? undefined
+      : {
+          id: crypto.randomUUID(),
+          until: new Date(now().getTime() + DELIVERY_CLAIM_MS).toISOString(),
+          previous: owed.previous ?? null,
+        };
     const at = verdict.evidence.checkedAt;
     const good = verdict.findings
       .filter((f) => f.outcome === 'valid' || f.outcome === 'key-disabled')
@@ -271,8 +316,15 @@ export async function reverifyOnce(
             { at, status: verdict.status, digest, reason: verdict.reasons[0] ?? '' },
           ].slice(-HISTORY_LIMIT)
         : prior.history,
+      ...(delivery ? { delivery } : {}),
     };
-    if ((await deps.store.put(record, prior, deliver)) === 'superseded') return false;
+    if ((await deps.store.put(record, prior)) === 'superseded') return 'superseded';
+    let delivered = { raised: 0, resolved: 0 };
+    if (delivery !== undefined) {
+      // Claimed by the write above: no other pass writes the tag until the claim is cleared or lapses.
+      delivered = await deliverAlerts(deps.alerts, owed);
+      await deps.store.finishDelivery(record);
+    }
 
     summary.byStatus[verdict.status]++;
     if (changed) summary.changed++;
@@ -288,7 +340,7 @@ export async function reverifyOnce(
         reasons: verdict.reasons,
       });
     }
-    return true;
+    return 'stored';
   }
 
   let next = 0;

@@ -4,7 +4,7 @@
  * again, and a bounded history of its changes. Documents carry a schema version.
  */
 import crypto from 'node:crypto';
-import type { DocumentSnapshot, Firestore, Timestamp } from '@google-cloud/firestore';
+import { type DocumentSnapshot, FieldValue, type Firestore, type Timestamp } from '@google-cloud/firestore';
 import { DependencyError } from '../errors.ts';
 import { codeOf, FAILED_PRECONDITION } from '../state/firestore-codes.ts';
 import type { SignatureFingerprint } from '../verify/sources.ts';
@@ -39,31 +39,44 @@ export interface TagRecord {
   checkedAt: string;
   changedAt: string;
   history: TagHistoryEntry[];
+  /** Present while the alerts of this verdict's change are being delivered (see TagStore). */
+  delivery?: TagDelivery;
+}
+
+/**
+ * A delivery of alerts in progress, claimed by the write of the verdict it is for. Until `until`
+ * no other pass writes the tag: alerts go out one pass at a time, in the order of the verdicts.
+ * A delivery still recorded after `until` may not have finished, and the next pass delivers again.
+ */
+export interface TagDelivery {
+  /** Names this delivery, so only its own pass clears it. */
+  id: string;
+  /** ISO time the claim lapses. */
+  until: string;
+  /** The verdict the change was from (none for a tag's first), to deliver the change again. */
+  previous: { status: VerdictStatus; digest: string } | null;
 }
 
 /** What a conditional store did: wrote the verdict, or left the tag to a newer one. */
 export type PutOutcome = 'stored' | 'superseded';
 
 /**
- * Passes can overlap (a retried schedule, a manual run, two shardings), and a pass that resolved a
- * tag before another moved it must not store its older verdict over the newer one, nor resolve the
- * newer one's alerts. So verdicts are stored on the condition that the tag's record is still the
- * one the verdict was judged against.
+ * Passes can overlap (a retried schedule, a manual run, two shardings). A pass that resolved a tag
+ * before another moved it must not store its older verdict over the newer one, nor let its alerts
+ * land after the newer one's. So a verdict is stored only over the record it was judged against,
+ * and a verdict whose change has alerts is stored with a `delivery` claim first, its alerts
+ * delivered after, and the claim cleared last.
  */
 export interface TagStore {
   /** The records of these refs (absent ones left out). */
   load(refs: readonly string[]): Promise<Map<string, TagRecord>>;
   /**
-   * Stores `record` if the tag's stored verdict is still `basis` (a record `load` returned, or
-   * undefined for none). `beforeStore` (the alert delivery) runs first, with the tag's record held,
-   * so no other pass's verdict can come between the two; when it throws, nothing is stored.
-   * 'superseded', with nothing run or stored, when another pass stored a verdict since.
+   * Stores `record` if the tag's stored record is still `basis` (one `load` returned, or undefined
+   * for none); 'superseded', storing nothing, when another pass stored one since.
    */
-  put(
-    record: TagRecord,
-    basis: TagRecord | undefined,
-    beforeStore?: () => Promise<void>,
-  ): Promise<PutOutcome>;
+  put(record: TagRecord, basis: TagRecord | undefined): Promise<PutOutcome>;
+  /** Clears `record.delivery` if the stored record still carries that claim. */
+  finishDelivery(record: TagRecord): Promise<void>;
 }
 
 export function tagDocumentId(ref: string): string {
@@ -109,42 +122,26 @@ export class FirestoreTagStore implements TagStore {
     return out;
   }
 
-  async put(
-    record: TagRecord,
-    basis: TagRecord | undefined,
-    beforeStore?: () => Promise<void>,
-  ): Promise<PutOutcome> {
+  async put(record: TagRecord, basis: TagRecord | undefined): Promise<PutOutcome> {
     const version = basisVersion(this.#versions, record, basis);
-    const doc = this.#db.collection(TAGS_COLLECTION).doc(tagDocumentId(record.ref));
+    const doc = this.#doc(record.ref);
     const data = plain(record);
-    let delivery: { error: unknown } | undefined;
     try {
-      // Most tags: an unchanged verdict over a known record, one write on its update time.
-      if (version !== undefined && beforeStore === undefined) {
-        await doc.update({ ...data }, { lastUpdateTime: version });
+      if (version !== undefined) {
+        // Every field is written, and a claim the record does not carry is removed.
+        await doc.update(
+          { ...data, delivery: data.delivery ?? FieldValue.delete() },
+          { lastUpdateTime: version },
+        );
         return 'stored';
       }
-      // A change to deliver, or no record before: read the record in a transaction, which holds it
-      // (Firestore locks what a transaction reads) while the alerts go out and the verdict is written.
+      // No record before (or one of another schema): read it in a transaction, so none can appear meanwhile.
       return await this.#db.runTransaction(async (tx): Promise<PutOutcome> => {
-        const snap = await tx.get(doc);
-        const current = currentRecord(snap);
-        const unchanged =
-          version === undefined
-            ? current === undefined
-            : current !== undefined && snap.updateTime!.isEqual(version);
-        if (!unchanged) return 'superseded';
-        try {
-          await beforeStore?.();
-        } catch (error) {
-          delivery = { error };
-          throw error;
-        }
+        if (currentRecord(await tx.get(doc)) !== undefined) return 'superseded';
         tx.set(doc, data);
         return 'stored';
       });
     } catch (err) {
-      if (delivery !== undefined) throw delivery.error;
       if (codeOf(err) === FAILED_PRECONDITION) return 'superseded';
       throw new DependencyError(
         'firestore',
@@ -153,6 +150,28 @@ export class FirestoreTagStore implements TagStore {
         err,
       );
     }
+  }
+
+  async finishDelivery(record: TagRecord): Promise<void> {
+    const doc = this.#doc(record.ref);
+    try {
+      await this.#db.runTransaction(async (tx) => {
+        const stored = currentRecord(await tx.get(doc));
+        if (record.delivery !== undefined && stored?.delivery?.id === record.delivery.id)
+          tx.update(doc, { delivery: FieldValue.delete() });
+      });
+    } catch (err) {
+      throw new DependencyError(
+        'firestore',
+        `recording the alerts of ${record.ref} delivered failed: ${(err as Error).message}`,
+        { tag: record.ref },
+        err,
+      );
+    }
+  }
+
+  #doc(ref: string) {
+    return this.#db.collection(TAGS_COLLECTION).doc(tagDocumentId(ref));
   }
 }
 
@@ -177,8 +196,6 @@ export class MemoryTagStore implements TagStore {
   /** Each record as the JSON Firestore would keep (undefined values dropped), and its write count. */
   readonly #stored = new Map<string, { json: string; version: number }>();
   readonly #versions = new WeakMap<TagRecord, number>();
-  /** Per tag, the put in progress: a put holds its tag as a Firestore transaction would. */
-  readonly #held = new Map<string, Promise<unknown>>();
 
   /** The stored records (copies). */
   get records(): ReadonlyMap<string, TagRecord> {
@@ -199,25 +216,19 @@ export class MemoryTagStore implements TagStore {
     return out;
   }
 
-  async put(
-    record: TagRecord,
-    basis: TagRecord | undefined,
-    beforeStore?: () => Promise<void>,
-  ): Promise<PutOutcome> {
+  async put(record: TagRecord, basis: TagRecord | undefined): Promise<PutOutcome> {
     const version = basisVersion(this.#versions, record, basis);
-    const before = this.#held.get(record.ref);
-    const put = (async (): Promise<PutOutcome> => {
-      await before?.catch(() => {});
-      if (this.#stored.get(record.ref)?.version !== version) return 'superseded';
-      await beforeStore?.();
-      this.#stored.set(record.ref, { json: JSON.stringify(record), version: (version ?? 0) + 1 });
-      return 'stored';
-    })();
-    this.#held.set(record.ref, put);
-    try {
-      return await put;
-    } finally {
-      if (this.#held.get(record.ref) === put) this.#held.delete(record.ref);
-    }
+    const stored = this.#stored.get(record.ref);
+    if (stored?.version !== version) return 'superseded';
+    this.#stored.set(record.ref, { json: JSON.stringify(record), version: (version ?? 0) + 1 });
+    return 'stored';
+  }
+
+  async finishDelivery(record: TagRecord): Promise<void> {
+    const stored = this.#stored.get(record.ref);
+    if (stored === undefined || record.delivery === undefined) return;
+    const { delivery, ...rest } = JSON.parse(stored.json) as TagRecord;
+    if (delivery?.id !== record.delivery.id) return;
+    this.#stored.set(record.ref, { json: JSON.stringify(rest), version: stored.version + 1 });
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The tag verdict store on the Firestore emulator: a verdict is stored only over the record it was
  * judged against, so a pass that was overtaken by another learns it instead of overwriting a newer
- * verdict, and delivers no alert when it does.
+ * verdict; a claim on delivering a verdict's alerts is cleared only by the pass that made it.
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -79,37 +79,29 @@ describe('FirestoreTagStore on the emulator', () => {
     assert.equal(outcomes.filter((o) => o === 'stored').length, 1, outcomes.join(' '));
   });
 
-  test('delivers a change only when it is stored: not when another verdict was stored first, not twice', async () => {
+  test('clears a delivery claim only for the pass that made it, and a verdict stored without one removes it', async () => {
     const ref = freshRef();
     const store = new FirestoreTagStore(db);
-    await store.put(verdict(ref, 'valid'), undefined);
-    const stale = await loadOne(store, ref);
-    const fresh = await loadOne(store, ref);
-    let delivered = 0;
-    const deliver = async () => {
-      delivered++;
-    };
-    assert.equal(await store.put(verdict(ref, 'unsigned'), fresh, deliver), 'stored');
-    assert.equal(delivered, 1);
-    assert.equal(await store.put(verdict(ref, 'valid'), stale, deliver), 'superseded');
-    assert.equal(delivered, 1, 'the overtaken pass delivered nothing');
-    assert.equal((await loadOne(store, ref))?.status, 'unsigned');
-  });
+    const delivery = (id: string) => ({
+      id,
+      until: new Date(Date.now() + 60_000).toISOString(),
+      previous: { status: 'valid' as const, digest: `sha256:${'b'.repeat(64)}` },
+    });
+    const claimed = { ...verdict(ref, 'unsigned'), delivery: delivery('mine') };
+    assert.equal(await store.put(claimed, undefined), 'stored');
+    assert.equal((await loadOne(store, ref))?.delivery?.id, 'mine');
 
-  test('stores nothing when the delivery fails, and passes its error on', async () => {
-    const ref = freshRef();
-    const store = new FirestoreTagStore(db);
-    await store.put(verdict(ref, 'valid'), undefined);
-    const basis = await loadOne(store, ref);
-    const failure = new Error('alert sink down');
-    await assert.rejects(
-      store.put(verdict(ref, 'invalid'), basis, async () => {
-        throw failure;
-      }),
-      (err) => err === failure,
-    );
-    assert.equal((await loadOne(store, ref))?.status, 'valid', 'retried on the next pass');
-    assert.equal(await store.put(verdict(ref, 'invalid'), basis), 'stored', 'the record is unchanged');
+    await store.finishDelivery({ ...claimed, delivery: delivery('theirs') });
+    assert.equal((await loadOne(store, ref))?.delivery?.id, 'mine', 'another claim leaves it');
+    await store.finishDelivery(claimed);
+    assert.equal((await loadOne(store, ref))?.delivery, undefined);
+
+    const again = { ...verdict(ref, 'invalid'), delivery: delivery('lapsed') };
+    assert.equal(await store.put(again, await loadOne(store, ref)), 'stored');
+    assert.equal(await store.put(verdict(ref, 'invalid'), await loadOne(store, ref)), 'stored');
+    const stored = await loadOne(store, ref);
+    assert.equal(stored?.status, 'invalid');
+    assert.equal(stored?.delivery, undefined, 'the verdict without a claim replaced the lapsed one');
   });
 
   test('takes a record of another schema version as none, and replaces it', async () => {

@@ -190,32 +190,35 @@ describe('reverifyOnce', () => {
     assert.deepEqual(history, ['valid', 'unsigned', 'valid']);
   });
 
-  it("does not let a pass that resolved a tag before it moved again store its verdict or resolve the newer pass's alerts", async () => {
-    // Passes overlap when a schedule is retried or run by hand: pass A resolves the tag while it
-    // points at the signed digest, and acts on it only after the tag moved back to the unsigned one
-    // and pass B stored that.
-    const signed = await push('race/app', 'prod');
+  /** An image signed under `repository:prod`, judged valid by a first pass that watches only it. */
+  const signedProd = async (repository: string) => {
+    const signed = await push(repository, 'prod');
     await signImage({ registry, signer, rekorUrl: rekor.url }, signed);
-    const tag = ref('race/app', 'prod');
-    const race = (over: Partial<ReverifyDeps> = {}) => ({ ...deps(), watch: [`${host}/race/**`], ...over });
-    assert.equal(statusOf(await reverifyOnce(race()), tag), 'valid');
-    const unsigned = await push('race/app', 'prod', 'unsigned build');
-    assert.equal(statusOf(await reverifyOnce(race()), tag), 'unsigned');
-    assert.deepEqual(alerts.openKinds(tag), ['tag-moved', 'unsigned-image']);
+    const only = (over: Partial<ReverifyDeps> = {}) => ({
+      ...deps(),
+      watch: [`${host}/${repository.split('/')[0]}/**`],
+      ...over,
+    });
+    assert.equal(statusOf(await reverifyOnce(only()), ref(repository, 'prod')), 'valid');
     const moveTo = async (image: typeof signed) => {
       const manifest = await registry.getManifest(image, image.digest);
       await registry.putManifest(image, 'prod', manifest.bytes, manifest.descriptor.mediaType);
     };
+    return { signed, only, moveTo, tag: ref(repository, 'prod') };
+  };
+
+  it("does not let a pass that resolved a tag before it moved again store its verdict or resolve the newer pass's alerts", async () => {
+    // Passes overlap when a schedule is retried or run by hand: pass A resolves the tag while it
+    // points at the signed digest, and acts on it only after the tag moved back to the unsigned one
+    // and pass B stored that.
+    const { signed, only: race, moveTo, tag } = await signedProd('race/app');
+    const unsigned = await push('race/app', 'prod', 'unsigned build');
+    assert.equal(statusOf(await reverifyOnce(race()), tag), 'unsigned');
+    assert.deepEqual(alerts.openKinds(tag), ['tag-moved', 'unsigned-image']);
 
     await moveTo(signed);
-    let resolved!: () => void;
-    const aResolved = new Promise<void>((r) => {
-      resolved = r;
-    });
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
+    const aResolved = Promise.withResolvers<void>();
+    const gate = Promise.withResolvers<void>();
     let held = false;
     const slowRegistry = new Proxy(registry, {
       get(target, prop) {
@@ -227,20 +230,20 @@ describe('reverifyOnce', () => {
           const answer = await target.resolve(...args);
           if (!held && 'tag' in args[0] && args[0].tag === 'prod') {
             held = true;
-            resolved();
-            await gate;
+            aResolved.resolve();
+            await gate.promise;
           }
           return answer;
         };
       },
     });
     const passA = reverifyOnce(race({ registry: slowRegistry }));
-    await aResolved;
+    await aResolved.promise;
     await moveTo(unsigned);
     const passB = await reverifyOnce(race());
     assert.equal(statusOf(passB, tag), 'unsigned');
     const mark = alerts.calls.length;
-    release();
+    gate.resolve();
     const summaryA = await passA;
 
     assert.deepEqual(summaryA.errors, []);
@@ -255,6 +258,64 @@ describe('reverifyOnce', () => {
     assert.equal(record.digest, unsigned.digest);
     assert.equal(record.status, 'unsigned');
     assert.equal(summaryA.superseded, 1, 'pass A found a newer verdict stored and verified the tag again');
+  });
+
+  it("waits while another pass delivers a tag's alerts, then judges the tag against that pass's verdict", async () => {
+    const { signed, only, moveTo, tag } = await signedProd('deliver/app');
+    await push('deliver/app', 'prod', 'unsigned build');
+    // Pass A raises the change to unsigned, and its first raise is held inside the sink.
+    const inSink = Promise.withResolvers<void>();
+    const gate = Promise.withResolvers<void>();
+    const heldSink: typeof alerts = Object.create(alerts);
+    heldSink.raise = async (alert) => {
+      inSink.resolve();
+      await gate.promise;
+      return alerts.raise(alert);
+    };
+    const passA = reverifyOnce(only({ alerts: heldSink }));
+    await inSink.promise;
+    // Meanwhile the tag is moved back, and pass B sees the signed digest.
+    await moveTo(signed);
+    const mark = alerts.calls.length;
+    let bDone = false;
+    const passB = reverifyOnce(only()).finally(() => {
+      bDone = true;
+    });
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(bDone, false, 'pass B waits for the delivery in progress');
+    assert.equal(alerts.calls.length, mark, 'and delivers nothing meanwhile');
+    gate.resolve();
+    const [a, b] = await Promise.all([passA, passB]);
+
+    assert.deepEqual(a.errors, []);
+    assert.deepEqual(b.errors, []);
+    assert.equal(statusOf(a, tag), 'unsigned');
+    assert.equal(statusOf(b, tag), 'valid');
+    const ops = alerts.calls.slice(mark).map((c) => (c.op === 'raise' ? `raise ${c.alert.kind}` : `resolve`));
+    assert.deepEqual(ops.slice(0, 2), ['raise unsigned-image', 'raise tag-moved'], 'A delivered first');
+    assert.deepEqual(alerts.openKinds(tag), [], 'B resolved them after');
+    assert.equal(store.records.get(tag)?.status, 'valid');
+    assert.equal(store.records.get(tag)?.delivery, undefined);
+  });
+
+  it('delivers again the alerts of a pass whose delivery failed, once its claim lapses', async () => {
+    const { tag, only } = await signedProd('lapsed/app');
+    await push('lapsed/app', 'prod', 'unsigned build');
+    const failingSink: typeof alerts = Object.create(alerts);
+    failingSink.raise = async () => {
+      throw new Error('alert sink down');
+    };
+    const failed = await reverifyOnce(only({ alerts: failingSink }));
+    assert.match(failed.errors.map((e) => e.error).join('\n'), /alert sink down/);
+    assert.deepEqual(alerts.openKinds(tag), []);
+    assert.notEqual(store.records.get(tag)?.delivery, undefined, 'the claim stays on the stored verdict');
+
+    const later = new Date(Date.now() + 120_000);
+    const next = await reverifyOnce(only({ now: () => later }));
+    assert.deepEqual(next.errors, []);
+    assert.equal(statusOf(next, tag), 'unsigned');
+    assert.deepEqual(alerts.openKinds(tag), ['tag-moved', 'unsigned-image'], 'the change delivered again');
+    assert.equal(store.records.get(tag)?.delivery, undefined);
   });
 
   it('raises key-disabled while the key version is disabled, and resolves it when it is enabled again', async () => {
