@@ -1,7 +1,8 @@
 /**
  * Verdict changes as alerts. A tag has at most one open alert per kind; the alert of its current
  * verdict is raised when the verdict (or the digest) changes, and every other kind is resolved.
- * Alerts are raised before the verdict is stored, so a failed delivery is retried on the next pass.
+ * The verdict is stored with a claim on delivering them first (core.ts), so a failed delivery is made
+ * again by the next pass.
  */
 import type { AlertInput, AlertKind, AlertSeverity, AlertSink } from '../alerts/alert.ts';
 import type { Verdict, VerdictStatus } from '../verify/verdict.ts';

@@ -198,7 +198,7 @@ export async function reverifyOnce(
     let prior = recorded;
     for (let superseded = 0, waits = 0; ; ) {
       const outcome = await verifyTagAgainst(item, prior);
-      if (outcome === 'stored') return;
+      if (outcome === 'stored' || outcome === 'gone') return;
       if (outcome === 'superseded') {
         if (++superseded === SUPERSEDED_ATTEMPTS) {
           throw new SigsentryError(
@@ -227,19 +227,20 @@ export async function reverifyOnce(
 
   /**
    * One attempt. 'superseded' when another pass stored a verdict since `prior`, 'busy' while another
-   * pass delivers the alerts of `prior`: nothing delivered or stored in either case.
+   * pass delivers the alerts of `prior`: nothing delivered or stored in either case; 'gone' for a tag
+   * deleted since it was listed.
    */
   async function verifyTagAgainst(
     item: InventoryItem,
     prior: TagRecord | undefined,
-  ): Promise<PutOutcome | 'busy'> {
+  ): Promise<PutOutcome | 'busy' | 'gone'> {
     if (prior?.delivery !== undefined && Date.parse(prior.delivery.until) > now().getTime()) return 'busy';
     const repo = { host: item.host, repository: item.repository };
     let digest: string;
     try {
       digest = (await deps.registry.resolve({ ...repo, tag: item.tag })).digest;
     } catch (err) {
-      if (err instanceof RegistryNotFoundError) return 'stored'; // deleted since it was listed: nothing to store
+      if (err instanceof RegistryNotFoundError) return 'gone'; // deleted since it was listed
       throw err;
     }
     const image: DigestReference = { ...repo, digest };
@@ -322,7 +323,15 @@ export async function reverifyOnce(
     let delivered = { raised: 0, resolved: 0 };
     if (delivery !== undefined) {
       // Claimed by the write above: no other pass writes the tag until the claim is cleared or lapses.
-      delivered = await deliverAlerts(deps.alerts, owed);
+      try {
+        delivered = await deliverAlerts(deps.alerts, owed);
+      } catch (cause) {
+        throw new SigsentryError(
+          'ALERT_DELIVERY_FAILED',
+          `the verdict of ${item.ref} (${verdict.status}) is stored, but delivering its alerts failed (${cause instanceof Error ? cause.message : String(cause)}); the first pass after ${delivery.until} delivers them again`,
+          { retryable: true, cause, details: { tag: item.ref, digest, until: delivery.until } },
+        );
+      }
       await deps.store.finishDelivery(record);
     }
 
@@ -366,10 +375,13 @@ export async function reverifyOnce(
       } catch (err) {
         const error = err instanceof SigsentryError ? err.message : String(err);
         summary.errors.push({ ref: item.ref, error });
-        deps.logger.error(`could not verify ${item.ref}; its last verdict stands`, {
-          tag: item.ref,
-          error: err,
-        });
+        const undelivered = err instanceof SigsentryError && err.code === 'ALERT_DELIVERY_FAILED';
+        deps.logger.error(
+          undelivered
+            ? `the alerts of ${item.ref} were not delivered`
+            : `could not verify ${item.ref}; its last verdict stands`,
+          { tag: item.ref, error: err },
+        );
       } finally {
         if (--chunk.left === 0) chunks.delete(c);
       }

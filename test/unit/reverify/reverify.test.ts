@@ -306,7 +306,10 @@ describe('reverifyOnce', () => {
       throw new Error('alert sink down');
     };
     const failed = await reverifyOnce(only({ alerts: failingSink }));
-    assert.match(failed.errors.map((e) => e.error).join('\n'), /alert sink down/);
+    assert.match(
+      failed.errors.map((e) => e.error).join('\n'),
+      /is stored, but delivering its alerts failed \(alert sink down\)/,
+    );
     assert.deepEqual(alerts.openKinds(tag), []);
     assert.notEqual(store.records.get(tag)?.delivery, undefined, 'the claim stays on the stored verdict');
 
