@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import { type DocumentSnapshot, FieldValue, type Firestore, type Timestamp } from '@google-cloud/firestore';
 import { DependencyError } from '../errors.ts';
-import { codeOf, FAILED_PRECONDITION } from '../state/firestore-codes.ts';
+import { codeOf, FAILED_PRECONDITION, NOT_FOUND } from '../state/firestore-codes.ts';
 import type { SignatureFingerprint } from '../verify/sources.ts';
 import type { SignatureFinding, SignatureLayout, VerdictStatus } from '../verify/verdict.ts';
 
@@ -142,7 +142,8 @@ export class FirestoreTagStore implements TagStore {
         return 'stored';
       });
     } catch (err) {
-      if (codeOf(err) === FAILED_PRECONDITION) return 'superseded';
+      // Changed since it was read, or deleted (by an operator): either way, judge the tag again.
+      if (codeOf(err) === FAILED_PRECONDITION || codeOf(err) === NOT_FOUND) return 'superseded';
       throw new DependencyError(
         'firestore',
         `writing the verdict of ${record.ref} failed: ${(err as Error).message}`,

@@ -1,4 +1,5 @@
 /** gRPC status codes the stores act on: another writer got there first. */
+export const NOT_FOUND = 5;
 export const ALREADY_EXISTS = 6;
 export const FAILED_PRECONDITION = 9;
 

@@ -67,6 +67,17 @@ describe('FirestoreTagStore on the emulator', () => {
     assert.equal((await loadOne(store, ref))?.status, 'unsigned');
   });
 
+  test('takes a record deleted since it was read as changed', async () => {
+    const ref = freshRef();
+    const store = new FirestoreTagStore(db);
+    await store.put(verdict(ref, 'valid'), undefined);
+    const basis = await loadOne(store, ref);
+    await db.collection(TAGS_COLLECTION).doc(tagDocumentId(ref)).delete();
+    assert.equal(await store.put(verdict(ref, 'unsigned'), basis), 'superseded');
+    assert.equal(await loadOne(store, ref), undefined);
+    assert.equal(await store.put(verdict(ref, 'unsigned'), undefined), 'stored');
+  });
+
   test('of passes storing verdicts over one record at once, exactly one stores', async () => {
     const ref = freshRef();
     const first = new FirestoreTagStore(db);
