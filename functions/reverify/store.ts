@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import { type DocumentSnapshot, FieldValue, type Firestore, type Timestamp } from '@google-cloud/firestore';
 import { DependencyError } from '../errors.ts';
-import { codeOf, FAILED_PRECONDITION, NOT_FOUND } from '../state/firestore-codes.ts';
+import { ALREADY_EXISTS, codeOf, FAILED_PRECONDITION, NOT_FOUND } from '../state/firestore-codes.ts';
 import type { SignatureFingerprint } from '../verify/sources.ts';
 import type { SignatureFinding, SignatureLayout, VerdictStatus } from '../verify/verdict.ts';
 
@@ -135,7 +135,14 @@ export class FirestoreTagStore implements TagStore {
         );
         return 'stored';
       }
-      // No record before (or one of another schema): read it in a transaction, so none can appear meanwhile.
+      // No record before: created, unless one appeared meanwhile. One of another schema is replaced,
+      // read in a transaction so that none of this schema can appear meanwhile.
+      try {
+        await doc.create(data);
+        return 'stored';
+      } catch (err) {
+        if (codeOf(err) !== ALREADY_EXISTS) throw err;
+      }
       return await this.#db.runTransaction(async (tx): Promise<PutOutcome> => {
         if (currentRecord(await tx.get(doc)) !== undefined) return 'superseded';
         tx.set(doc, data);
