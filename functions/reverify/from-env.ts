@@ -8,6 +8,7 @@ import { Firestore } from '@google-cloud/firestore';
 import type { AlertSink } from '../alerts/alert.ts';
 import type { Logger } from '../logging/logger.ts';
 import { RegistryClient } from '../registry/client.ts';
+import { googleRegistryAuthorization } from '../registry/google-auth.ts';
 import { createKmsClient } from '../signing/kms-client.ts';
 import { keyVersionState } from '../signing/kms-signer.ts';
 import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
@@ -75,7 +76,7 @@ export async function createReverifyFromConfig(
   clients: ReverifyClients,
 ): Promise<ReverifyRuntime> {
   const hosts = [...new Set([...config.watch.map(hostOf), ...config.watchlist.map((w) => hostOf(w.image))])];
-  const registry = new RegistryClient({ allowedHosts: hosts });
+  const registry = new RegistryClient({ allowedHosts: hosts, authorization: googleRegistryAuthorization() });
   const kms = config.keys.length > 0 ? createKmsClient() : undefined;
   const keys: ExpectedKey[] = [
     ...(await Promise.all(config.keys.map((k) => expectedKeyFromKms(kms!, k)))),

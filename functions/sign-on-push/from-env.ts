@@ -10,6 +10,7 @@ import { InProcessSubjectLock } from '../attach/lock.ts';
 import { loadSignOnPushConfig } from '../config/sign-config.ts';
 import type { Logger } from '../logging/logger.ts';
 import { RegistryClient } from '../registry/client.ts';
+import { googleRegistryAuthorization } from '../registry/google-auth.ts';
 import { createKmsClient } from '../signing/kms-client.ts';
 import { KmsSigner } from '../signing/kms-signer.ts';
 import { FirestoreSigningStore } from '../state/signing-records.ts';
@@ -49,7 +50,7 @@ export function signOnPushDepsFromEnv(env: NodeJS.ProcessEnv, logger?: Logger): 
   const firestore = new Firestore({ projectId: config.project, ignoreUndefinedProperties: true });
   return {
     config,
-    registry: new RegistryClient({ allowedHosts }),
+    registry: new RegistryClient({ allowedHosts, authorization: googleRegistryAuthorization() }),
     store: new FirestoreSigningStore(firestore),
     alerts: alertSinkFromEnv(env, { firestore, ...(logger ? { logger } : {}) }),
     signerFor,

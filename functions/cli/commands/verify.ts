@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { InvalidInputError } from '../../errors.ts';
 import { RegistryClient } from '../../registry/client.ts';
+import { googleRegistryAuthorization } from '../../registry/google-auth.ts';
 import { type DigestReference, parseImageReference } from '../../registry/reference.ts';
 import { createKmsClient } from '../../signing/kms-client.ts';
 import { keyVersionState } from '../../signing/kms-signer.ts';
@@ -171,7 +172,10 @@ export async function runVerify(argv: string[]): Promise<number> {
       logs: env.REKOR_URL && env.REKOR_URL !== 'none' && logKeyPem ? [logKey(env.REKOR_URL, logKeyPem)] : [],
       ...(args.identity === undefined ? {} : { publicGoodRoot: embeddedPublicGoodTrustedRoot() }),
     };
-    const registry = new RegistryClient({ allowedHosts: [reference.host] });
+    const registry = new RegistryClient({
+      allowedHosts: [reference.host],
+      authorization: googleRegistryAuthorization(),
+    });
     const digest = reference.digest ?? (await registry.resolve(reference)).digest;
     const image: DigestReference = { host: reference.host, repository: reference.repository, digest };
     const verdict = await verifyImage(
