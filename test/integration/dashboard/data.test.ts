@@ -11,10 +11,11 @@ import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts
 import { loadDashboard } from '../../../functions/dashboard/data.ts';
 import type { DashboardView } from '../../../functions/dashboard/view.ts';
 import { FirestoreMonitorStore } from '../../../functions/monitor-log/state.ts';
-import { FirestoreTagStore, TAG_SCHEMA_VERSION, type TagRecord } from '../../../functions/reverify/store.ts';
+import { FirestoreTagStore } from '../../../functions/reverify/store.ts';
 import { FirestoreSigningStore } from '../../../functions/state/signing-records.ts';
 import type { VerdictStatus } from '../../../functions/verify/verdict.ts';
 import { freshRepository, type TestStack, testStack } from '../../helpers/stack.ts';
+import { tagRecord } from '../../helpers/tag-record.ts';
 
 const digest = () => `sha256:${crypto.randomBytes(32).toString('hex')}`;
 
@@ -26,24 +27,8 @@ describe('dashboard data on the Firestore emulator', () => {
   const signed = digest();
   const KEY = 'projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
 
-  const verdict = (tag: string, status: VerdictStatus, d: string): TagRecord => {
-    const now = new Date().toISOString();
-    return {
-      schemaVersion: TAG_SCHEMA_VERSION,
-      ref: `${repo}:${tag}`,
-      source: 'owned',
-      policy: 'test',
-      digest: d,
-      status,
-      reasons: status === 'valid' ? [] : [`the ${tag} signature is ${status}`],
-      findings: [],
-      fingerprint: { signatureManifest: null, referrers: null },
-      verifiedLayouts: [],
-      checkedAt: now,
-      changedAt: now,
-      history: [],
-    };
-  };
+  const verdict = (tag: string, status: VerdictStatus, d: string) =>
+    tagRecord(`${repo}:${tag}`, status, d, status === 'valid' ? [] : [`the ${tag} signature is ${status}`]);
 
   before(async () => {
     stack = testStack();

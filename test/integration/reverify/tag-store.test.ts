@@ -15,6 +15,7 @@ import {
   tagDocumentId,
 } from '../../../functions/reverify/store.ts';
 import { type TestStack, testStack } from '../../helpers/stack.ts';
+import { tagRecord } from '../../helpers/tag-record.ts';
 
 describe('FirestoreTagStore on the emulator', () => {
   let stack: TestStack;
@@ -28,25 +29,8 @@ describe('FirestoreTagStore on the emulator', () => {
   });
 
   const freshRef = () => `127.0.0.1:5000/tag-store/${crypto.randomUUID()}:prod`;
-  const verdict = (
-    ref: string,
-    status: TagRecord['status'],
-    digest = `sha256:${'a'.repeat(64)}`,
-  ): TagRecord => ({
-    schemaVersion: TAG_SCHEMA_VERSION,
-    ref,
-    source: 'owned',
-    policy: 'policy',
-    digest,
-    status,
-    reasons: [],
-    findings: [],
-    fingerprint: { signatureManifest: null, referrers: null },
-    verifiedLayouts: [],
-    checkedAt: new Date().toISOString(),
-    changedAt: new Date().toISOString(),
-    history: [],
-  });
+  const verdict = (ref: string, status: TagRecord['status']) =>
+    tagRecord(ref, status, `sha256:${'a'.repeat(64)}`);
   const loadOne = async (store: FirestoreTagStore, ref: string) => (await store.load([ref])).get(ref);
 
   test('stores a verdict over the record it was judged against, and not over a newer one', async () => {
