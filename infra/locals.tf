@@ -44,6 +44,8 @@ locals {
     # Extra PEM keys accepted besides KMS_KEY, and the pass's concurrency (empty: the code's default).
     SIGSENTRY_PUBLIC_KEYS          = var.extra_public_keys
     SIGSENTRY_REVERIFY_CONCURRENCY = var.reverify_concurrency == null ? "" : tostring(var.reverify_concurrency)
+    # Blob-storage and token-realm hosts of watchlisted third-party registries (Docker Hub, ghcr.io).
+    SIGSENTRY_REGISTRY_REDIRECT_HOSTS = join(",", var.registry_redirect_hosts)
     # The local stack's way of passing the log key; a deployment passes REKOR_PUBLIC_KEY.
     REKOR_PUBLIC_KEY_FILE = ""
     SIGSENTRY_LOCAL       = ""

@@ -144,6 +144,12 @@ variable "watchlist" {
   default     = ""
 }
 
+variable "registry_redirect_hosts" {
+  description = "Hosts watchlisted registries may redirect blob reads to or name as token realm, e.g. [\"auth.docker.io\", \"production.cloudflare.docker.com\"] for Docker Hub (SIGSENTRY_REGISTRY_REDIRECT_HOSTS)."
+  type        = list(string)
+  default     = []
+}
+
 variable "identities" {
   description = "Optional JSON list of owned keys and identities monitorLog looks for (SIGSENTRY_IDENTITIES)."
   type        = string

@@ -163,6 +163,12 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
         required: false,
         description: 'tags verified at once in a pass (default 32)',
       },
+      {
+        name: 'SIGSENTRY_REGISTRY_REDIRECT_HOSTS',
+        required: false,
+        description:
+          'comma-separated hosts the registries may redirect blob reads to or name as token realm (Docker Hub: auth.docker.io,production.cloudflare.docker.com)',
+      },
       alertTopic,
       alertWebhook,
       local,

@@ -2,22 +2,31 @@
  * The registry transport: fetch with the guards a signing service needs. Only allowlisted hosts are
  * contacted, redirects are followed by hand so none can lead outside the allowlist (or downgrade to http
  * off loopback), credentials never leave the registry's own origin, every response has a size cap, and
- * every request a deadline.
+ * every request a deadline. A registry that answers 401 with a Bearer challenge gets an anonymous token
+ * from its realm (anonymous-tokens.ts), which must be an allowlisted or redirect host too.
  */
 import http from 'node:http';
 import https from 'node:https';
 import { DependencyError, PolicyViolationError } from '../errors.ts';
+import { AnonymousTokens, tokenKey } from './anonymous-tokens.ts';
+import { bearerChallenge } from './bearer-challenge.ts';
 import { RegistryIntegrityError } from './errors.ts';
 
 export interface RegistryHttpOptions {
   /** Registry hosts (`hostname[:port]`, exact match) sigsentry may talk to. */
   readonly allowedHosts: readonly string[];
-  /** Further hosts allowed only as redirect targets, e.g. the storage a registry redirects blob reads to. */
+  /**
+   * Further hosts allowed only as redirect targets and token realms, e.g. the storage a registry
+   * redirects blob reads to, or Docker Hub's auth.docker.io.
+   */
   readonly redirectHosts?: readonly string[];
   /** Deadline per request, including reading the body. Default 30 s. */
   readonly timeoutMs?: number;
   readonly maxRedirects?: number;
-  /** Authorization header value for a registry host (never sent to redirect targets). */
+  /**
+   * Authorization header value for a registry host (never sent to redirect targets). A host it gives
+   * a value for is never sent an anonymous token instead.
+   */
   readonly authorization?: (host: string) => Promise<string | undefined>;
   /**
    * A fetch to send requests with (tests). Default: node:http(s) over one shared keep-alive agent per
@@ -242,6 +251,7 @@ export class RegistryHttp {
   readonly #authorization: RegistryHttpOptions['authorization'];
   readonly #fetch: typeof fetch | undefined;
   readonly #userAgent: string;
+  readonly #tokens: AnonymousTokens;
 
   constructor(options: RegistryHttpOptions) {
     this.#allowed = new Set(options.allowedHosts.map((h) => h.toLowerCase()));
@@ -254,6 +264,9 @@ export class RegistryHttp {
     this.#authorization = options.authorization;
     this.#fetch = options.fetch;
     this.#userAgent = options.userAgent ?? 'sigsentry';
+    this.#tokens = new AnonymousTokens((url, maxBytes, details, signal) =>
+      this.#request({ method: 'GET', url, maxBytes, details }, signal, this.#redirectTargets, false),
+    );
   }
 
   /** Refuse a registry host that is not allowlisted, before any byte is sent to it. */
@@ -275,27 +288,46 @@ export class RegistryHttp {
     const signal =
       req.signal === undefined ? deadline.signal : AbortSignal.any([req.signal, deadline.signal]);
     try {
-      return await this.#request(req, signal);
+      return await this.#request(req, signal, this.#allowed, true);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  async #request(req: HttpRequest, signal: AbortSignal): Promise<HttpResponse> {
+  /**
+   * `firstHops` is the set the request's own URL must be in (registries; redirect hosts for a token
+   * realm); `credentials` is false for token realms, which get neither credentials nor challenges.
+   */
+  async #request(
+    req: HttpRequest,
+    signal: AbortSignal,
+    firstHops: Set<string>,
+    credentials: boolean,
+  ): Promise<HttpResponse> {
     const origin = req.url.origin;
-    this.#checkTarget(req.url, this.#allowed, req.details);
+    this.#checkTarget(req.url, firstHops, req.details);
 
     let url = req.url;
     let method = req.method;
     let body = req.body;
     let leftOrigin = false;
-    for (let hop = 0; ; hop++) {
+    let redirects = 0;
+    let challenged = false;
+    let bearer: string | undefined;
+    for (;;) {
       leftOrigin ||= url.origin !== origin;
       const headers: Record<string, string> = { 'user-agent': this.#userAgent, ...req.headers };
       // Credentials go to the registry's own origin only: a redirect to storage carries its own signed URL.
-      if (!leftOrigin && this.#authorization !== undefined) {
-        const value = await this.#authorization(url.host);
-        if (value !== undefined) headers['authorization'] = value;
+      let configured = false;
+      if (credentials && !leftOrigin) {
+        const value = this.#authorization === undefined ? undefined : await this.#authorization(url.host);
+        if (value !== undefined) {
+          headers['authorization'] = value;
+          configured = true;
+        } else {
+          bearer ??= this.#tokens.cached(tokenKey(url));
+          if (bearer !== undefined) headers['authorization'] = `Bearer ${bearer}`;
+        }
       }
       if (body === undefined) {
         delete headers['content-type'];
@@ -309,6 +341,16 @@ export class RegistryHttp {
       } catch (cause) {
         throw this.#networkError(cause, method, url, req.details, signal);
       }
+      // A token-authenticated registry: ask its realm for an anonymous token, once per request.
+      if (res.status === 401 && credentials && !leftOrigin && !configured && !challenged) {
+        const challenge = bearerChallenge(res.headers.get('www-authenticate'));
+        if (challenge !== undefined) {
+          await res.discard();
+          challenged = true;
+          bearer = await this.#tokens.renew(tokenKey(url), challenge, bearer, req.details, signal);
+          continue;
+        }
+      }
       if (REDIRECTS.has(res.status)) {
         await res.discard();
         const location = res.headers.get('location');
@@ -318,7 +360,7 @@ export class RegistryHttp {
             url: `${url}`,
           });
         }
-        if (hop >= this.#maxRedirects) {
+        if (redirects++ >= this.#maxRedirects) {
           throw new RegistryIntegrityError('too many redirects', { ...req.details, url: `${url}` });
         }
         let next: URL;

@@ -7,10 +7,13 @@
  *   REKOR_URL, REKOR_PUBLIC_KEY (PEM) or REKOR_PUBLIC_KEY_FILE: the log sigsentry signs into
  *   SIGSENTRY_WATCHLIST    JSON [{"image":"HOST/REPO:TAG","identity":"…","issuer":"…"}]
  *   SIGSENTRY_REVERIFY_CONCURRENCY  tags verified at once (default 32)
+ *   SIGSENTRY_REGISTRY_REDIRECT_HOSTS  comma-separated hosts a watchlisted registry may redirect to or
+ *                          name as its token realm (Docker Hub: auth.docker.io,production.cloudflare.docker.com)
  */
 import { z } from 'zod';
 import { logPublicKeyFromEnv } from '../config/log-key.ts';
 import { InvalidInputError } from '../errors.ts';
+import { isHost } from '../registry/reference.ts';
 
 export const WatchlistEntrySchema = z.object({
   /** HOST/REPO:TAG, or HOST/REPO for every tag of the repository. */
@@ -39,6 +42,18 @@ export const ReverifyConfigSchema = z.object({
   log: LogSchema,
   watchlist: z.array(WatchlistEntrySchema).default([]),
   concurrency: z.number().int().min(1).max(256).default(32),
+  /**
+   * Hosts the registries may redirect to (blob storage) or send for tokens (a token realm), never
+   * contacted on their own: `hostname[:port]`, exact match.
+   */
+  redirectHosts: z
+    .array(
+      z
+        .string()
+        .transform((h) => h.toLowerCase())
+        .refine(isHost, { message: 'not a hostname[:port]' }),
+    )
+    .default([]),
 });
 export type ReverifyConfig = z.infer<typeof ReverifyConfigSchema>;
 
@@ -80,6 +95,7 @@ export function loadReverifyConfig(env: NodeJS.ProcessEnv): ReverifyConfig {
       publicKeys: pemBlocks(env.SIGSENTRY_PUBLIC_KEYS),
       log: !rekor || rekor === 'none' ? { kind: 'none' } : { kind: 'rekor-v1', url: rekor, publicKey },
       watchlist: env.SIGSENTRY_WATCHLIST ? json('SIGSENTRY_WATCHLIST', env.SIGSENTRY_WATCHLIST) : [],
+      redirectHosts: list(env.SIGSENTRY_REGISTRY_REDIRECT_HOSTS),
       ...(env.SIGSENTRY_REVERIFY_CONCURRENCY
         ? { concurrency: Number(env.SIGSENTRY_REVERIFY_CONCURRENCY) }
         : {}),

@@ -76,7 +76,11 @@ export async function createReverifyFromConfig(
   clients: ReverifyClients,
 ): Promise<ReverifyRuntime> {
   const hosts = [...new Set([...config.watch.map(hostOf), ...config.watchlist.map((w) => hostOf(w.image))])];
-  const registry = new RegistryClient({ allowedHosts: hosts, authorization: googleRegistryAuthorization() });
+  const registry = new RegistryClient({
+    allowedHosts: hosts,
+    redirectHosts: config.redirectHosts,
+    authorization: googleRegistryAuthorization(),
+  });
   const kms = config.keys.length > 0 ? createKmsClient() : undefined;
   const keys: ExpectedKey[] = [
     ...(await Promise.all(config.keys.map((k) => expectedKeyFromKms(kms!, k)))),

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
+import type { TokenServer } from './token-server.ts';
 
 const run = promisify(execFile);
 
@@ -65,8 +66,22 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function registryConfig(root: string, port: number): string {
+function registryConfig(
+  root: string,
+  port: number,
+  auth: { token: TokenServer; bundle: string } | undefined,
+): string {
   return [
+    ...(auth === undefined
+      ? []
+      : [
+          'auth:',
+          '  token:',
+          `    realm: ${auth.token.realm}`,
+          `    service: ${auth.token.service}`,
+          `    issuer: ${auth.token.issuer}`,
+          `    rootcertbundle: ${auth.bundle}`,
+        ]),
     'version: 0.1',
     'log:',
     '  level: error',
@@ -86,13 +101,18 @@ function registryConfig(root: string, port: number): string {
   ].join('\n');
 }
 
-async function waitReady(url: string, child: ChildProcess, stderr: () => string): Promise<void> {
+async function waitReady(
+  url: string,
+  child: ChildProcess,
+  stderr: () => string,
+  ready: number,
+): Promise<void> {
   for (let attempt = 0; attempt < 200; attempt++) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited (${child.exitCode}): ${stderr()}`);
     try {
       const res = await fetch(`${url}/v2/`);
       await res.arrayBuffer();
-      if (res.status === 200) return;
+      if (res.status === ready) return;
     } catch {
       // not listening yet
     }
@@ -183,10 +203,20 @@ function tarWithOneFile(name: string, content: Buffer): Buffer {
   return Buffer.concat([header, content, padding, Buffer.alloc(1024, 0)]);
 }
 
-export async function startRegistry(): Promise<TestRegistry> {
+export interface RegistryOptions {
+  /** Token authentication (`auth: token`) against this token server; pushes use its push credentials. */
+  readonly tokenAuth?: TokenServer;
+}
+
+export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
   const work = await mkdtemp(join(tmpdir(), 'sigsentry-registry-'));
   const storage = join(work, 'storage');
   await mkdir(storage);
+  let auth: { token: TokenServer; bundle: string } | undefined;
+  if (options.tokenAuth !== undefined) {
+    auth = { token: options.tokenAuth, bundle: join(work, 'token-root.pem') };
+    await writeFile(auth.bundle, options.tokenAuth.rootCertificatePem);
+  }
   let child: ChildProcess | undefined;
   let port = 0;
   let stderr = '';
@@ -194,7 +224,7 @@ export async function startRegistry(): Promise<TestRegistry> {
   for (let attempt = 0; attempt < 5 && child === undefined; attempt++) {
     port = await freePort();
     const configPath = join(work, 'config.yml');
-    await writeFile(configPath, registryConfig(storage, port));
+    await writeFile(configPath, registryConfig(storage, port, auth));
     const started = spawn(DOCKER_REGISTRY_BIN, ['serve', configPath], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -203,7 +233,8 @@ export async function startRegistry(): Promise<TestRegistry> {
       stderr += chunk.toString();
     });
     try {
-      await waitReady(`http://127.0.0.1:${port}`, started, () => stderr);
+      // With token authentication, /v2/ answers 401 with its challenge once the registry is up.
+      await waitReady(`http://127.0.0.1:${port}`, started, () => stderr, auth === undefined ? 200 : 401);
       child = started;
     } catch (err) {
       started.kill('SIGKILL');
@@ -225,6 +256,7 @@ export async function startRegistry(): Promise<TestRegistry> {
       ...(all ? ['--all'] : []),
       '--preserve-digests',
       '--dest-tls-verify=false',
+      ...(auth === undefined ? [] : ['--dest-creds', auth.token.pushCredentials]),
       `oci:${layoutDir}:${tag}`,
       `docker://${host}/${repository}:${tag}`,
     );

@@ -60,6 +60,7 @@ describe('reverifyImages on the local stack', () => {
         },
         watchlist: [],
         concurrency: 8,
+        redirectHosts: [],
       },
       { alerts, logger: createMemoryLogger(), firestore },
     );

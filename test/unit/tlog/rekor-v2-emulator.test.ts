@@ -16,7 +16,7 @@ import {
   parseTilePath,
   tilePath,
 } from '../../../functions/tlog/tiles/index.ts';
-import { selfSignedCertificate, toPem } from './test-cert.ts';
+import { selfSignedCertificate, toPem } from '../../helpers/test-cert.ts';
 
 const signingKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const certDer = selfSignedCertificate(signingKey.publicKey, signingKey.privateKey);
