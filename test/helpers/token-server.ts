@@ -99,16 +99,14 @@ export async function startTokenServer(): Promise<TokenServer> {
       return;
     }
     const jwt = token(url.searchParams.getAll('scope'), mayPush, state.expiresIn, state.issueExpired);
-    res
-      .writeHead(200, { 'content-type': 'application/json' })
-      .end(
-        JSON.stringify({
-          token: jwt,
-          access_token: jwt,
-          expires_in: state.expiresIn,
-          issued_at: new Date().toISOString(),
-        }),
-      );
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        token: jwt,
+        access_token: jwt,
+        expires_in: state.expiresIn,
+        issued_at: new Date().toISOString(),
+      }),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
