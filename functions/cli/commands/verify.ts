@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { InvalidInputError } from '../../errors.ts';
 import { RegistryClient } from '../../registry/client.ts';
 import { googleRegistryAuthorization } from '../../registry/google-auth.ts';
-import { type DigestReference, parseImageReference } from '../../registry/reference.ts';
+import { type DigestReference, isHost, parseImageReference } from '../../registry/reference.ts';
 import { createKmsClient } from '../../signing/kms-client.ts';
 import { keyVersionState } from '../../signing/kms-signer.ts';
 import { embeddedPublicGoodTrustedRoot } from '../../tlog/trust.ts';
@@ -26,12 +26,15 @@ import { verifyImage } from '../../verify/verifier.ts';
 import { commandEnv, say } from './stack-env.ts';
 
 export const VERIFY_USAGE = `usage: sigsentry verify IMAGE [--key PEM-FILE|gcpkms://projects/…/cryptoKeyVersions/N]...
-                        [--identity SAN --issuer URL] [--reference HOST/REPO]... [--json]
+                        [--identity SAN --issuer URL] [--reference HOST/REPO]...
+                        [--redirect-host HOST]... [--json]
 
 Checks that IMAGE (HOST/REPO:TAG or HOST/REPO@sha256:…) carries a valid signature, in cosign's .sig
 layout or as a Sigstore bundle referrer, from an expected key (default: KMS_KEY of the environment or
 the local stack) or keyless identity (checked against the embedded public-good trusted root), with
 transparency-log inclusion (REKOR_URL and REKOR_PUBLIC_KEY[_FILE]) and the KMS key version enabled.
+--redirect-host allows a host the registry redirects blob reads to or names as its token realm
+(Docker Hub: auth.docker.io and its blob hosts; ghcr.io: pkg-containers.githubusercontent.com).
 Exit codes: 0 valid, 1 not valid, 2 usage error.`;
 
 class UsageError extends Error {}
@@ -42,6 +45,7 @@ interface VerifyArgs {
   identity?: string;
   issuer?: string;
   references: string[];
+  redirectHosts: string[];
   json: boolean;
 }
 
@@ -56,6 +60,7 @@ function parse(argv: string[]): VerifyArgs | 'help' {
         identity: { type: 'string' },
         issuer: { type: 'string' },
         reference: { type: 'string', multiple: true },
+        'redirect-host': { type: 'string', multiple: true },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -68,6 +73,7 @@ function parse(argv: string[]): VerifyArgs | 'help' {
     identity?: string;
     issuer?: string;
     reference?: string[];
+    'redirect-host'?: string[];
     json: boolean;
     help: boolean;
   };
@@ -79,11 +85,15 @@ function parse(argv: string[]): VerifyArgs | 'help' {
   if (v.identity !== undefined && (v.key?.length ?? 0) > 0) {
     throw new UsageError('give either --key or --identity/--issuer, not both');
   }
+  const redirectHosts = (v['redirect-host'] ?? []).map((h) => h.toLowerCase());
+  const badHost = redirectHosts.find((h) => !isHost(h));
+  if (badHost !== undefined) throw new UsageError(`--redirect-host ${badHost} is not HOST[:PORT]`);
   return {
     image: parsed.positionals[0]!,
     keys: v.key ?? [],
     ...(v.identity === undefined ? {} : { identity: v.identity, issuer: v.issuer! }),
     references: v.reference ?? [],
+    redirectHosts,
     json: v.json,
   };
 }
@@ -174,6 +184,7 @@ export async function runVerify(argv: string[]): Promise<number> {
     };
     const registry = new RegistryClient({
       allowedHosts: [reference.host],
+      redirectHosts: args.redirectHosts,
       authorization: googleRegistryAuthorization(),
     });
     const digest = reference.digest ?? (await registry.resolve(reference)).digest;

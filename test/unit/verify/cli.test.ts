@@ -10,6 +10,7 @@ import { type RekorServer, startRekorServer } from '../../../emulators/rekor/ser
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
+import { startTokenServer } from '../../helpers/token-server.ts';
 import { signImage } from './sign.ts';
 
 const CLI = fileURLToPath(new URL('../../../functions/cli/sigsentry.ts', import.meta.url));
@@ -31,6 +32,7 @@ describe('sigsentry verify', () => {
   let dir: string;
   let env: Record<string, string>;
   let keyFile: string;
+  let signedDigest: string;
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
 
@@ -66,6 +68,7 @@ describe('sigsentry verify', () => {
     });
     const registry = new RegistryClient({ allowedHosts: [testRegistry.host] });
     const pushed = await testRegistry.pushImage('team/app', 'v1');
+    signedDigest = pushed.digest;
     await signImage(
       { registry, signer, rekorUrl: rekor.url },
       { host: testRegistry.host, repository: 'team/app', digest: pushed.digest },
@@ -112,6 +115,60 @@ describe('sigsentry verify', () => {
     assert.match(run.stdout, /FAIL unsigned/);
   });
 
+  it('verifies an image on a token-authenticated mirror once its token realm is a --redirect-host', async () => {
+    const tokens = await startTokenServer();
+    const mirror = await startRegistry({ tokenAuth: tokens });
+    try {
+      // The image and its cosign signature, copied as a mirror would; the payload names the origin.
+      const sigTag = `${signedDigest.replace(':', '-')}.sig`;
+      for (const tag of ['v1', sigTag]) {
+        await mirror.skopeo(
+          'copy',
+          '--quiet',
+          '--preserve-digests',
+          '--src-tls-verify=false',
+          '--dest-tls-verify=false',
+          '--dest-creds',
+          tokens.pushCredentials,
+          `docker://${testRegistry.host}/team/app:${tag}`,
+          `docker://${mirror.host}/team/app:${tag}`,
+        );
+      }
+      tokens.requests.length = 0;
+      const args = [
+        'verify',
+        `${mirror.host}/team/app:v1`,
+        '--key',
+        keyFile,
+        '--reference',
+        `${testRegistry.host}/team/app`,
+      ];
+      const refused = await sigsentry(args, env);
+      assert.equal(refused.code, 1, refused.stdout);
+      assert.match(
+        refused.stderr,
+        new RegExp(`refusing to contact ${tokens.host}: not in the registry allowlist`),
+      );
+      assert.equal(tokens.requests.length, 0);
+
+      const run = await sigsentry([...args, '--redirect-host', tokens.host], env);
+      assert.equal(run.code, 0, `${run.stdout}${run.stderr}`);
+      assert.match(
+        run.stdout,
+        new RegExp(`^OK valid: ${mirror.host.replace(/\./g, '\\.')}/team/app@sha256:`),
+      );
+      assert.ok(tokens.requests.length >= 1);
+      assert.ok(
+        tokens.requests.every(
+          (r) => r.authorization === undefined && r.scopes.join() === 'repository:team/app:pull',
+        ),
+      );
+    } finally {
+      await mirror.stop();
+      await tokens.stop();
+    }
+  });
+
   it('exits 2 on usage errors, with a reason', async () => {
     for (const args of [
       ['verify'],
@@ -121,6 +178,14 @@ describe('sigsentry verify', () => {
       ['verify', `${testRegistry.host}/team/app:v1`, '--bogus'],
       ['verify', 'not a reference', '--key', keyFile],
       ['verify', `${testRegistry.host}/team/app:v1`, '--key', join(dir, 'missing.pub')],
+      [
+        'verify',
+        `${testRegistry.host}/team/app:v1`,
+        '--key',
+        keyFile,
+        '--redirect-host',
+        'https://auth.example',
+      ],
       ['verify', `${testRegistry.host}/team/app:v1`],
       ['reverify'],
     ]) {
