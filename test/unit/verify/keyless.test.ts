@@ -24,6 +24,7 @@ import { checkCosignSignature } from '../../../functions/verify/cosign-signature
 import type { ImagePolicy } from '../../../functions/verify/policy.ts';
 import { verifyImage } from '../../../functions/verify/verifier.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
+import { startTokenServer, type TokenServer } from '../../helpers/token-server.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -147,6 +148,24 @@ describe('keyless cosign signature layer (salrashid123/server_image, public-good
     assert.equal(checkCosignSignature(storedSignature(), mirror, accepted, trust).outcome, 'valid');
   });
 
+  /** The image's real `.sig` manifest layer, put into a test registry under the image's digest. */
+  async function mirrorSignature(registry: RegistryClient, image: typeof SERVER_IMAGE): Promise<void> {
+    // The layer is the real one; the config is ours (the original's bytes were not published).
+    await registry.putBlob(image, payload, SIMPLE_SIGNING_MEDIA_TYPE);
+    const config = await registry.putBlob(image, Buffer.from('{"rootfs":{"type":"layers"}}'), OCI_CONFIG);
+    const manifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] };
+    await registry.putManifest(
+      image,
+      signatureTag(image.digest),
+      Buffer.from(JSON.stringify(manifest)),
+      OCI_MANIFEST,
+    );
+  }
+  const watchlistPolicy = {
+    ...policyFor(SERVER_IDENTITY),
+    references: ['index.docker.io/salrashid123/server_image'],
+  };
+
   describe('read from a registry', () => {
     let testRegistry: TestRegistry;
     let registry: RegistryClient;
@@ -158,27 +177,59 @@ describe('keyless cosign signature layer (salrashid123/server_image, public-good
 
     it('finds the mirrored `.sig` manifest and verifies the image with the watchlist policy', async () => {
       const image = { ...SERVER_IMAGE, host: testRegistry.host };
-      // The layer is the real one; the config is ours (the original's bytes were not published).
-      await registry.putBlob(image, payload, SIMPLE_SIGNING_MEDIA_TYPE);
-      const config = await registry.putBlob(image, Buffer.from('{"rootfs":{"type":"layers"}}'), OCI_CONFIG);
-      const manifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] };
-      await registry.putManifest(
-        image,
-        signatureTag(image.digest),
-        Buffer.from(JSON.stringify(manifest)),
-        OCI_MANIFEST,
-      );
-      const policy = {
-        ...policyFor(SERVER_IDENTITY),
-        references: ['index.docker.io/salrashid123/server_image'],
-      };
-      const verdict = await verifyImage({ registry, trust }, image, policy);
+      await mirrorSignature(registry, image);
+      const verdict = await verifyImage({ registry, trust }, image, watchlistPolicy);
       assert.equal(verdict.status, 'valid', verdict.reasons.join('; '));
       const wrong = await verifyImage({ registry, trust }, image, {
-        ...policy,
+        ...watchlistPolicy,
         identities: [{ ...SERVER_IDENTITY, issuer: 'https://accounts.google.com' }],
       });
       assert.equal(wrong.status, 'unsigned');
+    });
+  });
+
+  describe('read from a registry that wants a token, as Docker Hub does', () => {
+    let tokens: TokenServer;
+    let testRegistry: TestRegistry;
+    before(async () => {
+      tokens = await startTokenServer();
+      testRegistry = await startRegistry({ tokenAuth: tokens });
+    });
+    after(async () => {
+      await testRegistry?.stop();
+      await tokens?.stop();
+    });
+
+    it('verifies the image with the watchlist policy on anonymous pull tokens', async () => {
+      const image = { ...SERVER_IMAGE, host: testRegistry.host };
+      // Put there with a push token, as the image's publisher would.
+      const scope = `repository:${image.repository}:pull,push`;
+      const res = await fetch(`${tokens.realm}?service=${tokens.service}&scope=${scope}`, {
+        headers: { authorization: `Basic ${Buffer.from(tokens.pushCredentials).toString('base64')}` },
+      });
+      const { token } = (await res.json()) as { token: string };
+      await mirrorSignature(
+        new RegistryClient({
+          allowedHosts: [testRegistry.host],
+          authorization: async () => `Bearer ${token}`,
+        }),
+        image,
+      );
+
+      tokens.requests.length = 0;
+      const registry = new RegistryClient({
+        allowedHosts: [testRegistry.host],
+        redirectHosts: [tokens.host],
+      });
+      const verdict = await verifyImage({ registry, trust }, image, watchlistPolicy);
+      assert.equal(verdict.status, 'valid', verdict.reasons.join('; '));
+      assert.deepEqual(tokens.requests, [
+        {
+          service: tokens.service,
+          scopes: [`repository:${image.repository}:pull`],
+          authorization: undefined,
+        },
+      ]);
     });
   });
 });
