@@ -451,6 +451,75 @@ describe('fuzz: registry client manifest reading (RegistryClient over HTTP)', ()
     );
   });
 
+  test('401 challenges of any kind: a typed error, one token request at most, no realm outside the allowlist', async () => {
+    const realm = fc.oneof(
+      fc.constantFrom(
+        'http://OUTSIDE/token',
+        'http://HOST/token',
+        'http://HOST/token?service=x',
+        'https://HOST/token',
+        'http://user:pw@HOST/token',
+        '/token',
+        'file:///etc/passwd',
+        'http://[',
+      ),
+      fc.webUrl(),
+      headerValue,
+    );
+    const challenge = fc.oneof(
+      realm.map((r) =>
+        `Bearer realm="REALM",service="s",scope="repository:team/app:pull"`.replace('REALM', r),
+      ),
+      realm.map((r) => `Basic realm="x", Bearer realm=${r}`),
+      headerValue,
+    );
+    const tokenReply = fc.record({
+      status: fc.constantFrom(200, 200, 200, 302, 401, 404, 500),
+      body: fc.oneof(
+        fc.constant('{"token":"t0k3n","expires_in":300}'),
+        fc.constant('{"access_token":"t0k3n"}'),
+        fc.constant('{"token":""}'),
+        fc.jsonValue().map((v) => JSON.stringify(v)),
+        headerValue,
+      ),
+    });
+    let asked = 0;
+    await fc.assert(
+      fc.asyncProperty(challenge, tokenReply, async (header, token) => {
+        const www = header.replaceAll('OUTSIDE', outsideHost).replaceAll('HOST', host);
+        const tokenRequests: Array<string | undefined> = [];
+        reply = (req): Reply => {
+          if (req.url?.startsWith('/token') === true) {
+            tokenRequests.push(req.headers.authorization);
+            return {
+              status: token.status,
+              headers: { 'content-type': 'application/json', location: `http://${outsideHost}/token` },
+              body: Buffer.from(token.body),
+            };
+          }
+          return { status: 401, headers: { 'www-authenticate': www }, body: new Uint8Array(0) };
+        };
+        const before = outsideHits;
+        const fresh = new RegistryClient({ allowedHosts: [host], timeoutMs: 10_000 });
+        const r = await outcomeAsync(
+          () => fresh.getManifest(repo(), 'v1'),
+          ...REGISTRY_ERRORS,
+          PolicyViolationError,
+        );
+        assert.equal(outsideHits, before, `contacted a realm outside the allowlist: ${www}`);
+        assert.ok(!r.ok, 'a registry that only answers 401 gave a manifest');
+        assert.ok(tokenRequests.length <= 1, `${tokenRequests.length} token requests for one read`);
+        assert.ok(
+          tokenRequests.every((a) => a === undefined),
+          'credentials sent to a token realm',
+        );
+        asked += tokenRequests.length;
+      }),
+      runs(150),
+    );
+    assert.ok(asked > 0, 'no run reached a token realm');
+  });
+
   test('a Location header of any text: a typed error', async () => {
     await fc.assert(
       fc.asyncProperty(
