@@ -65,6 +65,11 @@ export class AnonymousTokens {
     this.#now = now;
   }
 
+  /** Whether any token is kept: registries without token authentication never pay for a lookup. */
+  get empty(): boolean {
+    return this.#cached.size === 0;
+  }
+
   /** A token still good for `key`, if one is kept. */
   cached(key: string): string | undefined {
     return this.#entry(key)?.token;

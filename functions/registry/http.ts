@@ -325,7 +325,7 @@ export class RegistryHttp {
           headers['authorization'] = value;
           configured = true;
         } else {
-          bearer ??= this.#tokens.cached(tokenKey(url));
+          if (!this.#tokens.empty) bearer ??= this.#tokens.cached(tokenKey(url));
           if (bearer !== undefined) headers['authorization'] = `Bearer ${bearer}`;
         }
       }

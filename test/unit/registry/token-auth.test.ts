@@ -164,7 +164,10 @@ describe('anonymous tokens against docker-registry in token mode', () => {
       .catch((e: unknown) => e);
     assert.ok(err instanceof DependencyError, String(err));
     assert.equal(err.details['status'], 401);
-    assert.deepEqual(tokens.requests.at(-1)?.scopes, ['repository:vendor/base:pull,push']);
+    // docker-registry lists the actions in either order.
+    const scopes = tokens.requests.at(-1)?.scopes ?? [];
+    assert.equal(scopes.length, 1);
+    assert.match(scopes[0]!, /^repository:vendor\/base:(pull,push|push,pull)$/);
     assert.equal(tokens.requests.at(-1)?.authorization, undefined);
   });
 
