@@ -13,11 +13,44 @@
 import { z } from 'zod';
 import { logPublicKeyFromEnv } from '../config/log-key.ts';
 import { InvalidInputError } from '../errors.ts';
-import { isHost } from '../registry/reference.ts';
+import { isHost, isRepository, isTag } from '../registry/reference.ts';
+
+/**
+ * Why a watchlist image cannot be checked, if it cannot: refused when the configuration is read,
+ * rather than skipped or failing every pass. HOST is told from a Docker Hub namespace the way
+ * Docker tells them (a dot, a port or `localhost`), and sigsentry guesses no default registry.
+ */
+export function watchlistImageProblem(image: string): string | undefined {
+  const slash = image.indexOf('/');
+  const host = slash > 0 ? image.slice(0, slash).toLowerCase() : '';
+  if (host === 'docker.io') {
+    return `${image}: name Docker Hub images by their API host, index.docker.io/${image.slice(slash + 1)}, as cosign's signatures do`;
+  }
+  if (!host.includes('.') && !host.includes(':') && host !== 'localhost') {
+    return `${image}: name the registry host, HOST/REPO:TAG or HOST/REPO (Docker Hub: index.docker.io/library/NAME:TAG)`;
+  }
+  if (image.includes('@')) {
+    return `${image}: a watchlist image names a tag (HOST/REPO:TAG) or a whole repository (HOST/REPO), not a digest: reverifyImages follows what a tag points to`;
+  }
+  const rest = image.slice(slash + 1);
+  const colon = rest.lastIndexOf(':');
+  const repository = colon < 0 ? rest : rest.slice(0, colon);
+  const tag = colon < 0 ? undefined : rest.slice(colon + 1);
+  if (!isHost(host) || !isRepository(repository) || (tag !== undefined && !isTag(tag))) {
+    return `${image}: not HOST/REPO:TAG or HOST/REPO`;
+  }
+  return undefined;
+}
 
 export const WatchlistEntrySchema = z.object({
   /** HOST/REPO:TAG, or HOST/REPO for every tag of the repository. */
-  image: z.string().min(1),
+  image: z
+    .string()
+    .min(1)
+    .superRefine((image, ctx) => {
+      const problem = watchlistImageProblem(image);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    }),
   /** The certificate identity (SAN) that must sign it; a regular expression when identityRegexp. */
   identity: z.string().min(1),
   identityRegexp: z.boolean().default(false),

@@ -60,6 +60,7 @@ export async function buildInventory(registry: Registry, spec: InventorySpec): P
       }
     } else {
       const ref = parseImageReference(entry.image);
+      // A digest-only watchlist image is refused when the configuration is read (config.ts).
       if (ref.tag === undefined) continue;
       const it = item(ref.host, ref.repository, ref.tag, index);
       items.set(it.ref, it);

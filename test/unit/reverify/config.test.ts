@@ -32,3 +32,36 @@ test('a redirect host that is not hostname[:port] is a configuration error namin
     );
   }
 });
+
+test('watchlist images that cannot be checked are refused when the configuration is read, saying why', () => {
+  const load = (image: string) =>
+    loadReverifyConfig({
+      GCP_PROJECT: 'p',
+      SIGSENTRY_WATCHLIST: JSON.stringify([{ image, identity: 'someone', issuer: 'https://issuer.example' }]),
+    });
+  const refused: Array<[string, RegExp]> = [
+    ['docker.io/library/node:22', /index\.docker\.io\/library\/node:22/],
+    ['library/node:22', /name the registry host/],
+    ['node:22', /name the registry host/],
+    ['ghcr.io/org/app@sha256:' + 'a'.repeat(64), /not a digest/],
+    ['ghcr.io/org/app:v1@sha256:' + 'a'.repeat(64), /not a digest/],
+    ['ghcr.io/Org/App:v1', /not HOST\/REPO:TAG/],
+    ['ghcr.io/org/app:', /not HOST\/REPO:TAG/],
+  ];
+  for (const [image, why] of refused) {
+    assert.throws(
+      () => load(image),
+      (err: unknown) => err instanceof InvalidInputError && why.test(err.message),
+      image,
+    );
+  }
+  for (const image of [
+    'index.docker.io/library/node:22',
+    'ghcr.io/sigstore/cosign/cosign:v2.4.1',
+    'ghcr.io/sigstore/cosign/cosign',
+    'localhost/team/app:v1',
+    '127.0.0.1:5000/team/app',
+  ]) {
+    assert.equal(load(image).watchlist[0]?.image, image);
+  }
+});
