@@ -461,13 +461,7 @@ export class RekorV2Client {
   private async readBundle(n: number, checkpoint: VerifiedCheckpoint): Promise<TiledEntry[]> {
     const width = tileWidth(0, n, checkpoint.size);
     const base = n * TILE_WIDTH;
-    const bundle = await this.fetchBundle(n, width);
-    let bodies: Buffer[];
-    try {
-      bodies = parseEntryBundle(bundle);
-    } catch (err) {
-      throw new LogIntegrityError('malformed', `entry bundle ${n} is malformed`, { logIndex: base }, err);
-    }
+    const bodies = await this.fetchBundle(n, width);
     if (bodies.length !== width) {
       throw new LogIntegrityError(
         'missing-entries',
@@ -556,15 +550,51 @@ export class RekorV2Client {
     return Buffer.from(await readBody(() => res.arrayBuffer(), what, details));
   }
 
-  private fetchBundle(n: number, width: number): Promise<Buffer> {
-    return this.fetchBytes(entryBundlePath(n, width), `entry bundle ${n}`, { logIndex: n * TILE_WIDTH });
+  /**
+   * A partial tile or bundle, or, once the log has deleted it, the first `width` items of the full
+   * one: tlog-tiles lets a log delete a partial once the full one exists (Tessera does, within a
+   * minute) and has clients fall back to the full one. Whatever comes back is proven by the caller.
+   */
+  private async fetchPartial<T>(
+    width: number,
+    fetch: (width: number) => Promise<T>,
+    firstOf: (full: T) => T,
+  ): Promise<T> {
+    try {
+      return await fetch(width);
+    } catch (err) {
+      if (!(width < TILE_WIDTH && err instanceof LogHttpError && err.status === 404)) throw err;
+      return firstOf(await fetch(TILE_WIDTH));
+    }
+  }
+
+  /** The entries of bundle `n` of a tree whose bundle holds `width` of them. */
+  private fetchBundle(n: number, width: number): Promise<Buffer[]> {
+    const details = { logIndex: n * TILE_WIDTH };
+    return this.fetchPartial(
+      width,
+      async (w) => {
+        const bytes = await this.fetchBytes(entryBundlePath(n, w), `entry bundle ${n}`, details);
+        try {
+          return parseEntryBundle(bytes);
+        } catch (err) {
+          throw new LogIntegrityError('malformed', `entry bundle ${n} is malformed`, details, err);
+        }
+      },
+      // A full bundle with fewer entries than the partial is caught by the caller's count.
+      (full) => full.slice(0, width),
+    );
   }
 
   private async fetchTile(key: TileKey): Promise<Buffer> {
-    const tile = await this.fetchBytes(
-      tilePath(key.level, key.index, key.width),
-      `tile ${key.level}/${key.index}`,
-      { level: key.level, index: key.index },
+    const tile = await this.fetchPartial(
+      key.width,
+      (w) =>
+        this.fetchBytes(tilePath(key.level, key.index, w), `tile ${key.level}/${key.index}`, {
+          level: key.level,
+          index: key.index,
+        }),
+      (full) => (full.length === TILE_WIDTH * 32 ? full.subarray(0, key.width * 32) : full),
     );
     if (tile.length !== key.width * 32) {
       throw new LogIntegrityError(

@@ -227,6 +227,42 @@ describe('RekorV2Client against the emulator and each of its faults', () => {
     });
     await assert.rejects(renamed.getCheckpoint(), integrity('bad-checkpoint'));
   });
+
+  // Last: it grows the log.
+  it('partial tiles and bundles the log has deleted since its tree grew are read from the full ones', async () => {
+    const older = await client().getCheckpoint();
+    assert.ok(older.size % 256 !== 0 && older.size < 512);
+    const c = client();
+    while ((await c.getCheckpoint()).size < 520) await c.append(input(1000 + (await c.getCheckpoint()).size));
+    // As Tessera's garbage collection does (tlog-tiles: a log MAY delete a partial tile once the
+    // full tile is available): a partial whose full version exists is gone.
+    const paths: string[] = [];
+    const collected = new RekorV2Client({
+      baseUrl: server.url,
+      logKey: server.v2PublicKeyPem,
+      fetch: async (url, init) => {
+        const path = new URL(String(url)).pathname;
+        paths.push(path);
+        const partial = /^(.*)\.p\/\d+$/.exec(path);
+        if (partial !== null && (await fetch(`${server.url}${partial[1]}`)).status === 200) {
+          return new Response('not found', { status: 404 });
+        }
+        return fetch(url, init);
+      },
+    });
+    const entries = await collected.getEntries(0, older.size, older);
+    assert.equal(entries.length, older.size);
+    assert.deepEqual(
+      entries.map((e) => e.body),
+      (await client().getEntries(0, older.size, older)).map((e) => e.body),
+    );
+    const last = older.size - 1;
+    const { hashes } = await collected.proveInclusion(last, older);
+    assert.ok(hashes.length > 0);
+    const full = [`/tile/entries/001`, `/tile/0/001`];
+    for (const path of full) assert.ok(paths.includes(path), `${path} in ${paths.join(' ')}`);
+    assert.ok(paths.includes(`/tile/entries/001.p/${older.size % 256}`), 'the partial was asked for first');
+  });
 });
 
 /** The signature stored in an entry's body (ECDSA signatures differ per signing; a duplicate needs the same). */
