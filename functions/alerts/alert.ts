@@ -10,6 +10,7 @@ import { z } from 'zod';
 export const AlertKindSchema = z.enum([
   'rogue-signature',
   'log-inconsistent',
+  'log-tree-changed',
   'checkpoint-invalid',
   'entry-unparseable',
   'unsigned-image',

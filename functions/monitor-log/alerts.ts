@@ -108,3 +108,36 @@ export function checkpointInvalidAlert(
     },
   };
 }
+
+/**
+ * The log's checkpoints moved to another tree (origin). A shard rotation does this; so does a log
+ * that rewrites its history under a new name, which no proof can tell apart: someone decides. One
+ * incident per tree the log moved to.
+ */
+export function logTreeChangedAlert(
+  log: { name: string; url: string },
+  previous: { origin: string; checkpoint: string; cursor: number; treeSize: number },
+  head: VerifiedCheckpoint,
+  earlier: { cursor: number } | undefined,
+): AlertInput {
+  const unscanned = Math.max(0, previous.treeSize - previous.cursor);
+  return {
+    kind: 'log-tree-changed',
+    severity: 'HIGH',
+    subject: log.url,
+    key: `log-tree-changed:${log.name}:${head.origin}`,
+    summary:
+      `the transparency log moved from tree "${previous.origin}" to ${earlier ? 'the earlier tree ' : ''}"${head.origin}"` +
+      `${unscanned > 0 ? `, leaving ${unscanned} entries of the old tree unscanned` : ''}; ` +
+      'a shard rotation announced by the log operator explains this, anything else is a log replacing its history',
+    evidence: {
+      logUrl: log.url,
+      checkpoints: [previous.checkpoint, head.note],
+      previousOrigin: previous.origin,
+      origin: head.origin,
+      previousTreeSize: previous.treeSize,
+      previousCursor: previous.cursor,
+      resumedAt: earlier?.cursor ?? 0,
+    },
+  };
+}

@@ -17,6 +17,7 @@ import type { SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
+import { logTreeChangedAlert } from './alerts.ts';
 import { driveFanOut, type FanOut, type ShardMessage, type ShardRecord, shardStarts } from './fan-out.ts';
 import type { ResolvedIdentity } from './identities.ts';
 import type { MonitoredLog } from './log-source.ts';
@@ -291,17 +292,33 @@ async function monitorOneLog(
   if (state === undefined) {
     if (!(await save(fresh(config.startIndex ?? head.size, [])))) return result;
   } else if (state.origin !== head.origin) {
-    // A new tree under the same trusted key: the old one is frozen, the new one is all new.
-    logger.warn('the log moved to a new tree; following it from its first entry', {
+    // Another tree under the same trusted key. Rekor v1 starts one when it rotates its shard, and
+    // the frozen one never comes back; nothing proves the new tree extends the old one, so the
+    // change itself is alerted (log-tree-changed), and a return to a tree seen before must extend
+    // what was verified of it there.
+    const earlier = state.previousShards.find((s) => s.origin === head.origin);
+    if (earlier !== undefined) {
+      const verifiedThen = checkpointOf(earlier.checkpoint);
+      try {
+        await log.verifyConsistency(verifiedThen, head);
+      } catch (err) {
+        if (isIntegrityFailure(err)) return integrityFailure(err, verifiedThen, head);
+        throw err;
+      }
+    }
+    await ctx.raise(logTreeChangedAlert(ctx.where, state, head, earlier));
+    logger.warn('the log moved to another tree; following it', {
       previousOrigin: state.origin,
       origin: head.origin,
       previousCursor: state.cursor,
+      previousTreeSize: state.treeSize,
+      resumeAt: earlier?.cursor ?? 0,
     });
     const shards = [
-      ...state.previousShards,
+      ...state.previousShards.filter((s) => s.origin !== head.origin),
       { origin: state.origin, checkpoint: state.checkpoint, cursor: state.cursor },
     ];
-    if (!(await save(fresh(0, shards)))) return result;
+    if (!(await save(fresh(earlier?.cursor ?? 0, shards)))) return result;
   } else {
     try {
       await log.verifyConsistency(trusted!, head);
