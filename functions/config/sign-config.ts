@@ -16,9 +16,34 @@ export const KMS_KEY_VERSION =
 export const SignatureFormatSchema = z.enum(['bundle', 'cosign']);
 export type SignatureFormat = z.infer<typeof SignatureFormatSchema>;
 
+/** The metacharacters of glob.ts (`*`, `**`, `?`); everything else in a glob is literal. */
+const GLOB_METACHARACTERS = /[*?]/;
+
+/** The registry host a watch rule names: its first segment, literal (checked when loaded). */
+export function watchedHost(rule: Pick<WatchRule, 'repositories'>): string {
+  return rule.repositories.split('/')[0]!;
+}
+
+/**
+ * Why a rule's host segment is unusable, or undefined. The host is compared literally with each
+ * message's host and is the registry client's allowlist, so a wildcard there would match through
+ * the glob yet refuse every push (with a HIGH alert) and allow no host at all.
+ */
+function watchedHostProblem(repositories: string): string | undefined {
+  const host = watchedHost({ repositories });
+  if (!GLOB_METACHARACTERS.test(host)) return undefined;
+  return `watch rule "${repositories}": the host "${host}" must be literal (wildcards are allowed only after HOST/)`;
+}
+
 const WatchRuleSchema = z.object({
-  /** Repository glob: HOST/REPO, `*` within a segment, `**` across. */
-  repositories: z.string().min(1),
+  /** Repository glob: HOST/REPO with a literal HOST, `*` within a segment, `**` across. */
+  repositories: z
+    .string()
+    .min(1)
+    .superRefine((repositories, ctx) => {
+      const problem = watchedHostProblem(repositories);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    }),
   key: z.string().regex(KMS_KEY_VERSION, 'key must be a full KMS cryptoKeyVersions name'),
   formats: z.array(SignatureFormatSchema).min(1).default(['bundle', 'cosign']),
   /** Also sign each platform manifest of a multi-arch index. */

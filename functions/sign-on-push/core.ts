@@ -19,7 +19,7 @@ import type { SubjectLock } from '../attach/lock.ts';
 import { attachBundleReferrer } from '../attach/referrer.ts';
 import type { RekorBundle } from '../attach/rekor-bundle.ts';
 import { buildSimpleSigningPayload } from '../attach/simple-signing.ts';
-import { ruleFor, type SignatureFormat, type SignOnPushConfig } from '../config/sign-config.ts';
+import { ruleFor, type SignatureFormat, type SignOnPushConfig, watchedHost } from '../config/sign-config.ts';
 import { PolicyViolationError, SigsentryError } from '../errors.ts';
 import type { GcrNotification } from '../events/gcr-message.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -31,7 +31,7 @@ import type { FormatProgress, SigningRecord, SigningStore } from '../state/signi
 import { DependencyClock, timedCall, withDependencyClock, wrapDependencyCalls } from './dependency-calls.ts';
 import type { NotificationHandler } from './entry.ts';
 import { RecordedSigner } from './recorded-signer.ts';
-import { isSignatureArtifactManifest, isSignatureArtifactTag } from './signature-artifacts.ts';
+import { isSignatureArtifactTag, signatureArtifactKind } from './signature-artifacts.ts';
 
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 /** The predicate cosign 3 signs images with (a DSSE in-toto statement in a v0.3 bundle). */
@@ -92,7 +92,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
   const instance = deps.instanceId ?? `${process.pid}`;
   const now = deps.now ?? (() => new Date());
   const leaseMs = deps.leaseMs ?? 120_000;
-  const watchedHosts = new Set(deps.config.watch.map((r) => r.repositories.split('/')[0]));
+  const watchedHosts = new Set(deps.config.watch.map(watchedHost));
 
   function sign(n: GcrNotification, logger: Logger): Promise<SignOutcome> {
     const clock = new DependencyClock();
@@ -145,9 +145,9 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
         },
       );
     }
-    if (isSignatureArtifactManifest(manifestJson)) {
-      return { outcome: 'skipped', reason: 'signature artifact manifest' };
-    }
+    // Checked on the manifest too: a digest-only message names an artifact without its tag.
+    const artifact = signatureArtifactKind(manifestJson);
+    if (artifact) return { outcome: 'skipped', reason: artifact };
     // A multi-arch index is signed itself; its platform manifests too when the rule asks for it.
     if (rule.signPlatformManifests && INDEX_MEDIA_TYPES.includes(manifest.descriptor.mediaType)) {
       for (const child of manifestJson.manifests ?? []) {

@@ -7,7 +7,7 @@ import { Firestore } from '@google-cloud/firestore';
 import { RekorWitness, type Witness } from '@sigstore/sign';
 import { alertSinkFromEnv } from '../alerts/from-env.ts';
 import { InProcessSubjectLock } from '../attach/lock.ts';
-import { loadSignOnPushConfig } from '../config/sign-config.ts';
+import { loadSignOnPushConfig, watchedHost } from '../config/sign-config.ts';
 import type { Logger } from '../logging/logger.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { googleRegistryAuthorization } from '../registry/google-auth.ts';
@@ -46,7 +46,7 @@ export function signOnPushDepsFromEnv(env: NodeJS.ProcessEnv, logger?: Logger): 
       timeout: 15_000,
     });
   }
-  const allowedHosts = [...new Set(config.watch.map((rule) => rule.repositories.split('/')[0]!))];
+  const allowedHosts = [...new Set(config.watch.map(watchedHost))];
   const firestore = new Firestore({ projectId: config.project, ignoreUndefinedProperties: true });
   return {
     config,

@@ -3,7 +3,9 @@ import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { PubSub } from '@google-cloud/pubsub';
 import { alertDocumentId } from '../../../functions/alerts/alert.ts';
-import { signingRecords } from '../../helpers/signatures.ts';
+import { RegistryClient } from '../../../functions/registry/client.ts';
+import { pushSampleImage } from '../../helpers/push.ts';
+import { signingRecords, waitForState } from '../../helpers/signatures.ts';
 import { type LogEntry, sleep, type TestStack, testStack, waitForLogEntries } from '../../helpers/stack.ts';
 
 async function treeSize(stack: TestStack): Promise<number> {
@@ -57,6 +59,31 @@ describe('signOnPush refuses what it must not sign, and logs nothing for it', ()
       'INFO',
     ],
   ];
+
+  test('a digest-only message for the referrers fallback index it wrote (no tag to tell it by)', async () => {
+    const { image, ref } = await pushSampleImage(stack, 'fallback-index');
+    await waitForState(records, image, 'attached');
+    // docker-registry 2.8 has no referrers API: the bundle referrer is listed in the fallback index.
+    const registry = new RegistryClient({ allowedHosts: [ref.host] });
+    const index = await registry.resolve({ ...ref, digest: undefined, tag: ref.digest.replace(':', '-') });
+    const before = await treeSize(stack);
+    const gcr = { action: 'INSERT', digest: `${ref.host}/${ref.repository}@${index.digest}` };
+    const id = await publish(gcr);
+    const log = stack.functionLog('signOnPush');
+    const [line] = await waitForLogEntries(
+      log,
+      (e) => forMessage(id)(e) && /skipped: referrers fallback index/.test(JSON.stringify(e)),
+    );
+    assert.equal(line?.severity, 'INFO');
+    await sleep(2000);
+    assert.equal(await treeSize(stack), before, 'nothing was added to the log');
+    assert.equal(await records.get(gcr.digest), undefined, 'no signing record');
+    assert.deepEqual(
+      (await registry.listTags(ref)).sort(),
+      ['v1', ref.digest.replace(':', '-'), `${ref.digest.replace(':', '-')}.sig`].sort(),
+      'no fallback index for the index',
+    );
+  });
 
   for (const [name, message, expected, severity] of cases) {
     test(name, async () => {
