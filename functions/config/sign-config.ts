@@ -29,7 +29,7 @@ export function watchedHost(rule: Pick<WatchRule, 'repositories'>): string {
  * message's host and is the registry client's allowlist, so a wildcard there would match through
  * the glob yet refuse every push (with a HIGH alert) and allow no host at all.
  */
-function watchedHostProblem(repositories: string): string | undefined {
+export function watchedHostProblem(repositories: string): string | undefined {
   const host = watchedHost({ repositories });
   if (!GLOB_METACHARACTERS.test(host)) return undefined;
   return `watch rule "${repositories}": the host "${host}" must be literal (wildcards are allowed only after HOST/)`;

@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { logPublicKeyFromEnv } from '../config/log-key.ts';
+import { watchedHostProblem } from '../config/sign-config.ts';
 import { InvalidInputError } from '../errors.ts';
 import { isHost, isRepository, isTag } from '../registry/reference.ts';
 
@@ -67,7 +68,18 @@ const LogSchema = z.discriminatedUnion('kind', [
 
 export const ReverifyConfigSchema = z.object({
   project: z.string().min(1),
-  watch: z.array(z.string().min(1)).default([]),
+  /** Repository globs HOST/REPO/…, HOST literal: it is the registry the catalog is read from. */
+  watch: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .superRefine((glob, ctx) => {
+          const problem = watchedHostProblem(glob);
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+    )
+    .default([]),
   /** KMS key versions whose signatures are accepted on watched repositories. */
   keys: z.array(z.string().min(1)).default([]),
   /** PEM public keys accepted on watched repositories. */

@@ -65,3 +65,16 @@ test('watchlist images that cannot be checked are refused when the configuration
     assert.equal(load(image).watchlist[0]?.image, image);
   }
 });
+
+test('a wildcard in the host of a watched repository glob is refused when the configuration is read', () => {
+  assert.throws(
+    () =>
+      loadReverifyConfig({
+        GCP_PROJECT: 'p',
+        SIGSENTRY_WATCH: '*-docker.pkg.dev/p/r/**',
+        SIGSENTRY_PUBLIC_KEYS: '-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----',
+      }),
+    (err: unknown) =>
+      err instanceof InvalidInputError && /host "\*-docker\.pkg\.dev" must be literal/.test(err.message),
+  );
+});
