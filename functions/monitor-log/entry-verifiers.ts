@@ -5,8 +5,13 @@
  *
  * Paths per kind are those of Rekor v1's type schemas (hashedrekord, rekord, dsse, intoto 0.0.1
  * and 0.0.2, helm, rpm, jar, alpine, cose, tuf, rfc3161) and of Rekor v2's entries
- * (hashedRekordV002, dsseV002, with DER `rawBytes` verifiers).
+ * (hashedRekordV002, dsseV002, with DER `rawBytes` verifiers). Keys in other encodings (rekord
+ * ssh and minisign, tuf root keys) are rebuilt as canonical SPKI DER, as rekor's own pki
+ * Identities() expose them, so they match owned keys like any PEM key.
  */
+import { minisignPublicKeySpki } from './minisign-public-key.ts';
+import { sshPublicKeySpki } from './ssh-public-key.ts';
+import { tufRootKeys } from './tuf-root-keys.ts';
 
 export interface ExtractedVerifier {
   type: 'publicKey' | 'certificate';
@@ -58,7 +63,7 @@ function requiredPem(value: unknown, what: string, signature?: Buffer): Extracte
   return found;
 }
 
-/** A base64 field that may hold PEM (x509) or another key format (PGP, minisign, ssh). */
+/** A base64 field that may hold PEM or a format read nowhere yet (PGP): the latter yields nothing. */
 function optionalPem(value: unknown, signature?: Buffer): ExtractedVerifier[] {
   if (typeof value !== 'string' || value === '') return [];
   return pemVerifiers(Buffer.from(value, 'base64').toString('utf8'), signature);
@@ -84,6 +89,30 @@ function list(value: unknown, what: string): unknown[] {
   return value;
 }
 
+/**
+ * rekord 0.0.1 keeps the key in the encoding of `signature.format`. A key present in a format
+ * read here but unreadable throws: Rekor parsed it on upload, so only a gap in this reader can
+ * get here, and that is worth an unparseable-entry alert rather than a silent miss.
+ */
+function rekordVerifiers(spec: unknown): ExtractedVerifier[] {
+  const key = get(spec, 'signature', 'publicKey', 'content');
+  const signature = optionalSignature(get(spec, 'signature', 'content'));
+  const format = get(spec, 'signature', 'format');
+  const foreign = (spkiOf: (text: string) => Buffer, what: string): ExtractedVerifier[] => {
+    const der = spkiOf(b64(key, `${what} publicKey.content`).toString('utf8'));
+    return [signature === undefined ? { type: 'publicKey', der } : { type: 'publicKey', der, signature }];
+  };
+  switch (format) {
+    case 'ssh':
+      return foreign(sshPublicKeySpki, 'ssh');
+    case 'minisign':
+      return foreign(minisignPublicKeySpki, 'minisign');
+    default:
+      // x509 (PEM); pgp is not read yet and yields no verifier.
+      return optionalPem(key, signature);
+  }
+}
+
 function verifiersOf(kind: string, apiVersion: string, spec: unknown): ExtractedVerifier[] {
   const v2 = get(spec, 'hashedRekordV002') ?? get(spec, 'dsseV002');
   if (v2 !== undefined) {
@@ -101,6 +130,7 @@ function verifiersOf(kind: string, apiVersion: string, spec: unknown): Extracted
       return requiredPem(get(spec, 'signature', 'publicKey', 'content'), 'publicKey.content', sig);
     }
     case 'rekord':
+      return rekordVerifiers(spec);
     case 'jar':
       return optionalPem(
         get(spec, 'signature', 'publicKey', 'content'),
@@ -127,8 +157,13 @@ function verifiersOf(kind: string, apiVersion: string, spec: unknown): Extracted
     case 'cose':
       return optionalPem(get(spec, 'publicKey'));
     case 'tuf':
+      return tufRootKeys(get(spec, 'root', 'content'), get(spec, 'metadata', 'content')).map((k) =>
+        k.signature === undefined
+          ? { type: 'publicKey', der: k.der }
+          : { type: 'publicKey', der: k.der, signature: k.signature },
+      );
     case 'rfc3161':
-      // Signed by TUF roles or a TSA: no key or identity sigsentry could own.
+      // Signed by a TSA: no key or identity sigsentry could own.
       return [];
     default:
       throw new Unreadable(`unsupported entry kind ${kind}`);
