@@ -33,6 +33,18 @@ const BATCH = 10; // Rekor's limit per retrieve request
 const fromHex = (h: string): Buffer => Buffer.from(h, 'hex');
 
 /**
+ * A Rekor v1 entry UUID is the hex RFC 6962 leaf hash of the entry's body; an entry ID is the same
+ * after a 16-hex-digit tree ID. openapi.yaml's entryUUID pattern admits either case of hex digit.
+ */
+const ENTRY_UUID = /^(?:[0-9a-fA-F]{16})?([0-9a-fA-F]{64})$/;
+
+/** The leaf hash an entry UUID or entry ID names; undefined when it is of neither form. */
+function leafHashOfUuid(uuid: string): Buffer | undefined {
+  const match = ENTRY_UUID.exec(uuid);
+  return match === null ? undefined : fromHex(match[1]!);
+}
+
+/**
  * Client for a Rekor v1 log that trusts nothing the log says without checking it: checkpoints
  * are signature-checked, entries are checked against their SET and inclusion proof, and new
  * checkpoints must be consistent with the last trusted one.
@@ -61,7 +73,10 @@ export class RekorV1Client {
     this.concurrency = Math.max(1, opts.concurrency ?? 4);
   }
 
-  /** Appends a proposed entry; an equivalent existing entry (409) is fetched instead. Verified. */
+  /**
+   * Appends a proposed entry; an equivalent existing entry (409) is fetched instead, by the UUID
+   * the log names, and must be the entry that UUID identifies. Verified.
+   */
   async append(proposed: unknown): Promise<LogEntry> {
     let entry: LogEntry;
     try {
@@ -74,7 +89,17 @@ export class RekorV1Client {
     } catch (err) {
       if (!(err instanceof LogHttpError && err.status === 409 && err.location !== undefined)) throw err;
       const uuid = err.location.split('/').pop() ?? '';
-      entry = await this.getEntryByUuid(uuid);
+      // The log's own answer: a Location that names no entry is the log's fault, not the caller's.
+      if (leafHashOfUuid(uuid) === undefined) {
+        throw new LogIntegrityError(
+          'malformed',
+          `the log's 409 Location names no entry UUID: ${err.location}`,
+          {
+            location: err.location,
+          },
+        );
+      }
+      return this.getEntryByUuid(uuid); // verified there, against the UUID
     }
     this.verifyEntry(entry);
     return entry;
@@ -133,10 +158,31 @@ export class RekorV1Client {
     return entry;
   }
 
+  /**
+   * Fetches the entry an entry UUID (64 hex digits) or entry ID (tree ID + UUID, 80) names. The
+   * answer must be that entry: its UUID names the same leaf hash (the tree ID is not compared),
+   * and that leaf hash is its body's (checkEntry).
+   */
   async getEntryByUuid(uuid: string): Promise<LogEntry> {
     const res = await request(`${this.base}/api/v1/log/entries/${encodeURIComponent(uuid)}`, {}, this.http);
     const entry = single(await readJson(res, logEntrySchema, `entry ${uuid}`, { uuid }));
-    this.verifyEntry(entry);
+    const wrongEntry = (cause?: unknown) =>
+      new LogIntegrityError(
+        'wrong-uuid',
+        `asked for entry ${uuid}, got ${entry.uuid} (log index ${entry.logIndex})`,
+        { logIndex: entry.logIndex, uuid: entry.uuid, requestedUuid: uuid },
+        cause,
+      );
+    // Verified first, so an answer whose proofs fail is reported as such; one that passes is a
+    // genuine entry of the log, named by its leaf hash, and must still be the one asked for.
+    try {
+      this.verifyEntry(entry);
+    } catch (err) {
+      if (err instanceof LogIntegrityError && err.reason === 'uuid-not-leaf-hash') throw wrongEntry(err);
+      throw err;
+    }
+    const requested = leafHashOfUuid(uuid);
+    if (requested === undefined || !requested.equals(leafHashOfUuid(entry.uuid)!)) throw wrongEntry();
     return entry;
   }
 
@@ -199,8 +245,9 @@ export class RekorV1Client {
   }
 
   /**
-   * Checks an entry: log ID, signed entry timestamp, and inclusion proof against its checkpoint
-   * (whose signature is checked) or against `checkpoint` when given.
+   * Checks an entry: log ID, signed entry timestamp, inclusion proof against its checkpoint (whose
+   * signature is checked) or against `checkpoint` when given, and that its uuid is its body's leaf
+   * hash (an entry ID's tree-ID prefix allowed).
    */
   verifyEntry(entry: LogEntry, expectedIndex?: number, checkpoint?: VerifiedCheckpoint): void {
     // Entries may come from elsewhere than this client's reads (bundles, stored records): the
@@ -296,8 +343,8 @@ export class RekorV1Client {
       }
       root = cp.rootHash;
     }
+    const leaf = hashLeaf(Buffer.from(entry.body, 'base64'));
     try {
-      const leaf = hashLeaf(Buffer.from(entry.body, 'base64'));
       let nodes: ProvenNodes | undefined;
       if (proven !== undefined) {
         const tree = `${proof.treeSize}:${proof.rootHash}`;
@@ -312,6 +359,16 @@ export class RekorV1Client {
         `entry ${logIndex} is not included in the tree it claims`,
         details,
         err,
+      );
+    }
+    // Last, so the leaf hashed for the proof serves here too. The UUID is what callers record and
+    // look entries up by: one that names another leaf would point them at another entry.
+    const named = leafHashOfUuid(entry.uuid);
+    if (named === undefined || !named.equals(leaf)) {
+      throw new LogIntegrityError(
+        'uuid-not-leaf-hash',
+        `entry ${logIndex}'s uuid ${entry.uuid} is not its body's leaf hash ${leaf.toString('hex')}`,
+        { ...details, leafHash: leaf.toString('hex') },
       );
     }
   }
