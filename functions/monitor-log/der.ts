@@ -1,12 +1,12 @@
 /**
- * Just enough DER to find a certificate's SubjectPublicKeyInfo without parsing the certificate:
- * the scan fingerprints every certificate in the log, and a full X.509 parse per entry is what
- * makes a monitor fall behind.
+ * Just enough DER to find a certificate's SubjectPublicKeyInfo without parsing the certificate,
+ * and to re-encode a key canonically (canonical-spki.ts): the scan fingerprints every key and
+ * certificate in the log, and a full X.509 parse per entry is what makes a monitor fall behind.
  */
 
 export class DerError extends Error {}
 
-interface Tlv {
+export interface Tlv {
   tag: number;
   /** Offset of the tag byte. */
   start: number;
@@ -16,7 +16,7 @@ interface Tlv {
   end: number;
 }
 
-function readTlv(buf: Buffer, offset: number): Tlv {
+export function readTlv(buf: Buffer, offset: number): Tlv {
   if (offset + 2 > buf.length) throw new DerError('truncated DER');
   const tag = buf[offset]!;
   if ((tag & 0x1f) === 0x1f) throw new DerError('multi-byte DER tags are not used in certificates');
@@ -32,6 +32,32 @@ function readTlv(buf: Buffer, offset: number): Tlv {
   const end = pos + length;
   if (end > buf.length) throw new DerError('DER value runs past its buffer');
   return { tag, start: offset, contentStart: pos, end };
+}
+
+/** Bytes of a definite-length header (short or long form) for `length` bytes of content. */
+function headerSize(length: number): number {
+  if (length < 0x80) return 2;
+  let n = 0;
+  for (let l = length; l > 0; l = Math.floor(l / 256)) n++;
+  return 2 + n;
+}
+
+/** Whether a TLV's length is in the one form DER allows (the shortest). */
+export function hasMinimalHeader(tlv: Tlv): boolean {
+  return tlv.contentStart - tlv.start === headerSize(tlv.end - tlv.contentStart);
+}
+
+/** One DER TLV with the shortest length form. */
+export function encodeTlv(tag: number, ...content: Buffer[]): Buffer {
+  const length = content.reduce((sum, c) => sum + c.length, 0);
+  const header = Buffer.alloc(headerSize(length));
+  header[0] = tag;
+  if (length < 0x80) header[1] = length;
+  else {
+    header[1] = 0x80 | (header.length - 2);
+    for (let i = header.length - 1, l = length; i >= 2; i--, l = Math.floor(l / 256)) header[i] = l & 0xff;
+  }
+  return Buffer.concat([header, ...content]);
 }
 
 const SEQUENCE = 0x30;

@@ -1,6 +1,7 @@
 /**
  * What the organisation owns and wants to hear about (validated with zod): KMS key versions and
- * plain public keys (matched, as rekor-monitor does, by SHA-256 of the DER SubjectPublicKeyInfo),
+ * plain public keys (matched, as rekor-monitor does, by SHA-256 of the DER SubjectPublicKeyInfo,
+ * in its canonical encoding on both sides: canonical-spki.ts),
  * Fulcio certificate identities (SAN email or URI, exact or regular expression, with the OIDC
  * issuer), other Fulcio extension values (such as the source repository), and certificate
  * fingerprints.
@@ -8,6 +9,7 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
 import { KMS_KEY_VERSION } from '../config/sign-config.ts';
+import { canonicalSpki } from './canonical-spki.ts';
 
 const Sha256Hex = z
   .string()
@@ -45,7 +47,7 @@ export const PublicKeyIdentitySchema = z
     type: z.literal('publicKey'),
     /** PEM SubjectPublicKeyInfo... */
     pem: z.string().min(1).optional(),
-    /** ...or its SHA-256 (hex of the DER). */
+    /** ...or its SHA-256 (hex, of the canonical DER, as `openssl pkey -pubin -outform DER` writes). */
     sha256: Sha256Hex.optional(),
     ...label,
   })
@@ -98,13 +100,30 @@ export type ResolvedIdentity =
   | (z.infer<typeof CertificateIdentitySchema> & { description: string })
   | { type: 'certificateFingerprint'; sha256: string; description: string };
 
-// One-shot: the matcher fingerprints every key of every entry it scans.
+/**
+ * SHA-256 of a key's canonical DER SubjectPublicKeyInfo: the same for every encoding of the same
+ * key. Throws DerError when `der` is not a SubjectPublicKeyInfo. One-shot hash: the matcher
+ * fingerprints every key of every entry it scans.
+ */
 export function spkiSha256(der: Buffer): string {
-  return crypto.hash('sha256', der, 'hex');
+  return crypto.hash('sha256', canonicalSpki(der), 'hex');
+}
+
+/**
+ * An owned key's DER, with an EC point uncompressed: OpenSSL keeps a PEM's compressed point,
+ * while Go's parsers (so Rekor) take only uncompressed ones; a JWK round trip expands it.
+ */
+function ownedSpki(pem: string): Buffer {
+  const key = crypto.createPublicKey(pem);
+  const expanded =
+    key.asymmetricKeyType === 'ec'
+      ? crypto.createPublicKey({ key: key.export({ format: 'jwk' }), format: 'jwk' })
+      : key;
+  return expanded.export({ format: 'der', type: 'spki' });
 }
 
 export function pemSha256(pem: string): string {
-  return spkiSha256(crypto.createPublicKey(pem).export({ format: 'der', type: 'spki' }));
+  return spkiSha256(ownedSpki(pem));
 }
 
 /** Resolves KMS key versions to their public keys (fetched once per run of the loader). */

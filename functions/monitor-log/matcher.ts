@@ -1,10 +1,12 @@
 /**
- * Matches extracted verifiers against owned identities, cheapest test first: a key is one hash
- * and a map lookup; a certificate is fingerprinted (hash of the DER, hash of its SPKI found by a
- * DER walk) and checked against every literal its identity rules need (exact SAN, issuer,
+ * Matches extracted verifiers against owned identities, cheapest test first: a key is a short
+ * DER walk (canonical-spki.ts: the same key matches however it is encoded), one hash and a map
+ * lookup; a certificate is fingerprinted (hash of the DER, hash of its SPKI found by a DER walk)
+ * and checked against every literal its identity rules need (exact SAN, issuer,
  * extension values must appear verbatim in the DER) before it is parsed at all. Only the few
  * certificates that pass get a full X.509 parse.
  */
+import crypto from 'node:crypto';
 import { X509Certificate } from '@sigstore/core';
 import { certificateIdentity } from '../tlog/entries/identity.ts';
 import { certificateSpki, derStringOrRaw } from './der.ts';
@@ -56,7 +58,10 @@ export class IdentityMatcher {
     return this.keys.size === 0 && this.certs.size === 0 && this.rules.length === 0;
   }
 
-  /** Throws (DerError) only for a certificate whose DER cannot even be walked. */
+  /**
+   * Throws (DerError) only for a key or certificate whose DER cannot even be walked: the entry
+   * is then reported unparseable, never passed over as not ours.
+   */
   match(verifier: ExtractedVerifier): IdentityMatch[] {
     const out: IdentityMatch[] = [];
     if (verifier.type === 'publicKey') {
@@ -70,7 +75,7 @@ export class IdentityMatcher {
       out.push({ identity, verifier, matched: `certificate key sha256:${spkiFp}` });
     }
     if (this.certs.size > 0) {
-      const certFp = spkiSha256(verifier.der);
+      const certFp = crypto.hash('sha256', verifier.der, 'hex');
       for (const identity of this.certs.get(certFp) ?? []) {
         out.push({ identity, verifier, matched: `certificate sha256:${certFp}` });
       }

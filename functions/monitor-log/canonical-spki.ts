@@ -1,0 +1,93 @@
+/**
+ * A public key as its canonical DER SubjectPublicKeyInfo, so that an owned key is recognised
+ * however an entry encodes it. Rekor stores keys and certificates as submitted, and Go's parsers
+ * (Rekor v1, rekor-tiles) accept elements appended to the SubjectPublicKeyInfo, its
+ * AlgorithmIdentifier or an RSAPublicKey, and ignore them: the same key can arrive as different
+ * bytes. Canonical form keeps the algorithm (OID and parameters) and the key, drops anything
+ * after them and uses the shortest lengths, which is what every encoder (Go, OpenSSL, KMS)
+ * writes, so a SHA-256 of it is the usual key fingerprint (rekor-monitor's, `openssl pkey`'s).
+ */
+import { DerError, encodeTlv, hasMinimalHeader, readTlv, type Tlv } from './der.ts';
+
+const SEQUENCE = 0x30;
+const INTEGER = 0x02;
+const BIT_STRING = 0x03;
+const OID = 0x06;
+/** rsaEncryption (1.2.840.113549.1.1.1), whose key is itself DER (RFC 3279 RSAPublicKey). */
+const RSA_ENCRYPTION = Buffer.from('2a864886f70d010101', 'hex');
+
+/** The TLV at `offset`, which must have `tag` and lie within `limit`. */
+function element(buf: Buffer, offset: number, limit: number, tag: number, what: string): Tlv {
+  if (offset >= limit) throw new DerError(`no ${what}`);
+  const tlv = readTlv(buf, offset);
+  if (tlv.tag !== tag || tlv.end > limit) throw new DerError(`bad ${what}`);
+  return tlv;
+}
+
+const content = (buf: Buffer, tlv: Tlv) => buf.subarray(tlv.contentStart, tlv.end);
+// Length first: EC and Ed25519 OIDs are shorter, so the common case makes no comparison call.
+const isRsa = (buf: Buffer, oid: Tlv) =>
+  oid.end - oid.contentStart === RSA_ENCRYPTION.length && content(buf, oid).equals(RSA_ENCRYPTION);
+const reencoded = (buf: Buffer, tlv: Tlv) => encodeTlv(buf[tlv.start]!, content(buf, tlv));
+
+interface KeyBits {
+  key: Buffer;
+  canonical: boolean;
+}
+
+/** RSAPublicKey {modulus, publicExponent} in buf[start, end), canonical. */
+function rsaPublicKey(buf: Buffer, start: number, end: number): KeyBits {
+  const seq = element(buf, start, end, SEQUENCE, 'RSAPublicKey');
+  const n = element(buf, seq.contentStart, seq.end, INTEGER, 'RSA modulus');
+  const e = element(buf, n.end, seq.end, INTEGER, 'RSA exponent');
+  const canonical = seq.end === end && e.end === seq.end && [seq, n, e].every(hasMinimalHeader);
+  const key = canonical
+    ? buf.subarray(start, end)
+    : encodeTlv(SEQUENCE, reencoded(buf, n), reencoded(buf, e));
+  return { key, canonical };
+}
+
+/**
+ * The canonical DER of a SubjectPublicKeyInfo: `der` itself when it already is (the common case,
+ * no copy), a re-encoding otherwise. Throws DerError, saying it is the key, when `der` is not a
+ * SubjectPublicKeyInfo.
+ */
+export function canonicalSpki(der: Buffer): Buffer {
+  try {
+    return canonicalize(der);
+  } catch (err) {
+    throw err instanceof DerError ? new DerError(`public key: ${err.message}`) : err;
+  }
+}
+
+function canonicalize(der: Buffer): Buffer {
+  const spki = element(der, 0, der.length, SEQUENCE, 'SubjectPublicKeyInfo');
+  const alg = element(der, spki.contentStart, spki.end, SEQUENCE, 'AlgorithmIdentifier');
+  const oid = element(der, alg.contentStart, alg.end, OID, 'algorithm OID');
+  const params = oid.end < alg.end ? readTlv(der, oid.end) : undefined;
+  if (params && params.end > alg.end) throw new DerError('bad algorithm parameters');
+  const bits = element(der, alg.end, spki.end, BIT_STRING, 'subjectPublicKey');
+  if (bits.end === bits.contentStart) throw new DerError('empty subjectPublicKey');
+
+  // The first content byte of a BIT STRING counts its unused bits; the key follows.
+  const keyStart = bits.contentStart + 1;
+  const rsa = isRsa(der, oid) ? rsaPublicKey(der, keyStart, bits.end) : undefined;
+  const canonical =
+    spki.end === der.length &&
+    (params ?? oid).end === alg.end &&
+    bits.end === spki.end &&
+    (rsa?.canonical ?? true) &&
+    hasMinimalHeader(spki) &&
+    hasMinimalHeader(alg) &&
+    hasMinimalHeader(oid) &&
+    (params === undefined || hasMinimalHeader(params)) &&
+    hasMinimalHeader(bits);
+  if (canonical) return der;
+  const key = rsa?.key ?? der.subarray(keyStart, bits.end);
+  const algorithm = params ? [reencoded(der, oid), reencoded(der, params)] : [reencoded(der, oid)];
+  return encodeTlv(
+    SEQUENCE,
+    encodeTlv(SEQUENCE, ...algorithm),
+    encodeTlv(BIT_STRING, der.subarray(bits.contentStart, keyStart), key),
+  );
+}
