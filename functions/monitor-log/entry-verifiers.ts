@@ -6,10 +6,11 @@
  * Paths per kind are those of Rekor v1's type schemas (hashedrekord, rekord, dsse, intoto 0.0.1
  * and 0.0.2, helm, rpm, jar, alpine, cose, tuf, rfc3161) and of Rekor v2's entries
  * (hashedRekordV002, dsseV002, with DER `rawBytes` verifiers). Keys in other encodings (rekord
- * ssh and minisign, tuf root keys) are rebuilt as canonical SPKI DER, as rekor's own pki
- * Identities() expose them, so they match owned keys like any PEM key.
+ * ssh, minisign and pgp, helm and rpm OpenPGP keys, tuf root keys) are rebuilt as canonical SPKI
+ * DER, as rekor's own pki Identities() expose them, so they match owned keys like any PEM key.
  */
 import { minisignPublicKeySpki } from './minisign-public-key.ts';
+import { pgpPublicKeySpkis } from './pgp-public-key.ts';
 import { sshPublicKeySpki } from './ssh-public-key.ts';
 import { tufRootKeys } from './tuf-root-keys.ts';
 
@@ -63,10 +64,28 @@ function requiredPem(value: unknown, what: string, signature?: Buffer): Extracte
   return found;
 }
 
-/** A base64 field that may hold PEM or a format read nowhere yet (PGP): the latter yields nothing. */
+/** A base64 field that may hold PEM; anything else yields nothing. */
 function optionalPem(value: unknown, signature?: Buffer): ExtractedVerifier[] {
   if (typeof value !== 'string' || value === '') return [];
   return pemVerifiers(Buffer.from(value, 'base64').toString('utf8'), signature);
+}
+
+/** The primary key and every subkey of an OpenPGP key block (armored or binary). */
+function pgpVerifiers(content: Buffer, signature: Buffer | undefined): ExtractedVerifier[] {
+  return pgpPublicKeySpkis(content).map((der) =>
+    signature === undefined ? { type: 'publicKey', der } : { type: 'publicKey', der, signature },
+  );
+}
+
+/**
+ * helm and rpm keys: rekor reads them with pki/pgp and stores OpenPGP armor. A PEM key is still
+ * read as before; anything else that is there is an unreadable key.
+ */
+function pgpOrPemVerifiers(value: unknown): ExtractedVerifier[] {
+  if (typeof value !== 'string' || value === '') return [];
+  const content = Buffer.from(value, 'base64');
+  const pem = pemVerifiers(content.toString('utf8'), undefined);
+  return pem.length > 0 ? pem : pgpVerifiers(content, undefined);
 }
 
 function optionalSignature(value: unknown): Buffer | undefined {
@@ -107,8 +126,10 @@ function rekordVerifiers(spec: unknown): ExtractedVerifier[] {
       return foreign(sshPublicKeySpki, 'ssh');
     case 'minisign':
       return foreign(minisignPublicKeySpki, 'minisign');
+    case 'pgp':
+      return pgpVerifiers(b64(key, 'pgp publicKey.content'), signature);
     default:
-      // x509 (PEM); pgp is not read yet and yields no verifier.
+      // x509 (PEM).
       return optionalPem(key, signature);
   }
 }
@@ -152,6 +173,7 @@ function verifiersOf(kind: string, apiVersion: string, spec: unknown): Extracted
       );
     case 'helm':
     case 'rpm':
+      return pgpOrPemVerifiers(get(spec, 'publicKey', 'content'));
     case 'alpine':
       return optionalPem(get(spec, 'publicKey', 'content'));
     case 'cose':
