@@ -161,13 +161,20 @@ async function processBatch(ctx: ScanContext, entries: ScannedEntry[]): Promise<
       continue;
     }
     if (matcher.empty) continue;
-    let matches: IdentityMatch[];
-    try {
-      matches = extracted.verifiers.flatMap((v) => matcher.match(v));
-    } catch (err) {
-      alerts.push(
-        unparseableEntryAlert(where, entry, `certificate: ${(err as Error).message}`, extracted.kind),
-      );
+    const matches: IdentityMatch[] = [];
+    let unreadable: string | undefined;
+    for (const verifier of extracted.verifiers) {
+      try {
+        for (const match of matcher.match(verifier)) matches.push(match);
+      } catch (err) {
+        // Key errors name the key already (canonical-spki.ts); certificate ones are DER faults.
+        const what = verifier.type === 'certificate' ? 'certificate: ' : '';
+        unreadable = `${what}${(err as Error).message}`;
+        break;
+      }
+    }
+    if (unreadable !== undefined) {
+      alerts.push(unparseableEntryAlert(where, entry, unreadable, extracted.kind));
       continue;
     }
     if (matches.length > 0) {
