@@ -69,6 +69,17 @@ export const AlertSchema = AlertInputSchema.extend({
   resolvedAt: z.string().optional(),
   /** Why it was resolved, as the resolver said. */
   resolvedReason: z.string().optional(),
+  /**
+   * The channels (notifier names) not yet told of the alert's last change (raised, re-opened or
+   * resolved, at `at`): a raise or resolve that failed part-way is completed by the next one.
+   */
+  undelivered: z
+    .object({
+      at: z.string(),
+      status: z.enum(['new', 'reopened', 'resolved']),
+      channels: z.array(z.string()),
+    })
+    .optional(),
 });
 export type Alert = z.infer<typeof AlertSchema>;
 

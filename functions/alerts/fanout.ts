@@ -35,6 +35,12 @@ export class AlertDeliveryError extends SigsentryError {
   }
 }
 
+/** The alert as channels see it: which channels were told is the record's business. */
+function withoutBookkeeping(alert: Alert): Alert {
+  const { undelivered: _, ...rest } = alert;
+  return rest;
+}
+
 export class FanOutAlertSink implements AlertSink {
   private readonly recorder: AlertRecorder;
   private readonly notifiers: AlertNotifier[];
@@ -50,35 +56,76 @@ export class FanOutAlertSink implements AlertSink {
     await this.deliver(input);
   }
 
-  /** Raises and tells the caller what the record decided. Throws AlertDeliveryError on any failure. */
+  /**
+   * Raises and tells the caller what the record decided. Throws AlertDeliveryError on any failure.
+   * The record lists the channels still to be told of the raise; a repeat (the caller's retry, or
+   * the next occurrence) tells those again, so a channel that failed once is not skipped for good.
+   */
   async deliver(input: AlertInput): Promise<RaisedAlert> {
     const failures: Array<{ sink: string; error: unknown }> = [];
     let raised: RaisedAlert;
     let recorded = true;
     try {
-      raised = await this.recorder.record(input);
+      raised = await this.recorder.record(input, this.channels());
     } catch (error) {
       // Without the record nobody knows whether this is news: tell every channel rather than none.
       failures.push({ sink: 'record', error });
       recorded = false;
       raised = nextAlert(input, undefined, this.now());
     }
-    const targets = this.notifiers.filter((n) => raised.status !== 'repeat' || n.wantsRepeats);
-    const results = await Promise.allSettled(targets.map((n) => n.notify(raised)));
-    results.forEach((r, i) => {
-      if (r.status === 'rejected') failures.push({ sink: targets[i]!.name, error: r.reason });
-    });
+    const owed = raised.alert.undelivered;
+    const told: string[] = [];
+    await Promise.all(
+      this.notifiers.map(async (n) => {
+        const isOwed = owed !== undefined && owed.status !== 'resolved' && owed.channels.includes(n.name);
+        if (raised.status === 'repeat' && !n.wantsRepeats && !isOwed) return;
+        // An owed notice goes out as what it was (new, re-opened), not as a repeat.
+        const status =
+          raised.status === 'repeat' && isOwed ? (owed!.status as RaisedAlert['status']) : raised.status;
+        try {
+          await n.notify({ alert: withoutBookkeeping(raised.alert), status });
+          if (isOwed || raised.status !== 'repeat') told.push(n.name);
+        } catch (error) {
+          failures.push({ sink: n.name, error });
+        }
+      }),
+    );
+    if (recorded && owed !== undefined && told.length > 0) await this.delivered(raised.alert, owed.at, told);
     if (failures.length > 0) throw new AlertDeliveryError(alertKey(input), recorded, failures);
     return raised;
   }
 
+  /** Resolves, and tells every channel; a retry tells those a failed attempt left untold. */
   async resolve(key: string, reason: string): Promise<void> {
-    const alert: Alert | undefined = await this.recorder.markResolved(key, reason);
+    const alert: Alert | undefined = await this.recorder.markResolved(key, reason, this.channels());
     if (alert === undefined) return;
-    const results = await Promise.allSettled(this.notifiers.map((n) => n.resolved(alert)));
-    const failures = results.flatMap((r, i) =>
-      r.status === 'rejected' ? [{ sink: this.notifiers[i]!.name, error: r.reason }] : [],
+    const owed = alert.undelivered;
+    const targets = this.notifiers.filter(
+      (n) => owed === undefined || (owed.status === 'resolved' && owed.channels.includes(n.name)),
     );
+    const notice = withoutBookkeeping(alert);
+    const results = await Promise.allSettled(targets.map((n) => n.resolved(notice)));
+    const failures = results.flatMap((r, i) =>
+      r.status === 'rejected' ? [{ sink: targets[i]!.name, error: r.reason }] : [],
+    );
+    const told = targets.filter((_, i) => results[i]!.status === 'fulfilled').map((n) => n.name);
+    if (owed !== undefined && told.length > 0) await this.delivered(alert, owed.at, told);
     if (failures.length > 0) throw new AlertDeliveryError(key, true, failures);
+  }
+
+  private channels(): string[] {
+    return this.notifiers.map((n) => n.name);
+  }
+
+  /**
+   * Crosses told channels off the record. A failure here is not a failed delivery: the channels
+   * were told, and the worst it leaves is one more notice on the next raise or resolve.
+   */
+  private async delivered(alert: Alert, at: string, told: string[]): Promise<void> {
+    try {
+      await this.recorder.markDelivered(alert.key, at, told);
+    } catch {
+      // see above
+    }
   }
 }

@@ -13,7 +13,7 @@ import {
   alertDocumentId,
   alertKey,
 } from './alert.ts';
-import { type AlertRecorder, nextAlert, type RaisedAlert, resolvedAlert } from './record.ts';
+import { type AlertRecorder, nextAlert, type RaisedAlert, resolution, withDelivered } from './record.ts';
 
 export const ALERTS_COLLECTION = 'alerts';
 
@@ -30,13 +30,13 @@ export class FirestoreAlertStore implements AlertRecorder, AlertSink {
     return this.db.collection(ALERTS_COLLECTION).doc(alertDocumentId(key));
   }
 
-  async record(input: AlertInput): Promise<RaisedAlert> {
+  async record(input: AlertInput, channels: readonly string[] = []): Promise<RaisedAlert> {
     const ref = this.ref(alertKey(input));
     try {
       return await this.db.runTransaction(async (tx) => {
         const snap = await tx.get(ref);
         const previous = snap.exists ? AlertSchema.parse(snap.data()) : undefined;
-        const raised = nextAlert(input, previous, this.now());
+        const raised = nextAlert(input, previous, this.now(), channels);
         tx.set(ref, raised.alert);
         return raised;
       });
@@ -53,20 +53,36 @@ export class FirestoreAlertStore implements AlertRecorder, AlertSink {
     await this.markResolved(key, reason);
   }
 
-  async markResolved(key: string, reason: string): Promise<Alert | undefined> {
+  async markResolved(
+    key: string,
+    reason: string,
+    channels: readonly string[] = [],
+  ): Promise<Alert | undefined> {
     const ref = this.ref(key);
     try {
       return await this.db.runTransaction(async (tx) => {
         const snap = await tx.get(ref);
-        if (!snap.exists) return undefined;
-        const previous = AlertSchema.parse(snap.data());
-        if (previous.state === 'resolved') return undefined;
-        const alert = resolvedAlert(previous, reason, this.now());
-        tx.set(ref, alert);
-        return alert;
+        const previous = snap.exists ? AlertSchema.parse(snap.data()) : undefined;
+        const resolved = resolution(previous, reason, this.now(), channels);
+        if (resolved?.changed) tx.set(ref, resolved.alert);
+        return resolved?.alert;
       });
     } catch (err) {
       throw new DependencyError('firestore', `could not resolve alert ${key}`, {}, err);
+    }
+  }
+
+  async markDelivered(key: string, at: string, channels: readonly string[]): Promise<void> {
+    const ref = this.ref(key);
+    try {
+      await this.db.runTransaction(async (tx) => {
+        const snap = await tx.get(ref);
+        if (!snap.exists) return;
+        const updated = withDelivered(AlertSchema.parse(snap.data()), at, channels);
+        if (updated !== undefined) tx.set(ref, updated);
+      });
+    } catch (err) {
+      throw new DependencyError('firestore', `could not record the delivery of alert ${key}`, {}, err);
     }
   }
 

@@ -4,7 +4,7 @@
  */
 import type { Alert, AlertInput, AlertSink } from './alert.ts';
 import { alertKey } from './alert.ts';
-import { type AlertRecorder, nextAlert, type RaisedAlert, resolvedAlert } from './record.ts';
+import { type AlertRecorder, nextAlert, type RaisedAlert, resolution, withDelivered } from './record.ts';
 
 export class MemoryAlertSink implements AlertSink, AlertRecorder {
   /** Every raise, in order, as it was received. */
@@ -16,10 +16,10 @@ export class MemoryAlertSink implements AlertSink, AlertRecorder {
     this.now = now;
   }
 
-  async record(input: AlertInput): Promise<RaisedAlert> {
+  async record(input: AlertInput, channels: readonly string[] = []): Promise<RaisedAlert> {
     this.raised.push(input);
     const key = alertKey(input);
-    const raised = nextAlert(input, this.alerts.get(key), this.now());
+    const raised = nextAlert(input, this.alerts.get(key), this.now(), channels);
     this.alerts.set(key, raised.alert);
     return raised;
   }
@@ -32,12 +32,20 @@ export class MemoryAlertSink implements AlertSink, AlertRecorder {
     await this.markResolved(key, reason);
   }
 
-  async markResolved(key: string, reason: string): Promise<Alert | undefined> {
-    const previous = this.alerts.get(key);
-    if (previous === undefined || previous.state === 'resolved') return undefined;
-    const alert = resolvedAlert(previous, reason, this.now());
-    this.alerts.set(key, alert);
-    return alert;
+  async markResolved(
+    key: string,
+    reason: string,
+    channels: readonly string[] = [],
+  ): Promise<Alert | undefined> {
+    const resolved = resolution(this.alerts.get(key), reason, this.now(), channels);
+    if (resolved?.changed) this.alerts.set(key, resolved.alert);
+    return resolved?.alert;
+  }
+
+  async markDelivered(key: string, at: string, channels: readonly string[]): Promise<void> {
+    const alert = this.alerts.get(key);
+    const updated = alert === undefined ? undefined : withDelivered(alert, at, channels);
+    if (updated !== undefined) this.alerts.set(key, updated);
   }
 
   ofKind(kind: Alert['kind']): Alert[] {

@@ -12,11 +12,37 @@ export interface RaisedAlert {
   status: RaiseStatus;
 }
 
-/** Where alerts are kept (Firestore `alerts` in production). */
+/**
+ * Where alerts are kept (Firestore `alerts` in production). `channels` are the notifiers to tell
+ * of a change; they stay `undelivered` on the record until `markDelivered` says they were told.
+ */
 export interface AlertRecorder {
-  record(input: AlertInput): Promise<RaisedAlert>;
-  /** Marks the alert resolved; undefined when there is no open alert with this key. */
-  markResolved(key: string, reason: string): Promise<Alert | undefined>;
+  record(input: AlertInput, channels?: readonly string[]): Promise<RaisedAlert>;
+  /**
+   * Marks the alert resolved; undefined when there is no open alert with this key, unless its
+   * resolution is still undelivered to some channel (then the resolved alert, to tell them).
+   */
+  markResolved(key: string, reason: string, channels?: readonly string[]): Promise<Alert | undefined>;
+  /** Channels told of the change made at `at`; a newer change keeps its own list. */
+  markDelivered(key: string, at: string, channels: readonly string[]): Promise<void>;
+}
+
+/** `alert` without `delivered` in its undelivered channels, if `at` is still its last change. */
+export function withDelivered(alert: Alert, at: string, delivered: readonly string[]): Alert | undefined {
+  const pending = alert.undelivered;
+  if (pending === undefined || pending.at !== at) return undefined;
+  const channels = pending.channels.filter((c) => !delivered.includes(c));
+  const { undelivered: _, ...rest } = alert;
+  return channels.length === 0 ? rest : { ...rest, undelivered: { ...pending, channels } };
+}
+
+/** The pending notice a change leaves for `channels`. */
+function pendingFor(
+  at: string,
+  status: 'new' | 'reopened' | 'resolved',
+  channels: readonly string[],
+): Pick<Alert, 'undelivered'> {
+  return channels.length === 0 ? {} : { undelivered: { at, status, channels: [...channels] } };
 }
 
 /** JSON round trip: drops undefined values (Firestore rejects them) and anything not JSON. */
@@ -25,20 +51,37 @@ function plain<T>(value: T): T {
 }
 
 /** The alert a raise leads to, given what was stored before (if anything). */
-export function nextAlert(input: AlertInput, previous: Alert | undefined, now: Date): RaisedAlert {
+export function nextAlert(
+  input: AlertInput,
+  previous: Alert | undefined,
+  now: Date,
+  channels: readonly string[] = [],
+): RaisedAlert {
   const checked = AlertInputSchema.parse(input);
   const at = now.toISOString();
   const key = alertKey(checked);
   if (previous === undefined) {
     const alert = AlertSchema.parse(
-      plain({ ...checked, key, schemaVersion: 1, state: 'open', count: 1, firstSeen: at, lastSeen: at }),
+      plain({
+        ...checked,
+        key,
+        schemaVersion: 1,
+        state: 'open',
+        count: 1,
+        firstSeen: at,
+        lastSeen: at,
+        ...pendingFor(at, 'new', channels),
+      }),
     );
     return { alert, status: 'new' };
   }
-  const { resolvedAt: _at, resolvedReason: _reason, ...rest } = previous;
+  const { resolvedAt: _at, resolvedReason: _reason, undelivered, ...rest } = previous;
+  const reopened = previous.state === 'resolved';
   const alert = AlertSchema.parse(
     plain({
       ...rest,
+      // A repeat keeps what its raise has still to tell; a re-opening tells everyone again.
+      ...(reopened ? pendingFor(at, 'reopened', channels) : undelivered ? { undelivered } : {}),
       // The newest occurrence's words and evidence; the first sighting stays in firstSeen.
       severity: checked.severity,
       summary: checked.summary,
@@ -48,14 +91,42 @@ export function nextAlert(input: AlertInput, previous: Alert | undefined, now: D
       lastSeen: at,
     }),
   );
-  return { alert, status: previous.state === 'resolved' ? 'reopened' : 'repeat' };
+  return { alert, status: reopened ? 'reopened' : 'repeat' };
 }
 
-export function resolvedAlert(previous: Alert, reason: string, now: Date): Alert {
+export function resolvedAlert(
+  previous: Alert,
+  reason: string,
+  now: Date,
+  channels: readonly string[] = [],
+): Alert {
+  const { undelivered: _, ...rest } = previous;
+  const at = now.toISOString();
   return AlertSchema.parse({
-    ...previous,
+    ...rest,
     state: 'resolved',
-    resolvedAt: now.toISOString(),
+    resolvedAt: at,
     resolvedReason: reason,
+    ...pendingFor(at, 'resolved', channels),
   });
+}
+
+/**
+ * What a resolve leads to: the resolved alert and whether it is news, or undefined when there is
+ * nothing to resolve and nothing left to tell.
+ */
+export function resolution(
+  previous: Alert | undefined,
+  reason: string,
+  now: Date,
+  channels: readonly string[] = [],
+): { alert: Alert; changed: boolean } | undefined {
+  if (previous === undefined) return undefined;
+  if (previous.state === 'open') {
+    return { alert: resolvedAlert(previous, reason, now, channels), changed: true };
+  }
+  if (previous.undelivered?.status === 'resolved' && previous.undelivered.channels.length > 0) {
+    return { alert: previous, changed: false };
+  }
+  return undefined;
 }

@@ -29,6 +29,7 @@ class RecordingNotifier implements AlertNotifier {
   readonly seen: RaisedAlert[] = [];
   readonly resolvedSeen: string[] = [];
   fail = false;
+  failResolved = false;
   constructor(name: string, wantsRepeats = false) {
     this.name = name;
     this.wantsRepeats = wantsRepeats;
@@ -38,6 +39,7 @@ class RecordingNotifier implements AlertNotifier {
     this.seen.push(raised);
   }
   async resolved(alert: { key: string }): Promise<void> {
+    if (this.failResolved) throw new Error(`${this.name} is down`);
     this.resolvedSeen.push(alert.key);
   }
 }
@@ -119,6 +121,40 @@ describe('fan-out: the record first, then every channel on its own', () => {
     assert.equal(recorder.alerts.size, 1);
   });
 
+  it('a channel that failed is told on the retry, as what the alert was; a retried resolve too', async () => {
+    const recorder = new MemoryAlertSink();
+    const webhook = new RecordingNotifier('webhook');
+    const pubsub = new RecordingNotifier('pubsub');
+    const log = new RecordingNotifier('log', true);
+    const fanout = new FanOutAlertSink({ recorder, notifiers: [log, webhook, pubsub] });
+    webhook.fail = true;
+    await assert.rejects(fanout.raise(rogue()), AlertDeliveryError);
+    webhook.fail = false;
+    await fanout.raise(rogue()); // the caller's retry, or the next occurrence
+    assert.deepEqual(
+      webhook.seen.map((r) => r.status),
+      ['new'],
+      'the webhook hears the alert once it is up, as new',
+    );
+    assert.deepEqual(
+      pubsub.seen.map((r) => r.status),
+      ['new'],
+      'pubsub, told the first time, hears no repeat',
+    );
+    await fanout.raise(rogue());
+    assert.equal(webhook.seen.length, 1, 'once told, repeats do not reach it');
+    assert.equal(recorder.alerts.get('rogue-signature:log:7')?.undelivered, undefined);
+
+    pubsub.failResolved = true;
+    await assert.rejects(fanout.resolve('rogue-signature:log:7', 'fixed'), AlertDeliveryError);
+    pubsub.failResolved = false;
+    await fanout.resolve('rogue-signature:log:7', 'fixed');
+    assert.deepEqual(pubsub.resolvedSeen, ['rogue-signature:log:7'], 'told on the retried resolve');
+    assert.deepEqual(webhook.resolvedSeen, ['rogue-signature:log:7'], 'and the webhook only once');
+    await fanout.resolve('rogue-signature:log:7', 'again');
+    assert.equal(pubsub.resolvedSeen.length, 1);
+  });
+
   it('a failing record still reaches every channel, and says it was not recorded', async () => {
     const pubsub = new RecordingNotifier('pubsub');
     const broken = {
@@ -126,6 +162,7 @@ describe('fan-out: the record first, then every channel on its own', () => {
         throw new DependencyError('firestore', 'down');
       },
       markResolved: async () => undefined,
+      markDelivered: async () => {},
     };
     const fanout = new FanOutAlertSink({ recorder: broken, notifiers: [pubsub] });
     const err = await fanout.raise(rogue()).catch((e: unknown) => e);
