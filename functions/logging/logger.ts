@@ -25,22 +25,37 @@ export type LineSink = (line: string) => void;
 // Keys whose values must never reach a log line, whatever the caller passes.
 const SECRET_KEY = /(secret|password|token|authorization|private.?key|webhook.?url)/i;
 
-function redact(value: unknown, depth = 0): unknown {
-  if (depth > 8 || value === null || typeof value !== 'object') return value;
-  if (value instanceof Error) {
-    // Typed errors flatten themselves (code, digest, log index); others give their own fields.
-    const own = 'toJSON' in value && typeof value.toJSON === 'function' ? value.toJSON() : { ...value };
-    const out: LogFields = { name: value.name, message: value.message };
-    for (const [k, v] of Object.entries(own))
-      out[k] = SECRET_KEY.test(k) ? '[redacted]' : redact(v, depth + 1);
-    if (value.cause !== undefined) out['cause'] = redact(value.cause, depth + 1);
-    return out;
+// Deeper values are cut rather than written unredacted.
+const MAX_DEPTH = 12;
+
+/**
+ * A copy of `value` with secret-named fields replaced, cut below MAX_DEPTH, and cycles broken
+ * (`ancestors` holds the objects above this one), so what reaches JSON.stringify can always be
+ * written and never carries a secret.
+ */
+function redact(value: unknown, depth = 0, ancestors: Set<object> = new Set()): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (ancestors.has(value)) return '[circular]';
+  if (depth > MAX_DEPTH) return '[nested too deep]';
+  ancestors.add(value);
+  try {
+    const child = (v: unknown) => redact(v, depth + 1, ancestors);
+    const fields = (entries: Array<[string, unknown]>, out: LogFields): LogFields => {
+      for (const [k, v] of entries) out[k] = SECRET_KEY.test(k) ? '[redacted]' : child(v);
+      return out;
+    };
+    if (value instanceof Error) {
+      // Typed errors flatten themselves (code, digest, log index); others give their own fields.
+      const own = 'toJSON' in value && typeof value.toJSON === 'function' ? value.toJSON() : { ...value };
+      const out = fields(Object.entries(own), { name: value.name, message: value.message });
+      if (value.cause !== undefined) out['cause'] = child(value.cause);
+      return out;
+    }
+    if (Array.isArray(value)) return value.map(child);
+    return fields(Object.entries(value), {});
+  } finally {
+    ancestors.delete(value);
   }
-  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
-  const out: LogFields = {};
-  for (const [k, v] of Object.entries(value))
-    out[k] = SECRET_KEY.test(k) ? '[redacted]' : redact(v, depth + 1);
-  return out;
 }
 
 export function createLogger(
@@ -54,7 +69,19 @@ export function createLogger(
       time: new Date().toISOString(),
       ...(redact({ ...base, ...fields }) as LogFields),
     };
-    sink(JSON.stringify(entry, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
+    let line: string;
+    try {
+      line = JSON.stringify(entry, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+    } catch (err) {
+      // A field that cannot be written (a throwing toJSON) must not turn a log call into a crash.
+      line = JSON.stringify({
+        severity,
+        message,
+        time: entry.time,
+        logError: `fields could not be written: ${(err as Error).message}`,
+      });
+    }
+    sink(line);
   };
   return {
     log,

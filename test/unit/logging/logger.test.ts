@@ -32,4 +32,37 @@ describe('structured logger', () => {
     assert.doesNotMatch(lines[0]!, /s3cr3t|abc/);
     assert.match(lines[0]!, /sha256:1/);
   });
+
+  test('a secret nested past any depth is cut, not written; a cycle is broken, not thrown', () => {
+    const lines: string[] = [];
+    const logger = createLogger({}, (l) => lines.push(l));
+    // A token on an error wrapped in errors, as retries wrap a client's failure.
+    let err: Error = Object.assign(new Error('request failed'), {
+      config: { headers: { Authorization: 'Bearer s3cr3t' } },
+    });
+    for (let i = 0; i < 20; i++)
+      err = new SigsentryError('DEPENDENCY_FAILED', `attempt ${i}`, { cause: err });
+    let deep: Record<string, unknown> = { password: 's3cr3t' };
+    for (let i = 0; i < 30; i++) deep = { next: deep };
+    logger.error('wrapped', { error: err, deep });
+    assert.doesNotMatch(lines[0]!, /s3cr3t/);
+    assert.match(lines[0]!, /nested too deep/);
+
+    const loop: Record<string, unknown> = { name: 'a' };
+    loop['self'] = loop;
+    assert.doesNotThrow(() => logger.error('cyclic', { loop }));
+    assert.equal(JSON.parse(lines[1]!).loop.self, '[circular]');
+    // The same object twice, side by side, is not a cycle.
+    const shared = { digest: 'sha256:2' };
+    logger.info('shared', { a: shared, b: shared });
+    assert.equal(JSON.parse(lines[2]!).b.digest, 'sha256:2');
+
+    const throwing = {
+      toJSON: () => {
+        throw new Error('no');
+      },
+    };
+    assert.doesNotThrow(() => logger.warn('odd', { value: { inner: [throwing] } }));
+    assert.equal(JSON.parse(lines[3]!).severity, 'WARNING');
+  });
 });
