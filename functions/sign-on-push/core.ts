@@ -20,7 +20,7 @@ import { attachBundleReferrer } from '../attach/referrer.ts';
 import type { RekorBundle } from '../attach/rekor-bundle.ts';
 import { buildSimpleSigningPayload } from '../attach/simple-signing.ts';
 import { ruleFor, type SignatureFormat, type SignOnPushConfig, watchedHost } from '../config/sign-config.ts';
-import { PolicyViolationError, SigsentryError } from '../errors.ts';
+import { isRetryable, PolicyViolationError, SigsentryError } from '../errors.ts';
 import type { GcrNotification } from '../events/gcr-message.ts';
 import type { Logger } from '../logging/logger.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
@@ -267,7 +267,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
         const result = await sign(n, context.logger);
         if (result.outcome === 'skipped') context.logger.info(`skipped: ${result.reason}`);
       } catch (err) {
-        const alert = alertFor(err, context.messageId);
+        const alert = alertFor(err, context.messageId, n.raw.digest ?? n.raw.tag ?? 'unknown');
         if (alert && deps.alerts) await deps.alerts.raise(alert);
         throw err;
       }
@@ -275,8 +275,12 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
   };
 }
 
-/** The alert for an outcome a security team must hear about, or undefined for a transient failure. */
-function alertFor(err: unknown, messageId: string | undefined): AlertInput | undefined {
+/**
+ * The alert for an outcome a security team must hear about, or undefined for a transient failure
+ * (Pub/Sub redelivers it). `pushed` is the image the message named, the alert's subject when the
+ * error does not name one: refusals of different images must not become one incident.
+ */
+function alertFor(err: unknown, messageId: string | undefined, pushed: string): AlertInput | undefined {
   if (err instanceof SigningExhaustedError) {
     const image = String(err.details.image);
     return {
@@ -293,13 +297,29 @@ function alertFor(err: unknown, messageId: string | undefined): AlertInput | und
     };
   }
   if (err instanceof PolicyViolationError) {
-    const image = String(err.details.image ?? 'unknown');
+    const image = String(err.details.image ?? pushed);
     return {
       kind: 'signing-refused',
       severity: 'HIGH',
       subject: image,
       summary: err.message,
       evidence: { image, messageId },
+    };
+  }
+  if (!isRetryable(err)) {
+    // Acknowledged without a retry (a disabled key, a registry that rejects the attach): the
+    // image stays unsigned until someone acts, so someone must hear of it.
+    const image = String((err instanceof SigsentryError ? err.details.image : undefined) ?? pushed);
+    return {
+      kind: 'signing-failed',
+      severity: 'HIGH',
+      subject: image,
+      summary: `${image} was not signed and will not be retried: ${err instanceof Error ? err.message : String(err)}`,
+      evidence: {
+        image,
+        messageId,
+        ...(err instanceof SigsentryError ? { lastError: err.code } : {}),
+      },
     };
   }
   return undefined;

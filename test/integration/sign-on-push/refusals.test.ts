@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import type { DocumentSnapshot } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { alertDocumentId } from '../../../functions/alerts/alert.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
+import { createKmsClient } from '../../../functions/signing/kms-client.ts';
 import { pushSampleImage } from '../../helpers/push.ts';
 import { signingRecords, waitForState } from '../../helpers/signatures.ts';
 import { type LogEntry, sleep, type TestStack, testStack, waitForLogEntries } from '../../helpers/stack.ts';
@@ -83,6 +85,35 @@ describe('signOnPush refuses what it must not sign, and logs nothing for it', ()
       ['v1', ref.digest.replace(':', '-'), `${ref.digest.replace(':', '-')}.sig`].sort(),
       'no fallback index for the index',
     );
+  });
+
+  test('a failure no retry can mend (the key version disabled) is acknowledged with a signing-failed alert', async () => {
+    const kms = createKmsClient({ endpoint: stack.env.KMS_ENDPOINT! });
+    const setState = (state: 'ENABLED' | 'DISABLED') =>
+      kms.updateCryptoKeyVersion({
+        cryptoKeyVersion: { name: stack.env.KMS_KEY!, state },
+        updateMask: { paths: ['state'] },
+      });
+    await setState('DISABLED');
+    try {
+      const { image } = await pushSampleImage(stack, 'key-disabled');
+      const alerts = records.db.collection('alerts');
+      const deadline = Date.now() + 30_000;
+      let alert: DocumentSnapshot | undefined;
+      while (Date.now() < deadline) {
+        alert = await alerts.doc(alertDocumentId(`signing-failed:${image}`)).get();
+        if (alert.exists) break;
+        await sleep(250);
+      }
+      assert.ok(alert?.exists, 'a signing-failed alert for the image');
+      assert.equal(alert.get('state'), 'open');
+      assert.equal(alert.get('severity'), 'HIGH');
+      assert.equal(alert.get('evidence').lastError, 'KMS_KEY_UNUSABLE');
+      assert.notEqual((await records.get(image))?.state, 'attached');
+    } finally {
+      await setState('ENABLED');
+      await kms.close();
+    }
   });
 
   for (const [name, message, expected, severity] of cases) {
