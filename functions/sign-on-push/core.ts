@@ -14,6 +14,7 @@ import {
   type Witness,
 } from '@sigstore/sign';
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
+import { bundleBytes } from '../attach/bundle-bytes.ts';
 import { attachCosignSignature } from '../attach/cosign-layout.ts';
 import type { SubjectLock } from '../attach/lock.ts';
 import { attachBundleReferrer } from '../attach/referrer.ts';
@@ -233,7 +234,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
           await attachBundleReferrer(
             { registry: deps.registry, lock: deps.lock, logger: log },
             image,
-            Buffer.from(JSON.stringify(progress.bundle)),
+            bundleBytes(progress.bundle),
             {
               created: new Date(record.createdAt),
             },
