@@ -153,16 +153,27 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     if (rule.signPlatformManifests && INDEX_MEDIA_TYPES.includes(manifest.descriptor.mediaType)) {
       for (const child of manifestJson.manifests ?? []) {
         if (typeof child.digest !== 'string') continue;
-        await sign(
-          {
-            action: 'INSERT',
-            host: n.host,
-            repository: n.repository,
-            digest: child.digest,
-            raw: { action: 'INSERT', digest: `${repository}@${child.digest}` },
-          },
-          logger.child({ index: `${repository}@${digest}` }),
-        );
+        const childRef = `${repository}@${child.digest}`;
+        const childLogger = logger.child({ index: `${repository}@${digest}` });
+        try {
+          await sign(
+            {
+              action: 'INSERT',
+              host: n.host,
+              repository: n.repository,
+              digest: child.digest,
+              raw: { action: 'INSERT', digest: childRef },
+            },
+            childLogger,
+          );
+        } catch (err) {
+          if (isRetryable(err)) throw err; // the whole index again, from its first platform
+          // A platform that cannot be signed is alerted on its own; the index (what the tag names)
+          // and the other platforms are still signed.
+          childLogger.error('a platform manifest was not signed', { platform: childRef, error: err });
+          const alert = alertFor(err, undefined, childRef);
+          if (alert && deps.alerts) await deps.alerts.raise(alert);
+        }
       }
     }
 
