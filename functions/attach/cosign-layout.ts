@@ -141,7 +141,45 @@ export async function attachCosignSignature(
   return { tag, layer, manifest: current.descriptor, appended };
 }
 
-/** Every signature in the `.sig` manifest of `image`, payloads fetched and verified against their digests. */
+/** A `.sig` layer whose payload blob could not be read (missing, oversized, not matching its digest). */
+export interface UnreadableCosignLayer extends Omit<StoredCosignSignature, 'payload'> {
+  readonly error: string;
+}
+
+/** The `.sig` manifest's signature layers, each read on its own: one bad blob does not hide the others. */
+export interface CosignLayers {
+  readonly signatures: StoredCosignSignature[];
+  readonly unreadable: UnreadableCosignLayer[];
+}
+
+function layerAnnotations(layer: Descriptor): Omit<StoredCosignSignature, 'payload'> {
+  const bundleAnnotation = layer.annotations?.[BUNDLE_ANNOTATION];
+  return {
+    layer,
+    signature: layer.annotations?.[SIGNATURE_ANNOTATION],
+    bundleAnnotation,
+    bundle: bundleAnnotation === undefined ? undefined : parseRekorBundle(bundleAnnotation),
+    certificate: layer.annotations?.[CERTIFICATE_ANNOTATION],
+    chain: layer.annotations?.[CHAIN_ANNOTATION],
+  };
+}
+
+async function readSignatureLayer(
+  registry: Registry,
+  image: DigestReference,
+  layer: Descriptor,
+): Promise<StoredCosignSignature> {
+  const payload = await registry.getBlob(image, layer.digest, { maxBytes: MAX_PAYLOAD_BYTES });
+  return { ...layerAnnotations(layer), payload };
+}
+
+const signatureLayers = (manifest: ImageManifest) =>
+  manifest.layers.filter((layer) => layer.mediaType === SIMPLE_SIGNING_MEDIA_TYPE);
+
+/**
+ * Every signature in the `.sig` manifest of `image`, payloads fetched and verified against their digests.
+ * Throws on the first payload that cannot be read; readCosignLayers reads past it.
+ */
 export async function readCosignSignatures(
   registry: Registry,
   image: DigestReference,
@@ -149,21 +187,27 @@ export async function readCosignSignatures(
   const found = await readSignatureManifest(registry, image);
   if (found === undefined) return [];
   const out: StoredCosignSignature[] = [];
-  for (const layer of found.manifest.layers) {
-    if (layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) continue;
-    const payload = await registry.getBlob(image, layer.digest, { maxBytes: MAX_PAYLOAD_BYTES });
-    const bundleAnnotation = layer.annotations?.[BUNDLE_ANNOTATION];
-    out.push({
-      layer,
-      payload,
-      signature: layer.annotations?.[SIGNATURE_ANNOTATION],
-      bundleAnnotation,
-      bundle: bundleAnnotation === undefined ? undefined : parseRekorBundle(bundleAnnotation),
-      certificate: layer.annotations?.[CERTIFICATE_ANNOTATION],
-      chain: layer.annotations?.[CHAIN_ANNOTATION],
-    });
-  }
+  for (const layer of signatureLayers(found.manifest))
+    out.push(await readSignatureLayer(registry, image, layer));
   return out;
+}
+
+/**
+ * Like readCosignSignatures, but a layer whose payload cannot be read (anyone with push access can add
+ * one) is set aside with the reason instead of failing the whole manifest. Outages still propagate.
+ */
+export async function readCosignLayers(registry: Registry, image: DigestReference): Promise<CosignLayers> {
+  const found = await readSignatureManifest(registry, image);
+  const layers: CosignLayers = { signatures: [], unreadable: [] };
+  for (const layer of found === undefined ? [] : signatureLayers(found.manifest)) {
+    try {
+      layers.signatures.push(await readSignatureLayer(registry, image, layer));
+    } catch (err) {
+      if (!(err instanceof RegistryIntegrityError || err instanceof RegistryNotFoundError)) throw err;
+      layers.unreadable.push({ ...layerAnnotations(layer), error: err.message });
+    }
+  }
+  return layers;
 }
 
 async function readSignatureManifest(

@@ -9,7 +9,7 @@ import type { Bundle } from '@sigstore/bundle';
 import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, Verifier } from '@sigstore/verify';
 import { certificateIdentity } from '../tlog/entries/identity.ts';
-import { parseEntryBody } from '../tlog/entries/parse.ts';
+import { type EntryVerifier, type ParsedEntry, parseEntryBody } from '../tlog/entries/parse.ts';
 import type { ExpectedIdentity, ExpectedKey, ImagePolicy } from './policy.ts';
 import { keyTrustMaterial, type LogKey, rootTrustMaterial } from './trust.ts';
 import type { LogEvidence } from './verdict.ts';
@@ -39,13 +39,101 @@ function certificateDer(bundle: Bundle): Buffer | undefined {
   return undefined;
 }
 
-/** The public key (DER) the bundle's first log entry records, when the entry names one. */
+/** A key as canonical SPKI DER, so two encodings of one key compare equal. */
+function spkiDer(key: crypto.KeyObject): Buffer {
+  return key.export({ type: 'spki', format: 'der' });
+}
+
+/** The key (canonical SPKI DER) a logged verifier names: its public key, or its certificate's. */
+function loggedVerifierKeyDer(verifier: EntryVerifier): Buffer | undefined {
+  try {
+    if (verifier.type === 'publicKey') return spkiDer(crypto.createPublicKey(verifier.pem));
+    if (verifier.type === 'certificate') return spkiDer(new crypto.X509Certificate(verifier.der).publicKey);
+  } catch {
+    // An unsupported or garbled key names no key we could expect.
+  }
+  return undefined;
+}
+
+/** Every verifier an entry records (intoto 0.0.1 keeps no signatures, only its one key). */
+function entryVerifiers(entry: ParsedEntry): EntryVerifier[] {
+  return entry.signatures.length > 0 ? entry.signatures.map((s) => s.verifier) : [entry.verifier];
+}
+
+/** The key (canonical SPKI DER) the bundle's first log entry records, when the entry names one. */
 function loggedKeyDer(bundle: Bundle): Buffer | undefined {
   const entry = bundle.verificationMaterial.tlogEntries[0];
   if (entry === undefined) return undefined;
   const parsed = parseEntryBody(Buffer.from(entry.canonicalizedBody));
-  if (!parsed.ok || parsed.entry.verifier.type !== 'publicKey') return undefined;
-  return parsed.entry.verifier.der;
+  return parsed.ok ? loggedVerifierKeyDer(parsed.entry.verifier) : undefined;
+}
+
+const keyHint = (der: Buffer) => crypto.createHash('sha256').update(der).digest('base64');
+
+function describeVerifier(verifier: EntryVerifier): string {
+  const der = loggedVerifierKeyDer(verifier);
+  if (verifier.type === 'certificate') {
+    return `a certificate for key ${der === undefined ? '(unreadable)' : keyHint(der)}`;
+  }
+  if (verifier.type === 'publicKey') return `key ${der === undefined ? '(unreadable)' : keyHint(der)}`;
+  return `a ${verifier.format} verifier`;
+}
+
+/** A PEM key's id is its hint already; a KMS key version's is not. */
+const describeExpectedKey = (key: ExpectedKey) =>
+  key.keyVersion === undefined ? key.id : `${key.id} (key ${key.hint})`;
+
+/** A log entry whose recorded key or certificate is not the signer being verified. */
+export class LoggedSignerMismatchError extends SignatureCheckError {}
+
+function checkLoggedKey(where: string, verifier: EntryVerifier, key: ExpectedKey): void {
+  if (loggedVerifierKeyDer(verifier)?.equals(spkiDer(key.publicKey))) return;
+  throw new LoggedSignerMismatchError(
+    `${where} records ${describeVerifier(verifier)}, not the expected key ${describeExpectedKey(key)}`,
+  );
+}
+
+function checkLoggedCertificate(
+  where: string,
+  verifier: EntryVerifier,
+  certificate: Buffer | undefined,
+): void {
+  if (verifier.type === 'certificate' && certificate !== undefined && verifier.der.equals(certificate))
+    return;
+  throw new LoggedSignerMismatchError(
+    `${where} records ${verifier.type === 'certificate' ? 'another certificate' : describeVerifier(verifier)}, not the signature's certificate`,
+  );
+}
+
+/**
+ * Every log entry must record the signer being verified, as cosign (comparePublicKey) and sigstore-go
+ * (CompareKey) require: @sigstore/verify compares only the logged signature and digest, and an ECDSA
+ * signature also verifies under a second key anyone can compute, which the log accepts as the entry's
+ * key. Without this, a signature never logged under the expected key would pass as logged.
+ */
+function checkLoggedSigner(bundle: Bundle, claim: Exclude<Claim, { kind: 'foreign' }>): void {
+  for (const entry of bundle.verificationMaterial.tlogEntries) {
+    const where = `log entry ${entry.logIndex}`;
+    const parsed = parseEntryBody(Buffer.from(entry.canonicalizedBody));
+    if (!parsed.ok) throw new SignatureCheckError(`${where} cannot be read: ${parsed.error.message}`);
+    for (const verifier of entryVerifiers(parsed.entry)) {
+      if (claim.kind === 'key') checkLoggedKey(where, verifier, claim.key);
+      else checkLoggedCertificate(where, verifier, certificateDer(bundle));
+    }
+  }
+}
+
+/** Every character with a meaning in a (non-unicode) regular expression. */
+const REGEX_SYNTAX = /[.*+?^${}()|[\]\\/]/g;
+
+/**
+ * The subjectAlternativeName to hand @sigstore/verify, which matches it as a regular expression
+ * (policy.js: `signerIdentity.match(policyIdentity)`): an exact identity goes in escaped and anchored,
+ * so it means equality, as it does in claimOf.
+ */
+export function sanPolicyPattern(expected: string | RegExp): string | RegExp {
+  if (typeof expected !== 'string') return expected;
+  return `^${expected.replace(REGEX_SYNTAX, '\\$&')}$`;
 }
 
 function identityMatches(
@@ -59,8 +147,9 @@ function identityMatches(
 }
 
 /**
- * Which expected signer a bundle claims. `trySignature` is the fallback for a key-signed bundle that
- * neither carries a known hint nor a logged key: the key it verifies under, if any.
+ * Which expected signer a bundle claims: its certificate's identity, its key hint, the key its first
+ * log entry records, or (`trySignature`) an expected key its signature verifies under. A claim is
+ * only a claim: verifyClaimed checks it, the logged key included.
  */
 export function claimOf(
   bundle: Bundle,
@@ -90,11 +179,11 @@ export function claimOf(
     if (byHint !== undefined) return { kind: 'key', key: byHint };
   }
   const logged = loggedKeyDer(bundle);
-  if (logged !== undefined) {
-    const byLog = policy.keys.find((k) => k.der.equals(logged));
-    if (byLog !== undefined) return { kind: 'key', key: byLog };
-    return { kind: 'foreign', reason: 'signed by a key the policy does not name' };
-  }
+  const byLog =
+    logged === undefined ? undefined : policy.keys.find((k) => spkiDer(k.publicKey).equals(logged));
+  if (byLog !== undefined) return { kind: 'key', key: byLog };
+  // A signature that verifies under an expected key claims it even if logged under another key:
+  // verifyClaimed then rejects the log entry (invalid), rather than hiding it as foreign.
   const bySignature = trySignature === undefined ? undefined : policy.keys.find(trySignature);
   if (bySignature !== undefined) return { kind: 'key', key: bySignature };
   return { kind: 'foreign', reason: 'signed by a key the policy does not name' };
@@ -130,6 +219,7 @@ export function verifyClaimed(
   const entries = bundle.verificationMaterial.tlogEntries;
   try {
     const entity = toSignedEntity(bundle, artifact);
+    checkLoggedSigner(bundle, claim);
     if (claim.kind === 'key') {
       if (requireTlog && trust.logs.length === 0) {
         throw new SignatureCheckError('no transparency log key is configured to verify inclusion against');
@@ -148,7 +238,7 @@ export function verifyClaimed(
       new Verifier(rootTrustMaterial(trust.publicGoodRoot), { tlogThreshold: 1, ctlogThreshold: 1 }).verify(
         entity,
         {
-          subjectAlternativeName: claim.identity.subjectAlternativeName,
+          subjectAlternativeName: sanPolicyPattern(claim.identity.subjectAlternativeName),
           extensions: { issuer: claim.identity.issuer },
         },
       );

@@ -4,7 +4,12 @@
  * fingerprint is what a re-verification compares to know nothing changed without downloading anything.
  */
 import crypto from 'node:crypto';
-import { readCosignSignatures, type StoredCosignSignature, signatureTag } from '../attach/cosign-layout.ts';
+import {
+  readCosignLayers,
+  type StoredCosignSignature,
+  signatureTag,
+  type UnreadableCosignLayer,
+} from '../attach/cosign-layout.ts';
 import { listBundleReferrers, readBundleReferrer, SIGSTORE_BUNDLE_V03 } from '../attach/referrer.ts';
 import { digestTag } from '../registry/digest.ts';
 import { RegistryIntegrityError, RegistryNotFoundError } from '../registry/errors.ts';
@@ -21,6 +26,8 @@ export interface SignatureFingerprint {
 export interface SignatureSources {
   fingerprint: SignatureFingerprint;
   cosign: StoredCosignSignature[];
+  /** `.sig` layers whose payload could not be read: each is its own finding, the others still count. */
+  cosignUnreadable?: UnreadableCosignLayer[];
   /** Set when the `.sig` tag holds something unreadable: that is a finding, not an outage. */
   cosignError?: string;
   bundles: Array<{ location: string; bytes?: Uint8Array; error?: string }>;
@@ -71,7 +78,9 @@ export async function collectSignatures(
   const sources: SignatureSources = { fingerprint, cosign: [], bundles: [] };
   if (fingerprint.signatureManifest !== null) {
     try {
-      sources.cosign = await readCosignSignatures(registry, image);
+      const layers = await readCosignLayers(registry, image);
+      sources.cosign = layers.signatures;
+      sources.cosignUnreadable = layers.unreadable;
     } catch (err) {
       if (!(err instanceof RegistryIntegrityError || err instanceof RegistryNotFoundError)) throw err;
       sources.cosignError = err.message;

@@ -7,7 +7,7 @@ import { type DigestReference, formatImageReference } from '../registry/referenc
 import type { Registry } from '../registry/registry.ts';
 import { checkBundleSignature } from './bundle-signature.ts';
 import type { VerifierTrust } from './check.ts';
-import { checkCosignSignature } from './cosign-signature.ts';
+import { checkCosignSignature, checkUnreadableCosignLayer } from './cosign-signature.ts';
 import type { ImagePolicy } from './policy.ts';
 import { collectSignatures, type SignatureSources } from './sources.ts';
 import { decideStatus, type SignatureFinding, type SignatureLayout, type Verdict } from './verdict.ts';
@@ -80,6 +80,8 @@ export async function verifyImage(
     });
   }
   for (const sig of sources.cosign) findings.push(checkCosignSignature(sig, image, policy, deps.trust));
+  for (const layer of sources.cosignUnreadable ?? [])
+    findings.push(checkUnreadableCosignLayer(layer, policy));
   for (const bundle of sources.bundles) {
     findings.push(
       bundle.bytes === undefined

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { verifySubjectAlternativeName } from '@sigstore/verify/dist/policy.js';
 import type { StoredCosignSignature } from '../../../functions/attach/cosign-layout.ts';
 import { signatureTag } from '../../../functions/attach/cosign-layout.ts';
 import { parseRekorBundle } from '../../../functions/attach/rekor-bundle.ts';
@@ -16,7 +17,9 @@ import { embeddedPublicGoodTrustedRoot } from '../../../functions/tlog/trust.ts'
 import { parseBundle } from '../../../functions/verify/bundle-signature.ts';
 import {
   claimOf,
+  LoggedSignerMismatchError,
   SignatureCheckError,
+  sanPolicyPattern,
   type VerifierTrust,
   verifyClaimed,
 } from '../../../functions/verify/check.ts';
@@ -273,6 +276,51 @@ describe('keyless Sigstore bundles (public-good, DSSE)', () => {
       json.dsseEnvelope.signatures[0].sig = sig.toString('base64');
       const tampered = parseBundle(Buffer.from(JSON.stringify(json)));
       assert.throws(() => verifyClaimed(tampered, undefined, claim, policy, trust), SignatureCheckError);
+    });
+  }
+});
+
+describe('keyless: the certificate a log entry records', () => {
+  const JAVA_IDENTITY = {
+    subjectAlternativeName:
+      'https://github.com/loosebazooka/aa-test/.github/workflows/provenance.yaml@refs/heads/main',
+    issuer: GITHUB,
+  };
+  const javaBundle = JSON.parse(fixture('sigstore-java-bundle.dsse.sigstore').toString('utf8'));
+  const javaCertificate = Buffer.from(javaBundle.verificationMaterial.certificate.rawBytes, 'base64');
+  const pem = (der: Buffer) =>
+    `-----BEGIN CERTIFICATE-----\n${der.toString('base64')}\n-----END CERTIFICATE-----\n`;
+
+  it('cosign layout: a certificate annotation other than the logged certificate is invalid', () => {
+    const layer = storedSignature({ certificate: pem(javaCertificate), chain: undefined });
+    const finding = checkCosignSignature(layer, SERVER_IMAGE, policyFor(JAVA_IDENTITY), trust);
+    assert.equal(finding.outcome, 'invalid');
+    assert.match(finding.reason!, /records another certificate, not the signature's certificate/);
+  });
+
+  it('bundle layout: a bundle certificate other than the logged one is invalid', () => {
+    const json = JSON.parse(fixture('sigstore-js-bundleV03-dsse.sigstore').toString('utf8'));
+    json.verificationMaterial.certificate.rawBytes = javaCertificate.toString('base64');
+    const bundle = parseBundle(Buffer.from(JSON.stringify(json)));
+    const policy = policyFor(JAVA_IDENTITY);
+    const claim = claimOf(bundle, policy);
+    if (claim.kind !== 'identity') assert.fail(`claimed as ${claim.kind}`);
+    assert.throws(() => verifyClaimed(bundle, undefined, claim, policy, trust), LoggedSignerMismatchError);
+  });
+});
+
+describe('keyless: an exact identity with regular-expression characters', () => {
+  // @sigstore/verify matches subjectAlternativeName as a regular expression (dist/policy.js).
+  for (const san of ['dev+ci@example.com', 'https://ci.example/a(b)/c?[d]*e|f^g$h{1}\\', 'a.b@example.com']) {
+    it(`${san}: matches itself, and nothing else, as @sigstore/verify applies it`, () => {
+      assert.doesNotThrow(() => verifySubjectAlternativeName(sanPolicyPattern(san), san));
+      for (const other of [`x${san}`, `${san}x`, `${san}\n`, san.replace(/[.+(]/, 'X')]) {
+        if (other === san) continue;
+        assert.throws(
+          () => verifySubjectAlternativeName(sanPolicyPattern(san), other),
+          /certificate identity/,
+        );
+      }
     });
   }
 });
