@@ -148,6 +148,36 @@ describe('signOnPush resumes from its Firestore record', () => {
     }
   });
 
+  test('a platform manifest that cannot be signed is alerted on its own; the index and the other platforms are signed', async () => {
+    const repository = freshRepository('multiarch-partial');
+    const index = makeOciIndex({ tag: 'v1' });
+    await skopeoCopy(index.source, `docker://${stack.env.REGISTRY}/${repository}:v1`, { all: true });
+    const raised: AlertInput[] = [];
+    const deps = signOnPushDepsFromEnv(env());
+    deps.config.watch = deps.config.watch.map((rule) => ({ ...rule, signPlatformManifests: true }));
+    deps.config.maxAttempts = 1;
+    // The first platform has used its one attempt already (an attempt that died): it is exhausted.
+    const [stuck, ...others] = index.platforms.map((p) => `${stack.env.REGISTRY}/${repository}@${p.digest}`);
+    await deps.store.claim({ image: stuck!, keyVersion: deps.config.watch[0]!.key }, 'a dead attempt', {
+      leaseMs: 1,
+      maxAttempts: 1,
+    });
+    await sleep(10);
+    const core = createSignOnPush({
+      ...deps,
+      alerts: { raise: async (a) => void raised.push(a), resolve: async () => {} },
+    });
+    const gcr = { action: 'INSERT', digest: `${stack.env.REGISTRY}/${repository}@${index.digest}` };
+    const result = await core.sign(parseGcrMessage(Buffer.from(JSON.stringify(gcr))), createMemoryLogger());
+    assert.equal(result.outcome, 'signed', 'the index is signed');
+    for (const image of [gcr.digest, ...others]) await waitForState(records, image, 'attached');
+    assert.equal((await records.get(stuck!))?.state, 'failed');
+    assert.deepEqual(
+      raised.map((a) => [a.kind, a.subject]),
+      [['signing-failed', stuck]],
+    );
+  });
+
   test('a digest that keeps failing is given up after maxAttempts, with a signing-failed alert', async () => {
     const { image, notification } = await pushImage();
     const raised: AlertInput[] = [];
