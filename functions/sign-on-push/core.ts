@@ -57,6 +57,11 @@ export interface SignOnPushDeps {
   instanceId?: string;
   now?: () => Date;
   leaseMs?: number;
+  /**
+   * Give images whose record is `failed` (attempts exhausted) a fresh set of attempts: an
+   * operator's `sigsentry sign --retry-failed` once the cause is fixed. Pushes never do.
+   */
+  retryFailed?: boolean;
 }
 
 export type SignOutcome =
@@ -184,6 +189,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       leaseMs,
       maxAttempts: deps.config.maxAttempts,
       ...(n.raw.tag ? { tag: n.raw.tag } : {}),
+      ...(deps.retryFailed ? { retryFailed: true } : {}),
     });
     if (claim.status === 'done') return { outcome: 'already-signed', image: imageRef, formats: rule.formats };
     if (claim.status === 'busy') throw new SigningInProgressError(imageRef, claim.until);

@@ -62,7 +62,7 @@ export interface SigningStore {
   claim(
     id: { image: string; keyVersion: string },
     owner: string,
-    opts: { leaseMs: number; maxAttempts: number; tag?: string },
+    opts: { leaseMs: number; maxAttempts: number; tag?: string; retryFailed?: boolean },
   ): Promise<ClaimOutcome>;
   /** Writes `patch` only while `owner` still holds the lease. */
   progress(
@@ -113,7 +113,7 @@ export class FirestoreSigningStore implements SigningStore {
   async claim(
     id: { image: string; keyVersion: string },
     owner: string,
-    opts: { leaseMs: number; maxAttempts: number; tag?: string },
+    opts: { leaseMs: number; maxAttempts: number; tag?: string; retryFailed?: boolean },
   ): Promise<ClaimOutcome> {
     const ref = this.doc(id);
     try {
@@ -136,7 +136,7 @@ export class FirestoreSigningStore implements SigningStore {
     ref: DocumentReference,
     id: { image: string; keyVersion: string },
     owner: string,
-    opts: { leaseMs: number; maxAttempts: number; tag?: string },
+    opts: { leaseMs: number; maxAttempts: number; tag?: string; retryFailed?: boolean },
     snap: DocumentSnapshot,
   ): Promise<ClaimOutcome> {
     const now = this.now();
@@ -151,7 +151,11 @@ export class FirestoreSigningStore implements SigningStore {
     if (existing?.lease && existing.lease.owner !== owner && existing.lease.expiresAt > now) {
       return { status: 'busy', until: existing.lease.expiresAt };
     }
-    if (existing && existing.attempts >= opts.maxAttempts) {
+    // A record out of attempts, asked to be retried, starts a new count; what it signed and
+    // logged stays in its formats, so nothing is signed or logged twice.
+    const retried =
+      opts.retryFailed === true && existing !== undefined && existing.attempts >= opts.maxAttempts;
+    if (existing && existing.attempts >= opts.maxAttempts && !retried) {
       if (existing.state !== 'failed')
         await ref.update({ state: 'failed', lease: null, updatedAt: now }, unchanged);
       return { status: 'exhausted', record: { ...existing, state: 'failed' } };
@@ -165,7 +169,7 @@ export class FirestoreSigningStore implements SigningStore {
       createdAt: now,
       ...existing,
       state: 'claimed',
-      attempts: (existing?.attempts ?? 0) + 1,
+      attempts: retried ? 1 : (existing?.attempts ?? 0) + 1,
       lease: { owner, expiresAt: now + opts.leaseMs },
       tags,
       updatedAt: now,

@@ -9,12 +9,13 @@ import type { SignOutcome } from '../../sign-on-push/core.ts';
 import { parseCommandArgs } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
-export const SIGN_USAGE = `usage: sigsentry sign IMAGE [--json]
-       sigsentry sign --backfill HOST/REPOSITORY [--concurrency N] [--json]
+export const SIGN_USAGE = `usage: sigsentry sign IMAGE [--retry-failed] [--json]
+       sigsentry sign --backfill HOST/REPOSITORY [--concurrency N] [--retry-failed] [--json]
 
   IMAGE is HOST/REPOSITORY:TAG or HOST/REPOSITORY@sha256:…; it must be in a watched repository
   (SIGSENTRY_WATCH) and exist in the registry. --backfill signs every unsigned digest the
-  repository's tags point to (each digest once). Exit codes: 0 signed (or already signed), 1 failed, 2 usage error.`;
+  repository's tags point to (each digest once). --retry-failed gives images whose signing ran out
+  of attempts (state failed, a signing-failed alert) a fresh set, once the cause is fixed. Exit codes: 0 signed (or already signed), 1 failed, 2 usage error.`;
 
 export async function runSign(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs(
@@ -24,6 +25,7 @@ export async function runSign(argv: string[]): Promise<number> {
       backfill: { type: 'string' },
       concurrency: { type: 'string', default: '4' },
       json: { type: 'boolean', default: false },
+      'retry-failed': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     SIGN_USAGE,
@@ -72,7 +74,7 @@ export async function runSign(argv: string[]): Promise<number> {
     say(`sigsentry sign: ${(err as Error).message}`);
     return 1;
   }
-  const core = createSignOnPush(deps);
+  const core = createSignOnPush({ ...deps, retryFailed: values['retry-failed'] === true });
 
   if (backfill) {
     const slash = backfill.indexOf('/');

@@ -3,7 +3,9 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { Firestore } from '@google-cloud/firestore';
 import { RegistryClient } from '../../../functions/registry/client.ts';
+import { FirestoreSigningStore } from '../../../functions/state/signing-records.ts';
 import { makeOciImage } from '../../helpers/oci-layout.ts';
 import { skopeoCopy } from '../../helpers/skopeo.ts';
 import { freshRepository, type TestStack, testStack, withSignOnPushHeldBack } from '../../helpers/stack.ts';
@@ -93,6 +95,37 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
     const again = await sigsentry('sign', `${stack.env.REGISTRY}/${repository}:a`);
     assert.equal(again.code, 0);
     assert.match(again.stdout, /already-signed/);
+  });
+
+  test('sign --retry-failed gives an image whose signing ran out of attempts a fresh set', async () => {
+    const repository = freshRepository('retry-failed');
+    const pushed = makeOciImage({ tag: 'v1' });
+    const image = `${stack.env.REGISTRY}/${repository}@${pushed.digest}`;
+    const firestore = new Firestore({ projectId: stack.env.GCP_PROJECT, ignoreUndefinedProperties: true });
+    try {
+      await withSignOnPushHeldBack(stack, async () => {
+        await skopeoCopy(pushed.source, `docker://${stack.env.REGISTRY}/${repository}:v1`);
+        // Ten attempts that died (the default maxAttempts), then the claim that finds none left.
+        const store = new FirestoreSigningStore(firestore);
+        const id = { image, keyVersion: stack.env.KMS_KEY! };
+        for (let i = 0; i <= 10; i++) {
+          await store.claim(id, `dead attempt ${i}`, { leaseMs: 1, maxAttempts: 10 });
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        assert.equal((await store.get(id))?.state, 'failed');
+        const refused = await sigsentry('sign', image);
+        assert.equal(refused.code, 1);
+        assert.match(refused.stdout, /failed/);
+        const retried = await sigsentry('sign', image, '--retry-failed');
+        assert.equal(retried.code, 0, retried.stderr);
+        assert.match(retried.stdout, /signed/);
+        const record = await store.get(id);
+        assert.equal(record?.state, 'attached');
+        assert.equal(record?.attempts, 1, 'a fresh count');
+      });
+    } finally {
+      await firestore.terminate();
+    }
   });
 
   test('sign refuses an image that is not in the registry (exit 1, reason given)', async () => {
