@@ -130,8 +130,8 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorRunResult> {
   for (const config of deps.logs) {
     const result = emptyResult(config.name);
     try {
-      await withRunLease(deps, config.name, result, (state) =>
-        monitorOneLog(deps, matcher, config, result, state),
+      await withRunLease(deps, config.name, result, (state, runner) =>
+        monitorOneLog(deps, matcher, config, result, state, runner),
       );
     } catch (error) {
       // A dependency failed (log unreachable, Firestore down): what was done so far stays done.
@@ -163,20 +163,36 @@ function checkpointOf(note: string): VerifiedCheckpoint {
  * One run scans a log at a time: the run lease is taken in the log's state with its version-checked
  * save (released when the run ends, expiring after the time budget and a margin if the instance
  * dies), so two runs never match and alert on the same entries. A first run has no state to hold a
- * lease in: its version-checked creation settles a race.
+ * lease in yet: it creates the state with its lease in it (a version-checked creation, which
+ * settles a race between two first runs), and every state the run writes carries the lease.
  */
 async function withRunLease(
   deps: MonitorDeps,
   log: string,
   result: LogRunResult,
   /** Scans the log from its state as the lease left it (undefined: the log's first run). */
-  run: (state: MonitorState | undefined) => Promise<unknown>,
+  run: (state: MonitorState | undefined, runner: RunLease) => Promise<unknown>,
 ): Promise<void> {
   const now = deps.now ?? Date.now;
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const state = await deps.store.load(log);
+  const owner = crypto.randomUUID();
+  const runner = { owner, until: now() + limits.timeBudgetMs + RUN_LEASE_MARGIN_MS };
+  const release = async () => {
+    // Released whatever happened, unless another run took the log over meanwhile.
+    const after = await deps.store.load(log).catch(() => undefined);
+    if (after?.runner?.owner === owner) {
+      await deps.store
+        .save({ ...after, runner: null, updatedAt: new Date(now()).toISOString() }, after.version)
+        .catch(() => false);
+    }
+  };
   if (state === undefined) {
-    await run(undefined);
+    try {
+      await run(undefined, runner);
+    } finally {
+      await release();
+    }
     return;
   }
   if (state.runner && state.runner.until > now()) {
@@ -190,25 +206,19 @@ async function withRunLease(
     );
     return;
   }
-  const owner = crypto.randomUUID();
-  const runner = { owner, until: now() + limits.timeBudgetMs + RUN_LEASE_MARGIN_MS };
   const leased: MonitorState = { ...state, runner, updatedAt: new Date(now()).toISOString() };
   if (!(await deps.store.save(leased, state.version))) {
     result.outcome = 'busy';
     return;
   }
   try {
-    await run({ ...leased, version: state.version + 1 });
+    await run({ ...leased, version: state.version + 1 }, runner);
   } finally {
-    // Released whatever happened, unless another run took the log over meanwhile.
-    const after = await deps.store.load(log).catch(() => undefined);
-    if (after?.runner?.owner === owner) {
-      await deps.store
-        .save({ ...after, runner: null, updatedAt: new Date(now()).toISOString() }, after.version)
-        .catch(() => false);
-    }
+    await release();
   }
 }
+
+type RunLease = NonNullable<MonitorState['runner']>;
 
 /** Past the time budget, a run still finishes the batch it started; its lease covers that. */
 const RUN_LEASE_MARGIN_MS = 5 * 60_000;
@@ -242,6 +252,7 @@ async function monitorOneLog(
   config: MonitoredLogConfig,
   result: LogRunResult,
   loaded: MonitorState | undefined,
+  runner: RunLease,
 ): Promise<LogRunResult> {
   const now = deps.now ?? Date.now;
   const { log } = config;
@@ -287,6 +298,8 @@ async function monitorOneLog(
     version: 0,
     updatedAt: '',
     previousShards,
+    // A new state (a first run, another tree) keeps the run's lease: the run goes on scanning.
+    runner,
   });
 
   if (state === undefined) {

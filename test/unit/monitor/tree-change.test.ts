@@ -73,6 +73,8 @@ function fakeRekor() {
     retries: 0,
   });
   const reads: Array<[number, number]> = [];
+  /** Runs once, inside the next read: another run starting while this one scans. */
+  let duringRead: (() => Promise<void>) | undefined;
   const log: MonitoredLog = {
     url: 'http://rekor.invalid',
     getCheckpoint: () => client.getCheckpoint(),
@@ -80,13 +82,19 @@ function fakeRekor() {
     // The entries do not matter here: which ranges are read does.
     readEntries: async (from: number, to: number) => {
       reads.push([from, to]);
+      const hook = duringRead;
+      duringRead = undefined;
+      await hook?.();
       return [];
     },
   };
   const serve = (t: Tree) => {
     current = t;
   };
-  return { log, reads, serve };
+  const whileReading = (hook: () => Promise<void>) => {
+    duringRead = hook;
+  };
+  return { log, reads, serve, whileReading };
 }
 
 function monitor() {
@@ -107,7 +115,7 @@ function monitor() {
     const result = (await runMonitor(deps)).logs[0]!;
     return { result, alerts: alerts.raised.slice(mark), state: store.states.get('L')! };
   };
-  return { run, reads: rekor.reads };
+  return { run, reads: rekor.reads, whileReading: rekor.whileReading };
 }
 
 describe('monitorLog: the log moves to another tree', () => {
@@ -160,5 +168,32 @@ describe('monitorLog: the log moves to another tree', () => {
       back.state.previousShards.map((s) => s.origin),
       [B],
     );
+  });
+});
+
+describe('monitorLog: the run lease holds from a first run and across a tree change', () => {
+  it('a run started while a first run scans is busy', async () => {
+    const { run, whileReading } = monitor();
+    let other: string | undefined;
+    whileReading(async () => {
+      other = (await run(tree(A, 'a', 6))).result.outcome;
+    });
+    const first = await run(tree(A, 'a', 6));
+    assert.equal(first.result.outcome, 'scanned');
+    assert.equal(other, 'busy');
+    assert.equal(first.state.runner, null, 'released when the first run ends');
+  });
+
+  it('a run started while another follows the log to a new tree is busy', async () => {
+    const { run, whileReading, reads } = monitor();
+    await run(tree(A, 'a', 6));
+    let other: string | undefined;
+    whileReading(async () => {
+      other = (await run(tree(B, 'b', 3))).result.outcome;
+    });
+    const marker = reads.length;
+    await run(tree(B, 'b', 3));
+    assert.equal(other, 'busy');
+    assert.deepEqual(reads.slice(marker), [[0, 3]], 'the new tree read once');
   });
 });
