@@ -116,7 +116,12 @@ export async function driveFanOut(
         updatedAt: new Date(opts.now).toISOString(),
       };
       if (await fan.store.save(created, undefined)) dispatch.push({ log, plan: plan.id, start });
-    } else if (opts.now - record.dispatchedAt > opts.leaseMs) {
+    } else if (
+      opts.now - record.dispatchedAt > opts.leaseMs &&
+      // A shard an instance is scanning is not stalled: republishing it would bump the record
+      // under that scan (its next save fails after its alerts went out) and scan it twice.
+      !(record.scanner && record.scanner.until > opts.now)
+    ) {
       const renewed = { ...record, dispatchedAt: opts.now, updatedAt: new Date(opts.now).toISOString() };
       if (await fan.store.save(renewed, record.version)) dispatch.push({ log, plan: plan.id, start });
     }

@@ -249,6 +249,43 @@ describe('monitorLog fan-out', () => {
     assert.equal(t.state().cursor, start + 45);
   });
 
+  it('a shard being scanned when its message is older than the lease is not published again; each owned entry alerted once', async () => {
+    const t = await setup();
+    const start = t.state().cursor;
+    const owned = await appendBacklog(45);
+    await runMonitor(t.deps);
+    const message = t.dispatcher.queue.splice(0).find((m) => m.start === start)!;
+    t.tick(60_001); // the message waited in Pub/Sub past the shard lease
+    const real = t.deps.logs[0]!.log;
+    let coordinatorRan = false;
+    const slow: MonitoredLog = {
+      url: real.url,
+      getCheckpoint: () => real.getCheckpoint(),
+      verifyConsistency: (a, b) => real.verifyConsistency(a, b),
+      readEntries: async (from, to, head) => {
+        const entries = await real.readEntries(from, to, head);
+        if (!coordinatorRan) {
+          coordinatorRan = true;
+          await runMonitor(t.deps); // the scheduled run, while this instance scans its first batch
+        }
+        return entries;
+      },
+    };
+    const scanned = await runMonitorShard({ ...t.deps, logs: [{ name: t.name, log: slow }] }, message);
+    assert.equal(scanned.outcome, 'scanned');
+    assert.ok(
+      t.dispatcher.queue.every((m) => m.start !== start),
+      'the shard being scanned was not published again',
+    );
+    for (const m of t.dispatcher.queue.splice(0)) await runMonitorShard(t.deps, m);
+    await runMonitor(t.deps);
+    assert.equal(t.state().cursor, start + 45);
+    const alerted = t.alerts.raised
+      .filter((a) => a.kind === 'rogue-signature')
+      .map((a) => a.evidence.logIndex);
+    assert.deepEqual(alerted.sort(), [...owned].sort(), 'each owned entry alerted exactly once');
+  });
+
   it('a lying log stops its shard with log-inconsistent, and the cursor never passes that shard', async () => {
     const t = await setup();
     const start = t.state().cursor;
