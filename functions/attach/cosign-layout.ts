@@ -196,8 +196,12 @@ export async function readCosignSignatures(
  * Like readCosignSignatures, but a layer whose payload cannot be read (anyone with push access can add
  * one) is set aside with the reason instead of failing the whole manifest. Outages still propagate.
  */
-export async function readCosignLayers(registry: Registry, image: DigestReference): Promise<CosignLayers> {
-  const found = await readSignatureManifest(registry, image);
+export async function readCosignLayers(
+  registry: Registry,
+  image: DigestReference,
+  manifestDigest?: string,
+): Promise<CosignLayers> {
+  const found = await readSignatureManifest(registry, image, manifestDigest);
   const layers: CosignLayers = { signatures: [], unreadable: [] };
   for (const layer of found === undefined ? [] : signatureLayers(found.manifest)) {
     try {
@@ -210,16 +214,22 @@ export async function readCosignLayers(registry: Registry, image: DigestReferenc
   return layers;
 }
 
+/**
+ * The `.sig` manifest, read by its tag, or by `manifestDigest` when the caller already resolved the tag:
+ * what is read is then exactly what was resolved (a tag can move between two reads), and a manifest
+ * no longer there is a RegistryNotFoundError rather than no signature.
+ */
 async function readSignatureManifest(
   registry: Registry,
   image: DigestReference,
+  manifestDigest?: string,
 ): Promise<{ descriptor: Descriptor; manifest: ImageManifest } | undefined> {
   const tag = signatureTag(image.digest);
   let fetched: Awaited<ReturnType<Registry['getManifest']>>;
   try {
-    fetched = await registry.getManifest(image, tag);
+    fetched = await registry.getManifest(image, manifestDigest ?? tag);
   } catch (err) {
-    if (err instanceof RegistryNotFoundError) return undefined;
+    if (err instanceof RegistryNotFoundError && manifestDigest === undefined) return undefined;
     throw err;
   }
   const details = { reference: `${image.host}/${image.repository}:${tag}`, digest: image.digest };

@@ -154,6 +154,24 @@ export async function listBundleReferrers(
 }
 
 /**
+ * The bundle referrers listed in the referrers tag schema's index of digest `indexDigest` (the tag
+ * resolved by the caller): read by digest, so a tag moved since it was resolved is not read instead.
+ * An index no longer there is a RegistryNotFoundError.
+ */
+export async function listFallbackIndexReferrers(
+  registry: Registry,
+  image: DigestReference,
+  indexDigest: string,
+  artifactType: string = SIGSTORE_BUNDLE_V03,
+): Promise<{ via: ReferrersSource; descriptors: Descriptor[] }> {
+  const index = await readFallbackIndex(registry, image, indexDigest);
+  return {
+    via: 'tag-schema',
+    descriptors: (index?.manifests ?? []).filter((m) => m.artifactType === artifactType),
+  };
+}
+
+/**
  * The bundle a referrer descriptor points at. The fallback index is an ordinary tag anyone with push access
  * can write, so the manifest is checked to really have `image` as its subject and to be a bundle.
  */
@@ -203,16 +221,18 @@ async function findReferrerWithLayer(
   return undefined;
 }
 
+/** The referrers tag's index, read by its tag or, when given, by the digest the tag was resolved to. */
 async function readFallbackIndex(
   registry: Registry,
   image: DigestReference,
+  indexDigest?: string,
 ): Promise<ImageIndex | undefined> {
   const tag = digestTag(image.digest);
   let fetched: Awaited<ReturnType<Registry['getManifest']>>;
   try {
-    fetched = await registry.getManifest(image, tag);
+    fetched = await registry.getManifest(image, indexDigest ?? tag);
   } catch (err) {
-    if (err instanceof RegistryNotFoundError) return undefined;
+    if (err instanceof RegistryNotFoundError && indexDigest === undefined) return undefined;
     throw err;
   }
   const details = { reference: `${image.host}/${image.repository}:${tag}`, digest: image.digest };

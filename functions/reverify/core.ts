@@ -6,6 +6,7 @@
  */
 import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
 import type { AlertSink } from '../alerts/alert.ts';
 import { SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -19,7 +20,7 @@ import type { SignatureFinding, SignatureLayout, Verdict, VerdictStatus } from '
 import { applyKeyStates, type KeyStateLookup, verdictOf, verifyImage } from '../verify/verifier.ts';
 import { alertsForChange, deliverAlerts, type TagChange } from './alerts.ts';
 import type { InclusionRechecker } from './inclusion.ts';
-import { buildInventory, type InventoryItem, inShard } from './inventory.ts';
+import { buildInventory, type InventoryItem, inShard, type ListingFailure } from './inventory.ts';
 import { PassRegistry } from './pass-registry.ts';
 import {
   HISTORY_LIMIT,
@@ -84,6 +85,13 @@ export interface ReverifySummary {
   alertsResolved: number;
   /** Verdicts another pass stored first, so the tag was verified again against theirs. */
   superseded: number;
+  /**
+   * Listed tags that answered 404 when resolved (deleted since they were listed, or a registry's
+   * spurious 404): not verified, their recorded verdicts and alerts left as they are. With `byStatus`
+   * and the tags' `errors`, every listed tag is counted once.
+   */
+  gone: string[];
+  /** Per tag (HOST/REPO:TAG), or per host or repository that could not be listed (HOST, HOST/REPO). */
   errors: Array<{ ref: string; error: string }>;
   outcomes: TagOutcome[];
 }
@@ -93,32 +101,77 @@ const hasAlerts = (change: TagChange) => {
   return raise.length + resolve.length > 0;
 };
 
+/**
+ * What the verifier trusts (the configured log keys, the public-good root), as a short stable hash. A
+ * verdict is cached under it with its policy: a log distrusted or replaced, or a new root, makes every
+ * recorded verdict be computed again rather than trusted.
+ */
+function trustId(trust: VerifierTrust): string {
+  const parts = [
+    ...trust.logs.map((l) => `log:${l.logId}|${l.baseUrl}`).sort(),
+    `root:${trust.publicGoodRoot === undefined ? 'none' : JSON.stringify(TrustedRoot.toJSON(trust.publicGoodRoot))}`,
+  ];
+  return crypto.createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16);
+}
+
+/** What a recorded verdict is keyed on besides the digest and signatures: the policy and the trust. */
+function verdictBasisId(policy: ImagePolicy, trust: string): string {
+  return `${policyId(policy)}+${trust}`;
+}
+
 const sameFingerprint = (a: SignatureFingerprint, b: SignatureFingerprint) =>
   a.signatureManifest === b.signatureManifest && a.referrers === b.referrers;
+
+/** Hosts and repositories not listed: reported, their tags' recorded verdicts left as they are. */
+function reportListingFailures(logger: Logger, summary: ReverifySummary, failures: ListingFailure[]): void {
+  for (const { subject, message, error } of failures) {
+    summary.errors.push({ ref: subject, error: message });
+    logger.error(`${message}; the last verdicts of its tags stand`, { repository: subject, error });
+  }
+}
+
+/** Marks the reason of a finding made invalid by the inclusion re-check alone (not by its signature). */
+const INCLUSION_RECHECK_FAILED = 'log inclusion re-check failed: ';
+
+/**
+ * A recorded finding as it was before an inclusion re-check made it invalid: its signature verified,
+ * so it is re-checked like a valid one (a log that recovered makes it valid again). Others as they are.
+ */
+function beforeInclusionFailure(f: SignatureFinding): SignatureFinding {
+  if (f.outcome !== 'invalid' || !f.reason?.startsWith(INCLUSION_RECHECK_FAILED)) return f;
+  const { reason: _reason, ...verified } = f;
+  const disabled = f.keyState !== undefined && f.keyState !== 'ENABLED';
+  return { ...verified, outcome: disabled ? 'key-disabled' : 'valid' };
+}
+
+/** One finding's log entries re-checked; invalid (marked as the re-check's doing) when one fails. */
+async function recheckFinding(inclusion: InclusionRechecker, f: SignatureFinding): Promise<SignatureFinding> {
+  if (f.outcome !== 'valid' && f.outcome !== 'key-disabled') return f;
+  const log = [];
+  for (const evidence of f.log ?? []) {
+    const result = await inclusion.recheck(evidence);
+    if (result === undefined) {
+      log.push(evidence);
+      continue;
+    }
+    if (!result.ok)
+      return { ...f, outcome: 'invalid', reason: `${INCLUSION_RECHECK_FAILED}${result.reason}` };
+    log.push({ ...evidence, provenAtTreeSize: result.treeSize ?? 0 });
+  }
+  return { ...f, log };
+}
 
 /** Recorded findings brought up to date: log inclusion re-checked, key states fresh. */
 async function recheckFindings(
   deps: ReverifyDeps,
   findings: SignatureFinding[],
 ): Promise<SignatureFinding[]> {
-  const rechecked = await Promise.all(
-    findings.map(async (f): Promise<SignatureFinding> => {
-      if ((f.outcome !== 'valid' && f.outcome !== 'key-disabled') || deps.inclusion === undefined) return f;
-      const log = [];
-      for (const evidence of f.log ?? []) {
-        const result = await deps.inclusion.recheck(evidence);
-        if (result === undefined) {
-          log.push(evidence);
-          continue;
-        }
-        if (!result.ok) {
-          return { ...f, outcome: 'invalid', reason: `log inclusion re-check failed: ${result.reason}` };
-        }
-        log.push({ ...evidence, provenAtTreeSize: result.treeSize ?? 0 });
-      }
-      return { ...f, log };
-    }),
-  );
+  const { inclusion } = deps;
+  // Without a rechecker nothing can clear an earlier re-check's failure: it stands.
+  const rechecked =
+    inclusion === undefined
+      ? findings
+      : await Promise.all(findings.map((f) => recheckFinding(inclusion, beforeInclusionFailure(f))));
   return await applyKeyStates(rechecked, deps.keyState);
 }
 
@@ -129,9 +182,8 @@ export async function reverifyOnce(
   const now = deps.now ?? (() => new Date());
   const started = now();
   const t0 = performance.now();
-  const inventory = (
-    await buildInventory(deps.registry, { watch: deps.watch, watchlist: deps.watchlist })
-  ).filter((it) => inShard(it.ref, options.shard));
+  const listed = await buildInventory(deps.registry, { watch: deps.watch, watchlist: deps.watchlist });
+  const inventory = listed.items.filter((it) => inShard(it.ref, options.shard));
   // Recorded verdicts are read a chunk of tags at a time (the next chunk while the current one is
   // verified) and let go when the chunk is done, so a pass never holds every record at once.
   const chunks = new Map<number, { records: Promise<Map<string, TagRecord>>; left: number }>();
@@ -146,12 +198,13 @@ export async function reverifyOnce(
     }
     return chunk;
   };
+  const trust = trustId(deps.trust);
   const policies = new Map<InventoryItem['source'], { policy: ImagePolicy; id: string }>();
   const policyOf = (source: InventoryItem['source']) => {
     let p = policies.get(source);
     if (p === undefined) {
       const policy = source === 'owned' ? deps.ownedPolicy : deps.watchlist[source]!.policy;
-      p = { policy, id: policyId(policy) };
+      p = { policy, id: verdictBasisId(policy, trust) };
       policies.set(source, p);
     }
     return p;
@@ -185,9 +238,19 @@ export async function reverifyOnce(
     alertsRaised: 0,
     alertsResolved: 0,
     superseded: 0,
+    gone: [],
     errors: [],
     outcomes: [],
   };
+  reportListingFailures(deps.logger, summary, listed.failures);
+
+  /** A listed tag that answered 404: counted and logged, so no tag of the inventory goes unaccounted. */
+  function reportGone(item: InventoryItem): void {
+    summary.gone.push(item.ref);
+    deps.logger.warn(`${item.ref} was listed but answered 404 when resolved; its last verdict stands`, {
+      tag: item.ref,
+    });
+  }
 
   /**
    * Verifies one tag against its recorded verdict and stores the verdict. When another pass stored
@@ -240,8 +303,9 @@ export async function reverifyOnce(
     try {
       digest = (await deps.registry.resolve({ ...repo, tag: item.tag })).digest;
     } catch (err) {
-      if (err instanceof RegistryNotFoundError) return 'gone'; // deleted since it was listed
-      throw err;
+      if (!(err instanceof RegistryNotFoundError)) throw err;
+      reportGone(item);
+      return 'gone';
     }
     const image: DigestReference = { ...repo, digest };
     const { policy, id } = policyOf(item.source);
@@ -391,11 +455,13 @@ export async function reverifyOnce(
   if (storeFailure !== undefined) throw storeFailure.error;
   summary.durationMs = Math.round(performance.now() - t0);
   summary.outcomes.sort((a, b) => a.ref.localeCompare(b.ref));
+  summary.gone.sort();
   deps.logger.notice('re-verification pass done', {
     tags: summary.tags,
     byStatus: summary.byStatus,
     changed: summary.changed,
     cached: summary.cached,
+    gone: summary.gone.length,
     errors: summary.errors.length,
     durationMs: summary.durationMs,
   });

@@ -1,11 +1,17 @@
 /**
  * Re-checking the log inclusion of signatures already verified, without downloading them again: the
  * entry at each recorded log index is fetched (batched, ten per request as Rekor allows), its signed
- * entry timestamp and its inclusion proof against the log's current signed checkpoint are verified
- * (RekorV1Client.verifyEntry), and its body must still hash to what was verified before.
+ * entry timestamp verified, and its inclusion proven against the log's current signed checkpoint,
+ * fetched once per pass (one rechecker per pass): a proof for that tree, or for another proven
+ * consistent with it (a replayed answer from a forked tree, a split view, fails that). The tree
+ * recorded is never smaller than the one the entry was proven in before. Its body must still hash
+ * to what was verified before.
  */
 import crypto from 'node:crypto';
 import { DependencyError } from '../errors.ts';
+import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
+import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
+import { LogIntegrityError } from '../tlog/client/errors.ts';
 import type { RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import type { LogEntry, RekorV1Entry } from '../tlog/client/types.ts';
 import type { LogEvidence } from '../verify/verdict.ts';
@@ -35,6 +41,10 @@ export class InclusionRechecker {
   readonly #results = new Map<number, Promise<CheckedEntry | Error>>();
   #pending: Array<{ index: number; settle: (v: CheckedEntry | Error) => void }> = [];
   #scheduled = false;
+  /** The log's checkpoint when this pass first needed it; every proof is judged against it. */
+  #current: Promise<VerifiedCheckpoint> | undefined;
+  /** Other trees a proof was given for, by size: proven (or not) consistent with #current once. */
+  readonly #extensions = new Map<number, Promise<void>>();
 
   constructor(options: { client: RekorV1Client; baseUrl: string; fetch?: typeof fetch }) {
     this.#client = options.client;
@@ -52,7 +62,62 @@ export class InclusionRechecker {
     if (entry.bodyHash !== evidence.bodyHash) {
       return { ok: false, reason: `log entry ${evidence.logIndex} is no longer the entry that was verified` };
     }
+    if (evidence.provenAtTreeSize !== undefined && entry.treeSize < evidence.provenAtTreeSize) {
+      return {
+        ok: false,
+        reason: `the log went backwards: entry ${evidence.logIndex} is proven in a tree of ${entry.treeSize}, smaller than the ${evidence.provenAtTreeSize} it was proven in before`,
+      };
+    }
     return { ok: true, treeSize: entry.treeSize };
+  }
+
+  /** The log's current checkpoint, fetched once; a failed fetch is asked again by the next entry. */
+  #checkpoint(): Promise<VerifiedCheckpoint> {
+    if (this.#current === undefined) {
+      const current = this.#client.getCheckpoint();
+      this.#current = current;
+      current.catch(() => {
+        if (this.#current === current) this.#current = undefined;
+      });
+    }
+    return this.#current;
+  }
+
+  /**
+   * Proves `entry` included in the pass's checkpoint `current`: its proof is for that tree, or for a
+   * newer one (the log grew since) that is a consistent extension of it. LogIntegrityError otherwise.
+   */
+  async #proveAgainst(entry: LogEntry, current: VerifiedCheckpoint): Promise<number> {
+    const proof = entry.verification?.inclusionProof;
+    // verifyEntry (run before) checked that the proof and its signed checkpoint are there and agree.
+    const size = proof?.treeSize ?? 0;
+    if (size === current.size) {
+      this.#client.verifyEntry(entry, entry.logIndex, current);
+      return size;
+    }
+    // A proof for another tree (the log grew since, or a replica answered from an older tree) counts
+    // only if that tree and the pass's checkpoint are one history: a consistency proof between them.
+    await this.#linked(current, proof!.checkpoint!);
+    return Math.max(size, current.size);
+  }
+
+  /** That the signed checkpoint `note` (already verified) and `current` are consistent, once per tree. */
+  #linked(current: VerifiedCheckpoint, note: string): Promise<void> {
+    const { checkpoint } = parseCheckpoint(note);
+    let proven = this.#extensions.get(checkpoint.size);
+    if (proven === undefined) {
+      const other = { ...checkpoint, note };
+      proven =
+        other.size > current.size
+          ? this.#client.verifyConsistency(current, other)
+          : this.#client.verifyConsistency(other, current);
+      this.#extensions.set(checkpoint.size, proven);
+      // A fetch that failed is not remembered; a proof that failed is.
+      proven.catch((err) => {
+        if (!(err instanceof LogIntegrityError)) this.#extensions.delete(checkpoint.size);
+      });
+    }
+    return proven;
   }
 
   #entry(index: number): Promise<CheckedEntry | Error> {
@@ -103,21 +168,45 @@ export class InclusionRechecker {
       }
       return;
     }
-    for (const b of batch) {
-      const entry = entries.find((e) => e.logIndex === b.index);
-      if (entry === undefined) {
-        b.settle(new Error(`log entry ${b.index} is not in the log`));
-        continue;
+    let current: VerifiedCheckpoint;
+    try {
+      current = await this.#checkpoint();
+    } catch (err) {
+      const failure =
+        err instanceof LogIntegrityError
+          ? err
+          : new DependencyError('rekor', `reading the log's checkpoint failed: ${(err as Error).message}`, {
+              logIndexes: batch.map((b) => b.index),
+            });
+      for (const b of batch) {
+        if (failure instanceof DependencyError) this.#results.delete(b.index);
+        b.settle(failure);
       }
-      try {
-        this.#client.verifyEntry(entry, b.index);
-        b.settle({
-          bodyHash: crypto.createHash('sha256').update(Buffer.from(entry.body, 'base64')).digest('hex'),
-          treeSize: entry.verification?.inclusionProof?.treeSize ?? 0,
-        });
-      } catch (err) {
-        b.settle(err as Error);
-      }
+      return;
+    }
+    await Promise.all(batch.map((b) => this.#checkEntry(b, entries, current)));
+  }
+
+  async #checkEntry(
+    b: { index: number; settle: (v: CheckedEntry | Error) => void },
+    entries: LogEntry[],
+    current: VerifiedCheckpoint,
+  ): Promise<void> {
+    const entry = entries.find((e) => e.logIndex === b.index);
+    if (entry === undefined) {
+      b.settle(new Error(`log entry ${b.index} is not in the log`));
+      return;
+    }
+    try {
+      this.#client.verifyEntry(entry, b.index);
+      const treeSize = await this.#proveAgainst(entry, current);
+      b.settle({
+        bodyHash: crypto.createHash('sha256').update(Buffer.from(entry.body, 'base64')).digest('hex'),
+        treeSize,
+      });
+    } catch (err) {
+      if (err instanceof DependencyError) this.#results.delete(b.index);
+      b.settle(err as Error);
     }
   }
 }

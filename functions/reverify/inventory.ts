@@ -24,40 +24,78 @@ export interface InventorySpec {
   watchlist: ReadonlyArray<{ image: string }>;
 }
 
+/** A host whose catalog, or a repository whose tag list, could not be read. */
+export interface ListingFailure {
+  /** HOST for a catalog, HOST/REPO for a tag list. */
+  subject: string;
+  message: string;
+  error: unknown;
+}
+
+export interface Inventory {
+  items: InventoryItem[];
+  /** What could not be listed: its tags are not in `items`, and their recorded verdicts stand. */
+  failures: ListingFailure[];
+}
+
 function item(host: string, repository: string, tag: string, source: InventoryItem['source']): InventoryItem {
   return { ref: `${host}/${repository}:${tag}`, host, repository, tag, source };
+}
+
+function failure(what: string, subject: string, error: unknown): ListingFailure {
+  const reason = error instanceof Error ? error.message : String(error);
+  return { subject, message: `could not list the ${what} of ${subject}: ${reason}`, error };
 }
 
 async function imageTags(registry: Registry, host: string, repository: string): Promise<string[]> {
   return (await registry.listTags({ host, repository })).filter((t) => !isSignatureArtifactTag(t));
 }
 
-export async function buildInventory(registry: Registry, spec: InventorySpec): Promise<InventoryItem[]> {
+/** The repository a watchlist entry names whole (HOST/REPO, no tag nor digest), if it names one. */
+function wholeRepository(image: string): { host: string; repository: string } | undefined {
+  const slash = image.indexOf('/');
+  const whole = slash > 0 && !image.slice(slash).includes(':') && isRepository(image.slice(slash + 1));
+  return whole ? { host: image.slice(0, slash), repository: image.slice(slash + 1) } : undefined;
+}
+
+/**
+ * Every tag to verify. A host or repository that cannot be listed (a 404 for a repository deleted, or
+ * one whose first push is still in flight; an outage) is a failure of its own, not of the pass: the
+ * rest of the inventory is still verified.
+ */
+export async function buildInventory(registry: Registry, spec: InventorySpec): Promise<Inventory> {
   const items = new Map<string, InventoryItem>();
+  const failures: ListingFailure[] = [];
+  const addTags = async (host: string, repository: string, source: InventoryItem['source']) => {
+    let tags: string[];
+    try {
+      tags = await imageTags(registry, host, repository);
+    } catch (err) {
+      failures.push(failure('tags', `${host}/${repository}`, err));
+      return;
+    }
+    for (const tag of tags) {
+      const it = item(host, repository, tag, source);
+      items.set(it.ref, it);
+    }
+  };
   const hosts = [...new Set(spec.watch.map((glob) => glob.split('/')[0]!))];
   for (const host of hosts) {
     const globs = spec.watch.filter((glob) => glob.startsWith(`${host}/`));
-    const repositories = (await registry.catalog(host)).filter((r) =>
-      globs.some((glob) => matchesGlob(glob, `${host}/${r}`)),
-    );
-    for (const repository of repositories) {
-      for (const tag of await imageTags(registry, host, repository)) {
-        const it = item(host, repository, tag, 'owned');
-        items.set(it.ref, it);
-      }
+    let catalog: string[];
+    try {
+      catalog = await registry.catalog(host);
+    } catch (err) {
+      failures.push(failure('repositories', host, err));
+      continue;
     }
+    const repositories = catalog.filter((r) => globs.some((glob) => matchesGlob(glob, `${host}/${r}`)));
+    for (const repository of repositories) await addTags(host, repository, 'owned');
   }
   for (const [index, entry] of spec.watchlist.entries()) {
-    const slash = entry.image.indexOf('/');
-    const whole =
-      slash > 0 && !entry.image.slice(slash).includes(':') && isRepository(entry.image.slice(slash + 1));
+    const whole = wholeRepository(entry.image);
     if (whole) {
-      const host = entry.image.slice(0, slash);
-      const repository = entry.image.slice(slash + 1);
-      for (const tag of await imageTags(registry, host, repository)) {
-        const it = item(host, repository, tag, index);
-        items.set(it.ref, it);
-      }
+      await addTags(whole.host, whole.repository, index);
     } else {
       const ref = parseImageReference(entry.image);
       // A digest-only watchlist image is refused when the configuration is read (config.ts).
@@ -66,7 +104,7 @@ export async function buildInventory(registry: Registry, spec: InventorySpec): P
       items.set(it.ref, it);
     }
   }
-  return [...items.values()];
+  return { items: [...items.values()], failures };
 }
 
 /** Whether a tag belongs to shard `index` of `count` (a stable hash, so shards do not overlap). */

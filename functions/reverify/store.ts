@@ -27,7 +27,7 @@ export interface TagRecord {
   /** HOST/REPO:TAG */
   ref: string;
   source: 'owned' | 'watchlist';
-  /** policyId() of the policy the verdict was computed under. */
+  /** policyId() of the policy the verdict was computed under, and a hash of the verifier trust (core.ts). */
   policy: string;
   digest: string;
   status: VerdictStatus;

@@ -10,9 +10,11 @@ import {
   signatureTag,
   type UnreadableCosignLayer,
 } from '../attach/cosign-layout.ts';
-import { listBundleReferrers, readBundleReferrer, SIGSTORE_BUNDLE_V03 } from '../attach/referrer.ts';
+import { listFallbackIndexReferrers, readBundleReferrer, SIGSTORE_BUNDLE_V03 } from '../attach/referrer.ts';
+import { SigsentryError } from '../errors.ts';
 import { digestTag } from '../registry/digest.ts';
 import { RegistryIntegrityError, RegistryNotFoundError } from '../registry/errors.ts';
+import type { Descriptor } from '../registry/manifest.ts';
 import type { DigestReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
 
@@ -31,6 +33,29 @@ export interface SignatureSources {
   /** Set when the `.sig` tag holds something unreadable: that is a finding, not an outage. */
   cosignError?: string;
   bundles: Array<{ location: string; bytes?: Uint8Array; error?: string }>;
+}
+
+/**
+ * The signature artifacts changed between taking their fingerprint and reading them: the findings
+ * would not belong to the fingerprint they are stored with, so none are made (retry on the next pass).
+ */
+export class SignaturesChangedError extends SigsentryError {
+  constructor(image: DigestReference, artifact: string, fingerprinted: string, cause?: unknown) {
+    super(
+      'SIGNATURES_CHANGED',
+      `the ${artifact} of ${image.host}/${image.repository}@${image.digest} changed while it was read (fingerprinted ${fingerprinted})`,
+      { retryable: true, cause, details: { digest: image.digest, artifact, fingerprinted } },
+    );
+  }
+}
+
+/** `api:<hash>` of a referrers API listing: its digests, order ignored. */
+function apiListingFingerprint(listed: readonly Descriptor[]): string {
+  const listing = listed
+    .map((d) => d.digest)
+    .sort()
+    .join('\n');
+  return `api:${crypto.createHash('sha256').update(listing).digest('hex')}`;
 }
 
 async function digestOfTag(registry: Registry, image: DigestReference, tag: string): Promise<string | null> {
@@ -56,18 +81,16 @@ export async function signatureFingerprint(
   } else if (viaApi.length === 0) {
     referrers = null;
   } else {
-    const listing = viaApi
-      .map((d) => d.digest)
-      .sort()
-      .join('\n');
-    referrers = `api:${crypto.createHash('sha256').update(listing).digest('hex')}`;
+    referrers = apiListingFingerprint(viaApi);
   }
   return { signatureManifest, referrers };
 }
 
 /**
  * Reads every signature of `image`; registry outages propagate, malformed artifacts become findings.
- * Pass the fingerprint when it was just taken, to save the requests.
+ * Pass the fingerprint when it was just taken, to save the requests. What is read is exactly what the
+ * fingerprint names (the `.sig` manifest and referrers index by digest, the API listing compared), so
+ * the findings always belong to the fingerprint stored with them; SignaturesChangedError otherwise.
  */
 export async function collectSignatures(
   registry: Registry,
@@ -78,24 +101,27 @@ export async function collectSignatures(
   const sources: SignatureSources = { fingerprint, cosign: [], bundles: [] };
   if (fingerprint.signatureManifest !== null) {
     try {
-      const layers = await readCosignLayers(registry, image);
+      const layers = await readCosignLayers(registry, image, fingerprint.signatureManifest);
       sources.cosign = layers.signatures;
       sources.cosignUnreadable = layers.unreadable;
     } catch (err) {
-      if (!(err instanceof RegistryIntegrityError || err instanceof RegistryNotFoundError)) throw err;
+      if (err instanceof RegistryNotFoundError) {
+        throw new SignaturesChangedError(image, 'signature manifest', fingerprint.signatureManifest, err);
+      }
+      if (!(err instanceof RegistryIntegrityError)) throw err;
       sources.cosignError = err.message;
     }
   }
   if (fingerprint.referrers !== null) {
-    let listed: Awaited<ReturnType<typeof listBundleReferrers>>;
+    let listed: Descriptor[];
     try {
-      listed = await listBundleReferrers(registry, image);
+      listed = await listFingerprintedReferrers(registry, image, fingerprint.referrers);
     } catch (err) {
-      if (!(err instanceof RegistryIntegrityError || err instanceof RegistryNotFoundError)) throw err;
+      if (!(err instanceof RegistryIntegrityError)) throw err;
       sources.bundles.push({ location: digestTag(image.digest), error: err.message });
       return sources;
     }
-    for (const descriptor of listed.descriptors) {
+    for (const descriptor of listed) {
       try {
         const read = await readBundleReferrer(registry, image, descriptor);
         sources.bundles.push({ location: descriptor.digest, bytes: read.bundle });
@@ -106,4 +132,27 @@ export async function collectSignatures(
     }
   }
   return sources;
+}
+
+/** The bundle referrers the fingerprint `referrers` names: the same API listing, or that index. */
+async function listFingerprintedReferrers(
+  registry: Registry,
+  image: DigestReference,
+  referrers: string,
+): Promise<Descriptor[]> {
+  if (referrers.startsWith('api:')) {
+    const viaApi = await registry.referrers(image, image.digest, { artifactType: SIGSTORE_BUNDLE_V03 });
+    if (viaApi === undefined || apiListingFingerprint(viaApi) !== referrers) {
+      throw new SignaturesChangedError(image, 'referrers listing', referrers);
+    }
+    return viaApi;
+  }
+  try {
+    return (await listFallbackIndexReferrers(registry, image, referrers)).descriptors;
+  } catch (err) {
+    if (err instanceof RegistryNotFoundError) {
+      throw new SignaturesChangedError(image, 'referrers index', referrers, err);
+    }
+    throw err;
+  }
 }

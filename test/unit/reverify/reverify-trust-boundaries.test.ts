@@ -1,0 +1,267 @@
+/**
+ * reverifyOnce where what it reads can change under it or fail: a signature tag moved between its
+ * fingerprint and its read, repositories that cannot be listed, trust that changes, a log that replays
+ * old proofs or glitches once, and a tag that answers 404. Real registry, Rekor emulator and store.
+ */
+import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
+import { signatureTag } from '../../../functions/attach/cosign-layout.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { RegistryClient } from '../../../functions/registry/client.ts';
+import { type ReverifyDeps, type ReverifySummary, reverifyOnce } from '../../../functions/reverify/core.ts';
+import { InclusionRechecker } from '../../../functions/reverify/inclusion.ts';
+import { MemoryTagStore } from '../../../functions/reverify/store.ts';
+import { LocalSigner } from '../../../functions/signing/local-signer.ts';
+import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
+import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
+import { logKey } from '../../../functions/verify/trust.ts';
+import {
+  type ProxyIntercept,
+  startProxy,
+  startRegistry,
+  type TestProxy,
+  type TestRegistry,
+} from '../../helpers/registry.ts';
+import { signImage } from '../verify/sign.ts';
+import { flipSignatures, rewriteSignatureManifest } from '../verify/tamper.ts';
+import { RecordingAlertSink } from './recording-sink.ts';
+
+const KEY_VERSION = 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
+
+describe('reverifyOnce at its trust boundaries', () => {
+  let testRegistry: TestRegistry;
+  let proxy: TestProxy;
+  let rekor: RekorServer;
+  let rekorDir: string;
+  let registry: RegistryClient;
+  let host: string;
+  let logClient: RekorV1Client;
+  /** What the current test does to registry requests (none: passed through). */
+  let intercept: ProxyIntercept | undefined;
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+
+  /** Adds an entry to the log (the log grows). */
+  const logEntry = async (text: string) => {
+    const data = Buffer.from(text);
+    await fetch(`${rekor.url}/api/v1/log/entries`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        apiVersion: '0.0.1',
+        kind: 'hashedrekord',
+        spec: {
+          data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(data).digest('hex') } },
+          signature: {
+            content: (await signer.sign(data)).signature.toString('base64'),
+            publicKey: { content: Buffer.from(signer.publicKeyPem).toString('base64') },
+          },
+        },
+      }),
+    });
+  };
+
+  before(async () => {
+    testRegistry = await startRegistry();
+    proxy = await startProxy(testRegistry.url, (req, res) => intercept?.(req, res) ?? false);
+    host = proxy.host;
+    rekorDir = mkdtempSync(join(tmpdir(), 'reverify-boundaries-rekor-'));
+    rekor = await startRekorServer({ dataDir: rekorDir });
+    registry = new RegistryClient({ allowedHosts: [host] });
+    // sign-on-push/core.ts toCosignRekorBundle loses log index 0 (proto JSON omits zero): start at 1.
+    await logEntry('log index 0');
+    logClient = new RekorV1Client({ baseUrl: rekor.url, logKey: rekor.publicKeyPem });
+  });
+  after(async () => {
+    await proxy.stop();
+    await testRegistry.stop();
+    await rekor.close();
+    rmSync(rekorDir, { recursive: true, force: true });
+  });
+
+  /** A pass's dependencies over `team` (its own repositories), with its own store and alerts. */
+  const world = (team: string) => {
+    const store = new MemoryTagStore();
+    const alerts = new RecordingAlertSink();
+    const deps = (over: Partial<ReverifyDeps> = {}, logFetch?: typeof fetch): ReverifyDeps => ({
+      registry,
+      store,
+      alerts,
+      trust: { logs: [logKey(rekor.url, rekor.publicKeyPem)] },
+      ownedPolicy: {
+        keys: [{ ...expectedKeyFromPem(signer.publicKeyPem), keyVersion: KEY_VERSION }],
+        identities: [],
+      },
+      watch: [`${host}/${team}/**`],
+      watchlist: [],
+      keyState: async () => 'ENABLED',
+      inclusion: new InclusionRechecker({
+        client: logClient,
+        baseUrl: rekor.url,
+        ...(logFetch ? { fetch: logFetch } : {}),
+      }),
+      logger: createMemoryLogger(),
+      concurrency: 4,
+      ...over,
+    });
+    return { store, alerts, deps };
+  };
+  const push = async (repository: string, tag: string, seed?: string) => {
+    const pushed = await testRegistry.pushImage(repository, tag, seed);
+    return { host, repository, digest: pushed.digest };
+  };
+  const pushSigned = async (repository: string, tag: string) => {
+    const image = await push(repository, tag);
+    await signImage({ registry, signer, rekorUrl: rekor.url }, image);
+    return image;
+  };
+  const ref = (repository: string, tag: string) => `${host}/${repository}:${tag}`;
+  const statuses = (summary: ReverifySummary) => summary.outcomes.map((o) => [o.ref, o.status]);
+
+  it('stores the findings of the very .sig manifest it fingerprinted, even when the tag moves between the two reads', async () => {
+    const { store, alerts, deps } = world('toctou');
+    const image = await pushSigned('toctou/app', 'v1');
+    const tag = signatureTag(image.digest);
+    assert.deepEqual(statuses(await reverifyOnce(deps())), [[ref('toctou/app', 'v1'), 'valid']]);
+    const { before: valid, mediaType } = await rewriteSignatureManifest(registry, image, flipSignatures);
+    const tampered = await registry.getManifest(image, tag);
+    // While the fingerprint's HEAD is answered from the tampered manifest, the tag goes back to the valid one.
+    let moveOnHead = true;
+    intercept = async (req, res) => {
+      if (!moveOnHead || req.method !== 'HEAD' || !req.url.pathname.endsWith(`/manifests/${tag}`))
+        return false;
+      moveOnHead = false;
+      const head = await fetch(new URL(req.url.pathname, testRegistry.url), {
+        method: 'HEAD',
+        headers: { accept: String(req.headers['accept']) },
+      });
+      await registry.putManifest(image, tag, valid, mediaType);
+      const headers: Record<string, string> = {};
+      head.headers.forEach((v, k) => {
+        if (!['connection', 'keep-alive', 'transfer-encoding'].includes(k)) headers[k] = v;
+      });
+      res.writeHead(head.status, headers).end();
+      return true;
+    };
+    try {
+      await reverifyOnce(deps());
+    } finally {
+      intercept = undefined;
+    }
+    assert.equal(moveOnHead, false, 'the tag was moved during the pass');
+    const record = store.records.get(ref('toctou/app', 'v1'))!;
+    if (record.fingerprint.signatureManifest === tampered.descriptor.digest) {
+      assert.notEqual(record.status, 'valid', 'the tampered fingerprint is stored with the valid findings');
+    }
+    // The tampered manifest is back on the tag: every later pass must see it invalid.
+    await registry.putManifest(image, tag, tampered.bytes, tampered.descriptor.mediaType);
+    for (let pass = 0; pass < 2; pass++) {
+      assert.deepEqual(statuses(await reverifyOnce(deps())), [[ref('toctou/app', 'v1'), 'invalid']]);
+    }
+    assert.deepEqual(alerts.openKinds(ref('toctou/app', 'v1')), ['signature-invalid']);
+  });
+
+  it('reports a repository it cannot list and verifies the rest of the inventory', async () => {
+    const { deps } = world('listing');
+    await pushSigned('listing/app', 'v1');
+    // Blobs uploaded, no manifest yet: the catalog lists the repository, its tag list answers 404.
+    await registry.putBlob(
+      { host, repository: 'listing/in-flight' },
+      Buffer.from('layer'),
+      'application/octet-stream',
+    );
+    const watchlist = [
+      {
+        image: `${host}/vendor/removed`,
+        policy: { keys: [], identities: [{ subjectAlternativeName: 'x', issuer: 'y' }] },
+      },
+    ];
+    const summary = await reverifyOnce(deps({ watchlist }));
+    assert.deepEqual(statuses(summary), [[ref('listing/app', 'v1'), 'valid']]);
+    assert.deepEqual(
+      summary.errors.map((e) => e.ref),
+      [`${host}/listing/in-flight`, `${host}/vendor/removed`],
+    );
+    assert.ok(summary.errors.every((e) => e.error.includes('could not list the tags of')));
+  });
+
+  it('verifies again, rather than trusts, a recorded verdict once the trusted logs change', async () => {
+    const { deps } = world('trust');
+    await pushSigned('trust/app', 'v1');
+    assert.deepEqual(statuses(await reverifyOnce(deps())), [[ref('trust/app', 'v1'), 'valid']]);
+    const otherLog = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+    const summary = await reverifyOnce(
+      deps({ trust: { logs: [logKey('http://other-log.example', otherLog)] }, inclusion: undefined }),
+    );
+    assert.deepEqual(statuses(summary), [[ref('trust/app', 'v1'), 'invalid']]);
+    assert.equal(summary.cached, 0);
+  });
+
+  it("takes an inclusion proof for an older tree only through a consistency proof to the log's current checkpoint, and never records a smaller tree", async () => {
+    const { store, deps } = world('replay');
+    await pushSigned('replay/app', 'v1');
+    await reverifyOnce(deps());
+    const answers = new Map<string, string>();
+    const recording: typeof fetch = async (input, init) => {
+      const body = await (await fetch(input, init)).text();
+      answers.set(String(init?.body), body);
+      return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
+    };
+    await reverifyOnce(deps({}, recording));
+    for (let i = 0; i < 5; i++) await logEntry(`replay grows ${i}`);
+    const sizes = () =>
+      store.records
+        .get(ref('replay/app', 'v1'))!
+        .findings.flatMap((f) => (f.log ?? []).map((l) => l.provenAtTreeSize ?? 0));
+    assert.deepEqual(statuses(await reverifyOnce(deps())), [[ref('replay/app', 'v1'), 'valid']]);
+    const grown = sizes();
+    const replay: typeof fetch = async (input, init) => {
+      const old = answers.get(String(init?.body));
+      if (old === undefined) return await fetch(input, init);
+      return new Response(old, { status: 200, headers: { 'content-type': 'application/json' } });
+    };
+    // The replayed proof is for an older tree of the same history: the entry is in the current tree
+    // too (inclusion in the older tree plus consistency), so it stays valid, at the current size.
+    const summary = await reverifyOnce(deps({}, replay));
+    assert.deepEqual(statuses(summary), [[ref('replay/app', 'v1'), 'valid']]);
+    assert.deepEqual(sizes(), grown, 'provenAtTreeSize does not go backwards');
+  });
+
+  it('turns a finding made invalid by one failed inclusion re-check valid again once the log recovers', async () => {
+    const { alerts, deps } = world('glitch');
+    await pushSigned('glitch/app', 'v1');
+    await reverifyOnce(deps());
+    const leftOut: typeof fetch = async () =>
+      new Response('[]', { status: 200, headers: { 'content-type': 'application/json' } });
+    assert.deepEqual(statuses(await reverifyOnce(deps({}, leftOut))), [[ref('glitch/app', 'v1'), 'invalid']]);
+    const recovered = await reverifyOnce(deps());
+    assert.deepEqual(statuses(recovered), [[ref('glitch/app', 'v1'), 'valid']]);
+    assert.deepEqual(alerts.openKinds(ref('glitch/app', 'v1')), []);
+  });
+
+  it('accounts for a listed tag that answers 404 when resolved', async () => {
+    const { deps } = world('gone');
+    await pushSigned('gone/app', 'v1');
+    await push('gone/app', 'flaky');
+    intercept = (req, res) => {
+      if (req.method !== 'HEAD' || !req.url.pathname.endsWith('/gone/app/manifests/flaky')) return false;
+      res.writeHead(404, { 'content-type': 'application/json' }).end();
+      return true;
+    };
+    let summary: ReverifySummary;
+    try {
+      summary = await reverifyOnce(deps());
+    } finally {
+      intercept = undefined;
+    }
+    assert.deepEqual(statuses(summary), [[ref('gone/app', 'v1'), 'valid']]);
+    assert.deepEqual(summary.gone, [ref('gone/app', 'flaky')]);
+    const counted = Object.values(summary.byStatus).reduce((a, b) => a + b, 0);
+    assert.equal(counted + summary.gone.length + summary.errors.length, summary.tags);
+  });
+});
