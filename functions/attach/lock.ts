@@ -25,3 +25,21 @@ export class InProcessSubjectLock implements SubjectLock {
     }
   }
 }
+
+/**
+ * Holds `outer`, then `inner`, for the same subject: e.g. the in-process lock around the Firestore
+ * lease, so concurrent deliveries in one instance queue in memory and only one of them at a time
+ * polls Firestore.
+ */
+export class NestedSubjectLock implements SubjectLock {
+  readonly #outer: SubjectLock;
+  readonly #inner: SubjectLock;
+  constructor(outer: SubjectLock, inner: SubjectLock) {
+    this.#outer = outer;
+    this.#inner = inner;
+  }
+
+  lock<T>(subject: string, fn: () => Promise<T>): Promise<T> {
+    return this.#outer.lock(subject, () => this.#inner.lock(subject, fn));
+  }
+}

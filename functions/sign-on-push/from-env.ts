@@ -6,7 +6,8 @@
 import { Firestore } from '@google-cloud/firestore';
 import { RekorWitness, type Witness } from '@sigstore/sign';
 import { alertSinkFromEnv } from '../alerts/from-env.ts';
-import { InProcessSubjectLock } from '../attach/lock.ts';
+import { FirestoreSubjectLock } from '../attach/firestore-subject-lock.ts';
+import { InProcessSubjectLock, NestedSubjectLock } from '../attach/lock.ts';
 import { loadSignOnPushConfig, watchedHost } from '../config/sign-config.ts';
 import type { Logger } from '../logging/logger.ts';
 import { RegistryClient } from '../registry/client.ts';
@@ -55,6 +56,11 @@ export function signOnPushDepsFromEnv(env: NodeJS.ProcessEnv, logger?: Logger): 
     alerts: alertSinkFromEnv(env, { firestore, ...(logger ? { logger } : {}) }),
     signerFor,
     witness,
-    lock: new InProcessSubjectLock(),
+    // In-process first (concurrent deliveries in this instance queue in memory), then the Firestore
+    // lease that other instances honour too.
+    lock: new NestedSubjectLock(
+      new InProcessSubjectLock(),
+      new FirestoreSubjectLock(firestore, logger ? { logger } : {}),
+    ),
   };
 }

@@ -10,6 +10,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { readCosignSignatures } from '../../../functions/attach/cosign-layout.ts';
+import { FirestoreSubjectLock } from '../../../functions/attach/firestore-subject-lock.ts';
+import { InProcessSubjectLock, NestedSubjectLock } from '../../../functions/attach/lock.ts';
 import { listBundleReferrers } from '../../../functions/attach/referrer.ts';
 import { DependencyError, isRetryable } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
@@ -154,6 +156,12 @@ describe('signOnPush: a crash between any two steps ends in exactly one signatur
         const redelivery = createSignOnPush({
           ...deps,
           store: new FirestoreSigningStore(records.db, later),
+          // The dead attempt's attach lease too has run out by this clock (a killed process stops
+          // renewing it; this one only hangs).
+          lock: new NestedSubjectLock(
+            new InProcessSubjectLock(),
+            new FirestoreSubjectLock(records.db, { now: later }),
+          ),
           now: () => new Date(later()),
         });
         const result = await redelivery.sign(pushed.notification, createMemoryLogger());

@@ -1,0 +1,236 @@
+/**
+ * A subject lock shared by every function instance: one lease document per subject (collection
+ * `attach-locks`, id = sha256 hex of the subject). The `.sig` manifest and the referrers fallback
+ * index are read-modify-written without a condition the registry honours, so two instances that
+ * attach to one digest at once (two keys, two watch rules, a key rotation) would drop each other's
+ * entry; the lease makes them take turns.
+ *
+ * - Taking: a blind `create` (one round trip when nobody holds it); if the document exists, it is
+ *   read, and an expired lease (`until` passed) is taken over with an update conditioned on the
+ *   read's update time, so of two instances taking over the same expired lease only one wins.
+ * - Waiting: while another owner's unexpired lease stands, with jittered exponential backoff, up to
+ *   `waitMs`; then a retryable DependencyError naming the subject (Pub/Sub redelivers).
+ * - Holding: the lease is renewed every `renewMs` while `fn` runs, conditioned on being unchanged
+ *   since our own last write, so a slow registry write does not let another instance in; but not
+ *   past `maxHoldMs`, so a holder stuck on a call that never returns (Cloud Run does not stop a
+ *   handler at its timeout) blocks the subject for a bounded time only.
+ * - Releasing: a delete conditioned on our own last write time: another owner's lease (taken over
+ *   after ours expired) is never deleted. Release failures are logged, not thrown: the work is
+ *   done and the lease expires by itself.
+ *
+ * Every acquisition has its own owner token, so even two calls in one process exclude each other.
+ */
+import crypto from 'node:crypto';
+import type { DocumentReference, DocumentSnapshot, Firestore, Timestamp } from '@google-cloud/firestore';
+import { DependencyError } from '../errors.ts';
+import type { Logger } from '../logging/logger.ts';
+import { ALREADY_EXISTS, codeOf, FAILED_PRECONDITION, NOT_FOUND } from '../state/firestore-codes.ts';
+import type { SubjectLock } from './lock.ts';
+
+export const ATTACH_LOCKS = 'attach-locks';
+
+/** The lease document. */
+export interface SubjectLease {
+  /** HOST/REPO@sha256:… */
+  subject: string;
+  /** The acquisition's token: `<instance owner>#<sequence>`. */
+  owner: string;
+  /** Epoch ms after which anyone may take the lease over. */
+  until: number;
+  acquiredAt: number;
+  /** `until` as a timestamp, for a Firestore TTL policy on stale documents of crashed owners. */
+  expireAt: Date;
+}
+
+export interface FirestoreSubjectLockOptions {
+  readonly collection?: string;
+  /** How long a lease stands without renewal. Default 30 s, far longer than a registry write. */
+  readonly leaseMs?: number;
+  /** Renewal period while held. Default leaseMs / 3. */
+  readonly renewMs?: number;
+  /** No renewal past this long after taking the lease. Default 5 min (signOnPush's timeout). */
+  readonly maxHoldMs?: number;
+  /** How long to wait for another owner's lease before giving up (retryable). Default 60 s. */
+  readonly waitMs?: number;
+  /** First and largest backoff between polls of a held lease. Default 50 ms and 1 s. */
+  readonly backoffMs?: { readonly min: number; readonly max: number };
+  /** This instance's id in owner tokens. Default a random UUID. */
+  readonly owner?: string;
+  readonly now?: () => number;
+  readonly logger?: Logger;
+}
+
+export function subjectLockId(subject: string): string {
+  return crypto.createHash('sha256').update(subject).digest('hex');
+}
+
+interface Held {
+  readonly ref: DocumentReference;
+  readonly subject: string;
+  readonly owner: string;
+  readonly since: number;
+  /** Update time of our last write: the precondition of every later write. */
+  writeTime: Timestamp;
+  lost: boolean;
+  timer?: NodeJS.Timeout;
+  renewing?: Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class FirestoreSubjectLock implements SubjectLock {
+  readonly #db: Firestore;
+  readonly #collection: string;
+  readonly #leaseMs: number;
+  readonly #renewMs: number;
+  readonly #maxHoldMs: number;
+  readonly #waitMs: number;
+  readonly #backoff: { readonly min: number; readonly max: number };
+  readonly #owner: string;
+  readonly #now: () => number;
+  readonly #logger: Logger | undefined;
+  #sequence = 0;
+
+  constructor(db: Firestore, options: FirestoreSubjectLockOptions = {}) {
+    this.#db = db;
+    this.#collection = options.collection ?? ATTACH_LOCKS;
+    this.#leaseMs = options.leaseMs ?? 30_000;
+    this.#renewMs = options.renewMs ?? Math.floor(this.#leaseMs / 3);
+    this.#maxHoldMs = options.maxHoldMs ?? 300_000;
+    this.#waitMs = options.waitMs ?? 60_000;
+    this.#backoff = options.backoffMs ?? { min: 50, max: 1_000 };
+    this.#owner = options.owner ?? crypto.randomUUID();
+    this.#now = options.now ?? Date.now;
+    this.#logger = options.logger;
+  }
+
+  async lock<T>(subject: string, fn: () => Promise<T>): Promise<T> {
+    const held = await this.#acquire(subject);
+    try {
+      return await fn();
+    } finally {
+      await this.#release(held);
+    }
+  }
+
+  #lease(subject: string, owner: string): SubjectLease {
+    const now = this.#now();
+    const until = now + this.#leaseMs;
+    return { subject, owner, until, acquiredAt: now, expireAt: new Date(until) };
+  }
+
+  async #acquire(subject: string): Promise<Held> {
+    const ref = this.#db.collection(this.#collection).doc(subjectLockId(subject));
+    const owner = `${this.#owner}#${++this.#sequence}`;
+    const deadline = this.#now() + this.#waitMs;
+    const failed = (err: unknown) =>
+      new DependencyError('firestore', `could not take the attach lock on ${subject}`, { subject }, err);
+    let snap: DocumentSnapshot | undefined;
+    let polls = 0;
+    for (;;) {
+      if (snap === undefined || !snap.exists) {
+        const written = await ref.create(this.#lease(subject, owner)).catch((err) => {
+          if (codeOf(err) === ALREADY_EXISTS) return undefined;
+          throw failed(err);
+        });
+        if (written !== undefined) return this.#hold(ref, subject, owner, written.writeTime);
+      } else {
+        const lease = snap.data() as Partial<SubjectLease>;
+        const now = this.#now();
+        if (typeof lease.until !== 'number' || lease.until <= now) {
+          // Expired (its owner crashed or stalled): take it over, unless someone else just did.
+          const written = await ref
+            .update({ ...this.#lease(subject, owner) }, { lastUpdateTime: snap.updateTime! })
+            .catch((err) => {
+              if (codeOf(err) === FAILED_PRECONDITION || codeOf(err) === NOT_FOUND) return undefined;
+              throw failed(err);
+            });
+          if (written !== undefined) {
+            this.#logger?.warn('took over an expired attach lock', {
+              subject,
+              previousOwner: lease.owner,
+              expiredMsAgo: typeof lease.until === 'number' ? now - lease.until : undefined,
+            });
+            return this.#hold(ref, subject, owner, written.writeTime);
+          }
+        } else {
+          if (now >= deadline) {
+            throw new DependencyError(
+              'firestore',
+              `the attach lock on ${subject} is still held by another instance after ${this.#waitMs} ms`,
+              { subject, holder: lease.owner, until: lease.until, waitedMs: this.#waitMs },
+            );
+          }
+          const base = Math.min(this.#backoff.max, this.#backoff.min * 2 ** Math.min(polls++, 16));
+          await sleep(Math.min(base * (0.5 + Math.random() / 2), deadline - now, lease.until - now + 1));
+        }
+      }
+      snap = await ref.get().catch((err) => {
+        throw failed(err);
+      });
+    }
+  }
+
+  #hold(ref: DocumentReference, subject: string, owner: string, writeTime: Timestamp): Held {
+    const held: Held = { ref, subject, owner, since: this.#now(), writeTime, lost: false };
+    const schedule = () => {
+      if (this.#now() + this.#renewMs - held.since > this.#maxHoldMs) {
+        this.#logger?.warn('held the attach lock too long: no longer renewing it', {
+          subject,
+          owner,
+          maxHoldMs: this.#maxHoldMs,
+        });
+        return;
+      }
+      held.timer = setTimeout(() => {
+        held.renewing = this.#renew(held).finally(() => {
+          held.renewing = undefined;
+          if (!held.lost && held.timer !== undefined) schedule();
+        });
+      }, this.#renewMs);
+      held.timer.unref();
+    };
+    if (this.#renewMs > 0 && Number.isFinite(this.#renewMs)) schedule();
+    return held;
+  }
+
+  async #renew(held: Held): Promise<void> {
+    const until = this.#now() + this.#leaseMs;
+    try {
+      const written = await held.ref.update(
+        { until, expireAt: new Date(until) },
+        { lastUpdateTime: held.writeTime },
+      );
+      held.writeTime = written.writeTime;
+    } catch (err) {
+      if (codeOf(err) === FAILED_PRECONDITION || codeOf(err) === NOT_FOUND) {
+        held.lost = true;
+        this.#logger?.warn('lost the attach lock while holding it: another instance took it over', {
+          subject: held.subject,
+          owner: held.owner,
+        });
+      } else {
+        // Tried again at the next period; the lease stands until then.
+        this.#logger?.warn('could not renew the attach lock', { subject: held.subject, error: String(err) });
+      }
+    }
+  }
+
+  async #release(held: Held): Promise<void> {
+    clearTimeout(held.timer);
+    held.timer = undefined;
+    await held.renewing;
+    if (held.lost) return;
+    try {
+      await held.ref.delete({ lastUpdateTime: held.writeTime });
+    } catch (err) {
+      const takenOver = codeOf(err) === FAILED_PRECONDITION || codeOf(err) === NOT_FOUND;
+      this.#logger?.warn(
+        takenOver
+          ? 'the attach lock was taken over before its release: left to its new owner'
+          : 'could not release the attach lock; it expires by itself',
+        { subject: held.subject, owner: held.owner, ...(takenOver ? {} : { error: String(err) }) },
+      );
+    }
+  }
+}
