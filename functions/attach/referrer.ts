@@ -10,7 +10,7 @@
  */
 import { InvalidInputError, PolicyViolationError } from '../errors.ts';
 import { digestTag, sha256Digest } from '../registry/digest.ts';
-import { RegistryIntegrityError, RegistryNotFoundError } from '../registry/errors.ts';
+import { RegistryIntegrityError, RegistryNotFoundError, RegistryRejectedError } from '../registry/errors.ts';
 import {
   type Descriptor,
   type ImageIndex,
@@ -114,13 +114,30 @@ export async function attachBundleReferrer(
         read: () => readFallbackIndex(deps.registry, image),
         contains: (index) => index?.manifests.some((m) => m.digest === descriptor.digest) ?? false,
         write: async (index) => {
-          const next = {
-            ...index,
-            schemaVersion: 2,
-            mediaType: OCI_INDEX,
-            manifests: [...(index?.manifests ?? []), descriptor],
-          };
-          await deps.registry.putManifest(image, tag, Buffer.from(JSON.stringify(next)), OCI_INDEX);
+          const put = (manifests: Descriptor[]) =>
+            deps.registry.putManifest(
+              image,
+              tag,
+              Buffer.from(JSON.stringify({ ...index, schemaVersion: 2, mediaType: OCI_INDEX, manifests })),
+              OCI_INDEX,
+            );
+          const manifests = [...(index?.manifests ?? []), descriptor];
+          try {
+            await put(manifests);
+          } catch (err) {
+            // A registry that checks an index's entries (docker-registry: MANIFEST_BLOB_UNKNOWN)
+            // refuses one that still lists a referrer someone deleted without updating the index:
+            // such entries go, and only they.
+            if (!listsUnknownManifest(err)) throw err;
+            const present = await presentOnly(deps.registry, image, manifests);
+            if (present.length === manifests.length) throw err;
+            deps.logger?.warn('dropped referrers the registry no longer has from the fallback index', {
+              ...details,
+              tag,
+              dropped: manifests.filter((m) => !present.includes(m)).map((m) => m.digest),
+            });
+            await put(present);
+          }
         },
       },
       {
@@ -298,4 +315,30 @@ function bundleAnnotations(
   }
   if (typeof statement.predicateType === 'string') out[ANNOTATION_PREDICATE_TYPE] = statement.predicateType;
   return out;
+}
+
+function listsUnknownManifest(err: unknown): boolean {
+  const codes = err instanceof RegistryRejectedError ? err.details['registryErrors'] : undefined;
+  return (
+    Array.isArray(codes) && (codes.includes('MANIFEST_BLOB_UNKNOWN') || codes.includes('MANIFEST_UNKNOWN'))
+  );
+}
+
+/** The descriptors whose manifests the registry still has (a 404 is gone; anything else is kept). */
+async function presentOnly(
+  registry: Registry,
+  image: DigestReference,
+  manifests: Descriptor[],
+): Promise<Descriptor[]> {
+  const gone = await Promise.all(
+    manifests.map(async (m) => {
+      try {
+        await registry.resolve({ host: image.host, repository: image.repository, digest: m.digest });
+        return false;
+      } catch (err) {
+        return err instanceof RegistryNotFoundError;
+      }
+    }),
+  );
+  return manifests.filter((_, i) => !gone[i]);
 }

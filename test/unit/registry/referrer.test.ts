@@ -137,6 +137,21 @@ describe('bundle referrers on docker-registry 2.8 (tag-schema fallback)', () => 
     );
   });
 
+  test('a listed referrer someone deleted without updating the index is dropped from it, and the new one attached', async () => {
+    const image = await pushed('ref/stale-entry');
+    const deps = { registry: client, lock: new InProcessSubjectLock() };
+    const first = await attachBundleReferrer(deps, image, bundleFor(image, 'deleted later'));
+    // As `crane delete` or a retention policy would: the manifest goes, the index still lists it.
+    assert.equal(await client.deleteManifest(image, first.manifest.digest), true);
+    const second = await attachBundleReferrer(deps, image, bundleFor(image, 'after the delete'));
+    assert.equal(second.attached, true);
+    const listed = await listBundleReferrers(client, image);
+    assert.deepEqual(
+      listed.descriptors.map((d) => d.digest),
+      [second.manifest.digest],
+    );
+  });
+
   test('10 parallel attachers: the fallback index keeps all 10', async () => {
     const image = await pushed('ref/parallel');
     const lock = new InProcessSubjectLock();
