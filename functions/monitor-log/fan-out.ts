@@ -190,8 +190,11 @@ export class FirestoreShardStore implements MonitorShardStore {
   async remove(log: string, plan: string, starts: readonly number[]): Promise<void> {
     try {
       const writer = this.db.bulkWriter();
-      for (const s of starts) void writer.delete(this.ref(log, plan, s));
+      // Each delete's own promise rejects on a permanent failure: awaited, never left unhandled.
+      const deletes = starts.map((s) => writer.delete(this.ref(log, plan, s)));
       await writer.close();
+      const failed = (await Promise.allSettled(deletes)).find((r) => r.status === 'rejected');
+      if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
     } catch (err) {
       throw new DependencyError('firestore', `could not remove the monitor shards of ${log}`, {}, err);
     }
