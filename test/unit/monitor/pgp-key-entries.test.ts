@@ -15,22 +15,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
-import { createMemoryLogger } from '../../../functions/logging/logger.ts';
-import { runMonitor } from '../../../functions/monitor-log/core.ts';
 import { extractVerifiers } from '../../../functions/monitor-log/entry-verifiers.ts';
-import { type ResolvedIdentity, resolveIdentities } from '../../../functions/monitor-log/identities.ts';
-import type { MonitoredLog } from '../../../functions/monitor-log/log-source.ts';
-import { IdentityMatcher } from '../../../functions/monitor-log/matcher.ts';
-import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
-import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
-import { parseCheckpointBody } from '../../../functions/tlog/checkpoint/checkpoint.ts';
-
-const noKms = () => Promise.reject(new Error('no KMS'));
-const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
-const pemOf = (key: KeyObject): string => key.export({ type: 'spki', format: 'pem' }) as string;
-const owned = (key: KeyObject | string): Promise<ResolvedIdentity[]> =>
-  resolveIdentities([{ type: 'publicKey', pem: typeof key === 'string' ? key : pemOf(key) }], noKms);
+import { b64, matches, monitorAlerts, owned, pemOf, unreadable } from './key-entry-checks.ts';
 
 const ARMORED_SIGNATURE = '-----BEGIN PGP SIGNATURE-----\n\niQ==\n-----END PGP SIGNATURE-----\n';
 
@@ -66,20 +52,6 @@ function verifiersOf(body: Buffer): Buffer[] {
   const extracted = extractVerifiers(body);
   assert.ok(extracted.ok, JSON.stringify(extracted));
   return extracted.verifiers.map((v) => v.der);
-}
-
-function matches(body: Buffer, identities: ResolvedIdentity[]): number {
-  const extracted = extractVerifiers(body);
-  assert.ok(extracted.ok, JSON.stringify(extracted));
-  assert.ok(extracted.verifiers.length > 0, 'the key must be extracted');
-  const matcher = new IdentityMatcher(identities);
-  return extracted.verifiers.flatMap((v) => matcher.match(v)).length;
-}
-
-function unreadable(body: Buffer, reason: RegExp): void {
-  const extracted = extractVerifiers(body);
-  assert.equal(extracted.ok, false, JSON.stringify(extracted));
-  if (!extracted.ok) assert.match(extracted.message, reason);
 }
 
 // --- OpenPGP writing, from the RFCs ---
@@ -403,24 +375,10 @@ describe('rekord pgp, helm and rpm entries (hand-built packets around Node keys)
 
   it('a rogue PGP signature by an owned subkey raises rogue-signature', async () => {
     const sub = keys['RSA 4096']!;
-    const served = [rekord(armor(keyBlock(pgpMaterial(other), [pgpMaterial(sub)])))];
-    const head = { ...parseCheckpointBody(`test\n1\n${Buffer.alloc(32).toString('base64')}\n`), note: 'n' };
-    const log: MonitoredLog = {
-      url: 'http://log.test',
-      getCheckpoint: async () => head,
-      verifyConsistency: async () => {},
-      readEntries: async (start, end) =>
-        served.slice(start, end).map((body, i) => ({ logIndex: start + i, body })),
-    };
-    const alerts = new MemoryAlertSink();
-    await runMonitor({
-      logs: [{ name: 'test', log, startIndex: 0 }],
-      store: new MemoryMonitorStore(),
-      alerts,
-      records: new StaticSigningRecordLookup(),
-      identities: await owned(sub),
-      logger: createMemoryLogger(),
-    });
+    const alerts = await monitorAlerts(
+      [rekord(armor(keyBlock(pgpMaterial(other), [pgpMaterial(sub)])))],
+      await owned(sub),
+    );
     assert.equal(alerts.ofKind('rogue-signature').length, 1);
     assert.equal(alerts.ofKind('rogue-signature')[0]?.evidence.entryKind, 'rekord');
   });
