@@ -1,4 +1,4 @@
-import { createHash, type KeyObject, sign } from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 
 /**
  * A Rekor v1 `hashedrekord` 0.0.1 proposal: `data` signed (ECDSA over SHA-256) with `key`, the key
@@ -25,4 +25,20 @@ export function hashedRekordProposal(
       },
     },
   };
+}
+
+/**
+ * Appends a `hashedrekord` entry of `text`, signed with a throwaway key, to the Rekor v1 log at
+ * `rekorUrl`. Tests append one first so that the entries they check never sit at log index 0,
+ * which proto3 JSON leaves out of a bundle's `logIndex`.
+ */
+export async function appendFillerEntry(rekorUrl: string, text: string): Promise<void> {
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const res = await fetch(`${rekorUrl}/api/v1/log/entries`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(hashedRekordProposal(key, Buffer.from(text)).body),
+  });
+  await res.arrayBuffer();
+  if (res.status !== 201) throw new Error(`the log refused the filler entry: HTTP ${res.status}`);
 }

@@ -4,7 +4,7 @@
  * old proofs or glitches once, and a tag that answers 404. Real registry, Rekor emulator and store.
  */
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
+import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
 import {
   type ProxyIntercept,
   startProxy,
@@ -47,24 +48,7 @@ describe('reverifyOnce at its trust boundaries', () => {
   const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
 
   /** Adds an entry to the log (the log grows). */
-  const logEntry = async (text: string) => {
-    const data = Buffer.from(text);
-    await fetch(`${rekor.url}/api/v1/log/entries`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        apiVersion: '0.0.1',
-        kind: 'hashedrekord',
-        spec: {
-          data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(data).digest('hex') } },
-          signature: {
-            content: (await signer.sign(data)).signature.toString('base64'),
-            publicKey: { content: Buffer.from(signer.publicKeyPem).toString('base64') },
-          },
-        },
-      }),
-    });
-  };
+  const logEntry = (text: string) => appendFillerEntry(rekor.url, text);
 
   before(async () => {
     testRegistry = await startRegistry();
@@ -73,7 +57,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     rekorDir = mkdtempSync(join(tmpdir(), 'reverify-boundaries-rekor-'));
     rekor = await startRekorServer({ dataDir: rekorDir });
     registry = new RegistryClient({ allowedHosts: [host] });
-    // sign-on-push/core.ts toCosignRekorBundle loses log index 0 (proto JSON omits zero): start at 1.
+    // The entries the tests check must not sit at log index 0 (proto3 JSON omits a zero logIndex).
     await logEntry('log index 0');
     logClient = new RekorV1Client({ baseUrl: rekor.url, logKey: rekor.publicKeyPem });
   });

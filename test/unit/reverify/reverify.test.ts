@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
+import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
 import { startProxy, startRegistry, type TestProxy, type TestRegistry } from '../../helpers/registry.ts';
 import { signImage } from '../verify/sign.ts';
 import { flipSignatures, rewriteSignatureManifest } from '../verify/tamper.ts';
@@ -45,23 +46,8 @@ describe('reverifyOnce', () => {
     rekorDir = mkdtempSync(join(tmpdir(), 'reverify-rekor-'));
     rekor = await startRekorServer({ dataDir: rekorDir });
     registry = new RegistryClient({ allowedHosts: [host] });
-    // sign-on-push/core.ts toCosignRekorBundle loses log index 0 (proto JSON omits zero): start at 1.
-    const data = Buffer.from('log index 0');
-    await fetch(`${rekor.url}/api/v1/log/entries`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        apiVersion: '0.0.1',
-        kind: 'hashedrekord',
-        spec: {
-          data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(data).digest('hex') } },
-          signature: {
-            content: (await signer.sign(data)).signature.toString('base64'),
-            publicKey: { content: Buffer.from(signer.publicKeyPem).toString('base64') },
-          },
-        },
-      }),
-    });
+    // The entries the tests check must not sit at log index 0 (proto3 JSON omits a zero logIndex).
+    await appendFillerEntry(rekor.url, 'log index 0');
     const logClient = new RekorV1Client({ baseUrl: rekor.url, logKey: rekor.publicKeyPem });
     deps = () => ({
       registry,

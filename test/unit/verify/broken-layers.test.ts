@@ -4,7 +4,7 @@
  * signatures beside it; only one that claims an expected signer makes the image invalid.
  */
 import assert from 'node:assert/strict';
-import crypto, { createHash, generateKeyPairSync } from 'node:crypto';
+import crypto, { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,7 @@ import { expectedKeyFromPem, type ImagePolicy } from '../../../functions/verify/
 import { logKey } from '../../../functions/verify/trust.ts';
 import type { Verdict } from '../../../functions/verify/verdict.ts';
 import { verifyImage } from '../../../functions/verify/verifier.ts';
+import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { signImage } from './sign.ts';
 import { rewriteSignatureManifest } from './tamper.ts';
@@ -72,23 +73,8 @@ describe('broken `.sig` layers', () => {
     rekor = await startRekorServer({ dataDir: rekorDir });
     registry = new RegistryClient({ allowedHosts: [testRegistry.host] });
     trust = { logs: [logKey(rekor.url, rekor.publicKeyPem)] };
-    // sign-on-push/core.ts toCosignRekorBundle loses log index 0 (proto JSON omits zero): start at 1.
-    const data = Buffer.from('log index 0');
-    await fetch(`${rekor.url}/api/v1/log/entries`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        apiVersion: '0.0.1',
-        kind: 'hashedrekord',
-        spec: {
-          data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(data).digest('hex') } },
-          signature: {
-            content: crypto.sign('sha256', data, privateKey).toString('base64'),
-            publicKey: { content: Buffer.from(signer.publicKeyPem).toString('base64') },
-          },
-        },
-      }),
-    });
+    // The entries the tests check must not sit at log index 0 (proto3 JSON omits a zero logIndex).
+    await appendFillerEntry(rekor.url, 'log index 0');
   });
   after(async () => {
     await rekor.close();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
+import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTokenServer } from '../../helpers/token-server.ts';
 import { signImage } from './sign.ts';
@@ -49,23 +50,8 @@ describe('sigsentry verify', () => {
       REKOR_PUBLIC_KEY_FILE: join(dir, 'rekor.pub'),
       KMS_KEY: '',
     };
-    // sign-on-push/core.ts toCosignRekorBundle loses log index 0 (proto JSON omits zero): start at 1.
-    const data = Buffer.from('log index 0');
-    await fetch(`${rekor.url}/api/v1/log/entries`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        apiVersion: '0.0.1',
-        kind: 'hashedrekord',
-        spec: {
-          data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(data).digest('hex') } },
-          signature: {
-            content: (await signer.sign(data)).signature.toString('base64'),
-            publicKey: { content: Buffer.from(signer.publicKeyPem).toString('base64') },
-          },
-        },
-      }),
-    });
+    // The entries the tests check must not sit at log index 0 (proto3 JSON omits a zero logIndex).
+    await appendFillerEntry(rekor.url, 'log index 0');
     const registry = new RegistryClient({ allowedHosts: [testRegistry.host] });
     const pushed = await testRegistry.pushImage('team/app', 'v1');
     signedDigest = pushed.digest;
