@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,21 +16,6 @@ import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { signImage } from './sign.ts';
 import { flipSignatures, rewriteSignatureManifest } from './tamper.ts';
-
-async function _hashedrekord(signer: LocalSigner, data: Buffer): Promise<unknown> {
-  const { signature } = await signer.sign(data);
-  return {
-    apiVersion: '0.0.1',
-    kind: 'hashedrekord',
-    spec: {
-      data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(data).digest('hex') } },
-      signature: {
-        content: signature.toString('base64'),
-        publicKey: { content: Buffer.from(signer.publicKeyPem).toString('base64') },
-      },
-    },
-  };
-}
 
 function newSigner(): LocalSigner {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
