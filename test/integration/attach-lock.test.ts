@@ -22,11 +22,7 @@ import {
   subjectLockId,
 } from '../../functions/attach/firestore-subject-lock.ts';
 import { InProcessSubjectLock, NestedSubjectLock, type SubjectLock } from '../../functions/attach/lock.ts';
-import {
-  attachBundleReferrer,
-  listBundleReferrers,
-  SIGSTORE_BUNDLE_V03,
-} from '../../functions/attach/referrer.ts';
+import { attachBundleReferrer, listBundleReferrers } from '../../functions/attach/referrer.ts';
 import { buildSimpleSigningPayload } from '../../functions/attach/simple-signing.ts';
 import { isRetryable, SigsentryError } from '../../functions/errors.ts';
 import { RegistryClient } from '../../functions/registry/client.ts';
@@ -34,6 +30,7 @@ import type { DigestReference } from '../../functions/registry/reference.ts';
 import type { Registry } from '../../functions/registry/registry.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { sleep, type TestStack, testStack } from '../helpers/stack.ts';
+import { unsignedBundleFor as bundleFor } from '../helpers/unsigned-bundle.ts';
 
 const fast = { backoffMs: { min: 5, max: 50 } };
 
@@ -219,26 +216,6 @@ describe('FirestoreSubjectLock on the emulator', () => {
       const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const payload = buildSimpleSigningPayload(image, { key });
       return { payload, signature: sign('sha256', payload, privateKey).toString('base64') };
-    }
-
-    function bundleFor(image: DigestReference, nonce: string): Buffer {
-      const statement = {
-        _type: 'https://in-toto.io/Statement/v1',
-        subject: [{ name: `${image.host}/${image.repository}`, digest: { sha256: image.digest.slice(7) } }],
-        predicateType: 'https://sigstore.dev/cosign/sign/v1',
-        predicate: { nonce },
-      };
-      return Buffer.from(
-        JSON.stringify({
-          mediaType: SIGSTORE_BUNDLE_V03,
-          verificationMaterial: { publicKey: { hint: 'test' }, tlogEntries: [] },
-          dsseEnvelope: {
-            payload: Buffer.from(JSON.stringify(statement)).toString('base64'),
-            payloadType: 'application/vnd.in-toto+json',
-            signatures: [{ sig: Buffer.from(nonce).toString('base64') }],
-          },
-        }),
-      );
     }
 
     /** B starts first but its write lands late; A's whole attach fits inside B's. Is each one kept? */

@@ -28,6 +28,7 @@ import {
 } from '../../../functions/registry/media-types.ts';
 import type { DigestReference } from '../../../functions/registry/reference.ts';
 import { startProxy, startRegistry, type TestProxy, type TestRegistry } from '../../helpers/registry.ts';
+import { unsignedBundleFor as bundleFor } from '../../helpers/unsigned-bundle.ts';
 
 const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
 
@@ -47,27 +48,6 @@ after(async () => {
 async function pushed(repository: string): Promise<DigestReference> {
   const image = await registry.pushImage(repository, 'v1');
   return { host: registry.host, repository, digest: image.digest };
-}
-
-/** A bundle v0.3 shaped as cosign 3 signs an image (DSSE, in-toto statement); not cryptographically valid. */
-function bundleFor(image: DigestReference, nonce: string, subjectDigest = image.digest): Buffer {
-  const statement = {
-    _type: 'https://in-toto.io/Statement/v1',
-    subject: [{ name: `${image.host}/${image.repository}`, digest: { sha256: subjectDigest.slice(7) } }],
-    predicateType: COSIGN_SIGN_PREDICATE,
-    predicate: { nonce },
-  };
-  return Buffer.from(
-    JSON.stringify({
-      mediaType: SIGSTORE_BUNDLE_V03,
-      verificationMaterial: { publicKey: { hint: 'test' }, tlogEntries: [] },
-      dsseEnvelope: {
-        payload: Buffer.from(JSON.stringify(statement)).toString('base64'),
-        payloadType: 'application/vnd.in-toto+json',
-        signatures: [{ sig: Buffer.from(nonce).toString('base64') }],
-      },
-    }),
-  );
 }
 
 describe('bundle referrers on docker-registry 2.8 (tag-schema fallback)', () => {
