@@ -13,7 +13,7 @@
  */
 import crypto from 'node:crypto';
 import type { AlertSink } from '../alerts/alert.ts';
-import type { SigsentryError } from '../errors.ts';
+import { InvalidInputError, type SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
@@ -345,6 +345,18 @@ async function monitorOneLog(
   }
   trusted = head;
 
+  // A backfill rescans; it never moves the cursor forward, which would leave the entries between
+  // unscanned with nothing saying so.
+  if (deps.from !== undefined && deps.from > state!.cursor) {
+    result.outcome = 'failed';
+    result.from = state!.cursor;
+    result.error = new InvalidInputError(
+      `a backfill from log index ${deps.from} would skip entries ${state!.cursor}–${deps.from - 1}, ` +
+        `which have not been scanned: the cursor is at ${state!.cursor}; rescan from ${state!.cursor} or lower`,
+      { log: config.name, from: deps.from, cursor: state!.cursor },
+    );
+    return result;
+  }
   let cursor = deps.from !== undefined ? Math.min(Math.max(0, deps.from), head.size) : state!.cursor;
   result.from = cursor;
 

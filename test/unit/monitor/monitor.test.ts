@@ -167,6 +167,27 @@ describe('runMonitor against the Rekor emulator', () => {
     assert.equal(backfill.alerts.ofKind('rogue-signature')[0]!.count, 2);
   });
 
+  it('refuses a backfill index past the cursor instead of skipping the entries between', async () => {
+    const { deps, alerts, state } = setup();
+    await runMonitor(deps);
+    const cursor = state()!.cursor;
+    await append(ours);
+    await append(theirs);
+    const ahead = await runMonitor({ ...deps, from: cursor + 2 });
+    assert.equal(ahead.ok, false);
+    assert.equal(ahead.logs[0]?.outcome, 'failed');
+    assert.match(
+      String((ahead.logs[0]!.error as Error).message),
+      new RegExp(`skip entries ${cursor}–${cursor + 1}`),
+    );
+    assert.equal(state()!.cursor, cursor, 'the cursor did not move');
+    // The next run scans the entries the refused backfill would have skipped.
+    const next = await runMonitor(deps);
+    assert.equal(next.logs[0]?.outcome, 'scanned');
+    assert.equal(next.logs[0]?.scanned, 2);
+    assert.equal(alerts.ofKind('rogue-signature').length, 1);
+  });
+
   for (const [fault, kind] of [
     [{ splitView: true }, 'log-inconsistent'],
     [{ wrongCheckpointKey: true }, 'checkpoint-invalid'],
