@@ -35,3 +35,17 @@ resource "google_firestore_index" "alerts_open_by_last_seen" {
 
   depends_on = [google_firestore_database.default]
 }
+
+# attach-locks: the cross-instance lease on an image while its signatures are attached
+# (functions/attach/firestore-subject-lock.ts). A holder deletes its document when it is done; one
+# that crashed leaves it behind, expired (`expireAt`) and harmless but never removed. The TTL
+# policy deletes those, usually within a day of expiring.
+resource "google_firestore_field" "attach_locks_expire_at" {
+  database   = "(default)"
+  collection = "attach-locks"
+  field      = "expireAt"
+
+  ttl_config {}
+
+  depends_on = [google_firestore_database.default]
+}

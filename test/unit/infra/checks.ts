@@ -359,3 +359,17 @@ export function checkContract(tf: Terraform, contract: Record<string, FunctionCo
   }
   return problems;
 }
+
+/** Documents that are left behind by design (a crashed holder's lease) expire by a TTL policy. */
+export function checkTtlPolicy(tf: Terraform, collection: string, field: string): string[] {
+  const policy = resources(tf, 'google_firestore_field').find(
+    ([, f]) => f['collection'] === collection && f['field'] === field,
+  );
+  if (policy === undefined)
+    return [`${collection}.${field} has no TTL policy: its stale documents stay forever`];
+  return block(policy[1], 'ttl_config') === undefined
+    ? [
+        `google_firestore_field.${policy[0]} has no ttl_config: ${collection}.${field} never expires documents`,
+      ]
+    : [];
+}

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { MAX_DELIVERY_ATTEMPTS } from '../../../emulators/stack/stack.ts';
+import { ATTACH_LOCKS } from '../../../functions/attach/firestore-subject-lock.ts';
 import { DEFAULT_MAX_ATTEMPTS } from '../../../functions/config/sign-config.ts';
 import {
   checkDeadLettersAlerted,
@@ -19,6 +20,7 @@ import {
   checkSchedulerJobs,
   checkSignerKeyScope,
   checkSigningKey,
+  checkTtlPolicy,
 } from './checks.ts';
 import {
   type Block,
@@ -284,5 +286,23 @@ describe('infra: trigger and runtime', () => {
       block(f, 'build_config')!['runtime'] = 'nodejs24';
     }
     assert.equal(checkRuntime(pinned, '>=26 <27').length, 5, 'a pinned runtime does not');
+  });
+});
+
+describe('infra: Firestore', () => {
+  it("a crashed holder's attach lease expires by a TTL policy on attach-locks.expireAt", () => {
+    assert.deepEqual(checkTtlPolicy(infra, ATTACH_LOCKS, 'expireAt'), []);
+  });
+
+  it('catches a missing policy, a policy on another field, and a field without ttl_config', () => {
+    const missing = copy();
+    delete missing.resource['google_firestore_field'];
+    assert.match(checkTtlPolicy(missing, ATTACH_LOCKS, 'expireAt').join('\n'), /no TTL policy/);
+    const otherField = copy();
+    otherField.resource['google_firestore_field']!['attach_locks_expire_at']!['field'] = 'until';
+    assert.match(checkTtlPolicy(otherField, ATTACH_LOCKS, 'expireAt').join('\n'), /no TTL policy/);
+    const noTtl = copy();
+    delete noTtl.resource['google_firestore_field']!['attach_locks_expire_at']!['ttl_config'];
+    assert.match(checkTtlPolicy(noTtl, ATTACH_LOCKS, 'expireAt').join('\n'), /no ttl_config/);
   });
 });
