@@ -84,21 +84,21 @@ export class InclusionRechecker {
   }
 
   /**
-   * Proves `entry` included in the pass's checkpoint `current`: its proof is for that tree, or for a
-   * newer one (the log grew since) that is a consistent extension of it. LogIntegrityError otherwise.
+   * Verifies `entry` (its signed entry timestamp, its inclusion proof) and proves it included in the
+   * pass's checkpoint `current`: its proof is for that tree, or for another (the log grew since, or a
+   * replica answered from an older tree) proven consistent with it. LogIntegrityError otherwise.
    */
-  async #proveAgainst(entry: LogEntry, current: VerifiedCheckpoint): Promise<number> {
+  async #verifyAgainst(entry: LogEntry, index: number, current: VerifiedCheckpoint): Promise<number> {
     const proof = entry.verification?.inclusionProof;
-    // verifyEntry (run before) checked that the proof and its signed checkpoint are there and agree.
-    const size = proof?.treeSize ?? 0;
-    if (size === current.size) {
-      this.#client.verifyEntry(entry, entry.logIndex, current);
-      return size;
+    if (proof?.treeSize === current.size) {
+      // Proven to the pass's checkpoint itself: the entry's own checkpoint need not be verified.
+      this.#client.verifyEntry(entry, index, current);
+      return current.size;
     }
-    // A proof for another tree (the log grew since, or a replica answered from an older tree) counts
-    // only if that tree and the pass's checkpoint are one history: a consistency proof between them.
+    this.#client.verifyEntry(entry, index);
+    // verifyEntry checked that the proof and its signed checkpoint are there and agree.
     await this.#linked(current, proof!.checkpoint!);
-    return Math.max(size, current.size);
+    return Math.max(proof!.treeSize, current.size);
   }
 
   /** That the signed checkpoint `note` (already verified) and `current` are consistent, once per tree. */
@@ -198,8 +198,7 @@ export class InclusionRechecker {
       return;
     }
     try {
-      this.#client.verifyEntry(entry, b.index);
-      const treeSize = await this.#proveAgainst(entry, current);
+      const treeSize = await this.#verifyAgainst(entry, b.index, current);
       b.settle({
         bodyHash: crypto.createHash('sha256').update(Buffer.from(entry.body, 'base64')).digest('hex'),
         treeSize,

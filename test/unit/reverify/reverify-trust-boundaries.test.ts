@@ -4,11 +4,12 @@
  * old proofs or glitches once, and a tag that answers 404. Real registry, Rekor emulator and store.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadKeys } from '../../../emulators/rekor/keys.ts';
 import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
 import { signatureTag } from '../../../functions/attach/cosign-layout.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
@@ -17,7 +18,12 @@ import { type ReverifyDeps, type ReverifySummary, reverifyOnce } from '../../../
 import { InclusionRechecker } from '../../../functions/reverify/inclusion.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
+import { formatCheckpointBody, parseCheckpoint } from '../../../functions/tlog/checkpoint/checkpoint.ts';
+import { ecdsaNoteSigner } from '../../../functions/tlog/checkpoint/keys.ts';
+import { signNote } from '../../../functions/tlog/checkpoint/verify.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
+import type { RekorV1Entry } from '../../../functions/tlog/client/types.ts';
+import { hashLeaf, rootFromInclusionProof } from '../../../functions/tlog/merkle/index.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
 import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
@@ -214,6 +220,44 @@ describe('reverifyOnce at its trust boundaries', () => {
     const summary = await reverifyOnce(deps({}, replay));
     assert.deepEqual(statuses(summary), [[ref('replay/app', 'v1'), 'valid']]);
     assert.deepEqual(sizes(), grown, 'provenAtTreeSize does not go backwards');
+  });
+
+  it("refuses an inclusion proof for a forked tree of the current checkpoint's size (a split view), though the log signed it", async () => {
+    const { alerts, deps } = world('fork');
+    await pushSigned('fork/app', 'v1');
+    await logEntry('fork sibling'); // so the entry's proof has a sibling hash to fork
+    await reverifyOnce(deps());
+    const logSigningKey = loadKeys(rekorDir).v1;
+    // The same tree size, another tree: one sibling subtree differs, so the entry is included in it
+    // under another root, which the log signs. Only a comparison with the pass's checkpoint tells.
+    const forked: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (!String(input).endsWith('/api/v1/log/entries/retrieve')) return res;
+      const list = (await res.json()) as Array<Record<string, RekorV1Entry>>;
+      for (const entry of list.flatMap((m) => Object.values(m))) {
+        const proof = entry.verification!.inclusionProof!;
+        const hashes = [...proof.hashes];
+        hashes[hashes.length - 1] = randomBytes(32).toString('hex');
+        const root = rootFromInclusionProof(
+          proof.logIndex,
+          proof.treeSize,
+          hashLeaf(Buffer.from(entry.body, 'base64')),
+          hashes.map((h) => Buffer.from(h, 'hex')),
+        );
+        const { checkpoint, note } = parseCheckpoint(proof.checkpoint!);
+        const body = formatCheckpointBody({ ...checkpoint, rootHash: root });
+        proof.hashes = hashes;
+        proof.rootHash = root.toString('hex');
+        proof.checkpoint = signNote(body, ecdsaNoteSigner(note.signatures[0]!.name, logSigningKey));
+      }
+      return new Response(JSON.stringify(list), {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+      });
+    };
+    const summary = await reverifyOnce(deps({}, forked));
+    assert.deepEqual(statuses(summary), [[ref('fork/app', 'v1'), 'invalid']]);
+    assert.deepEqual(alerts.openKinds(ref('fork/app', 'v1')), ['signature-invalid']);
   });
 
   it('turns a finding made invalid by one failed inclusion re-check valid again once the log recovers', async () => {
