@@ -7,7 +7,13 @@ import { z } from 'zod';
 import { DependencyError, InvalidInputError } from '../errors.ts';
 import { assertDigest, isDigest, sha256Digest } from './digest.ts';
 import { RegistryIntegrityError, RegistryNotFoundError, RegistryRejectedError } from './errors.ts';
-import { type HttpResponse, RegistryHttp, type RegistryHttpOptions, registryBaseUrl } from './http.ts';
+import {
+  type HttpResponse,
+  RegistryHttp,
+  type RegistryHttpOptions,
+  registryBaseUrl,
+  registryOrigin,
+} from './http.ts';
 import { type Descriptor, imageIndexSchema, parseManifestBytes } from './manifest.ts';
 import { MANIFEST_MEDIA_TYPES, OCTET_STREAM } from './media-types.ts';
 import {
@@ -391,7 +397,7 @@ export class RegistryClient implements Registry {
       throw new InvalidInputError('invalid repository name', { ...details, repository: repo.repository });
     }
     this.#http.assertAllowedHost(repo.host, details);
-    return new URL(`/v2/${repo.repository}/${path}`, registryBaseUrl(repo.host));
+    return new URL(`${registryOrigin(repo.host)}/v2/${repo.repository}/${path}`);
   }
 
   async #call(

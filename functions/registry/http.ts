@@ -239,8 +239,23 @@ export function isLoopbackHost(hostname: string): boolean {
 
 /** https everywhere except loopback, where the local docker-registry speaks plain http. */
 export function registryBaseUrl(host: string): URL {
-  const hostname = new URL(`http://${host}`).hostname;
-  return new URL(`${isLoopbackHost(hostname) ? 'http' : 'https'}://${host}`);
+  return new URL(registryOrigin(host));
+}
+
+/** Origins by host: a pass resolves tens of thousands of URLs on a handful of (allowlisted) hosts. */
+const origins = new Map<string, string>();
+const MAX_CACHED_ORIGINS = 256;
+
+/** registryBaseUrl's origin, as text (`https://host[:port]`). */
+export function registryOrigin(host: string): string {
+  let origin = origins.get(host);
+  if (origin === undefined) {
+    const url = new URL(`http://${host}`);
+    origin = isLoopbackHost(url.hostname) ? url.origin : new URL(`https://${host}`).origin;
+    if (origins.size >= MAX_CACHED_ORIGINS) origins.clear();
+    origins.set(host, origin);
+  }
+  return origin;
 }
 
 export class RegistryHttp {
