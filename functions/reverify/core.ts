@@ -156,7 +156,12 @@ async function recheckFinding(inclusion: InclusionRechecker, f: SignatureFinding
     }
     if (!result.ok)
       return { ...f, outcome: 'invalid', reason: `${INCLUSION_RECHECK_FAILED}${result.reason}` };
-    log.push({ ...evidence, provenAtTreeSize: result.treeSize ?? 0 });
+    const { provenAtTreeSize: _size, provenAtRoot: _root, ...logged } = evidence;
+    log.push({
+      ...logged,
+      provenAtTreeSize: result.treeSize ?? 0,
+      ...(result.rootHash !== undefined ? { provenAtRoot: result.rootHash } : {}),
+    });
   }
   return { ...f, log };
 }

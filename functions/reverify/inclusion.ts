@@ -1,11 +1,18 @@
 /**
- * Re-checking the log inclusion of signatures already verified, without downloading them again: the
- * entry at each recorded log index is fetched (batched, ten per request as Rekor allows), its signed
- * entry timestamp verified, and its inclusion proven against the log's current signed checkpoint,
- * fetched once per pass (one rechecker per pass): a proof for that tree, or for another proven
- * consistent with it (a replayed answer from a forked tree, a split view, fails that). The tree
- * recorded is never smaller than the one the entry was proven in before. Its body must still hash
- * to what was verified before.
+ * Re-checking the log inclusion of signatures already verified, without downloading them again,
+ * against the log's current signed checkpoint, fetched once per pass (one rechecker per pass).
+ *
+ * An entry never proven against a checkpoint by a pass before is fetched (batched, ten per request
+ * as Rekor allows), its signed entry timestamp verified, and its inclusion proven against that
+ * checkpoint: a proof for that tree, or for another proven consistent with it (a replayed answer
+ * from a forked tree, a split view, fails that). Its body must still hash to what was verified.
+ *
+ * An entry proven before in a tree whose size and root were recorded is not fetched again: that
+ * tree's consistency with the current checkpoint proves the entry is still there, unchanged (an
+ * append-only tree keeps every leaf of a tree it extends, RFC 9162 §2.1.4), at the cost of one
+ * consistency proof per recorded tree rather than a read per entry. A tree of the same size with
+ * another root, a smaller current tree, or a failed consistency proof is the log rewriting its
+ * history. The tree recorded is never smaller than the one the entry was proven in before.
  */
 import crypto from 'node:crypto';
 import { DependencyError } from '../errors.ts';
@@ -21,6 +28,8 @@ export interface InclusionResult {
   reason?: string;
   /** Size of the signed tree the entry was proven in. */
   treeSize?: number;
+  /** Hex root hash of that tree, for the next pass's consistency check. */
+  rootHash?: string;
 }
 
 const BATCH = 10;
@@ -29,7 +38,14 @@ const BATCH = 10;
 interface CheckedEntry {
   /** Hex SHA-256 of its body. */
   bodyHash: string;
-  treeSize: number;
+  /** The signed tree it is proven in. */
+  tree: ProvenTree;
+}
+
+interface ProvenTree {
+  size: number;
+  /** Hex. */
+  rootHash: string;
 }
 
 export class InclusionRechecker {
@@ -45,6 +61,8 @@ export class InclusionRechecker {
   #current: Promise<VerifiedCheckpoint> | undefined;
   /** Other trees a proof was given for, by size: proven (or not) consistent with #current once. */
   readonly #extensions = new Map<number, Promise<void>>();
+  /** Recorded trees (`size:root`), proven (or not) consistent with #current once. */
+  readonly #recorded = new Map<string, Promise<void>>();
 
   constructor(options: { client: RekorV1Client; baseUrl: string; fetch?: typeof fetch }) {
     this.#client = options.client;
@@ -56,19 +74,89 @@ export class InclusionRechecker {
   /** Re-checks one recorded entry; entries of other logs are not this checker's to judge. */
   async recheck(evidence: LogEvidence): Promise<InclusionResult | undefined> {
     if (evidence.logId !== this.logId) return undefined;
+    if (evidence.provenAtTreeSize !== undefined && evidence.provenAtRoot !== undefined) {
+      return await this.#recheckByConsistency(evidence.logIndex, {
+        size: evidence.provenAtTreeSize,
+        rootHash: evidence.provenAtRoot,
+      });
+    }
     const entry = await this.#entry(evidence.logIndex);
     if (entry instanceof DependencyError) throw entry;
     if (entry instanceof Error) return { ok: false, reason: entry.message };
     if (entry.bodyHash !== evidence.bodyHash) {
       return { ok: false, reason: `log entry ${evidence.logIndex} is no longer the entry that was verified` };
     }
-    if (evidence.provenAtTreeSize !== undefined && entry.treeSize < evidence.provenAtTreeSize) {
+    if (evidence.provenAtTreeSize !== undefined && entry.tree.size < evidence.provenAtTreeSize) {
       return {
         ok: false,
-        reason: `the log went backwards: entry ${evidence.logIndex} is proven in a tree of ${entry.treeSize}, smaller than the ${evidence.provenAtTreeSize} it was proven in before`,
+        reason: `the log went backwards: entry ${evidence.logIndex} is proven in a tree of ${entry.tree.size}, smaller than the ${evidence.provenAtTreeSize} it was proven in before`,
       };
     }
-    return { ok: true, treeSize: entry.treeSize };
+    return { ok: true, treeSize: entry.tree.size, rootHash: entry.tree.rootHash };
+  }
+
+  /** An entry proven in `tree` before is still in the log if the current tree extends `tree`. */
+  async #recheckByConsistency(index: number, tree: ProvenTree): Promise<InclusionResult> {
+    let current: VerifiedCheckpoint;
+    try {
+      current = await this.#checkpoint();
+    } catch (err) {
+      if (err instanceof LogIntegrityError) return { ok: false, reason: err.message };
+      throw new DependencyError('rekor', `reading the log's checkpoint failed: ${(err as Error).message}`, {
+        logIndex: index,
+      });
+    }
+    const currentRoot = current.rootHash.toString('hex');
+    if (tree.size > current.size) {
+      return {
+        ok: false,
+        reason: `the log went backwards: entry ${index} was proven in a tree of ${tree.size}, larger than the log's current ${current.size}`,
+      };
+    }
+    if (tree.size === current.size) {
+      if (tree.rootHash === currentRoot) return { ok: true, treeSize: tree.size, rootHash: tree.rootHash };
+      return {
+        ok: false,
+        reason: `the log rewrote its history: its tree of size ${tree.size}, in which entry ${index} was proven, now has another root`,
+      };
+    }
+    try {
+      await this.#extends(current, tree);
+    } catch (err) {
+      if (err instanceof LogIntegrityError) {
+        return {
+          ok: false,
+          reason: `the log rewrote its history: its tree of size ${current.size} does not extend the tree of size ${tree.size} in which entry ${index} was proven (${err.message})`,
+        };
+      }
+      throw new DependencyError('rekor', `proving the log consistent failed: ${(err as Error).message}`, {
+        logIndex: index,
+        treeSize: tree.size,
+      });
+    }
+    return { ok: true, treeSize: current.size, rootHash: currentRoot };
+  }
+
+  /** That `current` extends the recorded `tree` (smaller), once per recorded tree. */
+  #extends(current: VerifiedCheckpoint, tree: ProvenTree): Promise<void> {
+    const key = `${tree.size}:${tree.rootHash}`;
+    let proven = this.#recorded.get(key);
+    if (proven === undefined) {
+      const recorded: VerifiedCheckpoint = {
+        origin: current.origin,
+        size: tree.size,
+        rootHash: Buffer.from(tree.rootHash, 'hex'),
+        extensions: [],
+        note: '',
+      };
+      proven = this.#client.verifyConsistency(recorded, current);
+      this.#recorded.set(key, proven);
+      // A fetch that failed is not remembered; a proof that failed is.
+      proven.catch((err) => {
+        if (!(err instanceof LogIntegrityError)) this.#recorded.delete(key);
+      });
+    }
+    return proven;
   }
 
   /** The log's current checkpoint, fetched once; a failed fetch is asked again by the next entry. */
@@ -86,19 +174,23 @@ export class InclusionRechecker {
   /**
    * Verifies `entry` (its signed entry timestamp, its inclusion proof) and proves it included in the
    * pass's checkpoint `current`: its proof is for that tree, or for another (the log grew since, or a
-   * replica answered from an older tree) proven consistent with it. LogIntegrityError otherwise.
+   * replica answered from an older tree) proven consistent with it. The tree it is now proven in: the
+   * larger of the two. LogIntegrityError otherwise.
    */
-  async #verifyAgainst(entry: LogEntry, index: number, current: VerifiedCheckpoint): Promise<number> {
+  async #verifyAgainst(entry: LogEntry, index: number, current: VerifiedCheckpoint): Promise<ProvenTree> {
     const proof = entry.verification?.inclusionProof;
+    const currentTree = { size: current.size, rootHash: current.rootHash.toString('hex') };
     if (proof?.treeSize === current.size) {
       // Proven to the pass's checkpoint itself: the entry's own checkpoint need not be verified.
       this.#client.verifyEntry(entry, index, current);
-      return current.size;
+      return currentTree;
     }
     this.#client.verifyEntry(entry, index);
     // verifyEntry checked that the proof and its signed checkpoint are there and agree.
     await this.#linked(current, proof!.checkpoint!);
-    return Math.max(proof!.treeSize, current.size);
+    return proof!.treeSize > current.size
+      ? { size: proof!.treeSize, rootHash: proof!.rootHash }
+      : currentTree;
   }
 
   /** That the signed checkpoint `note` (already verified) and `current` are consistent, once per tree. */
@@ -198,10 +290,10 @@ export class InclusionRechecker {
       return;
     }
     try {
-      const treeSize = await this.#verifyAgainst(entry, b.index, current);
+      const tree = await this.#verifyAgainst(entry, b.index, current);
       b.settle({
         bodyHash: crypto.createHash('sha256').update(Buffer.from(entry.body, 'base64')).digest('hex'),
-        treeSize,
+        tree,
       });
     } catch (err) {
       if (err instanceof DependencyError) this.#results.delete(b.index);

@@ -35,6 +35,8 @@ export interface LogEvidence {
   inclusion: Array<'signed-entry-timestamp' | 'inclusion-proof'>;
   /** Tree size of the newest checkpoint inclusion was proven against, when re-checked online. */
   provenAtTreeSize?: number;
+  /** Hex root hash of that tree: the next re-check proves the log still extends it. */
+  provenAtRoot?: string;
 }
 
 /**

@@ -196,30 +196,38 @@ describe('reverifyOnce at its trust boundaries', () => {
     const { store, deps } = world('replay');
     await pushSigned('replay/app', 'v1');
     await reverifyOnce(deps());
+    // Answers recorded by another pass (its own store) while the log was smaller.
     const answers = new Map<string, string>();
     const recording: typeof fetch = async (input, init) => {
       const body = await (await fetch(input, init)).text();
       answers.set(String(init?.body), body);
       return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
     };
-    await reverifyOnce(deps({}, recording));
+    const other = world('replay');
+    await reverifyOnce(other.deps());
+    await reverifyOnce(other.deps({}, recording));
+    assert.ok(answers.size > 0);
     for (let i = 0; i < 5; i++) await logEntry(`replay grows ${i}`);
+    const current = await logClient.getCheckpoint();
     const sizes = () =>
       store.records
         .get(ref('replay/app', 'v1'))!
         .findings.flatMap((f) => (f.log ?? []).map((l) => l.provenAtTreeSize ?? 0));
-    assert.deepEqual(statuses(await reverifyOnce(deps())), [[ref('replay/app', 'v1'), 'valid']]);
-    const grown = sizes();
     const replay: typeof fetch = async (input, init) => {
       const old = answers.get(String(init?.body));
       if (old === undefined) return await fetch(input, init);
       return new Response(old, { status: 200, headers: { 'content-type': 'application/json' } });
     };
-    // The replayed proof is for an older tree of the same history: the entry is in the current tree
-    // too (inclusion in the older tree plus consistency), so it stays valid, at the current size.
+    // This store's first re-check reads the replayed proofs, for an older tree of the same history:
+    // the entry is in the current tree too (inclusion in the older tree plus consistency), so it
+    // stays valid, recorded at the current size, not the replayed one.
     const summary = await reverifyOnce(deps({}, replay));
     assert.deepEqual(statuses(summary), [[ref('replay/app', 'v1'), 'valid']]);
-    assert.deepEqual(sizes(), grown, 'provenAtTreeSize does not go backwards');
+    assert.ok(sizes().length > 0);
+    assert.ok(
+      sizes().every((size) => size === current.size),
+      `recorded at ${sizes()}, current ${current.size}`,
+    );
   });
 
   it("refuses an inclusion proof for a forked tree of the current checkpoint's size (a split view), though the log signed it", async () => {
@@ -258,6 +266,69 @@ describe('reverifyOnce at its trust boundaries', () => {
     const summary = await reverifyOnce(deps({}, forked));
     assert.deepEqual(statuses(summary), [[ref('fork/app', 'v1'), 'invalid']]);
     assert.deepEqual(alerts.openKinds(ref('fork/app', 'v1')), ['signature-invalid']);
+  });
+
+  it('re-checks an entry proven in a recorded tree by consistency alone, reading no entry again, as the log grows', async () => {
+    const { store, deps } = world('steady');
+    await pushSigned('steady/app', 'v1');
+    let retrieves = 0;
+    const counting: typeof fetch = async (input, init) => {
+      if (String(input).endsWith('/api/v1/log/entries/retrieve')) retrieves++;
+      return await fetch(input, init);
+    };
+    const evidence = () => store.records.get(ref('steady/app', 'v1'))!.findings.flatMap((f) => f.log ?? []);
+    await reverifyOnce(deps());
+    await reverifyOnce(deps({}, counting)); // the first re-check reads the entries and records the tree
+    assert.ok(retrieves > 0);
+    const first = await logClient.getCheckpoint();
+    assert.ok(evidence().length > 0);
+    for (const e of evidence()) {
+      assert.equal(e.provenAtTreeSize, first.size);
+      assert.equal(e.provenAtRoot, first.rootHash.toString('hex'));
+    }
+    for (let i = 0; i < 3; i++) await logEntry(`steady grows ${i}`);
+    retrieves = 0;
+    const summary = await reverifyOnce(deps({}, counting));
+    assert.deepEqual(statuses(summary), [[ref('steady/app', 'v1'), 'valid']]);
+    assert.equal(retrieves, 0, 'no entry was read again');
+    const grown = await logClient.getCheckpoint();
+    assert.ok(grown.size > first.size);
+    for (const e of evidence()) {
+      assert.equal(e.provenAtTreeSize, grown.size);
+      assert.equal(e.provenAtRoot, grown.rootHash.toString('hex'));
+    }
+  });
+
+  it('makes a signature invalid when the log no longer extends the tree its entry was proven in, and valid again when it does', async () => {
+    const { store, alerts, deps } = world('rewrite');
+    await pushSigned('rewrite/app', 'v1');
+    await reverifyOnce(deps());
+    await reverifyOnce(deps()); // records the tree the entries are proven in
+    const reasons = () =>
+      store.records
+        .get(ref('rewrite/app', 'v1'))!
+        .findings.map((f) => f.reason ?? '')
+        .join('\n');
+    const reasonOf = (summary: ReverifySummary) =>
+      summary.outcomes.length === 1 ? JSON.stringify(summary.outcomes[0]) : JSON.stringify(summary);
+    try {
+      // The same size under another root (a split view, signed with the log's key).
+      rekor.faults.set({ splitView: true });
+      const sameSize = await reverifyOnce(deps());
+      assert.deepEqual(statuses(sameSize), [[ref('rewrite/app', 'v1'), 'invalid']], reasonOf(sameSize));
+      assert.deepEqual(alerts.openKinds(ref('rewrite/app', 'v1')), ['signature-invalid']);
+      assert.match(reasons(), /its tree of size \d+, in which entry \d+ was proven, now has another root/);
+      // A larger tree that does not extend it.
+      await logEntry('rewrite grows');
+      const larger = await reverifyOnce(deps());
+      assert.deepEqual(statuses(larger), [[ref('rewrite/app', 'v1'), 'invalid']], reasonOf(larger));
+      assert.match(reasons(), /does not extend the tree of size \d+ in which entry \d+ was proven/);
+    } finally {
+      rekor.faults.clear();
+    }
+    const recovered = await reverifyOnce(deps());
+    assert.deepEqual(statuses(recovered), [[ref('rewrite/app', 'v1'), 'valid']]);
+    assert.deepEqual(alerts.openKinds(ref('rewrite/app', 'v1')), []);
   });
 
   it('turns a finding made invalid by one failed inclusion re-check valid again once the log recovers', async () => {
