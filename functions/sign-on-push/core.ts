@@ -343,7 +343,8 @@ function alertFor(err: unknown, messageId: string | undefined, pushed: string): 
   return undefined;
 }
 
-function inTotoStatement(image: DigestReference): Buffer {
+/** The in-toto statement cosign 3 signs for an image (predicate cosign/sign/v1, subject the digest). */
+export function inTotoStatement(image: DigestReference): Buffer {
   const [algorithm, hex] = image.digest.split(':') as [string, string];
   return Buffer.from(
     JSON.stringify({

@@ -22,8 +22,8 @@ import {
 } from '../../../functions/attach/simple-signing.ts';
 import { InclusionRechecker } from '../../../functions/reverify/inclusion.ts';
 import {
-  COSIGN_SIGN_PREDICATE,
   IN_TOTO_PAYLOAD_TYPE,
+  inTotoStatement,
   toCosignRekorBundle,
 } from '../../../functions/sign-on-push/core.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
@@ -119,14 +119,7 @@ describe('a signature whose log entry is at log index 0', () => {
 
   it('Sigstore bundle: verifies with logIndex omitted (protojson) and with logIndex "0" written', async (t) => {
     const log = await freshLog(t);
-    const statement = Buffer.from(
-      JSON.stringify({
-        _type: 'https://in-toto.io/Statement/v1',
-        subject: [{ name: `${image.host}/${image.repository}`, digest: { sha256: image.digest.slice(7) } }],
-        predicateType: COSIGN_SIGN_PREDICATE,
-        predicate: {},
-      }),
-    );
+    const statement = inTotoStatement(image);
     const omitted = bundleToJSON(
       await new DSSEBundleBuilder({ signer, witnesses: log.witnesses }).create({
         data: statement,

@@ -18,7 +18,7 @@ import {
   buildSimpleSigningPayload,
   SIMPLE_SIGNING_MEDIA_TYPE,
 } from '../../../functions/attach/simple-signing.ts';
-import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE } from '../../../functions/sign-on-push/core.ts';
+import { IN_TOTO_PAYLOAD_TYPE, inTotoStatement } from '../../../functions/sign-on-push/core.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { checkBundleSignature } from '../../../functions/verify/bundle-signature.ts';
 import type { VerifierTrust } from '../../../functions/verify/check.ts';
@@ -130,14 +130,7 @@ describe('the key a log entry records', () => {
   });
 
   it('bundle layout: our signature logged under another key is invalid, not valid', async () => {
-    const statement = Buffer.from(
-      JSON.stringify({
-        _type: 'https://in-toto.io/Statement/v1',
-        subject: [{ name: `${image.host}/${image.repository}`, digest: { sha256: image.digest.slice(7) } }],
-        predicateType: COSIGN_SIGN_PREDICATE,
-        predicate: {},
-      }),
-    );
+    const statement = inTotoStatement(image);
     const unlogged = bundleToJSON(
       await new DSSEBundleBuilder({ signer, witnesses: [] }).create({
         data: statement,

@@ -11,8 +11,8 @@ import { buildSimpleSigningPayload } from '../../../functions/attach/simple-sign
 import type { DigestReference } from '../../../functions/registry/reference.ts';
 import type { Registry } from '../../../functions/registry/registry.ts';
 import {
-  COSIGN_SIGN_PREDICATE,
   IN_TOTO_PAYLOAD_TYPE,
+  inTotoStatement,
   toCosignRekorBundle,
 } from '../../../functions/sign-on-push/core.ts';
 
@@ -51,15 +51,7 @@ export async function signImage(options: SignOptions, image: DigestReference): P
         bundle: toCosignRekorBundle(bundle),
       });
     } else {
-      const [algorithm, hex] = claimed.digest.split(':') as [string, string];
-      const statement = Buffer.from(
-        JSON.stringify({
-          _type: 'https://in-toto.io/Statement/v1',
-          subject: [{ name: `${claimed.host}/${claimed.repository}`, digest: { [algorithm]: hex } }],
-          predicateType: COSIGN_SIGN_PREDICATE,
-          predicate: {},
-        }),
-      );
+      const statement = inTotoStatement(claimed);
       const bundle = await new DSSEBundleBuilder({ signer: options.signer, witnesses }).create({
         data: statement,
         type: IN_TOTO_PAYLOAD_TYPE,
