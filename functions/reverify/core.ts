@@ -159,7 +159,7 @@ async function recheckFinding(inclusion: InclusionRechecker, f: SignatureFinding
     const { provenAtTreeSize: _size, provenAtRoot: _root, ...logged } = evidence;
     log.push({
       ...logged,
-      provenAtTreeSize: result.treeSize ?? 0,
+      ...(result.treeSize !== undefined ? { provenAtTreeSize: result.treeSize } : {}),
       ...(result.rootHash !== undefined ? { provenAtRoot: result.rootHash } : {}),
     });
   }

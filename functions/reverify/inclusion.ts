@@ -7,12 +7,16 @@
  * checkpoint: a proof for that tree, or for another proven consistent with it (a replayed answer
  * from a forked tree, a split view, fails that). Its body must still hash to what was verified.
  *
+ * Its integration time must be the one verified.
+ *
  * An entry proven before in a tree whose size and root were recorded is not fetched again: that
  * tree's consistency with the current checkpoint proves the entry is still there, unchanged (an
  * append-only tree keeps every leaf of a tree it extends, RFC 9162 §2.1.4), at the cost of one
- * consistency proof per recorded tree rather than a read per entry. A tree of the same size with
- * another root, a smaller current tree, or a failed consistency proof is the log rewriting its
- * history. The tree recorded is never smaller than the one the entry was proven in before.
+ * consistency proof per recorded tree rather than a read per entry. A recorded tree larger than
+ * the pass's checkpoint (another pass, started later, recorded it) must extend that checkpoint,
+ * and stays recorded. Another root at the same size, or a failed consistency proof, is the log
+ * rewriting its history; a proof that cannot be read is the log failing (retryable), not that.
+ * The tree recorded is never smaller than the one the entry was proven in before.
  */
 import crypto from 'node:crypto';
 import { DependencyError } from '../errors.ts';
@@ -38,6 +42,7 @@ const BATCH = 10;
 interface CheckedEntry {
   /** Hex SHA-256 of its body. */
   bodyHash: string;
+  integratedTime: number;
   /** The signed tree it is proven in. */
   tree: ProvenTree;
 }
@@ -59,10 +64,12 @@ export class InclusionRechecker {
   #scheduled = false;
   /** The log's checkpoint when this pass first needed it; every proof is judged against it. */
   #current: Promise<VerifiedCheckpoint> | undefined;
-  /** Other trees a proof was given for, by size: proven (or not) consistent with #current once. */
-  readonly #extensions = new Map<number, Promise<void>>();
-  /** Recorded trees (`size:root`), proven (or not) consistent with #current once. */
-  readonly #recorded = new Map<string, Promise<void>>();
+  /**
+   * Other trees (`size:root`: recorded ones, or those a read entry's proof was for), each proven
+   * (or not) consistent with #current once per pass. Keyed by root too: two trees of one size are
+   * a split view, and the second must not ride on the first's result.
+   */
+  readonly #consistency = new Map<string, Promise<void>>();
 
   constructor(options: { client: RekorV1Client; baseUrl: string; fetch?: typeof fetch }) {
     this.#client = options.client;
@@ -74,17 +81,19 @@ export class InclusionRechecker {
   /** Re-checks one recorded entry; entries of other logs are not this checker's to judge. */
   async recheck(evidence: LogEvidence): Promise<InclusionResult | undefined> {
     if (evidence.logId !== this.logId) return undefined;
-    if (evidence.provenAtTreeSize !== undefined && evidence.provenAtRoot !== undefined) {
-      return await this.#recheckByConsistency(evidence.logIndex, {
-        size: evidence.provenAtTreeSize,
-        rootHash: evidence.provenAtRoot,
-      });
-    }
+    const recorded = recordedTree(evidence);
+    if (recorded !== undefined) return await this.#recheckByConsistency(evidence.logIndex, recorded);
     const entry = await this.#entry(evidence.logIndex);
     if (entry instanceof DependencyError) throw entry;
     if (entry instanceof Error) return { ok: false, reason: entry.message };
     if (entry.bodyHash !== evidence.bodyHash) {
       return { ok: false, reason: `log entry ${evidence.logIndex} is no longer the entry that was verified` };
+    }
+    if (evidence.integratedTime > 0 && entry.integratedTime !== evidence.integratedTime) {
+      return {
+        ok: false,
+        reason: `log entry ${evidence.logIndex} now claims integration at ${entry.integratedTime}, not the ${evidence.integratedTime} verified`,
+      };
     }
     if (evidence.provenAtTreeSize !== undefined && entry.tree.size < evidence.provenAtTreeSize) {
       return {
@@ -95,7 +104,11 @@ export class InclusionRechecker {
     return { ok: true, treeSize: entry.tree.size, rootHash: entry.tree.rootHash };
   }
 
-  /** An entry proven in `tree` before is still in the log if the current tree extends `tree`. */
+  /**
+   * An entry proven in `tree` before is still there, unchanged, if the log's current tree and
+   * `tree` are one history: the current tree extends it, or (a pass whose checkpoint is older than
+   * another pass's record) it extends the current one. The larger of the two is recorded.
+   */
   async #recheckByConsistency(index: number, tree: ProvenTree): Promise<InclusionResult> {
     let current: VerifiedCheckpoint;
     try {
@@ -106,55 +119,66 @@ export class InclusionRechecker {
         logIndex: index,
       });
     }
-    const currentRoot = current.rootHash.toString('hex');
-    if (tree.size > current.size) {
-      return {
-        ok: false,
-        reason: `the log went backwards: entry ${index} was proven in a tree of ${tree.size}, larger than the log's current ${current.size}`,
-      };
-    }
+    const currentTree = treeOf(current);
     if (tree.size === current.size) {
-      if (tree.rootHash === currentRoot) return { ok: true, treeSize: tree.size, rootHash: tree.rootHash };
+      if (tree.rootHash === currentTree.rootHash)
+        return { ok: true, treeSize: tree.size, rootHash: tree.rootHash };
       return {
         ok: false,
         reason: `the log rewrote its history: its tree of size ${tree.size}, in which entry ${index} was proven, now has another root`,
       };
     }
     try {
-      await this.#extends(current, tree);
+      await this.#consistent(current, tree, { logIndex: index });
     } catch (err) {
-      if (err instanceof LogIntegrityError) {
-        return {
-          ok: false,
-          reason: `the log rewrote its history: its tree of size ${current.size} does not extend the tree of size ${tree.size} in which entry ${index} was proven (${err.message})`,
-        };
-      }
-      throw new DependencyError('rekor', `proving the log consistent failed: ${(err as Error).message}`, {
-        logIndex: index,
-        treeSize: tree.size,
-      });
+      if (!(err instanceof LogIntegrityError)) throw err;
+      return {
+        ok: false,
+        reason:
+          tree.size < current.size
+            ? `the log rewrote its history: its tree of size ${current.size} does not extend the tree of size ${tree.size} in which entry ${index} was proven`
+            : `the log rewrote its history: the tree of size ${tree.size} in which entry ${index} was proven does not extend its tree of size ${current.size}`,
+      };
     }
-    return { ok: true, treeSize: current.size, rootHash: currentRoot };
+    const larger = tree.size > current.size ? tree : currentTree;
+    return { ok: true, treeSize: larger.size, rootHash: larger.rootHash };
   }
 
-  /** That `current` extends the recorded `tree` (smaller), once per recorded tree. */
-  #extends(current: VerifiedCheckpoint, tree: ProvenTree): Promise<void> {
+  /**
+   * That `tree` and `current` are one history (the larger extends the smaller), once per tree. A
+   * failed proof (LogIntegrityError, remembered) is the log rewriting its history; anything else,
+   * a reply that could not be read included, is a DependencyError, asked again by the next entry.
+   */
+  #consistent(
+    current: VerifiedCheckpoint,
+    tree: ProvenTree,
+    details: Record<string, unknown>,
+  ): Promise<void> {
     const key = `${tree.size}:${tree.rootHash}`;
-    let proven = this.#recorded.get(key);
+    let proven = this.#consistency.get(key);
     if (proven === undefined) {
-      const recorded: VerifiedCheckpoint = {
+      const other: VerifiedCheckpoint = {
         origin: current.origin,
         size: tree.size,
         rootHash: Buffer.from(tree.rootHash, 'hex'),
         extensions: [],
         note: '',
       };
-      proven = this.#client.verifyConsistency(recorded, current);
-      this.#recorded.set(key, proven);
-      // A fetch that failed is not remembered; a proof that failed is.
-      proven.catch((err) => {
-        if (!(err instanceof LogIntegrityError)) this.#recorded.delete(key);
+      const proof =
+        other.size > current.size
+          ? this.#client.verifyConsistency(current, other)
+          : this.#client.verifyConsistency(other, current);
+      proven = proof.catch((err: unknown) => {
+        if (err instanceof LogIntegrityError && PROOF_FAILURES.has(err.reason)) throw err;
+        this.#consistency.delete(key);
+        throw new DependencyError(
+          'rekor',
+          `proving the log's trees of sizes ${tree.size} and ${current.size} consistent failed: ${(err as Error).message}`,
+          { ...details, treeSize: tree.size, currentTreeSize: current.size },
+          err,
+        );
       });
+      this.#consistency.set(key, proven);
     }
     return proven;
   }
@@ -179,37 +203,17 @@ export class InclusionRechecker {
    */
   async #verifyAgainst(entry: LogEntry, index: number, current: VerifiedCheckpoint): Promise<ProvenTree> {
     const proof = entry.verification?.inclusionProof;
-    const currentTree = { size: current.size, rootHash: current.rootHash.toString('hex') };
     if (proof?.treeSize === current.size) {
       // Proven to the pass's checkpoint itself: the entry's own checkpoint need not be verified.
       this.#client.verifyEntry(entry, index, current);
-      return currentTree;
+      return treeOf(current);
     }
+    // The proof and its signed checkpoint are there and agree (verifyEntry); that tree and the
+    // pass's checkpoint must be one history.
     this.#client.verifyEntry(entry, index);
-    // verifyEntry checked that the proof and its signed checkpoint are there and agree.
-    await this.#linked(current, proof!.checkpoint!);
-    return proof!.treeSize > current.size
-      ? { size: proof!.treeSize, rootHash: proof!.rootHash }
-      : currentTree;
-  }
-
-  /** That the signed checkpoint `note` (already verified) and `current` are consistent, once per tree. */
-  #linked(current: VerifiedCheckpoint, note: string): Promise<void> {
-    const { checkpoint } = parseCheckpoint(note);
-    let proven = this.#extensions.get(checkpoint.size);
-    if (proven === undefined) {
-      const other = { ...checkpoint, note };
-      proven =
-        other.size > current.size
-          ? this.#client.verifyConsistency(current, other)
-          : this.#client.verifyConsistency(other, current);
-      this.#extensions.set(checkpoint.size, proven);
-      // A fetch that failed is not remembered; a proof that failed is.
-      proven.catch((err) => {
-        if (!(err instanceof LogIntegrityError)) this.#extensions.delete(checkpoint.size);
-      });
-    }
-    return proven;
+    const proven = treeOf(parseCheckpoint(proof!.checkpoint!).checkpoint);
+    await this.#consistent(current, proven, { logIndex: index });
+    return proven.size > current.size ? proven : treeOf(current);
   }
 
   #entry(index: number): Promise<CheckedEntry | Error> {
@@ -293,6 +297,7 @@ export class InclusionRechecker {
       const tree = await this.#verifyAgainst(entry, b.index, current);
       b.settle({
         bodyHash: crypto.createHash('sha256').update(Buffer.from(entry.body, 'base64')).digest('hex'),
+        integratedTime: entry.integratedTime,
         tree,
       });
     } catch (err) {
@@ -300,4 +305,26 @@ export class InclusionRechecker {
       b.settle(err as Error);
     }
   }
+}
+
+/** Failures of a consistency proof itself; other LogIntegrityErrors (an unreadable reply) are not. */
+const PROOF_FAILURES = new Set(['inconsistent', 'shrunk']);
+
+const HEX_ROOT = /^[0-9a-f]{64}$/;
+
+/** A tree as recorded: the size and lower-case hex root of a checkpoint. */
+function treeOf(checkpoint: { size: number; rootHash: Buffer }): ProvenTree {
+  return { size: checkpoint.size, rootHash: checkpoint.rootHash.toString('hex') };
+}
+
+/**
+ * The tree evidence was proven in by an earlier pass, if it records one that can be: a record
+ * without a root (from before roots were kept) or with a malformed one is read and proven afresh.
+ */
+function recordedTree(evidence: LogEvidence): ProvenTree | undefined {
+  const size = evidence.provenAtTreeSize;
+  const root = evidence.provenAtRoot?.toLowerCase();
+  if (size === undefined || root === undefined) return undefined;
+  if (!Number.isSafeInteger(size) || size < 1 || !HEX_ROOT.test(root)) return undefined;
+  return { size, rootHash: root };
 }

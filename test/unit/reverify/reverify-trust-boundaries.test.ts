@@ -331,6 +331,144 @@ describe('reverifyOnce at its trust boundaries', () => {
     assert.deepEqual(alerts.openKinds(ref('rewrite/app', 'v1')), []);
   });
 
+  it('refuses a proof for a forked tree of an older size, though a proof for the true tree of that size came first in the pass', async () => {
+    const { store, deps } = world('older-fork');
+    await pushSigned('older-fork/app', 'v1'); // two entries: the .sig signature's and the bundle's
+    await reverifyOnce(deps());
+    const answers = new Map<string, string>();
+    const recording: typeof fetch = async (input, init) => {
+      const body = await (await fetch(input, init)).text();
+      answers.set(String(init?.body), body);
+      return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
+    };
+    const other = world('older-fork');
+    await reverifyOnce(other.deps());
+    await reverifyOnce(other.deps({}, recording));
+    await logEntry('older-fork grows'); // the answers are now for an older tree
+    const logSigningKey = loadKeys(rekorDir).v1;
+    // The entry asked for last is served with a proof for a forked tree of the older size; the one
+    // asked for first, with the true proof for that size, which is checked first.
+    const forked: typeof fetch = async (input, init) => {
+      const old = answers.get(String(init?.body));
+      if (old === undefined) return await fetch(input, init);
+      const asked = (JSON.parse(String(init?.body)) as { logIndexes: number[] }).logIndexes;
+      const list = JSON.parse(old) as Array<Record<string, RekorV1Entry>>;
+      const entry = list.flatMap((m) => Object.values(m)).find((e) => e.logIndex === asked.at(-1))!;
+      const proof = entry.verification!.inclusionProof!;
+      const hashes = [...proof.hashes];
+      hashes[hashes.length - 1] = randomBytes(32).toString('hex');
+      const root = rootFromInclusionProof(
+        proof.logIndex,
+        proof.treeSize,
+        hashLeaf(Buffer.from(entry.body, 'base64')),
+        hashes.map((h) => Buffer.from(h, 'hex')),
+      );
+      const { checkpoint, note } = parseCheckpoint(proof.checkpoint!);
+      proof.hashes = hashes;
+      proof.rootHash = root.toString('hex');
+      proof.checkpoint = signNote(
+        formatCheckpointBody({ ...checkpoint, rootHash: root }),
+        ecdsaNoteSigner(note.signatures[0]!.name, logSigningKey),
+      );
+      return new Response(JSON.stringify(list), {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+      });
+    };
+    const summary = await reverifyOnce(deps({}, forked));
+    assert.deepEqual(statuses(summary), [[ref('older-fork/app', 'v1'), 'invalid']]);
+    const reasons = store.records.get(ref('older-fork/app', 'v1'))!.findings.map((f) => f.reason ?? '');
+    assert.ok(
+      reasons.some((r) => r.startsWith('log inclusion re-check failed')),
+      reasons.join('\n'),
+    );
+  });
+
+  it('keeps the larger tree another pass recorded while this pass works from an older checkpoint', async () => {
+    const { store, alerts, deps } = world('overlap');
+    await pushSigned('overlap/app', 'v1');
+    await reverifyOnce(deps());
+    await reverifyOnce(deps()); // records the tree
+    const recorded = () => store.records.get(ref('overlap/app', 'v1'))!.findings.flatMap((f) => f.log ?? []);
+    // Pass X fixes its checkpoint now (its first look at the log).
+    const x = new InclusionRechecker({ client: logClient, baseUrl: rekor.url });
+    const { provenAtTreeSize: _s, provenAtRoot: _r, ...unrecorded } = recorded()[0]!;
+    assert.equal((await x.recheck(unrecorded))?.ok, true);
+    // The log grows and another pass records the larger tree before X reaches the tag.
+    await logEntry('overlap grows');
+    await reverifyOnce(deps());
+    const larger = await logClient.getCheckpoint();
+    const summary = await reverifyOnce(deps({ inclusion: x }));
+    assert.deepEqual(statuses(summary), [[ref('overlap/app', 'v1'), 'valid']]);
+    assert.deepEqual(alerts.openKinds(ref('overlap/app', 'v1')), []);
+    for (const e of recorded()) {
+      assert.equal(e.provenAtTreeSize, larger.size);
+      assert.equal(e.provenAtRoot, larger.rootHash.toString('hex'));
+    }
+  });
+
+  it('treats a consistency proof it cannot read as the log failing, not as a rewritten history', async () => {
+    const { store, alerts, deps } = world('unreadable');
+    await pushSigned('unreadable/app', 'v1');
+    await reverifyOnce(deps());
+    await reverifyOnce(deps()); // records the tree
+    await logEntry('unreadable grows');
+    const htmlProofs: typeof fetch = async (input, init) => {
+      if (String(input).includes('/api/v1/log/proof'))
+        return new Response('<html>gateway</html>', {
+          status: 200,
+          headers: { 'content-type': 'text/html' },
+        });
+      return await fetch(input, init);
+    };
+    const client = new RekorV1Client({ baseUrl: rekor.url, logKey: rekor.publicKeyPem, fetch: htmlProofs });
+    const summary = await reverifyOnce(
+      deps({ inclusion: new InclusionRechecker({ client, baseUrl: rekor.url }) }),
+    );
+    assert.deepEqual(statuses(summary), [], 'no verdict from an unreadable proof');
+    assert.equal(summary.errors.length, 1, JSON.stringify(summary.errors));
+    assert.match(summary.errors[0]!.error, /consistent failed/);
+    assert.equal(store.records.get(ref('unreadable/app', 'v1'))!.status, 'valid', 'the last verdict stands');
+    assert.deepEqual(alerts.openKinds(ref('unreadable/app', 'v1')), []);
+  });
+
+  it('reads an entry afresh when its recorded tree is malformed, compares roots by value, and checks the integration time it reads', async () => {
+    const { store, deps } = world('evidence');
+    await pushSigned('evidence/app', 'v1');
+    await reverifyOnce(deps());
+    await reverifyOnce(deps()); // records the tree
+    const evidence = store.records.get(ref('evidence/app', 'v1'))!.findings.flatMap((f) => f.log ?? [])[0]!;
+    const fresh = () => new InclusionRechecker({ client: logClient, baseUrl: rekor.url });
+    const current = await logClient.getCheckpoint();
+    // The root recorded in upper case is the same root.
+    const upper = await fresh().recheck({ ...evidence, provenAtRoot: evidence.provenAtRoot!.toUpperCase() });
+    assert.deepEqual(upper, { ok: true, treeSize: current.size, rootHash: current.rootHash.toString('hex') });
+    // A recorded tree of size 0, or with a root that is not one, proves nothing: the entry is read,
+    // and must still be the entry that was verified.
+    const other = '00'.repeat(32);
+    for (const [size, root] of [
+      [0, evidence.provenAtRoot!],
+      [current.size, 'not a root'],
+    ] as const) {
+      const result = await fresh().recheck({
+        ...evidence,
+        bodyHash: other,
+        provenAtTreeSize: size,
+        provenAtRoot: root,
+      });
+      assert.deepEqual(result, {
+        ok: false,
+        reason: `log entry ${evidence.logIndex} is no longer the entry that was verified`,
+      });
+    }
+    // The entry read must claim the integration time that was verified (its signed entry timestamp
+    // covers the time the log claims now; the verified one is the evidence).
+    const { provenAtTreeSize: _s, provenAtRoot: _r, ...unrecorded } = evidence;
+    const moved = await fresh().recheck({ ...unrecorded, integratedTime: evidence.integratedTime - 1 });
+    assert.equal(moved?.ok, false);
+    assert.match(moved!.reason!, /now claims integration at \d+, not the \d+ verified/);
+  });
+
   it('turns a finding made invalid by one failed inclusion re-check valid again once the log recovers', async () => {
     const { alerts, deps } = world('glitch');
     await pushSigned('glitch/app', 'v1');
