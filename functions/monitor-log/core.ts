@@ -347,13 +347,14 @@ async function monitorOneLog(
 
   // A backfill rescans; it never moves the cursor forward, which would leave the entries between
   // unscanned with nothing saying so.
-  if (deps.from !== undefined && deps.from > state!.cursor) {
+  if (deps.from !== undefined && Math.min(deps.from, head.size) > state!.cursor) {
     result.outcome = 'failed';
     result.from = state!.cursor;
+    const past = deps.from > head.size ? `, past the log's tree size ${head.size},` : '';
     result.error = new InvalidInputError(
-      `a backfill from log index ${deps.from} would skip entries ${state!.cursor}–${deps.from - 1}, ` +
+      `a backfill from log index ${deps.from}${past} would skip entries ${state!.cursor}–${Math.min(deps.from, head.size) - 1}, ` +
         `which have not been scanned: the cursor is at ${state!.cursor}; rescan from ${state!.cursor} or lower`,
-      { log: config.name, from: deps.from, cursor: state!.cursor },
+      { log: config.name, from: deps.from, cursor: state!.cursor, treeSize: head.size },
     );
     return result;
   }
