@@ -5,6 +5,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Witness } from '@sigstore/sign';
+import type { SubjectLock } from '../attach/lock.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { SigningStore } from '../state/signing-records.ts';
 import type { KeyedSigner, SignOnPushDeps } from './core.ts';
@@ -108,3 +109,28 @@ export const timedCall: CallWrapper =
       clock.end();
     }
   };
+
+/**
+ * A subject lock whose taking and giving back are timed as dependency calls (two per use): a
+ * cross-instance lease is Firestore round trips, and any wait for another instance's lease, not
+ * the function's own latency. The work done while holding it is timed as it is anywhere else.
+ */
+export function timedLock(lock: SubjectLock): SubjectLock {
+  return {
+    lock<T>(subject: string, fn: () => Promise<T>): Promise<T> {
+      const clock = clocks.getStore();
+      if (clock === undefined) return lock.lock(subject, fn);
+      clock.begin(); // taking it
+      return lock
+        .lock(subject, async () => {
+          clock.end();
+          try {
+            return await fn();
+          } finally {
+            clock.begin(); // giving it back
+          }
+        })
+        .finally(() => clock.end());
+    },
+  };
+}

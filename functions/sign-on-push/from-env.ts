@@ -16,6 +16,7 @@ import { createKmsClient } from '../signing/kms-client.ts';
 import { KmsSigner } from '../signing/kms-signer.ts';
 import { FirestoreSigningStore } from '../state/signing-records.ts';
 import type { KeyedSigner, SignOnPushDeps } from './core.ts';
+import { timedLock } from './dependency-calls.ts';
 
 export function signOnPushDepsFromEnv(env: NodeJS.ProcessEnv, logger?: Logger): SignOnPushDeps {
   const config = loadSignOnPushConfig(env);
@@ -57,10 +58,10 @@ export function signOnPushDepsFromEnv(env: NodeJS.ProcessEnv, logger?: Logger): 
     signerFor,
     witness,
     // In-process first (concurrent deliveries in this instance queue in memory), then the Firestore
-    // lease that other instances honour too.
+    // lease that other instances honour too, its round trips timed as dependency calls.
     lock: new NestedSubjectLock(
       new InProcessSubjectLock(),
-      new FirestoreSubjectLock(firestore, logger ? { logger } : {}),
+      timedLock(new FirestoreSubjectLock(firestore, logger ? { logger } : {})),
     ),
   };
 }

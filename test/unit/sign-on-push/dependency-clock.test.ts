@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { SubjectLock } from '../../../functions/attach/lock.ts';
 import {
   DependencyClock,
   timedCall,
+  timedLock,
   withDependencyClock,
 } from '../../../functions/sign-on-push/dependency-calls.ts';
 
@@ -44,5 +46,49 @@ describe('DependencyClock: the time a signing waits on its dependencies', () => 
     ]);
     assert.equal(a.report().calls, 2);
     assert.equal(b.report().calls, 1);
+  });
+
+  it('times taking and giving back a lock as two dependency calls, and the work under it as itself', async () => {
+    // A lock whose taking and giving back each take 30 ms (a lease's round trips).
+    const lease: SubjectLock = {
+      async lock(_subject, fn) {
+        await sleep(30);
+        try {
+          return await fn();
+        } finally {
+          await sleep(30);
+        }
+      },
+    };
+    const lock = timedLock(lease);
+    const clock = new DependencyClock();
+    await withDependencyClock(clock, () =>
+      lock.lock('registry.example/team/app@sha256:1', async () => {
+        const until = performance.now() + 40; // the holder's own work: not waiting on anything
+        while (performance.now() < until);
+      }),
+    );
+    const r = clock.report();
+    assert.equal(r.calls, 2);
+    assert.ok(r.dependencyMs >= 58 && r.dependencyMs < r.totalMs - 35, JSON.stringify(r));
+    assert.ok(r.ownMs >= 38, `the work under the lock is the signing's own: ${JSON.stringify(r)}`);
+
+    // A lock that cannot be taken: the wait is timed and closed.
+    const refused = timedLock({
+      async lock() {
+        await sleep(20);
+        throw new Error('held elsewhere');
+      },
+    });
+    const failed = new DependencyClock();
+    await assert.rejects(
+      withDependencyClock(failed, () => refused.lock('s', async () => 1)),
+      /held elsewhere/,
+    );
+    assert.equal(failed.report().calls, 1);
+    assert.ok(failed.report().dependencyMs >= 18);
+    const after = failed.report().dependencyMs;
+    await withDependencyClock(failed, () => call(10));
+    assert.ok(failed.report().dependencyMs >= after + 9, 'the clock was left balanced');
   });
 });
