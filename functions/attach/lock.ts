@@ -43,3 +43,18 @@ export class NestedSubjectLock implements SubjectLock {
     return this.#outer.lock(subject, () => this.#inner.lock(subject, fn));
   }
 }
+
+/**
+ * The lock of a subject its caller already holds (one hold around several attachments): the work
+ * runs at once. Asking it for another subject is a bug, and refused.
+ */
+export function heldSubjectLock(subject: string): SubjectLock {
+  return {
+    lock<T>(asked: string, fn: () => Promise<T>): Promise<T> {
+      if (asked !== subject) {
+        return Promise.reject(new Error(`the lock on ${asked} was asked for while holding only ${subject}`));
+      }
+      return fn();
+    },
+  };
+}

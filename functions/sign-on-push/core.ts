@@ -16,7 +16,7 @@ import {
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
 import { bundleBytes } from '../attach/bundle-bytes.ts';
 import { attachCosignSignature } from '../attach/cosign-layout.ts';
-import type { SubjectLock } from '../attach/lock.ts';
+import { heldSubjectLock, type SubjectLock } from '../attach/lock.ts';
 import { attachBundleReferrer } from '../attach/referrer.ts';
 import type { RekorBundle } from '../attach/rekor-bundle.ts';
 import { buildSimpleSigningPayload } from '../attach/simple-signing.ts';
@@ -199,70 +199,80 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     const signer = deps.signerFor(rule.key);
     const log = logger.child({ image: imageRef, keyVersion: rule.key, attempt: record.attempts });
     try {
-      for (const format of rule.formats) {
-        const progress: FormatProgress = { ...record.formats[format] };
-        const save = async (patch: FormatProgress) => {
-          Object.assign(progress, patch);
-          record.formats[format] = progress;
-          await deps.store.progress(id, owner, { formats: record.formats });
-        };
-        if (progress.attached) continue;
-        const recorded = new RecordedSigner({
-          inner: signer,
-          keyOf: () => signer.signatureKey(),
-          stored: progress,
-          save,
-        });
-        const witnesses = deps.witness ? [deps.witness] : [];
-        if (format === 'cosign') {
-          const payload = progress.signedBytes
-            ? Buffer.from(progress.signedBytes, 'base64')
-            : Buffer.from(
-                buildSimpleSigningPayload(image, {
-                  ...deps.config.annotations,
-                  ...(n.raw.tag ? { tag: n.raw.tag } : {}),
-                  'dev.sigsentry/signed-at': now().toISOString(),
-                }),
-              );
-          if (!progress.bundle) {
-            const bundle = await new MessageSignatureBundleBuilder({ signer: recorded, witnesses }).create({
-              data: payload,
-            });
-            await save({ bundle: bundleToJSON(bundle) });
-            log.info('signed and logged (cosign layout)', logFields(bundle));
-          }
-          const bundle = progress.bundle as ReturnType<typeof bundleToJSON>;
-          await attachCosignSignature({ registry: deps.registry, lock: deps.lock, logger: log }, image, {
-            payload,
-            signature: messageSignature(bundle),
-            ...(bundle.verificationMaterial?.tlogEntries?.[0] ? { bundle: toCosignRekorBundle(bundle) } : {}),
+      // One hold of the image's lock for the whole signing, not one per format: the cross-instance
+      // lease is Firestore round trips (taking it and giving it back), and each format's attach
+      // runs under it as before, so a format attached before a later one fails stays attached.
+      const held = heldSubjectLock(imageRef);
+      const pending = rule.formats.some((format) => !record.formats[format]?.attached);
+      const underLock = (fn: () => Promise<void>) => (pending ? deps.lock.lock(imageRef, fn) : fn());
+      await underLock(async () => {
+        for (const format of rule.formats) {
+          const progress: FormatProgress = { ...record.formats[format] };
+          const save = async (patch: FormatProgress) => {
+            Object.assign(progress, patch);
+            record.formats[format] = progress;
+            await deps.store.progress(id, owner, { formats: record.formats });
+          };
+          if (progress.attached) continue;
+          const recorded = new RecordedSigner({
+            inner: signer,
+            keyOf: () => signer.signatureKey(),
+            stored: progress,
+            save,
           });
-        } else {
-          const statement = progress.signedBytes ? undefined : inTotoStatement(image);
-          if (!progress.bundle) {
-            const data = statement ?? dssePayloadOf(progress);
-            const bundle = await new DSSEBundleBuilder({ signer: recorded, witnesses }).create({
-              data,
-              type: IN_TOTO_PAYLOAD_TYPE,
+          const witnesses = deps.witness ? [deps.witness] : [];
+          if (format === 'cosign') {
+            const payload = progress.signedBytes
+              ? Buffer.from(progress.signedBytes, 'base64')
+              : Buffer.from(
+                  buildSimpleSigningPayload(image, {
+                    ...deps.config.annotations,
+                    ...(n.raw.tag ? { tag: n.raw.tag } : {}),
+                    'dev.sigsentry/signed-at': now().toISOString(),
+                  }),
+                );
+            if (!progress.bundle) {
+              const bundle = await new MessageSignatureBundleBuilder({ signer: recorded, witnesses }).create({
+                data: payload,
+              });
+              await save({ bundle: bundleToJSON(bundle) });
+              log.info('signed and logged (cosign layout)', logFields(bundle));
+            }
+            const bundle = progress.bundle as ReturnType<typeof bundleToJSON>;
+            await attachCosignSignature({ registry: deps.registry, lock: held, logger: log }, image, {
+              payload,
+              signature: messageSignature(bundle),
+              ...(bundle.verificationMaterial?.tlogEntries?.[0]
+                ? { bundle: toCosignRekorBundle(bundle) }
+                : {}),
             });
-            await save({ bundle: bundleToJSON(bundle) });
-            log.info('signed and logged (Sigstore bundle)', logFields(bundle));
+          } else {
+            const statement = progress.signedBytes ? undefined : inTotoStatement(image);
+            if (!progress.bundle) {
+              const data = statement ?? dssePayloadOf(progress);
+              const bundle = await new DSSEBundleBuilder({ signer: recorded, witnesses }).create({
+                data,
+                type: IN_TOTO_PAYLOAD_TYPE,
+              });
+              await save({ bundle: bundleToJSON(bundle) });
+              log.info('signed and logged (Sigstore bundle)', logFields(bundle));
+            }
+            await attachBundleReferrer(
+              { registry: deps.registry, lock: held, logger: log },
+              image,
+              bundleBytes(progress.bundle),
+              {
+                created: new Date(record.createdAt),
+              },
+            );
           }
-          await attachBundleReferrer(
-            { registry: deps.registry, lock: deps.lock, logger: log },
-            image,
-            bundleBytes(progress.bundle),
-            {
-              created: new Date(record.createdAt),
-            },
-          );
+          // Persisted with the next write (the next format's signature, or the final state) rather
+          // than a write of its own: attaching is idempotent (an identical signature or bundle is
+          // found and not added again), so a crash before that write costs a lookup, not a copy.
+          Object.assign(progress, { attached: true });
+          record.formats[format] = progress;
         }
-        // Persisted with the next write (the next format's signature, or the final state) rather
-        // than a write of its own: attaching is idempotent (an identical signature or bundle is
-        // found and not added again), so a crash before that write costs a lookup, not a copy.
-        Object.assign(progress, { attached: true });
-        record.formats[format] = progress;
-      }
+      });
       await deps.store.progress(id, owner, { formats: record.formats, state: 'attached', lease: null });
       log.notice('image signed', { formats: rule.formats, timing: clock.report() });
       return { outcome: 'signed', image: imageRef, formats: rule.formats };

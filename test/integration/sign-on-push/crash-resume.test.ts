@@ -3,6 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import { PubSub } from '@google-cloud/pubsub';
 import type { AlertInput, AlertSink } from '../../../functions/alerts/alert.ts';
 import { readCosignSignatures } from '../../../functions/attach/cosign-layout.ts';
+import { FirestoreSubjectLock } from '../../../functions/attach/firestore-subject-lock.ts';
+import { InProcessSubjectLock, NestedSubjectLock } from '../../../functions/attach/lock.ts';
 import { listBundleReferrers, readBundleReferrer } from '../../../functions/attach/referrer.ts';
 import { DependencyError } from '../../../functions/errors.ts';
 import { parseGcrMessage } from '../../../functions/events/gcr-message.ts';
@@ -101,7 +103,16 @@ describe('signOnPush resumes from its Firestore record', () => {
     assert.ok(logged, 'the first attempt stored its log entry before touching the registry');
     assert.equal((await listBundleReferrers(real, ref)).descriptors.length, 0, 'nothing attached yet');
 
-    const second = createSignOnPush(signOnPushDepsFromEnv(env()));
+    const deps = signOnPushDepsFromEnv(env());
+    const second = createSignOnPush({
+      ...deps,
+      // The dead attempt holds the image's attach lease; a killed process stops renewing it, so it
+      // runs out within its 30 s. This one only hangs and renews it: the redelivery's clock is past it.
+      lock: new NestedSubjectLock(
+        new InProcessSubjectLock(),
+        new FirestoreSubjectLock(records.db, { now: () => Date.now() + 3_600_000 }),
+      ),
+    });
     // While the dead attempt's lease lasts, a redelivery is told to come back later.
     await assert.rejects(second.sign(notification, createMemoryLogger()), SigningInProgressError);
     await sleep(3500);
