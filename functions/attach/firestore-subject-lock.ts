@@ -44,11 +44,12 @@ export interface SubjectLease {
 
 export interface FirestoreSubjectLockOptions {
   readonly collection?: string;
-  /** How long a lease stands without renewal. Default 30 s, far longer than a registry write. */
+  /** How long a lease stands without renewal. Default 30 s; renewed while held. */
   readonly leaseMs?: number;
   /** Renewal period while held. Default leaseMs / 3. */
   readonly renewMs?: number;
-  /** No renewal past this long after taking the lease. Default 5 min (signOnPush's timeout). */
+  /** No renewal past this long after taking the lease. Default 5 min, signOnPush's timeout (a signing
+   * holds the lease while it signs, logs and attaches, each call bounded by its own timeout). */
   readonly maxHoldMs?: number;
   /** How long to wait for another owner's lease before giving up (retryable). Default 60 s. */
   readonly waitMs?: number;
