@@ -4,7 +4,7 @@
  * old proofs or glitches once, and a tag that answers 404. Real registry, Rekor emulator and store.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,7 @@ import type { RekorV1Entry } from '../../../functions/tlog/client/types.ts';
 import { hashLeaf, rootFromInclusionProof } from '../../../functions/tlog/merkle/index.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
+import type { LogEvidence } from '../../../functions/verify/verdict.ts';
 import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
 import {
   type ProxyIntercept,
@@ -39,6 +40,29 @@ import { flipSignatures, rewriteSignatureManifest } from '../verify/tamper.ts';
 import { RecordingAlertSink } from './recording-sink.ts';
 
 const KEY_VERSION = 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
+
+/**
+ * Gives `entry` a proof for a forked tree of the same size: one sibling subtree differs, so the
+ * entry is included under another root, whose checkpoint the log's own key signs (a split view).
+ */
+function forkProof(entry: RekorV1Entry, logSigningKey: KeyObject): void {
+  const proof = entry.verification!.inclusionProof!;
+  const hashes = [...proof.hashes];
+  hashes[hashes.length - 1] = randomBytes(32).toString('hex');
+  const root = rootFromInclusionProof(
+    proof.logIndex,
+    proof.treeSize,
+    hashLeaf(Buffer.from(entry.body, 'base64')),
+    hashes.map((h) => Buffer.from(h, 'hex')),
+  );
+  const { checkpoint, note } = parseCheckpoint(proof.checkpoint!);
+  proof.hashes = hashes;
+  proof.rootHash = root.toString('hex');
+  proof.checkpoint = signNote(
+    formatCheckpointBody({ ...checkpoint, rootHash: root }),
+    ecdsaNoteSigner(note.signatures[0]!.name, logSigningKey),
+  );
+}
 
 describe('reverifyOnce at its trust boundaries', () => {
   let testRegistry: TestRegistry;
@@ -111,6 +135,32 @@ describe('reverifyOnce at its trust boundaries', () => {
     return image;
   };
   const ref = (repository: string, tag: string) => `${host}/${repository}:${tag}`;
+  /**
+   * The log's answers to a first re-check of `team`'s entries by another pass (its own store),
+   * by request body, recorded at the log's current size: to be replayed once the log has grown.
+   */
+  const answersOfAnotherPass = async (team: string): Promise<Map<string, string>> => {
+    const answers = new Map<string, string>();
+    const recording: typeof fetch = async (input, init) => {
+      const body = await (await fetch(input, init)).text();
+      answers.set(String(init?.body), body);
+      return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
+    };
+    const other = world(team);
+    await reverifyOnce(other.deps());
+    await reverifyOnce(other.deps({}, recording));
+    assert.ok(answers.size > 0);
+    return answers;
+  };
+  /** Every evidence records `checkpoint`'s tree as the one its entry is proven in. */
+  const assertProvenIn = (evidence: LogEvidence[], checkpoint: { size: number; rootHash: Buffer }) => {
+    assert.ok(evidence.length > 0);
+    for (const e of evidence) {
+      assert.equal(e.provenAtTreeSize, checkpoint.size);
+      assert.equal(e.provenAtRoot, checkpoint.rootHash.toString('hex'));
+    }
+  };
+
   const statuses = (summary: ReverifySummary) => summary.outcomes.map((o) => [o.ref, o.status]);
 
   it('stores the findings of the very .sig manifest it fingerprinted, even when the tag moves between the two reads', async () => {
@@ -197,16 +247,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     await pushSigned('replay/app', 'v1');
     await reverifyOnce(deps());
     // Answers recorded by another pass (its own store) while the log was smaller.
-    const answers = new Map<string, string>();
-    const recording: typeof fetch = async (input, init) => {
-      const body = await (await fetch(input, init)).text();
-      answers.set(String(init?.body), body);
-      return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
-    };
-    const other = world('replay');
-    await reverifyOnce(other.deps());
-    await reverifyOnce(other.deps({}, recording));
-    assert.ok(answers.size > 0);
+    const answers = await answersOfAnotherPass('replay');
     for (let i = 0; i < 5; i++) await logEntry(`replay grows ${i}`);
     const current = await logClient.getCheckpoint();
     const sizes = () =>
@@ -242,22 +283,7 @@ describe('reverifyOnce at its trust boundaries', () => {
       const res = await fetch(input, init);
       if (!String(input).endsWith('/api/v1/log/entries/retrieve')) return res;
       const list = (await res.json()) as Array<Record<string, RekorV1Entry>>;
-      for (const entry of list.flatMap((m) => Object.values(m))) {
-        const proof = entry.verification!.inclusionProof!;
-        const hashes = [...proof.hashes];
-        hashes[hashes.length - 1] = randomBytes(32).toString('hex');
-        const root = rootFromInclusionProof(
-          proof.logIndex,
-          proof.treeSize,
-          hashLeaf(Buffer.from(entry.body, 'base64')),
-          hashes.map((h) => Buffer.from(h, 'hex')),
-        );
-        const { checkpoint, note } = parseCheckpoint(proof.checkpoint!);
-        const body = formatCheckpointBody({ ...checkpoint, rootHash: root });
-        proof.hashes = hashes;
-        proof.rootHash = root.toString('hex');
-        proof.checkpoint = signNote(body, ecdsaNoteSigner(note.signatures[0]!.name, logSigningKey));
-      }
+      for (const entry of list.flatMap((m) => Object.values(m))) forkProof(entry, logSigningKey);
       return new Response(JSON.stringify(list), {
         status: 200,
         headers: { 'content-type': 'application/json' },
@@ -282,10 +308,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     assert.ok(retrieves > 0);
     const first = await logClient.getCheckpoint();
     assert.ok(evidence().length > 0);
-    for (const e of evidence()) {
-      assert.equal(e.provenAtTreeSize, first.size);
-      assert.equal(e.provenAtRoot, first.rootHash.toString('hex'));
-    }
+    assertProvenIn(evidence(), first);
     for (let i = 0; i < 3; i++) await logEntry(`steady grows ${i}`);
     retrieves = 0;
     const summary = await reverifyOnce(deps({}, counting));
@@ -293,10 +316,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     assert.equal(retrieves, 0, 'no entry was read again');
     const grown = await logClient.getCheckpoint();
     assert.ok(grown.size > first.size);
-    for (const e of evidence()) {
-      assert.equal(e.provenAtTreeSize, grown.size);
-      assert.equal(e.provenAtRoot, grown.rootHash.toString('hex'));
-    }
+    assertProvenIn(evidence(), grown);
   });
 
   it('makes a signature invalid when the log no longer extends the tree its entry was proven in, and valid again when it does', async () => {
@@ -335,15 +355,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     const { store, deps } = world('older-fork');
     await pushSigned('older-fork/app', 'v1'); // two entries: the .sig signature's and the bundle's
     await reverifyOnce(deps());
-    const answers = new Map<string, string>();
-    const recording: typeof fetch = async (input, init) => {
-      const body = await (await fetch(input, init)).text();
-      answers.set(String(init?.body), body);
-      return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
-    };
-    const other = world('older-fork');
-    await reverifyOnce(other.deps());
-    await reverifyOnce(other.deps({}, recording));
+    const answers = await answersOfAnotherPass('older-fork');
     await logEntry('older-fork grows'); // the answers are now for an older tree
     const logSigningKey = loadKeys(rekorDir).v1;
     // The entry asked for last is served with a proof for a forked tree of the older size; the one
@@ -354,22 +366,7 @@ describe('reverifyOnce at its trust boundaries', () => {
       const asked = (JSON.parse(String(init?.body)) as { logIndexes: number[] }).logIndexes;
       const list = JSON.parse(old) as Array<Record<string, RekorV1Entry>>;
       const entry = list.flatMap((m) => Object.values(m)).find((e) => e.logIndex === asked.at(-1))!;
-      const proof = entry.verification!.inclusionProof!;
-      const hashes = [...proof.hashes];
-      hashes[hashes.length - 1] = randomBytes(32).toString('hex');
-      const root = rootFromInclusionProof(
-        proof.logIndex,
-        proof.treeSize,
-        hashLeaf(Buffer.from(entry.body, 'base64')),
-        hashes.map((h) => Buffer.from(h, 'hex')),
-      );
-      const { checkpoint, note } = parseCheckpoint(proof.checkpoint!);
-      proof.hashes = hashes;
-      proof.rootHash = root.toString('hex');
-      proof.checkpoint = signNote(
-        formatCheckpointBody({ ...checkpoint, rootHash: root }),
-        ecdsaNoteSigner(note.signatures[0]!.name, logSigningKey),
-      );
+      forkProof(entry, logSigningKey);
       return new Response(JSON.stringify(list), {
         status: 200,
         headers: { 'content-type': 'application/json' },
@@ -401,10 +398,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     const summary = await reverifyOnce(deps({ inclusion: x }));
     assert.deepEqual(statuses(summary), [[ref('overlap/app', 'v1'), 'valid']]);
     assert.deepEqual(alerts.openKinds(ref('overlap/app', 'v1')), []);
-    for (const e of recorded()) {
-      assert.equal(e.provenAtTreeSize, larger.size);
-      assert.equal(e.provenAtRoot, larger.rootHash.toString('hex'));
-    }
+    assertProvenIn(recorded(), larger);
   });
 
   it('treats a consistency proof it cannot read as the log failing, not as a rewritten history', async () => {
