@@ -121,16 +121,21 @@ export function timedLock(lock: SubjectLock): SubjectLock {
       const clock = clocks.getStore();
       if (clock === undefined) return lock.lock(subject, fn);
       clock.begin(); // taking it
-      return lock
-        .lock(subject, async () => {
+      let holding: Promise<T>;
+      try {
+        holding = lock.lock(subject, async () => {
           clock.end();
           try {
             return await fn();
           } finally {
             clock.begin(); // giving it back
           }
-        })
-        .finally(() => clock.end());
+        });
+      } catch (err) {
+        clock.end(); // a lock that throws at once, rather than rejecting
+        throw err;
+      }
+      return holding.finally(() => clock.end());
     },
   };
 }

@@ -90,5 +90,19 @@ describe('DependencyClock: the time a signing waits on its dependencies', () => 
     const after = failed.report().dependencyMs;
     await withDependencyClock(failed, () => call(10));
     assert.ok(failed.report().dependencyMs >= after + 9, 'the clock was left balanced');
+
+    // A lock that throws at once, rather than rejecting: the clock is left balanced too.
+    const throwing = timedLock({
+      lock() {
+        throw new Error('broken lock');
+      },
+    });
+    const sync = new DependencyClock();
+    await assert.rejects(
+      withDependencyClock(sync, async () => throwing.lock('s', async () => 1)),
+      /broken lock/,
+    );
+    await withDependencyClock(sync, () => call(10));
+    assert.ok(sync.report().dependencyMs >= 9, 'the clock was left balanced after a synchronous throw');
   });
 });
