@@ -5,12 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadKeys } from '../../../emulators/rekor/keys.ts';
-import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
+import type { RekorServer } from '../../../emulators/rekor/server.ts';
 import { signatureTag } from '../../../functions/attach/cosign-layout.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
@@ -35,6 +32,7 @@ import {
   type TestProxy,
   type TestRegistry,
 } from '../../helpers/registry.ts';
+import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
 import { signImage } from '../verify/sign.ts';
 import { flipSignatures, rewriteSignatureManifest } from '../verify/tamper.ts';
 import { RecordingAlertSink } from './recording-sink.ts';
@@ -68,7 +66,7 @@ describe('reverifyOnce at its trust boundaries', () => {
   let testRegistry: TestRegistry;
   let proxy: TestProxy;
   let rekor: RekorServer;
-  let rekorDir: string;
+  let log: TestLog;
   let registry: RegistryClient;
   let host: string;
   let logClient: RekorV1Client;
@@ -84,18 +82,15 @@ describe('reverifyOnce at its trust boundaries', () => {
     testRegistry = await startRegistry();
     proxy = await startProxy(testRegistry.url, (req, res) => intercept?.(req, res) ?? false);
     host = proxy.host;
-    rekorDir = mkdtempSync(join(tmpdir(), 'reverify-boundaries-rekor-'));
-    rekor = await startRekorServer({ dataDir: rekorDir });
+    log = await startTestLog('reverify-boundaries-rekor', { unrelatedFirstEntry: true });
+    rekor = log.rekor;
     registry = new RegistryClient({ allowedHosts: [host] });
-    // The entries the tests check must not sit at log index 0 (proto3 JSON omits a zero logIndex).
-    await logEntry('log index 0');
     logClient = new RekorV1Client({ baseUrl: rekor.url, logKey: rekor.publicKeyPem });
   });
   after(async () => {
     await proxy.stop();
     await testRegistry.stop();
-    await rekor.close();
-    rmSync(rekorDir, { recursive: true, force: true });
+    await log.stop();
   });
 
   /** A pass's dependencies over `team` (its own repositories), with its own store and alerts. */
@@ -276,7 +271,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     await pushSigned('fork/app', 'v1');
     await logEntry('fork sibling'); // so the entry's proof has a sibling hash to fork
     await reverifyOnce(deps());
-    const logSigningKey = loadKeys(rekorDir).v1;
+    const logSigningKey = loadKeys(log.dataDir).v1;
     // The same tree size, another tree: one sibling subtree differs, so the entry is included in it
     // under another root, which the log signs. Only a comparison with the pass's checkpoint tells.
     const forked: typeof fetch = async (input, init) => {
@@ -357,7 +352,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     await reverifyOnce(deps());
     const answers = await answersOfAnotherPass('older-fork');
     await logEntry('older-fork grows'); // the answers are now for an older tree
-    const logSigningKey = loadKeys(rekorDir).v1;
+    const logSigningKey = loadKeys(log.dataDir).v1;
     // The entry asked for last is served with a proof for a forked tree of the older size; the one
     // asked for first, with the true proof for that size, which is checked first.
     const forked: typeof fetch = async (input, init) => {

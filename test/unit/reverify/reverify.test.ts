@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
+import type { RekorServer } from '../../../emulators/rekor/server.ts';
 import { signatureTag } from '../../../functions/attach/cosign-layout.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
@@ -16,8 +13,8 @@ import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
-import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
 import { startProxy, startRegistry, type TestProxy, type TestRegistry } from '../../helpers/registry.ts';
+import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
 import { signImage } from '../verify/sign.ts';
 import { flipSignatures, rewriteSignatureManifest } from '../verify/tamper.ts';
 import { RecordingAlertSink } from './recording-sink.ts';
@@ -28,7 +25,7 @@ describe('reverifyOnce', () => {
   let testRegistry: TestRegistry;
   let proxy: TestProxy;
   let rekor: RekorServer;
-  let rekorDir: string;
+  let log: TestLog;
   let registry: RegistryClient;
   let host: string;
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -43,11 +40,9 @@ describe('reverifyOnce', () => {
     testRegistry = await startRegistry();
     proxy = await startProxy(testRegistry.url);
     host = proxy.host;
-    rekorDir = mkdtempSync(join(tmpdir(), 'reverify-rekor-'));
-    rekor = await startRekorServer({ dataDir: rekorDir });
+    log = await startTestLog('reverify-rekor', { unrelatedFirstEntry: true });
+    rekor = log.rekor;
     registry = new RegistryClient({ allowedHosts: [host] });
-    // The entries the tests check must not sit at log index 0 (proto3 JSON omits a zero logIndex).
-    await appendFillerEntry(rekor.url, 'log index 0');
     const logClient = new RekorV1Client({ baseUrl: rekor.url, logKey: rekor.publicKeyPem });
     deps = () => ({
       registry,
@@ -76,8 +71,7 @@ describe('reverifyOnce', () => {
   after(async () => {
     await proxy.stop();
     await testRegistry.stop();
-    await rekor.close();
-    rmSync(rekorDir, { recursive: true, force: true });
+    await log.stop();
   });
 
   const ref = (repository: string, tag: string) => `${host}/${repository}:${tag}`;

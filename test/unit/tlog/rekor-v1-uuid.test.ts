@@ -5,36 +5,23 @@
  * between it and the client rewrites its answers as a lying log would.
  */
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
+import type { RekorServer } from '../../../emulators/rekor/server.ts';
 import { LogIntegrityError, RekorV1Client } from '../../../functions/tlog/client/index.ts';
 import type { LogEntry } from '../../../functions/tlog/client/types.ts';
 import { hashLeaf } from '../../../functions/tlog/merkle/index.ts';
+import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
+import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
 
 const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const pem = key.publicKey.export({ format: 'pem', type: 'spki' }).toString();
 
 // ECDSA signatures are randomised: a proposal is made once, so that proposing it again is a re-append.
 const proposals = new Map<number, Record<string, unknown>>();
 function proposal(i: number): Record<string, unknown> {
   const made = proposals.get(i);
   if (made !== undefined) return made;
-  const data = Buffer.from(`uuid artifact ${i}`);
-  const proposed = {
-    apiVersion: '0.0.1',
-    kind: 'hashedrekord',
-    spec: {
-      data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(data).digest('hex') } },
-      signature: {
-        content: sign('sha256', data, key.privateKey).toString('base64'),
-        publicKey: { content: Buffer.from(pem).toString('base64') },
-      },
-    },
-  };
+  const proposed = hashedRekordProposal(key, Buffer.from(`uuid artifact ${i}`)).body;
   proposals.set(i, proposed);
   return proposed;
 }
@@ -58,7 +45,7 @@ type Rewrite = (
 ) => { status: number; json: unknown; headers?: Record<string, string> };
 
 describe('Rekor v1 client: an entry UUID must be the leaf hash of the entry it names', () => {
-  let dir: string;
+  let log: TestLog;
   let server: RekorServer;
   /** Talks to the emulator directly. */
   let honest: RekorV1Client;
@@ -68,8 +55,8 @@ describe('Rekor v1 client: an entry UUID must be the leaf hash of the entry it n
   let entries: LogEntry[];
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rekor-uuid-'));
-    server = await startRekorServer({ dataDir: dir });
+    log = await startTestLog('rekor-uuid');
+    server = log.rekor;
     const options = { baseUrl: server.url, logKey: server.publicKeyPem, retries: 0, timeoutMs: 5000 };
     honest = new RekorV1Client(options);
     lying = new RekorV1Client({
@@ -92,8 +79,7 @@ describe('Rekor v1 client: an entry UUID must be the leaf hash of the entry it n
     rewrite = undefined;
   });
   after(async () => {
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
+    await log.stop();
   });
 
   it("the emulator's UUIDs are entry IDs (tree ID + leaf hash), accepted in every form Rekor allows", async () => {

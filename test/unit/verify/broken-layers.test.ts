@@ -5,11 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import crypto, { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
+import type { RekorServer } from '../../../emulators/rekor/server.ts';
 import {
   BUNDLE_ANNOTATION,
   SIGNATURE_ANNOTATION,
@@ -30,8 +27,8 @@ import { expectedKeyFromPem, type ImagePolicy } from '../../../functions/verify/
 import { logKey } from '../../../functions/verify/trust.ts';
 import type { Verdict } from '../../../functions/verify/verdict.ts';
 import { verifyImage } from '../../../functions/verify/verifier.ts';
-import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
+import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
 import { signImage } from './sign.ts';
 import { rewriteSignatureManifest } from './tamper.ts';
 
@@ -60,7 +57,7 @@ const cosignFindings = (verdict: Verdict) =>
 describe('broken `.sig` layers', () => {
   let testRegistry: TestRegistry;
   let rekor: RekorServer;
-  let rekorDir: string;
+  let log: TestLog;
   let registry: RegistryClient;
   let trust: VerifierTrust;
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -69,17 +66,14 @@ describe('broken `.sig` layers', () => {
 
   before(async () => {
     testRegistry = await startRegistry();
-    rekorDir = mkdtempSync(join(tmpdir(), 'broken-layers-rekor-'));
-    rekor = await startRekorServer({ dataDir: rekorDir });
+    log = await startTestLog('broken-layers-rekor', { unrelatedFirstEntry: true });
+    rekor = log.rekor;
     registry = new RegistryClient({ allowedHosts: [testRegistry.host] });
     trust = { logs: [logKey(rekor.url, rekor.publicKeyPem)] };
-    // The entries the tests check must not sit at log index 0 (proto3 JSON omits a zero logIndex).
-    await appendFillerEntry(rekor.url, 'log index 0');
   });
   after(async () => {
-    await rekor.close();
+    await log.stop();
     await testRegistry.stop();
-    rmSync(rekorDir, { recursive: true, force: true });
   });
 
   /** An image with a good cosign signature, then `extra` layers appended to its `.sig` manifest. */

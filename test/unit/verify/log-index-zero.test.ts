@@ -7,13 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { bundleToJSON } from '@sigstore/bundle';
 import { DSSEBundleBuilder, MessageSignatureBundleBuilder, RekorWitness } from '@sigstore/sign';
-import { startRekorServer } from '../../../emulators/rekor/server.ts';
 import type { StoredCosignSignature } from '../../../functions/attach/cosign-layout.ts';
 import { parseRekorBundle, serializeRekorBundle } from '../../../functions/attach/rekor-bundle.ts';
 import {
@@ -34,6 +30,7 @@ import { checkCosignSignature } from '../../../functions/verify/cosign-signature
 import { expectedKeyFromPem, type ImagePolicy } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
 import type { LogEvidence, SignatureFinding } from '../../../functions/verify/verdict.ts';
+import { startTestLog } from '../../helpers/rekor.ts';
 
 const image = { host: 'registry.example', repository: 'team/app', digest: `sha256:${'c'.repeat(64)}` };
 
@@ -52,12 +49,8 @@ describe('a signature whose log entry is at log index 0', () => {
 
   /** A new, empty Rekor log for one test, closed when it ends. */
   const freshLog = async (t: TestContext) => {
-    const dir = mkdtempSync(join(tmpdir(), 'log-index-zero-'));
-    const rekor = await startRekorServer({ dataDir: dir });
-    t.after(async () => {
-      await rekor.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const { rekor, stop } = await startTestLog('log-index-zero');
+    t.after(stop);
     const trust: VerifierTrust = { logs: [logKey(rekor.url, rekor.publicKeyPem)] };
     const witnesses = [
       new RekorWitness({ rekorBaseURL: rekor.url, entryType: 'dsse', fetchOnConflict: true }),

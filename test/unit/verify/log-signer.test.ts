@@ -5,13 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import crypto, { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { bundleToJSON } from '@sigstore/bundle';
 import { DSSEBundleBuilder } from '@sigstore/sign';
-import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
+import type { RekorServer } from '../../../emulators/rekor/server.ts';
 import type { StoredCosignSignature } from '../../../functions/attach/cosign-layout.ts';
 import { parseRekorBundle, serializeRekorBundle } from '../../../functions/attach/rekor-bundle.ts';
 import {
@@ -25,6 +22,7 @@ import type { VerifierTrust } from '../../../functions/verify/check.ts';
 import { checkCosignSignature } from '../../../functions/verify/cosign-signature.ts';
 import { expectedKeyFromPem, type ImagePolicy } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
+import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
 import { selfSignedCertificate, toPem } from '../../helpers/test-cert.ts';
 import { otherVerifyingKey } from './other-key.ts';
 
@@ -103,7 +101,7 @@ function cosignLayer(payload: Buffer, signature: Buffer, e: LoggedEntry): Stored
 
 describe('the key a log entry records', () => {
   let rekor: RekorServer;
-  let rekorDir: string;
+  let log: TestLog;
   let trust: VerifierTrust;
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
@@ -120,13 +118,12 @@ describe('the key a log entry records', () => {
   };
 
   before(async () => {
-    rekorDir = mkdtempSync(join(tmpdir(), 'log-signer-rekor-'));
-    rekor = await startRekorServer({ dataDir: rekorDir });
+    log = await startTestLog('log-signer-rekor');
+    rekor = log.rekor;
     trust = { logs: [logKey(rekor.url, rekor.publicKeyPem)] };
   });
   after(async () => {
-    await rekor.close();
-    rmSync(rekorDir, { recursive: true, force: true });
+    await log.stop();
   });
 
   it('bundle layout: our signature logged under another key is invalid, not valid', async () => {

@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
+import type { RekorServer } from '../../../emulators/rekor/server.ts';
 import { signatureTag } from '../../../functions/attach/cosign-layout.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
@@ -12,8 +9,8 @@ import type { VerifierTrust } from '../../../functions/verify/check.ts';
 import { expectedKeyFromPem, type ImagePolicy } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
 import { verifyImage } from '../../../functions/verify/verifier.ts';
-import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
+import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
 import { signImage } from './sign.ts';
 import { flipSignatures, rewriteSignatureManifest } from './tamper.ts';
 
@@ -25,7 +22,7 @@ function newSigner(): LocalSigner {
 describe('verifyImage (key-based, local registry and Rekor emulator)', () => {
   let testRegistry: TestRegistry;
   let rekor: RekorServer;
-  let rekorDir: string;
+  let log: TestLog;
   let registry: RegistryClient;
   let trust: VerifierTrust;
   const signer = newSigner();
@@ -33,17 +30,14 @@ describe('verifyImage (key-based, local registry and Rekor emulator)', () => {
 
   before(async () => {
     testRegistry = await startRegistry();
-    rekorDir = mkdtempSync(join(tmpdir(), 'verify-rekor-'));
-    rekor = await startRekorServer({ dataDir: rekorDir });
+    log = await startTestLog('verify-rekor', { unrelatedFirstEntry: true });
+    rekor = log.rekor;
     registry = new RegistryClient({ allowedHosts: [testRegistry.host] });
     trust = { logs: [logKey(rekor.url, rekor.publicKeyPem)] };
-    // The entries the tests check must not sit at log index 0 (proto3 JSON omits a zero logIndex).
-    await appendFillerEntry(rekor.url, 'log index 0');
   });
   after(async () => {
-    await rekor.close();
+    await log.stop();
     await testRegistry.stop();
-    rmSync(rekorDir, { recursive: true, force: true });
   });
 
   const push = async (repository: string, tag = 'v1') => {
