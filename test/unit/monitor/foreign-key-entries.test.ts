@@ -11,19 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { extractVerifiers } from '../../../functions/monitor-log/entry-verifiers.ts';
-import { b64, matches, monitorAlerts, owned, pemOf, unreadable } from './key-entry-checks.ts';
-
-const rekord = (format: string, signature: string | Buffer, key: string): Buffer =>
-  Buffer.from(
-    JSON.stringify({
-      apiVersion: '0.0.1',
-      kind: 'rekord',
-      spec: {
-        data: { hash: { algorithm: 'sha256', value: '00'.repeat(32) } },
-        signature: { format, content: b64(signature), publicKey: { content: b64(key) } },
-      },
-    }),
-  );
+import { b64, matches, monitorAlerts, owned, pemOf, rekordBody, unreadable } from './key-entry-checks.ts';
 
 /** RFC 4253 wire encoding, written independently of the reader under test. */
 const wire = (...fields: Array<string | Buffer>): Buffer =>
@@ -92,8 +80,8 @@ describe('rekord ssh entries', () => {
     it(`${name}: the key ssh-keygen wrote matches the owned PEM key`, { skip: !hasSshKeygen }, async () => {
       const { publicKey, line, signature } = sshSigned(name, type, options, sign);
       assert.ok(line.startsWith(`${name} `));
-      assert.equal(matches(rekord('ssh', signature, line), await owned(publicKey)), 1);
-      assert.equal(matches(rekord('ssh', signature, line), await owned(p256())), 0);
+      assert.equal(matches(rekordBody('ssh', signature, line), await owned(publicKey)), 1);
+      assert.equal(matches(rekordBody('ssh', signature, line), await owned(p256())), 0);
     });
   }
 
@@ -106,12 +94,12 @@ describe('rekord ssh entries', () => {
     });
     const cert = readFileSync(`${file}-cert.pub`, 'utf8');
     assert.ok(cert.startsWith('ecdsa-sha2-nistp256-cert-v01@openssh.com '));
-    assert.equal(matches(rekord('ssh', 'sig', cert), await owned(publicKey)), 1);
+    assert.equal(matches(rekordBody('ssh', 'sig', cert), await owned(publicKey)), 1);
   });
 
   it('a rogue ssh signature by an owned key raises rogue-signature', { skip: !hasSshKeygen }, async () => {
     const { publicKey, line, signature } = sshSigned('rogue', 'ec', { namedCurve: 'P-256' });
-    const alerts = await monitorAlerts([rekord('ssh', signature, line)], await owned(publicKey));
+    const alerts = await monitorAlerts([rekordBody('ssh', signature, line)], await owned(publicKey));
     assert.equal(alerts.ofKind('rogue-signature').length, 1);
     assert.equal(alerts.ofKind('rogue-signature')[0]?.evidence.entryKind, 'rekord');
   });
@@ -122,7 +110,7 @@ describe('rekord ssh entries', () => {
       'base64',
     ).toString('utf8');
     const blob = Buffer.from(key.split(' ')[1]!, 'base64');
-    const extracted = extractVerifiers(rekord('ssh', 'sig', key));
+    const extracted = extractVerifiers(rekordBody('ssh', 'sig', key));
     assert.ok(extracted.ok);
     assert.deepEqual(extracted.verifiers[0]?.der, Buffer.concat([ED25519_SPKI_PREFIX, blob.subarray(-32)]));
   });
@@ -131,14 +119,17 @@ describe('rekord ssh entries', () => {
     const ec = p256();
     const skEcdsa = wire('sk-ecdsa-sha2-nistp256@openssh.com', 'nistp256', uncompressedPoint(ec), 'ssh:');
     assert.equal(
-      matches(rekord('ssh', 'sig', `sk-ecdsa-sha2-nistp256@openssh.com ${b64(skEcdsa)}`), await owned(ec)),
+      matches(
+        rekordBody('ssh', 'sig', `sk-ecdsa-sha2-nistp256@openssh.com ${b64(skEcdsa)}`),
+        await owned(ec),
+      ),
       1,
     );
     const ed = crypto.generateKeyPairSync('ed25519').publicKey;
     const raw = Buffer.from(ed.export({ format: 'jwk' }).x!, 'base64url');
     const skEd = wire('sk-ssh-ed25519@openssh.com', raw, 'ssh:');
     assert.equal(
-      matches(rekord('ssh', 'sig', `sk-ssh-ed25519@openssh.com ${b64(skEd)}`), await owned(ed)),
+      matches(rekordBody('ssh', 'sig', `sk-ssh-ed25519@openssh.com ${b64(skEd)}`), await owned(ed)),
       1,
     );
   });
@@ -146,12 +137,15 @@ describe('rekord ssh entries', () => {
   it('a key that is there but cannot be read makes the entry unreadable', () => {
     const offCurve = Buffer.concat([Buffer.from([4]), Buffer.alloc(64, 1)]);
     const bad = wire('ecdsa-sha2-nistp256', 'nistp256', offCurve);
-    unreadable(rekord('ssh', 'sig', `ecdsa-sha2-nistp256 ${b64(bad)}`), /ssh public key/);
+    unreadable(rekordBody('ssh', 'sig', `ecdsa-sha2-nistp256 ${b64(bad)}`), /ssh public key/);
     const wrongCurve = wire('ecdsa-sha2-nistp256', 'nistp384', uncompressedPoint(p256()));
-    unreadable(rekord('ssh', 'sig', `ecdsa-sha2-nistp256 ${b64(wrongCurve)}`), /curve nistp384/);
-    unreadable(rekord('ssh', 'sig', `ssh-foo ${b64(wire('ssh-foo', 'x'))}`), /unsupported key type ssh-foo/);
-    unreadable(rekord('ssh', 'sig', `ssh-ed25519 ${b64(wire('ssh-ed25519'))}`), /truncated/);
-    unreadable(rekord('ssh', 'sig', 'not a key'), /no "<type> <base64 key>"/);
+    unreadable(rekordBody('ssh', 'sig', `ecdsa-sha2-nistp256 ${b64(wrongCurve)}`), /curve nistp384/);
+    unreadable(
+      rekordBody('ssh', 'sig', `ssh-foo ${b64(wire('ssh-foo', 'x'))}`),
+      /unsupported key type ssh-foo/,
+    );
+    unreadable(rekordBody('ssh', 'sig', `ssh-ed25519 ${b64(wire('ssh-ed25519'))}`), /truncated/);
+    unreadable(rekordBody('ssh', 'sig', 'not a key'), /no "<type> <base64 key>"/);
   });
 });
 
@@ -167,13 +161,13 @@ describe('rekord minisign entries', () => {
       keyLine, // the -P form
       b64(raw), // rekor's canonical value
     ]) {
-      assert.equal(matches(rekord('minisign', 'untrusted comment:\nRWQ=', text), ids), 1, text);
+      assert.equal(matches(rekordBody('minisign', 'untrusted comment:\nRWQ=', text), ids), 1, text);
     }
   });
 
   it('reads the key of a public log entry (rekor types.md, log index 5895)', () => {
     const content = 'akpGNDdCd05uYWw2MHZ5a0JteXMxK1IzS3F2Ulh1UDhjWnArbU4wcGxDWT0=';
-    const body = rekord('minisign', 'sig', Buffer.from(content, 'base64').toString('utf8'));
+    const body = rekordBody('minisign', 'sig', Buffer.from(content, 'base64').toString('utf8'));
     const extracted = extractVerifiers(body);
     assert.ok(extracted.ok);
     const key = Buffer.from(Buffer.from(content, 'base64').toString('utf8'), 'base64');
@@ -181,9 +175,9 @@ describe('rekord minisign entries', () => {
   });
 
   it('a key of the wrong size or algorithm makes the entry unreadable', () => {
-    unreadable(rekord('minisign', 'sig', b64(Buffer.alloc(31))), /minisign public key/);
+    unreadable(rekordBody('minisign', 'sig', b64(Buffer.alloc(31))), /minisign public key/);
     unreadable(
-      rekord('minisign', 'sig', b64(Buffer.concat([Buffer.from('XX'), Buffer.alloc(40)]))),
+      rekordBody('minisign', 'sig', b64(Buffer.concat([Buffer.from('XX'), Buffer.alloc(40)]))),
       /minisign/,
     );
   });

@@ -19,6 +19,19 @@ import { parseCheckpointBody } from '../../../functions/tlog/checkpoint/checkpoi
 export const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
 export const pemOf = (key: KeyObject): string => key.export({ type: 'spki', format: 'pem' }) as string;
 
+/** A rekord 0.0.1 entry body whose signature (`format`) and public key are the given bytes. */
+export const rekordBody = (format: string, signature: string | Buffer, key: string | Buffer): Buffer =>
+  Buffer.from(
+    JSON.stringify({
+      apiVersion: '0.0.1',
+      kind: 'rekord',
+      spec: {
+        data: { hash: { algorithm: 'sha256', value: '00'.repeat(32) } },
+        signature: { format, content: b64(signature), publicKey: { content: b64(key) } },
+      },
+    }),
+  );
+
 export const owned = (key: KeyObject | string): Promise<ResolvedIdentity[]> =>
   resolveIdentities([{ type: 'publicKey', pem: typeof key === 'string' ? key : pemOf(key) }], () =>
     Promise.reject(new Error('no KMS')),

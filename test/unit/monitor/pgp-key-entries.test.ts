@@ -16,21 +16,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { extractVerifiers } from '../../../functions/monitor-log/entry-verifiers.ts';
-import { b64, matches, monitorAlerts, owned, pemOf, unreadable } from './key-entry-checks.ts';
+import { b64, matches, monitorAlerts, owned, pemOf, rekordBody, unreadable } from './key-entry-checks.ts';
 
 const ARMORED_SIGNATURE = '-----BEGIN PGP SIGNATURE-----\n\niQ==\n-----END PGP SIGNATURE-----\n';
 
-const rekord = (key: string | Buffer, format = 'pgp'): Buffer =>
-  Buffer.from(
-    JSON.stringify({
-      apiVersion: '0.0.1',
-      kind: 'rekord',
-      spec: {
-        data: { hash: { algorithm: 'sha256', value: '00'.repeat(32) } },
-        signature: { format, content: b64(ARMORED_SIGNATURE), publicKey: { content: b64(key) } },
-      },
-    }),
-  );
+const rekord = (key: string | Buffer, format = 'pgp'): Buffer => rekordBody(format, ARMORED_SIGNATURE, key);
 const helm = (key: string | Buffer): Buffer =>
   Buffer.from(
     JSON.stringify({
