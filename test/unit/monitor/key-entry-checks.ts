@@ -52,22 +52,32 @@ export function unreadable(body: Buffer, reason: RegExp): void {
   if (!extracted.ok) assert.match(extracted.message, reason);
 }
 
-/** The alerts of one monitor run over a log holding `bodies`, with `identities` owned. */
-export async function monitorAlerts(
-  bodies: Buffer[],
-  identities: ResolvedIdentity[],
-): Promise<MemoryAlertSink> {
-  const head = { ...parseCheckpointBody(`test\n1\n${Buffer.alloc(32).toString('base64')}\n`), note: 'n' };
-  const log: MonitoredLog = {
+/**
+ * A log that serves `bodies` as its entries, under a checkpoint that is not checked: for entries the
+ * Rekor emulator would refuse to log (malformed, or in formats it does not accept).
+ */
+export function logServing(bodies: Buffer[]): MonitoredLog {
+  const head = {
+    ...parseCheckpointBody(`test\n${bodies.length}\n${Buffer.alloc(32).toString('base64')}\n`),
+    note: 'n',
+  };
+  return {
     url: 'http://log.test',
     getCheckpoint: async () => head,
     verifyConsistency: async () => {},
     readEntries: async (start, end) =>
       bodies.slice(start, end).map((body, i) => ({ logIndex: start + i, body })),
   };
+}
+
+/** The alerts of one monitor run over a log holding `bodies`, with `identities` owned. */
+export async function monitorAlerts(
+  bodies: Buffer[],
+  identities: ResolvedIdentity[],
+): Promise<MemoryAlertSink> {
   const alerts = new MemoryAlertSink();
   await runMonitor({
-    logs: [{ name: 'test', log, startIndex: 0 }],
+    logs: [{ name: 'test', log: logServing(bodies), startIndex: 0 }],
     store: new MemoryMonitorStore(),
     alerts,
     records: new StaticSigningRecordLookup(),

@@ -12,12 +12,11 @@ import { runMonitor } from '../../../functions/monitor-log/core.ts';
 import { certificateSpki } from '../../../functions/monitor-log/der.ts';
 import { extractVerifiers } from '../../../functions/monitor-log/entry-verifiers.ts';
 import { OwnedIdentitySchema, resolveIdentities } from '../../../functions/monitor-log/identities.ts';
-import type { MonitoredLog } from '../../../functions/monitor-log/log-source.ts';
 import { IdentityMatcher } from '../../../functions/monitor-log/matcher.ts';
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
-import { parseCheckpointBody } from '../../../functions/tlog/checkpoint/checkpoint.ts';
 import { certificateIdentity } from '../../../functions/tlog/entries/identity.ts';
+import { logServing } from './key-entry-checks.ts';
 
 const dir = 'test/fixtures/tlog/entries';
 const v1Body = (file: string): Buffer => {
@@ -153,18 +152,7 @@ function rejectsBadConfig() {
 describe('an entry the monitor cannot read', () => {
   it('raises entry-unparseable, and the scan goes on past it', async () => {
     // The emulator refuses malformed entries, so a log serving one is built here from its parts.
-    const served = [bodies.dsse, Buffer.from('{"kind":"no-such-kind"}'), bodies.v2];
-    const head = {
-      ...parseCheckpointBody(`test\n${served.length}\n${Buffer.alloc(32).toString('base64')}\n`),
-      note: 'n',
-    };
-    const log: MonitoredLog = {
-      url: 'http://log.test',
-      getCheckpoint: async () => head,
-      verifyConsistency: async () => {},
-      readEntries: async (start, end) =>
-        served.slice(start, end).map((body, i) => ({ logIndex: start + i, body })),
-    };
+    const log = logServing([bodies.dsse, Buffer.from('{"kind":"no-such-kind"}'), bodies.v2]);
     const alerts = new MemoryAlertSink();
     const store = new MemoryMonitorStore();
     const result = await runMonitor({
