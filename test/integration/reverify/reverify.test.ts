@@ -17,6 +17,7 @@ import type { ReverifySummary } from '../../../functions/reverify/core.ts';
 import { createReverifyFromConfig, type ReverifyRuntime } from '../../../functions/reverify/from-env.ts';
 import { TAGS_COLLECTION, tagDocumentId } from '../../../functions/reverify/store.ts';
 import { createKmsClient } from '../../../functions/signing/kms-client.ts';
+import { setKeyVersionState } from '../../helpers/kms.ts';
 import { makeOciImage } from '../../helpers/oci-layout.ts';
 import { skopeoCopy } from '../../helpers/skopeo.ts';
 import {
@@ -174,11 +175,7 @@ describe('reverifyImages on the local stack', () => {
   it('raises key-disabled when the KMS key version is disabled, resolves it when it is enabled again', async () => {
     await pushSigned('kms');
     assert.equal(statusOf(await pass(), 'kms'), 'valid');
-    const setState = (state: 'ENABLED' | 'DISABLED') =>
-      kms.updateCryptoKeyVersion({
-        cryptoKeyVersion: { name: stack.env.KMS_KEY!, state },
-        updateMask: { paths: ['state'] },
-      });
+    const setState = (state: 'ENABLED' | 'DISABLED') => setKeyVersionState(kms, stack.env.KMS_KEY!, state);
     await setState('DISABLED');
     try {
       const summary = await pass();

@@ -6,6 +6,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { alertDocumentId } from '../../../functions/alerts/alert.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { createKmsClient } from '../../../functions/signing/kms-client.ts';
+import { setKeyVersionState } from '../../helpers/kms.ts';
 import { pushSampleImage } from '../../helpers/push.ts';
 import { signingRecords, waitForState } from '../../helpers/signatures.ts';
 import { type LogEntry, sleep, type TestStack, testStack, waitForLogEntries } from '../../helpers/stack.ts';
@@ -89,11 +90,7 @@ describe('signOnPush refuses what it must not sign, and logs nothing for it', ()
 
   test('a failure no retry can mend (the key version disabled) is acknowledged with a signing-failed alert', async () => {
     const kms = createKmsClient({ endpoint: stack.env.KMS_ENDPOINT! });
-    const setState = (state: 'ENABLED' | 'DISABLED') =>
-      kms.updateCryptoKeyVersion({
-        cryptoKeyVersion: { name: stack.env.KMS_KEY!, state },
-        updateMask: { paths: ['state'] },
-      });
+    const setState = (state: 'ENABLED' | 'DISABLED') => setKeyVersionState(kms, stack.env.KMS_KEY!, state);
     await setState('DISABLED');
     try {
       const { image } = await pushSampleImage(stack, 'key-disabled');
