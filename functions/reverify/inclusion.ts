@@ -115,9 +115,7 @@ export class InclusionRechecker {
       current = await this.#checkpoint();
     } catch (err) {
       if (err instanceof LogIntegrityError) return { ok: false, reason: err.message };
-      throw new DependencyError('rekor', `reading the log's checkpoint failed: ${(err as Error).message}`, {
-        logIndex: index,
-      });
+      throw err;
     }
     const currentTree = treeOf(current);
     if (tree.size === current.size) {
@@ -183,10 +181,21 @@ export class InclusionRechecker {
     return proven;
   }
 
-  /** The log's current checkpoint, fetched once; a failed fetch is asked again by the next entry. */
+  /**
+   * The log's current checkpoint, fetched once; a failed fetch is asked again by the next entry.
+   * Rejects with a LogIntegrityError (a checkpoint that does not verify) or a DependencyError.
+   */
   #checkpoint(): Promise<VerifiedCheckpoint> {
     if (this.#current === undefined) {
-      const current = this.#client.getCheckpoint();
+      const current = this.#client.getCheckpoint().catch((err: unknown) => {
+        if (err instanceof LogIntegrityError) throw err;
+        throw new DependencyError(
+          'rekor',
+          `reading the log's checkpoint failed: ${(err as Error).message}`,
+          {},
+          err,
+        );
+      });
       this.#current = current;
       current.catch(() => {
         if (this.#current === current) this.#current = undefined;
@@ -268,12 +277,7 @@ export class InclusionRechecker {
     try {
       current = await this.#checkpoint();
     } catch (err) {
-      const failure =
-        err instanceof LogIntegrityError
-          ? err
-          : new DependencyError('rekor', `reading the log's checkpoint failed: ${(err as Error).message}`, {
-              logIndexes: batch.map((b) => b.index),
-            });
+      const failure = err as LogIntegrityError | DependencyError;
       for (const b of batch) {
         if (failure instanceof DependencyError) this.#results.delete(b.index);
         b.settle(failure);
