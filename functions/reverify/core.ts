@@ -3,6 +3,8 @@
  * concurrency, verdicts stored per tag, and verdict changes raised or resolved as alerts. A tag whose
  * digest, signature artifacts and policy are unchanged is not downloaded again: its recorded findings
  * are re-checked (log inclusion against the log's current signed checkpoint, KMS key state) instead.
+ * Signatures verified afresh are proven in that checkpoint's tree too, and the tree recorded, so
+ * every later pass re-checks them by one consistency proof per recorded tree.
  */
 import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -326,7 +328,7 @@ export async function reverifyOnce(
           return { verdict: verdictOf(image, findings, fingerprint, now(), expectedLayouts), cached: true };
         }
         const sources = await collectSignatures(registry, image, fingerprint);
-        const verdict = await verifyImage(
+        const verified = await verifyImage(
           {
             registry,
             trust: deps.trust,
@@ -337,7 +339,16 @@ export async function reverifyOnce(
           policy,
           { expectedLayouts, sources },
         );
-        return { verdict, cached: false };
+        if (deps.inclusion === undefined) return { verdict: verified, cached: false };
+        // Proven in the log's current tree now, as a cached verdict is on every later pass: the tree
+        // is recorded with the verdict, so the next pass re-checks it by a consistency proof alone.
+        const { inclusion } = deps;
+        const findings = await Promise.all(verified.findings.map((f) => recheckFinding(inclusion, f)));
+        const checkedAt = new Date(verified.evidence.checkedAt);
+        return {
+          verdict: verdictOf(image, findings, sources.fingerprint, checkedAt, expectedLayouts),
+          cached: false,
+        };
       })();
       memo.set(memoKey, pending);
     }

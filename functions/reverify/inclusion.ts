@@ -2,7 +2,8 @@
  * Re-checking the log inclusion of signatures already verified, without downloading them again,
  * against the log's current signed checkpoint, fetched once per pass (one rechecker per pass).
  *
- * An entry never proven against a checkpoint by a pass before is fetched (batched, ten per request
+ * An entry never proven against a checkpoint by a pass before (a signature the pass has just
+ * verified, or a record from before trees were recorded) is fetched (batched, ten per request
  * as Rekor allows), its signed entry timestamp verified, and its inclusion proven against that
  * checkpoint: a proof for that tree, or for another proven consistent with it (a replayed answer
  * from a forked tree, a split view, fails that). Its body must still hash to what was verified.

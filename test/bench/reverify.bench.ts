@@ -6,10 +6,11 @@
  * LocalSigner and the Rekor emulator), spread over 20 repositories. The passes run in a child
  * process, as the function would, so its CPU and peak RSS are reverifyOnce's alone (the emulator
  * and the signing stay in this process): a cold pass (empty MemoryTagStore: every digest's
- * signatures downloaded and verified), a warm pass (recorded verdicts: unchanged signatures are
- * not downloaded again; their log entries, never proven against a checkpoint by a pass, are read
- * and proven against the current one) and a steady pass, as every later pass is (the log has grown
- * by an entry; each entry's recorded tree is proven extended by the current one, no entry read).
+ * signatures downloaded and verified, their log entries read and proven in the log's current
+ * checkpoint, its tree recorded), a warm pass (recorded verdicts: unchanged signatures are not
+ * downloaded again; the log has not grown, so the recorded tree is the current one) and a steady
+ * pass, as every later pass is (the log has grown by an entry; each entry's recorded tree is proven
+ * extended by the current one, one consistency proof, no entry read).
  *
  * Prints one JSON summary: wall time per pass, tags per second, CPU ms per tag and per distinct
  * digest verified (process.cpuUsage of the pass process), and peak RSS.

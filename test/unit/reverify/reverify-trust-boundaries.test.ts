@@ -131,8 +131,9 @@ describe('reverifyOnce at its trust boundaries', () => {
   };
   const ref = (repository: string, tag: string) => `${host}/${repository}:${tag}`;
   /**
-   * The log's answers to a first re-check of `team`'s entries by another pass (its own store),
-   * by request body, recorded at the log's current size: to be replayed once the log has grown.
+   * The log's answers to the entry reads of another pass over `team` (its own store: its first,
+   * which proves each entry in the current tree), by request body, recorded at the log's current
+   * size: to be replayed once the log has grown.
    */
   const answersOfAnotherPass = async (team: string): Promise<Map<string, string>> => {
     const answers = new Map<string, string>();
@@ -141,9 +142,7 @@ describe('reverifyOnce at its trust boundaries', () => {
       answers.set(String(init?.body), body);
       return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
     };
-    const other = world(team);
-    await reverifyOnce(other.deps());
-    await reverifyOnce(other.deps({}, recording));
+    await reverifyOnce(world(team).deps({}, recording));
     assert.ok(answers.size > 0);
     return answers;
   };
@@ -240,7 +239,6 @@ describe('reverifyOnce at its trust boundaries', () => {
   it("takes an inclusion proof for an older tree only through a consistency proof to the log's current checkpoint, and never records a smaller tree", async () => {
     const { store, deps } = world('replay');
     await pushSigned('replay/app', 'v1');
-    await reverifyOnce(deps());
     // Answers recorded by another pass (its own store) while the log was smaller.
     const answers = await answersOfAnotherPass('replay');
     for (let i = 0; i < 5; i++) await logEntry(`replay grows ${i}`);
@@ -254,7 +252,7 @@ describe('reverifyOnce at its trust boundaries', () => {
       if (old === undefined) return await fetch(input, init);
       return new Response(old, { status: 200, headers: { 'content-type': 'application/json' } });
     };
-    // This store's first re-check reads the replayed proofs, for an older tree of the same history:
+    // This store's first pass reads the replayed proofs, for an older tree of the same history:
     // the entry is in the current tree too (inclusion in the older tree plus consistency), so it
     // stays valid, recorded at the current size, not the replayed one.
     const summary = await reverifyOnce(deps({}, replay));
@@ -270,7 +268,6 @@ describe('reverifyOnce at its trust boundaries', () => {
     const { alerts, deps } = world('fork');
     await pushSigned('fork/app', 'v1');
     await logEntry('fork sibling'); // so the entry's proof has a sibling hash to fork
-    await reverifyOnce(deps());
     const logSigningKey = loadKeys(log.dataDir).v1;
     // The same tree size, another tree: one sibling subtree differs, so the entry is included in it
     // under another root, which the log signs. Only a comparison with the pass's checkpoint tells.
@@ -298,8 +295,7 @@ describe('reverifyOnce at its trust boundaries', () => {
       return await fetch(input, init);
     };
     const evidence = () => store.records.get(ref('steady/app', 'v1'))!.findings.flatMap((f) => f.log ?? []);
-    await reverifyOnce(deps());
-    await reverifyOnce(deps({}, counting)); // the first re-check reads the entries and records the tree
+    await reverifyOnce(deps({}, counting)); // the first pass reads the entries and records the tree
     assert.ok(retrieves > 0);
     const first = await logClient.getCheckpoint();
     assert.ok(evidence().length > 0);
@@ -317,7 +313,6 @@ describe('reverifyOnce at its trust boundaries', () => {
   it('makes a signature invalid when the log no longer extends the tree its entry was proven in, and valid again when it does', async () => {
     const { store, alerts, deps } = world('rewrite');
     await pushSigned('rewrite/app', 'v1');
-    await reverifyOnce(deps());
     await reverifyOnce(deps()); // records the tree the entries are proven in
     const reasons = () =>
       store.records
@@ -349,7 +344,6 @@ describe('reverifyOnce at its trust boundaries', () => {
   it('refuses a proof for a forked tree of an older size, though a proof for the true tree of that size came first in the pass', async () => {
     const { store, deps } = world('older-fork');
     await pushSigned('older-fork/app', 'v1'); // two entries: the .sig signature's and the bundle's
-    await reverifyOnce(deps());
     const answers = await answersOfAnotherPass('older-fork');
     await logEntry('older-fork grows'); // the answers are now for an older tree
     const logSigningKey = loadKeys(log.dataDir).v1;
@@ -379,7 +373,6 @@ describe('reverifyOnce at its trust boundaries', () => {
   it('keeps the larger tree another pass recorded while this pass works from an older checkpoint', async () => {
     const { store, alerts, deps } = world('overlap');
     await pushSigned('overlap/app', 'v1');
-    await reverifyOnce(deps());
     await reverifyOnce(deps()); // records the tree
     const recorded = () => store.records.get(ref('overlap/app', 'v1'))!.findings.flatMap((f) => f.log ?? []);
     // Pass X fixes its checkpoint now (its first look at the log).
@@ -399,7 +392,6 @@ describe('reverifyOnce at its trust boundaries', () => {
   it('treats a consistency proof it cannot read as the log failing, not as a rewritten history', async () => {
     const { store, alerts, deps } = world('unreadable');
     await pushSigned('unreadable/app', 'v1');
-    await reverifyOnce(deps());
     await reverifyOnce(deps()); // records the tree
     await logEntry('unreadable grows');
     const htmlProofs: typeof fetch = async (input, init) => {
@@ -424,7 +416,6 @@ describe('reverifyOnce at its trust boundaries', () => {
   it('reads an entry afresh when its recorded tree is malformed, compares roots by value, and checks the integration time it reads', async () => {
     const { store, deps } = world('evidence');
     await pushSigned('evidence/app', 'v1');
-    await reverifyOnce(deps());
     await reverifyOnce(deps()); // records the tree
     const evidence = store.records.get(ref('evidence/app', 'v1'))!.findings.flatMap((f) => f.log ?? [])[0]!;
     const fresh = () => new InclusionRechecker({ client: logClient, baseUrl: rekor.url });
@@ -458,13 +449,34 @@ describe('reverifyOnce at its trust boundaries', () => {
     assert.match(moved!.reason!, /now claims integration at \d+, not the \d+ verified/);
   });
 
+  it('stores no verdict for signatures verified afresh while their log entries cannot be read, and still judges unsigned tags', async () => {
+    const { store, alerts, deps } = world('log-down');
+    await pushSigned('log-down/app', 'v1');
+    await push('log-down/app', 'unsigned');
+    const unavailable: typeof fetch = async () => new Response('busy', { status: 503 });
+    const down = await reverifyOnce(deps({}, unavailable));
+    assert.deepEqual(statuses(down), [[ref('log-down/app', 'unsigned'), 'unsigned']]);
+    assert.deepEqual(
+      down.errors.map((e) => e.ref),
+      [ref('log-down/app', 'v1')],
+    );
+    assert.match(down.errors[0]!.error, /re-reading log entries failed: log answered 503/);
+    assert.equal(store.records.get(ref('log-down/app', 'v1')), undefined, 'no verdict without the log');
+    assert.deepEqual(alerts.openKinds(ref('log-down/app', 'unsigned')), ['unsigned-image']);
+    const up = await reverifyOnce(deps());
+    assert.deepEqual(statuses(up), [
+      [ref('log-down/app', 'unsigned'), 'unsigned'],
+      [ref('log-down/app', 'v1'), 'valid'],
+    ]);
+  });
+
   it('turns a finding made invalid by one failed inclusion re-check valid again once the log recovers', async () => {
     const { alerts, deps } = world('glitch');
     await pushSigned('glitch/app', 'v1');
-    await reverifyOnce(deps());
     const leftOut: typeof fetch = async () =>
       new Response('[]', { status: 200, headers: { 'content-type': 'application/json' } });
     assert.deepEqual(statuses(await reverifyOnce(deps({}, leftOut))), [[ref('glitch/app', 'v1'), 'invalid']]);
+    assert.deepEqual(alerts.openKinds(ref('glitch/app', 'v1')), ['signature-invalid']);
     const recovered = await reverifyOnce(deps());
     assert.deepEqual(statuses(recovered), [[ref('glitch/app', 'v1'), 'valid']]);
     assert.deepEqual(alerts.openKinds(ref('glitch/app', 'v1')), []);

@@ -13,6 +13,7 @@ import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
+import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
 import { startProxy, startRegistry, type TestProxy, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
 import { signImage } from '../verify/sign.ts';
@@ -87,8 +88,13 @@ describe('reverifyOnce', () => {
     await signImage({ registry, signer, rekorUrl: rekor.url }, signed);
     await push('team/app', 'unsigned');
     await push('other/app', 'v1'); // not watched
+    const entryReads = logRequests;
     const summary = await reverifyOnce(deps());
     assert.deepEqual(summary.errors, []);
+    assert.ok(
+      logRequests > entryReads,
+      "the signatures' log entries were read to prove them in the current tree",
+    );
     assert.deepEqual(
       summary.outcomes.map((o) => [o.ref, o.status]),
       [
@@ -104,9 +110,11 @@ describe('reverifyOnce', () => {
     assert.equal(record.history.length, 1);
   });
 
-  it('does not download unchanged signatures again, but re-checks their log inclusion', async () => {
+  it('does not download unchanged signatures again, and re-checks their log inclusion without reading their entries', async () => {
     const before = proxy.requests.length;
     const requestsBefore = logRequests;
+    await appendFillerEntry(rekor.url, 'reverify: the log grows between passes');
+    const grown = await new RekorV1Client({ baseUrl: rekor.url, logKey: rekor.publicKeyPem }).getCheckpoint();
     const mark = alerts.calls.length;
     const summary = await reverifyOnce(deps());
     assert.equal(summary.cached, 2);
@@ -115,9 +123,12 @@ describe('reverifyOnce', () => {
       .slice(before)
       .filter((r) => r.method === 'GET' && r.url.pathname.includes('/blobs/'));
     assert.deepEqual(blobReads, []);
-    assert.ok(logRequests > requestsBefore, 'the log was asked for the recorded entries');
+    assert.equal(logRequests, requestsBefore, 'no log entry was read again');
     const record = store.records.get(ref('team/app', 'v1'))!;
-    assert.ok(record.findings.every((f) => f.log?.every((l) => (l.provenAtTreeSize ?? 0) > l.logIndex)));
+    // Proven in the grown tree: by a consistency proof from the tree the first pass recorded.
+    const evidence = record.findings.flatMap((f) => f.log ?? []);
+    assert.equal(evidence.length, 2);
+    assert.ok(evidence.every((l) => l.provenAtTreeSize === grown.size));
     assert.equal(alerts.calls.length, mark, 'nothing changed, nothing raised or resolved');
   });
 
