@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import type { AlertSink } from '../alerts/alert.ts';
-import { SigsentryError } from '../errors.ts';
+import { DependencyError, SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
 import type { DigestReference } from '../registry/reference.ts';
@@ -343,7 +343,16 @@ export async function reverifyOnce(
         // Proven in the log's current tree now, as a cached verdict is on every later pass: the tree
         // is recorded with the verdict, so the next pass re-checks it by a consistency proof alone.
         const { inclusion } = deps;
-        const findings = await Promise.all(verified.findings.map((f) => recheckFinding(inclusion, f)));
+        let findings: SignatureFinding[];
+        try {
+          findings = await Promise.all(verified.findings.map((f) => recheckFinding(inclusion, f)));
+        } catch (err) {
+          // Only a `valid` verdict waits for the log: a failed proof can only make a verdict worse,
+          // so a worse one (tampered, missing, key disabled) stands as verified, alerts and all, and
+          // the next pass proves its entries.
+          if (!(err instanceof DependencyError) || verified.status === 'valid') throw err;
+          return { verdict: verified, cached: false };
+        }
         const checkedAt = new Date(verified.evidence.checkedAt);
         return {
           verdict: verdictOf(image, findings, sources.fingerprint, checkedAt, expectedLayouts),
@@ -375,7 +384,10 @@ export async function reverifyOnce(
           previous: owed.previous ?? null,
         };
     const at = verdict.evidence.checkedAt;
+    // Layouts whose signatures verified, a log inclusion failure notwithstanding: the layout is
+    // expected from now on, so its disappearance is `missing` whatever the log does.
     const good = verdict.findings
+      .map(beforeInclusionFailure)
       .filter((f) => f.outcome === 'valid' || f.outcome === 'key-disabled')
       .map((f) => f.layout);
     const record: TagRecord = {

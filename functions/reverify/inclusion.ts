@@ -24,6 +24,7 @@ import { DependencyError } from '../errors.ts';
 import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
 import { LogIntegrityError } from '../tlog/client/errors.ts';
+import { request } from '../tlog/client/http.ts';
 import type { RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import type { LogEntry, RekorV1Entry } from '../tlog/client/types.ts';
 import type { LogEvidence } from '../verify/verdict.ts';
@@ -38,6 +39,8 @@ export interface InclusionResult {
 }
 
 const BATCH = 10;
+/** Further attempts at a batch of entry reads that failed with a network error, 5xx or 429. */
+const RETRIES = 2;
 
 /** An entry whose signed entry timestamp and inclusion proof verified. */
 interface CheckedEntry {
@@ -251,13 +254,17 @@ export class InclusionRechecker {
   ): Promise<void> {
     let entries: LogEntry[];
     try {
-      const res = await this.#fetch(`${this.#baseUrl}/api/v1/log/entries/retrieve`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ logIndexes: batch.map((b) => b.index) }),
-        signal: AbortSignal.timeout(15_000),
-      });
-      if (!res.ok) throw new Error(`log answered ${res.status}`);
+      // Retried (network errors, 5xx, 429 with its Retry-After) as the log client's own reads are:
+      // a failed batch leaves its digests without a verdict for the pass.
+      const res = await request(
+        `${this.#baseUrl}/api/v1/log/entries/retrieve`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ logIndexes: batch.map((b) => b.index) }),
+        },
+        { timeoutMs: 15_000, retries: RETRIES, fetch: this.#fetch },
+      );
       const list = (await res.json()) as Array<Record<string, RekorV1Entry>>;
       entries = list.flatMap((m) => Object.entries(m).map(([uuid, e]) => ({ ...e, uuid })));
     } catch (err) {
