@@ -105,7 +105,7 @@ export async function attachCosignSignature(
   const isOurs = (l: Descriptor) =>
     l.digest === layer.digest && l.annotations?.[SIGNATURE_ANNOTATION] === sig.signature;
 
-  const appended = await deps.lock.lock(subject, () =>
+  const appended = await deps.lock.lock(subject, (hold) =>
     writeUntilPresent(
       {
         read: async () => {
@@ -121,6 +121,7 @@ export async function attachCosignSignature(
             layers,
           );
           await deps.registry.putBlob(image, config.bytes, config.mediaType);
+          hold.check(); // the tag is replaced whole: not beside another holder
           await deps.registry.putManifest(image, tag, manifest.bytes, manifest.mediaType);
         },
       },

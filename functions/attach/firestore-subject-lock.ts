@@ -14,6 +14,10 @@
  *   since our own last write, so a slow registry write does not let another instance in; but not
  *   past `maxHoldMs`, so a holder stuck on a call that never returns (Cloud Run does not stop a
  *   handler at its timeout) blocks the subject for a bounded time only.
+ * - Checking: the holder asks its hold (`LockHold.check`) before each read-modify-write; a lease
+ *   taken over, or within half a renewal period of lapsing (renewals failing: Firestore out of
+ *   reach), fails the check with a retryable DependencyError instead of letting it write beside
+ *   the instance that may hold the lease now.
  * - Releasing: a delete conditioned on our own last write time: another owner's lease (taken over
  *   after ours expired) is never deleted. Release failures are logged, not thrown: the work is
  *   done and the lease expires by itself.
@@ -25,7 +29,7 @@ import type { DocumentReference, DocumentSnapshot, Firestore, Timestamp } from '
 import { DependencyError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { ALREADY_EXISTS, codeOf, FAILED_PRECONDITION, NOT_FOUND } from '../state/firestore-codes.ts';
-import type { SubjectLock } from './lock.ts';
+import type { LockHold, SubjectLock } from './lock.ts';
 
 export const ATTACH_LOCKS = 'attach-locks';
 
@@ -72,6 +76,8 @@ interface Held {
   readonly since: number;
   /** Update time of our last write: the precondition of every later write. */
   writeTime: Timestamp;
+  /** Epoch ms our lease stands until, as last written. */
+  until: number;
   lost: boolean;
   timer?: NodeJS.Timeout;
   renewing?: Promise<void>;
@@ -105,12 +111,32 @@ export class FirestoreSubjectLock implements SubjectLock {
     this.#logger = options.logger;
   }
 
-  async lock<T>(subject: string, fn: () => Promise<T>): Promise<T> {
+  async lock<T>(subject: string, fn: (hold: LockHold) => Promise<T>): Promise<T> {
     const held = await this.#acquire(subject);
     try {
-      return await fn();
+      return await fn({ check: () => this.#check(held) });
     } finally {
       await this.#release(held);
+    }
+  }
+
+  /** Throws unless `held` still excludes other owners, with half a renewal period to spare. */
+  #check(held: Held): void {
+    const details = { subject: held.subject, owner: held.owner, until: held.until };
+    if (held.lost) {
+      throw new DependencyError(
+        'firestore',
+        `the attach lock on ${held.subject} was taken over by another instance while held`,
+        details,
+      );
+    }
+    const margin = Math.min(this.#renewMs, this.#leaseMs) / 2;
+    if (this.#now() >= held.until - margin) {
+      throw new DependencyError(
+        'firestore',
+        `the attach lock on ${held.subject} is about to lapse: it was not renewed (its lease ends at ${new Date(held.until).toISOString()})`,
+        details,
+      );
     }
   }
 
@@ -130,18 +156,20 @@ export class FirestoreSubjectLock implements SubjectLock {
     let polls = 0;
     for (;;) {
       if (snap === undefined || !snap.exists) {
-        const written = await ref.create(this.#lease(subject, owner)).catch((err) => {
+        const lease = this.#lease(subject, owner);
+        const written = await ref.create(lease).catch((err) => {
           if (codeOf(err) === ALREADY_EXISTS) return undefined;
           throw failed(err);
         });
-        if (written !== undefined) return this.#hold(ref, subject, owner, written.writeTime);
+        if (written !== undefined) return this.#hold(ref, lease, written.writeTime);
       } else {
         const lease = snap.data() as Partial<SubjectLease>;
         const now = this.#now();
         if (typeof lease.until !== 'number' || lease.until <= now) {
           // Expired (its owner crashed or stalled): take it over, unless someone else just did.
+          const taken = this.#lease(subject, owner);
           const written = await ref
-            .update({ ...this.#lease(subject, owner) }, { lastUpdateTime: snap.updateTime! })
+            .update({ ...taken }, { lastUpdateTime: snap.updateTime! })
             .catch((err) => {
               if (codeOf(err) === FAILED_PRECONDITION || codeOf(err) === NOT_FOUND) return undefined;
               throw failed(err);
@@ -152,7 +180,7 @@ export class FirestoreSubjectLock implements SubjectLock {
               previousOwner: lease.owner,
               expiredMsAgo: typeof lease.until === 'number' ? now - lease.until : undefined,
             });
-            return this.#hold(ref, subject, owner, written.writeTime);
+            return this.#hold(ref, taken, written.writeTime);
           }
         } else {
           if (now >= deadline) {
@@ -172,8 +200,9 @@ export class FirestoreSubjectLock implements SubjectLock {
     }
   }
 
-  #hold(ref: DocumentReference, subject: string, owner: string, writeTime: Timestamp): Held {
-    const held: Held = { ref, subject, owner, since: this.#now(), writeTime, lost: false };
+  #hold(ref: DocumentReference, lease: SubjectLease, writeTime: Timestamp): Held {
+    const { subject, owner, until } = lease;
+    const held: Held = { ref, subject, owner, since: this.#now(), writeTime, until, lost: false };
     const schedule = () => {
       if (this.#now() + this.#renewMs - held.since > this.#maxHoldMs) {
         this.#logger?.warn('held the attach lock too long: no longer renewing it', {
@@ -203,6 +232,7 @@ export class FirestoreSubjectLock implements SubjectLock {
         { lastUpdateTime: held.writeTime },
       );
       held.writeTime = written.writeTime;
+      held.until = until;
     } catch (err) {
       if (codeOf(err) === FAILED_PRECONDITION || codeOf(err) === NOT_FOUND) {
         held.lost = true;

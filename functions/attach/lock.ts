@@ -8,9 +8,24 @@
 import { DependencyError, SigsentryError } from '../errors.ts';
 
 export interface SubjectLock {
-  /** Run `fn` while holding the lock for `subject` (a `HOST/REPO@sha256:…` reference). */
-  lock<T>(subject: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Run `fn` while holding the lock for `subject` (a `HOST/REPO@sha256:…` reference). `fn` calls
+   * its hold's `check` right before each read-modify-write it makes under the lock.
+   */
+  lock<T>(subject: string, fn: (hold: LockHold) => Promise<T>): Promise<T>;
 }
+
+/** One holding of a lock, as its holder sees it. */
+export interface LockHold {
+  /**
+   * Throws a retryable DependencyError when the hold may no longer exclude other writers (a lease
+   * another instance took over, or one that lapsed unrenewed): the holder must not write then.
+   */
+  check(): void;
+}
+
+/** The hold of a lock that cannot lapse while its holder runs (the in-process lock). */
+export const UNLAPSING_HOLD: LockHold = { check() {} };
 
 /**
  * A per-subject FIFO of promises; entries are dropped once their queue drains. A waiter gives up
@@ -25,7 +40,7 @@ export class InProcessSubjectLock implements SubjectLock {
     this.#waitMs = options.waitMs ?? 60_000;
   }
 
-  async lock<T>(subject: string, fn: () => Promise<T>): Promise<T> {
+  async lock<T>(subject: string, fn: (hold: LockHold) => Promise<T>): Promise<T> {
     const previous = this.#tails.get(subject) ?? Promise.resolve();
     const turn = previous.then(
       () => undefined,
@@ -42,7 +57,7 @@ export class InProcessSubjectLock implements SubjectLock {
     return await run;
   }
 
-  async #afterTurn<T>(subject: string, turn: Promise<void>, fn: () => Promise<T>): Promise<T> {
+  async #afterTurn<T>(subject: string, turn: Promise<void>, fn: (hold: LockHold) => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = new Promise<'gave-up'>((resolve) => {
       timer = setTimeout(() => resolve('gave-up'), this.#waitMs);
@@ -57,7 +72,7 @@ export class InProcessSubjectLock implements SubjectLock {
         { subject, waitedMs: this.#waitMs },
       );
     }
-    return await fn();
+    return await fn(UNLAPSING_HOLD);
   }
 }
 
@@ -74,18 +89,27 @@ export class NestedSubjectLock implements SubjectLock {
     this.#inner = inner;
   }
 
-  lock<T>(subject: string, fn: () => Promise<T>): Promise<T> {
-    return this.#outer.lock(subject, () => this.#inner.lock(subject, fn));
+  lock<T>(subject: string, fn: (hold: LockHold) => Promise<T>): Promise<T> {
+    return this.#outer.lock(subject, (outer) =>
+      this.#inner.lock(subject, (inner) =>
+        fn({
+          check() {
+            outer.check();
+            inner.check();
+          },
+        }),
+      ),
+    );
   }
 }
 
 /**
- * The lock of a subject its caller already holds (one hold around several attachments): the work
- * runs at once. Asking it for another subject is a bug, and refused.
+ * The lock of a subject its caller already holds as `hold` (one hold around several attachments):
+ * the work runs at once, under that hold. Asking it for another subject is a bug, and refused.
  */
-export function heldSubjectLock(subject: string): SubjectLock {
+export function heldSubjectLock(subject: string, hold: LockHold): SubjectLock {
   return {
-    lock<T>(asked: string, fn: () => Promise<T>): Promise<T> {
+    lock<T>(asked: string, fn: (hold: LockHold) => Promise<T>): Promise<T> {
       if (asked !== subject) {
         // A bug, not a passing fault: not retried.
         return Promise.reject(
@@ -98,7 +122,7 @@ export function heldSubjectLock(subject: string): SubjectLock {
           ),
         );
       }
-      return fn();
+      return fn(hold);
     },
   };
 }

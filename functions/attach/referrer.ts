@@ -90,7 +90,7 @@ export async function attachBundleReferrer(
     }),
   );
 
-  return await deps.lock.lock(subjectRef, async () => {
+  return await deps.lock.lock(subjectRef, async (hold) => {
     const listed = await listBundleReferrers(deps.registry, image);
     const existing = await findReferrerWithLayer(deps.registry, image, listed.descriptors, bundleBlob.digest);
     if (existing !== undefined) {
@@ -114,13 +114,15 @@ export async function attachBundleReferrer(
         read: () => readFallbackIndex(deps.registry, image),
         contains: (index) => index?.manifests.some((m) => m.digest === descriptor.digest) ?? false,
         write: async (index) => {
-          const put = (manifests: Descriptor[]) =>
-            deps.registry.putManifest(
+          const put = async (manifests: Descriptor[]) => {
+            hold.check(); // the index is replaced whole: not beside another holder
+            return await deps.registry.putManifest(
               image,
               tag,
               Buffer.from(JSON.stringify({ ...index, schemaVersion: 2, mediaType: OCI_INDEX, manifests })),
               OCI_INDEX,
             );
+          };
           const manifests = [...(index?.manifests ?? []), descriptor];
           try {
             await put(manifests);

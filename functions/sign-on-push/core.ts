@@ -16,7 +16,7 @@ import {
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
 import { bundleBytes } from '../attach/bundle-bytes.ts';
 import { attachCosignSignature } from '../attach/cosign-layout.ts';
-import { heldSubjectLock, type SubjectLock } from '../attach/lock.ts';
+import { heldSubjectLock, type LockHold, type SubjectLock, UNLAPSING_HOLD } from '../attach/lock.ts';
 import { attachBundleReferrer } from '../attach/referrer.ts';
 import type { RekorBundle } from '../attach/rekor-bundle.ts';
 import { buildSimpleSigningPayload } from '../attach/simple-signing.ts';
@@ -202,10 +202,12 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       // One hold of the image's lock for the whole signing, not one per format: the cross-instance
       // lease is Firestore round trips (taking it and giving it back), and each format's attach
       // runs under it as before, so a format attached before a later one fails stays attached.
-      const held = heldSubjectLock(imageRef);
       const pending = rule.formats.some((format) => !record.formats[format]?.attached);
-      const underLock = (fn: () => Promise<void>) => (pending ? deps.lock.lock(imageRef, fn) : fn());
-      await underLock(async () => {
+      // Nothing left to attach: no lock, and nothing is written under the hold passed.
+      const underLock = (fn: (hold: LockHold) => Promise<void>) =>
+        pending ? deps.lock.lock(imageRef, fn) : fn(UNLAPSING_HOLD);
+      await underLock(async (hold) => {
+        const held = heldSubjectLock(imageRef, hold);
         for (const format of rule.formats) {
           const progress: FormatProgress = { ...record.formats[format] };
           const save = async (patch: FormatProgress) => {

@@ -5,7 +5,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Witness } from '@sigstore/sign';
-import type { SubjectLock } from '../attach/lock.ts';
+import type { LockHold, SubjectLock } from '../attach/lock.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { SigningStore } from '../state/signing-records.ts';
 import type { KeyedSigner, SignOnPushDeps } from './core.ts';
@@ -117,16 +117,16 @@ export const timedCall: CallWrapper =
  */
 export function timedLock(lock: SubjectLock): SubjectLock {
   return {
-    lock<T>(subject: string, fn: () => Promise<T>): Promise<T> {
+    lock<T>(subject: string, fn: (hold: LockHold) => Promise<T>): Promise<T> {
       const clock = clocks.getStore();
       if (clock === undefined) return lock.lock(subject, fn);
       clock.begin(); // taking it
       let holding: Promise<T>;
       try {
-        holding = lock.lock(subject, async () => {
+        holding = lock.lock(subject, async (hold) => {
           clock.end();
           try {
-            return await fn();
+            return await fn(hold);
           } finally {
             clock.begin(); // giving it back
           }

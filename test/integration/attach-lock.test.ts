@@ -164,6 +164,36 @@ describe('FirestoreSubjectLock on the emulator', () => {
     assert.ok(waited < 2_500, `not renewed past maxHoldMs: the other entered after ${waited} ms`);
   });
 
+  test('a hold passes its check while renewed, and fails it once taken over or about to lapse unrenewed', async () => {
+    const short = { ...fast, leaseMs: 300, renewMs: 100 };
+    const isLapse = (pattern: RegExp) => (err: unknown) => {
+      assert.ok(isRetryable(err), String(err));
+      assert.match((err as Error).message, pattern);
+      return true;
+    };
+    // Renewed: good past its first lease.
+    await new FirestoreSubjectLock(db, short).lock(freshSubject(), async (hold) => {
+      await sleep(500);
+      hold.check();
+    });
+    // Renewals stop at maxHoldMs (the last near 200 ms): the check fails before the lease ends.
+    await new FirestoreSubjectLock(db, { ...short, maxHoldMs: 250 }).lock(freshSubject(), async (hold) => {
+      hold.check();
+      await sleep(700);
+      assert.throws(() => hold.check(), isLapse(/about to lapse: it was not renewed/));
+    });
+    // Taken over by another instance (whose clock sees the lease expired): the next renewal finds
+    // the other owner's lease.
+    const subject = freshSubject();
+    const other = new FirestoreSubjectLock(db, { ...fast, owner: 'b', now: () => Date.now() + 10 * 60_000 });
+    await new FirestoreSubjectLock(db, { ...short, owner: 'a' }).lock(subject, async (hold) => {
+      await other.lock(subject, async () => {
+        await sleep(250);
+        assert.throws(() => hold.check(), isLapse(/taken over by another instance while held/));
+      });
+    });
+  });
+
   test('a lease that stands past the wait bound gives a retryable error naming the subject', async () => {
     const subject = freshSubject();
     const until = Date.now() + 60_000;

@@ -9,13 +9,13 @@ import {
   SIGNATURE_ANNOTATION,
   signatureTag,
 } from '../../../functions/attach/cosign-layout.ts';
-import { InProcessSubjectLock } from '../../../functions/attach/lock.ts';
+import { InProcessSubjectLock, type SubjectLock } from '../../../functions/attach/lock.ts';
 import { parseRekorBundle } from '../../../functions/attach/rekor-bundle.ts';
 import {
   buildSimpleSigningPayload,
   SIMPLE_SIGNING_MEDIA_TYPE,
 } from '../../../functions/attach/simple-signing.ts';
-import { PolicyViolationError } from '../../../functions/errors.ts';
+import { DependencyError, PolicyViolationError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { RegistryNotFoundError } from '../../../functions/registry/errors.ts';
@@ -211,6 +211,24 @@ describe('cosign legacy layout', () => {
     const read = await readCosignSignatures(client, image);
     assert.deepEqual(new Set(read.map((s) => s.signature)), new Set([rival.signature, ours.signature]));
     assert.ok(logger.entries.some((e) => e.severity === 'WARNING' && /concurrent writer/.test(e.message)));
+  });
+
+  test('a holder whose hold fails its check (its lease lapsed) writes no .sig manifest', async () => {
+    const image = await pushed('sig/lapsed');
+    const lapsed = new DependencyError('firestore', 'the attach lock on the image is about to lapse', {});
+    const lock: SubjectLock = {
+      lock: (_subject, fn) =>
+        fn({
+          check: () => {
+            throw lapsed;
+          },
+        }),
+    };
+    await assert.rejects(
+      attachCosignSignature({ registry: client, lock }, image, signed(image, key().privateKey)),
+      (err: unknown) => err === lapsed,
+    );
+    await assert.rejects(client.getManifest(image, signatureTag(image.digest)), RegistryNotFoundError);
   });
 
   test('a payload that signs another image is refused and nothing is written', async () => {

@@ -65,9 +65,11 @@ test('a waiter gives up after waitMs, retryable, without running; the holders af
   assert.deepEqual(events, ['first', 'third']);
 });
 
-test('a held lock runs work for its own subject at once and refuses another subject, not to be retried', async () => {
-  const held = heldSubjectLock('registry.example/team/app@sha256:1');
+test('a held lock runs work for its own subject at once, under its hold, and refuses another subject, not to be retried', async () => {
+  const hold = { check() {} };
+  const held = heldSubjectLock('registry.example/team/app@sha256:1', hold);
   assert.equal(await held.lock('registry.example/team/app@sha256:1', async () => 7), 7);
+  assert.equal(await held.lock('registry.example/team/app@sha256:1', async (h) => h), hold);
   let ran = false;
   await assert.rejects(
     held.lock('registry.example/team/other@sha256:2', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { InProcessSubjectLock } from '../../../functions/attach/lock.ts';
+import { InProcessSubjectLock, type SubjectLock } from '../../../functions/attach/lock.ts';
 import {
   ANNOTATION_BUNDLE_CONTENT,
   ANNOTATION_CREATED,
@@ -10,7 +10,7 @@ import {
   readBundleReferrer,
   SIGSTORE_BUNDLE_V03,
 } from '../../../functions/attach/referrer.ts';
-import { PolicyViolationError } from '../../../functions/errors.ts';
+import { DependencyError, PolicyViolationError } from '../../../functions/errors.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { digestTag, sha256Digest } from '../../../functions/registry/digest.ts';
 import { RegistryIntegrityError, RegistryNotFoundError } from '../../../functions/registry/errors.ts';
@@ -114,6 +114,33 @@ describe('bundle referrers on docker-registry 2.8 (tag-schema fallback)', () => 
     assert.deepEqual(
       listed.descriptors.map((d) => d.digest),
       [first.manifest.digest, second.manifest.digest],
+    );
+  });
+
+  test('a holder whose hold fails its check (its lease lapsed) does not replace the fallback index', async () => {
+    const image = await pushed('ref/lapsed');
+    const first = await attachBundleReferrer(
+      { registry: client, lock: new InProcessSubjectLock() },
+      image,
+      bundleFor(image, 'first'),
+    );
+    const lapsed = new DependencyError('firestore', 'the attach lock on the image is about to lapse', {});
+    const lock: SubjectLock = {
+      lock: (_subject, fn) =>
+        fn({
+          check: () => {
+            throw lapsed;
+          },
+        }),
+    };
+    await assert.rejects(
+      attachBundleReferrer({ registry: client, lock }, image, bundleFor(image, 'second')),
+      (err: unknown) => err === lapsed,
+    );
+    const listed = await listBundleReferrers(client, image);
+    assert.deepEqual(
+      listed.descriptors.map((d) => d.digest),
+      [first.manifest.digest],
     );
   });
 

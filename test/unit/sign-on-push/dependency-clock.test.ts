@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { SubjectLock } from '../../../functions/attach/lock.ts';
+import { type SubjectLock, UNLAPSING_HOLD } from '../../../functions/attach/lock.ts';
 import {
   DependencyClock,
   timedCall,
@@ -54,7 +54,7 @@ describe('DependencyClock: the time a signing waits on its dependencies', () => 
       async lock(_subject, fn) {
         await sleep(30);
         try {
-          return await fn();
+          return await fn(UNLAPSING_HOLD);
         } finally {
           await sleep(30);
         }
