@@ -5,6 +5,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { after, before } from 'node:test';
+import { Firestore } from '@google-cloud/firestore';
 import { readStackEnv, type StackEnv } from '../../emulators/stack/stack-env.ts';
 
 export interface TestStack {
@@ -30,6 +32,27 @@ export function testStack(): TestStack {
   const dir = path.dirname(file);
   cached = { env, dir, functionLog: (target) => path.join(dir, 'logs', `function-${target}.log`) };
   return cached;
+}
+
+/**
+ * A Firestore client on the stack's emulator for the enclosing `describe` (undefined properties
+ * dropped, as the functions' own clients do): made in its `before`, terminated in its `after`.
+ * Read `.db` inside hooks and tests.
+ */
+export function stackFirestore(): { readonly db: Firestore } {
+  let db: Firestore | undefined;
+  before(() => {
+    db = new Firestore({ projectId: testStack().env.GCP_PROJECT, ignoreUndefinedProperties: true });
+  });
+  after(async () => {
+    await db?.terminate();
+  });
+  return {
+    get db() {
+      if (db === undefined) throw new Error('stackFirestore: its client exists in hooks and tests only');
+      return db;
+    },
+  };
 }
 
 /** A repository name no other test uses: tests are isolated by data, not by restarting the stack. */

@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import crypto, { generateKeyPairSync, sign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { Firestore } from '@google-cloud/firestore';
 import {
   attachCosignSignature,
   type CosignSignature,
@@ -29,24 +28,16 @@ import { RegistryClient } from '../../functions/registry/client.ts';
 import type { DigestReference } from '../../functions/registry/reference.ts';
 import type { Registry } from '../../functions/registry/registry.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { sleep, type TestStack, testStack } from '../helpers/stack.ts';
+import { sleep, stackFirestore } from '../helpers/stack.ts';
 import { unsignedBundleFor as bundleFor } from '../helpers/unsigned-bundle.ts';
 
 const fast = { backoffMs: { min: 5, max: 50 } };
 
 describe('FirestoreSubjectLock on the emulator', () => {
-  let stack: TestStack;
-  let db: Firestore;
-  before(() => {
-    stack = testStack();
-    db = new Firestore({ projectId: stack.env.GCP_PROJECT, ignoreUndefinedProperties: true });
-  });
-  after(async () => {
-    await db.terminate();
-  });
+  const firestore = stackFirestore();
 
   const freshSubject = () => `127.0.0.1:5000/attach-lock/${crypto.randomUUID()}@sha256:${'a'.repeat(64)}`;
-  const leaseDoc = (subject: string) => db.collection(ATTACH_LOCKS).doc(subjectLockId(subject));
+  const leaseDoc = (subject: string) => firestore.db.collection(ATTACH_LOCKS).doc(subjectLockId(subject));
   const leaseOf = async (subject: string) =>
     (await leaseDoc(subject).get()).data() as SubjectLease | undefined;
 
@@ -74,7 +65,10 @@ describe('FirestoreSubjectLock on the emulator', () => {
 
   test('two instances never hold one subject at once', async () => {
     const subject = freshSubject();
-    const locks = [new FirestoreSubjectLock(db, fast), new FirestoreSubjectLock(db, fast)];
+    const locks = [
+      new FirestoreSubjectLock(firestore.db, fast),
+      new FirestoreSubjectLock(firestore.db, fast),
+    ];
     const { most, runs } = await maxOverlap(locks, subject, 6);
     assert.equal(runs, 12);
     assert.equal(most, 1, 'two holders were inside the lock at once');
@@ -82,7 +76,7 @@ describe('FirestoreSubjectLock on the emulator', () => {
 
     // As wired in production: the in-process lock around the Firestore lease.
     const nested = [0, 1].map(
-      () => new NestedSubjectLock(new InProcessSubjectLock(), new FirestoreSubjectLock(db, fast)),
+      () => new NestedSubjectLock(new InProcessSubjectLock(), new FirestoreSubjectLock(firestore.db, fast)),
     );
     assert.deepEqual(await maxOverlap(nested, freshSubject(), 6), { most: 1, runs: 12 });
 
@@ -95,7 +89,7 @@ describe('FirestoreSubjectLock on the emulator', () => {
     const subject = freshSubject();
     const now = Date.now();
     await leaseDoc(subject).create({ subject, owner: 'crashed#1', until: now - 1, acquiredAt: now - 30_001 });
-    const lock = new FirestoreSubjectLock(db, fast);
+    const lock = new FirestoreSubjectLock(firestore.db, fast);
     let owner: string | undefined;
     const t0 = Date.now();
     await lock.lock(subject, async () => {
@@ -116,9 +110,13 @@ describe('FirestoreSubjectLock on the emulator', () => {
 
   test('an owner whose lease was taken over does not release the new owner’s', async () => {
     const subject = freshSubject();
-    const a = new FirestoreSubjectLock(db, { ...fast, owner: 'a' });
+    const a = new FirestoreSubjectLock(firestore.db, { ...fast, owner: 'a' });
     // B's clock is ahead by more than a lease: it sees A's lease as expired, as it would once A stalls.
-    const b = new FirestoreSubjectLock(db, { ...fast, owner: 'b', now: () => Date.now() + 10 * 60_000 });
+    const b = new FirestoreSubjectLock(firestore.db, {
+      ...fast,
+      owner: 'b',
+      now: () => Date.now() + 10 * 60_000,
+    });
     let releaseA!: () => void;
     const aMayFinish = new Promise<void>((resolve) => {
       releaseA = resolve;
@@ -144,7 +142,12 @@ describe('FirestoreSubjectLock on the emulator', () => {
 
   test('a holder renews its lease while it works, but not past maxHoldMs', async () => {
     const subject = freshSubject();
-    const stuck = new FirestoreSubjectLock(db, { ...fast, leaseMs: 300, renewMs: 100, maxHoldMs: 800 });
+    const stuck = new FirestoreSubjectLock(firestore.db, {
+      ...fast,
+      leaseMs: 300,
+      renewMs: 100,
+      maxHoldMs: 800,
+    });
     let entered!: () => void;
     const inside = new Promise<void>((resolve) => {
       entered = resolve;
@@ -157,7 +160,7 @@ describe('FirestoreSubjectLock on the emulator', () => {
     await inside;
     const t0 = Date.now();
     let waited = 0;
-    await new FirestoreSubjectLock(db, { ...fast, waitMs: 5_000 }).lock(subject, async () => {
+    await new FirestoreSubjectLock(firestore.db, { ...fast, waitMs: 5_000 }).lock(subject, async () => {
       waited = Date.now() - t0;
     });
     assert.ok(waited >= 700, `renewed past its 300 ms lease: the other entered after ${waited} ms`);
@@ -172,21 +175,28 @@ describe('FirestoreSubjectLock on the emulator', () => {
       return true;
     };
     // Renewed: good past its first lease.
-    await new FirestoreSubjectLock(db, short).lock(freshSubject(), async (hold) => {
+    await new FirestoreSubjectLock(firestore.db, short).lock(freshSubject(), async (hold) => {
       await sleep(500);
       hold.check();
     });
     // Renewals stop at maxHoldMs (the last near 200 ms): the check fails before the lease ends.
-    await new FirestoreSubjectLock(db, { ...short, maxHoldMs: 250 }).lock(freshSubject(), async (hold) => {
-      hold.check();
-      await sleep(700);
-      assert.throws(() => hold.check(), isLapse(/about to lapse: it was not renewed/));
-    });
+    await new FirestoreSubjectLock(firestore.db, { ...short, maxHoldMs: 250 }).lock(
+      freshSubject(),
+      async (hold) => {
+        hold.check();
+        await sleep(700);
+        assert.throws(() => hold.check(), isLapse(/about to lapse: it was not renewed/));
+      },
+    );
     // Taken over by another instance (whose clock sees the lease expired): the next renewal finds
     // the other owner's lease.
     const subject = freshSubject();
-    const other = new FirestoreSubjectLock(db, { ...fast, owner: 'b', now: () => Date.now() + 10 * 60_000 });
-    await new FirestoreSubjectLock(db, { ...short, owner: 'a' }).lock(subject, async (hold) => {
+    const other = new FirestoreSubjectLock(firestore.db, {
+      ...fast,
+      owner: 'b',
+      now: () => Date.now() + 10 * 60_000,
+    });
+    await new FirestoreSubjectLock(firestore.db, { ...short, owner: 'a' }).lock(subject, async (hold) => {
       await other.lock(subject, async () => {
         await sleep(250);
         assert.throws(() => hold.check(), isLapse(/taken over by another instance while held/));
@@ -198,7 +208,7 @@ describe('FirestoreSubjectLock on the emulator', () => {
     const subject = freshSubject();
     const until = Date.now() + 60_000;
     await leaseDoc(subject).create({ subject, owner: 'busy#1', until, acquiredAt: Date.now() });
-    const lock = new FirestoreSubjectLock(db, { ...fast, waitMs: 300 });
+    const lock = new FirestoreSubjectLock(firestore.db, { ...fast, waitMs: 300 });
     let ran = false;
     const t0 = Date.now();
     await assert.rejects(
@@ -280,7 +290,7 @@ describe('FirestoreSubjectLock on the emulator', () => {
 
     test('with the Firestore lease both signatures and both referrers are kept', async () => {
       const instance = () =>
-        new NestedSubjectLock(new InProcessSubjectLock(), new FirestoreSubjectLock(db, fast));
+        new NestedSubjectLock(new InProcessSubjectLock(), new FirestoreSubjectLock(firestore.db, fast));
       assert.deepEqual(await race([instance(), instance()]), {
         signatures: [true, true],
         referrers: [true, true],
@@ -297,7 +307,7 @@ describe('FirestoreSubjectLock on the emulator', () => {
     test('many images, three instances each, no delay: nothing reported attached is lost', async () => {
       const instances = [0, 1, 2].map(() => ({
         registry: new RegistryClient({ allowedHosts: [registry.host] }),
-        lock: new NestedSubjectLock(new InProcessSubjectLock(), new FirestoreSubjectLock(db, fast)),
+        lock: new NestedSubjectLock(new InProcessSubjectLock(), new FirestoreSubjectLock(firestore.db, fast)),
       }));
       const reader = instances[0]!.registry;
       const lost = await Promise.all(

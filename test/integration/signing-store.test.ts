@@ -5,26 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import { Firestore } from '@google-cloud/firestore';
+import { describe, test } from 'node:test';
 import {
   FirestoreSigningStore,
   LeaseLostError,
   recordId,
   SIGNING_RECORDS,
 } from '../../functions/state/signing-records.ts';
-import { type TestStack, testStack } from '../helpers/stack.ts';
+import { stackFirestore } from '../helpers/stack.ts';
 
 describe('FirestoreSigningStore on the emulator', () => {
-  let stack: TestStack;
-  let db: Firestore;
-  before(() => {
-    stack = testStack();
-    db = new Firestore({ projectId: stack.env.GCP_PROJECT, ignoreUndefinedProperties: true });
-  });
-  after(async () => {
-    await db.terminate();
-  });
+  const firestore = stackFirestore();
 
   const freshId = () => ({
     image: `127.0.0.1:5000/store/${crypto.randomUUID()}@sha256:${crypto.randomBytes(32).toString('hex')}`,
@@ -32,12 +23,14 @@ describe('FirestoreSigningStore on the emulator', () => {
   });
   const opts = { leaseMs: 60_000, maxAttempts: 5 };
   const read = async (id: ReturnType<typeof freshId>) =>
-    (await db.collection(SIGNING_RECORDS).doc(recordId(id.image, id.keyVersion)).get()).data();
+    (await firestore.db.collection(SIGNING_RECORDS).doc(recordId(id.image, id.keyVersion)).get()).data();
 
   test('of 12 instances claiming one record at once, exactly one holds the lease', async () => {
     const id = freshId();
     const outcomes = await Promise.all(
-      Array.from({ length: 12 }, (_, i) => new FirestoreSigningStore(db).claim(id, `instance-${i}`, opts)),
+      Array.from({ length: 12 }, (_, i) =>
+        new FirestoreSigningStore(firestore.db).claim(id, `instance-${i}`, opts),
+      ),
     );
     const claimed = outcomes.filter((o) => o.status === 'claimed');
     assert.equal(claimed.length, 1, JSON.stringify(outcomes.map((o) => o.status)));
@@ -52,20 +45,20 @@ describe('FirestoreSigningStore on the emulator', () => {
 
   test('the holder records its progress; another owner cannot', async () => {
     const id = freshId();
-    const holder = new FirestoreSigningStore(db);
+    const holder = new FirestoreSigningStore(firestore.db);
     assert.equal((await holder.claim(id, 'a', opts)).status, 'claimed');
     await holder.progress(id, 'a', { formats: { cosign: { signature: 'c2ln' } } });
     await holder.progress(id, 'a', { formats: { cosign: { signature: 'c2ln', attached: true } } });
     assert.deepEqual((await read(id))?.['formats'], { cosign: { signature: 'c2ln', attached: true } });
 
     await assert.rejects(
-      new FirestoreSigningStore(db).progress(id, 'b', { state: 'attached' }),
+      new FirestoreSigningStore(firestore.db).progress(id, 'b', { state: 'attached' }),
       LeaseLostError,
     );
     assert.equal((await read(id))?.['state'], 'claimed');
 
     await holder.progress(id, 'a', { state: 'attached', lease: null });
-    const done = await new FirestoreSigningStore(db).claim(id, 'c', {
+    const done = await new FirestoreSigningStore(firestore.db).claim(id, 'c', {
       ...opts,
       tag: '127.0.0.1:5000/store/x:v1',
     });
@@ -76,12 +69,12 @@ describe('FirestoreSigningStore on the emulator', () => {
   test('a holder whose expired lease was taken over loses it at its next write', async () => {
     const id = freshId();
     let clock = Date.now();
-    const first = new FirestoreSigningStore(db, () => clock);
+    const first = new FirestoreSigningStore(firestore.db, () => clock);
     assert.equal((await first.claim(id, 'first', { ...opts, leaseMs: 1_000 })).status, 'claimed');
     await first.progress(id, 'first', { formats: { bundle: { signature: 'Zmlyc3Q=' } } });
 
     clock += 5_000; // the first attempt stalled past its lease
-    const second = new FirestoreSigningStore(db, () => clock);
+    const second = new FirestoreSigningStore(firestore.db, () => clock);
     const takeover = await second.claim(id, 'second', opts);
     assert.equal(takeover.status, 'claimed');
     assert.equal(takeover.status === 'claimed' && takeover.record.attempts, 2);
@@ -102,11 +95,11 @@ describe('FirestoreSigningStore on the emulator', () => {
 
   test('a write whose answer was lost leaves the holder able to go on', async () => {
     const id = freshId();
-    const store = new FirestoreSigningStore(db);
+    const store = new FirestoreSigningStore(firestore.db);
     assert.equal((await store.claim(id, 'a', opts)).status, 'claimed');
     // The holder's own write lands while its answer goes missing (another client of the same
     // owner writing stands in for it): the remembered update time is now stale.
-    await db
+    await firestore.db
       .collection(SIGNING_RECORDS)
       .doc(recordId(id.image, id.keyVersion))
       .update({ formats: { cosign: { signature: 'bG9zdA==' } } });
@@ -120,7 +113,7 @@ describe('FirestoreSigningStore on the emulator', () => {
   test('after maxAttempts claims the record is marked failed and not claimed again', async () => {
     const id = freshId();
     let clock = Date.now();
-    const store = new FirestoreSigningStore(db, () => clock);
+    const store = new FirestoreSigningStore(firestore.db, () => clock);
     for (let i = 0; i < 2; i++) {
       assert.equal(
         (await store.claim(id, `attempt-${i}`, { leaseMs: 1_000, maxAttempts: 2 })).status,

@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import { Firestore } from '@google-cloud/firestore';
+import { describe, test } from 'node:test';
 import {
   FirestoreTagStore,
   TAG_SCHEMA_VERSION,
@@ -14,19 +13,11 @@ import {
   type TagRecord,
   tagDocumentId,
 } from '../../../functions/reverify/store.ts';
-import { type TestStack, testStack } from '../../helpers/stack.ts';
+import { stackFirestore } from '../../helpers/stack.ts';
 import { tagRecord } from '../../helpers/tag-record.ts';
 
 describe('FirestoreTagStore on the emulator', () => {
-  let stack: TestStack;
-  let db: Firestore;
-  before(() => {
-    stack = testStack();
-    db = new Firestore({ projectId: stack.env.GCP_PROJECT, ignoreUndefinedProperties: true });
-  });
-  after(async () => {
-    await db.terminate();
-  });
+  const firestore = stackFirestore();
 
   const freshRef = () => `127.0.0.1:5000/tag-store/${crypto.randomUUID()}:prod`;
   const verdict = (ref: string, status: TagRecord['status']) =>
@@ -35,7 +26,7 @@ describe('FirestoreTagStore on the emulator', () => {
 
   test('stores a verdict over the record it was judged against, and not over a newer one', async () => {
     const ref = freshRef();
-    const store = new FirestoreTagStore(db);
+    const store = new FirestoreTagStore(firestore.db);
     assert.equal(await store.put(verdict(ref, 'valid'), undefined), 'stored');
     assert.equal(
       await store.put(verdict(ref, 'unsigned'), undefined),
@@ -53,10 +44,10 @@ describe('FirestoreTagStore on the emulator', () => {
 
   test('takes a record deleted since it was read as changed', async () => {
     const ref = freshRef();
-    const store = new FirestoreTagStore(db);
+    const store = new FirestoreTagStore(firestore.db);
     await store.put(verdict(ref, 'valid'), undefined);
     const basis = await loadOne(store, ref);
-    await db.collection(TAGS_COLLECTION).doc(tagDocumentId(ref)).delete();
+    await firestore.db.collection(TAGS_COLLECTION).doc(tagDocumentId(ref)).delete();
     assert.equal(await store.put(verdict(ref, 'unsigned'), basis), 'superseded');
     assert.equal(await loadOne(store, ref), undefined);
     assert.equal(await store.put(verdict(ref, 'unsigned'), undefined), 'stored');
@@ -64,9 +55,9 @@ describe('FirestoreTagStore on the emulator', () => {
 
   test('of passes storing verdicts over one record at once, exactly one stores', async () => {
     const ref = freshRef();
-    const first = new FirestoreTagStore(db);
+    const first = new FirestoreTagStore(firestore.db);
     await first.put(verdict(ref, 'valid'), undefined);
-    const passes = Array.from({ length: 6 }, () => new FirestoreTagStore(db));
+    const passes = Array.from({ length: 6 }, () => new FirestoreTagStore(firestore.db));
     const bases = await Promise.all(passes.map((p) => loadOne(p, ref)));
     const outcomes = await Promise.all(
       passes.map((p, i) => p.put(verdict(ref, i % 2 === 0 ? 'unsigned' : 'missing'), bases[i])),
@@ -76,7 +67,7 @@ describe('FirestoreTagStore on the emulator', () => {
 
   test('clears a delivery claim only for the pass that made it, and a verdict stored without one removes it', async () => {
     const ref = freshRef();
-    const store = new FirestoreTagStore(db);
+    const store = new FirestoreTagStore(firestore.db);
     const delivery = (id: string) => ({
       id,
       until: new Date(Date.now() + 60_000).toISOString(),
@@ -101,11 +92,11 @@ describe('FirestoreTagStore on the emulator', () => {
 
   test('takes a record of another schema version as none, and replaces it', async () => {
     const ref = freshRef();
-    await db
+    await firestore.db
       .collection(TAGS_COLLECTION)
       .doc(tagDocumentId(ref))
       .set({ schemaVersion: TAG_SCHEMA_VERSION + 1, ref });
-    const store = new FirestoreTagStore(db);
+    const store = new FirestoreTagStore(firestore.db);
     assert.equal(await loadOne(store, ref), undefined);
     assert.equal(await store.put(verdict(ref, 'valid'), undefined), 'stored');
     assert.equal((await loadOne(store, ref))?.status, 'valid');
@@ -113,7 +104,7 @@ describe('FirestoreTagStore on the emulator', () => {
 
   test('refuses a basis it did not load', async () => {
     const ref = freshRef();
-    const store = new FirestoreTagStore(db);
+    const store = new FirestoreTagStore(firestore.db);
     await assert.rejects(store.put(verdict(ref, 'valid'), verdict(ref, 'valid')), /did not load/);
   });
 });

@@ -9,13 +9,13 @@ import {
   SIGNATURE_ANNOTATION,
   signatureTag,
 } from '../../../functions/attach/cosign-layout.ts';
-import { InProcessSubjectLock, type SubjectLock } from '../../../functions/attach/lock.ts';
+import { InProcessSubjectLock } from '../../../functions/attach/lock.ts';
 import { parseRekorBundle } from '../../../functions/attach/rekor-bundle.ts';
 import {
   buildSimpleSigningPayload,
   SIMPLE_SIGNING_MEDIA_TYPE,
 } from '../../../functions/attach/simple-signing.ts';
-import { DependencyError, PolicyViolationError } from '../../../functions/errors.ts';
+import { PolicyViolationError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { RegistryNotFoundError } from '../../../functions/registry/errors.ts';
@@ -23,6 +23,7 @@ import { imageManifestSchema, parseManifestBytes } from '../../../functions/regi
 import { OCI_CONFIG, OCI_MANIFEST } from '../../../functions/registry/media-types.ts';
 import type { DigestReference } from '../../../functions/registry/reference.ts';
 import type { Registry } from '../../../functions/registry/registry.ts';
+import { lapsedLock } from '../../helpers/lapsed-lock.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 
 const fixtures = new URL('./fixtures/', import.meta.url);
@@ -215,15 +216,7 @@ describe('cosign legacy layout', () => {
 
   test('a holder whose hold fails its check (its lease lapsed) writes no .sig manifest', async () => {
     const image = await pushed('sig/lapsed');
-    const lapsed = new DependencyError('firestore', 'the attach lock on the image is about to lapse', {});
-    const lock: SubjectLock = {
-      lock: (_subject, fn) =>
-        fn({
-          check: () => {
-            throw lapsed;
-          },
-        }),
-    };
+    const { lock, error: lapsed } = lapsedLock(`${image.host}/${image.repository}@${image.digest}`);
     await assert.rejects(
       attachCosignSignature({ registry: client, lock }, image, signed(image, key().privateKey)),
       (err: unknown) => err === lapsed,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { InProcessSubjectLock, type SubjectLock } from '../../../functions/attach/lock.ts';
+import { InProcessSubjectLock } from '../../../functions/attach/lock.ts';
 import {
   ANNOTATION_BUNDLE_CONTENT,
   ANNOTATION_CREATED,
@@ -10,7 +10,7 @@ import {
   readBundleReferrer,
   SIGSTORE_BUNDLE_V03,
 } from '../../../functions/attach/referrer.ts';
-import { DependencyError, PolicyViolationError } from '../../../functions/errors.ts';
+import { PolicyViolationError } from '../../../functions/errors.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { digestTag, sha256Digest } from '../../../functions/registry/digest.ts';
 import { RegistryIntegrityError, RegistryNotFoundError } from '../../../functions/registry/errors.ts';
@@ -27,6 +27,7 @@ import {
   OCI_MANIFEST,
 } from '../../../functions/registry/media-types.ts';
 import type { DigestReference } from '../../../functions/registry/reference.ts';
+import { lapsedLock } from '../../helpers/lapsed-lock.ts';
 import { startProxy, startRegistry, type TestProxy, type TestRegistry } from '../../helpers/registry.ts';
 import { unsignedBundleFor as bundleFor } from '../../helpers/unsigned-bundle.ts';
 
@@ -124,15 +125,7 @@ describe('bundle referrers on docker-registry 2.8 (tag-schema fallback)', () => 
       image,
       bundleFor(image, 'first'),
     );
-    const lapsed = new DependencyError('firestore', 'the attach lock on the image is about to lapse', {});
-    const lock: SubjectLock = {
-      lock: (_subject, fn) =>
-        fn({
-          check: () => {
-            throw lapsed;
-          },
-        }),
-    };
+    const { lock, error: lapsed } = lapsedLock(`${image.host}/${image.repository}@${image.digest}`);
     await assert.rejects(
       attachBundleReferrer({ registry: client, lock }, image, bundleFor(image, 'second')),
       (err: unknown) => err === lapsed,
