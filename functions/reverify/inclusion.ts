@@ -8,7 +8,8 @@
  * checkpoint: a proof for that tree, or for another proven consistent with it (a replayed answer
  * from a forked tree, a split view, fails that). Its body must still hash to what was verified.
  *
- * Its integration time must be the one verified.
+ * Its integration time must be the one verified. An entry the log leaves out of its answer is lost
+ * only if the pass's checkpoint holds it; beyond that checkpoint it is asked again (retryable).
  *
  * An entry proven before in a tree whose size and root were recorded is not fetched again: that
  * tree's consistency with the current checkpoint proves the entry is still there, unchanged (an
@@ -302,7 +303,21 @@ export class InclusionRechecker {
   ): Promise<void> {
     const entry = entries.find((e) => e.logIndex === b.index);
     if (entry === undefined) {
-      b.settle(new Error(`log entry ${b.index} is not in the log`));
+      // Missing from a tree its signed checkpoint says holds it: the log lost it. Beyond that
+      // checkpoint (signed since the pass read it, or the log answers from a lagging view) the log
+      // has made no claim about it yet: asked again, by the next pass if need be.
+      if (b.index < current.size) {
+        b.settle(new Error(`log entry ${b.index} is not in the log`));
+      } else {
+        this.#results.delete(b.index);
+        b.settle(
+          new DependencyError(
+            'rekor',
+            `log entry ${b.index} was not served, and is beyond the log's checkpoint of size ${current.size}`,
+            { logIndex: b.index, treeSize: current.size },
+          ),
+        );
+      }
       return;
     }
     try {

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadKeys } from '../../../emulators/rekor/keys.ts';
 import type { RekorServer } from '../../../emulators/rekor/server.ts';
 import { signatureTag } from '../../../functions/attach/cosign-layout.ts';
+import { DependencyError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { type ReverifyDeps, type ReverifySummary, reverifyOnce } from '../../../functions/reverify/core.ts';
@@ -518,6 +519,33 @@ describe('reverifyOnce at its trust boundaries', () => {
     assert.equal(await registry.deleteManifest(image, sig.descriptor.digest), true);
     assert.deepEqual(statuses(await reverifyOnce(deps())), [[ref('expect/app', 'v1'), 'missing']]);
     assert.deepEqual(alerts.openKinds(ref('expect/app', 'v1')), ['signature-missing']);
+  });
+
+  it('takes an entry left out of an answer as lost only when the pass checkpoint holds it', async () => {
+    const { store, deps } = world('lagging');
+    await pushSigned('lagging/old', 'v1');
+    await reverifyOnce(deps());
+    const unrecordedOf = (repository: string) => {
+      const evidence = store.records.get(ref(repository, 'v1'))!.findings.flatMap((f) => f.log ?? [])[0]!;
+      const { provenAtTreeSize: _s, provenAtRoot: _r, ...unrecorded } = evidence;
+      return { evidence, unrecorded };
+    };
+    const leftOut: typeof fetch = async () =>
+      new Response('[]', { status: 200, headers: { 'content-type': 'application/json' } });
+    const pass = new InclusionRechecker({ client: logClient, baseUrl: rekor.url, fetch: leftOut });
+    // The pass reads the log's checkpoint (by a recorded tree's consistency, no entry read)...
+    assert.equal((await pass.recheck(unrecordedOf('lagging/old').evidence))?.ok, true);
+    // ...before this image is signed: its entries are beyond that checkpoint.
+    await pushSigned('lagging/new', 'v1');
+    await reverifyOnce(deps());
+    await assert.rejects(pass.recheck(unrecordedOf('lagging/new').unrecorded), (err: unknown) => {
+      assert.ok(err instanceof DependencyError, String(err));
+      assert.match(err.message, /was not served, and is beyond the log's checkpoint of size \d+/);
+      return true;
+    });
+    const lost = await pass.recheck(unrecordedOf('lagging/old').unrecorded);
+    assert.equal(lost?.ok, false);
+    assert.match(lost!.reason!, /is not in the log/);
   });
 
   it('turns a finding made invalid by one failed inclusion re-check valid again once the log recovers', async () => {
