@@ -130,7 +130,7 @@ export class FirestoreSubjectLock implements SubjectLock {
         details,
       );
     }
-    const margin = Math.min(this.#renewMs, this.#leaseMs) / 2;
+    const margin = Math.min(this.#renewMs > 0 ? this.#renewMs : this.#leaseMs, this.#leaseMs) / 2;
     if (this.#now() >= held.until - margin) {
       throw new DependencyError(
         'firestore',
@@ -234,6 +234,7 @@ export class FirestoreSubjectLock implements SubjectLock {
       held.writeTime = written.writeTime;
       held.until = until;
     } catch (err) {
+      if (codeOf(err) === FAILED_PRECONDITION && (await this.#stillOurs(held))) return;
       if (codeOf(err) === FAILED_PRECONDITION || codeOf(err) === NOT_FOUND) {
         held.lost = true;
         this.#logger?.warn('lost the attach lock while holding it: another instance took it over', {
@@ -245,6 +246,21 @@ export class FirestoreSubjectLock implements SubjectLock {
         this.#logger?.warn('could not renew the attach lock', { subject: held.subject, error: String(err) });
       }
     }
+  }
+
+  /**
+   * After a renewal's precondition failed: whether the lease is still ours, because our own write
+   * committed though its answer was lost (the client resends a commit after UNAVAILABLE, and the
+   * resend's precondition is then stale). If so, that write's time and lease end become ours.
+   */
+  async #stillOurs(held: Held): Promise<boolean> {
+    const snap = await held.ref.get().catch(() => undefined);
+    const lease = snap?.data() as Partial<SubjectLease> | undefined;
+    if (snap?.updateTime === undefined || lease?.owner !== held.owner || typeof lease.until !== 'number')
+      return false;
+    held.writeTime = snap.updateTime;
+    held.until = lease.until;
+    return true;
   }
 
   async #release(held: Held): Promise<void> {

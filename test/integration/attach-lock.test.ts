@@ -204,6 +204,47 @@ describe('FirestoreSubjectLock on the emulator', () => {
     });
   });
 
+  test('a hold fails its check from half a renewal period before its lease ends, also after a take-over', async () => {
+    const subject = freshSubject();
+    let clock = Date.now();
+    const lock = new FirestoreSubjectLock(firestore.db, {
+      ...fast,
+      leaseMs: 30_000,
+      renewMs: 10_000,
+      now: () => clock,
+    });
+    await leaseDoc(subject).create({
+      subject,
+      owner: 'crashed#1',
+      until: clock - 1,
+      acquiredAt: clock - 30_001,
+    });
+    const takenAt = clock;
+    await lock.lock(subject, async (hold) => {
+      assert.equal((await leaseOf(subject))?.until, takenAt + 30_000);
+      clock = takenAt + 30_000 - 5_001;
+      hold.check();
+      clock = takenAt + 30_000 - 5_000;
+      assert.throws(() => hold.check(), /about to lapse/);
+    });
+  });
+
+  test('a renewal whose precondition fails on a lease still ours (its own write committed, the answer lost) keeps the hold', async () => {
+    const subject = freshSubject();
+    await new FirestoreSubjectLock(firestore.db, { ...fast, leaseMs: 300, renewMs: 100 }).lock(
+      subject,
+      async (hold) => {
+        const lease = (await leaseOf(subject))!;
+        // What a resent renewal finds: the document moved on since our last known write, still ours.
+        await leaseDoc(subject).update({ until: lease.until + 1 });
+        await sleep(250);
+        hold.check();
+        assert.equal((await leaseOf(subject))?.owner, lease.owner);
+      },
+    );
+    assert.equal((await leaseDoc(subject).get()).exists, false, 'released: its write time was adopted');
+  });
+
   test('a lease that stands past the wait bound gives a retryable error naming the subject', async () => {
     const subject = freshSubject();
     const until = Date.now() + 60_000;

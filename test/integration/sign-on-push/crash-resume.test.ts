@@ -16,6 +16,7 @@ import {
   SigningExhaustedError,
   SigningInProgressError,
 } from '../../../functions/sign-on-push/core.ts';
+import { timedLock } from '../../../functions/sign-on-push/dependency-calls.ts';
 import { signOnPushDepsFromEnv } from '../../../functions/sign-on-push/from-env.ts';
 import { makeOciIndex } from '../../helpers/oci-layout.ts';
 import { pushSampleImage } from '../../helpers/push.ts';
@@ -227,6 +228,60 @@ describe('signOnPush resumes from its Firestore record', () => {
       }
     }
     assert.equal(failures, 3);
+    await waitForState(records, image, 'attached');
+    const sigs = await readCosignSignatures(real, ref);
+    assert.equal(sigs.length, 1);
+    assert.equal((await listBundleReferrers(real, ref)).descriptors.length, 1);
+    assert.equal((await logEntriesWithHash(stack, sha256Hex(sigs[0]!.payload))).length, 1);
+  });
+
+  test('an attach lease that lapses unrenewed mid-signing replaces no tag; the redelivery signs once', async () => {
+    const { image, notification, ref } = await pushImage();
+    // The lease's clock leaps past it at the first registry write (renewals that never got
+    // through, as with Firestore out of reach): the hold fails its check before any tag is written.
+    let leap = 0;
+    const tags = new Set<string>();
+    const leaping: Registry = {
+      resolve: (...a) => real.resolve(...a),
+      getManifest: (...a) => real.getManifest(...a),
+      deleteManifest: (...a) => real.deleteManifest(...a),
+      hasBlob: (...a) => real.hasBlob(...a),
+      getBlob: (...a) => real.getBlob(...a),
+      listTags: (...a) => real.listTags(...a),
+      catalog: (...a) => real.catalog(...a),
+      referrers: (...a) => real.referrers(...a),
+      putBlob: (...a) => {
+        leap = 3_600_000;
+        return real.putBlob(...a);
+      },
+      putManifest: (...a) => {
+        tags.add(a[1]);
+        return real.putManifest(...a);
+      },
+    };
+    const lapsing = createSignOnPush({
+      ...signOnPushDepsFromEnv(env()),
+      registry: leaping,
+      // As signOnPushDepsFromEnv wires it: the in-process lock around the timed Firestore lease.
+      lock: new NestedSubjectLock(
+        new InProcessSubjectLock(),
+        timedLock(new FirestoreSubjectLock(records.db, { now: () => Date.now() + leap })),
+      ),
+    });
+    await assert.rejects(lapsing.sign(notification, createMemoryLogger()), (err: unknown) => {
+      assert.ok(err instanceof DependencyError, `a retryable error, not ${err}`);
+      assert.match(err.message, /attach lock on .* is about to lapse/);
+      return true;
+    });
+    assert.deepEqual(
+      [...tags].filter((tag) => !tag.startsWith('sha256:')),
+      [],
+      'no .sig manifest or fallback index was written',
+    );
+    assert.deepEqual(await readCosignSignatures(real, ref), []);
+
+    const redelivery = createSignOnPush(signOnPushDepsFromEnv(env()));
+    assert.equal((await redelivery.sign(notification, createMemoryLogger())).outcome, 'signed');
     await waitForState(records, image, 'attached');
     const sigs = await readCosignSignatures(real, ref);
     assert.equal(sigs.length, 1);
