@@ -24,6 +24,13 @@ export interface V1LogOptions {
   hostname: string;
   faults: FaultController;
   now?: () => number;
+  /**
+   * A frozen shard before this tree, as on a Rekor that rotated its shard (the public one has):
+   * entries are numbered across shards (global log index = its size + the index in this tree),
+   * while checkpoints and inclusion proofs count within this tree, and log info lists the frozen
+   * shard. Its entries are not kept here: asked for, they are not found.
+   */
+  inactiveShard?: { treeSize: number; treeId: bigint };
 }
 
 /** Rekor v1 semantics over a LogStore: entries, SETs, checkpoints and proofs in the v1 wire shape. */
@@ -33,9 +40,13 @@ export class RekorV1Log {
   private readonly rogueKey: KeyObject = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
   private cached: { size: number; rootHash: Buffer; note: string } | undefined;
 
+  /** Global log index of this tree's first entry. */
+  readonly indexOffset: number;
+
   constructor(opts: V1LogOptions) {
     this.opts = opts;
     this.logId = rekorLogId(opts.key);
+    this.indexOffset = opts.inactiveShard?.treeSize ?? 0;
   }
 
   get origin(): string {
@@ -83,8 +94,25 @@ export class RekorV1Log {
       treeSize: size,
       signedTreeHead: note,
       treeID: String(this.opts.treeId),
-      inactiveShards: [],
+      inactiveShards: this.inactiveShards(),
     };
+  }
+
+  /** The frozen shard's log info: a tree of its size under a root of its own, signed by the log key. */
+  private inactiveShards(): Array<Record<string, unknown>> {
+    const shard = this.opts.inactiveShard;
+    if (shard === undefined) return [];
+    const rootHash = createHash('sha256').update(`frozen shard ${shard.treeId}`).digest();
+    const origin = `${this.opts.hostname} - ${shard.treeId}`;
+    const body = formatCheckpointBody({ origin, size: shard.treeSize, rootHash, extensions: [] });
+    return [
+      {
+        rootHash: hex(rootHash),
+        treeSize: shard.treeSize,
+        signedTreeHead: signNote(body, ecdsaNoteSigner(this.opts.hostname, this.opts.key)),
+        treeID: String(shard.treeId),
+      },
+    ];
   }
 
   create(proposed: unknown): { uuid: string; entry: Record<string, unknown> } {
@@ -112,9 +140,11 @@ export class RekorV1Log {
     return this.render(stored);
   }
 
+  /** The entry at a global log index (this tree's entries only). */
   byIndex(logIndex: number): { uuid: string; entry: Record<string, unknown> } | undefined {
-    if (logIndex >= this.servedSize()) return undefined;
-    const stored = this.opts.store.get(logIndex);
+    const local = logIndex - this.indexOffset;
+    if (local < 0 || local >= this.servedSize()) return undefined;
+    const stored = this.opts.store.get(local);
     return stored === undefined ? undefined : this.render(stored);
   }
 
@@ -122,7 +152,7 @@ export class RekorV1Log {
     const m = /^(?:[0-9a-f]{16})?([0-9a-f]{64})$/.exec(uuid.toLowerCase());
     if (m === null) throw new RekorHttpError(400, `invalid entry UUID ${uuid}`);
     const index = this.opts.store.indexOfLeaf(Buffer.from(m[1]!, 'hex'));
-    return index === undefined ? undefined : this.byIndex(index);
+    return index === undefined ? undefined : this.byIndex(index + this.indexOffset);
   }
 
   consistency(firstSize: number, lastSize: number): Record<string, unknown> {
@@ -146,11 +176,12 @@ export class RekorV1Log {
     const faults = this.opts.faults.current;
     const size = Math.max(this.servedSize(), stored.logIndex + 1);
     const body = stored.body.toString('base64');
+    const logIndex = stored.logIndex + this.indexOffset;
     const { note, rootHash } = this.checkpoint(size);
     let hashes = this.opts.store.inclusionProof(stored.logIndex, size).map(hex);
     if (faults.wrongInclusionProof) hashes = corrupt(hashes);
     let served = body;
-    if (faults.rewriteEntry === stored.logIndex) {
+    if (faults.rewriteEntry === logIndex) {
       served = Buffer.from(stored.body.toString('utf8').replace(/"value":"[0-9a-f]/, '"value":"f')).toString(
         'base64',
       );
@@ -159,9 +190,9 @@ export class RekorV1Log {
     const entry = {
       body: served,
       integratedTime:
-        faults.backdateEntry === stored.logIndex ? stored.integratedTime - 86_400 : stored.integratedTime,
+        faults.backdateEntry === logIndex ? stored.integratedTime - 86_400 : stored.integratedTime,
       logID: hex(this.logId),
-      logIndex: stored.logIndex,
+      logIndex,
       verification: {
         inclusionProof: {
           checkpoint: note,
@@ -170,7 +201,7 @@ export class RekorV1Log {
           rootHash: hex(rootHash),
           treeSize: size,
         },
-        signedEntryTimestamp: this.signedEntryTimestamp(served, stored.integratedTime, stored.logIndex),
+        signedEntryTimestamp: this.signedEntryTimestamp(served, stored.integratedTime, logIndex),
       },
     };
     return { uuid: this.uuid(stored.leafHash), entry };

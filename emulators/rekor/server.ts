@@ -27,6 +27,8 @@ export interface RekorServerOptions {
    * Defaults to `hostname`, for the same reason: sigstore-js matches the name against the base URL.
    */
   v2Origin?: string;
+  /** The v1 log as after a shard rotation: a frozen shard of this many entries precedes its tree. */
+  v1InactiveShardSize?: number;
 }
 
 export interface RekorServer {
@@ -93,7 +95,16 @@ export async function startRekorServer(options: RekorServerOptions): Promise<Rek
   const store = new LogStore(options.dataDir);
   const faults = createFaultController();
   const hostname = options.hostname ?? options.host ?? '127.0.0.1';
-  const v1 = new RekorV1Log({ store, key: keys.v1, treeId: keys.treeId, hostname, faults });
+  const v1 = new RekorV1Log({
+    store,
+    key: keys.v1,
+    treeId: keys.treeId,
+    hostname,
+    faults,
+    ...(options.v1InactiveShardSize !== undefined
+      ? { inactiveShard: { treeSize: options.v1InactiveShardSize, treeId: keys.treeId - 1n } }
+      : {}),
+  });
   const publicKeyPem = createPublicKey(keys.v1).export({ format: 'pem', type: 'spki' }).toString();
   // The v2 tree lives apart from v1's, in its own folder, as a separate log would.
   const v2Store = new LogStore(join(options.dataDir, 'v2'));

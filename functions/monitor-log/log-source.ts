@@ -5,6 +5,7 @@
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
 
 export interface ScannedEntry {
+  /** The index the log's API names the entry by (on a sharded Rekor v1, global across its shards). */
   logIndex: number;
   /** The canonicalized entry body, the bytes the Merkle leaf hashes. */
   body: Buffer;

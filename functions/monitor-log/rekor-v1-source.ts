@@ -4,27 +4,34 @@
  * such newer tree (its checkpoint signature and the entry's inclusion already checked by the
  * client) is proven consistent with the run's checkpoint once, and remembered: a busy log costs
  * one consistency proof per new tree head, not one per entry.
+ *
+ * A sharded Rekor (the public one) numbers entries across its shards while checkpoints and proofs
+ * count within a tree: a tree's first entry is at the global index of the sizes of the frozen
+ * shards before it, which the log's info lists. That offset is taken from the log info for each
+ * tree (origin), so a shard rotation needs no reconfiguration; the configured `indexOffset` serves
+ * only a log whose info lists no shards. A wrong offset cannot skip entries: each entry read must
+ * be proven at its index within the tree.
  */
 
 import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
 import { LogIntegrityError } from '../tlog/client/errors.ts';
-import type { RekorV1Client } from '../tlog/client/rekor-v1.ts';
+import type { RekorV1Client, RekorV1LogInfo } from '../tlog/client/rekor-v1.ts';
 import type { LogEntry } from '../tlog/client/types.ts';
 import type { MonitoredLog, ScannedEntry } from './log-source.ts';
 
 /** The client methods the source needs (RekorV1Client has them). */
 export type RekorV1Reader = Pick<
   RekorV1Client,
-  'getCheckpoint' | 'verifyConsistency' | 'getEntries' | 'verifySignedEntryTimestamp'
+  'getLogInfo' | 'verifyConsistency' | 'getEntries' | 'verifySignedEntryTimestamp'
 >;
 
 export interface RekorV1SourceOptions {
   client: RekorV1Reader;
   url: string;
   /**
-   * Global log index of the active shard's first entry: after a shard rollover Rekor v1 numbers
-   * entries across shards while checkpoints and proofs count within the shard.
+   * Global log index of the active shard's first entry, for a log whose info lists no inactive
+   * shards (one that does gives it itself).
    */
   indexOffset?: number;
 }
@@ -32,18 +39,46 @@ export interface RekorV1SourceOptions {
 export class RekorV1Source implements MonitoredLog {
   readonly url: string;
   private readonly client: RekorV1Reader;
-  private readonly offset: number;
+  private readonly configuredOffset: number;
+  /** Global log index of each tree's first entry, by checkpoint origin, as the log info gives it. */
+  private readonly offsets = new Map<string, number>();
   /** `size:root` of trees proven consistent with the head they were checked against. */
   private readonly consistent = new Map<string, string>();
 
   constructor(opts: RekorV1SourceOptions) {
     this.client = opts.client;
     this.url = opts.url;
-    this.offset = opts.indexOffset ?? 0;
+    this.configuredOffset = opts.indexOffset ?? 0;
   }
 
-  getCheckpoint(): Promise<VerifiedCheckpoint> {
-    return this.client.getCheckpoint();
+  async getCheckpoint(): Promise<VerifiedCheckpoint> {
+    const info = await this.client.getLogInfo();
+    this.learnOffsets(info);
+    return info.checkpoint;
+  }
+
+  private learnOffsets(info: RekorV1LogInfo): void {
+    let offset = 0;
+    for (const shard of info.inactiveShards) {
+      if (shard.origin !== undefined) this.offsets.set(shard.origin, offset);
+      offset += shard.treeSize;
+    }
+    const active = info.inactiveShards.length > 0 ? offset : this.configuredOffset;
+    this.offsets.set(info.checkpoint.origin, active);
+  }
+
+  /** The offset of `head`'s tree; asked of the log when this source has not seen it (a shard scan). */
+  private async offsetOf(head: VerifiedCheckpoint): Promise<number> {
+    if (!this.offsets.has(head.origin)) this.learnOffsets(await this.client.getLogInfo());
+    const offset = this.offsets.get(head.origin);
+    if (offset === undefined) {
+      throw new LogIntegrityError(
+        'unknown-tree',
+        `the log's info lists no tree "${head.origin}", so its entries' log indexes are unknown`,
+        { treeSize: head.size },
+      );
+    }
+    return offset;
   }
 
   verifyConsistency(trusted: VerifiedCheckpoint, next: VerifiedCheckpoint): Promise<void> {
@@ -52,12 +87,15 @@ export class RekorV1Source implements MonitoredLog {
 
   async readEntries(start: number, end: number, head: VerifiedCheckpoint): Promise<ScannedEntry[]> {
     if (end <= start) return [];
-    const entries = await this.client.getEntries(start + this.offset, end + this.offset, undefined, {
+    const offset = await this.offsetOf(head);
+    const entries = await this.client.getEntries(start + offset, end + offset, undefined, {
       signedEntryTimestamps: 'defer',
     });
-    for (const entry of entries) await this.proveAgainst(entry, head);
+    for (const entry of entries) await this.proveAgainst(entry, head, offset);
     return entries.map((e) => ({
-      logIndex: e.logIndex - this.offset,
+      // The global index, as the log's API and `rekor-cli get --log-index` name the entry: alert
+      // keys stay unique across shards, and the evidence points at the entry.
+      logIndex: e.logIndex,
       body: Buffer.from(e.body, 'base64'),
       uuid: e.uuid,
       integratedTime: e.integratedTime,
@@ -66,13 +104,13 @@ export class RekorV1Source implements MonitoredLog {
   }
 
   /** The entry's (client-verified) proof tree must be the head or a tree proven to extend it. */
-  private async proveAgainst(entry: LogEntry, head: VerifiedCheckpoint): Promise<void> {
+  private async proveAgainst(entry: LogEntry, head: VerifiedCheckpoint, offset: number): Promise<void> {
     const proof = entry.verification?.inclusionProof;
     const details = { logIndex: entry.logIndex, uuid: entry.uuid };
     if (proof?.checkpoint === undefined) {
       throw new LogIntegrityError('no-checkpoint', `entry ${entry.logIndex} has no checkpoint`, details);
     }
-    if (proof.logIndex !== entry.logIndex - this.offset) {
+    if (proof.logIndex !== entry.logIndex - offset) {
       throw new LogIntegrityError(
         'wrong-index',
         `entry ${entry.logIndex} is proven at another index`,

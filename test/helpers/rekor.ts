@@ -16,13 +16,17 @@ export interface TestLog {
  * A Rekor emulator over a fresh temporary directory, for one test file. `unrelatedFirstEntry`
  * appends one entry first, so the entries a test checks are never the log's first (index 0, which
  * protojson leaves out of a bundle, has its own test: test/unit/verify/log-index-zero.test.ts).
+ * `inactiveShardSize` makes it a log after a shard rotation (emulators/rekor/log-v1.ts).
  */
 export async function startTestLog(
   name: string,
-  options: { unrelatedFirstEntry?: boolean } = {},
+  options: { unrelatedFirstEntry?: boolean; inactiveShardSize?: number } = {},
 ): Promise<TestLog> {
   const dataDir = mkdtempSync(join(tmpdir(), `${name}-`));
-  const rekor = await startRekorServer({ dataDir });
+  const rekor = await startRekorServer({
+    dataDir,
+    ...(options.inactiveShardSize !== undefined ? { v1InactiveShardSize: options.inactiveShardSize } : {}),
+  });
   const stop = async () => {
     await rekor.close();
     rmSync(dataDir, { recursive: true, force: true });

@@ -51,6 +51,14 @@ export const logEntrySchema = z.record(z.string(), rekorV1EntrySchema);
 /** Answer of POST /api/v1/log/entries/retrieve: one LogEntry per found entry. */
 export const retrievedEntriesSchema = z.array(logEntrySchema);
 
+/** A frozen tree of a sharded log (openapi InactiveShardLogInfo): only its size is relied on. */
+export const inactiveShardSchema = z.looseObject({
+  treeSize: index,
+  rootHash: sha256Hex.optional(),
+  signedTreeHead: z.string().optional(),
+  treeID: z.string().optional(),
+});
+
 export const logInfoSchema = z.looseObject({
   rootHash: sha256Hex,
   treeSize: index,
@@ -59,6 +67,8 @@ export const logInfoSchema = z.looseObject({
     .string()
     .regex(/^[0-9]+$/)
     .optional(),
+  /** The shards before the active tree, oldest first (Rekor lists its inactive ranges in order). */
+  inactiveShards: z.array(inactiveShardSchema).optional(),
 });
 
 export const consistencyProofSchema = z.looseObject({

@@ -1,4 +1,5 @@
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
+import { parseCheckpoint } from '../checkpoint/checkpoint.ts';
 import { CheckpointError } from '../checkpoint/errors.ts';
 import { ecdsaNoteVerifier, rekorLogId } from '../checkpoint/keys.ts';
 import { type VerifiedCheckpoint, verifyCheckpoint } from '../checkpoint/verify.ts';
@@ -17,6 +18,12 @@ import {
   retrievedEntriesSchema,
 } from './rekor-v1-schema.ts';
 import type { LogEntry, RekorV1Entry } from './types.ts';
+
+/** Log info: the verified current checkpoint and the frozen shards before its tree, oldest first. */
+export interface RekorV1LogInfo {
+  checkpoint: VerifiedCheckpoint;
+  inactiveShards: Array<{ treeSize: number; origin?: string }>;
+}
 
 export interface RekorV1ClientOptions {
   baseUrl: string;
@@ -107,6 +114,16 @@ export class RekorV1Client {
 
   /** Fetches the current checkpoint and checks its signature and that log info agrees with it. */
   async getCheckpoint(): Promise<VerifiedCheckpoint> {
+    return (await this.getLogInfo()).checkpoint;
+  }
+
+  /**
+   * The current checkpoint (as getCheckpoint) and the frozen shards listed before it, oldest first:
+   * a sharded Rekor numbers entries across shards, so a tree's first entry has the global log index
+   * of the sizes of the shards before it (Rekor's VirtualLogIndex). Each shard's origin is read from
+   * its signed tree head when it has a readable one (not verified: it only names the tree).
+   */
+  async getLogInfo(): Promise<RekorV1LogInfo> {
     const res = await request(`${this.base}/api/v1/log`, {}, this.http);
     const info = await readJson(res, logInfoSchema, 'log info');
     const cp = this.verifyNote(info.signedTreeHead, {});
@@ -116,7 +133,22 @@ export class RekorV1Client {
         checkpointSize: cp.size,
       });
     }
-    return cp;
+    const inactiveShards = (info.inactiveShards ?? []).map((shard) => {
+      let origin: string | undefined;
+      try {
+        if (shard.signedTreeHead !== undefined) origin = parseCheckpoint(shard.signedTreeHead).checkpoint.origin;
+      } catch {
+        origin = undefined;
+      }
+      return { treeSize: shard.treeSize, ...(origin !== undefined ? { origin } : {}) };
+    });
+    const listed = inactiveShards.reduce((sum, shard) => sum + shard.treeSize, 0);
+    if (!Number.isSafeInteger(listed)) {
+      throw new LogIntegrityError('malformed', 'log info lists inactive shards larger than a log can be', {
+        treeSize: info.treeSize,
+      });
+    }
+    return { checkpoint: cp, inactiveShards };
   }
 
   /**
