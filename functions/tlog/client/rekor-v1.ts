@@ -136,7 +136,8 @@ export class RekorV1Client {
     const inactiveShards = (info.inactiveShards ?? []).map((shard) => {
       let origin: string | undefined;
       try {
-        if (shard.signedTreeHead !== undefined) origin = parseCheckpoint(shard.signedTreeHead).checkpoint.origin;
+        if (shard.signedTreeHead !== undefined)
+          origin = parseCheckpoint(shard.signedTreeHead).checkpoint.origin;
       } catch {
         origin = undefined;
       }
