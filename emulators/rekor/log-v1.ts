@@ -155,7 +155,10 @@ export class RekorV1Log {
     return index === undefined ? undefined : this.byIndex(index + this.indexOffset);
   }
 
-  consistency(firstSize: number, lastSize: number): Record<string, unknown> {
+  /** A consistency proof in this tree; `treeId`, when asked for, must be this tree's (frozen shards' are not kept). */
+  consistency(firstSize: number, lastSize: number, treeId?: string): Record<string, unknown> {
+    if (treeId !== undefined && treeId !== String(this.opts.treeId))
+      throw new RekorHttpError(400, `no tree ${treeId} is served here`);
     const size = this.servedSize();
     if (lastSize > size)
       throw new RekorHttpError(400, `lastSize ${lastSize} is beyond the tree size ${size}`);

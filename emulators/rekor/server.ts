@@ -183,7 +183,9 @@ export async function startRekorServer(options: RekorServerOptions): Promise<Rek
     }
     if (method === 'GET' && path === '/api/v1/log') return send(res, 200, v1.logInfo());
     if (method === 'GET' && path === '/api/v1/log/proof') {
-      return send(res, 200, v1.consistency(intParam(url, 'firstSize', 1), intParam(url, 'lastSize')));
+      const treeId = url.searchParams.get('treeID') ?? undefined;
+      if (treeId !== undefined && !/^[0-9]+$/.test(treeId)) throw badRequest('treeID must be digits');
+      return send(res, 200, v1.consistency(intParam(url, 'firstSize', 1), intParam(url, 'lastSize'), treeId));
     }
     if (method === 'GET' && path === '/api/v1/log/publicKey') return send(res, 200, publicKeyPem);
     if (method === 'POST' && path === '/api/v1/index/retrieve') {

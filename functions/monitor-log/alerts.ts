@@ -30,6 +30,7 @@ export function rogueSignatureAlert(
     evidence: {
       logUrl: log.url,
       logIndex: entry.logIndex,
+      ...(entry.treeIndex !== undefined ? { treeIndex: entry.treeIndex } : {}),
       ...(entry.uuid ? { uuid: entry.uuid } : {}),
       entryBodyDigest: bodyDigest(entry.body),
       identity: identity.description,
@@ -57,6 +58,7 @@ export function unparseableEntryAlert(
     evidence: {
       logUrl: log.url,
       logIndex: entry.logIndex,
+      ...(entry.treeIndex !== undefined ? { treeIndex: entry.treeIndex } : {}),
       ...(entry.uuid ? { uuid: entry.uuid } : {}),
       entryBodyDigest: bodyDigest(entry.body),
       verifierOutput: reason,

@@ -30,7 +30,10 @@ export const MonitoredLogSchema = z.object({
   /** v2: checkpoint origin (default: the URL's host name). */
   origin: z.string().min(1).optional(),
   startIndex: Index.optional(),
-  /** v1 after a shard rollover: global index of this shard's first entry. */
+  /**
+   * v1: global index of the active tree's first entry, for a log whose info lists no inactive
+   * shards (a sharded Rekor lists them, and the offset is taken from there, rotations included).
+   */
   indexOffset: Index.optional(),
 });
 export type MonitoredLogSettings = z.infer<typeof MonitoredLogSchema> & { name: string };

@@ -7,6 +7,11 @@ import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
 export interface ScannedEntry {
   /** The index the log's API names the entry by (on a sharded Rekor v1, global across its shards). */
   logIndex: number;
+  /**
+   * Its index within the tree, when that differs from `logIndex` (a sharded Rekor v1): the unit of
+   * the monitor's cursor, `--from` and `MONITOR_START_INDEX`.
+   */
+  treeIndex?: number;
   /** The canonicalized entry body, the bytes the Merkle leaf hashes. */
   body: Buffer;
   /** Rekor v1's entry UUID, when the log has one. */

@@ -13,6 +13,7 @@
  * be proven at its index within the tree.
  */
 
+import { DependencyError } from '../errors.ts';
 import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
 import { LogIntegrityError } from '../tlog/client/errors.ts';
@@ -36,12 +37,18 @@ export interface RekorV1SourceOptions {
   indexOffset?: number;
 }
 
+/** How long a tree's learnt index offset is used before the log's info is read again. */
+const OFFSET_TTL_MS = 5 * 60_000;
+
 export class RekorV1Source implements MonitoredLog {
   readonly url: string;
   private readonly client: RekorV1Reader;
   private readonly configuredOffset: number;
-  /** Global log index of each tree's first entry, by checkpoint origin, as the log info gives it. */
-  private readonly offsets = new Map<string, number>();
+  /**
+   * Global log index of each tree's first entry, by checkpoint origin, as the log info last gave
+   * it, and when: learnt again after OFFSET_TTL_MS, so one odd answer does not stay for good.
+   */
+  private readonly offsets = new Map<string, { offset: number; at: number }>();
   /** `size:root` of trees proven consistent with the head they were checked against. */
   private readonly consistent = new Map<string, string>();
 
@@ -58,27 +65,33 @@ export class RekorV1Source implements MonitoredLog {
   }
 
   private learnOffsets(info: RekorV1LogInfo): void {
+    const at = Date.now();
     let offset = 0;
     for (const shard of info.inactiveShards) {
-      if (shard.origin !== undefined) this.offsets.set(shard.origin, offset);
+      if (shard.origin !== undefined) this.offsets.set(shard.origin, { offset, at });
       offset += shard.treeSize;
     }
     const active = info.inactiveShards.length > 0 ? offset : this.configuredOffset;
-    this.offsets.set(info.checkpoint.origin, active);
+    this.offsets.set(info.checkpoint.origin, { offset: active, at });
   }
 
   /** The offset of `head`'s tree; asked of the log when this source has not seen it (a shard scan). */
   private async offsetOf(head: VerifiedCheckpoint): Promise<number> {
-    if (!this.offsets.has(head.origin)) this.learnOffsets(await this.client.getLogInfo());
-    const offset = this.offsets.get(head.origin);
-    if (offset === undefined) {
-      throw new LogIntegrityError(
-        'unknown-tree',
+    const known = this.offsets.get(head.origin);
+    if (known === undefined || Date.now() - known.at > OFFSET_TTL_MS) {
+      this.learnOffsets(await this.client.getLogInfo());
+    }
+    const learnt = this.offsets.get(head.origin);
+    if (learnt === undefined) {
+      // Not evidence against the log (an inactive shard's tree head may name its tree otherwise):
+      // the scan cannot place the tree's entries, and fails, to be retried.
+      throw new DependencyError(
+        'rekor',
         `the log's info lists no tree "${head.origin}", so its entries' log indexes are unknown`,
         { treeSize: head.size },
       );
     }
-    return offset;
+    return learnt.offset;
   }
 
   verifyConsistency(trusted: VerifiedCheckpoint, next: VerifiedCheckpoint): Promise<void> {
@@ -96,6 +109,7 @@ export class RekorV1Source implements MonitoredLog {
       // The global index, as the log's API and `rekor-cli get --log-index` name the entry: alert
       // keys stay unique across shards, and the evidence points at the entry.
       logIndex: e.logIndex,
+      ...(offset > 0 ? { treeIndex: e.logIndex - offset } : {}),
       body: Buffer.from(e.body, 'base64'),
       uuid: e.uuid,
       integratedTime: e.integratedTime,

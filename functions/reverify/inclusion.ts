@@ -70,6 +70,11 @@ export class InclusionRechecker {
   /** The log's checkpoint when this pass first needed it; every proof is judged against it. */
   #current: Promise<VerifiedCheckpoint> | undefined;
   /**
+   * Global log index of that checkpoint's first entry: a sharded Rekor numbers entries across its
+   * shards (the sizes of the inactive shards its info lists), its checkpoints count within a tree.
+   */
+  #offset = 0;
+  /**
    * Other trees (`size:root`: recorded ones, or those a read entry's proof was for), each proven
    * (or not) consistent with #current once per pass. Keyed by root too: two trees of one size are
    * a split view, and the second must not ride on the first's result.
@@ -192,15 +197,21 @@ export class InclusionRechecker {
    */
   #checkpoint(): Promise<VerifiedCheckpoint> {
     if (this.#current === undefined) {
-      const current = this.#client.getCheckpoint().catch((err: unknown) => {
-        if (err instanceof LogIntegrityError) throw err;
-        throw new DependencyError(
-          'rekor',
-          `reading the log's checkpoint failed: ${(err as Error).message}`,
-          {},
-          err,
-        );
-      });
+      const current = this.#client.getLogInfo().then(
+        (info) => {
+          this.#offset = info.inactiveShards.reduce((sum, shard) => sum + shard.treeSize, 0);
+          return info.checkpoint;
+        },
+        (err: unknown) => {
+          if (err instanceof LogIntegrityError) throw err;
+          throw new DependencyError(
+            'rekor',
+            `reading the log's checkpoint failed: ${(err as Error).message}`,
+            {},
+            err,
+          );
+        },
+      );
       this.#current = current;
       current.catch(() => {
         if (this.#current === current) this.#current = undefined;
@@ -306,15 +317,15 @@ export class InclusionRechecker {
       // Missing from a tree its signed checkpoint says holds it: the log lost it. Beyond that
       // checkpoint (signed since the pass read it, or the log answers from a lagging view) the log
       // has made no claim about it yet: asked again, by the next pass if need be.
-      if (b.index < current.size) {
+      if (b.index < this.#offset + current.size) {
         b.settle(new Error(`log entry ${b.index} is not in the log`));
       } else {
         this.#results.delete(b.index);
         b.settle(
           new DependencyError(
             'rekor',
-            `log entry ${b.index} was not served, and is beyond the log's checkpoint of size ${current.size}`,
-            { logIndex: b.index, treeSize: current.size },
+            `log entry ${b.index} was not served, and is beyond the log's checkpoint of size ${current.size}${this.#offset > 0 ? ` (its first entry at log index ${this.#offset})` : ''}`,
+            { logIndex: b.index, treeSize: current.size, indexOffset: this.#offset },
           ),
         );
       }

@@ -10,8 +10,10 @@ export const MONITOR_USAGE = `usage: sigsentry monitor --once [--from INDEX] [--
 
   One run over the configured log(s) (REKOR_URL, REKOR_PUBLIC_KEY, owned identities from KMS_KEY and
   SIGSENTRY_IDENTITIES): checkpoint signature, consistency with the last verified checkpoint, then
-  every new entry matched against the owned identities. --from rescans from a log index at or below
-  the cursor (one past it is refused: it would skip unscanned entries).
+  every new entry matched against the owned identities. --from rescans from an index at or below
+  the cursor (one past it is refused: it would skip unscanned entries). It counts, as the cursor
+  does, within the log's current tree: on a sharded Rekor v1 that is an alert's treeIndex, not its
+  global logIndex.
   Exit codes: 0 the log is consistent and was scanned, 1 it was not (or a dependency failed), 2 usage error.`;
 
 export async function runMonitorCommand(argv: string[]): Promise<number> {

@@ -37,6 +37,8 @@ export interface RekorV1ClientOptions {
 }
 
 const BATCH = 10; // Rekor's limit per retrieve request
+/** A Rekor v1 checkpoint origin: the host, then the Trillian tree ID (openapi's treeID pattern). */
+const TREE_ORIGIN = /^.+ - ([0-9]+)$/;
 const fromHex = (h: string): Buffer => Buffer.from(h, 'hex');
 
 /**
@@ -164,8 +166,13 @@ export class RekorV1Client {
     if (trusted.size === 0) return;
     let hashes: string[] = [];
     if (next.size > trusted.size) {
+      // A sharded Rekor answers for its active tree unless told which: a tree named by its origin
+      // (`<host> - <tree ID>`) is asked for by ID, so a frozen shard's proof is that shard's.
+      const treeId = TREE_ORIGIN.exec(next.origin)?.[1];
+      const tree =
+        treeId !== undefined && TREE_ORIGIN.exec(trusted.origin)?.[1] === treeId ? `&treeID=${treeId}` : '';
       const res = await request(
-        `${this.base}/api/v1/log/proof?firstSize=${trusted.size}&lastSize=${next.size}`,
+        `${this.base}/api/v1/log/proof?firstSize=${trusted.size}&lastSize=${next.size}${tree}`,
         {},
         this.http,
       );

@@ -51,6 +51,29 @@ describe('a sharded Rekor v1 log (global log indexes, proofs within the active t
     assert.equal(read?.uuid, entry.uuid);
   });
 
+  it("asks for consistency proofs in the checkpoints' own tree, by its tree ID", async () => {
+    const asked: string[] = [];
+    const spying = new RekorV1Client({
+      baseUrl: log.rekor.url,
+      logKey: log.rekor.publicKeyPem,
+      retries: 0,
+      fetch: (input, init) => {
+        asked.push(String(input));
+        return fetch(input, init);
+      },
+    });
+    const before = await spying.getCheckpoint();
+    await append(theirs);
+    await spying.verifyConsistency(before, await spying.getCheckpoint());
+    const treeId = /- (\d+)$/.exec(before.origin)![1];
+    assert.ok(
+      asked.some((url) => url.includes('/api/v1/log/proof?') && url.endsWith(`&treeID=${treeId}`)),
+      asked.join('\n'),
+    );
+    const other = await fetch(`${log.rekor.url}/api/v1/log/proof?firstSize=1&lastSize=2&treeID=1`);
+    assert.equal(other.status, 400, 'the emulator serves no other tree');
+  });
+
   it('the monitor scans it with no index offset configured, and names entries by their global index', async () => {
     const identities = await resolveIdentities(
       [{ type: 'publicKey', pem: pemOf(ours.publicKey), name: 'release key' }],
@@ -77,6 +100,11 @@ describe('a sharded Rekor v1 log (global log indexes, proofs within the active t
     assert.equal(alert?.evidence.logIndex, rogue.logIndex);
     assert.ok(rogue.logIndex >= FROZEN);
     assert.equal(alert?.evidence.uuid, rogue.uuid);
+    assert.equal(
+      alert?.evidence.treeIndex,
+      rogue.logIndex - FROZEN,
+      'and by its index in the tree (the cursor)',
+    );
   });
 
   it("a shard scan's source reads the tree's entries without having read the log info itself, whatever offset is configured", async () => {

@@ -71,6 +71,18 @@ describe('reverifyOnce on a sharded Rekor v1 log', () => {
       assert.ok(e.logIndex >= FROZEN, `entry ${e.logIndex} named by its global index`);
       assert.equal(e.provenAtTreeSize, size, 'proven in the active tree');
     }
+    // An entry the log's checkpoint holds (by global index: the frozen shard's size on) and leaves
+    // out of its answer is lost, not "beyond the checkpoint".
+    const leftOut: typeof fetch = async () =>
+      new Response('[]', { status: 200, headers: { 'content-type': 'application/json' } });
+    const { provenAtTreeSize: _s, provenAtRoot: _r, ...unrecorded } = evidence[0]!;
+    const lost = await new InclusionRechecker({
+      client: logClient,
+      baseUrl: log.rekor.url,
+      fetch: leftOut,
+    }).recheck(unrecorded);
+    assert.equal(lost?.ok, false);
+    assert.match(lost!.reason!, /is not in the log/);
     await appendFillerEntry(log.rekor.url, 'the sharded log grows');
     const later = await reverifyOnce(deps());
     assert.deepEqual(
