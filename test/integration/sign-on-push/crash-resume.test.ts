@@ -24,6 +24,21 @@ import { logEntriesWithHash, sha256Hex, signingRecords, waitForState } from '../
 import { skopeoCopy } from '../../helpers/skopeo.ts';
 import { freshRepository, sleep, type TestStack, testStack } from '../../helpers/stack.ts';
 
+/** `real`, its two writes replaced. */
+function withWrites(real: Registry, writes: Pick<Registry, 'putBlob' | 'putManifest'>): Registry {
+  return {
+    resolve: (...a) => real.resolve(...a),
+    getManifest: (...a) => real.getManifest(...a),
+    deleteManifest: (...a) => real.deleteManifest(...a),
+    hasBlob: (...a) => real.hasBlob(...a),
+    getBlob: (...a) => real.getBlob(...a),
+    listTags: (...a) => real.listTags(...a),
+    catalog: (...a) => real.catalog(...a),
+    referrers: (...a) => real.referrers(...a),
+    ...writes,
+  };
+}
+
 /** A registry whose writes hang forever (the process "died" there) or fail `failures` times. */
 function faultyRegistry(real: Registry, mode: { hangWrites?: boolean; failures?: number }) {
   const seen = { writes: 0 };
@@ -38,18 +53,10 @@ function faultyRegistry(real: Registry, mode: { hangWrites?: boolean; failures?:
       }
       return fn(...args);
     };
-  const registry: Registry = {
-    resolve: (...a) => real.resolve(...a),
-    getManifest: (...a) => real.getManifest(...a),
-    deleteManifest: (...a) => real.deleteManifest(...a),
-    hasBlob: (...a) => real.hasBlob(...a),
-    getBlob: (...a) => real.getBlob(...a),
-    listTags: (...a) => real.listTags(...a),
-    catalog: (...a) => real.catalog(...a),
-    referrers: (...a) => real.referrers(...a),
+  const registry = withWrites(real, {
     putBlob: write((...a: Parameters<Registry['putBlob']>) => real.putBlob(...a)),
     putManifest: write((...a: Parameters<Registry['putManifest']>) => real.putManifest(...a)),
-  };
+  });
   return { registry, seen };
 }
 
@@ -241,15 +248,7 @@ describe('signOnPush resumes from its Firestore record', () => {
     // through, as with Firestore out of reach): the hold fails its check before any tag is written.
     let leap = 0;
     const tags = new Set<string>();
-    const leaping: Registry = {
-      resolve: (...a) => real.resolve(...a),
-      getManifest: (...a) => real.getManifest(...a),
-      deleteManifest: (...a) => real.deleteManifest(...a),
-      hasBlob: (...a) => real.hasBlob(...a),
-      getBlob: (...a) => real.getBlob(...a),
-      listTags: (...a) => real.listTags(...a),
-      catalog: (...a) => real.catalog(...a),
-      referrers: (...a) => real.referrers(...a),
+    const leaping = withWrites(real, {
       putBlob: (...a) => {
         leap = 3_600_000;
         return real.putBlob(...a);
@@ -258,7 +257,7 @@ describe('signOnPush resumes from its Firestore record', () => {
         tags.add(a[1]);
         return real.putManifest(...a);
       },
-    };
+    });
     const lapsing = createSignOnPush({
       ...signOnPushDepsFromEnv(env()),
       registry: leaping,
