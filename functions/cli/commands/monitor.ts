@@ -3,6 +3,7 @@
  * scheduled function: verify the checkpoint and its consistency, scan the new entries, alert.
  */
 
+import { InvalidInputError } from '../../errors.ts';
 import { parseCommandArgs, withRekorKey } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
@@ -14,7 +15,8 @@ export const MONITOR_USAGE = `usage: sigsentry monitor --once [--from INDEX] [--
   the cursor (one past it is refused: it would skip unscanned entries). It counts, as the cursor
   does, within the log's current tree: on a sharded Rekor v1 that is an alert's treeIndex, not its
   global logIndex.
-  Exit codes: 0 the log is consistent and was scanned, 1 it was not (or a dependency failed), 2 usage error.`;
+  Exit codes: 0 the log is consistent and was scanned, 1 it was not (or a dependency failed), 2 usage
+  error (a --from that would skip unscanned entries included).`;
 
 export async function runMonitorCommand(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs(
@@ -73,7 +75,9 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
           process.stdout.write(`  error: ${(log.error as Error).message ?? String(log.error)}\n`);
       }
     }
-    return result.ok ? 0 : 1;
+    if (result.ok) return 0;
+    // A refused --from is known only once the log's state is read, but it is still the caller's.
+    return result.logs.some((log) => log.error instanceof InvalidInputError) ? 2 : 1;
   } catch (err) {
     say(`sigsentry monitor: ${(err as Error).message}`);
     return 1;

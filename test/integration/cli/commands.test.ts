@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { Firestore } from '@google-cloud/firestore';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { FirestoreSigningStore } from '../../../functions/state/signing-records.ts';
+import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
 import { makeOciImage } from '../../helpers/oci-layout.ts';
 import { skopeoCopy } from '../../helpers/skopeo.ts';
 import { freshRepository, type TestStack, testStack, withSignOnPushHeldBack } from '../../helpers/stack.ts';
@@ -132,6 +133,15 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
     const run = await sigsentry('sign', `${stack.env.REGISTRY}/team/nothing-here:v1`);
     assert.equal(run.code, 1);
     assert.match(run.stdout, /failed .*not in the registry/);
+  });
+
+  test('monitor --once --from past the cursor is refused as a usage error (exit 2), naming what it would skip', async () => {
+    assert.equal((await sigsentry('monitor', '--once')).code, 0, 'the cursor at the head');
+    await appendFillerEntry(stack.env.REKOR_URL!, `cli: an entry past the cursor ${Date.now()}`);
+    const refused = await sigsentry('monitor', '--once', '--from', '999999999');
+    assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+    assert.match(refused.stdout, /would skip entries \d+–\d+, which have not been scanned/);
+    assert.equal((await sigsentry('monitor', '--once')).code, 0, 'the next run scans them');
   });
 
   test('monitor --once scans the log and reports; alerts lists what it raised', async () => {
