@@ -66,12 +66,10 @@ export class RekorV1Source implements MonitoredLog {
 
   private learnOffsets(info: RekorV1LogInfo): void {
     const at = Date.now();
-    let offset = 0;
     for (const shard of info.inactiveShards) {
-      if (shard.origin !== undefined) this.offsets.set(shard.origin, { offset, at });
-      offset += shard.treeSize;
+      if (shard.origin !== undefined) this.offsets.set(shard.origin, { offset: shard.indexOffset, at });
     }
-    const active = info.inactiveShards.length > 0 ? offset : this.configuredOffset;
+    const active = info.inactiveShards.length > 0 ? info.indexOffset : this.configuredOffset;
     this.offsets.set(info.checkpoint.origin, { offset: active, at });
   }
 

@@ -70,8 +70,8 @@ export class InclusionRechecker {
   /** The log's checkpoint when this pass first needed it; every proof is judged against it. */
   #current: Promise<VerifiedCheckpoint> | undefined;
   /**
-   * Global log index of that checkpoint's first entry: a sharded Rekor numbers entries across its
-   * shards (the sizes of the inactive shards its info lists), its checkpoints count within a tree.
+   * Global log index of that checkpoint's first entry (from the log info): a sharded Rekor numbers
+   * entries across its shards, its checkpoints count within a tree.
    */
   #offset = 0;
   /**
@@ -199,7 +199,7 @@ export class InclusionRechecker {
     if (this.#current === undefined) {
       const current = this.#client.getLogInfo().then(
         (info) => {
-          this.#offset = info.inactiveShards.reduce((sum, shard) => sum + shard.treeSize, 0);
+          this.#offset = info.indexOffset;
           return info.checkpoint;
         },
         (err: unknown) => {

@@ -19,10 +19,15 @@ import {
 } from './rekor-v1-schema.ts';
 import type { LogEntry, RekorV1Entry } from './types.ts';
 
-/** Log info: the verified current checkpoint and the frozen shards before its tree, oldest first. */
+/**
+ * Log info: the verified current checkpoint and the frozen shards before its tree, oldest first,
+ * each tree with the global log index of its first entry (`indexOffset`).
+ */
 export interface RekorV1LogInfo {
   checkpoint: VerifiedCheckpoint;
-  inactiveShards: Array<{ treeSize: number; origin?: string }>;
+  /** Global log index of the checkpoint's tree's first entry: the inactive shards' sizes summed. */
+  indexOffset: number;
+  inactiveShards: Array<{ treeSize: number; indexOffset: number; origin?: string }>;
 }
 
 export interface RekorV1ClientOptions {
@@ -122,8 +127,9 @@ export class RekorV1Client {
   /**
    * The current checkpoint (as getCheckpoint) and the frozen shards listed before it, oldest first:
    * a sharded Rekor numbers entries across shards, so a tree's first entry has the global log index
-   * of the sizes of the shards before it (Rekor's VirtualLogIndex). Each shard's origin is read from
-   * its signed tree head when it has a readable one (not verified: it only names the tree).
+   * of the sizes of the shards before it (Rekor's VirtualLogIndex), computed here for each tree.
+   * Each shard's origin is read from its signed tree head when it has a readable one (not
+   * verified: it only names the tree).
    */
   async getLogInfo(): Promise<RekorV1LogInfo> {
     const res = await request(`${this.base}/api/v1/log`, {}, this.http);
@@ -135,6 +141,7 @@ export class RekorV1Client {
         checkpointSize: cp.size,
       });
     }
+    let indexOffset = 0;
     const inactiveShards = (info.inactiveShards ?? []).map((shard) => {
       let origin: string | undefined;
       try {
@@ -143,15 +150,16 @@ export class RekorV1Client {
       } catch {
         origin = undefined;
       }
-      return { treeSize: shard.treeSize, ...(origin !== undefined ? { origin } : {}) };
+      const first = indexOffset;
+      indexOffset += shard.treeSize;
+      return { treeSize: shard.treeSize, indexOffset: first, ...(origin !== undefined ? { origin } : {}) };
     });
-    const listed = inactiveShards.reduce((sum, shard) => sum + shard.treeSize, 0);
-    if (!Number.isSafeInteger(listed)) {
+    if (!Number.isSafeInteger(indexOffset)) {
       throw new LogIntegrityError('malformed', 'log info lists inactive shards larger than a log can be', {
         treeSize: info.treeSize,
       });
     }
-    return { checkpoint: cp, inactiveShards };
+    return { checkpoint: cp, indexOffset, inactiveShards };
   }
 
   /**

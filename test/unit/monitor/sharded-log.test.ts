@@ -45,6 +45,8 @@ describe('a sharded Rekor v1 log (global log indexes, proofs within the active t
     client.verifyEntry(entry); // its signed entry timestamp signs the global index
     assert.equal(info.inactiveShards.length, 1);
     assert.equal(info.inactiveShards[0]!.treeSize, FROZEN);
+    assert.equal(info.inactiveShards[0]!.indexOffset, 0);
+    assert.equal(info.indexOffset, FROZEN);
     assert.match(info.inactiveShards[0]!.origin ?? '', /^127\.0\.0\.1 - \d+$/);
     assert.notEqual(info.inactiveShards[0]!.origin, info.checkpoint.origin);
     const [read] = await client.getEntries(entry.logIndex, entry.logIndex + 1);
