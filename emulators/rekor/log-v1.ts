@@ -25,15 +25,17 @@ export interface V1LogOptions {
   faults: FaultController;
   now?: () => number;
   /**
-   * A frozen shard before this tree, as on a Rekor that rotated its shard (the public one has):
-   * entries are numbered across shards (global log index = its size + the index in this tree),
-   * while checkpoints and inclusion proofs count within this tree, and log info lists the frozen
-   * shard. Its entries are not kept here: asked for, they are not found.
+   * Global log index of this tree's first entry: the sizes of the shards before it, as on a Rekor
+   * that rotated its shard (the public one has). Entries are numbered across shards, while
+   * checkpoints and inclusion proofs count within this tree (shards-v1.ts lists the shards).
    */
-  inactiveShard?: { treeSize: number; treeId: bigint };
+  indexOffset?: number;
 }
 
-/** Rekor v1 semantics over a LogStore: entries, SETs, checkpoints and proofs in the v1 wire shape. */
+/**
+ * One Rekor v1 tree (a shard) over a LogStore: entries, SETs, checkpoints and proofs in the v1 wire
+ * shape. A frozen shard is one no longer appended to; it serves its entries and proofs as before.
+ */
 export class RekorV1Log {
   readonly logId: Buffer;
   private readonly opts: V1LogOptions;
@@ -46,7 +48,26 @@ export class RekorV1Log {
   constructor(opts: V1LogOptions) {
     this.opts = opts;
     this.logId = rekorLogId(opts.key);
-    this.indexOffset = opts.inactiveShard?.treeSize ?? 0;
+    this.indexOffset = opts.indexOffset ?? 0;
+  }
+
+  get treeId(): bigint {
+    return this.opts.treeId;
+  }
+
+  /** Entries in this tree, as served. */
+  get size(): number {
+    return this.servedSize();
+  }
+
+  /** Whether a global log index falls in this tree. */
+  holds(logIndex: number): boolean {
+    return logIndex >= this.indexOffset && logIndex < this.indexOffset + this.servedSize();
+  }
+
+  /** Global log indexes of the entries with a search key (`sha256:<hex>`, `key:<hex>`). */
+  search(key: string): number[] {
+    return this.opts.store.search(key).map((local) => local + this.indexOffset);
   }
 
   get origin(): string {
@@ -94,25 +115,7 @@ export class RekorV1Log {
       treeSize: size,
       signedTreeHead: note,
       treeID: String(this.opts.treeId),
-      inactiveShards: this.inactiveShards(),
     };
-  }
-
-  /** The frozen shard's log info: a tree of its size under a root of its own, signed by the log key. */
-  private inactiveShards(): Array<Record<string, unknown>> {
-    const shard = this.opts.inactiveShard;
-    if (shard === undefined) return [];
-    const rootHash = createHash('sha256').update(`frozen shard ${shard.treeId}`).digest();
-    const origin = `${this.opts.hostname} - ${shard.treeId}`;
-    const body = formatCheckpointBody({ origin, size: shard.treeSize, rootHash, extensions: [] });
-    return [
-      {
-        rootHash: hex(rootHash),
-        treeSize: shard.treeSize,
-        signedTreeHead: signNote(body, ecdsaNoteSigner(this.opts.hostname, this.opts.key)),
-        treeID: String(shard.treeId),
-      },
-    ];
   }
 
   create(proposed: unknown): { uuid: string; entry: Record<string, unknown> } {
@@ -148,17 +151,14 @@ export class RekorV1Log {
     return stored === undefined ? undefined : this.render(stored);
   }
 
-  byUuid(uuid: string): { uuid: string; entry: Record<string, unknown> } | undefined {
-    const m = /^(?:[0-9a-f]{16})?([0-9a-f]{64})$/.exec(uuid.toLowerCase());
-    if (m === null) throw new RekorHttpError(400, `invalid entry UUID ${uuid}`);
-    const index = this.opts.store.indexOfLeaf(Buffer.from(m[1]!, 'hex'));
+  /** The entry whose leaf hash this is, if this tree holds it. */
+  byLeaf(leafHash: Buffer): { uuid: string; entry: Record<string, unknown> } | undefined {
+    const index = this.opts.store.indexOfLeaf(leafHash);
     return index === undefined ? undefined : this.byIndex(index + this.indexOffset);
   }
 
-  /** A consistency proof in this tree; `treeId`, when asked for, must be this tree's (frozen shards' are not kept). */
-  consistency(firstSize: number, lastSize: number, treeId?: string): Record<string, unknown> {
-    if (treeId !== undefined && treeId !== String(this.opts.treeId))
-      throw new RekorHttpError(400, `no tree ${treeId} is served here`);
+  /** A consistency proof between two sizes of this tree. */
+  consistency(firstSize: number, lastSize: number): Record<string, unknown> {
     const size = this.servedSize();
     if (lastSize > size)
       throw new RekorHttpError(400, `lastSize ${lastSize} is beyond the tree size ${size}`);

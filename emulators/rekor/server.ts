@@ -8,9 +8,9 @@ import { badRequest, RekorHttpError } from './errors.ts';
 import { createFaultController, type FaultController, takeError } from './faults.ts';
 import { loadKeys } from './keys.ts';
 import { parseVerifierPem } from './kinds.ts';
-import { RekorV1Log } from './log-v1.ts';
 import { RekorV2Log } from './log-v2.ts';
 import { createV2Routes } from './routes-v2.ts';
+import { RekorV1Shards } from './shards-v1.ts';
 import { LogStore } from './store.ts';
 
 export interface RekorServerOptions {
@@ -42,6 +42,11 @@ export interface RekorServer {
   /** The v2 log ID: SHA-256 signed-note key ID of (v2Origin, key), as TransparencyLogEntry.logId carries it. */
   v2LogId: Buffer;
   faults: FaultController;
+  /**
+   * Rotates the v1 log's shard, as the public log's operators do (also `POST /__rotate`): the active
+   * tree is frozen and listed in log info, and new entries go to a new tree numbered on from it.
+   */
+  rotateV1(): { frozenTreeId: string; frozenTreeSize: number; treeId: string };
   close(): Promise<void>;
 }
 
@@ -92,18 +97,15 @@ function intParam(url: URL, name: string, fallback?: number): number {
 export async function startRekorServer(options: RekorServerOptions): Promise<RekorServer> {
   mkdirSync(options.dataDir, { recursive: true });
   const keys = loadKeys(options.dataDir);
-  const store = new LogStore(options.dataDir);
   const faults = createFaultController();
   const hostname = options.hostname ?? options.host ?? '127.0.0.1';
-  const v1 = new RekorV1Log({
-    store,
+  const v1 = new RekorV1Shards({
+    dataDir: options.dataDir,
     key: keys.v1,
     treeId: keys.treeId,
     hostname,
     faults,
-    ...(options.v1InactiveShardSize !== undefined
-      ? { inactiveShard: { treeSize: options.v1InactiveShardSize, treeId: keys.treeId - 1n } }
-      : {}),
+    ...(options.v1InactiveShardSize !== undefined ? { listedShardSize: options.v1InactiveShardSize } : {}),
   });
   const publicKeyPem = createPublicKey(keys.v1).export({ format: 'pem', type: 'spki' }).toString();
   // The v2 tree lives apart from v1's, in its own folder, as a separate log would.
@@ -126,6 +128,7 @@ export async function startRekorServer(options: RekorServerOptions): Promise<Rek
       else if (method === 'DELETE') faults.clear();
       return send(res, 200, faults.current);
     }
+    if (path === '/__rotate' && method === 'POST') return send(res, 200, v1.rotate());
 
     const status = takeError(faults);
     const delay = faults.current.delayMs;
@@ -190,18 +193,21 @@ export async function startRekorServer(options: RekorServerOptions): Promise<Rek
     if (method === 'GET' && path === '/api/v1/log/publicKey') return send(res, 200, publicKeyPem);
     if (method === 'POST' && path === '/api/v1/index/retrieve') {
       const q = (await readJson(req)) as { hash?: unknown; publicKey?: { content?: unknown } };
-      const found = new Set<number>();
+      const found = new Map<string, number>();
+      const add = (key: string) => {
+        for (const e of v1.search(key)) found.set(e.uuid, e.entry.logIndex as number);
+      };
       if (typeof q.hash === 'string') {
         const h = q.hash.toLowerCase();
-        for (const i of store.search(h.includes(':') ? h : `sha256:${h}`)) found.add(i);
+        add(h.includes(':') ? h : `sha256:${h}`);
       }
       if (q.publicKey?.content !== undefined) {
         const content = String(q.publicKey.content);
         const pem = content.includes('-----BEGIN') ? Buffer.from(content) : Buffer.from(content, 'base64');
-        for (const i of store.search(parseVerifierPem(pem, 'publicKey.content').keyId)) found.add(i);
+        add(parseVerifierPem(pem, 'publicKey.content').keyId);
       }
       if (q.hash === undefined && q.publicKey === undefined) throw badRequest('give a hash or a publicKey');
-      const uuids = [...found].sort((a, b) => a - b).map((i) => v1.uuid(store.get(i)!.leafHash));
+      const uuids = [...found].sort((a, b) => a[1] - b[1]).map(([uuid]) => uuid);
       return send(res, 200, uuids);
     }
     throw new RekorHttpError(404, `no route for ${method} ${path}`);
@@ -220,6 +226,7 @@ export async function startRekorServer(options: RekorServerOptions): Promise<Rek
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  let closed = false;
   return {
     url: `http://127.0.0.1:${port}`,
     publicKeyPem,
@@ -227,10 +234,13 @@ export async function startRekorServer(options: RekorServerOptions): Promise<Rek
     v2Origin: v2.origin,
     v2LogId: v2.logId,
     faults,
+    rotateV1: () => v1.rotate(),
     async close() {
+      if (closed) return;
+      closed = true;
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      store.close();
+      v1.close();
       v2Store.close();
     },
   };

@@ -121,24 +121,38 @@ export function logTreeChangedAlert(
   previous: { origin: string; checkpoint: string; cursor: number; treeSize: number },
   head: VerifiedCheckpoint,
   earlier: { cursor: number } | undefined,
+  /** The previous tree's final head, when the log lists it frozen and it was scanned to its end. */
+  frozen?: VerifiedCheckpoint,
 ): AlertInput {
   const unscanned = Math.max(0, previous.treeSize - previous.cursor);
+  const summary =
+    frozen !== undefined
+      ? `the transparency log rotated its shard: tree "${previous.origin}" is frozen at ${frozen.size} entries, ` +
+        `consistent with what was verified of it and scanned to its end; following "${head.origin}", ` +
+        'which nothing proves related to it (a rotation not announced by the log operator is a log replacing its history)'
+      : `the transparency log moved from tree "${previous.origin}" to ${earlier ? 'the earlier tree ' : ''}"${head.origin}"` +
+        `${unscanned > 0 ? `, leaving ${unscanned} entries of the old tree unscanned` : ''}; ` +
+        'a shard rotation announced by the log operator explains this, anything else is a log replacing its history';
   return {
     kind: 'log-tree-changed',
-    severity: 'HIGH',
+    // A rotation the log announces (the old tree listed frozen, consistent, every entry scanned)
+    // loses nothing; only the new tree's start is unproven, as it is for any new log.
+    severity: frozen !== undefined ? 'MEDIUM' : 'HIGH',
     subject: log.url,
     key: `log-tree-changed:${log.name}:${head.origin}`,
-    summary:
-      `the transparency log moved from tree "${previous.origin}" to ${earlier ? 'the earlier tree ' : ''}"${head.origin}"` +
-      `${unscanned > 0 ? `, leaving ${unscanned} entries of the old tree unscanned` : ''}; ` +
-      'a shard rotation announced by the log operator explains this, anything else is a log replacing its history',
+    summary,
     evidence: {
       logUrl: log.url,
-      checkpoints: [previous.checkpoint, head.note],
+      checkpoints: [
+        previous.checkpoint,
+        ...(frozen !== undefined && frozen.note !== previous.checkpoint ? [frozen.note] : []),
+        head.note,
+      ],
       previousOrigin: previous.origin,
       origin: head.origin,
-      previousTreeSize: previous.treeSize,
+      previousTreeSize: frozen?.size ?? previous.treeSize,
       previousCursor: previous.cursor,
+      previousTreeFrozen: frozen !== undefined,
       resumedAt: earlier?.cursor ?? 0,
     },
   };

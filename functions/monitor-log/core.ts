@@ -230,11 +230,12 @@ function scanContextFor(
   matcher: IdentityMatcher,
   result: LogRunResult,
   logger: Logger,
+  started = (deps.now ?? Date.now)(),
 ): ScanContext {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const now = deps.now ?? Date.now;
-  const started = now();
   return {
+    started,
     log: config.log,
     where: { name: config.name, url: config.log.url },
     matcher,
@@ -253,11 +254,12 @@ async function monitorOneLog(
   result: LogRunResult,
   loaded: MonitorState | undefined,
   runner: RunLease,
+  started?: number,
 ): Promise<LogRunResult> {
   const now = deps.now ?? Date.now;
   const { log } = config;
   const logger = deps.logger.child({ log: config.name });
-  const ctx = scanContextFor(deps, config, matcher, result, logger);
+  const ctx = scanContextFor(deps, config, matcher, result, logger, started);
   const { limits } = ctx;
   const integrityFailure = async (
     err: SigsentryError,
@@ -280,6 +282,7 @@ async function monitorOneLog(
     throw err;
   }
   result.treeSize = head.size;
+  const latest = head;
 
   const save = async (next: MonitorState): Promise<boolean> => {
     const ok = await deps.store.save({ ...next, updatedAt: new Date(now()).toISOString() }, state?.version);
@@ -302,6 +305,31 @@ async function monitorOneLog(
     runner,
   });
 
+  // A sharded log (Rekor v1) freezes its tree when it rotates its shard and lists it with its final
+  // tree head. A tree being scanned that is now frozen is finished first, to that head (proven
+  // consistent with what was verified of it); then the trees after it are scanned in order.
+  let finished: VerifiedCheckpoint | undefined;
+  if (state !== undefined && state.origin !== head.origin && log.frozenTrees !== undefined) {
+    const frozen = await log.frozenTrees();
+    const at = frozen.findIndex((t) => t.origin === state!.origin);
+    if (at >= 0) {
+      const final = frozen[at]!;
+      if (state.cursor < final.size) {
+        head = final; // its tail: scanned below, as any growth of the tree
+      } else {
+        try {
+          await log.verifyConsistency(trusted!, final);
+        } catch (err) {
+          if (isIntegrityFailure(err)) return integrityFailure(err, trusted, final);
+          throw err;
+        }
+        finished = final;
+        head = frozen[at + 1] ?? head;
+      }
+      result.treeSize = head.size;
+    }
+  }
+
   if (state === undefined) {
     if (!(await save(fresh(config.startIndex ?? head.size, [])))) return result;
   } else if (state.origin !== head.origin) {
@@ -319,17 +347,18 @@ async function monitorOneLog(
         throw err;
       }
     }
-    await ctx.raise(logTreeChangedAlert(ctx.where, state, head, earlier));
+    await ctx.raise(logTreeChangedAlert(ctx.where, state, head, earlier, finished));
     logger.warn('the log moved to another tree; following it', {
       previousOrigin: state.origin,
       origin: head.origin,
       previousCursor: state.cursor,
       previousTreeSize: state.treeSize,
+      previousTreeFrozen: finished !== undefined,
       resumeAt: earlier?.cursor ?? 0,
     });
     const shards = [
       ...state.previousShards.filter((s) => s.origin !== head.origin),
-      { origin: state.origin, checkpoint: state.checkpoint, cursor: state.cursor },
+      { origin: state.origin, checkpoint: finished?.note ?? state.checkpoint, cursor: state.cursor },
     ];
     if (!(await save(fresh(earlier?.cursor ?? 0, shards)))) return result;
   } else {
@@ -431,6 +460,10 @@ async function monitorOneLog(
       return result; // save() set 'busy'
     default:
       result.outcome = end.cursor < head.size ? 'partial' : 'scanned';
+      // A frozen tree scanned to its end: the tree after it is taken up in this run, in its time.
+      if (result.outcome === 'scanned' && head.origin !== latest.origin && !ctx.outOfTime()) {
+        return monitorOneLog(deps, matcher, config, result, state, runner, ctx.started);
+      }
       return result;
   }
 }

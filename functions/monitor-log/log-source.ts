@@ -43,6 +43,12 @@ export interface MonitoredLog {
   /** Proves `next` extends `trusted`; throws LogIntegrityError on a shrunk or forked tree or a bad proof. */
   verifyConsistency(trusted: VerifiedCheckpoint, next: VerifiedCheckpoint): Promise<void>;
   /**
+   * The trees a sharded log has frozen (Rekor v1's inactive shards), oldest first, each as its
+   * final checkpoint, verified under the log's key; a tree whose head does not verify is left out.
+   * A log without shards has no such method.
+   */
+  frozenTrees?(): Promise<VerifiedCheckpoint[]>;
+  /**
    * Entries [start, end), in order, each proven to be in a tree consistent with `head` (end <=
    * head.size). Throws LogIntegrityError if the log cannot prove it.
    */

@@ -64,6 +64,12 @@ export class RekorV1Source implements MonitoredLog {
     return info.checkpoint;
   }
 
+  async frozenTrees(): Promise<VerifiedCheckpoint[]> {
+    const info = await this.client.getLogInfo();
+    this.learnOffsets(info);
+    return info.inactiveShards.flatMap((shard) => (shard.checkpoint !== undefined ? [shard.checkpoint] : []));
+  }
+
   private learnOffsets(info: RekorV1LogInfo): void {
     const at = Date.now();
     for (const shard of info.inactiveShards) {

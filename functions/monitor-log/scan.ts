@@ -36,6 +36,8 @@ export interface ScanContext {
   raise: (alert: AlertInput) => Promise<boolean>;
   /** True once the run's time budget is spent: no new batch is started. */
   outOfTime: () => boolean;
+  /** When the run's time budget started (ms since the epoch). */
+  started: number;
 }
 
 /** How a range scan ended, and the first index it did not finish. */

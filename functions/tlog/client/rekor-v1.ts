@@ -27,7 +27,22 @@ export interface RekorV1LogInfo {
   checkpoint: VerifiedCheckpoint;
   /** Global log index of the checkpoint's tree's first entry: the inactive shards' sizes summed. */
   indexOffset: number;
-  inactiveShards: Array<{ treeSize: number; indexOffset: number; origin?: string }>;
+  inactiveShards: InactiveShard[];
+}
+
+/** A frozen tree of a sharded Rekor v1, as its log info lists it. */
+export interface InactiveShard {
+  treeSize: number;
+  /** Global log index of its first entry. */
+  indexOffset: number;
+  /** Its checkpoint origin (`<host> - <tree ID>`), from its signed tree head when readable. */
+  origin?: string;
+  /**
+   * Its final signed tree head, when that verifies under the log's key and agrees with the listed
+   * size and root: what its entries are proven against, and what a checkpoint verified of that tree
+   * while it was active must be consistent with.
+   */
+  checkpoint?: VerifiedCheckpoint;
 }
 
 export interface RekorV1ClientOptions {
@@ -128,8 +143,10 @@ export class RekorV1Client {
    * The current checkpoint (as getCheckpoint) and the frozen shards listed before it, oldest first:
    * a sharded Rekor numbers entries across shards, so a tree's first entry has the global log index
    * of the sizes of the shards before it (Rekor's VirtualLogIndex), computed here for each tree.
-   * Each shard's origin is read from its signed tree head when it has a readable one (not
-   * verified: it only names the tree).
+   * Each shard's origin is read from its signed tree head when it has a readable one; that head is
+   * also verified, and kept when it verifies under the log's key (a shard signed by another key is
+   * still listed, without it). A verified head that contradicts the listed size or root is the log
+   * contradicting itself: LogIntegrityError.
    */
   async getLogInfo(): Promise<RekorV1LogInfo> {
     const res = await request(`${this.base}/api/v1/log`, {}, this.http);
@@ -142,17 +159,35 @@ export class RekorV1Client {
       });
     }
     let indexOffset = 0;
-    const inactiveShards = (info.inactiveShards ?? []).map((shard) => {
-      let origin: string | undefined;
-      try {
-        if (shard.signedTreeHead !== undefined)
-          origin = parseCheckpoint(shard.signedTreeHead).checkpoint.origin;
-      } catch {
-        origin = undefined;
-      }
+    const inactiveShards = (info.inactiveShards ?? []).map((shard): InactiveShard => {
       const first = indexOffset;
       indexOffset += shard.treeSize;
-      return { treeSize: shard.treeSize, indexOffset: first, ...(origin !== undefined ? { origin } : {}) };
+      const listed: InactiveShard = { treeSize: shard.treeSize, indexOffset: first };
+      if (shard.signedTreeHead === undefined) return listed;
+      let origin: string;
+      try {
+        origin = parseCheckpoint(shard.signedTreeHead).checkpoint.origin;
+      } catch {
+        return listed;
+      }
+      let checkpoint: VerifiedCheckpoint;
+      try {
+        checkpoint = this.verifyNote(shard.signedTreeHead, { inactiveShardOrigin: origin });
+      } catch (err) {
+        if (err instanceof LogIntegrityError && err.reason === 'bad-checkpoint') return { ...listed, origin };
+        throw err;
+      }
+      if (
+        checkpoint.size !== shard.treeSize ||
+        (shard.rootHash !== undefined && checkpoint.rootHash.toString('hex') !== shard.rootHash)
+      ) {
+        throw new LogIntegrityError(
+          'log-info-mismatch',
+          `log info lists the inactive shard "${origin}" at another size or root than its own signed tree head`,
+          { inactiveShardOrigin: origin, treeSize: shard.treeSize, checkpointSize: checkpoint.size },
+        );
+      }
+      return { ...listed, origin, checkpoint };
     });
     if (!Number.isSafeInteger(indexOffset)) {
       throw new LogIntegrityError('malformed', 'log info lists inactive shards larger than a log can be', {

@@ -1,0 +1,181 @@
+/**
+ * A Rekor v1 log rotating its shard while the monitor follows it, on the Rekor emulator: the active
+ * tree is frozen (listed in log info with its final signed tree head) and new entries go to a new
+ * tree numbered on from it. Entries the frozen tree gained after the monitor's last run are its
+ * tail: they must be scanned before the monitor moves on, or a signature made with an owned key
+ * just before a rotation would never be seen.
+ */
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { runMonitor } from '../../../functions/monitor-log/core.ts';
+import { resolveIdentities } from '../../../functions/monitor-log/identities.ts';
+import { RekorV1Source } from '../../../functions/monitor-log/rekor-v1-source.ts';
+import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
+import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
+import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
+import type { LogEntry } from '../../../functions/tlog/client/types.ts';
+import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
+import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
+
+const ours = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const theirs = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const pemOf = (k: KeyObject) => k.export({ format: 'pem', type: 'spki' }).toString();
+
+describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
+  let log: TestLog;
+  let client: RekorV1Client;
+  let counter = 0;
+  const append = (key: typeof ours): Promise<LogEntry> =>
+    client.append(hashedRekordProposal(key, Buffer.from(`rotation ${counter++}`)).body);
+  const appendMany = async (n: number) => {
+    for (let i = 0; i < n; i++) await append(theirs);
+  };
+
+  let store: MemoryMonitorStore;
+  let alerts: MemoryAlertSink;
+  let run: () => ReturnType<typeof runMonitor>;
+
+  beforeEach(async () => {
+    log = await startTestLog('shard-rotation');
+    client = new RekorV1Client({ baseUrl: log.rekor.url, logKey: log.rekor.publicKeyPem, retries: 0 });
+    const identities = await resolveIdentities(
+      [{ type: 'publicKey', pem: pemOf(ours.publicKey), name: 'release key' }],
+      () => Promise.reject(new Error('no KMS here')),
+    );
+    store = new MemoryMonitorStore();
+    alerts = new MemoryAlertSink();
+    const deps = {
+      logs: [{ name: 'rekor', log: new RekorV1Source({ client, url: log.rekor.url }) }],
+      store,
+      alerts,
+      records: new StaticSigningRecordLookup(),
+      identities,
+      logger: createMemoryLogger(),
+      limits: { batchSize: 4 },
+    };
+    run = () => runMonitor(deps);
+  });
+  afterEach(() => log.stop());
+
+  it("scans the frozen tree's tail, then follows the new tree in the same run", async () => {
+    await appendMany(3);
+    assert.equal((await run()).ok, true); // starts at the tree's size: 3
+    const tail = await append(ours); // signed with an owned key just before the rotation
+    await appendMany(5);
+    const rotation = log.rekor.rotateV1();
+    assert.equal(rotation.frozenTreeSize, 9);
+    await appendMany(2);
+    const afterRotation = await append(ours);
+
+    const result = await run();
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.equal(result.logs[0]?.outcome, 'scanned');
+    assert.equal(result.logs[0]?.scanned, 6 + 3, 'the six tail entries, then the new tree');
+    const rogue = alerts.ofKind('rogue-signature');
+    assert.deepEqual(
+      rogue.map((a) => a.evidence.logIndex),
+      [tail.logIndex, afterRotation.logIndex],
+    );
+    assert.equal(afterRotation.logIndex, 9 + 2, 'numbered on from the frozen tree');
+    assert.equal(rogue[1]?.evidence.treeIndex, 2, 'and named by its index in the new tree');
+
+    const [changed] = alerts.ofKind('log-tree-changed');
+    assert.equal(changed?.severity, 'MEDIUM', 'a rotation the log announces, with nothing left unscanned');
+    assert.equal(changed?.evidence.previousTreeFrozen, true);
+    assert.equal(changed?.evidence.previousTreeSize, 9);
+    assert.match(changed?.summary ?? '', /frozen at 9 entries/);
+
+    const state = store.states.get('rekor')!;
+    assert.equal(state.origin.endsWith(` - ${rotation.treeId}`), true, state.origin);
+    assert.equal(state.cursor, 3);
+    assert.deepEqual(
+      state.previousShards.map((s) => [s.origin.endsWith(` - ${rotation.frozenTreeId}`), s.cursor]),
+      [[true, 9]],
+    );
+
+    assert.equal((await run()).logs[0]?.scanned, 0, 'nothing scanned twice');
+    assert.equal(alerts.ofKind('log-tree-changed').length, 1);
+  });
+
+  it('a run cut short in the tail goes on with it in the next run, never skipping to the new tree', async () => {
+    await run();
+    const tail: LogEntry[] = [];
+    for (let i = 0; i < 3; i++) {
+      tail.push(await append(ours));
+      await appendMany(3);
+    }
+    log.rekor.rotateV1();
+    await appendMany(1);
+    const deps = { maxEntriesPerRun: 5 };
+    const limited = () =>
+      runMonitor({
+        logs: [{ name: 'rekor', log: new RekorV1Source({ client, url: log.rekor.url }) }],
+        store,
+        alerts,
+        records: new StaticSigningRecordLookup(),
+        identities: [],
+        logger: createMemoryLogger(),
+        limits: { batchSize: 4, ...deps },
+      });
+    const first = await limited();
+    assert.equal(first.logs[0]?.outcome, 'partial');
+    assert.equal(store.states.get('rekor')?.cursor, 5, 'still in the frozen tree');
+    assert.equal(alerts.ofKind('log-tree-changed').length, 0);
+    // Then with the identities, as configured: the rest of the tail and the new tree.
+    const second = await run();
+    assert.equal(second.logs[0]?.outcome, 'scanned', JSON.stringify(second));
+    assert.equal(second.logs[0]?.scanned, 7 + 1);
+    assert.deepEqual(
+      alerts.ofKind('rogue-signature').map((a) => a.evidence.logIndex),
+      [tail[2]!.logIndex],
+      'the owned entry beyond the first run',
+    );
+    assert.equal(alerts.ofKind('log-tree-changed').length, 1);
+  });
+
+  it('two rotations between runs: the tail, the whole middle tree, then the active one', async () => {
+    await appendMany(2);
+    await run();
+    const inFirst = await append(ours);
+    log.rekor.rotateV1();
+    const inMiddle = await append(ours);
+    await appendMany(2);
+    const middle = log.rekor.rotateV1();
+    const inLast = await append(ours);
+
+    const result = await run();
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.deepEqual(
+      alerts.ofKind('rogue-signature').map((a) => a.evidence.logIndex),
+      [inFirst.logIndex, inMiddle.logIndex, inLast.logIndex],
+    );
+    assert.deepEqual(
+      alerts.ofKind('log-tree-changed').map((a) => a.severity),
+      ['MEDIUM', 'MEDIUM'],
+    );
+    assert.equal(middle.frozenTreeSize, 3);
+    assert.equal(store.states.get('rekor')?.previousShards.length, 2);
+  });
+
+  it('a frozen tree that does not extend what was verified of it is the log rewriting history: nothing moves', async () => {
+    await appendMany(2);
+    await run();
+    await append(ours);
+    const before = store.states.get('rekor')!;
+    log.rekor.rotateV1();
+    // Every tree head the log signs now has another root: the frozen tree's too.
+    log.rekor.faults.set({ splitView: true });
+    const result = await run();
+    assert.equal(result.logs[0]?.outcome, 'log-inconsistent', JSON.stringify(result));
+    const [inconsistent] = alerts.ofKind('log-inconsistent');
+    assert.equal(inconsistent?.severity, 'CRITICAL');
+    assert.equal(alerts.ofKind('log-tree-changed').length, 0);
+    const after = store.states.get('rekor')!;
+    assert.equal(after.origin, before.origin);
+    assert.equal(after.cursor, before.cursor);
+    assert.equal(after.checkpoint, before.checkpoint);
+  });
+});
