@@ -26,7 +26,7 @@ import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
 import { LogIntegrityError } from '../tlog/client/errors.ts';
 import { request } from '../tlog/client/http.ts';
-import type { RekorV1Client } from '../tlog/client/rekor-v1.ts';
+import type { InactiveShard, RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import type { LogEntry, RekorV1Entry } from '../tlog/client/types.ts';
 import type { LogEvidence } from '../verify/verdict.ts';
 
@@ -74,6 +74,8 @@ export class InclusionRechecker {
    * entries across its shards, its checkpoints count within a tree.
    */
   #offset = 0;
+  /** The frozen trees before it (the log info's inactive shards), whose entries are proven in them. */
+  #shards: InactiveShard[] = [];
   /**
    * Other trees (`size:root`: recorded ones, or those a read entry's proof was for), each proven
    * (or not) consistent with #current once per pass. Keyed by root too: two trees of one size are
@@ -122,7 +124,7 @@ export class InclusionRechecker {
   async #recheckByConsistency(index: number, tree: ProvenTree): Promise<InclusionResult> {
     let current: VerifiedCheckpoint;
     try {
-      current = await this.#checkpoint();
+      current = this.#treeHolding(index, await this.#checkpoint());
     } catch (err) {
       if (err instanceof LogIntegrityError) return { ok: false, reason: err.message };
       throw err;
@@ -162,7 +164,7 @@ export class InclusionRechecker {
     tree: ProvenTree,
     details: Record<string, unknown>,
   ): Promise<void> {
-    const key = `${tree.size}:${tree.rootHash}`;
+    const key = `${current.origin}|${tree.size}:${tree.rootHash}`;
     let proven = this.#consistency.get(key);
     if (proven === undefined) {
       const other: VerifiedCheckpoint = {
@@ -200,6 +202,7 @@ export class InclusionRechecker {
       const current = this.#client.getLogInfo().then(
         (info) => {
           this.#offset = info.indexOffset;
+          this.#shards = info.inactiveShards;
           return info.checkpoint;
         },
         (err: unknown) => {
@@ -218,6 +221,25 @@ export class InclusionRechecker {
       });
     }
     return this.#current;
+  }
+
+  /**
+   * The signed tree an entry at `index` is proven in: the pass's checkpoint, or for an entry before
+   * its tree (a sharded log that rotated since the entry was logged) the final head of the frozen
+   * shard holding it, as the log info lists it. A shard whose head does not verify under the log's
+   * key cannot prove anything: a DependencyError, so the tag's last verdict stands.
+   */
+  #treeHolding(index: number, current: VerifiedCheckpoint): VerifiedCheckpoint {
+    if (index >= this.#offset) return current;
+    const shard = this.#shards.find((s) => index >= s.indexOffset && index < s.indexOffset + s.treeSize);
+    if (shard?.checkpoint !== undefined) return shard.checkpoint;
+    throw new DependencyError(
+      'rekor',
+      shard === undefined
+        ? `log entry ${index} is before the log's tree (its first entry at log index ${this.#offset}), in no shard its info lists`
+        : `log entry ${index} is in the frozen shard "${shard.origin ?? 'unnamed'}", whose tree head in the log's info does not verify under the log's key`,
+      { logIndex: index, indexOffset: this.#offset },
+    );
   }
 
   /**
@@ -312,11 +334,20 @@ export class InclusionRechecker {
     entries: LogEntry[],
     current: VerifiedCheckpoint,
   ): Promise<void> {
+    let tree: VerifiedCheckpoint;
+    try {
+      tree = this.#treeHolding(b.index, current);
+    } catch (err) {
+      this.#results.delete(b.index);
+      b.settle(err as DependencyError);
+      return;
+    }
     const entry = entries.find((e) => e.logIndex === b.index);
     if (entry === undefined) {
-      // Missing from a tree its signed checkpoint says holds it: the log lost it. Beyond that
-      // checkpoint (signed since the pass read it, or the log answers from a lagging view) the log
-      // has made no claim about it yet: asked again, by the next pass if need be.
+      // Missing from a tree its signed checkpoint says holds it (the pass's, or a frozen shard's
+      // final one): the log lost it. Beyond the pass's checkpoint (signed since the pass read it,
+      // or the log answers from a lagging view) the log has made no claim about it yet: asked
+      // again, by the next pass if need be.
       if (b.index < this.#offset + current.size) {
         b.settle(new Error(`log entry ${b.index} is not in the log`));
       } else {
@@ -332,11 +363,10 @@ export class InclusionRechecker {
       return;
     }
     try {
-      const tree = await this.#verifyAgainst(entry, b.index, current);
       b.settle({
         bodyHash: crypto.createHash('sha256').update(Buffer.from(entry.body, 'base64')).digest('hex'),
         integratedTime: entry.integratedTime,
-        tree,
+        tree: await this.#verifyAgainst(entry, b.index, tree),
       });
     } catch (err) {
       if (err instanceof DependencyError) this.#results.delete(b.index);

@@ -1,0 +1,157 @@
+/**
+ * Signatures logged before a Rekor v1 shard rotation stay provable after it: their entries are in a
+ * frozen tree, which the log's info lists with its final signed tree head. The re-check proves
+ * them there (by consistency with the tree recorded, or by reading the entry), not in the new
+ * tree, which cannot hold them.
+ */
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
+import { DependencyError } from '../../../functions/errors.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { RegistryClient } from '../../../functions/registry/client.ts';
+import { type ReverifyDeps, reverifyOnce } from '../../../functions/reverify/core.ts';
+import { InclusionRechecker } from '../../../functions/reverify/inclusion.ts';
+import { MemoryTagStore } from '../../../functions/reverify/store.ts';
+import { LocalSigner } from '../../../functions/signing/local-signer.ts';
+import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
+import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
+import { logKey } from '../../../functions/verify/trust.ts';
+import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
+import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
+import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
+import { signImage } from '../verify/sign.ts';
+
+describe('reverifyOnce after the Rekor v1 log rotated its shard', () => {
+  let registry: TestRegistry;
+  let log: TestLog;
+  let client: RegistryClient;
+  let logClient: RekorV1Client;
+  const store = new MemoryTagStore();
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  const alerts = new MemoryAlertSink();
+
+  const deps = (rekor = logClient): ReverifyDeps => ({
+    registry: client,
+    store,
+    alerts,
+    trust: { logs: [logKey(log.rekor.url, log.rekor.publicKeyPem)] },
+    ownedPolicy: { keys: [expectedKeyFromPem(signer.publicKeyPem)], identities: [] },
+    watch: [`${registry.host}/rotated/**`],
+    watchlist: [],
+    inclusion: new InclusionRechecker({ client: rekor, baseUrl: log.rekor.url }),
+    logger: createMemoryLogger(),
+  });
+  const signed = async (repository: string) => {
+    const pushed = await registry.pushImage(repository, 'v1');
+    await signImage(
+      { registry: client, signer, rekorUrl: log.rekor.url },
+      { host: registry.host, repository, digest: pushed.digest },
+    );
+    return `${registry.host}/${repository}:v1`;
+  };
+  const statuses = (r: Awaited<ReturnType<typeof reverifyOnce>>) =>
+    Object.fromEntries(r.outcomes.map((o) => [o.ref, [o.status, o.cached ?? false]]));
+  const evidenceOf = (ref: string) => store.records.get(ref)!.findings.flatMap((f) => f.log ?? []);
+
+  let verifiedBefore = '';
+  let signedBefore = '';
+  let frozenSize = 0;
+
+  before(async () => {
+    registry = await startRegistry();
+    log = await startTestLog('reverify-rotation', { unrelatedFirstEntry: true });
+    client = new RegistryClient({ allowedHosts: [registry.host] });
+    logClient = new RekorV1Client({ baseUrl: log.rekor.url, logKey: log.rekor.publicKeyPem, retries: 0 });
+    verifiedBefore = await signed('rotated/verified-before');
+    const first = await reverifyOnce(deps());
+    assert.deepEqual(statuses(first), { [verifiedBefore]: ['valid', false] });
+    signedBefore = await signed('rotated/signed-before'); // first seen after the rotation
+    frozenSize = log.rekor.rotateV1().frozenTreeSize;
+    await appendFillerEntry(log.rekor.url, 'the new tree grows');
+  });
+  after(async () => {
+    await registry.stop();
+    await log.stop();
+  });
+
+  it('proves entries of the frozen tree there: verified before, and first seen after', async () => {
+    const after = await reverifyOnce(deps());
+    assert.deepEqual(after.errors, []);
+    assert.deepEqual(statuses(after), {
+      [verifiedBefore]: ['valid', true],
+      [signedBefore]: ['valid', false],
+    });
+    for (const ref of [verifiedBefore, signedBefore]) {
+      const evidence = evidenceOf(ref);
+      assert.equal(evidence.length, 2);
+      for (const e of evidence) {
+        assert.ok(e.logIndex < frozenSize);
+        assert.equal(e.provenAtTreeSize, frozenSize, `${ref}: proven in the frozen tree's final head`);
+      }
+    }
+    assert.deepEqual(alerts.raised, []);
+  });
+
+  it('a signature made after the rotation is proven in the new tree', async () => {
+    const signedAfter = await signed('rotated/signed-after');
+    const pass = await reverifyOnce(deps());
+    assert.deepEqual(pass.errors, []);
+    assert.deepEqual(statuses(pass)[signedAfter], ['valid', false]);
+    const size = (await logClient.getCheckpoint()).size;
+    for (const e of evidenceOf(signedAfter)) {
+      assert.ok(e.logIndex >= frozenSize, 'numbered on from the frozen tree');
+      assert.equal(e.provenAtTreeSize, size);
+    }
+  });
+
+  it("a frozen tree whose head does not verify under the log's key proves nothing: retryable, the verdict stands", async () => {
+    const unverifiable = new RekorV1Client({
+      baseUrl: log.rekor.url,
+      logKey: log.rekor.publicKeyPem,
+      retries: 0,
+      fetch: async (input, init) => {
+        const res = await fetch(input, init);
+        if (!String(input).endsWith('/api/v1/log')) return res;
+        const info = (await res.json()) as { inactiveShards: Array<{ signedTreeHead: string }> };
+        const shard = info.inactiveShards[0]!;
+        // Another signature on the same head: as a shard signed by a key not trusted here.
+        shard.signedTreeHead = shard.signedTreeHead.replace(/ [A-Za-z0-9+/]{20}/, ' AAAAAAAAAAAAAAAAAAAA');
+        return Response.json(info);
+      },
+    });
+    const [evidence] = evidenceOf(verifiedBefore);
+    await assert.rejects(
+      new InclusionRechecker({ client: unverifiable, baseUrl: log.rekor.url }).recheck(evidence!),
+      (err: unknown) =>
+        err instanceof DependencyError && /frozen shard .* does not verify/.test((err as Error).message),
+    );
+    const pass = await reverifyOnce(deps(unverifiable));
+    assert.deepEqual(
+      pass.errors.map((e) => e.ref).sort(),
+      [signedBefore, verifiedBefore].sort(),
+      'each tag of the frozen tree is an error of the pass',
+    );
+    for (const e of pass.errors) assert.match(e.error, /frozen shard .* does not verify/);
+    for (const ref of [verifiedBefore, signedBefore]) {
+      assert.equal(store.records.get(ref)?.status, 'valid', `${ref}: its last verdict stands`);
+    }
+    assert.deepEqual(alerts.raised, []);
+  });
+
+  it('a frozen tree rewritten after the entries were proven in it is the log rewriting its history', async () => {
+    log.rekor.faults.set({ splitView: true });
+    try {
+      const [evidence] = evidenceOf(verifiedBefore);
+      const result = await new InclusionRechecker({ client: logClient, baseUrl: log.rekor.url }).recheck(
+        evidence!,
+      );
+      assert.equal(result?.ok, false);
+      assert.match(result!.reason!, /rewrote its history/);
+    } finally {
+      log.rekor.faults.clear();
+    }
+  });
+});
