@@ -10,7 +10,8 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
-import { runMonitor } from '../../../functions/monitor-log/core.ts';
+import { type MonitorDeps, runMonitor, runMonitorShard } from '../../../functions/monitor-log/core.ts';
+import { MemoryShardStore, type ShardMessage } from '../../../functions/monitor-log/fan-out.ts';
 import { resolveIdentities } from '../../../functions/monitor-log/identities.ts';
 import { RekorV1Source } from '../../../functions/monitor-log/rekor-v1-source.ts';
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
@@ -158,6 +159,50 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
     );
     assert.equal(middle.frozenTreeSize, 3);
     assert.equal(store.states.get('rekor')?.previousShards.length, 2);
+  });
+
+  it('a tail too large for one run is fanned out against the frozen head; shard instances scan it, then the run moves on', async () => {
+    await run();
+    const owned: number[] = [];
+    for (let i = 0; i < 45; i++) {
+      const entry = await append(i % 10 === 0 ? ours : theirs);
+      if (i % 10 === 0) owned.push(entry.logIndex);
+    }
+    log.rekor.rotateV1();
+    const inNew = await append(ours);
+    const queue: ShardMessage[] = [];
+    const fanOut = {
+      store: new MemoryShardStore(),
+      dispatcher: { dispatch: async (m: readonly ShardMessage[]) => void queue.push(...m) },
+    };
+    const identities = await resolveIdentities([{ type: 'publicKey', pem: pemOf(ours.publicKey) }], () =>
+      Promise.reject(new Error('no KMS here')),
+    );
+    // Each instance builds its own source, as a deployed one would: a shard's knows no offsets yet.
+    const deps = (): MonitorDeps => ({
+      logs: [{ name: 'rekor', log: new RekorV1Source({ client, url: log.rekor.url }) }],
+      store,
+      alerts,
+      records: new StaticSigningRecordLookup(),
+      identities,
+      logger: createMemoryLogger(),
+      limits: { batchSize: 10, fanOutAbove: 30, shardSize: 20 },
+      fanOut,
+    });
+    const planned = await runMonitor(deps());
+    assert.equal(planned.logs[0]?.outcome, 'fanned-out', JSON.stringify(planned));
+    assert.equal(store.states.get('rekor')?.fanOut?.end, 45, "the plan ends at the frozen tree's end");
+    assert.equal(queue.length, 3);
+    for (const message of queue.splice(0)) {
+      assert.equal((await runMonitorShard(deps(), message)).outcome, 'scanned');
+    }
+    const finished = await runMonitor(deps());
+    assert.equal(finished.ok, true, JSON.stringify(finished));
+    assert.deepEqual(
+      alerts.ofKind('rogue-signature').map((a) => a.evidence.logIndex),
+      [...owned, inNew.logIndex],
+    );
+    assert.equal(alerts.ofKind('log-tree-changed')[0]?.severity, 'MEDIUM');
   });
 
   it('a frozen tree that does not extend what was verified of it is the log rewriting history: nothing moves', async () => {
