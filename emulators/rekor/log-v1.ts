@@ -79,8 +79,16 @@ export class RekorV1Log {
     return this.opts.treeId.toString(16).padStart(16, '0') + hex(leafHash);
   }
 
-  /** Tree size as served, after any shrink fault. */
+  #frozen = false;
+
+  /** No more entries: a rotation froze this tree. A shrink fault no longer applies to it. */
+  freeze(): void {
+    this.#frozen = true;
+  }
+
+  /** Tree size as served, after any shrink fault (of the active tree). */
   private servedSize(): number {
+    if (this.#frozen) return this.opts.store.size;
     const shrink = this.opts.faults.current.shrinkBy ?? 0;
     return Math.max(0, this.opts.store.size - shrink);
   }

@@ -72,6 +72,11 @@ export class RekorV1Shards {
   /** Freezes the active tree and starts the next; returns the frozen tree's ID and size. */
   rotate(): { frozenTreeId: string; frozenTreeSize: number; treeId: string } {
     const frozen = this.active;
+    if (this.#opts.faults.current.shrinkBy !== undefined)
+      throw new RekorHttpError(
+        409,
+        'no rotation while a shrink fault is on: the frozen tree would keep the entries it hides',
+      );
     const record = { treeId: String(frozen.treeId + 1n), dir: join('v1-trees', String(frozen.treeId + 1n)) };
     this.#open(record);
     this.#records.push(record);
@@ -83,6 +88,7 @@ export class RekorV1Shards {
 
   #open(record: TreeRecord): void {
     const previous = this.#trees.at(-1);
+    previous?.freeze();
     const dir = join(this.#opts.dataDir, record.dir);
     mkdirSync(dir, { recursive: true });
     const store = new LogStore(dir);
@@ -128,7 +134,8 @@ export class RekorV1Shards {
 
   /** Global log indexes of the entries with a search key, in every tree. */
   search(key: string): Entry[] {
-    return this.#trees.flatMap((tree) => tree.search(key).map((i) => tree.byIndex(i)!));
+    // An entry beyond the served size (a shrink fault) is not found, as by index.
+    return this.#trees.flatMap((tree) => tree.search(key).flatMap((i) => tree.byIndex(i) ?? []));
   }
 
   consistency(firstSize: number, lastSize: number, treeId?: string): Record<string, unknown> {

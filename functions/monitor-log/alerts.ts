@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import type { AlertInput } from '../alerts/alert.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
-import type { ScannedEntry } from './log-source.ts';
+import type { FrozenTree, ScannedEntry } from './log-source.ts';
 import type { IdentityMatch } from './matcher.ts';
 
 const bodyDigest = (body: Buffer): string =>
@@ -116,31 +116,48 @@ export function checkpointInvalidAlert(
  * that rewrites its history under a new name, which no proof can tell apart: someone decides. One
  * incident per tree the log moved to.
  */
+/** What a sharded log's info says of a rotation: the tree left, and frozen trees after it not scannable. */
+export interface TreeRotation {
+  /** The tree the monitor was scanning, as now listed frozen (with its final head when it verifies). */
+  old: FrozenTree;
+  /** Frozen trees between it and the one followed, whose heads do not verify: nothing in them is scanned. */
+  passedOver: FrozenTree[];
+}
+
 export function logTreeChangedAlert(
   log: { name: string; url: string },
   previous: { origin: string; checkpoint: string; cursor: number; treeSize: number },
   head: VerifiedCheckpoint,
   earlier: { cursor: number } | undefined,
-  /** The previous tree's final head, when the log lists it frozen and it was scanned to its end. */
-  frozen?: VerifiedCheckpoint,
+  rotation?: TreeRotation,
 ): AlertInput {
-  const unscanned = Math.max(0, previous.treeSize - previous.cursor);
+  const frozen = rotation?.old.checkpoint;
+  // The old tree's size as its listing gives it, when listed: what it had when it froze.
+  const unscanned = Math.max(0, (rotation?.old.size ?? previous.treeSize) - previous.cursor);
+  const passedOver = rotation?.passedOver ?? [];
+  const skipped =
+    passedOver.length === 0
+      ? ''
+      : `; the frozen trees ${passedOver.map((t) => `"${t.origin ?? 'unnamed'}" (${t.size} entries: ${t.unverified ?? 'no verified head'})`).join(', ')} ` +
+        'between them cannot be proven, and are not scanned';
   const summary =
     frozen !== undefined
       ? `the transparency log rotated its shard: tree "${previous.origin}" is frozen at ${frozen.size} entries, ` +
-        `consistent with what was verified of it and scanned to its end; following "${head.origin}", ` +
-        'which nothing proves related to it (a rotation not announced by the log operator is a log replacing its history)'
+        `consistent with what was verified of it and scanned to its end; following "${head.origin}"${skipped}`
       : `the transparency log moved from tree "${previous.origin}" to ${earlier ? 'the earlier tree ' : ''}"${head.origin}"` +
-        `${unscanned > 0 ? `, leaving ${unscanned} entries of the old tree unscanned` : ''}; ` +
-        'a shard rotation announced by the log operator explains this, anything else is a log replacing its history';
+        `${unscanned > 0 ? `, leaving ${unscanned} entries of the old tree unscanned` : ''}` +
+        `${rotation?.old.unverified !== undefined ? ` (the log lists it frozen, but ${rotation.old.unverified})` : ''}${skipped}`;
   return {
     kind: 'log-tree-changed',
-    // A rotation the log announces (the old tree listed frozen, consistent, every entry scanned)
-    // loses nothing; only the new tree's start is unproven, as it is for any new log.
-    severity: frozen !== undefined ? 'MEDIUM' : 'HIGH',
+    // A rotation the log announces (the old tree listed frozen, consistent, every entry scanned, no
+    // tree passed over) loses nothing; only the new tree's start is unproven, as for any new log.
+    severity: frozen !== undefined && passedOver.length === 0 ? 'MEDIUM' : 'HIGH',
     subject: log.url,
     key: `log-tree-changed:${log.name}:${head.origin}`,
-    summary,
+    summary:
+      frozen !== undefined && passedOver.length === 0
+        ? `${summary} (nothing proves the new tree related to the old: a rotation the log operator did not announce is a log replacing its history)`
+        : `${summary}; a shard rotation announced by the log operator explains a new tree, anything else is a log replacing its history`,
     evidence: {
       logUrl: log.url,
       checkpoints: [
@@ -150,9 +167,14 @@ export function logTreeChangedAlert(
       ],
       previousOrigin: previous.origin,
       origin: head.origin,
-      previousTreeSize: frozen?.size ?? previous.treeSize,
+      previousTreeSize: rotation?.old.size ?? previous.treeSize,
       previousCursor: previous.cursor,
       previousTreeFrozen: frozen !== undefined,
+      ...(passedOver.length > 0
+        ? {
+            unscannedTrees: passedOver.map((t) => ({ origin: t.origin, size: t.size, reason: t.unverified })),
+          }
+        : {}),
       resumedAt: earlier?.cursor ?? 0,
     },
   };

@@ -17,10 +17,10 @@ import { InvalidInputError, type SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
-import { logTreeChangedAlert } from './alerts.ts';
+import { logTreeChangedAlert, type TreeRotation } from './alerts.ts';
 import { driveFanOut, type FanOut, type ShardMessage, type ShardRecord, shardStarts } from './fan-out.ts';
 import type { ResolvedIdentity } from './identities.ts';
-import type { MonitoredLog } from './log-source.ts';
+import type { FrozenTree, MonitoredLog } from './log-source.ts';
 import { IdentityMatcher } from './matcher.ts';
 import {
   alertRaiser,
@@ -272,7 +272,10 @@ async function monitorOneLog(
 
   let state = loaded;
   let trusted = state ? checkpointOf(state.checkpoint) : undefined;
-  result.from = state?.cursor;
+  // A run that takes up the next tree of a sharded log (below) reports where it started.
+  const outermost = started === undefined;
+  if (outermost) result.from = state?.cursor;
+  const scannedBefore = result.scanned;
 
   let head: VerifiedCheckpoint;
   try {
@@ -308,23 +311,32 @@ async function monitorOneLog(
   // A sharded log (Rekor v1) freezes its tree when it rotates its shard and lists it with its final
   // tree head. A tree being scanned that is now frozen is finished first, to that head (proven
   // consistent with what was verified of it); then the trees after it are scanned in order.
-  let finished: VerifiedCheckpoint | undefined;
+  let rotation: TreeRotation | undefined;
   if (state !== undefined && state.origin !== head.origin && log.frozenTrees !== undefined) {
     const frozen = await log.frozenTrees();
     const at = frozen.findIndex((t) => t.origin === state!.origin);
     if (at >= 0) {
-      const final = frozen[at]!;
-      if (state.cursor < final.size) {
+      const old = frozen[at]!;
+      const final = old.checkpoint;
+      if (final !== undefined && state.cursor < final.size) {
         head = final; // its tail: scanned below, as any growth of the tree
       } else {
-        try {
-          await log.verifyConsistency(trusted!, final);
-        } catch (err) {
-          if (isIntegrityFailure(err)) return integrityFailure(err, trusted, final);
-          throw err;
+        if (final !== undefined) {
+          try {
+            await log.verifyConsistency(trusted!, final);
+          } catch (err) {
+            if (isIntegrityFailure(err)) return integrityFailure(err, trusted, final);
+            throw err;
+          }
         }
-        finished = final;
-        head = frozen[at + 1] ?? head;
+        // The next tree is the one after it; a frozen one whose head does not verify cannot be
+        // scanned, and is named in the alert rather than passed over in silence.
+        let next = at + 1;
+        const passedOver: FrozenTree[] = [];
+        while (next < frozen.length && frozen[next]!.checkpoint === undefined)
+          passedOver.push(frozen[next++]!);
+        rotation = { old, passedOver };
+        head = frozen[next]?.checkpoint ?? head;
       }
       result.treeSize = head.size;
     }
@@ -347,18 +359,23 @@ async function monitorOneLog(
         throw err;
       }
     }
-    await ctx.raise(logTreeChangedAlert(ctx.where, state, head, earlier, finished));
+    await ctx.raise(logTreeChangedAlert(ctx.where, state, head, earlier, rotation));
     logger.warn('the log moved to another tree; following it', {
       previousOrigin: state.origin,
       origin: head.origin,
       previousCursor: state.cursor,
       previousTreeSize: state.treeSize,
-      previousTreeFrozen: finished !== undefined,
+      previousTreeFrozen: rotation?.old.checkpoint !== undefined,
+      passedOver: rotation?.passedOver.map((t) => t.origin ?? `${t.size} entries`),
       resumeAt: earlier?.cursor ?? 0,
     });
     const shards = [
       ...state.previousShards.filter((s) => s.origin !== head.origin),
-      { origin: state.origin, checkpoint: finished?.note ?? state.checkpoint, cursor: state.cursor },
+      {
+        origin: state.origin,
+        checkpoint: rotation?.old.checkpoint?.note ?? state.checkpoint,
+        cursor: state.cursor,
+      },
     ];
     if (!(await save(fresh(earlier?.cursor ?? 0, shards)))) return result;
   } else {
@@ -388,7 +405,7 @@ async function monitorOneLog(
     return result;
   }
   let cursor = deps.from !== undefined ? Math.min(Math.max(0, deps.from), head.size) : state!.cursor;
-  result.from = cursor;
+  if (outermost) result.from = cursor;
 
   // A backlog being scanned in parallel: move the cursor over its finished shards, publish the
   // shards that stalled, and scan nothing here until every shard is finished.
@@ -460,9 +477,17 @@ async function monitorOneLog(
       return result; // save() set 'busy'
     default:
       result.outcome = end.cursor < head.size ? 'partial' : 'scanned';
-      // A frozen tree scanned to its end: the tree after it is taken up in this run, in its time.
-      if (result.outcome === 'scanned' && head.origin !== latest.origin && !ctx.outOfTime()) {
-        return monitorOneLog(deps, matcher, config, result, state, runner, ctx.started);
+      if (result.outcome === 'scanned' && head.origin !== latest.origin) {
+        // A frozen tree scanned to its end: the tree after it is taken up in this run, within its
+        // time and entries (a backfill's `from` was for the tree it started in), else by the next.
+        const left = limits.maxEntriesPerRun - (result.scanned - scannedBefore);
+        if (left <= 0 || ctx.outOfTime()) {
+          result.outcome = 'partial';
+          return result;
+        }
+        const { from: _, ...next } = deps;
+        next.limits = { ...deps.limits, maxEntriesPerRun: left };
+        return monitorOneLog(next, matcher, config, result, state, runner, ctx.started);
       }
       return result;
   }

@@ -33,6 +33,18 @@ export interface LogBatching {
   size: number;
 }
 
+/** A tree a sharded log has frozen. */
+export interface FrozenTree {
+  /** Its checkpoint origin, when its listing names one. */
+  origin?: string;
+  /** Its size, as listed. */
+  size: number;
+  /** Its final checkpoint, verified under the log's key; without it nothing of the tree can be proven. */
+  checkpoint?: VerifiedCheckpoint;
+  /** Why there is no checkpoint. */
+  unverified?: string;
+}
+
 export interface MonitoredLog {
   /** Where the log is, for evidence. */
   readonly url: string;
@@ -43,11 +55,10 @@ export interface MonitoredLog {
   /** Proves `next` extends `trusted`; throws LogIntegrityError on a shrunk or forked tree or a bad proof. */
   verifyConsistency(trusted: VerifiedCheckpoint, next: VerifiedCheckpoint): Promise<void>;
   /**
-   * The trees a sharded log has frozen (Rekor v1's inactive shards), oldest first, each as its
-   * final checkpoint, verified under the log's key; a tree whose head does not verify is left out.
-   * A log without shards has no such method.
+   * The trees a sharded log has frozen (Rekor v1's inactive shards), oldest first, as its info lists
+   * them. A log without shards has no such method.
    */
-  frozenTrees?(): Promise<VerifiedCheckpoint[]>;
+  frozenTrees?(): Promise<FrozenTree[]>;
   /**
    * Entries [start, end), in order, each proven to be in a tree consistent with `head` (end <=
    * head.size). Throws LogIntegrityError if the log cannot prove it.

@@ -19,7 +19,7 @@ import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
 import { LogIntegrityError } from '../tlog/client/errors.ts';
 import type { RekorV1Client, RekorV1LogInfo } from '../tlog/client/rekor-v1.ts';
 import type { LogEntry } from '../tlog/client/types.ts';
-import type { MonitoredLog, ScannedEntry } from './log-source.ts';
+import type { FrozenTree, MonitoredLog, ScannedEntry } from './log-source.ts';
 
 /** The client methods the source needs (RekorV1Client has them). */
 export type RekorV1Reader = Pick<
@@ -64,10 +64,15 @@ export class RekorV1Source implements MonitoredLog {
     return info.checkpoint;
   }
 
-  async frozenTrees(): Promise<VerifiedCheckpoint[]> {
+  async frozenTrees(): Promise<FrozenTree[]> {
     const info = await this.client.getLogInfo();
     this.learnOffsets(info);
-    return info.inactiveShards.flatMap((shard) => (shard.checkpoint !== undefined ? [shard.checkpoint] : []));
+    return info.inactiveShards.map((shard) => ({
+      size: shard.treeSize,
+      ...(shard.origin !== undefined ? { origin: shard.origin } : {}),
+      ...(shard.checkpoint !== undefined ? { checkpoint: shard.checkpoint } : {}),
+      ...(shard.unverified !== undefined ? { unverified: shard.unverified } : {}),
+    }));
   }
 
   private learnOffsets(info: RekorV1LogInfo): void {

@@ -95,6 +95,7 @@ export class InclusionRechecker {
     if (evidence.logId !== this.logId) return undefined;
     const recorded = recordedTree(evidence);
     if (recorded !== undefined) return await this.#recheckByConsistency(evidence.logIndex, recorded);
+    await this.#provable(evidence.logIndex);
     const entry = await this.#entry(evidence.logIndex);
     if (entry instanceof DependencyError) throw entry;
     if (entry instanceof Error) return { ok: false, reason: entry.message };
@@ -224,6 +225,20 @@ export class InclusionRechecker {
   }
 
   /**
+   * Throws the DependencyError #treeHolding would, before an entry that could not be proven is read.
+   * A checkpoint that cannot be had is left to the read, which judges it as before.
+   */
+  async #provable(index: number): Promise<void> {
+    let current: VerifiedCheckpoint;
+    try {
+      current = await this.#checkpoint();
+    } catch {
+      return;
+    }
+    this.#treeHolding(index, current);
+  }
+
+  /**
    * The signed tree an entry at `index` is proven in: the pass's checkpoint, or for an entry before
    * its tree (a sharded log that rotated since the entry was logged) the final head of the frozen
    * shard holding it, as the log info lists it. A shard whose head does not verify under the log's
@@ -237,7 +252,7 @@ export class InclusionRechecker {
       'rekor',
       shard === undefined
         ? `log entry ${index} is before the log's tree (its first entry at log index ${this.#offset}), in no shard its info lists`
-        : `log entry ${index} is in the frozen shard "${shard.origin ?? 'unnamed'}", whose tree head in the log's info does not verify under the log's key`,
+        : `log entry ${index} is in the frozen shard "${shard.origin ?? 'unnamed'}", in which nothing can be proven: ${shard.unverified ?? 'its listing has no verified tree head'}`,
       { logIndex: index, indexOffset: this.#offset },
     );
   }
@@ -250,6 +265,24 @@ export class InclusionRechecker {
    */
   async #verifyAgainst(entry: LogEntry, index: number, current: VerifiedCheckpoint): Promise<ProvenTree> {
     const proof = entry.verification?.inclusionProof;
+    const origin = originOf(proof?.checkpoint);
+    if (origin !== undefined && origin !== current.origin) {
+      // Proven in another tree than the log's info placed it in. Beyond the pass's checkpoint that
+      // is a rotation since the pass read the info (asked again by the next pass); within it, the
+      // log contradicting itself.
+      if (index >= this.#offset + current.size) {
+        throw new DependencyError(
+          'rekor',
+          `log entry ${index} is proven in tree "${origin}", not in "${current.origin}" of the pass's log info: the log moved to another tree during the pass`,
+          { logIndex: index },
+        );
+      }
+      throw new LogIntegrityError(
+        'wrong-origin',
+        `log entry ${index} is proven in tree "${origin}", while the log's info places it in "${current.origin}"`,
+        { logIndex: index },
+      );
+    }
     if (proof?.treeSize === current.size) {
       // Proven to the pass's checkpoint itself: the entry's own checkpoint need not be verified.
       this.#client.verifyEntry(entry, index, current);
@@ -372,6 +405,16 @@ export class InclusionRechecker {
       if (err instanceof DependencyError) this.#results.delete(b.index);
       b.settle(err as Error);
     }
+  }
+}
+
+/** The origin of a checkpoint note, if it can be read (verifyEntry judges one that cannot). */
+function originOf(note: string | undefined): string | undefined {
+  if (note === undefined) return undefined;
+  try {
+    return parseCheckpoint(note).checkpoint.origin;
+  } catch {
+    return undefined;
   }
 }
 

@@ -43,6 +43,8 @@ export interface InactiveShard {
    * while it was active must be consistent with.
    */
   checkpoint?: VerifiedCheckpoint;
+  /** Why there is no `checkpoint`: nothing can be proven in this tree. */
+  unverified?: string;
 }
 
 export interface RekorV1ClientOptions {
@@ -144,9 +146,9 @@ export class RekorV1Client {
    * a sharded Rekor numbers entries across shards, so a tree's first entry has the global log index
    * of the sizes of the shards before it (Rekor's VirtualLogIndex), computed here for each tree.
    * Each shard's origin is read from its signed tree head when it has a readable one; that head is
-   * also verified, and kept when it verifies under the log's key (a shard signed by another key is
-   * still listed, without it). A verified head that contradicts the listed size or root is the log
-   * contradicting itself: LogIntegrityError.
+   * also verified, and kept when it verifies under the log's key and agrees with the listed size and
+   * root. A shard whose head does not (signed by another key, or contradicting its listing) is still
+   * listed, without it and with the reason: what needs that tree fails, the rest of the log is read.
    */
   async getLogInfo(): Promise<RekorV1LogInfo> {
     const res = await request(`${this.base}/api/v1/log`, {}, this.http);
@@ -163,29 +165,32 @@ export class RekorV1Client {
       const first = indexOffset;
       indexOffset += shard.treeSize;
       const listed: InactiveShard = { treeSize: shard.treeSize, indexOffset: first };
-      if (shard.signedTreeHead === undefined) return listed;
+      if (shard.signedTreeHead === undefined)
+        return { ...listed, unverified: 'it is listed without a signed tree head' };
       let origin: string;
       try {
         origin = parseCheckpoint(shard.signedTreeHead).checkpoint.origin;
-      } catch {
-        return listed;
+      } catch (err) {
+        return { ...listed, unverified: `its signed tree head cannot be read: ${(err as Error).message}` };
       }
       let checkpoint: VerifiedCheckpoint;
       try {
         checkpoint = this.verifyNote(shard.signedTreeHead, { inactiveShardOrigin: origin });
       } catch (err) {
-        if (err instanceof LogIntegrityError && err.reason === 'bad-checkpoint') return { ...listed, origin };
-        throw err;
+        if (!(err instanceof LogIntegrityError && err.reason === 'bad-checkpoint')) throw err;
+        return { ...listed, origin, unverified: "its signed tree head does not verify under the log's key" };
       }
       if (
         checkpoint.size !== shard.treeSize ||
         (shard.rootHash !== undefined && checkpoint.rootHash.toString('hex') !== shard.rootHash)
       ) {
-        throw new LogIntegrityError(
-          'log-info-mismatch',
-          `log info lists the inactive shard "${origin}" at another size or root than its own signed tree head`,
-          { inactiveShardOrigin: origin, treeSize: shard.treeSize, checkpointSize: checkpoint.size },
-        );
+        return {
+          ...listed,
+          origin,
+          unverified:
+            `its signed tree head contradicts its listing (signed size ${checkpoint.size}, listed ${shard.treeSize}; ` +
+            `roots ${shard.rootHash === undefined || checkpoint.rootHash.toString('hex') === shard.rootHash ? 'agree' : 'differ'})`,
+        };
       }
       return { ...listed, origin, checkpoint };
     });

@@ -47,8 +47,12 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
    * The monitor's dependencies, with a fresh source each time (as each instance builds its own: a
    * fan-out shard's has learnt no offsets).
    */
-  const depsWith = (limits: Partial<MonitorLimits>, fanOut?: MonitorDeps['fanOut']): MonitorDeps => ({
-    logs: [{ name: 'rekor', log: new RekorV1Source({ client, url: log.rekor.url }) }],
+  const depsWith = (
+    limits: Partial<MonitorLimits>,
+    fanOut?: MonitorDeps['fanOut'],
+    reader: RekorV1Client = client,
+  ): MonitorDeps => ({
+    logs: [{ name: 'rekor', log: new RekorV1Source({ client: reader, url: log.rekor.url }) }],
     store,
     alerts,
     records: new StaticSigningRecordLookup(),
@@ -58,6 +62,24 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
     ...(fanOut !== undefined ? { fanOut } : {}),
   });
   const run = () => runMonitor(depsWith({ batchSize: 4 }));
+
+  /** A client reading the log through info whose frozen shards `which` have heads signed by another key. */
+  const otherKeyFor = (which: number[]) =>
+    new RekorV1Client({
+      baseUrl: log.rekor.url,
+      logKey: log.rekor.publicKeyPem,
+      retries: 0,
+      fetch: async (input, init) => {
+        const res = await fetch(input, init);
+        if (!String(input).endsWith('/api/v1/log')) return res;
+        const info = (await res.json()) as { inactiveShards: Array<{ signedTreeHead: string }> };
+        for (const i of which) {
+          const shard = info.inactiveShards[i]!;
+          shard.signedTreeHead = shard.signedTreeHead.replace(/ [A-Za-z0-9+/]{20}/, ' AAAAAAAAAAAAAAAAAAAA');
+        }
+        return Response.json(info);
+      },
+    });
 
   beforeEach(async () => {
     log = await startTestLog('shard-rotation');
@@ -193,6 +215,118 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
       [...owned, inNew.logIndex],
     );
     assert.equal(alerts.ofKind('log-tree-changed')[0]?.severity, 'MEDIUM');
+  });
+
+  it('a frozen tree after it whose head does not verify is not scanned, and the alert (HIGH) names it', async () => {
+    await appendMany(2);
+    await run();
+    const inFirst = await append(ours);
+    log.rekor.rotateV1();
+    await append(ours);
+    await appendMany(2);
+    const middle = log.rekor.rotateV1();
+    const inLast = await append(ours);
+    const result = await runMonitor(depsWith({ batchSize: 4 }, undefined, otherKeyFor([1])));
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.deepEqual(
+      alerts.ofKind('rogue-signature').map((a) => a.evidence.logIndex),
+      [inFirst.logIndex, inLast.logIndex],
+    );
+    const [changed] = alerts.ofKind('log-tree-changed');
+    assert.equal(changed?.severity, 'HIGH');
+    assert.match(
+      changed?.summary ?? '',
+      new RegExp(` - ${middle.frozenTreeId}" \\(3 entries: its signed tree head does not verify`),
+    );
+    assert.deepEqual(changed?.evidence.unscannedTrees, [
+      {
+        origin: `127.0.0.1 - ${middle.frozenTreeId}`,
+        size: 3,
+        reason: "its signed tree head does not verify under the log's key",
+      },
+    ]);
+  });
+
+  it('the tree being scanned listed frozen with a head that does not verify: its tail is left, counted, and the next tree followed (HIGH)', async () => {
+    await appendMany(2);
+    await run();
+    await append(ours);
+    await appendMany(2);
+    log.rekor.rotateV1();
+    const inNew = await append(ours);
+    const result = await runMonitor(depsWith({ batchSize: 4 }, undefined, otherKeyFor([0])));
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.deepEqual(
+      alerts.ofKind('rogue-signature').map((a) => a.evidence.logIndex),
+      [inNew.logIndex],
+    );
+    const [changed] = alerts.ofKind('log-tree-changed');
+    assert.equal(changed?.severity, 'HIGH');
+    assert.match(
+      changed?.summary ?? '',
+      /leaving 3 entries of the old tree unscanned \(the log lists it frozen, but its signed tree head does not verify/,
+    );
+    assert.equal(changed?.evidence.previousTreeSize, 5, 'its size as listed');
+  });
+
+  it('a backfill (--from) while a tail is pending counts in the old tree, and is not carried into the next', async () => {
+    await appendMany(6);
+    await run();
+    const tail = await append(ours);
+    log.rekor.rotateV1();
+    await appendMany(3);
+    const result = await runMonitor({ ...depsWith({ batchSize: 4 }), from: 4 });
+    assert.equal(result.ok, true, JSON.stringify(result.logs[0]));
+    assert.equal(result.logs[0]?.scanned, 3 + 3, 'the old tree from 4 to its end, then the new tree');
+    assert.equal(result.logs[0]?.from, 4, 'the run reports where it started');
+    assert.deepEqual(
+      alerts.ofKind('rogue-signature').map((a) => a.evidence.logIndex),
+      [tail.logIndex],
+    );
+  });
+
+  it('the entries a run may scan are shared by the trees it takes up', async () => {
+    await run();
+    await appendMany(5);
+    log.rekor.rotateV1();
+    await appendMany(5);
+    const capped = () => runMonitor(depsWith({ batchSize: 5, maxEntriesPerRun: 5 }));
+    const first = await capped();
+    assert.equal(first.logs[0]?.scanned, 5);
+    assert.equal(first.logs[0]?.outcome, 'partial', 'the next tree is left to the next run');
+    const second = await capped();
+    assert.equal(second.logs[0]?.scanned, 5);
+    assert.equal(second.logs[0]?.outcome, 'scanned');
+    assert.equal(store.states.get('rekor')?.cursor, 5);
+  });
+
+  it('a fan-out plan in progress when the tree is rotated out is finished, then its tail, then the new tree', async () => {
+    await run();
+    const owned: number[] = [];
+    for (let i = 0; i < 45; i++) {
+      const entry = await append(i % 10 === 0 ? ours : theirs);
+      if (i % 10 === 0) owned.push(entry.logIndex);
+    }
+    const queue: ShardMessage[] = [];
+    const fanOut = {
+      store: new MemoryShardStore(),
+      dispatcher: { dispatch: async (m: readonly ShardMessage[]) => void queue.push(...m) },
+    };
+    const deps = () => depsWith({ batchSize: 10, fanOutAbove: 30, shardSize: 20 }, fanOut);
+    assert.equal((await runMonitor(deps())).logs[0]?.outcome, 'fanned-out');
+    const tail = await append(ours);
+    log.rekor.rotateV1();
+    const inNew = await append(ours);
+    const [firstShard, ...rest] = queue.splice(0);
+    assert.equal((await runMonitorShard(deps(), firstShard!)).outcome, 'scanned');
+    assert.equal((await runMonitor(deps())).logs[0]?.outcome, 'fanned-out', 'the plan is not finished');
+    for (const message of [...rest, ...queue.splice(0)]) await runMonitorShard(deps(), message);
+    const done = await runMonitor(deps());
+    assert.equal(done.ok, true, JSON.stringify(done));
+    assert.deepEqual(
+      alerts.ofKind('rogue-signature').map((a) => a.evidence.logIndex),
+      [...owned, tail.logIndex, inNew.logIndex],
+    );
   });
 
   it('a frozen tree that does not extend what was verified of it is the log rewriting history: nothing moves', async () => {

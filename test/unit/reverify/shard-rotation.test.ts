@@ -5,7 +5,7 @@
  * tree, which cannot hold them.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
 import { DependencyError } from '../../../functions/errors.ts';
@@ -16,9 +16,11 @@ import { InclusionRechecker } from '../../../functions/reverify/inclusion.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
+import type { LogEntry } from '../../../functions/tlog/client/types.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
-import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
+import type { LogEvidence } from '../../../functions/verify/verdict.ts';
+import { appendFillerEntry, hashedRekordProposal } from '../../helpers/hashedrekord.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
 import { signImage } from '../verify/sign.ts';
@@ -153,5 +155,72 @@ describe('reverifyOnce after the Rekor v1 log rotated its shard', () => {
     } finally {
       log.rekor.faults.clear();
     }
+  });
+});
+
+describe('the inclusion re-check across a rotation, entry by entry', () => {
+  let log: TestLog;
+  let client: RekorV1Client;
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  let n = 0;
+  const append = (): Promise<LogEntry> =>
+    client.append(hashedRekordProposal(key, Buffer.from(`recheck ${n++}`)).body);
+  const evidenceOf = (e: LogEntry): LogEvidence => ({
+    logId: client.logId.toString('hex'),
+    logIndex: e.logIndex,
+    integratedTime: e.integratedTime,
+    kind: 'hashedrekord',
+    bodyHash: createHash('sha256').update(Buffer.from(e.body, 'base64')).digest('hex'),
+    inclusion: ['inclusion-proof'],
+  });
+  before(async () => {
+    log = await startTestLog('recheck-rotation');
+    client = new RekorV1Client({ baseUrl: log.rekor.url, logKey: log.rekor.publicKeyPem, retries: 0 });
+  });
+  after(() => log.stop());
+
+  it('an entry logged in the new tree during a pass that read the log info before the rotation: retryable, not lost', async () => {
+    const old: LogEntry[] = [];
+    for (let i = 0; i < 6; i++) old.push(await append());
+    const pass = new InclusionRechecker({ client, baseUrl: log.rekor.url });
+    assert.equal(
+      (await pass.recheck(evidenceOf(old[1]!)))?.ok,
+      true,
+      "the pass's checkpoint: the first tree at 6",
+    );
+    log.rekor.rotateV1();
+    await append();
+    await append();
+    const fresh = await append(); // the new tree's third entry: its proof is in a tree of size 3
+    await assert.rejects(
+      pass.recheck(evidenceOf(fresh)),
+      (err: unknown) =>
+        err instanceof DependencyError && /moved to another tree during the pass/.test(String(err)),
+    );
+    const next = await new InclusionRechecker({ client, baseUrl: log.rekor.url }).recheck(evidenceOf(fresh));
+    assert.deepEqual([next?.ok, next?.treeSize], [true, 3], 'the next pass proves it in the new tree');
+  });
+
+  it("a frozen shard listed at odds with its own signed head: its entries wait, the active tree's are proven", async () => {
+    const frozenEntry = (await client.getEntries(0, 1))[0]!;
+    const active = await append();
+    const contradicting = new RekorV1Client({
+      baseUrl: log.rekor.url,
+      logKey: log.rekor.publicKeyPem,
+      retries: 0,
+      fetch: async (input, init) => {
+        const res = await fetch(input, init);
+        if (!String(input).endsWith('/api/v1/log')) return res;
+        const info = (await res.json()) as { inactiveShards: Array<{ rootHash: string }> };
+        info.inactiveShards[0]!.rootHash = '00'.repeat(32);
+        return Response.json(info);
+      },
+    });
+    const pass = new InclusionRechecker({ client: contradicting, baseUrl: log.rekor.url });
+    assert.equal((await pass.recheck(evidenceOf(active)))?.ok, true);
+    await assert.rejects(
+      pass.recheck(evidenceOf(frozenEntry)),
+      (err: unknown) => err instanceof DependencyError && /contradicts its listing/.test(String(err)),
+    );
   });
 });
