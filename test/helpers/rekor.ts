@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RekorServer, startRekorServer } from '../../emulators/rekor/server.ts';
+import { RekorV1Client } from '../../functions/tlog/client/rekor-v1.ts';
 import { appendFillerEntry } from './hashedrekord.ts';
 
 export interface TestLog {
@@ -38,4 +39,39 @@ export async function startTestLog(
     throw err;
   }
   return { rekor, dataDir, stop };
+}
+
+/** A frozen shard as `GET /api/v1/log` lists it (openapi InactiveShardLogInfo). */
+export interface ListedShard {
+  rootHash: string;
+  treeSize: number;
+  signedTreeHead: string;
+  treeID: string;
+}
+
+/**
+ * A client of the emulator `rekor` that reads its log info with the frozen shards' listings edited
+ * by `edit`: a log whose info says something its signed tree heads do not.
+ */
+export function clientWithShardListings(
+  rekor: Pick<RekorServer, 'url' | 'publicKeyPem'>,
+  edit: (shards: ListedShard[]) => void,
+): RekorV1Client {
+  return new RekorV1Client({
+    baseUrl: rekor.url,
+    logKey: rekor.publicKeyPem,
+    retries: 0,
+    fetch: async (input, init) => {
+      const res = await fetch(input, init);
+      if (!String(input).endsWith('/api/v1/log')) return res;
+      const info = (await res.json()) as { inactiveShards: ListedShard[] };
+      edit(info.inactiveShards);
+      return Response.json(info);
+    },
+  });
+}
+
+/** A signed note with its first signature replaced: as if signed by a key not trusted here. */
+export function signedByAnotherKey(note: string): string {
+  return note.replace(/ [A-Za-z0-9+/]{20}/, ' AAAAAAAAAAAAAAAAAAAA');
 }

@@ -24,7 +24,12 @@ import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import type { LogEntry } from '../../../functions/tlog/client/types.ts';
 import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
-import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
+import {
+  clientWithShardListings,
+  signedByAnotherKey,
+  startTestLog,
+  type TestLog,
+} from '../../helpers/rekor.ts';
 
 const ours = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const theirs = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -65,20 +70,8 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
 
   /** A client reading the log through info whose frozen shards `which` have heads signed by another key. */
   const otherKeyFor = (which: number[]) =>
-    new RekorV1Client({
-      baseUrl: log.rekor.url,
-      logKey: log.rekor.publicKeyPem,
-      retries: 0,
-      fetch: async (input, init) => {
-        const res = await fetch(input, init);
-        if (!String(input).endsWith('/api/v1/log')) return res;
-        const info = (await res.json()) as { inactiveShards: Array<{ signedTreeHead: string }> };
-        for (const i of which) {
-          const shard = info.inactiveShards[i]!;
-          shard.signedTreeHead = shard.signedTreeHead.replace(/ [A-Za-z0-9+/]{20}/, ' AAAAAAAAAAAAAAAAAAAA');
-        }
-        return Response.json(info);
-      },
+    clientWithShardListings(log.rekor, (shards) => {
+      for (const i of which) shards[i]!.signedTreeHead = signedByAnotherKey(shards[i]!.signedTreeHead);
     });
 
   beforeEach(async () => {

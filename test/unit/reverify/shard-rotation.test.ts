@@ -22,7 +22,12 @@ import { logKey } from '../../../functions/verify/trust.ts';
 import type { LogEvidence } from '../../../functions/verify/verdict.ts';
 import { appendFillerEntry, hashedRekordProposal } from '../../helpers/hashedrekord.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
-import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
+import {
+  clientWithShardListings,
+  signedByAnotherKey,
+  startTestLog,
+  type TestLog,
+} from '../../helpers/rekor.ts';
 import { signImage } from '../verify/sign.ts';
 
 describe('reverifyOnce after the Rekor v1 log rotated its shard', () => {
@@ -110,19 +115,9 @@ describe('reverifyOnce after the Rekor v1 log rotated its shard', () => {
   });
 
   it("a frozen tree whose head does not verify under the log's key proves nothing: retryable, the verdict stands", async () => {
-    const unverifiable = new RekorV1Client({
-      baseUrl: log.rekor.url,
-      logKey: log.rekor.publicKeyPem,
-      retries: 0,
-      fetch: async (input, init) => {
-        const res = await fetch(input, init);
-        if (!String(input).endsWith('/api/v1/log')) return res;
-        const info = (await res.json()) as { inactiveShards: Array<{ signedTreeHead: string }> };
-        const shard = info.inactiveShards[0]!;
-        // Another signature on the same head: as a shard signed by a key not trusted here.
-        shard.signedTreeHead = shard.signedTreeHead.replace(/ [A-Za-z0-9+/]{20}/, ' AAAAAAAAAAAAAAAAAAAA');
-        return Response.json(info);
-      },
+    // Another signature on the frozen tree's head: as a shard signed by a key not trusted here.
+    const unverifiable = clientWithShardListings(log.rekor, ([shard]) => {
+      shard!.signedTreeHead = signedByAnotherKey(shard!.signedTreeHead);
     });
     const [evidence] = evidenceOf(verifiedBefore);
     await assert.rejects(
@@ -204,17 +199,8 @@ describe('the inclusion re-check across a rotation, entry by entry', () => {
   it("a frozen shard listed at odds with its own signed head: its entries wait, the active tree's are proven", async () => {
     const frozenEntry = (await client.getEntries(0, 1))[0]!;
     const active = await append();
-    const contradicting = new RekorV1Client({
-      baseUrl: log.rekor.url,
-      logKey: log.rekor.publicKeyPem,
-      retries: 0,
-      fetch: async (input, init) => {
-        const res = await fetch(input, init);
-        if (!String(input).endsWith('/api/v1/log')) return res;
-        const info = (await res.json()) as { inactiveShards: Array<{ rootHash: string }> };
-        info.inactiveShards[0]!.rootHash = '00'.repeat(32);
-        return Response.json(info);
-      },
+    const contradicting = clientWithShardListings(log.rekor, ([shard]) => {
+      shard!.rootHash = '00'.repeat(32);
     });
     const pass = new InclusionRechecker({ client: contradicting, baseUrl: log.rekor.url });
     assert.equal((await pass.recheck(evidenceOf(active)))?.ok, true);

@@ -12,7 +12,7 @@ import { parseCheckpoint } from '../../../functions/tlog/checkpoint/checkpoint.t
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import type { LogEntry } from '../../../functions/tlog/client/types.ts';
 import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
-import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
+import { clientWithShardListings, startTestLog, type TestLog } from '../../helpers/rekor.ts';
 
 const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const pem = key.publicKey.export({ format: 'pem', type: 'spki' }).toString();
@@ -106,17 +106,8 @@ describe('Rekor emulator: shard rotation', () => {
   });
 
   it('a frozen tree whose signed head contradicts its listing is kept listed, without a head, and the rest is read', async () => {
-    const lying = new RekorV1Client({
-      baseUrl: rekor.url,
-      logKey: rekor.publicKeyPem,
-      retries: 0,
-      fetch: async (input, init) => {
-        const res = await fetch(input, init);
-        if (!String(input).endsWith('/api/v1/log')) return res;
-        const info = (await res.json()) as { inactiveShards: Array<{ treeSize: number }> };
-        info.inactiveShards[0]!.treeSize += 1;
-        return Response.json(info);
-      },
+    const lying = clientWithShardListings(rekor, ([shard]) => {
+      shard!.treeSize += 1;
     });
     const info = await lying.getLogInfo();
     const [shard] = info.inactiveShards;
