@@ -13,7 +13,7 @@
  */
 import crypto from 'node:crypto';
 import type { AlertSink } from '../alerts/alert.ts';
-import { InvalidInputError, type SigsentryError } from '../errors.ts';
+import { DependencyError, InvalidInputError, type SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
@@ -116,6 +116,11 @@ export interface LogRunResult {
   deliveryFailures: number;
   /** Fan-out shards published by this run. */
   dispatched?: number;
+  /**
+   * The trees (checkpoint origins) a run moved through, oldest first, when it moved to another:
+   * `from` counts in the first, `cursor` and `treeSize` in the last.
+   */
+  trees?: string[];
   error?: unknown;
 }
 
@@ -255,6 +260,8 @@ async function monitorOneLog(
   loaded: MonitorState | undefined,
   runner: RunLease,
   started?: number,
+  /** Trees this run has scanned to their end before taking up the next (see the end). */
+  visited?: Set<string>,
 ): Promise<LogRunResult> {
   const now = deps.now ?? Date.now;
   const { log } = config;
@@ -359,12 +366,37 @@ async function monitorOneLog(
         throw err;
       }
     }
-    await ctx.raise(logTreeChangedAlert(ctx.where, state, head, earlier, rotation));
+    if (visited?.has(head.origin)) {
+      // Back to a tree this run has scanned: the log's info goes round in circles.
+      result.outcome = 'failed';
+      result.error = new DependencyError(
+        'rekor',
+        `the log's info leads from tree "${state.origin}" back to "${head.origin}", scanned earlier in this run`,
+        { origin: head.origin },
+      );
+      return result;
+    }
+    if (deps.from !== undefined) {
+      // A backfill counts in one tree; the one the state is in is done, and the next not started.
+      result.outcome = 'failed';
+      result.error = new InvalidInputError(
+        `a backfill cannot start while the log moves from tree "${state.origin}" to "${head.origin}": ` +
+          'run once without --from, then rescan in the new tree',
+        { log: config.name, from: deps.from, origin: state.origin },
+      );
+      return result;
+    }
+    // The alert is the record of the move (and of any tree passed over): no move without it.
+    if (!(await ctx.raise(logTreeChangedAlert(ctx.where, state, head, earlier, rotation)))) {
+      result.outcome = 'failed';
+      return result;
+    }
+    result.trees = [...(result.trees ?? [state.origin]), head.origin];
     logger.warn('the log moved to another tree; following it', {
       previousOrigin: state.origin,
       origin: head.origin,
       previousCursor: state.cursor,
-      previousTreeSize: state.treeSize,
+      previousTreeSize: rotation?.old.size ?? state.treeSize,
       previousTreeFrozen: rotation?.old.checkpoint !== undefined,
       passedOver: rotation?.passedOver.map((t) => t.origin ?? `${t.size} entries`),
       resumeAt: earlier?.cursor ?? 0,
@@ -487,7 +519,8 @@ async function monitorOneLog(
         }
         const { from: _, ...next } = deps;
         next.limits = { ...deps.limits, maxEntriesPerRun: left };
-        return monitorOneLog(next, matcher, config, result, state, runner, ctx.started);
+        const scanned = new Set(visited).add(head.origin);
+        return monitorOneLog(next, matcher, config, result, state, runner, ctx.started, scanned);
       }
       return result;
   }

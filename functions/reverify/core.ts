@@ -158,11 +158,12 @@ async function recheckFinding(inclusion: InclusionRechecker, f: SignatureFinding
     }
     if (!result.ok)
       return { ...f, outcome: 'invalid', reason: `${INCLUSION_RECHECK_FAILED}${result.reason}` };
-    const { provenAtTreeSize: _size, provenAtRoot: _root, ...logged } = evidence;
+    const { provenAtTreeSize: _size, provenAtRoot: _root, provenAtOrigin: _origin, ...logged } = evidence;
     log.push({
       ...logged,
       ...(result.treeSize !== undefined ? { provenAtTreeSize: result.treeSize } : {}),
       ...(result.rootHash !== undefined ? { provenAtRoot: result.rootHash } : {}),
+      ...(result.origin !== undefined ? { provenAtOrigin: result.origin } : {}),
     });
   }
   return { ...f, log };

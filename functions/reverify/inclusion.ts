@@ -37,6 +37,8 @@ export interface InclusionResult {
   treeSize?: number;
   /** Hex root hash of that tree, for the next pass's consistency check. */
   rootHash?: string;
+  /** Its checkpoint origin: which tree of a sharded log it is. */
+  origin?: string;
 }
 
 const BATCH = 10;
@@ -56,6 +58,8 @@ interface ProvenTree {
   size: number;
   /** Hex. */
   rootHash: string;
+  /** Absent for a tree recorded before origins were. */
+  origin?: string;
 }
 
 export class InclusionRechecker {
@@ -95,7 +99,8 @@ export class InclusionRechecker {
     if (evidence.logId !== this.logId) return undefined;
     const recorded = recordedTree(evidence);
     if (recorded !== undefined) return await this.#recheckByConsistency(evidence.logIndex, recorded);
-    await this.#provable(evidence.logIndex);
+    const unprovable = await this.#unprovable(evidence.logIndex);
+    if (unprovable !== undefined) return { ok: false, reason: unprovable };
     const entry = await this.#entry(evidence.logIndex);
     if (entry instanceof DependencyError) throw entry;
     if (entry instanceof Error) return { ok: false, reason: entry.message };
@@ -114,7 +119,7 @@ export class InclusionRechecker {
         reason: `the log went backwards: entry ${evidence.logIndex} is proven in a tree of ${entry.tree.size}, smaller than the ${evidence.provenAtTreeSize} it was proven in before`,
       };
     }
-    return { ok: true, treeSize: entry.tree.size, rootHash: entry.tree.rootHash };
+    return { ok: true, ...resultOf(entry.tree) };
   }
 
   /**
@@ -124,16 +129,33 @@ export class InclusionRechecker {
    */
   async #recheckByConsistency(index: number, tree: ProvenTree): Promise<InclusionResult> {
     let current: VerifiedCheckpoint;
+    let passCheckpoint: VerifiedCheckpoint;
     try {
-      current = this.#treeHolding(index, await this.#checkpoint());
+      passCheckpoint = await this.#checkpoint();
+      current = this.#treeHolding(index, passCheckpoint);
     } catch (err) {
       if (err instanceof LogIntegrityError) return { ok: false, reason: err.message };
       throw err;
     }
+    if (tree.origin !== undefined && tree.origin !== current.origin) {
+      // Recorded in another tree than the log's info places the entry in. Beyond the pass's
+      // checkpoint, a later pass recorded it in a tree this pass's info predates (a rotation since);
+      // within it, the log moved the entry.
+      if (index >= this.#offset + passCheckpoint.size) {
+        throw new DependencyError(
+          'rekor',
+          `log entry ${index} was proven in tree "${tree.origin}", newer than this pass's view of the log ("${current.origin}")`,
+          { logIndex: index },
+        );
+      }
+      return {
+        ok: false,
+        reason: `the log rewrote its history: entry ${index} was proven in tree "${tree.origin}", and the log now places it in "${current.origin}"`,
+      };
+    }
     const currentTree = treeOf(current);
     if (tree.size === current.size) {
-      if (tree.rootHash === currentTree.rootHash)
-        return { ok: true, treeSize: tree.size, rootHash: tree.rootHash };
+      if (tree.rootHash === currentTree.rootHash) return { ok: true, ...resultOf(currentTree) };
       return {
         ok: false,
         reason: `the log rewrote its history: its tree of size ${tree.size}, in which entry ${index} was proven, now has another root`,
@@ -151,8 +173,10 @@ export class InclusionRechecker {
             : `the log rewrote its history: the tree of size ${tree.size} in which entry ${index} was proven does not extend its tree of size ${current.size}`,
       };
     }
-    const larger = tree.size > current.size ? tree : currentTree;
-    return { ok: true, treeSize: larger.size, rootHash: larger.rootHash };
+    return {
+      ok: true,
+      ...resultOf(tree.size > current.size ? { ...tree, origin: current.origin } : currentTree),
+    };
   }
 
   /**
@@ -225,35 +249,48 @@ export class InclusionRechecker {
   }
 
   /**
-   * Throws the DependencyError #treeHolding would, before an entry that could not be proven is read.
-   * A checkpoint that cannot be had is left to the read, which judges it as before.
+   * Why an entry cannot be proven, found before it is read (a frozen shard without a verified head);
+   * a DependencyError as #treeHolding throws one. A checkpoint that cannot be had is left to the
+   * read, which judges it as before.
    */
-  async #provable(index: number): Promise<void> {
+  async #unprovable(index: number): Promise<string | undefined> {
     let current: VerifiedCheckpoint;
     try {
       current = await this.#checkpoint();
     } catch {
-      return;
+      return undefined;
     }
-    this.#treeHolding(index, current);
+    try {
+      this.#treeHolding(index, current);
+      return undefined;
+    } catch (err) {
+      if (err instanceof LogIntegrityError) return err.message;
+      throw err;
+    }
   }
 
   /**
    * The signed tree an entry at `index` is proven in: the pass's checkpoint, or for an entry before
    * its tree (a sharded log that rotated since the entry was logged) the final head of the frozen
    * shard holding it, as the log info lists it. A shard whose head does not verify under the log's
-   * key cannot prove anything: a DependencyError, so the tag's last verdict stands.
+   * key (the only key trusted for the log) proves nothing, and the log says the entry is there:
+   * LogIntegrityError, so the signature is not called valid on the log's word alone.
    */
   #treeHolding(index: number, current: VerifiedCheckpoint): VerifiedCheckpoint {
     if (index >= this.#offset) return current;
     const shard = this.#shards.find((s) => index >= s.indexOffset && index < s.indexOffset + s.treeSize);
     if (shard?.checkpoint !== undefined) return shard.checkpoint;
-    throw new DependencyError(
-      'rekor',
-      shard === undefined
-        ? `log entry ${index} is before the log's tree (its first entry at log index ${this.#offset}), in no shard its info lists`
-        : `log entry ${index} is in the frozen shard "${shard.origin ?? 'unnamed'}", in which nothing can be proven: ${shard.unverified ?? 'its listing has no verified tree head'}`,
-      { logIndex: index, indexOffset: this.#offset },
+    if (shard === undefined) {
+      throw new DependencyError(
+        'rekor',
+        `log entry ${index} is before the log's tree (its first entry at log index ${this.#offset}), in no shard its info lists`,
+        { logIndex: index, indexOffset: this.#offset },
+      );
+    }
+    throw new LogIntegrityError(
+      'unprovable-shard',
+      `log entry ${index} is in the frozen shard "${shard.origin ?? 'unnamed'}", in which nothing can be proven: ${shard.unverified ?? 'its listing has no verified tree head'}`,
+      { logIndex: index, indexOffset: shard.indexOffset },
     );
   }
 
@@ -423,9 +460,17 @@ const PROOF_FAILURES = new Set(['inconsistent', 'shrunk']);
 
 const HEX_ROOT = /^[0-9a-f]{64}$/;
 
-/** A tree as recorded: the size and lower-case hex root of a checkpoint. */
-function treeOf(checkpoint: { size: number; rootHash: Buffer }): ProvenTree {
-  return { size: checkpoint.size, rootHash: checkpoint.rootHash.toString('hex') };
+/** A tree as recorded: the size, lower-case hex root and origin of a checkpoint. */
+function treeOf(checkpoint: { size: number; rootHash: Buffer; origin: string }): ProvenTree {
+  return { size: checkpoint.size, rootHash: checkpoint.rootHash.toString('hex'), origin: checkpoint.origin };
+}
+
+function resultOf(tree: ProvenTree): Pick<InclusionResult, 'treeSize' | 'rootHash' | 'origin'> {
+  return {
+    treeSize: tree.size,
+    rootHash: tree.rootHash,
+    ...(tree.origin !== undefined ? { origin: tree.origin } : {}),
+  };
 }
 
 /**
@@ -437,5 +482,6 @@ function recordedTree(evidence: LogEvidence): ProvenTree | undefined {
   const root = evidence.provenAtRoot?.toLowerCase();
   if (size === undefined || root === undefined) return undefined;
   if (!Number.isSafeInteger(size) || size < 1 || !HEX_ROOT.test(root)) return undefined;
-  return { size, rootHash: root };
+  const origin = evidence.provenAtOrigin;
+  return { size, rootHash: root, ...(typeof origin === 'string' && origin !== '' ? { origin } : {}) };
 }

@@ -37,6 +37,8 @@ export interface LogEvidence {
   provenAtTreeSize?: number;
   /** Hex root hash of that tree: the next re-check proves the log still extends it. */
   provenAtRoot?: string;
+  /** Checkpoint origin of that tree: a sharded log's trees differ by it (absent in older records). */
+  provenAtOrigin?: string;
 }
 
 /**

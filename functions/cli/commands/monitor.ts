@@ -65,6 +65,11 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
           `${log.log}: ${log.outcome}; tree size ${log.treeSize ?? '?'}, cursor ${log.from ?? '?'} → ${log.cursor ?? '?'}, ` +
             `${log.scanned} scanned, ${log.matched} matched, ${log.rogue} rogue, ${log.unparseable} unparseable\n`,
         );
+        if (log.trees !== undefined) {
+          process.stdout.write(
+            `  the log moved to another tree: ${log.trees.map((t) => `"${t}"`).join(' → ')} (the cursor counts in each)\n`,
+          );
+        }
         if (log.outcome === 'fanned-out') {
           process.stdout.write(
             `  the backlog is scanned in shards (monitorShard); ${log.dispatched ?? 0} published by this run; ` +

@@ -61,6 +61,7 @@ export interface RekorV1ClientOptions {
 const BATCH = 10; // Rekor's limit per retrieve request
 /** A Rekor v1 checkpoint origin: the host, then the Trillian tree ID (openapi's treeID pattern). */
 const TREE_ORIGIN = /^.+ - ([0-9]+)$/;
+const TREE_ORIGIN_HOST = /^(.+) - [0-9]+$/;
 const fromHex = (h: string): Buffer => Buffer.from(h, 'hex');
 
 /**
@@ -146,9 +147,10 @@ export class RekorV1Client {
    * a sharded Rekor numbers entries across shards, so a tree's first entry has the global log index
    * of the sizes of the shards before it (Rekor's VirtualLogIndex), computed here for each tree.
    * Each shard's origin is read from its signed tree head when it has a readable one; that head is
-   * also verified, and kept when it verifies under the log's key and agrees with the listed size and
-   * root. A shard whose head does not (signed by another key, or contradicting its listing) is still
-   * listed, without it and with the reason: what needs that tree fails, the rest of the log is read.
+   * also verified, and kept when it verifies under the log's key. A shard whose head does not
+   * (missing, unreadable, signed by another key) is still listed, without it and with the reason:
+   * nothing can be proven in that tree. A verified head contradicting the listed size or root, or a
+   * tree listed twice, is the log contradicting itself: LogIntegrityError.
    */
   async getLogInfo(): Promise<RekorV1LogInfo> {
     const res = await request(`${this.base}/api/v1/log`, {}, this.http);
@@ -161,10 +163,17 @@ export class RekorV1Client {
       });
     }
     let indexOffset = 0;
+    // A shard whose head cannot be read is named from its listed tree ID, in the form the log's
+    // origins take (`<host> - <tree ID>`, the host from the active tree's).
+    const host = TREE_ORIGIN_HOST.exec(cp.origin)?.[1];
     const inactiveShards = (info.inactiveShards ?? []).map((shard): InactiveShard => {
       const first = indexOffset;
       indexOffset += shard.treeSize;
-      const listed: InactiveShard = { treeSize: shard.treeSize, indexOffset: first };
+      const listed: InactiveShard = {
+        treeSize: shard.treeSize,
+        indexOffset: first,
+        ...(host !== undefined && shard.treeID !== undefined ? { origin: `${host} - ${shard.treeID}` } : {}),
+      };
       if (shard.signedTreeHead === undefined)
         return { ...listed, unverified: 'it is listed without a signed tree head' };
       let origin: string;
@@ -180,20 +189,28 @@ export class RekorV1Client {
         if (!(err instanceof LogIntegrityError && err.reason === 'bad-checkpoint')) throw err;
         return { ...listed, origin, unverified: "its signed tree head does not verify under the log's key" };
       }
+      // Signed by the log, and contradicting what the log lists beside it: the log contradicting
+      // itself, as an active tree's info disagreeing with its own checkpoint is. Its entries' global
+      // indexes (the listed sizes summed) cannot be trusted either.
       if (
         checkpoint.size !== shard.treeSize ||
         (shard.rootHash !== undefined && checkpoint.rootHash.toString('hex') !== shard.rootHash)
       ) {
-        return {
-          ...listed,
-          origin,
-          unverified:
-            `its signed tree head contradicts its listing (signed size ${checkpoint.size}, listed ${shard.treeSize}; ` +
-            `roots ${shard.rootHash === undefined || checkpoint.rootHash.toString('hex') === shard.rootHash ? 'agree' : 'differ'})`,
-        };
+        throw new LogIntegrityError(
+          'log-info-mismatch',
+          `log info lists the inactive shard "${origin}" at another size or root than its own signed tree head`,
+          { inactiveShardOrigin: origin, treeSize: shard.treeSize, checkpointSize: checkpoint.size },
+        );
       }
       return { ...listed, origin, checkpoint };
     });
+    const origins = [...inactiveShards.map((s) => s.origin), cp.origin].filter((o) => o !== undefined);
+    const twice = origins.find((o, i) => origins.indexOf(o) !== i);
+    if (twice !== undefined) {
+      throw new LogIntegrityError('log-info-mismatch', `log info lists the tree "${twice}" twice`, {
+        treeSize: info.treeSize,
+      });
+    }
     if (!Number.isSafeInteger(indexOffset)) {
       throw new LogIntegrityError('malformed', 'log info lists inactive shards larger than a log can be', {
         treeSize: info.treeSize,

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
+import { InvalidInputError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import {
   type MonitorDeps,
@@ -26,6 +27,7 @@ import type { LogEntry } from '../../../functions/tlog/client/types.ts';
 import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
 import {
   clientWithShardListings,
+  type ListedShard,
   signedByAnotherKey,
   startTestLog,
   type TestLog,
@@ -320,6 +322,90 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
       alerts.ofKind('rogue-signature').map((a) => a.evidence.logIndex),
       [...owned, tail.logIndex, inNew.logIndex],
     );
+  });
+
+  it('the old tree listed without a head, then an empty frozen tree and a verified one: the tail is counted, each later tree scanned', async () => {
+    await append(theirs);
+    await run();
+    await append(ours); // in the tail of the tree that will lose its head
+    log.rekor.rotateV1();
+    log.rekor.rotateV1(); // an empty tree frozen at once
+    const inThird = await append(ours);
+    log.rekor.rotateV1();
+    const inActive = await append(ours);
+    const headless = clientWithShardListings(log.rekor, (shards) => {
+      delete (shards[0] as Partial<ListedShard>).signedTreeHead;
+    });
+    const result = await runMonitor(depsWith({ batchSize: 4 }, undefined, headless));
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.deepEqual(
+      alerts.ofKind('rogue-signature').map((a) => a.evidence.logIndex),
+      [inThird.logIndex, inActive.logIndex],
+    );
+    assert.deepEqual(
+      alerts.ofKind('log-tree-changed').map((a) => a.severity),
+      ['HIGH', 'MEDIUM', 'MEDIUM'],
+    );
+    assert.match(
+      alerts.ofKind('log-tree-changed')[0]!.summary,
+      /leaving 1 entries of the old tree unscanned \(the log lists it frozen, but it is listed without a signed tree head\)/,
+    );
+    assert.equal(result.logs[0]?.trees?.length, 4, 'the run names each tree it moved through');
+  });
+
+  it('a log whose info lists a tree twice is the log contradicting itself: CRITICAL, and nothing moves', async () => {
+    await append(theirs);
+    await run();
+    log.rekor.rotateV1();
+    await append(ours);
+    const before = store.states.get('rekor')!;
+    const twice = clientWithShardListings(log.rekor, (shards) => {
+      shards.push({ ...shards[0]! });
+    });
+    const result = await runMonitor(depsWith({ batchSize: 4, timeBudgetMs: 5_000 }, undefined, twice));
+    assert.equal(result.logs[0]?.outcome, 'log-inconsistent', JSON.stringify(result));
+    assert.equal(alerts.ofKind('log-inconsistent')[0]?.severity, 'CRITICAL');
+    assert.equal(store.states.get('rekor')?.origin, before.origin);
+    assert.equal(alerts.ofKind('rogue-signature').length, 0);
+  });
+
+  it('the tree-change alert not recorded: the state does not move, and the next run raises it', async () => {
+    await append(theirs);
+    await run();
+    log.rekor.rotateV1();
+    await append(ours);
+    const before = store.states.get('rekor')!;
+    const failing: MonitorDeps['alerts'] = {
+      raise: async (alert) => {
+        if (alert.kind === 'log-tree-changed') throw new Error('Firestore unavailable');
+        await alerts.raise(alert);
+      },
+      resolve: (key, reason) => alerts.resolve(key, reason),
+    };
+    const first = await runMonitor({ ...depsWith({ batchSize: 4 }), alerts: failing });
+    assert.equal(first.logs[0]?.outcome, 'failed');
+    assert.equal(store.states.get('rekor')?.origin, before.origin);
+    assert.equal((await run()).ok, true);
+    assert.equal(alerts.ofKind('log-tree-changed').length, 1);
+    assert.equal(alerts.ofKind('rogue-signature').length, 1);
+  });
+
+  it('a backfill (--from) when the old tree is done and the next not started is refused before anything moves', async () => {
+    await run();
+    await appendMany(5);
+    log.rekor.rotateV1();
+    await appendMany(5);
+    assert.equal(
+      (await runMonitor(depsWith({ batchSize: 5, maxEntriesPerRun: 5 }))).logs[0]?.outcome,
+      'partial',
+    );
+    const before = store.states.get('rekor')!;
+    const backfill = await runMonitor({ ...depsWith({ batchSize: 5 }), from: 2 });
+    assert.equal(backfill.logs[0]?.outcome, 'failed');
+    assert.ok(backfill.logs[0]?.error instanceof InvalidInputError);
+    assert.match(String(backfill.logs[0]?.error), /cannot start while the log moves from tree/);
+    assert.equal(store.states.get('rekor')?.origin, before.origin);
+    assert.equal(alerts.ofKind('log-tree-changed').length, 0);
   });
 
   it('a frozen tree that does not extend what was verified of it is the log rewriting history: nothing moves', async () => {

@@ -423,7 +423,12 @@ describe('reverifyOnce at its trust boundaries', () => {
     const current = await logClient.getCheckpoint();
     // The root recorded in upper case is the same root.
     const upper = await fresh().recheck({ ...evidence, provenAtRoot: evidence.provenAtRoot!.toUpperCase() });
-    assert.deepEqual(upper, { ok: true, treeSize: current.size, rootHash: current.rootHash.toString('hex') });
+    assert.deepEqual(upper, {
+      ok: true,
+      treeSize: current.size,
+      rootHash: current.rootHash.toString('hex'),
+      origin: current.origin,
+    });
     // A recorded tree of size 0, or with a root that is not one, proves nothing: the entry is read,
     // and must still be the entry that was verified.
     const other = '00'.repeat(32);
@@ -444,7 +449,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     }
     // The entry read must claim the integration time that was verified (its signed entry timestamp
     // covers the time the log claims now; the verified one is the evidence).
-    const { provenAtTreeSize: _s, provenAtRoot: _r, ...unrecorded } = evidence;
+    const { provenAtTreeSize: _s, provenAtRoot: _r, provenAtOrigin: _o, ...unrecorded } = evidence;
     const moved = await fresh().recheck({ ...unrecorded, integratedTime: evidence.integratedTime - 1 });
     assert.equal(moved?.ok, false);
     assert.match(moved!.reason!, /now claims integration at \d+, not the \d+ verified/);

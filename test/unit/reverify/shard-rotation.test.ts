@@ -114,28 +114,29 @@ describe('reverifyOnce after the Rekor v1 log rotated its shard', () => {
     }
   });
 
-  it("a frozen tree whose head does not verify under the log's key proves nothing: retryable, the verdict stands", async () => {
-    // Another signature on the frozen tree's head: as a shard signed by a key not trusted here.
+  it("a frozen tree whose head does not verify under the log's key proves nothing: its signatures are not valid", async () => {
+    // Another signature on the frozen tree's head: the log's one trusted key did not sign it.
     const unverifiable = clientWithShardListings(log.rekor, ([shard]) => {
       shard!.signedTreeHead = signedByAnotherKey(shard!.signedTreeHead);
     });
-    const [evidence] = evidenceOf(verifiedBefore);
-    await assert.rejects(
-      new InclusionRechecker({ client: unverifiable, baseUrl: log.rekor.url }).recheck(evidence!),
-      (err: unknown) =>
-        err instanceof DependencyError && /frozen shard .* does not verify/.test((err as Error).message),
-    );
-    const pass = await reverifyOnce(deps(unverifiable));
-    assert.deepEqual(
-      pass.errors.map((e) => e.ref).sort(),
-      [signedBefore, verifiedBefore].sort(),
-      'each tag of the frozen tree is an error of the pass',
-    );
-    for (const e of pass.errors) assert.match(e.error, /frozen shard .* does not verify/);
-    for (const ref of [verifiedBefore, signedBefore]) {
-      assert.equal(store.records.get(ref)?.status, 'valid', `${ref}: its last verdict stands`);
+    const pass = new InclusionRechecker({ client: unverifiable, baseUrl: log.rekor.url });
+    const [recorded] = evidenceOf(verifiedBefore);
+    const {
+      provenAtTreeSize: _s,
+      provenAtRoot: _r,
+      provenAtOrigin: _o,
+      ...unrecorded
+    } = evidenceOf(signedBefore)[0]!;
+    for (const evidence of [recorded!, unrecorded]) {
+      const result = await pass.recheck(evidence);
+      assert.equal(result?.ok, false);
+      assert.match(
+        result!.reason!,
+        /in the frozen shard "[^"]+", in which nothing can be proven: its signed tree head does not verify/,
+      );
     }
-    assert.deepEqual(alerts.raised, []);
+    const [ofNewTree] = evidenceOf(`${registry.host}/rotated/signed-after:v1`);
+    assert.equal((await pass.recheck(ofNewTree!))?.ok, true, "the active tree's entries are proven as ever");
   });
 
   it('a frozen tree rewritten after the entries were proven in it is the log rewriting its history', async () => {
@@ -196,17 +197,55 @@ describe('the inclusion re-check across a rotation, entry by entry', () => {
     assert.deepEqual([next?.ok, next?.treeSize], [true, 3], 'the next pass proves it in the new tree');
   });
 
-  it("a frozen shard listed at odds with its own signed head: its entries wait, the active tree's are proven", async () => {
-    const frozenEntry = (await client.getEntries(0, 1))[0]!;
+  it('a frozen shard listed at odds with its own signed head is the log contradicting itself: nothing is proven', async () => {
+    const frozenEntry = await append();
+    log.rekor.rotateV1();
     const active = await append();
     const contradicting = clientWithShardListings(log.rekor, ([shard]) => {
       shard!.rootHash = '00'.repeat(32);
     });
     const pass = new InclusionRechecker({ client: contradicting, baseUrl: log.rekor.url });
-    assert.equal((await pass.recheck(evidenceOf(active)))?.ok, true);
+    for (const entry of [active, frozenEntry]) {
+      const result = await pass.recheck(evidenceOf(entry));
+      assert.equal(result?.ok, false);
+      assert.match(
+        result!.reason!,
+        /lists the inactive shard .* at another size or root than its own signed tree head/,
+      );
+    }
+  });
+
+  it('an entry recorded in the new tree by a later pass, re-checked by a pass that read the info before the rotation: retryable', async () => {
+    const first = await append();
+    await append();
+    const pass = new InclusionRechecker({ client, baseUrl: log.rekor.url });
+    assert.equal((await pass.recheck(evidenceOf(first)))?.ok, true); // this pass's view of the log: now
+    log.rekor.rotateV1();
+    const inNew: LogEntry[] = [];
+    // As many entries as this pass's tree has, so the recorded tree is of the same size.
+    const size = (await client.getLogInfo()).inactiveShards.at(-1)!.treeSize;
+    for (let i = 0; i < size; i++) inNew.push(await append());
+    const later = await new InclusionRechecker({ client, baseUrl: log.rekor.url }).recheck(
+      evidenceOf(inNew.at(-1)!),
+    );
+    assert.equal(later?.ok, true);
+    assert.equal(later?.treeSize, size);
+    const recorded = {
+      ...evidenceOf(inNew.at(-1)!),
+      provenAtTreeSize: later!.treeSize!,
+      provenAtRoot: later!.rootHash!,
+      provenAtOrigin: later!.origin!,
+    };
     await assert.rejects(
-      pass.recheck(evidenceOf(frozenEntry)),
-      (err: unknown) => err instanceof DependencyError && /contradicts its listing/.test(String(err)),
+      pass.recheck(recorded),
+      (err: unknown) =>
+        err instanceof DependencyError && /newer than this pass's view of the log/.test(String(err)),
+    );
+    const { provenAtOrigin: _, ...withoutOrigin } = recorded;
+    assert.equal(
+      (await pass.recheck(withoutOrigin))?.ok,
+      false,
+      'a record without its origin is judged as before',
     );
   });
 });

@@ -9,10 +9,17 @@ import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
 import { parseCheckpoint } from '../../../functions/tlog/checkpoint/checkpoint.ts';
+import { LogIntegrityError } from '../../../functions/tlog/client/errors.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import type { LogEntry } from '../../../functions/tlog/client/types.ts';
 import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
-import { clientWithShardListings, startTestLog, type TestLog } from '../../helpers/rekor.ts';
+import {
+  clientWithShardListings,
+  type ListedShard,
+  signedByAnotherKey,
+  startTestLog,
+  type TestLog,
+} from '../../helpers/rekor.ts';
 
 const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const pem = key.publicKey.export({ format: 'pem', type: 'spki' }).toString();
@@ -105,16 +112,45 @@ describe('Rekor emulator: shard rotation', () => {
     assert.equal((await append(restarted)).logIndex, 5 + info.checkpoint.size);
   });
 
-  it('a frozen tree whose signed head contradicts its listing is kept listed, without a head, and the rest is read', async () => {
-    const lying = clientWithShardListings(rekor, ([shard]) => {
-      shard!.treeSize += 1;
-    });
-    const info = await lying.getLogInfo();
-    const [shard] = info.inactiveShards;
-    assert.equal(shard?.checkpoint, undefined);
-    assert.equal(shard?.origin, `127.0.0.1 - ${frozenTreeId}`);
-    assert.match(shard?.unverified ?? '', /contradicts its listing \(signed size 5, listed 6; roots agree\)/);
-    assert.equal(info.indexOffset, 6, 'offsets follow the listing, as the log numbers its entries by it');
+  it("a frozen tree's signed head contradicting its listing, or a tree listed twice, is the log contradicting itself", async () => {
+    for (const edit of [
+      (shards: ListedShard[]) => {
+        shards[0]!.treeSize += 1;
+      },
+      (shards: ListedShard[]) => {
+        shards[0]!.rootHash = '00'.repeat(32);
+      },
+      (shards: ListedShard[]) => {
+        shards.push({ ...shards[0]! });
+      },
+    ]) {
+      await assert.rejects(
+        clientWithShardListings(rekor, edit).getLogInfo(),
+        (err: unknown) => err instanceof LogIntegrityError && err.reason === 'log-info-mismatch',
+      );
+    }
+  });
+
+  it('a frozen tree whose head is missing or signed by another key is listed, named by its tree ID, with nothing to prove in it', async () => {
+    for (const [edit, reason] of [
+      [
+        (shards: ListedShard[]) => {
+          delete (shards[0] as Partial<ListedShard>).signedTreeHead;
+        },
+        /listed without a signed tree head/,
+      ],
+      [
+        (shards: ListedShard[]) => {
+          shards[0]!.signedTreeHead = signedByAnotherKey(shards[0]!.signedTreeHead);
+        },
+        /does not verify under the log's key/,
+      ],
+    ] as const) {
+      const [shard] = (await clientWithShardListings(rekor, edit).getLogInfo()).inactiveShards;
+      assert.equal(shard?.checkpoint, undefined);
+      assert.equal(shard?.origin, `127.0.0.1 - ${frozenTreeId}`);
+      assert.match(shard?.unverified ?? '', reason);
+    }
   });
 
   it('a shrink fault shrinks the active tree only: frozen trees and the numbering after them stay', async () => {
@@ -132,6 +168,7 @@ describe('Rekor emulator: shard rotation', () => {
       });
       assert.equal(search.status, 200);
       assert.equal(((await search.json()) as string[]).length, 5 + size - 1);
+      assert.throws(() => rekor.rotateV1(), /no rotation while a shrink fault is on/);
     } finally {
       rekor.faults.clear();
     }

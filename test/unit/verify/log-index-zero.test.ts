@@ -71,11 +71,12 @@ describe('a signature whose log entry is at log index 0', () => {
     assert.equal(evidence.logIndex, 0);
     assert.equal(evidence.logId, log.trust.logs[0]!.logId);
     const rechecker = new InclusionRechecker({ client: log.client, baseUrl: log.rekor.url });
-    const { rootHash } = await log.client.getCheckpoint();
+    const { rootHash, origin } = await log.client.getCheckpoint();
     assert.deepEqual(await rechecker.recheck(evidence), {
       ok: true,
       treeSize: 1,
       rootHash: rootHash.toString('hex'),
+      origin,
     });
     return evidence;
   };
