@@ -1,13 +1,22 @@
-/** `sigsentry alerts [--open] [--limit N] [--json]`: the alerts recorded in Firestore, newest first. */
+/**
+ * `sigsentry alerts [--open] [--limit N] [--json]`: the alerts recorded in Firestore, newest first.
+ * `sigsentry alerts resolve KEY --reason TEXT`: an operator resolves one (a tag deleted, a log
+ * rotation acknowledged), told to every alert channel as sigsentry's own resolutions are.
+ */
 import { parseCommandArgs } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
 export const ALERTS_USAGE = `usage: sigsentry alerts [--open] [--limit N] [--json]
+       sigsentry alerts resolve KEY --reason TEXT
 
   Lists the alerts in Firestore (collection alerts), newest first: open and resolved, or only
-  open ones with --open. Exit codes: 0 listed (1 with --open when any alert is open), 2 usage error.`;
+  open ones with --open; each with its key. \`resolve\` resolves the open alert KEY, the reason
+  kept with it and sent to the alert channels (log, Pub/Sub, webhook); it re-opens if what it
+  reports happens again. Exit codes: 0 listed or resolved (1 with --open when any alert is open;
+  1 when KEY names no alert or a channel was not told), 2 usage error.`;
 
 export async function runAlerts(argv: string[]): Promise<number> {
+  if (argv[0] === 'resolve') return await resolveAlert(argv.slice(1));
   const parsed = parseCommandArgs(
     'alerts',
     argv,
@@ -44,6 +53,7 @@ export async function runAlerts(argv: string[]): Promise<number> {
           `${a.state.padEnd(8)} ${a.severity.padEnd(8)} ${a.kind.padEnd(18)} ×${a.count} ${a.subject}\n`,
         );
         process.stdout.write(`         ${a.summary} (first ${a.firstSeen}, last ${a.lastSeen})\n`);
+        process.stdout.write(`         key ${a.key}\n`);
       }
     }
     return values.open && alerts.length > 0 ? 1 : 0;
@@ -52,5 +62,54 @@ export async function runAlerts(argv: string[]): Promise<number> {
     return 1;
   } finally {
     await db.terminate();
+  }
+}
+
+async function resolveAlert(argv: string[]): Promise<number> {
+  const parsed = parseCommandArgs(
+    'alerts resolve',
+    argv,
+    { reason: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+    ALERTS_USAGE,
+    { positionals: 1 },
+  );
+  if (typeof parsed === 'number') return parsed;
+  if (parsed.values.help) {
+    process.stdout.write(`${ALERTS_USAGE}\n`);
+    return 0;
+  }
+  const [key] = parsed.positionals;
+  const reason = typeof parsed.values.reason === 'string' ? parsed.values.reason.trim() : '';
+  if (key === undefined || reason === '') {
+    say("sigsentry alerts resolve: give the alert's KEY and --reason (kept with the alert, for the record)");
+    say(ALERTS_USAGE);
+    return 2;
+  }
+  const { Firestore } = await import('@google-cloud/firestore');
+  const { PubSub } = await import('@google-cloud/pubsub');
+  const { FirestoreAlertStore } = await import('../../alerts/firestore-sink.ts');
+  const { alertSinkFromEnv } = await import('../../alerts/from-env.ts');
+  const env = commandEnv();
+  const firestore = new Firestore({ projectId: env.GCP_PROJECT, ignoreUndefinedProperties: true });
+  const pubsub = new PubSub({ projectId: env.GCP_PROJECT });
+  try {
+    const alert = await new FirestoreAlertStore(firestore).get(key);
+    if (alert === undefined) {
+      say(`sigsentry alerts resolve: no alert has the key ${key} (\`sigsentry alerts\` lists them)`);
+      return 1;
+    }
+    if (alert.state === 'resolved' && alert.undelivered === undefined) {
+      process.stdout.write(`${key} was already resolved (${alert.resolvedAt ?? 'earlier'})\n`);
+      return 0;
+    }
+    await alertSinkFromEnv(env, { firestore, pubsub }).resolve(key, `resolved by an operator: ${reason}`);
+    process.stdout.write(`${key} resolved\n`);
+    return 0;
+  } catch (err) {
+    say(`sigsentry alerts resolve: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    await pubsub.close();
+    await firestore.terminate();
   }
 }

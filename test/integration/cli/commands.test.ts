@@ -4,6 +4,7 @@ import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Firestore } from '@google-cloud/firestore';
+import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { FirestoreSigningStore } from '../../../functions/state/signing-records.ts';
 import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
@@ -48,6 +49,9 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
       [['monitor', '--once', '--from=-3'], /--from must be a log index/],
       [['alerts', '--limit', 'lots'], /--limit/],
       [['alerts', 'extra'], /unexpected argument|Unexpected argument/],
+      [['alerts', 'resolve'], /give the alert's KEY and --reason/],
+      [['alerts', 'resolve', 'some-key'], /give the alert's KEY and --reason/],
+      [['alerts', 'resolve', 'some-key', '--reason', '  '], /give the alert's KEY and --reason/],
       [['status', '--repository'], /argument missing|requires an argument|expects an argument/i],
     ];
     for (const [args, message] of cases) {
@@ -173,5 +177,47 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
     assert.ok(view.monitors.length >= 1, 'the monitor run above is shown');
     const human = await sigsentry('status');
     assert.match(human.stdout, /transparency-log monitor/);
+  });
+
+  test('alerts resolve: an operator resolves an open alert with a reason; it is told, and kept', async () => {
+    const db = new Firestore({ projectId: stack.env.GCP_PROJECT, ignoreUndefinedProperties: true });
+    try {
+      const store = new FirestoreAlertStore(db);
+      const key = `log-tree-changed:cli-${Date.now()}:127.0.0.1 - 7`;
+      await store.record({
+        kind: 'log-tree-changed',
+        severity: 'MEDIUM',
+        subject: 'http://127.0.0.1/rekor',
+        key,
+        summary: 'the transparency log rotated its shard',
+        evidence: {},
+      });
+      const listed = await sigsentry('alerts', '--open');
+      assert.ok(listed.stdout.includes(`key ${key}\n`), "the listing gives each alert's key");
+
+      const resolved = await sigsentry(
+        'alerts',
+        'resolve',
+        key,
+        '--reason',
+        'rotation announced by the operator',
+      );
+      assert.equal(resolved.code, 0, resolved.stderr);
+      const alert = await store.get(key);
+      assert.equal(alert?.state, 'resolved');
+      assert.equal(alert?.resolvedReason, 'resolved by an operator: rotation announced by the operator');
+      assert.equal(alert?.undelivered, undefined, 'every channel was told');
+
+      const again = await sigsentry('alerts', 'resolve', key, '--reason', 'twice');
+      assert.equal(again.code, 0);
+      assert.match(again.stdout, /was already resolved/);
+      assert.equal((await store.get(key))?.resolvedReason, alert?.resolvedReason, 'the first reason stands');
+
+      const unknown = await sigsentry('alerts', 'resolve', `${key}-none`, '--reason', 'typo');
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /no alert has the key/);
+    } finally {
+      await db.terminate();
+    }
   });
 });
