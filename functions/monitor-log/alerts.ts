@@ -139,7 +139,7 @@ export function logTreeChangedAlert(
     passedOver.length === 0
       ? ''
       : `; the frozen trees ${passedOver.map((t) => `"${t.origin ?? 'unnamed'}" (${t.size} entries: ${t.unverified ?? 'no verified head'})`).join(', ')} ` +
-        'between them cannot be proven, and are not scanned';
+        'between them cannot be proven, and are not scanned until their heads verify';
   const summary =
     frozen !== undefined
       ? `the transparency log rotated its shard: tree "${previous.origin}" is frozen at ${frozen.size} entries, ` +

@@ -30,7 +30,7 @@ import {
   scanRange,
 } from './scan.ts';
 import type { SigningRecordLookup } from './signing-lookup.ts';
-import type { FanOutPlan, MonitorState, MonitorStateStore } from './state.ts';
+import type { FanOutPlan, MonitorState, MonitorStateStore, PreviousTree } from './state.ts';
 
 export interface MonitorLimits {
   /** Entries per batch; the cursor is saved after each. */
@@ -356,7 +356,7 @@ async function monitorOneLog(
     // the frozen one never comes back; nothing proves the new tree extends the old one, so the
     // change itself is alerted (log-tree-changed), and a return to a tree seen before must extend
     // what was verified of it there.
-    const earlier = state.previousShards.find((s) => s.origin === head.origin);
+    const earlier = state.previousShards.find((s) => s.origin === head.origin && s.checkpoint !== '');
     if (earlier !== undefined) {
       const verifiedThen = checkpointOf(earlier.checkpoint);
       try {
@@ -401,13 +401,25 @@ async function monitorOneLog(
       passedOver: rotation?.passedOver.map((t) => t.origin ?? `${t.size} entries`),
       resumeAt: earlier?.cursor ?? 0,
     });
+    // What could not be scanned now (the old tree's tail, trees passed over) is kept pending.
+    const oldSize = rotation?.old.size ?? state.treeSize;
+    const left: PreviousTree = {
+      origin: state.origin,
+      checkpoint: rotation?.old.checkpoint?.note ?? state.checkpoint,
+      cursor: state.cursor,
+      ...(rotation !== undefined && rotation.old.checkpoint === undefined && state.cursor < oldSize
+        ? { pending: { size: oldSize } }
+        : {}),
+    };
+    const passedOver = (rotation?.passedOver ?? []).flatMap((t): PreviousTree[] =>
+      t.origin !== undefined && t.size > 0 && !state!.previousShards.some((s) => s.origin === t.origin)
+        ? [{ origin: t.origin, checkpoint: '', cursor: 0, pending: { size: t.size } }]
+        : [],
+    );
     const shards = [
-      ...state.previousShards.filter((s) => s.origin !== head.origin),
-      {
-        origin: state.origin,
-        checkpoint: rotation?.old.checkpoint?.note ?? state.checkpoint,
-        cursor: state.cursor,
-      },
+      ...state.previousShards.filter((s) => s.origin !== head.origin && s.origin !== state!.origin),
+      left,
+      ...passedOver,
     ];
     if (!(await save(fresh(earlier?.cursor ?? 0, shards)))) return result;
   } else {
@@ -422,6 +434,57 @@ async function monitorOneLog(
     }
   }
   trusted = head;
+
+  // Frozen trees left unscanned when the monitor moved past them (their heads did not verify then)
+  // are taken up once their heads verify, oldest first, before the tree being followed.
+  if (
+    deps.from === undefined &&
+    log.frozenTrees !== undefined &&
+    state!.previousShards.some((s) => s.pending)
+  ) {
+    const frozen = await log.frozenTrees();
+    for (const left of state!.previousShards.filter((s) => s.pending !== undefined)) {
+      const final = frozen.find((t) => t.origin === left.origin)?.checkpoint;
+      if (final === undefined) continue;
+      if (left.checkpoint !== '') {
+        const then = checkpointOf(left.checkpoint);
+        try {
+          await log.verifyConsistency(then, final);
+        } catch (err) {
+          if (isIntegrityFailure(err)) return integrityFailure(err, then, final);
+          throw err;
+        }
+      }
+      const record = (cursor: number) =>
+        save({
+          ...state!,
+          previousShards: state!.previousShards.map((s): PreviousTree => {
+            if (s.origin !== left.origin) return s;
+            const { pending: _, ...rest } = s;
+            return { ...(cursor >= final.size ? rest : s), checkpoint: final.note, cursor };
+          }),
+        });
+      const allowed = limits.maxEntriesPerRun - (result.scanned - scannedBefore);
+      const to = Math.min(final.size, left.cursor + Math.max(0, allowed));
+      const end = await scanRange(ctx, final, left.cursor, to, record);
+      if (end.kind === 'integrity') return integrityFailure(end.error, final, final);
+      if (end.kind === 'lost-race') return result;
+      if (end.kind === 'alert-not-recorded') {
+        result.outcome = 'failed';
+        return result;
+      }
+      if (end.kind === 'out-of-time' || end.cursor < final.size) {
+        result.outcome = 'partial';
+        return result;
+      }
+      if (left.cursor >= final.size && !(await record(final.size))) return result;
+      logger.notice('a frozen tree left unscanned is now scanned to its end', {
+        origin: left.origin,
+        treeSize: final.size,
+        from: left.cursor,
+      });
+    }
+  }
 
   // A backfill rescans; it never moves the cursor forward, which would leave the entries between
   // unscanned with nothing saying so.

@@ -25,7 +25,7 @@ export interface MonitorState {
   version: number;
   updatedAt: string;
   /** Trees this log had before a shard rollover, with how far they were scanned. */
-  previousShards: Array<{ origin: string; checkpoint: string; cursor: number }>;
+  previousShards: PreviousTree[];
   /** A backlog being scanned in parallel (fan-out.ts); the cursor advances over its finished shards. */
   fanOut?: FanOutPlan;
   /**
@@ -34,6 +34,20 @@ export interface MonitorState {
    * and alerting on, the same entries again.
    */
   runner?: { owner: string; until: number } | null;
+}
+
+/** A tree the monitor has moved on from. */
+export interface PreviousTree {
+  origin: string;
+  /** The last checkpoint verified of it ('' for a tree passed over, never verified). */
+  checkpoint: string;
+  /** Every index below it was processed. */
+  cursor: number;
+  /**
+   * Present while entries [cursor, size) were left unscanned because the tree's head did not
+   * verify when the monitor moved past it; they are scanned once it does (core.ts).
+   */
+  pending?: { size: number };
 }
 
 /**

@@ -217,7 +217,7 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
     await run();
     const inFirst = await append(ours);
     log.rekor.rotateV1();
-    await append(ours);
+    const inMiddle = await append(ours);
     await appendMany(2);
     const middle = log.rekor.rotateV1();
     const inLast = await append(ours);
@@ -240,6 +240,28 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
         reason: "its signed tree head does not verify under the log's key",
       },
     ]);
+    assert.deepEqual(
+      store.states.get('rekor')?.previousShards.map((t) => t.pending),
+      [undefined, { size: 3 }],
+      'the tree passed over is kept pending',
+    );
+    assert.equal(
+      (await runMonitor(depsWith({ batchSize: 4 }, undefined, otherKeyFor([1])))).logs[0]?.scanned,
+      0,
+    );
+    // Once its head verifies, the tree passed over is scanned, and nothing else again.
+    const later = await run();
+    assert.equal(later.ok, true, JSON.stringify(later));
+    assert.equal(later.logs[0]?.scanned, 3);
+    assert.deepEqual(
+      alerts.ofKind('rogue-signature').map((a) => a.evidence.logIndex),
+      [inFirst.logIndex, inLast.logIndex, inMiddle.logIndex],
+    );
+    assert.equal(
+      store.states.get('rekor')?.previousShards.some((t) => t.pending !== undefined),
+      false,
+    );
+    assert.equal((await run()).logs[0]?.scanned, 0);
   });
 
   it('the tree being scanned listed frozen with a head that does not verify: its tail is left, counted, and the next tree followed (HIGH)', async () => {
@@ -262,6 +284,11 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
       /leaving 3 entries of the old tree unscanned \(the log lists it frozen, but its signed tree head does not verify/,
     );
     assert.equal(changed?.evidence.previousTreeSize, 5, 'its size as listed');
+    // Once the old tree's head verifies, its tail is scanned against it.
+    const later = await run();
+    assert.equal(later.logs[0]?.scanned, 3, JSON.stringify(later));
+    assert.equal(alerts.ofKind('rogue-signature').length, 2, 'the owned entry of the tail too');
+    assert.equal(store.states.get('rekor')?.previousShards[0]?.cursor, 5);
   });
 
   it('a backfill (--from) while a tail is pending counts in the old tree, and is not carried into the next', async () => {
