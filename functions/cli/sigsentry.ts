@@ -16,7 +16,7 @@ commands:
   verify IMAGE               check an image's signatures (--key PEM|gcpkms://… | --identity … --issuer …)
   reverify --once            one re-verification pass over the watched tags and the watchlist
   monitor --once [--from N]  one transparency-log monitoring run
-  alerts [--open]            the alerts in Firestore
+  alerts [--open]            the alerts in Firestore (alerts resolve KEY --reason TEXT: resolve one)
   status                     coverage, recent signings, open alerts, the monitor's cursor
 
 Run 'sigsentry <command> --help' for a command's options.

@@ -436,7 +436,10 @@ async function monitorOneLog(
   trusted = head;
 
   // Frozen trees left unscanned when the monitor moved past them (their heads did not verify then)
-  // are taken up once their heads verify, oldest first, before the tree being followed.
+  // are taken up once their heads verify, oldest first, with at most half of the run's entries, so
+  // the tree being followed is scanned in every run too. One whose entries cannot be read now
+  // stays pending; it does not hold the followed tree back. `pendingLeft`: one has more to scan.
+  let pendingLeft = false;
   if (
     deps.from === undefined &&
     log.frozenTrees !== undefined &&
@@ -444,8 +447,18 @@ async function monitorOneLog(
   ) {
     const frozen = await log.frozenTrees();
     for (const left of state!.previousShards.filter((s) => s.pending !== undefined)) {
-      const final = frozen.find((t) => t.origin === left.origin)?.checkpoint;
-      if (final === undefined) continue;
+      const listed = frozen.find((t) => t.origin === left.origin);
+      const final = listed?.checkpoint;
+      if (final === undefined) {
+        // Named in the HIGH alert that left it; logged each run until it can be proven.
+        logger.warn('a frozen tree left unscanned still cannot be proven', {
+          origin: left.origin,
+          cursor: left.cursor,
+          size: left.pending?.size,
+          reason: listed === undefined ? 'the log no longer lists it' : listed.unverified,
+        });
+        continue;
+      }
       if (left.checkpoint !== '') {
         const then = checkpointOf(left.checkpoint);
         try {
@@ -464,18 +477,32 @@ async function monitorOneLog(
             return { ...(cursor >= final.size ? rest : s), checkpoint: final.note, cursor };
           }),
         });
-      const allowed = limits.maxEntriesPerRun - (result.scanned - scannedBefore);
+      const allowed = Math.floor(limits.maxEntriesPerRun / 2) - (result.scanned - scannedBefore);
       const to = Math.min(final.size, left.cursor + Math.max(0, allowed));
-      const end = await scanRange(ctx, final, left.cursor, to, record);
+      let end: Awaited<ReturnType<typeof scanRange>>;
+      try {
+        end = await scanRange(ctx, final, left.cursor, to, record);
+      } catch (err) {
+        pendingLeft = true;
+        logger.error('a frozen tree left unscanned could not be read; it stays pending', {
+          origin: left.origin,
+          error: err,
+        });
+        continue;
+      }
       if (end.kind === 'integrity') return integrityFailure(end.error, final, final);
       if (end.kind === 'lost-race') return result;
       if (end.kind === 'alert-not-recorded') {
         result.outcome = 'failed';
         return result;
       }
-      if (end.kind === 'out-of-time' || end.cursor < final.size) {
+      if (end.kind === 'out-of-time') {
         result.outcome = 'partial';
         return result;
+      }
+      if (end.cursor < final.size) {
+        pendingLeft = true;
+        continue;
       }
       if (left.cursor >= final.size && !(await record(final.size))) return result;
       logger.notice('a frozen tree left unscanned is now scanned to its end', {
@@ -559,7 +586,11 @@ async function monitorOneLog(
     return result;
   }
 
-  const budgetEnd = Math.min(head.size, cursor + limits.maxEntriesPerRun);
+  // The run's entries, less what pending trees took.
+  const budgetEnd = Math.min(
+    head.size,
+    cursor + Math.max(0, limits.maxEntriesPerRun - (result.scanned - scannedBefore)),
+  );
   const end = await scanRange(ctx, head, cursor, budgetEnd, (c) => save({ ...state!, cursor: c }));
   result.cursor = end.cursor;
   switch (end.kind) {
@@ -585,6 +616,8 @@ async function monitorOneLog(
         const scanned = new Set(visited).add(head.origin);
         return monitorOneLog(next, matcher, config, result, state, runner, ctx.started, scanned);
       }
+      // A pending tree with more to scan (or not readable this time) is left to the next run.
+      if (pendingLeft && result.outcome === 'scanned') result.outcome = 'partial';
       return result;
   }
 }

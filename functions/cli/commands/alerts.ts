@@ -11,8 +11,8 @@ export const ALERTS_USAGE = `usage: sigsentry alerts [--open] [--limit N] [--jso
 
   Lists the alerts in Firestore (collection alerts), newest first: open and resolved, or only
   open ones with --open; each with its key. \`resolve\` resolves the open alert KEY, the reason
-  kept with it and sent to the alert channels (log, Pub/Sub, webhook); it re-opens if what it
-  reports happens again. Exit codes: 0 listed or resolved (1 with --open when any alert is open;
+  kept with it, and tells the alert channels (log, Pub/Sub, and the webhook when ALERT_WEBHOOK_URL
+  is set in this shell); it re-opens if what it reports happens again. Exit codes: 0 listed or resolved (1 with --open when any alert is open;
   1 when KEY names no alert or a channel was not told), 2 usage error.`;
 
 export async function runAlerts(argv: string[]): Promise<number> {
@@ -104,6 +104,11 @@ async function resolveAlert(argv: string[]): Promise<number> {
     }
     await alertSinkFromEnv(env, { firestore, pubsub }).resolve(key, `resolved by an operator: ${reason}`);
     process.stdout.write(`${key} resolved\n`);
+    // The deployed functions read the webhook from Secret Manager; this shell may not have it.
+    if (!env.ALERT_WEBHOOK_URL)
+      say(
+        'sigsentry alerts resolve: ALERT_WEBHOOK_URL is not set here, so no webhook was told of the resolution',
+      );
     return 0;
   } catch (err) {
     say(`sigsentry alerts resolve: ${(err as Error).message}`);

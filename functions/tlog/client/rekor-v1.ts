@@ -187,7 +187,13 @@ export class RekorV1Client {
         checkpoint = this.verifyNote(shard.signedTreeHead, { inactiveShardOrigin: origin });
       } catch (err) {
         if (!(err instanceof LogIntegrityError && err.reason === 'bad-checkpoint')) throw err;
-        return { ...listed, origin, unverified: "its signed tree head does not verify under the log's key" };
+        // Named by its listed tree ID when it has one: the unverified note's own origin is the
+        // log's word alone, and the tree must be found under the same name once its head verifies.
+        return {
+          ...listed,
+          origin: listed.origin ?? origin,
+          unverified: `its signed tree head (origin "${origin}") does not verify under the log's key`,
+        };
       }
       // Signed by the log, and contradicting what the log lists beside it: the log contradicting
       // itself, as an active tree's info disagreeing with its own checkpoint is. Its entries' global

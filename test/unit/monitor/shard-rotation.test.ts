@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
-import { InvalidInputError } from '../../../functions/errors.ts';
+import { DependencyError, InvalidInputError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import {
   type MonitorDeps,
@@ -19,7 +19,7 @@ import {
 } from '../../../functions/monitor-log/core.ts';
 import { MemoryShardStore, type ShardMessage } from '../../../functions/monitor-log/fan-out.ts';
 import { type ResolvedIdentity, resolveIdentities } from '../../../functions/monitor-log/identities.ts';
-import { RekorV1Source } from '../../../functions/monitor-log/rekor-v1-source.ts';
+import { type RekorV1Reader, RekorV1Source } from '../../../functions/monitor-log/rekor-v1-source.ts';
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
@@ -57,7 +57,7 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
   const depsWith = (
     limits: Partial<MonitorLimits>,
     fanOut?: MonitorDeps['fanOut'],
-    reader: RekorV1Client = client,
+    reader: RekorV1Reader = client,
   ): MonitorDeps => ({
     logs: [{ name: 'rekor', log: new RekorV1Source({ client: reader, url: log.rekor.url }) }],
     store,
@@ -231,13 +231,15 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
     assert.equal(changed?.severity, 'HIGH');
     assert.match(
       changed?.summary ?? '',
-      new RegExp(` - ${middle.frozenTreeId}" \\(3 entries: its signed tree head does not verify`),
+      new RegExp(
+        ` - ${middle.frozenTreeId}" \\(3 entries: its signed tree head \\(origin "[^"]+"\\) does not verify`,
+      ),
     );
     assert.deepEqual(changed?.evidence.unscannedTrees, [
       {
         origin: `127.0.0.1 - ${middle.frozenTreeId}`,
         size: 3,
-        reason: "its signed tree head does not verify under the log's key",
+        reason: `its signed tree head (origin "127.0.0.1 - ${middle.frozenTreeId}") does not verify under the log's key`,
       },
     ]);
     assert.deepEqual(
@@ -281,7 +283,7 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
     assert.equal(changed?.severity, 'HIGH');
     assert.match(
       changed?.summary ?? '',
-      /leaving 3 entries of the old tree unscanned \(the log lists it frozen, but its signed tree head does not verify/,
+      /leaving 3 entries of the old tree unscanned \(the log lists it frozen, but its signed tree head \(origin "[^"]+"\) does not verify/,
     );
     assert.equal(changed?.evidence.previousTreeSize, 5, 'its size as listed');
     // Once the old tree's head verifies, its tail is scanned against it.
@@ -433,6 +435,75 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
     assert.match(String(backfill.logs[0]?.error), /cannot start while the log moves from tree/);
     assert.equal(store.states.get('rekor')?.origin, before.origin);
     assert.equal(alerts.ofKind('log-tree-changed').length, 0);
+  });
+
+  /** Tree A scanned to 2 and its tail of one owned entry; B (3 entries, one owned) passed over, its head not verifying; C active. */
+  const passOverMiddle = async () => {
+    await appendMany(2);
+    await run();
+    await append(ours);
+    log.rekor.rotateV1();
+    const inMiddle = await append(ours);
+    await appendMany(2);
+    log.rekor.rotateV1();
+    await append(ours);
+    const moved = await runMonitor(depsWith({ batchSize: 4 }, undefined, otherKeyFor([1])));
+    assert.equal(moved.ok, true, JSON.stringify(moved));
+    assert.deepEqual(
+      store.states.get('rekor')?.previousShards.map((t) => t.pending),
+      [undefined, { size: 3 }],
+    );
+    return { inMiddle };
+  };
+
+  it('pending trees and the followed tree share the entries a run may scan, the pending ones at most half', async () => {
+    await passOverMiddle();
+    await appendMany(4);
+    const capped = await runMonitor(depsWith({ batchSize: 4, maxEntriesPerRun: 3 }));
+    assert.equal(capped.logs[0]?.scanned, 3, JSON.stringify(capped));
+    assert.equal(capped.logs[0]?.outcome, 'partial');
+    assert.equal(store.states.get('rekor')?.previousShards[1]?.cursor, 1, 'one for the pending tree');
+    assert.equal(store.states.get('rekor')?.cursor, 1 + 2, 'two for the followed one');
+  });
+
+  it('a pending tree whose entries cannot be read stays pending and does not hold the followed tree back', async () => {
+    await passOverMiddle();
+    const inActive = await append(ours);
+    const unreadable: RekorV1Reader = {
+      getLogInfo: () => client.getLogInfo(),
+      verifyConsistency: (a, b) => client.verifyConsistency(a, b),
+      verifySignedEntryTimestamp: (e) => client.verifySignedEntryTimestamp(e),
+      getEntries: (start, end, ...rest) =>
+        start < 6 && end > 3
+          ? Promise.reject(new DependencyError('rekor', "the frozen shard's entries are not served"))
+          : client.getEntries(start, end, ...rest),
+    };
+    const result = await runMonitor(depsWith({ batchSize: 4 }, undefined, unreadable));
+    assert.equal(result.logs[0]?.outcome, 'partial', JSON.stringify(result));
+    assert.ok(alerts.ofKind('rogue-signature').some((a) => a.evidence.logIndex === inActive.logIndex));
+    assert.deepEqual(store.states.get('rekor')?.previousShards[1]?.pending, { size: 3 });
+  });
+
+  it('a tree passed over is kept under its listed tree ID, whatever origin its unverified head claims', async () => {
+    await appendMany(2);
+    await run();
+    log.rekor.rotateV1();
+    const inMiddle = await append(ours);
+    await appendMany(2);
+    const middle = log.rekor.rotateV1();
+    await append(theirs);
+    const garbled = clientWithShardListings(log.rekor, (shards) => {
+      const note = signedByAnotherKey(shards[1]!.signedTreeHead);
+      shards[1]!.signedTreeHead = note.replace(/^[^\n]*/, 'elsewhere - 42');
+    });
+    assert.equal((await runMonitor(depsWith({ batchSize: 4 }, undefined, garbled))).ok, true);
+    assert.equal(store.states.get('rekor')?.previousShards[1]?.origin, `127.0.0.1 - ${middle.frozenTreeId}`);
+    await run();
+    assert.deepEqual(
+      alerts.ofKind('rogue-signature').map((a) => a.evidence.logIndex),
+      [inMiddle.logIndex],
+      'scanned once its real head verifies',
+    );
   });
 
   it('a frozen tree that does not extend what was verified of it is the log rewriting history: nothing moves', async () => {

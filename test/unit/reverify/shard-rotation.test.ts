@@ -132,7 +132,7 @@ describe('reverifyOnce after the Rekor v1 log rotated its shard', () => {
       assert.equal(result?.ok, false);
       assert.match(
         result!.reason!,
-        /in the frozen shard "[^"]+", in which nothing can be proven: its signed tree head does not verify/,
+        /in the frozen shard "[^"]+", in which nothing can be proven: its signed tree head \(origin "[^"]+"\) does not verify/,
       );
     }
     const [ofNewTree] = evidenceOf(`${registry.host}/rotated/signed-after:v1`);
