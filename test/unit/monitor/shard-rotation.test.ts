@@ -76,6 +76,22 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
       for (const i of which) shards[i]!.signedTreeHead = signedByAnotherKey(shards[i]!.signedTreeHead);
     });
 
+  /**
+   * Tree A scanned to 2, then its tail of one owned entry; B frozen with 3 entries, the first owned;
+   * C active with one owned entry. The monitor has not run since A's first two entries.
+   */
+  const threeTrees = async () => {
+    await appendMany(2);
+    await run();
+    const inFirst = await append(ours);
+    log.rekor.rotateV1();
+    const inMiddle = await append(ours);
+    await appendMany(2);
+    const middle = log.rekor.rotateV1();
+    const inLast = await append(ours);
+    return { inFirst, inMiddle, inLast, middle };
+  };
+
   beforeEach(async () => {
     log = await startTestLog('shard-rotation');
     client = new RekorV1Client({ baseUrl: log.rekor.url, logKey: log.rekor.publicKeyPem, retries: 0 });
@@ -158,14 +174,7 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
   });
 
   it('two rotations between runs: the tail, the whole middle tree, then the active one', async () => {
-    await appendMany(2);
-    await run();
-    const inFirst = await append(ours);
-    log.rekor.rotateV1();
-    const inMiddle = await append(ours);
-    await appendMany(2);
-    const middle = log.rekor.rotateV1();
-    const inLast = await append(ours);
+    const { inFirst, inMiddle, inLast, middle } = await threeTrees();
 
     const result = await run();
     assert.equal(result.ok, true, JSON.stringify(result));
@@ -213,14 +222,7 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
   });
 
   it('a frozen tree after it whose head does not verify is not scanned, and the alert (HIGH) names it', async () => {
-    await appendMany(2);
-    await run();
-    const inFirst = await append(ours);
-    log.rekor.rotateV1();
-    const inMiddle = await append(ours);
-    await appendMany(2);
-    const middle = log.rekor.rotateV1();
-    const inLast = await append(ours);
+    const { inFirst, inMiddle, inLast, middle } = await threeTrees();
     const result = await runMonitor(depsWith({ batchSize: 4 }, undefined, otherKeyFor([1])));
     assert.equal(result.ok, true, JSON.stringify(result));
     assert.deepEqual(
@@ -437,16 +439,9 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
     assert.equal(alerts.ofKind('log-tree-changed').length, 0);
   });
 
-  /** Tree A scanned to 2 and its tail of one owned entry; B (3 entries, one owned) passed over, its head not verifying; C active. */
+  /** B (3 entries, one owned) passed over, its head not verifying then; C active. */
   const passOverMiddle = async () => {
-    await appendMany(2);
-    await run();
-    await append(ours);
-    log.rekor.rotateV1();
-    const inMiddle = await append(ours);
-    await appendMany(2);
-    log.rekor.rotateV1();
-    await append(ours);
+    const { inMiddle } = await threeTrees();
     const moved = await runMonitor(depsWith({ batchSize: 4 }, undefined, otherKeyFor([1])));
     assert.equal(moved.ok, true, JSON.stringify(moved));
     assert.deepEqual(
