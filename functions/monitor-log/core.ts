@@ -276,6 +276,20 @@ async function monitorOneLog(
     await raiseIntegrityFailure(ctx, err, trusted, head);
     return result;
   };
+  /** Proves `next` extends `older`; a failed proof raises its alert and answers false. */
+  const consistent = async (older: VerifiedCheckpoint, next: VerifiedCheckpoint): Promise<boolean> => {
+    try {
+      await log.verifyConsistency(older, next);
+      return true;
+    } catch (err) {
+      if (!isIntegrityFailure(err)) throw err;
+      await integrityFailure(err, older, next);
+      return false;
+    }
+  };
+  // The log's frozen trees, read once however many places below need them.
+  let frozenList: Promise<FrozenTree[]> | undefined;
+  const frozenTrees = () => (frozenList ??= log.frozenTrees!());
 
   let state = loaded;
   let trusted = state ? checkpointOf(state.checkpoint) : undefined;
@@ -320,7 +334,7 @@ async function monitorOneLog(
   // consistent with what was verified of it); then the trees after it are scanned in order.
   let rotation: TreeRotation | undefined;
   if (state !== undefined && state.origin !== head.origin && log.frozenTrees !== undefined) {
-    const frozen = await log.frozenTrees();
+    const frozen = await frozenTrees();
     const at = frozen.findIndex((t) => t.origin === state!.origin);
     if (at >= 0) {
       const old = frozen[at]!;
@@ -328,14 +342,7 @@ async function monitorOneLog(
       if (final !== undefined && state.cursor < final.size) {
         head = final; // its tail: scanned below, as any growth of the tree
       } else {
-        if (final !== undefined) {
-          try {
-            await log.verifyConsistency(trusted!, final);
-          } catch (err) {
-            if (isIntegrityFailure(err)) return integrityFailure(err, trusted, final);
-            throw err;
-          }
-        }
+        if (final !== undefined && !(await consistent(trusted!, final))) return result;
         // The next tree is the one after it; a frozen one whose head does not verify cannot be
         // scanned, and is named in the alert rather than passed over in silence.
         let next = at + 1;
@@ -358,13 +365,7 @@ async function monitorOneLog(
     // what was verified of it there.
     const earlier = state.previousShards.find((s) => s.origin === head.origin && s.checkpoint !== '');
     if (earlier !== undefined) {
-      const verifiedThen = checkpointOf(earlier.checkpoint);
-      try {
-        await log.verifyConsistency(verifiedThen, head);
-      } catch (err) {
-        if (isIntegrityFailure(err)) return integrityFailure(err, verifiedThen, head);
-        throw err;
-      }
+      if (!(await consistent(checkpointOf(earlier.checkpoint), head))) return result;
     }
     if (visited?.has(head.origin)) {
       // Back to a tree this run has scanned: the log's info goes round in circles.
@@ -423,12 +424,7 @@ async function monitorOneLog(
     ];
     if (!(await save(fresh(earlier?.cursor ?? 0, shards)))) return result;
   } else {
-    try {
-      await log.verifyConsistency(trusted!, head);
-    } catch (err) {
-      if (isIntegrityFailure(err)) return integrityFailure(err, trusted, head);
-      throw err;
-    }
+    if (!(await consistent(trusted!, head))) return result;
     if (head.size !== state.treeSize || head.note !== state.checkpoint) {
       if (!(await save({ ...state, checkpoint: head.note, treeSize: head.size }))) return result;
     }
@@ -445,7 +441,7 @@ async function monitorOneLog(
     log.frozenTrees !== undefined &&
     state!.previousShards.some((s) => s.pending)
   ) {
-    const frozen = await log.frozenTrees();
+    const frozen = await frozenTrees();
     for (const left of state!.previousShards.filter((s) => s.pending !== undefined)) {
       const listed = frozen.find((t) => t.origin === left.origin);
       const final = listed?.checkpoint;
@@ -459,15 +455,7 @@ async function monitorOneLog(
         });
         continue;
       }
-      if (left.checkpoint !== '') {
-        const then = checkpointOf(left.checkpoint);
-        try {
-          await log.verifyConsistency(then, final);
-        } catch (err) {
-          if (isIntegrityFailure(err)) return integrityFailure(err, then, final);
-          throw err;
-        }
-      }
+      if (left.checkpoint !== '' && !(await consistent(checkpointOf(left.checkpoint), final))) return result;
       const record = (cursor: number) =>
         save({
           ...state!,
