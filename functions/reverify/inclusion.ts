@@ -78,6 +78,12 @@ export class InclusionRechecker {
    * entries across its shards, its checkpoints count within a tree.
    */
   #offset = 0;
+  /**
+   * Global log index one past the checkpoint's last entry: the log has made no claim yet about an
+   * entry at or beyond it (logged since the pass read the info, perhaps in a tree the pass has not
+   * seen), so what it says of one is asked again, not judged.
+   */
+  #end = 0;
   /** The frozen trees before it (the log info's inactive shards), whose entries are proven in them. */
   #shards: InactiveShard[] = [];
   /**
@@ -129,10 +135,8 @@ export class InclusionRechecker {
    */
   async #recheckByConsistency(index: number, tree: ProvenTree): Promise<InclusionResult> {
     let current: VerifiedCheckpoint;
-    let passCheckpoint: VerifiedCheckpoint;
     try {
-      passCheckpoint = await this.#checkpoint();
-      current = this.#treeHolding(index, passCheckpoint);
+      current = this.#treeHolding(index, await this.#checkpoint());
     } catch (err) {
       if (err instanceof LogIntegrityError) return { ok: false, reason: err.message };
       throw err;
@@ -141,7 +145,7 @@ export class InclusionRechecker {
       // Recorded in another tree than the log's info places the entry in. Beyond the pass's
       // checkpoint, a later pass recorded it in a tree this pass's info predates (a rotation since);
       // within it, the log moved the entry.
-      if (index >= this.#offset + passCheckpoint.size) {
+      if (index >= this.#end) {
         throw new DependencyError(
           'rekor',
           `log entry ${index} was proven in tree "${tree.origin}", newer than this pass's view of the log ("${current.origin}")`,
@@ -227,6 +231,7 @@ export class InclusionRechecker {
       const current = this.#client.getLogInfo().then(
         (info) => {
           this.#offset = info.indexOffset;
+          this.#end = info.indexOffset + info.checkpoint.size;
           this.#shards = info.inactiveShards;
           return info.checkpoint;
         },
@@ -307,7 +312,7 @@ export class InclusionRechecker {
       // Proven in another tree than the log's info placed it in. Beyond the pass's checkpoint that
       // is a rotation since the pass read the info (asked again by the next pass); within it, the
       // log contradicting itself.
-      if (index >= this.#offset + current.size) {
+      if (index >= this.#end) {
         throw new DependencyError(
           'rekor',
           `log entry ${index} is proven in tree "${origin}", not in "${current.origin}" of the pass's log info: the log moved to another tree during the pass`,
@@ -418,7 +423,7 @@ export class InclusionRechecker {
       // final one): the log lost it. Beyond the pass's checkpoint (signed since the pass read it,
       // or the log answers from a lagging view) the log has made no claim about it yet: asked
       // again, by the next pass if need be.
-      if (b.index < this.#offset + current.size) {
+      if (b.index < this.#end) {
         b.settle(new Error(`log entry ${b.index} is not in the log`));
       } else {
         this.#results.delete(b.index);
