@@ -60,8 +60,7 @@ export interface RekorV1ClientOptions {
 
 const BATCH = 10; // Rekor's limit per retrieve request
 /** A Rekor v1 checkpoint origin: the host, then the Trillian tree ID (openapi's treeID pattern). */
-const TREE_ORIGIN = /^.+ - ([0-9]+)$/;
-const TREE_ORIGIN_HOST = /^(.+) - [0-9]+$/;
+const TREE_ORIGIN = /^(.+) - ([0-9]+)$/;
 const fromHex = (h: string): Buffer => Buffer.from(h, 'hex');
 
 /**
@@ -165,7 +164,7 @@ export class RekorV1Client {
     let indexOffset = 0;
     // A shard whose head cannot be read is named from its listed tree ID, in the form the log's
     // origins take (`<host> - <tree ID>`, the host from the active tree's).
-    const host = TREE_ORIGIN_HOST.exec(cp.origin)?.[1];
+    const host = TREE_ORIGIN.exec(cp.origin)?.[1];
     const inactiveShards = (info.inactiveShards ?? []).map((shard): InactiveShard => {
       const first = indexOffset;
       indexOffset += shard.treeSize;
@@ -239,9 +238,9 @@ export class RekorV1Client {
     if (next.size > trusted.size) {
       // A sharded Rekor answers for its active tree unless told which: a tree named by its origin
       // (`<host> - <tree ID>`) is asked for by ID, so a frozen shard's proof is that shard's.
-      const treeId = TREE_ORIGIN.exec(next.origin)?.[1];
+      const treeId = TREE_ORIGIN.exec(next.origin)?.[2];
       const tree =
-        treeId !== undefined && TREE_ORIGIN.exec(trusted.origin)?.[1] === treeId ? `&treeID=${treeId}` : '';
+        treeId !== undefined && TREE_ORIGIN.exec(trusted.origin)?.[2] === treeId ? `&treeID=${treeId}` : '';
       const res = await request(
         `${this.base}/api/v1/log/proof?firstSize=${trusted.size}&lastSize=${next.size}${tree}`,
         {},
