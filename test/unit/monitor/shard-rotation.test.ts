@@ -76,6 +76,16 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
       for (const i of which) shards[i]!.signedTreeHead = signedByAnotherKey(shards[i]!.signedTreeHead);
     });
 
+  /** Fan-out of backlogs over 30 entries in shards of 20, their messages queued for the test to hand out. */
+  const queuedFanOut = () => {
+    const queue: ShardMessage[] = [];
+    const fanOut = {
+      store: new MemoryShardStore(),
+      dispatcher: { dispatch: async (m: readonly ShardMessage[]) => void queue.push(...m) },
+    };
+    return { queue, deps: () => depsWith({ batchSize: 10, fanOutAbove: 30, shardSize: 20 }, fanOut) };
+  };
+
   /**
    * Tree A scanned to 2, then its tail of one owned entry; B frozen with 3 entries, the first owned;
    * C active with one owned entry. The monitor has not run since A's first two entries.
@@ -199,12 +209,7 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
     }
     log.rekor.rotateV1();
     const inNew = await append(ours);
-    const queue: ShardMessage[] = [];
-    const fanOut = {
-      store: new MemoryShardStore(),
-      dispatcher: { dispatch: async (m: readonly ShardMessage[]) => void queue.push(...m) },
-    };
-    const deps = () => depsWith({ batchSize: 10, fanOutAbove: 30, shardSize: 20 }, fanOut);
+    const { queue, deps } = queuedFanOut();
     const planned = await runMonitor(deps());
     assert.equal(planned.logs[0]?.outcome, 'fanned-out', JSON.stringify(planned));
     assert.equal(store.states.get('rekor')?.fanOut?.end, 45, "the plan ends at the frozen tree's end");
@@ -333,12 +338,7 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
       const entry = await append(i % 10 === 0 ? ours : theirs);
       if (i % 10 === 0) owned.push(entry.logIndex);
     }
-    const queue: ShardMessage[] = [];
-    const fanOut = {
-      store: new MemoryShardStore(),
-      dispatcher: { dispatch: async (m: readonly ShardMessage[]) => void queue.push(...m) },
-    };
-    const deps = () => depsWith({ batchSize: 10, fanOutAbove: 30, shardSize: 20 }, fanOut);
+    const { queue, deps } = queuedFanOut();
     assert.equal((await runMonitor(deps())).logs[0]?.outcome, 'fanned-out');
     const tail = await append(ours);
     log.rekor.rotateV1();
