@@ -153,9 +153,8 @@ export class RekorV1Log {
 
   /** The entry at a global log index (this tree's entries only). */
   byIndex(logIndex: number): { uuid: string; entry: Record<string, unknown> } | undefined {
-    const local = logIndex - this.indexOffset;
-    if (local < 0 || local >= this.servedSize()) return undefined;
-    const stored = this.opts.store.get(local);
+    if (!this.holds(logIndex)) return undefined;
+    const stored = this.opts.store.get(logIndex - this.indexOffset);
     return stored === undefined ? undefined : this.render(stored);
   }
 
