@@ -76,6 +76,16 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
       for (const i of which) shards[i]!.signedTreeHead = signedByAnotherKey(shards[i]!.signedTreeHead);
     });
 
+  /** 45 entries, every tenth by the owned key (a backlog above queuedFanOut's threshold); the owned ones' indexes. */
+  const appendBacklog = async (): Promise<number[]> => {
+    const owned: number[] = [];
+    for (let i = 0; i < 45; i++) {
+      const entry = await append(i % 10 === 0 ? ours : theirs);
+      if (i % 10 === 0) owned.push(entry.logIndex);
+    }
+    return owned;
+  };
+
   /** Fan-out of backlogs over 30 entries in shards of 20, their messages queued for the test to hand out. */
   const queuedFanOut = () => {
     const queue: ShardMessage[] = [];
@@ -202,11 +212,7 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
 
   it('a tail too large for one run is fanned out against the frozen head; shard instances scan it, then the run moves on', async () => {
     await run();
-    const owned: number[] = [];
-    for (let i = 0; i < 45; i++) {
-      const entry = await append(i % 10 === 0 ? ours : theirs);
-      if (i % 10 === 0) owned.push(entry.logIndex);
-    }
+    const owned = await appendBacklog();
     log.rekor.rotateV1();
     const inNew = await append(ours);
     const { queue, deps } = queuedFanOut();
@@ -333,11 +339,7 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
 
   it('a fan-out plan in progress when the tree is rotated out is finished, then its tail, then the new tree', async () => {
     await run();
-    const owned: number[] = [];
-    for (let i = 0; i < 45; i++) {
-      const entry = await append(i % 10 === 0 ? ours : theirs);
-      if (i % 10 === 0) owned.push(entry.logIndex);
-    }
+    const owned = await appendBacklog();
     const { queue, deps } = queuedFanOut();
     assert.equal((await runMonitor(deps())).logs[0]?.outcome, 'fanned-out');
     const tail = await append(ours);
