@@ -89,3 +89,82 @@ resource "google_monitoring_alert_policy" "dead_letters" {
 
   depends_on = [google_project_service.apis]
 }
+
+# A scheduled function that stops completing is an incident of its own: a monitor that no longer
+# runs watches nothing, and a re-verification pass that cannot run checks nothing, yet neither can
+# raise its own alert, since what is down may be Firestore, the log or the function itself. Cloud
+# Run logs every request; this metric counts the scheduled functions' successful ones (monitorLog
+# answers 500 when a log could not be checked, reverifyImages when its pass could not run; what a
+# pass that did run failed on is its own `verification-stale` alert).
+resource "google_logging_metric" "scheduled_runs_succeeded" {
+  name = "${var.name_prefix}scheduled-runs-succeeded"
+  filter = join(" AND ", [
+    "resource.type=\"cloud_run_revision\"",
+    "log_id(\"run.googleapis.com/requests\")",
+    "resource.labels.service_name=(\"${google_cloudfunctions2_function.reverify_images.name}\" OR \"${google_cloudfunctions2_function.monitor_log.name}\")",
+    "httpRequest.status>=200",
+    "httpRequest.status<300",
+  ])
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# An incident when either function has had no successful run for longer than its allowance. The
+# series are summed per service, so a new revision (a new series) does not look like an absence.
+# A metric-absence condition arms after the metric's first point: the first successful run after
+# `terraform apply`.
+resource "google_monitoring_alert_policy" "scheduled_runs_stopped" {
+  display_name = "${var.name_prefix}scheduled runs stopped"
+  combiner     = "OR"
+  severity     = "CRITICAL"
+
+  conditions {
+    display_name = "reverifyImages has not completed a pass"
+    condition_absent {
+      filter   = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.scheduled_runs_succeeded.name}\" AND resource.type=\"cloud_run_revision\" AND resource.label.service_name=\"${google_cloudfunctions2_function.reverify_images.name}\""
+      duration = var.reverify_stopped_after
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["resource.label.service_name"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  conditions {
+    display_name = "monitorLog has not completed a run"
+    condition_absent {
+      filter   = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.scheduled_runs_succeeded.name}\" AND resource.type=\"cloud_run_revision\" AND resource.label.service_name=\"${google_cloudfunctions2_function.monitor_log.name}\""
+      duration = var.monitor_stopped_after
+      aggregations {
+        alignment_period     = "300s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["resource.label.service_name"]
+      }
+      trigger {
+        count = 1
+      }
+    }
+  }
+
+  notification_channels = var.notification_channels
+
+  documentation {
+    mime_type = "text/markdown"
+    subject   = "sigsentry: a scheduled function has stopped completing its runs"
+    content   = "reverifyImages or monitorLog has answered no scheduled call with success for longer than its allowance: images are not re-verified, or the transparency log is not watched. Its error lines in Cloud Logging say why (a log or registry outage, Firestore, the configuration); Cloud Scheduler's job history shows the failed attempts (infra/README.md, \"When a scheduled function stops\")."
+  }
+
+  depends_on = [google_project_service.apis]
+}

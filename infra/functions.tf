@@ -42,9 +42,9 @@ resource "google_cloudfunctions2_function" "sign_on_push" {
   description = "Signs each image pushed to a watched repository with the KMS key and logs it in Rekor."
 
   build_config {
-    runtime         = local.node_runtime
-    entry_point     = "signOnPush"
-    service_account = google_service_account.build.id
+    runtime           = local.node_runtime
+    entry_point       = "signOnPush"
+    service_account   = google_service_account.build.id
     docker_repository = google_artifact_registry_repository.function_images.id
     source {
       storage_source {

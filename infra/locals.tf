@@ -44,6 +44,8 @@ locals {
     # Extra PEM keys accepted besides KMS_KEY, and the pass's concurrency (empty: the code's default).
     SIGSENTRY_PUBLIC_KEYS          = var.extra_public_keys
     SIGSENTRY_REVERIFY_CONCURRENCY = var.reverify_concurrency == null ? "" : tostring(var.reverify_concurrency)
+    # How long something may go without a verdict before verification-stale (empty: 24 h).
+    SIGSENTRY_REVERIFY_STALE_AFTER_HOURS = var.reverify_stale_after_hours == null ? "" : tostring(var.reverify_stale_after_hours)
     # Blob-storage and token-realm hosts of watchlisted third-party registries (Docker Hub, ghcr.io).
     SIGSENTRY_REGISTRY_REDIRECT_HOSTS = join(",", var.registry_redirect_hosts)
     # The local stack's way of passing the log key; a deployment passes REKOR_PUBLIC_KEY.
@@ -52,10 +54,10 @@ locals {
   }
   # monitorLog and monitorShard (the shards of a backlog monitorLog fans out) read one configuration.
   monitor_log_env = {
-    GCP_PROJECT           = var.project
-    REKOR_URL             = var.rekor_url
-    REKOR_API             = var.rekor_api
-    REKOR_PUBLIC_KEY      = var.rekor_public_key
+    GCP_PROJECT      = var.project
+    REKOR_URL        = var.rekor_url
+    REKOR_API        = var.rekor_api
+    REKOR_PUBLIC_KEY = var.rekor_public_key
     # The local stack's way of passing the log key; a deployment passes REKOR_PUBLIC_KEY.
     REKOR_PUBLIC_KEY_FILE = ""
     SIGSENTRY_CONFIG      = var.sigsentry_config

@@ -267,3 +267,31 @@ variable "reverify_concurrency" {
   type        = number
   default     = null
 }
+
+variable "reverify_stale_after_hours" {
+  description = "Hours a tag, repository or registry may fail pass after pass before reverifyImages raises verification-stale (null: the code's default, 24; keep it above the reverify_schedule interval)."
+  type        = number
+  default     = null
+}
+
+variable "reverify_stopped_after" {
+  description = "How long reverifyImages may go without a successful pass before an incident opens (a duration in seconds, \"NNNs\", 120s to 84600s, Cloud Monitoring's limit). The default, 13 h, is two missed passes of the default 6-hourly schedule and an hour's allowance."
+  type        = string
+  default     = "46800s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.reverify_stopped_after)) && tonumber(trimsuffix(var.reverify_stopped_after, "s")) >= 120 && tonumber(trimsuffix(var.reverify_stopped_after, "s")) <= 84600 && tonumber(trimsuffix(var.reverify_stopped_after, "s")) % 60 == 0
+    error_message = "reverify_stopped_after is a whole number of minutes in seconds, \"NNNs\", from 120s to 84600s."
+  }
+}
+
+variable "monitor_stopped_after" {
+  description = "How long monitorLog may go without a successful run before an incident opens (\"NNNs\", 120s to 84600s). The default, 1 h, is four missed runs of the default 15-minute schedule."
+  type        = string
+  default     = "3600s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.monitor_stopped_after)) && tonumber(trimsuffix(var.monitor_stopped_after, "s")) >= 120 && tonumber(trimsuffix(var.monitor_stopped_after, "s")) <= 84600 && tonumber(trimsuffix(var.monitor_stopped_after, "s")) % 60 == 0
+    error_message = "monitor_stopped_after is a whole number of minutes in seconds, \"NNNs\", from 120s to 84600s."
+  }
+}

@@ -20,6 +20,7 @@ export const AlertKindSchema = z.enum([
   'key-disabled',
   'signing-failed',
   'signing-refused',
+  'verification-stale',
 ]);
 export type AlertKind = z.infer<typeof AlertKindSchema>;
 

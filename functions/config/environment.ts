@@ -164,6 +164,12 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
         description: 'tags verified at once in a pass (default 32)',
       },
       {
+        name: 'SIGSENTRY_REVERIFY_STALE_AFTER_HOURS',
+        required: false,
+        description:
+          'hours a tag, repository or registry may go without a verdict, pass after pass, before a verification-stale alert (default 24)',
+      },
+      {
         name: 'SIGSENTRY_REGISTRY_REDIRECT_HOSTS',
         required: false,
         description:

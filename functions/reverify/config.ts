@@ -7,6 +7,7 @@
  *   REKOR_URL, REKOR_PUBLIC_KEY (PEM) or REKOR_PUBLIC_KEY_FILE: the log sigsentry signs into
  *   SIGSENTRY_WATCHLIST    JSON [{"image":"HOST/REPO:TAG","identity":"…","issuer":"…"}]
  *   SIGSENTRY_REVERIFY_CONCURRENCY  tags verified at once (default 32)
+ *   SIGSENTRY_REVERIFY_STALE_AFTER_HOURS  hours without a verdict before `verification-stale` (default 24)
  *   SIGSENTRY_REGISTRY_REDIRECT_HOSTS  comma-separated hosts a watchlisted registry may redirect to or
  *                          name as its token realm (Docker Hub: auth.docker.io,production.cloudflare.docker.com)
  */
@@ -87,6 +88,12 @@ export const ReverifyConfigSchema = z.object({
   log: LogSchema,
   watchlist: z.array(WatchlistEntrySchema).default([]),
   concurrency: z.number().int().min(1).max(256).default(32),
+  /** Hours a tag, repository or registry may fail pass after pass before it is alerted (staleness.ts). */
+  staleAfterHours: z
+    .number()
+    .positive()
+    .max(24 * 90)
+    .default(24),
   /**
    * Hosts the registries may redirect to (blob storage) or send for tokens (a token realm), never
    * contacted on their own: `hostname[:port]`, exact match.
@@ -143,6 +150,9 @@ export function loadReverifyConfig(env: NodeJS.ProcessEnv): ReverifyConfig {
       redirectHosts: list(env.SIGSENTRY_REGISTRY_REDIRECT_HOSTS),
       ...(env.SIGSENTRY_REVERIFY_CONCURRENCY
         ? { concurrency: Number(env.SIGSENTRY_REVERIFY_CONCURRENCY) }
+        : {}),
+      ...(env.SIGSENTRY_REVERIFY_STALE_AFTER_HOURS
+        ? { staleAfterHours: Number(env.SIGSENTRY_REVERIFY_STALE_AFTER_HOURS) }
         : {}),
     };
   }

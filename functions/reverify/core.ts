@@ -24,6 +24,7 @@ import { alertsForChange, deliverAlerts, type TagChange } from './alerts.ts';
 import type { InclusionRechecker } from './inclusion.ts';
 import { buildInventory, type InventoryItem, inShard, type ListingFailure } from './inventory.ts';
 import { PassRegistry } from './pass-registry.ts';
+import { followUnverified, type PassFailure, type StaleSubject, staleAlertKey } from './staleness.ts';
 import {
   HISTORY_LIMIT,
   type PutOutcome,
@@ -32,6 +33,7 @@ import {
   type TagRecord,
   type TagStore,
 } from './store.ts';
+import type { UnverifiedStore } from './unverified.ts';
 
 /** Tags whose recorded verdicts are read from the store at once (Firestore reads 300 per call). */
 const RECORD_CHUNK = 300;
@@ -39,6 +41,8 @@ const RECORD_CHUNK = 300;
 const SUPERSEDED_ATTEMPTS = 3;
 /** How long a pass's claim on delivering a tag's alerts lasts; a delivery takes a few calls. */
 const DELIVERY_CLAIM_MS = 60_000;
+/** How long a tag may go without a verdict before its pass alerts (`verification-stale`). */
+export const DEFAULT_STALE_AFTER_MS = 24 * 3_600_000;
 /** Waits for another pass's delivery before giving the tag up for this pass. */
 const DELIVERY_WAITS = 40;
 const DELIVERY_WAIT_MS = 250;
@@ -46,6 +50,8 @@ const DELIVERY_WAIT_MS = 250;
 export interface ReverifyDeps {
   registry: Registry;
   store: TagStore;
+  /** Since when passes have failed on what has no verdict to date it (staleness.ts). */
+  unverified: UnverifiedStore;
   alerts: AlertSink;
   trust: VerifierTrust;
   /** Policy for the watched repositories (sigsentry's own keys). */
@@ -59,6 +65,8 @@ export interface ReverifyDeps {
   inclusion?: InclusionRechecker;
   logger: Logger;
   concurrency?: number;
+  /** How long a tag or a listing may fail pass after pass before it is alerted; 24 h by default. */
+  staleAfterMs?: number;
   now?: () => Date;
 }
 
@@ -95,6 +103,11 @@ export interface ReverifySummary {
   gone: string[];
   /** Per tag (HOST/REPO:TAG), or per host or repository that could not be listed (HOST, HOST/REPO). */
   errors: Array<{ ref: string; error: string }>;
+  /**
+   * Of the errors, those without a verdict for longer than `staleAfterMs`, oldest first: the pass's
+   * `verification-stale` alert names them.
+   */
+  stale: StaleSubject[];
   outcomes: TagOutcome[];
 }
 
@@ -248,9 +261,15 @@ export async function reverifyOnce(
     superseded: 0,
     gone: [],
     errors: [],
+    stale: [],
     outcomes: [],
   };
   reportListingFailures(deps.logger, summary, listed.failures);
+  const failures: PassFailure[] = listed.failures.map((f) => ({
+    subject: f.subject,
+    kind: 'listing',
+    error: f.message,
+  }));
 
   /** A listed tag that answered 404: counted and logged, so no tag of the inventory goes unaccounted. */
   function reportGone(item: InventoryItem): void {
@@ -469,6 +488,17 @@ export async function reverifyOnce(
         const error = err instanceof SigsentryError ? err.message : String(err);
         summary.errors.push({ ref: item.ref, error });
         const undelivered = err instanceof SigsentryError && err.code === 'ALERT_DELIVERY_FAILED';
+        // A verdict whose alerts were not delivered was stored: the tag is verified, and the next
+        // pass delivers them again.
+        if (!undelivered) {
+          const lastVerifiedAt = previous.get(item.ref)?.checkedAt;
+          failures.push({
+            subject: item.ref,
+            kind: 'tag',
+            error,
+            ...(lastVerifiedAt ? { lastVerifiedAt } : {}),
+          });
+        }
         deps.logger.error(
           undelivered
             ? `the alerts of ${item.ref} were not delivered`
@@ -482,6 +512,26 @@ export async function reverifyOnce(
   };
   await Promise.all(Array.from({ length: Math.min(deps.concurrency ?? 32, inventory.length) }, worker));
   if (storeFailure !== undefined) throw storeFailure.error;
+  try {
+    summary.stale = await followUnverified(
+      {
+        store: deps.unverified,
+        alerts: deps.alerts,
+        staleAfterMs: deps.staleAfterMs ?? DEFAULT_STALE_AFTER_MS,
+      },
+      {
+        at: started,
+        failures,
+        listed: listed.listed,
+        tags: inventory.map((it) => it.ref),
+        ...(options.shard ? { shard: options.shard } : {}),
+      },
+    );
+  } catch (err) {
+    const key = staleAlertKey(options.shard);
+    summary.errors.push({ ref: key, error: err instanceof Error ? err.message : String(err) });
+    deps.logger.error(`could not follow up what this pass failed to verify (${key})`, { error: err });
+  }
   summary.durationMs = Math.round(performance.now() - t0);
   summary.outcomes.sort((a, b) => a.ref.localeCompare(b.ref));
   summary.gone.sort();
@@ -492,6 +542,7 @@ export async function reverifyOnce(
     cached: summary.cached,
     gone: summary.gone.length,
     errors: summary.errors.length,
+    stale: summary.stale.length,
     durationMs: summary.durationMs,
   });
   return summary;

@@ -26,6 +26,7 @@ import { loadReverifyConfig, type ReverifyConfig, type WatchlistEntry } from './
 import { type ReverifyDeps, type ReverifyOptions, type ReverifySummary, reverifyOnce } from './core.ts';
 import { InclusionRechecker } from './inclusion.ts';
 import { FirestoreTagStore, type TagStore } from './store.ts';
+import { FirestoreUnverifiedStore, type UnverifiedStore } from './unverified.ts';
 
 export interface ReverifyRuntime {
   config: ReverifyConfig;
@@ -36,6 +37,7 @@ export interface ReverifyClients {
   alerts: AlertSink;
   logger: Logger;
   store?: TagStore;
+  unverified?: UnverifiedStore;
   firestore?: Firestore;
 }
 
@@ -94,11 +96,13 @@ export async function createReverifyFromConfig(
     config.log.kind === 'rekor-v1'
       ? new RekorV1Client({ baseUrl: config.log.url, logKey: config.log.publicKey })
       : undefined;
-  const store =
-    clients.store ??
-    new FirestoreTagStore(
-      clients.firestore ?? new Firestore({ projectId: config.project, ignoreUndefinedProperties: true }),
-    );
+  let db = clients.firestore;
+  const firestore = () => {
+    db ??= new Firestore({ projectId: config.project, ignoreUndefinedProperties: true });
+    return db;
+  };
+  const store = clients.store ?? new FirestoreTagStore(firestore());
+  const unverified = clients.unverified ?? new FirestoreUnverifiedStore(firestore());
   const watchlist = config.watchlist.map((entry) => ({ image: entry.image, policy: watchlistPolicy(entry) }));
   return {
     config,
@@ -106,6 +110,7 @@ export async function createReverifyFromConfig(
       const deps: ReverifyDeps = {
         registry,
         store,
+        unverified,
         alerts: clients.alerts,
         trust,
         ownedPolicy: { keys, identities: [] },
@@ -117,6 +122,7 @@ export async function createReverifyFromConfig(
           : {}),
         logger: clients.logger,
         concurrency: config.concurrency,
+        staleAfterMs: config.staleAfterHours * 3_600_000,
       };
       return reverifyOnce(deps, options);
     },

@@ -36,6 +36,8 @@ export interface Inventory {
   items: InventoryItem[];
   /** What could not be listed: its tags are not in `items`, and their recorded verdicts stand. */
   failures: ListingFailure[];
+  /** What was listed: each HOST whose catalog and each HOST/REPO whose tags were read. */
+  listed: string[];
 }
 
 function item(host: string, repository: string, tag: string, source: InventoryItem['source']): InventoryItem {
@@ -66,6 +68,7 @@ function wholeRepository(image: string): { host: string; repository: string } | 
 export async function buildInventory(registry: Registry, spec: InventorySpec): Promise<Inventory> {
   const items = new Map<string, InventoryItem>();
   const failures: ListingFailure[] = [];
+  const listed: string[] = [];
   const addTags = async (host: string, repository: string, source: InventoryItem['source']) => {
     let tags: string[];
     try {
@@ -74,6 +77,7 @@ export async function buildInventory(registry: Registry, spec: InventorySpec): P
       failures.push(failure('tags', `${host}/${repository}`, err));
       return;
     }
+    listed.push(`${host}/${repository}`);
     for (const tag of tags) {
       const it = item(host, repository, tag, source);
       items.set(it.ref, it);
@@ -89,6 +93,7 @@ export async function buildInventory(registry: Registry, spec: InventorySpec): P
       failures.push(failure('repositories', host, err));
       continue;
     }
+    listed.push(host);
     const repositories = catalog.filter((r) => globs.some((glob) => matchesGlob(glob, `${host}/${r}`)));
     for (const repository of repositories) await addTags(host, repository, 'owned');
   }
@@ -104,7 +109,7 @@ export async function buildInventory(registry: Registry, spec: InventorySpec): P
       items.set(it.ref, it);
     }
   }
-  return { items: [...items.values()], failures };
+  return { items: [...items.values()], failures, listed };
 }
 
 /** Whether a tag belongs to shard `index` of `count` (a stable hash, so shards do not overlap). */

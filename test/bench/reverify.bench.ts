@@ -27,6 +27,7 @@ import { RegistryClient } from '../../functions/registry/client.ts';
 import { type ReverifySummary, reverifyOnce } from '../../functions/reverify/core.ts';
 import { InclusionRechecker } from '../../functions/reverify/inclusion.ts';
 import { MemoryTagStore } from '../../functions/reverify/store.ts';
+import { MemoryUnverifiedStore } from '../../functions/reverify/unverified.ts';
 import { LocalSigner } from '../../functions/signing/local-signer.ts';
 import { RekorV1Client } from '../../functions/tlog/client/rekor-v1.ts';
 import { expectedKeyFromPem } from '../../functions/verify/policy.ts';
@@ -78,6 +79,7 @@ async function runPasses(job: PassJob) {
   const deps = () => ({
     registry,
     store,
+    unverified: new MemoryUnverifiedStore(),
     alerts: new MemoryAlertSink(),
     trust: { logs: [logKey(job.rekorUrl, job.rekorPem)] },
     ownedPolicy: {

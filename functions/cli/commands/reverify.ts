@@ -59,6 +59,7 @@ export async function runReverify(argv: string[]): Promise<number> {
         process.stdout.write(`  ${o.status}: ${o.ref} (${o.digest})\n`);
       }
       for (const e of summary.errors) process.stdout.write(`  error: ${e.ref}: ${e.error}\n`);
+      for (const s of summary.stale) process.stdout.write(`  no verdict since ${s.since}: ${s.subject}\n`);
     }
     return summary.errors.length === 0 && summary.byStatus.valid === summary.tags ? 0 : 1;
   } catch (err) {

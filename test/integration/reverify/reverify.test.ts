@@ -61,6 +61,7 @@ describe('reverifyImages on the local stack', () => {
         },
         watchlist: [],
         concurrency: 8,
+        staleAfterHours: 24,
         redirectHosts: [],
       },
       { alerts, logger: createMemoryLogger(), firestore },

@@ -255,6 +255,75 @@ export function checkDeadLettersAlerted(tf: Terraform): string[] {
   return problems;
 }
 
+/** Cloud Monitoring's longest metric-absence duration (23.5 h). */
+const MAX_ABSENCE_SECONDS = 84_600;
+
+/**
+ * Each scheduled function that stops completing pages: a log-based metric counts its successful
+ * requests (2xx in Cloud Run's request log) and a metric-absence condition on that metric, summed
+ * per service so a new revision is not an absence, fires within Cloud Monitoring's limits.
+ */
+export function checkScheduledRunsWatched(tf: Terraform): string[] {
+  const problems: string[] = [];
+  const targets = resources(tf, 'google_cloud_scheduler_job').flatMap(([, job]) => {
+    const target = ref(block(job, 'http_target')?.['uri'], FUNCTION);
+    return target ? [target] : [];
+  });
+  const conditions = resources(tf, 'google_monitoring_alert_policy').flatMap(([, policy]) =>
+    ((policy['conditions'] as Block[] | undefined) ?? []).flatMap((c) => {
+      const absent = block(c, 'condition_absent');
+      return absent ? [{ policy, absent }] : [];
+    }),
+  );
+  for (const target of targets) {
+    const service = expr(`${FUNCTION}.${target}.name`);
+    const metrics = resources(tf, 'google_logging_metric')
+      .filter(([, m]) => {
+        const filter = String(m['filter']);
+        return (
+          filter.includes('run.googleapis.com/requests') &&
+          filter.includes(service) &&
+          filter.includes('httpRequest.status>=200') &&
+          filter.includes('httpRequest.status<300')
+        );
+      })
+      .map(([name]) => name);
+    if (metrics.length === 0) {
+      problems.push(`no log-based metric counts the successful runs of ${target}`);
+      continue;
+    }
+    const watching = conditions.filter(
+      ({ absent }) =>
+        metrics.some((m) => String(absent['filter']).includes(expr(`google_logging_metric.${m}.name`))) &&
+        String(absent['filter']).includes(service),
+    );
+    if (watching.length === 0) {
+      problems.push(`no metric-absence condition pages when ${target} stops completing`);
+      continue;
+    }
+    for (const { policy, absent } of watching) {
+      const duration = String(resolve(tf, absent['duration']));
+      const seconds = /^([0-9]+)s$/.exec(duration)?.[1];
+      if (seconds === undefined || Number(seconds) < 120 || Number(seconds) > MAX_ABSENCE_SECONDS) {
+        problems.push(`${target}: absence duration ${duration} is outside 120s..${MAX_ABSENCE_SECONDS}s`);
+      }
+      const aggregation = block(absent, 'aggregations');
+      const groupBy = (aggregation?.['group_by_fields'] as string[] | undefined) ?? [];
+      if (
+        aggregation?.['cross_series_reducer'] !== 'REDUCE_SUM' ||
+        groupBy.some((f) => f.includes('revision'))
+      ) {
+        problems.push(`${target}: absence is not summed across revisions (a new revision would page)`);
+      }
+      if (policy['notification_channels'] !== expr('var.notification_channels')) {
+        problems.push(`${target}: the absence policy notifies no channel`);
+      }
+    }
+  }
+  if (targets.length === 0) problems.push('no scheduler job');
+  return problems;
+}
+
 export function checkRuntime(tf: Terraform, engines: string): string[] {
   const major = /[0-9]+/.exec(engines)?.[0];
   const expected = `nodejs${major}`;

@@ -17,6 +17,7 @@ import {
   checkOwnServiceAccounts,
   checkPubsubTrigger,
   checkRuntime,
+  checkScheduledRunsWatched,
   checkSchedulerJobs,
   checkSignerKeyScope,
   checkSigningKey,
@@ -232,6 +233,46 @@ describe('infra: dead letters', () => {
     const policy = never.resource['google_monitoring_alert_policy']!['dead_letters']!;
     for (const c of policy['conditions'] as Block[]) block(c, 'condition_threshold')!['threshold_value'] = 10;
     assert.equal(checkDeadLettersAlerted(never).length, 2);
+  });
+});
+
+describe('infra: scheduled functions that stop', () => {
+  it('reverifyImages or monitorLog completing no run for longer than its allowance pages', () => {
+    assert.deepEqual(checkScheduledRunsWatched(infra), []);
+    assert.equal(resolve(infra, expr('var.reverify_stopped_after')), '46800s');
+    assert.equal(resolve(infra, expr('var.monitor_stopped_after')), '3600s');
+  });
+
+  it('catches a missing policy, a metric that counts failures too, a duration past the limit and a per-revision absence', () => {
+    const unwatched = copy();
+    delete unwatched.resource['google_monitoring_alert_policy']!['scheduled_runs_stopped'];
+    assert.deepEqual(checkScheduledRunsWatched(unwatched).sort(), [
+      'no metric-absence condition pages when monitor_log stops completing',
+      'no metric-absence condition pages when reverify_images stops completing',
+    ]);
+
+    const anyStatus = copy();
+    const metric = anyStatus.resource['google_logging_metric']!['scheduled_runs_succeeded']!;
+    metric['filter'] = String(metric['filter']).replace(/\s*"httpRequest\.status[^\n]*\n/g, '');
+    assert.match(
+      checkScheduledRunsWatched(anyStatus).join('\n'),
+      /no log-based metric counts the successful runs of monitor_log/,
+    );
+
+    const tooLong = copy();
+    tooLong.variable['monitor_stopped_after']!['default'] = '86400s';
+    assert.deepEqual(checkScheduledRunsWatched(tooLong), [
+      'monitor_log: absence duration 86400s is outside 120s..84600s',
+    ]);
+
+    const perRevision = copy();
+    const policy = perRevision.resource['google_monitoring_alert_policy']!['scheduled_runs_stopped']!;
+    for (const c of policy['conditions'] as Block[]) {
+      block(block(c, 'condition_absent'), 'aggregations')!['group_by_fields'] = [
+        'resource.label.revision_name',
+      ];
+    }
+    assert.equal(checkScheduledRunsWatched(perRevision).length, 2);
   });
 });
 

@@ -78,3 +78,18 @@ test('a wildcard in the host of a watched repository glob is refused when the co
       err instanceof InvalidInputError && /host "\*-docker\.pkg\.dev" must be literal/.test(err.message),
   );
 });
+
+test('how long a tag may go without a verdict comes from SIGSENTRY_REVERIFY_STALE_AFTER_HOURS (24 by default)', () => {
+  assert.equal(loadReverifyConfig(watchlistOnly).staleAfterHours, 24);
+  assert.equal(
+    loadReverifyConfig({ ...watchlistOnly, SIGSENTRY_REVERIFY_STALE_AFTER_HOURS: '12.5' }).staleAfterHours,
+    12.5,
+  );
+  for (const bad of ['0', '-1', 'a day', '100000']) {
+    assert.throws(
+      () => loadReverifyConfig({ ...watchlistOnly, SIGSENTRY_REVERIFY_STALE_AFTER_HOURS: bad }),
+      (err: unknown) => err instanceof InvalidInputError && /staleAfterHours/.test(err.message),
+      bad,
+    );
+  }
+});

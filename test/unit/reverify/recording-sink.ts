@@ -24,6 +24,13 @@ export class RecordingAlertSink implements AlertSink {
       .sort();
   }
 
+  /** The calls about tags, without each pass's own `verification-stale` raise or resolve. */
+  get tagCalls(): RecordingAlertSink['calls'] {
+    return this.calls.filter(
+      (c) => (c.op === 'raise' ? c.alert.kind : c.key.split(':')[0]) !== 'verification-stale',
+    );
+  }
+
   raisedSince(mark: number): AlertInput[] {
     return this.calls.slice(mark).flatMap((c) => (c.op === 'raise' ? [c.alert] : []));
   }

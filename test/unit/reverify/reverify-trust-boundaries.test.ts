@@ -15,6 +15,7 @@ import { RegistryClient } from '../../../functions/registry/client.ts';
 import { type ReverifyDeps, type ReverifySummary, reverifyOnce } from '../../../functions/reverify/core.ts';
 import { InclusionRechecker } from '../../../functions/reverify/inclusion.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
+import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { formatCheckpointBody, parseCheckpoint } from '../../../functions/tlog/checkpoint/checkpoint.ts';
 import { ecdsaNoteSigner } from '../../../functions/tlog/checkpoint/keys.ts';
@@ -101,6 +102,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     const deps = (over: Partial<ReverifyDeps> = {}, logFetch?: typeof fetch): ReverifyDeps => ({
       registry,
       store,
+      unverified: new MemoryUnverifiedStore(),
       alerts,
       trust: { logs: [logKey(rekor.url, rekor.publicKeyPem)] },
       ownedPolicy: {

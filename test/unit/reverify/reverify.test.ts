@@ -9,6 +9,7 @@ import { type ReverifyDeps, reverifyOnce } from '../../../functions/reverify/cor
 import { InclusionRechecker } from '../../../functions/reverify/inclusion.ts';
 import { inShard } from '../../../functions/reverify/inventory.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
+import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
@@ -48,6 +49,7 @@ describe('reverifyOnce', () => {
     deps = () => ({
       registry,
       store,
+      unverified: new MemoryUnverifiedStore(),
       alerts,
       trust: { logs: [logKey(rekor.url, rekor.publicKeyPem)] },
       ownedPolicy: {
@@ -115,7 +117,7 @@ describe('reverifyOnce', () => {
     const requestsBefore = logRequests;
     await appendFillerEntry(rekor.url, 'reverify: the log grows between passes');
     const grown = await new RekorV1Client({ baseUrl: rekor.url, logKey: rekor.publicKeyPem }).getCheckpoint();
-    const mark = alerts.calls.length;
+    const mark = alerts.tagCalls.length;
     const summary = await reverifyOnce(deps());
     assert.equal(summary.cached, 2);
     assert.equal(summary.changed, 0);
@@ -129,7 +131,7 @@ describe('reverifyOnce', () => {
     const evidence = record.findings.flatMap((f) => f.log ?? []);
     assert.equal(evidence.length, 2);
     assert.ok(evidence.every((l) => l.provenAtTreeSize === grown.size));
-    assert.equal(alerts.calls.length, mark, 'nothing changed, nothing raised or resolved');
+    assert.equal(alerts.tagCalls.length, mark, 'nothing changed, nothing raised or resolved');
   });
 
   it('raises signature-missing when the .sig manifest disappears, and resolves it when it is back', async () => {

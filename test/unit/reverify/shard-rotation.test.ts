@@ -14,6 +14,7 @@ import { RegistryClient } from '../../../functions/registry/client.ts';
 import { type ReverifyDeps, reverifyOnce } from '../../../functions/reverify/core.ts';
 import { InclusionRechecker } from '../../../functions/reverify/inclusion.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
+import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import type { LogEntry } from '../../../functions/tlog/client/types.ts';
@@ -43,6 +44,7 @@ describe('reverifyOnce after the Rekor v1 log rotated its shard', () => {
   const deps = (rekor = logClient): ReverifyDeps => ({
     registry: client,
     store,
+    unverified: new MemoryUnverifiedStore(),
     alerts,
     trust: { logs: [logKey(log.rekor.url, log.rekor.publicKeyPem)] },
     ownedPolicy: { keys: [expectedKeyFromPem(signer.publicKeyPem)], identities: [] },

@@ -11,6 +11,7 @@ import { RegistryClient } from '../../../functions/registry/client.ts';
 import { type ReverifyDeps, reverifyOnce } from '../../../functions/reverify/core.ts';
 import { InclusionRechecker } from '../../../functions/reverify/inclusion.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
+import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
@@ -47,6 +48,7 @@ describe('reverifyOnce on a sharded Rekor v1 log', () => {
     const deps = (): ReverifyDeps => ({
       registry: client,
       store,
+      unverified: new MemoryUnverifiedStore(),
       alerts: new MemoryAlertSink(),
       trust: { logs: [logKey(log.rekor.url, log.rekor.publicKeyPem)] },
       ownedPolicy: { keys: [expectedKeyFromPem(signer.publicKeyPem)], identities: [] },

@@ -9,6 +9,7 @@ import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { loadReverifyConfig } from '../../../functions/reverify/config.ts';
 import { createReverifyFromConfig } from '../../../functions/reverify/from-env.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
+import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTokenServer, type TokenServer } from '../../helpers/token-server.ts';
 import { RecordingAlertSink } from './recording-sink.ts';
@@ -48,6 +49,7 @@ describe('reverifyImages: a watchlist on a token-authenticated registry', () => 
       alerts,
       logger: createMemoryLogger(),
       store: new MemoryTagStore(),
+      unverified: new MemoryUnverifiedStore(),
     });
     return { summary: await runtime.run(), alerts };
   };
@@ -69,7 +71,7 @@ describe('reverifyImages: a watchlist on a token-authenticated registry', () => 
     const { summary, alerts } = await run('');
     assert.equal(summary.errors.length, 1);
     assert.match(summary.errors[0]!.error, new RegExp(`${tokens.host}: not in the registry allowlist`));
-    assert.equal(alerts.calls.length, 0);
+    assert.equal(alerts.tagCalls.length, 0);
     assert.equal(tokens.requests.length, 0);
   });
 });
