@@ -1,7 +1,8 @@
 /**
  * `node emulators/stack/main.ts up|down|status [--dir DIR] [--ports fixed|free] [--json]`
  * `node emulators/stack/main.ts run [--dir DIR] -- COMMAND ARGS…`: up, run the command with the
- * stack's environment (and SIGSENTRY_STACK_ENV), down whatever the command's outcome.
+ * stack's environment (and SIGSENTRY_STACK_ENV), down whatever the command's outcome. A part
+ * that died, was killed for its memory or logged a crash during the run fails it (exit 1).
  * Exit codes: 0 success, 1 failure, 2 usage error.
  */
 import { spawn } from 'node:child_process';
@@ -9,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { envFile, PROJECT_ROOT, stackDown, stackStatus, stackUp } from './stack.ts';
+import { envFile, PROJECT_ROOT, stackDown, stackProblems, stackStatus, stackUp } from './stack.ts';
 
 const USAGE = `usage: sigsentry stack up|down|status [--dir DIR] [--ports fixed|free] [--json]
        sigsentry stack run [--dir DIR] -- COMMAND [ARGS…]
@@ -18,7 +19,8 @@ const USAGE = `usage: sigsentry stack up|down|status [--dir DIR] [--ports fixed|
           write DIR/stack.env (default DIR: .sigsentry)
   down    stop every process the stack started and check no port is left listening
   status  show each part, its process and port
-  run     up on free ports in a fresh directory, run COMMAND with the stack's environment, down`;
+  run     up on free ports in a fresh directory, run COMMAND with the stack's environment, down;
+          fails if a part of the stack died or crashed meanwhile`;
 
 function usage(message: string): never {
   process.stderr.write(`sigsentry stack: ${message}\n${USAGE}\n`);
@@ -132,7 +134,7 @@ async function runWithStack(dir: string, command: string[], say: (line: string) 
     await stackUp({ dir, ports: 'free', log: say });
     say(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s (${envFile(dir)})`);
     const env = { ...process.env, SIGSENTRY_STACK_ENV: envFile(dir) };
-    return await new Promise<number>((resolve) => {
+    const code = await new Promise<number>((resolve) => {
       const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env, cwd: PROJECT_ROOT });
       child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
       child.on('error', (err) => {
@@ -140,6 +142,10 @@ async function runWithStack(dir: string, command: string[], say: (line: string) 
         resolve(1);
       });
     });
+    // A part that crashed or died during the run fails it, whatever the command said.
+    const problems = await stackProblems(dir);
+    for (const problem of problems) say(`stack problem: ${problem}`);
+    return problems.length > 0 && code === 0 ? 1 : code;
   } finally {
     await down();
   }

@@ -508,6 +508,47 @@ function memoryOf(cgroup: string): { limitMiB: number; oomKills: number } {
   return { limitMiB: Math.round(bytes / 2 ** 20), oomKills: oomKills(cgroup) };
 }
 
+/** What the Functions Framework (and Node) logs when an error nothing caught ends a process. */
+export const CRASH_LINE = /Unhandled rejection|Uncaught exception/;
+
+/**
+ * What went wrong with a stack while it ran: a part that is no longer running, a function killed
+ * for exceeding its memory, a crash line in a part's log. `stack run` fails a run that leaves any,
+ * so every test that goes through the stack also checks that nothing in it crashed.
+ */
+export async function stackProblems(dirArg: string): Promise<string[]> {
+  const dir = path.resolve(dirArg);
+  const state = readState(dir);
+  if (!state) return [`no stack state in ${dir}`];
+  const { components } = await stackStatus(dir);
+  const problems: string[] = [];
+  for (const p of state.processes) {
+    const status = components.find((c) => c.name === p.name);
+    if (status !== undefined && !status.running)
+      problems.push(`${p.name} (pid ${p.pid}) is no longer running`);
+    if (status?.memory?.oomKills) {
+      problems.push(
+        `${p.name} was killed ${status.memory.oomKills} times for exceeding ${status.memory.limitMiB} MiB`,
+      );
+    }
+    const crash = crashLine(p.logFile);
+    if (crash !== undefined) problems.push(`${p.name} logged: ${crash}`);
+  }
+  return problems.map((problem) => `${problem} (logs in ${path.join(dir, 'logs')})`);
+}
+
+/** The first crash line of a log, shortened; none when the log has none or is missing. */
+function crashLine(logFile: string): string | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(logFile, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const line = text.split('\n').find((l) => CRASH_LINE.test(l));
+  return line === undefined ? undefined : line.slice(0, 300);
+}
+
 export async function stackStatus(
   dirArg: string,
 ): Promise<{ up: boolean; components: ComponentStatus[]; env: StackEnv }> {

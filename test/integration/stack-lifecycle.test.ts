@@ -14,6 +14,7 @@ import { FUNCTIONS as CONTRACT } from '../../functions/config/environment.ts';
 
 const run = promisify(execFile);
 const CLI = path.resolve('functions/cli/sigsentry.ts');
+const STACK = path.resolve('emulators/stack/main.ts');
 
 describe('sigsentry stack up, then down', () => {
   test('leaves no process and no listening port behind', { timeout: 240_000 }, async (t) => {
@@ -67,6 +68,25 @@ describe('sigsentry stack up, then down', () => {
       assert.equal(fs.existsSync(p.memoryCgroup!), false, `${p.name}'s memory cgroup is removed`);
     const status = await run(process.execPath, [CLI, 'stack', 'status', '--dir', dir]).catch((e) => e);
     assert.equal(status.code, 1, 'status exits 1 when the stack is down');
+  });
+
+  test('stack run fails a run during which a part of the stack died, naming it', {
+    timeout: 240_000,
+  }, async () => {
+    // The command kills the signOnPush instance's process group, as a crash would end it, and
+    // itself succeeds: the run must fail all the same.
+    const kill = [
+      "const fs = require('node:fs'), path = require('node:path');",
+      'const dir = path.dirname(process.env.SIGSENTRY_STACK_ENV);',
+      "const state = JSON.parse(fs.readFileSync(path.join(dir, 'stack.json'), 'utf8'));",
+      "process.kill(-state.processes.find((p) => p.name === 'function-signOnPush').pid, 'SIGKILL');",
+    ].join(' ');
+    const result = await run(process.execPath, [STACK, 'run', '--', process.execPath, '-e', kill]).catch(
+      (e) => e,
+    );
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /stack problem: function-signOnPush \(pid \d+\) is no longer running/);
+    assert.match(result.stderr, /stack down: stopped/);
   });
 
   test('bad arguments exit 2 with a message', async () => {
