@@ -22,7 +22,13 @@ import type { SignatureFinding, SignatureLayout, Verdict, VerdictStatus } from '
 import { applyKeyStates, type KeyStateLookup, verdictOf, verifyImage } from '../verify/verifier.ts';
 import { alertsForChange, deliverAlerts, type TagChange } from './alerts.ts';
 import type { InclusionRechecker } from './inclusion.ts';
-import { buildInventory, type InventoryItem, inShard, type ListingFailure } from './inventory.ts';
+import {
+  buildInventory,
+  type InventoryItem,
+  inShard,
+  inventoryCovers,
+  type ListingFailure,
+} from './inventory.ts';
 import { PassRegistry } from './pass-registry.ts';
 import { followUnverified, type PassFailure, type StaleSubject, staleAlertKey } from './staleness.ts';
 import {
@@ -41,6 +47,8 @@ const RECORD_CHUNK = 300;
 const SUPERSEDED_ATTEMPTS = 3;
 /** How long a pass's claim on delivering a tag's alerts lasts; a delivery takes a few calls. */
 const DELIVERY_CLAIM_MS = 60_000;
+/** Errors of a tag that another pass, or this one, did verify. */
+const NOT_UNVERIFIED = new Set(['ALERT_DELIVERY_FAILED', 'VERDICT_CONTENDED', 'ALERTS_IN_DELIVERY']);
 /** How long a tag may go without a verdict before its pass alerts (`verification-stale`). */
 export const DEFAULT_STALE_AFTER_MS = 24 * 3_600_000;
 /** Waits for another pass's delivery before giving the tag up for this pass. */
@@ -50,8 +58,11 @@ const DELIVERY_WAIT_MS = 250;
 export interface ReverifyDeps {
   registry: Registry;
   store: TagStore;
-  /** Since when passes have failed on what has no verdict to date it (staleness.ts). */
-  unverified: UnverifiedStore;
+  /**
+   * What passes keep failing on, and since when (staleness.ts). Absent: nothing is followed up, as
+   * for a manual pass of another configuration, which must not resolve the scheduled passes' alert.
+   */
+  unverified?: UnverifiedStore;
   alerts: AlertSink;
   trust: VerifierTrust;
   /** Policy for the watched repositories (sigsentry's own keys). */
@@ -108,6 +119,12 @@ export interface ReverifySummary {
    * `verification-stale` alert names them.
    */
   stale: StaleSubject[];
+  /**
+   * Whether the failures were followed up (`stale` judged, `verification-stale` raised or resolved):
+   * 'failed' when the store or the alert sink failed (reverifyImages then answers 500), 'off'
+   * without a store.
+   */
+  unverifiedFollowUp: 'done' | 'failed' | 'off';
   outcomes: TagOutcome[];
 }
 
@@ -262,6 +279,7 @@ export async function reverifyOnce(
     gone: [],
     errors: [],
     stale: [],
+    unverifiedFollowUp: deps.unverified === undefined ? 'off' : 'done',
     outcomes: [],
   };
   reportListingFailures(deps.logger, summary, listed.failures);
@@ -272,10 +290,18 @@ export async function reverifyOnce(
   }));
 
   /** A listed tag that answered 404: counted and logged, so no tag of the inventory goes unaccounted. */
-  function reportGone(item: InventoryItem): void {
+  function reportGone(item: InventoryItem, prior: TagRecord | undefined): void {
     summary.gone.push(item.ref);
     deps.logger.warn(`${item.ref} was listed but answered 404 when resolved; its last verdict stands`, {
       tag: item.ref,
+    });
+    // Deleted since it was listed, it is not listed next time and forgotten; a tag that keeps
+    // answering 404 (a watchlisted tag withdrawn upstream, a registry's spurious 404) goes stale.
+    failures.push({
+      subject: item.ref,
+      kind: 'tag',
+      error: `${item.ref} answered 404 when resolved`,
+      ...(prior ? { lastVerifiedAt: prior.checkedAt } : {}),
     });
   }
 
@@ -331,7 +357,7 @@ export async function reverifyOnce(
       digest = (await deps.registry.resolve({ ...repo, tag: item.tag })).digest;
     } catch (err) {
       if (!(err instanceof RegistryNotFoundError)) throw err;
-      reportGone(item);
+      reportGone(item, prior);
       return 'gone';
     }
     const image: DigestReference = { ...repo, digest };
@@ -464,6 +490,33 @@ export async function reverifyOnce(
     return 'stored';
   }
 
+  /** Follows the pass's failures up (staleness.ts); a follow-up that failed fails the pass's answer. */
+  async function followUp(store: UnverifiedStore): Promise<void> {
+    try {
+      summary.stale = await followUnverified(
+        { store, alerts: deps.alerts, staleAfterMs: deps.staleAfterMs ?? DEFAULT_STALE_AFTER_MS },
+        {
+          at: started,
+          failures,
+          listed: listed.listed,
+          tags: inventory.map((it) => it.ref),
+          covers: (subject) => inventoryCovers({ watch: deps.watch, watchlist: deps.watchlist }, subject),
+          ...(options.shard ? { shard: options.shard } : {}),
+        },
+      );
+    } catch (err) {
+      const key = staleAlertKey(options.shard);
+      summary.unverifiedFollowUp = 'failed';
+      summary.errors.push({ ref: key, error: err instanceof Error ? err.message : String(err) });
+      deps.logger.error(
+        `could not follow up what this pass failed to verify (${key}); the pass answers 500`,
+        {
+          error: err,
+        },
+      );
+    }
+  }
+
   let next = 0;
   // A store that cannot be read fails the pass (as before any tag is verified): the recorded verdicts
   // are what `missing` and `tag-moved` are judged against.
@@ -488,9 +541,9 @@ export async function reverifyOnce(
         const error = err instanceof SigsentryError ? err.message : String(err);
         summary.errors.push({ ref: item.ref, error });
         const undelivered = err instanceof SigsentryError && err.code === 'ALERT_DELIVERY_FAILED';
-        // A verdict whose alerts were not delivered was stored: the tag is verified, and the next
-        // pass delivers them again.
-        if (!undelivered) {
+        // Not a failure to verify: a verdict whose alerts were not delivered was stored (the next
+        // pass delivers them again), and another pass is storing one as this one gives up.
+        if (!(err instanceof SigsentryError && NOT_UNVERIFIED.has(err.code))) {
           const lastVerifiedAt = previous.get(item.ref)?.checkedAt;
           failures.push({
             subject: item.ref,
@@ -512,25 +565,8 @@ export async function reverifyOnce(
   };
   await Promise.all(Array.from({ length: Math.min(deps.concurrency ?? 32, inventory.length) }, worker));
   if (storeFailure !== undefined) throw storeFailure.error;
-  try {
-    summary.stale = await followUnverified(
-      {
-        store: deps.unverified,
-        alerts: deps.alerts,
-        staleAfterMs: deps.staleAfterMs ?? DEFAULT_STALE_AFTER_MS,
-      },
-      {
-        at: started,
-        failures,
-        listed: listed.listed,
-        tags: inventory.map((it) => it.ref),
-        ...(options.shard ? { shard: options.shard } : {}),
-      },
-    );
-  } catch (err) {
-    const key = staleAlertKey(options.shard);
-    summary.errors.push({ ref: key, error: err instanceof Error ? err.message : String(err) });
-    deps.logger.error(`could not follow up what this pass failed to verify (${key})`, { error: err });
+  if (deps.unverified !== undefined) {
+    await followUp(deps.unverified);
   }
   summary.durationMs = Math.round(performance.now() - t0);
   summary.outcomes.sort((a, b) => a.ref.localeCompare(b.ref));

@@ -2,8 +2,9 @@
  * The `reverifyImages` HTTP handler, called by Cloud Scheduler (authenticated HTTP; the platform checks
  * the caller's OIDC token). One request runs one pass; the body may name a shard
  * (`{"shard":{"index":0,"count":4}}`) when the inventory is split across instances. The answer is
- * the pass summary; a pass that could not run (configuration, inventory) answers 500 so the
- * scheduler records a failure.
+ * the pass summary; a pass that could not run (configuration, the verdict store) or could not follow
+ * up what it failed to verify (`verification-stale`) answers 500, so the scheduler records a
+ * failure and the absence of successful runs pages (infra/alerting.tf).
  */
 import { z } from 'zod';
 import { InvalidInputError, isRetryable } from '../errors.ts';
@@ -54,7 +55,7 @@ export function createReverifyEntry(deps: {
     try {
       const summary = await deps.run(options);
       const { outcomes: _outcomes, ...rest } = summary;
-      res.status(200).json(rest);
+      res.status(summary.unverifiedFollowUp === 'failed' ? 500 : 200).json(rest);
     } catch (err) {
       deps.logger.error('re-verification pass failed', { error: err, retryable: isRetryable(err) });
       res.status(500).json({ error: (err as Error).message });

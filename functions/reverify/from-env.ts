@@ -38,6 +38,11 @@ export interface ReverifyClients {
   logger: Logger;
   store?: TagStore;
   unverified?: UnverifiedStore;
+  /**
+   * False: the pass does not follow up what it fails to verify (`verification-stale`): a manual pass
+   * (the CLI) may run with another configuration, and must not resolve the scheduled passes' alert.
+   */
+  followUnverified?: boolean;
   firestore?: Firestore;
 }
 
@@ -102,7 +107,10 @@ export async function createReverifyFromConfig(
     return db;
   };
   const store = clients.store ?? new FirestoreTagStore(firestore());
-  const unverified = clients.unverified ?? new FirestoreUnverifiedStore(firestore());
+  const unverified =
+    clients.followUnverified === false
+      ? undefined
+      : (clients.unverified ?? new FirestoreUnverifiedStore(firestore()));
   const watchlist = config.watchlist.map((entry) => ({ image: entry.image, policy: watchlistPolicy(entry) }));
   return {
     config,
@@ -110,7 +118,7 @@ export async function createReverifyFromConfig(
       const deps: ReverifyDeps = {
         registry,
         store,
-        unverified,
+        ...(unverified ? { unverified } : {}),
         alerts: clients.alerts,
         trust,
         ownedPolicy: { keys, identities: [] },

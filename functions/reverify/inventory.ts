@@ -112,6 +112,28 @@ export async function buildInventory(registry: Registry, spec: InventorySpec): P
   return { items: [...items.values()], failures, listed };
 }
 
+/**
+ * Whether the spec watches a subject at all: a tag (HOST/REPO:TAG) of a watched or watchlisted
+ * repository or a watchlisted tag, a host (HOST) a watch glob lists, a repository (HOST/REPO) a
+ * glob matches or the watchlist names whole. What it does not cover has left the configuration.
+ */
+export function inventoryCovers(
+  spec: InventorySpec,
+  subject: { subject: string; kind: 'tag' | 'listing' },
+): boolean {
+  const { subject: s, kind } = subject;
+  const repository = kind === 'tag' ? s.slice(0, s.lastIndexOf(':')) : s;
+  if (kind === 'listing' && !s.includes('/')) return spec.watch.some((glob) => glob.split('/')[0] === s);
+  if (spec.watch.some((glob) => matchesGlob(glob, repository))) return true;
+  return spec.watchlist.some(({ image }) => {
+    const whole = wholeRepository(image);
+    if (whole) return `${whole.host}/${whole.repository}` === repository;
+    if (kind !== 'tag') return false;
+    const ref = parseImageReference(image);
+    return ref.tag !== undefined && `${ref.host}/${ref.repository}:${ref.tag}` === s;
+  });
+}
+
 /** Whether a tag belongs to shard `index` of `count` (a stable hash, so shards do not overlap). */
 export function inShard(ref: string, shard: { index: number; count: number } | undefined): boolean {
   if (shard === undefined || shard.count <= 1) return true;

@@ -1,14 +1,15 @@
 /**
- * Since when a pass has been failing on what has no verdict to date it: a tag never verified, and a
- * repository or registry that could not be listed (Firestore collection `reverify-unverified`, one
- * document per subject). A tag with a verdict was last verified at its record's `checkedAt`, so it
- * needs nothing here. The first failing pass records the time; the first pass that gets past the
- * subject (or no longer meets it) removes it.
+ * What re-verification passes keep failing on, and since when (Firestore collection
+ * `reverify-unverified`, one document per subject): a tag since its last verdict, or since the
+ * first pass that failed on it when it has none; a repository or registry that could not be listed
+ * since the first pass that failed on it, per shard. The first failing pass keeps it; the first
+ * pass that gets past it forgets it (staleness.ts).
  */
 import crypto from 'node:crypto';
-import type { Firestore, WriteBatch } from '@google-cloud/firestore';
+import type { Firestore } from '@google-cloud/firestore';
 import { z } from 'zod';
 import { DependencyError } from '../errors.ts';
+import { ALREADY_EXISTS, codeOf } from '../state/firestore-codes.ts';
 
 export const UNVERIFIED_COLLECTION = 'reverify-unverified';
 const SCHEMA_VERSION = 1;
@@ -17,22 +18,38 @@ const UnverifiedSubjectSchema = z.object({
   /** HOST/REPO:TAG for a tag; HOST (its catalog) or HOST/REPO (its tag list) for a listing. */
   subject: z.string().min(1),
   kind: z.enum(['tag', 'listing']),
-  /** ISO time of the first pass in a row that failed on it. */
+  /** ISO time it was last verified, or of the first pass in a row that failed on it. */
   since: z.iso.datetime(),
+  /** A listing's shard (`all`, `shard-I-of-N`): each shard lists for itself. */
+  scope: z.string().min(1).optional(),
 });
 export type UnverifiedSubject = z.infer<typeof UnverifiedSubjectSchema>;
 
 export interface UnverifiedStore {
   /** Every subject recorded as failing. */
   list(): Promise<UnverifiedSubject[]>;
-  /** Records these subjects (not among `list`'s) as failing since their `since`. */
+  /**
+   * Keeps these subjects (not among `list`'s). One kept meanwhile (an overlapping pass) keeps its
+   * own `since`; a document `list` could not read is written over.
+   */
   add(subjects: readonly UnverifiedSubject[]): Promise<void>;
   /** Forgets these subjects. */
-  remove(subjects: readonly string[]): Promise<void>;
+  remove(subjects: readonly UnverifiedSubject[]): Promise<void>;
 }
 
-function documentId(subject: string): string {
-  return crypto.createHash('sha256').update(subject).digest('hex');
+/** A listing is kept per shard, a tag once (it is in one shard of any layout). */
+export function subjectIdentity(s: Pick<UnverifiedSubject, 'subject' | 'kind' | 'scope'>): string {
+  return s.kind === 'listing' ? `${s.scope ?? 'all'}|${s.subject}` : s.subject;
+}
+
+function documentId(s: Pick<UnverifiedSubject, 'subject' | 'kind' | 'scope'>): string {
+  return crypto.createHash('sha256').update(subjectIdentity(s)).digest('hex');
+}
+
+function parse(data: unknown): UnverifiedSubject | undefined {
+  const parsed = UnverifiedSubjectSchema.safeParse(data);
+  const current = parsed.success && (data as { schemaVersion?: unknown }).schemaVersion === SCHEMA_VERSION;
+  return current ? parsed.data : undefined;
 }
 
 export class FirestoreUnverifiedStore implements UnverifiedStore {
@@ -44,42 +61,45 @@ export class FirestoreUnverifiedStore implements UnverifiedStore {
 
   async list(): Promise<UnverifiedSubject[]> {
     const snap = await this.#call('reading', () => this.#db.collection(UNVERIFIED_COLLECTION).get());
-    const out: UnverifiedSubject[] = [];
     // A document of another schema, or damaged, is not a subject: `add` writes over it when the
     // subject fails again, so it cannot keep a subject from ever being stale.
-    for (const doc of snap.docs) {
-      const data = doc.data();
-      const parsed = UnverifiedSubjectSchema.safeParse(data);
-      if (parsed.success && data['schemaVersion'] === SCHEMA_VERSION) out.push(parsed.data);
-    }
-    return out;
+    return snap.docs.flatMap((doc) => parse(doc.data()) ?? []);
   }
 
   async add(subjects: readonly UnverifiedSubject[]): Promise<void> {
-    await this.#write('recording', subjects, (batch, s) =>
-      batch.set(this.#doc(s.subject), { schemaVersion: SCHEMA_VERSION, ...s }),
-    );
+    await this.#call('recording', async () => {
+      const writer = this.#db.bulkWriter();
+      const created = settled(
+        subjects.map(async (s) => {
+          const doc = this.#doc(s);
+          const data = { schemaVersion: SCHEMA_VERSION, ...s };
+          try {
+            await writer.create(doc, data);
+          } catch (err) {
+            if (codeOf(err) !== ALREADY_EXISTS) throw err;
+            // Kept meanwhile by an overlapping pass (its since stands), or unreadable (written over).
+            await this.#db.runTransaction(async (tx) => {
+              if (parse((await tx.get(doc)).data()) === undefined) tx.set(doc, data);
+            });
+          }
+        }),
+      );
+      await writer.close();
+      await created;
+    });
   }
 
-  async remove(subjects: readonly string[]): Promise<void> {
-    await this.#write('removing', subjects, (batch, s) => batch.delete(this.#doc(s)));
+  async remove(subjects: readonly UnverifiedSubject[]): Promise<void> {
+    await this.#call('removing', async () => {
+      const writer = this.#db.bulkWriter();
+      const removed = settled(subjects.map((s) => writer.delete(this.#doc(s))));
+      await writer.close();
+      await removed;
+    });
   }
 
-  #doc(subject: string) {
-    return this.#db.collection(UNVERIFIED_COLLECTION).doc(documentId(subject));
-  }
-
-  /** Writes in batches of 500, Firestore's limit per batch. */
-  async #write<T>(
-    what: string,
-    items: readonly T[],
-    each: (batch: WriteBatch, item: T) => void,
-  ): Promise<void> {
-    for (let i = 0; i < items.length; i += 500) {
-      const batch = this.#db.batch();
-      for (const item of items.slice(i, i + 500)) each(batch, item);
-      await this.#call(what, () => batch.commit());
-    }
+  #doc(s: Pick<UnverifiedSubject, 'subject' | 'kind' | 'scope'>) {
+    return this.#db.collection(UNVERIFIED_COLLECTION).doc(documentId(s));
   }
 
   async #call<T>(what: string, call: () => Promise<T>): Promise<T> {
@@ -96,8 +116,19 @@ export class FirestoreUnverifiedStore implements UnverifiedStore {
   }
 }
 
+/**
+ * All of the writes, failing with the first failure. Handled from the start: a write that fails
+ * while the BulkWriter is still closing is not an unhandled rejection.
+ */
+function settled(writes: Array<Promise<unknown>>): Promise<void> {
+  const all = Promise.all(writes).then(() => undefined);
+  all.catch(() => {});
+  return all;
+}
+
 /** The same store in memory: the CLI without a project, and tests of the pass logic. */
 export class MemoryUnverifiedStore implements UnverifiedStore {
+  /** By subjectIdentity. */
   readonly subjects = new Map<string, UnverifiedSubject>();
 
   async list(): Promise<UnverifiedSubject[]> {
@@ -105,10 +136,12 @@ export class MemoryUnverifiedStore implements UnverifiedStore {
   }
 
   async add(subjects: readonly UnverifiedSubject[]): Promise<void> {
-    for (const s of subjects) this.subjects.set(s.subject, { ...s });
+    for (const s of subjects) {
+      if (!this.subjects.has(subjectIdentity(s))) this.subjects.set(subjectIdentity(s), { ...s });
+    }
   }
 
-  async remove(subjects: readonly string[]): Promise<void> {
-    for (const s of subjects) this.subjects.delete(s);
+  async remove(subjects: readonly UnverifiedSubject[]): Promise<void> {
+    for (const s of subjects) this.subjects.delete(subjectIdentity(s));
   }
 }

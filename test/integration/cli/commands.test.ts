@@ -161,8 +161,15 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
 
     const pass = await sigsentry('reverify', '--once', '--json');
     assert.ok(pass.code === 0 || pass.code === 1, pass.stderr);
-    const summary = JSON.parse(pass.stdout) as { tags: number; byStatus: Record<string, number> };
+    const summary = JSON.parse(pass.stdout) as {
+      tags: number;
+      byStatus: Record<string, number>;
+      unverifiedFollowUp: string;
+    };
     assert.ok(summary.tags > 0, 'the pass saw the tags pushed by the tests above');
+    // A manual pass leaves verification-stale to the scheduled function (another configuration's
+    // pass must not resolve its alert).
+    assert.equal(summary.unverifiedFollowUp, 'off');
     assert.ok(summary.byStatus.valid! > 0, 'signed images verify');
     assert.equal(
       pass.code === 0,

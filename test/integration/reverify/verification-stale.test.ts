@@ -13,6 +13,7 @@ import { createReverifyFromConfig } from '../../../functions/reverify/from-env.t
 import { staleAlertKey } from '../../../functions/reverify/staleness.ts';
 import {
   FirestoreUnverifiedStore,
+  subjectIdentity,
   UNVERIFIED_COLLECTION,
   type UnverifiedSubject,
 } from '../../../functions/reverify/unverified.ts';
@@ -36,19 +37,33 @@ describe('verification-stale on the local stack', () => {
     }));
     await store.add(subjects);
     assert.deepEqual(mine(prefix, await store.list()), subjects);
-    await store.remove(subjects.slice(0, 600).map((s) => s.subject));
+    await store.remove(subjects.slice(0, 600));
     assert.deepEqual(mine(prefix, await store.list()), subjects.slice(600));
   });
 
   it('a document of another shape is not a subject, and is written over when its subject fails', async () => {
     const store = new FirestoreUnverifiedStore(firestore.db);
     const subject = `127.0.0.1:5000/unverified-${crypto.randomUUID()}`;
-    const id = crypto.createHash('sha256').update(subject).digest('hex');
+    const id = crypto
+      .createHash('sha256')
+      .update(subjectIdentity({ subject, kind: 'listing', scope: 'all' }))
+      .digest('hex');
     await firestore.db.collection(UNVERIFIED_COLLECTION).doc(id).set({ subject, since: 'yesterday' });
     assert.deepEqual(mine(subject, await store.list()), []);
     const since = new Date().toISOString();
-    await store.add([{ subject, kind: 'listing', since }]);
-    assert.deepEqual(mine(subject, await store.list()), [{ subject, kind: 'listing', since }]);
+    await store.add([{ subject, kind: 'listing', since, scope: 'all' }]);
+    assert.deepEqual(mine(subject, await store.list()), [{ subject, kind: 'listing', since, scope: 'all' }]);
+  });
+
+  it('an overlapping pass keeping a subject again leaves its first since', async () => {
+    const store = new FirestoreUnverifiedStore(firestore.db);
+    const subject = `127.0.0.1:5000/unverified-${crypto.randomUUID()}:v1`;
+    const first = new Date(Date.now() - 3_600_000).toISOString();
+    await store.add([{ subject, kind: 'tag', since: first }]);
+    await store.add([{ subject, kind: 'tag', since: new Date().toISOString() }]);
+    assert.deepEqual(mine(subject, await store.list()), [{ subject, kind: 'tag', since: first }]);
+    await store.remove([{ subject, kind: 'tag', since: first }]);
+    assert.deepEqual(mine(subject, await store.list()), []);
   });
 
   it('reverifyImages alerts on a watchlisted repository it cannot list, in Firestore, and resolves it once listed', async () => {

@@ -263,7 +263,7 @@ const MAX_ABSENCE_SECONDS = 84_600;
  * requests (2xx in Cloud Run's request log) and a metric-absence condition on that metric, summed
  * per service so a new revision is not an absence, fires within Cloud Monitoring's limits.
  */
-export function checkScheduledRunsWatched(tf: Terraform): string[] {
+export function checkScheduledRunsWatched(tf: Terraform, allowances: Record<string, string>): string[] {
   const problems: string[] = [];
   const targets = resources(tf, 'google_cloud_scheduler_job').flatMap(([, job]) => {
     const target = ref(block(job, 'http_target')?.['uri'], FUNCTION);
@@ -302,6 +302,11 @@ export function checkScheduledRunsWatched(tf: Terraform): string[] {
       continue;
     }
     for (const { policy, absent } of watching) {
+      // Each function's own allowance: swapped, monitorLog would go unwatched for half a day.
+      const expected = allowances[target];
+      if (expected !== undefined && absent['duration'] !== expr(`var.${expected}`)) {
+        problems.push(`${target}: absence duration is ${absent['duration']}, not var.${expected}`);
+      }
       const duration = String(resolve(tf, absent['duration']));
       const seconds = /^([0-9]+)s$/.exec(duration)?.[1];
       if (seconds === undefined || Number(seconds) < 120 || Number(seconds) > MAX_ABSENCE_SECONDS) {

@@ -236,9 +236,12 @@ describe('infra: dead letters', () => {
   });
 });
 
+/** The variable that bounds each scheduled function's absence. */
+const ALLOWANCES = { reverify_images: 'reverify_stopped_after', monitor_log: 'monitor_stopped_after' };
+
 describe('infra: scheduled functions that stop', () => {
   it('reverifyImages or monitorLog completing no run for longer than its allowance pages', () => {
-    assert.deepEqual(checkScheduledRunsWatched(infra), []);
+    assert.deepEqual(checkScheduledRunsWatched(infra, ALLOWANCES), []);
     assert.equal(resolve(infra, expr('var.reverify_stopped_after')), '46800s');
     assert.equal(resolve(infra, expr('var.monitor_stopped_after')), '3600s');
   });
@@ -246,7 +249,7 @@ describe('infra: scheduled functions that stop', () => {
   it('catches a missing policy, a metric that counts failures too, a duration past the limit and a per-revision absence', () => {
     const unwatched = copy();
     delete unwatched.resource['google_monitoring_alert_policy']!['scheduled_runs_stopped'];
-    assert.deepEqual(checkScheduledRunsWatched(unwatched).sort(), [
+    assert.deepEqual(checkScheduledRunsWatched(unwatched, ALLOWANCES).sort(), [
       'no metric-absence condition pages when monitor_log stops completing',
       'no metric-absence condition pages when reverify_images stops completing',
     ]);
@@ -255,14 +258,29 @@ describe('infra: scheduled functions that stop', () => {
     const metric = anyStatus.resource['google_logging_metric']!['scheduled_runs_succeeded']!;
     metric['filter'] = String(metric['filter']).replace(/\s*"httpRequest\.status[^\n]*\n/g, '');
     assert.match(
-      checkScheduledRunsWatched(anyStatus).join('\n'),
+      checkScheduledRunsWatched(anyStatus, ALLOWANCES).join('\n'),
       /no log-based metric counts the successful runs of monitor_log/,
     );
 
     const tooLong = copy();
     tooLong.variable['monitor_stopped_after']!['default'] = '86400s';
-    assert.deepEqual(checkScheduledRunsWatched(tooLong), [
+    assert.deepEqual(checkScheduledRunsWatched(tooLong, ALLOWANCES), [
       'monitor_log: absence duration 86400s is outside 120s..84600s',
+    ]);
+
+    const swapped = copy();
+    for (const c of swapped.resource['google_monitoring_alert_policy']!['scheduled_runs_stopped']![
+      'conditions'
+    ] as Block[]) {
+      const absent = block(c, 'condition_absent')!;
+      absent['duration'] =
+        absent['duration'] === expr('var.monitor_stopped_after')
+          ? expr('var.reverify_stopped_after')
+          : expr('var.monitor_stopped_after');
+    }
+    assert.deepEqual(checkScheduledRunsWatched(swapped, ALLOWANCES).sort(), [
+      'monitor_log: absence duration is ${var.reverify_stopped_after}, not var.monitor_stopped_after',
+      'reverify_images: absence duration is ${var.monitor_stopped_after}, not var.reverify_stopped_after',
     ]);
 
     const perRevision = copy();
@@ -272,7 +290,7 @@ describe('infra: scheduled functions that stop', () => {
         'resource.label.revision_name',
       ];
     }
-    assert.equal(checkScheduledRunsWatched(perRevision).length, 2);
+    assert.equal(checkScheduledRunsWatched(perRevision, ALLOWANCES).length, 2);
   });
 });
 

@@ -8,9 +8,11 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { AlertInput } from '../../../functions/alerts/alert.ts';
+import { DependencyError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { type ReverifyDeps, reverifyOnce } from '../../../functions/reverify/core.ts';
+import { createReverifyEntry } from '../../../functions/reverify/entry.ts';
 import { InclusionRechecker } from '../../../functions/reverify/inclusion.ts';
 import { inShard } from '../../../functions/reverify/inventory.ts';
 import { staleAlertKey } from '../../../functions/reverify/staleness.ts';
@@ -26,6 +28,9 @@ import { signImage } from '../verify/sign.ts';
 import { RecordingAlertSink } from './recording-sink.ts';
 
 const HOUR = 3_600_000;
+
+const keptSubjects = (store: MemoryUnverifiedStore) =>
+  [...store.subjects.values()].map((s) => s.subject).sort();
 const STALE_AFTER = 24 * HOUR;
 
 describe('reverifyOnce: what passes keep failing on is alerted (verification-stale)', () => {
@@ -132,7 +137,11 @@ describe('reverifyOnce: what passes keep failing on is alerted (verification-sta
       assert.match(String(alert.evidence['verifierOutput']), /ECONNREFUSED/);
       assert.equal(store.records.get(tag)?.status, 'valid', 'its last verdict stands');
       assert.equal(store.records.get(tag)?.checkedAt, at(0));
-      assert.equal(unverified.subjects.size, 0, 'a tag with a verdict needs no record of its own');
+      assert.deepEqual(
+        [...unverified.subjects.values()].map((s) => [s.subject, s.since]),
+        [[tag, at(0)]],
+        'kept since its last verdict',
+      );
     } finally {
       logDown = false;
     }
@@ -215,14 +224,14 @@ describe('reverifyOnce: what passes keep failing on is alerted (verification-sta
       }
     };
     await failingAt(0);
-    assert.deepEqual([...unverified.subjects.keys()], [repository]);
+    assert.deepEqual(keptSubjects(unverified), [repository]);
     const listed = await reverifyOnce(deps(6));
     assert.deepEqual(listed.errors, []);
     assert.equal(unverified.subjects.size, 0, 'listed again: forgotten');
 
     const again = await failingAt(29);
     assert.deepEqual(again.stale, [], 'failing since 29 h, not since the first failure');
-    assert.equal(unverified.subjects.get(repository)?.since, at(29));
+    assert.equal([...unverified.subjects.values()].find((s) => s.subject === repository)?.since, at(29));
     const dayAfter = await failingAt(53);
     assert.deepEqual(
       dayAfter.stale.map((s) => [s.subject, s.since]),
@@ -248,9 +257,9 @@ describe('reverifyOnce: what passes keep failing on is alerted (verification-sta
     const shard = (index: number) => ({ shard: { index, count: 2 } });
     try {
       await reverifyOnce(deps(0), shard(0));
-      assert.deepEqual([...unverified.subjects.keys()], [tag0]);
+      assert.deepEqual(keptSubjects(unverified), [tag0]);
       await reverifyOnce(deps(1), shard(1));
-      assert.deepEqual([...unverified.subjects.keys()].sort(), [tag0, tag1].sort());
+      assert.deepEqual(keptSubjects(unverified), [tag0, tag1].sort());
       failing.delete(paths[0]!);
       // Shard 1's pass a day later alerts on its own tag only, and leaves shard 0's record alone.
       const one = await reverifyOnce(deps(25), shard(1));
@@ -260,10 +269,10 @@ describe('reverifyOnce: what passes keep failing on is alerted (verification-sta
       );
       assert.ok(staleAlert(staleAlertKey({ index: 1, count: 2 })));
       assert.equal(staleAlert(staleAlertKey({ index: 0, count: 2 })), undefined);
-      assert.ok(unverified.subjects.has(tag0));
+      assert.ok(keptSubjects(unverified).includes(tag0));
       const zero = await reverifyOnce(deps(25), shard(0));
       assert.deepEqual(zero.errors, []);
-      assert.ok(!unverified.subjects.has(tag0), 'verified by its own shard');
+      assert.ok(!keptSubjects(unverified).includes(tag0), 'verified by its own shard');
     } finally {
       for (const p of paths) failing.delete(p);
     }
@@ -274,5 +283,78 @@ describe('reverifyOnce: what passes keep failing on is alerted (verification-sta
     assert.deepEqual(gone.errors, []);
     assert.equal(unverified.subjects.size, 0);
     assert.equal(staleAlert(staleAlertKey({ index: 1, count: 2 })), undefined, 'and its alert is resolved');
+  });
+
+  it('a watchlisted tag that keeps answering 404 goes stale; a listed tag deleted meanwhile is forgotten', async () => {
+    const { unverified, deps: watched, at, staleAlert } = scenario('withdrawn');
+    const withdrawn = ref('vendor/withdrawn', 'v1');
+    const policy = {
+      keys: [],
+      identities: [{ subjectAlternativeName: 'release@vendor', issuer: 'https://idp' }],
+    };
+    const deps = (hoursLater: number) => watched(hoursLater, { watchlist: [{ image: withdrawn, policy }] });
+    const first = await reverifyOnce(deps(0));
+    assert.deepEqual(first.gone, [withdrawn]);
+    assert.deepEqual(keptSubjects(unverified), [withdrawn]);
+    const dayLater = await reverifyOnce(deps(24));
+    assert.deepEqual(
+      dayLater.stale.map((s) => [s.subject, s.since, s.error]),
+      [[withdrawn, at(0), `${withdrawn} answered 404 when resolved`]],
+    );
+    assert.ok(staleAlert());
+  });
+
+  it('a tag another pass is verifying, or whose verdict was stored without its alerts delivered, is not kept as unverified', async () => {
+    const { store, unverified, alerts, deps } = scenario('verified-elsewhere');
+    await registry.pushImage('verified-elsewhere/app', 'v1');
+    // Every verdict is superseded by "another pass": VERDICT_CONTENDED.
+    const contended = await reverifyOnce(
+      deps(0, {
+        store: {
+          load: (refs) => store.load(refs),
+          put: async () => 'superseded',
+          finishDelivery: async () => {},
+        },
+      }),
+    );
+    assert.match(contended.errors[0]?.error ?? '', /other passes stored a verdict/);
+    assert.deepEqual(keptSubjects(unverified), []);
+    // The unsigned tag's alert cannot be delivered: ALERT_DELIVERY_FAILED, its verdict stored.
+    const failing = Object.assign(Object.create(alerts) as RecordingAlertSink, {
+      raise: async (alert: AlertInput) => {
+        if (alert.kind !== 'verification-stale') throw new Error('webhook down');
+        await alerts.raise(alert);
+      },
+    });
+    const undelivered = await reverifyOnce(deps(1, { alerts: failing }));
+    assert.match(undelivered.errors[0]?.error ?? '', /delivering its alerts failed/);
+    assert.deepEqual(keptSubjects(unverified), []);
+  });
+
+  it('a pass whose follow-up fails says so, and reverifyImages answers 500 for it', async () => {
+    const { unverified, deps } = scenario('follow-up');
+    await registry.pushImage('follow-up/app', 'v1');
+    unverified.list = async () => {
+      throw new DependencyError('firestore', 'reading the subjects failed: unavailable');
+    };
+    const summary = await reverifyOnce(deps(0));
+    assert.equal(summary.unverifiedFollowUp, 'failed');
+    assert.deepEqual(
+      summary.errors.map((e) => e.ref),
+      [staleAlertKey()],
+    );
+    let status = 0;
+    const entry = createReverifyEntry({ logger: createMemoryLogger(), run: async () => summary });
+    await entry(
+      { method: 'POST', body: {} },
+      {
+        status(code) {
+          status = code;
+          return this;
+        },
+        json: (body) => body,
+      },
+    );
+    assert.equal(status, 500);
   });
 });

@@ -1,0 +1,200 @@
+/**
+ * followUnverified on its own: what a pass failed on, what it kept from earlier passes and what it
+ * listed, judged over hours of passes, with the memory store and a recording sink. The cases a
+ * failure hides (a listing above a kept subject failing), the subjects it must forget and keep, and
+ * a store or sink that fails.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { inventoryCovers } from '../../../functions/reverify/inventory.ts';
+import {
+  followUnverified,
+  type PassFailure,
+  type PassScope,
+  staleAlertKey,
+} from '../../../functions/reverify/staleness.ts';
+import { MemoryUnverifiedStore, type UnverifiedSubject } from '../../../functions/reverify/unverified.ts';
+import { RecordingAlertSink } from './recording-sink.ts';
+
+const HOUR = 3_600_000;
+const T0 = Date.parse('2026-12-01T00:00:00.000Z');
+const at = (h: number) => new Date(T0 + h * HOUR).toISOString();
+const HOST = 'registry.example:5000';
+const REPO = `${HOST}/team/app`;
+const TAG = `${REPO}:v1`;
+
+const tagFails = (subject: string, lastVerifiedAt?: number): PassFailure => ({
+  subject,
+  kind: 'tag',
+  error: 'log unreachable',
+  ...(lastVerifiedAt === undefined ? {} : { lastVerifiedAt: at(lastVerifiedAt) }),
+});
+const listingFails = (subject: string): PassFailure => ({ subject, kind: 'listing', error: 'answered 503' });
+
+function setup() {
+  const store = new MemoryUnverifiedStore();
+  const alerts = new RecordingAlertSink();
+  const deps = { store, alerts, staleAfterMs: 24 * HOUR };
+  /** One pass at hour h: its failures, what it listed, the tags it took up. */
+  const pass = (h: number, scope: Partial<PassScope> = {}) =>
+    followUnverified(deps, {
+      at: new Date(T0 + h * HOUR),
+      failures: [],
+      listed: [HOST, REPO],
+      tags: [],
+      covers: () => true,
+      ...scope,
+    });
+  const open = (key = staleAlertKey()) => alerts.open.get(key);
+  const kept = () => [...store.subjects.values()].map((s) => s.subject).sort();
+  return { store, alerts, pass, open, kept };
+}
+
+describe('followUnverified', () => {
+  it('a stale tag stays stale when its repository then fails to list: the alert is not resolved, its since kept', async () => {
+    const { pass, open } = setup();
+    assert.deepEqual(await pass(30, { failures: [tagFails(TAG, 0)], tags: [TAG] }), [
+      { subject: TAG, kind: 'tag', since: at(0), error: 'log unreachable' },
+    ]);
+    assert.ok(open());
+    const hidden = await pass(36, { failures: [listingFails(REPO)], listed: [HOST] });
+    assert.deepEqual(
+      hidden.map((s) => [s.subject, s.since]),
+      [[TAG, at(0)]],
+      'the tag is as unverified as before; the repository has failed for less than the limit',
+    );
+    assert.match(hidden[0]!.error, /^not listed: answered 503/);
+    assert.ok(open(), 'still open');
+  });
+
+  it('a repository failing to list stays stale when its host then fails: the host does not restart its clock', async () => {
+    const { pass, open } = setup();
+    await pass(0, { failures: [listingFails(REPO)], listed: [HOST] });
+    const stale = await pass(30, { failures: [listingFails(HOST)], listed: [] });
+    assert.deepEqual(
+      stale.map((s) => [s.subject, s.since]),
+      [[REPO, at(0)]],
+    );
+    assert.ok(open());
+  });
+
+  it('a tag never verified stays kept under a failing listing, and counts from its first failure', async () => {
+    const { pass, kept } = setup();
+    await pass(0, { failures: [tagFails(TAG)], tags: [TAG] });
+    await pass(6, { failures: [listingFails(REPO)], listed: [HOST] });
+    assert.deepEqual(kept(), [REPO, TAG]);
+    const stale = await pass(24, { failures: [listingFails(REPO)], listed: [HOST] });
+    assert.deepEqual(
+      stale.map((s) => [s.subject, s.since]),
+      [[TAG, at(0)]],
+    );
+  });
+
+  it('each shard keeps its own listings: one shard listing a repository does not clear another shard failing to', async () => {
+    const { pass, open } = setup();
+    const shard = (index: number) => ({ index, count: 2 });
+    await pass(0, { failures: [listingFails(REPO)], listed: [HOST], shard: shard(1) });
+    await pass(1, { shard: shard(0) });
+    const stale = await pass(24, { failures: [listingFails(REPO)], listed: [HOST], shard: shard(1) });
+    assert.deepEqual(
+      stale.map((s) => [s.subject, s.since]),
+      [[REPO, at(0)]],
+    );
+    assert.ok(open(staleAlertKey(shard(1))));
+    assert.equal(open(staleAlertKey(shard(0))), undefined);
+  });
+
+  it('forgets what the configuration no longer watches, what left its host catalog, and listings of an old shard layout', async () => {
+    const { store, pass, kept } = setup();
+    const gone = `${HOST}/team/gone`;
+    // A watchlisted repository on a host the pass does not list, since removed from the watchlist.
+    const dropped = 'other.example/vendor/base';
+    const subjects: UnverifiedSubject[] = [
+      { subject: `${gone}:v1`, kind: 'tag', since: at(0) },
+      { subject: gone, kind: 'listing', since: at(0), scope: 'all' },
+      { subject: `${dropped}:v1`, kind: 'tag', since: at(0) },
+      { subject: dropped, kind: 'listing', since: at(0), scope: 'all' },
+      { subject: REPO, kind: 'listing', since: at(0), scope: 'shard-1-of-2' },
+    ];
+    await store.add(subjects);
+    // The host's catalog was read without team/gone; vendor/base left the configuration.
+    await pass(1, { covers: (s) => !s.subject.startsWith(dropped) });
+    assert.deepEqual(kept(), []);
+  });
+
+  it('a returning subject counts from its new first failure, not from one forgotten', async () => {
+    const { pass } = setup();
+    await pass(0, { failures: [listingFails(REPO)], listed: [HOST] });
+    await pass(6);
+    const stale = await pass(1000, { failures: [listingFails(REPO)], listed: [HOST] });
+    assert.deepEqual(stale, []);
+  });
+
+  it('a tag verified after it was kept counts from that verdict (another pass verified it meanwhile)', async () => {
+    const { pass } = setup();
+    await pass(0, { failures: [tagFails(TAG, 0)], tags: [TAG] });
+    const stale = await pass(30, { failures: [tagFails(TAG, 20)], tags: [TAG] });
+    assert.deepEqual(stale, [], 'since 20 h, not 0 h');
+  });
+
+  it('an overlapping pass keeping the same subject later does not move its since', async () => {
+    const { store, pass } = setup();
+    await pass(0, { failures: [tagFails(TAG)], tags: [TAG] });
+    await store.add([{ subject: TAG, kind: 'tag', since: at(5) }]);
+    assert.deepEqual(
+      [...store.subjects.values()].map((s) => s.since),
+      [at(0)],
+    );
+  });
+
+  it('a store that cannot be read still alerts on stale tags with verdicts, resolves nothing, and throws', async () => {
+    const { store, alerts, pass, open } = setup();
+    store.list = async () => {
+      throw new Error('firestore unavailable');
+    };
+    await assert.rejects(pass(30, { failures: [tagFails(TAG, 0)], tags: [TAG] }), /firestore unavailable/);
+    assert.ok(open(), 'raised from what the pass knows');
+    const calls = alerts.calls.length;
+    await assert.rejects(pass(31, { tags: [TAG] }), /firestore unavailable/);
+    assert.equal(alerts.calls.length, calls, 'not resolved without knowing what is kept');
+  });
+
+  it('a store that cannot be written does not hold the alert back, and throws', async () => {
+    const { store, pass, open } = setup();
+    await pass(0, { failures: [listingFails(REPO)], listed: [HOST] });
+    store.add = async () => {
+      throw new Error('write refused');
+    };
+    store.remove = store.add;
+    await assert.rejects(
+      pass(30, { failures: [listingFails(REPO), tagFails(TAG)], listed: [HOST], tags: [TAG] }),
+      /write refused/,
+    );
+    assert.ok(open());
+  });
+});
+
+describe('inventoryCovers: what a configuration watches at all', () => {
+  const spec = {
+    watch: [`${HOST}/team/**`],
+    watchlist: [{ image: 'ghcr.example/vendor/base' }, { image: 'ghcr.example/vendor/tool:v2' }],
+  };
+  const covers = (subject: string, kind: 'tag' | 'listing') => inventoryCovers(spec, { subject, kind });
+
+  it('covers the watched hosts, repositories and tags, and the watchlist', () => {
+    assert.ok(covers(HOST, 'listing'));
+    assert.ok(covers(REPO, 'listing'));
+    assert.ok(covers(TAG, 'tag'));
+    assert.ok(covers('ghcr.example/vendor/base', 'listing'));
+    assert.ok(covers('ghcr.example/vendor/base:1.0', 'tag'));
+    assert.ok(covers('ghcr.example/vendor/tool:v2', 'tag'));
+  });
+
+  it('does not cover what left it', () => {
+    assert.ok(!covers(`${HOST}/other/app`, 'listing'));
+    assert.ok(!covers(`${HOST}/other/app:v1`, 'tag'));
+    assert.ok(!covers('ghcr.example', 'listing'), 'a watchlisted repository does not list its host');
+    assert.ok(!covers('ghcr.example/vendor/tool:v3', 'tag'));
+    assert.ok(!covers('ghcr.example/vendor/tool', 'listing'), 'a watchlisted tag is not listed');
+  });
+});
