@@ -60,6 +60,25 @@ describe('KMS and log faults end in retries, then one clean signature', () => {
     await pushAndExpectOneSignature();
   });
 
+  test('KMS answers too slowly: the signing call passes its deadline, is tried again, and the image is signed once', {
+    timeout: 150_000,
+  }, async () => {
+    // Longer than the signer's 20 s deadline per attempt (kms-signer.ts), healed while the first
+    // call still waits: the late call's answer is dropped, the retry signs, nothing is signed twice.
+    await kmsFault({ delayMs: 21_000 });
+    const heal = setTimeout(
+      () => void fetch(`${stack.env.KMS_ADMIN_URL}/faults`, { method: 'DELETE' }),
+      3_000,
+    );
+    const started = Date.now();
+    try {
+      await pushAndExpectOneSignature();
+    } finally {
+      clearTimeout(heal);
+    }
+    assert.ok(Date.now() - started >= 20_000, 'the first call waited out its deadline');
+  });
+
   test('the log answers too slowly: the request times out, the retry finds the entry, no duplicate', {
     timeout: 150_000,
   }, async () => {
