@@ -28,6 +28,7 @@ import {
   inShard,
   inventoryCovers,
   type ListingFailure,
+  sourceOf,
 } from './inventory.ts';
 import { PassRegistry } from './pass-registry.ts';
 import { followUnverified, type PassFailure, type StaleSubject, staleAlertKey } from './staleness.ts';
@@ -301,7 +302,7 @@ export async function reverifyOnce(
       subject: item.ref,
       kind: 'tag',
       error: `${item.ref} answered 404 when resolved`,
-      ...(prior ? { lastVerifiedAt: prior.checkedAt } : {}),
+      ...verifiedAt(prior, item.source),
     });
   }
 
@@ -490,8 +491,22 @@ export async function reverifyOnce(
     return 'stored';
   }
 
+  /**
+   * When a tag was last verified under this configuration: a verdict of another policy or trust (a
+   * manual pass configured otherwise) does not count.
+   */
+  function verifiedAt(
+    record: TagRecord | undefined,
+    source: InventoryItem['source'],
+  ): { lastVerifiedAt?: string } {
+    return record !== undefined && record.policy === policyOf(source).id
+      ? { lastVerifiedAt: record.checkedAt }
+      : {};
+  }
+
   /** Follows the pass's failures up (staleness.ts); a follow-up that failed fails the pass's answer. */
   async function followUp(store: UnverifiedStore): Promise<void> {
+    const spec = { watch: deps.watch, watchlist: deps.watchlist };
     try {
       summary.stale = await followUnverified(
         { store, alerts: deps.alerts, staleAfterMs: deps.staleAfterMs ?? DEFAULT_STALE_AFTER_MS },
@@ -500,7 +515,17 @@ export async function reverifyOnce(
           failures,
           listed: listed.listed,
           tags: inventory.map((it) => it.ref),
-          covers: (subject) => inventoryCovers({ watch: deps.watch, watchlist: deps.watchlist }, subject),
+          covers: (subject) => inventoryCovers(spec, subject),
+          lastVerified: async (refs) => {
+            const records = await deps.store.load(refs);
+            const out = new Map<string, string>();
+            for (const [ref, record] of records) {
+              const source = sourceOf(spec, ref);
+              const at = source === undefined ? undefined : verifiedAt(record, source).lastVerifiedAt;
+              if (at !== undefined) out.set(ref, at);
+            }
+            return out;
+          },
           ...(options.shard ? { shard: options.shard } : {}),
         },
       );
@@ -544,12 +569,11 @@ export async function reverifyOnce(
         // Not a failure to verify: a verdict whose alerts were not delivered was stored (the next
         // pass delivers them again), and another pass is storing one as this one gives up.
         if (!(err instanceof SigsentryError && NOT_UNVERIFIED.has(err.code))) {
-          const lastVerifiedAt = previous.get(item.ref)?.checkedAt;
           failures.push({
             subject: item.ref,
             kind: 'tag',
             error,
-            ...(lastVerifiedAt ? { lastVerifiedAt } : {}),
+            ...verifiedAt(previous.get(item.ref), item.source),
           });
         }
         deps.logger.error(

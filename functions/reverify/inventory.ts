@@ -113,6 +113,26 @@ export async function buildInventory(registry: Registry, spec: InventorySpec): P
 }
 
 /**
+ * Which policy a tag (HOST/REPO:TAG) is verified under, as buildInventory assigns it: the last
+ * watchlist entry naming its repository whole or the tag itself, else 'owned' for a watched
+ * repository; undefined when the spec does not watch it.
+ */
+export function sourceOf(spec: InventorySpec, ref: string): InventoryItem['source'] | undefined {
+  const repository = ref.slice(0, ref.lastIndexOf(':'));
+  for (let index = spec.watchlist.length - 1; index >= 0; index--) {
+    const image = spec.watchlist[index]!.image;
+    const whole = wholeRepository(image);
+    if (whole ? `${whole.host}/${whole.repository}` === repository : imageRef(image) === ref) return index;
+  }
+  return spec.watch.some((glob) => matchesGlob(glob, repository)) ? 'owned' : undefined;
+}
+
+function imageRef(image: string): string | undefined {
+  const ref = parseImageReference(image);
+  return ref.tag === undefined ? undefined : `${ref.host}/${ref.repository}:${ref.tag}`;
+}
+
+/**
  * Whether the spec watches a subject at all: a tag (HOST/REPO:TAG) of a watched or watchlisted
  * repository or a watchlisted tag, a host (HOST) a watch glob lists, a repository (HOST/REPO) a
  * glob matches or the watchlist names whole. What it does not cover has left the configuration.
@@ -122,15 +142,12 @@ export function inventoryCovers(
   subject: { subject: string; kind: 'tag' | 'listing' },
 ): boolean {
   const { subject: s, kind } = subject;
-  const repository = kind === 'tag' ? s.slice(0, s.lastIndexOf(':')) : s;
-  if (kind === 'listing' && !s.includes('/')) return spec.watch.some((glob) => glob.split('/')[0] === s);
-  if (spec.watch.some((glob) => matchesGlob(glob, repository))) return true;
+  if (kind === 'tag') return sourceOf(spec, s) !== undefined;
+  if (!s.includes('/')) return spec.watch.some((glob) => glob.split('/')[0] === s);
+  if (spec.watch.some((glob) => matchesGlob(glob, s))) return true;
   return spec.watchlist.some(({ image }) => {
     const whole = wholeRepository(image);
-    if (whole) return `${whole.host}/${whole.repository}` === repository;
-    if (kind !== 'tag') return false;
-    const ref = parseImageReference(image);
-    return ref.tag !== undefined && `${ref.host}/${ref.repository}:${ref.tag}` === s;
+    return whole !== undefined && `${whole.host}/${whole.repository}` === s;
   });
 }
 

@@ -47,6 +47,8 @@ export interface PassScope {
   tags: readonly string[];
   /** Whether the pass's configuration watches a subject at all (a kept one may have left it). */
   covers(subject: UnverifiedSubject): boolean;
+  /** The times of these tags' verdicts under the pass's own configuration (none for another's). */
+  lastVerified?(refs: readonly string[]): Promise<Map<string, string>>;
   shard?: { index: number; count: number };
 }
 
@@ -77,6 +79,7 @@ export async function followUnverified(deps: StalenessDeps, pass: PassScope): Pr
   } catch (err) {
     readError = err;
   }
+  const keptListings = [...(kept?.values() ?? [])].filter((s) => s.kind === 'listing');
 
   const failing = new Map(pass.failures.map((f) => [f.subject, f]));
   const failedListings = pass.failures.filter((f) => f.kind === 'listing');
@@ -85,10 +88,6 @@ export async function followUnverified(deps: StalenessDeps, pass: PassScope): Pr
   // A kept subject of this pass's concern: a tag of its shard, a listing kept by this shard.
   const ours = (s: UnverifiedSubject) =>
     s.kind === 'tag' ? inShard(s.subject, pass.shard) : (s.scope ?? 'all') === scope;
-  // A listing kept under another shard layout (the shard count changed) is nobody's any more.
-  const count = pass.shard === undefined || pass.shard.count <= 1 ? 1 : pass.shard.count;
-  const otherLayout = (s: UnverifiedSubject) =>
-    s.kind === 'listing' && layoutCount(s.scope ?? 'all') !== count;
   const gotPast = (s: UnverifiedSubject) => {
     if (failing.has(s.subject)) return false;
     if (s.kind === 'listing') return listed.has(s.subject) || listedWithout(listed, failing, s.subject);
@@ -98,35 +97,83 @@ export async function followUnverified(deps: StalenessDeps, pass: PassScope): Pr
       listedWithout(listed, failing, repositoryOf(s.subject))
     );
   };
+  /** The earliest since of a kept listing of this shard above the subject (its host, its repository). */
+  const keptAbove = (subject: string) =>
+    earliest(keptListings.filter((l) => (l.scope ?? 'all') === scope && isUnder(l.subject, subject)));
 
-  // Since the later of what was kept and the tag's verdict: a verdict made since (by another pass)
-  // counts, and a tag never verified counts from the first pass that failed on it.
+  /**
+   * Since when a subject failing for the first time has gone unverified. A tag's verdict when it is
+   * recent, or when a kept listing above hid the tag since; a listing above that failed first (a host,
+   * then one of its repositories), or the same listing kept under another shard layout; else now: a
+   * tag whose verdict is old without a failure to explain it was away (deleted, unwatched) and counts
+   * afresh.
+   */
+  const firstSince = (f: PassFailure): string => {
+    const above = keptAbove(f.subject);
+    if (f.kind === 'listing') {
+      return (
+        earliest([
+          ...keptListings.filter((l) => l.subject === f.subject),
+          ...(above ? [{ since: above }] : []),
+        ]) ?? at
+      );
+    }
+    const verdict = f.lastVerifiedAt;
+    // Without what was kept (the store unreadable), the verdict is the best evidence there is.
+    const explained = above !== undefined || kept === undefined;
+    if (verdict !== undefined && (explained || pass.at.getTime() - Date.parse(verdict) < deps.staleAfterMs)) {
+      return verdict;
+    }
+    return above ?? at;
+  };
+
   const unverified: StaleSubject[] = pass.failures.map((f) => {
-    const since = later(kept?.get(identity({ ...f, scope }))?.since, f.lastVerifiedAt) ?? at;
+    const held = kept?.get(identity({ ...f, scope }));
+    // A verdict made since the subject was kept (by another pass) counts.
+    const since = held === undefined ? firstSince(f) : (later(held.since, f.lastVerifiedAt) ?? held.since);
     return { subject: f.subject, kind: f.kind, since, error: f.error };
   });
   const forget: UnverifiedSubject[] = [];
+  const hidden: UnverifiedSubject[] = [];
   for (const s of kept?.values() ?? []) {
-    if (otherLayout(s)) {
-      forget.push(s);
+    if (failing.has(s.subject)) continue;
+    // Another shard's listing is its own; one kept under another shard count is nobody's, and is
+    // forgotten once this pass has listed it (until then its since may yet be inherited).
+    if (!ours(s)) {
+      if (s.kind === 'listing' && layoutCount(s.scope ?? 'all') !== layoutCount(scope) && gotPast(s)) {
+        forget.push(s);
+      }
       continue;
     }
-    if (!ours(s) || failing.has(s.subject)) continue;
-    if (!pass.covers(s) || gotPast(s)) {
-      forget.push(s);
-      continue;
-    }
+    if (!pass.covers(s) || gotPast(s)) forget.push(s);
     // Not failed on, not got past: a listing above it failed, and it is as unverified as before.
-    const above = failedListings.find(
-      (l) => s.subject.startsWith(`${l.subject}/`) || s.subject.startsWith(`${l.subject}:`),
-    );
-    unverified.push({ ...s, error: above ? `not listed: ${above.error}` : 'not listed by this pass' });
+    else hidden.push(s);
+  }
+  // A hidden tag verified since it was kept (by a manual pass of this configuration) counts from then.
+  const failures: unknown[] = [];
+  let verdicts = new Map<string, string>();
+  const hiddenTags = hidden.filter((s) => s.kind === 'tag').map((s) => s.subject);
+  if (pass.lastVerified !== undefined && hiddenTags.length > 0) {
+    try {
+      verdicts = await pass.lastVerified(hiddenTags);
+    } catch (err) {
+      // Judged on what was kept, which can only be older: an alert too early, never one missed.
+      failures.push(err);
+    }
+  }
+  for (const s of hidden) {
+    const above = failedListings.find((l) => isUnder(l.subject, s.subject));
+    unverified.push({
+      subject: s.subject,
+      kind: s.kind,
+      since: later(s.since, verdicts.get(s.subject)) ?? s.since,
+      error: above ? `not listed: ${above.error}` : 'not listed by this pass',
+    });
   }
   const stale = unverified
     .filter((s) => pass.at.getTime() - Date.parse(s.since) >= deps.staleAfterMs)
     .sort((a, b) => a.since.localeCompare(b.since) || a.subject.localeCompare(b.subject));
 
-  const failures: unknown[] = [];
   const key = staleAlertKey(pass.shard);
   const hours = deps.staleAfterMs / 3_600_000;
   try {
@@ -141,39 +188,58 @@ export async function followUnverified(deps: StalenessDeps, pass: PassScope): Pr
   } catch (err) {
     failures.push(err);
   }
-  if (kept !== undefined) {
-    const keep = pass.failures
-      .filter((f) => !kept.has(identity({ ...f, scope })))
+  if (kept === undefined) failures.unshift(readError);
+  else {
+    const keep = unverified
+      .filter((u) => failing.has(u.subject) && !kept.has(identity({ ...u, scope })))
       .map(
-        (f): UnverifiedSubject => ({
-          subject: f.subject,
-          kind: f.kind,
-          since: f.lastVerifiedAt ?? at,
-          ...(f.kind === 'listing' ? { scope } : {}),
+        (u): UnverifiedSubject => ({
+          subject: u.subject,
+          kind: u.kind,
+          since: u.since,
+          ...(u.kind === 'listing' ? { scope } : {}),
         }),
       );
-    try {
-      if (keep.length > 0) await deps.store.add(keep);
-      if (forget.length > 0) await deps.store.remove(forget);
-    } catch (err) {
-      failures.push(err);
+    // Each on its own: a failed keep must not leave what was got past kept (its old since would
+    // alert at once on its next failure), nor a failed forget hold back what failed.
+    for (const [what, write] of [
+      [forget, () => deps.store.remove(forget)],
+      [keep, () => deps.store.add(keep)],
+    ] as const) {
+      if (what.length === 0) continue;
+      try {
+        await write();
+      } catch (err) {
+        failures.push(err);
+      }
     }
-  } else {
-    failures.unshift(readError);
   }
   if (failures.length > 0) throw failures[0];
   return stale;
 }
 
-function later(a: string | undefined, b: string | undefined): string | undefined {
-  if (a === undefined || b === undefined) return a ?? b;
-  return Date.parse(a) >= Date.parse(b) ? a : b;
+function earliest(subjects: ReadonlyArray<{ since: string }>): string | undefined {
+  return subjects.map((s) => s.since).sort((a, b) => Date.parse(a) - Date.parse(b))[0];
+}
+
+/**
+ * Whether a listing is above a subject: a host's catalog above its repositories and their tags, a
+ * repository's tag list above its tags (not above a repository nested under its path).
+ */
+function isUnder(listing: string, subject: string): boolean {
+  if (!listing.includes('/')) return subject.startsWith(`${listing}/`);
+  return subject.startsWith(`${listing}:`) && !subject.slice(listing.length + 1).includes('/');
 }
 
 /** The shard count a listing's scope was kept under: 'all' is 1, 'shard-I-of-N' is N. */
 function layoutCount(scope: string): number {
   const m = /^shard-\d+-of-(\d+)$/.exec(scope);
   return m === null ? 1 : Number(m[1]);
+}
+
+function later(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  return Date.parse(a) >= Date.parse(b) ? a : b;
 }
 
 /** HOST/REPO read as absent from its host's catalog (deleted, or no longer matched), not failed. */

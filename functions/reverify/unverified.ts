@@ -43,7 +43,9 @@ export function subjectIdentity(s: Pick<UnverifiedSubject, 'subject' | 'kind' | 
 }
 
 function documentId(s: Pick<UnverifiedSubject, 'subject' | 'kind' | 'scope'>): string {
-  return crypto.createHash('sha256').update(subjectIdentity(s)).digest('hex');
+  // A listing kept without a scope was kept before listings were kept per shard, under its subject.
+  const key = s.kind === 'listing' && s.scope === undefined ? s.subject : subjectIdentity(s);
+  return crypto.createHash('sha256').update(key).digest('hex');
 }
 
 function parse(data: unknown): UnverifiedSubject | undefined {

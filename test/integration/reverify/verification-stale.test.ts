@@ -55,6 +55,20 @@ describe('verification-stale on the local stack', () => {
     assert.deepEqual(mine(subject, await store.list()), [{ subject, kind: 'listing', since, scope: 'all' }]);
   });
 
+  it('a listing kept before listings were kept per shard (no scope) is listed and forgotten', async () => {
+    const store = new FirestoreUnverifiedStore(firestore.db);
+    const subject = `127.0.0.1:5000/unverified-${crypto.randomUUID()}`;
+    const legacy = { subject, kind: 'listing' as const, since: new Date().toISOString() };
+    const id = crypto.createHash('sha256').update(subject).digest('hex');
+    await firestore.db
+      .collection(UNVERIFIED_COLLECTION)
+      .doc(id)
+      .set({ schemaVersion: 1, ...legacy });
+    assert.deepEqual(mine(subject, await store.list()), [legacy]);
+    await store.remove([legacy]);
+    assert.deepEqual(mine(subject, await store.list()), []);
+  });
+
   it('an overlapping pass keeping a subject again leaves its first since', async () => {
     const store = new FirestoreUnverifiedStore(firestore.db);
     const subject = `127.0.0.1:5000/unverified-${crypto.randomUUID()}:v1`;

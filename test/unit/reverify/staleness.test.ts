@@ -53,6 +53,7 @@ function setup() {
 describe('followUnverified', () => {
   it('a stale tag stays stale when its repository then fails to list: the alert is not resolved, its since kept', async () => {
     const { pass, open } = setup();
+    await pass(6, { failures: [tagFails(TAG, 0)], tags: [TAG] });
     assert.deepEqual(await pass(30, { failures: [tagFails(TAG, 0)], tags: [TAG] }), [
       { subject: TAG, kind: 'tag', since: at(0), error: 'log unreachable' },
     ]);
@@ -145,6 +146,68 @@ describe('followUnverified', () => {
       [...store.subjects.values()].map((s) => s.since),
       [at(0)],
     );
+  });
+
+  it('a narrower failure after a wider one counts from the wider one: a host, then its repository, then a tag', async () => {
+    const { pass } = setup();
+    await pass(0, { failures: [listingFails(HOST)], listed: [] });
+    await pass(12, { failures: [listingFails(REPO)], listed: [HOST] });
+    const stale = await pass(23, { failures: [tagFails(TAG)], tags: [TAG] });
+    assert.deepEqual(stale, []);
+    assert.deepEqual(
+      (await pass(24, { failures: [tagFails(TAG)], tags: [TAG] })).map((s) => [s.subject, s.since]),
+      [[TAG, at(0)]],
+      'the tag, never verified, has been out of reach since its host failed',
+    );
+  });
+
+  it('a pass under another shard count does not reset a listing that keeps failing', async () => {
+    const { pass, open } = setup();
+    await pass(0, { failures: [listingFails(REPO)], listed: [HOST] });
+    await pass(26, { failures: [listingFails(REPO)], listed: [HOST] });
+    assert.ok(open());
+    const other = await pass(27, {
+      failures: [listingFails(REPO)],
+      listed: [HOST],
+      shard: { index: 0, count: 2 },
+    });
+    assert.deepEqual(
+      other.map((s) => [s.subject, s.since]),
+      [[REPO, at(0)]],
+      'the other layout inherits the since',
+    );
+    assert.deepEqual(
+      (await pass(30, { failures: [listingFails(REPO)], listed: [HOST] })).map((s) => [s.subject, s.since]),
+      [[REPO, at(0)]],
+    );
+    assert.ok(open(), 'not resolved');
+  });
+
+  it('a tag verified long ago and away since (deleted, unwatched) counts afresh on its first failure back', async () => {
+    const { pass, store } = setup();
+    assert.deepEqual(await pass(100, { failures: [tagFails(TAG, 0)], tags: [TAG] }), []);
+    assert.deepEqual(
+      [...store.subjects.values()].map((s) => s.since),
+      [at(100)],
+    );
+  });
+
+  it('a tag hidden by a failing listing counts from a verdict made since it was kept', async () => {
+    const { pass } = setup();
+    await pass(0, { failures: [tagFails(TAG, 0)], tags: [TAG] });
+    const lastVerified = async (refs: readonly string[]) => new Map(refs.map((r) => [r, at(20)]));
+    const stale = await pass(24, { failures: [listingFails(REPO)], listed: [HOST], lastVerified });
+    assert.deepEqual(stale, [], 'verified at 20 h (a manual pass), not stale since 0 h');
+  });
+
+  it('a keep that fails does not stop the pass forgetting what it got past', async () => {
+    const { store, pass, kept } = setup();
+    await pass(0, { failures: [listingFails(REPO)], listed: [HOST] });
+    store.add = async () => {
+      throw new Error('write refused');
+    };
+    await assert.rejects(pass(6, { failures: [tagFails(TAG)], tags: [TAG] }), /write refused/);
+    assert.deepEqual(kept(), [], 'the repository, listed, is forgotten');
   });
 
   it('a store that cannot be read still alerts on stale tags with verdicts, resolves nothing, and throws', async () => {

@@ -357,4 +357,33 @@ describe('reverifyOnce: what passes keep failing on is alerted (verification-sta
     );
     assert.equal(status, 500);
   });
+
+  it('a verdict made under another configuration (a manual pass) does not count as verified', async () => {
+    const { deps, at } = scenario('other-config');
+    const pushed = await registry.pushImage('other-config/app', 'v1');
+    await signImage(
+      { registry: client, signer, rekorUrl: log.rekor.url },
+      { host: proxy.host, repository: 'other-config/app', digest: pushed.digest },
+    );
+    const tag = ref('other-config/app', 'v1');
+    assert.equal((await reverifyOnce(deps(0))).byStatus.valid, 1);
+    logDown = true;
+    try {
+      await reverifyOnce(deps(6));
+      // A manual pass (no follow-up) under another policy: the tag is judged unsigned under it,
+      // and that verdict is stored.
+      const other = await reverifyOnce(
+        deps(18, { ownedPolicy: { keys: [], identities: [] }, inclusion: undefined, unverified: undefined }),
+      );
+      assert.equal(other.byStatus.unsigned, 1);
+      const dayLater = await reverifyOnce(deps(24));
+      assert.deepEqual(
+        dayLater.stale.map((s) => [s.subject, s.since]),
+        [[tag, at(0)]],
+        'still unverified under this configuration since its verdict at 0 h',
+      );
+    } finally {
+      logDown = false;
+    }
+  });
 });
