@@ -70,107 +70,27 @@ function shardLabel(shard: PassScope['shard']): string {
  * the sink failed.
  */
 export async function followUnverified(deps: StalenessDeps, pass: PassScope): Promise<StaleSubject[]> {
-  const at = pass.at.toISOString();
-  const scope = shardLabel(pass.shard);
+  const failures: unknown[] = [];
   let kept: Map<string, UnverifiedSubject> | undefined;
-  let readError: unknown;
   try {
     kept = new Map((await deps.store.list()).map((s) => [identity(s), s]));
   } catch (err) {
-    readError = err;
+    failures.push(err);
   }
-  const keptListings = [...(kept?.values() ?? [])].filter((s) => s.kind === 'listing');
+  const { unverified, hidden, keep, forget } = judge(pass, kept, deps.staleAfterMs);
 
-  const failing = new Map(pass.failures.map((f) => [f.subject, f]));
-  const failedListings = pass.failures.filter((f) => f.kind === 'listing');
-  const listed = new Set(pass.listed);
-  const tags = new Set(pass.tags);
-  // A kept subject of this pass's concern: a tag of its shard, a listing kept by this shard.
-  const ours = (s: UnverifiedSubject) =>
-    s.kind === 'tag' ? inShard(s.subject, pass.shard) : (s.scope ?? 'all') === scope;
-  const gotPast = (s: UnverifiedSubject) => {
-    if (failing.has(s.subject)) return false;
-    if (s.kind === 'listing') return listed.has(s.subject) || listedWithout(listed, failing, s.subject);
-    return (
-      tags.has(s.subject) ||
-      listed.has(repositoryOf(s.subject)) ||
-      listedWithout(listed, failing, repositoryOf(s.subject))
-    );
-  };
-  /** The earliest since of a kept listing of this shard above the subject (its host, its repository). */
-  const keptAbove = (subject: string) =>
-    earliest(keptListings.filter((l) => (l.scope ?? 'all') === scope && isUnder(l.subject, subject)));
-
-  /**
-   * Since when a subject failing for the first time has gone unverified. A tag's verdict when it is
-   * recent, or when a kept listing above hid the tag since; a listing above that failed first (a host,
-   * then one of its repositories), or the same listing kept under another shard layout; else now: a
-   * tag whose verdict is old without a failure to explain it was away (deleted, unwatched) and counts
-   * afresh.
-   */
-  const firstSince = (f: PassFailure): string => {
-    const above = keptAbove(f.subject);
-    if (f.kind === 'listing') {
-      return (
-        earliest([
-          ...keptListings.filter((l) => l.subject === f.subject),
-          ...(above ? [{ since: above }] : []),
-        ]) ?? at
-      );
-    }
-    const verdict = f.lastVerifiedAt;
-    // Without what was kept (the store unreadable), the verdict is the best evidence there is.
-    const explained = above !== undefined || kept === undefined;
-    if (verdict !== undefined && (explained || pass.at.getTime() - Date.parse(verdict) < deps.staleAfterMs)) {
-      return verdict;
-    }
-    return above ?? at;
-  };
-
-  const unverified: StaleSubject[] = pass.failures.map((f) => {
-    const held = kept?.get(identity({ ...f, scope }));
-    // A verdict made since the subject was kept (by another pass) counts.
-    const since = held === undefined ? firstSince(f) : (later(held.since, f.lastVerifiedAt) ?? held.since);
-    return { subject: f.subject, kind: f.kind, since, error: f.error };
-  });
-  const forget: UnverifiedSubject[] = [];
-  const hidden: UnverifiedSubject[] = [];
-  for (const s of kept?.values() ?? []) {
-    if (failing.has(s.subject)) continue;
-    // Another shard's listing is its own; one kept under another shard count is nobody's, and is
-    // forgotten once this pass has listed it (until then its since may yet be inherited).
-    if (!ours(s)) {
-      if (s.kind === 'listing' && layoutCount(s.scope ?? 'all') !== layoutCount(scope) && gotPast(s)) {
-        forget.push(s);
-      }
-      continue;
-    }
-    if (!pass.covers(s) || gotPast(s)) forget.push(s);
-    // Not failed on, not got past: a listing above it failed, and it is as unverified as before.
-    else hidden.push(s);
-  }
   // A hidden tag verified since it was kept (by a manual pass of this configuration) counts from then.
-  const failures: unknown[] = [];
-  let verdicts = new Map<string, string>();
   const hiddenTags = hidden.filter((s) => s.kind === 'tag').map((s) => s.subject);
   if (pass.lastVerified !== undefined && hiddenTags.length > 0) {
     try {
-      verdicts = await pass.lastVerified(hiddenTags);
+      const verdicts = await pass.lastVerified(hiddenTags);
+      for (const s of hidden) s.since = later(s.since, verdicts.get(s.subject)) ?? s.since;
     } catch (err) {
       // Judged on what was kept, which can only be older: an alert too early, never one missed.
       failures.push(err);
     }
   }
-  for (const s of hidden) {
-    const above = failedListings.find((l) => isUnder(l.subject, s.subject));
-    unverified.push({
-      subject: s.subject,
-      kind: s.kind,
-      since: later(s.since, verdicts.get(s.subject)) ?? s.since,
-      error: above ? `not listed: ${above.error}` : 'not listed by this pass',
-    });
-  }
-  const stale = unverified
+  const stale = [...unverified, ...hidden]
     .filter((s) => pass.at.getTime() - Date.parse(s.since) >= deps.staleAfterMs)
     .sort((a, b) => a.since.localeCompare(b.since) || a.subject.localeCompare(b.subject));
 
@@ -182,24 +102,13 @@ export async function followUnverified(deps: StalenessDeps, pass: PassScope): Pr
     else if (kept !== undefined) {
       await deps.alerts.resolve(
         key,
-        `nothing has gone without re-verification for ${hours} h (pass of ${at})`,
+        `nothing has gone without re-verification for ${hours} h (pass of ${pass.at.toISOString()})`,
       );
     }
   } catch (err) {
     failures.push(err);
   }
-  if (kept === undefined) failures.unshift(readError);
-  else {
-    const keep = unverified
-      .filter((u) => failing.has(u.subject) && !kept.has(identity({ ...u, scope })))
-      .map(
-        (u): UnverifiedSubject => ({
-          subject: u.subject,
-          kind: u.kind,
-          since: u.since,
-          ...(u.kind === 'listing' ? { scope } : {}),
-        }),
-      );
+  if (kept !== undefined) {
     // Each on its own: a failed keep must not leave what was got past kept (its old since would
     // alert at once on its next failure), nor a failed forget hold back what failed.
     for (const [what, write] of [
@@ -216,6 +125,105 @@ export async function followUnverified(deps: StalenessDeps, pass: PassScope): Pr
   }
   if (failures.length > 0) throw failures[0];
   return stale;
+}
+
+interface Judgement {
+  /** The pass's failures, each with since when it has gone unverified. */
+  unverified: StaleSubject[];
+  /** Kept subjects the pass neither failed on nor got past: a listing above them failed. */
+  hidden: StaleSubject[];
+  /** Failures to keep (first seen), and kept subjects to forget. */
+  keep: UnverifiedSubject[];
+  forget: UnverifiedSubject[];
+}
+
+/** What a pass's failures and listings say about each subject, given what was kept (if known). */
+function judge(
+  pass: PassScope,
+  kept: Map<string, UnverifiedSubject> | undefined,
+  staleAfterMs: number,
+): Judgement {
+  const at = pass.at.toISOString();
+  const scope = shardLabel(pass.shard);
+  const keptListings = [...(kept?.values() ?? [])].filter((s) => s.kind === 'listing');
+  const failing = new Map(pass.failures.map((f) => [f.subject, f]));
+  const listed = new Set(pass.listed);
+  const tags = new Set(pass.tags);
+  // A kept subject of this pass's concern: a tag of its shard, a listing kept by this shard.
+  const ours = (s: UnverifiedSubject) =>
+    s.kind === 'tag' ? inShard(s.subject, pass.shard) : (s.scope ?? 'all') === scope;
+  const gotPast = (s: UnverifiedSubject) => {
+    if (failing.has(s.subject)) return false;
+    if (s.kind === 'listing') return listed.has(s.subject) || listedWithout(listed, failing, s.subject);
+    const repository = repositoryOf(s.subject);
+    return tags.has(s.subject) || listed.has(repository) || listedWithout(listed, failing, repository);
+  };
+  /** The earliest since of a kept listing of this shard above the subject (its host, its repository). */
+  const keptAbove = (subject: string) =>
+    earliest(keptListings.filter((l) => (l.scope ?? 'all') === scope && isUnder(l.subject, subject)));
+
+  /**
+   * Since when a subject failing for the first time has gone unverified. A tag's verdict when it is
+   * recent, or when a kept listing above hid the tag since; a listing above that failed first (a host,
+   * then one of its repositories), or the same listing kept under another shard layout; else now: a
+   * tag whose verdict is old without a failure to explain it was away (deleted, unwatched) and counts
+   * afresh.
+   */
+  const firstSince = (f: PassFailure): string => {
+    const above = keptAbove(f.subject);
+    if (f.kind === 'listing') {
+      const same = keptListings.filter((l) => l.subject === f.subject);
+      return earliest([...same, ...(above ? [{ since: above }] : [])]) ?? at;
+    }
+    const verdict = f.lastVerifiedAt;
+    // Without what was kept (the store unreadable), the verdict is the best evidence there is.
+    const explained = above !== undefined || kept === undefined;
+    if (verdict !== undefined && (explained || pass.at.getTime() - Date.parse(verdict) < staleAfterMs)) {
+      return verdict;
+    }
+    return above ?? at;
+  };
+
+  const keep: UnverifiedSubject[] = [];
+  const unverified = pass.failures.map((f): StaleSubject => {
+    const held = kept?.get(identity({ ...f, scope }));
+    if (held === undefined) {
+      const since = firstSince(f);
+      keep.push({ subject: f.subject, kind: f.kind, since, ...(f.kind === 'listing' ? { scope } : {}) });
+      return { subject: f.subject, kind: f.kind, since, error: f.error };
+    }
+    // A verdict made since the subject was kept (by another pass) counts.
+    return {
+      subject: f.subject,
+      kind: f.kind,
+      since: later(held.since, f.lastVerifiedAt) ?? held.since,
+      error: f.error,
+    };
+  });
+  const hidden: StaleSubject[] = [];
+  const forget: UnverifiedSubject[] = [];
+  for (const s of kept?.values() ?? []) {
+    if (failing.has(s.subject)) continue;
+    // Another shard's listing is its own; one kept under another shard count is nobody's, and is
+    // forgotten once this pass has listed it (until then its since may yet be inherited).
+    if (!ours(s)) {
+      if (s.kind === 'listing' && layoutCount(s.scope ?? 'all') !== layoutCount(scope) && gotPast(s)) {
+        forget.push(s);
+      }
+    } else if (!pass.covers(s) || gotPast(s)) {
+      forget.push(s);
+    } else {
+      const above = pass.failures.find((l) => l.kind === 'listing' && isUnder(l.subject, s.subject));
+      hidden.push({
+        subject: s.subject,
+        kind: s.kind,
+        since: s.since,
+        error: above ? `not listed: ${above.error}` : 'not listed by this pass',
+      });
+    }
+  }
+  // Without what was kept, nothing is kept: the next pass that can read it decides.
+  return { unverified, hidden, keep: kept === undefined ? [] : keep, forget };
 }
 
 function earliest(subjects: ReadonlyArray<{ since: string }>): string | undefined {

@@ -279,8 +279,8 @@ describe('infra: scheduled functions that stop', () => {
           : expr('var.monitor_stopped_after');
     }
     assert.deepEqual(checkScheduledRunsWatched(swapped, ALLOWANCES).sort(), [
-      'monitor_log: absence duration is ${var.reverify_stopped_after}, not var.monitor_stopped_after',
-      'reverify_images: absence duration is ${var.monitor_stopped_after}, not var.reverify_stopped_after',
+      `monitor_log: absence duration is ${expr('var.reverify_stopped_after')}, not var.monitor_stopped_after`,
+      `reverify_images: absence duration is ${expr('var.monitor_stopped_after')}, not var.reverify_stopped_after`,
     ]);
 
     const perRevision = copy();
