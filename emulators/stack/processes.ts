@@ -40,10 +40,36 @@ export function startDetached(opts: {
 export function groupAlive(pid: number): boolean {
   try {
     process.kill(-pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+  // kill(2) reaches zombies too: a group whose members have all exited is dead, reaped or not
+  // (its parent, the stack, reaps them only when it next handles SIGCHLD).
+  const states = groupStates(pid);
+  return states === undefined || states.some((state) => state !== 'Z' && state !== 'X');
+}
+
+/** The states (/proc/PID/stat) of the processes in a group; undefined where /proc cannot be read. */
+function groupStates(pgid: number): string[] | undefined {
+  let pids: string[];
+  try {
+    pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return undefined;
+  }
+  const states: string[] = [];
+  for (const p of pids) {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // pid (comm) state ppid pgrp …; comm may hold spaces and parentheses, so split after the last ')'.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== undefined) states.push(state);
+  }
+  return states;
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

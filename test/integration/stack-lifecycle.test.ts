@@ -73,14 +73,25 @@ describe('sigsentry stack up, then down', () => {
   test('stack run fails a run during which a part of the stack died, naming it', {
     timeout: 240_000,
   }, async () => {
-    // The command kills the signOnPush instance's process group, as a crash would end it, and
-    // itself succeeds: the run must fail all the same.
-    const kill = [
-      "const fs = require('node:fs'), path = require('node:path');",
-      'const dir = path.dirname(process.env.SIGSENTRY_STACK_ENV);',
-      "const state = JSON.parse(fs.readFileSync(path.join(dir, 'stack.json'), 'utf8'));",
-      "process.kill(-state.processes.find((p) => p.name === 'function-signOnPush').pid, 'SIGKILL');",
-    ].join(' ');
+    // The command kills the signOnPush instance's process group, as a crash would end it, waits
+    // until it has exited (a zombie until the stack reaps it), and itself succeeds: the run must
+    // fail all the same.
+    const kill = `
+      const fs = require('node:fs'), path = require('node:path');
+      const dir = path.dirname(process.env.SIGSENTRY_STACK_ENV);
+      const state = JSON.parse(fs.readFileSync(path.join(dir, 'stack.json'), 'utf8'));
+      const pid = state.processes.find((p) => p.name === 'function-signOnPush').pid;
+      process.kill(-pid, 'SIGKILL');
+      const exited = () => {
+        try {
+          const stat = fs.readFileSync('/proc/' + pid + '/stat', 'utf8');
+          return stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z';
+        } catch {
+          return true;
+        }
+      };
+      const wait = () => (exited() ? undefined : setTimeout(wait, 20));
+      wait();`;
     const result = await run(process.execPath, [STACK, 'run', '--', process.execPath, '-e', kill]).catch(
       (e) => e,
     );
