@@ -116,7 +116,8 @@ export interface ReverifySummary {
   /** Per tag (HOST/REPO:TAG), or per host or repository that could not be listed (HOST, HOST/REPO). */
   errors: Array<{ ref: string; error: string }>;
   /**
-   * Of the errors, those without a verdict for longer than `staleAfterMs`, oldest first: the pass's
+   * What has gone without a verdict for longer than `staleAfterMs`, oldest first: errors of this
+   * pass, and subjects kept from earlier passes that a failing listing now hides. The pass's
    * `verification-stale` alert names them.
    */
   stale: StaleSubject[];
