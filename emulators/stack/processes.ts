@@ -46,7 +46,11 @@ export function groupAlive(pid: number): boolean {
   // kill(2) reaches zombies too: a group whose members have all exited is dead, reaped or not
   // (its parent, the stack, reaps them only when it next handles SIGCHLD).
   const states = groupStates(pid);
-  return states === undefined || states.some((state) => state !== 'Z' && state !== 'X');
+  // No member found although kill(2) reached the group: /proc is not this PID namespace's (or they
+  // all went meanwhile); kill's answer stands.
+  return (
+    states === undefined || states.length === 0 || states.some((state) => state !== 'Z' && state !== 'X')
+  );
 }
 
 /** The states (/proc/PID/stat) of the processes in a group; undefined where /proc cannot be read. */
@@ -67,9 +71,20 @@ function groupStates(pgid: number): string[] | undefined {
     }
     // pid (comm) state ppid pgrp …; comm may hold spaces and parentheses, so split after the last ')'.
     const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(pgrp) === pgid && state !== undefined) states.push(state);
+    if (Number(pgrp) !== pgid || state === undefined) continue;
+    // A zombie leader thread whose other threads still run (it called pthread_exit) is alive.
+    if (state === 'Z' && taskCount(p) > 1) states.push('R');
+    else states.push(state);
   }
   return states;
+}
+
+function taskCount(pid: string): number {
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`).length;
+  } catch {
+    return 0;
+  }
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

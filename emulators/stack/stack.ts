@@ -113,6 +113,9 @@ async function startStack(opts: StackOptions): Promise<StackState> {
     throw new Error(`a stack is already running from ${dir}; run 'sigsentry stack down' first`);
   }
   const logs = path.join(dir, 'logs');
+  // A reused directory's logs are the last stack's: a crash line there is not this stack's
+  // (stackProblems reads whole logs).
+  fs.rmSync(logs, { recursive: true, force: true });
   fs.mkdirSync(logs, { recursive: true });
   const project = opts.project ?? 'sigsentry-local';
   const state: StackState = { dir, env: { GCP_PROJECT: project }, processes: [] };

@@ -160,7 +160,13 @@ function judge(
   };
   /** The earliest since of a kept listing of this shard above the subject (its host, its repository). */
   const keptAbove = (subject: string) =>
-    earliest(keptListings.filter((l) => (l.scope ?? 'all') === scope && isUnder(l.subject, subject)));
+    earliest(
+      keptListings.filter(
+        (l) =>
+          ((l.scope ?? 'all') === scope || layoutCount(l.scope ?? 'all') !== layoutCount(scope)) &&
+          isUnder(l.subject, subject),
+      ),
+    );
 
   /**
    * Since when a subject failing for the first time has gone unverified. A tag's verdict when it is
@@ -172,7 +178,10 @@ function judge(
   const firstSince = (f: PassFailure): string => {
     const above = keptAbove(f.subject);
     if (f.kind === 'listing') {
-      const same = keptListings.filter((l) => l.subject === f.subject);
+      // Under another layout only: a sibling shard of this layout keeps its own clock.
+      const same = keptListings.filter(
+        (l) => l.subject === f.subject && layoutCount(l.scope ?? 'all') !== layoutCount(scope),
+      );
       return earliest([...same, ...(above ? [{ since: above }] : [])]) ?? at;
     }
     const verdict = f.lastVerifiedAt;

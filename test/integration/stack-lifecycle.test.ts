@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { memoryLimitUnsupported } from '../../emulators/stack/memory-limit.ts';
 import { isListening } from '../../emulators/stack/ports.ts';
 import { groupAlive } from '../../emulators/stack/processes.ts';
-import type { ComponentStatus } from '../../emulators/stack/stack.ts';
+import { type ComponentStatus, stackProblems } from '../../emulators/stack/stack.ts';
 import { readStackEnv } from '../../emulators/stack/stack-env.ts';
 import { FUNCTIONS as CONTRACT } from '../../functions/config/environment.ts';
 
@@ -19,6 +19,9 @@ const STACK = path.resolve('emulators/stack/main.ts');
 describe('sigsentry stack up, then down', () => {
   test('leaves no process and no listening port behind', { timeout: 240_000 }, async (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigsentry-lifecycle-'));
+    // A directory reused after a stack whose function crashed: that crash is not this stack's.
+    fs.mkdirSync(path.join(dir, 'logs'));
+    fs.writeFileSync(path.join(dir, 'logs', 'function-signOnPush.log'), 'Unhandled rejection\n');
     const up = await run(process.execPath, [CLI, 'stack', 'up', '--dir', dir, '--ports', 'free', '--json']);
     const { env } = JSON.parse(up.stdout) as { env: Record<string, string> };
     const state = JSON.parse(fs.readFileSync(path.join(dir, 'stack.json'), 'utf8')) as {
@@ -42,6 +45,7 @@ describe('sigsentry stack up, then down', () => {
       for (const p of state.processes) assert.ok(await isListening(p.port), `${p.name} listens on ${p.port}`);
       const status = await run(process.execPath, [CLI, 'stack', 'status', '--dir', dir, '--json']);
       assert.equal(JSON.parse(status.stdout).up, true);
+      assert.deepEqual(await stackProblems(dir), [], 'a healthy stack, whatever the last one logged');
       // Each function runs as its own instance under the memory it is deployed with, where the
       // machine lets the stack make memory cgroups (root on these machines).
       const unsupported = memoryLimitUnsupported();

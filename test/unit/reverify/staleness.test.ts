@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { inventoryCovers } from '../../../functions/reverify/inventory.ts';
+import { inShard, inventoryCovers } from '../../../functions/reverify/inventory.ts';
 import {
   followUnverified,
   type PassFailure,
@@ -208,6 +208,33 @@ describe('followUnverified', () => {
     };
     await assert.rejects(pass(6, { failures: [tagFails(TAG)], tags: [TAG] }), /write refused/);
     assert.deepEqual(kept(), [], 'the repository, listed, is forgotten');
+  });
+
+  it("a shard failing on a repository for the first time does not inherit a sibling shard's since", async () => {
+    const { pass, open } = setup();
+    const shard = (index: number) => ({ index, count: 2 });
+    // Shard 1 keeps failing to list REPO (its clock frozen at 0 h); shard 0 lists it every hour.
+    await pass(0, { failures: [listingFails(REPO)], listed: [HOST], shard: shard(1) });
+    for (let h = 1; h <= 29; h++) await pass(h, { shard: shard(0) });
+    const stale = await pass(30, { failures: [listingFails(REPO)], listed: [HOST], shard: shard(0) });
+    assert.deepEqual(stale, [], 'shard 0 listed REPO at 29 h');
+    assert.equal(open(staleAlertKey(shard(0))), undefined);
+  });
+
+  it('a tag whose repository failed under the old shard layout counts from its verdict on the new layout', async () => {
+    const { pass } = setup();
+    // Unsharded: REPO fails from 0 h (its tags last verified at -1 h).
+    for (let h = 0; h <= 20; h += 4) await pass(h, { failures: [listingFails(REPO)], listed: [HOST] });
+    // The shard count goes to 2; shard 0 lists REPO again, but a tag's log re-check fails.
+    const shard = { index: 0, count: 2 };
+    const tag = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `${REPO}:v${i}`).find((t) => inShard(t, shard))!;
+    await pass(30, { failures: [tagFails(tag, -1)], tags: [tag], shard });
+    const stale = await pass(31, { failures: [tagFails(tag, -1)], tags: [tag], shard });
+    assert.deepEqual(
+      stale.map((s) => [s.subject, s.since]),
+      [[tag, at(-1)]],
+      'unverified since -1 h, not counted afresh from 30 h',
+    );
   });
 
   it('a store that cannot be read still alerts on stale tags with verdicts, resolves nothing, and throws', async () => {
