@@ -44,16 +44,35 @@ export function groupAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
   // kill(2) reaches zombies too: a group whose members have all exited is dead, reaped or not
-  // (its parent, the stack, reaps them only when it next handles SIGCHLD).
+  // (its parent, the stack, reaps them only when it next handles SIGCHLD). A running leader settles
+  // it with one read; only otherwise is every process looked at.
+  if (isRunning(statOf(String(pid))?.state)) return true;
   const states = groupStates(pid);
   // No member found although kill(2) reached the group: /proc is not this PID namespace's (or they
   // all went meanwhile); kill's answer stands.
-  return (
-    states === undefined || states.length === 0 || states.some((state) => state !== 'Z' && state !== 'X')
-  );
+  return states === undefined || states.length === 0 || states.some(isRunning);
 }
 
-/** The states (/proc/PID/stat) of the processes in a group; undefined where /proc cannot be read. */
+const isRunning = (state: string | undefined) => state !== undefined && state !== 'Z' && state !== 'X';
+
+/**
+ * A process's state and group (/proc/PID/stat); undefined once it is gone or where /proc cannot be
+ * read. A zombie leader thread whose other threads still run (it called pthread_exit) is running.
+ */
+function statOf(pid: string): { state: string; pgrp: number } | undefined {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // pid (comm) state ppid pgrp …; comm may hold spaces and parentheses, so split after the last ')'.
+  const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (state === undefined) return undefined;
+  return { state: state === 'Z' && taskCount(pid) > 1 ? 'R' : state, pgrp: Number(pgrp) };
+}
+
+/** The states of the processes in a group; undefined where /proc cannot be read. */
 function groupStates(pgid: number): string[] | undefined {
   let pids: string[];
   try {
@@ -61,22 +80,10 @@ function groupStates(pgid: number): string[] | undefined {
   } catch {
     return undefined;
   }
-  const states: string[] = [];
-  for (const p of pids) {
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    // pid (comm) state ppid pgrp …; comm may hold spaces and parentheses, so split after the last ')'.
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(pgrp) !== pgid || state === undefined) continue;
-    // A zombie leader thread whose other threads still run (it called pthread_exit) is alive.
-    if (state === 'Z' && taskCount(p) > 1) states.push('R');
-    else states.push(state);
-  }
-  return states;
+  return pids.flatMap((p) => {
+    const stat = statOf(p); // none: exited meanwhile
+    return stat !== undefined && stat.pgrp === pgid ? [stat.state] : [];
+  });
 }
 
 function taskCount(pid: string): number {

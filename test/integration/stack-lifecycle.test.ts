@@ -81,24 +81,23 @@ describe('sigsentry stack up, then down', () => {
     // until it has exited (a zombie until the stack reaps it), and itself succeeds: the run must
     // fail all the same.
     const kill = `
-      const fs = require('node:fs'), path = require('node:path');
+      import fs from 'node:fs';
+      import path from 'node:path';
+      import { groupAlive } from ${JSON.stringify(path.resolve('emulators/stack/processes.ts'))};
       const dir = path.dirname(process.env.SIGSENTRY_STACK_ENV);
       const state = JSON.parse(fs.readFileSync(path.join(dir, 'stack.json'), 'utf8'));
       const pid = state.processes.find((p) => p.name === 'function-signOnPush').pid;
       process.kill(-pid, 'SIGKILL');
-      const exited = () => {
-        try {
-          const stat = fs.readFileSync('/proc/' + pid + '/stat', 'utf8');
-          return stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z';
-        } catch {
-          return true;
-        }
-      };
-      const wait = () => (exited() ? undefined : setTimeout(wait, 20));
-      wait();`;
-    const result = await run(process.execPath, [STACK, 'run', '--', process.execPath, '-e', kill]).catch(
-      (e) => e,
-    );
+      while (groupAlive(pid)) await new Promise((r) => setTimeout(r, 20));`;
+    const result = await run(process.execPath, [
+      STACK,
+      'run',
+      '--',
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      kill,
+    ]).catch((e) => e);
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /stack problem: function-signOnPush \(pid \d+\) is no longer running/);
     assert.match(result.stderr, /stack down: stopped/);
