@@ -112,13 +112,18 @@ export async function buildInventory(registry: Registry, spec: InventorySpec): P
   return { items: [...items.values()], failures, listed };
 }
 
+/** HOST/REPO of HOST/REPO:TAG (a tag has no ':', a host's port comes before the first '/'). */
+export function repositoryOf(ref: string): string {
+  return ref.slice(0, ref.lastIndexOf(':'));
+}
+
 /**
  * Which policy a tag (HOST/REPO:TAG) is verified under, as buildInventory assigns it: the last
  * watchlist entry naming its repository whole or the tag itself, else 'owned' for a watched
  * repository; undefined when the spec does not watch it.
  */
 export function sourceOf(spec: InventorySpec, ref: string): InventoryItem['source'] | undefined {
-  const repository = ref.slice(0, ref.lastIndexOf(':'));
+  const repository = repositoryOf(ref);
   for (let index = spec.watchlist.length - 1; index >= 0; index--) {
     const image = spec.watchlist[index]!.image;
     const whole = wholeRepository(image);

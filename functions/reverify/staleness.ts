@@ -10,8 +10,13 @@
  * it resolves that alert once none is left.
  */
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
-import { inShard } from './inventory.ts';
-import { subjectIdentity as identity, type UnverifiedStore, type UnverifiedSubject } from './unverified.ts';
+import { inShard, repositoryOf } from './inventory.ts';
+import {
+  subjectIdentity as identity,
+  scopeOf,
+  type UnverifiedStore,
+  type UnverifiedSubject,
+} from './unverified.ts';
 
 /** Stale subjects an alert names; the count says how many there are in all. */
 const EVIDENCE_LIMIT = 100;
@@ -151,7 +156,10 @@ function judge(
   const tags = new Set(pass.tags);
   // A kept subject of this pass's concern: a tag of its shard, a listing kept by this shard.
   const ours = (s: UnverifiedSubject) =>
-    s.kind === 'tag' ? inShard(s.subject, pass.shard) : (s.scope ?? 'all') === scope;
+    s.kind === 'tag' ? inShard(s.subject, pass.shard) : scopeOf(s) === scope;
+  // A listing kept under another shard count: nobody's since the layout changed.
+  const otherLayout = (s: UnverifiedSubject) =>
+    s.kind === 'listing' && layoutCount(scopeOf(s)) !== layoutCount(scope);
   const gotPast = (s: UnverifiedSubject) => {
     if (failing.has(s.subject)) return false;
     if (s.kind === 'listing') return listed.has(s.subject) || listedWithout(listed, failing, s.subject);
@@ -161,11 +169,7 @@ function judge(
   /** The earliest since of a kept listing of this shard above the subject (its host, its repository). */
   const keptAbove = (subject: string) =>
     earliest(
-      keptListings.filter(
-        (l) =>
-          ((l.scope ?? 'all') === scope || layoutCount(l.scope ?? 'all') !== layoutCount(scope)) &&
-          isUnder(l.subject, subject),
-      ),
+      keptListings.filter((l) => (scopeOf(l) === scope || otherLayout(l)) && isUnder(l.subject, subject)),
     );
 
   /**
@@ -179,9 +183,7 @@ function judge(
     const above = keptAbove(f.subject);
     if (f.kind === 'listing') {
       // Under another layout only: a sibling shard of this layout keeps its own clock.
-      const same = keptListings.filter(
-        (l) => l.subject === f.subject && layoutCount(l.scope ?? 'all') !== layoutCount(scope),
-      );
+      const same = keptListings.filter((l) => l.subject === f.subject && otherLayout(l));
       return earliest([...same, ...(above ? [{ since: above }] : [])]) ?? at;
     }
     const verdict = f.lastVerifiedAt;
@@ -216,7 +218,7 @@ function judge(
     // Another shard's listing is its own; one kept under another shard count is nobody's, and is
     // forgotten once this pass has listed it (until then its since may yet be inherited).
     if (!ours(s)) {
-      if (s.kind === 'listing' && layoutCount(s.scope ?? 'all') !== layoutCount(scope) && gotPast(s)) {
+      if (otherLayout(s) && gotPast(s)) {
         forget.push(s);
       }
     } else if (!pass.covers(s) || gotPast(s)) {
@@ -265,11 +267,6 @@ function listedWithout(listed: Set<string>, failing: Map<string, PassFailure>, r
   return slash > 0 && listed.has(repository.slice(0, slash)) && !failing.has(repository);
 }
 
-/** HOST/REPO of HOST/REPO:TAG (a tag has no ':', a host's port comes before the first '/'). */
-function repositoryOf(ref: string): string {
-  return ref.slice(0, ref.lastIndexOf(':'));
-}
-
 function staleAlert(
   key: string,
   stale: StaleSubject[],
@@ -289,7 +286,7 @@ function staleAlert(
     kind: 'verification-stale',
     severity: 'HIGH',
     subject:
-      shard === undefined || shard.count <= 1
+      shard === undefined || shardLabel(shard) === 'all'
         ? 'reverifyImages'
         : `reverifyImages shard ${shard.index} of ${shard.count}`,
     key,

@@ -39,7 +39,12 @@ export interface UnverifiedStore {
 
 /** A listing is kept per shard, a tag once (it is in one shard of any layout). */
 export function subjectIdentity(s: Pick<UnverifiedSubject, 'subject' | 'kind' | 'scope'>): string {
-  return s.kind === 'listing' ? `${s.scope ?? 'all'}|${s.subject}` : s.subject;
+  return s.kind === 'listing' ? `${scopeOf(s)}|${s.subject}` : s.subject;
+}
+
+/** The shard a listing was kept by: `all` when kept without one (unsharded, or the first version). */
+export function scopeOf(s: Pick<UnverifiedSubject, 'scope'>): string {
+  return s.scope ?? 'all';
 }
 
 function documentId(s: Pick<UnverifiedSubject, 'subject' | 'kind' | 'scope'>): string {
