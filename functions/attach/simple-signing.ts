@@ -39,26 +39,58 @@ export function buildSimpleSigningPayload(
   return Buffer.from(JSON.stringify(payload), 'utf8');
 }
 
-// The spec's own example spells the digest key `Docker-manifest-digest`, and cosign (Go's case-insensitive
-// JSON decoding) accepts it; so do we, but only when exactly one spelling is present.
-const imageSchema = z.record(z.string(), z.unknown()).transform((image, ctx) => {
-  const keys = Object.keys(image).filter((k) => k.toLowerCase() === 'docker-manifest-digest');
-  const value = keys.length === 1 ? image[keys[0] as string] : undefined;
-  if (typeof value !== 'string' || !isDigest(value)) {
-    ctx.addIssue({ code: 'custom', message: 'docker-manifest-digest must be one sha256 digest' });
-    return z.NEVER;
+// cosign decodes the payload with Go's encoding/json, which matches a key to a struct field exactly or,
+// failing that, under Unicode simple case folding: the spec's own example spells `Docker-manifest-digest`,
+// and `Critical` or `doc\u212Aer-reference` (KELVIN SIGN) read the same to cosign. So do they here, but only
+// when one spelling is present: Go would take the last of several, JSON.parse keeps them apart.
+function goFoldedName(key: string): string {
+  let folded = '';
+  for (const ch of key) {
+    // The only non-ASCII runes whose fold set holds an ASCII letter: KELVIN SIGN (k) and LONG S (s).
+    folded += ch === '\u212A' ? 'K' : ch === '\u017F' ? 'S' : ch < '\x80' ? ch.toUpperCase() : ch;
   }
-  return value;
-});
+  return folded;
+}
 
-const payloadSchema = z.object({
-  critical: z.object({
-    identity: z.object({ 'docker-reference': z.string() }),
-    image: imageSchema,
-    type: z.literal(COSIGN_SIGNATURE_TYPE),
+/** An object's fields as Go reads them into a struct with these field names; other keys are dropped. */
+function asGoStruct(value: unknown, fields: readonly string[]): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const keys = Object.keys(value);
+  const struct: Record<string, unknown> = {};
+  for (const field of fields) {
+    const spellings = keys.filter((key) => key === field || goFoldedName(key) === goFoldedName(field));
+    if (spellings.length > 1) {
+      throw new InvalidInputError('simple-signing payload spells a field more than one way', { spellings });
+    }
+    if (spellings.length === 1) struct[field] = (value as Record<string, unknown>)[spellings[0] as string];
+  }
+  return struct;
+}
+
+const structOf = <T extends z.ZodType>(fields: readonly string[], schema: T) =>
+  z.preprocess((value) => asGoStruct(value, fields), schema);
+
+const payloadSchema = structOf(
+  ['critical', 'optional'],
+  z.object({
+    critical: structOf(
+      ['identity', 'image', 'type'],
+      z.object({
+        identity: structOf(['docker-reference'], z.object({ 'docker-reference': z.string() })),
+        image: structOf(
+          ['docker-manifest-digest'],
+          z.object({
+            'docker-manifest-digest': z
+              .string()
+              .refine(isDigest, 'docker-manifest-digest must be a sha256 digest'),
+          }),
+        ),
+        type: z.literal(COSIGN_SIGNATURE_TYPE),
+      }),
+    ),
+    optional: z.record(z.string(), z.unknown()).nullable().optional(),
   }),
-  optional: z.record(z.string(), z.unknown()).nullable().optional(),
-});
+);
 
 /** Parse and validate a payload; with `expectedDigest`, refuse one that signs another image. */
 export function parseSimpleSigningPayload(bytes: Uint8Array, expectedDigest?: string): SimpleSigningPayload {
@@ -79,7 +111,7 @@ export function parseSimpleSigningPayload(bytes: Uint8Array, expectedDigest?: st
   }
   const payload = {
     dockerReference: parsed.data.critical.identity['docker-reference'],
-    manifestDigest: parsed.data.critical.image,
+    manifestDigest: parsed.data.critical.image['docker-manifest-digest'],
     optional: parsed.data.optional ?? null,
   };
   if (expectedDigest !== undefined && payload.manifestDigest !== expectedDigest) {

@@ -65,6 +65,47 @@ test("the spec example's Docker-manifest-digest spelling is read, but never two 
   );
 });
 
+test("every field is read as cosign's Go decoder reads it: case-insensitively, Unicode folds included", () => {
+  const digest = `sha256:${'0f'.repeat(32)}`;
+  // As Go's encoding/json matches keys to sigstore's payload.SimpleContainerImage fields.
+  const spelled = {
+    CRITICAL: {
+      Identity: { 'DOC\u212AER-REFERENCE': 'h/r' },
+      iMaGe: { 'docker-manife\u017Ft-digest': digest },
+      Type: 'cosign container image signature',
+    },
+    Optional: { tag: 'v1' },
+  };
+  assert.deepEqual(parseSimpleSigningPayload(Buffer.from(JSON.stringify(spelled)), digest), {
+    dockerReference: 'h/r',
+    manifestDigest: digest,
+    optional: { tag: 'v1' },
+  });
+  // Folds that Go does not make are not matches: the field is missing.
+  const dotted = { critical: { ...spelled.CRITICAL, İmage: spelled.CRITICAL.iMaGe, iMaGe: undefined } };
+  assert.throws(() => parseSimpleSigningPayload(Buffer.from(JSON.stringify(dotted))), InvalidInputError);
+});
+
+test('a field spelled two ways is refused at any depth, where Go would take the last', () => {
+  const digest = `sha256:${'0f'.repeat(32)}`;
+  const critical = {
+    identity: { 'docker-reference': 'h/r' },
+    image: { 'docker-manifest-digest': digest },
+    type: 'cosign container image signature',
+  };
+  for (const json of [
+    { critical, Critical: { ...critical, image: { 'docker-manifest-digest': `sha256:${'00'.repeat(32)}` } } },
+    { critical: { ...critical, Type: 'cosign container image signature' } },
+    { critical: { ...critical, identity: { 'docker-reference': 'h/r', 'Docker-Reference': 'other/r' } } },
+  ]) {
+    assert.throws(
+      () => parseSimpleSigningPayload(Buffer.from(JSON.stringify(json))),
+      (err: unknown) => err instanceof InvalidInputError && /more than one way/.test(err.message),
+      JSON.stringify(json),
+    );
+  }
+});
+
 test('malformed payloads are refused', () => {
   const digest = `sha256:${'0f'.repeat(32)}`;
   for (const json of [
