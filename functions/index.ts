@@ -6,6 +6,7 @@
 
 import { Firestore } from '@google-cloud/firestore';
 import * as ff from '@google-cloud/functions-framework';
+import type { FanOutAlertSink } from './alerts/fanout.ts';
 import { alertSinkFromEnv } from './alerts/from-env.ts';
 import { isLocalStack, requireIdentityToken } from './auth/identity-token.ts';
 import { dashboardConfigFromEnv } from './dashboard/config.ts';
@@ -63,6 +64,7 @@ function monitorCore(): Promise<MonitorDeps> {
   return monitorDeps;
 }
 
+let owedAlerts: FanOutAlertSink | undefined;
 ff.http(
   'monitorLog',
   requireIdentityToken(
@@ -70,6 +72,10 @@ ff.http(
     createMonitorLogEntry({
       logger,
       run: (options) => monitorCore().then((deps) => runMonitor({ ...deps, ...options })),
+      redeliverOwedAlerts: () => {
+        owedAlerts ??= alertSinkFromEnv(process.env, { logger });
+        return owedAlerts.redeliverOwed();
+      },
     }),
   ),
 );

@@ -41,14 +41,35 @@ function withoutBookkeeping(alert: Alert): Alert {
   return rest;
 }
 
+/** What one pass over the owed notices did. */
+export interface OwedRedelivery {
+  /** Notices sent, one per alert and channel. */
+  told: number;
+  /** Owed to channels this deployment does not have (no webhook configured): crossed off. */
+  dropped: Array<{ key: string; channel: string }>;
+  failures: Array<{ key: string; sink: string; error: unknown }>;
+}
+
 export class FanOutAlertSink implements AlertSink {
   private readonly recorder: AlertRecorder;
   private readonly notifiers: AlertNotifier[];
+  private readonly owedElsewhere: readonly string[];
   private readonly now: () => Date;
 
-  constructor(opts: { recorder: AlertRecorder; notifiers: AlertNotifier[]; now?: () => Date }) {
+  constructor(opts: {
+    recorder: AlertRecorder;
+    notifiers: AlertNotifier[];
+    /**
+     * Channels this sink cannot reach but the deployment can (a CLI run: Cloud Logging, and the
+     * webhook when the operator's shell has no URL). Each change stays owed to them on the record
+     * until the deployed functions' `redeliverOwed` tells them.
+     */
+    owedElsewhere?: readonly string[];
+    now?: () => Date;
+  }) {
     this.recorder = opts.recorder;
     this.notifiers = opts.notifiers;
+    this.owedElsewhere = opts.owedElsewhere ?? [];
     this.now = opts.now ?? (() => new Date());
   }
 
@@ -113,8 +134,44 @@ export class FanOutAlertSink implements AlertSink {
     if (failures.length > 0) throw new AlertDeliveryError(key, true, failures);
   }
 
+  /**
+   * Tells every channel a notice still owed to it: a delivery that failed, or a change made where
+   * the channel could not be reached (a CLI run). Without this a notice waited for the same alert to
+   * be raised again, which a monitor alert (one per log entry) never is. Notices younger than
+   * `minAgeMs` are left to the delivery still under way. Channels this deployment does not have
+   * are crossed off and reported, since every deployed function has the same channels.
+   */
+  async redeliverOwed(opts: { limit?: number; minAgeMs?: number } = {}): Promise<OwedRedelivery> {
+    const result: OwedRedelivery = { told: 0, dropped: [], failures: [] };
+    const newest = this.now().getTime() - (opts.minAgeMs ?? 60_000);
+    for (const alert of await this.recorder.listOwed(opts.limit ?? 200)) {
+      const owed = alert.undelivered!;
+      if (Date.parse(owed.at) > newest) continue;
+      const notice = withoutBookkeeping(alert);
+      const done: string[] = [];
+      for (const channel of owed.channels) {
+        const notifier = this.notifiers.find((n) => n.name === channel);
+        if (notifier === undefined) {
+          result.dropped.push({ key: alert.key, channel });
+          done.push(channel);
+          continue;
+        }
+        try {
+          if (owed.status === 'resolved') await notifier.resolved(notice);
+          else await notifier.notify({ alert: notice, status: owed.status });
+          result.told++;
+          done.push(channel);
+        } catch (error) {
+          result.failures.push({ key: alert.key, sink: channel, error });
+        }
+      }
+      if (done.length > 0) await this.delivered(alert, owed.at, done);
+    }
+    return result;
+  }
+
   private channels(): string[] {
-    return this.notifiers.map((n) => n.name);
+    return [...this.notifiers.map((n) => n.name), ...this.owedElsewhere];
   }
 
   /**

@@ -86,6 +86,16 @@ export class FirestoreAlertStore implements AlertRecorder, AlertSink {
     }
   }
 
+  async listOwed(limit: number): Promise<Alert[]> {
+    try {
+      // Ordering by a field selects the documents that have it: only alerts with a notice owed.
+      const snap = await this.db.collection(ALERTS_COLLECTION).orderBy('undelivered.at').limit(limit).get();
+      return snap.docs.map((d) => AlertSchema.parse(d.data()));
+    } catch (err) {
+      throw new DependencyError('firestore', 'could not list alerts with notices owed', {}, err);
+    }
+  }
+
   async get(key: string): Promise<Alert | undefined> {
     const snap = await this.ref(key).get();
     return snap.exists ? AlertSchema.parse(snap.data()) : undefined;

@@ -9,16 +9,22 @@ import { InvalidInputError } from '../errors.ts';
 import { createLogger, type Logger } from '../logging/logger.ts';
 import { FanOutAlertSink } from './fanout.ts';
 import { FirestoreAlertStore } from './firestore-sink.ts';
-import { LogAlertNotifier } from './log-sink.ts';
+import { LOG_CHANNEL, LogAlertNotifier } from './log-sink.ts';
 import type { AlertNotifier } from './notifier.ts';
 import { DEFAULT_ALERT_TOPIC, PubSubAlertNotifier } from './pubsub-sink.ts';
-import { WebhookAlertNotifier } from './webhook-sink.ts';
+import { WEBHOOK_CHANNEL, WebhookAlertNotifier } from './webhook-sink.ts';
 
 export interface AlertClients {
   logger?: Logger;
   firestore?: Firestore;
   pubsub?: PubSub;
   fetch?: typeof fetch;
+  /**
+   * Alerts raised from an operator's terminal (the CLI): their lines go to the terminal, so Cloud
+   * Logging (which pages), and the webhook when this shell has no URL, are left owed on the record
+   * for the deployed functions to tell (`FanOutAlertSink.redeliverOwed`).
+   */
+  terminal?: boolean;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -43,8 +49,9 @@ export function alertSinkFromEnv(env: NodeJS.ProcessEnv, clients: AlertClients =
   const firestore =
     clients.firestore ?? new Firestore({ projectId: project, ignoreUndefinedProperties: true });
   const pubsub = clients.pubsub ?? new PubSub({ projectId: project });
+  const logger = clients.logger ?? createLogger({ component: 'alerts' });
   const notifiers: AlertNotifier[] = [
-    new LogAlertNotifier(clients.logger ?? createLogger({ component: 'alerts' })),
+    clients.terminal ? new LogAlertNotifier(logger, 'terminal') : new LogAlertNotifier(logger),
     new PubSubAlertNotifier(pubsub.topic(env.ALERT_TOPIC || DEFAULT_ALERT_TOPIC)),
   ];
   if (env.ALERT_WEBHOOK_URL) {
@@ -55,5 +62,8 @@ export function alertSinkFromEnv(env: NodeJS.ProcessEnv, clients: AlertClients =
       }),
     );
   }
-  return new FanOutAlertSink({ recorder: new FirestoreAlertStore(firestore), notifiers });
+  const owedElsewhere = clients.terminal
+    ? [LOG_CHANNEL, ...(env.ALERT_WEBHOOK_URL ? [] : [WEBHOOK_CHANNEL])]
+    : [];
+  return new FanOutAlertSink({ recorder: new FirestoreAlertStore(firestore), notifiers, owedElsewhere });
 }

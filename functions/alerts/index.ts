@@ -1,8 +1,8 @@
 export * from './alert.ts';
-export { AlertDeliveryError, FanOutAlertSink } from './fanout.ts';
+export { AlertDeliveryError, FanOutAlertSink, type OwedRedelivery } from './fanout.ts';
 export { ALERTS_COLLECTION, FirestoreAlertStore } from './firestore-sink.ts';
 export { type AlertClients, alertSinkFromEnv, checkWebhookUrl } from './from-env.ts';
-export { LogAlertNotifier } from './log-sink.ts';
+export { LOG_CHANNEL, LogAlertNotifier } from './log-sink.ts';
 export { MemoryAlertSink } from './memory-sink.ts';
 export { type AlertNotifier, notifierAsSink } from './notifier.ts';
 export {
@@ -18,4 +18,4 @@ export {
   type RaiseStatus,
   resolvedAlert,
 } from './record.ts';
-export { slackMessage, WebhookAlertNotifier, type WebhookOptions } from './webhook-sink.ts';
+export { slackMessage, WEBHOOK_CHANNEL, WebhookAlertNotifier, type WebhookOptions } from './webhook-sink.ts';

@@ -7,13 +7,18 @@ import type { Alert } from './alert.ts';
 import type { AlertNotifier } from './notifier.ts';
 import type { RaisedAlert } from './record.ts';
 
+/** The channel Cloud Logging reads, on which the log-based alerting policy pages. */
+export const LOG_CHANNEL = 'log';
+
 export class LogAlertNotifier implements AlertNotifier {
-  readonly name = 'log';
+  readonly name: string;
   readonly wantsRepeats = true;
   private readonly logger: Logger;
 
-  constructor(logger: Logger) {
+  /** `name` is `log` where the lines reach Cloud Logging, `terminal` in the CLI. */
+  constructor(logger: Logger, name = LOG_CHANNEL) {
     this.logger = logger;
+    this.name = name;
   }
 
   async notify({ alert, status }: RaisedAlert): Promise<void> {

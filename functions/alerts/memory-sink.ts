@@ -48,6 +48,13 @@ export class MemoryAlertSink implements AlertSink, AlertRecorder {
     if (updated !== undefined) this.alerts.set(key, updated);
   }
 
+  async listOwed(limit: number): Promise<Alert[]> {
+    return [...this.alerts.values()]
+      .filter((a) => a.undelivered !== undefined)
+      .sort((a, b) => a.undelivered!.at.localeCompare(b.undelivered!.at))
+      .slice(0, limit);
+  }
+
   ofKind(kind: Alert['kind']): Alert[] {
     return [...this.alerts.values()].filter((a) => a.kind === kind);
   }

@@ -25,6 +25,8 @@ export interface AlertRecorder {
   markResolved(key: string, reason: string, channels?: readonly string[]): Promise<Alert | undefined>;
   /** Channels told of the change made at `at`; a newer change keeps its own list. */
   markDelivered(key: string, at: string, channels: readonly string[]): Promise<void>;
+  /** Alerts with a notice still owed to some channel, the longest owed first. */
+  listOwed(limit: number): Promise<Alert[]>;
 }
 
 /** `alert` without `delivered` in its undelivered channels, if `at` is still its last change. */

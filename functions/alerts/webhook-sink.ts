@@ -36,8 +36,10 @@ export function slackMessage(alert: Alert, status: string): { text: string } {
   return { text: lines.join('\n') };
 }
 
+export const WEBHOOK_CHANNEL = 'webhook';
+
 export class WebhookAlertNotifier implements AlertNotifier {
-  readonly name = 'webhook';
+  readonly name = WEBHOOK_CHANNEL;
   readonly wantsRepeats = false;
   private readonly url: string;
   private readonly attempts: number;

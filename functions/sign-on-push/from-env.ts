@@ -18,7 +18,12 @@ import { FirestoreSigningStore } from '../state/signing-records.ts';
 import type { KeyedSigner, SignOnPushDeps } from './core.ts';
 import { timedLock } from './dependency-calls.ts';
 
-export function signOnPushDepsFromEnv(env: NodeJS.ProcessEnv, logger?: Logger): SignOnPushDeps {
+/** `terminal`: built for the CLI, whose alert lines reach the operator, not Cloud Logging. */
+export function signOnPushDepsFromEnv(
+  env: NodeJS.ProcessEnv,
+  logger?: Logger,
+  opts: { terminal?: boolean } = {},
+): SignOnPushDeps {
   const config = loadSignOnPushConfig(env);
   const kms = createKmsClient(env.KMS_ENDPOINT ? { endpoint: env.KMS_ENDPOINT } : {});
   const signers = new Map<string, KeyedSigner>();
@@ -54,7 +59,7 @@ export function signOnPushDepsFromEnv(env: NodeJS.ProcessEnv, logger?: Logger): 
     config,
     registry: new RegistryClient({ allowedHosts, authorization: googleRegistryAuthorization() }),
     store: new FirestoreSigningStore(firestore),
-    alerts: alertSinkFromEnv(env, { firestore, ...(logger ? { logger } : {}) }),
+    alerts: alertSinkFromEnv(env, { firestore, ...(logger ? { logger } : {}), ...opts }),
     signerFor,
     witness,
     // In-process first (concurrent deliveries in this instance queue in memory), then the Firestore

@@ -102,13 +102,16 @@ async function resolveAlert(argv: string[]): Promise<number> {
       process.stdout.write(`${key} was already resolved (${alert.resolvedAt ?? 'earlier'})\n`);
       return 0;
     }
-    await alertSinkFromEnv(env, { firestore, pubsub }).resolve(key, `resolved by an operator: ${reason}`);
+    await alertSinkFromEnv(env, { firestore, pubsub, terminal: true }).resolve(
+      key,
+      `resolved by an operator: ${reason}`,
+    );
     process.stdout.write(`${key} resolved\n`);
     // The deployed functions read the webhook from Secret Manager; this shell may not have it.
-    if (!env.ALERT_WEBHOOK_URL)
-      say(
-        'sigsentry alerts resolve: ALERT_WEBHOOK_URL is not set here, so no webhook was told of the resolution',
-      );
+    say(
+      `sigsentry alerts resolve: Cloud Logging${env.ALERT_WEBHOOK_URL ? '' : ' and the webhook'} will be told by ` +
+        "the next monitorLog run (this shell's lines reach neither)",
+    );
     return 0;
   } catch (err) {
     say(`sigsentry alerts resolve: ${(err as Error).message}`);

@@ -55,7 +55,7 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
   const logger = createLogger({ command: 'monitor' }, (line) => process.stderr.write(`${line}\n`));
   try {
     const env = await withRekorKey(commandEnv());
-    const deps = await monitorDepsFromEnv(env, { logger });
+    const deps = await monitorDepsFromEnv(env, { logger, terminal: true });
     const result = await runMonitor({ ...deps, ...(from !== undefined ? { from } : {}) });
     if (values.json)
       process.stdout.write(`${JSON.stringify(result, (_k, v) => (v instanceof Error ? v.message : v), 2)}\n`);

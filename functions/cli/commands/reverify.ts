@@ -48,7 +48,7 @@ export async function runReverify(argv: string[]): Promise<number> {
     // What the pass fails on is left to the scheduled function to follow up: this pass may run with
     // another configuration, and must not resolve its verification-stale alert.
     const runtime = await createReverifyFromEnv(env, {
-      alerts: alertSinkFromEnv(env, { logger }),
+      alerts: alertSinkFromEnv(env, { logger, terminal: true }),
       logger,
       followUnverified: false,
     });

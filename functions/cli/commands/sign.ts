@@ -15,7 +15,7 @@ export const SIGN_USAGE = `usage: sigsentry sign IMAGE [--retry-failed] [--json]
   IMAGE is HOST/REPOSITORY:TAG or HOST/REPOSITORY@sha256:…; it must be in a watched repository
   (SIGSENTRY_WATCH) and exist in the registry. --backfill signs every unsigned digest the
   repository's tags point to (each digest once). --retry-failed gives images whose signing ran out
-  of attempts (state failed, a signing-failed alert) a fresh set, once the cause is fixed. Exit codes: 0 signed (or already signed), 1 failed, 2 usage error.`;
+  of attempts (state failed, a signing-failed alert) a fresh set, once the cause is fixed. Exit codes: 0 signed (or already signed), 1 failed or not signed (IMAGE skipped: not watched, or a signature artifact), 2 usage error.`;
 
 export async function runSign(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs(
@@ -63,13 +63,14 @@ export async function runSign(argv: string[]): Promise<number> {
   const { createSignOnPush } = await import('../../sign-on-push/core.ts');
   const { signOnPushDepsFromEnv } = await import('../../sign-on-push/from-env.ts');
   const { toNotification } = await import('../../events/gcr-message.ts');
+  const { ruleFor } = await import('../../config/sign-config.ts');
   const { createLogger } = await import('../../logging/logger.ts');
   const env = commandEnv();
   const logger = createLogger({ command: 'sign' }, (line) => process.stderr.write(`${line}\n`));
   const quiet = createLogger({ command: 'sign' }, () => {});
   let deps: Awaited<ReturnType<typeof signOnPushDepsFromEnv>>;
   try {
-    deps = signOnPushDepsFromEnv(env, logger);
+    deps = signOnPushDepsFromEnv(env, logger, { terminal: true });
   } catch (err) {
     say(`sigsentry sign: ${(err as Error).message}`);
     return 1;
@@ -79,6 +80,10 @@ export async function runSign(argv: string[]): Promise<number> {
   if (backfill) {
     const slash = backfill.indexOf('/');
     const repo = { host: backfill.slice(0, slash), repository: backfill.slice(slash + 1) };
+    if (!ruleFor(deps.config, backfill)) {
+      say(`sigsentry sign: ${backfill} is not a watched repository (SIGSENTRY_WATCH), so nothing is signed`);
+      return 1;
+    }
     try {
       const tags = await deps.registry.listTags(repo);
       // Signature artifacts are tags too; they are not images. Several tags may name one digest:
@@ -151,5 +156,7 @@ export async function runSign(argv: string[]): Promise<number> {
       );
     }
   }
-  return summary.failed === 0 ? 0 : 1;
+  // One image asked for and skipped (not watched, a signature artifact) is an image left unsigned.
+  const unsigned = backfill === undefined ? summary.skipped : 0;
+  return summary.failed === 0 && unsigned === 0 ? 0 : 1;
 }

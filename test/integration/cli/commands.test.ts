@@ -5,6 +5,8 @@ import { before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Firestore } from '@google-cloud/firestore';
 import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts';
+import { alertSinkFromEnv } from '../../../functions/alerts/from-env.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { FirestoreSigningStore } from '../../../functions/state/signing-records.ts';
 import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
@@ -21,7 +23,10 @@ interface Run {
   stderr: string;
 }
 async function sigsentry(...args: string[]): Promise<Run> {
-  return execute(process.execPath, [CLI, ...args], { env: process.env, maxBuffer: 16 << 20 }).then(
+  return sigsentryWith(process.env, ...args);
+}
+async function sigsentryWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<Run> {
+  return execute(process.execPath, [CLI, ...args], { env, maxBuffer: 16 << 20 }).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (e: { code?: number; stdout?: string; stderr?: string }) => ({
       code: e.code ?? 1,
@@ -139,6 +144,18 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
     assert.match(run.stdout, /failed .*not in the registry/);
   });
 
+  test('sign of an image outside the watched repositories signs nothing and exits 1, saying why', async () => {
+    const env = { ...process.env, SIGSENTRY_WATCH: `${stack.env.REGISTRY}/watched-only/**` };
+    const repository = freshRepository('cli-unwatched');
+    await skopeoCopy(makeOciImage({ tag: 'v1' }).source, `docker://${stack.env.REGISTRY}/${repository}:v1`);
+    const single = await sigsentryWith(env, 'sign', `${stack.env.REGISTRY}/${repository}:v1`);
+    assert.equal(single.code, 1, single.stdout + single.stderr);
+    assert.match(single.stdout, /skipped .*is not watched/);
+    const backfill = await sigsentryWith(env, 'sign', '--backfill', `${stack.env.REGISTRY}/${repository}`);
+    assert.equal(backfill.code, 1);
+    assert.match(backfill.stderr, /is not a watched repository/);
+  });
+
   test('monitor --once --from past the cursor is refused as a usage error (exit 2), naming what it would skip', async () => {
     assert.equal((await sigsentry('monitor', '--once')).code, 0, 'the cursor at the head');
     await appendFillerEntry(stack.env.REKOR_URL!, `cli: an entry past the cursor ${Date.now()}`);
@@ -213,7 +230,29 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
       const alert = await store.get(key);
       assert.equal(alert?.state, 'resolved');
       assert.equal(alert?.resolvedReason, 'resolved by an operator: rotation announced by the operator');
-      assert.equal(alert?.undelivered, undefined, 'every channel was told');
+      // The operator's shell reaches neither Cloud Logging nor (without its URL) the webhook.
+      assert.deepEqual(alert?.undelivered?.channels, ['log', 'webhook']);
+      assert.equal(alert?.undelivered?.status, 'resolved');
+      assert.match(resolved.stderr, /Cloud Logging and the webhook will be told by the next monitorLog run/);
+      // As the next monitorLog run does: the owed notices are found in Firestore and told.
+      const cloudLogging = createMemoryLogger();
+      const deployed = alertSinkFromEnv(
+        { ...stack.env, ALERT_WEBHOOK_URL: '' },
+        { firestore: db, logger: cloudLogging },
+      );
+      const owed = await deployed.redeliverOwed({ minAgeMs: 0, limit: 500 });
+      assert.ok(owed.told >= 1);
+      assert.ok(
+        owed.dropped.some((d) => d.key === key && d.channel === 'webhook'),
+        'this stack has no webhook',
+      );
+      assert.ok(
+        cloudLogging.entries.some(
+          (l) => l.message === `alert resolved: log-tree-changed: http://127.0.0.1/rekor`,
+        ),
+        'the resolution reaches Cloud Logging',
+      );
+      assert.equal((await store.get(key))?.undelivered, undefined, 'every channel was told');
 
       const again = await sigsentry('alerts', 'resolve', key, '--reason', 'twice');
       assert.equal(again.code, 0);

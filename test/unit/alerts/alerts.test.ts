@@ -163,6 +163,7 @@ describe('fan-out: the record first, then every channel on its own', () => {
       },
       markResolved: async () => undefined,
       markDelivered: async () => {},
+      listOwed: async () => [],
     };
     const fanout = new FanOutAlertSink({ recorder: broken, notifiers: [pubsub] });
     const err = await fanout.raise(rogue()).catch((e: unknown) => e);

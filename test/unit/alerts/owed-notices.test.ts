@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AlertInput } from '../../../functions/alerts/alert.ts';
+import { AlertDeliveryError, FanOutAlertSink } from '../../../functions/alerts/fanout.ts';
+import { LogAlertNotifier } from '../../../functions/alerts/log-sink.ts';
+import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
+import type { AlertNotifier } from '../../../functions/alerts/notifier.ts';
+import type { RaisedAlert } from '../../../functions/alerts/record.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { createMonitorLogEntry } from '../../../functions/monitor-log/entry.ts';
+
+const rogue = (logIndex = 7): AlertInput => ({
+  kind: 'rogue-signature',
+  severity: 'CRITICAL',
+  subject: 'kms:projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1',
+  key: `rogue-signature:log:${logIndex}`,
+  summary: `entry ${logIndex} signed outside sigsentry`,
+  evidence: { logIndex },
+});
+
+class RecordingNotifier implements AlertNotifier {
+  readonly seen: RaisedAlert[] = [];
+  readonly resolvedSeen: string[] = [];
+  fail = false;
+  readonly name: string;
+  readonly wantsRepeats: boolean;
+  constructor(name: string, wantsRepeats = false) {
+    this.name = name;
+    this.wantsRepeats = wantsRepeats;
+  }
+  async notify(raised: RaisedAlert): Promise<void> {
+    if (this.fail) throw new Error(`${this.name} is down`);
+    this.seen.push(raised);
+  }
+  async resolved(alert: { key: string }): Promise<void> {
+    if (this.fail) throw new Error(`${this.name} is down`);
+    this.resolvedSeen.push(alert.key);
+  }
+}
+
+/** A clock the test moves; the record and the sinks share it. */
+function clock() {
+  let t = Date.parse('2026-12-02T10:00:00Z');
+  return { now: () => new Date(t), pass: (ms: number) => (t += ms) };
+}
+
+describe('owed alert notices are redelivered without waiting for the alert to recur', () => {
+  it('a webhook down when a monitor alert was raised hears it on a later run, as new, once', async () => {
+    const time = clock();
+    const recorder = new MemoryAlertSink(time.now);
+    const webhook = new RecordingNotifier('webhook');
+    const pubsub = new RecordingNotifier('pubsub');
+    const sink = new FanOutAlertSink({ recorder, notifiers: [webhook, pubsub], now: time.now });
+    webhook.fail = true;
+    await assert.rejects(sink.raise(rogue()), AlertDeliveryError);
+    webhook.fail = false;
+
+    const early = await sink.redeliverOwed({ minAgeMs: 60_000 });
+    assert.equal(early.told, 0, 'a notice younger than a minute is left to the delivery under way');
+    time.pass(61_000);
+    webhook.fail = true;
+    const stillDown = await sink.redeliverOwed({ minAgeMs: 60_000 });
+    assert.deepEqual(
+      stillDown.failures.map((f) => [f.key, f.sink]),
+      [['rogue-signature:log:7', 'webhook']],
+    );
+    webhook.fail = false;
+    const run = await sink.redeliverOwed({ minAgeMs: 60_000 });
+    assert.equal(run.told, 1);
+    assert.deepEqual(
+      webhook.seen.map((r) => [r.alert.key, r.status]),
+      [['rogue-signature:log:7', 'new']],
+    );
+    assert.equal(pubsub.seen.length, 1, 'a channel told at the raise is not told again');
+    assert.equal(recorder.alerts.get('rogue-signature:log:7')?.undelivered, undefined);
+    assert.equal((await sink.redeliverOwed({ minAgeMs: 0 })).told, 0, 'told once');
+  });
+
+  it('an owed resolution is sent as a resolution; a channel the deployment lacks is crossed off', async () => {
+    const time = clock();
+    const recorder = new MemoryAlertSink(time.now);
+    const pubsub = new RecordingNotifier('pubsub');
+    const sink = new FanOutAlertSink({ recorder, notifiers: [pubsub], now: time.now });
+    await sink.raise(rogue());
+    pubsub.fail = true;
+    await assert.rejects(sink.resolve('rogue-signature:log:7', 'rotated'), AlertDeliveryError);
+    pubsub.fail = false;
+    // Owed to a webhook too, as a CLI run without the URL leaves it; this deployment has none.
+    const owed = recorder.alerts.get('rogue-signature:log:7')!;
+    recorder.alerts.set(owed.key, {
+      ...owed,
+      undelivered: { ...owed.undelivered!, channels: ['pubsub', 'webhook'] },
+    });
+    time.pass(120_000);
+    const run = await sink.redeliverOwed();
+    assert.deepEqual(pubsub.resolvedSeen, ['rogue-signature:log:7']);
+    assert.deepEqual(run.dropped, [{ key: 'rogue-signature:log:7', channel: 'webhook' }]);
+    assert.equal(recorder.alerts.get('rogue-signature:log:7')?.undelivered, undefined);
+    assert.equal(recorder.alerts.get('rogue-signature:log:7')?.state, 'resolved');
+  });
+
+  it('an alert raised from a terminal stays owed to Cloud Logging until a deployed run writes its ALERT line', async () => {
+    const time = clock();
+    const recorder = new MemoryAlertSink(time.now);
+    const terminal = createMemoryLogger();
+    const cli = new FanOutAlertSink({
+      recorder,
+      notifiers: [new LogAlertNotifier(terminal, 'terminal'), new RecordingNotifier('pubsub')],
+      owedElsewhere: ['log', 'webhook'],
+      now: time.now,
+    });
+    await cli.raise(rogue());
+    assert.equal(terminal.entries.filter((l) => l.severity === 'ALERT').length, 1, 'the operator sees it');
+    assert.deepEqual(recorder.alerts.get('rogue-signature:log:7')?.undelivered?.channels, ['log', 'webhook']);
+
+    const cloudLogging = createMemoryLogger();
+    const webhook = new RecordingNotifier('webhook');
+    const deployed = new FanOutAlertSink({
+      recorder,
+      notifiers: [new LogAlertNotifier(cloudLogging), new RecordingNotifier('pubsub'), webhook],
+      now: time.now,
+    });
+    const entry = createMonitorLogEntry({
+      logger: createMemoryLogger(),
+      run: async () => ({ ok: true, logs: [] }),
+      redeliverOwedAlerts: () => deployed.redeliverOwed(),
+    });
+    time.pass(61_000);
+    let body: unknown;
+    await entry({}, { status: () => ({ json: (b: unknown) => (body = b) }) as never, json: () => undefined });
+    const paged = cloudLogging.entries.filter((l) => l.severity === 'ALERT');
+    assert.equal(paged.length, 1, 'the ALERT line reaches Cloud Logging, which pages');
+    assert.match(String(paged[0]?.message), /rogue-signature/);
+    assert.deepEqual(
+      webhook.seen.map((r) => r.status),
+      ['new'],
+    );
+    assert.deepEqual((body as { owedAlerts?: unknown }).owedAlerts, { told: 2, dropped: 0, failed: 0 });
+    assert.equal(recorder.alerts.get('rogue-signature:log:7')?.undelivered, undefined);
+  });
+});
