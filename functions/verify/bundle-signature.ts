@@ -70,8 +70,12 @@ export function checkBundleSignature(
     const subjects = Array.isArray(statement.subject) ? statement.subject : [];
     const forDigest = subjects.filter((s) => s?.digest?.['sha256'] === hex);
     if (forDigest.length === 0) throw new SignatureCheckError(`the statement does not name ${image.digest}`);
+    // cosign 3 names no repository in its statement's subject (the digest alone, which is all its
+    // verifiers compare); a subject that does name one must name an accepted repository.
     const accepted = acceptedReferences(policy, formatRepository(image));
-    if (!forDigest.some((s) => typeof s.name === 'string' && accepted.has(s.name))) {
+    if (
+      !forDigest.some((s) => s.name === undefined || (typeof s.name === 'string' && accepted.has(s.name)))
+    ) {
       throw new SignatureCheckError(
         `the statement names ${forDigest.map((s) => String(s.name)).join(', ')}, not ${[...accepted].join(' or ')}`,
       );

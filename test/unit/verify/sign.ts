@@ -23,6 +23,15 @@ export interface SignOptions {
   formats?: Array<'cosign' | 'bundle'>;
   /** Signs the digest as if it lived in another repository (a replayed signature). */
   claimedRepository?: string;
+  /** The bundle's statement names no repository, only the digest, as cosign 3 writes it. */
+  namelessSubject?: boolean;
+}
+
+/** cosign 3's statement: a subject with the digest and no name. */
+function namelessStatement(image: DigestReference): Buffer {
+  const statement = JSON.parse(inTotoStatement(image).toString()) as { subject: Array<{ name?: string }> };
+  for (const subject of statement.subject) delete subject.name;
+  return Buffer.from(JSON.stringify(statement));
 }
 
 const lock = new InProcessSubjectLock();
@@ -51,7 +60,7 @@ export async function signImage(options: SignOptions, image: DigestReference): P
         bundle: toCosignRekorBundle(bundle),
       });
     } else {
-      const statement = inTotoStatement(claimed);
+      const statement = options.namelessSubject ? namelessStatement(claimed) : inTotoStatement(claimed);
       const bundle = await new DSSEBundleBuilder({ signer: options.signer, witnesses }).create({
         data: statement,
         type: IN_TOTO_PAYLOAD_TYPE,

@@ -107,6 +107,13 @@ describe('verifyImage (key-based, local registry and Rekor emulator)', () => {
     assert.equal(mirror.status, 'valid');
   });
 
+  it("accepts cosign 3's statement, whose subject names no repository, only the digest", async () => {
+    const image = await push('team/cosign3');
+    await sign(image, { formats: ['bundle'], namelessSubject: true });
+    const verdict = await verifyImage({ registry, trust }, image, policy);
+    assert.equal(verdict.status, 'valid', verdict.reasons.join('; '));
+  });
+
   it('refuses log inclusion against another log key', async () => {
     const image = await push('team/wrong-log');
     await sign(image);
