@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { DependencyError } from '../errors.ts';
 import type { BearerChallenge } from './bearer-challenge.ts';
 import { RegistryIntegrityError, RegistryRejectedError } from './errors.ts';
-import type { HttpResponse } from './http.ts';
+import { type HttpResponse, urlForLog } from './http.ts';
 
 /** GET a token realm through the registry transport (allowlist, https, size cap, deadline). */
 export type RealmGet = (
@@ -110,14 +110,14 @@ export class AnonymousTokens {
     } catch {
       throw new RegistryIntegrityError('token challenge names a realm that is not a URL', {
         ...details,
-        realm: challenge.realm.slice(0, 200),
+        realm: urlForLog(challenge.realm),
       });
     }
     if (challenge.service !== undefined) url.searchParams.set('service', challenge.service);
     for (const scope of (challenge.scope ?? '').split(' ').filter(Boolean)) {
       url.searchParams.append('scope', scope);
     }
-    const realmDetails = { ...details, tokenRealm: `${url.origin}${url.pathname}` };
+    const realmDetails = { ...details, tokenRealm: urlForLog(url) };
     const res = await this.#get(url, MAX_TOKEN_RESPONSE_BYTES, realmDetails, signal);
     if (res.status !== 200) {
       const info = { ...realmDetails, status: res.status };

@@ -13,9 +13,10 @@ import {
   type RegistryHttpOptions,
   registryBaseUrl,
   registryOrigin,
+  urlForLog,
 } from './http.ts';
 import { type Descriptor, imageIndexSchema, parseManifestBytes } from './manifest.ts';
-import { MANIFEST_MEDIA_TYPES, OCTET_STREAM } from './media-types.ts';
+import { MANIFEST_MEDIA_TYPES, OCI_INDEX, OCTET_STREAM } from './media-types.ts';
 import {
   apiReference,
   formatImageReference,
@@ -41,6 +42,11 @@ export const DEFAULT_MAX_BLOB_BYTES = 16 * 1024 * 1024;
 const MAX_LIST_PAGE_BYTES = 8 * 1024 * 1024;
 const MAX_PAGES = 10_000;
 const DEFAULT_LIST_LIMIT = 100_000;
+/** Room for DEFAULT_LIST_LIMIT names of the longest kind (repository names, up to 255 characters). */
+const MAX_LIST_BYTES = 32 * 1024 * 1024;
+/** An image has a handful of referrers (signatures, attestations); these bounds leave ample room. */
+const MAX_REFERRERS = 10_000;
+const MAX_REFERRERS_BYTES = 16 * 1024 * 1024;
 const ERROR_BODY_BYTES = 64 * 1024;
 
 export type RegistryClientOptions = RegistryHttpOptions;
@@ -53,6 +59,23 @@ const tagListSchema = z.object({
   tags: z.array(z.string()).nullable().optional(),
 });
 const catalogSchema = z.object({ repositories: z.array(z.string()).nullable().optional() });
+
+/** One paginated listing (tags, catalog, referrers): what to ask for, its bounds, how to read a page. */
+interface Listing<T> {
+  /** What the request is, in error messages. */
+  readonly what: string;
+  readonly accept: string;
+  readonly maxPageBytes: number;
+  /** Bounds on the whole walk: entries kept, and bytes read (bodies and page URLs). */
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+  /** Whether a 404 for the first page means the registry lacks the API (the walk yields undefined). */
+  readonly absentOn404: boolean;
+  /** What the request concerns (digest, repository), copied into every error. */
+  readonly details: Record<string, unknown>;
+  readonly signal: AbortSignal | undefined;
+  entries(res: HttpResponse): readonly T[];
+}
 
 export class RegistryClient implements Registry {
   readonly #http: RegistryHttp;
@@ -299,7 +322,7 @@ export class RegistryClient implements Registry {
   async listTags(repo: RepositoryRef, options: ListOptions = {}): Promise<string[]> {
     const details = { repository: formatRepository(repo) };
     const first = this.#url(repo, 'tags/list', details);
-    return await this.#paginate(first, options, details, (body) => {
+    return await this.#listNames(first, options, details, (body) => {
       const page = parseJson(tagListSchema, body, details);
       return page.tags ?? [];
     });
@@ -310,7 +333,7 @@ export class RegistryClient implements Registry {
     if (!isHost(host)) throw new InvalidInputError('invalid registry host', details);
     this.#http.assertAllowedHost(host, details);
     const first = new URL('/v2/_catalog', registryBaseUrl(host));
-    return await this.#paginate(first, options, details, (body) => {
+    return await this.#listNames(first, options, details, (body) => {
       const page = parseJson(catalogSchema, body, details);
       return page.repositories ?? [];
     });
@@ -321,71 +344,86 @@ export class RegistryClient implements Registry {
     digest: string,
     options: RequestOptions & { readonly artifactType?: string } = {},
   ): Promise<Descriptor[] | undefined> {
-    const details = { reference: referenceString(repo, digest), digest };
-    const url = this.#url(repo, `referrers/${assertDigest(digest, details)}`, details);
-    if (options.artifactType !== undefined) url.searchParams.set('artifactType', options.artifactType);
-    const found: Descriptor[] = [];
-    let next: URL | undefined = url;
+    const details = { reference: referenceString(repo, digest), repository: formatRepository(repo), digest };
+    const first = this.#url(repo, `referrers/${assertDigest(digest, details)}`, details);
+    if (options.artifactType !== undefined) first.searchParams.set('artifactType', options.artifactType);
     let filtered = false;
-    for (let page = 0; next !== undefined; page++) {
-      if (page >= MAX_PAGES) throw new RegistryIntegrityError('referrers listing does not end', details);
-      const res = await this.#http.request({
-        method: 'GET',
-        url: next,
-        headers: { accept: 'application/vnd.oci.image.index.v1+json' },
-        maxBytes: MAX_MANIFEST_BYTES,
-        details,
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-      });
+    const found = await this.#paginate(first, {
+      what: 'list referrers',
+      accept: OCI_INDEX,
+      maxPageBytes: MAX_MANIFEST_BYTES,
+      maxEntries: MAX_REFERRERS,
+      maxBytes: MAX_REFERRERS_BYTES,
       // A registry that implements the API answers 200 even for an unknown digest; 404 means no API.
-      if (res.status === 404 && page === 0) return undefined;
-      this.#expect(res, [200], 'list referrers', details);
-      filtered ||= (res.headers.get('oci-filters-applied') ?? '')
-        .split(',')
-        .some((f) => f.trim() === 'artifactType');
-      found.push(...parseManifestBytes(imageIndexSchema, res.body, details).manifests);
-      next = nextLink(res, details);
-    }
+      absentOn404: true,
+      details,
+      signal: options.signal,
+      entries: (res) => {
+        filtered ||= (res.headers.get('oci-filters-applied') ?? '')
+          .split(',')
+          .some((f) => f.trim() === 'artifactType');
+        return parseManifestBytes(imageIndexSchema, res.body, details).manifests;
+      },
+    });
     // The registry may ignore the filter; it says so by leaving OCI-Filters-Applied out.
-    if (options.artifactType !== undefined && !filtered) {
+    if (found !== undefined && options.artifactType !== undefined && !filtered) {
       return found.filter((d) => d.artifactType === options.artifactType);
     }
     return found;
   }
 
-  async #paginate(
+  /** Tags or repository names. Never undefined from #paginate: without absentOn404 a 404 throws. */
+  async #listNames(
     first: URL,
     options: ListOptions,
     details: Record<string, unknown>,
-    entries: (body: Uint8Array) => string[],
+    names: (body: Uint8Array) => string[],
   ): Promise<string[]> {
     if (options.pageSize !== undefined) first.searchParams.set('n', String(options.pageSize));
-    const limit = options.limit ?? DEFAULT_LIST_LIMIT;
-    const all: string[] = [];
+    const all = await this.#paginate(first, {
+      what: 'list',
+      accept: 'application/json',
+      maxPageBytes: MAX_LIST_PAGE_BYTES,
+      maxEntries: options.limit ?? DEFAULT_LIST_LIMIT,
+      maxBytes: MAX_LIST_BYTES,
+      absentOn404: false,
+      details,
+      signal: options.signal,
+      entries: (res) => names(res.body),
+    });
+    return all ?? [];
+  }
+
+  /**
+   * Every entry of a listing that follows RFC 8288 `Link: rel="next"` pages. The registry chooses the
+   * pages, so the walk is bounded: a page already read (a loop), too many pages, entries or bytes end
+   * it with a RegistryIntegrityError, before a hostile registry can fill the function's memory.
+   */
+  async #paginate<T>(first: URL, listing: Listing<T>): Promise<T[] | undefined> {
+    const all: T[] = [];
     const seen = new Set<string>();
+    let bytes = 0;
     let next: URL | undefined = first;
     for (let page = 0; next !== undefined; page++) {
-      if (page >= MAX_PAGES || seen.has(next.href)) {
-        throw new RegistryIntegrityError('listing does not end (pagination loops)', {
-          ...details,
-          url: next.href,
-        });
-      }
+      checkNextPage(listing, next, seen, page);
       seen.add(next.href);
       const res = await this.#http.request({
         method: 'GET',
         url: next,
-        headers: { accept: 'application/json' },
-        maxBytes: MAX_LIST_PAGE_BYTES,
-        details,
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        headers: { accept: listing.accept },
+        maxBytes: listing.maxPageBytes,
+        details: listing.details,
+        ...(listing.signal === undefined ? {} : { signal: listing.signal }),
       });
-      this.#expect(res, [200], 'list', details);
-      all.push(...entries(res.body));
-      if (all.length > limit) {
-        throw new RegistryIntegrityError(`listing has more than ${limit} entries`, { ...details, limit });
-      }
-      next = nextLink(res, details);
+      if (res.status === 404 && page === 0 && listing.absentOn404) return undefined;
+      this.#expect(res, [200], listing.what, listing.details);
+      // The seen set keeps every page's URL, so URLs count against the byte bound as bodies do.
+      bytes += res.body.byteLength + next.href.length;
+      const entries = listing.entries(res);
+      checkWalkBounds(listing, bytes, all.length + entries.length);
+      // One push per entry: a spread of a page's entries can exceed the engine's argument limit.
+      for (const entry of entries) all.push(entry);
+      next = nextLink(res, listing.details);
     }
     return all;
   }
@@ -487,6 +525,35 @@ function parseJson<T extends z.ZodType>(
   return parsed.data;
 }
 
+/** Refuse a next page the walk has read already (a loop) or that is one page too many. */
+function checkNextPage(listing: Listing<unknown>, next: URL, seen: Set<string>, page: number): void {
+  if (seen.has(next.href)) {
+    throw new RegistryIntegrityError(`${listing.what}: pagination loops back to a page already read`, {
+      ...listing.details,
+      url: urlForLog(next),
+    });
+  }
+  if (page >= MAX_PAGES) {
+    throw new RegistryIntegrityError(`${listing.what}: more than ${MAX_PAGES} pages`, listing.details);
+  }
+}
+
+/** Refuse a walk that has read more bytes, or would keep more entries, than its listing allows. */
+function checkWalkBounds(listing: Listing<unknown>, bytes: number, entries: number): void {
+  if (bytes > listing.maxBytes) {
+    throw new RegistryIntegrityError(`${listing.what}: more than ${listing.maxBytes} bytes over all pages`, {
+      ...listing.details,
+      maxBytes: listing.maxBytes,
+    });
+  }
+  if (entries > listing.maxEntries) {
+    throw new RegistryIntegrityError(`${listing.what}: more than ${listing.maxEntries} entries`, {
+      ...listing.details,
+      limit: listing.maxEntries,
+    });
+  }
+}
+
 /** The `rel="next"` target of an RFC 8288 Link header, resolved against the page that carried it. */
 function nextLink(res: HttpResponse, details: Record<string, unknown>): URL | undefined {
   const header = res.headers.get('link');
@@ -499,7 +566,10 @@ function nextLink(res: HttpResponse, details: Record<string, unknown>): URL | un
     try {
       return new URL(match[1] ?? '', res.url);
     } catch {
-      throw new RegistryIntegrityError('unparseable Link header', { ...details, link: header.slice(0, 300) });
+      throw new RegistryIntegrityError('unparseable Link header', {
+        ...details,
+        link: urlForLog(match[1] ?? ''),
+      });
     }
   }
   return undefined;

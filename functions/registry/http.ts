@@ -258,6 +258,18 @@ export function registryOrigin(host: string): string {
   return origin;
 }
 
+/**
+ * A URL as errors and logs may name it: origin and path only. A query or fragment can be a credential
+ * (the signature of a pre-signed storage URL a blob read is redirected to), and userinfo is one. Text
+ * that is not a URL (a hostile Location or token realm) is cut the same way, at its first `?` or `#`.
+ */
+export function urlForLog(url: URL | string): string {
+  const parsed = typeof url === 'string' ? URL.parse(url) : url;
+  if (parsed !== null && parsed.origin !== 'null') return `${parsed.origin}${parsed.pathname}`;
+  const text = String(url).split(/[?#]/, 1)[0] ?? '';
+  return text.replace(/^([^/]*\/\/)[^/]*@/, '$1').slice(0, 200);
+}
+
 export class RegistryHttp {
   readonly #allowed: Set<string>;
   readonly #redirectTargets: Set<string>;
@@ -372,11 +384,11 @@ export class RegistryHttp {
         if (location === null) {
           throw new RegistryIntegrityError(`redirect ${res.status} without Location`, {
             ...req.details,
-            url: `${url}`,
+            url: urlForLog(url),
           });
         }
         if (redirects++ >= this.#maxRedirects) {
-          throw new RegistryIntegrityError('too many redirects', { ...req.details, url: `${url}` });
+          throw new RegistryIntegrityError('too many redirects', { ...req.details, url: urlForLog(url) });
         }
         let next: URL;
         try {
@@ -384,11 +396,11 @@ export class RegistryHttp {
         } catch {
           throw new RegistryIntegrityError('redirect to a Location that is not a URL', {
             ...req.details,
-            url: `${url}`,
-            location: location.slice(0, 200),
+            url: urlForLog(url),
+            location: urlForLog(location),
           });
         }
-        this.#checkTarget(next, this.#redirectTargets, { ...req.details, redirectedFrom: `${url}` });
+        this.#checkTarget(next, this.#redirectTargets, { ...req.details, redirectedFrom: urlForLog(url) });
         if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
           method = method === 'HEAD' ? 'HEAD' : 'GET';
           body = undefined;
@@ -433,7 +445,7 @@ export class RegistryHttp {
     const tooLarge = () =>
       new RegistryIntegrityError(`response larger than ${req.maxBytes} bytes`, {
         ...req.details,
-        url: `${url}`,
+        url: urlForLog(url),
         maxBytes: req.maxBytes,
       });
     try {
@@ -454,11 +466,6 @@ export class RegistryHttp {
     const timedOut =
       signal.aborted && signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError';
     const what = timedOut ? `timed out after ${this.#timeoutMs} ms` : 'failed';
-    return new DependencyError(
-      'registry',
-      `${method} ${url.host}${url.pathname} ${what}`,
-      { ...details },
-      cause,
-    );
+    return new DependencyError('registry', `${method} ${urlForLog(url)} ${what}`, { ...details }, cause);
   }
 }
