@@ -23,16 +23,31 @@ export interface WebhookOptions {
 
 const RETRYABLE = (status: number): boolean => status === 408 || status === 429 || status >= 500;
 
+/**
+ * Slack's control sequences (`<!channel>`, `<https://…|label>`) start with `<`; its documented rule is
+ * to escape `&`, `<` and `>` in text that is not meant as markup. Tag names, statement fields and log
+ * entries come from whoever pushed or logged them, so none of it may ping a channel or disguise a link.
+ */
+function escapeMrkdwn(text: string): string {
+  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
 /** The message body: Slack mrkdwn text, readable as plain text elsewhere. */
 export function slackMessage(alert: Alert, status: string): { text: string } {
+  const subject = escapeMrkdwn(alert.subject);
   const head =
     status === 'resolved'
-      ? `*Resolved* ${alert.kind}: ${alert.subject}`
-      : `*[${alert.severity}] ${alert.kind}*${status === 'reopened' ? ' (re-opened)' : ''}: ${alert.subject}`;
+      ? `*Resolved* ${alert.kind}: ${subject}`
+      : `*[${alert.severity}] ${alert.kind}*${status === 'reopened' ? ' (re-opened)' : ''}: ${subject}`;
   const evidence = Object.entries(alert.evidence)
     .filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0))
-    .map(([k, v]) => `• ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`.slice(0, 500));
-  const lines = [head, alert.summary, ...evidence, `seen ${alert.count}x, first ${alert.firstSeen}`];
+    .map(([k, v]) => escapeMrkdwn(`• ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`.slice(0, 500)));
+  const lines = [
+    head,
+    escapeMrkdwn(alert.summary),
+    ...evidence,
+    `seen ${alert.count}x, first ${alert.firstSeen}`,
+  ];
   return { text: lines.join('\n') };
 }
 

@@ -1,12 +1,14 @@
 /**
  * The `monitorLog` HTTP handler (Cloud Scheduler calls it). It answers 200 with the run's summary
- * when every log was checked, and 500 when a log could not be checked or lied, so the scheduler's
- * retry and its failure metrics see it; the alerts themselves went out through the sinks.
+ * when every log was checked, 400 for a `from` it refuses, and 500 when a log could not be checked or
+ * lied, so the scheduler's retry and its failure metrics see it; the alerts themselves went out
+ * through the sinks.
  * `?from=INDEX` rescans (backfills) from an index.
  */
 import type { OwedRedelivery } from '../alerts/fanout.ts';
+import { InvalidInputError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
-import type { MonitorRunResult } from './core.ts';
+import type { LogOutcome, MonitorRunResult } from './core.ts';
 
 interface HttpRequest {
   query?: Record<string, unknown>;
@@ -47,8 +49,11 @@ export function createMonitorLogEntry(deps: {
 
   return async (req: HttpRequest, res: HttpResponse): Promise<void> => {
     const rawFrom = req.query?.['from'];
-    if (rawFrom !== undefined && !(typeof rawFrom === 'string' && /^\d+$/.test(rawFrom))) {
-      res.status(400).json({ error: 'from must be a non-negative integer' });
+    if (
+      rawFrom !== undefined &&
+      !(typeof rawFrom === 'string' && /^\d+$/.test(rawFrom) && Number.isSafeInteger(Number(rawFrom)))
+    ) {
+      res.status(400).json({ error: 'from must be a log index (a whole number from 0 to 2^53 - 1)' });
       return;
     }
     try {
@@ -59,11 +64,26 @@ export function createMonitorLogEntry(deps: {
       }));
       const owedAlerts = await redeliverOwed();
       res
-        .status(result.ok ? 200 : 500)
+        .status(statusOf(result))
         .json({ ok: result.ok, logs: summary, ...(owedAlerts ? { owedAlerts } : {}) });
     } catch (err) {
       deps.logger.error('monitor run failed', { error: err });
       res.status(500).json({ ok: false, error: String((err as Error).message ?? err) });
     }
   };
+}
+
+/** The outcomes of a log checked as far as it could be (as runMonitor counts `ok`). */
+const COMPLETED: ReadonlySet<LogOutcome> = new Set(['scanned', 'busy', 'fanned-out']);
+
+/**
+ * 500 tells the scheduler's retry and failure metrics that a log could not be checked; a `from`
+ * the monitor refuses (it would skip entries never scanned) is the caller's error, so 400.
+ */
+function statusOf(result: MonitorRunResult): number {
+  if (result.ok) return 200;
+  const failed = result.logs.filter((log) => log.outcome === 'failed');
+  const refusedFrom = failed.every((log) => log.error instanceof InvalidInputError);
+  const otherwiseFine = result.logs.every((log) => log.outcome === 'failed' || COMPLETED.has(log.outcome));
+  return failed.length > 0 && refusedFrom && otherwiseFine ? 400 : 500;
 }

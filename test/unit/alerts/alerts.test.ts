@@ -10,7 +10,7 @@ import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
 import type { AlertNotifier } from '../../../functions/alerts/notifier.ts';
 import { alertMessage } from '../../../functions/alerts/pubsub-sink.ts';
 import type { RaisedAlert } from '../../../functions/alerts/record.ts';
-import { WebhookAlertNotifier } from '../../../functions/alerts/webhook-sink.ts';
+import { slackMessage, WebhookAlertNotifier } from '../../../functions/alerts/webhook-sink.ts';
 import { DependencyError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 
@@ -236,6 +236,34 @@ describe('webhook: Slack JSON, bounded retries with backoff, the URL never shown
     assert.match(body.text, /\[CRITICAL\] rogue-signature/);
     assert.match(body.text, /logIndex: 7/);
     assert.equal(received[2]!.type, 'application/json');
+  });
+
+  it("escapes Slack's control characters in what pushers and loggers wrote: no channel ping, no disguised link", () => {
+    const { text } = slackMessage(
+      AlertSchema.parse({
+        ...rogue(),
+        key: 'signature-invalid:h/r:v1',
+        kind: 'signature-invalid',
+        subject: 'h/r:<!here>',
+        summary:
+          'an attestation (<!channel> <https://evil.example/ack|Click to acknowledge>), not a signature',
+        evidence: { reason: 'a & b <https://evil.example|x>' },
+        schemaVersion: 1,
+        state: 'open',
+        count: 1,
+        firstSeen: '2026-12-02T00:00:00.000Z',
+        lastSeen: '2026-12-02T00:00:00.000Z',
+      }),
+      'new',
+    );
+    assert.doesNotMatch(text, /<!|<https?:/, 'no raw control sequence survives');
+    assert.match(text, /&lt;!channel&gt; &lt;https:\/\/evil\.example\/ack\|Click to acknowledge&gt;/);
+    assert.match(text, /reason: a &amp; b/);
+    assert.match(
+      text,
+      /^\*\[CRITICAL\] signature-invalid\*: h\/r:&lt;!here&gt;$/m,
+      "sigsentry's own markup stays",
+    );
   });
 
   it('gives up after its attempts without naming the URL; does not retry a 4xx', async () => {
