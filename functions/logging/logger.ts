@@ -23,7 +23,11 @@ export interface Logger {
 export type LineSink = (line: string) => void;
 
 // Keys whose values must never reach a log line, whatever the caller passes.
-const SECRET_KEY = /(secret|password|token|authorization|private.?key|webhook.?url)/i;
+const SECRET_KEY =
+  /(secret|password|token|authorization|private.?key|webhook.?url|api.?key|cookie|credential)/i;
+
+// The line's own fields, which Cloud Logging reads: a caller's field of the same name is kept beside.
+const LINE_FIELDS = new Set(['severity', 'message', 'time']);
 
 // Deeper values are cut rather than written unredacted.
 const MAX_DEPTH = 12;
@@ -35,6 +39,7 @@ const MAX_DEPTH = 12;
  */
 function redact(value: unknown, depth = 0, ancestors: Set<object> = new Set()): unknown {
   if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
   if (ancestors.has(value)) return '[circular]';
   if (depth > MAX_DEPTH) return '[nested too deep]';
   ancestors.add(value);
@@ -63,12 +68,10 @@ export function createLogger(
   sink: LineSink = (line) => process.stdout.write(`${line}\n`),
 ): Logger {
   const log = (severity: Severity, message: string, fields: LogFields = {}): void => {
-    const entry = {
-      severity,
-      message,
-      time: new Date().toISOString(),
-      ...(redact({ ...base, ...fields }) as LogFields),
-    };
+    const entry: LogFields = { severity, message, time: new Date().toISOString() };
+    for (const [k, v] of Object.entries(redact({ ...base, ...fields }) as LogFields)) {
+      entry[LINE_FIELDS.has(k) ? `field.${k}` : k] = v;
+    }
     let line: string;
     try {
       line = JSON.stringify(entry, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
@@ -77,7 +80,7 @@ export function createLogger(
       line = JSON.stringify({
         severity,
         message,
-        time: entry.time,
+        time: entry['time'],
         logError: `fields could not be written: ${(err as Error).message}`,
       });
     }

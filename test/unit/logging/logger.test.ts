@@ -65,4 +65,29 @@ describe('structured logger', () => {
     assert.doesNotThrow(() => logger.warn('odd', { value: { inner: [throwing] } }));
     assert.equal(JSON.parse(lines[3]!).severity, 'WARNING');
   });
+
+  test("keeps the line's own severity, message and time whatever the fields say; dates as ISO strings; API keys and cookies redacted", () => {
+    const lines: string[] = [];
+    const logger = createLogger({}, (line) => lines.push(line));
+    const at = new Date('2026-12-02T10:00:00.000Z');
+    logger.info('the real message', {
+      severity: 'HIGH',
+      message: 'overridden',
+      time: 'then',
+      when: at,
+      never: new Date(Number.NaN),
+      apiKey: 'K1',
+      headers: { cookie: 'sid=K2', 'x-goog-api-key': 'K3' },
+      credentials: { client_email: 'K4' },
+    });
+    const line = JSON.parse(lines[0]!);
+    assert.equal(line.severity, 'INFO', 'Cloud Logging reads the line severity');
+    assert.equal(line.message, 'the real message');
+    assert.notEqual(line.time, 'then');
+    assert.equal(line['field.severity'], 'HIGH', "the caller's field is kept beside");
+    assert.equal(line['field.message'], 'overridden');
+    assert.equal(line.when, '2026-12-02T10:00:00.000Z');
+    assert.equal(line.never, 'Invalid Date');
+    assert.doesNotMatch(lines[0]!, /K1|K2|K3|K4/);
+  });
 });
