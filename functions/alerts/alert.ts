@@ -71,13 +71,13 @@ export const AlertSchema = AlertInputSchema.extend({
   /** Why it was resolved, as the resolver said. */
   resolvedReason: z.string().optional(),
   /**
-   * The channels (notifier names) not yet told of the alert's last change (raised, re-opened or
-   * resolved, at `at`): a raise or resolve that failed part-way is completed by the next one.
+   * The channels (notifier names) not yet told of the alert's last change (raised, re-opened,
+   * changed or resolved, at `at`): a raise or resolve that failed part-way is completed by the next one.
    */
   undelivered: z
     .object({
       at: z.string(),
-      status: z.enum(['new', 'reopened', 'resolved']),
+      status: z.enum(['new', 'reopened', 'changed', 'resolved']),
       channels: z.array(z.string()),
     })
     .optional(),

@@ -5,7 +5,11 @@
  */
 import { type Alert, type AlertInput, AlertInputSchema, AlertSchema, alertKey } from './alert.ts';
 
-export type RaiseStatus = 'new' | 'repeat' | 'reopened';
+/**
+ * `changed`: an open incident recurred in a way its channels must hear of, though it is no new
+ * incident: its severity rose, or it now concerns another digest (a tag moved again).
+ */
+export type RaiseStatus = 'new' | 'repeat' | 'reopened' | 'changed';
 
 export interface RaisedAlert {
   alert: Alert;
@@ -41,7 +45,7 @@ export function withDelivered(alert: Alert, at: string, delivered: readonly stri
 /** The pending notice a change leaves for `channels`. */
 function pendingFor(
   at: string,
-  status: 'new' | 'reopened' | 'resolved',
+  status: 'new' | 'reopened' | 'changed' | 'resolved',
   channels: readonly string[],
 ): Pick<Alert, 'undelivered'> {
   return channels.length === 0 ? {} : { undelivered: { at, status, channels: [...channels] } };
@@ -78,12 +82,13 @@ export function nextAlert(
     return { alert, status: 'new' };
   }
   const { resolvedAt: _at, resolvedReason: _reason, undelivered, ...rest } = previous;
-  const reopened = previous.state === 'resolved';
+  const status =
+    previous.state === 'resolved' ? 'reopened' : changedFrom(previous, checked) ? 'changed' : 'repeat';
   const alert = AlertSchema.parse(
     plain({
       ...rest,
-      // A repeat keeps what its raise has still to tell; a re-opening tells everyone again.
-      ...(reopened ? pendingFor(at, 'reopened', channels) : undelivered ? { undelivered } : {}),
+      // A repeat keeps what its raise has still to tell; a re-opening or a change tells everyone again.
+      ...(status !== 'repeat' ? pendingFor(at, status, channels) : undelivered ? { undelivered } : {}),
       // The newest occurrence's words and evidence; the first sighting stays in firstSeen.
       severity: checked.severity,
       summary: checked.summary,
@@ -93,7 +98,20 @@ export function nextAlert(
       lastSeen: at,
     }),
   );
-  return { alert, status: reopened ? 'reopened' : 'repeat' };
+  return { alert, status };
+}
+
+const SEVERITY_RANK: Record<Alert['severity'], number> = { LOW: 0, MEDIUM: 1, HIGH: 2, CRITICAL: 3 };
+
+/**
+ * Whether a recurrence of an open incident is news: a repeat is told only to channels that want
+ * repeats (a NOTICE line), which would hide a log that went from rotating to flapping, or a tag that
+ * moved on to yet another unsigned digest.
+ */
+function changedFrom(previous: Alert, next: AlertInput): boolean {
+  if (SEVERITY_RANK[next.severity] > SEVERITY_RANK[previous.severity]) return true;
+  const [before, now] = [previous.evidence.digest, next.evidence.digest];
+  return before !== undefined && now !== undefined && before !== now;
 }
 
 export function resolvedAlert(

@@ -32,13 +32,15 @@ function escapeMrkdwn(text: string): string {
   return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 }
 
+const STATUS_NOTE: Record<string, string> = { reopened: ' (re-opened)', changed: ' (changed)' };
+
 /** The message body: Slack mrkdwn text, readable as plain text elsewhere. */
 export function slackMessage(alert: Alert, status: string): { text: string } {
   const subject = escapeMrkdwn(alert.subject);
   const head =
     status === 'resolved'
       ? `*Resolved* ${alert.kind}: ${subject}`
-      : `*[${alert.severity}] ${alert.kind}*${status === 'reopened' ? ' (re-opened)' : ''}: ${subject}`;
+      : `*[${alert.severity}] ${alert.kind}*${STATUS_NOTE[status] ?? ''}: ${subject}`;
   const evidence = Object.entries(alert.evidence)
     .filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0))
     .map(([k, v]) => escapeMrkdwn(`• ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`.slice(0, 500)));

@@ -101,6 +101,61 @@ describe('fan-out: the record first, then every channel on its own', () => {
     assert.equal(pubsub.seen.at(-1)?.status, 'reopened');
   });
 
+  it('an open incident that rose in severity, or moved to another digest, is told to every channel as changed', async () => {
+    const recorder = new MemoryAlertSink();
+    const log = new RecordingNotifier('log', true);
+    const pubsub = new RecordingNotifier('pubsub');
+    const webhook = new RecordingNotifier('webhook');
+    const fanout = new FanOutAlertSink({ recorder, notifiers: [log, pubsub, webhook] });
+    const treeChanged = (severity: 'MEDIUM' | 'HIGH') => ({
+      kind: 'log-tree-changed' as const,
+      severity,
+      subject: 'https://rekor.example',
+      key: 'log-tree-changed:rekor:origin-b',
+      summary: `the log moved to another tree (${severity})`,
+      evidence: {},
+    });
+    await fanout.raise(treeChanged('MEDIUM'));
+    await fanout.raise(treeChanged('MEDIUM'));
+    await fanout.raise(treeChanged('HIGH'));
+    await fanout.raise(treeChanged('HIGH'));
+    await fanout.raise(treeChanged('MEDIUM'));
+    assert.deepEqual(
+      webhook.seen.map((r) => [r.status, r.alert.severity]),
+      [
+        ['new', 'MEDIUM'],
+        ['changed', 'HIGH'],
+      ],
+      'a rise is news; the same severity again, or a lower one, is a repeat',
+    );
+    assert.deepEqual(
+      pubsub.seen.map((r) => r.status),
+      ['new', 'changed'],
+    );
+
+    const unsigned = (digest: string) => ({
+      kind: 'unsigned-image' as const,
+      severity: 'HIGH' as const,
+      subject: 'h/team/app:prod',
+      summary: `h/team/app:prod points to ${digest}, which no expected signer signed`,
+      evidence: { tag: 'prod', digest },
+    });
+    const [a, b] = [`sha256:${'a'.repeat(64)}`, `sha256:${'b'.repeat(64)}`];
+    await fanout.raise(unsigned(a));
+    await fanout.raise(unsigned(a));
+    await fanout.raise(unsigned(b));
+    assert.deepEqual(
+      webhook.seen.slice(2).map((r) => [r.status, r.alert.evidence.digest]),
+      [
+        ['new', a],
+        ['changed', b],
+      ],
+      'the tag moved on to another unsigned digest: the webhook hears it',
+    );
+    assert.equal(recorder.alerts.get('unsigned-image:h/team/app:prod')?.count, 3);
+    assert.equal(recorder.alerts.get('unsigned-image:h/team/app:prod')?.undelivered, undefined);
+  });
+
   it('a failing channel does not stop the others nor lose the record', async () => {
     const recorder = new MemoryAlertSink();
     const webhook = new RecordingNotifier('webhook');
