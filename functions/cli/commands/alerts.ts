@@ -11,9 +11,20 @@ export const ALERTS_USAGE = `usage: sigsentry alerts [--open] [--limit N] [--jso
 
   Lists the alerts in Firestore (collection alerts), newest first: open and resolved, or only
   open ones with --open; each with its key. \`resolve\` resolves the open alert KEY, the reason
-  kept with it, and tells the alert channels (log, Pub/Sub, and the webhook when ALERT_WEBHOOK_URL
-  is set in this shell); it re-opens if what it reports happens again. Exit codes: 0 listed or resolved (1 with --open when any alert is open;
+  kept with it, and tells the alert channels (Pub/Sub from this shell; Cloud Logging, and the
+  webhook when ALERT_WEBHOOK_URL is not set here, by the next monitorLog run); it re-opens if what
+  it reports happens again. A tag's alert is raised when the tag's verdict changes, so one resolved
+  while the tag is still in that state stays resolved until its verdict changes. Exit codes: 0 listed or resolved (1 with --open when any alert is open;
   1 when KEY names no alert or a channel was not told), 2 usage error.`;
+
+/** Kinds reverifyImages raises when a tag's verdict changes, not on every pass that finds it. */
+const TAG_VERDICT_KINDS: ReadonlySet<string> = new Set([
+  'unsigned-image',
+  'signature-invalid',
+  'signature-missing',
+  'tag-moved',
+  'key-disabled',
+]);
 
 export async function runAlerts(argv: string[]): Promise<number> {
   if (argv[0] === 'resolve') return await resolveAlert(argv.slice(1));
@@ -107,6 +118,12 @@ async function resolveAlert(argv: string[]): Promise<number> {
       `resolved by an operator: ${reason}`,
     );
     process.stdout.write(`${key} resolved\n`);
+    if (TAG_VERDICT_KINDS.has(alert.kind) && alert.state === 'open') {
+      say(
+        "sigsentry alerts resolve: reverifyImages raises this again only when the tag's verdict changes; " +
+          'if the tag is still in this state, nothing will alert on it until then',
+      );
+    }
     // The deployed functions read the webhook from Secret Manager; this shell may not have it.
     say(
       `sigsentry alerts resolve: Cloud Logging${env.ALERT_WEBHOOK_URL ? '' : ' and the webhook'} will be told by ` +
