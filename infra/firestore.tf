@@ -36,6 +36,29 @@ resource "google_firestore_index" "alerts_open_by_last_seen" {
   depends_on = [google_firestore_database.default]
 }
 
+# alerts: `where state == 'open' where severity in [...] order by lastSeen desc` (FirestoreAlertStore.list
+# with severities: the dashboard reads the CRITICAL and HIGH ones on their own when more are open than
+# a page shows). `undelivered.at` (listOwed) uses the automatic single-field index.
+resource "google_firestore_index" "alerts_open_by_severity_last_seen" {
+  database   = "(default)"
+  collection = "alerts"
+
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "severity"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "lastSeen"
+    order      = "DESCENDING"
+  }
+
+  depends_on = [google_firestore_database.default]
+}
+
 # attach-locks: the cross-instance lease on an image while its signatures are attached
 # (functions/attach/firestore-subject-lock.ts). A holder deletes its document when it is done; one
 # that crashed leaves it behind, expired (`expireAt`) and harmless but never removed. The TTL

@@ -101,10 +101,13 @@ export class FirestoreAlertStore implements AlertRecorder, AlertSink {
     return snap.exists ? AlertSchema.parse(snap.data()) : undefined;
   }
 
-  /** Alerts, most recently seen first. */
-  async list(opts: { open?: boolean; limit?: number } = {}): Promise<Alert[]> {
+  /** Alerts, most recently seen first; `severities` keeps only those (with `open`: a composite index). */
+  async list(
+    opts: { open?: boolean; severities?: readonly Alert['severity'][]; limit?: number } = {},
+  ): Promise<Alert[]> {
     let query = this.db.collection(ALERTS_COLLECTION).orderBy('lastSeen', 'desc');
     if (opts.open) query = query.where('state', '==', 'open');
+    if (opts.severities) query = query.where('severity', 'in', [...opts.severities]);
     const snap = await query.limit(opts.limit ?? 500).get();
     return snap.docs.map((d) => AlertSchema.parse(d.data()));
   }

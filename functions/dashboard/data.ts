@@ -5,7 +5,7 @@
  */
 import type { Firestore } from '@google-cloud/firestore';
 import type { Alert } from '../alerts/alert.ts';
-import { FirestoreAlertStore } from '../alerts/firestore-sink.ts';
+import { ALERTS_COLLECTION, FirestoreAlertStore } from '../alerts/firestore-sink.ts';
 import { DependencyError } from '../errors.ts';
 import { MONITOR_COLLECTION, type MonitorState } from '../monitor-log/state.ts';
 import { TAG_SCHEMA_VERSION, TAGS_COLLECTION, type TagRecord } from '../reverify/store.ts';
@@ -284,10 +284,7 @@ export async function loadDashboard(db: Firestore, opts: LoadOptions): Promise<D
             .limit(limits.maxDocuments)
             .get(),
     ),
-    read(
-      'open alerts',
-      (): Promise<Alert[]> => new FirestoreAlertStore(db).list({ open: true, limit: limits.openAlerts }),
-    ),
+    read('open alerts', () => readOpenAlerts(new FirestoreAlertStore(db), limits.openAlerts)),
     read(MONITOR_COLLECTION, () => db.collection(MONITOR_COLLECTION).limit(100).get()),
   ]);
 
@@ -326,8 +323,33 @@ export async function loadDashboard(db: Firestore, opts: LoadOptions): Promise<D
     coverage:
       opts.repository === undefined ? coverage : coverage.filter((r) => r.repository === opts.repository),
     recentSignings,
-    openAlerts,
+    openAlerts: openAlerts.shown,
     monitors,
-    truncated,
+    truncated: openAlerts.more ? [...truncated, ALERTS_COLLECTION] : truncated,
   };
+}
+
+const SEVERITY_ORDER: readonly Alert['severity'][] = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'];
+
+/**
+ * The open alerts a page shows, most severe first, then most recently seen. Past `limit` the page
+ * says it is partial, and the CRITICAL and HIGH ones are read on their own: a flood of newer
+ * MEDIUM alerts must not push an older CRITICAL one off the page.
+ */
+async function readOpenAlerts(
+  store: FirestoreAlertStore,
+  limit: number,
+): Promise<{ shown: Alert[]; more: boolean }> {
+  const recent = await store.list({ open: true, limit: limit + 1 });
+  const more = recent.length > limit;
+  const severe = more ? await store.list({ open: true, severities: ['CRITICAL', 'HIGH'], limit }) : [];
+  const byKey = new Map([...severe, ...recent].map((a) => [a.key, a]));
+  const shown = [...byKey.values()]
+    .sort(
+      (a, b) =>
+        SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity) ||
+        b.lastSeen.localeCompare(a.lastSeen),
+    )
+    .slice(0, limit);
+  return { shown, more };
 }

@@ -4,6 +4,7 @@
  */
 import crypto from 'node:crypto';
 import type { Alert } from '../alerts/alert.ts';
+import { ALERTS_COLLECTION } from '../alerts/firestore-sink.ts';
 import { type Html, html, trusted } from './html.ts';
 import type {
   DashboardView,
@@ -108,10 +109,11 @@ function tiles(view: DashboardView): Html {
     }),
     { tags: 0, signed: 0, problems: 0 },
   );
+  const partial = view.truncated.includes(ALERTS_COLLECTION);
   const alerts = view.openAlerts.length;
   const behind = view.monitors.reduce((n, m) => n + Math.max(0, m.treeSize - m.cursor), 0);
   return html`<section class="tiles" aria-label="summary">
-  <div class="tile ${alerts > 0 ? 'bad' : 'ok'}"><div class="n">${alerts}</div><div class="l">open alerts</div></div>
+  <div class="tile ${alerts > 0 ? 'bad' : 'ok'}"><div class="n">${alerts}${partial ? '+' : ''}</div><div class="l">open alerts</div></div>
   <div class="tile ${total.problems > 0 ? 'bad' : 'ok'}"><div class="n">${total.signed} / ${total.tags}</div><div class="l">tags signed (${total.problems} unsigned or failing)</div></div>
   <div class="tile"><div class="n">${view.coverage.length}</div><div class="l">repositories</div></div>
   <div class="tile ${view.monitors.length === 0 ? 'warn' : 'ok'}"><div class="n">${view.monitors.length === 0 ? '—' : behind}</div><div class="l">${view.monitors.length === 0 ? 'log monitor has not run' : 'log entries not yet scanned'}</div></div>
@@ -142,9 +144,10 @@ function alertCard(alert: Alert): Html {
 </article>`;
 }
 
-function alertsSection(alerts: readonly Alert[], scoped: boolean): Html {
+function alertsSection(alerts: readonly Alert[], scoped: boolean, partial: boolean): Html {
   return html`<section id="alerts">
-<h2>Open alerts (${alerts.length})</h2>
+<h2>Open alerts (${alerts.length}${partial ? '+' : ''})</h2>
+${partial ? html`<p class="muted">More alerts are open than one page shows: the most severe are shown first; <code>sigsentry alerts --open</code> lists them all.</p>` : ''}
 ${scoped ? html`<p class="muted">Alerts are listed for every repository, key and log.</p>` : ''}
 ${alerts.length === 0 ? html`<p class="empty">No open alerts.</p>` : alerts.map(alertCard)}
 </section>`;
@@ -267,7 +270,7 @@ ${
     : ''
 }
 ${tiles(view)}
-${alertsSection(view.openAlerts, view.repository !== undefined)}
+${alertsSection(view.openAlerts, view.repository !== undefined, view.truncated.includes(ALERTS_COLLECTION))}
 ${coverageSection(view.coverage)}
 ${signingsSection(view.recentSignings)}
 ${monitorSection(view.monitors)}

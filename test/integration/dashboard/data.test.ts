@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Firestore } from '@google-cloud/firestore';
+import { alertDocumentId } from '../../../functions/alerts/alert.ts';
 import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts';
 import { loadDashboard } from '../../../functions/dashboard/data.ts';
 import type { DashboardView } from '../../../functions/dashboard/view.ts';
@@ -177,6 +178,38 @@ describe('dashboard data on the Firestore emulator', () => {
   it('reports partial counts when a collection holds more than one page reads', async () => {
     const view = await loadDashboard(db, { project: 'p', limits: { maxDocuments: 1 } });
     assert.ok(view.truncated.includes('tags'), JSON.stringify(view.truncated));
+  });
+
+  it('more open alerts than a page shows: said so, and an older CRITICAL one is not pushed off by newer ones', async () => {
+    // Dated past every other test's alerts, so this test's are the newest of their severity.
+    const run = crypto.randomBytes(4).toString('hex');
+    const at = (iso: string) => new FirestoreAlertStore(db, () => new Date(iso));
+    const keys: string[] = [];
+    const raise = async (store: FirestoreAlertStore, severity: 'CRITICAL' | 'MEDIUM', n: number) => {
+      const key = `log-tree-changed:dashboard-flood-${run}-${n}`;
+      keys.push(key);
+      await store.record({
+        kind: 'log-tree-changed',
+        severity,
+        subject: `flood ${run} ${n}`,
+        key,
+        summary: `alert ${n}`,
+        evidence: {},
+      });
+    };
+    try {
+      await raise(at('2999-01-01T00:00:00Z'), 'CRITICAL', 0);
+      for (let n = 1; n <= 5; n++) await raise(at(`2999-06-0${n}T00:00:00Z`), 'MEDIUM', n);
+      const view = await loadDashboard(db, { project: 'p', limits: { openAlerts: 3 } });
+      assert.ok(view.truncated.includes('alerts'), JSON.stringify(view.truncated));
+      assert.equal(view.openAlerts.length, 3);
+      assert.equal(view.openAlerts[0]?.key, keys[0], 'the CRITICAL alert first, though five are newer');
+      const rank = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'];
+      const ranks = view.openAlerts.map((a) => rank.indexOf(a.severity));
+      assert.deepEqual(ranks, [...ranks].sort(), 'most severe first');
+    } finally {
+      for (const key of keys) await db.collection('alerts').doc(alertDocumentId(key)).delete();
+    }
   });
 
   it("the stack's dashboard function serves the same view (JSON) and the page", async () => {
