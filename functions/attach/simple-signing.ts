@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { InvalidInputError, PolicyViolationError } from '../errors.ts';
 import { assertDigest, isDigest } from '../registry/digest.ts';
+import { AmbiguousFieldError, goStruct } from '../registry/go-json.ts';
 import { formatRepository, type RepositoryRef } from '../registry/reference.ts';
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
@@ -42,42 +43,15 @@ export function buildSimpleSigningPayload(
 // cosign decodes the payload with Go's encoding/json, which matches a key to a struct field exactly or,
 // failing that, under Unicode simple case folding: the spec's own example spells `Docker-manifest-digest`,
 // and `Critical` or `doc\u212Aer-reference` (KELVIN SIGN) read the same to cosign. So do they here, but only
-// when one spelling is present: Go would take the last of several, JSON.parse keeps them apart.
-function goFoldedName(key: string): string {
-  let folded = '';
-  for (const ch of key) {
-    // The only non-ASCII runes whose fold set holds an ASCII letter: KELVIN SIGN (k) and LONG S (s).
-    folded += ch === '\u212A' ? 'K' : ch === '\u017F' ? 'S' : ch < '\x80' ? ch.toUpperCase() : ch;
-  }
-  return folded;
-}
-
-/** An object's fields as Go reads them into a struct with these field names; other keys are dropped. */
-function asGoStruct(value: unknown, fields: readonly string[]): unknown {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
-  const keys = Object.keys(value);
-  const struct: Record<string, unknown> = {};
-  for (const field of fields) {
-    const spellings = keys.filter((key) => key === field || goFoldedName(key) === goFoldedName(field));
-    if (spellings.length > 1) {
-      throw new InvalidInputError('simple-signing payload spells a field more than one way', { spellings });
-    }
-    if (spellings.length === 1) struct[field] = (value as Record<string, unknown>)[spellings[0] as string];
-  }
-  return struct;
-}
-
-const structOf = <T extends z.ZodType>(fields: readonly string[], schema: T) =>
-  z.preprocess((value) => asGoStruct(value, fields), schema);
-
-const payloadSchema = structOf(
+// when one spelling is present (registry/go-json.ts): Go would take the last of several.
+const payloadSchema = goStruct(
   ['critical', 'optional'],
   z.object({
-    critical: structOf(
+    critical: goStruct(
       ['identity', 'image', 'type'],
       z.object({
-        identity: structOf(['docker-reference'], z.object({ 'docker-reference': z.string() })),
-        image: structOf(
+        identity: goStruct(['docker-reference'], z.object({ 'docker-reference': z.string() })),
+        image: goStruct(
           ['docker-manifest-digest'],
           z.object({
             'docker-manifest-digest': z
@@ -92,6 +66,16 @@ const payloadSchema = structOf(
   }),
 );
 
+/** The schema's verdict; a field spelled two ways is refused with the payload's own error. */
+function safeParsePayload(json: unknown) {
+  try {
+    return payloadSchema.safeParse(json);
+  } catch (err) {
+    if (!(err instanceof AmbiguousFieldError)) throw err;
+    throw new InvalidInputError('simple-signing payload spells a field more than one way', err.details);
+  }
+}
+
 /** Parse and validate a payload; with `expectedDigest`, refuse one that signs another image. */
 export function parseSimpleSigningPayload(bytes: Uint8Array, expectedDigest?: string): SimpleSigningPayload {
   if (bytes.byteLength > MAX_PAYLOAD_BYTES) {
@@ -103,7 +87,7 @@ export function parseSimpleSigningPayload(bytes: Uint8Array, expectedDigest?: st
   } catch (cause) {
     throw new InvalidInputError('simple-signing payload is not JSON', {}, cause);
   }
-  const parsed = payloadSchema.safeParse(json);
+  const parsed = safeParsePayload(json);
   if (!parsed.success) {
     throw new InvalidInputError('not a cosign simple-signing payload', {
       reason: z.prettifyError(parsed.error),

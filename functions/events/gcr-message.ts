@@ -34,15 +34,19 @@ export const GcrMessageSchema = z
   .refine((m) => m.digest !== undefined || m.tag !== undefined, {
     message: 'message has neither digest nor tag',
   })
-  .refine(
-    (m) => {
-      if (m.digest === undefined || m.tag === undefined) return true;
-      const d = DIGEST_REFERENCE.exec(m.digest)!;
-      const t = TAG_REFERENCE.exec(m.tag)!;
-      return d[1] === t[1] && d[2] === t[2];
-    },
-    { message: 'digest and tag name different repositories' },
-  );
+  .refine(sameRepository, { message: 'digest and tag name different repositories' });
+
+/**
+ * Whether a message's digest and tag name one repository. zod runs this even when a reference failed
+ * its pattern above (a pattern failure does not stop the checks after it), so a reference that does not
+ * match is left to that pattern's own error rather than assumed to match.
+ */
+function sameRepository(m: { digest?: string | undefined; tag?: string | undefined }): boolean {
+  const d = m.digest === undefined ? null : DIGEST_REFERENCE.exec(m.digest);
+  const t = m.tag === undefined ? null : TAG_REFERENCE.exec(m.tag);
+  if (d === null || t === null) return true;
+  return d[1] === t[1] && d[2] === t[2];
+}
 
 export type GcrMessage = z.infer<typeof GcrMessageSchema>;
 

@@ -20,17 +20,31 @@ import { heldSubjectLock, type LockHold, type SubjectLock, UNLAPSING_HOLD } from
 import { attachBundleReferrer } from '../attach/referrer.ts';
 import type { RekorBundle } from '../attach/rekor-bundle.ts';
 import { buildSimpleSigningPayload } from '../attach/simple-signing.ts';
-import { ruleFor, type SignatureFormat, type SignOnPushConfig, watchedHost } from '../config/sign-config.ts';
+import {
+  ruleFor,
+  type SignatureFormat,
+  type SignOnPushConfig,
+  type WatchRule,
+  watchedHost,
+} from '../config/sign-config.ts';
 import { isRetryable, PolicyViolationError, SigsentryError } from '../errors.ts';
 import type { GcrNotification } from '../events/gcr-message.ts';
 import type { Logger } from '../logging/logger.ts';
+import { assertDigest } from '../registry/digest.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
 import { INDEX_MEDIA_TYPES } from '../registry/media-types.ts';
-import { type DigestReference, formatImageReference } from '../registry/reference.ts';
+import { type DigestReference, formatImageReference, type RepositoryRef } from '../registry/reference.ts';
 import type { FetchedManifest, Registry } from '../registry/registry.ts';
 import type { FormatProgress, SigningRecord, SigningStore } from '../state/signing-records.ts';
 import { DependencyClock, timedCall, withDependencyClock, wrapDependencyCalls } from './dependency-calls.ts';
 import type { NotificationHandler } from './entry.ts';
+import { readManifestView } from './manifest-view.ts';
+import {
+  type ManifestReader,
+  type PlatformStep,
+  planPlatformManifests,
+  type ReadManifest,
+} from './platform-manifests.ts';
 import { RecordedSigner } from './recorded-signer.ts';
 import { isSignatureArtifactTag, signatureArtifactKind } from './signature-artifacts.ts';
 
@@ -101,8 +115,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
   const watchedHosts = new Set(deps.config.watch.map(watchedHost));
 
   function sign(n: GcrNotification, logger: Logger): Promise<SignOutcome> {
-    const clock = new DependencyClock();
-    return withDependencyClock(clock, () => signTimed(n, logger, clock));
+    return timed((clock) => signTimed(n, logger, clock));
   }
 
   async function signTimed(n: GcrNotification, logger: Logger, clock: DependencyClock): Promise<SignOutcome> {
@@ -120,75 +133,100 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     // Never trust the event: the digest (or the tag's digest) must exist in the registry now. A
     // digest is fetched directly: the manifest's bytes are checked against it, so no HEAD first.
     const repo = { host: n.host, repository: n.repository };
-    const notInRegistry = (err: unknown) => {
-      if (!(err instanceof RegistryNotFoundError)) return err;
-      return new PolicyViolationError(
-        `refusing to sign: ${n.raw.digest ?? n.raw.tag} is not in the registry`,
-        {
-          image: n.raw.digest ?? n.raw.tag,
-        },
-      );
-    };
+    const named = (n.raw.digest ?? n.raw.tag)!;
     let digest: string;
-    let manifest: FetchedManifest;
     try {
       digest = n.digest ?? (await deps.registry.resolve({ ...repo, tag: n.tag! })).digest;
-      manifest = await deps.registry.getManifest(repo, digest);
     } catch (err) {
-      throw notInRegistry(err);
+      throw notInRegistry(err, named);
     }
-    const image: DigestReference = { ...repo, digest };
-    const imageRef = formatImageReference(image);
-    let manifestJson: { manifests?: Array<{ digest?: unknown }> };
-    try {
-      manifestJson = JSON.parse(Buffer.from(manifest.bytes).toString('utf8'));
-    } catch {
-      // The registry verified the bytes against the digest; they are what was pushed, and not JSON.
-      throw new PolicyViolationError(
-        `refusing to sign: the manifest of ${repository}@${digest} is not JSON`,
-        {
-          image: `${repository}@${digest}`,
-        },
-      );
-    }
+    const pushed = await readManifest(repo, digest, named);
     // Checked on the manifest too: a digest-only message names an artifact without its tag.
-    const artifact = signatureArtifactKind(manifestJson);
+    const artifact = signatureArtifactKind(pushed.view);
     if (artifact) return { outcome: 'skipped', reason: artifact };
     // A multi-arch index is signed itself; its platform manifests too when the rule asks for it.
-    if (rule.signPlatformManifests && INDEX_MEDIA_TYPES.includes(manifest.descriptor.mediaType)) {
-      for (const child of manifestJson.manifests ?? []) {
-        if (typeof child.digest !== 'string') continue;
-        const childRef = `${repository}@${child.digest}`;
-        const childLogger = logger.child({ index: `${repository}@${digest}` });
-        try {
-          await sign(
-            {
-              action: 'INSERT',
-              host: n.host,
-              repository: n.repository,
-              digest: child.digest,
-              raw: { action: 'INSERT', digest: childRef },
-            },
-            childLogger,
-          );
-        } catch (err) {
-          if (isRetryable(err)) throw err; // the whole index again, from its first platform
-          // A platform that cannot be signed is alerted on its own; the index (what the tag names)
-          // and the other platforms are still signed.
-          childLogger.error('a platform manifest was not signed', { platform: childRef, error: err });
-          const alert = alertFor(err, undefined, childRef);
-          if (alert && deps.alerts) await deps.alerts.raise(alert);
-        }
-      }
+    if (rule.signPlatformManifests && pushed.isIndex) {
+      const reader: ManifestReader = {
+        read: (child) => readManifest(repo, child),
+        imageOf: (child) => formatImageReference({ ...repo, digest: child }),
+      };
+      await signPlatformManifests(await planPlatformManifests(pushed, reader), repo, rule, logger);
     }
+    return signImage({ ...repo, digest }, rule, logger, clock, n.raw.tag);
+  }
 
+  /**
+   * The manifest `digest` names, fetched by digest only (the registry client checks its bytes against
+   * it) and read as the registry reads it. `named` is how the refusal names it when it is not there.
+   */
+  async function readManifest(repo: RepositoryRef, digest: string, named?: string): Promise<ReadManifest> {
+    const image = formatImageReference({ ...repo, digest });
+    let fetched: FetchedManifest;
+    try {
+      fetched = await deps.registry.getManifest(repo, assertDigest(digest, { image }));
+    } catch (err) {
+      throw notInRegistry(err, named ?? image);
+    }
+    return {
+      digest,
+      image,
+      isIndex: INDEX_MEDIA_TYPES.includes(fetched.descriptor.mediaType),
+      view: readManifestView(fetched.bytes, image, digest),
+    };
+  }
+
+  /** Signs an index's platform manifests as planned; one that cannot be signed is alerted on its own. */
+  async function signPlatformManifests(
+    steps: readonly PlatformStep[],
+    repo: RepositoryRef,
+    rule: WatchRule,
+    logger: Logger,
+  ): Promise<void> {
+    for (const step of steps) {
+      const log = logger.child({ index: step.index });
+      if (step.kind === 'skip') {
+        log.info(`platform manifest skipped: ${step.reason}`, { platform: step.image });
+        continue;
+      }
+      const error =
+        step.kind === 'refused'
+          ? step.error
+          : await platformError({ ...repo, digest: step.digest }, rule, log);
+      if (error === undefined) continue;
+      // The index (what the tag names) and the other platforms are still signed.
+      log.error('a platform manifest was not signed', { platform: step.image, error });
+      const alert = alertFor(error, undefined, step.image);
+      if (alert && deps.alerts) await deps.alerts.raise(alert);
+    }
+  }
+
+  /** Why a platform manifest could not be signed, or undefined once it is; retryable errors are thrown. */
+  async function platformError(image: DigestReference, rule: WatchRule, logger: Logger): Promise<unknown> {
+    try {
+      await timed((clock) => signImage(image, rule, logger, clock, undefined));
+      return undefined;
+    } catch (err) {
+      if (isRetryable(err)) throw err; // the whole index again, from its first platform
+      return err;
+    }
+  }
+
+  /** Claims, signs, logs and attaches one image (by digest) in each of the rule's formats. */
+  async function signImage(
+    image: DigestReference,
+    rule: WatchRule,
+    logger: Logger,
+    clock: DependencyClock,
+    tag: string | undefined,
+  ): Promise<SignOutcome> {
+    const imageRef = formatImageReference(image);
     const id = { image: imageRef, keyVersion: rule.key };
     // Each attempt owns its lease, so concurrent deliveries inside one instance exclude each other too.
     const owner = `${instance}:${crypto.randomUUID()}`;
     const claim = await deps.store.claim(id, owner, {
       leaseMs,
       maxAttempts: deps.config.maxAttempts,
-      ...(n.raw.tag ? { tag: n.raw.tag } : {}),
+      ...(tag ? { tag } : {}),
       ...(deps.retryFailed ? { retryFailed: true } : {}),
     });
     if (claim.status === 'done') return { outcome: 'already-signed', image: imageRef, formats: rule.formats };
@@ -229,7 +267,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
               : Buffer.from(
                   buildSimpleSigningPayload(image, {
                     ...deps.config.annotations,
-                    ...(n.raw.tag ? { tag: n.raw.tag } : {}),
+                    ...(tag ? { tag } : {}),
                     'dev.sigsentry/signed-at': now().toISOString(),
                   }),
                 );
@@ -305,6 +343,18 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
   };
 }
 
+/** One signing's dependency calls, timed on a clock of its own. */
+function timed<T>(run: (clock: DependencyClock) => Promise<T>): Promise<T> {
+  const clock = new DependencyClock();
+  return withDependencyClock(clock, () => run(clock));
+}
+
+/** A manifest the registry does not have is a refusal (alerted), not a failure to retry. */
+function notInRegistry(err: unknown, named: string): unknown {
+  if (!(err instanceof RegistryNotFoundError)) return err;
+  return new PolicyViolationError(`refusing to sign: ${named} is not in the registry`, { image: named });
+}
+
 /**
  * The alert for an outcome a security team must hear about, or undefined for a transient failure
  * (Pub/Sub redelivers it). `pushed` is the image the message named, the alert's subject when the
@@ -357,7 +407,9 @@ function alertFor(err: unknown, messageId: string | undefined, pushed: string): 
 
 /** The in-toto statement cosign 3 signs for an image (predicate cosign/sign/v1, subject the digest). */
 export function inTotoStatement(image: DigestReference): Buffer {
-  const [algorithm, hex] = image.digest.split(':') as [string, string];
+  // A statement whose subject has no digest signs nothing in particular: refused, never built.
+  const digest = assertDigest(image.digest, { image: formatImageReference(image) });
+  const [algorithm, hex] = digest.split(':') as [string, string];
   return Buffer.from(
     JSON.stringify({
       _type: 'https://in-toto.io/Statement/v1',

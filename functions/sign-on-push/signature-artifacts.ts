@@ -5,6 +5,7 @@
  * message names without its tag. Signing never triggers itself: these are acknowledged and skipped.
  */
 import { OCI_INDEX } from '../registry/media-types.ts';
+import { goManifestView } from './manifest-view.ts';
 
 const ARTIFACT_TAG = /^sha256-[a-f0-9]{64}(?:\.(?:sig|att|sbom))?$/;
 const SIGNATURE_MEDIA_TYPES = new Set([
@@ -23,11 +24,16 @@ export function isSignatureArtifactTag(tag: string | undefined): boolean {
  * Only positive evidence makes a manifest "one of ours": a `subject` field, an `artifactType` or a
  * single signature layer is not enough, or anyone could push an unsigned runnable image that
  * signOnPush would wave through as "one of ours". Anything not recognised is signed.
+ *
+ * The manifest is judged as the registry and runtimes read it (manifest-view.ts), `"Layers"` as
+ * `"layers"`. A field spelled more than one way (`"layers"` of signatures beside the real
+ * `"Layers"`) throws AmbiguousFieldError rather than being judged either way.
  */
 export function signatureArtifactKind(manifest: unknown): SignatureArtifactKind | undefined {
   if (typeof manifest !== 'object' || manifest === null) return undefined;
-  if (isSignatureManifest(manifest)) return 'signature artifact manifest';
-  if (isReferrersIndex(manifest)) return 'referrers fallback index';
+  const view = goManifestView(manifest);
+  if (isSignatureManifest(view)) return 'signature artifact manifest';
+  if (isReferrersIndex(view)) return 'referrers fallback index';
   return undefined;
 }
 

@@ -46,6 +46,17 @@ describe('gcr messages', () => {
       { action: 'INSERT', digest: `h/a@${D}`, tag: 'h/b:v1' },
       /different/,
     ],
+    // The repository comparison runs after a failed pattern too: the pattern's error, not a TypeError.
+    [
+      'a malformed digest beside a tag',
+      { action: 'INSERT', digest: 'h/x@sha256:BAD', tag: 'h/x:v1' },
+      /digest must be HOST\/REPOSITORY@sha256:<64/,
+    ],
+    [
+      'a malformed tag beside a digest',
+      { action: 'INSERT', digest: `h/x@${D}`, tag: 'h/x:no spaces' },
+      /tag must be HOST\/REPOSITORY:TAG/,
+    ],
     ['extra field', { action: 'INSERT', tag: 'h/r:v1', project: 'x' }, /wrong shape/],
     ['digest not a string', { action: 'INSERT', digest: 42 }, /wrong shape/],
     [

@@ -56,6 +56,16 @@ describe('signOnPush entry', () => {
     });
   }
 
+  test('a message whose digest fails its pattern beside a tag is rejected with that validation error', async () => {
+    const { entry, seen, logger } = setup();
+    await entry(
+      cloudEvent(JSON.stringify({ action: 'INSERT', digest: 'h.io/x@sha256:BAD', tag: 'h.io/x:v1' })),
+    );
+    assert.equal(seen.length, 0);
+    assert.equal(logger.entries.length, 1);
+    assert.match(logger.entries[0]!.message, /digest must be HOST\/REPOSITORY@sha256:<64/);
+  });
+
   test('a CloudEvent that is not a Pub/Sub message is acknowledged with an error line', async () => {
     const { entry, logger } = setup();
     await entry({ id: 'x', type: 'google.cloud.storage.object.v1.finalized', data: {} });

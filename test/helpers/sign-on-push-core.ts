@@ -1,0 +1,172 @@
+/**
+ * The signOnPush core wired for unit tests: a real registry client (usually against the docker-registry
+ * of ./registry.ts), signing records and alerts in memory, a local key standing in for KMS, and every
+ * manifest GET and record claim counted.
+ *
+ *   const core = signOnPushCore(new RegistryClient({ allowedHosts: [reg.host] }), reg.host);
+ *   await core.entry(gcrEvent({ action: 'INSERT', digest: `${reg.host}/team/app@${digest}` }));
+ */
+import crypto, { createHash } from 'node:crypto';
+import type { AlertInput, AlertSink } from '../../functions/alerts/alert.ts';
+import { InProcessSubjectLock } from '../../functions/attach/lock.ts';
+import type { SignatureFormat, SignOnPushConfig } from '../../functions/config/sign-config.ts';
+import { createMemoryLogger } from '../../functions/logging/logger.ts';
+import type { Descriptor } from '../../functions/registry/manifest.ts';
+import type { Registry } from '../../functions/registry/registry.ts';
+import { createSignOnPush } from '../../functions/sign-on-push/core.ts';
+import { createSignOnPushEntry } from '../../functions/sign-on-push/entry.ts';
+import { LocalSigner } from '../../functions/signing/local-signer.ts';
+import type { ClaimOutcome, SigningRecord, SigningStore } from '../../functions/state/signing-records.ts';
+import type { TestRegistry } from './registry.ts';
+
+export const TEST_KEY_VERSION = 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
+
+type RecordId = { image: string; keyVersion: string };
+
+/** Signing records in memory, with the claim rules of FirestoreSigningStore (retryFailed aside). */
+export class MemorySigningStore implements SigningStore {
+  readonly records = new Map<string, SigningRecord>();
+  claims = 0;
+
+  async claim(
+    id: RecordId,
+    owner: string,
+    opts: { leaseMs: number; maxAttempts: number },
+  ): Promise<ClaimOutcome> {
+    this.claims++;
+    const existing = this.records.get(id.image);
+    if (existing?.state === 'attached') return { status: 'done', record: structuredClone(existing) };
+    if (existing?.lease && existing.lease.owner !== owner && existing.lease.expiresAt > Date.now()) {
+      return { status: 'busy', until: existing.lease.expiresAt };
+    }
+    if (existing && existing.attempts >= opts.maxAttempts) return { status: 'exhausted', record: existing };
+    const record = existing ?? newRecord(id);
+    record.attempts++;
+    record.lease = { owner, expiresAt: Date.now() + opts.leaseMs };
+    this.records.set(id.image, record);
+    return { status: 'claimed', record: structuredClone(record) };
+  }
+
+  async progress(id: RecordId, _owner: string, patch: Partial<SigningRecord>): Promise<void> {
+    const record = this.records.get(id.image);
+    if (record) Object.assign(record, structuredClone(patch));
+  }
+
+  async get(id: RecordId): Promise<SigningRecord | undefined> {
+    return this.records.get(id.image);
+  }
+}
+
+function newRecord(id: RecordId): SigningRecord {
+  const now = Date.now();
+  return {
+    schemaVersion: 1,
+    image: id.image,
+    digest: id.image.slice(id.image.lastIndexOf('@') + 1),
+    keyVersion: id.keyVersion,
+    state: 'claimed',
+    attempts: 0,
+    lease: null,
+    formats: {},
+    tags: [],
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/** A registry whose manifest GETs are recorded (by reference) before the real one answers. */
+function countingManifestGets(registry: Registry, gets: string[]): Registry {
+  return new Proxy(registry, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      if (property !== 'getManifest') return value.bind(target);
+      return (...args: Parameters<Registry['getManifest']>) => {
+        gets.push(args[1]);
+        return target.getManifest(...args);
+      };
+    },
+  });
+}
+
+export interface SignOnPushCoreOptions {
+  formats?: SignatureFormat[];
+  signPlatformManifests?: boolean;
+}
+
+/** The core and its entry, watching `${host}/team/**`, with what they did recorded. */
+export function signOnPushCore(registry: Registry, host: string, options: SignOnPushCoreOptions = {}) {
+  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const local = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  const signed: Buffer[] = [];
+  const signer = {
+    sign: async (data: Buffer) => {
+      signed.push(Buffer.from(data));
+      return local.sign(data);
+    },
+    signatureKey: async () => ({
+      $case: 'publicKey' as const,
+      publicKey: local.publicKeyPem,
+      hint: local.hint,
+    }),
+  };
+  const config: SignOnPushConfig = {
+    project: 'p',
+    watch: [
+      {
+        repositories: `${host}/team/**`,
+        key: TEST_KEY_VERSION,
+        formats: options.formats ?? ['cosign'],
+        signPlatformManifests: options.signPlatformManifests ?? true,
+      },
+    ],
+    log: { kind: 'none' },
+    annotations: {},
+    maxAttempts: 10,
+  };
+  const store = new MemorySigningStore();
+  const raised: AlertInput[] = [];
+  const alerts: AlertSink = { raise: async (a) => void raised.push(a), resolve: async () => {} };
+  const logger = createMemoryLogger();
+  const gets: string[] = [];
+  const core = createSignOnPush({
+    config,
+    registry: countingManifestGets(registry, gets),
+    store,
+    signerFor: () => signer,
+    witness: undefined,
+    lock: new InProcessSubjectLock(),
+    alerts,
+    instanceId: 'unit',
+  });
+  const entry = createSignOnPushEntry({ logger, core });
+  return { core, entry, store, raised, logger, signed, gets };
+}
+
+/** A Pub/Sub CloudEvent carrying one `gcr` message. */
+export function gcrEvent(message: object, id = 'm1') {
+  return {
+    id,
+    type: 'google.cloud.pubsub.topic.v1.messagePublished',
+    data: { message: { data: Buffer.from(JSON.stringify(message)).toString('base64'), messageId: id } },
+  };
+}
+
+/** PUT manifest bytes as they are (two spellings of a key included) under `reference`; its descriptor. */
+export async function putRawManifest(
+  registry: TestRegistry,
+  repository: string,
+  reference: string,
+  mediaType: string,
+  body: string,
+): Promise<Descriptor> {
+  const url = `${registry.url}/v2/${repository}/manifests/${reference}`;
+  const res = await fetch(url, { method: 'PUT', headers: { 'content-type': mediaType }, body });
+  const text = await res.text();
+  if (res.status !== 201) throw new Error(`PUT ${url}: ${res.status} ${text}`);
+  return {
+    mediaType,
+    digest: `sha256:${createHash('sha256').update(body).digest('hex')}`,
+    size: Buffer.byteLength(body),
+  };
+}

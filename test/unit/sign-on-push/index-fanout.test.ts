@@ -1,0 +1,250 @@
+/**
+ * The platform manifests one push makes signOnPush read and sign, against a real docker-registry:
+ * each digest once however often nested indexes list it (before: 1 + N + N² reads and claims on
+ * every delivery), an index inside an index but no deeper, at most MAX_MANIFESTS_PER_PUSH in all,
+ * a push past a bound refused whole with an alert, and a platform that cannot be signed still
+ * alerted on its own while the rest is signed.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { DependencyError } from '../../../functions/errors.ts';
+import { RegistryClient } from '../../../functions/registry/client.ts';
+import type { Descriptor } from '../../../functions/registry/manifest.ts';
+import { OCI_INDEX } from '../../../functions/registry/media-types.ts';
+import type { Registry } from '../../../functions/registry/registry.ts';
+import {
+  IndexTooDeepError,
+  MAX_MANIFESTS_PER_PUSH,
+  type ManifestReader,
+  planPlatformManifests,
+  type ReadManifest,
+  TooManyManifestsError,
+} from '../../../functions/sign-on-push/platform-manifests.ts';
+import { type PushedManifest, startRegistry, type TestRegistry } from '../../helpers/registry.ts';
+import { gcrEvent, putRawManifest, signOnPushCore } from '../../helpers/sign-on-push-core.ts';
+
+let reg: TestRegistry;
+before(async () => {
+  reg = await startRegistry();
+});
+after(() => reg.stop());
+
+const client = () => new RegistryClient({ allowedHosts: [reg.host] });
+const imageOf = (digest: string) => `${reg.host}/team/app@${digest}`;
+const listed = (d: Pick<Descriptor, 'mediaType' | 'digest' | 'size'>) => ({
+  mediaType: d.mediaType,
+  digest: d.digest,
+  size: d.size,
+  platform: { architecture: 'amd64', os: 'linux' },
+});
+
+/** An OCI index listing `children`, pushed under `tag`. */
+function pushIndex(tag: string, children: ReadonlyArray<Pick<Descriptor, 'mediaType' | 'digest' | 'size'>>) {
+  const body = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: children.map(listed) });
+  return putRawManifest(reg, 'team/app', tag, OCI_INDEX, body);
+}
+
+/** `count` distinct image manifests sharing `image`'s blobs (an annotation apart), pushed directly. */
+async function variantsOf(image: PushedManifest, count: number): Promise<Descriptor[]> {
+  const manifest = JSON.parse(image.bytes.toString());
+  const variants: Descriptor[] = [];
+  for (let i = 0; i < count; i++) {
+    const body = JSON.stringify({ ...manifest, annotations: { 'dev.sigsentry.test.variant': String(i) } });
+    variants.push(await putRawManifest(reg, 'team/app', `variant-${i}`, image.mediaType, body));
+  }
+  return variants;
+}
+
+describe('nested indexes listing one child many times', () => {
+  test('each digest is read and claimed once per delivery, and signed once', async () => {
+    const N = 12;
+    const leaf = await reg.pushImage('team/app', 'leaf');
+    const i1 = await pushIndex(
+      'i1',
+      Array.from({ length: N }, () => leaf),
+    );
+    const i2 = await pushIndex(
+      'i2',
+      Array.from({ length: N }, () => i1),
+    );
+    const h = signOnPushCore(client(), reg.host);
+    const push = gcrEvent({ action: 'INSERT', digest: imageOf(i2.digest), tag: `${reg.host}/team/app:i2` });
+
+    await h.entry(push);
+    assert.equal(h.store.claims, 3, 'claims on the first delivery');
+    for (const digest of [i2.digest, i1.digest, leaf.digest]) {
+      assert.equal(h.gets.filter((g) => g === digest).length, 1, `reads of ${digest}`);
+      assert.equal(h.store.records.get(imageOf(digest))?.state, 'attached');
+    }
+    assert.equal(h.signed.length, 3);
+
+    h.gets.length = 0;
+    h.store.claims = 0;
+    await h.entry(push); // a redelivery: everything is signed already
+    assert.deepEqual([h.gets.length, h.store.claims, h.signed.length], [3, 3, 3]);
+    assert.deepEqual(h.raised, []);
+  });
+
+  test('an index nested two deep is refused whole with an alert: nothing claimed or signed', async () => {
+    const leaf = await reg.pushImage('team/app', 'deep-leaf');
+    const i1 = await pushIndex('deep-1', [leaf]);
+    const i2 = await pushIndex('deep-2', [i1]);
+    const i3 = await pushIndex('deep-3', [i2]);
+    const h = signOnPushCore(client(), reg.host);
+    await h.entry(gcrEvent({ action: 'INSERT', digest: imageOf(i3.digest) }));
+    assert.deepEqual(
+      h.raised.map((a) => [a.kind, a.subject]),
+      [['signing-refused', imageOf(i3.digest)]],
+    );
+    assert.match(
+      h.raised[0]!.summary,
+      new RegExp(`the index .*@${i1.digest} is nested 2 indexes deep in it, over the limit of 1`),
+    );
+    assert.deepEqual([h.store.claims, h.signed.length], [0, 0]);
+  });
+});
+
+describe(`more than ${MAX_MANIFESTS_PER_PUSH} distinct manifests in one push`, () => {
+  test('refused whole before any child is read, with an alert naming the pushed index', async () => {
+    const base = await reg.pushImage('team/app', 'many-base');
+    const children = await variantsOf(base, MAX_MANIFESTS_PER_PUSH); // with the index: one over
+    const index = await pushIndex('many', children);
+    const h = signOnPushCore(client(), reg.host);
+    await h.entry(gcrEvent({ action: 'INSERT', digest: imageOf(index.digest) }));
+    assert.deepEqual(h.gets, [index.digest]);
+    assert.deepEqual([h.store.claims, h.signed.length], [0, 0]);
+    assert.deepEqual(
+      h.raised.map((a) => [a.kind, a.subject]),
+      [['signing-refused', imageOf(index.digest)]],
+    );
+    assert.match(h.raised[0]!.summary, /over the limit of 256/);
+  });
+});
+
+describe('a platform manifest that cannot be signed', () => {
+  test('a nested index spelling its list two ways is alerted on its own; the rest is signed', async () => {
+    const good = await reg.pushImage('team/app', 'good');
+    const hidden = await reg.pushImage('team/app', 'hidden');
+    const nestedBody = `{"schemaVersion":2,"mediaType":"${OCI_INDEX}","manifests":[null],"Manifests":[${JSON.stringify(listed(hidden))}]}`;
+    const nested = await putRawManifest(reg, 'team/app', 'two-lists', OCI_INDEX, nestedBody);
+    const index = await pushIndex('with-two-lists', [good, nested]);
+    const h = signOnPushCore(client(), reg.host);
+    await h.entry(gcrEvent({ action: 'INSERT', digest: imageOf(index.digest) }));
+    assert.deepEqual(
+      [...h.store.records.values()].map((r) => [r.image, r.state]).sort(),
+      [
+        [imageOf(good.digest), 'attached'],
+        [imageOf(index.digest), 'attached'],
+      ].sort(),
+    );
+    assert.deepEqual(
+      h.raised.map((a) => [a.kind, a.subject]),
+      [['signing-refused', imageOf(nested.digest)]],
+    );
+  });
+
+  test('a retryable failure reading a platform is rethrown before anything is claimed', async () => {
+    const platform = await reg.pushImage('team/app', 'flaky');
+    const index = await pushIndex('flaky-index', [platform]);
+    const failing = (real: Registry): Registry =>
+      new Proxy(real, {
+        get(target, property) {
+          const value = Reflect.get(target, property, target).bind(target);
+          if (property !== 'getManifest') return value;
+          return async (...args: Parameters<Registry['getManifest']>) => {
+            if (args[1] === platform.digest) throw new DependencyError('registry', 'HTTP 503');
+            return value(...args);
+          };
+        },
+      });
+    const h = signOnPushCore(failing(client()), reg.host);
+    await assert.rejects(
+      h.entry(gcrEvent({ action: 'INSERT', digest: imageOf(index.digest) })),
+      DependencyError,
+    );
+    assert.deepEqual([h.store.claims, h.raised.length], [0, 0]);
+  });
+});
+
+describe('planPlatformManifests', () => {
+  const D = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
+  /** A repository of manifests in memory: index digests map to the digests they list. */
+  function repository(indexes: Map<string, string[]>) {
+    const reads: string[] = [];
+    const manifest = (digest: string): ReadManifest => {
+      const children = indexes.get(digest);
+      return {
+        digest,
+        image: `h/r@${digest}`,
+        isIndex: children !== undefined,
+        view: children === undefined ? { layers: [] } : { manifests: children.map((d) => ({ digest: d })) },
+      };
+    };
+    const reader: ManifestReader = {
+      read: async (digest) => {
+        reads.push(digest);
+        return manifest(digest);
+      },
+      imageOf: (digest) => `h/r@${digest}`,
+    };
+    return { reads, reader, manifest };
+  }
+
+  test(`up to ${MAX_MANIFESTS_PER_PUSH} distinct manifests, the pushed one included; repeats are free`, async () => {
+    const children = Array.from({ length: MAX_MANIFESTS_PER_PUSH - 1 }, (_, i) => D(i + 1));
+    const { reads, reader, manifest } = repository(new Map([[D(0), [...children, ...children]]]));
+    const steps = await planPlatformManifests(manifest(D(0)), reader);
+    assert.deepEqual(reads, children);
+    assert.deepEqual(
+      steps.map((s) => s.kind === 'sign' && s.digest),
+      children,
+    );
+  });
+
+  test('one more is refused before any child is read', async () => {
+    const children = Array.from({ length: MAX_MANIFESTS_PER_PUSH }, (_, i) => D(i + 1));
+    const { reads, reader, manifest } = repository(new Map([[D(0), children]]));
+    await assert.rejects(planPlatformManifests(manifest(D(0)), reader), TooManyManifestsError);
+    assert.deepEqual(reads, []);
+  });
+
+  test('children of nested indexes count too, each digest once across the whole tree', async () => {
+    const inner = Array.from({ length: 200 }, (_, i) => D(1000 + i));
+    const indexes = new Map([
+      [D(0), [D(1), D(2)]],
+      [D(1), inner],
+      [D(2), [...inner.slice(0, 50), ...Array.from({ length: 60 }, (_, i) => D(2000 + i))]],
+    ]);
+    const { reader, manifest } = repository(indexes);
+    await assert.rejects(planPlatformManifests(manifest(D(0)), reader), TooManyManifestsError);
+    indexes.set(D(2), [...inner.slice(0, 50), ...Array.from({ length: 53 }, (_, i) => D(2000 + i))]);
+    const steps = await planPlatformManifests(manifest(D(0)), repository(indexes).reader);
+    assert.equal(steps.length, 255); // 2 indexes + 200 + 53
+    assert.equal(new Set(steps.map((s) => s.image)).size, 255);
+  });
+
+  test('an index inside an index is planned after its children; one more level is refused', async () => {
+    const { reader, manifest } = repository(
+      new Map([
+        [D(0), [D(1)]],
+        [D(1), [D(2)]],
+      ]),
+    );
+    const steps = await planPlatformManifests(manifest(D(0)), reader);
+    assert.deepEqual(
+      steps.map((s) => [s.kind, s.image, s.index]),
+      [
+        ['sign', `h/r@${D(2)}`, `h/r@${D(1)}`],
+        ['sign', `h/r@${D(1)}`, `h/r@${D(0)}`],
+      ],
+    );
+    const deeper = repository(
+      new Map([
+        [D(0), [D(1)]],
+        [D(1), [D(2)]],
+        [D(2), [D(3)]],
+      ]),
+    );
+    await assert.rejects(planPlatformManifests(deeper.manifest(D(0)), deeper.reader), IndexTooDeepError);
+  });
+});
