@@ -5,18 +5,27 @@
  *   {"SignedEntryTimestamp":"<base64>","Payload":{"body":"<base64 entry>","integratedTime":N,"logIndex":N,"logID":"<hex>"}}
  */
 import { z } from 'zod';
+import { goStruct } from '../registry/go-json.ts';
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64');
 
-export const rekorBundleSchema = z.object({
-  SignedEntryTimestamp: base64.min(1),
-  Payload: z.object({
-    body: base64.min(1),
-    integratedTime: z.number().int().nonnegative(),
-    logIndex: z.number().int().nonnegative(),
-    logID: z.string().regex(/^[a-f0-9]{64}$/, 'logID must be the hex sha256 of the log key'),
+// Read as cosign's Go decoder reads it (pkg/cosign/bundle): keys matched case-insensitively, a key
+// spelled two ways refused.
+export const rekorBundleSchema = goStruct(
+  ['SignedEntryTimestamp', 'Payload'],
+  z.object({
+    SignedEntryTimestamp: base64.min(1),
+    Payload: goStruct(
+      ['body', 'integratedTime', 'logIndex', 'logID'],
+      z.object({
+        body: base64.min(1),
+        integratedTime: z.number().int().nonnegative(),
+        logIndex: z.number().int().nonnegative(),
+        logID: z.string().regex(/^[a-f0-9]{64}$/, 'logID must be the hex sha256 of the log key'),
+      }),
+    ),
   }),
-});
+);
 export type RekorBundle = z.infer<typeof rekorBundleSchema>;
 
 /** Serialised in cosign's field order, so the annotation reads the same as one cosign wrote. */

@@ -146,3 +146,20 @@ test("cosign's bundle annotation parses and re-serialises to the same string", a
   assert.equal(serializeRekorBundle(bundle), annotation);
   assert.equal(parseRekorBundle('{"SignedEntryTimestamp":"x"}'), undefined);
 });
+
+test('the bundle annotation is read as cosign reads it: keys in any case, never spelled two ways', async () => {
+  const layer = JSON.parse(await readFile(new URL('cosign-sig-layer.EXTRACTED.txt', fixtures), 'utf8'));
+  const bundle = parseRekorBundle(layer.annotations['dev.sigstore.cosign/bundle'])!;
+  const lower = JSON.stringify({
+    signedEntryTimestamp: bundle.SignedEntryTimestamp,
+    payload: {
+      Body: bundle.Payload.body,
+      integratedtime: bundle.Payload.integratedTime,
+      LOGINDEX: bundle.Payload.logIndex,
+      logId: bundle.Payload.logID,
+    },
+  });
+  assert.deepEqual(parseRekorBundle(lower), bundle);
+  const twice = JSON.stringify({ ...JSON.parse(lower), SignedEntryTimestamp: 'AAAA' });
+  assert.equal(parseRekorBundle(twice), undefined);
+});
