@@ -7,12 +7,11 @@ import { AlertDeliveryError, FanOutAlertSink } from '../../../functions/alerts/f
 import { checkWebhookUrl } from '../../../functions/alerts/from-env.ts';
 import { LogAlertNotifier } from '../../../functions/alerts/log-sink.ts';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
-import type { AlertNotifier } from '../../../functions/alerts/notifier.ts';
 import { alertMessage } from '../../../functions/alerts/pubsub-sink.ts';
-import type { RaisedAlert } from '../../../functions/alerts/record.ts';
 import { slackMessage, WebhookAlertNotifier } from '../../../functions/alerts/webhook-sink.ts';
 import { DependencyError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { RecordingNotifier } from '../../helpers/recording-notifier.ts';
 
 const rogue = (logIndex = 7): AlertInput => ({
   kind: 'rogue-signature',
@@ -22,27 +21,6 @@ const rogue = (logIndex = 7): AlertInput => ({
   summary: `entry ${logIndex} signed outside sigsentry`,
   evidence: { logIndex, uuid: 'abc', entryBodyDigest: 'sha256:00' },
 });
-
-class RecordingNotifier implements AlertNotifier {
-  readonly name: string;
-  readonly wantsRepeats: boolean;
-  readonly seen: RaisedAlert[] = [];
-  readonly resolvedSeen: string[] = [];
-  fail = false;
-  failResolved = false;
-  constructor(name: string, wantsRepeats = false) {
-    this.name = name;
-    this.wantsRepeats = wantsRepeats;
-  }
-  async notify(raised: RaisedAlert): Promise<void> {
-    if (this.fail) throw new Error(`${this.name} is down`);
-    this.seen.push(raised);
-  }
-  async resolved(alert: { key: string }): Promise<void> {
-    if (this.failResolved) throw new Error(`${this.name} is down`);
-    this.resolvedSeen.push(alert.key);
-  }
-}
 
 describe('alert records: one incident, a count, re-opened on recurrence', () => {
   it('counts repeats, re-opens a resolved alert, keeps firstSeen', async () => {

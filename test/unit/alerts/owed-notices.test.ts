@@ -4,10 +4,9 @@ import type { AlertInput } from '../../../functions/alerts/alert.ts';
 import { AlertDeliveryError, FanOutAlertSink } from '../../../functions/alerts/fanout.ts';
 import { LogAlertNotifier } from '../../../functions/alerts/log-sink.ts';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
-import type { AlertNotifier } from '../../../functions/alerts/notifier.ts';
-import type { RaisedAlert } from '../../../functions/alerts/record.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { createMonitorLogEntry } from '../../../functions/monitor-log/entry.ts';
+import { RecordingNotifier } from '../../helpers/recording-notifier.ts';
 
 const rogue = (logIndex = 7): AlertInput => ({
   kind: 'rogue-signature',
@@ -17,26 +16,6 @@ const rogue = (logIndex = 7): AlertInput => ({
   summary: `entry ${logIndex} signed outside sigsentry`,
   evidence: { logIndex },
 });
-
-class RecordingNotifier implements AlertNotifier {
-  readonly seen: RaisedAlert[] = [];
-  readonly resolvedSeen: string[] = [];
-  fail = false;
-  readonly name: string;
-  readonly wantsRepeats: boolean;
-  constructor(name: string, wantsRepeats = false) {
-    this.name = name;
-    this.wantsRepeats = wantsRepeats;
-  }
-  async notify(raised: RaisedAlert): Promise<void> {
-    if (this.fail) throw new Error(`${this.name} is down`);
-    this.seen.push(raised);
-  }
-  async resolved(alert: { key: string }): Promise<void> {
-    if (this.fail) throw new Error(`${this.name} is down`);
-    this.resolvedSeen.push(alert.key);
-  }
-}
 
 /** A clock the test moves; the record and the sinks share it. */
 function clock() {
@@ -82,9 +61,9 @@ describe('owed alert notices are redelivered without waiting for the alert to re
     const pubsub = new RecordingNotifier('pubsub');
     const sink = new FanOutAlertSink({ recorder, notifiers: [pubsub], now: time.now });
     await sink.raise(rogue());
-    pubsub.fail = true;
+    pubsub.failResolved = true;
     await assert.rejects(sink.resolve('rogue-signature:log:7', 'rotated'), AlertDeliveryError);
-    pubsub.fail = false;
+    pubsub.failResolved = false;
     // Owed to a webhook too, as a CLI run without the URL leaves it; this deployment has none.
     const owed = recorder.alerts.get('rogue-signature:log:7')!;
     recorder.alerts.set(owed.key, {
