@@ -73,6 +73,7 @@ export function logInconsistentAlert(
   checkpoints: Array<VerifiedCheckpoint | undefined>,
 ): AlertInput {
   const logIndex = error.details?.['logIndex'];
+  const treeIndex = error.details?.['treeIndex'];
   const uuid = error.details?.['uuid'];
   return {
     kind: 'log-inconsistent',
@@ -85,6 +86,7 @@ export function logInconsistentAlert(
       checkpoints: checkpoints.filter((c) => c !== undefined).map((c) => c.note),
       verifierOutput: error.message,
       ...(typeof logIndex === 'number' ? { logIndex } : {}),
+      ...(typeof treeIndex === 'number' ? { treeIndex } : {}),
       ...(typeof uuid === 'string' ? { uuid } : {}),
       reason: error.details?.['reason'],
     },
@@ -124,6 +126,14 @@ export interface TreeRotation {
   passedOver: FrozenTree[];
 }
 
+/**
+ * The size of the tree the monitor moves away from: as its frozen listing gives it (what it had
+ * when it froze), but never below the checkpoint verified of it, since the listing is unsigned.
+ */
+export function leftTreeSize(previous: { treeSize: number }, rotation?: TreeRotation): number {
+  return Math.max(rotation?.old.size ?? 0, previous.treeSize);
+}
+
 export function logTreeChangedAlert(
   log: { name: string; url: string },
   previous: { origin: string; checkpoint: string; cursor: number; treeSize: number },
@@ -132,8 +142,8 @@ export function logTreeChangedAlert(
   rotation?: TreeRotation,
 ): AlertInput {
   const frozen = rotation?.old.checkpoint;
-  // The old tree's size as its listing gives it, when listed: what it had when it froze.
-  const unscanned = Math.max(0, (rotation?.old.size ?? previous.treeSize) - previous.cursor);
+  const oldSize = leftTreeSize(previous, rotation);
+  const unscanned = Math.max(0, oldSize - previous.cursor);
   const passedOver = rotation?.passedOver ?? [];
   const skipped =
     passedOver.length === 0
@@ -167,7 +177,7 @@ export function logTreeChangedAlert(
       ],
       previousOrigin: previous.origin,
       origin: head.origin,
-      previousTreeSize: rotation?.old.size ?? previous.treeSize,
+      previousTreeSize: oldSize,
       previousCursor: previous.cursor,
       previousTreeFrozen: frozen !== undefined,
       ...(passedOver.length > 0

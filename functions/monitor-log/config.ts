@@ -13,6 +13,7 @@
 import { z } from 'zod';
 import { logPublicKeyFromEnv } from '../config/log-key.ts';
 import { InvalidInputError } from '../errors.ts';
+import { MAX_SHARDS_PER_PLAN } from './fan-out.ts';
 import { OwnedIdentitySchema } from './identities.ts';
 
 const Index = z.number().int().nonnegative();
@@ -49,6 +50,7 @@ export const MonitorLimitsSchema = z
     readAhead: z.number().int().min(1).max(8),
     fanOutAbove: z.number().int().min(1000),
     shardSize: z.number().int().min(1000),
+    maxShardsPerPlan: z.number().int().min(1).max(MAX_SHARDS_PER_PLAN),
     shardLeaseMs: z.number().int().min(60_000),
     /** Log requests in flight (v1 batch retrieves per batch; v2 entry bundles over the batches read at once). */
     requestConcurrency: z.number().int().min(1).max(256),
@@ -69,6 +71,19 @@ export const MonitorConfigSchema = z.object({
 export type MonitorConfig = Omit<z.infer<typeof MonitorConfigSchema>, 'logs'> & {
   logs: MonitoredLogSettings[];
 };
+
+/**
+ * A monitor with no owned identity matches nothing: each run would move its cursor past every entry
+ * unchecked and report success, so a deployment missing KMS_KEY and SIGSENTRY_IDENTITIES would
+ * lose those entries for good. It is refused at start instead.
+ */
+export function noOwnedIdentitiesError(): InvalidInputError {
+  return new InvalidInputError(
+    'monitorLog has no owned identities to watch the log for: set KMS_KEY or SIGSENTRY_IDENTITIES ' +
+      "(or the monitor section's identities in SIGSENTRY_CONFIG); without one every entry would be " +
+      'passed over unchecked',
+  );
+}
 
 function json(value: string, what: string): unknown {
   try {
@@ -124,6 +139,7 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
   if (!parsed.success) {
     throw new InvalidInputError(`invalid monitorLog configuration: ${z.prettifyError(parsed.error)}`);
   }
+  if (parsed.data.identities.length === 0) throw noOwnedIdentitiesError();
   const logs = parsed.data.logs.map((l) => ({ ...l, name: l.name ?? defaultLogName(l.url) }));
   const names = new Set(logs.map((l) => l.name));
   if (names.size !== logs.length) throw new InvalidInputError('two monitored logs have the same name');

@@ -17,8 +17,20 @@ import { DependencyError, InvalidInputError, type SigsentryError } from '../erro
 import type { Logger } from '../logging/logger.ts';
 import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
-import { logTreeChangedAlert, type TreeRotation } from './alerts.ts';
-import { driveFanOut, type FanOut, type ShardMessage, type ShardRecord, shardStarts } from './fan-out.ts';
+import { LogIntegrityError } from '../tlog/client/errors.ts';
+import { leftTreeSize, logTreeChangedAlert, type TreeRotation } from './alerts.ts';
+import { noOwnedIdentitiesError } from './config.ts';
+import {
+  boundedPlan,
+  driveFanOut,
+  type FanOut,
+  holdsShard,
+  MAX_SHARDS_PER_PLAN,
+  planSpan,
+  type ShardMessage,
+  type ShardRecord,
+  shardStarts,
+} from './fan-out.ts';
 import type { ResolvedIdentity } from './identities.ts';
 import type { FrozenTree, MonitoredLog } from './log-source.ts';
 import { IdentityMatcher } from './matcher.ts';
@@ -47,6 +59,11 @@ export interface MonitorLimits {
   fanOutAbove: number;
   /** Entries per fan-out shard (one function run must be able to scan one). */
   shardSize: number;
+  /**
+   * Shards one fan-out plan holds at most (at most MAX_SHARDS_PER_PLAN): a larger backlog is
+   * planned again, from where the cursor got to, once the plan is finished.
+   */
+  maxShardsPerPlan: number;
   /** A shard not finished this long after its message was published is published again. */
   shardLeaseMs: number;
   /**
@@ -65,6 +82,7 @@ export const DEFAULT_LIMITS: MonitorLimits = {
   readAhead: 2,
   fanOutAbove: 200_000,
   shardSize: 100_000,
+  maxShardsPerPlan: MAX_SHARDS_PER_PLAN,
   shardLeaseMs: 15 * 60_000,
   shardScanLeaseMs: 10 * 60_000,
 };
@@ -130,7 +148,7 @@ export interface MonitorRunResult {
 }
 
 export async function runMonitor(deps: MonitorDeps): Promise<MonitorRunResult> {
-  const matcher = new IdentityMatcher(deps.identities);
+  const matcher = watchingFor(deps.identities);
   const logs: LogRunResult[] = [];
   for (const config of deps.logs) {
     const result = emptyResult(config.name);
@@ -148,6 +166,64 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorRunResult> {
   }
   const fine = new Set<LogOutcome>(['scanned', 'busy', 'fanned-out']);
   return { ok: logs.every((l) => fine.has(l.outcome)), logs };
+}
+
+/**
+ * The matcher for the owned identities. With none, every entry would be passed over as not ours
+ * and the cursor moved past it for good (a deployment without KMS_KEY or SIGSENTRY_IDENTITIES):
+ * the run is refused before it touches anything.
+ */
+function watchingFor(identities: readonly ResolvedIdentity[]): IdentityMatcher {
+  const matcher = new IdentityMatcher(identities);
+  if (matcher.empty) throw noOwnedIdentitiesError();
+  return matcher;
+}
+
+/**
+ * Growth between two verified checkpoints of one tree that someone should look at: far more than
+ * the busiest public log (Rekor v1) gains between two runs, or in months. Proven consistent, it is
+ * scanned like any growth (a bounded fan-out plan at a time), but a log that holds its key can
+ * publish a consistent checkpoint of any size, and this is what one making entries up looks like.
+ */
+export const IMPLAUSIBLE_GROWTH = 2 ** 28;
+
+/** An error line, with both sizes, for a growth past IMPLAUSIBLE_GROWTH (no alert kind fits it). */
+function reportImplausibleGrowth(
+  logger: Logger,
+  verified: VerifiedCheckpoint,
+  head: VerifiedCheckpoint,
+): void {
+  const growth = head.size - verified.size;
+  if (growth <= IMPLAUSIBLE_GROWTH) return;
+  logger.error(
+    `the log grew implausibly: tree "${head.origin}" from ${verified.size} to ${head.size} entries between two verified checkpoints`,
+    {
+      origin: head.origin,
+      previousTreeSize: verified.size,
+      treeSize: head.size,
+      growth,
+      checkpoints: [verified.note, head.note],
+    },
+  );
+}
+
+/**
+ * A frozen tree the log's (unsigned) info lists smaller than a checkpoint already verified of it:
+ * the log contradicting its own signed word, as info disagreeing with its checkpoint does. Taking
+ * the listing would leave entries of a verified tree unscanned with nothing saying so.
+ */
+function listedBelowVerified(
+  listed: FrozenTree,
+  verified: VerifiedCheckpoint,
+): LogIntegrityError | undefined {
+  // A listing with a verified head is proven against the verified checkpoint instead (shrunk).
+  if (listed.checkpoint !== undefined || listed.size >= verified.size) return undefined;
+  return new LogIntegrityError(
+    'log-info-mismatch',
+    `log info lists the frozen tree "${verified.origin}" at ${listed.size} entries, ` +
+      `fewer than the ${verified.size} of its checkpoint verified before`,
+    { origin: verified.origin, treeIndex: listed.size, treeSize: listed.size, checkpointSize: verified.size },
+  );
 }
 
 function emptyResult(log: string): LogRunResult {
@@ -338,6 +414,8 @@ async function monitorOneLog(
     const at = frozen.findIndex((t) => t.origin === state!.origin);
     if (at >= 0) {
       const old = frozen[at]!;
+      const contradiction = listedBelowVerified(old, trusted!);
+      if (contradiction !== undefined) return integrityFailure(contradiction, trusted, head);
       const final = old.checkpoint;
       if (final !== undefined && state.cursor < final.size) {
         head = final; // its tail: scanned below, as any growth of the tree
@@ -366,6 +444,7 @@ async function monitorOneLog(
     const earlier = state.previousShards.find((s) => s.origin === head.origin && s.checkpoint !== '');
     if (earlier !== undefined) {
       if (!(await consistent(checkpointOf(earlier.checkpoint), head))) return result;
+      reportImplausibleGrowth(logger, checkpointOf(earlier.checkpoint), head);
     }
     if (visited?.has(head.origin)) {
       // Back to a tree this run has scanned: the log's info goes round in circles.
@@ -393,17 +472,18 @@ async function monitorOneLog(
       return result;
     }
     result.trees = [...(result.trees ?? [state.origin]), head.origin];
+    // Never below what was verified of it: its listed size is the log's unsigned word.
+    const oldSize = leftTreeSize(state, rotation);
     logger.warn('the log moved to another tree; following it', {
       previousOrigin: state.origin,
       origin: head.origin,
       previousCursor: state.cursor,
-      previousTreeSize: rotation?.old.size ?? state.treeSize,
+      previousTreeSize: oldSize,
       previousTreeFrozen: rotation?.old.checkpoint !== undefined,
       passedOver: rotation?.passedOver.map((t) => t.origin ?? `${t.size} entries`),
       resumeAt: earlier?.cursor ?? 0,
     });
     // What could not be scanned now (the old tree's tail, trees passed over) is kept pending.
-    const oldSize = rotation?.old.size ?? state.treeSize;
     const left: PreviousTree = {
       origin: state.origin,
       checkpoint: rotation?.old.checkpoint?.note ?? state.checkpoint,
@@ -425,6 +505,7 @@ async function monitorOneLog(
     if (!(await save(fresh(earlier?.cursor ?? 0, shards)))) return result;
   } else {
     if (!(await consistent(trusted!, head))) return result;
+    reportImplausibleGrowth(logger, trusted!, head);
     if (head.size !== state.treeSize || head.note !== state.checkpoint) {
       if (!(await save({ ...state, checkpoint: head.note, treeSize: head.size }))) return result;
     }
@@ -444,6 +525,9 @@ async function monitorOneLog(
     const frozen = await frozenTrees();
     for (const left of state!.previousShards.filter((s) => s.pending !== undefined)) {
       const listed = frozen.find((t) => t.origin === left.origin);
+      const verified = left.checkpoint !== '' ? checkpointOf(left.checkpoint) : undefined;
+      const contradiction = listed && verified && listedBelowVerified(listed, verified);
+      if (contradiction) return integrityFailure(contradiction, verified);
       const final = listed?.checkpoint;
       if (final === undefined) {
         // Named in the HIGH alert that left it; logged each run until it can be proven.
@@ -455,7 +539,7 @@ async function monitorOneLog(
         });
         continue;
       }
-      if (left.checkpoint !== '' && !(await consistent(checkpointOf(left.checkpoint), final))) return result;
+      if (verified !== undefined && !(await consistent(verified, final))) return result;
       const record = (cursor: number) =>
         save({
           ...state!,
@@ -519,7 +603,8 @@ async function monitorOneLog(
 
   // A backlog being scanned in parallel: move the cursor over its finished shards, publish the
   // shards that stalled, and scan nothing here until every shard is finished.
-  const plan = state!.fanOut;
+  // Bounded: a plan saved before plans were (possibly 2^52 entries) is finished at its bound.
+  const plan = state!.fanOut && boundedPlan(state!.fanOut, limits.maxShardsPerPlan);
   if (plan !== undefined && deps.fanOut !== undefined && deps.from === undefined) {
     const progress = await driveFanOut(deps.fanOut, config.name, plan, {
       now: now(),
@@ -542,13 +627,14 @@ async function monitorOneLog(
     }
   }
 
-  // A backlog larger than one run scans: split it into shards for parallel instances.
+  // A backlog larger than one run scans: split it into shards for parallel instances, at most
+  // maxShardsPerPlan of them; the rest is planned once they are finished.
   if (deps.fanOut !== undefined && head.size - cursor > limits.fanOutAbove) {
     const next: FanOutPlan = {
       id: crypto.randomUUID(),
       checkpoint: head.note,
       start: cursor,
-      end: head.size,
+      end: Math.min(head.size, cursor + planSpan(limits.shardSize, limits.maxShardsPerPlan)),
       shardSize: limits.shardSize,
       createdAt: new Date(now()).toISOString(),
     };
@@ -557,7 +643,8 @@ async function monitorOneLog(
     const superseded = state!.fanOut;
     if (!(await save({ ...state!, cursor, fanOut: next }))) return result;
     if (superseded !== undefined) {
-      await deps.fanOut.store.remove(config.name, superseded.id, shardStarts(superseded));
+      const dropped = boundedPlan(superseded, limits.maxShardsPerPlan);
+      await deps.fanOut.store.remove(config.name, superseded.id, shardStarts(dropped));
     }
     const progress = await driveFanOut(deps.fanOut, config.name, next, {
       now: now(),
@@ -567,6 +654,8 @@ async function monitorOneLog(
       start: next.start,
       end: next.end,
       shards: shardStarts(next).length,
+      // What is left past this plan's end, planned once it is finished.
+      backlogAfter: head.size - next.end,
     });
     result.dispatched = progress.dispatched;
     result.cursor = cursor;
@@ -629,12 +718,15 @@ export async function runMonitorShard(deps: MonitorDeps, message: ShardMessage):
     deps.logger.notice(`monitor shard ${message.start} of ${message.log} skipped: ${why}`, { ...message });
     return result;
   };
+  const matcher = watchingFor(deps.identities);
   const config = deps.logs.find((l) => l.name === message.log);
   if (config === undefined) return skip('no monitored log has this name');
   if (deps.fanOut === undefined) return skip('fan-out is not configured here');
   const fan = deps.fanOut;
-  const plan = (await deps.store.load(message.log))?.fanOut;
-  if (plan === undefined || plan.id !== message.plan || !shardStarts(plan).includes(message.start)) {
+  const saved = (await deps.store.load(message.log))?.fanOut;
+  const maxShards = deps.limits?.maxShardsPerPlan ?? DEFAULT_LIMITS.maxShardsPerPlan;
+  const plan = saved && boundedPlan(saved, maxShards);
+  if (plan === undefined || plan.id !== message.plan || !holdsShard(plan, message.start)) {
     return skip('no fan-out in progress holds this shard (it finished, or the message is stale)');
   }
   let [record] = await fan.store.load(message.log, plan.id, [message.start]);
@@ -663,7 +755,7 @@ export async function runMonitorShard(deps: MonitorDeps, message: ShardMessage):
     }
   };
   const logger = deps.logger.child({ log: message.log, shard: message.start });
-  const ctx = scanContextFor(deps, config, new IdentityMatcher(deps.identities), result, logger);
+  const ctx = scanContextFor(deps, config, matcher, result, logger);
   const head = checkpointOf(plan.checkpoint);
   result.treeSize = head.size;
   result.from = record.cursor;

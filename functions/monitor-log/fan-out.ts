@@ -59,10 +59,41 @@ export interface FanOut {
   dispatcher: ShardDispatcher;
 }
 
+/**
+ * Shards one plan holds at most. A log that holds its key can publish a consistent checkpoint of
+ * any size (2^52 entries); a plan covers at most this many shards of the backlog, and the rest is
+ * planned by later runs as the cursor moves over the finished ones. 1000 shards of the default
+ * 100,000 entries keep a plan's records one Firestore read and its messages one publish burst.
+ */
+export const MAX_SHARDS_PER_PLAN = 1000;
+
+/** Entries one plan of `shardSize` shards covers at most. */
+export function planSpan(shardSize: number, maxShards: number): number {
+  return Math.max(1, shardSize) * Math.max(1, Math.min(maxShards, MAX_SHARDS_PER_PLAN));
+}
+
+/**
+ * The part of `plan` that is scanned: all of it for a plan made with the bound, the first
+ * `maxShards` shards of one saved before the bound existed (possibly 2^52 entries long), which is
+ * then finished at that end and the rest planned again. Never more than MAX_SHARDS_PER_PLAN.
+ */
+export function boundedPlan(plan: FanOutPlan, maxShards: number = MAX_SHARDS_PER_PLAN): FanOutPlan {
+  const end = Math.min(plan.end, plan.start + planSpan(plan.shardSize, maxShards));
+  return end === plan.end ? plan : { ...plan, end };
+}
+
+/** Where each shard of `plan` starts, for its bounded part only (see boundedPlan). */
 export function shardStarts(plan: FanOutPlan): number[] {
+  const { start, end, shardSize } = boundedPlan(plan);
   const starts: number[] = [];
-  for (let s = plan.start; s < plan.end; s += plan.shardSize) starts.push(s);
+  for (let s = start; s < end; s += Math.max(1, shardSize)) starts.push(s);
   return starts;
+}
+
+/** Whether a shard starting at `start` is one of `plan`'s (a message naming another is stale). */
+export function holdsShard(plan: FanOutPlan, start: number): boolean {
+  const { end, shardSize } = boundedPlan(plan);
+  return start >= plan.start && start < end && (start - plan.start) % Math.max(1, shardSize) === 0;
 }
 
 export function shardEnd(plan: FanOutPlan, start: number): number {
@@ -84,9 +115,10 @@ export interface FanOutProgress {
 export async function driveFanOut(
   fan: FanOut,
   log: string,
-  plan: FanOutPlan,
+  saved: FanOutPlan,
   opts: { now: number; leaseMs: number },
 ): Promise<FanOutProgress> {
+  const plan = boundedPlan(saved);
   const starts = shardStarts(plan);
   const records = await fan.store.load(log, plan.id, starts);
   let processedThrough = plan.start;

@@ -68,7 +68,12 @@ describe('monitorLog configuration', () => {
   it('reads only variables the deployment contract lists for monitorLog', () => {
     const read = new Set<string>();
     const env = new Proxy(
-      { GCP_PROJECT: 'p', REKOR_URL: 'https://r.example', REKOR_PUBLIC_KEY: logKey } as NodeJS.ProcessEnv,
+      {
+        GCP_PROJECT: 'p',
+        REKOR_URL: 'https://r.example',
+        REKOR_PUBLIC_KEY: logKey,
+        KMS_KEY: keyVersion,
+      } as NodeJS.ProcessEnv,
       {
         get(target, prop) {
           if (typeof prop === 'string') read.add(prop);

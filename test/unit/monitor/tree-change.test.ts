@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { runMonitor } from '../../../functions/monitor-log/core.ts';
+import { resolveIdentities } from '../../../functions/monitor-log/identities.ts';
 import type { MonitoredLog } from '../../../functions/monitor-log/log-source.ts';
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
@@ -21,6 +22,18 @@ import { consistencyProof, hashLeaf, MemoryLevels, rootAt } from '../../../funct
 
 const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const signer = ecdsaNoteSigner('log.example', key.privateKey);
+/** The entries do not matter here, but the monitor refuses to run with no owned identity. */
+const unrelatedIdentity = await resolveIdentities(
+  [
+    {
+      type: 'publicKey',
+      pem: generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        .publicKey.export({ format: 'pem', type: 'spki' })
+        .toString(),
+    },
+  ],
+  () => Promise.reject(new Error('no KMS here')),
+);
 const A = 'log.example - 1';
 const B = 'log.example - 2';
 
@@ -106,7 +119,7 @@ function monitor() {
     store,
     alerts,
     records: new StaticSigningRecordLookup(),
-    identities: [],
+    identities: unrelatedIdentity,
     logger: createMemoryLogger(),
   };
   const run = async (t: Tree) => {
