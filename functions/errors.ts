@@ -56,3 +56,15 @@ export class PolicyViolationError extends SigsentryError {
 export function isRetryable(err: unknown): boolean {
   return err instanceof SigsentryError ? err.retryable : true;
 }
+
+/**
+ * A URL as errors and logs may name it: origin and path only. A query or fragment can be a credential
+ * (the signature of a pre-signed storage URL a blob read is redirected to), and userinfo is one. Text
+ * that is not a URL (a hostile Location or token realm) is cut the same way, at its first `?` or `#`.
+ */
+export function urlForLog(url: URL | string): string {
+  const parsed = typeof url === 'string' ? URL.parse(url) : url;
+  if (parsed !== null && parsed.origin !== 'null') return `${parsed.origin}${parsed.pathname}`;
+  const text = String(url).split(/[?#]/, 1)[0] ?? '';
+  return text.replace(/^([^/]*\/\/)[^/]*@/, '$1').slice(0, 200);
+}

@@ -9,10 +9,10 @@
  * over many tags asks once, not once per request; concurrent requests share one token request.
  */
 import { z } from 'zod';
-import { DependencyError } from '../errors.ts';
+import { DependencyError, urlForLog } from '../errors.ts';
 import type { BearerChallenge } from './bearer-challenge.ts';
 import { RegistryIntegrityError, RegistryRejectedError } from './errors.ts';
-import { type HttpResponse, urlForLog } from './http.ts';
+import type { HttpResponse } from './http.ts';
 
 /** GET a token realm through the registry transport (allowlist, https, size cap, deadline). */
 export type RealmGet = (

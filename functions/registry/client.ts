@@ -4,7 +4,7 @@
  * retryable DependencyErrors, 404 is a RegistryNotFoundError.
  */
 import { z } from 'zod';
-import { DependencyError, InvalidInputError } from '../errors.ts';
+import { DependencyError, InvalidInputError, urlForLog } from '../errors.ts';
 import { assertDigest, isDigest, sha256Digest } from './digest.ts';
 import { RegistryIntegrityError, RegistryNotFoundError, RegistryRejectedError } from './errors.ts';
 import {
@@ -13,7 +13,6 @@ import {
   type RegistryHttpOptions,
   registryBaseUrl,
   registryOrigin,
-  urlForLog,
 } from './http.ts';
 import { type Descriptor, imageIndexSchema, parseManifestBytes } from './manifest.ts';
 import { MANIFEST_MEDIA_TYPES, OCI_INDEX, OCTET_STREAM } from './media-types.ts';

@@ -7,7 +7,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { DependencyError, PolicyViolationError } from '../errors.ts';
+import { DependencyError, PolicyViolationError, urlForLog } from '../errors.ts';
 import { AnonymousTokens, tokenKey } from './anonymous-tokens.ts';
 import { bearerChallenge } from './bearer-challenge.ts';
 import { RegistryIntegrityError } from './errors.ts';
@@ -256,18 +256,6 @@ export function registryOrigin(host: string): string {
     origins.set(host, origin);
   }
   return origin;
-}
-
-/**
- * A URL as errors and logs may name it: origin and path only. A query or fragment can be a credential
- * (the signature of a pre-signed storage URL a blob read is redirected to), and userinfo is one. Text
- * that is not a URL (a hostile Location or token realm) is cut the same way, at its first `?` or `#`.
- */
-export function urlForLog(url: URL | string): string {
-  const parsed = typeof url === 'string' ? URL.parse(url) : url;
-  if (parsed !== null && parsed.origin !== 'null') return `${parsed.origin}${parsed.pathname}`;
-  const text = String(url).split(/[?#]/, 1)[0] ?? '';
-  return text.replace(/^([^/]*\/\/)[^/]*@/, '$1').slice(0, 200);
 }
 
 export class RegistryHttp {

@@ -14,6 +14,6 @@ export {
   toPublicKey,
 } from './keys.ts';
 export type { NoteSignature, SignedNote } from './note.ts';
-export { formatSignatureLine, parseSignedNote } from './note.ts';
+export { formatSignatureLine, MAX_NOTE_SIGNATURES, parseSignedNote } from './note.ts';
 export type { VerifiedCheckpoint } from './verify.ts';
 export { signNote, verifyCheckpoint } from './verify.ts';

@@ -16,9 +16,16 @@ export interface SignedNote {
 const SIG_PREFIX = '\u2014 ';
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
+/**
+ * c2sp.org/signed-note: "Verifiers SHOULD apply a maximum limit to the number of signatures in a
+ * note [...] but MUST accept at least up to 16 signatures." 100, as Go's sumdb/note: room for a
+ * log's keys during a rotation and a witness network's cosignatures, and a bound on the lines parsed.
+ */
+export const MAX_NOTE_SIGNATURES = 100;
+
 /** Parses a signed note (c2sp.org/signed-note). Throws CheckpointError on any deviation. */
 export function parseSignedNote(note: string): SignedNote {
-  if (note.includes('\r')) throw new CheckpointError('malformed', 'signed note contains a carriage return');
+  checkCharacters(note);
   const split = note.lastIndexOf('\n\n');
   if (split < 0)
     throw new CheckpointError('no-separator', 'signed note has no blank line before its signatures');
@@ -27,11 +34,39 @@ export function parseSignedNote(note: string): SignedNote {
   if (block.length === 0) throw new CheckpointError('no-signatures', 'signed note has no signatures');
   if (!block.endsWith('\n'))
     throw new CheckpointError('malformed', 'signed note does not end with a newline');
-  const signatures = block
-    .slice(0, -1)
-    .split('\n')
-    .map((line) => parseSignatureLine(line));
-  return { text, signatures };
+  const lines = block.slice(0, -1).split('\n');
+  if (lines.length > MAX_NOTE_SIGNATURES) {
+    throw new CheckpointError(
+      'too-many-signatures',
+      `signed note has ${lines.length} signature lines, more than the ${MAX_NOTE_SIGNATURES} accepted`,
+      { signatureLines: lines.length },
+    );
+  }
+  return { text, signatures: lines.map((line) => parseSignatureLine(line)) };
+}
+
+/**
+ * c2sp.org/signed-note: "Signed notes MUST be valid UTF-8 and MUST NOT contain any ASCII control
+ * characters (those below U+0020) other than newline." A NUL, ESC or tab in an extension line would
+ * otherwise reach logs and alerts that print the checkpoint. A lone surrogate has no UTF-8 form.
+ */
+function checkCharacters(note: string): void {
+  const at = firstControlCharacter(note);
+  if (at >= 0) {
+    const code = `U+${note.charCodeAt(at).toString(16).toUpperCase().padStart(4, '0')}`;
+    const message = `signed note contains the control character ${code} at offset ${at}`;
+    throw new CheckpointError('malformed', message, { offset: at });
+  }
+  if (!note.isWellFormed()) throw new CheckpointError('malformed', 'signed note is not valid UTF-8');
+}
+
+/** Offset of the first ASCII control character other than newline, or -1. */
+function firstControlCharacter(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 && c !== 0x0a) return i;
+  }
+  return -1;
 }
 
 function parseSignatureLine(line: string): NoteSignature {

@@ -1,4 +1,6 @@
 import { DependencyError } from '../../errors.ts';
+import { readBodyPrefix } from './body.ts';
+import { ERROR_BODY_MAX_BYTES } from './limits.ts';
 
 export interface HttpOptions {
   timeoutMs: number;
@@ -50,7 +52,7 @@ export async function request(url: string, init: RequestInit, opts: HttpOptions)
       if (res.status >= 400) {
         throw new LogHttpError(
           res.status,
-          await res.text(),
+          await readBodyPrefix(res, ERROR_BODY_MAX_BYTES),
           res.headers.get('location') ?? undefined,
           res.headers,
         );

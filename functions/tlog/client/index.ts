@@ -1,4 +1,4 @@
-export { LogIntegrityError } from './errors.ts';
+export { LogIntegrityError, LogResponseTooLargeError } from './errors.ts';
 export { LogHttpError } from './http.ts';
 export type { RekorV1ClientOptions } from './rekor-v1.ts';
 export { RekorV1Client } from './rekor-v1.ts';

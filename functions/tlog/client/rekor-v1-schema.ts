@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DependencyError } from '../../errors.ts';
+import { type BodyRead, readBodyText } from './body.ts';
 import { LogIntegrityError } from './errors.ts';
 
 /**
@@ -77,21 +77,14 @@ export const consistencyProofSchema = z.looseObject({
 });
 
 /**
- * Reads a response body as JSON of `schema`. A body that cannot be read is a retryable
- * DependencyError; one that is not JSON, or not of the shape, is LogIntegrityError `malformed`.
+ * Reads a response body as JSON of `schema`, at most `read.limit` bytes (limits.ts). A body that
+ * cannot be read is a retryable DependencyError; one past its limit LogResponseTooLargeError; one
+ * that is not JSON, or not of the shape, LogIntegrityError `malformed`.
  */
-export async function readJson<T>(
-  res: Response,
-  schema: z.ZodType<T>,
-  what: string,
-  details: Record<string, unknown> = {},
-): Promise<T> {
-  let text: string;
-  try {
-    text = await res.text();
-  } catch (err) {
-    throw new DependencyError('rekor', `reading the ${what} failed: ${String(err)}`, details, err);
-  }
+export async function readJson<T>(res: Response, schema: z.ZodType<T>, read: BodyRead): Promise<T> {
+  const { what } = read;
+  const details = read.details ?? {};
+  const text = await readBodyText(res, read);
   let json: unknown;
   try {
     json = JSON.parse(text);

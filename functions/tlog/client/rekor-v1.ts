@@ -10,6 +10,13 @@ import { ProvenNodes, verifyConsistency, verifyInclusion } from '../merkle/verif
 import { LogIntegrityError } from './errors.ts';
 import { type HttpOptions, LogHttpError, request } from './http.ts';
 import {
+  V1_CONSISTENCY_PROOF_MAX_BYTES,
+  V1_ENTRY_MAX_BYTES,
+  V1_LOG_INFO_MAX_BYTES,
+  V1_RETRIEVE_BATCH,
+  V1_RETRIEVED_ENTRIES_MAX_BYTES,
+} from './limits.ts';
+import {
   consistencyProofSchema,
   logEntrySchema,
   logInfoSchema,
@@ -58,7 +65,7 @@ export interface RekorV1ClientOptions {
   fetch?: typeof fetch;
 }
 
-const BATCH = 10; // Rekor's limit per retrieve request
+const BATCH = V1_RETRIEVE_BATCH; // Rekor's limit per retrieve request
 /** A Rekor v1 checkpoint origin: the host, then the Trillian tree ID (openapi's treeID pattern). */
 const TREE_ORIGIN = /^(.+) - ([0-9]+)$/;
 const fromHex = (h: string): Buffer => Buffer.from(h, 'hex');
@@ -111,12 +118,15 @@ export class RekorV1Client {
   async append(proposed: unknown): Promise<LogEntry> {
     let entry: LogEntry;
     try {
+      const url = `${this.base}/api/v1/log/entries`;
       const res = await request(
-        `${this.base}/api/v1/log/entries`,
+        url,
         { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(proposed) },
         this.http,
       );
-      entry = single(await readJson(res, logEntrySchema, 'created entry'));
+      entry = single(
+        await readJson(res, logEntrySchema, { what: 'created entry', url, limit: V1_ENTRY_MAX_BYTES }),
+      );
     } catch (err) {
       if (!(err instanceof LogHttpError && err.status === 409 && err.location !== undefined)) throw err;
       const uuid = err.location.split('/').pop() ?? '';
@@ -152,8 +162,9 @@ export class RekorV1Client {
    * tree listed twice, is the log contradicting itself: LogIntegrityError.
    */
   async getLogInfo(): Promise<RekorV1LogInfo> {
-    const res = await request(`${this.base}/api/v1/log`, {}, this.http);
-    const info = await readJson(res, logInfoSchema, 'log info');
+    const url = `${this.base}/api/v1/log`;
+    const res = await request(url, {}, this.http);
+    const info = await readJson(res, logInfoSchema, { what: 'log info', url, limit: V1_LOG_INFO_MAX_BYTES });
     const cp = this.verifyNote(info.signedTreeHead, {});
     if (cp.size !== info.treeSize || cp.rootHash.toString('hex') !== info.rootHash) {
       throw new LogIntegrityError('log-info-mismatch', 'log info disagrees with its own signed checkpoint', {
@@ -241,12 +252,10 @@ export class RekorV1Client {
       const treeId = TREE_ORIGIN.exec(next.origin)?.[2];
       const tree =
         treeId !== undefined && TREE_ORIGIN.exec(trusted.origin)?.[2] === treeId ? `&treeID=${treeId}` : '';
-      const res = await request(
-        `${this.base}/api/v1/log/proof?firstSize=${trusted.size}&lastSize=${next.size}${tree}`,
-        {},
-        this.http,
-      );
-      hashes = (await readJson(res, consistencyProofSchema, 'consistency proof', details)).hashes;
+      const url = `${this.base}/api/v1/log/proof?firstSize=${trusted.size}&lastSize=${next.size}${tree}`;
+      const res = await request(url, {}, this.http);
+      const read = { what: 'consistency proof', url, limit: V1_CONSISTENCY_PROOF_MAX_BYTES, details };
+      hashes = (await readJson(res, consistencyProofSchema, read)).hashes;
     }
     try {
       verifyConsistency(trusted.size, next.size, hashes.map(fromHex), trusted.rootHash, next.rootHash);
@@ -262,8 +271,10 @@ export class RekorV1Client {
   }
 
   async getEntryByIndex(logIndex: number): Promise<LogEntry> {
-    const res = await request(`${this.base}/api/v1/log/entries?logIndex=${logIndex}`, {}, this.http);
-    const entry = single(await readJson(res, logEntrySchema, `entry ${logIndex}`, { logIndex }));
+    const url = `${this.base}/api/v1/log/entries?logIndex=${logIndex}`;
+    const res = await request(url, {}, this.http);
+    const read = { what: `entry ${logIndex}`, url, limit: V1_ENTRY_MAX_BYTES, details: { logIndex } };
+    const entry = single(await readJson(res, logEntrySchema, read));
     this.verifyEntry(entry, logIndex);
     return entry;
   }
@@ -274,8 +285,10 @@ export class RekorV1Client {
    * and that leaf hash is its body's (checkEntry).
    */
   async getEntryByUuid(uuid: string): Promise<LogEntry> {
-    const res = await request(`${this.base}/api/v1/log/entries/${encodeURIComponent(uuid)}`, {}, this.http);
-    const entry = single(await readJson(res, logEntrySchema, `entry ${uuid}`, { uuid }));
+    const url = `${this.base}/api/v1/log/entries/${encodeURIComponent(uuid)}`;
+    const res = await request(url, {}, this.http);
+    const read = { what: `entry ${uuid}`, url, limit: V1_ENTRY_MAX_BYTES, details: { uuid } };
+    const entry = single(await readJson(res, logEntrySchema, read));
     const wrongEntry = (cause?: unknown) =>
       new LogIntegrityError(
         'wrong-uuid',
@@ -321,8 +334,9 @@ export class RekorV1Client {
       while (next < batches.length) {
         const b = next++;
         const indexes = batches[b]!;
+        const url = `${this.base}/api/v1/log/entries/retrieve`;
         const res = await request(
-          `${this.base}/api/v1/log/entries/retrieve`,
+          url,
           {
             method: 'POST',
             headers: { 'Content-Type': 'application/json' },
@@ -330,8 +344,11 @@ export class RekorV1Client {
           },
           this.http,
         );
-        const answer = await readJson(res, retrievedEntriesSchema, 'retrieved entries', {
-          logIndex: indexes[0],
+        const answer = await readJson(res, retrievedEntriesSchema, {
+          what: 'retrieved entries',
+          url,
+          limit: V1_RETRIEVED_ENTRIES_MAX_BYTES,
+          details: { logIndex: indexes[0] },
         });
         const list = answer.map(single);
         if (list.length !== indexes.length) {

@@ -1,5 +1,4 @@
 import type { KeyObject } from 'node:crypto';
-import { DependencyError } from '../../errors.ts';
 import { CheckpointError } from '../checkpoint/errors.ts';
 import {
   ed25519NoteKeyId,
@@ -15,8 +14,10 @@ import { verifyConsistency, verifyInclusion } from '../merkle/verify.ts';
 import { parseEntryBundle } from '../tiles/bundle.ts';
 import { entryBundlePath, TILE_WIDTH, tilePath, tileWidth } from '../tiles/path.ts';
 import { TiledTree, type TileKey } from '../tiles/reader.ts';
+import { type BodyRead, readBodyBytes, readBodyText } from './body.ts';
 import { LogIntegrityError } from './errors.ts';
 import { type HttpOptions, LogHttpError, request } from './http.ts';
+import { bundleMaxBytes, CHECKPOINT_MAX_BYTES, tileMaxBytes, V2_CREATED_ENTRY_MAX_BYTES } from './limits.ts';
 
 export interface RekorV2ClientOptions {
   /** Write API base: `POST <baseUrl>/api/v2/log/entries`. */
@@ -81,22 +82,6 @@ function bytes(value: unknown, what: string): Buffer {
 function str(value: unknown, what: string): string {
   if (typeof value !== 'string') throw new LogIntegrityError('malformed', `${what} is not a string`);
   return value;
-}
-
-/**
- * A response body, read to its end. A read that fails (the answer stalls past the timeout, the
- * connection drops mid-body) is a retryable DependencyError, as a failed request is.
- */
-async function readBody<T>(
-  read: () => Promise<T>,
-  what: string,
-  details: Record<string, unknown>,
-): Promise<T> {
-  try {
-    return await read();
-  } catch (err) {
-    throw new DependencyError('rekor', `reading the ${what} failed: ${String(err)}`, details, err);
-  }
 }
 
 /** An entry body's kind and apiVersion; LogIntegrityError naming the index if it is not a JSON object. */
@@ -252,8 +237,9 @@ export class RekorV2Client {
   async createEntry(createEntryRequest: Record<string, unknown>): Promise<RekorV2Entry> {
     let entry: RekorV2Entry;
     try {
+      const url = `${this.base}/api/v2/log/entries`;
       const res = await request(
-        `${this.base}/api/v2/log/entries`,
+        url,
         {
           method: 'POST',
           headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
@@ -261,7 +247,7 @@ export class RekorV2Client {
         },
         this.http,
       );
-      const text = await readBody(() => res.text(), 'created entry', {});
+      const text = await readBodyText(res, { what: 'created entry', url, limit: V2_CREATED_ENTRY_MAX_BYTES });
       let json: unknown;
       try {
         json = JSON.parse(text);
@@ -290,8 +276,12 @@ export class RekorV2Client {
 
   /** Fetches `<prefix>/checkpoint` and checks its signature, key name and origin. */
   async getCheckpoint(): Promise<VerifiedCheckpoint> {
-    const res = await request(`${this.read}/checkpoint`, {}, this.http);
-    return this.verifyNote(await readBody(() => res.text(), 'checkpoint', {}), {});
+    const url = `${this.read}/checkpoint`;
+    const res = await request(url, {}, this.http);
+    return this.verifyNote(
+      await readBodyText(res, { what: 'checkpoint', url, limit: CHECKPOINT_MAX_BYTES }),
+      {},
+    );
   }
 
   /**
@@ -544,10 +534,14 @@ export class RekorV2Client {
     };
   }
 
-  /** The bytes at `path` under the read URL; a failed request or read is a DependencyError. */
-  private async fetchBytes(path: string, what: string, details: Record<string, unknown>): Promise<Buffer> {
-    const res = await request(`${this.read}/${path}`, {}, this.http);
-    return Buffer.from(await readBody(() => res.arrayBuffer(), what, details));
+  /**
+   * The bytes at `path` under the read URL, at most `limit` of them (LogResponseTooLargeError past
+   * it); a failed request or read is a DependencyError.
+   */
+  private async fetchBytes(path: string, read: Omit<BodyRead, 'url'>): Promise<Buffer> {
+    const url = `${this.read}/${path}`;
+    const res = await request(url, {}, this.http);
+    return readBodyBytes(res, { ...read, url });
   }
 
   /**
@@ -574,7 +568,11 @@ export class RekorV2Client {
     return this.fetchPartial(
       width,
       async (w) => {
-        const bytes = await this.fetchBytes(entryBundlePath(n, w), `entry bundle ${n}`, details);
+        const bytes = await this.fetchBytes(entryBundlePath(n, w), {
+          what: `entry bundle ${n}`,
+          limit: bundleMaxBytes(w),
+          details,
+        });
         try {
           return parseEntryBundle(bytes);
         } catch (err) {
@@ -589,10 +587,12 @@ export class RekorV2Client {
   private async fetchTile(key: TileKey): Promise<Buffer> {
     const tile = await this.fetchPartial(
       key.width,
+      // A tile is exactly 32 bytes a hash: the read stops past what the width asked for holds.
       (w) =>
-        this.fetchBytes(tilePath(key.level, key.index, w), `tile ${key.level}/${key.index}`, {
-          level: key.level,
-          index: key.index,
+        this.fetchBytes(tilePath(key.level, key.index, w), {
+          what: `tile ${key.level}/${key.index}`,
+          limit: tileMaxBytes(w),
+          details: { level: key.level, index: key.index },
         }),
       (full) => (full.length === TILE_WIDTH * 32 ? full.subarray(0, key.width * 32) : full),
     );

@@ -1,0 +1,110 @@
+/**
+ * Reading log answers with a bound. fetch inflates a `Content-Encoding: gzip` answer as it is read,
+ * so a few hundred KiB on the wire can become hundreds of MiB: bytes are counted as they arrive,
+ * after decompression, and the read stops (the stream cancelled) once a limit is passed. Whoever
+ * serves the log's files (a CDN, a bucket) can send such an answer without the log's key.
+ */
+import { DependencyError, urlForLog } from '../../errors.ts';
+import { LogResponseTooLargeError } from './errors.ts';
+
+/** One answer to read: what it is (for messages), where it came from, and its limit (limits.ts). */
+export interface BodyRead {
+  what: string;
+  url: string;
+  limit: number;
+  /** What errors name beside the URL (a log index, a tile). */
+  details?: Record<string, unknown>;
+}
+
+interface Chunks {
+  chunks: Uint8Array[];
+  size: number;
+  /** The body went on past the limit; `chunks` hold its first `limit` bytes. */
+  over: boolean;
+}
+
+/**
+ * The whole body, at most `read.limit` bytes. A larger one is LogResponseTooLargeError; a read that
+ * fails (a stall past the timeout, a dropped connection) a retryable DependencyError, as a failed
+ * request is.
+ */
+export async function readBodyBytes(res: Response, read: BodyRead): Promise<Buffer> {
+  const declared = declaredLength(res);
+  if (declared !== undefined && declared > read.limit) {
+    await cancel(res.body);
+    throw tooLarge(read, `its Content-Length is ${declared}`);
+  }
+  const got = await readFailingAsDependency(res, read);
+  if (got.over) throw tooLarge(read, 'reading stopped there');
+  return Buffer.concat(got.chunks, got.size);
+}
+
+/** The whole body as UTF-8 text (a BOM dropped, as Response.text() does), at most `read.limit` bytes. */
+export async function readBodyText(res: Response, read: BodyRead): Promise<string> {
+  return new TextDecoder().decode(await readBodyBytes(res, read));
+}
+
+/**
+ * The first `limit` bytes of a body of which no more is of use (an error answer's), as text; the
+ * rest is not read. A failed read throws what the stream threw.
+ */
+export async function readBodyPrefix(res: Response, limit: number): Promise<string> {
+  if (res.body === null) return '';
+  const got = await readChunks(res.body, limit);
+  return new TextDecoder().decode(Buffer.concat(got.chunks, got.size));
+}
+
+/**
+ * Content-Length, when it counts the bytes read: with a Content-Encoding it counts the encoded ones,
+ * which for an honest answer of exactly the limit (an 8 KiB tile, gzipped) can be a few more.
+ */
+function declaredLength(res: Response): number | undefined {
+  const encoding = res.headers.get('content-encoding');
+  if (encoding !== null && encoding.trim().toLowerCase() !== 'identity') return undefined;
+  const length = res.headers.get('content-length');
+  return length !== null && /^\d{1,15}$/.test(length.trim()) ? Number(length.trim()) : undefined;
+}
+
+async function readFailingAsDependency(res: Response, read: BodyRead): Promise<Chunks> {
+  if (res.body === null) return { chunks: [], size: 0, over: false };
+  try {
+    return await readChunks(res.body, read.limit);
+  } catch (err) {
+    throw new DependencyError(
+      'rekor',
+      `reading the ${read.what} at ${urlForLog(read.url)} failed: ${String(err)}`,
+      read.details ?? {},
+      err,
+    );
+  }
+}
+
+/** Reads until the end or until more than `limit` bytes came; then cancels, so no more is inflated. */
+async function readChunks(body: ReadableStream<Uint8Array>, limit: number): Promise<Chunks> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return { chunks, size, over: false };
+      if (size + value.byteLength > limit) {
+        chunks.push(value.subarray(0, limit - size));
+        await reader.cancel().catch(() => {});
+        return { chunks, size: limit, over: true };
+      }
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+async function cancel(body: ReadableStream<Uint8Array> | null): Promise<void> {
+  await body?.cancel().catch(() => {});
+}
+
+function tooLarge(read: BodyRead, seen: string): LogResponseTooLargeError {
+  return new LogResponseTooLargeError(read.what, read.url, read.limit, seen, read.details);
+}
