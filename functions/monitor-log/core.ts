@@ -363,6 +363,25 @@ async function monitorOneLog(
       return false;
     }
   };
+  /**
+   * A checkpoint smaller than one verified before. A tile log read through a cache can serve an older
+   * one: proven a prefix of the verified tree, it is a stale view (a NOTICE; nothing moves). Anything
+   * else (no proof, a proof that fails) leaves it what it looks like, the log shrinking, which
+   * `consistent` raises as before.
+   */
+  const staleView = async (served: VerifiedCheckpoint, verified: VerifiedCheckpoint): Promise<boolean> => {
+    try {
+      await log.verifyConsistency(served, verified);
+    } catch {
+      return false;
+    }
+    logger.notice('the log served a checkpoint older than one verified before (a cache); nothing moves', {
+      servedTreeSize: served.size,
+      verifiedTreeSize: verified.size,
+      checkpoints: [served.note, verified.note],
+    });
+    return true;
+  };
   // The log's frozen trees, read once however many places below need them.
   let frozenList: Promise<FrozenTree[]> | undefined;
   const frozenTrees = () => (frozenList ??= log.frozenTrees!());
@@ -503,6 +522,9 @@ async function monitorOneLog(
       ...passedOver,
     ];
     if (!(await save(fresh(earlier?.cursor ?? 0, shards)))) return result;
+  } else if (head.size < trusted!.size && (await staleView(head, trusted!))) {
+    head = trusted!; // nothing new: the scan goes on against what was verified
+    result.treeSize = head.size;
   } else {
     if (!(await consistent(trusted!, head))) return result;
     reportImplausibleGrowth(logger, trusted!, head);

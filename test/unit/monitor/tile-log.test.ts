@@ -117,4 +117,42 @@ describe('runMonitor on a tile log (Rekor v2) in the emulator', () => {
     assert.equal(cursor, 256, 'the bundles before it are done; the one holding it is not');
     assert.equal(alerts.ofKind('log-inconsistent')[0]?.evidence.logIndex, 400);
   });
+
+  it('a smaller checkpoint proven a prefix of the verified tree is a stale view (a cache): a notice, nothing moves; a forked one is log-inconsistent', async () => {
+    const store = new MemoryMonitorStore();
+    const alerts = new MemoryAlertSink();
+    const logger = createMemoryLogger();
+    const identities = await resolveIdentities(
+      [{ type: 'publicKey', pem: ours.publicKey.export({ format: 'pem', type: 'spki' }).toString() }],
+      () => Promise.reject(new Error('no KMS here')),
+    );
+    const deps = {
+      logs: [{ name: 'v2', log: source(4), startIndex: 590 }],
+      store,
+      alerts,
+      records: new StaticSigningRecordLookup(),
+      identities,
+      logger,
+    };
+    assert.equal((await runMonitor(deps)).logs[0]?.outcome, 'scanned');
+    const verified = store.states.get('v2')!;
+    assert.equal(verified.treeSize, SIZE);
+
+    server.faults.set({ shrinkBy: 44 }); // the checkpoint of size 556, as a lagging cache serves it
+    const stale = await runMonitor(deps);
+    assert.equal(stale.logs[0]?.outcome, 'scanned');
+    assert.equal(stale.ok, true);
+    assert.equal(alerts.ofKind('log-inconsistent').length, 0, 'no false CRITICAL');
+    assert.equal(store.states.get('v2')?.checkpoint, verified.checkpoint, 'the verified checkpoint stands');
+    assert.equal(store.states.get('v2')?.cursor, verified.cursor);
+    assert.ok(
+      logger.entries.some((l) => l.severity === 'NOTICE' && /older than one verified/.test(l.message)),
+    );
+
+    server.faults.set({ shrinkBy: 44, splitView: true }); // smaller, and not a prefix: the log shrank
+    const forked = await runMonitor(deps);
+    assert.equal(forked.logs[0]?.outcome, 'log-inconsistent');
+    assert.equal(alerts.ofKind('log-inconsistent').length, 1);
+    assert.equal(store.states.get('v2')?.checkpoint, verified.checkpoint);
+  });
 });
