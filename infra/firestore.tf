@@ -36,9 +36,28 @@ resource "google_firestore_index" "alerts_open_by_last_seen" {
   depends_on = [google_firestore_database.default]
 }
 
-# alerts: `where state == 'open' where severity in [...] order by lastSeen desc` (FirestoreAlertStore.list
-# with severities: the dashboard reads the CRITICAL and HIGH ones on their own when more are open than
-# a page shows). `undelivered.at` (listOwed) uses the automatic single-field index.
+# alerts: `where undelivered.channels array-contains CHANNEL order by undelivered.at` (FirestoreAlertStore
+# .listOwed with a channel: each monitorLog run lists each channel's owed notices on their own). Without
+# a channel, `order by undelivered.at` uses the automatic single-field index.
+resource "google_firestore_index" "alerts_owed_by_channel" {
+  database   = "(default)"
+  collection = "alerts"
+
+  fields {
+    field_path   = "undelivered.channels"
+    array_config = "CONTAINS"
+  }
+  fields {
+    field_path = "undelivered.at"
+    order      = "ASCENDING"
+  }
+
+  depends_on = [google_firestore_database.default]
+}
+
+# alerts: `where state == 'open' where severity == X order by lastSeen desc` (FirestoreAlertStore.list
+# with a severity: the dashboard reads the CRITICAL, then the HIGH ones on their own when more are
+# open than a page shows).
 resource "google_firestore_index" "alerts_open_by_severity_last_seen" {
   database   = "(default)"
   collection = "alerts"

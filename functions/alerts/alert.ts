@@ -67,6 +67,8 @@ export const AlertSchema = AlertInputSchema.extend({
   count: z.number().int().positive(),
   firstSeen: z.string(),
   lastSeen: z.string(),
+  /** The highest severity since the incident last opened: a rise past it is news, a flap under it is not. */
+  peakSeverity: SeveritySchema.optional(),
   resolvedAt: z.string().optional(),
   /** Why it was resolved, as the resolver said. */
   resolvedReason: z.string().optional(),

@@ -135,39 +135,62 @@ export class FanOutAlertSink implements AlertSink {
   }
 
   /**
-   * Tells every channel a notice still owed to it: a delivery that failed, or a change made where
+   * Tells every channel the notices still owed to it: a delivery that failed, or a change made where
    * the channel could not be reached (a CLI run). Without this a notice waited for the same alert to
-   * be raised again, which a monitor alert (one per log entry) never is. Notices younger than
-   * `minAgeMs` are left to the delivery still under way. Channels this deployment does not have
-   * are crossed off and reported, since every deployed function has the same channels.
+   * be raised again, which a monitor alert (one per log entry) never is.
+   *
+   * - Each channel's notices are listed on their own, oldest first, so a channel that is down for
+   *   good (its backlog) never hides another's (the ALERT line that pages).
+   * - A channel that fails is left for the next run after its first failure, and the whole pass
+   *   stops at `budgetMs`: a webhook outage must not hold the monitor's run.
+   * - Notices younger than `minAgeMs` are left to a delivery that may still be under way (the
+   *   webhook retries for about a minute at worst), and each alert is read again right before it is
+   *   told, so a notice superseded meanwhile (resolved, changed) is not sent as it was.
+   * - Channels this deployment does not have are crossed off and reported: every deployed function
+   *   has the same channels.
    */
-  async redeliverOwed(opts: { limit?: number; minAgeMs?: number } = {}): Promise<OwedRedelivery> {
+  async redeliverOwed(
+    opts: { limit?: number; minAgeMs?: number; budgetMs?: number } = {},
+  ): Promise<OwedRedelivery> {
     const result: OwedRedelivery = { told: 0, dropped: [], failures: [] };
-    const newest = this.now().getTime() - (opts.minAgeMs ?? 60_000);
-    for (const alert of await this.recorder.listOwed(opts.limit ?? 200)) {
-      const owed = alert.undelivered!;
-      if (Date.parse(owed.at) > newest) continue;
-      const notice = withoutBookkeeping(alert);
-      const done: string[] = [];
-      for (const channel of owed.channels) {
-        const notifier = this.notifiers.find((n) => n.name === channel);
-        if (notifier === undefined) {
-          result.dropped.push({ key: alert.key, channel });
-          done.push(channel);
-          continue;
-        }
+    const limit = opts.limit ?? 200;
+    const newest = this.now().getTime() - (opts.minAgeMs ?? 5 * 60_000);
+    const deadline = Date.now() + (opts.budgetMs ?? 120_000);
+    for (const notifier of this.notifiers) {
+      for (const listed of await this.recorder.listOwed(limit, notifier.name)) {
+        if (Date.parse(listed.undelivered!.at) > newest || Date.now() > deadline) break;
+        const alert = await this.recorder.get(listed.key);
+        const owed = alert?.undelivered;
+        if (alert === undefined || owed === undefined || !owed.channels.includes(notifier.name)) continue;
+        if (Date.parse(owed.at) > newest) continue;
         try {
+          const notice = withoutBookkeeping(alert);
           if (owed.status === 'resolved') await notifier.resolved(notice);
           else await notifier.notify({ alert: notice, status: owed.status });
-          result.told++;
-          done.push(channel);
         } catch (error) {
-          result.failures.push({ key: alert.key, sink: channel, error });
+          result.failures.push({ key: alert.key, sink: notifier.name, error });
+          break; // the channel is down: its other notices wait for the next run
         }
+        result.told++;
+        await this.delivered(alert, owed.at, [notifier.name]);
       }
-      if (done.length > 0) await this.delivered(alert, owed.at, done);
     }
+    result.dropped = await this.dropUnknownChannels(limit);
     return result;
+  }
+
+  /** Crosses off notices owed to channels no notifier here has (a webhook this deployment lacks). */
+  private async dropUnknownChannels(limit: number): Promise<OwedRedelivery['dropped']> {
+    const known = new Set(this.notifiers.map((n) => n.name));
+    const dropped: OwedRedelivery['dropped'] = [];
+    for (const alert of await this.recorder.listOwed(limit)) {
+      const owed = alert.undelivered!;
+      const unknown = owed.channels.filter((c) => !known.has(c));
+      if (unknown.length === 0) continue;
+      await this.delivered(alert, owed.at, unknown);
+      for (const channel of unknown) dropped.push({ key: alert.key, channel });
+    }
+    return dropped;
   }
 
   private channels(): string[] {

@@ -48,9 +48,14 @@ export class MemoryAlertSink implements AlertSink, AlertRecorder {
     if (updated !== undefined) this.alerts.set(key, updated);
   }
 
-  async listOwed(limit: number): Promise<Alert[]> {
+  async get(key: string): Promise<Alert | undefined> {
+    return this.alerts.get(key);
+  }
+
+  async listOwed(limit: number, channel?: string): Promise<Alert[]> {
     return [...this.alerts.values()]
       .filter((a) => a.undelivered !== undefined)
+      .filter((a) => channel === undefined || a.undelivered!.channels.includes(channel))
       .sort((a, b) => a.undelivered!.at.localeCompare(b.undelivered!.at))
       .slice(0, limit);
   }

@@ -29,8 +29,10 @@ export interface AlertRecorder {
   markResolved(key: string, reason: string, channels?: readonly string[]): Promise<Alert | undefined>;
   /** Channels told of the change made at `at`; a newer change keeps its own list. */
   markDelivered(key: string, at: string, channels: readonly string[]): Promise<void>;
-  /** Alerts with a notice still owed to some channel, the longest owed first. */
-  listOwed(limit: number): Promise<Alert[]>;
+  /** Alerts with a notice still owed to `channel` (to any channel without one), the longest owed first. */
+  listOwed(limit: number, channel?: string): Promise<Alert[]>;
+  /** The alert as it is stored now. */
+  get(key: string): Promise<Alert | undefined>;
 }
 
 /** `alert` without `delivered` in its undelivered channels, if `at` is still its last change. */
@@ -76,6 +78,7 @@ export function nextAlert(
         count: 1,
         firstSeen: at,
         lastSeen: at,
+        peakSeverity: checked.severity,
         ...pendingFor(at, 'new', channels),
       }),
     );
@@ -91,6 +94,7 @@ export function nextAlert(
       ...(status !== 'repeat' ? pendingFor(at, status, channels) : undelivered ? { undelivered } : {}),
       // The newest occurrence's words and evidence; the first sighting stays in firstSeen.
       severity: checked.severity,
+      peakSeverity: status === 'reopened' ? checked.severity : higher(peakOf(previous), checked.severity),
       summary: checked.summary,
       evidence: checked.evidence,
       state: 'open',
@@ -103,13 +107,23 @@ export function nextAlert(
 
 const SEVERITY_RANK: Record<Alert['severity'], number> = { LOW: 0, MEDIUM: 1, HIGH: 2, CRITICAL: 3 };
 
+/** Records written before `peakSeverity` existed count their last severity as the peak. */
+function peakOf(alert: Alert): Alert['severity'] {
+  return alert.peakSeverity ?? alert.severity;
+}
+
+function higher(a: Alert['severity'], b: Alert['severity']): Alert['severity'] {
+  return SEVERITY_RANK[b] > SEVERITY_RANK[a] ? b : a;
+}
+
 /**
  * Whether a recurrence of an open incident is news: a repeat is told only to channels that want
  * repeats (a NOTICE line), which would hide a log that went from rotating to flapping, or a tag that
  * moved on to yet another unsigned digest.
  */
 function changedFrom(previous: Alert, next: AlertInput): boolean {
-  if (SEVERITY_RANK[next.severity] > SEVERITY_RANK[previous.severity]) return true;
+  // Above the highest it has been while open: a log flapping between MEDIUM and HIGH pages once.
+  if (SEVERITY_RANK[next.severity] > SEVERITY_RANK[peakOf(previous)]) return true;
   const [before, now] = [previous.evidence.digest, next.evidence.digest];
   return before !== undefined && now !== undefined && before !== now;
 }

@@ -342,7 +342,13 @@ async function readOpenAlerts(
 ): Promise<{ shown: Alert[]; more: boolean }> {
   const recent = await store.list({ open: true, limit: limit + 1 });
   const more = recent.length > limit;
-  const severe = more ? await store.list({ open: true, severities: ['CRITICAL', 'HIGH'], limit }) : [];
+  // Each severity on its own: newer HIGH alerts must not push an older CRITICAL one off either.
+  const severe = more
+    ? [
+        ...(await store.list({ open: true, severities: ['CRITICAL'], limit })),
+        ...(await store.list({ open: true, severities: ['HIGH'], limit })),
+      ]
+    : [];
   const byKey = new Map([...severe, ...recent].map((a) => [a.key, a]));
   const shown = [...byKey.values()]
     .sort(

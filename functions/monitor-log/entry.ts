@@ -56,20 +56,24 @@ export function createMonitorLogEntry(deps: {
       res.status(400).json({ error: 'from must be a log index (a whole number from 0 to 2^53 - 1)' });
       return;
     }
+    let status: number;
+    let body: Record<string, unknown>;
     try {
       const result = await deps.run(rawFrom === undefined ? {} : { from: Number(rawFrom) });
       const summary = result.logs.map(({ error, ...rest }) => ({
         ...rest,
         ...(error !== undefined ? { error: String((error as Error).message ?? error) } : {}),
       }));
-      const owedAlerts = await redeliverOwed();
-      res
-        .status(statusOf(result))
-        .json({ ok: result.ok, logs: summary, ...(owedAlerts ? { owedAlerts } : {}) });
+      status = statusOf(result);
+      body = { ok: result.ok, logs: summary };
     } catch (err) {
       deps.logger.error('monitor run failed', { error: err });
-      res.status(500).json({ ok: false, error: String((err as Error).message ?? err) });
+      status = 500;
+      body = { ok: false, error: String((err as Error).message ?? err) };
     }
+    // Whatever the run did: a monitor that cannot start (its configuration, KMS) still delivers.
+    const owedAlerts = await redeliverOwed();
+    res.status(status).json({ ...body, ...(owedAlerts ? { owedAlerts } : {}) });
   };
 }
 

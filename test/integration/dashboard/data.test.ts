@@ -185,7 +185,7 @@ describe('dashboard data on the Firestore emulator', () => {
     const run = crypto.randomBytes(4).toString('hex');
     const at = (iso: string) => new FirestoreAlertStore(db, () => new Date(iso));
     const keys: string[] = [];
-    const raise = async (store: FirestoreAlertStore, severity: 'CRITICAL' | 'MEDIUM', n: number) => {
+    const raise = async (store: FirestoreAlertStore, severity: 'CRITICAL' | 'HIGH' | 'MEDIUM', n: number) => {
       const key = `log-tree-changed:dashboard-flood-${run}-${n}`;
       keys.push(key);
       await store.record({
@@ -200,10 +200,12 @@ describe('dashboard data on the Firestore emulator', () => {
     try {
       await raise(at('2999-01-01T00:00:00Z'), 'CRITICAL', 0);
       for (let n = 1; n <= 5; n++) await raise(at(`2999-06-0${n}T00:00:00Z`), 'MEDIUM', n);
+      // Newer HIGH ones, more than a page, must not push it off either.
+      for (let n = 6; n <= 9; n++) await raise(at(`2999-07-0${n}T00:00:00Z`), 'HIGH', n);
       const view = await loadDashboard(db, { project: 'p', limits: { openAlerts: 3 } });
       assert.ok(view.truncated.includes('alerts'), JSON.stringify(view.truncated));
       assert.equal(view.openAlerts.length, 3);
-      assert.equal(view.openAlerts[0]?.key, keys[0], 'the CRITICAL alert first, though five are newer');
+      assert.equal(view.openAlerts[0]?.key, keys[0], 'the CRITICAL alert first, though nine are newer');
       const rank = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'];
       const ranks = view.openAlerts.map((a) => rank.indexOf(a.severity));
       assert.deepEqual(ranks, [...ranks].sort(), 'most severe first');

@@ -98,13 +98,14 @@ describe('fan-out: the record first, then every channel on its own', () => {
     await fanout.raise(treeChanged('HIGH'));
     await fanout.raise(treeChanged('HIGH'));
     await fanout.raise(treeChanged('MEDIUM'));
+    await fanout.raise(treeChanged('HIGH')); // a flap back under the peak: no new page
     assert.deepEqual(
       webhook.seen.map((r) => [r.status, r.alert.severity]),
       [
         ['new', 'MEDIUM'],
         ['changed', 'HIGH'],
       ],
-      'a rise is news; the same severity again, or a lower one, is a repeat',
+      'a rise past the peak is news; the same severity again, a lower one, or a flap back up is a repeat',
     );
     assert.deepEqual(
       pubsub.seen.map((r) => r.status),
@@ -197,6 +198,7 @@ describe('fan-out: the record first, then every channel on its own', () => {
       markResolved: async () => undefined,
       markDelivered: async () => {},
       listOwed: async () => [],
+      get: async () => undefined,
     };
     const fanout = new FanOutAlertSink({ recorder: broken, notifiers: [pubsub] });
     const err = await fanout.raise(rogue()).catch((e: unknown) => e);

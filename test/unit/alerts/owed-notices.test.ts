@@ -4,6 +4,7 @@ import type { AlertInput } from '../../../functions/alerts/alert.ts';
 import { AlertDeliveryError, FanOutAlertSink } from '../../../functions/alerts/fanout.ts';
 import { LogAlertNotifier } from '../../../functions/alerts/log-sink.ts';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
+import type { RaisedAlert } from '../../../functions/alerts/record.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { createMonitorLogEntry } from '../../../functions/monitor-log/entry.ts';
 import { RecordingNotifier } from '../../helpers/recording-notifier.ts';
@@ -70,7 +71,7 @@ describe('owed alert notices are redelivered without waiting for the alert to re
       ...owed,
       undelivered: { ...owed.undelivered!, channels: ['pubsub', 'webhook'] },
     });
-    time.pass(120_000);
+    time.pass(6 * 60_000);
     const run = await sink.redeliverOwed();
     assert.deepEqual(pubsub.resolvedSeen, ['rogue-signature:log:7']);
     assert.deepEqual(run.dropped, [{ key: 'rogue-signature:log:7', channel: 'webhook' }]);
@@ -104,7 +105,7 @@ describe('owed alert notices are redelivered without waiting for the alert to re
       run: async () => ({ ok: true, logs: [] }),
       redeliverOwedAlerts: () => deployed.redeliverOwed(),
     });
-    time.pass(61_000);
+    time.pass(6 * 60_000);
     let body: unknown;
     await entry({}, { status: () => ({ json: (b: unknown) => (body = b) }) as never, json: () => undefined });
     const paged = cloudLogging.entries.filter((l) => l.severity === 'ALERT');
@@ -116,5 +117,67 @@ describe('owed alert notices are redelivered without waiting for the alert to re
     );
     assert.deepEqual((body as { owedAlerts?: unknown }).owedAlerts, { told: 2, dropped: 0, failed: 0 });
     assert.equal(recorder.alerts.get('rogue-signature:log:7')?.undelivered, undefined);
+  });
+
+  it("a channel down for good holds back neither another channel's notices nor the run", async () => {
+    const time = clock();
+    const recorder = new MemoryAlertSink(time.now);
+    const webhook = new RecordingNotifier('webhook');
+    const cli = new FanOutAlertSink({ recorder, notifiers: [webhook], now: time.now });
+    webhook.fail = true;
+    for (let i = 0; i < 250; i++) await assert.rejects(cli.raise(rogue(100 + i)), AlertDeliveryError);
+    time.pass(60_000);
+    // Then an alert from a terminal: owed to Cloud Logging, behind 250 notices owed to the webhook.
+    const terminal = new FanOutAlertSink({ recorder, notifiers: [], owedElsewhere: ['log'], now: time.now });
+    await terminal.raise(rogue(7));
+    time.pass(6 * 60_000);
+
+    const log = new RecordingNotifier('log', true);
+    let attempts = 0;
+    const counting = Object.assign(Object.create(webhook), {
+      notify: async (raised: RaisedAlert) => {
+        attempts++;
+        return webhook.notify(raised);
+      },
+    }) as RecordingNotifier;
+    const deployed = new FanOutAlertSink({ recorder, notifiers: [log, counting], now: time.now });
+    const run = await deployed.redeliverOwed();
+    assert.deepEqual(
+      log.seen.map((r) => [r.alert.key, r.status]),
+      [['rogue-signature:log:7', 'new']],
+      'the notice that pages is told',
+    );
+    assert.equal(attempts, 1, 'the webhook, down, is tried once a run, not 250 times');
+    assert.equal(run.failures.length, 1);
+    webhook.fail = false;
+    assert.equal((await deployed.redeliverOwed()).told, 200, 'once up, the backlog drains, 200 a run');
+  });
+
+  it('a notice superseded while the pass runs is not sent as it was', async () => {
+    const time = clock();
+    const recorder = new MemoryAlertSink(time.now);
+    const webhook = new RecordingNotifier('webhook');
+    const sink = new FanOutAlertSink({ recorder, notifiers: [webhook], now: time.now });
+    webhook.fail = true;
+    await assert.rejects(sink.raise(rogue(1)), AlertDeliveryError);
+    await assert.rejects(sink.raise(rogue(2)), AlertDeliveryError);
+    webhook.fail = false;
+    time.pass(6 * 60_000);
+    // While the first is told, another instance resolves the second (its resolution told at once).
+    const racing = Object.assign(Object.create(webhook), {
+      notify: async (raised: RaisedAlert) => {
+        await webhook.notify(raised);
+        if (raised.alert.key === 'rogue-signature:log:1')
+          await sink.resolve('rogue-signature:log:2', 'fixed');
+      },
+    }) as RecordingNotifier;
+    const deployed = new FanOutAlertSink({ recorder, notifiers: [racing], now: time.now });
+    await deployed.redeliverOwed();
+    assert.deepEqual(
+      webhook.seen.map((r) => [r.alert.key, r.status]),
+      [['rogue-signature:log:1', 'new']],
+      'the second is not announced as new after its resolution',
+    );
+    assert.deepEqual(webhook.resolvedSeen, ['rogue-signature:log:2']);
   });
 });

@@ -65,4 +65,33 @@ describe('monitorLog answers the scheduler and operators with the right status',
     assert.equal((await answer({ from: '9' }, [refused, log('log-inconsistent')])).status, 500);
     assert.equal((await answer({}, [down])).status, 500);
   });
+
+  it('tells the owed alert notices even when the monitor cannot run', async () => {
+    let redelivered = 0;
+    const entry = createMonitorLogEntry({
+      logger: createMemoryLogger(),
+      run: async () => {
+        throw new Error('monitorLog cannot start: KMS unreachable');
+      },
+      redeliverOwedAlerts: async () => {
+        redelivered++;
+        return { told: 1, dropped: [], failures: [] };
+      },
+    });
+    let status = 0;
+    let body: unknown;
+    const res = {
+      status(code: number) {
+        status = code;
+        return res;
+      },
+      json(b: unknown) {
+        body = b;
+      },
+    };
+    await entry({}, res);
+    assert.equal(status, 500);
+    assert.equal(redelivered, 1);
+    assert.deepEqual((body as { owedAlerts?: unknown }).owedAlerts, { told: 1, dropped: 0, failed: 0 });
+  });
 });
