@@ -26,7 +26,9 @@ import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
 import { LogIntegrityError } from '../tlog/client/errors.ts';
 import { request } from '../tlog/client/http.ts';
+import { V1_RETRIEVED_ENTRIES_MAX_BYTES } from '../tlog/client/limits.ts';
 import type { InactiveShard, RekorV1Client } from '../tlog/client/rekor-v1.ts';
+import { readJson, retrievedEntriesSchema } from '../tlog/client/rekor-v1-schema.ts';
 import type { LogEntry, RekorV1Entry } from '../tlog/client/types.ts';
 import type { LogEvidence } from '../verify/verdict.ts';
 
@@ -365,8 +367,9 @@ export class InclusionRechecker {
     try {
       // Retried (network errors, 5xx, 429 with its Retry-After) as the log client's own reads are:
       // a failed batch leaves its digests without a verdict for the pass.
+      const url = `${this.#baseUrl}/api/v1/log/entries/retrieve`;
       const res = await request(
-        `${this.#baseUrl}/api/v1/log/entries/retrieve`,
+        url,
         {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -374,8 +377,14 @@ export class InclusionRechecker {
         },
         { timeoutMs: 15_000, retries: RETRIES, fetch: this.#fetch },
       );
-      const list = (await res.json()) as Array<Record<string, RekorV1Entry>>;
-      entries = list.flatMap((m) => Object.entries(m).map(([uuid, e]) => ({ ...e, uuid })));
+      // Bounded as the log client's reads are: a gzip bomb must not take the pass's 256 MiB.
+      const list = await readJson(res, retrievedEntriesSchema, {
+        what: 'retrieved entries',
+        url,
+        limit: V1_RETRIEVED_ENTRIES_MAX_BYTES,
+        details: { logIndexes: batch.map((b) => b.index) },
+      });
+      entries = list.flatMap((m) => Object.entries(m).map(([uuid, e]) => ({ ...(e as RekorV1Entry), uuid })));
     } catch (err) {
       const failure = new DependencyError(
         'rekor',
