@@ -226,6 +226,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     const claim = await deps.store.claim(id, owner, {
       leaseMs,
       maxAttempts: deps.config.maxAttempts,
+      formats: rule.formats,
       ...(tag ? { tag } : {}),
       ...(deps.retryFailed ? { retryFailed: true } : {}),
     });

@@ -58,12 +58,27 @@ export class LeaseLostError extends SigsentryError {
   }
 }
 
+export interface ClaimOptions {
+  leaseMs: number;
+  maxAttempts: number;
+  tag?: string;
+  retryFailed?: boolean;
+  /**
+   * The formats the image must be attached in. A record attached without one of them (a format
+   * added to the rule since) is claimed again for it; the formats it has stay as they are.
+   */
+  formats?: readonly string[];
+}
+
+/** Whether an attached record still lacks one of `formats` (a format added to the rule since). */
+export function lacksFormat(record: SigningRecord, formats: readonly string[] | undefined): boolean {
+  return (formats ?? []).some(
+    (format) => !record.formats[format as keyof SigningRecord['formats']]?.attached,
+  );
+}
+
 export interface SigningStore {
-  claim(
-    id: { image: string; keyVersion: string },
-    owner: string,
-    opts: { leaseMs: number; maxAttempts: number; tag?: string; retryFailed?: boolean },
-  ): Promise<ClaimOutcome>;
+  claim(id: { image: string; keyVersion: string }, owner: string, opts: ClaimOptions): Promise<ClaimOutcome>;
   /** Writes `patch` only while `owner` still holds the lease. */
   progress(
     id: { image: string; keyVersion: string },
@@ -113,7 +128,7 @@ export class FirestoreSigningStore implements SigningStore {
   async claim(
     id: { image: string; keyVersion: string },
     owner: string,
-    opts: { leaseMs: number; maxAttempts: number; tag?: string; retryFailed?: boolean },
+    opts: ClaimOptions,
   ): Promise<ClaimOutcome> {
     const ref = this.doc(id);
     try {
@@ -136,14 +151,17 @@ export class FirestoreSigningStore implements SigningStore {
     ref: DocumentReference,
     id: { image: string; keyVersion: string },
     owner: string,
-    opts: { leaseMs: number; maxAttempts: number; tag?: string; retryFailed?: boolean },
+    opts: ClaimOptions,
     snap: DocumentSnapshot,
   ): Promise<ClaimOutcome> {
     const now = this.now();
     const existing = snap.exists ? (snap.data() as SigningRecord) : undefined;
     const unchanged = { lastUpdateTime: snap.updateTime! };
     const tags = [...new Set([...(existing?.tags ?? []), ...(opts.tag ? [opts.tag] : [])])];
-    if (existing?.state === 'attached') {
+    // Attached in every format asked for: done. Attached, but not in a format added since: a new
+    // signing of that format, with a fresh count of attempts.
+    const reopened = existing?.state === 'attached' && lacksFormat(existing, opts.formats);
+    if (existing?.state === 'attached' && !reopened) {
       if (opts.tag && !existing.tags.includes(opts.tag))
         await ref.update({ tags, updatedAt: now }, unchanged);
       return { status: 'done', record: existing };
@@ -155,7 +173,7 @@ export class FirestoreSigningStore implements SigningStore {
     // logged stays in its formats, so nothing is signed or logged twice.
     const retried =
       opts.retryFailed === true && existing !== undefined && existing.attempts >= opts.maxAttempts;
-    if (existing && existing.attempts >= opts.maxAttempts && !retried) {
+    if (existing && existing.attempts >= opts.maxAttempts && !retried && !reopened) {
       if (existing.state !== 'failed')
         await ref.update({ state: 'failed', lease: null, updatedAt: now }, unchanged);
       return { status: 'exhausted', record: { ...existing, state: 'failed' } };
@@ -169,7 +187,7 @@ export class FirestoreSigningStore implements SigningStore {
       createdAt: now,
       ...existing,
       state: 'claimed',
-      attempts: retried ? 1 : (existing?.attempts ?? 0) + 1,
+      attempts: retried || reopened ? 1 : (existing?.attempts ?? 0) + 1,
       lease: { owner, expiresAt: now + opts.leaseMs },
       tags,
       updatedAt: now,

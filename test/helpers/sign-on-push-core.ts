@@ -16,7 +16,13 @@ import type { Registry } from '../../functions/registry/registry.ts';
 import { createSignOnPush } from '../../functions/sign-on-push/core.ts';
 import { createSignOnPushEntry } from '../../functions/sign-on-push/entry.ts';
 import { LocalSigner } from '../../functions/signing/local-signer.ts';
-import type { ClaimOutcome, SigningRecord, SigningStore } from '../../functions/state/signing-records.ts';
+import {
+  type ClaimOptions,
+  type ClaimOutcome,
+  lacksFormat,
+  type SigningRecord,
+  type SigningStore,
+} from '../../functions/state/signing-records.ts';
 import type { TestRegistry } from './registry.ts';
 
 export const TEST_KEY_VERSION = 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
@@ -28,14 +34,16 @@ export class MemorySigningStore implements SigningStore {
   readonly records = new Map<string, SigningRecord>();
   claims = 0;
 
-  async claim(
-    id: RecordId,
-    owner: string,
-    opts: { leaseMs: number; maxAttempts: number },
-  ): Promise<ClaimOutcome> {
+  async claim(id: RecordId, owner: string, opts: ClaimOptions): Promise<ClaimOutcome> {
     this.claims++;
     const existing = this.records.get(id.image);
-    if (existing?.state === 'attached') return { status: 'done', record: structuredClone(existing) };
+    const reopened = existing?.state === 'attached' && lacksFormat(existing, opts.formats);
+    if (existing?.state === 'attached' && !reopened)
+      return { status: 'done', record: structuredClone(existing) };
+    if (existing && reopened) {
+      existing.state = 'claimed';
+      existing.attempts = 0;
+    }
     if (existing?.lease && existing.lease.owner !== owner && existing.lease.expiresAt > Date.now()) {
       return { status: 'busy', until: existing.lease.expiresAt };
     }
@@ -92,6 +100,8 @@ function countingManifestGets(registry: Registry, gets: string[]): Registry {
 export interface SignOnPushCoreOptions {
   formats?: SignatureFormat[];
   signPlatformManifests?: boolean;
+  /** The records of an earlier core (the same deployment after a configuration change). */
+  store?: MemorySigningStore;
 }
 
 /** The core and its entry, watching `${host}/team/**`, with what they did recorded. */
@@ -124,7 +134,7 @@ export function signOnPushCore(registry: Registry, host: string, options: SignOn
     annotations: {},
     maxAttempts: 10,
   };
-  const store = new MemorySigningStore();
+  const store = options.store ?? new MemorySigningStore();
   const raised: AlertInput[] = [];
   const alerts: AlertSink = { raise: async (a) => void raised.push(a), resolve: async () => {} };
   const logger = createMemoryLogger();

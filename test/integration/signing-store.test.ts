@@ -66,6 +66,28 @@ describe('FirestoreSigningStore on the emulator', () => {
     assert.deepEqual((await read(id))?.['tags'], ['127.0.0.1:5000/store/x:v1']);
   });
 
+  test('an attached record is claimed again, with a fresh count, for a format the rule added since', async () => {
+    const id = freshId();
+    const holder = new FirestoreSigningStore(firestore.db);
+    assert.equal((await holder.claim(id, 'a', { ...opts, formats: ['cosign'] })).status, 'claimed');
+    await holder.progress(id, 'a', {
+      formats: { cosign: { signature: 'c2ln', attached: true } },
+      state: 'attached',
+      lease: null,
+    });
+    const store = new FirestoreSigningStore(firestore.db);
+    assert.equal((await store.claim(id, 'b', { ...opts, formats: ['cosign'] })).status, 'done');
+    const more = await store.claim(id, 'b', { ...opts, formats: ['bundle', 'cosign'] });
+    assert.equal(more.status, 'claimed');
+    assert.equal((more as { record: { attempts: number } }).record.attempts, 1);
+    assert.deepEqual((await read(id))?.['formats'], { cosign: { signature: 'c2ln', attached: true } });
+    assert.equal(
+      (await new FirestoreSigningStore(firestore.db).claim(id, 'c', { ...opts, formats: ['bundle'] })).status,
+      'busy',
+      'one signing of the new format at a time',
+    );
+  });
+
   test('a holder whose expired lease was taken over loses it at its next write', async () => {
     const id = freshId();
     let clock = Date.now();
