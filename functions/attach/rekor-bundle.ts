@@ -5,12 +5,12 @@
  *   {"SignedEntryTimestamp":"<base64>","Payload":{"body":"<base64 entry>","integratedTime":N,"logIndex":N,"logID":"<hex>"}}
  */
 import { z } from 'zod';
-import { goStruct } from '../registry/go-json.ts';
+import { goStruct, parseGoJson } from '../registry/go-json.ts';
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64');
 
 // Read as cosign's Go decoder reads it (pkg/cosign/bundle): keys matched case-insensitively, a key
-// spelled two ways refused.
+// spelled two ways refused, and (parseRekorBundle) a key twice in one object refused.
 export const rekorBundleSchema = goStruct(
   ['SignedEntryTimestamp', 'Payload'],
   z.object({
@@ -42,9 +42,10 @@ export function serializeRekorBundle(bundle: RekorBundle): string {
   });
 }
 
+/** The annotation as cosign reads it, or undefined when it is not one or Go could read it otherwise. */
 export function parseRekorBundle(annotation: string): RekorBundle | undefined {
   try {
-    const parsed = rekorBundleSchema.safeParse(JSON.parse(annotation));
+    const parsed = rekorBundleSchema.safeParse(parseGoJson(annotation));
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;

@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { InvalidInputError, PolicyViolationError } from '../errors.ts';
 import { assertDigest, isDigest } from '../registry/digest.ts';
-import { AmbiguousFieldError, goStruct } from '../registry/go-json.ts';
+import { AmbiguousFieldError, DuplicateKeyError, goStruct, parseGoJson } from '../registry/go-json.ts';
 import { formatRepository, type RepositoryRef } from '../registry/reference.ts';
 
 export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
@@ -43,7 +43,9 @@ export function buildSimpleSigningPayload(
 // cosign decodes the payload with Go's encoding/json, which matches a key to a struct field exactly or,
 // failing that, under Unicode simple case folding: the spec's own example spells `Docker-manifest-digest`,
 // and `Critical` or `doc\u212Aer-reference` (KELVIN SIGN) read the same to cosign. So do they here, but only
-// when one spelling is present (registry/go-json.ts): Go would take the last of several.
+// when one spelling is present (registry/go-json.ts): Go would decode each into the one field. A key
+// twice in one object is refused before that (parseGoJson): Go merges the two values, JSON.parse keeps
+// the last, so a `critical` object given twice could name one image to cosign and another to us.
 const payloadSchema = goStruct(
   ['critical', 'optional'],
   z.object({
@@ -83,8 +85,11 @@ export function parseSimpleSigningPayload(bytes: Uint8Array, expectedDigest?: st
   }
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    json = parseGoJson(Buffer.from(bytes).toString('utf8'));
   } catch (cause) {
+    if (cause instanceof DuplicateKeyError) {
+      throw new InvalidInputError(`simple-signing payload is ambiguous: ${cause.message}`, cause.details);
+    }
     throw new InvalidInputError('simple-signing payload is not JSON', {}, cause);
   }
   const parsed = safeParsePayload(json);

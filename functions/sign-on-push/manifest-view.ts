@@ -3,12 +3,15 @@
  * platform manifests an index lists), read as the registry reads them: Go's encoding/json, keys
  * matched case-insensitively (registry/go-json.ts). JSON.parse alone can see another document:
  * `"manifests"` next to `"Manifests"` is one list to the registry, which validates it, and a second,
- * unvalidated list to JSON.parse. A field spelled more than one way is refused, never guessed at.
+ * unvalidated list to JSON.parse; `"manifests"` twice is the second list decoded INTO the first to the
+ * registry (a `platform` only the first gives survives), and the second alone to JSON.parse. A key
+ * twice in one object (exactly or folded, at any depth) or a field spelled more than one way is
+ * refused, never guessed at.
  */
 import { z } from 'zod';
 import { PolicyViolationError } from '../errors.ts';
 import { isDigest } from '../registry/digest.ts';
-import { AmbiguousFieldError, asGoStruct } from '../registry/go-json.ts';
+import { AmbiguousFieldError, asGoStruct, DuplicateKeyError, parseGoJson } from '../registry/go-json.ts';
 
 /** Manifest and index fields read, by the names of the registry's Go struct fields. */
 const MANIFEST_FIELDS = ['mediaType', 'artifactType', 'config', 'layers', 'manifests', 'subject'];
@@ -25,17 +28,26 @@ export interface ManifestView {
   readonly subject?: unknown;
 }
 
-/** A manifest signOnPush will not read: not JSON, or a field spelled more than one way. */
+/**
+ * A manifest signOnPush will not read: not JSON, a key twice in one object, or a field spelled more
+ * than one way. `reason` completes "the manifest …".
+ */
 export class UnreadableManifestError extends PolicyViolationError {
+  readonly reason: string;
+
   constructor(image: string, digest: string, reason: string, details: Record<string, unknown> = {}) {
     super(`refusing to sign: the manifest of ${image} ${reason}`, { image, digest, ...details });
+    this.reason = reason;
   }
 }
 
 /** An index listing a platform manifest that is not named by a sha256 digest. */
 export class InvalidIndexError extends PolicyViolationError {
+  readonly reason: string;
+
   constructor(image: string, digest: string, reason: string) {
     super(`refusing to sign the index ${image}: ${reason}`, { image, digest, reason });
+    this.reason = reason;
   }
 }
 
@@ -60,18 +72,18 @@ export function goManifestView(json: unknown): ManifestView {
 
 /** The manifest bytes `image` (HOST/REPO@digest) names, read as the registry reads them. */
 export function readManifestView(bytes: Uint8Array, image: string, digest: string): ManifestView {
-  let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch {
-    // The registry verified the bytes against the digest; they are what was pushed, and not JSON.
-    throw new UnreadableManifestError(image, digest, 'is not JSON');
-  }
-  try {
-    return goManifestView(json);
+    return goManifestView(parseGoJson(Buffer.from(bytes).toString('utf8')));
   } catch (err) {
+    // The registry verified the bytes against the digest; they are what was pushed, and not JSON.
+    if (err instanceof SyntaxError) throw new UnreadableManifestError(image, digest, 'is not JSON');
     if (!(err instanceof AmbiguousFieldError)) throw err;
-    const reason = `spells the field ${JSON.stringify(err.field)} more than one way (${err.spelled}): the registry reads only the last, and sigsentry will not guess`;
+    const at = err instanceof DuplicateKeyError ? ` at ${err.path}` : '';
+    const field = JSON.stringify(err.field);
+    const reason =
+      err instanceof DuplicateKeyError && err.exact
+        ? `has the key ${field} twice in one object${at}: the registry decodes the second value into the first, and sigsentry will not guess`
+        : `spells the field ${field} more than one way (${err.spelled})${at}: the registry decodes each into the one field, and sigsentry will not guess`;
     throw new UnreadableManifestError(image, digest, reason, err.details);
   }
 }

@@ -4,9 +4,20 @@
  * past the bounds is refused whole, never signed in part; and each digest is read once however often
  * the indexes list it (nested indexes listing one child N times cost 1 + N + N² reads and claims per
  * delivery before).
+ *
+ * A manifest in the tree that the registry has but sigsentry will not read as the registry reads it
+ * (not JSON, a key twice or a field spelled two ways, an index listing anything but digests) refuses
+ * the whole push too: admission checks verify the index's digest, so a child runs under the index's
+ * signature, and signing the index would vouch for what sigsentry refused to judge. Only a child the
+ * registry does not have (or another lasting failure to fetch it) is refused on its own.
  */
 import { isRetryable, PolicyViolationError } from '../errors.ts';
-import { indexChildDigests, type ManifestView } from './manifest-view.ts';
+import {
+  InvalidIndexError,
+  indexChildDigests,
+  type ManifestView,
+  UnreadableManifestError,
+} from './manifest-view.ts';
 import { type SignatureArtifactKind, signatureArtifactKind } from './signature-artifacts.ts';
 
 /** Distinct manifests one push may make sigsentry read and sign, the pushed one included. */
@@ -61,11 +72,24 @@ export class IndexTooDeepError extends PolicyViolationError {
   }
 }
 
+/** A push listing a manifest (at any depth) that sigsentry will not read as the registry reads it. */
+export class UnreadableChildError extends PolicyViolationError {
+  constructor(pushed: ReadManifest, child: string, reason: string) {
+    super(`refusing to sign ${pushed.image}: the manifest ${child} in it ${reason}`, {
+      image: pushed.image,
+      digest: pushed.digest,
+      child,
+      reason,
+    });
+  }
+}
+
 /**
  * The steps for the platform manifests under `pushed` (an index), children before the index listing
- * them. A child `reader` cannot read, or a nested index listing anything but digests, is a `refused`
- * step (alerted on its own, the rest still signed). A push past the bounds, or listing anything but
- * digests itself, throws, as does a retryable error (the delivery is tried again).
+ * them. A child the registry does not have (or another lasting failure to fetch it) is a `refused`
+ * step (alerted on its own, the rest still signed). A push past the bounds, listing anything but
+ * digests itself, or listing a manifest unreadable as the registry reads it (UnreadableChildError),
+ * throws, as does a retryable error (the delivery is tried again).
  */
 export async function planPlatformManifests(
   pushed: ReadManifest,
@@ -113,36 +137,40 @@ class IndexWalk {
     }
     if (child.isIndex) {
       if (depth > MAX_NESTED_INDEXES) throw new IndexTooDeepError(this.#pushed, child, depth);
-      const children = this.#childrenOf(child, index);
-      if (children === undefined) return;
-      await this.visitChildren(child, children, depth);
+      await this.visitChildren(child, this.#childrenOf(child), depth);
     }
     this.steps.push({ kind: 'sign', digest: child.digest, image: child.image, index: index.image });
   }
 
-  /** The child, or undefined (a `refused` step) when it cannot be read for good. */
+  /**
+   * The child, or undefined (a `refused` step) when it cannot be fetched for good. One fetched but
+   * unreadable as the registry reads it refuses the whole push.
+   */
   async #readChild(digest: string, index: ReadManifest): Promise<ReadManifest | undefined> {
     try {
       return await this.#reader.read(digest);
     } catch (err) {
       if (isRetryable(err)) throw err;
-      this.#refuse(this.#reader.imageOf(digest), index, err);
+      if (err instanceof UnreadableManifestError) {
+        throw new UnreadableChildError(this.#pushed, this.#reader.imageOf(digest), err.reason);
+      }
+      this.steps.push({
+        kind: 'refused',
+        image: this.#reader.imageOf(digest),
+        index: index.image,
+        error: err,
+      });
       return undefined;
     }
   }
 
-  /** A nested index's children, or undefined (a `refused` step) when it lists anything but digests. */
-  #childrenOf(nested: ReadManifest, index: ReadManifest): string[] | undefined {
+  /** A nested index's children; one listing anything but digests refuses the whole push. */
+  #childrenOf(nested: ReadManifest): string[] {
     try {
       return indexChildDigests(nested.view, nested.image, nested.digest);
     } catch (err) {
-      if (isRetryable(err)) throw err;
-      this.#refuse(nested.image, index, err);
-      return undefined;
+      if (!(err instanceof InvalidIndexError)) throw err;
+      throw new UnreadableChildError(this.#pushed, nested.image, `is not a valid index (${err.reason})`);
     }
-  }
-
-  #refuse(image: string, index: ReadManifest, error: unknown): void {
-    this.steps.push({ kind: 'refused', image, index: index.image, error });
   }
 }

@@ -1,7 +1,8 @@
 /**
  * signOnPush reads a pushed manifest as docker-registry does (Go's encoding/json: keys matched
- * case-insensitively, the last of several kept), against a real docker-registry: a key spelled two
- * ways (one list validated by the registry, the other not) is refused with an alert, never walked or
+ * case-insensitively, each matching key decoded into the one field), against a real docker-registry:
+ * a key spelled two ways (one list validated by the registry, the other not), or given twice (Go
+ * merges the two lists, JSON.parse keeps the last), is refused with an alert, never walked or
  * skipped; a list spelled only in a folded form is read; a child is only ever fetched by digest.
  */
 import assert from 'node:assert/strict';
@@ -77,6 +78,60 @@ describe('an index whose manifest list is spelled two ways', () => {
       h.raised.map((a) => [a.kind, a.subject]),
       [['signing-refused', image]],
     );
+  });
+});
+
+describe('an index with its manifest list twice under one key', () => {
+  // Go decodes the second list INTO the first (a `platform` only the first gives survives); JSON.parse
+  // keeps the second alone, which lists referrers only: a referrers fallback index, skipped silently.
+  /** An index listing its child in two lists, the second under `key` (its JSON text, as written). */
+  const lists = async (tag: string, key: string) => {
+    const child = await reg.pushImage('team/app', `${tag}-child`);
+    const first = JSON.stringify([platform(child, 's390x')]);
+    const descriptor = { mediaType: child.mediaType, digest: child.digest, size: child.size };
+    const second = JSON.stringify([{ ...descriptor, artifactType: 'application/vnd.example+json' }]);
+    const body = `{"schemaVersion":2,"mediaType":"${OCI_INDEX}","manifests":${first},${key}:${second}}`;
+    return putRawManifest(reg, 'team/app', tag, OCI_INDEX, body); // docker-registry accepts it
+  };
+
+  test('Go reads it as a runnable index for s390x: refused with an alert, not skipped as a referrers index', async () => {
+    const index = await lists('dup-lists', '"manifests"');
+    // skopeo (Go) finds the platform the first list gave, and only that one.
+    const inspect = (arch: string) =>
+      reg.skopeo(
+        'inspect',
+        '--tls-verify=false',
+        '--override-os',
+        'linux',
+        '--override-arch',
+        arch,
+        `docker://${reg.host}/team/app:dup-lists`,
+      );
+    await inspect('s390x');
+    await assert.rejects(inspect('amd64'), /no image found in image index/);
+
+    const image = `${reg.host}/team/app@${index.digest}`;
+    const h = signOnPushCore(client(), reg.host);
+    await h.entry(gcrEvent({ action: 'INSERT', digest: image, tag: `${reg.host}/team/app:dup-lists` }));
+    assert.ok(!h.logger.entries.some((e) => /skipped/.test(e.message)), 'never skipped');
+    assert.deepEqual(
+      h.raised.map((a) => [a.kind, a.subject]),
+      [['signing-refused', image]],
+    );
+    assert.match(h.raised[0]!.summary, /has the key "manifests" twice in one object at \$/);
+    assert.deepEqual([h.store.claims, h.signed.length], [0, 0]);
+  });
+
+  test('the second key written with escapes ("\\u006danifests") is the same key: refused too', async () => {
+    const index = await lists('escaped-lists', '"\\u006danifests"');
+    const image = `${reg.host}/team/app@${index.digest}`;
+    const h = signOnPushCore(client(), reg.host);
+    await h.entry(gcrEvent({ action: 'INSERT', digest: image }));
+    assert.deepEqual(
+      h.raised.map((a) => [a.kind, a.subject]),
+      [['signing-refused', image]],
+    );
+    assert.deepEqual([h.store.claims, h.signed.length], [0, 0]);
   });
 });
 

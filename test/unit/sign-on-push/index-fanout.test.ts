@@ -2,16 +2,18 @@
  * The platform manifests one push makes signOnPush read and sign, against a real docker-registry:
  * each digest once however often nested indexes list it (before: 1 + N + N² reads and claims on
  * every delivery), an index inside an index but no deeper, at most MAX_MANIFESTS_PER_PUSH in all,
- * a push past a bound refused whole with an alert, and a platform that cannot be signed still
- * alerted on its own while the rest is signed.
+ * a push past a bound refused whole with an alert, as is a push listing a manifest sigsentry will not
+ * read as the registry reads it (the index's signature would cover it); and a platform the registry
+ * does not have, or that cannot be signed, still alerted on its own while the rest is signed.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DependencyError } from '../../../functions/errors.ts';
+import { DependencyError, PolicyViolationError } from '../../../functions/errors.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import type { Descriptor } from '../../../functions/registry/manifest.ts';
 import { OCI_INDEX } from '../../../functions/registry/media-types.ts';
 import type { Registry } from '../../../functions/registry/registry.ts';
+import { readManifestView } from '../../../functions/sign-on-push/manifest-view.ts';
 import {
   IndexTooDeepError,
   MAX_MANIFESTS_PER_PUSH,
@@ -19,6 +21,7 @@ import {
   planPlatformManifests,
   type ReadManifest,
   TooManyManifestsError,
+  UnreadableChildError,
 } from '../../../functions/sign-on-push/platform-manifests.ts';
 import { type PushedManifest, startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { gcrEvent, putRawManifest, signOnPushCore } from '../../helpers/sign-on-push-core.ts';
@@ -121,13 +124,62 @@ describe(`more than ${MAX_MANIFESTS_PER_PUSH} distinct manifests in one push`, (
   });
 });
 
-describe('a platform manifest that cannot be signed', () => {
-  test('a nested index spelling its list two ways is alerted on its own; the rest is signed', async () => {
-    const good = await reg.pushImage('team/app', 'good');
+describe('a manifest in the push that sigsentry will not read as the registry reads it', () => {
+  /** Pushes an index listing a good image and `bad`; signOnPush must refuse it whole, naming `bad`. */
+  async function refusedWhole(tag: string, bad: Descriptor, reason: RegExp): Promise<void> {
+    const good = await reg.pushImage('team/app', `${tag}-good`);
+    const index = await pushIndex(tag, [good, bad]);
+    const h = signOnPushCore(client(), reg.host);
+    await h.entry(
+      gcrEvent({ action: 'INSERT', digest: imageOf(index.digest), tag: `${reg.host}/team/app:${tag}` }),
+    );
+    assert.deepEqual([...h.store.records.keys()], [], 'nothing claimed');
+    assert.deepEqual([h.store.claims, h.signed.length], [0, 0]);
+    assert.deepEqual(
+      h.raised.map((a) => [a.kind, a.subject]),
+      [['signing-refused', imageOf(index.digest)]],
+    );
+    const summary = h.raised[0]!.summary;
+    assert.ok(
+      summary.startsWith(
+        `refusing to sign ${imageOf(index.digest)}: the manifest ${imageOf(bad.digest)} in it `,
+      ),
+      summary,
+    );
+    assert.match(summary, reason);
+  }
+
+  test('a platform manifest spelling a field two ways: the index is not signed over it', async () => {
+    const base = await reg.pushImage('team/app', 'ambiguous-base');
+    const m = JSON.parse(base.bytes.toString());
+    const text = JSON.stringify(m).replace(/}$/, `,"Layers":${JSON.stringify(m.layers)}}`);
+    const child = await putRawManifest(reg, 'team/app', 'ambiguous', base.mediaType, text);
+    await refusedWhole('over-ambiguous', child, /spells the field "layers" more than one way/);
+  });
+
+  test('a platform manifest with a key twice: the index is not signed over it', async () => {
+    const base = await reg.pushImage('team/app', 'twice-base');
+    const m = JSON.parse(base.bytes.toString());
+    const text = JSON.stringify(m).replace(/}$/, `,"config":${JSON.stringify(m.config)}}`);
+    const child = await putRawManifest(reg, 'team/app', 'twice', base.mediaType, text);
+    await refusedWhole('over-twice', child, /has the key "config" twice in one object at \$/);
+  });
+
+  test('a nested index spelling its list two ways: refused whole, its hidden child never signed', async () => {
     const hidden = await reg.pushImage('team/app', 'hidden');
     const nestedBody = `{"schemaVersion":2,"mediaType":"${OCI_INDEX}","manifests":[null],"Manifests":[${JSON.stringify(listed(hidden))}]}`;
     const nested = await putRawManifest(reg, 'team/app', 'two-lists', OCI_INDEX, nestedBody);
-    const index = await pushIndex('with-two-lists', [good, nested]);
+    await refusedWhole('with-two-lists', nested, /spells the field "manifests" more than one way/);
+  });
+});
+
+describe('a platform manifest that cannot be signed', () => {
+  test('one the registry does not have (404) is alerted on its own; the rest is signed', async () => {
+    const good = await reg.pushImage('team/app', 'kept');
+    const gone = await reg.pushImage('team/app', 'gone');
+    const index = await pushIndex('with-gone', [good, gone]);
+    const deleted = await fetch(`${reg.url}/v2/team/app/manifests/${gone.digest}`, { method: 'DELETE' });
+    assert.equal(deleted.status, 202);
     const h = signOnPushCore(client(), reg.host);
     await h.entry(gcrEvent({ action: 'INSERT', digest: imageOf(index.digest) }));
     assert.deepEqual(
@@ -139,8 +191,9 @@ describe('a platform manifest that cannot be signed', () => {
     );
     assert.deepEqual(
       h.raised.map((a) => [a.kind, a.subject]),
-      [['signing-refused', imageOf(nested.digest)]],
+      [['signing-refused', imageOf(gone.digest)]],
     );
+    assert.match(h.raised[0]!.summary, /is not in the registry/);
   });
 
   test('a retryable failure reading a platform is rethrown before anything is claimed', async () => {
@@ -221,6 +274,62 @@ describe('planPlatformManifests', () => {
     const steps = await planPlatformManifests(manifest(D(0)), repository(indexes).reader);
     assert.equal(steps.length, 255); // 2 indexes + 200 + 53
     assert.equal(new Set(steps.map((s) => s.image)).size, 255);
+  });
+
+  test('a manifest unreadable as the registry reads it, at any depth, refuses the push; a missing one does not', async () => {
+    const unreadable = new Map<string, Uint8Array>([
+      [D(3), Buffer.from('not JSON')],
+      [D(4), Buffer.from('{"layers":[],"layers":[]}')],
+      [D(5), Buffer.from('{"layers":[],"Layers":[]}')],
+    ]);
+    for (const [bad, reason] of [
+      [D(3), /is not JSON/],
+      [D(4), /has the key "layers" twice/],
+      [D(5), /spells the field "layers" more than one way/],
+    ] as const) {
+      const { reader, manifest } = repository(
+        new Map([
+          [D(0), [D(1), D(2)]],
+          [D(2), [D(1), bad]],
+        ]),
+      );
+      const read = reader.read;
+      reader.read = async (digest) => {
+        const bytes = unreadable.get(digest);
+        return bytes
+          ? { ...manifest(digest), view: readManifestView(bytes, `h/r@${digest}`, digest) }
+          : read(digest);
+      };
+      await assert.rejects(planPlatformManifests(manifest(D(0)), reader), (err: unknown) => {
+        assert.ok(err instanceof UnreadableChildError && err instanceof PolicyViolationError);
+        assert.deepEqual([err.details.image, err.details.child], [`h/r@${D(0)}`, `h/r@${bad}`]);
+        assert.match(err.message, reason);
+        return true;
+      });
+    }
+
+    const nested = repository(new Map([[D(0), [D(1), D(2)]]]));
+    const read = nested.reader.read;
+    nested.reader.read = async (digest) =>
+      digest === D(2)
+        ? { ...nested.manifest(digest), isIndex: true, view: { manifests: [{ digest: 'latest' }] } }
+        : read(digest);
+    await assert.rejects(
+      planPlatformManifests(nested.manifest(D(0)), nested.reader),
+      /the manifest h\/r@sha256:0+2 in it is not a valid index \(manifests\[0\]\.digest/,
+    );
+
+    const missing = repository(new Map([[D(0), [D(1), D(2)]]]));
+    const gone = new PolicyViolationError('refusing to sign: h/r@2 is not in the registry');
+    missing.reader.read = async (digest) =>
+      digest === D(2) ? Promise.reject(gone) : missing.manifest(digest);
+    assert.deepEqual(
+      (await planPlatformManifests(missing.manifest(D(0)), missing.reader)).map((s) => [s.kind, s.image]),
+      [
+        ['sign', `h/r@${D(1)}`],
+        ['refused', `h/r@${D(2)}`],
+      ],
+    );
   });
 
   test('an index inside an index is planned after its children; one more level is refused', async () => {
