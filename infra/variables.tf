@@ -50,17 +50,16 @@ variable "key_name" {
 }
 
 variable "key_algorithm" {
-  description = "Algorithm of new versions of the signing key. cosign and sigstore-js verify all of these."
+  description = "Algorithm of new versions of the signing key: one signOnPush signs with (functions/signing/algorithms.ts SIGNING_ALGORITHMS), ECDSA P-256 or RSA PKCS#1 v1.5 with SHA-256. Signatures of P-384, RSA SHA-512, RSA-PSS and Ed25519 keys cannot be logged and verified in both the cosign layout and the Sigstore bundle, and the signer refuses such a key version."
   type        = string
   default     = "EC_SIGN_P256_SHA256"
 
   validation {
     condition = contains([
-      "EC_SIGN_P256_SHA256", "EC_SIGN_P384_SHA384",
+      "EC_SIGN_P256_SHA256",
       "RSA_SIGN_PKCS1_2048_SHA256", "RSA_SIGN_PKCS1_3072_SHA256", "RSA_SIGN_PKCS1_4096_SHA256",
-      "RSA_SIGN_PSS_2048_SHA256", "RSA_SIGN_PSS_3072_SHA256", "RSA_SIGN_PSS_4096_SHA256",
     ], var.key_algorithm)
-    error_message = "key_algorithm must be an ASYMMETRIC_SIGN algorithm that cosign verifies."
+    error_message = "key_algorithm must be EC_SIGN_P256_SHA256, RSA_SIGN_PKCS1_2048_SHA256, RSA_SIGN_PKCS1_3072_SHA256 or RSA_SIGN_PKCS1_4096_SHA256: the algorithms whose signatures both formats can log and cosign and sigstore-js verify."
   }
 }
 

@@ -10,8 +10,19 @@ import { z } from 'zod';
 import { InvalidInputError } from '../errors.ts';
 import { matchesGlob } from './glob.ts';
 
+/**
+ * A KMS key version's full resource name. KMS numbers versions from 1 and writes them without
+ * leading zeros, so `/0` and `/01` name no version. The one rule for names: the configuration
+ * refuses at load what the KMS signer (signing/kms-signer.ts) would refuse after claiming a push.
+ */
 export const KMS_KEY_VERSION =
-  /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+\/cryptoKeyVersions\/[0-9]+$/;
+  /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+\/cryptoKeyVersions\/[1-9][0-9]*$/;
+
+/** Why `name` is not a usable key version name, or undefined. */
+export function keyVersionNameProblem(name: string): string | undefined {
+  if (KMS_KEY_VERSION.test(name)) return undefined;
+  return `key ${JSON.stringify(name)} must be a full KMS key version name, projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N with N a version number from 1, no leading zeros`;
+}
 
 export const SignatureFormatSchema = z.enum(['bundle', 'cosign']);
 export type SignatureFormat = z.infer<typeof SignatureFormatSchema>;
@@ -44,7 +55,10 @@ const WatchRuleSchema = z.object({
       const problem = watchedHostProblem(repositories);
       if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
     }),
-  key: z.string().regex(KMS_KEY_VERSION, 'key must be a full KMS cryptoKeyVersions name'),
+  key: z.string().superRefine((key, ctx) => {
+    const problem = keyVersionNameProblem(key);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  }),
   formats: z.array(SignatureFormatSchema).min(1).default(['bundle', 'cosign']),
   /** Also sign each platform manifest of a multi-arch index. */
   signPlatformManifests: z.boolean().default(false),

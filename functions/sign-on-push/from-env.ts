@@ -33,10 +33,9 @@ export function signOnPushDepsFromEnv(
       const kmsSigner = new KmsSigner({ client: kms, keyVersion });
       signer = {
         sign: (data) => kmsSigner.sign(data),
-        signatureKey: async () => {
-          const key = await kmsSigner.publicKey();
-          return { $case: 'publicKey', publicKey: key.pem, hint: key.hint };
-        },
+        // Refused, as sign() is, for an algorithm sigsentry does not sign with: a signature an
+        // earlier attempt stored is never replayed into the log under such a key.
+        signatureKey: () => kmsSigner.signatureKey(),
       };
       signers.set(keyVersion, signer);
     }

@@ -1,7 +1,9 @@
 /**
- * The Cloud KMS signing algorithms sigsentry accepts (the ones cosign supports, plus Ed25519), what
+ * The Cloud KMS signing algorithms sigsentry reads (the ones cosign supports, plus Ed25519), what
  * each one hashes with, and how to verify its signatures with Node crypto. Anything else, such as a
- * decryption key or secp256k1, is refused before a single request is sent.
+ * decryption key or secp256k1, is refused before a single request is sent. Of these, sigsentry
+ * signs only with SIGNING_ALGORITHMS (below); the others are read, for verification, and never
+ * signed with.
  */
 import crypto, { type KeyObject } from 'node:crypto';
 
@@ -33,6 +35,29 @@ const list: KmsSigningAlgorithm[] = [
 export const KMS_SIGNING_ALGORITHMS: ReadonlyMap<string, KmsSigningAlgorithm> = new Map(
   list.map((a) => [a.name, a]),
 );
+
+/**
+ * The algorithms signOnPush signs with: those whose signatures both formats can log and cosign and
+ * sigstore-js verify. @sigstore/sign 5.1 digests every message signature with SHA-256 (the bundle's
+ * messageDigest, bundler/bundle.js) and records it as `sha256` in the hashedrekord entry
+ * (witness/tlog/entry.js), so the log checks the cosign layout's signature over a SHA-256 digest;
+ * cosign verifies a PEM key with SHA-256 (PKCS#1 v1.5 for RSA), and sigstore-js a DSSE envelope
+ * with the key's default digest (SHA-256, PKCS#1 v1.5). That leaves ECDSA P-256 and RSA PKCS#1 v1.5
+ * with SHA-256. P-384 (SHA-384), RSA SHA-512 and RSA-PSS signatures fail those checks, and an
+ * Ed25519 signature (over the data, not a digest) cannot be checked against a hashedrekord digest:
+ * the log refuses their entries (test/unit/kms/signing-algorithms.test.ts establishes this list).
+ */
+export const SIGNING_ALGORITHMS: readonly string[] = [
+  'EC_SIGN_P256_SHA256',
+  'RSA_SIGN_PKCS1_2048_SHA256',
+  'RSA_SIGN_PKCS1_3072_SHA256',
+  'RSA_SIGN_PKCS1_4096_SHA256',
+];
+
+/** Whether signOnPush may sign with a key version of this algorithm (see SIGNING_ALGORITHMS). */
+export function isSigningAlgorithm(name: string): boolean {
+  return SIGNING_ALGORITHMS.includes(name);
+}
 
 const DIGEST_LENGTH: Record<HashName, number> = { sha256: 32, sha384: 48, sha512: 64 };
 

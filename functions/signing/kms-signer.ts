@@ -5,17 +5,21 @@
  * KMS says it verified that checksum, names the key version we asked for, and carries a signature
  * whose CRC32C matches. On top of that the signature is verified against the key version's public
  * key before it leaves this file, so a KMS (or a network) that returns garbage never produces a
- * bundle.
+ * bundle. It signs only with the algorithms of SIGNING_ALGORITHMS: a key version of any other is
+ * refused when its public key is first read, before anything is signed.
  */
 import crypto, { type KeyObject } from 'node:crypto';
 import type { protos } from '@google-cloud/kms';
 import type { Signature, Signer } from '@sigstore/sign';
+import { KMS_KEY_VERSION } from '../config/sign-config.ts';
 import { DependencyError, SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import {
+  isSigningAlgorithm,
   KMS_SIGNING_ALGORITHMS,
   type KmsSigningAlgorithm,
   keyMatchesAlgorithm,
+  SIGNING_ALGORITHMS,
   verifyKmsSignature,
 } from './algorithms.ts';
 import { crc32c, int64Checksum } from './crc32c.ts';
@@ -71,8 +75,6 @@ export interface KmsSignerOptions {
 }
 
 const DEFAULT_CALL_OPTIONS: KmsCallOptions = { timeout: 20_000, maxRetries: 2 };
-const KEY_VERSION_NAME =
-  /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+\/cryptoKeyVersions\/[1-9][0-9]*$/;
 
 // Public keys of key versions never change: fetched once per client and key version. Keyed by
 // client so that two KMS endpoints (say, two emulators in one test run) never share entries.
@@ -115,7 +117,8 @@ export function kmsError(err: unknown, keyVersion: string, method: string): Erro
 }
 
 function checkName(keyVersion: string): void {
-  if (!KEY_VERSION_NAME.test(keyVersion)) {
+  // The rule signOnPush's configuration checks names with, so a name it loads is never refused here.
+  if (!KMS_KEY_VERSION.test(keyVersion)) {
     throw new KmsKeyUnusableError(`not a CryptoKeyVersion resource name: ${keyVersion}`, { keyVersion });
   }
 }
@@ -135,7 +138,7 @@ async function fetchPublicKey(
   const algorithm = KMS_SIGNING_ALGORITHMS.get(algorithmName);
   if (!algorithm) {
     throw new KmsKeyUnusableError(
-      `KMS key version has algorithm ${algorithmName}, which is not a supported signing algorithm`,
+      `KMS key version ${keyVersion} has algorithm ${algorithmName}, which is not a supported signing algorithm`,
       {
         keyVersion,
         algorithm: algorithmName,
@@ -180,6 +183,21 @@ async function fetchPublicKey(
     key,
     hint: crypto.createHash('sha256').update(der).digest('base64'),
   };
+}
+
+/**
+ * Refuses a key version sigsentry must not sign with (see SIGNING_ALGORITHMS): its signatures would
+ * make log entries the log rejects, or that cosign and sigstore-js do not verify. Not retryable: only
+ * an operator configuring another key version mends it.
+ */
+export function assertSigningAlgorithm(key: KmsPublicKey): void {
+  if (isSigningAlgorithm(key.algorithm.name)) return;
+  throw new KmsKeyUnusableError(
+    `KMS key version ${key.name} has algorithm ${key.algorithm.name}, which sigsentry does not sign with ` +
+      '(its signatures cannot be logged and verified in both the cosign layout and the Sigstore bundle); ' +
+      `supported signing algorithms: ${SIGNING_ALGORITHMS.join(', ')}`,
+    { keyVersion: key.name, algorithm: key.algorithm.name, supported: [...SIGNING_ALGORITHMS] },
+  );
 }
 
 /** The public key of a key version, fetched once per client and key version (failures are not cached). */
@@ -236,15 +254,29 @@ export class KmsSigner implements Signer {
     this.logger = options.logger;
   }
 
+  /** The key version's public key, whatever its algorithm (for verification). */
   publicKey(): Promise<KmsPublicKey> {
     return kmsPublicKey(this.client, this.keyVersion, this.callOptions);
+  }
+
+  /** The public key to sign with: refused unless its algorithm is one of SIGNING_ALGORITHMS. */
+  async signingKey(): Promise<KmsPublicKey> {
+    const key = await this.publicKey();
+    assertSigningAlgorithm(key);
+    return key;
+  }
+
+  /** The key material signatures are reported with, refused as signingKey() refuses. */
+  async signatureKey(): Promise<Signature['key']> {
+    const key = await this.signingKey();
+    return { $case: 'publicKey', publicKey: key.pem, hint: this.hint ?? key.hint };
   }
 
   async sign(data: Buffer): Promise<Signature> {
     let lastError: KmsIntegrityError | undefined;
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
       try {
-        const publicKey = await this.publicKey();
+        const publicKey = await this.signingKey();
         const signature = await this.signOnce(publicKey, data);
         return {
           signature,

@@ -20,18 +20,18 @@ function preAuthEncoding(type: string, payload: Buffer): Buffer {
 describe('KmsSigner against the KMS emulator', () => {
   let h: Harness;
   let p256: string;
+  let rsa: string;
   let ed25519: string;
-  let pss: string;
 
   const key = (keyRing: string, k: string, algorithm: string) =>
     ensureSigningKey(h.client, { project: PROJECT, location: LOCATION, keyRing, key: k, algorithm });
 
   before(async () => {
     h = await startHarness();
-    [p256, ed25519, pss] = await Promise.all([
+    [p256, rsa, ed25519] = await Promise.all([
       key('signer', 'p256', 'EC_SIGN_P256_SHA256'),
+      key('signer', 'rsa', 'RSA_SIGN_PKCS1_2048_SHA256'),
       key('signer', 'ed25519', 'EC_SIGN_ED25519'),
-      key('signer', 'pss', 'RSA_SIGN_PSS_2048_SHA256'),
     ]);
   });
   beforeEach(() => h.emulator.faults.clear());
@@ -45,8 +45,7 @@ describe('KmsSigner against the KMS emulator', () => {
   it('signs data; the signature verifies with the public key it reports', async () => {
     for (const [name, hash] of [
       [p256, 'sha256'],
-      [ed25519, null],
-      [pss, 'sha256'],
+      [rsa, 'sha256'],
     ] as const) {
       const signer = signerFor(name);
       const data = Buffer.from(`payload for ${name}`);
@@ -55,10 +54,7 @@ describe('KmsSigner against the KMS emulator', () => {
       const pem = sig.key.$case === 'publicKey' ? sig.key.publicKey : '';
       const [pub] = await h.client.getPublicKey({ name });
       assert.equal(pem, pub.pem);
-      const options =
-        name === pss
-          ? { key: pem, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
-          : { key: pem };
+      const options = name === rsa ? { key: pem, padding: crypto.constants.RSA_PKCS1_PADDING } : { key: pem };
       assert.ok(crypto.verify(hash, data, options, sig.signature), name);
     }
   });
@@ -108,15 +104,16 @@ describe('KmsSigner against the KMS emulator', () => {
     });
   }
 
-  it('checks the data CRC32C for Ed25519 (verifiedDataCrc32c)', async () => {
-    const signer = signerFor(ed25519, { integrityAttempts: 1 });
-    h.emulator.faults.set({ wrongVerifiedDigestCrc32c: 1 });
+  it('reads an Ed25519 key version but never signs with it (not a signing algorithm of sigsentry)', async () => {
+    const signer = signerFor(ed25519);
+    assert.equal((await signer.publicKey()).algorithm.name, 'EC_SIGN_ED25519');
+    const before = h.emulator.faults.calls['AsymmetricSign'] ?? 0;
     await assert.rejects(signer.sign(Buffer.from('x')), (err) => {
-      assert.ok(err instanceof KmsIntegrityError);
-      assert.equal(err.details['check'], 'verifiedDataCrc32c');
+      assert.ok(err instanceof KmsKeyUnusableError, String(err));
+      assert.equal(err.details['algorithm'], 'EC_SIGN_ED25519');
       return true;
     });
-    await signer.sign(Buffer.from('x'));
+    assert.equal((h.emulator.faults.calls['AsymmetricSign'] ?? 0) - before, 0);
   });
 
   it('refuses a public key whose pemCrc32c does not match', async () => {
