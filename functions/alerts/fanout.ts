@@ -41,6 +41,19 @@ function withoutBookkeeping(alert: Alert): Alert {
   return rest;
 }
 
+/**
+ * An alert as a notice of news (new, re-opened, changed) tells it: at the highest severity the open
+ * incident reached. A notice owed since a rise to CRITICAL and told after a MEDIUM repeat still says
+ * CRITICAL; the record keeps the latest occurrence's severity.
+ */
+function asNews(alert: Alert): Alert {
+  const notice = withoutBookkeeping(alert);
+  return notice.peakSeverity === undefined ? notice : { ...notice, severity: notice.peakSeverity };
+}
+
+/** Failures in a row after which a channel is left for the next run (down, not one bad notice). */
+const CHANNEL_DOWN_AFTER = 3;
+
 /** What one pass over the owed notices did. */
 export interface OwedRedelivery {
   /** Notices sent, one per alert and channel. */
@@ -104,7 +117,8 @@ export class FanOutAlertSink implements AlertSink {
         const status =
           raised.status === 'repeat' && isOwed ? (owed!.status as RaisedAlert['status']) : raised.status;
         try {
-          await n.notify({ alert: withoutBookkeeping(raised.alert), status });
+          const alert = status === 'repeat' ? withoutBookkeeping(raised.alert) : asNews(raised.alert);
+          await n.notify({ alert, status });
           if (isOwed || raised.status !== 'repeat') told.push(n.name);
         } catch (error) {
           failures.push({ sink: n.name, error });
@@ -141,8 +155,9 @@ export class FanOutAlertSink implements AlertSink {
    *
    * - Each channel's notices are listed on their own, oldest first, so a channel that is down for
    *   good (its backlog) never hides another's (the ALERT line that pages).
-   * - A channel that fails is left for the next run after its first failure, and the whole pass
-   *   stops at `budgetMs`: a webhook outage must not hold the monitor's run.
+   * - A channel that fails CHANNEL_DOWN_AFTER times in a row is left for the next run (one notice it
+   *   refuses does not hold the others), and the whole pass stops at `budgetMs`: a webhook outage
+   *   must not hold the monitor's run.
    * - Notices younger than `minAgeMs` are left to a delivery that may still be under way (the
    *   webhook retries for about a minute at worst), and each alert is read again right before it is
    *   told, so a notice superseded meanwhile (resolved, changed) is not sent as it was.
@@ -157,6 +172,7 @@ export class FanOutAlertSink implements AlertSink {
     const newest = this.now().getTime() - (opts.minAgeMs ?? 5 * 60_000);
     const deadline = Date.now() + (opts.budgetMs ?? 120_000);
     for (const notifier of this.notifiers) {
+      let failedInARow = 0;
       for (const listed of await this.recorder.listOwed(limit, notifier.name)) {
         if (Date.parse(listed.undelivered!.at) > newest || Date.now() > deadline) break;
         const alert = await this.recorder.get(listed.key);
@@ -164,13 +180,15 @@ export class FanOutAlertSink implements AlertSink {
         if (alert === undefined || owed === undefined || !owed.channels.includes(notifier.name)) continue;
         if (Date.parse(owed.at) > newest) continue;
         try {
-          const notice = withoutBookkeeping(alert);
-          if (owed.status === 'resolved') await notifier.resolved(notice);
-          else await notifier.notify({ alert: notice, status: owed.status });
+          if (owed.status === 'resolved') await notifier.resolved(withoutBookkeeping(alert));
+          else await notifier.notify({ alert: asNews(alert), status: owed.status });
         } catch (error) {
           result.failures.push({ key: alert.key, sink: notifier.name, error });
-          break; // the channel is down: its other notices wait for the next run
+          // One notice the channel refuses must not hold the others back; several in a row, it is down.
+          if (++failedInARow >= CHANNEL_DOWN_AFTER) break;
+          continue;
         }
+        failedInARow = 0;
         result.told++;
         await this.delivered(alert, owed.at, [notifier.name]);
       }

@@ -165,7 +165,8 @@ export function assertNoDuplicateKeys(text: string): void {
       i = end;
     } else if (c === OPEN_OBJECT) {
       const parent = stack.at(-1);
-      const map = parent?.keys !== undefined && MAP_VALUED_FIELDS.has(parent.key);
+      // Inside a map the values are maps too (cosign's optional claims decode to map[string]any).
+      const map = parent?.keys !== undefined && (parent.map || MAP_VALUED_FIELDS.has(parent.key));
       stack.push({ keys: new Map(), key: '', expectKey: true, map });
     } else if (c === OPEN_ARRAY) {
       stack.push({ keys: undefined, index: 0 });

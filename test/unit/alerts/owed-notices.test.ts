@@ -147,8 +147,8 @@ describe('owed alert notices are redelivered without waiting for the alert to re
       [['rogue-signature:log:7', 'new']],
       'the notice that pages is told',
     );
-    assert.equal(attempts, 1, 'the webhook, down, is tried once a run, not 250 times');
-    assert.equal(run.failures.length, 1);
+    assert.equal(attempts, 3, 'the webhook, down, is tried three times a run, not 250 times');
+    assert.equal(run.failures.length, 3);
     webhook.fail = false;
     assert.equal((await deployed.redeliverOwed()).told, 200, 'once up, the backlog drains, 200 a run');
   });
@@ -179,5 +179,51 @@ describe('owed alert notices are redelivered without waiting for the alert to re
       'the second is not announced as new after its resolution',
     );
     assert.deepEqual(webhook.resolvedSeen, ['rogue-signature:log:2']);
+  });
+
+  it('one notice a channel refuses does not hold back the notices after it', async () => {
+    const time = clock();
+    const recorder = new MemoryAlertSink(time.now);
+    const webhook = new RecordingNotifier('webhook');
+    const sink = new FanOutAlertSink({ recorder, notifiers: [webhook], now: time.now });
+    webhook.fail = true;
+    for (const i of [1, 2, 3]) await assert.rejects(sink.raise(rogue(i)), AlertDeliveryError);
+    webhook.fail = false;
+    time.pass(6 * 60_000);
+    // The webhook answers 4xx to the first (say, too large) and takes the others.
+    const picky = Object.assign(Object.create(webhook), {
+      notify: async (raised: RaisedAlert) => {
+        if (raised.alert.key === 'rogue-signature:log:1') throw new Error('webhook answered 400');
+        return webhook.notify(raised);
+      },
+    }) as RecordingNotifier;
+    const deployed = new FanOutAlertSink({ recorder, notifiers: [picky], now: time.now });
+    const run = await deployed.redeliverOwed();
+    assert.deepEqual(
+      webhook.seen.map((r) => r.alert.key),
+      ['rogue-signature:log:2', 'rogue-signature:log:3'],
+    );
+    assert.deepEqual(
+      run.failures.map((f) => f.key),
+      ['rogue-signature:log:1'],
+    );
+  });
+
+  it('a rise owed to a channel is told at the severity it rose to, after a lower repeat', async () => {
+    const time = clock();
+    const recorder = new MemoryAlertSink(time.now);
+    const pubsub = new RecordingNotifier('pubsub');
+    const sink = new FanOutAlertSink({ recorder, notifiers: [pubsub], now: time.now });
+    const raise = (severity: 'MEDIUM' | 'CRITICAL') =>
+      sink.raise({ ...rogue(), kind: 'log-tree-changed', severity, key: 'log-tree-changed:rekor:b' });
+    await raise('MEDIUM');
+    pubsub.fail = true;
+    await assert.rejects(raise('CRITICAL'), AlertDeliveryError);
+    pubsub.fail = false;
+    await raise('MEDIUM'); // a repeat below the peak: it carries the owed notice
+    assert.deepEqual(
+      pubsub.seen.map((r) => `${r.status}:${r.alert.severity}`),
+      ['new:MEDIUM', 'changed:CRITICAL'],
+    );
   });
 });
