@@ -16,6 +16,22 @@ const log = (outcome: LogRunResult['outcome'], error?: unknown): LogRunResult =>
   ...(error === undefined ? {} : { error }),
 });
 
+/** What `entry` answers for `query`: its status and body. */
+async function call(entry: ReturnType<typeof createMonitorLogEntry>, query: Record<string, unknown> = {}) {
+  const answer = { status: 0, body: undefined as unknown };
+  const res = {
+    status(code: number) {
+      answer.status = code;
+      return res;
+    },
+    json(body: unknown) {
+      answer.body = body;
+    },
+  };
+  await entry({ query }, res);
+  return answer;
+}
+
 /** The status monitorLog answers for `query`, when a run ends with `logs`. */
 async function answer(query: Record<string, unknown>, logs: LogRunResult[]) {
   const asked: Array<{ from?: number }> = [];
@@ -26,19 +42,7 @@ async function answer(query: Record<string, unknown>, logs: LogRunResult[]) {
       return { ok: logs.every((l) => l.outcome !== 'failed'), logs };
     },
   });
-  let status = 0;
-  let body: unknown;
-  const res = {
-    status(code: number) {
-      status = code;
-      return res;
-    },
-    json(b: unknown) {
-      body = b;
-    },
-  };
-  await entry({ query }, res);
-  return { status, body, asked };
+  return { ...(await call(entry, query)), asked };
 }
 
 describe('monitorLog answers the scheduler and operators with the right status', () => {
@@ -78,18 +82,7 @@ describe('monitorLog answers the scheduler and operators with the right status',
         return { told: 1, dropped: [], failures: [] };
       },
     });
-    let status = 0;
-    let body: unknown;
-    const res = {
-      status(code: number) {
-        status = code;
-        return res;
-      },
-      json(b: unknown) {
-        body = b;
-      },
-    };
-    await entry({}, res);
+    const { status, body } = await call(entry);
     assert.equal(status, 500);
     assert.equal(redelivered, 1);
     assert.deepEqual((body as { owedAlerts?: unknown }).owedAlerts, { told: 1, dropped: 0, failed: 0 });
