@@ -144,6 +144,9 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     // Checked on the manifest too: a digest-only message names an artifact without its tag.
     const artifact = signatureArtifactKind(pushed.view);
     if (artifact) return { outcome: 'skipped', reason: artifact };
+    // A key sigsentry cannot sign with (its algorithm) is refused once for the push, before any
+    // record is claimed; the public key is read once per key version and instance.
+    await deps.signerFor(rule.key).signatureKey();
     // A multi-arch index is signed itself; its platform manifests too when the rule asks for it.
     if (rule.signPlatformManifests && pushed.isIndex) {
       const reader: ManifestReader = {
