@@ -174,9 +174,11 @@ export class FirestoreSigningStore implements SigningStore {
     const retried =
       opts.retryFailed === true && existing !== undefined && existing.attempts >= opts.maxAttempts;
     if (existing && existing.attempts >= opts.maxAttempts && !retried && !reopened) {
-      if (existing.state !== 'failed')
-        await ref.update({ state: 'failed', lease: null, updatedAt: now }, unchanged);
-      return { status: 'exhausted', record: { ...existing, state: 'failed' } };
+      // The tag is kept even so: the record says which tags name the image it could not sign.
+      const newTag = tags.length !== existing.tags.length;
+      if (existing.state !== 'failed' || newTag)
+        await ref.update({ state: 'failed', lease: null, tags, updatedAt: now }, unchanged);
+      return { status: 'exhausted', record: { ...existing, state: 'failed', tags } };
     }
     const record: SigningRecord = {
       schemaVersion: SCHEMA_VERSION,

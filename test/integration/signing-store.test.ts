@@ -146,5 +146,13 @@ describe('FirestoreSigningStore on the emulator', () => {
     const third = await store.claim(id, 'attempt-2', { leaseMs: 1_000, maxAttempts: 2 });
     assert.equal(third.status, 'exhausted');
     assert.equal((await read(id))?.['state'], 'failed');
+    // A push under another tag is still refused, and its tag recorded.
+    const tagged = await store.claim(id, 'attempt-3', {
+      leaseMs: 1_000,
+      maxAttempts: 2,
+      tag: '127.0.0.1:5000/store/x:v2',
+    });
+    assert.equal(tagged.status, 'exhausted');
+    assert.deepEqual((await read(id))?.['tags'], ['127.0.0.1:5000/store/x:v2']);
   });
 });

@@ -30,6 +30,7 @@ export async function runStatus(argv: string[]): Promise<number> {
   }
   const { Firestore } = await import('@google-cloud/firestore');
   const { loadDashboard } = await import('../../dashboard/data.ts');
+  const { ALERTS_COLLECTION } = await import('../../alerts/firestore-sink.ts');
   const env = commandEnv();
   if (!env.GCP_PROJECT) {
     say('sigsentry status: GCP_PROJECT is not set and no local stack is up');
@@ -46,7 +47,7 @@ export async function runStatus(argv: string[]): Promise<number> {
     else {
       const out = (line: string) => process.stdout.write(`${line}\n`);
       out(
-        `project ${view.project}: ${view.openAlerts.length} open alerts, ${problems} unsigned or failing tags`,
+        `project ${view.project}: ${view.openAlerts.length}${view.truncated.includes(ALERTS_COLLECTION) ? '+' : ''} open alerts, ${problems} unsigned or failing tags`,
       );
       out('\ncoverage (signed / unsigned / failing / signing)');
       if (!view.coverage.length) out('  no watched tags verified yet');
