@@ -93,6 +93,7 @@ resource "google_cloudfunctions2_function" "sign_on_push" {
     google_artifact_registry_repository_iam_member.build_pushes_images,
     google_storage_bucket_iam_member.build_reads_source,
     google_service_account_iam_member.pubsub_mints_trigger_tokens,
+    google_secret_manager_secret_iam_member.webhook_sign_on_push,
   ]
 }
 

@@ -214,15 +214,15 @@ variable "schedule_time_zone" {
 
 variable "max_delivery_attempts" {
   description = <<-EOT
-    Deliveries of one gcr message before Pub/Sub moves it to the dead-letter topic (5-100). Above
+    Deliveries of one gcr message before Pub/Sub moves it to the dead-letter topic (11-100). Above
     signOnPush's own per-digest attempt limit (10), so the function records the failure and alerts first.
   EOT
   type        = number
   default     = 15
 
   validation {
-    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
-    error_message = "max_delivery_attempts must be between 5 and 100."
+    condition     = var.max_delivery_attempts >= 11 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 11 and 100: above signOnPush's 10 attempts per digest, so the function alerts first."
   }
 }
 

@@ -15,8 +15,9 @@ export const MONITOR_USAGE = `usage: sigsentry monitor --once [--from INDEX] [--
   the cursor (one past it is refused: it would skip unscanned entries). It counts, as the cursor
   does, within the log's current tree: on a sharded Rekor v1 that is an alert's treeIndex, not its
   global logIndex.
-  Exit codes: 0 the log is consistent and was scanned, 1 it was not (or a dependency failed), 2 usage
-  error (a --from that would skip unscanned entries included).`;
+  Exit codes: 0 the log is consistent and was scanned, 1 it was not (another run holding the log,
+  or a dependency failed, included), 2 usage error (a --from that would skip unscanned entries
+  included).`;
 
 export async function runMonitorCommand(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs(
@@ -80,7 +81,12 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
           process.stdout.write(`  error: ${(log.error as Error).message ?? String(log.error)}\n`);
       }
     }
-    if (result.ok) return 0;
+    // Another run (the scheduled one) holds the log: nothing was scanned here, which 0 would deny.
+    const busy = result.logs.filter((log) => log.outcome === 'busy');
+    for (const log of busy) {
+      say(`sigsentry monitor: ${log.log} is being scanned by another run (its lease); nothing scanned here`);
+    }
+    if (result.ok) return busy.length === 0 ? 0 : 1;
     // A refused --from is known only once the log's state is read, but it is still the caller's.
     return result.logs.some((log) => log.error instanceof InvalidInputError) ? 2 : 1;
   } catch (err) {

@@ -7,6 +7,8 @@ import { Firestore } from '@google-cloud/firestore';
 import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts';
 import { alertSinkFromEnv } from '../../../functions/alerts/from-env.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { defaultLogName } from '../../../functions/monitor-log/config.ts';
+import { FirestoreMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { FirestoreSigningStore } from '../../../functions/state/signing-records.ts';
 import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
@@ -163,6 +165,25 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
     assert.equal(refused.code, 2, refused.stdout + refused.stderr);
     assert.match(refused.stdout, /would skip entries \d+–\d+, which have not been scanned/);
     assert.equal((await sigsentry('monitor', '--once')).code, 0, 'the next run scans them');
+  });
+
+  test('monitor --once while another run holds the log says so and exits 1, not 0', async () => {
+    assert.equal((await sigsentry('monitor', '--once')).code, 0, 'the log has a state');
+    const db = new Firestore({ projectId: stack.env.GCP_PROJECT, ignoreUndefinedProperties: true });
+    try {
+      const store = new FirestoreMonitorStore(db);
+      const log = defaultLogName(stack.env.REKOR_URL!);
+      const state = (await store.load(log))!;
+      const held = { ...state, runner: { owner: 'the scheduled run', until: Date.now() + 60_000 } };
+      assert.ok(await store.save(held, state.version));
+      const busy = await sigsentry('monitor', '--once');
+      assert.equal(busy.code, 1, busy.stdout + busy.stderr);
+      assert.match(busy.stderr, /being scanned by another run/);
+      const now = (await store.load(log))!;
+      assert.ok(await store.save({ ...now, runner: null }, now.version));
+    } finally {
+      await db.terminate();
+    }
   });
 
   test('monitor --once scans the log and reports; alerts lists what it raised', async () => {

@@ -447,3 +447,24 @@ export function checkTtlPolicy(tf: Terraform, collection: string, field: string)
       ]
     : [];
 }
+
+/**
+ * Each function that mounts the webhook secret waits for its own grant on it (depends_on), so a
+ * first apply cannot create a revision that fails to read the secret: the grant is a secret IAM
+ * member whose service account is the function's.
+ */
+export function checkSecretGrantsAwaited(tf: Terraform): string[] {
+  const grants = resources(tf, 'google_secret_manager_secret_iam_member');
+  const problems: string[] = [];
+  for (const [name, fn] of resources(tf, 'google_cloudfunctions2_function')) {
+    const config = JSON.stringify(block(fn, 'service_config') ?? {});
+    if (!config.includes('secret_environment_variables')) continue;
+    const account = /service_account_email":"\$\{(google_service_account\.[\w-]+)\.email\}/.exec(config)?.[1];
+    const awaited = new Set((fn['depends_on'] as string[] | undefined) ?? []);
+    const own = grants.filter(([, g]) => account !== undefined && String(g['member']).includes(account));
+    if (!own.some(([grant]) => awaited.has(`\${google_secret_manager_secret_iam_member.${grant}}`))) {
+      problems.push(`${name} mounts a secret but does not wait for its service account's grant on it`);
+    }
+  }
+  return problems;
+}

@@ -19,6 +19,7 @@ import {
   checkRuntime,
   checkScheduledRunsWatched,
   checkSchedulerJobs,
+  checkSecretGrantsAwaited,
   checkSignerKeyScope,
   checkSigningKey,
   checkTtlPolicy,
@@ -345,6 +346,19 @@ describe('infra: trigger and runtime', () => {
       block(f, 'build_config')!['runtime'] = 'nodejs24';
     }
     assert.equal(checkRuntime(pinned, '>=26 <27').length, 5, 'a pinned runtime does not');
+  });
+});
+
+describe('infra: secrets', () => {
+  it('each function mounting the webhook secret waits for its own grant on it', () => {
+    assert.deepEqual(checkSecretGrantsAwaited(infra), []);
+  });
+
+  it('catches a function that does not wait for its grant', () => {
+    const broken = copy();
+    const signOnPush = fn(broken, 'sign_on_push');
+    signOnPush['depends_on'] = (signOnPush['depends_on'] as string[]).filter((d) => !d.includes('webhook'));
+    assert.match(checkSecretGrantsAwaited(broken).join('\n'), /sign_on_push mounts a secret/);
   });
 });
 
