@@ -56,7 +56,8 @@ const rekorApi: EnvironmentVariable = {
 const rekorKey: EnvironmentVariable = {
   name: 'REKOR_PUBLIC_KEY',
   required: false,
-  description: "the log's public key (PEM) that checkpoints and entries are verified against",
+  description:
+    "the log's public key (PEM) that checkpoints and entries are verified against; unset: the key of a log in the embedded Sigstore public-good trusted root (https://rekor.sigstore.dev), required for any other log",
 };
 const rekorKeyFile: EnvironmentVariable = {
   name: 'REKOR_PUBLIC_KEY_FILE',

@@ -2,7 +2,7 @@
  * monitorLog configuration (zod), from SIGSENTRY_CONFIG's `monitor` section or, for one log,
  * from plain variables (the monitorLog rows of config/environment.ts):
  *   REKOR_URL, REKOR_API (v1|v2), REKOR_PUBLIC_KEY   the log and the key its checkpoints verify with
- *   (or REKOR_PUBLIC_KEY_FILE)
+ *   (or REKOR_PUBLIC_KEY_FILE; neither: the key of a public-good log from the embedded trusted root)
  *   SIGSENTRY_IDENTITIES                             JSON list of owned identities (identities.ts)
  *   KMS_KEY                                          a KMS key version, added as an owned identity
  *   MONITOR_START_INDEX                              where the first run starts (default: tree size)
@@ -125,7 +125,7 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
               {
                 kind: env.REKOR_API === 'v2' ? 'rekor-v2' : 'rekor-v1',
                 url: env.REKOR_URL,
-                publicKey: logPublicKeyFromEnv(env),
+                publicKey: logPublicKeyFromEnv(env, env.REKOR_URL),
                 ...(startIndex !== undefined ? { startIndex } : {}),
               },
             ]

@@ -4,7 +4,8 @@
  *   SIGSENTRY_WATCH        comma-separated repository globs HOST/REPO/** whose every tag is checked
  *   KMS_KEY                comma-separated key versions (projects/…/cryptoKeyVersions/N) or gcpkms://…
  *   SIGSENTRY_PUBLIC_KEYS  PEM public keys expected besides the KMS keys (concatenated PEM blocks)
- *   REKOR_URL, REKOR_PUBLIC_KEY (PEM) or REKOR_PUBLIC_KEY_FILE: the log sigsentry signs into
+ *   REKOR_URL, REKOR_PUBLIC_KEY (PEM) or REKOR_PUBLIC_KEY_FILE: the log sigsentry signs into (no key:
+ *                          a public-good log's key from the embedded trusted root)
  *   SIGSENTRY_WATCHLIST    JSON [{"image":"HOST/REPO:TAG","identity":"…","issuer":"…"}]
  *   SIGSENTRY_REVERIFY_CONCURRENCY  tags verified at once (default 32)
  *   SIGSENTRY_REVERIFY_STALE_AFTER_HOURS  hours without a verdict before `verification-stale` (default 24)
@@ -139,13 +140,15 @@ export function loadReverifyConfig(env: NodeJS.ProcessEnv): ReverifyConfig {
     if (rekor && rekor !== 'none' && env.REKOR_API === 'v2') {
       throw new InvalidInputError('reverifyImages re-checks inclusion on Rekor v1 logs only (REKOR_API=v2)');
     }
-    const publicKey = logPublicKeyFromEnv(env);
     raw = {
       project: env.GCP_PROJECT ?? env.GOOGLE_CLOUD_PROJECT,
       watch: list(env.SIGSENTRY_WATCH),
       keys: list(env.KMS_KEY),
       publicKeys: pemBlocks(env.SIGSENTRY_PUBLIC_KEYS),
-      log: !rekor || rekor === 'none' ? { kind: 'none' } : { kind: 'rekor-v1', url: rekor, publicKey },
+      log:
+        !rekor || rekor === 'none'
+          ? { kind: 'none' }
+          : { kind: 'rekor-v1', url: rekor, publicKey: logPublicKeyFromEnv(env, rekor) },
       watchlist: env.SIGSENTRY_WATCHLIST ? json('SIGSENTRY_WATCHLIST', env.SIGSENTRY_WATCHLIST) : [],
       redirectHosts: list(env.SIGSENTRY_REGISTRY_REDIRECT_HOSTS),
       ...(env.SIGSENTRY_REVERIFY_CONCURRENCY

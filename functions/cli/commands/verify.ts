@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { logPublicKeyFromEnv } from '../../config/log-key.ts';
 import { InvalidInputError } from '../../errors.ts';
 import { RegistryClient } from '../../registry/client.ts';
 import { googleRegistryAuthorization } from '../../registry/google-auth.ts';
@@ -32,7 +33,8 @@ export const VERIFY_USAGE = `usage: sigsentry verify IMAGE [--key PEM-FILE|gcpkm
 Checks that IMAGE (HOST/REPO:TAG or HOST/REPO@sha256:…) carries a valid signature, in cosign's .sig
 layout or as a Sigstore bundle referrer, from an expected key (default: KMS_KEY of the environment or
 the local stack) or keyless identity (checked against the embedded public-good trusted root), with
-transparency-log inclusion (REKOR_URL and REKOR_PUBLIC_KEY[_FILE]) and the KMS key version enabled.
+transparency-log inclusion (REKOR_URL and REKOR_PUBLIC_KEY[_FILE], the key not needed for a log in the
+public-good trusted root) and the KMS key version enabled.
 --redirect-host allows a host the registry redirects blob reads to or names as its token realm
 (Docker Hub: auth.docker.io and its blob hosts; ghcr.io: pkg-containers.githubusercontent.com).
 Exit codes: 0 valid, 1 not valid, 2 usage error.`;
@@ -106,14 +108,6 @@ function readKeyFile(file: string): string {
   }
 }
 
-function logPublicKey(env: NodeJS.ProcessEnv): string | undefined {
-  if (env.REKOR_PUBLIC_KEY) return env.REKOR_PUBLIC_KEY;
-  if (env.REKOR_PUBLIC_KEY_FILE && fs.existsSync(env.REKOR_PUBLIC_KEY_FILE)) {
-    return fs.readFileSync(env.REKOR_PUBLIC_KEY_FILE, 'utf8');
-  }
-  return undefined;
-}
-
 export function describeVerdict(verdict: Verdict): string {
   const mark = verdict.status === 'valid' ? 'OK' : 'FAIL';
   return [`${mark} ${verdict.status}: ${verdict.image}`, ...verdict.reasons.map((r) => `  - ${r}`)].join(
@@ -147,8 +141,10 @@ export async function runVerify(argv: string[]): Promise<number> {
 
   let reference: ReturnType<typeof parseImageReference>;
   const pems: string[] = [];
+  let logKeyPem: string | undefined;
   try {
     reference = parseImageReference(args.image);
+    if (env.REKOR_URL && env.REKOR_URL !== 'none') logKeyPem = logPublicKeyFromEnv(env, env.REKOR_URL);
     for (const key of args.keys) if (!isKmsKeyReference(key)) pems.push(readKeyFile(key));
   } catch (err) {
     if (!(err instanceof UsageError || err instanceof InvalidInputError)) throw err;
@@ -177,7 +173,6 @@ export async function runVerify(argv: string[]): Promise<number> {
         args.identity === undefined ? [] : [{ subjectAlternativeName: args.identity, issuer: args.issuer! }],
       references: args.references,
     };
-    const logKeyPem = logPublicKey(env);
     const trust: VerifierTrust = {
       logs: env.REKOR_URL && env.REKOR_URL !== 'none' && logKeyPem ? [logKey(env.REKOR_URL, logKeyPem)] : [],
       ...(args.identity === undefined ? {} : { publicGoodRoot: embeddedPublicGoodTrustedRoot() }),
