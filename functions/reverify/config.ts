@@ -125,10 +125,26 @@ function json(name: string, value: string): unknown {
   }
 }
 
+/**
+ * The PEM public keys of SIGSENTRY_PUBLIC_KEYS. Anything else in the value (an RSA PKCS#1 block, a
+ * `gcpkms://` reference, a truncated key) is refused rather than dropped: a key dropped in silence
+ * turns every image it signed `unsigned`.
+ */
 function pemBlocks(value: string | undefined): string[] {
-  return [...(value ?? '').matchAll(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g)].map(
-    (m) => `${m[0]}\n`,
-  );
+  const text = value ?? '';
+  const blocks = [...text.matchAll(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g)];
+  // Blocks may be separated by commas (infra's extra_public_keys) and whitespace.
+  const rest = blocks
+    .reduce((left, m) => left.replace(m[0], ''), text)
+    .replace(/[\s,]+/g, ' ')
+    .trim();
+  if (rest !== '') {
+    throw new InvalidInputError(
+      'SIGSENTRY_PUBLIC_KEYS holds something other than PEM public keys (-----BEGIN PUBLIC KEY-----)',
+      { unread: rest.slice(0, 80) },
+    );
+  }
+  return blocks.map((m) => `${m[0]}\n`);
 }
 
 export function loadReverifyConfig(env: NodeJS.ProcessEnv): ReverifyConfig {

@@ -79,6 +79,30 @@ test('a wildcard in the host of a watched repository glob is refused when the co
   );
 });
 
+test('SIGSENTRY_PUBLIC_KEYS holding anything but PEM public keys is refused, not dropped in silence', () => {
+  const pem = (body: string) => `-----BEGIN PUBLIC KEY-----\n${body}\n-----END PUBLIC KEY-----`;
+  const env = { GCP_PROJECT: 'p', SIGSENTRY_WATCH: 'h/r/**' };
+  assert.equal(
+    loadReverifyConfig({ ...env, SIGSENTRY_PUBLIC_KEYS: `${pem('MFkw')}\n\n${pem('MFkx')}\n` }).publicKeys
+      .length,
+    2,
+  );
+  // Comma-separated, as infra's extra_public_keys passes them.
+  const commas = `${pem('MFkw')},${pem('MFkx')}`;
+  assert.equal(loadReverifyConfig({ ...env, SIGSENTRY_PUBLIC_KEYS: commas }).publicKeys.length, 2);
+  for (const bad of [
+    '-----BEGIN RSA PUBLIC KEY-----\nMIIB\n-----END RSA PUBLIC KEY-----',
+    'gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1',
+    `${pem('MFkw')}\n-----BEGIN PUBLIC KEY-----\nMFkx`,
+  ]) {
+    assert.throws(
+      () => loadReverifyConfig({ ...env, SIGSENTRY_PUBLIC_KEYS: bad }),
+      (err: unknown) => err instanceof InvalidInputError && /SIGSENTRY_PUBLIC_KEYS/.test(err.message),
+      bad,
+    );
+  }
+});
+
 test('how long a tag may go without a verdict comes from SIGSENTRY_REVERIFY_STALE_AFTER_HOURS (24 by default)', () => {
   assert.equal(loadReverifyConfig(watchlistOnly).staleAfterHours, 24);
   assert.equal(
