@@ -27,6 +27,11 @@ export type AlertKind = z.infer<typeof AlertKindSchema>;
 export const SeveritySchema = z.enum(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL']);
 export type AlertSeverity = z.infer<typeof SeveritySchema>;
 
+/** How severe, for comparing: LOW 0 up to CRITICAL 3 (the schema lists them in that order). */
+export function severityRank(severity: AlertSeverity): number {
+  return SeveritySchema.options.indexOf(severity);
+}
+
 export const EvidenceSchema = z
   .object({
     image: z.string().optional(),

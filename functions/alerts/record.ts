@@ -3,7 +3,14 @@
  * or the re-opening of a resolved one. Notifiers (Pub/Sub, webhook) act on that decision, so a
  * recurring incident is one alert with a count, not a page per occurrence.
  */
-import { type Alert, type AlertInput, AlertInputSchema, AlertSchema, alertKey } from './alert.ts';
+import {
+  type Alert,
+  type AlertInput,
+  AlertInputSchema,
+  AlertSchema,
+  alertKey,
+  severityRank,
+} from './alert.ts';
 
 /**
  * `changed`: an open incident recurred in a way its channels must hear of, though it is no new
@@ -105,15 +112,13 @@ export function nextAlert(
   return { alert, status };
 }
 
-const SEVERITY_RANK: Record<Alert['severity'], number> = { LOW: 0, MEDIUM: 1, HIGH: 2, CRITICAL: 3 };
-
 /** Records written before `peakSeverity` existed count their last severity as the peak. */
 function peakOf(alert: Alert): Alert['severity'] {
   return alert.peakSeverity ?? alert.severity;
 }
 
 function higher(a: Alert['severity'], b: Alert['severity']): Alert['severity'] {
-  return SEVERITY_RANK[b] > SEVERITY_RANK[a] ? b : a;
+  return severityRank(b) > severityRank(a) ? b : a;
 }
 
 /**
@@ -123,7 +128,7 @@ function higher(a: Alert['severity'], b: Alert['severity']): Alert['severity'] {
  */
 function changedFrom(previous: Alert, next: AlertInput): boolean {
   // Above the highest it has been while open: a log flapping between MEDIUM and HIGH pages once.
-  if (SEVERITY_RANK[next.severity] > SEVERITY_RANK[peakOf(previous)]) return true;
+  if (severityRank(next.severity) > severityRank(peakOf(previous))) return true;
   const [before, now] = [previous.evidence.digest, next.evidence.digest];
   return before !== undefined && now !== undefined && before !== now;
 }

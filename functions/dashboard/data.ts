@@ -4,7 +4,7 @@
  * model. Reading is separate from shaping so the shaping is tested without a database.
  */
 import type { Firestore } from '@google-cloud/firestore';
-import type { Alert } from '../alerts/alert.ts';
+import { type Alert, severityRank } from '../alerts/alert.ts';
 import { ALERTS_COLLECTION, FirestoreAlertStore } from '../alerts/firestore-sink.ts';
 import { DependencyError } from '../errors.ts';
 import { MONITOR_COLLECTION, type MonitorState } from '../monitor-log/state.ts';
@@ -329,8 +329,6 @@ export async function loadDashboard(db: Firestore, opts: LoadOptions): Promise<D
   };
 }
 
-const SEVERITY_ORDER: readonly Alert['severity'][] = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'];
-
 /**
  * The open alerts a page shows, most severe first, then most recently seen. Past `limit` the page
  * says it is partial, and the CRITICAL and HIGH ones are read on their own: a flood of newer
@@ -352,9 +350,7 @@ async function readOpenAlerts(
   const byKey = new Map([...severe, ...recent].map((a) => [a.key, a]));
   const shown = [...byKey.values()]
     .sort(
-      (a, b) =>
-        SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity) ||
-        b.lastSeen.localeCompare(a.lastSeen),
+      (a, b) => severityRank(b.severity) - severityRank(a.severity) || b.lastSeen.localeCompare(a.lastSeen),
     )
     .slice(0, limit);
   return { shown, more };

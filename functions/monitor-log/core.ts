@@ -142,6 +142,9 @@ export interface LogRunResult {
   error?: unknown;
 }
 
+/** The outcomes of a log checked as far as it could be: a run whose logs all end so is `ok`. */
+export const COMPLETED_OUTCOMES: ReadonlySet<LogOutcome> = new Set(['scanned', 'busy', 'fanned-out']);
+
 export interface MonitorRunResult {
   ok: boolean;
   logs: LogRunResult[];
@@ -164,8 +167,7 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorRunResult> {
     deps.logger[levelOf(result.outcome)](`monitor run on ${config.name}: ${result.outcome}`, { ...result });
     logs.push(result);
   }
-  const fine = new Set<LogOutcome>(['scanned', 'busy', 'fanned-out']);
-  return { ok: logs.every((l) => fine.has(l.outcome)), logs };
+  return { ok: logs.every((l) => COMPLETED_OUTCOMES.has(l.outcome)), logs };
 }
 
 /**

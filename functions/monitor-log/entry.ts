@@ -8,7 +8,7 @@
 import type { OwedRedelivery } from '../alerts/fanout.ts';
 import { InvalidInputError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
-import type { LogOutcome, MonitorRunResult } from './core.ts';
+import { COMPLETED_OUTCOMES, type MonitorRunResult } from './core.ts';
 
 interface HttpRequest {
   query?: Record<string, unknown>;
@@ -77,9 +77,6 @@ export function createMonitorLogEntry(deps: {
   };
 }
 
-/** The outcomes of a log checked as far as it could be (as runMonitor counts `ok`). */
-const COMPLETED: ReadonlySet<LogOutcome> = new Set(['scanned', 'busy', 'fanned-out']);
-
 /**
  * 500 tells the scheduler's retry and failure metrics that a log could not be checked; a `from`
  * the monitor refuses (it would skip entries never scanned) is the caller's error, so 400.
@@ -88,6 +85,8 @@ function statusOf(result: MonitorRunResult): number {
   if (result.ok) return 200;
   const failed = result.logs.filter((log) => log.outcome === 'failed');
   const refusedFrom = failed.every((log) => log.error instanceof InvalidInputError);
-  const otherwiseFine = result.logs.every((log) => log.outcome === 'failed' || COMPLETED.has(log.outcome));
+  const otherwiseFine = result.logs.every(
+    (log) => log.outcome === 'failed' || COMPLETED_OUTCOMES.has(log.outcome),
+  );
   return failed.length > 0 && refusedFrom && otherwiseFine ? 400 : 500;
 }

@@ -3,6 +3,7 @@
  * `sigsentry alerts resolve KEY --reason TEXT`: an operator resolves one (a tag deleted, a log
  * rotation acknowledged), told to every alert channel as sigsentry's own resolutions are.
  */
+import { TAG_ALERT_KINDS } from '../../reverify/alerts.ts';
 import { parseCommandArgs } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
@@ -16,15 +17,6 @@ export const ALERTS_USAGE = `usage: sigsentry alerts [--open] [--limit N] [--jso
   it reports happens again. A tag's alert is raised when the tag's verdict changes, so one resolved
   while the tag is still in that state stays resolved until its verdict changes. Exit codes: 0 listed or resolved (1 with --open when any alert is open;
   1 when KEY names no alert or a channel was not told), 2 usage error.`;
-
-/** Kinds reverifyImages raises when a tag's verdict changes, not on every pass that finds it. */
-const TAG_VERDICT_KINDS: ReadonlySet<string> = new Set([
-  'unsigned-image',
-  'signature-invalid',
-  'signature-missing',
-  'tag-moved',
-  'key-disabled',
-]);
 
 export async function runAlerts(argv: string[]): Promise<number> {
   if (argv[0] === 'resolve') return await resolveAlert(argv.slice(1));
@@ -118,7 +110,8 @@ async function resolveAlert(argv: string[]): Promise<number> {
       `resolved by an operator: ${reason}`,
     );
     process.stdout.write(`${key} resolved\n`);
-    if (TAG_VERDICT_KINDS.has(alert.kind) && alert.state === 'open') {
+    // reverifyImages raises a tag's alert when its verdict changes, not on every pass that finds it.
+    if (TAG_ALERT_KINDS.includes(alert.kind) && alert.state === 'open') {
       say(
         "sigsentry alerts resolve: reverifyImages raises this again only when the tag's verdict changes; " +
           'if the tag is still in this state, nothing will alert on it until then',
