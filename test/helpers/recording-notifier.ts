@@ -1,4 +1,5 @@
-/** Test helper: an alert channel that records what it was told, and fails on demand. */
+/** Test helpers for the alert pipeline: a channel that records what it was told, and an alert. */
+import type { AlertInput } from '../../functions/alerts/alert.ts';
 import type { AlertNotifier } from '../../functions/alerts/notifier.ts';
 import type { RaisedAlert } from '../../functions/alerts/record.ts';
 
@@ -24,3 +25,13 @@ export class RecordingNotifier implements AlertNotifier {
     this.resolvedSeen.push(alert.key);
   }
 }
+
+/** A rogue-signature alert for log entry `logIndex`, as the monitor raises it. */
+export const rogue = (logIndex = 7): AlertInput => ({
+  kind: 'rogue-signature',
+  severity: 'CRITICAL',
+  subject: 'kms:projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1',
+  key: `rogue-signature:log:${logIndex}`,
+  summary: `entry ${logIndex} signed outside sigsentry`,
+  evidence: { logIndex, uuid: 'abc', entryBodyDigest: 'sha256:00' },
+});

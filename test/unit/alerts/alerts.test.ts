@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { type AlertInput, AlertSchema } from '../../../functions/alerts/alert.ts';
+import { AlertSchema } from '../../../functions/alerts/alert.ts';
 import { AlertDeliveryError, FanOutAlertSink } from '../../../functions/alerts/fanout.ts';
 import { checkWebhookUrl } from '../../../functions/alerts/from-env.ts';
 import { LogAlertNotifier } from '../../../functions/alerts/log-sink.ts';
@@ -11,16 +11,7 @@ import { alertMessage } from '../../../functions/alerts/pubsub-sink.ts';
 import { slackMessage, WebhookAlertNotifier } from '../../../functions/alerts/webhook-sink.ts';
 import { DependencyError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
-import { RecordingNotifier } from '../../helpers/recording-notifier.ts';
-
-const rogue = (logIndex = 7): AlertInput => ({
-  kind: 'rogue-signature',
-  severity: 'CRITICAL',
-  subject: 'kms:projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1',
-  key: `rogue-signature:log:${logIndex}`,
-  summary: `entry ${logIndex} signed outside sigsentry`,
-  evidence: { logIndex, uuid: 'abc', entryBodyDigest: 'sha256:00' },
-});
+import { RecordingNotifier, rogue } from '../../helpers/recording-notifier.ts';
 
 describe('alert records: one incident, a count, re-opened on recurrence', () => {
   it('counts repeats, re-opens a resolved alert, keeps firstSeen', async () => {

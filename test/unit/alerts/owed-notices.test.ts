@@ -1,22 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AlertInput } from '../../../functions/alerts/alert.ts';
 import { AlertDeliveryError, FanOutAlertSink } from '../../../functions/alerts/fanout.ts';
 import { LogAlertNotifier } from '../../../functions/alerts/log-sink.ts';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
 import type { RaisedAlert } from '../../../functions/alerts/record.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { createMonitorLogEntry } from '../../../functions/monitor-log/entry.ts';
-import { RecordingNotifier } from '../../helpers/recording-notifier.ts';
-
-const rogue = (logIndex = 7): AlertInput => ({
-  kind: 'rogue-signature',
-  severity: 'CRITICAL',
-  subject: 'kms:projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1',
-  key: `rogue-signature:log:${logIndex}`,
-  summary: `entry ${logIndex} signed outside sigsentry`,
-  evidence: { logIndex },
-});
+import { RecordingNotifier, rogue } from '../../helpers/recording-notifier.ts';
 
 /** A clock the test moves; the record and the sinks share it. */
 function clock() {
