@@ -27,6 +27,7 @@ import { createHash, generateKeyPairSync, type KeyObject, sign, X509Certificate 
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { startRekorServer } from '../../emulators/rekor/server.ts';
@@ -384,6 +385,30 @@ interface ScanFigures {
   monitorPeakRssMiB: number;
   outcome: string;
   alerts: number;
+  /** Garbage collection pauses on the main thread during the scan, by kind (PerformanceObserver 'gc'). */
+  gcMs: Record<string, number>;
+}
+
+/** Sums the main thread's garbage collection pauses by kind until stopped. */
+function gcPauses(): () => Record<string, number> {
+  const names: Record<number, string> = {
+    [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+    [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+    [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakCallbacks',
+  };
+  const ms: Record<string, number> = {};
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = names[(entry as unknown as { detail: { kind: number } }).detail.kind] ?? 'other';
+      ms[kind] = (ms[kind] ?? 0) + entry.duration;
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return () => {
+    observer.disconnect();
+    return Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Math.round(v)]));
+  };
 }
 
 /**
@@ -416,9 +441,11 @@ async function scanJob(job: ScanJob): Promise<ScanFigures> {
   };
   const c = process.cpuUsage();
   const t = performance.now();
+  const stopGc = gcPauses();
   const result: MonitorRunResult = await runMonitor(deps);
   const wallMs = performance.now() - t;
   const cpu = process.cpuUsage(c);
+  const gcMs = stopGc();
   const r = result.logs[0]!;
   const expected = job.to !== undefined ? ['scanned', 'partial'] : ['scanned'];
   if (!expected.includes(r.outcome)) {
@@ -432,6 +459,7 @@ async function scanJob(job: ScanJob): Promise<ScanFigures> {
     monitorPeakRssMiB: peakRssMiB(),
     outcome: r.outcome,
     alerts: alerts.raised.length,
+    gcMs,
   };
 }
 

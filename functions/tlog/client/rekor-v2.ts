@@ -8,7 +8,7 @@ import {
 } from '../checkpoint/keys.ts';
 import { type VerifiedCheckpoint, verifyCheckpoint } from '../checkpoint/verify.ts';
 import { MerkleProofError } from '../merkle/errors.ts';
-import { hashLeaf } from '../merkle/hash.ts';
+import { HASH_SIZE, hashLeaf, hashLeafInto } from '../merkle/hash.ts';
 import { consistencyProof, inclusionProof } from '../merkle/proofs.ts';
 import { verifyConsistency, verifyInclusion } from '../merkle/verify.ts';
 import { parseEntryBundle } from '../tiles/bundle.ts';
@@ -337,12 +337,12 @@ export class RekorV2Client {
     logIndex: number,
     count: number,
     checkpoint: VerifiedCheckpoint,
-    tileLeaves?: Buffer[],
+    tileLeaves?: Buffer,
   ): Promise<{ leaves: Buffer[]; hashes: Buffer[] }> {
     const index = Math.floor(logIndex / TILE_WIDTH);
     const supplied = tileLeaves && {
       key: { level: 0, index, width: tileWidth(0, index, checkpoint.size) },
-      hashes: Buffer.concat(tileLeaves),
+      hashes: tileLeaves,
     };
     const { leaves, hashes } = await this.tiles.compute(
       checkpoint.size,
@@ -461,12 +461,17 @@ export class RekorV2Client {
         },
       );
     }
-    const leafHashes = bodies.map((body) => hashLeaf(body));
+    // The leaf hashes are written into one tile-shaped buffer, each entry's a view of it.
+    const tile = Buffer.allocUnsafe(width * HASH_SIZE);
+    const leafHashes = bodies.map((body, k) => {
+      hashLeafInto(body, tile, k * HASH_SIZE);
+      return tile.subarray(k * HASH_SIZE, (k + 1) * HASH_SIZE);
+    });
     // The bundle's leaf hashes are, by definition, its level-0 tile: they are proven against the
     // checkpoint's root as a fetched tile would be (the first leaf's proof covers every other
     // leaf), so a scan never fetches level-0 tiles, half of its requests to the log.
     try {
-      await this.provenLeaves(base, 1, checkpoint, leafHashes); // the first leaf's proof covers all
+      await this.provenLeaves(base, 1, checkpoint, tile); // the first leaf's proof covers all
     } catch (err) {
       if (!(err instanceof LogIntegrityError && err.reason === 'bad-tile')) throw err;
       await this.locateBadEntry(n, width, leafHashes, checkpoint);

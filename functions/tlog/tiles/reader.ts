@@ -1,4 +1,4 @@
-import { HASH_SIZE, hashChildren } from '../merkle/hash.ts';
+import { HASH_SIZE, hashChildrenInto } from '../merkle/hash.ts';
 import type { NodeReader } from '../merkle/proofs.ts';
 import { TILE_HEIGHT, TILE_WIDTH, tileWidth } from './path.ts';
 
@@ -29,7 +29,9 @@ class TileLevels {
       const up = Buffer.allocUnsafe(pairs * HASH_SIZE);
       for (let i = 0; i < pairs; i++) {
         const at = 2 * i * HASH_SIZE;
-        hashChildren(row.subarray(at, at + HASH_SIZE), row.subarray(at + HASH_SIZE, at + 2 * HASH_SIZE)).copy(
+        hashChildrenInto(
+          row.subarray(at, at + HASH_SIZE),
+          row.subarray(at + HASH_SIZE, at + 2 * HASH_SIZE),
           up,
           i * HASH_SIZE,
         );

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { hashChildrenInto, hashLeafInto } from '../../../functions/tlog/merkle/hash.ts';
 import {
   consistencyProof,
+  hashChildren,
   hashLeaf,
   inclusionProof,
   MemoryLevels,
@@ -239,6 +242,54 @@ describe('proof generation from stored levels', () => {
     assert.throws(
       () => verifyInclusion(0, 9, all[0]!, inclusionProof(levels, 0, 9), rootAt(levels, 9), proven),
       /another tree/,
+    );
+  });
+});
+
+describe('leaf and node hashes (RFC 6962 §2.1)', () => {
+  const reference = (prefix: number, ...parts: Uint8Array[]): Buffer => {
+    const h = createHash('sha256').update(Buffer.of(prefix));
+    for (const part of parts) h.update(part);
+    return h.digest();
+  };
+  // Sizes around the reused input buffer's bounds (4 KiB first, then a bundle entry's 64 KiB).
+  const size = fc.oneof(
+    fc.integer({ min: 0, max: 300 }),
+    fc.constantFrom(4094, 4095, 4096, 65534, 65535, 65536, 70000),
+  );
+  const bytes = size.chain((n) => fc.uint8Array({ minLength: n, maxLength: n }));
+
+  it('match SHA-256 over the prefixed input, whatever was hashed before (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(bytes, bytes), { minLength: 1, maxLength: 4 }), (pairs) => {
+        for (const [a, b] of pairs) {
+          assert.deepEqual(hashLeaf(a), reference(0x00, a));
+          assert.deepEqual(hashChildren(a, b), reference(0x01, a, b));
+          const out = Buffer.alloc(96, 0xee);
+          hashLeafInto(a, out, 0);
+          hashChildrenInto(a, b, out, 64);
+          assert.deepEqual(out.subarray(0, 32), reference(0x00, a));
+          assert.deepEqual(out.subarray(32, 64), Buffer.alloc(32, 0xee), 'nothing written between');
+          assert.deepEqual(out.subarray(64), reference(0x01, a, b));
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a leaf hash is its own 32 bytes, not a view another hash overwrites', () => {
+    const first = hashLeaf(Buffer.from('first'));
+    const copy = Buffer.from(first);
+    hashLeaf(Buffer.from('second'));
+    hashChildren(first, first);
+    assert.deepEqual(first, copy);
+  });
+
+  it('refuses to write a hash past the end of the buffer it is given', () => {
+    assert.throws(() => hashLeafInto(Buffer.from('x'), Buffer.alloc(63), 32), RangeError);
+    assert.throws(
+      () => hashChildrenInto(Buffer.alloc(32), Buffer.alloc(32), Buffer.alloc(32), -1),
+      RangeError,
     );
   });
 });
