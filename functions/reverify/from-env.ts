@@ -121,7 +121,9 @@ export async function createReverifyFromConfig(
         ...(unverified ? { unverified } : {}),
         alerts: clients.alerts,
         trust,
-        ownedPolicy: { keys, identities: [] },
+        // A deployment that signs without a log (REKOR_URL=none) has no entry to ask its own images
+        // for; watchlist policies keep theirs.
+        ownedPolicy: { keys, identities: [], ...(config.log.kind === 'none' ? { requireTlog: false } : {}) },
         watch: config.watch,
         watchlist,
         ...(kms ? { keyState: memoizedKeyState((name) => keyVersionState(kms, name)) } : {}),

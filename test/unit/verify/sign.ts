@@ -19,7 +19,8 @@ import {
 export interface SignOptions {
   registry: Registry;
   signer: Signer;
-  rekorUrl: string;
+  /** The log to record each signature in; none: signed without a log, as with REKOR_URL=none. */
+  rekorUrl: string | undefined;
   formats?: Array<'cosign' | 'bundle'>;
   /** Signs the digest as if it lived in another repository (a replayed signature). */
   claimedRepository?: string;
@@ -37,9 +38,10 @@ function namelessStatement(image: DigestReference): Buffer {
 const lock = new InProcessSubjectLock();
 
 export async function signImage(options: SignOptions, image: DigestReference): Promise<void> {
-  const witnesses = [
-    new RekorWitness({ rekorBaseURL: options.rekorUrl, entryType: 'dsse', fetchOnConflict: true }),
-  ];
+  const witnesses =
+    options.rekorUrl === undefined
+      ? []
+      : [new RekorWitness({ rekorBaseURL: options.rekorUrl, entryType: 'dsse', fetchOnConflict: true })];
   const claimed = {
     host: image.host,
     repository: options.claimedRepository ?? image.repository,
@@ -57,7 +59,7 @@ export async function signImage(options: SignOptions, image: DigestReference): P
       await attachCosignSignature({ registry: options.registry, lock }, image, {
         payload,
         signature,
-        bundle: toCosignRekorBundle(bundle),
+        ...(witnesses.length > 0 ? { bundle: toCosignRekorBundle(bundle) } : {}),
       });
     } else {
       const statement = options.namelessSubject ? namelessStatement(claimed) : inTotoStatement(claimed);
