@@ -6,10 +6,14 @@
 import type { Firestore } from '@google-cloud/firestore';
 import { type Alert, severityRank } from '../alerts/alert.ts';
 import { ALERTS_COLLECTION, FirestoreAlertStore } from '../alerts/firestore-sink.ts';
+import { SignatureFormatSchema } from '../config/sign-config.ts';
 import { DependencyError } from '../errors.ts';
 import { MONITOR_COLLECTION, type MonitorState } from '../monitor-log/state.ts';
 import { TAG_SCHEMA_VERSION, TAGS_COLLECTION, type TagRecord } from '../reverify/store.ts';
 import {
+  type AttachedBits,
+  effectiveState,
+  failingFormats,
   SIGNING_RECORDS,
   SCHEMA_VERSION as SIGNING_SCHEMA_VERSION,
   type SigningRecord,
@@ -28,8 +32,13 @@ import type {
 
 /** The fields of a tag verdict the coverage needs (the query reads only these). */
 export type VerdictRow = Pick<TagRecord, 'ref' | 'source' | 'digest' | 'status' | 'reasons' | 'checkedAt'>;
-/** The fields of a signing record the coverage needs. */
-export type SigningRow = Pick<SigningRecord, 'image' | 'digest' | 'state' | 'tags' | 'updatedAt'>;
+/**
+ * The fields of a signing record the coverage needs: whether each format is attached too, so a
+ * record written `failed` while attached in a format (before `failed` meant "attached in none")
+ * reads as attached.
+ */
+export type SigningRow = Pick<SigningRecord, 'image' | 'digest' | 'state' | 'tags' | 'updatedAt'> &
+  AttachedBits;
 
 export interface DashboardLimits {
   /** Documents read per collection for the coverage; more are reported as truncated. */
@@ -81,12 +90,13 @@ function tagsFromSigningRecords(records: readonly SigningRow[]): Map<string, Sig
   for (const record of records) {
     for (const tag of record.tags ?? []) {
       const seen = byTag.get(tag);
+      const state = effectiveState(record);
       if (!seen || (seen.digest !== record.digest && record.updatedAt > seen.updatedAt)) {
-        byTag.set(tag, record);
+        byTag.set(tag, { ...record, state });
       } else if (seen.digest === record.digest) {
         byTag.set(tag, {
           ...seen,
-          state: SIGNING_RANK[record.state] > SIGNING_RANK[seen.state] ? record.state : seen.state,
+          state: SIGNING_RANK[state] > SIGNING_RANK[seen.state] ? state : seen.state,
           updatedAt: Math.max(seen.updatedAt, record.updatedAt),
         });
       }
@@ -154,7 +164,7 @@ export function coverageFrom(
   }
   const signedDigests = new Map<string, Set<string>>();
   for (const record of records) {
-    if (record.state !== 'attached') continue;
+    if (effectiveState(record) !== 'attached') continue;
     const name = repositoryOf(record.image);
     repo(name, 'owned');
     const set = signedDigests.get(name) ?? new Set<string>();
@@ -174,12 +184,13 @@ export function coverageFrom(
 }
 
 function fromSigning(ref: string, record: SigningRow): TagCoverage {
+  const state = effectiveState(record);
   return {
     ref,
     digest: record.digest,
-    status: SIGNING_COVERAGE[record.state] ?? 'failing',
+    status: SIGNING_COVERAGE[state] ?? 'failing',
     source: 'signing-record',
-    detail: record.state,
+    detail: state,
     reasons: [],
     at: iso(record.updatedAt),
   };
@@ -206,12 +217,20 @@ export function logEntryOf(format: string, bundle: unknown): LogEntryRef {
 
 export function signingSummary(record: SigningRecord): SigningSummary {
   const error = record.lastError;
+  const failed = failingFormats(record);
+  // Formats an attached record is being signed in (added to the rule since), not yet given up on.
+  const adding =
+    effectiveState(record) === 'attached'
+      ? (record.adding ?? []).filter((f) => !failed.includes(f) && record.formats?.[f]?.attached !== true)
+      : [];
   return {
     image: record.image,
     repository: repositoryOf(record.image),
     digest: record.digest,
     tags: record.tags ?? [],
-    state: record.state,
+    state: effectiveState(record),
+    ...(failed.length > 0 ? { failedFormats: failed } : {}),
+    ...(adding.length > 0 ? { addingFormats: adding } : {}),
     keyVersion: record.keyVersion,
     attempts: record.attempts,
     entries: Object.entries(record.formats ?? {})
@@ -268,7 +287,15 @@ export async function loadDashboard(db: Firestore, opts: LoadOptions): Promise<D
     read(SIGNING_RECORDS, () =>
       db
         .collection(SIGNING_RECORDS)
-        .select('schemaVersion', 'image', 'digest', 'state', 'tags', 'updatedAt')
+        .select(
+          'schemaVersion',
+          'image',
+          'digest',
+          'state',
+          'tags',
+          'updatedAt',
+          ...SignatureFormatSchema.options.map((format) => `formats.${format}.attached`),
+        )
         .limit(limits.maxDocuments + 1)
         .get(),
     ),

@@ -213,7 +213,9 @@ function signingRow(s: SigningSummary): Html {
       ? html` <span class="muted">tags:</span> ${tags.map((t, i) => html`${i ? ', ' : ''}<code>${t}</code>`)}`
       : ''
   }${s.lastError ? html`<br><span class="n-bad">${s.lastError}</span>` : ''}</td>
-  <td>${badge(s.state)}${s.attempts > 1 ? html` <span class="muted">${s.attempts} attempts</span>` : ''}</td>
+  <td>${badge(s.state)}${s.attempts > 1 ? html` <span class="muted">${s.attempts} attempts</span>` : ''}${
+    s.failedFormats?.length ? html`<br><span class="n-bad">gave up: ${s.failedFormats.join(', ')}</span>` : ''
+  }${s.addingFormats?.length ? html`<br><span class="n-warn">adding: ${s.addingFormats.join(', ')}</span>` : ''}</td>
   <td>${s.entries.length === 0 ? html`<span class="muted">—</span>` : s.entries.map(logEntry)}</td>
   <td>${keyName(s.keyVersion)}</td>
   <td>${time(s.updatedAt)}</td>

@@ -57,7 +57,12 @@ export interface SigningSummary {
   repository: string;
   digest: string;
   tags: string[];
+  /** Attached once attached in any format (see `failedFormats` for what it lacks). */
   state: SigningState;
+  /** Formats an attached image was given up on (attempts exhausted, alerted); it stays signed in the others. */
+  failedFormats?: string[];
+  /** Formats an attached image is being signed in (added to the rule since). */
+  addingFormats?: string[];
   keyVersion: string;
   attempts: number;
   entries: LogEntryRef[];

@@ -35,7 +35,12 @@ import { RegistryNotFoundError } from '../registry/errors.ts';
 import { INDEX_MEDIA_TYPES } from '../registry/media-types.ts';
 import { type DigestReference, formatImageReference, type RepositoryRef } from '../registry/reference.ts';
 import type { FetchedManifest, Registry } from '../registry/registry.ts';
-import type { FormatProgress, SigningRecord, SigningStore } from '../state/signing-records.ts';
+import {
+  attachedFormats,
+  type FormatProgress,
+  type SigningRecord,
+  type SigningStore,
+} from '../state/signing-records.ts';
 import { DependencyClock, timedCall, withDependencyClock, wrapDependencyCalls } from './dependency-calls.ts';
 import type { NotificationHandler } from './entry.ts';
 import { readManifestView } from './manifest-view.ts';
@@ -73,7 +78,9 @@ export interface SignOnPushDeps {
   leaseMs?: number;
   /**
    * Give images whose record is `failed` (attempts exhausted) a fresh set of attempts: an
-   * operator's `sigsentry sign --retry-failed` once the cause is fixed. Pushes never do.
+   * operator's `sigsentry sign --retry-failed` once the cause is fixed. Pushes never do. (An image
+   * attached in some formats is never `failed`: a format it was given up on in, alerted once, is
+   * tried again by its next push, with the same bound on attempts.)
    */
   retryFailed?: boolean;
 }
@@ -91,17 +98,30 @@ export class SigningInProgressError extends SigsentryError {
   }
 }
 
+/**
+ * A signing given up after its attempts. A record still attached in some formats gave up only the
+ * formats it lacks (`details.formats`): the image stays signed in the others (`details.attachedIn`).
+ */
 export class SigningExhaustedError extends SigsentryError {
   constructor(record: SigningRecord) {
-    super('SIGNING_FAILED', `gave up signing ${record.image} after ${record.attempts} attempts`, {
-      retryable: false,
-      details: {
-        image: record.image,
-        keyVersion: record.keyVersion,
-        attempts: record.attempts,
-        lastError: record.lastError,
+    const formats = record.state === 'attached' ? (record.failedFormats ?? []) : [];
+    const attachedIn = attachedFormats(record);
+    super(
+      'SIGNING_FAILED',
+      formats.length > 0
+        ? `gave up signing ${record.image} in the ${formats.join(', ')} format after ${record.attempts} attempts; it stays signed in ${attachedIn.join(', ') || 'the formats it has'}`
+        : `gave up signing ${record.image} after ${record.attempts} attempts`,
+      {
+        retryable: false,
+        details: {
+          image: record.image,
+          keyVersion: record.keyVersion,
+          attempts: record.attempts,
+          lastError: record.lastError,
+          ...(formats.length > 0 ? { digest: record.digest, formats, attachedIn } : {}),
+        },
       },
-    });
+    );
   }
 }
 
@@ -317,7 +337,13 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
           record.formats[format] = progress;
         }
       });
-      await deps.store.progress(id, owner, { formats: record.formats, state: 'attached', lease: null });
+      await deps.store.progress(id, owner, {
+        formats: record.formats,
+        state: 'attached',
+        lease: null,
+        // Attached in every format now: no format being added, none given up on.
+        ...(record.adding?.length || record.failedFormats?.length ? { adding: [], failedFormats: [] } : {}),
+      });
       log.notice('image signed', { formats: rule.formats, timing: clock.report() });
       return { outcome: 'signed', image: imageRef, formats: rule.formats };
     } catch (err) {
@@ -367,16 +393,22 @@ function notInRegistry(err: unknown, named: string): unknown {
 function alertFor(err: unknown, messageId: string | undefined, pushed: string): AlertInput | undefined {
   if (err instanceof SigningExhaustedError) {
     const image = String(err.details.image);
+    const formats = err.details.formats as string[] | undefined;
     return {
       kind: 'signing-failed',
       severity: 'HIGH',
       subject: image,
+      // A format given up on while the image stays signed in others is an incident of its own.
+      ...(formats ? { key: `signing-failed:${image}:${formats.join(',')}` } : {}),
       summary: err.message,
       evidence: {
         image,
         keyVersion: String(err.details.keyVersion),
         attempts: err.details.attempts,
         lastError: err.details.lastError,
+        ...(formats
+          ? { digest: String(err.details.digest), formats, attachedIn: err.details.attachedIn }
+          : {}),
       },
     };
   }

@@ -1,5 +1,8 @@
 /**
  * One Firestore document per (image digest, key version): claimed → signed → logged → attached.
+ * Once attached, a record stays attached: a format added to the rule since is signed with attempts
+ * of its own (`adding`), and one given up on is listed in `failedFormats`, never `failed` (which
+ * means attached in no format).
  * A claim takes a lease with a compare-and-set on the document, so a redelivered or concurrent
  * message never signs twice, and an attempt that crashed is resumed by the next delivery once its
  * lease expires. Signatures and log entries are stored before the next step touches the outside
@@ -14,6 +17,10 @@ import { ALREADY_EXISTS, codeOf, FAILED_PRECONDITION } from './firestore-codes.t
 export const SIGNING_RECORDS = 'signatures';
 export const SCHEMA_VERSION = 1;
 
+/**
+ * claimed: a signing is at work (or was, and a redelivery goes on with it); attached: attached in
+ * the formats whose progress says so, verifiable in them; failed: out of attempts, attached in none.
+ */
 export type SigningState = 'claimed' | 'attached' | 'failed';
 
 /** What one format has produced so far; each field is written once and then reused. */
@@ -41,6 +48,17 @@ export interface SigningRecord {
   createdAt: number;
   updatedAt: number;
   lastError?: Record<string, unknown>;
+  /**
+   * The formats an attached record is being signed in (added to the rule since): set by the claim
+   * that starts their count of attempts, so the next claims go on with it; empty (or absent, in
+   * records written before) when `attempts` counts the record's first signing.
+   */
+  adding?: string[];
+  /**
+   * The formats given up on (attempts exhausted, alerted) while the record stays attached in the
+   * others; a later push tries them again with a fresh count. Empty or absent: none.
+   */
+  failedFormats?: string[];
 }
 
 export type ClaimOutcome =
@@ -72,9 +90,44 @@ export interface ClaimOptions {
 
 /** Whether an attached record still lacks one of `formats` (a format added to the rule since). */
 export function lacksFormat(record: SigningRecord, formats: readonly string[] | undefined): boolean {
-  return (formats ?? []).some(
-    (format) => !record.formats[format as keyof SigningRecord['formats']]?.attached,
-  );
+  return lackingFormats(record, formats).length > 0;
+}
+
+/** A record's formats as far as whether each is attached (all a reader may have selected). */
+export type AttachedBits = { formats?: Record<string, FormatProgress | undefined> };
+
+/** Which of `formats` the record is not attached in. */
+export function lackingFormats(record: AttachedBits, formats: readonly string[] | undefined): string[] {
+  return (formats ?? []).filter((format) => record.formats?.[format]?.attached !== true);
+}
+
+/** The formats the record is attached in (verifiable in), in name order. */
+export function attachedFormats(record: AttachedBits): string[] {
+  return Object.entries(record.formats ?? {})
+    .filter(([, progress]) => progress?.attached === true)
+    .map(([format]) => format)
+    .sort();
+}
+
+/**
+ * The state a reader should take the record for: a record marked `failed` while attached in some
+ * format (written before `failed` meant "attached in none", when a format added since ran out of
+ * attempts) is attached in those formats. Its next claim treats it so.
+ */
+export function effectiveState(record: Pick<SigningRecord, 'state'> & AttachedBits): SigningState {
+  return record.state === 'failed' && attachedFormats(record).length > 0 ? 'attached' : record.state;
+}
+
+/**
+ * The formats an attached record was given up on and still lacks: its `failedFormats`, or for a
+ * record written `failed` before that field existed, the formats it began and did not attach.
+ */
+export function failingFormats(
+  record: Pick<SigningRecord, 'state' | 'failedFormats'> & AttachedBits,
+): string[] {
+  if (effectiveState(record) !== 'attached') return [];
+  const listed = record.state === 'failed' ? Object.keys(record.formats ?? {}) : (record.failedFormats ?? []);
+  return [...new Set(listed)].filter((format) => record.formats?.[format]?.attached !== true).sort();
 }
 
 export interface SigningStore {
@@ -90,6 +143,82 @@ export interface SigningStore {
 
 export function recordId(image: string, keyVersion: string): string {
   return crypto.createHash('sha256').update(`${image}\n${keyVersion}`).digest('hex');
+}
+
+/**
+ * What a claim of `existing` decides, and what it writes (on the condition that the record is still
+ * `existing`): fields to update, or, when it takes the lease, the whole record. Kept apart from
+ * Firestore so every store claims by the same rules.
+ */
+export function decideClaim(
+  existing: SigningRecord | undefined,
+  id: { image: string; keyVersion: string },
+  owner: string,
+  opts: ClaimOptions,
+  now: number,
+): { outcome: ClaimOutcome; write?: Partial<SigningRecord> } {
+  const tags = [...new Set([...(existing?.tags ?? []), ...(opts.tag ? [opts.tag] : [])])];
+  const newTag = tags.length !== (existing?.tags ?? []).length;
+  const attachedIn = existing ? attachedFormats(existing) : [];
+  // A record stays attached in the formats it has, including one marked failed before that meant
+  // "attached in none".
+  const attached = existing !== undefined && effectiveState(existing) === 'attached';
+  const lacking = existing ? lackingFormats(existing, opts.formats) : [];
+  // Attached in every format asked for: done.
+  if (existing && attached && lacking.length === 0) {
+    return {
+      outcome: { status: 'done', record: existing },
+      ...(opts.tag && !existing.tags.includes(opts.tag) ? { write: { tags, updatedAt: now } } : {}),
+    };
+  }
+  if (existing?.lease && existing.lease.owner !== owner && existing.lease.expiresAt > now) {
+    return { outcome: { status: 'busy', until: existing.lease.expiresAt } };
+  }
+  // Attached, but not in a format added since: a signing of that format with a count of attempts
+  // of its own, started here (`adding` then says the count is its) and gone on with by the next claims.
+  const reopened = attached && !existing?.adding?.length;
+  // A record out of attempts, asked to be retried, starts a new count; what it signed and
+  // logged stays in its formats, so nothing is signed or logged twice.
+  const retried =
+    opts.retryFailed === true && existing !== undefined && existing.attempts >= opts.maxAttempts;
+  if (existing && existing.attempts >= opts.maxAttempts && !retried && !reopened) {
+    if (attached || attachedIn.length > 0) {
+      // Attached in some formats: it stays so, and the formats it lacks are given up on (alerted
+      // once, here); a later push starts a fresh count for them.
+      const unattached = Object.keys(existing.formats).filter((f) => !attachedIn.includes(f));
+      const write: Partial<SigningRecord> = {
+        state: 'attached',
+        lease: null,
+        adding: [],
+        failedFormats: [...new Set(lacking.length > 0 ? lacking : unattached)].sort(),
+        tags,
+        updatedAt: now,
+      };
+      return { outcome: { status: 'exhausted', record: { ...existing, ...write } }, write };
+    }
+    // The tag is kept even so: the record says which tags name the image it could not sign.
+    const write = existing.state !== 'failed' || newTag;
+    return {
+      outcome: { status: 'exhausted', record: { ...existing, state: 'failed', tags } },
+      ...(write ? { write: { state: 'failed', lease: null, tags, updatedAt: now } } : {}),
+    };
+  }
+  const record: SigningRecord = {
+    schemaVersion: SCHEMA_VERSION,
+    image: id.image,
+    digest: id.image.slice(id.image.indexOf('@') + 1),
+    keyVersion: id.keyVersion,
+    formats: {},
+    createdAt: now,
+    ...existing,
+    state: attached ? 'attached' : 'claimed',
+    attempts: retried || reopened ? 1 : (existing?.attempts ?? 0) + 1,
+    ...(attached ? { adding: lacking } : {}),
+    lease: { owner, expiresAt: now + opts.leaseMs },
+    tags,
+    updatedAt: now,
+  };
+  return { outcome: { status: 'claimed', record }, write: record };
 }
 
 /** Attempts of one claim when other writers keep changing the document under it. */
@@ -154,50 +283,18 @@ export class FirestoreSigningStore implements SigningStore {
     opts: ClaimOptions,
     snap: DocumentSnapshot,
   ): Promise<ClaimOutcome> {
-    const now = this.now();
     const existing = snap.exists ? (snap.data() as SigningRecord) : undefined;
     const unchanged = { lastUpdateTime: snap.updateTime! };
-    const tags = [...new Set([...(existing?.tags ?? []), ...(opts.tag ? [opts.tag] : [])])];
-    // Attached in every format asked for: done. Attached, but not in a format added since: a new
-    // signing of that format, with a fresh count of attempts.
-    const reopened = existing?.state === 'attached' && lacksFormat(existing, opts.formats);
-    if (existing?.state === 'attached' && !reopened) {
-      if (opts.tag && !existing.tags.includes(opts.tag))
-        await ref.update({ tags, updatedAt: now }, unchanged);
-      return { status: 'done', record: existing };
+    const { outcome, write } = decideClaim(existing, id, owner, opts, this.now());
+    if (write === undefined) return outcome;
+    if (outcome.status !== 'claimed') {
+      await ref.update({ ...write }, unchanged);
+      return outcome;
     }
-    if (existing?.lease && existing.lease.owner !== owner && existing.lease.expiresAt > now) {
-      return { status: 'busy', until: existing.lease.expiresAt };
-    }
-    // A record out of attempts, asked to be retried, starts a new count; what it signed and
-    // logged stays in its formats, so nothing is signed or logged twice.
-    const retried =
-      opts.retryFailed === true && existing !== undefined && existing.attempts >= opts.maxAttempts;
-    if (existing && existing.attempts >= opts.maxAttempts && !retried && !reopened) {
-      // The tag is kept even so: the record says which tags name the image it could not sign.
-      const newTag = tags.length !== existing.tags.length;
-      if (existing.state !== 'failed' || newTag)
-        await ref.update({ state: 'failed', lease: null, tags, updatedAt: now }, unchanged);
-      return { status: 'exhausted', record: { ...existing, state: 'failed', tags } };
-    }
-    const record: SigningRecord = {
-      schemaVersion: SCHEMA_VERSION,
-      image: id.image,
-      digest: id.image.slice(id.image.indexOf('@') + 1),
-      keyVersion: id.keyVersion,
-      formats: {},
-      createdAt: now,
-      ...existing,
-      state: 'claimed',
-      attempts: retried || reopened ? 1 : (existing?.attempts ?? 0) + 1,
-      lease: { owner, expiresAt: now + opts.leaseMs },
-      tags,
-      updatedAt: now,
-    };
     // Every field is written, so the record is whole whether it was created or taken over.
-    const written = existing ? await ref.update({ ...record }, unchanged) : await ref.create(record);
+    const written = existing ? await ref.update({ ...write }, unchanged) : await ref.create(write);
     this.remember(ref, owner, written.writeTime);
-    return { status: 'claimed', record };
+    return outcome;
   }
 
   async progress(id: { image: string; keyVersion: string }, owner: string, patch: Partial<SigningRecord>) {

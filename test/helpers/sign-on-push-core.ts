@@ -7,6 +7,7 @@
  *   await core.entry(gcrEvent({ action: 'INSERT', digest: `${reg.host}/team/app@${digest}` }));
  */
 import crypto, { createHash } from 'node:crypto';
+import type { Witness } from '@sigstore/sign';
 import type { AlertInput, AlertSink } from '../../functions/alerts/alert.ts';
 import { InProcessSubjectLock } from '../../functions/attach/lock.ts';
 import type { SignatureFormat, SignOnPushConfig } from '../../functions/config/sign-config.ts';
@@ -19,7 +20,7 @@ import { LocalSigner } from '../../functions/signing/local-signer.ts';
 import {
   type ClaimOptions,
   type ClaimOutcome,
-  lacksFormat,
+  decideClaim,
   type SigningRecord,
   type SigningStore,
 } from '../../functions/state/signing-records.ts';
@@ -29,7 +30,7 @@ export const TEST_KEY_VERSION = 'projects/p/locations/l/keyRings/r/cryptoKeys/k/
 
 type RecordId = { image: string; keyVersion: string };
 
-/** Signing records in memory, with the claim rules of FirestoreSigningStore (retryFailed aside). */
+/** Signing records in memory, claimed by the rules of FirestoreSigningStore (`decideClaim`). */
 export class MemorySigningStore implements SigningStore {
   readonly records = new Map<string, SigningRecord>();
   claims = 0;
@@ -37,22 +38,9 @@ export class MemorySigningStore implements SigningStore {
   async claim(id: RecordId, owner: string, opts: ClaimOptions): Promise<ClaimOutcome> {
     this.claims++;
     const existing = this.records.get(id.image);
-    const reopened = existing?.state === 'attached' && lacksFormat(existing, opts.formats);
-    if (existing?.state === 'attached' && !reopened)
-      return { status: 'done', record: structuredClone(existing) };
-    if (existing && reopened) {
-      existing.state = 'claimed';
-      existing.attempts = 0;
-    }
-    if (existing?.lease && existing.lease.owner !== owner && existing.lease.expiresAt > Date.now()) {
-      return { status: 'busy', until: existing.lease.expiresAt };
-    }
-    if (existing && existing.attempts >= opts.maxAttempts) return { status: 'exhausted', record: existing };
-    const record = existing ?? newRecord(id);
-    record.attempts++;
-    record.lease = { owner, expiresAt: Date.now() + opts.leaseMs };
-    this.records.set(id.image, record);
-    return { status: 'claimed', record: structuredClone(record) };
+    const { outcome, write } = decideClaim(structuredClone(existing), id, owner, opts, Date.now());
+    if (write) this.records.set(id.image, { ...existing, ...structuredClone(write) } as SigningRecord);
+    return structuredClone(outcome);
   }
 
   async progress(id: RecordId, _owner: string, patch: Partial<SigningRecord>): Promise<void> {
@@ -63,23 +51,6 @@ export class MemorySigningStore implements SigningStore {
   async get(id: RecordId): Promise<SigningRecord | undefined> {
     return this.records.get(id.image);
   }
-}
-
-function newRecord(id: RecordId): SigningRecord {
-  const now = Date.now();
-  return {
-    schemaVersion: 1,
-    image: id.image,
-    digest: id.image.slice(id.image.lastIndexOf('@') + 1),
-    keyVersion: id.keyVersion,
-    state: 'claimed',
-    attempts: 0,
-    lease: null,
-    formats: {},
-    tags: [],
-    createdAt: now,
-    updatedAt: now,
-  };
 }
 
 /** A registry whose manifest GETs are recorded (by reference) before the real one answers. */
@@ -102,6 +73,9 @@ export interface SignOnPushCoreOptions {
   signPlatformManifests?: boolean;
   /** The records of an earlier core (the same deployment after a configuration change). */
   store?: MemorySigningStore;
+  /** The transparency log's witness (none by default: the rule logs nowhere). */
+  witness?: Witness;
+  maxAttempts?: number;
 }
 
 /** The core and its entry, watching `${host}/team/**`, with what they did recorded. */
@@ -132,7 +106,7 @@ export function signOnPushCore(registry: Registry, host: string, options: SignOn
     ],
     log: { kind: 'none' },
     annotations: {},
-    maxAttempts: 10,
+    maxAttempts: options.maxAttempts ?? 10,
   };
   const store = options.store ?? new MemorySigningStore();
   const raised: AlertInput[] = [];
@@ -144,7 +118,7 @@ export function signOnPushCore(registry: Registry, host: string, options: SignOn
     registry: countingManifestGets(registry, gets),
     store,
     signerFor: () => signer,
-    witness: undefined,
+    witness: options.witness,
     lock: new InProcessSubjectLock(),
     alerts,
     instanceId: 'unit',

@@ -88,6 +88,84 @@ describe('FirestoreSigningStore on the emulator', () => {
     );
   });
 
+  test('an attached record that runs out of attempts for a format added since stays attached, the format listed as given up', async () => {
+    const id = freshId();
+    let clock = Date.now();
+    const store = new FirestoreSigningStore(firestore.db, () => clock);
+    const both = { leaseMs: 1_000, maxAttempts: 2, formats: ['bundle', 'cosign'] };
+    assert.equal((await store.claim(id, 'a', { ...both, formats: ['cosign'] })).status, 'claimed');
+    await store.progress(id, 'a', {
+      formats: { cosign: { signature: 'c2ln', attached: true } },
+      state: 'attached',
+      lease: null,
+    });
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const claim = await store.claim(id, `bundle-${attempt}`, both);
+      assert.equal(claim.status, 'claimed');
+      assert.equal(claim.status === 'claimed' && claim.record.attempts, attempt);
+      assert.equal((await read(id))?.['state'], 'attached', 'attached in cosign while the bundle is tried');
+      assert.deepEqual((await read(id))?.['adding'], ['bundle']);
+      clock += 5_000; // the attempt failed (or died) and its lease ran out
+    }
+    const exhausted = await store.claim(id, 'bundle-3', { ...both, tag: '127.0.0.1:5000/store/x:v2' });
+    assert.equal(exhausted.status, 'exhausted');
+    assert.equal(exhausted.status === 'exhausted' && exhausted.record.state, 'attached');
+    const given = await read(id);
+    assert.equal(given?.['state'], 'attached');
+    assert.deepEqual(given?.['failedFormats'], ['bundle']);
+    assert.deepEqual(given?.['adding'], []);
+    assert.equal(given?.['lease'], null);
+    assert.deepEqual(given?.['formats'], { cosign: { signature: 'c2ln', attached: true } });
+    assert.deepEqual(given?.['tags'], ['127.0.0.1:5000/store/x:v2']);
+
+    // A later push: a fresh, bounded count for the bundle; the record stays attached.
+    const again = await store.claim(id, 'later', both);
+    assert.equal(again.status, 'claimed');
+    assert.equal(again.status === 'claimed' && again.record.attempts, 1);
+    assert.equal((await read(id))?.['state'], 'attached');
+    await store.progress(id, 'later', {
+      formats: {
+        cosign: { signature: 'c2ln', attached: true },
+        bundle: { signature: 'YnVu', attached: true },
+      },
+      state: 'attached',
+      lease: null,
+      adding: [],
+      failedFormats: [],
+    });
+    assert.equal((await store.claim(id, 'next', both)).status, 'done');
+  });
+
+  test('a record written failed while attached in a format (before failed meant attached in none) is claimed for the format it lacks', async () => {
+    const id = freshId();
+    await firestore.db
+      .collection(SIGNING_RECORDS)
+      .doc(recordId(id.image, id.keyVersion))
+      .create({
+        schemaVersion: 1,
+        image: id.image,
+        digest: id.image.slice(id.image.indexOf('@') + 1),
+        keyVersion: id.keyVersion,
+        state: 'failed',
+        attempts: 5,
+        lease: null,
+        formats: { cosign: { signature: 'c2ln', attached: true }, bundle: { signature: 'YnVu' } },
+        tags: [],
+        createdAt: 1,
+        updatedAt: 1,
+      });
+    const claim = await new FirestoreSigningStore(firestore.db).claim(id, 'a', {
+      ...opts,
+      formats: ['bundle', 'cosign'],
+    });
+    assert.equal(claim.status, 'claimed', 'not "exhausted" as an image never signed');
+    assert.equal(claim.status === 'claimed' && claim.record.attempts, 1);
+    const record = await read(id);
+    assert.equal(record?.['state'], 'attached');
+    assert.deepEqual(record?.['adding'], ['bundle']);
+    assert.deepEqual(record?.['formats']?.['bundle'], { signature: 'YnVu' }, 'its signature kept for reuse');
+  });
+
   test('a holder whose expired lease was taken over loses it at its next write', async () => {
     const id = freshId();
     let clock = Date.now();

@@ -2,6 +2,7 @@
  * `sigsentry status [--repository HOST/REPO] [--json]`: what the status page shows, in a terminal:
  * signing coverage per repository, recent signings, open alerts, the monitor's cursor.
  */
+import type { SigningSummary } from '../../dashboard/view.ts';
 import { parseCommandArgs } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
@@ -58,7 +59,7 @@ export async function runStatus(argv: string[]): Promise<number> {
       out('\nrecent signings');
       if (!view.recentSignings.length) out('  none');
       for (const s of view.recentSignings.slice(0, 10)) {
-        const entries = s.entries.map((e) => `${e.format} #${e.logIndex ?? '?'}`).join(', ');
+        const entries = signingEntries(s);
         out(`  ${s.state.padEnd(9)} ${s.image} [${entries}]`);
       }
       out('\nopen alerts');
@@ -77,4 +78,21 @@ export async function runStatus(argv: string[]): Promise<number> {
   } finally {
     await db.terminate();
   }
+}
+
+/** A signing's formats on one line: each log index, or that the format was given up on or is being added. */
+export function signingEntries(s: SigningSummary): string {
+  const formats = new Set([
+    ...s.entries.map((e) => e.format),
+    ...(s.failedFormats ?? []),
+    ...(s.addingFormats ?? []),
+  ]);
+  return [...formats]
+    .sort()
+    .map((format) => {
+      if (s.failedFormats?.includes(format)) return `${format} failed`;
+      if (s.addingFormats?.includes(format)) return `${format} adding`;
+      return `${format} #${s.entries.find((e) => e.format === format)?.logIndex ?? '?'}`;
+    })
+    .join(', ');
 }

@@ -13,7 +13,11 @@ import { loadDashboard } from '../../../functions/dashboard/data.ts';
 import type { DashboardView } from '../../../functions/dashboard/view.ts';
 import { FirestoreMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { FirestoreTagStore } from '../../../functions/reverify/store.ts';
-import { FirestoreSigningStore } from '../../../functions/state/signing-records.ts';
+import {
+  FirestoreSigningStore,
+  recordId,
+  SIGNING_RECORDS,
+} from '../../../functions/state/signing-records.ts';
 import type { VerdictStatus } from '../../../functions/verify/verdict.ts';
 import { freshRepository, type TestStack, testStack } from '../../helpers/stack.ts';
 import { tagRecord } from '../../helpers/tag-record.ts';
@@ -173,6 +177,43 @@ describe('dashboard data on the Firestore emulator', () => {
     const other = await loadDashboard(db, { project: 'p', repository: `${repo}-other` });
     assert.deepEqual([other.coverage, other.recentSignings], [[], []]);
     check({ ...view, recentSignings: view.recentSignings });
+  });
+
+  it('reads an image attached in one format and given up on in another as signed, the format failing (also as written before the fix)', async () => {
+    const other = `${stack.env.REGISTRY}/${freshRepository('dashboard-formats')}`;
+    const [given, legacy] = [digest(), digest()];
+    const write = (d: string, tag: string, fields: Record<string, unknown>) =>
+      db
+        .collection(SIGNING_RECORDS)
+        .doc(recordId(`${other}@${d}`, KEY))
+        .create({
+          schemaVersion: 1,
+          image: `${other}@${d}`,
+          digest: d,
+          keyVersion: KEY,
+          attempts: 10,
+          lease: null,
+          formats: { cosign: { signature: 'c2ln', attached: true }, bundle: { signature: 'YnVu' } },
+          tags: [`${other}:${tag}`],
+          createdAt: Date.now(),
+          updatedAt: Date.now(),
+          ...fields,
+        });
+    await write(given, 'v1', { state: 'attached', failedFormats: ['bundle'], adding: [] });
+    await write(legacy, 'v2', { state: 'failed' }); // as the code before the fix left it
+    const view = await loadDashboard(db, { project: 'p', repository: other });
+    const [row] = view.coverage;
+    assert.deepEqual(
+      [row?.signed, row?.failing, row?.unsigned, row?.signing, row?.signedDigests],
+      [2, 0, 0, 0, 2],
+    );
+    assert.deepEqual(
+      view.recentSignings.map((s) => [s.digest, s.state, s.failedFormats]).sort(),
+      [
+        [given, 'attached', ['bundle']],
+        [legacy, 'attached', ['bundle']],
+      ].sort(),
+    );
   });
 
   it('reports partial counts when a collection holds more than one page reads', async () => {

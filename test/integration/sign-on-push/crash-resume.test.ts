@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PubSub } from '@google-cloud/pubsub';
+import type { Witness } from '@sigstore/sign';
 import type { AlertInput, AlertSink } from '../../../functions/alerts/alert.ts';
 import { readCosignSignatures } from '../../../functions/attach/cosign-layout.ts';
 import { FirestoreSubjectLock } from '../../../functions/attach/firestore-subject-lock.ts';
 import { InProcessSubjectLock, NestedSubjectLock } from '../../../functions/attach/lock.ts';
 import { listBundleReferrers, readBundleReferrer } from '../../../functions/attach/referrer.ts';
+import type { SignatureFormat } from '../../../functions/config/sign-config.ts';
 import { DependencyError } from '../../../functions/errors.ts';
 import { parseGcrMessage } from '../../../functions/events/gcr-message.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
@@ -217,6 +219,60 @@ describe('signOnPush resumes from its Firestore record', () => {
     assert.equal(raised[0]?.kind, 'signing-failed');
     assert.equal(raised[0]?.evidence.image, image);
     assert.equal((await records.get(image))?.state, 'failed');
+  });
+
+  test('a format added since that keeps failing is given up with one alert naming it; the image stays attached in its old format', async () => {
+    const { image, notification, ref } = await pushImage();
+    const raised: AlertInput[] = [];
+    const alerts: AlertSink = { raise: async (a) => void raised.push(a), resolve: async () => {} };
+    const context = { messageId: 'm', logger: createMemoryLogger() };
+    const withFormats = (formats: SignatureFormat[]) => {
+      const deps = signOnPushDepsFromEnv(env());
+      deps.config.watch = deps.config.watch.map((rule) => ({ ...rule, formats }));
+      deps.config.maxAttempts = 2;
+      return { ...deps, alerts };
+    };
+    await createSignOnPush(withFormats(['cosign'])).handle(notification, context);
+    const cosign = (await waitForState(records, image, 'attached')).formats.cosign;
+    assert.equal(cosign?.attached, true);
+
+    // The rule adds the bundle while the log is down.
+    let logCalls = 0;
+    const downLog: Witness = {
+      testify: async () => {
+        logCalls++;
+        throw new DependencyError('tlog', 'injected: the log answered 503');
+      },
+    };
+    const later = createSignOnPush({ ...withFormats(['bundle', 'cosign']), witness: downLog });
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      await assert.rejects(later.handle(notification, context), DependencyError);
+      assert.equal((await records.get(image))?.state, 'attached', 'attached in cosign meanwhile');
+    }
+    assert.equal(raised.length, 0, 'no alert while attempts remain');
+    await assert.rejects(later.handle(notification, context), SigningExhaustedError);
+    const given = await records.get(image);
+    assert.equal(given?.state, 'attached');
+    assert.deepEqual(given?.failedFormats, ['bundle']);
+    assert.deepEqual(given?.formats.cosign, cosign, 'the cosign signature is kept as it was');
+    assert.equal(logCalls, 2);
+    assert.deepEqual(
+      raised.map((a) => [a.kind, a.severity, a.subject, a.evidence.digest, a.evidence.formats]),
+      [['signing-failed', 'HIGH', image, ref.digest, ['bundle']]],
+    );
+
+    // A later push, the log back: the bundle is attached, its signature the one made first.
+    await createSignOnPush(withFormats(['bundle', 'cosign'])).handle(notification, context);
+    const done = await waitForState(records, image, 'attached');
+    assert.equal(done.formats.bundle?.attached, true);
+    assert.equal(done.formats.bundle?.signature, given?.formats.bundle?.signature, 'signed once');
+    assert.deepEqual(done.failedFormats, []);
+    assert.deepEqual(done.formats.cosign, cosign);
+    assert.equal(raised.length, 1, 'no alert on the later push');
+    assert.equal((await listBundleReferrers(real, ref)).descriptors.length, 1);
+    const sigs = await readCosignSignatures(real, ref);
+    assert.equal(sigs.length, 1);
+    assert.equal((await logEntriesWithHash(stack, sha256Hex(sigs[0]!.payload))).length, 1);
   });
 
   test('registry 503s are retried and, once healed, nothing is half-written', async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { signingEntries } from '../../../functions/cli/commands/status.ts';
 import {
   coverageFrom,
   logEntryOf,
@@ -8,7 +9,9 @@ import {
   signingSummary,
   type VerdictRow,
 } from '../../../functions/dashboard/data.ts';
+import { renderDashboard } from '../../../functions/dashboard/render.ts';
 import type { SigningRecord } from '../../../functions/state/signing-records.ts';
+import { emptyView } from './fixtures.ts';
 
 const R = '127.0.0.1:5000/team/app';
 const D1 = `sha256:${'1'.repeat(64)}`;
@@ -182,5 +185,61 @@ describe('dashboard data: signings and their log entries', () => {
     assert.deepEqual(s.entries, [{ format: 'bundle' }, { format: 'cosign', logIndex: 7 }]);
     assert.equal(s.updatedAt, '2025-05-01T10:00:00.000Z');
     assert.equal(s.lastError, 'kms unavailable');
+  });
+});
+
+describe('dashboard data: an image attached in some formats and given up on in another', () => {
+  const rec = (over: Partial<SigningRecord>): SigningRecord => ({
+    schemaVersion: 1,
+    image: `${R}@${D1}`,
+    digest: D1,
+    keyVersion: 'projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1',
+    state: 'attached',
+    attempts: 10,
+    lease: null,
+    formats: { cosign: { signature: 'c2ln', attached: true }, bundle: { signature: 'YnVu' } },
+    tags: [`${R}:v1`],
+    createdAt: T0,
+    updatedAt: T0,
+    lastError: { message: 'the log answered 503' },
+    ...over,
+  });
+
+  it('reads it as attached (signed), with the format it was given up on failing', () => {
+    const given = rec({ failedFormats: ['bundle'] });
+    const s = signingSummary(given);
+    assert.equal(s.state, 'attached');
+    assert.deepEqual(s.failedFormats, ['bundle']);
+    assert.equal(s.addingFormats, undefined);
+    const [repo] = coverageFrom([], [given]);
+    assert.deepEqual([repo!.signed, repo!.failing, repo!.signing, repo!.signedDigests], [1, 0, 0, 1]);
+    assert.equal(signingEntries(s), 'bundle failed, cosign #?');
+    const page = renderDashboard({ ...emptyView(), recentSignings: [s] });
+    assert.match(page, /b-attached/);
+    assert.match(page, /gave up: bundle/);
+  });
+
+  it('says which format is being added while it is', () => {
+    const s = signingSummary(rec({ adding: ['bundle'], attempts: 2 }));
+    assert.equal(s.state, 'attached');
+    assert.deepEqual(s.addingFormats, ['bundle']);
+    assert.equal(s.failedFormats, undefined);
+    assert.equal(signingEntries(s), 'bundle adding, cosign #?');
+  });
+
+  it('reads a record written failed while attached in a format (before failed meant attached in none) as attached', () => {
+    const legacy = rec({ state: 'failed' });
+    assert.equal(signingSummary(legacy).state, 'attached');
+    assert.deepEqual(signingSummary(legacy).failedFormats, ['bundle']);
+    const [repo] = coverageFrom([], [legacy]);
+    assert.deepEqual([repo!.signed, repo!.failing, repo!.signedDigests], [1, 0, 1]);
+    // Attached in no format: still failed.
+    const never = rec({ state: 'failed', formats: { bundle: { signature: 'YnVu' } } });
+    assert.equal(signingSummary(never).state, 'failed');
+    assert.equal(signingSummary(never).failedFormats, undefined);
+    assert.deepEqual(
+      coverageFrom([], [never]).map((r) => r.failing),
+      [1],
+    );
   });
 });

@@ -1,0 +1,152 @@
+/**
+ * A format added to a watch rule that cannot be signed (the log is down) until its attempts run out:
+ * the image stays attached in the format it has, the format is alerted once, and a later push tries
+ * it again with a fresh, bounded count; nothing is signed twice. Before, the record ended `failed`
+ * (the dashboard and `sigsentry status` called the image failing) and every later push raised the
+ * "gave up signing" alert of an image never signed.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Witness } from '@sigstore/sign';
+import { coverageFrom, signingSummary } from '../../../functions/dashboard/data.ts';
+import { DependencyError } from '../../../functions/errors.ts';
+import { RegistryClient } from '../../../functions/registry/client.ts';
+import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
+import { gcrEvent, MemorySigningStore, signOnPushCore } from '../../helpers/sign-on-push-core.ts';
+
+let reg: TestRegistry;
+before(async () => {
+  reg = await startRegistry();
+});
+after(() => reg.stop());
+
+/** A log that answers 503 while `down`, and witnesses (with no entry: nothing checks it here) once up. */
+function flakyLog() {
+  const log = { down: true, calls: 0 };
+  const witness: Witness = {
+    testify: async () => {
+      log.calls++;
+      if (log.down) throw new DependencyError('tlog', 'injected: the log answered 503');
+      return { tlogEntries: [] };
+    },
+  };
+  return { log, witness };
+}
+
+test('a format added since that runs out of attempts leaves the image attached in its old format, alerted once', async () => {
+  const client = new RegistryClient({ allowedHosts: [reg.host] });
+  const pushed = await reg.pushImage('team/app', 'v1');
+  const image = `${reg.host}/team/app@${pushed.digest}`;
+  const store = new MemorySigningStore();
+  const first = signOnPushCore(client, reg.host, { formats: ['cosign'], store });
+  await first.entry(gcrEvent({ action: 'INSERT', digest: image, tag: `${reg.host}/team/app:v1` }));
+  const record = () => store.records.get(image)!;
+  assert.equal(record().state, 'attached');
+  const cosign = structuredClone(record().formats.cosign);
+
+  const { log, witness } = flakyLog();
+  const maxAttempts = 3;
+  const later = signOnPushCore(client, reg.host, {
+    formats: ['bundle', 'cosign'],
+    store,
+    witness,
+    maxAttempts,
+  });
+  const deliver = (id: string) => later.entry(gcrEvent({ action: 'INSERT', digest: image }, id));
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    await assert.rejects(deliver('m2'), DependencyError, `attempt ${attempt} fails and is redelivered`);
+    assert.equal(record().state, 'attached', 'attached in cosign while the bundle is retried');
+    assert.equal(record().attempts, attempt);
+  }
+  assert.equal(later.raised.length, 0, 'no alert while attempts remain');
+  await deliver('m2'); // the redelivery finds the attempts exhausted: acknowledged, alerted
+
+  assert.equal(record().state, 'attached', 'still attached: its cosign signature is there and verifies');
+  assert.deepEqual(record().formats.cosign, cosign, 'the cosign signature is kept as it was');
+  assert.deepEqual(record().failedFormats, ['bundle']);
+  assert.equal(record().lease, null);
+  assert.equal(later.raised.length, 1, 'one alert');
+  const [alert] = later.raised;
+  assert.equal(alert?.kind, 'signing-failed');
+  assert.equal(alert?.severity, 'HIGH');
+  assert.equal(alert?.subject, image);
+  assert.equal(alert?.evidence.digest, pushed.digest);
+  assert.deepEqual(alert?.evidence.formats, ['bundle']);
+  assert.deepEqual(alert?.evidence.attachedIn, ['cosign']);
+  assert.match(alert!.summary, /in the bundle format after 3 attempts; it stays signed in cosign/);
+  assert.equal(
+    later.signed.length,
+    1,
+    'the bundle payload was signed once, its signature reused on each retry',
+  );
+  assert.equal(log.calls, maxAttempts, 'the log was asked once per attempt');
+
+  // What the dashboard and `sigsentry status` read: attached, the bundle given up on.
+  const summary = signingSummary(record());
+  assert.equal(summary.state, 'attached');
+  assert.deepEqual(summary.failedFormats, ['bundle']);
+  const [repo] = coverageFrom([], [record()]);
+  assert.deepEqual([repo!.signed, repo!.failing, repo!.signedDigests], [1, 0, 1]);
+
+  // A later push, the log still down: a fresh count for the bundle, not the alert of an image that
+  // was never signed; once the count runs out again, the same incident again.
+  const again = (id: string) =>
+    later.entry(gcrEvent({ action: 'INSERT', digest: image, tag: `${reg.host}/team/app:v2` }, id));
+  await assert.rejects(again('m3'), DependencyError);
+  assert.equal(record().state, 'attached');
+  assert.equal(record().attempts, 1, 'a fresh count');
+  assert.equal(later.raised.length, 1, 'no alert on the later push');
+  await assert.rejects(again('m3'), DependencyError);
+  await assert.rejects(again('m3'), DependencyError);
+  await again('m3');
+  assert.equal(later.raised.length, 2);
+  assert.equal(
+    new Set(later.raised.map((a) => a.key ?? `${a.kind}:${a.subject}`)).size,
+    1,
+    'one incident, raised again',
+  );
+  assert.ok(later.raised.every((a) => /bundle format/.test(a.summary)));
+  assert.equal(record().state, 'attached');
+
+  // The log is back: the next push attaches the bundle with the signature made the first time.
+  log.down = false;
+  await again('m4');
+  assert.equal(record().state, 'attached');
+  assert.equal(record().formats.bundle?.attached, true);
+  assert.deepEqual(record().failedFormats, []);
+  assert.deepEqual(record().adding, []);
+  assert.deepEqual(record().formats.cosign, cosign);
+  assert.equal(later.signed.length, 1, 'nothing signed twice');
+  assert.equal(later.raised.length, 2, 'no alert');
+  assert.deepEqual(record().tags.sort(), [`${reg.host}/team/app:v1`, `${reg.host}/team/app:v2`]);
+  await again('m5');
+  assert.equal(later.signed.length, 1, 'then it is done');
+  assert.equal(log.calls, 2 * maxAttempts + 1);
+});
+
+test('a record written failed while attached in a format (before the fix) reads as attached and is tried again, not alerted as never signed', async () => {
+  const client = new RegistryClient({ allowedHosts: [reg.host] });
+  const pushed = await reg.pushImage('team/old', 'v1');
+  const image = `${reg.host}/team/old@${pushed.digest}`;
+  const store = new MemorySigningStore();
+  const first = signOnPushCore(client, reg.host, { formats: ['cosign'], store });
+  await first.entry(gcrEvent({ action: 'INSERT', digest: image, tag: `${reg.host}/team/old:v1` }));
+  // As the code before left it: the added bundle format ran out of attempts, the record `failed`.
+  const stored = store.records.get(image)!;
+  Object.assign(stored, { state: 'failed', attempts: 10, lease: null });
+  const legacy = { ...stored, formats: { ...stored.formats, bundle: { signature: 'c2ln' } } };
+  assert.equal(signingSummary(legacy).state, 'attached');
+  assert.deepEqual(signingSummary(legacy).failedFormats, ['bundle']);
+  const [repo] = coverageFrom([], [legacy]);
+  assert.deepEqual([repo!.signed, repo!.failing, repo!.signedDigests], [1, 0, 1]);
+
+  const { log, witness } = flakyLog();
+  log.down = false;
+  const later = signOnPushCore(client, reg.host, { formats: ['bundle', 'cosign'], store, witness });
+  await later.entry(gcrEvent({ action: 'INSERT', digest: image }, 'm2'));
+  assert.equal(later.raised.length, 0, 'no "gave up signing" alert');
+  assert.equal(store.records.get(image)?.state, 'attached');
+  assert.equal(store.records.get(image)?.formats.bundle?.attached, true);
+  assert.equal(store.records.get(image)?.attempts, 1, 'a fresh count for the bundle');
+  assert.equal(later.signed.length, 1, 'the bundle only');
+});
