@@ -88,11 +88,6 @@ export interface ClaimOptions {
   formats?: readonly string[];
 }
 
-/** Whether an attached record still lacks one of `formats` (a format added to the rule since). */
-export function lacksFormat(record: SigningRecord, formats: readonly string[] | undefined): boolean {
-  return lackingFormats(record, formats).length > 0;
-}
-
 /** A record's formats as far as whether each is attached (all a reader may have selected). */
 export type AttachedBits = { formats?: Record<string, FormatProgress | undefined> };
 
