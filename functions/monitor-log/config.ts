@@ -13,6 +13,7 @@
 import { z } from 'zod';
 import { logPublicKeyFromEnv } from '../config/log-key.ts';
 import { InvalidInputError } from '../errors.ts';
+import { V1_RETRIEVED_ENTRIES_MAX_BYTES } from '../tlog/client/limits.ts';
 import { MAX_SHARDS_PER_PLAN } from './fan-out.ts';
 import { OwnedIdentitySchema } from './identities.ts';
 
@@ -48,6 +49,17 @@ export const MonitorLimitsSchema = z
     lookupConcurrency: z.number().int().min(1).max(64),
     /** Batches read ahead of the one being matched. */
     readAhead: z.number().int().min(1).max(8),
+    /**
+     * Bytes of log answers a scan holds at most (default 48 MiB, for a 256 MiB instance; see
+     * MONITOR_READ_BUDGET_BYTES). A batch may hold half: at least the largest single answer (a v1
+     * retrieve answer at its limit), so that an answer the format allows is never refused for want
+     * of budget alone.
+     */
+    readBudgetBytes: z
+      .number()
+      .int()
+      .min(2 * V1_RETRIEVED_ENTRIES_MAX_BYTES)
+      .max(4 * 1024 ** 3),
     fanOutAbove: z.number().int().min(1000),
     shardSize: z.number().int().min(1000),
     maxShardsPerPlan: z.number().int().min(1).max(MAX_SHARDS_PER_PLAN),

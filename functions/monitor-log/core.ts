@@ -18,6 +18,7 @@ import type { Logger } from '../logging/logger.ts';
 import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
 import { LogIntegrityError } from '../tlog/client/errors.ts';
+import { MONITOR_READ_BUDGET_BYTES } from '../tlog/client/limits.ts';
 import { leftTreeSize, logTreeChangedAlert, type TreeRotation } from './alerts.ts';
 import { noOwnedIdentitiesError } from './config.ts';
 import {
@@ -55,6 +56,8 @@ export interface MonitorLimits {
   lookupConcurrency: number;
   /** Batches read ahead of the one being matched (each read has its own requests in flight). */
   readAhead: number;
+  /** Bytes of log answers one scan holds at most, all its batches together (read-budget.ts). */
+  readBudgetBytes: number;
   /** With fan-out configured, a backlog above this many entries is split into shards. */
   fanOutAbove: number;
   /** Entries per fan-out shard (one function run must be able to scan one). */
@@ -80,6 +83,7 @@ export const DEFAULT_LIMITS: MonitorLimits = {
   timeBudgetMs: 240_000,
   lookupConcurrency: 8,
   readAhead: 2,
+  readBudgetBytes: MONITOR_READ_BUDGET_BYTES,
   fanOutAbove: 200_000,
   shardSize: 100_000,
   maxShardsPerPlan: MAX_SHARDS_PER_PLAN,

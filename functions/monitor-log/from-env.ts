@@ -11,6 +11,7 @@ import { type AlertClients, alertSinkFromEnv } from '../alerts/from-env.ts';
 import type { Logger } from '../logging/logger.ts';
 import { createKmsClient } from '../signing/kms-client.ts';
 import { KmsSigner } from '../signing/kms-signer.ts';
+import { HONEST_BUNDLE_BYTES } from '../tlog/client/limits.ts';
 import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import { RekorV2Client } from '../tlog/client/rekor-v2.ts';
 import { loadMonitorConfig, type MonitorConfig, type MonitoredLogSettings } from './config.ts';
@@ -26,12 +27,14 @@ import { TiledLogSource } from './tiled-source.ts';
 /**
  * The monitored log for its settings, `concurrency` requests in flight. A tile log's batches are
  * sized so that the batches read at once (`readAhead`) together fetch about that many bundles:
- * each bundle is a quarter to half a MiB held until its batch is matched.
+ * each bundle is a quarter to a MiB held until its batch is matched, and a batch of honest bundles
+ * must fit the half of the read budget one batch may hold (read-budget.ts).
  */
 export function logSourceFor(
   settings: MonitoredLogSettings,
   concurrency: number,
   readAhead = DEFAULT_LIMITS.readAhead,
+  readBudgetBytes = DEFAULT_LIMITS.readBudgetBytes,
 ): MonitoredLog {
   if (settings.kind === 'rekor-v2') {
     const reader = new RekorV2Client({
@@ -40,10 +43,11 @@ export function logSourceFor(
       concurrency,
       ...(settings.origin ? { origin: settings.origin } : {}),
     });
+    const fitting = Math.floor(readBudgetBytes / 2 / HONEST_BUNDLE_BYTES);
     return new TiledLogSource({
       reader,
       url: settings.url,
-      bundlesPerBatch: Math.ceil(concurrency / Math.max(1, readAhead)),
+      bundlesPerBatch: Math.min(Math.ceil(concurrency / Math.max(1, readAhead)), fitting),
     });
   }
   const client = new RekorV1Client({
@@ -81,7 +85,7 @@ export async function monitorDepsFromEnv(
   const concurrency = config.limits.requestConcurrency ?? 32;
   const logs: MonitoredLogConfig[] = config.logs.map((settings) => ({
     name: settings.name,
-    log: logSourceFor(settings, concurrency, config.limits.readAhead),
+    log: logSourceFor(settings, concurrency, config.limits.readAhead, config.limits.readBudgetBytes),
     ...(settings.startIndex !== undefined ? { startIndex: settings.startIndex } : {}),
   }));
   const { requestConcurrency: _, ...limits } = config.limits;

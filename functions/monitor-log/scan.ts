@@ -11,6 +11,7 @@ import type { Logger } from '../logging/logger.ts';
 import { CheckpointError } from '../tlog/checkpoint/errors.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
 import { LogIntegrityError } from '../tlog/client/errors.ts';
+import { ReadBudget } from '../tlog/client/read-budget.ts';
 import { parseEntryBody } from '../tlog/entries/parse.ts';
 import { MerkleProofError } from '../tlog/merkle/errors.ts';
 import {
@@ -101,7 +102,10 @@ export async function raiseIntegrityFailure(
  * processed; false means another run owns the range, and the scan stops. Batches (sized as the
  * log's `batching` asks, else limits.batchSize) are read
  * `limits.readAhead` ahead, so the log's round trips overlap the matching, but processed and
- * recorded strictly in order. A dependency failure is thrown; what was recorded stays recorded.
+ * recorded strictly in order. What the batches' answers hold together is bounded by
+ * `limits.readBudgetBytes` (read-budget.ts): each batch's bytes are counted until it is recorded,
+ * reads ahead wait for room, and a batch past half the budget is a log fault. A dependency failure
+ * is thrown; what was recorded stays recorded.
  */
 export async function scanRange(
   ctx: ScanContext,
@@ -111,11 +115,14 @@ export async function scanRange(
   advance: (end: number) => Promise<boolean>,
 ): Promise<RangeEnd> {
   const { unit, size } = ctx.log.batching ?? { unit: 1, size: ctx.limits.batchSize };
+  const budget = new ReadBudget(ctx.limits.readBudgetBytes);
   const read = (start: number) => {
     const end = Math.min(to, Math.floor(start / unit) * unit + size);
-    const entries = ctx.log.readEntries(start, end, head);
+    // Opened in the order the batches are processed: the oldest open one is the budget's head.
+    const account = budget.open({ start, end });
+    const entries = account.run(() => ctx.log.readEntries(start, end, head));
     entries.catch(() => {}); // awaited below; a batch abandoned by an early return is only a read
-    return { end, entries };
+    return { end, entries, account };
   };
   const reads: Array<ReturnType<typeof read>> = [];
   let readFrom = from;
@@ -127,26 +134,32 @@ export async function scanRange(
     }
   };
   let cursor = from;
-  fill();
-  while (reads.length > 0) {
-    if (ctx.outOfTime()) return { kind: 'out-of-time', cursor };
-    const pending = reads.shift()!;
-    let complete: boolean;
-    let entries: ScannedEntry[];
-    try {
-      entries = await pending.entries;
-      fill();
-      complete = await processBatch(ctx, entries);
-    } catch (err) {
-      if (isIntegrityFailure(err)) return { kind: 'integrity', cursor, error: err };
-      throw err;
+  try {
+    fill();
+    while (reads.length > 0) {
+      if (ctx.outOfTime()) return { kind: 'out-of-time', cursor };
+      const pending = reads.shift()!;
+      let complete: boolean;
+      let entries: ScannedEntry[];
+      try {
+        entries = await pending.entries;
+        fill();
+        complete = await processBatch(ctx, entries);
+      } catch (err) {
+        if (isIntegrityFailure(err)) return { kind: 'integrity', cursor, error: err };
+        throw err;
+      }
+      if (!complete) return { kind: 'alert-not-recorded', cursor };
+      if (!(await advance(pending.end))) return { kind: 'lost-race', cursor };
+      pending.account.close(); // recorded: its answers' bytes are free for the reads ahead
+      ctx.result.scanned += entries.length;
+      cursor = pending.end;
     }
-    if (!complete) return { kind: 'alert-not-recorded', cursor };
-    if (!(await advance(pending.end))) return { kind: 'lost-race', cursor };
-    ctx.result.scanned += entries.length;
-    cursor = pending.end;
+    return { kind: 'done', cursor };
+  } finally {
+    // Batches abandoned by an early return stop reading at their next chunk, and free what they held.
+    budget.end();
   }
-  return { kind: 'done', cursor };
 }
 
 /** Matches a batch and raises its alerts. False if an alert could not be recorded. */

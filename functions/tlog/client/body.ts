@@ -2,10 +2,14 @@
  * Reading log answers with a bound. fetch inflates a `Content-Encoding: gzip` answer as it is read,
  * so a few hundred KiB on the wire can become hundreds of MiB: bytes are counted as they arrive,
  * after decompression, and the read stops (the stream cancelled) once a limit is passed. Whoever
- * serves the log's files (a CDN, a bucket) can send such an answer without the log's key.
+ * serves the log's files (a CDN, a bucket) can send such an answer without the log's key. Read for
+ * a scan's batch, the bytes also count against the scan's read budget (read-budget.ts), which
+ * bounds what all its answers hold together.
  */
-import { DependencyError, urlForLog } from '../../errors.ts';
+import { DependencyError, SigsentryError, urlForLog } from '../../errors.ts';
+import { deadlineOf } from './deadline.ts';
 import { LogResponseTooLargeError } from './errors.ts';
+import { currentReadAccount } from './read-budget.ts';
 
 /** One answer to read: what it is (for messages), where it came from, and its limit (limits.ts). */
 export interface BodyRead {
@@ -23,20 +27,67 @@ interface Chunks {
   over: boolean;
 }
 
+/** Counts a chunk of a read: undefined when done at once, else a promise (it waits for room). */
+type Charge = (bytes: number) => Promise<void> | undefined;
+
 /**
  * The whole body, at most `read.limit` bytes. A larger one is LogResponseTooLargeError; a read that
  * fails (a stall past the timeout, a dropped connection) a retryable DependencyError, as a failed
- * request is.
+ * request is. Inside a batch's read account the bytes are counted there (read-budget.ts), and given
+ * back if the read fails.
  */
 export async function readBodyBytes(res: Response, read: BodyRead): Promise<Buffer> {
-  const declared = declaredLength(res);
-  if (declared !== undefined && declared > read.limit) {
-    await cancel(res.body);
-    throw tooLarge(read, `its Content-Length is ${declared}`);
+  const budget = budgetedRead(res, read);
+  try {
+    const declared = declaredLength(res);
+    if (declared !== undefined && declared > read.limit) {
+      await cancel(res.body);
+      throw tooLarge(read, `its Content-Length is ${declared}`);
+    }
+    const got = await readFailingAsDependency(res, read, budget?.charge);
+    if (got.over) throw tooLarge(read, 'reading stopped there');
+    return Buffer.concat(got.chunks, got.size);
+  } catch (err) {
+    budget?.refund();
+    throw err;
+  } finally {
+    deadlineOf(res)?.clear();
   }
-  const got = await readFailingAsDependency(res, read);
-  if (got.over) throw tooLarge(read, 'reading stopped there');
-  return Buffer.concat(got.chunks, got.size);
+}
+
+/**
+ * The charge for a read in a batch's account, if it is in one. A chunk that must wait for room stops
+ * the request's clock meanwhile (deadline.ts): the wait is the scan's back-pressure, not a stall.
+ */
+function budgetedRead(res: Response, read: BodyRead): { charge: Charge; refund: () => void } | undefined {
+  const account = currentReadAccount();
+  if (account === undefined) return undefined;
+  const deadline = deadlineOf(res);
+  let counted = 0;
+  return {
+    charge: (bytes) => {
+      const wait = account.take(bytes, read);
+      if (wait === undefined) {
+        counted += bytes;
+        return undefined;
+      }
+      deadline?.pause();
+      return wait.then(
+        () => {
+          counted += bytes;
+          deadline?.resume();
+        },
+        (err: unknown) => {
+          deadline?.resume();
+          throw err;
+        },
+      );
+    },
+    refund: () => {
+      account.give(counted);
+      counted = 0;
+    },
+  };
 }
 
 /** The whole body as UTF-8 text (a BOM dropped, as Response.text() does), at most `read.limit` bytes. */
@@ -65,11 +116,12 @@ function declaredLength(res: Response): number | undefined {
   return length !== null && /^\d{1,15}$/.test(length.trim()) ? Number(length.trim()) : undefined;
 }
 
-async function readFailingAsDependency(res: Response, read: BodyRead): Promise<Chunks> {
+async function readFailingAsDependency(res: Response, read: BodyRead, charge?: Charge): Promise<Chunks> {
   if (res.body === null) return { chunks: [], size: 0, over: false };
   try {
-    return await readChunks(res.body, read.limit);
+    return await readChunks(res.body, read.limit, charge);
   } catch (err) {
+    if (err instanceof SigsentryError) throw err; // the budget's, not the stream's
     throw new DependencyError(
       'rekor',
       `reading the ${read.what} at ${urlForLog(read.url)} failed: ${String(err)}`,
@@ -79,8 +131,12 @@ async function readFailingAsDependency(res: Response, read: BodyRead): Promise<C
   }
 }
 
-/** Reads until the end or until more than `limit` bytes came; then cancels, so no more is inflated. */
-async function readChunks(body: ReadableStream<Uint8Array>, limit: number): Promise<Chunks> {
+/**
+ * Reads until the end or until more than `limit` bytes came; then cancels, so no more is inflated.
+ * Each chunk is charged before it is kept; while a charge waits, nothing more is read. A charge
+ * that fails cancels the stream.
+ */
+async function readChunks(body: ReadableStream<Uint8Array>, limit: number, charge?: Charge): Promise<Chunks> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -93,9 +149,14 @@ async function readChunks(body: ReadableStream<Uint8Array>, limit: number): Prom
         await reader.cancel().catch(() => {});
         return { chunks, size: limit, over: true };
       }
+      const wait = charge?.(value.byteLength);
+      if (wait !== undefined) await wait;
       chunks.push(value);
       size += value.byteLength;
     }
+  } catch (err) {
+    await reader.cancel().catch(() => {});
+    throw err;
   } finally {
     reader.releaseLock();
   }

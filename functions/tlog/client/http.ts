@@ -1,5 +1,6 @@
 import { DependencyError } from '../../errors.ts';
 import { readBodyPrefix } from './body.ts';
+import { attachDeadline, Deadline } from './deadline.ts';
 import { ERROR_BODY_MAX_BYTES } from './limits.ts';
 
 export interface HttpOptions {
@@ -41,12 +42,15 @@ export async function request(url: string, init: RequestInit, opts: HttpOptions)
       await new Promise((r) => setTimeout(r, Math.max(wait, Math.min(2000, 50 * 2 ** attempt))));
     }
     wait = 0;
+    // Covers the body too; body.ts pauses it while the read budget keeps the body waiting.
+    const deadline = new Deadline(opts.timeoutMs);
     try {
-      const res = await opts.fetch(url, { ...init, signal: AbortSignal.timeout(opts.timeoutMs) });
+      const res = await opts.fetch(url, { ...init, signal: deadline.signal });
       if (res.status >= 500 || res.status === 429) {
         last = new Error(`log answered ${res.status}`);
         wait = retryAfterMs(res.headers.get('retry-after'));
         await res.body?.cancel();
+        deadline.clear();
         continue;
       }
       if (res.status >= 400) {
@@ -57,8 +61,10 @@ export async function request(url: string, init: RequestInit, opts: HttpOptions)
           res.headers,
         );
       }
+      attachDeadline(res, deadline);
       return res;
     } catch (err) {
+      deadline.clear();
       if (err instanceof LogHttpError) throw err;
       last = err;
     }

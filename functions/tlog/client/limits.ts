@@ -80,3 +80,23 @@ export const V1_CONSISTENCY_PROOF_MAX_BYTES = 64 * KiB;
  * dropped, since the answer is already a failure.
  */
 export const ERROR_BODY_MAX_BYTES = 64 * KiB;
+
+/**
+ * The most a scan holds in log answers at once, all its reads together (read-budget.ts): the
+ * per-answer limits above bound one answer, but 32 requests in flight and the batches read ahead
+ * could hold 32 × 16 MiB of entry bundles, or 32 × 20 MiB of v1 answers, in a 256 MiB instance
+ * whose honest scans already peak at 195–225 MiB (README). Honest answers are far smaller: public
+ * Rekor entry bodies are 1–5 KiB (median 1.3 KiB in v2, 1.8 KiB in v1), so a v2 bundle is about
+ * 0.35 MiB and at most 0.8, a v1 entry with its proof 5–10 KiB (the emulator's: 0.12 MiB bundles,
+ * 2 KiB entries). A scan holds three batches (the one matched, two read ahead) of 16 bundles, 5–13
+ * MiB each, or of 1000 v1 entries, 5–10 MiB. A batch may hold half the budget, the batches read
+ * ahead the other half: 48 MiB holds that (the typical three times over), a v1 answer at its limit
+ * fits a half, and what a hostile log can add to an honest scan's peak stays about 30 MiB.
+ */
+export const MONITOR_READ_BUDGET_BYTES = 48 * MiB;
+
+/**
+ * What an honest Rekor v2 entry bundle holds at most in practice, not a format bound: 256 bodies of
+ * 1–5 KiB. A tile log's batches are sized so that this many bytes a bundle fit half the read budget.
+ */
+export const HONEST_BUNDLE_BYTES = 1 * MiB;
