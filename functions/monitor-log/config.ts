@@ -117,12 +117,31 @@ export function defaultLogName(url: string): string {
   return `${u.host}${u.pathname.replace(/\/+$/, '')}`.replace(/[^A-Za-z0-9._:-]/g, '_');
 }
 
+/** The distinct `key` of each signOnPush watch rule (`{repositories, key}`) in SIGSENTRY_CONFIG. */
+function watchRuleKeys(watch: unknown): string[] {
+  if (!Array.isArray(watch)) return [];
+  const keys = watch.flatMap((rule: unknown) =>
+    typeof rule === 'object' && rule !== null && typeof (rule as { key?: unknown }).key === 'string'
+      ? [(rule as { key: string }).key]
+      : [],
+  );
+  return [...new Set(keys)];
+}
+
 export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
   let raw: Record<string, unknown>;
   const project = env.GCP_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;
   if (env.SIGSENTRY_CONFIG) {
     const doc = json(env.SIGSENTRY_CONFIG, 'SIGSENTRY_CONFIG') as Record<string, unknown>;
     raw = { project: doc['project'] ?? project, ...((doc['monitor'] as Record<string, unknown>) ?? {}) };
+    // The keys signOnPush signs with (its watch rules, in the same document) are owned, as KMS_KEY is.
+    const signingKeys = watchRuleKeys(doc['watch']);
+    if (signingKeys.length > 0) {
+      const listed = raw['identities'] ?? [];
+      raw['identities'] = Array.isArray(listed)
+        ? [...listed, ...signingKeys.map((keyVersion) => ({ type: 'kms', keyVersion }))]
+        : listed;
+    }
     if (env.MONITOR_SHARD_TOPIC) raw.shardTopic = env.MONITOR_SHARD_TOPIC;
   } else {
     const identities = env.SIGSENTRY_IDENTITIES ? json(env.SIGSENTRY_IDENTITIES, 'SIGSENTRY_IDENTITIES') : [];

@@ -147,10 +147,52 @@ function pemBlocks(value: string | undefined): string[] {
   return blocks.map((m) => `${m[0]}\n`);
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
+/**
+ * SIGSENTRY_CONFIG is one document for every function (infra gives each the same one), and
+ * signOnPush reads its `watch` as rules `{repositories, key, …}`. reverifyImages takes each rule's
+ * glob, and its key as one it expects, so that one document configures both; plain globs are read
+ * as they are. A v1 log without `publicKey` gets the key REKOR_PUBLIC_KEY or the public-good trusted
+ * root gives it, as in the plain variables.
+ */
+function fromSharedDocument(doc: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (!isObject(doc)) return doc;
+  const out: Record<string, unknown> = { ...doc };
+  if (Array.isArray(doc['watch'])) {
+    const ruleKeys: unknown[] = [];
+    out['watch'] = doc['watch'].map((rule: unknown) => {
+      if (!isObject(rule) || !('repositories' in rule)) return rule;
+      if (rule['key'] !== undefined) ruleKeys.push(rule['key']);
+      return rule['repositories'];
+    });
+    if (ruleKeys.length > 0) {
+      const keys = Array.isArray(doc['keys']) ? doc['keys'] : doc['keys'] === undefined ? [] : undefined;
+      // A `keys` that is not a list is left for the schema to refuse.
+      if (keys !== undefined) out['keys'] = [...new Set([...keys, ...ruleKeys])];
+    }
+  }
+  const log = doc['log'];
+  if (isObject(log) && log['kind'] === 'rekor-v2') {
+    throw new InvalidInputError(
+      'reverifyImages re-checks inclusion on Rekor v1 logs only (SIGSENTRY_CONFIG log)',
+    );
+  }
+  if (
+    isObject(log) &&
+    log['kind'] === 'rekor-v1' &&
+    log['publicKey'] === undefined &&
+    typeof log['url'] === 'string'
+  ) {
+    out['log'] = { ...log, publicKey: logPublicKeyFromEnv(env, log['url']) };
+  }
+  return out;
+}
+
 export function loadReverifyConfig(env: NodeJS.ProcessEnv): ReverifyConfig {
   let raw: unknown;
   if (env.SIGSENTRY_CONFIG) {
-    raw = json('SIGSENTRY_CONFIG', env.SIGSENTRY_CONFIG);
+    raw = fromSharedDocument(json('SIGSENTRY_CONFIG', env.SIGSENTRY_CONFIG), env);
   } else {
     const rekor = env.REKOR_URL;
     if (rekor && rekor !== 'none' && env.REKOR_API === 'v2') {

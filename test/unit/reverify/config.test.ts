@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
+import { loadSignOnPushConfig } from '../../../functions/config/sign-config.ts';
 import { InvalidInputError } from '../../../functions/errors.ts';
+import { loadMonitorConfig } from '../../../functions/monitor-log/config.ts';
 import { loadReverifyConfig } from '../../../functions/reverify/config.ts';
 
 const watchlistOnly = {
@@ -116,4 +119,71 @@ test('how long a tag may go without a verdict comes from SIGSENTRY_REVERIFY_STAL
       bad,
     );
   }
+});
+
+// infra gives every function the same SIGSENTRY_CONFIG; signOnPush reads `watch` as rules.
+test('one SIGSENTRY_CONFIG document configures signOnPush, reverifyImages and monitorLog alike', () => {
+  const key = 'projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
+  const other = 'projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/2';
+  const logKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    .publicKey.export({ type: 'spki', format: 'pem' })
+    .toString();
+  const doc = {
+    project: 'p',
+    watch: [
+      { repositories: 'europe-docker.pkg.dev/p/apps/**', key, formats: ['bundle'] },
+      { repositories: 'europe-docker.pkg.dev/p/tools/*', key: other },
+      { repositories: 'europe-docker.pkg.dev/p/more/**', key },
+    ],
+    log: { kind: 'rekor-v1', url: 'https://rekor.example' },
+    monitor: { logs: [{ kind: 'rekor-v1', url: 'https://rekor.example', publicKey: logKey }] },
+  };
+  const env = { SIGSENTRY_CONFIG: JSON.stringify(doc), REKOR_PUBLIC_KEY: logKey };
+
+  const sign = loadSignOnPushConfig(env);
+  assert.deepEqual(
+    sign.watch.map((r) => [r.repositories, r.key]),
+    doc.watch.map((r) => [r.repositories, r.key]),
+  );
+
+  const reverify = loadReverifyConfig(env);
+  assert.deepEqual(
+    reverify.watch,
+    doc.watch.map((r) => r.repositories),
+  );
+  assert.deepEqual(reverify.keys, [key, other]);
+  assert.deepEqual(reverify.log, { kind: 'rekor-v1', url: 'https://rekor.example', publicKey: logKey });
+
+  // monitorLog owns the keys signOnPush signs with, as it owns KMS_KEY in the plain variables.
+  const monitor = loadMonitorConfig(env);
+  assert.equal(monitor.logs[0]!.url, 'https://rekor.example');
+  assert.deepEqual(
+    monitor.identities.map((i) => (i.type === 'kms' ? i.keyVersion : i.type)),
+    [key, other],
+  );
+});
+
+test('in SIGSENTRY_CONFIG, plain globs with keys still read, and a v2 log is refused by name', () => {
+  const key = 'projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
+  const config = loadReverifyConfig({
+    SIGSENTRY_CONFIG: JSON.stringify({
+      project: 'p',
+      watch: ['europe-docker.pkg.dev/p/apps/**'],
+      keys: [key],
+      log: { kind: 'none' },
+    }),
+  });
+  assert.deepEqual(config.watch, ['europe-docker.pkg.dev/p/apps/**']);
+  assert.deepEqual(config.keys, [key]);
+  assert.throws(
+    () =>
+      loadReverifyConfig({
+        SIGSENTRY_CONFIG: JSON.stringify({
+          project: 'p',
+          watch: [{ repositories: 'europe-docker.pkg.dev/p/apps/**', key }],
+          log: { kind: 'rekor-v2', url: 'https://log2025-1.rekor.sigstore.dev' },
+        }),
+      }),
+    (err: unknown) => err instanceof InvalidInputError && /Rekor v1 logs only/.test(err.message),
+  );
 });
