@@ -99,6 +99,33 @@ export class SigningInProgressError extends SigsentryError {
 }
 
 /**
+ * A format added to the rule since could not be signed or attached, for a reason no retry of this
+ * push mends (a registry that refuses the referrer, a key the log rejects): the image stays signed
+ * in the formats it has, and a later push tries the format again.
+ */
+export class FormatNotAddedError extends SigsentryError {
+  constructor(record: SigningRecord, formats: string[], cause: unknown) {
+    const attachedIn = attachedFormats(record);
+    super(
+      'SIGNING_FAILED',
+      `${record.image} stays signed in ${attachedIn.join(', ')}; the ${formats.join(', ')} format was not added and this push will not retry it: ${cause instanceof Error ? cause.message : String(cause)}`,
+      {
+        retryable: false,
+        cause,
+        details: {
+          image: record.image,
+          keyVersion: record.keyVersion,
+          digest: record.digest,
+          formats,
+          attachedIn,
+          ...(cause instanceof SigsentryError ? { lastError: cause.code } : {}),
+        },
+      },
+    );
+  }
+}
+
+/**
  * A signing given up after its attempts. A record still attached in some formats gave up only the
  * formats it lacks (`details.formats`): the image stays signed in the others (`details.attachedIn`).
  */
@@ -354,6 +381,10 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
           lastError: err instanceof SigsentryError ? err.toJSON() : { message: String(err) },
         })
         .catch(() => {});
+      const adding = record.adding ?? [];
+      if (!isRetryable(err) && adding.length > 0 && attachedFormats(record).length > 0) {
+        throw new FormatNotAddedError(record, adding, err);
+      }
       throw err;
     }
   }
@@ -391,7 +422,7 @@ function notInRegistry(err: unknown, named: string): unknown {
  * error does not name one: refusals of different images must not become one incident.
  */
 function alertFor(err: unknown, messageId: string | undefined, pushed: string): AlertInput | undefined {
-  if (err instanceof SigningExhaustedError) {
+  if (err instanceof SigningExhaustedError || err instanceof FormatNotAddedError) {
     const image = String(err.details.image);
     const formats = err.details.formats as string[] | undefined;
     return {

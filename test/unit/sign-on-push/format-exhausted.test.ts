@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Witness } from '@sigstore/sign';
 import { coverageFrom, signingSummary } from '../../../functions/dashboard/data.ts';
-import { DependencyError } from '../../../functions/errors.ts';
+import { DependencyError, SigsentryError } from '../../../functions/errors.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { gcrEvent, MemorySigningStore, signOnPushCore } from '../../helpers/sign-on-push-core.ts';
@@ -149,4 +149,38 @@ test('a record written failed while attached in a format (before the fix) reads 
   assert.equal(store.records.get(image)?.formats.bundle?.attached, true);
   assert.equal(store.records.get(image)?.attempts, 1, 'a fresh count for the bundle');
   assert.equal(later.signed.length, 1, 'the bundle only');
+});
+
+test('a format added since that fails for good (a refusal no retry mends) says the image stays signed in its old format', async () => {
+  const client = new RegistryClient({ allowedHosts: [reg.host] });
+  const pushed = await reg.pushImage('team/refused', 'v1');
+  const image = `${reg.host}/team/refused@${pushed.digest}`;
+  const store = new MemorySigningStore();
+  const first = signOnPushCore(client, reg.host, { formats: ['cosign'], store });
+  await first.entry(gcrEvent({ action: 'INSERT', digest: image, tag: `${reg.host}/team/refused:v1` }));
+
+  let refusing = true;
+  const witness: Witness = {
+    testify: async () => {
+      if (refusing) throw new SigsentryError('LOG_REJECTED', 'injected: the log refused the entry');
+      return { tlogEntries: [] };
+    },
+  };
+  const later = signOnPushCore(client, reg.host, { formats: ['bundle', 'cosign'], store, witness });
+  await later.entry(gcrEvent({ action: 'INSERT', digest: image }, 'm2')); // acknowledged: no retry mends it
+  assert.equal(later.raised.length, 1);
+  const [alert] = later.raised;
+  assert.equal(alert?.kind, 'signing-failed');
+  assert.equal(alert?.key, `signing-failed:${image}:bundle`, 'the incident of the bundle format');
+  assert.match(alert!.summary, /stays signed in cosign; the bundle format was not added/);
+  assert.doesNotMatch(alert!.summary, /was not signed/);
+  assert.deepEqual(alert?.evidence.attachedIn, ['cosign']);
+  assert.deepEqual(alert?.evidence.formats, ['bundle']);
+  assert.equal(store.records.get(image)?.state, 'attached');
+
+  // A later push tries the format again.
+  refusing = false;
+  await later.entry(gcrEvent({ action: 'INSERT', digest: image }, 'm3'));
+  assert.equal(store.records.get(image)?.formats.bundle?.attached, true);
+  assert.equal(later.raised.length, 1);
 });
