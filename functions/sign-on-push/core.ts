@@ -153,7 +153,8 @@ export class SigningExhaustedError extends SigsentryError {
 }
 
 export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler & {
-  sign(n: GcrNotification, logger: Logger): Promise<SignOutcome>;
+  /** `publishedAt`: when the push's message was published (ms); none for an operator's request. */
+  sign(n: GcrNotification, logger: Logger, publishedAt?: number): Promise<SignOutcome>;
 } {
   const deps = wrapDependencyCalls(untimed, timedCall);
   const instance = deps.instanceId ?? `${process.pid}`;
@@ -161,11 +162,16 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
   const leaseMs = deps.leaseMs ?? 120_000;
   const watchedHosts = new Set(deps.config.watch.map(watchedHost));
 
-  function sign(n: GcrNotification, logger: Logger): Promise<SignOutcome> {
-    return timed((clock) => signTimed(n, logger, clock));
+  function sign(n: GcrNotification, logger: Logger, publishedAt?: number): Promise<SignOutcome> {
+    return timed((clock) => signTimed(n, logger, clock, publishedAt));
   }
 
-  async function signTimed(n: GcrNotification, logger: Logger, clock: DependencyClock): Promise<SignOutcome> {
+  async function signTimed(
+    n: GcrNotification,
+    logger: Logger,
+    clock: DependencyClock,
+    publishedAt: number | undefined,
+  ): Promise<SignOutcome> {
     if (n.action === 'DELETE') return { outcome: 'skipped', reason: 'DELETE needs no signature' };
     if (isSignatureArtifactTag(n.tag)) return { outcome: 'skipped', reason: 'signature artifact tag' };
     const repository = `${n.host}/${n.repository}`;
@@ -200,9 +206,15 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
         read: (child) => readManifest(repo, child),
         imageOf: (child) => formatImageReference({ ...repo, digest: child }),
       };
-      await signPlatformManifests(await planPlatformManifests(pushed, reader), repo, rule, logger);
+      await signPlatformManifests(
+        await planPlatformManifests(pushed, reader),
+        repo,
+        rule,
+        logger,
+        publishedAt,
+      );
     }
-    return signImage({ ...repo, digest }, rule, logger, clock, n.raw.tag);
+    return signImage({ ...repo, digest }, rule, logger, clock, n.raw.tag, publishedAt);
   }
 
   /**
@@ -231,6 +243,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     repo: RepositoryRef,
     rule: WatchRule,
     logger: Logger,
+    publishedAt: number | undefined,
   ): Promise<void> {
     for (const step of steps) {
       const log = logger.child({ index: step.index });
@@ -241,7 +254,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       const error =
         step.kind === 'refused'
           ? step.error
-          : await platformError({ ...repo, digest: step.digest }, rule, log);
+          : await platformError({ ...repo, digest: step.digest }, rule, log, publishedAt);
       if (error === undefined) continue;
       // The index (what the tag names) and the other platforms are still signed.
       log.error('a platform manifest was not signed', { platform: step.image, error });
@@ -251,9 +264,14 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
   }
 
   /** Why a platform manifest could not be signed, or undefined once it is; retryable errors are thrown. */
-  async function platformError(image: DigestReference, rule: WatchRule, logger: Logger): Promise<unknown> {
+  async function platformError(
+    image: DigestReference,
+    rule: WatchRule,
+    logger: Logger,
+    publishedAt: number | undefined,
+  ): Promise<unknown> {
     try {
-      await timed((clock) => signImage(image, rule, logger, clock, undefined));
+      await timed((clock) => signImage(image, rule, logger, clock, undefined, publishedAt));
       return undefined;
     } catch (err) {
       if (isRetryable(err)) throw err; // the whole index again, from its first platform
@@ -268,6 +286,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     logger: Logger,
     clock: DependencyClock,
     tag: string | undefined,
+    publishedAt: number | undefined,
   ): Promise<SignOutcome> {
     const imageRef = formatImageReference(image);
     const id = { image: imageRef, keyVersion: rule.key };
@@ -279,6 +298,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       formats: rule.formats,
       ...(tag ? { tag } : {}),
       ...(deps.retryFailed ? { retryFailed: true } : {}),
+      ...(publishedAt !== undefined ? { publishedAt } : {}),
     });
     if (claim.status === 'done') return { outcome: 'already-signed', image: imageRef, formats: rule.formats };
     if (claim.status === 'busy') throw new SigningInProgressError(imageRef, claim.until);
@@ -372,6 +392,12 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
         ...(record.adding?.length || record.failedFormats?.length ? { adding: [], failedFormats: [] } : {}),
       });
       log.notice('image signed', { formats: rule.formats, timing: clock.report() });
+      // The formats given up on before are attached now: their incident is over.
+      if (record.adding?.length && deps.alerts) {
+        await deps.alerts
+          .resolve(formatAlertKey(imageRef, record.adding), `attached in ${record.adding.join(', ')}`)
+          .catch((err: unknown) => log.warn('could not resolve the format alert', { error: err }));
+      }
       return { outcome: 'signed', image: imageRef, formats: rule.formats };
     } catch (err) {
       await deps.store
@@ -393,7 +419,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     sign,
     async handle(n, context) {
       try {
-        const result = await sign(n, context.logger);
+        const result = await sign(n, context.logger, context.publishedAt);
         if (result.outcome === 'skipped') context.logger.info(`skipped: ${result.reason}`);
       } catch (err) {
         const alert = alertFor(err, context.messageId, n.raw.digest ?? n.raw.tag ?? 'unknown');
@@ -402,6 +428,11 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       }
     },
   };
+}
+
+/** The key of the incident of formats given up on for an image signed in others. */
+function formatAlertKey(image: string, formats: readonly string[]): string {
+  return `signing-failed:${image}:${[...formats].sort().join(',')}`;
 }
 
 /** One signing's dependency calls, timed on a clock of its own. */
@@ -430,7 +461,7 @@ function alertFor(err: unknown, messageId: string | undefined, pushed: string): 
       severity: 'HIGH',
       subject: image,
       // A format given up on while the image stays signed in others is an incident of its own.
-      ...(formats ? { key: `signing-failed:${image}:${formats.join(',')}` } : {}),
+      ...(formats ? { key: formatAlertKey(image, formats) } : {}),
       summary: err.message,
       evidence: {
         image,

@@ -12,7 +12,8 @@ import type { Logger } from '../logging/logger.ts';
 export interface NotificationHandler {
   handle(
     notification: GcrNotification,
-    context: { messageId: string | undefined; logger: Logger },
+    /** `publishedAt`: when Pub/Sub published the message (ms), when it says. */
+    context: { messageId: string | undefined; publishedAt?: number; logger: Logger },
   ): Promise<void>;
 }
 
@@ -20,9 +21,12 @@ export function createSignOnPushEntry(deps: { logger: Logger; core: Notification
   return async (event: CloudEventLike): Promise<void> => {
     let notification: GcrNotification;
     let messageId: string | undefined = typeof event.id === 'string' ? event.id : undefined;
+    let publishedAt: number | undefined;
     try {
       const delivery = parsePubsubCloudEvent(event);
       messageId = delivery.messageId;
+      const published = delivery.publishTime === undefined ? Number.NaN : Date.parse(delivery.publishTime);
+      if (Number.isFinite(published)) publishedAt = published;
       notification = parseGcrMessage(delivery.data, messageId);
     } catch (err) {
       // Whatever went wrong here depends on the input alone: a retry would fail the same way.
@@ -40,7 +44,11 @@ export function createSignOnPushEntry(deps: { logger: Logger; core: Notification
     });
     logger.info('received gcr event', { gcr: notification.raw, validated: true });
     try {
-      await deps.core.handle(notification, { messageId, logger });
+      await deps.core.handle(notification, {
+        messageId,
+        ...(publishedAt !== undefined ? { publishedAt } : {}),
+        logger,
+      });
     } catch (err) {
       if (err instanceof SigsentryError && err.code === 'SIGNING_IN_PROGRESS') {
         // A concurrent delivery of the same push is signing it; the redelivery will find it done.

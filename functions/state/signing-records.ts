@@ -59,6 +59,11 @@ export interface SigningRecord {
    * others; a later push tries them again with a fresh count. Empty or absent: none.
    */
   failedFormats?: string[];
+  /**
+   * When the formats in `failedFormats` were given up on (ms). Only a push published after it starts
+   * a fresh count for them: a redelivery, or a push already in flight then, finds them given up.
+   */
+  failedAt?: number;
 }
 
 export type ClaimOutcome =
@@ -86,6 +91,11 @@ export interface ClaimOptions {
    * added to the rule since) is claimed again for it; the formats it has stay as they are.
    */
   formats?: readonly string[];
+  /**
+   * When the message asking for the claim was published (ms; Pub/Sub's publishTime). Undefined for
+   * an operator's `sigsentry sign`, which is a new request.
+   */
+  publishedAt?: number;
 }
 
 /** A record's formats as far as whether each is attached (all a reader may have selected). */
@@ -169,23 +179,52 @@ export function decideClaim(
   if (existing?.lease && existing.lease.owner !== owner && existing.lease.expiresAt > now) {
     return { outcome: { status: 'busy', until: existing.lease.expiresAt } };
   }
+  // Attached in every format asked for, but the signing's last write was lost (a claim left over):
+  // done, and recorded so, never given up on.
+  if (existing && !attached && attachedIn.length > 0 && opts.formats?.length && lacking.length === 0) {
+    const write: Partial<SigningRecord> = {
+      state: 'attached',
+      lease: null,
+      adding: [],
+      failedFormats: [],
+      tags,
+      updatedAt: now,
+    };
+    return { outcome: { status: 'done', record: { ...existing, ...write } }, write };
+  }
   // Attached, but not in a format added since: a signing of that format with a count of attempts
-  // of its own, started here (`adding` then says the count is its) and gone on with by the next claims.
-  const reopened = attached && !existing?.adding?.length;
+  // of its own, started here (`adding` then says the count is its) and gone on with by the next
+  // claims. Once given up on, only a push published after that starts a count again: each message
+  // starts at most one, so a redelivery, or a push in flight meanwhile, never gets attempts past
+  // the bound (nor a message past Pub/Sub's dead-letter bound), and finds it given up.
+  const givenUpAt = existing?.adding?.length ? undefined : existing?.failedAt;
+  const reopened =
+    attached &&
+    !existing?.adding?.length &&
+    (givenUpAt === undefined || opts.publishedAt === undefined || opts.publishedAt > givenUpAt);
   // A record out of attempts, asked to be retried, starts a new count; what it signed and
   // logged stays in its formats, so nothing is signed or logged twice.
   const retried =
     opts.retryFailed === true && existing !== undefined && existing.attempts >= opts.maxAttempts;
   if (existing && existing.attempts >= opts.maxAttempts && !retried && !reopened) {
     if (attached || attachedIn.length > 0) {
+      if (givenUpAt !== undefined) {
+        // Given up on already: told again (the alert's key keeps it one incident), written no more.
+        const record = { ...existing, tags };
+        return {
+          outcome: { status: 'exhausted', record },
+          ...(newTag ? { write: { tags, updatedAt: now } } : {}),
+        };
+      }
       // Attached in some formats: it stays so, and the formats it lacks are given up on (alerted
-      // once, here); a later push starts a fresh count for them.
+      // here); a push published later starts a fresh count for them.
       const unattached = Object.keys(existing.formats).filter((f) => !attachedIn.includes(f));
       const write: Partial<SigningRecord> = {
         state: 'attached',
         lease: null,
         adding: [],
         failedFormats: [...new Set(lacking.length > 0 ? lacking : unattached)].sort(),
+        failedAt: now,
         tags,
         updatedAt: now,
       };
@@ -208,7 +247,8 @@ export function decideClaim(
     ...existing,
     state: attached ? 'attached' : 'claimed',
     attempts: retried || reopened ? 1 : (existing?.attempts ?? 0) + 1,
-    ...(attached ? { adding: lacking } : {}),
+    // A format being signed again is no longer shown given up on.
+    ...(attached ? { adding: lacking, ...(reopened ? { failedFormats: [] } : {}) } : {}),
     lease: { owner, expiresAt: now + opts.leaseMs },
     tags,
     updatedAt: now,

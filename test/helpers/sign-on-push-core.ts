@@ -110,7 +110,11 @@ export function signOnPushCore(registry: Registry, host: string, options: SignOn
   };
   const store = options.store ?? new MemorySigningStore();
   const raised: AlertInput[] = [];
-  const alerts: AlertSink = { raise: async (a) => void raised.push(a), resolve: async () => {} };
+  const resolved: string[] = [];
+  const alerts: AlertSink = {
+    raise: async (a) => void raised.push(a),
+    resolve: async (key) => void resolved.push(key),
+  };
   const logger = createMemoryLogger();
   const gets: string[] = [];
   const core = createSignOnPush({
@@ -124,15 +128,21 @@ export function signOnPushCore(registry: Registry, host: string, options: SignOn
     instanceId: 'unit',
   });
   const entry = createSignOnPushEntry({ logger, core });
-  return { core, entry, store, raised, logger, signed, gets };
+  return { core, entry, store, raised, resolved, logger, signed, gets };
 }
 
-/** A Pub/Sub CloudEvent carrying one `gcr` message. */
-export function gcrEvent(message: object, id = 'm1') {
+/** A Pub/Sub CloudEvent carrying one `gcr` message, published at `publishTime` when given. */
+export function gcrEvent(message: object, id = 'm1', publishTime?: Date) {
   return {
     id,
     type: 'google.cloud.pubsub.topic.v1.messagePublished',
-    data: { message: { data: Buffer.from(JSON.stringify(message)).toString('base64'), messageId: id } },
+    data: {
+      message: {
+        data: Buffer.from(JSON.stringify(message)).toString('base64'),
+        messageId: id,
+        ...(publishTime ? { publishTime: publishTime.toISOString() } : {}),
+      },
+    },
   };
 }
 

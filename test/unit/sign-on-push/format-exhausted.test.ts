@@ -184,3 +184,65 @@ test('a format added since that fails for good (a refusal no retry mends) says t
   assert.equal(store.records.get(image)?.formats.bundle?.attached, true);
   assert.equal(later.raised.length, 1);
 });
+
+test('once a format is given up on, redeliveries and pushes already in flight find it given up; only a push published later gets a fresh count', async () => {
+  const client = new RegistryClient({ allowedHosts: [reg.host] });
+  const pushed = await reg.pushImage('team/bounded', 'v1');
+  const image = `${reg.host}/team/bounded@${pushed.digest}`;
+  const store = new MemorySigningStore();
+  const first = signOnPushCore(client, reg.host, { formats: ['cosign'], store });
+  await first.entry(gcrEvent({ action: 'INSERT', digest: image, tag: `${reg.host}/team/bounded:v1` }));
+
+  const { log, witness } = flakyLog();
+  const maxAttempts = 3;
+  const later = signOnPushCore(client, reg.host, {
+    formats: ['bundle', 'cosign'],
+    store,
+    witness,
+    maxAttempts,
+  });
+  const before = new Date(Date.now() - 60_000);
+  const push = (id: string, at: Date) => later.entry(gcrEvent({ action: 'INSERT', digest: image }, id, at));
+  for (let attempt = 1; attempt <= maxAttempts; attempt++)
+    await assert.rejects(push('a', before), DependencyError);
+  await push('a', before); // given up on: acknowledged, alerted
+  assert.equal(later.raised.length, 1);
+  assert.equal(log.calls, maxAttempts);
+
+  // The same message redelivered (its alert not recorded, say), and another push published before
+  // the give-up: told again under the one key, acknowledged, no attempt and no fresh count.
+  await push('a', before);
+  await push('b', new Date(before.getTime() + 1));
+  assert.equal(log.calls, maxAttempts, 'no attempt past the bound');
+  assert.equal(store.records.get(image)?.attempts, maxAttempts);
+  assert.equal(later.raised.length, 3);
+  assert.equal(new Set(later.raised.map((a) => a.key)).size, 1, 'one incident');
+
+  // A push published after the give-up: a fresh count, and once the log is back, attached; the
+  // incident of the bundle format is resolved.
+  await new Promise((r) => setTimeout(r, 5));
+  await assert.rejects(push('c', new Date()), DependencyError);
+  assert.equal(store.records.get(image)?.attempts, 1);
+  assert.equal(log.calls, maxAttempts + 1);
+  log.down = false;
+  await push('c', new Date());
+  assert.equal(store.records.get(image)?.formats.bundle?.attached, true);
+  assert.deepEqual(later.resolved, [`signing-failed:${image}:bundle`]);
+  assert.equal(later.signed.length, 1, 'nothing signed twice');
+});
+
+test('an image attached in every format whose last write was lost is done when its attempts are spent, not given up on', async () => {
+  const client = new RegistryClient({ allowedHosts: [reg.host] });
+  const pushed = await reg.pushImage('team/lost-write', 'v1');
+  const image = `${reg.host}/team/lost-write@${pushed.digest}`;
+  const store = new MemorySigningStore();
+  const core = signOnPushCore(client, reg.host, { formats: ['cosign'], store, maxAttempts: 2 });
+  await core.entry(gcrEvent({ action: 'INSERT', digest: image }));
+  // As a signing leaves it when its final write fails and the catch's write lands: still claimed,
+  // its lease given back, every format attached, its attempts spent.
+  Object.assign(store.records.get(image)!, { state: 'claimed', lease: null, attempts: 2 });
+  await core.entry(gcrEvent({ action: 'INSERT', digest: image }, 'm2'));
+  assert.equal(core.raised.length, 0, 'no "gave up signing" alert for a signed image');
+  assert.equal(store.records.get(image)?.state, 'attached');
+  assert.equal(core.signed.length, 1, 'nothing signed again');
+});
