@@ -124,6 +124,8 @@ export class ReadBudget {
     }
     return new Promise((resolve, reject) => {
       this.#waiting.push({ account, bytes, read, resolve, reject });
+      // A read of an earlier batch than those waiting goes first, and may fit now.
+      this.#wake();
     });
   }
 

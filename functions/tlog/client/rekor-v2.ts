@@ -579,7 +579,7 @@ export class RekorV2Client {
           details,
         });
         try {
-          return parseEntryBundle(bytes);
+          return parseEntryBundle(bytes, w);
         } catch (err) {
           throw new LogIntegrityError('malformed', `entry bundle ${n} is malformed`, details, err);
         }

@@ -57,6 +57,27 @@ describe('ReadBudget', () => {
     assert.ok(budget.peakBytes <= 200, `held at most the budget, not ${budget.peakBytes}`);
   });
 
+  it("lets an earlier batch's read that fits go on at once, though a later batch's read waits (found by review)", async () => {
+    const r = { what: 'entries', url: 'https://log.example/x', limit: 1e9 };
+    const budget = new ReadBudget(200); // the batches ahead share 100
+    budget.open({ start: 0, end: 1 });
+    const second = budget.open({ start: 1, end: 2 });
+    const third = budget.open({ start: 2, end: 3 });
+    assert.equal(second.take(45, r), undefined);
+    assert.equal(third.take(50, r), undefined);
+    const thirdWaits = third.take(10, r); // 105 of 100: waits
+    assert.ok(thirdWaits instanceof Promise);
+    thirdWaits.catch(() => {});
+    const secondTakes = second.take(3, r); // 98 of 100: fits, and goes before the later batch
+    let went = secondTakes === undefined;
+    await secondTakes?.then(() => {
+      went = true;
+    });
+    assert.ok(went);
+    assert.equal(budget.heldBytes, 98);
+    budget.end();
+  });
+
   it('refuses a batch past half the budget, naming the read and the batch', () => {
     const budget = new ReadBudget(100);
     const head = budget.open({ start: 256, end: 512 });
