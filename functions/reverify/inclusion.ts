@@ -26,7 +26,10 @@ import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
 import { LogIntegrityError } from '../tlog/client/errors.ts';
 import { request } from '../tlog/client/http.ts';
-import { V1_RETRIEVED_ENTRIES_MAX_BYTES } from '../tlog/client/limits.ts';
+import {
+  V1_RETRIEVED_ENTRIES_MAX_BYTES,
+  V1_RETRIEVED_ENTRIES_MAX_CONTAINERS,
+} from '../tlog/client/limits.ts';
 import type { InactiveShard, RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import { readJson, retrievedEntriesSchema } from '../tlog/client/rekor-v1-schema.ts';
 import type { LogEntry, RekorV1Entry } from '../tlog/client/types.ts';
@@ -382,6 +385,7 @@ export class InclusionRechecker {
         what: 'retrieved entries',
         url,
         limit: V1_RETRIEVED_ENTRIES_MAX_BYTES,
+        maxContainers: V1_RETRIEVED_ENTRIES_MAX_CONTAINERS,
         details: { logIndexes: batch.map((b) => b.index) },
       });
       entries = list.flatMap((m) => Object.entries(m).map(([uuid, e]) => ({ ...(e as RekorV1Entry), uuid })));

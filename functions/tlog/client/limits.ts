@@ -60,6 +60,16 @@ export const V1_RETRIEVE_BATCH = 10;
 export const V1_RETRIEVED_ENTRIES_MAX_BYTES = V1_RETRIEVE_BATCH * V1_ENTRY_MAX_BYTES;
 
 /**
+ * Objects and arrays one v1 LogEntry holds, at most: Rekor writes five ({uuid: {…, verification:
+ * {inclusionProof: {hashes: […]}}}}); the rest is margin for fields a newer Rekor adds. JSON.parse
+ * builds one object per container, so a cap in bytes alone lets 20 MiB become millions of them.
+ */
+export const V1_ENTRY_MAX_CONTAINERS = 64;
+
+/** A retrieve answer: the array and its entries. */
+export const V1_RETRIEVED_ENTRIES_MAX_CONTAINERS = 1 + V1_RETRIEVE_BATCH * V1_ENTRY_MAX_CONTAINERS;
+
+/**
  * GET /api/v1/log (LogInfo): a root hash, size and tree ID, and a signed tree head for the active
  * tree and for each inactive shard (InactiveShardLogInfo). A Rekor head is one ECDSA-signed note
  * under 1 KiB, and the public log lists a handful of shards: 2 MiB allows thousands of shards, or
@@ -67,12 +77,18 @@ export const V1_RETRIEVED_ENTRIES_MAX_BYTES = V1_RETRIEVE_BATCH * V1_ENTRY_MAX_B
  */
 export const V1_LOG_INFO_MAX_BYTES = 2 * MiB;
 
+/** LogInfo and an object per inactive shard: thousands of shards, as its byte limit allows. */
+export const V1_LOG_INFO_MAX_CONTAINERS = 16_384;
+
 /**
  * GET /api/v1/log/proof (ConsistencyProof): a root hash and O(log n) hashes, fewer than 2 × 63 for
  * any tree below 2^63, each 64 hex digits (8.5 KiB as JSON). 64 KiB allows pretty-printing and
  * unknown fields.
  */
 export const V1_CONSISTENCY_PROOF_MAX_BYTES = 64 * KiB;
+
+/** ConsistencyProof: the object and its hash array, with margin for added fields. */
+export const V1_CONSISTENCY_PROOF_MAX_CONTAINERS = 64;
 
 /**
  * A 4xx answer's body, of which only the first 200 characters reach a message and a 409's duplicate

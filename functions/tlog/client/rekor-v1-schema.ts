@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type BodyRead, readBodyText } from './body.ts';
+import { type BodyRead, readBodyBytes } from './body.ts';
 import { LogIntegrityError } from './errors.ts';
 
 /**
@@ -22,7 +22,9 @@ const base64Text = z
   .refine((s) => s.length % 4 === 0 && Buffer.from(s, 'base64').toString('base64') === s, 'not base64');
 const index = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
-export const inclusionProofSchema = z.looseObject({
+// Entries keep only the fields the client reads (z.object strips the rest): an entry is held until
+// its batch is processed, and unknown fields a log or CDN adds would be held with it.
+export const inclusionProofSchema = z.object({
   logIndex: index,
   rootHash: sha256Hex,
   treeSize: index.min(1),
@@ -32,13 +34,13 @@ export const inclusionProofSchema = z.looseObject({
 });
 
 /** One entry, the value under its UUID. `body` is base64 of the canonical entry JSON (openapi calls it an object). */
-export const rekorV1EntrySchema = z.looseObject({
+export const rekorV1EntrySchema = z.object({
   logID: sha256Hex,
   logIndex: index,
   body: base64Text,
   integratedTime: z.number().int().max(Number.MAX_SAFE_INTEGER),
   verification: z
-    .looseObject({
+    .object({
       inclusionProof: inclusionProofSchema.optional(),
       signedEntryTimestamp: base64Text.optional(),
     })
@@ -76,15 +78,45 @@ export const consistencyProofSchema = z.looseObject({
   hashes: z.array(sha256Hex),
 });
 
+/** A JSON answer to read: its byte limit and the most objects and arrays it may hold (limits.ts). */
+export interface JsonRead extends BodyRead {
+  maxContainers: number;
+}
+
 /**
- * Reads a response body as JSON of `schema`, at most `read.limit` bytes (limits.ts). A body that
- * cannot be read is a retryable DependencyError; one past its limit LogResponseTooLargeError; one
- * that is not JSON, or not of the shape, LogIntegrityError `malformed`.
+ * Whether `bytes` hold more than `max` of `{` and `[` (inside strings too, so an over-count: honest
+ * answers are far below their cap). JSON.parse builds an object for each, and `[{},{},…]` is one
+ * for every three bytes: 20 MiB of it is more than the monitor's heap.
  */
-export async function readJson<T>(res: Response, schema: z.ZodType<T>, read: BodyRead): Promise<T> {
+function moreContainersThan(bytes: Buffer, max: number): boolean {
+  let count = 0;
+  for (const bracket of [0x7b, 0x5b]) {
+    for (let at = bytes.indexOf(bracket); at !== -1; at = bytes.indexOf(bracket, at + 1)) {
+      if (++count > max) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Reads a response body as JSON of `schema`, at most `read.limit` bytes and `read.maxContainers`
+ * objects and arrays (limits.ts). A body that cannot be read is a retryable DependencyError; one
+ * past its byte limit LogResponseTooLargeError; one past its containers, not JSON, or not of the
+ * shape, LogIntegrityError `malformed`.
+ */
+export async function readJson<T>(res: Response, schema: z.ZodType<T>, read: JsonRead): Promise<T> {
   const { what } = read;
   const details = read.details ?? {};
-  const text = await readBodyText(res, read);
+  const bytes = await readBodyBytes(res, read);
+  if (moreContainersThan(bytes, read.maxContainers)) {
+    throw new LogIntegrityError(
+      'malformed',
+      `the ${what} holds more than ${read.maxContainers} JSON objects and arrays`,
+      details,
+    );
+  }
+  // As Response.text() reads it: UTF-8, a BOM dropped.
+  const text = new TextDecoder().decode(bytes);
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -11,10 +11,14 @@ import { LogIntegrityError } from './errors.ts';
 import { type HttpOptions, LogHttpError, request } from './http.ts';
 import {
   V1_CONSISTENCY_PROOF_MAX_BYTES,
+  V1_CONSISTENCY_PROOF_MAX_CONTAINERS,
   V1_ENTRY_MAX_BYTES,
+  V1_ENTRY_MAX_CONTAINERS,
   V1_LOG_INFO_MAX_BYTES,
+  V1_LOG_INFO_MAX_CONTAINERS,
   V1_RETRIEVE_BATCH,
   V1_RETRIEVED_ENTRIES_MAX_BYTES,
+  V1_RETRIEVED_ENTRIES_MAX_CONTAINERS,
 } from './limits.ts';
 import {
   consistencyProofSchema,
@@ -125,7 +129,12 @@ export class RekorV1Client {
         this.http,
       );
       entry = single(
-        await readJson(res, logEntrySchema, { what: 'created entry', url, limit: V1_ENTRY_MAX_BYTES }),
+        await readJson(res, logEntrySchema, {
+          what: 'created entry',
+          url,
+          limit: V1_ENTRY_MAX_BYTES,
+          maxContainers: V1_ENTRY_MAX_CONTAINERS,
+        }),
       );
     } catch (err) {
       if (!(err instanceof LogHttpError && err.status === 409 && err.location !== undefined)) throw err;
@@ -164,7 +173,12 @@ export class RekorV1Client {
   async getLogInfo(): Promise<RekorV1LogInfo> {
     const url = `${this.base}/api/v1/log`;
     const res = await request(url, {}, this.http);
-    const info = await readJson(res, logInfoSchema, { what: 'log info', url, limit: V1_LOG_INFO_MAX_BYTES });
+    const info = await readJson(res, logInfoSchema, {
+      what: 'log info',
+      url,
+      limit: V1_LOG_INFO_MAX_BYTES,
+      maxContainers: V1_LOG_INFO_MAX_CONTAINERS,
+    });
     const cp = this.verifyNote(info.signedTreeHead, {});
     if (cp.size !== info.treeSize || cp.rootHash.toString('hex') !== info.rootHash) {
       throw new LogIntegrityError('log-info-mismatch', 'log info disagrees with its own signed checkpoint', {
@@ -254,7 +268,13 @@ export class RekorV1Client {
         treeId !== undefined && TREE_ORIGIN.exec(trusted.origin)?.[2] === treeId ? `&treeID=${treeId}` : '';
       const url = `${this.base}/api/v1/log/proof?firstSize=${trusted.size}&lastSize=${next.size}${tree}`;
       const res = await request(url, {}, this.http);
-      const read = { what: 'consistency proof', url, limit: V1_CONSISTENCY_PROOF_MAX_BYTES, details };
+      const read = {
+        what: 'consistency proof',
+        url,
+        limit: V1_CONSISTENCY_PROOF_MAX_BYTES,
+        maxContainers: V1_CONSISTENCY_PROOF_MAX_CONTAINERS,
+        details,
+      };
       hashes = (await readJson(res, consistencyProofSchema, read)).hashes;
     }
     try {
@@ -273,7 +293,13 @@ export class RekorV1Client {
   async getEntryByIndex(logIndex: number): Promise<LogEntry> {
     const url = `${this.base}/api/v1/log/entries?logIndex=${logIndex}`;
     const res = await request(url, {}, this.http);
-    const read = { what: `entry ${logIndex}`, url, limit: V1_ENTRY_MAX_BYTES, details: { logIndex } };
+    const read = {
+      what: `entry ${logIndex}`,
+      url,
+      limit: V1_ENTRY_MAX_BYTES,
+      maxContainers: V1_ENTRY_MAX_CONTAINERS,
+      details: { logIndex },
+    };
     const entry = single(await readJson(res, logEntrySchema, read));
     this.verifyEntry(entry, logIndex);
     return entry;
@@ -287,7 +313,13 @@ export class RekorV1Client {
   async getEntryByUuid(uuid: string): Promise<LogEntry> {
     const url = `${this.base}/api/v1/log/entries/${encodeURIComponent(uuid)}`;
     const res = await request(url, {}, this.http);
-    const read = { what: `entry ${uuid}`, url, limit: V1_ENTRY_MAX_BYTES, details: { uuid } };
+    const read = {
+      what: `entry ${uuid}`,
+      url,
+      limit: V1_ENTRY_MAX_BYTES,
+      maxContainers: V1_ENTRY_MAX_CONTAINERS,
+      details: { uuid },
+    };
     const entry = single(await readJson(res, logEntrySchema, read));
     const wrongEntry = (cause?: unknown) =>
       new LogIntegrityError(
@@ -348,6 +380,7 @@ export class RekorV1Client {
           what: 'retrieved entries',
           url,
           limit: V1_RETRIEVED_ENTRIES_MAX_BYTES,
+          maxContainers: V1_RETRIEVED_ENTRIES_MAX_CONTAINERS,
           details: { logIndex: indexes[0] },
         });
         const list = answer.map(single);
