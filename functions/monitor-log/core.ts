@@ -331,6 +331,7 @@ function scanContextFor(
     result,
     raise: alertRaiser(deps.alerts, logger, result),
     outOfTime: () => now() - started > limits.timeBudgetMs,
+    logger,
   };
 }
 

@@ -11,7 +11,7 @@ import type { Logger } from '../logging/logger.ts';
 import { CheckpointError } from '../tlog/checkpoint/errors.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
 import { LogIntegrityError } from '../tlog/client/errors.ts';
-import { ReadBudget } from '../tlog/client/read-budget.ts';
+import { BatchOverBudgetError, ReadBudget } from '../tlog/client/read-budget.ts';
 import { parseEntryBody } from '../tlog/entries/parse.ts';
 import { MerkleProofError } from '../tlog/merkle/errors.ts';
 import {
@@ -39,6 +39,7 @@ export interface ScanContext {
   outOfTime: () => boolean;
   /** When the run's time budget started (ms since the epoch). */
   started: number;
+  logger: Logger;
 }
 
 /** How a range scan ended, and the first index it did not finish. */
@@ -104,8 +105,10 @@ export async function raiseIntegrityFailure(
  * `limits.readAhead` ahead, so the log's round trips overlap the matching, but processed and
  * recorded strictly in order. What the batches' answers hold together is bounded by
  * `limits.readBudgetBytes` (read-budget.ts): each batch's bytes are counted until it is recorded,
- * reads ahead wait for room, and a batch past half the budget is a log fault. A dependency failure
- * is thrown; what was recorded stays recorded.
+ * reads ahead wait for room. A batch past half the budget (honest entries can be large: Rekor keeps
+ * up to 1 MiB of jar metadata) is read again from the cursor in batches half its size, down to one
+ * unit, then grows back; only a unit that does not fit is a log fault. A dependency failure is
+ * thrown; what was recorded stays recorded.
  */
 export async function scanRange(
   ctx: ScanContext,
@@ -116,8 +119,9 @@ export async function scanRange(
 ): Promise<RangeEnd> {
   const { unit, size } = ctx.log.batching ?? { unit: 1, size: ctx.limits.batchSize };
   const budget = new ReadBudget(ctx.limits.readBudgetBytes);
+  let batchSize = size;
   const read = (start: number) => {
-    const end = Math.min(to, Math.floor(start / unit) * unit + size);
+    const end = Math.min(to, Math.floor(start / unit) * unit + batchSize);
     // Opened in the order the batches are processed: the oldest open one is the budget's head.
     const account = budget.open({ start, end });
     const entries = account.run(() => ctx.log.readEntries(start, end, head));
@@ -146,6 +150,25 @@ export async function scanRange(
         fill();
         complete = await processBatch(ctx, entries);
       } catch (err) {
+        if (err instanceof BatchOverBudgetError && pending.end - cursor > unit) {
+          // Too much at once, not too much: the batches read ahead are dropped, and the range is
+          // read again from the cursor in halves.
+          pending.account.close();
+          for (const ahead of reads.splice(0)) ahead.account.close();
+          batchSize = Math.max(unit, Math.floor((pending.end - cursor) / 2 / unit) * unit);
+          readFrom = cursor;
+          ctx.logger.warn(
+            'a batch of log answers passed half the read budget: read again in smaller batches',
+            {
+              from: cursor,
+              end: pending.end,
+              batchSize,
+              readBudgetBytes: ctx.limits.readBudgetBytes,
+            },
+          );
+          fill();
+          continue;
+        }
         if (isIntegrityFailure(err)) return { kind: 'integrity', cursor, error: err };
         throw err;
       }
@@ -154,6 +177,7 @@ export async function scanRange(
       pending.account.close(); // recorded: its answers' bytes are free for the reads ahead
       ctx.result.scanned += entries.length;
       cursor = pending.end;
+      batchSize = Math.min(size, batchSize * 2); // back towards the configured size
     }
     return { kind: 'done', cursor };
   } finally {

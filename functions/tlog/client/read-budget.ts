@@ -182,9 +182,10 @@ export class ReadBudget {
     if (this.#held > this.#peak) this.#peak = this.#held;
   }
 
-  #tooLarge(account: Account, read: BodyRead): LogResponseTooLargeError {
+  #tooLarge(account: Account, read: BodyRead): BatchOverBudgetError {
     const { start, end } = account.batch;
-    return new LogResponseTooLargeError(
+    return new BatchOverBudgetError(
+      account.batch,
       `batch of entries [${start}, ${end})`,
       read.url,
       this.batchMaxBytes,
@@ -193,6 +194,19 @@ export class ReadBudget {
       // The batch's first index, where the cursor stays: which of its reads crossed is chance.
       { ...read.details, logIndex: start, batchEnd: end },
     );
+  }
+}
+
+/**
+ * A batch whose answers together pass half the budget. Each answer fits (its own limit is below
+ * half), so the scan reads the batch again in smaller parts (scan.ts); only a batch of one unit that
+ * still does not fit is the log fault a LogResponseTooLargeError is.
+ */
+export class BatchOverBudgetError extends LogResponseTooLargeError {
+  readonly batch: BatchRange;
+  constructor(batch: BatchRange, ...args: ConstructorParameters<typeof LogResponseTooLargeError>) {
+    super(...args);
+    this.batch = batch;
   }
 }
 
