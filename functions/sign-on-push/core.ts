@@ -279,6 +279,17 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     }
   }
 
+  /** Formats given up on before (if they were) are attached now: their incident is over. */
+  async function resolveFormatIncident(
+    image: string,
+    formats: readonly string[],
+    log: Logger,
+  ): Promise<void> {
+    await deps.alerts
+      ?.resolve(formatAlertKey(image, formats), `attached in ${formats.join(', ')}`)
+      .catch((err: unknown) => log.warn('could not resolve the format alert', { error: err }));
+  }
+
   /** Claims, signs, logs and attaches one image (by digest) in each of the rule's formats. */
   async function signImage(
     image: DigestReference,
@@ -300,7 +311,10 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       ...(deps.retryFailed ? { retryFailed: true } : {}),
       ...(publishedAt !== undefined ? { publishedAt } : {}),
     });
-    if (claim.status === 'done') return { outcome: 'already-signed', image: imageRef, formats: rule.formats };
+    if (claim.status === 'done') {
+      if (claim.finished?.length) await resolveFormatIncident(imageRef, claim.finished, logger);
+      return { outcome: 'already-signed', image: imageRef, formats: rule.formats };
+    }
     if (claim.status === 'busy') throw new SigningInProgressError(imageRef, claim.until);
     if (claim.status === 'exhausted') throw new SigningExhaustedError(claim.record);
 
@@ -392,12 +406,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
         ...(record.adding?.length || record.failedFormats?.length ? { adding: [], failedFormats: [] } : {}),
       });
       log.notice('image signed', { formats: rule.formats, timing: clock.report() });
-      // The formats given up on before are attached now: their incident is over.
-      if (record.adding?.length && deps.alerts) {
-        await deps.alerts
-          .resolve(formatAlertKey(imageRef, record.adding), `attached in ${record.adding.join(', ')}`)
-          .catch((err: unknown) => log.warn('could not resolve the format alert', { error: err }));
-      }
+      if (record.adding?.length) await resolveFormatIncident(imageRef, record.adding, log);
       return { outcome: 'signed', image: imageRef, formats: rule.formats };
     } catch (err) {
       await deps.store

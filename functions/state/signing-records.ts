@@ -68,7 +68,8 @@ export interface SigningRecord {
 
 export type ClaimOutcome =
   | { status: 'claimed'; record: SigningRecord }
-  | { status: 'done'; record: SigningRecord }
+  /** `finished`: formats a signing attached whose last write was lost; any incident of theirs is over. */
+  | { status: 'done'; record: SigningRecord; finished?: string[] }
   | { status: 'busy'; until: number }
   | { status: 'exhausted'; record: SigningRecord };
 
@@ -169,11 +170,40 @@ export function decideClaim(
   // "attached in none".
   const attached = existing !== undefined && effectiveState(existing) === 'attached';
   const lacking = existing ? lackingFormats(existing, opts.formats) : [];
+  const attachedAdding = (existing?.adding ?? []).filter((f) => existing?.formats[f]?.attached === true);
+  const finished = attachedAdding.length > 0 ? { finished: attachedAdding } : {};
   // Attached in every format asked for: done.
   if (existing && attached && lacking.length === 0) {
+    const write = {
+      tags,
+      updatedAt: now,
+      // The formats being added were attached, and the write saying so lost.
+      ...(existing.adding?.length ? { adding: [], failedFormats: [] } : {}),
+    };
     return {
-      outcome: { status: 'done', record: existing },
-      ...(opts.tag && !existing.tags.includes(opts.tag) ? { write: { tags, updatedAt: now } } : {}),
+      outcome: { status: 'done', record: existing, ...finished },
+      ...(newTag || existing.adding?.length ? { write } : {}),
+    };
+  }
+  // A message published before the formats it asks for were last given up on (a redelivery, or a
+  // push in flight then) finds them given up, even while a later push's count runs: each message
+  // takes part in one count at most, so no message gets attempts past the bound, nor deliveries
+  // past Pub/Sub's dead-letter bound. It is told again (the alert's key keeps it one incident).
+  if (
+    existing &&
+    attached &&
+    existing.failedAt !== undefined &&
+    opts.publishedAt !== undefined &&
+    opts.publishedAt <= existing.failedAt
+  ) {
+    const record = {
+      ...existing,
+      tags,
+      failedFormats: existing.failedFormats?.length ? existing.failedFormats : lacking,
+    };
+    return {
+      outcome: { status: 'exhausted', record },
+      ...(newTag ? { write: { tags, updatedAt: now } } : {}),
     };
   }
   if (existing?.lease && existing.lease.owner !== owner && existing.lease.expiresAt > now) {
@@ -190,32 +220,18 @@ export function decideClaim(
       tags,
       updatedAt: now,
     };
-    return { outcome: { status: 'done', record: { ...existing, ...write } }, write };
+    return { outcome: { status: 'done', record: { ...existing, ...write }, ...finished }, write };
   }
   // Attached, but not in a format added since: a signing of that format with a count of attempts
   // of its own, started here (`adding` then says the count is its) and gone on with by the next
-  // claims. Once given up on, only a push published after that starts a count again: each message
-  // starts at most one, so a redelivery, or a push in flight meanwhile, never gets attempts past
-  // the bound (nor a message past Pub/Sub's dead-letter bound), and finds it given up.
-  const givenUpAt = existing?.adding?.length ? undefined : existing?.failedAt;
-  const reopened =
-    attached &&
-    !existing?.adding?.length &&
-    (givenUpAt === undefined || opts.publishedAt === undefined || opts.publishedAt > givenUpAt);
+  // claims; after a give-up, by a push published since (above) or an operator's `sigsentry sign`.
+  const reopened = attached && !existing?.adding?.length;
   // A record out of attempts, asked to be retried, starts a new count; what it signed and
   // logged stays in its formats, so nothing is signed or logged twice.
   const retried =
     opts.retryFailed === true && existing !== undefined && existing.attempts >= opts.maxAttempts;
   if (existing && existing.attempts >= opts.maxAttempts && !retried && !reopened) {
     if (attached || attachedIn.length > 0) {
-      if (givenUpAt !== undefined) {
-        // Given up on already: told again (the alert's key keeps it one incident), written no more.
-        const record = { ...existing, tags };
-        return {
-          outcome: { status: 'exhausted', record },
-          ...(newTag ? { write: { tags, updatedAt: now } } : {}),
-        };
-      }
       // Attached in some formats: it stays so, and the formats it lacks are given up on (alerted
       // here); a push published later starts a fresh count for them.
       const unattached = Object.keys(existing.formats).filter((f) => !attachedIn.includes(f));

@@ -224,6 +224,11 @@ test('once a format is given up on, redeliveries and pushes already in flight fi
   await assert.rejects(push('c', new Date()), DependencyError);
   assert.equal(store.records.get(image)?.attempts, 1);
   assert.equal(log.calls, maxAttempts + 1);
+  // An older message meanwhile does not join that count (found by review: it went on counting).
+  await push('b', new Date(before.getTime() + 1));
+  assert.equal(store.records.get(image)?.attempts, 1);
+  assert.equal(log.calls, maxAttempts + 1);
+  assert.equal(later.raised.at(-1)?.key, `signing-failed:${image}:bundle`, 'told as the same incident');
   log.down = false;
   await push('c', new Date());
   assert.equal(store.records.get(image)?.formats.bundle?.attached, true);
@@ -245,4 +250,29 @@ test('an image attached in every format whose last write was lost is done when i
   assert.equal(core.raised.length, 0, 'no "gave up signing" alert for a signed image');
   assert.equal(store.records.get(image)?.state, 'attached');
   assert.equal(core.signed.length, 1, 'nothing signed again');
+});
+
+test('a format attached whose final write was lost has its incident resolved by the next push (found by review)', async () => {
+  const client = new RegistryClient({ allowedHosts: [reg.host] });
+  const pushed = await reg.pushImage('team/resolve', 'v1');
+  const image = `${reg.host}/team/resolve@${pushed.digest}`;
+  const store = new MemorySigningStore();
+  const first = signOnPushCore(client, reg.host, { formats: ['cosign'], store });
+  await first.entry(gcrEvent({ action: 'INSERT', digest: image }));
+  const later = signOnPushCore(client, reg.host, { formats: ['bundle', 'cosign'], store });
+  // The bundle is attached, but the write saying the signing is over is lost.
+  const progress = store.progress.bind(store);
+  store.progress = async (id, owner, patch) => {
+    if (patch.state === 'attached') throw new Error('injected: the final write was lost');
+    return progress(id, owner, patch);
+  };
+  await assert.rejects(later.entry(gcrEvent({ action: 'INSERT', digest: image }, 'm2')));
+  store.progress = progress;
+  Object.assign(store.records.get(image)!, { lease: null });
+  assert.deepEqual(store.records.get(image)?.adding, ['bundle']);
+  assert.equal(store.records.get(image)?.formats.bundle?.attached, true);
+  await later.entry(gcrEvent({ action: 'INSERT', digest: image }, 'm2'));
+  assert.deepEqual(later.resolved, [`signing-failed:${image}:bundle`]);
+  assert.deepEqual(store.records.get(image)?.adding, []);
+  assert.equal(later.signed.length, 1, 'nothing signed again');
 });
