@@ -132,7 +132,11 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
   let raw: Record<string, unknown>;
   const project = env.GCP_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;
   if (env.SIGSENTRY_CONFIG) {
-    const doc = json(env.SIGSENTRY_CONFIG, 'SIGSENTRY_CONFIG') as Record<string, unknown>;
+    const parsed = json(env.SIGSENTRY_CONFIG, 'SIGSENTRY_CONFIG');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new InvalidInputError('SIGSENTRY_CONFIG must be a JSON object');
+    }
+    const doc = parsed as Record<string, unknown>;
     raw = { project: doc['project'] ?? project, ...((doc['monitor'] as Record<string, unknown>) ?? {}) };
     // The keys signOnPush signs with (its watch rules, in the same document) are owned, as KMS_KEY is.
     const signingKeys = watchRuleKeys(doc['watch']);

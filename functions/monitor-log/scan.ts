@@ -98,6 +98,9 @@ export async function raiseIntegrityFailure(
   ctx.result.error = err;
 }
 
+/** Batches that fit in a row before one as large as one that did not fit is tried again. */
+const REFITS_BEFORE_REGROWTH = 8;
+
 /**
  * Scans [from, to) against `head`. `advance(end)` records that every index below `end` is
  * processed; false means another run owns the range, and the scan stops. Batches (sized as the
@@ -120,6 +123,10 @@ export async function scanRange(
   const { unit, size } = ctx.log.batching ?? { unit: 1, size: ctx.limits.batchSize };
   const budget = new ReadBudget(ctx.limits.readBudgetBytes);
   let batchSize = size;
+  // After a halving, batches grow back only below the size that did not fit, until a run of
+  // batches has fitted (entry sizes change along a log): each re-read costs a batch's bytes again.
+  let tooBig = Number.POSITIVE_INFINITY;
+  let fittedSince = 0;
   const read = (start: number) => {
     const end = Math.min(to, Math.floor(start / unit) * unit + batchSize);
     // Opened in the order the batches are processed: the oldest open one is the budget's head.
@@ -155,7 +162,9 @@ export async function scanRange(
           // read again from the cursor in halves.
           pending.account.close();
           for (const ahead of reads.splice(0)) ahead.account.close();
-          batchSize = Math.max(unit, Math.floor((pending.end - cursor) / 2 / unit) * unit);
+          tooBig = pending.end - cursor;
+          fittedSince = 0;
+          batchSize = Math.max(unit, Math.floor(tooBig / 2 / unit) * unit);
           readFrom = cursor;
           ctx.logger.warn(
             'a batch of log answers passed half the read budget: read again in smaller batches',
@@ -177,7 +186,8 @@ export async function scanRange(
       pending.account.close(); // recorded: its answers' bytes are free for the reads ahead
       ctx.result.scanned += entries.length;
       cursor = pending.end;
-      batchSize = Math.min(size, batchSize * 2); // back towards the configured size
+      if (++fittedSince >= REFITS_BEFORE_REGROWTH) tooBig = Number.POSITIVE_INFINITY;
+      if (batchSize * 2 < tooBig) batchSize = Math.min(size, batchSize * 2); // back towards the configured size
     }
     return { kind: 'done', cursor };
   } finally {

@@ -6,8 +6,8 @@ import { LogIntegrityError } from './errors.ts';
  * Shapes of Rekor v1 answers, after the definitions in rekor's openapi.yaml (LogInfo, LogEntry,
  * InclusionProof, ConsistencyProof). Fields the client reads are required and typed; fields it
  * ignores (LogInfo.treeID, ConsistencyProof.rootHash) are optional so a private Rekor that omits
- * them still works. Unknown fields pass. Values are only shapes here: signatures and proofs are
- * checked by the client.
+ * them still works. Unknown fields of LogInfo and proofs pass; entries drop theirs (below).
+ * Values are only shapes here: signatures and proofs are checked by the client.
  */
 
 const sha256Hex = z.string().regex(/^[0-9a-fA-F]{64}$/);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import { FUNCTIONS } from '../../../functions/config/environment.ts';
+import { InvalidInputError } from '../../../functions/errors.ts';
 import { loadMonitorConfig } from '../../../functions/monitor-log/config.ts';
 
 const logKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -88,4 +89,14 @@ describe('monitorLog configuration', () => {
     for (const name of ['ALERT_TOPIC', 'ALERT_WEBHOOK_URL', 'KMS_KEY', 'SIGSENTRY_IDENTITIES'])
       assert.ok(listed.has(name));
   });
+});
+
+test('a SIGSENTRY_CONFIG that is not a JSON object is a configuration error, not a crash (found by review)', () => {
+  for (const value of ['null', '[]', '"monitor"', '42']) {
+    assert.throws(
+      () => loadMonitorConfig({ SIGSENTRY_CONFIG: value }),
+      (err: unknown) => err instanceof InvalidInputError && /must be a JSON object/.test(err.message),
+      value,
+    );
+  }
 });
