@@ -110,10 +110,11 @@ variable "rekor_api" {
 
   # signOnPush and reverifyImages refuse a Rekor v2 log at start-up (README, Limitations), so "v2"
   # here would deploy two functions that never start. A v2 log is monitored through
-  # sigsentry_config's monitor.logs (kind "rekor-v2"), which monitorLog reads on its own.
+  # sigsentry_config: the whole configuration as one document (watch, log, monitor.logs with the
+  # v2 log, kind "rekor-v2"), which then replaces these variables for every function.
   validation {
     condition     = var.rekor_api == "v1"
-    error_message = "rekor_api must be v1: signOnPush and reverifyImages refuse a Rekor v2 log at start-up. Monitor a v2 log through sigsentry_config's monitor.logs (kind rekor-v2)."
+    error_message = "rekor_api must be v1: signOnPush and reverifyImages refuse a Rekor v2 log at start-up. To monitor a v2 log, give the whole configuration in sigsentry_config (watch, log, and monitor.logs with the v2 log, kind rekor-v2)."
   }
 }
 

@@ -91,9 +91,9 @@ export type MonitorConfig = Omit<z.infer<typeof MonitorConfigSchema>, 'logs'> & 
  */
 export function noOwnedIdentitiesError(): InvalidInputError {
   return new InvalidInputError(
-    'monitorLog has no owned identities to watch the log for: set KMS_KEY or SIGSENTRY_IDENTITIES ' +
-      "(or the monitor section's identities in SIGSENTRY_CONFIG); without one every entry would be " +
-      'passed over unchecked',
+    'monitorLog has no owned identities to watch the log for: set KMS_KEY or SIGSENTRY_IDENTITIES, ' +
+      "or with SIGSENTRY_CONFIG (which they then give way to) its watch rules' keys or monitor.identities; " +
+      'without one every entry would be passed over unchecked',
   );
 }
 
@@ -128,6 +128,19 @@ function watchRuleKeys(watch: unknown): string[] {
   return [...new Set(keys)];
 }
 
+/**
+ * The document's `log` (signOnPush's, a v1 log: signOnPush refuses v2) as the one log to monitor;
+ * none for `none` or no log. A v2 log is listed in monitor.logs with its Ed25519 key.
+ */
+function logOfDocument(log: unknown, env: NodeJS.ProcessEnv): unknown[] {
+  if (typeof log !== 'object' || log === null) return [];
+  const { kind, url, publicKey } = log as Record<string, unknown>;
+  if (kind !== 'rekor-v1' || typeof url !== 'string') return [];
+  return [
+    { kind, url, publicKey: typeof publicKey === 'string' ? publicKey : logPublicKeyFromEnv(env, url) },
+  ];
+}
+
 export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
   let raw: Record<string, unknown>;
   const project = env.GCP_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;
@@ -137,7 +150,13 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
       throw new InvalidInputError('SIGSENTRY_CONFIG must be a JSON object');
     }
     const doc = parsed as Record<string, unknown>;
-    raw = { project: doc['project'] ?? project, ...((doc['monitor'] as Record<string, unknown>) ?? {}) };
+    const monitor = doc['monitor'] ?? {};
+    if (typeof monitor !== 'object' || monitor === null || Array.isArray(monitor)) {
+      throw new InvalidInputError('SIGSENTRY_CONFIG: monitor must be a JSON object');
+    }
+    raw = { project: doc['project'] ?? project, ...(monitor as Record<string, unknown>) };
+    // Without logs of its own, the monitor watches the document's log, the one signOnPush logs to.
+    if (raw['logs'] === undefined) raw['logs'] = logOfDocument(doc['log'], env);
     // The keys signOnPush signs with (its watch rules, in the same document) are owned, as KMS_KEY is.
     const signingKeys = watchRuleKeys(doc['watch']);
     if (signingKeys.length > 0) {

@@ -166,6 +166,15 @@ function fromSharedDocument(doc: unknown, env: NodeJS.ProcessEnv): unknown {
       if (rule['key'] !== undefined) ruleKeys.push(rule['key']);
       return rule['repositories'];
     });
+    // reverifyImages accepts one set of keys on every watched repository: rules signing with
+    // different keys would let one rule's key pass images of another's repositories, which
+    // signOnPush never signs so. Refused until keys are bound to their globs here too.
+    if (new Set(ruleKeys).size > 1) {
+      throw new InvalidInputError(
+        "SIGSENTRY_CONFIG: watch rules with different keys are not supported by reverifyImages (each key would be accepted on every rule's repositories); use one key for every rule, and list keys being rotated in publicKeys",
+        { keys: [...new Set(ruleKeys)].map(String) },
+      );
+    }
     if (ruleKeys.length > 0) {
       const keys = Array.isArray(doc['keys']) ? doc['keys'] : doc['keys'] === undefined ? [] : undefined;
       // A `keys` that is not a list is left for the schema to refuse.

@@ -11,8 +11,8 @@
  *   reads never wait, so it always completes;
  * - the batches read ahead share the other half: a read that does not fit waits, its stream left
  *   unread (TCP back-pressure), until a processed batch frees room, the next batch first.
- * A batch whose answers pass half the budget cannot be held at all: it is refused as the log fault
- * it is (LogResponseTooLargeError, as one answer past its limit is), whether it is the head or not.
+ * A batch whose answers pass half the budget cannot be held at once: BatchOverBudgetError, whether
+ * it is the head or not, and the scan reads it again in smaller batches (scan.ts).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { DependencyError, urlForLog } from '../../errors.ts';

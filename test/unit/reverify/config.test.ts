@@ -124,7 +124,6 @@ test('how long a tag may go without a verdict comes from SIGSENTRY_REVERIFY_STAL
 // infra gives every function the same SIGSENTRY_CONFIG; signOnPush reads `watch` as rules.
 test('one SIGSENTRY_CONFIG document configures signOnPush, reverifyImages and monitorLog alike', () => {
   const key = 'projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
-  const other = 'projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/2';
   const logKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
     .publicKey.export({ type: 'spki', format: 'pem' })
     .toString();
@@ -132,11 +131,9 @@ test('one SIGSENTRY_CONFIG document configures signOnPush, reverifyImages and mo
     project: 'p',
     watch: [
       { repositories: 'europe-docker.pkg.dev/p/apps/**', key, formats: ['bundle'] },
-      { repositories: 'europe-docker.pkg.dev/p/tools/*', key: other },
-      { repositories: 'europe-docker.pkg.dev/p/more/**', key },
+      { repositories: 'europe-docker.pkg.dev/p/tools/*', key },
     ],
     log: { kind: 'rekor-v1', url: 'https://rekor.example' },
-    monitor: { logs: [{ kind: 'rekor-v1', url: 'https://rekor.example', publicKey: logKey }] },
   };
   const env = { SIGSENTRY_CONFIG: JSON.stringify(doc), REKOR_PUBLIC_KEY: logKey };
 
@@ -151,15 +148,54 @@ test('one SIGSENTRY_CONFIG document configures signOnPush, reverifyImages and mo
     reverify.watch,
     doc.watch.map((r) => r.repositories),
   );
-  assert.deepEqual(reverify.keys, [key, other]);
+  assert.deepEqual(reverify.keys, [key]);
   assert.deepEqual(reverify.log, { kind: 'rekor-v1', url: 'https://rekor.example', publicKey: logKey });
 
-  // monitorLog owns the keys signOnPush signs with, as it owns KMS_KEY in the plain variables.
+  // monitorLog watches the document's log, and owns the key signOnPush signs with, as it owns
+  // KMS_KEY in the plain variables (found by review: with no monitor section it refused to start).
   const monitor = loadMonitorConfig(env);
-  assert.equal(monitor.logs[0]!.url, 'https://rekor.example');
+  assert.deepEqual(
+    monitor.logs.map((l) => [l.kind, l.url, l.publicKey]),
+    [['rekor-v1', 'https://rekor.example', logKey]],
+  );
   assert.deepEqual(
     monitor.identities.map((i) => (i.type === 'kms' ? i.keyVersion : i.type)),
-    [key, other],
+    [key],
+  );
+  // A monitor section of its own still says which logs.
+  const v2Key = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const withLogs = loadMonitorConfig({
+    ...env,
+    SIGSENTRY_CONFIG: JSON.stringify({
+      ...doc,
+      monitor: {
+        logs: [{ kind: 'rekor-v2', url: 'https://log2025-1.rekor.sigstore.dev', publicKey: v2Key }],
+      },
+    }),
+  });
+  assert.deepEqual(
+    withLogs.logs.map((l) => l.kind),
+    ['rekor-v2'],
+  );
+});
+
+test("watch rules signing with different keys are refused by reverifyImages: each key would pass the other rule's images (found by review)", () => {
+  const watch = [
+    {
+      repositories: 'europe-docker.pkg.dev/p/prod/**',
+      key: 'projects/p/locations/global/keyRings/r/cryptoKeys/prod/cryptoKeyVersions/1',
+    },
+    {
+      repositories: 'europe-docker.pkg.dev/p/dev/**',
+      key: 'projects/p/locations/global/keyRings/r/cryptoKeys/dev/cryptoKeyVersions/1',
+    },
+  ];
+  assert.throws(
+    () =>
+      loadReverifyConfig({
+        SIGSENTRY_CONFIG: JSON.stringify({ project: 'p', watch, log: { kind: 'none' } }),
+      }),
+    (err: unknown) => err instanceof InvalidInputError && /different keys/.test(err.message),
   );
 });
 
