@@ -38,6 +38,7 @@ import type { FetchedManifest, Registry } from '../registry/registry.ts';
 import {
   attachedFormats,
   type FormatProgress,
+  lackingFormats,
   type SigningRecord,
   type SigningStore,
 } from '../state/signing-records.ts';
@@ -416,9 +417,11 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
           lastError: err instanceof SigsentryError ? err.toJSON() : { message: String(err) },
         })
         .catch(() => {});
-      const adding = record.adding ?? [];
-      if (!isRetryable(err) && adding.length > 0 && attachedFormats(record).length > 0) {
-        throw new FormatNotAddedError(record, adding, err);
+      // Attached in some formats already (a format added since, or a first signing part done):
+      // the image stays signed in those, and the alert says which formats were not added.
+      const missing = lackingFormats(record, rule.formats);
+      if (!isRetryable(err) && missing.length > 0 && attachedFormats(record).length > 0) {
+        throw new FormatNotAddedError(record, missing, err);
       }
       throw err;
     }

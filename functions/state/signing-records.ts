@@ -64,6 +64,8 @@ export interface SigningRecord {
    * a fresh count for them: a redelivery, or a push already in flight then, finds them given up.
    */
   failedAt?: number;
+  /** The attempts made before that give-up, for a message told of it later. */
+  failedAttempts?: number;
 }
 
 export type ClaimOutcome =
@@ -199,6 +201,8 @@ export function decideClaim(
     const record = {
       ...existing,
       tags,
+      // What was given up on, not the count a later push may have under way.
+      attempts: existing.failedAttempts ?? existing.attempts,
       failedFormats: existing.failedFormats?.length ? existing.failedFormats : lacking,
     };
     return {
@@ -241,6 +245,7 @@ export function decideClaim(
         adding: [],
         failedFormats: [...new Set(lacking.length > 0 ? lacking : unattached)].sort(),
         failedAt: now,
+        failedAttempts: existing.attempts,
         tags,
         updatedAt: now,
       };

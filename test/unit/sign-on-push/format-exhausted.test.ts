@@ -229,6 +229,7 @@ test('once a format is given up on, redeliveries and pushes already in flight fi
   assert.equal(store.records.get(image)?.attempts, 1);
   assert.equal(log.calls, maxAttempts + 1);
   assert.equal(later.raised.at(-1)?.key, `signing-failed:${image}:bundle`, 'told as the same incident');
+  assert.match(later.raised.at(-1)!.summary, /after 3 attempts/, 'the count given up on, not the new one');
   log.down = false;
   await push('c', new Date());
   assert.equal(store.records.get(image)?.formats.bundle?.attached, true);
@@ -275,4 +276,24 @@ test('a format attached whose final write was lost has its incident resolved by 
   assert.deepEqual(later.resolved, [`signing-failed:${image}:bundle`]);
   assert.deepEqual(store.records.get(image)?.adding, []);
   assert.equal(later.signed.length, 1, 'nothing signed again');
+});
+
+test('a first signing that attached one format and fails for good in the other says the image stays signed in the first (found by review)', async () => {
+  const client = new RegistryClient({ allowedHosts: [reg.host] });
+  const pushed = await reg.pushImage('team/partial', 'v1');
+  const image = `${reg.host}/team/partial@${pushed.digest}`;
+  let calls = 0;
+  const witness: Witness = {
+    testify: async () => {
+      // The cosign layout is logged first; the bundle's entry is refused.
+      if (++calls > 1) throw new SigsentryError('LOG_REJECTED', 'injected: the log refused the entry');
+      return { tlogEntries: [] };
+    },
+  };
+  const core = signOnPushCore(client, reg.host, { formats: ['cosign', 'bundle'], witness });
+  await core.entry(gcrEvent({ action: 'INSERT', digest: image }));
+  assert.equal(core.store.records.get(image)?.formats.cosign?.attached, true);
+  assert.equal(core.raised.length, 1);
+  assert.equal(core.raised[0]?.key, `signing-failed:${image}:bundle`);
+  assert.match(core.raised[0]!.summary, /stays signed in cosign; the bundle format was not added/);
 });
