@@ -20,6 +20,17 @@ before(async () => {
 });
 after(() => reg.stop());
 
+/** An image pushed as team/NAME:v1 and signed in the cosign format only, as a rule did before a format was added. */
+async function signedInCosign(name: string) {
+  const client = new RegistryClient({ allowedHosts: [reg.host] });
+  const pushed = await reg.pushImage(`team/${name}`, 'v1');
+  const image = `${reg.host}/team/${name}@${pushed.digest}`;
+  const store = new MemorySigningStore();
+  const first = signOnPushCore(client, reg.host, { formats: ['cosign'], store });
+  await first.entry(gcrEvent({ action: 'INSERT', digest: image, tag: `${reg.host}/team/${name}:v1` }));
+  return { client, pushed, image, store };
+}
+
 /** A log that answers 503 while `down`, and witnesses (with no entry: nothing checks it here) once up. */
 function flakyLog() {
   const log = { down: true, calls: 0 };
@@ -34,12 +45,7 @@ function flakyLog() {
 }
 
 test('a format added since that runs out of attempts leaves the image attached in its old format, alerted once', async () => {
-  const client = new RegistryClient({ allowedHosts: [reg.host] });
-  const pushed = await reg.pushImage('team/app', 'v1');
-  const image = `${reg.host}/team/app@${pushed.digest}`;
-  const store = new MemorySigningStore();
-  const first = signOnPushCore(client, reg.host, { formats: ['cosign'], store });
-  await first.entry(gcrEvent({ action: 'INSERT', digest: image, tag: `${reg.host}/team/app:v1` }));
+  const { client, pushed, image, store } = await signedInCosign('app');
   const record = () => store.records.get(image)!;
   assert.equal(record().state, 'attached');
   const cosign = structuredClone(record().formats.cosign);
@@ -125,12 +131,7 @@ test('a format added since that runs out of attempts leaves the image attached i
 });
 
 test('a record written failed while attached in a format (before the fix) reads as attached and is tried again, not alerted as never signed', async () => {
-  const client = new RegistryClient({ allowedHosts: [reg.host] });
-  const pushed = await reg.pushImage('team/old', 'v1');
-  const image = `${reg.host}/team/old@${pushed.digest}`;
-  const store = new MemorySigningStore();
-  const first = signOnPushCore(client, reg.host, { formats: ['cosign'], store });
-  await first.entry(gcrEvent({ action: 'INSERT', digest: image, tag: `${reg.host}/team/old:v1` }));
+  const { client, image, store } = await signedInCosign('old');
   // As the code before left it: the added bundle format ran out of attempts, the record `failed`.
   const stored = store.records.get(image)!;
   Object.assign(stored, { state: 'failed', attempts: 10, lease: null });
@@ -152,12 +153,7 @@ test('a record written failed while attached in a format (before the fix) reads 
 });
 
 test('a format added since that fails for good (a refusal no retry mends) says the image stays signed in its old format', async () => {
-  const client = new RegistryClient({ allowedHosts: [reg.host] });
-  const pushed = await reg.pushImage('team/refused', 'v1');
-  const image = `${reg.host}/team/refused@${pushed.digest}`;
-  const store = new MemorySigningStore();
-  const first = signOnPushCore(client, reg.host, { formats: ['cosign'], store });
-  await first.entry(gcrEvent({ action: 'INSERT', digest: image, tag: `${reg.host}/team/refused:v1` }));
+  const { client, image, store } = await signedInCosign('refused');
 
   let refusing = true;
   const witness: Witness = {
@@ -186,12 +182,7 @@ test('a format added since that fails for good (a refusal no retry mends) says t
 });
 
 test('once a format is given up on, redeliveries and pushes already in flight find it given up; only a push published later gets a fresh count', async () => {
-  const client = new RegistryClient({ allowedHosts: [reg.host] });
-  const pushed = await reg.pushImage('team/bounded', 'v1');
-  const image = `${reg.host}/team/bounded@${pushed.digest}`;
-  const store = new MemorySigningStore();
-  const first = signOnPushCore(client, reg.host, { formats: ['cosign'], store });
-  await first.entry(gcrEvent({ action: 'INSERT', digest: image, tag: `${reg.host}/team/bounded:v1` }));
+  const { client, image, store } = await signedInCosign('bounded');
 
   const { log, witness } = flakyLog();
   const maxAttempts = 3;
@@ -254,12 +245,7 @@ test('an image attached in every format whose last write was lost is done when i
 });
 
 test('a format attached whose final write was lost has its incident resolved by the next push (found by review)', async () => {
-  const client = new RegistryClient({ allowedHosts: [reg.host] });
-  const pushed = await reg.pushImage('team/resolve', 'v1');
-  const image = `${reg.host}/team/resolve@${pushed.digest}`;
-  const store = new MemorySigningStore();
-  const first = signOnPushCore(client, reg.host, { formats: ['cosign'], store });
-  await first.entry(gcrEvent({ action: 'INSERT', digest: image }));
+  const { client, image, store } = await signedInCosign('resolve');
   const later = signOnPushCore(client, reg.host, { formats: ['bundle', 'cosign'], store });
   // The bundle is attached, but the write saying the signing is over is lost.
   const progress = store.progress.bind(store);
