@@ -10,7 +10,13 @@
  * deterministic).
  */
 import crypto from 'node:crypto';
-import type { DocumentReference, DocumentSnapshot, Firestore, Timestamp } from '@google-cloud/firestore';
+import {
+  type DocumentReference,
+  type DocumentSnapshot,
+  FieldValue,
+  type Firestore,
+  Timestamp,
+} from '@google-cloud/firestore';
 import { DependencyError, SigsentryError } from '../errors.ts';
 import { ALREADY_EXISTS, codeOf, FAILED_PRECONDITION } from './firestore-codes.ts';
 
@@ -277,6 +283,14 @@ export function decideClaim(
   return { outcome: { status: 'claimed', record }, write: record };
 }
 
+/** A record as stored: `failedAt` is a Firestore timestamp (the server's time of the give-up). */
+function storedRecord(data: Record<string, unknown>): SigningRecord {
+  const failedAt = data['failedAt'];
+  return (failedAt instanceof Timestamp
+    ? { ...data, failedAt: failedAt.toMillis() }
+    : data) as unknown as SigningRecord;
+}
+
 /** Attempts of one claim when other writers keep changing the document under it. */
 const CLAIM_ROUNDS = 8;
 /** Write times remembered for the fast progress path (attempts in flight in this instance). */
@@ -339,12 +353,16 @@ export class FirestoreSigningStore implements SigningStore {
     opts: ClaimOptions,
     snap: DocumentSnapshot,
   ): Promise<ClaimOutcome> {
-    const existing = snap.exists ? (snap.data() as SigningRecord) : undefined;
+    const existing = snap.exists ? storedRecord(snap.data()!) : undefined;
     const unchanged = { lastUpdateTime: snap.updateTime! };
     const { outcome, write } = decideClaim(existing, id, owner, opts, this.now());
     if (write === undefined) return outcome;
     if (outcome.status !== 'claimed') {
-      await ref.update({ ...write }, unchanged);
+      // A give-up is timed by Firestore's clock: Pub/Sub's publish times are compared with it, and
+      // the instance's clock may be off by more than the time between two pushes.
+      const update =
+        write.failedAt === undefined ? write : { ...write, failedAt: FieldValue.serverTimestamp() };
+      await ref.update({ ...update }, unchanged);
       return outcome;
     }
     // Every field is written, so the record is whole whether it was created or taken over.
@@ -395,6 +413,6 @@ export class FirestoreSigningStore implements SigningStore {
 
   async get(id: { image: string; keyVersion: string }): Promise<SigningRecord | undefined> {
     const snap = await this.doc(id).get();
-    return snap.exists ? (snap.data() as SigningRecord) : undefined;
+    return snap.exists ? storedRecord(snap.data()!) : undefined;
   }
 }

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { describe, test } from 'node:test';
+import type { Timestamp } from '@google-cloud/firestore';
 import {
   FirestoreSigningStore,
   LeaseLostError,
@@ -164,6 +165,36 @@ describe('FirestoreSigningStore on the emulator', () => {
     assert.equal(record?.['state'], 'attached');
     assert.deepEqual(record?.['adding'], ['bundle']);
     assert.deepEqual(record?.['formats']?.['bundle'], { signature: 'YnVu' }, 'its signature kept for reuse');
+  });
+
+  test("a give-up is timed by Firestore's clock: an instance's clock an hour ahead refuses no push published after it (found by review)", async () => {
+    const id = freshId();
+    let ahead = Date.now() + 3_600_000;
+    const store = new FirestoreSigningStore(firestore.db, () => ahead);
+    const both = { leaseMs: 1_000, maxAttempts: 1, formats: ['bundle', 'cosign'] };
+    assert.equal((await store.claim(id, 'a', { ...both, formats: ['cosign'] })).status, 'claimed');
+    await store.progress(id, 'a', {
+      formats: { cosign: { signature: 'c2ln', attached: true } },
+      state: 'attached',
+      lease: null,
+    });
+    assert.equal((await store.claim(id, 'bundle-1', both)).status, 'claimed');
+    ahead += 5_000; // the attempt failed and its lease ran out
+    const published = Date.now();
+    assert.equal(
+      (await store.claim(id, 'bundle-2', { ...both, publishedAt: published - 60_000 })).status,
+      'exhausted',
+    );
+    const failedAt = (await read(id))?.['failedAt'] as Timestamp;
+    assert.ok(Math.abs(failedAt.toMillis() - Date.now()) < 60_000, 'the server time, not the instance clock');
+    // A message published before the give-up finds it given up; one published after starts a count.
+    assert.equal(
+      (await store.claim(id, 'old', { ...both, publishedAt: published - 30_000 })).status,
+      'exhausted',
+    );
+    const later = await store.claim(id, 'later', { ...both, publishedAt: failedAt.toMillis() + 1_000 });
+    assert.equal(later.status, 'claimed');
+    assert.equal(later.status === 'claimed' && later.record.attempts, 1);
   });
 
   test('a holder whose expired lease was taken over loses it at its next write', async () => {
