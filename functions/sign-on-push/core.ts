@@ -280,14 +280,15 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     }
   }
 
-  /** Formats given up on before (if they were) are attached now: their incident is over. */
+  /** Formats given up on before (if they were) are attached now, or no longer asked for: their incident is over. */
   async function resolveFormatIncident(
     image: string,
     formats: readonly string[],
     log: Logger,
+    reason = `attached in ${formats.join(', ')}`,
   ): Promise<void> {
     await deps.alerts
-      ?.resolve(formatAlertKey(image, formats), `attached in ${formats.join(', ')}`)
+      ?.resolve(formatAlertKey(image, formats), reason)
       .catch((err: unknown) => log.warn('could not resolve the format alert', { error: err }));
   }
 
@@ -314,6 +315,9 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     });
     if (claim.status === 'done') {
       if (claim.finished?.length) await resolveFormatIncident(imageRef, claim.finished, logger);
+      if (claim.dropped?.length) {
+        await resolveFormatIncident(imageRef, claim.dropped, logger, 'no longer asked for by the watch rule');
+      }
       return { outcome: 'already-signed', image: imageRef, formats: rule.formats };
     }
     if (claim.status === 'busy') throw new SigningInProgressError(imageRef, claim.until);

@@ -76,8 +76,11 @@ export interface SigningRecord {
 
 export type ClaimOutcome =
   | { status: 'claimed'; record: SigningRecord }
-  /** `finished`: formats a signing attached whose last write was lost; any incident of theirs is over. */
-  | { status: 'done'; record: SigningRecord; finished?: string[] }
+  /**
+   * `finished`: formats a signing attached whose last write was lost; `dropped`: formats given up
+   * on that the rule no longer asks for. Any incident of theirs is over.
+   */
+  | { status: 'done'; record: SigningRecord; finished?: string[]; dropped?: string[] }
   | { status: 'busy'; until: number }
   | { status: 'exhausted'; record: SigningRecord };
 
@@ -180,17 +183,20 @@ export function decideClaim(
   const lacking = existing ? lackingFormats(existing, opts.formats) : [];
   const attachedAdding = (existing?.adding ?? []).filter((f) => existing?.formats[f]?.attached === true);
   const finished = attachedAdding.length > 0 ? { finished: attachedAdding } : {};
-  // Attached in every format asked for: done.
+  // Attached in every format asked for: done. Formats still listed as given up on are ones the
+  // rule no longer asks for.
   if (existing && attached && lacking.length === 0) {
+    const dropped = existing.failedFormats?.length ? { dropped: existing.failedFormats } : {};
+    const settle = Boolean(existing.adding?.length || existing.failedFormats?.length);
     const write = {
       tags,
       updatedAt: now,
       // The formats being added were attached, and the write saying so lost.
-      ...(existing.adding?.length ? { adding: [], failedFormats: [] } : {}),
+      ...(settle ? { adding: [], failedFormats: [] } : {}),
     };
     return {
-      outcome: { status: 'done', record: existing, ...finished },
-      ...(newTag || existing.adding?.length ? { write } : {}),
+      outcome: { status: 'done', record: existing, ...finished, ...dropped },
+      ...(newTag || settle ? { write } : {}),
     };
   }
   // A message published before the formats it asks for were last given up on (a redelivery, or a

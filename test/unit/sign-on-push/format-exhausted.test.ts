@@ -283,3 +283,25 @@ test('a first signing that attached one format and fails for good in the other s
   assert.equal(core.raised[0]?.key, `signing-failed:${image}:bundle`);
   assert.match(core.raised[0]!.summary, /stays signed in cosign; the bundle format was not added/);
 });
+
+test('a format given up on and then dropped from the rule is no longer shown given up on, and its incident resolves', async () => {
+  const { client, image, store } = await signedInCosign('dropped');
+  const { witness } = flakyLog(); // down for good
+  const adding = signOnPushCore(client, reg.host, {
+    formats: ['bundle', 'cosign'],
+    store,
+    witness,
+    maxAttempts: 1,
+  });
+  await assert.rejects(adding.entry(gcrEvent({ action: 'INSERT', digest: image }, 'm2')), DependencyError);
+  await adding.entry(gcrEvent({ action: 'INSERT', digest: image }, 'm2')); // given up on
+  assert.deepEqual(store.records.get(image)?.failedFormats, ['bundle']);
+
+  // The operator takes the bundle format off the rule again.
+  const cosignOnly = signOnPushCore(client, reg.host, { formats: ['cosign'], store });
+  await cosignOnly.entry(gcrEvent({ action: 'INSERT', digest: image }, 'm3'));
+  assert.deepEqual(store.records.get(image)?.failedFormats, []);
+  assert.deepEqual(cosignOnly.resolved, [`signing-failed:${image}:bundle`]);
+  assert.equal(cosignOnly.raised.length, 0);
+  assert.equal(signingSummary(store.records.get(image)!).failedFormats, undefined);
+});
