@@ -160,8 +160,9 @@ export async function scanRange(
         if (err instanceof BatchOverBudgetError && pending.end - cursor > unit) {
           // Too much at once, not too much: the batches read ahead are dropped, and the range is
           // read again from the cursor in halves.
-          pending.account.close();
-          for (const ahead of reads.splice(0)) ahead.account.close();
+          const why = 'its batch is read again in smaller batches';
+          pending.account.close(why);
+          for (const ahead of reads.splice(0)) ahead.account.close(why);
           tooBig = pending.end - cursor;
           fittedSince = 0;
           batchSize = Math.max(unit, Math.floor(tooBig / 2 / unit) * unit);

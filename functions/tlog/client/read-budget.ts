@@ -31,8 +31,11 @@ export interface ReadAccount {
   take(bytes: number, read: BodyRead): Promise<void> | undefined;
   /** Gives back bytes of a read that failed: nothing will hold them. */
   give(bytes: number): void;
-  /** The batch is processed or abandoned: its bytes are free, its waiting reads fail. */
-  close(): void;
+  /**
+   * The batch is processed or abandoned: its bytes are free, its waiting reads fail, saying `why`
+   * (by default, that the scan has ended).
+   */
+  close(why?: string): void;
   readonly heldBytes: number;
 }
 
@@ -53,6 +56,8 @@ interface Account {
   batch: BatchRange;
   held: number;
   closed: boolean;
+  /** Why its reads were left unread, once closed. */
+  why?: string;
 }
 
 interface Waiter {
@@ -99,7 +104,7 @@ export class ReadBudget {
       run: (read) => running.run(handle, read),
       take: (bytes, read) => this.#take(account, bytes, read),
       give: (bytes) => this.#give(account, bytes),
-      close: () => this.#close(account),
+      close: (why) => this.#close(account, true, why),
       get heldBytes() {
         return account.held;
       },
@@ -116,7 +121,7 @@ export class ReadBudget {
   }
 
   #take(account: Account, bytes: number, read: BodyRead): Promise<void> | undefined {
-    if (account.closed) throw abandoned(read);
+    if (account.closed) throw abandoned(read, account.why);
     if (account.held + bytes > this.batchMaxBytes) throw this.#tooLarge(account, read);
     if (this.#isHead(account) || (this.#waiting.length === 0 && this.#fitsAhead(bytes))) {
       this.#count(account, bytes);
@@ -137,9 +142,10 @@ export class ReadBudget {
     this.#wake();
   }
 
-  #close(account: Account, wake = true): void {
+  #close(account: Account, wake = true, why?: string): void {
     if (account.closed) return;
     account.closed = true;
+    if (why !== undefined) account.why = why;
     this.#held -= account.held;
     account.held = 0;
     this.#accounts.splice(this.#accounts.indexOf(account), 1);
@@ -152,7 +158,7 @@ export class ReadBudget {
     const still: Waiter[] = [];
     let blocked = false;
     for (const w of this.#waiting) {
-      if (w.account.closed) w.reject(abandoned(w.read));
+      if (w.account.closed) w.reject(abandoned(w.read, w.account.why));
       else if (w.account.held + w.bytes > this.batchMaxBytes) w.reject(this.#tooLarge(w.account, w.read));
       else if (this.#isHead(w.account) || (!blocked && this.#fitsAhead(w.bytes))) {
         this.#count(w.account, w.bytes);
@@ -210,10 +216,10 @@ export class BatchOverBudgetError extends LogResponseTooLargeError {
   }
 }
 
-function abandoned(read: BodyRead): DependencyError {
+function abandoned(read: BodyRead, why = 'the scan that asked for it has ended'): DependencyError {
   return new DependencyError(
     'rekor',
-    `the ${read.what} at ${urlForLog(read.url)} was left unread: the scan that asked for it has ended`,
+    `the ${read.what} at ${urlForLog(read.url)} was left unread: ${why}`,
     read.details ?? {},
   );
 }

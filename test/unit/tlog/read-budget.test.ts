@@ -104,9 +104,24 @@ describe('ReadBudget', () => {
     head.give(30);
     assert.equal(budget.heldBytes, 40, 'the head gave back its 30; the read ahead still waits');
     budget.end();
-    await assert.rejects(waiting, DependencyError);
+    await assert.rejects(
+      waiting,
+      (err: unknown) => err instanceof DependencyError && /scan .* has ended/.test(String(err)),
+    );
     assert.equal(budget.heldBytes, 0);
     assert.throws(() => ahead.take(1, read(2)), DependencyError);
+  });
+
+  it('says why a batch dropped to be read again in smaller batches left its reads unread', async () => {
+    const budget = new ReadBudget(100);
+    budget.open({ start: 0, end: 1 });
+    budget.open({ start: 1, end: 2 }).take(50, read(1));
+    const ahead = budget.open({ start: 2, end: 3 });
+    const waiting = ahead.take(20, read(2))!;
+    ahead.close('its batch is read again in smaller batches');
+    await assert.rejects(waiting, /left unread: its batch is read again in smaller batches/);
+    assert.throws(() => ahead.take(1, read(2)), /read again in smaller batches/);
+    budget.end();
   });
 });
 
