@@ -144,7 +144,7 @@ export function failingFormats(
 ): string[] {
   if (effectiveState(record) !== 'attached') return [];
   const listed = record.state === 'failed' ? Object.keys(record.formats ?? {}) : (record.failedFormats ?? []);
-  return [...new Set(listed)].filter((format) => record.formats?.[format]?.attached !== true).sort();
+  return lackingFormats(record, [...new Set(listed)]).sort();
 }
 
 export interface SigningStore {
@@ -181,7 +181,7 @@ export function decideClaim(
   // "attached in none".
   const attached = existing !== undefined && effectiveState(existing) === 'attached';
   const lacking = existing ? lackingFormats(existing, opts.formats) : [];
-  const attachedAdding = (existing?.adding ?? []).filter((f) => existing?.formats[f]?.attached === true);
+  const attachedAdding = (existing?.adding ?? []).filter((f) => attachedIn.includes(f));
   const finished = attachedAdding.length > 0 ? { finished: attachedAdding } : {};
   // Attached in every format asked for: done. Formats still listed as given up on are ones the
   // rule no longer asks for.
@@ -250,7 +250,7 @@ export function decideClaim(
     if (attached || attachedIn.length > 0) {
       // Attached in some formats: it stays so, and the formats it lacks are given up on (alerted
       // here); a push published later starts a fresh count for them.
-      const unattached = Object.keys(existing.formats).filter((f) => !attachedIn.includes(f));
+      const unattached = lackingFormats(existing, Object.keys(existing.formats));
       const write: Partial<SigningRecord> = {
         state: 'attached',
         lease: null,
