@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { logPublicKeyFromEnv } from '../config/log-key.ts';
+import { watchRuleKeys, withV1LogKey } from '../config/shared-document.ts';
 import { InvalidInputError } from '../errors.ts';
 import { V1_RETRIEVED_ENTRIES_MAX_BYTES } from '../tlog/client/limits.ts';
 import { MAX_SHARDS_PER_PLAN } from './fan-out.ts';
@@ -117,28 +118,14 @@ export function defaultLogName(url: string): string {
   return `${u.host}${u.pathname.replace(/\/+$/, '')}`.replace(/[^A-Za-z0-9._:-]/g, '_');
 }
 
-/** The distinct `key` of each signOnPush watch rule (`{repositories, key}`) in SIGSENTRY_CONFIG. */
-function watchRuleKeys(watch: unknown): string[] {
-  if (!Array.isArray(watch)) return [];
-  const keys = watch.flatMap((rule: unknown) =>
-    typeof rule === 'object' && rule !== null && typeof (rule as { key?: unknown }).key === 'string'
-      ? [(rule as { key: string }).key]
-      : [],
-  );
-  return [...new Set(keys)];
-}
-
 /**
  * The document's `log` (signOnPush's, a v1 log: signOnPush refuses v2) as the one log to monitor;
  * none for `none` or no log. A v2 log is listed in monitor.logs with its Ed25519 key.
  */
 function logOfDocument(log: unknown, env: NodeJS.ProcessEnv): unknown[] {
   if (typeof log !== 'object' || log === null) return [];
-  const { kind, url, publicKey } = log as Record<string, unknown>;
-  if (kind !== 'rekor-v1' || typeof url !== 'string') return [];
-  return [
-    { kind, url, publicKey: typeof publicKey === 'string' ? publicKey : logPublicKeyFromEnv(env, url) },
-  ];
+  const { kind, url, publicKey } = withV1LogKey(log, env) as Record<string, unknown>;
+  return kind === 'rekor-v1' && typeof url === 'string' ? [{ kind, url, publicKey }] : [];
 }
 
 export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
@@ -158,7 +145,9 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
     // Without logs of its own, the monitor watches the document's log, the one signOnPush logs to.
     if (raw['logs'] === undefined) raw['logs'] = logOfDocument(doc['log'], env);
     // The keys signOnPush signs with (its watch rules, in the same document) are owned, as KMS_KEY is.
-    const signingKeys = watchRuleKeys(doc['watch']);
+    const signingKeys = [
+      ...new Set(watchRuleKeys(doc['watch']).filter((k): k is string => typeof k === 'string')),
+    ];
     if (signingKeys.length > 0) {
       const listed = raw['identities'] ?? [];
       raw['identities'] = Array.isArray(listed)

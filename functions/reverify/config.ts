@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { logPublicKeyFromEnv } from '../config/log-key.ts';
+import { watchRuleKeys, withV1LogKey } from '../config/shared-document.ts';
 import { watchedHostProblem } from '../config/sign-config.ts';
 import { InvalidInputError } from '../errors.ts';
 import { isHost, isRepository, isTag } from '../registry/reference.ts';
@@ -160,12 +161,10 @@ function fromSharedDocument(doc: unknown, env: NodeJS.ProcessEnv): unknown {
   if (!isObject(doc)) return doc;
   const out: Record<string, unknown> = { ...doc };
   if (Array.isArray(doc['watch'])) {
-    const ruleKeys: unknown[] = [];
-    out['watch'] = doc['watch'].map((rule: unknown) => {
-      if (!isObject(rule) || !('repositories' in rule)) return rule;
-      if (rule['key'] !== undefined) ruleKeys.push(rule['key']);
-      return rule['repositories'];
-    });
+    const ruleKeys = watchRuleKeys(doc['watch']);
+    out['watch'] = doc['watch'].map((rule: unknown) =>
+      isObject(rule) && 'repositories' in rule ? rule['repositories'] : rule,
+    );
     // reverifyImages accepts one set of keys on every watched repository: rules signing with
     // different keys would let one rule's key pass images of another's repositories, which
     // signOnPush never signs so. Refused until keys are bound to their globs here too.
@@ -187,14 +186,7 @@ function fromSharedDocument(doc: unknown, env: NodeJS.ProcessEnv): unknown {
       'reverifyImages re-checks inclusion on Rekor v1 logs only (SIGSENTRY_CONFIG log)',
     );
   }
-  if (
-    isObject(log) &&
-    log['kind'] === 'rekor-v1' &&
-    log['publicKey'] === undefined &&
-    typeof log['url'] === 'string'
-  ) {
-    out['log'] = { ...log, publicKey: logPublicKeyFromEnv(env, log['url']) };
-  }
+  if (log !== undefined) out['log'] = withV1LogKey(log, env);
   return out;
 }
 
