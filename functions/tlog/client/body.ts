@@ -90,9 +90,14 @@ function budgetedRead(res: Response, read: BodyRead): { charge: Charge; refund: 
   };
 }
 
-/** The whole body as UTF-8 text (a BOM dropped, as Response.text() does), at most `read.limit` bytes. */
+/** Body bytes as text, as Response.text() reads them: UTF-8, a BOM dropped. */
+export function bodyText(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}
+
+/** The whole body as text (bodyText), at most `read.limit` bytes. */
 export async function readBodyText(res: Response, read: BodyRead): Promise<string> {
-  return new TextDecoder().decode(await readBodyBytes(res, read));
+  return bodyText(await readBodyBytes(res, read));
 }
 
 /**
@@ -102,7 +107,7 @@ export async function readBodyText(res: Response, read: BodyRead): Promise<strin
 export async function readBodyPrefix(res: Response, limit: number): Promise<string> {
   if (res.body === null) return '';
   const got = await readChunks(res.body, limit);
-  return new TextDecoder().decode(Buffer.concat(got.chunks, got.size));
+  return bodyText(Buffer.concat(got.chunks, got.size));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type BodyRead, readBodyBytes } from './body.ts';
+import { type BodyRead, bodyText, readBodyBytes } from './body.ts';
 import { LogIntegrityError } from './errors.ts';
 
 /**
@@ -115,8 +115,7 @@ export async function readJson<T>(res: Response, schema: z.ZodType<T>, read: Jso
       details,
     );
   }
-  // As Response.text() reads it: UTF-8, a BOM dropped.
-  const text = new TextDecoder().decode(bytes);
+  const text = bodyText(bytes);
   let json: unknown;
   try {
     json = JSON.parse(text);
