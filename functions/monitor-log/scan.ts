@@ -20,6 +20,7 @@ import {
   rogueSignatureAlert,
   unparseableEntryAlert,
 } from './alerts.ts';
+import { BatchSizing } from './batch-sizing.ts';
 import type { LogRunResult, MonitorLimits } from './core.ts';
 import { extractVerifiers } from './entry-verifiers.ts';
 import type { MonitoredLog, ScannedEntry } from './log-source.ts';
@@ -98,9 +99,6 @@ export async function raiseIntegrityFailure(
   ctx.result.error = err;
 }
 
-/** Batches that fit in a row before one as large as one that did not fit is tried again. */
-const REFITS_BEFORE_REGROWTH = 8;
-
 /**
  * Scans [from, to) against `head`. `advance(end)` records that every index below `end` is
  * processed; false means another run owns the range, and the scan stops. Batches (sized as the
@@ -122,13 +120,9 @@ export async function scanRange(
 ): Promise<RangeEnd> {
   const { unit, size } = ctx.log.batching ?? { unit: 1, size: ctx.limits.batchSize };
   const budget = new ReadBudget(ctx.limits.readBudgetBytes);
-  let batchSize = size;
-  // After a halving, batches grow back only below the size that did not fit, until a run of
-  // batches has fitted (entry sizes change along a log): each re-read costs a batch's bytes again.
-  let tooBig = Number.POSITIVE_INFINITY;
-  let fittedSince = 0;
+  const sizing = new BatchSizing(size, unit);
   const read = (start: number) => {
-    const end = Math.min(to, Math.floor(start / unit) * unit + batchSize);
+    const end = Math.min(to, Math.floor(start / unit) * unit + sizing.size);
     // Opened in the order the batches are processed: the oldest open one is the budget's head.
     const account = budget.open({ start, end });
     const entries = account.run(() => ctx.log.readEntries(start, end, head));
@@ -157,22 +151,19 @@ export async function scanRange(
         fill();
         complete = await processBatch(ctx, entries);
       } catch (err) {
-        if (err instanceof BatchOverBudgetError && pending.end - cursor > unit) {
+        if (err instanceof BatchOverBudgetError && sizing.shrink(pending.end - cursor)) {
           // Too much at once, not too much: the batches read ahead are dropped, and the range is
           // read again from the cursor in halves.
           const why = 'its batch is read again in smaller batches';
           pending.account.close(why);
           for (const ahead of reads.splice(0)) ahead.account.close(why);
-          tooBig = pending.end - cursor;
-          fittedSince = 0;
-          batchSize = Math.max(unit, Math.floor(tooBig / 2 / unit) * unit);
           readFrom = cursor;
           ctx.logger.warn(
             'a batch of log answers passed half the read budget: read again in smaller batches',
             {
               from: cursor,
               end: pending.end,
-              batchSize,
+              batchSize: sizing.size,
               readBudgetBytes: ctx.limits.readBudgetBytes,
             },
           );
@@ -187,8 +178,7 @@ export async function scanRange(
       pending.account.close(); // recorded: its answers' bytes are free for the reads ahead
       ctx.result.scanned += entries.length;
       cursor = pending.end;
-      if (++fittedSince >= REFITS_BEFORE_REGROWTH) tooBig = Number.POSITIVE_INFINITY;
-      if (batchSize * 2 < tooBig) batchSize = Math.min(size, batchSize * 2); // back towards the configured size
+      sizing.fitted();
     }
     return { kind: 'done', cursor };
   } finally {
