@@ -23,6 +23,16 @@ describe('FirestoreSigningStore on the emulator', () => {
     keyVersion: 'projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1',
   });
   const opts = { leaseMs: 60_000, maxAttempts: 5 };
+  /** A record signed and attached in the cosign format only, as a rule did before a format was added. */
+  const attachedInCosign = async (store: FirestoreSigningStore, id: ReturnType<typeof freshId>) => {
+    const claim = await store.claim(id, 'a', { leaseMs: 1_000, maxAttempts: 10, formats: ['cosign'] });
+    assert.equal(claim.status, 'claimed');
+    await store.progress(id, 'a', {
+      formats: { cosign: { signature: 'c2ln', attached: true } },
+      state: 'attached',
+      lease: null,
+    });
+  };
   const read = async (id: ReturnType<typeof freshId>) =>
     (await firestore.db.collection(SIGNING_RECORDS).doc(recordId(id.image, id.keyVersion)).get()).data();
 
@@ -70,12 +80,7 @@ describe('FirestoreSigningStore on the emulator', () => {
   test('an attached record is claimed again, with a fresh count, for a format the rule added since', async () => {
     const id = freshId();
     const holder = new FirestoreSigningStore(firestore.db);
-    assert.equal((await holder.claim(id, 'a', { ...opts, formats: ['cosign'] })).status, 'claimed');
-    await holder.progress(id, 'a', {
-      formats: { cosign: { signature: 'c2ln', attached: true } },
-      state: 'attached',
-      lease: null,
-    });
+    await attachedInCosign(holder, id);
     const store = new FirestoreSigningStore(firestore.db);
     assert.equal((await store.claim(id, 'b', { ...opts, formats: ['cosign'] })).status, 'done');
     const more = await store.claim(id, 'b', { ...opts, formats: ['bundle', 'cosign'] });
@@ -94,12 +99,7 @@ describe('FirestoreSigningStore on the emulator', () => {
     let clock = Date.now();
     const store = new FirestoreSigningStore(firestore.db, () => clock);
     const both = { leaseMs: 1_000, maxAttempts: 2, formats: ['bundle', 'cosign'] };
-    assert.equal((await store.claim(id, 'a', { ...both, formats: ['cosign'] })).status, 'claimed');
-    await store.progress(id, 'a', {
-      formats: { cosign: { signature: 'c2ln', attached: true } },
-      state: 'attached',
-      lease: null,
-    });
+    await attachedInCosign(store, id);
     for (let attempt = 1; attempt <= 2; attempt++) {
       const claim = await store.claim(id, `bundle-${attempt}`, both);
       assert.equal(claim.status, 'claimed');
@@ -172,12 +172,7 @@ describe('FirestoreSigningStore on the emulator', () => {
     let ahead = Date.now() + 3_600_000;
     const store = new FirestoreSigningStore(firestore.db, () => ahead);
     const both = { leaseMs: 1_000, maxAttempts: 1, formats: ['bundle', 'cosign'] };
-    assert.equal((await store.claim(id, 'a', { ...both, formats: ['cosign'] })).status, 'claimed');
-    await store.progress(id, 'a', {
-      formats: { cosign: { signature: 'c2ln', attached: true } },
-      state: 'attached',
-      lease: null,
-    });
+    await attachedInCosign(store, id);
     assert.equal((await store.claim(id, 'bundle-1', both)).status, 'claimed');
     ahead += 5_000; // the attempt failed and its lease ran out
     const published = Date.now();
