@@ -6,9 +6,11 @@
  * a scan's batch, the bytes also count against the scan's read budget (read-budget.ts), which
  * bounds what all its answers hold together.
  */
+import { constants, createGunzip, gunzipSync } from 'node:zlib';
 import { DependencyError, SigsentryError, urlForLog } from '../../errors.ts';
 import { deadlineOf } from './deadline.ts';
 import { LogResponseTooLargeError } from './errors.ts';
+import { encodedBodyOf } from './node-fetch.ts';
 import { currentReadAccount } from './read-budget.ts';
 
 /** One answer to read: what it is (for messages), where it came from, and its limit (limits.ts). */
@@ -30,6 +32,14 @@ interface Chunks {
 /** Counts a chunk of a read: undefined when done at once, else a promise (it waits for room). */
 type Charge = (bytes: number) => Promise<void> | undefined;
 
+/** A read's count in its batch's account: charged as bytes come, part released, all refunded. */
+interface BudgetedRead {
+  charge: Charge;
+  /** Gives back bytes no longer held (a gzipped body once inflated). */
+  release: (bytes: number) => void;
+  refund: () => void;
+}
+
 /**
  * The whole body, at most `read.limit` bytes. A larger one is LogResponseTooLargeError; a read that
  * fails (a stall past the timeout, a dropped connection) a retryable DependencyError, as a failed
@@ -39,6 +49,8 @@ type Charge = (bytes: number) => Promise<void> | undefined;
 export async function readBodyBytes(res: Response, read: BodyRead): Promise<Buffer> {
   const budget = budgetedRead(res, read);
   try {
+    const coding = encodedBodyOf(res);
+    if (coding !== undefined) return await readEncoded(res, read, coding, budget);
     const declared = declaredLength(res);
     if (declared !== undefined && declared > read.limit) {
       await cancel(res.body);
@@ -59,7 +71,7 @@ export async function readBodyBytes(res: Response, read: BodyRead): Promise<Buff
  * The charge for a read in a batch's account, if it is in one. A chunk that must wait for room stops
  * the request's clock meanwhile (deadline.ts): the wait is the scan's back-pressure, not a stall.
  */
-function budgetedRead(res: Response, read: BodyRead): { charge: Charge; refund: () => void } | undefined {
+function budgetedRead(res: Response, read: BodyRead): BudgetedRead | undefined {
   const account = currentReadAccount();
   if (account === undefined) return undefined;
   const deadline = deadlineOf(res);
@@ -83,11 +95,76 @@ function budgetedRead(res: Response, read: BodyRead): { charge: Charge; refund: 
         },
       );
     },
+    release: (bytes) => {
+      account.give(bytes);
+      counted -= bytes;
+    },
     refund: () => {
       account.give(counted);
       counted = 0;
     },
   };
+}
+
+/**
+ * The most bytes `limit` bytes take gzipped: deflate's stored blocks add 5 bytes to each 16 KiB at
+ * worst (zlib's deflateBound), gzip a header and trailer; 1 KiB covers a header's optional fields.
+ */
+function gzippedBound(limit: number): number {
+  return limit + 5 * Math.ceil(limit / 16_383) + 1024;
+}
+
+/**
+ * A body logFetch left encoded (node-fetch.ts): its gzipped bytes read and counted as they come,
+ * then inflated in one call. The inflated bytes are counted before they are made, so that a read
+ * waiting for room holds none: gzip's trailer states the size (ISIZE, RFC 1952), zlib checks it,
+ * and the inflation stops at the count. A body of several gzip members, whose trailer states only
+ * the last one's size, is counted again at the whole limit.
+ */
+async function readEncoded(
+  res: Response,
+  read: BodyRead,
+  coding: string,
+  budget: BudgetedRead | undefined,
+): Promise<Buffer> {
+  if (coding !== 'gzip' && coding !== 'x-gzip') {
+    await cancel(res.body);
+    throw new DependencyError(
+      'rekor',
+      `the ${read.what} at ${urlForLog(read.url)} came in Content-Encoding ${coding}, which was not asked for (Accept-Encoding: gzip)`,
+      read.details ?? {},
+    );
+  }
+  const got = await readFailingAsDependency(
+    res,
+    { ...read, limit: gzippedBound(read.limit) },
+    budget?.charge,
+  );
+  if (got.over) throw tooLarge(read, 'more than that many gzipped came');
+  const gzipped = Buffer.concat(got.chunks, got.size);
+  if (gzipped.length === 0) return gzipped;
+  const stated = gzipped.length >= 4 ? gzipped.readUInt32LE(gzipped.length - 4) : 0;
+  let counted = 0;
+  for (const room of stated < read.limit ? [stated, read.limit] : [read.limit]) {
+    const wait = budget?.charge(room - counted);
+    if (wait !== undefined) await wait;
+    counted = room;
+    try {
+      const body = gunzipSync(gzipped, { maxOutputLength: room });
+      budget?.release(gzipped.length + counted - body.length);
+      return body;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'ERR_BUFFER_TOO_LARGE') {
+        throw new DependencyError(
+          'rekor',
+          `reading the ${read.what} at ${urlForLog(read.url)} failed: its gzip does not inflate: ${String(err)}`,
+          read.details ?? {},
+          err,
+        );
+      }
+    }
+  }
+  throw tooLarge(read, 'it inflates past it');
 }
 
 /** Body bytes as text, as Response.text() reads them: UTF-8, a BOM dropped. */
@@ -107,7 +184,29 @@ export async function readBodyText(res: Response, read: BodyRead): Promise<strin
 export async function readBodyPrefix(res: Response, limit: number): Promise<string> {
   if (res.body === null) return '';
   const got = await readChunks(res.body, limit);
-  return bodyText(Buffer.concat(got.chunks, got.size));
+  const bytes = Buffer.concat(got.chunks, got.size);
+  const coding = encodedBodyOf(res);
+  if (coding === undefined) return bodyText(bytes);
+  if (coding !== 'gzip' && coding !== 'x-gzip') return `(an answer in Content-Encoding ${coding})`;
+  return bodyText(await inflatedPrefix(bytes, limit));
+}
+
+/** The first `limit` bytes `gzipped` inflates to, as far as it inflates (it may be cut off). */
+async function inflatedPrefix(gzipped: Buffer, limit: number): Promise<Buffer> {
+  const gunzip = createGunzip({ finishFlush: constants.Z_SYNC_FLUSH });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  gunzip.end(gzipped);
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= limit) break; // the stream is destroyed: no more is inflated
+    }
+  } catch {
+    // A corrupt answer: what inflated before it went wrong.
+  }
+  return Buffer.concat(chunks, size).subarray(0, limit);
 }
 
 /**

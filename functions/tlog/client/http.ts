@@ -53,6 +53,17 @@ export async function request(url: string, init: RequestInit, opts: HttpOptions)
         deadline.clear();
         continue;
       }
+      if (res.status >= 300 && res.status < 400) {
+        // logFetch follows none (fetch follows them itself): a log's URL is configured where it is.
+        await res.body?.cancel();
+        const location = res.headers.get('location') ?? undefined;
+        throw new LogHttpError(
+          res.status,
+          `a redirect${location === undefined ? '' : ` to ${location}`}, which is not followed: configure the log's URL where it points`,
+          location,
+          res.headers,
+        );
+      }
       if (res.status >= 400) {
         throw new LogHttpError(
           res.status,

@@ -20,6 +20,7 @@ import {
   V1_RETRIEVED_ENTRIES_MAX_BYTES,
   V1_RETRIEVED_ENTRIES_MAX_CONTAINERS,
 } from './limits.ts';
+import { logFetch } from './node-fetch.ts';
 import {
   consistencyProofSchema,
   logEntrySchema,
@@ -66,6 +67,7 @@ export interface RekorV1ClientOptions {
   retries?: number;
   /** Parallel batch requests when reading ranges. */
   concurrency?: number;
+  /** How requests are made; by default logFetch (node-fetch.ts), which redirects do not pass. */
   fetch?: typeof fetch;
 }
 
@@ -110,7 +112,7 @@ export class RekorV1Client {
     this.http = {
       timeoutMs: opts.timeoutMs ?? 10_000,
       retries: opts.retries ?? 2,
-      fetch: opts.fetch ?? fetch,
+      fetch: opts.fetch ?? logFetch,
     };
     this.concurrency = Math.max(1, opts.concurrency ?? 4);
   }

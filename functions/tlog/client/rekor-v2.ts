@@ -18,6 +18,7 @@ import { type BodyRead, readBodyBytes, readBodyText } from './body.ts';
 import { LogIntegrityError } from './errors.ts';
 import { type HttpOptions, LogHttpError, request } from './http.ts';
 import { bundleMaxBytes, CHECKPOINT_MAX_BYTES, tileMaxBytes, V2_CREATED_ENTRY_MAX_BYTES } from './limits.ts';
+import { logFetch } from './node-fetch.ts';
 
 export interface RekorV2ClientOptions {
   /** Write API base: `POST <baseUrl>/api/v2/log/entries`. */
@@ -32,6 +33,7 @@ export interface RekorV2ClientOptions {
   retries?: number;
   /** Entry bundles fetched in parallel when reading ranges. */
   concurrency?: number;
+  /** How requests are made; by default logFetch (node-fetch.ts), which redirects do not pass. */
   fetch?: typeof fetch;
 }
 
@@ -207,7 +209,7 @@ export class RekorV2Client {
     this.http = {
       timeoutMs: opts.timeoutMs ?? 10_000,
       retries: opts.retries ?? 2,
-      fetch: opts.fetch ?? fetch,
+      fetch: opts.fetch ?? logFetch,
     };
     this.concurrency = Math.max(1, opts.concurrency ?? 4);
     this.tiles = new TiledTree((key) => this.fetchTile(key));
