@@ -2,7 +2,8 @@
  * monitorLog configuration (zod), from SIGSENTRY_CONFIG's `monitor` section or, for one log,
  * from plain variables (the monitorLog rows of config/environment.ts):
  *   REKOR_URL, REKOR_API (v1|v2), REKOR_PUBLIC_KEY   the log and the key its checkpoints verify with
- *   (or REKOR_PUBLIC_KEY_FILE; neither: the key of a public-good log from the embedded trusted root)
+ *   (or REKOR_PUBLIC_KEY_FILE; neither: the key of a public-good log from the embedded trusted root;
+ *   REKOR_URL=none: no log, see NoLogMonitorConfigSchema; unset or empty: a configuration error)
  *   SIGSENTRY_IDENTITIES                             JSON list of owned identities (identities.ts)
  *   KMS_KEY                                          a KMS key version, added as an owned identity
  *   MONITOR_START_INDEX                              where the first run starts (default: tree size)
@@ -81,7 +82,15 @@ export const MonitorConfigSchema = z.object({
     .regex(/^[A-Za-z][A-Za-z0-9._~%+-]{2,254}$/, 'a Pub/Sub topic id')
     .optional(),
 });
+/**
+ * A deployment that says it has no transparency log (REKOR_URL=none; a SIGSENTRY_CONFIG document
+ * whose log is `none` or absent, with no monitor.logs): no log is watched, so no owned identity is
+ * needed, and each run only tells the alert notices still owed (entry.ts).
+ */
+const NoLogMonitorConfigSchema = MonitorConfigSchema.extend({ logs: z.array(MonitoredLogSchema).max(0) });
+
 export type MonitorConfig = Omit<z.infer<typeof MonitorConfigSchema>, 'logs'> & {
+  /** Empty only when the configuration says there is no log (NoLogMonitorConfigSchema). */
   logs: MonitoredLogSettings[];
 };
 
@@ -120,7 +129,7 @@ export function defaultLogName(url: string): string {
 
 /**
  * The document's `log` (signOnPush's, a v1 log: signOnPush refuses v2) as the one log to monitor;
- * none for `none` or no log. A v2 log is listed in monitor.logs with its Ed25519 key.
+ * none for `none` or no log (noLogInDocument). A v2 log is listed in monitor.logs with its Ed25519 key.
  */
 function logOfDocument(log: unknown, env: NodeJS.ProcessEnv): unknown[] {
   if (typeof log !== 'object' || log === null) return [];
@@ -128,8 +137,29 @@ function logOfDocument(log: unknown, env: NodeJS.ProcessEnv): unknown[] {
   return kind === 'rekor-v1' && typeof url === 'string' ? [{ kind, url, publicKey }] : [];
 }
 
+/** The document says there is no log: its `log` is `{"kind": "none"}` or absent, as signOnPush reads it. */
+function noLogInDocument(log: unknown): boolean {
+  return (
+    log === undefined ||
+    (typeof log === 'object' && log !== null && (log as { kind?: unknown }).kind === 'none')
+  );
+}
+
+/**
+ * REKOR_URL unset or empty is not taken for `none`: a deployment that lost the variable would
+ * otherwise watch nothing and report success on every run.
+ */
+function noLogNamedError(): InvalidInputError {
+  return new InvalidInputError(
+    'invalid monitorLog configuration: REKOR_URL is not set, and monitorLog needs at least one log to monitor: ' +
+      'set REKOR_URL to the log\'s base URL, or to "none" for a deployment without a transparency log ' +
+      '(or give the logs in SIGSENTRY_CONFIG)',
+  );
+}
+
 export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
   let raw: Record<string, unknown>;
+  let noLog: boolean;
   const project = env.GCP_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;
   if (env.SIGSENTRY_CONFIG) {
     const parsed = json(env.SIGSENTRY_CONFIG, 'SIGSENTRY_CONFIG');
@@ -143,6 +173,7 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
     }
     raw = { project: doc['project'] ?? project, ...(monitor as Record<string, unknown>) };
     // Without logs of its own, the monitor watches the document's log, the one signOnPush logs to.
+    noLog = raw['logs'] === undefined && noLogInDocument(doc['log']);
     if (raw['logs'] === undefined) raw['logs'] = logOfDocument(doc['log'], env);
     // The keys signOnPush signs with (its watch rules, in the same document) are owned, as KMS_KEY is.
     const signingKeys = [
@@ -160,29 +191,31 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
     if (!Array.isArray(identities)) throw new InvalidInputError('SIGSENTRY_IDENTITIES must be a JSON list');
     const startIndex = int(env.MONITOR_START_INDEX, 'MONITOR_START_INDEX');
     const maxEntriesPerRun = int(env.MONITOR_MAX_ENTRIES, 'MONITOR_MAX_ENTRIES');
+    if (!env.REKOR_URL) throw noLogNamedError();
+    noLog = env.REKOR_URL === 'none';
     raw = {
       project,
-      logs:
-        env.REKOR_URL && env.REKOR_URL !== 'none'
-          ? [
-              {
-                kind: env.REKOR_API === 'v2' ? 'rekor-v2' : 'rekor-v1',
-                url: env.REKOR_URL,
-                publicKey: logPublicKeyFromEnv(env, env.REKOR_URL),
-                ...(startIndex !== undefined ? { startIndex } : {}),
-              },
-            ]
-          : [],
+      logs: noLog
+        ? []
+        : [
+            {
+              kind: env.REKOR_API === 'v2' ? 'rekor-v2' : 'rekor-v1',
+              url: env.REKOR_URL,
+              publicKey: logPublicKeyFromEnv(env, env.REKOR_URL),
+              ...(startIndex !== undefined ? { startIndex } : {}),
+            },
+          ],
       identities: [...identities, ...(env.KMS_KEY ? [{ type: 'kms', keyVersion: env.KMS_KEY }] : [])],
       limits: maxEntriesPerRun !== undefined ? { maxEntriesPerRun } : {},
       ...(env.MONITOR_SHARD_TOPIC ? { shardTopic: env.MONITOR_SHARD_TOPIC } : {}),
     };
   }
-  const parsed = MonitorConfigSchema.safeParse(raw);
+  const parsed = (noLog ? NoLogMonitorConfigSchema : MonitorConfigSchema).safeParse(raw);
   if (!parsed.success) {
     throw new InvalidInputError(`invalid monitorLog configuration: ${z.prettifyError(parsed.error)}`);
   }
-  if (parsed.data.identities.length === 0) throw noOwnedIdentitiesError();
+  // With no log there are no entries to pass over: the identities are read but not required.
+  if (!noLog && parsed.data.identities.length === 0) throw noOwnedIdentitiesError();
   const logs = parsed.data.logs.map((l) => ({ ...l, name: l.name ?? defaultLogName(l.url) }));
   const names = new Set(logs.map((l) => l.name));
   if (names.size !== logs.length) throw new InvalidInputError('two monitored logs have the same name');

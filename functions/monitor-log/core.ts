@@ -152,9 +152,21 @@ export const COMPLETED_OUTCOMES: ReadonlySet<LogOutcome> = new Set(['scanned', '
 export interface MonitorRunResult {
   ok: boolean;
   logs: LogRunResult[];
+  /** Why no log was checked, when the deployment has none (NO_LOG_NOTE). */
+  note?: string;
 }
 
+/** What a run says when the configuration names no log (REKOR_URL=none; loadMonitorConfig). */
+export const NO_LOG_NOTE =
+  'no transparency log is configured (REKOR_URL=none, or SIGSENTRY_CONFIG names none), so no log was watched';
+
 export async function runMonitor(deps: MonitorDeps): Promise<MonitorRunResult> {
+  // A deployment without a log: nothing to check, and nothing wrong with that (entry.ts still
+  // redelivers the owed alert notices). The owned identities do not matter then.
+  if (deps.logs.length === 0) {
+    deps.logger.notice(`monitor run: ${NO_LOG_NOTE}`);
+    return { ok: true, logs: [], note: NO_LOG_NOTE };
+  }
   const matcher = watchingFor(deps.identities);
   const logs: LogRunResult[] = [];
   for (const config of deps.logs) {
@@ -747,6 +759,8 @@ export async function runMonitorShard(deps: MonitorDeps, message: ShardMessage):
     deps.logger.notice(`monitor shard ${message.start} of ${message.log} skipped: ${why}`, { ...message });
     return result;
   };
+  // A shard published before the deployment dropped its log: acknowledged, never scanned.
+  if (deps.logs.length === 0) return skip('no transparency log is configured here, so none is monitored');
   const matcher = watchingFor(deps.identities);
   const config = deps.logs.find((l) => l.name === message.log);
   if (config === undefined) return skip('no monitored log has this name');

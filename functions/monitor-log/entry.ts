@@ -2,7 +2,8 @@
  * The `monitorLog` HTTP handler (Cloud Scheduler calls it). It answers 200 with the run's summary
  * when every log was checked, 400 for a `from` it refuses, and 500 when a log could not be checked or
  * lied, so the scheduler's retry and its failure metrics see it; the alerts themselves went out
- * through the sinks.
+ * through the sinks. A deployment without a log (REKOR_URL=none) answers 200 with no log and a
+ * `note` saying so; every run, log or not, redelivers the alert notices still owed to channels.
  * `?from=INDEX` rescans (backfills) from an index.
  */
 import type { OwedRedelivery } from '../alerts/fanout.ts';
@@ -65,7 +66,7 @@ export function createMonitorLogEntry(deps: {
         ...(error !== undefined ? { error: String((error as Error).message ?? error) } : {}),
       }));
       status = statusOf(result);
-      body = { ok: result.ok, logs: summary };
+      body = { ok: result.ok, logs: summary, ...(result.note !== undefined ? { note: result.note } : {}) };
     } catch (err) {
       deps.logger.error('monitor run failed', { error: err });
       status = 500;

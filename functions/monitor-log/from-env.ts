@@ -2,7 +2,7 @@
  * Builds monitorLog's dependencies from the environment, once per function instance: the log
  * clients (v1 REST or v2 tiles), Firestore state and signing records, the alert pipeline, and the
  * owned identities with KMS key versions resolved to their public keys (KMS_ENDPOINT points the
- * KMS client at the emulator locally).
+ * KMS client at the emulator locally). A deployment without a log gets no log and no identities.
  */
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
@@ -75,10 +75,12 @@ export async function monitorDepsFromEnv(
   const config: MonitorConfig = loadMonitorConfig(env);
   const firestore =
     clients.firestore ?? new Firestore({ projectId: config.project, ignoreUndefinedProperties: true });
-  const kms = config.identities.some((i) => i.type === 'kms')
+  // With no log (REKOR_URL=none) nothing is matched: the owned keys are not fetched from KMS.
+  const owned = config.logs.length > 0 ? config.identities : [];
+  const kms = owned.some((i) => i.type === 'kms')
     ? createKmsClient(env.KMS_ENDPOINT ? { endpoint: env.KMS_ENDPOINT } : {})
     : undefined;
-  const identities = await resolveIdentities(config.identities, async (keyVersion) => {
+  const identities = await resolveIdentities(owned, async (keyVersion) => {
     const key = await new KmsSigner({ client: kms!, keyVersion }).publicKey();
     return key.pem;
   });
