@@ -144,14 +144,20 @@ async function readEncoded(
   const gzipped = Buffer.concat(got.chunks, got.size);
   if (gzipped.length === 0) return gzipped;
   const stated = gzipped.length >= 4 ? gzipped.readUInt32LE(gzipped.length - 4) : 0;
-  let counted = 0;
+  // The gzipped bytes, counted as they came, count toward the inflated ones: while one call
+  // inflates (one at a time: it is synchronous) both are held, at most one answer's gzip more.
+  let counted = gzipped.length;
   for (const room of stated < read.limit ? [stated, read.limit] : [read.limit]) {
-    const wait = budget?.charge(room - counted);
-    if (wait !== undefined) await wait;
-    counted = room;
+    if (room > counted) {
+      const wait = budget?.charge(room - counted);
+      if (wait !== undefined) await wait;
+      counted = room;
+    }
     try {
-      const body = gunzipSync(gzipped, { maxOutputLength: room });
-      budget?.release(gzipped.length + counted - body.length);
+      // zlib wants a maxOutputLength of at least 1; an empty body is a legal gzip of nothing.
+      const body = gunzipSync(gzipped, { maxOutputLength: Math.max(1, room) });
+      if (body.length > room) continue; // the one byte the bound of 1 let through: read again at the limit
+      budget?.release(counted - body.length);
       return body;
     } catch (err) {
       if ((err as { code?: unknown }).code !== 'ERR_BUFFER_TOO_LARGE') {

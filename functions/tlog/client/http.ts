@@ -1,4 +1,4 @@
-import { DependencyError } from '../../errors.ts';
+import { DependencyError, SigsentryError, urlForLog } from '../../errors.ts';
 import { readBodyPrefix } from './body.ts';
 import { attachDeadline, Deadline } from './deadline.ts';
 import { ERROR_BODY_MAX_BYTES } from './limits.ts';
@@ -54,15 +54,8 @@ export async function request(url: string, init: RequestInit, opts: HttpOptions)
         continue;
       }
       if (res.status >= 300 && res.status < 400) {
-        // logFetch follows none (fetch follows them itself): a log's URL is configured where it is.
         await res.body?.cancel();
-        const location = res.headers.get('location') ?? undefined;
-        throw new LogHttpError(
-          res.status,
-          `a redirect${location === undefined ? '' : ` to ${location}`}, which is not followed: configure the log's URL where it points`,
-          location,
-          res.headers,
-        );
+        throw redirectRefused(url, res);
       }
       if (res.status >= 400) {
         throw new LogHttpError(
@@ -76,11 +69,40 @@ export async function request(url: string, init: RequestInit, opts: HttpOptions)
       return res;
     } catch (err) {
       deadline.clear();
-      if (err instanceof LogHttpError) throw err;
+      if (err instanceof LogHttpError || err instanceof SigsentryError) throw err; // answers, not failures
       last = err;
     }
   }
-  throw new DependencyError('rekor', `${init.method ?? 'GET'} ${url} failed: ${String(last)}`, { url }, last);
+  const where = urlForLog(url);
+  throw new DependencyError(
+    'rekor',
+    `${init.method ?? 'GET'} ${where} failed: ${String(last)}`,
+    { url: where },
+    last,
+  );
+}
+
+/**
+ * A 3xx from the log. logFetch follows none (fetch follows them itself): the log's URL is
+ * configured where it is, so no retry mends it. URLs are named without their query, which for a
+ * bucket's redirect can be a signature.
+ */
+function redirectRefused(url: string, res: Response): SigsentryError {
+  const location = res.headers.get('location');
+  const to = location === null ? undefined : urlForLog(new URL(location, url).href);
+  return new SigsentryError(
+    'LOG_REDIRECTED',
+    `the log answered ${res.status} to ${urlForLog(url)}${to === undefined ? '' : `, a redirect to ${to}`}, which is not followed: configure the log's URL where it points`,
+    {
+      retryable: false,
+      details: {
+        dependency: 'rekor',
+        url: urlForLog(url),
+        status: res.status,
+        ...(to === undefined ? {} : { location: to }),
+      },
+    },
+  );
 }
 
 /** Retry-After in seconds (RFC 9110 §10.2.3; an HTTP date is ignored), capped. */

@@ -11,11 +11,27 @@ import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 
-/** Kept-alive connections, as fetch keeps them; idle sockets do not hold the process open. */
+/**
+ * Kept-alive connections, as fetch keeps them; idle sockets do not hold the process open. An idle
+ * one is closed after 4 s, or sooner if the server's `Keep-Alive: timeout` says so (Node honours
+ * the hint only below the agent's timeout), as undici does: a load balancer or NAT drops idle flows.
+ * The proxy variables are read when Node is told to read them, as fetch does.
+ */
+const useEnvProxy = process.env.NODE_USE_ENV_PROXY === '1' || process.execArgv.includes('--use-env-proxy');
+const agentOptions = { keepAlive: true, timeout: 4000, ...(useEnvProxy ? { proxyEnv: process.env } : {}) };
 const agents = {
-  'http:': new http.Agent({ keepAlive: true }),
-  'https:': new https.Agent({ keepAlive: true }),
+  'http:': new http.Agent(agentOptions),
+  'https:': new https.Agent(agentOptions),
 } as const;
+
+/** Sent with every request, as fetch sends `node`: a log's operators can tell who reads. */
+const USER_AGENT = 'sigsentry';
+
+/**
+ * How often a request is sent again at once when a kept-alive connection it reused turns out to
+ * be closed (the server or a middlebox dropped it idle): each failure discards that connection.
+ */
+const STALE_CONNECTION_RETRIES = 3;
 
 /** Responses whose body is still in the Content-Encoding they name (lower-cased). */
 const encodedBodies = new WeakMap<Response, string>();
@@ -40,18 +56,40 @@ export async function logFetch(input: string | URL | Request, init: RequestInit 
   const headers = new Headers(init.headers);
   // tlog-tiles: clients ask for gzip, which logs serve entry bundles in. Nothing else is inflated.
   if (!headers.has('accept-encoding')) headers.set('accept-encoding', 'gzip');
+  if (!headers.has('user-agent')) headers.set('user-agent', USER_AGENT);
   const body = typeof init.body === 'string' ? Buffer.from(init.body) : undefined;
   if (body !== undefined) headers.set('content-length', String(body.length));
   const method = init.method ?? 'GET';
   const signal = init.signal ?? undefined;
   signal?.throwIfAborted();
 
+  const options: http.RequestOptions = {
+    method,
+    headers: Object.fromEntries(headers),
+    agent: agents[url.protocol as 'http:' | 'https:'],
+  };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await send(url, options, body, signal);
+    } catch (err) {
+      if (!(err instanceof StaleConnectionError && attempt < STALE_CONNECTION_RETRIES)) {
+        throw err instanceof StaleConnectionError ? err.cause : err;
+      }
+    }
+  }
+}
+
+/** A kept-alive connection that failed before any answer came: the request was not read. */
+class StaleConnectionError extends Error {}
+
+function send(
+  url: URL,
+  options: http.RequestOptions,
+  body: Buffer | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
   return new Promise<Response>((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? https : http).request(url, {
-      method,
-      headers: Object.fromEntries(headers),
-      agent: agents[url.protocol as 'http:' | 'https:'],
-    });
+    const req = (url.protocol === 'https:' ? https : http).request(url, options);
     // The deadline's reason (deadline.ts) is what a request cut short fails with, headers or body.
     let answer: http.IncomingMessage | undefined;
     const onAbort = (): void => {
@@ -61,15 +99,32 @@ export async function logFetch(input: string | URL | Request, init: RequestInit 
     const forget = (): void => signal?.removeEventListener('abort', onAbort);
     signal?.addEventListener('abort', onAbort, { once: true });
     // `on`, not `once`: a socket can fail twice, and an unheard 'error' would end the process.
-    req.on('error', (err) => {
+    req.on('error', (err: NodeJS.ErrnoException) => {
       forget();
-      reject(err);
+      const stale =
+        req.reusedSocket &&
+        answer === undefined &&
+        !signal?.aborted &&
+        (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+      reject(stale ? new StaleConnectionError('a kept-alive connection was closed', { cause: err }) : err);
+    });
+    // An answer of 101 (no upgrade was asked for) comes as neither 'response' nor 'error'.
+    req.on('upgrade', (_res, socket) => {
+      socket.destroy();
+      forget();
+      reject(new Error('the log answered 101 Switching Protocols, which was not asked for'));
+    });
+    // Whatever else ends the request without an answer settles it too (a settled promise ignores it).
+    req.once('close', () => {
+      if (answer !== undefined) return;
+      forget();
+      reject(signal?.reason ?? new Error('the connection closed before an answer came'));
     });
     req.once('response', (res) => {
       answer = res;
       res.once('close', forget);
       try {
-        resolve(toResponse(res, method));
+        resolve(toResponse(res, options.method ?? 'GET'));
       } catch (err) {
         res.destroy();
         reject(err);

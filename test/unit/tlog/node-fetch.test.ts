@@ -5,15 +5,16 @@
  * must be a clear error. Against a loopback server.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
-import { DependencyError } from '../../../functions/errors.ts';
+import { DependencyError, SigsentryError } from '../../../functions/errors.ts';
 import { readBodyBytes } from '../../../functions/tlog/client/body.ts';
-import { LogHttpError, request } from '../../../functions/tlog/client/http.ts';
+import { request } from '../../../functions/tlog/client/http.ts';
 import { logFetch } from '../../../functions/tlog/client/node-fetch.ts';
 import { BatchOverBudgetError, ReadBudget } from '../../../functions/tlog/client/read-budget.ts';
 
@@ -105,26 +106,130 @@ describe('logFetch: gzipped log answers, inflated at once by the client', () => 
     });
   });
 
-  it('a redirect is not followed: the place it points to is never asked, and the error names it', async () => {
+  it('a redirect is not followed: the place it points to is never asked, and the error names both without their query', async () => {
     const elsewhere = new LoopbackServer();
     await elsewhere.start();
     try {
       elsewhere.answer = encoded(gzipSync(Buffer.from('elsewhere')));
       server.answer = (_req, res) =>
-        res.writeHead(302, { location: `${elsewhere.url}/tile/entries/000` }).end();
-      await assert.rejects(read(server, '/tile/entries/000', 100), (err: unknown) => {
-        assert.ok(err instanceof LogHttpError, String(err));
-        assert.equal(err.status, 302);
+        res.writeHead(302, { location: `${elsewhere.url}/tile/entries/000?X-Goog-Signature=SECRET` }).end();
+      await assert.rejects(read(server, '/tile/entries/000?token=SECRET', 100), (err: unknown) => {
+        assert.ok(err instanceof SigsentryError, String(err));
+        assert.equal(err.code, 'LOG_REDIRECTED');
+        assert.equal(err.retryable, false, 'a configured URL that redirects is not mended by a retry');
         assert.match(
           err.message,
-          /a redirect to http:\/\/127\.0\.0\.1:\d+\/tile\/entries\/000, which is not followed/,
+          /answered 302 to http:\/\/127\.0\.0\.1:\d+\/tile\/entries\/000, a redirect to http:\/\/127\.0\.0\.1:\d+\/tile\/entries\/000, which is not followed/,
         );
+        assert.ok(!JSON.stringify({ m: err.message, d: err.details }).includes('SECRET'), err.message);
         return true;
       });
       assert.equal(elsewhere.asked.length, 0);
     } finally {
       await elsewhere.close();
     }
+  });
+
+  it('an answer of 101 (no upgrade was asked for) fails the request at once, and it is retried', async () => {
+    const raw = createNetServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () =>
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n'),
+      );
+    });
+    raw.listen(0, '127.0.0.1');
+    await once(raw, 'listening');
+    try {
+      const url = `http://127.0.0.1:${(raw.address() as AddressInfo).port}/checkpoint`;
+      const started = performance.now();
+      await assert.rejects(request(url, {}, { ...http, retries: 1, timeoutMs: 5000 }), (err: unknown) => {
+        assert.ok(err instanceof DependencyError, String(err));
+        assert.match(err.message, /101 Switching Protocols, which was not asked for/);
+        return true;
+      });
+      assert.ok(performance.now() - started < 2500, 'not left to the deadline');
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('a kept-alive connection closed while idle is replaced, not counted as the log failing', async () => {
+    // Connections opened before `forgotten` changes are reset when used again, as a load balancer
+    // or NAT that dropped them idle does; new ones are answered.
+    let generation = 0;
+    let opened = 0;
+    const raw = createNetServer((socket) => {
+      const born = generation;
+      opened++;
+      socket.on('error', () => {});
+      socket.on('data', () => {
+        if (born < generation) socket.resetAndDestroy();
+        else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=60\r\n\r\nok');
+      });
+    });
+    raw.listen(0, '127.0.0.1');
+    await once(raw, 'listening');
+    try {
+      const url = `http://127.0.0.1:${(raw.address() as AddressInfo).port}/checkpoint`;
+      const get = async () =>
+        readBodyBytes(await request(url, {}, http), { what: 'checkpoint', url, limit: 10 });
+      await Promise.all([get(), get(), get()]); // three connections kept alive
+      assert.equal(opened, 3);
+      generation++;
+      // No retries in `http`: only the transport's own replacement of the dropped connections helps.
+      assert.deepEqual(await get(), Buffer.from('ok'));
+      assert.equal(opened, 4, 'the dropped connections were given up, one new one made');
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('with NODE_USE_ENV_PROXY=1, requests go through HTTP_PROXY as fetch sends them', async () => {
+    // A plain HTTP proxy: it answers the absolute URL it is asked for (the log's host does not exist).
+    const proxied: string[] = [];
+    const proxy = createServer((req, res) => {
+      proxied.push(req.url ?? '');
+      res.writeHead(200, { 'content-length': '2' }).end('ok');
+    });
+    proxy.listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    try {
+      // The agents read the variables when the module loads: a process of its own.
+      const script = [
+        `import { logFetch } from ${JSON.stringify(new URL('../../../functions/tlog/client/node-fetch.ts', import.meta.url).href)};`,
+        "const res = await logFetch('http://log.invalid/checkpoint');",
+        'console.log(res.status, await res.text());',
+      ].join('\n');
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        env: {
+          ...process.env,
+          NODE_USE_ENV_PROXY: '1',
+          HTTP_PROXY: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+          NO_PROXY: '',
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+      });
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 0);
+      assert.equal(out.trim(), '200 ok');
+      assert.deepEqual(proxied, ['http://log.invalid/checkpoint']);
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it('asks as sigsentry, and reads an empty gzipped body as empty', async () => {
+    let userAgent: string | undefined;
+    server.answer = (req, res) => {
+      userAgent = req.headers['user-agent'];
+      encoded(gzipSync(Buffer.alloc(0)))(req, res);
+    };
+    assert.deepEqual(await read(server, '/empty', 100), Buffer.alloc(0));
+    assert.equal(userAgent, 'sigsentry');
   });
 
   it('a body that stops coming fails at the request deadline, with the deadline as the reason', async () => {
@@ -166,5 +271,19 @@ describe('logFetch: gzipped log answers, inflated at once by the client', () => 
     assert.equal(next.heldBytes, 0);
     next.close();
     assert.equal(budget.heldBytes, 0);
+  });
+
+  it('an answer that does not compress counts once, not as its gzip and its bytes together', async () => {
+    // 400,000 bytes of noise gzip to a little more: a batch may hold 500,000, so the read fits only
+    // if what is held while it inflates is counted once.
+    const noise = randomBytes(400_000);
+    const gzipped = gzipSync(noise);
+    assert.ok(gzipped.length > noise.length);
+    server.answer = encoded(gzipped);
+    const budget = new ReadBudget(1_000_000);
+    const account = budget.open({ start: 0, end: 256 });
+    assert.deepEqual(await account.run(() => read(server, '/tile/entries/000', 500_000)), noise);
+    assert.equal(account.heldBytes, noise.length);
+    account.close();
   });
 });
