@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
@@ -17,29 +17,7 @@ import { readBodyBytes } from '../../../functions/tlog/client/body.ts';
 import { request } from '../../../functions/tlog/client/http.ts';
 import { logFetch } from '../../../functions/tlog/client/node-fetch.ts';
 import { BatchOverBudgetError, ReadBudget } from '../../../functions/tlog/client/read-budget.ts';
-
-type Answer = (req: IncomingMessage, res: ServerResponse) => void;
-
-class LoopbackServer {
-  readonly asked: { path: string; acceptEncoding: string | undefined }[] = [];
-  answer: Answer = (_req, res) => res.writeHead(404).end();
-  private readonly server: Server = createServer((req, res) => {
-    this.asked.push({ path: req.url ?? '', acceptEncoding: req.headers['accept-encoding'] });
-    this.answer(req, res);
-  });
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-  async start(): Promise<void> {
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-  }
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    this.server.close();
-    await once(this.server, 'close');
-  }
-}
+import { type Answer, AnsweringServer } from '../../helpers/answering-server.ts';
 
 const encoded =
   (body: Buffer, encoding = 'gzip'): Answer =>
@@ -51,13 +29,13 @@ const encoded =
 const http = { timeoutMs: 2000, retries: 0, fetch: logFetch };
 
 /** Reads `path` of the server as the log clients do: request(), then a bounded body read. */
-async function read(server: LoopbackServer, path: string, limit: number): Promise<Buffer> {
+async function read(server: AnsweringServer, path: string, limit: number): Promise<Buffer> {
   const url = `${server.url}${path}`;
   return readBodyBytes(await request(url, {}, http), { what: 'entry bundle 0', url, limit });
 }
 
 describe('logFetch: gzipped log answers, inflated at once by the client', () => {
-  const server = new LoopbackServer();
+  const server = new AnsweringServer();
   before(() => server.start());
   after(() => server.close());
   beforeEach(() => {
@@ -107,7 +85,7 @@ describe('logFetch: gzipped log answers, inflated at once by the client', () => 
   });
 
   it('a redirect is not followed: the place it points to is never asked, and the error names both without their query', async () => {
-    const elsewhere = new LoopbackServer();
+    const elsewhere = new AnsweringServer();
     await elsewhere.start();
     try {
       elsewhere.answer = encoded(gzipSync(Buffer.from('elsewhere')));

@@ -10,8 +10,6 @@
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { createGzip, gzipSync } from 'node:zlib';
 import {
@@ -27,6 +25,7 @@ import {
   RekorV2Client,
   verifyRekorV2Checkpoint,
 } from '../../../functions/tlog/client/index.ts';
+import { type Answer, AnsweringServer } from '../../helpers/answering-server.ts';
 
 const MiB = 1024 * 1024;
 
@@ -56,33 +55,6 @@ async function gzipBomb(mib: number): Promise<Buffer> {
   gzip.end();
   await once(gzip, 'end');
   return Buffer.concat(out);
-}
-
-type Answer = (req: IncomingMessage, res: ServerResponse) => void;
-
-/** A loopback log whose every answer `answer` makes; the paths asked for are kept. */
-class HostileServer {
-  readonly paths: string[] = [];
-  answer: Answer = (_req, res) => res.writeHead(404).end();
-  private readonly server: Server = createServer((req, res) => {
-    this.paths.push(new URL(req.url ?? '/', 'http://x').pathname);
-    this.answer(req, res);
-  });
-
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async start(): Promise<void> {
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-  }
-
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    this.server.close();
-    await once(this.server, 'close');
-  }
 }
 
 /** Answers with `body` sent gzip-encoded (a Content-Length of the encoded bytes, as a CDN sends). */
@@ -183,7 +155,7 @@ const TRANSPORTS: Transport[] = [
 
 for (const transport of TRANSPORTS)
   describe(`log answers past their limit are cut off near it (gzip bombs of 64 MiB inflated), through ${transport.name}`, () => {
-    const server = new HostileServer();
+    const server = new AnsweringServer();
     let bomb: Buffer;
     const pulled = { bytes: 0 };
     // Retries on: an oversized answer is a log fault, so no retry may follow it.
@@ -207,7 +179,7 @@ for (const transport of TRANSPORTS)
 
     /** Runs `call` against the bomb; the read must stop near `limit` after one request. */
     async function bombed(t: TestContext, call: () => Promise<unknown>, limit: number): Promise<unknown> {
-      server.paths.length = 0;
+      server.asked.length = 0;
       pulled.bytes = 0;
       server.answer = gzipped(bomb);
       let caught: unknown;
@@ -289,7 +261,7 @@ for (const transport of TRANSPORTS)
     });
 
     it('a Content-Length past the limit is refused at once, without waiting for the body', async () => {
-      server.paths.length = 0;
+      server.asked.length = 0;
       // Headers, ten bytes, then nothing: a client that waits for the body waits for its timeout.
       server.answer = (_req, res) => {
         res.writeHead(200, { 'content-length': String(CHECKPOINT_MAX_BYTES + 1) });
@@ -304,7 +276,7 @@ for (const transport of TRANSPORTS)
     });
 
     it('a 4xx answer is read to its first 64 KiB only: the rest is not inflated', async (t) => {
-      server.paths.length = 0;
+      server.asked.length = 0;
       pulled.bytes = 0;
       server.answer = gzipped(bomb, 404);
       let caught: unknown;
