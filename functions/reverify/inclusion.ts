@@ -30,6 +30,7 @@ import {
   V1_RETRIEVED_ENTRIES_MAX_BYTES,
   V1_RETRIEVED_ENTRIES_MAX_CONTAINERS,
 } from '../tlog/client/limits.ts';
+import { logFetch } from '../tlog/client/node-fetch.ts';
 import type { InactiveShard, RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import { readJson, retrievedEntriesSchema } from '../tlog/client/rekor-v1-schema.ts';
 import type { LogEntry, RekorV1Entry } from '../tlog/client/types.ts';
@@ -102,7 +103,8 @@ export class InclusionRechecker {
     this.#client = options.client;
     this.logId = options.client.logId.toString('hex');
     this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.#fetch = options.fetch ?? fetch;
+    // The log client's transport, as its own reads of this log use (node-fetch.ts).
+    this.#fetch = options.fetch ?? logFetch;
   }
 
   /** Re-checks one recorded entry; entries of other logs are not this checker's to judge. */
