@@ -11,6 +11,7 @@ export const AlertKindSchema = z.enum([
   'rogue-signature',
   'log-inconsistent',
   'log-tree-changed',
+  'log-stalled',
   'checkpoint-invalid',
   'entry-unparseable',
   'unsigned-image',

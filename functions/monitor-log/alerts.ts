@@ -189,3 +189,41 @@ export function logTreeChangedAlert(
     },
   };
 }
+
+/** One `log-stalled` incident per log: raised once per stall, resolved when the log grows. */
+export function logStalledKey(log: string): string {
+  return `log-stalled:${log}`;
+}
+
+/**
+ * The log has served no larger checkpoint for longer than it may. A quiet log does this, so it is a
+ * warning (MEDIUM), not proof of an attack; but a log, or a cache or bucket serving its files (which
+ * needs no key), that keeps serving an old signed checkpoint does too, and hides every entry
+ * appended meanwhile. One incident per log, resolved when the log grows (stall.ts).
+ */
+export function logStalledAlert(
+  log: { name: string; url: string },
+  served: VerifiedCheckpoint,
+  since: string,
+  stalledAfterMs: number,
+): AlertInput {
+  const hours = stalledAfterMs / 3_600_000;
+  return {
+    kind: 'log-stalled',
+    severity: 'MEDIUM',
+    subject: log.url,
+    key: logStalledKey(log.name),
+    summary:
+      `the transparency log has not grown since ${since} (more than ${hours} h): it keeps serving tree ` +
+      `"${served.origin}" at ${served.size} entries, so nothing appended since can be seen`,
+    evidence: {
+      logUrl: log.url,
+      checkpoints: [served.note],
+      origin: served.origin,
+      treeSize: served.size,
+      rootHash: served.rootHash.toString('hex'),
+      since,
+      stalledAfterHours: hours,
+    },
+  };
+}

@@ -39,6 +39,19 @@ export const MonitoredLogSchema = z.object({
    * shards (a sharded Rekor lists them, and the offset is taken from there, rotations included).
    */
   indexOffset: Index.optional(),
+  /**
+   * Hours the log may go without growing before a run raises `log-stalled` (default 24: a private
+   * log with little traffic may not grow for hours); false: never (a log known to stay still).
+   */
+  stalledAfterHours: z
+    .union([
+      z
+        .number()
+        .positive()
+        .max(24 * 90),
+      z.literal(false),
+    ])
+    .optional(),
 });
 export type MonitoredLogSettings = z.infer<typeof MonitoredLogSchema> & { name: string };
 

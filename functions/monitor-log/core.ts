@@ -43,6 +43,7 @@ import {
   scanRange,
 } from './scan.ts';
 import type { SigningRecordLookup } from './signing-lookup.ts';
+import { DEFAULT_STALLED_AFTER_MS, followGrowth } from './stall.ts';
 import type { FanOutPlan, MonitorState, MonitorStateStore, PreviousTree } from './state.ts';
 
 export interface MonitorLimits {
@@ -97,6 +98,8 @@ export interface MonitoredLogConfig {
   log: MonitoredLog;
   /** Where the first run starts (default: the current tree size, i.e. only new entries). */
   startIndex?: number;
+  /** How long the log may go without growing before `log-stalled` (default DEFAULT_STALLED_AFTER_MS); false: never. */
+  stalledAfterMs?: number | false;
 }
 
 export interface MonitorDeps {
@@ -143,6 +146,8 @@ export interface LogRunResult {
    * `from` counts in the first, `cursor` and `treeSize` in the last.
    */
   trees?: string[];
+  /** When the log last grew, when that is longer ago than it may be (`log-stalled`, stall.ts). */
+  stalledSince?: string;
   error?: unknown;
 }
 
@@ -180,7 +185,11 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorRunResult> {
       result.outcome = 'failed';
       result.error = error;
     }
-    deps.logger[levelOf(result.outcome)](`monitor run on ${config.name}: ${result.outcome}`, { ...result });
+    const stalled =
+      result.stalledSince !== undefined ? `; the log has not grown since ${result.stalledSince}` : '';
+    deps.logger[levelOf(result.outcome)](`monitor run on ${config.name}: ${result.outcome}${stalled}`, {
+      ...result,
+    });
     logs.push(result);
   }
   return { ok: logs.every((l) => COMPLETED_OUTCOMES.has(l.outcome)), logs };
@@ -441,6 +450,8 @@ async function monitorOneLog(
     previousShards,
     // A new state (a first run, another tree) keeps the run's lease: the run goes on scanning.
     runner,
+    // and when the log last grew, which only the check below moves.
+    ...(state?.growth !== undefined ? { growth: state.growth } : {}),
   });
 
   // A sharded log (Rekor v1) freezes its tree when it rotates its shard and lists it with its final
@@ -552,6 +563,30 @@ async function monitorOneLog(
     }
   }
   trusted = head;
+
+  // Whether the log still grows, judged once per run on its newest checkpoint (`latest`, the active
+  // tree: a frozen one never grows), now that it is proven or followed (stall.ts).
+  if (outermost) {
+    const growth = await followGrowth(
+      {
+        where: ctx.where,
+        stalledAfterMs: config.stalledAfterMs ?? DEFAULT_STALLED_AFTER_MS,
+        now: now(),
+        raise: ctx.raise,
+        resolve: (key, reason) => deps.alerts.resolve(key, reason),
+        save: (g) => save({ ...state!, growth: g }),
+        logger,
+      },
+      state!.growth,
+      latest,
+    );
+    if (growth.kind === 'lost-race') return result; // save() set 'busy'
+    if (growth.kind === 'alert-not-recorded') {
+      result.outcome = 'failed';
+      return result;
+    }
+    if (growth.stalledSince !== undefined) result.stalledSince = growth.stalledSince;
+  }
 
   // Frozen trees left unscanned when the monitor moved past them (their heads did not verify then)
   // are taken up once their heads verify, oldest first, with at most half of the run's entries, so

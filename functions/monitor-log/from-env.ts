@@ -89,6 +89,12 @@ export async function monitorDepsFromEnv(
     name: settings.name,
     log: logSourceFor(settings, concurrency, config.limits.readAhead, config.limits.readBudgetBytes),
     ...(settings.startIndex !== undefined ? { startIndex: settings.startIndex } : {}),
+    ...(settings.stalledAfterHours !== undefined
+      ? {
+          stalledAfterMs:
+            settings.stalledAfterHours === false ? false : settings.stalledAfterHours * 3_600_000,
+        }
+      : {}),
   }));
   const { requestConcurrency: _, ...limits } = config.limits;
   return {

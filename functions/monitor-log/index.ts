@@ -12,5 +12,6 @@ export * from './rekor-v1-source.ts';
 export * from './scan.ts';
 export { createMonitorShardEntry, parseShardMessage } from './shard-entry.ts';
 export * from './signing-lookup.ts';
+export * from './stall.ts';
 export * from './state.ts';
 export * from './tiled-source.ts';

@@ -28,6 +28,8 @@ export interface MonitorState {
   previousShards: PreviousTree[];
   /** A backlog being scanned in parallel (fan-out.ts); the cursor advances over its finished shards. */
   fanOut?: FanOutPlan;
+  /** When the log last grew, to tell a log that stopped growing (stall.ts); absent before its first run with it. */
+  growth?: LogGrowth;
   /**
    * The run scanning this log and until when (ms since the epoch): a run that starts meanwhile (an
    * operator's `sigsentry monitor` during the scheduled run) stops as busy instead of matching,
@@ -48,6 +50,19 @@ export interface PreviousTree {
    * verify when the monitor moved past it; they are scanned once it does (core.ts).
    */
   pending?: { size: number };
+}
+
+/**
+ * The log's newest checkpoint (its active tree, not the tree being scanned, which may be a frozen
+ * one) as it last grew: its tree and size, and when a run first saw it (the run's clock, as
+ * `updatedAt`).
+ */
+export interface LogGrowth {
+  origin: string;
+  treeSize: number;
+  at: string;
+  /** When the `log-stalled` alert of the stall under way was raised; cleared once it is resolved. */
+  alerted?: string;
 }
 
 /**

@@ -71,6 +71,9 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
             `  the log moved to another tree: ${log.trees.map((t) => `"${t}"`).join(' → ')} (the cursor counts in each)\n`,
           );
         }
+        if (log.stalledSince !== undefined) {
+          process.stdout.write(`  the log has not grown since ${log.stalledSince} (log-stalled)\n`);
+        }
         if (log.outcome === 'fanned-out') {
           process.stdout.write(
             `  the backlog is scanned in shards (monitorShard); ${log.dispatched ?? 0} published by this run; ` +

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it, test } from 'node:test';
+import type { Firestore } from '@google-cloud/firestore';
+import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
 import { FUNCTIONS } from '../../../functions/config/environment.ts';
 import { InvalidInputError } from '../../../functions/errors.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { loadMonitorConfig } from '../../../functions/monitor-log/config.ts';
+import { monitorDepsFromEnv } from '../../../functions/monitor-log/from-env.ts';
 
 const logKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   .publicKey.export({ format: 'pem', type: 'spki' })
@@ -64,6 +68,36 @@ describe('monitorLog configuration', () => {
     assert.throws(() => loadMonitorConfig({ ...base, SIGSENTRY_IDENTITIES: '[{"type":"kms"}]' }));
     assert.throws(() => loadMonitorConfig({ ...base, SIGSENTRY_IDENTITIES: '{' }), /not JSON/);
     assert.throws(() => loadMonitorConfig({ ...base, MONITOR_START_INDEX: '-1' }), /non-negative/);
+  });
+
+  it("reads each log's stalledAfterHours (false: never), and refuses what is not a number of hours", async () => {
+    const env = (...settings: unknown[]) => ({
+      SIGSENTRY_CONFIG: JSON.stringify({
+        project: 'p',
+        monitor: {
+          logs: settings.map((stalledAfterHours, i) => ({
+            name: `log-${i}`,
+            kind: 'rekor-v1',
+            url: 'https://rekor.example',
+            publicKey: logKey,
+            ...(stalledAfterHours !== undefined ? { stalledAfterHours } : {}),
+          })),
+          identities: [{ type: 'publicKey', pem: logKey }],
+        },
+      }),
+    });
+    const deps = await monitorDepsFromEnv(env(12, false, undefined), {
+      logger: createMemoryLogger(),
+      alerts: new MemoryAlertSink(),
+      firestore: {} as Firestore,
+    });
+    assert.deepEqual(
+      deps.logs.map((l) => l.stalledAfterMs),
+      [12 * 3_600_000, false, undefined], // undefined: the default, 24 h (stall.ts)
+    );
+    for (const bad of [0, -1, 'off', true, 24 * 91]) {
+      assert.throws(() => loadMonitorConfig(env(bad)), /stalledAfterHours/, String(bad));
+    }
   });
 
   it('reads only variables the deployment contract lists for monitorLog', () => {
