@@ -65,9 +65,11 @@ locals {
     KMS_KEY               = local.kms_key_version
     MONITOR_START_INDEX   = var.monitor_start_index == null ? "" : tostring(var.monitor_start_index)
     MONITOR_MAX_ENTRIES   = var.monitor_max_entries == null ? "" : tostring(var.monitor_max_entries)
-    ALERT_TOPIC           = google_pubsub_topic.alerts.name
-    MONITOR_SHARD_TOPIC   = google_pubsub_topic.monitor_shards.name
-    SIGSENTRY_LOCAL       = ""
+    # How long the log may go without growing before log-stalled (empty: 24 h); "false": never.
+    MONITOR_STALLED_AFTER_HOURS = var.monitor_stalled_after_hours == null ? "" : var.monitor_stalled_after_hours
+    ALERT_TOPIC                 = google_pubsub_topic.alerts.name
+    MONITOR_SHARD_TOPIC         = google_pubsub_topic.monitor_shards.name
+    SIGSENTRY_LOCAL             = ""
   }
   dashboard_env = {
     GCP_PROJECT = var.project

@@ -110,6 +110,12 @@ const monitorEnv: EnvironmentVariable[] = [
     required: false,
     description: 'entries one run scans at most per log; the next run goes on from there',
   },
+  {
+    name: 'MONITOR_STALLED_AFTER_HOURS',
+    required: false,
+    description:
+      'hours the log may go without growing before a log-stalled alert (default 24, at most 2160), or "false": never',
+  },
   shardTopic,
   alertTopic,
   alertWebhook,

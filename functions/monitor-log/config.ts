@@ -8,6 +8,8 @@
  *   KMS_KEY                                          a KMS key version, added as an owned identity
  *   MONITOR_START_INDEX                              where the first run starts (default: tree size)
  *   MONITOR_MAX_ENTRIES                              entries one run scans at most per log
+ *   MONITOR_STALLED_AFTER_HOURS                      the log's stalledAfterHours: hours, or false
+ *                                                    (never); unset: the default, 24
  *   MONITOR_SHARD_TOPIC                              Pub/Sub topic of fan-out shards (monitorShard
  *                                                    listens on it); unset: no fan-out
  */
@@ -20,6 +22,9 @@ import { MAX_SHARDS_PER_PLAN } from './fan-out.ts';
 import { OwnedIdentitySchema } from './identities.ts';
 
 const Index = z.number().int().nonnegative();
+
+/** The longest a log may be allowed to go without growing: 90 days. */
+export const MAX_STALLED_AFTER_HOURS = 24 * 90;
 
 export const MonitoredLogSchema = z.object({
   /** State document and alert key of the log; several logs (shards) each have their own. */
@@ -44,13 +49,7 @@ export const MonitoredLogSchema = z.object({
    * log with little traffic may not grow for hours); false: never (a log known to stay still).
    */
   stalledAfterHours: z
-    .union([
-      z
-        .number()
-        .positive()
-        .max(24 * 90),
-      z.literal(false),
-    ])
+    .union([z.number().positive().max(MAX_STALLED_AFTER_HOURS), z.literal(false)])
     .optional(),
 });
 export type MonitoredLogSettings = z.infer<typeof MonitoredLogSchema> & { name: string };
@@ -134,6 +133,25 @@ function int(value: string | undefined, what: string): number | undefined {
   return Number(value);
 }
 
+/**
+ * MONITOR_STALLED_AFTER_HOURS: a positive number of hours (decimals allowed) up to
+ * MAX_STALLED_AFTER_HOURS, or `false` (never), as a document's `stalledAfterHours` is; unset or
+ * empty: the default. Refused here, naming the variable, rather than by the schema, whose message
+ * would name `logs[0].stalledAfterHours`, a field the plain variables never mention.
+ */
+function stalledAfterHours(value: string | undefined): number | false | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value === 'false') return false;
+  const hours = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+  if (!(hours > 0 && hours <= MAX_STALLED_AFTER_HOURS)) {
+    throw new InvalidInputError(
+      `MONITOR_STALLED_AFTER_HOURS must be a number of hours above 0 and at most ${MAX_STALLED_AFTER_HOURS}, ` +
+        `or false to never raise log-stalled; not ${JSON.stringify(value)}`,
+    );
+  }
+  return hours;
+}
+
 /** A readable default name: the log's host and path. */
 export function defaultLogName(url: string): string {
   const u = new URL(url);
@@ -204,6 +222,7 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
     if (!Array.isArray(identities)) throw new InvalidInputError('SIGSENTRY_IDENTITIES must be a JSON list');
     const startIndex = int(env.MONITOR_START_INDEX, 'MONITOR_START_INDEX');
     const maxEntriesPerRun = int(env.MONITOR_MAX_ENTRIES, 'MONITOR_MAX_ENTRIES');
+    const stalledAfter = stalledAfterHours(env.MONITOR_STALLED_AFTER_HOURS);
     if (!env.REKOR_URL) throw noLogNamedError();
     noLog = env.REKOR_URL === 'none';
     raw = {
@@ -216,6 +235,7 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
               url: env.REKOR_URL,
               publicKey: logPublicKeyFromEnv(env, env.REKOR_URL),
               ...(startIndex !== undefined ? { startIndex } : {}),
+              ...(stalledAfter !== undefined ? { stalledAfterHours: stalledAfter } : {}),
             },
           ],
       identities: [...identities, ...(env.KMS_KEY ? [{ type: 'kms', keyVersion: env.KMS_KEY }] : [])],

@@ -61,6 +61,8 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
     if (values.json)
       process.stdout.write(`${JSON.stringify(result, (_k, v) => (v instanceof Error ? v.message : v), 2)}\n`);
     else {
+      // A deployment without a log (REKOR_URL=none): no log lines, only why there are none.
+      if (result.note !== undefined) process.stdout.write(`${result.note}\n`);
       for (const log of result.logs) {
         process.stdout.write(
           `${log.log}: ${log.outcome}; tree size ${log.treeSize ?? '?'}, cursor ${log.from ?? '?'} → ${log.cursor ?? '?'}, ` +

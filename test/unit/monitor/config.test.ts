@@ -100,6 +100,52 @@ describe('monitorLog configuration', () => {
     }
   });
 
+  it('reads MONITOR_STALLED_AFTER_HOURS for the log of the plain variables (false: never), and refuses anything else naming it', async () => {
+    const plain = {
+      GCP_PROJECT: 'p',
+      REKOR_URL: 'https://rekor.example',
+      REKOR_PUBLIC_KEY: logKey,
+      SIGSENTRY_IDENTITIES: JSON.stringify([{ type: 'publicKey', pem: logKey }]),
+    };
+    const hours = (value?: string) =>
+      loadMonitorConfig({
+        ...plain,
+        ...(value !== undefined ? { MONITOR_STALLED_AFTER_HOURS: value } : {}),
+      }).logs[0]!.stalledAfterHours;
+    assert.equal(hours('12'), 12);
+    assert.equal(hours('0.5'), 0.5);
+    assert.equal(hours('2160'), 2160);
+    assert.equal(hours('false'), false);
+    assert.equal(hours(), undefined); // the default, 24 h (stall.ts)
+    assert.equal(hours(''), undefined);
+    const deps = await monitorDepsFromEnv(
+      { ...plain, MONITOR_STALLED_AFTER_HOURS: '12' },
+      { logger: createMemoryLogger(), alerts: new MemoryAlertSink(), firestore: {} as Firestore },
+    );
+    assert.equal(deps.logs[0]!.stalledAfterMs, 12 * 3_600_000);
+    for (const bad of ['0', '-1', 'off', 'true', 'False', '2161', '1e3', '12h', ' 12', 'Infinity', '0x10']) {
+      assert.throws(
+        () => hours(bad),
+        (err: unknown) =>
+          err instanceof InvalidInputError &&
+          /MONITOR_STALLED_AFTER_HOURS must be a number of hours .* or false/.test(err.message),
+        bad,
+      );
+    }
+    // Read with the plain variables only: a SIGSENTRY_CONFIG document gives each log its own.
+    const config = loadMonitorConfig({
+      SIGSENTRY_CONFIG: JSON.stringify({
+        project: 'p',
+        monitor: {
+          logs: [{ kind: 'rekor-v1', url: 'https://rekor.example', publicKey: logKey }],
+          identities: [{ type: 'publicKey', pem: logKey }],
+        },
+      }),
+      MONITOR_STALLED_AFTER_HOURS: 'off',
+    });
+    assert.equal(config.logs[0]!.stalledAfterHours, undefined);
+  });
+
   it('reads only variables the deployment contract lists for monitorLog', () => {
     const read = new Set<string>();
     const env = new Proxy(
