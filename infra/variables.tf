@@ -172,13 +172,13 @@ variable "monitor_max_entries" {
 }
 
 variable "monitor_stalled_after_hours" {
-  description = "Hours the log may go without growing before monitorLog raises log-stalled (above 0, at most 2160), or false (\"false\") for never; null: the code's default, 24. Read with the plain variables only: with sigsentry_config, give stalledAfterHours in its monitor.logs."
+  description = "Hours the log may go without growing before monitorLog raises log-stalled (1 to 2160), or false (\"false\") for never; null: the code's default, 24. Read with the plain variables only: with sigsentry_config, give stalledAfterHours in its monitor.logs."
   type        = string
   default     = null
 
   validation {
-    condition     = var.monitor_stalled_after_hours == null ? true : (var.monitor_stalled_after_hours == "false" || (can(regex("^[0-9]+([.][0-9]+)?$", var.monitor_stalled_after_hours)) ? tonumber(var.monitor_stalled_after_hours) > 0 && tonumber(var.monitor_stalled_after_hours) <= 2160 : false))
-    error_message = "monitor_stalled_after_hours is a number of hours above 0 and at most 2160 (90 days), or false."
+    condition     = var.monitor_stalled_after_hours == null ? true : (var.monitor_stalled_after_hours == "false" || (can(regex("^[0-9]+([.][0-9]+)?$", var.monitor_stalled_after_hours)) ? tonumber(var.monitor_stalled_after_hours) >= 1 && tonumber(var.monitor_stalled_after_hours) <= 2160 : false))
+    error_message = "monitor_stalled_after_hours is a number of hours from 1 to 2160 (90 days), or false."
   }
 }
 

@@ -114,7 +114,7 @@ const monitorEnv: EnvironmentVariable[] = [
     name: 'MONITOR_STALLED_AFTER_HOURS',
     required: false,
     description:
-      'hours the log may go without growing before a log-stalled alert (default 24, at most 2160), or "false": never',
+      'hours the log may go without growing before a log-stalled alert (default 24; 1 to 2160), or "false": never',
   },
   shardTopic,
   alertTopic,

@@ -25,6 +25,12 @@ const Index = z.number().int().nonnegative();
 
 /** The longest a log may be allowed to go without growing: 90 days. */
 export const MAX_STALLED_AFTER_HOURS = 24 * 90;
+/**
+ * Below an hour, a log that grows slowly would be alerted and resolved on alternate scheduled runs
+ * (every 15 minutes), each raise a page.
+ */
+export const MIN_STALLED_AFTER_HOURS = 1;
+const STALLED_AFTER_HOURS = `a number of hours from ${MIN_STALLED_AFTER_HOURS} to ${MAX_STALLED_AFTER_HOURS}, or false (never)`;
 
 export const MonitoredLogSchema = z.object({
   /** State document and alert key of the log; several logs (shards) each have their own. */
@@ -49,7 +55,16 @@ export const MonitoredLogSchema = z.object({
    * log with little traffic may not grow for hours); false: never (a log known to stay still).
    */
   stalledAfterHours: z
-    .union([z.number().positive().max(MAX_STALLED_AFTER_HOURS), z.literal(false)])
+    .union(
+      [
+        z
+          .number()
+          .min(MIN_STALLED_AFTER_HOURS, STALLED_AFTER_HOURS)
+          .max(MAX_STALLED_AFTER_HOURS, STALLED_AFTER_HOURS),
+        z.literal(false),
+      ],
+      { error: STALLED_AFTER_HOURS },
+    )
     .optional(),
 });
 export type MonitoredLogSettings = z.infer<typeof MonitoredLogSchema> & { name: string };
@@ -83,7 +98,8 @@ export const MonitorLimitsSchema = z
   })
   .partial();
 
-export const MonitorConfigSchema = z.object({
+// Strict: a misspelt key (`log` for `logs`) is refused, not dropped for a default.
+export const MonitorConfigSchema = z.strictObject({
   project: z.string().min(1),
   logs: z.array(MonitoredLogSchema).min(1, 'at least one log to monitor'),
   identities: z.array(OwnedIdentitySchema).default([]),
@@ -96,7 +112,7 @@ export const MonitorConfigSchema = z.object({
 });
 /**
  * A deployment that says it has no transparency log (REKOR_URL=none; a SIGSENTRY_CONFIG document
- * whose log is `none` or absent, with no monitor.logs): no log is watched, so no owned identity is
+ * whose log is `{"kind": "none"}`, with no monitor.logs): no log is watched, so no owned identity is
  * needed, and each run only tells the alert notices still owed (entry.ts).
  */
 const NoLogMonitorConfigSchema = MonitorConfigSchema.extend({ logs: z.array(MonitoredLogSchema).max(0) });
@@ -134,8 +150,8 @@ function int(value: string | undefined, what: string): number | undefined {
 }
 
 /**
- * MONITOR_STALLED_AFTER_HOURS: a positive number of hours (decimals allowed) up to
- * MAX_STALLED_AFTER_HOURS, or `false` (never), as a document's `stalledAfterHours` is; unset or
+ * MONITOR_STALLED_AFTER_HOURS: a number of hours (decimals allowed) from MIN_STALLED_AFTER_HOURS
+ * to MAX_STALLED_AFTER_HOURS, or `false` (never), as a document's `stalledAfterHours` is; unset or
  * empty: the default. Refused here, naming the variable, rather than by the schema, whose message
  * would name `logs[0].stalledAfterHours`, a field the plain variables never mention.
  */
@@ -143,9 +159,9 @@ function stalledAfterHours(value: string | undefined): number | false | undefine
   if (value === undefined || value === '') return undefined;
   if (value === 'false') return false;
   const hours = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
-  if (!(hours > 0 && hours <= MAX_STALLED_AFTER_HOURS)) {
+  if (!(hours >= MIN_STALLED_AFTER_HOURS && hours <= MAX_STALLED_AFTER_HOURS)) {
     throw new InvalidInputError(
-      `MONITOR_STALLED_AFTER_HOURS must be a number of hours above 0 and at most ${MAX_STALLED_AFTER_HOURS}, ` +
+      `MONITOR_STALLED_AFTER_HOURS must be a number of hours from ${MIN_STALLED_AFTER_HOURS} to ${MAX_STALLED_AFTER_HOURS}, ` +
         `or false to never raise log-stalled; not ${JSON.stringify(value)}`,
     );
   }
@@ -160,7 +176,7 @@ export function defaultLogName(url: string): string {
 
 /**
  * The document's `log` (signOnPush's, a v1 log: signOnPush refuses v2) as the one log to monitor;
- * none for `none` or no log (noLogInDocument). A v2 log is listed in monitor.logs with its Ed25519 key.
+ * none for `none` (noLogInDocument) or a log it cannot watch (the schema then refuses no logs). A v2 log is listed in monitor.logs with its Ed25519 key.
  */
 function logOfDocument(log: unknown, env: NodeJS.ProcessEnv): unknown[] {
   if (typeof log !== 'object' || log === null) return [];
@@ -168,12 +184,13 @@ function logOfDocument(log: unknown, env: NodeJS.ProcessEnv): unknown[] {
   return kind === 'rekor-v1' && typeof url === 'string' ? [{ kind, url, publicKey }] : [];
 }
 
-/** The document says there is no log: its `log` is `{"kind": "none"}` or absent, as signOnPush reads it. */
+/**
+ * The document says there is no log: its `log` is `{"kind": "none"}`, as signOnPush reads it. An
+ * absent `log` is not taken for none: signOnPush and reverifyImages refuse such a document, and a
+ * monitor that read a typo (`monitor.log`) as "no log" would watch nothing and succeed every run.
+ */
 function noLogInDocument(log: unknown): boolean {
-  return (
-    log === undefined ||
-    (typeof log === 'object' && log !== null && (log as { kind?: unknown }).kind === 'none')
-  );
+  return typeof log === 'object' && log !== null && (log as { kind?: unknown }).kind === 'none';
 }
 
 /**
@@ -205,6 +222,12 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
     raw = { project: doc['project'] ?? project, ...(monitor as Record<string, unknown>) };
     // Without logs of its own, the monitor watches the document's log, the one signOnPush logs to.
     noLog = raw['logs'] === undefined && noLogInDocument(doc['log']);
+    if (raw['logs'] === undefined && doc['log'] === undefined) {
+      throw new InvalidInputError(
+        'invalid monitorLog configuration: SIGSENTRY_CONFIG names no log to monitor: give monitor.logs, ' +
+          'or the document\'s log (the one signOnPush logs to), or log {"kind": "none"} for a deployment without one',
+      );
+    }
     if (raw['logs'] === undefined) raw['logs'] = logOfDocument(doc['log'], env);
     // The keys signOnPush signs with (its watch rules, in the same document) are owned, as KMS_KEY is.
     const signingKeys = [

@@ -70,6 +70,24 @@ describe('monitorLog configuration', () => {
     assert.throws(() => loadMonitorConfig({ ...base, MONITOR_START_INDEX: '-1' }), /non-negative/);
   });
 
+  it('a SIGSENTRY_CONFIG document that names no log, or misspells a monitor key, is refused, not read as no log', () => {
+    const watch = [
+      {
+        repositories: 'europe-docker.pkg.dev/p/releases/**',
+        key: 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1',
+      },
+    ];
+    const v2 = { kind: 'rekor-v2', url: 'https://log2025-1.rekor.sigstore.dev', publicKey: logKey };
+    const load = (doc: unknown) => () => loadMonitorConfig({ SIGSENTRY_CONFIG: JSON.stringify(doc) });
+    assert.throws(load({ project: 'p', watch }), /names no log to monitor: give monitor.logs/);
+    assert.throws(load({ project: 'p', watch, Log: { kind: 'none' } }), /names no log to monitor/);
+    assert.throws(load({ project: 'p', watch, monitor: { log: [v2] } }), /names no log to monitor/);
+    assert.throws(
+      load({ project: 'p', watch, log: { kind: 'none' }, monitor: { logs: [v2], limit: { batchSize: 10 } } }),
+      /Unrecognized key.*limit/s,
+    );
+  });
+
   it("reads each log's stalledAfterHours (false: never), and refuses what is not a number of hours", async () => {
     const env = (...settings: unknown[]) => ({
       SIGSENTRY_CONFIG: JSON.stringify({
@@ -95,8 +113,13 @@ describe('monitorLog configuration', () => {
       deps.logs.map((l) => l.stalledAfterMs),
       [12 * 3_600_000, false, undefined], // undefined: the default, 24 h (stall.ts)
     );
-    for (const bad of [0, -1, 'off', true, 24 * 91]) {
-      assert.throws(() => loadMonitorConfig(env(bad)), /stalledAfterHours/, String(bad));
+    // Under an hour, a slowly growing log would be raised and resolved on alternate runs.
+    for (const bad of [0, 0.5, -1, 'off', '24', true, 24 * 91]) {
+      assert.throws(
+        () => loadMonitorConfig(env(bad)),
+        /a number of hours from 1 to 2160, or false.*stalledAfterHours/s,
+        String(bad),
+      );
     }
   });
 
@@ -113,7 +136,7 @@ describe('monitorLog configuration', () => {
         ...(value !== undefined ? { MONITOR_STALLED_AFTER_HOURS: value } : {}),
       }).logs[0]!.stalledAfterHours;
     assert.equal(hours('12'), 12);
-    assert.equal(hours('0.5'), 0.5);
+    assert.equal(hours('1.5'), 1.5);
     assert.equal(hours('2160'), 2160);
     assert.equal(hours('false'), false);
     assert.equal(hours(), undefined); // the default, 24 h (stall.ts)
@@ -123,7 +146,20 @@ describe('monitorLog configuration', () => {
       { logger: createMemoryLogger(), alerts: new MemoryAlertSink(), firestore: {} as Firestore },
     );
     assert.equal(deps.logs[0]!.stalledAfterMs, 12 * 3_600_000);
-    for (const bad of ['0', '-1', 'off', 'true', 'False', '2161', '1e3', '12h', ' 12', 'Infinity', '0x10']) {
+    for (const bad of [
+      '0',
+      '0.5',
+      '-1',
+      'off',
+      'true',
+      'False',
+      '2161',
+      '1e3',
+      '12h',
+      ' 12',
+      'Infinity',
+      '0x10',
+    ]) {
       assert.throws(
         () => hours(bad),
         (err: unknown) =>

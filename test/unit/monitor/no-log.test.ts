@@ -177,11 +177,10 @@ describe('monitorLog in a deployment without a transparency log', () => {
     }
   });
 
-  it('a SIGSENTRY_CONFIG document whose log is none, or absent, with no monitor.logs, behaves as REKOR_URL=none', async () => {
+  it('a SIGSENTRY_CONFIG document whose log is none, with no monitor.logs, behaves as REKOR_URL=none', async () => {
     const watch = [{ repositories: 'europe-docker.pkg.dev/p/releases/**', key: keyVersion }];
     for (const doc of [
       { project: 'p', watch, log: { kind: 'none' } },
-      { project: 'p', watch },
       { project: 'p', watch, log: { kind: 'none' }, monitor: { limits: { maxEntriesPerRun: 5000 } } },
     ]) {
       // The plain variables give way to the document: REKOR_URL unset there is no error.
