@@ -43,7 +43,7 @@ import {
   scanRange,
 } from './scan.ts';
 import type { SigningRecordLookup } from './signing-lookup.ts';
-import { DEFAULT_STALLED_AFTER_MS, followGrowth } from './stall.ts';
+import { DEFAULT_STALLED_AFTER_MS, followGrowth, knownTrees } from './stall.ts';
 import type { FanOutPlan, MonitorState, MonitorStateStore, PreviousTree } from './state.ts';
 
 export interface MonitorLimits {
@@ -565,13 +565,15 @@ async function monitorOneLog(
   trusted = head;
 
   // Whether the log still grows, judged once per run on its newest checkpoint (`latest`, the active
-  // tree: a frozen one never grows), now that it is proven or followed (stall.ts).
+  // tree: a frozen one never grows), now that it is proven or followed (stall.ts); against the trees
+  // the state knew before this run moved it, so a return to one of them is not growth.
   if (outermost) {
     const growth = await followGrowth(
       {
         where: ctx.where,
         stalledAfterMs: config.stalledAfterMs ?? DEFAULT_STALLED_AFTER_MS,
         now: now(),
+        known: await knownTrees(loaded, latest, log.frozenTrees !== undefined ? frozenTrees : undefined),
         raise: ctx.raise,
         resolve: (key, reason) => deps.alerts.resolve(key, reason),
         save: (g) => save({ ...state!, growth: g }),
