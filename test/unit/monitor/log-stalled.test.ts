@@ -22,7 +22,6 @@ import {
   runMonitorShard,
 } from '../../../functions/monitor-log/core.ts';
 import { MemoryShardStore, type ShardMessage } from '../../../functions/monitor-log/fan-out.ts';
-import { resolveIdentities } from '../../../functions/monitor-log/identities.ts';
 import type { FrozenTree, MonitoredLog } from '../../../functions/monitor-log/log-source.ts';
 import { RekorV1Source } from '../../../functions/monitor-log/rekor-v1-source.ts';
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
@@ -31,24 +30,14 @@ import type { VerifiedCheckpoint } from '../../../functions/tlog/checkpoint/veri
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
+import { unrelatedIdentity as unrelatedIdentityOf } from '../../helpers/unrelated-identity.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const T0 = Date.parse('2026-12-01T00:00:00.000Z');
 
 const theirs = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-/** The entries do not matter here, but the monitor refuses to run with no owned identity. */
-const unrelatedIdentity = await resolveIdentities(
-  [
-    {
-      type: 'publicKey',
-      pem: generateKeyPairSync('ec', { namedCurve: 'P-256' })
-        .publicKey.export({ format: 'pem', type: 'spki' })
-        .toString(),
-    },
-  ],
-  () => Promise.reject(new Error('no KMS here')),
-);
+const unrelatedIdentity = await unrelatedIdentityOf();
 
 /**
  * The log through a cache (or a bucket serving its files) that can be made to serve another signed

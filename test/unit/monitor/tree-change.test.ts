@@ -10,7 +10,6 @@ import { describe, it } from 'node:test';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { runMonitor } from '../../../functions/monitor-log/core.ts';
-import { resolveIdentities } from '../../../functions/monitor-log/identities.ts';
 import type { MonitoredLog } from '../../../functions/monitor-log/log-source.ts';
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
@@ -19,21 +18,11 @@ import { ecdsaNoteSigner } from '../../../functions/tlog/checkpoint/keys.ts';
 import { signNote, type VerifiedCheckpoint } from '../../../functions/tlog/checkpoint/verify.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { consistencyProof, hashLeaf, MemoryLevels, rootAt } from '../../../functions/tlog/merkle/index.ts';
+import { unrelatedIdentity as unrelatedIdentityOf } from '../../helpers/unrelated-identity.ts';
 
 const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const signer = ecdsaNoteSigner('log.example', key.privateKey);
-/** The entries do not matter here, but the monitor refuses to run with no owned identity. */
-const unrelatedIdentity = await resolveIdentities(
-  [
-    {
-      type: 'publicKey',
-      pem: generateKeyPairSync('ec', { namedCurve: 'P-256' })
-        .publicKey.export({ format: 'pem', type: 'spki' })
-        .toString(),
-    },
-  ],
-  () => Promise.reject(new Error('no KMS here')),
-);
+const unrelatedIdentity = await unrelatedIdentityOf();
 const A = 'log.example - 1';
 const B = 'log.example - 2';
 
