@@ -24,7 +24,7 @@ import type { FrozenTree, MonitoredLog, ScannedEntry } from './log-source.ts';
 /** The client methods the source needs (RekorV1Client has them). */
 export type RekorV1Reader = Pick<
   RekorV1Client,
-  'getLogInfo' | 'verifyConsistency' | 'getEntries' | 'verifySignedEntryTimestamp'
+  'getLogInfo' | 'verifyConsistency' | 'scanEntries' | 'verifySignedEntryTimestamp'
 >;
 
 export interface RekorV1SourceOptions {
@@ -110,49 +110,91 @@ export class RekorV1Source implements MonitoredLog {
   async readEntries(start: number, end: number, head: VerifiedCheckpoint): Promise<ScannedEntry[]> {
     if (end <= start) return [];
     const offset = await this.offsetOf(head);
-    const entries = await this.client.getEntries(start + offset, end + offset, undefined, {
-      signedEntryTimestamps: 'defer',
+    // The trees the entries are proven in (a live log's grows during the read), each with the
+    // first entry proven in it: one consistency proof per tree, not per entry.
+    const trees = new Map<string, ProofTree>();
+    const entries = await this.client.scanEntries(start + offset, end + offset, (entry) => {
+      const proof = placedProof(entry, offset);
+      const treeKey = `${proof.treeSize}:${proof.rootHash}`;
+      if (!trees.has(treeKey)) {
+        trees.set(treeKey, { checkpoint: proof.checkpoint, logIndex: entry.logIndex, uuid: entry.uuid });
+      }
+      return scannedEntry(entry, offset, this.client);
     });
-    for (const entry of entries) await this.proveAgainst(entry, head, offset);
-    return entries.map((e) => ({
-      // The global index, as the log's API and `rekor-cli get --log-index` name the entry: alert
-      // keys stay unique across shards, and the evidence points at the entry.
-      logIndex: e.logIndex,
-      ...(offset > 0 ? { treeIndex: e.logIndex - offset } : {}),
-      body: Buffer.from(e.body, 'base64'),
-      uuid: e.uuid,
-      integratedTime: e.integratedTime,
-      verifyTimestamp: () => this.client.verifySignedEntryTimestamp(e),
-    }));
+    for (const [treeKey, tree] of trees) await this.proveTree(treeKey, tree, head);
+    return entries;
   }
 
-  /** The entry's (client-verified) proof tree must be the head or a tree proven to extend it. */
-  private async proveAgainst(entry: LogEntry, head: VerifiedCheckpoint, offset: number): Promise<void> {
-    const proof = entry.verification?.inclusionProof;
-    const details = { logIndex: entry.logIndex, uuid: entry.uuid };
-    if (proof?.checkpoint === undefined) {
-      throw new LogIntegrityError('no-checkpoint', `entry ${entry.logIndex} has no checkpoint`, details);
-    }
-    if (proof.logIndex !== entry.logIndex - offset) {
-      throw new LogIntegrityError(
-        'wrong-index',
-        `entry ${entry.logIndex} is proven at another index`,
-        details,
-      );
-    }
+  /** A tree entries are proven in (its checkpoint checked by the client) must be the head or extend it. */
+  private async proveTree(treeKey: string, tree: ProofTree, head: VerifiedCheckpoint): Promise<void> {
     const headKey = `${head.size}:${head.rootHash.toString('hex')}`;
-    const treeKey = `${proof.treeSize}:${proof.rootHash}`;
     if (treeKey === headKey || this.consistent.get(treeKey) === headKey) return;
-    const { checkpoint } = parseCheckpoint(proof.checkpoint);
+    const { checkpoint } = parseCheckpoint(tree.checkpoint);
     if (checkpoint.origin !== head.origin) {
       throw new LogIntegrityError(
         'wrong-origin',
-        `entry ${entry.logIndex} is proven in ${checkpoint.origin}`,
-        details,
+        `entry ${tree.logIndex} is proven in ${checkpoint.origin}`,
+        {
+          logIndex: tree.logIndex,
+          uuid: tree.uuid,
+        },
       );
     }
     // The client checked this checkpoint's signature and that the proof is for it.
-    await this.client.verifyConsistency(head, { ...checkpoint, note: proof.checkpoint });
+    await this.client.verifyConsistency(head, { ...checkpoint, note: tree.checkpoint });
     this.consistent.set(treeKey, headKey);
   }
+}
+
+/** A tree an entry is proven in: its checkpoint note, and the first entry read that names it. */
+interface ProofTree {
+  checkpoint: string;
+  logIndex: number;
+  uuid: string;
+}
+
+/** The entry's proof, which must carry its checkpoint and place the entry at its index in the tree. */
+function placedProof(
+  entry: LogEntry,
+  offset: number,
+): { treeSize: number; rootHash: string; checkpoint: string } {
+  const proof = entry.verification?.inclusionProof;
+  const details = { logIndex: entry.logIndex, uuid: entry.uuid };
+  if (proof?.checkpoint === undefined) {
+    throw new LogIntegrityError('no-checkpoint', `entry ${entry.logIndex} has no checkpoint`, details);
+  }
+  if (proof.logIndex !== entry.logIndex - offset) {
+    throw new LogIntegrityError('wrong-index', `entry ${entry.logIndex} is proven at another index`, details);
+  }
+  return { treeSize: proof.treeSize, rootHash: proof.rootHash, checkpoint: proof.checkpoint };
+}
+
+/**
+ * What the scan keeps of a checked entry: its decoded body and what its signed entry timestamp
+ * covers, not the answer's proof or base64 text. The timestamp is checked over the body encoded
+ * again, which is the text the log signed: the client accepts only canonical base64 (one encoding
+ * per body).
+ */
+function scannedEntry(entry: LogEntry, offset: number, client: RekorV1Reader): ScannedEntry {
+  const body = Buffer.from(entry.body, 'base64');
+  const { logID, logIndex, integratedTime, uuid } = entry;
+  const signedEntryTimestamp = entry.verification?.signedEntryTimestamp;
+  return {
+    // The global index, as the log's API and `rekor-cli get --log-index` name the entry: alert
+    // keys stay unique across shards, and the evidence points at the entry.
+    logIndex,
+    ...(offset > 0 ? { treeIndex: logIndex - offset } : {}),
+    body,
+    uuid,
+    integratedTime,
+    verifyTimestamp: () =>
+      client.verifySignedEntryTimestamp({
+        logID,
+        logIndex,
+        integratedTime,
+        uuid,
+        body: body.toString('base64'),
+        ...(signedEntryTimestamp !== undefined ? { verification: { signedEntryTimestamp } } : {}),
+      }),
+  };
 }

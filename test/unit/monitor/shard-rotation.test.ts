@@ -470,10 +470,10 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
       getLogInfo: () => client.getLogInfo(),
       verifyConsistency: (a, b) => client.verifyConsistency(a, b),
       verifySignedEntryTimestamp: (e) => client.verifySignedEntryTimestamp(e),
-      getEntries: (start, end, ...rest) =>
+      scanEntries: (start, end, keep) =>
         start < 6 && end > 3
           ? Promise.reject(new DependencyError('rekor', "the frozen shard's entries are not served"))
-          : client.getEntries(start, end, ...rest),
+          : client.scanEntries(start, end, keep),
     };
     const result = await runMonitor(depsWith({ batchSize: 4 }, undefined, unreadable));
     assert.equal(result.logs[0]?.outcome, 'partial', JSON.stringify(result));
