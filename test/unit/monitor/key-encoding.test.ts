@@ -17,6 +17,7 @@ import { IdentityMatcher } from '../../../functions/monitor-log/matcher.ts';
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { parseCheckpointBody } from '../../../functions/tlog/checkpoint/checkpoint.ts';
+import { unrelatedIdentity } from '../../helpers/unrelated-identity.ts';
 import { fulcioLikeCertificate } from './fulcio-like-cert.ts';
 import {
   withAlgorithmTrailingElement,
@@ -133,7 +134,7 @@ describe('owned keys matched by key, not by the bytes of its encoding', () => {
       store: new MemoryMonitorStore(),
       alerts,
       records: new StaticSigningRecordLookup(),
-      identities: await resolveIdentities([{ type: 'publicKey', pem: pemOf(keyTypes['EC P-256']()) }], noKms),
+      identities: await unrelatedIdentity(),
       logger: createMemoryLogger(),
     });
     assert.equal(result.ok, true);

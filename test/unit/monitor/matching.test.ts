@@ -3,7 +3,7 @@
  * dsse 0.0.1, intoto 0.0.2 and Rekor v2 hashedrekord 0.0.2 bodies with Fulcio certificates).
  */
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
@@ -16,6 +16,7 @@ import { IdentityMatcher } from '../../../functions/monitor-log/matcher.ts';
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { certificateIdentity } from '../../../functions/tlog/entries/identity.ts';
+import { unrelatedIdentity } from '../../helpers/unrelated-identity.ts';
 import { logServing } from './key-entry-checks.ts';
 
 const dir = 'test/fixtures/tlog/entries';
@@ -36,10 +37,6 @@ const bodies = {
   ),
 };
 const noKms = () => Promise.reject(new Error('no KMS'));
-const unrelatedKeyPem = () =>
-  generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    .publicKey.export({ format: 'pem', type: 'spki' })
-    .toString();
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('verifier extraction and identity matching on real entries', () => {
@@ -165,7 +162,7 @@ describe('an entry the monitor cannot read', () => {
       alerts,
       records: new StaticSigningRecordLookup(),
       // A key that made none of the entries: the monitor refuses to run with no identity at all.
-      identities: await resolveIdentities([{ type: 'publicKey', pem: unrelatedKeyPem() }], noKms),
+      identities: await unrelatedIdentity(),
       logger: createMemoryLogger(),
     });
     assert.equal(result.ok, true);

@@ -21,7 +21,6 @@ import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { loadMonitorConfig } from '../../../functions/monitor-log/config.ts';
 import { type LogRunResult, type MonitorLimits, runMonitor } from '../../../functions/monitor-log/core.ts';
 import { logSourceFor } from '../../../functions/monitor-log/from-env.ts';
-import { resolveIdentities } from '../../../functions/monitor-log/identities.ts';
 import type { MonitoredLog } from '../../../functions/monitor-log/log-source.ts';
 import { RekorV1Source } from '../../../functions/monitor-log/rekor-v1-source.ts';
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
@@ -31,6 +30,7 @@ import { LogResponseTooLargeError } from '../../../functions/tlog/client/errors.
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { RekorV2Client } from '../../../functions/tlog/client/rekor-v2.ts';
 import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
+import { unrelatedIdentity } from '../../helpers/unrelated-identity.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -159,10 +159,7 @@ async function scan(
   limits: Partial<MonitorLimits>,
 ): Promise<{ result: LogRunResult; alerts: MemoryAlertSink }> {
   const alerts = new MemoryAlertSink();
-  const identities = await resolveIdentities(
-    [{ type: 'publicKey', pem: pemOf(owned.publicKey), name: 'ours' }],
-    () => Promise.reject(new Error('no KMS here')),
-  );
+  const identities = await unrelatedIdentity();
   const run = await runMonitor({
     logs: [{ name, log, startIndex: 0 }],
     store,

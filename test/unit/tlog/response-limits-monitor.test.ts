@@ -5,7 +5,6 @@
  * client, one entry bundle is answered by a loopback server with a gzip bomb of 64 MiB inflated.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -18,12 +17,12 @@ import { type RekorServer, startRekorServer } from '../../../emulators/rekor/ser
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { runMonitor } from '../../../functions/monitor-log/core.ts';
-import { resolveIdentities } from '../../../functions/monitor-log/identities.ts';
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { TiledLogSource } from '../../../functions/monitor-log/tiled-source.ts';
 import { RekorV2Client } from '../../../functions/tlog/client/rekor-v2.ts';
 import { appendV2Entry } from '../../helpers/log-entries.ts';
+import { unrelatedIdentity } from '../../helpers/unrelated-identity.ts';
 
 const SIZE = 300;
 /** The bundle served as a bomb: entries 256..299, a partial bundle of 44. */
@@ -65,17 +64,7 @@ describe('runMonitor on a tile log whose entry bundle is a gzip bomb', () => {
   };
 
   const run = async () => {
-    const owned = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
-    const identities = await resolveIdentities(
-      [
-        {
-          type: 'publicKey',
-          pem: owned.export({ format: 'pem', type: 'spki' }).toString(),
-          name: 'release key',
-        },
-      ],
-      () => Promise.reject(new Error('no KMS here')),
-    );
+    const identities = await unrelatedIdentity();
     const result = await runMonitor({
       logs: [{ name: 'v2', log: source(), startIndex: 0 }],
       store,
