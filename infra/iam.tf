@@ -85,15 +85,20 @@ resource "google_pubsub_topic_iam_member" "reverify_images_alerts" {
 }
 
 # ---- monitorLog: read the public key (to recognise its own entries); record cursors; alert ----
-# It reads the transparency log only, so it has no registry access at all.
+# It reads the transparency log only, so it has no registry access at all. Without a log
+# (rekor_url = "none") there are no entries to recognise: no KMS role (locals.tf).
 
 resource "google_kms_crypto_key_iam_member" "monitor_log_public_key" {
+  count = local.monitor_watches_log ? 1 : 0
+
   crypto_key_id = local.crypto_key_id
   role          = "roles/cloudkms.publicKeyViewer"
   member        = "serviceAccount:${google_service_account.monitor_log.email}"
 }
 
 resource "google_kms_crypto_key_iam_member" "monitor_log_key_viewer" {
+  count = local.monitor_watches_log ? 1 : 0
+
   crypto_key_id = local.crypto_key_id
   role          = "roles/cloudkms.viewer"
   member        = "serviceAccount:${google_service_account.monitor_log.email}"
@@ -123,14 +128,19 @@ resource "google_pubsub_topic_iam_member" "monitor_log_shards" {
 }
 
 # ---- monitorShard: what monitorLog may do, for one shard (and it republishes a shard cut short) ----
+# Its KMS roles too are granted only when there is a log to watch.
 
 resource "google_kms_crypto_key_iam_member" "monitor_shard_public_key" {
+  count = local.monitor_watches_log ? 1 : 0
+
   crypto_key_id = local.crypto_key_id
   role          = "roles/cloudkms.publicKeyViewer"
   member        = "serviceAccount:${google_service_account.monitor_shard.email}"
 }
 
 resource "google_kms_crypto_key_iam_member" "monitor_shard_key_viewer" {
+  count = local.monitor_watches_log ? 1 : 0
+
   crypto_key_id = local.crypto_key_id
   role          = "roles/cloudkms.viewer"
   member        = "serviceAccount:${google_service_account.monitor_shard.email}"

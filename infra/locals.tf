@@ -19,6 +19,12 @@ locals {
 
   firestore_database = "projects/${var.project}/databases/(default)"
 
+  # monitorLog and monitorShard read the key only to recognise sigsentry's own entries in the log.
+  # With rekor_url = "none" they watch no log (REKOR_URL=none) and hold no KMS role. A
+  # sigsentry_config document replaces the plain variables and may name a log, so with one they
+  # keep their roles.
+  monitor_watches_log = !(var.rekor_url == "none" && var.sigsentry_config == "")
+
   # Each function's environment, mirroring functions/config/environment.ts (the deployment contract).
   # Empty values are dropped, so the loader's defaults apply. A unit test checks the names.
   sign_on_push_env = {

@@ -98,7 +98,7 @@ variable "key_version" {
 }
 
 variable "rekor_url" {
-  description = "Transparency log base URL (Rekor v1 or v2), or \"none\" to sign without a log."
+  description = "Transparency log base URL (Rekor v1 or v2), or \"none\" (exactly, lower case) to sign without a log; monitorLog and monitorShard then hold no KMS role."
   type        = string
   default     = "https://rekor.sigstore.dev"
 }

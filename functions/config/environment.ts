@@ -46,7 +46,8 @@ const alertWebhook: EnvironmentVariable = {
 const rekorUrl: EnvironmentVariable = {
   name: 'REKOR_URL',
   required: false,
-  description: 'the transparency log (Rekor v1 or v2 base URL), or "none"',
+  description:
+    'the transparency log (its http(s) base URL, Rekor v1 or v2), or "none" (exactly, in lower case) for none',
 };
 const rekorApi: EnvironmentVariable = {
   name: 'REKOR_API',

@@ -3,12 +3,13 @@
  * (SIGSENTRY_CONFIG) or, for the common single-key case, from plain variables:
  *   SIGSENTRY_WATCH   comma-separated repository globs (HOST/REPO/**)
  *   KMS_KEY           projects/…/locations/…/keyRings/…/cryptoKeys/…/cryptoKeyVersions/N
- *   REKOR_URL         a Rekor v1 URL, or `none`
+ *   REKOR_URL         a Rekor v1 URL, or `none` (exactly; unset or empty: none; rekor-url.ts)
  *   SIGSENTRY_FORMATS comma-separated: bundle, cosign (default both)
  */
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.ts';
 import { matchesGlob } from './glob.ts';
+import { rekorUrlFromEnv } from './rekor-url.ts';
 
 /**
  * A KMS key version's full resource name. KMS numbers versions from 1 and writes them without
@@ -113,7 +114,7 @@ export function loadSignOnPushConfig(env: NodeJS.ProcessEnv): SignOnPushConfig {
       throw new InvalidInputError('SIGSENTRY_CONFIG is not JSON', {}, err);
     }
   } else {
-    const rekor = env.REKOR_URL;
+    const rekor = rekorUrlFromEnv(env);
     raw = {
       project: env.GCP_PROJECT ?? env.GOOGLE_CLOUD_PROJECT,
       watch: list(env.SIGSENTRY_WATCH).map((repositories) => ({

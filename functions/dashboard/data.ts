@@ -1,14 +1,21 @@
 /**
  * The status page's data: reads sigsentry's state from Firestore (`tags` from reverifyImages,
- * `signatures` from signOnPush, `alerts`, `monitor` from monitorLog) and shapes it into the view
- * model. Reading is separate from shaping so the shaping is tested without a database.
+ * `signatures` from signOnPush, `alerts`, `monitor` and `monitorRuns/no-log` from monitorLog) and
+ * shapes it into the view model. Reading is separate from shaping so the shaping is tested without
+ * a database.
  */
 import type { Firestore } from '@google-cloud/firestore';
 import { type Alert, severityRank } from '../alerts/alert.ts';
 import { ALERTS_COLLECTION, FirestoreAlertStore } from '../alerts/firestore-sink.ts';
 import { SignatureFormatSchema } from '../config/sign-config.ts';
 import { DependencyError } from '../errors.ts';
-import { MONITOR_COLLECTION, type MonitorState } from '../monitor-log/state.ts';
+import {
+  MONITOR_COLLECTION,
+  MONITOR_RUNS_COLLECTION,
+  type MonitorState,
+  NO_LOG_RUN_DOCUMENT,
+  type NoLogRun,
+} from '../monitor-log/state.ts';
 import { TAG_SCHEMA_VERSION, TAGS_COLLECTION, type TagRecord } from '../reverify/store.ts';
 import {
   type AttachedBits,
@@ -24,6 +31,7 @@ import type {
   DashboardView,
   LogEntryRef,
   MonitorSummary,
+  NoLogRunSummary,
   RepositoryCoverage,
   SigningSummary,
   TagCoverage,
@@ -255,6 +263,25 @@ export function monitorSummary(state: MonitorState): MonitorSummary {
   };
 }
 
+/**
+ * The record of the monitor's latest run without a log, if there is one of this schema. It is the
+ * latest word unless a log state was updated after it (a log configured since), and it never
+ * stands in for a log state: `monitors` shows those whatever it says.
+ */
+export function noLogRunSummary(
+  record: Partial<NoLogRun> | undefined,
+  monitors: readonly MonitorSummary[],
+): NoLogRunSummary | undefined {
+  if (record?.schemaVersion !== 1 || typeof record.lastRunAt !== 'string') return undefined;
+  const at = Date.parse(record.lastRunAt);
+  if (Number.isNaN(at)) return undefined;
+  return {
+    lastRunAt: record.lastRunAt,
+    note: typeof record.note === 'string' ? record.note : '',
+    latest: monitors.every((m) => !(Date.parse(m.updatedAt) > at)),
+  };
+}
+
 async function read<T>(what: string, query: () => Promise<T>): Promise<T> {
   try {
     return await query();
@@ -276,7 +303,7 @@ export interface LoadOptions {
 export async function loadDashboard(db: Firestore, opts: LoadOptions): Promise<DashboardView> {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const truncated: string[] = [];
-  const [verdictSnap, signingSnap, recentSnap, openAlerts, monitorSnap] = await Promise.all([
+  const [verdictSnap, signingSnap, recentSnap, openAlerts, monitorSnap, noLogSnap] = await Promise.all([
     read(TAGS_COLLECTION, () =>
       db
         .collection(TAGS_COLLECTION)
@@ -313,6 +340,9 @@ export async function loadDashboard(db: Firestore, opts: LoadOptions): Promise<D
     ),
     read('open alerts', () => readOpenAlerts(new FirestoreAlertStore(db), limits.openAlerts)),
     read(MONITOR_COLLECTION, () => db.collection(MONITOR_COLLECTION).limit(100).get()),
+    read(`${MONITOR_RUNS_COLLECTION}/${NO_LOG_RUN_DOCUMENT}`, () =>
+      db.collection(MONITOR_RUNS_COLLECTION).doc(NO_LOG_RUN_DOCUMENT).get(),
+    ),
   ]);
 
   const verdicts: VerdictRow[] = [];
@@ -342,6 +372,7 @@ export async function loadDashboard(db: Firestore, opts: LoadOptions): Promise<D
     .filter((s) => s.schemaVersion === 1)
     .map(monitorSummary)
     .sort((a, b) => a.log.localeCompare(b.log));
+  const noLogRun = noLogRunSummary(noLogSnap.data() as Partial<NoLogRun> | undefined, monitors);
 
   return {
     generatedAt: (opts.now ?? (() => new Date()))().toISOString(),
@@ -352,6 +383,7 @@ export async function loadDashboard(db: Firestore, opts: LoadOptions): Promise<D
     recentSignings,
     openAlerts: openAlerts.shown,
     monitors,
+    ...(noLogRun === undefined ? {} : { noLogRun }),
     truncated: openAlerts.more ? [...truncated, ALERTS_COLLECTION] : truncated,
   };
 }

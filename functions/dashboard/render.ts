@@ -10,6 +10,7 @@ import type {
   DashboardView,
   LogEntryRef,
   MonitorSummary,
+  NoLogRunSummary,
   RepositoryCoverage,
   SigningSummary,
   TagCoverage,
@@ -112,11 +113,14 @@ function tiles(view: DashboardView): Html {
   const partial = view.truncated.includes(ALERTS_COLLECTION);
   const alerts = view.openAlerts.length;
   const behind = view.monitors.reduce((n, m) => n + Math.max(0, m.treeSize - m.cursor), 0);
+  const monitorTile = watchingNoLog(view)
+    ? html`<div class="tile"><div class="n">—</div><div class="l">no transparency log watched</div></div>`
+    : html`<div class="tile ${view.monitors.length === 0 ? 'warn' : 'ok'}"><div class="n">${view.monitors.length === 0 ? '—' : behind}</div><div class="l">${view.monitors.length === 0 ? 'log monitor has not run' : 'log entries not yet scanned'}</div></div>`;
   return html`<section class="tiles" aria-label="summary">
   <div class="tile ${alerts > 0 ? 'bad' : 'ok'}"><div class="n">${alerts}${partial ? '+' : ''}</div><div class="l">open alerts</div></div>
   <div class="tile ${total.problems > 0 ? 'bad' : 'ok'}"><div class="n">${total.signed} / ${total.tags}</div><div class="l">tags signed (${total.problems} unsigned or failing)</div></div>
   <div class="tile"><div class="n">${view.coverage.length}</div><div class="l">repositories</div></div>
-  <div class="tile ${view.monitors.length === 0 ? 'warn' : 'ok'}"><div class="n">${view.monitors.length === 0 ? '—' : behind}</div><div class="l">${view.monitors.length === 0 ? 'log monitor has not run' : 'log entries not yet scanned'}</div></div>
+  ${monitorTile}
 </section>`;
 }
 
@@ -250,10 +254,30 @@ function monitorBlock(m: MonitorSummary): Html {
 </article>`;
 }
 
-function monitorSection(monitors: readonly MonitorSummary[]): Html {
+/** The record of a run without a log, when it is the monitor's latest word (no log state is newer). */
+function watchingNoLog(view: DashboardView): NoLogRunSummary | undefined {
+  return view.noLogRun?.latest ? view.noLogRun : undefined;
+}
+
+/**
+ * A deployment without a log says so, with its last run: not "has not run yet", which is what a
+ * broken monitor looks like. Log states are shown whatever it says (older ones as from earlier runs).
+ */
+function monitorSection(view: DashboardView): Html {
+  const { monitors } = view;
+  const noLog = watchingNoLog(view);
+  const lead = noLog
+    ? html`<p>This deployment watches no transparency log: none is configured. The log monitor last ran ${time(noLog.lastRunAt)}, with no log to watch.${
+        monitors.length > 0
+          ? html` <span class="muted">The log states below are from earlier runs, when a log was configured.</span>`
+          : ''
+      }</p>`
+    : monitors.length === 0
+      ? html`<p class="empty">The log monitor has not run yet.</p>`
+      : '';
   return html`<section id="monitor">
 <h2>Transparency log monitor</h2>
-${monitors.length === 0 ? html`<p class="empty">The log monitor has not run yet.</p>` : monitors.map(monitorBlock)}
+${lead}${monitors.map(monitorBlock)}
 </section>`;
 }
 
@@ -275,7 +299,7 @@ ${tiles(view)}
 ${alertsSection(view.openAlerts, view.repository !== undefined, view.truncated.includes(ALERTS_COLLECTION))}
 ${coverageSection(view.coverage)}
 ${signingsSection(view.recentSignings)}
-${monitorSection(view.monitors)}
+${monitorSection(view)}
 </main>`,
   );
 }

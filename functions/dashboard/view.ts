@@ -83,6 +83,22 @@ export interface MonitorSummary {
   updatedAt: string;
 }
 
+/**
+ * The monitor's record of its latest run without a transparency log (REKOR_URL=none): the
+ * deployment watches no log, which is not the same as a monitor that never ran.
+ */
+export interface NoLogRunSummary {
+  /** When a monitor run last found no log configured. */
+  lastRunAt: string;
+  /** What that run said. */
+  note: string;
+  /**
+   * No log state was updated after it: the monitor's latest run watched no log. False once a log
+   * is configured and watched (its state, in `monitors`, is newer).
+   */
+  latest: boolean;
+}
+
 export interface DashboardView {
   generatedAt: string;
   project: string;
@@ -92,6 +108,8 @@ export interface DashboardView {
   recentSignings: SigningSummary[];
   openAlerts: Alert[];
   monitors: MonitorSummary[];
+  /** Set when the monitor has run without a log (see NoLogRunSummary.latest for whether it still does). */
+  noLogRun?: NoLogRunSummary;
   /** Collections that held more documents than one page reads: their counts are partial. */
   truncated: string[];
 }

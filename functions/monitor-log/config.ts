@@ -15,6 +15,7 @@
  */
 import { z } from 'zod';
 import { logPublicKeyFromEnv } from '../config/log-key.ts';
+import { rekorUrlFromEnv } from '../config/rekor-url.ts';
 import { watchRuleKeys, withV1LogKey } from '../config/shared-document.ts';
 import { InvalidInputError } from '../errors.ts';
 import { V1_RETRIEVED_ENTRIES_MAX_BYTES } from '../tlog/client/limits.ts';
@@ -246,8 +247,9 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
     const startIndex = int(env.MONITOR_START_INDEX, 'MONITOR_START_INDEX');
     const maxEntriesPerRun = int(env.MONITOR_MAX_ENTRIES, 'MONITOR_MAX_ENTRIES');
     const stalledAfter = stalledAfterHours(env.MONITOR_STALLED_AFTER_HOURS);
-    if (!env.REKOR_URL) throw noLogNamedError();
-    noLog = env.REKOR_URL === 'none';
+    const rekor = rekorUrlFromEnv(env);
+    if (rekor === undefined) throw noLogNamedError();
+    noLog = rekor === 'none';
     raw = {
       project,
       logs: noLog
@@ -255,8 +257,8 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
         : [
             {
               kind: env.REKOR_API === 'v2' ? 'rekor-v2' : 'rekor-v1',
-              url: env.REKOR_URL,
-              publicKey: logPublicKeyFromEnv(env, env.REKOR_URL),
+              url: rekor,
+              publicKey: logPublicKeyFromEnv(env, rekor),
               ...(startIndex !== undefined ? { startIndex } : {}),
               ...(stalledAfter !== undefined ? { stalledAfterHours: stalledAfter } : {}),
             },

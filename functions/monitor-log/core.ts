@@ -44,7 +44,14 @@ import {
 } from './scan.ts';
 import type { SigningRecordLookup } from './signing-lookup.ts';
 import { DEFAULT_STALLED_AFTER_MS, followGrowth, knownTrees } from './stall.ts';
-import type { FanOutPlan, MonitorState, MonitorStateStore, PreviousTree } from './state.ts';
+import {
+  type FanOutPlan,
+  MONITOR_RUNS_COLLECTION,
+  type MonitorState,
+  type MonitorStateStore,
+  NO_LOG_RUN_DOCUMENT,
+  type PreviousTree,
+} from './state.ts';
 
 export interface MonitorLimits {
   /** Entries per batch; the cursor is saved after each. */
@@ -159,6 +166,8 @@ export interface MonitorRunResult {
   logs: LogRunResult[];
   /** Why no log was checked, when the deployment has none (NO_LOG_NOTE). */
   note?: string;
+  /** The run's request was refused as a whole: a backfill (`from`) with no log to backfill. */
+  refused?: InvalidInputError;
 }
 
 /** What a run says when the configuration names no log (REKOR_URL=none; loadMonitorConfig). */
@@ -166,12 +175,7 @@ export const NO_LOG_NOTE =
   'no transparency log is configured (REKOR_URL=none, or SIGSENTRY_CONFIG names none), so no log was watched';
 
 export async function runMonitor(deps: MonitorDeps): Promise<MonitorRunResult> {
-  // A deployment without a log: nothing to check, and nothing wrong with that (entry.ts still
-  // redelivers the owed alert notices). The owned identities do not matter then.
-  if (deps.logs.length === 0) {
-    deps.logger.notice(`monitor run: ${NO_LOG_NOTE}`);
-    return { ok: true, logs: [], note: NO_LOG_NOTE };
-  }
+  if (deps.logs.length === 0) return runWithoutLog(deps);
   const matcher = watchingFor(deps.identities);
   const logs: LogRunResult[] = [];
   for (const config of deps.logs) {
@@ -193,6 +197,38 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorRunResult> {
     logs.push(result);
   }
   return { ok: logs.every((l) => COMPLETED_OUTCOMES.has(l.outcome)), logs };
+}
+
+/**
+ * A deployment without a log: nothing to check, and nothing wrong with that (entry.ts still
+ * redelivers the owed alert notices). The owned identities do not matter then. The run leaves its
+ * record (NoLogRun) so the dashboard can say that no log is watched rather than that the monitor
+ * never ran; a record that cannot be written is logged and the run goes on, since what it is for
+ * (the owed notices) does not depend on it. A backfill (`from`) is refused: there is no log to
+ * rescan, and answering as if it had been done would hide the caller's mistake.
+ */
+async function runWithoutLog(deps: MonitorDeps): Promise<MonitorRunResult> {
+  const lastRunAt = new Date((deps.now ?? Date.now)()).toISOString();
+  try {
+    await deps.store.recordNoLogRun?.({ schemaVersion: 1, lastRunAt, note: NO_LOG_NOTE });
+  } catch (error) {
+    deps.logger.error(
+      'could not record this monitor run without a log: the dashboard and `sigsentry status` still show the run before, or that the monitor has not run',
+      { collection: MONITOR_RUNS_COLLECTION, document: NO_LOG_RUN_DOCUMENT, lastRunAt, error },
+    );
+  }
+  if (deps.from !== undefined) {
+    const refused = new InvalidInputError(
+      `a backfill from log index ${deps.from} was asked for, but no transparency log is configured ` +
+        '(REKOR_URL=none, or SIGSENTRY_CONFIG names none), so there is no log to backfill: ' +
+        'leave out from (?from=, --from), or configure a log first',
+      { from: deps.from },
+    );
+    deps.logger.warn(`monitor run refused: ${refused.message}`, { from: deps.from });
+    return { ok: false, logs: [], note: NO_LOG_NOTE, refused };
+  }
+  deps.logger.notice(`monitor run: ${NO_LOG_NOTE}`);
+  return { ok: true, logs: [], note: NO_LOG_NOTE };
 }
 
 /**

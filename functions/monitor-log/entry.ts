@@ -5,6 +5,13 @@
  * through the sinks. A deployment without a log (REKOR_URL=none) answers 200 with no log and a
  * `note` saying so; every run, log or not, redelivers the alert notices still owed to channels.
  * `?from=INDEX` rescans (backfills) from an index.
+ *
+ * Two kinds of 400 for `from`, told apart by whether a run happened. A `from` that is not a log
+ * index is refused before anything runs: the request was not understood, so it does nothing, not
+ * even the redelivery (the scheduler never sends `from`; its runs redeliver). A well-formed `from`
+ * the run refuses — one that would skip unscanned entries, or any `from` when no log is configured
+ * (there is nothing to backfill) — is answered after the run, and like every run's answer that one
+ * carries the owed notices it redelivered.
  */
 import type { OwedRedelivery } from '../alerts/fanout.ts';
 import { InvalidInputError } from '../errors.ts';
@@ -66,7 +73,12 @@ export function createMonitorLogEntry(deps: {
         ...(error !== undefined ? { error: String((error as Error).message ?? error) } : {}),
       }));
       status = statusOf(result);
-      body = { ok: result.ok, logs: summary, ...(result.note !== undefined ? { note: result.note } : {}) };
+      body = {
+        ok: result.ok,
+        logs: summary,
+        ...(result.note !== undefined ? { note: result.note } : {}),
+        ...(result.refused !== undefined ? { error: result.refused.message } : {}),
+      };
     } catch (err) {
       deps.logger.error('monitor run failed', { error: err });
       status = 500;
@@ -80,10 +92,12 @@ export function createMonitorLogEntry(deps: {
 
 /**
  * 500 tells the scheduler's retry and failure metrics that a log could not be checked; a `from`
- * the monitor refuses (it would skip entries never scanned) is the caller's error, so 400.
+ * the monitor refuses (it would skip entries never scanned, or there is no log) is the caller's
+ * error, so 400.
  */
 function statusOf(result: MonitorRunResult): number {
   if (result.ok) return 200;
+  if (result.refused !== undefined) return 400;
   const failed = result.logs.filter((log) => log.outcome === 'failed');
   const refusedFrom = failed.every((log) => log.error instanceof InvalidInputError);
   const otherwiseFine = result.logs.every(

@@ -3,12 +3,35 @@
  * and the scan cursor (the next index not yet fully processed). The two move separately: the
  * checkpoint advances as soon as it is proven consistent, the cursor only over batches whose every
  * entry was matched and alerted on. Writes carry a version, so two overlapping runs never move
- * either backwards: the loser of a race stops.
+ * either backwards: the loser of a race stops. A deployment without a log has no log state: its
+ * runs leave one record apart, `monitorRuns/no-log` (NoLogRun).
  */
 import type { DocumentReference, Firestore } from '@google-cloud/firestore';
 import { DependencyError } from '../errors.ts';
 
 export const MONITOR_COLLECTION = 'monitor';
+
+/**
+ * What the monitor records of a run that is not any one log's: `monitorRuns/no-log`, written by each
+ * run of a deployment without a transparency log (REKOR_URL=none). Kept out of `monitor`, whose
+ * documents are log states (a checkpoint and a cursor), so it can never be read as one.
+ */
+export const MONITOR_RUNS_COLLECTION = 'monitorRuns';
+export const NO_LOG_RUN_DOCUMENT = 'no-log';
+
+/**
+ * The latest run that had no log to watch, overwritten by each such run. The dashboard and
+ * `sigsentry status` tell from it "this deployment watches no log, the monitor last ran then" from
+ * "the monitor has not run". A log configured later leaves it as it was: its state, updated after
+ * `lastRunAt`, is then the newer word (dashboard/data.ts).
+ */
+export interface NoLogRun {
+  schemaVersion: 1;
+  /** When the run was (ISO 8601, the run's clock). */
+  lastRunAt: string;
+  /** What the run said (core.ts NO_LOG_NOTE). */
+  note: string;
+}
 
 export interface MonitorState {
   schemaVersion: 1;
@@ -86,6 +109,11 @@ export interface MonitorStateStore {
    * version is still `expectedVersion` (undefined: no document yet). False when another run won.
    */
   save(next: MonitorState, expectedVersion: number | undefined): Promise<boolean>;
+  /**
+   * Records a run without a log (replacing the record of the one before). Optional: a store that
+   * holds log states only (a test's wrapper) records none, and the run goes on without it.
+   */
+  recordNoLogRun?(run: NoLogRun): Promise<void>;
 }
 
 /** Document ids may not contain `/`. */
@@ -119,6 +147,19 @@ export class FirestoreMonitorStore implements MonitorStateStore {
       throw new DependencyError('firestore', `could not write the monitor state of ${next.log}`, {}, err);
     }
   }
+
+  async recordNoLogRun(run: NoLogRun): Promise<void> {
+    try {
+      await this.db.collection(MONITOR_RUNS_COLLECTION).doc(NO_LOG_RUN_DOCUMENT).set(run);
+    } catch (err) {
+      throw new DependencyError(
+        'firestore',
+        `could not record the monitor run without a log in ${MONITOR_RUNS_COLLECTION}/${NO_LOG_RUN_DOCUMENT}`,
+        {},
+        err,
+      );
+    }
+  }
 }
 
 /**
@@ -142,6 +183,8 @@ export function saveIfVersion<T extends { version: number }>(
 
 export class MemoryMonitorStore implements MonitorStateStore {
   readonly states = new Map<string, MonitorState>();
+  /** The latest run without a log, as recordNoLogRun left it. */
+  noLogRun: NoLogRun | undefined;
 
   async load(log: string): Promise<MonitorState | undefined> {
     const s = this.states.get(log);
@@ -152,5 +195,9 @@ export class MemoryMonitorStore implements MonitorStateStore {
     if (this.states.get(next.log)?.version !== expectedVersion) return false;
     this.states.set(next.log, structuredClone({ ...next, version: (expectedVersion ?? 0) + 1 }));
     return true;
+  }
+
+  async recordNoLogRun(run: NoLogRun): Promise<void> {
+    this.noLogRun = structuredClone(run);
   }
 }

@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { logPublicKeyFromEnv } from '../config/log-key.ts';
+import { rekorUrlFromEnv } from '../config/rekor-url.ts';
 import { watchRuleKeys, withV1LogKey } from '../config/shared-document.ts';
 import { watchedHostProblem } from '../config/sign-config.ts';
 import { InvalidInputError } from '../errors.ts';
@@ -195,7 +196,7 @@ export function loadReverifyConfig(env: NodeJS.ProcessEnv): ReverifyConfig {
   if (env.SIGSENTRY_CONFIG) {
     raw = fromSharedDocument(json('SIGSENTRY_CONFIG', env.SIGSENTRY_CONFIG), env);
   } else {
-    const rekor = env.REKOR_URL;
+    const rekor = rekorUrlFromEnv(env);
     if (rekor && rekor !== 'none' && env.REKOR_API === 'v2') {
       throw new InvalidInputError('reverifyImages re-checks inclusion on Rekor v1 logs only (REKOR_API=v2)');
     }

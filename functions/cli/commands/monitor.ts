@@ -15,9 +15,11 @@ export const MONITOR_USAGE = `usage: sigsentry monitor --once [--from INDEX] [--
   the cursor (one past it is refused: it would skip unscanned entries). It counts, as the cursor
   does, within the log's current tree: on a sharded Rekor v1 that is an alert's treeIndex, not its
   global logIndex.
-  Exit codes: 0 the log is consistent and was scanned, 1 it was not (another run holding the log,
-  or a dependency failed, included), 2 usage error (a --from that would skip unscanned entries
-  included).`;
+  Without a log (REKOR_URL=none) it says so, records the run for \`sigsentry status\`, and refuses
+  --from (there is no log to backfill).
+  Exit codes: 0 the log is consistent and was scanned (or there is no log), 1 it was not (another
+  run holding the log, or a dependency failed, included), 2 usage error (a --from that would skip
+  unscanned entries, or any --from without a log, included).`;
 
 export async function runMonitorCommand(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs(
@@ -92,6 +94,11 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
       say(`sigsentry monitor: ${log.log} is being scanned by another run (its lease); nothing scanned here`);
     }
     if (result.ok) return busy.length === 0 ? 0 : 1;
+    // A --from with no log to backfill (REKOR_URL=none): the caller's, as a --from past the cursor.
+    if (result.refused !== undefined) {
+      say(`sigsentry monitor: ${result.refused.message}`);
+      return 2;
+    }
     // A refused --from is known only once the log's state is read, but it is still the caller's.
     return result.logs.some((log) => log.error instanceof InvalidInputError) ? 2 : 1;
   } catch (err) {

@@ -1,16 +1,18 @@
 /**
  * `sigsentry status [--repository HOST/REPO] [--json]`: what the status page shows, in a terminal:
- * signing coverage per repository, recent signings, open alerts, the monitor's cursor.
+ * signing coverage per repository, recent signings, open alerts, the monitor's cursor (or that the
+ * deployment watches no transparency log).
  */
-import type { SigningSummary } from '../../dashboard/view.ts';
+import type { DashboardView, SigningSummary } from '../../dashboard/view.ts';
 import { parseCommandArgs } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
 export const STATUS_USAGE = `usage: sigsentry status [--repository HOST/REPO] [--json]
 
   Signing coverage per repository, recent signings with their log indexes, open alerts and the
-  transparency-log monitor's cursor, from Firestore. Exit codes: 0 nothing open, 1 open alerts or
-  unsigned/failing tags (or the state could not be read), 2 usage error.`;
+  transparency-log monitor's cursor (or that no log is configured, with the monitor's last run),
+  from Firestore. Exit codes: 0 nothing open, 1 open alerts or unsigned/failing tags (or the state
+  could not be read), 2 usage error.`;
 
 export async function runStatus(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs(
@@ -66,9 +68,7 @@ export async function runStatus(argv: string[]): Promise<number> {
       if (!view.openAlerts.length) out('  none');
       for (const a of view.openAlerts) out(`  ${a.severity.padEnd(8)} ${a.kind.padEnd(18)} ${a.subject}`);
       out('\ntransparency-log monitor');
-      if (!view.monitors.length) out('  no run yet');
-      for (const m of view.monitors)
-        out(`  ${m.log}: cursor ${m.cursor} of verified tree size ${m.treeSize}`);
+      for (const line of monitorLines(view)) out(line);
       if (view.truncated.length) out(`\n(partial counts: ${view.truncated.join(', ')})`);
     }
     return view.openAlerts.length === 0 && problems === 0 ? 0 : 1;
@@ -78,6 +78,26 @@ export async function runStatus(argv: string[]): Promise<number> {
   } finally {
     await db.terminate();
   }
+}
+
+/**
+ * The monitor's lines: each log's cursor, or that the deployment watches no log (with the monitor's
+ * last run), which is not "no run yet", what a monitor that never ran shows.
+ */
+export function monitorLines(view: Pick<DashboardView, 'monitors' | 'noLogRun'>): string[] {
+  const lines: string[] = [];
+  const noLog = view.noLogRun?.latest ? view.noLogRun : undefined;
+  if (noLog !== undefined) {
+    lines.push(`  no transparency log is configured: none watched (the monitor last ran ${noLog.lastRunAt})`);
+    if (view.monitors.length > 0) lines.push('  log states from earlier runs, when a log was configured:');
+  } else if (view.monitors.length === 0) {
+    lines.push('  no run yet');
+  }
+  const indent = noLog !== undefined ? '    ' : '  ';
+  for (const m of view.monitors) {
+    lines.push(`${indent}${m.log}: cursor ${m.cursor} of verified tree size ${m.treeSize}`);
+  }
+  return lines;
 }
 
 /** A signing's formats on one line: each log index, or that the format was given up on or is being added. */

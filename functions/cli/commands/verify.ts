@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { logPublicKeyFromEnv } from '../../config/log-key.ts';
+import { rekorUrlFromEnv } from '../../config/rekor-url.ts';
 import { InvalidInputError } from '../../errors.ts';
 import { RegistryClient } from '../../registry/client.ts';
 import { googleRegistryAuthorization } from '../../registry/google-auth.ts';
@@ -142,9 +143,11 @@ export async function runVerify(argv: string[]): Promise<number> {
   let reference: ReturnType<typeof parseImageReference>;
   const pems: string[] = [];
   let logKeyPem: string | undefined;
+  let rekor: string | undefined;
   try {
     reference = parseImageReference(args.image);
-    if (env.REKOR_URL && env.REKOR_URL !== 'none') logKeyPem = logPublicKeyFromEnv(env, env.REKOR_URL);
+    rekor = rekorUrlFromEnv(env);
+    if (rekor !== undefined && rekor !== 'none') logKeyPem = logPublicKeyFromEnv(env, rekor);
     for (const key of args.keys) if (!isKmsKeyReference(key)) pems.push(readKeyFile(key));
   } catch (err) {
     if (!(err instanceof UsageError || err instanceof InvalidInputError)) throw err;
@@ -174,7 +177,7 @@ export async function runVerify(argv: string[]): Promise<number> {
       references: args.references,
     };
     const trust: VerifierTrust = {
-      logs: env.REKOR_URL && env.REKOR_URL !== 'none' && logKeyPem ? [logKey(env.REKOR_URL, logKeyPem)] : [],
+      logs: rekor !== undefined && rekor !== 'none' && logKeyPem ? [logKey(rekor, logKeyPem)] : [],
       ...(args.identity === undefined ? {} : { publicGoodRoot: embeddedPublicGoodTrustedRoot() }),
     };
     const registry = new RegistryClient({

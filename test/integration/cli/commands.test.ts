@@ -6,9 +6,15 @@ import { promisify } from 'node:util';
 import { Firestore } from '@google-cloud/firestore';
 import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts';
 import { alertSinkFromEnv } from '../../../functions/alerts/from-env.ts';
+import type { DashboardView } from '../../../functions/dashboard/view.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { defaultLogName } from '../../../functions/monitor-log/config.ts';
-import { FirestoreMonitorStore } from '../../../functions/monitor-log/state.ts';
+import { NO_LOG_NOTE } from '../../../functions/monitor-log/core.ts';
+import {
+  FirestoreMonitorStore,
+  MONITOR_RUNS_COLLECTION,
+  NO_LOG_RUN_DOCUMENT,
+} from '../../../functions/monitor-log/state.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { FirestoreSigningStore } from '../../../functions/state/signing-records.ts';
 import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
@@ -222,6 +228,58 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
     assert.ok(view.monitors.length >= 1, 'the monitor run above is shown');
     const human = await sigsentry('status');
     assert.match(human.stdout, /transparency-log monitor/);
+  });
+
+  test('without a log (REKOR_URL=none), monitor --once records its run, and status says no log is watched with that time, not "no run yet"', async () => {
+    const db = new Firestore({ projectId: stack.env.GCP_PROJECT, ignoreUndefinedProperties: true });
+    try {
+      const started = Date.now();
+      const asJson = await sigsentryWith(
+        { ...process.env, REKOR_URL: 'none' },
+        'monitor',
+        '--once',
+        '--json',
+      );
+      assert.equal(asJson.code, 0, asJson.stdout + asJson.stderr);
+      assert.deepEqual(JSON.parse(asJson.stdout), { ok: true, logs: [], note: NO_LOG_NOTE });
+      const run = await sigsentryWith({ ...process.env, REKOR_URL: 'none' }, 'monitor', '--once');
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.equal(run.stdout, `${NO_LOG_NOTE}\n`);
+      const recorded = (await db.collection(MONITOR_RUNS_COLLECTION).doc(NO_LOG_RUN_DOCUMENT).get()).data();
+      assert.ok(Date.parse(String(recorded?.['lastRunAt'])) >= started, JSON.stringify(recorded));
+      assert.equal(recorded?.['note'], NO_LOG_NOTE);
+
+      const status = await sigsentry('status');
+      assert.ok(status.code === 0 || status.code === 1, status.stderr);
+      const lines = status.stdout.split('\n');
+      const heading = lines.indexOf('transparency-log monitor');
+      assert.equal(
+        lines[heading + 1],
+        `  no transparency log is configured: none watched (the monitor last ran ${recorded?.['lastRunAt']})`,
+        status.stdout,
+      );
+      // The log states of the runs above (with the stack's log) are shown as from earlier runs.
+      assert.equal(lines[heading + 2], '  log states from earlier runs, when a log was configured:');
+      assert.doesNotMatch(status.stdout, /no run yet/);
+
+      const json = JSON.parse((await sigsentry('status', '--json')).stdout) as DashboardView;
+      assert.equal(json.noLogRun?.latest, true);
+      assert.equal(json.noLogRun?.lastRunAt, recorded?.['lastRunAt']);
+
+      // A --from has no log to backfill: a usage error.
+      const refused = await sigsentryWith(
+        { ...process.env, REKOR_URL: 'none' },
+        'monitor',
+        '--once',
+        '--from',
+        '0',
+      );
+      assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+      assert.match(refused.stderr, /no log to backfill/);
+    } finally {
+      await db.collection(MONITOR_RUNS_COLLECTION).doc(NO_LOG_RUN_DOCUMENT).delete();
+      await db.terminate();
+    }
   });
 
   test('alerts resolve: an operator resolves an open alert with a reason; it is told, and kept', async () => {

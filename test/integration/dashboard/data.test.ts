@@ -9,9 +9,16 @@ import { after, before, describe, it } from 'node:test';
 import { Firestore } from '@google-cloud/firestore';
 import { alertDocumentId } from '../../../functions/alerts/alert.ts';
 import { FirestoreAlertStore } from '../../../functions/alerts/firestore-sink.ts';
+import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
 import { loadDashboard } from '../../../functions/dashboard/data.ts';
 import type { DashboardView } from '../../../functions/dashboard/view.ts';
-import { FirestoreMonitorStore } from '../../../functions/monitor-log/state.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { NO_LOG_NOTE, runMonitor } from '../../../functions/monitor-log/core.ts';
+import {
+  FirestoreMonitorStore,
+  MONITOR_RUNS_COLLECTION,
+  NO_LOG_RUN_DOCUMENT,
+} from '../../../functions/monitor-log/state.ts';
 import { FirestoreTagStore } from '../../../functions/reverify/store.ts';
 import {
   FirestoreSigningStore,
@@ -252,6 +259,49 @@ describe('dashboard data on the Firestore emulator', () => {
       assert.deepEqual(ranks, [...ranks].sort(), 'most severe first');
     } finally {
       for (const key of keys) await db.collection('alerts').doc(alertDocumentId(key)).delete();
+    }
+  });
+
+  it('a run without a transparency log, recorded by the core in Firestore: the view and the served page say no log is watched, with its time, until a log state is newer', async () => {
+    const record = db.collection(MONITOR_RUNS_COLLECTION).doc(NO_LOG_RUN_DOCUMENT);
+    const runWithoutLog = (at: string) =>
+      runMonitor({
+        logs: [],
+        store: new FirestoreMonitorStore(db),
+        alerts: new MemoryAlertSink(),
+        records: { findBySignature: async () => undefined },
+        identities: [],
+        logger: createMemoryLogger(),
+        now: () => Date.parse(at),
+      });
+    try {
+      // After every log state the emulator holds (this file's, and the other tests').
+      assert.equal((await runWithoutLog('2999-01-01T00:00:00Z')).ok, true);
+      const view = await loadDashboard(db, { project: 'p' });
+      assert.deepEqual(view.noLogRun, {
+        lastRunAt: '2999-01-01T00:00:00.000Z',
+        note: NO_LOG_NOTE,
+        latest: true,
+      });
+      assert.ok(
+        view.monitors.some((m) => m.log === logName),
+        'the log states are still there, shown as from earlier runs',
+      );
+      const page = await (await fetch(stack.env.DASHBOARD_URL!)).text();
+      assert.match(page, /This deployment watches no transparency log: none is configured\./);
+      assert.match(page, /last ran <time datetime="2999-01-01T00:00:00.000Z">/);
+      assert.doesNotMatch(page, /has not run/);
+
+      // A run long before this file's log state: a log was configured since, and shows as usual.
+      await runWithoutLog('2000-01-01T00:00:00Z');
+      const later = await loadDashboard(db, { project: 'p' });
+      assert.equal(later.noLogRun?.latest, false);
+      assert.doesNotMatch(
+        await (await fetch(stack.env.DASHBOARD_URL!)).text(),
+        /watches no transparency log/,
+      );
+    } finally {
+      await record.delete();
     }
   });
 

@@ -101,3 +101,54 @@ export function* strings(node: unknown, at = ''): Generator<[string, string]> {
     for (const [k, v] of Object.entries(node)) yield* strings(v, at ? `${at}.${k}` : k);
   }
 }
+
+// One token of the expressions `evaluate` reads: white space, a string without interpolation, a
+// number, a variable or local, a bool, an operator.
+const TOKEN =
+  /\s+|"(?:[^"\\$]|\\.)*"|\d+(?:\.\d+)?|(?:var|local)\.[A-Za-z0-9_]+|true|false|==|!=|&&|\|\||[!?:()]/y;
+
+/**
+ * The value of a simple expression (a resource's `count`, a boolean local) for the given variable
+ * values, the others at their defaults: string, number and bool literals, `var.` and `local.`
+ * references, `==`, `!=`, `!`, `&&`, `||`, `? :` and parentheses. Anything else throws, so a check
+ * built on it never passes on an expression it did not read. A literal is its own value.
+ */
+export function evaluate(
+  tf: Terraform,
+  value: unknown,
+  vars: Record<string, unknown> = {},
+  depth = 0,
+): unknown {
+  if (typeof value !== 'string') return value;
+  const m = /^\$\{([\s\S]*)\}$/.exec(value);
+  if (!m) return value;
+  if (depth > 16) throw new Error(`evaluate: locals nested too deep at ${value}`);
+  const source = m[1]!;
+  let js = '';
+  for (let at = 0; at < source.length; ) {
+    TOKEN.lastIndex = at;
+    const token = TOKEN.exec(source)?.[0];
+    if (token === undefined)
+      throw new Error(`evaluate: cannot read ${JSON.stringify(source.slice(at))} in ${value}`);
+    at = TOKEN.lastIndex;
+    let operand: unknown;
+    if (token.startsWith('var.')) {
+      const name = token.slice(4);
+      if (!(name in vars) && tf.variable[name] === undefined)
+        throw new Error(`evaluate: no variable ${name}`);
+      operand = name in vars ? vars[name] : tf.variable[name]!['default'];
+    } else if (token.startsWith('local.')) {
+      const name = token.slice(6);
+      if (!(name in tf.locals)) throw new Error(`evaluate: no local ${name}`);
+      operand = evaluate(tf, tf.locals[name], vars, depth + 1);
+    } else {
+      js += token === '==' ? '===' : token === '!=' ? '!==' : token;
+      continue;
+    }
+    if (!['string', 'number', 'boolean'].includes(typeof operand)) {
+      throw new Error(`evaluate: ${token} is not a string, number or bool`);
+    }
+    js += JSON.stringify(operand);
+  }
+  return new Function(`return (${js});`)();
+}

@@ -2,9 +2,11 @@
  * A deployment without a transparency log (REKOR_URL=none, infra's rekor_url = "none") still
  * deploys monitorLog: it has no log to watch, but every run tells the channels the alert notices
  * still owed to them (a failed webhook delivery, an alert raised from the CLI). Such a run answers
- * 200 and says that no log was watched, without asking KMS for the owned keys; REKOR_URL unset
- * (rather than `none`) is still a configuration error. monitorLog is wired here as
- * functions/index.ts wires it: its dependencies from the environment, the run, the owed notices.
+ * 200 and says that no log was watched, without asking KMS for the owned keys, and leaves a record
+ * of itself (`monitorRuns/no-log`) from which the dashboard says that no log is watched rather than
+ * that the monitor never ran; a `from` (a backfill) is refused with 400. REKOR_URL unset (rather
+ * than `none`) is still a configuration error. monitorLog is wired here as functions/index.ts wires
+ * it: its dependencies from the environment, the run, the owed notices.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -16,16 +18,21 @@ import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
 import { InvalidInputError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { loadMonitorConfig } from '../../../functions/monitor-log/config.ts';
-import { runMonitor, runMonitorShard } from '../../../functions/monitor-log/core.ts';
+import { NO_LOG_NOTE, runMonitor, runMonitorShard } from '../../../functions/monitor-log/core.ts';
 import { createMonitorLogEntry } from '../../../functions/monitor-log/entry.ts';
 import { monitorDepsFromEnv } from '../../../functions/monitor-log/from-env.ts';
 import { createMonitorShardEntry } from '../../../functions/monitor-log/shard-entry.ts';
+import {
+  MemoryMonitorStore,
+  MONITOR_RUNS_COLLECTION,
+  NO_LOG_RUN_DOCUMENT,
+} from '../../../functions/monitor-log/state.ts';
 import { RecordingNotifier, rogue } from '../../helpers/recording-notifier.ts';
 
 const keyVersion = 'projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
 const noLogWatched = /no transparency log is configured.*no log was watched/;
 
-/** A client the run must not use: any property read throws (a no-log run needs no Firestore state). */
+/** A client the run must not use: any property read throws. */
 function untouchable<T>(what: string): T {
   return new Proxy(
     {},
@@ -36,6 +43,38 @@ function untouchable<T>(what: string): T {
       },
     },
   ) as T;
+}
+
+/**
+ * The Firestore a run without a log may use: it sets its record, `monitorRuns/no-log`, and touches
+ * nothing else (any other use throws). `fail` makes the write fail as Firestore would.
+ */
+function recordOnlyFirestore() {
+  const written: Array<{ path: string; data: Record<string, unknown> }> = [];
+  const state = { fail: undefined as Error | undefined };
+  const collection = (name: string) => {
+    if (name !== MONITOR_RUNS_COLLECTION)
+      throw new Error(`collection ${name} was used by a run without a log`);
+    return {
+      doc: (id: string) => ({
+        set: async (data: Record<string, unknown>) => {
+          if (state.fail) throw state.fail;
+          written.push({ path: `${name}/${id}`, data: structuredClone(data) });
+        },
+      }),
+    };
+  };
+  const db = new Proxy(
+    {},
+    {
+      get(_target, prop) {
+        if (prop === 'then') return undefined;
+        if (prop === 'collection') return collection;
+        throw new Error(`Firestore was used (${String(prop)}) by a run without a log`);
+      },
+    },
+  ) as Firestore;
+  return { db, written, state };
 }
 
 /** A clock the test moves; the alert record and the sinks share it. */
@@ -60,23 +99,39 @@ async function pipelineOwingOneNotice() {
   return { recorder, webhook, sink };
 }
 
-/** The clients monitorDepsFromEnv gets: the alert pipeline, and Firestore and Pub/Sub it must not touch. */
-function clientsOf(sink: FanOutAlertSink, logger: ReturnType<typeof createMemoryLogger>) {
+/**
+ * The clients monitorDepsFromEnv gets: the alert pipeline, a Firestore that takes the run's record
+ * only, and Pub/Sub it must not touch.
+ */
+function clientsOf(
+  sink: FanOutAlertSink,
+  logger: ReturnType<typeof createMemoryLogger>,
+  firestore: Firestore,
+) {
   return {
     logger,
     alerts: sink,
-    firestore: untouchable<Firestore>('Firestore'),
+    firestore,
     pubsub: { topic: () => untouchable('the shard topic') } as unknown as PubSub,
   };
 }
 
-/** monitorLog as functions/index.ts wires it, answering one scheduled call: status and body. */
-async function scheduledRun(env: NodeJS.ProcessEnv, sink: FanOutAlertSink) {
+/** monitorLog as functions/index.ts wires it, answering one call (scheduled: no query): status and body. */
+async function scheduledRun(
+  env: NodeJS.ProcessEnv,
+  sink: FanOutAlertSink,
+  {
+    query = {},
+    firestore = recordOnlyFirestore(),
+  }: { query?: Record<string, unknown>; firestore?: ReturnType<typeof recordOnlyFirestore> } = {},
+) {
   const logger = createMemoryLogger();
   const entry = createMonitorLogEntry({
     logger,
     run: (options) =>
-      monitorDepsFromEnv(env, clientsOf(sink, logger)).then((deps) => runMonitor({ ...deps, ...options })),
+      monitorDepsFromEnv(env, clientsOf(sink, logger, firestore.db)).then((deps) =>
+        runMonitor({ ...deps, ...options }),
+      ),
     redeliverOwedAlerts: () => sink.redeliverOwed(),
   });
   const answer = { status: 0, body: undefined as unknown as Record<string, unknown> };
@@ -89,8 +144,8 @@ async function scheduledRun(env: NodeJS.ProcessEnv, sink: FanOutAlertSink) {
       answer.body = body as Record<string, unknown>;
     },
   };
-  await entry({ query: {} }, res);
-  return { ...answer, logger };
+  await entry({ query }, res);
+  return { ...answer, logger, written: firestore.written };
 }
 
 describe('monitorLog in a deployment without a transparency log', () => {
@@ -120,7 +175,8 @@ describe('monitorLog in a deployment without a transparency log', () => {
 
   it('REKOR_URL=none: the run answers 200, says no log was watched, and still tells the owed alert notices', async () => {
     const { recorder, webhook, sink } = await pipelineOwingOneNotice();
-    const { status, body, logger } = await scheduledRun(env, sink);
+    const started = Date.now();
+    const { status, body, logger, written } = await scheduledRun(env, sink);
     assert.equal(status, 200, JSON.stringify(body));
     assert.equal(body['ok'], true);
     assert.deepEqual(body['logs'], [], 'no log was watched');
@@ -144,6 +200,104 @@ describe('monitorLog in a deployment without a transparency log', () => {
       [],
     );
     assert.equal(kmsConnections, 0, 'KMS is not asked for the owned key');
+
+    // The run's record, for the dashboard: when it ran, and that no log is configured. Nothing else
+    // is written (no log state: there is no checkpoint or cursor).
+    assert.deepEqual(
+      written.map((w) => w.path),
+      [`${MONITOR_RUNS_COLLECTION}/${NO_LOG_RUN_DOCUMENT}`],
+    );
+    const record = written[0]!.data;
+    assert.deepEqual(Object.keys(record).sort(), ['lastRunAt', 'note', 'schemaVersion']);
+    assert.equal(record['schemaVersion'], 1);
+    assert.equal(record['note'], NO_LOG_NOTE);
+    const at = Date.parse(String(record['lastRunAt']));
+    assert.ok(at >= started && at <= Date.now(), String(record['lastRunAt']));
+  });
+
+  it('a record that cannot be written is an ERROR line with its fields, and the run still answers 200 and tells the owed notices', async () => {
+    const { recorder, webhook, sink } = await pipelineOwingOneNotice();
+    const firestore = recordOnlyFirestore();
+    firestore.state.fail = Object.assign(
+      new Error('7 PERMISSION_DENIED: Missing or insufficient permissions.'),
+      {
+        code: 7,
+      },
+    );
+    const { status, body, logger, written } = await scheduledRun(env, sink, { firestore });
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body['ok'], true);
+    assert.match(String(body['note']), noLogWatched);
+    assert.deepEqual(body['owedAlerts'], { told: 1, dropped: 0, failed: 0 });
+    assert.equal(webhook.seen.length, 1);
+    assert.equal(recorder.alerts.get('rogue-signature:log:7')?.undelivered, undefined);
+    assert.deepEqual(written, []);
+
+    const errors = logger.entries.filter((l) => l.severity === 'ERROR');
+    assert.equal(errors.length, 1, JSON.stringify(logger.entries));
+    const error = errors[0]!;
+    assert.match(error.message, /could not record this monitor run without a log/);
+    assert.equal(error['collection'], MONITOR_RUNS_COLLECTION);
+    assert.equal(error['document'], NO_LOG_RUN_DOCUMENT);
+    assert.ok(!Number.isNaN(Date.parse(String(error['lastRunAt']))));
+    const cause = error['error'] as {
+      code: string;
+      dependency: string;
+      message: string;
+      cause: { message: string };
+    };
+    assert.equal(cause.code, 'DEPENDENCY_FAILED');
+    assert.equal(cause.dependency, 'firestore');
+    assert.match(cause.message, /could not record the monitor run without a log in monitorRuns\/no-log/);
+    assert.match(cause.cause.message, /PERMISSION_DENIED/);
+  });
+
+  it('a from (backfill) is refused with 400 and says there is no log to backfill; the owed notices are still told', async () => {
+    const { recorder, webhook, sink } = await pipelineOwingOneNotice();
+    const { status, body, written } = await scheduledRun(env, sink, { query: { from: '5' } });
+    assert.equal(status, 400, JSON.stringify(body));
+    assert.equal(body['ok'], false);
+    assert.deepEqual(body['logs'], []);
+    assert.match(
+      String(body['error']),
+      /backfill from log index 5.*no transparency log is configured.*no log to backfill/,
+    );
+    assert.match(String(body['note']), noLogWatched);
+    assert.deepEqual(body['owedAlerts'], { told: 1, dropped: 0, failed: 0 }, 'as after every run');
+    assert.equal(webhook.seen.length, 1);
+    assert.equal(recorder.alerts.get('rogue-signature:log:7')?.undelivered, undefined);
+    assert.equal(written.length, 1, 'the run is recorded: it found no log configured');
+
+    // A from that is not a log index is refused before anything runs, log or not: nothing is told.
+    const malformed = await pipelineOwingOneNotice();
+    const refused = await scheduledRun(env, malformed.sink, { query: { from: 'x' } });
+    assert.equal(refused.status, 400);
+    assert.match(String(refused.body['error']), /from must be a log index/);
+    assert.equal(refused.body['owedAlerts'], undefined);
+    assert.equal(malformed.webhook.seen.length, 0);
+    assert.deepEqual(refused.written, []);
+  });
+
+  it('the core records the run with its clock in the store it is given, apart from any log state', async () => {
+    const store = new MemoryMonitorStore();
+    const logger = createMemoryLogger();
+    const now = Date.parse('2026-12-02T10:15:00Z');
+    const result = await runMonitor({
+      logs: [],
+      store,
+      alerts: (await pipelineOwingOneNotice()).sink,
+      records: untouchable('the signing records'),
+      identities: [],
+      logger,
+      now: () => now,
+    });
+    assert.deepEqual(result, { ok: true, logs: [], note: NO_LOG_NOTE });
+    assert.deepEqual(store.noLogRun, {
+      schemaVersion: 1,
+      lastRunAt: '2026-12-02T10:15:00.000Z',
+      note: NO_LOG_NOTE,
+    });
+    assert.equal(store.states.size, 0, 'no log state');
   });
 
   it('REKOR_URL=none needs no owned identity: there are no entries to pass over', async () => {
@@ -226,11 +380,13 @@ describe('monitorLog in a deployment without a transparency log', () => {
     const handler = createMonitorShardEntry({
       logger,
       run: (message) =>
-        monitorDepsFromEnv(env, clientsOf(sink, logger)).then(async (deps) => {
-          const result = await runMonitorShard(deps, message);
-          results.push(result);
-          return result;
-        }),
+        monitorDepsFromEnv(env, clientsOf(sink, logger, untouchable<Firestore>('Firestore'))).then(
+          async (deps) => {
+            const result = await runMonitorShard(deps, message);
+            results.push(result);
+            return result;
+          },
+        ),
     });
     const message = { log: 'rekor.sigstore.dev', plan: 'p1', start: 0 };
     await handler({
