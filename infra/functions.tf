@@ -196,6 +196,9 @@ resource "google_cloudfunctions2_function" "monitor_log" {
     google_artifact_registry_repository_iam_member.build_pushes_images,
     google_storage_bucket_iam_member.build_reads_source,
     google_secret_manager_secret_iam_member.webhook_monitor_log,
+    # Its key roles exist before its environment names a log (rekor_url from none to a URL).
+    google_kms_crypto_key_iam_member.monitor_log_public_key,
+    google_kms_crypto_key_iam_member.monitor_log_key_viewer,
   ]
 }
 
@@ -258,6 +261,8 @@ resource "google_cloudfunctions2_function" "monitor_shard" {
     google_storage_bucket_iam_member.build_reads_source,
     google_service_account_iam_member.pubsub_mints_trigger_tokens,
     google_secret_manager_secret_iam_member.webhook_monitor_shard,
+    google_kms_crypto_key_iam_member.monitor_shard_public_key,
+    google_kms_crypto_key_iam_member.monitor_shard_key_viewer,
   ]
 }
 

@@ -34,5 +34,13 @@ export function rekorUrlFromEnv(env: NodeJS.ProcessEnv): string | undefined {
       { variable: 'REKOR_URL' },
     );
   }
+  // The clients append the API's paths to the base (`${base}/api/v1/log`): after a query or a
+  // fragment they would land inside it, and credentials in the URL are refused by fetch.
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    throw new InvalidInputError(
+      `REKOR_URL ${JSON.stringify(urlForLog(value))} carries credentials, a query or a fragment: give the log's base URL alone`,
+      { variable: 'REKOR_URL' },
+    );
+  }
   return value;
 }

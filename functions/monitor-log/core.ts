@@ -176,6 +176,7 @@ export const NO_LOG_NOTE =
 
 export async function runMonitor(deps: MonitorDeps): Promise<MonitorRunResult> {
   if (deps.logs.length === 0) return runWithoutLog(deps);
+  await forgetNoLogRun(deps);
   const matcher = watchingFor(deps.identities);
   const logs: LogRunResult[] = [];
   for (const config of deps.logs) {
@@ -229,6 +230,23 @@ async function runWithoutLog(deps: MonitorDeps): Promise<MonitorRunResult> {
   }
   deps.logger.notice(`monitor run: ${NO_LOG_NOTE}`);
   return { ok: true, logs: [], note: NO_LOG_NOTE };
+}
+
+/**
+ * A run with a log drops the record of runs without one first, before anything that can fail: a
+ * log configured after a spell without one, whose first runs fail before they save its state,
+ * must show as a monitor that has not watched it, not as a deployment with no log. Not dropped, it
+ * is logged, and the run goes on.
+ */
+async function forgetNoLogRun(deps: MonitorDeps): Promise<void> {
+  try {
+    await deps.store.forgetNoLogRun?.();
+  } catch (error) {
+    deps.logger.error(
+      'could not drop the record of monitor runs without a log: the dashboard and `sigsentry status` may say no log is watched',
+      { collection: MONITOR_RUNS_COLLECTION, document: NO_LOG_RUN_DOCUMENT, error },
+    );
+  }
 }
 
 /**

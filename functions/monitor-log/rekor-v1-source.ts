@@ -111,17 +111,21 @@ export class RekorV1Source implements MonitoredLog {
     if (end <= start) return [];
     const offset = await this.offsetOf(head);
     // The trees the entries are proven in (a live log's grows during the read), each with the
-    // first entry proven in it: one consistency proof per tree, not per entry.
+    // lowest entry proven in it: one consistency proof per tree, not per entry.
     const trees = new Map<string, ProofTree>();
     const entries = await this.client.scanEntries(start + offset, end + offset, (entry) => {
       const proof = placedProof(entry, offset);
       const treeKey = `${proof.treeSize}:${proof.rootHash}`;
-      if (!trees.has(treeKey)) {
+      const known = trees.get(treeKey);
+      if (known === undefined || entry.logIndex < known.logIndex) {
         trees.set(treeKey, { checkpoint: proof.checkpoint, logIndex: entry.logIndex, uuid: entry.uuid });
       }
       return scannedEntry(entry, offset, this.client);
     });
-    for (const [treeKey, tree] of trees) await this.proveTree(treeKey, tree, head);
+    // In log order, as the entries were read before answers came back concurrently: a fault names
+    // the first entry it concerns.
+    const inOrder = [...trees].sort(([, a], [, b]) => a.logIndex - b.logIndex);
+    for (const [treeKey, tree] of inOrder) await this.proveTree(treeKey, tree, head);
     return entries;
   }
 
@@ -146,7 +150,7 @@ export class RekorV1Source implements MonitoredLog {
   }
 }
 
-/** A tree an entry is proven in: its checkpoint note, and the first entry read that names it. */
+/** A tree an entry is proven in: its checkpoint note, and the lowest entry read that names it. */
 interface ProofTree {
   checkpoint: string;
   logIndex: number;

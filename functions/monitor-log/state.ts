@@ -22,8 +22,8 @@ export const NO_LOG_RUN_DOCUMENT = 'no-log';
 /**
  * The latest run that had no log to watch, overwritten by each such run. The dashboard and
  * `sigsentry status` tell from it "this deployment watches no log, the monitor last ran then" from
- * "the monitor has not run". A log configured later leaves it as it was: its state, updated after
- * `lastRunAt`, is then the newer word (dashboard/data.ts).
+ * "the monitor has not run". A run with a log drops it before anything else, so a log configured
+ * later that the monitor then fails to read shows as a monitor with no state, not as no log.
  */
 export interface NoLogRun {
   schemaVersion: 1;
@@ -114,6 +114,8 @@ export interface MonitorStateStore {
    * holds log states only (a test's wrapper) records none, and the run goes on without it.
    */
   recordNoLogRun?(run: NoLogRun): Promise<void>;
+  /** Drops that record: a run has a log to watch (the same stores have both or neither). */
+  forgetNoLogRun?(): Promise<void>;
 }
 
 /** Document ids may not contain `/`. */
@@ -160,6 +162,19 @@ export class FirestoreMonitorStore implements MonitorStateStore {
       );
     }
   }
+
+  async forgetNoLogRun(): Promise<void> {
+    try {
+      await this.db.collection(MONITOR_RUNS_COLLECTION).doc(NO_LOG_RUN_DOCUMENT).delete();
+    } catch (err) {
+      throw new DependencyError(
+        'firestore',
+        `could not drop the record of a monitor run without a log, ${MONITOR_RUNS_COLLECTION}/${NO_LOG_RUN_DOCUMENT}`,
+        {},
+        err,
+      );
+    }
+  }
 }
 
 /**
@@ -199,5 +214,9 @@ export class MemoryMonitorStore implements MonitorStateStore {
 
   async recordNoLogRun(run: NoLogRun): Promise<void> {
     this.noLogRun = structuredClone(run);
+  }
+
+  async forgetNoLogRun(): Promise<void> {
+    this.noLogRun = undefined;
   }
 }

@@ -276,6 +276,16 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
       );
       assert.equal(refused.code, 2, refused.stdout + refused.stderr);
       assert.match(refused.stderr, /no log to backfill/);
+
+      // The log configured again: its first run drops the record, and status shows the log.
+      const withLog = await sigsentry('monitor', '--once');
+      assert.equal(withLog.code, 0, withLog.stdout + withLog.stderr);
+      assert.equal(
+        (await db.collection(MONITOR_RUNS_COLLECTION).doc(NO_LOG_RUN_DOCUMENT).get()).exists,
+        false,
+      );
+      const after = await sigsentry('status');
+      assert.doesNotMatch(after.stdout, /no transparency log is configured/);
     } finally {
       await db.collection(MONITOR_RUNS_COLLECTION).doc(NO_LOG_RUN_DOCUMENT).delete();
       await db.terminate();

@@ -73,6 +73,18 @@ describe('REKOR_URL', () => {
       );
     });
 
+    it(`${name}: a URL with credentials, a query or a fragment is refused: the API's paths are appended to it`, () => {
+      for (const value of [
+        'https://user:pw@rekor.example.com',
+        'https://rekor.example.com/?shard=1',
+        'https://rekor.example.com/#api',
+      ]) {
+        const err = refusal(load, value);
+        assert.match(err.message, /REKOR_URL ".*" carries credentials, a query or a fragment/, value);
+        assert.doesNotMatch(err.message, /pw|shard=1/, 'neither secret nor query quoted');
+      }
+    });
+
     it(`${name}: exactly none, and an http(s) URL, are read as before`, () => {
       assert.doesNotThrow(() => load({ ...base, REKOR_URL: 'none' }));
       assert.doesNotThrow(() => load({ ...base, REKOR_URL: 'https://rekor.sigstore.dev' }));

@@ -55,6 +55,22 @@ describe('infra: a deployment without a transparency log', () => {
     assert.deepEqual(roles['monitor_shard'], MONITOR_ROLES);
   });
 
+  it('a function whose KMS grants come and go waits for them, so a log configured later finds its roles in place', () => {
+    for (const [grant, body] of resources(infra, KMS_GRANT)) {
+      if (body['count'] === undefined) continue;
+      const account = ref(body['member'], 'google_service_account');
+      assert.ok(account, grant);
+      const functions = resources(infra, 'google_cloudfunctions2_function').filter(([, fn]) =>
+        JSON.stringify(fn).includes(`google_service_account.${account}.email`),
+      );
+      assert.ok(functions.length > 0, `${grant}: no function runs as ${account}`);
+      for (const [name, fn] of functions) {
+        const awaited = (fn['depends_on'] as string[] | undefined) ?? [];
+        assert.ok(awaited.includes(`\${${KMS_GRANT}.${grant}}`), `${name} does not wait for ${grant}`);
+      }
+    }
+  });
+
   it('the evaluation reads count as Terraform does, and refuses an expression it cannot read', () => {
     assert.equal(evaluate(infra, expr('var.rekor_url == "none" ? 0 : 1'), { rekor_url: 'none' }), 0);
     assert.equal(evaluate(infra, expr('!(var.rekor_url != "none") && true ? 2 : 3'), {}), 3);

@@ -15,12 +15,13 @@ import type { Firestore } from '@google-cloud/firestore';
 import type { PubSub } from '@google-cloud/pubsub';
 import { AlertDeliveryError, FanOutAlertSink } from '../../../functions/alerts/fanout.ts';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
-import { InvalidInputError } from '../../../functions/errors.ts';
+import { DependencyError, InvalidInputError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { loadMonitorConfig } from '../../../functions/monitor-log/config.ts';
 import { NO_LOG_NOTE, runMonitor, runMonitorShard } from '../../../functions/monitor-log/core.ts';
 import { createMonitorLogEntry } from '../../../functions/monitor-log/entry.ts';
 import { monitorDepsFromEnv } from '../../../functions/monitor-log/from-env.ts';
+import type { MonitoredLog } from '../../../functions/monitor-log/log-source.ts';
 import { createMonitorShardEntry } from '../../../functions/monitor-log/shard-entry.ts';
 import {
   MemoryMonitorStore,
@@ -28,6 +29,7 @@ import {
   NO_LOG_RUN_DOCUMENT,
 } from '../../../functions/monitor-log/state.ts';
 import { RecordingNotifier, rogue } from '../../helpers/recording-notifier.ts';
+import { unrelatedIdentity } from '../../helpers/unrelated-identity.ts';
 
 const keyVersion = 'projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
 const noLogWatched = /no transparency log is configured.*no log was watched/;
@@ -298,6 +300,61 @@ describe('monitorLog in a deployment without a transparency log', () => {
       note: NO_LOG_NOTE,
     });
     assert.equal(store.states.size, 0, 'no log state');
+  });
+
+  it('a run with a log drops that record first, so a log configured later that the monitor cannot read shows as no state, not as no log', async () => {
+    const store = new MemoryMonitorStore();
+    const alerts = new MemoryAlertSink();
+    const logger = createMemoryLogger();
+    const common = { store, alerts, records: untouchable<never>('the signing records'), logger };
+    await runMonitor({ ...common, logs: [], identities: [] });
+    assert.ok(store.noLogRun, 'recorded while there was no log');
+
+    const unreachable: MonitoredLog = {
+      url: 'https://rekor.example.com',
+      getCheckpoint: () => Promise.reject(new DependencyError('rekor', 'the log cannot be reached')),
+      verifyConsistency: () => Promise.reject(new Error('not reached')),
+      readEntries: () => Promise.reject(new Error('not reached')),
+    };
+    const result = await runMonitor({
+      ...common,
+      logs: [{ name: 'rekor', log: unreachable, startIndex: 0 }],
+      identities: await unrelatedIdentity(),
+    });
+    assert.equal(result.logs[0]?.outcome, 'failed', JSON.stringify(result));
+    assert.equal(store.states.size, 0, 'the failed run saved no log state');
+    assert.equal(store.noLogRun, undefined, 'the record of runs without a log is gone');
+  });
+
+  it('a record that cannot be dropped is logged as an error and the run with a log goes on', async () => {
+    const store = new MemoryMonitorStore();
+    store.forgetNoLogRun = () => Promise.reject(new DependencyError('firestore', 'unavailable'));
+    const logger = createMemoryLogger();
+    const result = await runMonitor({
+      logs: [
+        {
+          name: 'rekor',
+          log: {
+            url: 'https://rekor.example.com',
+            getCheckpoint: () => Promise.reject(new DependencyError('rekor', 'down')),
+            verifyConsistency: () => Promise.reject(new Error('not reached')),
+            readEntries: () => Promise.reject(new Error('not reached')),
+          },
+          startIndex: 0,
+        },
+      ],
+      store,
+      alerts: new MemoryAlertSink(),
+      records: untouchable<never>('the signing records'),
+      identities: await unrelatedIdentity(),
+      logger,
+    });
+    assert.equal(result.logs[0]?.outcome, 'failed', 'the run went on to the log');
+    const errors = logger.entries.filter((e) => e.severity === 'ERROR');
+    assert.ok(
+      errors.some((e) => /could not drop the record of monitor runs without a log/.test(String(e.message))),
+      JSON.stringify(errors),
+    );
   });
 
   it('REKOR_URL=none needs no owned identity: there are no entries to pass over', async () => {
