@@ -3,6 +3,7 @@
  * reads its `watch` as rules `{repositories, key, …}` and its `log` as `{kind, url}`; reverifyImages
  * and monitorLog read what they need of the same fields here, so the three agree on them.
  */
+import { matchesGlob } from './glob.ts';
 import { logPublicKeyFromEnv } from './log-key.ts';
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
@@ -11,6 +12,17 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function watchRuleKeys(watch: unknown): unknown[] {
   if (!Array.isArray(watch)) return [];
   return watch.flatMap((rule: unknown) => (isObject(rule) && rule['key'] !== undefined ? [rule['key']] : []));
+}
+
+/**
+ * The first of `rules` whose glob matches HOST/REPO: how signOnPush picks the rule, and so the key,
+ * a repository is signed with (sign-config.ts ruleFor), and so the key reverifyImages expects there.
+ */
+export function firstMatchingRule<Rule extends { repositories: string }>(
+  rules: readonly Rule[],
+  repository: string,
+): Rule | undefined {
+  return rules.find((rule) => matchesGlob(rule.repositories, repository));
 }
 
 /**

@@ -8,8 +8,8 @@
  */
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.ts';
-import { matchesGlob } from './glob.ts';
 import { rekorUrlFromEnv } from './rekor-url.ts';
+import { firstMatchingRule } from './shared-document.ts';
 
 /**
  * A KMS key version's full resource name. KMS numbers versions from 1 and writes them without
@@ -137,5 +137,6 @@ export function loadSignOnPushConfig(env: NodeJS.ProcessEnv): SignOnPushConfig {
 
 /** The first rule watching HOST/REPO, or undefined when the repository is not watched. */
 export function ruleFor(config: SignOnPushConfig, repository: string): WatchRule | undefined {
-  return config.watch.find((rule) => matchesGlob(rule.repositories, repository));
+  // The same selection reverifyImages makes to know the key a repository is signed with.
+  return firstMatchingRule(config.watch, repository);
 }

@@ -1,6 +1,7 @@
 /**
  * reverifyImages configuration, validated with zod (the rows of config/environment.ts). Either one
- * JSON document (SIGSENTRY_CONFIG) or the plain variables:
+ * JSON document (SIGSENTRY_CONFIG, whose watch rules each bind their globs to the key signOnPush signs
+ * them with) or the plain variables, which expect the same keys on every watched repository:
  *   SIGSENTRY_WATCH        comma-separated repository globs HOST/REPO/** whose every tag is checked
  *   KMS_KEY                comma-separated key versions (projects/…/cryptoKeyVersions/N) or gcpkms://…
  *   SIGSENTRY_PUBLIC_KEYS  PEM public keys expected besides the KMS keys (concatenated PEM blocks)
@@ -15,7 +16,7 @@
 import { z } from 'zod';
 import { logPublicKeyFromEnv } from '../config/log-key.ts';
 import { rekorUrlFromEnv } from '../config/rekor-url.ts';
-import { watchRuleKeys, withV1LogKey } from '../config/shared-document.ts';
+import { firstMatchingRule, withV1LogKey } from '../config/shared-document.ts';
 import { watchedHostProblem } from '../config/sign-config.ts';
 import { InvalidInputError } from '../errors.ts';
 import { isHost, isRepository, isTag } from '../registry/reference.ts';
@@ -70,23 +71,30 @@ const LogSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('none') }),
 ]);
 
+/**
+ * Watched repositories: a glob HOST/REPO/…, HOST literal (it is the registry the catalog is read
+ * from), and the key signOnPush signs them with when the rule names one (SIGSENTRY_CONFIG). A
+ * repository expects the key of the first rule matching it, as signOnPush picks it, and no other rule's.
+ */
+const WatchRuleSchema = z.object({
+  repositories: z
+    .string()
+    .min(1)
+    .superRefine((glob, ctx) => {
+      const problem = watchedHostProblem(glob);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  key: z.string().min(1).optional(),
+});
+export type ReverifyWatchRule = z.infer<typeof WatchRuleSchema>;
+
 export const ReverifyConfigSchema = z.object({
   project: z.string().min(1),
-  /** Repository globs HOST/REPO/…, HOST literal: it is the registry the catalog is read from. */
-  watch: z
-    .array(
-      z
-        .string()
-        .min(1)
-        .superRefine((glob, ctx) => {
-          const problem = watchedHostProblem(glob);
-          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-        }),
-    )
-    .default([]),
-  /** KMS key versions whose signatures are accepted on watched repositories. */
+  /** In signOnPush's order: the first rule matching a repository gives its key. */
+  watch: z.array(WatchRuleSchema).default([]),
+  /** KMS key versions whose signatures are accepted on every watched repository (keys being rotated). */
   keys: z.array(z.string().min(1)).default([]),
-  /** PEM public keys accepted on watched repositories. */
+  /** PEM public keys accepted on every watched repository. */
   publicKeys: z.array(z.string().min(1)).default([]),
   log: LogSchema,
   watchlist: z.array(WatchlistEntrySchema).default([]),
@@ -153,33 +161,19 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /**
  * SIGSENTRY_CONFIG is one document for every function (infra gives each the same one), and
- * signOnPush reads its `watch` as rules `{repositories, key, …}`. reverifyImages takes each rule's
- * glob, and its key as one it expects, so that one document configures both; plain globs are read
- * as they are. A v1 log without `publicKey` gets the key REKOR_PUBLIC_KEY or the public-good trusted
+ * signOnPush reads its `watch` as rules `{repositories, key, …}`. reverifyImages reads each rule's
+ * glob and key alike, so that a repository expects the key signOnPush signs it with; a plain glob
+ * is a rule without a key. `keys` and `publicKeys` stay what they say: expected on every watched
+ * repository. A v1 log without `publicKey` gets the key REKOR_PUBLIC_KEY or the public-good trusted
  * root gives it, as in the plain variables.
  */
 function fromSharedDocument(doc: unknown, env: NodeJS.ProcessEnv): unknown {
   if (!isObject(doc)) return doc;
   const out: Record<string, unknown> = { ...doc };
   if (Array.isArray(doc['watch'])) {
-    const ruleKeys = watchRuleKeys(doc['watch']);
     out['watch'] = doc['watch'].map((rule: unknown) =>
-      isObject(rule) && 'repositories' in rule ? rule['repositories'] : rule,
+      typeof rule === 'string' ? { repositories: rule } : rule,
     );
-    // reverifyImages accepts one set of keys on every watched repository: rules signing with
-    // different keys would let one rule's key pass images of another's repositories, which
-    // signOnPush never signs so. Refused until keys are bound to their globs here too.
-    if (new Set(ruleKeys).size > 1) {
-      throw new InvalidInputError(
-        "SIGSENTRY_CONFIG: watch rules with different keys are not supported by reverifyImages (each key would be accepted on every rule's repositories); use one key for every rule, and list keys being rotated in publicKeys",
-        { keys: [...new Set(ruleKeys)].map(String) },
-      );
-    }
-    if (ruleKeys.length > 0) {
-      const keys = Array.isArray(doc['keys']) ? doc['keys'] : doc['keys'] === undefined ? [] : undefined;
-      // A `keys` that is not a list is left for the schema to refuse.
-      if (keys !== undefined) out['keys'] = [...new Set([...keys, ...ruleKeys])];
-    }
   }
   const log = doc['log'];
   if (isObject(log) && log['kind'] === 'rekor-v2') {
@@ -202,7 +196,7 @@ export function loadReverifyConfig(env: NodeJS.ProcessEnv): ReverifyConfig {
     }
     raw = {
       project: env.GCP_PROJECT ?? env.GOOGLE_CLOUD_PROJECT,
-      watch: list(env.SIGSENTRY_WATCH),
+      watch: list(env.SIGSENTRY_WATCH).map((repositories) => ({ repositories })),
       keys: list(env.KMS_KEY),
       publicKeys: pemBlocks(env.SIGSENTRY_PUBLIC_KEYS),
       log:
@@ -224,13 +218,39 @@ export function loadReverifyConfig(env: NodeJS.ProcessEnv): ReverifyConfig {
     throw new InvalidInputError(`invalid reverifyImages configuration: ${z.prettifyError(parsed.error)}`);
   }
   const config = parsed.data;
-  if (config.watch.length > 0 && config.keys.length === 0 && config.publicKeys.length === 0) {
+  const keyless = config.watch.filter((rule) => rule.key === undefined);
+  if (keyless.length > 0 && config.keys.length === 0 && config.publicKeys.length === 0) {
     throw new InvalidInputError(
-      'watched repositories need an expected key: set KMS_KEY or SIGSENTRY_PUBLIC_KEYS',
+      'watched repositories need an expected key: set KMS_KEY or SIGSENTRY_PUBLIC_KEYS (in SIGSENTRY_CONFIG, a key on each watch rule, or keys or publicKeys)',
+      { repositories: keyless.map((rule) => rule.repositories) },
     );
   }
   if (config.watch.length === 0 && config.watchlist.length === 0) {
     throw new InvalidInputError('nothing to verify: set SIGSENTRY_WATCH and/or SIGSENTRY_WATCHLIST');
   }
   return config;
+}
+
+/** The KMS key versions and PEM public keys a watched repository's images must be signed with. */
+export interface ExpectedKeyNames {
+  keys: string[];
+  publicKeys: string[];
+}
+
+/**
+ * What a rule's repositories expect: the rule's own key, which signOnPush signs them with, and the
+ * keys expected on every watched repository. Never another rule's key: it would pass images that
+ * signOnPush never signs so.
+ */
+export function ruleExpectedKeys(config: ReverifyConfig, rule: ReverifyWatchRule): ExpectedKeyNames {
+  return {
+    keys: [...new Set([...(rule.key === undefined ? [] : [rule.key]), ...config.keys])],
+    publicKeys: config.publicKeys,
+  };
+}
+
+/** What a repository (HOST/REPO) expects: that of the first rule matching it; undefined if unwatched. */
+export function expectedKeysFor(config: ReverifyConfig, repository: string): ExpectedKeyNames | undefined {
+  const rule = firstMatchingRule(config.watch, repository);
+  return rule === undefined ? undefined : ruleExpectedKeys(config, rule);
 }

@@ -28,6 +28,7 @@ import {
   inShard,
   inventoryCovers,
   type ListingFailure,
+  repositoryOf,
   sourceOf,
 } from './inventory.ts';
 import { PassRegistry } from './pass-registry.ts';
@@ -56,6 +57,13 @@ export const DEFAULT_STALE_AFTER_MS = 24 * 3_600_000;
 const DELIVERY_WAITS = 40;
 const DELIVERY_WAIT_MS = 250;
 
+/**
+ * The policy a watched repository's (HOST/REPO) images are verified under: its watch rule's, as
+ * rules may sign with different keys (from-env.ts ownedPolicies). One object per policy, returned
+ * each time: the pass computes the id its verdicts are recorded under once per object.
+ */
+export type OwnedPolicyLookup = (repository: string) => ImagePolicy;
+
 export interface ReverifyDeps {
   registry: Registry;
   store: TagStore;
@@ -66,8 +74,8 @@ export interface ReverifyDeps {
   unverified?: UnverifiedStore;
   alerts: AlertSink;
   trust: VerifierTrust;
-  /** Policy for the watched repositories (sigsentry's own keys). */
-  ownedPolicy: ImagePolicy;
+  /** Policy for the watched repositories (sigsentry's own keys): one for all, or per repository. */
+  ownedPolicy: ImagePolicy | OwnedPolicyLookup;
   /** Repository globs HOST/REPO/** whose every tag is verified. */
   watch: readonly string[];
   /** Third-party images and the policy each must satisfy. */
@@ -137,8 +145,9 @@ const hasAlerts = (change: TagChange) => {
 
 /**
  * What the verifier trusts (the configured log keys, the public-good root), as a short stable hash. A
- * verdict is cached under it with its policy: a log distrusted or replaced, or a new root, makes every
- * recorded verdict be computed again rather than trusted.
+ * verdict is cached under it with its policy (the tag's own: a watch rule's keys, a watchlist entry's
+ * identity): a log distrusted or replaced, a new root, or a rule's key changed makes the verdicts
+ * concerned be computed again rather than trusted.
  */
 function trustId(trust: VerifierTrust): string {
   const parts = [
@@ -239,17 +248,27 @@ export async function reverifyOnce(
     return chunk;
   };
   const trust = trustId(deps.trust);
-  const policies = new Map<InventoryItem['source'], { policy: ImagePolicy; id: string }>();
-  const policyOf = (source: InventoryItem['source']) => {
-    let p = policies.get(source);
-    if (p === undefined) {
-      const policy = source === 'owned' ? deps.ownedPolicy : deps.watchlist[source]!.policy;
-      p = { policy, id: verdictBasisId(policy, trust) };
-      policies.set(source, p);
+  // Keyed by the policy, not by the source: watched repositories may each have their own (a rule's).
+  const basisIds = new Map<ImagePolicy, string>();
+  const { ownedPolicy } = deps;
+  /** The policy a tag (HOST/REPO:TAG) is verified under, and the id its verdict is recorded with. */
+  const policyOf = (source: InventoryItem['source'], ref: string) => {
+    const policy =
+      source !== 'owned'
+        ? deps.watchlist[source]!.policy
+        : typeof ownedPolicy === 'function'
+          ? ownedPolicy(repositoryOf(ref))
+          : ownedPolicy;
+    let id = basisIds.get(policy);
+    if (id === undefined) {
+      id = verdictBasisId(policy, trust);
+      basisIds.set(policy, id);
     }
-    return p;
+    return { policy, id };
   };
-  // Tags sharing a digest (and policy, and signatures) are verified once per pass.
+  // Tags of a repository sharing a digest (and policy, and signatures) are verified once per pass.
+  // Not across repositories: a signature names the repository it was made for, so a copy of it in
+  // another repository is judged there on its own (byte for byte, it would share the first's verdict).
   const memo = new Map<string, Promise<{ verdict: Verdict; cached: boolean }>>();
   // And their signature artifacts are looked up once per pass: the `.sig` tag, the referrers API and
   // the referrers tag of a digest do not depend on which of its tags is being checked. A signature
@@ -303,7 +322,7 @@ export async function reverifyOnce(
       subject: item.ref,
       kind: 'tag',
       error: `${item.ref} answered 404 when resolved`,
-      ...verifiedAt(prior, item.source),
+      ...verifiedAt(prior, item),
     });
   }
 
@@ -363,11 +382,11 @@ export async function reverifyOnce(
       return 'gone';
     }
     const image: DigestReference = { ...repo, digest };
-    const { policy, id } = policyOf(item.source);
+    const { policy, id } = policyOf(item.source, item.ref);
     const fingerprint = await fingerprintOf(image);
     const sameImage = prior !== undefined && prior.digest === digest && prior.policy === id;
     const expectedLayouts: SignatureLayout[] = sameImage ? prior.verifiedLayouts : [];
-    const memoKey = `${digest}|${id}|${fingerprint.signatureManifest}|${fingerprint.referrers}|${expectedLayouts.join(',')}`;
+    const memoKey = `${repo.host}/${repo.repository}@${digest}|${id}|${fingerprint.signatureManifest}|${fingerprint.referrers}|${expectedLayouts.join(',')}`;
     let pending = memo.get(memoKey);
     if (pending === undefined) {
       pending = (async () => {
@@ -498,9 +517,9 @@ export async function reverifyOnce(
    */
   function verifiedAt(
     record: TagRecord | undefined,
-    source: InventoryItem['source'],
+    tag: Pick<InventoryItem, 'source' | 'ref'>,
   ): { lastVerifiedAt?: string } {
-    return record !== undefined && record.policy === policyOf(source).id
+    return record !== undefined && record.policy === policyOf(tag.source, tag.ref).id
       ? { lastVerifiedAt: record.checkedAt }
       : {};
   }
@@ -522,7 +541,8 @@ export async function reverifyOnce(
             const out = new Map<string, string>();
             for (const [ref, record] of records) {
               const source = sourceOf(spec, ref);
-              const at = source === undefined ? undefined : verifiedAt(record, source).lastVerifiedAt;
+              const at =
+                source === undefined ? undefined : verifiedAt(record, { source, ref }).lastVerifiedAt;
               if (at !== undefined) out.set(ref, at);
             }
             return out;
@@ -574,7 +594,7 @@ export async function reverifyOnce(
             subject: item.ref,
             kind: 'tag',
             error,
-            ...verifiedAt(previous.get(item.ref), item.source),
+            ...verifiedAt(previous.get(item.ref), item),
           });
         }
         deps.logger.error(

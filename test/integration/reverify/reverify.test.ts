@@ -51,7 +51,7 @@ describe('reverifyImages on the local stack', () => {
       {
         project: stack.env.GCP_PROJECT!,
         // Only this test's repository: other tests' images are not ours to judge.
-        watch: [`${stack.env.REGISTRY}/${repository}`],
+        watch: [{ repositories: `${stack.env.REGISTRY}/${repository}` }],
         keys: [stack.env.KMS_KEY!],
         publicKeys: [],
         log: {

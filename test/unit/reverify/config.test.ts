@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
-import { loadSignOnPushConfig } from '../../../functions/config/sign-config.ts';
+import { loadSignOnPushConfig, ruleFor } from '../../../functions/config/sign-config.ts';
 import { InvalidInputError } from '../../../functions/errors.ts';
 import { loadMonitorConfig } from '../../../functions/monitor-log/config.ts';
-import { loadReverifyConfig } from '../../../functions/reverify/config.ts';
+import { expectedKeysFor, loadReverifyConfig } from '../../../functions/reverify/config.ts';
 
 const watchlistOnly = {
   GCP_PROJECT: 'p',
@@ -146,9 +146,14 @@ test('one SIGSENTRY_CONFIG document configures signOnPush, reverifyImages and mo
   const reverify = loadReverifyConfig(env);
   assert.deepEqual(
     reverify.watch,
-    doc.watch.map((r) => r.repositories),
+    doc.watch.map((r) => ({ repositories: r.repositories, key: r.key })),
   );
-  assert.deepEqual(reverify.keys, [key]);
+  // `keys` are those the document lists for every repository: the rules' keys stay with their globs.
+  assert.deepEqual(reverify.keys, []);
+  assert.deepEqual(expectedKeysFor(reverify, 'europe-docker.pkg.dev/p/tools/cli'), {
+    keys: [key],
+    publicKeys: [],
+  });
   assert.deepEqual(reverify.log, { kind: 'rekor-v1', url: 'https://rekor.example', publicKey: logKey });
 
   // monitorLog watches the document's log, and owns the key signOnPush signs with, as it owns
@@ -179,23 +184,127 @@ test('one SIGSENTRY_CONFIG document configures signOnPush, reverifyImages and mo
   );
 });
 
-test("watch rules signing with different keys are refused by reverifyImages: each key would pass the other rule's images (found by review)", () => {
-  const watch = [
-    {
-      repositories: 'europe-docker.pkg.dev/p/prod/**',
-      key: 'projects/p/locations/global/keyRings/r/cryptoKeys/prod/cryptoKeyVersions/1',
-    },
-    {
-      repositories: 'europe-docker.pkg.dev/p/dev/**',
-      key: 'projects/p/locations/global/keyRings/r/cryptoKeys/dev/cryptoKeyVersions/1',
-    },
+const kmsKey = (name: string) =>
+  `projects/p/locations/global/keyRings/r/cryptoKeys/${name}/cryptoKeyVersions/1`;
+const pemKey = () =>
+  generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    .publicKey.export({ type: 'spki', format: 'pem' })
+    .toString();
+
+// Before, such a document was refused outright (each key would have passed the other rule's images),
+// so a deployment signing with a key per group of repositories could not run reverifyImages at all.
+test("watch rules signing with different keys: each rule's repositories expect its key, and the keys listed for every repository, never the other rule's key", () => {
+  const [prod, dev, rotated] = [kmsKey('prod'), kmsKey('dev'), kmsKey('rotated')];
+  const publicKey = pemKey();
+  const doc = {
+    project: 'p',
+    watch: [
+      { repositories: 'europe-docker.pkg.dev/p/prod/**', key: prod, formats: ['bundle'] },
+      { repositories: 'europe-docker.pkg.dev/p/dev/**', key: dev },
+    ],
+    keys: [rotated],
+    publicKeys: [publicKey],
+    log: { kind: 'none' },
+  };
+  const config = loadReverifyConfig({ SIGSENTRY_CONFIG: JSON.stringify(doc) });
+  assert.deepEqual(config.watch, [
+    { repositories: 'europe-docker.pkg.dev/p/prod/**', key: prod },
+    { repositories: 'europe-docker.pkg.dev/p/dev/**', key: dev },
+  ]);
+  assert.deepEqual(config.keys, [rotated]);
+  assert.deepEqual(config.publicKeys, [publicKey]);
+  assert.deepEqual(expectedKeysFor(config, 'europe-docker.pkg.dev/p/prod/api'), {
+    keys: [prod, rotated],
+    publicKeys: [publicKey],
+  });
+  assert.deepEqual(expectedKeysFor(config, 'europe-docker.pkg.dev/p/dev/team/api'), {
+    keys: [dev, rotated],
+    publicKeys: [publicKey],
+  });
+  assert.equal(expectedKeysFor(config, 'europe-docker.pkg.dev/p/staging/api'), undefined);
+  // A rule's key listed for every repository as well is expected once.
+  const listedToo = loadReverifyConfig({ SIGSENTRY_CONFIG: JSON.stringify({ ...doc, keys: [dev] }) });
+  assert.deepEqual(expectedKeysFor(listedToo, 'europe-docker.pkg.dev/p/dev/api')?.keys, [dev]);
+  assert.deepEqual(expectedKeysFor(listedToo, 'europe-docker.pkg.dev/p/prod/api')?.keys, [prod, dev]);
+});
+
+test('where watch globs overlap, a repository expects the key of the first rule matching it, the one signOnPush signs it with', () => {
+  const rules = [
+    { repositories: 'europe-docker.pkg.dev/p/prod/special/*', key: kmsKey('special') },
+    { repositories: 'europe-docker.pkg.dev/p/prod/**', key: kmsKey('prod') },
+    { repositories: 'europe-docker.pkg.dev/p/**', key: kmsKey('everything') },
   ];
+  const repositories = [
+    'europe-docker.pkg.dev/p/prod/special/api',
+    'europe-docker.pkg.dev/p/prod/special/api/v2',
+    'europe-docker.pkg.dev/p/prod/api',
+    'europe-docker.pkg.dev/p/dev/api',
+    'europe-docker.pkg.dev/p/api',
+  ];
+  for (const watch of [rules, [...rules].reverse()]) {
+    const env = { SIGSENTRY_CONFIG: JSON.stringify({ project: 'p', watch, log: { kind: 'none' } }) };
+    const sign = loadSignOnPushConfig(env);
+    const reverify = loadReverifyConfig(env);
+    for (const repository of repositories) {
+      assert.deepEqual(
+        expectedKeysFor(reverify, repository)?.keys,
+        [ruleFor(sign, repository)!.key],
+        `${repository} under ${watch.map((r) => r.repositories).join(', ')}`,
+      );
+    }
+  }
+  // The first order gives the nested repository its own key, the reverse gives every one the widest.
+  const first = loadReverifyConfig({
+    SIGSENTRY_CONFIG: JSON.stringify({ project: 'p', watch: rules, log: { kind: 'none' } }),
+  });
+  assert.deepEqual(expectedKeysFor(first, 'europe-docker.pkg.dev/p/prod/special/api')?.keys, [
+    kmsKey('special'),
+  ]);
+  assert.deepEqual(expectedKeysFor(first, 'europe-docker.pkg.dev/p/prod/special/api/v2')?.keys, [
+    kmsKey('prod'),
+  ]);
+});
+
+test('the plain variables expect every KMS_KEY and SIGSENTRY_PUBLIC_KEYS key on every watched repository, as before', () => {
+  const [one, two] = [kmsKey('one'), `gcpkms://${kmsKey('two')}`];
+  const publicKey = pemKey();
+  const config = loadReverifyConfig({
+    GCP_PROJECT: 'p',
+    SIGSENTRY_WATCH: 'europe-docker.pkg.dev/p/prod/**, europe-docker.pkg.dev/p/dev/**',
+    KMS_KEY: `${one},${two}`,
+    SIGSENTRY_PUBLIC_KEYS: publicKey,
+    REKOR_URL: 'none',
+  });
+  assert.deepEqual(config.watch, [
+    { repositories: 'europe-docker.pkg.dev/p/prod/**' },
+    { repositories: 'europe-docker.pkg.dev/p/dev/**' },
+  ]);
+  assert.deepEqual(config.keys, [one, two]);
+  for (const repository of ['europe-docker.pkg.dev/p/prod/api', 'europe-docker.pkg.dev/p/dev/api']) {
+    assert.deepEqual(expectedKeysFor(config, repository), {
+      keys: [one, two],
+      publicKeys: [`${publicKey.trim()}\n`],
+    });
+  }
+});
+
+test('a watch rule without a key, and no key listed for every repository, is refused naming its glob', () => {
   assert.throws(
     () =>
       loadReverifyConfig({
-        SIGSENTRY_CONFIG: JSON.stringify({ project: 'p', watch, log: { kind: 'none' } }),
+        SIGSENTRY_CONFIG: JSON.stringify({
+          project: 'p',
+          watch: [
+            { repositories: 'europe-docker.pkg.dev/p/prod/**', key: kmsKey('prod') },
+            'europe-docker.pkg.dev/p/dev/**',
+          ],
+          log: { kind: 'none' },
+        }),
       }),
-    (err: unknown) => err instanceof InvalidInputError && /different keys/.test(err.message),
+    (err: unknown) =>
+      err instanceof InvalidInputError &&
+      /need an expected key/.test(err.message) &&
+      JSON.stringify(err.details.repositories) === JSON.stringify(['europe-docker.pkg.dev/p/dev/**']),
   );
 });
 
@@ -209,7 +318,7 @@ test('in SIGSENTRY_CONFIG, plain globs with keys still read, and a v2 log is ref
       log: { kind: 'none' },
     }),
   });
-  assert.deepEqual(config.watch, ['europe-docker.pkg.dev/p/apps/**']);
+  assert.deepEqual(config.watch, [{ repositories: 'europe-docker.pkg.dev/p/apps/**' }]);
   assert.deepEqual(config.keys, [key]);
   assert.throws(
     () =>
