@@ -31,6 +31,8 @@ import {
   repositoryOf,
   sourceOf,
 } from './inventory.ts';
+import { type KeyNotEnabled, reportOwnedKeys } from './key-alerts.ts';
+import type { OwnedKeysReport } from './owned-policies.ts';
 import { PassRegistry } from './pass-registry.ts';
 import { followUnverified, type PassFailure, type StaleSubject, staleAlertKey } from './staleness.ts';
 import {
@@ -76,6 +78,12 @@ export interface ReverifyDeps {
   trust: VerifierTrust;
   /** Policy for the watched repositories (sigsentry's own keys): one for all, or per repository. */
   ownedPolicy: ImagePolicy | OwnedPolicyLookup;
+  /**
+   * The configured KMS key versions `ownedPolicy` holds, and those KMS refused the public key of for
+   * their state (in no policy). Each pass raises the `key-disabled` alert of every one not enabled and
+   * resolves those of the enabled ones (key-alerts.ts). Absent: keys are not reported.
+   */
+  ownedKeys?: OwnedKeysReport;
   /** Repository globs HOST/REPO/** whose every tag is verified. */
   watch: readonly string[];
   /** Third-party images and the policy each must satisfy. */
@@ -135,6 +143,12 @@ export interface ReverifySummary {
    * without a store.
    */
   unverifiedFollowUp: 'done' | 'failed' | 'off';
+  /**
+   * Configured KMS key versions that are not enabled: `trusted: false` for one whose public key KMS
+   * refused (its repositories' images then fail to verify), true for one this instance read earlier
+   * (its signatures are `key-disabled`). Each has its `key-disabled` alert.
+   */
+  keysNotEnabled: KeyNotEnabled[];
   outcomes: TagOutcome[];
 }
 
@@ -301,8 +315,15 @@ export async function reverifyOnce(
     errors: [],
     stale: [],
     unverifiedFollowUp: deps.unverified === undefined ? 'off' : 'done',
+    keysNotEnabled: [],
     outcomes: [],
   };
+  if (deps.ownedKeys !== undefined) {
+    // Before any tag: the alert goes out even when the pass fails later on.
+    const keys = await reportOwnedKeys(deps, deps.ownedKeys);
+    summary.keysNotEnabled = keys.notEnabled;
+    summary.errors.push(...keys.errors);
+  }
   reportListingFailures(deps.logger, summary, listed.failures);
   const failures: PassFailure[] = listed.failures.map((f) => ({
     subject: f.subject,
@@ -624,6 +645,7 @@ export async function reverifyOnce(
     gone: summary.gone.length,
     errors: summary.errors.length,
     stale: summary.stale.length,
+    keysNotEnabled: summary.keysNotEnabled.length,
     durationMs: summary.durationMs,
   });
   return summary;

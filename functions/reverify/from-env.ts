@@ -3,12 +3,11 @@
  * (allowlisted to the watched and watchlisted hosts), Firestore, the KMS client and the expected keys'
  * public keys, each watch rule's policy (its own key and the keys of every repository), the log
  * client, and the embedded public-good root for the watchlist. Each pass gets fresh per-pass state
- * (key states, log re-checks) so nothing stale crosses from one pass to the next.
+ * (key states, log re-checks) so nothing stale crosses from one pass to the next, and asks KMS again
+ * for the public keys it refused for their state (owned-policies.ts).
  */
 import { Firestore } from '@google-cloud/firestore';
 import type { AlertSink } from '../alerts/alert.ts';
-import { firstMatchingRule } from '../config/shared-document.ts';
-import { SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { googleRegistryAuthorization } from '../registry/google-auth.ts';
@@ -17,23 +16,13 @@ import { keyVersionState } from '../signing/kms-signer.ts';
 import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import { embeddedPublicGoodTrustedRoot } from '../tlog/trust.ts';
 import type { VerifierTrust } from '../verify/check.ts';
-import {
-  type ExpectedKey,
-  expectedKeyFromKms,
-  expectedKeyFromPem,
-  type ImagePolicy,
-} from '../verify/policy.ts';
+import { expectedKeyFromKms, type ImagePolicy } from '../verify/policy.ts';
 import { logKey } from '../verify/trust.ts';
 import type { KeyStateLookup } from '../verify/verifier.ts';
-import { loadReverifyConfig, type ReverifyConfig, ruleExpectedKeys, type WatchlistEntry } from './config.ts';
-import {
-  type OwnedPolicyLookup,
-  type ReverifyDeps,
-  type ReverifyOptions,
-  type ReverifySummary,
-  reverifyOnce,
-} from './core.ts';
+import { loadReverifyConfig, type ReverifyConfig, type WatchlistEntry } from './config.ts';
+import { type ReverifyDeps, type ReverifyOptions, type ReverifySummary, reverifyOnce } from './core.ts';
 import { InclusionRechecker } from './inclusion.ts';
+import { kmsKeyVersions, ownedPolicies } from './owned-policies.ts';
 import { FirestoreTagStore, type TagStore } from './store.ts';
 import { FirestoreUnverifiedStore, type UnverifiedStore } from './unverified.ts';
 
@@ -87,53 +76,6 @@ export function memoizedKeyState(lookup: KeyStateLookup): KeyStateLookup {
   };
 }
 
-/** Every KMS key version the configuration names, once: the rules' keys and those of every repository. */
-function kmsKeyVersions(config: ReverifyConfig): string[] {
-  const ruleKeys = config.watch.flatMap((rule) => (rule.key === undefined ? [] : [rule.key]));
-  return [...new Set([...config.keys, ...ruleKeys])];
-}
-
-/** Each key once (by key version, or PEM hint): a rule's key may be listed for every repository too. */
-function distinctKeys(keys: ExpectedKey[]): ExpectedKey[] {
-  return [...new Map(keys.map((key) => [key.id, key])).values()];
-}
-
-/**
- * The policy of each watched repository: that of the first watch rule matching it, as signOnPush
- * picks the key it signs the repository with, so one rule's key never passes another rule's images.
- * A policy per rule, each KMS key fetched once (`kmsKey`).
- */
-export async function ownedPolicies(
-  config: ReverifyConfig,
-  kmsKey: (keyVersion: string) => Promise<ExpectedKey>,
-): Promise<OwnedPolicyLookup> {
-  const fromKms = new Map(
-    await Promise.all(kmsKeyVersions(config).map(async (name) => [name, await kmsKey(name)] as const)),
-  );
-  const fromPem = new Map(config.publicKeys.map((pem) => [pem, expectedKeyFromPem(pem)]));
-  // A deployment that signs without a log (REKOR_URL=none) has no entry to ask its own images for;
-  // watchlist policies keep theirs.
-  const tlog = config.log.kind === 'none' ? { requireTlog: false } : {};
-  const rules = config.watch.map((rule) => {
-    const expected = ruleExpectedKeys(config, rule);
-    const keys = distinctKeys([
-      ...expected.keys.map((name) => fromKms.get(name)!),
-      ...expected.publicKeys.map((pem) => fromPem.get(pem)!),
-    ]);
-    return { repositories: rule.repositories, policy: { keys, identities: [], ...tlog } };
-  });
-  return (repository) => {
-    const rule = firstMatchingRule(rules, repository);
-    if (rule === undefined) {
-      // The inventory lists only repositories a watch glob matches: a bug, not a configuration.
-      throw new SigsentryError('NOT_WATCHED', `no watch rule matches ${repository}`, {
-        details: { repository },
-      });
-    }
-    return rule.policy;
-  };
-}
-
 export async function createReverifyFromConfig(
   config: ReverifyConfig,
   clients: ReverifyClients,
@@ -150,7 +92,7 @@ export async function createReverifyFromConfig(
     authorization: googleRegistryAuthorization(),
   });
   const kms = kmsKeyVersions(config).length > 0 ? createKmsClient() : undefined;
-  const ownedPolicy = await ownedPolicies(config, (name) => expectedKeyFromKms(kms!, name));
+  const owned = await ownedPolicies(config, (name) => expectedKeyFromKms(kms!, name));
   const trust: VerifierTrust = {
     logs: config.log.kind === 'rekor-v1' ? [logKey(config.log.url, config.log.publicKey)] : [],
     ...(config.watchlist.length > 0 ? { publicGoodRoot: embeddedPublicGoodTrustedRoot() } : {}),
@@ -172,7 +114,8 @@ export async function createReverifyFromConfig(
   const watchlist = config.watchlist.map((entry) => ({ image: entry.image, policy: watchlistPolicy(entry) }));
   return {
     config,
-    run(options = {}) {
+    async run(options = {}) {
+      const { ownedPolicy, keys } = await owned.forPass();
       const deps: ReverifyDeps = {
         registry,
         store,
@@ -180,6 +123,7 @@ export async function createReverifyFromConfig(
         alerts: clients.alerts,
         trust,
         ownedPolicy,
+        ownedKeys: keys,
         watch: config.watch.map((rule) => rule.repositories),
         watchlist,
         ...(kms ? { keyState: memoizedKeyState((name) => keyVersionState(kms, name)) } : {}),
@@ -190,7 +134,7 @@ export async function createReverifyFromConfig(
         concurrency: config.concurrency,
         staleAfterMs: config.staleAfterHours * 3_600_000,
       };
-      return reverifyOnce(deps, options);
+      return await reverifyOnce(deps, options);
     },
   };
 }

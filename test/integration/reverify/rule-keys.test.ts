@@ -17,6 +17,7 @@ import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { loadReverifyConfig } from '../../../functions/reverify/config.ts';
 import type { ReverifySummary } from '../../../functions/reverify/core.ts';
 import { createReverifyFromConfig, type ReverifyRuntime } from '../../../functions/reverify/from-env.ts';
+import { keyAlertKey } from '../../../functions/reverify/key-alerts.ts';
 import { TAGS_COLLECTION, tagDocumentId } from '../../../functions/reverify/store.ts';
 import { createSignOnPush } from '../../../functions/sign-on-push/core.ts';
 import { signOnPushDepsFromEnv } from '../../../functions/sign-on-push/from-env.ts';
@@ -152,5 +153,47 @@ describe('reverifyImages with a key per watch rule, on the local stack', () => {
     }
     assert.equal(statusOf(await pass(), ref(repositoryB, 'signed-b')), 'valid');
     assert.deepEqual(alerts.openKinds(ref(repositoryB, 'signed-b')), []);
+  });
+
+  it("runs on a fresh instance built while the second rule's key version is disabled, and heals when it is enabled", async () => {
+    const logger = createMemoryLogger();
+    await setKeyVersionState(kms, keyB, 'DISABLED');
+    let fresh: ReverifyRuntime;
+    let summary: ReverifySummary;
+    try {
+      // KMS refuses the public key of a disabled key version: before, building the runtime threw.
+      fresh = await createReverifyFromConfig(loadReverifyConfig(documentEnv(twoRules())), {
+        alerts,
+        logger,
+        firestore: firestore.db,
+      });
+      summary = await fresh.run();
+    } finally {
+      await setKeyVersionState(kms, keyB, 'ENABLED');
+    }
+    assert.deepEqual(summary.errors, []);
+    assert.equal(statusOf(summary, ref(repositoryA, 'signed-a')), 'valid');
+    assert.equal(statusOf(summary, ref(repositoryB, 'signed-b')), 'unsigned');
+    assert.deepEqual(alerts.openKinds(ref(repositoryB, 'signed-b')), ['unsigned-image']);
+    assert.deepEqual(alerts.openKinds(ref(repositoryA, 'signed-a')), []);
+    assert.deepEqual(summary.keysNotEnabled, [{ keyVersion: keyB, state: 'DISABLED', trusted: false }]);
+    const keyAlert = alerts.open.get(keyAlertKey(keyB));
+    assert.equal(keyAlert?.kind, 'key-disabled');
+    assert.equal(keyAlert?.subject, keyB);
+    assert.equal(keyAlert?.evidence['state'], 'DISABLED');
+    assert.match(keyAlert?.summary ?? '', /is DISABLED/);
+    const line = logger.entries.find((e) => e.severity === 'ERROR' && e['keyVersion'] === keyB);
+    assert.equal(line?.['state'], 'DISABLED');
+    // Key A is enabled: its alert, if any, is resolved, never raised.
+    assert.equal(alerts.open.get(keyAlertKey(keyA)), undefined);
+
+    const healed = await fresh.run();
+    assert.deepEqual(healed.errors, []);
+    assert.deepEqual(healed.keysNotEnabled, []);
+    assert.equal(statusOf(healed, ref(repositoryB, 'signed-b')), 'valid');
+    assert.equal(statusOf(healed, ref(repositoryA, 'signed-a')), 'valid');
+    assert.deepEqual(alerts.openKinds(ref(repositoryB, 'signed-b')), []);
+    assert.equal(alerts.open.get(keyAlertKey(keyB)), undefined, 'the key alert is resolved');
+    assert.ok(alerts.calls.some((c) => c.op === 'resolve' && c.key === keyAlertKey(keyB)));
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Watch rules signing with different keys (SIGSENTRY_CONFIG), re-verified by the core with the
- * policies reverifyImages builds from the document (from-env.ts ownedPolicies): each repository's
+ * policies reverifyImages builds from the document (owned-policies.ts ownedPolicies): each repository's
  * images against the key of its first matching rule, as signOnPush signs them, and no other rule's.
  * The KMS keys are local keys under KMS key version names; their states come from a map.
  */
@@ -11,7 +11,7 @@ import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { loadReverifyConfig } from '../../../functions/reverify/config.ts';
 import { type ReverifySummary, reverifyOnce } from '../../../functions/reverify/core.ts';
-import { ownedPolicies } from '../../../functions/reverify/from-env.ts';
+import { type KmsKeyFetch, ownedPolicies } from '../../../functions/reverify/owned-policies.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { expectedKeyFromPem, policyId } from '../../../functions/verify/policy.ts';
@@ -21,6 +21,11 @@ import { RecordingAlertSink } from './recording-sink.ts';
 
 const keyVersion = (name: string) =>
   `projects/p/locations/global/keyRings/r/cryptoKeys/${name}/cryptoKeyVersions/1`;
+
+/** The policy lookup of the first pass of a runtime built from `config`. */
+async function firstPassPolicies(config: ReturnType<typeof loadReverifyConfig>, kmsKey: KmsKeyFetch) {
+  return (await (await ownedPolicies(config, kmsKey)).forPass()).ownedPolicy;
+}
 
 function localKmsKey(name: string) {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -78,7 +83,7 @@ describe('reverifyImages with a key per watch rule', () => {
       store,
       alerts,
       trust: { logs: [] },
-      ownedPolicy: await ownedPolicies(config, kmsKey),
+      ownedPolicy: await firstPassPolicies(config, kmsKey),
       watch: config.watch.map((rule) => rule.repositories),
       watchlist: [],
       keyState: async (name) => states.get(name) ?? 'ENABLED',
@@ -196,7 +201,7 @@ describe('the policies of a configuration with one key for every rule', () => {
     });
     const expected = await beforeId(keys.map((k) => k.name));
     for (const config of [plain, document]) {
-      const policyOf = await ownedPolicies(config, kmsKey);
+      const policyOf = await firstPassPolicies(config, kmsKey);
       for (const repository of ['h.example/p/prod/api', 'h.example/p/dev/api']) {
         assert.equal(policyId(policyOf(repository)), expected, repository);
       }

@@ -1,0 +1,130 @@
+/**
+ * The pass-level alert of a KMS key version the watched repositories expect but that is not ENABLED.
+ * One incident per key version (`key-disabled`, its subject the key version; a tag's alerts of that
+ * kind have the tag as subject), raised by every pass that finds the key not enabled and resolved by
+ * the first that finds it enabled. Whichever instance runs the pass judges alike: one that could not
+ * read the key's public key (KMS refuses it for a key not enabled) and one that read it earlier and
+ * sees its state now, so the alert does not flap with the age of the instances.
+ */
+import type { AlertInput, AlertSink } from '../alerts/alert.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { KeyStateLookup } from '../verify/verifier.ts';
+import type { OwnedKeysReport, UnavailableKey } from './owned-policies.ts';
+
+export function keyAlertKey(keyVersion: string): string {
+  return `key-disabled:${keyVersion}`;
+}
+
+/** A key version whose public key KMS refused: trusted for nothing, its repositories' images fail. */
+export function unavailableKeyAlert(key: UnavailableKey): AlertInput {
+  return {
+    kind: 'key-disabled',
+    severity: 'HIGH',
+    subject: key.keyVersion,
+    key: keyAlertKey(key.keyVersion),
+    summary:
+      `KMS key version ${key.keyVersion} is ${key.state}: KMS refuses its public key, so reverifyImages ` +
+      `trusts it for nothing and the images of ${key.repositories.join(', ') || 'no watch rule'} signed ` +
+      'with it fail to verify until it is enabled again (or taken out of the configuration)',
+    evidence: {
+      keyVersion: key.keyVersion,
+      state: key.state,
+      repositories: key.repositories,
+      verifierOutput: key.error,
+    },
+  };
+}
+
+/** A key version this instance holds the public key of, found not enabled: its signatures are `key-disabled`. */
+function disabledKeyAlert(keyVersion: string, state: string): AlertInput {
+  return {
+    kind: 'key-disabled',
+    severity: 'HIGH',
+    subject: keyVersion,
+    key: keyAlertKey(keyVersion),
+    summary: `KMS key version ${keyVersion} is ${state}: images signed only with it are reported key-disabled`,
+    evidence: { keyVersion, state },
+  };
+}
+
+/** A configured key version found not enabled; `trusted` when this instance holds its public key. */
+export interface KeyNotEnabled {
+  keyVersion: string;
+  state: string;
+  trusted: boolean;
+}
+
+export interface KeyAlertsOutcome {
+  notEnabled: KeyNotEnabled[];
+  /** Alerts not delivered (by alert key): the next pass raises or resolves them again. */
+  errors: Array<{ ref: string; error: string }>;
+}
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/**
+ * Raises the alert of each key version not enabled (an ERROR line each) and resolves that of each
+ * enabled one. A trusted key's state is asked with the pass's lookup (memoized, so the tags' checks
+ * reuse it); one whose state cannot be read is neither raised nor resolved. Never throws.
+ */
+export async function reportOwnedKeys(
+  deps: { alerts: AlertSink; logger: Logger; keyState?: KeyStateLookup },
+  keys: OwnedKeysReport,
+): Promise<KeyAlertsOutcome> {
+  const outcome: KeyAlertsOutcome = { notEnabled: [], errors: [] };
+  const deliver = async (key: string, send: () => Promise<void>) => {
+    try {
+      await send();
+    } catch (err) {
+      outcome.errors.push({ ref: key, error: message(err) });
+      deps.logger.error(`could not deliver the alert ${key}; the next pass tries again`, { error: err });
+    }
+  };
+
+  for (const key of keys.unavailable) {
+    outcome.notEnabled.push({ keyVersion: key.keyVersion, state: key.state, trusted: false });
+    deps.logger.error(
+      `KMS key version ${key.keyVersion} is ${key.state}: its public key cannot be read, so no image is verified with it`,
+      { keyVersion: key.keyVersion, state: key.state, repositories: key.repositories, error: key.error },
+    );
+    await deliver(keyAlertKey(key.keyVersion), () => deps.alerts.raise(unavailableKeyAlert(key)));
+  }
+
+  const { keyState } = deps;
+  if (keyState === undefined) return outcome;
+  const states = await Promise.all(
+    keys.trusted.map(async (keyVersion) => {
+      try {
+        return { keyVersion, state: await keyState(keyVersion) };
+      } catch (err) {
+        // The tags signed with it fail on the same lookup, and are reported.
+        deps.logger.warn(
+          `could not read the state of KMS key version ${keyVersion}; its alert is left as it is`,
+          {
+            keyVersion,
+            error: err,
+          },
+        );
+        return undefined;
+      }
+    }),
+  );
+  for (const { keyVersion, state } of states.flatMap((s) => (s === undefined ? [] : [s]))) {
+    const alertKey = keyAlertKey(keyVersion);
+    if (state === 'ENABLED') {
+      const reason = `KMS key version ${keyVersion} is ENABLED`;
+      await deliver(alertKey, () => deps.alerts.resolve(alertKey, reason));
+      continue;
+    }
+    outcome.notEnabled.push({ keyVersion, state, trusted: true });
+    deps.logger.error(
+      `KMS key version ${keyVersion} is ${state}: images signed only with it are key-disabled`,
+      {
+        keyVersion,
+        state,
+      },
+    );
+    await deliver(alertKey, () => deps.alerts.raise(disabledKeyAlert(keyVersion, state)));
+  }
+  return outcome;
+}
