@@ -47,19 +47,24 @@ export function watchedHostProblem(repositories: string): string | undefined {
   return `watch rule "${repositories}": the host "${host}" must be literal (wildcards are allowed only after HOST/)`;
 }
 
-const WatchRuleSchema = z.object({
-  /** Repository glob: HOST/REPO with a literal HOST, `*` within a segment, `**` across. */
-  repositories: z
-    .string()
-    .min(1)
-    .superRefine((repositories, ctx) => {
-      const problem = watchedHostProblem(repositories);
-      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-    }),
-  key: z.string().superRefine((key, ctx) => {
-    const problem = keyVersionNameProblem(key);
+/** A watch rule's repository glob: HOST/REPO with a literal HOST, `*` within a segment, `**` across. */
+export const WatchedRepositoriesSchema = z
+  .string()
+  .min(1)
+  .superRefine((repositories, ctx) => {
+    const problem = watchedHostProblem(repositories);
     if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-  }),
+  });
+
+/** A watch rule's key: a KMS key version's full resource name. */
+export const KeyVersionNameSchema = z.string().superRefine((key, ctx) => {
+  const problem = keyVersionNameProblem(key);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const WatchRuleSchema = z.object({
+  repositories: WatchedRepositoriesSchema,
+  key: KeyVersionNameSchema,
   formats: z.array(SignatureFormatSchema).min(1).default(['bundle', 'cosign']),
   /** Also sign each platform manifest of a multi-arch index. */
   signPlatformManifests: z.boolean().default(false),

@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { logPublicKeyFromEnv } from '../config/log-key.ts';
 import { rekorUrlFromEnv } from '../config/rekor-url.ts';
 import { firstMatchingRule, withV1LogKey } from '../config/shared-document.ts';
-import { watchedHostProblem } from '../config/sign-config.ts';
+import { KeyVersionNameSchema, WatchedRepositoriesSchema } from '../config/sign-config.ts';
 import { InvalidInputError } from '../errors.ts';
 import { isHost, isRepository, isTag } from '../registry/reference.ts';
 
@@ -77,14 +77,8 @@ const LogSchema = z.discriminatedUnion('kind', [
  * repository expects the key of the first rule matching it, as signOnPush picks it, and no other rule's.
  */
 const WatchRuleSchema = z.object({
-  repositories: z
-    .string()
-    .min(1)
-    .superRefine((glob, ctx) => {
-      const problem = watchedHostProblem(glob);
-      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-    }),
-  key: z.string().min(1).optional(),
+  repositories: WatchedRepositoriesSchema,
+  key: KeyVersionNameSchema.optional(),
 });
 export type ReverifyWatchRule = z.infer<typeof WatchRuleSchema>;
 
