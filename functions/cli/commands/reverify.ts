@@ -1,16 +1,18 @@
 /**
  * `sigsentry reverify --once [--json]`: one re-verification pass with the same core as the scheduled
  * reverifyImages function, configured from the environment over the local stack's stack.env, verdicts
- * in Firestore and alerts through the alert pipeline. Exit 0 when every tag is valid, 1 otherwise.
+ * in Firestore and alerts through the alert pipeline. Exit 0 when every tag is valid and every
+ * expected key enabled, 1 otherwise.
  */
 import { parseArgs } from 'node:util';
+import type { ReverifySummary } from '../../reverify/core.ts';
 import { commandEnv, say } from './stack-env.ts';
 
 export const REVERIFY_USAGE = `usage: sigsentry reverify --once [--json]
 
 Runs one re-verification pass over every tag of the watched repositories (SIGSENTRY_WATCH) and the
 watchlist (SIGSENTRY_WATCHLIST), stores the verdicts in Firestore and raises or resolves alerts.
-The schedule itself is the reverifyImages function. Exit codes: 0 all valid, 1 not, 2 usage error.`;
+The schedule itself is the reverifyImages function. Exit codes: 0 all valid (every expected key enabled), 1 not, 2 usage error.`;
 
 export async function runReverify(argv: string[]): Promise<number> {
   let values: { once: boolean; json: boolean; help: boolean };
@@ -56,19 +58,38 @@ export async function runReverify(argv: string[]): Promise<number> {
     if (values.json) {
       process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     } else {
-      const counts = Object.entries(summary.byStatus)
-        .filter(([, n]) => n > 0)
-        .map(([status, n]) => `${n} ${status}`)
-        .join(', ');
-      process.stdout.write(`${summary.tags} tags in ${summary.durationMs} ms: ${counts || 'none'}\n`);
-      for (const o of summary.outcomes.filter((o) => o.status !== 'valid')) {
-        process.stdout.write(`  ${o.status}: ${o.ref} (${o.digest})\n`);
-      }
-      for (const e of summary.errors) process.stdout.write(`  error: ${e.ref}: ${e.error}\n`);
+      for (const line of passLines(summary)) process.stdout.write(`${line}\n`);
     }
-    return summary.errors.length === 0 && summary.byStatus.valid === summary.tags ? 0 : 1;
+    const allWell =
+      summary.errors.length === 0 &&
+      summary.byStatus.valid === summary.tags &&
+      summary.keysNotEnabled.length === 0;
+    return allWell ? 0 : 1;
   } catch (err) {
     say(`sigsentry reverify: ${(err as Error).message}`);
     return 1;
   }
+}
+
+/** A pass in text: the counts, each tag that is not valid, each key version not enabled, each error. */
+export function passLines(
+  summary: Pick<
+    ReverifySummary,
+    'tags' | 'durationMs' | 'byStatus' | 'outcomes' | 'keysNotEnabled' | 'errors'
+  >,
+): string[] {
+  const counts = Object.entries(summary.byStatus)
+    .filter(([, n]) => n > 0)
+    .map(([status, n]) => `${n} ${status}`)
+    .join(', ');
+  const lines = [`${summary.tags} tags in ${summary.durationMs} ms: ${counts || 'none'}`];
+  for (const o of summary.outcomes.filter((o) => o.status !== 'valid')) {
+    lines.push(`  ${o.status}: ${o.ref} (${o.digest})`);
+  }
+  for (const k of summary.keysNotEnabled) {
+    const trust = k.trusted ? 'its signatures are key-disabled' : 'trusted for nothing';
+    lines.push(`  key not enabled: ${k.keyVersion} is ${k.state} (${trust})`);
+  }
+  for (const e of summary.errors) lines.push(`  error: ${e.ref}: ${e.error}`);
+  return lines;
 }
