@@ -32,7 +32,7 @@ import {
   sourceOf,
 } from './inventory.ts';
 import { type KeyNotEnabled, reportOwnedKeys } from './key-alerts.ts';
-import type { OwnedKeysReport } from './owned-policies.ts';
+import { type OwnedKeysReport, pinKeptKeyStates } from './owned-policies.ts';
 import { PassRegistry } from './pass-registry.ts';
 import { followUnverified, type PassFailure, type StaleSubject, staleAlertKey } from './staleness.ts';
 import {
@@ -239,9 +239,15 @@ async function recheckFindings(
 }
 
 export async function reverifyOnce(
-  deps: ReverifyDeps,
+  given: ReverifyDeps,
   options: ReverifyOptions = {},
 ): Promise<ReverifySummary> {
+  // A key version verified with its kept public key is judged with the state KMS refused it for
+  // (owned-policies.ts says why): never valid, whatever its state is by the time a tag is checked.
+  const keyState =
+    given.ownedKeys === undefined ? given.keyState : pinKeptKeyStates(given.ownedKeys, given.keyState);
+  const { keyState: _unpinned, ...rest } = given;
+  const deps: ReverifyDeps = { ...rest, ...(keyState === undefined ? {} : { keyState }) };
   const now = deps.now ?? (() => new Date());
   const started = now();
   const t0 = performance.now();

@@ -12,16 +12,17 @@ import type { Logger } from '../logging/logger.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { googleRegistryAuthorization } from '../registry/google-auth.ts';
 import { createKmsClient } from '../signing/kms-client.ts';
-import { keyVersionState } from '../signing/kms-signer.ts';
+import { keyVersionState, kmsPublicKey } from '../signing/kms-signer.ts';
 import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import { embeddedPublicGoodTrustedRoot } from '../tlog/trust.ts';
 import type { VerifierTrust } from '../verify/check.ts';
-import { expectedKeyFromKms, type ImagePolicy } from '../verify/policy.ts';
+import { expectedKeyFromPem, type ImagePolicy } from '../verify/policy.ts';
 import { logKey } from '../verify/trust.ts';
 import type { KeyStateLookup } from '../verify/verifier.ts';
 import { loadReverifyConfig, type ReverifyConfig, type WatchlistEntry } from './config.ts';
 import { type ReverifyDeps, type ReverifyOptions, type ReverifySummary, reverifyOnce } from './core.ts';
 import { InclusionRechecker } from './inclusion.ts';
+import { FirestoreKeptKeyStore, type KeptKeyStore } from './kept-keys.ts';
 import { kmsKeyVersions, ownedPolicies } from './owned-policies.ts';
 import { FirestoreTagStore, type TagStore } from './store.ts';
 import { FirestoreUnverifiedStore, type UnverifiedStore } from './unverified.ts';
@@ -36,6 +37,8 @@ export interface ReverifyClients {
   logger: Logger;
   store?: TagStore;
   unverified?: UnverifiedStore;
+  /** Where the expected KMS keys' public keys are kept (owned-policies.ts); default Firestore. */
+  keptKeys?: KeptKeyStore;
   /**
    * False: the pass does not follow up what it fails to verify (`verification-stale`): a manual pass
    * (the CLI) may run with another configuration, and must not resolve the scheduled passes' alert.
@@ -92,7 +95,23 @@ export async function createReverifyFromConfig(
     authorization: googleRegistryAuthorization(),
   });
   const kms = kmsKeyVersions(config).length > 0 ? createKmsClient() : undefined;
-  const owned = await ownedPolicies(config, (name) => expectedKeyFromKms(kms!, name));
+  let db = clients.firestore;
+  const firestore = () => {
+    db ??= new Firestore({ projectId: config.project, ignoreUndefinedProperties: true });
+    return db;
+  };
+  const owned = await ownedPolicies(
+    config,
+    async (configured) => {
+      const name = configured.startsWith('gcpkms://') ? configured.slice('gcpkms://'.length) : configured;
+      const key = await kmsPublicKey(kms!, name);
+      return { ...expectedKeyFromPem(key.pem, name), pem: key.pem, algorithm: key.algorithm.name };
+    },
+    // Only with KMS: a kept key is judged with the state KMS names (pinKeptKeyStates).
+    kms === undefined
+      ? {}
+      : { keptKeys: clients.keptKeys ?? new FirestoreKeptKeyStore(firestore()), logger: clients.logger },
+  );
   const trust: VerifierTrust = {
     logs: config.log.kind === 'rekor-v1' ? [logKey(config.log.url, config.log.publicKey)] : [],
     ...(config.watchlist.length > 0 ? { publicGoodRoot: embeddedPublicGoodTrustedRoot() } : {}),
@@ -101,11 +120,6 @@ export async function createReverifyFromConfig(
     config.log.kind === 'rekor-v1'
       ? new RekorV1Client({ baseUrl: config.log.url, logKey: config.log.publicKey })
       : undefined;
-  let db = clients.firestore;
-  const firestore = () => {
-    db ??= new Firestore({ projectId: config.project, ignoreUndefinedProperties: true });
-    return db;
-  };
   const store = clients.store ?? new FirestoreTagStore(firestore());
   const unverified =
     clients.followUnverified === false

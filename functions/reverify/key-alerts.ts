@@ -4,7 +4,9 @@
  * kind have the tag as subject), raised by every pass that finds the key not enabled and resolved by
  * the first that finds it enabled. Whichever instance runs the pass judges alike: one that could not
  * read the key's public key (KMS refuses it for a key not enabled) and one that read it earlier and
- * sees its state now, so the alert does not flap with the age of the instances.
+ * sees its state now, so the alert does not flap with the age of the instances; and the first holds
+ * the public key kept when KMS last gave it, when one is kept (owned-policies.ts), so the images
+ * signed with the key are `key-disabled` on either.
  */
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -15,21 +17,31 @@ export function keyAlertKey(keyVersion: string): string {
   return `key-disabled:${keyVersion}`;
 }
 
-/** A key version whose public key KMS refused: trusted for nothing, its repositories' images fail. */
+/**
+ * A key version whose public key KMS refused: verified with the public key kept when KMS last gave
+ * it, its signatures `key-disabled`; or, none kept, trusted for nothing. Its repositories' images fail.
+ */
 export function unavailableKeyAlert(key: UnavailableKey): AlertInput {
+  const repositories = key.repositories.join(', ') || 'no watch rule';
   return {
     kind: 'key-disabled',
     severity: 'HIGH',
     subject: key.keyVersion,
     key: keyAlertKey(key.keyVersion),
     summary:
-      `KMS key version ${key.keyVersion} is ${key.state}: KMS refuses its public key, so reverifyImages ` +
-      `trusts it for nothing and the images of ${key.repositories.join(', ') || 'no watch rule'} signed ` +
-      'with it fail to verify until it is enabled again (or taken out of the configuration)',
+      key.kept === undefined
+        ? `KMS key version ${key.keyVersion} is ${key.state}: KMS refuses its public key and none is kept, ` +
+          `so reverifyImages trusts it for nothing and the images of ${repositories} signed with it fail ` +
+          'to verify as unsigned until it is enabled again (or taken out of the configuration)'
+        : `KMS key version ${key.keyVersion} is ${key.state}: KMS refuses its public key, so reverifyImages ` +
+          `verifies with the one kept when KMS gave it (${key.kept.readAt}), and the images of ${repositories} ` +
+          'signed with it are reported key-disabled until it is enabled again (or taken out of the configuration)',
     evidence: {
       keyVersion: key.keyVersion,
       state: key.state,
       repositories: key.repositories,
+      trusted: key.kept !== undefined,
+      ...(key.kept === undefined ? {} : { keptKeyReadAt: key.kept.readAt }),
       verifierOutput: key.error,
     },
   };
@@ -47,7 +59,10 @@ function disabledKeyAlert(keyVersion: string, state: string): AlertInput {
   };
 }
 
-/** A configured key version found not enabled; `trusted` when this instance holds its public key. */
+/**
+ * A configured key version found not enabled; `trusted` when the pass's policies hold its public key
+ * (read from KMS by this instance before, or the kept one), so its signatures are `key-disabled`.
+ */
 export interface KeyNotEnabled {
   keyVersion: string;
   state: string;
@@ -82,10 +97,20 @@ export async function reportOwnedKeys(
   };
 
   for (const key of keys.unavailable) {
-    outcome.notEnabled.push({ keyVersion: key.keyVersion, state: key.state, trusted: false });
+    const trusted = key.kept !== undefined;
+    outcome.notEnabled.push({ keyVersion: key.keyVersion, state: key.state, trusted });
     deps.logger.error(
-      `KMS key version ${key.keyVersion} is ${key.state}: its public key cannot be read, so no image is verified with it`,
-      { keyVersion: key.keyVersion, state: key.state, repositories: key.repositories, error: key.error },
+      trusted
+        ? `KMS key version ${key.keyVersion} is ${key.state}: KMS refuses its public key; the kept one is used, so images signed only with it are key-disabled`
+        : `KMS key version ${key.keyVersion} is ${key.state}: its public key cannot be read and none is kept, so no image is verified with it`,
+      {
+        keyVersion: key.keyVersion,
+        state: key.state,
+        repositories: key.repositories,
+        error: key.error,
+        trusted,
+        ...(key.kept === undefined ? {} : { keptKeyReadAt: key.kept.readAt }),
+      },
     );
     await deliver(keyAlertKey(key.keyVersion), () => deps.alerts.raise(unavailableKeyAlert(key)));
   }

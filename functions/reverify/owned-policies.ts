@@ -1,19 +1,36 @@
 /**
  * The policies of the watched repositories, and the KMS public keys they hold, kept for a function
  * instance's life. KMS refuses the public key of a key version that is not ENABLED (FAILED_PRECONDITION),
- * which is what a security team does to a signing key suspected compromised: such a key is left out of
- * every policy (nothing can be verified with a key one does not have), reported on every pass, and
- * asked for again before each pass, so enabling it again heals a running instance. Any other failure
+ * which is what a security team does to a signing key suspected compromised: such a key is reported
+ * on every pass and asked for again before each pass, so enabling it again heals a running instance.
+ * Its public key as KMS last gave it is kept in Firestore (kept-keys.ts) and, while KMS refuses it,
+ * the policies hold that kept key, so the images signed with the key version are reported
+ * `key-disabled` by any instance, fresh or warm; with no kept key it is in no policy (nothing can be
+ * verified with a key one does not have) and those images fail as `unsigned`. Any other failure
  * (permission denied, no such key, KMS unreachable) is thrown, at start-up as on a pass: those are
  * configuration or outage errors, and trusting fewer keys in silence would hide them.
+ *
+ * Why a kept key cannot pass an image, even one written by someone who can write Firestore: it is
+ * used only for a key version KMS refused for a state other than ENABLED in this very pass, and the
+ * pass judges that key version with the state KMS refused it for (`pinKeptKeyStates`, applied by
+ * reverifyOnce, which refuses to run with kept keys and no key-state lookup), so the verifier
+ * (verify/verifier.ts applyKeyStates) turns every signature it verifies with it into `key-disabled`,
+ * a failing verdict, even if the key is enabled again meanwhile. A kept key also has an id of its own
+ * (so a verdict recorded under it is verified again, not reused, once KMS gives the key again), and
+ * one whose public key is that of another key of the policy is left out (it would take that key's
+ * signatures). So a tampered kept key can at worst turn one failing verdict (`unsigned`) into another
+ * (`key-disabled`), never pass an image.
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { firstMatchingRule } from '../config/shared-document.ts';
 import { SigsentryError } from '../errors.ts';
+import type { Logger } from '../logging/logger.ts';
 import { KmsKeyUnusableError } from '../signing/errors.ts';
 import { type ExpectedKey, expectedKeyFromPem, type ImagePolicy, policyId } from '../verify/policy.ts';
+import type { KeyStateLookup } from '../verify/verifier.ts';
 import { type ReverifyConfig, ruleExpectedKeys } from './config.ts';
 import type { OwnedPolicyLookup } from './core.ts';
+import { KEPT_KEYS_COLLECTION, type KeptKey, type KeptKeyStore } from './kept-keys.ts';
 
 /** A KMS key version whose public key KMS refused for its state: in no policy. */
 export interface UnavailableKey {
@@ -25,18 +42,59 @@ export interface UnavailableKey {
   error: string;
   /** The watch rules (repository globs) whose repositories expect it. */
   repositories: string[];
+  /**
+   * Present when the policies hold the public key kept when KMS last gave it (kept-keys.ts): its
+   * signatures verify, and are reported `key-disabled`. Absent: trusted for nothing.
+   */
+  kept?: { readAt: string };
 }
 
 /** What a pass's policies hold of the configured KMS key versions. */
 export interface OwnedKeysReport {
   /** Key versions whose public keys the policies hold. */
   trusted: string[];
-  /** Key versions refused for their state, in no policy. */
+  /** Key versions refused for their state: in no policy, or with their kept key (`kept`). */
   unavailable: UnavailableKey[];
 }
 
-/** A configured KMS key version (as written: a resource name or `gcpkms://…`) to its public key. */
-export type KmsKeyFetch = (keyVersion: string) => Promise<ExpectedKey>;
+/**
+ * A configured KMS key version (as written: a resource name or `gcpkms://…`) to its public key, with
+ * the PEM and algorithm KMS gave when known (the PEM is otherwise exported from the key).
+ */
+export type KmsKeyFetch = (keyVersion: string) => Promise<ExpectedKey & { pem?: string; algorithm?: string }>;
+
+export interface OwnedPoliciesOptions {
+  /** Where the public keys KMS gives are kept, and read from when it refuses them. Absent: none kept. */
+  keptKeys?: KeptKeyStore;
+  /** For the ERROR lines of a kept-key store that fails (required with `keptKeys`). */
+  logger?: Logger;
+  now?: () => Date;
+}
+
+const KMS_PREFIX = 'gcpkms://';
+const resourceName = (name: string) => (name.startsWith(KMS_PREFIX) ? name.slice(KMS_PREFIX.length) : name);
+
+/**
+ * The key-state lookup of a pass whose policies hold kept keys: a kept key version is judged with the
+ * state KMS refused its public key for this pass (not asked again: were it enabled meanwhile, a
+ * kept key, which KMS did not give this pass, would make its signatures valid), any other with
+ * `lookup`. Without kept keys, `lookup` itself; kept keys and no lookup is a wiring bug, thrown.
+ */
+export function pinKeptKeyStates(
+  keys: OwnedKeysReport,
+  lookup: KeyStateLookup | undefined,
+): KeyStateLookup | undefined {
+  const pinned = new Map(
+    keys.unavailable.flatMap((k) => (k.kept === undefined ? [] : [[k.keyVersion, k.state]])),
+  );
+  if (pinned.size === 0) return lookup;
+  if (lookup === undefined) {
+    throw new SigsentryError('KEPT_KEYS_WITHOUT_KEY_STATES', 'kept KMS public keys need key states checked', {
+      details: { keyVersions: [...pinned.keys()] },
+    });
+  }
+  return async (keyVersion) => pinned.get(resourceName(keyVersion)) ?? (await lookup(keyVersion));
+}
 
 /**
  * The state KMS refused a key version's public key for, or undefined for any other failure. Only
@@ -78,6 +136,9 @@ export function kmsKeyVersions(config: ReverifyConfig): string[] {
   return [...new Set([...config.keys, ...ruleKeys])];
 }
 
+/** The id of a kept key: not its key version's, so verdicts recorded under the one are not reused for the other. */
+export const keptKeyId = (keyVersion: string, hint: string) => `${keyVersion} (kept key ${hint})`;
+
 /** Each key once (by key version, or PEM hint): a rule's key may be listed for every repository too. */
 function distinctKeys(keys: ExpectedKey[]): ExpectedKey[] {
   return [...new Map(keys.map((key) => [key.id, key])).values()];
@@ -96,13 +157,65 @@ export interface OwnedPolicies {
 /**
  * The policy of each watched repository: that of the first watch rule matching it, as signOnPush
  * picks the key it signs the repository with, so one rule's key never passes another rule's images.
- * A policy per rule; each KMS key fetched once while KMS gives it (`kmsKey`). Throws, as `forPass`,
+ * A policy per rule; each KMS key fetched once while KMS gives it (`kmsKey`), and kept in
+ * `options.keptKeys`; a key KMS refuses is in its rules' policies with its kept key, if any. Throws, as `forPass`,
  * when a key cannot be fetched for another reason than its state.
  */
-export async function ownedPolicies(config: ReverifyConfig, kmsKey: KmsKeyFetch): Promise<OwnedPolicies> {
+export async function ownedPolicies(
+  config: ReverifyConfig,
+  kmsKey: KmsKeyFetch,
+  options: OwnedPoliciesOptions = {},
+): Promise<OwnedPolicies> {
   const names = kmsKeyVersions(config);
   const fetched = new Map<string, ExpectedKey>();
   let refused = new Map<string, UnavailableKey>();
+  /** The kept keys of the refused key versions (by configured name), as read this round. */
+  let kept = new Map<string, ExpectedKey>();
+  const { keptKeys } = options;
+  const now = options.now ?? (() => new Date());
+  const storeError = (message: string, fields: Record<string, unknown>) =>
+    (options.logger ?? { error: () => {} }).error(message, fields);
+
+  /** Keeps a public key KMS gave when none or another is kept; a failure is logged, not thrown. */
+  const keep = async (name: string, key: ExpectedKey & { pem?: string; algorithm?: string }) => {
+    if (keptKeys === undefined) return;
+    const keyVersion = key.keyVersion ?? resourceName(name);
+    const pem = key.pem ?? key.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    try {
+      const stored = await keptKeys.get(keyVersion);
+      if (stored?.pem === pem && stored.algorithm === key.algorithm) return;
+      const entry: KeptKey = { keyVersion, pem, readAt: now().toISOString() };
+      if (key.algorithm !== undefined) entry.algorithm = key.algorithm;
+      await keptKeys.put(entry);
+    } catch (err) {
+      storeError(
+        `could not keep the public key of KMS key version ${keyVersion}; it is verified with all the same`,
+        {
+          keyVersion,
+          collection: KEPT_KEYS_COLLECTION,
+          operation: 'keep',
+          error: err,
+        },
+      );
+    }
+  };
+
+  /** The kept key of a key version KMS refused, if one is kept and readable; a failure is logged. */
+  const readKept = async (keyVersion: string): Promise<{ key: ExpectedKey; readAt: string } | undefined> => {
+    if (keptKeys === undefined) return undefined;
+    try {
+      const stored = await keptKeys.get(keyVersion);
+      if (stored === undefined) return undefined;
+      const key = expectedKeyFromPem(stored.pem, keyVersion);
+      return { key: { ...key, id: keptKeyId(keyVersion, key.hint) }, readAt: stored.readAt };
+    } catch (err) {
+      storeError(
+        `could not read the kept public key of KMS key version ${keyVersion}; it is trusted for nothing`,
+        { keyVersion, collection: KEPT_KEYS_COLLECTION, operation: 'read', error: err },
+      );
+      return undefined;
+    }
+  };
   const fromPem = new Map(config.publicKeys.map((pem) => [pem, expectedKeyFromPem(pem)]));
   // A deployment that signs without a log (REKOR_URL=none) has no entry to ask its own images for;
   // watchlist policies keep theirs.
@@ -120,20 +233,49 @@ export async function ownedPolicies(config: ReverifyConfig, kmsKey: KmsKeyFetch)
     const missing = names.filter((name) => !fetched.has(name));
     const settled = await Promise.allSettled(missing.map((name) => fetchOwnedKey(kmsKey, name)));
     const next = new Map<string, UnavailableKey>();
+    const nextKept = new Map<string, ExpectedKey>();
     let failure: { error: unknown } | undefined;
+    const stores: Array<Promise<void>> = [];
     settled.forEach((result, i) => {
       const name = missing[i]!;
       if (result.status === 'rejected') {
         failure ??= { error: result.reason };
         const before = refused.get(name);
         if (before !== undefined) next.set(name, before);
+        const keptBefore = kept.get(name);
+        if (keptBefore !== undefined) nextKept.set(name, keptBefore);
       } else if ('key' in result.value) {
-        fetched.set(name, result.value.key);
+        const { key } = result.value;
+        fetched.set(name, key);
+        stores.push(keep(name, key));
       } else {
-        next.set(name, { ...result.value.refused, repositories: expectedBy(name) });
+        const unavailable: UnavailableKey = { ...result.value.refused, repositories: expectedBy(name) };
+        next.set(name, unavailable);
+        stores.push(
+          readKept(unavailable.keyVersion).then((found) => {
+            if (found === undefined) return;
+            const trusted = [...fetched.values(), ...fromPem.values()];
+            if (trusted.some((k) => k.hint === found.key.hint)) {
+              storeError(
+                `the kept public key of KMS key version ${unavailable.keyVersion} is that of another trusted key; it is not used`,
+                {
+                  keyVersion: unavailable.keyVersion,
+                  collection: KEPT_KEYS_COLLECTION,
+                  operation: 'read',
+                  hint: found.key.hint,
+                },
+              );
+              return;
+            }
+            nextKept.set(name, found.key);
+            unavailable.kept = { readAt: found.readAt };
+          }),
+        );
       }
     });
+    await Promise.all(stores);
     refused = next;
+    kept = nextKept;
     if (failure !== undefined) throw failure.error;
   };
 
@@ -142,10 +284,16 @@ export async function ownedPolicies(config: ReverifyConfig, kmsKey: KmsKeyFetch)
   const buildRules = () => {
     rules = config.watch.map((rule, i) => {
       const expected = ruleExpectedKeys(config, rule);
-      const keys = distinctKeys([
+      const given = distinctKeys([
         ...expected.keys.flatMap((name) => fetched.get(name) ?? []),
         ...expected.publicKeys.map((pem) => fromPem.get(pem)!),
       ]);
+      // A kept key that is another key of the policy would take that key's signatures: left out.
+      const hints = new Set(given.map((k) => k.hint));
+      const keptOnes = distinctKeys(expected.keys.flatMap((name) => kept.get(name) ?? [])).filter(
+        (k) => !hints.has(k.hint),
+      );
+      const keys = [...given, ...keptOnes];
       const policy: ImagePolicy = { keys, identities: [], ...tlog };
       const previous = rules[i]?.policy;
       return {

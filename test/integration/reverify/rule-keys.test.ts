@@ -17,11 +17,13 @@ import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { loadReverifyConfig } from '../../../functions/reverify/config.ts';
 import type { ReverifySummary } from '../../../functions/reverify/core.ts';
 import { createReverifyFromConfig, type ReverifyRuntime } from '../../../functions/reverify/from-env.ts';
+import { KEPT_KEYS_COLLECTION, keptKeyDocumentId } from '../../../functions/reverify/kept-keys.ts';
 import { keyAlertKey } from '../../../functions/reverify/key-alerts.ts';
 import { TAGS_COLLECTION, tagDocumentId } from '../../../functions/reverify/store.ts';
 import { createSignOnPush } from '../../../functions/sign-on-push/core.ts';
 import { signOnPushDepsFromEnv } from '../../../functions/sign-on-push/from-env.ts';
 import { createKmsClient } from '../../../functions/signing/kms-client.ts';
+import { kmsPublicKey } from '../../../functions/signing/kms-signer.ts';
 import { setKeyVersionState } from '../../helpers/kms.ts';
 import { makeOciImage } from '../../helpers/oci-layout.ts';
 import { skopeoCopy } from '../../helpers/skopeo.ts';
@@ -155,19 +157,61 @@ describe('reverifyImages with a key per watch rule, on the local stack', () => {
     assert.deepEqual(alerts.openKinds(ref(repositoryB, 'signed-b')), []);
   });
 
-  it("runs on a fresh instance built while the second rule's key version is disabled, and heals when it is enabled", async () => {
+  const keptDoc = () => firestore.db.collection(KEPT_KEYS_COLLECTION).doc(keptKeyDocumentId(keyB));
+  /** A runtime built now, as a function instance starting while key B is disabled builds it. */
+  const freshPass = async (logger = createMemoryLogger()) => {
+    const fresh = await createReverifyFromConfig(loadReverifyConfig(documentEnv(twoRules())), {
+      alerts,
+      logger,
+      firestore: firestore.db,
+    });
+    return { fresh, summary: await fresh.run() };
+  };
+
+  it("keeps the public key of each rule's key version in Firestore, as KMS gave it", async () => {
+    const kept = (await keptDoc().get()).data();
+    const given = await kmsPublicKey(kms, keyB);
+    assert.equal(kept?.['keyVersion'], keyB);
+    assert.equal(kept?.['pem'], given.pem);
+    assert.equal(kept?.['algorithm'], 'EC_SIGN_P256_SHA256');
+    assert.ok(Number.isFinite(Date.parse(kept?.['readAt'])), JSON.stringify(kept));
+    const keptA = await firestore.db.collection(KEPT_KEYS_COLLECTION).doc(keptKeyDocumentId(keyA)).get();
+    assert.equal(keptA.data()?.['keyVersion'], keyA);
+  });
+
+  it("a fresh instance built while the second rule's key version is disabled reports its images key-disabled with the kept key", async () => {
     const logger = createMemoryLogger();
+    await setKeyVersionState(kms, keyB, 'DISABLED');
+    let summary: ReverifySummary;
+    try {
+      ({ summary } = await freshPass(logger));
+    } finally {
+      await setKeyVersionState(kms, keyB, 'ENABLED');
+    }
+    assert.deepEqual(summary.errors, []);
+    assert.equal(statusOf(summary, ref(repositoryA, 'signed-a')), 'valid');
+    // As an instance that read the key before it was disabled reports it, not `unsigned`.
+    assert.equal(statusOf(summary, ref(repositoryB, 'signed-b')), 'key-disabled');
+    assert.equal(statusOf(summary, ref(repositoryB, 'signed-a')), 'unsigned');
+    assert.deepEqual(alerts.openKinds(ref(repositoryB, 'signed-b')), ['key-disabled']);
+    assert.deepEqual(await recordedKeys(ref(repositoryB, 'signed-b')), [`${keyB} DISABLED`]);
+    assert.deepEqual(summary.keysNotEnabled, [{ keyVersion: keyB, state: 'DISABLED', trusted: true }]);
+    const keyAlert = alerts.open.get(keyAlertKey(keyB));
+    assert.equal(keyAlert?.kind, 'key-disabled');
+    assert.equal(keyAlert?.evidence['trusted'], true);
+    assert.match(keyAlert?.summary ?? '', /is DISABLED.*kept.*key-disabled/);
+    const line = logger.entries.find((e) => e.severity === 'ERROR' && e['keyVersion'] === keyB);
+    assert.equal(line?.['trusted'], true, JSON.stringify(logger.entries));
+  });
+
+  it("without a kept key, a fresh instance built while the second rule's key version is disabled reports its images unsigned, and heals when it is enabled", async () => {
+    const logger = createMemoryLogger();
+    await keptDoc().delete();
     await setKeyVersionState(kms, keyB, 'DISABLED');
     let fresh: ReverifyRuntime;
     let summary: ReverifySummary;
     try {
-      // KMS refuses the public key of a disabled key version: before, building the runtime threw.
-      fresh = await createReverifyFromConfig(loadReverifyConfig(documentEnv(twoRules())), {
-        alerts,
-        logger,
-        firestore: firestore.db,
-      });
-      summary = await fresh.run();
+      ({ fresh, summary } = await freshPass(logger));
     } finally {
       await setKeyVersionState(kms, keyB, 'ENABLED');
     }
@@ -186,6 +230,7 @@ describe('reverifyImages with a key per watch rule, on the local stack', () => {
     assert.equal(line?.['state'], 'DISABLED');
     // Key A is enabled: its alert, if any, is resolved, never raised.
     assert.equal(alerts.open.get(keyAlertKey(keyA)), undefined);
+    assert.equal((await keptDoc().get()).exists, false, 'a refused key is not kept');
 
     const healed = await fresh.run();
     assert.deepEqual(healed.errors, []);
@@ -195,5 +240,6 @@ describe('reverifyImages with a key per watch rule, on the local stack', () => {
     assert.deepEqual(alerts.openKinds(ref(repositoryB, 'signed-b')), []);
     assert.equal(alerts.open.get(keyAlertKey(keyB)), undefined, 'the key alert is resolved');
     assert.ok(alerts.calls.some((c) => c.op === 'resolve' && c.key === keyAlertKey(keyB)));
+    assert.equal((await keptDoc().get()).data()?.['keyVersion'], keyB, 'kept again once KMS gives it');
   });
 });
