@@ -32,10 +32,10 @@ export function unavailableKeyAlert(key: UnavailableKey): AlertInput {
       key.kept === undefined
         ? `KMS key version ${key.keyVersion} is ${key.state}: KMS refuses its public key and none is kept, ` +
           `so reverifyImages trusts it for nothing and the images of ${repositories} signed with it fail ` +
-          'to verify as unsigned until it is enabled again (or taken out of the configuration)'
+          'to verify as unsigned until it is enabled again (taken out of the configuration instead, this alert is resolved by hand: `sigsentry alerts resolve`)'
         : `KMS key version ${key.keyVersion} is ${key.state}: KMS refuses its public key, so reverifyImages ` +
           `verifies with the one kept when KMS gave it (${key.kept.readAt}), and the images of ${repositories} ` +
-          'signed with it are reported key-disabled until it is enabled again (or taken out of the configuration)',
+          'signed with it are reported key-disabled until it is enabled again (taken out of the configuration instead, this alert is resolved by hand: `sigsentry alerts resolve`)',
     evidence: {
       keyVersion: key.keyVersion,
       state: key.state,

@@ -144,6 +144,14 @@ function distinctKeys(keys: ExpectedKey[]): ExpectedKey[] {
   return [...new Map(keys.map((key) => [key.id, key])).values()];
 }
 
+/**
+ * Whether two keys are one key, by their material (KeyObject.equals), not their encoding: the same
+ * EC key may come with a compressed or an uncompressed point, whose DER and hint differ.
+ */
+function sameKey(a: ExpectedKey, b: ExpectedKey): boolean {
+  return a.publicKey.equals(b.publicKey);
+}
+
 export interface OwnedPolicies {
   /**
    * Asks KMS again for the public keys it refused (one call each; those it gave are kept), then
@@ -254,8 +262,9 @@ export async function ownedPolicies(
         stores.push(
           readKept(unavailable.keyVersion).then((found) => {
             if (found === undefined) return;
-            const trusted = [...fetched.values(), ...fromPem.values()];
-            if (trusted.some((k) => k.hint === found.key.hint)) {
+            // Against the KMS keys only: a PEM in publicKeys that is this key gives way to it
+            // (buildRules), so its state is checked.
+            if ([...fetched.values()].some((k) => sameKey(k, found.key))) {
               storeError(
                 `the kept public key of KMS key version ${unavailable.keyVersion} is that of another trusted key; it is not used`,
                 {
@@ -284,14 +293,19 @@ export async function ownedPolicies(
   const buildRules = () => {
     rules = config.watch.map((rule, i) => {
       const expected = ruleExpectedKeys(config, rule);
+      const kmsKeys = [...fetched.values(), ...kept.values()];
       const given = distinctKeys([
         ...expected.keys.flatMap((name) => fetched.get(name) ?? []),
-        ...expected.publicKeys.map((pem) => fromPem.get(pem)!),
+        // A PEM that is a configured KMS key version's key would verify that key's signatures with
+        // no state checked (a disabled key's images valid): the KMS key, which carries its version,
+        // stands in its place.
+        ...expected.publicKeys
+          .map((pem) => fromPem.get(pem)!)
+          .filter((key) => !kmsKeys.some((kms) => sameKey(kms, key))),
       ]);
       // A kept key that is another key of the policy would take that key's signatures: left out.
-      const hints = new Set(given.map((k) => k.hint));
       const keptOnes = distinctKeys(expected.keys.flatMap((name) => kept.get(name) ?? [])).filter(
-        (k) => !hints.has(k.hint),
+        (k) => !given.some((g) => sameKey(g, k)),
       );
       const keys = [...given, ...keptOnes];
       const policy: ImagePolicy = { keys, identities: [], ...tlog };
