@@ -7,13 +7,10 @@
  * answers given by a map of states.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { status } from '@grpc/grpc-js';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
-import { RegistryClient } from '../../../functions/registry/client.ts';
+import type { RegistryClient } from '../../../functions/registry/client.ts';
 import { loadReverifyConfig } from '../../../functions/reverify/config.ts';
-import { type ReverifySummary, reverifyOnce } from '../../../functions/reverify/core.ts';
 import {
   type KeptKey,
   type KeptKeyStore,
@@ -23,58 +20,12 @@ import {
 import { keyAlertKey } from '../../../functions/reverify/key-alerts.ts';
 import * as owned from '../../../functions/reverify/owned-policies.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
-import { kmsError } from '../../../functions/signing/kms-signer.ts';
-import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
-import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
-import { signImage } from '../verify/sign.ts';
+import type { TestRegistry } from '../../helpers/registry.ts';
+import { fakeKms, localKey, reverifyPass, startSignedRegistry, twoRules, v1Refs } from './key-fixtures.ts';
 import { RecordingAlertSink } from './recording-sink.ts';
 
 const { ownedPolicies } = owned;
-
-const keyVersion = (name: string) =>
-  `projects/p/locations/global/keyRings/r/cryptoKeys/${name}/cryptoKeyVersions/1`;
-
-const refusedAs = (state: string, name: string) =>
-  kmsError(
-    Object.assign(new Error(`9 ${name} is not enabled, current state is: ${state}.`), {
-      code: status.FAILED_PRECONDITION,
-      details: `${name} is not enabled, current state is: ${state}.`,
-    }),
-    name,
-    'GetPublicKey',
-  );
-
-function localKey(name: string) {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
-  return { name: keyVersion(name), signer, pem: signer.publicKeyPem };
-}
-
-const twoRules = (host: string, a: string, b: string) =>
-  loadReverifyConfig({
-    SIGSENTRY_CONFIG: JSON.stringify({
-      project: 'p',
-      watch: [
-        { repositories: `${host}/a/**`, key: a },
-        { repositories: `${host}/b/**`, key: b },
-      ],
-      log: { kind: 'none' },
-    }),
-  });
-
-/** KMS's GetPublicKey over these keys, refused for the states `states` names. */
-const fakeKms = (keys: Array<ReturnType<typeof localKey>>, states: Map<string, string>) => {
-  const calls: string[] = [];
-  const kmsKey = async (name: string) => {
-    calls.push(name);
-    const state = states.get(name) ?? 'ENABLED';
-    if (state !== 'ENABLED') throw refusedAs(state, name);
-    const pem = keys.find((k) => k.name === name)!.pem;
-    return { ...expectedKeyFromPem(pem, name), pem, algorithm: 'EC_SIGN_P256_SHA256' };
-  };
-  return { calls, kmsKey };
-};
 
 const kept = (key: { name: string; pem: string }, readAt = '2026-01-01T00:00:00.000Z'): KeptKey => ({
   keyVersion: key.name,
@@ -243,27 +194,17 @@ describe('kept KMS public keys: passes while a watch rule key is not enabled', (
   const { kmsKey } = fakeKms([keyA, keyB], refused);
 
   before(async () => {
-    registry = await startRegistry();
-    client = new RegistryClient({ allowedHosts: [registry.host] });
-    for (const [repository, key] of [
+    ({ registry, client } = await startSignedRegistry([
       ['a/app', keyA],
       ['b/app', keyB],
       ['b/evil', attacker],
-    ] as const) {
-      const pushed = await registry.pushImage(repository, 'v1', repository);
-      await signImage(
-        { registry: client, signer: key.signer, rekorUrl: undefined },
-        { host: registry.host, repository, digest: pushed.digest },
-      );
-    }
+    ]));
   });
   after(async () => {
     await registry?.stop();
   });
 
-  const ref = (repository: string) => `${registry.host}/${repository}:v1`;
-  const statusOf = (summary: ReverifySummary, repository: string) =>
-    summary.outcomes.find((o) => o.ref === ref(repository))?.status;
+  const { ref, statusOf } = v1Refs(() => registry.host);
 
   /** A runtime's passes, as from-env.ts runs them, over one tag store and alert sink. */
   const runtime = async (keptKeys: KeptKeyStore, logger = createMemoryLogger()) => {
@@ -273,22 +214,9 @@ describe('kept KMS public keys: passes while a watch rule key is not enabled', (
       keptKeys,
       logger,
     });
-    const pass = async () => {
-      const { ownedPolicy, keys } = await policies.forPass();
-      return await reverifyOnce({
-        registry: client,
-        store,
-        alerts,
-        trust: { logs: [] },
-        ownedPolicy,
-        ownedKeys: keys,
-        watch: [`${registry.host}/a/**`, `${registry.host}/b/**`],
-        watchlist: [],
-        keyState: async (name) => states.get(name) ?? 'ENABLED',
-        logger,
-        concurrency: 2,
-      });
-    };
+    const watch = [`${registry.host}/a/**`, `${registry.host}/b/**`];
+    const pass = async () =>
+      await reverifyPass(await policies.forPass(), { client, store, alerts, logger, watch, states });
     return { pass, alerts, logger };
   };
 

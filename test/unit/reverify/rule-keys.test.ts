@@ -13,24 +13,14 @@ import { loadReverifyConfig } from '../../../functions/reverify/config.ts';
 import { type ReverifySummary, reverifyOnce } from '../../../functions/reverify/core.ts';
 import { type KmsKeyFetch, ownedPolicies } from '../../../functions/reverify/owned-policies.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
-import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { expectedKeyFromPem, policyId } from '../../../functions/verify/policy.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
-import { signImage } from '../verify/sign.ts';
+import { localKey as localKmsKey, pushSigned as pushSignedTo } from './key-fixtures.ts';
 import { RecordingAlertSink } from './recording-sink.ts';
-
-const keyVersion = (name: string) =>
-  `projects/p/locations/global/keyRings/r/cryptoKeys/${name}/cryptoKeyVersions/1`;
 
 /** The policy lookup of the first pass of a runtime built from `config`. */
 async function firstPassPolicies(config: ReturnType<typeof loadReverifyConfig>, kmsKey: KmsKeyFetch) {
   return (await (await ownedPolicies(config, kmsKey)).forPass()).ownedPolicy;
-}
-
-function localKmsKey(name: string) {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
-  return { name: keyVersion(name), signer };
 }
 
 describe('reverifyImages with a key per watch rule', () => {
@@ -59,13 +49,8 @@ describe('reverifyImages with a key per watch rule', () => {
   });
 
   const ref = (repository: string, tag: string) => `${registry.host}/${repository}:${tag}`;
-  const pushSigned = async (repository: string, tag: string, key: typeof keyA, seed?: string) => {
-    const pushed = await registry.pushImage(repository, tag, seed);
-    await signImage(
-      { registry: client, signer: key.signer, rekorUrl: undefined },
-      { host: registry.host, repository, digest: pushed.digest },
-    );
-  };
+  const pushSigned = (repository: string, tag: string, key: typeof keyA, seed?: string) =>
+    pushSignedTo(registry, client, repository, tag, key, seed);
   /** One pass under a document whose rules give `a/**` and `b/**` these keys. */
   const pass = async (keys: { a: string; b: string }): Promise<ReverifySummary> => {
     const config = loadReverifyConfig({

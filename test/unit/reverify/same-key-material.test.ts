@@ -6,38 +6,18 @@
  * images are key-disabled on any instance. Keys are compared by their material, not their DER.
  */
 import assert from 'node:assert/strict';
-import crypto, { generateKeyPairSync } from 'node:crypto';
+import crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { status } from '@grpc/grpc-js';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
-import { RegistryClient } from '../../../functions/registry/client.ts';
+import type { RegistryClient } from '../../../functions/registry/client.ts';
 import { loadReverifyConfig } from '../../../functions/reverify/config.ts';
-import { type ReverifySummary, reverifyOnce } from '../../../functions/reverify/core.ts';
 import { type KeptKey, MemoryKeptKeyStore } from '../../../functions/reverify/kept-keys.ts';
 import { ownedPolicies } from '../../../functions/reverify/owned-policies.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
-import { kmsError } from '../../../functions/signing/kms-signer.ts';
-import { LocalSigner } from '../../../functions/signing/local-signer.ts';
-import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
-import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
-import { signImage } from '../verify/sign.ts';
+import type { TestRegistry } from '../../helpers/registry.ts';
+import { fakeKms, localKey, reverifyPass, startSignedRegistry, v1Refs } from './key-fixtures.ts';
 import { RecordingAlertSink } from './recording-sink.ts';
 
-const kv = (n: string) => `projects/p/locations/global/keyRings/r/cryptoKeys/${n}/cryptoKeyVersions/1`;
-const refusedAs = (state: string, name: string) =>
-  kmsError(
-    Object.assign(new Error(`9 ${name} is not enabled, current state is: ${state}.`), {
-      code: status.FAILED_PRECONDITION,
-      details: `${name} is not enabled, current state is: ${state}.`,
-    }),
-    name,
-    'GetPublicKey',
-  );
-function localKey(n: string) {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
-  return { name: kv(n), signer, pem: signer.publicKeyPem };
-}
 /** The same P-256 key as SPKI PEM with a compressed point. */
 function compressedPem(pem: string): string {
   const key = crypto.createPublicKey(pem);
@@ -54,13 +34,6 @@ function compressedPem(pem: string): string {
     .export({ type: 'spki', format: 'pem' })
     .toString();
 }
-const fakeKms =
-  (keys: Array<{ name: string; pem: string }>, refused: Map<string, string>) => async (name: string) => {
-    const state = refused.get(name) ?? 'ENABLED';
-    if (state !== 'ENABLED') throw refusedAs(state, name);
-    const pem = keys.find((k) => k.name === name)!.pem;
-    return { ...expectedKeyFromPem(pem, name), pem, algorithm: 'EC_SIGN_P256_SHA256' };
-  };
 
 describe('one key under two encodings or two entries of the configuration', () => {
   let registry: TestRegistry;
@@ -70,25 +43,16 @@ describe('one key under two encodings or two entries of the configuration', () =
   const refused = new Map<string, string>();
   const states = new Map<string, string>();
   before(async () => {
-    registry = await startRegistry();
-    client = new RegistryClient({ allowedHosts: [registry.host] });
-    for (const [repository, key] of [
+    ({ registry, client } = await startSignedRegistry([
       ['a/app', keyA],
       ['b/app', keyB],
       ['b/copied', keyA], // signed by A's key (rule A's) but pushed under rule B's glob
-    ] as const) {
-      const pushed = await registry.pushImage(repository, 'v1', repository);
-      await signImage(
-        { registry: client, signer: key.signer, rekorUrl: undefined },
-        { host: registry.host, repository, digest: pushed.digest },
-      );
-    }
+    ]));
   });
   after(async () => {
     await registry?.stop();
   });
-  const ref = (r: string) => `${registry.host}/${r}:v1`;
-  const statusOf = (s: ReverifySummary, r: string) => s.outcomes.find((o) => o.ref === ref(r))?.status;
+  const { statusOf } = v1Refs(() => registry.host);
 
   const runtime = async (doc: object, keptKeys: MemoryKeptKeyStore, logger = createMemoryLogger()) => {
     const config = loadReverifyConfig({
@@ -96,24 +60,13 @@ describe('one key under two encodings or two entries of the configuration', () =
     });
     const store = new MemoryTagStore();
     const alerts = new RecordingAlertSink();
-    const policies = await ownedPolicies(config, fakeKms([keyA, keyB], refused), { keptKeys, logger });
+    const policies = await ownedPolicies(config, fakeKms([keyA, keyB], refused).kmsKey, { keptKeys, logger });
+    const watch = config.watch.map((r) => r.repositories);
     const pass = async () => {
-      const { ownedPolicy, keys } = await policies.forPass();
+      const forPass = await policies.forPass();
       return {
-        keys,
-        summary: await reverifyOnce({
-          registry: client,
-          store,
-          alerts,
-          trust: { logs: [] },
-          ownedPolicy,
-          ownedKeys: keys,
-          watch: config.watch.map((r) => r.repositories),
-          watchlist: [],
-          keyState: async (n) => states.get(n) ?? 'ENABLED',
-          logger,
-          concurrency: 2,
-        }),
+        keys: forPass.keys,
+        summary: await reverifyPass(forPass, { client, store, alerts, logger, watch, states }),
       };
     };
     return { pass, logger, alerts };

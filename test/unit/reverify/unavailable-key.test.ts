@@ -7,56 +7,32 @@
  * core over a real registry, KMS's answers given by a map of states.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { ensureSigningKey } from '../../../emulators/kms/setup.ts';
 import { DependencyError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
-import { RegistryClient } from '../../../functions/registry/client.ts';
-import { loadReverifyConfig } from '../../../functions/reverify/config.ts';
-import { type ReverifySummary, reverifyOnce } from '../../../functions/reverify/core.ts';
+import type { RegistryClient } from '../../../functions/registry/client.ts';
 import { keyAlertKey } from '../../../functions/reverify/key-alerts.ts';
 import { ownedPolicies, refusedForState } from '../../../functions/reverify/owned-policies.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { KmsKeyUnusableError } from '../../../functions/signing/errors.ts';
-import { kmsError } from '../../../functions/signing/kms-signer.ts';
-import { LocalSigner } from '../../../functions/signing/local-signer.ts';
-import { expectedKeyFromKms, expectedKeyFromPem, policyId } from '../../../functions/verify/policy.ts';
+import { expectedKeyFromKms, policyId } from '../../../functions/verify/policy.ts';
 import { setKeyVersionState } from '../../helpers/kms.ts';
-import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
+import type { TestRegistry } from '../../helpers/registry.ts';
 import { startHarness } from '../kms/helpers.ts';
-import { signImage } from '../verify/sign.ts';
+import {
+  fakeKms as fakeKmsOver,
+  keyVersion,
+  kmsFailure,
+  localKey as localKmsKey,
+  refusedAs,
+  reverifyPass,
+  startSignedRegistry,
+  twoRules,
+  v1Refs,
+} from './key-fixtures.ts';
 import { RecordingAlertSink } from './recording-sink.ts';
-
-const keyVersion = (name: string) =>
-  `projects/p/locations/global/keyRings/r/cryptoKeys/${name}/cryptoKeyVersions/1`;
-
-/** A client library error as @google-cloud/kms rejects with, turned into sigsentry's as kms-signer does. */
-const kmsFailure = (code: number, details: string, name: string) =>
-  kmsError(Object.assign(new Error(`${code} ${details}`), { code, details }), name, 'GetPublicKey');
-
-const refusedAs = (state: string, name: string) =>
-  kmsFailure(status.FAILED_PRECONDITION, `${name} is not enabled, current state is: ${state}.`, name);
-
-function localKmsKey(name: string) {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
-  return { name: keyVersion(name), signer };
-}
-
-/** A document whose rules give `HOST/a/**` and `HOST/b/**` these keys. */
-const twoRules = (host: string, a: string, b: string) =>
-  loadReverifyConfig({
-    SIGSENTRY_CONFIG: JSON.stringify({
-      project: 'p',
-      watch: [
-        { repositories: `${host}/a/**`, key: a },
-        { repositories: `${host}/b/**`, key: b },
-      ],
-      log: { kind: 'none' },
-    }),
-  });
 
 describe('a KMS public key refused for the key version state', () => {
   it('is told from every other KMS failure, through the real client and the KMS emulator', async () => {
@@ -115,19 +91,8 @@ describe('the policies of watch rules whose key KMS refuses', () => {
   const config = twoRules(host, keyA.name, keyB.name);
 
   /** KMS's GetPublicKey over the two local keys: refused for a state, or failing as `failure` says. */
-  const fakeKms = (states: Map<string, string>, failure = new Map<string, Error>()) => {
-    const calls: string[] = [];
-    const kmsKey = async (name: string) => {
-      calls.push(name);
-      const failed = failure.get(name);
-      if (failed !== undefined) throw failed;
-      const state = states.get(name) ?? 'ENABLED';
-      if (state !== 'ENABLED') throw refusedAs(state, name);
-      const key = [keyA, keyB].find((k) => k.name === name)!;
-      return expectedKeyFromPem(key.signer.publicKeyPem, name);
-    };
-    return { calls, kmsKey };
-  };
+  const fakeKms = (states: Map<string, string>, failure?: Map<string, Error>) =>
+    fakeKmsOver([keyA, keyB], states, failure);
 
   it('still fails to build when KMS denies a key, cannot find it, or cannot be reached', async () => {
     for (const [code, type] of [
@@ -213,50 +178,24 @@ describe('passes while a watch rule key is not enabled', () => {
   const store = new MemoryTagStore();
   const alerts = new RecordingAlertSink();
   const logger = createMemoryLogger();
-  const kmsKey = async (name: string) => {
-    const state = states.get(name) ?? 'ENABLED';
-    if (state !== 'ENABLED') throw refusedAs(state, name);
-    return expectedKeyFromPem([keyA, keyB].find((k) => k.name === name)!.signer.publicKeyPem, name);
-  };
+  const { kmsKey } = fakeKmsOver([keyA, keyB], states);
 
   before(async () => {
-    registry = await startRegistry();
-    client = new RegistryClient({ allowedHosts: [registry.host] });
-    for (const [repository, key] of [
+    ({ registry, client } = await startSignedRegistry([
       ['a/app', keyA],
       ['b/app', keyB],
-    ] as const) {
-      const pushed = await registry.pushImage(repository, 'v1', repository);
-      await signImage(
-        { registry: client, signer: key.signer, rekorUrl: undefined },
-        { host: registry.host, repository, digest: pushed.digest },
-      );
-    }
+    ]));
   });
   after(async () => {
     await registry?.stop();
   });
 
-  const ref = (repository: string) => `${registry.host}/${repository}:v1`;
-  const statusOf = (summary: ReverifySummary, repository: string) =>
-    summary.outcomes.find((o) => o.ref === ref(repository))?.status;
+  const { ref, statusOf } = v1Refs(() => registry.host);
 
   /** One pass of a runtime's policies, as from-env.ts runs it. */
   const passOf = (owned: Awaited<ReturnType<typeof ownedPolicies>>) => async () => {
-    const { ownedPolicy, keys } = await owned.forPass();
-    return await reverifyOnce({
-      registry: client,
-      store,
-      alerts,
-      trust: { logs: [] },
-      ownedPolicy,
-      ownedKeys: keys,
-      watch: [`${registry.host}/a/**`, `${registry.host}/b/**`],
-      watchlist: [],
-      keyState: async (name) => states.get(name) ?? 'ENABLED',
-      logger,
-      concurrency: 2,
-    });
+    const watch = [`${registry.host}/a/**`, `${registry.host}/b/**`];
+    return await reverifyPass(await owned.forPass(), { client, store, alerts, logger, watch, states });
   };
 
   it('a fresh instance: reports rule B unsigned and its key, verifies rule A, and heals on the same runtime', async () => {
