@@ -101,6 +101,13 @@ variable "rekor_url" {
   description = "Transparency log base URL (Rekor v1 or v2), or \"none\" (exactly, lower case) to sign without a log; monitorLog and monitorShard then hold no KMS role."
   type        = string
   default     = "https://rekor.sigstore.dev"
+
+  # What every function accepts at start-up (functions/config/rekor-url.ts): refused here, not by
+  # each function on every run after the apply.
+  validation {
+    condition     = var.rekor_url == "none" || can(regex("^https?://[^\\s/?#@]+(/[^\\s?#]*)?$", var.rekor_url))
+    error_message = "rekor_url must be the log's http(s) base URL (no credentials, query, fragment or white space), or none in lower case."
+  }
 }
 
 variable "rekor_api" {

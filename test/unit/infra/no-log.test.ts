@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { rekorUrlFromEnv } from '../../../functions/config/rekor-url.ts';
 import { evaluate, expr, loadTerraform, ref, resources, type Terraform } from './terraform.ts';
 
 let infra: Terraform;
@@ -78,5 +79,47 @@ describe('infra: a deployment without a transparency log', () => {
     assert.throws(() => evaluate(infra, expr('length(var.watched_repositories)')), /cannot read/);
     assert.throws(() => evaluate(infra, expr('var.no_such_variable == ""')), /no variable/);
     assert.throws(() => evaluate(infra, expr(`"a${'$'}{var.project}" == ""`)), /cannot read/);
+  });
+});
+
+describe('infra: rekor_url is validated as the functions read REKOR_URL', () => {
+  it('the variable refuses at plan what every function would refuse at start-up, and accepts what they accept', () => {
+    const validations = infra.variable['rekor_url']?.['validation'] as
+      | Array<Record<string, unknown>>
+      | undefined;
+    const validation = validations?.[0];
+    const condition = String(validation?.['condition']);
+    // `var.rekor_url == "none" || can(regex("PATTERN", var.rekor_url))`, as hcl2json gives it.
+    const match = /^\$\{var\.rekor_url == "none" \|\| can\(regex\("(.+)", var\.rekor_url\)\)\}$/.exec(
+      condition,
+    );
+    assert.ok(match, condition);
+    const pattern = new RegExp(JSON.parse(`"${match[1]}"`) as string);
+    const accepted = (value: string) => value === 'none' || pattern.test(value);
+    const functionsAccept = (value: string) => {
+      try {
+        return rekorUrlFromEnv({ REKOR_URL: value }) !== undefined;
+      } catch {
+        return false;
+      }
+    };
+    for (const value of [
+      'none',
+      'https://rekor.sigstore.dev',
+      'https://rekor.sigstore.dev/',
+      'http://127.0.0.1:3000',
+      'https://[::1]:3000',
+      'https://log.example.com/rekor',
+      'None',
+      ' none',
+      'https://u:p@rekor.example.com',
+      'https://rekor.example.com/?shard=1',
+      'https://rekor.example.com/#api',
+      ' https://rekor.example.com',
+      'ftp://rekor.example.com',
+      'rekor.sigstore.dev',
+    ]) {
+      assert.equal(accepted(value), functionsAccept(value), JSON.stringify(value));
+    }
   });
 });
