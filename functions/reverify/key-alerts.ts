@@ -17,6 +17,17 @@ export function keyAlertKey(keyVersion: string): string {
   return `key-disabled:${keyVersion}`;
 }
 
+const KEY_VERSION_NAME =
+  /^projects\/[^/:]+\/locations\/[^/:]+\/keyRings\/[^/:]+\/cryptoKeys\/[^/:]+\/cryptoKeyVersions\/[^/:]+$/;
+
+/**
+ * Whether an alert is a key version's (this module's), not a tag's `key-disabled` (reverify/alerts.ts):
+ * its subject is a key version name, which has no `:`, where a tag's is HOST/REPO:TAG.
+ */
+export function isKeyVersionAlert(alert: { kind: string; subject: string }): boolean {
+  return alert.kind === 'key-disabled' && KEY_VERSION_NAME.test(alert.subject);
+}
+
 /**
  * A key version whose public key KMS refused: verified with the public key kept when KMS last gave
  * it, its signatures `key-disabled`; or, none kept, trusted for nothing. Its repositories' images fail.

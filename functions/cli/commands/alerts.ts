@@ -3,7 +3,9 @@
  * `sigsentry alerts resolve KEY --reason TEXT`: an operator resolves one (a tag deleted, a log
  * rotation acknowledged), told to every alert channel as sigsentry's own resolutions are.
  */
+
 import { TAG_ALERT_KINDS } from '../../reverify/alerts.ts';
+import { isKeyVersionAlert } from '../../reverify/key-alerts.ts';
 import { parseCommandArgs } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
@@ -111,7 +113,10 @@ async function resolveAlert(argv: string[]): Promise<number> {
     );
     process.stdout.write(`${key} resolved\n`);
     // reverifyImages raises a tag's alert when its verdict changes, not on every pass that finds it.
-    if (TAG_ALERT_KINDS.includes(alert.kind) && alert.state === 'open') {
+    // A key version's key-disabled alert (its subject the key version, not a tag) is raised by every
+    // pass that finds the key not enabled: no warning for it.
+    const tagAlert = TAG_ALERT_KINDS.includes(alert.kind) && !isKeyVersionAlert(alert);
+    if (tagAlert && alert.state === 'open') {
       say(
         "sigsentry alerts resolve: reverifyImages raises this again only when the tag's verdict changes; " +
           'if the tag is still in this state, nothing will alert on it until then',

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { passLines } from '../../../functions/cli/commands/reverify.ts';
+import { isKeyVersionAlert } from '../../../functions/reverify/key-alerts.ts';
 
 const keyVersion = 'projects/p/locations/global/keyRings/r/cryptoKeys/b/cryptoKeyVersions/1';
 
@@ -31,5 +32,19 @@ describe('sigsentry reverify in text', () => {
       `  key not enabled: ${keyVersion} is DISABLED (trusted for nothing)`,
       `  key not enabled: ${keyVersion.slice(0, -1)}2 is DESTROYED (its signatures are key-disabled)`,
     ]);
+  });
+});
+
+describe('a key-disabled alert: a key version or a tag', () => {
+  it('tells the pass-level alert of a key version from the alert of a tag signed with it', () => {
+    assert.equal(isKeyVersionAlert({ kind: 'key-disabled', subject: keyVersion }), true);
+    for (const subject of [
+      'europe-docker.pkg.dev/p/releases/app:v1',
+      'localhost:5000/projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1:v1',
+      `${keyVersion}:v1`,
+    ]) {
+      assert.equal(isKeyVersionAlert({ kind: 'key-disabled', subject }), false, subject);
+    }
+    assert.equal(isKeyVersionAlert({ kind: 'unsigned-image', subject: keyVersion }), false);
   });
 });
