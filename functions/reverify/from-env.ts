@@ -12,11 +12,11 @@ import type { Logger } from '../logging/logger.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { googleRegistryAuthorization } from '../registry/google-auth.ts';
 import { createKmsClient } from '../signing/kms-client.ts';
-import { keyVersionState, kmsPublicKey } from '../signing/kms-signer.ts';
+import { keyVersionState } from '../signing/kms-signer.ts';
 import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import { embeddedPublicGoodTrustedRoot } from '../tlog/trust.ts';
 import type { VerifierTrust } from '../verify/check.ts';
-import { expectedKeyFromPem, type ImagePolicy } from '../verify/policy.ts';
+import { expectedKeyFromKms, type ImagePolicy } from '../verify/policy.ts';
 import { logKey } from '../verify/trust.ts';
 import type { KeyStateLookup } from '../verify/verifier.ts';
 import { loadReverifyConfig, type ReverifyConfig, type WatchlistEntry } from './config.ts';
@@ -102,11 +102,7 @@ export async function createReverifyFromConfig(
   };
   const owned = await ownedPolicies(
     config,
-    async (configured) => {
-      const name = configured.startsWith('gcpkms://') ? configured.slice('gcpkms://'.length) : configured;
-      const key = await kmsPublicKey(kms!, name);
-      return { ...expectedKeyFromPem(key.pem, name), pem: key.pem, algorithm: key.algorithm.name };
-    },
+    (keyVersion) => expectedKeyFromKms(kms!, keyVersion),
     // Only with KMS: a kept key is judged with the state KMS names (pinKeptKeyStates).
     kms === undefined
       ? {}

@@ -9,6 +9,7 @@
  * signed with the key are `key-disabled` on either.
  */
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
+import { keyVersionNameProblem } from '../config/sign-config.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { KeyStateLookup } from '../verify/verifier.ts';
 import type { OwnedKeysReport, UnavailableKey } from './owned-policies.ts';
@@ -17,15 +18,12 @@ export function keyAlertKey(keyVersion: string): string {
   return `key-disabled:${keyVersion}`;
 }
 
-const KEY_VERSION_NAME =
-  /^projects\/[^/:]+\/locations\/[^/:]+\/keyRings\/[^/:]+\/cryptoKeys\/[^/:]+\/cryptoKeyVersions\/[^/:]+$/;
-
 /**
  * Whether an alert is a key version's (this module's), not a tag's `key-disabled` (reverify/alerts.ts):
  * its subject is a key version name, which has no `:`, where a tag's is HOST/REPO:TAG.
  */
 export function isKeyVersionAlert(alert: { kind: string; subject: string }): boolean {
-  return alert.kind === 'key-disabled' && KEY_VERSION_NAME.test(alert.subject);
+  return alert.kind === 'key-disabled' && keyVersionNameProblem(alert.subject) === undefined;
 }
 
 /**

@@ -26,7 +26,13 @@ import { firstMatchingRule } from '../config/shared-document.ts';
 import { SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { KmsKeyUnusableError } from '../signing/errors.ts';
-import { type ExpectedKey, expectedKeyFromPem, type ImagePolicy, policyId } from '../verify/policy.ts';
+import {
+  type ExpectedKey,
+  expectedKeyFromPem,
+  type ImagePolicy,
+  kmsKeyResourceName,
+  policyId,
+} from '../verify/policy.ts';
 import type { KeyStateLookup } from '../verify/verifier.ts';
 import { type ReverifyConfig, ruleExpectedKeys } from './config.ts';
 import type { OwnedPolicyLookup } from './core.ts';
@@ -71,9 +77,6 @@ export interface OwnedPoliciesOptions {
   now?: () => Date;
 }
 
-const KMS_PREFIX = 'gcpkms://';
-const resourceName = (name: string) => (name.startsWith(KMS_PREFIX) ? name.slice(KMS_PREFIX.length) : name);
-
 /**
  * The key-state lookup of a pass whose policies hold kept keys: a kept key version is judged with the
  * state KMS refused its public key for this pass (not asked again: were it enabled meanwhile, a
@@ -93,7 +96,7 @@ export function pinKeptKeyStates(
       details: { keyVersions: [...pinned.keys()] },
     });
   }
-  return async (keyVersion) => pinned.get(resourceName(keyVersion)) ?? (await lookup(keyVersion));
+  return async (keyVersion) => pinned.get(kmsKeyResourceName(keyVersion)) ?? (await lookup(keyVersion));
 }
 
 /**
@@ -187,7 +190,7 @@ export async function ownedPolicies(
   /** Keeps a public key KMS gave when none or another is kept; a failure is logged, not thrown. */
   const keep = async (name: string, key: ExpectedKey & { pem?: string; algorithm?: string }) => {
     if (keptKeys === undefined) return;
-    const keyVersion = key.keyVersion ?? resourceName(name);
+    const keyVersion = key.keyVersion ?? kmsKeyResourceName(name);
     const pem = key.pem ?? key.publicKey.export({ type: 'spki', format: 'pem' }).toString();
     try {
       const stored = await keptKeys.get(keyVersion);

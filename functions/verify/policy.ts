@@ -57,11 +57,22 @@ export function expectedKeyFromPem(pem: string, keyVersion?: string): ExpectedKe
   };
 }
 
-/** A KMS key version's public key (fetched with the CRC32C checks of kmsPublicKey). */
-export async function expectedKeyFromKms(client: KmsApi, keyVersion: string): Promise<ExpectedKey> {
-  const name = keyVersion.startsWith(KMS_PREFIX) ? keyVersion.slice(KMS_PREFIX.length) : keyVersion;
+/** A KMS key version's resource name, as written or as a `gcpkms://` reference. */
+export function kmsKeyResourceName(keyVersion: string): string {
+  return keyVersion.startsWith(KMS_PREFIX) ? keyVersion.slice(KMS_PREFIX.length) : keyVersion;
+}
+
+/**
+ * A KMS key version's public key (fetched with the CRC32C checks of kmsPublicKey), with the PEM and
+ * algorithm name KMS gave (reverifyImages keeps them: reverify/kept-keys.ts).
+ */
+export async function expectedKeyFromKms(
+  client: KmsApi,
+  keyVersion: string,
+): Promise<ExpectedKey & { pem: string; algorithm: string }> {
+  const name = kmsKeyResourceName(keyVersion);
   const key = await kmsPublicKey(client, name);
-  return expectedKeyFromPem(key.pem, name);
+  return { ...expectedKeyFromPem(key.pem, name), pem: key.pem, algorithm: key.algorithm.name };
 }
 
 export function isKmsKeyReference(value: string): boolean {
