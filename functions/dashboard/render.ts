@@ -6,14 +6,14 @@ import crypto from 'node:crypto';
 import type { Alert } from '../alerts/alert.ts';
 import { ALERTS_COLLECTION } from '../alerts/firestore-sink.ts';
 import { type Html, html, trusted } from './html.ts';
-import type {
-  DashboardView,
-  LogEntryRef,
-  MonitorSummary,
-  NoLogRunSummary,
-  RepositoryCoverage,
-  SigningSummary,
-  TagCoverage,
+import {
+  type DashboardView,
+  type LogEntryRef,
+  type MonitorSummary,
+  type RepositoryCoverage,
+  type SigningSummary,
+  type TagCoverage,
+  watchingNoLog,
 } from './view.ts';
 
 const STYLE = `
@@ -252,11 +252,6 @@ function monitorBlock(m: MonitorSummary): Html {
   <dt>last verified checkpoint</dt><dd><pre>${m.checkpoint}</pre></dd>
 </dl>
 </article>`;
-}
-
-/** The record of a run without a log, when it is the monitor's latest word (no log state is newer). */
-function watchingNoLog(view: DashboardView): NoLogRunSummary | undefined {
-  return view.noLogRun?.latest ? view.noLogRun : undefined;
 }
 
 /**

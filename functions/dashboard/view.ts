@@ -113,3 +113,11 @@ export interface DashboardView {
   /** Collections that held more documents than one page reads: their counts are partial. */
   truncated: string[];
 }
+
+/**
+ * The record of a run without a log, when it is the monitor's latest word (no log state is newer):
+ * the page and `sigsentry status` then say that no transparency log is watched.
+ */
+export function watchingNoLog(view: Pick<DashboardView, 'noLogRun'>): NoLogRunSummary | undefined {
+  return view.noLogRun?.latest ? view.noLogRun : undefined;
+}

@@ -3,7 +3,7 @@
  * signing coverage per repository, recent signings, open alerts, the monitor's cursor (or that the
  * deployment watches no transparency log).
  */
-import type { DashboardView, SigningSummary } from '../../dashboard/view.ts';
+import { type DashboardView, type SigningSummary, watchingNoLog } from '../../dashboard/view.ts';
 import { parseCommandArgs } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
@@ -86,7 +86,7 @@ export async function runStatus(argv: string[]): Promise<number> {
  */
 export function monitorLines(view: Pick<DashboardView, 'monitors' | 'noLogRun'>): string[] {
   const lines: string[] = [];
-  const noLog = view.noLogRun?.latest ? view.noLogRun : undefined;
+  const noLog = watchingNoLog(view);
   if (noLog !== undefined) {
     lines.push(`  no transparency log is configured: none watched (the monitor last ran ${noLog.lastRunAt})`);
     if (view.monitors.length > 0) lines.push('  log states from earlier runs, when a log was configured:');
