@@ -9,6 +9,7 @@ import * as ff from '@google-cloud/functions-framework';
 import type { FanOutAlertSink } from './alerts/fanout.ts';
 import { alertSinkFromEnv } from './alerts/from-env.ts';
 import { isLocalStack, requireIdentityToken } from './auth/identity-token.ts';
+import { firestoreSettings } from './config/firestore.ts';
 import { dashboardConfigFromEnv } from './dashboard/config.ts';
 import { loadDashboard } from './dashboard/data.ts';
 import { createDashboardEntry } from './dashboard/entry.ts';
@@ -127,7 +128,7 @@ ff.http(
     load: (options) => {
       if (!dashboardDb) {
         const { project } = dashboardConfigFromEnv(process.env);
-        dashboardDb = { db: new Firestore({ projectId: project }), project };
+        dashboardDb = { db: new Firestore(firestoreSettings(process.env, project)), project };
       }
       return loadDashboard(dashboardDb.db, { project: dashboardDb.project, ...options });
     },

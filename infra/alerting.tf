@@ -1,6 +1,6 @@
 # Every alert sigsentry raises is also a structured log line at severity ALERT (functions/alerts).
 # This policy turns those lines into incidents on var.notification_channels, independently of the
-# webhook and the signing-alerts topic, so one broken sink never silences an alert.
+# webhook and the <name_prefix>signing-alerts topic, so one broken sink never silences an alert.
 resource "google_monitoring_alert_policy" "sigsentry_alerts" {
   display_name = "${var.name_prefix}alerts"
   combiner     = "OR"
@@ -34,7 +34,7 @@ resource "google_monitoring_alert_policy" "sigsentry_alerts" {
   documentation {
     mime_type = "text/markdown"
     subject   = "sigsentry: $${log.extracted_label.kind} on $${log.extracted_label.subject}"
-    content   = "sigsentry raised an alert. The log entry carries the evidence; open alerts are in the Firestore `alerts` collection and on the `signing-alerts` topic."
+    content   = "sigsentry raised an alert. The log entry carries the evidence; open alerts are in the `alerts` collection of the Firestore database `${var.firestore_database}` and on the `${google_pubsub_topic.alerts.name}` topic."
   }
 
   depends_on = [google_project_service.apis]
@@ -84,7 +84,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
   documentation {
     mime_type = "text/markdown"
     subject   = "sigsentry: a message was dead-lettered"
-    content   = "Pub/Sub gave up delivering a message to signOnPush or monitorShard. Pull it from the dead-letter subscription, fix the cause, and republish its data to `gcr` or `monitor-shards` (infra/README.md, \"Dead letters\")."
+    content   = "Pub/Sub gave up delivering a message to signOnPush or monitorShard. Pull it from the dead-letter subscription, fix the cause, and republish its data to `${google_pubsub_topic.gcr.name}` or `${google_pubsub_topic.monitor_shards.name}` (infra/README.md, \"Dead letters\")."
   }
 
   depends_on = [google_project_service.apis]

@@ -1,9 +1,12 @@
-# sigsentry's state: signing records, image inventory, log cursors, alerts. The functions use the
-# (default) database (the free tier applies only to it).
+# sigsentry's state: signing records, image inventory, log cursors, alerts, in the database
+# var.firestore_database names ((default) unless set; FIRESTORE_DATABASE of every function). A second
+# installation in the project names a database of its own, so the two never share state. The free
+# tier applies to one database per project, the first one created. (The resource keeps its address
+# `default` whatever the database's name, so an existing installation's state is not moved.)
 resource "google_firestore_database" "default" {
   count = var.create_firestore_database ? 1 : 0
 
-  name        = "(default)"
+  name        = var.firestore_database
   location_id = var.firestore_location
   type        = "FIRESTORE_NATIVE"
 
@@ -21,7 +24,7 @@ resource "google_firestore_database" "default" {
 # functions/alerts/firestore-sink.ts: sigsentry alerts, the dashboard). The unfiltered
 # `order by lastSeen desc` uses the single-field index.
 resource "google_firestore_index" "alerts_open_by_last_seen" {
-  database   = "(default)"
+  database   = var.firestore_database
   collection = "alerts"
 
   fields {
@@ -40,7 +43,7 @@ resource "google_firestore_index" "alerts_open_by_last_seen" {
 # .listOwed with a channel: each monitorLog run lists each channel's owed notices on their own). Without
 # a channel, `order by undelivered.at` uses the automatic single-field index.
 resource "google_firestore_index" "alerts_owed_by_channel" {
-  database   = "(default)"
+  database   = var.firestore_database
   collection = "alerts"
 
   fields {
@@ -59,7 +62,7 @@ resource "google_firestore_index" "alerts_owed_by_channel" {
 # with a severity: the dashboard reads the CRITICAL, then the HIGH ones on their own when more are
 # open than a page shows).
 resource "google_firestore_index" "alerts_open_by_severity_last_seen" {
-  database   = "(default)"
+  database   = var.firestore_database
   collection = "alerts"
 
   fields {
@@ -83,7 +86,7 @@ resource "google_firestore_index" "alerts_open_by_severity_last_seen" {
 # that crashed leaves it behind, expired (`expireAt`) and harmless but never removed. The TTL
 # policy deletes those, usually within a day of expiring.
 resource "google_firestore_field" "attach_locks_expire_at" {
-  database   = "(default)"
+  database   = var.firestore_database
   collection = "attach-locks"
   field      = "expireAt"
 

@@ -1,6 +1,7 @@
 # Least privilege. Every grant is on the narrowest resource that supports it: the key, a
 # repository, a topic, a service, a secret. The only project-level grants are Firestore (scoped by
-# an IAM condition to the (default) database), log writing for builds, and the build role.
+# an IAM condition to the var.firestore_database database, so an installation reads and writes its
+# own state only), log writing for builds, and the build role.
 # No primitive role (owner, editor, viewer) appears anywhere; test/unit/infra checks it.
 
 # ---- signOnPush: sign with this one key, write the watched repositories, write its records ----
@@ -33,7 +34,7 @@ resource "google_project_iam_member" "sign_on_push_firestore" {
   role    = "roles/datastore.user"
   member  = "serviceAccount:${google_service_account.sign_on_push.email}"
   condition {
-    title      = "sigsentry-default-database"
+    title      = local.firestore_condition_title
     expression = "resource.name == \"${local.firestore_database}\""
   }
 }
@@ -73,7 +74,7 @@ resource "google_project_iam_member" "reverify_images_firestore" {
   role    = "roles/datastore.user"
   member  = "serviceAccount:${google_service_account.reverify_images.email}"
   condition {
-    title      = "sigsentry-default-database"
+    title      = local.firestore_condition_title
     expression = "resource.name == \"${local.firestore_database}\""
   }
 }
@@ -109,7 +110,7 @@ resource "google_project_iam_member" "monitor_log_firestore" {
   role    = "roles/datastore.user"
   member  = "serviceAccount:${google_service_account.monitor_log.email}"
   condition {
-    title      = "sigsentry-default-database"
+    title      = local.firestore_condition_title
     expression = "resource.name == \"${local.firestore_database}\""
   }
 }
@@ -151,7 +152,7 @@ resource "google_project_iam_member" "monitor_shard_firestore" {
   role    = "roles/datastore.user"
   member  = "serviceAccount:${google_service_account.monitor_shard.email}"
   condition {
-    title      = "sigsentry-default-database"
+    title      = local.firestore_condition_title
     expression = "resource.name == \"${local.firestore_database}\""
   }
 }
@@ -209,7 +210,7 @@ resource "google_project_iam_member" "dashboard_firestore" {
   role    = "roles/datastore.viewer"
   member  = "serviceAccount:${google_service_account.dashboard.email}"
   condition {
-    title      = "sigsentry-default-database"
+    title      = local.firestore_condition_title
     expression = "resource.name == \"${local.firestore_database}\""
   }
 }

@@ -17,7 +17,12 @@ locals {
   ]
   watched = { for r in var.watched_repositories : "${r.location}/${r.repository_id}" => r }
 
-  firestore_database = "projects/${var.project}/databases/(default)"
+  # The database every function keeps its state in (FIRESTORE_DATABASE), and the resource the
+  # Firestore grants' IAM conditions name.
+  firestore_database = "projects/${var.project}/databases/${var.firestore_database}"
+  # The title of those conditions: sigsentry-default-database for (default), as before named
+  # databases existed (a changed condition replaces the grant), sigsentry-<id>-database otherwise.
+  firestore_condition_title = "sigsentry-${replace(var.firestore_database, "/[()]/", "")}-database"
 
   # monitorLog and monitorShard read the key only to recognise sigsentry's own entries in the log.
   # With rekor_url = "none" they watch no log (REKOR_URL=none) and hold no KMS role. A
@@ -28,17 +33,19 @@ locals {
   # Each function's environment, mirroring functions/config/environment.ts (the deployment contract).
   # Empty values are dropped, so the loader's defaults apply. A unit test checks the names.
   sign_on_push_env = {
-    GCP_PROJECT       = var.project
-    SIGSENTRY_WATCH   = join(",", local.watch_globs)
-    KMS_KEY           = local.kms_key_version
-    REKOR_URL         = var.rekor_url
-    REKOR_API         = var.rekor_api
-    SIGSENTRY_CONFIG  = var.sigsentry_config
-    SIGSENTRY_FORMATS = join(",", var.signature_formats)
-    ALERT_TOPIC       = google_pubsub_topic.alerts.name
+    GCP_PROJECT        = var.project
+    FIRESTORE_DATABASE = var.firestore_database
+    SIGSENTRY_WATCH    = join(",", local.watch_globs)
+    KMS_KEY            = local.kms_key_version
+    REKOR_URL          = var.rekor_url
+    REKOR_API          = var.rekor_api
+    SIGSENTRY_CONFIG   = var.sigsentry_config
+    SIGSENTRY_FORMATS  = join(",", var.signature_formats)
+    ALERT_TOPIC        = google_pubsub_topic.alerts.name
   }
   reverify_images_env = {
     GCP_PROJECT         = var.project
+    FIRESTORE_DATABASE  = var.firestore_database
     SIGSENTRY_WATCH     = join(",", local.watch_globs)
     KMS_KEY             = local.kms_key_version
     REKOR_URL           = var.rekor_url
@@ -60,10 +67,11 @@ locals {
   }
   # monitorLog and monitorShard (the shards of a backlog monitorLog fans out) read one configuration.
   monitor_log_env = {
-    GCP_PROJECT      = var.project
-    REKOR_URL        = var.rekor_url
-    REKOR_API        = var.rekor_api
-    REKOR_PUBLIC_KEY = var.rekor_public_key
+    GCP_PROJECT        = var.project
+    FIRESTORE_DATABASE = var.firestore_database
+    REKOR_URL          = var.rekor_url
+    REKOR_API          = var.rekor_api
+    REKOR_PUBLIC_KEY   = var.rekor_public_key
     # The local stack's way of passing the log key; a deployment passes REKOR_PUBLIC_KEY.
     REKOR_PUBLIC_KEY_FILE = ""
     SIGSENTRY_CONFIG      = var.sigsentry_config
@@ -78,7 +86,8 @@ locals {
     SIGSENTRY_LOCAL             = ""
   }
   dashboard_env = {
-    GCP_PROJECT = var.project
+    GCP_PROJECT        = var.project
+    FIRESTORE_DATABASE = var.firestore_database
     # The local stack's switch that turns the dashboard's in-code token check off: always empty
     # (dropped) in a deployment, where Cloud Run IAM and that check both apply.
     SIGSENTRY_LOCAL = ""

@@ -1,14 +1,17 @@
 # Artifact Registry publishes every push and delete of the project's repositories to a topic that
-# must be called exactly `gcr`. If the project already has one: terraform import google_pubsub_topic.gcr projects/P/topics/gcr
+# must be called exactly `gcr`, so it is the one unprefixed topic: every installation in the project
+# subscribes to it, and each signs only its own watched repositories.
+# If the project already has one: terraform import google_pubsub_topic.gcr projects/P/topics/gcr
 resource "google_pubsub_topic" "gcr" {
   name = "gcr"
 
   depends_on = [google_project_service.apis]
 }
 
-# One JSON schema (functions/alerts/alert.ts) for every alert sigsentry raises.
+# One JSON schema (functions/alerts/alert.ts) for every alert sigsentry raises. Prefixed, as every
+# topic but gcr: each installation in a project has its own (ALERT_TOPIC, locals.tf).
 resource "google_pubsub_topic" "alerts" {
-  name = "signing-alerts"
+  name = "${var.name_prefix}signing-alerts"
 
   depends_on = [google_project_service.apis]
 }
@@ -44,9 +47,10 @@ resource "google_pubsub_subscription" "gcr_dead_letter" {
 }
 
 # monitorLog splits a backlog larger than one run into shards, one message each, scanned in
-# parallel by monitorShard (functions/monitor-log/fan-out.ts).
+# parallel by monitorShard (functions/monitor-log/fan-out.ts). Prefixed: two installations sharing
+# one would each scan the other's shards, against the other's cursors.
 resource "google_pubsub_topic" "monitor_shards" {
-  name = "monitor-shards"
+  name = "${var.name_prefix}monitor-shards"
 
   depends_on = [google_project_service.apis]
 }

@@ -10,7 +10,7 @@ variable "region" {
 }
 
 variable "name_prefix" {
-  description = "Prefix of every named resource, so two installations can share a project."
+  description = "Prefix of every named resource (topics but gcr, subscriptions, functions, service accounts, scheduler jobs, metrics, alert policies, the image repository and source bucket). Two installations in one project need different prefixes and different firestore_database values, and each its own key_ring_name (or one shares the other's key through existing_crypto_key); the topic gcr is shared, and each signs only its own watched repositories."
   type        = string
   default     = "sigsentry-"
 
@@ -249,9 +249,22 @@ variable "max_delivery_attempts" {
 }
 
 variable "create_firestore_database" {
-  description = "Create the (default) Firestore database. Set false when the project already has one (Native mode)."
+  description = "Create the Firestore database named by firestore_database (Native mode; by default the project's (default) database). Set false when the project already has that database."
   type        = bool
   default     = true
+}
+
+variable "firestore_database" {
+  description = "Id of the Firestore database that holds sigsentry's state (FIRESTORE_DATABASE of every function): (default), or a named database, e.g. \"sigsentry-b\" for a second installation in the project. Changing it later starts on an empty database: the signing records, inventory, monitor cursors and alerts stay in the old one."
+  type        = string
+  default     = "(default)"
+
+  # Firestore's rule for a database id, as the functions read FIRESTORE_DATABASE
+  # (functions/config/firestore.ts): refused here, not by every function at start-up after the apply.
+  validation {
+    condition     = var.firestore_database == "(default)" || (can(regex("^[a-z][a-z0-9-]{2,61}[a-z0-9]$", var.firestore_database)) && !can(regex("^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$", var.firestore_database)))
+    error_message = "firestore_database is (default), or 4 to 63 lower-case letters, digits or hyphens, starting with a letter, not ending with a hyphen, and not a UUID."
+  }
 }
 
 variable "firestore_location" {

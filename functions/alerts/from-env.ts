@@ -5,6 +5,7 @@
  */
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
+import { firestoreSettings } from '../config/firestore.ts';
 import { InvalidInputError } from '../errors.ts';
 import { createLogger, type Logger } from '../logging/logger.ts';
 import { FanOutAlertSink } from './fanout.ts';
@@ -46,8 +47,7 @@ export function checkWebhookUrl(raw: string): string {
 export function alertSinkFromEnv(env: NodeJS.ProcessEnv, clients: AlertClients = {}): FanOutAlertSink {
   const project = env.GCP_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;
   if (!project) throw new InvalidInputError('GCP_PROJECT is required for the alert sinks');
-  const firestore =
-    clients.firestore ?? new Firestore({ projectId: project, ignoreUndefinedProperties: true });
+  const firestore = clients.firestore ?? new Firestore(firestoreSettings(env, project));
   const pubsub = clients.pubsub ?? new PubSub({ projectId: project });
   const logger = clients.logger ?? createLogger({ component: 'alerts' });
   const notifiers: AlertNotifier[] = [

@@ -14,7 +14,12 @@ export interface EnvironmentVariable {
 export interface FunctionContract {
   entryPoint: string;
   trigger: 'pubsub' | 'http';
-  /** The topic a Pub/Sub-triggered function listens on. */
+  /**
+   * The topic a Pub/Sub-triggered function listens on, by its base name: infra names it
+   * `${name_prefix}<topic>`, so two installations in one project have topics of their own, except
+   * `gcr`, the name Artifact Registry publishes to (every installation subscribes to it and signs
+   * only its own watched repositories).
+   */
   topic?: string;
   /**
    * Memory of one instance (Cloud Run's limit, `available_memory`). The local stack runs each
@@ -32,10 +37,18 @@ const local: EnvironmentVariable = {
 };
 
 const project: EnvironmentVariable = { name: 'GCP_PROJECT', required: true, description: 'the project id' };
+/** Read by every Firestore client (config/firestore.ts), so by every function that keeps state. */
+const firestoreDatabase: EnvironmentVariable = {
+  name: 'FIRESTORE_DATABASE',
+  required: false,
+  description:
+    'id of the Firestore database holding the state (unset: (default)); two installations in one project use different ones',
+};
 const alertTopic: EnvironmentVariable = {
   name: 'ALERT_TOPIC',
   required: false,
-  description: 'Pub/Sub topic alerts are published on (default signing-alerts)',
+  description:
+    'Pub/Sub topic alerts are published on (default signing-alerts; infra sets <name_prefix>signing-alerts)',
 };
 const alertWebhook: EnvironmentVariable = {
   name: 'ALERT_WEBHOOK_URL',
@@ -84,12 +97,14 @@ const kmsKey: EnvironmentVariable = {
 const shardTopic: EnvironmentVariable = {
   name: 'MONITOR_SHARD_TOPIC',
   required: false,
-  description: 'Pub/Sub topic of the fan-out shards of a large backlog (monitorShard); unset: no fan-out',
+  description:
+    'Pub/Sub topic of the fan-out shards of a large backlog (monitorShard; infra sets <name_prefix>monitor-shards); unset: no fan-out',
 };
 
 /** monitorLog and monitorShard read one configuration (monitor-log/config.ts). */
 const monitorEnv: EnvironmentVariable[] = [
   project,
+  firestoreDatabase,
   rekorUrl,
   rekorApi,
   rekorKey,
@@ -131,6 +146,7 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
     memoryMiB: 256,
     env: [
       project,
+      firestoreDatabase,
       watch,
       kmsKey,
       rekorUrl,
@@ -147,6 +163,7 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
     memoryMiB: 256,
     env: [
       project,
+      firestoreDatabase,
       watch,
       kmsKey,
       rekorUrl,
@@ -206,6 +223,6 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
     entryPoint: 'dashboard',
     trigger: 'http',
     memoryMiB: 256,
-    env: [project, local],
+    env: [project, firestoreDatabase, local],
   },
 };

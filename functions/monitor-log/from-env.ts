@@ -8,6 +8,7 @@ import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import type { AlertSink } from '../alerts/alert.ts';
 import { type AlertClients, alertSinkFromEnv } from '../alerts/from-env.ts';
+import { firestoreSettings } from '../config/firestore.ts';
 import type { Logger } from '../logging/logger.ts';
 import { createKmsClient } from '../signing/kms-client.ts';
 import { KmsSigner } from '../signing/kms-signer.ts';
@@ -73,8 +74,7 @@ export async function monitorDepsFromEnv(
   clients: MonitorClients,
 ): Promise<MonitorDeps> {
   const config: MonitorConfig = loadMonitorConfig(env);
-  const firestore =
-    clients.firestore ?? new Firestore({ projectId: config.project, ignoreUndefinedProperties: true });
+  const firestore = clients.firestore ?? new Firestore(firestoreSettings(env, config.project));
   // With no log (REKOR_URL=none) nothing is matched: the owned keys are not fetched from KMS.
   const owned = config.logs.length > 0 ? config.identities : [];
   const kms = owned.some((i) => i.type === 'kms')

@@ -8,6 +8,7 @@
  */
 import { Firestore } from '@google-cloud/firestore';
 import type { AlertSink } from '../alerts/alert.ts';
+import { firestoreSettings } from '../config/firestore.ts';
 import type { Logger } from '../logging/logger.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { googleRegistryAuthorization } from '../registry/google-auth.ts';
@@ -97,7 +98,7 @@ export async function createReverifyFromConfig(
   const kms = kmsKeyVersions(config).length > 0 ? createKmsClient() : undefined;
   let db = clients.firestore;
   const firestore = () => {
-    db ??= new Firestore({ projectId: config.project, ignoreUndefinedProperties: true });
+    db ??= new Firestore(firestoreSettings(process.env, config.project));
     return db;
   };
   const owned = await ownedPolicies(

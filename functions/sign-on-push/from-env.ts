@@ -8,6 +8,7 @@ import { RekorWitness, type Witness } from '@sigstore/sign';
 import { alertSinkFromEnv } from '../alerts/from-env.ts';
 import { FirestoreSubjectLock } from '../attach/firestore-subject-lock.ts';
 import { InProcessSubjectLock, NestedSubjectLock } from '../attach/lock.ts';
+import { firestoreSettings } from '../config/firestore.ts';
 import { loadSignOnPushConfig, watchedHost } from '../config/sign-config.ts';
 import type { Logger } from '../logging/logger.ts';
 import { RegistryClient } from '../registry/client.ts';
@@ -53,7 +54,7 @@ export function signOnPushDepsFromEnv(
     });
   }
   const allowedHosts = [...new Set(config.watch.map(watchedHost))];
-  const firestore = new Firestore({ projectId: config.project, ignoreUndefinedProperties: true });
+  const firestore = new Firestore(firestoreSettings(env, config.project));
   return {
     config,
     registry: new RegistryClient({ allowedHosts, authorization: googleRegistryAuthorization() }),

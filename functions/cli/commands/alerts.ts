@@ -6,8 +6,9 @@
 
 import { TAG_ALERT_KINDS } from '../../reverify/alerts.ts';
 import { isKeyVersionAlert } from '../../reverify/key-alerts.ts';
+import { print } from '../terminal.ts';
 import { parseCommandArgs } from './args.ts';
-import { commandEnv, say } from './stack-env.ts';
+import { cliFirestoreSettings, commandEnv, say } from './stack-env.ts';
 
 export const ALERTS_USAGE = `usage: sigsentry alerts [--open] [--limit N] [--json]
        sigsentry alerts resolve KEY --reason TEXT
@@ -36,7 +37,7 @@ export async function runAlerts(argv: string[]): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
   if (values.help) {
-    process.stdout.write(`${ALERTS_USAGE}\n`);
+    print(`${ALERTS_USAGE}\n`);
     return 0;
   }
   const limit = Number(values.limit);
@@ -47,18 +48,18 @@ export async function runAlerts(argv: string[]): Promise<number> {
   const { Firestore } = await import('@google-cloud/firestore');
   const { FirestoreAlertStore } = await import('../../alerts/firestore-sink.ts');
   const env = commandEnv();
-  const db = new Firestore({ projectId: env.GCP_PROJECT, ignoreUndefinedProperties: true });
+  const settings = cliFirestoreSettings('alerts', env);
+  if (settings === undefined) return 2;
+  const db = new Firestore(settings);
   try {
     const alerts = await new FirestoreAlertStore(db).list({ open: values.open === true, limit });
-    if (values.json) process.stdout.write(`${JSON.stringify(alerts, null, 2)}\n`);
-    else if (!alerts.length) process.stdout.write(values.open ? 'no open alerts\n' : 'no alerts\n');
+    if (values.json) print(`${JSON.stringify(alerts, null, 2)}\n`);
+    else if (!alerts.length) print(values.open ? 'no open alerts\n' : 'no alerts\n');
     else {
       for (const a of alerts) {
-        process.stdout.write(
-          `${a.state.padEnd(8)} ${a.severity.padEnd(8)} ${a.kind.padEnd(18)} ×${a.count} ${a.subject}\n`,
-        );
-        process.stdout.write(`         ${a.summary} (first ${a.firstSeen}, last ${a.lastSeen})\n`);
-        process.stdout.write(`         key ${a.key}\n`);
+        print(`${a.state.padEnd(8)} ${a.severity.padEnd(8)} ${a.kind.padEnd(18)} ×${a.count} ${a.subject}\n`);
+        print(`         ${a.summary} (first ${a.firstSeen}, last ${a.lastSeen})\n`);
+        print(`         key ${a.key}\n`);
       }
     }
     return values.open && alerts.length > 0 ? 1 : 0;
@@ -80,7 +81,7 @@ async function resolveAlert(argv: string[]): Promise<number> {
   );
   if (typeof parsed === 'number') return parsed;
   if (parsed.values.help) {
-    process.stdout.write(`${ALERTS_USAGE}\n`);
+    print(`${ALERTS_USAGE}\n`);
     return 0;
   }
   const [key] = parsed.positionals;
@@ -95,7 +96,9 @@ async function resolveAlert(argv: string[]): Promise<number> {
   const { FirestoreAlertStore } = await import('../../alerts/firestore-sink.ts');
   const { alertSinkFromEnv } = await import('../../alerts/from-env.ts');
   const env = commandEnv();
-  const firestore = new Firestore({ projectId: env.GCP_PROJECT, ignoreUndefinedProperties: true });
+  const settings = cliFirestoreSettings('alerts resolve', env);
+  if (settings === undefined) return 2;
+  const firestore = new Firestore(settings);
   const pubsub = new PubSub({ projectId: env.GCP_PROJECT });
   try {
     const alert = await new FirestoreAlertStore(firestore).get(key);
@@ -104,14 +107,14 @@ async function resolveAlert(argv: string[]): Promise<number> {
       return 1;
     }
     if (alert.state === 'resolved' && alert.undelivered === undefined) {
-      process.stdout.write(`${key} was already resolved (${alert.resolvedAt ?? 'earlier'})\n`);
+      print(`${key} was already resolved (${alert.resolvedAt ?? 'earlier'})\n`);
       return 0;
     }
     await alertSinkFromEnv(env, { firestore, pubsub, terminal: true }).resolve(
       key,
       `resolved by an operator: ${reason}`,
     );
-    process.stdout.write(`${key} resolved\n`);
+    print(`${key} resolved\n`);
     // reverifyImages raises a tag's alert when its verdict changes, not on every pass that finds it.
     // A key version's key-disabled alert (its subject the key version, not a tag) is raised by every
     // pass that finds the key not enabled: no warning for it.

@@ -4,6 +4,7 @@
  */
 
 import { InvalidInputError } from '../../errors.ts';
+import { print } from '../terminal.ts';
 import { parseCommandArgs, withRekorKey } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
@@ -36,7 +37,7 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
   if (values.help) {
-    process.stdout.write(`${MONITOR_USAGE}\n`);
+    print(`${MONITOR_USAGE}\n`);
     return 0;
   }
   if (!values.once) {
@@ -60,32 +61,30 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
     const env = await withRekorKey(commandEnv());
     const deps = await monitorDepsFromEnv(env, { logger, terminal: true });
     const result = await runMonitor({ ...deps, ...(from !== undefined ? { from } : {}) });
-    if (values.json)
-      process.stdout.write(`${JSON.stringify(result, (_k, v) => (v instanceof Error ? v.message : v), 2)}\n`);
+    if (values.json) print(`${JSON.stringify(result, (_k, v) => (v instanceof Error ? v.message : v), 2)}\n`);
     else {
       // A deployment without a log (REKOR_URL=none): no log lines, only why there are none.
-      if (result.note !== undefined) process.stdout.write(`${result.note}\n`);
+      if (result.note !== undefined) print(`${result.note}\n`);
       for (const log of result.logs) {
-        process.stdout.write(
+        print(
           `${log.log}: ${log.outcome}; tree size ${log.treeSize ?? '?'}, cursor ${log.from ?? '?'} → ${log.cursor ?? '?'}, ` +
             `${log.scanned} scanned, ${log.matched} matched, ${log.rogue} rogue, ${log.unparseable} unparseable\n`,
         );
         if (log.trees !== undefined) {
-          process.stdout.write(
+          print(
             `  the log moved to another tree: ${log.trees.map((t) => `"${t}"`).join(' → ')} (the cursor counts in each)\n`,
           );
         }
         if (log.stalledSince !== undefined) {
-          process.stdout.write(`  the log has not grown since ${log.stalledSince} (log-stalled)\n`);
+          print(`  the log has not grown since ${log.stalledSince} (log-stalled)\n`);
         }
         if (log.outcome === 'fanned-out') {
-          process.stdout.write(
+          print(
             `  the backlog is scanned in shards (monitorShard); ${log.dispatched ?? 0} published by this run; ` +
               'the next run moves the cursor over the finished ones\n',
           );
         }
-        if (log.error)
-          process.stdout.write(`  error: ${(log.error as Error).message ?? String(log.error)}\n`);
+        if (log.error) print(`  error: ${(log.error as Error).message ?? String(log.error)}\n`);
       }
     }
     // Another run (the scheduled one) holds the log: nothing was scanned here, which 0 would deny.

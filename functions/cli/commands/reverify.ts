@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { ReverifySummary } from '../../reverify/core.ts';
+import { print } from '../terminal.ts';
 import { commandEnv, say } from './stack-env.ts';
 
 export const REVERIFY_USAGE = `usage: sigsentry reverify --once [--json]
@@ -32,7 +33,7 @@ export async function runReverify(argv: string[]): Promise<number> {
     return 2;
   }
   if (values.help) {
-    process.stdout.write(`${REVERIFY_USAGE}\n`);
+    print(`${REVERIFY_USAGE}\n`);
     return 0;
   }
   if (!values.once) {
@@ -56,9 +57,9 @@ export async function runReverify(argv: string[]): Promise<number> {
     });
     const summary = await runtime.run();
     if (values.json) {
-      process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      print(`${JSON.stringify(summary, null, 2)}\n`);
     } else {
-      for (const line of passLines(summary)) process.stdout.write(`${line}\n`);
+      for (const line of passLines(summary)) print(`${line}\n`);
     }
     const allWell =
       summary.errors.length === 0 &&

@@ -6,6 +6,7 @@
 
 import { parseImageReference } from '../../registry/reference.ts';
 import type { SignOutcome } from '../../sign-on-push/core.ts';
+import { print } from '../terminal.ts';
 import { parseCommandArgs } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
@@ -34,7 +35,7 @@ export async function runSign(argv: string[]): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   if (values.help) {
-    process.stdout.write(`${SIGN_USAGE}\n`);
+    print(`${SIGN_USAGE}\n`);
     return 0;
   }
   const image = positionals[0];
@@ -146,12 +147,11 @@ export async function runSign(argv: string[]): Promise<number> {
     failed: count('failed'),
     results,
   };
-  if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  if (values.json) print(`${JSON.stringify(summary, null, 2)}\n`);
   else {
-    for (const r of results)
-      process.stdout.write(`${r.outcome.padEnd(14)} ${r.image}${r.detail ? ` (${r.detail})` : ''}\n`);
+    for (const r of results) print(`${r.outcome.padEnd(14)} ${r.image}${r.detail ? ` (${r.detail})` : ''}\n`);
     if (backfill) {
-      process.stdout.write(
+      print(
         `${summary.images} images: ${summary.signed} signed, ${summary.alreadySigned} already signed, ${summary.skipped} skipped, ${summary.failed} failed\n`,
       );
     }

@@ -5,6 +5,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { type FirestoreSettings, firestoreSettings } from '../../config/firestore.ts';
+import { InvalidInputError } from '../../errors.ts';
+import { printable } from '../terminal.ts';
 
 const EMULATOR_VARIABLES = [
   'FIRESTORE_EMULATOR_HOST',
@@ -36,5 +39,19 @@ export function commandEnv(processEnv: NodeJS.ProcessEnv = process.env): NodeJS.
 
 /** Writes a line to stderr: the human-readable reason that goes with an exit code. */
 export function say(line: string): void {
-  process.stderr.write(`${line}\n`);
+  process.stderr.write(`${printable(line)}\n`);
+}
+
+/**
+ * The Firestore client settings of `env` (FIRESTORE_DATABASE, GCP_PROJECT), or undefined once a
+ * malformed FIRESTORE_DATABASE is said (a usage error: exit 2), never a stack trace.
+ */
+export function cliFirestoreSettings(command: string, env: NodeJS.ProcessEnv): FirestoreSettings | undefined {
+  try {
+    return firestoreSettings(env, env.GCP_PROJECT);
+  } catch (err) {
+    if (!(err instanceof InvalidInputError)) throw err;
+    say(`sigsentry ${command}: ${err.message}`);
+    return undefined;
+  }
 }

@@ -4,8 +4,9 @@
  * deployment watches no transparency log).
  */
 import { type DashboardView, type SigningSummary, watchingNoLog } from '../../dashboard/view.ts';
+import { print } from '../terminal.ts';
 import { parseCommandArgs } from './args.ts';
-import { commandEnv, say } from './stack-env.ts';
+import { cliFirestoreSettings, commandEnv, say } from './stack-env.ts';
 
 export const STATUS_USAGE = `usage: sigsentry status [--repository HOST/REPO] [--json]
 
@@ -28,7 +29,7 @@ export async function runStatus(argv: string[]): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
   if (values.help) {
-    process.stdout.write(`${STATUS_USAGE}\n`);
+    print(`${STATUS_USAGE}\n`);
     return 0;
   }
   const { Firestore } = await import('@google-cloud/firestore');
@@ -39,16 +40,18 @@ export async function runStatus(argv: string[]): Promise<number> {
     say('sigsentry status: GCP_PROJECT is not set and no local stack is up');
     return 1;
   }
-  const db = new Firestore({ projectId: env.GCP_PROJECT, ignoreUndefinedProperties: true });
+  const settings = cliFirestoreSettings('status', env);
+  if (settings === undefined) return 2;
+  const db = new Firestore(settings);
   try {
     const view = await loadDashboard(db, {
       project: env.GCP_PROJECT,
       ...(typeof values.repository === 'string' ? { repository: values.repository } : {}),
     });
     const problems = view.coverage.reduce((n, c) => n + c.unsigned + c.failing, 0);
-    if (values.json) process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
+    if (values.json) print(`${JSON.stringify(view, null, 2)}\n`);
     else {
-      const out = (line: string) => process.stdout.write(`${line}\n`);
+      const out = (line: string) => print(`${line}\n`);
       out(
         `project ${view.project}: ${view.openAlerts.length}${view.truncated.includes(ALERTS_COLLECTION) ? '+' : ''} open alerts, ${problems} unsigned or failing tags`,
       );

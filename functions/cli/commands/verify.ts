@@ -25,6 +25,7 @@ import {
 import { logKey } from '../../verify/trust.ts';
 import type { Verdict } from '../../verify/verdict.ts';
 import { verifyImage } from '../../verify/verifier.ts';
+import { print } from '../terminal.ts';
 import { commandEnv, say } from './stack-env.ts';
 
 export const VERIFY_USAGE = `usage: sigsentry verify IMAGE [--key PEM-FILE|gcpkms://projects/…/cryptoKeyVersions/N]...
@@ -122,7 +123,7 @@ export async function runVerify(argv: string[]): Promise<number> {
   try {
     args = parse(argv);
     if (args === 'help') {
-      process.stdout.write(`${VERIFY_USAGE}\n`);
+      print(`${VERIFY_USAGE}\n`);
       return 0;
     }
     env = commandEnv();
@@ -192,8 +193,8 @@ export async function runVerify(argv: string[]): Promise<number> {
       image,
       policy,
     );
-    if (args.json) process.stdout.write(`${JSON.stringify(verdict, null, 2)}\n`);
-    else process.stdout.write(`${describeVerdict(verdict)}\n`);
+    if (args.json) print(`${JSON.stringify(verdict, null, 2)}\n`);
+    else print(`${describeVerdict(verdict)}\n`);
     if (verdict.status !== 'valid' && args.json)
       say(`sigsentry verify: ${verdict.status}: ${verdict.reasons[0] ?? ''}`);
     return verdict.status === 'valid' ? 0 : 1;

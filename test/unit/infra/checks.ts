@@ -187,6 +187,17 @@ export function checkSigningKey(tf: Terraform, algorithm: string): string[] {
   return problems;
 }
 
+/** The topic Artifact Registry publishes to: its name is fixed, so it is the one without name_prefix. */
+export const ARTIFACT_REGISTRY_TOPIC = 'gcr';
+
+/**
+ * The name infra gives a topic the contract names by its base name: `${var.name_prefix}<topic>`, so
+ * each installation in a project has its own, but `gcr`.
+ */
+export function deployedTopicName(topic: string): string {
+  return topic === ARTIFACT_REGISTRY_TOPIC ? topic : `${expr('var.name_prefix')}${topic}`;
+}
+
 /** The function behind `entryPoint` is triggered by messages published on the topic named `topic`, with retries. */
 export function checkPubsubTrigger(tf: Terraform, entryPoint: string, topic: string): string[] {
   const fn = functionWithEntryPoint(tf, entryPoint);
@@ -426,7 +437,8 @@ export function checkContract(tf: Terraform, contract: Record<string, FunctionCo
 
     const trigger = block(fn, 'event_trigger');
     if (c.trigger === 'http' && trigger) problems.push(`${key}: an http function has an event trigger`);
-    if (c.trigger === 'pubsub') problems.push(...checkPubsubTrigger(tf, c.entryPoint, c.topic ?? ''));
+    if (c.trigger === 'pubsub')
+      problems.push(...checkPubsubTrigger(tf, c.entryPoint, deployedTopicName(c.topic ?? '')));
   }
   for (const [name] of resources(tf, FUNCTION)) {
     if (!seen.has(name)) problems.push(`${name}: deployed but not in the contract`);
@@ -465,6 +477,133 @@ export function checkSecretGrantsAwaited(tf: Terraform): string[] {
     if (!own.some(([grant]) => awaited.has(`\${google_secret_manager_secret_iam_member.${grant}}`))) {
       problems.push(`${name} mounts a secret but does not wait for its service account's grant on it`);
     }
+  }
+  return problems;
+}
+
+const NAME_PREFIX = expr('var.name_prefix');
+const FIRESTORE_DATABASE = expr('var.firestore_database');
+
+/**
+ * The attribute naming each kind of resource whose name is unique in the project (a bucket's, in
+ * the world): it must carry var.name_prefix, or a second installation in the project collides with
+ * the first (its apply fails) or, worse, shares it (a topic, whose messages both would take).
+ */
+export const PREFIXED_NAMES: Readonly<Record<string, string>> = {
+  google_pubsub_topic: 'name',
+  google_pubsub_subscription: 'name',
+  google_cloudfunctions2_function: 'name',
+  google_service_account: 'account_id',
+  google_cloud_scheduler_job: 'name',
+  google_logging_metric: 'name',
+  google_monitoring_alert_policy: 'display_name',
+  google_artifact_registry_repository: 'repository_id',
+  google_storage_bucket: 'name',
+};
+
+/** The attribute naming the database each Firestore resource is, or is in: var.firestore_database. */
+export const FIRESTORE_SCOPED: Readonly<Record<string, string>> = {
+  google_firestore_database: 'name',
+  google_firestore_index: 'database',
+  google_firestore_field: 'database',
+};
+
+/**
+ * Named by a variable of their own: a key ring cannot be deleted or renamed, so prefixing it would
+ * make an existing installation create a new key. A second installation sets key_ring_name (or
+ * shares the key through existing_crypto_key); the key is named within its ring.
+ */
+export const OWN_NAME_VARIABLES: Readonly<Record<string, [attribute: string, variable: string]>> = {
+  google_kms_key_ring: ['name', 'key_ring_name'],
+  google_kms_crypto_key: ['name', 'key_name'],
+};
+
+/** Resources that name nothing of their own: grants, enabled APIs, an object inside the bucket, scripts. */
+function namesNothing(type: string): boolean {
+  return (
+    /_iam_(member|binding|policy)$/.test(type) ||
+    [
+      'google_project_service',
+      'google_project_service_identity',
+      'google_storage_bucket_object',
+      'terraform_data',
+    ].includes(type)
+  );
+}
+
+/**
+ * Every named resource carries var.name_prefix (the topic gcr alone excepted: Artifact Registry
+ * publishes to exactly that name), KMS resources are named by their own variables, and a resource
+ * of a kind not classified here is reported, so a new kind is classified when it is added.
+ */
+export function checkNamesPrefixed(tf: Terraform): string[] {
+  const problems: string[] = [];
+  for (const [type, byName] of Object.entries(tf.resource)) {
+    if (namesNothing(type) || type in FIRESTORE_SCOPED) continue;
+    const attribute = PREFIXED_NAMES[type];
+    const own = OWN_NAME_VARIABLES[type];
+    if (attribute === undefined && own === undefined) {
+      problems.push(
+        `${type}: a kind of resource not classified here; say whether its name carries var.name_prefix`,
+      );
+      continue;
+    }
+    for (const [name, body] of Object.entries(byName)) {
+      if (own !== undefined) {
+        if (body[own[0]] !== expr(`var.${own[1]}`))
+          problems.push(`${type}.${name}: ${own[0]} is ${JSON.stringify(body[own[0]])}, not var.${own[1]}`);
+        continue;
+      }
+      const value = body[attribute!];
+      if (type === 'google_pubsub_topic' && value === ARTIFACT_REGISTRY_TOPIC) continue;
+      if (typeof value !== 'string' || !value.includes(NAME_PREFIX))
+        problems.push(
+          `${type}.${name}: ${attribute} ${JSON.stringify(value)} does not carry var.name_prefix`,
+        );
+    }
+  }
+  return problems;
+}
+
+/** A function's plain environment as written: the literal map, or the local map it filters. */
+function plainEnvironment(tf: Terraform, fn: Block): Record<string, unknown> {
+  const env = block(fn, 'service_config')?.['environment_variables'];
+  if (env && typeof env === 'object') return env as Record<string, unknown>;
+  const local = typeof env === 'string' ? /local\.([A-Za-z0-9_]+)/.exec(env) : null;
+  const map = local ? tf.locals[local[1]!] : undefined;
+  return map && typeof map === 'object' ? (map as Record<string, unknown>) : {};
+}
+
+/**
+ * Everything about sigsentry's state is in the database var.firestore_database names: the database
+ * itself, every index and field policy, every function's FIRESTORE_DATABASE, and the condition of
+ * every Firestore grant (so an installation's functions cannot touch another installation's state).
+ */
+export function checkFirestoreDatabaseScoped(tf: Terraform): string[] {
+  const problems: string[] = [];
+  for (const [type, attribute] of Object.entries(FIRESTORE_SCOPED)) {
+    for (const [name, body] of resources(tf, type)) {
+      if (body[attribute] !== FIRESTORE_DATABASE)
+        problems.push(
+          `${type}.${name}: ${attribute} is ${JSON.stringify(body[attribute])}, not var.firestore_database`,
+        );
+    }
+  }
+  const database = `projects/${expr('var.project')}/databases/${FIRESTORE_DATABASE}`;
+  if (tf.locals['firestore_database'] !== database)
+    problems.push(
+      `local.firestore_database is ${JSON.stringify(tf.locals['firestore_database'])}, not ${database}`,
+    );
+  for (const [address, body] of iamResources(tf)) {
+    if (!String(body['role'] ?? '').startsWith('roles/datastore.')) continue;
+    const condition = String(block(body, 'condition')?.['expression'] ?? '');
+    if (!condition.includes(expr('local.firestore_database')))
+      problems.push(`${address}: grants ${body['role']} beyond the database var.firestore_database names`);
+  }
+  for (const [name, fn] of resources(tf, FUNCTION)) {
+    const value = plainEnvironment(tf, fn)['FIRESTORE_DATABASE'];
+    if (value !== FIRESTORE_DATABASE)
+      problems.push(`${name}: FIRESTORE_DATABASE is ${JSON.stringify(value)}, not var.firestore_database`);
   }
   return problems;
 }

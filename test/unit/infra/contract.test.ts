@@ -98,6 +98,25 @@ describe('infra: the deployment contract', () => {
     );
   });
 
+  it('names topics by their base name: infra prefixes each with name_prefix, but gcr (Artifact Registry publishes there)', () => {
+    assert.equal(FUNCTIONS['monitorShard']!.topic, 'monitor-shards');
+    assert.equal(FUNCTIONS['signOnPush']!.topic, 'gcr');
+
+    const shared = structuredClone(infra);
+    shared.resource['google_pubsub_topic']!['monitor_shards']!['name'] = 'monitor-shards';
+    assert.match(
+      checkContract(shared, FUNCTIONS).join('\n'),
+      /monitorShard: trigger topic is monitor-shards, not \$\{var\.name_prefix\}monitor-shards/,
+    );
+
+    const prefixedGcr = structuredClone(infra);
+    prefixedGcr.resource['google_pubsub_topic']!['gcr']!['name'] = `${expr('var.name_prefix')}gcr`;
+    assert.match(
+      checkContract(prefixedGcr, FUNCTIONS).join('\n'),
+      /signOnPush: trigger topic is \$\{var\.name_prefix\}gcr, not gcr/,
+    );
+  });
+
   it('follows the contract when the contract changes', () => {
     const changed = structuredClone(FUNCTIONS);
     changed['signOnPush']!.env.push({ name: 'SIGSENTRY_NEW', required: false, description: 'new' });

@@ -301,9 +301,17 @@ describe('infra: trigger and runtime', () => {
     assert.equal(infra.resource['google_pubsub_topic']!['gcr']!['name'], 'gcr');
   });
 
-  it('monitorShard is triggered by messages on `monitor-shards`, with retries', () => {
-    assert.deepEqual(checkPubsubTrigger(infra, 'monitorShard', 'monitor-shards'), []);
+  it('monitorShard is triggered by messages on `<name_prefix>monitor-shards`, with retries', () => {
+    assert.deepEqual(
+      checkPubsubTrigger(infra, 'monitorShard', `${expr('var.name_prefix')}monitor-shards`),
+      [],
+    );
     assert.match(checkPubsubTrigger(infra, 'monitorShard', 'gcr').join('\n'), /monitor-shards/);
+    // The topic of another installation in the project is not this one's.
+    assert.match(
+      checkPubsubTrigger(infra, 'monitorShard', 'monitor-shards').join('\n'),
+      /trigger topic is \$\{var\.name_prefix\}monitor-shards, not monitor-shards/,
+    );
   });
 
   it('catches another topic, another event type, or no retries', () => {
@@ -313,7 +321,7 @@ describe('infra: trigger and runtime', () => {
     );
     assert.match(
       checkPubsubTrigger(topic, 'signOnPush', 'gcr').join('\n'),
-      /trigger topic is signing-alerts/,
+      /trigger topic is \$\{var\.name_prefix\}signing-alerts/,
     );
 
     const renamed = copy();

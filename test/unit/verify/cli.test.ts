@@ -7,11 +7,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
+import { InProcessSubjectLock } from '../../../functions/attach/lock.ts';
+import { attachBundleReferrer } from '../../../functions/attach/referrer.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTokenServer } from '../../helpers/token-server.ts';
+import { unsignedBundleFor } from '../../helpers/unsigned-bundle.ts';
 import { signImage } from './sign.ts';
 
 const CLI = fileURLToPath(new URL('../../../functions/cli/sigsentry.ts', import.meta.url));
@@ -99,6 +102,48 @@ describe('sigsentry verify', () => {
     const run = await sigsentry(['verify', `${testRegistry.host}/team/app:v1`, '--key', other], env);
     assert.equal(run.code, 1);
     assert.match(run.stdout, /FAIL unsigned/);
+  });
+
+  it('shows the control characters of what others wrote (a referrer predicate type) instead of writing them to the terminal', async () => {
+    // Anyone who can push to a repository can attach a referrer; its statement's predicate type is
+    // quoted in the reasons. Here it would set the terminal's title and erase the line.
+    const registry = new RegistryClient({ allowedHosts: [testRegistry.host] });
+    const pushed = await testRegistry.pushImage('team/app', 'hostile-referrer');
+    const image = { host: testRegistry.host, repository: 'team/app', digest: pushed.digest };
+    const hostile = JSON.parse(unsignedBundleFor(image, 'x').toString()) as {
+      dsseEnvelope: { payload: string };
+    };
+    const statement = JSON.parse(Buffer.from(hostile.dsseEnvelope.payload, 'base64').toString());
+    statement.predicateType = 'https://example.com/\u001b]0;owned\u0007\u001b[2K\u009b31m\u202e';
+    hostile.dsseEnvelope.payload = Buffer.from(JSON.stringify(statement)).toString('base64');
+    await attachBundleReferrer(
+      { registry, lock: new InProcessSubjectLock() },
+      image,
+      Buffer.from(JSON.stringify(hostile)),
+    );
+
+    for (const json of [false, true]) {
+      const run = await sigsentry(
+        [
+          'verify',
+          `${testRegistry.host}/team/app:hostile-referrer`,
+          '--key',
+          keyFile,
+          ...(json ? ['--json'] : []),
+        ],
+        env,
+      );
+      assert.equal(run.code, 1, run.stderr);
+      for (const out of [run.stdout, run.stderr]) {
+        assert.doesNotMatch(out, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/);
+      }
+      assert.match(run.stdout, /https:\/\/example\.com\/\\u001b\]0;owned\\u0007\\u001b\[2K\\u009b31m\\u202e/);
+      if (json) {
+        // Still the same value for a program that reads it.
+        const verdict = JSON.parse(run.stdout) as { findings: { reason?: string }[] };
+        assert.ok(verdict.findings.some((f) => f.reason?.includes(statement.predicateType)));
+      }
+    }
   });
 
   it('verifies an image on a token-authenticated mirror once its token realm is a --redirect-host', async () => {
