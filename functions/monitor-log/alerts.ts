@@ -134,12 +134,22 @@ export function leftTreeSize(previous: { treeSize: number }, rotation?: TreeRota
   return Math.max(rotation?.old.size ?? 0, previous.treeSize);
 }
 
+/**
+ * How the old tree's tail can still be seen after a move the log did not announce: `listsFrozenTrees`
+ * (a sharded Rekor v1, which lists its frozen trees) once the log lists it frozen with a final head
+ * that verifies; otherwise only if the log returns to that tree.
+ */
+export interface TreeChangeOptions {
+  listsFrozenTrees?: boolean;
+}
+
 export function logTreeChangedAlert(
   log: { name: string; url: string },
   previous: { origin: string; checkpoint: string; cursor: number; treeSize: number },
   head: VerifiedCheckpoint,
   earlier: { cursor: number } | undefined,
   rotation?: TreeRotation,
+  options: TreeChangeOptions = {},
 ): AlertInput {
   const frozen = rotation?.old.checkpoint;
   const oldSize = leftTreeSize(previous, rotation);
@@ -150,13 +160,22 @@ export function logTreeChangedAlert(
       ? ''
       : `; the frozen trees ${passedOver.map((t) => `"${t.origin ?? 'unnamed'}" (${t.size} entries: ${t.unverified ?? 'no verified head'})`).join(', ')} ` +
         'between them cannot be proven, and are not scanned until their heads verify';
+  // Without a final head that verifies, the old tree's size is unknown: it may have grown past the
+  // checkpoint last verified of it (and past its unsigned listing) before the log moved on.
+  const until =
+    (options.listsFrozenTrees ?? true)
+      ? 'the tree is kept pending, and scanned to its final head once the log lists it frozen with one that verifies'
+      : 'this log lists no frozen trees, so they are scanned only if the log returns to that tree';
+  const unseen =
+    `; what tree "${previous.origin}" holds past the ${previous.treeSize} entries verified of it may be unseen ` +
+    `(nothing proves its final size): ${until}`;
   const summary =
     frozen !== undefined
       ? `the transparency log rotated its shard: tree "${previous.origin}" is frozen at ${frozen.size} entries, ` +
         `consistent with what was verified of it and scanned to its end; following "${head.origin}"${skipped}`
       : `the transparency log moved from tree "${previous.origin}" to ${earlier ? 'the earlier tree ' : ''}"${head.origin}"` +
         `${unscanned > 0 ? `, leaving ${unscanned} entries of the old tree unscanned` : ''}` +
-        `${rotation?.old.unverified !== undefined ? ` (the log lists it frozen, but ${rotation.old.unverified})` : ''}${skipped}`;
+        `${rotation?.old.unverified !== undefined ? ` (the log lists it frozen, but ${rotation.old.unverified})` : ''}${unseen}${skipped}`;
   return {
     kind: 'log-tree-changed',
     // A rotation the log announces (the old tree listed frozen, consistent, every entry scanned, no
@@ -180,6 +199,10 @@ export function logTreeChangedAlert(
       previousTreeSize: oldSize,
       previousCursor: previous.cursor,
       previousTreeFrozen: frozen !== undefined,
+      // Kept pending (core.ts): its size proven only up to what was verified of it.
+      ...(frozen === undefined
+        ? { previousTreePending: true, previousTreeVerifiedSize: previous.treeSize }
+        : {}),
       ...(passedOver.length > 0
         ? {
             unscannedTrees: passedOver.map((t) => ({ origin: t.origin, size: t.size, reason: t.unverified })),

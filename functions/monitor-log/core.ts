@@ -13,7 +13,7 @@
  */
 import crypto from 'node:crypto';
 import type { AlertSink } from '../alerts/alert.ts';
-import { DependencyError, InvalidInputError, type SigsentryError } from '../errors.ts';
+import { DependencyError, InvalidInputError, SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
@@ -307,6 +307,95 @@ function listedBelowVerified(
   );
 }
 
+/** What is said of an index past the end of the tree being scanned: where it stands, and a likely cause. */
+interface PastTreeEnd {
+  /** `what` is past the end of the tree, with its size. */
+  message: string;
+  /** How indexes count here, and, on a sharded log, the tree index a global index corresponds to. */
+  hint: string;
+  details: Record<string, unknown>;
+}
+
+/**
+ * `index` (a start index or a backfill's `from`) past the end of `head`'s tree. The monitor counts
+ * within the tree, as checkpoints and proofs do; a sharded Rekor v1 (the public one) numbers its
+ * entries across its shards, and that global index is what cosign, rekor-cli and bundles print, so
+ * it is what an operator pastes. The tree's first global index is read off its last entry (proven
+ * in the tree as any entry read; a log that does not number entries otherwise gives 0): an index
+ * that falls in the tree's global range is named with the tree index it corresponds to. It is not
+ * taken as that index: an index is taken in one unit only, and the operator says which.
+ */
+async function pastTreeEnd(
+  log: MonitoredLog,
+  head: VerifiedCheckpoint,
+  index: number,
+  what: string,
+): Promise<PastTreeEnd> {
+  const message = `${what} is past the end of the log's tree "${head.origin}", which has ${head.size} entries`;
+  const counting =
+    "Indexes here count within the tree, as the cursor does: an alert's treeIndex, not the global logIndex " +
+    'cosign and rekor-cli print on a sharded log';
+  const offset = await treeOffset(log, head);
+  const details = { index, treeSize: head.size, ...(offset !== undefined ? { treeOffset: offset } : {}) };
+  if (offset === undefined || offset === 0) return { message, hint: `${counting}.`, details };
+  const range = `this tree holds global log indexes ${offset}–${offset + head.size - 1}`;
+  if (index >= offset && index < offset + head.size) {
+    const treeIndex = index - offset;
+    return {
+      message,
+      hint: `${counting}. ${index} looks like a global log index: ${range}, so it is tree index ${treeIndex}; give ${treeIndex}.`,
+      details: { ...details, treeIndex },
+    };
+  }
+  const where = index < offset ? 'in a shard frozen before this tree, not in this one' : 'past this tree too';
+  return {
+    message,
+    hint: `${counting}. Taken as a global log index, ${index} is ${where}: ${range}.`,
+    details,
+  };
+}
+
+/**
+ * The global log index of the tree's first entry, read off its last entry (undefined for an empty
+ * tree, or when it cannot be read: the error is then given without it).
+ */
+async function treeOffset(log: MonitoredLog, head: VerifiedCheckpoint): Promise<number | undefined> {
+  if (head.size === 0) return undefined;
+  try {
+    const [last] = await log.readEntries(head.size - 1, head.size, head);
+    if (last === undefined) return undefined;
+    return last.logIndex - (last.treeIndex ?? last.logIndex);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The configured start index (`MONITOR_START_INDEX`, or a log's `startIndex` in SIGSENTRY_CONFIG)
+ * past the end of the tree on the log's first run: a configuration error (not the caller's, so not
+ * an InvalidInputError: monitorLog answers 500, `sigsentry monitor` exits 1), repeated every run
+ * until the setting is fixed. Nothing is saved, so nothing is passed over meanwhile.
+ */
+async function startIndexPastTreeError(
+  log: MonitoredLog,
+  name: string,
+  head: VerifiedCheckpoint,
+  start: number,
+): Promise<SigsentryError> {
+  const past = await pastTreeEnd(
+    log,
+    head,
+    start,
+    `the start index ${start} (MONITOR_START_INDEX, or this log's startIndex in SIGSENTRY_CONFIG)`,
+  );
+  return new SigsentryError(
+    'START_INDEX_PAST_TREE',
+    `${past.message}: the first run on ${name} is refused, and nothing scanned or saved, until the start ` +
+      `index is at most ${head.size} (or unset: the tree size). ${past.hint}`,
+    { details: { log: name, startIndex: start, ...past.details } },
+  );
+}
+
 function emptyResult(log: string): LogRunResult {
   return { log, outcome: 'scanned', scanned: 0, matched: 0, rogue: 0, unparseable: 0, deliveryFailures: 0 };
 }
@@ -538,7 +627,28 @@ async function monitorOneLog(
   }
 
   if (state === undefined) {
-    if (!(await save(fresh(config.startIndex ?? head.size, [])))) return result;
+    // A start index past the tree would be clamped to its end, passing over every entry between
+    // with nothing said: the first run is refused instead, and nothing is saved.
+    const start = config.startIndex ?? head.size;
+    if (start > head.size) {
+      result.outcome = 'failed';
+      result.error = await startIndexPastTreeError(log, config.name, head, start);
+      return result;
+    }
+    if (!(await save(fresh(start, [])))) return result;
+    // Trust on first use: nothing before this checkpoint proves it, so the record of it says so.
+    logger.notice(
+      `first run on ${config.name}: the log's checkpoint (tree "${head.origin}", ${head.size} entries) is ` +
+        'trusted as served, with no earlier checkpoint to prove it against; scanning starts at index ' +
+        `${start}${config.startIndex === undefined ? ' (the tree size: only entries appended from now on)' : ' (the configured start index)'}`,
+      {
+        origin: head.origin,
+        treeSize: head.size,
+        rootHash: head.rootHash.toString('hex'),
+        checkpoints: [head.note],
+        startIndex: start,
+      },
+    );
   } else if (state.origin !== head.origin) {
     // Another tree under the same trusted key. Rekor v1 starts one when it rotates its shard, and
     // the frozen one never comes back; nothing proves the new tree extends the old one, so the
@@ -570,7 +680,10 @@ async function monitorOneLog(
       return result;
     }
     // The alert is the record of the move (and of any tree passed over): no move without it.
-    if (!(await ctx.raise(logTreeChangedAlert(ctx.where, state, head, earlier, rotation)))) {
+    const movedAlert = logTreeChangedAlert(ctx.where, state, head, earlier, rotation, {
+      listsFrozenTrees: log.frozenTrees !== undefined,
+    });
+    if (!(await ctx.raise(movedAlert))) {
       result.outcome = 'failed';
       return result;
     }
@@ -583,17 +696,22 @@ async function monitorOneLog(
       previousCursor: state.cursor,
       previousTreeSize: oldSize,
       previousTreeFrozen: rotation?.old.checkpoint !== undefined,
+      previousTreePending: rotation?.old.checkpoint === undefined,
       passedOver: rotation?.passedOver.map((t) => t.origin ?? `${t.size} entries`),
       resumeAt: earlier?.cursor ?? 0,
     });
-    // What could not be scanned now (the old tree's tail, trees passed over) is kept pending.
+    // What could not be scanned now (the old tree's tail, trees passed over) is kept pending. The
+    // tree left is done only when its final head verified, was proven consistent with what was
+    // verified of it and was scanned to its end (an announced rotation, above). Otherwise its size
+    // is unknown: the log's listing is unsigned, and a tree not listed may have grown past its last
+    // verified checkpoint before the log moved on. It stays pending (at least `oldSize` entries),
+    // and the pending pass below scans it to its final head once one verifies.
+    const done = rotation?.old.checkpoint !== undefined;
     const left: PreviousTree = {
       origin: state.origin,
       checkpoint: rotation?.old.checkpoint?.note ?? state.checkpoint,
       cursor: state.cursor,
-      ...(rotation !== undefined && rotation.old.checkpoint === undefined && state.cursor < oldSize
-        ? { pending: { size: oldSize } }
-        : {}),
+      ...(done ? {} : { pending: { size: oldSize } }),
     };
     const passedOver = (rotation?.passedOver ?? []).flatMap((t): PreviousTree[] =>
       t.origin !== undefined && t.size > 0 && !state!.previousShards.some((s) => s.origin === t.origin)
@@ -644,8 +762,9 @@ async function monitorOneLog(
     if (growth.stalledSince !== undefined) result.stalledSince = growth.stalledSince;
   }
 
-  // Frozen trees left unscanned when the monitor moved past them (their heads did not verify then)
-  // are taken up once their heads verify, oldest first, with at most half of the run's entries, so
+  // Trees left unscanned when the monitor moved past them (their heads did not verify then, or the
+  // log did not list the tree it left as frozen, so its final size was unknown) are taken up once
+  // the log lists them frozen with heads that verify, oldest first, with at most half of the run's entries, so
   // the tree being followed is scanned in every run too. One whose entries cannot be read now
   // stays pending; it does not hold the followed tree back. `pendingLeft`: one has more to scan.
   let pendingLeft = false;
@@ -667,7 +786,7 @@ async function monitorOneLog(
           origin: left.origin,
           cursor: left.cursor,
           size: left.pending?.size,
-          reason: listed === undefined ? 'the log no longer lists it' : listed.unverified,
+          reason: listed === undefined ? 'the log does not list it as frozen' : listed.unverified,
         });
         continue;
       }
@@ -718,19 +837,30 @@ async function monitorOneLog(
   }
 
   // A backfill rescans; it never moves the cursor forward, which would leave the entries between
-  // unscanned with nothing saying so.
-  if (deps.from !== undefined && Math.min(deps.from, head.size) > state!.cursor) {
+  // unscanned with nothing saying so. One past the tree's end is refused even with the cursor
+  // there: it is not an index of this tree (a global index pasted from cosign, most likely).
+  if (deps.from !== undefined && deps.from > state!.cursor) {
     result.outcome = 'failed';
     result.from = state!.cursor;
-    const past = deps.from > head.size ? `, past the log's tree size ${head.size},` : '';
+    const skipped =
+      state!.cursor < head.size
+        ? `would skip entries ${state!.cursor}–${Math.min(deps.from, head.size) - 1}, which have not been scanned: `
+        : '';
+    const past =
+      deps.from > head.size
+        ? await pastTreeEnd(log, head, deps.from, `a backfill from log index ${deps.from}`)
+        : undefined;
     result.error = new InvalidInputError(
-      `a backfill from log index ${deps.from}${past} would skip entries ${state!.cursor}–${Math.min(deps.from, head.size) - 1}, ` +
-        `which have not been scanned: the cursor is at ${state!.cursor}; rescan from ${state!.cursor} or lower`,
-      { log: config.name, from: deps.from, cursor: state!.cursor, treeSize: head.size },
+      past !== undefined
+        ? `${past.message}; ${skipped && `it ${skipped}`}the cursor is at ${state!.cursor}; ` +
+            `rescan from ${state!.cursor} or lower. ${past.hint}`
+        : `a backfill from log index ${deps.from} ${skipped}the cursor is at ${state!.cursor}; ` +
+            `rescan from ${state!.cursor} or lower`,
+      { log: config.name, from: deps.from, cursor: state!.cursor, treeSize: head.size, ...past?.details },
     );
     return result;
   }
-  let cursor = deps.from !== undefined ? Math.min(Math.max(0, deps.from), head.size) : state!.cursor;
+  let cursor = deps.from !== undefined ? Math.max(0, deps.from) : state!.cursor;
   if (outermost) result.from = cursor;
 
   // A backlog being scanned in parallel: move the cursor over its finished shards, publish the

@@ -69,8 +69,12 @@ export interface PreviousTree {
   /** Every index below it was processed. */
   cursor: number;
   /**
-   * Present while entries [cursor, size) were left unscanned because the tree's head did not
-   * verify when the monitor moved past it; they are scanned once it does (core.ts).
+   * Present while entries from `cursor` on may be unscanned: the monitor moved past the tree
+   * without a final head of it that verifies (the log did not list it frozen, or listed it without
+   * one, or it was a frozen tree passed over). `size` is what it holds at least (its listed size, or
+   * the checkpoint verified of it, whichever is larger); it may hold more, which only a final head
+   * tells. Once the log lists it frozen with a head that verifies (and extends `checkpoint`), it is
+   * scanned to that head and this is dropped (core.ts).
    */
   pending?: { size: number };
 }
