@@ -18,9 +18,10 @@ import { logPublicKeyFromEnv } from '../config/log-key.ts';
 import { rekorUrlFromEnv } from '../config/rekor-url.ts';
 import { watchRuleKeys, withV1LogKey } from '../config/shared-document.ts';
 import { InvalidInputError } from '../errors.ts';
+import type { Logger } from '../logging/logger.ts';
 import { V1_RETRIEVED_ENTRIES_MAX_BYTES } from '../tlog/client/limits.ts';
 import { MAX_SHARDS_PER_PLAN } from './fan-out.ts';
-import { OwnedIdentitySchema } from './identities.ts';
+import { identitiesDifferingOnlyInCase, OwnedIdentitySchema } from './identities.ts';
 
 const Index = z.number().int().nonnegative();
 
@@ -206,7 +207,11 @@ function noLogNamedError(): InvalidInputError {
   );
 }
 
-export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
+/**
+ * `logger` gets a WARNING for configured certificate identities that differ only in case (or an
+ * issuer's trailing slash): the matcher takes them for one (identities.ts identityText).
+ */
+export function loadMonitorConfig(env: NodeJS.ProcessEnv, logger?: Pick<Logger, 'warn'>): MonitorConfig {
   let raw: Record<string, unknown>;
   let noLog: boolean;
   const project = env.GCP_PROJECT ?? env.GOOGLE_CLOUD_PROJECT;
@@ -274,6 +279,13 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv): MonitorConfig {
   }
   // With no log there are no entries to pass over: the identities are read but not required.
   if (!noLog && parsed.data.identities.length === 0) throw noOwnedIdentitiesError();
+  for (const [first, second] of identitiesDifferingOnlyInCase(parsed.data.identities)) {
+    logger?.warn(
+      'two owned certificate identities differ only in case (or a trailing slash of the issuer): ' +
+        'identities are matched without regard to case, so they are one identity; remove one',
+      { identities: [first, second] },
+    );
+  }
   const logs = parsed.data.logs.map((l) => ({ ...l, name: l.name ?? defaultLogName(l.url) }));
   const names = new Set(logs.map((l) => l.name));
   if (names.size !== logs.length) throw new InvalidInputError('two monitored logs have the same name');

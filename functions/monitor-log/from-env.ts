@@ -73,7 +73,7 @@ export async function monitorDepsFromEnv(
   env: NodeJS.ProcessEnv,
   clients: MonitorClients,
 ): Promise<MonitorDeps> {
-  const config: MonitorConfig = loadMonitorConfig(env);
+  const config: MonitorConfig = loadMonitorConfig(env, clients.logger);
   const firestore = clients.firestore ?? new Firestore(firestoreSettings(env, config.project));
   // With no log (REKOR_URL=none) nothing is matched: the owned keys are not fetched from KMS.
   const owned = config.logs.length > 0 ? config.identities : [];

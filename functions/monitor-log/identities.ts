@@ -5,6 +5,10 @@
  * Fulcio certificate identities (SAN email or URI, exact or regular expression, with the OIDC
  * issuer), other Fulcio extension values (such as the source repository), and certificate
  * fingerprints.
+ *
+ * A certificate identity's strings are compared without regard to ASCII case (identityText), and
+ * an issuer also without trailing slashes (issuerText); regular expressions ignore case. Why, for
+ * each: identityText.
  */
 import crypto from 'node:crypto';
 import { z } from 'zod';
@@ -124,6 +128,73 @@ function ownedSpki(pem: string): Buffer {
 
 export function pemSha256(pem: string): string {
   return spkiSha256(ownedSpki(pem));
+}
+
+/**
+ * A certificate identity string (SAN, Fulcio extension value) as it is compared: ASCII letters
+ * lower-cased, nothing else changed. The monitor's failure that matters is a false negative, and an
+ * identity that differs from an owned one only in case is either the owned one or made to look like it:
+ * - emails (both parts): Fulcio's email principal embeds the token's email claim unchanged, so in
+ *   the IdP's case; mail providers treat the local part without regard to case; and Rekor's
+ *   search index lower-cases every key it writes and every email it is asked for
+ *   (pkg/indexstorage/redis WriteIndex, pkg/api/index.go), so `rekor-cli search --email` finds
+ *   the entry in any case;
+ * - URI SANs: scheme and host are case-insensitive (RFC 3986), and a GitHub workflow identity
+ *   (`https://github.com/ORG/REPO/.github/workflows/x.yml@refs/heads/main`, Fulcio's SAN is
+ *   `https://github.com/` + the token's job_workflow_ref) carries the owner and repository in the
+ *   case GitHub stores them, which is not the case an operator need have written: GitHub's owner and
+ *   repository names are case-insensitive. The workflow path and ref are case-sensitive in git, but
+ *   one differing only in case still names a workflow of the organisation's own repository, or a
+ *   lookalike of it: one alert to look at, where a miss would be silent;
+ * - Fulcio usernames and extension values: the same reasoning. Only ASCII letters are folded
+ *   (emails, URIs and issuers are ASCII), so the matcher's byte prefilter stays a necessary test.
+ */
+export function identityText(s: string): string {
+  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}
+
+/**
+ * An OIDC issuer as it is compared: as identityText, and without trailing slashes (Fulcio writes the
+ * token's `iss`, as the IdP spells it; `https://accounts.google.com/` is the same issuer). Scheme and
+ * host are case-insensitive by RFC 3986; the path too here, for the reason identityText gives.
+ */
+export function issuerText(s: string): string {
+  return identityText(s).replace(/\/+$/, '');
+}
+
+/** A configured certificate identity's strings, case folded as the matcher folds them or not. */
+function identityStrings(id: z.infer<typeof CertificateIdentitySchema>, folded: boolean): string {
+  const text = (s: string | undefined, fold: (s: string) => string) =>
+    s === undefined ? null : folded ? fold(s) : s;
+  return JSON.stringify([
+    text(id.san, identityText),
+    text(id.sanRegex, identityText),
+    text(id.issuer, issuerText),
+    text(id.issuerRegex, identityText),
+    Object.entries(id.extensions ?? {})
+      .map(([oid, v]) => `${oid}=${text(v, identityText)}`)
+      .sort(),
+  ]);
+}
+
+/**
+ * Pairs of configured certificate identities that differ only in case (or an issuer's trailing
+ * slash), which the matcher takes for one identity: worth a WARNING at load, as one of the two is
+ * probably a typo, and whoever reads the configuration may take them for two.
+ */
+export function identitiesDifferingOnlyInCase(
+  identities: readonly OwnedIdentity[],
+): Array<[OwnedIdentity, OwnedIdentity]> {
+  const seen = new Map<string, z.infer<typeof CertificateIdentitySchema>>();
+  const out: Array<[OwnedIdentity, OwnedIdentity]> = [];
+  for (const id of identities) {
+    if (id.type !== 'certificate') continue;
+    const folded = identityStrings(id, true);
+    const first = seen.get(folded);
+    if (first === undefined) seen.set(folded, id);
+    else if (identityStrings(first, false) !== identityStrings(id, false)) out.push([first, id]);
+  }
+  return out;
 }
 
 /** Resolves KMS key versions to their public keys (fetched once per run of the loader). */

@@ -2,9 +2,12 @@
  * Matches extracted verifiers against owned identities, cheapest test first: a key is a short
  * DER walk (canonical-spki.ts: the same key matches however it is encoded), one hash and a map
  * lookup; a certificate is fingerprinted (hash of the DER, hash of its SPKI found by a DER walk)
- * and checked against every literal its identity rules need (exact SAN, issuer,
- * extension values must appear verbatim in the DER) before it is parsed at all. Only the few
- * certificates that pass get a full X.509 parse.
+ * and checked against every literal its identity rules need (SAN, issuer and extension values
+ * must appear in the DER, without regard to ASCII case: identities.ts identityText) before it is
+ * parsed at all. Only the few certificates that pass get a full X.509 parse.
+ *
+ * The configured identities are folded once, here; per certificate the prefilter costs one latin1
+ * view of the DER and a case-insensitive search per literal (a fraction of a microsecond each).
  */
 import crypto from 'node:crypto';
 import { X509Certificate } from '@sigstore/core';
@@ -12,25 +15,47 @@ import { certificateIdentity } from '../tlog/entries/identity.ts';
 import { certificateSpki, derStringOrRaw } from './der.ts';
 import type { ExtractedVerifier } from './entry-verifiers.ts';
 import type { ResolvedIdentity } from './identities.ts';
-import { spkiSha256 } from './identities.ts';
+import { identityText, issuerText, spkiSha256 } from './identities.ts';
 
 export interface IdentityMatch {
   identity: ResolvedIdentity;
   verifier: ExtractedVerifier;
   /** What matched, for the evidence: a key fingerprint, a SAN and issuer, a certificate fingerprint. */
   matched: string;
+  /**
+   * SHA-256 of the canonical SPKI of the key the verifier's signature is checked with (the key, or
+   * the certificate's): what a signing record must be bound to (signing-lookup.ts recordMismatch).
+   */
+  keySha256: string;
 }
 
 type CertRule = Extract<ResolvedIdentity, { type: 'certificate' }> & {
-  literals: Buffer[];
+  /**
+   * What the DER must contain for the rule to hold: each configured string, searched for without
+   * regard to case in a latin1 view of the DER (its UTF-8 bytes one character each, so a non-ASCII
+   * character is compared byte for byte, as identityText leaves it). A necessary test only.
+   */
+  literals: RegExp[];
+  /** san, issuer and extension values folded as they are compared (identityText, issuerText). */
+  sanText?: string;
+  issuerText?: string;
+  extensionTexts: Array<[oid: string, text: string]>;
   sanPattern?: RegExp;
   issuerPattern?: RegExp;
 };
+
+/** A case-insensitive search for `s` (its UTF-8 bytes as latin1 characters) in a latin1 string. */
+function literal(s: string): RegExp {
+  const latin1 = Buffer.from(s, 'utf8').toString('latin1');
+  return new RegExp(latin1.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'), 'i');
+}
 
 export class IdentityMatcher {
   private readonly keys = new Map<string, ResolvedIdentity[]>();
   private readonly certs = new Map<string, ResolvedIdentity[]>();
   private readonly rules: CertRule[] = [];
+  /** KMS key version (without `gcpkms://`) → the SHA-256 of its key's canonical SPKI. */
+  private readonly keyVersions = new Map<string, string>();
   /** Certificates that went through the full parse (for the benchmark and tests). */
   fullParses = 0;
 
@@ -38,17 +63,29 @@ export class IdentityMatcher {
     const add = (map: Map<string, ResolvedIdentity[]>, k: string, id: ResolvedIdentity) =>
       map.set(k, [...(map.get(k) ?? []), id]);
     for (const id of identities) {
-      if (id.type === 'key') add(this.keys, id.keySha256, id);
-      else if (id.type === 'certificateFingerprint') add(this.certs, id.sha256, id);
+      if (id.type === 'key') {
+        add(this.keys, id.keySha256, id);
+        if (id.keyVersion !== undefined) this.keyVersions.set(kmsName(id.keyVersion), id.keySha256);
+      } else if (id.type === 'certificateFingerprint') add(this.certs, id.sha256, id);
       else {
-        const literals = [id.san, id.issuer, ...Object.values(id.extensions ?? {})]
-          .filter((s): s is string => s !== undefined)
-          .map((s) => Buffer.from(s, 'utf8'));
+        // A trailing slash of the issuer is left out of its literal: the certificate may have none.
+        const issuer = id.issuer === undefined ? undefined : issuerText(id.issuer);
+        const extensionTexts = Object.entries(id.extensions ?? {}).map(([oid, v]): [string, string] => [
+          oid,
+          identityText(v),
+        ]);
+        const literals = [id.san, issuer, ...extensionTexts.map(([, v]) => v)]
+          .filter((s): s is string => s !== undefined && s !== '')
+          .map(literal);
         this.rules.push({
           ...id,
           literals,
-          ...(id.sanRegex ? { sanPattern: new RegExp(id.sanRegex, 'u') } : {}),
-          ...(id.issuerRegex ? { issuerPattern: new RegExp(id.issuerRegex, 'u') } : {}),
+          ...(id.san !== undefined ? { sanText: identityText(id.san) } : {}),
+          ...(issuer !== undefined ? { issuerText: issuer } : {}),
+          extensionTexts,
+          // Case ignored, as it is for san and issuer.
+          ...(id.sanRegex ? { sanPattern: new RegExp(id.sanRegex, 'iu') } : {}),
+          ...(id.issuerRegex ? { issuerPattern: new RegExp(id.issuerRegex, 'iu') } : {}),
         });
       }
     }
@@ -56,6 +93,15 @@ export class IdentityMatcher {
 
   get empty(): boolean {
     return this.keys.size === 0 && this.certs.size === 0 && this.rules.length === 0;
+  }
+
+  /**
+   * The SHA-256 of the canonical SPKI of an owned KMS key version's key (as its `kms` identity
+   * resolved it), or undefined for a key version that is not an owned identity: a signing record's
+   * key version is bound to an entry through it (signing-lookup.ts).
+   */
+  keyOfVersion(keyVersion: string): string | undefined {
+    return this.keyVersions.get(kmsName(keyVersion));
   }
 
   /**
@@ -67,41 +113,56 @@ export class IdentityMatcher {
     if (verifier.type === 'publicKey') {
       const fp = spkiSha256(verifier.der);
       for (const identity of this.keys.get(fp) ?? [])
-        out.push({ identity, verifier, matched: `key sha256:${fp}` });
+        out.push({ identity, verifier, matched: `key sha256:${fp}`, keySha256: fp });
       return out;
     }
     const spkiFp = spkiSha256(certificateSpki(verifier.der));
     for (const identity of this.keys.get(spkiFp) ?? []) {
-      out.push({ identity, verifier, matched: `certificate key sha256:${spkiFp}` });
+      out.push({ identity, verifier, matched: `certificate key sha256:${spkiFp}`, keySha256: spkiFp });
     }
     if (this.certs.size > 0) {
       const certFp = crypto.hash('sha256', verifier.der, 'hex');
       for (const identity of this.certs.get(certFp) ?? []) {
-        out.push({ identity, verifier, matched: `certificate sha256:${certFp}` });
+        out.push({ identity, verifier, matched: `certificate sha256:${certFp}`, keySha256: spkiFp });
       }
     }
-    const candidates = this.rules.filter((r) => r.literals.every((l) => verifier.der.includes(l)));
+    if (this.rules.length === 0) return out;
+    const text = verifier.der.toString('latin1');
+    const candidates = this.rules.filter((r) => r.literals.every((l) => l.test(text)));
     if (candidates.length === 0) return out;
     this.fullParses++;
     const { san, issuer } = certificateIdentity(verifier.der);
+    const sanText = san === undefined ? undefined : identityText(san);
+    const certIssuer = issuer === undefined ? undefined : issuerText(issuer);
     let parsed: X509Certificate | undefined;
     for (const rule of candidates) {
-      if (rule.san !== undefined && san !== rule.san) continue;
+      if (rule.sanText !== undefined && sanText !== rule.sanText) continue;
       if (rule.sanPattern && (san === undefined || !rule.sanPattern.test(san))) continue;
-      if (rule.issuer !== undefined && issuer !== rule.issuer) continue;
-      if (rule.issuerPattern && (issuer === undefined || !rule.issuerPattern.test(issuer))) continue;
-      const extensions = Object.entries(rule.extensions ?? {});
-      if (extensions.length > 0) {
+      if (rule.issuerText !== undefined && certIssuer !== rule.issuerText) continue;
+      // Tried on the issuer as written and without trailing slashes: either holding is a match.
+      const pattern = rule.issuerPattern;
+      if (pattern && (issuer === undefined || !(pattern.test(issuer) || pattern.test(certIssuer!)))) continue;
+      if (rule.extensionTexts.length > 0) {
         parsed ??= X509Certificate.parse(Buffer.from(verifier.der));
         const cert = parsed;
-        const all = extensions.every(([oid, want]) => {
+        const all = rule.extensionTexts.every(([oid, want]) => {
           const ext = cert.extension(oid);
-          return ext !== undefined && derStringOrRaw(ext.value) === want;
+          return ext !== undefined && identityText(derStringOrRaw(ext.value)) === want;
         });
         if (!all) continue;
       }
-      out.push({ identity: rule, verifier, matched: `san ${san ?? '-'} issuer ${issuer ?? '-'}` });
+      out.push({
+        identity: rule,
+        verifier,
+        matched: `san ${san ?? '-'} issuer ${issuer ?? '-'}`,
+        keySha256: spkiFp,
+      });
     }
     return out;
   }
+}
+
+/** A KMS key version's resource name, with or without the `gcpkms://` scheme cosign writes. */
+function kmsName(keyVersion: string): string {
+  return keyVersion.replace(/^gcpkms:\/\//, '');
 }

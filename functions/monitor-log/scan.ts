@@ -25,7 +25,7 @@ import type { LogRunResult, MonitorLimits } from './core.ts';
 import { extractVerifiers } from './entry-verifiers.ts';
 import type { MonitoredLog, ScannedEntry } from './log-source.ts';
 import type { IdentityMatch, IdentityMatcher } from './matcher.ts';
-import type { SigningRecordLookup } from './signing-lookup.ts';
+import { recordMismatch, type SigningRecordLookup } from './signing-lookup.ts';
 
 export interface ScanContext {
   log: MonitoredLog;
@@ -226,7 +226,8 @@ async function processBatch(ctx: ScanContext, entries: ScannedEntry[]): Promise<
   result.unparseable += alerts.length;
   result.matched += candidates.length;
 
-  // Signing-record lookups only for matches, a few in flight.
+  // Signing-record lookups only for matches, a few in flight. A match is sigsentry's only when a
+  // record holds its signature and is bound to it: the same key, the same artifact (recordMismatch).
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < candidates.length) {
@@ -236,7 +237,29 @@ async function processBatch(ctx: ScanContext, entries: ScannedEntry[]): Promise<
       for (const match of matches) {
         const signature = match.verifier.signature;
         const record = signature ? await ctx.records.findBySignature(signature) : undefined;
-        if (record !== undefined) continue;
+        if (record !== undefined) {
+          const why = recordMismatch(
+            record,
+            {
+              kind,
+              keySha256: match.keySha256,
+              artifactDigest: artifact,
+              byOwnedKey: match.identity.type === 'key',
+            },
+            (keyVersion) => matcher.keyOfVersion(keyVersion),
+          );
+          if (why === undefined) continue;
+          ctx.logger.warn(
+            `a signing record holds the signature of log entry ${entry.logIndex} but does not explain it: ${why}`,
+            {
+              logIndex: entry.logIndex,
+              image: record.image,
+              keyVersion: record.keyVersion,
+              format: record.format,
+              identity: match.identity.description,
+            },
+          );
+        }
         result.rogue++;
         alerts.push(
           rogueSignatureAlert(where, entry, match, {

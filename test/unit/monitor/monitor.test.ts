@@ -20,6 +20,7 @@ import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
 const ours = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const theirs = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const pemOf = (k: KeyObject) => k.export({ format: 'pem', type: 'spki' }).toString();
+const KEY_VERSION = 'projects/p/locations/global/keyRings/r/cryptoKeys/release/cryptoKeyVersions/1';
 
 let counter = 0;
 function proposal(key: { privateKey: KeyObject; publicKey: KeyObject }) {
@@ -41,9 +42,11 @@ describe('runMonitor against the Rekor emulator', () => {
       retries: 1,
       concurrency: 4,
     });
+    // The owned key is a KMS key version: a signing record names its key version, and explains an
+    // entry only if that key version's key is the entry's (signing-lookup.ts recordMismatch).
     identities = await resolveIdentities(
-      [{ type: 'publicKey', pem: pemOf(ours.publicKey), name: 'release key' }],
-      () => Promise.reject(new Error('no KMS here')),
+      [{ type: 'kms', keyVersion: KEY_VERSION, name: 'release key' }],
+      async () => pemOf(ours.publicKey),
     );
   });
   afterEach(() => server.faults.clear());
@@ -92,7 +95,7 @@ describe('runMonitor against the Rekor emulator', () => {
     const before = state()!.cursor;
     const rogue = await append(ours);
     const made = await append(ours);
-    records.add(made.signature, { image: 'reg/app@sha256:00', keyVersion: 'k', format: 'cosign' });
+    records.add(made.signature, { image: 'reg/app@sha256:00', keyVersion: KEY_VERSION, format: 'cosign' });
     for (let i = 0; i < 25; i++) await append(theirs);
     const result = await runMonitor(deps);
     assert.equal(result.ok, true, JSON.stringify(result));
