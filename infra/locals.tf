@@ -39,9 +39,13 @@ locals {
     KMS_KEY            = local.kms_key_version
     REKOR_URL          = var.rekor_url
     REKOR_API          = var.rekor_api
-    SIGSENTRY_CONFIG   = var.sigsentry_config
-    SIGSENTRY_FORMATS  = join(",", var.signature_formats)
-    ALERT_TOPIC        = google_pubsub_topic.alerts.name
+    # The log's answer to each signing is verified against its key before it is stored.
+    REKOR_PUBLIC_KEY  = var.rekor_public_key
+    SIGSENTRY_CONFIG  = var.sigsentry_config
+    SIGSENTRY_FORMATS = join(",", var.signature_formats)
+    ALERT_TOPIC       = google_pubsub_topic.alerts.name
+    # The local stack's way of passing the log key; a deployment passes REKOR_PUBLIC_KEY.
+    REKOR_PUBLIC_KEY_FILE = ""
   }
   reverify_images_env = {
     GCP_PROJECT         = var.project

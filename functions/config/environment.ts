@@ -151,6 +151,9 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
       kmsKey,
       rekorUrl,
       rekorApi,
+      // The log's answer to each signing is verified against its key before it is stored.
+      rekorKey,
+      rekorKeyFile,
       config,
       { name: 'SIGSENTRY_FORMATS', required: false, description: 'bundle, cosign (default both)' },
       alertTopic,

@@ -1,7 +1,9 @@
 /**
  * Builds signOnPush's clients from the environment, once per function instance: the real Google
  * clients (Firestore, KMS), the registry client with the watched hosts as its allowlist, and the
- * Rekor witness. Locally KMS_ENDPOINT points the KMS client at the emulator.
+ * Rekor witness, whose answers are verified against the log's key (verified-witness.ts) before
+ * anything is stored. Locally KMS_ENDPOINT points the KMS client at the emulator, and
+ * REKOR_PUBLIC_KEY_FILE gives the emulator's key.
  */
 import { Firestore } from '@google-cloud/firestore';
 import { RekorWitness, type Witness } from '@sigstore/sign';
@@ -9,7 +11,9 @@ import { alertSinkFromEnv } from '../alerts/from-env.ts';
 import { FirestoreSubjectLock } from '../attach/firestore-subject-lock.ts';
 import { InProcessSubjectLock, NestedSubjectLock } from '../attach/lock.ts';
 import { firestoreSettings } from '../config/firestore.ts';
+import { withV1LogKey } from '../config/shared-document.ts';
 import { loadSignOnPushConfig, watchedHost } from '../config/sign-config.ts';
+import { InvalidInputError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { googleRegistryAuthorization } from '../registry/google-auth.ts';
@@ -18,6 +22,25 @@ import { KmsSigner } from '../signing/kms-signer.ts';
 import { FirestoreSigningStore } from '../state/signing-records.ts';
 import type { KeyedSigner, SignOnPushDeps } from './core.ts';
 import { timedLock } from './dependency-calls.ts';
+import { VerifiedRekorWitness } from './verified-witness.ts';
+
+/**
+ * The key of the log signOnPush logs to, as reverifyImages finds it (withV1LogKey): the
+ * SIGSENTRY_CONFIG document's `log.publicKey` when it gives one; otherwise REKOR_PUBLIC_KEY, the file
+ * REKOR_PUBLIC_KEY_FILE names, or the public-good trusted root's key for rekor.sigstore.dev. Any
+ * other log without a key stops signOnPush at start-up, naming the variable.
+ */
+function signingLogKey(env: NodeJS.ProcessEnv, url: string): string {
+  // SIGSENTRY_CONFIG was read by loadSignOnPushConfig already: JSON, whose log is this v1 log.
+  const log = env.SIGSENTRY_CONFIG
+    ? (JSON.parse(env.SIGSENTRY_CONFIG) as { log?: unknown }).log
+    : { kind: 'rekor-v1', url };
+  const key = (withV1LogKey(log, env) as { publicKey?: unknown }).publicKey;
+  if (typeof key !== 'string' || key === '') {
+    throw new InvalidInputError("SIGSENTRY_CONFIG: log.publicKey must be the log's public key (PEM)");
+  }
+  return key;
+}
 
 /** `terminal`: built for the CLI, whose alert lines reach the operator, not Cloud Logging. */
 export function signOnPushDepsFromEnv(
@@ -43,14 +66,22 @@ export function signOnPushDepsFromEnv(
     return signer;
   };
   let witness: Witness | undefined;
-  if (config.log.kind !== 'none') {
-    witness = new RekorWitness({
-      rekorBaseURL: config.log.url,
-      entryType: 'dsse',
-      majorApiVersion: config.log.kind === 'rekor-v2' ? 2 : 1,
-      fetchOnConflict: true,
-      retry: { retries: 2 },
-      timeout: 15_000,
+  if (config.log.kind === 'rekor-v2') {
+    // Refused by loadSignOnPushConfig already; never signed into without a witness of its own.
+    throw new InvalidInputError('signOnPush signs into a Rekor v1 log only');
+  }
+  if (config.log.kind === 'rekor-v1') {
+    witness = new VerifiedRekorWitness({
+      inner: new RekorWitness({
+        rekorBaseURL: config.log.url,
+        entryType: 'dsse',
+        majorApiVersion: 1,
+        fetchOnConflict: true,
+        retry: { retries: 2 },
+        timeout: 15_000,
+      }),
+      url: config.log.url,
+      logKey: signingLogKey(env, config.log.url),
     });
   }
   const allowedHosts = [...new Set(config.watch.map(watchedHost))];

@@ -80,6 +80,8 @@ describe('signOnPush and the algorithm of its KMS key version', () => {
       KMS_KEY: keyVersion,
       KMS_ENDPOINT: h.emulator.endpoint,
       REKOR_URL: log.rekor.url,
+      // The log's answers are verified against its key (sign-on-push/verified-witness.ts).
+      REKOR_PUBLIC_KEY: log.rekor.publicKeyPem,
     });
     const raised: AlertInput[] = [];
     const signOnPush = createSignOnPush({
