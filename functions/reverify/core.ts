@@ -15,6 +15,7 @@ import type { Logger } from '../logging/logger.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
 import type { DigestReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
+import { isSignatureArtifactTag, manifestArtifactKind } from '../sign-on-push/signature-artifacts.ts';
 import type { VerifierTrust } from '../verify/check.ts';
 import { type ImagePolicy, policyId } from '../verify/policy.ts';
 import { collectSignatures, type SignatureFingerprint, signatureFingerprint } from '../verify/sources.ts';
@@ -114,7 +115,14 @@ export interface TagOutcome {
 export interface ReverifySummary {
   startedAt: string;
   durationMs: number;
+  /** Tags verified (or that failed or answered 404): the tags listed, less `artifacts`. */
   tags: number;
+  /**
+   * Listed tags shaped like a signature artifact's (`sha256-<hex>[.sig|.att|.sbom]`) whose manifest
+   * is one (a `.sig`, a cosign attestation or SBOM, a referrers fallback index): not images, so not
+   * verified. Such a tag whose manifest is anything else is an image, verified like any tag.
+   */
+  artifacts: number;
   byStatus: Record<VerdictStatus, number>;
   changed: number;
   /** Tags whose signatures were not downloaded again (only re-checked). */
@@ -317,6 +325,7 @@ export async function reverifyOnce(
     alertsRaised: 0,
     alertsResolved: 0,
     superseded: 0,
+    artifacts: 0,
     gone: [],
     errors: [],
     stale: [],
@@ -362,7 +371,7 @@ export async function reverifyOnce(
     let prior = recorded;
     for (let superseded = 0, waits = 0; ; ) {
       const outcome = await verifyTagAgainst(item, prior);
-      if (outcome === 'stored' || outcome === 'gone') return;
+      if (outcome === 'stored' || outcome === 'gone' || outcome === 'artifact') return;
       if (outcome === 'superseded') {
         if (++superseded === SUPERSEDED_ATTEMPTS) {
           throw new SigsentryError(
@@ -390,19 +399,38 @@ export async function reverifyOnce(
   }
 
   /**
+   * The digest a tag names now, or 'artifact'. A tag shaped like a signature artifact's is no
+   * evidence of one, so its manifest is read (one GET in place of the HEAD) and judged as signOnPush
+   * judges it: an artifact is left out of the pass, anything else is an image and verified.
+   */
+  async function currentDigest(item: InventoryItem): Promise<string | 'artifact'> {
+    const repo = { host: item.host, repository: item.repository };
+    if (!isSignatureArtifactTag(item.tag))
+      return (await deps.registry.resolve({ ...repo, tag: item.tag })).digest;
+    const fetched = await deps.registry.getManifest(repo, item.tag);
+    return manifestArtifactKind(fetched.bytes) === undefined ? fetched.descriptor.digest : 'artifact';
+  }
+
+  /**
    * One attempt. 'superseded' when another pass stored a verdict since `prior`, 'busy' while another
    * pass delivers the alerts of `prior`: nothing delivered or stored in either case; 'gone' for a tag
-   * deleted since it was listed.
+   * deleted since it was listed; 'artifact' for a signature artifact's tag (nothing stored either).
    */
   async function verifyTagAgainst(
     item: InventoryItem,
     prior: TagRecord | undefined,
-  ): Promise<PutOutcome | 'busy' | 'gone'> {
+  ): Promise<PutOutcome | 'busy' | 'gone' | 'artifact'> {
     if (prior?.delivery !== undefined && Date.parse(prior.delivery.until) > now().getTime()) return 'busy';
     const repo = { host: item.host, repository: item.repository };
     let digest: string;
     try {
-      digest = (await deps.registry.resolve({ ...repo, tag: item.tag })).digest;
+      const current = await currentDigest(item);
+      if (current === 'artifact') {
+        summary.artifacts++;
+        summary.tags--;
+        return 'artifact';
+      }
+      digest = current;
     } catch (err) {
       if (!(err instanceof RegistryNotFoundError)) throw err;
       reportGone(item, prior);
@@ -645,6 +673,7 @@ export async function reverifyOnce(
   summary.gone.sort();
   deps.logger.notice('re-verification pass done', {
     tags: summary.tags,
+    artifacts: summary.artifacts,
     byStatus: summary.byStatus,
     changed: summary.changed,
     cached: summary.cached,

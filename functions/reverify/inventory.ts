@@ -1,13 +1,14 @@
 /**
  * What a pass verifies: every tag of every watched repository (the registry's catalog and tag lists;
  * Artifact Registry serves the same distribution API), and the watchlist's third-party images.
- * Signature artifacts (`sha256-<hex>.sig`, the referrers index tag) are not images and are left out.
+ * Every tag is listed, those shaped like a signature artifact's (`sha256-<hex>[.sig|.att|.sbom]`) too:
+ * the shape is no evidence, and a runnable image under such a tag must be verified like any other.
+ * The pass reads those tags' manifests and leaves out the ones that are artifacts (core.ts).
  */
 import crypto from 'node:crypto';
 import { matchesGlob } from '../config/glob.ts';
 import { isRepository, parseImageReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
-import { isSignatureArtifactTag } from '../sign-on-push/signature-artifacts.ts';
 
 export interface InventoryItem {
   /** HOST/REPO:TAG */
@@ -49,10 +50,6 @@ function failure(what: string, subject: string, error: unknown): ListingFailure 
   return { subject, message: `could not list the ${what} of ${subject}: ${reason}`, error };
 }
 
-async function imageTags(registry: Registry, host: string, repository: string): Promise<string[]> {
-  return (await registry.listTags({ host, repository })).filter((t) => !isSignatureArtifactTag(t));
-}
-
 /** The repository a watchlist entry names whole (HOST/REPO, no tag nor digest), if it names one. */
 function wholeRepository(image: string): { host: string; repository: string } | undefined {
   const slash = image.indexOf('/');
@@ -72,7 +69,7 @@ export async function buildInventory(registry: Registry, spec: InventorySpec): P
   const addTags = async (host: string, repository: string, source: InventoryItem['source']) => {
     let tags: string[];
     try {
-      tags = await imageTags(registry, host, repository);
+      tags = await registry.listTags({ host, repository });
     } catch (err) {
       failures.push(failure('tags', `${host}/${repository}`, err));
       return;

@@ -52,7 +52,7 @@ import {
   type ReadManifest,
 } from './platform-manifests.ts';
 import { RecordedSigner } from './recorded-signer.ts';
-import { isSignatureArtifactTag, signatureArtifactKind } from './signature-artifacts.ts';
+import { signatureArtifactKind } from './signature-artifacts.ts';
 
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 /** The predicate cosign 3 signs images with (a DSSE in-toto statement in a v0.3 bundle). */
@@ -174,7 +174,8 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     publishedAt: number | undefined,
   ): Promise<SignOutcome> {
     if (n.action === 'DELETE') return { outcome: 'skipped', reason: 'DELETE needs no signature' };
-    if (isSignatureArtifactTag(n.tag)) return { outcome: 'skipped', reason: 'signature artifact tag' };
+    // No skipping on the tag: a runnable image may be pushed under a `sha256-<hex>.sig` tag. What
+    // sigsentry and cosign push there is known by its manifest below, read by digest (one GET).
     const repository = `${n.host}/${n.repository}`;
     if (!watchedHosts.has(n.host)) {
       throw new PolicyViolationError(`refusing to sign: host ${n.host} is outside the watched set`, {
@@ -195,7 +196,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       throw notInRegistry(err, named);
     }
     const pushed = await readManifest(repo, digest, named);
-    // Checked on the manifest too: a digest-only message names an artifact without its tag.
+    // Judged on the manifest alone, whatever the tag (and a digest-only message has none).
     const artifact = signatureArtifactKind(pushed.view);
     if (artifact) return { outcome: 'skipped', reason: artifact };
     // A key sigsentry cannot sign with (its algorithm) is refused once for the push, before any

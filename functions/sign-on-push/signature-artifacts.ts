@@ -1,21 +1,62 @@
 /**
- * What sigsentry (or cosign) pushes next to an image: `.sig`/`.att`/`.sbom` tags, the referrers
- * fallback index tag `sha256-<hex>`, manifests whose layers are all signatures (simple-signing
- * payloads or Sigstore bundles), and the referrers fallback index itself, which a digest-only
- * message names without its tag. Signing never triggers itself: these are acknowledged and skipped.
+ * What sigsentry (or cosign) pushes next to an image: the `.sig` manifest, cosign's `.att`
+ * (attestations) and `.sbom` manifests, the referrers fallback index, and referrers made of
+ * signatures. Signing never triggers itself: these are acknowledged and skipped.
+ *
+ * They are known by their manifests alone. Their tags (`sha256-<hex>`, `sha256-<hex>.sig|.att|.sbom`)
+ * are no evidence: anyone who can push may push a runnable image under such a tag, and a pipeline
+ * naming tags after digests does. So a tag of that shape only tells reverify which tags to read
+ * whole before it verifies them (reverify/core.ts).
  */
+import { parseGoJson } from '../registry/go-json.ts';
 import { OCI_INDEX } from '../registry/media-types.ts';
 import { goManifestView } from './manifest-view.ts';
 
 const ARTIFACT_TAG = /^sha256-[a-f0-9]{64}(?:\.(?:sig|att|sbom))?$/;
-const SIGNATURE_MEDIA_TYPES = new Set([
-  'application/vnd.dev.cosign.simplesigning.v1+json',
-  'application/vnd.dev.sigstore.bundle.v0.3+json',
-]);
+
+/**
+ * The layer media types of the manifests recognised, by what they hold. None is a filesystem layer:
+ * a manifest made only of such layers has nothing a runtime would unpack and run.
+ */
+const ATTACHMENT_LAYERS = {
+  // cosign's `.sig` (simple signing, cosign pkg/types SimpleSigningMediaType) and a Sigstore bundle.
+  'signature artifact manifest': [
+    'application/vnd.dev.cosign.simplesigning.v1+json',
+    'application/vnd.dev.sigstore.bundle.v0.3+json',
+  ],
+  // cosign's `.att`: one DSSE envelope per layer (cosign specs/ATTESTATION_SPEC.md, and the layer
+  // media type `cosign attest` and `cosign attach attestation` write, types.DssePayloadType).
+  'attestation manifest': ['application/vnd.dsse.envelope.v1+json'],
+  // cosign's `.sbom` (`cosign attach sbom`, specs/SBOM_SPEC.md "MediaTypes"): SPDX, CycloneDX and
+  // syft, with the format suffixes the spec lists and cosign 2 writes (pkg/types/media.go,
+  // options/attach.go MediaType); `spdx+json` is what cosign 1 wrote for SPDX JSON (cosign #2479).
+  'SBOM manifest': [
+    'text/spdx',
+    'text/spdx+json',
+    'text/spdx+xml',
+    'spdx+json',
+    'application/vnd.cyclonedx',
+    'application/vnd.cyclonedx+json',
+    'application/vnd.cyclonedx+xml',
+    'application/vnd.syft+json',
+  ],
+} as const;
+
+type AttachmentKind = keyof typeof ATTACHMENT_LAYERS;
+
+const KIND_OF_LAYER = new Map<string, AttachmentKind>(
+  (Object.entries(ATTACHMENT_LAYERS) as Array<[AttachmentKind, readonly string[]]>).flatMap(([kind, types]) =>
+    types.map((type) => [type, kind] as const),
+  ),
+);
 
 /** Why a manifest is skipped, as the skip reason signOnPush logs. */
-export type SignatureArtifactKind = 'signature artifact manifest' | 'referrers fallback index';
+export type SignatureArtifactKind = AttachmentKind | 'referrers fallback index';
 
+/**
+ * Whether a tag has the shape of an artifact's tag. Never a reason to skip on its own: only the
+ * manifest under it says whether it is one (signatureArtifactKind).
+ */
 export function isSignatureArtifactTag(tag: string | undefined): boolean {
   return tag !== undefined && ARTIFACT_TAG.test(tag);
 }
@@ -32,7 +73,8 @@ export function isSignatureArtifactTag(tag: string | undefined): boolean {
 export function signatureArtifactKind(manifest: unknown): SignatureArtifactKind | undefined {
   if (typeof manifest !== 'object' || manifest === null) return undefined;
   const view = goManifestView(manifest);
-  if (isSignatureManifest(view)) return 'signature artifact manifest';
+  const attachment = attachmentKind(view);
+  if (attachment) return attachment;
   if (isReferrersIndex(view)) return 'referrers fallback index';
   return undefined;
 }
@@ -41,17 +83,39 @@ export function isSignatureArtifactManifest(manifest: unknown): boolean {
   return signatureArtifactKind(manifest) !== undefined;
 }
 
-/** A manifest made entirely of signature layers: nothing in it can run. */
-function isSignatureManifest(manifest: object): boolean {
+/**
+ * signatureArtifactKind of manifest bytes as the registry served them. Bytes that cannot be read as
+ * a manifest (not JSON, a key twice, a field spelled two ways) are no evidence either: undefined.
+ */
+export function manifestArtifactKind(bytes: Uint8Array): SignatureArtifactKind | undefined {
+  try {
+    return signatureArtifactKind(parseGoJson(Buffer.from(bytes).toString('utf8')));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A manifest made entirely of layers of one kind of attachment (signatures, attestations or SBOMs,
+ * as cosign writes each in a manifest of its own): nothing in it can run. One filesystem layer, a
+ * layer of no or another media type, no layers, or kinds mixed as cosign never writes them, and it
+ * is not recognised. The config is not read: it would cost a blob GET a push, and it adds nothing
+ * (cosign's is an empty image's, no os nor architecture): with no filesystem layer there is nothing
+ * to run, whatever a config says.
+ */
+function attachmentKind(manifest: object): AttachmentKind | undefined {
   const layers = (manifest as { layers?: unknown }).layers;
-  if (!Array.isArray(layers) || layers.length === 0) return false;
-  return layers.every(
-    (l) =>
-      typeof l === 'object' &&
-      l !== null &&
-      typeof (l as { mediaType?: unknown }).mediaType === 'string' &&
-      SIGNATURE_MEDIA_TYPES.has((l as { mediaType: string }).mediaType),
-  );
+  if (!Array.isArray(layers) || layers.length === 0) return undefined;
+  const kinds = new Set(layers.map(layerKind));
+  if (kinds.size !== 1) return undefined;
+  const [kind] = kinds;
+  return kind;
+}
+
+function layerKind(layer: unknown): AttachmentKind | undefined {
+  if (typeof layer !== 'object' || layer === null) return undefined;
+  const { mediaType } = layer as { mediaType?: unknown };
+  return typeof mediaType === 'string' ? KIND_OF_LAYER.get(mediaType) : undefined;
 }
 
 /**

@@ -36,7 +36,9 @@ describe('signOnPush refuses what it must not sign, and logs nothing for it', ()
   const forMessage = (id: string) => (e: LogEntry) => e.messageId === id;
   const randomDigest = () => `sha256:${crypto.randomBytes(32).toString('hex')}`;
 
-  const cases: Array<[string, () => Record<string, string>, RegExp, 'ERROR' | 'INFO']> = [
+  const cases: Array<
+    [string, () => Record<string, string> | Promise<Record<string, string>>, RegExp, 'ERROR' | 'INFO']
+  > = [
     [
       'a digest that is not in the registry',
       () => ({ action: 'INSERT', digest: `${stack.env.REGISTRY}/team/ghost@${randomDigest()}` }),
@@ -50,9 +52,14 @@ describe('signOnPush refuses what it must not sign, and logs nothing for it', ()
       'ERROR',
     ],
     [
-      "a tag that is one of sigsentry's own signature artifacts",
-      () => ({ action: 'INSERT', tag: `${stack.env.REGISTRY}/team/app:sha256-${'e'.repeat(64)}.sig` }),
-      /skipped: signature artifact tag/,
+      // Known by its manifest, read like any push's: a runnable image under such a tag is signed.
+      "sigsentry's own .sig manifest, named by its tag alone",
+      async () => {
+        const { image, ref } = await pushSampleImage(stack, 'sig-tag');
+        await waitForState(records, image, 'attached');
+        return { action: 'INSERT', tag: `${ref.host}/${ref.repository}:${ref.digest.replace(':', '-')}.sig` };
+      },
+      /skipped: signature artifact manifest/,
       'INFO',
     ],
     [
@@ -115,8 +122,8 @@ describe('signOnPush refuses what it must not sign, and logs nothing for it', ()
 
   for (const [name, message, expected, severity] of cases) {
     test(name, async () => {
+      const gcr = await message();
       const before = await treeSize(stack);
-      const gcr = message();
       const id = await publish(gcr);
       const log = stack.functionLog('signOnPush');
       const [line] = await waitForLogEntries(

@@ -1,0 +1,148 @@
+/**
+ * reverifyImages lists every tag, those shaped like a signature artifact's (`sha256-<hex>`,
+ * `sha256-<hex>.sig|.att|.sbom`) too: the shape is no evidence. Each such tag's manifest is read (one
+ * GET, in place of the HEAD any tag costs) and judged as signOnPush judges it. A runnable image under
+ * such a tag gets a verdict like any other (an unsigned one its `unsigned-image` alert); sigsentry's
+ * `.sig` and fallback index, cosign's `.att` and `.sbom`, are left out, with no verdict and no alert.
+ * Against a real docker-registry, behind a proxy that counts the requests.
+ */
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { RegistryClient } from '../../../functions/registry/client.ts';
+import { type ReverifyDeps, reverifyOnce } from '../../../functions/reverify/core.ts';
+import { MemoryTagStore } from '../../../functions/reverify/store.ts';
+import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
+import { LocalSigner } from '../../../functions/signing/local-signer.ts';
+import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
+import { startProxy, startRegistry, type TestProxy, type TestRegistry } from '../../helpers/registry.ts';
+import {
+  attachmentTag,
+  DSSE_ENVELOPE,
+  dsseEnvelope,
+  pushAttachment,
+  spdxDocument,
+} from '../sign-on-push/artifact-tag-fixtures.ts';
+import { signImage } from '../verify/sign.ts';
+import { RecordingAlertSink } from './recording-sink.ts';
+
+const KEY_VERSION = 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
+const SHAPED = `sha256-${'ab'.repeat(32)}`;
+/** Runnable images under each shape of tag, unsigned. */
+const RUNNABLE = [SHAPED, `${SHAPED}.sig`, `${SHAPED}.att`, `${SHAPED}.sbom`];
+/** A runnable image under a `.sig`-shaped tag, signed. */
+const SIGNED_SHAPED = `sha256-${'cd'.repeat(32)}.sig`;
+
+describe('reverifyImages and tags shaped like signature artifacts', () => {
+  let testRegistry: TestRegistry;
+  let proxy: TestProxy;
+  let host: string;
+  let registry: RegistryClient;
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  const store = new MemoryTagStore();
+  const alerts = new RecordingAlertSink();
+  /** The tags of sigsentry's and cosign's artifacts pushed below. */
+  const artifacts: string[] = [];
+  let deps: () => ReverifyDeps;
+
+  const ref = (tag: string) => `${host}/team/app:${tag}`;
+
+  before(async () => {
+    testRegistry = await startRegistry();
+    proxy = await startProxy(testRegistry.url);
+    host = proxy.host;
+    registry = new RegistryClient({ allowedHosts: [host] });
+    const repo = { host, repository: 'team/app' };
+    const push = async (tag: string, seed?: string) => {
+      const pushed = await testRegistry.pushImage('team/app', tag, seed);
+      return { ...repo, digest: pushed.digest };
+    };
+    const sign = (image: { host: string; repository: string; digest: string }) =>
+      signImage({ registry, signer, rekorUrl: undefined }, image);
+
+    // An image signed in both layouts (its `.sig` and fallback index tags), attested and given an
+    // SBOM by cosign (its `.att` and `.sbom` tags).
+    const v1 = await push('v1');
+    await sign(v1);
+    const hex = v1.digest.split(':')[1];
+    await pushAttachment(registry, repo, attachmentTag(v1.digest, 'att'), [
+      [DSSE_ENVELOPE, dsseEnvelope(v1.digest)],
+    ]);
+    await pushAttachment(registry, repo, attachmentTag(v1.digest, 'sbom'), [
+      ['text/spdx', spdxDocument('v1')],
+    ]);
+    artifacts.push(`sha256-${hex}.sig`, `sha256-${hex}`, `sha256-${hex}.att`, `sha256-${hex}.sbom`);
+    for (const tag of RUNNABLE) await push(tag, `runnable ${tag}`);
+    const signedShaped = await push(SIGNED_SHAPED, 'runnable and signed');
+    await sign(signedShaped);
+    const signedHex = signedShaped.digest.split(':')[1];
+    artifacts.push(`sha256-${signedHex}.sig`, `sha256-${signedHex}`);
+
+    deps = () => ({
+      registry,
+      store,
+      unverified: new MemoryUnverifiedStore(),
+      alerts,
+      trust: { logs: [] },
+      ownedPolicy: {
+        keys: [{ ...expectedKeyFromPem(signer.publicKeyPem), keyVersion: KEY_VERSION }],
+        identities: [],
+        requireTlog: false,
+      },
+      watch: [`${host}/team/**`],
+      watchlist: [],
+      keyState: async () => 'ENABLED',
+      logger: createMemoryLogger(),
+      concurrency: 4,
+    });
+  });
+  after(async () => {
+    await proxy.stop();
+    await testRegistry.stop();
+  });
+
+  for (const pass of ['first', 'second (verdicts cached)']) {
+    it(`${pass} pass: a runnable image under each shape gets a verdict; the artifacts none`, async () => {
+      const listed = (await registry.listTags({ host, repository: 'team/app' })).sort();
+      assert.deepEqual(
+        listed,
+        ['v1', ...RUNNABLE, SIGNED_SHAPED, ...artifacts].sort(),
+        'what the registry lists',
+      );
+      const mark = proxy.requests.length;
+      const summary = await reverifyOnce(deps());
+      assert.deepEqual(summary.errors, []);
+      assert.equal(summary.cached, pass === 'first' ? 0 : summary.tags);
+      assert.deepEqual(
+        summary.outcomes.map((o) => [o.ref, o.status]),
+        [
+          ...RUNNABLE.map((tag) => [ref(tag), 'unsigned']),
+          [ref(SIGNED_SHAPED), 'valid'],
+          [ref('v1'), 'valid'],
+        ].sort(([a], [b]) => a!.localeCompare(b!)),
+      );
+      for (const tag of RUNNABLE) assert.deepEqual(alerts.openKinds(ref(tag)), ['unsigned-image'], tag);
+      assert.deepEqual(alerts.openKinds(ref(SIGNED_SHAPED)), []);
+      assert.equal(summary.artifacts, artifacts.length);
+      assert.equal(summary.tags, summary.outcomes.length, 'the artifacts are not counted as tags');
+      assert.equal(summary.byStatus.valid + summary.byStatus.unsigned, summary.tags);
+      for (const tag of artifacts) {
+        assert.deepEqual(alerts.openKinds(ref(tag)), [], `${tag}: no alert`);
+        assert.equal(store.records.has(ref(tag)), false, `${tag}: no verdict recorded`);
+      }
+      // A tag of that shape costs one GET of its manifest a pass, where any other tag costs a HEAD.
+      const reads = (tag: string) =>
+        proxy.requests
+          .slice(mark)
+          .filter((r) => r.url.pathname === `/v2/team/app/manifests/${tag}`)
+          .map((r) => r.method);
+      // (cosign's `.att` and `.sbom` here; the `.sig` and fallback index are looked up for v1 as well.)
+      for (const tag of [...RUNNABLE, artifacts[2]!, artifacts[3]!]) {
+        assert.deepEqual(reads(tag), ['GET'], tag);
+      }
+      assert.deepEqual(reads('v1'), ['HEAD']);
+    });
+  }
+});
