@@ -195,16 +195,27 @@ function reportListingFailures(logger: Logger, summary: ReverifySummary, failure
   }
 }
 
-/** Marks the reason of a finding made invalid by the inclusion re-check alone (not by its signature). */
+/** Begins the reason of a finding made invalid by the inclusion re-check alone (not by its signature). */
 const INCLUSION_RECHECK_FAILED = 'log inclusion re-check failed: ';
+
+/**
+ * Made invalid by an inclusion re-check alone: marked so (`inclusionRecheckFailed`). Findings
+ * recorded before the mark are known by their reason and the log entries only a verified signature
+ * carries: a reason alone could be an error message quoting what others wrote.
+ */
+function madeInvalidByRecheck(f: SignatureFinding): boolean {
+  if (f.outcome !== 'invalid') return false;
+  if (f.inclusionRecheckFailed === true) return true;
+  return f.reason?.startsWith(INCLUSION_RECHECK_FAILED) === true && (f.log?.length ?? 0) > 0;
+}
 
 /**
  * A recorded finding as it was before an inclusion re-check made it invalid: its signature verified,
  * so it is re-checked like a valid one (a log that recovered makes it valid again). Others as they are.
  */
 function beforeInclusionFailure(f: SignatureFinding): SignatureFinding {
-  if (f.outcome !== 'invalid' || !f.reason?.startsWith(INCLUSION_RECHECK_FAILED)) return f;
-  const { reason: _reason, ...verified } = f;
+  if (!madeInvalidByRecheck(f)) return f;
+  const { reason: _reason, inclusionRecheckFailed: _marked, ...verified } = f;
   const disabled = f.keyState !== undefined && f.keyState !== 'ENABLED';
   return { ...verified, outcome: disabled ? 'key-disabled' : 'valid' };
 }
@@ -220,7 +231,12 @@ async function recheckFinding(inclusion: InclusionRechecker, f: SignatureFinding
       continue;
     }
     if (!result.ok)
-      return { ...f, outcome: 'invalid', reason: `${INCLUSION_RECHECK_FAILED}${result.reason}` };
+      return {
+        ...f,
+        outcome: 'invalid',
+        reason: `${INCLUSION_RECHECK_FAILED}${result.reason}`,
+        inclusionRecheckFailed: true,
+      };
     const { provenAtTreeSize: _size, provenAtRoot: _root, provenAtOrigin: _origin, ...logged } = evidence;
     log.push({
       ...logged,

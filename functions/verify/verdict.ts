@@ -59,6 +59,12 @@ export interface SignatureFinding {
   keyVersion?: string;
   keyState?: string;
   log?: LogEvidence[];
+  /**
+   * Made invalid by reverifyImages' log inclusion re-check alone, its signature verified: the next
+   * pass re-checks it like a valid one. A mark of its own, not the reason's wording, which for other
+   * findings comes from parsers of what others wrote.
+   */
+  inclusionRecheckFailed?: true;
 }
 
 export interface Verdict {

@@ -25,7 +25,7 @@ import type { RekorV1Entry } from '../../../functions/tlog/client/types.ts';
 import { hashLeaf, rootFromInclusionProof } from '../../../functions/tlog/merkle/index.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
-import type { LogEvidence } from '../../../functions/verify/verdict.ts';
+import type { LogEvidence, SignatureFinding } from '../../../functions/verify/verdict.ts';
 import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
 import {
   type ProxyIntercept,
@@ -565,6 +565,42 @@ describe('reverifyOnce at its trust boundaries', () => {
     const recovered = await reverifyOnce(deps());
     assert.deepEqual(statuses(recovered), [[ref('glitch/app', 'v1'), 'valid']]);
     assert.deepEqual(alerts.openKinds(ref('glitch/app', 'v1')), []);
+  });
+
+  it('takes a recorded finding as made invalid by the re-check only by its mark (or, recorded before the mark, with the log entries of a verified signature), never by its reason alone', async () => {
+    const { store, deps } = world('marked');
+    await pushSigned('marked/app', 'v1');
+    const tag = ref('marked/app', 'v1');
+    const rewrite = async (edit: (findings: SignatureFinding[]) => void) => {
+      const basis = (await store.load([tag])).get(tag)!;
+      const next = structuredClone(basis);
+      edit(next.findings);
+      assert.equal(await store.put(next, basis), 'stored');
+    };
+    const leftOut: typeof fetch = async () =>
+      new Response('[]', { status: 200, headers: { 'content-type': 'application/json' } });
+    assert.deepEqual(statuses(await reverifyOnce(deps({}, leftOut))), [[tag, 'invalid']]);
+    const findings = store.records.get(tag)!.findings;
+    assert.ok(findings.some((f) => f.outcome === 'invalid'));
+    assert.ok(findings.every((f) => f.outcome !== 'invalid' || f.inclusionRecheckFailed === true));
+    // Recorded before the mark: known by the reason and the verified signature's log entries.
+    await rewrite((fs) => {
+      for (const f of fs) delete f.inclusionRecheckFailed;
+    });
+    const recovered = await reverifyOnce(deps());
+    assert.deepEqual(statuses(recovered), [[tag, 'valid']]);
+    assert.equal(recovered.cached, 1, 'the recorded findings were re-checked, not verified again');
+    // A signature that failed its own check, whose reason happens to read like the re-check's.
+    await rewrite((fs) => {
+      for (const f of fs) {
+        f.outcome = 'invalid';
+        f.reason = 'log inclusion re-check failed: words an error message quoted';
+        delete f.log;
+      }
+    });
+    const again = await reverifyOnce(deps());
+    assert.equal(again.cached, 1);
+    assert.deepEqual(statuses(again), [[tag, 'invalid']]);
   });
 
   it('accounts for a listed tag that answers 404 when resolved', async () => {
