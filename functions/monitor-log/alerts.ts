@@ -12,6 +12,15 @@ import type { IdentityMatch } from './matcher.ts';
 const bodyDigest = (body: Buffer): string =>
   `sha256:${crypto.createHash('sha256').update(body).digest('hex')}`;
 
+/**
+ * The alert key of one entry: its log index and a 128-bit prefix of its body's SHA-256. The index
+ * alone is not the entry's: a log that starts a new tree (Rekor v2, a re-created or replaced tree)
+ * numbers from 0 again, and a second entry at an index would otherwise merge into the first one's
+ * incident as a repeat, its channels hearing nothing.
+ */
+const entryKey = (kind: string, log: { name: string }, entry: ScannedEntry): string =>
+  `${kind}:${log.name}:${entry.logIndex}:${crypto.hash('sha256', entry.body, 'hex').slice(0, 32)}`;
+
 export function rogueSignatureAlert(
   log: { name: string; url: string },
   entry: ScannedEntry,
@@ -23,7 +32,7 @@ export function rogueSignatureAlert(
     kind: 'rogue-signature',
     severity: 'CRITICAL',
     subject: identity.description,
-    key: `rogue-signature:${log.name}:${entry.logIndex}`,
+    key: entryKey('rogue-signature', log, entry),
     summary:
       `log entry ${entry.logIndex} (${details.kind}) was signed by owned identity ${identity.description} ` +
       'and no sigsentry signing record explains it',
@@ -53,7 +62,7 @@ export function unparseableEntryAlert(
     kind: 'entry-unparseable',
     severity: 'MEDIUM',
     subject: log.url,
-    key: `entry-unparseable:${log.name}:${entry.logIndex}`,
+    key: entryKey('entry-unparseable', log, entry),
     summary: `log entry ${entry.logIndex} could not be read, so it could not be checked against owned identities`,
     evidence: {
       logUrl: log.url,
