@@ -69,6 +69,18 @@ resource "google_artifact_registry_repository_iam_member" "reverify_images_reade
   member     = "serviceAccount:${google_service_account.reverify_images.email}"
 }
 
+# resourcemanager.projects.get (roles/browser: no data access, only the project's metadata and
+# hierarchy): Artifact Registry's /v2/_catalog lists only what the caller may see at project level,
+# and answers an empty list to a caller holding artifactregistry.reader on the repositories alone.
+# reverifyImages finds every tag through the catalog, so without this it would find nothing to verify
+# (each watch rule is then a listing failure, and verification-stale a day on). Reported, not
+# verifiable offline.
+resource "google_project_iam_member" "reverify_images_browser" {
+  project = var.project
+  role    = "roles/browser"
+  member  = "serviceAccount:${google_service_account.reverify_images.email}"
+}
+
 resource "google_project_iam_member" "reverify_images_firestore" {
   project = var.project
   role    = "roles/datastore.user"

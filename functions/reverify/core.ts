@@ -137,7 +137,10 @@ export interface ReverifySummary {
    * and the tags' `errors`, every listed tag is counted once.
    */
   gone: string[];
-  /** Per tag (HOST/REPO:TAG), or per host or repository that could not be listed (HOST, HOST/REPO). */
+  /**
+   * Per tag (HOST/REPO:TAG), per host or repository that could not be listed (HOST, HOST/REPO), or
+   * per watch rule (its glob) its host's catalog lists no repository for.
+   */
   errors: Array<{ ref: string; error: string }>;
   /**
    * What has gone without a verdict for longer than `staleAfterMs`, oldest first: errors of this
@@ -187,11 +190,21 @@ function verdictBasisId(policy: ImagePolicy, trust: string): string {
 const sameFingerprint = (a: SignatureFingerprint, b: SignatureFingerprint) =>
   a.signatureManifest === b.signatureManifest && a.referrers === b.referrers;
 
-/** Hosts and repositories not listed: reported, their tags' recorded verdicts left as they are. */
+/**
+ * Hosts and repositories not listed, and watch rules their host's catalog lists nothing for:
+ * reported, their tags' recorded verdicts left as they are.
+ */
 function reportListingFailures(logger: Logger, summary: ReverifySummary, failures: ListingFailure[]): void {
-  for (const { subject, message, error } of failures) {
+  for (const { subject, kind, message, error } of failures) {
     summary.errors.push({ ref: subject, error: message });
-    logger.error(`${message}; the last verdicts of its tags stand`, { repository: subject, error });
+    if (kind === 'watch-rule') {
+      logger.error(`${message}; the last verdicts of its tags stand`, {
+        watchRule: subject,
+        host: subject.split('/')[0],
+      });
+    } else {
+      logger.error(`${message}; the last verdicts of its tags stand`, { repository: subject, error });
+    }
   }
 }
 
@@ -358,7 +371,7 @@ export async function reverifyOnce(
   reportListingFailures(deps.logger, summary, listed.failures);
   const failures: PassFailure[] = listed.failures.map((f) => ({
     subject: f.subject,
-    kind: 'listing',
+    kind: f.kind,
     error: f.message,
   }));
 

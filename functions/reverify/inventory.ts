@@ -25,10 +25,14 @@ export interface InventorySpec {
   watchlist: ReadonlyArray<{ image: string }>;
 }
 
-/** A host whose catalog, or a repository whose tag list, could not be read. */
+/**
+ * A host whose catalog, or a repository whose tag list, could not be read ('listing'); or a watch
+ * glob its host's catalog lists no repository for ('watch-rule').
+ */
 export interface ListingFailure {
-  /** HOST for a catalog, HOST/REPO for a tag list. */
+  /** HOST for a catalog, HOST/REPO for a tag list, the glob for a watch rule. */
   subject: string;
+  kind: 'listing' | 'watch-rule';
   message: string;
   error: unknown;
 }
@@ -47,7 +51,20 @@ function item(host: string, repository: string, tag: string, source: InventoryIt
 
 function failure(what: string, subject: string, error: unknown): ListingFailure {
   const reason = error instanceof Error ? error.message : String(error);
-  return { subject, message: `could not list the ${what} of ${subject}: ${reason}`, error };
+  return { subject, kind: 'listing', message: `could not list the ${what} of ${subject}: ${reason}`, error };
+}
+
+/**
+ * A watch glob the host's catalog lists nothing for. Nothing tells a registry that lists only what
+ * the caller may see from one with nothing pushed there, so it is a failure every pass it lasts.
+ */
+function unmatched(glob: string, host: string, catalogSize: number): ListingFailure {
+  const message =
+    `watch rule ${glob} matches no repository in the catalog of ${host} (${catalogSize} listed): ` +
+    'its repositories are not verified. Likely causes: the registry lists only what the caller may see ' +
+    '(Artifact Registry lists nothing without resourcemanager.projects.get on the project, e.g. ' +
+    'roles/browser), nothing has been pushed under it yet, or a typo in the glob';
+  return { subject: glob, kind: 'watch-rule', message, error: undefined };
 }
 
 /** The repository a watchlist entry names whole (HOST/REPO, no tag nor digest), if it names one. */
@@ -60,7 +77,9 @@ function wholeRepository(image: string): { host: string; repository: string } | 
 /**
  * Every tag to verify. A host or repository that cannot be listed (a 404 for a repository deleted, or
  * one whose first push is still in flight; an outage) is a failure of its own, not of the pass: the
- * rest of the inventory is still verified.
+ * rest of the inventory is still verified. So is a watch glob its host's catalog lists no repository
+ * for: a catalog that leaves out what the caller may not see at project level (Artifact Registry's)
+ * or a typo would otherwise have its repositories verified by no pass, in silence.
  */
 export async function buildInventory(registry: Registry, spec: InventorySpec): Promise<Inventory> {
   const items = new Map<string, InventoryItem>();
@@ -82,7 +101,7 @@ export async function buildInventory(registry: Registry, spec: InventorySpec): P
   };
   const hosts = [...new Set(spec.watch.map((glob) => glob.split('/')[0]!))];
   for (const host of hosts) {
-    const globs = spec.watch.filter((glob) => glob.startsWith(`${host}/`));
+    const globs = [...new Set(spec.watch.filter((glob) => glob.startsWith(`${host}/`)))];
     let catalog: string[];
     try {
       catalog = await registry.catalog(host);
@@ -92,6 +111,11 @@ export async function buildInventory(registry: Registry, spec: InventorySpec): P
     }
     listed.push(host);
     const repositories = catalog.filter((r) => globs.some((glob) => matchesGlob(glob, `${host}/${r}`)));
+    for (const glob of globs) {
+      if (!repositories.some((r) => matchesGlob(glob, `${host}/${r}`))) {
+        failures.push(unmatched(glob, host, catalog.length));
+      }
+    }
     for (const repository of repositories) await addTags(host, repository, 'owned');
   }
   for (const [index, entry] of spec.watchlist.entries()) {
@@ -137,14 +161,16 @@ function imageRef(image: string): string | undefined {
 /**
  * Whether the spec watches a subject at all: a tag (HOST/REPO:TAG) of a watched or watchlisted
  * repository or a watchlisted tag, a host (HOST) a watch glob lists, a repository (HOST/REPO) a
- * glob matches or the watchlist names whole. What it does not cover has left the configuration.
+ * glob matches or the watchlist names whole, a watch rule (its glob) still watched. What it does not
+ * cover has left the configuration.
  */
 export function inventoryCovers(
   spec: InventorySpec,
-  subject: { subject: string; kind: 'tag' | 'listing' },
+  subject: { subject: string; kind: 'tag' | 'listing' | 'watch-rule' },
 ): boolean {
   const { subject: s, kind } = subject;
   if (kind === 'tag') return sourceOf(spec, s) !== undefined;
+  if (kind === 'watch-rule') return spec.watch.includes(s);
   if (!s.includes('/')) return spec.watch.some((glob) => glob.split('/')[0] === s);
   if (spec.watch.some((glob) => matchesGlob(glob, s))) return true;
   return spec.watchlist.some(({ image }) => {

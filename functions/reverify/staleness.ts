@@ -5,11 +5,14 @@
  * on is kept with the time it was last verified (a tag's recorded verdict) or, never verified, the
  * first pass in a row that failed on it (unverified.ts). A kept subject stays unverified while the
  * pass does not get past it: it fails again, or a listing above it fails (a tag whose log re-check
- * failed, then its repository's tag list). When any has gone unverified for longer than
+ * failed, then its repository's tag list; a tag or repository its host's catalog leaves out while a
+ * watch rule matching it matches nothing there). A watch rule the catalog lists nothing for is such
+ * a subject too: nothing it watches is verified. When any has gone unverified for longer than
  * `staleAfterMs`, the pass raises one `verification-stale` alert for its shard naming them, and
  * it resolves that alert once none is left.
  */
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
+import { matchesGlob } from '../config/glob.ts';
 import { inShard, repositoryOf } from './inventory.ts';
 import {
   subjectIdentity as identity,
@@ -21,7 +24,10 @@ import {
 /** Stale subjects an alert names; the count says how many there are in all. */
 const EVIDENCE_LIMIT = 100;
 
-/** Something a pass could not verify (a tag) or list (a registry's catalog, a repository's tags). */
+/**
+ * Something a pass could not verify (a tag) or list (a registry's catalog, a repository's tags), or
+ * a watch rule (its glob) its host's catalog lists no repository for.
+ */
 export interface PassFailure {
   subject: string;
   kind: UnverifiedSubject['kind'];
@@ -151,7 +157,10 @@ function judge(
   const at = pass.at.toISOString();
   const scope = shardLabel(pass.shard);
   const keptListings = [...(kept?.values() ?? [])].filter((s) => s.kind === 'listing');
-  const failing = new Map(pass.failures.map((f) => [f.subject, f]));
+  const failing = new Map(pass.failures.map((f) => [failingKey(f), f]));
+  const failingRules = pass.failures.filter((f) => f.kind === 'watch-rule');
+  /** A failing watch rule that matches a repository (HOST/REPO) its host's catalog left out. */
+  const ruleHiding = (repository: string) => failingRules.find((r) => matchesGlob(r.subject, repository));
   const listed = new Set(pass.listed);
   const tags = new Set(pass.tags);
   // A kept subject of this pass's concern: a tag of its shard, a listing kept by this shard.
@@ -159,12 +168,17 @@ function judge(
     s.kind === 'tag' ? inShard(s.subject, pass.shard) : scopeOf(s) === scope;
   // A listing kept under another shard count: nobody's since the layout changed.
   const otherLayout = (s: UnverifiedSubject) =>
-    s.kind === 'listing' && layoutCount(scopeOf(s)) !== layoutCount(scope);
+    s.kind !== 'tag' && layoutCount(scopeOf(s)) !== layoutCount(scope);
+  /** Left out of its host's catalog, read: deleted or no longer matched, unless a failing rule explains it. */
+  const absent = (repository: string) =>
+    listedWithout(listed, failing, repository) && ruleHiding(repository) === undefined;
   const gotPast = (s: UnverifiedSubject) => {
-    if (failing.has(s.subject)) return false;
-    if (s.kind === 'listing') return listed.has(s.subject) || listedWithout(listed, failing, s.subject);
+    if (failing.has(failingKey(s))) return false;
+    // A watch rule not failing while its host's catalog was read matched a repository.
+    if (s.kind === 'watch-rule') return listed.has(hostOf(s.subject));
+    if (s.kind === 'listing') return listed.has(s.subject) || absent(s.subject);
     const repository = repositoryOf(s.subject);
-    return tags.has(s.subject) || listed.has(repository) || listedWithout(listed, failing, repository);
+    return tags.has(s.subject) || listed.has(repository) || absent(repository);
   };
   /** The earliest since of a kept listing of this shard above the subject (its host, its repository). */
   const keptAbove = (subject: string) =>
@@ -181,9 +195,11 @@ function judge(
    */
   const firstSince = (f: PassFailure): string => {
     const above = keptAbove(f.subject);
-    if (f.kind === 'listing') {
+    if (f.kind !== 'tag') {
       // Under another layout only: a sibling shard of this layout keeps its own clock.
-      const same = keptListings.filter((l) => l.subject === f.subject && otherLayout(l));
+      const same = [...(kept?.values() ?? [])].filter(
+        (l) => l.kind === f.kind && l.subject === f.subject && otherLayout(l),
+      );
       return earliest([...same, ...(above ? [{ since: above }] : [])]) ?? at;
     }
     const verdict = f.lastVerifiedAt;
@@ -200,7 +216,7 @@ function judge(
     const held = kept?.get(identity({ ...f, scope }));
     if (held === undefined) {
       const since = firstSince(f);
-      keep.push({ subject: f.subject, kind: f.kind, since, ...(f.kind === 'listing' ? { scope } : {}) });
+      keep.push({ subject: f.subject, kind: f.kind, since, ...(f.kind !== 'tag' ? { scope } : {}) });
       return { subject: f.subject, kind: f.kind, since, error: f.error };
     }
     // A verdict made since the subject was kept (by another pass) counts.
@@ -214,7 +230,7 @@ function judge(
   const hidden: StaleSubject[] = [];
   const forget: UnverifiedSubject[] = [];
   for (const s of kept?.values() ?? []) {
-    if (failing.has(s.subject)) continue;
+    if (failing.has(failingKey(s))) continue;
     // Another shard's listing is its own; one kept under another shard count is nobody's, and is
     // forgotten once this pass has listed it (until then its since may yet be inherited).
     if (!ours(s)) {
@@ -224,7 +240,11 @@ function judge(
     } else if (!pass.covers(s) || gotPast(s)) {
       forget.push(s);
     } else {
-      const above = pass.failures.find((l) => l.kind === 'listing' && isUnder(l.subject, s.subject));
+      const above =
+        pass.failures.find((l) => l.kind === 'listing' && isUnder(l.subject, s.subject)) ??
+        (s.kind === 'watch-rule'
+          ? undefined
+          : ruleHiding(s.kind === 'tag' ? repositoryOf(s.subject) : s.subject));
       hidden.push({
         subject: s.subject,
         kind: s.kind,
@@ -235,6 +255,16 @@ function judge(
   }
   // Without what was kept, nothing is kept: the next pass that can read it decides.
   return { unverified, hidden, keep: kept === undefined ? [] : keep, forget };
+}
+
+/** A watch rule's glob may name a repository exactly: its failure is told apart from the repository's. */
+function failingKey(s: Pick<PassFailure, 'subject' | 'kind'>): string {
+  return s.kind === 'watch-rule' ? `watch-rule|${s.subject}` : s.subject;
+}
+
+/** The host of a watch glob (HOST/…). */
+function hostOf(glob: string): string {
+  return glob.split('/')[0]!;
 }
 
 function earliest(subjects: ReadonlyArray<{ since: string }>): string | undefined {
@@ -274,12 +304,14 @@ function staleAlert(
   shard: PassScope['shard'],
 ): AlertInput {
   const tags = stale.filter((s) => s.kind === 'tag').length;
-  const listings = stale.length - tags;
+  const rules = stale.filter((s) => s.kind === 'watch-rule').length;
+  const listings = stale.length - tags - rules;
   const counted = [
     ...(tags > 0 ? [`${tags} tag${tags === 1 ? '' : 's'}`] : []),
     ...(listings > 0
       ? [`${listings} repositor${listings === 1 ? 'y or registry' : 'ies or registries'}`]
       : []),
+    ...(rules > 0 ? [`${rules} watch rule${rules === 1 ? '' : 's'} matching no repository`] : []),
   ].join(' and ');
   const oldest = stale[0]!;
   return {

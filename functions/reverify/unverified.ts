@@ -1,8 +1,9 @@
 /**
  * What re-verification passes keep failing on, and since when (Firestore collection
  * `reverify-unverified`, one document per subject): a tag since its last verdict, or since the
- * first pass that failed on it when it has none; a repository or registry that could not be listed
- * since the first pass that failed on it, per shard. The first failing pass keeps it; the first
+ * first pass that failed on it when it has none; a repository or registry that could not be listed,
+ * or a watch rule its host's catalog lists nothing for, since the first pass that failed on it, per
+ * shard. The first failing pass keeps it; the first
  * pass that gets past it forgets it (staleness.ts).
  */
 import crypto from 'node:crypto';
@@ -15,12 +16,15 @@ export const UNVERIFIED_COLLECTION = 'reverify-unverified';
 const SCHEMA_VERSION = 1;
 
 const UnverifiedSubjectSchema = z.object({
-  /** HOST/REPO:TAG for a tag; HOST (its catalog) or HOST/REPO (its tag list) for a listing. */
+  /**
+   * HOST/REPO:TAG for a tag; HOST (its catalog) or HOST/REPO (its tag list) for a listing; the glob
+   * for a watch rule.
+   */
   subject: z.string().min(1),
-  kind: z.enum(['tag', 'listing']),
+  kind: z.enum(['tag', 'listing', 'watch-rule']),
   /** ISO time it was last verified, or of the first pass in a row that failed on it. */
   since: z.iso.datetime(),
-  /** A listing's shard (`all`, `shard-I-of-N`): each shard lists for itself. */
+  /** A listing's or watch rule's shard (`all`, `shard-I-of-N`): each shard lists for itself. */
   scope: z.string().min(1).optional(),
 });
 export type UnverifiedSubject = z.infer<typeof UnverifiedSubjectSchema>;
@@ -37,8 +41,12 @@ export interface UnverifiedStore {
   remove(subjects: readonly UnverifiedSubject[]): Promise<void>;
 }
 
-/** A listing is kept per shard, a tag once (it is in one shard of any layout). */
+/**
+ * A listing or watch rule is kept per shard, a tag once (it is in one shard of any layout). A watch
+ * rule's glob may name a repository exactly, so its identity is marked apart from that repository's.
+ */
 export function subjectIdentity(s: Pick<UnverifiedSubject, 'subject' | 'kind' | 'scope'>): string {
+  if (s.kind === 'watch-rule') return `${scopeOf(s)}|watch-rule|${s.subject}`;
   return s.kind === 'listing' ? `${scopeOf(s)}|${s.subject}` : s.subject;
 }
 

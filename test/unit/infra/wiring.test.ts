@@ -31,7 +31,9 @@ import {
   INFRA_DIR,
   loadTerraform,
   parseTerraform,
+  ref,
   resolve,
+  resources,
   type Terraform,
 } from './terraform.ts';
 
@@ -164,6 +166,15 @@ describe('infra: no broad or public access', () => {
       assert.match(checkNoPrimitiveRoles(broken).join('\n'), new RegExp(role.replace('/', '\\/')));
     }
     assert.ok(JSON.stringify(infra.resource).includes('roles/cloudkms.viewer'));
+  });
+
+  it('project-wide roles/browser only for reverifyImages: Artifact Registry lists its catalog only to a caller with resourcemanager.projects.get', () => {
+    // Without it, /v2/_catalog answers reverifyImages an empty list (each watch rule is then a
+    // listing failure). Not verifiable offline: this checks the grant is there, and nobody else's.
+    const browsers = resources(infra, 'google_project_iam_member')
+      .filter(([, b]) => b['role'] === 'roles/browser')
+      .map(([name, b]) => [name, ref(b['member'], 'google_service_account'), b['condition']]);
+    assert.deepEqual(browsers, [['reverify_images_browser', 'reverify_images', undefined]]);
   });
 
   it('catches an allUsers grant', () => {

@@ -292,7 +292,9 @@ describe('reverifyOnce: what passes keep failing on is alerted (verification-sta
       keys: [],
       identities: [{ subjectAlternativeName: 'release@vendor', issuer: 'https://idp' }],
     };
-    const deps = (hoursLater: number) => watched(hoursLater, { watchlist: [{ image: withdrawn, policy }] });
+    // The watchlist alone: a watch rule with nothing pushed under it would be a failure of its own.
+    const deps = (hoursLater: number) =>
+      watched(hoursLater, { watch: [], watchlist: [{ image: withdrawn, policy }] });
     const first = await reverifyOnce(deps(0));
     assert.deepEqual(first.gone, [withdrawn]);
     assert.deepEqual(keptSubjects(unverified), [withdrawn]);
