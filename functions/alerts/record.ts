@@ -99,8 +99,10 @@ export function nextAlert(
       ...rest,
       // A repeat keeps what its raise has still to tell; a re-opening or a change tells everyone again.
       ...(status !== 'repeat' ? pendingFor(at, status, channels) : undelivered ? { undelivered } : {}),
-      // The newest occurrence's words and evidence; the first sighting stays in firstSeen.
-      severity: checked.severity,
+      // The newest occurrence's words and evidence; the first sighting stays in firstSeen. The
+      // severity is the incident's highest while it is open: a lower repeat (an unannounced tree
+      // move seen again as announced) does not sink it in the status page's order and reads.
+      severity: status === 'reopened' ? checked.severity : higher(peakOf(previous), checked.severity),
       peakSeverity: status === 'reopened' ? checked.severity : higher(peakOf(previous), checked.severity),
       summary: checked.summary,
       evidence: checked.evidence,

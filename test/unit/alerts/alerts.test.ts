@@ -9,6 +9,7 @@ import { LogAlertNotifier } from '../../../functions/alerts/log-sink.ts';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
 import { alertMessage } from '../../../functions/alerts/pubsub-sink.ts';
 import { slackMessage, WebhookAlertNotifier } from '../../../functions/alerts/webhook-sink.ts';
+import { renderDashboard } from '../../../functions/dashboard/render.ts';
 import { DependencyError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RecordingNotifier, rogue } from '../../helpers/recording-notifier.ts';
@@ -37,6 +38,35 @@ describe('alert records: one incident, a count, re-opened on recurrence', () => 
     assert.equal(third.alert.count, 3);
     assert.equal(third.alert.resolvedAt, undefined);
     AlertSchema.parse(third.alert);
+  });
+
+  it('keeps an open incident at its highest severity through a lower repeat, on the record and the status page', async () => {
+    const sink = new MemoryAlertSink();
+    const moved = {
+      kind: 'log-tree-changed' as const,
+      subject: 'https://rekor.example',
+      key: 'log-tree-changed:L:log - 2',
+      evidence: {},
+    };
+    await sink.raise({ ...moved, severity: 'HIGH', summary: 'moved to another tree, unannounced' });
+    await sink.raise({ ...moved, severity: 'MEDIUM', summary: 'moved to another tree, announced' });
+    const alert = sink.alerts.get(moved.key)!;
+    assert.equal(alert.severity, 'HIGH');
+    assert.equal(alert.summary, 'moved to another tree, announced', 'the newest words');
+    const page = renderDashboard({
+      generatedAt: '2026-12-03T00:00:00.000Z',
+      project: 'p',
+      coverage: [],
+      recentSignings: [],
+      openAlerts: [alert],
+      monitors: [],
+      truncated: [],
+    });
+    assert.match(page, /badge b-HIGH/);
+    // Re-opened after a resolve, it starts again from what it is now.
+    await sink.resolve(moved.key, 'announced');
+    await sink.raise({ ...moved, severity: 'MEDIUM', summary: 'moved again, announced' });
+    assert.equal(sink.alerts.get(moved.key)!.severity, 'MEDIUM');
   });
 
   it('defaults the key to kind:subject and rejects input outside the schema', async () => {
