@@ -16,6 +16,7 @@ import {
   type Descriptor,
   type ImageManifest,
   imageManifestSchema,
+  type ParseManifestOptions,
   parseManifestBytes,
   toDescriptor,
 } from '../registry/manifest.ts';
@@ -109,7 +110,10 @@ export async function attachCosignSignature(
     writeUntilPresent(
       {
         read: async () => {
-          current = await readSignatureManifest(deps.registry, image);
+          // Read for a rewrite: one that Go readers see otherwise (a list spelled two ways), or whose
+          // re-serialisation would change another writer's entries, fails here, before anything is
+          // written, as any unreadable `.sig` does (RegistryIntegrityError).
+          current = await readSignatureManifest(deps.registry, image, undefined, { rewrite: true });
           return current;
         },
         contains: (found) => found?.manifest.layers.some(isOurs) ?? false,
@@ -218,12 +222,15 @@ export async function readCosignLayers(
 /**
  * The `.sig` manifest, read by its tag, or by `manifestDigest` when the caller already resolved the tag:
  * what is read is then exactly what was resolved (a tag can move between two reads), and a manifest
- * no longer there is a RegistryNotFoundError rather than no signature.
+ * no longer there is a RegistryNotFoundError rather than no signature. Read as Go readers (cosign)
+ * read it: a key spelled twice (`layers` and `Layers`) is an AmbiguousManifestError, for attaching
+ * and verifying alike; `rewrite` (attaching) also refuses one sigsentry could not write back unchanged.
  */
 async function readSignatureManifest(
   registry: Registry,
   image: DigestReference,
   manifestDigest?: string,
+  options: ParseManifestOptions = {},
 ): Promise<{ descriptor: Descriptor; manifest: ImageManifest } | undefined> {
   const tag = signatureTag(image.digest);
   let fetched: Awaited<ReturnType<Registry['getManifest']>>;
@@ -242,7 +249,7 @@ async function readSignatureManifest(
   }
   return {
     descriptor: fetched.descriptor,
-    manifest: parseManifestBytes(imageManifestSchema, fetched.bytes, details),
+    manifest: parseManifestBytes(imageManifestSchema, fetched.bytes, details, options),
   };
 }
 

@@ -16,6 +16,7 @@ import {
   type ImageIndex,
   imageIndexSchema,
   imageManifestSchema,
+  type ParseManifestOptions,
   parseManifestBytes,
   toDescriptor,
 } from '../registry/manifest.ts';
@@ -91,7 +92,9 @@ export async function attachBundleReferrer(
   );
 
   return await deps.lock.lock(subjectRef, async (hold) => {
-    const listed = await listBundleReferrers(deps.registry, image);
+    // The fallback index is read as it will be rewritten: one Go readers see otherwise, or that would
+    // not be written back unchanged, fails the attach here, before the referrer manifest is pushed.
+    const listed = await listReferrers(deps.registry, image, SIGSTORE_BUNDLE_V03, { rewrite: true });
     const existing = await findReferrerWithLayer(deps.registry, image, listed.descriptors, bundleBlob.digest);
     if (existing !== undefined) {
       return { manifest: existing, via: listed.via, attached: false, ...fallbackTagOf(listed.via, image) };
@@ -111,7 +114,7 @@ export async function attachBundleReferrer(
     const tag = digestTag(image.digest);
     await writeUntilPresent<ImageIndex>(
       {
-        read: () => readFallbackIndex(deps.registry, image),
+        read: () => readFallbackIndex(deps.registry, image, undefined, { rewrite: true }),
         contains: (index) => index?.manifests.some((m) => m.digest === descriptor.digest) ?? false,
         write: async (index) => {
           const put = async (manifests: Descriptor[]) => {
@@ -163,9 +166,18 @@ export async function listBundleReferrers(
   image: DigestReference,
   artifactType: string = SIGSTORE_BUNDLE_V03,
 ): Promise<{ via: ReferrersSource; descriptors: Descriptor[] }> {
+  return await listReferrers(registry, image, artifactType);
+}
+
+async function listReferrers(
+  registry: Registry,
+  image: DigestReference,
+  artifactType: string,
+  options: ParseManifestOptions = {},
+): Promise<{ via: ReferrersSource; descriptors: Descriptor[] }> {
   const viaApi = await registry.referrers(image, image.digest, { artifactType });
   if (viaApi !== undefined) return { via: 'referrers-api', descriptors: viaApi };
-  const index = await readFallbackIndex(registry, image);
+  const index = await readFallbackIndex(registry, image, undefined, options);
   return {
     via: 'tag-schema',
     descriptors: (index?.manifests ?? []).filter((m) => m.artifactType === artifactType),
@@ -240,11 +252,17 @@ async function findReferrerWithLayer(
   return undefined;
 }
 
-/** The referrers tag's index, read by its tag or, when given, by the digest the tag was resolved to. */
+/**
+ * The referrers tag's index, read by its tag or, when given, by the digest the tag was resolved to.
+ * Read as Go readers (cosign, sigstore-go) read it: `manifests` beside `Manifests` is an
+ * AmbiguousManifestError, for attaching and verifying alike; `rewrite` (attaching) also refuses an
+ * index sigsentry could not write back unchanged.
+ */
 async function readFallbackIndex(
   registry: Registry,
   image: DigestReference,
   indexDigest?: string,
+  options: ParseManifestOptions = {},
 ): Promise<ImageIndex | undefined> {
   const tag = digestTag(image.digest);
   let fetched: Awaited<ReturnType<Registry['getManifest']>>;
@@ -261,7 +279,7 @@ async function readFallbackIndex(
       mediaType: fetched.descriptor.mediaType,
     });
   }
-  return parseManifestBytes(imageIndexSchema, fetched.bytes, details);
+  return parseManifestBytes(imageIndexSchema, fetched.bytes, details, options);
 }
 
 function fallbackTagOf(via: ReferrersSource, image: DigestReference): { fallbackTag?: string } {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { DependencyError, InvalidInputError, urlForLog } from '../errors.ts';
 import { assertDigest, isDigest, sha256Digest } from './digest.ts';
 import { RegistryIntegrityError, RegistryNotFoundError, RegistryRejectedError } from './errors.ts';
+import { asGoStruct, parseGoJson } from './go-json.ts';
 import {
   type HttpResponse,
   RegistryHttp,
@@ -49,6 +50,12 @@ const MAX_REFERRERS_BYTES = 16 * 1024 * 1024;
 const ERROR_BODY_BYTES = 64 * 1024;
 
 export type RegistryClientOptions = RegistryHttpOptions;
+
+/**
+ * A URL the registry handed over (a pagination `Link`, an upload `Location`) that leaves its origin or
+ * listing: refused, so no request carries one registry's credentials to a URL another registry chose.
+ */
+export class ForeignTargetError extends RegistryIntegrityError {}
 
 /** Blob uploads in flight in this process, by HOST/REPO@digest (see putBlob). */
 const UPLOADS = new Map<string, Promise<void>>();
@@ -289,11 +296,30 @@ export class RegistryClient implements Registry {
     this.#expect(opened, [202], 'open blob upload', details);
     const location = opened.headers.get('location');
     if (location === null) throw new RegistryIntegrityError('blob upload opened without a Location', details);
-    const uploadUrl = new URL(location, opened.url);
+    let uploadUrl: URL;
+    try {
+      uploadUrl = new URL(location, opened.url);
+    } catch {
+      throw new RegistryIntegrityError('blob upload opened with a Location that is not a URL', {
+        ...details,
+        location: urlForLog(location),
+      });
+    }
+    // The session is the registry's own: the PUT is sent with the registry's credentials, so it goes to
+    // the registry's origin only (a Location elsewhere would get them). A redirect from there is still
+    // followed as any is, without credentials.
+    const origin = registryOrigin(repo.host);
+    if (uploadUrl.origin !== origin) {
+      throw new ForeignTargetError(
+        `blob upload: the registry's Location ${urlForLog(uploadUrl)} is not on its origin ${origin}; refusing to send the blob and credentials there`,
+        { ...details, url: urlForLog(uploadUrl), origin },
+      );
+    }
     uploadUrl.searchParams.set('digest', digest);
     const closed = await this.#http.request({
       method: 'PUT',
       url: uploadUrl,
+      origin,
       headers: { 'content-type': OCTET_STREAM },
       body: bytes,
       maxBytes: ERROR_BODY_BYTES,
@@ -396,7 +422,10 @@ export class RegistryClient implements Registry {
   /**
    * Every entry of a listing that follows RFC 8288 `Link: rel="next"` pages. The registry chooses the
    * pages, so the walk is bounded: a page already read (a loop), too many pages, entries or bytes end
-   * it with a RegistryIntegrityError, before a hostile registry can fill the function's memory.
+   * it with a RegistryIntegrityError, before a hostile registry can fill the function's memory. A next
+   * page is the same listing (distribution-spec: `<url>?n=…&last=…`): on the first page's origin and
+   * path, or the walk ends with a ForeignTargetError. Followed anywhere, it would carry the credentials
+   * of whichever allowlisted host it named, and list what that host holds as this registry's.
    */
   async #paginate<T>(first: URL, listing: Listing<T>): Promise<T[] | undefined> {
     const all: T[] = [];
@@ -404,11 +433,12 @@ export class RegistryClient implements Registry {
     let bytes = 0;
     let next: URL | undefined = first;
     for (let page = 0; next !== undefined; page++) {
-      checkNextPage(listing, next, seen, page);
+      checkNextPage(listing, first, next, seen, page);
       seen.add(next.href);
       const res = await this.#http.request({
         method: 'GET',
         url: next,
+        origin: first.origin,
         headers: { accept: listing.accept },
         maxBytes: listing.maxPageBytes,
         details: listing.details,
@@ -493,10 +523,11 @@ function contentType(res: HttpResponse): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
+/** The body's `mediaType`, read as Go reads it: none when the text is not JSON or spells it twice. */
 function embeddedMediaType(bytes: Uint8Array): string | undefined {
   try {
-    const json: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
-    const mediaType = (json as { mediaType?: unknown }).mediaType;
+    const json = asGoStruct(parseGoJson(Buffer.from(bytes).toString('utf8')), ['mediaType']);
+    const mediaType = (json as { mediaType?: unknown } | null)?.mediaType;
     return typeof mediaType === 'string' ? mediaType : undefined;
   } catch {
     return undefined;
@@ -524,8 +555,23 @@ function parseJson<T extends z.ZodType>(
   return parsed.data;
 }
 
-/** Refuse a next page the walk has read already (a loop) or that is one page too many. */
-function checkNextPage(listing: Listing<unknown>, next: URL, seen: Set<string>, page: number): void {
+/**
+ * Refuse a next page off the listing (another origin or path than the first page's), one the walk has
+ * read already (a loop), or one page too many.
+ */
+function checkNextPage(
+  listing: Listing<unknown>,
+  first: URL,
+  next: URL,
+  seen: Set<string>,
+  page: number,
+): void {
+  if (next.origin !== first.origin || next.pathname !== first.pathname) {
+    throw new ForeignTargetError(
+      `${listing.what}: the registry's next page ${urlForLog(next)} is not on the listing ${urlForLog(first)}; refusing to follow it`,
+      { ...listing.details, url: urlForLog(next), listing: urlForLog(first) },
+    );
+  }
   if (seen.has(next.href)) {
     throw new RegistryIntegrityError(`${listing.what}: pagination loops back to a page already read`, {
       ...listing.details,

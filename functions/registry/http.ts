@@ -39,6 +39,13 @@ export interface RegistryHttpOptions {
 export interface HttpRequest {
   readonly method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
   readonly url: URL;
+  /**
+   * The registry origin the request is made for, when its URL came from a registry's answer (a
+   * pagination Link, an upload Location): credentials (configured or anonymous) go to this origin
+   * only; a URL elsewhere (still an allowlisted host) is sent without them, as after a redirect off the
+   * origin. Default: the URL's own origin. The client refuses such URLs before this (ForeignTargetError).
+   */
+  readonly origin?: string;
   readonly headers?: Record<string, string>;
   readonly body?: Uint8Array;
   /** Cap on the response body; a larger body is refused, not truncated. */
@@ -319,7 +326,8 @@ export class RegistryHttp {
     firstHops: Set<string>,
     credentials: boolean,
   ): Promise<HttpResponse> {
-    const origin = req.url.origin;
+    // Credentials belong to the registry the request is for, not to whatever host its URL names.
+    const origin = req.origin ?? req.url.origin;
     this.#checkTarget(req.url, firstHops, req.details);
 
     let url = req.url;

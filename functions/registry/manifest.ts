@@ -1,64 +1,270 @@
 /**
  * OCI descriptors, image manifests and indexes (image-spec v1.1), validated with zod. Objects are loose:
  * a read-modify-write must keep the fields other tools wrote, including ones this module does not know.
+ *
+ * Read as Go's encoding/json reads them (registry/go-json.ts), which is how the registry, cosign,
+ * skopeo and admission controllers read them: a key twice in one object, exactly or under Go's case
+ * folding (`"layers"` beside `"Layers"`), is refused (AmbiguousManifestError), and a known field spelled
+ * another way (`"Layers"` alone) is read, and written back, under its own name. JSON.parse alone would
+ * see two lists where every Go reader sees one, so an entry appended to the one it sees could be
+ * invisible to cosign.
  */
 import { z } from 'zod';
-import { isDigest } from './digest.ts';
+import { isDigest, sha256Digest } from './digest.ts';
 import { RegistryIntegrityError } from './errors.ts';
+import { AmbiguousFieldError, assertNoDuplicateKeys, DuplicateKeyError, goFoldedName } from './go-json.ts';
+
+/** The fields of image-spec's Go structs (specs-go/v1), by their JSON names. */
+const DESCRIPTOR_FIELDS = [
+  'mediaType',
+  'digest',
+  'size',
+  'urls',
+  'annotations',
+  'data',
+  'platform',
+  'artifactType',
+];
+const MANIFEST_FIELDS = [
+  'schemaVersion',
+  'mediaType',
+  'artifactType',
+  'config',
+  'layers',
+  'subject',
+  'annotations',
+];
+const INDEX_FIELDS = ['schemaVersion', 'mediaType', 'artifactType', 'manifests', 'subject', 'annotations'];
+
+/**
+ * An object with each key Go would decode into one of `fields` renamed to that field, every other key
+ * kept as it is (a read-modify-write keeps them). Anything but a plain object is returned as it is, for
+ * the schema to judge. Two keys for one field throw AmbiguousFieldError (parseManifestBytes refuses
+ * them in the text before this; a value built in code can still hold them).
+ */
+function goSpelled(value: unknown, fields: readonly string[]): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const byFolded = new Map(fields.map((field) => [goFoldedName(field), field]));
+  const out: Record<string, unknown> = {};
+  const spelled = new Map<string, string>();
+  for (const [key, item] of Object.entries(value)) {
+    const name = fields.includes(key) ? key : (byFolded.get(goFoldedName(key)) ?? key);
+    const before = spelled.get(name);
+    if (before !== undefined) throw new AmbiguousFieldError(name, [before, key]);
+    spelled.set(name, key);
+    define(out, name, item);
+  }
+  return out;
+}
+
+const goObject = <T extends z.ZodType>(fields: readonly string[], schema: T) =>
+  z.preprocess((value) => goSpelled(value, fields), schema);
 
 const digest = z.string().refine(isDigest, 'not a sha256 digest');
 const annotations = z.record(z.string(), z.string());
 
-export const descriptorSchema = z.looseObject({
-  mediaType: z.string().min(1),
-  digest,
-  size: z.number().int().nonnegative(),
-  artifactType: z.string().optional(),
-  annotations: annotations.optional(),
-});
+export const descriptorSchema = goObject(
+  DESCRIPTOR_FIELDS,
+  z.looseObject({
+    mediaType: z.string().min(1),
+    digest,
+    size: z.number().int().nonnegative(),
+    artifactType: z.string().optional(),
+    annotations: annotations.optional(),
+  }),
+);
 export type Descriptor = z.infer<typeof descriptorSchema>;
 
-export const imageManifestSchema = z.looseObject({
-  schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
-  artifactType: z.string().optional(),
-  config: descriptorSchema,
-  layers: z.array(descriptorSchema),
-  subject: descriptorSchema.optional(),
-  annotations: annotations.optional(),
-});
+export const imageManifestSchema = goObject(
+  MANIFEST_FIELDS,
+  z.looseObject({
+    schemaVersion: z.literal(2),
+    mediaType: z.string().optional(),
+    artifactType: z.string().optional(),
+    config: descriptorSchema,
+    layers: z.array(descriptorSchema),
+    subject: descriptorSchema.optional(),
+    annotations: annotations.optional(),
+  }),
+);
 export type ImageManifest = z.infer<typeof imageManifestSchema>;
 
-export const imageIndexSchema = z.looseObject({
-  schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
-  artifactType: z.string().optional(),
-  manifests: z.array(descriptorSchema),
-  subject: descriptorSchema.optional(),
-  annotations: annotations.optional(),
-});
+export const imageIndexSchema = goObject(
+  INDEX_FIELDS,
+  z.looseObject({
+    schemaVersion: z.literal(2),
+    mediaType: z.string().optional(),
+    artifactType: z.string().optional(),
+    manifests: z.array(descriptorSchema),
+    subject: descriptorSchema.optional(),
+    annotations: annotations.optional(),
+  }),
+);
 export type ImageIndex = z.infer<typeof imageIndexSchema>;
+
+/**
+ * A manifest or index Go readers decode otherwise than JSON.parse: a key twice in one object, exactly
+ * or under Go's case folding. The registry, cosign and admission controllers decode both into one
+ * field (the later list over the earlier), so sigsentry neither reads nor rewrites it.
+ */
+export class AmbiguousManifestError extends RegistryIntegrityError {}
+
+/**
+ * A manifest or index sigsentry would change by rewriting it (parseManifestBytes with `rewrite`): a key
+ * named `__proto__` (JavaScript drops it) or a number JSON.stringify writes otherwise (an integer past
+ * 2^53 is rounded). Appending to it would alter another writer's entries, so nothing is appended.
+ */
+export class UnkeepableManifestError extends RegistryIntegrityError {}
+
+export interface ParseManifestOptions {
+  /**
+   * The document is to be rewritten with an entry added (the `.sig` manifest, the referrers fallback
+   * index): refuse one whose re-serialisation would not reproduce every other entry.
+   */
+  readonly rewrite?: boolean;
+}
 
 /** Parse manifest bytes against a schema; anything malformed is an integrity failure naming `what`. */
 export function parseManifestBytes<T extends z.ZodType>(
   schema: T,
   bytes: Uint8Array,
   details: Record<string, unknown>,
+  options: ParseManifestOptions = {},
 ): z.infer<T> {
+  const text = Buffer.from(bytes).toString('utf8');
   let json: unknown;
   try {
-    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    json = JSON.parse(text);
   } catch (cause) {
     throw new RegistryIntegrityError('manifest is not JSON', { ...details, reason: String(cause) });
   }
-  const parsed = schema.safeParse(json);
+  const manifestDigest = sha256Digest(bytes);
+  const named = `the manifest ${manifestDigest}${typeof details['reference'] === 'string' ? ` (${details['reference']})` : ''}`;
+  try {
+    assertNoDuplicateKeys(text);
+  } catch (err) {
+    if (!(err instanceof DuplicateKeyError)) throw err;
+    throw ambiguous(err, named, { ...details, manifestDigest });
+  }
+  const unkept = options.rewrite === true ? unkeptTokens(text) : [];
+  if (unkept.length > 0) {
+    throw new UnkeepableManifestError(
+      `${named} has ${unkept.slice(0, 3).join(', ')}${unkept.length > 3 ? ' (and more)' : ''}: rewriting it would change what another writer wrote, so sigsentry will not add to it`,
+      { ...details, manifestDigest, unkept },
+    );
+  }
+  let parsed: z.ZodSafeParseResult<z.infer<T>>;
+  try {
+    parsed = schema.safeParse(json);
+  } catch (err) {
+    if (!(err instanceof AmbiguousFieldError)) throw err;
+    throw ambiguous(err, named, { ...details, manifestDigest });
+  }
   if (!parsed.success) {
     throw new RegistryIntegrityError('manifest does not have the expected shape', {
       ...details,
       reason: z.prettifyError(parsed.error),
     });
   }
-  return parsed.data;
+  return inDocumentOrder(parsed.data, json) as z.infer<T>;
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Define, never assign: a key named `__proto__` stays a key and never becomes the prototype. */
+function define(object: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/**
+ * The schema's output (zod puts the fields it knows first) with every object's keys back in the order
+ * the document has them, each under the name it was read as: written back, another writer's entry
+ * keeps its key order (cosign writes a descriptor's `size` before its `digest`).
+ */
+function inDocumentOrder(value: unknown, source: unknown): unknown {
+  // What the schema passed through (an unknown field's value) is the document's own, in its own order:
+  // never walked, so a document nested a million deep costs no recursion here.
+  if (value === source) return value;
+  if (Array.isArray(value)) {
+    return Array.isArray(source) ? value.map((item, i) => inDocumentOrder(item, source[i])) : value;
+  }
+  if (!isPlainObject(value) || !isPlainObject(source)) return value;
+  const out: Record<string, unknown> = {};
+  const remaining = new Set(Object.keys(value));
+  for (const key of Object.keys(source)) {
+    // The same key, or the field it was read as (`Layers` read as `layers`); none for one zod dropped.
+    const name = remaining.has(key)
+      ? key
+      : [...remaining].find((k) => !Object.hasOwn(source, k) && goFoldedName(k) === goFoldedName(key));
+    if (name === undefined) continue;
+    remaining.delete(name);
+    define(out, name, inDocumentOrder(value[name], source[key]));
+  }
+  for (const name of remaining) define(out, name, value[name]);
+  return out;
+}
+
+function ambiguous(
+  err: AmbiguousFieldError,
+  named: string,
+  details: Record<string, unknown>,
+): AmbiguousManifestError {
+  const at = err instanceof DuplicateKeyError ? ` at ${err.path}` : '';
+  const what =
+    err instanceof DuplicateKeyError && err.exact
+      ? `has the key ${JSON.stringify(err.field)} twice in one object${at}`
+      : `spells the field ${JSON.stringify(err.field)} more than one way (${err.spelled})${at}`;
+  return new AmbiguousManifestError(
+    `${named} ${what}: Go readers (the registry, cosign) decode them into one field, so sigsentry will neither read nor rewrite it`,
+    { ...details, field: err.field, ...(err instanceof DuplicateKeyError ? { path: err.path } : {}) },
+  );
+}
+
+const QUOTE = 0x22; // "
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const JSON_WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
+/** What a JSON number token is made of: `-+.eE` and digits. */
+const NUMBER_CHARS = new Set([...'-+.eE0123456789'].map((ch) => ch.charCodeAt(0)));
+const MAX_UNKEPT = 10;
+
+/**
+ * What JSON.stringify would not write back as the text has it, for a rewrite (at most MAX_UNKEPT): a
+ * key `__proto__` (a JavaScript copy drops it; Go keeps it as any key) and a number whose text is not
+ * how JSON.stringify writes its value (an integer past 2^53 comes back rounded; `1.0` or `1e3` spelled
+ * otherwise). `text` must be JSON that JSON.parse accepted: outside strings, a digit or `-` only starts
+ * a number. One pass, no recursion: a document nested a million deep is scanned like a flat one.
+ */
+function unkeptTokens(text: string): string[] {
+  const unkept: string[] = [];
+  for (let i = 0; i < text.length && unkept.length < MAX_UNKEPT; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      let end = i + 1;
+      while (end < text.length && text.charCodeAt(end) !== QUOTE) {
+        end += text.charCodeAt(end) === BACKSLASH ? 2 : 1;
+      }
+      const start = i;
+      i = end;
+      let next = end + 1;
+      while (JSON_WHITESPACE.has(text.charCodeAt(next))) next++;
+      if (text.charCodeAt(next) !== COLON) continue; // a value, not a key
+      const token = text.slice(start, end + 1);
+      const key = token.includes('\\') ? (JSON.parse(token) as string) : token.slice(1, -1);
+      if (key === '__proto__') unkept.push('a key "__proto__"');
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      let end = i + 1;
+      while (end < text.length && NUMBER_CHARS.has(text.charCodeAt(end))) end++;
+      const token = text.slice(i, end);
+      i = end - 1;
+      const written = JSON.stringify(Number(token));
+      if (written !== token) {
+        unkept.push(`the number ${token.slice(0, 40)} (written back as ${written.slice(0, 40)})`);
+      }
+    }
+  }
+  return unkept;
 }
 
 /** Plain descriptor fields, for embedding in another document without dragging unknown fields along. */
