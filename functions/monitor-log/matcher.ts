@@ -40,8 +40,9 @@ type CertRule = Extract<ResolvedIdentity, { type: 'certificate' }> & {
   sanText?: string;
   issuerText?: string;
   extensionTexts: Array<[oid: string, text: string]>;
-  sanPattern?: RegExp;
-  issuerPattern?: RegExp;
+  /** The pattern as written and with case ignored: either holding is a match (`matchesAny`). */
+  sanPattern?: readonly RegExp[];
+  issuerPattern?: readonly RegExp[];
 };
 
 /** A case-insensitive search for `s` (its UTF-8 bytes as latin1 characters) in a latin1 string. */
@@ -83,9 +84,10 @@ export class IdentityMatcher {
           ...(id.san !== undefined ? { sanText: identityText(id.san) } : {}),
           ...(issuer !== undefined ? { issuerText: issuer } : {}),
           extensionTexts,
-          // Case ignored, as it is for san and issuer.
-          ...(id.sanRegex ? { sanPattern: new RegExp(id.sanRegex, 'iu') } : {}),
-          ...(id.issuerRegex ? { issuerPattern: new RegExp(id.issuerRegex, 'iu') } : {}),
+          // Case ignored, as it is for san and issuer, and as written too: ignoring case widens a
+          // pattern of plain text but narrows one that excludes by case (`(?!Test-)`, `[^A-Z]`).
+          ...(id.sanRegex ? { sanPattern: bothCases(id.sanRegex) } : {}),
+          ...(id.issuerRegex ? { issuerPattern: bothCases(id.issuerRegex) } : {}),
         });
       }
     }
@@ -137,11 +139,11 @@ export class IdentityMatcher {
     let parsed: X509Certificate | undefined;
     for (const rule of candidates) {
       if (rule.sanText !== undefined && sanText !== rule.sanText) continue;
-      if (rule.sanPattern && (san === undefined || !rule.sanPattern.test(san))) continue;
+      if (rule.sanPattern && (san === undefined || !matchesAny(rule.sanPattern, san))) continue;
       if (rule.issuerText !== undefined && certIssuer !== rule.issuerText) continue;
       // Tried on the issuer as written and without trailing slashes: either holding is a match.
       const pattern = rule.issuerPattern;
-      if (pattern && (issuer === undefined || !(pattern.test(issuer) || pattern.test(certIssuer!)))) continue;
+      if (pattern && (issuer === undefined || !matchesAny(pattern, issuer, certIssuer!))) continue;
       if (rule.extensionTexts.length > 0) {
         parsed ??= X509Certificate.parse(Buffer.from(verifier.der));
         const cert = parsed;
@@ -160,6 +162,16 @@ export class IdentityMatcher {
     }
     return out;
   }
+}
+
+/** A configured pattern as written and with case ignored. */
+function bothCases(source: string): readonly RegExp[] {
+  return [new RegExp(source, 'u'), new RegExp(source, 'iu')];
+}
+
+/** Whether any pattern matches any of the texts. */
+function matchesAny(patterns: readonly RegExp[], ...texts: string[]): boolean {
+  return patterns.some((p) => texts.some((t) => p.test(t)));
 }
 
 /** A KMS key version's resource name, with or without the `gcpkms://` scheme cosign writes. */

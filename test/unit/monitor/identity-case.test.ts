@@ -121,6 +121,28 @@ describe('certificate identities are matched without regard to case', () => {
     );
   });
 
+  it('a regex that excludes by case still matches what it matches as written (either form is a match)', async () => {
+    // Every workflow of the org but the sandboxed ones named Test-*.yml: ignoring case alone
+    // would exclude test-release.yml too, an identity the pattern as written matches.
+    const m = await matcherFor({
+      type: 'certificate',
+      sanRegex: '^https://github\\.com/example-org/app/\\.github/workflows/(?!Test-)[^/@]+@refs/heads/main$',
+      issuer: ACTIONS,
+      name: 'org-workflows',
+    });
+    assert.deepEqual(
+      matched(
+        m,
+        uri('https://github.com/example-org/app/.github/workflows/test-release.yml@refs/heads/main'),
+      ),
+      ['org-workflows'],
+    );
+    assert.deepEqual(
+      matched(m, uri('https://github.com/EXAMPLE-ORG/app/.github/workflows/release.yml@refs/heads/main')),
+      ['org-workflows'],
+    );
+  });
+
   it('a real entry (production dsse, brian@dehamer.com via GitHub) matches its identity written in another case', async () => {
     const json = JSON.parse(
       readFileSync('test/fixtures/tlog/entries/prod_dsse_logIndex27246114.DERIVED.json', 'utf8'),
