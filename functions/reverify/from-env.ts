@@ -83,6 +83,8 @@ export function memoizedKeyState(lookup: KeyStateLookup): KeyStateLookup {
 export async function createReverifyFromConfig(
   config: ReverifyConfig,
   clients: ReverifyClients,
+  /** The environment the configuration was read from: FIRESTORE_DATABASE names the state's database. */
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<ReverifyRuntime> {
   const hosts = [
     ...new Set([
@@ -98,7 +100,7 @@ export async function createReverifyFromConfig(
   const kms = kmsKeyVersions(config).length > 0 ? createKmsClient() : undefined;
   let db = clients.firestore;
   const firestore = () => {
-    db ??= new Firestore(firestoreSettings(process.env, config.project));
+    db ??= new Firestore(firestoreSettings(env, config.project));
     return db;
   };
   const owned = await ownedPolicies(
@@ -154,5 +156,5 @@ export async function createReverifyFromEnv(
   env: NodeJS.ProcessEnv,
   clients: ReverifyClients,
 ): Promise<ReverifyRuntime> {
-  return await createReverifyFromConfig(loadReverifyConfig(env), clients);
+  return await createReverifyFromConfig(loadReverifyConfig(env), clients, env);
 }

@@ -6,14 +6,17 @@
  * two installations in one project shared signing records, monitor cursors and alerts.
  */
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { alertSinkFromEnv } from '../../../functions/alerts/from-env.ts';
+import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
 import { firestoreDatabaseFromEnv, firestoreSettings } from '../../../functions/config/firestore.ts';
 import { InvalidInputError } from '../../../functions/errors.ts';
 import { createLogger } from '../../../functions/logging/logger.ts';
 import { monitorDepsFromEnv } from '../../../functions/monitor-log/from-env.ts';
+import { createReverifyFromEnv } from '../../../functions/reverify/from-env.ts';
 import { signOnPushDepsFromEnv } from '../../../functions/sign-on-push/from-env.ts';
 
 const FUNCTIONS_DIR = path.resolve(import.meta.dirname, '../../../functions');
@@ -126,5 +129,31 @@ describe('FIRESTORE_DATABASE', () => {
       named,
       'monitorLog',
     );
+  });
+
+  it('reverifyImages reads it from the environment it is given, not the process environment (the CLI gives stack.env over it)', async () => {
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .publicKey.export({ type: 'spki', format: 'pem' })
+      .toString();
+    const env = {
+      GCP_PROJECT: 'p',
+      SIGSENTRY_WATCH: 'localhost:5000/app/**',
+      SIGSENTRY_PUBLIC_KEYS: pem,
+      REKOR_URL: 'none',
+    };
+    const clients = { logger: createLogger({ component: 'test' }), alerts: new MemoryAlertSink() };
+    await assert.rejects(
+      createReverifyFromEnv({ ...env, FIRESTORE_DATABASE: 'Sigsentry-B' }, clients),
+      (err: unknown) =>
+        err instanceof InvalidInputError && /^FIRESTORE_DATABASE is "Sigsentry-B"/.test(err.message),
+    );
+    const saved = process.env.FIRESTORE_DATABASE;
+    process.env.FIRESTORE_DATABASE = 'Not A Database';
+    try {
+      await createReverifyFromEnv({ ...env, FIRESTORE_DATABASE: 'sigsentry-b' }, clients);
+    } finally {
+      if (saved === undefined) delete process.env.FIRESTORE_DATABASE;
+      else process.env.FIRESTORE_DATABASE = saved;
+    }
   });
 });
