@@ -94,7 +94,7 @@ export async function attachBundleReferrer(
   return await deps.lock.lock(subjectRef, async (hold) => {
     // The fallback index is read as it will be rewritten: one Go readers see otherwise, or that would
     // not be written back unchanged, fails the attach here, before the referrer manifest is pushed.
-    const listed = await listReferrers(deps.registry, image, SIGSTORE_BUNDLE_V03, { rewrite: true });
+    const listed = await listBundleReferrers(deps.registry, image, SIGSTORE_BUNDLE_V03, { rewrite: true });
     const existing = await findReferrerWithLayer(deps.registry, image, listed.descriptors, bundleBlob.digest);
     if (existing !== undefined) {
       return { manifest: existing, via: listed.via, attached: false, ...fallbackTagOf(listed.via, image) };
@@ -165,14 +165,7 @@ export async function listBundleReferrers(
   registry: Registry,
   image: DigestReference,
   artifactType: string = SIGSTORE_BUNDLE_V03,
-): Promise<{ via: ReferrersSource; descriptors: Descriptor[] }> {
-  return await listReferrers(registry, image, artifactType);
-}
-
-async function listReferrers(
-  registry: Registry,
-  image: DigestReference,
-  artifactType: string,
+  /** `rewrite`: the fallback index is read to be rewritten (readFallbackIndex). */
   options: ParseManifestOptions = {},
 ): Promise<{ via: ReferrersSource; descriptors: Descriptor[] }> {
   const viaApi = await registry.referrers(image, image.digest, { artifactType });

@@ -12,6 +12,7 @@
 import crypto from 'node:crypto';
 import { X509Certificate } from '@sigstore/core';
 import { certificateIdentity } from '../tlog/entries/identity.ts';
+import { kmsKeyResourceName } from '../verify/policy.ts';
 import { certificateSpki, derStringOrRaw } from './der.ts';
 import type { ExtractedVerifier } from './entry-verifiers.ts';
 import type { ResolvedIdentity } from './identities.ts';
@@ -66,7 +67,8 @@ export class IdentityMatcher {
     for (const id of identities) {
       if (id.type === 'key') {
         add(this.keys, id.keySha256, id);
-        if (id.keyVersion !== undefined) this.keyVersions.set(kmsName(id.keyVersion), id.keySha256);
+        if (id.keyVersion !== undefined)
+          this.keyVersions.set(kmsKeyResourceName(id.keyVersion), id.keySha256);
       } else if (id.type === 'certificateFingerprint') add(this.certs, id.sha256, id);
       else {
         // A trailing slash of the issuer is left out of its literal: the certificate may have none.
@@ -103,7 +105,7 @@ export class IdentityMatcher {
    * key version is bound to an entry through it (signing-lookup.ts).
    */
   keyOfVersion(keyVersion: string): string | undefined {
-    return this.keyVersions.get(kmsName(keyVersion));
+    return this.keyVersions.get(kmsKeyResourceName(keyVersion));
   }
 
   /**
@@ -172,9 +174,4 @@ function bothCases(source: string): readonly RegExp[] {
 /** Whether any pattern matches any of the texts. */
 function matchesAny(patterns: readonly RegExp[], ...texts: string[]): boolean {
   return patterns.some((p) => texts.some((t) => p.test(t)));
-}
-
-/** A KMS key version's resource name, with or without the `gcpkms://` scheme cosign writes. */
-function kmsName(keyVersion: string): string {
-  return keyVersion.replace(/^gcpkms:\/\//, '');
 }

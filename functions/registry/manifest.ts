@@ -37,18 +37,18 @@ const MANIFEST_FIELDS = [
 const INDEX_FIELDS = ['schemaVersion', 'mediaType', 'artifactType', 'manifests', 'subject', 'annotations'];
 
 /**
- * An object with each key Go would decode into one of `fields` renamed to that field, every other key
+ * An object with each key Go would decode into one of the fields (`byFolded`: a field by its Go-folded
+ * name) renamed to that field, every other key
  * kept as it is (a read-modify-write keeps them). Anything but a plain object is returned as it is, for
  * the schema to judge. Two keys for one field throw AmbiguousFieldError (parseManifestBytes refuses
  * them in the text before this; a value built in code can still hold them).
  */
-function goSpelled(value: unknown, fields: readonly string[]): unknown {
+function goSpelled(value: unknown, byFolded: ReadonlyMap<string, string>): unknown {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
-  const byFolded = new Map(fields.map((field) => [goFoldedName(field), field]));
   const out: Record<string, unknown> = {};
   const spelled = new Map<string, string>();
   for (const [key, item] of Object.entries(value)) {
-    const name = fields.includes(key) ? key : (byFolded.get(goFoldedName(key)) ?? key);
+    const name = byFolded.get(goFoldedName(key)) ?? key;
     const before = spelled.get(name);
     if (before !== undefined) throw new AmbiguousFieldError(name, [before, key]);
     spelled.set(name, key);
@@ -57,8 +57,11 @@ function goSpelled(value: unknown, fields: readonly string[]): unknown {
   return out;
 }
 
-const goObject = <T extends z.ZodType>(fields: readonly string[], schema: T) =>
-  z.preprocess((value) => goSpelled(value, fields), schema);
+/** A schema reading an object as goSpelled does; the fields are folded once, not per object read. */
+function goObject<T extends z.ZodType>(fields: readonly string[], schema: T) {
+  const byFolded = new Map(fields.map((field) => [goFoldedName(field), field]));
+  return z.preprocess((value) => goSpelled(value, byFolded), schema);
+}
 
 const digest = z.string().refine(isDigest, 'not a sha256 digest');
 const annotations = z.record(z.string(), z.string());
@@ -138,19 +141,24 @@ export function parseManifestBytes<T extends z.ZodType>(
   } catch (cause) {
     throw new RegistryIntegrityError('manifest is not JSON', { ...details, reason: String(cause) });
   }
-  const manifestDigest = sha256Digest(bytes);
-  const named = `the manifest ${manifestDigest}${typeof details['reference'] === 'string' ? ` (${details['reference']})` : ''}`;
+  // Named by its digest in a refusal only: hashing every manifest read to name it would be work wasted.
+  const refused = () => {
+    const manifestDigest = sha256Digest(bytes);
+    const reference = typeof details['reference'] === 'string' ? ` (${details['reference']})` : '';
+    return { named: `the manifest ${manifestDigest}${reference}`, details: { ...details, manifestDigest } };
+  };
   try {
     assertNoDuplicateKeys(text);
   } catch (err) {
     if (!(err instanceof DuplicateKeyError)) throw err;
-    throw ambiguous(err, named, { ...details, manifestDigest });
+    throw ambiguous(err, refused());
   }
   const unkept = options.rewrite === true ? unkeptTokens(text) : [];
   if (unkept.length > 0) {
+    const { named, details: about } = refused();
     throw new UnkeepableManifestError(
       `${named} has ${unkept.slice(0, 3).join(', ')}${unkept.length > 3 ? ' (and more)' : ''}: rewriting it would change what another writer wrote, so sigsentry will not add to it`,
-      { ...details, manifestDigest, unkept },
+      { ...about, unkept },
     );
   }
   let parsed: z.ZodSafeParseResult<z.infer<T>>;
@@ -158,7 +166,7 @@ export function parseManifestBytes<T extends z.ZodType>(
     parsed = schema.safeParse(json);
   } catch (err) {
     if (!(err instanceof AmbiguousFieldError)) throw err;
-    throw ambiguous(err, named, { ...details, manifestDigest });
+    throw ambiguous(err, refused());
   }
   if (!parsed.success) {
     throw new RegistryIntegrityError('manifest does not have the expected shape', {
@@ -207,8 +215,7 @@ function inDocumentOrder(value: unknown, source: unknown): unknown {
 
 function ambiguous(
   err: AmbiguousFieldError,
-  named: string,
-  details: Record<string, unknown>,
+  { named, details }: { named: string; details: Record<string, unknown> },
 ): AmbiguousManifestError {
   const at = err instanceof DuplicateKeyError ? ` at ${err.path}` : '';
   const what =

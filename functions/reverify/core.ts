@@ -197,14 +197,11 @@ const sameFingerprint = (a: SignatureFingerprint, b: SignatureFingerprint) =>
 function reportListingFailures(logger: Logger, summary: ReverifySummary, failures: ListingFailure[]): void {
   for (const { subject, kind, message, error } of failures) {
     summary.errors.push({ ref: subject, error: message });
-    if (kind === 'watch-rule') {
-      logger.error(`${message}; the last verdicts of its tags stand`, {
-        watchRule: subject,
-        host: subject.split('/')[0],
-      });
-    } else {
-      logger.error(`${message}; the last verdicts of its tags stand`, { repository: subject, error });
-    }
+    const about =
+      kind === 'watch-rule'
+        ? { watchRule: subject, host: subject.split('/')[0] }
+        : { repository: subject, error };
+    logger.error(`${message}; the last verdicts of its tags stand`, about);
   }
 }
 
