@@ -113,14 +113,14 @@ export class RekorV1Source implements MonitoredLog {
     // The trees the entries are proven in (a live log's grows during the read), each with the
     // lowest entry proven in it: one consistency proof per tree, not per entry.
     const trees = new Map<string, ProofTree>();
-    const entries = await this.client.scanEntries(start + offset, end + offset, (entry) => {
+    const entries = await this.client.scanEntries(start + offset, end + offset, (entry, body) => {
       const proof = placedProof(entry, offset);
       const treeKey = `${proof.treeSize}:${proof.rootHash}`;
       const known = trees.get(treeKey);
       if (known === undefined || entry.logIndex < known.logIndex) {
         trees.set(treeKey, { checkpoint: proof.checkpoint, logIndex: entry.logIndex, uuid: entry.uuid });
       }
-      return scannedEntry(entry, offset, this.client);
+      return scannedEntry(entry, body, offset, this.client);
     });
     // In log order, as the entries were read before answers came back concurrently: a fault names
     // the first entry it concerns.
@@ -174,13 +174,12 @@ function placedProof(
 }
 
 /**
- * What the scan keeps of a checked entry: its decoded body and what its signed entry timestamp
- * covers, not the answer's proof or base64 text. The timestamp is checked over the body encoded
- * again, which is the text the log signed: the client accepts only canonical base64 (one encoding
- * per body).
+ * What the scan keeps of a checked entry: its body as the client decoded it and what its signed
+ * entry timestamp covers, not the answer's proof or base64 text. The timestamp is checked over the
+ * body encoded again, which is the text the log signed: the client accepts only canonical base64
+ * (one encoding per body).
  */
-function scannedEntry(entry: LogEntry, offset: number, client: RekorV1Reader): ScannedEntry {
-  const body = Buffer.from(entry.body, 'base64');
+function scannedEntry(entry: LogEntry, body: Buffer, offset: number, client: RekorV1Reader): ScannedEntry {
   const { logID, logIndex, integratedTime, uuid } = entry;
   const signedEntryTimestamp = entry.verification?.signedEntryTimestamp;
   return {

@@ -99,12 +99,11 @@ function moreContainersThan(bytes: Buffer, max: number): boolean {
 }
 
 /**
- * Reads a response body as JSON of `schema`, at most `read.limit` bytes and `read.maxContainers`
- * objects and arrays (limits.ts). A body that cannot be read is a retryable DependencyError; one
- * past its byte limit LogResponseTooLargeError; one past its containers, not JSON, or not of the
- * shape, LogIntegrityError `malformed`.
+ * Reads a response body as JSON, at most `read.limit` bytes and `read.maxContainers` objects and
+ * arrays (limits.ts). A body that cannot be read is a retryable DependencyError; one past its byte
+ * limit LogResponseTooLargeError; one past its containers or not JSON, LogIntegrityError `malformed`.
  */
-export async function readJson<T>(res: Response, schema: z.ZodType<T>, read: JsonRead): Promise<T> {
+export async function readJsonValue(res: Response, read: JsonRead): Promise<unknown> {
   const { what } = read;
   const details = read.details ?? {};
   const bytes = await readBodyBytes(res, read);
@@ -116,17 +115,34 @@ export async function readJson<T>(res: Response, schema: z.ZodType<T>, read: Jso
     );
   }
   const text = bodyText(bytes);
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw new LogIntegrityError('malformed', `the ${what} is not JSON`, details, err);
   }
-  const parsed = schema.safeParse(json);
+}
+
+/** The LogIntegrityError `malformed` for an answer of the wrong shape, naming where. */
+export function malformedAnswer(
+  read: JsonRead,
+  path: string | undefined,
+  cause?: unknown,
+): LogIntegrityError {
+  const where = path === undefined ? '' : ` at ${path || '(root)'}`;
+  return new LogIntegrityError(
+    'malformed',
+    `the ${read.what} is malformed${where}`,
+    read.details ?? {},
+    cause,
+  );
+}
+
+/** readJsonValue, the value then checked against `schema`: one not of its shape is `malformed`. */
+export async function readJson<T>(res: Response, schema: z.ZodType<T>, read: JsonRead): Promise<T> {
+  const parsed = schema.safeParse(await readJsonValue(res, read));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const where = issue === undefined ? '' : ` at ${issue.path.map(String).join('.') || '(root)'}`;
-    throw new LogIntegrityError('malformed', `the ${what} is malformed${where}`, details, parsed.error);
+    throw malformedAnswer(read, issue?.path.map(String).join('.'), parsed.error);
   }
   return parsed.data;
 }

@@ -5,7 +5,7 @@ import { ecdsaNoteVerifier, rekorLogId } from '../checkpoint/keys.ts';
 import { type VerifiedCheckpoint, verifyCheckpoint } from '../checkpoint/verify.ts';
 import { canonicalJson } from '../entries/canonical.ts';
 import { MerkleProofError } from '../merkle/errors.ts';
-import { hashLeaf } from '../merkle/hash.ts';
+import { HASH_SIZE, hashLeaf } from '../merkle/hash.ts';
 import { ProvenNodes, verifyConsistency, verifyInclusion } from '../merkle/verify.ts';
 import { LogIntegrityError } from './errors.ts';
 import { type HttpOptions, LogHttpError, request } from './http.ts';
@@ -21,13 +21,15 @@ import {
   V1_RETRIEVED_ENTRIES_MAX_CONTAINERS,
 } from './limits.ts';
 import { logFetch } from './node-fetch.ts';
+import { canonicalBase64, hexHashes, retrievedEntries } from './rekor-v1-retrieved.ts';
 import {
   consistencyProofSchema,
   logEntrySchema,
   logInfoSchema,
+  malformedAnswer,
   readJson,
+  readJsonValue,
   rekorV1EntrySchema,
-  retrievedEntriesSchema,
 } from './rekor-v1-schema.ts';
 import type { LogEntry, RekorV1Entry } from './types.ts';
 
@@ -360,7 +362,7 @@ export class RekorV1Client {
    * returns, so the answer's proof hashes and base64 bodies die young instead of being copied by
    * each minor GC they outlive (most of a v1 scan's GC time).
    */
-  scanEntries<T>(start: number, end: number, keep: (entry: LogEntry) => T): Promise<T[]> {
+  scanEntries<T>(start: number, end: number, keep: (entry: LogEntry, body: Buffer) => T): Promise<T[]> {
     return this.readEntries(start, end, undefined, true, keep);
   }
 
@@ -369,7 +371,7 @@ export class RekorV1Client {
     end: number,
     checkpoint: VerifiedCheckpoint | undefined,
     deferTimestamps: boolean,
-    keep: (entry: LogEntry) => T,
+    keep: (entry: LogEntry, body: Buffer) => T,
   ): Promise<T[]> {
     const batches: number[][] = [];
     for (let i = start; i < end; i += BATCH) {
@@ -392,14 +394,16 @@ export class RekorV1Client {
           },
           this.http,
         );
-        const answer = await readJson(res, retrievedEntriesSchema, {
+        const read = {
           what: 'retrieved entries',
           url,
           limit: V1_RETRIEVED_ENTRIES_MAX_BYTES,
           maxContainers: V1_RETRIEVED_ENTRIES_MAX_CONTAINERS,
           details: { logIndex: indexes[0] },
-        });
-        const list = answer.map(single);
+        };
+        const answer = retrievedEntries(await readJsonValue(res, read));
+        if (!answer.ok) throw malformedAnswer(read, answer.path);
+        const list = answer.entries;
         if (list.length !== indexes.length) {
           throw new LogIntegrityError(
             'missing-entries',
@@ -409,11 +413,10 @@ export class RekorV1Client {
             },
           );
         }
-        // Already of the entry shape (readJson): checked, not parsed again.
+        // Already of the entry shape (retrievedEntries): checked, not parsed again.
         const kept: T[] = new Array(list.length);
         for (const [k, e] of list.entries()) {
-          this.checkEntry(e, indexes[k], checkpoint, proven, deferTimestamps);
-          kept[k] = keep(e);
+          kept[k] = keep(e, this.checkEntry(e, indexes[k], checkpoint, proven, deferTimestamps));
         }
         out[b] = kept;
       }
@@ -459,7 +462,15 @@ export class RekorV1Client {
       logID: entry.logID,
       logIndex: entry.logIndex,
     });
-    if (!verify('sha256', Buffer.from(payload), this.key, Buffer.from(set, 'base64'))) {
+    const signature = canonicalBase64(set);
+    if (signature === undefined) {
+      throw new LogIntegrityError(
+        'malformed',
+        `entry ${entry.logIndex}'s signed entry timestamp is not base64`,
+        details,
+      );
+    }
+    if (!verify('sha256', Buffer.from(payload), this.key, signature)) {
       throw new LogIntegrityError(
         'bad-set',
         `entry ${entry.logIndex} has an invalid signed entry timestamp`,
@@ -469,8 +480,9 @@ export class RekorV1Client {
   }
 
   /**
-   * verifyEntry for an entry already of the schema's shape. `proven` (per tree, shared by the
-   * entries of one read) lets consecutive entries' inclusion proofs stop at nodes already proven.
+   * verifyEntry for an entry already of the schema's shape; returns its decoded body. `proven`
+   * (per tree, shared by the entries of one read) lets consecutive entries' inclusion proofs stop
+   * at nodes already proven.
    */
   private checkEntry(
     entry: LogEntry,
@@ -478,7 +490,7 @@ export class RekorV1Client {
     checkpoint: VerifiedCheckpoint | undefined,
     proven?: Map<string, ProvenNodes>,
     deferTimestamp = false,
-  ): void {
+  ): Buffer {
     const logIndex = entry.logIndex;
     const details = { logIndex, uuid: entry.uuid };
     if (expectedIndex !== undefined && logIndex !== expectedIndex) {
@@ -500,6 +512,14 @@ export class RekorV1Client {
     // No check that proof.logIndex equals logIndex: on a sharded Rekor (the public one) the entry's
     // index is global and the proof's is within the active shard's tree.
     let root = fromHex(proof.rootHash);
+    const hashes = hexHashes(proof.hashes);
+    if (root.length !== HASH_SIZE || hashes === undefined) {
+      throw new LogIntegrityError(
+        'malformed',
+        `entry ${logIndex}'s inclusion proof holds a hash that is not hex`,
+        details,
+      );
+    }
     if (checkpoint !== undefined) {
       if (proof.treeSize !== checkpoint.size || !root.equals(checkpoint.rootHash)) {
         throw new LogIntegrityError(
@@ -521,7 +541,12 @@ export class RekorV1Client {
       }
       root = cp.rootHash;
     }
-    const leaf = hashLeaf(Buffer.from(entry.body, 'base64'));
+    // Decoded once, for the leaf hash and for the caller; one encoding per body (canonical).
+    const body = canonicalBase64(entry.body);
+    if (body === undefined) {
+      throw new LogIntegrityError('malformed', `entry ${logIndex}'s body is not base64`, details);
+    }
+    const leaf = hashLeaf(body);
     try {
       let nodes: ProvenNodes | undefined;
       if (proven !== undefined) {
@@ -529,7 +554,7 @@ export class RekorV1Client {
         nodes = proven.get(tree) ?? new ProvenNodes(proof.treeSize, root);
         proven.set(tree, nodes);
       }
-      verifyInclusion(proof.logIndex, proof.treeSize, leaf, proof.hashes.map(fromHex), root, nodes);
+      verifyInclusion(proof.logIndex, proof.treeSize, leaf, hashes, root, nodes);
     } catch (err) {
       if (!(err instanceof MerkleProofError)) throw err;
       throw new LogIntegrityError(
@@ -549,6 +574,7 @@ export class RekorV1Client {
         { ...details, leafHash: leaf.toString('hex') },
       );
     }
+    return body;
   }
 
   private verifyNote(note: string, details: Record<string, unknown>): VerifiedCheckpoint {

@@ -59,7 +59,7 @@ export function verifyInclusion(
   leafIndex: number,
   treeSize: number,
   leafHash: Uint8Array,
-  proof: readonly Uint8Array[],
+  proof: Iterable<Uint8Array>,
   root: Uint8Array,
   proven?: ProvenNodes,
 ): void {
@@ -108,7 +108,7 @@ function climb(
   leafIndex: number,
   treeSize: number,
   leafHash: Uint8Array,
-  proof: readonly Uint8Array[],
+  proof: Iterable<Uint8Array>,
   visit?: (level: number, index: number, hash: Buffer) => boolean,
 ): Buffer {
   checkSize('leaf index', leafIndex);

@@ -41,9 +41,9 @@ function readerAnsweringInReverse(): RekorV1Reader {
     getLogInfo: () => Promise.resolve({ checkpoint: head, indexOffset: 0, inactiveShards: [] }) as never,
     verifyConsistency: () => Promise.resolve(),
     verifySignedEntryTimestamp: () => {},
-    scanEntries: async <T>(start: number, end: number, keep: (e: LogEntry) => T) => {
+    scanEntries: async <T>(start: number, end: number, keep: (e: LogEntry, body: Buffer) => T) => {
       const out: T[] = new Array(end - start);
-      for (let i = end - 1; i >= start; i--) out[i - start] = keep(entry(i));
+      for (let i = end - 1; i >= start; i--) out[i - start] = keep(entry(i), Buffer.from('{}'));
       return out;
     },
   };
