@@ -45,7 +45,7 @@ resource "google_monitoring_alert_policy" "sigsentry_alerts" {
 # no signing-failed alert was raised), or a fan-out shard the monitor could not scan. Either leaves
 # an image unsigned or a stretch of the log unwatched, so the first one opens an incident, which
 # stays open until the message is pulled from the dead-letter subscription (infra/README.md, "Dead
-# letters").
+# letters"). Nothing else reports it, which is why var.notification_channels must name a channel.
 resource "google_monitoring_alert_policy" "dead_letters" {
   display_name = "${var.name_prefix}dead letters"
   combiner     = "OR"

@@ -8,7 +8,7 @@ data "archive_file" "source" {
 }
 
 resource "google_storage_bucket" "source" {
-  name                        = "${var.project}-${var.name_prefix}source"
+  name                        = "${local.bucket_project}-${var.name_prefix}source"
   location                    = var.region
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"

@@ -11,9 +11,17 @@ locals {
   # What signs, and what the verifier and the monitor expect: one key version, chosen explicitly.
   kms_key_version = "${local.crypto_key_id}/cryptoKeyVersions/${var.key_version}"
 
+  # The project as registry paths write it: a domain-scoped project `example.com:my-project` is
+  # `example.com/my-project` there (Artifact Registry, "Repository and image names", Domain-scoped
+  # projects), while API resource names (projects/example.com:my-project/…) keep the colon.
+  registry_project = replace(var.project, ":", "/")
+  # The project in bucket names, which allow neither a colon nor (without verifying the domain) a
+  # dot: example-com-my-project. A project id without a domain has neither and is kept as it is.
+  bucket_project = replace(var.project, "/[:.]/", "-")
+
   # HOST/PROJECT/REPO/** for each watched Docker repository.
   watch_globs = [
-    for r in var.watched_repositories : "${r.location}-docker.pkg.dev/${var.project}/${r.repository_id}/**"
+    for r in var.watched_repositories : "${r.location}-docker.pkg.dev/${local.registry_project}/${r.repository_id}/**"
   ]
   watched = { for r in var.watched_repositories : "${r.location}/${r.repository_id}" => r }
 

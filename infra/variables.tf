@@ -211,9 +211,24 @@ variable "alert_webhook_secret_version" {
 }
 
 variable "notification_channels" {
-  description = "Cloud Monitoring notification channel ids for the severity-ALERT log policy."
+  description = <<-EOT
+    Cloud Monitoring notification channels (projects/PROJECT/notificationChannels/ID) that every
+    alert policy in alerting.tf notifies: sigsentry's severity-ALERT log lines, a message in either
+    dead-letter subscription and a scheduled function that stops completing. The last two are
+    raised nowhere else (not in Firestore, the alert topic or the webhook), so at least one is
+    required.
+  EOT
   type        = list(string)
-  default     = []
+
+  validation {
+    condition     = length(var.notification_channels) > 0
+    error_message = "Set notification_channels to at least one Cloud Monitoring notification channel (projects/PROJECT/notificationChannels/ID; gcloud beta monitoring channels list). Without one, a push dead-lettered before it could be signed (its only signal is the dead-letter alert policy), a failing monitor shard and a scheduled function that stops completing open incidents that notify nobody."
+  }
+
+  validation {
+    condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
+    error_message = "Each notification_channels entry must be a channel's resource name, projects/PROJECT/notificationChannels/ID (gcloud beta monitoring channels list --format='value(name)')."
+  }
 }
 
 variable "reverify_schedule" {

@@ -177,13 +177,20 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     // No skipping on the tag: a runnable image may be pushed under a `sha256-<hex>.sig` tag. What
     // sigsentry and cosign push there is known by its manifest below, read by digest (one GET).
     const repository = `${n.host}/${n.repository}`;
+    // Artifact Registry publishes every repository of the project to `gcr` (other regions, gcr.io,
+    // sigsentry's own function images, another installation's): a host no rule names is an
+    // unwatched repository like any other, skipped without an alert. A rule's host is literal (the
+    // loader refuses a wildcard there) and a message's host holds no `/`, so a rule matches only
+    // repositories on its own host.
+    const rule = ruleFor(deps.config, repository);
+    if (!rule) return { outcome: 'skipped', reason: `repository ${repository} is not watched` };
+    // Watched, yet on a host the registry client does not allow (a rule built past the loader with
+    // a wildcard host): refused, with the alert, before anything is read.
     if (!watchedHosts.has(n.host)) {
       throw new PolicyViolationError(`refusing to sign: host ${n.host} is outside the watched set`, {
         image: n.raw.digest ?? n.raw.tag,
       });
     }
-    const rule = ruleFor(deps.config, repository);
-    if (!rule) return { outcome: 'skipped', reason: `repository ${repository} is not watched` };
 
     // Never trust the event: the digest (or the tag's digest) must exist in the registry now. A
     // digest is fetched directly: the manifest's bytes are checked against it, so no HEAD first.

@@ -46,10 +46,11 @@ describe('signOnPush refuses what it must not sign, and logs nothing for it', ()
       'ERROR',
     ],
     [
+      // Artifact Registry publishes every repository of the project: skipped like any unwatched one.
       'a host outside the watched set',
       () => ({ action: 'INSERT', digest: `evil.example.com/team/app@${randomDigest()}` }),
-      /refusing to sign: host evil\.example\.com is outside the watched set/,
-      'ERROR',
+      /skipped: repository evil\.example\.com\/team\/app is not watched/,
+      'INFO',
     ],
     [
       // Known by its manifest, read like any push's: a runnable image under such a tag is signed.

@@ -103,14 +103,30 @@ export function* strings(node: unknown, at = ''): Generator<[string, string]> {
 }
 
 // One token of the expressions `evaluate` reads: white space, a string without interpolation, a
-// number, a variable or local, a bool, an operator.
+// number, a variable or local, a bool, a call of one of FUNCTIONS, an operator.
 const TOKEN =
-  /\s+|"(?:[^"\\$]|\\.)*"|\d+(?:\.\d+)?|(?:var|local)\.[A-Za-z0-9_]+|true|false|==|!=|&&|\|\||[!?:()]/y;
+  /\s+|"(?:[^"\\$]|\\.)*"|\d+(?:\.\d+)?|(?:var|local)\.[A-Za-z0-9_]+|true|false|replace\(|==|!=|&&|\|\||[!?:(),]/y;
+
+/**
+ * Terraform's functions `evaluate` reads. replace(string, substring, replacement): every
+ * occurrence of substring, or, when it is wrapped in slashes, of that regular expression.
+ */
+const FUNCTIONS = {
+  replace(value: unknown, substring: unknown, replacement: unknown): string {
+    if (typeof value !== 'string' || typeof substring !== 'string' || typeof replacement !== 'string') {
+      throw new Error('evaluate: replace() takes three strings');
+    }
+    const pattern = /^\/(.+)\/$/s.exec(substring);
+    return pattern
+      ? value.replace(new RegExp(pattern[1]!, 'g'), replacement)
+      : value.replaceAll(substring, () => replacement);
+  },
+};
 
 /**
  * The value of a simple expression (a resource's `count`, a boolean local) for the given variable
  * values, the others at their defaults: string, number and bool literals, `var.` and `local.`
- * references, `==`, `!=`, `!`, `&&`, `||`, `? :` and parentheses. Anything else throws, so a check
+ * references, `replace()`, `==`, `!=`, `!`, `&&`, `||`, `? :` and parentheses. Anything else throws, so a check
  * built on it never passes on an expression it did not read. A literal is its own value.
  */
 export function evaluate(
@@ -141,6 +157,9 @@ export function evaluate(
       const name = token.slice(6);
       if (!(name in tf.locals)) throw new Error(`evaluate: no local ${name}`);
       operand = evaluate(tf, tf.locals[name], vars, depth + 1);
+    } else if (token === 'replace(') {
+      js += 'functions.replace(';
+      continue;
     } else {
       js += token === '==' ? '===' : token === '!=' ? '!==' : token;
       continue;
@@ -150,5 +169,5 @@ export function evaluate(
     }
     js += JSON.stringify(operand);
   }
-  return new Function(`return (${js});`)();
+  return new Function('functions', `return (${js});`)(FUNCTIONS);
 }
