@@ -10,6 +10,7 @@
  * verified. test/unit/tlog/rekor-v1-retrieved.test.ts holds both readings to the same verdicts.
  */
 import { HASH_SIZE } from '../merkle/hash.ts';
+import type { ProofNodes } from '../merkle/verify.ts';
 import type { LogEntry } from './types.ts';
 
 /** The entries, one per element of the answer, each with its UUID; or where the answer is malformed. */
@@ -89,10 +90,11 @@ export function canonicalBase64(text: string): Buffer | undefined {
  * if any is not hex (the decoder stops at the first pair that is not). Each is a view of one buffer,
  * made when the climb reaches it; most climbs stop at a node an earlier entry proved.
  */
-export function hexHashes(hex: readonly string[]): Iterable<Buffer> | undefined {
+export function hexHashes(hex: readonly string[]): ProofNodes | undefined {
   const bytes = Buffer.from(hex.join(''), 'hex');
   if (bytes.length !== hex.length * HASH_SIZE) return undefined;
   return {
+    length: hex.length,
     *[Symbol.iterator]() {
       for (let at = 0; at < bytes.length; at += HASH_SIZE) yield bytes.subarray(at, at + HASH_SIZE);
     },

@@ -9,4 +9,11 @@ export {
   rootFromLeafHashes,
   subtreeRoot,
 } from './proofs.ts';
-export { ProvenNodes, rootFromInclusionProof, verifyConsistency, verifyInclusion } from './verify.ts';
+export {
+  inclusionPathLength,
+  type ProofNodes,
+  ProvenNodes,
+  rootFromInclusionProof,
+  verifyConsistency,
+  verifyInclusion,
+} from './verify.ts';

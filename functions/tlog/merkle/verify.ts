@@ -49,17 +49,21 @@ export class ProvenNodes {
   }
 }
 
+/** An audit path: an array, or nodes handed out as the climb reaches them (counted all the same). */
+export type ProofNodes = Iterable<Uint8Array> & { readonly length: number };
+
 /**
  * RFC 9162 §2.1.3.2: recompute the root from a leaf hash and its audit path, and compare it with
  * `root`. Throws MerkleProofError on any mismatch. With `proven` (nodes of this same tree proven
- * earlier), the climb stops at the first proven node, which must hash the same; the nodes this
- * proof ties to the root are added to it.
+ * earlier), the climb stops at the first proven node, which must hash the same, and the path must
+ * still be as long as the walk's (a log serving proofs with nodes added or cut is noticed with the
+ * shortcut as without it); the nodes this proof ties to the root are added to it.
  */
 export function verifyInclusion(
   leafIndex: number,
   treeSize: number,
   leafHash: Uint8Array,
-  proof: Iterable<Uint8Array>,
+  proof: ProofNodes,
   root: Uint8Array,
   proven?: ProvenNodes,
 ): void {
@@ -86,7 +90,37 @@ export function verifyInclusion(
   });
   if (known === false) throw mismatch();
   if (known === undefined && !computed.equals(Buffer.from(root))) throw mismatch();
+  if (known === true) {
+    const want = inclusionPathLength(leafIndex, treeSize);
+    if (proof.length > want)
+      throw new MerkleProofError('proof-too-long', 'inclusion proof has more nodes than the path');
+    if (proof.length < want)
+      throw new MerkleProofError('proof-too-short', 'inclusion proof has fewer nodes than the path');
+  }
   for (const [level, index, hash] of climbed) proven!.add(level, index, hash);
+}
+
+/**
+ * How many nodes the audit path of leaf `leafIndex` in a tree of `treeSize` holds: the steps of
+ * the RFC 9162 §2.1.3.2 walk until `sn` is 0, each taking one node (transparency-dev/merkle's
+ * inner + border). `leafIndex` must be below `treeSize`.
+ */
+export function inclusionPathLength(leafIndex: number, treeSize: number): number {
+  let fn = leafIndex;
+  let sn = treeSize - 1;
+  let nodes = 0;
+  while (sn !== 0) {
+    if (fn === sn && !isOdd(fn)) {
+      while (!isOdd(fn) && fn !== 0) {
+        fn = half(fn);
+        sn = half(sn);
+      }
+    }
+    fn = half(fn);
+    sn = half(sn);
+    nodes++;
+  }
+  return nodes;
 }
 
 /** The root that an inclusion proof implies (RFC 9162 §2.1.3.2 steps 1-5). */
@@ -102,7 +136,8 @@ export function rootFromInclusionProof(
 /**
  * The RFC 9162 walk. After each step `r` is the hash of the subtree at (level, index): the walk's
  * state, shifts so far and fn. `visit` may stop the walk early (returning true): the proof's
- * length is then not checked, since the rest of the path was checked by whoever proved that node.
+ * length is then left to the caller (verifyInclusion), the rest of the path having been checked by
+ * whoever proved that node.
  */
 function climb(
   leafIndex: number,

@@ -9,6 +9,7 @@ import {
   consistencyProof,
   hashChildren,
   hashLeaf,
+  inclusionPathLength,
   inclusionProof,
   MemoryLevels,
   MerkleProofError,
@@ -233,6 +234,51 @@ describe('proof generation from stored levels', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('proven nodes: a proof with a node added or cut is refused as it is without them, though the climb stops early', () => {
+    for (const size of [2, 3, 8, 13, 64, 100]) {
+      const all = leaves(size);
+      const levels = new MemoryLevels(all);
+      const root = rootAt(levels, size);
+      const proven = new ProvenNodes(size, root);
+      verifyInclusion(0, size, all[0]!, inclusionProof(levels, 0, size), root, proven);
+      for (let i = 1; i < size; i++) {
+        const path = inclusionProof(levels, i, size);
+        const longer = [...path, Buffer.alloc(32, 0xee)];
+        const shorter = path.slice(0, -1);
+        for (const [proof, reason] of [
+          [longer, 'proof-too-long'],
+          [shorter, 'proof-too-short'],
+        ] as const) {
+          for (const cache of [proven, undefined]) {
+            assert.throws(
+              () => verifyInclusion(i, size, all[i]!, proof, root, cache),
+              (err: unknown) => err instanceof MerkleProofError && err.reason === reason,
+              `leaf ${i} of ${size}, ${reason}, ${cache ? 'with' : 'without'} proven nodes`,
+            );
+          }
+        }
+        verifyInclusion(i, size, all[i]!, path, root, proven);
+      }
+    }
+  });
+
+  it('the audit path length is transparency-dev/merkle’s inner + border for every leaf of trees up to 300', () => {
+    const bitLength = (n: bigint) => n.toString(2).replace(/^0+/, '').length;
+    const ones = (n: bigint) => n.toString(2).replace(/0/g, '').length;
+    for (let size = 1; size <= 300; size++) {
+      for (let index = 0; index < size; index++) {
+        const inner = bitLength(BigInt(index) ^ BigInt(size - 1));
+        const border = ones(BigInt(index) >> BigInt(inner));
+        assert.equal(inclusionPathLength(index, size), inner + border, `leaf ${index} of ${size}`);
+      }
+    }
+    // Past 2^32, where bit operators on numbers would fail.
+    const size = 2 ** 40 + 12345;
+    const index = 2 ** 39 + 7;
+    const inner = bitLength(BigInt(index) ^ BigInt(size - 1));
+    assert.equal(inclusionPathLength(index, size), inner + ones(BigInt(index) >> BigInt(inner)));
   });
 
   it('proven nodes of one tree are refused for another', () => {

@@ -179,7 +179,7 @@ describe('the retrieve answer read by hand', () => {
     const hashes = [hex('a'), hex('b').toUpperCase()];
     const decoded = [...hexHashes(hashes)!];
     assert.deepEqual(
-      decoded.map((b) => b.toString('hex')),
+      decoded.map((b) => Buffer.from(b).toString('hex')),
       [hex('a'), hex('b')],
     );
     assert.equal(hexHashes([hex('a'), `${hex('b').slice(0, 62)}zz`]), undefined);
