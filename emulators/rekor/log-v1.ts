@@ -1,6 +1,6 @@
 import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { formatCheckpointBody } from '../../functions/tlog/checkpoint/checkpoint.ts';
-import { ecdsaNoteSigner, rekorLogId } from '../../functions/tlog/checkpoint/keys.ts';
+import { rekorLogId, rekorV1NoteSigner } from '../../functions/tlog/checkpoint/keys.ts';
 import { signNote } from '../../functions/tlog/checkpoint/verify.ts';
 import { canonicalJson } from '../../functions/tlog/entries/canonical.ts';
 import { RekorHttpError } from './errors.ts';
@@ -103,14 +103,14 @@ export class RekorV1Log {
     if (faults.splitView) root = createHash('sha256').update('fork').update(root).digest();
     const body = formatCheckpointBody({ origin: this.origin, size, rootHash: root, extensions: [] });
     if (faults.wrongCheckpointKey) {
-      return { note: signNote(body, ecdsaNoteSigner(this.opts.hostname, this.rogueKey)), rootHash: root };
+      return { note: signNote(body, rekorV1NoteSigner(this.opts.hostname, this.rogueKey)), rootHash: root };
     }
     if (faults.splitView)
-      return { note: signNote(body, ecdsaNoteSigner(this.opts.hostname, this.opts.key)), rootHash: root };
+      return { note: signNote(body, rekorV1NoteSigner(this.opts.hostname, this.opts.key)), rootHash: root };
     this.cached = {
       size,
       rootHash: root,
-      note: signNote(body, ecdsaNoteSigner(this.opts.hostname, this.opts.key)),
+      note: signNote(body, rekorV1NoteSigner(this.opts.hostname, this.opts.key)),
     };
     return { note: this.cached.note, rootHash: root };
   }

@@ -12,7 +12,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatCheckpointBody } from '../../functions/tlog/checkpoint/checkpoint.ts';
-import { ecdsaNoteSigner } from '../../functions/tlog/checkpoint/keys.ts';
+import { rekorV1NoteSigner } from '../../functions/tlog/checkpoint/keys.ts';
 import { signNote } from '../../functions/tlog/checkpoint/verify.ts';
 import { RekorHttpError } from './errors.ts';
 import type { FaultController } from './faults.ts';
@@ -162,7 +162,7 @@ export class RekorV1Shards {
     return {
       rootHash: rootHash.toString('hex'),
       treeSize: shard.treeSize,
-      signedTreeHead: signNote(body, ecdsaNoteSigner(this.#opts.hostname, this.#opts.key)),
+      signedTreeHead: signNote(body, rekorV1NoteSigner(this.#opts.hostname, this.#opts.key)),
       treeID: String(shard.treeId),
     };
   }

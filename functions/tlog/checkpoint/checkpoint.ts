@@ -1,3 +1,4 @@
+import { decodeStdBase64 } from './base64.ts';
 import { CheckpointError } from './errors.ts';
 import { parseSignedNote, type SignedNote } from './note.ts';
 
@@ -11,7 +12,6 @@ export interface Checkpoint {
 }
 
 const DECIMAL = /^(0|[1-9][0-9]*)$/;
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /** Parses the checkpoint text (the part a signed note signs). */
 export function parseCheckpointBody(text: string): Checkpoint {
@@ -27,8 +27,10 @@ export function parseCheckpointBody(text: string): Checkpoint {
   const size = Number(sizeLine);
   if (!Number.isSafeInteger(size))
     throw new CheckpointError('bad-size', `checkpoint size too large: ${sizeLine}`);
-  if (!BASE64.test(rootLine)) throw new CheckpointError('bad-root', 'checkpoint root hash is not base64');
-  const rootHash = Buffer.from(rootLine, 'base64');
+  // Go's checkpoint parsers: base64.StdEncoding (padded), then exactly 32 bytes.
+  const rootHash = decodeStdBase64(rootLine);
+  if (rootHash === undefined)
+    throw new CheckpointError('bad-root', 'checkpoint root hash is not padded standard base64');
   if (rootHash.length !== 32)
     throw new CheckpointError('bad-root', `checkpoint root hash is ${rootHash.length} bytes`);
   if (extensions.some((l) => l === ''))

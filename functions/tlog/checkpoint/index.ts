@@ -1,15 +1,17 @@
+export { decodeStdBase64 } from './base64.ts';
 export type { Checkpoint, ParsedCheckpoint } from './checkpoint.ts';
 export { formatCheckpointBody, parseCheckpoint, parseCheckpointBody } from './checkpoint.ts';
 export { CheckpointError } from './errors.ts';
 export type { NoteSigner, NoteVerifier, PublicKeyInput } from './keys.ts';
 export {
-  ecdsaNoteSigner,
-  ecdsaNoteVerifier,
   ed25519NoteKeyId,
   ed25519NoteSigner,
   ed25519NoteVerifier,
+  logKeyVerifyAlgorithm,
   noteVerifierForKey,
   rekorLogId,
+  rekorV1NoteSigner,
+  rekorV1NoteVerifier,
   spkiDer,
   toPublicKey,
 } from './keys.ts';

@@ -61,13 +61,28 @@ export function ed25519NoteVerifier(name: string, key: PublicKeyInput): NoteVeri
   };
 }
 
-/** ECDSA (Rekor v1) checkpoint verifier: key hash is the log ID prefix, signature DER ECDSA-SHA256. */
-export function ecdsaNoteVerifier(key: PublicKeyInput, name?: string): NoteVerifier {
+/**
+ * The `crypto.verify` (and `crypto.sign`) algorithm for a log key's signatures: null for Ed25519,
+ * which signs the message itself (pure EdDSA), and SHA-256 for ECDSA and RSA (PKCS#1 v1.5), as
+ * Rekor v1 signs its checkpoints (rekor pkg/util/signed_note.go) and its SETs. Rekor v1's
+ * `verifySignedEntryTimestamp` takes it as well.
+ */
+export function logKeyVerifyAlgorithm(key: PublicKeyInput): 'sha256' | null {
+  return toPublicKey(key).asymmetricKeyType === 'ed25519' ? null : 'sha256';
+}
+
+/**
+ * Rekor v1 checkpoint verifier: the key hash is the log ID prefix, SHA-256(PKIX DER)[:4], whatever
+ * the key type (rekor pkg/util/signed_note.go); the signature is ECDSA or RSA over SHA-256 or, for
+ * an Ed25519 key, pure Ed25519 (see logKeyVerifyAlgorithm).
+ */
+export function rekorV1NoteVerifier(key: PublicKeyInput, name?: string): NoteVerifier {
   const pub = toPublicKey(key);
+  const algorithm = logKeyVerifyAlgorithm(pub);
   return {
     name,
     keyHash: rekorLogId(pub).subarray(0, 4),
-    verify: (message, signature) => safeVerify(() => verify('sha256', message, pub, signature)),
+    verify: (message, signature) => safeVerify(() => verify(algorithm, message, pub, signature)),
   };
 }
 
@@ -78,7 +93,7 @@ export function noteVerifierForKey(key: PublicKeyInput, name?: string): NoteVeri
     if (name === undefined) throw new TypeError('an Ed25519 note verifier needs the key name');
     return ed25519NoteVerifier(name, pub);
   }
-  return ecdsaNoteVerifier(pub, name);
+  return rekorV1NoteVerifier(pub, name);
 }
 
 export function ed25519NoteSigner(name: string, privateKey: KeyObject): NoteSigner {
@@ -89,11 +104,13 @@ export function ed25519NoteSigner(name: string, privateKey: KeyObject): NoteSign
   };
 }
 
-export function ecdsaNoteSigner(name: string, privateKey: KeyObject): NoteSigner {
+/** Rekor v1 style checkpoint signer (see rekorV1NoteVerifier), for any key type Rekor v1 signs with. */
+export function rekorV1NoteSigner(name: string, privateKey: KeyObject): NoteSigner {
+  const algorithm = logKeyVerifyAlgorithm(privateKey);
   return {
     name,
     keyHash: rekorLogId(privateKey).subarray(0, 4),
-    sign: (message) => sign('sha256', message, privateKey),
+    sign: (message) => sign(algorithm, message, privateKey),
   };
 }
 

@@ -1,3 +1,4 @@
+import { decodeStdBase64 } from './base64.ts';
 import { CheckpointError } from './errors.ts';
 
 /** One signature line of a C2SP signed note: `— <name> <base64(key hash || signature)>`. */
@@ -14,7 +15,12 @@ export interface SignedNote {
 }
 
 const SIG_PREFIX = '\u2014 ';
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+/**
+ * What a key name must not hold (c2sp.org/signed-note: "Key names MUST be non-empty and MUST NOT
+ * contain any Unicode spaces or plus (U+002B)"): Go's `isValidName` tests `unicode.IsSpace`, which is
+ * the Unicode White_Space property (JavaScript's `\s` differs: it takes U+FEFF and not U+0085).
+ */
+const BAD_NAME = /[\p{White_Space}+]/u;
 
 /**
  * c2sp.org/signed-note: "Verifiers SHOULD apply a maximum limit to the number of signatures in a
@@ -69,17 +75,28 @@ function firstControlCharacter(text: string): number {
   return -1;
 }
 
+/**
+ * One line as Go's sumdb/note `Open` reads it: cut at the first space into name and base64. A bad
+ * name or base64 makes the whole note malformed, whoever signed the line, known key or not.
+ */
 function parseSignatureLine(line: string): NoteSignature {
   if (!line.startsWith(SIG_PREFIX)) {
     throw new CheckpointError('bad-signature-line', `signature line does not start with an em dash: ${line}`);
   }
   const parts = line.slice(SIG_PREFIX.length).split(' ');
-  if (parts.length !== 2 || parts[0] === '' || !BASE64.test(parts[1]!)) {
+  const name = parts[0]!;
+  if (parts.length !== 2 || name === '' || BAD_NAME.test(name)) {
     throw new CheckpointError('bad-signature-line', `malformed signature line: ${line}`);
   }
-  const raw = Buffer.from(parts[1]!, 'base64');
+  const raw = decodeStdBase64(parts[1]!);
+  if (raw === undefined) {
+    throw new CheckpointError(
+      'bad-signature-line',
+      `signature is not padded standard base64 in line: ${line}`,
+    );
+  }
   if (raw.length < 5) throw new CheckpointError('bad-signature-line', `signature too short in line: ${line}`);
-  return { name: parts[0]!, keyHash: raw.subarray(0, 4), signature: raw.subarray(4) };
+  return { name, keyHash: raw.subarray(0, 4), signature: raw.subarray(4) };
 }
 
 /** Serialises a signature line for a note. */

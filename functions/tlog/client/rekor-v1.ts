@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { parseCheckpoint } from '../checkpoint/checkpoint.ts';
 import { CheckpointError } from '../checkpoint/errors.ts';
-import { ecdsaNoteVerifier, rekorLogId } from '../checkpoint/keys.ts';
+import { logKeyVerifyAlgorithm, rekorLogId, rekorV1NoteVerifier } from '../checkpoint/keys.ts';
 import { type VerifiedCheckpoint, verifyCheckpoint } from '../checkpoint/verify.ts';
 import { canonicalJson } from '../entries/canonical.ts';
 import { MerkleProofError } from '../merkle/errors.ts';
@@ -102,7 +102,7 @@ export class RekorV1Client {
   private readonly http: HttpOptions;
   private readonly concurrency: number;
   // Built once: exporting the key to DER for every entry cost more than verifying it.
-  private readonly noteVerifier: ReturnType<typeof ecdsaNoteVerifier>;
+  private readonly noteVerifier: ReturnType<typeof rekorV1NoteVerifier>;
   // Most entries of a batch carry the same checkpoint: each note text is verified once.
   private readonly verifiedNotes = new Map<string, VerifiedCheckpoint>();
 
@@ -110,7 +110,7 @@ export class RekorV1Client {
     this.base = opts.baseUrl.replace(/\/+$/, '');
     this.key = typeof opts.logKey === 'string' ? createPublicKey(opts.logKey) : opts.logKey;
     this.logId = rekorLogId(this.key);
-    this.noteVerifier = ecdsaNoteVerifier(this.key);
+    this.noteVerifier = rekorV1NoteVerifier(this.key);
     this.http = {
       timeoutMs: opts.timeoutMs ?? 10_000,
       retries: opts.retries ?? 2,
@@ -470,7 +470,7 @@ export class RekorV1Client {
         details,
       );
     }
-    if (!verify('sha256', Buffer.from(payload), this.key, signature)) {
+    if (!verify(logKeyVerifyAlgorithm(this.key), Buffer.from(payload), this.key, signature)) {
       throw new LogIntegrityError(
         'bad-set',
         `entry ${entry.logIndex} has an invalid signed entry timestamp`,

@@ -1,4 +1,6 @@
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
+import { publicKeyDetailsFromJSON, publicKeyDetailsToJSON } from '@sigstore/protobuf-specs';
+import { decodeStdBase64 } from '../checkpoint/base64.ts';
 import { CheckpointError } from '../checkpoint/errors.ts';
 import {
   ed25519NoteKeyId,
@@ -23,7 +25,10 @@ import { logFetch } from './node-fetch.ts';
 export interface RekorV2ClientOptions {
   /** Write API base: `POST <baseUrl>/api/v2/log/entries`. */
   baseUrl: string;
-  /** The log's Ed25519 checkpoint key: PEM, KeyObject, DER SubjectPublicKeyInfo or the raw 32 bytes. */
+  /**
+   * The log's Ed25519 checkpoint key: PEM, KeyObject, DER SubjectPublicKeyInfo or the raw 32 bytes.
+   * Other key types (rekor-tiles can sign with ECDSA, RSA, ML-DSA) are refused with a TypeError.
+   */
   logKey: PublicKeyInput;
   /** Checkpoint origin and signed-note key name; defaults to the host name of `baseUrl`, as the public logs use. */
   origin?: string;
@@ -165,15 +170,32 @@ export function transparencyLogEntryJson(entry: RekorV2Entry): Record<string, un
 }
 
 /**
+ * The log key as a KeyObject; a TypeError unless it is Ed25519. rekor-tiles can also sign with
+ * ECDSA, RSA and ML-DSA keys (its pkg/note): their note key IDs differ per type (SHA-256 of the DER
+ * for ECDSA, a named hash for RSA), the signing hash is the deployment's choice (KMS), and ML-DSA
+ * signs a tlog-cosignature message. Those private deployments are not supported.
+ */
+function ed25519LogKey(logKey: PublicKeyInput): KeyObject {
+  const key = toPublicKey(logKey);
+  if (key.asymmetricKeyType !== 'ed25519') {
+    throw new TypeError(
+      `a Rekor v2 log key must be Ed25519, as the public Sigstore logs' are; this key is ` +
+        `${key.asymmetricKeyType}: rekor-tiles logs with ECDSA, RSA or ML-DSA keys are not supported`,
+    );
+  }
+  return key;
+}
+
+/**
  * Verifies a Rekor v2 checkpoint: an Ed25519 signed note by the log key under `origin`, whose
- * origin line is `origin`. Throws CheckpointError.
+ * origin line is `origin`. Throws CheckpointError; a TypeError for a key that is not Ed25519.
  */
 export function verifyRekorV2Checkpoint(
   note: string,
   logKey: PublicKeyInput,
   origin: string,
 ): VerifiedCheckpoint {
-  const cp = verifyCheckpoint(note, ed25519NoteVerifier(origin, logKey));
+  const cp = verifyCheckpoint(note, ed25519NoteVerifier(origin, ed25519LogKey(logKey)));
   if (cp.origin !== origin) {
     throw new CheckpointError('wrong-origin', `checkpoint origin ${cp.origin} is not ${origin}`, {
       origin: cp.origin,
@@ -202,8 +224,7 @@ export class RekorV2Client {
   constructor(opts: RekorV2ClientOptions) {
     this.base = opts.baseUrl.replace(/\/+$/, '');
     this.read = (opts.readUrl ?? opts.baseUrl).replace(/\/+$/, '');
-    this.key = toPublicKey(opts.logKey);
-    if (this.key.asymmetricKeyType !== 'ed25519') throw new TypeError('a Rekor v2 log key is Ed25519');
+    this.key = ed25519LogKey(opts.logKey);
     this.origin = opts.origin ?? new URL(this.base).hostname;
     this.logId = ed25519NoteKeyId(this.origin, this.key);
     this.http = {
@@ -631,21 +652,106 @@ export class RekorV2Client {
   }
 }
 
-/** Whether a stored hashedrekord v0.0.2 body records the digest and signature a request carried. */
-function sameRequest(req: Record<string, unknown>, body: Buffer): boolean {
-  const hr = req['hashedRekordRequestV002'] ?? req['hashed_rekord_request_v0_0_2'];
-  if (hr === undefined) return true;
-  const same = (a: unknown, b: unknown): boolean =>
-    typeof a === 'string' &&
-    typeof b === 'string' &&
-    Buffer.from(a, 'base64').equals(Buffer.from(b, 'base64'));
+/** A field of a protobuf JSON message under its JSON name or its proto name: protojson reads either. */
+function field(o: unknown, json: string, proto: string): unknown {
+  return at(o, json) ?? at(o, proto);
+}
+
+/** Bytes of a request field: protojson reads standard or URL-safe base64, padded or not. */
+function requestBytes(value: unknown): Buffer | undefined {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(value)) return undefined;
+  return Buffer.from(value, 'base64'); // Node's decoder takes the URL-safe letters too
+}
+
+/** Whether request bytes equal bytes the log stored, which it writes as padded standard base64. */
+function sameBytes(requested: unknown, stored: unknown): boolean {
+  const a = requestBytes(requested);
+  const b = typeof stored === 'string' ? decodeStdBase64(stored) : undefined;
+  return a !== undefined && b !== undefined && a.equals(b);
+}
+
+/** A PublicKeyDetails value by its name: protojson reads the name or the number, and writes the name. */
+function keyDetailsName(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value !== 'number') return undefined;
   try {
-    const stored = at(JSON.parse(body.toString('utf8')), 'spec', 'hashedRekordV002');
-    return (
-      same(at(hr, 'digest'), at(stored, 'data', 'digest')) &&
-      same(at(hr, 'signature', 'content'), at(stored, 'signature', 'content'))
+    return publicKeyDetailsToJSON(publicKeyDetailsFromJSON(value));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a request's Verifier and a stored one are the same: both a public key or both a
+ * certificate, with the same raw bytes and the same key details.
+ */
+function sameVerifier(requested: unknown, stored: unknown): boolean {
+  const details = keyDetailsName(field(requested, 'keyDetails', 'key_details'));
+  if (details === undefined || details !== at(stored, 'keyDetails')) return false;
+  const key = field(requested, 'publicKey', 'public_key');
+  const cert = field(requested, 'x509Certificate', 'x509_certificate');
+  if ((key === undefined) === (cert === undefined)) return false;
+  const [mine, theirs, other] =
+    key !== undefined
+      ? [key, at(stored, 'publicKey'), at(stored, 'x509Certificate')]
+      : [cert, at(stored, 'x509Certificate'), at(stored, 'publicKey')];
+  return other === undefined && sameBytes(field(mine, 'rawBytes', 'raw_bytes'), at(theirs, 'rawBytes'));
+}
+
+/** hashedrekord v0.0.2: the stored entry is the request's digest and signature, verifier included. */
+function sameHashedRekord(hr: unknown, stored: unknown): boolean {
+  return (
+    sameBytes(at(hr, 'digest'), at(stored, 'data', 'digest')) &&
+    sameBytes(at(hr, 'signature', 'content'), at(stored, 'signature', 'content')) &&
+    sameVerifier(at(hr, 'signature', 'verifier'), at(stored, 'signature', 'verifier'))
+  );
+}
+
+/**
+ * dsse v0.0.2: rekor-tiles stores SHA-256 of the payload and each envelope signature with the
+ * request's verifier that verified it (pkg/types/dsse ToLogEntry), in no set order.
+ */
+function sameDsse(ds: unknown, stored: unknown): boolean {
+  const payload = requestBytes(at(ds, 'envelope', 'payload'));
+  const sigs = at(ds, 'envelope', 'signatures');
+  const verifiers = at(ds, 'verifiers');
+  const storedSigs = at(stored, 'signatures');
+  if (payload === undefined || !Array.isArray(sigs) || !Array.isArray(verifiers)) return false;
+  if (!Array.isArray(storedSigs) || storedSigs.length !== sigs.length) return false;
+  const payloadHash = createHash('sha256').update(payload).digest().toString('base64');
+  if (at(stored, 'payloadHash', 'algorithm') !== 'SHA2_256') return false;
+  if (!sameBytes(payloadHash, at(stored, 'payloadHash', 'digest'))) return false;
+  const unmatched = sigs.map((s) => requestBytes(at(s, 'sig')));
+  return storedSigs.every((s) => {
+    const k = unmatched.findIndex(
+      (sig) => sig !== undefined && sameBytes(sig.toString('base64'), at(s, 'content')),
     );
+    if (k < 0) return false;
+    unmatched.splice(k, 1);
+    return verifiers.some((v) => sameVerifier(v, at(s, 'verifier')));
+  });
+}
+
+/**
+ * Whether a stored entry body is the one a request makes. rekor-tiles finds duplicates by the
+ * whole canonicalised entry (Rekor v2 spec), so an entry with another verifier, digest, signature
+ * or payload is not the request's, whatever the log says. A request of another kind matches nothing.
+ */
+function sameRequest(req: Record<string, unknown>, body: Buffer): boolean {
+  let entry: unknown;
+  try {
+    entry = JSON.parse(body.toString('utf8'));
   } catch {
     return false;
   }
+  if (at(entry, 'apiVersion') !== '0.0.2') return false;
+  const hr = field(req, 'hashedRekordRequestV002', 'hashed_rekord_request_v0_0_2');
+  if (hr !== undefined) {
+    return (
+      at(entry, 'kind') === 'hashedrekord' && sameHashedRekord(hr, at(entry, 'spec', 'hashedRekordV002'))
+    );
+  }
+  const ds = field(req, 'dsseRequestV002', 'dsse_request_v0_0_2');
+  if (ds !== undefined) return at(entry, 'kind') === 'dsse' && sameDsse(ds, at(entry, 'spec', 'dsseV002'));
+  return false;
 }

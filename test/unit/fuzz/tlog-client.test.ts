@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { DependencyError, InvalidInputError } from '../../../functions/errors.ts';
 import {
-  ecdsaNoteSigner,
+  rekorV1NoteSigner,
   signNote,
   type VerifiedCheckpoint,
 } from '../../../functions/tlog/checkpoint/index.ts';
@@ -117,7 +117,7 @@ const noteFor = (size: number, root: string): fc.Arbitrary<string> =>
       arbitrary: fc.constant(
         signNote(
           `${ORIGIN_HOST} - 1\n${size}\n${Buffer.from(root, 'hex').toString('base64')}\n`,
-          ecdsaNoteSigner(ORIGIN_HOST, logKey.privateKey),
+          rekorV1NoteSigner(ORIGIN_HOST, logKey.privateKey),
         ),
       ),
     },

@@ -11,10 +11,10 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
   CheckpointError,
-  ecdsaNoteVerifier,
   ed25519NoteVerifier,
   type NoteVerifier,
   parseCheckpoint,
+  rekorV1NoteVerifier,
   verifyCheckpoint,
 } from '../../../functions/tlog/checkpoint/index.ts';
 import {
@@ -49,7 +49,7 @@ const REAL: ReadonlyArray<{ name: string; note: string; verifier: NoteVerifier }
   {
     name: 'prod Rekor v1 (ECDSA)',
     note: readCheckpoint('prod_rekor_v1_shard2605736670972794746_size37795272.sigstore-java_valid.txt'),
-    verifier: ecdsaNoteVerifier(readFileSync(join(FIXTURES, 'checkpoints/prod_rekor_v1.pub'), 'utf8')),
+    verifier: rekorV1NoteVerifier(readFileSync(join(FIXTURES, 'checkpoints/prod_rekor_v1.pub'), 'utf8')),
   },
   {
     name: 'prod Rekor v2 log2025-1 (Ed25519)',

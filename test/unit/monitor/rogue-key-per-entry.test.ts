@@ -20,14 +20,14 @@ import type { MonitoredLog, ScannedEntry } from '../../../functions/monitor-log/
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { formatCheckpointBody } from '../../../functions/tlog/checkpoint/checkpoint.ts';
-import { ecdsaNoteSigner } from '../../../functions/tlog/checkpoint/keys.ts';
+import { rekorV1NoteSigner } from '../../../functions/tlog/checkpoint/keys.ts';
 import { signNote, type VerifiedCheckpoint } from '../../../functions/tlog/checkpoint/verify.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { consistencyProof, hashLeaf, MemoryLevels, rootAt } from '../../../functions/tlog/merkle/index.ts';
 import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
 
 const logKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const noteSigner = ecdsaNoteSigner('log.example', logKey.privateKey);
+const noteSigner = rekorV1NoteSigner('log.example', logKey.privateKey);
 const ours = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const theirs = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const pemOf = (k: KeyObject) => k.export({ format: 'pem', type: 'spki' }).toString();

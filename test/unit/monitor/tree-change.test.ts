@@ -14,14 +14,14 @@ import type { MonitoredLog } from '../../../functions/monitor-log/log-source.ts'
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { formatCheckpointBody } from '../../../functions/tlog/checkpoint/checkpoint.ts';
-import { ecdsaNoteSigner } from '../../../functions/tlog/checkpoint/keys.ts';
+import { rekorV1NoteSigner } from '../../../functions/tlog/checkpoint/keys.ts';
 import { signNote, type VerifiedCheckpoint } from '../../../functions/tlog/checkpoint/verify.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { consistencyProof, hashLeaf, MemoryLevels, rootAt } from '../../../functions/tlog/merkle/index.ts';
 import { unrelatedIdentity as unrelatedIdentityOf } from '../../helpers/unrelated-identity.ts';
 
 const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const signer = ecdsaNoteSigner('log.example', key.privateKey);
+const signer = rekorV1NoteSigner('log.example', key.privateKey);
 const unrelatedIdentity = await unrelatedIdentityOf();
 const A = 'log.example - 1';
 const B = 'log.example - 2';

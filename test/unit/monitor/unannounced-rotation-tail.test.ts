@@ -19,7 +19,7 @@ import { type RekorV1Reader, RekorV1Source } from '../../../functions/monitor-lo
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { formatCheckpointBody, parseCheckpoint } from '../../../functions/tlog/checkpoint/checkpoint.ts';
-import { ecdsaNoteSigner } from '../../../functions/tlog/checkpoint/keys.ts';
+import { rekorV1NoteSigner } from '../../../functions/tlog/checkpoint/keys.ts';
 import { signNote } from '../../../functions/tlog/checkpoint/verify.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import type { LogEntry } from '../../../functions/tlog/client/types.ts';
@@ -151,7 +151,7 @@ describe('the tail of a tree left by a move the log does not announce', () => {
     const { inTail } = await grownThenMoved();
     assert.equal((await runUnlisted()).ok, true);
     // The old tree listed with a final head the log's key signed over another history: a fork.
-    const signer = ecdsaNoteSigner('127.0.0.1', loadKeys(log.dataDir).v1);
+    const signer = rekorV1NoteSigner('127.0.0.1', loadKeys(log.dataDir).v1);
     const forked = clientWithShardListings(log.rekor, (shards) => {
       const [frozen] = shards;
       const origin = parseCheckpoint(frozen!.signedTreeHead).checkpoint.origin;

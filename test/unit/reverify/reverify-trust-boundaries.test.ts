@@ -18,7 +18,7 @@ import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { formatCheckpointBody, parseCheckpoint } from '../../../functions/tlog/checkpoint/checkpoint.ts';
-import { ecdsaNoteSigner } from '../../../functions/tlog/checkpoint/keys.ts';
+import { rekorV1NoteSigner } from '../../../functions/tlog/checkpoint/keys.ts';
 import { signNote } from '../../../functions/tlog/checkpoint/verify.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import type { RekorV1Entry } from '../../../functions/tlog/client/types.ts';
@@ -60,7 +60,7 @@ function forkProof(entry: RekorV1Entry, logSigningKey: KeyObject): void {
   proof.rootHash = root.toString('hex');
   proof.checkpoint = signNote(
     formatCheckpointBody({ ...checkpoint, rootHash: root }),
-    ecdsaNoteSigner(note.signatures[0]!.name, logSigningKey),
+    rekorV1NoteSigner(note.signatures[0]!.name, logSigningKey),
   );
 }
 

@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   CheckpointError,
-  ecdsaNoteSigner,
-  ecdsaNoteVerifier,
   ed25519NoteSigner,
   ed25519NoteVerifier,
   formatCheckpointBody,
   parseCheckpoint,
+  rekorV1NoteSigner,
+  rekorV1NoteVerifier,
   signNote,
   verifyCheckpoint,
 } from '../../../functions/tlog/checkpoint/index.ts';
@@ -40,7 +40,7 @@ function mutate(note: string, from: string, to: string): string {
 
 describe('real checkpoints', () => {
   it('prod Rekor v1 (ECDSA) parses and verifies with the public-good key', () => {
-    const cp = verifyCheckpoint(read(V1_VALID), ecdsaNoteVerifier(v1Key));
+    const cp = verifyCheckpoint(read(V1_VALID), rekorV1NoteVerifier(v1Key));
     assert.equal(cp.origin, 'rekor.sigstore.dev - 2605736670972794746');
     assert.equal(cp.size, 37795272);
     assert.equal(cp.rootHash.toString('base64'), '60ll7idWI1jYRZzxc+jKflYoW+4jWxgZaGR15ASsWt4=');
@@ -69,7 +69,7 @@ describe('real checkpoints', () => {
   });
 
   it('a second signature from another name is ignored (sigstore-java valid_multi_sig)', () => {
-    const cp = verifyCheckpoint(read('valid_multi_sig.txt'), ecdsaNoteVerifier(v1Key));
+    const cp = verifyCheckpoint(read('valid_multi_sig.txt'), rekorV1NoteVerifier(v1Key));
     assert.equal(cp.size, 37795272);
   });
 
@@ -96,24 +96,24 @@ describe('mutated real checkpoints fail verification', () => {
   const v2 = read(V2_PROD);
   const v2Key = tlogKey('prod_trusted_root.json', 'log2025-1.rekor.sigstore.dev');
   const cases: Array<[string, string, () => unknown, string]> = [
-    ['v1 size', mutate(v1, '37795272', '37795273'), () => ecdsaNoteVerifier(v1Key), 'bad-signature'],
-    ['v1 root', mutate(v1, '60ll7', '70ll7'), () => ecdsaNoteVerifier(v1Key), 'bad-signature'],
+    ['v1 size', mutate(v1, '37795272', '37795273'), () => rekorV1NoteVerifier(v1Key), 'bad-signature'],
+    ['v1 root', mutate(v1, '60ll7', '70ll7'), () => rekorV1NoteVerifier(v1Key), 'bad-signature'],
     [
       'v1 origin',
       mutate(v1, '2605736670972794746\n', '2605736670972794747\n'),
-      () => ecdsaNoteVerifier(v1Key),
+      () => rekorV1NoteVerifier(v1Key),
       'bad-signature',
     ],
     [
       'v1 timestamp',
       mutate(v1, 'Timestamp: 1', 'Timestamp: 2'),
-      () => ecdsaNoteVerifier(v1Key),
+      () => rekorV1NoteVerifier(v1Key),
       'bad-signature',
     ],
     [
       'v1 signer name',
       mutate(v1, '— rekor.sigstore.dev', '— rekor.example'),
-      () => ecdsaNoteVerifier(v1Key),
+      () => rekorV1NoteVerifier(v1Key),
       'untrusted',
     ],
     ['v1 under the v2 key', v1, () => ed25519NoteVerifier('rekor.sigstore.dev', v2Key), 'untrusted'],
@@ -145,7 +145,7 @@ describe('mutated real checkpoints fail verification', () => {
   for (const [what, note, verifier, reason] of cases) {
     it(what, () => {
       assert.throws(
-        () => verifyCheckpoint(note, verifier() as ReturnType<typeof ecdsaNoteVerifier>),
+        () => verifyCheckpoint(note, verifier() as ReturnType<typeof rekorV1NoteVerifier>),
         (err: unknown) => err instanceof CheckpointError && err.reason === reason,
       );
     });
@@ -163,12 +163,12 @@ describe('signing', () => {
       extensions: [],
     });
     const note = signNote(text, [
-      ecdsaNoteSigner('example.test/log', ec.privateKey),
+      rekorV1NoteSigner('example.test/log', ec.privateKey),
       ed25519NoteSigner('example.test/log', ed.privateKey),
     ]);
-    assert.equal(verifyCheckpoint(note, ecdsaNoteVerifier(ec.publicKey)).size, 3);
+    assert.equal(verifyCheckpoint(note, rekorV1NoteVerifier(ec.publicKey)).size, 3);
     assert.equal(verifyCheckpoint(note, ed25519NoteVerifier('example.test/log', ed.publicKey)).size, 3);
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    assert.throws(() => verifyCheckpoint(note, ecdsaNoteVerifier(other.publicKey)), CheckpointError);
+    assert.throws(() => verifyCheckpoint(note, rekorV1NoteVerifier(other.publicKey)), CheckpointError);
   });
 });

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { DSSEBundleBuilder, MessageSignatureBundleBuilder, RekorWitness, type Signer } from '@sigstore/sign';
 import { type TrustMaterial, toSignedEntity, Verifier } from '@sigstore/verify';
 import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
-import { ecdsaNoteVerifier, verifyCheckpoint } from '../../../functions/tlog/checkpoint/index.ts';
+import { rekorV1NoteVerifier, verifyCheckpoint } from '../../../functions/tlog/checkpoint/index.ts';
 import { hashLeaf, verifyConsistency, verifyInclusion } from '../../../functions/tlog/merkle/index.ts';
 
 const signingKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -169,7 +169,7 @@ describe('Rekor emulator', () => {
       rootHash: string;
       signedTreeHead: string;
     };
-    const cp = verifyCheckpoint(info.signedTreeHead, ecdsaNoteVerifier(server.publicKeyPem));
+    const cp = verifyCheckpoint(info.signedTreeHead, rekorV1NoteVerifier(server.publicKeyPem));
     assert.equal(cp.size, info.treeSize);
     assert.equal(cp.rootHash.toString('hex'), info.rootHash);
     const proof = entry.verification.inclusionProof;
