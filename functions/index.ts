@@ -16,9 +16,9 @@ import { createDashboardEntry } from './dashboard/entry.ts';
 import { DependencyError } from './errors.ts';
 import type { GcrNotification } from './events/gcr-message.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
-import { type MonitorDeps, runMonitor, runMonitorShard } from './monitor-log/core.ts';
+import { type MonitorRunResult, runMonitor, runMonitorShard } from './monitor-log/core.ts';
 import { createMonitorLogEntry } from './monitor-log/entry.ts';
-import { monitorDepsFromEnv } from './monitor-log/from-env.ts';
+import { type MonitorRuntimeDeps, monitorDepsFromEnv } from './monitor-log/from-env.ts';
 import { createMonitorShardEntry } from './monitor-log/shard-entry.ts';
 import { createReverifyEntry } from './reverify/entry.ts';
 import { createReverifyFromEnv, type ReverifyRuntime } from './reverify/from-env.ts';
@@ -55,14 +55,32 @@ ff.cloudEvent(
   }),
 );
 
-let monitorDeps: Promise<MonitorDeps> | undefined;
-function monitorCore(): Promise<MonitorDeps> {
+let monitorDeps: Promise<MonitorRuntimeDeps> | undefined;
+function monitorCore(): Promise<MonitorRuntimeDeps> {
   // A failed build (KMS down, bad configuration) is retried by the next run, not cached.
   monitorDeps ??= monitorDepsFromEnv(process.env, { logger }).catch((err) => {
     monitorDeps = undefined;
     throw new DependencyError('configuration', `monitorLog cannot start: ${(err as Error).message}`, {}, err);
   });
   return monitorDeps;
+}
+
+/**
+ * One monitorLog run: the owned KMS key versions KMS refused asked for again (their alert raised
+ * again, or resolved), then the scan. An alert about them that could not be delivered does not stop
+ * the scan; it fails the run (500, `ok: false`) once the logs are scanned, its ERROR line already written.
+ */
+async function monitorRun(
+  runtime: MonitorRuntimeDeps,
+  options: { from?: number },
+): Promise<MonitorRunResult> {
+  const { deps, errors } = await runtime.forRun();
+  const result = await runMonitor({ ...deps, ...options });
+  if (errors.length === 0) return result;
+  logger.error('monitor run scanned, but alerts about owned KMS key versions could not be delivered', {
+    errors,
+  });
+  return { ...result, ok: false };
 }
 
 let owedAlerts: FanOutAlertSink | undefined;
@@ -72,7 +90,7 @@ ff.http(
     isLocalStack(process.env),
     createMonitorLogEntry({
       logger,
-      run: (options) => monitorCore().then((deps) => runMonitor({ ...deps, ...options })),
+      run: (options) => monitorCore().then((runtime) => monitorRun(runtime, options)),
       redeliverOwedAlerts: () => {
         owedAlerts ??= alertSinkFromEnv(process.env, { logger });
         return owedAlerts.redeliverOwed();
@@ -86,7 +104,11 @@ ff.cloudEvent(
   'monitorShard',
   createMonitorShardEntry({
     logger,
-    run: (message) => monitorCore().then((deps) => runMonitorShard(deps, message)),
+    // KMS asked again for the owned key versions it refused, but no alert per delivery: monitorLog's runs raise it.
+    run: (message) =>
+      monitorCore().then(async (runtime) =>
+        runMonitorShard((await runtime.forRun({ report: false })).deps, message),
+      ),
   }),
 );
 

@@ -12,7 +12,11 @@ resource "google_kms_crypto_key_iam_member" "sign_on_push_signer" {
   member        = "serviceAccount:${google_service_account.sign_on_push.email}"
 }
 
-# cryptoKeyVersions.get: the signer checks the version is ENABLED before it signs (keyVersionState).
+# cryptoKeyVersions.get. The signer does not read the version's state itself (keyVersionState is
+# reverifyImages' and `sigsentry verify`'s): a version that is not ENABLED is refused by GetPublicKey and
+# AsymmetricSign with FAILED_PRECONDITION naming its state (signing/kms-signer.ts kmsError: retried
+# for PENDING_GENERATION / PENDING_IMPORT, given up with an alert otherwise). No code path of
+# signOnPush needs this grant today; it is kept for an operator's diagnosis and may be dropped.
 resource "google_kms_crypto_key_iam_member" "sign_on_push_key_viewer" {
   crypto_key_id = local.crypto_key_id
   role          = "roles/cloudkms.viewer"

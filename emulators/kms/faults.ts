@@ -23,9 +23,18 @@ export interface FaultSettings {
   wrongName?: FaultCount;
   /** GetPublicKey answers a pemCrc32c that does not match the PEM. */
   wrongPemCrc32c?: FaultCount;
+  /**
+   * A version created while this is set (CreateCryptoKeyVersion, a CryptoKey's first) starts
+   * PENDING_GENERATION, as an HSM version does on Cloud KMS, and stays so for this many calls that
+   * need it enabled (GetPublicKey, AsymmetricSign), each refused as Cloud KMS refuses them
+   * (FAILED_PRECONDITION `… is not enabled, current state is: PENDING_GENERATION.`); the next such
+   * call finds it ENABLED. GetCryptoKeyVersion and ListCryptoKeyVersions show the state without
+   * counting; it may not be enabled, disabled or destroyed meanwhile. 0 or unset: versions start ENABLED.
+   */
+  newVersionsPendingFor?: number;
 }
 
-type CountedFault = Exclude<keyof FaultSettings, 'unavailableMethods' | 'delayMs'>;
+type CountedFault = Exclude<keyof FaultSettings, 'unavailableMethods' | 'delayMs' | 'newVersionsPendingFor'>;
 
 const COUNTED: CountedFault[] = [
   'unavailable',
@@ -58,6 +67,11 @@ export class Faults {
     return this.settings.delayMs ?? 0;
   }
 
+  /** How many calls a version created now stays PENDING_GENERATION for (0: it starts ENABLED). */
+  get newVersionsPendingFor(): number {
+    return this.settings.newVersionsPendingFor ?? 0;
+  }
+
   /** Whether this call should fail UNAVAILABLE; consumes one count if so. */
   takeUnavailable(method: string): boolean {
     const only = this.settings.unavailableMethods;
@@ -84,6 +98,8 @@ export class Faults {
       if ((COUNTED as string[]).includes(k)) {
         if (!(v === undefined || v === 'always' || (typeof v === 'number' && Number.isInteger(v) && v >= 0)))
           return false;
+      } else if (k === 'newVersionsPendingFor') {
+        if (!(v === undefined || (typeof v === 'number' && Number.isInteger(v) && v >= 0))) return false;
       } else if (k === 'delayMs') {
         if (!(v === undefined || (typeof v === 'number' && v >= 0))) return false;
       } else if (k === 'unavailableMethods') {

@@ -90,7 +90,21 @@ export class KmsService {
     return version;
   }
 
+  /**
+   * A call that needs the version enabled: one held PENDING_GENERATION (faults.ts
+   * newVersionsPendingFor) counts it, and the call after the last one it is held for finds it ENABLED.
+   */
   private enabledOrThrow(version: VersionRecord): void {
+    if (version.state === 'PENDING_GENERATION' && version.pendingCalls !== undefined) {
+      if (version.pendingCalls > 0) version.pendingCalls--;
+      else {
+        version.state = 'ENABLED';
+        version.generateTime = new Date().toISOString();
+        delete version.pendingCalls;
+        // Persisted as any change is; a failed write leaves it pending on disk only.
+        this.store.save().catch(() => {});
+      }
+    }
     if (version.state !== 'ENABLED') {
       throw new RpcError(
         status.FAILED_PRECONDITION,
@@ -214,9 +228,11 @@ export class KmsService {
   private insertVersion(key: CryptoKeyRecord, privatePem: string, publicPem: string): VersionRecord {
     const now = new Date().toISOString();
     const name = `${key.name}/cryptoKeyVersions/${key.nextVersion++}`;
+    const pendingFor = this.faults.newVersionsPendingFor;
     const version: VersionRecord = {
       name,
-      state: 'ENABLED',
+      state: pendingFor > 0 ? 'PENDING_GENERATION' : 'ENABLED',
+      ...(pendingFor > 0 ? { pendingCalls: pendingFor } : {}),
       algorithm: key.algorithm,
       protectionLevel: key.protectionLevel,
       createTime: now,

@@ -34,6 +34,8 @@ export interface VersionRecord {
   publicPem: string;
   /** File name under <dataDir>/keys. */
   privateKeyFile: string;
+  /** PENDING_GENERATION only: calls still refused before it becomes ENABLED (faults.ts newVersionsPendingFor). */
+  pendingCalls?: number;
 }
 
 interface StateFile {

@@ -230,3 +230,119 @@ export async function resolveIdentities(
     }),
   );
 }
+
+/** An owned KMS key version the monitor cannot watch: KMS refuses its public key and none is kept. */
+export interface UnwatchedKey {
+  keyVersion: string;
+  /** The state KMS refused it for (DISABLED, DESTROY_SCHEDULED, DESTROYED, …). */
+  state: string;
+  /** KMS's answer. */
+  error: string;
+  /** Why no kept key could be read, when the store failed. */
+  keptKeyError?: string;
+  description: string;
+}
+
+/** An owned KMS key version watched with the public key kept when KMS last gave it. */
+export interface KeptKeyWatch {
+  keyVersion: string;
+  state: string;
+  readAt: string;
+}
+
+/** A key version KMS has not made yet (PENDING_GENERATION, PENDING_IMPORT): nothing can be signed with it. */
+export interface PendingKey {
+  keyVersion: string;
+  state: string;
+}
+
+export interface OwnedKeySources {
+  /** The key version's public key PEM; throws kms-signer's errors. */
+  kmsPublicKeyPem(keyVersion: string): Promise<string>;
+  /**
+   * The state KMS refused a key version for (kms-signer.ts refusedKeyState), or undefined for any
+   * other failure, which is thrown.
+   */
+  refusedState(err: unknown): string | undefined;
+  /** Whether KMS makes a key version in this state ENABLED by itself (kms-signer.ts isTransientKeyState). */
+  transient(state: string): boolean;
+  /** The public key kept when KMS last gave it (reverify-keys), if any; throws when the store fails. */
+  keptPublicKey?(keyVersion: string): Promise<{ pem: string; readAt: string } | undefined>;
+}
+
+export interface OwnedResolution {
+  identities: ResolvedIdentity[];
+  /** Refused for their state with no kept key: not watched. */
+  unwatched: UnwatchedKey[];
+  /** Refused for their state, watched with their kept key. */
+  kept: KeptKeyWatch[];
+  /** Not made yet: watched once KMS gives them. */
+  pending: PendingKey[];
+}
+
+/**
+ * As resolveIdentities, but a KMS key version whose public key KMS refuses for its state (a key
+ * disabled when suspected compromised, or in rotation) does not stop the others being watched: it
+ * is watched with its kept public key (the one reverifyImages keeps in `reverify-keys`), or, with none
+ * kept (or the store unreadable), reported in `unwatched`; one still being generated or imported is
+ * in `pending`. Any other failure (permission denied, no such key, KMS unreachable) is thrown.
+ */
+export async function resolveOwnedIdentities(
+  identities: readonly OwnedIdentity[],
+  sources: OwnedKeySources,
+): Promise<OwnedResolution> {
+  const out: OwnedResolution = { identities: [], unwatched: [], kept: [], pending: [] };
+  const kms = identities.filter((id) => id.type === 'kms');
+  const resolved = await resolveIdentities(
+    identities.filter((id) => id.type !== 'kms'),
+    sources.kmsPublicKeyPem,
+  );
+  const settled = await Promise.all(
+    kms.map(async (id) => {
+      const description = id.name ?? `kms:${id.keyVersion}`;
+      try {
+        const pem = await sources.kmsPublicKeyPem(id.keyVersion);
+        return { identity: kmsIdentity(id.keyVersion, pem, description) };
+      } catch (err) {
+        const state = sources.refusedState(err);
+        if (state === undefined) throw err;
+        if (sources.transient(state)) return { pending: { keyVersion: id.keyVersion, state } };
+        const error = err instanceof Error ? err.message : String(err);
+        let keptKeyError: string | undefined;
+        try {
+          const kept = await sources.keptPublicKey?.(id.keyVersion);
+          if (kept !== undefined) {
+            return {
+              identity: kmsIdentity(id.keyVersion, kept.pem, `${description} (kept key: KMS says ${state})`),
+              kept: { keyVersion: id.keyVersion, state, readAt: kept.readAt },
+            };
+          }
+        } catch (storeErr) {
+          keptKeyError = storeErr instanceof Error ? storeErr.message : String(storeErr);
+        }
+        const unwatched: UnwatchedKey = { keyVersion: id.keyVersion, state, error, description };
+        if (keptKeyError !== undefined) unwatched.keptKeyError = keptKeyError;
+        return { unwatched };
+      }
+    }),
+  );
+  // The configured order: KMS identities where they were listed.
+  const byVersion = new Map(settled.map((s, i) => [kms[i]!, s]));
+  let other = 0;
+  for (const id of identities) {
+    if (id.type !== 'kms') {
+      out.identities.push(resolved[other++]!);
+      continue;
+    }
+    const s = byVersion.get(id)!;
+    if ('identity' in s && s.identity !== undefined) out.identities.push(s.identity);
+    if ('kept' in s && s.kept !== undefined) out.kept.push(s.kept);
+    if ('unwatched' in s && s.unwatched !== undefined) out.unwatched.push(s.unwatched);
+    if ('pending' in s && s.pending !== undefined) out.pending.push(s.pending);
+  }
+  return out;
+}
+
+function kmsIdentity(keyVersion: string, pem: string, description: string): ResolvedIdentity {
+  return { type: 'key', keySha256: pemSha256(pem), keyVersion, description };
+}

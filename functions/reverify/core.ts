@@ -364,6 +364,8 @@ export async function reverifyOnce(
     const keys = await reportOwnedKeys(deps, deps.ownedKeys);
     summary.keysNotEnabled = keys.notEnabled;
     summary.errors.push(...keys.errors);
+    // A kept-key store that fails is the pass's error, not only a log line (owned-policies.ts).
+    summary.errors.push(...(deps.ownedKeys.errors ?? []));
   }
   reportListingFailures(deps.logger, summary, listed.failures);
   const failures: PassFailure[] = listed.failures.map((f) => ({

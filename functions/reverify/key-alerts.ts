@@ -11,6 +11,7 @@
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
 import { keyVersionNameProblem } from '../config/sign-config.ts';
 import type { Logger } from '../logging/logger.ts';
+import { isTransientKeyState } from '../signing/kms-signer.ts';
 import type { KeyStateLookup } from '../verify/verifier.ts';
 import type { OwnedKeysReport, UnavailableKey } from './owned-policies.ts';
 
@@ -32,6 +33,14 @@ export function isKeyVersionAlert(alert: { kind: string; subject: string }): boo
  */
 export function unavailableKeyAlert(key: UnavailableKey): AlertInput {
   const repositories = key.repositories.join(', ') || 'no watch rule';
+  const judged = key.publicKeysJudged ?? [];
+  const pems =
+    judged.length === 0
+      ? ''
+      : ` With no key to tell them from it, the ${judged.length} PEM key(s) of publicKeys are judged as this key ` +
+        'version: images they verify are key-disabled, never valid, until it is enabled again or its key kept.';
+  const unread =
+    key.keptKeyError === undefined ? '' : ` Its kept key could not be read: ${key.keptKeyError}.`;
   return {
     kind: 'key-disabled',
     severity: 'HIGH',
@@ -41,7 +50,9 @@ export function unavailableKeyAlert(key: UnavailableKey): AlertInput {
       key.kept === undefined
         ? `KMS key version ${key.keyVersion} is ${key.state}: KMS refuses its public key and none is kept, ` +
           `so reverifyImages trusts it for nothing and the images of ${repositories} signed with it fail ` +
-          'to verify as unsigned until it is enabled again (taken out of the configuration instead, this alert is resolved by hand: `sigsentry alerts resolve`)'
+          'to verify as unsigned until it is enabled again (taken out of the configuration instead, this alert is resolved by hand: `sigsentry alerts resolve`).' +
+          unread +
+          pems
         : `KMS key version ${key.keyVersion} is ${key.state}: KMS refuses its public key, so reverifyImages ` +
           `verifies with the one kept when KMS gave it (${key.kept.readAt}), and the images of ${repositories} ` +
           'signed with it are reported key-disabled until it is enabled again (taken out of the configuration instead, this alert is resolved by hand: `sigsentry alerts resolve`)',
@@ -51,6 +62,8 @@ export function unavailableKeyAlert(key: UnavailableKey): AlertInput {
       repositories: key.repositories,
       trusted: key.kept !== undefined,
       ...(key.kept === undefined ? {} : { keptKeyReadAt: key.kept.readAt }),
+      ...(key.keptKeyError === undefined ? {} : { keptKeyError: key.keptKeyError }),
+      ...(judged.length === 0 ? {} : { publicKeysJudged: judged }),
       verifierOutput: key.error,
     },
   };
@@ -106,6 +119,14 @@ export async function reportOwnedKeys(
   };
 
   for (const key of keys.unavailable) {
+    if (isTransientKeyState(key.state)) {
+      // KMS makes it ENABLED by itself once ready, and nothing can have been signed with it yet.
+      deps.logger.warn(
+        `KMS key version ${key.keyVersion} is ${key.state}: not ready yet, so no image is verified with it; asked again next pass`,
+        { keyVersion: key.keyVersion, state: key.state, repositories: key.repositories, error: key.error },
+      );
+      continue;
+    }
     const trusted = key.kept !== undefined;
     outcome.notEnabled.push({ keyVersion: key.keyVersion, state: key.state, trusted });
     deps.logger.error(
@@ -119,6 +140,8 @@ export async function reportOwnedKeys(
         error: key.error,
         trusted,
         ...(key.kept === undefined ? {} : { keptKeyReadAt: key.kept.readAt }),
+        ...(key.keptKeyError === undefined ? {} : { keptKeyError: key.keptKeyError }),
+        ...(key.publicKeysJudged === undefined ? {} : { publicKeysJudged: key.publicKeysJudged }),
       },
     );
     await deliver(keyAlertKey(key.keyVersion), () => deps.alerts.raise(unavailableKeyAlert(key)));

@@ -6,7 +6,16 @@
  * Its public key as KMS last gave it is kept in Firestore (kept-keys.ts) and, while KMS refuses it,
  * the policies hold that kept key, so the images signed with the key version are reported
  * `key-disabled` by any instance, fresh or warm; with no kept key it is in no policy (nothing can be
- * verified with a key one does not have) and those images fail as `unsigned`. Any other failure
+ * verified with a key one does not have) and those images fail as `unsigned`. Nor can a `publicKeys`
+ * PEM then be told from it (a PEM that is a KMS key of the policy gives way to it, but there is no key
+ * to compare with): while a key version is refused with none kept, every PEM is judged with that key
+ * version's state (`publicKeysJudged`), so no image passes on a PEM that may be the disabled key; a
+ * PEM that is another key fails too (`key-disabled`) until the key version is enabled again or its key
+ * kept. A kept-key store that fails, reading or writing, is reported in the pass's errors
+ * (`OwnedKeysReport.errors`) as well as logged; a failed write is tried again every pass.
+ * A key version KMS is still generating or importing (PENDING_GENERATION, PENDING_IMPORT: it becomes
+ * ENABLED by itself, and nothing can have been signed with it yet) is in no policy either, reported
+ * with a WARNING line and no alert, and asked for again every pass. Any other failure
  * (permission denied, no such key, KMS unreachable) is thrown, at start-up as on a pass: those are
  * configuration or outage errors, and trusting fewer keys in silence would hide them.
  *
@@ -21,11 +30,10 @@
  * signatures). So a tampered kept key can at worst turn one failing verdict (`unsigned`) into another
  * (`key-disabled`), never pass an image.
  */
-import { status as grpcStatus } from '@grpc/grpc-js';
 import { firstMatchingRule } from '../config/shared-document.ts';
 import { SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
-import { KmsKeyUnusableError } from '../signing/errors.ts';
+import { isTransientKeyState, refusedKeyState } from '../signing/kms-signer.ts';
 import {
   type ExpectedKey,
   expectedKeyFromPem,
@@ -53,6 +61,13 @@ export interface UnavailableKey {
    * signatures verify, and are reported `key-disabled`. Absent: trusted for nothing.
    */
   kept?: { readAt: string };
+  /** Why no kept key could be read, when the store failed. */
+  keptKeyError?: string;
+  /**
+   * The hints of the `publicKeys` PEMs judged with this key version's state: with no kept key, a PEM
+   * may be this very key (the first such key version of the configuration takes them all).
+   */
+  publicKeysJudged?: string[];
 }
 
 /** What a pass's policies hold of the configured KMS key versions. */
@@ -61,6 +76,8 @@ export interface OwnedKeysReport {
   trusted: string[];
   /** Key versions refused for their state: in no policy, or with their kept key (`kept`). */
   unavailable: UnavailableKey[];
+  /** Kept-key store failures standing (`ref` is `reverify-keys/KEY_VERSION`): the pass reports them. */
+  errors?: Array<{ ref: string; error: string }>;
 }
 
 /**
@@ -88,7 +105,9 @@ export function pinKeptKeyStates(
   lookup: KeyStateLookup | undefined,
 ): KeyStateLookup | undefined {
   const pinned = new Map(
-    keys.unavailable.flatMap((k) => (k.kept === undefined ? [] : [[k.keyVersion, k.state]])),
+    keys.unavailable.flatMap((k) =>
+      k.kept === undefined && (k.publicKeysJudged ?? []).length === 0 ? [] : [[k.keyVersion, k.state]],
+    ),
   );
   if (pinned.size === 0) return lookup;
   if (lookup === undefined) {
@@ -103,13 +122,11 @@ export function pinKeptKeyStates(
  * The state KMS refused a key version's public key for, or undefined for any other failure. Only
  * FAILED_PRECONDITION naming a state other than ENABLED (kms-signer.ts kmsError parses "current
  * state is: X" from KMS's message) counts: a FAILED_PRECONDITION for anything else is not a state
- * an operator set, and is thrown like the rest.
+ * an operator set, and is thrown like the rest. A transient state (PENDING_GENERATION, …) comes as
+ * kmsError's retryable DependencyError; see isTransientKeyState for what callers do with it.
  */
 export function refusedForState(err: unknown): string | undefined {
-  if (!(err instanceof KmsKeyUnusableError)) return undefined;
-  if (err.details['grpcCode'] !== grpcStatus.FAILED_PRECONDITION) return undefined;
-  const state = err.details['state'];
-  return typeof state === 'string' && state !== 'ENABLED' ? state : undefined;
+  return refusedKeyState(err);
 }
 
 /** A key version's public key, or why KMS refused it for its state; throws any other failure. */
@@ -122,7 +139,7 @@ export async function fetchOwnedKey(
   } catch (err) {
     const state = refusedForState(err);
     if (state === undefined) throw err;
-    const keyVersion = (err as KmsKeyUnusableError).details['keyVersion'];
+    const keyVersion = (err as SigsentryError).details['keyVersion'];
     return {
       refused: {
         keyVersion: typeof keyVersion === 'string' ? keyVersion : name,
@@ -186,21 +203,42 @@ export async function ownedPolicies(
   const now = options.now ?? (() => new Date());
   const storeError = (message: string, fields: Record<string, unknown>) =>
     (options.logger ?? { error: () => {} }).error(message, fields);
+  /**
+   * The store's failures standing, by key version: each pass reports them in its errors (a failure
+   * only logged would let a key go unkept, or a refused key untrusted, with nobody told).
+   */
+  const storeFailures = new Map<string, string>();
+  const storeRef = (keyVersion: string) => `${KEPT_KEYS_COLLECTION}/${keyVersion}`;
+  const failureText = (operation: 'keep' | 'read', keyVersion: string, err: unknown) =>
+    `${operation === 'keep' ? 'writing' : 'reading'} the kept public key of KMS key version ${keyVersion} failed: ${
+      err instanceof Error ? err.message : String(err)
+    }`;
+  /** Keys KMS gave that could not be kept yet, by configured name: each pass tries again. */
+  const unkept = new Map<string, ExpectedKey & { pem?: string; algorithm?: string }>();
 
-  /** Keeps a public key KMS gave when none or another is kept; a failure is logged, not thrown. */
+  /**
+   * Keeps a public key KMS gave when none or another is kept. A failure is logged and reported in
+   * the passes' errors until a write succeeds (tried again each pass); the key is verified with all
+   * the same.
+   */
   const keep = async (name: string, key: ExpectedKey & { pem?: string; algorithm?: string }) => {
     if (keptKeys === undefined) return;
     const keyVersion = key.keyVersion ?? kmsKeyResourceName(name);
     const pem = key.pem ?? key.publicKey.export({ type: 'spki', format: 'pem' }).toString();
     try {
       const stored = await keptKeys.get(keyVersion);
-      if (stored?.pem === pem && stored.algorithm === key.algorithm) return;
-      const entry: KeptKey = { keyVersion, pem, readAt: now().toISOString() };
-      if (key.algorithm !== undefined) entry.algorithm = key.algorithm;
-      await keptKeys.put(entry);
+      if (!(stored?.pem === pem && stored.algorithm === key.algorithm)) {
+        const entry: KeptKey = { keyVersion, pem, readAt: now().toISOString() };
+        if (key.algorithm !== undefined) entry.algorithm = key.algorithm;
+        await keptKeys.put(entry);
+      }
+      unkept.delete(name);
+      storeFailures.delete(keyVersion);
     } catch (err) {
+      unkept.set(name, key);
+      storeFailures.set(keyVersion, failureText('keep', keyVersion, err));
       storeError(
-        `could not keep the public key of KMS key version ${keyVersion}; it is verified with all the same`,
+        `could not keep the public key of KMS key version ${keyVersion}; it is verified with all the same, and kept by a later pass`,
         {
           keyVersion,
           collection: KEPT_KEYS_COLLECTION,
@@ -211,20 +249,28 @@ export async function ownedPolicies(
     }
   };
 
-  /** The kept key of a key version KMS refused, if one is kept and readable; a failure is logged. */
-  const readKept = async (keyVersion: string): Promise<{ key: ExpectedKey; readAt: string } | undefined> => {
+  /**
+   * The kept key of a key version KMS refused, if one is kept and readable; a failure is logged,
+   * reported in the passes' errors until a read succeeds, and given back as `error`.
+   */
+  const readKept = async (
+    keyVersion: string,
+  ): Promise<{ key: ExpectedKey; readAt: string } | { error: string } | undefined> => {
     if (keptKeys === undefined) return undefined;
     try {
       const stored = await keptKeys.get(keyVersion);
+      storeFailures.delete(keyVersion);
       if (stored === undefined) return undefined;
       const key = expectedKeyFromPem(stored.pem, keyVersion);
       return { key: { ...key, id: keptKeyId(keyVersion, key.hint) }, readAt: stored.readAt };
     } catch (err) {
+      const error = failureText('read', keyVersion, err);
+      storeFailures.set(keyVersion, error);
       storeError(
-        `could not read the kept public key of KMS key version ${keyVersion}; it is trusted for nothing`,
+        `could not read the kept public key of KMS key version ${keyVersion}; it is trusted for nothing, and so is every PEM of publicKeys`,
         { keyVersion, collection: KEPT_KEYS_COLLECTION, operation: 'read', error: err },
       );
-      return undefined;
+      return { error };
     }
   };
   const fromPem = new Map(config.publicKeys.map((pem) => [pem, expectedKeyFromPem(pem)]));
@@ -262,9 +308,15 @@ export async function ownedPolicies(
       } else {
         const unavailable: UnavailableKey = { ...result.value.refused, repositories: expectedBy(name) };
         next.set(name, unavailable);
+        // Still being generated or imported: no key of it to keep, nor anything signed with it yet.
+        if (isTransientKeyState(unavailable.state)) return;
         stores.push(
           readKept(unavailable.keyVersion).then((found) => {
             if (found === undefined) return;
+            if ('error' in found) {
+              unavailable.keptKeyError = found.error;
+              return;
+            }
             // Against the KMS keys only: a PEM in publicKeys that is this key gives way to it
             // (buildRules), so its state is checked.
             if ([...fetched.values()].some((k) => sameKey(k, found.key))) {
@@ -292,19 +344,42 @@ export async function ownedPolicies(
   };
 
   let rules: Array<{ repositories: string; policy: ImagePolicy }> = [];
+  /** The PEMs' hints buildRules judged with a refused key version's state, if any. */
+  let judgedHints: { keyVersion: string; hints: string[] } | undefined;
   /** The rules' policies over the keys fetched so far, each object kept while its keys are the same. */
   const buildRules = () => {
+    const kmsKeys = [...fetched.values(), ...kept.values()];
+    // A key version refused for its state with no kept key has no key to compare the PEMs with: any
+    // of them may be it. Each is then judged with that key version's state (pinKeptKeyStates), so
+    // what it verifies is `key-disabled`, never `valid`, as with a kept key.
+    const blind = [...refused.entries()]
+      .filter(([name, k]) => !isTransientKeyState(k.state) && !kept.has(name))
+      .map(([, k]) => k);
+    const judgedBy = blind[0];
+    judgedHints = undefined;
+    const asPublicKey = (key: ExpectedKey): ExpectedKey =>
+      judgedBy === undefined
+        ? key
+        : {
+            ...key,
+            id: `${key.id} (judged as ${judgedBy.keyVersion}: refused ${judgedBy.state}, none kept)`,
+            keyVersion: judgedBy.keyVersion,
+          };
+    const pems = config.publicKeys
+      .map((pem) => fromPem.get(pem)!)
+      // A PEM that is a configured KMS key version's key would verify that key's signatures with
+      // no state checked (a disabled key's images valid): the KMS key, which carries its version,
+      // stands in its place.
+      .filter((key) => !kmsKeys.some((kms) => sameKey(kms, key)));
+    if (judgedBy !== undefined && pems.length > 0) {
+      judgedHints = { keyVersion: judgedBy.keyVersion, hints: [...new Set(pems.map((k) => k.hint))] };
+    }
+    const judged = new Map(pems.map((key) => [key.id, asPublicKey(key)]));
     rules = config.watch.map((rule, i) => {
       const expected = ruleExpectedKeys(config, rule);
-      const kmsKeys = [...fetched.values(), ...kept.values()];
       const given = distinctKeys([
         ...expected.keys.flatMap((name) => fetched.get(name) ?? []),
-        // A PEM that is a configured KMS key version's key would verify that key's signatures with
-        // no state checked (a disabled key's images valid): the KMS key, which carries its version,
-        // stands in its place.
-        ...expected.publicKeys
-          .map((pem) => fromPem.get(pem)!)
-          .filter((key) => !kmsKeys.some((kms) => sameKey(kms, key))),
+        ...expected.publicKeys.flatMap((pem) => judged.get(fromPem.get(pem)!.id) ?? []),
       ]);
       // A kept key that is another key of the policy would take that key's signatures: left out.
       const keptOnes = distinctKeys(expected.keys.flatMap((name) => kept.get(name) ?? [])).filter(
@@ -348,13 +423,27 @@ export async function ownedPolicies(
     async forPass() {
       // The fetch at start-up serves the first pass: one round of calls per pass.
       if (!first && names.some((name) => !fetched.has(name))) await fetchShared();
+      // Keys KMS gave that a failing store did not take: one more try each.
+      if (!first && unkept.size > 0) await Promise.all([...unkept].map(([name, key]) => keep(name, key)));
       first = false;
       buildRules();
       return {
         ownedPolicy: lookupOver(rules),
         keys: {
           trusted: [...new Set([...fetched.values()].map((k) => k.keyVersion!))],
-          unavailable: [...refused.values()],
+          unavailable: [...refused.values()].map((k) =>
+            judgedHints?.keyVersion === k.keyVersion
+              ? { ...k, publicKeysJudged: judgedHints.hints }
+              : { ...k },
+          ),
+          ...(storeFailures.size === 0
+            ? {}
+            : {
+                errors: [...storeFailures].map(([keyVersion, error]) => ({
+                  ref: storeRef(keyVersion),
+                  error,
+                })),
+              }),
         },
       };
     },

@@ -17,7 +17,8 @@ export class KmsIntegrityError extends SigsentryError {
 
 /**
  * The key version cannot sign and retrying will not change that without an operator: it is
- * disabled or destroyed, its algorithm is not a signing algorithm sigsentry supports, it does not
+ * disabled or destroyed (not PENDING_GENERATION / PENDING_IMPORT: kms-signer.ts kmsError makes those a
+ * retryable DependencyError), its algorithm is not a signing algorithm sigsentry supports, it does not
  * exist, or we may not use it.
  */
 export class KmsKeyUnusableError extends SigsentryError {

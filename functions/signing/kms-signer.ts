@@ -82,6 +82,33 @@ const publicKeyCache = new WeakMap<object, Map<string, Promise<KmsPublicKey>>>()
 
 const GRPC = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, PERMISSION_DENIED: 7, FAILED_PRECONDITION: 9 } as const;
 
+/**
+ * The key version states Cloud KMS leaves by itself: "still being generated / imported … Cloud KMS
+ * will automatically mark this version ENABLED as soon as the version is ready" (resources.proto,
+ * CryptoKeyVersionState; an HSM version starts PENDING_GENERATION). Every other state other than
+ * ENABLED (DISABLED, DESTROY_SCHEDULED, DESTROYED, IMPORT_FAILED, GENERATION_FAILED,
+ * PENDING_EXTERNAL_DESTRUCTION, …) changes only by an operator's hand, or never.
+ */
+export const TRANSIENT_KEY_STATES: ReadonlySet<string> = new Set(['PENDING_GENERATION', 'PENDING_IMPORT']);
+
+export function isTransientKeyState(state: string | undefined): boolean {
+  return state !== undefined && TRANSIENT_KEY_STATES.has(state);
+}
+
+/**
+ * The state KMS refused a key version for (a kmsError of FAILED_PRECONDITION naming a state other
+ * than ENABLED: DISABLED, DESTROYED, …, or a transient one, see isTransientKeyState), or undefined
+ * for any other failure: a FAILED_PRECONDITION for anything else is not a state, and neither is a
+ * denial, a missing key or an outage.
+ */
+export function refusedKeyState(err: unknown): string | undefined {
+  if (!(err instanceof SigsentryError)) return undefined;
+  if (!(err instanceof KmsKeyUnusableError) && !(err instanceof DependencyError)) return undefined;
+  if (err.details['grpcCode'] !== GRPC.FAILED_PRECONDITION) return undefined;
+  const state = err.details['state'];
+  return typeof state === 'string' && state !== 'ENABLED' ? state : undefined;
+}
+
 /** Turns a client library error into the typed error the function entry points act on. */
 export function kmsError(err: unknown, keyVersion: string, method: string): Error {
   if (err instanceof SigsentryError) return err;
@@ -93,6 +120,16 @@ export function kmsError(err: unknown, keyVersion: string, method: string): Erro
   switch (code) {
     case GRPC.FAILED_PRECONDITION: {
       const state = /current state is: ([A-Z_]+)/.exec(text)?.[1];
+      // A version KMS is still generating or importing: usable by itself soon, so tried again
+      // (signOnPush's push is redelivered rather than acknowledged unsigned).
+      if (isTransientKeyState(state)) {
+        return new DependencyError(
+          'kms',
+          `KMS key version is not ready yet: ${text}`,
+          { ...details, state },
+          err,
+        );
+      }
       return new KmsKeyUnusableError(`KMS key version cannot be used: ${text}`, { ...details, state }, err);
     }
     case GRPC.NOT_FOUND:

@@ -3,7 +3,7 @@
  * only for a key version KMS refuses for its state: its images are then `key-disabled` on an instance
  * started after the key was disabled, as on one started before, never valid (even with a kept key
  * that is not the key version's, or a key enabled meanwhile). A store that fails never fails the
- * build or the pass while KMS gives the keys. The passes run the core over a real registry, KMS's
+ * build or the pass while KMS gives the keys; it is reported in the pass's errors. The passes run the core over a real registry, KMS's
  * answers given by a map of states.
  */
 import assert from 'node:assert/strict';
@@ -283,7 +283,11 @@ describe('kept KMS public keys: passes while a watch rule key is not enabled', (
   it('passes when the store fails while KMS gives the keys, and trusts for nothing a refused key it cannot read', async () => {
     const { pass, logger } = await runtime(new FailingStore());
     const summary = await pass();
-    assert.deepEqual(summary.errors, []);
+    // Reported in the pass, not only logged (kms-key-states.test.ts).
+    assert.deepEqual(
+      summary.errors.map((e) => e.ref).sort(),
+      [`reverify-keys/${keyA.name}`, `reverify-keys/${keyB.name}`].sort(),
+    );
     assert.equal(statusOf(summary, 'a/app'), 'valid');
     assert.equal(statusOf(summary, 'b/app'), 'valid');
     assert.ok(logger.entries.some((e) => e.severity === 'ERROR' && e['operation'] === 'keep'));
@@ -293,7 +297,10 @@ describe('kept KMS public keys: passes while a watch rule key is not enabled', (
     try {
       const fresh = await runtime(new FailingStore());
       const refusedPass = await fresh.pass();
-      assert.deepEqual(refusedPass.errors, []);
+      assert.deepEqual(
+        refusedPass.errors.map((e) => e.ref).sort(),
+        [`reverify-keys/${keyA.name}`, `reverify-keys/${keyB.name}`].sort(),
+      );
       assert.equal(statusOf(refusedPass, 'b/app'), 'unsigned');
       assert.deepEqual(refusedPass.keysNotEnabled, [
         { keyVersion: keyB.name, state: 'DISABLED', trusted: false },
