@@ -6,6 +6,7 @@
  */
 import crypto from 'node:crypto';
 import { z } from 'zod';
+import { boundText, MAX_IDENTITY_CHARS } from '../logging/bounded.ts';
 
 export const AlertKindSchema = z.enum([
   'rogue-signature',
@@ -92,13 +93,22 @@ export const AlertSchema = AlertInputSchema.extend({
 });
 export type Alert = z.infer<typeof AlertSchema>;
 
-export function alertKey(input: Pick<AlertInput, 'kind' | 'subject' | 'key'>): string {
-  return input.key ?? `${input.kind}:${input.subject}`;
+/**
+ * An incident's key as stored: a key (a subject) made of others' text may be as long as that text, so
+ * a long one is its prefix, its length and its SHA-256 (logging/bounded.ts): two keys stay two.
+ * Every key a caller gives is taken through this, so the full key and the stored one name one alert.
+ */
+export function storedAlertKey(key: string): string {
+  return boundText(key, MAX_IDENTITY_CHARS);
 }
 
-/** Firestore document ids may not contain `/`: the stored id is a hash of the key. */
+export function alertKey(input: Pick<AlertInput, 'kind' | 'subject' | 'key'>): string {
+  return storedAlertKey(input.key ?? `${input.kind}:${input.subject}`);
+}
+
+/** Firestore document ids may not contain `/`: the stored id is a hash of the (stored) key. */
 export function alertDocumentId(key: string): string {
-  return crypto.createHash('sha256').update(key).digest('hex');
+  return crypto.createHash('sha256').update(storedAlertKey(key)).digest('hex');
 }
 
 export interface AlertSink {

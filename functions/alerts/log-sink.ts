@@ -4,6 +4,7 @@
  */
 import type { Logger } from '../logging/logger.ts';
 import type { Alert } from './alert.ts';
+import { boundAlert } from './bounds.ts';
 import type { AlertNotifier } from './notifier.ts';
 import type { RaisedAlert } from './record.ts';
 
@@ -21,14 +22,21 @@ export class LogAlertNotifier implements AlertNotifier {
     this.name = name;
   }
 
-  async notify({ alert, status }: RaisedAlert): Promise<void> {
+  /**
+   * The alert is bounded again (bounds.ts; a no-op for one the record made): a line over Cloud
+   * Logging's 256 KB LogEntry limit is dropped, and the ALERT line is what pages.
+   */
+  async notify(raised: RaisedAlert): Promise<void> {
+    const { status } = raised;
+    const alert = boundAlert(raised.alert);
     const fields = { alert, alertStatus: status };
     const message = `${alert.kind}: ${alert.summary}`;
     if (status === 'repeat') this.logger.notice(`alert recurred (${alert.count}x): ${message}`, fields);
     else this.logger.alert(message, fields);
   }
 
-  async resolved(alert: Alert): Promise<void> {
+  async resolved(resolved: Alert): Promise<void> {
+    const alert = boundAlert(resolved);
     this.logger.notice(`alert resolved: ${alert.kind}: ${alert.subject}`, { alert, alertStatus: 'resolved' });
   }
 }

@@ -3,7 +3,7 @@
  * what is under test, and for a CLI run without a project.
  */
 import type { Alert, AlertInput, AlertSink } from './alert.ts';
-import { alertKey } from './alert.ts';
+import { alertKey, storedAlertKey } from './alert.ts';
 import { type AlertRecorder, nextAlert, type RaisedAlert, resolution, withDelivered } from './record.ts';
 
 export class MemoryAlertSink implements AlertSink, AlertRecorder {
@@ -37,19 +37,21 @@ export class MemoryAlertSink implements AlertSink, AlertRecorder {
     reason: string,
     channels: readonly string[] = [],
   ): Promise<Alert | undefined> {
-    const resolved = resolution(this.alerts.get(key), reason, this.now(), channels);
-    if (resolved?.changed) this.alerts.set(key, resolved.alert);
+    const stored = storedAlertKey(key);
+    const resolved = resolution(this.alerts.get(stored), reason, this.now(), channels);
+    if (resolved?.changed) this.alerts.set(stored, resolved.alert);
     return resolved?.alert;
   }
 
   async markDelivered(key: string, at: string, channels: readonly string[]): Promise<void> {
-    const alert = this.alerts.get(key);
+    const stored = storedAlertKey(key);
+    const alert = this.alerts.get(stored);
     const updated = alert === undefined ? undefined : withDelivered(alert, at, channels);
-    if (updated !== undefined) this.alerts.set(key, updated);
+    if (updated !== undefined) this.alerts.set(stored, updated);
   }
 
   async get(key: string): Promise<Alert | undefined> {
-    return this.alerts.get(key);
+    return this.alerts.get(storedAlertKey(key));
   }
 
   async listOwed(limit: number, channel?: string): Promise<Alert[]> {

@@ -3,6 +3,8 @@
  * or the re-opening of a resolved one. Notifiers (Pub/Sub, webhook) act on that decision, so a
  * recurring incident is one alert with a count, not a page per occurrence.
  */
+
+import { boundText, MAX_REASON_CHARS } from '../logging/bounded.ts';
 import {
   type Alert,
   type AlertInput,
@@ -11,6 +13,7 @@ import {
   alertKey,
   severityRank,
 } from './alert.ts';
+import { boundAlert, boundAlertInput } from './bounds.ts';
 
 /**
  * `changed`: an open incident recurred in a way its channels must hear of, though it is no new
@@ -72,9 +75,11 @@ export function nextAlert(
   now: Date,
   channels: readonly string[] = [],
 ): RaisedAlert {
-  const checked = AlertInputSchema.parse(input);
+  const parsed = AlertInputSchema.parse(input);
   const at = now.toISOString();
-  const key = alertKey(checked);
+  // The key from the full subject; what is stored, published and logged bounded (bounds.ts).
+  const key = alertKey(parsed);
+  const checked = boundAlertInput(parsed);
   if (previous === undefined) {
     const alert = AlertSchema.parse(
       plain({
@@ -96,7 +101,7 @@ export function nextAlert(
     previous.state === 'resolved' ? 'reopened' : changedFrom(previous, checked) ? 'changed' : 'repeat';
   const alert = AlertSchema.parse(
     plain({
-      ...rest,
+      ...boundAlert(rest),
       // A repeat keeps what its raise has still to tell; a re-opening or a change tells everyone again.
       ...(status !== 'repeat' ? pendingFor(at, status, channels) : undelivered ? { undelivered } : {}),
       // The newest occurrence's words and evidence; the first sighting stays in firstSeen. The
@@ -144,10 +149,10 @@ export function resolvedAlert(
   const { undelivered: _, ...rest } = previous;
   const at = now.toISOString();
   return AlertSchema.parse({
-    ...rest,
+    ...boundAlert(rest),
     state: 'resolved',
     resolvedAt: at,
-    resolvedReason: reason,
+    resolvedReason: boundText(reason, MAX_REASON_CHARS),
     ...pendingFor(at, 'resolved', channels),
   });
 }

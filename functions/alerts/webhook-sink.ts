@@ -32,21 +32,38 @@ function escapeMrkdwn(text: string): string {
   return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 }
 
+/**
+ * Every way text breaks a line (Slack and Google Chat break on \n; other readers on the rest): in a
+ * value others wrote, a line break could forge a line of its own (a "*Resolved*" head), so each is
+ * shown as ⏎ and only the message's template breaks lines.
+ */
+const LINE_BREAKS = /\r\n|[\n\r\u000b\u000c\u0085\u2028\u2029]/g;
+
+/** A value from the data, for one line of the message: line breaks shown, markup escaped, bounded. */
+function value(text: string, max: number): string {
+  const line = text.replace(LINE_BREAKS, ' ⏎ ');
+  return escapeMrkdwn(line.length > max ? `${line.slice(0, max)}…` : line);
+}
+
 const STATUS_NOTE: Record<string, string> = { reopened: ' (re-opened)', changed: ' (changed)' };
+
+/** Slack cuts a message's text at 40,000 characters: the subject and summary stay far below. */
+const MAX_SUBJECT = 500;
+const MAX_SUMMARY = 3000;
 
 /** The message body: Slack mrkdwn text, readable as plain text elsewhere. */
 export function slackMessage(alert: Alert, status: string): { text: string } {
-  const subject = escapeMrkdwn(alert.subject);
+  const subject = value(alert.subject, MAX_SUBJECT);
   const head =
     status === 'resolved'
       ? `*Resolved* ${alert.kind}: ${subject}`
       : `*[${alert.severity}] ${alert.kind}*${STATUS_NOTE[status] ?? ''}: ${subject}`;
   const evidence = Object.entries(alert.evidence)
     .filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0))
-    .map(([k, v]) => escapeMrkdwn(`• ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`.slice(0, 500)));
+    .map(([k, v]) => value(`• ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`, 500));
   const lines = [
     head,
-    escapeMrkdwn(alert.summary),
+    value(alert.summary, MAX_SUMMARY),
     ...evidence,
     `seen ${alert.count}x, first ${alert.firstSeen}`,
   ];

@@ -22,3 +22,33 @@ export function printable(text: string): string {
 export function print(text: string): void {
   process.stdout.write(printable(text));
 }
+
+/** Line breaks inside a value: a terminal (or a reader) starts a new line at each. */
+const LINE_BREAKS = /\r\n|[\n\r\u000b\u000c\u0085\u2028\u2029]/g;
+const LINE_BREAK_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\r\n': '\\r\\n' };
+
+/**
+ * A value from the data for one line of text output: `printable`, and its line breaks shown as
+ * escapes too, so only the CLI's own templates start lines (a certificate SAN cannot print a forged
+ * "OK valid" line under the real verdict).
+ */
+export function inline(text: string): string {
+  return printable(
+    text.replace(
+      LINE_BREAKS,
+      (c) => LINE_BREAK_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    ),
+  );
+}
+
+/**
+ * The CLI's log lines (logging/logger.ts createLogger's sink): to stderr, so that --json output on
+ * stdout stays parseable, each as printable JSON. JSON.stringify leaves C1 controls, bidirectional
+ * controls and U+2028/U+2029 raw; as `\uXXXX` escapes the line is the same JSON.
+ */
+export function terminalLogSink(
+  write: (chunk: string) => void = (chunk) => process.stderr.write(chunk),
+): (line: string) => void {
+  return (line) =>
+    write(`${printable(line).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`)}\n`);
+}

@@ -4,6 +4,9 @@
  * captures the same lines into files that tests read.
  */
 
+import crypto from 'node:crypto';
+import { boundStrings, boundText, MAX_REASON_CHARS } from './bounded.ts';
+
 export type Severity = 'DEBUG' | 'INFO' | 'NOTICE' | 'WARNING' | 'ERROR' | 'CRITICAL' | 'ALERT';
 
 export type LogFields = Record<string, unknown>;
@@ -63,6 +66,47 @@ function redact(value: unknown, depth = 0, ancestors: Set<object> = new Set()): 
   }
 }
 
+/**
+ * Cloud Logging drops a LogEntry over 256 KB, and an ALERT line is what pages: a longer line (a
+ * field quoting a megabyte of others' text) is written with its strings bounded, and then, if still
+ * too long, with as many of its fields as fit and `logTruncated` saying what was cut.
+ */
+export const MAX_LINE_BYTES = 200 * 1024;
+
+/** JSON as a line writes it: bigints as their digits. */
+const toJson = (value: unknown): string =>
+  JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) ?? '';
+const bytesOf = (value: unknown) => Buffer.byteLength(toJson(value), 'utf8');
+
+function boundedLine(entry: LogFields, line: string): string {
+  const bounded = boundStrings(entry, MAX_REASON_CHARS) as LogFields;
+  const retry = toJson(bounded);
+  if (Buffer.byteLength(retry, 'utf8') <= MAX_LINE_BYTES) return retry;
+  const hash = crypto.createHash('sha256').update(line, 'utf8').digest('hex');
+  const out: LogFields = {
+    severity: entry['severity'],
+    message: boundText(String(entry['message']), MAX_REASON_CHARS),
+    time: entry['time'],
+  };
+  const cut: string[] = [];
+  let used = bytesOf(out) + 1024;
+  for (const [k, v] of Object.entries(bounded)) {
+    if (LINE_FIELDS.has(k)) continue;
+    const size = bytesOf(k) + bytesOf(v) + 2;
+    if (used + size > MAX_LINE_BYTES) {
+      cut.push(k);
+      continue;
+    }
+    out[k] = v;
+    used += size;
+  }
+  out['logTruncated'] = boundText(
+    `the line was ${Buffer.byteLength(line, 'utf8')} bytes (sha256:${hash}); cut: ${cut.join(', ')}`,
+    1000,
+  );
+  return toJson(out);
+}
+
 export function createLogger(
   base: LogFields = {},
   sink: LineSink = (line) => process.stdout.write(`${line}\n`),
@@ -74,7 +118,7 @@ export function createLogger(
     }
     let line: string;
     try {
-      line = JSON.stringify(entry, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+      line = toJson(entry);
     } catch (err) {
       // A field that cannot be written (a throwing toJSON) must not turn a log call into a crash.
       line = JSON.stringify({
@@ -83,6 +127,19 @@ export function createLogger(
         time: entry['time'],
         logError: `fields could not be written: ${(err as Error).message}`,
       });
+    }
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: a shorter line needs no count.
+    if (line.length > MAX_LINE_BYTES / 3 && Buffer.byteLength(line, 'utf8') > MAX_LINE_BYTES) {
+      try {
+        line = boundedLine(entry, line);
+      } catch {
+        line = JSON.stringify({
+          severity,
+          message: boundText(message, MAX_REASON_CHARS),
+          time: entry['time'],
+          logTruncated: `the line was ${Buffer.byteLength(line, 'utf8')} bytes; its fields are left out`,
+        });
+      }
     }
     sink(line);
   };

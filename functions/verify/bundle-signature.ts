@@ -5,6 +5,7 @@
  * Other bundles (attestations with other predicates, message signatures) are not image signatures.
  */
 import { type Bundle, bundleFromJSON } from '@sigstore/bundle';
+import { boundText } from '../logging/bounded.ts';
 import { type DigestReference, formatRepository } from '../registry/reference.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE } from '../sign-on-push/core.ts';
 import { claimOf, SignatureCheckError, signerName, type VerifierTrust, verifyClaimed } from './check.ts';
@@ -57,7 +58,7 @@ export function checkBundleSignature(
     return {
       ...base,
       outcome: 'foreign',
-      reason: `an attestation (${String(statement?.predicateType ?? bundle.content.dsseEnvelope.payloadType)}), not a signature`,
+      reason: `an attestation (${boundText(String(statement?.predicateType ?? bundle.content.dsseEnvelope.payloadType))}), not a signature`,
     };
   }
   const claim = claimOf(bundle, policy);
@@ -77,7 +78,7 @@ export function checkBundleSignature(
       !forDigest.some((s) => s.name === undefined || (typeof s.name === 'string' && accepted.has(s.name)))
     ) {
       throw new SignatureCheckError(
-        `the statement names ${forDigest.map((s) => String(s.name)).join(', ')}, not ${[...accepted].join(' or ')}`,
+        `the statement names ${boundText(forDigest.map((s) => boundText(String(s.name))).join(', '))}, not ${[...accepted].join(' or ')}`,
       );
     }
     return { ...base, outcome: 'valid', ...who, ...keyVersion, log };

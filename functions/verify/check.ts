@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import type { Bundle } from '@sigstore/bundle';
 import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, Verifier } from '@sigstore/verify';
+import { boundText } from '../logging/bounded.ts';
 import { certificateIdentity } from '../tlog/entries/identity.ts';
 import { type EntryVerifier, type ParsedEntry, parseEntryBody } from '../tlog/entries/parse.ts';
 import type { ExpectedIdentity, ExpectedKey, ImagePolicy } from './policy.ts';
@@ -168,9 +169,10 @@ export function claimOf(
     if (identity !== undefined && id.san !== undefined && id.issuer !== undefined) {
       return { kind: 'identity', identity, san: id.san, issuer: id.issuer };
     }
+    // Matched above on the full values; the reason (stored, alerted, logged) shows them bounded.
     return {
       kind: 'foreign',
-      reason: `signed by ${id.san ?? '(no identity)'} via ${id.issuer ?? '(no issuer)'}`,
+      reason: `signed by ${id.san === undefined ? '(no identity)' : boundText(id.san)} via ${id.issuer === undefined ? '(no issuer)' : boundText(id.issuer)}`,
     };
   }
   const content = bundle.verificationMaterial.content;
@@ -251,6 +253,12 @@ export function verifyClaimed(
   return logEvidence(bundle);
 }
 
+/**
+ * The signer as a finding names it (stored, shown, alerted): a SAN an identity pattern matched may be
+ * as long as the certificate, so it is bounded. Nothing decides on it: the claim keeps the full SAN.
+ */
 export function signerName(claim: Exclude<Claim, { kind: 'foreign' }>): { signer: string; issuer?: string } {
-  return claim.kind === 'key' ? { signer: claim.key.id } : { signer: claim.san, issuer: claim.issuer };
+  return claim.kind === 'key'
+    ? { signer: claim.key.id }
+    : { signer: boundText(claim.san), issuer: boundText(claim.issuer) };
 }

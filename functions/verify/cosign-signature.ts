@@ -11,6 +11,7 @@ import { Bundle as BundleMessage } from '@sigstore/protobuf-specs';
 import type { StoredCosignSignature, UnreadableCosignLayer } from '../attach/cosign-layout.ts';
 import { parseSimpleSigningPayload } from '../attach/simple-signing.ts';
 import { SigsentryError } from '../errors.ts';
+import { boundText } from '../logging/bounded.ts';
 import { type DigestReference, formatRepository } from '../registry/reference.ts';
 import {
   type Claim,
@@ -214,12 +215,12 @@ function checkPayloadNamesImage(payload: Uint8Array, image: DigestReference, pol
     throw new SignatureCheckError(`payload: ${(err as Error).message}`);
   }
   if (claims.manifestDigest !== image.digest) {
-    throw new SignatureCheckError(`payload signs ${claims.manifestDigest}, not ${image.digest}`);
+    throw new SignatureCheckError(`payload signs ${boundText(claims.manifestDigest)}, not ${image.digest}`);
   }
   const accepted = acceptedReferences(policy, formatRepository(image));
   if (!accepted.has(claims.dockerReference)) {
     throw new SignatureCheckError(
-      `payload names ${claims.dockerReference}, not ${[...accepted].join(' or ')}`,
+      `payload names ${boundText(claims.dockerReference)}, not ${[...accepted].join(' or ')}`,
     );
   }
 }

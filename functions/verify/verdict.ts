@@ -4,6 +4,8 @@
  * registry, and which log entry backs it.
  */
 
+import { boundText, MAX_REASON_CHARS } from '../logging/bounded.ts';
+
 /**
  * valid: a signature from an expected key or identity verifies, with log inclusion, key enabled.
  * unsigned: no signature from an expected signer. missing: a signature that was there before is gone.
@@ -84,6 +86,48 @@ export interface Verdict {
 }
 
 /**
+ * A finding as it is stored and shown: its texts, which quote what others wrote (an error message,
+ * a certificate identity), bounded so a verdict fits a Firestore entity whatever a registry holds.
+ * Bounding twice changes nothing; the decisions were made before, on the full values.
+ */
+export function boundFinding(f: SignatureFinding): SignatureFinding {
+  const out: SignatureFinding = { ...f, location: boundText(f.location) };
+  if (f.reason !== undefined) out.reason = boundText(f.reason, MAX_REASON_CHARS);
+  if (f.signer !== undefined) out.signer = boundText(f.signer);
+  if (f.issuer !== undefined) out.issuer = boundText(f.issuer);
+  if (f.keyVersion !== undefined) out.keyVersion = boundText(f.keyVersion);
+  if (f.keyState !== undefined) out.keyState = boundText(f.keyState);
+  // A log entry's kind is the bundle's word (kindVersion), not the log's.
+  if (f.log !== undefined) out.log = f.log.map((l) => ({ ...l, kind: boundText(l.kind) }));
+  return out;
+}
+
+/** A verdict's reason, as it is stored and alerted: one bounded sentence. */
+const reason = (text: string) => boundText(text, MAX_REASON_CHARS);
+
+/** Reasons a verdict lists at most: one per signature, and a registry may hold thousands. */
+export const MAX_REASONS = 20;
+
+/** At most MAX_REASONS reasons, the last saying how many more there were. */
+function someOf(reasons: string[], what: string): string[] {
+  if (reasons.length <= MAX_REASONS) return reasons;
+  const kept = reasons.slice(0, MAX_REASONS - 1);
+  return [...kept, `… and ${reasons.length - kept.length} more ${what}`];
+}
+
+/** Others' reasons joined into one sentence, no longer than a reason may be, and how many it left out. */
+function joinReasons(texts: ReadonlyArray<string | undefined>): string {
+  let joined = '';
+  let count = 0;
+  for (const text of texts) {
+    if (joined.length > 2 * MAX_REASON_CHARS) break;
+    joined += `${count === 0 ? '' : '; '}${text}`;
+    count++;
+  }
+  return count === texts.length ? joined : `${joined}; … and ${texts.length - count} more`;
+}
+
+/**
  * The verdict that follows from the findings. A broken signature that claims to be ours outranks
  * a good one: someone with push access tampered, and that must be seen even if another copy verifies.
  */
@@ -96,29 +140,38 @@ export function decideStatus(
   if (invalid.length > 0) {
     return {
       status: 'invalid',
-      reasons: invalid.map((f) => `${f.layout} signature ${f.location}: ${f.reason}`),
+      reasons: someOf(
+        invalid.map((f) => reason(`${f.layout} signature ${f.location}: ${f.reason}`)),
+        'signatures that do not verify',
+      ),
     };
   }
   const gone = expectedLayouts.filter((layout) => !ours.some((f) => f.layout === layout));
   if (gone.length > 0) {
     return {
       status: 'missing',
-      reasons: gone.map((layout) => `the ${layout} signature verified before is gone`),
+      reasons: gone.map((layout) => reason(`the ${layout} signature verified before is gone`)),
     };
   }
   const valid = ours.filter((f) => f.outcome === 'valid');
   if (valid.length > 0) {
     return {
       status: 'valid',
-      reasons: valid.map((f) => `${f.layout} signature by ${f.signer} verifies`),
+      reasons: someOf(
+        valid.map((f) => reason(`${f.layout} signature by ${f.signer} verifies`)),
+        'signatures that verify',
+      ),
     };
   }
   const disabled = ours.filter((f) => f.outcome === 'key-disabled');
   if (disabled.length > 0) {
     return {
       status: 'key-disabled',
-      reasons: disabled.map(
-        (f) => `${f.layout} signature by ${f.keyVersion} whose key version is ${f.keyState}`,
+      reasons: someOf(
+        disabled.map((f) =>
+          reason(`${f.layout} signature by ${f.keyVersion} whose key version is ${f.keyState}`),
+        ),
+        'signatures by key versions that are not enabled',
       ),
     };
   }
@@ -128,7 +181,9 @@ export function decideStatus(
     reasons: [
       foreign.length === 0
         ? 'no signature in either layout'
-        : `no signature by an expected key or identity (${foreign.map((f) => f.reason).join('; ')})`,
+        : reason(
+            `no signature by an expected key or identity (${joinReasons(foreign.map((f) => f.reason))})`,
+          ),
     ],
   };
 }

@@ -10,7 +10,13 @@ import type { VerifierTrust } from './check.ts';
 import { checkCosignSignature, checkUnreadableCosignLayer } from './cosign-signature.ts';
 import type { ImagePolicy } from './policy.ts';
 import { collectSignatures, type SignatureSources } from './sources.ts';
-import { decideStatus, type SignatureFinding, type SignatureLayout, type Verdict } from './verdict.ts';
+import {
+  boundFinding,
+  decideStatus,
+  type SignatureFinding,
+  type SignatureLayout,
+  type Verdict,
+} from './verdict.ts';
 
 /** The state of a KMS key version (ENABLED, DISABLED, DESTROYED, ...), e.g. signing/kms-signer keyVersionState. */
 export type KeyStateLookup = (keyVersion: string) => Promise<string>;
@@ -58,7 +64,8 @@ export function verdictOf(
     image: formatImageReference({ host: image.host, repository: image.repository, digest: image.digest }),
     digest: image.digest,
     reasons,
-    findings,
+    // Stored with the tag and quoted in alerts: each text bounded (verdict.ts boundFinding).
+    findings: findings.map(boundFinding),
     evidence: { ...fingerprint, checkedAt: now.toISOString() },
   };
 }

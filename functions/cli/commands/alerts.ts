@@ -4,9 +4,10 @@
  * rotation acknowledged), told to every alert channel as sigsentry's own resolutions are.
  */
 
+import type { Alert } from '../../alerts/alert.ts';
 import { TAG_ALERT_KINDS } from '../../reverify/alerts.ts';
 import { isKeyVersionAlert } from '../../reverify/key-alerts.ts';
-import { print } from '../terminal.ts';
+import { inline, print } from '../terminal.ts';
 import { parseCommandArgs } from './args.ts';
 import { cliFirestoreSettings, commandEnv, say } from './stack-env.ts';
 
@@ -20,6 +21,15 @@ export const ALERTS_USAGE = `usage: sigsentry alerts [--open] [--limit N] [--jso
   it reports happens again. A tag's alert is raised when the tag's verdict changes, so one resolved
   while the tag is still in that state stays resolved until its verdict changes. Exit codes: 0 listed or resolved (1 with --open when any alert is open;
   1 when KEY names no alert or a channel was not told), 2 usage error.`;
+
+/** An alert as `sigsentry alerts` lists it: three lines, whatever its subject and summary hold. */
+export function alertLines(a: Alert): string[] {
+  return [
+    `${a.state.padEnd(8)} ${a.severity.padEnd(8)} ${a.kind.padEnd(18)} ×${a.count} ${inline(a.subject)}`,
+    `         ${inline(a.summary)} (first ${inline(a.firstSeen)}, last ${inline(a.lastSeen)})`,
+    `         key ${inline(a.key)}`,
+  ];
+}
 
 export async function runAlerts(argv: string[]): Promise<number> {
   if (argv[0] === 'resolve') return await resolveAlert(argv.slice(1));
@@ -56,15 +66,11 @@ export async function runAlerts(argv: string[]): Promise<number> {
     if (values.json) print(`${JSON.stringify(alerts, null, 2)}\n`);
     else if (!alerts.length) print(values.open ? 'no open alerts\n' : 'no alerts\n');
     else {
-      for (const a of alerts) {
-        print(`${a.state.padEnd(8)} ${a.severity.padEnd(8)} ${a.kind.padEnd(18)} ×${a.count} ${a.subject}\n`);
-        print(`         ${a.summary} (first ${a.firstSeen}, last ${a.lastSeen})\n`);
-        print(`         key ${a.key}\n`);
-      }
+      for (const a of alerts) for (const line of alertLines(a)) print(`${line}\n`);
     }
     return values.open && alerts.length > 0 ? 1 : 0;
   } catch (err) {
-    say(`sigsentry alerts: ${(err as Error).message}`);
+    say(`sigsentry alerts: ${inline((err as Error).message)}`);
     return 1;
   } finally {
     await db.terminate();

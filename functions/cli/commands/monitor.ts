@@ -4,7 +4,7 @@
  */
 
 import { InvalidInputError } from '../../errors.ts';
-import { print } from '../terminal.ts';
+import { inline, print, terminalLogSink } from '../terminal.ts';
 import { parseCommandArgs, withRekorKey } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
@@ -56,7 +56,7 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
   const { runMonitor } = await import('../../monitor-log/core.ts');
   const { monitorDepsFromEnv } = await import('../../monitor-log/from-env.ts');
   const { createLogger } = await import('../../logging/logger.ts');
-  const logger = createLogger({ command: 'monitor' }, (line) => process.stderr.write(`${line}\n`));
+  const logger = createLogger({ command: 'monitor' }, terminalLogSink());
   try {
     const env = await withRekorKey(commandEnv());
     const deps = await monitorDepsFromEnv(env, { logger, terminal: true });
@@ -72,7 +72,7 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
         );
         if (log.trees !== undefined) {
           print(
-            `  the log moved to another tree: ${log.trees.map((t) => `"${t}"`).join(' → ')} (the cursor counts in each)\n`,
+            `  the log moved to another tree: ${log.trees.map((t) => `"${inline(t)}"`).join(' → ')} (the cursor counts in each)\n`,
           );
         }
         if (log.stalledSince !== undefined) {
@@ -84,7 +84,7 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
               'the next run moves the cursor over the finished ones\n',
           );
         }
-        if (log.error) print(`  error: ${(log.error as Error).message ?? String(log.error)}\n`);
+        if (log.error) print(`  error: ${inline((log.error as Error).message ?? String(log.error))}\n`);
       }
     }
     // Another run (the scheduled one) holds the log: nothing was scanned here, which 0 would deny.

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { ReverifySummary } from '../../reverify/core.ts';
-import { print } from '../terminal.ts';
+import { inline, print, terminalLogSink } from '../terminal.ts';
 import { commandEnv, say } from './stack-env.ts';
 
 export const REVERIFY_USAGE = `usage: sigsentry reverify --once [--json]
@@ -28,7 +28,7 @@ export async function runReverify(argv: string[]): Promise<number> {
     });
     values = parsed.values as typeof values;
   } catch (err) {
-    say(`sigsentry reverify: ${(err as Error).message}`);
+    say(`sigsentry reverify: ${inline((err as Error).message)}`);
     say(REVERIFY_USAGE);
     return 2;
   }
@@ -46,7 +46,7 @@ export async function runReverify(argv: string[]): Promise<number> {
   const { createReverifyFromEnv } = await import('../../reverify/from-env.ts');
   const env = commandEnv();
   // Log lines go to stderr so that --json output stays parseable.
-  const logger = createLogger({ command: 'reverify' }, (line) => process.stderr.write(`${line}\n`));
+  const logger = createLogger({ command: 'reverify' }, terminalLogSink());
   try {
     // What the pass fails on is left to the scheduled function to follow up: this pass may run with
     // another configuration, and must not resolve its verification-stale alert.
@@ -67,7 +67,7 @@ export async function runReverify(argv: string[]): Promise<number> {
       summary.keysNotEnabled.length === 0;
     return allWell ? 0 : 1;
   } catch (err) {
-    say(`sigsentry reverify: ${(err as Error).message}`);
+    say(`sigsentry reverify: ${inline((err as Error).message)}`);
     return 1;
   }
 }
@@ -85,12 +85,12 @@ export function passLines(
     .join(', ');
   const lines = [`${summary.tags} tags in ${summary.durationMs} ms: ${counts || 'none'}`];
   for (const o of summary.outcomes.filter((o) => o.status !== 'valid')) {
-    lines.push(`  ${o.status}: ${o.ref} (${o.digest})`);
+    lines.push(`  ${o.status}: ${inline(o.ref)} (${inline(o.digest)})`);
   }
   for (const k of summary.keysNotEnabled) {
     const trust = k.trusted ? 'its signatures are key-disabled' : 'trusted for nothing';
-    lines.push(`  key not enabled: ${k.keyVersion} is ${k.state} (${trust})`);
+    lines.push(`  key not enabled: ${inline(k.keyVersion)} is ${inline(k.state)} (${trust})`);
   }
-  for (const e of summary.errors) lines.push(`  error: ${e.ref}: ${e.error}`);
+  for (const e of summary.errors) lines.push(`  error: ${inline(e.ref)}: ${inline(e.error)}`);
   return lines;
 }

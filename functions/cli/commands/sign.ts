@@ -6,7 +6,7 @@
 
 import { parseImageReference } from '../../registry/reference.ts';
 import type { SignOutcome } from '../../sign-on-push/core.ts';
-import { print } from '../terminal.ts';
+import { inline, print, terminalLogSink } from '../terminal.ts';
 import { parseCommandArgs } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
@@ -67,7 +67,7 @@ export async function runSign(argv: string[]): Promise<number> {
   const { ruleFor } = await import('../../config/sign-config.ts');
   const { createLogger } = await import('../../logging/logger.ts');
   const env = commandEnv();
-  const logger = createLogger({ command: 'sign' }, (line) => process.stderr.write(`${line}\n`));
+  const logger = createLogger({ command: 'sign' }, terminalLogSink());
   const quiet = createLogger({ command: 'sign' }, () => {});
   let deps: Awaited<ReturnType<typeof signOnPushDepsFromEnv>>;
   try {
@@ -149,7 +149,9 @@ export async function runSign(argv: string[]): Promise<number> {
   };
   if (values.json) print(`${JSON.stringify(summary, null, 2)}\n`);
   else {
-    for (const r of results) print(`${r.outcome.padEnd(14)} ${r.image}${r.detail ? ` (${r.detail})` : ''}\n`);
+    for (const r of results) {
+      print(`${r.outcome.padEnd(14)} ${inline(r.image)}${r.detail ? ` (${inline(r.detail)})` : ''}\n`);
+    }
     if (backfill) {
       print(
         `${summary.images} images: ${summary.signed} signed, ${summary.alreadySigned} already signed, ${summary.skipped} skipped, ${summary.failed} failed\n`,

@@ -3,8 +3,9 @@
  * signing coverage per repository, recent signings, open alerts, the monitor's cursor (or that the
  * deployment watches no transparency log).
  */
+import { ALERTS_COLLECTION } from '../../alerts/firestore-sink.ts';
 import { type DashboardView, type SigningSummary, watchingNoLog } from '../../dashboard/view.ts';
-import { print } from '../terminal.ts';
+import { inline, print } from '../terminal.ts';
 import { parseCommandArgs } from './args.ts';
 import { cliFirestoreSettings, commandEnv, say } from './stack-env.ts';
 
@@ -34,7 +35,6 @@ export async function runStatus(argv: string[]): Promise<number> {
   }
   const { Firestore } = await import('@google-cloud/firestore');
   const { loadDashboard } = await import('../../dashboard/data.ts');
-  const { ALERTS_COLLECTION } = await import('../../alerts/firestore-sink.ts');
   const env = commandEnv();
   if (!env.GCP_PROJECT) {
     say('sigsentry status: GCP_PROJECT is not set and no local stack is up');
@@ -50,37 +50,47 @@ export async function runStatus(argv: string[]): Promise<number> {
     });
     const problems = view.coverage.reduce((n, c) => n + c.unsigned + c.failing, 0);
     if (values.json) print(`${JSON.stringify(view, null, 2)}\n`);
-    else {
-      const out = (line: string) => print(`${line}\n`);
-      out(
-        `project ${view.project}: ${view.openAlerts.length}${view.truncated.includes(ALERTS_COLLECTION) ? '+' : ''} open alerts, ${problems} unsigned or failing tags`,
-      );
-      out('\ncoverage (signed / unsigned / failing / signing)');
-      if (!view.coverage.length) out('  no watched tags verified yet');
-      for (const c of view.coverage) {
-        out(`  ${c.repository}: ${c.signed} / ${c.unsigned} / ${c.failing} / ${c.signing}`);
-        for (const p of c.problems) out(`    ${p.status}: ${p.ref} (${p.reasons.join('; ') || p.detail})`);
-      }
-      out('\nrecent signings');
-      if (!view.recentSignings.length) out('  none');
-      for (const s of view.recentSignings.slice(0, 10)) {
-        const entries = signingEntries(s);
-        out(`  ${s.state.padEnd(9)} ${s.image} [${entries}]`);
-      }
-      out('\nopen alerts');
-      if (!view.openAlerts.length) out('  none');
-      for (const a of view.openAlerts) out(`  ${a.severity.padEnd(8)} ${a.kind.padEnd(18)} ${a.subject}`);
-      out('\ntransparency-log monitor');
-      for (const line of monitorLines(view)) out(line);
-      if (view.truncated.length) out(`\n(partial counts: ${view.truncated.join(', ')})`);
-    }
+    else for (const line of statusLines(view)) print(`${line}\n`);
     return view.openAlerts.length === 0 && problems === 0 ? 0 : 1;
   } catch (err) {
-    say(`sigsentry status: ${(err as Error).message}`);
+    say(`sigsentry status: ${inline((err as Error).message)}`);
     return 1;
   } finally {
     await db.terminate();
   }
+}
+
+/**
+ * The status as text. Values from the data (tag names, reasons quoting certificate identities, alert
+ * subjects) are `inline`: only these templates start lines.
+ */
+export function statusLines(view: DashboardView): string[] {
+  const lines: string[] = [];
+  const out = (line: string) => lines.push(...line.split('\n'));
+  const problems = view.coverage.reduce((n, c) => n + c.unsigned + c.failing, 0);
+  out(
+    `project ${inline(view.project)}: ${view.openAlerts.length}${view.truncated.includes(ALERTS_COLLECTION) ? '+' : ''} open alerts, ${problems} unsigned or failing tags`,
+  );
+  out('\ncoverage (signed / unsigned / failing / signing)');
+  if (!view.coverage.length) out('  no watched tags verified yet');
+  for (const c of view.coverage) {
+    out(`  ${inline(c.repository)}: ${c.signed} / ${c.unsigned} / ${c.failing} / ${c.signing}`);
+    for (const p of c.problems) {
+      out(`    ${p.status}: ${inline(p.ref)} (${inline(p.reasons.join('; ') || p.detail)})`);
+    }
+  }
+  out('\nrecent signings');
+  if (!view.recentSignings.length) out('  none');
+  for (const s of view.recentSignings.slice(0, 10)) {
+    out(`  ${s.state.padEnd(9)} ${inline(s.image)} [${inline(signingEntries(s))}]`);
+  }
+  out('\nopen alerts');
+  if (!view.openAlerts.length) out('  none');
+  for (const a of view.openAlerts) out(`  ${a.severity.padEnd(8)} ${a.kind.padEnd(18)} ${inline(a.subject)}`);
+  out('\ntransparency-log monitor');
+  for (const line of monitorLines(view)) out(line);
+  if (view.truncated.length) out(`\n(partial counts: ${view.truncated.join(', ')})`);
+  return lines;
 }
 
 /**
@@ -91,14 +101,16 @@ export function monitorLines(view: Pick<DashboardView, 'monitors' | 'noLogRun'>)
   const lines: string[] = [];
   const noLog = watchingNoLog(view);
   if (noLog !== undefined) {
-    lines.push(`  no transparency log is configured: none watched (the monitor last ran ${noLog.lastRunAt})`);
+    lines.push(
+      `  no transparency log is configured: none watched (the monitor last ran ${inline(noLog.lastRunAt)})`,
+    );
     if (view.monitors.length > 0) lines.push('  log states from earlier runs, when a log was configured:');
   } else if (view.monitors.length === 0) {
     lines.push('  no run yet');
   }
   const indent = noLog !== undefined ? '    ' : '  ';
   for (const m of view.monitors) {
-    lines.push(`${indent}${m.log}: cursor ${m.cursor} of verified tree size ${m.treeSize}`);
+    lines.push(`${indent}${inline(m.log)}: cursor ${m.cursor} of verified tree size ${m.treeSize}`);
   }
   return lines;
 }

@@ -25,7 +25,7 @@ import {
 import { logKey } from '../../verify/trust.ts';
 import type { Verdict } from '../../verify/verdict.ts';
 import { verifyImage } from '../../verify/verifier.ts';
-import { print } from '../terminal.ts';
+import { inline, print } from '../terminal.ts';
 import { commandEnv, say } from './stack-env.ts';
 
 export const VERIFY_USAGE = `usage: sigsentry verify IMAGE [--key PEM-FILE|gcpkms://projects/…/cryptoKeyVersions/N]...
@@ -110,11 +110,13 @@ function readKeyFile(file: string): string {
   }
 }
 
+/** The verdict as text: its line, then one line per reason (whose line breaks are shown, not made). */
 export function describeVerdict(verdict: Verdict): string {
   const mark = verdict.status === 'valid' ? 'OK' : 'FAIL';
-  return [`${mark} ${verdict.status}: ${verdict.image}`, ...verdict.reasons.map((r) => `  - ${r}`)].join(
-    '\n',
-  );
+  return [
+    `${mark} ${verdict.status}: ${inline(verdict.image)}`,
+    ...verdict.reasons.map((r) => `  - ${inline(r)}`),
+  ].join('\n');
 }
 
 export async function runVerify(argv: string[]): Promise<number> {
@@ -196,10 +198,10 @@ export async function runVerify(argv: string[]): Promise<number> {
     if (args.json) print(`${JSON.stringify(verdict, null, 2)}\n`);
     else print(`${describeVerdict(verdict)}\n`);
     if (verdict.status !== 'valid' && args.json)
-      say(`sigsentry verify: ${verdict.status}: ${verdict.reasons[0] ?? ''}`);
+      say(`sigsentry verify: ${verdict.status}: ${inline(verdict.reasons[0] ?? '')}`);
     return verdict.status === 'valid' ? 0 : 1;
   } catch (err) {
-    say(`sigsentry verify: could not verify ${args.image}: ${(err as Error).message}`);
+    say(`sigsentry verify: could not verify ${args.image}: ${inline((err as Error).message)}`);
     return 1;
   } finally {
     await kms?.close();

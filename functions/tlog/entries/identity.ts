@@ -6,6 +6,12 @@ const ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
 /** Fulcio's username identity: an otherName SAN of this type holding a UTF8String (docs/oid-info.md). */
 const USERNAME_SAN = '1.3.6.1.4.1.57264.1.7';
 
+/**
+ * The identity exactly as the certificate writes it, for matching: never shortened, since two
+ * identities that share a prefix are two signers. Both fields are the certificate author's text and
+ * may be as long as the certificate: bound them (logging/bounded.ts boundText) before storing,
+ * showing or logging them.
+ */
 export interface CertificateIdentity {
   /** Subject alternative name: an email, a URI (a workflow identity) or a Fulcio username. */
   san: string | undefined;
