@@ -69,6 +69,7 @@ function evidenceOf(change: TagChange): AlertInput['evidence'] {
       outcome: f.outcome,
       reason: f.reason,
     })),
+    ...(verdict.foreignOmitted ? { foreignFindingsOmitted: verdict.foreignOmitted } : {}),
     signatureManifest: verdict.evidence.signatureManifest,
     referrers: verdict.evidence.referrers,
   };
@@ -108,13 +109,24 @@ export function alertsForChange(change: TagChange): { raise: AlertInput[]; resol
   return { raise, resolve };
 }
 
+/**
+ * Raises, then resolves, the alerts of a change. `before` runs before each call (core.ts renews its
+ * delivery claim there, and throws to stop when another pass has taken the tag).
+ */
 export async function deliverAlerts(
   sink: AlertSink,
   change: TagChange,
+  before: () => Promise<void> = async () => {},
 ): Promise<{ raised: number; resolved: number }> {
   const { raise, resolve } = alertsForChange(change);
-  for (const alert of raise) await sink.raise(alert);
+  for (const alert of raise) {
+    await before();
+    await sink.raise(alert);
+  }
   const reason = `${change.ref} is now ${change.verdict.status} (${change.verdict.digest})`;
-  for (const key of resolve) await sink.resolve(key, reason);
+  for (const key of resolve) {
+    await before();
+    await sink.resolve(key, reason);
+  }
   return { raised: raise.length, resolved: resolve.length };
 }

@@ -50,10 +50,17 @@ import type { UnverifiedStore } from './unverified.ts';
 const RECORD_CHUNK = 300;
 /** Attempts at storing a tag's verdict while other passes keep storing theirs first. */
 const SUPERSEDED_ATTEMPTS = 3;
-/** How long a pass's claim on delivering a tag's alerts lasts; a delivery takes a few calls. */
+/**
+ * How long a pass's claim on delivering a tag's alerts lasts from its last renewal: the claim is
+ * renewed before each alert raised or resolved, so this bounds one call (a webhook post takes 43.5 s
+ * at most: 4 attempts of 10 s and their backoff), not the whole delivery.
+ */
 const DELIVERY_CLAIM_MS = 60_000;
 /** Errors of a tag that another pass, or this one, did verify. */
 const NOT_UNVERIFIED = new Set(['ALERT_DELIVERY_FAILED', 'VERDICT_CONTENDED', 'ALERTS_IN_DELIVERY']);
+
+/** Thrown by a delivery's renewal when another pass has written the tag since: the claim is lost. */
+class DeliveryClaimLost extends Error {}
 /** How long a tag may go without a verdict before its pass alerts (`verification-stale`). */
 export const DEFAULT_STALE_AFTER_MS = 24 * 3_600_000;
 /** Waits for another pass's delivery before giving the tag up for this pass. */
@@ -440,6 +447,61 @@ export async function reverifyOnce(
   }
 
   /**
+   * This pass's claim on delivering `record`'s alerts was lost: its claim lapsed during a slow call
+   * and another pass wrote the tag. Having made `calls` calls, the last may have landed after the
+   * newer pass's own alerts (a raise after its resolve), so the stored verdict is marked for its
+   * alerts to be delivered again (store.ts reopenedDelivery). Then, as for a verdict stored first by
+   * another pass, the tag is judged again against the stored one ('superseded'), which delivers them.
+   */
+  async function lostClaim(item: InventoryItem, record: TagRecord, calls: number): Promise<'superseded'> {
+    if (calls > 0) await deps.store.reopenDelivery(record, now().toISOString());
+    deps.logger.warn(
+      `another pass took ${item.ref} while this one delivered the alerts of its ${record.status} verdict; ${
+        calls > 0 ? 'its alerts are owed again, and ' : ''
+      }the tag is judged again`,
+      { tag: item.ref, digest: record.digest, status: record.status, calls },
+    );
+    return 'superseded';
+  }
+
+  /**
+   * A verdict that could not be stored (`err`: Firestore down, or a record it refuses) must not take
+   * its alerts with it. Its raises go out now (an ALERT line pages whatever else fails), with no claim
+   * since none could be written; its resolves wait for a pass that stores it: a resolve landing after
+   * a newer verdict's raise would close an incident still open, where a raise out of order at worst
+   * leaves one open. The tag is this pass's error (and `verification-stale` once it lasts), and the
+   * next pass judges it against the record that stands, so it raises the change again.
+   */
+  async function raiseUnstored(ref: string, owed: TagChange, err: unknown): Promise<SigsentryError> {
+    const { raise } = alertsForChange(owed);
+    const failed: string[] = [];
+    for (const alert of raise) {
+      try {
+        await deps.alerts.raise(alert);
+        summary.alertsRaised++;
+      } catch (cause) {
+        failed.push(`${alert.kind}: ${cause instanceof Error ? cause.message : String(cause)}`);
+      }
+    }
+    const why = err instanceof Error ? err.message : String(err);
+    const raised =
+      raise.length === 0
+        ? 'it had no alert to raise'
+        : failed.length === 0
+          ? `its alerts (${raise.map((a) => a.kind).join(', ')}) were raised without it`
+          : `raising its alerts failed too (${failed.join('; ')})`;
+    return new SigsentryError(
+      'VERDICT_NOT_STORED',
+      `the ${owed.verdict.status} verdict of ${ref} could not be stored (${why}); ${raised}; its last verdict stands`,
+      {
+        retryable: true,
+        cause: err,
+        details: { tag: ref, digest: owed.verdict.digest, status: owed.verdict.status },
+      },
+    );
+  }
+
+  /**
    * One attempt. 'superseded' when another pass stored a verdict since `prior`, 'busy' while another
    * pass delivers the alerts of `prior`: nothing delivered or stored in either case; 'gone' for a tag
    * deleted since it was listed; 'artifact' for a signature artifact's tag (nothing stored either).
@@ -474,8 +536,13 @@ export async function reverifyOnce(
     if (pending === undefined) {
       pending = (async () => {
         if (sameImage && sameFingerprint(prior.fingerprint, fingerprint)) {
+          // Its foreign findings past the listed ones were only counted: they decide nothing, so the
+          // status is the one all of them gave, and the reasons read as they did (verdict.ts).
           const findings = await recheckFindings(deps, prior.findings);
-          return { verdict: verdictOf(image, findings, fingerprint, now(), expectedLayouts), cached: true };
+          return {
+            verdict: verdictOf(image, findings, fingerprint, now(), expectedLayouts, prior.foreignOmitted),
+            cached: true,
+          };
         }
         const sources = await collectSignatures(registry, image, fingerprint);
         const verified = await verifyImage(
@@ -505,7 +572,14 @@ export async function reverifyOnce(
         }
         const checkedAt = new Date(verified.evidence.checkedAt);
         return {
-          verdict: verdictOf(image, findings, sources.fingerprint, checkedAt, expectedLayouts),
+          verdict: verdictOf(
+            image,
+            findings,
+            sources.fingerprint,
+            checkedAt,
+            expectedLayouts,
+            verified.foreignOmitted,
+          ),
           cached: false,
         };
       })();
@@ -549,6 +623,7 @@ export async function reverifyOnce(
       status: verdict.status,
       reasons: verdict.reasons,
       findings: verdict.findings,
+      ...(verdict.foreignOmitted ? { foreignOmitted: verdict.foreignOmitted } : {}),
       fingerprint,
       verifiedLayouts: [...new Set([...expectedLayouts, ...good])].sort(),
       checkedAt: at,
@@ -561,20 +636,35 @@ export async function reverifyOnce(
         : prior.history,
       ...(delivery ? { delivery } : {}),
     };
-    if ((await deps.store.put(record, prior)) === 'superseded') return 'superseded';
+    let put: PutOutcome;
+    try {
+      put = await deps.store.put(record, prior);
+    } catch (err) {
+      throw await raiseUnstored(item.ref, owed, err);
+    }
+    if (put === 'superseded') return 'superseded';
     let delivered = { raised: 0, resolved: 0 };
     if (delivery !== undefined) {
       // Claimed by the write above: no other pass writes the tag until the claim is cleared or lapses.
+      // It is renewed before each call, so every call starts while this pass holds it; once another
+      // pass has taken the tag (this one's claim lapsed during a slow call), nothing more is sent.
+      let calls = 0;
+      const hold = async () => {
+        const until = new Date(now().getTime() + DELIVERY_CLAIM_MS).toISOString();
+        if (!(await deps.store.renewDelivery(record, until))) throw new DeliveryClaimLost();
+        calls++;
+      };
       try {
-        delivered = await deliverAlerts(deps.alerts, owed);
+        delivered = await deliverAlerts(deps.alerts, owed, hold);
       } catch (cause) {
+        if (cause instanceof DeliveryClaimLost) return await lostClaim(item, record, calls);
         throw new SigsentryError(
           'ALERT_DELIVERY_FAILED',
-          `the verdict of ${item.ref} (${verdict.status}) is stored, but delivering its alerts failed (${cause instanceof Error ? cause.message : String(cause)}); the first pass after ${delivery.until} delivers them again`,
+          `the verdict of ${item.ref} (${verdict.status}) is stored, but delivering its alerts failed (${cause instanceof Error ? cause.message : String(cause)}); the first pass after its claim lapses (${DELIVERY_CLAIM_MS / 1000} s after ${now().toISOString()}) delivers them again`,
           { retryable: true, cause, details: { tag: item.ref, digest, until: delivery.until } },
         );
       }
-      await deps.store.finishDelivery(record);
+      if (!(await deps.store.finishDelivery(record))) return await lostClaim(item, record, calls);
     }
 
     summary.byStatus[verdict.status]++;
@@ -680,10 +770,13 @@ export async function reverifyOnce(
             ...verifiedAt(previous.get(item.ref), item),
           });
         }
+        const unstored = err instanceof SigsentryError && err.code === 'VERDICT_NOT_STORED';
         deps.logger.error(
           undelivered
             ? `the alerts of ${item.ref} were not delivered`
-            : `could not verify ${item.ref}; its last verdict stands`,
+            : unstored
+              ? `the verdict of ${item.ref} was not stored; its last verdict stands`
+              : `could not verify ${item.ref}; its last verdict stands`,
           { tag: item.ref, error: err },
         );
       } finally {

@@ -32,7 +32,13 @@ export interface TagRecord {
   digest: string;
   status: VerdictStatus;
   reasons: string[];
+  /** The verdict's findings as it lists them: foreign ones past the first 50 only counted (below). */
   findings: SignatureFinding[];
+  /**
+   * Foreign findings of the verdict not listed in `findings` (verify/verdict.ts listedFindings). They
+   * decided nothing, so a pass judging the tag again from this record reaches the same status.
+   */
+  foreignOmitted?: number;
   fingerprint: SignatureFingerprint;
   /** Layouts a good signature of this digest was seen in: one that disappears is `missing`. */
   verifiedLayouts: SignatureLayout[];
@@ -46,7 +52,9 @@ export interface TagRecord {
 /**
  * A delivery of alerts in progress, claimed by the write of the verdict it is for. Until `until`
  * no other pass writes the tag: alerts go out one pass at a time, in the order of the verdicts.
- * A delivery still recorded after `until` may not have finished, and the next pass delivers again.
+ * The pass renews the claim before each alert it raises or resolves, and stops once it no longer
+ * holds it. A delivery still recorded after `until` may not have finished, and the next pass
+ * delivers again. One re-opened by a pass that lost its claim (`reopenedDelivery`) has lapsed.
  */
 export interface TagDelivery {
   /** Names this delivery, so only its own pass clears it. */
@@ -75,9 +83,43 @@ export interface TagStore {
    * for none); 'superseded', storing nothing, when another pass stored one since.
    */
   put(record: TagRecord, basis: TagRecord | undefined): Promise<PutOutcome>;
-  /** Clears `record.delivery` if the stored record still carries that claim. */
-  finishDelivery(record: TagRecord): Promise<void>;
+  /**
+   * Moves the claim `record.delivery` on to `until` if the stored record still carries it; false,
+   * writing nothing, when another pass has written the tag since (the claim is no longer this pass's).
+   */
+  renewDelivery(record: TagRecord, until: string): Promise<boolean>;
+  /** Clears `record.delivery` if the stored record still carries that claim; false when it did not. */
+  finishDelivery(record: TagRecord): Promise<boolean>;
+  /**
+   * For a pass that lost its claim `record.delivery` after raising or resolving some of its alerts
+   * (one may have landed after the newer verdict's own): records on the stored verdict, whoever's it
+   * is, a lapsed claim that makes the next pass deliver that verdict's alerts again (reopenedDelivery).
+   */
+  reopenDelivery(record: TagRecord, at: string): Promise<void>;
 }
+
+/**
+ * The lapsed claim a pass that lost `mine.delivery` leaves on `stored`, so that the next pass to
+ * judge the tag delivers the stored verdict's change in full (its alert raised, every other kind
+ * resolved) after whatever this pass delivered late. When the stored verdict is this pass's own
+ * (status and digest), its own change is the one left unfinished; otherwise this pass's verdict is
+ * given as the previous one, which makes the stored verdict a change with alerts.
+ */
+export function reopenedDelivery(
+  stored: Pick<TagRecord, 'status' | 'digest'>,
+  mine: TagRecord,
+  at: string,
+): TagDelivery {
+  const same = stored.status === mine.status && stored.digest === mine.digest;
+  return {
+    id: crypto.randomUUID(),
+    until: at,
+    previous: same ? (mine.delivery?.previous ?? null) : { status: mine.status, digest: mine.digest },
+  };
+}
+
+/** Firestore's limit on a document's size; a verdict near it is refused (INVALID_ARGUMENT). */
+export const ENTITY_LIMIT_BYTES = 1_048_576;
 
 export function tagDocumentId(ref: string): string {
   return crypto.createHash('sha256').update(ref).digest('hex');
@@ -160,13 +202,53 @@ export class FirestoreTagStore implements TagStore {
     }
   }
 
-  async finishDelivery(record: TagRecord): Promise<void> {
+  async renewDelivery(record: TagRecord, until: string): Promise<boolean> {
+    const doc = this.#doc(record.ref);
+    try {
+      // A transaction: the claim is renewed only over the write that carries it, so a pass that
+      // took the tag meanwhile (and changed its update time) is seen, never overwritten.
+      return await this.#db.runTransaction(async (tx) => {
+        const stored = currentRecord(await tx.get(doc));
+        if (record.delivery === undefined || stored?.delivery?.id !== record.delivery.id) return false;
+        tx.update(doc, { 'delivery.until': until });
+        return true;
+      });
+    } catch (err) {
+      throw new DependencyError(
+        'firestore',
+        `renewing the claim on delivering the alerts of ${record.ref} failed: ${(err as Error).message}`,
+        { tag: record.ref },
+        err,
+      );
+    }
+  }
+
+  async reopenDelivery(record: TagRecord, at: string): Promise<void> {
     const doc = this.#doc(record.ref);
     try {
       await this.#db.runTransaction(async (tx) => {
         const stored = currentRecord(await tx.get(doc));
-        if (record.delivery !== undefined && stored?.delivery?.id === record.delivery.id)
-          tx.update(doc, { delivery: FieldValue.delete() });
+        if (stored === undefined) return;
+        tx.update(doc, { delivery: plain(reopenedDelivery(stored, record, at)) });
+      });
+    } catch (err) {
+      throw new DependencyError(
+        'firestore',
+        `recording the alerts of ${record.ref} owed again failed: ${(err as Error).message}`,
+        { tag: record.ref },
+        err,
+      );
+    }
+  }
+
+  async finishDelivery(record: TagRecord): Promise<boolean> {
+    const doc = this.#doc(record.ref);
+    try {
+      return await this.#db.runTransaction(async (tx) => {
+        const stored = currentRecord(await tx.get(doc));
+        if (record.delivery === undefined || stored?.delivery?.id !== record.delivery.id) return false;
+        tx.update(doc, { delivery: FieldValue.delete() });
+        return true;
       });
     } catch (err) {
       throw new DependencyError(
@@ -228,15 +310,43 @@ export class MemoryTagStore implements TagStore {
     const version = basisVersion(this.#versions, record, basis);
     const stored = this.#stored.get(record.ref);
     if (stored?.version !== version) return 'superseded';
-    this.#stored.set(record.ref, { json: JSON.stringify(record), version: (version ?? 0) + 1 });
+    const json = JSON.stringify(record);
+    // As Firestore refuses it (a document's JSON is a little smaller than its entity size).
+    if (Buffer.byteLength(json, 'utf8') > ENTITY_LIMIT_BYTES) {
+      throw new DependencyError(
+        'firestore',
+        `writing the verdict of ${record.ref} failed: 3 INVALID_ARGUMENT: maximum entity size is ${ENTITY_LIMIT_BYTES} bytes`,
+        { tag: record.ref },
+      );
+    }
+    this.#stored.set(record.ref, { json, version: (version ?? 0) + 1 });
     return 'stored';
   }
 
-  async finishDelivery(record: TagRecord): Promise<void> {
+  async renewDelivery(record: TagRecord, until: string): Promise<boolean> {
     const stored = this.#stored.get(record.ref);
-    if (stored === undefined || record.delivery === undefined) return;
+    if (stored === undefined || record.delivery === undefined) return false;
+    const current = JSON.parse(stored.json) as TagRecord;
+    if (current.delivery?.id !== record.delivery.id) return false;
+    const renewed = { ...current, delivery: { ...current.delivery, until } };
+    this.#stored.set(record.ref, { json: JSON.stringify(renewed), version: stored.version + 1 });
+    return true;
+  }
+
+  async reopenDelivery(record: TagRecord, at: string): Promise<void> {
+    const stored = this.#stored.get(record.ref);
+    if (stored === undefined) return;
+    const current = JSON.parse(stored.json) as TagRecord;
+    const reopened = { ...current, delivery: reopenedDelivery(current, record, at) };
+    this.#stored.set(record.ref, { json: JSON.stringify(reopened), version: stored.version + 1 });
+  }
+
+  async finishDelivery(record: TagRecord): Promise<boolean> {
+    const stored = this.#stored.get(record.ref);
+    if (stored === undefined || record.delivery === undefined) return false;
     const { delivery, ...rest } = JSON.parse(stored.json) as TagRecord;
-    if (delivery?.id !== record.delivery.id) return;
+    if (delivery?.id !== record.delivery.id) return false;
     this.#stored.set(record.ref, { json: JSON.stringify(rest), version: stored.version + 1 });
+    return true;
   }
 }

@@ -50,7 +50,13 @@ export interface SigningRecord {
   attempts: number;
   lease: { owner: string; expiresAt: number } | null;
   formats: Record<string, FormatProgress>;
+  /**
+   * The tags pushes named this digest by, oldest first: at most TAGS_KEPT, the most recently added
+   * (a tag already listed keeps its place; one dropped and pushed again is added anew).
+   */
   tags: string[];
+  /** Tags dropped from `tags` to keep the record bounded, counted as they were dropped. Absent: none. */
+  tagsOmitted?: number;
   createdAt: number;
   updatedAt: number;
   lastError?: Record<string, unknown>;
@@ -158,6 +164,33 @@ export interface SigningStore {
   get(id: { image: string; keyVersion: string }): Promise<SigningRecord | undefined>;
 }
 
+/**
+ * Tags a record lists at most. Only the dashboard reads them (a signing row's tags, and the state of
+ * a tag no re-verification pass has judged yet, which is a recent one); a digest re-tagged for years
+ * (a reproducible nightly build) would otherwise grow its record past Firestore's 1 MiB entity
+ * limit, and every later claim of it would fail until dead-lettered.
+ */
+export const TAGS_KEPT = 100;
+
+/**
+ * The record's tags with `tag` added (at the end, unless listed already), the oldest dropped past
+ * TAGS_KEPT and counted; `changed` when that differs from what the record holds.
+ */
+export function keptTags(
+  existing: Pick<SigningRecord, 'tags' | 'tagsOmitted'> | undefined,
+  tag: string | undefined,
+): { tags: string[]; tagsOmitted: number; changed: boolean } {
+  const before = [...new Set(existing?.tags ?? [])];
+  const added = tag !== undefined && tag !== '' && !before.includes(tag);
+  const all = added ? [...before, tag] : before;
+  const dropped = Math.max(0, all.length - TAGS_KEPT);
+  return {
+    tags: all.slice(dropped),
+    tagsOmitted: (existing?.tagsOmitted ?? 0) + dropped,
+    changed: added || dropped > 0 || before.length !== (existing?.tags ?? []).length,
+  };
+}
+
 export function recordId(image: string, keyVersion: string): string {
   return crypto.createHash('sha256').update(`${image}\n${keyVersion}`).digest('hex');
 }
@@ -174,8 +207,13 @@ export function decideClaim(
   opts: ClaimOptions,
   now: number,
 ): { outcome: ClaimOutcome; write?: Partial<SigningRecord> } {
-  const tags = [...new Set([...(existing?.tags ?? []), ...(opts.tag ? [opts.tag] : [])])];
-  const newTag = tags.length !== (existing?.tags ?? []).length;
+  const kept = keptTags(existing, opts.tag);
+  const newTag = kept.changed;
+  // Written with every `tags` (bounded: TAGS_KEPT), with the count of those dropped.
+  const tagFields = {
+    tags: kept.tags,
+    ...(kept.tagsOmitted > 0 ? { tagsOmitted: kept.tagsOmitted } : {}),
+  };
   const attachedIn = existing ? attachedFormats(existing) : [];
   // A record stays attached in the formats it has, including one marked failed before that meant
   // "attached in none".
@@ -189,7 +227,7 @@ export function decideClaim(
     const dropped = existing.failedFormats?.length ? { dropped: existing.failedFormats } : {};
     const settle = Boolean(existing.adding?.length || existing.failedFormats?.length);
     const write = {
-      tags,
+      ...tagFields,
       updatedAt: now,
       // The formats being added were attached, and the write saying so lost.
       ...(settle ? { adding: [], failedFormats: [] } : {}),
@@ -212,14 +250,14 @@ export function decideClaim(
   ) {
     const record = {
       ...existing,
-      tags,
+      ...tagFields,
       // What was given up on, not the count a later push may have under way.
       attempts: existing.failedAttempts ?? existing.attempts,
       failedFormats: existing.failedFormats?.length ? existing.failedFormats : lacking,
     };
     return {
       outcome: { status: 'exhausted', record },
-      ...(newTag ? { write: { tags, updatedAt: now } } : {}),
+      ...(newTag ? { write: { ...tagFields, updatedAt: now } } : {}),
     };
   }
   if (existing?.lease && existing.lease.owner !== owner && existing.lease.expiresAt > now) {
@@ -233,7 +271,7 @@ export function decideClaim(
       lease: null,
       adding: [],
       failedFormats: [],
-      tags,
+      ...tagFields,
       updatedAt: now,
     };
     return { outcome: { status: 'done', record: { ...existing, ...write }, ...finished }, write };
@@ -258,7 +296,7 @@ export function decideClaim(
         failedFormats: [...new Set(lacking.length > 0 ? lacking : unattached)].sort(),
         failedAt: now,
         failedAttempts: existing.attempts,
-        tags,
+        ...tagFields,
         updatedAt: now,
       };
       return { outcome: { status: 'exhausted', record: { ...existing, ...write } }, write };
@@ -266,8 +304,8 @@ export function decideClaim(
     // The tag is kept even so: the record says which tags name the image it could not sign.
     const write = existing.state !== 'failed' || newTag;
     return {
-      outcome: { status: 'exhausted', record: { ...existing, state: 'failed', tags } },
-      ...(write ? { write: { state: 'failed', lease: null, tags, updatedAt: now } } : {}),
+      outcome: { status: 'exhausted', record: { ...existing, state: 'failed', ...tagFields } },
+      ...(write ? { write: { state: 'failed', lease: null, ...tagFields, updatedAt: now } } : {}),
     };
   }
   const record: SigningRecord = {
@@ -283,7 +321,7 @@ export function decideClaim(
     // A format being signed again is no longer shown given up on.
     ...(attached ? { adding: lacking, ...(reopened ? { failedFormats: [] } : {}) } : {}),
     lease: { owner, expiresAt: now + opts.leaseMs },
-    tags,
+    ...tagFields,
     updatedAt: now,
   };
   return { outcome: { status: 'claimed', record }, write: record };

@@ -75,7 +75,14 @@ export interface Verdict {
   image: string;
   digest: string;
   reasons: string[];
+  /**
+   * Every finding that decides the status (all but `foreign` ones) and the first MAX_FOREIGN_FINDINGS
+   * foreign ones: a registry may hold thousands of signatures by others, and the verdict is stored
+   * whole in one Firestore entity (1 MiB at most).
+   */
   findings: SignatureFinding[];
+  /** Foreign findings left out of `findings` (counted, not listed); absent when none were. */
+  foreignOmitted?: number;
   evidence: {
     /** Digest of the `.sig` manifest, or null when there is none. */
     signatureManifest: string | null;
@@ -102,6 +109,35 @@ export function boundFinding(f: SignatureFinding): SignatureFinding {
   return out;
 }
 
+/**
+ * Foreign findings a verdict lists at most. They never decide a status (decideStatus: a signer the
+ * policy does not name is ignored; with no signature of ours the status is `unsigned` however many
+ * there are), so the rest are only counted. About 50 bounded findings are a few tens of KiB.
+ */
+export const MAX_FOREIGN_FINDINGS = 50;
+
+/**
+ * The findings a verdict lists: every one but the foreign ones past the first MAX_FOREIGN_FINDINGS,
+ * in their order, and how many foreign ones are left out (`omitted`: already left out before, as a
+ * stored verdict's are). Listing a listed set again changes nothing.
+ */
+export function listedFindings(
+  findings: readonly SignatureFinding[],
+  omitted = 0,
+): { findings: SignatureFinding[]; foreignOmitted: number } {
+  const out: SignatureFinding[] = [];
+  let foreign = 0;
+  let left = omitted;
+  for (const f of findings) {
+    if (f.outcome === 'foreign' && ++foreign > MAX_FOREIGN_FINDINGS) {
+      left++;
+      continue;
+    }
+    out.push(f);
+  }
+  return { findings: out, foreignOmitted: left };
+}
+
 /** A verdict's reason, as it is stored and alerted: one bounded sentence. */
 const reason = (text: string) => boundText(text, MAX_REASON_CHARS);
 
@@ -115,8 +151,11 @@ function someOf(reasons: string[], what: string): string[] {
   return [...kept, `… and ${reasons.length - kept.length} more ${what}`];
 }
 
-/** Others' reasons joined into one sentence, no longer than a reason may be, and how many it left out. */
-function joinReasons(texts: ReadonlyArray<string | undefined>): string {
+/**
+ * Others' reasons joined into one sentence, no longer than a reason may be, and how many it left out
+ * (with `omitted` more not given: foreign findings a stored verdict no longer lists).
+ */
+function joinReasons(texts: ReadonlyArray<string | undefined>, omitted = 0): string {
   let joined = '';
   let count = 0;
   for (const text of texts) {
@@ -124,16 +163,21 @@ function joinReasons(texts: ReadonlyArray<string | undefined>): string {
     joined += `${count === 0 ? '' : '; '}${text}`;
     count++;
   }
-  return count === texts.length ? joined : `${joined}; … and ${texts.length - count} more`;
+  const more = texts.length - count + omitted;
+  return more === 0 ? joined : `${joined}; … and ${more} more`;
 }
 
 /**
  * The verdict that follows from the findings. A broken signature that claims to be ours outranks
  * a good one: someone with push access tampered, and that must be seen even if another copy verifies.
+ * Foreign findings decide nothing (they only name the others' signers in an `unsigned` reason), so
+ * `foreignOmitted`, foreign findings not listed (listedFindings), changes no status, only the count
+ * of signers that reason leaves out: a verdict judged from a stored listing reads as it did.
  */
 export function decideStatus(
   findings: readonly SignatureFinding[],
   expectedLayouts: readonly SignatureLayout[] = [],
+  foreignOmitted = 0,
 ): { status: VerdictStatus; reasons: string[] } {
   const ours = findings.filter((f) => f.outcome !== 'foreign');
   const invalid = ours.filter((f) => f.outcome === 'invalid');
@@ -175,14 +219,21 @@ export function decideStatus(
       ),
     };
   }
+  // Named from the foreign findings a verdict lists (listedFindings), so that the reason is the
+  // same whether judged from all of them or from a stored listing.
   const foreign = findings.filter((f) => f.outcome === 'foreign');
+  const named = foreign.slice(0, MAX_FOREIGN_FINDINGS);
+  const unnamed = foreign.length - named.length + foreignOmitted;
   return {
     status: 'unsigned',
     reasons: [
-      foreign.length === 0
+      named.length + unnamed === 0
         ? 'no signature in either layout'
         : reason(
-            `no signature by an expected key or identity (${joinReasons(foreign.map((f) => f.reason))})`,
+            `no signature by an expected key or identity (${joinReasons(
+              named.map((f) => f.reason),
+              unnamed,
+            )})`,
           ),
     ],
   };

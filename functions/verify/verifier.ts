@@ -13,6 +13,7 @@ import { collectSignatures, type SignatureSources } from './sources.ts';
 import {
   boundFinding,
   decideStatus,
+  listedFindings,
   type SignatureFinding,
   type SignatureLayout,
   type Verdict,
@@ -51,21 +52,30 @@ export async function applyKeyStates(
   );
 }
 
+/**
+ * The verdict of `findings`: its status decided from all of them, its listing bounded (verdict.ts
+ * listedFindings: foreign ones past the first MAX_FOREIGN_FINDINGS counted in `foreignOmitted`, never
+ * one that decides the status). `foreignOmitted`: foreign findings already left out of `findings`
+ * (a stored verdict's), so a verdict judged again from its stored listing is the same verdict.
+ */
 export function verdictOf(
   image: DigestReference,
   findings: SignatureFinding[],
   fingerprint: SignatureSources['fingerprint'],
   now: Date,
   expectedLayouts: readonly SignatureLayout[] = [],
+  foreignOmitted = 0,
 ): Verdict {
-  const { status, reasons } = decideStatus(findings, expectedLayouts);
+  const { status, reasons } = decideStatus(findings, expectedLayouts, foreignOmitted);
+  const listed = listedFindings(findings, foreignOmitted);
   return {
     status,
     image: formatImageReference({ host: image.host, repository: image.repository, digest: image.digest }),
     digest: image.digest,
     reasons,
     // Stored with the tag and quoted in alerts: each text bounded (verdict.ts boundFinding).
-    findings: findings.map(boundFinding),
+    findings: listed.findings.map(boundFinding),
+    ...(listed.foreignOmitted > 0 ? { foreignOmitted: listed.foreignOmitted } : {}),
     evidence: { ...fingerprint, checkedAt: now.toISOString() },
   };
 }

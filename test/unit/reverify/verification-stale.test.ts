@@ -315,7 +315,9 @@ describe('reverifyOnce: what passes keep failing on is alerted (verification-sta
         store: {
           load: (refs) => store.load(refs),
           put: async () => 'superseded',
-          finishDelivery: async () => {},
+          renewDelivery: async () => false,
+          finishDelivery: async () => false,
+          reopenDelivery: async () => {},
         },
       }),
     );

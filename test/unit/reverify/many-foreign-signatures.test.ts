@@ -1,0 +1,180 @@
+/**
+ * A tag whose image carries thousands of signatures by others (7,000 referrers, under the registry
+ * client's 10,000) is judged on all of them and stored with a bounded listing: found by review, its
+ * record once exceeded Firestore's 1 MiB entity limit, so the `unsigned` verdict and its
+ * `unsigned-image` alert were dropped and the old `valid` verdict stood. Passes after it reuse the
+ * stored listing without a change or an alert.
+ */
+import assert from 'node:assert/strict';
+import crypto, { generateKeyPairSync } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { DependencyError } from '../../../functions/errors.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { RegistryClient } from '../../../functions/registry/client.ts';
+import { RegistryNotFoundError } from '../../../functions/registry/errors.ts';
+import type { Descriptor } from '../../../functions/registry/manifest.ts';
+import { type ReverifyDeps, reverifyOnce } from '../../../functions/reverify/core.ts';
+import { InclusionRechecker } from '../../../functions/reverify/inclusion.ts';
+import { MemoryTagStore, type PutOutcome, type TagRecord } from '../../../functions/reverify/store.ts';
+import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
+import { LocalSigner } from '../../../functions/signing/local-signer.ts';
+import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
+import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
+import { logKey } from '../../../functions/verify/trust.ts';
+import { MAX_FOREIGN_FINDINGS } from '../../../functions/verify/verdict.ts';
+import { startProxy, startRegistry, type TestProxy, type TestRegistry } from '../../helpers/registry.ts';
+import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
+import { signImage } from '../verify/sign.ts';
+import { RecordingAlertSink } from './recording-sink.ts';
+
+const KEY_VERSION = 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
+const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+const FOREIGN = 7000;
+/** Firestore's limit on a document: the store refuses a record whose JSON is larger, as Firestore would. */
+const ENTITY_LIMIT = 1_048_576;
+
+class EntitySizedStore extends MemoryTagStore {
+  override async put(record: TagRecord, basis: TagRecord | undefined): Promise<PutOutcome> {
+    if (Buffer.byteLength(JSON.stringify(record)) > ENTITY_LIMIT) {
+      throw new DependencyError(
+        'firestore',
+        `writing the verdict of ${record.ref} failed: 3 INVALID_ARGUMENT: maximum entity size is 1048576 bytes`,
+      );
+    }
+    return await super.put(record, basis);
+  }
+}
+
+describe('a tag with thousands of signatures by others', () => {
+  let testRegistry: TestRegistry;
+  let proxy: TestProxy;
+  let log: TestLog;
+  let registry: RegistryClient;
+  let host: string;
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  const store = new EntitySizedStore();
+  const alerts = new RecordingAlertSink();
+  /** Digests the registry lists FOREIGN bundle referrers for, none of which it can serve (foreign). */
+  const crowded = new Set<string>();
+  const referrersOf = new Map<string, Descriptor[]>();
+  let deps: () => ReverifyDeps;
+
+  before(async () => {
+    testRegistry = await startRegistry();
+    proxy = await startProxy(testRegistry.url);
+    host = proxy.host;
+    log = await startTestLog('many-foreign-rekor', { unrelatedFirstEntry: true });
+    registry = new RegistryClient({ allowedHosts: [host] });
+    const rekor = log.rekor;
+    const logClient = new RekorV1Client({ baseUrl: rekor.url, logKey: rekor.publicKeyPem });
+    // The registry as the pass sees it: the crowded digests answer the referrers API with FOREIGN
+    // bundles, each of which answers 404 (an unreadable referrer is `foreign`, as one by another key).
+    const listed = new Set<string>();
+    const crowdedRegistry = new Proxy(registry, {
+      get(target, prop) {
+        if (prop === 'referrers') {
+          return async (...args: Parameters<RegistryClient['referrers']>) => {
+            const [, digest] = args;
+            if (!crowded.has(digest)) return await target.referrers(...args);
+            let list = referrersOf.get(digest);
+            if (list === undefined) {
+              list = Array.from({ length: FOREIGN }, () => {
+                const d = `sha256:${crypto.randomBytes(32).toString('hex')}`;
+                listed.add(d);
+                return {
+                  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+                  digest: d,
+                  size: 512,
+                  artifactType: BUNDLE,
+                };
+              });
+              referrersOf.set(digest, list);
+            }
+            return list;
+          };
+        }
+        if (prop === 'getManifest') {
+          return async (...args: Parameters<RegistryClient['getManifest']>) => {
+            const [repo, reference] = args;
+            if (listed.has(reference)) {
+              throw new RegistryNotFoundError(
+                `GET https://${host}/v2/${repo.repository}/manifests/${reference} answered 404 (MANIFEST_UNKNOWN: manifest unknown)`,
+              );
+            }
+            return await target.getManifest(...args);
+          };
+        }
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    deps = () => ({
+      registry: crowdedRegistry,
+      store,
+      unverified: new MemoryUnverifiedStore(),
+      alerts,
+      trust: { logs: [logKey(rekor.url, rekor.publicKeyPem)] },
+      ownedPolicy: {
+        keys: [{ ...expectedKeyFromPem(signer.publicKeyPem), keyVersion: KEY_VERSION }],
+        identities: [],
+      },
+      watch: [`${host}/crowded/**`],
+      watchlist: [],
+      keyState: async () => 'ENABLED',
+      inclusion: new InclusionRechecker({ client: logClient, baseUrl: rekor.url }),
+      logger: createMemoryLogger(),
+      concurrency: 4,
+    });
+  });
+  after(async () => {
+    await proxy.stop();
+    await testRegistry.stop();
+    await log.stop();
+  });
+
+  const statusOf = (summary: Awaited<ReturnType<typeof reverifyOnce>>, r: string) =>
+    summary.outcomes.find((o) => o.ref === r)?.status;
+
+  it('stores the unsigned verdict and raises its alerts, then reuses it without a change', async () => {
+    const tag = `${host}/crowded/app:prod`;
+    const signed = await testRegistry.pushImage('crowded/app', 'prod');
+    await signImage(
+      { registry, signer, rekorUrl: log.rekor.url },
+      { host, repository: 'crowded/app', digest: signed.digest },
+    );
+    assert.equal(statusOf(await reverifyOnce(deps()), tag), 'valid');
+
+    // The tag moves to an image signed by others only, thousands of times over.
+    const crowdedImage = await testRegistry.pushImage('crowded/app', 'prod', 'a build others signed');
+    crowded.add(crowdedImage.digest);
+    const moved = await reverifyOnce(deps());
+    assert.deepEqual(moved.errors, []);
+    assert.equal(statusOf(moved, tag), 'unsigned');
+    assert.deepEqual(alerts.openKinds(tag), ['tag-moved', 'unsigned-image']);
+    const record = store.records.get(tag)!;
+    assert.equal(record.status, 'unsigned');
+    assert.equal(record.digest, crowdedImage.digest);
+    assert.equal(record.findings.length, MAX_FOREIGN_FINDINGS);
+    assert.equal(record.foreignOmitted, FOREIGN - MAX_FOREIGN_FINDINGS);
+    const size = Buffer.byteLength(JSON.stringify(record));
+    assert.ok(size < 128 * 1024, `the record is ${size} bytes`);
+    assert.match(record.reasons[0]!, /^no signature by an expected key or identity \(GET /);
+    const raised = alerts.open.get(`unsigned-image:${tag}`)!;
+    assert.equal(raised.evidence['foreignFindingsOmitted'], FOREIGN - MAX_FOREIGN_FINDINGS);
+
+    // Unchanged: judged from the stored listing, the same verdict, with nothing raised or resolved.
+    const mark = alerts.tagCalls.length;
+    const again = await reverifyOnce(deps());
+    assert.deepEqual(again.errors, []);
+    assert.equal(statusOf(again, tag), 'unsigned');
+    assert.equal(again.cached, 1);
+    assert.equal(again.changed, 0);
+    assert.equal(alerts.tagCalls.length, mark, 'no alert churn');
+    const reused = store.records.get(tag)!;
+    assert.deepEqual(reused.reasons, record.reasons);
+    assert.deepEqual(reused.findings, record.findings);
+    assert.equal(reused.foreignOmitted, record.foreignOmitted);
+    assert.deepEqual(reused.history, record.history);
+  });
+});
