@@ -9,6 +9,7 @@
  * index tagged `sha256-<hex>` lists the referrers, maintained here by read-modify-write under the subject lock.
  */
 import { InvalidInputError, PolicyViolationError } from '../errors.ts';
+import { artifactTypeUnsaid } from '../registry/client.ts';
 import { digestTag, sha256Digest } from '../registry/digest.ts';
 import { RegistryIntegrityError, RegistryNotFoundError, RegistryRejectedError } from '../registry/errors.ts';
 import {
@@ -35,6 +36,15 @@ const EMPTY_JSON = Buffer.from('{}');
 const MAX_BUNDLE_BYTES = 4 * 1024 * 1024;
 /** How many existing bundle referrers are opened when looking for an identical one. */
 const MAX_CANDIDATES = 64;
+/**
+ * Listed referrers that may be bundles without saying so (registry/client.ts artifactTypeUnsaid: no
+ * artifactType, or the config media type under which go-containerregistry's fallback index, and so
+ * cosign 3, lists cosign's bundle referrers): at most MAX_UNTYPED_REFERRERS are read, each only if its
+ * descriptor claims at most MAX_UNTYPED_REFERRER_BYTES (a bundle referrer manifest is under 1 KiB) and
+ * its manifest is no larger, so a hostile index cannot make a reader fetch manifests without end.
+ */
+export const MAX_UNTYPED_REFERRERS = 16;
+export const MAX_UNTYPED_REFERRER_BYTES = 64 * 1024;
 
 export type ReferrersSource = 'referrers-api' | 'tag-schema';
 
@@ -177,22 +187,57 @@ export async function listBundleReferrers(
   };
 }
 
+/** Listed referrers sorted for reading: those of `artifactType`, and the bounded few that may be. */
+export interface SelectedReferrers {
+  /** Descriptors that say they are of the artifactType. */
+  descriptors: Descriptor[];
+  /**
+   * Descriptors that may be (artifactTypeUnsaid), OCI image manifests of at most
+   * MAX_UNTYPED_REFERRER_BYTES, each digest once, at most MAX_UNTYPED_REFERRERS: their manifests say
+   * (readUntypedBundleReferrer).
+   */
+  untyped: Descriptor[];
+  /** Untyped image manifests left unread: past the count bound, or claiming more bytes than allowed. */
+  untypedSkipped: number;
+}
+
+export function selectReferrers(
+  listed: readonly Descriptor[],
+  artifactType: string = SIGSTORE_BUNDLE_V03,
+): SelectedReferrers {
+  const descriptors = listed.filter((m) => m.artifactType === artifactType);
+  const untyped: Descriptor[] = [];
+  const seen = new Set(descriptors.map((d) => d.digest));
+  let untypedSkipped = 0;
+  for (const d of listed) {
+    // Only an OCI image manifest can be a bundle referrer: an index listed here is none.
+    if (d.artifactType === artifactType || !artifactTypeUnsaid(d) || d.mediaType !== OCI_MANIFEST) continue;
+    if (seen.has(d.digest)) continue;
+    seen.add(d.digest);
+    const readable =
+      Number.isSafeInteger(d.size) &&
+      d.size <= MAX_UNTYPED_REFERRER_BYTES &&
+      untyped.length < MAX_UNTYPED_REFERRERS;
+    if (readable) untyped.push(d);
+    else untypedSkipped++;
+  }
+  return { descriptors, untyped, untypedSkipped };
+}
+
 /**
  * The bundle referrers listed in the referrers tag schema's index of digest `indexDigest` (the tag
  * resolved by the caller): read by digest, so a tag moved since it was resolved is not read instead.
- * An index no longer there is a RegistryNotFoundError.
+ * An index no longer there is a RegistryNotFoundError. Besides the entries of `artifactType`, those that
+ * may be (selectReferrers: as go-containerregistry, and so cosign 3, lists them) are returned apart.
  */
 export async function listFallbackIndexReferrers(
   registry: Registry,
   image: DigestReference,
   indexDigest: string,
   artifactType: string = SIGSTORE_BUNDLE_V03,
-): Promise<{ via: ReferrersSource; descriptors: Descriptor[] }> {
+): Promise<{ via: ReferrersSource } & SelectedReferrers> {
   const index = await readFallbackIndex(registry, image, indexDigest);
-  return {
-    via: 'tag-schema',
-    descriptors: (index?.manifests ?? []).filter((m) => m.artifactType === artifactType),
-  };
+  return { via: 'tag-schema', ...selectReferrers(index?.manifests ?? [], artifactType) };
 }
 
 /**
@@ -203,8 +248,8 @@ export async function readBundleReferrer(
   registry: Registry,
   image: DigestReference,
   referrer: Descriptor,
-): Promise<{ manifest: Descriptor; annotations: Record<string, string>; bundle: Uint8Array }> {
-  const details = { reference: formatImageReference(image), digest: image.digest, referrer: referrer.digest };
+): Promise<BundleReferrer> {
+  const details = referrerDetails(image, referrer);
   const fetched = await registry.getManifest(image, referrer.digest);
   const manifest = parseManifestBytes(imageManifestSchema, fetched.bytes, details);
   if (manifest.subject?.digest !== image.digest) {
@@ -213,16 +258,79 @@ export async function readBundleReferrer(
       subject: manifest.subject?.digest,
     });
   }
-  const layer = manifest.layers[0];
-  if (
-    manifest.artifactType !== SIGSTORE_BUNDLE_V03 ||
-    layer === undefined ||
-    layer.mediaType !== SIGSTORE_BUNDLE_V03
-  ) {
+  if (!isBundleManifest(manifest)) {
     throw new RegistryIntegrityError('referrer is not a Sigstore bundle v0.3', details);
   }
+  return await bundleOf(registry, image, fetched.descriptor, manifest);
+}
+
+export interface BundleReferrer {
+  manifest: Descriptor;
+  annotations: Record<string, string>;
+  bundle: Uint8Array;
+}
+
+/**
+ * A referrer listed without saying what it is (selectReferrers' `untyped`), read as cosign 3 reads
+ * every referrer: undefined unless its manifest is a Sigstore bundle v0.3 referrer (its artifactType
+ * and its layer's media type, as readBundleReferrer requires), so other artifacts, manifests that are
+ * gone, unreadable or larger than their descriptor claims, are passed over without a finding. One that
+ * is a bundle is checked as readBundleReferrer checks it (its subject: RegistryIntegrityError).
+ */
+export async function readUntypedBundleReferrer(
+  registry: Registry,
+  image: DigestReference,
+  referrer: Descriptor,
+): Promise<BundleReferrer | undefined> {
+  const details = referrerDetails(image, referrer);
+  let fetched: Awaited<ReturnType<Registry['getManifest']>>;
+  let manifest: ReturnType<typeof parseImageManifest>;
+  try {
+    fetched = await registry.getManifest(image, referrer.digest);
+    if (fetched.descriptor.size > MAX_UNTYPED_REFERRER_BYTES) return undefined;
+    manifest = parseImageManifest(fetched.bytes, details);
+  } catch (err) {
+    if (err instanceof RegistryNotFoundError || err instanceof RegistryIntegrityError) return undefined;
+    throw err;
+  }
+  if (!isBundleManifest(manifest)) return undefined;
+  if (manifest.subject?.digest !== image.digest) {
+    throw new RegistryIntegrityError('referrer does not name the image as its subject', {
+      ...details,
+      subject: manifest.subject?.digest,
+    });
+  }
+  return await bundleOf(registry, image, fetched.descriptor, manifest);
+}
+
+const referrerDetails = (image: DigestReference, referrer: Descriptor) => ({
+  reference: formatImageReference(image),
+  digest: image.digest,
+  referrer: referrer.digest,
+});
+
+const parseImageManifest = (bytes: Uint8Array, details: Record<string, unknown>) =>
+  parseManifestBytes(imageManifestSchema, bytes, details);
+
+/** A Sigstore bundle v0.3 referrer, by its manifest: its artifactType and its (first) layer's media type. */
+function isBundleManifest(manifest: ReturnType<typeof parseImageManifest>): boolean {
+  const layer = manifest.layers[0];
+  return (
+    manifest.artifactType === SIGSTORE_BUNDLE_V03 &&
+    layer !== undefined &&
+    layer.mediaType === SIGSTORE_BUNDLE_V03
+  );
+}
+
+async function bundleOf(
+  registry: Registry,
+  image: DigestReference,
+  descriptor: Descriptor,
+  manifest: ReturnType<typeof parseImageManifest>,
+): Promise<BundleReferrer> {
+  const layer = manifest.layers[0]!;
   const bundle = await registry.getBlob(image, layer.digest, { maxBytes: MAX_BUNDLE_BYTES });
-  return { manifest: fetched.descriptor, annotations: manifest.annotations ?? {}, bundle };
+  return { manifest: descriptor, annotations: manifest.annotations ?? {}, bundle };
 }
 
 async function findReferrerWithLayer(

@@ -16,7 +16,7 @@ import {
   registryOrigin,
 } from './http.ts';
 import { type Descriptor, imageIndexSchema, parseManifestBytes } from './manifest.ts';
-import { MANIFEST_MEDIA_TYPES, OCI_INDEX, OCTET_STREAM } from './media-types.ts';
+import { MANIFEST_MEDIA_TYPES, OCI_EMPTY, OCI_INDEX, OCTET_STREAM } from './media-types.ts';
 import {
   apiReference,
   formatImageReference,
@@ -50,6 +50,17 @@ const MAX_REFERRERS_BYTES = 16 * 1024 * 1024;
 const ERROR_BODY_BYTES = 64 * 1024;
 
 export type RegistryClientOptions = RegistryHttpOptions;
+
+/**
+ * Whether a listed referrer's descriptor leaves its artifactType open: it names none, or only a config
+ * media type, as go-containerregistry's referrers fallback index lists a referrer (`ArtifactType:
+ * mf.Config.MediaType`: `application/vnd.oci.empty.v1+json` for cosign 3's bundle referrers). Only its
+ * manifest says what it is; cosign 3 reads every referrer's (pkg/cosign/verify.go GetBundles).
+ */
+export function artifactTypeUnsaid(descriptor: Descriptor): boolean {
+  const type = descriptor.artifactType;
+  return type === undefined || type === '' || type === OCI_EMPTY;
+}
 
 /**
  * A URL the registry handed over (a pagination `Link`, an upload `Location`) that leaves its origin or
@@ -390,9 +401,10 @@ export class RegistryClient implements Registry {
         return parseManifestBytes(imageIndexSchema, res.body, details).manifests;
       },
     });
-    // The registry may ignore the filter; it says so by leaving OCI-Filters-Applied out.
+    // The registry may ignore the filter; it says so by leaving OCI-Filters-Applied out. Then entries
+    // whose artifactType is left open (artifactTypeUnsaid) are kept too: the caller reads their manifests.
     if (found !== undefined && options.artifactType !== undefined && !filtered) {
-      return found.filter((d) => d.artifactType === options.artifactType);
+      return found.filter((d) => d.artifactType === options.artifactType || artifactTypeUnsaid(d));
     }
     return found;
   }

@@ -24,6 +24,7 @@ import {
 } from './algorithms.ts';
 import { crc32c, int64Checksum } from './crc32c.ts';
 import { KmsIntegrityError, KmsKeyUnusableError } from './errors.ts';
+import { sshKeyId } from './key-hint.ts';
 
 type IPublicKey = protos.google.cloud.kms.v1.IPublicKey;
 type IAsymmetricSignRequest = protos.google.cloud.kms.v1.IAsymmetricSignRequest;
@@ -57,7 +58,10 @@ export interface KmsPublicKey {
   algorithm: KmsSigningAlgorithm;
   pem: string;
   key: KeyObject;
-  /** base64(SHA-256(DER SubjectPublicKeyInfo)): the key hint sigstore-go puts in bundles. */
+  /**
+   * The key hint bundles carry (verificationMaterial.publicKey.hint and the DSSE keyid): the SSH
+   * SHA-256 fingerprint, the key ID sigstore-go and cosign 3 require (signing/key-hint.ts).
+   */
   hint: string;
 }
 
@@ -69,7 +73,11 @@ export interface KmsSignerOptions {
   integrityAttempts?: number;
   /** Passed to every KMS call. Defaults keep a signing within a function's time budget. */
   callOptions?: KmsCallOptions;
-  /** Overrides the bundle's public key hint. */
+  /**
+   * Overrides the bundle's public key hint (default: the SSH SHA-256 fingerprint, see key-hint.ts).
+   * Anything else but '' makes bundles sigstore-go and cosign 3 refuse: their DSSE keyid must be empty
+   * or that fingerprint.
+   */
   hint?: string;
   logger?: Logger;
 }
@@ -212,14 +220,7 @@ async function fetchPublicKey(
       check: 'key-type',
     });
   }
-  const der = key.export({ type: 'spki', format: 'der' });
-  return {
-    name: keyVersion,
-    algorithm,
-    pem,
-    key,
-    hint: crypto.createHash('sha256').update(der).digest('base64'),
-  };
+  return { name: keyVersion, algorithm, pem, key, hint: sshKeyId(key) };
 }
 
 /**

@@ -7,11 +7,15 @@ import crypto, { type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Signature, Signer } from '@sigstore/sign';
 import { InvalidInputError } from '../errors.ts';
+import { sshKeyId } from './key-hint.ts';
 
 export interface LocalSignerOptions {
   /** For RSA keys: 'pkcs1' (default) or 'pss' (salt as long as the digest, as Cloud KMS does). */
   rsaPadding?: 'pkcs1' | 'pss';
-  /** Overrides the bundle's public key hint (default: base64 SHA-256 of the DER public key). */
+  /**
+   * Overrides the bundle's public key hint (default: the SSH SHA-256 fingerprint, the DSSE keyid
+   * sigstore-go and cosign 3 require: see key-hint.ts).
+   */
   hint?: string;
   /** Passphrase of an encrypted PEM. */
   passphrase?: string;
@@ -57,12 +61,7 @@ export class LocalSigner implements Signer {
     this.rsaPss = type === 'rsa' && options.rsaPadding === 'pss';
     const publicKey = crypto.createPublicKey(key);
     this.publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    this.hint =
-      options.hint ??
-      crypto
-        .createHash('sha256')
-        .update(publicKey.export({ type: 'spki', format: 'der' }))
-        .digest('base64');
+    this.hint = options.hint ?? sshKeyId(publicKey);
   }
 
   static async fromFile(path: string, options: LocalSignerOptions = {}): Promise<LocalSigner> {

@@ -148,9 +148,13 @@ function identityMatches(
 }
 
 /**
- * Which expected signer a bundle claims: its certificate's identity, its key hint, the key its first
- * log entry records, or (`trySignature`) an expected key its signature verifies under. A claim is
- * only a claim: verifyClaimed checks it, the logged key included.
+ * Which expected signer a bundle claims: its certificate's identity, the key its first log entry
+ * records, (`trySignature`) an expected key its signature verifies under, or else its key hint. A claim
+ * is only a claim: verifyClaimed checks it, the logged key included. Key material comes first, so a hint
+ * (unsigned: anyone can edit it, and DSSE does not sign a keyid) never steers the check away from the key
+ * that signed; it only names the key when nothing else does, which verifyClaimed then refuses (invalid).
+ * A hint is matched in either form sigsentry has written (ExpectedKey.hints: the SSH fingerprint, and
+ * until 2026-12-03 base64 SHA-256 of the DER key).
  */
 export function claimOf(
   bundle: Bundle,
@@ -175,11 +179,6 @@ export function claimOf(
       reason: `signed by ${id.san === undefined ? '(no identity)' : boundText(id.san)} via ${id.issuer === undefined ? '(no issuer)' : boundText(id.issuer)}`,
     };
   }
-  const content = bundle.verificationMaterial.content;
-  if (content.$case === 'publicKey') {
-    const byHint = policy.keys.find((k) => k.hint === content.publicKey.hint);
-    if (byHint !== undefined) return { kind: 'key', key: byHint };
-  }
   const logged = loggedKeyDer(bundle);
   const byLog =
     logged === undefined ? undefined : policy.keys.find((k) => spkiDer(k.publicKey).equals(logged));
@@ -188,6 +187,12 @@ export function claimOf(
   // verifyClaimed then rejects the log entry (invalid), rather than hiding it as foreign.
   const bySignature = trySignature === undefined ? undefined : policy.keys.find(trySignature);
   if (bySignature !== undefined) return { kind: 'key', key: bySignature };
+  // Named by its hint alone: neither logged under nor signed by it, so verifyClaimed finds it invalid
+  // (a signature of ours altered, say), rather than hiding it as foreign.
+  const content = bundle.verificationMaterial.content;
+  const hint = content.$case === 'publicKey' ? content.publicKey.hint : '';
+  const byHint = hint === '' ? undefined : policy.keys.find((k) => k.hints.includes(hint));
+  if (byHint !== undefined) return { kind: 'key', key: byHint };
   return { kind: 'foreign', reason: 'signed by a key the policy does not name' };
 }
 

@@ -5,6 +5,7 @@
  */
 import crypto, { type KeyObject } from 'node:crypto';
 import { InvalidInputError } from '../errors.ts';
+import { keyHints, legacyKeyHint } from '../signing/key-hint.ts';
 import { type KmsApi, kmsPublicKey } from '../signing/kms-signer.ts';
 
 export interface ExpectedKey {
@@ -13,8 +14,18 @@ export interface ExpectedKey {
   /** Set for KMS keys: its state is checked on every verification. */
   keyVersion?: string;
   publicKey: KeyObject;
-  /** base64(SHA-256(DER SubjectPublicKeyInfo)): the hint sigsentry's bundles carry. */
+  /**
+   * base64(SHA-256(DER SubjectPublicKeyInfo)): the key's name in ids (`pem:<hint>`), alerts and stored
+   * verdicts, kept as it was so they stay stable. Bundles sigsentry attached until 2026-12-03 carry it as
+   * their hint; later ones carry the SSH fingerprint (signing/key-hint.ts). Both are in `hints`.
+   */
   hint: string;
+  /**
+   * Every key hint a bundle may name this key by: the SSH SHA-256 fingerprint and the legacy `hint`. A
+   * hint only says which expected key to verify with first: the signature and the key its log entry
+   * records decide (check.ts), never the hint.
+   */
+  hints: readonly string[];
   der: Buffer;
 }
 
@@ -47,12 +58,13 @@ export function expectedKeyFromPem(pem: string, keyVersion?: string): ExpectedKe
     throw new InvalidInputError(`not a PEM public key: ${(err as Error).message}`);
   }
   const der = publicKey.export({ type: 'spki', format: 'der' });
-  const hint = crypto.createHash('sha256').update(der).digest('base64');
+  const hint = legacyKeyHint(publicKey);
   return {
     id: keyVersion ?? `pem:${hint}`,
     ...(keyVersion === undefined ? {} : { keyVersion }),
     publicKey,
     hint,
+    hints: keyHints(publicKey),
     der,
   };
 }

@@ -10,7 +10,16 @@ import {
   signatureTag,
   type UnreadableCosignLayer,
 } from '../attach/cosign-layout.ts';
-import { listFallbackIndexReferrers, readBundleReferrer, SIGSTORE_BUNDLE_V03 } from '../attach/referrer.ts';
+import {
+  listFallbackIndexReferrers,
+  MAX_UNTYPED_REFERRER_BYTES,
+  MAX_UNTYPED_REFERRERS,
+  readBundleReferrer,
+  readUntypedBundleReferrer,
+  type SelectedReferrers,
+  SIGSTORE_BUNDLE_V03,
+  selectReferrers,
+} from '../attach/referrer.ts';
 import { SigsentryError } from '../errors.ts';
 import { digestTag } from '../registry/digest.ts';
 import { RegistryIntegrityError, RegistryNotFoundError } from '../registry/errors.ts';
@@ -113,7 +122,7 @@ export async function collectSignatures(
     }
   }
   if (fingerprint.referrers !== null) {
-    let listed: Descriptor[];
+    let listed: SelectedReferrers;
     try {
       listed = await listFingerprintedReferrers(registry, image, fingerprint.referrers);
     } catch (err) {
@@ -121,7 +130,7 @@ export async function collectSignatures(
       sources.bundles.push({ location: digestTag(image.digest), error: err.message });
       return sources;
     }
-    for (const descriptor of listed) {
+    for (const descriptor of listed.descriptors) {
       try {
         const read = await readBundleReferrer(registry, image, descriptor);
         sources.bundles.push({ location: descriptor.digest, bytes: read.bundle });
@@ -130,25 +139,47 @@ export async function collectSignatures(
         sources.bundles.push({ location: descriptor.digest, error: err.message });
       }
     }
+    // Listed without saying what they are (as cosign 3 lists its bundles on a registry without the
+    // referrers API): read, bounded, and kept only if their manifests are bundle referrers.
+    for (const descriptor of listed.untyped) {
+      try {
+        const read = await readUntypedBundleReferrer(registry, image, descriptor);
+        if (read !== undefined) sources.bundles.push({ location: descriptor.digest, bytes: read.bundle });
+      } catch (err) {
+        if (!(err instanceof RegistryIntegrityError || err instanceof RegistryNotFoundError)) throw err;
+        sources.bundles.push({ location: descriptor.digest, error: err.message });
+      }
+    }
+    if (listed.untypedSkipped > 0) {
+      sources.bundles.push({
+        location: fingerprint.referrers.startsWith('api:') ? 'referrers' : digestTag(image.digest),
+        error:
+          `${listed.untypedSkipped} listed referrer(s) without an artifactType left unread ` +
+          `(at most ${MAX_UNTYPED_REFERRERS} are read, image manifests of at most ${MAX_UNTYPED_REFERRER_BYTES} bytes)`,
+      });
+    }
   }
   return sources;
 }
 
-/** The bundle referrers the fingerprint `referrers` names: the same API listing, or that index. */
+/**
+ * The bundle referrers the fingerprint `referrers` names: the same API listing, or that index; those
+ * listed as bundles, and the bounded few listed without an artifactType (selectReferrers).
+ */
 async function listFingerprintedReferrers(
   registry: Registry,
   image: DigestReference,
   referrers: string,
-): Promise<Descriptor[]> {
+): Promise<SelectedReferrers> {
   if (referrers.startsWith('api:')) {
     const viaApi = await registry.referrers(image, image.digest, { artifactType: SIGSTORE_BUNDLE_V03 });
     if (viaApi === undefined || apiListingFingerprint(viaApi) !== referrers) {
       throw new SignaturesChangedError(image, 'referrers listing', referrers);
     }
-    return viaApi;
+    return selectReferrers(viaApi);
   }
   try {
-    return (await listFallbackIndexReferrers(registry, image, referrers)).descriptors;
+    return await listFallbackIndexReferrers(registry, image, referrers);
   } catch (err) {
     if (err instanceof RegistryNotFoundError) {
       throw new SignaturesChangedError(image, 'referrers index', referrers, err);

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { inspect } from 'node:util';
 import fc from 'fast-check';
 import {
   canonicalBase64,
@@ -144,7 +145,7 @@ function sameVerdict(target: number, path: readonly (string | number)[], value: 
   const json = shape === 'wrap' && target === 2 ? { entries: answer } : answer;
   const byHand = handAccepts(json);
   const bySchema = schemaAccepts(json);
-  assert.deepEqual(byHand, bySchema, `path ${path.join('.')} = ${String(value)}`);
+  assert.deepEqual(byHand, bySchema, `path ${path.join('.')} = ${inspect(value)}`);
 }
 
 describe('the retrieve answer read by hand', () => {
