@@ -274,7 +274,8 @@ export interface BundleReferrer {
  * A referrer listed without saying what it is (selectReferrers' `untyped`), read as cosign 3 reads
  * every referrer: undefined unless its manifest is a Sigstore bundle v0.3 referrer (its artifactType
  * and its layer's media type, as readBundleReferrer requires), so other artifacts, manifests that are
- * gone, unreadable or larger than their descriptor claims, are passed over without a finding. One that
+ * gone, unreadable or past MAX_UNTYPED_REFERRER_BYTES (read no further, whatever the listing says of
+ * their size), are passed over without a finding. One that
  * is a bundle is checked as readBundleReferrer checks it (its subject: RegistryIntegrityError).
  */
 export async function readUntypedBundleReferrer(
@@ -286,8 +287,8 @@ export async function readUntypedBundleReferrer(
   let fetched: Awaited<ReturnType<Registry['getManifest']>>;
   let manifest: ReturnType<typeof parseImageManifest>;
   try {
-    fetched = await registry.getManifest(image, referrer.digest);
-    if (fetched.descriptor.size > MAX_UNTYPED_REFERRER_BYTES) return undefined;
+    // Read no further than the bound: a listing may understate a manifest's size.
+    fetched = await registry.getManifest(image, referrer.digest, { maxBytes: MAX_UNTYPED_REFERRER_BYTES });
     manifest = parseImageManifest(fetched.bytes, details);
   } catch (err) {
     if (err instanceof RegistryNotFoundError || err instanceof RegistryIntegrityError) return undefined;

@@ -139,14 +139,14 @@ export class RegistryClient implements Registry {
   async getManifest(
     repo: RepositoryRef,
     reference: string,
-    options: RequestOptions = {},
+    options: RequestOptions & { readonly maxBytes?: number } = {},
   ): Promise<FetchedManifest> {
     const details = { reference: referenceString(repo, reference) };
     const res = await this.#call(repo, 'GET', `manifests/${checkReference(reference, details)}`, {
       details,
       accept: true,
       signal: options.signal,
-      maxBytes: MAX_MANIFEST_BYTES,
+      maxBytes: Math.min(options.maxBytes ?? MAX_MANIFEST_BYTES, MAX_MANIFEST_BYTES),
     });
     this.#expect(res, [200], 'get manifest', details);
     const digest = sha256Digest(res.body);

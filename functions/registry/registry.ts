@@ -31,8 +31,16 @@ export interface ListOptions extends RequestOptions {
 export interface Registry {
   /** Resolve a tag or digest to the manifest's (digest, mediaType, size); a digest is checked to exist. */
   resolve(ref: ImageReference, options?: RequestOptions): Promise<Descriptor>;
-  /** Fetch a manifest by tag or digest; its bytes are verified to hash to the digest and capped in size. */
-  getManifest(repo: RepositoryRef, reference: string, options?: RequestOptions): Promise<FetchedManifest>;
+  /**
+   * Fetch a manifest by tag or digest; its bytes are verified to hash to the digest and capped in
+   * size (`maxBytes`, at most the client's 4 MiB manifest cap; a larger answer is
+   * RegistryIntegrityError, read no further).
+   */
+  getManifest(
+    repo: RepositoryRef,
+    reference: string,
+    options?: RequestOptions & { readonly maxBytes?: number },
+  ): Promise<FetchedManifest>;
   /** Push manifest bytes under a tag, or under their own digest when `reference` is a digest. */
   putManifest(
     repo: RepositoryRef,

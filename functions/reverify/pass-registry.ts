@@ -46,7 +46,11 @@ export class PassRegistry implements Registry {
   resolve(ref: ImageReference, options?: RequestOptions): Promise<Descriptor> {
     return this.#registry.resolve(ref, options);
   }
-  getManifest(repo: RepositoryRef, reference: string, options?: RequestOptions): Promise<FetchedManifest> {
+  getManifest(
+    repo: RepositoryRef,
+    reference: string,
+    options?: RequestOptions & { readonly maxBytes?: number },
+  ): Promise<FetchedManifest> {
     return this.#registry.getManifest(repo, reference, options);
   }
   putManifest(

@@ -185,6 +185,48 @@ describe('bundle referrers listed without their artifactType (go-containerregist
       /1 listed referrer\(s\) without an artifactType left unread/,
     );
   });
+
+  it('reads an untyped referrer no further than the bound, whatever size the listing gives it', async () => {
+    const { image, referrer } = await signedImage();
+    const subject = await client.resolve(image);
+    const config = await client.putBlob(image, Buffer.from('{}'), OCI_EMPTY);
+    const bytes = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        artifactType: SPDX,
+        config,
+        layers: [],
+        annotations: { padding: 'x'.repeat(4 * MAX_UNTYPED_REFERRER_BYTES) },
+        subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+      }),
+    );
+    const large = (await client.putManifest(image, sha256Digest(bytes), bytes, OCI_MANIFEST)).descriptor;
+    // The listing understates its size, as a hostile index may.
+    await ggcrIndex(image, [
+      { ...large, size: 500, artifactType: OCI_EMPTY },
+      { ...referrer, artifactType: OCI_EMPTY },
+    ]);
+    const caps = new Map<string, number | undefined>();
+    const recording = new Proxy(client, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        if (property !== 'getManifest') return value.bind(target);
+        return (...args: Parameters<Registry['getManifest']>) => {
+          caps.set(args[1], args[2]?.maxBytes);
+          return target.getManifest(...args);
+        };
+      },
+    });
+    const verdict = await verifyImage({ registry: recording, trust }, image, policy);
+    assert.equal(verdict.status, 'valid', verdict.reasons.join('; '));
+    assert.equal(caps.get(large.digest), MAX_UNTYPED_REFERRER_BYTES);
+    await assert.rejects(
+      client.getManifest(image, large.digest, { maxBytes: MAX_UNTYPED_REFERRER_BYTES }),
+      /larger than/,
+    );
+  });
 });
 
 describe('selectReferrers', () => {
