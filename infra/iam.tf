@@ -12,16 +12,11 @@ resource "google_kms_crypto_key_iam_member" "sign_on_push_signer" {
   member        = "serviceAccount:${google_service_account.sign_on_push.email}"
 }
 
-# cryptoKeyVersions.get. The signer does not read the version's state itself (keyVersionState is
-# reverifyImages' and `sigsentry verify`'s): a version that is not ENABLED is refused by GetPublicKey and
-# AsymmetricSign with FAILED_PRECONDITION naming its state (signing/kms-signer.ts kmsError: retried
-# for PENDING_GENERATION / PENDING_IMPORT, given up with an alert otherwise). No code path of
-# signOnPush needs this grant today; it is kept for an operator's diagnosis and may be dropped.
-resource "google_kms_crypto_key_iam_member" "sign_on_push_key_viewer" {
-  crypto_key_id = local.crypto_key_id
-  role          = "roles/cloudkms.viewer"
-  member        = "serviceAccount:${google_service_account.sign_on_push.email}"
-}
+# No viewer role: the signer never reads the version's state (keyVersionState is reverifyImages' and
+# `sigsentry verify`'s). A version that is not ENABLED is refused by GetPublicKey and AsymmetricSign
+# with FAILED_PRECONDITION naming its state (signing/kms-signer.ts kmsError: retried for
+# PENDING_GENERATION / PENDING_IMPORT, given up with an alert otherwise); signerVerifier holds
+# viewPublicKey and useToSign, all signOnPush calls.
 
 # Writes the `.sig` tag and the bundle referrer next to each image, in the watched repositories only.
 resource "google_artifact_registry_repository_iam_member" "sign_on_push_writer" {

@@ -38,7 +38,7 @@ describe('infra: a deployment without a transparency log', () => {
     const roles = kmsRoles(infra, { rekor_url: 'none' });
     assert.equal(roles['monitor_log'], undefined, 'monitorLog');
     assert.equal(roles['monitor_shard'], undefined, 'monitorShard');
-    assert.deepEqual(roles['sign_on_push'], ['roles/cloudkms.signerVerifier', 'roles/cloudkms.viewer']);
+    assert.deepEqual(roles['sign_on_push'], ['roles/cloudkms.signerVerifier']);
     assert.deepEqual(roles['reverify_images'], MONITOR_ROLES);
   });
 
