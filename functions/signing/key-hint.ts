@@ -105,17 +105,20 @@ export function sshKeyId(key: KeyObject): string {
   return `SHA256:${digest.replace(/=+$/, '')}`;
 }
 
-/** base64(SHA-256(DER SubjectPublicKeyInfo)): the hint of bundles sigsentry attached until 2026-12-03. */
-export function legacyKeyHint(key: KeyObject): string {
-  return crypto
-    .createHash('sha256')
-    .update(key.export({ type: 'spki', format: 'der' }))
-    .digest('base64');
+/**
+ * base64(SHA-256(DER SubjectPublicKeyInfo)): the hint of bundles sigsentry attached until
+ * 2026-12-03, and how a logged key is named in a verdict's reasons.
+ */
+export function legacyKeyHint(spkiDer: Uint8Array): string {
+  return crypto.createHash('sha256').update(spkiDer).digest('base64');
 }
 
 /** Every hint a bundle may name `key` by: the SSH fingerprint sigsentry signs with, and the legacy form. */
-export function keyHints(key: KeyObject): string[] {
-  const hints = [legacyKeyHint(key)];
+export function keyHints(
+  key: KeyObject,
+  spkiDer: Uint8Array = key.export({ type: 'spki', format: 'der' }),
+): string[] {
+  const hints = [legacyKeyHint(spkiDer)];
   try {
     hints.unshift(sshKeyId(key));
   } catch {

@@ -4,12 +4,19 @@
  * (the digest, and the repository as its name), signed by an expected signer with log inclusion.
  * Other bundles (attestations with other predicates, message signatures) are not image signatures.
  */
-import crypto from 'node:crypto';
 import { type Bundle, bundleFromJSON } from '@sigstore/bundle';
+import { dsse } from '@sigstore/core';
 import { boundText } from '../logging/bounded.ts';
 import { type DigestReference, formatRepository } from '../registry/reference.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE } from '../sign-on-push/core.ts';
-import { claimOf, SignatureCheckError, signerName, type VerifierTrust, verifyClaimed } from './check.ts';
+import {
+  claimOf,
+  SignatureCheckError,
+  signatureVerifiesUnder,
+  signerName,
+  type VerifierTrust,
+  verifyClaimed,
+} from './check.ts';
 import { acceptedReferences, type ExpectedKey, type ImagePolicy } from './policy.ts';
 import type { SignatureFinding } from './verdict.ts';
 
@@ -29,31 +36,16 @@ function statementOf(bundle: Bundle): Statement | undefined {
   }
 }
 
-/** DSSE's pre-authentication encoding, what a DSSE signature signs (the keyid is not part of it). */
-function preAuthEncoding(payloadType: string, payload: Uint8Array): Buffer {
-  const type = Buffer.from(payloadType, 'utf8');
-  return Buffer.concat([
-    Buffer.from(`DSSEv1 ${type.length} `, 'utf8'),
-    type,
-    Buffer.from(` ${payload.length} `, 'utf8'),
-    payload,
-  ]);
-}
-
-/** claimOf's fallback: the expected key the envelope's (first) signature verifies under. */
+/**
+ * claimOf's fallback: the expected key the envelope's (first) signature verifies under, over DSSE's
+ * pre-authentication encoding (which the keyid is not part of).
+ */
 function envelopeVerifiesUnder(bundle: Bundle): ((key: ExpectedKey) => boolean) | undefined {
   if (bundle.content.$case !== 'dsseEnvelope') return undefined;
   const envelope = bundle.content.dsseEnvelope;
   const signature = envelope.signatures[0]?.sig;
   if (signature === undefined) return undefined;
-  const pae = preAuthEncoding(envelope.payloadType, envelope.payload);
-  return (key) => {
-    try {
-      return crypto.verify(null, pae, key.publicKey, signature);
-    } catch {
-      return false;
-    }
-  };
+  return signatureVerifiesUnder(dsse.preAuthEncoding(envelope.payloadType, envelope.payload), signature);
 }
 
 export function parseBundle(bytes: Uint8Array): Bundle {

@@ -9,6 +9,7 @@ import type { Bundle } from '@sigstore/bundle';
 import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, Verifier } from '@sigstore/verify';
 import { boundText } from '../logging/bounded.ts';
+import { legacyKeyHint } from '../signing/key-hint.ts';
 import { certificateIdentity } from '../tlog/entries/identity.ts';
 import { type EntryVerifier, type ParsedEntry, parseEntryBody } from '../tlog/entries/parse.ts';
 import type { ExpectedIdentity, ExpectedKey, ImagePolicy } from './policy.ts';
@@ -40,6 +41,20 @@ function certificateDer(bundle: Bundle): Buffer | undefined {
   return undefined;
 }
 
+/** A predicate for claimOf: whether `signature` over `message` verifies under an expected key. */
+export function signatureVerifiesUnder(
+  message: Uint8Array,
+  signature: Uint8Array,
+): (key: ExpectedKey) => boolean {
+  return (key) => {
+    try {
+      return crypto.verify(null, message, key.publicKey, signature);
+    } catch {
+      return false;
+    }
+  };
+}
+
 /** A key as canonical SPKI DER, so two encodings of one key compare equal. */
 function spkiDer(key: crypto.KeyObject): Buffer {
   return key.export({ type: 'spki', format: 'der' });
@@ -69,14 +84,12 @@ function loggedKeyDer(bundle: Bundle): Buffer | undefined {
   return parsed.ok ? loggedVerifierKeyDer(parsed.entry.verifier) : undefined;
 }
 
-const keyHint = (der: Buffer) => crypto.createHash('sha256').update(der).digest('base64');
-
 function describeVerifier(verifier: EntryVerifier): string {
   const der = loggedVerifierKeyDer(verifier);
   if (verifier.type === 'certificate') {
-    return `a certificate for key ${der === undefined ? '(unreadable)' : keyHint(der)}`;
+    return `a certificate for key ${der === undefined ? '(unreadable)' : legacyKeyHint(der)}`;
   }
-  if (verifier.type === 'publicKey') return `key ${der === undefined ? '(unreadable)' : keyHint(der)}`;
+  if (verifier.type === 'publicKey') return `key ${der === undefined ? '(unreadable)' : legacyKeyHint(der)}`;
   return `a ${verifier.format} verifier`;
 }
 
@@ -88,7 +101,7 @@ const describeExpectedKey = (key: ExpectedKey) =>
 export class LoggedSignerMismatchError extends SignatureCheckError {}
 
 function checkLoggedKey(where: string, verifier: EntryVerifier, key: ExpectedKey): void {
-  if (loggedVerifierKeyDer(verifier)?.equals(spkiDer(key.publicKey))) return;
+  if (loggedVerifierKeyDer(verifier)?.equals(key.der)) return;
   throw new LoggedSignerMismatchError(
     `${where} records ${describeVerifier(verifier)}, not the expected key ${describeExpectedKey(key)}`,
   );
@@ -180,8 +193,7 @@ export function claimOf(
     };
   }
   const logged = loggedKeyDer(bundle);
-  const byLog =
-    logged === undefined ? undefined : policy.keys.find((k) => spkiDer(k.publicKey).equals(logged));
+  const byLog = logged === undefined ? undefined : policy.keys.find((k) => k.der.equals(logged));
   if (byLog !== undefined) return { kind: 'key', key: byLog };
   // A signature that verifies under an expected key claims it even if logged under another key:
   // verifyClaimed then rejects the log entry (invalid), rather than hiding it as foreign.

@@ -17,11 +17,12 @@ import {
   type Claim,
   claimOf,
   SignatureCheckError,
+  signatureVerifiesUnder,
   signerName,
   type VerifierTrust,
   verifyClaimed,
 } from './check.ts';
-import { acceptedReferences, type ExpectedKey, type ImagePolicy } from './policy.ts';
+import { acceptedReferences, type ImagePolicy } from './policy.ts';
 import type { SignatureFinding } from './verdict.ts';
 
 const BUNDLE_V01 = 'application/vnd.dev.sigstore.bundle+json;version=0.1';
@@ -112,18 +113,6 @@ export function cosignLayerToBundle(sig: StoredCosignSignature): Bundle {
   return toBundle(sig, sig.signature, sig.payload, logEntriesOf(sig));
 }
 
-/** claimOf's fallback: the expected key the layer's signature verifies under, over its payload. */
-function signatureVerifiesUnder(payload: Uint8Array, signature: string): (key: ExpectedKey) => boolean {
-  const bytes = Buffer.from(signature, 'base64');
-  return (key) => {
-    try {
-      return crypto.verify(null, payload, key.publicKey, bytes);
-    } catch {
-      return false;
-    }
-  };
-}
-
 /**
  * Who a layer that cannot be verified claims to be from, from whatever of it is readable: its
  * certificate, the key its log entry records, or (payload in hand) the key its signature verifies under.
@@ -134,7 +123,9 @@ function claimOfBrokenLayer(
   payload: Uint8Array | undefined,
   policy: ImagePolicy,
 ): Claim {
-  const trySignature = payload === undefined ? undefined : signatureVerifiesUnder(payload, signature);
+  // claimOf's fallback: the expected key the layer's signature verifies under, over its payload.
+  const trySignature =
+    payload === undefined ? undefined : signatureVerifiesUnder(payload, Buffer.from(signature, 'base64'));
   for (const entries of [() => logEntriesOf(sig), () => []]) {
     try {
       return claimOf(toBundle(sig, signature, payload ?? new Uint8Array(), entries()), policy, trySignature);
@@ -193,7 +184,11 @@ export function checkCosignSignature(
     if (!(err instanceof SignatureCheckError)) throw err;
     return brokenLayerFinding(sig, err.message, claimOfBrokenLayer(sig, sig.signature, sig.payload, policy));
   }
-  const claim = claimOf(bundle, policy, signatureVerifiesUnder(sig.payload, sig.signature));
+  const claim = claimOf(
+    bundle,
+    policy,
+    signatureVerifiesUnder(sig.payload, Buffer.from(sig.signature, 'base64')),
+  );
   if (claim.kind === 'foreign') return { ...base, outcome: 'foreign', reason: claim.reason };
   const who = { ...signerName(claim), ...keyVersionOf(claim) };
   try {

@@ -58,13 +58,13 @@ export function expectedKeyFromPem(pem: string, keyVersion?: string): ExpectedKe
     throw new InvalidInputError(`not a PEM public key: ${(err as Error).message}`);
   }
   const der = publicKey.export({ type: 'spki', format: 'der' });
-  const hint = legacyKeyHint(publicKey);
+  const hint = legacyKeyHint(der);
   return {
     id: keyVersion ?? `pem:${hint}`,
     ...(keyVersion === undefined ? {} : { keyVersion }),
     publicKey,
     hint,
-    hints: keyHints(publicKey),
+    hints: keyHints(publicKey, der),
     der,
   };
 }
