@@ -179,7 +179,11 @@ export async function listBundleReferrers(
   options: ParseManifestOptions = {},
 ): Promise<{ via: ReferrersSource; descriptors: Descriptor[] }> {
   const viaApi = await registry.referrers(image, image.digest, { artifactType });
-  if (viaApi !== undefined) return { via: 'referrers-api', descriptors: viaApi };
+  // A registry that ignores the filter also lists referrers of unsaid type (registry/client.ts):
+  // those are verify's to read (selectReferrers), not attach's to look through.
+  if (viaApi !== undefined) {
+    return { via: 'referrers-api', descriptors: viaApi.filter((m) => m.artifactType === artifactType) };
+  }
   const index = await readFallbackIndex(registry, image, undefined, options);
   return {
     via: 'tag-schema',
