@@ -13,7 +13,7 @@ import {
   MAX_IDENTITY_CHARS,
   MAX_REASON_CHARS,
 } from '../logging/bounded.ts';
-import type { Alert, AlertInput, Evidence } from './alert.ts';
+import { type Alert, type AlertInput, type Evidence, storedAlertKey } from './alert.ts';
 
 export const MAX_SUBJECT_CHARS = MAX_IDENTITY_CHARS;
 export const MAX_SUMMARY_CHARS = MAX_REASON_CHARS;
@@ -108,7 +108,7 @@ export function boundAlert(alert: Alert): Alert {
   const resolvedReason = boundOptional(alert.resolvedReason, MAX_REASON_CHARS);
   return {
     ...alert,
-    key: boundText(alert.key, MAX_IDENTITY_CHARS),
+    key: storedAlertKey(alert.key),
     subject: boundText(alert.subject, MAX_SUBJECT_CHARS),
     summary: boundText(alert.summary, MAX_SUMMARY_CHARS),
     evidence: boundEvidence(alert.evidence),

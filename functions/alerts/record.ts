@@ -12,8 +12,9 @@ import {
   AlertSchema,
   alertKey,
   severityRank,
+  storedAlertKey,
 } from './alert.ts';
-import { boundAlert, boundAlertInput } from './bounds.ts';
+import { boundAlert, boundAlertInput, MAX_SUBJECT_CHARS } from './bounds.ts';
 
 /**
  * `changed`: an open incident recurred in a way its channels must hear of, though it is no new
@@ -101,7 +102,10 @@ export function nextAlert(
     previous.state === 'resolved' ? 'reopened' : changedFrom(previous, checked) ? 'changed' : 'repeat';
   const alert = AlertSchema.parse(
     plain({
-      ...boundAlert(rest),
+      // Its summary and evidence are replaced below: only what it keeps is bounded.
+      ...rest,
+      key: storedAlertKey(rest.key),
+      subject: boundText(rest.subject, MAX_SUBJECT_CHARS),
       // A repeat keeps what its raise has still to tell; a re-opening or a change tells everyone again.
       ...(status !== 'repeat' ? pendingFor(at, status, channels) : undelivered ? { undelivered } : {}),
       // The newest occurrence's words and evidence; the first sighting stays in firstSeen. The

@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DependencyError } from '../errors.ts';
+import { LINE_BREAKS } from '../logging/bounded.ts';
 import type { Alert } from './alert.ts';
 import type { AlertNotifier } from './notifier.ts';
 import type { RaisedAlert } from './record.ts';
@@ -33,13 +34,11 @@ function escapeMrkdwn(text: string): string {
 }
 
 /**
- * Every way text breaks a line (Slack and Google Chat break on \n; other readers on the rest): in a
- * value others wrote, a line break could forge a line of its own (a "*Resolved*" head), so each is
- * shown as ⏎ and only the message's template breaks lines.
+ * A value from the data, for one line of the message: line breaks shown, markup escaped, bounded.
+ * Slack and Google Chat break on \n, other readers on the rest (LINE_BREAKS): in a value others
+ * wrote, a line break could forge a line of its own (a "*Resolved*" head), so each is shown as ⏎
+ * and only the message's template breaks lines.
  */
-const LINE_BREAKS = /\r\n|[\n\r\u000b\u000c\u0085\u2028\u2029]/g;
-
-/** A value from the data, for one line of the message: line breaks shown, markup escaped, bounded. */
 function value(text: string, max: number): string {
   const line = text.replace(LINE_BREAKS, ' ⏎ ');
   return escapeMrkdwn(line.length > max ? `${line.slice(0, max)}…` : line);

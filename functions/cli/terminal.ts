@@ -7,6 +7,8 @@
  * value (JSON.stringify escapes C0 controls, not DEL, C1 or bidirectional controls).
  */
 
+import { LINE_BREAKS } from '../logging/bounded.ts';
+
 /**
  * ASCII controls but tab and newline, DEL, C1 controls, and the bidirectional embeddings,
  * overrides and isolates that reorder what is displayed (Unicode TR9; "Trojan Source").
@@ -23,8 +25,6 @@ export function print(text: string): void {
   process.stdout.write(printable(text));
 }
 
-/** Line breaks inside a value: a terminal (or a reader) starts a new line at each. */
-const LINE_BREAKS = /\r\n|[\n\r\u000b\u000c\u0085\u2028\u2029]/g;
 const LINE_BREAK_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\r\n': '\\r\\n' };
 
 /**
@@ -49,6 +49,6 @@ export function inline(text: string): string {
 export function terminalLogSink(
   write: (chunk: string) => void = (chunk) => process.stderr.write(chunk),
 ): (line: string) => void {
-  return (line) =>
-    write(`${printable(line).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`)}\n`);
+  // A JSON line holds no raw CR, LF, VT or FF (JSON.stringify escapes them): `inline` escapes the rest.
+  return (line) => write(`${inline(line)}\n`);
 }

@@ -63,3 +63,9 @@ export function boundStrings(value: unknown, max: number = MAX_REASON_CHARS, dep
 export function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
 }
+
+/**
+ * Line breaks inside a value of others' text (CR LF as one): a reader, a terminal or a chat client
+ * starts a new line at each, so outputs that keep a value on its line show them instead.
+ */
+export const LINE_BREAKS = /\r\n|[\n\r\u000b\u000c\u0085\u2028\u2029]/g;
