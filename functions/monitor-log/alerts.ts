@@ -9,17 +9,17 @@ import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
 import type { FrozenTree, ScannedEntry } from './log-source.ts';
 import type { IdentityMatch } from './matcher.ts';
 
-const bodyDigest = (body: Buffer): string =>
-  `sha256:${crypto.createHash('sha256').update(body).digest('hex')}`;
-
 /**
- * The alert key of one entry: its log index and a 128-bit prefix of its body's SHA-256. The index
- * alone is not the entry's: a log that starts a new tree (Rekor v2, a re-created or replaced tree)
- * numbers from 0 again, and a second entry at an index would otherwise merge into the first one's
- * incident as a repeat, its channels hearing nothing.
+ * An entry's alert key and the digest its evidence names, from one SHA-256 of its body. The key is
+ * its log index and a 128-bit prefix of that hash: the index alone is not the entry's, since a log
+ * that starts a new tree (Rekor v2, a re-created or replaced tree) numbers from 0 again, and a
+ * second entry at an index would otherwise merge into the first one's incident as a repeat, its
+ * channels hearing nothing.
  */
-const entryKey = (kind: string, log: { name: string }, entry: ScannedEntry): string =>
-  `${kind}:${log.name}:${entry.logIndex}:${crypto.hash('sha256', entry.body, 'hex').slice(0, 32)}`;
+function entryNames(kind: string, log: { name: string }, entry: ScannedEntry) {
+  const hex = crypto.hash('sha256', entry.body, 'hex');
+  return { key: `${kind}:${log.name}:${entry.logIndex}:${hex.slice(0, 32)}`, bodyDigest: `sha256:${hex}` };
+}
 
 export function rogueSignatureAlert(
   log: { name: string; url: string },
@@ -28,11 +28,12 @@ export function rogueSignatureAlert(
   details: { kind: string; artifactDigest?: string },
 ): AlertInput {
   const identity = match.identity;
+  const { key, bodyDigest } = entryNames('rogue-signature', log, entry);
   return {
     kind: 'rogue-signature',
     severity: 'CRITICAL',
     subject: identity.description,
-    key: entryKey('rogue-signature', log, entry),
+    key,
     summary:
       `log entry ${entry.logIndex} (${details.kind}) was signed by owned identity ${identity.description} ` +
       'and no sigsentry signing record explains it',
@@ -41,7 +42,7 @@ export function rogueSignatureAlert(
       logIndex: entry.logIndex,
       ...(entry.treeIndex !== undefined ? { treeIndex: entry.treeIndex } : {}),
       ...(entry.uuid ? { uuid: entry.uuid } : {}),
-      entryBodyDigest: bodyDigest(entry.body),
+      entryBodyDigest: bodyDigest,
       identity: identity.description,
       ...(identity.type === 'key' && identity.keyVersion ? { keyVersion: identity.keyVersion } : {}),
       matched: match.matched,
@@ -58,18 +59,19 @@ export function unparseableEntryAlert(
   reason: string,
   kind: string | undefined,
 ): AlertInput {
+  const { key, bodyDigest } = entryNames('entry-unparseable', log, entry);
   return {
     kind: 'entry-unparseable',
     severity: 'MEDIUM',
     subject: log.url,
-    key: entryKey('entry-unparseable', log, entry),
+    key,
     summary: `log entry ${entry.logIndex} could not be read, so it could not be checked against owned identities`,
     evidence: {
       logUrl: log.url,
       logIndex: entry.logIndex,
       ...(entry.treeIndex !== undefined ? { treeIndex: entry.treeIndex } : {}),
       ...(entry.uuid ? { uuid: entry.uuid } : {}),
-      entryBodyDigest: bodyDigest(entry.body),
+      entryBodyDigest: bodyDigest,
       verifierOutput: reason,
       ...(kind ? { entryKind: kind } : {}),
     },

@@ -117,9 +117,8 @@ export function unwatchedKeyAlert(key: UnwatchedKey): AlertInput {
   };
 }
 
-/** monitorLog's dependencies, and the owned KMS key versions as last resolved. */
+/** monitorLog's dependencies, and how to refresh the owned KMS key versions KMS refused. */
 export interface MonitorRuntimeDeps extends MonitorDeps {
-  ownedKeys: Omit<OwnedResolution, 'identities'>;
   /**
    * The dependencies for a run: KMS asked again for the key versions it did not give (none asked
    * when it gave them all), the `key-disabled:monitorLog:…` alerts raised again or resolved
@@ -244,7 +243,6 @@ export async function monitorDepsFromEnv(
     alerts,
     records: new FirestoreSigningRecordLookup(firestore),
     identities: resolution.identities,
-    ownedKeys: { unwatched: resolution.unwatched, kept: resolution.kept, pending: resolution.pending },
     async forRun(options = {}) {
       const report = options.report ?? true;
       const errors = report ? owedErrors : [];
@@ -269,11 +267,6 @@ export async function monitorDepsFromEnv(
         { alert: report },
       );
       runtime.identities = resolution.identities;
-      runtime.ownedKeys = {
-        unwatched: resolution.unwatched,
-        kept: resolution.kept,
-        pending: resolution.pending,
-      };
       // Every alert of the start-up was tried again now (raised or resolved): its failures give way.
       return { deps: runtime, errors: report ? now : errors };
     },

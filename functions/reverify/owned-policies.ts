@@ -118,17 +118,6 @@ export function pinKeptKeyStates(
   return async (keyVersion) => pinned.get(kmsKeyResourceName(keyVersion)) ?? (await lookup(keyVersion));
 }
 
-/**
- * The state KMS refused a key version's public key for, or undefined for any other failure. Only
- * FAILED_PRECONDITION naming a state other than ENABLED (kms-signer.ts kmsError parses "current
- * state is: X" from KMS's message) counts: a FAILED_PRECONDITION for anything else is not a state
- * an operator set, and is thrown like the rest. A transient state (PENDING_GENERATION, …) comes as
- * kmsError's retryable DependencyError; see isTransientKeyState for what callers do with it.
- */
-export function refusedForState(err: unknown): string | undefined {
-  return refusedKeyState(err);
-}
-
 /** A key version's public key, or why KMS refused it for its state; throws any other failure. */
 export async function fetchOwnedKey(
   kmsKey: KmsKeyFetch,
@@ -137,7 +126,8 @@ export async function fetchOwnedKey(
   try {
     return { key: await kmsKey(name) };
   } catch (err) {
-    const state = refusedForState(err);
+    // Only a state an operator set counts (kms-signer.ts refusedKeyState); anything else is thrown.
+    const state = refusedKeyState(err);
     if (state === undefined) throw err;
     const keyVersion = (err as SigsentryError).details['keyVersion'];
     return {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type BodyRead, bodyText, readBodyBytes } from './body.ts';
 import { LogIntegrityError } from './errors.ts';
+import { canonicalBase64 } from './rekor-v1-retrieved.ts';
 
 /**
  * Shapes of Rekor v1 answers, after the definitions in rekor's openapi.yaml (LogInfo, LogEntry,
@@ -17,9 +18,7 @@ const sha256Hex = z.string().regex(/^[0-9a-fA-F]{64}$/);
  * (SIMD in Node) rather than a regular expression: entry bodies are kilobytes and a scan reads
  * thousands a second. The round trip also refuses non-canonical encodings of the same bytes.
  */
-const base64Text = z
-  .string()
-  .refine((s) => s.length % 4 === 0 && Buffer.from(s, 'base64').toString('base64') === s, 'not base64');
+const base64Text = z.string().refine((s) => canonicalBase64(s) !== undefined, 'not base64');
 const index = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 // Entries keep only the fields the client reads (z.object strips the rest): an entry is held until

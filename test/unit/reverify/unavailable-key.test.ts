@@ -14,9 +14,10 @@ import { DependencyError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import type { RegistryClient } from '../../../functions/registry/client.ts';
 import { keyAlertKey } from '../../../functions/reverify/key-alerts.ts';
-import { ownedPolicies, refusedForState } from '../../../functions/reverify/owned-policies.ts';
+import { ownedPolicies } from '../../../functions/reverify/owned-policies.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { KmsKeyUnusableError } from '../../../functions/signing/errors.ts';
+import { refusedKeyState } from '../../../functions/signing/kms-signer.ts';
 import { expectedKeyFromKms, policyId } from '../../../functions/verify/policy.ts';
 import { setKeyVersionState } from '../../helpers/kms.ts';
 import type { TestRegistry } from '../../helpers/registry.ts';
@@ -51,13 +52,13 @@ describe('a KMS public key refused for the key version state', () => {
         (err: unknown) => err,
       );
       assert.ok(disabled instanceof KmsKeyUnusableError);
-      assert.equal(refusedForState(disabled), 'DISABLED');
+      assert.equal(refusedKeyState(disabled), 'DISABLED');
 
       const missing = await expectedKeyFromKms(h.client, name.replace(/\/1$/, '/9')).then(
         () => assert.fail('a key version that does not exist was given'),
         (err: unknown) => err,
       );
-      assert.equal(refusedForState(missing), undefined, 'NOT_FOUND');
+      assert.equal(refusedKeyState(missing), undefined, 'NOT_FOUND');
     } finally {
       await h.stop();
     }
@@ -66,21 +67,21 @@ describe('a KMS public key refused for the key version state', () => {
   it('counts FAILED_PRECONDITION only when KMS names a state other than ENABLED', () => {
     const name = keyVersion('k');
     for (const state of ['DISABLED', 'DESTROYED', 'DESTROY_SCHEDULED', 'PENDING_GENERATION']) {
-      assert.equal(refusedForState(refusedAs(state, name)), state);
+      assert.equal(refusedKeyState(refusedAs(state, name)), state);
     }
     assert.equal(
-      refusedForState(kmsFailure(status.FAILED_PRECONDITION, `${name} is not an asymmetric key.`, name)),
+      refusedKeyState(kmsFailure(status.FAILED_PRECONDITION, `${name} is not an asymmetric key.`, name)),
       undefined,
     );
-    assert.equal(refusedForState(refusedAs('ENABLED', name)), undefined);
+    assert.equal(refusedKeyState(refusedAs('ENABLED', name)), undefined);
     for (const code of [status.PERMISSION_DENIED, status.NOT_FOUND, status.UNAVAILABLE]) {
       assert.equal(
-        refusedForState(kmsFailure(code, 'current state is: DISABLED', name)),
+        refusedKeyState(kmsFailure(code, 'current state is: DISABLED', name)),
         undefined,
         `${code}`,
       );
     }
-    assert.equal(refusedForState(new Error('current state is: DISABLED')), undefined);
+    assert.equal(refusedKeyState(new Error('current state is: DISABLED')), undefined);
   });
 });
 
