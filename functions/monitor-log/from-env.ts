@@ -23,7 +23,7 @@ import { firestoreSettings } from '../config/firestore.ts';
 import type { Logger } from '../logging/logger.ts';
 import { FirestoreKeptKeyStore, type KeptKeyStore } from '../reverify/kept-keys.ts';
 import { createKmsClient } from '../signing/kms-client.ts';
-import { isTransientKeyState, KmsSigner, refusedKeyState } from '../signing/kms-signer.ts';
+import { KmsSigner } from '../signing/kms-signer.ts';
 import { HONEST_BUNDLE_BYTES } from '../tlog/client/limits.ts';
 import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import { RekorV2Client } from '../tlog/client/rekor-v2.ts';
@@ -203,8 +203,6 @@ export async function monitorDepsFromEnv(
   const sources: OwnedKeySources = {
     kmsPublicKeyPem: async (keyVersion) =>
       (await new KmsSigner({ client: kms!, keyVersion }).publicKey()).pem,
-    refusedState: refusedKeyState,
-    transient: isTransientKeyState,
     keptPublicKey: async (keyVersion) => {
       keptKeys ??= new FirestoreKeptKeyStore(firestore);
       const kept = await keptKeys.get(keyVersion);

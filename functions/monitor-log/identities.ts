@@ -13,6 +13,7 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
 import { KMS_KEY_VERSION } from '../config/sign-config.ts';
+import { fetchUnlessRefused } from '../signing/refused-kms-key.ts';
 import { canonicalSpki } from './canonical-spki.ts';
 
 const Sha256Hex = z
@@ -203,32 +204,39 @@ export async function resolveIdentities(
   kmsPublicKeyPem: (keyVersion: string) => Promise<string>,
 ): Promise<ResolvedIdentity[]> {
   return Promise.all(
-    identities.map(async (id): Promise<ResolvedIdentity> => {
-      switch (id.type) {
-        case 'kms':
-          return {
-            type: 'key',
-            keySha256: pemSha256(await kmsPublicKeyPem(id.keyVersion)),
-            keyVersion: id.keyVersion,
-            description: id.name ?? `kms:${id.keyVersion}`,
-          };
-        case 'publicKey': {
-          const keySha256 = id.sha256 ?? pemSha256(id.pem!);
-          return { type: 'key', keySha256, description: id.name ?? `key:sha256:${keySha256}` };
-        }
-        case 'certificate': {
-          const parts = [
-            id.san ?? (id.sanRegex ? `/${id.sanRegex}/` : undefined),
-            id.issuer ?? (id.issuerRegex ? `issuer /${id.issuerRegex}/` : undefined),
-            ...Object.entries(id.extensions ?? {}).map(([oid, v]) => `${oid}=${v}`),
-          ].filter(Boolean);
-          return { ...id, description: id.name ?? `cert:${parts.join(' ')}` };
-        }
-        case 'certificateFingerprint':
-          return { ...id, description: id.name ?? `cert:sha256:${id.sha256}` };
-      }
-    }),
+    identities.map(async (id) =>
+      id.type === 'kms' ? kmsKeyIdentity(id, await kmsPublicKeyPem(id.keyVersion)) : resolvedIdentity(id),
+    ),
   );
+}
+
+type KmsIdentity = z.infer<typeof KmsIdentitySchema>;
+
+const kmsDescription = (id: KmsIdentity) => id.name ?? `kms:${id.keyVersion}`;
+
+/** A KMS key version, matched by its public key: the one KMS gives, or the one kept. */
+function kmsKeyIdentity(id: KmsIdentity, pem: string, description = kmsDescription(id)): ResolvedIdentity {
+  return { type: 'key', keySha256: pemSha256(pem), keyVersion: id.keyVersion, description };
+}
+
+/** Any identity but a KMS key version, which needs its public key fetched: ready for matching. */
+function resolvedIdentity(id: Exclude<OwnedIdentity, KmsIdentity>): ResolvedIdentity {
+  switch (id.type) {
+    case 'publicKey': {
+      const keySha256 = id.sha256 ?? pemSha256(id.pem!);
+      return { type: 'key', keySha256, description: id.name ?? `key:sha256:${keySha256}` };
+    }
+    case 'certificate': {
+      const parts = [
+        id.san ?? (id.sanRegex ? `/${id.sanRegex}/` : undefined),
+        id.issuer ?? (id.issuerRegex ? `issuer /${id.issuerRegex}/` : undefined),
+        ...Object.entries(id.extensions ?? {}).map(([oid, v]) => `${oid}=${v}`),
+      ].filter(Boolean);
+      return { ...id, description: id.name ?? `cert:${parts.join(' ')}` };
+    }
+    case 'certificateFingerprint':
+      return { ...id, description: id.name ?? `cert:sha256:${id.sha256}` };
+  }
 }
 
 /** An owned KMS key version the monitor cannot watch: KMS refuses its public key and none is kept. */
@@ -259,13 +267,6 @@ export interface PendingKey {
 export interface OwnedKeySources {
   /** The key version's public key PEM; throws kms-signer's errors. */
   kmsPublicKeyPem(keyVersion: string): Promise<string>;
-  /**
-   * The state KMS refused a key version for (kms-signer.ts refusedKeyState), or undefined for any
-   * other failure, which is thrown.
-   */
-  refusedState(err: unknown): string | undefined;
-  /** Whether KMS makes a key version in this state ENABLED by itself (kms-signer.ts isTransientKeyState). */
-  transient(state: string): boolean;
   /** The public key kept when KMS last gave it (reverify-keys), if any; throws when the store fails. */
   keptPublicKey?(keyVersion: string): Promise<{ pem: string; readAt: string } | undefined>;
 }
@@ -291,58 +292,55 @@ export async function resolveOwnedIdentities(
   identities: readonly OwnedIdentity[],
   sources: OwnedKeySources,
 ): Promise<OwnedResolution> {
+  // The others first, so one that cannot be resolved throws before KMS is asked.
+  const resolvedOrKms = identities.map((id) => (id.type === 'kms' ? id : resolvedIdentity(id)));
+  const watches = await Promise.all(
+    resolvedOrKms.map(
+      async (r): Promise<OwnedKeyWatch> => (r.type === 'kms' ? watchKmsKey(r, sources) : { identity: r }),
+    ),
+  );
+  // In the configured order: KMS identities where they were listed.
   const out: OwnedResolution = { identities: [], unwatched: [], kept: [], pending: [] };
-  const kms = identities.filter((id) => id.type === 'kms');
-  const resolved = await resolveIdentities(
-    identities.filter((id) => id.type !== 'kms'),
-    sources.kmsPublicKeyPem,
-  );
-  const settled = await Promise.all(
-    kms.map(async (id) => {
-      const description = id.name ?? `kms:${id.keyVersion}`;
-      try {
-        const pem = await sources.kmsPublicKeyPem(id.keyVersion);
-        return { identity: kmsIdentity(id.keyVersion, pem, description) };
-      } catch (err) {
-        const state = sources.refusedState(err);
-        if (state === undefined) throw err;
-        if (sources.transient(state)) return { pending: { keyVersion: id.keyVersion, state } };
-        const error = err instanceof Error ? err.message : String(err);
-        let keptKeyError: string | undefined;
-        try {
-          const kept = await sources.keptPublicKey?.(id.keyVersion);
-          if (kept !== undefined) {
-            return {
-              identity: kmsIdentity(id.keyVersion, kept.pem, `${description} (kept key: KMS says ${state})`),
-              kept: { keyVersion: id.keyVersion, state, readAt: kept.readAt },
-            };
-          }
-        } catch (storeErr) {
-          keptKeyError = storeErr instanceof Error ? storeErr.message : String(storeErr);
-        }
-        const unwatched: UnwatchedKey = { keyVersion: id.keyVersion, state, error, description };
-        if (keptKeyError !== undefined) unwatched.keptKeyError = keptKeyError;
-        return { unwatched };
-      }
-    }),
-  );
-  // The configured order: KMS identities where they were listed.
-  const byVersion = new Map(settled.map((s, i) => [kms[i]!, s]));
-  let other = 0;
-  for (const id of identities) {
-    if (id.type !== 'kms') {
-      out.identities.push(resolved[other++]!);
-      continue;
-    }
-    const s = byVersion.get(id)!;
-    if ('identity' in s && s.identity !== undefined) out.identities.push(s.identity);
-    if ('kept' in s && s.kept !== undefined) out.kept.push(s.kept);
-    if ('unwatched' in s && s.unwatched !== undefined) out.unwatched.push(s.unwatched);
-    if ('pending' in s && s.pending !== undefined) out.pending.push(s.pending);
+  for (const watch of watches) {
+    if (watch.identity !== undefined) out.identities.push(watch.identity);
+    if (watch.kept !== undefined) out.kept.push(watch.kept);
+    if (watch.unwatched !== undefined) out.unwatched.push(watch.unwatched);
+    if (watch.pending !== undefined) out.pending.push(watch.pending);
   }
   return out;
 }
 
-function kmsIdentity(keyVersion: string, pem: string, description: string): ResolvedIdentity {
-  return { type: 'key', keySha256: pemSha256(pem), keyVersion, description };
+/** How one owned identity is watched: with its key (KMS's or the kept one), or why not. */
+interface OwnedKeyWatch {
+  identity?: ResolvedIdentity;
+  kept?: KeptKeyWatch;
+  unwatched?: UnwatchedKey;
+  pending?: PendingKey;
+}
+
+/** A KMS key version with the public key KMS gives, or, refused, the kept one, or why it is not watched. */
+async function watchKmsKey(id: KmsIdentity, sources: OwnedKeySources): Promise<OwnedKeyWatch> {
+  const fetched = await fetchUnlessRefused(sources.kmsPublicKeyPem, id.keyVersion);
+  if ('key' in fetched) return { identity: kmsKeyIdentity(id, fetched.key) };
+  // Reported under the configured name, which the alerts are keyed by (and which KMS was asked for).
+  const { keyVersion } = id;
+  const { state, error, transient } = fetched.refused;
+  if (transient) return { pending: { keyVersion, state } };
+  const description = kmsDescription(id);
+  let keptKeyError: string | undefined;
+  try {
+    const kept = await sources.keptPublicKey?.(keyVersion);
+    if (kept !== undefined) {
+      // Inside the try: a kept PEM that does not parse is a store failure, reported as one.
+      return {
+        identity: kmsKeyIdentity(id, kept.pem, `${description} (kept key: KMS says ${state})`),
+        kept: { keyVersion, state, readAt: kept.readAt },
+      };
+    }
+  } catch (storeErr) {
+    keptKeyError = storeErr instanceof Error ? storeErr.message : String(storeErr);
+  }
+  const unwatched: UnwatchedKey = { keyVersion, state, error, description };
+  if (keptKeyError !== undefined) unwatched.keptKeyError = keptKeyError;
+  return { unwatched };
 }

@@ -33,7 +33,8 @@
 import { firstMatchingRule } from '../config/shared-document.ts';
 import { SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
-import { isTransientKeyState, refusedKeyState } from '../signing/kms-signer.ts';
+import { isTransientKeyState } from '../signing/kms-signer.ts';
+import { fetchUnlessRefused } from '../signing/refused-kms-key.ts';
 import {
   type ExpectedKey,
   expectedKeyFromPem,
@@ -118,28 +119,6 @@ export function pinKeptKeyStates(
   return async (keyVersion) => pinned.get(kmsKeyResourceName(keyVersion)) ?? (await lookup(keyVersion));
 }
 
-/** A key version's public key, or why KMS refused it for its state; throws any other failure. */
-export async function fetchOwnedKey(
-  kmsKey: KmsKeyFetch,
-  name: string,
-): Promise<{ key: ExpectedKey } | { refused: { keyVersion: string; state: string; error: string } }> {
-  try {
-    return { key: await kmsKey(name) };
-  } catch (err) {
-    // Only a state an operator set counts (kms-signer.ts refusedKeyState); anything else is thrown.
-    const state = refusedKeyState(err);
-    if (state === undefined) throw err;
-    const keyVersion = (err as SigsentryError).details['keyVersion'];
-    return {
-      refused: {
-        keyVersion: typeof keyVersion === 'string' ? keyVersion : name,
-        state,
-        error: (err as Error).message,
-      },
-    };
-  }
-}
-
 /** Every KMS key version the configuration names, once: the rules' keys and those of every repository. */
 export function kmsKeyVersions(config: ReverifyConfig): string[] {
   const ruleKeys = config.watch.flatMap((rule) => (rule.key === undefined ? [] : [rule.key]));
@@ -167,7 +146,7 @@ export interface OwnedPolicies {
    * Asks KMS again for the public keys it refused (one call each; those it gave are kept), then
    * returns the pass's policy lookup and what it holds. A policy object is the same as the last
    * pass's while its keys are; one whose keys changed is a new object with another `policyId`, so
-   * its tags' recorded verdicts are judged again. Throws what `fetchOwnedKey` throws.
+   * its tags' recorded verdicts are judged again. Throws what `fetchUnlessRefused` throws.
    */
   forPass(): Promise<{ ownedPolicy: OwnedPolicyLookup; keys: OwnedKeysReport }>;
 }
@@ -278,7 +257,7 @@ export async function ownedPolicies(
    */
   const fetchMissing = async () => {
     const missing = names.filter((name) => !fetched.has(name));
-    const settled = await Promise.allSettled(missing.map((name) => fetchOwnedKey(kmsKey, name)));
+    const settled = await Promise.allSettled(missing.map((name) => fetchUnlessRefused(kmsKey, name)));
     const next = new Map<string, UnavailableKey>();
     const nextKept = new Map<string, ExpectedKey>();
     let failure: { error: unknown } | undefined;
@@ -296,10 +275,11 @@ export async function ownedPolicies(
         fetched.set(name, key);
         stores.push(keep(name, key));
       } else {
-        const unavailable: UnavailableKey = { ...result.value.refused, repositories: expectedBy(name) };
+        const { transient, ...refused } = result.value.refused;
+        const unavailable: UnavailableKey = { ...refused, repositories: expectedBy(name) };
         next.set(name, unavailable);
         // Still being generated or imported: no key of it to keep, nor anything signed with it yet.
-        if (isTransientKeyState(unavailable.state)) return;
+        if (transient) return;
         stores.push(
           readKept(unavailable.keyVersion).then((found) => {
             if (found === undefined) return;
