@@ -35,6 +35,7 @@ import { RegistryNotFoundError } from '../registry/errors.ts';
 import { INDEX_MEDIA_TYPES } from '../registry/media-types.ts';
 import { type DigestReference, formatImageReference, type RepositoryRef } from '../registry/reference.ts';
 import type { FetchedManifest, Registry } from '../registry/registry.ts';
+import { paePayload } from '../signing/dsse-pae.ts';
 import {
   attachedFormats,
   type FormatProgress,
@@ -387,7 +388,13 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
           } else {
             const statement = progress.signedBytes ? undefined : inTotoStatement(image);
             if (!progress.bundle) {
-              const data = statement ?? dssePayloadOf(progress);
+              // Resumed: the statement signed before, out of the PAE stored (DSSE signs PAE(type,
+              // statement)), so RecordedSigner replays its signature. Bytes that hold no PAE (which
+              // signOnPush never stores) have nothing to replay: a statement made afresh is signed.
+              const data =
+                statement ??
+                paePayload(Buffer.from(progress.signedBytes!, 'base64')) ??
+                inTotoStatement(image);
               const bundle = await new DSSEBundleBuilder({ signer: recorded, witnesses }).create({
                 data,
                 type: IN_TOTO_PAYLOAD_TYPE,
@@ -540,15 +547,6 @@ export function inTotoStatement(image: DigestReference): Buffer {
       predicate: {},
     }),
   );
-}
-
-/** The statement bytes recovered from the stored PAE (DSSE signs PAE(type, payload)). */
-function dssePayloadOf(progress: FormatProgress): Buffer {
-  const pae = Buffer.from(progress.signedBytes!, 'base64');
-  // "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body
-  const parts = pae.toString('latin1').split(' ');
-  const headerLength = ['DSSEv1', parts[1], parts[2], parts[3]].join(' ').length + 1;
-  return pae.subarray(headerLength);
 }
 
 function messageSignature(bundle: ReturnType<typeof bundleToJSON>): string {

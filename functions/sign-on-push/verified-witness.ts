@@ -18,6 +18,7 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { envelopeToJSON, type TransparencyLogEntry } from '@sigstore/bundle';
 import type { SignatureBundle, VerificationMaterial, Witness } from '@sigstore/sign';
 import { InvalidInputError, urlForLog } from '../errors.ts';
+import { spkiDer } from '../tlog/checkpoint/keys.ts';
 import { LogIntegrityError } from '../tlog/client/errors.ts';
 import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import type { LogEntry } from '../tlog/client/types.ts';
@@ -58,10 +59,13 @@ export interface VerifiedWitnessOptions {
 
 const sha256 = (data: Uint8Array | string): Buffer => createHash('sha256').update(data).digest();
 
-/** A key as canonical SPKI DER, so two encodings of one key compare equal; undefined if unreadable. */
-function spkiDer(key: Parameters<typeof createPublicKey>[0]): Buffer | undefined {
+/**
+ * A key as canonical SPKI DER, so two encodings of one key compare equal; undefined if unreadable.
+ * Made a KeyObject here: spkiDer would read a logged key's DER of 32 bytes as a raw Ed25519 key.
+ */
+function readableSpkiDer(key: Parameters<typeof createPublicKey>[0]): Buffer | undefined {
   try {
-    return createPublicKey(key).export({ type: 'spki', format: 'der' });
+    return spkiDer(createPublicKey(key));
   } catch {
     return undefined;
   }
@@ -69,7 +73,7 @@ function spkiDer(key: Parameters<typeof createPublicKey>[0]): Buffer | undefined
 
 function verifierDer(verifier: EntryVerifier): Buffer | undefined {
   return verifier.type === 'publicKey'
-    ? spkiDer({ key: verifier.der, format: 'der', type: 'spki' })
+    ? readableSpkiDer({ key: verifier.der, format: 'der', type: 'spki' })
     : undefined;
 }
 
@@ -212,7 +216,7 @@ function checkProposed(
       content.$case === 'dsseEnvelope'
         ? sha256(content.dsseEnvelope.payload)
         : content.messageSignature.messageDigest?.digest;
-    const key = spkiDer(publicKey);
+    const key = readableSpkiDer(publicKey);
     if (
       logged.artifactDigest?.algorithm !== 'sha256' ||
       digest === undefined ||

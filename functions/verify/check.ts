@@ -10,6 +10,7 @@ import type { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, Verifier } from '@sigstore/verify';
 import { boundText } from '../logging/bounded.ts';
 import { legacyKeyHint } from '../signing/key-hint.ts';
+import { spkiDer } from '../tlog/checkpoint/keys.ts';
 import { certificateIdentity } from '../tlog/entries/identity.ts';
 import { type EntryVerifier, type ParsedEntry, parseEntryBody } from '../tlog/entries/parse.ts';
 import type { ExpectedIdentity, ExpectedKey, ImagePolicy } from './policy.ts';
@@ -55,15 +56,13 @@ export function signatureVerifiesUnder(
   };
 }
 
-/** A key as canonical SPKI DER, so two encodings of one key compare equal. */
-function spkiDer(key: crypto.KeyObject): Buffer {
-  return key.export({ type: 'spki', format: 'der' });
-}
-
-/** The key (canonical SPKI DER) a logged verifier names: its public key, or its certificate's. */
+/**
+ * The key a logged verifier names, its public key or its certificate's, as canonical SPKI DER
+ * (spkiDer), so two encodings of one key compare equal.
+ */
 function loggedVerifierKeyDer(verifier: EntryVerifier): Buffer | undefined {
   try {
-    if (verifier.type === 'publicKey') return spkiDer(crypto.createPublicKey(verifier.pem));
+    if (verifier.type === 'publicKey') return spkiDer(verifier.pem);
     if (verifier.type === 'certificate') return spkiDer(new crypto.X509Certificate(verifier.der).publicKey);
   } catch {
     // An unsupported or garbled key names no key we could expect.

@@ -33,6 +33,7 @@ export function toPublicKey(key: PublicKeyInput): KeyObject {
   return key.type === 'private' ? createPublicKey(key) : key;
 }
 
+/** A key as canonical SPKI DER (read as toPublicKey reads it), so two encodings of one key compare equal. */
 export function spkiDer(key: PublicKeyInput): Buffer {
   return toPublicKey(key).export({ format: 'der', type: 'spki' });
 }

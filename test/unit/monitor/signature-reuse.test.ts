@@ -278,7 +278,7 @@ describe('a signing record explains an entry only when it is bound to it', () =>
 
   it('reads the payload out of a DSSE PAE, and nothing out of what is not one', async () => {
     // Imported here, so that the tests above run (and fail) on code without it.
-    const { paePayload } = await import('../../../functions/monitor-log/signing-lookup.ts');
+    const { paePayload } = await import('../../../functions/signing/dsse-pae.ts');
     const payload = Buffer.from('{"a": "b c"}');
     assert.deepEqual(paePayload(pae('application/vnd.in-toto+json', payload)), payload);
     assert.deepEqual(paePayload(pae('', Buffer.alloc(0))), Buffer.alloc(0));

@@ -306,6 +306,8 @@ describe('signOnPush verifies the log answer before storing it', () => {
         assert.equal(record.formats[format]?.attached, undefined);
         assert.equal(record.lastError?.['code'], 'LOG_INTEGRITY');
         assert.equal(record.lastError?.['reason'], reason);
+        const signed = structuredClone(record.formats[format]);
+        assert.ok(signed?.signature && signed.signedBytes, 'the signature is stored before the log is asked');
         await nothingAttached(image);
         assert.deepEqual(raised, [], 'no alert yet: it is retried');
         assert.ok(logger.entries.some((e) => e.message === 'signing attempt failed; Pub/Sub will redeliver'));
@@ -314,6 +316,11 @@ describe('signOnPush verifies the log answer before storing it', () => {
         // The redelivery, with the log honest again: signed, and what is attached verifies.
         await entry(event);
         assert.equal(store.records.get(imageRef)!.state, 'attached');
+        // The same bytes signed again (for the bundle, the statement out of the stored PAE), so the
+        // stored signature is replayed rather than a second one made.
+        const resigned = store.records.get(imageRef)!.formats[format];
+        assert.equal(resigned?.signedBytes, signed.signedBytes, 'the same bytes are signed');
+        assert.equal(resigned?.signature, signed.signature, 'the stored signature is replayed');
         const verdict = await verifyImage(
           { registry: client, trust: { logs: [logKey(log.rekor.url, log.rekor.publicKeyPem)] } },
           image,
