@@ -351,7 +351,7 @@ export async function reverifyOnce(
   const summary: ReverifySummary = {
     startedAt: started.toISOString(),
     durationMs: 0,
-    tags: inventory.length,
+    tags: 0,
     byStatus: { valid: 0, unsigned: 0, invalid: 0, missing: 0, 'key-disabled': 0 },
     changed: 0,
     cached: 0,
@@ -517,7 +517,6 @@ export async function reverifyOnce(
       const current = await currentDigest(item);
       if (current === 'artifact') {
         summary.artifacts++;
-        summary.tags--;
         return 'artifact';
       }
       digest = current;
@@ -790,6 +789,7 @@ export async function reverifyOnce(
     await followUp(deps.unverified);
   }
   summary.durationMs = Math.round(performance.now() - t0);
+  summary.tags = inventory.length - summary.artifacts;
   summary.outcomes.sort((a, b) => a.ref.localeCompare(b.ref));
   summary.gone.sort();
   deps.logger.notice('re-verification pass done', {

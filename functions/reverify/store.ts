@@ -4,7 +4,14 @@
  * again, and a bounded history of its changes. Documents carry a schema version.
  */
 import crypto from 'node:crypto';
-import { type DocumentSnapshot, FieldValue, type Firestore, type Timestamp } from '@google-cloud/firestore';
+import {
+  type DocumentData,
+  type DocumentSnapshot,
+  FieldValue,
+  type Firestore,
+  type Timestamp,
+  type UpdateData,
+} from '@google-cloud/firestore';
 import { DependencyError } from '../errors.ts';
 import { ALREADY_EXISTS, codeOf, FAILED_PRECONDITION, NOT_FOUND } from '../state/firestore-codes.ts';
 import type { SignatureFingerprint } from '../verify/sources.ts';
@@ -202,25 +209,12 @@ export class FirestoreTagStore implements TagStore {
     }
   }
 
-  async renewDelivery(record: TagRecord, until: string): Promise<boolean> {
-    const doc = this.#doc(record.ref);
-    try {
-      // A transaction: the claim is renewed only over the write that carries it, so a pass that
-      // took the tag meanwhile (and changed its update time) is seen, never overwritten.
-      return await this.#db.runTransaction(async (tx) => {
-        const stored = currentRecord(await tx.get(doc));
-        if (record.delivery === undefined || stored?.delivery?.id !== record.delivery.id) return false;
-        tx.update(doc, { 'delivery.until': until });
-        return true;
-      });
-    } catch (err) {
-      throw new DependencyError(
-        'firestore',
-        `renewing the claim on delivering the alerts of ${record.ref} failed: ${(err as Error).message}`,
-        { tag: record.ref },
-        err,
-      );
-    }
+  renewDelivery(record: TagRecord, until: string): Promise<boolean> {
+    return this.#updateClaimed(
+      record,
+      { 'delivery.until': until },
+      `renewing the claim on delivering the alerts of ${record.ref}`,
+    );
   }
 
   async reopenDelivery(record: TagRecord, at: string): Promise<void> {
@@ -241,19 +235,32 @@ export class FirestoreTagStore implements TagStore {
     }
   }
 
-  async finishDelivery(record: TagRecord): Promise<boolean> {
+  finishDelivery(record: TagRecord): Promise<boolean> {
+    return this.#updateClaimed(
+      record,
+      { delivery: FieldValue.delete() },
+      `recording the alerts of ${record.ref} delivered`,
+    );
+  }
+
+  /**
+   * Applies `update` to the tag's record if that still carries the claim `record.delivery`; false,
+   * writing nothing, if not. `doing` names the write in the error when it fails.
+   */
+  async #updateClaimed(record: TagRecord, update: UpdateData<DocumentData>, doing: string): Promise<boolean> {
     const doc = this.#doc(record.ref);
     try {
+      // A transaction: the write lands only over the one that carries the claim, so a pass that
+      // took the tag meanwhile (and changed its update time) is seen, never overwritten.
       return await this.#db.runTransaction(async (tx) => {
-        const stored = currentRecord(await tx.get(doc));
-        if (record.delivery === undefined || stored?.delivery?.id !== record.delivery.id) return false;
-        tx.update(doc, { delivery: FieldValue.delete() });
+        if (!holdsClaim(currentRecord(await tx.get(doc)), record)) return false;
+        tx.update(doc, update);
         return true;
       });
     } catch (err) {
       throw new DependencyError(
         'firestore',
-        `recording the alerts of ${record.ref} delivered failed: ${(err as Error).message}`,
+        `${doing} failed: ${(err as Error).message}`,
         { tag: record.ref },
         err,
       );
@@ -273,6 +280,11 @@ function basisVersion<V>(versions: WeakMap<TagRecord, V>, record: TagRecord, bas
     throw new Error(`the verdict of ${record.ref} was judged against a record this store did not load`);
   }
   return version;
+}
+
+/** Whether `stored` (the tag's record now, if any) still carries the claim `mine.delivery`. */
+function holdsClaim(stored: TagRecord | undefined, mine: TagRecord): boolean {
+  return mine.delivery !== undefined && stored?.delivery?.id === mine.delivery.id;
 }
 
 /** The record a snapshot holds, if it holds one of this schema (an older one counts as none). */
@@ -324,13 +336,10 @@ export class MemoryTagStore implements TagStore {
   }
 
   async renewDelivery(record: TagRecord, until: string): Promise<boolean> {
-    const stored = this.#stored.get(record.ref);
-    if (stored === undefined || record.delivery === undefined) return false;
-    const current = JSON.parse(stored.json) as TagRecord;
-    if (current.delivery?.id !== record.delivery.id) return false;
-    const renewed = { ...current, delivery: { ...current.delivery, until } };
-    this.#stored.set(record.ref, { json: JSON.stringify(renewed), version: stored.version + 1 });
-    return true;
+    return this.#updateClaimed(record, (current) => ({
+      ...current,
+      delivery: { ...current.delivery!, until },
+    }));
   }
 
   async reopenDelivery(record: TagRecord, at: string): Promise<void> {
@@ -342,11 +351,17 @@ export class MemoryTagStore implements TagStore {
   }
 
   async finishDelivery(record: TagRecord): Promise<boolean> {
+    // Stored as JSON, which drops the undefined claim as Firestore deletes the field.
+    return this.#updateClaimed(record, (current) => ({ ...current, delivery: undefined }));
+  }
+
+  /** Stores `update` of the tag's record if that still carries the claim `record.delivery`; false if not. */
+  #updateClaimed(record: TagRecord, update: (current: TagRecord) => TagRecord): boolean {
     const stored = this.#stored.get(record.ref);
-    if (stored === undefined || record.delivery === undefined) return false;
-    const { delivery, ...rest } = JSON.parse(stored.json) as TagRecord;
-    if (delivery?.id !== record.delivery.id) return false;
-    this.#stored.set(record.ref, { json: JSON.stringify(rest), version: stored.version + 1 });
+    if (stored === undefined) return false;
+    const current = JSON.parse(stored.json) as TagRecord;
+    if (!holdsClaim(current, record)) return false;
+    this.#stored.set(record.ref, { json: JSON.stringify(update(current)), version: stored.version + 1 });
     return true;
   }
 }

@@ -219,11 +219,12 @@ export function decideStatus(
       ),
     };
   }
-  // Named from the foreign findings a verdict lists (listedFindings), so that the reason is the
-  // same whether judged from all of them or from a stored listing.
-  const foreign = findings.filter((f) => f.outcome === 'foreign');
-  const named = foreign.slice(0, MAX_FOREIGN_FINDINGS);
-  const unnamed = foreign.length - named.length + foreignOmitted;
+  // Named from the foreign findings a verdict lists, so that the reason is the same whether judged
+  // from all of them or from a stored listing.
+  const { findings: named, foreignOmitted: unnamed } = listedFindings(
+    findings.filter((f) => f.outcome === 'foreign'),
+    foreignOmitted,
+  );
   return {
     status: 'unsigned',
     reasons: [
