@@ -72,7 +72,16 @@ const WatchRuleSchema = z.object({
 export type WatchRule = z.infer<typeof WatchRuleSchema>;
 
 const LogSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('rekor-v1'), url: z.url() }),
+  z.object({
+    kind: z.literal('rekor-v1'),
+    url: z.url(),
+    /**
+     * The log's public key (PEM) as the document gives it, unchecked here: the witness is built with
+     * it, or with the environment's when absent, and a bad one is refused there with an error that
+     * names it (sign-on-push/from-env.ts signingLogKey).
+     */
+    publicKey: z.unknown().optional(),
+  }),
   z.object({ kind: z.literal('rekor-v2'), url: z.url() }),
   z.object({ kind: z.literal('none') }),
 ]);

@@ -12,7 +12,7 @@ import { FirestoreSubjectLock } from '../attach/firestore-subject-lock.ts';
 import { InProcessSubjectLock, NestedSubjectLock } from '../attach/lock.ts';
 import { firestoreSettings } from '../config/firestore.ts';
 import { withV1LogKey } from '../config/shared-document.ts';
-import { loadSignOnPushConfig, watchedHost } from '../config/sign-config.ts';
+import { type LogConfig, loadSignOnPushConfig, watchedHost } from '../config/sign-config.ts';
 import { InvalidInputError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { RegistryClient } from '../registry/client.ts';
@@ -30,11 +30,7 @@ import { VerifiedRekorWitness } from './verified-witness.ts';
  * REKOR_PUBLIC_KEY_FILE names, or the public-good trusted root's key for rekor.sigstore.dev. Any
  * other log without a key stops signOnPush at start-up, naming the variable.
  */
-function signingLogKey(env: NodeJS.ProcessEnv, url: string): string {
-  // SIGSENTRY_CONFIG was read by loadSignOnPushConfig already: JSON, whose log is this v1 log.
-  const log = env.SIGSENTRY_CONFIG
-    ? (JSON.parse(env.SIGSENTRY_CONFIG) as { log?: unknown }).log
-    : { kind: 'rekor-v1', url };
+function signingLogKey(log: Extract<LogConfig, { kind: 'rekor-v1' }>, env: NodeJS.ProcessEnv): string {
   const key = (withV1LogKey(log, env) as { publicKey?: unknown }).publicKey;
   if (typeof key !== 'string' || key === '') {
     throw new InvalidInputError("SIGSENTRY_CONFIG: log.publicKey must be the log's public key (PEM)");
@@ -81,7 +77,7 @@ export function signOnPushDepsFromEnv(
         timeout: 15_000,
       }),
       url: config.log.url,
-      logKey: signingLogKey(env, config.log.url),
+      logKey: signingLogKey(config.log, env),
     });
   }
   const allowedHosts = [...new Set(config.watch.map(watchedHost))];
