@@ -99,14 +99,25 @@ export const goStruct = <T extends z.ZodType>(fields: readonly string[], schema:
   z.preprocess((value) => asGoStruct(value, fields), schema);
 
 /**
+ * Told of the text's tokens as the duplicate-key scan meets them, in document order: each object key
+ * (decoded as Go decodes it) and each number as the text spells it. For what the parsed value cannot
+ * say (a key JavaScript drops, how a number was written) without a second tokenizer of the same text.
+ */
+export interface JsonTokenListener {
+  readonly key?: (key: string) => void;
+  readonly number?: (token: string) => void;
+}
+
+/**
  * JSON.parse, refusing what Go would read otherwise: a text with a key twice in one object, exactly
  * or under Go's folding, at any depth, throws DuplicateKeyError. Not JSON throws JSON.parse's
- * SyntaxError. In the map-valued fields Go keeps `"a"` and `"A"` apart (MAP_VALUED_FIELDS), so only
- * exact duplicates are refused there; elsewhere the scan cannot tell a map from a struct.
+ * SyntaxError, before any token is scanned or reported to `listener`. In the map-valued fields Go
+ * keeps `"a"` and `"A"` apart (MAP_VALUED_FIELDS), so only exact duplicates are refused there;
+ * elsewhere the scan cannot tell a map from a struct.
  */
-export function parseGoJson(text: string): unknown {
+export function parseGoJson(text: string, listener?: JsonTokenListener): unknown {
   const value: unknown = JSON.parse(text);
-  assertNoDuplicateKeys(text);
+  assertNoDuplicateKeys(text, listener);
   return value;
 }
 
@@ -128,15 +139,22 @@ const OPEN_OBJECT = 0x7b; // {
 const OPEN_ARRAY = 0x5b; // [
 const CLOSE_OBJECT = 0x7d; // }
 const CLOSE_ARRAY = 0x5d; // ]
+const MINUS = 0x2d;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+/** What a JSON number token is made of: `-+.eE` and digits. */
+const NUMBER_CHARS = new Set([...'-+.eE0123456789'].map((ch) => ch.charCodeAt(0)));
 
 /**
- * Throws DuplicateKeyError at the first object holding a key twice (see parseGoJson). `text` must be
- * JSON that JSON.parse accepted: the scan only tracks strings, brackets and commas, trusting the
- * grammar for the rest (on other text it ends, having thrown or not, and means nothing). One pass, each
+ * Throws DuplicateKeyError at the first object holding a key twice (see parseGoJson), telling
+ * `listener` of each key and number met before that. `text` must be JSON that JSON.parse accepted: the
+ * scan only tracks strings, brackets and commas (and numbers, when listened for), trusting the grammar
+ * for the rest (on other text it ends, having thrown or not, and means nothing). One pass, each
  * character looked at once; nesting is an explicit stack, so a document nested a million deep costs
  * memory, never the call stack.
  */
-export function assertNoDuplicateKeys(text: string): void {
+export function assertNoDuplicateKeys(text: string, listener?: JsonTokenListener): void {
+  const onNumber = listener?.number;
   const stack: Frame[] = [];
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -161,8 +179,15 @@ export function assertNoDuplicateKeys(text: string): void {
         top.keys.set(folded, key);
         top.key = key;
         top.expectKey = false;
+        listener?.key?.(key);
       }
       i = end;
+    } else if (onNumber !== undefined && (c === MINUS || (c >= DIGIT_0 && c <= DIGIT_9))) {
+      // Outside a string, only a number starts with `-` or a digit; it runs to the first other character.
+      let end = i + 1;
+      while (end < text.length && NUMBER_CHARS.has(text.charCodeAt(end))) end++;
+      onNumber(text.slice(i, end));
+      i = end - 1;
     } else if (c === OPEN_OBJECT) {
       const parent = stack.at(-1);
       // Inside a map the values are maps too (cosign's optional claims decode to map[string]any).

@@ -12,7 +12,13 @@
 import { z } from 'zod';
 import { isDigest, sha256Digest } from './digest.ts';
 import { RegistryIntegrityError } from './errors.ts';
-import { AmbiguousFieldError, assertNoDuplicateKeys, DuplicateKeyError, goFoldedName } from './go-json.ts';
+import {
+  AmbiguousFieldError,
+  DuplicateKeyError,
+  goFoldedName,
+  type JsonTokenListener,
+  parseGoJson,
+} from './go-json.ts';
 
 /** The fields of image-spec's Go structs (specs-go/v1), by their JSON names. */
 const DESCRIPTOR_FIELDS = [
@@ -122,7 +128,8 @@ export class UnkeepableManifestError extends RegistryIntegrityError {}
 export interface ParseManifestOptions {
   /**
    * The document is to be rewritten with an entry added (the `.sig` manifest, the referrers fallback
-   * index): refuse one whose re-serialisation would not reproduce every other entry.
+   * index): refuse one whose re-serialisation would not reproduce every other entry, and return it
+   * with its keys in the document's order, as a rewrite must write them.
    */
   readonly rewrite?: boolean;
 }
@@ -135,25 +142,23 @@ export function parseManifestBytes<T extends z.ZodType>(
   options: ParseManifestOptions = {},
 ): z.infer<T> {
   const text = Buffer.from(bytes).toString('utf8');
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (cause) {
-    throw new RegistryIntegrityError('manifest is not JSON', { ...details, reason: String(cause) });
-  }
   // Named by its digest in a refusal only: hashing every manifest read to name it would be work wasted.
   const refused = () => {
     const manifestDigest = sha256Digest(bytes);
     const reference = typeof details['reference'] === 'string' ? ` (${details['reference']})` : '';
     return { named: `the manifest ${manifestDigest}${reference}`, details: { ...details, manifestDigest } };
   };
+  const rewrite = options.rewrite === true;
+  const unkept: string[] = [];
+  let json: unknown;
   try {
-    assertNoDuplicateKeys(text);
+    // One scan of the text: the one refusing duplicate keys also finds what a rewrite would not keep.
+    json = parseGoJson(text, rewrite ? unkeptTokens(unkept) : undefined);
   } catch (err) {
-    if (!(err instanceof DuplicateKeyError)) throw err;
-    throw ambiguous(err, refused());
+    if (err instanceof DuplicateKeyError) throw ambiguous(err, refused());
+    // JSON.parse runs before the scan, and the scan of JSON it accepted throws nothing else.
+    throw new RegistryIntegrityError('manifest is not JSON', { ...details, reason: String(err) });
   }
-  const unkept = options.rewrite === true ? unkeptTokens(text) : [];
   if (unkept.length > 0) {
     const { named, details: about } = refused();
     throw new UnkeepableManifestError(
@@ -174,7 +179,9 @@ export function parseManifestBytes<T extends z.ZodType>(
       reason: z.prettifyError(parsed.error),
     });
   }
-  return inDocumentOrder(parsed.data, json) as z.infer<T>;
+  // Only a rewrite writes the keys out; a read-only result is never serialised (its readers, attach's
+  // lookups and verification, take fields and digests from it), so its key order is not restored.
+  return (rewrite ? inDocumentOrder(parsed.data, json) : parsed.data) as z.infer<T>;
 }
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
@@ -228,50 +235,27 @@ function ambiguous(
   );
 }
 
-const QUOTE = 0x22; // "
-const BACKSLASH = 0x5c;
-const COLON = 0x3a;
-const JSON_WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
-/** What a JSON number token is made of: `-+.eE` and digits. */
-const NUMBER_CHARS = new Set([...'-+.eE0123456789'].map((ch) => ch.charCodeAt(0)));
 const MAX_UNKEPT = 10;
 
 /**
- * What JSON.stringify would not write back as the text has it, for a rewrite (at most MAX_UNKEPT): a
- * key `__proto__` (a JavaScript copy drops it; Go keeps it as any key) and a number whose text is not
- * how JSON.stringify writes its value (an integer past 2^53 comes back rounded; `1.0` or `1e3` spelled
- * otherwise). `text` must be JSON that JSON.parse accepted: outside strings, a digit or `-` only starts
- * a number. One pass, no recursion: a document nested a million deep is scanned like a flat one.
+ * A listener for parseGoJson's scan that adds to `unkept`, in document order and at most MAX_UNKEPT,
+ * what JSON.stringify would not write back as the text has it, for a rewrite: a key `__proto__` (a
+ * JavaScript copy drops it; Go keeps it as any key) and a number whose text is not how JSON.stringify
+ * writes its value (an integer past 2^53 comes back rounded; `1.0` or `1e3` spelled otherwise).
  */
-function unkeptTokens(text: string): string[] {
-  const unkept: string[] = [];
-  for (let i = 0; i < text.length && unkept.length < MAX_UNKEPT; i++) {
-    const c = text.charCodeAt(i);
-    if (c === QUOTE) {
-      let end = i + 1;
-      while (end < text.length && text.charCodeAt(end) !== QUOTE) {
-        end += text.charCodeAt(end) === BACKSLASH ? 2 : 1;
-      }
-      const start = i;
-      i = end;
-      let next = end + 1;
-      while (JSON_WHITESPACE.has(text.charCodeAt(next))) next++;
-      if (text.charCodeAt(next) !== COLON) continue; // a value, not a key
-      const token = text.slice(start, end + 1);
-      const key = token.includes('\\') ? (JSON.parse(token) as string) : token.slice(1, -1);
-      if (key === '__proto__') unkept.push('a key "__proto__"');
-    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
-      let end = i + 1;
-      while (end < text.length && NUMBER_CHARS.has(text.charCodeAt(end))) end++;
-      const token = text.slice(i, end);
-      i = end - 1;
+function unkeptTokens(unkept: string[]): JsonTokenListener {
+  return {
+    key: (key) => {
+      if (key === '__proto__' && unkept.length < MAX_UNKEPT) unkept.push('a key "__proto__"');
+    },
+    number: (token) => {
+      if (unkept.length >= MAX_UNKEPT) return;
       const written = JSON.stringify(Number(token));
       if (written !== token) {
         unkept.push(`the number ${token.slice(0, 40)} (written back as ${written.slice(0, 40)})`);
       }
-    }
-  }
-  return unkept;
+    },
+  };
 }
 
 /** Plain descriptor fields, for embedding in another document without dragging unknown fields along. */

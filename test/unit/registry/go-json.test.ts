@@ -124,6 +124,39 @@ describe('parseGoJson reads what Go reads the same way', () => {
   });
 });
 
+describe('parseGoJson tells a listener the tokens it scans (what manifest rewrites check)', () => {
+  /** Each key and number token `text` is scanned as, in document order. */
+  function tokens(text: string): string[] {
+    const seen: string[] = [];
+    parseGoJson(text, {
+      key: (key) => seen.push(`key ${key}`),
+      number: (token) => seen.push(`number ${token}`),
+    });
+    return seen;
+  }
+
+  test('keys decoded as Go decodes them, numbers as spelled, strings’ content never', () => {
+    assert.deepEqual(
+      tokens('{"a" : -1.50E+2, "\\u005f_proto__":[0,1e400,{"b":"\\"c\\":12"}], "\\ud800":null}'),
+      ['key a', 'number -1.50E+2', 'key __proto__', 'number 0', 'number 1e400', 'key b', 'key \uFFFD'],
+    );
+    assert.deepEqual(tokens('[18446744073709551615,"9",true,-0]'), [
+      'number 18446744073709551615',
+      'number -0',
+    ]);
+  });
+
+  test('listening changes nothing read or refused; not JSON is refused before any token', () => {
+    const seen: string[] = [];
+    const listener = { key: (key: string) => seen.push(key), number: (token: string) => seen.push(token) };
+    assert.deepEqual(parseGoJson('{"a":[1,{"a":2}]}', listener), { a: [1, { a: 2 }] });
+    assert.throws(() => parseGoJson('{"n":1,"N":2}', listener), DuplicateKeyError);
+    seen.length = 0;
+    assert.throws(() => parseGoJson('{"a":1,"b":', listener), SyntaxError);
+    assert.deepEqual(seen, []);
+  });
+});
+
 describe('nesting 100,000 deep does not overflow the stack', () => {
   const N = 100_000;
   test('arrays and objects, with and without a duplicate at the bottom', () => {
