@@ -24,6 +24,7 @@ import {
   type SigningRecord,
   type SigningStore,
 } from '../../functions/state/signing-records.ts';
+import { countingManifestGets } from './manifest-gets.ts';
 import type { TestRegistry } from './registry.ts';
 
 export const TEST_KEY_VERSION = 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
@@ -51,21 +52,6 @@ export class MemorySigningStore implements SigningStore {
   async get(id: RecordId): Promise<SigningRecord | undefined> {
     return this.records.get(id.image);
   }
-}
-
-/** A registry whose manifest GETs are recorded (by reference) before the real one answers. */
-function countingManifestGets(registry: Registry, gets: string[]): Registry {
-  return new Proxy(registry, {
-    get(target, property) {
-      const value = Reflect.get(target, property, target);
-      if (typeof value !== 'function') return value;
-      if (property !== 'getManifest') return value.bind(target);
-      return (...args: Parameters<Registry['getManifest']>) => {
-        gets.push(args[1]);
-        return target.getManifest(...args);
-      };
-    },
-  });
 }
 
 export interface SignOnPushCoreOptions {

@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { Faults } from '../../../emulators/kms/faults.ts';
-import { ensureSigningKey } from '../../../emulators/kms/setup.ts';
 import { DependencyError, isRetryable } from '../../../functions/errors.ts';
 import { KmsKeyUnusableError } from '../../../functions/signing/errors.ts';
 import { KmsSigner, keyVersionState, kmsError } from '../../../functions/signing/kms-signer.ts';
+import { createPendingKeyVersion, ensureP256SigningKey, setKeyVersionState } from '../../helpers/kms.ts';
 import { grpcCode, type Harness, LOCATION, PROJECT, startHarness } from './helpers.ts';
 
 const NAME = 'projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/2';
@@ -49,23 +49,19 @@ describe('a KMS key version still being generated', () => {
     let keyName: string;
     before(async () => {
       h = await startHarness();
-      const first = await ensureSigningKey(h.client, {
+      ({ keyName } = await ensureP256SigningKey(h.client, {
         project: PROJECT,
         location: LOCATION,
         keyRing: 'pending',
         key: 'signing',
-        algorithm: 'EC_SIGN_P256_SHA256',
-      });
-      keyName = first.slice(0, first.indexOf('/cryptoKeyVersions/'));
+      }));
     });
     after(async () => {
       await h?.stop();
     });
 
     it('answers as Cloud KMS does while the version is generated, then signs once it is ENABLED', async () => {
-      h.emulator.faults.set({ newVersionsPendingFor: 2 });
-      const [created] = await h.client.createCryptoKeyVersion({ parent: keyName, cryptoKeyVersion: {} });
-      h.emulator.faults.clear();
+      const created = await createPendingKeyVersion(h.emulator, h.client, keyName, 2);
       const name = created.name!;
       assert.equal(String(created.state), 'PENDING_GENERATION');
       assert.equal(await keyVersionState(h.client, name), 'PENDING_GENERATION');
@@ -81,15 +77,10 @@ describe('a KMS key version still being generated', () => {
         new RegExp(`^${name} is not enabled, current state is: PENDING_GENERATION\\.$`),
       );
       // A version still generating may not be enabled or disabled either.
-      const update = await h.client
-        .updateCryptoKeyVersion({
-          cryptoKeyVersion: { name, state: 'DISABLED' },
-          updateMask: { paths: ['state'] },
-        })
-        .then(
-          () => undefined,
-          (err: unknown) => err,
-        );
+      const update = await setKeyVersionState(h.client, name, 'DISABLED').then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       assert.equal(grpcCode(update), status.FAILED_PRECONDITION);
 
       // signOnPush's signer: retryable, so the push is redelivered.

@@ -10,12 +10,12 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
-import { ensureSigningKey } from '../../../emulators/kms/setup.ts';
 import type { AlertInput, AlertSink } from '../../../functions/alerts/alert.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { monitorDepsFromEnv } from '../../../functions/monitor-log/from-env.ts';
 import { pemSha256 } from '../../../functions/monitor-log/identities.ts';
 import { type KeptKey, MemoryKeptKeyStore } from '../../../functions/reverify/kept-keys.ts';
+import { createPendingKeyVersion, ensureP256SigningKey, setKeyVersionState } from '../../helpers/kms.ts';
 import { type Harness, LOCATION, PROJECT, startHarness } from '../kms/helpers.ts';
 
 class Sink implements AlertSink {
@@ -55,23 +55,18 @@ describe('monitorLog with an owned KMS key version that is not ENABLED', () => {
   before(async () => {
     h = await startHarness();
     kms = h.client;
-    keyVersion = await ensureSigningKey(kms, {
+    ({ keyVersion, keyName } = await ensureP256SigningKey(kms, {
       project: PROJECT,
       location: LOCATION,
       keyRing: 'monitor',
       key: 'owned',
-      algorithm: 'EC_SIGN_P256_SHA256',
-    });
-    keyName = keyVersion.slice(0, keyVersion.indexOf('/cryptoKeyVersions/'));
+    }));
   });
   after(async () => {
     await h?.stop();
   });
-  const setState = async (name: string, state: 'ENABLED' | 'DISABLED') => {
-    await kms.updateCryptoKeyVersion({ cryptoKeyVersion: { name, state }, updateMask: { paths: ['state'] } });
-  };
   beforeEach(async () => {
-    await setState(keyVersion, 'ENABLED');
+    await setKeyVersionState(kms, keyVersion, 'ENABLED');
   });
 
   const envFor = (version: string) => ({
@@ -101,7 +96,7 @@ describe('monitorLog with an owned KMS key version that is not ENABLED', () => {
     const keptKeys = new MemoryKeptKeyStore();
     const enabledPem = await publicPem(keyVersion);
     keptKeys.keys.set(keyVersion, { keyVersion, pem: enabledPem, readAt: '2026-01-01T00:00:00.000Z' });
-    await setState(keyVersion, 'DISABLED');
+    await setKeyVersionState(kms, keyVersion, 'DISABLED');
     const { deps, logger, alerts } = start(keyVersion, { keptKeys });
     const built = await deps;
     const kmsIdentity = built.identities.find((i) => i.type === 'key' && i.keyVersion === keyVersion);
@@ -112,7 +107,7 @@ describe('monitorLog with an owned KMS key version that is not ENABLED', () => {
   });
 
   it('DISABLED with no key kept: starts with the others, an ERROR line and a HIGH alert naming it; watched again once enabled', async () => {
-    await setState(keyVersion, 'DISABLED');
+    await setKeyVersionState(kms, keyVersion, 'DISABLED');
     const { deps, logger, alerts } = start(keyVersion);
     const built = await deps;
     assert.deepEqual(
@@ -130,7 +125,7 @@ describe('monitorLog with an owned KMS key version that is not ENABLED', () => {
     const again = await runtime.forRun();
     assert.equal(again.deps.identities.length, 1);
     assert.equal(unwatchedAlerts(alerts, keyVersion).length, 2);
-    await setState(keyVersion, 'ENABLED');
+    await setKeyVersionState(kms, keyVersion, 'ENABLED');
     const healed = await runtime.forRun();
     assert.deepEqual(healed.errors, []);
     assert.equal(healed.deps.identities.length, 2);
@@ -138,7 +133,7 @@ describe('monitorLog with an owned KMS key version that is not ENABLED', () => {
   });
 
   it('an alert that cannot be raised does not stop it; the run is told', async () => {
-    await setState(keyVersion, 'DISABLED');
+    await setKeyVersionState(kms, keyVersion, 'DISABLED');
     const sink = new Sink();
     sink.failing = true;
     const { deps, logger } = start(keyVersion, { alerts: sink });
@@ -151,7 +146,7 @@ describe('monitorLog with an owned KMS key version that is not ENABLED', () => {
   });
 
   it('a kept-key store that cannot be read: the others watched, the alert says why', async () => {
-    await setState(keyVersion, 'DISABLED');
+    await setKeyVersionState(kms, keyVersion, 'DISABLED');
     const { deps, alerts } = start(keyVersion, { keptKeys: new FailingReads() });
     const built = await deps;
     assert.equal(built.identities.length, 1);
@@ -160,9 +155,7 @@ describe('monitorLog with an owned KMS key version that is not ENABLED', () => {
   });
 
   it('a version still being generated: no alert, watched once KMS gives it', async () => {
-    h.emulator.faults.set({ newVersionsPendingFor: 1 });
-    const [created] = await kms.createCryptoKeyVersion({ parent: keyName, cryptoKeyVersion: {} });
-    h.emulator.faults.clear();
+    const created = await createPendingKeyVersion(h.emulator, kms, keyName, 1);
     const { deps, alerts } = start(created.name!);
     const built = await deps;
     assert.equal(built.identities.length, 1);

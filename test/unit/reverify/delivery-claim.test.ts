@@ -7,26 +7,14 @@
  * verdict the store cannot write still has its alerts raised.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { AlertInput } from '../../../functions/alerts/alert.ts';
 import { DependencyError } from '../../../functions/errors.ts';
-import { createMemoryLogger } from '../../../functions/logging/logger.ts';
-import { RegistryClient } from '../../../functions/registry/client.ts';
-import { type ReverifyDeps, reverifyOnce } from '../../../functions/reverify/core.ts';
-import { InclusionRechecker } from '../../../functions/reverify/inclusion.ts';
+import type { RegistryClient } from '../../../functions/registry/client.ts';
+import { reverifyOnce } from '../../../functions/reverify/core.ts';
 import { MemoryTagStore, type PutOutcome, type TagRecord } from '../../../functions/reverify/store.ts';
-import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
-import { LocalSigner } from '../../../functions/signing/local-signer.ts';
-import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
-import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
-import { logKey } from '../../../functions/verify/trust.ts';
-import { startProxy, startRegistry, type TestProxy, type TestRegistry } from '../../helpers/registry.ts';
-import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
-import { signImage } from '../verify/sign.ts';
+import { heldSink, reverifyHarness, signedProd, statusOf } from '../../helpers/reverify.ts';
 import { RecordingAlertSink } from './recording-sink.ts';
-
-const KEY_VERSION = 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
 
 /** A tag store whose writes of verdicts fail while `failing` (Firestore down, or a record it refuses). */
 class FailingPutStore extends MemoryTagStore {
@@ -40,84 +28,10 @@ class FailingPutStore extends MemoryTagStore {
 }
 
 describe('the claim on delivering a tag’s alerts', () => {
-  let testRegistry: TestRegistry;
-  let proxy: TestProxy;
-  let log: TestLog;
-  let registry: RegistryClient;
-  let host: string;
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  const harness = reverifyHarness('delivery-claim-rekor');
   const store = new FailingPutStore();
   const alerts = new RecordingAlertSink();
-  let deps: () => ReverifyDeps;
-
-  before(async () => {
-    testRegistry = await startRegistry();
-    proxy = await startProxy(testRegistry.url);
-    host = proxy.host;
-    log = await startTestLog('delivery-claim-rekor', { unrelatedFirstEntry: true });
-    registry = new RegistryClient({ allowedHosts: [host] });
-    const rekor = log.rekor;
-    const logClient = new RekorV1Client({ baseUrl: rekor.url, logKey: rekor.publicKeyPem });
-    deps = () => ({
-      registry,
-      store,
-      unverified: new MemoryUnverifiedStore(),
-      alerts,
-      trust: { logs: [logKey(rekor.url, rekor.publicKeyPem)] },
-      ownedPolicy: {
-        keys: [{ ...expectedKeyFromPem(signer.publicKeyPem), keyVersion: KEY_VERSION }],
-        identities: [],
-      },
-      watch: [],
-      watchlist: [],
-      keyState: async () => 'ENABLED',
-      inclusion: new InclusionRechecker({ client: logClient, baseUrl: rekor.url }),
-      logger: createMemoryLogger(),
-      concurrency: 4,
-    });
-  });
-  after(async () => {
-    await proxy.stop();
-    await testRegistry.stop();
-    await log.stop();
-  });
-
-  const ref = (repository: string, tag: string) => `${host}/${repository}:${tag}`;
-  const push = async (repository: string, tag: string, seed?: string) => {
-    const pushed = await testRegistry.pushImage(repository, tag, seed);
-    return { host, repository, digest: pushed.digest };
-  };
-  const statusOf = (summary: Awaited<ReturnType<typeof reverifyOnce>>, r: string) =>
-    summary.outcomes.find((o) => o.ref === r)?.status;
-  /** An image signed under `repository:prod`, judged valid by a first pass that watches only it. */
-  const signedProd = async (repository: string) => {
-    const signed = await push(repository, 'prod');
-    await signImage({ registry, signer, rekorUrl: log.rekor.url }, signed);
-    const only = (over: Partial<ReverifyDeps> = {}) => ({
-      ...deps(),
-      watch: [`${host}/${repository.split('/')[0]}/**`],
-      ...over,
-    });
-    assert.equal(statusOf(await reverifyOnce(only()), ref(repository, 'prod')), 'valid');
-    const moveTo = async (image: typeof signed) => {
-      const manifest = await registry.getManifest(image, image.digest);
-      await registry.putManifest(image, 'prod', manifest.bytes, manifest.descriptor.mediaType);
-    };
-    return { signed, only, moveTo, tag: ref(repository, 'prod') };
-  };
-  /** A sink whose raises wait for `gate` (a webhook timing out); `inSink` says one is waiting. */
-  const heldSink = () => {
-    const inSink = Promise.withResolvers<void>();
-    const gate = Promise.withResolvers<void>();
-    const sink: typeof alerts = Object.create(alerts);
-    sink.raise = async (alert) => {
-      inSink.resolve();
-      await gate.promise;
-      return alerts.raise(alert);
-    };
-    return { sink, inSink, gate };
-  };
+  const deps = () => harness.deps({ store, alerts, watch: [] });
   const ops = (from: number, tag: string) =>
     alerts.calls
       .slice(from)
@@ -125,10 +39,10 @@ describe('the claim on delivering a tag’s alerts', () => {
       .map((c) => (c.op === 'raise' ? `raise ${c.alert.kind}` : `resolve ${c.key.split(':')[0]}`));
 
   it('a pass whose claim lapsed during a slow raise stops, and the alert it raised late is resolved', async () => {
-    const { signed, only, moveTo, tag } = await signedProd('slowhook/app');
-    await push('slowhook/app', 'prod', 'unsigned build');
+    const { signed, only, moveTo, tag } = await signedProd(harness, deps, 'slowhook/app');
+    await harness.push('slowhook/app', 'prod', 'unsigned build');
     // Pass A records valid -> unsigned; its first raise is slow (a webhook timing out).
-    const { sink, inSink, gate } = heldSink();
+    const { sink, inSink, gate } = heldSink(alerts);
     const passA = reverifyOnce(only({ alerts: sink }));
     await inSink.promise;
     // The tag is fixed (moved back to the signed digest), and pass B runs 61 s later: A's claim has
@@ -165,13 +79,13 @@ describe('the claim on delivering a tag’s alerts', () => {
   });
 
   it('a pass that loses its claim after a late call, and cannot judge again, leaves the alerts owed to the next pass', async () => {
-    const { signed, only, moveTo, tag } = await signedProd('owed/app');
-    await push('owed/app', 'prod', 'unsigned build');
-    const { sink, inSink, gate } = heldSink();
+    const { signed, only, moveTo, tag } = await signedProd(harness, deps, 'owed/app');
+    await harness.push('owed/app', 'prod', 'unsigned build');
+    const { sink, inSink, gate } = heldSink(alerts);
     // A's judging again is refused by its registry (down after the first look), so only the record
     // carries what it owes.
     let resolves = 0;
-    const failingAfterFirst = new Proxy(registry, {
+    const failingAfterFirst = new Proxy(harness.registry, {
       get(target, prop) {
         if (prop !== 'resolve') {
           const value = Reflect.get(target, prop, target);
@@ -206,8 +120,8 @@ describe('the claim on delivering a tag’s alerts', () => {
   });
 
   it('a claim renewed before each call holds a slow delivery past 60 s: another pass waits for it', async () => {
-    const { signed, only, moveTo, tag } = await signedProd('renewed/app');
-    await push('renewed/app', 'prod', 'unsigned build');
+    const { signed, only, moveTo, tag } = await signedProd(harness, deps, 'renewed/app');
+    await harness.push('renewed/app', 'prod', 'unsigned build');
     // A's clock: its first raise takes 50 s, its second is held too.
     let clock = Date.now();
     const aNow = () => new Date(clock);
@@ -253,8 +167,8 @@ describe('the claim on delivering a tag’s alerts', () => {
   });
 
   it('a verdict the store cannot write still has its alerts raised, and the next pass stores it', async () => {
-    const { only, moveTo, signed, tag } = await signedProd('unstored/app');
-    await push('unstored/app', 'prod', 'unsigned build');
+    const { only, moveTo, signed, tag } = await signedProd(harness, deps, 'unstored/app');
+    await harness.push('unstored/app', 'prod', 'unsigned build');
     const mark = alerts.calls.length;
     store.failing = true;
     let failed: Awaited<ReturnType<typeof reverifyOnce>>;
@@ -283,8 +197,8 @@ describe('the claim on delivering a tag’s alerts', () => {
   });
 
   it('a verdict not stored whose alerts cannot be raised either says so', async () => {
-    const { tag, only } = await signedProd('unstored-down/app');
-    await push('unstored-down/app', 'prod', 'unsigned build');
+    const { tag, only } = await signedProd(harness, deps, 'unstored-down/app');
+    await harness.push('unstored-down/app', 'prod', 'unsigned build');
     const down: typeof alerts = Object.create(alerts);
     down.raise = async (alert: AlertInput) => {
       if (alert.kind === 'verification-stale') return alerts.raise(alert);

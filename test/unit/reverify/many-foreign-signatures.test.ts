@@ -6,28 +6,19 @@
  * stored listing without a change or an alert.
  */
 import assert from 'node:assert/strict';
-import crypto, { generateKeyPairSync } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import crypto from 'node:crypto';
+import { before, describe, it } from 'node:test';
 import { DependencyError } from '../../../functions/errors.ts';
-import { createMemoryLogger } from '../../../functions/logging/logger.ts';
-import { RegistryClient } from '../../../functions/registry/client.ts';
+import type { RegistryClient } from '../../../functions/registry/client.ts';
 import { RegistryNotFoundError } from '../../../functions/registry/errors.ts';
 import type { Descriptor } from '../../../functions/registry/manifest.ts';
-import { type ReverifyDeps, reverifyOnce } from '../../../functions/reverify/core.ts';
-import { InclusionRechecker } from '../../../functions/reverify/inclusion.ts';
+import { reverifyOnce } from '../../../functions/reverify/core.ts';
 import { MemoryTagStore, type PutOutcome, type TagRecord } from '../../../functions/reverify/store.ts';
-import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
-import { LocalSigner } from '../../../functions/signing/local-signer.ts';
-import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
-import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
-import { logKey } from '../../../functions/verify/trust.ts';
 import { MAX_FOREIGN_FINDINGS } from '../../../functions/verify/verdict.ts';
-import { startProxy, startRegistry, type TestProxy, type TestRegistry } from '../../helpers/registry.ts';
-import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
+import { reverifyHarness, statusOf } from '../../helpers/reverify.ts';
 import { signImage } from '../verify/sign.ts';
 import { RecordingAlertSink } from './recording-sink.ts';
 
-const KEY_VERSION = 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
 const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 const FOREIGN = 7000;
 /** Firestore's limit on a document: the store refuses a record whose JSON is larger, as Firestore would. */
@@ -46,32 +37,20 @@ class EntitySizedStore extends MemoryTagStore {
 }
 
 describe('a tag with thousands of signatures by others', () => {
-  let testRegistry: TestRegistry;
-  let proxy: TestProxy;
-  let log: TestLog;
-  let registry: RegistryClient;
-  let host: string;
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  const harness = reverifyHarness('many-foreign-rekor');
   const store = new EntitySizedStore();
   const alerts = new RecordingAlertSink();
   /** Digests the registry lists FOREIGN bundle referrers for, none of which it can serve (foreign). */
   const crowded = new Set<string>();
   const referrersOf = new Map<string, Descriptor[]>();
-  let deps: () => ReverifyDeps;
+  let crowdedRegistry: RegistryClient;
 
-  before(async () => {
-    testRegistry = await startRegistry();
-    proxy = await startProxy(testRegistry.url);
-    host = proxy.host;
-    log = await startTestLog('many-foreign-rekor', { unrelatedFirstEntry: true });
-    registry = new RegistryClient({ allowedHosts: [host] });
-    const rekor = log.rekor;
-    const logClient = new RekorV1Client({ baseUrl: rekor.url, logKey: rekor.publicKeyPem });
+  before(() => {
+    const { registry, host } = harness;
     // The registry as the pass sees it: the crowded digests answer the referrers API with FOREIGN
     // bundles, each of which answers 404 (an unreadable referrer is `foreign`, as one by another key).
     const listed = new Set<string>();
-    const crowdedRegistry = new Proxy(registry, {
+    crowdedRegistry = new Proxy(registry, {
       get(target, prop) {
         if (prop === 'referrers') {
           return async (...args: Parameters<RegistryClient['referrers']>) => {
@@ -109,34 +88,12 @@ describe('a tag with thousands of signatures by others', () => {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    deps = () => ({
-      registry: crowdedRegistry,
-      store,
-      unverified: new MemoryUnverifiedStore(),
-      alerts,
-      trust: { logs: [logKey(rekor.url, rekor.publicKeyPem)] },
-      ownedPolicy: {
-        keys: [{ ...expectedKeyFromPem(signer.publicKeyPem), keyVersion: KEY_VERSION }],
-        identities: [],
-      },
-      watch: [`${host}/crowded/**`],
-      watchlist: [],
-      keyState: async () => 'ENABLED',
-      inclusion: new InclusionRechecker({ client: logClient, baseUrl: rekor.url }),
-      logger: createMemoryLogger(),
-      concurrency: 4,
-    });
   });
-  after(async () => {
-    await proxy.stop();
-    await testRegistry.stop();
-    await log.stop();
-  });
-
-  const statusOf = (summary: Awaited<ReturnType<typeof reverifyOnce>>, r: string) =>
-    summary.outcomes.find((o) => o.ref === r)?.status;
+  const deps = () =>
+    harness.deps({ registry: crowdedRegistry, store, alerts, watch: [`${harness.host}/crowded/**`] });
 
   it('stores the unsigned verdict and raises its alerts, then reuses it without a change', async () => {
+    const { host, testRegistry, registry, signer, log } = harness;
     const tag = `${host}/crowded/app:prod`;
     const signed = await testRegistry.pushImage('crowded/app', 'prod');
     await signImage(

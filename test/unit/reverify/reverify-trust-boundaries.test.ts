@@ -5,41 +5,27 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { loadKeys } from '../../../emulators/rekor/keys.ts';
-import type { RekorServer } from '../../../emulators/rekor/server.ts';
 import { signatureTag } from '../../../functions/attach/cosign-layout.ts';
 import { DependencyError } from '../../../functions/errors.ts';
-import { createMemoryLogger } from '../../../functions/logging/logger.ts';
-import { RegistryClient } from '../../../functions/registry/client.ts';
 import { type ReverifyDeps, type ReverifySummary, reverifyOnce } from '../../../functions/reverify/core.ts';
 import { InclusionRechecker } from '../../../functions/reverify/inclusion.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
-import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
-import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { formatCheckpointBody, parseCheckpoint } from '../../../functions/tlog/checkpoint/checkpoint.ts';
 import { rekorV1NoteSigner } from '../../../functions/tlog/checkpoint/keys.ts';
 import { signNote } from '../../../functions/tlog/checkpoint/verify.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import type { RekorV1Entry } from '../../../functions/tlog/client/types.ts';
 import { hashLeaf, rootFromInclusionProof } from '../../../functions/tlog/merkle/index.ts';
-import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
 import type { LogEvidence, SignatureFinding } from '../../../functions/verify/verdict.ts';
 import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
-import {
-  type ProxyIntercept,
-  startProxy,
-  startRegistry,
-  type TestProxy,
-  type TestRegistry,
-} from '../../helpers/registry.ts';
-import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
+import type { ProxyIntercept } from '../../helpers/registry.ts';
+import { reverifyHarness } from '../../helpers/reverify.ts';
 import { signImage } from '../verify/sign.ts';
 import { flipSignatures, rewriteSignatureManifest } from '../verify/tamper.ts';
 import { RecordingAlertSink } from './recording-sink.ts';
-
-const KEY_VERSION = 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
 
 /**
  * Gives `entry` a proof for a forked tree of the same size: one sibling subtree differs, so the
@@ -65,74 +51,29 @@ function forkProof(entry: RekorV1Entry, logSigningKey: KeyObject): void {
 }
 
 describe('reverifyOnce at its trust boundaries', () => {
-  let testRegistry: TestRegistry;
-  let proxy: TestProxy;
-  let rekor: RekorServer;
-  let log: TestLog;
-  let registry: RegistryClient;
-  let host: string;
-  let logClient: RekorV1Client;
   /** What the current test does to registry requests (none: passed through). */
   let intercept: ProxyIntercept | undefined;
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  const harness = reverifyHarness('reverify-boundaries-rekor', {
+    intercept: (req, res) => intercept?.(req, res) ?? false,
+  });
+  const { signer, ref, push } = harness;
 
   /** Adds an entry to the log (the log grows). */
-  const logEntry = (text: string) => appendFillerEntry(rekor.url, text);
-
-  before(async () => {
-    testRegistry = await startRegistry();
-    proxy = await startProxy(testRegistry.url, (req, res) => intercept?.(req, res) ?? false);
-    host = proxy.host;
-    log = await startTestLog('reverify-boundaries-rekor', { unrelatedFirstEntry: true });
-    rekor = log.rekor;
-    registry = new RegistryClient({ allowedHosts: [host] });
-    logClient = new RekorV1Client({ baseUrl: rekor.url, logKey: rekor.publicKeyPem });
-  });
-  after(async () => {
-    await proxy.stop();
-    await testRegistry.stop();
-    await log.stop();
-  });
+  const logEntry = (text: string) => appendFillerEntry(harness.rekor.url, text);
 
   /** A pass's dependencies over `team` (its own repositories), with its own store and alerts. */
   const world = (team: string) => {
     const store = new MemoryTagStore();
     const alerts = new RecordingAlertSink();
-    const deps = (over: Partial<ReverifyDeps> = {}, logFetch?: typeof fetch): ReverifyDeps => ({
-      registry,
-      store,
-      unverified: new MemoryUnverifiedStore(),
-      alerts,
-      trust: { logs: [logKey(rekor.url, rekor.publicKeyPem)] },
-      ownedPolicy: {
-        keys: [{ ...expectedKeyFromPem(signer.publicKeyPem), keyVersion: KEY_VERSION }],
-        identities: [],
-      },
-      watch: [`${host}/${team}/**`],
-      watchlist: [],
-      keyState: async () => 'ENABLED',
-      inclusion: new InclusionRechecker({
-        client: logClient,
-        baseUrl: rekor.url,
-        ...(logFetch ? { fetch: logFetch } : {}),
-      }),
-      logger: createMemoryLogger(),
-      concurrency: 4,
-      ...over,
-    });
+    const deps = (over: Partial<ReverifyDeps> = {}, logFetch?: typeof fetch): ReverifyDeps =>
+      harness.deps({ store, alerts, watch: [`${harness.host}/${team}/**`], ...over }, logFetch);
     return { store, alerts, deps };
-  };
-  const push = async (repository: string, tag: string, seed?: string) => {
-    const pushed = await testRegistry.pushImage(repository, tag, seed);
-    return { host, repository, digest: pushed.digest };
   };
   const pushSigned = async (repository: string, tag: string) => {
     const image = await push(repository, tag);
-    await signImage({ registry, signer, rekorUrl: rekor.url }, image);
+    await signImage({ registry: harness.registry, signer, rekorUrl: harness.rekor.url }, image);
     return image;
   };
-  const ref = (repository: string, tag: string) => `${host}/${repository}:${tag}`;
   /**
    * The log's answers to the entry reads of another pass over `team` (its own store: its first,
    * which proves each entry in the current tree), by request body, recorded at the log's current
@@ -165,19 +106,23 @@ describe('reverifyOnce at its trust boundaries', () => {
     const image = await pushSigned('toctou/app', 'v1');
     const tag = signatureTag(image.digest);
     assert.deepEqual(statuses(await reverifyOnce(deps())), [[ref('toctou/app', 'v1'), 'valid']]);
-    const { before: valid, mediaType } = await rewriteSignatureManifest(registry, image, flipSignatures);
-    const tampered = await registry.getManifest(image, tag);
+    const { before: valid, mediaType } = await rewriteSignatureManifest(
+      harness.registry,
+      image,
+      flipSignatures,
+    );
+    const tampered = await harness.registry.getManifest(image, tag);
     // While the fingerprint's HEAD is answered from the tampered manifest, the tag goes back to the valid one.
     let moveOnHead = true;
     intercept = async (req, res) => {
       if (!moveOnHead || req.method !== 'HEAD' || !req.url.pathname.endsWith(`/manifests/${tag}`))
         return false;
       moveOnHead = false;
-      const head = await fetch(new URL(req.url.pathname, testRegistry.url), {
+      const head = await fetch(new URL(req.url.pathname, harness.testRegistry.url), {
         method: 'HEAD',
         headers: { accept: String(req.headers['accept']) },
       });
-      await registry.putManifest(image, tag, valid, mediaType);
+      await harness.registry.putManifest(image, tag, valid, mediaType);
       const headers: Record<string, string> = {};
       head.headers.forEach((v, k) => {
         if (!['connection', 'keep-alive', 'transfer-encoding'].includes(k)) headers[k] = v;
@@ -196,7 +141,7 @@ describe('reverifyOnce at its trust boundaries', () => {
       assert.notEqual(record.status, 'valid', 'the tampered fingerprint is stored with the valid findings');
     }
     // The tampered manifest is back on the tag: every later pass must see it invalid.
-    await registry.putManifest(image, tag, tampered.bytes, tampered.descriptor.mediaType);
+    await harness.registry.putManifest(image, tag, tampered.bytes, tampered.descriptor.mediaType);
     for (let pass = 0; pass < 2; pass++) {
       assert.deepEqual(statuses(await reverifyOnce(deps())), [[ref('toctou/app', 'v1'), 'invalid']]);
     }
@@ -207,14 +152,14 @@ describe('reverifyOnce at its trust boundaries', () => {
     const { deps } = world('listing');
     await pushSigned('listing/app', 'v1');
     // Blobs uploaded, no manifest yet: the catalog lists the repository, its tag list answers 404.
-    await registry.putBlob(
-      { host, repository: 'listing/in-flight' },
+    await harness.registry.putBlob(
+      { host: harness.host, repository: 'listing/in-flight' },
       Buffer.from('layer'),
       'application/octet-stream',
     );
     const watchlist = [
       {
-        image: `${host}/vendor/removed`,
+        image: `${harness.host}/vendor/removed`,
         policy: { keys: [], identities: [{ subjectAlternativeName: 'x', issuer: 'y' }] },
       },
     ];
@@ -222,7 +167,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     assert.deepEqual(statuses(summary), [[ref('listing/app', 'v1'), 'valid']]);
     assert.deepEqual(
       summary.errors.map((e) => e.ref),
-      [`${host}/listing/in-flight`, `${host}/vendor/removed`],
+      [`${harness.host}/listing/in-flight`, `${harness.host}/vendor/removed`],
     );
     assert.ok(summary.errors.every((e) => e.error.includes('could not list the tags of')));
   });
@@ -245,7 +190,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     // Answers recorded by another pass (its own store) while the log was smaller.
     const answers = await answersOfAnotherPass('replay');
     for (let i = 0; i < 5; i++) await logEntry(`replay grows ${i}`);
-    const current = await logClient.getCheckpoint();
+    const current = await harness.logClient.getCheckpoint();
     const sizes = () =>
       store.records
         .get(ref('replay/app', 'v1'))!
@@ -271,7 +216,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     const { alerts, deps } = world('fork');
     await pushSigned('fork/app', 'v1');
     await logEntry('fork sibling'); // so the entry's proof has a sibling hash to fork
-    const logSigningKey = loadKeys(log.dataDir).v1;
+    const logSigningKey = loadKeys(harness.log.dataDir).v1;
     // The same tree size, another tree: one sibling subtree differs, so the entry is included in it
     // under another root, which the log signs. Only a comparison with the pass's checkpoint tells.
     const forked: typeof fetch = async (input, init) => {
@@ -300,7 +245,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     const evidence = () => store.records.get(ref('steady/app', 'v1'))!.findings.flatMap((f) => f.log ?? []);
     await reverifyOnce(deps({}, counting)); // the first pass reads the entries and records the tree
     assert.ok(retrieves > 0);
-    const first = await logClient.getCheckpoint();
+    const first = await harness.logClient.getCheckpoint();
     assert.ok(evidence().length > 0);
     assertProvenIn(evidence(), first);
     for (let i = 0; i < 3; i++) await logEntry(`steady grows ${i}`);
@@ -308,7 +253,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     const summary = await reverifyOnce(deps({}, counting));
     assert.deepEqual(statuses(summary), [[ref('steady/app', 'v1'), 'valid']]);
     assert.equal(retrieves, 0, 'no entry was read again');
-    const grown = await logClient.getCheckpoint();
+    const grown = await harness.logClient.getCheckpoint();
     assert.ok(grown.size > first.size);
     assertProvenIn(evidence(), grown);
   });
@@ -326,7 +271,7 @@ describe('reverifyOnce at its trust boundaries', () => {
       summary.outcomes.length === 1 ? JSON.stringify(summary.outcomes[0]) : JSON.stringify(summary);
     try {
       // The same size under another root (a split view, signed with the log's key).
-      rekor.faults.set({ splitView: true });
+      harness.rekor.faults.set({ splitView: true });
       const sameSize = await reverifyOnce(deps());
       assert.deepEqual(statuses(sameSize), [[ref('rewrite/app', 'v1'), 'invalid']], reasonOf(sameSize));
       assert.deepEqual(alerts.openKinds(ref('rewrite/app', 'v1')), ['signature-invalid']);
@@ -337,7 +282,7 @@ describe('reverifyOnce at its trust boundaries', () => {
       assert.deepEqual(statuses(larger), [[ref('rewrite/app', 'v1'), 'invalid']], reasonOf(larger));
       assert.match(reasons(), /does not extend the tree of size \d+ in which entry \d+ was proven/);
     } finally {
-      rekor.faults.clear();
+      harness.rekor.faults.clear();
     }
     const recovered = await reverifyOnce(deps());
     assert.deepEqual(statuses(recovered), [[ref('rewrite/app', 'v1'), 'valid']]);
@@ -349,7 +294,7 @@ describe('reverifyOnce at its trust boundaries', () => {
     await pushSigned('older-fork/app', 'v1'); // two entries: the .sig signature's and the bundle's
     const answers = await answersOfAnotherPass('older-fork');
     await logEntry('older-fork grows'); // the answers are now for an older tree
-    const logSigningKey = loadKeys(log.dataDir).v1;
+    const logSigningKey = loadKeys(harness.log.dataDir).v1;
     // The entry asked for last is served with a proof for a forked tree of the older size; the one
     // asked for first, with the true proof for that size, which is checked first.
     const forked: typeof fetch = async (input, init) => {
@@ -379,13 +324,13 @@ describe('reverifyOnce at its trust boundaries', () => {
     await reverifyOnce(deps()); // records the tree
     const recorded = () => store.records.get(ref('overlap/app', 'v1'))!.findings.flatMap((f) => f.log ?? []);
     // Pass X fixes its checkpoint now (its first look at the log).
-    const x = new InclusionRechecker({ client: logClient, baseUrl: rekor.url });
+    const x = new InclusionRechecker({ client: harness.logClient, baseUrl: harness.rekor.url });
     const { provenAtTreeSize: _s, provenAtRoot: _r, ...unrecorded } = recorded()[0]!;
     assert.equal((await x.recheck(unrecorded))?.ok, true);
     // The log grows and another pass records the larger tree before X reaches the tag.
     await logEntry('overlap grows');
     await reverifyOnce(deps());
-    const larger = await logClient.getCheckpoint();
+    const larger = await harness.logClient.getCheckpoint();
     const summary = await reverifyOnce(deps({ inclusion: x }));
     assert.deepEqual(statuses(summary), [[ref('overlap/app', 'v1'), 'valid']]);
     assert.deepEqual(alerts.openKinds(ref('overlap/app', 'v1')), []);
@@ -405,9 +350,13 @@ describe('reverifyOnce at its trust boundaries', () => {
         });
       return await fetch(input, init);
     };
-    const client = new RekorV1Client({ baseUrl: rekor.url, logKey: rekor.publicKeyPem, fetch: htmlProofs });
+    const client = new RekorV1Client({
+      baseUrl: harness.rekor.url,
+      logKey: harness.rekor.publicKeyPem,
+      fetch: htmlProofs,
+    });
     const summary = await reverifyOnce(
-      deps({ inclusion: new InclusionRechecker({ client, baseUrl: rekor.url }) }),
+      deps({ inclusion: new InclusionRechecker({ client, baseUrl: harness.rekor.url }) }),
     );
     assert.deepEqual(statuses(summary), [], 'no verdict from an unreadable proof');
     assert.equal(summary.errors.length, 1, JSON.stringify(summary.errors));
@@ -421,8 +370,8 @@ describe('reverifyOnce at its trust boundaries', () => {
     await pushSigned('evidence/app', 'v1');
     await reverifyOnce(deps()); // records the tree
     const evidence = store.records.get(ref('evidence/app', 'v1'))!.findings.flatMap((f) => f.log ?? [])[0]!;
-    const fresh = () => new InclusionRechecker({ client: logClient, baseUrl: rekor.url });
-    const current = await logClient.getCheckpoint();
+    const fresh = () => new InclusionRechecker({ client: harness.logClient, baseUrl: harness.rekor.url });
+    const current = await harness.logClient.getCheckpoint();
     // The root recorded in upper case is the same root.
     const upper = await fresh().recheck({ ...evidence, provenAtRoot: evidence.provenAtRoot!.toUpperCase() });
     assert.deepEqual(upper, {
@@ -501,9 +450,9 @@ describe('reverifyOnce at its trust boundaries', () => {
       [ref('down-tamper/lost', 'v1'), 'valid'],
     ]);
     // The .sig signature tampered with on one image, gone from the other; their bundles still verify.
-    await rewriteSignatureManifest(registry, tampered, flipSignatures);
-    const sig = await registry.getManifest(lost, signatureTag(lost.digest));
-    assert.equal(await registry.deleteManifest(lost, sig.descriptor.digest), true);
+    await rewriteSignatureManifest(harness.registry, tampered, flipSignatures);
+    const sig = await harness.registry.getManifest(lost, signatureTag(lost.digest));
+    assert.equal(await harness.registry.deleteManifest(lost, sig.descriptor.digest), true);
     const unavailable: typeof fetch = async () => new Response('busy', { status: 503 });
     const summary = await reverifyOnce(deps({}, unavailable));
     assert.deepEqual(summary.errors, []);
@@ -522,8 +471,8 @@ describe('reverifyOnce at its trust boundaries', () => {
       new Response('[]', { status: 200, headers: { 'content-type': 'application/json' } });
     assert.deepEqual(statuses(await reverifyOnce(deps({}, leftOut))), [[ref('expect/app', 'v1'), 'invalid']]);
     assert.deepEqual(store.records.get(ref('expect/app', 'v1'))!.verifiedLayouts, ['bundle', 'cosign']);
-    const sig = await registry.getManifest(image, signatureTag(image.digest));
-    assert.equal(await registry.deleteManifest(image, sig.descriptor.digest), true);
+    const sig = await harness.registry.getManifest(image, signatureTag(image.digest));
+    assert.equal(await harness.registry.deleteManifest(image, sig.descriptor.digest), true);
     assert.deepEqual(statuses(await reverifyOnce(deps())), [[ref('expect/app', 'v1'), 'missing']]);
     assert.deepEqual(alerts.openKinds(ref('expect/app', 'v1')), ['signature-missing']);
   });
@@ -539,7 +488,11 @@ describe('reverifyOnce at its trust boundaries', () => {
     };
     const leftOut: typeof fetch = async () =>
       new Response('[]', { status: 200, headers: { 'content-type': 'application/json' } });
-    const pass = new InclusionRechecker({ client: logClient, baseUrl: rekor.url, fetch: leftOut });
+    const pass = new InclusionRechecker({
+      client: harness.logClient,
+      baseUrl: harness.rekor.url,
+      fetch: leftOut,
+    });
     // The pass reads the log's checkpoint (by a recorded tree's consistency, no entry read)...
     assert.equal((await pass.recheck(unrecordedOf('lagging/old').evidence))?.ok, true);
     // ...before this image is signed: its entries are beyond that checkpoint.

@@ -1,93 +1,36 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import type { RekorServer } from '../../../emulators/rekor/server.ts';
+import { describe, it } from 'node:test';
 import { signatureTag } from '../../../functions/attach/cosign-layout.ts';
-import { createMemoryLogger } from '../../../functions/logging/logger.ts';
-import { RegistryClient } from '../../../functions/registry/client.ts';
-import { type ReverifyDeps, reverifyOnce } from '../../../functions/reverify/core.ts';
-import { InclusionRechecker } from '../../../functions/reverify/inclusion.ts';
+import type { RegistryClient } from '../../../functions/registry/client.ts';
+import { reverifyOnce } from '../../../functions/reverify/core.ts';
 import { inShard } from '../../../functions/reverify/inventory.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
-import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
-import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
-import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
-import { logKey } from '../../../functions/verify/trust.ts';
 import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
-import { startProxy, startRegistry, type TestProxy, type TestRegistry } from '../../helpers/registry.ts';
-import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
+import { heldSink, reverifyHarness, signedProd, statusOf } from '../../helpers/reverify.ts';
 import { signImage } from '../verify/sign.ts';
 import { flipSignatures, rewriteSignatureManifest } from '../verify/tamper.ts';
 import { RecordingAlertSink } from './recording-sink.ts';
 
-const KEY_VERSION = 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
-
 describe('reverifyOnce', () => {
-  let testRegistry: TestRegistry;
-  let proxy: TestProxy;
-  let rekor: RekorServer;
-  let log: TestLog;
-  let registry: RegistryClient;
-  let host: string;
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const signer = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  const harness = reverifyHarness('reverify-rekor');
+  const { signer, ref, push } = harness;
   const store = new MemoryTagStore();
   const alerts = new RecordingAlertSink();
   let keyState = 'ENABLED';
   let logRequests = 0;
-  let deps: () => ReverifyDeps;
-
-  before(async () => {
-    testRegistry = await startRegistry();
-    proxy = await startProxy(testRegistry.url);
-    host = proxy.host;
-    log = await startTestLog('reverify-rekor', { unrelatedFirstEntry: true });
-    rekor = log.rekor;
-    registry = new RegistryClient({ allowedHosts: [host] });
-    const logClient = new RekorV1Client({ baseUrl: rekor.url, logKey: rekor.publicKeyPem });
-    deps = () => ({
-      registry,
-      store,
-      unverified: new MemoryUnverifiedStore(),
-      alerts,
-      trust: { logs: [logKey(rekor.url, rekor.publicKeyPem)] },
-      ownedPolicy: {
-        keys: [{ ...expectedKeyFromPem(signer.publicKeyPem), keyVersion: KEY_VERSION }],
-        identities: [],
+  const deps = () =>
+    harness.deps(
+      { store, alerts, watch: [`${harness.host}/team/**`], keyState: async () => keyState },
+      (input, init) => {
+        logRequests++;
+        return fetch(input, init);
       },
-      watch: [`${host}/team/**`],
-      watchlist: [],
-      keyState: async () => keyState,
-      inclusion: new InclusionRechecker({
-        client: logClient,
-        baseUrl: rekor.url,
-        fetch: (input, init) => {
-          logRequests++;
-          return fetch(input, init);
-        },
-      }),
-      logger: createMemoryLogger(),
-      concurrency: 4,
-    });
-  });
-  after(async () => {
-    await proxy.stop();
-    await testRegistry.stop();
-    await log.stop();
-  });
-
-  const ref = (repository: string, tag: string) => `${host}/${repository}:${tag}`;
-  const push = async (repository: string, tag: string, seed?: string) => {
-    const pushed = await testRegistry.pushImage(repository, tag, seed);
-    return { host, repository, digest: pushed.digest };
-  };
-  const statusOf = (summary: Awaited<ReturnType<typeof reverifyOnce>>, r: string) =>
-    summary.outcomes.find((o) => o.ref === r)?.status;
+    );
 
   it('walks the watched repositories, verifies each tag and alerts on the unsigned one', async () => {
     const signed = await push('team/app', 'v1');
-    await signImage({ registry, signer, rekorUrl: rekor.url }, signed);
+    await signImage({ registry: harness.registry, signer, rekorUrl: harness.rekor.url }, signed);
     await push('team/app', 'unsigned');
     await push('other/app', 'v1'); // not watched
     const entryReads = logRequests;
@@ -113,15 +56,18 @@ describe('reverifyOnce', () => {
   });
 
   it('does not download unchanged signatures again, and re-checks their log inclusion without reading their entries', async () => {
-    const before = proxy.requests.length;
+    const before = harness.proxy.requests.length;
     const requestsBefore = logRequests;
-    await appendFillerEntry(rekor.url, 'reverify: the log grows between passes');
-    const grown = await new RekorV1Client({ baseUrl: rekor.url, logKey: rekor.publicKeyPem }).getCheckpoint();
+    await appendFillerEntry(harness.rekor.url, 'reverify: the log grows between passes');
+    const grown = await new RekorV1Client({
+      baseUrl: harness.rekor.url,
+      logKey: harness.rekor.publicKeyPem,
+    }).getCheckpoint();
     const mark = alerts.tagCalls.length;
     const summary = await reverifyOnce(deps());
     assert.equal(summary.cached, 2);
     assert.equal(summary.changed, 0);
-    const blobReads = proxy.requests
+    const blobReads = harness.proxy.requests
       .slice(before)
       .filter((r) => r.method === 'GET' && r.url.pathname.includes('/blobs/'));
     assert.deepEqual(blobReads, []);
@@ -136,23 +82,27 @@ describe('reverifyOnce', () => {
 
   it('raises signature-missing when the .sig manifest disappears, and resolves it when it is back', async () => {
     const image = await push('team/missing', 'v1');
-    await signImage({ registry, signer, rekorUrl: rekor.url }, image);
+    await signImage({ registry: harness.registry, signer, rekorUrl: harness.rekor.url }, image);
     assert.equal(statusOf(await reverifyOnce(deps()), ref('team/missing', 'v1')), 'valid');
     const tag = signatureTag(image.digest);
-    const sig = await registry.getManifest(image, tag);
-    assert.equal(await registry.deleteManifest(image, sig.descriptor.digest), true);
+    const sig = await harness.registry.getManifest(image, tag);
+    assert.equal(await harness.registry.deleteManifest(image, sig.descriptor.digest), true);
     assert.equal(statusOf(await reverifyOnce(deps()), ref('team/missing', 'v1')), 'missing');
     assert.deepEqual(alerts.openKinds(ref('team/missing', 'v1')), ['signature-missing']);
-    await registry.putManifest(image, tag, sig.bytes, sig.descriptor.mediaType);
+    await harness.registry.putManifest(image, tag, sig.bytes, sig.descriptor.mediaType);
     assert.equal(statusOf(await reverifyOnce(deps()), ref('team/missing', 'v1')), 'valid');
     assert.deepEqual(alerts.openKinds(ref('team/missing', 'v1')), []);
   });
 
   it('raises signature-invalid for a tampered signature annotation, and resolves it when restored', async () => {
     const image = await push('team/tamper', 'v1');
-    await signImage({ registry, signer, rekorUrl: rekor.url }, image);
+    await signImage({ registry: harness.registry, signer, rekorUrl: harness.rekor.url }, image);
     assert.equal(statusOf(await reverifyOnce(deps()), ref('team/tamper', 'v1')), 'valid');
-    const { before: original, mediaType } = await rewriteSignatureManifest(registry, image, flipSignatures);
+    const { before: original, mediaType } = await rewriteSignatureManifest(
+      harness.registry,
+      image,
+      flipSignatures,
+    );
     const mark = alerts.calls.length;
     assert.equal(statusOf(await reverifyOnce(deps()), ref('team/tamper', 'v1')), 'invalid');
     const raised = alerts.raisedSince(mark);
@@ -163,48 +113,31 @@ describe('reverifyOnce', () => {
     assert.equal(raised[0]!.severity, 'CRITICAL');
     assert.equal(raised[0]!.evidence.digest, image.digest);
     assert.match(String(raised[0]!.evidence.verifierOutput), /cosign signature/);
-    await registry.putManifest(image, signatureTag(image.digest), original, mediaType);
+    await harness.registry.putManifest(image, signatureTag(image.digest), original, mediaType);
     assert.equal(statusOf(await reverifyOnce(deps()), ref('team/tamper', 'v1')), 'valid');
     assert.deepEqual(alerts.openKinds(ref('team/tamper', 'v1')), []);
   });
 
   it('raises unsigned-image and tag-moved when a tag moves to an unsigned digest, resolves both when it moves back', async () => {
     const image = await push('team/moving', 'prod');
-    await signImage({ registry, signer, rekorUrl: rekor.url }, image);
+    await signImage({ registry: harness.registry, signer, rekorUrl: harness.rekor.url }, image);
     assert.equal(statusOf(await reverifyOnce(deps()), ref('team/moving', 'prod')), 'valid');
     await push('team/moving', 'prod', 'something else');
     assert.equal(statusOf(await reverifyOnce(deps()), ref('team/moving', 'prod')), 'unsigned');
     assert.deepEqual(alerts.openKinds(ref('team/moving', 'prod')), ['tag-moved', 'unsigned-image']);
-    const original = await registry.getManifest(image, image.digest);
-    await registry.putManifest(image, 'prod', original.bytes, original.descriptor.mediaType);
+    const original = await harness.registry.getManifest(image, image.digest);
+    await harness.registry.putManifest(image, 'prod', original.bytes, original.descriptor.mediaType);
     assert.equal(statusOf(await reverifyOnce(deps()), ref('team/moving', 'prod')), 'valid');
     assert.deepEqual(alerts.openKinds(ref('team/moving', 'prod')), []);
     const history = store.records.get(ref('team/moving', 'prod'))!.history.map((h) => h.status);
     assert.deepEqual(history, ['valid', 'unsigned', 'valid']);
   });
 
-  /** An image signed under `repository:prod`, judged valid by a first pass that watches only it. */
-  const signedProd = async (repository: string) => {
-    const signed = await push(repository, 'prod');
-    await signImage({ registry, signer, rekorUrl: rekor.url }, signed);
-    const only = (over: Partial<ReverifyDeps> = {}) => ({
-      ...deps(),
-      watch: [`${host}/${repository.split('/')[0]}/**`],
-      ...over,
-    });
-    assert.equal(statusOf(await reverifyOnce(only()), ref(repository, 'prod')), 'valid');
-    const moveTo = async (image: typeof signed) => {
-      const manifest = await registry.getManifest(image, image.digest);
-      await registry.putManifest(image, 'prod', manifest.bytes, manifest.descriptor.mediaType);
-    };
-    return { signed, only, moveTo, tag: ref(repository, 'prod') };
-  };
-
   it("does not let a pass that resolved a tag before it moved again store its verdict or resolve the newer pass's alerts", async () => {
     // Passes overlap when a schedule is retried or run by hand: pass A resolves the tag while it
     // points at the signed digest, and acts on it only after the tag moved back to the unsigned one
     // and pass B stored that.
-    const { signed, only: race, moveTo, tag } = await signedProd('race/app');
+    const { signed, only: race, moveTo, tag } = await signedProd(harness, deps, 'race/app');
     const unsigned = await push('race/app', 'prod', 'unsigned build');
     assert.equal(statusOf(await reverifyOnce(race()), tag), 'unsigned');
     assert.deepEqual(alerts.openKinds(tag), ['tag-moved', 'unsigned-image']);
@@ -213,7 +146,7 @@ describe('reverifyOnce', () => {
     const aResolved = Promise.withResolvers<void>();
     const gate = Promise.withResolvers<void>();
     let held = false;
-    const slowRegistry = new Proxy(registry, {
+    const slowRegistry = new Proxy(harness.registry, {
       get(target, prop) {
         if (prop !== 'resolve') {
           const value = Reflect.get(target, prop, target);
@@ -254,18 +187,11 @@ describe('reverifyOnce', () => {
   });
 
   it("waits while another pass delivers a tag's alerts, then judges the tag against that pass's verdict", async () => {
-    const { signed, only, moveTo, tag } = await signedProd('deliver/app');
+    const { signed, only, moveTo, tag } = await signedProd(harness, deps, 'deliver/app');
     await push('deliver/app', 'prod', 'unsigned build');
     // Pass A raises the change to unsigned, and its first raise is held inside the sink.
-    const inSink = Promise.withResolvers<void>();
-    const gate = Promise.withResolvers<void>();
-    const heldSink: typeof alerts = Object.create(alerts);
-    heldSink.raise = async (alert) => {
-      inSink.resolve();
-      await gate.promise;
-      return alerts.raise(alert);
-    };
-    const passA = reverifyOnce(only({ alerts: heldSink }));
+    const { sink, inSink, gate } = heldSink(alerts);
+    const passA = reverifyOnce(only({ alerts: sink }));
     await inSink.promise;
     // Meanwhile the tag is moved back, and pass B sees the signed digest.
     await moveTo(signed);
@@ -292,7 +218,7 @@ describe('reverifyOnce', () => {
   });
 
   it('delivers again the alerts of a pass whose delivery failed, once its claim lapses', async () => {
-    const { tag, only } = await signedProd('lapsed/app');
+    const { tag, only } = await signedProd(harness, deps, 'lapsed/app');
     await push('lapsed/app', 'prod', 'unsigned build');
     const failingSink: typeof alerts = Object.create(alerts);
     failingSink.raise = async () => {
@@ -340,15 +266,16 @@ describe('reverifyOnce', () => {
 
   it("looks a digest's signature artifacts up once per pass, however many tags point at it", async () => {
     const image = await push('team/shared', 'v1');
-    await signImage({ registry, signer, rekorUrl: rekor.url }, image);
-    const original = await registry.getManifest(image, image.digest);
+    await signImage({ registry: harness.registry, signer, rekorUrl: harness.rekor.url }, image);
+    const original = await harness.registry.getManifest(image, image.digest);
     for (const tag of ['v1.0', 'latest', 'stable']) {
-      await registry.putManifest(image, tag, original.bytes, original.descriptor.mediaType);
+      await harness.registry.putManifest(image, tag, original.bytes, original.descriptor.mediaType);
     }
     const sigPath = `/v2/team/shared/manifests/${signatureTag(image.digest)}`;
-    const sigLookups = (from: number) => proxy.requests.slice(from).filter((r) => r.url.pathname === sigPath);
+    const sigLookups = (from: number) =>
+      harness.proxy.requests.slice(from).filter((r) => r.url.pathname === sigPath);
     for (const pass of ['cold', 'warm']) {
-      const before = proxy.requests.length;
+      const before = harness.proxy.requests.length;
       const summary = await reverifyOnce(deps());
       for (const tag of ['v1', 'v1.0', 'latest', 'stable']) {
         assert.equal(statusOf(summary, ref('team/shared', tag)), 'valid', `${pass} ${tag}`);
@@ -356,19 +283,24 @@ describe('reverifyOnce', () => {
       const heads = sigLookups(before).filter((r) => r.method === 'HEAD');
       assert.equal(heads.length, 1, `${pass}: one HEAD of the .sig tag for four tags`);
       // docker-registry 2.8 has no referrers API: each repository is asked once a pass, then the tag schema.
-      const api = proxy.requests.slice(before).filter((r) => r.url.pathname.includes('/referrers/'));
+      const api = harness.proxy.requests.slice(before).filter((r) => r.url.pathname.includes('/referrers/'));
       const repos = api.map((r) => r.url.pathname.split('/referrers/')[0]);
       assert.equal(new Set(repos).size, repos.length, `${pass}: ${repos.join(' ')}`);
     }
     // Still seen on the next pass when it disappears, for every tag of the digest.
-    const sig = await registry.getManifest(image, signatureTag(image.digest));
-    assert.equal(await registry.deleteManifest(image, sig.descriptor.digest), true);
+    const sig = await harness.registry.getManifest(image, signatureTag(image.digest));
+    assert.equal(await harness.registry.deleteManifest(image, sig.descriptor.digest), true);
     const summary = await reverifyOnce(deps());
     for (const tag of ['v1', 'v1.0', 'latest', 'stable']) {
       assert.equal(statusOf(summary, ref('team/shared', tag)), 'missing', tag);
       assert.deepEqual(alerts.openKinds(ref('team/shared', tag)), ['signature-missing']);
     }
-    await registry.putManifest(image, signatureTag(image.digest), sig.bytes, sig.descriptor.mediaType);
+    await harness.registry.putManifest(
+      image,
+      signatureTag(image.digest),
+      sig.bytes,
+      sig.descriptor.mediaType,
+    );
     assert.equal(statusOf(await reverifyOnce(deps()), ref('team/shared', 'latest')), 'valid');
   });
 });

@@ -9,31 +9,19 @@
  * accept them). A root is StdEncoding of exactly 32 bytes.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   CheckpointError,
   ed25519NoteSigner,
-  ed25519NoteVerifier,
-  formatSignatureLine,
   parseCheckpointBody,
   parseSignedNote,
   signNote,
   verifyCheckpoint,
 } from '../../../functions/tlog/checkpoint/index.ts';
+import { handSignedNotes } from '../../helpers/signed-note.ts';
 
-const ORIGIN = 'log.example';
-const key = generateKeyPairSync('ed25519');
-const signer = ed25519NoteSigner(ORIGIN, key.privateKey);
-const verifier = ed25519NoteVerifier(ORIGIN, key.publicKey);
-const ROOT = Buffer.alloc(32, 7).toString('base64');
+const { origin: ORIGIN, root: ROOT, key, verifier, signedByHand } = handSignedNotes();
 const TEXT = `${ORIGIN}\n5\n${ROOT}\n`;
-
-/** The log's own good signature over `text`, then `extra` lines as given. */
-function signedByHand(text: string, extra: string[] = []): string {
-  const sig = signer.sign(Buffer.from(text, 'utf8'));
-  return `${text}\n${formatSignatureLine({ name: signer.name, keyHash: signer.keyHash, signature: sig })}${extra.join('')}`;
-}
 
 const reason = (want: string) => (err: unknown) => {
   assert.ok(err instanceof CheckpointError, String(err));

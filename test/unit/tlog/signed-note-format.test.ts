@@ -5,36 +5,20 @@
  * are signed by the trusted key over exactly their text, so only the format can refuse them.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   CheckpointError,
-  ed25519NoteSigner,
-  ed25519NoteVerifier,
-  formatSignatureLine,
   parseSignedNote,
   signNote,
   verifyCheckpoint,
 } from '../../../functions/tlog/checkpoint/index.ts';
 import { LogIntegrityError, RekorV2Client } from '../../../functions/tlog/client/index.ts';
+import { handSignedNotes } from '../../helpers/signed-note.ts';
 
-const ORIGIN = 'log.example';
-const key = generateKeyPairSync('ed25519');
-const signer = ed25519NoteSigner(ORIGIN, key.privateKey);
-const verifier = ed25519NoteVerifier(ORIGIN, key.publicKey);
-const ROOT = Buffer.alloc(32, 7).toString('base64');
+/** Notes the trusted key really signed (its `signedByHand`: the text, then `extra` lines as given). */
+const { origin: ORIGIN, root: ROOT, key, signer, verifier, signedByHand } = handSignedNotes();
 /** The cap (checkpoint/note.ts MAX_NOTE_SIGNATURES), as Go's sumdb/note: at least the spec's 16. */
 const MAX_NOTE_SIGNATURES = 100;
-
-/** A note whose text the trusted key really signed, then `extra` lines: assembled, not parsed. */
-function signedByHand(text: string, extra: string[] = []): string {
-  const line = formatSignatureLine({
-    name: signer.name,
-    keyHash: signer.keyHash,
-    signature: signer.sign(Buffer.from(text, 'utf8')),
-  });
-  return `${text}\n${line}${extra.join('')}`;
-}
 
 /** A signature line by some unknown key (a witness): ignored by the verifier, but parsed. */
 const witnessLine = (i: number): string =>

@@ -25,33 +25,18 @@ import {
 } from '../../../functions/registry/manifest.ts';
 import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST } from '../../../functions/registry/media-types.ts';
 import type { DigestReference } from '../../../functions/registry/reference.ts';
-import type { Registry } from '../../../functions/registry/registry.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import type { VerifierTrust } from '../../../functions/verify/check.ts';
 import { expectedKeyFromPem, type ImagePolicy } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
 import { verifyImage } from '../../../functions/verify/verifier.ts';
+import { countingManifestGets, observingManifestGets } from '../../helpers/manifest-gets.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
 import { signImage } from './sign.ts';
 
 const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 const SPDX = 'application/spdx+json';
-
-/** A registry whose manifest GETs are recorded (by reference) before the real one answers. */
-function counting(registry: Registry, gets: string[]): Registry {
-  return new Proxy(registry, {
-    get(target, property) {
-      const value = Reflect.get(target, property, target);
-      if (typeof value !== 'function') return value;
-      if (property !== 'getManifest') return value.bind(target);
-      return (...args: Parameters<Registry['getManifest']>) => {
-        gets.push(args[1]);
-        return target.getManifest(...args);
-      };
-    },
-  });
-}
 
 describe('bundle referrers listed without their artifactType (go-containerregistry fallback index)', () => {
   let reg: TestRegistry;
@@ -169,7 +154,7 @@ describe('bundle referrers listed without their artifactType (go-containerregist
       [...others, referrer].map((d) => ({ ...d, artifactType: OCI_EMPTY })),
     );
     const gets: string[] = [];
-    const verdict = await verifyImage({ registry: counting(client, gets), trust }, image, policy);
+    const verdict = await verifyImage({ registry: countingManifestGets(client, gets), trust }, image, policy);
     assert.equal(verdict.status, 'unsigned');
     const read = gets.filter((g) => [...others, referrer].some((o) => o.digest === g));
     assert.deepEqual(
@@ -208,16 +193,8 @@ describe('bundle referrers listed without their artifactType (go-containerregist
       { ...referrer, artifactType: OCI_EMPTY },
     ]);
     const caps = new Map<string, number | undefined>();
-    const recording = new Proxy(client, {
-      get(target, property) {
-        const value = Reflect.get(target, property, target);
-        if (typeof value !== 'function') return value;
-        if (property !== 'getManifest') return value.bind(target);
-        return (...args: Parameters<Registry['getManifest']>) => {
-          caps.set(args[1], args[2]?.maxBytes);
-          return target.getManifest(...args);
-        };
-      },
+    const recording = observingManifestGets(client, (_repository, reference, options) => {
+      caps.set(reference, options?.maxBytes);
     });
     const verdict = await verifyImage({ registry: recording, trust }, image, policy);
     assert.equal(verdict.status, 'valid', verdict.reasons.join('; '));
