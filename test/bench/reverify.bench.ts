@@ -34,7 +34,7 @@ import { expectedKeyFromPem } from '../../functions/verify/policy.ts';
 import { logKey } from '../../functions/verify/trust.ts';
 import { appendFillerEntry } from '../helpers/hashedrekord.ts';
 import { startRegistry } from '../helpers/registry.ts';
-import { signImage } from '../unit/verify/sign.ts';
+import { signImage } from '../helpers/sign-image.ts';
 import { runAsInstance } from './instance.ts';
 import { onInterrupt } from './interrupt.ts';
 

@@ -21,8 +21,7 @@ import { LocalSigner } from '../../functions/signing/local-signer.ts';
 import { RekorV1Client } from '../../functions/tlog/client/rekor-v1.ts';
 import { expectedKeyFromPem } from '../../functions/verify/policy.ts';
 import { logKey } from '../../functions/verify/trust.ts';
-import type { RecordingAlertSink } from '../unit/reverify/recording-sink.ts';
-import { signImage } from '../unit/verify/sign.ts';
+import type { RecordingAlertSink } from './recording-alert-sink.ts';
 import {
   type ProxyIntercept,
   startProxy,
@@ -31,6 +30,7 @@ import {
   type TestRegistry,
 } from './registry.ts';
 import { startTestLog, type TestLog } from './rekor.ts';
+import { signImage } from './sign-image.ts';
 
 /** The KMS key version the harness's signer stands in for: the one key of the owned policy. */
 export const OWNED_KEY_VERSION = 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';

@@ -19,6 +19,7 @@ import { TAGS_COLLECTION, tagDocumentId } from '../../../functions/reverify/stor
 import { createKmsClient } from '../../../functions/signing/kms-client.ts';
 import { setKeyVersionState } from '../../helpers/kms.ts';
 import { makeOciImage } from '../../helpers/oci-layout.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import { skopeoCopy } from '../../helpers/skopeo.ts';
 import {
   freshRepository,
@@ -27,7 +28,6 @@ import {
   testStack,
   withSignOnPushHeldBack,
 } from '../../helpers/stack.ts';
-import { RecordingAlertSink } from '../../unit/reverify/recording-sink.ts';
 import { flipSignatures, rewriteSignatureManifest } from '../../unit/verify/tamper.ts';
 
 describe('reverifyImages on the local stack', () => {

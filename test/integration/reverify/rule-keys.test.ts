@@ -26,9 +26,9 @@ import { createKmsClient } from '../../../functions/signing/kms-client.ts';
 import { kmsPublicKey } from '../../../functions/signing/kms-signer.ts';
 import { setKeyVersionState } from '../../helpers/kms.ts';
 import { makeOciImage } from '../../helpers/oci-layout.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import { skopeoCopy } from '../../helpers/skopeo.ts';
 import { freshRepository, stackFirestore, type TestStack, testStack } from '../../helpers/stack.ts';
-import { RecordingAlertSink } from '../../unit/reverify/recording-sink.ts';
 
 describe('reverifyImages with a key per watch rule, on the local stack', () => {
   const firestore = stackFirestore();

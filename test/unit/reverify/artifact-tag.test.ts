@@ -16,7 +16,9 @@ import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import { startProxy, startRegistry, type TestProxy, type TestRegistry } from '../../helpers/registry.ts';
+import { signImage } from '../../helpers/sign-image.ts';
 import {
   attachmentTag,
   DSSE_ENVELOPE,
@@ -24,8 +26,6 @@ import {
   pushAttachment,
   spdxDocument,
 } from '../sign-on-push/artifact-tag-fixtures.ts';
-import { signImage } from '../verify/sign.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
 
 const KEY_VERSION = 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
 const SHAPED = `sha256-${'ab'.repeat(32)}`;

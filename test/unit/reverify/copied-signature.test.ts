@@ -15,9 +15,9 @@ import { reverifyOnce } from '../../../functions/reverify/core.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
-import { signImage } from '../verify/sign.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
+import { signImage } from '../../helpers/sign-image.ts';
 
 describe('a signature copied to another watched repository', () => {
   let registry: TestRegistry;

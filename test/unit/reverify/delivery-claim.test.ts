@@ -13,8 +13,8 @@ import { DependencyError } from '../../../functions/errors.ts';
 import type { RegistryClient } from '../../../functions/registry/client.ts';
 import { reverifyOnce } from '../../../functions/reverify/core.ts';
 import { MemoryTagStore, type PutOutcome, type TagRecord } from '../../../functions/reverify/store.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import { heldSink, reverifyHarness, signedProd, statusOf } from '../../helpers/reverify.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
 
 /** A tag store whose writes of verdicts fail while `failing` (Firestore down, or a record it refuses). */
 class FailingPutStore extends MemoryTagStore {

@@ -21,9 +21,9 @@ import { keyAlertKey } from '../../../functions/reverify/key-alerts.ts';
 import * as owned from '../../../functions/reverify/owned-policies.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import type { TestRegistry } from '../../helpers/registry.ts';
 import { fakeKms, localKey, reverifyPass, startSignedRegistry, twoRules, v1Refs } from './key-fixtures.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
 
 const { ownedPolicies } = owned;
 

@@ -15,7 +15,7 @@ import { kmsError } from '../../../functions/signing/kms-signer.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
-import { type SignOptions, signImage } from '../verify/sign.ts';
+import { type SignOptions, signImage } from '../../helpers/sign-image.ts';
 
 /** The name of version 1 of KMS key `name` (project p, global, key ring r). */
 export const keyVersion = (name: string) =>

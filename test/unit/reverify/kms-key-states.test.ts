@@ -22,9 +22,9 @@ import {
 import { keyAlertKey } from '../../../functions/reverify/key-alerts.ts';
 import { ownedPolicies } from '../../../functions/reverify/owned-policies.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import type { TestRegistry } from '../../helpers/registry.ts';
 import { fakeKms, kmsFailure, localKey, reverifyPass, startSignedRegistry, v1Refs } from './key-fixtures.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
 
 /** A store whose reads or writes fail, as Firestore unreachable, until `heal()`. */
 class FlakyStore extends MemoryKeptKeyStore {

@@ -15,9 +15,9 @@ import type { Descriptor } from '../../../functions/registry/manifest.ts';
 import { reverifyOnce } from '../../../functions/reverify/core.ts';
 import { MemoryTagStore, type PutOutcome, type TagRecord } from '../../../functions/reverify/store.ts';
 import { MAX_FOREIGN_FINDINGS } from '../../../functions/verify/verdict.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import { reverifyHarness, statusOf } from '../../helpers/reverify.ts';
-import { signImage } from '../verify/sign.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
+import { signImage } from '../../helpers/sign-image.ts';
 
 const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 const FOREIGN = 7000;

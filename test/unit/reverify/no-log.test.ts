@@ -18,9 +18,9 @@ import { createReverifyFromConfig } from '../../../functions/reverify/from-env.t
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
-import { signImage } from '../verify/sign.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
+import { signImage } from '../../helpers/sign-image.ts';
 
 describe('reverifyImages of a deployment that signs without a log', () => {
   let registry: TestRegistry;

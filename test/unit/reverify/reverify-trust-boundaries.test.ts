@@ -21,11 +21,11 @@ import { hashLeaf, rootFromInclusionProof } from '../../../functions/tlog/merkle
 import { logKey } from '../../../functions/verify/trust.ts';
 import type { LogEvidence, SignatureFinding } from '../../../functions/verify/verdict.ts';
 import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import type { ProxyIntercept } from '../../helpers/registry.ts';
 import { reverifyHarness } from '../../helpers/reverify.ts';
-import { signImage } from '../verify/sign.ts';
+import { signImage } from '../../helpers/sign-image.ts';
 import { flipSignatures, rewriteSignatureManifest } from '../verify/tamper.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
 
 /**
  * Gives `entry` a proof for a forked tree of the same size: one sibling subtree differs, so the

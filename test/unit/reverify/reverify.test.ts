@@ -7,10 +7,10 @@ import { inShard } from '../../../functions/reverify/inventory.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import { heldSink, reverifyHarness, signedProd, statusOf } from '../../helpers/reverify.ts';
-import { signImage } from '../verify/sign.ts';
+import { signImage } from '../../helpers/sign-image.ts';
 import { flipSignatures, rewriteSignatureManifest } from '../verify/tamper.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
 
 describe('reverifyOnce', () => {
   const harness = reverifyHarness('reverify-rekor');

@@ -14,9 +14,9 @@ import { type ReverifySummary, reverifyOnce } from '../../../functions/reverify/
 import { type KmsKeyFetch, ownedPolicies } from '../../../functions/reverify/owned-policies.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { expectedKeyFromPem, policyId } from '../../../functions/verify/policy.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { localKey as localKmsKey, pushSigned as pushSignedTo } from './key-fixtures.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
 
 /** The policy lookup of the first pass of a runtime built from `config`. */
 async function firstPassPolicies(config: ReturnType<typeof loadReverifyConfig>, kmsKey: KmsKeyFetch) {

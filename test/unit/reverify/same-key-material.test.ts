@@ -14,9 +14,9 @@ import { loadReverifyConfig } from '../../../functions/reverify/config.ts';
 import { type KeptKey, MemoryKeptKeyStore } from '../../../functions/reverify/kept-keys.ts';
 import { ownedPolicies } from '../../../functions/reverify/owned-policies.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import type { TestRegistry } from '../../helpers/registry.ts';
 import { fakeKms, localKey, reverifyPass, startSignedRegistry, v1Refs } from './key-fixtures.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
 
 /** The same P-256 key as SPKI PEM with a compressed point. */
 function compressedPem(pem: string): string {

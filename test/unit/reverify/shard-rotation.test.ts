@@ -29,7 +29,7 @@ import {
   startTestLog,
   type TestLog,
 } from '../../helpers/rekor.ts';
-import { signImage } from '../verify/sign.ts';
+import { signImage } from '../../helpers/sign-image.ts';
 
 describe('reverifyOnce after the Rekor v1 log rotated its shard', () => {
   let registry: TestRegistry;

@@ -19,7 +19,7 @@ import { logKey } from '../../../functions/verify/trust.ts';
 import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
-import { signImage } from '../verify/sign.ts';
+import { signImage } from '../../helpers/sign-image.ts';
 
 const FROZEN = 5000;
 

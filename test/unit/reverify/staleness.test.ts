@@ -14,7 +14,7 @@ import {
   staleAlertKey,
 } from '../../../functions/reverify/staleness.ts';
 import { MemoryUnverifiedStore, type UnverifiedSubject } from '../../../functions/reverify/unverified.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 
 const HOUR = 3_600_000;
 const T0 = Date.parse('2026-12-01T00:00:00.000Z');

@@ -20,6 +20,7 @@ import { KmsKeyUnusableError } from '../../../functions/signing/errors.ts';
 import { refusedKeyState } from '../../../functions/signing/kms-signer.ts';
 import { expectedKeyFromKms, policyId } from '../../../functions/verify/policy.ts';
 import { setKeyVersionState } from '../../helpers/kms.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import type { TestRegistry } from '../../helpers/registry.ts';
 import { startHarness } from '../kms/helpers.ts';
 import {
@@ -33,7 +34,6 @@ import {
   twoRules,
   v1Refs,
 } from './key-fixtures.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
 
 describe('a KMS public key refused for the key version state', () => {
   it('is told from every other KMS failure, through the real client and the KMS emulator', async () => {

@@ -22,10 +22,10 @@ import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import { startProxy, startRegistry, type TestProxy, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
-import { signImage } from '../verify/sign.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
+import { signImage } from '../../helpers/sign-image.ts';
 
 const HOUR = 3_600_000;
 

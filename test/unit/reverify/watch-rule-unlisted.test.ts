@@ -20,9 +20,9 @@ import { MemoryUnverifiedStore, subjectIdentity } from '../../../functions/rever
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import { startProxy, startRegistry, type TestProxy, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
 
 const HOUR = 3_600_000;
 const STALE_AFTER = 24 * HOUR;

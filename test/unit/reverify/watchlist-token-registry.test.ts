@@ -10,9 +10,9 @@ import { loadReverifyConfig } from '../../../functions/reverify/config.ts';
 import { createReverifyFromConfig } from '../../../functions/reverify/from-env.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
+import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTokenServer, type TokenServer } from '../../helpers/token-server.ts';
-import { RecordingAlertSink } from './recording-sink.ts';
 
 describe('reverifyImages: a watchlist on a token-authenticated registry', () => {
   let tokens: TokenServer;

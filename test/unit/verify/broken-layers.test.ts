@@ -29,7 +29,7 @@ import type { Verdict } from '../../../functions/verify/verdict.ts';
 import { verifyImage } from '../../../functions/verify/verifier.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
-import { signImage } from './sign.ts';
+import { signImage } from '../../helpers/sign-image.ts';
 import { rewriteSignatureManifest } from './tamper.ts';
 
 interface Layer {

@@ -13,9 +13,9 @@ import { RegistryClient } from '../../../functions/registry/client.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
+import { signImage } from '../../helpers/sign-image.ts';
 import { startTokenServer } from '../../helpers/token-server.ts';
 import { unsignedBundleFor } from '../../helpers/unsigned-bundle.ts';
-import { signImage } from './sign.ts';
 
 const CLI = fileURLToPath(new URL('../../../functions/cli/sigsentry.ts', import.meta.url));
 

@@ -33,7 +33,7 @@ import { verifyImage } from '../../../functions/verify/verifier.ts';
 import { countingManifestGets, observingManifestGets } from '../../helpers/manifest-gets.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
-import { signImage } from './sign.ts';
+import { signImage } from '../../helpers/sign-image.ts';
 
 const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 const SPDX = 'application/spdx+json';

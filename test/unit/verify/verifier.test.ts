@@ -11,7 +11,7 @@ import { logKey } from '../../../functions/verify/trust.ts';
 import { verifyImage } from '../../../functions/verify/verifier.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
-import { signImage } from './sign.ts';
+import { signImage } from '../../helpers/sign-image.ts';
 import { flipSignatures, rewriteSignatureManifest } from './tamper.ts';
 
 function newSigner(): LocalSigner {

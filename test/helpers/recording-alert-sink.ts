@@ -1,5 +1,5 @@
 /** Test helper: an AlertSink that records every call and which incidents are open. */
-import { type AlertInput, type AlertSink, alertKey } from '../../../functions/alerts/alert.ts';
+import { type AlertInput, type AlertSink, alertKey } from '../../functions/alerts/alert.ts';
 
 export class RecordingAlertSink implements AlertSink {
   readonly calls: Array<{ op: 'raise'; alert: AlertInput } | { op: 'resolve'; key: string; reason: string }> =

@@ -4,17 +4,17 @@
  */
 import { bundleToJSON } from '@sigstore/bundle';
 import { DSSEBundleBuilder, MessageSignatureBundleBuilder, RekorWitness, type Signer } from '@sigstore/sign';
-import { attachCosignSignature } from '../../../functions/attach/cosign-layout.ts';
-import { InProcessSubjectLock } from '../../../functions/attach/lock.ts';
-import { attachBundleReferrer } from '../../../functions/attach/referrer.ts';
-import { buildSimpleSigningPayload } from '../../../functions/attach/simple-signing.ts';
-import type { DigestReference } from '../../../functions/registry/reference.ts';
-import type { Registry } from '../../../functions/registry/registry.ts';
+import { attachCosignSignature } from '../../functions/attach/cosign-layout.ts';
+import { InProcessSubjectLock } from '../../functions/attach/lock.ts';
+import { attachBundleReferrer } from '../../functions/attach/referrer.ts';
+import { buildSimpleSigningPayload } from '../../functions/attach/simple-signing.ts';
+import type { DigestReference } from '../../functions/registry/reference.ts';
+import type { Registry } from '../../functions/registry/registry.ts';
 import {
   IN_TOTO_PAYLOAD_TYPE,
   inTotoStatement,
   toCosignRekorBundle,
-} from '../../../functions/sign-on-push/core.ts';
+} from '../../functions/sign-on-push/core.ts';
 
 export interface SignOptions {
   registry: Registry;
