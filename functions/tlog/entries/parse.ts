@@ -20,6 +20,11 @@ export interface ParsedEntry {
   signatures: EntrySignature[];
   /** The first signature's verifier, the one that matters for single-signer entries. */
   verifier: EntryVerifier;
+  /**
+   * dsse 0.0.1 only (`spec.envelopeHash`): the hash of the envelope as it was sent, which the log
+   * keeps instead of the envelope. Absent when the body has none or it is unreadable.
+   */
+  envelopeHash?: { algorithm: string; hex: string };
 }
 
 export interface EntryParseError {
@@ -69,6 +74,18 @@ function digest(hash: unknown): { algorithm: string; hex: string } | undefined {
   if (typeof algorithm !== 'string' || typeof value !== 'string') return undefined;
   if (!/^[0-9a-fA-F]+$/.test(value)) throw new Malformed('digest is not hex');
   return { algorithm, hex: value.toLowerCase() };
+}
+
+/**
+ * A digest left out, rather than the entry made malformed, when it cannot be read: only the signing
+ * witness compares it (and refuses an entry without one); the monitor and verify read entries as before.
+ */
+function optionalDigest(hash: unknown): { algorithm: string; hex: string } | undefined {
+  try {
+    return digest(hash);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Rekor v2 (protobuf) hash algorithm names, mapped to the v1 spelling so both share one shape. */
@@ -166,7 +183,9 @@ function parseKnown(body: Record<string, unknown>): ParsedEntry | undefined {
         signature: fromB64(get(s, 'signature'), 'signature'),
         verifier: verifierFromPem(fromB64(get(s, 'verifier'), 'verifier')),
       }));
-      return single(signatures, 'dsse', apiVersion, digest(get(spec, 'payloadHash')));
+      const entry = single(signatures, 'dsse', apiVersion, digest(get(spec, 'payloadHash')));
+      const envelopeHash = optionalDigest(get(spec, 'envelopeHash'));
+      return envelopeHash === undefined ? entry : { ...entry, envelopeHash };
     }
     case 'intoto': {
       if (apiVersion === '0.0.1') {

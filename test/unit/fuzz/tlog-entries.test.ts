@@ -133,6 +133,11 @@ function assertSoundResult(r: EntryParseResult, logIndex: number): void {
     assert.equal(typeof e.artifactDigest.algorithm, 'string');
     assert.match(e.artifactDigest.hex, /^[0-9a-f]*$/);
   }
+  if (e.envelopeHash !== undefined) {
+    assert.equal(e.kind, 'dsse');
+    assert.equal(typeof e.envelopeHash.algorithm, 'string');
+    assert.match(e.envelopeHash.hex, /^[0-9a-f]+$/);
+  }
 }
 
 describe('fuzz: Rekor entry bodies (parseEntryBody)', () => {

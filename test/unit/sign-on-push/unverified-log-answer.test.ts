@@ -60,9 +60,11 @@ interface V1Entry {
 
 /**
  * How the proxy answers a POST of a proposed entry: `forward` passes it on to the honest log (or to
- * `upstream`) and gives its answer. GETs always reach the honest log.
+ * `upstream`), or passes `edit` of it on, and gives its answer. GETs always reach the honest log.
  */
-type Lie = (forward: (upstream?: string) => Promise<Answer>) => Promise<Answer>;
+type Lie = (
+  forward: (upstream?: string, edit?: (proposed: Buffer) => Buffer) => Promise<Answer>,
+) => Promise<Answer>;
 
 async function forwardTo(upstream: string, req: http.IncomingMessage, body: Buffer): Promise<Answer> {
   const res = await fetch(`${upstream}${req.url}`, {
@@ -87,7 +89,8 @@ async function lyingProxy(upstream: string) {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const forward = (to = upstream) => forwardTo(to, req, body);
+      const forward = (to = upstream, edit = (proposed: Buffer) => proposed) =>
+        forwardTo(to, req, edit(body));
       if (req.method === 'POST') state.posts++;
       const answer = req.method === 'POST' && state.lie ? state.lie(forward) : forward();
       answer.then(
@@ -366,6 +369,46 @@ describe('signOnPush verifies the log answer before storing it', () => {
     assert.equal(lastError['code'], 'LOG_INTEGRITY');
     assert.equal(lastError['reason'], 'not-proposed-entry');
     assert.equal(lastError['digest'], pushed.digest);
+  });
+
+  it('a log that answers with the entry of the same signed envelope sent otherwise (its hash another): refused, the envelope hash named', async () => {
+    const repository = 'team/lie-envelope-hash';
+    const pushed = await reg.pushImage(repository, 'v1', 'lie-envelope-hash');
+    const image = { host: reg.host, repository, digest: pushed.digest };
+    const imageRef = `${reg.host}/${repository}@${pushed.digest}`;
+    const { entry, store, raised } = signOnPushThroughProxy(repository, 'bundle');
+    const event = gcrEvent({ action: 'INSERT', digest: imageRef });
+    // The same payload, signature and key, the envelope re-serialized: a genuine dsse entry whose
+    // only difference from the one proposed is its envelope hash.
+    const reserialized = (proposed: Buffer): Buffer => {
+      const body = JSON.parse(proposed.toString('utf8')) as {
+        kind: string;
+        spec: { proposedContent: { envelope: string } };
+      };
+      assert.equal(body.kind, 'dsse');
+      const content = body.spec.proposedContent;
+      content.envelope = JSON.stringify(JSON.parse(content.envelope), null, 1);
+      return Buffer.from(JSON.stringify(body));
+    };
+    proxy.state.lie = (forward) => forward(undefined, reserialized);
+    try {
+      await assert.rejects(entry(event), (err: unknown) => {
+        assert.ok(err instanceof UnverifiedLogEntryError, `an UnverifiedLogEntryError, not ${String(err)}`);
+        assert.equal(err.code, 'LOG_INTEGRITY');
+        assert.equal(err.reason, 'not-proposed-entry');
+        assert.equal(err.retryable, true);
+        assert.deepEqual(err.details['differs'], ['it records the hash of another envelope']);
+        assert.equal(err.details['digest'], pushed.digest);
+        return true;
+      });
+    } finally {
+      proxy.state.lie = undefined;
+    }
+    assert.equal(store.records.get(imageRef)!.formats.bundle?.bundle, undefined, 'no bundle is stored');
+    await nothingAttached(image);
+    assert.deepEqual(raised, [], 'no alert yet: it is retried');
+    await entry(event);
+    assert.equal(store.records.get(imageRef)!.state, 'attached');
   });
 
   it('an honest log signs at the first attempt, in both formats, and both verify', async () => {
