@@ -5,6 +5,9 @@
  * said, with the whole text's length and SHA-256, so the evidence stays useful and two values that
  * differ only past the kept prefix stay distinct.
  *
+ * `fitJson` caps a whole object the same way (an alert's evidence, a log line): the fields that do
+ * not fit are left out and named, with the whole's size and hash.
+ *
  * Only for what is stored, shown and logged: a decision (which signer a signature claims, whether
  * two identities are equal) is made on the full value, never on a bounded one.
  */
@@ -59,9 +62,107 @@ export function boundStrings(value: unknown, max: number = MAX_REASON_CHARS, dep
   return out;
 }
 
+/** `value` as JSON, a bigint as its digits (JSON.stringify throws on one); '' where JSON has nothing. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? v.toString() : v)) ?? '';
+}
+
 /** Size of `value` as JSON in UTF-8 bytes (what Firestore and Cloud Logging count, near enough). */
 export function jsonBytes(value: unknown): number {
-  return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+  return Buffer.byteLength(toJson(value), 'utf8');
+}
+
+/** How `fitJson` fits an object under a cap: the cap, what to keep first, and the cut marker. */
+export interface JsonFit {
+  /** The most UTF-8 bytes the object's JSON may take. */
+  maxBytes: number;
+  /** Each string's bound (`boundStrings`). */
+  maxStringChars: number;
+  /** Fields always kept, first, whatever their size: a log line's own. */
+  pinned?: readonly string[];
+  /** Fields tried first, in this order, when some must go; the others follow in their own order. */
+  first?: readonly string[];
+  /** An array that does not fit whole keeps as many of its first items as fit, instead of going. */
+  keepArrayPrefix?: boolean;
+  /** The field that names what was cut; a field of that name that was kept takes its words. */
+  marker: string;
+  /**
+   * The value may carry the marker of an earlier fit (evidence is bounded again when it is stored
+   * and when it is logged): that one is not counted, so fitting again changes nothing.
+   */
+  refits?: boolean;
+  /** Bytes of the cap kept for that field: 0 where the cap leaves it aside. */
+  markerRoom: number;
+  /** Its most characters. */
+  markerChars: number;
+  /** Its opening, saying what the whole was by its UTF-8 size and SHA-256; `; cut: …` follows. */
+  describeWhole: (bytes: number, sha256: string) => string;
+}
+
+/**
+ * `value` with every string bounded; if its JSON is still over `fit.maxBytes`, as many of its
+ * fields as fit, tried in order (each whole, or an array's first items), so what does not fit is
+ * left out and named in `fit.marker` with the whole's size and hash. `json` is `value`'s JSON when
+ * the caller has already written it. With `fit.refits`, fitting twice changes nothing.
+ */
+export function fitJson(
+  value: Record<string, unknown>,
+  fit: JsonFit,
+  json?: string,
+): Record<string, unknown> {
+  const bounded = boundStrings(value, fit.maxStringChars) as Record<string, unknown>;
+  const { [fit.marker]: _earlierMarker, ...unmarked } = bounded;
+  // An earlier fit's marker is not counted: fitting again keeps it as it is.
+  const fields = fit.refits ? unmarked : bounded;
+  if (jsonBytes(fields) <= fit.maxBytes) return bounded;
+  const whole = json ?? toJson(value);
+  const pinned = fit.pinned ?? [];
+  const first = fit.first ?? [];
+  const rank = (key: string) => {
+    const i = first.indexOf(key);
+    return i === -1 ? first.length : i;
+  };
+  const out: Record<string, unknown> = {};
+  for (const key of pinned) out[key] = fields[key];
+  const cut: string[] = [];
+  let used = jsonBytes(out) + fit.markerRoom;
+  const rest = Object.entries(fields)
+    .filter(([key]) => !pinned.includes(key))
+    .sort(([a], [b]) => rank(a) - rank(b));
+  for (const [key, field] of rest) {
+    const fieldBytes = jsonBytes(field);
+    // JSON leaves it out (undefined, a function): nothing to keep, nothing to name as cut.
+    if (fieldBytes === 0) continue;
+    const head = jsonBytes(key) + 2; // "key": and a comma
+    if (used + head + fieldBytes <= fit.maxBytes) {
+      out[key] = field;
+      used += head + fieldBytes;
+      continue;
+    }
+    if (fit.keepArrayPrefix && Array.isArray(field)) {
+      const kept: unknown[] = [];
+      let size = head + 2; // []
+      for (const item of field) {
+        const cost = jsonBytes(item) + 1;
+        if (used + size + cost > fit.maxBytes) break;
+        kept.push(item);
+        size += cost;
+      }
+      if (kept.length > 0) {
+        out[key] = kept;
+        used += size;
+      }
+      cut.push(`${key} (${kept.length} of ${field.length} kept)`);
+      continue;
+    }
+    cut.push(key);
+  }
+  const hash = crypto.createHash('sha256').update(whole, 'utf8').digest('hex');
+  out[fit.marker] = boundText(
+    `${fit.describeWhole(Buffer.byteLength(whole, 'utf8'), hash)}; cut: ${cut.join(', ')}`,
+    fit.markerChars,
+  );
+  return out;
 }
 
 /**

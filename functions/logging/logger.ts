@@ -4,8 +4,7 @@
  * captures the same lines into files that tests read.
  */
 
-import crypto from 'node:crypto';
-import { boundStrings, boundText, MAX_REASON_CHARS } from './bounded.ts';
+import { boundText, fitJson, type JsonFit, MAX_REASON_CHARS, toJson } from './bounded.ts';
 
 export type Severity = 'DEBUG' | 'INFO' | 'NOTICE' | 'WARNING' | 'ERROR' | 'CRITICAL' | 'ALERT';
 
@@ -73,39 +72,16 @@ function redact(value: unknown, depth = 0, ancestors: Set<object> = new Set()): 
  */
 export const MAX_LINE_BYTES = 200 * 1024;
 
-/** JSON as a line writes it: bigints as their digits. */
-const toJson = (value: unknown): string =>
-  JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) ?? '';
-const bytesOf = (value: unknown) => Buffer.byteLength(toJson(value), 'utf8');
-
-function boundedLine(entry: LogFields, line: string): string {
-  const bounded = boundStrings(entry, MAX_REASON_CHARS) as LogFields;
-  const retry = toJson(bounded);
-  if (Buffer.byteLength(retry, 'utf8') <= MAX_LINE_BYTES) return retry;
-  const hash = crypto.createHash('sha256').update(line, 'utf8').digest('hex');
-  const out: LogFields = {
-    severity: entry['severity'],
-    message: boundText(String(entry['message']), MAX_REASON_CHARS),
-    time: entry['time'],
-  };
-  const cut: string[] = [];
-  let used = bytesOf(out) + 1024;
-  for (const [k, v] of Object.entries(bounded)) {
-    if (LINE_FIELDS.has(k)) continue;
-    const size = bytesOf(k) + bytesOf(v) + 2;
-    if (used + size > MAX_LINE_BYTES) {
-      cut.push(k);
-      continue;
-    }
-    out[k] = v;
-    used += size;
-  }
-  out['logTruncated'] = boundText(
-    `the line was ${Buffer.byteLength(line, 'utf8')} bytes (sha256:${hash}); cut: ${cut.join(', ')}`,
-    1000,
-  );
-  return toJson(out);
-}
+const LINE_FIT: JsonFit = {
+  maxBytes: MAX_LINE_BYTES,
+  maxStringChars: MAX_REASON_CHARS,
+  pinned: [...LINE_FIELDS],
+  marker: 'logTruncated',
+  // The cap is the whole line's, marker included.
+  markerRoom: 1024,
+  markerChars: 1000,
+  describeWhole: (bytes, sha256) => `the line was ${bytes} bytes (sha256:${sha256})`,
+};
 
 export function createLogger(
   base: LogFields = {},
@@ -131,7 +107,7 @@ export function createLogger(
     // UTF-8 takes at most 3 bytes per UTF-16 unit: a shorter line needs no count.
     if (line.length > MAX_LINE_BYTES / 3 && Buffer.byteLength(line, 'utf8') > MAX_LINE_BYTES) {
       try {
-        line = boundedLine(entry, line);
+        line = toJson(fitJson(entry, LINE_FIT, line));
       } catch {
         line = JSON.stringify({
           severity,
