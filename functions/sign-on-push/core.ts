@@ -5,6 +5,7 @@
  */
 import crypto from 'node:crypto';
 import { bundleToJSON } from '@sigstore/bundle';
+import { dsse } from '@sigstore/core';
 import {
   type Bundle,
   DSSEBundleBuilder,
@@ -19,7 +20,7 @@ import { attachCosignSignature } from '../attach/cosign-layout.ts';
 import { heldSubjectLock, type LockHold, type SubjectLock, UNLAPSING_HOLD } from '../attach/lock.ts';
 import { attachBundleReferrer } from '../attach/referrer.ts';
 import type { RekorBundle } from '../attach/rekor-bundle.ts';
-import { buildSimpleSigningPayload } from '../attach/simple-signing.ts';
+import { buildSimpleSigningPayload, parseSimpleSigningPayload } from '../attach/simple-signing.ts';
 import {
   ruleFor,
   type SignatureFormat,
@@ -33,9 +34,13 @@ import type { Logger } from '../logging/logger.ts';
 import { assertDigest } from '../registry/digest.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
 import { INDEX_MEDIA_TYPES } from '../registry/media-types.ts';
-import { type DigestReference, formatImageReference, type RepositoryRef } from '../registry/reference.ts';
+import {
+  type DigestReference,
+  formatImageReference,
+  formatRepository,
+  type RepositoryRef,
+} from '../registry/reference.ts';
 import type { FetchedManifest, Registry } from '../registry/registry.ts';
-import { paePayload } from '../signing/dsse-pae.ts';
 import {
   attachedFormats,
   type FormatProgress,
@@ -362,7 +367,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
           const witnesses = deps.witness ? [deps.witness] : [];
           if (format === 'cosign') {
             const payload = progress.signedBytes
-              ? Buffer.from(progress.signedBytes, 'base64')
+              ? storedPayloadOf(image, progress.signedBytes)
               : Buffer.from(
                   buildSimpleSigningPayload(image, {
                     ...deps.config.annotations,
@@ -386,17 +391,13 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
                 : {}),
             });
           } else {
-            const statement = progress.signedBytes ? undefined : inTotoStatement(image);
             if (!progress.bundle) {
-              // Resumed: the statement signed before, out of the PAE stored (DSSE signs PAE(type,
-              // statement)), so RecordedSigner replays its signature. Bytes that hold no PAE (which
-              // signOnPush never stores) have nothing to replay: a statement made afresh is signed.
-              const data =
-                statement ??
-                paePayload(Buffer.from(progress.signedBytes!, 'base64')) ??
-                inTotoStatement(image);
+              // The statement is the image's alone (no time in it), so a resumed signing makes the
+              // same one and RecordedSigner replays the signature stored for its PAE.
+              const statement = inTotoStatement(image);
+              if (progress.signedBytes) assertStoredStatement(image, progress.signedBytes, statement);
               const bundle = await new DSSEBundleBuilder({ signer: recorded, witnesses }).create({
-                data,
+                data: statement,
                 type: IN_TOTO_PAYLOAD_TYPE,
               });
               await save({ bundle: bundleToJSON(bundle) });
@@ -532,6 +533,42 @@ function alertFor(err: unknown, messageId: string | undefined, pushed: string): 
     };
   }
   return undefined;
+}
+
+/**
+ * A signing record is state that any writer of the database could change, not an authority on what
+ * the organisation's key signs: bytes it stored are signed again, or their signature replayed and
+ * logged, only if they are this image's. Else the signing is refused before anything is signed.
+ */
+function storedBytesRefused(image: DigestReference, format: SignatureFormat, why: string) {
+  const imageRef = formatImageReference(image);
+  return new PolicyViolationError(
+    `refusing to sign: the signing record's stored ${format} payload ${why}, not ${imageRef}`,
+    { image: imageRef, format },
+  );
+}
+
+/** The simple-signing payload a record stored, if it names this very image (digest and repository). */
+function storedPayloadOf(image: DigestReference, signedBytes: string): Buffer {
+  const payload = Buffer.from(signedBytes, 'base64');
+  let claims: ReturnType<typeof parseSimpleSigningPayload>;
+  try {
+    claims = parseSimpleSigningPayload(payload);
+  } catch {
+    throw storedBytesRefused(image, 'cosign', 'is not a simple-signing payload');
+  }
+  if (claims.manifestDigest !== image.digest || claims.dockerReference !== formatRepository(image)) {
+    throw storedBytesRefused(image, 'cosign', `names ${claims.dockerReference}@${claims.manifestDigest}`);
+  }
+  return payload;
+}
+
+/** The PAE a record stored is that of this image's statement (DSSE signs PAE(type, statement)). */
+function assertStoredStatement(image: DigestReference, signedBytes: string, statement: Buffer): void {
+  const pae = dsse.preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, statement);
+  if (!Buffer.from(signedBytes, 'base64').equals(pae)) {
+    throw storedBytesRefused(image, 'bundle', "is not this image's in-toto statement");
+  }
 }
 
 /** The in-toto statement cosign 3 signs for an image (predicate cosign/sign/v1, subject the digest). */
