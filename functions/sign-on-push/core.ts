@@ -543,7 +543,7 @@ function alertFor(err: unknown, messageId: string | undefined, pushed: string): 
 function storedBytesRefused(image: DigestReference, format: SignatureFormat, why: string) {
   const imageRef = formatImageReference(image);
   return new PolicyViolationError(
-    `refusing to sign: the signing record's stored ${format} payload ${why}, not ${imageRef}`,
+    `refusing to sign ${imageRef}: the signing record's stored ${format} payload ${why}`,
     { image: imageRef, format },
   );
 }
@@ -567,7 +567,7 @@ function storedPayloadOf(image: DigestReference, signedBytes: string): Buffer {
 function assertStoredStatement(image: DigestReference, signedBytes: string, statement: Buffer): void {
   const pae = dsse.preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, statement);
   if (!Buffer.from(signedBytes, 'base64').equals(pae)) {
-    throw storedBytesRefused(image, 'bundle', "is not this image's in-toto statement");
+    throw storedBytesRefused(image, 'bundle', "is not the PAE of this image's in-toto statement");
   }
 }
 

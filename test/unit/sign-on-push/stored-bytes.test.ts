@@ -68,9 +68,11 @@ for (const format of ['cosign', 'bundle'] as const) {
       assert.equal(core.raised[0]!.kind, 'signing-refused');
       assert.equal(core.raised[0]!.severity, 'HIGH');
       assert.equal(core.raised[0]!.subject, image);
-      assert.match(
+      assert.ok(
+        core.raised[0]!.summary.startsWith(
+          `refusing to sign ${image}: the signing record's stored ${format} payload `,
+        ),
         core.raised[0]!.summary,
-        new RegExp(`stored ${format} payload .*, not ${image.replaceAll('.', '\\.')}`),
       );
       const progress = store.records.get(image)!.formats[format]!;
       assert.equal(progress.signature, undefined, 'no signature stored');
