@@ -1,8 +1,8 @@
 /**
  * DSSE's pre-authentication encoding (PAE), what a DSSE signature signs and what signOnPush stores
  * as a bundle-format record's `signedBytes`. @sigstore/core's `dsse.preAuthEncoding` builds one;
- * nothing there reads one back, which a resumed signing (the statement it signed) and the monitor
- * (the payload a record's DSSE entry must hash to) both need.
+ * nothing there reads one back, which the monitor needs (the payload a record's DSSE entry must
+ * hash to).
  */
 
 /** The payload of a DSSE PAE, `DSSEv1 LEN(type) type LEN(payload) payload`; undefined if it is not one. */
