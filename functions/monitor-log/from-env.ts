@@ -21,7 +21,12 @@ import type { AlertInput, AlertSink } from '../alerts/alert.ts';
 import { type AlertClients, alertSinkFromEnv } from '../alerts/from-env.ts';
 import { firestoreSettings } from '../config/firestore.ts';
 import type { Logger } from '../logging/logger.ts';
-import { FirestoreKeptKeyStore, type KeptKeyStore } from '../reverify/kept-keys.ts';
+import {
+  FirestoreKeptKeyStore,
+  KEPT_KEYS_COLLECTION,
+  type KeptKeyStore,
+  keepKmsPublicKey,
+} from '../reverify/kept-keys.ts';
 import { createKmsClient } from '../signing/kms-client.ts';
 import { KmsSigner } from '../signing/kms-signer.ts';
 import { HONEST_BUNDLE_BYTES } from '../tlog/client/limits.ts';
@@ -200,12 +205,33 @@ export async function monitorDepsFromEnv(
     ? createKmsClient(env.KMS_ENDPOINT ? { endpoint: env.KMS_ENDPOINT } : {})
     : undefined;
   let keptKeys = clients.keptKeys;
+  const keptStore = () => (keptKeys ??= new FirestoreKeptKeyStore(firestore));
+  /** Key versions whose public key this instance has kept (or found kept) as KMS gave it. */
+  const keptHere = new Set<string>();
   const sources: OwnedKeySources = {
-    kmsPublicKeyPem: async (keyVersion) =>
-      (await new KmsSigner({ client: kms!, keyVersion }).publicKey()).pem,
+    kmsPublicKeyPem: async (keyVersion) => {
+      const key = await new KmsSigner({ client: kms!, keyVersion }).publicKey();
+      // Kept as reverifyImages keeps it, so that an instance started once KMS refuses the key for
+      // its state still watches it. A failure costs nothing now: the key is watched, and kept later.
+      if (!keptHere.has(key.name)) {
+        try {
+          await keepKmsPublicKey(
+            keptStore(),
+            { keyVersion: key.name, pem: key.pem, algorithm: key.algorithm.name },
+            new Date(),
+          );
+          keptHere.add(key.name);
+        } catch (err) {
+          clients.logger.error(
+            `could not keep the public key of KMS key version ${key.name}; it is watched all the same, and kept on a later try`,
+            { keyVersion: key.name, collection: KEPT_KEYS_COLLECTION, operation: 'keep', error: err },
+          );
+        }
+      }
+      return key.pem;
+    },
     keptPublicKey: async (keyVersion) => {
-      keptKeys ??= new FirestoreKeptKeyStore(firestore);
-      const kept = await keptKeys.get(keyVersion);
+      const kept = await keptStore().get(keyVersion);
       return kept === undefined ? undefined : { pem: kept.pem, readAt: kept.readAt };
     },
   };

@@ -1,7 +1,7 @@
 /**
  * The public keys of the expected KMS key versions as KMS gave them (Firestore collection
- * `reverify-keys`, one small document per key version): written when reverifyImages reads a key
- * version's public key and the document is absent or differs, read when KMS refuses the public key
+ * `reverify-keys`, one small document per key version): written when reverifyImages or monitorLog
+ * reads a key version's public key and the document is absent or differs, read when KMS refuses the public key
  * for the key version's state, so an instance started after a key was disabled still tells the
  * images signed with it (`key-disabled`) from unsigned ones, as one started before does
  * (owned-policies.ts says why a kept key cannot pass an image).
@@ -30,6 +30,23 @@ export interface KeptKeyStore {
   get(keyVersion: string): Promise<KeptKey | undefined>;
   /** Keeps it, over whatever was kept for the key version. */
   put(key: KeptKey): Promise<void>;
+}
+
+/**
+ * Keeps the public key KMS gave for a key version when none or another is kept (a read, and a write
+ * only then), so that reverifyImages and monitorLog instances started after KMS refuses it for its
+ * state still know it. `key.keyVersion` is the resource name KMS gave. Throws the store's failures.
+ */
+export async function keepKmsPublicKey(
+  store: KeptKeyStore,
+  key: { keyVersion: string; pem: string; algorithm?: string },
+  now: Date,
+): Promise<void> {
+  const stored = await store.get(key.keyVersion);
+  if (stored?.pem === key.pem && stored.algorithm === key.algorithm) return;
+  const entry: KeptKey = { keyVersion: key.keyVersion, pem: key.pem, readAt: now.toISOString() };
+  if (key.algorithm !== undefined) entry.algorithm = key.algorithm;
+  await store.put(entry);
 }
 
 /** Document ids may not contain `/` (nor be `.` or `..`): the name escaped, readable still. */

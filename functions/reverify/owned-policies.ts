@@ -45,7 +45,7 @@ import {
 import type { KeyStateLookup } from '../verify/verifier.ts';
 import { type ReverifyConfig, ruleExpectedKeys } from './config.ts';
 import type { OwnedPolicyLookup } from './core.ts';
-import { KEPT_KEYS_COLLECTION, type KeptKey, type KeptKeyStore } from './kept-keys.ts';
+import { KEPT_KEYS_COLLECTION, type KeptKeyStore, keepKmsPublicKey } from './kept-keys.ts';
 
 /** A KMS key version whose public key KMS refused for its state: in no policy. */
 export interface UnavailableKey {
@@ -195,12 +195,11 @@ export async function ownedPolicies(
     const keyVersion = key.keyVersion ?? kmsKeyResourceName(name);
     const pem = key.pem ?? key.publicKey.export({ type: 'spki', format: 'pem' }).toString();
     try {
-      const stored = await keptKeys.get(keyVersion);
-      if (!(stored?.pem === pem && stored.algorithm === key.algorithm)) {
-        const entry: KeptKey = { keyVersion, pem, readAt: now().toISOString() };
-        if (key.algorithm !== undefined) entry.algorithm = key.algorithm;
-        await keptKeys.put(entry);
-      }
+      await keepKmsPublicKey(
+        keptKeys,
+        { keyVersion, pem, ...(key.algorithm === undefined ? {} : { algorithm: key.algorithm }) },
+        now(),
+      );
       unkept.delete(name);
       storeFailures.delete(keyVersion);
     } catch (err) {

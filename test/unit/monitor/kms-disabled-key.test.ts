@@ -32,6 +32,14 @@ class Sink implements AlertSink {
   }
 }
 
+class FailingWrites extends MemoryKeptKeyStore {
+  failing = true;
+  override async put(key: KeptKey): Promise<void> {
+    if (this.failing) throw new Error('firestore unavailable');
+    return super.put(key);
+  }
+}
+
 class FailingReads extends MemoryKeptKeyStore {
   override async get(): Promise<KeptKey | undefined> {
     throw new Error('firestore unavailable');
@@ -130,6 +138,39 @@ describe('monitorLog with an owned KMS key version that is not ENABLED', () => {
     assert.deepEqual(healed.errors, []);
     assert.equal(healed.deps.identities.length, 2);
     assert.ok(alerts.resolved.includes(alert.key!));
+  });
+
+  it('keeps the public key KMS gave, so an instance started after the key is disabled watches it', async () => {
+    const keptKeys = new MemoryKeptKeyStore();
+    const first = await start(keyVersion, { keptKeys }).deps;
+    assert.equal(first.identities.length, 2);
+    const kept = keptKeys.keys.get(keyVersion);
+    assert.equal(kept?.pem, await publicPem(keyVersion), 'kept as KMS gave it');
+    assert.equal(kept?.algorithm, 'EC_SIGN_P256_SHA256');
+
+    await setKeyVersionState(kms, keyVersion, 'DISABLED');
+    const { deps, alerts } = start(keyVersion, { keptKeys });
+    const later = await deps;
+    const watched = later.identities.find((i) => i.type === 'key' && i.keyVersion === keyVersion);
+    assert.equal(watched?.type === 'key' && watched.keySha256, pemSha256(kept!.pem));
+    assert.deepEqual(unwatchedAlerts(alerts, keyVersion), []);
+  });
+
+  it('a kept-key store that cannot be written: the key is watched all the same, an ERROR line, kept on a later try', async () => {
+    const keptKeys = new FailingWrites();
+    const { deps, logger } = start(keyVersion, { keptKeys });
+    const built = await deps;
+    assert.equal(built.identities.length, 2);
+    assert.ok(
+      logger.entries.some(
+        (e) => e.severity === 'ERROR' && e['keyVersion'] === keyVersion && e['operation'] === 'keep',
+      ),
+    );
+    assert.equal(keptKeys.keys.size, 0);
+    // Asked again on a later run while another owned key is refused, or at the next start.
+    keptKeys.failing = false;
+    await start(keyVersion, { keptKeys }).deps;
+    assert.ok(keptKeys.keys.has(keyVersion));
   });
 
   it('an alert that cannot be raised does not stop it; the run is told', async () => {
