@@ -77,9 +77,10 @@ const LINE_FIT: JsonFit = {
   maxStringChars: MAX_REASON_CHARS,
   pinned: [...LINE_FIELDS],
   marker: 'logTruncated',
-  // The cap is the whole line's, marker included.
-  markerRoom: 1024,
   markerChars: 1000,
+  // The cap is the whole line's, marker included: room for its most bytes as JSON, 1,000 characters
+  // at six bytes each at worst (a control character in a cut field's name is written `\u00XX`).
+  markerRoom: 6 * 1000 + 32,
   describeWhole: (bytes, sha256) => `the line was ${bytes} bytes (sha256:${sha256})`,
 };
 

@@ -30,6 +30,28 @@ describe('log line size', () => {
     assert.match(entry.reason, /…\[truncated: \d+ bytes, sha256:[0-9a-f]{64}\]$/);
   });
 
+  test('stays under the cap when the names of the fields cut are long and escaped (the marker too)', () => {
+    const lines: string[] = [];
+    const logger = createLogger({}, (l) => lines.push(l));
+    const fields: Record<string, unknown> = {};
+    const big = Array.from({ length: 100 }, () => 'x'.repeat(4000));
+    // Names JSON writes at six bytes a character (`\u0001`) or three (`中`), cut whole.
+    for (let i = 0; i < 3; i++) fields[`${'\u0001'.repeat(330)}${i}`] = big;
+    for (let i = 0; i < 3; i++) fields[`${'中'.repeat(330)}${i}`] = big;
+    for (let i = 0; i < 49; i++) fields[`f${i}`] = 'a'.repeat(4000);
+    // Small fields of halving sizes, so the kept ones fill the line to within a few bytes of the cap.
+    for (let size = 2048, i = 0; size >= 1; size = Math.floor(size / 2), i++) {
+      fields[`g${i}`] = 'b'.repeat(size);
+      fields[`h${i}`] = 'c'.repeat(size);
+    }
+    logger.error('m', fields);
+    assert.ok(bytes(lines[0]!) <= MAX_LINE_BYTES, `${bytes(lines[0]!)} bytes`);
+    assert.match(
+      JSON.parse(lines[0]!).logTruncated,
+      /^the line was \d+ bytes \(sha256:[0-9a-f]{64}\); cut: /,
+    );
+  });
+
   test('drops fields that still do not fit, and says which', () => {
     const lines: string[] = [];
     const logger = createLogger({}, (l) => lines.push(l));
