@@ -48,22 +48,53 @@ export function watchlistImageProblem(image: string): string | undefined {
   return undefined;
 }
 
-export const WatchlistEntrySchema = z.object({
-  /** HOST/REPO:TAG, or HOST/REPO for every tag of the repository. */
-  image: z
-    .string()
-    .min(1)
-    .superRefine((image, ctx) => {
-      const problem = watchlistImageProblem(image);
-      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-    }),
-  /** The certificate identity (SAN) that must sign it; a regular expression when identityRegexp. */
-  identity: z.string().min(1),
-  identityRegexp: z.boolean().default(false),
-  issuer: z.string().min(1),
-  /** References the signature may name besides the image's own repository (a mirror's origin). */
-  references: z.array(z.string()).default([]),
-});
+/**
+ * Why a watchlist identity pattern cannot be used, or undefined. It must be anchored, `^…$`: an
+ * unanchored pattern accepts every identity that merely contains a match (`chainguard-images/.*`
+ * accepts `https://github.com/evil-chainguard-images/…`), as cosign's --certificate-identity-regexp
+ * does. Written anchored, it means the same to cosign and here; here it is also matched whole
+ * (watchlistIdentityPattern), so an alternation such as `^a|b$` cannot leave one end open.
+ */
+export function identityRegexpProblem(pattern: string): string | undefined {
+  try {
+    new RegExp(pattern);
+  } catch (err) {
+    return `identity ${JSON.stringify(pattern)} is not a regular expression: ${(err as Error).message}`;
+  }
+  // `$` escaped (`\$`) is a literal dollar sign, not an anchor: an odd run of backslashes before it.
+  const trailingBackslashes = /(\\*)\$$/.exec(pattern)?.[1]?.length;
+  if (!pattern.startsWith('^') || trailingBackslashes === undefined || trailingBackslashes % 2 === 1) {
+    return `identity ${JSON.stringify(pattern)} must be anchored, ^…$: unanchored, it would accept any identity that contains a match`;
+  }
+  return undefined;
+}
+
+/** The identity pattern of a watchlist entry with identityRegexp, matched against the whole SAN. */
+export function watchlistIdentityPattern(pattern: string): RegExp {
+  return new RegExp(`^(?:${pattern})$`);
+}
+
+export const WatchlistEntrySchema = z
+  .object({
+    /** HOST/REPO:TAG, or HOST/REPO for every tag of the repository. */
+    image: z
+      .string()
+      .min(1)
+      .superRefine((image, ctx) => {
+        const problem = watchlistImageProblem(image);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    /** The certificate identity (SAN) that must sign it; a regular expression when identityRegexp. */
+    identity: z.string().min(1),
+    identityRegexp: z.boolean().default(false),
+    issuer: z.string().min(1),
+    /** References the signature may name besides the image's own repository (a mirror's origin). */
+    references: z.array(z.string()).default([]),
+  })
+  .superRefine((entry, ctx) => {
+    const problem = entry.identityRegexp ? identityRegexpProblem(entry.identity) : undefined;
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['identity'], message: problem });
+  });
 export type WatchlistEntry = z.infer<typeof WatchlistEntrySchema>;
 
 const LogSchema = z.discriminatedUnion('kind', [

@@ -20,7 +20,12 @@ import type { VerifierTrust } from '../verify/check.ts';
 import { expectedKeyFromKms, type ImagePolicy } from '../verify/policy.ts';
 import { logKey } from '../verify/trust.ts';
 import type { KeyStateLookup } from '../verify/verifier.ts';
-import { loadReverifyConfig, type ReverifyConfig, type WatchlistEntry } from './config.ts';
+import {
+  loadReverifyConfig,
+  type ReverifyConfig,
+  type WatchlistEntry,
+  watchlistIdentityPattern,
+} from './config.ts';
 import { type ReverifyDeps, type ReverifyOptions, type ReverifySummary, reverifyOnce } from './core.ts';
 import { InclusionRechecker } from './inclusion.ts';
 import { FirestoreKeptKeyStore, type KeptKeyStore } from './kept-keys.ts';
@@ -58,7 +63,9 @@ export function watchlistPolicy(entry: WatchlistEntry): ImagePolicy {
     keys: [],
     identities: [
       {
-        subjectAlternativeName: entry.identityRegexp ? new RegExp(entry.identity) : entry.identity,
+        subjectAlternativeName: entry.identityRegexp
+          ? watchlistIdentityPattern(entry.identity)
+          : entry.identity,
         issuer: entry.issuer,
       },
     ],

@@ -5,6 +5,7 @@ import { loadSignOnPushConfig, ruleFor } from '../../../functions/config/sign-co
 import { InvalidInputError } from '../../../functions/errors.ts';
 import { loadMonitorConfig } from '../../../functions/monitor-log/config.ts';
 import { expectedKeysFor, loadReverifyConfig } from '../../../functions/reverify/config.ts';
+import { watchlistPolicy } from '../../../functions/reverify/from-env.ts';
 
 const watchlistOnly = {
   GCP_PROJECT: 'p',
@@ -331,4 +332,54 @@ test('in SIGSENTRY_CONFIG, plain globs with keys still read, and a v2 log is ref
       }),
     (err: unknown) => err instanceof InvalidInputError && /Rekor v1 logs only/.test(err.message),
   );
+});
+
+test('a watchlist identity pattern must compile and be anchored, ^…$; it is matched against the whole identity', () => {
+  const load = (identity: string) =>
+    loadReverifyConfig({
+      GCP_PROJECT: 'p',
+      SIGSENTRY_WATCHLIST: JSON.stringify([
+        {
+          image: 'cgr.dev/chainguard/static:latest',
+          identity,
+          identityRegexp: true,
+          issuer: 'https://token.actions.githubusercontent.com',
+        },
+      ]),
+    });
+  const refused: Array<[string, RegExp]> = [
+    ['chainguard-images/images/.*', /must be anchored/],
+    ['^https://github\\.com/chainguard-images/images/.*', /must be anchored/],
+    ['https://github\\.com/chainguard-images/images/.*$', /must be anchored/],
+    ['^https://github\\.com/chainguard-images/images/.*\\$', /must be anchored/],
+    ['^https://github.com/(chainguard-images$', /is not a regular expression/],
+  ];
+  for (const [identity, why] of refused) {
+    assert.throws(
+      () => load(identity),
+      (err: unknown) =>
+        err instanceof InvalidInputError && why.test(err.message) && /identity/.test(err.message),
+      identity,
+    );
+  }
+  const anchored =
+    '^https://github\\.com/chainguard-images/images/\\.github/workflows/release\\.yaml@refs/heads/main$';
+  assert.equal(load(anchored).watchlist[0]?.identity, anchored);
+  assert.equal(
+    load('^price\\\\$').watchlist.length,
+    1,
+    'an escaped backslash before the anchor leaves it an anchor',
+  );
+
+  const pattern = watchlistPolicy(
+    load('^https://github\\.com/org/.*|https://gitlab\\.com/org/.*$').watchlist[0]!,
+  ).identities[0]!.subjectAlternativeName as RegExp;
+  assert.ok(pattern.test('https://github.com/org/app/.github/workflows/release.yml@refs/heads/main'));
+  assert.ok(pattern.test('https://gitlab.com/org/app//.gitlab-ci.yml@refs/heads/main'));
+  // Each alternative is matched whole: neither end of the alternation is left open.
+  assert.ok(
+    !pattern.test('https://evil.example/https://gitlab.com/org/app'),
+    'the second alternative from its start',
+  );
+  assert.ok(!pattern.test('x-https://github.com/org/app'), 'the first alternative from the start');
 });
