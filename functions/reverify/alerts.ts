@@ -1,6 +1,7 @@
 /**
  * Verdict changes as alerts. A tag has at most one open alert per kind; the alert of its current
- * verdict is raised when the verdict (or the digest) changes, and every other kind is resolved.
+ * verdict is raised when the verdict (or the digest) changes, and every other kind is resolved,
+ * except those only an operator resolves (below).
  * The verdict is stored with a claim on delivering them first (core.ts), so a failed delivery is made
  * again by the next pass.
  */
@@ -36,6 +37,14 @@ const BY_STATUS: Record<
     what: 'is signed only by a KMS key version that is not enabled',
   },
 };
+
+/**
+ * Kinds a pass raises but never resolves. A signature that does not verify is evidence of tampering
+ * (or of a log that lost an entry): whoever planted a forgery could otherwise close the incident by
+ * removing it. The incident stays open, with its evidence, until an operator resolves it
+ * (`sigsentry alerts resolve KEY --reason`); it re-opens if it happens again after that.
+ */
+export const RESOLVED_BY_OPERATOR: readonly AlertKind[] = ['signature-invalid'];
 
 export function tagAlertKey(kind: AlertKind, ref: string): string {
   return `${kind}:${ref}`;
@@ -105,7 +114,9 @@ export function alertsForChange(change: TagChange): { raise: AlertInput[]; resol
     }
   }
   const raised = new Set(raise.map((a) => a.kind));
-  const resolve = TAG_ALERT_KINDS.filter((k) => !raised.has(k)).map((k) => tagAlertKey(k, ref));
+  const resolve = TAG_ALERT_KINDS.filter((k) => !raised.has(k) && !RESOLVED_BY_OPERATOR.includes(k)).map(
+    (k) => tagAlertKey(k, ref),
+  );
   return { raise, resolve };
 }
 

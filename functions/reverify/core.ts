@@ -21,7 +21,7 @@ import { type ImagePolicy, policyId } from '../verify/policy.ts';
 import { collectSignatures, type SignatureFingerprint, signatureFingerprint } from '../verify/sources.ts';
 import type { SignatureFinding, SignatureLayout, Verdict, VerdictStatus } from '../verify/verdict.ts';
 import { applyKeyStates, type KeyStateLookup, verdictOf, verifyImage } from '../verify/verifier.ts';
-import { alertsForChange, deliverAlerts, type TagChange } from './alerts.ts';
+import { alertsForChange, deliverAlerts, type TagChange, tagAlertKey } from './alerts.ts';
 import type { InclusionRechecker } from './inclusion.ts';
 import {
   buildInventory,
@@ -673,12 +673,20 @@ export async function reverifyOnce(
     summary.alertsResolved += delivered.resolved;
     summary.outcomes.push({ ref: item.ref, digest, status: verdict.status, changed, cached });
     if (changed) {
-      deps.logger.log(verdict.status === 'valid' ? 'INFO' : 'WARNING', `${item.ref} is ${verdict.status}`, {
-        tag: item.ref,
-        digest,
-        previous: prior?.status,
-        reasons: verdict.reasons,
-      });
+      const leftOpen =
+        prior?.status === 'invalid' && verdict.status !== 'invalid'
+          ? ` (its ${tagAlertKey('signature-invalid', item.ref)} alert stays open until an operator resolves it)`
+          : '';
+      deps.logger.log(
+        verdict.status === 'valid' ? 'INFO' : 'WARNING',
+        `${item.ref} is ${verdict.status}${leftOpen}`,
+        {
+          tag: item.ref,
+          digest,
+          previous: prior?.status,
+          reasons: verdict.reasons,
+        },
+      );
     }
     return 'stored';
   }

@@ -94,7 +94,7 @@ describe('reverifyOnce', () => {
     assert.deepEqual(alerts.openKinds(ref('team/missing', 'v1')), []);
   });
 
-  it('raises signature-invalid for a tampered signature annotation, and resolves it when restored', async () => {
+  it('raises signature-invalid for a tampered signature annotation, and leaves it open when restored, for an operator to resolve', async () => {
     const image = await push('team/tamper', 'v1');
     await signImage({ registry: harness.registry, signer, rekorUrl: harness.rekor.url }, image);
     assert.equal(statusOf(await reverifyOnce(deps()), ref('team/tamper', 'v1')), 'valid');
@@ -113,9 +113,25 @@ describe('reverifyOnce', () => {
     assert.equal(raised[0]!.severity, 'CRITICAL');
     assert.equal(raised[0]!.evidence.digest, image.digest);
     assert.match(String(raised[0]!.evidence.verifierOutput), /cosign signature/);
+    // Whoever planted the forgery removes it: the tag is valid again, the incident stays open.
     await harness.registry.putManifest(image, signatureTag(image.digest), original, mediaType);
+    const restored = alerts.calls.length;
     assert.equal(statusOf(await reverifyOnce(deps()), ref('team/tamper', 'v1')), 'valid');
-    assert.deepEqual(alerts.openKinds(ref('team/tamper', 'v1')), []);
+    assert.deepEqual(alerts.openKinds(ref('team/tamper', 'v1')), ['signature-invalid']);
+    assert.ok(
+      !alerts.calls.slice(restored).some((c) => c.op === 'resolve' && c.key.startsWith('signature-invalid:')),
+      'no pass resolves a signature-invalid alert',
+    );
+    assert.equal(statusOf(await reverifyOnce(deps()), ref('team/tamper', 'v1')), 'valid');
+    assert.deepEqual(alerts.openKinds(ref('team/tamper', 'v1')), ['signature-invalid']);
+    // An operator resolves it; a forgery planted again raises it again.
+    await alerts.resolve(
+      `signature-invalid:${ref('team/tamper', 'v1')}`,
+      'resolved by an operator: investigated',
+    );
+    await rewriteSignatureManifest(harness.registry, image, flipSignatures);
+    assert.equal(statusOf(await reverifyOnce(deps()), ref('team/tamper', 'v1')), 'invalid');
+    assert.deepEqual(alerts.openKinds(ref('team/tamper', 'v1')), ['signature-invalid']);
   });
 
   it('raises unsigned-image and tag-moved when a tag moves to an unsigned digest, resolves both when it moves back', async () => {
