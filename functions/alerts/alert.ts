@@ -88,6 +88,14 @@ export const AlertSchema = AlertInputSchema.extend({
       at: z.string(),
       status: z.enum(['new', 'reopened', 'changed', 'resolved']),
       channels: z.array(z.string()),
+      /**
+       * On a resolution: the raise it overtook (new, re-opened, changed) and the channels never told
+       * of it. Each is told the raise, then the resolution, so a channel that was down when the
+       * incident opened does not hear only that it closed.
+       */
+      overtook: z
+        .object({ status: z.enum(['new', 'reopened', 'changed']), channels: z.array(z.string()) })
+        .optional(),
     })
     .optional(),
 });

@@ -51,6 +51,19 @@ function asNews(alert: Alert): Alert {
   return notice.peakSeverity === undefined ? notice : { ...notice, severity: notice.peakSeverity };
 }
 
+/**
+ * Tells a channel of a resolution; first, when the resolution overtook a raise never told to this
+ * channel, of the raise, as the open incident it was.
+ */
+async function tellResolved(notifier: AlertNotifier, alert: Alert): Promise<void> {
+  const overtook = alert.undelivered?.overtook;
+  if (overtook?.channels.includes(notifier.name)) {
+    const { resolvedAt: _at, resolvedReason: _reason, ...raised } = asNews(alert);
+    await notifier.notify({ alert: { ...raised, state: 'open' }, status: overtook.status });
+  }
+  await notifier.resolved(withoutBookkeeping(alert));
+}
+
 /** Failures in a row after which a channel is left for the next run (down, not one bad notice). */
 const CHANNEL_DOWN_AFTER = 3;
 
@@ -138,8 +151,7 @@ export class FanOutAlertSink implements AlertSink {
     const targets = this.notifiers.filter(
       (n) => owed === undefined || (owed.status === 'resolved' && owed.channels.includes(n.name)),
     );
-    const notice = withoutBookkeeping(alert);
-    const results = await Promise.allSettled(targets.map((n) => n.resolved(notice)));
+    const results = await Promise.allSettled(targets.map((n) => tellResolved(n, alert)));
     const failures = results.flatMap((r, i) =>
       r.status === 'rejected' ? [{ sink: targets[i]!.name, error: r.reason }] : [],
     );
@@ -180,7 +192,7 @@ export class FanOutAlertSink implements AlertSink {
         if (alert === undefined || owed === undefined || !owed.channels.includes(notifier.name)) continue;
         if (Date.parse(owed.at) > newest) continue;
         try {
-          if (owed.status === 'resolved') await notifier.resolved(withoutBookkeeping(alert));
+          if (owed.status === 'resolved') await tellResolved(notifier, alert);
           else await notifier.notify({ alert: asNews(alert), status: owed.status });
         } catch (error) {
           result.failures.push({ key: alert.key, sink: notifier.name, error });

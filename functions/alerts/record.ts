@@ -52,7 +52,17 @@ export function withDelivered(alert: Alert, at: string, delivered: readonly stri
   if (pending === undefined || pending.at !== at) return undefined;
   const channels = pending.channels.filter((c) => !delivered.includes(c));
   const { undelivered: _, ...rest } = alert;
-  return channels.length === 0 ? rest : { ...rest, undelivered: { ...pending, channels } };
+  if (channels.length === 0) return rest;
+  const { overtook, ...notice } = pending;
+  const untold = overtook?.channels.filter((c) => !delivered.includes(c)) ?? [];
+  return {
+    ...rest,
+    undelivered: {
+      ...notice,
+      channels,
+      ...(untold.length > 0 ? { overtook: { ...overtook!, channels: untold } } : {}),
+    },
+  };
 }
 
 /** The pending notice a change leaves for `channels`. */
@@ -150,14 +160,26 @@ export function resolvedAlert(
   now: Date,
   channels: readonly string[] = [],
 ): Alert {
-  const { undelivered: _, ...rest } = previous;
+  const { undelivered: owed, ...rest } = previous;
   const at = now.toISOString();
+  // A raise still owed to some channels is not dropped: they are told it before the resolution.
+  const overtaken =
+    owed !== undefined && owed.status !== 'resolved' && owed.channels.length > 0 ? owed : undefined;
+  const told = overtaken === undefined ? channels : [...new Set([...channels, ...overtaken.channels])];
+  const pending = pendingFor(at, 'resolved', told);
   return AlertSchema.parse({
     ...boundAlert(rest),
     state: 'resolved',
     resolvedAt: at,
     resolvedReason: boundText(reason, MAX_REASON_CHARS),
-    ...pendingFor(at, 'resolved', channels),
+    ...(overtaken === undefined || pending.undelivered === undefined
+      ? pending
+      : {
+          undelivered: {
+            ...pending.undelivered,
+            overtook: { status: overtaken.status, channels: [...overtaken.channels] },
+          },
+        }),
   });
 }
 

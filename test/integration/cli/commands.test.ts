@@ -355,4 +355,49 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
       await db.terminate();
     }
   });
+
+  test('alerts resolve before Cloud Logging heard the raise: the next monitorLog run writes the ALERT line, then the resolution', async () => {
+    const db = new Firestore({ projectId: stack.env.GCP_PROJECT, ignoreUndefinedProperties: true });
+    try {
+      const store = new FirestoreAlertStore(db);
+      const key = `signature-invalid:cli-${Date.now()}/app:v1`;
+      // Raised where Cloud Logging could not be told (a CLI run, or the line failed): owed to it.
+      await store.record(
+        {
+          kind: 'signature-invalid',
+          severity: 'CRITICAL',
+          subject: 'registry.test/cli/app:v1',
+          key,
+          summary: 'registry.test/cli/app:v1 carries a signature that does not verify',
+          evidence: { digest: `sha256:${'ab'.repeat(32)}` },
+        },
+        ['log'],
+      );
+      const resolved = await sigsentry('alerts', 'resolve', key, '--reason', 'investigated: a test push');
+      assert.equal(resolved.code, 0, resolved.stderr);
+      const stored = await store.get(key);
+      assert.equal(stored?.state, 'resolved');
+      assert.deepEqual(stored?.undelivered?.overtook, { status: 'new', channels: ['log'] });
+      const cloudLogging = createMemoryLogger();
+      const deployed = alertSinkFromEnv(
+        { ...stack.env, ALERT_WEBHOOK_URL: '' },
+        { firestore: db, logger: cloudLogging },
+      );
+      await deployed.redeliverOwed({ minAgeMs: 0, limit: 500 });
+      const lines = cloudLogging.entries.filter(
+        (l) => (l.alert as { key?: string } | undefined)?.key === key,
+      );
+      assert.deepEqual(
+        lines.map((l) => [l.severity, l.alertStatus]),
+        [
+          ['ALERT', 'new'],
+          ['NOTICE', 'resolved'],
+        ],
+        'the page it was owed, then the resolution',
+      );
+      assert.equal((await store.get(key))?.undelivered, undefined, 'every channel was told');
+    } finally {
+      await db.terminate();
+    }
+  });
 });

@@ -164,8 +164,12 @@ describe('owed alert notices are redelivered without waiting for the alert to re
     const deployed = new FanOutAlertSink({ recorder, notifiers: [racing], now: time.now });
     await deployed.redeliverOwed();
     assert.deepEqual(
-      webhook.seen.map((r) => [r.alert.key, r.status]),
-      [['rogue-signature:log:1', 'new']],
+      webhook.seen.map((r) => [r.alert.key, r.status, r.alert.state]),
+      [
+        ['rogue-signature:log:1', 'new'],
+        // Told by the resolve, right before its resolution; not announced again after it.
+        ['rogue-signature:log:2', 'new', 'open'],
+      ].map(([key, status, state]) => [key, status, state ?? 'open']),
       'the second is not announced as new after its resolution',
     );
     assert.deepEqual(webhook.resolvedSeen, ['rogue-signature:log:2']);
@@ -215,5 +219,58 @@ describe('owed alert notices are redelivered without waiting for the alert to re
       pubsub.seen.map((r) => `${r.status}:${r.alert.severity}`),
       ['new:MEDIUM', 'changed:CRITICAL'],
     );
+  });
+  it('a resolution that overtakes a raise never told to a channel tells it the raise first, then the resolution', async () => {
+    const time = clock();
+    const recorder = new MemoryAlertSink(time.now);
+    const webhook = new RecordingNotifier('webhook');
+    const pubsub = new RecordingNotifier('pubsub');
+    const sink = new FanOutAlertSink({ recorder, notifiers: [webhook, pubsub], now: time.now });
+    webhook.fail = true;
+    await assert.rejects(sink.raise(rogue()), AlertDeliveryError);
+    // Resolved (the next pass, an operator) while the webhook is still down: neither notice reaches it.
+    await assert.rejects(sink.resolve('rogue-signature:log:7', 'rotated'), AlertDeliveryError);
+    assert.deepEqual(recorder.alerts.get('rogue-signature:log:7')?.undelivered?.overtook, {
+      status: 'new',
+      channels: ['webhook'],
+    });
+    webhook.fail = false;
+    time.pass(6 * 60_000);
+    const run = await sink.redeliverOwed();
+    assert.equal(run.told, 1);
+    assert.deepEqual(
+      webhook.seen.map((r) => [r.alert.key, r.status, r.alert.state, r.alert.severity]),
+      [['rogue-signature:log:7', 'new', 'open', 'CRITICAL']],
+      'the raise it never heard, as the open incident it was',
+    );
+    assert.deepEqual(webhook.resolvedSeen, ['rogue-signature:log:7'], 'then its resolution');
+    assert.deepEqual(
+      pubsub.seen.map((r) => r.status),
+      ['new'],
+    );
+    assert.deepEqual(
+      pubsub.resolvedSeen,
+      ['rogue-signature:log:7'],
+      'a channel told of the raise hears only the resolution',
+    );
+    assert.equal(recorder.alerts.get('rogue-signature:log:7')?.undelivered, undefined);
+    assert.equal((await sink.redeliverOwed({ minAgeMs: 0 })).told, 0, 'told once');
+  });
+
+  it('a resolve that reaches the channel owed a raise tells it the raise, then the resolution, at once', async () => {
+    const time = clock();
+    const recorder = new MemoryAlertSink(time.now);
+    const webhook = new RecordingNotifier('webhook');
+    const sink = new FanOutAlertSink({ recorder, notifiers: [webhook], now: time.now });
+    webhook.fail = true;
+    await assert.rejects(sink.raise(rogue()), AlertDeliveryError);
+    webhook.fail = false;
+    await sink.resolve('rogue-signature:log:7', 'rotated');
+    assert.deepEqual(
+      webhook.seen.map((r) => [r.status, r.alert.state]),
+      [['new', 'open']],
+    );
+    assert.deepEqual(webhook.resolvedSeen, ['rogue-signature:log:7']);
+    assert.equal(recorder.alerts.get('rogue-signature:log:7')?.undelivered, undefined);
   });
 });
