@@ -73,6 +73,9 @@ locals {
     SIGSENTRY_REVERIFY_STALE_AFTER_HOURS = var.reverify_stale_after_hours == null ? "" : tostring(var.reverify_stale_after_hours)
     # Blob-storage and token-realm hosts of watchlisted third-party registries (Docker Hub, ghcr.io).
     SIGSENTRY_REGISTRY_REDIRECT_HOSTS = join(",", var.registry_redirect_hosts)
+    # The TUF repository the watchlist's trusted root is refreshed from (empty: the public-good one).
+    SIGSTORE_TUF_URL  = var.sigstore_tuf_url
+    SIGSTORE_TUF_ROOT = var.sigstore_tuf_root
     # The local stack's way of passing the log key; a deployment passes REKOR_PUBLIC_KEY.
     REKOR_PUBLIC_KEY_FILE = ""
     SIGSENTRY_LOCAL       = ""

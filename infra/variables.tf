@@ -160,6 +160,18 @@ variable "registry_redirect_hosts" {
   default     = []
 }
 
+variable "sigstore_tuf_url" {
+  description = "TUF repository reverifyImages refreshes the watchlist's Sigstore public-good trusted root from on every pass (SIGSTORE_TUF_URL); empty: https://tuf-repo-cdn.sigstore.dev; \"none\": the root embedded in @sigstore/tuf, never refreshed."
+  type        = string
+  default     = ""
+}
+
+variable "sigstore_tuf_root" {
+  description = "The root.json a TUF repository other than the public-good one is first trusted with (SIGSTORE_TUF_ROOT); empty for the public-good one."
+  type        = string
+  default     = ""
+}
+
 variable "identities" {
   description = "Optional JSON list of owned keys and identities monitorLog looks for (SIGSENTRY_IDENTITIES)."
   type        = string

@@ -241,6 +241,9 @@ async function startStack(opts: StackOptions): Promise<StackState> {
     );
     // Locally every repository of the registry is watched, signed with the stack's KMS key.
     state.env.SIGSENTRY_WATCH = `${state.env.REGISTRY}/**`;
+    // The stack runs without internet: a watchlist is judged with the public-good root embedded in
+    // @sigstore/tuf, never refreshed from tuf-repo-cdn.sigstore.dev (a test may point it elsewhere).
+    state.env.SIGSTORE_TUF_URL = 'none';
     log(`rekor and kms emulators are up; signing key ${state.env.KMS_KEY}`);
 
     const childEnv = stackChildEnv(state.env);

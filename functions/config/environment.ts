@@ -203,6 +203,18 @@ export const FUNCTIONS: Record<string, FunctionContract> = {
         description:
           'comma-separated hosts the registries may redirect blob reads to or name as token realm (Docker Hub: auth.docker.io,production.cloudflare.docker.com)',
       },
+      {
+        name: 'SIGSTORE_TUF_URL',
+        required: false,
+        description:
+          'TUF repository the public-good trusted root of the watchlist is refreshed from on every pass (default https://tuf-repo-cdn.sigstore.dev), or "none" (exactly) for the root embedded in @sigstore/tuf, no network; read with SIGSENTRY_CONFIG too',
+      },
+      {
+        name: 'SIGSTORE_TUF_ROOT',
+        required: false,
+        description:
+          'the root.json (the document) a TUF repository other than the public-good one is first trusted with; unset for the public-good one, whose root @sigstore/tuf carries',
+      },
       alertTopic,
       alertWebhook,
       local,

@@ -12,6 +12,9 @@
  *   SIGSENTRY_REVERIFY_STALE_AFTER_HOURS  hours without a verdict before `verification-stale` (default 24)
  *   SIGSENTRY_REGISTRY_REDIRECT_HOSTS  comma-separated hosts a watchlisted registry may redirect to or
  *                          name as its token realm (Docker Hub: auth.docker.io,production.cloudflare.docker.com)
+ *   SIGSTORE_TUF_URL, SIGSTORE_TUF_ROOT  the TUF repository the watchlist's public-good trusted root is
+ *                          refreshed from each pass, or none (read with SIGSENTRY_CONFIG too:
+ *                          verify/public-good-root.ts)
  */
 import { z } from 'zod';
 import { logPublicKeyFromEnv } from '../config/log-key.ts';
@@ -20,6 +23,7 @@ import { firstMatchingRule, withV1LogKey } from '../config/shared-document.ts';
 import { KeyVersionNameSchema, WatchedRepositoriesSchema } from '../config/sign-config.ts';
 import { InvalidInputError } from '../errors.ts';
 import { isHost, isRepository, isTag } from '../registry/reference.ts';
+import { type PublicGoodTuf, publicGoodTufFromEnv } from '../verify/public-good-root.ts';
 
 /**
  * Why a watchlist image cannot be checked, if it cannot: refused when the configuration is read,
@@ -142,6 +146,14 @@ export const ReverifyConfigSchema = z.object({
         .refine(isHost, { message: 'not a hostname[:port]' }),
     )
     .default([]),
+  /**
+   * Where the watchlist's public-good trusted root comes from: a TUF repository it is refreshed from
+   * each pass, or `none` for the embedded one. From SIGSTORE_TUF_URL and SIGSTORE_TUF_ROOT, with
+   * SIGSENTRY_CONFIG too (a deployment's network, like REKOR_PUBLIC_KEY_FILE, not its policy).
+   */
+  tuf: z.custom<PublicGoodTuf>(
+    (v) => typeof v === 'object' && v !== null && typeof (v as { mirror?: unknown }).mirror === 'string',
+  ),
 });
 export type ReverifyConfig = z.infer<typeof ReverifyConfigSchema>;
 
@@ -238,7 +250,8 @@ export function loadReverifyConfig(env: NodeJS.ProcessEnv): ReverifyConfig {
         : {}),
     };
   }
-  const parsed = ReverifyConfigSchema.safeParse(raw);
+  const tuf = publicGoodTufFromEnv(env);
+  const parsed = ReverifyConfigSchema.safeParse(isObject(raw) ? { ...raw, tuf } : raw);
   if (!parsed.success) {
     throw new InvalidInputError(`invalid reverifyImages configuration: ${z.prettifyError(parsed.error)}`);
   }

@@ -96,6 +96,14 @@ export interface ReverifyDeps {
   watch: readonly string[];
   /** Third-party images and the policy each must satisfy. */
   watchlist: ReadonlyArray<{ image: string; policy: ImagePolicy }>;
+  /**
+   * Why this pass has no public-good root it may judge the watchlist with (it could not be refreshed:
+   * verify/public-good-root.ts). Each watchlist tag is then an error of the pass naming it, as a tag
+   * whose log could not be read is: its last verdict and alerts stand, nothing is verified with a
+   * root that could not be refreshed, and `verification-stale` follows once it lasts. Owned images
+   * are verified as usual.
+   */
+  watchlistTrustFailure?: SigsentryError;
   keyState?: KeyStateLookup;
   /** Absent: recorded log entries are not re-checked online (the signed entry timestamps were verified). */
   inclusion?: InclusionRechecker;
@@ -179,12 +187,16 @@ const hasAlerts = (change: TagChange) => {
  * What the verifier trusts (the configured log keys, the public-good root), as a short stable hash. A
  * verdict is cached under it with its policy (the tag's own: a watch rule's keys, a watchlist entry's
  * identity): a log distrusted or replaced, a new root, or a rule's key changed makes the verdicts
- * concerned be computed again rather than trusted.
+ * concerned be computed again rather than trusted. The root counts for policies with identities
+ * only (the watchlist's): key-based signatures are never checked against it (verify/trust.ts), so a
+ * root refreshed (verify/public-good-root.ts), or not to be had this pass, leaves owned verdicts,
+ * and the layouts they expect, as they are. A deployment without a watchlist keeps the ids it had.
  */
-function trustId(trust: VerifierTrust): string {
+function trustId(trust: VerifierTrust, keyless: boolean): string {
+  const root = keyless ? trust.publicGoodRoot : undefined;
   const parts = [
     ...trust.logs.map((l) => `log:${l.logId}|${l.baseUrl}`).sort(),
-    `root:${trust.publicGoodRoot === undefined ? 'none' : JSON.stringify(TrustedRoot.toJSON(trust.publicGoodRoot))}`,
+    `root:${root === undefined ? 'none' : JSON.stringify(TrustedRoot.toJSON(root))}`,
   ];
   return crypto.createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16);
 }
@@ -192,6 +204,11 @@ function trustId(trust: VerifierTrust): string {
 /** What a recorded verdict is keyed on besides the digest and signatures: the policy and the trust. */
 function verdictBasisId(policy: ImagePolicy, trust: string): string {
   return `${policyId(policy)}+${trust}`;
+}
+
+/** Whether a recorded verdict's basis is `policy`'s, whatever the trust it was made under. */
+function samePolicyBasis(recorded: string, policy: ImagePolicy): boolean {
+  return recorded.startsWith(`${policyId(policy)}+`);
 }
 
 const sameFingerprint = (a: SignatureFingerprint, b: SignatureFingerprint) =>
@@ -308,7 +325,7 @@ export async function reverifyOnce(
     }
     return chunk;
   };
-  const trust = trustId(deps.trust);
+  const trust = { owned: trustId(deps.trust, false), keyless: trustId(deps.trust, true) };
   // Keyed by the policy, not by the source: watched repositories may each have their own (a rule's).
   const basisIds = new Map<ImagePolicy, string>();
   const { ownedPolicy } = deps;
@@ -322,7 +339,7 @@ export async function reverifyOnce(
           : ownedPolicy;
     let id = basisIds.get(policy);
     if (id === undefined) {
-      id = verdictBasisId(policy, trust);
+      id = verdictBasisId(policy, policy.identities.length > 0 ? trust.keyless : trust.owned);
       basisIds.set(policy, id);
     }
     return { policy, id };
@@ -403,6 +420,8 @@ export async function reverifyOnce(
    * whichever pass writes last; while another pass delivers its alerts, this one waits for it.
    */
   async function verifyTag(item: InventoryItem, recorded: TagRecord | undefined): Promise<void> {
+    // Not judged with a root that could not be refreshed: the tag is this pass's error, as below.
+    if (item.source !== 'owned' && deps.watchlistTrustFailure !== undefined) throw deps.watchlistTrustFailure;
     let prior = recorded;
     for (let superseded = 0, waits = 0; ; ) {
       const outcome = await verifyTagAgainst(item, prior);
@@ -693,13 +712,17 @@ export async function reverifyOnce(
 
   /**
    * When a tag was last verified under this configuration: a verdict of another policy or trust (a
-   * manual pass configured otherwise) does not count.
+   * manual pass configured otherwise) does not count. A watchlist tag's in a pass without a root
+   * counts under its policy alone: the root it was judged with is the last one refreshed.
    */
   function verifiedAt(
     record: TagRecord | undefined,
     tag: Pick<InventoryItem, 'source' | 'ref'>,
   ): { lastVerifiedAt?: string } {
-    return record !== undefined && record.policy === policyOf(tag.source, tag.ref).id
+    if (record === undefined) return {};
+    const { policy, id } = policyOf(tag.source, tag.ref);
+    const rootless = tag.source !== 'owned' && deps.watchlistTrustFailure !== undefined;
+    return record.policy === id || (rootless && samePolicyBasis(record.policy, policy))
       ? { lastVerifiedAt: record.checkedAt }
       : {};
   }

@@ -2,22 +2,24 @@
  * Builds reverifyImages from its configuration, once per function instance: the registry client
  * (allowlisted to the watched and watchlisted hosts), Firestore, the KMS client and the expected keys'
  * public keys, each watch rule's policy (its own key and the keys of every repository), the log
- * client, and the embedded public-good root for the watchlist. Each pass gets fresh per-pass state
- * (key states, log re-checks) so nothing stale crosses from one pass to the next, and asks KMS again
- * for the public keys it refused for their state (owned-policies.ts).
+ * client, and where the watchlist's public-good root comes from. Each pass gets fresh per-pass state
+ * (key states, log re-checks, the public-good root refreshed through TUF: verify/public-good-root.ts)
+ * so nothing stale crosses from one pass to the next, and asks KMS again for the public keys it
+ * refused for their state (owned-policies.ts).
  */
 import { Firestore } from '@google-cloud/firestore';
 import type { AlertSink } from '../alerts/alert.ts';
 import { firestoreSettings } from '../config/firestore.ts';
+import { SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { googleRegistryAuthorization } from '../registry/google-auth.ts';
 import { createKmsClient } from '../signing/kms-client.ts';
 import { keyVersionState } from '../signing/kms-signer.ts';
 import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
-import { embeddedPublicGoodTrustedRoot } from '../tlog/trust.ts';
 import type { VerifierTrust } from '../verify/check.ts';
 import { expectedKeyFromKms, type ImagePolicy } from '../verify/policy.ts';
+import { type PublicGoodRootSource, publicGoodRootSource } from '../verify/public-good-root.ts';
 import { logKey } from '../verify/trust.ts';
 import type { KeyStateLookup } from '../verify/verifier.ts';
 import {
@@ -51,6 +53,8 @@ export interface ReverifyClients {
    */
   followUnverified?: boolean;
   firestore?: Firestore;
+  /** Where each pass's public-good root comes from; default from the configuration's `tuf`. */
+  publicGoodRoot?: PublicGoodRootSource;
 }
 
 function hostOf(image: string): string {
@@ -118,9 +122,31 @@ export async function createReverifyFromConfig(
       ? {}
       : { keptKeys: clients.keptKeys ?? new FirestoreKeptKeyStore(firestore()), logger: clients.logger },
   );
-  const trust: VerifierTrust = {
-    logs: config.log.kind === 'rekor-v1' ? [logKey(config.log.url, config.log.publicKey)] : [],
-    ...(config.watchlist.length > 0 ? { publicGoodRoot: embeddedPublicGoodTrustedRoot() } : {}),
+  const logs = config.log.kind === 'rekor-v1' ? [logKey(config.log.url, config.log.publicKey)] : [];
+  // Only with a watchlist: owned images are verified with keys, never with the public-good root.
+  const publicGoodRoot =
+    config.watchlist.length === 0
+      ? undefined
+      : (clients.publicGoodRoot ?? publicGoodRootSource({ tuf: config.tuf, logger: clients.logger }));
+  /** The pass's trust: the public-good root refreshed now, or why there is none to judge the watchlist with. */
+  const passTrust = async (): Promise<{ trust: VerifierTrust; failure?: SigsentryError }> => {
+    if (publicGoodRoot === undefined) return { trust: { logs } };
+    try {
+      return { trust: { logs, publicGoodRoot: await publicGoodRoot.forPass() } };
+    } catch (err) {
+      const failure =
+        err instanceof SigsentryError
+          ? err
+          : new SigsentryError(
+              'PUBLIC_GOOD_ROOT_UNAVAILABLE',
+              `the public-good trusted root could not be had: ${String(err)}`,
+              {
+                retryable: true,
+                cause: err,
+              },
+            );
+      return { trust: { logs }, failure };
+    }
   };
   const logClient =
     config.log.kind === 'rekor-v1'
@@ -136,6 +162,7 @@ export async function createReverifyFromConfig(
     config,
     async run(options = {}) {
       const { ownedPolicy, keys } = await owned.forPass();
+      const { trust, failure } = await passTrust();
       const deps: ReverifyDeps = {
         registry,
         store,
@@ -146,6 +173,7 @@ export async function createReverifyFromConfig(
         ownedKeys: keys,
         watch: config.watch.map((rule) => rule.repositories),
         watchlist,
+        ...(failure ? { watchlistTrustFailure: failure } : {}),
         ...(kms ? { keyState: memoizedKeyState((name) => keyVersionState(kms, name)) } : {}),
         ...(logClient && config.log.kind === 'rekor-v1'
           ? { inclusion: new InclusionRechecker({ client: logClient, baseUrl: config.log.url }) }

@@ -63,6 +63,7 @@ describe('reverifyImages on the local stack', () => {
         concurrency: 8,
         staleAfterHours: 24,
         redirectHosts: [],
+        tuf: { mirror: 'none' },
       },
       { alerts, logger: createMemoryLogger(), firestore },
     );

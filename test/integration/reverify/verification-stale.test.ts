@@ -110,6 +110,8 @@ describe('verification-stale on the local stack', () => {
         concurrency: 4,
         staleAfterHours: 1 / 3600,
         redirectHosts: [],
+        // No network: the embedded public-good root, as SIGSTORE_TUF_URL=none gives it.
+        tuf: { mirror: 'none' },
       },
       { alerts, logger: createMemoryLogger(), firestore: firestore.db },
     );

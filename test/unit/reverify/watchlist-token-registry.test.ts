@@ -43,6 +43,8 @@ describe('reverifyImages: a watchlist on a token-authenticated registry', () => 
         },
       ]),
       SIGSENTRY_REGISTRY_REDIRECT_HOSTS: redirectHosts,
+      // No network: the embedded public-good root (the default would refresh it from the CDN).
+      SIGSTORE_TUF_URL: 'none',
     });
     const alerts = new RecordingAlertSink();
     const runtime = await createReverifyFromConfig(config, {
