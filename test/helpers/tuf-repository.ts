@@ -14,8 +14,24 @@
  */
 import crypto, { type KeyObject } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+
+const seeds = createRequire(import.meta.url)('@sigstore/tuf/seeds.json') as Record<
+  string,
+  { targets: Record<string, string> }
+>;
+/** The public-good trusted_root.json embedded in @sigstore/tuf, byte for byte: real targets to serve. */
+export const PUBLIC_GOOD_TRUSTED_ROOT = Buffer.from(
+  seeds['https://tuf-repo-cdn.sigstore.dev']!.targets['trusted_root.json']!,
+  'base64',
+);
+/** Sigstore's staging trusted root (test/fixtures/tlog): real, and trusting none of public-good's keys. */
+export const STAGING_TRUSTED_ROOT = readFileSync(
+  new URL('../fixtures/tlog/staging_trusted_root.json', import.meta.url),
+);
 
 const SPEC_VERSION = '1.0.31';
 const DAY = 86_400_000;

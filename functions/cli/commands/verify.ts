@@ -8,12 +8,12 @@ import { parseArgs } from 'node:util';
 import { logPublicKeyFromEnv } from '../../config/log-key.ts';
 import { rekorUrlFromEnv } from '../../config/rekor-url.ts';
 import { InvalidInputError } from '../../errors.ts';
+import { createLogger } from '../../logging/logger.ts';
 import { RegistryClient } from '../../registry/client.ts';
 import { googleRegistryAuthorization } from '../../registry/google-auth.ts';
 import { type DigestReference, isHost, parseImageReference } from '../../registry/reference.ts';
 import { createKmsClient } from '../../signing/kms-client.ts';
 import { keyVersionState } from '../../signing/kms-signer.ts';
-import { embeddedPublicGoodTrustedRoot } from '../../tlog/trust.ts';
 import type { VerifierTrust } from '../../verify/check.ts';
 import {
   type ExpectedKey,
@@ -22,6 +22,11 @@ import {
   type ImagePolicy,
   isKmsKeyReference,
 } from '../../verify/policy.ts';
+import {
+  type PublicGoodTuf,
+  publicGoodRootSource,
+  publicGoodTufFromEnv,
+} from '../../verify/public-good-root.ts';
 import { logKey } from '../../verify/trust.ts';
 import type { Verdict } from '../../verify/verdict.ts';
 import { verifyImage } from '../../verify/verifier.ts';
@@ -34,7 +39,8 @@ export const VERIFY_USAGE = `usage: sigsentry verify IMAGE [--key PEM-FILE|gcpkm
 
 Checks that IMAGE (HOST/REPO:TAG or HOST/REPO@sha256:…) carries a valid signature, in cosign's .sig
 layout or as a Sigstore bundle referrer, from an expected key (default: KMS_KEY of the environment or
-the local stack) or keyless identity (checked against the embedded public-good trusted root), with
+the local stack) or keyless identity (checked against the Sigstore public-good trusted root, refreshed
+through TUF from SIGSTORE_TUF_URL as reverifyImages does; none: the root embedded in sigsentry), with
 transparency-log inclusion (REKOR_URL and REKOR_PUBLIC_KEY[_FILE], the key not needed for a log in the
 public-good trusted root) and the KMS key version enabled.
 --redirect-host allows a host the registry redirects blob reads to or names as its token realm
@@ -147,8 +153,10 @@ export async function runVerify(argv: string[]): Promise<number> {
   const pems: string[] = [];
   let logKeyPem: string | undefined;
   let rekor: string | undefined;
+  let tuf: PublicGoodTuf | undefined;
   try {
     reference = parseImageReference(args.image);
+    if (args.identity !== undefined) tuf = publicGoodTufFromEnv(env);
     rekor = rekorUrlFromEnv(env);
     if (rekor !== undefined && rekor !== 'none') logKeyPem = logPublicKeyFromEnv(env, rekor);
     for (const key of args.keys) if (!isKmsKeyReference(key)) pems.push(readKeyFile(key));
@@ -179,9 +187,18 @@ export async function runVerify(argv: string[]): Promise<number> {
         args.identity === undefined ? [] : [{ subjectAlternativeName: args.identity, issuer: args.issuer! }],
       references: args.references,
     };
+    // A root that cannot be refreshed is this run's error (exit 1: its message names the mirror and
+    // why, below), never replaced by an older one; the source's log line would only repeat it.
+    const publicGoodRoot =
+      tuf === undefined
+        ? undefined
+        : await publicGoodRootSource({
+            tuf,
+            logger: createLogger({ command: 'verify' }, () => {}),
+          }).forPass();
     const trust: VerifierTrust = {
       logs: rekor !== undefined && rekor !== 'none' && logKeyPem ? [logKey(rekor, logKeyPem)] : [],
-      ...(args.identity === undefined ? {} : { publicGoodRoot: embeddedPublicGoodTrustedRoot() }),
+      ...(publicGoodRoot === undefined ? {} : { publicGoodRoot }),
     };
     const registry = new RegistryClient({
       allowedHosts: [reference.host],

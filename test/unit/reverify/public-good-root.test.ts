@@ -9,7 +9,6 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,7 +22,6 @@ import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
 import type { ImagePolicy } from '../../../functions/verify/policy.ts';
 import {
-  DEFAULT_TUF_URL,
   PublicGoodRootError,
   publicGoodRootCachePath,
   publicGoodRootSource,
@@ -32,12 +30,15 @@ import { logKey } from '../../../functions/verify/trust.ts';
 import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import { reverifyHarness, statusOf } from '../../helpers/reverify.ts';
 import { signImage } from '../../helpers/sign-image.ts';
-import { startTufRepository, type TufRepository } from '../../helpers/tuf-repository.ts';
+import {
+  PUBLIC_GOOD_TRUSTED_ROOT,
+  STAGING_TRUSTED_ROOT,
+  startTufRepository,
+  type TufRepository,
+} from '../../helpers/tuf-repository.ts';
 
-const require = createRequire(import.meta.url);
-const seeds = require('@sigstore/tuf/seeds.json') as Record<string, { targets: Record<string, string> }>;
-const EMBEDDED = Buffer.from(seeds[DEFAULT_TUF_URL]!.targets['trusted_root.json']!, 'base64');
-const STAGING = fs.readFileSync(new URL('../../fixtures/tlog/staging_trusted_root.json', import.meta.url));
+const EMBEDDED = PUBLIC_GOOD_TRUSTED_ROOT;
+const STAGING = STAGING_TRUSTED_ROOT;
 
 const MINUTE = 60_000;
 const IDENTITY = 'https://github.com/vendor/base/.github/workflows/release.yml@refs/heads/main';

@@ -12,9 +12,20 @@ import { attachBundleReferrer } from '../../../functions/attach/referrer.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { appendFillerEntry } from '../../helpers/hashedrekord.ts';
+import {
+  mirrorServerSignature,
+  SERVER_IDENTITY,
+  SERVER_IMAGE,
+  SERVER_REFERENCE,
+} from '../../helpers/keyless-fixture.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { signImage } from '../../helpers/sign-image.ts';
 import { startTokenServer } from '../../helpers/token-server.ts';
+import {
+  PUBLIC_GOOD_TRUSTED_ROOT,
+  STAGING_TRUSTED_ROOT,
+  startTufRepository,
+} from '../../helpers/tuf-repository.ts';
 import { unsignedBundleFor } from '../../helpers/unsigned-bundle.ts';
 
 const CLI = fileURLToPath(new URL('../../../functions/cli/sigsentry.ts', import.meta.url));
@@ -197,6 +208,54 @@ describe('sigsentry verify', () => {
     } finally {
       await mirror.stop();
       await tokens.stop();
+    }
+  });
+
+  it('--identity judges with the public-good root refreshed through TUF (SIGSTORE_TUF_URL), and fails when it cannot be', async () => {
+    // The real keyless signature of a public image, mirrored here; the TUF repository serves first
+    // the staging root (the signature's chain and log are not in it), then the public-good one.
+    const registry = new RegistryClient({ allowedHosts: [testRegistry.host] });
+    const image = { ...SERVER_IMAGE, host: testRegistry.host };
+    await mirrorServerSignature(registry, image);
+    const tuf = await startTufRepository(STAGING_TRUSTED_ROOT);
+    try {
+      const tufEnv = {
+        ...env,
+        SIGSTORE_TUF_URL: tuf.url,
+        SIGSTORE_TUF_ROOT: tuf.initialRoot,
+        // The metadata cache (os.tmpdir()/sigsentry-tuf) goes with the test's directory.
+        TMPDIR: dir,
+      };
+      const args = [
+        'verify',
+        `${image.host}/${image.repository}@${image.digest}`,
+        '--identity',
+        SERVER_IDENTITY.subjectAlternativeName,
+        '--issuer',
+        SERVER_IDENTITY.issuer,
+        '--reference',
+        SERVER_REFERENCE,
+      ];
+      const staging = await sigsentry(args, tufEnv);
+      assert.equal(staging.code, 1, staging.stdout + staging.stderr);
+      assert.ok(tuf.paths.includes('/timestamp.json'), 'the root was refreshed from the repository');
+      tuf.publish(PUBLIC_GOOD_TRUSTED_ROOT);
+      const good = await sigsentry(args, tufEnv);
+      assert.equal(good.code, 0, good.stdout + good.stderr);
+      assert.match(good.stdout, /valid/);
+      tuf.expireTimestamp();
+      const expired = await sigsentry(args, tufEnv);
+      assert.equal(expired.code, 1, expired.stdout + expired.stderr);
+      assert.match(
+        expired.stderr,
+        /could not be refreshed through TUF from http:\/\/127\.0\.0\.1:\d+ \(expired/,
+        'never judged with the root it had before',
+      );
+      const misspelt = await sigsentry(args, { ...tufEnv, SIGSTORE_TUF_URL: 'None' });
+      assert.equal(misspelt.code, 2, misspelt.stderr);
+      assert.match(misspelt.stderr, /SIGSTORE_TUF_URL/);
+    } finally {
+      await tuf.stop();
     }
   });
 

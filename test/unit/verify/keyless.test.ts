@@ -3,16 +3,11 @@
  * offline against the trusted root embedded in @sigstore/tuf (fixtures/SOURCE.md gives their origin).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { verifySubjectAlternativeName } from '@sigstore/verify/dist/policy.js';
 import type { StoredCosignSignature } from '../../../functions/attach/cosign-layout.ts';
-import { signatureTag } from '../../../functions/attach/cosign-layout.ts';
 import { parseRekorBundle } from '../../../functions/attach/rekor-bundle.ts';
-import { SIMPLE_SIGNING_MEDIA_TYPE } from '../../../functions/attach/simple-signing.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
-import type { Descriptor } from '../../../functions/registry/manifest.ts';
-import { OCI_CONFIG, OCI_MANIFEST } from '../../../functions/registry/media-types.ts';
 import { embeddedPublicGoodTrustedRoot } from '../../../functions/tlog/trust.ts';
 import { parseBundle } from '../../../functions/verify/bundle-signature.ts';
 import {
@@ -26,27 +21,23 @@ import {
 import { checkCosignSignature } from '../../../functions/verify/cosign-signature.ts';
 import type { ImagePolicy } from '../../../functions/verify/policy.ts';
 import { verifyImage } from '../../../functions/verify/verifier.ts';
+import {
+  GITHUB_ISSUER,
+  keylessFixture,
+  mirrorServerSignature,
+  SERVER_IDENTITY,
+  SERVER_IMAGE,
+  serverSignatureLayer,
+  serverSignaturePayload,
+} from '../../helpers/keyless-fixture.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTokenServer, type TokenServer } from '../../helpers/token-server.ts';
 
-const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
+const fixture = keylessFixture;
 
-const GITHUB = 'https://token.actions.githubusercontent.com';
-const SERVER_IMAGE = {
-  host: 'index.docker.io',
-  repository: 'salrashid123/server_image',
-  digest: 'sha256:c05263d2ff654c3a94243662440913f045075d59c436e2c69e9145ec2b87a321',
-};
-const SERVER_IDENTITY = {
-  subjectAlternativeName:
-    'https://github.com/salrashid123/go-bazel-github-workflow/.github/workflows/release.yaml@refs/tags/v0.0.30',
-  issuer: GITHUB,
-};
-const sigManifest = JSON.parse(fixture('cosign-sig-manifest.EXTRACTED.txt').toString('utf8')) as {
-  layers: Array<Descriptor & { annotations: Record<string, string> }>;
-};
-const layer = sigManifest.layers[0]!;
-const payload = fixture('cosign-payload.RECONSTRUCTED.bin');
+const GITHUB = GITHUB_ISSUER;
+const layer = serverSignatureLayer;
+const payload = serverSignaturePayload;
 
 function storedSignature(overrides: Partial<StoredCosignSignature> = {}): StoredCosignSignature {
   const a = layer.annotations;
@@ -151,19 +142,7 @@ describe('keyless cosign signature layer (salrashid123/server_image, public-good
     assert.equal(checkCosignSignature(storedSignature(), mirror, accepted, trust).outcome, 'valid');
   });
 
-  /** The image's real `.sig` manifest layer, put into a test registry under the image's digest. */
-  async function mirrorSignature(registry: RegistryClient, image: typeof SERVER_IMAGE): Promise<void> {
-    // The layer is the real one; the config is ours (the original's bytes were not published).
-    await registry.putBlob(image, payload, SIMPLE_SIGNING_MEDIA_TYPE);
-    const config = await registry.putBlob(image, Buffer.from('{"rootfs":{"type":"layers"}}'), OCI_CONFIG);
-    const manifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] };
-    await registry.putManifest(
-      image,
-      signatureTag(image.digest),
-      Buffer.from(JSON.stringify(manifest)),
-      OCI_MANIFEST,
-    );
-  }
+  const mirrorSignature = mirrorServerSignature;
   const watchlistPolicy = {
     ...policyFor(SERVER_IDENTITY),
     references: ['index.docker.io/salrashid123/server_image'],

@@ -9,18 +9,14 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { getTrustedRoot } from '@sigstore/tuf';
-import { signatureTag } from '../../../functions/attach/cosign-layout.ts';
-import { SIMPLE_SIGNING_MEDIA_TYPE } from '../../../functions/attach/simple-signing.ts';
 import { InvalidInputError, SigsentryError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
-import { OCI_CONFIG, OCI_MANIFEST } from '../../../functions/registry/media-types.ts';
 import { loadReverifyConfig } from '../../../functions/reverify/config.ts';
 import { embeddedPublicGoodTrustedRoot } from '../../../functions/tlog/trust.ts';
 import {
@@ -31,14 +27,23 @@ import {
   publicGoodTufFromEnv,
 } from '../../../functions/verify/public-good-root.ts';
 import { verifyImage } from '../../../functions/verify/verifier.ts';
+import {
+  mirrorServerSignature,
+  SERVER_IDENTITY,
+  SERVER_IMAGE,
+  SERVER_REFERENCE,
+} from '../../helpers/keyless-fixture.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
-import { startTufRepository, type TufRepository } from '../../helpers/tuf-repository.ts';
+import {
+  PUBLIC_GOOD_TRUSTED_ROOT,
+  STAGING_TRUSTED_ROOT,
+  startTufRepository,
+  type TufRepository,
+} from '../../helpers/tuf-repository.ts';
 
-const require = createRequire(import.meta.url);
-const seeds = require('@sigstore/tuf/seeds.json') as Record<string, { targets: Record<string, string> }>;
 /** The trusted_root.json embedded in @sigstore/tuf, byte for byte. */
-const EMBEDDED = Buffer.from(seeds[DEFAULT_TUF_URL]!.targets['trusted_root.json']!, 'base64');
-const STAGING = fs.readFileSync(new URL('../../fixtures/tlog/staging_trusted_root.json', import.meta.url));
+const EMBEDDED = PUBLIC_GOOD_TRUSTED_ROOT;
+const STAGING = STAGING_TRUSTED_ROOT;
 
 const json = (root: TrustedRoot) => TrustedRoot.toJSON(root);
 const parsed = (bytes: Buffer) => json(TrustedRoot.fromJSON(JSON.parse(bytes.toString('utf8'))));
@@ -219,40 +224,16 @@ describe('the public-good trusted root refreshed through TUF', () => {
   });
 
   describe('the refreshed root is the one keyless signatures are verified with', () => {
-    // A real public-good keyless cosign signature (test/unit/verify/fixtures/SOURCE.md).
-    const fixture = (name: string) => fs.readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
-    const sigManifest = JSON.parse(fixture('cosign-sig-manifest.EXTRACTED.txt').toString('utf8'));
-    const layer = sigManifest.layers[0];
-    const identity = {
-      subjectAlternativeName:
-        'https://github.com/salrashid123/go-bazel-github-workflow/.github/workflows/release.yaml@refs/tags/v0.0.30',
-      issuer: 'https://token.actions.githubusercontent.com',
-    };
-    const policy = {
-      keys: [],
-      identities: [identity],
-      references: ['index.docker.io/salrashid123/server_image'],
-    };
+    // A real public-good keyless cosign signature (test/helpers/keyless-fixture.ts).
+    const policy = { keys: [], identities: [SERVER_IDENTITY], references: [SERVER_REFERENCE] };
     let testRegistry: TestRegistry;
     let registry: RegistryClient;
     let image: { host: string; repository: string; digest: string };
     before(async () => {
       testRegistry = await startRegistry();
       registry = new RegistryClient({ allowedHosts: [testRegistry.host] });
-      image = {
-        host: testRegistry.host,
-        repository: 'salrashid123/server_image',
-        digest: 'sha256:c05263d2ff654c3a94243662440913f045075d59c436e2c69e9145ec2b87a321',
-      };
-      await registry.putBlob(image, fixture('cosign-payload.RECONSTRUCTED.bin'), SIMPLE_SIGNING_MEDIA_TYPE);
-      const config = await registry.putBlob(image, Buffer.from('{"rootfs":{"type":"layers"}}'), OCI_CONFIG);
-      const manifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] };
-      await registry.putManifest(
-        image,
-        signatureTag(image.digest),
-        Buffer.from(JSON.stringify(manifest)),
-        OCI_MANIFEST,
-      );
+      image = { ...SERVER_IMAGE, host: testRegistry.host };
+      await mirrorServerSignature(registry, image);
     });
     after(() => testRegistry?.stop());
 
