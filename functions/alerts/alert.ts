@@ -61,6 +61,13 @@ export const AlertInputSchema = z.object({
   evidence: EvidenceSchema,
   /** Stable identity of the incident; defaults to kind + subject. */
   key: z.string().min(1).optional(),
+  /**
+   * Which occurrence of the incident this raise reports (reverifyImages: when the tag's verdict
+   * changed). A raise of another occurrence than the open alert's is news (`changed`): a forgery
+   * planted again while the first one's alert is still open pages again. The same occurrence raised
+   * again (a delivery retried) is a repeat. Absent: severity and digest alone decide.
+   */
+  occurrence: z.string().min(1).max(200).optional(),
 });
 export type AlertInput = z.infer<typeof AlertInputSchema>;
 

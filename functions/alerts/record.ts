@@ -18,7 +18,8 @@ import { boundAlert, boundAlertInput, MAX_SUBJECT_CHARS } from './bounds.ts';
 
 /**
  * `changed`: an open incident recurred in a way its channels must hear of, though it is no new
- * incident: its severity rose, or it now concerns another digest (a tag moved again).
+ * incident: its severity rose, it now concerns another digest (a tag moved again), or the raise
+ * names another occurrence (`occurrence`: a tag tampered with again while its alert is open).
  */
 export type RaiseStatus = 'new' | 'repeat' | 'reopened' | 'changed';
 
@@ -125,6 +126,7 @@ export function nextAlert(
       peakSeverity: status === 'reopened' ? checked.severity : higher(peakOf(previous), checked.severity),
       summary: checked.summary,
       evidence: checked.evidence,
+      occurrence: checked.occurrence,
       state: 'open',
       count: previous.count + 1,
       lastSeen: at,
@@ -150,6 +152,8 @@ function higher(a: Alert['severity'], b: Alert['severity']): Alert['severity'] {
 function changedFrom(previous: Alert, next: AlertInput): boolean {
   // Above the highest it has been while open: a log flapping between MEDIUM and HIGH pages once.
   if (severityRank(next.severity) > severityRank(peakOf(previous))) return true;
+  // Another occurrence of an incident still open (a forgery planted again): not a retried delivery.
+  if (next.occurrence !== undefined && next.occurrence !== previous.occurrence) return true;
   const [before, now] = [previous.evidence.digest, next.evidence.digest];
   return before !== undefined && now !== undefined && before !== now;
 }

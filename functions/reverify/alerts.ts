@@ -54,6 +54,11 @@ export interface TagChange {
   ref: string;
   verdict: Verdict;
   previous: { status: VerdictStatus; digest: string } | undefined;
+  /**
+   * When the verdict changed to this one (its record's `changedAt`): the raises' `occurrence`, so a
+   * change delivered again is a repeat and a later change to the same status is news.
+   */
+  occurrence?: string;
 }
 
 function evidenceOf(change: TagChange): AlertInput['evidence'] {
@@ -101,6 +106,7 @@ export function alertsForChange(change: TagChange): { raise: AlertInput[]; resol
       key: tagAlertKey(kind, ref),
       summary: `${ref} ${what}: ${verdict.reasons[0] ?? verdict.status}`,
       evidence: evidenceOf(change),
+      ...(change.occurrence === undefined ? {} : { occurrence: change.occurrence }),
     });
     if (moved) {
       raise.push({
@@ -110,6 +116,7 @@ export function alertsForChange(change: TagChange): { raise: AlertInput[]; resol
         key: tagAlertKey('tag-moved', ref),
         summary: `${ref} moved from ${previous.digest} to ${verdict.digest}, which is ${verdict.status}`,
         evidence: evidenceOf(change),
+        ...(change.occurrence === undefined ? {} : { occurrence: change.occurrence }),
       });
     }
   }
@@ -121,6 +128,28 @@ export function alertsForChange(change: TagChange): { raise: AlertInput[]; resol
 }
 
 /**
+ * The raises of a change that a newer change cannot replace: those of kinds only an operator
+ * resolves. A change whose delivery lapsed unfinished is replaced by the next one (its resolves
+ * would be wrong after it), but a forgery removed before its alert went out must still be told.
+ */
+export function overtakenRaises(change: TagChange): AlertInput[] {
+  return alertsForChange(change).raise.filter((a) => RESOLVED_BY_OPERATOR.includes(a.kind));
+}
+
+/** `alerts` without repeats of one occurrence of one incident (kept first), at most `max` of them. */
+export function distinctRaises(alerts: readonly AlertInput[], max = 8): AlertInput[] {
+  const seen = new Set<string>();
+  return alerts
+    .filter((a) => {
+      const id = `${a.key ?? a.kind}|${a.occurrence ?? ''}`;
+      if (seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    })
+    .slice(-max);
+}
+
+/**
  * Raises, then resolves, the alerts of a change. `before` runs before each call (core.ts renews its
  * delivery claim there, and throws to stop when another pass has taken the tag).
  */
@@ -128,8 +157,11 @@ export async function deliverAlerts(
   sink: AlertSink,
   change: TagChange,
   before: () => Promise<void> = async () => {},
+  /** Raises an earlier change still owed when this one replaced it (overtakenRaises), told first. */
+  overtaken: readonly AlertInput[] = [],
 ): Promise<{ raised: number; resolved: number }> {
-  const { raise, resolve } = alertsForChange(change);
+  const { raise: own, resolve } = alertsForChange(change);
+  const raise = [...overtaken, ...own];
   for (const alert of raise) {
     await before();
     await sink.raise(alert);

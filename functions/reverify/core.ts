@@ -9,7 +9,7 @@
 import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
-import type { AlertSink } from '../alerts/alert.ts';
+import type { AlertInput, AlertSink } from '../alerts/alert.ts';
 import { DependencyError, SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
@@ -21,7 +21,14 @@ import { type ImagePolicy, policyId } from '../verify/policy.ts';
 import { collectSignatures, type SignatureFingerprint, signatureFingerprint } from '../verify/sources.ts';
 import type { SignatureFinding, SignatureLayout, Verdict, VerdictStatus } from '../verify/verdict.ts';
 import { applyKeyStates, type KeyStateLookup, verdictOf, verifyImage } from '../verify/verifier.ts';
-import { alertsForChange, deliverAlerts, type TagChange, tagAlertKey } from './alerts.ts';
+import {
+  alertsForChange,
+  deliverAlerts,
+  distinctRaises,
+  overtakenRaises,
+  type TagChange,
+  tagAlertKey,
+} from './alerts.ts';
 import type { InclusionRechecker } from './inclusion.ts';
 import {
   buildInventory,
@@ -484,6 +491,28 @@ export async function reverifyOnce(
   }
 
   /**
+   * The change `prior` records (its delivery's previous verdict to its own), as its delivery would
+   * have told it: its verdict rebuilt from what the record keeps.
+   */
+  function storedChange(item: InventoryItem, prior: TagRecord): TagChange {
+    const image = { host: item.host, repository: item.repository, digest: prior.digest };
+    const stored = verdictOf(
+      image,
+      prior.findings,
+      prior.fingerprint,
+      new Date(prior.checkedAt),
+      prior.verifiedLayouts,
+      prior.foreignOmitted,
+    );
+    return {
+      ref: item.ref,
+      verdict: { ...stored, status: prior.status, reasons: prior.reasons },
+      previous: prior.delivery?.previous ?? undefined,
+      occurrence: prior.changedAt,
+    };
+  }
+
+  /**
    * A verdict that could not be stored (`err`: Firestore down, or a record it refuses) must not take
    * its alerts with it. Its raises go out now (an ALERT line pages whatever else fails), with no claim
    * since none could be written; its resolves wait for a pass that stores it: a resolve landing after
@@ -491,8 +520,13 @@ export async function reverifyOnce(
    * leaves one open. The tag is this pass's error (and `verification-stale` once it lasts), and the
    * next pass judges it against the record that stands, so it raises the change again.
    */
-  async function raiseUnstored(ref: string, owed: TagChange, err: unknown): Promise<SigsentryError> {
-    const { raise } = alertsForChange(owed);
+  async function raiseUnstored(
+    ref: string,
+    owed: TagChange,
+    overtaken: readonly AlertInput[],
+    err: unknown,
+  ): Promise<SigsentryError> {
+    const raise = [...overtaken, ...alertsForChange(owed).raise];
     const failed: string[] = [];
     for (const alert of raise) {
       try {
@@ -548,7 +582,11 @@ export async function reverifyOnce(
     const { policy, id } = policyOf(item.source, item.ref);
     const fingerprint = await fingerprintOf(image);
     const sameImage = prior !== undefined && prior.digest === digest && prior.policy === id;
-    const expectedLayouts: SignatureLayout[] = sameImage ? prior.verifiedLayouts : [];
+    // Layouts that verified stay expected when only the trust changed (a log added, the public-good
+    // root refreshed): the loss of one is `missing` still. Under another policy they are not.
+    const samePolicy =
+      prior !== undefined && prior.digest === digest && samePolicyBasis(prior.policy, policy);
+    const expectedLayouts: SignatureLayout[] = samePolicy ? prior.verifiedLayouts : [];
     const memoKey = `${repo.host}/${repo.repository}@${digest}|${id}|${fingerprint.signatureManifest}|${fingerprint.referrers}|${expectedLayouts.join(',')}`;
     let pending = memo.get(memoKey);
     if (pending === undefined) {
@@ -606,26 +644,33 @@ export async function reverifyOnce(
     const { verdict, cached } = await pending;
 
     const changed = prior === undefined || prior.status !== verdict.status || prior.digest !== digest;
+    const at = verdict.evidence.checkedAt;
     const change: TagChange = {
       ref: item.ref,
       verdict,
       previous: prior === undefined ? undefined : { status: prior.status, digest: prior.digest },
+      occurrence: changed ? at : prior.changedAt,
     };
     // A delivery recorded on `prior` and lapsed may not have finished: its change is delivered
     // again, unless this verdict's own change (which raises and resolves every kind) replaces it.
+    // What a replaced change raised of kinds only an operator resolves is owed all the same.
     const lapsed = prior?.delivery;
+    const replaced = lapsed !== undefined && hasAlerts(change);
     const owed =
-      lapsed !== undefined && !hasAlerts(change)
-        ? { ...change, previous: lapsed.previous ?? undefined }
-        : change;
-    const delivery: TagDelivery | undefined = !hasAlerts(owed)
-      ? undefined
-      : {
-          id: crypto.randomUUID(),
-          until: new Date(now().getTime() + DELIVERY_CLAIM_MS).toISOString(),
-          previous: owed.previous ?? null,
-        };
-    const at = verdict.evidence.checkedAt;
+      lapsed !== undefined && !replaced ? { ...change, previous: lapsed.previous ?? undefined } : change;
+    const overtaken = distinctRaises([
+      ...(lapsed?.overtaken ?? []),
+      ...(replaced ? overtakenRaises(storedChange(item, prior!)) : []),
+    ]);
+    const delivery: TagDelivery | undefined =
+      !hasAlerts(owed) && overtaken.length === 0
+        ? undefined
+        : {
+            id: crypto.randomUUID(),
+            until: new Date(now().getTime() + DELIVERY_CLAIM_MS).toISOString(),
+            previous: owed.previous ?? null,
+            ...(overtaken.length > 0 ? { overtaken } : {}),
+          };
     // Layouts whose signatures verified, a log inclusion failure notwithstanding: the layout is
     // expected from now on, so its disappearance is `missing` whatever the log does.
     const good = verdict.findings
@@ -658,7 +703,12 @@ export async function reverifyOnce(
     try {
       put = await deps.store.put(record, prior);
     } catch (err) {
-      throw await raiseUnstored(item.ref, owed, err);
+      // One occurrence while the record stands: a verdict that cannot be stored pages once, not every pass.
+      const unstored = {
+        ...owed,
+        occurrence: `unstored:${prior?.changedAt ?? 'none'}:${verdict.status}:${digest}`,
+      };
+      throw await raiseUnstored(item.ref, unstored, overtaken, err);
     }
     if (put === 'superseded') return 'superseded';
     let delivered = { raised: 0, resolved: 0 };
@@ -673,7 +723,7 @@ export async function reverifyOnce(
         calls++;
       };
       try {
-        delivered = await deliverAlerts(deps.alerts, owed, hold);
+        delivered = await deliverAlerts(deps.alerts, owed, hold, overtaken);
       } catch (cause) {
         if (cause instanceof DeliveryClaimLost) return await lostClaim(item, record, calls);
         throw new SigsentryError(

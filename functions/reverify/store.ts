@@ -12,10 +12,12 @@ import {
   type Timestamp,
   type UpdateData,
 } from '@google-cloud/firestore';
+import type { AlertInput } from '../alerts/alert.ts';
 import { DependencyError } from '../errors.ts';
 import { ALREADY_EXISTS, codeOf, FAILED_PRECONDITION, NOT_FOUND } from '../state/firestore-codes.ts';
 import type { SignatureFingerprint } from '../verify/sources.ts';
 import type { SignatureFinding, SignatureLayout, VerdictStatus } from '../verify/verdict.ts';
+import { distinctRaises } from './alerts.ts';
 
 export const TAGS_COLLECTION = 'tags';
 export const TAG_SCHEMA_VERSION = 1;
@@ -70,6 +72,11 @@ export interface TagDelivery {
   until: string;
   /** The verdict the change was from (none for a tag's first), to deliver the change again. */
   previous: { status: VerdictStatus; digest: string } | null;
+  /**
+   * Raises of an earlier change this one replaced before they went out, of kinds only an operator
+   * resolves (reverify/alerts.ts overtakenRaises): told first by whichever pass delivers this change.
+   */
+  overtaken?: AlertInput[];
 }
 
 /** What a conditional store did: wrote the verdict, or left the tag to a newer one. */
@@ -113,15 +120,21 @@ export interface TagStore {
  * given as the previous one, which makes the stored verdict a change with alerts.
  */
 export function reopenedDelivery(
-  stored: Pick<TagRecord, 'status' | 'digest'>,
+  stored: Pick<TagRecord, 'status' | 'digest' | 'delivery'>,
   mine: TagRecord,
   at: string,
 ): TagDelivery {
   const same = stored.status === mine.status && stored.digest === mine.digest;
+  // What either delivery still owed of earlier changes stays owed.
+  const overtaken = distinctRaises([
+    ...(mine.delivery?.overtaken ?? []),
+    ...(stored.delivery?.overtaken ?? []),
+  ]);
   return {
     id: crypto.randomUUID(),
     until: at,
     previous: same ? (mine.delivery?.previous ?? null) : { status: mine.status, digest: mine.digest },
+    ...(overtaken.length > 0 ? { overtaken } : {}),
   };
 }
 
