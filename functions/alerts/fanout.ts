@@ -51,19 +51,6 @@ function asNews(alert: Alert): Alert {
   return notice.peakSeverity === undefined ? notice : { ...notice, severity: notice.peakSeverity };
 }
 
-/**
- * Tells a channel of a resolution; first, when the resolution overtook a raise never told to this
- * channel, of the raise, as the open incident it was.
- */
-async function tellResolved(notifier: AlertNotifier, alert: Alert): Promise<void> {
-  const overtook = alert.undelivered?.overtook;
-  if (overtook?.channels.includes(notifier.name)) {
-    const { resolvedAt: _at, resolvedReason: _reason, ...raised } = asNews(alert);
-    await notifier.notify({ alert: { ...raised, state: 'open' }, status: overtook.status });
-  }
-  await notifier.resolved(withoutBookkeeping(alert));
-}
-
 /** Failures in a row after which a channel is left for the next run (down, not one bad notice). */
 const CHANNEL_DOWN_AFTER = 3;
 
@@ -143,6 +130,26 @@ export class FanOutAlertSink implements AlertSink {
     return raised;
   }
 
+  /**
+   * Tells a channel of a resolution; first, when the resolution overtook a raise never told to this
+   * channel, of the raise, as the open incident it was. The raise told is crossed off at once, so a
+   * resolution the channel refuses is retried alone.
+   */
+  private async tellResolved(notifier: AlertNotifier, alert: Alert): Promise<void> {
+    const pending = alert.undelivered;
+    const overtook = pending?.overtook;
+    if (pending !== undefined && overtook?.channels.includes(notifier.name)) {
+      const { resolvedAt: _at, resolvedReason: _reason, ...raised } = asNews(alert);
+      await notifier.notify({ alert: { ...raised, state: 'open' }, status: overtook.status });
+      try {
+        await this.recorder.markOvertakenTold(alert.key, pending.at, [notifier.name]);
+      } catch {
+        // As in delivered(): the worst it leaves is the raise told once more with the resolution.
+      }
+    }
+    await notifier.resolved(withoutBookkeeping(alert));
+  }
+
   /** Resolves, and tells every channel; a retry tells those a failed attempt left untold. */
   async resolve(key: string, reason: string): Promise<void> {
     const alert: Alert | undefined = await this.recorder.markResolved(key, reason, this.channels());
@@ -151,7 +158,7 @@ export class FanOutAlertSink implements AlertSink {
     const targets = this.notifiers.filter(
       (n) => owed === undefined || (owed.status === 'resolved' && owed.channels.includes(n.name)),
     );
-    const results = await Promise.allSettled(targets.map((n) => tellResolved(n, alert)));
+    const results = await Promise.allSettled(targets.map((n) => this.tellResolved(n, alert)));
     const failures = results.flatMap((r, i) =>
       r.status === 'rejected' ? [{ sink: targets[i]!.name, error: r.reason }] : [],
     );
@@ -192,7 +199,7 @@ export class FanOutAlertSink implements AlertSink {
         if (alert === undefined || owed === undefined || !owed.channels.includes(notifier.name)) continue;
         if (Date.parse(owed.at) > newest) continue;
         try {
-          if (owed.status === 'resolved') await tellResolved(notifier, alert);
+          if (owed.status === 'resolved') await this.tellResolved(notifier, alert);
           else await notifier.notify({ alert: asNews(alert), status: owed.status });
         } catch (error) {
           result.failures.push({ key: alert.key, sink: notifier.name, error });

@@ -13,7 +13,14 @@ import {
   alertDocumentId,
   alertKey,
 } from './alert.ts';
-import { type AlertRecorder, nextAlert, type RaisedAlert, resolution, withDelivered } from './record.ts';
+import {
+  type AlertRecorder,
+  nextAlert,
+  type RaisedAlert,
+  resolution,
+  withDelivered,
+  withOvertakenTold,
+} from './record.ts';
 
 export const ALERTS_COLLECTION = 'alerts';
 
@@ -79,6 +86,20 @@ export class FirestoreAlertStore implements AlertRecorder, AlertSink {
         const snap = await tx.get(ref);
         if (!snap.exists) return;
         const updated = withDelivered(AlertSchema.parse(snap.data()), at, channels);
+        if (updated !== undefined) tx.set(ref, updated);
+      });
+    } catch (err) {
+      throw new DependencyError('firestore', `could not record the delivery of alert ${key}`, {}, err);
+    }
+  }
+
+  async markOvertakenTold(key: string, at: string, channels: readonly string[]): Promise<void> {
+    const ref = this.ref(key);
+    try {
+      await this.db.runTransaction(async (tx) => {
+        const snap = await tx.get(ref);
+        if (!snap.exists) return;
+        const updated = withOvertakenTold(AlertSchema.parse(snap.data()), at, channels);
         if (updated !== undefined) tx.set(ref, updated);
       });
     } catch (err) {

@@ -4,7 +4,14 @@
  */
 import type { Alert, AlertInput, AlertSink } from './alert.ts';
 import { alertKey, storedAlertKey } from './alert.ts';
-import { type AlertRecorder, nextAlert, type RaisedAlert, resolution, withDelivered } from './record.ts';
+import {
+  type AlertRecorder,
+  nextAlert,
+  type RaisedAlert,
+  resolution,
+  withDelivered,
+  withOvertakenTold,
+} from './record.ts';
 
 export class MemoryAlertSink implements AlertSink, AlertRecorder {
   /** Every raise, in order, as it was received. */
@@ -47,6 +54,13 @@ export class MemoryAlertSink implements AlertSink, AlertRecorder {
     const stored = storedAlertKey(key);
     const alert = this.alerts.get(stored);
     const updated = alert === undefined ? undefined : withDelivered(alert, at, channels);
+    if (updated !== undefined) this.alerts.set(stored, updated);
+  }
+
+  async markOvertakenTold(key: string, at: string, channels: readonly string[]): Promise<void> {
+    const stored = storedAlertKey(key);
+    const alert = this.alerts.get(stored);
+    const updated = alert === undefined ? undefined : withOvertakenTold(alert, at, channels);
     if (updated !== undefined) this.alerts.set(stored, updated);
   }
 

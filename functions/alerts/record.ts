@@ -41,6 +41,8 @@ export interface AlertRecorder {
   markResolved(key: string, reason: string, channels?: readonly string[]): Promise<Alert | undefined>;
   /** Channels told of the change made at `at`; a newer change keeps its own list. */
   markDelivered(key: string, at: string, channels: readonly string[]): Promise<void>;
+  /** Channels told the raise that the resolution made at `at` overtook (withOvertakenTold). */
+  markOvertakenTold(key: string, at: string, channels: readonly string[]): Promise<void>;
   /** Alerts with a notice still owed to `channel` (to any channel without one), the longest owed first. */
   listOwed(limit: number, channel?: string): Promise<Alert[]>;
   /** The alert as it is stored now. */
@@ -63,6 +65,22 @@ export function withDelivered(alert: Alert, at: string, delivered: readonly stri
       channels,
       ...(untold.length > 0 ? { overtook: { ...overtook!, channels: untold } } : {}),
     },
+  };
+}
+
+/**
+ * `alert` with `told` crossed off the raise its resolution overtook (they were told it, not yet
+ * the resolution), if `at` is still its last change; undefined when there is nothing to cross off.
+ */
+export function withOvertakenTold(alert: Alert, at: string, told: readonly string[]): Alert | undefined {
+  const pending = alert.undelivered;
+  if (pending?.overtook === undefined || pending.at !== at) return undefined;
+  const { overtook, ...notice } = pending;
+  const untold = overtook.channels.filter((c) => !told.includes(c));
+  if (untold.length === overtook.channels.length) return undefined;
+  return {
+    ...alert,
+    undelivered: { ...notice, ...(untold.length > 0 ? { overtook: { ...overtook, channels: untold } } : {}) },
   };
 }
 

@@ -218,6 +218,7 @@ describe('fan-out: the record first, then every channel on its own', () => {
       },
       markResolved: async () => undefined,
       markDelivered: async () => {},
+      markOvertakenTold: async () => {},
       listOwed: async () => [],
       get: async () => undefined,
     };

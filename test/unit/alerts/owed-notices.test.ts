@@ -273,4 +273,26 @@ describe('owed alert notices are redelivered without waiting for the alert to re
     assert.deepEqual(webhook.resolvedSeen, ['rogue-signature:log:7']);
     assert.equal(recorder.alerts.get('rogue-signature:log:7')?.undelivered, undefined);
   });
+  it('a resolution the channel refuses after it took the overtaken raise is retried alone', async () => {
+    const time = clock();
+    const recorder = new MemoryAlertSink(time.now);
+    const webhook = new RecordingNotifier('webhook');
+    const sink = new FanOutAlertSink({ recorder, notifiers: [webhook], now: time.now });
+    webhook.fail = true;
+    await assert.rejects(sink.raise(rogue()), AlertDeliveryError);
+    webhook.fail = false;
+    webhook.failResolved = true; // the raise reaches it, the resolution does not
+    await assert.rejects(sink.resolve('rogue-signature:log:7', 'fixed'), AlertDeliveryError);
+    webhook.failResolved = false;
+    assert.equal(recorder.alerts.get('rogue-signature:log:7')?.undelivered?.overtook, undefined);
+    time.pass(10 * 60_000);
+    assert.equal((await sink.redeliverOwed()).told, 1);
+    assert.deepEqual(
+      webhook.seen.map((r) => r.status),
+      ['new'],
+      'the raise told once',
+    );
+    assert.deepEqual(webhook.resolvedSeen, ['rogue-signature:log:7']);
+    assert.equal(recorder.alerts.get('rogue-signature:log:7')?.undelivered, undefined);
+  });
 });
