@@ -8,7 +8,8 @@
  * The metadata is kept per mirror under os.tmpdir() (Cloud Run's /tmp), so each refresh fetches
  * little (the next root version, which answers 404, and timestamp.json; snapshot, targets and
  * trusted_root.json only when they changed) and rollbacks are caught against what this instance
- * already trusted. A refresh that fails (the mirror unreachable, a signature or hash that does not
+ * already trusted; a fresh instance (an empty /tmp) is held only by the metadata's expiry, as
+ * cosign's and sigstore-js's clients with an empty cache are. A refresh that fails (the mirror unreachable, a signature or hash that does not
  * verify, expired metadata, a target that is not a usable trusted root) is a PublicGoodRootError
  * naming the mirror and why: nothing the mirror said is used, and nothing older stands in for it
  * (reverify/core.ts then judges no watchlist tag that pass).
@@ -34,9 +35,16 @@ export type PublicGoodTuf = { mirror: 'none' } | { mirror: string; initialRoot?:
  * Why a refresh failed. `unreachable`: the mirror did not answer, or not with the file (an outage,
  * a wrong URL); `expired`: metadata past its expiry (a stale or frozen mirror); `refused`: metadata
  * or a target that does not verify (a signature, a threshold, a hash, a version rolled back);
- * `malformed`: not metadata or not a trusted root; `no-initial-root`: nothing to start from.
+ * `malformed`: not metadata or not a trusted root; `no-initial-root`: nothing to start from;
+ * `cache`: the instance could not keep the metadata (its /tmp full, read-only or not a directory).
  */
-export type RefreshFailure = 'unreachable' | 'expired' | 'refused' | 'malformed' | 'no-initial-root';
+export type RefreshFailure =
+  | 'unreachable'
+  | 'expired'
+  | 'refused'
+  | 'malformed'
+  | 'no-initial-root'
+  | 'cache';
 
 export class PublicGoodRootError extends SigsentryError {
   readonly mirror: string;
@@ -145,51 +153,76 @@ export interface PublicGoodRootSource {
   forPass(): Promise<TrustedRoot>;
 }
 
-const TUF_ERRORS_UNREACHABLE = /^(DownloadError|DownloadHTTPError|FetchError|AbortError|TimeoutError)$/;
+/** Network failures as undici and Node name them (typed fields, never text the mirror wrote). */
 const NETWORK_CODES =
-  /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EPIPE|UND_ERR_[A-Z_]+|FETCH_ERROR)$/;
+  /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EPIPE|UND_ERR_[A-Z_]+)$/;
+/**
+ * tuf-js flattens a snapshot's or targets' download error into a RuntimeError's message:
+ * `Unable to load … error ${error}`. Only its own prefix followed by what a failed download reads
+ * as (fetch's "TypeError: fetch failed", a timeout's name, tuf-js's "Error: Failed to download") is
+ * taken as the mirror being unreachable: text after it may be the mirror's, and must not decide.
+ */
+const FLATTENED_DOWNLOAD_FAILURE =
+  /^Unable to load (snapshot metadata|targets) error (TypeError: fetch failed|TimeoutError: |AbortError: |Error: Failed to download$)/;
 
-/** The messages of an error and its causes, outermost first. */
-function causes(
-  err: unknown,
-): Array<{ name: string; message: string; code?: unknown; statusCode?: unknown }> {
-  const out = [];
+/** tuf-js's own words for an expired snapshot or targets, flattened as above (the whole message). */
+const FLATTENED_EXPIRY =
+  /^Unable to load (snapshot metadata|targets) error Error: (snapshot|targets)\.json is expired$/;
+
+interface Cause {
+  /** The error's `name` and its class's: tuf-js's classes keep `Error` as their name. */
+  names: string[];
+  message: string;
+  code?: unknown;
+  statusCode?: unknown;
+  syscall?: unknown;
+}
+
+/** An error and its causes, outermost first. */
+function causes(err: unknown): Cause[] {
+  const out: Cause[] = [];
   for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
     if (!(e instanceof Error)) {
-      out.push({ name: typeof e, message: String(e) });
+      out.push({ names: [typeof e], message: String(e) });
       break;
     }
-    const { code, statusCode } = e as { code?: unknown; statusCode?: unknown };
-    out.push({ name: e.constructor.name, message: e.message, code, statusCode });
+    const { code, statusCode, syscall } = e as { code?: unknown; statusCode?: unknown; syscall?: unknown };
+    out.push({ names: [e.name, e.constructor.name], message: e.message, code, statusCode, syscall });
     e = e.cause;
   }
   return out;
 }
 
+const named = (c: Cause, ...names: string[]) => c.names.some((n) => names.includes(n));
+
 /**
  * Why a refresh failed, from the error @sigstore/tuf threw (a TUFError whose cause is tuf-js's) or
- * the JSON and protobuf parsers'. tuf-js wraps the snapshot's and the targets' errors in a
- * RuntimeError whose message quotes them, so the messages are read too.
+ * the file system's, by the errors' types and codes. A failure the mirror could have caused on
+ * purpose is never read as an outage (only a WARNING) from text it wrote: anything not known to be
+ * unreachable, expired, local or malformed is `refused`.
  */
 export function refreshFailureOf(err: unknown): RefreshFailure {
   const chain = causes(err);
-  const text = chain.map((c) => c.message).join(': ');
   if (chain.some((c) => c.code === 'TUF_INIT_CACHE_ERROR')) return 'no-initial-root';
-  if (chain.some((c) => c.name === 'ExpiredMetadataError') || /\bis expired\b/.test(text)) return 'expired';
+  if (chain.some((c) => named(c, 'ExpiredMetadataError') || FLATTENED_EXPIRY.test(c.message)))
+    return 'expired';
+  // More bytes than the metadata allows: the mirror's doing, not an outage.
+  if (chain.some((c) => named(c, 'DownloadLengthMismatchError'))) return 'refused';
+  const network = (c: Cause) => typeof c.code === 'string' && NETWORK_CODES.test(c.code);
   if (
     chain.some(
       (c) =>
-        TUF_ERRORS_UNREACHABLE.test(c.name) ||
         typeof c.statusCode === 'number' ||
-        (typeof c.code === 'string' && NETWORK_CODES.test(c.code)),
-    ) ||
-    /\b(DownloadHTTPError|Failed to download|fetch failed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|network timeout|socket hang up)\b/i.test(
-      text,
+        named(c, 'TimeoutError', 'AbortError') ||
+        network(c) ||
+        FLATTENED_DOWNLOAD_FAILURE.test(c.message),
     )
   ) {
     return 'unreachable';
   }
-  if (chain.some((c) => c.name === 'SyntaxError' || c.name === 'TypeError')) return 'malformed';
+  // The instance's own /tmp (full, read-only, not a directory): nothing the mirror said.
+  if (chain.some((c) => typeof c.syscall === 'string' && !network(c))) return 'cache';
+  if (chain.some((c) => named(c, 'SyntaxError'))) return 'malformed';
   return 'refused';
 }
 

@@ -8,7 +8,10 @@
  * (test/fixtures/tlog).
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import fs from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -191,6 +194,69 @@ describe('the public-good trusted root refreshed through TUF', () => {
       log.entries.map((e) => [e.severity, e['mirror'], e['reason']]),
       [['WARNING', gone.url, 'unreachable']],
     );
+  });
+
+  /** The repository behind a server that answers `file` with `answer` ('hang': never answers). */
+  async function inFrontOf(file: string, answer: Buffer | 'hang') {
+    const server = createServer(async (req, res) => {
+      const asked = new URL(req.url ?? '/', 'http://x').pathname;
+      if (asked === file) {
+        if (answer !== 'hang') res.writeHead(200, { 'content-type': 'application/json' }).end(answer);
+        return;
+      }
+      const upstream = await fetch(`${repo.url}${asked}`);
+      res.writeHead(upstream.status).end(Buffer.from(await upstream.arrayBuffer()));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    let err: unknown;
+    try {
+      const source = publicGoodRootSource({
+        tuf: { mirror: url, initialRoot: repo.initialRoot },
+        logger: createMemoryLogger(),
+        cacheDir: fs.mkdtempSync(path.join(cacheDir, 'front-')),
+        retries: 0,
+        timeoutMs: 300,
+      });
+      err = await source.forPass().then(
+        () => assert.fail('accepted'),
+        (e: unknown) => e,
+      );
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+    assert.ok(err instanceof PublicGoodRootError);
+    return err;
+  }
+
+  it('a mirror that times out (egress dropped) is unreachable, not refused', async () => {
+    const err = await inFrontOf('/timestamp.json', 'hang');
+    assert.equal(err.reason, 'unreachable', err.message);
+  });
+
+  it('words the mirror wrote never make a refusal an outage', async () => {
+    // tuf-js quotes the document's _type in its refusal: "expected 'timestamp', got fetch failed".
+    const forged = Buffer.from(JSON.stringify({ signed: { _type: 'fetch failed' }, signatures: [] }));
+    const err = await inFrontOf('/timestamp.json', forged);
+    assert.match(err.message, /fetch failed/);
+    assert.equal(err.reason, 'refused');
+  });
+
+  it('a cache directory that cannot be written is the instance’s fault, not the mirror’s', async () => {
+    const local = publicGoodRootSource({
+      tuf: tuf(),
+      logger: createMemoryLogger(),
+      cacheDir: '/dev/null/sigsentry-tuf',
+      retries: 0,
+    });
+    const err = await local.forPass().then(
+      () => assert.fail('accepted'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof PublicGoodRootError);
+    assert.equal(err.reason, 'cache', err.message);
   });
 
   it('passes that start at once share one refresh', async () => {
