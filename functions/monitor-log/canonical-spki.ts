@@ -4,8 +4,10 @@
  * (Rekor v1, rekor-tiles) accept elements appended to the SubjectPublicKeyInfo, its
  * AlgorithmIdentifier or an RSAPublicKey, and ignore them: the same key can arrive as different
  * bytes. Canonical form keeps the algorithm (OID and parameters) and the key, drops anything
- * after them and uses the shortest lengths, which is what every encoder (Go, OpenSSL, KMS)
- * writes, so a SHA-256 of it is the usual key fingerprint (rekor-monitor's, `openssl pkey`'s).
+ * after them inside the SubjectPublicKeyInfo and uses the shortest lengths, which is what every
+ * encoder (Go, OpenSSL, KMS) writes, so a SHA-256 of it is the usual key fingerprint
+ * (rekor-monitor's, `openssl pkey`'s). Data after the SubjectPublicKeyInfo is refused, as Go
+ * refuses it.
  */
 import { DerError, encodeTlv, hasMinimalHeader, readTlv, type Tlv } from './der.ts';
 
@@ -62,6 +64,10 @@ export function canonicalSpki(der: Buffer): Buffer {
 
 function canonicalize(der: Buffer): Buffer {
   const spki = element(der, 0, der.length, SEQUENCE, 'SubjectPublicKeyInfo');
+  // Go's x509.ParsePKIXPublicKey refuses it ("trailing data after ASN.1 of public-key"): bytes with
+  // more after the key were never the key Rekor read, and taking the first element of them would
+  // let a decoy key stand in front of the one that signed.
+  if (spki.end !== der.length) throw new DerError('trailing data after SubjectPublicKeyInfo');
   const alg = element(der, spki.contentStart, spki.end, SEQUENCE, 'AlgorithmIdentifier');
   const oid = element(der, alg.contentStart, alg.end, OID, 'algorithm OID');
   const params = oid.end < alg.end ? readTlv(der, oid.end) : undefined;
@@ -73,7 +79,6 @@ function canonicalize(der: Buffer): Buffer {
   const keyStart = bits.contentStart + 1;
   const rsa = isRsa(der, oid) ? rsaPublicKey(der, keyStart, bits.end) : undefined;
   const canonical =
-    spki.end === der.length &&
     (params ?? oid).end === alg.end &&
     bits.end === spki.end &&
     (rsa?.canonical ?? true) &&

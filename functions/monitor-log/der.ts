@@ -67,6 +67,9 @@ const EXPLICIT_VERSION = 0xa0;
 export function certificateSpki(cert: Buffer): Buffer {
   const outer = readTlv(cert, 0);
   if (outer.tag !== SEQUENCE) throw new DerError('certificate is not a SEQUENCE');
+  // Go's x509.ParseCertificate refuses it ("x509: trailing data"), so Rekor never read such bytes as
+  // one certificate.
+  if (outer.end !== cert.length) throw new DerError('trailing data after the certificate');
   const tbs = readTlv(cert, outer.contentStart);
   if (tbs.tag !== SEQUENCE) throw new DerError('tbsCertificate is not a SEQUENCE');
   let pos = tbs.contentStart;

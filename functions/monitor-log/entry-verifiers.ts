@@ -22,7 +22,17 @@ export interface ExtractedVerifier {
 }
 
 export type ExtractResult =
-  | { ok: true; kind: string; apiVersion: string; verifiers: ExtractedVerifier[] }
+  | {
+      ok: true;
+      kind: string;
+      apiVersion: string;
+      verifiers: ExtractedVerifier[];
+      /**
+       * Parts of the entry that could not be read although others could (a signature of several, a
+       * PEM block of several): the entry is reported unparseable, and its verifiers still matched.
+       */
+      unreadable?: string[];
+    }
   | { ok: false; kind: string | undefined; apiVersion: string | undefined; message: string };
 
 class Unreadable extends Error {}
@@ -41,33 +51,255 @@ function b64(value: unknown, what: string): Buffer {
   return Buffer.from(value, 'base64');
 }
 
-const PEM = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+const PEM_BEGIN = '-----BEGIN ';
+const PEM_END = '\n-----END ';
+const PEM_EOL = '-----';
+/** Go's base64.StdEncoding alphabet and padding, once CR, LF, spaces and tabs are dropped. */
+const STRICT_BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const PEM_SPACE = /[ \t\r\n]+/g;
 
-/** Every key or certificate in PEM text; PGP armour and other formats yield nothing. */
-function pemVerifiers(text: string, signature: Buffer | undefined): ExtractedVerifier[] {
-  const out: ExtractedVerifier[] = [];
-  for (const m of text.matchAll(PEM)) {
-    const label = m[1]!;
-    const type =
-      label === 'CERTIFICATE' ? 'certificate' : label.endsWith('PUBLIC KEY') ? 'publicKey' : undefined;
-    if (type === undefined || label.startsWith('PGP')) continue;
-    const der = Buffer.from(m[2]!.replace(/\s+/g, ''), 'base64');
-    out.push(signature === undefined ? { type, der } : { type, der, signature });
+export interface PemBlock {
+  type: string;
+  /** Undefined when the body is not base64 as Go reads it (Go passes over such a block). */
+  der: Buffer | undefined;
+}
+
+export interface PemScan {
+  blocks: PemBlock[];
+  /**
+   * Whether the text held a BEGIN and an END line that made no block (a BEGIN line not at a line
+   * start or without its dashes, headers running into the END, an END of another type or with text
+   * after it, a wanted block Go passes over). Go before its 2025 rewrite of Decode (the fix for
+   * CVE-2025-61723) paired BEGIN and END lines otherwise, and in such text may have read another
+   * block; Rekor v1 entries were logged by both. Well-formed PEM, headers or not, reads alike.
+   */
+  irregular: boolean;
+}
+
+/** Go pem getLine: the line at `from` without its trailing spaces, tabs and CRLF; where the next starts. */
+function lineAt(text: string, from: number): { start: number; end: number; next: number } {
+  const nl = text.indexOf('\n', from);
+  let end = nl < 0 ? text.length : nl;
+  const next = nl < 0 ? text.length : nl + 1;
+  if (nl > from && text.charCodeAt(nl - 1) === 13) end--;
+  while (end > from) {
+    const c = text.charCodeAt(end - 1);
+    if (c !== 32 && c !== 9) break;
+    end--;
   }
+  return { start: from, end, next };
+}
+
+/** Whether text[start, end) holds a colon (a bounded search: the text may hold none at all). */
+function hasColon(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (text.charCodeAt(i) === 58) return true;
+  return false;
+}
+
+/**
+ * The bytes of a PEM body as Go decodes them (spaces, tabs, CR and LF dropped, then padded standard
+ * base64), or undefined where Go's decoder fails.
+ */
+function pemBody(text: string, start: number, end: number): Buffer | undefined {
+  if (end <= start) return Buffer.alloc(0);
+  const b64 = text.slice(start, end).replace(PEM_SPACE, '');
+  // Node's decoder skips what it cannot read, so the text is held to Go's alphabet and padding
+  // first (Go, like Node, takes nonzero bits before the padding).
+  if (b64.length % 4 !== 0 || !STRICT_BASE64.test(b64)) return undefined;
+  return Buffer.from(b64, 'base64');
+}
+
+/**
+ * Every PEM block of a `wanted` type in `text` (bytes as latin1 characters), as repeated calls of
+ * Go's encoding/pem Decode find them: Rekor (pki/x509 NewPublicKey,
+ * cryptoutils.UnmarshalCertificatesFromPEM) and cosign read keys and certificates so, and Rekor
+ * keeps some as submitted (intoto 0.0.2 signature keys): the monitor must read the bytes they read.
+ *
+ * As Go's Decode since the 2025 fix of its quadratic search (CVE-2025-61723); the earlier form,
+ * the first BEGIN then the first END after it, finds the same blocks unless the scan is
+ * `irregular`. The first END line, then the last BEGIN line before it (at the start or after a
+ * newline); `Key: value` header lines after the BEGIN line are no part of the bytes; the END line
+ * names the same type and is followed by spaces or tabs only; the body is padded standard base64
+ * once spaces, tabs, CR and LF are dropped. Go passes over a block whose body is not, and goes on
+ * after its END line's "-----END ": such a block of a `wanted` type is returned with `der`
+ * undefined, for the caller to report. Linear in the text.
+ */
+export function pemBlocks(text: string, wanted: (type: string) => boolean): PemScan {
+  const out: PemBlock[] = [];
+  let irregular = false;
+  const done = () => ({ blocks: out, irregular });
+  let rest = 0;
+  /** The first BEGIN at or after `rest`, once searched for (-1: none left). */
+  let nextBegin = -2;
+  for (;;) {
+    const end = text.indexOf(PEM_END, rest);
+    if (end < 0) return done();
+    const trailer = end + PEM_END.length;
+    const start = rest;
+    rest = trailer; // where Go goes on when this END makes no block
+    // The last BEGIN wholly before the END (PEM_BEGIN holds no newline and text[end] is one).
+    if (nextBegin < start && nextBegin !== -1) nextBegin = text.indexOf(PEM_BEGIN, start);
+    if (nextBegin === -1) return done(); // no BEGIN left: no block either
+    if (nextBegin >= end) continue;
+    let begin = nextBegin;
+    const beginLineEnd = text.indexOf('\n', begin); // at most `end`
+    if (text.indexOf('-', beginLineEnd + 1) === end + 1) {
+      // The common case, found cheaply: no dash, so no BEGIN, between this BEGIN line and the END.
+      begin = text.lastIndexOf(PEM_BEGIN, beginLineEnd - 1);
+      nextBegin = -2;
+    } else {
+      for (;;) {
+        nextBegin = text.indexOf(PEM_BEGIN, begin + 1);
+        if (nextBegin < 0 || nextBegin >= end) break;
+        begin = nextBegin;
+      }
+    }
+    // From here on, a BEGIN and an END that make no block are text that Go releases may read
+    // differently (see PemScan): marked so until a block is made.
+    const wasIrregular: boolean = irregular;
+    irregular = true;
+    if (begin > start && text.charCodeAt(begin - 1) !== 10) continue;
+    const typeLine = lineAt(text, begin + PEM_BEGIN.length);
+    const typeEnd = typeLine.end - PEM_EOL.length;
+    if (typeEnd < typeLine.start || !text.startsWith(PEM_EOL, typeEnd)) continue;
+    const type = text.slice(typeLine.start, typeEnd);
+    let body = typeLine.next;
+    let headers = false;
+    for (;;) {
+      if (body >= text.length) return done(); // Go gives up on the whole text
+      const line = lineAt(text, body);
+      if (!hasColon(text, line.start, line.end)) break;
+      headers = true;
+      body = line.next;
+      // The END line read as a header: Go gives up on the whole text too (its next search would
+      // start before where it stands).
+      if (body > trailer) return done();
+    }
+    // After headers, a newline must come before the END line.
+    if (headers && end < body) continue;
+    if (!text.startsWith(type, trailer) || !text.startsWith(PEM_EOL, trailer + type.length)) continue;
+    const endLine = lineAt(text, trailer + type.length + PEM_EOL.length);
+    if (endLine.end !== endLine.start) continue;
+    const der = pemBody(text, body, end);
+    const keep = wanted(type);
+    if (keep) out.push({ type, der });
+    // Go's next call starts after the END line, or after this END when the body was not base64.
+    if (der !== undefined) rest = endLine.next;
+    // A block: regular, unless of a wanted type and passed over by Go (the caller reports it);
+    // another type's base64 may fail as a matter of course (OpenPGP armour's checksum line).
+    if (der !== undefined || !keep) irregular = wasIrregular;
+  }
+}
+
+/**
+ * The PEM blocks of a `wanted` type that Go's Decode found before its 2025 rewrite: the first BEGIN
+ * line (at the start or after a newline), header lines, then the first END line after them; a
+ * block that fails sends the search on from after its headers. Read only for `irregular` text, where
+ * the two forms can differ, so that a key only that form read is still matched. Linear in the text:
+ * the END position is remembered, and a body holding a dash (another BEGIN line) is not decoded.
+ */
+export function pemBlocksBefore2025(text: string, wanted: (type: string) => boolean): PemBlock[] {
+  const out: PemBlock[] = [];
+  let pos = 0;
+  let nextEnd = -2;
+  for (;;) {
+    let begin: number;
+    if (text.startsWith(PEM_BEGIN, pos)) begin = pos;
+    else {
+      const at = text.indexOf(`\n${PEM_BEGIN}`, pos);
+      if (at < 0) return out;
+      begin = at + 1;
+    }
+    const typeLine = lineAt(text, begin + PEM_BEGIN.length);
+    pos = typeLine.next;
+    const typeEnd = typeLine.end - PEM_EOL.length;
+    if (typeEnd < typeLine.start || !text.startsWith(PEM_EOL, typeEnd)) continue;
+    const type = text.slice(typeLine.start, typeEnd);
+    let headers = false;
+    for (;;) {
+      if (pos >= text.length) return out;
+      const line = lineAt(text, pos);
+      if (!hasColon(text, line.start, line.end)) break;
+      headers = true;
+      pos = line.next;
+    }
+    let end: number;
+    if (!headers && text.startsWith(PEM_END.slice(1), pos)) end = pos - 1;
+    else {
+      if (nextEnd < pos && nextEnd !== -1) nextEnd = text.indexOf(PEM_END, pos);
+      if (nextEnd === -1) return out; // no END left: no block either
+      end = nextEnd;
+    }
+    if (end > pos && text.indexOf('-', pos) < end) continue; // another BEGIN inside: not base64
+    const trailer = end + PEM_END.length;
+    if (!text.startsWith(type, trailer) || !text.startsWith(PEM_EOL, trailer + type.length)) continue;
+    const endLine = lineAt(text, trailer + type.length + PEM_EOL.length);
+    if (endLine.end !== endLine.start) continue;
+    const der = pemBody(text, pos, end);
+    if (der === undefined) continue;
+    if (wanted(type)) out.push({ type, der });
+    pos = endLine.next;
+  }
+}
+
+const verifierType = (label: string): ExtractedVerifier['type'] | undefined =>
+  label === 'CERTIFICATE'
+    ? 'certificate'
+    : label.endsWith('PUBLIC KEY') && !label.startsWith('PGP')
+      ? 'publicKey'
+      : undefined;
+const isVerifierLabel = (label: string) => verifierType(label) !== undefined;
+
+/**
+ * Every key or certificate in PEM content; PGP armour and other formats yield nothing. A key or
+ * certificate block whose base64 Go would refuse is noted in `problems`: never passed over.
+ */
+function pemVerifiers(
+  content: Buffer,
+  signature: Buffer | undefined,
+  problems: string[],
+): ExtractedVerifier[] {
+  const out: ExtractedVerifier[] = [];
+  const text = content.toString('latin1');
+  const { blocks, irregular } = pemBlocks(text, isVerifierLabel);
+  if (irregular) {
+    // What Go read before 2025 as well, Rekor v1 having logged entries with both.
+    for (const block of pemBlocksBefore2025(text, isVerifierLabel))
+      if (!blocks.some((b) => b.type === block.type && b.der?.equals(block.der!))) blocks.push(block);
+  }
+  let reported = false;
+  for (const { type: label, der } of blocks) {
+    const type = verifierType(label)!;
+    if (der === undefined) {
+      problems.push(`a PEM ${label} block is not base64`);
+      reported = true;
+    } else out.push(signature === undefined ? { type, der } : { type, der, signature });
+  }
+  // The blocks read are matched; that an older Go may have read another is reported.
+  if (irregular && !reported)
+    problems.push('PEM text with BEGIN and END lines that make no block (Go releases differ on it)');
   return out;
 }
 
 /** A base64 PEM field that must hold a key or certificate. */
-function requiredPem(value: unknown, what: string, signature?: Buffer): ExtractedVerifier[] {
-  const found = pemVerifiers(b64(value, what).toString('utf8'), signature);
-  if (found.length === 0) throw new Unreadable(`${what} is not a PEM key or certificate`);
+function requiredPem(
+  value: unknown,
+  what: string,
+  problems: string[],
+  signature?: Buffer,
+): ExtractedVerifier[] {
+  const own: string[] = [];
+  const found = pemVerifiers(b64(value, what), signature, own);
+  if (found.length === 0)
+    throw new Unreadable(own.length > 0 ? `${what}: ${own[0]}` : `${what} is not a PEM key or certificate`);
+  problems.push(...own.map((p) => `${what}: ${p}`));
   return found;
 }
 
 /** A base64 field that may hold PEM; anything else yields nothing. */
-function optionalPem(value: unknown, signature?: Buffer): ExtractedVerifier[] {
+function optionalPem(value: unknown, problems: string[], signature?: Buffer): ExtractedVerifier[] {
   if (typeof value !== 'string' || value === '') return [];
-  return pemVerifiers(Buffer.from(value, 'base64').toString('utf8'), signature);
+  return pemVerifiers(Buffer.from(value, 'base64'), signature, problems);
 }
 
 /** The primary key and every subkey of an OpenPGP key block (armored or binary). */
@@ -81,11 +313,14 @@ function pgpVerifiers(content: Buffer, signature: Buffer | undefined): Extracted
  * helm and rpm keys: rekor reads them with pki/pgp and stores OpenPGP armor. A PEM key is still
  * read as before; anything else that is there is an unreadable key.
  */
-function pgpOrPemVerifiers(value: unknown): ExtractedVerifier[] {
+function pgpOrPemVerifiers(value: unknown, problems: string[]): ExtractedVerifier[] {
   if (typeof value !== 'string' || value === '') return [];
   const content = Buffer.from(value, 'base64');
-  const pem = pemVerifiers(content.toString('utf8'), undefined);
-  return pem.length > 0 ? pem : pgpVerifiers(content, undefined);
+  const own: string[] = [];
+  const pem = pemVerifiers(content, undefined, own);
+  if (pem.length === 0) return pgpVerifiers(content, undefined);
+  problems.push(...own);
+  return pem;
 }
 
 function optionalSignature(value: unknown): Buffer | undefined {
@@ -109,11 +344,35 @@ function list(value: unknown, what: string): unknown[] {
 }
 
 /**
+ * The verifiers of every signature of a multi-signature entry. One that cannot be read is noted in
+ * `problems` and the others are still read: an unreadable signature must not hide an owned key in
+ * another. Throws when none can be read.
+ */
+function eachSignature(
+  signatures: unknown[],
+  problems: string[],
+  read: (signature: unknown, problems: string[]) => ExtractedVerifier[],
+): ExtractedVerifier[] {
+  const out: ExtractedVerifier[] = [];
+  const own: string[] = [];
+  for (const signature of signatures) {
+    try {
+      for (const v of read(signature, own)) out.push(v);
+    } catch (err) {
+      own.push(err instanceof Error ? err.message : String(err));
+    }
+  }
+  if (out.length === 0 && own.length > 0) throw new Unreadable(own[0]);
+  problems.push(...own);
+  return out;
+}
+
+/**
  * rekord 0.0.1 keeps the key in the encoding of `signature.format`. A key present in a format
  * read here but unreadable throws: Rekor parsed it on upload, so only a gap in this reader can
  * get here, and that is worth an unparseable-entry alert rather than a silent miss.
  */
-function rekordVerifiers(spec: unknown): ExtractedVerifier[] {
+function rekordVerifiers(spec: unknown, problems: string[]): ExtractedVerifier[] {
   const key = get(spec, 'signature', 'publicKey', 'content');
   const signature = optionalSignature(get(spec, 'signature', 'content'));
   const format = get(spec, 'signature', 'format');
@@ -130,54 +389,65 @@ function rekordVerifiers(spec: unknown): ExtractedVerifier[] {
       return pgpVerifiers(b64(key, 'pgp publicKey.content'), signature);
     default:
       // x509 (PEM).
-      return optionalPem(key, signature);
+      return optionalPem(key, problems, signature);
   }
 }
 
-function verifiersOf(kind: string, apiVersion: string, spec: unknown): ExtractedVerifier[] {
+/** An entry's verifiers; a part that cannot be read while others can is noted in `problems`. */
+function verifiersOf(
+  kind: string,
+  apiVersion: string,
+  spec: unknown,
+  problems: string[],
+): ExtractedVerifier[] {
   const v2 = get(spec, 'hashedRekordV002') ?? get(spec, 'dsseV002');
   if (v2 !== undefined) {
     if (kind === 'hashedrekord') {
       const sig = get(v2, 'signature');
       return [v2Verifier(get(sig, 'verifier'), b64(get(sig, 'content'), 'signature.content'))];
     }
-    return list(get(v2, 'signatures'), 'signatures').map((s) =>
+    return eachSignature(list(get(v2, 'signatures'), 'signatures'), problems, (s) => [
       v2Verifier(get(s, 'verifier'), b64(get(s, 'content'), 'signature.content')),
-    );
+    ]);
   }
   switch (kind) {
     case 'hashedrekord': {
       const sig = b64(get(spec, 'signature', 'content'), 'signature.content');
-      return requiredPem(get(spec, 'signature', 'publicKey', 'content'), 'publicKey.content', sig);
+      return requiredPem(get(spec, 'signature', 'publicKey', 'content'), 'publicKey.content', problems, sig);
     }
     case 'rekord':
-      return rekordVerifiers(spec);
+      return rekordVerifiers(spec, problems);
     case 'jar':
       return optionalPem(
         get(spec, 'signature', 'publicKey', 'content'),
+        problems,
         optionalSignature(get(spec, 'signature', 'content')),
       );
     case 'dsse':
-      return list(get(spec, 'signatures'), 'signatures').flatMap((s) =>
-        requiredPem(get(s, 'verifier'), 'signatures.verifier', b64(get(s, 'signature'), 'signature')),
+      return eachSignature(list(get(spec, 'signatures'), 'signatures'), problems, (s, found) =>
+        requiredPem(get(s, 'verifier'), 'signatures.verifier', found, b64(get(s, 'signature'), 'signature')),
       );
     case 'intoto':
-      if (apiVersion === '0.0.1') return requiredPem(get(spec, 'publicKey'), 'publicKey');
-      return list(get(spec, 'content', 'envelope', 'signatures'), 'envelope.signatures').flatMap((s) =>
-        requiredPem(
-          get(s, 'publicKey'),
-          'envelope.signatures.publicKey',
-          // intoto 0.0.2 keeps the envelope's (base64) signature base64-encoded once more.
-          Buffer.from(b64(get(s, 'sig'), 'sig').toString('utf8'), 'base64'),
-        ),
+      if (apiVersion === '0.0.1') return requiredPem(get(spec, 'publicKey'), 'publicKey', problems);
+      return eachSignature(
+        list(get(spec, 'content', 'envelope', 'signatures'), 'envelope.signatures'),
+        problems,
+        (s, found) =>
+          requiredPem(
+            get(s, 'publicKey'),
+            'envelope.signatures.publicKey',
+            found,
+            // intoto 0.0.2 keeps the envelope's (base64) signature base64-encoded once more.
+            Buffer.from(b64(get(s, 'sig'), 'sig').toString('utf8'), 'base64'),
+          ),
       );
     case 'helm':
     case 'rpm':
-      return pgpOrPemVerifiers(get(spec, 'publicKey', 'content'));
+      return pgpOrPemVerifiers(get(spec, 'publicKey', 'content'), problems);
     case 'alpine':
-      return optionalPem(get(spec, 'publicKey', 'content'));
+      return optionalPem(get(spec, 'publicKey', 'content'), problems);
     case 'cose':
-      return optionalPem(get(spec, 'publicKey'));
+      return optionalPem(get(spec, 'publicKey'), problems);
     case 'tuf':
       return tufRootKeys(get(spec, 'root', 'content'), get(spec, 'metadata', 'content')).map((k) =>
         k.signature === undefined
@@ -203,8 +473,11 @@ export function extractVerifiers(body: Buffer): ExtractResult {
     apiVersion =
       typeof get(json, 'apiVersion') === 'string' ? (get(json, 'apiVersion') as string) : undefined;
     if (kind === undefined) throw new Unreadable('body has no kind');
-    const verifiers = verifiersOf(kind, apiVersion ?? '', get(json, 'spec'));
-    return { ok: true, kind, apiVersion: apiVersion ?? '', verifiers };
+    const problems: string[] = [];
+    const verifiers = verifiersOf(kind, apiVersion ?? '', get(json, 'spec'), problems);
+    return problems.length > 0
+      ? { ok: true, kind, apiVersion: apiVersion ?? '', verifiers, unreadable: problems }
+      : { ok: true, kind, apiVersion: apiVersion ?? '', verifiers };
   } catch (err) {
     return { ok: false, kind, apiVersion, message: err instanceof Error ? err.message : String(err) };
   }

@@ -11,7 +11,7 @@
  */
 import crypto from 'node:crypto';
 import { X509Certificate } from '@sigstore/core';
-import { certificateIdentity } from '../tlog/entries/identity.ts';
+import { certificateNames } from '../tlog/entries/identity.ts';
 import { kmsKeyResourceName } from '../verify/policy.ts';
 import { certificateSpki, derStringOrRaw } from './der.ts';
 import type { ExtractedVerifier } from './entry-verifiers.ts';
@@ -28,6 +28,15 @@ export interface IdentityMatch {
    * the certificate's): what a signing record must be bound to (signing-lookup.ts recordMismatch).
    */
   keySha256: string;
+}
+
+/**
+ * The matches of one verifier, and the error that stopped its matching, if one did: matches found
+ * before it are kept, never lost to a later, unreadable part of the same certificate.
+ */
+export interface MatchOutcome {
+  matches: IdentityMatch[];
+  error?: Error;
 }
 
 type CertRule = Extract<ResolvedIdentity, { type: 'certificate' }> & {
@@ -109,16 +118,38 @@ export class IdentityMatcher {
   }
 
   /**
-   * Throws (DerError) only for a key or certificate whose DER cannot even be walked: the entry
-   * is then reported unparseable, never passed over as not ours.
+   * The owned identities a key or certificate matches. Throws (DerError for DER that cannot even be
+   * walked, an @sigstore/core error for a certificate it cannot parse) when any part could not be
+   * read, even if something matched before it: the scan uses matchOutcome, which keeps those.
    */
   match(verifier: ExtractedVerifier): IdentityMatch[] {
-    const out: IdentityMatch[] = [];
+    const { matches, error } = this.matchOutcome(verifier);
+    if (error !== undefined) throw error;
+    return matches;
+  }
+
+  /**
+   * As match, but what matched before a part of the verifier proved unreadable is returned with the
+   * error: a certificate whose key is an owned key is a match however the rest of it reads (a
+   * keyless rule needs the full parse, which can fail where Go's parser does not).
+   */
+  matchOutcome(verifier: ExtractedVerifier): MatchOutcome {
+    const matches: IdentityMatch[] = [];
+    try {
+      this.collect(verifier, matches);
+      return { matches };
+    } catch (err) {
+      return { matches, error: err instanceof Error ? err : new Error(String(err)) };
+    }
+  }
+
+  /** Pushes each match onto `out` as it is found, so that a later throw leaves the earlier ones. */
+  private collect(verifier: ExtractedVerifier, out: IdentityMatch[]): void {
     if (verifier.type === 'publicKey') {
       const fp = spkiSha256(verifier.der);
       for (const identity of this.keys.get(fp) ?? [])
         out.push({ identity, verifier, matched: `key sha256:${fp}`, keySha256: fp });
-      return out;
+      return;
     }
     const spkiFp = spkiSha256(certificateSpki(verifier.der));
     for (const identity of this.keys.get(spkiFp) ?? []) {
@@ -130,22 +161,22 @@ export class IdentityMatcher {
         out.push({ identity, verifier, matched: `certificate sha256:${certFp}`, keySha256: spkiFp });
       }
     }
-    if (this.rules.length === 0) return out;
+    if (this.rules.length === 0) return;
     const text = verifier.der.toString('latin1');
     const candidates = this.rules.filter((r) => r.literals.every((l) => l.test(text)));
-    if (candidates.length === 0) return out;
+    if (candidates.length === 0) return;
     this.fullParses++;
-    const { san, issuer } = certificateIdentity(verifier.der);
-    const sanText = san === undefined ? undefined : identityText(san);
-    const certIssuer = issuer === undefined ? undefined : issuerText(issuer);
+    // Every SAN and both issuer extensions: a verifier (cosign) accepts the certificate when any
+    // SAN is the identity, and which issuer extension it reads depends on their order.
+    const { sans, issuers } = certificateNames(verifier.der);
+    const sanTexts = sans.map(identityText);
+    const issuerTexts = issuers.map(issuerText);
     let parsed: X509Certificate | undefined;
     for (const rule of candidates) {
-      if (rule.sanText !== undefined && sanText !== rule.sanText) continue;
-      if (rule.sanPattern && (san === undefined || !matchesAny(rule.sanPattern, san))) continue;
-      if (rule.issuerText !== undefined && certIssuer !== rule.issuerText) continue;
-      // Tried on the issuer as written and without trailing slashes: either holding is a match.
-      const pattern = rule.issuerPattern;
-      if (pattern && (issuer === undefined || !matchesAny(pattern, issuer, certIssuer!))) continue;
+      const san = this.sanOf(rule, sans, sanTexts);
+      if (san === null) continue;
+      const issuer = this.issuerOf(rule, issuers, issuerTexts);
+      if (issuer === null) continue;
       if (rule.extensionTexts.length > 0) {
         parsed ??= X509Certificate.parse(Buffer.from(verifier.der));
         const cert = parsed;
@@ -162,7 +193,28 @@ export class IdentityMatcher {
         keySha256: spkiFp,
       });
     }
-    return out;
+  }
+
+  /** The SAN the rule's san or sanRegex holds for (the first SAN when it has neither), null if none. */
+  private sanOf(rule: CertRule, sans: string[], sanTexts: string[]): string | undefined | null {
+    if (rule.sanText !== undefined) {
+      const i = sanTexts.indexOf(rule.sanText);
+      return i < 0 ? null : sans[i];
+    }
+    if (rule.sanPattern) return sans.find((san) => matchesAny(rule.sanPattern!, san)) ?? null;
+    return sans[0];
+  }
+
+  /** The issuer the rule's issuer or issuerRegex holds for (the first when it has neither), null if none. */
+  private issuerOf(rule: CertRule, issuers: string[], issuerTexts: string[]): string | undefined | null {
+    if (rule.issuerText !== undefined) {
+      const i = issuerTexts.indexOf(rule.issuerText);
+      return i < 0 ? null : issuers[i];
+    }
+    // Tried on the issuer as written and without trailing slashes: either holding is a match.
+    const pattern = rule.issuerPattern;
+    if (pattern) return issuers.find((issuer, i) => matchesAny(pattern, issuer, issuerTexts[i]!)) ?? null;
+    return issuers[0];
   }
 }
 

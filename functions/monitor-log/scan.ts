@@ -200,23 +200,28 @@ async function processBatch(ctx: ScanContext, entries: ScannedEntry[]): Promise<
       alerts.push(unparseableEntryAlert(where, entry, reason, extracted.kind));
       continue;
     }
-    if (matcher.empty) continue;
-    const matches: IdentityMatch[] = [];
-    let unreadable: string | undefined;
-    for (const verifier of extracted.verifiers) {
-      try {
-        for (const match of matcher.match(verifier)) matches.push(match);
-      } catch (err) {
-        // Key errors name the key already (canonical-spki.ts); certificate ones are DER faults.
-        const what = verifier.type === 'certificate' ? 'certificate: ' : '';
-        unreadable = `${what}${(err as Error).message}`;
-        break;
-      }
-    }
-    if (unreadable !== undefined) {
-      alerts.push(unparseableEntryAlert(where, entry, unreadable, extracted.kind));
+    if (matcher.empty) {
+      // Nothing to match; what could not be read is still reported, as a wholly unreadable entry is.
+      if (extracted.unreadable !== undefined)
+        alerts.push(unparseableEntryAlert(where, entry, extracted.unreadable[0]!, extracted.kind));
       continue;
     }
+    // Every verifier is matched, whatever another part of the entry (or of the same certificate)
+    // reads as: an owned key or identity found anywhere in it makes it a candidate, and what could
+    // not be read is reported besides, never in its stead.
+    const matches: IdentityMatch[] = [];
+    let unreadable = extracted.unreadable?.[0];
+    for (const verifier of extracted.verifiers) {
+      const outcome = matcher.matchOutcome(verifier);
+      for (const match of outcome.matches) matches.push(match);
+      if (outcome.error !== undefined && unreadable === undefined) {
+        // Key errors name the key already (canonical-spki.ts); certificate ones are DER faults.
+        const what = verifier.type === 'certificate' ? 'certificate: ' : '';
+        unreadable = `${what}${outcome.error.message}`;
+      }
+    }
+    if (unreadable !== undefined)
+      alerts.push(unparseableEntryAlert(where, entry, unreadable, extracted.kind));
     if (matches.length > 0) {
       // A reported entry's time is evidence: its signature is checked now (LogIntegrityError).
       entry.verifyTimestamp?.();
