@@ -80,26 +80,21 @@ export class FirestoreAlertStore implements AlertRecorder, AlertSink {
   }
 
   async markDelivered(key: string, at: string, channels: readonly string[]): Promise<void> {
-    const ref = this.ref(key);
-    try {
-      await this.db.runTransaction(async (tx) => {
-        const snap = await tx.get(ref);
-        if (!snap.exists) return;
-        const updated = withDelivered(AlertSchema.parse(snap.data()), at, channels);
-        if (updated !== undefined) tx.set(ref, updated);
-      });
-    } catch (err) {
-      throw new DependencyError('firestore', `could not record the delivery of alert ${key}`, {}, err);
-    }
+    await this.updateStored(key, (alert) => withDelivered(alert, at, channels));
   }
 
   async markOvertakenTold(key: string, at: string, channels: readonly string[]): Promise<void> {
+    await this.updateStored(key, (alert) => withOvertakenTold(alert, at, channels));
+  }
+
+  /** Writes `update` of the stored alert in a transaction; undefined from it: nothing to write. */
+  private async updateStored(key: string, update: (alert: Alert) => Alert | undefined): Promise<void> {
     const ref = this.ref(key);
     try {
       await this.db.runTransaction(async (tx) => {
         const snap = await tx.get(ref);
         if (!snap.exists) return;
-        const updated = withOvertakenTold(AlertSchema.parse(snap.data()), at, channels);
+        const updated = update(AlertSchema.parse(snap.data()));
         if (updated !== undefined) tx.set(ref, updated);
       });
     } catch (err) {
