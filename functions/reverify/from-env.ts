@@ -21,6 +21,7 @@ import type { VerifierTrust } from '../verify/check.ts';
 import { expectedKeyFromKms, type ImagePolicy } from '../verify/policy.ts';
 import { type PublicGoodRootSource, publicGoodRootSource } from '../verify/public-good-root.ts';
 import { logKey } from '../verify/trust.ts';
+import { FirestoreTufVersionFloor, type TufVersionFloor } from '../verify/tuf-version-floor.ts';
 import type { KeyStateLookup } from '../verify/verifier.ts';
 import {
   loadReverifyConfig,
@@ -55,6 +56,8 @@ export interface ReverifyClients {
   firestore?: Firestore;
   /** Where each pass's public-good root comes from; default from the configuration's `tuf`. */
   publicGoodRoot?: PublicGoodRootSource;
+  /** The TUF versions instances have trusted; default Firestore `tuf-versions`. */
+  tufVersionFloor?: TufVersionFloor;
 }
 
 function hostOf(image: string): string {
@@ -127,7 +130,15 @@ export async function createReverifyFromConfig(
   const publicGoodRoot =
     config.watchlist.length === 0
       ? undefined
-      : (clients.publicGoodRoot ?? publicGoodRootSource({ tuf: config.tuf, logger: clients.logger }));
+      : (clients.publicGoodRoot ??
+        publicGoodRootSource({
+          tuf: config.tuf,
+          logger: clients.logger,
+          // Every instance's refreshes held to the newest versions any instance trusted.
+          ...(config.tuf.mirror === 'none'
+            ? {}
+            : { floor: clients.tufVersionFloor ?? new FirestoreTufVersionFloor(firestore()) }),
+        }));
   /** The pass's trust: the public-good root refreshed now, or why there is none to judge the watchlist with. */
   const passTrust = async (): Promise<{ trust: VerifierTrust; failure?: SigsentryError }> => {
     if (publicGoodRoot === undefined) return { trust: { logs } };

@@ -8,8 +8,8 @@
  * The metadata is kept per mirror under os.tmpdir() (Cloud Run's /tmp), so each refresh fetches
  * little (the next root version, which answers 404, and timestamp.json; snapshot, targets and
  * trusted_root.json only when they changed) and rollbacks are caught against what this instance
- * already trusted; a fresh instance (an empty /tmp) is held only by the metadata's expiry, as
- * cosign's and sigstore-js's clients with an empty cache are. A refresh that fails (the mirror unreachable, a signature or hash that does not
+ * already trusted, and, with a `floor` (Firestore in production), against the newest versions any
+ * instance trusted: a fresh instance starts with an empty /tmp. A refresh that fails (the mirror unreachable, a signature or hash that does not
  * verify, expired metadata, a target that is not a usable trusted root) is a PublicGoodRootError
  * naming the mirror and why: nothing the mirror said is used, and nothing older stands in for it
  * (reverify/core.ts then judges no watchlist tag that pass).
@@ -24,6 +24,7 @@ import { InvalidInputError, SigsentryError, urlForLog } from '../errors.ts';
 import { boundText, MAX_REASON_CHARS } from '../logging/bounded.ts';
 import type { Logger } from '../logging/logger.ts';
 import { embeddedPublicGoodTrustedRoot } from '../tlog/trust.ts';
+import { rolledBack, TUF_ROLES, type TufVersionFloor, type TufVersions } from './tuf-version-floor.ts';
 
 /** The public-good TUF repository: the only mirror @sigstore/tuf carries an initial root.json for. */
 export const DEFAULT_TUF_URL = 'https://tuf-repo-cdn.sigstore.dev';
@@ -140,6 +141,12 @@ export interface PublicGoodRootOptions {
   /** Per request: attempts after the first (default 2) and timeout (default 5 s), as @sigstore/tuf's. */
   retries?: number;
   timeoutMs?: number;
+  /**
+   * The highest metadata versions instances have trusted from the mirror (Firestore in production,
+   * verify/tuf-version-floor.ts): a refresh that trusts older ones is a rollback, refused. Absent:
+   * rollback is caught against this instance's own cache only.
+   */
+  floor?: TufVersionFloor;
 }
 
 export interface PublicGoodRootSource {
@@ -238,6 +245,26 @@ function usableRootProblem(root: TrustedRoot): string | undefined {
 }
 
 /**
+ * The versions of the metadata @sigstore/tuf keeps for `mirror` under `cachePath` (in a directory
+ * it names after the mirror's host and path), as TUF verified them.
+ */
+function trustedVersions(cachePath: string, mirror: string): TufVersions {
+  const url = new URL(mirror);
+  const dir = path.join(cachePath, encodeURIComponent(url.host + url.pathname.replace(/\/$/, '')));
+  const versions = {} as TufVersions;
+  for (const role of TUF_ROLES) {
+    const file = path.join(dir, `${role}.json`);
+    const version = (JSON.parse(fs.readFileSync(file, 'utf8')) as { signed?: { version?: unknown } }).signed
+      ?.version;
+    if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) {
+      throw new Error(`${file} holds no metadata version`);
+    }
+    versions[role] = version;
+  }
+  return versions;
+}
+
+/**
  * Where a mirror's metadata is kept: under `cacheDir` (default `os.tmpdir()/sigsentry-tuf`), per
  * initial root too, since a cache begun from another root.json (another repository once served on
  * the same port) is not this one's; @sigstore/tuf adds a directory per mirror under it.
@@ -298,10 +325,35 @@ export function publicGoodRootSource(options: PublicGoodRootOptions): PublicGood
     }
     const problem = usableRootProblem(root);
     if (problem !== undefined) throw new PublicGoodRootError(mirror, 'malformed', problem);
+    if (options.floor !== undefined) await holdToFloor(options.floor);
     // The same root as last pass is the same object, so its trust material is built once.
     const json = JSON.stringify(TrustedRoot.toJSON(root));
     if (last?.json !== json) last = { json, root };
     return last.root;
+  };
+
+  /**
+   * Refuses what this refresh trusted when another instance trusted newer versions of the mirror
+   * (a rollback its empty cache could not see), and raises the floor otherwise. The versions are
+   * read from the metadata @sigstore/tuf kept, which TUF verified.
+   */
+  const holdToFloor = async (floor: TufVersionFloor): Promise<void> => {
+    let trusted: TufVersions;
+    let highest: TufVersions | undefined;
+    try {
+      trusted = trustedVersions(cachePath, mirror);
+      highest = await floor.highest(mirror);
+    } catch (err) {
+      throw new PublicGoodRootError(mirror, 'cache', (err as Error).message, err);
+    }
+    const back = rolledBack(trusted, highest);
+    if (back.length > 0) throw new PublicGoodRootError(mirror, 'refused', `a rollback: ${back.join('; ')}`);
+    try {
+      await floor.raise(mirror, trusted);
+    } catch (err) {
+      // The root is verified and no older than any trusted before; only the next check is weaker.
+      logger.error(`the TUF versions trusted from ${mirror} could not be recorded`, { mirror, error: err });
+    }
   };
 
   return {

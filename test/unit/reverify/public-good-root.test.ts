@@ -27,6 +27,7 @@ import {
   publicGoodRootSource,
 } from '../../../functions/verify/public-good-root.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
+import { MemoryTufVersionFloor } from '../../../functions/verify/tuf-version-floor.ts';
 import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import { reverifyHarness, statusOf } from '../../helpers/reverify.ts';
 import { signImage } from '../../helpers/sign-image.ts';
@@ -182,12 +183,14 @@ describe('reverifyImages: the watchlist judged with the public-good root refresh
         ...tufEnv,
       });
       const logger = createMemoryLogger();
+      const floor = new MemoryTufVersionFloor();
       const runtime = await createReverifyFromConfig(config, {
         ...stores,
         logger,
         unverified: new MemoryUnverifiedStore(),
+        tufVersionFloor: floor,
       });
-      return { runtime, logger };
+      return { runtime, logger, floor };
     };
 
     it('refreshes from the configured repository on every pass; a refused refresh makes the watchlist tags errors, logged, and raises nothing', async () => {
@@ -195,9 +198,10 @@ describe('reverifyImages: the watchlist judged with the public-good root refresh
       const tuf = { SIGSTORE_TUF_URL: fresh.url, SIGSTORE_TUF_ROOT: fresh.initialRoot };
       const stores = { store: new MemoryTagStore(), alerts: new RecordingAlertSink() };
       try {
-        const { runtime, logger } = await run(tuf, stores);
+        const { runtime, logger, floor } = await run(tuf, stores);
         const first = await runtime.run();
         assert.deepEqual(first.errors, []);
+        assert.deepEqual(floor.floors.get(fresh.url), { root: 1, timestamp: 1, snapshot: 1, targets: 1 });
         assert.equal(statusOf(first, vendor), 'unsigned');
         assert.equal(statusOf(first, owned), 'valid');
         assert.ok(fresh.paths.includes('/timestamp.json'), 'the repository was read');

@@ -29,6 +29,7 @@ import {
   publicGoodRootSource,
   publicGoodTufFromEnv,
 } from '../../../functions/verify/public-good-root.ts';
+import { MemoryTufVersionFloor, type TufVersionFloor } from '../../../functions/verify/tuf-version-floor.ts';
 import { verifyImage } from '../../../functions/verify/verifier.ts';
 import {
   mirrorServerSignature,
@@ -196,8 +197,11 @@ describe('the public-good trusted root refreshed through TUF', () => {
     );
   });
 
-  /** The repository behind a server that answers `file` with `answer` ('hang': never answers). */
-  async function inFrontOf(file: string, answer: Buffer | 'hang') {
+  /**
+   * The repository behind a server that answers `file` with `answer` ('hang': never answers), read
+   * by an instance with an empty cache (held to `floor` when given): the refusal.
+   */
+  async function inFrontOf(file: string, answer: Buffer | 'hang', floor?: TufVersionFloor) {
     const server = createServer(async (req, res) => {
       const asked = new URL(req.url ?? '/', 'http://x').pathname;
       if (asked === file) {
@@ -218,6 +222,7 @@ describe('the public-good trusted root refreshed through TUF', () => {
         cacheDir: fs.mkdtempSync(path.join(cacheDir, 'front-')),
         retries: 0,
         timeoutMs: 300,
+        ...(floor ? { floor } : {}),
       });
       err = await source.forPass().then(
         () => assert.fail('accepted'),
@@ -257,6 +262,35 @@ describe('the public-good trusted root refreshed through TUF', () => {
     );
     assert.ok(err instanceof PublicGoodRootError);
     assert.equal(err.reason, 'cache', err.message);
+  });
+
+  it('older metadata served to a fresh instance is refused once any instance trusted newer (a rollback across instances)', async () => {
+    const floor = new MemoryTufVersionFloor();
+    const first = publicGoodRootSource({
+      tuf: tuf(),
+      logger,
+      cacheDir: fs.mkdtempSync(path.join(cacheDir, 'first-')),
+      retries: 0,
+      floor,
+    });
+    await first.forPass();
+    // What the mirror served before its next publication, kept by whoever would roll it back.
+    const oldTimestamp = Buffer.from(await (await fetch(`${repo.url}/timestamp.json`)).arrayBuffer());
+    repo.publish(EMBEDDED);
+    assert.deepEqual(json(await first.forPass()), parsed(EMBEDDED));
+    const trusted = floor.floors.get(repo.url)!;
+    // A fresh instance (an empty /tmp) is served the old timestamp, and through it the old root. It
+    // reads through another URL here; the floor it is held to is the repository's.
+    const sameMirror: TufVersionFloor = {
+      highest: () => floor.highest(repo.url),
+      raise: (_mirror, versions) => floor.raise(repo.url, versions),
+    };
+    const err = await inFrontOf('/timestamp.json', oldTimestamp, sameMirror);
+    assert.equal(err.reason, 'refused', err.message);
+    assert.match(err.message, /a rollback: timestamp\.json version \d+ \(version \d+ was trusted before\)/);
+    assert.deepEqual(floor.floors.get(repo.url), trusted, 'the floor stays');
+    repo.publish(STAGING);
+    assert.deepEqual(json(await first.forPass()), parsed(STAGING));
   });
 
   it('passes that start at once share one refresh', async () => {
