@@ -12,10 +12,16 @@ import { TrustedRoot } from '@sigstore/protobuf-specs';
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
 import { DependencyError, SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
+import { isDigest } from '../registry/digest.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
 import type { DigestReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
-import { isSignatureArtifactTag, manifestArtifactKind } from '../sign-on-push/signature-artifacts.ts';
+import {
+  isSignatureArtifactTag,
+  listedManifestCouldRun,
+  manifestArtifactKind,
+  referrersIndexEntries,
+} from '../sign-on-push/signature-artifacts.ts';
 import type { VerifierTrust } from '../verify/check.ts';
 import { type ImagePolicy, policyId } from '../verify/policy.ts';
 import { collectSignatures, type SignatureFingerprint, signatureFingerprint } from '../verify/sources.ts';
@@ -53,6 +59,11 @@ import {
 } from './store.ts';
 import type { UnverifiedStore } from './unverified.ts';
 
+/**
+ * Manifests a referrers fallback index may list and still be taken as one (each is read to see
+ * that it cannot run); past this the tag is judged as an image.
+ */
+const LISTED_CHECK_LIMIT = 256;
 /** Tags whose recorded verdicts are read from the store at once (Firestore reads 300 per call). */
 const RECORD_CHUNK = 300;
 /** Attempts at storing a tag's verdict while other passes keep storing theirs first. */
@@ -355,6 +366,8 @@ export async function reverifyOnce(
   // Not across repositories: a signature names the repository it was made for, so a copy of it in
   // another repository is judged there on its own (byte for byte, it would share the first's verdict).
   const memo = new Map<string, Promise<{ verdict: Verdict; cached: boolean }>>();
+  // Whether a manifest a referrers index lists could run, by repository and digest (immutable).
+  const runnableListed = new Map<string, Promise<boolean>>();
   // And their signature artifacts are looked up once per pass: the `.sig` tag, the referrers API and
   // the referrers tag of a digest do not depend on which of its tags is being checked. A signature
   // that disappears during a pass is seen on the next one, as for the verdict memo above.
@@ -469,7 +482,42 @@ export async function reverifyOnce(
     if (!isSignatureArtifactTag(item.tag))
       return (await deps.registry.resolve({ ...repo, tag: item.tag })).digest;
     const fetched = await deps.registry.getManifest(repo, item.tag);
-    return manifestArtifactKind(fetched.bytes) === undefined ? fetched.descriptor.digest : 'artifact';
+    if (manifestArtifactKind(fetched.bytes) === undefined) return fetched.descriptor.digest;
+    // A referrers index is only that if nothing it lists can run: a runtime pulls a platformless
+    // entry whatever its artifactType, so an index naming a runnable image is an image.
+    const listed = referrersIndexEntries(fetched.bytes);
+    if (listed !== undefined && (await listsRunnable(repo, listed))) return fetched.descriptor.digest;
+    return 'artifact';
+  }
+
+  /**
+   * Whether a referrers fallback index lists a manifest that could run (listedManifestCouldRun):
+   * each is read (once a pass, by digest; a missing one cannot be pulled either). One that cannot
+   * be checked (past LISTED_CHECK_LIMIT, a descriptor without a digest) counts as runnable: the
+   * tag is then judged as an image, never passed over.
+   */
+  async function listsRunnable(
+    repo: { host: string; repository: string },
+    listed: ReadonlyArray<{ digest: unknown; mediaType: unknown }>,
+  ): Promise<boolean> {
+    if (listed.length > LISTED_CHECK_LIMIT) return true;
+    for (const entry of listed) {
+      if (typeof entry.digest !== 'string' || !isDigest(entry.digest)) return true;
+      const key = `${repo.host}/${repo.repository}@${entry.digest}`;
+      let runnable = runnableListed.get(key);
+      if (runnable === undefined) {
+        runnable = deps.registry.getManifest(repo, entry.digest).then(
+          (child) => listedManifestCouldRun(child.bytes),
+          (err: unknown) => {
+            if (err instanceof RegistryNotFoundError) return false;
+            throw err;
+          },
+        );
+        runnableListed.set(key, runnable);
+      }
+      if (await runnable) return true;
+    }
+    return false;
   }
 
   /**

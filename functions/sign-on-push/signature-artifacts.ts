@@ -10,7 +10,7 @@
  */
 import { parseGoJson } from '../registry/go-json.ts';
 import { OCI_INDEX } from '../registry/media-types.ts';
-import { goManifestView } from './manifest-view.ts';
+import { goManifestView, type ManifestView } from './manifest-view.ts';
 
 const ARTIFACT_TAG = /^sha256-[a-f0-9]{64}(?:\.(?:sig|att|sbom))?$/;
 
@@ -139,4 +139,63 @@ function isReferrerDescriptor(descriptor: unknown): boolean {
   if (typeof descriptor !== 'object' || descriptor === null) return false;
   const { artifactType, platform } = descriptor as { artifactType?: unknown; platform?: unknown };
   return typeof artifactType === 'string' && artifactType !== '' && platform === undefined;
+}
+
+/**
+ * Media types of layers a runtime unpacks as a filesystem (image-spec layer.md, and Docker's image
+ * manifest v2 schema 2).
+ */
+const FILESYSTEM_LAYERS = new Set([
+  'application/vnd.oci.image.layer.v1.tar',
+  'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.oci.image.layer.v1.tar+zstd',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+]);
+
+/**
+ * The descriptors a referrers fallback index lists (digest and media type as the registry reads
+ * them), or undefined for bytes that are not one. A runtime pulling the index's tag takes an entry
+ * with no platform as matching any, whatever its artifactType, so what they name decides whether
+ * the tag is only a list of referrers (listedManifestCouldRun).
+ */
+export function referrersIndexEntries(
+  bytes: Uint8Array,
+): Array<{ digest: unknown; mediaType: unknown }> | undefined {
+  let view: ManifestView;
+  try {
+    view = goManifestView(parseGoJson(Buffer.from(bytes).toString('utf8')));
+  } catch {
+    return undefined;
+  }
+  if (!isReferrersIndex(view)) return undefined;
+  return (view.manifests as Array<{ digest?: unknown; mediaType?: unknown }>).map((d) => ({
+    digest: d.digest,
+    mediaType: d.mediaType,
+  }));
+}
+
+/**
+ * Whether a manifest a referrers fallback index lists could be run: an index (a runtime descends
+ * into it), bytes that do not read as a manifest, or an image manifest with a layer of a filesystem
+ * media type or of none. Referrers (signatures, attestations, SBOMs, bundles) have no such layer.
+ */
+export function listedManifestCouldRun(bytes: Uint8Array): boolean {
+  let view: ManifestView;
+  try {
+    view = goManifestView(parseGoJson(Buffer.from(bytes).toString('utf8')));
+  } catch {
+    return true;
+  }
+  if (view.manifests !== undefined) return true;
+  if (view.layers === undefined) return false;
+  if (!Array.isArray(view.layers)) return true;
+  return view.layers.some((layer) => {
+    if (typeof layer !== 'object' || layer === null) return true;
+    const { mediaType } = layer as { mediaType?: unknown };
+    return typeof mediaType !== 'string' || FILESYSTEM_LAYERS.has(mediaType);
+  });
 }

@@ -11,6 +11,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
+import { OCI_INDEX } from '../../../functions/registry/media-types.ts';
 import { type ReverifyDeps, reverifyOnce } from '../../../functions/reverify/core.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { MemoryUnverifiedStore } from '../../../functions/reverify/unverified.ts';
@@ -145,4 +146,41 @@ describe('reverifyImages and tags shaped like signature artifacts', () => {
       assert.deepEqual(reads('v1'), ['HEAD']);
     });
   }
+  it('a digest-named tag moved to a platformless index that lists a runnable image is judged, not passed over as a referrers index', async () => {
+    // A pipeline names a release tag after a digest; a pusher re-points it to an index whose one
+    // entry has an artifactType and no platform, naming an unsigned runnable image: runtimes pull
+    // that image (an entry with no platform matches any), and cosign refuses the tag.
+    const tag = `sha256-${'5e'.repeat(32)}`;
+    const repo = { host, repository: 'team/moved' };
+    const release = await testRegistry.pushImage('team/moved', tag, 'release build');
+    await signImage({ registry, signer, rekorUrl: undefined }, { ...repo, digest: release.digest });
+    const moved = `${host}/team/moved:${tag}`;
+    const first = await reverifyOnce(deps());
+    assert.equal(first.outcomes.find((o) => o.ref === moved)?.status, 'valid');
+    const evil = await testRegistry.pushImage('team/moved', 'scratch', 'attacker build');
+    const index = {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [
+        {
+          mediaType: evil.mediaType,
+          digest: evil.digest,
+          size: evil.size,
+          artifactType: 'application/vnd.example.anything',
+        },
+      ],
+    };
+    await registry.putManifest(repo, tag, Buffer.from(JSON.stringify(index)), OCI_INDEX);
+    const after = await reverifyOnce(deps());
+    assert.deepEqual(after.errors, []);
+    assert.equal(after.outcomes.find((o) => o.ref === moved)?.status, 'unsigned');
+    assert.deepEqual(alerts.openKinds(moved), ['tag-moved', 'unsigned-image']);
+    // sigsentry's own fallback indexes (they list bundle referrers only) are still artifacts.
+    const own = `${host}/team/moved:sha256-${release.digest.split(':')[1]}`;
+    assert.equal(
+      after.outcomes.find((o) => o.ref === own),
+      undefined,
+    );
+    assert.equal(store.records.has(own), false);
+  });
 });
