@@ -64,6 +64,8 @@ import type { UnverifiedStore } from './unverified.ts';
  * that it cannot run); past this the tag is judged as an image.
  */
 const LISTED_CHECK_LIMIT = 256;
+/** Recorded tags of one repository re-checked by name when its tag list cannot be read. */
+const RECORDED_TAGS_LIMIT = 10_000;
 /** Tags whose recorded verdicts are read from the store at once (Firestore reads 300 per call). */
 const RECORD_CHUNK = 300;
 /** Attempts at storing a tag's verdict while other passes keep storing theirs first. */
@@ -327,7 +329,11 @@ export async function reverifyOnce(
   const now = deps.now ?? (() => new Date());
   const started = now();
   const t0 = performance.now();
-  const listed = await buildInventory(deps.registry, { watch: deps.watch, watchlist: deps.watchlist });
+  const listed = await buildInventory(deps.registry, {
+    watch: deps.watch,
+    watchlist: deps.watchlist,
+    recordedTags: (repository) => deps.store.recordedTags(repository, RECORDED_TAGS_LIMIT),
+  });
   const inventory = listed.items.filter((it) => inShard(it.ref, options.shard));
   // Recorded verdicts are read a chunk of tags at a time (the next chunk while the current one is
   // verified) and let go when the chunk is done, so a pass never holds every record at once.

@@ -23,6 +23,12 @@ export interface InventoryItem {
 export interface InventorySpec {
   watch: readonly string[];
   watchlist: ReadonlyArray<{ image: string }>;
+  /**
+   * The tags of a repository (HOST/REPO) that have a recorded verdict: re-checked by name when its
+   * tag list cannot be read (an outage, or a list flooded past the client's limits), so a tag moved
+   * meanwhile is still judged. The listing stays a failure of the pass.
+   */
+  recordedTags?: (repository: string) => Promise<string[]>;
 }
 
 /**
@@ -84,6 +90,18 @@ function wholeRepository(image: string): { host: string; repository: string } | 
 export async function buildInventory(registry: Registry, spec: InventorySpec): Promise<Inventory> {
   const items = new Map<string, InventoryItem>();
   const failures: ListingFailure[] = [];
+  /**
+   * Recorded tags to re-check by name; none when they cannot be read: the listing's failure stands
+   * (an error of the pass, `verification-stale` once it lasts), as before there was this re-check.
+   */
+  const recordedTagsOf = async (repository: string): Promise<string[]> => {
+    if (spec.recordedTags === undefined) return [];
+    try {
+      return await spec.recordedTags(repository);
+    } catch {
+      return [];
+    }
+  };
   const listed: string[] = [];
   const addTags = async (host: string, repository: string, source: InventoryItem['source']) => {
     let tags: string[];
@@ -91,6 +109,11 @@ export async function buildInventory(registry: Registry, spec: InventorySpec): P
       tags = await registry.listTags({ host, repository });
     } catch (err) {
       failures.push(failure('tags', `${host}/${repository}`, err));
+      for (const ref of await recordedTagsOf(`${host}/${repository}`)) {
+        const tag = ref.slice(host.length + repository.length + 2);
+        const it = item(host, repository, tag, source);
+        items.set(it.ref, it);
+      }
       return;
     }
     listed.push(`${host}/${repository}`);

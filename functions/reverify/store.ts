@@ -93,6 +93,11 @@ export interface TagStore {
   /** The records of these refs (absent ones left out). */
   load(refs: readonly string[]): Promise<Map<string, TagRecord>>;
   /**
+   * The refs of the recorded tags of one repository (HOST/REPO), at most `limit`: what a pass
+   * re-checks by name when the repository's tag list cannot be read.
+   */
+  recordedTags(repository: string, limit: number): Promise<string[]>;
+  /**
    * Stores `record` if the tag's stored record is still `basis` (one `load` returned, or undefined
    * for none); 'superseded', storing nothing, when another pass stored one since.
    */
@@ -157,6 +162,28 @@ export class FirestoreTagStore implements TagStore {
 
   constructor(db: Firestore) {
     this.#db = db;
+  }
+
+  async recordedTags(repository: string, limit: number): Promise<string[]> {
+    // Refs are HOST/REPO:TAG; tags are [A-Za-z0-9_.-], so every one of the repository's sorts
+    // between `HOST/REPO:` and `HOST/REPO;` (the next character).
+    try {
+      const snap = await this.#db
+        .collection(TAGS_COLLECTION)
+        .where('ref', '>=', `${repository}:`)
+        .where('ref', '<', `${repository};`)
+        .select('ref')
+        .limit(limit)
+        .get();
+      return snap.docs.map((d) => d.get('ref')).filter((ref): ref is string => typeof ref === 'string');
+    } catch (err) {
+      throw new DependencyError(
+        'firestore',
+        `reading the recorded tags of ${repository} failed: ${(err as Error).message}`,
+        {},
+        err,
+      );
+    }
   }
 
   async load(refs: readonly string[]): Promise<Map<string, TagRecord>> {
@@ -317,6 +344,13 @@ export class MemoryTagStore implements TagStore {
     const out = new Map<string, TagRecord>();
     for (const [ref, { json }] of this.#stored) out.set(ref, JSON.parse(json) as TagRecord);
     return out;
+  }
+
+  async recordedTags(repository: string, limit: number): Promise<string[]> {
+    return [...this.#stored.keys()]
+      .filter((ref) => ref.startsWith(`${repository}:`))
+      .sort()
+      .slice(0, limit);
   }
 
   async load(refs: readonly string[]): Promise<Map<string, TagRecord>> {

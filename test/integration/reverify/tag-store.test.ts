@@ -24,6 +24,17 @@ describe('FirestoreTagStore on the emulator', () => {
     tagRecord(ref, status, `sha256:${'a'.repeat(64)}`);
   const loadOne = async (store: FirestoreTagStore, ref: string) => (await store.load([ref])).get(ref);
 
+  test('lists the recorded tags of one repository, not of one whose name it begins or is inside', async () => {
+    const repository = `127.0.0.1:5000/tag-store/${crypto.randomUUID()}`;
+    const store = new FirestoreTagStore(firestore.db);
+    const refs = [`${repository}:v1`, `${repository}:v2`, `${repository}:latest`];
+    const others = [`${repository}2:v1`, `${repository}/sub:v1`, `${repository}-x:v1`];
+    for (const ref of [...refs, ...others])
+      assert.equal(await store.put(verdict(ref, 'valid'), undefined), 'stored');
+    assert.deepEqual((await store.recordedTags(repository, 100)).sort(), [...refs].sort());
+    assert.equal((await store.recordedTags(repository, 2)).length, 2, 'at most the limit');
+  });
+
   test('stores a verdict over the record it was judged against, and not over a newer one', async () => {
     const ref = freshRef();
     const store = new FirestoreTagStore(firestore.db);

@@ -314,6 +314,7 @@ describe('reverifyOnce: what passes keep failing on is alerted (verification-sta
       deps(0, {
         store: {
           load: (refs) => store.load(refs),
+          recordedTags: (repository, limit) => store.recordedTags(repository, limit),
           put: async () => 'superseded',
           renewDelivery: async () => false,
           finishDelivery: async () => false,
