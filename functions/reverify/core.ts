@@ -17,6 +17,7 @@ import { RegistryNotFoundError } from '../registry/errors.ts';
 import type { DigestReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
 import {
+  imageConfigCouldRun,
   isSignatureArtifactTag,
   listedManifestCouldRun,
   manifestArtifactKind,
@@ -63,9 +64,21 @@ import type { UnverifiedStore } from './unverified.ts';
  * Manifests a referrers fallback index may list and still be taken as one (each is read to see
  * that it cannot run); past this the tag is judged as an image.
  */
-const LISTED_CHECK_LIMIT = 256;
-/** Recorded tags of one repository re-checked by name when its tag list cannot be read. */
-const RECORDED_TAGS_LIMIT = 10_000;
+const LISTED_CHECK_LIMIT = 1024;
+/** A listed manifest's config is read whole up to this (an image config with a long history fits). */
+const MAX_LISTED_CONFIG_BYTES = 1024 * 1024;
+/**
+ * Whether a manifest a referrers index lists could run, by HOST/REPO@DIGEST: content-addressed, so
+ * kept across an instance's passes (each fallback index's children are read once, not every pass).
+ */
+const RUNNABLE_CACHE = new Map<string, boolean>();
+const RUNNABLE_CACHE_ENTRIES = 100_000;
+/**
+ * Recorded tags of one repository re-checked by name when its tag list cannot be read: as many as
+ * a list may hold (the registry client's limit), so that tags recorded under names sorting first
+ * cannot crowd out the one that moved.
+ */
+const RECORDED_TAGS_LIMIT = 100_000;
 /** Tags whose recorded verdicts are read from the store at once (Firestore reads 300 per call). */
 const RECORD_CHUNK = 300;
 /** Attempts at storing a tag's verdict while other passes keep storing theirs first. */
@@ -372,8 +385,6 @@ export async function reverifyOnce(
   // Not across repositories: a signature names the repository it was made for, so a copy of it in
   // another repository is judged there on its own (byte for byte, it would share the first's verdict).
   const memo = new Map<string, Promise<{ verdict: Verdict; cached: boolean }>>();
-  // Whether a manifest a referrers index lists could run, by repository and digest (immutable).
-  const runnableListed = new Map<string, Promise<boolean>>();
   // And their signature artifacts are looked up once per pass: the `.sig` tag, the referrers API and
   // the referrers tag of a digest do not depend on which of its tags is being checked. A signature
   // that disappears during a pass is seen on the next one, as for the verdict memo above.
@@ -497,31 +508,51 @@ export async function reverifyOnce(
   }
 
   /**
-   * Whether a referrers fallback index lists a manifest that could run (listedManifestCouldRun):
-   * each is read (once a pass, by digest; a missing one cannot be pulled either). One that cannot
-   * be checked (past LISTED_CHECK_LIMIT, a descriptor without a digest) counts as runnable: the
-   * tag is then judged as an image, never passed over.
+   * Whether a referrers fallback index lists a manifest that could run (listedManifestCouldRun,
+   * and its config when that decides: imageConfigCouldRun). What each listed digest holds never
+   * changes, so the answer is kept across passes (RUNNABLE_CACHE); one that cannot be pulled (404)
+   * cannot run either, and a read that fails is the tag's error this pass. Past LISTED_CHECK_LIMIT
+   * entries, or with a descriptor that names no digest, the tag is an error: never passed over,
+   * never judged as an image on a guess.
    */
   async function listsRunnable(
     repo: { host: string; repository: string },
     listed: ReadonlyArray<{ digest: unknown; mediaType: unknown }>,
   ): Promise<boolean> {
-    if (listed.length > LISTED_CHECK_LIMIT) return true;
+    const where = `${repo.host}/${repo.repository}`;
+    if (
+      listed.length > LISTED_CHECK_LIMIT ||
+      listed.some((e) => typeof e.digest !== 'string' || !isDigest(e.digest))
+    ) {
+      throw new SigsentryError(
+        'REFERRERS_INDEX_UNCHECKED',
+        `a referrers index in ${where} lists ${listed.length} entries (at most ${LISTED_CHECK_LIMIT} are read) or one without a digest: whether it lists a runnable image is not known`,
+        { retryable: false, details: { repository: where, entries: listed.length } },
+      );
+    }
+    const pulled = async <T>(read: () => Promise<T>): Promise<T | undefined> =>
+      read().catch((err: unknown) => {
+        if (err instanceof RegistryNotFoundError) return undefined;
+        throw err;
+      });
     for (const entry of listed) {
-      if (typeof entry.digest !== 'string' || !isDigest(entry.digest)) return true;
-      const key = `${repo.host}/${repo.repository}@${entry.digest}`;
-      let runnable = runnableListed.get(key);
+      const key = `${where}@${entry.digest as string}`;
+      let runnable = RUNNABLE_CACHE.get(key);
       if (runnable === undefined) {
-        runnable = deps.registry.getManifest(repo, entry.digest).then(
-          (child) => listedManifestCouldRun(child.bytes),
-          (err: unknown) => {
-            if (err instanceof RegistryNotFoundError) return false;
-            throw err;
-          },
-        );
-        runnableListed.set(key, runnable);
+        const child = await pulled(() => deps.registry.getManifest(repo, entry.digest as string));
+        if (child === undefined) continue;
+        const verdict = listedManifestCouldRun(child.bytes);
+        if (verdict.run === 'config') {
+          const config = await pulled(() =>
+            deps.registry.getBlob(repo, verdict.digest, { maxBytes: MAX_LISTED_CONFIG_BYTES }),
+          );
+          if (config === undefined) continue;
+          runnable = imageConfigCouldRun(config);
+        } else runnable = verdict.run === 'yes';
+        if (RUNNABLE_CACHE.size >= RUNNABLE_CACHE_ENTRIES) RUNNABLE_CACHE.clear();
+        RUNNABLE_CACHE.set(key, runnable);
       }
-      if (await runnable) return true;
+      if (runnable) return true;
     }
     return false;
   }

@@ -7,6 +7,7 @@
  */
 import crypto from 'node:crypto';
 import { matchesGlob } from '../config/glob.ts';
+import { RegistryNotFoundError } from '../registry/errors.ts';
 import { isRepository, parseImageReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
 
@@ -109,6 +110,8 @@ export async function buildInventory(registry: Registry, spec: InventorySpec): P
       tags = await registry.listTags({ host, repository });
     } catch (err) {
       failures.push(failure('tags', `${host}/${repository}`, err));
+      // A repository the registry no longer has holds no tag to pull: nothing to re-check.
+      if (err instanceof RegistryNotFoundError) return;
       for (const ref of await recordedTagsOf(`${host}/${repository}`)) {
         const tag = ref.slice(host.length + repository.length + 2);
         const it = item(host, repository, tag, source);

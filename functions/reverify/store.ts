@@ -166,16 +166,29 @@ export class FirestoreTagStore implements TagStore {
 
   async recordedTags(repository: string, limit: number): Promise<string[]> {
     // Refs are HOST/REPO:TAG; tags are [A-Za-z0-9_.-], so every one of the repository's sorts
-    // between `HOST/REPO:` and `HOST/REPO;` (the next character).
+    // between `HOST/REPO:` and `HOST/REPO;` (the next character). Read a page at a time.
+    const out: string[] = [];
     try {
-      const snap = await this.#db
-        .collection(TAGS_COLLECTION)
-        .where('ref', '>=', `${repository}:`)
-        .where('ref', '<', `${repository};`)
-        .select('ref')
-        .limit(limit)
-        .get();
-      return snap.docs.map((d) => d.get('ref')).filter((ref): ref is string => typeof ref === 'string');
+      let after: string | undefined;
+      while (out.length < limit) {
+        const page = Math.min(1000, limit - out.length);
+        let query = this.#db
+          .collection(TAGS_COLLECTION)
+          .where('ref', '>=', `${repository}:`)
+          .where('ref', '<', `${repository};`)
+          .orderBy('ref')
+          .select('ref')
+          .limit(page);
+        if (after !== undefined) query = query.startAfter(after);
+        const snap = await query.get();
+        for (const doc of snap.docs) {
+          const ref = doc.get('ref');
+          if (typeof ref === 'string') out.push(ref);
+        }
+        if (snap.size < page) break;
+        after = snap.docs[snap.docs.length - 1]!.get('ref') as string;
+      }
+      return out;
     } catch (err) {
       throw new DependencyError(
         'firestore',

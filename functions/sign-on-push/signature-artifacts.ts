@@ -142,21 +142,6 @@ function isReferrerDescriptor(descriptor: unknown): boolean {
 }
 
 /**
- * Media types of layers a runtime unpacks as a filesystem (image-spec layer.md, and Docker's image
- * manifest v2 schema 2).
- */
-const FILESYSTEM_LAYERS = new Set([
-  'application/vnd.oci.image.layer.v1.tar',
-  'application/vnd.oci.image.layer.v1.tar+gzip',
-  'application/vnd.oci.image.layer.v1.tar+zstd',
-  'application/vnd.oci.image.layer.nondistributable.v1.tar',
-  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
-  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
-  'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
-]);
-
-/**
  * The descriptors a referrers fallback index lists (digest and media type as the registry reads
  * them), or undefined for bytes that are not one. A runtime pulling the index's tag takes an entry
  * with no platform as matching any, whatever its artifactType, so what they name decides whether
@@ -179,23 +164,47 @@ export function referrersIndexEntries(
 }
 
 /**
- * Whether a manifest a referrers fallback index lists could be run: an index (a runtime descends
- * into it), bytes that do not read as a manifest, or an image manifest with a layer of a filesystem
- * media type or of none. Referrers (signatures, attestations, SBOMs, bundles) have no such layer.
+ * Whether a manifest a referrers fallback index lists could be run: `yes` for an index (a runtime
+ * descends into it) or bytes that do not read as a manifest; `no` for one with no layers, or only
+ * layers of the kinds referrers carry (signatures, attestations, SBOMs, bundles); else `config`:
+ * a runtime unpacks layers of many media types (containerd detects the compression of one labelled
+ * plain tar, takes `+suffix` variants), so whether it runs depends on its config, which the caller
+ * reads (imageConfigCouldRun). An ORAS attachment (a file layer, the empty config) cannot.
  */
-export function listedManifestCouldRun(bytes: Uint8Array): boolean {
+export function listedManifestCouldRun(
+  bytes: Uint8Array,
+): { run: 'yes' | 'no' } | { run: 'config'; digest: string } {
   let view: ManifestView;
   try {
     view = goManifestView(parseGoJson(Buffer.from(bytes).toString('utf8')));
   } catch {
+    return { run: 'yes' };
+  }
+  if (view.manifests !== undefined) return { run: 'yes' };
+  if (view.layers === undefined || (Array.isArray(view.layers) && view.layers.length === 0))
+    return { run: 'no' };
+  if (!Array.isArray(view.layers)) return { run: 'yes' };
+  if (view.layers.every((layer) => layerKind(layer) !== undefined)) return { run: 'no' };
+  const digest = (view.config as { digest?: unknown } | undefined)?.digest;
+  return typeof digest === 'string' ? { run: 'config', digest } : { run: 'yes' };
+}
+
+/**
+ * Whether a listed manifest's config blob makes it an image a runtime can run: one that reads as
+ * JSON with a `rootfs` listing layer diff IDs (image-spec config.md), which containerd and Docker
+ * unpack the layers against. An empty or artifact config (`{}`) cannot; bytes that are not JSON
+ * are taken as runnable, so that nothing is passed over on a guess.
+ */
+export function imageConfigCouldRun(bytes: Uint8Array): boolean {
+  let config: unknown;
+  try {
+    config = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
     return true;
   }
-  if (view.manifests !== undefined) return true;
-  if (view.layers === undefined) return false;
-  if (!Array.isArray(view.layers)) return true;
-  return view.layers.some((layer) => {
-    if (typeof layer !== 'object' || layer === null) return true;
-    const { mediaType } = layer as { mediaType?: unknown };
-    return typeof mediaType !== 'string' || FILESYSTEM_LAYERS.has(mediaType);
-  });
+  if (typeof config !== 'object' || config === null) return true;
+  const rootfs = (config as { rootfs?: unknown }).rootfs;
+  if (rootfs === undefined) return false;
+  const diffIds = (rootfs as { diff_ids?: unknown } | null)?.diff_ids;
+  return !Array.isArray(diffIds) || diffIds.length > 0;
 }

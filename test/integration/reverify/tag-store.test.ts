@@ -35,6 +35,20 @@ describe('FirestoreTagStore on the emulator', () => {
     assert.equal((await store.recordedTags(repository, 2)).length, 2, 'at most the limit');
   });
 
+  test('reads a repository’s recorded tags a page at a time, past one page and up to the limit', async () => {
+    const repository = `127.0.0.1:5000/tag-store/${crypto.randomUUID()}`;
+    const collection = firestore.db.collection(TAGS_COLLECTION);
+    const refs = Array.from({ length: 1050 }, (_, i) => `${repository}:t${String(i).padStart(4, '0')}`);
+    for (let i = 0; i < refs.length; i += 500) {
+      const batch = firestore.db.batch();
+      for (const ref of refs.slice(i, i + 500)) batch.set(collection.doc(crypto.randomUUID()), { ref });
+      await batch.commit();
+    }
+    const store = new FirestoreTagStore(firestore.db);
+    assert.deepEqual(await store.recordedTags(repository, 100_000), refs);
+    assert.deepEqual(await store.recordedTags(repository, 1020), refs.slice(0, 1020));
+  });
+
   test('stores a verdict over the record it was judged against, and not over a newer one', async () => {
     const ref = freshRef();
     const store = new FirestoreTagStore(firestore.db);

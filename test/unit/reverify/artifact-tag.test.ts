@@ -183,4 +183,68 @@ describe('reverifyImages and tags shaped like signature artifacts', () => {
     );
     assert.equal(store.records.has(own), false);
   });
+  it('a listed image is runnable whatever its layers are labelled; an ORAS-like attachment in a fallback index is not', async () => {
+    const repo = { host, repository: 'team/relabel' };
+    const tag = `sha256-${'6f'.repeat(32)}`;
+    const release = await testRegistry.pushImage('team/relabel', tag, 'release build');
+    await signImage({ registry, signer, rekorUrl: undefined }, { ...repo, digest: release.digest });
+    const ref = `${host}/team/relabel:${tag}`;
+    assert.equal((await reverifyOnce(deps())).outcomes.find((o) => o.ref === ref)?.status, 'valid');
+    // Its own fallback index, with an ORAS-like attachment added (a file layer, the empty config):
+    // nothing in it can run, so it stays an artifact.
+    const ownIndexTag = `sha256-${release.digest.split(':')[1]}`;
+    const ownIndex = JSON.parse(
+      Buffer.from((await registry.getManifest(repo, ownIndexTag)).bytes).toString('utf8'),
+    );
+    const emptyConfig = await registry.putBlob(repo, Buffer.from('{}'), 'application/vnd.oci.empty.v1+json');
+    const file = await registry.putBlob(repo, Buffer.from('notes'), 'application/vnd.oci.image.layer.v1.tar');
+    const oras = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        artifactType: 'application/vnd.example.notes',
+        config: emptyConfig,
+        layers: [file],
+        subject: { mediaType: release.mediaType, digest: release.digest, size: release.size },
+      }),
+    );
+    const orasPut = await registry.putManifest(
+      repo,
+      'oras',
+      oras,
+      'application/vnd.oci.image.manifest.v1+json',
+    );
+    ownIndex.manifests.push({ ...orasPut.descriptor, artifactType: 'application/vnd.example.notes' });
+    await registry.putManifest(repo, ownIndexTag, Buffer.from(JSON.stringify(ownIndex)), OCI_INDEX);
+    // The release tag re-pointed to an index listing an unsigned image whose layer is relabelled
+    // plain tar, as containerd still unpacks it.
+    const evil = await testRegistry.pushImage('team/relabel', 'scratch', 'attacker build');
+    const evilManifest = JSON.parse(
+      Buffer.from((await registry.getManifest(repo, evil.digest)).bytes).toString('utf8'),
+    );
+    for (const layer of evilManifest.layers) layer.mediaType = 'application/vnd.docker.image.rootfs.diff.tar';
+    const relabelled = await registry.putManifest(
+      repo,
+      'relabelled',
+      Buffer.from(JSON.stringify(evilManifest)),
+      evil.mediaType,
+    );
+    const index = {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ ...relabelled.descriptor, artifactType: 'application/vnd.example.anything' }],
+    };
+    await registry.putManifest(repo, tag, Buffer.from(JSON.stringify(index)), OCI_INDEX);
+    const after = await reverifyOnce(deps());
+    assert.deepEqual(after.errors, []);
+    assert.equal(after.outcomes.find((o) => o.ref === ref)?.status, 'unsigned');
+    assert.deepEqual(alerts.openKinds(ref), ['tag-moved', 'unsigned-image']);
+    const own = `${host}/team/relabel:${ownIndexTag}`;
+    assert.equal(
+      after.outcomes.find((o) => o.ref === own),
+      undefined,
+      'the fallback index is still an artifact',
+    );
+    assert.deepEqual(alerts.openKinds(own), []);
+  });
 });

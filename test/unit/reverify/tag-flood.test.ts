@@ -14,8 +14,19 @@ import { signImage } from '../../helpers/sign-image.ts';
 
 describe('a repository whose tag list cannot be read', () => {
   let flood = false;
+  let gone = false;
   const harness = reverifyHarness('tag-flood-rekor', {
     intercept: async (req, res) => {
+      if (gone && req.url.pathname.endsWith('/gone/app/tags/list')) {
+        res
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end(
+            JSON.stringify({
+              errors: [{ code: 'NAME_UNKNOWN', message: 'repository name not known to registry' }],
+            }),
+          );
+        return true;
+      }
       if (!flood || req.method !== 'GET' || !req.url.pathname.endsWith('/flood/app/tags/list')) return false;
       const real = (await (await fetch(new URL(req.url.pathname, harness.testRegistry.url))).json()) as {
         name: string;
@@ -65,6 +76,29 @@ describe('a repository whose tag list cannot be read', () => {
       );
     } finally {
       flood = false;
+    }
+  });
+  it('does not re-check the tags of a repository the registry no longer has (its list answers 404)', async () => {
+    const store = new MemoryTagStore();
+    const alerts = new RecordingAlertSink();
+    const deps = () => harness.deps({ store, alerts, watch: [`${harness.host}/gone/**`] });
+    const image = await harness.push('gone/app', 'v1', 'release');
+    await signImage(
+      { registry: harness.registry, signer: harness.signer, rekorUrl: harness.rekor.url },
+      image,
+    );
+    assert.equal(statusOf(await reverifyOnce(deps()), harness.ref('gone/app', 'v1')), 'valid');
+    gone = true;
+    try {
+      const pass = await reverifyOnce(deps());
+      assert.deepEqual(pass.outcomes, []);
+      assert.deepEqual(
+        pass.errors.map((e) => e.ref),
+        [`${harness.host}/gone/app`],
+        'one listing failure, no error per recorded tag',
+      );
+    } finally {
+      gone = false;
     }
   });
 });
