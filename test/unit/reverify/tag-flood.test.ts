@@ -18,13 +18,11 @@ describe('a repository whose tag list cannot be read', () => {
   const harness = reverifyHarness('tag-flood-rekor', {
     intercept: async (req, res) => {
       if (gone && req.url.pathname.endsWith('/gone/app/tags/list')) {
-        res
-          .writeHead(404, { 'content-type': 'application/json' })
-          .end(
-            JSON.stringify({
-              errors: [{ code: 'NAME_UNKNOWN', message: 'repository name not known to registry' }],
-            }),
-          );
+        res.writeHead(404, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            errors: [{ code: 'NAME_UNKNOWN', message: 'repository name not known to registry' }],
+          }),
+        );
         return true;
       }
       if (!flood || req.method !== 'GET' || !req.url.pathname.endsWith('/flood/app/tags/list')) return false;
