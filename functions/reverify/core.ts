@@ -21,7 +21,6 @@ import {
   isSignatureArtifactTag,
   listedManifestCouldRun,
   manifestArtifactKind,
-  referrersIndexEntries,
 } from '../sign-on-push/signature-artifacts.ts';
 import type { VerifierTrust } from '../verify/check.ts';
 import { type ImagePolicy, policyId } from '../verify/policy.ts';
@@ -32,9 +31,9 @@ import {
   alertsForChange,
   deliverAlerts,
   distinctRaises,
+  keptOpenBy,
   overtakenRaises,
   type TagChange,
-  tagAlertKey,
 } from './alerts.ts';
 import type { InclusionRechecker } from './inclusion.ts';
 import {
@@ -499,11 +498,13 @@ export async function reverifyOnce(
     if (!isSignatureArtifactTag(item.tag))
       return (await deps.registry.resolve({ ...repo, tag: item.tag })).digest;
     const fetched = await deps.registry.getManifest(repo, item.tag);
-    if (manifestArtifactKind(fetched.bytes) === undefined) return fetched.descriptor.digest;
+    const artifact = manifestArtifactKind(fetched.bytes);
+    if (artifact === undefined) return fetched.descriptor.digest;
     // A referrers index is only that if nothing it lists can run: a runtime pulls a platformless
     // entry whatever its artifactType, so an index naming a runnable image is an image.
-    const listed = referrersIndexEntries(fetched.bytes);
-    if (listed !== undefined && (await listsRunnable(repo, listed))) return fetched.descriptor.digest;
+    if (artifact.listed !== undefined && (await listsRunnable(repo, artifact.listed))) {
+      return fetched.descriptor.digest;
+    }
     return 'artifact';
   }
 
@@ -517,13 +518,10 @@ export async function reverifyOnce(
    */
   async function listsRunnable(
     repo: { host: string; repository: string },
-    listed: ReadonlyArray<{ digest: unknown; mediaType: unknown }>,
+    listed: readonly unknown[],
   ): Promise<boolean> {
     const where = `${repo.host}/${repo.repository}`;
-    if (
-      listed.length > LISTED_CHECK_LIMIT ||
-      listed.some((e) => typeof e.digest !== 'string' || !isDigest(e.digest))
-    ) {
+    if (listed.length > LISTED_CHECK_LIMIT || listed.some((d) => typeof d !== 'string' || !isDigest(d))) {
       throw new SigsentryError(
         'REFERRERS_INDEX_UNCHECKED',
         `a referrers index in ${where} lists ${listed.length} entries (at most ${LISTED_CHECK_LIMIT} are read) or one without a digest: whether it lists a runnable image is not known`,
@@ -535,11 +533,11 @@ export async function reverifyOnce(
         if (err instanceof RegistryNotFoundError) return undefined;
         throw err;
       });
-    for (const entry of listed) {
-      const key = `${where}@${entry.digest as string}`;
+    for (const digest of listed as string[]) {
+      const key = `${where}@${digest}`;
       let runnable = RUNNABLE_CACHE.get(key);
       if (runnable === undefined) {
-        const child = await pulled(() => deps.registry.getManifest(repo, entry.digest as string));
+        const child = await pulled(() => deps.registry.getManifest(repo, digest));
         if (child === undefined) continue;
         const verdict = listedManifestCouldRun(child.bytes);
         if (verdict.run === 'config') {
@@ -827,10 +825,9 @@ export async function reverifyOnce(
     summary.alertsResolved += delivered.resolved;
     summary.outcomes.push({ ref: item.ref, digest, status: verdict.status, changed, cached });
     if (changed) {
+      const kept = keptOpenBy(change);
       const leftOpen =
-        prior?.status === 'invalid' && verdict.status !== 'invalid'
-          ? ` (its ${tagAlertKey('signature-invalid', item.ref)} alert stays open until an operator resolves it)`
-          : '';
+        kept.length === 0 ? '' : ` (its ${kept.join(', ')} alert stays open until an operator resolves it)`;
       deps.logger.log(
         verdict.status === 'valid' ? 'INFO' : 'WARNING',
         `${item.ref} is ${verdict.status}${leftOpen}`,

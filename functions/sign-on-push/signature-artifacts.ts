@@ -72,7 +72,10 @@ export function isSignatureArtifactTag(tag: string | undefined): boolean {
  */
 export function signatureArtifactKind(manifest: unknown): SignatureArtifactKind | undefined {
   if (typeof manifest !== 'object' || manifest === null) return undefined;
-  const view = goManifestView(manifest);
+  return artifactKindOfView(goManifestView(manifest));
+}
+
+function artifactKindOfView(view: ManifestView): SignatureArtifactKind | undefined {
   const attachment = attachmentKind(view);
   if (attachment) return attachment;
   if (isReferrersIndex(view)) return 'referrers fallback index';
@@ -83,16 +86,31 @@ export function isSignatureArtifactManifest(manifest: unknown): boolean {
   return signatureArtifactKind(manifest) !== undefined;
 }
 
-/**
- * signatureArtifactKind of manifest bytes as the registry served them. Bytes that cannot be read as
- * a manifest (not JSON, a key twice, a field spelled two ways) are no evidence either: undefined.
- */
-export function manifestArtifactKind(bytes: Uint8Array): SignatureArtifactKind | undefined {
+/** Manifest bytes as the registry reads them, or undefined for bytes that are not a manifest. */
+function viewOf(bytes: Uint8Array): ManifestView | undefined {
   try {
-    return signatureArtifactKind(parseGoJson(Buffer.from(bytes).toString('utf8')));
+    return goManifestView(parseGoJson(Buffer.from(bytes).toString('utf8')));
   } catch {
     return undefined;
   }
+}
+
+/**
+ * signatureArtifactKind of manifest bytes as the registry served them, with, for a referrers
+ * fallback index, the digests it lists (as the registry reads them): a runtime pulling the index's
+ * tag takes an entry with no platform as matching any, whatever its artifactType, so what they name
+ * decides whether the tag is only a list of referrers (listedManifestCouldRun). Bytes that cannot
+ * be read as a manifest (not JSON, a key twice, a field spelled two ways) are no evidence either:
+ * undefined.
+ */
+export function manifestArtifactKind(
+  bytes: Uint8Array,
+): { kind: SignatureArtifactKind; listed?: unknown[] } | undefined {
+  const view = viewOf(bytes);
+  const kind = view === undefined ? undefined : artifactKindOfView(view);
+  if (kind === undefined) return undefined;
+  if (kind !== 'referrers fallback index') return { kind };
+  return { kind, listed: (view!.manifests as Array<{ digest?: unknown }>).map((d) => d.digest) };
 }
 
 /**
@@ -142,28 +160,6 @@ function isReferrerDescriptor(descriptor: unknown): boolean {
 }
 
 /**
- * The descriptors a referrers fallback index lists (digest and media type as the registry reads
- * them), or undefined for bytes that are not one. A runtime pulling the index's tag takes an entry
- * with no platform as matching any, whatever its artifactType, so what they name decides whether
- * the tag is only a list of referrers (listedManifestCouldRun).
- */
-export function referrersIndexEntries(
-  bytes: Uint8Array,
-): Array<{ digest: unknown; mediaType: unknown }> | undefined {
-  let view: ManifestView;
-  try {
-    view = goManifestView(parseGoJson(Buffer.from(bytes).toString('utf8')));
-  } catch {
-    return undefined;
-  }
-  if (!isReferrersIndex(view)) return undefined;
-  return (view.manifests as Array<{ digest?: unknown; mediaType?: unknown }>).map((d) => ({
-    digest: d.digest,
-    mediaType: d.mediaType,
-  }));
-}
-
-/**
  * Whether a manifest a referrers fallback index lists could be run: `yes` for an index (a runtime
  * descends into it) or bytes that do not read as a manifest; `no` for one with no layers, or only
  * layers of the kinds referrers carry (signatures, attestations, SBOMs, bundles); else `config`:
@@ -174,13 +170,8 @@ export function referrersIndexEntries(
 export function listedManifestCouldRun(
   bytes: Uint8Array,
 ): { run: 'yes' | 'no' } | { run: 'config'; digest: string } {
-  let view: ManifestView;
-  try {
-    view = goManifestView(parseGoJson(Buffer.from(bytes).toString('utf8')));
-  } catch {
-    return { run: 'yes' };
-  }
-  if (view.manifests !== undefined) return { run: 'yes' };
+  const view = viewOf(bytes);
+  if (view === undefined || view.manifests !== undefined) return { run: 'yes' };
   if (view.layers === undefined || (Array.isArray(view.layers) && view.layers.length === 0))
     return { run: 'no' };
   if (!Array.isArray(view.layers)) return { run: 'yes' };
