@@ -51,16 +51,18 @@ export class MemoryAlertSink implements AlertSink, AlertRecorder {
   }
 
   async markDelivered(key: string, at: string, channels: readonly string[]): Promise<void> {
-    const stored = storedAlertKey(key);
-    const alert = this.alerts.get(stored);
-    const updated = alert === undefined ? undefined : withDelivered(alert, at, channels);
-    if (updated !== undefined) this.alerts.set(stored, updated);
+    this.updateStored(key, (alert) => withDelivered(alert, at, channels));
   }
 
   async markOvertakenTold(key: string, at: string, channels: readonly string[]): Promise<void> {
+    this.updateStored(key, (alert) => withOvertakenTold(alert, at, channels));
+  }
+
+  /** Stores `update` of the alert with this key, if there is one; undefined from it: nothing to store. */
+  private updateStored(key: string, update: (alert: Alert) => Alert | undefined): void {
     const stored = storedAlertKey(key);
     const alert = this.alerts.get(stored);
-    const updated = alert === undefined ? undefined : withOvertakenTold(alert, at, channels);
+    const updated = alert === undefined ? undefined : update(alert);
     if (updated !== undefined) this.alerts.set(stored, updated);
   }
 

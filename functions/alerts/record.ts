@@ -57,15 +57,15 @@ export function withDelivered(alert: Alert, at: string, delivered: readonly stri
   const { undelivered: _, ...rest } = alert;
   if (channels.length === 0) return rest;
   const { overtook, ...notice } = pending;
-  const untold = overtook?.channels.filter((c) => !delivered.includes(c)) ?? [];
-  return {
-    ...rest,
-    undelivered: {
-      ...notice,
-      channels,
-      ...(untold.length > 0 ? { overtook: { ...overtook!, channels: untold } } : {}),
-    },
-  };
+  return { ...rest, undelivered: { ...notice, channels, ...overtookUntold(overtook, delivered) } };
+}
+
+type Overtook = NonNullable<NonNullable<Alert['undelivered']>['overtook']>;
+
+/** The overtaken raise still owed once `told` have heard it: none left when every channel has. */
+function overtookUntold(overtook: Overtook | undefined, told: readonly string[]): { overtook?: Overtook } {
+  const untold = overtook?.channels.filter((c) => !told.includes(c)) ?? [];
+  return untold.length > 0 ? { overtook: { ...overtook!, channels: untold } } : {};
 }
 
 /**
@@ -76,12 +76,8 @@ export function withOvertakenTold(alert: Alert, at: string, told: readonly strin
   const pending = alert.undelivered;
   if (pending?.overtook === undefined || pending.at !== at) return undefined;
   const { overtook, ...notice } = pending;
-  const untold = overtook.channels.filter((c) => !told.includes(c));
-  if (untold.length === overtook.channels.length) return undefined;
-  return {
-    ...alert,
-    undelivered: { ...notice, ...(untold.length > 0 ? { overtook: { ...overtook, channels: untold } } : {}) },
-  };
+  if (!overtook.channels.some((c) => told.includes(c))) return undefined;
+  return { ...alert, undelivered: { ...notice, ...overtookUntold(overtook, told) } };
 }
 
 /** The pending notice a change leaves for `channels`. */
@@ -186,22 +182,18 @@ export function resolvedAlert(
   const at = now.toISOString();
   // A raise still owed to some channels is not dropped: they are told it before the resolution.
   const overtaken =
-    owed !== undefined && owed.status !== 'resolved' && owed.channels.length > 0 ? owed : undefined;
-  const told = overtaken === undefined ? channels : [...new Set([...channels, ...overtaken.channels])];
+    owed !== undefined && owed.status !== 'resolved' && owed.channels.length > 0
+      ? { overtook: { status: owed.status, channels: [...owed.channels] } }
+      : undefined;
+  const told =
+    overtaken === undefined ? channels : [...new Set([...channels, ...overtaken.overtook.channels])];
   const pending = pendingFor(at, 'resolved', told);
   return AlertSchema.parse({
     ...boundAlert(rest),
     state: 'resolved',
     resolvedAt: at,
     resolvedReason: boundText(reason, MAX_REASON_CHARS),
-    ...(overtaken === undefined || pending.undelivered === undefined
-      ? pending
-      : {
-          undelivered: {
-            ...pending.undelivered,
-            overtook: { status: overtaken.status, channels: [...overtaken.channels] },
-          },
-        }),
+    ...(pending.undelivered === undefined ? {} : { undelivered: { ...pending.undelivered, ...overtaken } }),
   });
 }
 

@@ -97,6 +97,7 @@ export function alertsForChange(change: TagChange): { raise: AlertInput[]; resol
     return { raise: [], resolve: [] };
   }
   const raise: AlertInput[] = [];
+  const occurrence = change.occurrence === undefined ? {} : { occurrence: change.occurrence };
   if (verdict.status !== 'valid') {
     const { kind, severity, what } = BY_STATUS[verdict.status];
     raise.push({
@@ -106,7 +107,7 @@ export function alertsForChange(change: TagChange): { raise: AlertInput[]; resol
       key: tagAlertKey(kind, ref),
       summary: `${ref} ${what}: ${verdict.reasons[0] ?? verdict.status}`,
       evidence: evidenceOf(change),
-      ...(change.occurrence === undefined ? {} : { occurrence: change.occurrence }),
+      ...occurrence,
     });
     if (moved) {
       raise.push({
@@ -116,7 +117,7 @@ export function alertsForChange(change: TagChange): { raise: AlertInput[]; resol
         key: tagAlertKey('tag-moved', ref),
         summary: `${ref} moved from ${previous.digest} to ${verdict.digest}, which is ${verdict.status}`,
         evidence: evidenceOf(change),
-        ...(change.occurrence === undefined ? {} : { occurrence: change.occurrence }),
+        ...occurrence,
       });
     }
   }
@@ -125,6 +126,17 @@ export function alertsForChange(change: TagChange): { raise: AlertInput[]; resol
     (k) => tagAlertKey(k, ref),
   );
   return { raise, resolve };
+}
+
+/**
+ * The keys of the alerts a change leaves open that it would otherwise resolve: those of kinds only
+ * an operator resolves, raised for the verdict it changes from (a tag valid again after a forgery).
+ */
+export function keptOpenBy(change: TagChange): string[] {
+  const { previous, verdict, ref } = change;
+  if (previous === undefined || previous.status === 'valid' || previous.status === verdict.status) return [];
+  const { kind } = BY_STATUS[previous.status];
+  return RESOLVED_BY_OPERATOR.includes(kind) ? [tagAlertKey(kind, ref)] : [];
 }
 
 /**
