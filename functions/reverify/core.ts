@@ -72,12 +72,6 @@ const MAX_LISTED_CONFIG_BYTES = 1024 * 1024;
  */
 const RUNNABLE_CACHE = new Map<string, boolean>();
 const RUNNABLE_CACHE_ENTRIES = 100_000;
-/**
- * Recorded tags of one repository re-checked by name when its tag list cannot be read: as many as
- * a list may hold (the registry client's limit), so that tags recorded under names sorting first
- * cannot crowd out the one that moved.
- */
-const RECORDED_TAGS_LIMIT = 100_000;
 /** Tags whose recorded verdicts are read from the store at once (Firestore reads 300 per call). */
 const RECORD_CHUNK = 300;
 /** Attempts at storing a tag's verdict while other passes keep storing theirs first. */
@@ -251,13 +245,13 @@ const sameFingerprint = (a: SignatureFingerprint, b: SignatureFingerprint) =>
  * reported, their tags' recorded verdicts left as they are.
  */
 function reportListingFailures(logger: Logger, summary: ReverifySummary, failures: ListingFailure[]): void {
-  for (const { subject, kind, message, error } of failures) {
+  for (const { subject, kind, message, error, rechecked } of failures) {
     summary.errors.push({ ref: subject, error: message });
     const about =
       kind === 'watch-rule'
         ? { watchRule: subject, host: subject.split('/')[0] }
-        : { repository: subject, error };
-    logger.error(`${message}; the last verdicts of its tags stand`, about);
+        : { repository: subject, error, ...(rechecked === undefined ? {} : { rechecked }) };
+    logger.error(rechecked ? message : `${message}; the last verdicts of its tags stand`, about);
   }
 }
 
@@ -344,7 +338,8 @@ export async function reverifyOnce(
   const listed = await buildInventory(deps.registry, {
     watch: deps.watch,
     watchlist: deps.watchlist,
-    recordedTags: (repository) => deps.store.recordedTags(repository, RECORDED_TAGS_LIMIT),
+    recordedTags: (repository, limit) => deps.store.recordedTags(repository, limit),
+    recordedTagsOfHost: (host, limit) => deps.store.recordedTagsOfHost(host, limit),
   });
   const inventory = listed.items.filter((it) => inShard(it.ref, options.shard));
   // Recorded verdicts are read a chunk of tags at a time (the next chunk while the current one is

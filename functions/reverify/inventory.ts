@@ -25,12 +25,21 @@ export interface InventorySpec {
   watch: readonly string[];
   watchlist: ReadonlyArray<{ image: string }>;
   /**
-   * The tags of a repository (HOST/REPO) that have a recorded verdict: re-checked by name when its
-   * tag list cannot be read (an outage, or a list flooded past the client's limits), so a tag moved
-   * meanwhile is still judged. The listing stays a failure of the pass.
+   * The tags of a repository (HOST/REPO) that have a recorded verdict, at most `limit`: re-checked
+   * by name when its tag list cannot be read (an outage, or a list flooded past the client's
+   * limits), so a tag moved meanwhile is still judged. The listing stays a failure of the pass.
    */
-  recordedTags?: (repository: string) => Promise<string[]>;
+  recordedTags?: (repository: string, limit: number) => Promise<string[]>;
+  /** The same for every repository of a host (HOST), when the host's catalog cannot be read. */
+  recordedTagsOfHost?: (host: string, limit: number) => Promise<string[]>;
 }
+
+/**
+ * Recorded tags re-checked by name for one failed listing: as many as a list may hold (the registry
+ * client's limit), so that tags recorded under names sorting first cannot crowd out the one that
+ * moved.
+ */
+export const RECORDED_TAGS_LIMIT = 100_000;
 
 /**
  * A host whose catalog, or a repository whose tag list, could not be read ('listing'); or a watch
@@ -42,6 +51,8 @@ export interface ListingFailure {
   kind: 'listing' | 'watch-rule';
   message: string;
   error: unknown;
+  /** Tags with a recorded verdict re-checked by name in place of the listing (a 'listing' only). */
+  rechecked?: number;
 }
 
 export interface Inventory {
@@ -82,41 +93,61 @@ function wholeRepository(image: string): { host: string; repository: string } | 
 }
 
 /**
+ * Re-checks by name the recorded tags in place of a listing that failed, and says so in its
+ * failure: how many, or why none (the store could not be read; then the listing's failure stands
+ * alone, an error of the pass and `verification-stale` once it lasts).
+ */
+async function recheckRecorded(
+  failed: ListingFailure,
+  read: ((scope: string, limit: number) => Promise<string[]>) | undefined,
+  add: (ref: string) => boolean,
+): Promise<ListingFailure> {
+  if (read === undefined) return failed;
+  let refs: string[];
+  try {
+    refs = await read(failed.subject, RECORDED_TAGS_LIMIT);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    return { ...failed, message: `${failed.message}; no recorded tag re-checked by name: ${reason}` };
+  }
+  const added = refs.filter(add).length;
+  const capped = refs.length >= RECORDED_TAGS_LIMIT ? ` (the first ${RECORDED_TAGS_LIMIT} recorded)` : '';
+  return {
+    ...failed,
+    message: `${failed.message}; ${added} recorded tags re-checked by name${capped}`,
+    rechecked: added,
+  };
+}
+
+/**
  * Every tag to verify. A host or repository that cannot be listed (a 404 for a repository deleted, or
  * one whose first push is still in flight; an outage) is a failure of its own, not of the pass: the
- * rest of the inventory is still verified. So is a watch glob its host's catalog lists no repository
- * for: a catalog that leaves out what the caller may not see at project level (Artifact Registry's)
- * or a typo would otherwise have its repositories verified by no pass, in silence.
+ * rest of the inventory is still verified, and the tags it has verdicts for are re-checked by name.
+ * So is a watch glob its host's catalog lists no repository for: a catalog that leaves out what the
+ * caller may not see at project level (Artifact Registry's) or a typo would otherwise have its
+ * repositories verified by no pass, in silence.
  */
 export async function buildInventory(registry: Registry, spec: InventorySpec): Promise<Inventory> {
   const items = new Map<string, InventoryItem>();
   const failures: ListingFailure[] = [];
-  /**
-   * Recorded tags to re-check by name; none when they cannot be read: the listing's failure stands
-   * (an error of the pass, `verification-stale` once it lasts), as before there was this re-check.
-   */
-  const recordedTagsOf = async (repository: string): Promise<string[]> => {
-    if (spec.recordedTags === undefined) return [];
-    try {
-      return await spec.recordedTags(repository);
-    } catch {
-      return [];
-    }
-  };
   const listed: string[] = [];
   const addTags = async (host: string, repository: string, source: InventoryItem['source']) => {
     let tags: string[];
     try {
       tags = await registry.listTags({ host, repository });
     } catch (err) {
-      failures.push(failure('tags', `${host}/${repository}`, err));
+      const failed = failure('tags', `${host}/${repository}`, err);
       // A repository the registry no longer has holds no tag to pull: nothing to re-check.
-      if (err instanceof RegistryNotFoundError) return;
-      for (const ref of await recordedTagsOf(`${host}/${repository}`)) {
-        const tag = ref.slice(host.length + repository.length + 2);
-        const it = item(host, repository, tag, source);
-        items.set(it.ref, it);
+      if (err instanceof RegistryNotFoundError) {
+        failures.push(failed);
+        return;
       }
+      const add = (ref: string) => {
+        const it = item(host, repository, ref.slice(host.length + repository.length + 2), source);
+        items.set(it.ref, it);
+        return true;
+      };
+      failures.push(await recheckRecorded(failed, spec.recordedTags, add));
       return;
     }
     listed.push(`${host}/${repository}`);
@@ -132,7 +163,15 @@ export async function buildInventory(registry: Registry, spec: InventorySpec): P
     try {
       catalog = await registry.catalog(host);
     } catch (err) {
-      failures.push(failure('repositories', host, err));
+      // The watched repositories are unknown, but the tags recorded under a watched one are not.
+      const add = (ref: string) => {
+        const repository = repositoryOf(ref).slice(host.length + 1);
+        if (!globs.some((glob) => matchesGlob(glob, `${host}/${repository}`))) return false;
+        const it = item(host, repository, ref.slice(host.length + repository.length + 2), 'owned');
+        items.set(it.ref, it);
+        return true;
+      };
+      failures.push(await recheckRecorded(failure('repositories', host, err), spec.recordedTagsOfHost, add));
       continue;
     }
     listed.push(host);

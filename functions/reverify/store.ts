@@ -98,6 +98,11 @@ export interface TagStore {
    */
   recordedTags(repository: string, limit: number): Promise<string[]>;
   /**
+   * The refs of the recorded tags of every repository on one host (HOST), at most `limit`: what a
+   * pass re-checks by name when the host's catalog cannot be read.
+   */
+  recordedTagsOfHost(host: string, limit: number): Promise<string[]>;
+  /**
    * Stores `record` if the tag's stored record is still `basis` (one `load` returned, or undefined
    * for none); 'superseded', storing nothing, when another pass stored one since.
    */
@@ -166,7 +171,18 @@ export class FirestoreTagStore implements TagStore {
 
   async recordedTags(repository: string, limit: number): Promise<string[]> {
     // Refs are HOST/REPO:TAG; tags are [A-Za-z0-9_.-], so every one of the repository's sorts
-    // between `HOST/REPO:` and `HOST/REPO;` (the next character). Read a page at a time.
+    // between `HOST/REPO:` and `HOST/REPO;` (the next character).
+    return this.#refsBetween(`${repository}:`, `${repository};`, limit, repository);
+  }
+
+  async recordedTagsOfHost(host: string, limit: number): Promise<string[]> {
+    // Every ref of the host sorts between `HOST/` and `HOST0` ('0' follows '/'); another host
+    // whose name begins with this one's (`HOST0…`, `HOST.…`) sorts outside.
+    return this.#refsBetween(`${host}/`, `${host}0`, limit, host);
+  }
+
+  /** The refs in [low, high), in order, at most `limit`, read a page at a time. */
+  async #refsBetween(low: string, high: string, limit: number, of: string): Promise<string[]> {
     const out: string[] = [];
     try {
       let after: string | undefined;
@@ -174,8 +190,8 @@ export class FirestoreTagStore implements TagStore {
         const page = Math.min(1000, limit - out.length);
         let query = this.#db
           .collection(TAGS_COLLECTION)
-          .where('ref', '>=', `${repository}:`)
-          .where('ref', '<', `${repository};`)
+          .where('ref', '>=', low)
+          .where('ref', '<', high)
           .orderBy('ref')
           .select('ref')
           .limit(page);
@@ -192,7 +208,7 @@ export class FirestoreTagStore implements TagStore {
     } catch (err) {
       throw new DependencyError(
         'firestore',
-        `reading the recorded tags of ${repository} failed: ${(err as Error).message}`,
+        `reading the recorded tags of ${of} failed: ${(err as Error).message}`,
         {},
         err,
       );
@@ -360,8 +376,16 @@ export class MemoryTagStore implements TagStore {
   }
 
   async recordedTags(repository: string, limit: number): Promise<string[]> {
+    return this.#refsStartingWith(`${repository}:`, limit);
+  }
+
+  async recordedTagsOfHost(host: string, limit: number): Promise<string[]> {
+    return this.#refsStartingWith(`${host}/`, limit);
+  }
+
+  #refsStartingWith(prefix: string, limit: number): string[] {
     return [...this.#stored.keys()]
-      .filter((ref) => ref.startsWith(`${repository}:`))
+      .filter((ref) => ref.startsWith(prefix))
       .sort()
       .slice(0, limit);
   }

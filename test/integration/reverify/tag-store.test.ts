@@ -35,6 +35,22 @@ describe('FirestoreTagStore on the emulator', () => {
     assert.equal((await store.recordedTags(repository, 2)).length, 2, 'at most the limit');
   });
 
+  test('lists the recorded tags of one host, not of one whose name it begins', async () => {
+    const host = `tag-store-${crypto.randomUUID()}.example`;
+    const store = new FirestoreTagStore(firestore.db);
+    const refs = [`${host}/a:v1`, `${host}/a/b:v1`, `${host}/z:latest`];
+    const others = [`${host}:5000/a:v1`, `${host}0/a:v1`, `${host}.x/a:v1`, `${host}-x/a:v1`];
+    for (const ref of [...refs, ...others])
+      assert.equal(await store.put(verdict(ref, 'valid'), undefined), 'stored');
+    assert.deepEqual(await store.recordedTagsOfHost(host, 100), [...refs].sort());
+    assert.deepEqual(
+      await store.recordedTagsOfHost(host, 2),
+      [...refs].sort().slice(0, 2),
+      'at most the limit',
+    );
+    assert.deepEqual(await store.recordedTagsOfHost(`${host}:5000`, 100), [`${host}:5000/a:v1`]);
+  });
+
   test('reads a repository’s recorded tags a page at a time, past one page and up to the limit', async () => {
     const repository = `127.0.0.1:5000/tag-store/${crypto.randomUUID()}`;
     const collection = firestore.db.collection(TAGS_COLLECTION);

@@ -315,6 +315,7 @@ describe('reverifyOnce: what passes keep failing on is alerted (verification-sta
         store: {
           load: (refs) => store.load(refs),
           recordedTags: (repository, limit) => store.recordedTags(repository, limit),
+          recordedTagsOfHost: (host, limit) => store.recordedTagsOfHost(host, limit),
           put: async () => 'superseded',
           renewDelivery: async () => false,
           finishDelivery: async () => false,
