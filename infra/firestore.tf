@@ -94,3 +94,18 @@ resource "google_firestore_field" "attach_locks_expire_at" {
 
   depends_on = [google_firestore_database.default]
 }
+
+# deletions: the DELETEs Artifact Registry announced on gcr for watched repositories, recorded by
+# signOnPush (functions/state/deletion-records.ts) so that a push handled after its image was
+# deleted is acknowledged rather than alerted on. Each document expires 30 days after it was
+# recorded (`expireAt`), past the longest a push can wait (7 days in the subscription, 7 more in
+# the dead-letter subscription); the TTL policy deletes it, usually within a day.
+resource "google_firestore_field" "deletions_expire_at" {
+  database   = var.firestore_database
+  collection = "deletions"
+  field      = "expireAt"
+
+  ttl_config {}
+
+  depends_on = [google_firestore_database.default]
+}

@@ -32,7 +32,6 @@ import { isRetryable, PolicyViolationError, SigsentryError } from '../errors.ts'
 import type { GcrNotification } from '../events/gcr-message.ts';
 import type { Logger } from '../logging/logger.ts';
 import { assertDigest } from '../registry/digest.ts';
-import { RegistryNotFoundError } from '../registry/errors.ts';
 import { INDEX_MEDIA_TYPES } from '../registry/media-types.ts';
 import {
   type DigestReference,
@@ -41,6 +40,7 @@ import {
   type RepositoryRef,
 } from '../registry/reference.ts';
 import type { FetchedManifest, Registry } from '../registry/registry.ts';
+import type { DeletionStore } from '../state/deletion-records.ts';
 import {
   attachedFormats,
   type FormatProgress,
@@ -51,6 +51,16 @@ import {
 import { DependencyClock, timedCall, withDependencyClock, wrapDependencyCalls } from './dependency-calls.ts';
 import type { NotificationHandler } from './entry.ts';
 import { readManifestView } from './manifest-view.ts';
+import {
+  type DeletedBeforeSigning,
+  deletedReason,
+  deletionsOf,
+  explainingDeletion,
+  NotInRegistryError,
+  notInRegistry,
+  noticeDeletedBeforeSigning,
+  referencesGone,
+} from './not-in-registry.ts';
 import {
   type ManifestReader,
   type PlatformStep,
@@ -79,6 +89,14 @@ export interface SignOnPushDeps {
   lock: SubjectLock;
   /** Where refusals and given-up signings are reported; they are also logged either way. */
   alerts?: AlertSink;
+  /**
+   * The deletions announced on `gcr`: a DELETE is recorded here, and a push the registry no longer
+   * has is acknowledged without an alert when a deletion recorded here explains it. Without it, a
+   * DELETE is only skipped and every such push is refused (alerted).
+   */
+  deletions?: DeletionStore;
+  /** How long a push not in the registry, none of its deletions recorded, waits to look again (ms). */
+  deletionWaitMs?: number;
   /** Identifies this instance's leases. */
   instanceId?: string;
   now?: () => Date;
@@ -93,7 +111,7 @@ export interface SignOnPushDeps {
 }
 
 export type SignOutcome =
-  | { outcome: 'skipped'; reason: string }
+  | { outcome: 'skipped'; reason: string; deleted?: DeletedBeforeSigning }
   | { outcome: 'signed' | 'already-signed'; image: string; formats: SignatureFormat[] };
 
 export class SigningInProgressError extends SigsentryError {
@@ -179,7 +197,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     clock: DependencyClock,
     publishedAt: number | undefined,
   ): Promise<SignOutcome> {
-    if (n.action === 'DELETE') return { outcome: 'skipped', reason: 'DELETE needs no signature' };
+    if (n.action === 'DELETE') return recordDeletion(n, publishedAt);
     // No skipping on the tag: a runnable image may be pushed under a `sha256-<hex>.sig` tag. What
     // sigsentry and cosign push there is known by its manifest below, read by digest (one GET).
     const repository = `${n.host}/${n.repository}`;
@@ -202,13 +220,22 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     // digest is fetched directly: the manifest's bytes are checked against it, so no HEAD first.
     const repo = { host: n.host, repository: n.repository };
     const named = (n.raw.digest ?? n.raw.tag)!;
-    let digest: string;
+    let digest = n.digest;
+    let pushed: ReadManifest;
     try {
-      digest = n.digest ?? (await deps.registry.resolve({ ...repo, tag: n.tag! })).digest;
+      if (digest === undefined) {
+        try {
+          digest = (await deps.registry.resolve({ ...repo, tag: n.tag! })).digest;
+        } catch (err) {
+          throw notInRegistry(err, named);
+        }
+      }
+      pushed = await readManifest(repo, digest, named);
     } catch (err) {
-      throw notInRegistry(err, named);
+      // Read before any record is claimed: a push acknowledged here leaves nothing half-done.
+      if (err instanceof NotInRegistryError) return deletedBeforeSigning(n, digest, publishedAt, err);
+      throw err;
     }
-    const pushed = await readManifest(repo, digest, named);
     // Judged on the manifest alone, whatever the tag (and a digest-only message has none).
     const artifact = signatureArtifactKind(pushed.view);
     if (artifact) return { outcome: 'skipped', reason: artifact };
@@ -230,6 +257,40 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       );
     }
     return signImage({ ...repo, digest }, rule, logger, clock, n.raw.tag, publishedAt);
+  }
+
+  /**
+   * A DELETE signs nothing. One in a watched repository is recorded (retryable if it cannot be), so
+   * that a push of what it deleted, handled after it, is not refused as missing from the registry.
+   */
+  async function recordDeletion(n: GcrNotification, publishedAt: number | undefined): Promise<SignOutcome> {
+    if (!deps.deletions || !ruleFor(deps.config, `${n.host}/${n.repository}`)) {
+      return { outcome: 'skipped', reason: 'DELETE needs no signature' };
+    }
+    for (const deletion of deletionsOf(n, publishedAt)) await deps.deletions.record(deletion);
+    return { outcome: 'skipped', reason: 'DELETE needs no signature; the deletion is recorded' };
+  }
+
+  /**
+   * A push the registry does not have: acknowledged when a recorded deletion explains it (the image
+   * or tag was deleted after it was pushed), else refused with `missing` as before.
+   */
+  async function deletedBeforeSigning(
+    n: GcrNotification,
+    resolved: string | undefined,
+    publishedAt: number | undefined,
+    missing: NotInRegistryError,
+  ): Promise<SignOutcome> {
+    if (!deps.deletions) throw missing;
+    const deletion = await explainingDeletion(
+      deps.deletions,
+      referencesGone(n, resolved),
+      publishedAt,
+      deps.deletionWaitMs,
+    );
+    if (deletion === undefined) throw missing;
+    const deleted = { image: (n.raw.digest ?? n.raw.tag)!, deletion };
+    return { outcome: 'skipped', reason: deletedReason(deleted), deleted };
   }
 
   /**
@@ -452,7 +513,9 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     async handle(n, context) {
       try {
         const result = await sign(n, context.logger, context.publishedAt);
-        if (result.outcome === 'skipped') context.logger.info(`skipped: ${result.reason}`);
+        if (result.outcome === 'skipped' && result.deleted) {
+          noticeDeletedBeforeSigning(context.logger, result.deleted, context.publishedAt);
+        } else if (result.outcome === 'skipped') context.logger.info(`skipped: ${result.reason}`);
       } catch (err) {
         const alert = alertFor(err, context.messageId, n.raw.digest ?? n.raw.tag ?? 'unknown');
         if (alert && deps.alerts) await deps.alerts.raise(alert);
@@ -471,12 +534,6 @@ function formatAlertKey(image: string, formats: readonly string[]): string {
 function timed<T>(run: (clock: DependencyClock) => Promise<T>): Promise<T> {
   const clock = new DependencyClock();
   return withDependencyClock(clock, () => run(clock));
-}
-
-/** A manifest the registry does not have is a refusal (alerted), not a failure to retry. */
-function notInRegistry(err: unknown, named: string): unknown {
-  if (!(err instanceof RegistryNotFoundError)) return err;
-  return new PolicyViolationError(`refusing to sign: ${named} is not in the registry`, { image: named });
 }
 
 /**

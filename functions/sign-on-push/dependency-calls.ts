@@ -1,12 +1,13 @@
 /**
- * Every call signOnPush makes to its dependencies (registry, signing record, KMS, the log) passes
- * through one place, so it can be wrapped as a whole: timed here, and counted or broken at a chosen
- * step by the crash-point tests.
+ * Every call signOnPush makes to its dependencies (registry, signing record, KMS, the log, the
+ * recorded deletions) passes through one place, so it can be wrapped as a whole: timed here, and
+ * counted or broken at a chosen step by the crash-point tests.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Witness } from '@sigstore/sign';
 import type { LockHold, SubjectLock } from '../attach/lock.ts';
 import type { Registry } from '../registry/registry.ts';
+import type { DeletionStore } from '../state/deletion-records.ts';
 import type { SigningStore } from '../state/signing-records.ts';
 import type { KeyedSigner, SignOnPushDeps } from './core.ts';
 
@@ -49,11 +50,16 @@ export function wrapDependencyCalls(deps: SignOnPushDeps, wrap: CallWrapper): Si
       signatureKey: wrap('kms.publicKey', () => inner.signatureKey()),
     };
   };
+  const d = deps.deletions;
+  const deletions: DeletionStore | undefined = d && {
+    record: wrap('deletions.record', (...a: Parameters<DeletionStore['record']>) => d.record(...a)),
+    find: wrap('deletions.find', (...a: Parameters<DeletionStore['find']>) => d.find(...a)),
+  };
   const w = deps.witness;
   const witness: Witness | undefined = w && {
     testify: wrap('log.testify', (...a: Parameters<Witness['testify']>) => w.testify(...a)),
   };
-  return { ...deps, registry, store, signerFor, witness };
+  return { ...deps, registry, store, signerFor, witness, ...(deletions ? { deletions } : {}) };
 }
 
 /**

@@ -19,6 +19,7 @@ import { RegistryClient } from '../registry/client.ts';
 import { googleRegistryAuthorization } from '../registry/google-auth.ts';
 import { createKmsClient } from '../signing/kms-client.ts';
 import { KmsSigner } from '../signing/kms-signer.ts';
+import { FirestoreDeletionStore } from '../state/deletion-records.ts';
 import { FirestoreSigningStore } from '../state/signing-records.ts';
 import type { KeyedSigner, SignOnPushDeps } from './core.ts';
 import { timedLock } from './dependency-calls.ts';
@@ -86,6 +87,7 @@ export function signOnPushDepsFromEnv(
     config,
     registry: new RegistryClient({ allowedHosts, authorization: googleRegistryAuthorization() }),
     store: new FirestoreSigningStore(firestore),
+    deletions: new FirestoreDeletionStore(firestore),
     alerts: alertSinkFromEnv(env, { firestore, ...(logger ? { logger } : {}), ...opts }),
     signerFor,
     witness,
