@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.ts';
+import { isHost, isRepository } from '../registry/reference.ts';
 import { rekorUrlFromEnv } from './rekor-url.ts';
 import { firstMatchingRule } from './shared-document.ts';
 
@@ -37,22 +38,49 @@ export function watchedHost(rule: Pick<WatchRule, 'repositories'>): string {
 }
 
 /**
- * Why a rule's host segment is unusable, or undefined. The host is compared literally with each
- * message's host and is the registry client's allowlist, so a wildcard there would match through
- * the glob yet refuse every push (with a HIGH alert) and allow no host at all.
+ * Why a watch rule can never match a push, or undefined. Matching is literal and case-sensitive
+ * against references as Artifact Registry writes them (a lower-case host without scheme or default
+ * port, a lower-case repository path), so a rule written otherwise would leave every push of its
+ * repositories skipped as not watched, with INFO lines only. The host is also the registry
+ * client's allowlist, so a wildcard there would match through the glob yet refuse every push
+ * (with a HIGH alert) and allow no host at all.
  */
-export function watchedHostProblem(repositories: string): string | undefined {
+export function watchRuleProblem(repositories: string): string | undefined {
+  const rule = `watch rule "${repositories}"`;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repositories)) {
+    return `${rule}: write it without a scheme, as HOST/REPO/** (image references name no scheme)`;
+  }
   const host = watchedHost({ repositories });
-  if (!GLOB_METACHARACTERS.test(host)) return undefined;
-  return `watch rule "${repositories}": the host "${host}" must be literal (wildcards are allowed only after HOST/)`;
+  if (GLOB_METACHARACTERS.test(host)) {
+    return `${rule}: the host "${host}" must be literal (wildcards are allowed only after HOST/)`;
+  }
+  if (!isHost(host)) {
+    return `${rule}: the host "${host}" is not one image references name (a lower-case DNS name or IP address, an optional port)`;
+  }
+  if (/:(443|80)$/.test(host)) {
+    return `${rule}: the host "${host}" carries its scheme's default port, which image references leave out; write "${host.replace(/:(443|80)$/, '')}"`;
+  }
+  const path = repositories.slice(host.length + 1);
+  // Each wildcard stands for at least one character of a path component (`*` and `?` within one,
+  // `**` across them), so the path with wildcards replaced by a letter must be a repository name.
+  if (!repositories.includes('/') || !isRepository(path.replace(/[*?]/g, 'a'))) {
+    return (
+      `${rule}: the repository part "${path}" is not a repository path as the distribution spec names ` +
+      'them (lower-case a-z and 0-9, components joined by . _ __ or -, separated by /), with * ? and ** wildcards'
+    );
+  }
+  return undefined;
 }
 
-/** A watch rule's repository glob: HOST/REPO with a literal HOST, `*` within a segment, `**` across. */
+/**
+ * A watch rule's repository glob: HOST/REPO with a literal, lower-case HOST, a lower-case REPO
+ * path, `*` within a segment, `**` across.
+ */
 export const WatchedRepositoriesSchema = z
   .string()
   .min(1)
   .superRefine((repositories, ctx) => {
-    const problem = watchedHostProblem(repositories);
+    const problem = watchRuleProblem(repositories);
     if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
   });
 

@@ -87,10 +87,12 @@ export async function runSign(argv: string[]): Promise<number> {
     }
     try {
       const tags = await deps.registry.listTags(repo);
-      // Signature artifacts are tags too; they are not images. Several tags may name one digest:
-      // each digest is signed once (two concurrent signings of one digest would only contend).
+      // Every tag, those shaped like a signature artifact's too: the shape is no evidence (a
+      // pipeline may tag a runnable image by digest), and the core skips, by its manifest, what is
+      // an artifact. Several tags may name one digest: each digest is signed once (two concurrent
+      // signings of one digest would only contend).
       const digests = new Map<string, string>();
-      for (const tag of tags.filter((t) => !/^sha256-[a-f0-9]{64}/.test(t))) {
+      for (const tag of tags) {
         const { digest } = await deps.registry.resolve({ ...repo, tag });
         if (!digests.has(digest)) digests.set(digest, tag);
       }

@@ -115,6 +115,42 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
     assert.match(again.stdout, /already-signed/);
   });
 
+  test('sign --backfill judges a tag shaped like a signature artifact by its manifest, not its name', async () => {
+    const repository = freshRepository('backfill-digest-tags');
+    const image = makeOciImage({ tag: 'a' });
+    const registry = new RegistryClient({ allowedHosts: [stack.env.REGISTRY!] });
+    // A runnable image a pipeline tagged by digest (any digest: the name is all that is digest-like).
+    const digestTag = `sha256-${'5'.repeat(64)}`;
+    await withSignOnPushHeldBack(stack, async () => {
+      await skopeoCopy(image.source, `docker://${stack.env.REGISTRY}/${repository}:${digestTag}`);
+      const run = await sigsentry('sign', '--backfill', `${stack.env.REGISTRY}/${repository}`, '--json');
+      assert.equal(run.code, 0, run.stderr);
+      const summary = JSON.parse(run.stdout) as { images: number; signed: number };
+      assert.deepEqual([summary.images, summary.signed], [1, 1], run.stdout);
+    });
+    const sig = await registry.getManifest(
+      { host: stack.env.REGISTRY!, repository },
+      `sha256-${image.digest.slice(7)}.sig`,
+    );
+    assert.ok(sig.bytes.length > 0, 'the image under the digest-shaped tag is signed');
+    // Backfilled again, the signature's own tags are read and skipped as artifacts by their manifests.
+    const again = await sigsentry('sign', '--backfill', `${stack.env.REGISTRY}/${repository}`, '--json');
+    assert.equal(again.code, 0, again.stderr);
+    const rerun = JSON.parse(again.stdout) as {
+      alreadySigned: number;
+      failed: number;
+      results: Array<{ outcome: string; detail?: string }>;
+    };
+    assert.equal(rerun.alreadySigned, 1, again.stdout);
+    assert.equal(rerun.failed, 0, again.stdout);
+    assert.ok(
+      rerun.results
+        .filter((r) => r.outcome === 'skipped')
+        .every((r) => /signature|referrer|index/.test(r.detail ?? '')),
+      again.stdout,
+    );
+  });
+
   test('sign --retry-failed gives an image whose signing ran out of attempts a fresh set', async () => {
     const repository = freshRepository('retry-failed');
     const pushed = makeOciImage({ tag: 'v1' });
