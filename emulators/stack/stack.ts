@@ -363,6 +363,8 @@ export function functionInstanceCommand(
       ...(process.env.SIGSENTRY_FUNCTION_PROFILE_DIR
         ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SIGSENTRY_FUNCTION_PROFILE_DIR}`]
         : []),
+      // The framework listens on every interface given a port: loopback only here.
+      `--import=${path.join(PROJECT_ROOT, 'emulators', 'stack', 'listen-on-loopback.ts')}`,
       path.join(BIN, 'functions-framework'),
       `--target=${fn.target}`,
       `--signature-type=${fn.signature}`,

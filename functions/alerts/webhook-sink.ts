@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DependencyError } from '../errors.ts';
-import { LINE_BREAKS } from '../logging/bounded.ts';
+import { LINE_BREAKS, showUnprintable } from '../logging/bounded.ts';
 import type { Alert } from './alert.ts';
 import type { AlertNotifier } from './notifier.ts';
 import type { RaisedAlert } from './record.ts';
@@ -40,7 +40,9 @@ function escapeMrkdwn(text: string): string {
  * and only the message's template breaks lines.
  */
 function value(text: string, max: number): string {
-  const line = text.replace(LINE_BREAKS, ' ⏎ ');
+  // Bidirectional and zero-width characters shown too: they could make an attacker's certificate
+  // identity read as the expected signer's.
+  const line = showUnprintable(text.replace(LINE_BREAKS, ' ⏎ '));
   return escapeMrkdwn(line.length > max ? `${line.slice(0, max)}…` : line);
 }
 

@@ -7,18 +7,10 @@
  * value (JSON.stringify escapes C0 controls, not DEL, C1 or bidirectional controls).
  */
 
-import { LINE_BREAKS } from '../logging/bounded.ts';
+import { LINE_BREAKS, showUnprintable } from '../logging/bounded.ts';
 
-/**
- * ASCII controls but tab and newline, DEL, C1 controls, and the bidirectional embeddings,
- * overrides and isolates that reorder what is displayed (Unicode TR9; "Trojan Source").
- */
-const UNPRINTABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-/** `text` with each control character replaced by its `\uXXXX` escape. */
-export function printable(text: string): string {
-  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
+/** `text` with each control, bidirectional or zero-width character shown as its `\uXXXX` escape. */
+export const printable = showUnprintable;
 
 /** Writes `text` to stdout as printable text. */
 export function print(text: string): void {

@@ -1,3 +1,5 @@
+import { showUnprintable } from '../logging/bounded.ts';
+
 /**
  * A tagged template that escapes every interpolated value, so the page never carries markup that
  * came from data (image names, tags and alert evidence are written by whoever can push or sign).
@@ -21,8 +23,12 @@ const ESCAPES: Record<string, string> = {
   "'": '&#39;',
 };
 
+/**
+ * `text` as HTML text or an attribute value. Bidirectional and zero-width characters are shown as
+ * `\uXXXX`: from a certificate or a tag, they could make one identity read as another.
+ */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+  return showUnprintable(text).replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 }
 
 /** Values a template accepts: nothing (null, undefined, false) renders as nothing; arrays are joined. */

@@ -170,3 +170,17 @@ export function fitJson(
  * starts a new line at each, so outputs that keep a value on its line show them instead.
  */
 export const LINE_BREAKS = /\r\n|[\n\r\u000b\u000c\u0085\u2028\u2029]/g;
+
+/**
+ * Characters that change what text displays without showing themselves: ASCII controls but tab
+ * and newline, DEL, C1 controls, the bidirectional marks, embeddings, overrides and isolates that
+ * reorder it (Unicode TR9; "Trojan Source"), and the zero-width characters that make two names
+ * look alike (a SAN `release@vendor\u200b.com` reads as `release@vendor.com`).
+ */
+const UNPRINTABLE =
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g;
+
+/** `text` with each such character shown as its `\uXXXX` escape. */
+export function showUnprintable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -13,6 +13,35 @@ import { readStackEnv } from '../../emulators/stack/stack-env.ts';
 import { FUNCTIONS as CONTRACT } from '../../functions/config/environment.ts';
 
 const run = promisify(execFile);
+
+/**
+ * The local addresses of the TCP sockets listening on `port`, from the kernel's tables
+ * (/proc/net/tcp and tcp6: hex address and port, state 0A is LISTEN).
+ */
+function listeningAddresses(port: number): string[] {
+  const out: string[] = [];
+  for (const [file, v6] of [
+    ['/proc/net/tcp', false],
+    ['/proc/net/tcp6', true],
+  ] as const) {
+    if (!fs.existsSync(file)) continue;
+    for (const line of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state !== '0A' || local === undefined) continue;
+      const [address, hexPort] = local.split(':') as [string, string];
+      if (Number.parseInt(hexPort, 16) !== port) continue;
+      // Each 32-bit word of the address is in the host's (little-endian) byte order.
+      const bytes = Buffer.from(address, 'hex');
+      for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
+      if (!v6) out.push([...bytes].join('.'));
+      else if (bytes.every((b, i) => (i === 15 ? b === 1 : b === 0))) out.push('::1');
+      else if (bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff)
+        out.push([...bytes.subarray(12)].join('.'));
+      else out.push(bytes.toString('hex'));
+    }
+  }
+  return out;
+}
 const CLI = path.resolve('functions/cli/sigsentry.ts');
 const STACK = path.resolve('emulators/stack/main.ts');
 
@@ -42,7 +71,16 @@ describe('sigsentry stack up, then down', () => {
       for (const part of ['firestore', 'pubsub', 'registry', 'registry-bridge', 'function-signOnPush']) {
         assert.ok(names.includes(part), `the stack started ${part}`);
       }
-      for (const p of state.processes) assert.ok(await isListening(p.port), `${p.name} listens on ${p.port}`);
+      for (const p of state.processes) {
+        assert.ok(await isListening(p.port), `${p.name} listens on ${p.port}`);
+        // Reachable from this machine only: a function serves its endpoints without the deployed
+        // token check here, so one listening on every interface would run passes for anyone.
+        assert.deepEqual(
+          listeningAddresses(p.port).filter((a) => a !== '127.0.0.1' && a !== '::1'),
+          [],
+          `${p.name} listens on loopback only`,
+        );
+      }
       const status = await run(process.execPath, [CLI, 'stack', 'status', '--dir', dir, '--json']);
       assert.equal(JSON.parse(status.stdout).up, true);
       assert.deepEqual(await stackProblems(dir), [], 'a healthy stack, whatever the last one logged');

@@ -323,6 +323,33 @@ describe('webhook: Slack JSON, bounded retries with backoff, the URL never shown
     );
   });
 
+  it('shows the bidirectional and zero-width characters of what others wrote: no identity made to read as another', () => {
+    // A right-to-left override makes `moc.rodnev@esaeler` display as `release@vendor.com`; a
+    // zero-width space hides inside a look-alike domain.
+    const spoofed = 'https://idp/\u202emoc.rodnev@esaeler';
+    const { text } = slackMessage(
+      AlertSchema.parse({
+        ...rogue(),
+        key: 'unsigned-image:h/r:v1',
+        kind: 'unsigned-image',
+        subject: 'h/r:v1\u200b',
+        summary: `signed by ${spoofed}, not the expected identity`,
+        evidence: { identity: 'release@vendor\u200b.com', isolate: 'a\u2066b\u2069c\ufeff' },
+        schemaVersion: 1,
+        state: 'open',
+        count: 1,
+        firstSeen: '2026-12-02T00:00:00.000Z',
+        lastSeen: '2026-12-02T00:00:00.000Z',
+      }),
+      'new',
+    );
+    assert.doesNotMatch(text, /[\u200b\u202e\u2066\u2069\ufeff]/u);
+    assert.match(text, /https:\/\/idp\/\\u202emoc\.rodnev@esaeler/);
+    assert.match(text, /h\/r:v1\\u200b$/m);
+    assert.match(text, /release@vendor\\u200b\.com/);
+    assert.match(text, /a\\u2066b\\u2069c\\ufeff/);
+  });
+
   it('gives up after its attempts without naming the URL; does not retry a 4xx', async () => {
     received.length = 0;
     answers = [500, 500, 500, 500];

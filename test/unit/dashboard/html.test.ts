@@ -12,6 +12,13 @@ describe('html: the escaping template', () => {
     );
   });
 
+  it('shows bidirectional and zero-width characters as escapes, so one identity cannot read as another', () => {
+    assert.equal(
+      html`<td title="${'a\u202eb'}">${'release@vendor\u200b.com \u2066x\u2069\ufeff'}</td>`.value,
+      '<td title="a\\u202eb">release@vendor\\u200b.com \\u2066x\\u2069\\ufeff</td>',
+    );
+  });
+
   it('escapes & first-class, so an entity in data is shown, not decoded', () => {
     assert.equal(escapeHtml('&lt;b&gt;'), '&amp;lt;b&amp;gt;');
   });
