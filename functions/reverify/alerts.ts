@@ -61,6 +61,31 @@ export interface TagChange {
   occurrence?: string;
 }
 
+/**
+ * Findings an alert's evidence shows at most, the rest counted (`findingsNotShown`): an alert is a
+ * notice, the tag's record lists more, and a raise owed again is kept on that record (store.ts
+ * TagDelivery.overtaken), so its size counts there too.
+ */
+export const MAX_EVIDENCE_FINDINGS = 20;
+
+/** The verdict's findings as evidence: the first few, and how many it holds that they leave out. */
+function findingsEvidence(verdict: Verdict): Record<string, unknown> {
+  const shown = verdict.findings.slice(0, MAX_EVIDENCE_FINDINGS);
+  const notShown = verdict.findings.length - shown.length;
+  return {
+    findings: shown.map((f) => ({
+      layout: f.layout,
+      location: f.location,
+      outcome: f.outcome,
+      reason: f.reason,
+      ...(f.copies ? { copies: f.copies } : {}),
+    })),
+    ...(notShown > 0 ? { findingsNotShown: notShown } : {}),
+    ...(verdict.foreignOmitted ? { foreignFindingsOmitted: verdict.foreignOmitted } : {}),
+    ...(verdict.oursOmitted ? { findingsOmitted: verdict.oursOmitted } : {}),
+  };
+}
+
 function evidenceOf(change: TagChange): AlertInput['evidence'] {
   const { verdict } = change;
   const key = verdict.findings.find((f) => f.keyVersion !== undefined);
@@ -77,13 +102,7 @@ function evidenceOf(change: TagChange): AlertInput['evidence'] {
     ...(change.previous
       ? { previousDigest: change.previous.digest, previousStatus: change.previous.status }
       : {}),
-    findings: verdict.findings.map((f) => ({
-      layout: f.layout,
-      location: f.location,
-      outcome: f.outcome,
-      reason: f.reason,
-    })),
-    ...(verdict.foreignOmitted ? { foreignFindingsOmitted: verdict.foreignOmitted } : {}),
+    ...findingsEvidence(verdict),
     signatureManifest: verdict.evidence.signatureManifest,
     referrers: verdict.evidence.referrers,
   };

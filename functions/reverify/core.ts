@@ -25,7 +25,13 @@ import {
 import type { VerifierTrust } from '../verify/check.ts';
 import { type ImagePolicy, policyId } from '../verify/policy.ts';
 import { collectSignatures, type SignatureFingerprint, signatureFingerprint } from '../verify/sources.ts';
-import type { SignatureFinding, SignatureLayout, Verdict, VerdictStatus } from '../verify/verdict.ts';
+import {
+  omittedOf,
+  type SignatureFinding,
+  type SignatureLayout,
+  type Verdict,
+  type VerdictStatus,
+} from '../verify/verdict.ts';
 import { applyKeyStates, type KeyStateLookup, verdictOf, verifyImage } from '../verify/verifier.ts';
 import {
   alertsForChange,
@@ -580,7 +586,7 @@ export async function reverifyOnce(
       prior.fingerprint,
       new Date(prior.checkedAt),
       prior.verifiedLayouts,
-      prior.foreignOmitted,
+      prior,
     );
     return {
       ref: item.ref,
@@ -670,11 +676,12 @@ export async function reverifyOnce(
     if (pending === undefined) {
       pending = (async () => {
         if (sameImage && sameFingerprint(prior.fingerprint, fingerprint)) {
-          // Its foreign findings past the listed ones were only counted: they decide nothing, so the
-          // status is the one all of them gave, and the reasons read as they did (verdict.ts).
+          // Its findings past the listed ones were only counted (copies on the one they copy, the
+          // rest by outcome): the listed ones decide the status all of them gave, and the reasons
+          // count them all (verdict.ts listedFindings).
           const findings = await recheckFindings(deps, prior.findings);
           return {
-            verdict: verdictOf(image, findings, fingerprint, now(), expectedLayouts, prior.foreignOmitted),
+            verdict: verdictOf(image, findings, fingerprint, now(), expectedLayouts, prior),
             cached: true,
           };
         }
@@ -706,14 +713,7 @@ export async function reverifyOnce(
         }
         const checkedAt = new Date(verified.evidence.checkedAt);
         return {
-          verdict: verdictOf(
-            image,
-            findings,
-            sources.fingerprint,
-            checkedAt,
-            expectedLayouts,
-            verified.foreignOmitted,
-          ),
+          verdict: verdictOf(image, findings, sources.fingerprint, checkedAt, expectedLayouts, verified),
           cached: false,
         };
       })();
@@ -764,7 +764,7 @@ export async function reverifyOnce(
       status: verdict.status,
       reasons: verdict.reasons,
       findings: verdict.findings,
-      ...(verdict.foreignOmitted ? { foreignOmitted: verdict.foreignOmitted } : {}),
+      ...omittedOf(verdict),
       fingerprint,
       verifiedLayouts: [...new Set([...expectedLayouts, ...good])].sort(),
       checkedAt: at,

@@ -16,7 +16,7 @@ import type { AlertInput } from '../alerts/alert.ts';
 import { DependencyError } from '../errors.ts';
 import { ALREADY_EXISTS, codeOf, FAILED_PRECONDITION, NOT_FOUND } from '../state/firestore-codes.ts';
 import type { SignatureFingerprint } from '../verify/sources.ts';
-import type { SignatureFinding, SignatureLayout, VerdictStatus } from '../verify/verdict.ts';
+import type { FindingsOmitted, SignatureFinding, SignatureLayout, VerdictStatus } from '../verify/verdict.ts';
 import { distinctRaises } from './alerts.ts';
 
 export const TAGS_COLLECTION = 'tags';
@@ -41,13 +41,18 @@ export interface TagRecord {
   digest: string;
   status: VerdictStatus;
   reasons: string[];
-  /** The verdict's findings as it lists them: foreign ones past the first 50 only counted (below). */
+  /**
+   * The verdict's findings as it lists them (verify/verdict.ts listedFindings): a bounded number of
+   * each kind, copies of a verified signature counted on it (`copies`), the rest counted below.
+   */
   findings: SignatureFinding[];
   /**
-   * Foreign findings of the verdict not listed in `findings` (verify/verdict.ts listedFindings). They
-   * decided nothing, so a pass judging the tag again from this record reaches the same status.
+   * Foreign findings of the verdict not listed in `findings`, and those that claim an expected signer
+   * by outcome (absent in older records: none). The listed ones decide the status all of them gave,
+   * so a pass judging the tag again from this record reaches the same status, its reasons the same counts.
    */
   foreignOmitted?: number;
+  oursOmitted?: FindingsOmitted['oursOmitted'];
   fingerprint: SignatureFingerprint;
   /** Layouts a good signature of this digest was seen in: one that disappears is `missing`. */
   verifiedLayouts: SignatureLayout[];

@@ -11,8 +11,8 @@ import { checkCosignSignature, checkUnreadableCosignLayer } from './cosign-signa
 import type { ImagePolicy } from './policy.ts';
 import { collectSignatures, type SignatureSources } from './sources.ts';
 import {
-  boundFinding,
   decideStatus,
+  type FindingsOmitted,
   listedFindings,
   type SignatureFinding,
   type SignatureLayout,
@@ -53,10 +53,10 @@ export async function applyKeyStates(
 }
 
 /**
- * The verdict of `findings`: its status decided from all of them, its listing bounded (verdict.ts
- * listedFindings: foreign ones past the first MAX_FOREIGN_FINDINGS counted in `foreignOmitted`, never
- * one that decides the status). `foreignOmitted`: foreign findings already left out of `findings`
- * (a stored verdict's), so a verdict judged again from its stored listing is the same verdict.
+ * The verdict of `findings`, judged from its bounded listing (verdict.ts listedFindings: copies of
+ * a verified signature counted on it, past the first ones of each group the rest counted by outcome,
+ * never a status changed), so a verdict judged again from its stored listing, with the counts it
+ * keeps (`omitted`: a stored verdict's or record's), is the same verdict.
  */
 export function verdictOf(
   image: DigestReference,
@@ -64,18 +64,18 @@ export function verdictOf(
   fingerprint: SignatureSources['fingerprint'],
   now: Date,
   expectedLayouts: readonly SignatureLayout[] = [],
-  foreignOmitted = 0,
+  omitted: FindingsOmitted = {},
 ): Verdict {
-  const { status, reasons } = decideStatus(findings, expectedLayouts, foreignOmitted);
-  const listed = listedFindings(findings, foreignOmitted);
+  // Stored with the tag and quoted in alerts: listed bounded, each text too (verdict.ts boundFinding).
+  const listed = listedFindings(findings, omitted);
+  const { status, reasons } = decideStatus(listed.findings, expectedLayouts, listed.omitted);
   return {
     status,
     image: formatImageReference({ host: image.host, repository: image.repository, digest: image.digest }),
     digest: image.digest,
     reasons,
-    // Stored with the tag and quoted in alerts: each text bounded (verdict.ts boundFinding).
-    findings: listed.findings.map(boundFinding),
-    ...(listed.foreignOmitted > 0 ? { foreignOmitted: listed.foreignOmitted } : {}),
+    findings: listed.findings,
+    ...listed.omitted,
     evidence: { ...fingerprint, checkedAt: now.toISOString() },
   };
 }

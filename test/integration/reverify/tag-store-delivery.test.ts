@@ -1,14 +1,14 @@
 /**
  * The tag verdict store on the Firestore emulator, for what review found: a verdict of a tag with
- * thousands of signatures by others is stored (its listing bounded; before, Firestore refused the
- * record, over 1 MiB), and a delivery claim is renewed only by the pass whose claim it still is, and
+ * thousands of signatures, by others or forgeries claiming the owned key, is stored (its listing
+ * bounded, the rest counted; before, Firestore refused the record, over 1 MiB), and a delivery claim is renewed only by the pass whose claim it still is, and
  * re-opened, lapsed, by a pass that lost it after raising late.
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { describe, test } from 'node:test';
 import { FirestoreTagStore, type TagRecord } from '../../../functions/reverify/store.ts';
-import type { SignatureFinding } from '../../../functions/verify/verdict.ts';
+import { omittedOf, type SignatureFinding } from '../../../functions/verify/verdict.ts';
 import { verdictOf } from '../../../functions/verify/verifier.ts';
 import { stackFirestore } from '../../helpers/stack.ts';
 import { tagRecord } from '../../helpers/tag-record.ts';
@@ -46,6 +46,61 @@ describe('FirestoreTagStore: bounded verdicts and delivery claims', () => {
     assert.equal(stored?.status, 'unsigned');
     assert.equal(stored?.findings.length, 50);
     assert.equal(stored?.foreignOmitted, 6950);
+  });
+
+  test('stores, and stores again over itself, the verdict of a tag with 5,000 forgeries', async () => {
+    const ref = freshRef();
+    const store = new FirestoreTagStore(firestore.db);
+    const image = { host: '127.0.0.1:5000', repository: 'team/app', digest: digestA };
+    const forgeries: SignatureFinding[] = Array.from({ length: 5000 }, () => ({
+      layout: 'cosign',
+      location: `sha256:${crypto.randomBytes(32).toString('hex')}`,
+      outcome: 'invalid',
+      reason: 'the signature does not verify under the expected key',
+    }));
+    // 60 signatures by a disabled key version, each attached twice: 50 listed, the rest counted.
+    const disabled: SignatureFinding[] = Array.from({ length: 120 }, (_, i) => ({
+      layout: 'bundle',
+      location: `sha256:${crypto.randomBytes(32).toString('hex')}`,
+      outcome: 'key-disabled',
+      keyVersion: 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1',
+      keyState: 'DISABLED',
+      log: [
+        {
+          logId: 'f'.repeat(64),
+          logIndex: i % 60,
+          integratedTime: 1_790_000_000,
+          kind: 'dsse',
+          bodyHash: 'e'.repeat(64),
+          inclusion: ['inclusion-proof'],
+        },
+      ],
+    }));
+    const fingerprint = { signatureManifest: digestB, referrers: digestB };
+    const verdict = verdictOf(image, [...forgeries, ...disabled], fingerprint, new Date());
+    const record: TagRecord = {
+      ...tagRecord(ref, verdict.status, digestA, verdict.reasons),
+      findings: verdict.findings,
+      ...omittedOf(verdict),
+    };
+    assert.equal(await store.put(record, undefined), 'stored');
+    const stored = await loadOne(store, ref);
+    assert.equal(stored?.status, 'invalid');
+    assert.deepEqual(stored?.oursOmitted, { invalid: 4950, 'key-disabled': 20 });
+    assert.deepEqual(stored?.findings, verdict.findings);
+    assert.equal(stored?.findings.filter((f) => f.copies === 1).length, 50);
+    // Judged again from the stored record, the same verdict; stored over it (an update), the same.
+    const again = verdictOf(
+      image,
+      stored!.findings,
+      verdict.evidence,
+      new Date(verdict.evidence.checkedAt),
+      [],
+      stored,
+    );
+    assert.deepEqual(again, verdict);
+    assert.equal(await store.put({ ...record, checkedAt: new Date().toISOString() }, stored), 'stored');
+    assert.deepEqual((await loadOne(store, ref))?.oursOmitted, { invalid: 4950, 'key-disabled': 20 });
   });
 
   test('renews a claim only while the stored record carries it', async () => {

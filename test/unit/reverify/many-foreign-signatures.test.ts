@@ -14,7 +14,7 @@ import { RegistryNotFoundError } from '../../../functions/registry/errors.ts';
 import type { Descriptor } from '../../../functions/registry/manifest.ts';
 import { reverifyOnce } from '../../../functions/reverify/core.ts';
 import { MemoryTagStore, type PutOutcome, type TagRecord } from '../../../functions/reverify/store.ts';
-import { MAX_FOREIGN_FINDINGS } from '../../../functions/verify/verdict.ts';
+import { MAX_LISTED_FINDINGS } from '../../../functions/verify/verdict.ts';
 import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
 import { reverifyHarness, statusOf } from '../../helpers/reverify.ts';
 import { signImage } from '../../helpers/sign-image.ts';
@@ -112,13 +112,13 @@ describe('a tag with thousands of signatures by others', () => {
     const record = store.records.get(tag)!;
     assert.equal(record.status, 'unsigned');
     assert.equal(record.digest, crowdedImage.digest);
-    assert.equal(record.findings.length, MAX_FOREIGN_FINDINGS);
-    assert.equal(record.foreignOmitted, FOREIGN - MAX_FOREIGN_FINDINGS);
+    assert.equal(record.findings.length, MAX_LISTED_FINDINGS);
+    assert.equal(record.foreignOmitted, FOREIGN - MAX_LISTED_FINDINGS);
     const size = Buffer.byteLength(JSON.stringify(record));
     assert.ok(size < 128 * 1024, `the record is ${size} bytes`);
     assert.match(record.reasons[0]!, /^no signature by an expected key or identity \(GET /);
     const raised = alerts.open.get(`unsigned-image:${tag}`)!;
-    assert.equal(raised.evidence['foreignFindingsOmitted'], FOREIGN - MAX_FOREIGN_FINDINGS);
+    assert.equal(raised.evidence['foreignFindingsOmitted'], FOREIGN - MAX_LISTED_FINDINGS);
 
     // Unchanged: judged from the stored listing, the same verdict, with nothing raised or resolved.
     const mark = alerts.tagCalls.length;

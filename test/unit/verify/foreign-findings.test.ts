@@ -1,5 +1,5 @@
 /**
- * A verdict lists every finding that decides its status, and only the first MAX_FOREIGN_FINDINGS
+ * A verdict lists every finding that decides its status, and only the first MAX_LISTED_FINDINGS
  * foreign ones (the rest counted in `foreignOmitted`), so a tag record stays well under Firestore's
  * 1 MiB entity limit however many signatures by others a registry holds (the client accepts 10,000
  * referrers). Found by review: 7,000 foreign referrers made the record too large to store, and the
@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   decideStatus,
-  MAX_FOREIGN_FINDINGS,
+  MAX_LISTED_FINDINGS,
   type SignatureFinding,
 } from '../../../functions/verify/verdict.ts';
 import { verdictOf } from '../../../functions/verify/verifier.ts';
@@ -41,12 +41,12 @@ describe('foreign findings in a verdict', () => {
     assert.ok(bytes(all) > 512 * 1024, 'all of them would be most of an entity');
     const verdict = verdictOf(IMAGE, all, FINGERPRINT, NOW);
     assert.equal(verdict.status, 'unsigned');
-    assert.equal(verdict.findings.length, MAX_FOREIGN_FINDINGS);
+    assert.equal(verdict.findings.length, MAX_LISTED_FINDINGS);
     assert.deepEqual(
       verdict.findings.map((f) => f.location),
-      all.slice(0, MAX_FOREIGN_FINDINGS).map((f) => f.location),
+      all.slice(0, MAX_LISTED_FINDINGS).map((f) => f.location),
     );
-    assert.equal(verdict.foreignOmitted, 7000 - MAX_FOREIGN_FINDINGS);
+    assert.equal(verdict.foreignOmitted, 7000 - MAX_LISTED_FINDINGS);
     assert.ok(bytes(verdict) < 32 * 1024, `the verdict is ${bytes(verdict)} bytes`);
     assert.deepEqual(verdict.reasons, decideStatus(all).reasons, 'the reasons name the same count');
   });
@@ -65,21 +65,21 @@ describe('foreign findings in a verdict', () => {
       verdict.findings.filter((f) => f.outcome !== 'foreign').map((f) => f.outcome),
       ['valid', 'invalid', 'key-disabled'],
     );
-    assert.equal(verdict.findings.length, MAX_FOREIGN_FINDINGS + 3);
-    assert.equal(verdict.foreignOmitted, 6000 - MAX_FOREIGN_FINDINGS);
+    assert.equal(verdict.findings.length, MAX_LISTED_FINDINGS + 3);
+    assert.equal(verdict.foreignOmitted, 6000 - MAX_LISTED_FINDINGS);
   });
 
   it('judged again from its own listing (a cached pass), a verdict is the same verdict', () => {
     for (const all of [foreign(7000), [ours('valid', 1), ...foreign(500)], foreign(3), []]) {
       const first = verdictOf(IMAGE, all, FINGERPRINT, NOW);
-      const again = verdictOf(IMAGE, first.findings, FINGERPRINT, NOW, [], first.foreignOmitted);
+      const again = verdictOf(IMAGE, first.findings, FINGERPRINT, NOW, [], first);
       assert.deepEqual(again, first);
     }
   });
 
   it('a verdict with few foreign findings lists them all and carries no count', () => {
-    const verdict = verdictOf(IMAGE, foreign(MAX_FOREIGN_FINDINGS), FINGERPRINT, NOW);
-    assert.equal(verdict.findings.length, MAX_FOREIGN_FINDINGS);
+    const verdict = verdictOf(IMAGE, foreign(MAX_LISTED_FINDINGS), FINGERPRINT, NOW);
+    assert.equal(verdict.findings.length, MAX_LISTED_FINDINGS);
     assert.equal('foreignOmitted' in verdict, false);
   });
 });
