@@ -5,7 +5,9 @@
  * (`dev.cosignproject.cosign/signature`) and, when logged, the Rekor bundle (`dev.sigstore.cosign/bundle`).
  * This is what cosign 2.x, policy-controller and Kyverno read.
  *
- * Attaching appends to the existing manifest, keeping every other signature, and is idempotent.
+ * Attaching appends to the existing manifest, keeping every other signature, and is idempotent. The tag
+ * is an ordinary one: what it holds is appended to only if it is a cosign signature manifest
+ * (notCosignSignatureManifest); a user's image there is left alone and the attach refused (foreign-tag.ts).
  */
 
 import { InvalidInputError } from '../errors.ts';
@@ -20,9 +22,10 @@ import {
   parseManifestBytes,
   toDescriptor,
 } from '../registry/manifest.ts';
-import { DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST } from '../registry/media-types.ts';
+import { DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST } from '../registry/media-types.ts';
 import { type DigestReference, formatImageReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
+import { ForeignTagContentError } from './foreign-tag.ts';
 import type { SubjectLock } from './lock.ts';
 import { parseRekorBundle, type RekorBundle, serializeRekorBundle } from './rekor-bundle.ts';
 import { parseSimpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE } from './simple-signing.ts';
@@ -112,7 +115,8 @@ export async function attachCosignSignature(
         read: async () => {
           // Read for a rewrite: one that Go readers see otherwise (a list spelled two ways), or whose
           // re-serialisation would change another writer's entries, fails here, before anything is
-          // written, as any unreadable `.sig` does (RegistryIntegrityError).
+          // written, as any unreadable `.sig` does (RegistryIntegrityError); so does anything that
+          // is no cosign signature manifest (ForeignTagContentError), such as a user's image.
           current = await readSignatureManifest(deps.registry, image, undefined, { rewrite: true });
           return current;
         },
@@ -224,7 +228,8 @@ export async function readCosignLayers(
  * what is read is then exactly what was resolved (a tag can move between two reads), and a manifest
  * no longer there is a RegistryNotFoundError rather than no signature. Read as Go readers (cosign)
  * read it: a key spelled twice (`layers` and `Layers`) is an AmbiguousManifestError, for attaching
- * and verifying alike; `rewrite` (attaching) also refuses one sigsentry could not write back unchanged.
+ * and verifying alike; `rewrite` (attaching) also refuses one sigsentry could not write back unchanged,
+ * and anything under the tag that is not a cosign signature manifest (ForeignTagContentError).
  */
 async function readSignatureManifest(
   registry: Registry,
@@ -241,16 +246,49 @@ async function readSignatureManifest(
     throw err;
   }
   const details = { reference: `${image.host}/${image.repository}:${tag}`, digest: image.digest };
+  const rewrite = options.rewrite === true;
   if (fetched.descriptor.mediaType !== OCI_MANIFEST && fetched.descriptor.mediaType !== DOCKER_MANIFEST) {
+    if (rewrite) {
+      throw new ForeignTagContentError(
+        'cosign',
+        image,
+        tag,
+        fetched.descriptor,
+        `a manifest of type ${fetched.descriptor.mediaType}`,
+      );
+    }
     throw new RegistryIntegrityError('the signature tag holds something other than an image manifest', {
       ...details,
       mediaType: fetched.descriptor.mediaType,
     });
   }
-  return {
-    descriptor: fetched.descriptor,
-    manifest: parseManifestBytes(imageManifestSchema, fetched.bytes, details, options),
-  };
+  const manifest = parseManifestBytes(imageManifestSchema, fetched.bytes, details, options);
+  const foreign = rewrite ? notCosignSignatureManifest(manifest) : undefined;
+  if (foreign !== undefined)
+    throw new ForeignTagContentError('cosign', image, tag, fetched.descriptor, foreign);
+  return { descriptor: fetched.descriptor, manifest };
+}
+
+/** The config media types cosign gives a `.sig` image: OCI's, or Docker's with COSIGN_DOCKER_MEDIA_TYPES. */
+const COSIGN_CONFIG_TYPES: readonly string[] = [OCI_CONFIG, DOCKER_CONFIG];
+
+/**
+ * Why a manifest under a `.sig` tag is not a cosign signature manifest, or undefined when it is one:
+ * at least one layer, every layer a simple-signing payload, and an image config as cosign writes
+ * one (an empty image's: OCI's or Docker's config media type). Such a manifest holds nothing a
+ * runtime would unpack, and signOnPush skips it as a signature artifact (signatureArtifactKind), as
+ * it does the manifest appending to it gives. The config blob itself is not read: with no filesystem
+ * layer nothing runs whatever it says, other signers write it in their own ways, and it is rebuilt
+ * for the new layers (buildSignatureManifest).
+ */
+function notCosignSignatureManifest(manifest: ImageManifest): string | undefined {
+  const other = manifest.layers.find((layer) => layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE);
+  if (other !== undefined) return `an image manifest with a layer of type ${other.mediaType}`;
+  if (manifest.layers.length === 0) return 'an image manifest with no layers';
+  if (!COSIGN_CONFIG_TYPES.includes(manifest.config.mediaType)) {
+    return `an image manifest whose config is of type ${manifest.config.mediaType}`;
+  }
+  return undefined;
 }
 
 /**

@@ -7,6 +7,8 @@
  *
  * On registries without the referrers API (docker-registry 2.8), the referrers tag schema applies: an OCI
  * index tagged `sha256-<hex>` lists the referrers, maintained here by read-modify-write under the subject lock.
+ * The tag is an ordinary one: what it holds is rewritten only if it is a referrers index listing nothing that
+ * could run (foreign-tag.ts); a user's image or multi-arch index there is left alone and the attach refused.
  */
 import { InvalidInputError, PolicyViolationError } from '../errors.ts';
 import { artifactTypeUnsaid } from '../registry/client.ts';
@@ -24,7 +26,9 @@ import {
 import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST } from '../registry/media-types.ts';
 import { type DigestReference, formatImageReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
+import { signatureArtifactKind } from '../sign-on-push/signature-artifacts.ts';
 import type { AttachDeps } from './cosign-layout.ts';
+import { ForeignTagContentError, MAX_LISTED_CHECKED, runnableListedManifest } from './foreign-tag.ts';
 import { writeUntilPresent } from './write-until-present.ts';
 
 export const SIGSTORE_BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+json';
@@ -101,10 +105,16 @@ export async function attachBundleReferrer(
     }),
   );
 
+  // What the fallback index lists, judged runnable or not, across this attach's reads of it.
+  const judged = new Map<string, boolean>();
   return await deps.lock.lock(subjectRef, async (hold) => {
-    // The fallback index is read as it will be rewritten: one Go readers see otherwise, or that would
-    // not be written back unchanged, fails the attach here, before the referrer manifest is pushed.
-    const listed = await listBundleReferrers(deps.registry, image, SIGSTORE_BUNDLE_V03, { rewrite: true });
+    // The fallback index is read as it will be rewritten: one Go readers see otherwise, that would
+    // not be written back unchanged, or that is no referrers index (foreign content under the tag)
+    // fails the attach here, before the referrer manifest is pushed.
+    const listed = await listBundleReferrers(deps.registry, image, SIGSTORE_BUNDLE_V03, {
+      rewrite: true,
+      judged,
+    });
     const existing = await findReferrerWithLayer(deps.registry, image, listed.descriptors, bundleBlob.digest);
     if (existing !== undefined) {
       return { manifest: existing, via: listed.via, attached: false, ...fallbackTagOf(listed.via, image) };
@@ -116,6 +126,7 @@ export async function attachBundleReferrer(
       OCI_MANIFEST,
     );
     const descriptor = toDescriptor({ ...put.descriptor, artifactType: SIGSTORE_BUNDLE_V03, annotations });
+    judged.set(descriptor.digest, false); // a bundle referrer: nothing in it runs
     // The registry indexes the referrer itself only if it says so (OCI-Subject) and serves the API:
     // some registries echo the header without implementing the API.
     if (put.subjectDigest === image.digest && listed.via === 'referrers-api') {
@@ -124,7 +135,7 @@ export async function attachBundleReferrer(
     const tag = digestTag(image.digest);
     await writeUntilPresent<ImageIndex>(
       {
-        read: () => readFallbackIndex(deps.registry, image, undefined, { rewrite: true }),
+        read: () => readFallbackIndex(deps.registry, image, undefined, { rewrite: true, judged }),
         contains: (index) => index?.manifests.some((m) => m.digest === descriptor.digest) ?? false,
         write: async (index) => {
           const put = async (manifests: Descriptor[]) => {
@@ -176,7 +187,7 @@ export async function listBundleReferrers(
   image: DigestReference,
   artifactType: string = SIGSTORE_BUNDLE_V03,
   /** `rewrite`: the fallback index is read to be rewritten (readFallbackIndex). */
-  options: ParseManifestOptions = {},
+  options: FallbackIndexOptions = {},
 ): Promise<{ via: ReferrersSource; descriptors: Descriptor[] }> {
   const viaApi = await registry.referrers(image, image.digest, { artifactType });
   // A registry that ignores the filter also lists referrers of unsaid type (registry/client.ts):
@@ -358,17 +369,23 @@ async function findReferrerWithLayer(
   return undefined;
 }
 
+export interface FallbackIndexOptions extends ParseManifestOptions {
+  /** With `rewrite`: the verdicts on listed manifests (runnable or not) kept across one attach's reads. */
+  readonly judged?: Map<string, boolean>;
+}
+
 /**
  * The referrers tag's index, read by its tag or, when given, by the digest the tag was resolved to.
  * Read as Go readers (cosign, sigstore-go) read it: `manifests` beside `Manifests` is an
  * AmbiguousManifestError, for attaching and verifying alike; `rewrite` (attaching) also refuses an
- * index sigsentry could not write back unchanged.
+ * index sigsentry could not write back unchanged, and anything under the tag that is not a referrers
+ * index listing nothing that could run (ForeignTagContentError, assertReferrersIndex).
  */
 async function readFallbackIndex(
   registry: Registry,
   image: DigestReference,
   indexDigest?: string,
-  options: ParseManifestOptions = {},
+  options: FallbackIndexOptions = {},
 ): Promise<ImageIndex | undefined> {
   const tag = digestTag(image.digest);
   let fetched: Awaited<ReturnType<Registry['getManifest']>>;
@@ -379,13 +396,63 @@ async function readFallbackIndex(
     throw err;
   }
   const details = { reference: `${image.host}/${image.repository}:${tag}`, digest: image.digest };
+  const rewrite = options.rewrite === true;
   if (fetched.descriptor.mediaType !== OCI_INDEX) {
+    if (rewrite) {
+      throw new ForeignTagContentError(
+        'bundle',
+        image,
+        tag,
+        fetched.descriptor,
+        `a manifest of type ${fetched.descriptor.mediaType}`,
+      );
+    }
     throw new RegistryIntegrityError('the referrers tag holds something other than an OCI index', {
       ...details,
       mediaType: fetched.descriptor.mediaType,
     });
   }
-  return parseManifestBytes(imageIndexSchema, fetched.bytes, details, options);
+  const index = parseManifestBytes(imageIndexSchema, fetched.bytes, details, { rewrite });
+  if (rewrite)
+    await assertReferrersIndex(registry, image, fetched.descriptor, index, options.judged ?? new Map());
+  return index;
+}
+
+/**
+ * What an attach may append to under `sha256-<hex>`: a referrers fallback index as signOnPush tells
+ * one from an image (signatureArtifactKind: every entry has an artifactType and no platform), and
+ * none of whose entries could run (runnableListedManifest), since a runtime pulling the tag takes a
+ * platformless entry as its image. An index listing nothing is taken too: there is nothing in it to
+ * lose or to run. Anything else (a user's multi-arch index, one listing a runnable image, one too
+ * long to check) is foreign content: ForeignTagContentError, and the tag is left as it is.
+ */
+async function assertReferrersIndex(
+  registry: Registry,
+  image: DigestReference,
+  found: Descriptor,
+  index: ImageIndex,
+  judged: Map<string, boolean>,
+): Promise<void> {
+  if (index.manifests.length === 0) return;
+  const tag = digestTag(image.digest);
+  const refuse = (held: string) => new ForeignTagContentError('bundle', image, tag, found, held);
+  if (signatureArtifactKind(index) !== 'referrers fallback index') {
+    throw refuse(
+      'an OCI index that is no referrers index (an entry with a platform, or without an artifactType)',
+    );
+  }
+  if (index.manifests.length > MAX_LISTED_CHECKED) {
+    throw refuse(
+      `an index listing ${index.manifests.length} manifests, more than the ${MAX_LISTED_CHECKED} an attach checks`,
+    );
+  }
+  const runnable = await runnableListedManifest(
+    registry,
+    image,
+    index.manifests.map((m) => m.digest),
+    judged,
+  );
+  if (runnable !== undefined) throw refuse(`an index listing ${runnable}, a manifest that could run`);
 }
 
 function fallbackTagOf(via: ReferrersSource, image: DigestReference): { fallbackTag?: string } {

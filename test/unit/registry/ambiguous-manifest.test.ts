@@ -30,7 +30,7 @@ import {
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { digestTag, sha256Digest } from '../../../functions/registry/digest.ts';
 import { RegistryIntegrityError } from '../../../functions/registry/errors.ts';
-import { OCI_CONFIG, OCI_INDEX, OCI_MANIFEST } from '../../../functions/registry/media-types.ts';
+import { OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST } from '../../../functions/registry/media-types.ts';
 import type { DigestReference } from '../../../functions/registry/reference.ts';
 import type { Registry } from '../../../functions/registry/registry.ts';
 import { collectSignatures } from '../../../functions/verify/sources.ts';
@@ -272,7 +272,21 @@ describe('a referrers fallback index Go readers read otherwise', () => {
 
   test('`Manifests` spelled that way alone is the list Go reads: kept and appended to as `manifests`', async () => {
     const image = await pushed('ambiguous/index-capital');
-    const other = await registry.pushImage('ambiguous/index-capital', 'other');
+    // Another tool's referrer (an artifact: the empty config, one file layer). A runnable image listed
+    // there would make the index foreign content, never appended to (attach/foreign-tag-content.test.ts).
+    const file = await client.putBlob(image, Buffer.from('an attached file'), 'application/example');
+    const empty = await client.putBlob(image, Buffer.from('{}'), OCI_EMPTY);
+    const artifact = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        artifactType: 'application/example',
+        config: empty,
+        layers: [{ ...file, mediaType: 'application/example' }],
+      }),
+    );
+    const other = (await client.putManifest(image, sha256Digest(artifact), artifact, OCI_MANIFEST))
+      .descriptor;
     const entry = `{"mediaType":"${OCI_MANIFEST}","digest":"${other.digest}","size":${other.size},"artifactType":"application/example"}`;
     const text = `{"schemaVersion":2,"mediaType":"${OCI_INDEX}","Manifests":[${entry}]}`;
     await client.putManifest(image, digestTag(image.digest), Buffer.from(text), OCI_INDEX);
