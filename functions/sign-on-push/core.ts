@@ -16,7 +16,7 @@ import {
 } from '@sigstore/sign';
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
 import { bundleBytes } from '../attach/bundle-bytes.ts';
-import { attachCosignSignature } from '../attach/cosign-layout.ts';
+import { attachCosignSignature, type CosignSignature } from '../attach/cosign-layout.ts';
 import { heldSubjectLock, type LockHold, type SubjectLock, UNLAPSING_HOLD } from '../attach/lock.ts';
 import { attachBundleReferrer } from '../attach/referrer.ts';
 import type { RekorBundle } from '../attach/rekor-bundle.ts';
@@ -31,7 +31,8 @@ import {
 import { isRetryable, PolicyViolationError, SigsentryError } from '../errors.ts';
 import type { GcrNotification } from '../events/gcr-message.ts';
 import type { Logger } from '../logging/logger.ts';
-import { assertDigest } from '../registry/digest.ts';
+import { assertDigest, sha256Digest } from '../registry/digest.ts';
+import { RegistryNotFoundError } from '../registry/errors.ts';
 import { INDEX_MEDIA_TYPES } from '../registry/media-types.ts';
 import {
   type DigestReference,
@@ -45,6 +46,8 @@ import {
   attachedFormats,
   type FormatProgress,
   lackingFormats,
+  recordId,
+  SIGNING_RECORDS,
   type SigningRecord,
   type SigningStore,
 } from '../state/signing-records.ts';
@@ -68,7 +71,8 @@ import {
   type ReadManifest,
 } from './platform-manifests.ts';
 import { RecordedSigner } from './recorded-signer.ts';
-import { signatureArtifactKind } from './signature-artifacts.ts';
+import { pushedArtifactKind } from './signature-artifacts.ts';
+import { bundleReferrerPresent, cosignSignaturePresent } from './still-attached.ts';
 
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 /** The predicate cosign 3 signs images with (a DSSE in-toto statement in a v0.3 bundle). */
@@ -112,7 +116,16 @@ export interface SignOnPushDeps {
 
 export type SignOutcome =
   | { outcome: 'skipped'; reason: string; deleted?: DeletedBeforeSigning }
-  | { outcome: 'signed' | 'already-signed'; image: string; formats: SignatureFormat[] };
+  | {
+      outcome: 'signed' | 'already-signed';
+      image: string;
+      formats: SignatureFormat[];
+      /**
+       * Already signed, and these formats were gone from the registry: attached again from the
+       * signing record (no new signature, no new log entry). Absent: every format was there.
+       */
+      reattached?: SignatureFormat[];
+    };
 
 export class SigningInProgressError extends SigsentryError {
   constructor(image: string, until: number) {
@@ -177,6 +190,50 @@ export class SigningExhaustedError extends SigsentryError {
   }
 }
 
+/**
+ * An image its signing record says is attached in `formats` that cannot be kept so: the record
+ * stores no signature for the format (nothing to check the registry against, nothing to attach
+ * again without signing anew), or the signature is gone from the registry and attaching it again
+ * from the record failed for a reason a retry does not mend. Not retried; alerted.
+ */
+export class SignatureLostError extends SigsentryError {
+  constructor(record: SigningRecord, formats: string[], message: string, cause?: unknown) {
+    super('SIGNATURE_LOST', message, {
+      retryable: false,
+      ...(cause === undefined ? {} : { cause }),
+      details: {
+        image: record.image,
+        keyVersion: record.keyVersion,
+        digest: record.digest,
+        formats,
+        record: `${SIGNING_RECORDS}/${recordId(record.image, record.keyVersion)}`,
+        ...(cause instanceof SigsentryError ? { lastError: cause.code } : {}),
+      },
+    });
+  }
+
+  /** The record says `format` is attached but stores nothing to check or attach again. */
+  static unstored(record: SigningRecord, format: string, what: string): SignatureLostError {
+    const id = `${SIGNING_RECORDS}/${recordId(record.image, record.keyVersion)}`;
+    return new SignatureLostError(
+      record,
+      [format],
+      `the signing record of ${record.image} says it is attached in the ${format} format but ${what}: whether that signature is still in the registry cannot be checked, nor can it be attached again without signing anew (delete the record, ${id}, and run sigsentry sign ${record.image})`,
+    );
+  }
+
+  /** `format`'s signature is gone from the registry and attaching it again failed with `cause`. */
+  static notReattached(record: SigningRecord, format: string, cause: unknown): SignatureLostError {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    return new SignatureLostError(
+      record,
+      [format],
+      `the ${format} signature of ${record.image} is gone from the registry and could not be attached again from its signing record: ${why}`,
+      cause,
+    );
+  }
+}
+
 export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler & {
   /** `publishedAt`: when the push's message was published (ms); none for an operator's request. */
   sign(n: GcrNotification, logger: Logger, publishedAt?: number): Promise<SignOutcome>;
@@ -237,11 +294,17 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       throw err;
     }
     // Judged on the manifest alone, whatever the tag (and a digest-only message has none).
-    const artifact = signatureArtifactKind(pushed.view);
+    const artifact = await pushedArtifactKind(pushed, deps.registry, repo, logger);
     if (artifact) return { outcome: 'skipped', reason: artifact };
     // A key sigsentry cannot sign with (its algorithm) is refused once for the push, before any
     // record is claimed; the public key is read once per key version and instance.
     await deps.signerFor(rule.key).signatureKey();
+    // The message's tag becomes a signed claim (the cosign payload's `optional.tag`) and one of the
+    // record's tags only if the registry says it names the pushed digest now: the event is not
+    // trusted for the tag any more than for the digest (one HEAD). A tag-only message's tag was
+    // resolved above, to the digest being signed.
+    const tag =
+      n.digest !== undefined && n.tag !== undefined ? await confirmedTag(repo, n, digest, logger) : n.raw.tag;
     // A multi-arch index is signed itself; its platform manifests too when the rule asks for it.
     if (rule.signPlatformManifests && pushed.isIndex) {
       const reader: ManifestReader = {
@@ -256,7 +319,33 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
         publishedAt,
       );
     }
-    return signImage({ ...repo, digest }, rule, logger, clock, n.raw.tag, publishedAt);
+    return signImage({ ...repo, digest }, rule, logger, clock, tag, publishedAt);
+  }
+
+  /**
+   * The tag of a digest+tag message, if it names `digest` in the registry; else undefined, with a
+   * WARNING naming the tag, what it names now (a digest, or 404) and the message's digest. A registry
+   * that cannot answer now fails the delivery (retryable), as any read of the push does.
+   */
+  async function confirmedTag(
+    repo: RepositoryRef,
+    n: GcrNotification,
+    digest: string,
+    logger: Logger,
+  ): Promise<string | undefined> {
+    let names: string;
+    try {
+      names = (await deps.registry.resolve({ ...repo, tag: n.tag! })).digest;
+    } catch (err) {
+      if (isRetryable(err)) throw err;
+      names = err instanceof RegistryNotFoundError ? '404' : `an error (${(err as Error).message})`;
+    }
+    if (names === digest) return n.raw.tag;
+    logger.warn(
+      `tag claim left out: ${n.raw.tag} names ${names} in the registry, not the pushed digest ${digest}; it is left out of the signature's claims and the record's tags`,
+      { tag: n.raw.tag, tagNames: names, digest: n.raw.digest },
+    );
+    return undefined;
   }
 
   /**
@@ -367,6 +456,83 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       .catch((err: unknown) => log.warn('could not resolve the format alert', { error: err }));
   }
 
+  /** Attaches one format's signature under the hold `held`; false when it was attached already. */
+  async function attach(
+    held: SubjectLock,
+    image: DigestReference,
+    attachment: Attachment,
+    log: Logger,
+  ): Promise<boolean> {
+    const attachDeps = { registry: deps.registry, lock: held, logger: log };
+    if (attachment.format === 'cosign') {
+      return (await attachCosignSignature(attachDeps, image, attachment.signature)).appended;
+    }
+    return (await attachBundleReferrer(attachDeps, image, attachment.bytes, { created: attachment.created }))
+      .attached;
+  }
+
+  /**
+   * An image already signed in every format of its rule: each format's signature is looked for in
+   * the registry (read-only, the formats at once), and one gone (a cleanup policy, an operator, a
+   * concurrent writer's lost update) is attached again from what its record stores, under the
+   * image's lock as a signing attaches: no new signature, no new log entry. Returns the formats
+   * attached again, each told with a NOTICE line. A record storing no signature for a format, or an
+   * attach failing for good, is a SignatureLostError (alerted); a retryable failure is thrown as it is.
+   */
+  async function keepAttached(
+    image: DigestReference,
+    rule: WatchRule,
+    record: SigningRecord,
+    logger: Logger,
+  ): Promise<SignatureFormat[]> {
+    const imageRef = formatImageReference(image);
+    const stored = rule.formats.map((format) => storedAttachment(image, format, record));
+    const present = await Promise.all(
+      stored.map((attachment) =>
+        attachment.format === 'cosign'
+          ? cosignSignaturePresent(deps.registry, image, {
+              payloadDigest: sha256Digest(attachment.signature.payload),
+              signature: attachment.signature.signature,
+            })
+          : bundleReferrerPresent(deps.registry, image, {
+              bundleDigest: sha256Digest(attachment.bytes),
+              created: rfc3339Seconds(attachment.created),
+            }),
+      ),
+    );
+    const missing = stored.filter((_, i) => !present[i]);
+    if (missing.length === 0) return [];
+    const log = logger.child({ image: imageRef, keyVersion: rule.key });
+    const reattached: SignatureFormat[] = [];
+    let current: SignatureFormat | undefined;
+    try {
+      await deps.lock.lock(imageRef, async (hold) => {
+        const held = heldSubjectLock(imageRef, hold);
+        for (const attachment of missing) {
+          current = attachment.format;
+          // The attach reads again under the lock: what another writer put back meanwhile is kept.
+          if (await attach(held, image, attachment, log)) {
+            reattached.push(attachment.format);
+            log.notice(
+              `signature re-attached: the ${attachment.format} signature of ${imageRef} was gone from the registry and is attached again from its signing record (no new signature, no new log entry)`,
+              { format: attachment.format },
+            );
+          } else {
+            log.info(`the ${attachment.format} signature of ${imageRef} was found attached under the lock`, {
+              format: attachment.format,
+            });
+          }
+        }
+      });
+    } catch (err) {
+      // A refusal (what the tag holds is not ours to merge into) is alerted as one; a passing
+      // failure is redelivered, and the next delivery looks again.
+      if (isRetryable(err) || err instanceof PolicyViolationError || current === undefined) throw err;
+      throw SignatureLostError.notReattached(record, current, err);
+    }
+    return reattached;
+  }
+
   /** Claims, signs, logs and attaches one image (by digest) in each of the rule's formats. */
   async function signImage(
     image: DigestReference,
@@ -393,7 +559,13 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       if (claim.dropped?.length) {
         await resolveFormatIncident(imageRef, claim.dropped, logger, 'no longer asked for by the watch rule');
       }
-      return { outcome: 'already-signed', image: imageRef, formats: rule.formats };
+      const reattached = await keepAttached(image, rule, claim.record, logger);
+      return {
+        outcome: 'already-signed',
+        image: imageRef,
+        formats: rule.formats,
+        ...(reattached.length > 0 ? { reattached } : {}),
+      };
     }
     if (claim.status === 'busy') throw new SigningInProgressError(imageRef, claim.until);
     if (claim.status === 'exhausted') throw new SigningExhaustedError(claim.record);
@@ -443,14 +615,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
               await save({ bundle: bundleToJSON(bundle) });
               log.info('signed and logged (cosign layout)', logFields(bundle));
             }
-            const bundle = progress.bundle as ReturnType<typeof bundleToJSON>;
-            await attachCosignSignature({ registry: deps.registry, lock: held, logger: log }, image, {
-              payload,
-              signature: messageSignature(bundle),
-              ...(bundle.verificationMaterial?.tlogEntries?.[0]
-                ? { bundle: toCosignRekorBundle(bundle) }
-                : {}),
-            });
+            await attach(held, image, cosignAttachment(payload, progress.bundle), log);
           } else {
             if (!progress.bundle) {
               // The statement is the image's alone (no time in it), so a resumed signing makes the
@@ -464,14 +629,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
               await save({ bundle: bundleToJSON(bundle) });
               log.info('signed and logged (Sigstore bundle)', logFields(bundle));
             }
-            await attachBundleReferrer(
-              { registry: deps.registry, lock: held, logger: log },
-              image,
-              bundleBytes(progress.bundle),
-              {
-                created: new Date(record.createdAt),
-              },
-            );
+            await attach(held, image, bundleAttachment(progress.bundle, record.createdAt), log);
           }
           // Persisted with the next write (the next format's signature, or the final state) rather
           // than a write of its own: attaching is idempotent (an identical signature or bundle is
@@ -516,6 +674,13 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
         if (result.outcome === 'skipped' && result.deleted) {
           noticeDeletedBeforeSigning(context.logger, result.deleted, context.publishedAt);
         } else if (result.outcome === 'skipped') context.logger.info(`skipped: ${result.reason}`);
+        else if (result.outcome === 'already-signed' && result.reattached === undefined) {
+          // Re-attached formats were told with a NOTICE each; this says every one was found.
+          context.logger.info(`already signed: ${result.image} is attached in ${result.formats.join(', ')}`, {
+            signedImage: result.image,
+            formats: result.formats,
+          });
+        }
       } catch (err) {
         const alert = alertFor(err, context.messageId, n.raw.digest ?? n.raw.tag ?? 'unknown');
         if (alert && deps.alerts) await deps.alerts.raise(alert);
@@ -542,6 +707,24 @@ function timed<T>(run: (clock: DependencyClock) => Promise<T>): Promise<T> {
  * error does not name one: refusals of different images must not become one incident.
  */
 function alertFor(err: unknown, messageId: string | undefined, pushed: string): AlertInput | undefined {
+  if (err instanceof SignatureLostError) {
+    const image = String(err.details.image);
+    return {
+      kind: 'signing-failed',
+      severity: 'HIGH',
+      subject: image,
+      summary: err.message,
+      evidence: {
+        image,
+        messageId,
+        keyVersion: String(err.details.keyVersion),
+        digest: String(err.details.digest),
+        formats: err.details.formats,
+        record: err.details.record,
+        ...(err.details.lastError ? { lastError: err.details.lastError } : {}),
+      },
+    };
+  }
   if (err instanceof SigningExhaustedError || err instanceof FormatNotAddedError) {
     const image = String(err.details.image);
     const formats = err.details.formats as string[] | undefined;
@@ -603,6 +786,68 @@ function storedBytesRefused(image: DigestReference, format: SignatureFormat, why
     `refusing to sign ${imageRef}: the signing record's stored ${format} payload ${why}`,
     { image: imageRef, format },
   );
+}
+
+/** What one format attaches, out of what its signing made and stored. */
+type Attachment =
+  | { format: 'cosign'; signature: CosignSignature }
+  | { format: 'bundle'; bytes: Buffer; created: Date };
+
+/** The `.sig` layer of `payload`, signed and logged in `bundle` (a message-signature bundle). */
+function cosignAttachment(payload: Uint8Array, stored: unknown): Attachment {
+  const bundle = stored as ReturnType<typeof bundleToJSON>;
+  return {
+    format: 'cosign',
+    signature: {
+      payload,
+      signature: messageSignature(bundle),
+      ...(bundle.verificationMaterial?.tlogEntries?.[0] ? { bundle: toCosignRekorBundle(bundle) } : {}),
+    },
+  };
+}
+
+/**
+ * The referrer of `bundle`, created at the record's creation: a referrer attached again is the same
+ * manifest, by digest, as the one first attached.
+ */
+function bundleAttachment(bundle: unknown, createdAt: number): Attachment {
+  return { format: 'bundle', bytes: bundleBytes(bundle), created: new Date(createdAt) };
+}
+
+/**
+ * What `record` stored for `format`, to look for in the registry and attach again: the same bytes
+ * the signing attached. Stored bytes naming another image are refused (storedPayloadOf); a record
+ * storing none, or none that can be read, is a SignatureLostError.
+ */
+function storedAttachment(
+  image: DigestReference,
+  format: SignatureFormat,
+  record: SigningRecord,
+): Attachment {
+  const progress = record.formats[format];
+  if (progress?.bundle === undefined || progress.bundle === null) {
+    throw SignatureLostError.unstored(record, format, 'stores no signed bundle for it');
+  }
+  if (format === 'cosign' && !progress.signedBytes) {
+    throw SignatureLostError.unstored(record, format, 'stores no signed payload for it');
+  }
+  try {
+    return format === 'cosign'
+      ? cosignAttachment(storedPayloadOf(image, progress.signedBytes!), progress.bundle)
+      : bundleAttachment(progress.bundle, record.createdAt);
+  } catch (err) {
+    if (err instanceof SigsentryError) throw err;
+    throw SignatureLostError.unstored(
+      record,
+      format,
+      `stores a bundle for it that cannot be read (${err instanceof Error ? err.message : String(err)})`,
+    );
+  }
+}
+
+/** `org.opencontainers.image.created` as the attach writes it (RFC 3339, seconds). */
+function rfc3339Seconds(date: Date): string {
+  return `${date.toISOString().slice(0, 19)}Z`;
 }
 
 /** The simple-signing payload a record stored, if it names this very image (digest and repository). */

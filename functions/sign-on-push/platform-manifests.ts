@@ -6,19 +6,32 @@
  * delivery before).
  *
  * A manifest in the tree that the registry has but sigsentry will not read as the registry reads it
- * (not JSON, a key twice or a field spelled two ways, an index listing anything but digests) refuses
- * the whole push too: admission checks verify the index's digest, so a child runs under the index's
- * signature, and signing the index would vouch for what sigsentry refused to judge. Only a child the
- * registry does not have (or another lasting failure to fetch it) is refused on its own.
+ * (not JSON, a key twice or a field spelled two ways, an index listing anything but digests), or that
+ * the registry will not serve as it should (bytes that do not hash to the digest, a media type
+ * sigsentry does not read, over the size cap, a request refused), refuses the whole push too:
+ * admission checks verify the index's digest, so a child runs under the index's signature, and
+ * signing the index would vouch for what sigsentry refused or could not judge. Only a child the
+ * registry does not have (404: deleted since, nothing to run) is refused on its own.
+ *
+ * A child that is a signature or attestation (signatureArtifactKind: buildx's `unknown/unknown`
+ * attestation manifests, cosign's, Notation's) is skipped, judged by its manifest alone: an index's
+ * `vnd.docker.reference.type: attestation-manifest` annotation is not read, so a runnable image
+ * listed under it is signed like any child.
  */
 import { isRetryable, PolicyViolationError } from '../errors.ts';
+import { RegistryNotFoundError } from '../registry/errors.ts';
 import {
   InvalidIndexError,
   indexChildDigests,
   type ManifestView,
   UnreadableManifestError,
 } from './manifest-view.ts';
-import { type SignatureArtifactKind, signatureArtifactKind } from './signature-artifacts.ts';
+import { NotInRegistryError } from './not-in-registry.ts';
+import {
+  firstRunnableListed,
+  type SignatureArtifactKind,
+  signatureArtifactKind,
+} from './signature-artifacts.ts';
 
 /** Distinct manifests one push may make sigsentry read and sign, the pushed one included. */
 export const MAX_MANIFESTS_PER_PUSH = 256;
@@ -86,10 +99,10 @@ export class UnreadableChildError extends PolicyViolationError {
 
 /**
  * The steps for the platform manifests under `pushed` (an index), children before the index listing
- * them. A child the registry does not have (or another lasting failure to fetch it) is a `refused`
- * step (alerted on its own, the rest still signed). A push past the bounds, listing anything but
- * digests itself, or listing a manifest unreadable as the registry reads it (UnreadableChildError),
- * throws, as does a retryable error (the delivery is tried again).
+ * them. A child the registry does not have (404) is a `refused` step (alerted on its own, the rest
+ * still signed). A push past the bounds, listing anything but digests itself, or listing a manifest
+ * unreadable as the registry reads it or that it will not serve (UnreadableChildError), throws, as
+ * does a retryable error (the delivery is tried again).
  */
 export async function planPlatformManifests(
   pushed: ReadManifest,
@@ -106,11 +119,19 @@ class IndexWalk {
   readonly #reader: ManifestReader;
   /** Every digest admitted so far, the pushed one included: each is read at most once. */
   readonly #seen: Set<string>;
+  /**
+   * Every digest read or to be read, the pushed one included: those admitted, and those a
+   * referrers-shaped index lists, read to judge it (#listsRunnable). Bounded by MAX_MANIFESTS_PER_PUSH.
+   */
+  readonly #touched: Set<string>;
+  /** Each read, by digest, so a manifest read to judge an index is not read again when visited. */
+  readonly #reads = new Map<string, Promise<ReadManifest>>();
 
   constructor(pushed: ReadManifest, reader: ManifestReader) {
     this.#pushed = pushed;
     this.#reader = reader;
     this.#seen = new Set([pushed.digest]);
+    this.#touched = new Set([pushed.digest]);
   }
 
   /** Visits the children of `index` not seen before; `depth` is the index's own nesting. */
@@ -121,9 +142,12 @@ class IndexWalk {
   /** The children not seen before, counted against the bound before any of them is read. */
   #admit(children: readonly string[]): string[] {
     const fresh = [...new Set(children)].filter((digest) => !this.#seen.has(digest));
-    for (const digest of fresh) this.#seen.add(digest);
-    if (this.#seen.size > MAX_MANIFESTS_PER_PUSH)
-      throw new TooManyManifestsError(this.#pushed, this.#seen.size);
+    for (const digest of fresh) {
+      this.#seen.add(digest);
+      this.#touched.add(digest);
+    }
+    if (this.#touched.size > MAX_MANIFESTS_PER_PUSH)
+      throw new TooManyManifestsError(this.#pushed, this.#touched.size);
     return fresh;
   }
 
@@ -131,7 +155,8 @@ class IndexWalk {
     const child = await this.#readChild(digest, index);
     if (child === undefined) return;
     const artifact = signatureArtifactKind(child.view);
-    if (artifact) {
+    // A referrers-shaped index is one only if nothing it lists could run; else it is an index.
+    if (artifact && !(artifact === 'referrers fallback index' && (await this.#listsRunnable(child)))) {
       this.steps.push({ kind: 'skip', image: child.image, index: index.image, reason: artifact });
       return;
     }
@@ -143,17 +168,16 @@ class IndexWalk {
   }
 
   /**
-   * The child, or undefined (a `refused` step) when it cannot be fetched for good. One fetched but
-   * unreadable as the registry reads it refuses the whole push.
+   * The child, or undefined (a `refused` step) when the registry does not have it (404). Any other
+   * lasting failure refuses the whole push: one unreadable as the registry reads it, or one the
+   * registry will not serve as it should (RegistryIntegrityError: bytes that do not hash to the
+   * digest, a media type sigsentry does not read, over the size cap; a request it refuses).
    */
   async #readChild(digest: string, index: ReadManifest): Promise<ReadManifest | undefined> {
     try {
-      return await this.#reader.read(digest);
+      return await this.#read(digest);
     } catch (err) {
-      if (isRetryable(err)) throw err;
-      if (err instanceof UnreadableManifestError) {
-        throw new UnreadableChildError(this.#pushed, this.#reader.imageOf(digest), err.reason);
-      }
+      if (!isGone(err)) throw this.#refusal(digest, err);
       this.steps.push({
         kind: 'refused',
         image: this.#reader.imageOf(digest),
@@ -162,6 +186,51 @@ class IndexWalk {
       });
       return undefined;
     }
+  }
+
+  #read(digest: string): Promise<ReadManifest> {
+    let read = this.#reads.get(digest);
+    if (read === undefined) {
+      read = this.#reader.read(digest);
+      this.#reads.set(digest, read);
+    }
+    return read;
+  }
+
+  /** What a failure to read a child means for the push: retried, or refused whole. */
+  #refusal(digest: string, err: unknown): unknown {
+    if (isRetryable(err)) return err;
+    const child = this.#reader.imageOf(digest);
+    if (err instanceof UnreadableManifestError)
+      return new UnreadableChildError(this.#pushed, child, err.reason);
+    const message = err instanceof Error ? err.message : String(err);
+    return new UnreadableChildError(this.#pushed, child, `could not be read (${message})`);
+  }
+
+  /**
+   * Whether an index in the tree shaped like a referrers fallback index lists a manifest that could
+   * run (firstRunnableListed, the rule the pushed index is judged by). Its entries are read as its
+   * children would be, counted against the bound; a gone one cannot run, an unreadable one could.
+   * No config blob is read here: a listed manifest whose config would decide counts as one that
+   * could run, so the index is signed (and its entries visited) rather than skipped on a guess.
+   */
+  async #listsRunnable(index: ReadManifest): Promise<boolean> {
+    const listed = this.#childrenOf(index);
+    for (const digest of listed) this.#touched.add(digest);
+    if (this.#touched.size > MAX_MANIFESTS_PER_PUSH)
+      throw new TooManyManifestsError(this.#pushed, this.#touched.size);
+    const runnable = await firstRunnableListed(listed, {
+      manifest: async (digest) => {
+        try {
+          return (await this.#read(digest)).view;
+        } catch (err) {
+          if (isGone(err)) return undefined;
+          if (err instanceof UnreadableManifestError) return 'unreadable';
+          throw this.#refusal(digest, err);
+        }
+      },
+    });
+    return runnable !== undefined;
   }
 
   /** A nested index's children; one listing anything but digests refuses the whole push. */
@@ -173,4 +242,9 @@ class IndexWalk {
       throw new UnreadableChildError(this.#pushed, nested.image, `is not a valid index (${err.reason})`);
     }
   }
+}
+
+/** A child the registry does not have (404), as the reader reports it: refused on its own. */
+function isGone(err: unknown): boolean {
+  return err instanceof NotInRegistryError || err instanceof RegistryNotFoundError;
 }

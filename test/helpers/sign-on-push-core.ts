@@ -114,7 +114,7 @@ export function signOnPushCore(registry: Registry, host: string, options: SignOn
     instanceId: 'unit',
   });
   const entry = createSignOnPushEntry({ logger, core });
-  return { core, entry, store, raised, resolved, logger, signed, gets };
+  return { core, entry, store, raised, resolved, logger, signed, gets, publicKeyPem: local.publicKeyPem };
 }
 
 /** A Pub/Sub CloudEvent carrying one `gcr` message, published at `publishTime` when given. */

@@ -138,6 +138,15 @@ describe('signOnPush: a crash between any two steps ends in exactly one signatur
       assert.ok(
         steps.includes('log.testify') && steps.includes('kms.sign') && steps.includes('registry.putManifest'),
       );
+      // Before the record is claimed: the pushed digest read, the key's algorithm checked, and the
+      // message's tag resolved (its claim is signed only if it names the digest), a step of its own
+      // that a crash may follow like any other.
+      assert.deepEqual(steps.slice(0, 4), [
+        'registry.getManifest',
+        'kms.publicKey',
+        'registry.resolve',
+        'store.claim',
+      ]);
 
       t.diagnostic(`${steps.length} steps: ${steps.join(', ')}`);
       for (let n = 1; n < steps.length; n++) {

@@ -95,7 +95,9 @@ test('a format added since that runs out of attempts leaves the image attached i
   assert.deepEqual([repo!.signed, repo!.failing, repo!.signedDigests], [1, 0, 1]);
 
   // A later push, the log still down: a fresh count for the bundle, not the alert of an image that
-  // was never signed; once the count runs out again, the same incident again.
+  // was never signed; once the count runs out again, the same incident again. The image is tagged
+  // `v2` too (a tag the message names is recorded only if the registry says it names the digest).
+  assert.equal((await reg.pushImage('team/app', 'v2', 'team/app:v1')).digest, pushed.digest);
   const again = (id: string) =>
     later.entry(gcrEvent({ action: 'INSERT', digest: image, tag: `${reg.host}/team/app:v2` }, id));
   await assert.rejects(again('m3'), DependencyError);

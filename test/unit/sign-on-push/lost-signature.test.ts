@@ -1,0 +1,306 @@
+/**
+ * A signature that disappears from the registry after its image was signed (a cleanup policy, an
+ * operator, a concurrent writer's lost update) is attached again by the next push of the image, or
+ * by `sigsentry sign` (the same core), from what the signing record stores: the same signature and
+ * log entry, no new KMS signature, no new log entry, under the image's lock, told with a NOTICE
+ * line. Before, the record said attached for good: every later push answered `already-signed`
+ * without a look at the registry and without a log line, while the image had no signature.
+ * An image whose signatures are all there is told with one INFO line and nothing is written; a
+ * record that stores nothing to attach again is alerted rather than acknowledged in silence.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Witness } from '@sigstore/sign';
+import { readCosignSignatures, signatureTag } from '../../../functions/attach/cosign-layout.ts';
+import { listBundleReferrers } from '../../../functions/attach/referrer.ts';
+import { DependencyError } from '../../../functions/errors.ts';
+import { toNotification } from '../../../functions/events/gcr-message.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { RegistryClient } from '../../../functions/registry/client.ts';
+import { digestTag } from '../../../functions/registry/digest.ts';
+import { RegistryRejectedError } from '../../../functions/registry/errors.ts';
+import type { Registry } from '../../../functions/registry/registry.ts';
+import { signOnPushDepsFromEnv } from '../../../functions/sign-on-push/from-env.ts';
+import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
+import { logKey } from '../../../functions/verify/trust.ts';
+import { verifyImage } from '../../../functions/verify/verifier.ts';
+import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
+import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
+import { gcrEvent, signOnPushCore, TEST_KEY_VERSION } from '../../helpers/sign-on-push-core.ts';
+
+let reg: TestRegistry;
+let log: TestLog;
+let client: RegistryClient;
+before(async () => {
+  reg = await startRegistry();
+  log = await startTestLog('lost-signature', { unrelatedFirstEntry: true });
+  client = new RegistryClient({ allowedHosts: [reg.host] });
+});
+after(async () => {
+  await reg.stop();
+  await log.stop();
+});
+
+const WRITES = ['putBlob', 'putManifest', 'deleteManifest'];
+
+/**
+ * The registry client, each call recorded as `method` and, for a manifest GET, `method reference`;
+ * a manifest PUT fails with `faults.putManifest` while it is set.
+ */
+function counting(registry: Registry) {
+  const calls: string[] = [];
+  const faults: { putManifest?: Error } = {};
+  const proxy = new Proxy(registry, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        calls.push(property === 'getManifest' ? `getManifest ${String(args[1])}` : String(property));
+        if (property === 'putManifest' && faults.putManifest) throw faults.putManifest;
+        return value.apply(target, args);
+      };
+    },
+  });
+  return { registry: proxy, calls, faults };
+}
+
+/** The function's witness (verifying the log's answers) on the test log, its calls counted. */
+function countedWitness() {
+  const deps = signOnPushDepsFromEnv({
+    GCP_PROJECT: 'p',
+    SIGSENTRY_WATCH: `${reg.host}/team/**`,
+    KMS_KEY: TEST_KEY_VERSION,
+    KMS_ENDPOINT: '127.0.0.1:9',
+    REKOR_URL: log.rekor.url,
+    REKOR_PUBLIC_KEY: log.rekor.publicKeyPem,
+  });
+  const inner = deps.witness!;
+  const counted = { calls: 0 };
+  const witness: Witness = {
+    testify: (...args) => {
+      counted.calls++;
+      return inner.testify(...args);
+    },
+  };
+  return { witness, counted };
+}
+
+async function treeSize(): Promise<number> {
+  const res = await fetch(`${log.rekor.url}/api/v1/log`);
+  return ((await res.json()) as { treeSize: number }).treeSize;
+}
+
+let images = 0;
+
+/** An image pushed as team/NAME:v1 and signed in both formats into the test log. */
+async function signed() {
+  const name = `lost-${++images}`;
+  const repository = `team/${name}`;
+  const pushed = await reg.pushImage(repository, 'v1', name);
+  const ref = { host: reg.host, repository, digest: pushed.digest };
+  const imageRef = `${reg.host}/${repository}@${pushed.digest}`;
+  const counted = counting(client);
+  const { witness, counted: logged } = countedWitness();
+  const h = signOnPushCore(counted.registry, reg.host, { formats: ['bundle', 'cosign'], witness });
+  const message = { action: 'INSERT', digest: imageRef, tag: `${reg.host}/${repository}:v1` };
+  let deliveries = 0;
+  const push = () => h.entry(gcrEvent(message, `m${++deliveries}`));
+  await push();
+  assert.equal(h.store.records.get(imageRef)?.state, 'attached');
+  assert.equal(h.signed.length, 2, 'signed once per format');
+  assert.equal(logged.calls, 2, 'logged once per format');
+  const verify = () =>
+    verifyImage({ registry: client, trust: { logs: [logKey(log.rekor.url, log.rekor.publicKeyPem)] } }, ref, {
+      keys: [expectedKeyFromPem(h.publicKeyPem)],
+      identities: [],
+    });
+  const verdict = await verify();
+  assert.equal(verdict.status, 'valid', verdict.reasons.join('; '));
+  return { h, ref, imageRef, repository, push, counted, logged, verify };
+}
+
+/** What the registry has for `ref` in each format, as the verifier finds it. */
+async function attachedIn(verify: () => ReturnType<typeof verifyImage>) {
+  const verdict = await verify();
+  return verdict.findings
+    .filter((f) => f.outcome === 'valid')
+    .map((f) => f.layout)
+    .sort();
+}
+
+async function deleteTag(repository: string, tag: string): Promise<void> {
+  const repo = { host: reg.host, repository };
+  const { digest } = await client.resolve({ ...repo, tag });
+  assert.equal(await client.deleteManifest(repo, digest), true, `${tag} deleted`);
+}
+
+const notices = (h: ReturnType<typeof signOnPushCore>) =>
+  h.logger.entries.filter((e) => e.severity === 'NOTICE').map((e) => e.message);
+
+describe('a signature gone from the registry is attached again from the signing record', () => {
+  test('the .sig manifest deleted: the next push attaches the stored cosign signature again, no new signature or log entry', async () => {
+    const { h, ref, imageRef, repository, push, logged, verify } = await signed();
+    await deleteTag(repository, signatureTag(ref.digest));
+    assert.deepEqual(await readCosignSignatures(client, ref), [], 'no cosign signature left');
+    assert.deepEqual(await attachedIn(verify), ['bundle']);
+    const size = await treeSize();
+    const before = h.logger.entries.length;
+
+    await push(); // the same digest pushed again (a re-tag, a rebuild)
+
+    assert.deepEqual(await attachedIn(verify), ['bundle', 'cosign'], 'verifies in both formats again');
+    assert.equal((await readCosignSignatures(client, ref)).length, 1, 'one cosign signature');
+    assert.equal(h.signed.length, 2, 'KMS was not asked for another signature');
+    assert.equal(logged.calls, 2, 'the log was not asked for another entry');
+    assert.equal(await treeSize(), size, 'the log has no new entry');
+    assert.deepEqual(h.raised, [], 'no alert');
+    const lines = h.logger.entries.slice(before);
+    const notice = lines.find((e) => e.severity === 'NOTICE');
+    assert.ok(notice, `a NOTICE line: ${lines.map((e) => e.message).join(' | ')}`);
+    assert.match(notice.message, /re-attached/);
+    assert.ok(notice.message.includes(imageRef), 'it names the image');
+    assert.match(notice.message, /cosign/);
+    assert.equal(notice['format'], 'cosign');
+    assert.equal(h.store.records.get(imageRef)?.state, 'attached');
+  });
+
+  test('the referrers fallback index deleted: the next push attaches the stored bundle again', async () => {
+    const { h, ref, repository, push, logged, verify } = await signed();
+    await deleteTag(repository, digestTag(ref.digest));
+    assert.deepEqual((await listBundleReferrers(client, ref)).descriptors, [], 'no bundle referrer listed');
+    assert.deepEqual(await attachedIn(verify), ['cosign']);
+    const size = await treeSize();
+
+    await push();
+
+    assert.deepEqual(await attachedIn(verify), ['bundle', 'cosign']);
+    assert.equal((await listBundleReferrers(client, ref)).descriptors.length, 1, 'one bundle referrer');
+    assert.equal(h.signed.length, 2, 'KMS was not asked for another signature');
+    assert.equal(logged.calls, 2);
+    assert.equal(await treeSize(), size, 'the log has no new entry');
+    assert.equal(notices(h).filter((m) => /re-attached/.test(m) && /bundle/.test(m)).length, 1);
+    assert.deepEqual(h.raised, []);
+  });
+
+  test('the referrer manifest deleted (the index still lists it): attached again, the same manifest', async () => {
+    const { h, ref, push, verify } = await signed();
+    const [listed] = (await listBundleReferrers(client, ref)).descriptors;
+    assert.ok(listed);
+    assert.equal(await client.deleteManifest(ref, listed.digest), true);
+    assert.deepEqual(await attachedIn(verify), ['cosign']);
+
+    await push();
+
+    assert.deepEqual(await attachedIn(verify), ['bundle', 'cosign']);
+    const after = (await listBundleReferrers(client, ref)).descriptors;
+    assert.deepEqual(
+      after.map((d) => d.digest),
+      [listed.digest],
+      'the same referrer, listed once',
+    );
+    assert.equal(h.signed.length, 2);
+    assert.equal(notices(h).filter((m) => /re-attached/.test(m)).length, 1);
+  });
+
+  test('sigsentry sign (the core without Pub/Sub) repairs it too, and says so in its outcome', async () => {
+    const { h, ref, imageRef, repository, verify } = await signed();
+    await deleteTag(repository, signatureTag(ref.digest));
+    await deleteTag(repository, digestTag(ref.digest));
+    assert.deepEqual(await attachedIn(verify), []);
+    const logger = createMemoryLogger();
+    // As functions/cli/commands/sign.ts builds the notification of `sigsentry sign HOST/REPO@DIGEST`.
+    const outcome = await h.core.sign(toNotification({ action: 'INSERT', digest: imageRef }), logger);
+    assert.ok(outcome.outcome === 'already-signed', outcome.outcome);
+    assert.deepEqual(outcome.reattached?.sort(), ['bundle', 'cosign']);
+    assert.deepEqual(await attachedIn(verify), ['bundle', 'cosign']);
+    assert.equal(h.signed.length, 2);
+    assert.equal(logger.entries.filter((e) => e.severity === 'NOTICE').length, 2, 'a NOTICE per format');
+  });
+
+  test('nothing gone: one INFO line says already signed, and nothing is written', async () => {
+    const { h, ref, imageRef, push, counted, verify } = await signed();
+    const before = h.logger.entries.length;
+    const calls = counted.calls.length;
+
+    await push();
+
+    const lines = h.logger.entries.slice(before);
+    assert.deepEqual(
+      lines.map((e) => [e.severity, e.message.split(':')[0]]),
+      [
+        ['INFO', 'received gcr event'],
+        ['INFO', 'already signed'],
+      ],
+    );
+    assert.ok(lines[1]!.message.includes(imageRef));
+    assert.deepEqual(lines[1]!['formats'], ['bundle', 'cosign']);
+    const made = counted.calls.slice(calls);
+    assert.ok(!made.some((c) => WRITES.includes(c)), `no write: ${made.join(', ')}`);
+    // The look for the signatures: the `.sig` manifest; the referrers API (404 on docker-registry),
+    // the fallback index and the one referrer it lists (read by digest).
+    const [listed] = (await listBundleReferrers(client, ref)).descriptors;
+    const look = [
+      `getManifest ${signatureTag(ref.digest)}`,
+      'referrers',
+      `getManifest ${digestTag(ref.digest)}`,
+      `getManifest ${listed!.digest}`,
+    ];
+    assert.deepEqual(
+      made.filter((c) => look.includes(c)).sort(),
+      [...look].sort(),
+      `each read once: ${made.join(', ')}`,
+    );
+    assert.equal(h.signed.length, 2);
+    assert.deepEqual(await attachedIn(verify), ['bundle', 'cosign']);
+  });
+
+  test('a re-attach the registry refuses for good is alerted, naming the format; one it fails for now is redelivered', async () => {
+    const { h, ref, imageRef, repository, push, counted } = await signed();
+    await deleteTag(repository, signatureTag(ref.digest));
+    counted.faults.putManifest = new DependencyError('registry', 'injected: registry answered 503');
+
+    await assert.rejects(push(), DependencyError, 'a passing failure: Pub/Sub redelivers');
+    assert.equal(h.raised.length, 0, 'no alert for it');
+
+    counted.faults.putManifest = new RegistryRejectedError('injected: MANIFEST_INVALID', {
+      registryErrors: ['MANIFEST_INVALID'],
+    });
+    await push(); // acknowledged: no retry mends it
+    assert.equal(h.raised.length, 1, 'one alert');
+    const [alert] = h.raised;
+    assert.equal(alert?.kind, 'signing-failed');
+    assert.equal(alert?.subject, imageRef);
+    assert.match(
+      alert?.summary ?? '',
+      /the cosign signature of .* is gone from the registry and could not be attached again from its signing record: injected: MANIFEST_INVALID/,
+    );
+    assert.deepEqual(alert?.evidence['formats'], ['cosign']);
+    assert.equal(alert?.evidence['lastError'], 'REGISTRY_REJECTED');
+
+    delete counted.faults.putManifest;
+    await push(); // the registry accepts it again: the next push repairs it
+    assert.equal((await readCosignSignatures(client, ref)).length, 1);
+    assert.equal(h.signed.length, 2);
+  });
+
+  test('a record that stores no signature for a format it says is attached is alerted, not acknowledged in silence', async () => {
+    const { h, ref, imageRef, repository, push } = await signed();
+    await deleteTag(repository, signatureTag(ref.digest));
+    const record = h.store.records.get(imageRef)!;
+    delete record.formats.cosign!.bundle;
+    delete record.formats.cosign!.signedBytes;
+
+    await push(); // acknowledged (a retry would not mend it), with the alert
+
+    assert.equal(h.raised.length, 1, 'one alert');
+    const [alert] = h.raised;
+    assert.equal(alert?.kind, 'signing-failed');
+    assert.equal(alert?.severity, 'HIGH');
+    assert.equal(alert?.subject, imageRef);
+    assert.match(alert?.summary ?? '', /attached in the cosign format but stores no/);
+    assert.deepEqual(alert?.evidence['formats'], ['cosign']);
+    assert.ok(h.logger.entries.some((e) => e.severity === 'ERROR' && e.message === 'refused gcr event'));
+    assert.equal(h.signed.length, 2, 'nothing signed anew');
+    assert.deepEqual(await readCosignSignatures(client, ref), []);
+  });
+});
