@@ -17,6 +17,7 @@ import {
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
 import { bundleBytes } from '../attach/bundle-bytes.ts';
 import { attachCosignSignature, type CosignSignature } from '../attach/cosign-layout.ts';
+import { ForeignTagContentError } from '../attach/foreign-tag.ts';
 import { heldSubjectLock, type LockHold, type SubjectLock, UNLAPSING_HOLD } from '../attach/lock.ts';
 import { attachBundleReferrer } from '../attach/referrer.ts';
 import type { RekorBundle } from '../attach/rekor-bundle.ts';
@@ -583,6 +584,19 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
         pending ? deps.lock.lock(imageRef, fn) : fn(UNLAPSING_HOLD);
       await underLock(async (hold) => {
         const held = heldSubjectLock(imageRef, hold);
+        // A format refused because someone else's content holds its tag refuses that format only:
+        // the others still attach, and the refusal is thrown once they have (FormatNotAddedError).
+        let refused: ForeignTagContentError | undefined;
+        const attachUnlessForeign = async (run: () => Promise<unknown>): Promise<boolean> => {
+          try {
+            await run();
+            return true;
+          } catch (err) {
+            if (!(err instanceof ForeignTagContentError)) throw err;
+            refused ??= err;
+            return false;
+          }
+        };
         for (const format of rule.formats) {
           const progress: FormatProgress = { ...record.formats[format] };
           const save = async (patch: FormatProgress) => {
@@ -615,7 +629,12 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
               await save({ bundle: bundleToJSON(bundle) });
               log.info('signed and logged (cosign layout)', logFields(bundle));
             }
-            await attach(held, image, cosignAttachment(payload, progress.bundle), log);
+            if (
+              !(await attachUnlessForeign(() =>
+                attach(held, image, cosignAttachment(payload, progress.bundle), log),
+              ))
+            )
+              continue;
           } else {
             if (!progress.bundle) {
               // The statement is the image's alone (no time in it), so a resumed signing makes the
@@ -629,7 +648,12 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
               await save({ bundle: bundleToJSON(bundle) });
               log.info('signed and logged (Sigstore bundle)', logFields(bundle));
             }
-            await attach(held, image, bundleAttachment(progress.bundle, record.createdAt), log);
+            if (
+              !(await attachUnlessForeign(() =>
+                attach(held, image, bundleAttachment(progress.bundle, record.createdAt), log),
+              ))
+            )
+              continue;
           }
           // Persisted with the next write (the next format's signature, or the final state) rather
           // than a write of its own: attaching is idempotent (an identical signature or bundle is
@@ -637,6 +661,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
           Object.assign(progress, { attached: true });
           record.formats[format] = progress;
         }
+        if (refused) throw refused;
       });
       await deps.store.progress(id, owner, {
         formats: record.formats,

@@ -475,6 +475,28 @@ describe('through signOnPush', () => {
     assert.ok(h.raised[0]?.summary.includes(`${reg.host}/${repository}:${tag}`), h.raised[0]?.summary);
   });
 
+  test("bundle and cosign (the default order), a user's multi-arch index under sha256-<A>: the refused bundle does not stop the cosign signature", async () => {
+    const repository = freshRepository();
+    const image = await imageIn(repository);
+    const tag = digestTag(image.digest);
+    const user = await reg.pushIndex(repository, tag, 'multi-arch under the digest tag');
+    const h = signOnPushCore(client, reg.host, {
+      formats: ['bundle', 'cosign'],
+      signPlatformManifests: false,
+    });
+    await h.entry(push(image));
+    const now = await underTag(image, tag);
+    assert.equal(now.digest, user.digest, 'the tag was moved');
+    assert.equal((await readCosignSignatures(client, image)).length, 1, 'the cosign signature is attached');
+    const record = h.store.records.get(named(image));
+    assert.equal(record?.formats.cosign?.attached, true);
+    assert.notEqual(record?.formats.bundle?.attached, true);
+    assert.equal(h.raised.length, 1, JSON.stringify(h.raised));
+    assert.equal(h.raised[0]?.severity, 'HIGH');
+    assert.match(h.raised[0]?.summary ?? '', /stays signed in cosign; the bundle format was not added/);
+    assert.ok(h.raised[0]?.summary.includes(`${reg.host}/${repository}:${tag}`), h.raised[0]?.summary);
+  });
+
   test("control: another signer's .sig and fallback index are appended to, and what that writes is skipped, not signed", async () => {
     const repository = freshRepository();
     const image = await imageIn(repository);
