@@ -531,6 +531,12 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       if (isRetryable(err) || err instanceof PolicyViolationError || current === undefined) throw err;
       throw SignatureLostError.notReattached(record, current, err);
     }
+    // A signature an earlier delivery could not put back is attached now: that incident is over.
+    if (reattached.length > 0) {
+      await deps.alerts
+        ?.resolve(lostAlertKey(imageRef), `re-attached in ${reattached.join(', ')}`)
+        .catch((err: unknown) => log.warn('could not resolve the lost-signature alert', { error: err }));
+    }
     return reattached;
   }
 
@@ -720,6 +726,15 @@ function formatAlertKey(image: string, formats: readonly string[]): string {
   return `signing-failed:${image}:${[...formats].sort().join(',')}`;
 }
 
+/**
+ * The key of the incident of an image's signature lost from the registry and not attached again:
+ * its own, so that it neither merges with the image's other signing failures nor stays open once
+ * a later delivery re-attaches it.
+ */
+function lostAlertKey(image: string): string {
+  return `signing-failed:${image}:signature-lost`;
+}
+
 /** One signing's dependency calls, timed on a clock of its own. */
 function timed<T>(run: (clock: DependencyClock) => Promise<T>): Promise<T> {
   const clock = new DependencyClock();
@@ -738,6 +753,7 @@ function alertFor(err: unknown, messageId: string | undefined, pushed: string): 
       kind: 'signing-failed',
       severity: 'HIGH',
       subject: image,
+      key: lostAlertKey(image),
       summary: err.message,
       evidence: {
         image,

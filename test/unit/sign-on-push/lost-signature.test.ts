@@ -276,11 +276,14 @@ describe('a signature gone from the registry is attached again from the signing 
     );
     assert.deepEqual(alert?.evidence['formats'], ['cosign']);
     assert.equal(alert?.evidence['lastError'], 'REGISTRY_REJECTED');
+    // An incident of its own: not merged with the image's other signing failures.
+    assert.equal(alert?.key, `signing-failed:${imageRef}:signature-lost`);
 
     delete counted.faults.putManifest;
     await push(); // the registry accepts it again: the next push repairs it
     assert.equal((await readCosignSignatures(client, ref)).length, 1);
     assert.equal(h.signed.length, 2);
+    assert.deepEqual(h.resolved, [alert?.key], 'and the repair closes the incident');
   });
 
   test('a record that stores no signature for a format it says is attached is alerted, not acknowledged in silence', async () => {
