@@ -56,7 +56,9 @@ export function createSignOnPushEntry(deps: { logger: Logger; core: Notification
         throw err;
       }
       if (isRetryable(err)) {
-        logger.error('signing attempt failed; Pub/Sub will redeliver', { error: err });
+        // A DELETE signs nothing: what failed is recording it (sign-on-push/not-in-registry.ts).
+        const what = notification.action === 'DELETE' ? 'recording the deletion' : 'signing attempt';
+        logger.error(`${what} failed; Pub/Sub will redeliver`, { error: err });
         throw err;
       }
       logger.error('refused gcr event', { error: err });

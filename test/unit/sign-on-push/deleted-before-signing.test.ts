@@ -289,7 +289,13 @@ describe('signOnPush: a DELETE', () => {
     assert.equal(error.details['image'], DIGEST_REF);
     assert.deepEqual(h.raised, [], 'no alert: a redelivery will record it');
     assert.deepEqual(h.calls, []);
-    assert.ok(h.logger.entries.some((e) => e.severity === 'ERROR' && /will redeliver/.test(e.message)));
+    assert.ok(
+      h.logger.entries.some(
+        (e) =>
+          e.severity === 'ERROR' &&
+          /^recording the deletion failed; Pub\/Sub will redeliver$/.test(e.message),
+      ),
+    );
   });
 
   it('whose write failed records nothing, and its redelivery records it', async () => {
