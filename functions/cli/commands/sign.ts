@@ -127,10 +127,13 @@ export async function runSign(argv: string[]): Promise<number> {
               }
             : { action: 'INSERT' as const, tag: ref };
           const outcome = await core.sign(toNotification(raw), backfill ? quiet : logger);
+          // A signature found gone and attached again is the backfill's repair: said, not only logged.
+          const reattached = outcome.outcome === 'skipped' ? undefined : outcome.reattached;
           results.push({
             image: ref,
             outcome: outcome.outcome,
             ...(outcome.outcome === 'skipped' ? { detail: outcome.reason } : {}),
+            ...(reattached?.length ? { detail: `re-attached in ${reattached.join(', ')}` } : {}),
           });
         } catch (err) {
           results.push({ image: ref, outcome: 'failed', detail: (err as Error).message });

@@ -151,6 +151,34 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
     );
   });
 
+  test('sign --backfill puts back a signature gone from the registry, and says so in its results', async () => {
+    const repository = freshRepository('backfill-reattach');
+    const image = makeOciImage({ tag: 'a' });
+    const repo = { host: stack.env.REGISTRY!, repository };
+    const registry = new RegistryClient({ allowedHosts: [stack.env.REGISTRY!] });
+    const sigTag = `sha256-${image.digest.slice(7)}.sig`;
+    await withSignOnPushHeldBack(stack, async () => {
+      await skopeoCopy(image.source, `docker://${stack.env.REGISTRY}/${repository}:a`);
+      const first = await sigsentry('sign', '--backfill', `${stack.env.REGISTRY}/${repository}`, '--json');
+      assert.equal(first.code, 0, first.stderr);
+      // A cleanup policy deletes the .sig manifest.
+      const { digest } = await registry.resolve({ ...repo, tag: sigTag });
+      assert.ok(await registry.deleteManifest(repo, digest));
+      const again = await sigsentry('sign', '--backfill', `${stack.env.REGISTRY}/${repository}`, '--json');
+      assert.equal(again.code, 0, again.stderr);
+      const summary = JSON.parse(again.stdout) as {
+        results: Array<{ image: string; outcome: string; detail?: string }>;
+      };
+      const result = summary.results.find((r) => r.image.endsWith(`@${image.digest}`));
+      assert.deepEqual(
+        [result?.outcome, result?.detail],
+        ['already-signed', 're-attached in cosign'],
+        again.stdout,
+      );
+    });
+    assert.ok((await registry.getManifest(repo, sigTag)).bytes.length > 0, 'the .sig is back');
+  });
+
   test('sign --retry-failed gives an image whose signing ran out of attempts a fresh set', async () => {
     const repository = freshRepository('retry-failed');
     const pushed = makeOciImage({ tag: 'v1' });
