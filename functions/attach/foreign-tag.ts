@@ -9,11 +9,10 @@
  * moved.
  */
 import { PolicyViolationError } from '../errors.ts';
-import { RegistryNotFoundError } from '../registry/errors.ts';
 import type { Descriptor } from '../registry/manifest.ts';
 import { type DigestReference, formatImageReference, type RepositoryRef } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
-import { imageConfigCouldRun, listedManifestCouldRun } from '../sign-on-push/signature-artifacts.ts';
+import { listedDigestCouldRun } from '../sign-on-push/signature-artifacts.ts';
 
 /**
  * How many manifests a referrers index may list for attach to check them all (reverifyImages
@@ -21,8 +20,6 @@ import { imageConfigCouldRun, listedManifestCouldRun } from '../sign-on-push/sig
  * runs.
  */
 export const MAX_LISTED_CHECKED = 1024;
-/** The largest config of a listed manifest that is read (reverifyImages reads the same). */
-const MAX_LISTED_CONFIG_BYTES = 1024 * 1024;
 
 /** The formats, as watch rules name them, and what each attaches under its tag. */
 const WHAT: Record<'cosign' | 'bundle', { signature: string; expected: string }> = {
@@ -64,11 +61,10 @@ export class ForeignTagContentError extends PolicyViolationError {
 /**
  * The first of `listed` (the digests a referrers index lists) whose manifest could run, or
  * undefined when none could. A runtime pulling the index's tag takes an entry with no platform as
- * matching any platform, whatever its artifactType. Judged as reverifyImages judges it:
- * listedManifestCouldRun, then imageConfigCouldRun when the config decides. A manifest or config
- * that is gone (404) cannot be pulled, so it cannot run. Any other failure to read propagates:
- * nothing is passed over on a guess. `judged` keeps the verdicts across one attach's reads of the
- * index, since what a digest holds never changes.
+ * matching any platform, whatever its artifactType. Judged as reverifyImages judges it
+ * (listedDigestCouldRun). A manifest or config that is gone (404) cannot be pulled, so it cannot
+ * run. Any other failure to read propagates: nothing is passed over on a guess. `judged` keeps the
+ * verdicts across one attach's reads of the index, since what a digest holds never changes.
  */
 export async function runnableListedManifest(
   registry: Registry,
@@ -76,25 +72,11 @@ export async function runnableListedManifest(
   listed: readonly string[],
   judged: Map<string, boolean>,
 ): Promise<string | undefined> {
-  const pulled = async <T>(read: () => Promise<T>): Promise<T | undefined> =>
-    read().catch((err: unknown) => {
-      if (err instanceof RegistryNotFoundError) return undefined;
-      throw err;
-    });
   for (const digest of listed) {
     let runnable = judged.get(digest);
     if (runnable === undefined) {
-      runnable = false;
-      const child = await pulled(() => registry.getManifest(repo, digest));
-      if (child !== undefined) {
-        const verdict = listedManifestCouldRun(child.bytes);
-        if (verdict.run === 'config') {
-          const config = await pulled(() =>
-            registry.getBlob(repo, verdict.digest, { maxBytes: MAX_LISTED_CONFIG_BYTES }),
-          );
-          runnable = config !== undefined && imageConfigCouldRun(config);
-        } else runnable = verdict.run === 'yes';
-      }
+      // Gone (404): nothing to pull, so nothing runs.
+      runnable = (await listedDigestCouldRun(registry, repo, digest)) ?? false;
       judged.set(digest, runnable);
     }
     if (runnable) return digest;

@@ -17,9 +17,8 @@ import { RegistryNotFoundError } from '../registry/errors.ts';
 import type { DigestReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
 import {
-  imageConfigCouldRun,
   isSignatureArtifactTag,
-  listedManifestCouldRun,
+  listedDigestCouldRun,
   manifestArtifactKind,
 } from '../sign-on-push/signature-artifacts.ts';
 import type { VerifierTrust } from '../verify/check.ts';
@@ -70,8 +69,6 @@ import type { UnverifiedStore } from './unverified.ts';
  * that it cannot run); past this the tag is judged as an image.
  */
 const LISTED_CHECK_LIMIT = 1024;
-/** A listed manifest's config is read whole up to this (an image config with a long history fits). */
-const MAX_LISTED_CONFIG_BYTES = 1024 * 1024;
 /**
  * Whether a manifest a referrers index lists could run, by HOST/REPO@DIGEST: content-addressed, so
  * kept across an instance's passes (each fallback index's children are read once, not every pass).
@@ -529,25 +526,13 @@ export async function reverifyOnce(
         { retryable: false, details: { repository: where, entries: listed.length } },
       );
     }
-    const pulled = async <T>(read: () => Promise<T>): Promise<T | undefined> =>
-      read().catch((err: unknown) => {
-        if (err instanceof RegistryNotFoundError) return undefined;
-        throw err;
-      });
     for (const digest of listed as string[]) {
       const key = `${where}@${digest}`;
       let runnable = RUNNABLE_CACHE.get(key);
       if (runnable === undefined) {
-        const child = await pulled(() => deps.registry.getManifest(repo, digest));
-        if (child === undefined) continue;
-        const verdict = listedManifestCouldRun(child.bytes);
-        if (verdict.run === 'config') {
-          const config = await pulled(() =>
-            deps.registry.getBlob(repo, verdict.digest, { maxBytes: MAX_LISTED_CONFIG_BYTES }),
-          );
-          if (config === undefined) continue;
-          runnable = imageConfigCouldRun(config);
-        } else runnable = verdict.run === 'yes';
+        const judged = await listedDigestCouldRun(deps.registry, repo, digest);
+        if (judged === undefined) continue; // not there now: nothing runs, and nothing kept
+        runnable = judged;
         if (RUNNABLE_CACHE.size >= RUNNABLE_CACHE_ENTRIES) RUNNABLE_CACHE.clear();
         RUNNABLE_CACHE.set(key, runnable);
       }

@@ -260,6 +260,33 @@ export function imageConfigCouldRun(bytes: Uint8Array): boolean {
   return !Array.isArray(diffIds) || diffIds.length > 0;
 }
 
+/**
+ * Whether the manifest `digest` names in `repo`, listed by a referrers-shaped index, could run:
+ * listedManifestCouldRun, then imageConfigCouldRun when its config decides. Undefined when the
+ * registry has not got the manifest or that config (404: nothing to pull, so nothing runs; not an
+ * answer to keep, since it may be pushed later). Any other failure is thrown: nothing is passed over
+ * on a guess. The one reading of the rule attach and reverifyImages judge a fallback index by.
+ */
+export async function listedDigestCouldRun(
+  registry: Pick<Registry, 'getManifest' | 'getBlob'>,
+  repo: RepositoryRef,
+  digest: string,
+): Promise<boolean | undefined> {
+  const pulled = <T>(read: () => Promise<T>): Promise<T | undefined> =>
+    read().catch((err: unknown) => {
+      if (err instanceof RegistryNotFoundError) return undefined;
+      throw err;
+    });
+  const listed = await pulled(() => registry.getManifest(repo, digest));
+  if (listed === undefined) return undefined;
+  const verdict = listedManifestCouldRun(listed.bytes);
+  if (verdict.run !== 'config') return verdict.run === 'yes';
+  const config = await pulled(() =>
+    registry.getBlob(repo, verdict.digest, { maxBytes: MAX_LISTED_CONFIG_BYTES }),
+  );
+  return config === undefined ? undefined : imageConfigCouldRun(config);
+}
+
 /** What a referrers-shaped index lists is read from here to find whether any of it could run. */
 export interface ListedManifests {
   /**
