@@ -216,11 +216,13 @@ const withMoreCopies = (listed: SignatureFinding, more: number): SignatureFindin
  * The findings a verdict lists, bounded (boundFinding), in their order, and the counts of those it
  * does not (`omitted`: already left out before, as a stored verdict's are). A verified signature
  * attached again elsewhere is counted on the first (`copies`). Of each group, MAX_LISTED_FINDINGS
- * within MAX_LISTED_BYTES are listed, and always the first finding of each outcome in each layout:
- * a status follows from which outcomes there are, and `missing` from which layouts hold a signature
- * of ours, so the listing decides what all of them decide (decideStatus). The rest are counted by
+ * within MAX_LISTED_BYTES are listed, and always the first finding of each outcome in each layout
+ * (of a verified signature, of each signer too): a status follows from which outcomes there are,
+ * `missing` from which layouts hold a signature of ours, and a re-check from each signer's key
+ * state, so the listing decides what all of them decide (decideStatus). The rest are counted by
  * outcome, and are never re-checked: past MAX_LISTED_FINDINGS distinct verified signatures of one
- * digest (each its own signing) the count stands as it was. Listing a listed set again changes nothing.
+ * digest (each its own signing) their count stands as it was, though each signer keeps one listed.
+ * Listing a listed set again changes nothing.
  */
 export function listedFindings(
   findings: readonly SignatureFinding[],
@@ -239,7 +241,11 @@ export function listedFindings(
   for (const f of findings) {
     const group = listingGroup(f);
     const shelf = shelves[group];
-    const place = `${group}|${f.outcome}|${f.layout}`;
+    // A verified signature is kept for each signer too: a re-check judges each key version's
+    // state, so one signer crowded out of the listing would have its verdict decided by another's.
+    // The signers are the policy's expected keys and identities, so these stay few.
+    const signer = group === 'verified' ? `|${f.keyVersion ?? ''}|${f.signer ?? ''}|${f.issuer ?? ''}` : '';
+    const place = `${group}|${f.outcome}|${f.layout}${signer}`;
     const first = !placesListed.has(place);
     // A flood past a full group is counted without bounding each of it; copies are looked for first.
     if (!first && shelf.full && group !== 'verified') {

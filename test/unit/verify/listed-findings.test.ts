@@ -180,6 +180,30 @@ describe('the findings a verdict lists, of every outcome', () => {
     }
   });
 
+  it('keeps a good signature of each expected signer past the bound, so disabling one key leaves the other deciding', () => {
+    // 60 distinct signings by key version 1 (each its own log entry), then one by key version 2.
+    // Found by review: only the first 50 verified signatures were listed, so a cached pass never
+    // saw version 2's and called the tag key-disabled once version 1 was, where a fresh one said valid.
+    const all = [...Array.from({ length: 60 }, (_, i) => verified(i, V1, 100 + i)), verified(9999, V2, 8)];
+    const verdict = verdictOf(IMAGE, all, FINGERPRINT, NOW, ['cosign']);
+    assert.ok(
+      verdict.findings.some((f) => f.keyVersion === V2),
+      'the signature by key version 2 is listed',
+    );
+    const states = { [V1]: 'DISABLED' };
+    const whole = decideStatus(recheck(all, states, new Set()), ['cosign']);
+    const stored = verdictOf(
+      IMAGE,
+      recheck(verdict.findings, states, new Set()),
+      FINGERPRINT,
+      NOW,
+      ['cosign'],
+      verdict,
+    );
+    assert.equal(whole.status, 'valid');
+    assert.equal(stored.status, 'valid');
+  });
+
   it('keeps a good signature of each layout, so a layout verified before is missing only when it is', () => {
     // Past the listing's bound of distinct verified signatures in one layout, then one in the other.
     const all = [
