@@ -77,6 +77,11 @@ export interface PreviousTree {
    * scanned to that head and this is dropped (core.ts).
    */
   pending?: { size: number };
+  /**
+   * Set instead of `pending` when an operator gave the tree up (abandon-tree.ts): from `cursor`
+   * on, at least `size` entries, it is never scanned; `reason` is theirs.
+   */
+  abandoned?: { at: string; reason: string; size: number };
 }
 
 /**

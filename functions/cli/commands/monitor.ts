@@ -9,6 +9,7 @@ import { parseCommandArgs, withRekorKey } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
 
 export const MONITOR_USAGE = `usage: sigsentry monitor --once [--from INDEX] [--json]
+       sigsentry monitor --abandon-tree ORIGIN --reason TEXT [--log NAME] [--json]
 
   One run over the configured log(s) (REKOR_URL, REKOR_PUBLIC_KEY, owned identities from KMS_KEY and
   SIGSENTRY_IDENTITIES): checkpoint signature, consistency with the last verified checkpoint, then
@@ -20,7 +21,13 @@ export const MONITOR_USAGE = `usage: sigsentry monitor --once [--from INDEX] [--
   --from (there is no log to backfill).
   Exit codes: 0 the log is consistent and was scanned (or there is no log), 1 it was not (another
   run holding the log, or a dependency failed, included), 2 usage error (a --from that would skip
-  unscanned entries, or any --from without a log, included).`;
+  unscanned entries, or any --from without a log, included).
+
+  --abandon-tree gives up a tree left pending (the log moved past it and never listed it frozen
+  with a head that verifies, so every run warns that it cannot be proven): its entries from its
+  cursor on are never scanned. The reason is kept in the monitor's state with the time. --log names
+  the log when more than one is configured. Exit 0 done, 1 the state could not be written, 2 no
+  such pending tree, no reason, or no such log.`;
 
 export async function runMonitorCommand(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs(
@@ -28,6 +35,9 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
     argv,
     {
       once: { type: 'boolean', default: false },
+      'abandon-tree': { type: 'string' },
+      reason: { type: 'string' },
+      log: { type: 'string' },
       from: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -39,6 +49,11 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
   if (values.help) {
     print(`${MONITOR_USAGE}\n`);
     return 0;
+  }
+  const abandon = values['abandon-tree'];
+  if (typeof abandon === 'string') {
+    const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+    return abandonTree(abandon, text(values.reason) ?? '', text(values.log), values.json === true);
   }
   if (!values.once) {
     say('sigsentry monitor: only --once is supported here; the schedule runs the monitorLog function');
@@ -103,5 +118,47 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
   } catch (err) {
     say(`sigsentry monitor: ${(err as Error).message}`);
     return 1;
+  }
+}
+
+/** `--abandon-tree`: one pending tree of one configured log given up, with the operator's reason. */
+async function abandonTree(
+  origin: string,
+  reason: string,
+  log: string | undefined,
+  json: boolean,
+): Promise<number> {
+  const { loadMonitorConfig } = await import('../../monitor-log/config.ts');
+  const { abandonPendingTree } = await import('../../monitor-log/abandon-tree.ts');
+  const { FirestoreMonitorStore } = await import('../../monitor-log/state.ts');
+  const { Firestore } = await import('@google-cloud/firestore');
+  const { firestoreSettings } = await import('../../config/firestore.ts');
+  const env = commandEnv();
+  let db: InstanceType<typeof Firestore> | undefined;
+  try {
+    const config = loadMonitorConfig(env);
+    const names = config.logs.map((l) => l.name);
+    const name = log ?? (names.length === 1 ? names[0] : undefined);
+    if (name === undefined || !names.includes(name)) {
+      say(
+        `sigsentry monitor: ${log === undefined ? 'name the log with --log' : `no configured log is named ${inline(log)}`}; configured: ${names.map(inline).join(', ') || 'none'}`,
+      );
+      return 2;
+    }
+    db = new Firestore(firestoreSettings(env, config.project));
+    const abandoned = await abandonPendingTree(new FirestoreMonitorStore(db), { log: name, origin, reason });
+    if (json) print(`${JSON.stringify(abandoned, null, 2)}\n`);
+    else {
+      print(
+        `${inline(name)}: tree "${inline(abandoned.origin)}" abandoned at ${abandoned.at}: its entries from index ${abandoned.cursor} on ` +
+          `(at least ${Math.max(0, abandoned.size - abandoned.cursor)}) will never be scanned; reason: ${inline(abandoned.reason)}\n`,
+      );
+    }
+    return 0;
+  } catch (err) {
+    say(`sigsentry monitor: ${(err as Error).message}`);
+    return err instanceof InvalidInputError ? 2 : 1;
+  } finally {
+    await db?.terminate();
   }
 }

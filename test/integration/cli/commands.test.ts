@@ -256,6 +256,51 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
     }
   });
 
+  test('monitor --abandon-tree gives a pending tree up with its reason kept; without a reason, or for no such tree, exit 2', async () => {
+    assert.equal((await sigsentry('monitor', '--once')).code, 0, 'the log has a state');
+    const db = new Firestore({ projectId: stack.env.GCP_PROJECT, ignoreUndefinedProperties: true });
+    try {
+      const store = new FirestoreMonitorStore(db);
+      const log = defaultLogName(stack.env.REKOR_URL!);
+      const origin = `abandon-test - ${Date.now()}`;
+      const state = (await store.load(log))!;
+      const pending = { origin, checkpoint: '', cursor: 3, pending: { size: 9 } };
+      assert.ok(
+        await store.save({ ...state, previousShards: [...state.previousShards, pending] }, state.version),
+      );
+
+      const noReason = await sigsentry('monitor', '--abandon-tree', origin);
+      assert.equal(noReason.code, 2, noReason.stdout + noReason.stderr);
+      assert.match(noReason.stderr, /needs a reason/);
+      const done = await sigsentry(
+        'monitor',
+        '--abandon-tree',
+        origin,
+        '--reason',
+        'shard retired',
+        '--json',
+      );
+      assert.equal(done.code, 0, done.stdout + done.stderr);
+      assert.deepEqual(
+        (({ log: l, origin: o, cursor, size, reason }) => ({ l, o, cursor, size, reason }))(
+          JSON.parse(done.stdout),
+        ),
+        { l: log, o: origin, cursor: 3, size: 9, reason: 'shard retired' },
+      );
+      const tree = (await store.load(log))!.previousShards.find((s) => s.origin === origin);
+      assert.equal(tree?.pending, undefined);
+      assert.equal(tree?.abandoned?.reason, 'shard retired');
+      const again = await sigsentry('monitor', '--abandon-tree', origin, '--reason', 'again');
+      assert.equal(again.code, 2);
+      assert.match(again.stderr, /has no pending tree/);
+      const otherLog = await sigsentry('monitor', '--abandon-tree', origin, '--reason', 'x', '--log', 'nope');
+      assert.equal(otherLog.code, 2);
+      assert.match(otherLog.stderr, /no configured log is named nope/);
+    } finally {
+      await db.terminate();
+    }
+  });
+
   test('monitor --once scans the log and reports; alerts lists what it raised', async () => {
     const run = await sigsentry('monitor', '--once', '--json');
     assert.equal(run.code, 0, run.stderr);

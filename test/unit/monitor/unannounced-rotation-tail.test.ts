@@ -11,7 +11,9 @@ import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { loadKeys } from '../../../emulators/rekor/keys.ts';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
+import { InvalidInputError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { abandonPendingTree } from '../../../functions/monitor-log/abandon-tree.ts';
 import { logTreeChangedAlert } from '../../../functions/monitor-log/alerts.ts';
 import { runMonitor } from '../../../functions/monitor-log/core.ts';
 import { type ResolvedIdentity, resolveIdentities } from '../../../functions/monitor-log/identities.ts';
@@ -172,6 +174,51 @@ describe('the tail of a tree left by a move the log does not announce', () => {
     assert.deepEqual(store.states.get('rekor')?.previousShards[0]?.pending, { size: 10 });
     assert.equal(store.states.get('rekor')?.previousShards[0]?.cursor, 10, 'nothing read against it');
     assert.ok(!alerts.ofKind('rogue-signature').some((a) => a.evidence.logIndex === inTail.logIndex));
+  });
+  it('abandoned by an operator: no longer pending nor warned about, its tail never scanned, the reason kept', async () => {
+    const { inNew } = await grownThenMoved();
+    assert.equal((await runUnlisted()).ok, true);
+    const origin = store.states.get('rekor')!.previousShards[0]!.origin;
+    const abandoned = await abandonPendingTree(
+      store,
+      { log: 'rekor', origin, reason: 'shard retired by the log operator' },
+      () => new Date('2026-12-03T12:00:00Z'),
+    );
+    assert.deepEqual(abandoned, {
+      log: 'rekor',
+      origin,
+      cursor: 10,
+      size: 10,
+      at: '2026-12-03T12:00:00.000Z',
+      reason: 'shard retired by the log operator',
+    });
+    const left = store.states.get('rekor')!.previousShards[0]!;
+    assert.equal(left.pending, undefined);
+    assert.deepEqual(left.abandoned, {
+      at: '2026-12-03T12:00:00.000Z',
+      reason: 'shard retired by the log operator',
+      size: 10,
+    });
+    logger.entries.length = 0;
+    assert.equal((await runUnlisted()).ok, true);
+    assert.equal(
+      logger.entries.some((l) => /still cannot be proven/.test(l.message)),
+      false,
+      'no WARNING about it any more',
+    );
+    // Even once the log lists it frozen, an abandoned tree's tail is not read.
+    const listed = await run();
+    assert.equal(listed.ok, true, JSON.stringify(listed));
+    assert.deepEqual(
+      alerts.ofKind('rogue-signature').map((a) => a.evidence.logIndex),
+      [inNew.logIndex],
+    );
+    // A second time: nothing of that origin is pending now, and the answer says what is.
+    await assert.rejects(
+      abandonPendingTree(store, { log: 'rekor', origin, reason: 'again' }),
+      (err: unknown) =>
+        err instanceof InvalidInputError && /has no pending tree .*; pending: none/.test(err.message),
+    );
   });
 });
 
