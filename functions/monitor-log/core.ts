@@ -536,14 +536,16 @@ async function monitorOneLog(
   };
   /**
    * A checkpoint smaller than one verified before. A tile log read through a cache can serve an older
-   * one: proven a prefix of the verified tree, it is a stale view (a NOTICE; nothing moves). Anything
-   * else (no proof, a proof that fails) leaves it what it looks like, the log shrinking, which
-   * `consistent` raises as before.
+   * one: proven a prefix of the verified tree, it is a stale view (a NOTICE; nothing moves). A proof
+   * that fails leaves it what it looks like, the log shrinking, which `consistent` raises as before.
+   * A proof that could not be read (an outage, a timeout) is the run's failure, tried again by the
+   * next run: taken for a failed proof, one 503 paged CRITICAL "the log shrank".
    */
   const staleView = async (served: VerifiedCheckpoint, verified: VerifiedCheckpoint): Promise<boolean> => {
     try {
       await log.verifyConsistency(served, verified);
-    } catch {
+    } catch (err) {
+      if (!isIntegrityFailure(err)) throw err;
       return false;
     }
     logger.notice('the log served a checkpoint older than one verified before (a cache); nothing moves', {

@@ -6,12 +6,14 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { type RekorServer, startRekorServer } from '../../../emulators/rekor/server.ts';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
+import { DependencyError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { runMonitor } from '../../../functions/monitor-log/core.ts';
 import { resolveIdentities } from '../../../functions/monitor-log/identities.ts';
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
 import { TiledLogSource } from '../../../functions/monitor-log/tiled-source.ts';
+import type { VerifiedCheckpoint } from '../../../functions/tlog/checkpoint/index.ts';
 import { RekorV2Client } from '../../../functions/tlog/client/rekor-v2.ts';
 import { appendV2Entry, keyPairSigner } from '../../helpers/log-entries.ts';
 
@@ -154,5 +156,45 @@ describe('runMonitor on a tile log (Rekor v2) in the emulator', () => {
     assert.equal(forked.logs[0]?.outcome, 'log-inconsistent');
     assert.equal(alerts.ofKind('log-inconsistent').length, 1);
     assert.equal(store.states.get('v2')?.checkpoint, verified.checkpoint);
+  });
+  it('a smaller checkpoint whose proof cannot be read now (an outage) fails the run, tried again by the next: no CRITICAL', async () => {
+    const store = new MemoryMonitorStore();
+    const alerts = new MemoryAlertSink();
+    const identities = await resolveIdentities(
+      [{ type: 'publicKey', pem: ours.publicKey.export({ format: 'pem', type: 'spki' }).toString() }],
+      () => Promise.reject(new Error('no KMS here')),
+    );
+    // Found by review: the stale-view check took any failure for a failed proof, so one 503 while
+    // a cache served an older checkpoint paged CRITICAL "the log shrank".
+    let outage = false;
+    const tiles = source(4);
+    // Every read of the log fails; a proof asked for backwards is refused before any read, as the
+    // client refuses it (the log shrank).
+    const log = Object.assign(Object.create(tiles) as TiledLogSource, {
+      verifyConsistency: (older: VerifiedCheckpoint, next: VerifiedCheckpoint) =>
+        outage && older.size <= next.size
+          ? Promise.reject(new DependencyError('rekor', 'reading a tile failed: HTTP 503'))
+          : tiles.verifyConsistency(older, next),
+    });
+    const deps = {
+      logs: [{ name: 'v2', log, startIndex: 590 }],
+      store,
+      alerts,
+      records: new StaticSigningRecordLookup(),
+      identities,
+      logger: createMemoryLogger(),
+    };
+    assert.equal((await runMonitor(deps)).logs[0]?.outcome, 'scanned');
+    const verified = store.states.get('v2')!;
+    server.faults.set({ shrinkBy: 44 });
+    outage = true;
+    const down = await runMonitor(deps);
+    assert.equal(down.logs[0]?.outcome, 'failed');
+    assert.match(String((down.logs[0]?.error as Error)?.message), /HTTP 503/);
+    assert.equal(alerts.ofKind('log-inconsistent').length, 0, 'no false CRITICAL');
+    assert.equal(store.states.get('v2')?.checkpoint, verified.checkpoint);
+    outage = false;
+    assert.equal((await runMonitor(deps)).logs[0]?.outcome, 'scanned', 'the next run proves the stale view');
+    assert.equal(alerts.ofKind('log-inconsistent').length, 0);
   });
 });
