@@ -224,6 +224,37 @@ export function logTreeChangedAlert(
   };
 }
 
+/**
+ * A tree the monitor finished, scanned to a final head that verified, listed again with a larger
+ * head that extends it: frozen trees never grow, so the log appended to history it had closed. Its
+ * new tail is kept pending and scanned (core.ts); the log's doing so is the incident, HIGH.
+ */
+export function frozenTreeGrewAlert(
+  log: { name: string; url: string },
+  tree: { origin: string; cursor: number },
+  recorded: VerifiedCheckpoint,
+  listed: VerifiedCheckpoint,
+): AlertInput {
+  return {
+    kind: 'log-tree-changed',
+    severity: 'HIGH',
+    subject: log.url,
+    key: `log-tree-changed:${log.name}:${tree.origin}:grew:${listed.size}`,
+    summary:
+      `the transparency log lists tree "${tree.origin}", frozen at ${recorded.size} entries and scanned to its end, ` +
+      `with a new final head of ${listed.size} entries that extends it: a frozen tree does not grow, so the log ` +
+      `appended to history it had closed; the ${listed.size - recorded.size} entries past ${recorded.size} are scanned now`,
+    evidence: {
+      logUrl: log.url,
+      checkpoints: [recorded.note, listed.note],
+      origin: tree.origin,
+      recordedTreeSize: recorded.size,
+      listedTreeSize: listed.size,
+      scannedTo: tree.cursor,
+    },
+  };
+}
+
 /** One `log-stalled` incident per log: raised once per stall, resolved when the log grows. */
 export function logStalledKey(log: string): string {
   return `log-stalled:${log}`;

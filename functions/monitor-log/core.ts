@@ -19,7 +19,7 @@ import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
 import { LogIntegrityError } from '../tlog/client/errors.ts';
 import { MONITOR_READ_BUDGET_BYTES } from '../tlog/client/limits.ts';
-import { leftTreeSize, logTreeChangedAlert, type TreeRotation } from './alerts.ts';
+import { frozenTreeGrewAlert, leftTreeSize, logTreeChangedAlert, type TreeRotation } from './alerts.ts';
 import { noOwnedIdentitiesError } from './config.ts';
 import {
   boundedPlan,
@@ -405,6 +405,11 @@ function levelOf(outcome: LogOutcome): 'info' | 'notice' | 'error' {
   return outcome === 'busy' ? 'notice' : 'error';
 }
 
+/** A tree the monitor moved on from and scanned to a final head that verified (state.ts). */
+function isFinished(tree: PreviousTree): boolean {
+  return tree.pending === undefined && tree.abandoned === undefined && tree.checkpoint !== '';
+}
+
 /** A checkpoint note that was verified before it was stored (in the state or a fan-out plan). */
 function checkpointOf(note: string): VerifiedCheckpoint {
   return { ...parseCheckpoint(note).checkpoint, note };
@@ -537,15 +542,17 @@ async function monitorOneLog(
   /**
    * A checkpoint smaller than one verified before. A tile log read through a cache can serve an older
    * one: proven a prefix of the verified tree, it is a stale view (a NOTICE; nothing moves). A proof
-   * that fails leaves it what it looks like, the log shrinking, which `consistent` raises as before.
-   * A proof that could not be read (an outage, a timeout) is the run's failure, tried again by the
+   * that fails, or that the log refuses (it has no tree of the verified size any more), leaves it
+   * what it looks like, the log shrinking, which `consistent` raises as before. A proof that could
+   * not be read for now (an outage, a timeout: retryable) is the run's failure, tried again by the
    * next run: taken for a failed proof, one 503 paged CRITICAL "the log shrank".
    */
   const staleView = async (served: VerifiedCheckpoint, verified: VerifiedCheckpoint): Promise<boolean> => {
     try {
       await log.verifyConsistency(served, verified);
     } catch (err) {
-      if (!isIntegrityFailure(err)) throw err;
+      // A log answering 4xx for the verified size (LogHttpError) no longer has that tree.
+      if (err instanceof SigsentryError && err.retryable) throw err;
       return false;
     }
     logger.notice('the log served a checkpoint older than one verified before (a cache); nothing moves', {
@@ -762,6 +769,43 @@ async function monitorOneLog(
       return result;
     }
     if (growth.stalledSince !== undefined) result.stalledSince = growth.stalledSince;
+  }
+
+  // A tree the monitor finished (scanned to a final head that verified) is closed for good. Each
+  // run holds the log's listing of it to that head: another head of the same size, or one that does
+  // not extend it, is the log rewriting history it had closed (log-inconsistent); a larger one that
+  // extends it is a frozen tree grown (HIGH), kept pending again from where it was finished, and its
+  // new tail is scanned by the pass below. A finished tree the log no longer lists, or lists with a
+  // head that does not verify, says nothing new about it.
+  if (deps.from === undefined && log.frozenTrees !== undefined && state!.previousShards.some(isFinished)) {
+    const frozen = await frozenTrees();
+    const reopened: PreviousTree[] = [];
+    for (const done of state!.previousShards.filter(isFinished)) {
+      const final = frozen.find((t) => t.origin === done.origin);
+      if (final?.checkpoint === undefined) continue;
+      const recorded = checkpointOf(done.checkpoint);
+      if (final.checkpoint.size === recorded.size && final.checkpoint.rootHash.equals(recorded.rootHash))
+        continue;
+      // A smaller head fails this proof as the log shrinking, one of the same size as a fork.
+      if (!(await consistent(recorded, final.checkpoint))) return result;
+      if (!(await ctx.raise(frozenTreeGrewAlert(ctx.where, done, recorded, final.checkpoint)))) {
+        result.outcome = 'failed';
+        return result;
+      }
+      reopened.push({ ...done, pending: { size: final.checkpoint.size } });
+    }
+    if (reopened.length > 0) {
+      const previousShards = state!.previousShards.map(
+        (s) => reopened.find((r) => r.origin === s.origin) ?? s,
+      );
+      if (!(await save({ ...state!, previousShards }))) return result;
+      logger.warn(
+        'a frozen tree the monitor had finished is listed with a larger head: its new tail is scanned',
+        {
+          origins: reopened.map((r) => r.origin),
+        },
+      );
+    }
   }
 
   // Trees left unscanned when the monitor moved past them (their heads did not verify then, or the
