@@ -255,6 +255,34 @@ export function frozenTreeGrewAlert(
   };
 }
 
+/**
+ * A frozen tree the log lists, with a head that verifies, that it did not list before and that the
+ * monitor neither left nor passed over: history shown now that was kept out of sight (a split view
+ * made public). Its entries are provable to anyone with the log's key and were never scanned; how
+ * much history it holds is the log's word, so it is alerted, not scanned.
+ */
+export function frozenTreeAppearedAlert(
+  log: { name: string; url: string },
+  tree: { origin: string; size: number; checkpoint: VerifiedCheckpoint },
+): AlertInput {
+  return {
+    kind: 'log-tree-changed',
+    severity: 'HIGH',
+    subject: log.url,
+    key: `log-tree-changed:${log.name}:${tree.origin}:appeared`,
+    summary:
+      `the transparency log lists a frozen tree "${tree.origin}" of ${tree.checkpoint.size} entries that it did not ` +
+      'list before and that the monitor never followed: history kept out of sight until now; its entries are not scanned',
+    evidence: {
+      logUrl: log.url,
+      checkpoints: [tree.checkpoint.note],
+      origin: tree.origin,
+      listedTreeSize: tree.size,
+      treeSize: tree.checkpoint.size,
+    },
+  };
+}
+
 /** One `log-stalled` incident per log: raised once per stall, resolved when the log grows. */
 export function logStalledKey(log: string): string {
   return `log-stalled:${log}`;

@@ -19,7 +19,13 @@ import { parseCheckpoint } from '../tlog/checkpoint/checkpoint.ts';
 import type { VerifiedCheckpoint } from '../tlog/checkpoint/verify.ts';
 import { LogIntegrityError } from '../tlog/client/errors.ts';
 import { MONITOR_READ_BUDGET_BYTES } from '../tlog/client/limits.ts';
-import { frozenTreeGrewAlert, leftTreeSize, logTreeChangedAlert, type TreeRotation } from './alerts.ts';
+import {
+  frozenTreeAppearedAlert,
+  frozenTreeGrewAlert,
+  leftTreeSize,
+  logTreeChangedAlert,
+  type TreeRotation,
+} from './alerts.ts';
 import { noOwnedIdentitiesError } from './config.ts';
 import {
   boundedPlan,
@@ -405,6 +411,12 @@ function levelOf(outcome: LogOutcome): 'info' | 'notice' | 'error' {
   return outcome === 'busy' ? 'notice' : 'error';
 }
 
+/**
+ * Frozen trees a log's state remembers as listed (state.ts listedFrozen): a log signing heads for
+ * more is flooding the state, past which a new one is no longer told from one seen before.
+ */
+const MAX_LISTED_FROZEN = 1000;
+
 /** A tree the monitor moved on from and scanned to a final head that verified (state.ts). */
 function isFinished(tree: PreviousTree): boolean {
   return tree.pending === undefined && tree.abandoned === undefined && tree.checkpoint !== '';
@@ -769,6 +781,49 @@ async function monitorOneLog(
       return result;
     }
     if (growth.stalledSince !== undefined) result.stalledSince = growth.stalledSince;
+  }
+
+  // The frozen trees the log lists are its closed history. Those listed when the monitor first read
+  // the listing came before it; one listed later, with a head that verifies, that the monitor
+  // neither left nor passed over was kept out of sight until now, and is alerted (HIGH) once. It is
+  // not scanned: how much history it holds is the log's word (a log that hides a tree from every
+  // reader cannot be caught by one monitor at all; one that shows it can).
+  if (deps.from === undefined && log.frozenTrees !== undefined) {
+    // Trees listed after the one being followed (a frozen one whose tail is scanned now) are the
+    // ones the monitor moves through next, not history kept out of sight.
+    const all = await frozenTrees();
+    const at = all.findIndex((t) => t.origin === state!.origin);
+    const shown = (at >= 0 ? all.slice(0, at) : all).flatMap((t) =>
+      t.origin !== undefined && t.checkpoint !== undefined && t.checkpoint.size > 0
+        ? [{ origin: t.origin, size: t.size, checkpoint: t.checkpoint }]
+        : [],
+    );
+    const recorded = state!.listedFrozen;
+    const followed = new Set([state!.origin, ...state!.previousShards.map((s) => s.origin)]);
+    const appeared =
+      recorded === undefined
+        ? []
+        : shown.filter((t) => !recorded.includes(t.origin) && !followed.has(t.origin));
+    for (const tree of appeared) {
+      if (!(await ctx.raise(frozenTreeAppearedAlert(ctx.where, tree)))) {
+        result.outcome = 'failed';
+        return result;
+      }
+      logger.error(
+        'the log lists a frozen tree it did not list before, never followed: alerted, not scanned',
+        {
+          origin: tree.origin,
+          treeSize: tree.checkpoint.size,
+        },
+      );
+    }
+    const origins = [...new Set([...(recorded ?? []), ...shown.map((t) => t.origin)])].slice(
+      0,
+      MAX_LISTED_FROZEN,
+    );
+    if (recorded === undefined || origins.length !== recorded.length) {
+      if (!(await save({ ...state!, listedFrozen: origins }))) return result;
+    }
   }
 
   // A tree the monitor finished (scanned to a final head that verified) is closed for good. Each

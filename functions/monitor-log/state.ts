@@ -49,6 +49,13 @@ export interface MonitorState {
   updatedAt: string;
   /** Trees this log had before a shard rollover, with how far they were scanned. */
   previousShards: PreviousTree[];
+  /**
+   * Origins of the frozen trees the log has listed with a head that verifies, since the first run
+   * that read its listing (core.ts): one listed later that the monitor neither left nor passed over
+   * was kept out of sight, and is alerted once. Absent in states written before it: the next run
+   * records the listing as it is, alerting nothing.
+   */
+  listedFrozen?: string[];
   /** A backlog being scanned in parallel (fan-out.ts); the cursor advances over its finished shards. */
   fanOut?: FanOutPlan;
   /** When the log last grew, to tell a log that stopped growing (stall.ts); absent before its first run with it. */
