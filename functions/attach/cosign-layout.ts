@@ -107,7 +107,7 @@ export async function attachCosignSignature(
 
   let current: { descriptor: Descriptor; manifest: ImageManifest } | undefined;
   const isOurs = (l: Descriptor) =>
-    l.digest === layer.digest && l.annotations?.[SIGNATURE_ANNOTATION] === sig.signature;
+    isSignatureLayer(l, { payloadDigest: layer.digest, signature: sig.signature });
 
   const appended = await deps.lock.lock(subject, (hold) =>
     writeUntilPresent(
@@ -221,6 +221,31 @@ export async function readCosignLayers(
     }
   }
   return layers;
+}
+
+/** A `.sig` layer, as the attach knows its own: the payload's blob, with that signature annotation. */
+export interface SignatureLayerOf {
+  /** sha256 of the simple-signing payload (the layer's digest). */
+  readonly payloadDigest: string;
+  /** The base64 signature (the layer's `dev.cosignproject.cosign/signature`). */
+  readonly signature: string;
+}
+
+function isSignatureLayer(layer: Descriptor, ours: SignatureLayerOf): boolean {
+  return layer.digest === ours.payloadDigest && layer.annotations?.[SIGNATURE_ANNOTATION] === ours.signature;
+}
+
+/**
+ * Whether the `.sig` manifest of `image` holds the layer `ours` (one GET; false without a `.sig`),
+ * as an attach would find it there. A `.sig` that cannot be read as a signature manifest is thrown.
+ */
+export async function signatureLayerAttached(
+  registry: Registry,
+  image: DigestReference,
+  ours: SignatureLayerOf,
+): Promise<boolean> {
+  const found = await readSignatureManifest(registry, image);
+  return found?.manifest.layers.some((layer) => isSignatureLayer(layer, ours)) ?? false;
 }
 
 /**

@@ -14,13 +14,6 @@ import { type DigestReference, formatImageReference, type RepositoryRef } from '
 import type { Registry } from '../registry/registry.ts';
 import { listedDigestCouldRun } from '../sign-on-push/signature-artifacts.ts';
 
-/**
- * How many manifests a referrers index may list for attach to check them all (reverifyImages
- * allows the same number). An index that lists more is refused: nobody can say that none of them
- * runs.
- */
-export const MAX_LISTED_CHECKED = 1024;
-
 /** The formats, as watch rules name them, and what each attaches under its tag. */
 const WHAT: Record<'cosign' | 'bundle', { signature: string; expected: string }> = {
   cosign: { signature: 'cosign signature', expected: 'a cosign signature manifest' },

@@ -26,9 +26,9 @@ import {
 import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST } from '../registry/media-types.ts';
 import { type DigestReference, formatImageReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
-import { signatureArtifactKind } from '../sign-on-push/signature-artifacts.ts';
+import { LISTED_CHECK_LIMIT, signatureArtifactKind } from '../sign-on-push/signature-artifacts.ts';
 import type { AttachDeps } from './cosign-layout.ts';
-import { ForeignTagContentError, MAX_LISTED_CHECKED, runnableListedManifest } from './foreign-tag.ts';
+import { ForeignTagContentError, runnableListedManifest } from './foreign-tag.ts';
 import { writeUntilPresent } from './write-until-present.ts';
 
 export const SIGSTORE_BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+json';
@@ -349,11 +349,22 @@ async function bundleOf(
   return { manifest: descriptor, annotations: manifest.annotations ?? {}, bundle };
 }
 
-async function findReferrerWithLayer(
+/** A listed referrer the attach cannot read because it is gone or malformed: not ours. */
+const goneOrMalformed = (err: unknown) =>
+  err instanceof RegistryNotFoundError || err instanceof RegistryIntegrityError;
+
+/**
+ * The first of `candidates` (at most MAX_CANDIDATES) whose manifest names `image` as subject and
+ * whose first layer is `layerDigest`: a referrer the attach would find attached. One whose read
+ * fails as `notIt` says (by default: gone or malformed) is not it; any other failure (the registry
+ * down) is thrown.
+ */
+export async function findReferrerWithLayer(
   registry: Registry,
   image: DigestReference,
   candidates: Descriptor[],
   layerDigest: string,
+  notIt: (err: unknown) => boolean = goneOrMalformed,
 ): Promise<Descriptor | undefined> {
   for (const candidate of candidates.slice(0, MAX_CANDIDATES)) {
     try {
@@ -362,8 +373,7 @@ async function findReferrerWithLayer(
       if (manifest.subject?.digest === image.digest && manifest.layers[0]?.digest === layerDigest)
         return candidate;
     } catch (err) {
-      // A listed referrer that is gone or malformed is not ours; anything else (registry down) is.
-      if (!(err instanceof RegistryNotFoundError || err instanceof RegistryIntegrityError)) throw err;
+      if (!notIt(err)) throw err;
     }
   }
   return undefined;
@@ -441,9 +451,9 @@ async function assertReferrersIndex(
       'an OCI index that is no referrers index (an entry with a platform, or without an artifactType)',
     );
   }
-  if (index.manifests.length > MAX_LISTED_CHECKED) {
+  if (index.manifests.length > LISTED_CHECK_LIMIT) {
     throw refuse(
-      `an index listing ${index.manifests.length} manifests, more than the ${MAX_LISTED_CHECKED} an attach checks`,
+      `an index listing ${index.manifests.length} manifests, more than the ${LISTED_CHECK_LIMIT} an attach checks`,
     );
   }
   const runnable = await runnableListedManifest(
@@ -459,7 +469,8 @@ function fallbackTagOf(via: ReferrersSource, image: DigestReference): { fallback
   return via === 'tag-schema' ? { fallbackTag: digestTag(image.digest) } : {};
 }
 
-function rfc3339Seconds(date: Date): string {
+/** `org.opencontainers.image.created` as the attach writes it (RFC 3339, whole seconds). */
+export function rfc3339Seconds(date: Date): string {
   return `${date.toISOString().slice(0, 19)}Z`;
 }
 

@@ -18,6 +18,7 @@ import type { DigestReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
 import {
   isSignatureArtifactTag,
+  LISTED_CHECK_LIMIT,
   listedDigestCouldRun,
   manifestArtifactKind,
 } from '../sign-on-push/signature-artifacts.ts';
@@ -64,11 +65,6 @@ import {
 } from './store.ts';
 import type { UnverifiedStore } from './unverified.ts';
 
-/**
- * Manifests a referrers fallback index may list and still be taken as one (each is read to see
- * that it cannot run); past this the tag is judged as an image.
- */
-const LISTED_CHECK_LIMIT = 1024;
 /**
  * Whether a manifest a referrers index lists could run, by HOST/REPO@DIGEST: content-addressed, so
  * kept across an instance's passes (each fallback index's children are read once, not every pass).

@@ -497,7 +497,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
             })
           : bundleReferrerPresent(deps.registry, image, {
               bundleDigest: sha256Digest(attachment.bytes),
-              created: rfc3339Seconds(attachment.created),
+              created: attachment.created,
             }),
       ),
     );
@@ -593,16 +593,6 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
         // A format refused because someone else's content holds its tag refuses that format only:
         // the others still attach, and the refusal is thrown once they have (FormatNotAddedError).
         let refused: ForeignTagContentError | undefined;
-        const attachUnlessForeign = async (run: () => Promise<unknown>): Promise<boolean> => {
-          try {
-            await run();
-            return true;
-          } catch (err) {
-            if (!(err instanceof ForeignTagContentError)) throw err;
-            refused ??= err;
-            return false;
-          }
-        };
         for (const format of rule.formats) {
           const progress: FormatProgress = { ...record.formats[format] };
           const save = async (patch: FormatProgress) => {
@@ -618,6 +608,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
             save,
           });
           const witnesses = deps.witness ? [deps.witness] : [];
+          let attachment: Attachment;
           if (format === 'cosign') {
             const payload = progress.signedBytes
               ? storedPayloadOf(image, progress.signedBytes)
@@ -635,12 +626,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
               await save({ bundle: bundleToJSON(bundle) });
               log.info('signed and logged (cosign layout)', logFields(bundle));
             }
-            if (
-              !(await attachUnlessForeign(() =>
-                attach(held, image, cosignAttachment(payload, progress.bundle), log),
-              ))
-            )
-              continue;
+            attachment = cosignAttachment(payload, progress.bundle);
           } else {
             if (!progress.bundle) {
               // The statement is the image's alone (no time in it), so a resumed signing makes the
@@ -654,12 +640,14 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
               await save({ bundle: bundleToJSON(bundle) });
               log.info('signed and logged (Sigstore bundle)', logFields(bundle));
             }
-            if (
-              !(await attachUnlessForeign(() =>
-                attach(held, image, bundleAttachment(progress.bundle, record.createdAt), log),
-              ))
-            )
-              continue;
+            attachment = bundleAttachment(progress.bundle, record.createdAt);
+          }
+          try {
+            await attach(held, image, attachment, log);
+          } catch (err) {
+            if (!(err instanceof ForeignTagContentError)) throw err;
+            refused ??= err;
+            continue;
           }
           // Persisted with the next write (the next format's signature, or the final state) rather
           // than a write of its own: attaching is idempotent (an identical signature or bundle is
@@ -884,11 +872,6 @@ function storedAttachment(
       `stores a bundle for it that cannot be read (${err instanceof Error ? err.message : String(err)})`,
     );
   }
-}
-
-/** `org.opencontainers.image.created` as the attach writes it (RFC 3339, seconds). */
-function rfc3339Seconds(date: Date): string {
-  return `${date.toISOString().slice(0, 19)}Z`;
 }
 
 /** The simple-signing payload a record stored, if it names this very image (digest and repository). */

@@ -326,9 +326,13 @@ export async function firstRunnableListed(
   return undefined;
 }
 
-/** Entries of a referrers-shaped index signOnPush reads, at most, to find one that could run (as reverify). */
+/**
+ * Entries of a referrers-shaped index read, at most, to find one that could run: by signOnPush,
+ * attach and reverifyImages alike. One that lists more is not taken as a referrers index, since
+ * nobody can say that none of them runs.
+ */
 export const LISTED_CHECK_LIMIT = 1024;
-/** A listed manifest's config is read no further than this (as reverify). */
+/** A listed manifest's config is read no further than this. */
 const MAX_LISTED_CONFIG_BYTES = 1024 * 1024;
 
 /** The manifest signOnPush was asked to sign: what the registry has under its digest. */

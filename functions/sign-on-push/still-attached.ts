@@ -12,30 +12,27 @@
  * writing only what is missing and refusing what it must. Only a retryable error (the registry
  * down) is thrown.
  */
-import { SIGNATURE_ANNOTATION, signatureTag } from '../attach/cosign-layout.ts';
-import { ANNOTATION_CREATED, listBundleReferrers, SIGSTORE_BUNDLE_V03 } from '../attach/referrer.ts';
+import { type SignatureLayerOf, signatureLayerAttached } from '../attach/cosign-layout.ts';
+import {
+  ANNOTATION_CREATED,
+  findReferrerWithLayer,
+  listBundleReferrers,
+  rfc3339Seconds,
+  SIGSTORE_BUNDLE_V03,
+} from '../attach/referrer.ts';
 import { isRetryable } from '../errors.ts';
-import { type Descriptor, imageManifestSchema, parseManifestBytes } from '../registry/manifest.ts';
-import { DOCKER_MANIFEST, OCI_MANIFEST } from '../registry/media-types.ts';
-import { type DigestReference, formatImageReference } from '../registry/reference.ts';
+import type { Descriptor } from '../registry/manifest.ts';
+import type { DigestReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
 
 /** Listed bundle referrers read at most when looking for ours (the attach looks through more). */
 export const MAX_REFERRERS_READ = 16;
 
-/** What identifies our signature in the `.sig` manifest: its payload layer and its signature annotation. */
-export interface CosignLayerOf {
-  /** sha256 of the simple-signing payload (the layer's digest). */
-  readonly payloadDigest: string;
-  /** The base64 signature (the layer's `dev.cosignproject.cosign/signature`). */
-  readonly signature: string;
-}
-
 /** What identifies our bundle referrer: the bundle's bytes as attached, by digest (its layer's). */
 export interface BundleReferrerOf {
   readonly bundleDigest: string;
-  /** The referrer's `org.opencontainers.image.created`, as the attach wrote it: read first. */
-  readonly created: string;
+  /** When the referrer was created, as its `org.opencontainers.image.created` says: read first. */
+  readonly created: Date;
 }
 
 /** The answer a check gives up on, or throws when a retry may change it. */
@@ -48,22 +45,10 @@ function notOurs(err: unknown): false {
 export async function cosignSignaturePresent(
   registry: Registry,
   image: DigestReference,
-  ours: CosignLayerOf,
+  ours: SignatureLayerOf,
 ): Promise<boolean> {
-  const tag = signatureTag(image.digest);
   try {
-    const fetched = await registry.getManifest(image, tag);
-    const mediaType = fetched.descriptor.mediaType;
-    if (mediaType !== OCI_MANIFEST && mediaType !== DOCKER_MANIFEST) return false;
-    const manifest = parseManifestBytes(imageManifestSchema, fetched.bytes, {
-      reference: `${image.host}/${image.repository}:${tag}`,
-      digest: image.digest,
-    });
-    // As the attach recognises its own layer (cosign-layout.ts, attachCosignSignature).
-    return manifest.layers.some(
-      (layer) =>
-        layer.digest === ours.payloadDigest && layer.annotations?.[SIGNATURE_ANNOTATION] === ours.signature,
-    );
+    return await signatureLayerAttached(registry, image, ours);
   } catch (err) {
     return notOurs(err);
   }
@@ -79,27 +64,21 @@ export async function bundleReferrerPresent(
   image: DigestReference,
   ours: BundleReferrerOf,
 ): Promise<boolean> {
-  let listed: Descriptor[];
   try {
-    listed = (await listBundleReferrers(registry, image, SIGSTORE_BUNDLE_V03)).descriptors;
+    const listed = (await listBundleReferrers(registry, image, SIGSTORE_BUNDLE_V03)).descriptors;
+    const created = rfc3339Seconds(ours.created);
+    const likelyOurs = (d: Descriptor) => d.annotations?.[ANNOTATION_CREATED] === created;
+    const candidates = [...listed.filter(likelyOurs), ...listed.filter((d) => !likelyOurs(d))];
+    // Any listed referrer that cannot be read for good is not ours; the next one may be.
+    const found = await findReferrerWithLayer(
+      registry,
+      image,
+      candidates.slice(0, MAX_REFERRERS_READ),
+      ours.bundleDigest,
+      (err) => !isRetryable(err),
+    );
+    return found !== undefined;
   } catch (err) {
     return notOurs(err);
   }
-  const likelyOurs = (d: Descriptor) => d.annotations?.[ANNOTATION_CREATED] === ours.created;
-  const candidates = [...listed.filter(likelyOurs), ...listed.filter((d) => !likelyOurs(d))];
-  for (const candidate of candidates.slice(0, MAX_REFERRERS_READ)) {
-    try {
-      const fetched = await registry.getManifest(image, candidate.digest);
-      const manifest = parseManifestBytes(imageManifestSchema, fetched.bytes, {
-        reference: formatImageReference(image),
-        referrer: candidate.digest,
-      });
-      if (manifest.subject?.digest === image.digest && manifest.layers[0]?.digest === ours.bundleDigest) {
-        return true;
-      }
-    } catch (err) {
-      notOurs(err); // gone or unreadable: not ours; the next one may be
-    }
-  }
-  return false;
 }
