@@ -51,6 +51,11 @@ export class RekorV1Source implements MonitoredLog {
   private readonly offsets = new Map<string, { offset: number; at: number }>();
   /** `size:root` of trees proven consistent with the head they were checked against. */
   private readonly consistent = new Map<string, string>();
+  /**
+   * The log info the last getCheckpoint read, for the frozenTrees that follows it in the same run:
+   * one read of the info gives both, and the same snapshot of the log. Taken once.
+   */
+  private unlisted: RekorV1LogInfo | undefined;
 
   constructor(opts: RekorV1SourceOptions) {
     this.client = opts.client;
@@ -61,11 +66,13 @@ export class RekorV1Source implements MonitoredLog {
   async getCheckpoint(): Promise<VerifiedCheckpoint> {
     const info = await this.client.getLogInfo();
     this.learnOffsets(info);
+    this.unlisted = info;
     return info.checkpoint;
   }
 
   async frozenTrees(): Promise<FrozenTree[]> {
-    const info = await this.client.getLogInfo();
+    const info = this.unlisted ?? (await this.client.getLogInfo());
+    this.unlisted = undefined;
     this.learnOffsets(info);
     return info.inactiveShards.map((shard) => ({
       size: shard.treeSize,
