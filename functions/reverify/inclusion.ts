@@ -6,7 +6,9 @@
  * verified, or a record from before trees were recorded) is fetched (batched, ten per request
  * as Rekor allows), its signed entry timestamp verified, and its inclusion proven against that
  * checkpoint: a proof for that tree, or for another proven consistent with it (a replayed answer
- * from a forked tree, a split view, fails that). Its body must still hash to what was verified.
+ * from a forked tree, a split view, fails that), which places it at its own log index (less the
+ * tree's first log index on a sharded log): a proof for the same body at another leaf does not
+ * prove this entry. Its body must still hash to what was verified.
  *
  * Its integration time must be the one verified. An entry the log leaves out of its answer is lost
  * only if the pass's checkpoint holds it; beyond that checkpoint it is asked again (retryable).
@@ -58,6 +60,12 @@ interface CheckedEntry {
   integratedTime: number;
   /** The signed tree it is proven in. */
   tree: ProvenTree;
+}
+
+/** The signed tree an entry is proven in, and the global log index of that tree's first entry. */
+interface HoldingTree {
+  tree: VerifiedCheckpoint;
+  indexOffset: number;
 }
 
 interface ProvenTree {
@@ -143,7 +151,7 @@ export class InclusionRechecker {
   async #recheckByConsistency(index: number, tree: ProvenTree): Promise<InclusionResult> {
     let current: VerifiedCheckpoint;
     try {
-      current = this.#treeHolding(index, await this.#checkpoint());
+      current = this.#treeHolding(index, await this.#checkpoint()).tree;
     } catch (err) {
       if (err instanceof LogIntegrityError) return { ok: false, reason: err.message };
       throw err;
@@ -284,14 +292,15 @@ export class InclusionRechecker {
   /**
    * The signed tree an entry at `index` is proven in: the pass's checkpoint, or for an entry before
    * its tree (a sharded log that rotated since the entry was logged) the final head of the frozen
-   * shard holding it, as the log info lists it. A shard whose head does not verify under the log's
-   * key (the only key trusted for the log) proves nothing, and the log says the entry is there:
+   * shard holding it, as the log info lists it; with the global log index of that tree's first
+   * entry, which places the entry in it. A shard whose head does not verify under the log's key (the
+   * only key trusted for the log) proves nothing, and the log says the entry is there:
    * LogIntegrityError, so the signature is not called valid on the log's word alone.
    */
-  #treeHolding(index: number, current: VerifiedCheckpoint): VerifiedCheckpoint {
-    if (index >= this.#offset) return current;
+  #treeHolding(index: number, current: VerifiedCheckpoint): HoldingTree {
+    if (index >= this.#offset) return { tree: current, indexOffset: this.#offset };
     const shard = this.#shards.find((s) => index >= s.indexOffset && index < s.indexOffset + s.treeSize);
-    if (shard?.checkpoint !== undefined) return shard.checkpoint;
+    if (shard?.checkpoint !== undefined) return { tree: shard.checkpoint, indexOffset: shard.indexOffset };
     if (shard === undefined) {
       throw new DependencyError(
         'rekor',
@@ -308,11 +317,13 @@ export class InclusionRechecker {
 
   /**
    * Verifies `entry` (its signed entry timestamp, its inclusion proof) and proves it included in the
-   * pass's checkpoint `current`: its proof is for that tree, or for another (the log grew since, or a
-   * replica answered from an older tree) proven consistent with it. The tree it is now proven in: the
-   * larger of the two. LogIntegrityError otherwise.
+   * tree holding it, `current` (the pass's checkpoint or a frozen shard's final head): its proof is
+   * for that tree, or for another (the log grew since, or a replica answered from an older tree)
+   * proven consistent with it, and places it where its log index does (placed). The tree it is now
+   * proven in: the larger of the two. LogIntegrityError otherwise.
    */
-  async #verifyAgainst(entry: LogEntry, index: number, current: VerifiedCheckpoint): Promise<ProvenTree> {
+  async #verifyAgainst(entry: LogEntry, index: number, holding: HoldingTree): Promise<ProvenTree> {
+    const { tree: current, indexOffset } = holding;
     const proof = entry.verification?.inclusionProof;
     const origin = originOf(proof?.checkpoint);
     if (origin !== undefined && origin !== current.origin) {
@@ -335,11 +346,13 @@ export class InclusionRechecker {
     if (proof?.treeSize === current.size) {
       // Proven to the pass's checkpoint itself: the entry's own checkpoint need not be verified.
       this.#client.verifyEntry(entry, index, current);
+      placed(entry, index, indexOffset, current.origin);
       return treeOf(current);
     }
     // The proof and its signed checkpoint are there and agree (verifyEntry); that tree and the
     // pass's checkpoint must be one history.
     this.#client.verifyEntry(entry, index);
+    placed(entry, index, indexOffset, current.origin);
     const proven = treeOf(parseCheckpoint(proof!.checkpoint!).checkpoint);
     await this.#consistent(current, proven, { logIndex: index });
     return proven.size > current.size ? proven : treeOf(current);
@@ -424,7 +437,7 @@ export class InclusionRechecker {
     entries: LogEntry[],
     current: VerifiedCheckpoint,
   ): Promise<void> {
-    let tree: VerifiedCheckpoint;
+    let tree: HoldingTree;
     try {
       tree = this.#treeHolding(b.index, current);
     } catch (err) {
@@ -463,6 +476,26 @@ export class InclusionRechecker {
       b.settle(err as Error);
     }
   }
+}
+
+/**
+ * That `entry`'s inclusion proof (verified: its leaf climbs to the root from the proof's own leaf
+ * index) places it where its log index says: that index less `indexOffset`, the global log index of
+ * the first entry of the tree it is proven in (0 but on a sharded log). The body is proven included
+ * either way; a proof for the same body at another leaf (a duplicate, or an entry the log misplaced)
+ * would otherwise stand for the entry at this index. LogIntegrityError 'wrong-index', as the
+ * monitor's scan refuses such a proof (monitor-log/rekor-v1-source.ts).
+ */
+function placed(entry: LogEntry, index: number, indexOffset: number, origin: string): void {
+  const given = entry.verification?.inclusionProof?.logIndex;
+  const expected = index - indexOffset;
+  if (given === expected) return;
+  const first = indexOffset > 0 ? `, whose first entry is log index ${indexOffset}` : '';
+  throw new LogIntegrityError(
+    'wrong-index',
+    `log entry ${index} is proven at index ${given} of tree "${origin}", not at its index ${expected} in that tree${first}`,
+    { logIndex: index, indexOffset, treeIndex: expected, proofTreeIndex: given },
+  );
 }
 
 /** The origin of a checkpoint note, if it can be read (verifyEntry judges one that cannot). */
