@@ -283,6 +283,41 @@ export function frozenTreeAppearedAlert(
   };
 }
 
+/**
+ * A tree the monitor finished, scanned to a final head that verified, that the log's listing (read,
+ * its own signed head verified) no longer includes: a frozen tree is closed history, never dropped,
+ * so the log removed from sight history the monitor had checked. Nothing of the tree is lost to the
+ * monitor (it was scanned to its end); the log's doing so is the incident, HIGH, raised once
+ * (core.ts remembers it in the state), with the head it was finished at as evidence.
+ */
+export function frozenTreeVanishedAlert(
+  log: { name: string; url: string },
+  tree: { origin: string; cursor: number },
+  finished: VerifiedCheckpoint,
+  listedFrozen: number,
+): AlertInput {
+  return {
+    kind: 'log-tree-changed',
+    severity: 'HIGH',
+    subject: log.url,
+    key: `log-tree-changed:${log.name}:${tree.origin}:vanished`,
+    summary:
+      `the transparency log no longer lists tree "${tree.origin}", frozen at ${finished.size} entries ` +
+      `(root ${finished.rootHash.toString('hex')}) and scanned to its end: a frozen tree is closed history, ` +
+      'so the log dropped from its listing history the monitor had checked; if it is listed again, it is held ' +
+      'to that head',
+    evidence: {
+      logUrl: log.url,
+      checkpoints: [finished.note],
+      origin: tree.origin,
+      finishedTreeSize: finished.size,
+      finishedRootHash: finished.rootHash.toString('hex'),
+      scannedTo: tree.cursor,
+      listedFrozenTrees: listedFrozen,
+    },
+  };
+}
+
 /** One `log-stalled` incident per log: raised once per stall, resolved when the log grows. */
 export function logStalledKey(log: string): string {
   return `log-stalled:${log}`;

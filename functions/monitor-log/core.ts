@@ -22,6 +22,7 @@ import { MONITOR_READ_BUDGET_BYTES } from '../tlog/client/limits.ts';
 import {
   frozenTreeAppearedAlert,
   frozenTreeGrewAlert,
+  frozenTreeVanishedAlert,
   leftTreeSize,
   logTreeChangedAlert,
   type TreeRotation,
@@ -830,15 +831,42 @@ async function monitorOneLog(
   // run holds the log's listing of it to that head: another head of the same size, or one that does
   // not extend it, is the log rewriting history it had closed (log-inconsistent); a larger one that
   // extends it is a frozen tree grown (HIGH), kept pending again from where it was finished, and its
-  // new tail is scanned by the pass below. A finished tree the log no longer lists, or lists with a
-  // head that does not verify, says nothing new about it.
+  // new tail is scanned by the pass below. One listed with a head that does not verify says nothing
+  // new about it. One the listing no longer includes (a listing read, its signed head verified: a
+  // read that fails has failed the run before this) is the log dropping closed history: HIGH, once,
+  // remembered in the state (`vanished`) until the log lists it again. A tree the log lists without
+  // a name, of the finished tree's size, may be it: that is logged, not alerted.
   if (deps.from === undefined && log.frozenTrees !== undefined && state!.previousShards.some(isFinished)) {
     const frozen = await frozenTrees();
     const reopened: PreviousTree[] = [];
+    const vanished: PreviousTree[] = [];
+    const relisted: PreviousTree[] = [];
     for (const done of state!.previousShards.filter(isFinished)) {
       const final = frozen.find((t) => t.origin === done.origin);
-      if (final?.checkpoint === undefined) continue;
       const recorded = checkpointOf(done.checkpoint);
+      if (final === undefined) {
+        if (done.vanished !== undefined) continue; // alerted when it went
+        if (frozen.some((t) => t.origin === undefined && t.size === recorded.size)) {
+          logger.warn(
+            'a frozen tree the monitor had finished is not listed by name; an unnamed one may be it',
+            {
+              origin: done.origin,
+              treeSize: recorded.size,
+            },
+          );
+          continue;
+        }
+        if (!(await ctx.raise(frozenTreeVanishedAlert(ctx.where, done, recorded, frozen.length)))) {
+          result.outcome = 'failed';
+          return result;
+        }
+        vanished.push({ ...done, vanished: new Date(now()).toISOString() });
+        continue;
+      }
+      // Listed again: held to its finished head from here on, and alerted again if it goes again.
+      const { vanished: _, ...listed } = done;
+      if (done.vanished !== undefined) relisted.push(listed);
+      if (final.checkpoint === undefined) continue;
       if (final.checkpoint.size === recorded.size && final.checkpoint.rootHash.equals(recorded.rootHash))
         continue;
       // A smaller head fails this proof as the log shrinking, one of the same size as a fork.
@@ -847,13 +875,30 @@ async function monitorOneLog(
         result.outcome = 'failed';
         return result;
       }
-      reopened.push({ ...done, pending: { size: final.checkpoint.size } });
+      reopened.push({ ...listed, pending: { size: final.checkpoint.size } });
     }
-    if (reopened.length > 0) {
+    const changed = [
+      ...reopened,
+      ...vanished,
+      ...relisted.filter((r) => !reopened.some((o) => o.origin === r.origin)),
+    ];
+    if (changed.length > 0) {
       const previousShards = state!.previousShards.map(
-        (s) => reopened.find((r) => r.origin === s.origin) ?? s,
+        (s) => changed.find((c) => c.origin === s.origin) ?? s,
       );
       if (!(await save({ ...state!, previousShards }))) return result;
+    }
+    if (vanished.length > 0) {
+      logger.error('a frozen tree the monitor had finished is no longer listed by the log: alerted', {
+        origins: vanished.map((v) => v.origin),
+      });
+    }
+    if (relisted.length > 0) {
+      logger.warn('a frozen tree the log had stopped listing is listed again: held to its finished head', {
+        origins: relisted.map((r) => r.origin),
+      });
+    }
+    if (reopened.length > 0) {
       logger.warn(
         'a frozen tree the monitor had finished is listed with a larger head: its new tail is scanned',
         {

@@ -89,6 +89,14 @@ export interface PreviousTree {
    * on, at least `size` entries, it is never scanned; `reason` is theirs.
    */
   abandoned?: { at: string; reason: string; size: number };
+  /**
+   * On a tree the monitor finished (scanned to a final head that verified): when a run found the
+   * log's listing, read and verified, no longer listing it, and alerted that (once: later runs that
+   * find it still missing say nothing). Dropped when the log lists it again, whose listing is then
+   * held to the finished head as before (core.ts). Absent in states written before it: a finished
+   * tree found missing is alerted once then.
+   */
+  vanished?: string;
 }
 
 /**
