@@ -10,11 +10,12 @@ import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
-import { DependencyError, SigsentryError } from '../errors.ts';
+import { DependencyError, PolicyViolationError, SigsentryError } from '../errors.ts';
+import { boundText, MAX_REASON_CHARS } from '../logging/bounded.ts';
 import type { Logger } from '../logging/logger.ts';
 import { isDigest } from '../registry/digest.ts';
-import { RegistryNotFoundError } from '../registry/errors.ts';
-import type { DigestReference } from '../registry/reference.ts';
+import { RegistryIntegrityError, RegistryNotFoundError, RegistryRejectedError } from '../registry/errors.ts';
+import { type DigestReference, formatImageReference, type RepositoryRef } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
 import {
   isSignatureArtifactTag,
@@ -22,7 +23,9 @@ import {
   listedDigestCouldRun,
   manifestArtifactKind,
 } from '../sign-on-push/signature-artifacts.ts';
+import { KmsKeyUnusableError } from '../signing/errors.ts';
 import type { VerifierTrust } from '../verify/check.ts';
+import { describeError } from '../verify/describe.ts';
 import { type ImagePolicy, policyId } from '../verify/policy.ts';
 import { collectSignatures, type SignatureFingerprint, signatureFingerprint } from '../verify/sources.ts';
 import {
@@ -40,6 +43,7 @@ import {
   keptOpenBy,
   overtakenRaises,
   type TagChange,
+  tagAlertKey,
 } from './alerts.ts';
 import type { InclusionRechecker } from './inclusion.ts';
 import {
@@ -307,6 +311,35 @@ async function recheckFinding(inclusion: InclusionRechecker, f: SignatureFinding
   return { ...f, log };
 }
 
+/** Whether a recorded finding's signature verified (a log re-check failure notwithstanding). */
+function verifiedFinding(f: SignatureFinding): boolean {
+  const verified = beforeInclusionFailure(f);
+  return verified.outcome === 'valid' || verified.outcome === 'key-disabled';
+}
+
+/** A blob or a manifest of the repository, by digest, that a recorded finding was read from. */
+interface RecordedContent {
+  kind: 'blob' | 'manifest';
+  digest: string;
+}
+
+/**
+ * What a verified finding's signature was read from: a `.sig` layer's payload blob (its location),
+ * a bundle's referrer manifest (its location) and blob (`bundleBlob`). The fingerprint a verdict is
+ * cached under names only the `.sig` manifest and the referrers listing, not these, so each is
+ * checked before the verdict is reused. Undefined when the finding does not say (a bundle finding
+ * recorded before `bundleBlob` was): its verdict is not reused, and the one made afresh records it.
+ */
+function recordedContentOf(f: SignatureFinding): RecordedContent[] | undefined {
+  if (!isDigest(f.location)) return undefined;
+  if (f.layout === 'cosign') return [{ kind: 'blob', digest: f.location }];
+  if (f.bundleBlob === undefined || !isDigest(f.bundleBlob)) return undefined;
+  return [
+    { kind: 'manifest', digest: f.location },
+    { kind: 'blob', digest: f.bundleBlob },
+  ];
+}
+
 /** Recorded findings brought up to date: log inclusion re-checked, key states fresh. */
 async function recheckFindings(
   deps: ReverifyDeps,
@@ -393,6 +426,59 @@ export async function reverifyOnce(
       pending.catch(() => fingerprints.delete(key));
     }
     return pending;
+  };
+
+  // Whether a blob or manifest a recorded verdict rests on is still there, by HOST/REPO|KIND|DIGEST:
+  // one HEAD per pass, whichever tags and verdicts rest on it. A 404 is gone (as is an answer for
+  // other bytes: the verification afresh judges what is there); any other failure is the tag's
+  // error, as an outage is (its verdict stands), and not remembered: the next tag asks again.
+  const present = new Map<string, Promise<boolean>>();
+  const presentIn = (repo: RepositoryRef, { kind, digest }: RecordedContent): Promise<boolean> => {
+    const key = `${repo.host}/${repo.repository}|${kind}|${digest}`;
+    let pending = present.get(key);
+    if (pending === undefined) {
+      const head =
+        kind === 'blob'
+          ? registry.hasBlob(repo, digest)
+          : registry.resolve({ ...repo, digest }).then(() => true);
+      pending = head.catch((err: unknown) => {
+        if (err instanceof RegistryNotFoundError || err instanceof RegistryIntegrityError) return false;
+        throw err;
+      });
+      present.set(key, pending);
+      pending.catch(() => present.delete(key));
+    }
+    return pending;
+  };
+  /**
+   * Whether everything the verified findings of a recorded verdict were read from is still there
+   * (recordedContentOf): the verdict is reused only then. What is gone is logged, and the tag is
+   * verified afresh, which judges it as a first pass would (`invalid`, `missing`, alerts and all).
+   */
+  const recordedContentPresent = async (image: DigestReference, findings: SignatureFinding[]) => {
+    const contents: RecordedContent[] = [];
+    for (const f of findings) {
+      if (!verifiedFinding(f)) continue;
+      const content = recordedContentOf(f);
+      if (content === undefined) return false;
+      contents.push(...content);
+    }
+    const repo = { host: image.host, repository: image.repository };
+    const checked = await Promise.allSettled(contents.map((c) => presentIn(repo, c)));
+    const gone = contents.filter((_, i) => {
+      const result = checked[i]!;
+      return result.status === 'fulfilled' && !result.value;
+    });
+    if (gone.length > 0) {
+      deps.logger.info(
+        `${formatImageReference(image)}: signature content its recorded verdict rests on is gone; verifying it afresh`,
+        { image: formatImageReference(image), gone: gone.map((c) => `${c.kind} ${c.digest}`) },
+      );
+      return false;
+    }
+    const failed = checked.find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return true;
   };
 
   const summary: ReverifySummary = {
@@ -656,7 +742,11 @@ export async function reverifyOnce(
     let pending = memo.get(memoKey);
     if (pending === undefined) {
       pending = (async () => {
-        if (sameImage && sameFingerprint(prior.fingerprint, fingerprint)) {
+        if (
+          sameImage &&
+          sameFingerprint(prior.fingerprint, fingerprint) &&
+          (await recordedContentPresent(image, prior.findings))
+        ) {
           // Its findings past the listed ones were only counted (copies on the one they copy, the
           // rest by outcome): the listed ones decide the status all of them gave, and the reasons
           // count them all (verdict.ts listedFindings).
@@ -874,6 +964,63 @@ export async function reverifyOnce(
     }
   }
 
+  /**
+   * Whether a tag's failure is one a pass waits out, the tag's last verdict standing meanwhile (and
+   * `verification-stale` once it lasts, as README says): a dependency down or contended, which a
+   * later pass may get past, as errors.ts marks it (a DependencyError: registry, log, KMS, Firestore
+   * down; any SigsentryError it calls retryable: a verdict not stored, alerts not delivered,
+   * signatures changed while read, a public-good root not refreshed); or a dependency we may not use
+   * (the registry refusing our credentials, a host outside the allowlist, a KMS key version we may
+   * not read), which lasts until an operator changes the configuration. None of those is about what
+   * an image's content says, and none can be caused by pushing.
+   */
+  const waitedOut = (err: unknown) =>
+    err instanceof DependencyError ||
+    (err instanceof SigsentryError && err.retryable) ||
+    err instanceof RegistryRejectedError ||
+    err instanceof PolicyViolationError ||
+    err instanceof KmsKeyUnusableError;
+
+  /**
+   * Any other failure while judging a tag (a TypeError on what someone pushed, a registry or log
+   * answer that cannot be trusted, a referrers listing flooded past the client's bounds: content a
+   * later pass is no likelier to get past, and that anyone who can push may cause) must not
+   * leave the tag's last verdict standing unseen: it may be `valid` for a digest the tag no longer
+   * names, and whoever can make the judging fail (a junk bundle referrer did, found by review) would
+   * freeze it for `staleAfterMs`. No verdict was made to store (the digest it would be of may not be
+   * known), so the tag's `signature-invalid` alert is raised now, naming the error and the verdict
+   * that is no longer known to hold. That kind because no pass resolves it (alerts.ts
+   * RESOLVED_BY_OPERATOR): a later pass whose verdict is unchanged resolves nothing, no pass's resolve
+   * can race it closed, and an operator resolves it once the failure is understood. Its occurrence is
+   * the recorded verdict's, so a failure repeated pass after pass pages once. Says what was done.
+   */
+  async function raiseUnjudged(item: InventoryItem, prior: TagRecord | undefined, error: string) {
+    const recorded = prior === undefined ? 'none' : `${prior.status} for ${prior.digest}`;
+    const alert: AlertInput = {
+      kind: 'signature-invalid',
+      severity: 'HIGH',
+      subject: item.ref,
+      key: tagAlertKey('signature-invalid', item.ref),
+      summary: boundText(
+        `${item.ref} could not be verified (${error}); its recorded verdict (${recorded}) is not known to hold`,
+        MAX_REASON_CHARS,
+      ),
+      evidence: {
+        tag: item.ref,
+        verifierOutput: boundText(error, MAX_REASON_CHARS),
+        ...(prior === undefined ? {} : { recordedStatus: prior.status, recordedDigest: prior.digest }),
+      },
+      occurrence: `unjudged:${prior?.changedAt ?? 'none'}:${prior?.digest ?? 'none'}`,
+    };
+    try {
+      await deps.alerts.raise(alert);
+      summary.alertsRaised++;
+      return 'its signature-invalid alert was raised';
+    } catch (cause) {
+      return `raising its signature-invalid alert failed too (${describeError(cause)})`;
+    }
+  }
+
   let next = 0;
   // A store that cannot be read fails the pass (as before any tag is verified): the recorded verdicts
   // are what `missing` and `tag-moved` are judged against.
@@ -895,7 +1042,7 @@ export async function reverifyOnce(
       try {
         await verifyTag(item, previous.get(item.ref));
       } catch (err) {
-        const error = err instanceof SigsentryError ? err.message : String(err);
+        const error = err instanceof SigsentryError ? err.message : describeError(err);
         summary.errors.push({ ref: item.ref, error });
         const undelivered = err instanceof SigsentryError && err.code === 'ALERT_DELIVERY_FAILED';
         // Not a failure to verify: a verdict whose alerts were not delivered was stored (the next
@@ -909,12 +1056,18 @@ export async function reverifyOnce(
           });
         }
         const unstored = err instanceof SigsentryError && err.code === 'VERDICT_NOT_STORED';
+        // "Its last verdict stands" only while a dependency is down: otherwise it is alerted on.
+        const unjudged = waitedOut(err)
+          ? undefined
+          : await raiseUnjudged(item, previous.get(item.ref), error);
         deps.logger.error(
           undelivered
             ? `the alerts of ${item.ref} were not delivered`
             : unstored
               ? `the verdict of ${item.ref} was not stored; its last verdict stands`
-              : `could not verify ${item.ref}; its last verdict stands`,
+              : unjudged !== undefined
+                ? `could not verify ${item.ref}, and not for an outage: ${unjudged}; its last verdict is not known to hold`
+                : `could not verify ${item.ref}; its last verdict stands`,
           { tag: item.ref, error: err },
         );
       } finally {

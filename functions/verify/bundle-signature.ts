@@ -17,23 +17,35 @@ import {
   type VerifierTrust,
   verifyClaimed,
 } from './check.ts';
+import { describeValue, errorMessage } from './describe.ts';
 import { acceptedReferences, type ExpectedKey, type ImagePolicy } from './policy.ts';
 import type { SignatureFinding } from './verdict.ts';
 
+/**
+ * An in-toto statement as the signer wrote it: JSON anyone may write, so every field is `unknown`
+ * until checked, and quoted only through describeValue (never String(), which a member
+ * `"toString": 1` makes throw).
+ */
 interface Statement {
   predicateType?: unknown;
-  subject?: Array<{ name?: unknown; digest?: Record<string, unknown> }>;
+  subject?: unknown;
 }
 
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The envelope's in-toto statement: a JSON object, or undefined (not in-toto, not JSON, not an object). */
 function statementOf(bundle: Bundle): Statement | undefined {
   if (bundle.content.$case !== 'dsseEnvelope') return undefined;
   const envelope = bundle.content.dsseEnvelope;
   if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) return undefined;
+  let parsed: unknown;
   try {
-    return JSON.parse(Buffer.from(envelope.payload).toString('utf8')) as Statement;
+    parsed = JSON.parse(Buffer.from(envelope.payload).toString('utf8'));
   } catch {
     return undefined;
   }
+  return isObject(parsed) ? parsed : undefined;
 }
 
 /**
@@ -52,7 +64,7 @@ export function parseBundle(bytes: Uint8Array): Bundle {
   try {
     return bundleFromJSON(JSON.parse(Buffer.from(bytes).toString('utf8')));
   } catch (err) {
-    throw new SignatureCheckError(`not a valid Sigstore bundle: ${(err as Error).message}`);
+    throw new SignatureCheckError(`not a valid Sigstore bundle: ${errorMessage(err)}`);
   }
 }
 
@@ -74,11 +86,13 @@ export function checkBundleSignature(
     return { ...base, outcome: 'foreign', reason: 'a message-signature bundle is not an image signature' };
   }
   const statement = statementOf(bundle);
-  if (statement?.predicateType !== COSIGN_SIGN_PREDICATE) {
+  if (statement === undefined || statement.predicateType !== COSIGN_SIGN_PREDICATE) {
+    // The predicate type is the signer's JSON, whatever it is: described, never coerced.
+    const what = statement?.predicateType ?? bundle.content.dsseEnvelope.payloadType;
     return {
       ...base,
       outcome: 'foreign',
-      reason: `an attestation (${boundText(String(statement?.predicateType ?? bundle.content.dsseEnvelope.payloadType))}), not a signature`,
+      reason: `an attestation (${describeValue(what)}), not a signature`,
     };
   }
   const claim = claimOf(bundle, policy, envelopeVerifiesUnder(bundle));
@@ -88,17 +102,22 @@ export function checkBundleSignature(
   try {
     const log = verifyClaimed(bundle, undefined, claim, policy, trust);
     const hex = image.digest.slice('sha256:'.length);
-    const subjects = Array.isArray(statement.subject) ? statement.subject : [];
-    const forDigest = subjects.filter((s) => s?.digest?.['sha256'] === hex);
+    const subjects: unknown[] = Array.isArray(statement.subject) ? statement.subject : [];
+    const forDigest = subjects
+      .filter(isObject)
+      .filter((s) => isObject(s['digest']) && s['digest']['sha256'] === hex);
     if (forDigest.length === 0) throw new SignatureCheckError(`the statement does not name ${image.digest}`);
     // cosign 3 names no repository in its statement's subject (the digest alone, which is all its
     // verifiers compare); a subject that does name one must name an accepted repository.
     const accepted = acceptedReferences(policy, formatRepository(image));
     if (
-      !forDigest.some((s) => s.name === undefined || (typeof s.name === 'string' && accepted.has(s.name)))
+      !forDigest.some(
+        (s) => s['name'] === undefined || (typeof s['name'] === 'string' && accepted.has(s['name'])),
+      )
     ) {
+      // Each name is the signer's JSON (a string as a rule): described, never coerced.
       throw new SignatureCheckError(
-        `the statement names ${boundText(forDigest.map((s) => boundText(String(s.name))).join(', '))}, not ${[...accepted].join(' or ')}`,
+        `the statement names ${boundText(forDigest.map((s) => describeValue(s['name'])).join(', '))}, not ${[...accepted].join(' or ')}`,
       );
     }
     return { ...base, outcome: 'valid', ...who, ...keyVersion, log };

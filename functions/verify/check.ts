@@ -13,6 +13,7 @@ import { legacyKeyHint } from '../signing/key-hint.ts';
 import { spkiDer } from '../tlog/checkpoint/keys.ts';
 import { certificateIdentity } from '../tlog/entries/identity.ts';
 import { type EntryVerifier, type ParsedEntry, parseEntryBody } from '../tlog/entries/parse.ts';
+import { errorMessage } from './describe.ts';
 import type { ExpectedIdentity, ExpectedKey, ImagePolicy } from './policy.ts';
 import { keyTrustMaterial, type LogKey, rootTrustMaterial } from './trust.ts';
 import type { LogEvidence } from './verdict.ts';
@@ -263,8 +264,9 @@ export function verifyClaimed(
     }
   } catch (err) {
     if (err instanceof SignatureCheckError) throw err;
-    const code = (err as { code?: unknown }).code;
-    throw new SignatureCheckError(`${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}`);
+    // Whatever @sigstore/verify threw, over the bundle's JSON: read without assuming its shape.
+    const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+    throw new SignatureCheckError(`${typeof code === 'string' ? `${code}: ` : ''}${errorMessage(err)}`);
   }
   return logEvidence(bundle);
 }

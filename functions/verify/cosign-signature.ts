@@ -22,6 +22,7 @@ import {
   type VerifierTrust,
   verifyClaimed,
 } from './check.ts';
+import { errorMessage } from './describe.ts';
 import { acceptedReferences, type ImagePolicy } from './policy.ts';
 import type { SignatureFinding } from './verdict.ts';
 
@@ -103,7 +104,7 @@ function toBundle(
   try {
     return BundleMessage.fromJSON(json) as unknown as Bundle;
   } catch (err) {
-    throw new SignatureCheckError(`the layer does not make a Sigstore bundle: ${(err as Error).message}`);
+    throw new SignatureCheckError(`the layer does not make a Sigstore bundle: ${errorMessage(err)}`);
   }
 }
 
@@ -207,7 +208,7 @@ function checkPayloadNamesImage(payload: Uint8Array, image: DigestReference, pol
   try {
     claims = parseSimpleSigningPayload(payload);
   } catch (err) {
-    throw new SignatureCheckError(`payload: ${(err as Error).message}`);
+    throw new SignatureCheckError(`payload: ${errorMessage(err)}`);
   }
   if (claims.manifestDigest !== image.digest) {
     throw new SignatureCheckError(`payload signs ${boundText(claims.manifestDigest)}, not ${image.digest}`);

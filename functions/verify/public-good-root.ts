@@ -24,6 +24,7 @@ import { InvalidInputError, SigsentryError, urlForLog } from '../errors.ts';
 import { boundText, MAX_REASON_CHARS } from '../logging/bounded.ts';
 import type { Logger } from '../logging/logger.ts';
 import { embeddedPublicGoodTrustedRoot } from '../tlog/trust.ts';
+import { describeValue, errorMessage } from './describe.ts';
 import { rolledBack, TUF_ROLES, type TufVersionFloor, type TufVersions } from './tuf-version-floor.ts';
 
 /** The public-good TUF repository: the only mirror @sigstore/tuf carries an initial root.json for. */
@@ -190,7 +191,8 @@ function causes(err: unknown): Cause[] {
   const out: Cause[] = [];
   for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
     if (!(e instanceof Error)) {
-      out.push({ names: [typeof e], message: String(e) });
+      // Anything thrown: described, never coerced (String() throws on a value without a usable toString).
+      out.push({ names: [typeof e], message: describeValue(e, Number.MAX_SAFE_INTEGER) });
       break;
     }
     const { code, statusCode, syscall } = e as { code?: unknown; statusCode?: unknown; syscall?: unknown };
@@ -364,7 +366,7 @@ export function publicGoodRootSource(options: PublicGoodRootOptions): PublicGood
           const failure = err instanceof PublicGoodRootError ? err : undefined;
           logger.log(
             failure?.reason === 'unreachable' ? 'WARNING' : 'ERROR',
-            `${err instanceof Error ? err.message : String(err)}; watchlist images are not judged this pass, their last verdicts stand`,
+            `${errorMessage(err)}; watchlist images are not judged this pass, their last verdicts stand`,
             { mirror, reason: failure?.reason, error: err },
           );
           throw err;

@@ -1,7 +1,9 @@
 /**
  * Where an image's signatures live in the registry: the `.sig` manifest of cosign's layout, and the
  * Sigstore bundle referrers (referrers API, or the `sha256-<hex>` index of the tag schema). The
- * fingerprint is what a re-verification compares to know nothing changed without downloading anything.
+ * fingerprint is what a re-verification compares to know nothing changed without downloading anything;
+ * it names the `.sig` manifest and the referrers listing only, not what they point to, so a pass
+ * reusing a verdict also checks (HEAD) the blobs and manifests its verified findings were read from.
  */
 import crypto from 'node:crypto';
 import {
@@ -21,7 +23,7 @@ import {
   selectReferrers,
 } from '../attach/referrer.ts';
 import { SigsentryError } from '../errors.ts';
-import { digestTag } from '../registry/digest.ts';
+import { digestTag, sha256Digest } from '../registry/digest.ts';
 import { RegistryIntegrityError, RegistryNotFoundError } from '../registry/errors.ts';
 import type { Descriptor } from '../registry/manifest.ts';
 import type { DigestReference } from '../registry/reference.ts';
@@ -41,7 +43,12 @@ export interface SignatureSources {
   cosignUnreadable?: UnreadableCosignLayer[];
   /** Set when the `.sig` tag holds something unreadable: that is a finding, not an outage. */
   cosignError?: string;
-  bundles: Array<{ location: string; bytes?: Uint8Array; error?: string }>;
+  /**
+   * Each bundle referrer read: `location` its manifest digest, `blob` the digest of the bundle's blob
+   * (its layer), with the bytes read from it. A verdict records both for each verified signature, so
+   * a later pass reusing it can check they are still there (reverify/core.ts).
+   */
+  bundles: Array<{ location: string; bytes?: Uint8Array; blob?: string; error?: string }>;
 }
 
 /**
@@ -133,7 +140,7 @@ export async function collectSignatures(
     for (const descriptor of listed.descriptors) {
       try {
         const read = await readBundleReferrer(registry, image, descriptor);
-        sources.bundles.push({ location: descriptor.digest, bytes: read.bundle });
+        sources.bundles.push(bundleRead(descriptor, read.bundle));
       } catch (err) {
         if (!(err instanceof RegistryIntegrityError || err instanceof RegistryNotFoundError)) throw err;
         sources.bundles.push({ location: descriptor.digest, error: err.message });
@@ -144,7 +151,7 @@ export async function collectSignatures(
     for (const descriptor of listed.untyped) {
       try {
         const read = await readUntypedBundleReferrer(registry, image, descriptor);
-        if (read !== undefined) sources.bundles.push({ location: descriptor.digest, bytes: read.bundle });
+        if (read !== undefined) sources.bundles.push(bundleRead(descriptor, read.bundle));
       } catch (err) {
         if (!(err instanceof RegistryIntegrityError || err instanceof RegistryNotFoundError)) throw err;
         sources.bundles.push({ location: descriptor.digest, error: err.message });
@@ -161,6 +168,13 @@ export async function collectSignatures(
   }
   return sources;
 }
+
+/** A bundle read from the referrer `descriptor` names: its blob's digest is that of the bytes (getBlob checked them against it). */
+const bundleRead = (descriptor: Descriptor, bytes: Uint8Array) => ({
+  location: descriptor.digest,
+  bytes,
+  blob: sha256Digest(bytes),
+});
 
 /**
  * The bundle referrers the fingerprint `referrers` names: the same API listing, or that index; those

@@ -54,8 +54,14 @@ export type OurOutcome = Exclude<FindingOutcome, 'foreign'>;
 
 export interface SignatureFinding {
   layout: SignatureLayout;
-  /** The `.sig` layer digest or the referrer manifest digest. */
+  /** The `.sig` layer digest (its payload blob) or the referrer manifest digest. */
   location: string;
+  /**
+   * A bundle read from a referrer: the digest of its blob (the referrer's layer). With `location`,
+   * what a verified signature was read from, which reverifyImages checks is still there before
+   * reusing the verdict (absent in older records: such a verdict is verified afresh once).
+   */
+  bundleBlob?: string;
   outcome: FindingOutcome;
   reason?: string;
   /** The expected key (KMS key version or `pem:<hint>`) or the certificate identity that signed. */
@@ -164,9 +170,9 @@ function withoutCopies(f: SignatureFinding): SignatureFinding {
   return one;
 }
 
-/** What two copies of one signature share: everything but where they are. */
+/** What two copies of one signature share: everything but where they are (referrer and blob). */
 function copyKey(f: SignatureFinding): string {
-  const { location: _location, ...rest } = withoutCopies(f);
+  const { location: _location, bundleBlob: _blob, ...rest } = withoutCopies(f);
   return canonicalJson(rest);
 }
 

@@ -8,6 +8,7 @@ import type { Registry } from '../registry/registry.ts';
 import { checkBundleSignature } from './bundle-signature.ts';
 import type { VerifierTrust } from './check.ts';
 import { checkCosignSignature, checkUnreadableCosignLayer } from './cosign-signature.ts';
+import { describeError } from './describe.ts';
 import type { ImagePolicy } from './policy.ts';
 import { collectSignatures, type SignatureSources } from './sources.ts';
 import {
@@ -80,6 +81,33 @@ export function verdictOf(
   };
 }
 
+/**
+ * One signature's check, whose exception is that signature's finding, never the verdict's. The
+ * checks are synchronous functions of bytes already read, the policy and the trust (no I/O), so an
+ * exception from one is never an outage: it is a check that could not be made on what someone
+ * pushed (or a defect of ours). Left to reject verifyImage, it would make the tag an error of the
+ * reverify pass and its last (valid) verdict stand, so a junk referrer anyone can push would freeze
+ * a tag's verdict (found by review). It is `invalid`, naming the error: whether the signature
+ * claims an expected signer is not known, and a signature that cannot be checked must fail closed
+ * (a broken signature outranks a good one), never be ignored as another signer's.
+ */
+function checkedAlone(
+  layout: SignatureLayout,
+  location: string,
+  check: () => SignatureFinding,
+): SignatureFinding {
+  try {
+    return check();
+  } catch (err) {
+    return {
+      layout,
+      location,
+      outcome: 'invalid',
+      reason: `the signature could not be checked (${describeError(err)})`,
+    };
+  }
+}
+
 export async function verifyImage(
   deps: ImageVerifierDeps,
   image: DigestReference,
@@ -96,9 +124,16 @@ export async function verifyImage(
       reason: sources.cosignError,
     });
   }
-  for (const sig of sources.cosign) findings.push(checkCosignSignature(sig, image, policy, deps.trust));
-  for (const layer of sources.cosignUnreadable ?? [])
-    findings.push(checkUnreadableCosignLayer(layer, policy));
+  for (const sig of sources.cosign) {
+    findings.push(
+      checkedAlone('cosign', sig.layer.digest, () => checkCosignSignature(sig, image, policy, deps.trust)),
+    );
+  }
+  for (const layer of sources.cosignUnreadable ?? []) {
+    findings.push(
+      checkedAlone('cosign', layer.layer.digest, () => checkUnreadableCosignLayer(layer, policy)),
+    );
+  }
   for (const bundle of sources.bundles) {
     findings.push(
       bundle.bytes === undefined
@@ -108,7 +143,13 @@ export async function verifyImage(
             outcome: 'foreign',
             reason: bundle.error ?? 'unreadable',
           }
-        : checkBundleSignature(bundle.bytes, bundle.location, image, policy, deps.trust),
+        : {
+            ...checkedAlone('bundle', bundle.location, () =>
+              checkBundleSignature(bundle.bytes!, bundle.location, image, policy, deps.trust),
+            ),
+            // What it was read from besides its referrer, for a later pass to check (verdict.ts).
+            ...(bundle.blob === undefined ? {} : { bundleBlob: bundle.blob }),
+          },
     );
   }
   const checked = await applyKeyStates(findings, deps.keyState);
