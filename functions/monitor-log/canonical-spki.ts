@@ -7,7 +7,10 @@
  * after them inside the SubjectPublicKeyInfo and uses the shortest lengths, which is what every
  * encoder (Go, OpenSSL, KMS) writes, so a SHA-256 of it is the usual key fingerprint
  * (rekor-monitor's, `openssl pkey`'s). Data after the SubjectPublicKeyInfo is refused, as Go
- * refuses it.
+ * refuses it. The key's BIT STRING is read as Go reads it (cryptobyte ReadASN1BitString and
+ * encoding/asn1 parseBitString, then parsePublicKey's `RightAlign()`): 1 to 7 unused bits with the
+ * key shifted left by as many is the same key, written canonically with none; a count over 7, a
+ * count on an empty string or padding bits that are not zero are refused, as Go refuses them.
  */
 import { DerError, encodeTlv, hasMinimalHeader, readTlv, type Tlv } from './der.ts';
 
@@ -35,6 +38,23 @@ const reencoded = (buf: Buffer, tlv: Tlv) => encodeTlv(buf[tlv.start]!, content(
 interface KeyBits {
   key: Buffer;
   canonical: boolean;
+}
+
+const NO_UNUSED_BITS = Buffer.from([0]);
+
+/**
+ * The key bits of a BIT STRING whose content, buf[start, end), declares `unused` (1..7) unused bits,
+ * right-aligned exactly as Go's asn1.BitString.RightAlign does: as many bytes, the first shifted
+ * right by `unused`, each next one taking the low bits of the one before. The padding bits (checked
+ * zero) drop out.
+ */
+function rightAligned(buf: Buffer, start: number, end: number, unused: number): Buffer {
+  const out = Buffer.alloc(end - start);
+  out[0] = buf[start]! >> unused;
+  for (let i = 1; i < out.length; i++) {
+    out[i] = ((buf[start + i - 1]! << (8 - unused)) | (buf[start + i]! >> unused)) & 0xff;
+  }
+  return out;
 }
 
 /** RSAPublicKey {modulus, publicExponent} in buf[start, end), canonical. */
@@ -77,6 +97,19 @@ function canonicalize(der: Buffer): Buffer {
 
   // The first content byte of a BIT STRING counts its unused bits; the key follows.
   const keyStart = bits.contentStart + 1;
+  const unused = der[bits.contentStart]!;
+  if (unused !== 0) {
+    // Refused by Go's BIT STRING readers (cryptobyte ReadASN1BitString, asn1 parseBitString).
+    if (unused > 7) throw new DerError(`subjectPublicKey declares ${unused} unused bits`);
+    if (keyStart === bits.end) throw new DerError('unused bits in an empty subjectPublicKey');
+    if ((der[bits.end - 1]! & ((1 << unused) - 1)) !== 0) {
+      throw new DerError('subjectPublicKey padding bits are not zero');
+    }
+    // Go's parsePublicKey reads the key as `keyData.PublicKey.RightAlign()`: the same key as the
+    // aligned bytes with no unused bits, which are then read like any other key (RSA walk included).
+    const aligned = encodeTlv(BIT_STRING, NO_UNUSED_BITS, rightAligned(der, keyStart, bits.end, unused));
+    return canonicalize(encodeTlv(SEQUENCE, der.subarray(alg.start, alg.end), aligned));
+  }
   const rsa = isRsa(der, oid) ? rsaPublicKey(der, keyStart, bits.end) : undefined;
   const canonical =
     (params ?? oid).end === alg.end &&
@@ -90,9 +123,5 @@ function canonicalize(der: Buffer): Buffer {
   if (canonical) return der;
   const key = rsa?.key ?? der.subarray(keyStart, bits.end);
   const algorithm = params ? [reencoded(der, oid), reencoded(der, params)] : [reencoded(der, oid)];
-  return encodeTlv(
-    SEQUENCE,
-    encodeTlv(SEQUENCE, ...algorithm),
-    encodeTlv(BIT_STRING, der.subarray(bits.contentStart, keyStart), key),
-  );
+  return encodeTlv(SEQUENCE, encodeTlv(SEQUENCE, ...algorithm), encodeTlv(BIT_STRING, NO_UNUSED_BITS, key));
 }

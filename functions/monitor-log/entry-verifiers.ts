@@ -8,9 +8,17 @@
  * (hashedRekordV002, dsseV002, with DER `rawBytes` verifiers). Keys in other encodings (rekord
  * ssh, minisign and pgp, helm and rpm OpenPGP keys, tuf root keys) are rebuilt as canonical SPKI
  * DER, as rekor's own pki Identities() expose them, so they match owned keys like any PEM key.
+ * The certificates of a PKCS#7 (jar's signature, rfc3161's timestamp token) are found by a short
+ * DER walk (pkcs7-certificates.ts), still without parsing a certificate.
  */
+import { DerError, readTlv } from './der.ts';
 import { minisignPublicKeySpki } from './minisign-public-key.ts';
 import { pgpPublicKeySpkis } from './pgp-public-key.ts';
+import {
+  type Pkcs7Certificates,
+  signedDataCertificates,
+  timeStampRespCertificates,
+} from './pkcs7-certificates.ts';
 import { sshPublicKeySpki } from './ssh-public-key.ts';
 import { tufRootKeys } from './tuf-root-keys.ts';
 
@@ -249,6 +257,46 @@ const verifierType = (label: string): ExtractedVerifier['type'] | undefined =>
       ? 'publicKey'
       : undefined;
 const isVerifierLabel = (label: string) => verifierType(label) !== undefined;
+const anyLabel = () => true;
+
+/** The blocks of a `wanted` type Go reads in `text`, and those Go before 2025 read where they differ. */
+function scanPem(text: string, wanted: (label: string) => boolean): PemScan {
+  const scan = pemBlocks(text, wanted);
+  if (scan.irregular) {
+    // What Go read before 2025 as well, Rekor v1 having logged entries with both.
+    for (const block of pemBlocksBefore2025(text, wanted))
+      if (!scan.blocks.some((b) => b.type === block.type && b.der?.equals(block.der!)))
+        scan.blocks.push(block);
+  }
+  return scan;
+}
+
+/**
+ * The verifiers of scanned blocks, each read as `typeOf` says. A block whose base64 Go would refuse
+ * is noted in `problems`: never passed over.
+ */
+function blockVerifiers(
+  { blocks, irregular }: PemScan,
+  typeOf: (label: string, der: Buffer) => ExtractedVerifier['type'],
+  signature: Buffer | undefined,
+  problems: string[],
+): ExtractedVerifier[] {
+  const out: ExtractedVerifier[] = [];
+  let reported = false;
+  for (const { type: label, der } of blocks) {
+    if (der === undefined) {
+      problems.push(`a PEM ${label} block is not base64`);
+      reported = true;
+      continue;
+    }
+    const type = typeOf(label, der);
+    out.push(signature === undefined ? { type, der } : { type, der, signature });
+  }
+  // The blocks read are matched; that an older Go may have read another is reported.
+  if (irregular && !reported)
+    problems.push('PEM text with BEGIN and END lines that make no block (Go releases differ on it)');
+  return out;
+}
 
 /**
  * Every key or certificate in PEM content; PGP armour and other formats yield nothing. A key or
@@ -259,26 +307,59 @@ function pemVerifiers(
   signature: Buffer | undefined,
   problems: string[],
 ): ExtractedVerifier[] {
-  const out: ExtractedVerifier[] = [];
+  return pemTextVerifiers(content.toString('latin1'), signature, problems);
+}
+
+/** pemVerifiers of content already as latin1 text. */
+function pemTextVerifiers(
+  text: string,
+  signature: Buffer | undefined,
+  problems: string[],
+): ExtractedVerifier[] {
+  return blockVerifiers(scanPem(text, isVerifierLabel), (label) => verifierType(label)!, signature, problems);
+}
+
+/** Whether DER is shaped as a SubjectPublicKeyInfo (SEQUENCE { SEQUENCE, BIT STRING }), not a certificate. */
+function spkiShaped(der: Buffer): boolean {
+  try {
+    const outer = readTlv(der, 0);
+    const algorithm = readTlv(der, outer.contentStart);
+    return outer.tag === 0x30 && algorithm.end < outer.end && der[algorithm.end] === 0x03;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A key kept as submitted and read by Rekor v1's pki/x509 NewPublicKey (intoto 0.0.2 signature
+ * keys). After bytes.TrimSpace, one PEM block must be a PUBLIC KEY or a CERTIFICATE: read as any
+ * PEM key. More than one is a chain, read by cryptoutils.UnmarshalCertificatesFromPEMLimited, which
+ * parses every block as a certificate whatever its label ("X509 CERTIFICATE", "FOO"): its first
+ * (certs[0]) verifies the envelope and is the identity Rekor indexes. So in a chain every block is
+ * a certificate, one that does not walk reported by the matcher; a block labelled as a key that is
+ * shaped as one is still read as a key (Rekor refuses that chain; matched all the same).
+ */
+function submittedKeyVerifiers(
+  content: Buffer,
+  signature: Buffer | undefined,
+  problems: string[],
+): ExtractedVerifier[] {
   const text = content.toString('latin1');
-  const { blocks, irregular } = pemBlocks(text, isVerifierLabel);
-  if (irregular) {
-    // What Go read before 2025 as well, Rekor v1 having logged entries with both.
-    for (const block of pemBlocksBefore2025(text, isVerifierLabel))
-      if (!blocks.some((b) => b.type === block.type && b.der?.equals(block.der!))) blocks.push(block);
-  }
-  let reported = false;
-  for (const { type: label, der } of blocks) {
-    const type = verifierType(label)!;
-    if (der === undefined) {
-      problems.push(`a PEM ${label} block is not base64`);
-      reported = true;
-    } else out.push(signature === undefined ? { type, der } : { type, der, signature });
-  }
-  // The blocks read are matched; that an older Go may have read another is reported.
-  if (irregular && !reported)
-    problems.push('PEM text with BEGIN and END lines that make no block (Go releases differ on it)');
-  return out;
+  // The common case, one BEGIN line, costs one search more than any PEM key.
+  const first = text.indexOf(PEM_BEGIN);
+  if (first < 0 || text.indexOf(PEM_BEGIN, first + PEM_BEGIN.length) < 0)
+    return pemTextVerifiers(text, signature, problems);
+  const scan = scanPem(text, anyLabel);
+  // Go's first Decode passes over a block that is not base64: fewer than two read, no chain.
+  let read = 0;
+  for (const block of scan.blocks) if (block.der !== undefined) read++;
+  if (read < 2) return pemTextVerifiers(text, signature, problems);
+  return blockVerifiers(
+    scan,
+    (label, der) => (verifierType(label) === 'publicKey' && spkiShaped(der) ? 'publicKey' : 'certificate'),
+    signature,
+    problems,
+  );
 }
 
 /** A base64 PEM field that must hold a key or certificate. */
@@ -287,9 +368,10 @@ function requiredPem(
   what: string,
   problems: string[],
   signature?: Buffer,
+  read: typeof pemVerifiers = pemVerifiers,
 ): ExtractedVerifier[] {
   const own: string[] = [];
-  const found = pemVerifiers(b64(value, what), signature, own);
+  const found = read(b64(value, what), signature, own);
   if (found.length === 0)
     throw new Unreadable(own.length > 0 ? `${what}: ${own[0]}` : `${what} is not a PEM key or certificate`);
   problems.push(...own.map((p) => `${what}: ${p}`));
@@ -393,6 +475,83 @@ function rekordVerifiers(spec: unknown, problems: string[]): ExtractedVerifier[]
   }
 }
 
+/** The certificates read from a PKCS#7, each a verifier; what could not be read is a problem. */
+function pkcs7Verifiers(
+  read: () => Pkcs7Certificates,
+  what: string,
+  signature: Buffer | undefined,
+  problems: string[],
+): ExtractedVerifier[] {
+  let found: Pkcs7Certificates;
+  try {
+    found = read();
+  } catch (err) {
+    problems.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+    return [];
+  }
+  if (found.problem !== undefined) problems.push(`${what}: ${found.problem}`);
+  return found.certificates.map((der) =>
+    signature === undefined ? { type: 'certificate', der } : { type: 'certificate', der, signature },
+  );
+}
+
+/**
+ * jar 0.0.1: Rekor stores the first certificate of the JAR's PKCS#7 as `publicKey.content`
+ * (pki/pkcs7 NewPublicKey returns the first of the set) and the detached PKCS#7 as
+ * `signature.content` (PEM `PKCS7`, or DER as NewSignature also reads), while the JAR was verified
+ * with the signer's certificate, found in the set by issuer and serial number wherever it stands.
+ * So every certificate of the set is matched too (rare entries: the walk costs nothing on the
+ * common kinds); a PKCS#7 that cannot be read is reported.
+ */
+function jarVerifiers(spec: unknown, problems: string[]): ExtractedVerifier[] {
+  const signature = optionalSignature(get(spec, 'signature', 'content'));
+  const out = optionalPem(get(spec, 'signature', 'publicKey', 'content'), problems, signature);
+  if (signature === undefined) {
+    problems.push('signature.content missing');
+    return out;
+  }
+  const what = 'signature.content';
+  const pkcs7: Buffer[] = [];
+  if (signature[0] === 0x30) pkcs7.push(signature);
+  else {
+    for (const block of pemBlocks(signature.toString('latin1'), (label) => label === 'PKCS7').blocks) {
+      if (block.der === undefined) problems.push(`${what}: a PEM PKCS7 block is not base64`);
+      else pkcs7.push(block.der);
+    }
+    if (pkcs7.length === 0) problems.push(`${what} is not a PKCS7`);
+  }
+  // Rekor's NewPublicKey refuses a PKCS#7 without a certificate: one here is reported too.
+  const certificates = (der: Buffer) => () => {
+    const found = signedDataCertificates(der);
+    if (found.certificates.length === 0 && found.problem === undefined)
+      throw new DerError('PKCS#7 carries no certificate');
+    return found;
+  };
+  // The first is publicKey.content already, as Rekor stores it.
+  for (const der of pkcs7)
+    for (const v of pkcs7Verifiers(certificates(der), what, signature, problems))
+      if (!out.some((o) => o.type === 'certificate' && o.der.equals(v.der))) out.push(v);
+  return out;
+}
+
+/**
+ * rfc3161 0.0.1: `tsr.content` is the DER TimeStampResp as submitted (at most 10 KiB), accepted
+ * when its token verifies under a certificate the token carries (relic SignedData.Verify), whoever
+ * made it: a token signed with an owned key is matched by that certificate. A token that carries
+ * no certificate gives nothing to match (relic refuses one, so Rekor v1 logs none).
+ */
+function timestampVerifiers(spec: unknown, problems: string[]): ExtractedVerifier[] {
+  const content = get(spec, 'tsr', 'content');
+  // Rekor requires it; an entry without it is read as holding nothing, as before (matching.test.ts).
+  if (content === undefined) return [];
+  const tsr = b64(content, 'tsr.content');
+  const own: string[] = [];
+  const found = pkcs7Verifiers(() => timeStampRespCertificates(tsr), 'tsr.content', undefined, own);
+  if (found.length === 0 && own.length > 0) throw new Unreadable(own[0]);
+  problems.push(...own);
+  return found;
+}
+
 /** An entry's verifiers; a part that cannot be read while others can is noted in `problems`. */
 function verifiersOf(
   kind: string,
@@ -418,11 +577,7 @@ function verifiersOf(
     case 'rekord':
       return rekordVerifiers(spec, problems);
     case 'jar':
-      return optionalPem(
-        get(spec, 'signature', 'publicKey', 'content'),
-        problems,
-        optionalSignature(get(spec, 'signature', 'content')),
-      );
+      return jarVerifiers(spec, problems);
     case 'dsse':
       return eachSignature(list(get(spec, 'signatures'), 'signatures'), problems, (s, found) =>
         requiredPem(get(s, 'verifier'), 'signatures.verifier', found, b64(get(s, 'signature'), 'signature')),
@@ -439,6 +594,8 @@ function verifiersOf(
             found,
             // intoto 0.0.2 keeps the envelope's (base64) signature base64-encoded once more.
             Buffer.from(b64(get(s, 'sig'), 'sig').toString('utf8'), 'base64'),
+            // ... and its key as submitted, read as Rekor reads it.
+            submittedKeyVerifiers,
           ),
       );
     case 'helm':
@@ -455,8 +612,7 @@ function verifiersOf(
           : { type: 'publicKey', der: k.der, signature: k.signature },
       );
     case 'rfc3161':
-      // Signed by a TSA: no key or identity sigsentry could own.
-      return [];
+      return timestampVerifiers(spec, problems);
     default:
       throw new Unreadable(`unsupported entry kind ${kind}`);
   }

@@ -6,6 +6,7 @@
  * curve), so a malformed key throws UnreadableKey rather than yielding a fingerprint of garbage.
  */
 import crypto, { type JsonWebKey, type KeyObject } from 'node:crypto';
+import { canonicalSpki } from './canonical-spki.ts';
 
 /** A key that is present in an entry but cannot be read: the entry is reported unreadable. */
 export class UnreadableKey extends Error {}
@@ -83,11 +84,26 @@ export function dsaSpki(p: Buffer, q: Buffer, g: Buffer, y: Buffer, what: string
   }
 }
 
-/** A PEM public key (TUF keyval), re-exported so a non-canonical encoding still matches. */
+const PEM_BLOCK = /-----BEGIN ([^-\r\n]+)-----\r?\n([\s\S]*?)-----END \1-----/;
+
+/**
+ * A PEM public key (TUF keyval), re-exported so a non-canonical encoding still matches. OpenSSL
+ * refuses a key whose BIT STRING declares unused bits, which Go's x509.ParsePKIXPublicKey
+ * right-aligns and takes: such a PUBLIC KEY is read as Go reads it (canonicalSpki) before giving up.
+ */
 export function pemSpki(pem: string, what: string): Buffer {
   try {
     return spki(crypto.createPublicKey(pem));
   } catch (err) {
+    const block = PEM_BLOCK.exec(pem);
+    if (block?.[1] === 'PUBLIC KEY') {
+      try {
+        const der = canonicalSpki(Buffer.from(block[2]!.replace(/\s+/g, ''), 'base64'));
+        return spki(crypto.createPublicKey({ key: der, format: 'der', type: 'spki' }));
+      } catch {
+        // not a key Go reads either: report what OpenSSL said
+      }
+    }
     throw new UnreadableKey(`${what}: ${(err as Error).message}`);
   }
 }

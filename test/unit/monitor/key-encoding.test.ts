@@ -1,7 +1,8 @@
 /**
  * An owned key is matched however the entry encodes it: Rekor keeps keys and certificates as
- * submitted, and Go's parsers accept elements appended inside the SubjectPublicKeyInfo
- * (spki-variants.ts). A key that cannot be walked is reported, not passed over.
+ * submitted, and Go's parsers accept elements appended inside the SubjectPublicKeyInfo and a key
+ * BIT STRING with unused bits (spki-variants.ts). A key that cannot be walked is reported, not
+ * passed over (key-encoding-unused-bits.test.ts for the BIT STRING rules).
  */
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
@@ -20,10 +21,12 @@ import { parseCheckpointBody } from '../../../functions/tlog/checkpoint/checkpoi
 import { unrelatedIdentity } from '../../helpers/unrelated-identity.ts';
 import { fulcioLikeCertificate } from './fulcio-like-cert.ts';
 import {
+  canShiftKey,
   withAlgorithmTrailingElement,
   withLongFormLength,
   withRsaKeyTrailingElement,
   withTrailingElement,
+  withUnusedBits,
 } from './spki-variants.ts';
 
 const noKms = () => Promise.reject(new Error('no KMS'));
@@ -47,6 +50,12 @@ function encodings(spki: Buffer, type: string): Record<string, Buffer> {
       ? {}
       : { 'AlgorithmIdentifier + trailing element': withAlgorithmTrailingElement(spki) }),
     ...(type === 'RSA' ? { 'RSAPublicKey + trailing element': withRsaKeyTrailingElement(spki) } : {}),
+    // Go right-aligns a BIT STRING with unused bits (EC 0x04: n <= 5; RSA 0x30: n <= 2; Ed25519: by key).
+    ...Object.fromEntries(
+      [1, 2, 3, 4, 5, 6, 7]
+        .filter((n) => canShiftKey(spki, n))
+        .map((n) => [`${n} unused bits, key shifted`, withUnusedBits(spki, n)]),
+    ),
   };
 }
 

@@ -53,3 +53,33 @@ export function withLongFormLength(spki: Buffer): Buffer {
     spki.subarray(outer.contentStart),
   ]);
 }
+
+/** The subjectPublicKey BIT STRING's content: [unused-bits count, ...key bytes]. */
+function keyBits(spki: Buffer): { algorithm: Buffer; key: Buffer } {
+  const [algorithm, bits] = parts(spki);
+  return { algorithm, key: bits.subarray(readTlv(bits, 0).contentStart + 1) };
+}
+
+/** Whether the key's top `n` bits are zero, so that withUnusedBits(spki, n) can shift them out. */
+export function canShiftKey(spki: Buffer, n: number): boolean {
+  return keyBits(spki).key[0]! >> (8 - n) === 0;
+}
+
+/**
+ * The same key with `n` (1..7) unused bits declared and the key bits shifted left by `n`: Go's
+ * crypto/x509 reads it with BitString.RightAlign() (parser.go parsePublicKey), so it is the same key.
+ */
+export function withUnusedBits(spki: Buffer, n: number): Buffer {
+  const { algorithm, key } = keyBits(spki);
+  if (!canShiftKey(spki, n)) throw new Error(`the key's top ${n} bits are not zero`);
+  const shifted = Buffer.alloc(key.length);
+  for (let i = 0; i < key.length; i++)
+    shifted[i] = ((key[i]! << n) | (i + 1 < key.length ? key[i + 1]! >> (8 - n) : 0)) & 0xff;
+  return tlv(SEQUENCE, algorithm, tlv(0x03, Buffer.from([n]), shifted));
+}
+
+/** The key bytes unchanged under a BIT STRING header declaring `count` unused bits (Go refuses 8+, and non-zero padding). */
+export function withUnusedBitsCount(spki: Buffer, count: number): Buffer {
+  const { algorithm, key } = keyBits(spki);
+  return tlv(SEQUENCE, algorithm, tlv(0x03, Buffer.from([count]), key));
+}
