@@ -6,12 +6,11 @@
  * a scan's batch, the bytes also count against the scan's read budget (read-budget.ts), which
  * bounds what all its answers hold together.
  */
-import type { Readable } from 'node:stream';
 import { constants, createGunzip, gunzipSync } from 'node:zlib';
 import { DependencyError, SigsentryError, urlForLog } from '../../errors.ts';
 import { deadlineOf } from './deadline.ts';
 import { LogResponseTooLargeError } from './errors.ts';
-import { encodedBodyOf, takeUnreadBody } from './node-fetch.ts';
+import { encodedBodyOf } from './node-fetch.ts';
 import { currentReadAccount } from './read-budget.ts';
 
 /** One answer to read: what it is (for messages), where it came from, and its limit (limits.ts). */
@@ -189,7 +188,8 @@ export async function readBodyText(res: Response, read: BodyRead): Promise<strin
  * rest is not read. A failed read throws what the stream threw.
  */
 export async function readBodyPrefix(res: Response, limit: number): Promise<string> {
-  const got = await readResponseChunks(res, limit);
+  if (res.body === null) return '';
+  const got = await readChunks(res.body, limit);
   const bytes = Buffer.concat(got.chunks, got.size);
   const coding = encodedBodyOf(res);
   if (coding === undefined) return bodyText(bytes);
@@ -227,8 +227,9 @@ function declaredLength(res: Response): number | undefined {
 }
 
 async function readFailingAsDependency(res: Response, read: BodyRead, charge?: Charge): Promise<Chunks> {
+  if (res.body === null) return { chunks: [], size: 0, over: false };
   try {
-    return await readResponseChunks(res, read.limit, charge);
+    return await readChunks(res.body, read.limit, charge);
   } catch (err) {
     if (err instanceof SigsentryError) throw err; // the budget's, not the stream's
     throw new DependencyError(
@@ -238,81 +239,6 @@ async function readFailingAsDependency(res: Response, read: BodyRead, charge?: C
       err,
     );
   }
-}
-
-/** readChunks over a response's body, read straight from node:http when logFetch gave it (node-fetch.ts). */
-function readResponseChunks(res: Response, limit: number, charge?: Charge): Promise<Chunks> {
-  const answer = takeUnreadBody(res);
-  if (answer !== undefined) return readNodeChunks(answer, limit, charge);
-  if (res.body === null) return Promise.resolve({ chunks: [], size: 0, over: false });
-  return readChunks(res.body, limit, charge);
-}
-
-/**
- * readChunks over a Node stream: the same bytes, limit and charges, with events instead of a
- * WHATWG reader. While a charge waits the stream is paused, so nothing more is read; a charge that
- * fails, or a read past the limit, destroys it. A stream destroyed by the request's deadline
- * (node-fetch.ts) fails with the deadline's reason, as the WHATWG reader does.
- */
-function readNodeChunks(answer: Readable, limit: number, charge?: Charge): Promise<Chunks> {
-  return new Promise<Chunks>((resolve, reject) => {
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    let settled = false;
-    const settle = (outcome: () => void): void => {
-      if (settled) return;
-      settled = true;
-      answer.off('data', onData);
-      answer.off('end', onEnd);
-      answer.off('error', onError);
-      answer.off('close', onClose);
-      outcome();
-    };
-    const onError = (err: unknown): void => settle(() => reject(err));
-    const onEnd = (): void => settle(() => resolve({ chunks, size, over: false }));
-    // A stream closed without its end or an error (destroyed with no reason) is a failed read.
-    const onClose = (): void =>
-      settle(() => reject(answer.errored ?? new Error('the answer ended before its last byte')));
-    const onData = (chunk: Buffer): void => {
-      if (size + chunk.byteLength > limit) {
-        chunks.push(chunk.subarray(0, limit - size));
-        size = limit;
-        settle(() => resolve({ chunks, size, over: true }));
-        answer.destroy();
-        return;
-      }
-      let wait: Promise<void> | undefined;
-      try {
-        wait = charge?.(chunk.byteLength);
-      } catch (err) {
-        // The budget refuses at once (a batch past half of it): thrown here, not by an emitter.
-        settle(() => reject(err));
-        answer.destroy();
-        return;
-      }
-      if (wait === undefined) {
-        chunks.push(chunk);
-        size += chunk.byteLength;
-        return;
-      }
-      answer.pause();
-      wait.then(
-        () => {
-          chunks.push(chunk);
-          size += chunk.byteLength;
-          answer.resume();
-        },
-        (err: unknown) => {
-          settle(() => reject(err));
-          answer.destroy();
-        },
-      );
-    };
-    answer.on('data', onData);
-    answer.once('end', onEnd);
-    answer.on('error', onError);
-    answer.once('close', onClose);
-  });
 }
 
 /**

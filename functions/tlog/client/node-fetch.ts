@@ -37,27 +37,6 @@ const STALE_CONNECTION_RETRIES = 3;
 const encodedBodies = new WeakMap<Response, string>();
 
 /**
- * The answers whose body nothing has read yet, as node:http gave them. body.ts reads them from
- * here: a WHATWG stream over a Node stream (Readable.toWeb) costs a promise and a queue step per
- * chunk and holds a dozen objects per request, which a scan with 32 requests in flight keeps alive
- * across collections (about half of logFetch's CPU per 10-entry Rekor v1 answer). The Response's
- * own body is made only when something reads it the standard way; whichever reader comes first
- * takes the answer, so it is never read twice.
- */
-const unreadBodies = new WeakMap<Response, http.IncomingMessage>();
-
-/**
- * The Node stream of a logFetch answer whose body nothing has read, taken: the Response's own body
- * then yields nothing more (it is cancelled by destroying the stream taken). Undefined for any
- * other response, or one whose body was read or cancelled already.
- */
-export function takeUnreadBody(res: Response): http.IncomingMessage | undefined {
-  const body = unreadBodies.get(res);
-  unreadBodies.delete(res);
-  return body;
-}
-
-/**
  * The content coding a response's body is still in, for a response of logFetch whose answer named
  * one other than identity; undefined for a body that is as it is meant (every fetch's response).
  */
@@ -163,52 +142,13 @@ function toResponse(res: http.IncomingMessage, method: string): Response {
   const noBody = method === 'HEAD' || status === 204 || status === 205 || status === 304;
   if (noBody) res.resume();
   // A status outside 200–599 makes the constructor throw: the request fails, as fetch's does.
-  const response: Response = new Response(noBody ? null : lazyBody(() => takeUnreadBody(response)), {
+  const response = new Response(noBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), {
     status,
     headers,
   });
-  if (!noBody) unreadBodies.set(response, res);
   const coding = headers.get('content-encoding')?.trim().toLowerCase();
   if (!noBody && coding !== undefined && coding !== '' && coding !== 'identity') {
     encodedBodies.set(response, coding);
   }
   return response;
-}
-
-/**
- * A body over the answer's Node stream, turned into a WHATWG stream only when first pulled (by
- * fetch's readers: text(), arrayBuffer(), getReader()); cancelling it destroys the Node stream.
- * `unread` gives the stream while body.ts has not taken it.
- */
-function lazyBody(unread: () => http.IncomingMessage | undefined): ReadableStream<Uint8Array> {
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  let taken: http.IncomingMessage | undefined;
-  const take = (): http.IncomingMessage | undefined => {
-    taken ??= unread();
-    return taken;
-  };
-  // A high-water mark of 0: nothing is pulled (and the answer not taken) before a read asks.
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        if (reader === undefined) {
-          const answer = take();
-          if (answer === undefined) {
-            controller.close(); // body.ts read it
-            return;
-          }
-          reader = (Readable.toWeb(answer) as ReadableStream<Uint8Array>).getReader();
-        }
-        const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      },
-      cancel(reason) {
-        if (reader !== undefined) return reader.cancel(reason);
-        take()?.destroy();
-        return undefined;
-      },
-    },
-    { highWaterMark: 0 },
-  );
 }

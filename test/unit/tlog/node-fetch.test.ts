@@ -227,49 +227,6 @@ describe('logFetch: gzipped log answers, inflated at once by the client', () => 
     );
   });
 
-  it('an answer is read once: by the client, or the standard way (text()), the other then finds it read', async () => {
-    const plain =
-      (body: string): Answer =>
-      (_req, res) => {
-        res.writeHead(200, { 'content-length': Buffer.byteLength(body) });
-        res.end(body);
-      };
-    server.answer = plain('{"size":1}');
-    const url = `${server.url}/checkpoint`;
-    const read = await request(url, {}, http);
-    assert.equal(
-      (await readBodyBytes(read, { what: 'checkpoint', url, limit: 100 })).toString(),
-      '{"size":1}',
-    );
-    assert.equal(await read.text(), '', 'read by the client: nothing more to read');
-    const standard = await request(url, {}, http);
-    assert.equal(await standard.text(), '{"size":1}');
-    // Cancelled before anything read it (a refused status): the connection's answer is dropped,
-    // and the next request is answered in full.
-    const cancelled = await logFetch(url);
-    await cancelled.body?.cancel();
-    assert.equal(await (await logFetch(url)).text(), '{"size":1}');
-  });
-
-  it('a body cut off by the server is a retryable failure naming the answer, not a short read', async () => {
-    server.answer = (_req, res) => {
-      res.writeHead(200, { 'content-length': '1000' });
-      res.write(Buffer.alloc(100, 0x61));
-      setTimeout(() => res.socket?.destroy(), 20);
-    };
-    const url = `${server.url}/cut`;
-    const res = await request(url, {}, http);
-    await assert.rejects(
-      readBodyBytes(res, { what: 'entry bundle 0', url, limit: 10_000 }),
-      (err: unknown) => {
-        assert.ok(err instanceof DependencyError, String(err));
-        assert.equal(err.retryable, true);
-        assert.match(err.message, /reading the entry bundle 0 at .*\/cut failed/);
-        return true;
-      },
-    );
-  });
-
   it('in a scan, a gzipped answer counts at its inflated size, and one past half the budget is refused', async () => {
     const bundle = randomBytes(200_000);
     const gzipped = gzipSync(bundle);
