@@ -227,6 +227,25 @@ describe('logFetch: gzipped log answers, inflated at once by the client', () => 
     );
   });
 
+  it('a body cut off by the server is a retryable failure naming the answer, not a short read', async () => {
+    server.answer = (_req, res) => {
+      res.writeHead(200, { 'content-length': '1000' });
+      res.write(Buffer.alloc(100, 0x61));
+      setTimeout(() => res.socket?.destroy(), 20);
+    };
+    const url = `${server.url}/cut`;
+    const res = await request(url, {}, http);
+    await assert.rejects(
+      readBodyBytes(res, { what: 'entry bundle 0', url, limit: 10_000 }),
+      (err: unknown) => {
+        assert.ok(err instanceof DependencyError, String(err));
+        assert.equal(err.retryable, true);
+        assert.match(err.message, /reading the entry bundle 0 at .*\/cut failed/);
+        return true;
+      },
+    );
+  });
+
   it('in a scan, a gzipped answer counts at its inflated size, and one past half the budget is refused', async () => {
     const bundle = randomBytes(200_000);
     const gzipped = gzipSync(bundle);
