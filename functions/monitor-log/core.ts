@@ -57,6 +57,7 @@ import {
   type MonitorState,
   type MonitorStateStore,
   NO_LOG_RUN_DOCUMENT,
+  type PendingFault,
   type PreviousTree,
 } from './state.ts';
 
@@ -189,9 +190,11 @@ export async function runMonitor(deps: MonitorDeps): Promise<MonitorRunResult> {
   for (const config of deps.logs) {
     const result = emptyResult(config.name);
     try {
-      await withRunLease(deps, config.name, result, (state, runner) =>
-        monitorOneLog(deps, matcher, config, result, state, runner),
-      );
+      await withRunLease(deps, config.name, result, async (state, runner) => {
+        const view: RunView = { checked: false, pendingLeft: false };
+        await monitorOneLog(deps, matcher, config, result, state, runner, view);
+        settlePendingFault(result, view);
+      });
     } catch (error) {
       // A dependency failed (log unreachable, Firestore down): what was done so far stays done.
       result.outcome = 'failed';
@@ -429,6 +432,64 @@ function checkpointOf(note: string): VerifiedCheckpoint {
 }
 
 /**
+ * The log's frozen-tree listing as a run read it, indexed by origin: each tree the run looks up is
+ * found at once, so a log listing thousands of frozen trees costs a run a pass over its listing,
+ * not one per tree the state remembers.
+ */
+interface FrozenListing {
+  trees: FrozenTree[];
+  /** Where each named tree is in `trees` (the first time it is listed, as a search would find it). */
+  at: ReadonlyMap<string, number>;
+  /** The sizes of the trees listed without a name. */
+  unnamedSizes: ReadonlySet<number>;
+}
+
+function indexListing(trees: FrozenTree[]): FrozenListing {
+  const at = new Map<string, number>();
+  const unnamedSizes = new Set<number>();
+  trees.forEach((t, i) => {
+    if (t.origin === undefined) unnamedSizes.add(t.size);
+    else if (!at.has(t.origin)) at.set(t.origin, i);
+  });
+  return { trees, at, unnamedSizes };
+}
+
+/**
+ * What a run reads of the log once, for every tree it moves through (monitorOneLog takes up the
+ * tree after a frozen one it finished in the same run): the log's newest checkpoint and its listing
+ * of frozen trees, each listed head verified once (read again for each tree, a run through k frozen
+ * trees of a log listing n verified k × n heads), and what the listing-wide checks (trees appeared,
+ * finished trees, pending trees), done once per run, leave for the run's outcome.
+ */
+interface RunView {
+  /** Read by the run's first tree (undefined until then). */
+  latest?: VerifiedCheckpoint;
+  /** Read when first asked for (from the same log info as `latest`, on a Rekor v1 log). */
+  listing?: () => Promise<FrozenListing>;
+  /** The listing-wide checks are done: the trees the run moves through next are held to the same listing. */
+  checked: boolean;
+  /** A pending tree has more to scan, or could not be read now: the run is partial. */
+  pendingLeft: boolean;
+  /** A pending tree failed a log integrity check, alerted: the run ends so whatever the followed tree's scan. */
+  pendingFault?: { outcome: LogOutcome; error: unknown };
+}
+
+/**
+ * The outcomes a pending tree's integrity fault overrides: the run checked the followed tree, not
+ * the whole log. A run that failed, or lost its log to another, says so instead.
+ */
+const OVERRIDDEN_BY_PENDING_FAULT: ReadonlySet<LogOutcome> = new Set(['scanned', 'partial', 'fanned-out']);
+
+/** Ends `result` as the integrity fault of a pending tree says, if the run found one. */
+function settlePendingFault(result: LogRunResult, view: RunView): void {
+  const fault = view.pendingFault;
+  if (fault !== undefined && OVERRIDDEN_BY_PENDING_FAULT.has(result.outcome)) {
+    result.outcome = fault.outcome;
+    result.error = fault.error;
+  }
+}
+
+/**
  * One run scans a log at a time: the run lease is taken in the log's state with its version-checked
  * save (released when the run ends, expiring after the time budget and a margin if the instance
  * dies), so two runs never match and alert on the same entries. A first run has no state to hold a
@@ -524,6 +585,8 @@ async function monitorOneLog(
   result: LogRunResult,
   loaded: MonitorState | undefined,
   runner: RunLease,
+  /** What the run read of the log, shared by the trees it moves through (see the end). */
+  view: RunView,
   started?: number,
   /** Trees this run has scanned to their end before taking up the next (see the end). */
   visited?: Set<string>,
@@ -575,10 +638,6 @@ async function monitorOneLog(
     });
     return true;
   };
-  // The log's frozen trees, read once however many places below need them.
-  let frozenList: Promise<FrozenTree[]> | undefined;
-  const frozenTrees = () => (frozenList ??= log.frozenTrees!());
-
   let state = loaded;
   let trusted = state ? checkpointOf(state.checkpoint) : undefined;
   // A run that takes up the next tree of a sharded log (below) reports where it started.
@@ -586,15 +645,25 @@ async function monitorOneLog(
   if (outermost) result.from = state?.cursor;
   const scannedBefore = result.scanned;
 
-  let head: VerifiedCheckpoint;
-  try {
-    head = await log.getCheckpoint();
-  } catch (err) {
-    if (isIntegrityFailure(err)) return integrityFailure(err, trusted);
-    throw err;
+  // The log's newest checkpoint and its frozen trees are read once per run, the listing when first
+  // needed, however many trees the run moves through and places below need them.
+  if (view.latest === undefined) {
+    try {
+      view.latest = await log.getCheckpoint();
+    } catch (err) {
+      if (isIntegrityFailure(err)) return integrityFailure(err, trusted);
+      throw err;
+    }
+    const readListing = log.frozenTrees?.bind(log);
+    if (readListing !== undefined) {
+      let listed: Promise<FrozenListing> | undefined;
+      view.listing = () => (listed ??= readListing().then(indexListing));
+    }
   }
+  const { latest } = view;
+  const frozenListing = view.listing;
+  let head = latest;
   result.treeSize = head.size;
-  const latest = head;
 
   const save = async (next: MonitorState): Promise<boolean> => {
     const ok = await deps.store.save({ ...next, updatedAt: new Date(now()).toISOString() }, state?.version);
@@ -623,9 +692,9 @@ async function monitorOneLog(
   // tree head. A tree being scanned that is now frozen is finished first, to that head (proven
   // consistent with what was verified of it); then the trees after it are scanned in order.
   let rotation: TreeRotation | undefined;
-  if (state !== undefined && state.origin !== head.origin && log.frozenTrees !== undefined) {
-    const frozen = await frozenTrees();
-    const at = frozen.findIndex((t) => t.origin === state!.origin);
+  if (state !== undefined && state.origin !== head.origin && frozenListing !== undefined) {
+    const { trees: frozen, at: listedAt } = await frozenListing();
+    const at = listedAt.get(state.origin) ?? -1;
     if (at >= 0) {
       const old = frozen[at]!;
       const contradiction = listedBelowVerified(old, trusted!);
@@ -709,7 +778,8 @@ async function monitorOneLog(
       result.outcome = 'failed';
       return result;
     }
-    result.trees = [...(result.trees ?? [state.origin]), head.origin];
+    result.trees ??= [state.origin];
+    result.trees.push(head.origin);
     // Never below what was verified of it: its listed size is the log's unsigned word.
     const oldSize = leftTreeSize(state, rotation);
     logger.warn('the log moved to another tree; following it', {
@@ -735,8 +805,10 @@ async function monitorOneLog(
       cursor: state.cursor,
       ...(done ? {} : { pending: { size: oldSize } }),
     };
-    const passedOver = (rotation?.passedOver ?? []).flatMap((t): PreviousTree[] =>
-      t.origin !== undefined && t.size > 0 && !state!.previousShards.some((s) => s.origin === t.origin)
+    const passed = rotation?.passedOver ?? [];
+    const remembered = new Set(passed.length > 0 ? state.previousShards.map((s) => s.origin) : []);
+    const passedOver = passed.flatMap((t): PreviousTree[] =>
+      t.origin !== undefined && t.size > 0 && !remembered.has(t.origin)
         ? [{ origin: t.origin, checkpoint: '', cursor: 0, pending: { size: t.size } }]
         : [],
     );
@@ -767,7 +839,11 @@ async function monitorOneLog(
         where: ctx.where,
         stalledAfterMs: config.stalledAfterMs ?? DEFAULT_STALLED_AFTER_MS,
         now: now(),
-        known: await knownTrees(loaded, latest, log.frozenTrees !== undefined ? frozenTrees : undefined),
+        known: await knownTrees(
+          loaded,
+          latest,
+          frozenListing !== undefined ? async () => (await frozenListing()).trees : undefined,
+        ),
         raise: ctx.raise,
         resolve: (key, reason) => deps.alerts.resolve(key, reason),
         save: (g) => save({ ...state!, growth: g }),
@@ -789,22 +865,42 @@ async function monitorOneLog(
   // neither left nor passed over was kept out of sight until now, and is alerted (HIGH) once. It is
   // not scanned: how much history it holds is the log's word (a log that hides a tree from every
   // reader cannot be caught by one monitor at all; one that shows it can).
-  if (deps.from === undefined && log.frozenTrees !== undefined) {
+  // This check, and the two on finished and pending trees below, hold the state to the log's listing
+  // once per run: the trees the run moves through next are held to the same listing, which they
+  // were found in, and the trees they take the monitor past are new to the state, not to it.
+  const listingChecks = deps.from === undefined && frozenListing !== undefined && !view.checked;
+  if (listingChecks) {
     // Trees listed after the one being followed (a frozen one whose tail is scanned now) are the
     // ones the monitor moves through next, not history kept out of sight.
-    const all = await frozenTrees();
-    const at = all.findIndex((t) => t.origin === state!.origin);
+    const { trees: all, at: listedAt } = await frozenListing();
+    const at = listedAt.get(state!.origin) ?? -1;
     const shown = (at >= 0 ? all.slice(0, at) : all).flatMap((t) =>
       t.origin !== undefined && t.checkpoint !== undefined && t.checkpoint.size > 0
         ? [{ origin: t.origin, size: t.size, checkpoint: t.checkpoint }]
         : [],
     );
     const recorded = state!.listedFrozen;
+    const seen = new Set(recorded);
     const followed = new Set([state!.origin, ...state!.previousShards.map((s) => s.origin)]);
-    const appeared =
-      recorded === undefined
-        ? []
-        : shown.filter((t) => !recorded.includes(t.origin) && !followed.has(t.origin));
+    // Listed now and not recorded before, in the listing's order; the state records as many as it
+    // has room for. Past that a tree is no longer told from one listed before, and is not alerted:
+    // otherwise every tree listed past the room, from the first run on, would be alerted each run.
+    const fresh: typeof shown = [];
+    for (const t of shown) {
+      if (seen.has(t.origin)) continue;
+      seen.add(t.origin);
+      fresh.push(t);
+    }
+    const room = Math.max(0, MAX_LISTED_FROZEN - (recorded?.length ?? 0));
+    const kept = fresh.slice(0, room);
+    const appeared = recorded === undefined ? [] : kept.filter((t) => !followed.has(t.origin));
+    const untold = fresh.slice(room).filter((t) => !followed.has(t.origin)).length;
+    if (recorded !== undefined && untold > 0) {
+      logger.warn(
+        `the log lists more frozen trees than the monitor remembers (${MAX_LISTED_FROZEN}): those past it are not checked for having been kept out of sight`,
+        { untold },
+      );
+    }
     for (const tree of appeared) {
       if (!(await ctx.raise(frozenTreeAppearedAlert(ctx.where, tree)))) {
         result.outcome = 'failed';
@@ -818,11 +914,8 @@ async function monitorOneLog(
         },
       );
     }
-    const origins = [...new Set([...(recorded ?? []), ...shown.map((t) => t.origin)])].slice(
-      0,
-      MAX_LISTED_FROZEN,
-    );
-    if (recorded === undefined || origins.length !== recorded.length) {
+    if (recorded === undefined || kept.length > 0) {
+      const origins = [...(recorded ?? []), ...kept.map((t) => t.origin)];
       if (!(await save({ ...state!, listedFrozen: origins }))) return result;
     }
   }
@@ -836,17 +929,17 @@ async function monitorOneLog(
   // read that fails has failed the run before this) is the log dropping closed history: HIGH, once,
   // remembered in the state (`vanished`) until the log lists it again. A tree the log lists without
   // a name, of the finished tree's size, may be it: that is logged, not alerted.
-  if (deps.from === undefined && log.frozenTrees !== undefined && state!.previousShards.some(isFinished)) {
-    const frozen = await frozenTrees();
+  if (listingChecks && state!.previousShards.some(isFinished)) {
+    const { trees: frozen, at: listedAt, unnamedSizes } = await frozenListing();
     const reopened: PreviousTree[] = [];
     const vanished: PreviousTree[] = [];
     const relisted: PreviousTree[] = [];
     for (const done of state!.previousShards.filter(isFinished)) {
-      const final = frozen.find((t) => t.origin === done.origin);
+      const final = frozen[listedAt.get(done.origin) ?? -1];
       const recorded = checkpointOf(done.checkpoint);
       if (final === undefined) {
         if (done.vanished !== undefined) continue; // alerted when it went
-        if (frozen.some((t) => t.origin === undefined && t.size === recorded.size)) {
+        if (unnamedSizes.has(recorded.size)) {
           logger.warn(
             'a frozen tree the monitor had finished is not listed by name; an unnamed one may be it',
             {
@@ -877,15 +970,10 @@ async function monitorOneLog(
       }
       reopened.push({ ...listed, pending: { size: final.checkpoint.size } });
     }
-    const changed = [
-      ...reopened,
-      ...vanished,
-      ...relisted.filter((r) => !reopened.some((o) => o.origin === r.origin)),
-    ];
-    if (changed.length > 0) {
-      const previousShards = state!.previousShards.map(
-        (s) => changed.find((c) => c.origin === s.origin) ?? s,
-      );
+    // By origin; a tree both listed again and grown is the grown one.
+    const changed = new Map([...relisted, ...vanished, ...reopened].map((c) => [c.origin, c]));
+    if (changed.size > 0) {
+      const previousShards = state!.previousShards.map((s) => changed.get(s.origin) ?? s);
       if (!(await save({ ...state!, previousShards }))) return result;
     }
     if (vanished.length > 0) {
@@ -910,21 +998,75 @@ async function monitorOneLog(
 
   // Trees left unscanned when the monitor moved past them (their heads did not verify then, or the
   // log did not list the tree it left as frozen, so its final size was unknown) are taken up once
-  // the log lists them frozen with heads that verify, oldest first, with at most half of the run's entries, so
-  // the tree being followed is scanned in every run too. One whose entries cannot be read now
-  // stays pending; it does not hold the followed tree back. `pendingLeft`: one has more to scan.
-  let pendingLeft = false;
-  if (
-    deps.from === undefined &&
-    log.frozenTrees !== undefined &&
-    state!.previousShards.some((s) => s.pending)
-  ) {
-    const frozen = await frozenTrees();
+  // the log lists them frozen with heads that verify, oldest first, with at most half of the run's
+  // entries, so the tree being followed is scanned in every run too. A fault in one does not hold
+  // the followed tree back either: one whose entries or proofs cannot be read now stays pending,
+  // and so does one that fails a log integrity check (its head does not extend what was verified of
+  // it, its listing contradicts that, an entry fails its proof), alerted as any such failure and
+  // recorded in its state (pending.fault), tried again by each run. The followed tree is still
+  // scanned then, against a checkpoint that can still be trusted: it was verified under the log's
+  // key and proven consistent with what the monitor verified of that tree before (above; a tree new
+  // to the monitor was alerted as a tree change), and each entry scanned is proven in it. None of
+  // that rests on an older tree, so a fault there is no reason to doubt it, while leaving it
+  // unscanned would hide the signatures made now for as long as the old tree stays faulty. The
+  // run's outcome is still the fault's (settlePendingFault).
+  if (listingChecks && state!.previousShards.some((s) => s.pending)) {
+    const { trees: frozen, at: listedAt } = await frozenListing();
+    /** Records why the pending tree `origin` stays pending; false when another run won. */
+    const recordFault = (origin: string, fault: PendingFault) =>
+      save({
+        ...state!,
+        previousShards: state!.previousShards.map(
+          (s): PreviousTree =>
+            s.origin === origin && s.pending !== undefined ? { ...s, pending: { ...s.pending, fault } } : s,
+        ),
+      });
+    /**
+     * Alerts a pending tree's integrity failure and records it on the tree, which stays pending;
+     * true: the run goes on. False when it must end here: the alert was not recorded (the run ends
+     * as any integrity failure whose alert is not, and the next run raises it), or another run took
+     * the log over.
+     */
+    const pendingFault = async (
+      left: PreviousTree,
+      err: SigsentryError,
+      older: VerifiedCheckpoint | undefined,
+      newer?: VerifiedCheckpoint,
+    ): Promise<boolean> => {
+      let alert = '';
+      let recorded = false;
+      const raise = async (a: Parameters<typeof ctx.raise>[0]) => {
+        alert = a.key ?? a.kind;
+        recorded = await ctx.raise(a);
+        return recorded;
+      };
+      await raiseIntegrityFailure({ where: ctx.where, result, raise }, err, older, newer);
+      if (!recorded) return false;
+      view.pendingFault ??= { outcome: result.outcome, error: err };
+      const current = state!.previousShards.find((s) => s.origin === left.origin)?.pending?.fault;
+      logger.error(
+        'a frozen tree left unscanned failed a log integrity check (alerted): it stays pending, and the followed tree is scanned',
+        {
+          origin: left.origin,
+          cursor: left.cursor,
+          size: left.pending?.size,
+          alert,
+          since: current?.since,
+          error: err,
+        },
+      );
+      if (current?.error === err.message && current.alert === alert) return true;
+      const since = current?.since ?? new Date(now()).toISOString();
+      return recordFault(left.origin, { since, error: err.message, alert });
+    };
     for (const left of state!.previousShards.filter((s) => s.pending !== undefined)) {
-      const listed = frozen.find((t) => t.origin === left.origin);
+      const listed = frozen[listedAt.get(left.origin) ?? -1];
       const verified = left.checkpoint !== '' ? checkpointOf(left.checkpoint) : undefined;
       const contradiction = listed && verified && listedBelowVerified(listed, verified);
-      if (contradiction) return integrityFailure(contradiction, verified);
+      if (contradiction) {
+        if (!(await pendingFault(left, contradiction, verified))) return result;
+        continue;
+      }
       const final = listed?.checkpoint;
       if (final === undefined) {
         // Named in the HIGH alert that left it; logged each run until it can be proven.
@@ -936,14 +1078,39 @@ async function monitorOneLog(
         });
         continue;
       }
-      if (verified !== undefined && !(await consistent(verified, final))) return result;
+      const unreadable = (err: unknown) => {
+        view.pendingLeft = true;
+        logger.error('a frozen tree left unscanned could not be read; it stays pending', {
+          origin: left.origin,
+          error: err,
+        });
+      };
+      if (verified !== undefined) {
+        try {
+          await log.verifyConsistency(verified, final);
+        } catch (err) {
+          if (!isIntegrityFailure(err)) {
+            unreadable(err);
+            continue;
+          }
+          if (!(await pendingFault(left, err, verified, final))) return result;
+          continue;
+        }
+      }
+      // A batch scanned clears a fault recorded before: the tree is being taken up.
       const record = (cursor: number) =>
         save({
           ...state!,
           previousShards: state!.previousShards.map((s): PreviousTree => {
             if (s.origin !== left.origin) return s;
-            const { pending: _, ...rest } = s;
-            return { ...(cursor >= final.size ? rest : s), checkpoint: final.note, cursor };
+            const { pending, ...rest } = s;
+            const still = pending !== undefined && cursor < final.size;
+            return {
+              ...rest,
+              ...(still ? { pending: { size: pending.size } } : {}),
+              checkpoint: final.note,
+              cursor,
+            };
           }),
         });
       const allowed = Math.floor(limits.maxEntriesPerRun / 2) - (result.scanned - scannedBefore);
@@ -952,14 +1119,13 @@ async function monitorOneLog(
       try {
         end = await scanRange(ctx, final, left.cursor, to, record);
       } catch (err) {
-        pendingLeft = true;
-        logger.error('a frozen tree left unscanned could not be read; it stays pending', {
-          origin: left.origin,
-          error: err,
-        });
+        unreadable(err);
         continue;
       }
-      if (end.kind === 'integrity') return integrityFailure(end.error, final, final);
+      if (end.kind === 'integrity') {
+        if (!(await pendingFault(left, end.error, final, final))) return result;
+        continue;
+      }
       if (end.kind === 'lost-race') return result;
       if (end.kind === 'alert-not-recorded') {
         result.outcome = 'failed';
@@ -970,7 +1136,7 @@ async function monitorOneLog(
         return result;
       }
       if (end.cursor < final.size) {
-        pendingLeft = true;
+        view.pendingLeft = true;
         continue;
       }
       if (left.cursor >= final.size && !(await record(final.size))) return result;
@@ -981,6 +1147,7 @@ async function monitorOneLog(
       });
     }
   }
+  view.checked ||= listingChecks;
 
   // A backfill rescans; it never moves the cursor forward, which would leave the entries between
   // unscanned with nothing saying so. One past the tree's end is refused even with the cursor
@@ -1099,10 +1266,10 @@ async function monitorOneLog(
         const { from: _, ...next } = deps;
         next.limits = { ...deps.limits, maxEntriesPerRun: left };
         const scanned = new Set(visited).add(head.origin);
-        return monitorOneLog(next, matcher, config, result, state, runner, ctx.started, scanned);
+        return monitorOneLog(next, matcher, config, result, state, runner, view, ctx.started, scanned);
       }
       // A pending tree with more to scan (or not readable this time) is left to the next run.
-      if (pendingLeft && result.outcome === 'scanned') result.outcome = 'partial';
+      if (view.pendingLeft && result.outcome === 'scanned') result.outcome = 'partial';
       return result;
   }
 }

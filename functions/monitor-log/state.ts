@@ -83,7 +83,7 @@ export interface PreviousTree {
    * tells. Once the log lists it frozen with a head that verifies (and extends `checkpoint`), it is
    * scanned to that head and this is dropped (core.ts).
    */
-  pending?: { size: number };
+  pending?: { size: number; fault?: PendingFault };
   /**
    * Set instead of `pending` when an operator gave the tree up (abandon-tree.ts): from `cursor`
    * on, at least `size` entries, it is never scanned; `reason` is theirs.
@@ -97,6 +97,22 @@ export interface PreviousTree {
    * tree found missing is alerted once then.
    */
   vanished?: string;
+}
+
+/**
+ * Why a pending tree the log lists frozen with a head that verifies is still pending: taking it up
+ * failed a log integrity check (its head does not extend what was verified of it, its listing
+ * contradicts that, or an entry of its tail fails its proof), which was alerted (CRITICAL,
+ * deduplicated by the alert's key). Each run tries the tree again and scans the followed tree
+ * meanwhile; dropped once a batch of its tail is scanned.
+ */
+export interface PendingFault {
+  /** When a run first found it (the run's clock). */
+  since: string;
+  /** The failure, as the latest run found it. */
+  error: string;
+  /** The key of the alert raised for it. */
+  alert: string;
 }
 
 /**

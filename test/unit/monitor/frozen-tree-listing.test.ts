@@ -122,7 +122,10 @@ describe('a frozen tree listed below the checkpoint verified of it', () => {
       String(alerts.ofKind('log-inconsistent')[0]?.evidence.verifierOutput),
       /at 3 entries, fewer than the 4/,
     );
-    assert.deepEqual(store.states.get('rekor')?.previousShards[0]?.pending, { size: 4 }, 'still pending');
+    const pending = store.states.get('rekor')?.previousShards[0]?.pending;
+    assert.equal(pending?.size, 4, 'still pending');
+    assert.match(pending?.fault?.error ?? '', /at 3 entries, fewer than the 4/, 'and its state says why');
+    assert.equal(pending?.fault?.alert, 'log-inconsistent:rekor');
 
     await run();
     assert.deepEqual(

@@ -12,9 +12,13 @@ import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { runMonitor } from '../../../functions/monitor-log/core.ts';
 import { resolveIdentities } from '../../../functions/monitor-log/identities.ts';
+import type { FrozenTree, MonitoredLog } from '../../../functions/monitor-log/log-source.ts';
 import { type RekorV1Reader, RekorV1Source } from '../../../functions/monitor-log/rekor-v1-source.ts';
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
+import { formatCheckpointBody } from '../../../functions/tlog/checkpoint/checkpoint.ts';
+import { rekorV1NoteSigner } from '../../../functions/tlog/checkpoint/keys.ts';
+import { signNote, type VerifiedCheckpoint } from '../../../functions/tlog/checkpoint/verify.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
 import { clientWithShardListings, startTestLog } from '../../helpers/rekor.ts';
@@ -91,5 +95,50 @@ describe('a frozen tree the log lists only after the monitor started', () => {
     } finally {
       await log.stop();
     }
+  });
+});
+
+describe('a log listing more frozen trees than the state remembers (1,000)', () => {
+  it('those past it are not told from trees listed before: never alerted as appeared, run after run', async () => {
+    // A log as the monitor reads it (heads taken as verified): 1,002 frozen trees, an empty active one.
+    const signer = rekorV1NoteSigner('log', theirs.privateKey);
+    const head = (origin: string, size: number): VerifiedCheckpoint => {
+      const checkpoint = { origin, size, rootHash: Buffer.alloc(32, size), extensions: [] };
+      return { ...checkpoint, note: signNote(formatCheckpointBody(checkpoint), signer) };
+    };
+    const frozen: FrozenTree[] = Array.from({ length: 1002 }, (_, i) => ({
+      origin: `log - ${i}`,
+      size: 1,
+      checkpoint: head(`log - ${i}`, 1),
+    }));
+    const log: MonitoredLog = {
+      url: 'https://log.example',
+      getCheckpoint: async () => head('log - active', 0),
+      verifyConsistency: async () => {},
+      frozenTrees: async () => frozen,
+      readEntries: async () => [],
+    };
+    const store = new MemoryMonitorStore();
+    const alerts = new MemoryAlertSink();
+    const identities = await resolveIdentities([{ type: 'publicKey', pem: pemOf(ours.publicKey) }], () =>
+      Promise.reject(new Error('no KMS')),
+    );
+    const run = () =>
+      runMonitor({
+        logs: [{ name: 'many', log }],
+        store,
+        alerts,
+        records: new StaticSigningRecordLookup(),
+        identities,
+        logger: createMemoryLogger(),
+      });
+    const first = await run();
+    assert.equal(first.ok, true, JSON.stringify(first));
+    assert.equal(store.states.get('many')?.listedFrozen?.length, 1000);
+    for (let i = 0; i < 2; i++) {
+      const later = await run();
+      assert.equal(later.ok, true, JSON.stringify(later));
+    }
+    assert.deepEqual(alerts.raised, []);
   });
 });

@@ -210,6 +210,25 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
     assert.equal(store.states.get('rekor')?.previousShards.length, 2);
   });
 
+  it('a run through several trees reads the log info, and verifies the heads it lists, once', async () => {
+    const { inLast } = await threeTrees();
+    let infoReads = 0;
+    const counting: RekorV1Reader = {
+      getLogInfo: () => {
+        infoReads++;
+        return client.getLogInfo();
+      },
+      verifyConsistency: (a, b) => client.verifyConsistency(a, b),
+      verifySignedEntryTimestamp: (e) => client.verifySignedEntryTimestamp(e),
+      scanEntries: (start, end, keep) => client.scanEntries(start, end, keep),
+    };
+    const result = await runMonitor(depsWith({ batchSize: 4 }, undefined, counting));
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.equal(result.logs[0]?.trees?.length, 3, 'the tail, the middle tree, the active one');
+    assert.ok(alerts.ofKind('rogue-signature').some((a) => a.evidence.logIndex === inLast.logIndex));
+    assert.equal(infoReads, 1, 'one read (each listed head verified once), not one per tree');
+  });
+
   it('a tail too large for one run is fanned out against the frozen head; shard instances scan it, then the run moves on', async () => {
     await run();
     const owned = await appendBacklog();
@@ -479,6 +498,55 @@ describe('a Rekor v1 shard rotation while the monitor follows the log', () => {
     assert.equal(result.logs[0]?.outcome, 'partial', JSON.stringify(result));
     assert.ok(alerts.ofKind('rogue-signature').some((a) => a.evidence.logIndex === inActive.logIndex));
     assert.deepEqual(store.states.get('rekor')?.previousShards[1]?.pending, { size: 3 });
+  });
+
+  it('a pending tree whose tail fails its proofs: CRITICAL, it stays pending saying why, and the followed tree is scanned in the same run', async () => {
+    const { inMiddle } = await passOverMiddle();
+    const middle = store.states.get('rekor')!.previousShards[1]!.origin;
+    const inActive = await append(ours);
+    // The log serves the pending tree's owned entry rewritten: it fails its inclusion proof.
+    log.rekor.faults.set({ rewriteEntry: inMiddle.logIndex });
+    const logger = createMemoryLogger();
+    const faulty = await runMonitor({ ...depsWith({ batchSize: 4 }), logger });
+    assert.equal(faulty.logs[0]?.outcome, 'log-inconsistent', JSON.stringify(faulty));
+    const [inconsistent] = alerts.ofKind('log-inconsistent');
+    assert.equal(inconsistent?.severity, 'CRITICAL');
+    const rogue = () => alerts.ofKind('rogue-signature').map((a) => a.evidence.logIndex);
+    assert.ok(rogue().includes(inActive.logIndex), 'the followed tree is scanned in the same run');
+    assert.ok(!rogue().includes(inMiddle.logIndex));
+    assert.equal(store.states.get('rekor')?.cursor, 2, 'the followed tree scanned to its end');
+    const left = store.states.get('rekor')!.previousShards[1]!;
+    assert.equal(left.origin, middle);
+    assert.equal(left.cursor, 0);
+    assert.equal(left.pending?.size, 3, 'it stays pending');
+    assert.equal(left.pending?.fault?.error, inconsistent?.evidence.verifierOutput, 'its state says why');
+    assert.equal(left.pending?.fault?.alert, 'log-inconsistent:rekor');
+    const since = left.pending?.fault?.since;
+    assert.ok(
+      logger.entries.some(
+        (l) =>
+          l.severity === 'ERROR' &&
+          l['origin'] === middle &&
+          /failed a log integrity check .*it stays pending, and the followed tree is scanned/.test(l.message),
+      ),
+      'an ERROR names the tree',
+    );
+
+    // Still faulty: the same alert (one record), the tree still pending since then, the followed tree scanned.
+    const later = await append(ours);
+    const again = await run();
+    assert.equal(again.logs[0]?.outcome, 'log-inconsistent', JSON.stringify(again));
+    assert.equal(alerts.ofKind('log-inconsistent').length, 1);
+    assert.ok(rogue().includes(later.logIndex));
+    assert.equal(store.states.get('rekor')!.previousShards[1]!.pending?.fault?.since, since);
+
+    // Served honestly again: the tail is scanned, and the tree is no longer pending.
+    log.rekor.faults.clear();
+    const honest = await run();
+    assert.equal(honest.ok, true, JSON.stringify(honest));
+    assert.ok(rogue().includes(inMiddle.logIndex));
+    const done = store.states.get('rekor')!.previousShards[1]!;
+    assert.deepEqual([done.cursor, done.pending], [3, undefined]);
   });
 
   it('a tree passed over is kept under its listed tree ID, whatever origin its unverified head claims', async () => {

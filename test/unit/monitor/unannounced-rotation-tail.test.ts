@@ -11,7 +11,7 @@ import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { loadKeys } from '../../../emulators/rekor/keys.ts';
 import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
-import { InvalidInputError } from '../../../functions/errors.ts';
+import { DependencyError, InvalidInputError } from '../../../functions/errors.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { abandonPendingTree } from '../../../functions/monitor-log/abandon-tree.ts';
 import { logTreeChangedAlert } from '../../../functions/monitor-log/alerts.ts';
@@ -149,9 +149,11 @@ describe('the tail of a tree left by a move the log does not announce', () => {
     assert.equal((await run()).logs[0]?.scanned, 0, 'nothing scanned twice');
   });
 
-  it('a later frozen head that does not extend what was verified is log-inconsistent, and the tree stays pending', async () => {
-    const { inTail } = await grownThenMoved();
+  it('a later frozen head that does not extend what was verified is log-inconsistent, and the tree stays pending; the new tree is scanned meanwhile', async () => {
+    const { inTail, inNew } = await grownThenMoved();
     assert.equal((await runUnlisted()).ok, true);
+    // Signed with an owned key in the tree followed now, while the old one is listed forked.
+    const meanwhile = await append(ours);
     // The old tree listed with a final head the log's key signed over another history: a fork.
     const signer = rekorV1NoteSigner('127.0.0.1', loadKeys(log.dataDir).v1);
     const forked = clientWithShardListings(log.rekor, (shards) => {
@@ -171,10 +173,53 @@ describe('the tail of a tree left by a move the log does not announce', () => {
       String(alerts.ofKind('log-inconsistent')[0]?.evidence.verifierOutput),
       /size 15 does not extend size 10/,
     );
-    assert.deepEqual(store.states.get('rekor')?.previousShards[0]?.pending, { size: 10 });
-    assert.equal(store.states.get('rekor')?.previousShards[0]?.cursor, 10, 'nothing read against it');
+    const left = store.states.get('rekor')?.previousShards[0];
+    assert.equal(left?.pending?.size, 10);
+    assert.match(left?.pending?.fault?.error ?? '', /size 15 does not extend size 10/, 'its state says why');
+    assert.equal(left?.cursor, 10, 'nothing read against it');
     assert.ok(!alerts.ofKind('rogue-signature').some((a) => a.evidence.logIndex === inTail.logIndex));
+    assert.deepEqual(
+      alerts.ofKind('rogue-signature').map((a) => a.evidence.logIndex),
+      [inNew.logIndex, meanwhile.logIndex],
+      'the followed tree is scanned in the same run',
+    );
+    assert.ok(
+      logger.entries.some(
+        (l) =>
+          l.severity === 'ERROR' &&
+          /failed a log integrity check .*it stays pending/.test(l.message) &&
+          l['origin'] === left?.origin,
+      ),
+      'an ERROR names the tree',
+    );
   });
+  it('a consistency proof for it that cannot be read now: it stays pending, and the new tree is scanned meanwhile', async () => {
+    const { inTail, inNew } = await grownThenMoved();
+    assert.equal((await runUnlisted()).ok, true);
+    const origin = store.states.get('rekor')!.previousShards[0]!.origin;
+    const meanwhile = await append(ours);
+    const noProof: RekorV1Reader = {
+      getLogInfo: () => client.getLogInfo(),
+      verifyConsistency: (a, b) =>
+        a.origin === origin
+          ? Promise.reject(new DependencyError('rekor', 'consistency proof: connection reset'))
+          : client.verifyConsistency(a, b),
+      verifySignedEntryTimestamp: (e) => client.verifySignedEntryTimestamp(e),
+      scanEntries: (start, end, keep) => client.scanEntries(start, end, keep),
+    };
+    const result = await run(noProof);
+    assert.equal(result.logs[0]?.outcome, 'partial', JSON.stringify(result));
+    assert.deepEqual(
+      alerts.ofKind('rogue-signature').map((a) => a.evidence.logIndex),
+      [inNew.logIndex, meanwhile.logIndex],
+    );
+    assert.deepEqual(store.states.get('rekor')?.previousShards[0]?.pending, { size: 10 }, 'no fault: a read');
+    assert.equal(alerts.ofKind('log-inconsistent').length, 0);
+
+    assert.equal((await run()).ok, true);
+    assert.ok(alerts.ofKind('rogue-signature').some((a) => a.evidence.logIndex === inTail.logIndex));
+  });
+
   it('abandoned by an operator: no longer pending nor warned about, its tail never scanned, the reason kept', async () => {
     const { inNew } = await grownThenMoved();
     assert.equal((await runUnlisted()).ok, true);
