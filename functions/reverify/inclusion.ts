@@ -8,7 +8,9 @@
  * checkpoint: a proof for that tree, or for another proven consistent with it (a replayed answer
  * from a forked tree, a split view, fails that), which places it at its own log index (less the
  * tree's first log index on a sharded log): a proof for the same body at another leaf does not
- * prove this entry. Its body must still hash to what was verified.
+ * prove this entry. On a log whose info lists no shards, that first index is not known (it may be
+ * an offset the log does not list), and every entry of the pass must be proven at the same one.
+ * Its body must still hash to what was verified.
  *
  * Its integration time must be the one verified. An entry the log leaves out of its answer is lost
  * only if the pass's checkpoint holds it; beyond that checkpoint it is asked again (retryable).
@@ -66,6 +68,17 @@ interface CheckedEntry {
 interface HoldingTree {
   tree: VerifiedCheckpoint;
   indexOffset: number;
+  /**
+   * Whether `indexOffset` is known: the log info lists shards, whose sizes give it. Otherwise it is
+   * 0 by default, and the tree may start at an offset the info does not list.
+   */
+  listed: boolean;
+}
+
+/** The global log index of a tree's first entry implied by an entry's proof, and that entry's. */
+interface ImpliedOffset {
+  offset: number;
+  index: number;
 }
 
 interface ProvenTree {
@@ -92,6 +105,16 @@ export class InclusionRechecker {
    * entries across its shards, its checkpoints count within a tree.
    */
   #offset = 0;
+  /**
+   * Whether the log info lists shards, so #offset is their sizes summed; otherwise #offset is 0 by
+   * default, and the log may number its entries from an offset it does not list.
+   */
+  #offsetListed = false;
+  /**
+   * By tree origin, on a log that lists no shards: the first index implied (its entry's log index
+   * less its proof's index) by an entry proven in that tree this pass, which every other must share.
+   */
+  readonly #implied = new Map<string, ImpliedOffset>();
   /**
    * Global log index one past the checkpoint's last entry: the log has made no claim yet about an
    * entry at or beyond it (logged since the pass read the info, perhaps in a tree the pass has not
@@ -246,6 +269,7 @@ export class InclusionRechecker {
       const current = this.#client.getLogInfo().then(
         (info) => {
           this.#offset = info.indexOffset;
+          this.#offsetListed = info.inactiveShards.length > 0;
           this.#end = info.indexOffset + info.checkpoint.size;
           this.#shards = info.inactiveShards;
           return info.checkpoint;
@@ -298,9 +322,13 @@ export class InclusionRechecker {
    * LogIntegrityError, so the signature is not called valid on the log's word alone.
    */
   #treeHolding(index: number, current: VerifiedCheckpoint): HoldingTree {
-    if (index >= this.#offset) return { tree: current, indexOffset: this.#offset };
+    if (index >= this.#offset) {
+      return { tree: current, indexOffset: this.#offset, listed: this.#offsetListed };
+    }
     const shard = this.#shards.find((s) => index >= s.indexOffset && index < s.indexOffset + s.treeSize);
-    if (shard?.checkpoint !== undefined) return { tree: shard.checkpoint, indexOffset: shard.indexOffset };
+    if (shard?.checkpoint !== undefined) {
+      return { tree: shard.checkpoint, indexOffset: shard.indexOffset, listed: true };
+    }
     if (shard === undefined) {
       throw new DependencyError(
         'rekor',
@@ -319,11 +347,11 @@ export class InclusionRechecker {
    * Verifies `entry` (its signed entry timestamp, its inclusion proof) and proves it included in the
    * tree holding it, `current` (the pass's checkpoint or a frozen shard's final head): its proof is
    * for that tree, or for another (the log grew since, or a replica answered from an older tree)
-   * proven consistent with it, and places it where its log index does (placed). The tree it is now
+   * proven consistent with it, and places it where its log index does (#place). The tree it is now
    * proven in: the larger of the two. LogIntegrityError otherwise.
    */
   async #verifyAgainst(entry: LogEntry, index: number, holding: HoldingTree): Promise<ProvenTree> {
-    const { tree: current, indexOffset } = holding;
+    const current = holding.tree;
     const proof = entry.verification?.inclusionProof;
     const origin = originOf(proof?.checkpoint);
     if (origin !== undefined && origin !== current.origin) {
@@ -346,16 +374,55 @@ export class InclusionRechecker {
     if (proof?.treeSize === current.size) {
       // Proven to the pass's checkpoint itself: the entry's own checkpoint need not be verified.
       this.#client.verifyEntry(entry, index, current);
-      placed(entry, index, indexOffset, current.origin);
+      this.#place(entry, index, holding);
       return treeOf(current);
     }
     // The proof and its signed checkpoint are there and agree (verifyEntry); that tree and the
     // pass's checkpoint must be one history.
     this.#client.verifyEntry(entry, index);
-    placed(entry, index, indexOffset, current.origin);
+    this.#place(entry, index, holding);
     const proven = treeOf(parseCheckpoint(proof!.checkpoint!).checkpoint);
     await this.#consistent(current, proven, { logIndex: index });
     return proven.size > current.size ? proven : treeOf(current);
+  }
+
+  /**
+   * That `entry`'s verified proof places it where its log index does in `holding`'s tree (placed).
+   * A tree whose first log index the log info gives (it lists shards) is held to it. Otherwise the
+   * tree may start at an offset the info does not list (a log the monitor serves through its
+   * `indexOffset` setting, which reverify has not): that offset cannot be known here, so the one an
+   * entry's proof implies (its log index less the proof's index) is taken, if not negative, and every
+   * other entry proven in that tree this pass must imply the same: a misplaced entry (a proof of its
+   * body at another leaf) is still caught, as inconsistent with the others. LogIntegrityError
+   * 'wrong-index' otherwise.
+   */
+  #place(entry: LogEntry, index: number, holding: HoldingTree): void {
+    const origin = holding.tree.origin;
+    const given = entry.verification?.inclusionProof?.logIndex;
+    // Known; or no proof index, or one beyond the entry's log index: at no offset (placed refuses it).
+    if (holding.listed || typeof given !== 'number' || given > index) {
+      placed(entry, index, holding.indexOffset, origin);
+      return;
+    }
+    const implied = index - given;
+    const first = this.#implied.get(origin);
+    if (first === undefined) {
+      this.#implied.set(origin, { offset: implied, index });
+      return;
+    }
+    if (first.offset === implied) return;
+    throw new LogIntegrityError(
+      'wrong-index',
+      `log entry ${index} is proven at index ${given} of tree "${origin}", not at its index ${index - first.offset} in that tree, whose first entry is log index ${first.offset} as log entry ${first.index} is proven (this proof makes it log index ${implied})`,
+      {
+        logIndex: index,
+        indexOffset: first.offset,
+        impliedIndexOffset: implied,
+        offsetFromLogIndex: first.index,
+        treeIndex: index - first.offset,
+        proofTreeIndex: given,
+      },
+    );
   }
 
   #entry(index: number): Promise<CheckedEntry | Error> {
@@ -481,8 +548,8 @@ export class InclusionRechecker {
 /**
  * That `entry`'s inclusion proof (verified: its leaf climbs to the root from the proof's own leaf
  * index) places it where its log index says: that index less `indexOffset`, the global log index of
- * the first entry of the tree it is proven in (0 but on a sharded log). The body is proven included
- * either way; a proof for the same body at another leaf (a duplicate, or an entry the log misplaced)
+ * the first entry of the tree it is proven in (0 but on a sharded log; #place checks a tree whose
+ * offset the log info does not give otherwise). The body is proven included either way; a proof for the same body at another leaf (a duplicate, or an entry the log misplaced)
  * would otherwise stand for the entry at this index. LogIntegrityError 'wrong-index', as the
  * monitor's scan refuses such a proof (monitor-log/rekor-v1-source.ts).
  */

@@ -3,7 +3,9 @@
  * leaf index must be the log index less the global index of its tree's first entry (0 on an
  * unsharded log; the offset of the active tree, or of the frozen shard holding the entry, on a
  * sharded one). A proof for the same body at another leaf (a duplicate entry, or a log misplacing
- * it) climbs to the root all the same, and must not stand for the entry at this index.
+ * it) climbs to the root all the same, and must not stand for the entry at this index. On a log
+ * whose info lists no shards, that offset is not known (the tree may start at one the info does not
+ * list): every entry re-read in a pass must imply the same one.
  */
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
@@ -273,5 +275,127 @@ describe('reverifyOnce on a log misplacing the entries of a signature', () => {
         /^log inclusion re-check failed: log entry (\d+) is proven at index \d+ of tree "[^"]+", not at its index \1 in that tree$/,
       );
     }
+  });
+});
+
+/**
+ * A Rekor v1 log whose tree numbers its entries from global log index `offset`, its info listing no
+ * inactive shards (an older Rekor, or one configured so: the monitor serves it through its
+ * `indexOffset` setting, which reverify has not). Its proofs carry the leaf index within the tree.
+ * `misplaced` serves the entry at a global log index with the (valid) proof of another leaf
+ * holding the same body.
+ */
+function unlistedOffsetLog(offset: number, bodies: string[]) {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const logID = hex(rekorLogId(publicKey));
+  const origin = `${HOST} - 4242`;
+  const leaves = bodies.map((b) => hashLeaf(Buffer.from(b)));
+  const { levels, rootHash, note } = checkpointOf(origin, leaves, privateKey, HOST);
+  const misplaced = new Map<number, number>();
+  const entryAt = (global: number): Record<string, RekorV1Entry> => {
+    const local = global - offset;
+    const leaf = misplaced.get(global) ?? local;
+    assert.equal(bodies[leaf], bodies[local], 'a misplaced proof is for the same body');
+    const body = Buffer.from(bodies[local]!).toString('base64');
+    const integratedTime = 1_700_000_000 + global;
+    const set = sign(
+      'sha256',
+      Buffer.from(canonicalJson({ body, integratedTime, logID, logIndex: global })),
+      privateKey,
+    );
+    return {
+      [`0000000000001092${hex(leaves[local]!)}`]: {
+        body,
+        integratedTime,
+        logID,
+        logIndex: global,
+        verification: {
+          inclusionProof: {
+            checkpoint: note,
+            hashes: inclusionProof(levels, leaf, levels.size).map(hex),
+            logIndex: leaf, // Rekor: the leaf index within the tree
+            rootHash: hex(rootHash),
+            treeSize: levels.size,
+          },
+          signedEntryTimestamp: set.toString('base64'),
+        },
+      } as RekorV1Entry,
+    };
+  };
+  const fetchLog: typeof fetch = async (input, init) => {
+    const path = new URL(String(input)).pathname;
+    if (path === '/api/v1/log') {
+      // No inactiveShards listed: nothing in the info says the tree starts at global index `offset`.
+      return json({ rootHash: hex(rootHash), treeSize: levels.size, signedTreeHead: note, treeID: '4242' });
+    }
+    if (path === '/api/v1/log/entries/retrieve') {
+      const { logIndexes } = JSON.parse(String(init?.body)) as { logIndexes: number[] };
+      return json(logIndexes.map(entryAt));
+    }
+    return new Response('not found', { status: 404 });
+  };
+  const client = new RekorV1Client({ baseUrl: BASE, logKey: publicKey, retries: 0, fetch: fetchLog });
+  const evidence = (global: number): LogEvidence => {
+    const [entry] = Object.values(entryAt(global));
+    return {
+      logId: logID,
+      logIndex: global,
+      integratedTime: entry!.integratedTime,
+      kind: 'hashedrekord',
+      bodyHash: createHash('sha256').update(Buffer.from(entry!.body, 'base64')).digest('hex'),
+      inclusion: ['inclusion-proof'],
+    };
+  };
+  /** A pass: its re-checks of entries (by global index), the proof of leaf `leaf` when given. */
+  const pass = () => {
+    const rechecker = new InclusionRechecker({ client, baseUrl: BASE, fetch: fetchLog });
+    return async (global: number, leaf?: number) => {
+      misplaced.clear();
+      if (leaf !== undefined) misplaced.set(global, leaf);
+      return await rechecker.recheck(evidence(global));
+    };
+  };
+  return { pass, origin };
+}
+
+describe('the inclusion re-check on a log whose tree starts at an offset its info does not list', () => {
+  it('an honest entry at global index OFFSET+1, proven at leaf 1, is re-checked ok (review F3)', async () => {
+    const log = unlistedOffsetLog(1000, ['a', 'b', 'c', 'd']);
+    const result = await log.pass()(1001);
+    assert.equal(result?.ok, true, result?.reason);
+    assert.deepEqual([result?.origin, result?.treeSize], [log.origin, 4]);
+  });
+
+  it('every honest entry of a pass is ok: each implies the same offset', async () => {
+    const log = unlistedOffsetLog(1000, ['a', 'b', 'c', 'd']);
+    const recheck = log.pass();
+    for (const global of [1002, 1000, 1003, 1001]) {
+      const result = await recheck(global);
+      assert.equal(result?.ok, true, `${global}: ${result?.reason}`);
+    }
+  });
+
+  it('an entry proven at another implied offset than the pass’s others is refused, naming both', async () => {
+    const log = unlistedOffsetLog(1000, ['a', 'dup', 'c', 'dup']);
+    const recheck = log.pass();
+    const right = await recheck(1001); // leaf 1: the tree starts at log index 1000
+    assert.equal(right?.ok, true, right?.reason);
+    const wrong = await recheck(1003, 1); // its twin's proof: as if the tree started at 1002
+    assert.equal(wrong?.ok, false);
+    assert.equal(
+      wrong?.reason,
+      `log entry 1003 is proven at index 1 of tree "${log.origin}", not at its index 3 in that tree, whose first entry is log index 1000 as log entry 1001 is proven (this proof makes it log index 1002)`,
+    );
+    assert.equal((await recheck(1002))?.ok, true, 'the others still agree');
+  });
+
+  it('a proof at a leaf beyond the log index places the entry at no offset', async () => {
+    const log = unlistedOffsetLog(0, ['u0', 'dup', 'u2', 'dup']);
+    const wrong = await log.pass()(1, 3);
+    assert.equal(wrong?.ok, false);
+    assert.equal(
+      wrong?.reason,
+      `log entry 1 is proven at index 3 of tree "${log.origin}", not at its index 1 in that tree`,
+    );
   });
 });
