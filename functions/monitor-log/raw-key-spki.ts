@@ -84,7 +84,20 @@ export function dsaSpki(p: Buffer, q: Buffer, g: Buffer, y: Buffer, what: string
   }
 }
 
-const PEM_BLOCK = /-----BEGIN ([^-\r\n]+)-----\r?\n([\s\S]*?)-----END \1-----/;
+/**
+ * The body of the first PEM block in `text` as Go's pem.Decode finds it (the first END line, the last
+ * BEGIN line before it), whatever its type (go-tuf parses the block it decodes as a key, unlabelled),
+ * or undefined. Two searches, linear in the text: a regular expression with a lazy body retried from
+ * every BEGIN was quadratic in a keyval of many unterminated BEGIN lines (found by review).
+ */
+function firstPemBody(text: string): string | undefined {
+  const end = text.indexOf('-----END ');
+  if (end < 0) return undefined;
+  const begin = text.lastIndexOf('-----BEGIN ', end);
+  if (begin < 0) return undefined;
+  const line = text.indexOf('\n', begin);
+  return line < 0 || line > end ? undefined : text.slice(line + 1, end);
+}
 
 /**
  * A PEM public key (TUF keyval), re-exported so a non-canonical encoding still matches. OpenSSL
@@ -95,10 +108,10 @@ export function pemSpki(pem: string, what: string): Buffer {
   try {
     return spki(crypto.createPublicKey(pem));
   } catch (err) {
-    const block = PEM_BLOCK.exec(pem);
-    if (block?.[1] === 'PUBLIC KEY') {
+    const body = firstPemBody(pem);
+    if (body !== undefined) {
       try {
-        const der = canonicalSpki(Buffer.from(block[2]!.replace(/\s+/g, ''), 'base64'));
+        const der = canonicalSpki(Buffer.from(body.replace(/\s+/g, ''), 'base64'));
         return spki(crypto.createPublicKey({ key: der, format: 'der', type: 'spki' }));
       } catch {
         // not a key Go reads either: report what OpenSSL said

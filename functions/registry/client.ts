@@ -237,7 +237,10 @@ export class RegistryClient implements Registry {
     });
     if (res.status === 404) return false;
     this.#expect(res, [200], 'check blob', details);
-    return true;
+    // A HEAD proves no bytes, but one naming other content than was asked for (a cache or proxy
+    // answering for what it no longer holds) is not the blob: the caller uploads it, or finds it gone.
+    const named = res.headers.get('docker-content-digest')?.trim();
+    return named === undefined || named === '' || named === digest;
   }
 
   async getBlob(

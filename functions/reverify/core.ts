@@ -10,11 +10,11 @@ import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
-import { DependencyError, PolicyViolationError, SigsentryError } from '../errors.ts';
+import { DependencyError, SigsentryError } from '../errors.ts';
 import { boundText, MAX_REASON_CHARS } from '../logging/bounded.ts';
 import type { Logger } from '../logging/logger.ts';
 import { isDigest } from '../registry/digest.ts';
-import { RegistryIntegrityError, RegistryNotFoundError, RegistryRejectedError } from '../registry/errors.ts';
+import { RegistryIntegrityError, RegistryNotFoundError } from '../registry/errors.ts';
 import { type DigestReference, formatImageReference, type RepositoryRef } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
 import {
@@ -23,7 +23,6 @@ import {
   listedDigestCouldRun,
   manifestArtifactKind,
 } from '../sign-on-push/signature-artifacts.ts';
-import { KmsKeyUnusableError } from '../signing/errors.ts';
 import type { VerifierTrust } from '../verify/check.ts';
 import { describeError } from '../verify/describe.ts';
 import { type ImagePolicy, policyId } from '../verify/policy.ts';
@@ -429,8 +428,9 @@ export async function reverifyOnce(
   };
 
   // Whether a blob or manifest a recorded verdict rests on is still there, by HOST/REPO|KIND|DIGEST:
-  // one HEAD per pass, whichever tags and verdicts rest on it. A 404 is gone (as is an answer for
-  // other bytes: the verification afresh judges what is there); any other failure is the tag's
+  // one HEAD per pass, whichever tags and verdicts rest on it. A 404 is gone, as is an answer naming
+  // other content (Docker-Content-Digest: resolve and hasBlob compare it; a HEAD answered 200 with no
+  // digest proves nothing and is taken as there); any other failure is the tag's
   // error, as an outage is (its verdict stands), and not remembered: the next tag asks again.
   const present = new Map<string, Promise<boolean>>();
   const presentIn = (repo: RepositoryRef, { kind, digest }: RecordedContent): Promise<boolean> => {
@@ -966,25 +966,21 @@ export async function reverifyOnce(
 
   /**
    * Whether a tag's failure is one a pass waits out, the tag's last verdict standing meanwhile (and
-   * `verification-stale` once it lasts, as README says): a dependency down or contended, which a
-   * later pass may get past, as errors.ts marks it (a DependencyError: registry, log, KMS, Firestore
-   * down; any SigsentryError it calls retryable: a verdict not stored, alerts not delivered,
-   * signatures changed while read, a public-good root not refreshed); or a dependency we may not use
-   * (the registry refusing our credentials, a host outside the allowlist, a KMS key version we may
-   * not read), which lasts until an operator changes the configuration. None of those is about what
-   * an image's content says, and none can be caused by pushing.
+   * `verification-stale` once it lasts, as README says): any failure sigsentry's code names with a
+   * typed error (a SigsentryError). Those are a dependency down or contended (registry, log, KMS,
+   * Firestore), an answer a dependency should not have given (a registry serving an HTML page for a
+   * manifest, a redirect without a Location: one incident answers so for every tag, so it must not
+   * page per tag, and a later pass may get past it), or a dependency we may not use (credentials,
+   * a host outside the allowlist), which lasts until an operator changes the configuration.
+   * Everything else is an exception nothing foresaw: a defect, or content reaching a path that
+   * throws on it (a junk bundle referrer did, found by review, before each signature's check was
+   * made to contain its own failure: verify/verifier.ts checkedAlone).
    */
-  const waitedOut = (err: unknown) =>
-    err instanceof DependencyError ||
-    (err instanceof SigsentryError && err.retryable) ||
-    err instanceof RegistryRejectedError ||
-    err instanceof PolicyViolationError ||
-    err instanceof KmsKeyUnusableError;
+  const waitedOut = (err: unknown) => err instanceof SigsentryError;
 
   /**
-   * Any other failure while judging a tag (a TypeError on what someone pushed, a registry or log
-   * answer that cannot be trusted, a referrers listing flooded past the client's bounds: content a
-   * later pass is no likelier to get past, and that anyone who can push may cause) must not
+   * Any other failure while judging a tag (a TypeError on what someone pushed: content a later pass
+   * is no likelier to get past, and that anyone who can push may cause) must not
    * leave the tag's last verdict standing unseen: it may be `valid` for a digest the tag no longer
    * names, and whoever can make the judging fail (a junk bundle referrer did, found by review) would
    * freeze it for `staleAfterMs`. No verdict was made to store (the digest it would be of may not be
@@ -1057,9 +1053,12 @@ export async function reverifyOnce(
         }
         const unstored = err instanceof SigsentryError && err.code === 'VERDICT_NOT_STORED';
         // "Its last verdict stands" only while a dependency is down: otherwise it is alerted on.
-        const unjudged = waitedOut(err)
-          ? undefined
-          : await raiseUnjudged(item, previous.get(item.ref), error);
+        // Signature artifacts (.sig, fallback indexes) are read by tag only to be told from images:
+        // they carry no verdict to stand, and an alert on each would double the noise of one fault.
+        const unjudged =
+          waitedOut(err) || isSignatureArtifactTag(item.tag)
+            ? undefined
+            : await raiseUnjudged(item, previous.get(item.ref), error);
         deps.logger.error(
           undelivered
             ? `the alerts of ${item.ref} were not delivered`

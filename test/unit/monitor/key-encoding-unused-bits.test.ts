@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import { canonicalSpki } from '../../../functions/monitor-log/canonical-spki.ts';
 import { DerError, encodeTlv as tlv } from '../../../functions/monitor-log/der.ts';
 import { type ResolvedIdentity, resolveIdentities } from '../../../functions/monitor-log/identities.ts';
-import { pemSpki } from '../../../functions/monitor-log/raw-key-spki.ts';
+import { pemSpki, UnreadableKey } from '../../../functions/monitor-log/raw-key-spki.ts';
 import { fulcioLikeCertificate } from './fulcio-like-cert.ts';
 import { pem } from './hand-built-cert.ts';
 import { b64, matches, monitorAlerts } from './key-entry-checks.ts';
@@ -162,6 +162,15 @@ describe('Ed25519 and RSA owned keys with unused bits', () => {
       const cert = pem('CERTIFICATE', fulcioLikeCertificate({ spki: der }));
       assert.deepEqual(await alertKinds(v1HashedRekord(cert, signature), ids), ROGUE, `${n}, certificate`);
     }
+  });
+
+  it('a TUF root key PEM after many unterminated BEGIN lines is read as Go decodes it (the first END, the last BEGIN before it)', () => {
+    // A review found the fallback's regular expression quadratic in such a keyval (seconds of a
+    // run's CPU for a few hundred KB); the reading is two linear searches now.
+    const der = withUnusedBits(spkiOf(kms.publicKey), 2);
+    const hostile = '-----BEGIN A-----\n'.repeat(20_000) + pem('PUBLIC KEY', der);
+    assert.deepEqual(pemSpki(hostile, 'tuf root key k'), spkiOf(kms.publicKey));
+    assert.throws(() => pemSpki('-----BEGIN A-----\n'.repeat(20_000), 'tuf root key k'), UnreadableKey);
   });
 
   it('a TUF root key given as PEM with unused bits (Go: ParsePKIXPublicKey) matches', async () => {

@@ -116,6 +116,24 @@ describe('manifests and blobs', () => {
     await assert.rejects(client.getBlob(repo(), missing), RegistryNotFoundError);
   });
 
+  test('a blob HEAD answered 200 naming other content is not the blob (a cache answering for what it no longer holds)', async () => {
+    const bytes = Buffer.from('a blob a cache answers for');
+    const d = await client.putBlob(repo(), bytes, 'application/octet-stream');
+    const other = sha256Digest(Buffer.from('other content'));
+    const lying = await proxy(registry.url, async (req, res) => {
+      if (req.method !== 'HEAD' || !req.url.pathname.includes('/blobs/')) return false;
+      const named = req.url.pathname.endsWith(d.digest) ? other : req.url.pathname.split('/').at(-1)!;
+      res.writeHead(200, { 'docker-content-digest': named, 'content-length': '26' }).end();
+      return true;
+    });
+    const viaProxy = new RegistryClient({ allowedHosts: [lying.host] });
+    const through = repoOf(lying.host, 'team/blobs');
+    assert.equal(await viaProxy.hasBlob(through, d.digest), false, 'named another digest');
+    // The header naming the blob asked for, or no header at all (a HEAD proves no bytes), is the blob.
+    assert.equal(await viaProxy.hasBlob(through, other), true);
+    assert.equal(await client.hasBlob(repo(), d.digest), true);
+  });
+
   test('a manifest is pushed by tag and by digest; tag deletion is unsupported on 2.8, digest deletion works', async () => {
     const config = await client.putBlob(repo(), Buffer.from('{}'), 'application/vnd.oci.empty.v1+json');
     const bytes = Buffer.from(

@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DependencyError } from '../../../functions/errors.ts';
+import { RegistryIntegrityError } from '../../../functions/registry/errors.ts';
 import { reverifyOnce } from '../../../functions/reverify/core.ts';
 import { MemoryTagStore } from '../../../functions/reverify/store.ts';
 import { RecordingAlertSink } from '../../helpers/recording-alert-sink.ts';
@@ -85,6 +86,29 @@ describe('a tag whose judging fails', () => {
     assert.deepEqual(summary.errors, [{ ref: tag, error: 'KMS GetCryptoKeyVersion failed: UNAVAILABLE' }]);
     assert.deepEqual(alerts.raisedSince(mark), []);
     assert.deepEqual(alerts.openKinds(tag), []);
+    assert.deepEqual(store.records.get(tag), before);
+  });
+
+  it('a typed failure that is no outage (a registry answering an HTML page): its last verdict stands, with no alert', async () => {
+    // One such incident answers so for every tag: a HIGH alert on each, open until an operator
+    // closed it, was a page storm (found by review of the first version of this rule).
+    const store = new MemoryTagStore();
+    const alerts = new RecordingAlertSink();
+    const deps = () => harness.deps({ store, alerts, watch: [`${harness.host}/html/**`] });
+    const { only, tag } = await signedProd(harness, deps, 'html/app');
+    const before = store.records.get(tag)!;
+
+    const mark = alerts.calls.length;
+    const summary = await reverifyOnce(
+      only({
+        keyState: async () => {
+          throw new RegistryIntegrityError('the manifest was served as text/html', {});
+        },
+      }),
+    );
+    assert.equal(statusOf(summary, tag), undefined);
+    assert.equal(summary.errors.length, 1);
+    assert.deepEqual(alerts.raisedSince(mark), []);
     assert.deepEqual(store.records.get(tag), before);
   });
 });
