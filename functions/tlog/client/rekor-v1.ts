@@ -239,7 +239,13 @@ export class RekorV1Client {
       return { ...listed, origin, checkpoint };
     });
     const origins = [...inactiveShards.map((s) => s.origin), cp.origin].filter((o) => o !== undefined);
-    const twice = origins.find((o, i) => origins.indexOf(o) !== i);
+    // The first origin met again, in one pass over the listing (a log may list thousands of trees).
+    const met = new Set<string>();
+    const twice = origins.find((o) => {
+      if (met.has(o)) return true;
+      met.add(o);
+      return false;
+    });
     if (twice !== undefined) {
       throw new LogIntegrityError('log-info-mismatch', `log info lists the tree "${twice}" twice`, {
         treeSize: info.treeSize,
