@@ -310,6 +310,23 @@ async function recheckFinding(inclusion: InclusionRechecker, f: SignatureFinding
   return { ...f, log };
 }
 
+/**
+ * A promise per key, made once for as long as the returned function lives (a pass); one that
+ * rejects is forgotten, so the next caller asks again rather than inheriting a passing failure.
+ */
+function oncePerKey<T>(): (key: string, make: () => Promise<T>) => Promise<T> {
+  const made = new Map<string, Promise<T>>();
+  return (key, make) => {
+    let pending = made.get(key);
+    if (pending === undefined) {
+      pending = make();
+      made.set(key, pending);
+      pending.catch(() => made.delete(key));
+    }
+    return pending;
+  };
+}
+
 /** Whether a recorded finding's signature verified (a log re-check failure notwithstanding). */
 function verifiedFinding(f: SignatureFinding): boolean {
   const verified = beforeInclusionFailure(f);
@@ -413,43 +430,31 @@ export async function reverifyOnce(
   // And their signature artifacts are looked up once per pass: the `.sig` tag, the referrers API and
   // the referrers tag of a digest do not depend on which of its tags is being checked. A signature
   // that disappears during a pass is seen on the next one, as for the verdict memo above.
-  const fingerprints = new Map<string, Promise<SignatureFingerprint>>();
+  // A failed look-up is not remembered: the next tag of the digest asks again.
+  const fingerprints = oncePerKey<SignatureFingerprint>();
   const registry = new PassRegistry(deps.registry);
-  const fingerprintOf = (image: DigestReference): Promise<SignatureFingerprint> => {
-    const key = `${image.host}/${image.repository}@${image.digest}`;
-    let pending = fingerprints.get(key);
-    if (pending === undefined) {
-      pending = signatureFingerprint(registry, image);
-      fingerprints.set(key, pending);
-      // A failed look-up is not remembered: the next tag of the digest asks again.
-      pending.catch(() => fingerprints.delete(key));
-    }
-    return pending;
-  };
+  const fingerprintOf = (image: DigestReference): Promise<SignatureFingerprint> =>
+    fingerprints(`${image.host}/${image.repository}@${image.digest}`, () =>
+      signatureFingerprint(registry, image),
+    );
 
   // Whether a blob or manifest a recorded verdict rests on is still there, by HOST/REPO|KIND|DIGEST:
   // one HEAD per pass, whichever tags and verdicts rest on it. A 404 is gone, as is an answer naming
   // other content (Docker-Content-Digest: resolve and hasBlob compare it; a HEAD answered 200 with no
   // digest proves nothing and is taken as there); any other failure is the tag's
   // error, as an outage is (its verdict stands), and not remembered: the next tag asks again.
-  const present = new Map<string, Promise<boolean>>();
-  const presentIn = (repo: RepositoryRef, { kind, digest }: RecordedContent): Promise<boolean> => {
-    const key = `${repo.host}/${repo.repository}|${kind}|${digest}`;
-    let pending = present.get(key);
-    if (pending === undefined) {
+  const present = oncePerKey<boolean>();
+  const presentIn = (repo: RepositoryRef, { kind, digest }: RecordedContent): Promise<boolean> =>
+    present(`${repo.host}/${repo.repository}|${kind}|${digest}`, () => {
       const head =
         kind === 'blob'
           ? registry.hasBlob(repo, digest)
           : registry.resolve({ ...repo, digest }).then(() => true);
-      pending = head.catch((err: unknown) => {
+      return head.catch((err: unknown) => {
         if (err instanceof RegistryNotFoundError || err instanceof RegistryIntegrityError) return false;
         throw err;
       });
-      present.set(key, pending);
-      pending.catch(() => present.delete(key));
-    }
-    return pending;
-  };
+    });
   /**
    * Whether everything the verified findings of a recorded verdict were read from is still there
    * (recordedContentOf): the verdict is reused only then. What is gone is logged, and the tag is
