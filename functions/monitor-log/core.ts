@@ -1033,14 +1033,7 @@ async function monitorOneLog(
       older: VerifiedCheckpoint | undefined,
       newer?: VerifiedCheckpoint,
     ): Promise<boolean> => {
-      let alert = '';
-      let recorded = false;
-      const raise = async (a: Parameters<typeof ctx.raise>[0]) => {
-        alert = a.key ?? a.kind;
-        recorded = await ctx.raise(a);
-        return recorded;
-      };
-      await raiseIntegrityFailure({ where: ctx.where, result, raise }, err, older, newer);
+      const { key: alert, recorded } = await raiseIntegrityFailure(ctx, err, older, newer);
       if (!recorded) return false;
       view.pendingFault ??= { outcome: result.outcome, error: err };
       const current = state!.previousShards.find((s) => s.origin === left.origin)?.pending?.fault;

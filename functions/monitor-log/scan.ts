@@ -82,21 +82,24 @@ export function alertRaiser(
   };
 }
 
-/** Raises the alert an integrity failure calls for and records the outcome in `result`. */
+/**
+ * Raises the alert an integrity failure calls for and records the outcome in `result`. Says which
+ * alert (its key) and whether it was recorded.
+ */
 export async function raiseIntegrityFailure(
   ctx: Pick<ScanContext, 'where' | 'raise' | 'result'>,
   err: SigsentryError,
   trusted: VerifiedCheckpoint | undefined,
   head?: VerifiedCheckpoint,
-): Promise<void> {
+): Promise<{ key: string; recorded: boolean }> {
   const checkpoint = isCheckpointFailure(err);
-  await ctx.raise(
-    checkpoint
-      ? checkpointInvalidAlert(ctx.where, err, trusted)
-      : logInconsistentAlert(ctx.where, err, [trusted, head]),
-  );
+  const alert = checkpoint
+    ? checkpointInvalidAlert(ctx.where, err, trusted)
+    : logInconsistentAlert(ctx.where, err, [trusted, head]);
+  const recorded = await ctx.raise(alert);
   ctx.result.outcome = checkpoint ? 'checkpoint-invalid' : 'log-inconsistent';
   ctx.result.error = err;
+  return { key: alert.key ?? alert.kind, recorded };
 }
 
 /**
