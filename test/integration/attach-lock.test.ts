@@ -231,13 +231,15 @@ describe('FirestoreSubjectLock on the emulator', () => {
 
   test('a renewal whose precondition fails on a lease still ours (its own write committed, the answer lost) keeps the hold', async () => {
     const subject = freshSubject();
-    await new FirestoreSubjectLock(firestore.db, { ...fast, leaseMs: 300, renewMs: 100 }).lock(
+    // Wide enough that a slow emulator round trip does not eat the margin: unrenewed, the hold
+    // would fail its check from 1,250 ms (half a renewal period before its lease ends).
+    await new FirestoreSubjectLock(firestore.db, { ...fast, leaseMs: 1_500, renewMs: 500 }).lock(
       subject,
       async (hold) => {
         const lease = (await leaseOf(subject))!;
         // What a resent renewal finds: the document moved on since our last known write, still ours.
         await leaseDoc(subject).update({ until: lease.until + 1 });
-        await sleep(250);
+        await sleep(1_300);
         hold.check();
         assert.equal((await leaseOf(subject))?.owner, lease.owner);
       },
