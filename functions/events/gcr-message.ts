@@ -3,6 +3,11 @@
  *   {"action":"INSERT"|"DELETE","digest":"HOST/PATH@sha256:<hex>","tag":"HOST/PATH:TAG"}
  * Digest-only, tag-only and digest+tag messages all occur, at least once, in no guaranteed order.
  * https://cloud.google.com/artifact-registry/docs/configure-notifications
+ *
+ * Those three fields are validated strictly; any other field is dropped unread (not logged, not
+ * recorded), so a field Artifact Registry adds one day does not stop every push from being signed.
+ * Nothing rests on its absence: the message is never trusted for what it names (signOnPush resolves
+ * the digest in the registry), and no field but these three is read.
  */
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.ts';
@@ -30,7 +35,6 @@ export const GcrMessageSchema = z
       .regex(TAG_REFERENCE, 'tag must be HOST/REPOSITORY:TAG')
       .optional(),
   })
-  .strict()
   .refine((m) => m.digest !== undefined || m.tag !== undefined, {
     message: 'message has neither digest nor tag',
   })
@@ -83,7 +87,14 @@ export function parseGcrMessage(bytes: Buffer, messageId?: string): GcrNotificat
   } catch (err) {
     throw new InvalidInputError('gcr message is not JSON', { messageId, bytes: bytes.length }, err);
   }
-  const result = GcrMessageSchema.safeParse(json);
+  let result: ReturnType<typeof GcrMessageSchema.safeParse>;
+  try {
+    result = GcrMessageSchema.safeParse(json);
+  } catch (err) {
+    // zod runs a length check on any value with a `length`, even one that failed the string check:
+    // `{"digest":{"length":[{"toString":null}]}}` makes it throw a TypeError rather than report.
+    throw new InvalidInputError('gcr message has the wrong shape', { messageId }, err);
+  }
   if (!result.success) {
     throw new InvalidInputError(`gcr message has the wrong shape: ${z.prettifyError(result.error)}`, {
       messageId,

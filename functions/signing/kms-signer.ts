@@ -23,7 +23,7 @@ import {
   verifyKmsSignature,
 } from './algorithms.ts';
 import { crc32c, int64Checksum } from './crc32c.ts';
-import { KmsIntegrityError, KmsKeyUnusableError } from './errors.ts';
+import { KmsIntegrityError, KmsKeyUnusableError, KmsPermissionDeniedError } from './errors.ts';
 import { sshKeyId } from './key-hint.ts';
 
 type IPublicKey = protos.google.cloud.kms.v1.IPublicKey;
@@ -140,8 +140,14 @@ export function kmsError(err: unknown, keyVersion: string, method: string): Erro
       }
       return new KmsKeyUnusableError(`KMS key version cannot be used: ${text}`, { ...details, state }, err);
     }
-    case GRPC.NOT_FOUND:
     case GRPC.PERMISSION_DENIED:
+      // Retryable: an IAM grant takes minutes to reach KMS (KmsPermissionDeniedError).
+      return new KmsPermissionDeniedError(`KMS key version cannot be used: ${text}`, details, err);
+    case GRPC.NOT_FOUND:
+      // Not retryable: KMS answers NOT_FOUND only to a caller allowed to see the key version's parent
+      // (AIP-211: anyone else is answered PERMISSION_DENIED, "or it might not exist"), so the version
+      // does not exist: a wrong name, or a version deleted once destroyed. A destroyed version is a
+      // FAILED_PRECONDITION naming DESTROYED, above. Neither passes by itself.
       return new KmsKeyUnusableError(`KMS key version cannot be used: ${text}`, details, err);
     case GRPC.INVALID_ARGUMENT:
       // KMS found that a checksum we sent does not match what it received: corruption on the way.

@@ -4,6 +4,7 @@
  * point to that is not signed yet, with a progress line and a summary.
  */
 
+import type { SignatureFormat } from '../../config/sign-config.ts';
 import { parseImageReference } from '../../registry/reference.ts';
 import type { SignOutcome } from '../../sign-on-push/core.ts';
 import { inline, print, terminalLogSink } from '../terminal.ts';
@@ -17,6 +18,28 @@ export const SIGN_USAGE = `usage: sigsentry sign IMAGE [--retry-failed] [--json]
   (SIGSENTRY_WATCH) and exist in the registry. --backfill signs every unsigned digest the
   repository's tags point to (each digest once). --retry-failed gives images whose signing ran out
   of attempts (state failed, a signing-failed alert) a fresh set, once the cause is fixed. Exit codes: 0 signed (or already signed), 1 failed or not signed (IMAGE skipped: not watched, or a signature artifact), 2 usage error.`;
+
+/** One image's line of the results (`--json`: an entry of `results`). */
+export interface SignResult {
+  image: string;
+  outcome: SignOutcome['outcome'] | 'failed';
+  detail?: string;
+  /** Already signed, and these formats were gone from the registry: attached again from the record. */
+  reattached?: SignatureFormat[];
+}
+
+/** What `sign` reports of one image's outcome. */
+export function signResult(image: string, outcome: SignOutcome): SignResult {
+  if (outcome.outcome === 'skipped') return { image, outcome: outcome.outcome, detail: outcome.reason };
+  // A signature found gone and attached again is the backfill's repair: said, not only logged, and
+  // listed by format for a script reading --json.
+  const reattached = outcome.reattached ?? [];
+  return {
+    image,
+    outcome: outcome.outcome,
+    ...(reattached.length > 0 ? { detail: `re-attached in ${reattached.join(', ')}`, reattached } : {}),
+  };
+}
 
 export async function runSign(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs(
@@ -103,7 +126,7 @@ export async function runSign(argv: string[]): Promise<number> {
     }
   }
 
-  const results: Array<{ image: string; outcome: SignOutcome['outcome'] | 'failed'; detail?: string }> = [];
+  const results: SignResult[] = [];
   const tty = process.stderr.isTTY && !values.json && backfill !== undefined;
   const progress = () => {
     if (!tty) return;
@@ -127,14 +150,7 @@ export async function runSign(argv: string[]): Promise<number> {
               }
             : { action: 'INSERT' as const, tag: ref };
           const outcome = await core.sign(toNotification(raw), backfill ? quiet : logger);
-          // A signature found gone and attached again is the backfill's repair: said, not only logged.
-          const reattached = outcome.outcome === 'skipped' ? undefined : outcome.reattached;
-          results.push({
-            image: ref,
-            outcome: outcome.outcome,
-            ...(outcome.outcome === 'skipped' ? { detail: outcome.reason } : {}),
-            ...(reattached?.length ? { detail: `re-attached in ${reattached.join(', ')}` } : {}),
-          });
+          results.push(signResult(ref, outcome));
         } catch (err) {
           results.push({ image: ref, outcome: 'failed', detail: (err as Error).message });
         }

@@ -167,12 +167,12 @@ describe('sigsentry sign, monitor and alerts on the local stack', () => {
       const again = await sigsentry('sign', '--backfill', `${stack.env.REGISTRY}/${repository}`, '--json');
       assert.equal(again.code, 0, again.stderr);
       const summary = JSON.parse(again.stdout) as {
-        results: Array<{ image: string; outcome: string; detail?: string }>;
+        results: Array<{ image: string; outcome: string; detail?: string; reattached?: string[] }>;
       };
       const result = summary.results.find((r) => r.image.endsWith(`@${image.digest}`));
       assert.deepEqual(
-        [result?.outcome, result?.detail],
-        ['already-signed', 're-attached in cosign'],
+        [result?.outcome, result?.detail, result?.reattached],
+        ['already-signed', 're-attached in cosign', ['cosign']],
         again.stdout,
       );
     });

@@ -289,13 +289,14 @@ describe('signOnPush: a DELETE', () => {
     assert.equal(error.details['image'], DIGEST_REF);
     assert.deepEqual(h.raised, [], 'no alert: a redelivery will record it');
     assert.deepEqual(h.calls, []);
-    assert.ok(
-      h.logger.entries.some(
-        (e) =>
-          e.severity === 'ERROR' &&
-          /^recording the deletion failed; Pub\/Sub will redeliver$/.test(e.message),
-      ),
+    // The line says what failed (the deletion's record, not a signing) and names the deleted digest.
+    const lines = h.logger.entries.filter((e) => e.severity === 'ERROR');
+    assert.deepEqual(
+      lines.map((e) => [e.message, e['action'], e['image']]),
+      [['recording the deletion failed; Pub/Sub will redeliver', 'DELETE', DIGEST_REF]],
+      JSON.stringify(h.logger.entries),
     );
+    assert.equal((lines[0]!['error'] as { image?: string }).image, DIGEST_REF);
   });
 
   it('whose write failed records nothing, and its redelivery records it', async () => {
