@@ -288,11 +288,12 @@ export function frozenTreeAppearedAlert(
  * its own signed head verified) no longer includes: a frozen tree is closed history, never dropped,
  * so the log removed from sight history the monitor had checked. Nothing of the tree is lost to the
  * monitor (it was scanned to its end); the log's doing so is the incident, HIGH, raised once
- * (core.ts remembers it in the state), with the head it was finished at as evidence.
+ * (core.ts remembers it in the state), with the head it was finished at as evidence. Raised by the
+ * second run in a row to find it missing, the first having remembered when (`missingSince`).
  */
 export function frozenTreeVanishedAlert(
   log: { name: string; url: string },
-  tree: { origin: string; cursor: number },
+  tree: { origin: string; cursor: number; missingSince: string },
   finished: VerifiedCheckpoint,
   listedFrozen: number,
 ): AlertInput {
@@ -303,7 +304,8 @@ export function frozenTreeVanishedAlert(
     key: `log-tree-changed:${log.name}:${tree.origin}:vanished`,
     summary:
       `the transparency log no longer lists tree "${tree.origin}", frozen at ${finished.size} entries ` +
-      `(root ${finished.rootHash.toString('hex')}) and scanned to its end: a frozen tree is closed history, ` +
+      `(root ${finished.rootHash.toString('hex')}) and scanned to its end (missing from two listings in a row, ` +
+      `the first read at ${tree.missingSince}): a frozen tree is closed history, ` +
       'so the log dropped from its listing history the monitor had checked; if it is listed again, it is held ' +
       'to that head',
     evidence: {
@@ -313,6 +315,7 @@ export function frozenTreeVanishedAlert(
       finishedTreeSize: finished.size,
       finishedRootHash: finished.rootHash.toString('hex'),
       scannedTo: tree.cursor,
+      missingSince: tree.missingSince,
       listedFrozenTrees: listedFrozen,
     },
   };

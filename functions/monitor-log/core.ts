@@ -163,6 +163,13 @@ export interface LogRunResult {
   trees?: string[];
   /** When the log last grew, when that is longer ago than it may be (`log-stalled`, stall.ts). */
   stalledSince?: string;
+  /**
+   * Pending trees found failing a log integrity check in this run, each with the key of the alert
+   * raised for it (and recorded on the tree as pending.fault), whatever the run's end: a run that
+   * then failed, or lost the log to another run, says that in `outcome` and `error`, and still names
+   * these.
+   */
+  pendingFaults?: Array<{ origin: string; alert: string; error: string }>;
   error?: unknown;
 }
 
@@ -476,7 +483,8 @@ interface RunView {
 
 /**
  * The outcomes a pending tree's integrity fault overrides: the run checked the followed tree, not
- * the whole log. A run that failed, or lost its log to another, says so instead.
+ * the whole log. A run that failed, or lost its log to another, says so instead, its result still
+ * naming the fault (pendingFaults).
  */
 const OVERRIDDEN_BY_PENDING_FAULT: ReadonlySet<LogOutcome> = new Set(['scanned', 'partial', 'fanned-out']);
 
@@ -929,14 +937,23 @@ async function monitorOneLog(
   // read that fails has failed the run before this) is the log dropping closed history: HIGH, once,
   // remembered in the state (`vanished`) until the log lists it again. A tree the log lists without
   // a name, of the finished tree's size, may be it: that is logged, not alerted.
+  // The alert waits for a second listing in a row without the tree: the first run only remembers
+  // when it went missing (`missingSince`), and one listing it again (or an unnamed tree of its size)
+  // forgets that, so a log info answer that omits a shard for a moment pages nobody. A log really
+  // dropping the tree gains one scheduled run's delay and nothing else: the tree was scanned to its
+  // end, so nothing in it is unseen by the monitor, and every listing that includes it is held to
+  // its finished head. A log omitting it every other listing is never alerted; it cannot change the
+  // tree unseen that way, only hide it from some readers some of the time, as a glitch would.
   if (listingChecks && state!.previousShards.some(isFinished)) {
     const { trees: frozen, at: listedAt, unnamedSizes } = await frozenListing();
     const reopened: PreviousTree[] = [];
+    const missing: PreviousTree[] = [];
     const vanished: PreviousTree[] = [];
     const relisted: PreviousTree[] = [];
     for (const done of state!.previousShards.filter(isFinished)) {
       const final = frozen[listedAt.get(done.origin) ?? -1];
       const recorded = checkpointOf(done.checkpoint);
+      const { vanished: _, missingSince: __, ...listed } = done;
       if (final === undefined) {
         if (done.vanished !== undefined) continue; // alerted when it went
         if (unnamedSizes.has(recorded.size)) {
@@ -947,9 +964,20 @@ async function monitorOneLog(
               treeSize: recorded.size,
             },
           );
+          if (done.missingSince !== undefined) relisted.push(listed);
           continue;
         }
-        if (!(await ctx.raise(frozenTreeVanishedAlert(ctx.where, done, recorded, frozen.length)))) {
+        if (done.missingSince === undefined) {
+          missing.push({ ...done, missingSince: new Date(now()).toISOString() });
+          continue;
+        }
+        const alert = frozenTreeVanishedAlert(
+          ctx.where,
+          { ...done, missingSince: done.missingSince },
+          recorded,
+          frozen.length,
+        );
+        if (!(await ctx.raise(alert))) {
           result.outcome = 'failed';
           return result;
         }
@@ -957,8 +985,7 @@ async function monitorOneLog(
         continue;
       }
       // Listed again: held to its finished head from here on, and alerted again if it goes again.
-      const { vanished: _, ...listed } = done;
-      if (done.vanished !== undefined) relisted.push(listed);
+      if (done.vanished !== undefined || done.missingSince !== undefined) relisted.push(listed);
       if (final.checkpoint === undefined) continue;
       if (final.checkpoint.size === recorded.size && final.checkpoint.rootHash.equals(recorded.rootHash))
         continue;
@@ -971,10 +998,16 @@ async function monitorOneLog(
       reopened.push({ ...listed, pending: { size: final.checkpoint.size } });
     }
     // By origin; a tree both listed again and grown is the grown one.
-    const changed = new Map([...relisted, ...vanished, ...reopened].map((c) => [c.origin, c]));
+    const changed = new Map([...relisted, ...missing, ...vanished, ...reopened].map((c) => [c.origin, c]));
     if (changed.size > 0) {
       const previousShards = state!.previousShards.map((s) => changed.get(s.origin) ?? s);
       if (!(await save({ ...state!, previousShards }))) return result;
+    }
+    if (missing.length > 0) {
+      logger.warn(
+        'a frozen tree the monitor had finished is not in the log listing: alerted if the next listing lacks it too',
+        { origins: missing.map((m) => m.origin) },
+      );
     }
     if (vanished.length > 0) {
       logger.error('a frozen tree the monitor had finished is no longer listed by the log: alerted', {
@@ -1034,6 +1067,8 @@ async function monitorOneLog(
       newer?: VerifiedCheckpoint,
     ): Promise<boolean> => {
       const { key: alert, recorded } = await raiseIntegrityFailure(ctx, err, older, newer);
+      const named = { origin: left.origin, alert, error: err.message };
+      result.pendingFaults = [...(result.pendingFaults ?? []), named];
       if (!recorded) return false;
       view.pendingFault ??= { outcome: result.outcome, error: err };
       const current = state!.previousShards.find((s) => s.origin === left.origin)?.pending?.fault;

@@ -90,11 +90,17 @@ export interface PreviousTree {
    */
   abandoned?: { at: string; reason: string; size: number };
   /**
-   * On a tree the monitor finished (scanned to a final head that verified): when a run found the
-   * log's listing, read and verified, no longer listing it, and alerted that (once: later runs that
-   * find it still missing say nothing). Dropped when the log lists it again, whose listing is then
-   * held to the finished head as before (core.ts). Absent in states written before it: a finished
-   * tree found missing is alerted once then.
+   * On a tree the monitor finished: when a run first found the log's listing, read and verified, not
+   * listing it. Not alerted then (one listing omitting a shard may be a glitch); the next run that
+   * reads a listing without it alerts (`vanished`). Dropped when the log lists it again (core.ts).
+   */
+  missingSince?: string;
+  /**
+   * On a tree the monitor finished (scanned to a final head that verified): when a run alerted
+   * that the log's listing, read and verified, no longer lists it, the second run in a row to find
+   * it missing (`missingSince`); once: later runs that find it still missing say nothing. Dropped
+   * when the log lists it again, whose listing is then held to the finished head as before
+   * (core.ts). States written before `missingSince` may have it alone: alerted then, on one run.
    */
   vanished?: string;
 }
