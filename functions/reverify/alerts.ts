@@ -50,6 +50,16 @@ export function tagAlertKey(kind: AlertKind, ref: string): string {
   return `${kind}:${ref}`;
 }
 
+/**
+ * The key of a tag's alert that it could not be judged (core.ts raiseUnjudged): a `signature-invalid`
+ * of its own, apart from the tag's forgery incident (tagAlertKey), because a pass resolves it once
+ * it judges the tag again (staleness.ts), and must never resolve that one. A tag (HOST/REPO:TAG)
+ * has no colon after its tag's, so no tag's forgery key is another's key here.
+ */
+export function unjudgedAlertKey(ref: string): string {
+  return `${tagAlertKey('signature-invalid', ref)}:unjudged`;
+}
+
 export interface TagChange {
   ref: string;
   verdict: Verdict;

@@ -15,6 +15,8 @@
  *   SIGSTORE_TUF_URL, SIGSTORE_TUF_ROOT  the TUF repository the watchlist's public-good trusted root is
  *                          refreshed from each pass, or none (read with SIGSENTRY_CONFIG too:
  *                          verify/public-good-root.ts)
+ * In SIGSENTRY_CONFIG, the monitor's `indexOffset` for the document's log (its `monitor.logs` entry of
+ * the same URL) is read too, with the monitor's meaning (monitoredIndexOffset).
  */
 import { z } from 'zod';
 import { logPublicKeyFromEnv } from '../config/log-key.ts';
@@ -102,7 +104,16 @@ export const WatchlistEntrySchema = z
 export type WatchlistEntry = z.infer<typeof WatchlistEntrySchema>;
 
 const LogSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('rekor-v1'), url: z.url(), publicKey: z.string().min(1) }),
+  z.object({
+    kind: z.literal('rekor-v1'),
+    url: z.url(),
+    publicKey: z.string().min(1),
+    /**
+     * Global log index of the active tree's first entry, for a log whose info lists no shards (one
+     * that lists them gives it): the monitor's setting for this log, read from its section.
+     */
+    indexOffset: z.number().int().nonnegative().optional(),
+  }),
   z.object({ kind: z.literal('none') }),
 ]);
 
@@ -218,8 +229,53 @@ function fromSharedDocument(doc: unknown, env: NodeJS.ProcessEnv): unknown {
       'reverifyImages re-checks inclusion on Rekor v1 logs only (SIGSENTRY_CONFIG log)',
     );
   }
-  if (log !== undefined) out['log'] = withV1LogKey(log, env);
+  if (log !== undefined) out['log'] = withIndexOffset(withV1LogKey(log, env), doc);
   return out;
+}
+
+const withoutTrailingSlashes = (url: string) => url.replace(/\/+$/, '');
+
+/**
+ * The document's v1 log with the monitor's `indexOffset` for it (monitoredIndexOffset), and no other:
+ * one written on the document's `log` is dropped, as the monitor drops it, so the two never disagree.
+ */
+function withIndexOffset(log: unknown, doc: Record<string, unknown>): unknown {
+  if (!isObject(log) || log['kind'] !== 'rekor-v1' || typeof log['url'] !== 'string') return log;
+  const { indexOffset: _ignored, ...rest } = log;
+  const offset = monitoredIndexOffset(doc, log['url']);
+  return offset === undefined ? rest : { ...rest, indexOffset: offset };
+}
+
+/**
+ * The `indexOffset` of the monitor's entries (`monitor.logs`) for the v1 log at `url`: the global
+ * log index of its active tree's first entry, for a log whose info lists no shards. The monitor
+ * scans that log with it, and reverifyImages holds its inclusion proofs to the same numbering
+ * (inclusion.ts); without it, reverifyImages infers the offset from the proofs a pass reads, which
+ * catches a misplaced entry only beside another of the same tree. Read from the monitor's section,
+ * not set twice: a second setting could disagree with the one the monitor scans with. Entries of one
+ * URL naming two offsets are refused, as no offset is then known.
+ */
+function monitoredIndexOffset(doc: Record<string, unknown>, url: string): unknown {
+  const monitor = doc['monitor'];
+  const logs = isObject(monitor) ? monitor['logs'] : undefined;
+  if (!Array.isArray(logs)) return undefined;
+  const offsets = new Set(
+    logs.flatMap((l: unknown) =>
+      isObject(l) &&
+      l['kind'] === 'rekor-v1' &&
+      typeof l['url'] === 'string' &&
+      withoutTrailingSlashes(l['url']) === withoutTrailingSlashes(url) &&
+      l['indexOffset'] !== undefined
+        ? [l['indexOffset']]
+        : [],
+    ),
+  );
+  if (offsets.size > 1) {
+    throw new InvalidInputError(
+      `SIGSENTRY_CONFIG: monitor.logs gives the log ${url} two indexOffsets (${[...offsets].map((o) => JSON.stringify(o)).join(', ')}); its entries have one numbering`,
+    );
+  }
+  return [...offsets][0];
 }
 
 export function loadReverifyConfig(env: NodeJS.ProcessEnv): ReverifyConfig {

@@ -42,7 +42,7 @@ import {
   keptOpenBy,
   overtakenRaises,
   type TagChange,
-  tagAlertKey,
+  unjudgedAlertKey,
 } from './alerts.ts';
 import type { InclusionRechecker } from './inclusion.ts';
 import {
@@ -941,6 +941,7 @@ export async function reverifyOnce(
           failures,
           listed: listed.listed,
           tags: inventory.map((it) => it.ref),
+          judged: [...summary.outcomes.map((o) => o.ref), ...judgedElsewhere],
           covers: (subject) => inventoryCovers(spec, subject),
           lastVerified: async (refs) => {
             const records = await deps.store.load(refs);
@@ -989,11 +990,13 @@ export async function reverifyOnce(
    * leave the tag's last verdict standing unseen: it may be `valid` for a digest the tag no longer
    * names, and whoever can make the judging fail (a junk bundle referrer did, found by review) would
    * freeze it for `staleAfterMs`. No verdict was made to store (the digest it would be of may not be
-   * known), so the tag's `signature-invalid` alert is raised now, naming the error and the verdict
-   * that is no longer known to hold. That kind because no pass resolves it (alerts.ts
-   * RESOLVED_BY_OPERATOR): a later pass whose verdict is unchanged resolves nothing, no pass's resolve
-   * can race it closed, and an operator resolves it once the failure is understood. Its occurrence is
-   * the recorded verdict's, so a failure repeated pass after pass pages once. Says what was done.
+   * known), so a `signature-invalid` alert is raised now, naming the error and the verdict that is
+   * no longer known to hold. Under a key of its own (alerts.ts unjudgedAlertKey), not the tag's
+   * forgery incident, which no pass resolves: this one only says the tag is not judged, and the
+   * first pass that judges it again resolves it (staleness.ts; the tag is kept as unverified,
+   * marked so, until then), while a raise on the forgery's key would replace its evidence. Its
+   * occurrence is the recorded verdict's, so a failure repeated pass after pass pages once while
+   * it stays open. Says what was done.
    */
   async function raiseUnjudged(item: InventoryItem, prior: TagRecord | undefined, error: string) {
     const recorded = prior === undefined ? 'none' : `${prior.status} for ${prior.digest}`;
@@ -1001,7 +1004,7 @@ export async function reverifyOnce(
       kind: 'signature-invalid',
       severity: 'HIGH',
       subject: item.ref,
-      key: tagAlertKey('signature-invalid', item.ref),
+      key: unjudgedAlertKey(item.ref),
       summary: boundText(
         `${item.ref} could not be verified (${error}); its recorded verdict (${recorded}) is not known to hold`,
         MAX_REASON_CHARS,
@@ -1022,6 +1025,11 @@ export async function reverifyOnce(
     }
   }
 
+  /**
+   * Tags whose verdict another pass stored during this one (or this pass stored, its alerts then
+   * undelivered): judged, as those in `summary.outcomes` are, though not stored by this attempt.
+   */
+  const judgedElsewhere: string[] = [];
   let next = 0;
   // A store that cannot be read fails the pass (as before any tag is verified): the recorded verdicts
   // are what `missing` and `tag-moved` are judged against.
@@ -1046,24 +1054,26 @@ export async function reverifyOnce(
         const error = err instanceof SigsentryError ? err.message : describeError(err);
         summary.errors.push({ ref: item.ref, error });
         const undelivered = err instanceof SigsentryError && err.code === 'ALERT_DELIVERY_FAILED';
+        // "Its last verdict stands" only while a dependency is down: otherwise it is alerted on.
+        // Signature artifacts (.sig, fallback indexes) are read by tag only to be told from images:
+        // they carry no verdict to stand, and an alert on each would double the noise of one fault.
+        const alerted = !(waitedOut(err) || isSignatureArtifactTag(item.tag));
         // Not a failure to verify: a verdict whose alerts were not delivered was stored (the next
         // pass delivers them again), and another pass is storing one as this one gives up.
-        if (!(err instanceof SigsentryError && NOT_UNVERIFIED.has(err.code))) {
+        if (err instanceof SigsentryError && NOT_UNVERIFIED.has(err.code)) {
+          judgedElsewhere.push(item.ref);
+        } else {
           failures.push({
             subject: item.ref,
             kind: 'tag',
             error,
             ...verifiedAt(previous.get(item.ref), item),
+            // Kept so until a pass judges the tag, which resolves the alert raised below.
+            ...(alerted ? { unjudged: true } : {}),
           });
         }
         const unstored = err instanceof SigsentryError && err.code === 'VERDICT_NOT_STORED';
-        // "Its last verdict stands" only while a dependency is down: otherwise it is alerted on.
-        // Signature artifacts (.sig, fallback indexes) are read by tag only to be told from images:
-        // they carry no verdict to stand, and an alert on each would double the noise of one fault.
-        const unjudged =
-          waitedOut(err) || isSignatureArtifactTag(item.tag)
-            ? undefined
-            : await raiseUnjudged(item, previous.get(item.ref), error);
+        const unjudged = alerted ? await raiseUnjudged(item, previous.get(item.ref), error) : undefined;
         deps.logger.error(
           undelivered
             ? `the alerts of ${item.ref} were not delivered`

@@ -187,7 +187,13 @@ export async function createReverifyFromConfig(
         ...(failure ? { watchlistTrustFailure: failure } : {}),
         ...(kms ? { keyState: memoizedKeyState((name) => keyVersionState(kms, name)) } : {}),
         ...(logClient && config.log.kind === 'rekor-v1'
-          ? { inclusion: new InclusionRechecker({ client: logClient, baseUrl: config.log.url }) }
+          ? {
+              inclusion: new InclusionRechecker({
+                client: logClient,
+                baseUrl: config.log.url,
+                ...(config.log.indexOffset !== undefined ? { indexOffset: config.log.indexOffset } : {}),
+              }),
+            }
           : {}),
         logger: clients.logger,
         concurrency: config.concurrency,

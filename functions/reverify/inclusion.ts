@@ -8,8 +8,9 @@
  * checkpoint: a proof for that tree, or for another proven consistent with it (a replayed answer
  * from a forked tree, a split view, fails that), which places it at its own log index (less the
  * tree's first log index on a sharded log): a proof for the same body at another leaf does not
- * prove this entry. On a log whose info lists no shards, that first index is not known (it may be
- * an offset the log does not list), and every entry of the pass must be proven at the same one.
+ * prove this entry. On a log whose info lists no shards, that first index is the configured one
+ * (the monitor's `indexOffset` for this log), or, with none configured, not known (it may be an
+ * offset the log does not list): every entry of the pass must then be proven at the same one.
  * Its body must still hash to what was verified.
  *
  * Its integration time must be the one verified. An entry the log leaves out of its answer is lost
@@ -69,10 +70,11 @@ interface HoldingTree {
   tree: VerifiedCheckpoint;
   indexOffset: number;
   /**
-   * Whether `indexOffset` is known: the log info lists shards, whose sizes give it. Otherwise it is
-   * 0 by default, and the tree may start at an offset the info does not list.
+   * Whether `indexOffset` is known: the log info lists shards, whose sizes give it, or it is the
+   * one configured for a log that lists none. Otherwise it is 0 by default, and the tree may start
+   * at an offset the info does not list.
    */
-  listed: boolean;
+  known: boolean;
 }
 
 /** The global log index of a tree's first entry implied by an entry's proof, and that entry's. */
@@ -106,10 +108,16 @@ export class InclusionRechecker {
    */
   #offset = 0;
   /**
-   * Whether the log info lists shards, so #offset is their sizes summed; otherwise #offset is 0 by
-   * default, and the log may number its entries from an offset it does not list.
+   * Whether #offset is known: the log info lists shards (#offset is their sizes summed), or it lists
+   * none and an offset is configured (#configuredOffset). Otherwise #offset is 0 by default, and
+   * the log may number its entries from an offset it does not list.
    */
-  #offsetListed = false;
+  #offsetKnown = false;
+  /**
+   * The active tree's first log index for a log whose info lists no shards: the monitor's
+   * `indexOffset` for this log (reverify/config.ts), so both hold its entries to one numbering.
+   */
+  readonly #configuredOffset: number | undefined;
   /**
    * By tree origin, on a log that lists no shards: the first index implied (its entry's log index
    * less its proof's index) by an entry proven in that tree this pass, which every other must share.
@@ -130,8 +138,18 @@ export class InclusionRechecker {
    */
   readonly #consistency = new Map<string, Promise<void>>();
 
-  constructor(options: { client: RekorV1Client; baseUrl: string; fetch?: typeof fetch }) {
+  constructor(options: {
+    client: RekorV1Client;
+    baseUrl: string;
+    fetch?: typeof fetch;
+    /**
+     * Global log index of the active tree's first entry, for a log whose info lists no shards (one
+     * that lists them gives it, and wins): as the monitor's `indexOffset` means it.
+     */
+    indexOffset?: number;
+  }) {
     this.#client = options.client;
+    this.#configuredOffset = options.indexOffset;
     this.logId = options.client.logId.toString('hex');
     this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
     // The log client's transport, as its own reads of this log use (node-fetch.ts).
@@ -268,9 +286,12 @@ export class InclusionRechecker {
     if (this.#current === undefined) {
       const current = this.#client.getLogInfo().then(
         (info) => {
-          this.#offset = info.indexOffset;
-          this.#offsetListed = info.inactiveShards.length > 0;
-          this.#end = info.indexOffset + info.checkpoint.size;
+          // Listed shards give the offset, rotations included, as they do the monitor's
+          // (monitor-log/rekor-v1-source.ts); the configured one serves a log that lists none.
+          const listed = info.inactiveShards.length > 0;
+          this.#offset = listed ? info.indexOffset : (this.#configuredOffset ?? info.indexOffset);
+          this.#offsetKnown = listed || this.#configuredOffset !== undefined;
+          this.#end = this.#offset + info.checkpoint.size;
           this.#shards = info.inactiveShards;
           return info.checkpoint;
         },
@@ -323,16 +344,18 @@ export class InclusionRechecker {
    */
   #treeHolding(index: number, current: VerifiedCheckpoint): HoldingTree {
     if (index >= this.#offset) {
-      return { tree: current, indexOffset: this.#offset, listed: this.#offsetListed };
+      return { tree: current, indexOffset: this.#offset, known: this.#offsetKnown };
     }
     const shard = this.#shards.find((s) => index >= s.indexOffset && index < s.indexOffset + s.treeSize);
     if (shard?.checkpoint !== undefined) {
-      return { tree: shard.checkpoint, indexOffset: shard.indexOffset, listed: true };
+      return { tree: shard.checkpoint, indexOffset: shard.indexOffset, known: true };
     }
     if (shard === undefined) {
+      // Below a configured offset, that offset is as likely wrong as the entry: retried, not judged.
+      const configured = this.#shards.length === 0 && this.#configuredOffset !== undefined;
       throw new DependencyError(
         'rekor',
-        `log entry ${index} is before the log's tree (its first entry at log index ${this.#offset}), in no shard its info lists`,
+        `log entry ${index} is before the log's tree (its first entry at log index ${this.#offset}${configured ? ', as indexOffset is configured' : ''}), in no shard its info lists`,
         { logIndex: index, indexOffset: this.#offset },
       );
     }
@@ -388,19 +411,23 @@ export class InclusionRechecker {
 
   /**
    * That `entry`'s verified proof places it where its log index does in `holding`'s tree (placed).
-   * A tree whose first log index the log info gives (it lists shards) is held to it. Otherwise the
-   * tree may start at an offset the info does not list (a log the monitor serves through its
-   * `indexOffset` setting, which reverify has not): that offset cannot be known here, so the one an
-   * entry's proof implies (its log index less the proof's index) is taken, if not negative, and every
-   * other entry proven in that tree this pass must imply the same: a misplaced entry (a proof of its
-   * body at another leaf) is still caught, as inconsistent with the others. LogIntegrityError
-   * 'wrong-index' otherwise.
+   * A tree whose first log index is known (the log info lists shards, or an offset is configured for
+   * a log that lists none) is held to it. Otherwise the tree may start at an offset the info does
+   * not list, which cannot be known here: the one an entry's proof implies (its log index less the
+   * proof's index) is taken, if not negative, and every other entry proven in that tree this pass
+   * must imply the same. The trade-off: taking 0 (as the monitor does without a configured offset)
+   * would refuse every honest entry of a log numbered from an unlisted offset, while the inference
+   * catches a misplaced entry (a proof of its body at another leaf) only as inconsistent with
+   * another entry of its tree in the same pass: one re-read alone in its tree passes, and when the
+   * first re-read is the misplaced one, the honest ones after it are refused instead. Hence a
+   * configured offset, where there is one, and the inference only without.
+   * LogIntegrityError 'wrong-index' otherwise.
    */
   #place(entry: LogEntry, index: number, holding: HoldingTree): void {
     const origin = holding.tree.origin;
     const given = entry.verification?.inclusionProof?.logIndex;
     // Known; or no proof index, or one beyond the entry's log index: at no offset (placed refuses it).
-    if (holding.listed || typeof given !== 'number' || given > index) {
+    if (holding.known || typeof given !== 'number' || given > index) {
       placed(entry, index, holding.indexOffset, origin);
       return;
     }
@@ -548,8 +575,8 @@ export class InclusionRechecker {
 /**
  * That `entry`'s inclusion proof (verified: its leaf climbs to the root from the proof's own leaf
  * index) places it where its log index says: that index less `indexOffset`, the global log index of
- * the first entry of the tree it is proven in (0 but on a sharded log; #place checks a tree whose
- * offset the log info does not give otherwise). The body is proven included either way; a proof for the same body at another leaf (a duplicate, or an entry the log misplaced)
+ * the first entry of the tree it is proven in (0 but on a sharded log or one configured with an
+ * offset; #place checks a tree whose offset is not known otherwise). The body is proven included either way; a proof for the same body at another leaf (a duplicate, or an entry the log misplaced)
  * would otherwise stand for the entry at this index. LogIntegrityError 'wrong-index', as the
  * monitor's scan refuses such a proof (monitor-log/rekor-v1-source.ts).
  */

@@ -9,10 +9,13 @@
  * watch rule matching it matches nothing there). A watch rule the catalog lists nothing for is such
  * a subject too: nothing it watches is verified. When any has gone unverified for longer than
  * `staleAfterMs`, the pass raises one `verification-stale` alert for its shard naming them, and
- * it resolves that alert once none is left.
+ * it resolves that alert once none is left. A tag kept for a failure nothing foresaw, whose own
+ * alert says it could not be judged (core.ts raiseUnjudged), is kept marked so, and the pass that
+ * judges it again resolves that alert as it forgets the tag.
  */
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
 import { matchesGlob } from '../config/glob.ts';
+import { unjudgedAlertKey } from './alerts.ts';
 import { inShard, repositoryOf } from './inventory.ts';
 import {
   subjectIdentity as identity,
@@ -34,6 +37,8 @@ export interface PassFailure {
   error: string;
   /** When the tag's recorded verdict was made; none for a tag never verified, and for a listing. */
   lastVerifiedAt?: string;
+  /** A tag whose unjudged alert the pass raised: resolved by the pass that judges it again. */
+  unjudged?: boolean;
 }
 
 export interface StaleSubject {
@@ -56,6 +61,11 @@ export interface PassScope {
   listed: readonly string[];
   /** The tags the pass took up (its shard's). */
   tags: readonly string[];
+  /**
+   * Those of them whose verdict was stored during the pass (by it, or by another as it gave up):
+   * judged, so a kept tag's unjudged alert is resolved.
+   */
+  judged?: readonly string[];
   /** Whether the pass's configuration watches a subject at all (a kept one may have left it). */
   covers(subject: UnverifiedSubject): boolean;
   /** The times of these tags' verdicts under the pass's own configuration (none for another's). */
@@ -119,11 +129,15 @@ export async function followUnverified(deps: StalenessDeps, pass: PassScope): Pr
   } catch (err) {
     failures.push(err);
   }
+  // A tag kept unjudged is forgotten once its alert is resolved: until then, the next pass that
+  // judges it tries again.
+  const unresolved = await resolveJudged(deps.alerts, pass, forget, failures);
+  const forgotten = forget.filter((s) => !unresolved.has(s));
   if (kept !== undefined) {
     // Each on its own: a failed keep must not leave what was got past kept (its old since would
     // alert at once on its next failure), nor a failed forget hold back what failed.
     for (const [what, write] of [
-      [forget, () => deps.store.remove(forget)],
+      [forgotten, () => deps.store.remove(forgotten)],
       [keep, () => deps.store.add(keep)],
     ] as const) {
       if (what.length === 0) continue;
@@ -138,12 +152,40 @@ export async function followUnverified(deps: StalenessDeps, pass: PassScope): Pr
   return stale;
 }
 
+/**
+ * Resolves the unjudged alert of each tag to forget that is kept marked so and that the pass judged
+ * (a tag forgotten otherwise, deleted or no longer watched, keeps it open for an operator, as its
+ * other alerts are). Returns those whose resolution failed (the failures added to `failures`).
+ */
+async function resolveJudged(
+  alerts: AlertSink,
+  pass: PassScope,
+  forget: readonly UnverifiedSubject[],
+  failures: unknown[],
+): Promise<Set<UnverifiedSubject>> {
+  const judged = new Set(pass.judged ?? []);
+  const unresolved = new Set<UnverifiedSubject>();
+  for (const s of forget) {
+    if (s.kind !== 'tag' || s.unjudged !== true || !judged.has(s.subject)) continue;
+    try {
+      await alerts.resolve(
+        unjudgedAlertKey(s.subject),
+        `${s.subject} was judged again (pass of ${pass.at.toISOString()}): its verdict is recorded, and alerted on if it is not valid`,
+      );
+    } catch (err) {
+      unresolved.add(s);
+      failures.push(err);
+    }
+  }
+  return unresolved;
+}
+
 interface Judgement {
   /** The pass's failures, each with since when it has gone unverified. */
   unverified: StaleSubject[];
   /** Kept subjects the pass neither failed on nor got past: a listing above them failed. */
   hidden: StaleSubject[];
-  /** Failures to keep (first seen), and kept subjects to forget. */
+  /** Failures to keep (first seen, or kept before and now to be marked unjudged), and kept subjects to forget. */
   keep: UnverifiedSubject[];
   forget: UnverifiedSubject[];
 }
@@ -214,11 +256,20 @@ function judge(
   const keep: UnverifiedSubject[] = [];
   const unverified = pass.failures.map((f): StaleSubject => {
     const held = kept?.get(identity({ ...f, scope }));
+    const unjudged = f.kind === 'tag' && f.unjudged === true ? { unjudged: true as const } : {};
     if (held === undefined) {
       const since = firstSince(f);
-      keep.push({ subject: f.subject, kind: f.kind, since, ...(f.kind !== 'tag' ? { scope } : {}) });
+      keep.push({
+        subject: f.subject,
+        kind: f.kind,
+        since,
+        ...(f.kind !== 'tag' ? { scope } : {}),
+        ...unjudged,
+      });
       return { subject: f.subject, kind: f.kind, since, error: f.error };
     }
+    // Kept for an earlier failure: marked now (its since stands), for its alert to be resolved.
+    if (f.unjudged === true && held.unjudged !== true) keep.push({ ...held, ...unjudged });
     // A verdict made since the subject was kept (by another pass) counts.
     return {
       subject: f.subject,

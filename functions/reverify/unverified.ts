@@ -26,6 +26,11 @@ const UnverifiedSubjectSchema = z.object({
   since: z.iso.datetime(),
   /** A listing's or watch rule's shard (`all`, `shard-I-of-N`): each shard lists for itself. */
   scope: z.string().min(1).optional(),
+  /**
+   * A tag a pass could not judge for a failure nothing foresaw, raising its unjudged alert
+   * (reverify/alerts.ts unjudgedAlertKey): the pass that judges it again resolves that alert.
+   */
+  unjudged: z.literal(true).optional(),
 });
 export type UnverifiedSubject = z.infer<typeof UnverifiedSubjectSchema>;
 
@@ -33,8 +38,9 @@ export interface UnverifiedStore {
   /** Every subject recorded as failing. */
   list(): Promise<UnverifiedSubject[]>;
   /**
-   * Keeps these subjects (not among `list`'s). One kept meanwhile (an overlapping pass) keeps its
-   * own `since`; a document `list` could not read is written over.
+   * Keeps these subjects (not among `list`'s, or among them to be marked `unjudged`). One kept
+   * already (an overlapping pass, or an earlier failure) keeps its own `since`, and is marked
+   * `unjudged` when the subject given is; a document `list` could not read is written over.
    */
   add(subjects: readonly UnverifiedSubject[]): Promise<void>;
   /** Forgets these subjects. */
@@ -92,9 +98,12 @@ export class FirestoreUnverifiedStore implements UnverifiedStore {
             await writer.create(doc, data);
           } catch (err) {
             if (codeOf(err) !== ALREADY_EXISTS) throw err;
-            // Kept meanwhile by an overlapping pass (its since stands), or unreadable (written over).
+            // Kept already (its since stands; marked unjudged if this one is), or unreadable
+            // (written over).
             await this.#db.runTransaction(async (tx) => {
-              if (parse((await tx.get(doc)).data()) === undefined) tx.set(doc, data);
+              const kept = parse((await tx.get(doc)).data());
+              if (kept === undefined) tx.set(doc, data);
+              else if (s.unjudged === true && kept.unjudged !== true) tx.update(doc, { unjudged: true });
             });
           }
         }),
@@ -152,7 +161,9 @@ export class MemoryUnverifiedStore implements UnverifiedStore {
 
   async add(subjects: readonly UnverifiedSubject[]): Promise<void> {
     for (const s of subjects) {
-      if (!this.subjects.has(subjectIdentity(s))) this.subjects.set(subjectIdentity(s), { ...s });
+      const kept = this.subjects.get(subjectIdentity(s));
+      if (kept === undefined) this.subjects.set(subjectIdentity(s), { ...s });
+      else if (s.unjudged === true) kept.unjudged = true;
     }
   }
 

@@ -28,6 +28,7 @@ import { RegistryIntegrityError, RegistryNotFoundError } from '../registry/error
 import type { Descriptor } from '../registry/manifest.ts';
 import type { DigestReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
+import { BlobsReadOnce } from './blobs-read-once.ts';
 
 export interface SignatureFingerprint {
   /** Digest of the `.sig` manifest, or null. */
@@ -117,7 +118,12 @@ export async function collectSignatures(
   const sources: SignatureSources = { fingerprint, cosign: [], bundles: [] };
   if (fingerprint.signatureManifest !== null) {
     try {
-      const layers = await readCosignLayers(registry, image, fingerprint.signatureManifest);
+      // Every layer judged, each distinct payload blob fetched once: layers may share one.
+      const layers = await readCosignLayers(
+        new BlobsReadOnce(registry),
+        image,
+        fingerprint.signatureManifest,
+      );
       sources.cosign = layers.signatures;
       sources.cosignUnreadable = layers.unreadable;
     } catch (err) {

@@ -383,3 +383,53 @@ test('a watchlist identity pattern must compile and be anchored, ^…$; it is ma
   );
   assert.ok(!pattern.test('x-https://github.com/org/app'), 'the first alternative from the start');
 });
+
+// The monitor serves a v1 log whose info lists no shards through its `indexOffset`; reverifyImages
+// holds the same log's inclusion proofs to it (reverify/inclusion.ts), from the same setting.
+test("in SIGSENTRY_CONFIG, the monitor's indexOffset for the document's log is reverifyImages' too; none for another log", () => {
+  const logKey = pemKey();
+  const url = 'https://rekor.example';
+  const doc = (monitorLogs: unknown[], log: Record<string, unknown> = {}) => ({
+    SIGSENTRY_CONFIG: JSON.stringify({
+      project: 'p',
+      watch: [{ repositories: 'europe-docker.pkg.dev/p/apps/**', key: kmsKey('k') }],
+      log: { kind: 'rekor-v1', url, publicKey: logKey, ...log },
+      monitor: { logs: monitorLogs, identities: [{ type: 'kms', keyVersion: kmsKey('k') }] },
+    }),
+  });
+  const monitored = (over: Record<string, unknown>) => ({
+    kind: 'rekor-v1',
+    url,
+    publicKey: logKey,
+    ...over,
+  });
+
+  const env = doc([monitored({ url: `${url}/`, indexOffset: 1000 })]);
+  assert.equal(loadMonitorConfig(env).logs[0]!.indexOffset, 1000);
+  assert.deepEqual(loadReverifyConfig(env).log, {
+    kind: 'rekor-v1',
+    url,
+    publicKey: logKey,
+    indexOffset: 1000,
+  });
+
+  // Another log's offset is not this one's; an offset on the document's own log, which the monitor
+  // does not read, is not read here either.
+  const other = loadReverifyConfig(doc([monitored({ url: 'https://other.example', indexOffset: 7 })]));
+  assert.deepEqual(other.log, { kind: 'rekor-v1', url, publicKey: logKey });
+  const onLog = doc([monitored({})], { indexOffset: 7 });
+  assert.equal(loadMonitorConfig(onLog).logs[0]!.indexOffset, undefined);
+  assert.deepEqual(loadReverifyConfig(onLog).log, { kind: 'rekor-v1', url, publicKey: logKey });
+
+  // Two offsets for one log, or one that is no log index, are refused.
+  assert.throws(
+    () => loadReverifyConfig(doc([monitored({ indexOffset: 1 }), monitored({ name: 'b', indexOffset: 2 })])),
+    (err: unknown) =>
+      err instanceof InvalidInputError &&
+      /gives the log https:\/\/rekor\.example two indexOffsets \(1, 2\)/.test(err.message),
+  );
+  assert.throws(
+    () => loadReverifyConfig(doc([monitored({ indexOffset: -1 })])),
+    (err: unknown) => err instanceof InvalidInputError && /indexOffset/.test(err.message),
+  );
+});

@@ -8,9 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { BUNDLE_ANNOTATION, SIGNATURE_ANNOTATION } from '../../../functions/attach/cosign-layout.ts';
-import type { RegistryClient } from '../../../functions/registry/client.ts';
 import { reverifyOnce } from '../../../functions/reverify/core.ts';
 import { ENTITY_LIMIT_BYTES, MemoryTagStore, type TagRecord } from '../../../functions/reverify/store.ts';
 import { MAX_LISTED_FINDINGS, MAX_REASONS } from '../../../functions/verify/verdict.ts';
@@ -45,45 +44,13 @@ function judged(record: TagRecord): Record<string, number> {
   return out;
 }
 
-/**
- * `registry` reading each blob once: a flood's layers share one payload blob, which a pass reads for
- * each of them (thousands of local round trips, tens of seconds). Blobs are content-addressed.
- */
-function readingBlobsOnce(registry: RegistryClient): RegistryClient {
-  const blobs = new Map<string, ReturnType<RegistryClient['getBlob']>>();
-  return new Proxy(registry, {
-    get(target, prop) {
-      if (prop === 'getBlob') {
-        return (...args: Parameters<RegistryClient['getBlob']>) => {
-          const [repo, digest] = args;
-          const key = `${repo.host}/${repo.repository}@${digest}`;
-          let blob = blobs.get(key);
-          if (blob === undefined) {
-            blob = target.getBlob(...args);
-            blobs.set(key, blob);
-            blob.catch(() => blobs.delete(key));
-          }
-          return blob;
-        };
-      }
-      const value = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}
-
 describe('a tag with thousands of signatures that decide its verdict', () => {
   const harness = reverifyHarness('many-invalid-rekor');
   const store = new MemoryTagStore();
   const alerts = new RecordingAlertSink();
   let keyState = 'ENABLED';
-  let registry: RegistryClient | undefined;
-  before(() => {
-    registry = readingBlobsOnce(harness.registry);
-  });
   const deps = (repository: string, over: { store?: MemoryTagStore; alerts?: RecordingAlertSink } = {}) =>
     harness.deps({
-      registry: registry!,
       store,
       alerts,
       watch: [`${harness.host}/${repository.split('/')[0]}/**`],

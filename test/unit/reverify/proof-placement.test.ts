@@ -4,8 +4,9 @@
  * unsharded log; the offset of the active tree, or of the frozen shard holding the entry, on a
  * sharded one). A proof for the same body at another leaf (a duplicate entry, or a log misplacing
  * it) climbs to the root all the same, and must not stand for the entry at this index. On a log
- * whose info lists no shards, that offset is not known (the tree may start at one the info does not
- * list): every entry re-read in a pass must imply the same one.
+ * whose info lists no shards, that offset is the one configured (the monitor's `indexOffset`), or,
+ * with none, not known (the tree may start at one the info does not list): every entry re-read in a
+ * pass must then imply the same one.
  */
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
@@ -121,11 +122,19 @@ function duplicatingLog(trees: string[][]) {
       inclusion: ['inclusion-proof'],
     };
   };
-  /** A fresh pass's re-check of the entry at `global`, its proof of leaf `leaf` when given. */
-  const recheck = async (global: number, leaf?: number) => {
+  /**
+   * A fresh pass's re-check of the entry at `global`, its proof of leaf `leaf` when given, by a
+   * rechecker configured with `indexOffset` when given.
+   */
+  const recheck = async (global: number, leaf?: number, indexOffset?: number) => {
     misplaced.clear();
     if (leaf !== undefined) misplaced.set(global, leaf);
-    const pass = new InclusionRechecker({ client, baseUrl: BASE, fetch: fetchLog });
+    const pass = new InclusionRechecker({
+      client,
+      baseUrl: BASE,
+      fetch: fetchLog,
+      ...(indexOffset !== undefined ? { indexOffset } : {}),
+    });
     return await pass.recheck(evidence(global));
   };
   return { recheck, origins: built.map((t) => t.origin) };
@@ -281,7 +290,7 @@ describe('reverifyOnce on a log misplacing the entries of a signature', () => {
 /**
  * A Rekor v1 log whose tree numbers its entries from global log index `offset`, its info listing no
  * inactive shards (an older Rekor, or one configured so: the monitor serves it through its
- * `indexOffset` setting, which reverify has not). Its proofs carry the leaf index within the tree.
+ * `indexOffset` setting, which reverify reads too). Its proofs carry the leaf index within the tree.
  * `misplaced` serves the entry at a global log index with the (valid) proof of another leaf
  * holding the same body.
  */
@@ -346,9 +355,17 @@ function unlistedOffsetLog(offset: number, bodies: string[]) {
       inclusion: ['inclusion-proof'],
     };
   };
-  /** A pass: its re-checks of entries (by global index), the proof of leaf `leaf` when given. */
-  const pass = () => {
-    const rechecker = new InclusionRechecker({ client, baseUrl: BASE, fetch: fetchLog });
+  /**
+   * A pass: its re-checks of entries (by global index), the proof of leaf `leaf` when given; its
+   * rechecker configured with `indexOffset` when given.
+   */
+  const pass = (indexOffset?: number) => {
+    const rechecker = new InclusionRechecker({
+      client,
+      baseUrl: BASE,
+      fetch: fetchLog,
+      ...(indexOffset !== undefined ? { indexOffset } : {}),
+    });
     return async (global: number, leaf?: number) => {
       misplaced.clear();
       if (leaf !== undefined) misplaced.set(global, leaf);
@@ -397,5 +414,65 @@ describe('the inclusion re-check on a log whose tree starts at an offset its inf
       wrong?.reason,
       `log entry 1 is proven at index 3 of tree "${log.origin}", not at its index 1 in that tree`,
     );
+  });
+});
+
+describe('the inclusion re-check on a log whose tree starts at an offset it does not list, that offset configured', () => {
+  it('a single misplaced entry, the only one re-read in its pass, is refused', async () => {
+    // Inferred, its proof alone would make the tree start at log index 1002: nothing to contradict it.
+    const log = unlistedOffsetLog(1000, ['a', 'dup', 'c', 'dup']);
+    const wrong = await log.pass(1000)(1003, 1);
+    assert.equal(wrong?.ok, false);
+    assert.equal(
+      wrong?.reason,
+      `log entry 1003 is proven at index 1 of tree "${log.origin}", not at its index 3 in that tree, whose first entry is log index 1000`,
+    );
+  });
+
+  it('a misplaced entry re-read first does not get the honest ones after it refused', async () => {
+    const log = unlistedOffsetLog(1000, ['a', 'dup', 'c', 'dup']);
+    const recheck = log.pass(1000);
+    assert.equal((await recheck(1003, 1))?.ok, false);
+    for (const global of [1001, 1000, 1002]) {
+      const result = await recheck(global);
+      assert.equal(result?.ok, true, `${global}: ${result?.reason}`);
+      assert.deepEqual([result?.origin, result?.treeSize], [log.origin, 4]);
+    }
+  });
+
+  it('honest entries are accepted; an offset configured wrong refuses them, naming it', async () => {
+    const log = unlistedOffsetLog(1000, ['a', 'b', 'c', 'd']);
+    const recheck = log.pass(1000);
+    for (const global of [1002, 1000, 1003, 1001]) {
+      const result = await recheck(global);
+      assert.equal(result?.ok, true, `${global}: ${result?.reason}`);
+    }
+    const wrong = await log.pass(999)(1001);
+    assert.equal(wrong?.ok, false);
+    assert.equal(
+      wrong?.reason,
+      `log entry 1001 is proven at index 1 of tree "${log.origin}", not at its index 2 in that tree, whose first entry is log index 999`,
+    );
+  });
+
+  it('the shards a log info lists win over the configured offset, as in the monitor', async () => {
+    // A frozen shard of 4 entries (log indexes 0-3), then the active tree from log index 4.
+    const log = duplicatingLog([
+      ['f0', 'f1', 'f2', 'f3'],
+      ['a0', 'twice', 'twice', 'a3'],
+    ]);
+    for (const configured of [0, 3, 5]) {
+      const right = await log.recheck(5, undefined, configured);
+      assert.equal(right?.ok, true, `${configured}: ${right?.reason}`);
+      assert.equal(right?.origin, log.origins[1]);
+      const frozen = await log.recheck(2, undefined, configured);
+      assert.equal(frozen?.ok, true, `${configured}: ${frozen?.reason}`);
+      assert.equal(frozen?.origin, log.origins[0]);
+      const offByOne = await log.recheck(5, 2, configured);
+      assert.equal(
+        offByOne?.reason,
+        `log entry 5 is proven at index 2 of tree "${log.origins[1]}", not at its index 1 in that tree, whose first entry is log index 4`,
+      );
+    }
   });
 });

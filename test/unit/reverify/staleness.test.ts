@@ -288,3 +288,64 @@ describe('inventoryCovers: what a configuration watches at all', () => {
     assert.ok(!covers('ghcr.example/vendor/tool', 'listing'), 'a watchlisted tag is not listed');
   });
 });
+
+describe("followUnverified: a tag's unjudged alert", () => {
+  const unjudgedFails = (subject: string, lastVerifiedAt?: number): PassFailure => ({
+    ...tagFails(subject, lastVerifiedAt),
+    unjudged: true,
+  });
+  const resolves = (alerts: RecordingAlertSink) =>
+    alerts.calls.flatMap((c) =>
+      c.op === 'resolve' && !c.key.startsWith('verification-stale') ? [c.key] : [],
+    );
+
+  it('is resolved by the pass that judges the tag, which forgets it; not by one that only passes it by', async () => {
+    const { store, alerts, pass, kept } = setup();
+    const other = `${REPO}:v2`;
+    await pass(0, { failures: [unjudgedFails(TAG, 0), unjudgedFails(other, 0)], tags: [TAG, other] });
+    assert.deepEqual(
+      [...store.subjects.values()].map((s) => [s.subject, s.unjudged]),
+      [
+        [TAG, true],
+        [other, true],
+      ],
+    );
+    // TAG judged; `other` deleted since (its repository listed without it): forgotten, left open.
+    await pass(1, { tags: [TAG], judged: [TAG] });
+    assert.deepEqual(resolves(alerts), [`signature-invalid:${TAG}:unjudged`]);
+    assert.deepEqual(kept(), []);
+  });
+
+  it('marks a tag kept already for another failure; an unmarked tag judged resolves nothing', async () => {
+    const { store, alerts, pass } = setup();
+    await pass(0, { failures: [tagFails(TAG, 0)], tags: [TAG] });
+    await pass(1, { failures: [unjudgedFails(TAG, 0)], tags: [TAG] });
+    assert.deepEqual(
+      [...store.subjects.values()],
+      [{ subject: TAG, kind: 'tag', since: at(0), unjudged: true }],
+    );
+    await pass(2, { tags: [TAG], judged: [TAG] });
+    assert.deepEqual(resolves(alerts), [`signature-invalid:${TAG}:unjudged`]);
+
+    const plain = `${REPO}:plain`;
+    await pass(3, { failures: [tagFails(plain, 2)], tags: [plain] });
+    await pass(4, { tags: [plain], judged: [plain] });
+    assert.deepEqual(resolves(alerts), [`signature-invalid:${TAG}:unjudged`], 'nothing more');
+  });
+
+  it('a resolution that fails keeps the tag for the next pass that judges it, and throws', async () => {
+    const { alerts, pass, kept } = setup();
+    await pass(0, { failures: [unjudgedFails(TAG, 0)], tags: [TAG] });
+    const resolve = alerts.resolve.bind(alerts);
+    alerts.resolve = async (key, reason) => {
+      if (key.endsWith(':unjudged')) throw new Error('the alert record is unreachable');
+      await resolve(key, reason);
+    };
+    await assert.rejects(pass(1, { tags: [TAG], judged: [TAG] }), /alert record is unreachable/);
+    assert.deepEqual(kept(), [TAG]);
+    alerts.resolve = resolve;
+    await pass(2, { tags: [TAG], judged: [TAG] });
+    assert.deepEqual(resolves(alerts), [`signature-invalid:${TAG}:unjudged`]);
+    assert.deepEqual(kept(), []);
+  });
+});
