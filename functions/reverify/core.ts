@@ -1,8 +1,9 @@
 /**
  * One re-verification pass: the inventory, each tag's current digest verified with bounded
  * concurrency, verdicts stored per tag, and verdict changes raised or resolved as alerts. A tag whose
- * digest, signature artifacts and policy are unchanged is not downloaded again: its recorded findings
- * are re-checked (log inclusion against the log's current signed checkpoint, KMS key state) instead.
+ * digest, signature artifacts, policy and verifier rules are unchanged is not downloaded again: its
+ * recorded findings are re-checked (log inclusion against the log's current signed checkpoint, KMS
+ * key state) instead.
  * Signatures verified afresh are proven in that checkpoint's tree too, and the tree recorded, so
  * every later pass re-checks them by one consistency proof per recorded tree.
  */
@@ -67,6 +68,7 @@ import {
   type TagStore,
 } from './store.ts';
 import type { UnverifiedStore } from './unverified.ts';
+import { withoutVerifierVersion, withVerifierVersion } from './verifier-version.ts';
 
 /**
  * Whether a manifest a referrers index lists could run, by HOST/REPO@DIGEST: content-addressed, so
@@ -229,12 +231,15 @@ function trustId(trust: VerifierTrust, keyless: boolean): string {
   return crypto.createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16);
 }
 
-/** What a recorded verdict is keyed on besides the digest and signatures: the policy and the trust. */
+/**
+ * What a recorded verdict is keyed on besides the digest and signatures: the policy, the trust, and
+ * the rules it was judged by (verifier-version.ts): one judged by other rules is not reused.
+ */
 function verdictBasisId(policy: ImagePolicy, trust: string): string {
-  return `${policyId(policy)}+${trust}`;
+  return withVerifierVersion(`${policyId(policy)}+${trust}`);
 }
 
-/** Whether a recorded verdict's basis is `policy`'s, whatever the trust it was made under. */
+/** Whether a recorded verdict's basis is `policy`'s, whatever the trust and rules it was made under. */
 function samePolicyBasis(recorded: string, policy: ImagePolicy): boolean {
   return recorded.startsWith(`${policyId(policy)}+`);
 }
@@ -915,8 +920,10 @@ export async function reverifyOnce(
 
   /**
    * When a tag was last verified under this configuration: a verdict of another policy or trust (a
-   * manual pass configured otherwise) does not count. A watchlist tag's in a pass without a root
-   * counts under its policy alone: the root it was judged with is the last one refreshed.
+   * manual pass configured otherwise) does not count. One by other rules of the verifier (before an
+   * upgrade) does: it was verified here, only not by the rules that judge it next. A watchlist tag's
+   * in a pass without a root counts under its policy alone: the root it was judged with is the last
+   * one refreshed.
    */
   function verifiedAt(
     record: TagRecord | undefined,
@@ -925,7 +932,8 @@ export async function reverifyOnce(
     if (record === undefined) return {};
     const { policy, id } = policyOf(tag.source, tag.ref);
     const rootless = tag.source !== 'owned' && deps.watchlistTrustFailure !== undefined;
-    return record.policy === id || (rootless && samePolicyBasis(record.policy, policy))
+    const sameBasis = withoutVerifierVersion(record.policy) === withoutVerifierVersion(id);
+    return sameBasis || (rootless && samePolicyBasis(record.policy, policy))
       ? { lastVerifiedAt: record.checkedAt }
       : {};
   }

@@ -36,7 +36,10 @@ export interface TagRecord {
   /** HOST/REPO:TAG */
   ref: string;
   source: 'owned' | 'watchlist';
-  /** policyId() of the policy the verdict was computed under, and a hash of the verifier trust (core.ts). */
+  /**
+   * policyId() of the policy the verdict was computed under, a hash of the verifier trust (core.ts),
+   * and the version of the verifier's rules that judged it (verifier-version.ts; none before it was).
+   */
   policy: string;
   digest: string;
   status: VerdictStatus;
