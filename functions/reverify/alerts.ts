@@ -53,11 +53,12 @@ export function tagAlertKey(kind: AlertKind, ref: string): string {
 /**
  * The key of a tag's alert that it could not be judged (core.ts raiseUnjudged): a `signature-invalid`
  * of its own, apart from the tag's forgery incident (tagAlertKey), because a pass resolves it once
- * it judges the tag again (staleness.ts), and must never resolve that one. A tag (HOST/REPO:TAG)
- * has no colon after its tag's, so no tag's forgery key is another's key here.
+ * it judges the tag again (staleness.ts), and must never resolve that one. A prefix no alert kind
+ * has, so no tag's forgery key is ever another tag's unjudged key: a registry may list a tag that
+ * holds a colon (`prod:unjudged`), which a suffix would have let collide (found by review).
  */
 export function unjudgedAlertKey(ref: string): string {
-  return `${tagAlertKey('signature-invalid', ref)}:unjudged`;
+  return `unjudged-signature:${ref}`;
 }
 
 export interface TagChange {

@@ -233,7 +233,18 @@ function fromSharedDocument(doc: unknown, env: NodeJS.ProcessEnv): unknown {
   return out;
 }
 
-const withoutTrailingSlashes = (url: string) => url.replace(/\/+$/, '');
+/**
+ * A log URL as the two settings are compared: scheme and host in lower case and the default port
+ * dropped (WHATWG URL), the path as written, trailing slashes dropped.
+ */
+function sameLogUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`.replace(/\/+$/, '');
+  } catch {
+    return url.replace(/\/+$/, '');
+  }
+}
 
 /**
  * The document's v1 log with the monitor's `indexOffset` for it (monitoredIndexOffset), and no other:
@@ -264,7 +275,7 @@ function monitoredIndexOffset(doc: Record<string, unknown>, url: string): unknow
       isObject(l) &&
       l['kind'] === 'rekor-v1' &&
       typeof l['url'] === 'string' &&
-      withoutTrailingSlashes(l['url']) === withoutTrailingSlashes(url) &&
+      sameLogUrl(l['url']) === sameLogUrl(url) &&
       l['indexOffset'] !== undefined
         ? [l['indexOffset']]
         : [],

@@ -75,6 +75,12 @@ interface HoldingTree {
    * at an offset the info does not list.
    */
   known: boolean;
+  /**
+   * Whether `indexOffset` is known only because it is configured (the log lists no shards): a proof
+   * that disagrees may be the setting's fault as much as the log's (found by review: a typo, or an
+   * offset left stale, made every honest entry `invalid`), so it is not judged (#place).
+   */
+  configured: boolean;
 }
 
 /** The global log index of a tree's first entry implied by an entry's proof, and that entry's. */
@@ -113,6 +119,8 @@ export class InclusionRechecker {
    * the log may number its entries from an offset it does not list.
    */
   #offsetKnown = false;
+  /** Whether #offset is the configured one (#configuredOffset), the log listing no shards. */
+  #offsetConfigured = false;
   /**
    * The active tree's first log index for a log whose info lists no shards: the monitor's
    * `indexOffset` for this log (reverify/config.ts), so both hold its entries to one numbering.
@@ -291,6 +299,7 @@ export class InclusionRechecker {
           const listed = info.inactiveShards.length > 0;
           this.#offset = listed ? info.indexOffset : (this.#configuredOffset ?? info.indexOffset);
           this.#offsetKnown = listed || this.#configuredOffset !== undefined;
+          this.#offsetConfigured = !listed && this.#configuredOffset !== undefined;
           this.#end = this.#offset + info.checkpoint.size;
           this.#shards = info.inactiveShards;
           return info.checkpoint;
@@ -344,11 +353,16 @@ export class InclusionRechecker {
    */
   #treeHolding(index: number, current: VerifiedCheckpoint): HoldingTree {
     if (index >= this.#offset) {
-      return { tree: current, indexOffset: this.#offset, known: this.#offsetKnown };
+      return {
+        tree: current,
+        indexOffset: this.#offset,
+        known: this.#offsetKnown,
+        configured: this.#offsetConfigured,
+      };
     }
     const shard = this.#shards.find((s) => index >= s.indexOffset && index < s.indexOffset + s.treeSize);
     if (shard?.checkpoint !== undefined) {
-      return { tree: shard.checkpoint, indexOffset: shard.indexOffset, known: true };
+      return { tree: shard.checkpoint, indexOffset: shard.indexOffset, known: true, configured: false };
     }
     if (shard === undefined) {
       // Below a configured offset, that offset is as likely wrong as the entry: retried, not judged.
@@ -420,12 +434,22 @@ export class InclusionRechecker {
    * catches a misplaced entry (a proof of its body at another leaf) only as inconsistent with
    * another entry of its tree in the same pass: one re-read alone in its tree passes, and when the
    * first re-read is the misplaced one, the honest ones after it are refused instead. Hence a
-   * configured offset, where there is one, and the inference only without.
+   * configured offset, where there is one, and the inference only without. A proof that disagrees
+   * with a configured offset is a DependencyError naming both, not a verdict: the setting may be
+   * what is wrong, so the tag's last verdict stands (and goes stale, alerted, if it lasts) rather
+   * than every honest entry being judged `invalid` with an incident only an operator closes.
    * LogIntegrityError 'wrong-index' otherwise.
    */
   #place(entry: LogEntry, index: number, holding: HoldingTree): void {
     const origin = holding.tree.origin;
     const given = entry.verification?.inclusionProof?.logIndex;
+    if (holding.configured && given !== index - holding.indexOffset) {
+      throw new DependencyError(
+        'rekor',
+        `log entry ${index} is proven at index ${given} of tree "${origin}", not at its index ${index - holding.indexOffset} under the configured indexOffset ${holding.indexOffset} (monitor.logs[].indexOffset): the setting is wrong, or the log misplaced the entry; its verdict waits`,
+        { logIndex: index, indexOffset: holding.indexOffset, proofTreeIndex: given },
+      );
+    }
     // Known; or no proof index, or one beyond the entry's log index: at no offset (placed refuses it).
     if (holding.known || typeof given !== 'number' || given > index) {
       placed(entry, index, holding.indexOffset, origin);

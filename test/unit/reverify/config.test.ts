@@ -413,6 +413,12 @@ test("in SIGSENTRY_CONFIG, the monitor's indexOffset for the document's log is r
     indexOffset: 1000,
   });
 
+  // The same log written otherwise (host case, the default port, a trailing slash) is the same log.
+  for (const written of ['https://REKOR.example:443/', 'https://Rekor.Example']) {
+    const same = loadReverifyConfig(doc([monitored({ url: written, indexOffset: 1000 })]));
+    assert.equal((same.log as { indexOffset?: number }).indexOffset, 1000, written);
+  }
+
   // Another log's offset is not this one's; an offset on the document's own log, which the monitor
   // does not read, is not read here either.
   const other = loadReverifyConfig(doc([monitored({ url: 'https://other.example', indexOffset: 7 })]));

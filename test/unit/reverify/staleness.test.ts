@@ -312,7 +312,7 @@ describe("followUnverified: a tag's unjudged alert", () => {
     );
     // TAG judged; `other` deleted since (its repository listed without it): forgotten, left open.
     await pass(1, { tags: [TAG], judged: [TAG] });
-    assert.deepEqual(resolves(alerts), [`signature-invalid:${TAG}:unjudged`]);
+    assert.deepEqual(resolves(alerts), [`unjudged-signature:${TAG}`]);
     assert.deepEqual(kept(), []);
   });
 
@@ -325,12 +325,12 @@ describe("followUnverified: a tag's unjudged alert", () => {
       [{ subject: TAG, kind: 'tag', since: at(0), unjudged: true }],
     );
     await pass(2, { tags: [TAG], judged: [TAG] });
-    assert.deepEqual(resolves(alerts), [`signature-invalid:${TAG}:unjudged`]);
+    assert.deepEqual(resolves(alerts), [`unjudged-signature:${TAG}`]);
 
     const plain = `${REPO}:plain`;
     await pass(3, { failures: [tagFails(plain, 2)], tags: [plain] });
     await pass(4, { tags: [plain], judged: [plain] });
-    assert.deepEqual(resolves(alerts), [`signature-invalid:${TAG}:unjudged`], 'nothing more');
+    assert.deepEqual(resolves(alerts), [`unjudged-signature:${TAG}`], 'nothing more');
   });
 
   it('a resolution that fails keeps the tag for the next pass that judges it, and throws', async () => {
@@ -338,14 +338,14 @@ describe("followUnverified: a tag's unjudged alert", () => {
     await pass(0, { failures: [unjudgedFails(TAG, 0)], tags: [TAG] });
     const resolve = alerts.resolve.bind(alerts);
     alerts.resolve = async (key, reason) => {
-      if (key.endsWith(':unjudged')) throw new Error('the alert record is unreachable');
+      if (key.startsWith('unjudged-signature:')) throw new Error('the alert record is unreachable');
       await resolve(key, reason);
     };
     await assert.rejects(pass(1, { tags: [TAG], judged: [TAG] }), /alert record is unreachable/);
     assert.deepEqual(kept(), [TAG]);
     alerts.resolve = resolve;
     await pass(2, { tags: [TAG], judged: [TAG] });
-    assert.deepEqual(resolves(alerts), [`signature-invalid:${TAG}:unjudged`]);
+    assert.deepEqual(resolves(alerts), [`unjudged-signature:${TAG}`]);
     assert.deepEqual(kept(), []);
   });
 });

@@ -56,7 +56,7 @@ describe('a tag whose judging fails', () => {
     assert.equal(alert.kind, 'signature-invalid');
     assert.equal(
       alert.key,
-      `signature-invalid:${tag}:unjudged`,
+      `unjudged-signature:${tag}`,
       "a key of its own, not the forgery incident's",
     );
     assert.equal(alert.subject, tag);
@@ -86,7 +86,7 @@ describe('a tag whose judging fails', () => {
     const resolved = tagCallsSince(alerts, judged);
     assert.deepEqual(
       resolved.map((c) => [c.op, c.op === 'resolve' ? c.key : c.alert.key]),
-      [['resolve', `signature-invalid:${tag}:unjudged`]],
+      [['resolve', `unjudged-signature:${tag}`]],
     );
     assert.match(
       resolved[0]?.op === 'resolve' ? resolved[0].reason : '',
@@ -159,7 +159,7 @@ describe('a tag whose judging fails', () => {
     assert.deepEqual(alerts.openKinds(tag), ['tag-moved', 'unsigned-image']);
     assert.ok(
       tagCallsSince(alerts, mark).some(
-        (c) => c.op === 'resolve' && c.key === `signature-invalid:${tag}:unjudged`,
+        (c) => c.op === 'resolve' && c.key === `unjudged-signature:${tag}`,
       ),
     );
   });
@@ -184,7 +184,7 @@ describe('a tag whose judging fails', () => {
     await reverifyOnce(only({ keyState: untyped }));
     assert.deepEqual(alerts.open.get(`signature-invalid:${tag}`), forgery, 'the forgery incident as it was');
     assert.match(
-      alerts.open.get(`signature-invalid:${tag}:unjudged`)!.summary,
+      alerts.open.get(`unjudged-signature:${tag}`)!.summary,
       /could not be verified \(TypeError/,
     );
 
