@@ -54,11 +54,7 @@ describe('a tag whose judging fails', () => {
     assert.equal(raised.length, 1);
     const alert = raised[0]!;
     assert.equal(alert.kind, 'signature-invalid');
-    assert.equal(
-      alert.key,
-      `unjudged-signature:${tag}`,
-      "a key of its own, not the forgery incident's",
-    );
+    assert.equal(alert.key, `unjudged-signature:${tag}`, "a key of its own, not the forgery incident's");
     assert.equal(alert.subject, tag);
     assert.equal(alert.severity, 'HIGH');
     assert.equal(
@@ -158,9 +154,7 @@ describe('a tag whose judging fails', () => {
     assert.equal(statusOf(await reverifyOnce(only()), tag), 'unsigned');
     assert.deepEqual(alerts.openKinds(tag), ['tag-moved', 'unsigned-image']);
     assert.ok(
-      tagCallsSince(alerts, mark).some(
-        (c) => c.op === 'resolve' && c.key === `unjudged-signature:${tag}`,
-      ),
+      tagCallsSince(alerts, mark).some((c) => c.op === 'resolve' && c.key === `unjudged-signature:${tag}`),
     );
   });
 
@@ -183,10 +177,7 @@ describe('a tag whose judging fails', () => {
 
     await reverifyOnce(only({ keyState: untyped }));
     assert.deepEqual(alerts.open.get(`signature-invalid:${tag}`), forgery, 'the forgery incident as it was');
-    assert.match(
-      alerts.open.get(`unjudged-signature:${tag}`)!.summary,
-      /could not be verified \(TypeError/,
-    );
+    assert.match(alerts.open.get(`unjudged-signature:${tag}`)!.summary, /could not be verified \(TypeError/);
 
     // The forgery removed: valid, the unjudged alert resolved, the forgery's left to an operator.
     await harness.registry.putManifest(signed, signatureTag(signed.digest), original, mediaType);
