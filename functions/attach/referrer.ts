@@ -10,6 +10,7 @@
  * The tag is an ordinary one: what it holds is rewritten only if it is a referrers index listing nothing that
  * could run (foreign-tag.ts); a user's image or multi-arch index there is left alone and the attach refused.
  */
+import { z } from 'zod';
 import { InvalidInputError, PolicyViolationError } from '../errors.ts';
 import { artifactTypeUnsaid } from '../registry/client.ts';
 import { digestTag, sha256Digest } from '../registry/digest.ts';
@@ -475,8 +476,34 @@ export function rfc3339Seconds(date: Date): string {
 }
 
 /**
+ * The fields of a v0.3 bundle the content annotations come from, as the protobuf JSON has them: one
+ * whose fields have other shapes is refused before anything is read out of it. The rest of the
+ * bundle is @sigstore/bundle's to check.
+ */
+const bundleContentSchema = z.object({
+  mediaType: z.literal(SIGSTORE_BUNDLE_V03),
+  messageSignature: z.looseObject({}).optional(),
+  dsseEnvelope: z.object({ payload: z.string(), payloadType: z.string() }).optional(),
+});
+
+/**
+ * The longest predicateType taken: it is copied into the referrer manifest and, on registries without
+ * the referrers API, into each referrer's entry of the fallback index, which registries cap in size
+ * (a predicate type is a URI: cosign's is 35 characters).
+ */
+export const MAX_PREDICATE_TYPE_LENGTH = 1024;
+
+/** An in-toto statement (v0.1 and v1) as far as the annotations need it: its subjects and predicate type. */
+const inTotoStatementSchema = z.object({
+  subject: z.array(z.object({ digest: z.record(z.string(), z.string()) })),
+  predicateType: z.string().max(MAX_PREDICATE_TYPE_LENGTH).optional(),
+});
+
+/**
  * The content annotations cosign and sigstore-js write, derived from the bundle itself. A DSSE in-toto
  * statement must name the image among its subjects: a bundle about something else is never attached here.
+ * A bundle or statement of another shape is an InvalidInputError, never a TypeError (which isRetryable
+ * would take for a passing failure and redeliver).
  */
 function bundleAnnotations(
   bytes: Uint8Array,
@@ -484,40 +511,47 @@ function bundleAnnotations(
   details: Record<string, unknown>,
 ): Record<string, string> {
   if (bytes.byteLength > MAX_BUNDLE_BYTES) throw new InvalidInputError('bundle too large', details);
-  let bundle: {
-    mediaType?: unknown;
-    dsseEnvelope?: { payload?: unknown; payloadType?: unknown };
-    messageSignature?: unknown;
-  };
+  let json: unknown;
   try {
-    bundle = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (cause) {
     throw new InvalidInputError('bundle is not JSON', details, cause);
   }
-  if (bundle.mediaType !== SIGSTORE_BUNDLE_V03) {
-    throw new InvalidInputError(`bundle media type is not ${SIGSTORE_BUNDLE_V03}`, {
+  const parsed = bundleContentSchema.safeParse(json);
+  if (!parsed.success) {
+    const mediaType = (json as { mediaType?: unknown } | null)?.mediaType;
+    if (mediaType !== SIGSTORE_BUNDLE_V03) {
+      throw new InvalidInputError(`bundle media type is not ${SIGSTORE_BUNDLE_V03}`, {
+        ...details,
+        mediaType: typeof mediaType === 'string' ? mediaType.slice(0, 200) : typeof mediaType,
+      });
+    }
+    throw new InvalidInputError('bundle does not have the shape of a Sigstore bundle v0.3', {
       ...details,
-      mediaType: bundle.mediaType,
+      reason: z.prettifyError(parsed.error),
     });
   }
+  const bundle = parsed.data;
   if (bundle.messageSignature !== undefined) return { [ANNOTATION_BUNDLE_CONTENT]: 'message-signature' };
   const envelope = bundle.dsseEnvelope;
-  if (envelope === undefined || typeof envelope.payload !== 'string') {
+  if (envelope === undefined) {
     throw new InvalidInputError('bundle has neither a DSSE envelope nor a message signature', details);
   }
   const out: Record<string, string> = { [ANNOTATION_BUNDLE_CONTENT]: 'dsse-envelope' };
   if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) return out;
-  let statement: { predicateType?: unknown; subject?: Array<{ digest?: Record<string, unknown> }> };
+  let statement: z.infer<typeof inTotoStatementSchema>;
   try {
-    statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8'));
+    statement = inTotoStatementSchema.parse(
+      JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')),
+    );
   } catch (cause) {
     throw new InvalidInputError('DSSE payload is not an in-toto statement', details, cause);
   }
   const hex = digest.slice('sha256:'.length);
-  if (!Array.isArray(statement.subject) || !statement.subject.some((s) => s?.digest?.['sha256'] === hex)) {
+  if (!statement.subject.some((s) => s.digest['sha256'] === hex)) {
     throw new PolicyViolationError('bundle statement does not name the image as a subject', details);
   }
-  if (typeof statement.predicateType === 'string') out[ANNOTATION_PREDICATE_TYPE] = statement.predicateType;
+  if (statement.predicateType !== undefined) out[ANNOTATION_PREDICATE_TYPE] = statement.predicateType;
   return out;
 }
 

@@ -4,6 +4,7 @@
  */
 
 import { InvalidInputError } from '../../errors.ts';
+import type { MonitorRunResult } from '../../monitor-log/core.ts';
 import { inline, print, terminalLogSink } from '../terminal.ts';
 import { parseCommandArgs, withRekorKey } from './args.ts';
 import { commandEnv, say } from './stack-env.ts';
@@ -20,8 +21,10 @@ export const MONITOR_USAGE = `usage: sigsentry monitor --once [--from INDEX] [--
   Without a log (REKOR_URL=none) it says so, records the run for \`sigsentry status\`, and refuses
   --from (there is no log to backfill).
   Exit codes: 0 the log is consistent and was scanned (or there is no log), 1 it was not (another
-  run holding the log, or a dependency failed, included), 2 usage error (a --from that would skip
-  unscanned entries, or any --from without a log, included).
+  run holding the log, a dependency failed, or a pending tree failing a log integrity check,
+  included), 2 usage error (a --from that would skip unscanned entries, or any --from without a
+  log, included).
+  The text names each pending tree found failing a log integrity check, with its alert's key.
 
   --abandon-tree gives up a tree left pending (the log moved past it and never listed it frozen
   with a head that verifies, so every run warns that it cannot be proven): its entries from its
@@ -77,48 +80,64 @@ export async function runMonitorCommand(argv: string[]): Promise<number> {
     const deps = await monitorDepsFromEnv(env, { logger, terminal: true });
     const result = await runMonitor({ ...deps, ...(from !== undefined ? { from } : {}) });
     if (values.json) print(`${JSON.stringify(result, (_k, v) => (v instanceof Error ? v.message : v), 2)}\n`);
-    else {
-      // A deployment without a log (REKOR_URL=none): no log lines, only why there are none.
-      if (result.note !== undefined) print(`${result.note}\n`);
-      for (const log of result.logs) {
-        print(
-          `${log.log}: ${log.outcome}; tree size ${log.treeSize ?? '?'}, cursor ${log.from ?? '?'} → ${log.cursor ?? '?'}, ` +
-            `${log.scanned} scanned, ${log.matched} matched, ${log.rogue} rogue, ${log.unparseable} unparseable\n`,
-        );
-        if (log.trees !== undefined) {
-          print(
-            `  the log moved to another tree: ${log.trees.map((t) => `"${inline(t)}"`).join(' → ')} (the cursor counts in each)\n`,
-          );
-        }
-        if (log.stalledSince !== undefined) {
-          print(`  the log has not grown since ${log.stalledSince} (log-stalled)\n`);
-        }
-        if (log.outcome === 'fanned-out') {
-          print(
-            `  the backlog is scanned in shards (monitorShard); ${log.dispatched ?? 0} published by this run; ` +
-              'the next run moves the cursor over the finished ones\n',
-          );
-        }
-        if (log.error) print(`  error: ${inline((log.error as Error).message ?? String(log.error))}\n`);
-      }
-    }
-    // Another run (the scheduled one) holds the log: nothing was scanned here, which 0 would deny.
+    else for (const line of monitorRunLines(result)) print(`${line}\n`);
     const busy = result.logs.filter((log) => log.outcome === 'busy');
     for (const log of busy) {
       say(`sigsentry monitor: ${log.log} is being scanned by another run (its lease); nothing scanned here`);
     }
-    if (result.ok) return busy.length === 0 ? 0 : 1;
-    // A --from with no log to backfill (REKOR_URL=none): the caller's, as a --from past the cursor.
-    if (result.refused !== undefined) {
-      say(`sigsentry monitor: ${result.refused.message}`);
-      return 2;
-    }
-    // A refused --from is known only once the log's state is read, but it is still the caller's.
-    return result.logs.some((log) => log.error instanceof InvalidInputError) ? 2 : 1;
+    if (result.refused !== undefined) say(`sigsentry monitor: ${result.refused.message}`);
+    return monitorExitCode(result);
   } catch (err) {
     say(`sigsentry monitor: ${(err as Error).message}`);
     return 1;
   }
+}
+
+/**
+ * A run in text: a line per log with its counts, then what the run found about it (the trees it
+ * moved through, a stall, a fan-out, each pending tree failing an integrity check, its error).
+ */
+export function monitorRunLines(result: Pick<MonitorRunResult, 'logs' | 'note'>): string[] {
+  // A deployment without a log (REKOR_URL=none): no log lines, only why there are none.
+  const lines = result.note !== undefined ? [result.note] : [];
+  for (const log of result.logs) {
+    lines.push(
+      `${log.log}: ${log.outcome}; tree size ${log.treeSize ?? '?'}, cursor ${log.from ?? '?'} → ${log.cursor ?? '?'}, ` +
+        `${log.scanned} scanned, ${log.matched} matched, ${log.rogue} rogue, ${log.unparseable} unparseable`,
+    );
+    if (log.trees !== undefined) {
+      lines.push(
+        `  the log moved to another tree: ${log.trees.map((t) => `"${inline(t)}"`).join(' → ')} (the cursor counts in each)`,
+      );
+    }
+    if (log.stalledSince !== undefined) {
+      lines.push(`  the log has not grown since ${log.stalledSince} (log-stalled)`);
+    }
+    if (log.outcome === 'fanned-out') {
+      lines.push(
+        `  the backlog is scanned in shards (monitorShard); ${log.dispatched ?? 0} published by this run; ` +
+          'the next run moves the cursor over the finished ones',
+      );
+    }
+    // Named whatever the run's end: a run that then failed or lost the log says only that in its outcome.
+    for (const fault of log.pendingFaults ?? []) {
+      lines.push(
+        `  pending tree "${inline(fault.origin)}" failed a log integrity check (alert ${inline(fault.alert)}): ${inline(fault.error)}`,
+      );
+    }
+    if (log.error) lines.push(`  error: ${inline((log.error as Error).message ?? String(log.error))}`);
+  }
+  return lines;
+}
+
+/** The exit code of a run, as MONITOR_USAGE documents it. */
+export function monitorExitCode(result: Pick<MonitorRunResult, 'ok' | 'logs' | 'refused'>): 0 | 1 | 2 {
+  // Another run (the scheduled one) holds the log: nothing was scanned here, which 0 would deny.
+  if (result.ok) return result.logs.some((log) => log.outcome === 'busy') ? 1 : 0;
+  // A --from with no log to backfill (REKOR_URL=none): the caller's, as a --from past the cursor.
+  if (result.refused !== undefined) return 2;
+  // A refused --from is known only once the log's state is read, but it is still the caller's.
+  return result.logs.some((log) => log.error instanceof InvalidInputError) ? 2 : 1;
 }
 
 /** `--abandon-tree`: one pending tree of one configured log given up, with the operator's reason. */
