@@ -1,6 +1,9 @@
 /**
  * The CloudEvent a gen2 function receives for a Pub/Sub message
  * (`google.cloud.pubsub.topic.v1.messagePublished`): `data.message.data` is the base64 payload.
+ * `data` is the push request's body, which carries `deliveryAttempt` beside `message` when the
+ * subscription has a dead-letter policy (https://cloud.google.com/pubsub/docs/push); it is read when
+ * it is there, and its absence (no policy, or a deliverer that leaves it out) changes nothing.
  */
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.ts';
@@ -18,6 +21,8 @@ export const PubsubMessagePublishedSchema = z.object({
     publishTime: z.string().optional(),
   }),
   subscription: z.string().optional(),
+  // Read on its own (deliveryAttemptOf): a malformed count must not refuse the message it came with.
+  deliveryAttempt: z.unknown().optional(),
 });
 
 export interface PubsubDelivery {
@@ -25,6 +30,13 @@ export interface PubsubDelivery {
   publishTime: string | undefined;
   attributes: Record<string, string>;
   data: Buffer;
+  /** Which delivery of the message this is (1 for the first), when Pub/Sub says. */
+  deliveryAttempt: number | undefined;
+}
+
+/** The push body's `deliveryAttempt`, if it is a count (a positive integer); else undefined. */
+function deliveryAttemptOf(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : undefined;
 }
 
 export interface CloudEventLike {
@@ -48,12 +60,13 @@ export function parsePubsubCloudEvent(event: CloudEventLike): PubsubDelivery {
       eventId: typeof event.id === 'string' ? event.id : undefined,
     });
   }
-  const { message } = parsed.data;
+  const { message, deliveryAttempt } = parsed.data;
   return {
     messageId:
       message.messageId ?? message.message_id ?? (typeof event.id === 'string' ? event.id : undefined),
     publishTime: message.publishTime,
     attributes: message.attributes ?? {},
     data: Buffer.from(message.data ?? '', 'base64'),
+    deliveryAttempt: deliveryAttemptOf(deliveryAttempt),
   };
 }

@@ -52,6 +52,14 @@ import {
   type SigningRecord,
   type SigningStore,
 } from '../state/signing-records.ts';
+import {
+  beforeClaimAlert,
+  beforeClaimKey,
+  type ClaimWatch,
+  claimAnswered,
+  pastBeforeClaimBound,
+  watchingClaims,
+} from './before-claim.ts';
 import { DependencyClock, timedCall, withDependencyClock, wrapDependencyCalls } from './dependency-calls.ts';
 import type { NotificationHandler } from './entry.ts';
 import { readManifestView } from './manifest-view.ts';
@@ -475,7 +483,8 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
   /**
    * An image already signed in every format of its rule: each format's signature is looked for in
    * the registry (read-only, the formats at once), and one gone (a cleanup policy, an operator, a
-   * concurrent writer's lost update) is attached again from what its record stores, under the
+   * concurrent writer's lost update), or listed with the blob of its payload or bundle gone, is
+   * attached again from what its record stores (the blob uploaded again), under the
    * image's lock as a signing attaches: no new signature, no new log entry. Returns the formats
    * attached again, each told with a NOTICE line. A record storing no signature for a format, or an
    * attach failing for good, is a SignatureLostError (alerted); a retryable failure is thrown as it is.
@@ -501,8 +510,11 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
             }),
       ),
     );
-    const missing = stored.filter((_, i) => !present[i]);
+    const missing = stored.filter((_, i) => present[i] !== 'present');
     if (missing.length === 0) return [];
+    // Ours still listed, only its blob gone: the attach uploads the blob again and finds the
+    // manifest as it was, so it writes no manifest and says nothing was attached.
+    const blobGone = new Set(stored.filter((_, i) => present[i] === 'blob-missing').map((a) => a.format));
     const log = logger.child({ image: imageRef, keyVersion: rule.key });
     const reattached: SignatureFormat[] = [];
     let current: SignatureFormat | undefined;
@@ -517,6 +529,12 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
             log.notice(
               `signature re-attached: the ${attachment.format} signature of ${imageRef} was gone from the registry and is attached again from its signing record (no new signature, no new log entry)`,
               { format: attachment.format },
+            );
+          } else if (blobGone.has(attachment.format)) {
+            reattached.push(attachment.format);
+            log.notice(
+              `signature re-attached: the ${attachment.format} signature of ${imageRef} was listed but its ${attachment.format === 'cosign' ? 'payload' : 'bundle'} blob was gone from the registry; the blob is uploaded again from its signing record (no new signature, no new log entry)`,
+              { format: attachment.format, blob: 'uploaded again' },
             );
           } else {
             log.info(`the ${attachment.format} signature of ${imageRef} was found attached under the lock`, {
@@ -561,6 +579,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       ...(deps.retryFailed ? { retryFailed: true } : {}),
       ...(publishedAt !== undefined ? { publishedAt } : {}),
     });
+    claimAnswered();
     if (claim.status === 'done') {
       if (claim.finished?.length) await resolveFormatIncident(imageRef, claim.finished, logger);
       if (claim.dropped?.length) {
@@ -685,11 +704,61 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     }
   }
 
+  /**
+   * A delivery that failed before any signing record was claimed is alerted once Pub/Sub's count of
+   * its deliveries reaches the rule's attempts (before-claim.ts). The delivery fails as it did,
+   * with its own error, whether or not the alert could be raised: Pub/Sub redelivers it either way.
+   */
+  async function raiseBeforeClaim(
+    err: unknown,
+    pushed: string,
+    context: Parameters<NotificationHandler['handle']>[1],
+  ): Promise<void> {
+    const alert = beforeClaimAlert(err, pushed, {
+      messageId: context.messageId,
+      deliveryAttempt: context.deliveryAttempt,
+      maxAttempts: deps.config.maxAttempts,
+      publishedAt: context.publishedAt,
+      now: now().getTime(),
+    });
+    if (!alert || !deps.alerts) return;
+    await deps.alerts
+      .raise(alert)
+      .catch((alertErr: unknown) =>
+        context.logger.warn('could not raise the before-claim alert', { error: alertErr, key: alert.key }),
+      );
+  }
+
+  /**
+   * A delivery handled after an earlier one may have raised the before-claim alert (a count past
+   * `maxAttempts`): that incident is over. Looked up only then, not on every push.
+   */
+  async function resolveBeforeClaim(
+    n: GcrNotification,
+    context: Parameters<NotificationHandler['handle']>[1],
+  ): Promise<void> {
+    const attempt = context.deliveryAttempt;
+    const past = pastBeforeClaimBound({
+      deliveryAttempt: attempt === undefined ? undefined : attempt - 1,
+      maxAttempts: deps.config.maxAttempts,
+      publishedAt: context.publishedAt,
+      now: now().getTime(),
+    });
+    if (n.action !== 'INSERT' || !past) return;
+    const by = attempt !== undefined ? `delivery ${attempt}` : 'a later delivery';
+    await deps.alerts
+      ?.resolve(beforeClaimKey(n.raw.digest ?? n.raw.tag ?? 'unknown'), `handled by ${by}`)
+      .catch((err: unknown) =>
+        context.logger.warn('could not resolve the before-claim alert', { error: err }),
+      );
+  }
+
   return {
     sign,
     async handle(n, context) {
+      const watch: ClaimWatch = { claimed: false };
       try {
-        const result = await sign(n, context.logger, context.publishedAt);
+        const result = await watchingClaims(watch, () => sign(n, context.logger, context.publishedAt));
         if (result.outcome === 'skipped' && result.deleted) {
           noticeDeletedBeforeSigning(context.logger, result.deleted, context.publishedAt);
         } else if (result.outcome === 'skipped') context.logger.info(`skipped: ${result.reason}`);
@@ -700,9 +769,14 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
             formats: result.formats,
           });
         }
+        await resolveBeforeClaim(n, context);
       } catch (err) {
-        const alert = alertFor(err, context.messageId, n.raw.digest ?? n.raw.tag ?? 'unknown');
+        const pushed = n.raw.digest ?? n.raw.tag ?? 'unknown';
+        const alert = alertFor(err, context.messageId, pushed);
         if (alert && deps.alerts) await deps.alerts.raise(alert);
+        if (isRetryable(err) && n.action === 'INSERT' && !watch.claimed) {
+          await raiseBeforeClaim(err, pushed, context);
+        }
         throw err;
       }
     },

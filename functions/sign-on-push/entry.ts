@@ -12,8 +12,16 @@ import type { Logger } from '../logging/logger.ts';
 export interface NotificationHandler {
   handle(
     notification: GcrNotification,
-    /** `publishedAt`: when Pub/Sub published the message (ms), when it says. */
-    context: { messageId: string | undefined; publishedAt?: number; logger: Logger },
+    /**
+     * `publishedAt`: when Pub/Sub published the message (ms), when it says. `deliveryAttempt`: which
+     * delivery of the message this is, when Pub/Sub says (a subscription with a dead-letter policy).
+     */
+    context: {
+      messageId: string | undefined;
+      publishedAt?: number;
+      deliveryAttempt?: number;
+      logger: Logger;
+    },
   ): Promise<void>;
 }
 
@@ -22,11 +30,13 @@ export function createSignOnPushEntry(deps: { logger: Logger; core: Notification
     let notification: GcrNotification;
     let messageId: string | undefined = typeof event.id === 'string' ? event.id : undefined;
     let publishedAt: number | undefined;
+    let deliveryAttempt: number | undefined;
     try {
       const delivery = parsePubsubCloudEvent(event);
       messageId = delivery.messageId;
       const published = delivery.publishTime === undefined ? Number.NaN : Date.parse(delivery.publishTime);
       if (Number.isFinite(published)) publishedAt = published;
+      deliveryAttempt = delivery.deliveryAttempt;
       notification = parseGcrMessage(delivery.data, messageId);
     } catch (err) {
       // Whatever went wrong here depends on the input alone: a retry would fail the same way.
@@ -41,12 +51,14 @@ export function createSignOnPushEntry(deps: { logger: Logger; core: Notification
       messageId,
       action: notification.action,
       image: notification.raw.digest ?? notification.raw.tag,
+      ...(deliveryAttempt !== undefined ? { deliveryAttempt } : {}),
     });
     logger.info('received gcr event', { gcr: notification.raw, validated: true });
     try {
       await deps.core.handle(notification, {
         messageId,
         ...(publishedAt !== undefined ? { publishedAt } : {}),
+        ...(deliveryAttempt !== undefined ? { deliveryAttempt } : {}),
         logger,
       });
     } catch (err) {

@@ -1,0 +1,105 @@
+/**
+ * A push whose deliveries keep failing before a signing record is claimed (the registry or Firestore
+ * down, KMS denying the key's public key): no record counts the attempts, so its bound and its
+ * `signing-failed` alert never come into play, and Pub/Sub dead-letters the message after
+ * max_delivery_attempts with only the dead-letter policy's incident, which names no image. When
+ * Pub/Sub says which delivery this is (`deliveryAttempt`, on a subscription with a dead-letter
+ * policy), a delivery failing so at or past the rule's `maxAttempts` (below max_delivery_attempts,
+ * as infra requires) raises a `signing-failed` alert naming the image and the error, under a key of
+ * its own, so that each later delivery is a repeat of it, not a new page. The delivery still fails,
+ * and is redelivered and dead-lettered, as before. A later delivery that is handled (the outage
+ * over) resolves the incident.
+ *
+ * Eventarc's event for a gen2 function may not carry `deliveryAttempt` (its MessagePublishedData
+ * names only `message` and `subscription`), so the message's age counts too: a delivery failing so
+ * BEFORE_CLAIM_ALERT_AFTER_MS or more after the message was published raises the same alert (found
+ * by review: KMS denying the key's public key for good was otherwise never alerted by sigsentry).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AlertInput } from '../alerts/alert.ts';
+import { SigsentryError } from '../errors.ts';
+
+/** One delivery, watched for a claim of a signing record that answered (claimed, done, busy...). */
+export interface ClaimWatch {
+  claimed: boolean;
+}
+
+const watches = new AsyncLocalStorage<ClaimWatch>();
+
+/** Runs one delivery's signing under `watch`. */
+export function watchingClaims<T>(watch: ClaimWatch, run: () => Promise<T>): Promise<T> {
+  return watches.run(watch, run);
+}
+
+/** A claim answered: the delivery being watched (if any) reached a signing record. */
+export function claimAnswered(): void {
+  const watch = watches.getStore();
+  if (watch) watch.claimed = true;
+}
+
+/**
+ * How long after its message was published a push may fail before its record is claimed without an
+ * alert: past IAM's propagation of a new grant ("typically 2 minutes, potentially 7 minutes or
+ * longer") and a registry's or Firestore's short outage, well before Pub/Sub's dead letter.
+ */
+export const BEFORE_CLAIM_ALERT_AFTER_MS = 30 * 60_000;
+
+/**
+ * Whether a delivery is far enough along for a failure before the claim to be alerted (or, handled,
+ * to resolve that alert): Pub/Sub's count at `maxAttempts`, or the message that old.
+ */
+export function pastBeforeClaimBound(delivery: {
+  deliveryAttempt: number | undefined;
+  maxAttempts: number;
+  publishedAt: number | undefined;
+  now: number;
+}): boolean {
+  const { deliveryAttempt, maxAttempts, publishedAt, now } = delivery;
+  if (deliveryAttempt !== undefined && deliveryAttempt >= maxAttempts) return true;
+  return publishedAt !== undefined && now - publishedAt >= BEFORE_CLAIM_ALERT_AFTER_MS;
+}
+
+/** The key of the incident: one per image reference the messages name. */
+export function beforeClaimKey(image: string): string {
+  return `signing-failed:${image}:before-claim`;
+}
+
+/**
+ * The alert for a delivery of `image` that failed with `err` (retryable) before a signing record was
+ * claimed, if it is the delivery `maxAttempts` names or a later one; undefined without a count.
+ */
+export function beforeClaimAlert(
+  err: unknown,
+  image: string,
+  delivery: {
+    messageId: string | undefined;
+    deliveryAttempt: number | undefined;
+    maxAttempts: number;
+    publishedAt: number | undefined;
+    now: number;
+  },
+): AlertInput | undefined {
+  const { deliveryAttempt, maxAttempts, publishedAt, now } = delivery;
+  if (!pastBeforeClaimBound(delivery)) return undefined;
+  const message = err instanceof Error ? err.message : String(err);
+  const which =
+    deliveryAttempt !== undefined
+      ? `delivery ${deliveryAttempt} of its push`
+      : `its push, published ${Math.round((now - (publishedAt ?? now)) / 60_000)} minutes ago,`;
+  return {
+    kind: 'signing-failed',
+    severity: 'HIGH',
+    subject: image,
+    key: beforeClaimKey(image),
+    summary: `${image} is not signed: ${which} failed before its signing record could be claimed, so no attempt is counted there and no alert would come from it; Pub/Sub dead-letters the message once its deliveries run out: ${message}`,
+    evidence: {
+      image,
+      messageId: delivery.messageId,
+      deliveryAttempt,
+      maxAttempts,
+      ...(publishedAt !== undefined ? { publishedAt: new Date(publishedAt).toISOString() } : {}),
+      // As a signing record keeps its last error.
+      lastError: err instanceof SigsentryError ? err.toJSON() : { message },
+    },
+  };
+}
