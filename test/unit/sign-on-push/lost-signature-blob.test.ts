@@ -10,7 +10,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Witness } from '@sigstore/sign';
 import { readCosignLayers, signatureTag } from '../../../functions/attach/cosign-layout.ts';
 import { listBundleReferrers } from '../../../functions/attach/referrer.ts';
 import { toNotification } from '../../../functions/events/gcr-message.ts';
@@ -18,13 +17,13 @@ import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { imageManifestSchema, parseManifestBytes } from '../../../functions/registry/manifest.ts';
 import type { Registry } from '../../../functions/registry/registry.ts';
-import { signOnPushDepsFromEnv } from '../../../functions/sign-on-push/from-env.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
 import { verifyImage } from '../../../functions/verify/verifier.ts';
+import { countedWitness, logTreeSize } from '../../helpers/counted-witness.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
-import { gcrEvent, signOnPushCore, TEST_KEY_VERSION } from '../../helpers/sign-on-push-core.ts';
+import { gcrEvent, signOnPushCore } from '../../helpers/sign-on-push-core.ts';
 
 let reg: TestRegistry;
 let log: TestLog;
@@ -57,32 +56,6 @@ function counting(registry: Registry) {
   return { registry: proxy, calls };
 }
 
-/** The function's witness (verifying the log's answers) on the test log, its calls counted. */
-function countedWitness() {
-  const deps = signOnPushDepsFromEnv({
-    GCP_PROJECT: 'p',
-    SIGSENTRY_WATCH: `${reg.host}/team/**`,
-    KMS_KEY: TEST_KEY_VERSION,
-    KMS_ENDPOINT: '127.0.0.1:9',
-    REKOR_URL: log.rekor.url,
-    REKOR_PUBLIC_KEY: log.rekor.publicKeyPem,
-  });
-  const inner = deps.witness!;
-  const counted = { calls: 0 };
-  const witness: Witness = {
-    testify: (...args) => {
-      counted.calls++;
-      return inner.testify(...args);
-    },
-  };
-  return { witness, counted };
-}
-
-async function treeSize(): Promise<number> {
-  const res = await fetch(`${log.rekor.url}/api/v1/log`);
-  return ((await res.json()) as { treeSize: number }).treeSize;
-}
-
 let images = 0;
 
 /** An image pushed as team/NAME:v1 and signed in both formats into the test log. */
@@ -93,7 +66,7 @@ async function signed() {
   const ref = { host: reg.host, repository, digest: pushed.digest };
   const imageRef = `${reg.host}/${repository}@${pushed.digest}`;
   const counted = counting(client);
-  const { witness, counted: logged } = countedWitness();
+  const { witness, counted: logged } = countedWitness(reg.host, log.rekor);
   const h = signOnPushCore(counted.registry, reg.host, { formats: ['bundle', 'cosign'], witness });
   const message = { action: 'INSERT', digest: imageRef, tag: `${reg.host}/${repository}:v1` };
   let deliveries = 0;
@@ -157,7 +130,7 @@ describe('a signature whose manifest stays but whose blob is gone is made whole 
     assert.equal(unreadable.signatures.length, 0);
     assert.equal(unreadable.unreadable.length, 1, 'the .sig lists a layer no reader can fetch');
     assert.deepEqual(await attachedIn(verify), ['bundle'], 'cosign verification fails');
-    const size = await treeSize();
+    const size = await logTreeSize(log.rekor.url);
     const calls = counted.calls.length;
 
     await push(); // the same digest pushed again (a re-tag, a redelivery)
@@ -168,7 +141,7 @@ describe('a signature whose manifest stays but whose blob is gone is made whole 
     assert.ok(!counted.calls.slice(calls).includes('putManifest'), 'no manifest written');
     assert.equal(h.signed.length, 2, 'KMS was not asked for another signature');
     assert.equal(logged.calls, 2, 'the log was not asked for another entry');
-    assert.equal(await treeSize(), size, 'the log has no new entry');
+    assert.equal(await logTreeSize(log.rekor.url), size, 'the log has no new entry');
     assert.deepEqual(h.raised, [], 'no alert');
     const told = reattachNotices(h);
     assert.equal(told.length, 1, `one NOTICE: ${told.map((e) => e.message).join(' | ')}`);
@@ -186,7 +159,7 @@ describe('a signature whose manifest stays but whose blob is gone is made whole 
     const referrer = await bundleReferrer(ref);
     await deleteBlob(repository, referrer.bundle);
     assert.deepEqual(await attachedIn(verify), ['cosign'], 'bundle verification fails');
-    const size = await treeSize();
+    const size = await logTreeSize(log.rekor.url);
 
     // As functions/cli/commands/sign.ts builds the notification of `sigsentry sign HOST/REPO@DIGEST`.
     const logger = createMemoryLogger();
@@ -200,7 +173,7 @@ describe('a signature whose manifest stays but whose blob is gone is made whole 
     assert.equal((await listBundleReferrers(client, ref)).descriptors.length, 1, 'listed once');
     assert.equal(h.signed.length, 2);
     assert.equal(logged.calls, 2);
-    assert.equal(await treeSize(), size);
+    assert.equal(await logTreeSize(log.rekor.url), size);
     const told = logger.entries.filter((e) => e.severity === 'NOTICE');
     assert.equal(told.length, 1);
     assert.match(told[0]!.message, /the bundle signature of .* bundle blob was gone/);

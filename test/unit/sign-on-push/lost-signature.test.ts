@@ -10,7 +10,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Witness } from '@sigstore/sign';
 import { readCosignSignatures, signatureTag } from '../../../functions/attach/cosign-layout.ts';
 import { listBundleReferrers } from '../../../functions/attach/referrer.ts';
 import { DependencyError } from '../../../functions/errors.ts';
@@ -20,13 +19,13 @@ import { RegistryClient } from '../../../functions/registry/client.ts';
 import { digestTag } from '../../../functions/registry/digest.ts';
 import { RegistryRejectedError } from '../../../functions/registry/errors.ts';
 import type { Registry } from '../../../functions/registry/registry.ts';
-import { signOnPushDepsFromEnv } from '../../../functions/sign-on-push/from-env.ts';
 import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
 import { logKey } from '../../../functions/verify/trust.ts';
 import { verifyImage } from '../../../functions/verify/verifier.ts';
+import { countedWitness, logTreeSize } from '../../helpers/counted-witness.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
-import { gcrEvent, signOnPushCore, TEST_KEY_VERSION } from '../../helpers/sign-on-push-core.ts';
+import { gcrEvent, signOnPushCore } from '../../helpers/sign-on-push-core.ts';
 
 let reg: TestRegistry;
 let log: TestLog;
@@ -64,32 +63,6 @@ function counting(registry: Registry) {
   return { registry: proxy, calls, faults };
 }
 
-/** The function's witness (verifying the log's answers) on the test log, its calls counted. */
-function countedWitness() {
-  const deps = signOnPushDepsFromEnv({
-    GCP_PROJECT: 'p',
-    SIGSENTRY_WATCH: `${reg.host}/team/**`,
-    KMS_KEY: TEST_KEY_VERSION,
-    KMS_ENDPOINT: '127.0.0.1:9',
-    REKOR_URL: log.rekor.url,
-    REKOR_PUBLIC_KEY: log.rekor.publicKeyPem,
-  });
-  const inner = deps.witness!;
-  const counted = { calls: 0 };
-  const witness: Witness = {
-    testify: (...args) => {
-      counted.calls++;
-      return inner.testify(...args);
-    },
-  };
-  return { witness, counted };
-}
-
-async function treeSize(): Promise<number> {
-  const res = await fetch(`${log.rekor.url}/api/v1/log`);
-  return ((await res.json()) as { treeSize: number }).treeSize;
-}
-
 let images = 0;
 
 /** An image pushed as team/NAME:v1 and signed in both formats into the test log. */
@@ -100,7 +73,7 @@ async function signed() {
   const ref = { host: reg.host, repository, digest: pushed.digest };
   const imageRef = `${reg.host}/${repository}@${pushed.digest}`;
   const counted = counting(client);
-  const { witness, counted: logged } = countedWitness();
+  const { witness, counted: logged } = countedWitness(reg.host, log.rekor);
   const h = signOnPushCore(counted.registry, reg.host, { formats: ['bundle', 'cosign'], witness });
   const message = { action: 'INSERT', digest: imageRef, tag: `${reg.host}/${repository}:v1` };
   let deliveries = 0;
@@ -143,7 +116,7 @@ describe('a signature gone from the registry is attached again from the signing 
     await deleteTag(repository, signatureTag(ref.digest));
     assert.deepEqual(await readCosignSignatures(client, ref), [], 'no cosign signature left');
     assert.deepEqual(await attachedIn(verify), ['bundle']);
-    const size = await treeSize();
+    const size = await logTreeSize(log.rekor.url);
     const before = h.logger.entries.length;
 
     await push(); // the same digest pushed again (a re-tag, a rebuild)
@@ -152,7 +125,7 @@ describe('a signature gone from the registry is attached again from the signing 
     assert.equal((await readCosignSignatures(client, ref)).length, 1, 'one cosign signature');
     assert.equal(h.signed.length, 2, 'KMS was not asked for another signature');
     assert.equal(logged.calls, 2, 'the log was not asked for another entry');
-    assert.equal(await treeSize(), size, 'the log has no new entry');
+    assert.equal(await logTreeSize(log.rekor.url), size, 'the log has no new entry');
     assert.deepEqual(h.raised, [], 'no alert');
     const lines = h.logger.entries.slice(before);
     const notice = lines.find((e) => e.severity === 'NOTICE');
@@ -169,7 +142,7 @@ describe('a signature gone from the registry is attached again from the signing 
     await deleteTag(repository, digestTag(ref.digest));
     assert.deepEqual((await listBundleReferrers(client, ref)).descriptors, [], 'no bundle referrer listed');
     assert.deepEqual(await attachedIn(verify), ['cosign']);
-    const size = await treeSize();
+    const size = await logTreeSize(log.rekor.url);
 
     await push();
 
@@ -177,7 +150,7 @@ describe('a signature gone from the registry is attached again from the signing 
     assert.equal((await listBundleReferrers(client, ref)).descriptors.length, 1, 'one bundle referrer');
     assert.equal(h.signed.length, 2, 'KMS was not asked for another signature');
     assert.equal(logged.calls, 2);
-    assert.equal(await treeSize(), size, 'the log has no new entry');
+    assert.equal(await logTreeSize(log.rekor.url), size, 'the log has no new entry');
     assert.equal(notices(h).filter((m) => /re-attached/.test(m) && /bundle/.test(m)).length, 1);
     assert.deepEqual(h.raised, []);
   });
