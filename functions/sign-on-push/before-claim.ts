@@ -11,9 +11,12 @@
  * over) resolves the incident.
  *
  * Eventarc's event for a gen2 function may not carry `deliveryAttempt` (its MessagePublishedData
- * names only `message` and `subscription`), so the message's age counts too: a delivery failing so
- * BEFORE_CLAIM_ALERT_AFTER_MS or more after the message was published raises the same alert (found
- * by review: KMS denying the key's public key for good was otherwise never alerted by sigsentry).
+ * names only `message` and `subscription`), so for KMS denying the key the message's age counts
+ * too: such a delivery BEFORE_CLAIM_ALERT_AFTER_MS or more after the message was published raises
+ * the same alert (found by review: KMS denying the key's public key for good was otherwise never
+ * alerted by sigsentry). Only for a denial: one registry or Firestore 503 on a message that is late
+ * (a backlog after an outage, a replay) says nothing of how long it has failed, and would page
+ * "not signed" for an image perhaps signed long ago (found by review); a denial is a setting.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { AlertInput } from '../alerts/alert.ts';
@@ -59,6 +62,11 @@ export function pastBeforeClaimBound(delivery: {
   return publishedAt !== undefined && now - publishedAt >= BEFORE_CLAIM_ALERT_AFTER_MS;
 }
 
+/** Whether `err` is KMS denying the key (signing/errors.ts KmsPermissionDeniedError), by its code. */
+function isKmsDenial(err: unknown): boolean {
+  return err instanceof SigsentryError && err.code === 'KMS_PERMISSION_DENIED';
+}
+
 /** The key of the incident: one per image reference the messages name. */
 export function beforeClaimKey(image: string): string {
   return `signing-failed:${image}:before-claim`;
@@ -80,7 +88,10 @@ export function beforeClaimAlert(
   },
 ): AlertInput | undefined {
   const { deliveryAttempt, maxAttempts, publishedAt, now } = delivery;
-  if (!pastBeforeClaimBound(delivery)) return undefined;
+  const counted = deliveryAttempt !== undefined && deliveryAttempt >= maxAttempts;
+  if (!counted && !(isKmsDenial(err) && pastBeforeClaimBound({ ...delivery, deliveryAttempt: undefined }))) {
+    return undefined;
+  }
   const message = err instanceof Error ? err.message : String(err);
   const which =
     deliveryAttempt !== undefined

@@ -730,13 +730,18 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
   }
 
   /**
-   * A delivery handled after an earlier one may have raised the before-claim alert (a count past
-   * `maxAttempts`): that incident is over. Looked up only then, not on every push.
+   * A delivery handled after an earlier one may have raised the before-claim alert: that incident is
+   * over. Looked up when the image was signed now (the delivery that signs it may be a message
+   * published again after the dead letter, or another push of it: found by review), or when this
+   * delivery is past the bound an earlier one alerted at; not on every push. Under both references
+   * the message names, as a tag-only push was alerted under its tag.
    */
   async function resolveBeforeClaim(
     n: GcrNotification,
+    outcome: SignOutcome,
     context: Parameters<NotificationHandler['handle']>[1],
   ): Promise<void> {
+    if (n.action !== 'INSERT') return;
     const attempt = context.deliveryAttempt;
     const past = pastBeforeClaimBound({
       deliveryAttempt: attempt === undefined ? undefined : attempt - 1,
@@ -744,13 +749,16 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       publishedAt: context.publishedAt,
       now: now().getTime(),
     });
-    if (n.action !== 'INSERT' || !past) return;
+    if (outcome.outcome !== 'signed' && !past) return;
     const by = attempt !== undefined ? `delivery ${attempt}` : 'a later delivery';
-    await deps.alerts
-      ?.resolve(beforeClaimKey(n.raw.digest ?? n.raw.tag ?? 'unknown'), `handled by ${by}`)
-      .catch((err: unknown) =>
-        context.logger.warn('could not resolve the before-claim alert', { error: err }),
-      );
+    const refs = [...new Set([n.raw.digest, n.raw.tag].flatMap((ref) => (ref === undefined ? [] : [ref])))];
+    for (const ref of refs) {
+      await deps.alerts
+        ?.resolve(beforeClaimKey(ref), `handled by ${by}: ${outcome.outcome}`)
+        .catch((err: unknown) =>
+          context.logger.warn('could not resolve the before-claim alert', { error: err }),
+        );
+    }
   }
 
   return {
@@ -769,7 +777,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
             formats: result.formats,
           });
         }
-        await resolveBeforeClaim(n, context);
+        await resolveBeforeClaim(n, result, context);
       } catch (err) {
         const pushed = n.raw.digest ?? n.raw.tag ?? 'unknown';
         const alert = alertFor(err, context.messageId, pushed);

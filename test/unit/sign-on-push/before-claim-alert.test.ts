@@ -288,6 +288,45 @@ describe('a push failing before its signing record is claimed, counted by Pub/Su
     assert.equal(record.alerts.get(`signing-failed:${digestRef}:before-claim`)?.state, 'resolved');
   });
 
+  test('the alert is resolved by the delivery that signs the image: a message published again after the dead letter, or a push naming it otherwise', async () => {
+    // Found by review: only a delivery itself past the bound resolved it, so the replay infra's
+    // README gives (a new message, its count and age starting again) left it open for good.
+    const faults: Faults = { publicKey: publicKeyDenied() };
+    const { deliver, record } = signOnPush(faults);
+    const { digestRef, message } = await pushed();
+    for (let attempt = MAX_ATTEMPTS; attempt <= MAX_ATTEMPTS + 1; attempt++) await deliver(message, attempt);
+    assert.equal(record.alerts.get(`signing-failed:${digestRef}:before-claim`)?.state, 'open');
+    delete faults.publicKey;
+    assert.equal(await deliver(message, undefined), undefined, 'the message published again: signed');
+    assert.equal(record.alerts.get(`signing-failed:${digestRef}:before-claim`)?.state, 'resolved');
+
+    // A tag-only push is alerted under its tag; a push naming the digest and the tag that signs the
+    // image resolves that one too.
+    const denied: Faults = { publicKey: publicKeyDenied() };
+    const second = signOnPush(denied);
+    const other = await pushed();
+    const tagOnly = { action: 'INSERT', tag: other.message.tag };
+    for (let attempt = MAX_ATTEMPTS; attempt <= MAX_ATTEMPTS + 1; attempt++)
+      await second.deliver(tagOnly, attempt);
+    const tagKey = `signing-failed:${other.message.tag}:before-claim`;
+    assert.equal(second.record.alerts.get(tagKey)?.state, 'open');
+    delete denied.publicKey;
+    assert.equal(await second.deliver(other.message, 1), undefined, 'signed');
+    assert.equal(second.record.alerts.get(tagKey)?.state, 'resolved');
+  });
+
+  test('one registry failure on a message 40 minutes late (a backlog, a replay) pages nobody: the age counts only for a KMS denial', async () => {
+    // Found by review: the message's age says nothing of how long the push has been failing.
+    const faults: Faults = {};
+    const { deliver, record } = signOnPush(faults);
+    const { message } = await pushed();
+    assert.equal(await deliver(message, undefined), undefined, 'signed');
+    faults.registry = new DependencyError('registry', 'injected: registry answered 503');
+    const late = new Date(Date.now() - 40 * 60_000);
+    assert.ok(isRetryable(await deliver(message, undefined, late)), 'redelivered');
+    assert.deepEqual(record.raised, []);
+  });
+
   test("a failure after the claim is the record's: its one alert when its attempts run out, no other", async () => {
     const { deliver, store, record, pages } = signOnPush({
       putManifest: new DependencyError('registry', 'injected: registry answered 503 to the write'),

@@ -226,7 +226,11 @@ test('once a format is given up on, redeliveries and pushes already in flight fi
   log.down = false;
   await push('c', new Date());
   assert.equal(store.records.get(image)?.formats.bundle?.attached, true);
-  assert.deepEqual(later.resolved, [`signing-failed:${image}:bundle`]);
+  // (A signing also resolves the before-claim incident a push failing before its claim may have had.)
+  assert.deepEqual(
+    later.resolved.filter((key) => !key.endsWith(':before-claim')),
+    [`signing-failed:${image}:bundle`],
+  );
   assert.equal(later.signed.length, 1, 'nothing signed twice');
 });
 

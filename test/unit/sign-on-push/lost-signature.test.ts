@@ -256,7 +256,12 @@ describe('a signature gone from the registry is attached again from the signing 
     await push(); // the registry accepts it again: the next push repairs it
     assert.equal((await readCosignSignatures(client, ref)).length, 1);
     assert.equal(h.signed.length, 2);
-    assert.deepEqual(h.resolved, [alert?.key], 'and the repair closes the incident');
+    // (A signing also resolves the before-claim incident a push failing before its claim may have had.)
+    assert.deepEqual(
+      h.resolved.filter((key) => !key.endsWith(':before-claim')),
+      [alert?.key],
+      'and the repair closes the incident',
+    );
   });
 
   test('a record that stores no signature for a format it says is attached is alerted, not acknowledged in silence', async () => {
