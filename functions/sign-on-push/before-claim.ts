@@ -21,6 +21,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { AlertInput } from '../alerts/alert.ts';
 import { SigsentryError } from '../errors.ts';
+import { KmsPermissionDeniedError } from '../signing/errors.ts';
 
 /** One delivery, watched for a claim of a signing record that answered (claimed, done, busy...). */
 export interface ClaimWatch {
@@ -51,20 +52,26 @@ export const BEFORE_CLAIM_ALERT_AFTER_MS = 30 * 60_000;
  * Whether a delivery is far enough along for a failure before the claim to be alerted (or, handled,
  * to resolve that alert): Pub/Sub's count at `maxAttempts`, or the message that old.
  */
-export function pastBeforeClaimBound(delivery: {
+export function pastBeforeClaimBound(delivery: Delivery): boolean {
+  return countedPast(delivery) || agedPast(delivery);
+}
+
+/** A delivery as the bounds read it: Pub/Sub's count if it says, and when the message was published. */
+interface Delivery {
   deliveryAttempt: number | undefined;
   maxAttempts: number;
   publishedAt: number | undefined;
   now: number;
-}): boolean {
-  const { deliveryAttempt, maxAttempts, publishedAt, now } = delivery;
-  if (deliveryAttempt !== undefined && deliveryAttempt >= maxAttempts) return true;
-  return publishedAt !== undefined && now - publishedAt >= BEFORE_CLAIM_ALERT_AFTER_MS;
 }
 
-/** Whether `err` is KMS denying the key (signing/errors.ts KmsPermissionDeniedError), by its code. */
-function isKmsDenial(err: unknown): boolean {
-  return err instanceof SigsentryError && err.code === 'KMS_PERMISSION_DENIED';
+/** Pub/Sub's count of deliveries at `maxAttempts`. */
+function countedPast({ deliveryAttempt, maxAttempts }: Delivery): boolean {
+  return deliveryAttempt !== undefined && deliveryAttempt >= maxAttempts;
+}
+
+/** The message BEFORE_CLAIM_ALERT_AFTER_MS old. */
+function agedPast({ publishedAt, now }: Delivery): boolean {
+  return publishedAt !== undefined && now - publishedAt >= BEFORE_CLAIM_ALERT_AFTER_MS;
 }
 
 /** The key of the incident: one per image reference the messages name. */
@@ -79,19 +86,11 @@ export function beforeClaimKey(image: string): string {
 export function beforeClaimAlert(
   err: unknown,
   image: string,
-  delivery: {
-    messageId: string | undefined;
-    deliveryAttempt: number | undefined;
-    maxAttempts: number;
-    publishedAt: number | undefined;
-    now: number;
-  },
+  delivery: Delivery & { messageId: string | undefined },
 ): AlertInput | undefined {
-  const { deliveryAttempt, maxAttempts, publishedAt, now } = delivery;
-  const counted = deliveryAttempt !== undefined && deliveryAttempt >= maxAttempts;
-  if (!counted && !(isKmsDenial(err) && pastBeforeClaimBound({ ...delivery, deliveryAttempt: undefined }))) {
+  if (!countedPast(delivery) && !(err instanceof KmsPermissionDeniedError && agedPast(delivery)))
     return undefined;
-  }
+  const { deliveryAttempt, maxAttempts, publishedAt, now } = delivery;
   const message = err instanceof Error ? err.message : String(err);
   const which =
     deliveryAttempt !== undefined

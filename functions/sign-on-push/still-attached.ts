@@ -50,15 +50,6 @@ function notOurs(err: unknown): false {
   return false;
 }
 
-/** Whether the blob `digest` is in the image's repository (one HEAD); false when that cannot be told for good. */
-async function blobThere(registry: Registry, image: DigestReference, digest: string): Promise<boolean> {
-  try {
-    return await registry.hasBlob(image, digest);
-  } catch (err) {
-    return notOurs(err);
-  }
-}
-
 function stateOf(listed: boolean, blob: boolean): AttachedState {
   if (!listed) return 'missing';
   return blob ? 'present' : 'blob-missing';
@@ -75,7 +66,7 @@ export async function cosignSignaturePresent(
 ): Promise<AttachedState> {
   const [listed, blob] = await Promise.all([
     signatureLayerAttached(registry, image, ours).catch(notOurs),
-    blobThere(registry, image, ours.payloadDigest),
+    registry.hasBlob(image, ours.payloadDigest).catch(notOurs),
   ]);
   return stateOf(listed, blob);
 }
@@ -93,7 +84,7 @@ export async function bundleReferrerPresent(
 ): Promise<AttachedState> {
   const [listed, blob] = await Promise.all([
     ourReferrerListed(registry, image, ours).catch(notOurs),
-    blobThere(registry, image, ours.bundleDigest),
+    registry.hasBlob(image, ours.bundleDigest).catch(notOurs),
   ]);
   return stateOf(listed, blob);
 }
