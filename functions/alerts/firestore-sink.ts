@@ -67,6 +67,10 @@ export class FirestoreAlertStore implements AlertRecorder, AlertSink {
   ): Promise<Alert | undefined> {
     const ref = this.ref(key);
     try {
+      // Most resolves find no alert (a fresh signing looks for an earlier failure's): one read
+      // says so, where a transaction costs two or three round trips. An alert raised after this
+      // read is one raised after the resolve, as it would be had the transaction run first.
+      if (!(await ref.get()).exists) return undefined;
       return await this.db.runTransaction(async (tx) => {
         const snap = await tx.get(ref);
         const previous = snap.exists ? AlertSchema.parse(snap.data()) : undefined;

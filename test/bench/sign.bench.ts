@@ -29,6 +29,8 @@ const { values } = parseArgs({
     sequential: { type: 'string', default: '20' },
     // Pushes started per second (0: as fast as the registry takes them, the burst).
     rate: { type: 'string', default: '0' },
+    // The burst delivered to a function that does nothing: the stack's own push→delivered time.
+    'null-function': { type: 'boolean', default: false },
   },
 });
 const RATE = Number(values.rate);
@@ -151,6 +153,113 @@ async function pubsubPushWindow(env: Record<string, string | undefined>): Promis
   }
 }
 
+/**
+ * The burst pushed with the `gcr` subscription pointed at a server that answers every delivery at
+ * once and does nothing else: how long the local stack alone (registry notifications, the bridge,
+ * the Pub/Sub emulator) takes from a push acknowledged to its event delivered, the part of
+ * push→signed no function can shorten.
+ */
+async function nullFunctionBurst(
+  env: Record<string, string | undefined>,
+  push: (
+    repo: { host: string; repository: string },
+    tag: string,
+    image: { dir: string; digest: string },
+  ) => Promise<void>,
+) {
+  const deliveredAt = new Map<string, number>();
+  let deliveries = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      deliveries++;
+      const body = JSON.parse(Buffer.concat(chunks).toString()) as { message: { data: string } };
+      const ref = (JSON.parse(Buffer.from(body.message.data, 'base64').toString()) as { digest?: string })
+        .digest;
+      const digest = ref?.slice(ref.indexOf('@') + 1);
+      if (digest !== undefined && !deliveredAt.has(digest)) deliveredAt.set(digest, Date.now());
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const pubsub = new PubSub({
+    projectId: env.GCP_PROJECT!,
+    apiEndpoint: env.PUBSUB_EMULATOR_HOST!,
+    emulatorMode: true,
+  });
+  try {
+    const pushEndpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/null`;
+    await pubsub.subscription('signOnPush-gcr').modifyPushConfig({ pushEndpoint });
+    const images = Array.from({ length: PUSHES }, (_, i) => makeOciImage({ tag: `v${i}` }));
+    const pushedAt = new Map<string, number>();
+    const groups = readState(dir)!.processes.map((p) => ({ name: p.name, pid: p.pid }));
+    const groupsBefore = groupCpuMs(groups);
+    const started = Date.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < images.length) {
+          const i = next++;
+          await push({ host: env.REGISTRY!, repository: 'bench/null' }, `v${i}`, images[i]!);
+          pushedAt.set(images[i]!.digest, Date.now());
+        }
+      }),
+    );
+    const pushed = Date.now();
+    for (const t = Date.now(); Date.now() - t < 600_000; ) {
+      if ([...pushedAt.keys()].every((d) => deliveredAt.has(d))) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const latencies = [...pushedAt].flatMap(([d, at]) =>
+      deliveredAt.has(d) ? [deliveredAt.get(d)! - at] : [],
+    );
+    latencies.sort((a, b) => a - b);
+    const seconds = (Math.max(...deliveredAt.values()) - started) / 1000;
+    const groupsAfter = groupCpuMs(groups);
+    const published = firstLogged(
+      path.join(dir, 'logs', 'registry-bridge.log'),
+      'published gcr message',
+      (e) => (e['gcr'] as { digest?: string } | undefined)?.digest,
+    );
+    const stages = { toBridge: [] as number[], toFunction: [] as number[] };
+    for (const [digest, at] of pushedAt) {
+      const [b, r] = [published.get(digest), deliveredAt.get(digest)];
+      if (b === undefined || r === undefined) continue;
+      stages.toBridge.push(b - at);
+      stages.toFunction.push(r - b);
+    }
+    return {
+      mode: 'null function: the gcr subscription delivers to a server that answers at once',
+      pushes: PUSHES,
+      pushSeconds: (pushed - started) / 1000,
+      delivered: latencies.length,
+      deliveries,
+      pushToDeliveredMs: {
+        p50: pct(latencies, 50),
+        p95: pct(latencies, 95),
+        p99: pct(latencies, 99),
+        max: latencies.at(-1),
+      },
+      deliveredPerSecond: Number((latencies.length / seconds).toFixed(1)),
+      stagesMs: {
+        note: 'push acknowledged → bridge published on gcr → delivered (log and receive times)',
+        toBridge: stageSummary(stages.toBridge),
+        toFunction: stageSummary(stages.toFunction),
+      },
+      coresByProcess: Object.fromEntries(
+        groups.map((g) => [
+          g.name,
+          Number(((groupsAfter[g.name]! - groupsBefore[g.name]!) / 1000 / seconds).toFixed(2)),
+        ]),
+      ),
+    };
+  } finally {
+    await pubsub.close();
+    server.close();
+  }
+}
+
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigsentry-bench-'));
 const profileDir = process.env.SIGSENTRY_FUNCTION_PROFILE_DIR;
 let fnPid = 0;
@@ -177,6 +286,8 @@ const result = await (async () => {
       await registry.putBlob(repo, blob(parsed.layers[0].digest), parsed.layers[0].mediaType);
       await registry.putManifest(repo, tag, manifest, parsed.mediaType);
     };
+
+    if (values['null-function']) return await nullFunctionBurst(env, push);
 
     // One push at a time first: the function's own latency against its round trips, unqueued.
     const alone = Array.from({ length: SEQUENTIAL }, (_, k) => makeOciImage({ tag: `alone${k}` }));
