@@ -7,8 +7,9 @@
  * and Firestore writes with the Google client libraries the product must use, a Rekor entry and
  * registry reads and uploads with node:http, Node's cheapest HTTP client. The Functions Framework's
  * own cost per Pub/Sub push is measured on a function that does nothing, beside a bare node:http
- * server that parses the same body. The floor is the sum over the fewest calls any design of the
- * product could make for one signing in one format; sigsentry signs in two and makes about 25.
+ * server that parses the same body. Two floors are summed from them: the fewest calls one signing
+ * in one format could make, and the fewest that what the product asks of a signing (both formats,
+ * exactly once) needs; sigsentry makes about 29.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -135,29 +136,46 @@ const result = await (async () => {
       BARE_SERVER,
       String(port),
     ]);
+    const cpu = (name: string) => calls[name]!.cpuMs;
     // The fewest calls one signing in one format can make: the push received, the manifest read
     // (its digest checked), one KMS signature, one log entry, the signature's blob uploaded and its
     // manifest put, and one Firestore write, with no record of progress between them.
-    const fewest = {
+    const oneFormat = {
       pushReceived: functionsFramework,
-      registryManifestGet: calls.registryManifestGet!.cpuMs,
-      kmsAsymmetricSign: calls.kmsAsymmetricSign!.cpuMs,
-      rekorCreateEntry: calls.rekorCreateEntry!.cpuMs,
-      registryBlobUpload: calls.registryBlobUpload!.cpuMs,
-      registryManifestPut: calls.registryManifestPut!.cpuMs,
-      firestoreCreate: calls.firestoreCreate!.cpuMs,
+      registryManifestGet: cpu('registryManifestGet'),
+      kmsAsymmetricSign: cpu('kmsAsymmetricSign'),
+      rekorCreateEntry: cpu('rekorCreateEntry'),
+      registryBlobUpload: cpu('registryBlobUpload'),
+      registryManifestPut: cpu('registryManifestPut'),
+      firestoreCreate: cpu('firestoreCreate'),
     };
+    // What the product asks of every signing, at the fewest calls: both formats cosign verify reads
+    // (a signature, a log entry, a blob and a manifest each), and exactly once across crashes (the
+    // record claimed, the signatures recorded before the log is asked, the attachment recorded).
+    const bothFormatsExactlyOnce = {
+      ...oneFormat,
+      kmsAsymmetricSign: 2 * cpu('kmsAsymmetricSign'),
+      rekorCreateEntry: 2 * cpu('rekorCreateEntry'),
+      registryBlobUpload: 2 * cpu('registryBlobUpload'),
+      registryManifestPut: 2 * cpu('registryManifestPut'),
+      firestoreConditionedUpdate: 2 * cpu('firestoreConditionedUpdate'),
+    };
+    const sum = (parts: Record<string, number>) =>
+      Number(
+        Object.values(parts)
+          .reduce((a, b) => a + b, 0)
+          .toFixed(2),
+      );
     return {
       target: 'signOnPush: function CPU <= 5 ms per signing (issue 9)',
       callsEach: CALLS,
       cpuMsPerCall: calls,
       pushReceivedCpuMs: { functionsFramework, bareNodeHttp: bareHttp, pushes: PUSHES },
-      fewestCallsOneFormat: fewest,
-      floorCpuMsPerSigning: Number(
-        Object.values(fewest)
-          .reduce((a, b) => a + b, 0)
-          .toFixed(2),
-      ),
+      floorCpuMsPerSigning: {
+        oneFormatNoProgress: sum(oneFormat),
+        bothFormatsExactlyOnce: sum(bothFormatsExactlyOnce),
+      },
+      parts: { oneFormat, bothFormatsExactlyOnce },
       instanceMemory: instance.memory,
     };
   } finally {
