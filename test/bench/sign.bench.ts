@@ -57,6 +57,18 @@ function groupCpuMs(groups: Array<{ name: string; pid: number }>): Record<string
   return out;
 }
 
+/** The Pub/Sub emulator, through the client the stack's processes use. */
+const emulatorPubSub = (env: Record<string, string | undefined>) =>
+  new PubSub({ projectId: env.GCP_PROJECT!, apiEndpoint: env.PUBSUB_EMULATOR_HOST!, emulatorMode: true });
+
+/** When the bridge published each digest's `gcr` event, from its log. */
+const bridgePublished = () =>
+  firstLogged(
+    path.join(dir, 'logs', 'registry-bridge.log'),
+    'published gcr message',
+    (e) => (e['gcr'] as { digest?: string } | undefined)?.digest,
+  );
+
 /** Times (ms since the epoch) of each digest's first log line matching `message` in a JSON log. */
 function firstLogged(logFile: string, message: string, digestOf: (line: Record<string, unknown>) => unknown) {
   const at = new Map<string, number>();
@@ -130,11 +142,7 @@ async function pubsubPushWindow(env: Record<string, string | undefined>): Promis
     }, 300);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const pubsub = new PubSub({
-    projectId: env.GCP_PROJECT!,
-    apiEndpoint: env.PUBSUB_EMULATOR_HOST!,
-    emulatorMode: true,
-  });
+  const pubsub = emulatorPubSub(env);
   try {
     const [topic] = await pubsub.createTopic('bench-push-window');
     const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/probe`;
@@ -183,11 +191,7 @@ async function nullFunctionBurst(
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const pubsub = new PubSub({
-    projectId: env.GCP_PROJECT!,
-    apiEndpoint: env.PUBSUB_EMULATOR_HOST!,
-    emulatorMode: true,
-  });
+  const pubsub = emulatorPubSub(env);
   try {
     const pushEndpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/null`;
     await pubsub.subscription('signOnPush-gcr').modifyPushConfig({ pushEndpoint });
@@ -217,11 +221,7 @@ async function nullFunctionBurst(
     latencies.sort((a, b) => a - b);
     const seconds = (Math.max(...deliveredAt.values()) - started) / 1000;
     const groupsAfter = groupCpuMs(groups);
-    const published = firstLogged(
-      path.join(dir, 'logs', 'registry-bridge.log'),
-      'published gcr message',
-      (e) => (e['gcr'] as { digest?: string } | undefined)?.digest,
-    );
+    const published = bridgePublished();
     const stages = { toBridge: [] as number[], toFunction: [] as number[] };
     for (const [digest, at] of pushedAt) {
       const [b, r] = [published.get(digest), deliveredAt.get(digest)];
@@ -349,11 +349,7 @@ const result = await (async () => {
     const groupsAfter = groupCpuMs(groups);
     latencies.sort((a, b) => a - b);
     // Where a push waits: registry ack → bridge published on gcr → function received → signed.
-    const published = firstLogged(
-      path.join(dir, 'logs', 'registry-bridge.log'),
-      'published gcr message',
-      (e) => (e['gcr'] as { digest?: string } | undefined)?.digest,
-    );
+    const published = bridgePublished();
     const received = firstLogged(functionLog, 'received gcr event', (e) => e['image']);
     const signedAt = firstLogged(functionLog, '"image signed"', (e) => e['image']);
     const stages = { toBridge: [] as number[], toFunction: [] as number[], inFunction: [] as number[] };
