@@ -11,6 +11,8 @@
  * The certificates of a PKCS#7 (jar's signature, rfc3161's timestamp token) are found by a short
  * DER walk (pkcs7-certificates.ts), still without parsing a certificate.
  */
+
+import { errorMessage } from '../verify/describe.ts';
 import { DerError, readTlv } from './der.ts';
 import { minisignPublicKeySpki } from './minisign-public-key.ts';
 import { pgpPublicKeySpkis } from './pgp-public-key.ts';
@@ -441,7 +443,7 @@ function eachSignature(
     try {
       for (const v of read(signature, own)) out.push(v);
     } catch (err) {
-      own.push(err instanceof Error ? err.message : String(err));
+      own.push(errorMessage(err));
     }
   }
   if (out.length === 0 && own.length > 0) throw new Unreadable(own[0]);
@@ -486,7 +488,7 @@ function pkcs7Verifiers(
   try {
     found = read();
   } catch (err) {
-    problems.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+    problems.push(`${what}: ${errorMessage(err)}`);
     return [];
   }
   if (found.problem !== undefined) problems.push(`${what}: ${found.problem}`);
@@ -635,6 +637,6 @@ export function extractVerifiers(body: Buffer): ExtractResult {
       ? { ok: true, kind, apiVersion: apiVersion ?? '', verifiers, unreadable: problems }
       : { ok: true, kind, apiVersion: apiVersion ?? '', verifiers };
   } catch (err) {
-    return { ok: false, kind, apiVersion, message: err instanceof Error ? err.message : String(err) };
+    return { ok: false, kind, apiVersion, message: errorMessage(err) };
   }
 }

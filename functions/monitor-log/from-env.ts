@@ -32,6 +32,7 @@ import { KmsSigner } from '../signing/kms-signer.ts';
 import { HONEST_BUNDLE_BYTES } from '../tlog/client/limits.ts';
 import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import { RekorV2Client } from '../tlog/client/rekor-v2.ts';
+import { errorMessage } from '../verify/describe.ts';
 import { loadMonitorConfig, type MonitorConfig, type MonitoredLogSettings } from './config.ts';
 import { DEFAULT_LIMITS, type MonitorDeps, type MonitoredLogConfig } from './core.ts';
 import { FirestoreShardStore, PubSubShardDispatcher } from './fan-out.ts';
@@ -136,8 +137,6 @@ export interface MonitorRuntimeDeps extends MonitorDeps {
   }): Promise<{ deps: MonitorDeps; errors: Array<{ ref: string; error: string }> }>;
 }
 
-const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
-
 /**
  * Lines and alerts for how the owned KMS key versions were resolved (`alert: false`: lines only);
  * returns what could not be delivered. The alert of each key version watched is resolved (an earlier
@@ -155,7 +154,7 @@ async function reportOwnedKeys(
     try {
       await send();
     } catch (err) {
-      errors.push({ ref: key, error: messageOf(err) });
+      errors.push({ ref: key, error: errorMessage(err) });
       deps.logger.error(`could not deliver the alert ${key}; the next run tries again`, { error: err });
     }
   };
@@ -282,7 +281,7 @@ export async function monitorDepsFromEnv(
             error: err,
           },
         );
-        return { deps: runtime, errors: [...errors, { ref: 'owned-keys', error: messageOf(err) }] };
+        return { deps: runtime, errors: [...errors, { ref: 'owned-keys', error: errorMessage(err) }] };
       }
       const now = await reportOwnedKeys(
         owned,

@@ -14,6 +14,7 @@ import crypto from 'node:crypto';
 import { z } from 'zod';
 import { KMS_KEY_VERSION } from '../config/sign-config.ts';
 import { fetchUnlessRefused } from '../signing/refused-kms-key.ts';
+import { errorMessage } from '../verify/describe.ts';
 import { canonicalSpki } from './canonical-spki.ts';
 
 const Sha256Hex = z
@@ -338,7 +339,7 @@ async function watchKmsKey(id: KmsIdentity, sources: OwnedKeySources): Promise<O
       };
     }
   } catch (storeErr) {
-    keptKeyError = storeErr instanceof Error ? storeErr.message : String(storeErr);
+    keptKeyError = errorMessage(storeErr);
   }
   const unwatched: UnwatchedKey = { keyVersion, state, error, description };
   if (keptKeyError !== undefined) unwatched.keptKeyError = keptKeyError;

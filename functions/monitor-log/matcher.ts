@@ -12,6 +12,7 @@
 import crypto from 'node:crypto';
 import { X509Certificate } from '@sigstore/core';
 import { certificateNames } from '../tlog/entries/identity.ts';
+import { errorMessage } from '../verify/describe.ts';
 import { kmsKeyResourceName } from '../verify/policy.ts';
 import { certificateSpki, derStringOrRaw } from './der.ts';
 import type { ExtractedVerifier } from './entry-verifiers.ts';
@@ -139,7 +140,7 @@ export class IdentityMatcher {
       this.collect(verifier, matches);
       return { matches };
     } catch (err) {
-      return { matches, error: err instanceof Error ? err : new Error(String(err)) };
+      return { matches, error: err instanceof Error ? err : new Error(errorMessage(err)) };
     }
   }
 

@@ -25,7 +25,7 @@ import {
   manifestArtifactKind,
 } from '../sign-on-push/signature-artifacts.ts';
 import type { VerifierTrust } from '../verify/check.ts';
-import { describeError } from '../verify/describe.ts';
+import { describeError, errorMessage } from '../verify/describe.ts';
 import { type ImagePolicy, policyId } from '../verify/policy.ts';
 import { collectSignatures, type SignatureFingerprint, signatureFingerprint } from '../verify/sources.ts';
 import {
@@ -694,10 +694,10 @@ export async function reverifyOnce(
         await deps.alerts.raise(alert);
         summary.alertsRaised++;
       } catch (cause) {
-        failed.push(`${alert.kind}: ${cause instanceof Error ? cause.message : String(cause)}`);
+        failed.push(`${alert.kind}: ${errorMessage(cause)}`);
       }
     }
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorMessage(err);
     const raised =
       raise.length === 0
         ? 'it had no alert to raise'
@@ -887,7 +887,7 @@ export async function reverifyOnce(
         if (cause instanceof DeliveryClaimLost) return await lostClaim(item, record, calls);
         throw new SigsentryError(
           'ALERT_DELIVERY_FAILED',
-          `the verdict of ${item.ref} (${verdict.status}) is stored, but delivering its alerts failed (${cause instanceof Error ? cause.message : String(cause)}); the first pass after its claim lapses (${DELIVERY_CLAIM_MS / 1000} s after ${now().toISOString()}) delivers them again`,
+          `the verdict of ${item.ref} (${verdict.status}) is stored, but delivering its alerts failed (${errorMessage(cause)}); the first pass after its claim lapses (${DELIVERY_CLAIM_MS / 1000} s after ${now().toISOString()}) delivers them again`,
           { retryable: true, cause, details: { tag: item.ref, digest, until: delivery.until } },
         );
       }
@@ -968,7 +968,7 @@ export async function reverifyOnce(
     } catch (err) {
       const key = staleAlertKey(options.shard);
       summary.unverifiedFollowUp = 'failed';
-      summary.errors.push({ ref: key, error: err instanceof Error ? err.message : String(err) });
+      summary.errors.push({ ref: key, error: errorMessage(err) });
       deps.logger.error(
         `could not follow up what this pass failed to verify (${key}); the pass answers 500`,
         {

@@ -10,6 +10,7 @@ import { matchesGlob } from '../config/glob.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
 import { isRepository, parseImageReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
+import { errorMessage } from '../verify/describe.ts';
 
 export interface InventoryItem {
   /** HOST/REPO:TAG */
@@ -68,7 +69,7 @@ function item(host: string, repository: string, tag: string, source: InventoryIt
 }
 
 function failure(what: string, subject: string, error: unknown): ListingFailure {
-  const reason = error instanceof Error ? error.message : String(error);
+  const reason = errorMessage(error);
   return { subject, kind: 'listing', message: `could not list the ${what} of ${subject}: ${reason}`, error };
 }
 
@@ -107,7 +108,7 @@ async function recheckRecorded(
   try {
     refs = await read(failed.subject, RECORDED_TAGS_LIMIT);
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = errorMessage(err);
     return { ...failed, message: `${failed.message}; no recorded tag re-checked by name: ${reason}` };
   }
   const added = refs.filter(add).length;

@@ -12,6 +12,7 @@ import type { AlertInput, AlertSink } from '../alerts/alert.ts';
 import { keyVersionNameProblem } from '../config/sign-config.ts';
 import type { Logger } from '../logging/logger.ts';
 import { isTransientKeyState } from '../signing/kms-signer.ts';
+import { errorMessage } from '../verify/describe.ts';
 import type { KeyStateLookup } from '../verify/verifier.ts';
 import type { OwnedKeysReport, UnavailableKey } from './owned-policies.ts';
 
@@ -97,8 +98,6 @@ export interface KeyAlertsOutcome {
   errors: Array<{ ref: string; error: string }>;
 }
 
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
-
 /**
  * Raises the alert of each key version not enabled (an ERROR line each) and resolves that of each
  * enabled one. A trusted key's state is asked with the pass's lookup (memoized, so the tags' checks
@@ -113,7 +112,7 @@ export async function reportOwnedKeys(
     try {
       await send();
     } catch (err) {
-      outcome.errors.push({ ref: key, error: message(err) });
+      outcome.errors.push({ ref: key, error: errorMessage(err) });
       deps.logger.error(`could not deliver the alert ${key}; the next pass tries again`, { error: err });
     }
   };

@@ -35,6 +35,7 @@ import { SigsentryError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { isTransientKeyState } from '../signing/kms-signer.ts';
 import { fetchUnlessRefused } from '../signing/refused-kms-key.ts';
+import { errorMessage } from '../verify/describe.ts';
 import {
   type ExpectedKey,
   expectedKeyFromPem,
@@ -179,9 +180,9 @@ export async function ownedPolicies(
   const storeFailures = new Map<string, string>();
   const storeRef = (keyVersion: string) => `${KEPT_KEYS_COLLECTION}/${keyVersion}`;
   const failureText = (operation: 'keep' | 'read', keyVersion: string, err: unknown) =>
-    `${operation === 'keep' ? 'writing' : 'reading'} the kept public key of KMS key version ${keyVersion} failed: ${
-      err instanceof Error ? err.message : String(err)
-    }`;
+    `${operation === 'keep' ? 'writing' : 'reading'} the kept public key of KMS key version ${keyVersion} failed: ${errorMessage(
+      err,
+    )}`;
   /** Keys KMS gave that could not be kept yet, by configured name: each pass tries again. */
   const unkept = new Map<string, ExpectedKey & { pem?: string; algorithm?: string }>();
 

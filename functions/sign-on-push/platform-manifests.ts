@@ -20,6 +20,7 @@
  */
 import { isRetryable, PolicyViolationError } from '../errors.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
+import { errorMessage } from '../verify/describe.ts';
 import {
   InvalidIndexError,
   indexChildDigests,
@@ -203,7 +204,7 @@ class IndexWalk {
     const child = this.#reader.imageOf(digest);
     if (err instanceof UnreadableManifestError)
       return new UnreadableChildError(this.#pushed, child, err.reason);
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     return new UnreadableChildError(this.#pushed, child, `could not be read (${message})`);
   }
 

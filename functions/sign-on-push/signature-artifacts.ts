@@ -20,6 +20,7 @@ import { asGoStruct, parseGoJson } from '../registry/go-json.ts';
 import { OCI_INDEX } from '../registry/media-types.ts';
 import type { RepositoryRef } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
+import { errorMessage } from '../verify/describe.ts';
 import { goManifestView, indexChildDigests, type ManifestView } from './manifest-view.ts';
 
 const ARTIFACT_TAG = /^sha256-[a-f0-9]{64}(?:\.(?:sig|att|sbom))?$/;
@@ -382,7 +383,7 @@ export async function pushedArtifactKind(
     } catch (err) {
       if (err instanceof RegistryNotFoundError) return undefined;
       if (isRetryable(err)) throw err;
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       throw unjudged(`${what} could not be read (${message})`, { unread: what });
     }
   };

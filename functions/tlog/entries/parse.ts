@@ -1,4 +1,5 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
+import { errorMessage } from '../../verify/describe.ts';
 
 /** The key or certificate that verifies an entry's signature. */
 export type EntryVerifier =
@@ -242,7 +243,7 @@ export function parseEntryBody(body: Buffer | string, logIndex?: number): EntryP
     }
     return { ok: true, entry };
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     return { ok: false, error: { error: 'malformed', kind, apiVersion, message, logIndex } };
   }
 }
