@@ -52,13 +52,16 @@ import {
   type SigningRecord,
   type SigningStore,
 } from '../state/signing-records.ts';
+import { errorMessage } from '../verify/describe.ts';
 import {
   beforeClaimAlert,
   beforeClaimKey,
   type ClaimWatch,
   claimAnswered,
+  failedBeforeClaim,
   pastBeforeClaimBound,
   watchingClaims,
+  watchingPlatformClaim,
 } from './before-claim.ts';
 import { DependencyClock, timedCall, withDependencyClock, wrapDependencyCalls } from './dependency-calls.ts';
 import type { NotificationHandler } from './entry.ts';
@@ -155,7 +158,7 @@ export class FormatNotAddedError extends SigsentryError {
     const attachedIn = attachedFormats(record);
     super(
       'SIGNING_FAILED',
-      `${record.image} stays signed in ${attachedIn.join(', ')}; the ${formats.join(', ')} format was not added and this push will not retry it: ${cause instanceof Error ? cause.message : String(cause)}`,
+      `${record.image} stays signed in ${attachedIn.join(', ')}; the ${formats.join(', ')} format was not added and this push will not retry it: ${errorMessage(cause)}`,
       {
         retryable: false,
         cause,
@@ -233,7 +236,7 @@ export class SignatureLostError extends SigsentryError {
 
   /** `format`'s signature is gone from the registry and attaching it again failed with `cause`. */
   static notReattached(record: SigningRecord, format: string, cause: unknown): SignatureLostError {
-    const why = cause instanceof Error ? cause.message : String(cause);
+    const why = errorMessage(cause);
     return new SignatureLostError(
       record,
       [format],
@@ -445,7 +448,10 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     publishedAt: number | undefined,
   ): Promise<unknown> {
     try {
-      await timed((clock) => signImage(image, rule, logger, clock, undefined, publishedAt));
+      // Its own record, claimed apart from the index's: watched apart for a failure before that claim.
+      await watchingPlatformClaim(formatImageReference(image), () =>
+        timed((clock) => signImage(image, rule, logger, clock, undefined, publishedAt)),
+      );
       return undefined;
     } catch (err) {
       if (isRetryable(err)) throw err; // the whole index again, from its first platform
@@ -711,10 +717,10 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
    */
   async function raiseBeforeClaim(
     err: unknown,
-    pushed: string,
+    unclaimed: Parameters<typeof beforeClaimAlert>[1],
     context: Parameters<NotificationHandler['handle']>[1],
   ): Promise<void> {
-    const alert = beforeClaimAlert(err, pushed, {
+    const alert = beforeClaimAlert(err, unclaimed, {
       messageId: context.messageId,
       deliveryAttempt: context.deliveryAttempt,
       maxAttempts: deps.config.maxAttempts,
@@ -734,11 +740,13 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
    * over. Looked up when the image was signed now (the delivery that signs it may be a message
    * published again after the dead letter, or another push of it: found by review), or when this
    * delivery is past the bound an earlier one alerted at; not on every push. Under both references
-   * the message names, as a tag-only push was alerted under its tag.
+   * the message names, as a tag-only push was alerted under its tag; and under each platform manifest
+   * signed in this delivery, by the same rule (found by review: a platform alerted so stayed open).
    */
   async function resolveBeforeClaim(
     n: GcrNotification,
     outcome: SignOutcome,
+    platforms: ClaimWatch['platformsSigned'],
     context: Parameters<NotificationHandler['handle']>[1],
   ): Promise<void> {
     if (n.action !== 'INSERT') return;
@@ -749,22 +757,26 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       publishedAt: context.publishedAt,
       now: now().getTime(),
     });
-    if (outcome.outcome !== 'signed' && !past) return;
     const by = attempt !== undefined ? `delivery ${attempt}` : 'a later delivery';
-    const refs = [...new Set([n.raw.digest, n.raw.tag].flatMap((ref) => (ref === undefined ? [] : [ref])))];
-    for (const ref of refs) {
-      await deps.alerts
-        ?.resolve(beforeClaimKey(ref), `handled by ${by}: ${outcome.outcome}`)
+    const resolve = (ref: string, how: string) =>
+      deps.alerts
+        ?.resolve(beforeClaimKey(ref), `handled by ${by}: ${how}`)
         .catch((err: unknown) =>
-          context.logger.warn('could not resolve the before-claim alert', { error: err }),
+          context.logger.warn('could not resolve the before-claim alert', { error: err, image: ref }),
         );
+    for (const platform of platforms) {
+      if (platform.signedNow || past)
+        await resolve(platform.image, platform.signedNow ? 'signed' : 'already-signed');
     }
+    if (outcome.outcome !== 'signed' && !past) return;
+    const refs = [...new Set([n.raw.digest, n.raw.tag].flatMap((ref) => (ref === undefined ? [] : [ref])))];
+    for (const ref of refs) await resolve(ref, outcome.outcome);
   }
 
   return {
     sign,
     async handle(n, context) {
-      const watch: ClaimWatch = { claimed: false };
+      const watch: ClaimWatch = { claimed: false, platformsSigned: [] };
       try {
         const result = await watchingClaims(watch, () => sign(n, context.logger, context.publishedAt));
         if (result.outcome === 'skipped' && result.deleted) {
@@ -777,13 +789,15 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
             formats: result.formats,
           });
         }
-        await resolveBeforeClaim(n, result, context);
+        await resolveBeforeClaim(n, result, watch.platformsSigned, context);
       } catch (err) {
         const pushed = n.raw.digest ?? n.raw.tag ?? 'unknown';
         const alert = alertFor(err, context.messageId, pushed);
         if (alert && deps.alerts) await deps.alerts.raise(alert);
-        if (isRetryable(err) && n.action === 'INSERT' && !watch.claimed) {
-          await raiseBeforeClaim(err, pushed, context);
+        // Before the claim of the image it concerns: the pushed one's, or a platform manifest's.
+        const unclaimed = failedBeforeClaim(watch, err, pushed);
+        if (isRetryable(err) && n.action === 'INSERT' && unclaimed !== undefined) {
+          await raiseBeforeClaim(err, unclaimed, context);
         }
         throw err;
       }
@@ -875,7 +889,7 @@ function alertFor(err: unknown, messageId: string | undefined, pushed: string): 
       kind: 'signing-failed',
       severity: 'HIGH',
       subject: image,
-      summary: `${image} was not signed and will not be retried: ${err instanceof Error ? err.message : String(err)}`,
+      summary: `${image} was not signed and will not be retried: ${errorMessage(err)}`,
       evidence: {
         image,
         messageId,
@@ -951,7 +965,7 @@ function storedAttachment(
     throw SignatureLostError.unstored(
       record,
       format,
-      `stores a bundle for it that cannot be read (${err instanceof Error ? err.message : String(err)})`,
+      `stores a bundle for it that cannot be read (${errorMessage(err)})`,
     );
   }
 }
