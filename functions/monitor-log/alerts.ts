@@ -289,14 +289,21 @@ export function frozenTreeAppearedAlert(
  * so the log removed from sight history the monitor had checked. Nothing of the tree is lost to the
  * monitor (it was scanned to its end); the log's doing so is the incident, HIGH, raised once
  * (core.ts remembers it in the state), with the head it was finished at as evidence. Raised by the
- * second run in a row to find it missing, the first having remembered when (`missingSince`).
+ * second run to find it missing, the first having remembered when (`missingSince`): the next run,
+ * or a later one with only listings that include it in between (`listedBetween`, fewer than core.ts
+ * needs in a row to forget the omission), a log hiding the tree now and then.
  */
 export function frozenTreeVanishedAlert(
   log: { name: string; url: string },
-  tree: { origin: string; cursor: number; missingSince: string },
+  tree: { origin: string; cursor: number; missingSince: string; listedBetween: number },
   finished: VerifiedCheckpoint,
   listedFrozen: number,
 ): AlertInput {
+  const missing =
+    tree.listedBetween === 0
+      ? `missing from two listings in a row, the first read at ${tree.missingSince}`
+      : `missing from the listing read at ${tree.missingSince}, listed in the next ` +
+        `${tree.listedBetween === 1 ? 'one' : tree.listedBetween}, missing again now`;
   return {
     kind: 'log-tree-changed',
     severity: 'HIGH',
@@ -304,8 +311,7 @@ export function frozenTreeVanishedAlert(
     key: `log-tree-changed:${log.name}:${tree.origin}:vanished`,
     summary:
       `the transparency log no longer lists tree "${tree.origin}", frozen at ${finished.size} entries ` +
-      `(root ${finished.rootHash.toString('hex')}) and scanned to its end (missing from two listings in a row, ` +
-      `the first read at ${tree.missingSince}): a frozen tree is closed history, ` +
+      `(root ${finished.rootHash.toString('hex')}) and scanned to its end (${missing}): a frozen tree is closed history, ` +
       'so the log dropped from its listing history the monitor had checked; if it is listed again, it is held ' +
       'to that head',
     evidence: {
@@ -316,6 +322,7 @@ export function frozenTreeVanishedAlert(
       finishedRootHash: finished.rootHash.toString('hex'),
       scannedTo: tree.cursor,
       missingSince: tree.missingSince,
+      listedBetween: tree.listedBetween,
       listedFrozenTrees: listedFrozen,
     },
   };

@@ -433,6 +433,28 @@ function isFinished(tree: PreviousTree): boolean {
   return tree.pending === undefined && tree.abandoned === undefined && tree.checkpoint !== '';
 }
 
+/**
+ * Listings in a row that must include a finished tree the log once omitted before that omission is
+ * forgotten (core.ts, the listing checks). Another omission before then is alerted: a log omitting
+ * the tree every other or every third listing is hiding it, while one omission followed by this
+ * many listings with it was a glitch. More would page on two unrelated glitches further apart;
+ * fewer would let a log hide the tree one listing in three unalerted.
+ */
+const LISTINGS_THAT_FORGET_AN_OMISSION = 3;
+
+/**
+ * A finished tree once a listing read includes it (or may: an unnamed tree of its size): an alert
+ * that it went is forgotten at once, an omission only after LISTINGS_THAT_FORGET_AN_OMISSION such
+ * listings in a row. Undefined when there was nothing to forget.
+ */
+function listedAgain(tree: PreviousTree): PreviousTree | undefined {
+  if (tree.vanished === undefined && tree.missingSince === undefined) return undefined;
+  const { vanished: _, missingSince: __, listedSinceMissing: ___, ...listed } = tree;
+  if (tree.vanished !== undefined) return listed;
+  const inRow = (tree.listedSinceMissing ?? 0) + 1;
+  return inRow >= LISTINGS_THAT_FORGET_AN_OMISSION ? listed : { ...tree, listedSinceMissing: inRow };
+}
+
 /** A checkpoint note that was verified before it was stored (in the state or a fan-out plan). */
 function checkpointOf(note: string): VerifiedCheckpoint {
   return { ...parseCheckpoint(note).checkpoint, note };
@@ -937,13 +959,14 @@ async function monitorOneLog(
   // read that fails has failed the run before this) is the log dropping closed history: HIGH, once,
   // remembered in the state (`vanished`) until the log lists it again. A tree the log lists without
   // a name, of the finished tree's size, may be it: that is logged, not alerted.
-  // The alert waits for a second listing in a row without the tree: the first run only remembers
-  // when it went missing (`missingSince`), and one listing it again (or an unnamed tree of its size)
-  // forgets that, so a log info answer that omits a shard for a moment pages nobody. A log really
-  // dropping the tree gains one scheduled run's delay and nothing else: the tree was scanned to its
-  // end, so nothing in it is unseen by the monitor, and every listing that includes it is held to
-  // its finished head. A log omitting it every other listing is never alerted; it cannot change the
-  // tree unseen that way, only hide it from some readers some of the time, as a glitch would.
+  // The alert waits for a second listing without the tree: the first run only remembers when it
+  // went missing (`missingSince`), so a log info answer that omits a shard for a moment pages
+  // nobody. A log really dropping the tree gains one scheduled run's delay and nothing else: the
+  // tree was scanned to its end, so nothing in it is unseen by the monitor, and every listing that
+  // includes it is held to its finished head. Listings that include it again (or an unnamed tree of
+  // its size) forget the omission only once LISTINGS_THAT_FORGET_AN_OMISSION of them come in a row
+  // (`listedSinceMissing` counts them), so a log omitting it every other listing, hiding closed
+  // history from some readers some of the time, is alerted at its second omission too.
   if (listingChecks && state!.previousShards.some(isFinished)) {
     const { trees: frozen, at: listedAt, unnamedSizes } = await frozenListing();
     const reopened: PreviousTree[] = [];
@@ -953,7 +976,8 @@ async function monitorOneLog(
     for (const done of state!.previousShards.filter(isFinished)) {
       const final = frozen[listedAt.get(done.origin) ?? -1];
       const recorded = checkpointOf(done.checkpoint);
-      const { vanished: _, missingSince: __, ...listed } = done;
+      const { vanished: _, missingSince: __, listedSinceMissing: ___, ...listed } = done;
+      const again = listedAgain(done);
       if (final === undefined) {
         if (done.vanished !== undefined) continue; // alerted when it went
         if (unnamedSizes.has(recorded.size)) {
@@ -964,7 +988,7 @@ async function monitorOneLog(
               treeSize: recorded.size,
             },
           );
-          if (done.missingSince !== undefined) relisted.push(listed);
+          if (again !== undefined) relisted.push(again);
           continue;
         }
         if (done.missingSince === undefined) {
@@ -973,7 +997,7 @@ async function monitorOneLog(
         }
         const alert = frozenTreeVanishedAlert(
           ctx.where,
-          { ...done, missingSince: done.missingSince },
+          { ...done, missingSince: done.missingSince, listedBetween: done.listedSinceMissing ?? 0 },
           recorded,
           frozen.length,
         );
@@ -981,11 +1005,15 @@ async function monitorOneLog(
           result.outcome = 'failed';
           return result;
         }
-        vanished.push({ ...done, vanished: new Date(now()).toISOString() });
+        vanished.push({
+          ...listed,
+          missingSince: done.missingSince,
+          vanished: new Date(now()).toISOString(),
+        });
         continue;
       }
       // Listed again: held to its finished head from here on, and alerted again if it goes again.
-      if (done.vanished !== undefined || done.missingSince !== undefined) relisted.push(listed);
+      if (again !== undefined) relisted.push(again);
       if (final.checkpoint === undefined) continue;
       if (final.checkpoint.size === recorded.size && final.checkpoint.rootHash.equals(recorded.rootHash))
         continue;
@@ -1005,8 +1033,8 @@ async function monitorOneLog(
     }
     if (missing.length > 0) {
       logger.warn(
-        'a frozen tree the monitor had finished is not in the log listing: alerted if the next listing lacks it too',
-        { origins: missing.map((m) => m.origin) },
+        'a frozen tree the monitor had finished is not in the log listing: alerted if another listing lacks it before enough in a row list it again',
+        { origins: missing.map((m) => m.origin), listingsToForget: LISTINGS_THAT_FORGET_AN_OMISSION },
       );
     }
     if (vanished.length > 0) {
@@ -1017,6 +1045,8 @@ async function monitorOneLog(
     if (relisted.length > 0) {
       logger.warn('a frozen tree the log had stopped listing is listed again: held to its finished head', {
         origins: relisted.map((r) => r.origin),
+        // Per origin: listings in a row with it while its omission is remembered (absent: forgotten).
+        listedSinceMissing: relisted.map((r) => r.listedSinceMissing ?? null),
       });
     }
     if (reopened.length > 0) {

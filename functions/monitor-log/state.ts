@@ -92,13 +92,20 @@ export interface PreviousTree {
   /**
    * On a tree the monitor finished: when a run first found the log's listing, read and verified, not
    * listing it. Not alerted then (one listing omitting a shard may be a glitch); the next run that
-   * reads a listing without it alerts (`vanished`). Dropped when the log lists it again (core.ts).
+   * reads a listing without it alerts (`vanished`), unless three listings in a row have included it
+   * meanwhile, which drop it (core.ts LISTINGS_THAT_FORGET_AN_OMISSION).
    */
   missingSince?: string;
   /**
+   * With `missingSince`: the listings in a row, read and verified, that have included the tree (or an
+   * unnamed tree of its size) since that omission. Absent while the latest listing read omitted it,
+   * as in states written before it. Dropped with `missingSince` (core.ts).
+   */
+  listedSinceMissing?: number;
+  /**
    * On a tree the monitor finished (scanned to a final head that verified): when a run alerted
-   * that the log's listing, read and verified, no longer lists it, the second run in a row to find
-   * it missing (`missingSince`); once: later runs that find it still missing say nothing. Dropped
+   * that the log's listing, read and verified, no longer lists it, the second run to find it
+   * missing while `missingSince` is kept; once: later runs that find it still missing say nothing. Dropped
    * when the log lists it again, whose listing is then held to the finished head as before
    * (core.ts). States written before `missingSince` may have it alone: alerted then, on one run.
    */

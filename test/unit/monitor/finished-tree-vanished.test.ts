@@ -6,8 +6,11 @@
  * (`…:ORIGIN:vanished`) once, remembered in the state (`vanished`) until the log lists it again; a
  * listing that could not be read is not a listing without it. A later review (LOW): one log info
  * answer omitting the shard for a moment paged that HIGH at once; now the first listing without it
- * is remembered (`missingSince`), and the alert waits for the second in a row. On the Rekor
- * emulator, its listing edited.
+ * is remembered (`missingSince`), and the alert waits for the second in a row. A third review
+ * (LOW): a log omitting the tree every other listing was never alerted, each listing with it
+ * forgetting the omission; now an omission is forgotten only after three listings in a row include
+ * the tree (`listedSinceMissing` counts them), and another omission before then is alerted. On the
+ * Rekor emulator, its listing edited.
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
@@ -22,7 +25,7 @@ import { resolveIdentities } from '../../../functions/monitor-log/identities.ts'
 import type { MonitoredLog } from '../../../functions/monitor-log/log-source.ts';
 import { type RekorV1Reader, RekorV1Source } from '../../../functions/monitor-log/rekor-v1-source.ts';
 import { StaticSigningRecordLookup } from '../../../functions/monitor-log/signing-lookup.ts';
-import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
+import { MemoryMonitorStore, type PreviousTree } from '../../../functions/monitor-log/state.ts';
 import { parseCheckpoint } from '../../../functions/tlog/checkpoint/checkpoint.ts';
 import { RekorV1Client } from '../../../functions/tlog/client/rekor-v1.ts';
 import { hashedRekordProposal } from '../../helpers/hashedrekord.ts';
@@ -131,31 +134,83 @@ describe('a tree the monitor finished, no longer listed by the log', () => {
     }
   });
 
-  it('one listing without it is remembered, not alerted; listed again (by name, or unnamed at its size) in between, the count starts over', async () => {
-    const { log, client, store, run, dropping, raisedOf } = await finished('vanished-glitch');
+  it('one listing without it is remembered, not alerted; three listings in a row with it (by name, or unnamed at its size) forget it', async () => {
+    const { log, client, store, run, dropping, tree, raisedOf } = await finished('vanished-glitch');
     try {
-      const missingSince = () => store.states.get('rekor')!.previousShards[0]!.missingSince;
-      assert.equal((await run(dropping)).ok, true);
-      const first = missingSince();
-      assert.equal(typeof first, 'string', 'the first listing without it is remembered');
-      assert.equal(store.states.get('rekor')!.previousShards[0]!.vanished, undefined);
-      assert.equal((await run(client)).ok, true);
-      assert.equal(missingSince(), undefined, 'listed again: forgotten');
-      assert.equal((await run(dropping)).ok, true);
-      assert.equal(raisedOf().length, 0, 'two listings without it, but not in a row');
-      // An unnamed tree of its size may be it: that too starts the count over.
+      const stored = (): PreviousTree => store.states.get('rekor')!.previousShards[0]!;
       const unnamed = clientWithShardListings(log.rekor, (shards) => {
         const { treeID: _, signedTreeHead: __, ...rest } = shards[0]!;
         shards[0] = rest as (typeof shards)[0];
       });
-      assert.equal((await run(unnamed)).ok, true);
-      assert.equal(missingSince(), undefined);
       assert.equal((await run(dropping)).ok, true);
-      assert.equal(raisedOf().length, 0);
-      const since = missingSince();
+      const first = stored().missingSince;
+      assert.equal(typeof first, 'string', 'the first listing without it is remembered');
+      assert.equal(raisedOf().length, 0, 'not alerted');
+      // The record the code before `listedSinceMissing` wrote too: it loads as "the latest listing
+      // omitted it".
+      assert.deepEqual(Object.keys(stored()).sort(), ['checkpoint', 'cursor', 'missingSince', 'origin']);
+      assert.equal(stored().vanished, undefined);
+      assert.equal((await run(client)).ok, true);
+      assert.deepEqual([stored().missingSince, stored().listedSinceMissing], [first, 1], 'listed once: kept');
+      // An unnamed tree of its size may be it: that counts as a listing with it.
+      assert.equal((await run(unnamed)).ok, true);
+      assert.deepEqual([stored().missingSince, stored().listedSinceMissing], [first, 2]);
+      assert.equal((await run(client)).ok, true);
+      assert.deepEqual(stored(), tree, 'three in a row: forgotten');
+      // Omitted once again after that: a new blip, not the second of a pattern.
+      assert.equal((await run(dropping)).ok, true);
+      assert.equal(raisedOf().length, 0, 'an omission long forgotten does not count');
+      const since = stored().missingSince;
+      assert.equal(typeof since, 'string');
       assert.equal((await run(dropping)).ok, true);
       assert.equal(raisedOf().length, 1, 'two in a row: alerted');
       assert.equal(raisedOf()[0]?.evidence.missingSince, since, 'since the first of the two');
+      assert.equal(raisedOf()[0]?.evidence.listedBetween, 0);
+    } finally {
+      await log.stop();
+    }
+  });
+
+  it('omitted every other listing, or with fewer than three listings with it between: HIGH at the second omission', async () => {
+    const { log, client, store, alerts, run, dropping, tree, key, raisedOf } =
+      await finished('vanished-intermittent');
+    try {
+      const stored = (): PreviousTree => store.states.get('rekor')!.previousShards[0]!;
+      const unnamed = clientWithShardListings(log.rekor, (shards) => {
+        const { treeID: _, signedTreeHead: __, ...rest } = shards[0]!;
+        shards[0] = rest as (typeof shards)[0];
+      });
+      assert.equal((await run(dropping)).ok, true);
+      const since = stored().missingSince;
+      assert.equal((await run(client)).ok, true);
+      assert.equal(raisedOf().length, 0);
+      assert.equal((await run(dropping)).ok, true);
+      const [vanished, ...more] = raisedOf();
+      assert.equal(more.length, 0);
+      assert.equal(vanished?.severity, 'HIGH');
+      assert.match(
+        vanished?.summary ?? '',
+        new RegExp(
+          `no longer lists tree "${tree.origin}", .* \\(missing from the listing read at ${since}, listed in the next one, missing again now\\)`,
+        ),
+      );
+      assert.equal(vanished?.evidence.missingSince, since, 'since the first omission');
+      assert.equal(vanished?.evidence.listedBetween, 1);
+      assert.equal(typeof stored().vanished, 'string', 'remembered in the state');
+      assert.equal(stored().listedSinceMissing, undefined);
+
+      // Listed again after the alert: forgotten at once, held to its head; then omitted, listed
+      // twice (unnamed, by name) and omitted again: the same incident counted up.
+      assert.equal((await run(client)).ok, true);
+      assert.deepEqual(stored(), tree, 'listed again after the alert');
+      assert.equal((await run(dropping)).ok, true);
+      assert.equal((await alerts.get(key))?.count, 1, 'one omission: not yet');
+      assert.equal((await run(unnamed)).ok, true);
+      assert.equal((await run(client)).ok, true);
+      assert.equal((await run(dropping)).ok, true);
+      assert.equal((await alerts.get(key))?.count, 2);
+      assert.equal(raisedOf()[1]?.evidence.listedBetween, 2);
+      assert.equal(alerts.ofKind('log-inconsistent').length, 0);
     } finally {
       await log.stop();
     }
