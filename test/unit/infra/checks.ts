@@ -607,3 +607,62 @@ export function checkFirestoreDatabaseScoped(tf: Terraform): string[] {
   }
   return problems;
 }
+
+/** Artifact Registry's repository modes, and whether sigsentry may sign what a push there holds. */
+const REPOSITORY_MODES: Array<[string | null, boolean]> = [
+  ['STANDARD_REPOSITORY', true],
+  ['MODE_UNSPECIFIED', true], // a repository created before modes: a standard one
+  [null, true],
+  ['REMOTE_REPOSITORY', false], // a pull-through cache of images built elsewhere
+  ['VIRTUAL_REPOSITORY', false], // its upstreams' images
+];
+
+/**
+ * A postcondition's `condition` for a repository of `mode`, evaluated as Terraform would: only
+ * `self.mode`, `contains`, `coalesce`, string literals and lists are understood.
+ */
+function postconditionHolds(condition: string, mode: string | null): boolean {
+  const source = /^\$\{([\s\S]*)\}$/.exec(condition)?.[1] ?? '';
+  const js = source.replace(/\bself\.mode\b/g, JSON.stringify(mode));
+  const identifiers = js.replace(/"(?:[^"\\]|\\.)*"/g, '').match(/[A-Za-z_][\w.]*/g) ?? [];
+  const unknown = identifiers.filter((id) => !['contains', 'coalesce', 'null'].includes(id));
+  if (unknown.length > 0) throw new Error(`cannot evaluate ${unknown.join(', ')} in ${condition}`);
+  const contains = (list: unknown[], value: unknown) => list.includes(value);
+  const coalesce = (...values: unknown[]) => values.find((v) => v !== null && v !== '') ?? null;
+  return Boolean(new Function('contains', 'coalesce', `return (${js});`)(contains, coalesce));
+}
+
+/**
+ * Every watched repository is read at plan time (data google_artifact_registry_repository over
+ * local.watched) with a postcondition that holds for a standard repository and fails for a remote
+ * (pull-through) or virtual one, whose images were built elsewhere: signing them would have the
+ * organisation's key vouch for them.
+ */
+export function checkWatchedRepositoriesStandard(tf: Terraform): string[] {
+  const reads = Object.entries(tf.data['google_artifact_registry_repository'] ?? {}).filter(
+    ([, body]) => body['for_each'] === expr('local.watched'),
+  );
+  if (reads.length === 0) {
+    return [
+      'no data google_artifact_registry_repository reads each of local.watched to refuse a remote or virtual one',
+    ];
+  }
+  const problems: string[] = [];
+  for (const [name, body] of reads) {
+    const condition = block(block(body, 'lifecycle'), 'postcondition')?.['condition'];
+    if (typeof condition !== 'string') {
+      problems.push(
+        `data.google_artifact_registry_repository.${name}: no postcondition on the repository's mode`,
+      );
+      continue;
+    }
+    for (const [mode, signable] of REPOSITORY_MODES) {
+      if (postconditionHolds(condition, mode) !== signable) {
+        problems.push(
+          `data.google_artifact_registry_repository.${name}: a ${mode ?? 'repository of no stated mode'} is ${signable ? 'refused' : 'accepted'}`,
+        );
+      }
+    }
+  }
+  return problems;
+}

@@ -23,6 +23,7 @@ import {
   checkSignerKeyScope,
   checkSigningKey,
   checkTtlPolicy,
+  checkWatchedRepositoriesStandard,
 } from './checks.ts';
 import {
   type Block,
@@ -150,6 +151,40 @@ resource "google_project_iam_member" "signer_everywhere" {
     const rotating = copy();
     rotating.resource['google_kms_crypto_key']!['signing']!['rotation_period'] = '7776000s';
     assert.match(checkSigningKey(rotating, 'EC_SIGN_P256_SHA256').join('\n'), /rotation_period/);
+  });
+});
+
+describe('infra: only standard repositories are watched', () => {
+  it('each watched repository is read at plan time, and a remote (pull-through) or virtual one fails the plan', () => {
+    assert.deepEqual(checkWatchedRepositoriesStandard(infra), []);
+  });
+
+  it('catches no read of the repositories, no postcondition, and a condition that lets a remote or virtual one through', () => {
+    const gone = copy();
+    delete gone.data['google_artifact_registry_repository'];
+    assert.match(
+      checkWatchedRepositoriesStandard(gone).join('\n'),
+      /no data google_artifact_registry_repository/,
+    );
+
+    const unchecked = copy();
+    delete unchecked.data['google_artifact_registry_repository']!['watched']!['lifecycle'];
+    assert.match(checkWatchedRepositoriesStandard(unchecked).join('\n'), /no postcondition/);
+
+    const loose = copy();
+    const postcondition = (
+      loose.data['google_artifact_registry_repository']!['watched']!['lifecycle'] as Block[]
+    )[0]!['postcondition'] as Block[];
+    postcondition[0]!['condition'] = expr('self.mode != "VIRTUAL_REPOSITORY"');
+    assert.deepEqual(checkWatchedRepositoriesStandard(loose), [
+      'data.google_artifact_registry_repository.watched: a REMOTE_REPOSITORY is accepted',
+    ]);
+    postcondition[0]!['condition'] = expr(
+      'coalesce(self.mode, "STANDARD_REPOSITORY") == "STANDARD_REPOSITORY"',
+    );
+    assert.deepEqual(checkWatchedRepositoriesStandard(loose), [
+      'data.google_artifact_registry_repository.watched: a MODE_UNSPECIFIED is refused',
+    ]);
   });
 });
 
