@@ -29,6 +29,7 @@ import type { DocumentReference, DocumentSnapshot, Firestore, Timestamp } from '
 import { DependencyError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { ALREADY_EXISTS, codeOf, FAILED_PRECONDITION, NOT_FOUND } from '../state/firestore-codes.ts';
+import { describeError } from '../verify/describe.ts';
 import type { LockHold, SubjectLock } from './lock.ts';
 
 export const ATTACH_LOCKS = 'attach-locks';
@@ -243,7 +244,10 @@ export class FirestoreSubjectLock implements SubjectLock {
         });
       } else {
         // Tried again at the next period; the lease stands until then.
-        this.#logger?.warn('could not renew the attach lock', { subject: held.subject, error: String(err) });
+        this.#logger?.warn('could not renew the attach lock', {
+          subject: held.subject,
+          error: describeError(err),
+        });
       }
     }
   }
@@ -276,7 +280,7 @@ export class FirestoreSubjectLock implements SubjectLock {
         takenOver
           ? 'the attach lock was taken over before its release: left to its new owner'
           : 'could not release the attach lock; it expires by itself',
-        { subject: held.subject, owner: held.owner, ...(takenOver ? {} : { error: String(err) }) },
+        { subject: held.subject, owner: held.owner, ...(takenOver ? {} : { error: describeError(err) }) },
       );
     }
   }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DependencyError, InvalidInputError, urlForLog } from '../errors.ts';
+import { describeError } from '../verify/describe.ts';
 import { assertDigest, isDigest, sha256Digest } from './digest.ts';
 import { RegistryIntegrityError, RegistryNotFoundError, RegistryRejectedError } from './errors.ts';
 import { asGoStruct, parseGoJson } from './go-json.ts';
@@ -558,7 +559,7 @@ function parseJson<T extends z.ZodType>(
   try {
     json = JSON.parse(Buffer.from(body).toString('utf8'));
   } catch (cause) {
-    throw new RegistryIntegrityError('response is not JSON', { ...details, reason: String(cause) });
+    throw new RegistryIntegrityError('response is not JSON', { ...details, reason: describeError(cause) });
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {

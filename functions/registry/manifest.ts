@@ -10,6 +10,7 @@
  * invisible to cosign.
  */
 import { z } from 'zod';
+import { describeError } from '../verify/describe.ts';
 import { isDigest, sha256Digest } from './digest.ts';
 import { RegistryIntegrityError } from './errors.ts';
 import {
@@ -157,7 +158,7 @@ export function parseManifestBytes<T extends z.ZodType>(
   } catch (err) {
     if (err instanceof DuplicateKeyError) throw ambiguous(err, refused());
     // JSON.parse runs before the scan, and the scan of JSON it accepted throws nothing else.
-    throw new RegistryIntegrityError('manifest is not JSON', { ...details, reason: String(err) });
+    throw new RegistryIntegrityError('manifest is not JSON', { ...details, reason: describeError(err) });
   }
   if (unkept.length > 0) {
     const { named, details: about } = refused();

@@ -18,6 +18,7 @@ import { createKmsClient } from '../signing/kms-client.ts';
 import { keyVersionState } from '../signing/kms-signer.ts';
 import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import type { VerifierTrust } from '../verify/check.ts';
+import { describeError } from '../verify/describe.ts';
 import { expectedKeyFromKms, type ImagePolicy } from '../verify/policy.ts';
 import { type PublicGoodRootSource, publicGoodRootSource } from '../verify/public-good-root.ts';
 import { logKey } from '../verify/trust.ts';
@@ -150,7 +151,7 @@ export async function createReverifyFromConfig(
           ? err
           : new SigsentryError(
               'PUBLIC_GOOD_ROOT_UNAVAILABLE',
-              `the public-good trusted root could not be had: ${String(err)}`,
+              `the public-good trusted root could not be had: ${describeError(err)}`,
               {
                 retryable: true,
                 cause: err,

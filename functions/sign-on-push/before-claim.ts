@@ -10,7 +10,9 @@
  * and is redelivered and dead-lettered, as before. A later delivery that is handled (the outage
  * over) resolves the incident. A platform manifest an index's rule signs is such an image too, under
  * its own digest: its claim failing is alerted naming it and the index, whatever was claimed before
- * it in the delivery, and a later delivery that signs it resolves that incident.
+ * it in the delivery, and a later delivery that signs it resolves that incident. So one outage whose
+ * failure moves between deliveries (one platform's claim, then another's, then the index's) opens an
+ * incident for each image it stopped at: each of them was, for a while, an image not signed.
  *
  * Eventarc's event for a gen2 function may not carry `deliveryAttempt` (its MessagePublishedData
  * names only `message` and `subscription`), so for KMS denying the key the message's age counts

@@ -52,7 +52,7 @@ import {
   type SigningRecord,
   type SigningStore,
 } from '../state/signing-records.ts';
-import { errorMessage } from '../verify/describe.ts';
+import { describeError, errorMessage } from '../verify/describe.ts';
 import {
   beforeClaimAlert,
   beforeClaimKey,
@@ -697,7 +697,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
         .progress(id, owner, {
           formats: record.formats,
           lease: null,
-          lastError: err instanceof SigsentryError ? err.toJSON() : { message: String(err) },
+          lastError: err instanceof SigsentryError ? err.toJSON() : { message: describeError(err) },
         })
         .catch(() => {});
       // Attached in some formats already (a format added since, or a first signing part done):
@@ -750,6 +750,36 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     context: Parameters<NotificationHandler['handle']>[1],
   ): Promise<void> {
     if (n.action !== 'INSERT') return;
+    const { past, resolve } = beforeClaimResolution(context);
+    const refs = [...new Set([n.raw.digest, n.raw.tag].flatMap((ref) => (ref === undefined ? [] : [ref])))];
+    await Promise.all([
+      resolvePlatformsBeforeClaim(n, platforms, context),
+      ...(outcome.outcome === 'signed' || past ? refs.map((ref) => resolve(ref, outcome.outcome)) : []),
+    ]);
+  }
+
+  /**
+   * The platform manifests signed in this delivery (each, past the bound): their incidents are over,
+   * whether or not the delivery then failed, as a later step (the index's own claim) may. Found by
+   * review: a platform signed by a delivery that failed after it was forgotten, and its incident
+   * stayed open, the platform being `already-signed` to every later delivery.
+   */
+  async function resolvePlatformsBeforeClaim(
+    n: GcrNotification,
+    platforms: ClaimWatch['platformsSigned'],
+    context: Parameters<NotificationHandler['handle']>[1],
+  ): Promise<void> {
+    if (n.action !== 'INSERT') return;
+    const { past, resolve } = beforeClaimResolution(context);
+    await Promise.all(
+      platforms
+        .filter((platform) => platform.signedNow || past)
+        .map((platform) => resolve(platform.image, platform.signedNow ? 'signed' : 'already-signed')),
+    );
+  }
+
+  /** Whether this delivery is past the bound an earlier one alerted at, and how it resolves one. */
+  function beforeClaimResolution(context: Parameters<NotificationHandler['handle']>[1]) {
     const attempt = context.deliveryAttempt;
     const past = pastBeforeClaimBound({
       deliveryAttempt: attempt === undefined ? undefined : attempt - 1,
@@ -758,19 +788,14 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       now: now().getTime(),
     });
     const by = attempt !== undefined ? `delivery ${attempt}` : 'a later delivery';
-    const resolve = (ref: string, how: string) =>
-      deps.alerts
+    const resolve = async (ref: string, how: string): Promise<void> => {
+      await deps.alerts
         ?.resolve(beforeClaimKey(ref), `handled by ${by}: ${how}`)
         .catch((err: unknown) =>
           context.logger.warn('could not resolve the before-claim alert', { error: err, image: ref }),
         );
-    for (const platform of platforms) {
-      if (platform.signedNow || past)
-        await resolve(platform.image, platform.signedNow ? 'signed' : 'already-signed');
-    }
-    if (outcome.outcome !== 'signed' && !past) return;
-    const refs = [...new Set([n.raw.digest, n.raw.tag].flatMap((ref) => (ref === undefined ? [] : [ref])))];
-    for (const ref of refs) await resolve(ref, outcome.outcome);
+    };
+    return { past, resolve };
   }
 
   return {
@@ -799,6 +824,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
         if (isRetryable(err) && n.action === 'INSERT' && unclaimed !== undefined) {
           await raiseBeforeClaim(err, unclaimed, context);
         }
+        await resolvePlatformsBeforeClaim(n, watch.platformsSigned, context);
         throw err;
       }
     },

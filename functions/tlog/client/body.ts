@@ -8,6 +8,7 @@
  */
 import { constants, createGunzip, gunzipSync } from 'node:zlib';
 import { DependencyError, SigsentryError, urlForLog } from '../../errors.ts';
+import { describeError } from '../../verify/describe.ts';
 import { deadlineOf } from './deadline.ts';
 import { LogResponseTooLargeError } from './errors.ts';
 import { encodedBodyOf } from './node-fetch.ts';
@@ -163,7 +164,7 @@ async function readEncoded(
       if ((err as { code?: unknown }).code !== 'ERR_BUFFER_TOO_LARGE') {
         throw new DependencyError(
           'rekor',
-          `reading the ${read.what} at ${urlForLog(read.url)} failed: its gzip does not inflate: ${String(err)}`,
+          `reading the ${read.what} at ${urlForLog(read.url)} failed: its gzip does not inflate: ${describeError(err)}`,
           read.details ?? {},
           err,
         );
@@ -234,7 +235,7 @@ async function readFailingAsDependency(res: Response, read: BodyRead, charge?: C
     if (err instanceof SigsentryError) throw err; // the budget's, not the stream's
     throw new DependencyError(
       'rekor',
-      `reading the ${read.what} at ${urlForLog(read.url)} failed: ${String(err)}`,
+      `reading the ${read.what} at ${urlForLog(read.url)} failed: ${describeError(err)}`,
       read.details ?? {},
       err,
     );

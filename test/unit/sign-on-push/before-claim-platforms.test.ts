@@ -124,6 +124,24 @@ describe('an index signing its platform manifests, failing before one of its cla
     assert.ok(h.resolved.includes(key));
   });
 
+  test("a platform signed by a delivery that then fails (the index's own claim) has its incident resolved by that delivery", async () => {
+    const { h, store, deliver, index, arm64 } = await indexPush();
+    store.failing.add(arm64);
+    await deliver(MAX_ATTEMPTS);
+    const key = `signing-failed:${arm64}:before-claim`;
+    assert.deepEqual(beforeClaimAlerts(h.raised), [key]);
+    // The last delivery signs the platform, then fails at the index's claim.
+    store.failing.clear();
+    store.failing.add(index);
+    assert.ok(isRetryable(await deliver(MAX_ATTEMPTS + 1)), 'redelivered');
+    assert.equal(store.records.get(arm64)?.state, 'attached', 'the platform is signed');
+    assert.ok(h.resolved.includes(key), 'its incident is resolved though the delivery failed after it');
+    // A message published again then finds the platform already signed, not past any bound: were the
+    // incident still open, nothing would resolve it.
+    store.failing.clear();
+    assert.equal(await deliver(undefined), undefined, 'the index is signed');
+  });
+
   test('the index whose own claim fails after its platforms were signed is alerted under the name its message gives', async () => {
     const { h, store, deliver, index, amd64, arm64 } = await indexPush();
     store.failing.add(index);
