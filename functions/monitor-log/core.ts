@@ -164,12 +164,12 @@ export interface LogRunResult {
   /** When the log last grew, when that is longer ago than it may be (`log-stalled`, stall.ts). */
   stalledSince?: string;
   /**
-   * Pending trees found failing a log integrity check in this run, each with the key of the alert
-   * raised for it (and recorded on the tree as pending.fault), whatever the run's end: a run that
-   * then failed, or lost the log to another run, says that in `outcome` and `error`, and still names
-   * these.
+   * Pending trees found failing a log integrity check in this run, each with the key of its alert
+   * and whether that alert was recorded (then the fault is recorded on the tree as pending.fault;
+   * if not, the run ended there and the next run raises it), whatever the run's end: a run that then
+   * failed, or lost the log to another run, says that in `outcome` and `error`, and still names these.
    */
-  pendingFaults?: Array<{ origin: string; alert: string; error: string }>;
+  pendingFaults?: Array<{ origin: string; alert: string; alertRecorded: boolean; error: string }>;
   error?: unknown;
 }
 
@@ -1097,7 +1097,7 @@ async function monitorOneLog(
       newer?: VerifiedCheckpoint,
     ): Promise<boolean> => {
       const { key: alert, recorded } = await raiseIntegrityFailure(ctx, err, older, newer);
-      const named = { origin: left.origin, alert, error: err.message };
+      const named = { origin: left.origin, alert, alertRecorded: recorded, error: err.message };
       result.pendingFaults = [...(result.pendingFaults ?? []), named];
       if (!recorded) return false;
       view.pendingFault ??= { outcome: result.outcome, error: err };

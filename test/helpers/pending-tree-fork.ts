@@ -41,10 +41,15 @@ export class LosingAfterFault extends MemoryMonitorStore {
 
 /**
  * The run, in `store`; `entries` answers the followed tree's reads; `fork` is the integrity error's
- * message.
+ * message; `alerts` records (or fails to record) its alerts.
  */
 export async function pendingTreeForked(
-  options: { store?: MemoryMonitorStore; entries?: MonitoredLog['readEntries']; fork?: string } = {},
+  options: {
+    store?: MemoryMonitorStore;
+    entries?: MonitoredLog['readEntries'];
+    fork?: string;
+    alerts?: MemoryAlertSink;
+  } = {},
 ): Promise<{ run: MonitorRunResult; alerts: MemoryAlertSink }> {
   const { store = new MemoryMonitorStore(), entries = async () => [], fork = FORK } = options;
   const active = head(ACTIVE, 2);
@@ -71,7 +76,7 @@ export async function pendingTreeForked(
     frozenTrees: async () => [{ origin: OLD, size: 5, checkpoint: head(OLD, 5) }],
     readEntries: entries,
   };
-  const alerts = new MemoryAlertSink();
+  const alerts = options.alerts ?? new MemoryAlertSink();
   const identities = await resolveIdentities([{ type: 'publicKey', pem: pemOf(ours.publicKey) }], () =>
     Promise.reject(new Error('no KMS')),
   );

@@ -122,7 +122,7 @@ export function monitorRunLines(result: Pick<MonitorRunResult, 'logs' | 'note'>)
     // Named whatever the run's end: a run that then failed or lost the log says only that in its outcome.
     for (const fault of log.pendingFaults ?? []) {
       lines.push(
-        `  pending tree "${inline(fault.origin)}" failed a log integrity check (alert ${inline(fault.alert)}): ${inline(fault.error)}`,
+        `  pending tree "${inline(fault.origin)}" failed a log integrity check (alert ${inline(fault.alert)}${fault.alertRecorded ? '' : ' not recorded: the next run raises it'}): ${inline(fault.error)}`,
       );
     }
     if (log.error) lines.push(`  error: ${inline((log.error as Error).message ?? String(log.error))}`);

@@ -9,6 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { AlertInput } from '../../../functions/alerts/alert.ts';
+import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
 import { monitorExitCode, monitorRunLines } from '../../../functions/cli/commands/monitor.ts';
 import { DependencyError } from '../../../functions/errors.ts';
 import { FORK, pendingTreeForked as forked, LosingAfterFault, OLD } from '../../helpers/pending-tree-fork.ts';
@@ -48,6 +50,14 @@ describe("`sigsentry monitor --once` names a pending tree's integrity fault in t
     assert.equal(monitorExitCode(result), 1);
   });
 
+  it('an alert that could not be recorded is said to be so, not named as if raised', async () => {
+    const result = await pendingTreeForked({ alerts: new UnrecordedIntegrityAlerts() });
+    const lines = monitorRunLines(result);
+    const expected = `  pending tree "${OLD}" failed a log integrity check (alert log-inconsistent:fake not recorded: the next run raises it): ${FORK}`;
+    assert.ok(lines.includes(expected), lines.join('\n'));
+    assert.equal(monitorExitCode(result), 1);
+  });
+
   it("the fault's error cannot add lines of its own", async () => {
     // The error quotes the log (a checkpoint's note refuses controls in an origin; an error need not).
     const forged = 'fake: scanned; tree size 2, cursor 0 → 2, 0 scanned, 0 matched, 0 rogue, 0 unparseable';
@@ -59,3 +69,11 @@ describe("`sigsentry monitor --once` names a pending tree's integrity fault in t
     assert.ok(!lines.some((l) => l.startsWith('fake: scanned')), lines.join('\n'));
   });
 });
+
+/** An alert store that cannot record integrity alerts. */
+class UnrecordedIntegrityAlerts extends MemoryAlertSink {
+  override async raise(input: AlertInput): Promise<void> {
+    if (input.kind === 'log-inconsistent') throw new DependencyError('firestore', 'alerts: unavailable');
+    await super.raise(input);
+  }
+}

@@ -8,6 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { AlertInput } from '../../../functions/alerts/alert.ts';
+import { MemoryAlertSink } from '../../../functions/alerts/memory-sink.ts';
 import { DependencyError } from '../../../functions/errors.ts';
 import type { MonitoredLog } from '../../../functions/monitor-log/log-source.ts';
 import { MemoryMonitorStore } from '../../../functions/monitor-log/state.ts';
@@ -19,7 +21,7 @@ async function pendingTreeForked(store: MemoryMonitorStore, entries: MonitoredLo
   return { result: run.logs[0]!, alerts };
 }
 
-const named = [{ origin: OLD, alert: 'log-inconsistent:fake', error: FORK }];
+const named = [{ origin: OLD, alert: 'log-inconsistent:fake', alertRecorded: true, error: FORK }];
 
 describe("a pending tree's integrity fault in the run's result", () => {
   it('the followed tree scanned: the run ends log-inconsistent, naming the tree', async () => {
@@ -46,4 +48,18 @@ describe("a pending tree's integrity fault in the run's result", () => {
     assert.deepEqual(result.pendingFaults, named);
     assert.equal(alerts.ofKind('log-inconsistent').length, 1);
   });
+
+  it('its alert not recorded (the alert store down): the fault is named as not alerted, not as if it were', async () => {
+    const { run } = await forked({ alerts: new UnrecordedIntegrityAlerts() });
+    const result = run.logs[0]!;
+    assert.deepEqual(result.pendingFaults, [{ ...named[0], alertRecorded: false }], JSON.stringify(result));
+  });
 });
+
+/** An alert store that cannot record integrity alerts. */
+class UnrecordedIntegrityAlerts extends MemoryAlertSink {
+  override async raise(input: AlertInput): Promise<void> {
+    if (input.kind === 'log-inconsistent') throw new DependencyError('firestore', 'alerts: unavailable');
+    await super.raise(input);
+  }
+}
