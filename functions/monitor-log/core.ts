@@ -165,8 +165,9 @@ export interface LogRunResult {
   stalledSince?: string;
   /**
    * Pending trees found failing a log integrity check in this run, each with the key of its alert
-   * and whether that alert was recorded (then the fault is recorded on the tree as pending.fault;
-   * if not, the run ended there and the next run raises it), whatever the run's end: a run that then
+   * and whether that alert was recorded (then the fault is saved on the tree as pending.fault, unless
+   * another run took the log first; if not, the run ended there and the next run raises it),
+   * whatever the run's end: a run that then
    * failed, or lost the log to another run, says that in `outcome` and `error`, and still names these.
    */
   pendingFaults?: Array<{ origin: string; alert: string; alertRecorded: boolean; error: string }>;
@@ -992,7 +993,7 @@ async function monitorOneLog(
           continue;
         }
         if (done.missingSince === undefined) {
-          missing.push({ ...done, missingSince: new Date(now()).toISOString() });
+          missing.push({ ...listed, missingSince: new Date(now()).toISOString() });
           continue;
         }
         const alert = frozenTreeVanishedAlert(

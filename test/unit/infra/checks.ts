@@ -613,6 +613,7 @@ const REPOSITORY_MODES: Array<[string | null, boolean]> = [
   ['STANDARD_REPOSITORY', true],
   ['MODE_UNSPECIFIED', true], // a repository created before modes: a standard one
   [null, true],
+  ['', true], // as the provider may store an unset mode
   ['REMOTE_REPOSITORY', false], // a pull-through cache of images built elsewhere
   ['VIRTUAL_REPOSITORY', false], // its upstreams' images
 ];

@@ -216,6 +216,26 @@ describe('a tree the monitor finished, no longer listed by the log', () => {
     }
   });
 
+  it('a count left on the tree without an omission (a rollback, a hand edit) does not carry into a new one', async () => {
+    const { log, client, store, run, dropping, raisedOf } = await finished('vanished-leftover-count');
+    try {
+      const state = store.states.get('rekor')!;
+      state.previousShards[0] = { ...state.previousShards[0]!, listedSinceMissing: 2 };
+      assert.equal((await run(dropping)).ok, true);
+      assert.equal(
+        store.states.get('rekor')!.previousShards[0]!.listedSinceMissing,
+        undefined,
+        'a first omission',
+      );
+      assert.equal((await run(client)).ok, true);
+      assert.equal((await run(dropping)).ok, true);
+      assert.equal(raisedOf().length, 1, 'the second omission, one listing between, is alerted');
+      assert.equal(raisedOf()[0]?.evidence.listedBetween, 1);
+    } finally {
+      await log.stop();
+    }
+  });
+
   it('a listing that could not be read is not a listing without it; the next one read is', async () => {
     const { client, store, run, runOn, source, dropping, raisedOf, log } =
       await finished('vanished-read-fails');
