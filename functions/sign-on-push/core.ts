@@ -85,6 +85,7 @@ import {
 import { RecordedSigner } from './recorded-signer.ts';
 import { pushedArtifactKind } from './signature-artifacts.ts';
 import { bundleReferrerPresent, cosignSignaturePresent } from './still-attached.ts';
+import { assertStoredSignatureVerifies } from './stored-signature.ts';
 
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 /** The predicate cosign 3 signs images with (a DSSE in-toto statement in a v0.3 bundle). */
@@ -518,6 +519,18 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     );
     const missing = stored.filter((_, i) => present[i] !== 'present');
     if (missing.length === 0) return [];
+    // The record is not an authority on what the key signed: what it stores goes back only if it
+    // is this image's and verifies under the rule's key (stored-signature.ts).
+    const key = await deps.signerFor(rule.key).signatureKey();
+    for (const attachment of missing) {
+      assertStoredSignatureVerifies(
+        image,
+        attachment.format === 'cosign'
+          ? attachment
+          : { format: 'bundle', bytes: attachment.bytes, statement: inTotoStatement(image) },
+        key.$case === 'publicKey' ? key.publicKey : key.certificate,
+      );
+    }
     // Ours still listed, only its blob gone: the attach uploads the blob again and finds the
     // manifest as it was, so it writes no manifest and says nothing was attached.
     const blobGone = new Set(stored.filter((_, i) => present[i] === 'blob-missing').map((a) => a.format));

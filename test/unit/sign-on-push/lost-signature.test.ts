@@ -284,4 +284,57 @@ describe('a signature gone from the registry is attached again from the signing 
     assert.equal(h.signed.length, 2, 'nothing signed anew');
     assert.deepEqual(await readCosignSignatures(client, ref), []);
   });
+
+  test('a stored cosign signature that does not verify under the key is not attached again: refused with an alert', async () => {
+    const { h, ref, imageRef, repository, push, counted } = await signed();
+    await deleteTag(repository, signatureTag(ref.digest));
+    const bundle = h.store.records.get(imageRef)!.formats.cosign!.bundle as {
+      messageSignature: { signature: string };
+    };
+    const forged = Buffer.from(bundle.messageSignature.signature, 'base64');
+    forged[forged.length - 1]! ^= 1;
+    bundle.messageSignature.signature = forged.toString('base64');
+    const writes = () => counted.calls.filter((c) => WRITES.includes(c)).length;
+    const before = writes();
+
+    await push(); // acknowledged: a retry would not mend it
+
+    assert.deepEqual(await readCosignSignatures(client, ref), [], 'nothing attached');
+    assert.equal(writes(), before, 'nothing written to the registry');
+    assert.equal(h.signed.length, 2, 'nothing signed anew');
+    const [alert, ...more] = h.raised;
+    assert.equal(more.length, 0, 'one alert');
+    assert.equal(alert?.kind, 'signing-refused');
+    assert.match(alert?.summary ?? '', /does not verify under the key/);
+    assert.ok(alert?.summary.includes(imageRef), 'naming the image');
+  });
+
+  test("a stored bundle whose statement is another image's, or whose signature does not verify, is not attached again", async () => {
+    const a = await signed();
+    const b = await signed();
+    await deleteTag(a.repository, digestTag(a.ref.digest));
+    // A's record given B's bundle: signed by the key, but for another image.
+    const recordA = a.h.store.records.get(a.imageRef)!;
+    recordA.formats.bundle!.bundle = structuredClone(
+      b.h.store.records.get(b.imageRef)!.formats.bundle!.bundle,
+    );
+    await a.push();
+    assert.deepEqual((await listBundleReferrers(client, a.ref)).descriptors, [], 'nothing attached');
+    assert.match(a.h.raised.at(-1)?.summary ?? '', /its statement is not this image's/);
+    assert.equal(a.h.raised.at(-1)?.kind, 'signing-refused');
+
+    // B's own bundle, its DSSE signature altered.
+    await deleteTag(b.repository, digestTag(b.ref.digest));
+    const envelope = (
+      b.h.store.records.get(b.imageRef)!.formats.bundle!.bundle as {
+        dsseEnvelope: { signatures: Array<{ sig: string }> };
+      }
+    ).dsseEnvelope;
+    const forged = Buffer.from(envelope.signatures[0]!.sig, 'base64');
+    forged[forged.length - 1]! ^= 1;
+    envelope.signatures[0]!.sig = forged.toString('base64');
+    await b.push();
+    assert.deepEqual((await listBundleReferrers(client, b.ref)).descriptors, [], 'nothing attached');
+    assert.match(b.h.raised.at(-1)?.summary ?? '', /does not verify under the key/);
+  });
 });
