@@ -53,6 +53,8 @@ import {
   type SigningStore,
 } from '../state/signing-records.ts';
 import { describeError, errorMessage } from '../verify/describe.ts';
+import { expectedKeyFromPem } from '../verify/policy.ts';
+import type { LogKey } from '../verify/trust.ts';
 import {
   beforeClaimAlert,
   beforeClaimKey,
@@ -85,7 +87,7 @@ import {
 import { RecordedSigner } from './recorded-signer.ts';
 import { pushedArtifactKind } from './signature-artifacts.ts';
 import { bundleReferrerPresent, cosignSignaturePresent } from './still-attached.ts';
-import { assertStoredSignatureVerifies } from './stored-signature.ts';
+import { type StoredSignatureTrust, storedSignatureRefusal } from './stored-signature.ts';
 
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 /** The predicate cosign 3 signs images with (a DSSE in-toto statement in a v0.3 bundle). */
@@ -103,6 +105,12 @@ export interface SignOnPushDeps {
   signerFor(keyVersion: string): KeyedSigner;
   /** The transparency log's witness, or undefined when the configuration logs nowhere. */
   witness: Witness | undefined;
+  /**
+   * The log `witness` records into (its URL and key): a signature a signing record stores is
+   * attached only with an entry of this log that verifies (stored-signature.ts). With a witness
+   * and without it, no stored signature is attached.
+   */
+  signingLog?: LogKey;
   lock: SubjectLock;
   /** Where refusals and given-up signings are reported; they are also logged either way. */
   alerts?: AlertSink;
@@ -206,8 +214,9 @@ export class SigningExhaustedError extends SigsentryError {
 /**
  * An image its signing record says is attached in `formats` that cannot be kept so: the record
  * stores no signature for the format (nothing to check the registry against, nothing to attach
- * again without signing anew), or the signature is gone from the registry and attaching it again
- * from the record failed for a reason a retry does not mend. Not retried; alerted.
+ * again without signing anew), or one that does not verify (storedRefused), or the signature is
+ * gone from the registry and attaching it again from the record failed for a reason a retry does
+ * not mend. Not retried; alerted.
  */
 export class SignatureLostError extends SigsentryError {
   constructor(record: SigningRecord, formats: string[], message: string, cause?: unknown) {
@@ -232,6 +241,24 @@ export class SignatureLostError extends SigsentryError {
       record,
       [format],
       `the signing record of ${record.image} says it is attached in the ${format} format but ${what}: whether that signature is still in the registry cannot be checked, nor can it be attached again without signing anew (delete the record, ${id}, and run sigsentry sign ${record.image})`,
+    );
+  }
+
+  /**
+   * The signature the record stores for `format` is not one reverifyImages would call valid for
+   * this image (`why`): the record was altered, or made under another configuration (a log added
+   * since). Not attached: only a new signing mends it.
+   */
+  static storedRefused(
+    record: SigningRecord,
+    refusals: ReadonlyArray<{ format: string; why: string }>,
+  ): SignatureLostError {
+    const id = `${SIGNING_RECORDS}/${recordId(record.image, record.keyVersion)}`;
+    const each = refusals.map(({ format, why }) => `the ${format} signature: ${why}`).join('; ');
+    return new SignatureLostError(
+      record,
+      refusals.map((r) => r.format),
+      `what the signing record of ${record.image} stores is not attached, as reverifyImages would not call it valid (${each}). A record is not trusted over the key and the log: it may have been altered (delete the record, ${id}, and run sigsentry sign ${record.image})`,
     );
   }
 
@@ -472,6 +499,25 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       .catch((err: unknown) => log.warn('could not resolve the format alert', { error: err }));
   }
 
+  /**
+   * What a signature stored in a signing record is judged against: reverifyImages' policy for the
+   * rule (its key alone), and the log signOnPush signs into, whose entry it must carry when the
+   * configuration logs (a signature without one, or in another log, is not valid there).
+   */
+  async function storedSignatureTrust(rule: WatchRule): Promise<StoredSignatureTrust> {
+    const key = await deps.signerFor(rule.key).signatureKey();
+    // sigsentry's signers are keys (KMS, local); a certificate would name an identity, not the rule's key.
+    if (key.$case !== 'publicKey') return { policy: { keys: [], identities: [] }, logs: [] };
+    return {
+      policy: {
+        keys: [expectedKeyFromPem(key.publicKey, rule.key)],
+        identities: [],
+        requireTlog: deps.witness !== undefined,
+      },
+      logs: deps.signingLog === undefined ? [] : [deps.signingLog],
+    };
+  }
+
   /** Attaches one format's signature under the hold `held`; false when it was attached already. */
   async function attach(
     held: SubjectLock,
@@ -517,26 +563,25 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
             }),
       ),
     );
-    const missing = stored.filter((_, i) => present[i] !== 'present');
-    if (missing.length === 0) return [];
-    // The record is not an authority on what the key signed: what it stores goes back only if it
-    // is this image's and verifies under the rule's key (stored-signature.ts).
-    const key = await deps.signerFor(rule.key).signatureKey();
-    for (const attachment of missing) {
-      assertStoredSignatureVerifies(
-        image,
-        attachment.format === 'cosign'
-          ? attachment
-          : { format: 'bundle', bytes: attachment.bytes, statement: inTotoStatement(image) },
-        key.$case === 'publicKey' ? key.publicKey : key.certificate,
-      );
-    }
+    const gone = stored.filter((_, i) => present[i] !== 'present');
+    if (gone.length === 0) return [];
+    // The record is not an authority on what the key signed: what it stores goes back only if
+    // reverifyImages would call it valid (stored-signature.ts). A format refused so does not keep
+    // the others from going back; its refusal is thrown once they have.
+    const trust = await storedSignatureTrust(rule);
+    const refusals = gone.map((attachment) => storedSignatureRefusal(image, attachment, trust));
+    const missing = gone.filter((_, i) => refusals[i] === undefined);
+    const refused = gone.flatMap((attachment, i) => {
+      const why = refusals[i];
+      return why === undefined ? [] : [{ format: attachment.format, why }];
+    });
     // Ours still listed, only its blob gone: the attach uploads the blob again and finds the
     // manifest as it was, so it writes no manifest and says nothing was attached.
     const blobGone = new Set(stored.filter((_, i) => present[i] === 'blob-missing').map((a) => a.format));
     const log = logger.child({ image: imageRef, keyVersion: rule.key });
     const reattached: SignatureFormat[] = [];
     let current: SignatureFormat | undefined;
+    if (missing.length === 0) throw SignatureLostError.storedRefused(record, refused);
     try {
       await deps.lock.lock(imageRef, async (hold) => {
         const held = heldSubjectLock(imageRef, hold);
@@ -568,6 +613,8 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       if (isRetryable(err) || err instanceof PolicyViolationError || current === undefined) throw err;
       throw SignatureLostError.notReattached(record, current, err);
     }
+    // Alerted under the lost-signature incident, which stays open: a format still cannot go back.
+    if (refused.length > 0) throw SignatureLostError.storedRefused(record, refused);
     // A signature an earlier delivery could not put back is attached now: that incident is over.
     if (reattached.length > 0) {
       await deps.alerts
@@ -630,7 +677,8 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
         const held = heldSubjectLock(imageRef, hold);
         // A format refused because someone else's content holds its tag refuses that format only:
         // the others still attach, and the refusal is thrown once they have (FormatNotAddedError).
-        let refused: ForeignTagContentError | undefined;
+        let refused: SigsentryError | undefined;
+        let trust: StoredSignatureTrust | undefined;
         for (const format of rule.formats) {
           const progress: FormatProgress = { ...record.formats[format] };
           const save = async (patch: FormatProgress) => {
@@ -646,7 +694,9 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
             save,
           });
           const witnesses = deps.witness ? [deps.witness] : [];
-          let attachment: Attachment;
+          // A bundle made by an earlier attempt (a crash, a failed attach): read out of the record.
+          const fromRecord = progress.bundle !== undefined && progress.bundle !== null;
+          let build: () => Attachment;
           if (format === 'cosign') {
             const payload = progress.signedBytes
               ? storedPayloadOf(image, progress.signedBytes)
@@ -664,7 +714,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
               await save({ bundle: bundleToJSON(bundle) });
               log.info('signed and logged (cosign layout)', logFields(bundle));
             }
-            attachment = cosignAttachment(payload, progress.bundle);
+            build = () => cosignAttachment(payload, progress.bundle);
           } else {
             if (!progress.bundle) {
               // The statement is the image's alone (no time in it), so a resumed signing makes the
@@ -678,7 +728,21 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
               await save({ bundle: bundleToJSON(bundle) });
               log.info('signed and logged (Sigstore bundle)', logFields(bundle));
             }
-            attachment = bundleAttachment(progress.bundle, record.createdAt);
+            build = () => bundleAttachment(progress.bundle, record.createdAt);
+          }
+          let attachment: Attachment;
+          if (fromRecord) {
+            // Judged as a signature attached again is (keepAttached): the record is not trusted
+            // over the key and the log. One made in this attempt was checked by the verified witness.
+            trust ??= await storedSignatureTrust(rule);
+            const judged = judgedFromRecord(image, build, trust);
+            if (typeof judged === 'string') {
+              refused ??= SignatureLostError.storedRefused(record, [{ format, why: judged }]);
+              continue;
+            }
+            attachment = judged;
+          } else {
+            attachment = build();
           }
           try {
             await attach(held, image, attachment, log);
@@ -704,6 +768,14 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       });
       log.notice('image signed', { formats: rule.formats, timing: clock.report() });
       if (record.adding?.length) await resolveFormatIncident(imageRef, record.adding, log);
+      // The remedy a lost-signature alert names (delete the record, run sigsentry sign) closes its
+      // incident once the operator's signing is done. Not looked up for a push (publishedAt set):
+      // an alert-store round trip on every signing, for an incident an operator mends.
+      if (publishedAt === undefined) {
+        await deps.alerts
+          ?.resolve(lostAlertKey(imageRef), `signed anew in ${rule.formats.join(', ')}`)
+          .catch((err: unknown) => log.warn('could not resolve the lost-signature alert', { error: err }));
+      }
       return { outcome: 'signed', image: imageRef, formats: rule.formats };
     } catch (err) {
       await deps.store
@@ -976,6 +1048,25 @@ function cosignAttachment(payload: Uint8Array, stored: unknown): Attachment {
  */
 function bundleAttachment(bundle: unknown, createdAt: number): Attachment {
   return { format: 'bundle', bytes: bundleBytes(bundle), created: new Date(createdAt) };
+}
+
+/**
+ * The attachment `build` makes out of a signing record's JSON, if reverifyImages would call it a
+ * valid signature of `image` (stored-signature.ts); else why not.
+ */
+function judgedFromRecord(
+  image: DigestReference,
+  build: () => Attachment,
+  trust: StoredSignatureTrust,
+): Attachment | string {
+  let attachment: Attachment;
+  try {
+    attachment = build();
+  } catch (err) {
+    if (err instanceof SigsentryError) throw err;
+    return `it cannot be read as a signature (${errorMessage(err)})`;
+  }
+  return storedSignatureRefusal(image, attachment, trust) ?? attachment;
 }
 
 /**

@@ -21,6 +21,7 @@ import { createKmsClient } from '../signing/kms-client.ts';
 import { KmsSigner } from '../signing/kms-signer.ts';
 import { FirestoreDeletionStore } from '../state/deletion-records.ts';
 import { FirestoreSigningStore } from '../state/signing-records.ts';
+import { type LogKey, logKey } from '../verify/trust.ts';
 import type { KeyedSigner, SignOnPushDeps } from './core.ts';
 import { timedLock } from './dependency-calls.ts';
 import { VerifiedRekorWitness } from './verified-witness.ts';
@@ -63,11 +64,13 @@ export function signOnPushDepsFromEnv(
     return signer;
   };
   let witness: Witness | undefined;
+  let signingLog: LogKey | undefined;
   if (config.log.kind === 'rekor-v2') {
     // Refused by loadSignOnPushConfig already; never signed into without a witness of its own.
     throw new InvalidInputError('signOnPush signs into a Rekor v1 log only');
   }
   if (config.log.kind === 'rekor-v1') {
+    const pem = signingLogKey(config.log, env);
     witness = new VerifiedRekorWitness({
       inner: new RekorWitness({
         rekorBaseURL: config.log.url,
@@ -78,8 +81,10 @@ export function signOnPushDepsFromEnv(
         timeout: 15_000,
       }),
       url: config.log.url,
-      logKey: signingLogKey(config.log, env),
+      logKey: pem,
     });
+    // Read by the witness above, which refuses a key that is not one with a clear error.
+    signingLog = logKey(config.log.url, pem);
   }
   const allowedHosts = [...new Set(config.watch.map(watchedHost))];
   const firestore = new Firestore(firestoreSettings(env, config.project));
@@ -91,6 +96,7 @@ export function signOnPushDepsFromEnv(
     alerts: alertSinkFromEnv(env, { firestore, ...(logger ? { logger } : {}), ...opts }),
     signerFor,
     witness,
+    ...(signingLog ? { signingLog } : {}),
     // In-process first (concurrent deliveries in this instance queue in memory), then the Firestore
     // lease that other instances honour too, its round trips timed as dependency calls.
     lock: new NestedSubjectLock(

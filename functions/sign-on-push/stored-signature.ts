@@ -1,74 +1,91 @@
 /**
- * A signature gone from the registry is attached again from its signing record (core.ts
- * keepAttached), with no new signature. The record is state any writer of the database could
- * change, not an authority on what the organisation's key signed (README), so what it stores is
- * attached again only if it is this image's and verifies under the key the rule signs with, as
- * reverifyImages would judge it (verify/check.ts: the key's default digest). Anything else is
- * refused before it reaches the registry. Found by review: a record's stored bundle was attached
- * as it was, whichever image or key it named.
+ * A signature read back out of a signing record, to attach again (keepAttached: it is gone from the
+ * registry) or for the first time (a resumed signing: the record stores its bundle, not yet
+ * attached). The record is state any writer of the database could change, not an authority on what
+ * the organisation's key signed (README), so what it stores goes to the registry only if
+ * reverifyImages would call it valid there: judged by reverify's own code (checkCosignSignature over
+ * the `.sig` layer the attach would write, annotations included; checkBundleSignature over the
+ * bundle's bytes), under a policy naming the rule's key alone and trusting the log signOnPush signs
+ * into. So its signature, its log entry (the body, the signed entry timestamp, the inclusion proof),
+ * and its naming of this image all verify, or nothing is attached. Found by review: at first a
+ * stored bundle was attached whichever image or key it named; then only the signature was checked,
+ * so a record whose log entry was altered was attached, counted as present and never repaired.
  */
-import crypto from 'node:crypto';
-import { dsse } from '@sigstore/core';
-import type { CosignSignature } from '../attach/cosign-layout.ts';
-import { PolicyViolationError } from '../errors.ts';
-import { type DigestReference, formatImageReference } from '../registry/reference.ts';
-import { describeError } from '../verify/describe.ts';
+import type { CosignSignature, StoredCosignSignature } from '../attach/cosign-layout.ts';
+import {
+  BUNDLE_ANNOTATION,
+  CERTIFICATE_ANNOTATION,
+  CHAIN_ANNOTATION,
+  SIGNATURE_ANNOTATION,
+} from '../attach/cosign-layout.ts';
+import { parseRekorBundle, serializeRekorBundle } from '../attach/rekor-bundle.ts';
+import { SIMPLE_SIGNING_MEDIA_TYPE } from '../attach/simple-signing.ts';
+import { sha256Digest } from '../registry/digest.ts';
+import type { DigestReference } from '../registry/reference.ts';
+import { checkBundleSignature } from '../verify/bundle-signature.ts';
+import { checkCosignSignature } from '../verify/cosign-signature.ts';
+import { errorMessage } from '../verify/describe.ts';
+import type { ImagePolicy } from '../verify/policy.ts';
+import type { LogKey } from '../verify/trust.ts';
+import type { SignatureFinding } from '../verify/verdict.ts';
 
-/** A format's stored signature, as keepAttached would attach it. */
+/** A format's stored signature, as it would be attached. */
 export type StoredSignature =
   | { format: 'cosign'; signature: CosignSignature }
-  | { format: 'bundle'; bytes: Buffer; statement: Buffer };
+  | { format: 'bundle'; bytes: Buffer };
+
+/** What a stored signature is judged against: the rule's key, and the log signOnPush signs into. */
+export interface StoredSignatureTrust {
+  policy: ImagePolicy;
+  /** The signing log's key; none when the configuration logs nowhere (policy.requireTlog false). */
+  logs: LogKey[];
+}
+
+/** The `.sig` layer attachCosignSignature writes for `sig`, as readCosignLayers reads it back. */
+function asWrittenLayer(sig: CosignSignature): StoredCosignSignature {
+  const bundleAnnotation = sig.bundle === undefined ? undefined : serializeRekorBundle(sig.bundle);
+  const annotations: Record<string, string> = { [SIGNATURE_ANNOTATION]: sig.signature };
+  if (bundleAnnotation !== undefined) annotations[BUNDLE_ANNOTATION] = bundleAnnotation;
+  if (sig.certificate !== undefined) annotations[CERTIFICATE_ANNOTATION] = sig.certificate;
+  if (sig.chain !== undefined) annotations[CHAIN_ANNOTATION] = sig.chain;
+  const payload = Buffer.from(sig.payload);
+  return {
+    layer: {
+      mediaType: SIMPLE_SIGNING_MEDIA_TYPE,
+      digest: sha256Digest(payload),
+      size: payload.length,
+      annotations,
+    },
+    payload,
+    signature: sig.signature,
+    bundleAnnotation,
+    bundle: bundleAnnotation === undefined ? undefined : parseRekorBundle(bundleAnnotation),
+    certificate: sig.certificate,
+    chain: sig.chain,
+  };
+}
 
 /**
- * Throws PolicyViolationError unless `stored` is a signature of `image` that verifies under
- * `publicKeyPem` (a PEM public key, or a PEM certificate's): for the cosign layout, its signature over the stored payload (whose naming of the
- * image was checked when it was read); for a bundle, its DSSE signature over the PAE of exactly
- * `statement`, this image's in-toto statement.
+ * Why `stored` must not be attached to `image`, or undefined when reverifyImages would find it a
+ * valid signature of `image` by the rule's key, logged in the signing log.
  */
-export function assertStoredSignatureVerifies(
+export function storedSignatureRefusal(
   image: DigestReference,
   stored: StoredSignature,
-  publicKeyPem: string,
-): void {
-  const refuse = (why: string) =>
-    new PolicyViolationError(
-      `refusing to attach again the ${stored.format} signature stored for ${formatImageReference(image)}: ${why}`,
-      { image: formatImageReference(image), format: stored.format },
-    );
-  let message: Buffer;
-  let signature: Buffer;
-  if (stored.format === 'cosign') {
-    message = Buffer.from(stored.signature.payload);
-    signature = Buffer.from(stored.signature.signature, 'base64');
-  } else {
-    let envelope: { payload?: unknown; payloadType?: unknown; signatures?: Array<{ sig?: unknown }> };
-    try {
-      envelope =
-        (JSON.parse(stored.bytes.toString('utf8')) as { dsseEnvelope?: typeof envelope }).dsseEnvelope ?? {};
-    } catch (err) {
-      throw refuse(`its bundle is not JSON (${describeError(err)})`);
-    }
-    const sig = envelope.signatures?.[0]?.sig;
-    if (
-      typeof envelope.payload !== 'string' ||
-      typeof envelope.payloadType !== 'string' ||
-      typeof sig !== 'string'
-    ) {
-      throw refuse('its bundle holds no DSSE envelope with a signature');
-    }
-    const payload = Buffer.from(envelope.payload, 'base64');
-    if (!payload.equals(stored.statement)) throw refuse("its statement is not this image's");
-    message = dsse.preAuthEncoding(envelope.payloadType, payload);
-    signature = Buffer.from(sig, 'base64');
-  }
-  let verifies = false;
+  trust: StoredSignatureTrust,
+): string | undefined {
+  let finding: SignatureFinding;
   try {
-    const key = publicKeyPem.includes('-----BEGIN CERTIFICATE-----')
-      ? new crypto.X509Certificate(publicKeyPem).publicKey
-      : crypto.createPublicKey(publicKeyPem);
-    verifies = crypto.verify(null, message, key, signature);
-  } catch {
-    // A key or signature that cannot be read verifies nothing.
+    finding =
+      stored.format === 'cosign'
+        ? checkCosignSignature(asWrittenLayer(stored.signature), image, trust.policy, { logs: trust.logs })
+        : checkBundleSignature(stored.bytes, 'signing record', image, trust.policy, { logs: trust.logs });
+  } catch (err) {
+    // What the record stores is the database's JSON: a shape the checks do not expect is refused.
+    return `it cannot be read as a signature (${errorMessage(err)})`;
   }
-  if (!verifies) throw refuse('it does not verify under the key the rule signs with');
+  if (finding.outcome === 'valid') return undefined;
+  return finding.outcome === 'foreign'
+    ? `it is not a signature by the rule's key (${finding.reason})`
+    : `it does not verify (${finding.reason})`;
 }

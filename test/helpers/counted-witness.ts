@@ -5,12 +5,13 @@
  */
 import type { Witness } from '@sigstore/sign';
 import { signOnPushDepsFromEnv } from '../../functions/sign-on-push/from-env.ts';
+import type { LogKey } from '../../functions/verify/trust.ts';
 import { TEST_KEY_VERSION } from './sign-on-push-core.ts';
 
 export function countedWitness(
   watchHost: string,
   rekor: { url: string; publicKeyPem: string },
-): { witness: Witness; counted: { calls: number } } {
+): { witness: Witness; signingLog: LogKey; counted: { calls: number } } {
   const deps = signOnPushDepsFromEnv({
     GCP_PROJECT: 'p',
     SIGSENTRY_WATCH: `${watchHost}/team/**`,
@@ -27,7 +28,7 @@ export function countedWitness(
       return inner.testify(...args);
     },
   };
-  return { witness, counted };
+  return { witness, signingLog: deps.signingLog!, counted };
 }
 
 /** The test log's tree size, as its API says. */

@@ -24,6 +24,7 @@ import {
   type SigningRecord,
   type SigningStore,
 } from '../../functions/state/signing-records.ts';
+import type { LogKey } from '../../functions/verify/trust.ts';
 import { countingManifestGets } from './manifest-gets.ts';
 import type { TestRegistry } from './registry.ts';
 
@@ -61,6 +62,8 @@ export interface SignOnPushCoreOptions {
   store?: MemorySigningStore;
   /** The transparency log's witness (none by default: the rule logs nowhere). */
   witness?: Witness;
+  /** The log the witness records into (signOnPushDepsFromEnv's signingLog, countedWitness's). */
+  signingLog?: LogKey;
   maxAttempts?: number;
 }
 
@@ -109,6 +112,7 @@ export function signOnPushCore(registry: Registry, host: string, options: SignOn
     store,
     signerFor: () => signer,
     witness: options.witness,
+    ...(options.signingLog ? { signingLog: options.signingLog } : {}),
     lock: new InProcessSubjectLock(),
     alerts,
     instanceId: 'unit',

@@ -184,7 +184,7 @@ describe('signOnPush: a crash between any two steps ends in exactly one signatur
   test('every dependency failing, losing answers and slow at once: each image ends signed once, in bounded attempts', async (t) => {
     await withSignOnPushHeldBack(stack, async () => {
       const seen = new Set<string>();
-      for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      for (const seed of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) {
         const pushed = await pushImage();
         const before = await treeSize();
         let attempts = 0;

@@ -16,14 +16,11 @@ import { toNotification } from '../../../functions/events/gcr-message.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { imageManifestSchema, parseManifestBytes } from '../../../functions/registry/manifest.ts';
-import type { Registry } from '../../../functions/registry/registry.ts';
-import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
-import { logKey } from '../../../functions/verify/trust.ts';
-import { verifyImage } from '../../../functions/verify/verifier.ts';
-import { countedWitness, logTreeSize } from '../../helpers/counted-witness.ts';
+import { logTreeSize } from '../../helpers/counted-witness.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
-import { gcrEvent, signOnPushCore } from '../../helpers/sign-on-push-core.ts';
+import type { signOnPushCore } from '../../helpers/sign-on-push-core.ts';
+import { attachedIn, signedImages, WRITES } from '../../helpers/signed-both-formats.ts';
 
 let reg: TestRegistry;
 let log: TestLog;
@@ -38,59 +35,7 @@ after(async () => {
   await log.stop();
 });
 
-const WRITES = ['putBlob', 'putManifest', 'deleteManifest'];
-
-/** The registry client with each call recorded by method name. */
-function counting(registry: Registry) {
-  const calls: string[] = [];
-  const proxy = new Proxy(registry, {
-    get(target, property) {
-      const value = Reflect.get(target, property, target);
-      if (typeof value !== 'function') return value;
-      return async (...args: unknown[]) => {
-        calls.push(String(property));
-        return value.apply(target, args);
-      };
-    },
-  });
-  return { registry: proxy, calls };
-}
-
-let images = 0;
-
-/** An image pushed as team/NAME:v1 and signed in both formats into the test log. */
-async function signed() {
-  const name = `blob-${++images}`;
-  const repository = `team/${name}`;
-  const pushed = await reg.pushImage(repository, 'v1', name);
-  const ref = { host: reg.host, repository, digest: pushed.digest };
-  const imageRef = `${reg.host}/${repository}@${pushed.digest}`;
-  const counted = counting(client);
-  const { witness, counted: logged } = countedWitness(reg.host, log.rekor);
-  const h = signOnPushCore(counted.registry, reg.host, { formats: ['bundle', 'cosign'], witness });
-  const message = { action: 'INSERT', digest: imageRef, tag: `${reg.host}/${repository}:v1` };
-  let deliveries = 0;
-  const push = () => h.entry(gcrEvent(message, `m${++deliveries}`));
-  await push();
-  assert.equal(h.store.records.get(imageRef)?.state, 'attached');
-  assert.equal(h.signed.length, 2, 'signed once per format');
-  const verify = () =>
-    verifyImage({ registry: client, trust: { logs: [logKey(log.rekor.url, log.rekor.publicKeyPem)] } }, ref, {
-      keys: [expectedKeyFromPem(h.publicKeyPem)],
-      identities: [],
-    });
-  assert.deepEqual(await attachedIn(verify), ['bundle', 'cosign']);
-  return { h, ref, imageRef, repository, push, counted, logged, verify };
-}
-
-/** The formats the verifier finds a valid signature of `ref` in. */
-async function attachedIn(verify: () => ReturnType<typeof verifyImage>) {
-  const verdict = await verify();
-  return verdict.findings
-    .filter((f) => f.outcome === 'valid')
-    .map((f) => f.layout)
-    .sort();
-}
+const { signed } = signedImages(() => ({ reg, log, client }), 'blob');
 
 /** Deletes blob `digest` from `repository` (docker-registry with storage delete enabled: 202). */
 async function deleteBlob(repository: string, digest: string): Promise<void> {

@@ -18,14 +18,11 @@ import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { digestTag } from '../../../functions/registry/digest.ts';
 import { RegistryRejectedError } from '../../../functions/registry/errors.ts';
-import type { Registry } from '../../../functions/registry/registry.ts';
-import { expectedKeyFromPem } from '../../../functions/verify/policy.ts';
-import { logKey } from '../../../functions/verify/trust.ts';
-import { verifyImage } from '../../../functions/verify/verifier.ts';
-import { countedWitness, logTreeSize } from '../../helpers/counted-witness.ts';
+import { logTreeSize } from '../../helpers/counted-witness.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
-import { gcrEvent, signOnPushCore } from '../../helpers/sign-on-push-core.ts';
+import type { signOnPushCore } from '../../helpers/sign-on-push-core.ts';
+import { attachedIn, signedImages, WRITES } from '../../helpers/signed-both-formats.ts';
 
 let reg: TestRegistry;
 let log: TestLog;
@@ -40,72 +37,7 @@ after(async () => {
   await log.stop();
 });
 
-const WRITES = ['putBlob', 'putManifest', 'deleteManifest'];
-
-/**
- * The registry client, each call recorded as `method` and, for a manifest GET, `method reference`;
- * a manifest PUT fails with `faults.putManifest` while it is set.
- */
-function counting(registry: Registry) {
-  const calls: string[] = [];
-  const faults: { putManifest?: Error } = {};
-  const proxy = new Proxy(registry, {
-    get(target, property) {
-      const value = Reflect.get(target, property, target);
-      if (typeof value !== 'function') return value;
-      return async (...args: unknown[]) => {
-        calls.push(property === 'getManifest' ? `getManifest ${String(args[1])}` : String(property));
-        if (property === 'putManifest' && faults.putManifest) throw faults.putManifest;
-        return value.apply(target, args);
-      };
-    },
-  });
-  return { registry: proxy, calls, faults };
-}
-
-let images = 0;
-
-/** An image pushed as team/NAME:v1 and signed in both formats into the test log. */
-async function signed() {
-  const name = `lost-${++images}`;
-  const repository = `team/${name}`;
-  const pushed = await reg.pushImage(repository, 'v1', name);
-  const ref = { host: reg.host, repository, digest: pushed.digest };
-  const imageRef = `${reg.host}/${repository}@${pushed.digest}`;
-  const counted = counting(client);
-  const { witness, counted: logged } = countedWitness(reg.host, log.rekor);
-  const h = signOnPushCore(counted.registry, reg.host, { formats: ['bundle', 'cosign'], witness });
-  const message = { action: 'INSERT', digest: imageRef, tag: `${reg.host}/${repository}:v1` };
-  let deliveries = 0;
-  const push = () => h.entry(gcrEvent(message, `m${++deliveries}`));
-  await push();
-  assert.equal(h.store.records.get(imageRef)?.state, 'attached');
-  assert.equal(h.signed.length, 2, 'signed once per format');
-  assert.equal(logged.calls, 2, 'logged once per format');
-  const verify = () =>
-    verifyImage({ registry: client, trust: { logs: [logKey(log.rekor.url, log.rekor.publicKeyPem)] } }, ref, {
-      keys: [expectedKeyFromPem(h.publicKeyPem)],
-      identities: [],
-    });
-  const verdict = await verify();
-  assert.equal(verdict.status, 'valid', verdict.reasons.join('; '));
-  return { h, ref, imageRef, repository, push, counted, logged, verify };
-}
-
-/** What the registry has for `ref` in each format, as the verifier finds it. */
-async function attachedIn(verify: () => ReturnType<typeof verifyImage>) {
-  const verdict = await verify();
-  return verdict.findings
-    .filter((f) => f.outcome === 'valid')
-    .map((f) => f.layout)
-    .sort();
-}
-
-async function deleteTag(repository: string, tag: string): Promise<void> {
-  const repo = { host: reg.host, repository };
-  const { digest } = await client.resolve({ ...repo, tag });
-  assert.equal(await client.deleteManifest(repo, digest), true, `${tag} deleted`);
-}
+const { signed, deleteTag } = signedImages(() => ({ reg, log, client }), 'lost');
 
 const notices = (h: ReturnType<typeof signOnPushCore>) =>
   h.logger.entries.filter((e) => e.severity === 'NOTICE').map((e) => e.message);
@@ -283,58 +215,5 @@ describe('a signature gone from the registry is attached again from the signing 
     assert.ok(h.logger.entries.some((e) => e.severity === 'ERROR' && e.message === 'refused gcr event'));
     assert.equal(h.signed.length, 2, 'nothing signed anew');
     assert.deepEqual(await readCosignSignatures(client, ref), []);
-  });
-
-  test('a stored cosign signature that does not verify under the key is not attached again: refused with an alert', async () => {
-    const { h, ref, imageRef, repository, push, counted } = await signed();
-    await deleteTag(repository, signatureTag(ref.digest));
-    const bundle = h.store.records.get(imageRef)!.formats.cosign!.bundle as {
-      messageSignature: { signature: string };
-    };
-    const forged = Buffer.from(bundle.messageSignature.signature, 'base64');
-    forged[forged.length - 1]! ^= 1;
-    bundle.messageSignature.signature = forged.toString('base64');
-    const writes = () => counted.calls.filter((c) => WRITES.includes(c)).length;
-    const before = writes();
-
-    await push(); // acknowledged: a retry would not mend it
-
-    assert.deepEqual(await readCosignSignatures(client, ref), [], 'nothing attached');
-    assert.equal(writes(), before, 'nothing written to the registry');
-    assert.equal(h.signed.length, 2, 'nothing signed anew');
-    const [alert, ...more] = h.raised;
-    assert.equal(more.length, 0, 'one alert');
-    assert.equal(alert?.kind, 'signing-refused');
-    assert.match(alert?.summary ?? '', /does not verify under the key/);
-    assert.ok(alert?.summary.includes(imageRef), 'naming the image');
-  });
-
-  test("a stored bundle whose statement is another image's, or whose signature does not verify, is not attached again", async () => {
-    const a = await signed();
-    const b = await signed();
-    await deleteTag(a.repository, digestTag(a.ref.digest));
-    // A's record given B's bundle: signed by the key, but for another image.
-    const recordA = a.h.store.records.get(a.imageRef)!;
-    recordA.formats.bundle!.bundle = structuredClone(
-      b.h.store.records.get(b.imageRef)!.formats.bundle!.bundle,
-    );
-    await a.push();
-    assert.deepEqual((await listBundleReferrers(client, a.ref)).descriptors, [], 'nothing attached');
-    assert.match(a.h.raised.at(-1)?.summary ?? '', /its statement is not this image's/);
-    assert.equal(a.h.raised.at(-1)?.kind, 'signing-refused');
-
-    // B's own bundle, its DSSE signature altered.
-    await deleteTag(b.repository, digestTag(b.ref.digest));
-    const envelope = (
-      b.h.store.records.get(b.imageRef)!.formats.bundle!.bundle as {
-        dsseEnvelope: { signatures: Array<{ sig: string }> };
-      }
-    ).dsseEnvelope;
-    const forged = Buffer.from(envelope.signatures[0]!.sig, 'base64');
-    forged[forged.length - 1]! ^= 1;
-    envelope.signatures[0]!.sig = forged.toString('base64');
-    await b.push();
-    assert.deepEqual((await listBundleReferrers(client, b.ref)).descriptors, [], 'nothing attached');
-    assert.match(b.h.raised.at(-1)?.summary ?? '', /does not verify under the key/);
   });
 });

@@ -1,0 +1,321 @@
+/**
+ * A signing record is state any writer of the database could change, not an authority on what the
+ * organisation's key signed. What it stores reaches the registry only if reverifyImages would call
+ * it valid there: the signature under the rule's key, the log entry (its body, its signed entry
+ * timestamp, its inclusion proof) in the signing log, and its naming of this image. That holds
+ * for a signature gone from the registry and attached again (keepAttached), and for a resumed
+ * signing that finds a bundle an earlier attempt stored and never attached. Anything else is
+ * refused with a lost-signature alert naming the record to delete and nothing written; a format
+ * that does verify is still attached beside a refused one.
+ */
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { readCosignSignatures, signatureTag } from '../../../functions/attach/cosign-layout.ts';
+import { listBundleReferrers } from '../../../functions/attach/referrer.ts';
+import { toNotification } from '../../../functions/events/gcr-message.ts';
+import { createMemoryLogger } from '../../../functions/logging/logger.ts';
+import { RegistryClient } from '../../../functions/registry/client.ts';
+import { digestTag } from '../../../functions/registry/digest.ts';
+import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
+import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
+import { attachedIn, type Core, signedImages, WRITES } from '../../helpers/signed-both-formats.ts';
+
+let reg: TestRegistry;
+let log: TestLog;
+let client: RegistryClient;
+before(async () => {
+  reg = await startRegistry();
+  log = await startTestLog('stored-signature', { unrelatedFirstEntry: true });
+  client = new RegistryClient({ allowedHosts: [reg.host] });
+});
+after(async () => {
+  await reg.stop();
+  await log.stop();
+});
+
+const { signed, deleteTag } = signedImages(() => ({ reg, log, client }), 'stored');
+
+/** The parts of a stored bundle (bundleToJSON's JSON) these tests alter. */
+interface StoredBundle {
+  messageSignature?: { signature: string };
+  dsseEnvelope?: { signatures: Array<{ sig: string }> };
+  verificationMaterial: {
+    tlogEntries: Array<{ integratedTime: string; inclusionPromise: { signedEntryTimestamp: string } }>;
+  };
+}
+
+const storedBundle = (h: Core, imageRef: string, format: 'cosign' | 'bundle') =>
+  h.store.records.get(imageRef)!.formats[format]!.bundle as StoredBundle;
+
+const flipLastBit = (base64: string) => {
+  const bytes = Buffer.from(base64, 'base64');
+  bytes[bytes.length - 1]! ^= 1;
+  return bytes.toString('base64');
+};
+
+const P256_ORDER = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+
+/** An ECDSA P-256 signature (DER) as (r, n − s): another signature that verifies over the same message. */
+function malleated(derBase64: string): string {
+  const der = Buffer.from(derBase64, 'base64');
+  assert.equal(der[0], 0x30, 'a DER SEQUENCE');
+  let at = 2; // a P-256 signature's lengths are all short form
+  const integer = () => {
+    assert.equal(der[at], 0x02, 'a DER INTEGER');
+    const value = der.subarray(at + 2, at + 2 + der[at + 1]!);
+    at += 2 + value.length;
+    return value;
+  };
+  const r = integer();
+  const s = BigInt(`0x${integer().toString('hex')}`);
+  const encode = (n: bigint) => {
+    let bytes = Buffer.from(n.toString(16).padStart(64, '0'), 'hex');
+    while (bytes.length > 1 && bytes[0] === 0 && !(bytes[1]! & 0x80)) bytes = bytes.subarray(1);
+    if (bytes[0]! & 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes]);
+    return Buffer.concat([Buffer.from([0x02, bytes.length]), bytes]);
+  };
+  const body = Buffer.concat([encode(BigInt(`0x${r.toString('hex')}`)), encode(P256_ORDER - s)]);
+  return Buffer.concat([Buffer.from([0x30, body.length]), body]).toString('base64');
+}
+
+/** The image's signature in `format` deleted from the registry. */
+async function deleteFormat(
+  image: { repository: string; ref: { digest: string } },
+  format: 'cosign' | 'bundle',
+) {
+  await deleteTag(
+    image.repository,
+    format === 'cosign' ? signatureTag(image.ref.digest) : digestTag(image.ref.digest),
+  );
+}
+
+/** The refusal as the security team reads it: one lost-signature alert naming the record and the remedy. */
+function assertRefusedAlert(h: Core, imageRef: string, formats: string[], reason: RegExp) {
+  assert.equal(h.raised.length, 1, `one alert: ${h.raised.map((a) => a.summary).join(' | ')}`);
+  const [alert] = h.raised;
+  assert.equal(alert?.kind, 'signing-failed');
+  assert.equal(alert?.severity, 'HIGH');
+  assert.equal(alert?.subject, imageRef);
+  assert.equal(
+    alert?.key,
+    `signing-failed:${imageRef}:signature-lost`,
+    'the lost-signature incident, resolved by a re-attach',
+  );
+  assert.deepEqual(alert?.evidence['formats'], formats);
+  assert.match(String(alert?.evidence['record']), /^signatures\/[0-9a-f]{64}$/);
+  assert.match(alert?.summary ?? '', reason);
+  assert.match(alert?.summary ?? '', /delete the record, signatures\/[0-9a-f]{64}, and run sigsentry sign/);
+}
+
+describe('a signature read out of a signing record is attached only if it verifies as reverifyImages judges it', () => {
+  // What a writer of the database may have done to a stored signature; each leaves a signature
+  // that cosign, policy-controller and reverifyImages reject.
+  const tamperings: Array<{
+    name: string;
+    format: 'cosign' | 'bundle';
+    tamper: (b: StoredBundle) => void;
+    reason: RegExp;
+  }> = [
+    {
+      name: 'the cosign signature altered',
+      format: 'cosign',
+      tamper: (b) => {
+        b.messageSignature!.signature = flipLastBit(b.messageSignature!.signature);
+      },
+      reason: /the cosign signature: it (does not verify|is not a signature by the rule's key)/,
+    },
+    {
+      name: "the cosign log entry's signed entry timestamp altered",
+      format: 'cosign',
+      tamper: (b) => {
+        const promise = b.verificationMaterial.tlogEntries[0]!.inclusionPromise;
+        promise.signedEntryTimestamp = flipLastBit(promise.signedEntryTimestamp);
+      },
+      reason: /the cosign signature: it does not verify \(TLOG_INCLUSION_PROMISE_ERROR/,
+    },
+    {
+      name: 'the cosign log entry removed',
+      format: 'cosign',
+      tamper: (b) => {
+        b.verificationMaterial.tlogEntries = [];
+      },
+      reason: /the cosign signature: it does not verify \(the signature has no log entry\)/,
+    },
+    {
+      name: 'the cosign signature malleated to (r, n − s): it verifies under the key, not as the log recorded it',
+      format: 'cosign',
+      tamper: (b) => {
+        b.messageSignature!.signature = malleated(b.messageSignature!.signature);
+      },
+      reason: /the cosign signature: it does not verify \(TLOG_BODY_ERROR/,
+    },
+    {
+      name: "the bundle's DSSE signature altered",
+      format: 'bundle',
+      tamper: (b) => {
+        const signature = b.dsseEnvelope!.signatures[0]!;
+        signature.sig = flipLastBit(signature.sig);
+      },
+      reason: /the bundle signature: it (does not verify|is not a signature by the rule's key)/,
+    },
+    {
+      name: "the bundle's integrated time moved",
+      format: 'bundle',
+      tamper: (b) => {
+        const entry = b.verificationMaterial.tlogEntries[0]!;
+        entry.integratedTime = String(Number(entry.integratedTime) + 1);
+      },
+      reason: /the bundle signature: it does not verify \(TLOG_INCLUSION_PROMISE_ERROR/,
+    },
+  ];
+
+  for (const { name, format, tamper, reason } of tamperings) {
+    test(`gone from the registry, ${name}: refused, nothing written, alerted`, async () => {
+      const image = await signed();
+      const { h, imageRef, push, counted } = image;
+      await deleteFormat(image, format);
+      tamper(storedBundle(h, imageRef, format));
+      const writes = () => counted.calls.filter((c) => WRITES.includes(c)).length;
+      const before = writes();
+
+      await push(); // acknowledged: a retry would not mend it
+
+      assert.equal(writes(), before, 'nothing written to the registry');
+      assert.equal(h.signed.length, 2, 'nothing signed anew');
+      const other = format === 'cosign' ? 'bundle' : 'cosign';
+      assert.deepEqual(await attachedIn(image.verify), [other], `still attached in ${other} alone`);
+      assertRefusedAlert(h, imageRef, [format], reason);
+    });
+  }
+
+  test("the alert's remedy (delete the record, sigsentry sign) signs anew and closes the incident", async () => {
+    const image = await signed();
+    const { h, imageRef, push } = image;
+    await deleteFormat(image, 'cosign');
+    const stored = storedBundle(h, imageRef, 'cosign');
+    stored.messageSignature!.signature = flipLastBit(stored.messageSignature!.signature);
+    await push();
+    const key = h.raised[0]?.key;
+    assert.equal(key, `signing-failed:${imageRef}:signature-lost`);
+    const resolvedBefore = h.resolved.length;
+
+    h.store.records.delete(imageRef);
+    const outcome = await h.core.sign(
+      toNotification({ action: 'INSERT', digest: imageRef }),
+      createMemoryLogger(),
+    );
+
+    assert.equal(outcome.outcome, 'signed');
+    assert.equal(h.signed.length, 4, 'signed anew in both formats');
+    // The earlier bundle referrer, which verified, stays beside the new one.
+    assert.deepEqual(await attachedIn(image.verify), ['bundle', 'bundle', 'cosign']);
+    assert.ok(h.resolved.slice(resolvedBefore).includes(key), `resolved: ${h.resolved.join(', ')}`);
+  });
+
+  test('the malleated signature is one the key verifies (what makes the case above worth testing)', async () => {
+    const { h, imageRef } = await signed();
+    const record = h.store.records.get(imageRef)!.formats.cosign!;
+    const payload = Buffer.from(record.signedBytes!, 'base64');
+    const original = storedBundle(h, imageRef, 'cosign').messageSignature!.signature;
+    const other = malleated(original);
+    assert.notEqual(other, original);
+    assert.ok(crypto.verify(null, payload, h.publicKeyPem, Buffer.from(other, 'base64')));
+  });
+
+  test("another image's bundle, signed by the same key, is not attached as this image's", async () => {
+    const a = await signed();
+    const b = await signed({ h: a.h, counted: a.counted }); // the same core: the same key
+    await deleteFormat(a, 'bundle');
+    const recordA = a.h.store.records.get(a.imageRef)!;
+    recordA.formats.bundle!.bundle = structuredClone(
+      a.h.store.records.get(b.imageRef)!.formats.bundle!.bundle,
+    );
+    const writes = () => a.counted.calls.filter((c) => WRITES.includes(c)).length;
+    const before = writes();
+
+    await a.push();
+
+    assert.equal(writes(), before, 'nothing written to the registry');
+    assert.deepEqual((await listBundleReferrers(client, a.ref)).descriptors, [], 'nothing attached');
+    assertRefusedAlert(
+      a.h,
+      a.imageRef,
+      ['bundle'],
+      new RegExp(`the statement does not name ${a.ref.digest}`),
+    );
+    assert.deepEqual(
+      await attachedIn(b.verify),
+      ['bundle', 'cosign'],
+      'the other image keeps its signatures',
+    );
+  });
+
+  test('both formats gone, the cosign signature altered: the bundle is attached again, the cosign format refused', async () => {
+    const image = await signed();
+    const { h, imageRef, push } = image;
+    await deleteFormat(image, 'cosign');
+    await deleteFormat(image, 'bundle');
+    assert.deepEqual(await attachedIn(image.verify), []);
+    const stored = storedBundle(h, imageRef, 'cosign');
+    stored.messageSignature!.signature = flipLastBit(stored.messageSignature!.signature);
+
+    await push();
+
+    assert.deepEqual(await attachedIn(image.verify), ['bundle'], 'the verifying format went back');
+    assert.deepEqual(await readCosignSignatures(client, image.ref), [], 'the refused one did not');
+    assertRefusedAlert(h, imageRef, ['cosign'], /the cosign signature: it/);
+    assert.ok(
+      h.logger.entries.some(
+        (e) => e.severity === 'NOTICE' && /bundle signature of .* is attached again/.test(e.message),
+      ),
+      'the re-attach told',
+    );
+  });
+
+  test('a resumed signing (the record says not attached) does not attach a stored signature that does not verify', async () => {
+    const image = await signed();
+    const { h, imageRef, push, counted } = image;
+    await deleteFormat(image, 'cosign');
+    const record = h.store.records.get(imageRef)!;
+    record.formats.cosign!.attached = false;
+    const stored = storedBundle(h, imageRef, 'cosign');
+    stored.messageSignature!.signature = flipLastBit(stored.messageSignature!.signature);
+    const writes = () => counted.calls.filter((c) => WRITES.includes(c)).length;
+    const before = writes();
+
+    await push();
+
+    assert.equal(writes(), before, 'nothing written to the registry');
+    assert.equal(h.signed.length, 2, 'nothing signed anew');
+    assert.deepEqual(await readCosignSignatures(client, image.ref), [], 'nothing attached');
+    assert.notEqual(
+      h.store.records.get(imageRef)?.formats.cosign?.attached,
+      true,
+      'not recorded as attached',
+    );
+    assert.equal(h.raised.length, 1, 'one alert');
+    assert.equal(h.raised[0]?.kind, 'signing-failed');
+    assert.deepEqual(h.raised[0]?.evidence['formats'], ['cosign']);
+    assert.equal(h.raised[0]?.evidence['lastError'], 'SIGNATURE_LOST');
+    assert.match(
+      h.raised[0]?.summary ?? '',
+      /the cosign signature: it (does not verify|is not a signature by)/,
+    );
+  });
+
+  test('a resumed signing attaches an honest stored signature, with no new signature or log entry', async () => {
+    const image = await signed();
+    const { h, imageRef, push, logged } = image;
+    await deleteFormat(image, 'cosign');
+    h.store.records.get(imageRef)!.formats.cosign!.attached = false;
+
+    await push();
+
+    assert.deepEqual(await attachedIn(image.verify), ['bundle', 'cosign']);
+    assert.equal(h.signed.length, 2, 'nothing signed anew');
+    assert.equal(logged.calls, 2, 'nothing logged anew');
+    assert.equal(h.store.records.get(imageRef)?.formats.cosign?.attached, true);
+    assert.deepEqual(h.raised, []);
+  });
+});
