@@ -70,7 +70,8 @@ export function signedImages(stack: () => SignedImagesStack, prefix: string) {
       signOnPushCore(counted.registry, reg.host, { formats: ['bundle', 'cosign'], witness, signingLog });
     const message = { action: 'INSERT', digest: imageRef, tag: `${reg.host}/${repository}:v1` };
     let deliveries = 0;
-    const push = () => h.entry(gcrEvent(message, `${name}-m${++deliveries}`));
+    // Published now, as every Pub/Sub message is (a message without a time is an operator's request).
+    const push = () => h.entry(gcrEvent(message, `${name}-m${++deliveries}`, new Date()));
     const signedBefore = h.signed.length;
     await push();
     assert.equal(h.store.records.get(imageRef)?.state, 'attached');
