@@ -67,10 +67,27 @@ export interface SignOnPushCoreOptions {
   maxAttempts?: number;
 }
 
+/**
+ * The signing key (PKCS#8 PEM) of the deployment whose records `store` holds: cores sharing a store
+ * (one deployment, its configuration changed) sign with one key, as one KMS key version is one key.
+ * A record's stored signature is judged under the rule's key, so a fresh key per core would refuse
+ * what production, with the same key version, attaches.
+ */
+const deploymentKeys = new WeakMap<MemorySigningStore, string>();
+function keyOfDeployment(store: MemorySigningStore): string {
+  let pem = deploymentKeys.get(store);
+  if (pem === undefined) {
+    const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    deploymentKeys.set(store, pem);
+  }
+  return pem;
+}
+
 /** The core and its entry, watching `${host}/team/**`, with what they did recorded. */
 export function signOnPushCore(registry: Registry, host: string, options: SignOnPushCoreOptions = {}) {
-  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const local = new LocalSigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  const store = options.store ?? new MemorySigningStore();
+  const local = new LocalSigner(keyOfDeployment(store));
   const signed: Buffer[] = [];
   const signer = {
     sign: async (data: Buffer) => {
@@ -97,7 +114,6 @@ export function signOnPushCore(registry: Registry, host: string, options: SignOn
     annotations: {},
     maxAttempts: options.maxAttempts ?? 10,
   };
-  const store = options.store ?? new MemorySigningStore();
   const raised: AlertInput[] = [];
   const resolved: string[] = [];
   const alerts: AlertSink = {
