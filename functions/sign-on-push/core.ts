@@ -258,7 +258,7 @@ export class SignatureLostError extends SigsentryError {
     return new SignatureLostError(
       record,
       refusals.map((r) => r.format),
-      `what the signing record of ${record.image} stores is not attached, as reverifyImages would not call it valid (${each}). A record is not trusted over the key and the log: it may have been altered (delete the record, ${id}, and run sigsentry sign ${record.image})`,
+      `what the signing record of ${record.image} stores is not attached, as reverifyImages would not call it valid (${each}). A record is not trusted over the key and the log: it may have been altered, or written under another log configuration (delete the record, ${id}, and run sigsentry sign ${record.image})`,
     );
   }
 
@@ -549,7 +549,18 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     logger: Logger,
   ): Promise<SignatureFormat[]> {
     const imageRef = formatImageReference(image);
-    const stored = rule.formats.map((format) => storedAttachment(image, format, record));
+    // A format whose record cannot be read (nothing stored, a payload naming another image) does
+    // not keep the others from being looked for and attached again; its error is thrown after.
+    const unreadable: SigsentryError[] = [];
+    const stored = rule.formats.flatMap((format) => {
+      try {
+        return [storedAttachment(image, format, record)];
+      } catch (err) {
+        if (!(err instanceof SigsentryError)) throw err;
+        unreadable.push(err);
+        return [];
+      }
+    });
     const present = await Promise.all(
       stored.map((attachment) =>
         attachment.format === 'cosign'
@@ -564,7 +575,10 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       ),
     );
     const gone = stored.filter((_, i) => present[i] !== 'present');
-    if (gone.length === 0) return [];
+    if (gone.length === 0) {
+      if (unreadable[0] !== undefined) throw unreadable[0];
+      return [];
+    }
     // The record is not an authority on what the key signed: what it stores goes back only if
     // reverifyImages would call it valid (stored-signature.ts). A format refused so does not keep
     // the others from going back; its refusal is thrown once they have.
@@ -581,7 +595,10 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     const log = logger.child({ image: imageRef, keyVersion: rule.key });
     const reattached: SignatureFormat[] = [];
     let current: SignatureFormat | undefined;
-    if (missing.length === 0) throw SignatureLostError.storedRefused(record, refused);
+    // Thrown once the formats that can go back have: a refused one first, as the lost signature it is.
+    const failure = () =>
+      refused.length > 0 ? SignatureLostError.storedRefused(record, refused) : unreadable[0];
+    if (missing.length === 0) throw failure();
     try {
       await deps.lock.lock(imageRef, async (hold) => {
         const held = heldSubjectLock(imageRef, hold);
@@ -613,8 +630,9 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       if (isRetryable(err) || err instanceof PolicyViolationError || current === undefined) throw err;
       throw SignatureLostError.notReattached(record, current, err);
     }
-    // Alerted under the lost-signature incident, which stays open: a format still cannot go back.
-    if (refused.length > 0) throw SignatureLostError.storedRefused(record, refused);
+    // Alerted (the lost-signature incident stays open): a format still cannot go back.
+    const failed = failure();
+    if (failed !== undefined) throw failed;
     // A signature an earlier delivery could not put back is attached now: that incident is over.
     if (reattached.length > 0) {
       await deps.alerts
@@ -652,6 +670,13 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
         await resolveFormatIncident(imageRef, claim.dropped, logger, 'no longer asked for by the watch rule');
       }
       const reattached = await keepAttached(image, rule, claim.record, logger);
+      // The operator's check after a lost-signature alert's remedy (a push may have signed the
+      // image anew first): every format is there, so that incident is over. A re-attach resolved it.
+      if (publishedAt === undefined && reattached.length === 0) {
+        await deps.alerts
+          ?.resolve(lostAlertKey(imageRef), `attached in ${rule.formats.join(', ')}`)
+          .catch((err: unknown) => logger.warn('could not resolve the lost-signature alert', { error: err }));
+      }
       return {
         outcome: 'already-signed',
         image: imageRef,
@@ -677,7 +702,9 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
         const held = heldSubjectLock(imageRef, hold);
         // A format refused because someone else's content holds its tag refuses that format only:
         // the others still attach, and the refusal is thrown once they have (FormatNotAddedError).
-        let refused: SigsentryError | undefined;
+        let refused: ForeignTagContentError | undefined;
+        // Formats whose stored signature is not attached (judged below): all named in one alert.
+        const storedRefusals: Array<{ format: SignatureFormat; why: string }> = [];
         let trust: StoredSignatureTrust | undefined;
         for (const format of rule.formats) {
           const progress: FormatProgress = { ...record.formats[format] };
@@ -694,8 +721,13 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
             save,
           });
           const witnesses = deps.witness ? [deps.witness] : [];
-          // A bundle made by an earlier attempt (a crash, a failed attach): read out of the record.
-          const fromRecord = progress.bundle !== undefined && progress.bundle !== null;
+          // A resumed attempt (a crash, a failed attach) finds what an earlier one stored: its
+          // bundle, or the signature RecordedSigner replays. Both are the record's word. A replayed
+          // signature goes to the log, which verifies it under the key (Rekor refuses one that does
+          // not verify, and the witness checks the entry); with no log (log: none), nothing else
+          // would (found by review).
+          const fromRecord =
+            Boolean(progress.bundle) || (Boolean(progress.signature) && deps.witness === undefined);
           let build: () => Attachment;
           if (format === 'cosign') {
             const payload = progress.signedBytes
@@ -733,11 +765,11 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
           let attachment: Attachment;
           if (fromRecord) {
             // Judged as a signature attached again is (keepAttached): the record is not trusted
-            // over the key and the log. One made in this attempt was checked by the verified witness.
+            // over the key and the log. One made in this attempt is the signer's, its entry the witness's.
             trust ??= await storedSignatureTrust(rule);
             const judged = judgedFromRecord(image, build, trust);
             if (typeof judged === 'string') {
-              refused ??= SignatureLostError.storedRefused(record, [{ format, why: judged }]);
+              storedRefusals.push({ format, why: judged });
               continue;
             }
             attachment = judged;
@@ -757,6 +789,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
           Object.assign(progress, { attached: true });
           record.formats[format] = progress;
         }
+        if (storedRefusals.length > 0) throw SignatureLostError.storedRefused(record, storedRefusals);
         if (refused) throw refused;
       });
       await deps.store.progress(id, owner, {
@@ -788,6 +821,9 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       // Attached in some formats already (a format added since, or a first signing part done):
       // the image stays signed in those, and the alert says which formats were not added.
       const missing = lackingFormats(record, rule.formats);
+      // A stored signature refused stays the lost-signature incident its remedy closes (found by
+      // review: wrapped, it became a format incident that nothing resolves).
+      if (err instanceof SignatureLostError) throw err;
       if (!isRetryable(err) && missing.length > 0 && attachedFormats(record).length > 0) {
         throw new FormatNotAddedError(record, missing, err);
       }

@@ -22,6 +22,7 @@ import { parseRekorBundle, serializeRekorBundle } from '../attach/rekor-bundle.t
 import { SIMPLE_SIGNING_MEDIA_TYPE } from '../attach/simple-signing.ts';
 import { sha256Digest } from '../registry/digest.ts';
 import type { DigestReference } from '../registry/reference.ts';
+import { canonicalBase64 } from '../tlog/client/rekor-v1-retrieved.ts';
 import { checkBundleSignature } from '../verify/bundle-signature.ts';
 import { checkCosignSignature } from '../verify/cosign-signature.ts';
 import { errorMessage } from '../verify/describe.ts';
@@ -74,6 +75,8 @@ export function storedSignatureRefusal(
   stored: StoredSignature,
   trust: StoredSignatureTrust,
 ): string | undefined {
+  const unread = unreadByGoVerifiers(stored, trust.policy.keys[0]?.hints ?? []);
+  if (unread !== undefined) return unread;
   let finding: SignatureFinding;
   try {
     finding =
@@ -88,4 +91,37 @@ export function storedSignatureRefusal(
   return finding.outcome === 'foreign'
     ? `it is not a signature by the rule's key (${finding.reason})`
     : `it does not verify (${finding.reason})`;
+}
+
+/**
+ * What reverify's checks accept but cosign and sigstore-go refuse, found by review: a cosign
+ * signature that is not standard padded base64 (Go's StdEncoding refuses it), and a bundle whose
+ * DSSE keyid or key hint names another key (sigstore-go skips a signature whose keyid is not the
+ * key's, and the envelope then fails). `hints` are the names sigsentry has given the key.
+ */
+function unreadByGoVerifiers(stored: StoredSignature, hints: readonly string[]): string | undefined {
+  if (stored.format === 'cosign') {
+    return canonicalBase64(stored.signature.signature) === undefined
+      ? 'its signature is not standard padded base64, which cosign does not read'
+      : undefined;
+  }
+  let named: { keyid: unknown; hint: unknown };
+  try {
+    const bundle = JSON.parse(stored.bytes.toString('utf8')) as {
+      dsseEnvelope?: { signatures?: Array<{ keyid?: unknown }> };
+      verificationMaterial?: { publicKey?: { hint?: unknown } };
+    };
+    named = {
+      keyid: bundle.dsseEnvelope?.signatures?.[0]?.keyid,
+      hint: bundle.verificationMaterial?.publicKey?.hint,
+    };
+  } catch {
+    return undefined; // not JSON: checkBundleSignature says so
+  }
+  const namesTheKey = (value: unknown) =>
+    value === undefined || value === '' || (typeof value === 'string' && hints.includes(value));
+  if (!namesTheKey(named.keyid))
+    return "its DSSE keyid is not the rule's key's, so sigstore-go skips its signature";
+  if (!namesTheKey(named.hint)) return "its key hint is not the rule's key's";
+  return undefined;
 }

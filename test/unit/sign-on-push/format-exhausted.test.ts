@@ -265,7 +265,11 @@ test('a format attached whose final write was lost has its incident resolved by 
   assert.deepEqual(store.records.get(image)?.adding, ['bundle']);
   assert.equal(store.records.get(image)?.formats.bundle?.attached, true);
   await later.entry(gcrEvent({ action: 'INSERT', digest: image }, 'm2'));
-  assert.deepEqual(later.resolved, [`signing-failed:${image}:bundle`]);
+  // (A message with no publish time is taken for an operator's request, which closes a lost-signature incident too.)
+  assert.deepEqual(
+    later.resolved.filter((key) => !key.endsWith(':signature-lost')),
+    [`signing-failed:${image}:bundle`],
+  );
   assert.deepEqual(store.records.get(image)?.adding, []);
   assert.equal(later.signed.length, 1, 'nothing signed again');
 });
@@ -307,7 +311,11 @@ test('a format given up on and then dropped from the rule is no longer shown giv
   const cosignOnly = signOnPushCore(client, reg.host, { formats: ['cosign'], store });
   await cosignOnly.entry(gcrEvent({ action: 'INSERT', digest: image }, 'm3'));
   assert.deepEqual(store.records.get(image)?.failedFormats, []);
-  assert.deepEqual(cosignOnly.resolved, [`signing-failed:${image}:bundle`]);
+  // (A message with no publish time is taken for an operator's request, which closes a lost-signature incident too.)
+  assert.deepEqual(
+    cosignOnly.resolved.filter((key) => !key.endsWith(':signature-lost')),
+    [`signing-failed:${image}:bundle`],
+  );
   assert.equal(cosignOnly.raised.length, 0);
   assert.equal(signingSummary(store.records.get(image)!).failedFormats, undefined);
 });

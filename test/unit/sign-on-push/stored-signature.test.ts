@@ -19,6 +19,7 @@ import { RegistryClient } from '../../../functions/registry/client.ts';
 import { digestTag } from '../../../functions/registry/digest.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
+import { gcrEvent, signOnPushCore } from '../../helpers/sign-on-push-core.ts';
 import { attachedIn, type Core, signedImages, WRITES } from '../../helpers/signed-both-formats.ts';
 
 let reg: TestRegistry;
@@ -273,14 +274,18 @@ describe('a signature read out of a signing record is attached only if it verifi
     );
   });
 
-  test('a resumed signing (the record says not attached) does not attach a stored signature that does not verify', async () => {
+  test('a resumed signing (the record says not attached) does not attach stored signatures that do not verify, and names each', async () => {
     const image = await signed();
     const { h, imageRef, push, counted } = image;
     await deleteFormat(image, 'cosign');
+    await deleteFormat(image, 'bundle');
     const record = h.store.records.get(imageRef)!;
     record.formats.cosign!.attached = false;
-    const stored = storedBundle(h, imageRef, 'cosign');
-    stored.messageSignature!.signature = flipLastBit(stored.messageSignature!.signature);
+    record.formats.bundle!.attached = false;
+    const cosign = storedBundle(h, imageRef, 'cosign');
+    cosign.messageSignature!.signature = flipLastBit(cosign.messageSignature!.signature);
+    const bundle = storedBundle(h, imageRef, 'bundle').dsseEnvelope!.signatures[0]!;
+    bundle.sig = flipLastBit(bundle.sig);
     const writes = () => counted.calls.filter((c) => WRITES.includes(c)).length;
     const before = writes();
 
@@ -288,20 +293,99 @@ describe('a signature read out of a signing record is attached only if it verifi
 
     assert.equal(writes(), before, 'nothing written to the registry');
     assert.equal(h.signed.length, 2, 'nothing signed anew');
-    assert.deepEqual(await readCosignSignatures(client, image.ref), [], 'nothing attached');
-    assert.notEqual(
-      h.store.records.get(imageRef)?.formats.cosign?.attached,
-      true,
-      'not recorded as attached',
+    assert.deepEqual(await attachedIn(image.verify), [], 'nothing attached');
+    const formats = h.store.records.get(imageRef)!.formats;
+    assert.ok(!formats.cosign?.attached && !formats.bundle?.attached, 'not recorded as attached');
+    // The lost-signature incident its remedy closes, not a format incident nothing resolves.
+    assertRefusedAlert(
+      h,
+      imageRef,
+      ['bundle', 'cosign'],
+      /the bundle signature: it .*; the cosign signature: it /,
     );
-    assert.equal(h.raised.length, 1, 'one alert');
-    assert.equal(h.raised[0]?.kind, 'signing-failed');
-    assert.deepEqual(h.raised[0]?.evidence['formats'], ['cosign']);
-    assert.equal(h.raised[0]?.evidence['lastError'], 'SIGNATURE_LOST');
-    assert.match(
-      h.raised[0]?.summary ?? '',
-      /the cosign signature: it (does not verify|is not a signature by)/,
+  });
+
+  test('a resumed signing with a stored bundle refused beside an attached format is the same incident', async () => {
+    const image = await signed();
+    const { h, imageRef, push } = image;
+    await deleteFormat(image, 'cosign');
+    h.store.records.get(imageRef)!.formats.cosign!.attached = false;
+    const stored = storedBundle(h, imageRef, 'cosign');
+    stored.messageSignature!.signature = flipLastBit(stored.messageSignature!.signature);
+
+    await push();
+
+    assertRefusedAlert(h, imageRef, ['cosign'], /the cosign signature: it /);
+    assert.deepEqual(await attachedIn(image.verify), ['bundle']);
+  });
+
+  test('a stored cosign signature without its base64 padding (which cosign does not read) is refused', async () => {
+    // A DER signature of 72 bytes has no padding to strip: sign until one has.
+    let image = await signed();
+    for (
+      let tries = 0;
+      !storedBundle(image.h, image.imageRef, 'cosign').messageSignature!.signature.endsWith('=');
+      tries++
+    ) {
+      assert.ok(tries < 10, 'a signature whose base64 is padded');
+      image = await signed();
+    }
+    const { h, imageRef, push } = image;
+    await deleteFormat(image, 'cosign');
+    const stored = storedBundle(h, imageRef, 'cosign');
+    stored.messageSignature!.signature = stored.messageSignature!.signature.replace(/=+$/, '');
+
+    await push();
+
+    assertRefusedAlert(h, imageRef, ['cosign'], /not standard padded base64/);
+  });
+
+  test('a stored bundle whose DSSE keyid names another key (which sigstore-go skips) is refused', async () => {
+    const image = await signed();
+    const { h, imageRef, push } = image;
+    await deleteFormat(image, 'bundle');
+    const signature = storedBundle(h, imageRef, 'bundle').dsseEnvelope!.signatures[0]! as { keyid?: string };
+    signature.keyid = 'SHA256:not-the-key';
+
+    await push();
+
+    assertRefusedAlert(h, imageRef, ['bundle'], /DSSE keyid is not the rule's key's/);
+  });
+
+  test('a record unreadable for one format does not keep the other from being attached again', async () => {
+    const image = await signed();
+    const { h, imageRef, push } = image;
+    await deleteFormat(image, 'cosign');
+    await deleteFormat(image, 'bundle');
+    delete h.store.records.get(imageRef)!.formats.cosign!.bundle;
+
+    await push();
+
+    assert.deepEqual(await attachedIn(image.verify), ['bundle'], 'the readable format went back');
+    assert.equal(h.raised.length, 1);
+    assert.match(h.raised[0]?.summary ?? '', /attached in the cosign format but stores no signed bundle/);
+  });
+
+  test("the remedy done by a push first: the operator's sigsentry sign, finding every format, closes the incident", async () => {
+    const image = await signed();
+    const { h, imageRef, push } = image;
+    await deleteFormat(image, 'cosign');
+    const stored = storedBundle(h, imageRef, 'cosign');
+    stored.messageSignature!.signature = flipLastBit(stored.messageSignature!.signature);
+    await push();
+    const key = `signing-failed:${imageRef}:signature-lost`;
+    assert.equal(h.raised[0]?.key, key);
+
+    h.store.records.delete(imageRef);
+    await push(); // a push signs it anew: a push does not look for the incident
+    assert.ok(!h.resolved.includes(key));
+    const outcome = await h.core.sign(
+      toNotification({ action: 'INSERT', digest: imageRef }),
+      createMemoryLogger(),
     );
+
+    assert.equal(outcome.outcome, 'already-signed');
+    assert.ok(h.resolved.includes(key), `resolved: ${h.resolved.join(', ')}`);
   });
 
   test('a resumed signing attaches an honest stored signature, with no new signature or log entry', async () => {
@@ -317,5 +401,30 @@ describe('a signature read out of a signing record is attached only if it verifi
     assert.equal(logged.calls, 2, 'nothing logged anew');
     assert.equal(h.store.records.get(imageRef)?.formats.cosign?.attached, true);
     assert.deepEqual(h.raised, []);
+  });
+});
+
+describe('with no transparency log (log: none)', () => {
+  test('a resumed signing does not replay a stored signature that does not verify: nothing else would check it', async () => {
+    const name = 'no-log';
+    const pushed = await reg.pushImage(`team/${name}`, 'v1', name);
+    const ref = { host: reg.host, repository: `team/${name}`, digest: pushed.digest };
+    const imageRef = `${reg.host}/team/${name}@${pushed.digest}`;
+    const h = signOnPushCore(client, reg.host, { formats: ['cosign'] });
+    const push = (id: string) => h.entry(gcrEvent({ action: 'INSERT', digest: imageRef }, id, new Date()));
+    await push('m1');
+    assert.equal((await readCosignSignatures(client, ref)).length, 1);
+    await deleteFormat({ repository: ref.repository, ref }, 'cosign');
+    // As a crash after the signature was stored and before the log and the attach: no bundle yet.
+    const progress = h.store.records.get(imageRef)!.formats.cosign!;
+    delete progress.bundle;
+    progress.attached = false;
+    progress.signature = flipLastBit(progress.signature!);
+
+    await push('m2');
+
+    assert.deepEqual(await readCosignSignatures(client, ref), [], 'nothing attached');
+    assert.equal(h.signed.length, 1, 'nothing signed anew');
+    assertRefusedAlert(h, imageRef, ['cosign'], /the cosign signature: it /);
   });
 });
