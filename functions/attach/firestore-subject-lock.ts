@@ -27,9 +27,9 @@
 import crypto from 'node:crypto';
 import type { DocumentReference, DocumentSnapshot, Firestore, Timestamp } from '@google-cloud/firestore';
 import { DependencyError } from '../errors.ts';
+import { describeError } from '../logging/describe.ts';
 import type { Logger } from '../logging/logger.ts';
 import { ALREADY_EXISTS, codeOf, FAILED_PRECONDITION, NOT_FOUND } from '../state/firestore-codes.ts';
-import { describeError } from '../verify/describe.ts';
 import type { LockHold, SubjectLock } from './lock.ts';
 
 export const ATTACH_LOCKS = 'attach-locks';

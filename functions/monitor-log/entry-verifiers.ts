@@ -12,7 +12,7 @@
  * DER walk (pkcs7-certificates.ts), still without parsing a certificate.
  */
 
-import { errorMessage } from '../verify/describe.ts';
+import { errorMessage } from '../logging/describe.ts';
 import { DerError, readTlv } from './der.ts';
 import { minisignPublicKeySpki } from './minisign-public-key.ts';
 import { pgpPublicKeySpkis } from './pgp-public-key.ts';

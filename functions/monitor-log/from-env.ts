@@ -20,6 +20,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
 import { type AlertClients, alertSinkFromEnv } from '../alerts/from-env.ts';
 import { firestoreSettings } from '../config/firestore.ts';
+import { errorMessage } from '../logging/describe.ts';
 import type { Logger } from '../logging/logger.ts';
 import {
   FirestoreKeptKeyStore,
@@ -32,7 +33,6 @@ import { KmsSigner } from '../signing/kms-signer.ts';
 import { HONEST_BUNDLE_BYTES } from '../tlog/client/limits.ts';
 import { RekorV1Client } from '../tlog/client/rekor-v1.ts';
 import { RekorV2Client } from '../tlog/client/rekor-v2.ts';
-import { errorMessage } from '../verify/describe.ts';
 import { loadMonitorConfig, type MonitorConfig, type MonitoredLogSettings } from './config.ts';
 import { DEFAULT_LIMITS, type MonitorDeps, type MonitoredLogConfig } from './core.ts';
 import { FirestoreShardStore, PubSubShardDispatcher } from './fan-out.ts';

@@ -13,8 +13,8 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
 import { KMS_KEY_VERSION } from '../config/sign-config.ts';
+import { errorMessage } from '../logging/describe.ts';
 import { fetchUnlessRefused } from '../signing/refused-kms-key.ts';
-import { errorMessage } from '../verify/describe.ts';
 import { canonicalSpki } from './canonical-spki.ts';
 
 const Sha256Hex = z

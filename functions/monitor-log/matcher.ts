@@ -11,8 +11,8 @@
  */
 import crypto from 'node:crypto';
 import { X509Certificate } from '@sigstore/core';
+import { errorMessage } from '../logging/describe.ts';
 import { certificateNames } from '../tlog/entries/identity.ts';
-import { errorMessage } from '../verify/describe.ts';
 import { kmsKeyResourceName } from '../verify/policy.ts';
 import { certificateSpki, derStringOrRaw } from './der.ts';
 import type { ExtractedVerifier } from './entry-verifiers.ts';

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { DependencyError, InvalidInputError, urlForLog } from '../errors.ts';
-import { describeError } from '../verify/describe.ts';
+import { describeError } from '../logging/describe.ts';
 import { assertDigest, isDigest, sha256Digest } from './digest.ts';
 import { RegistryIntegrityError, RegistryNotFoundError, RegistryRejectedError } from './errors.ts';
 import { asGoStruct, parseGoJson } from './go-json.ts';

@@ -10,7 +10,7 @@
  * invisible to cosign.
  */
 import { z } from 'zod';
-import { describeError } from '../verify/describe.ts';
+import { describeError } from '../logging/describe.ts';
 import { isDigest, sha256Digest } from './digest.ts';
 import { RegistryIntegrityError } from './errors.ts';
 import {

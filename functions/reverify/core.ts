@@ -13,6 +13,7 @@ import { TrustedRoot } from '@sigstore/protobuf-specs';
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
 import { DependencyError, SigsentryError } from '../errors.ts';
 import { boundText, MAX_REASON_CHARS } from '../logging/bounded.ts';
+import { describeError, errorMessage } from '../logging/describe.ts';
 import type { Logger } from '../logging/logger.ts';
 import { isDigest } from '../registry/digest.ts';
 import { RegistryIntegrityError, RegistryNotFoundError } from '../registry/errors.ts';
@@ -25,7 +26,6 @@ import {
   manifestArtifactKind,
 } from '../sign-on-push/signature-artifacts.ts';
 import type { VerifierTrust } from '../verify/check.ts';
-import { describeError, errorMessage } from '../verify/describe.ts';
 import { type ImagePolicy, policyId } from '../verify/policy.ts';
 import { collectSignatures, type SignatureFingerprint, signatureFingerprint } from '../verify/sources.ts';
 import {

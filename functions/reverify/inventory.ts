@@ -7,10 +7,10 @@
  */
 import crypto from 'node:crypto';
 import { matchesGlob } from '../config/glob.ts';
+import { errorMessage } from '../logging/describe.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
 import { isRepository, parseImageReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
-import { errorMessage } from '../verify/describe.ts';
 
 export interface InventoryItem {
   /** HOST/REPO:TAG */

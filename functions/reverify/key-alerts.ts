@@ -10,9 +10,9 @@
  */
 import type { AlertInput, AlertSink } from '../alerts/alert.ts';
 import { keyVersionNameProblem } from '../config/sign-config.ts';
+import { errorMessage } from '../logging/describe.ts';
 import type { Logger } from '../logging/logger.ts';
 import { isTransientKeyState } from '../signing/kms-signer.ts';
-import { errorMessage } from '../verify/describe.ts';
 import type { KeyStateLookup } from '../verify/verifier.ts';
 import type { OwnedKeysReport, UnavailableKey } from './owned-policies.ts';
 

@@ -32,10 +32,10 @@
  */
 import { firstMatchingRule } from '../config/shared-document.ts';
 import { SigsentryError } from '../errors.ts';
+import { errorMessage } from '../logging/describe.ts';
 import type { Logger } from '../logging/logger.ts';
 import { isTransientKeyState } from '../signing/kms-signer.ts';
 import { fetchUnlessRefused } from '../signing/refused-kms-key.ts';
-import { errorMessage } from '../verify/describe.ts';
 import {
   type ExpectedKey,
   expectedKeyFromPem,

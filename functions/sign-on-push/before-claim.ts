@@ -25,8 +25,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { AlertInput } from '../alerts/alert.ts';
 import { SigsentryError } from '../errors.ts';
+import { errorMessage } from '../logging/describe.ts';
 import { KmsPermissionDeniedError } from '../signing/errors.ts';
-import { errorMessage } from '../verify/describe.ts';
 
 /**
  * One delivery, watched for the claims of its signing records. A push of an index whose rule signs

@@ -31,6 +31,7 @@ import {
 } from '../config/sign-config.ts';
 import { isRetryable, PolicyViolationError, SigsentryError } from '../errors.ts';
 import type { GcrNotification } from '../events/gcr-message.ts';
+import { describeError, errorMessage } from '../logging/describe.ts';
 import type { Logger } from '../logging/logger.ts';
 import { assertDigest, sha256Digest } from '../registry/digest.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
@@ -52,7 +53,6 @@ import {
   type SigningRecord,
   type SigningStore,
 } from '../state/signing-records.ts';
-import { describeError, errorMessage } from '../verify/describe.ts';
 import { expectedKeyFromPem } from '../verify/policy.ts';
 import type { LogKey } from '../verify/trust.ts';
 import {

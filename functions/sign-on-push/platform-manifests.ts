@@ -19,8 +19,8 @@
  * listed under it is signed like any child.
  */
 import { isRetryable, PolicyViolationError } from '../errors.ts';
+import { errorMessage } from '../logging/describe.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
-import { errorMessage } from '../verify/describe.ts';
 import {
   InvalidIndexError,
   indexChildDigests,

@@ -14,13 +14,13 @@
  * a runnable image's entry, so the manifest it names is judged like any other.
  */
 import { isRetryable, PolicyViolationError } from '../errors.ts';
+import { errorMessage } from '../logging/describe.ts';
 import type { Logger } from '../logging/logger.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
 import { asGoStruct, parseGoJson } from '../registry/go-json.ts';
 import { OCI_INDEX } from '../registry/media-types.ts';
 import type { RepositoryRef } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
-import { errorMessage } from '../verify/describe.ts';
 import { goManifestView, indexChildDigests, type ManifestView } from './manifest-view.ts';
 
 const ARTIFACT_TAG = /^sha256-[a-f0-9]{64}(?:\.(?:sig|att|sbom))?$/;

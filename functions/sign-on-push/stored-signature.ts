@@ -20,12 +20,12 @@ import {
 } from '../attach/cosign-layout.ts';
 import { parseRekorBundle, serializeRekorBundle } from '../attach/rekor-bundle.ts';
 import { SIMPLE_SIGNING_MEDIA_TYPE } from '../attach/simple-signing.ts';
+import { errorMessage } from '../logging/describe.ts';
 import { sha256Digest } from '../registry/digest.ts';
 import type { DigestReference } from '../registry/reference.ts';
 import { canonicalBase64 } from '../tlog/client/rekor-v1-retrieved.ts';
 import { checkBundleSignature } from '../verify/bundle-signature.ts';
 import { checkCosignSignature } from '../verify/cosign-signature.ts';
-import { errorMessage } from '../verify/describe.ts';
 import type { ImagePolicy } from '../verify/policy.ts';
 import type { LogKey } from '../verify/trust.ts';
 import type { SignatureFinding } from '../verify/verdict.ts';

@@ -7,6 +7,7 @@
 import { type Bundle, bundleFromJSON } from '@sigstore/bundle';
 import { dsse } from '@sigstore/core';
 import { boundText } from '../logging/bounded.ts';
+import { describeValue, errorMessage } from '../logging/describe.ts';
 import { type DigestReference, formatRepository } from '../registry/reference.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE } from '../sign-on-push/core.ts';
 import {
@@ -17,7 +18,6 @@ import {
   type VerifierTrust,
   verifyClaimed,
 } from './check.ts';
-import { describeValue, errorMessage } from './describe.ts';
 import { acceptedReferences, type ExpectedKey, type ImagePolicy } from './policy.ts';
 import type { SignatureFinding } from './verdict.ts';
 

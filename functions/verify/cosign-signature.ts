@@ -12,6 +12,7 @@ import type { StoredCosignSignature, UnreadableCosignLayer } from '../attach/cos
 import { parseSimpleSigningPayload } from '../attach/simple-signing.ts';
 import { SigsentryError } from '../errors.ts';
 import { boundText } from '../logging/bounded.ts';
+import { errorMessage } from '../logging/describe.ts';
 import { type DigestReference, formatRepository } from '../registry/reference.ts';
 import {
   type Claim,
@@ -22,7 +23,6 @@ import {
   type VerifierTrust,
   verifyClaimed,
 } from './check.ts';
-import { errorMessage } from './describe.ts';
 import { acceptedReferences, type ImagePolicy } from './policy.ts';
 import type { SignatureFinding } from './verdict.ts';
 

@@ -22,9 +22,9 @@ import { TrustedRoot } from '@sigstore/protobuf-specs';
 import type { TUFOptions } from '@sigstore/tuf';
 import { InvalidInputError, SigsentryError, urlForLog } from '../errors.ts';
 import { boundText, MAX_REASON_CHARS } from '../logging/bounded.ts';
+import { describeValue, errorMessage } from '../logging/describe.ts';
 import type { Logger } from '../logging/logger.ts';
 import { embeddedPublicGoodTrustedRoot } from '../tlog/trust.ts';
-import { describeValue, errorMessage } from './describe.ts';
 import { rolledBack, TUF_ROLES, type TufVersionFloor, type TufVersions } from './tuf-version-floor.ts';
 
 /** The public-good TUF repository: the only mirror @sigstore/tuf carries an initial root.json for. */

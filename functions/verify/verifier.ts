@@ -3,12 +3,13 @@
  * and the KMS key versions behind the good ones checked to be still ENABLED. The same core serves the
  * scheduled re-verification, the CLI and the tests; it takes its clients as arguments.
  */
+
+import { describeError } from '../logging/describe.ts';
 import { type DigestReference, formatImageReference } from '../registry/reference.ts';
 import type { Registry } from '../registry/registry.ts';
 import { checkBundleSignature } from './bundle-signature.ts';
 import type { VerifierTrust } from './check.ts';
 import { checkCosignSignature, checkUnreadableCosignLayer } from './cosign-signature.ts';
-import { describeError } from './describe.ts';
 import type { ImagePolicy } from './policy.ts';
 import { collectSignatures, type SignatureSources } from './sources.ts';
 import {

@@ -8,7 +8,7 @@
  */
 import { constants, createGunzip, gunzipSync } from 'node:zlib';
 import { DependencyError, SigsentryError, urlForLog } from '../../errors.ts';
-import { describeError } from '../../verify/describe.ts';
+import { describeError } from '../../logging/describe.ts';
 import { deadlineOf } from './deadline.ts';
 import { LogResponseTooLargeError } from './errors.ts';
 import { encodedBodyOf } from './node-fetch.ts';

@@ -1,5 +1,5 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
-import { errorMessage } from '../../verify/describe.ts';
+import { errorMessage } from '../../logging/describe.ts';
 
 /** The key or certificate that verifies an entry's signature. */
 export type EntryVerifier =

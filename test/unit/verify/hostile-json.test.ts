@@ -1,6 +1,6 @@
 /**
  * What a bundle's statement holds is JSON anyone may write, and a check quotes it in its reasons: it
- * is described (verify/describe.ts), never coerced. String() on `{"toString":1}` throws a TypeError
+ * is described (logging/describe.ts), never coerced. String() on `{"toString":1}` throws a TypeError
  * ("Cannot convert object to primitive value"). Found by review: a junk bundle referrer whose
  * predicateType was such an object made checkBundleSignature throw, verifyImage reject, and the
  * reverify pass keep the tag's last (valid) verdict for a day (test/unit/reverify/junk-bundle-referrer).
@@ -11,11 +11,11 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { bundleToJSON } from '@sigstore/bundle';
 import { DSSEBundleBuilder } from '@sigstore/sign';
+import { describeError, describeValue } from '../../../functions/logging/describe.ts';
 import type { Registry } from '../../../functions/registry/registry.ts';
 import { COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE } from '../../../functions/sign-on-push/core.ts';
 import { LocalSigner } from '../../../functions/signing/local-signer.ts';
 import { checkBundleSignature } from '../../../functions/verify/bundle-signature.ts';
-import { describeError, describeValue } from '../../../functions/verify/describe.ts';
 import { expectedKeyFromPem, type ImagePolicy } from '../../../functions/verify/policy.ts';
 import { verifyImage } from '../../../functions/verify/verifier.ts';
 
