@@ -31,7 +31,7 @@ import {
 } from '../config/sign-config.ts';
 import { isRetryable, PolicyViolationError, SigsentryError } from '../errors.ts';
 import type { GcrNotification } from '../events/gcr-message.ts';
-import { describeError, errorMessage } from '../logging/describe.ts';
+import { describeError, describeValue, errorMessage } from '../logging/describe.ts';
 import type { Logger } from '../logging/logger.ts';
 import { assertDigest, sha256Digest } from '../registry/digest.ts';
 import { RegistryNotFoundError } from '../registry/errors.ts';
@@ -87,7 +87,7 @@ import {
 import { RecordedSigner } from './recorded-signer.ts';
 import { pushedArtifactKind } from './signature-artifacts.ts';
 import { bundleReferrerPresent, cosignSignaturePresent } from './still-attached.ts';
-import { type StoredSignatureTrust, storedSignatureRefusal } from './stored-signature.ts';
+import { type StoredRefusal, type StoredSignatureTrust, storedSignatureRefusal } from './stored-signature.ts';
 
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 /** The predicate cosign 3 signs images with (a DSSE in-toto statement in a v0.3 bundle). */
@@ -234,31 +234,30 @@ export class SignatureLostError extends SigsentryError {
     });
   }
 
-  /** The record says `format` is attached but stores nothing to check or attach again. */
-  static unstored(record: SigningRecord, format: string, what: string): SignatureLostError {
-    const id = `${SIGNING_RECORDS}/${recordId(record.image, record.keyVersion)}`;
-    return new SignatureLostError(
-      record,
-      [format],
-      `the signing record of ${record.image} says it is attached in the ${format} format but ${what}: whether that signature is still in the registry cannot be checked, nor can it be attached again without signing anew (delete the record, ${id}, and run sigsentry sign ${record.image})`,
-    );
-  }
-
   /**
-   * The signature the record stores for `format` is not one reverifyImages would call valid for
-   * this image (`why`): the record was altered, or made under another configuration (a log added
-   * since). Not attached: only a new signing mends it.
+   * The record gives no signature to attach for these formats (each `why`): it stores none, or
+   * what it stores is not this image's or not one reverifyImages would call valid. The record was
+   * altered, or made under another configuration (a log added since). Nothing is attached for
+   * them: only a new signing mends it.
    */
-  static storedRefused(
-    record: SigningRecord,
-    refusals: ReadonlyArray<{ format: string; why: string }>,
-  ): SignatureLostError {
+  static storedRefused(record: SigningRecord, refusals: readonly StoredRefusal[]): SignatureLostError {
     const id = `${SIGNING_RECORDS}/${recordId(record.image, record.keyVersion)}`;
     const each = refusals.map(({ format, why }) => `the ${format} signature: ${why}`).join('; ');
     return new SignatureLostError(
       record,
       refusals.map((r) => r.format),
-      `what the signing record of ${record.image} stores is not attached, as reverifyImages would not call it valid (${each}). A record is not trusted over the key and the log: it may have been altered, or written under another log configuration (delete the record, ${id}, and run sigsentry sign ${record.image})`,
+      `the signing record of ${record.image} gives no signature that can be attached (${each}). A record is not trusted over the key and the log: it may have been altered, or written under another log configuration (delete the record, ${id}, and run sigsentry sign ${record.image})`,
+    );
+  }
+
+  /** Attempts run out on a record whose last attempt was refused so: still that incident. */
+  static stillRefused(record: SigningRecord): SignatureLostError {
+    const last = record.lastError ?? {};
+    const formats = Array.isArray(last['formats']) ? last['formats'].map((f) => describeValue(f)) : [];
+    return new SignatureLostError(
+      record,
+      formats,
+      `${describeValue(last['message'])} (the record's attempts are spent: later pushes do not try it again)`,
     );
   }
 
@@ -550,16 +549,15 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
   ): Promise<SignatureFormat[]> {
     const imageRef = formatImageReference(image);
     // A format whose record cannot be read (nothing stored, a payload naming another image) does
-    // not keep the others from being looked for and attached again; its error is thrown after.
-    const unreadable: SigsentryError[] = [];
+    // not keep the others from being looked for and attached again; it is refused with them after.
+    const unreadable: StoredRefusal[] = [];
     const stored = rule.formats.flatMap((format) => {
-      try {
-        return [storedAttachment(image, format, record)];
-      } catch (err) {
-        if (!(err instanceof SigsentryError)) throw err;
-        unreadable.push(err);
+      const read = storedAttachment(image, format, record);
+      if ('why' in read) {
+        unreadable.push(read);
         return [];
       }
+      return [read];
     });
     const present = await Promise.all(
       stored.map((attachment) =>
@@ -576,7 +574,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     );
     const gone = stored.filter((_, i) => present[i] !== 'present');
     if (gone.length === 0) {
-      if (unreadable[0] !== undefined) throw unreadable[0];
+      if (unreadable.length > 0) throw SignatureLostError.storedRefused(record, unreadable);
       return [];
     }
     // The record is not an authority on what the key signed: what it stores goes back only if
@@ -595,9 +593,11 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     const log = logger.child({ image: imageRef, keyVersion: rule.key });
     const reattached: SignatureFormat[] = [];
     let current: SignatureFormat | undefined;
-    // Thrown once the formats that can go back have: a refused one first, as the lost signature it is.
-    const failure = () =>
-      refused.length > 0 ? SignatureLostError.storedRefused(record, refused) : unreadable[0];
+    // Thrown once the formats that can go back have, every format refused named.
+    const failure = () => {
+      const all = rule.formats.flatMap((f) => [...unreadable, ...refused].filter((r) => r.format === f));
+      return all.length > 0 ? SignatureLostError.storedRefused(record, all) : undefined;
+    };
     if (missing.length === 0) throw failure();
     try {
       await deps.lock.lock(imageRef, async (hold) => {
@@ -685,7 +685,13 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       };
     }
     if (claim.status === 'busy') throw new SigningInProgressError(imageRef, claim.until);
-    if (claim.status === 'exhausted') throw new SigningExhaustedError(claim.record);
+    if (claim.status === 'exhausted') {
+      // Attempts spent on a record that gives nothing to attach stay that incident, which its
+      // remedy closes (found by review: it became a gave-up incident that nothing resolved).
+      if (claim.record.lastError?.['code'] === 'SIGNATURE_LOST')
+        throw SignatureLostError.stillRefused(claim.record);
+      throw new SigningExhaustedError(claim.record);
+    }
 
     const record = claim.record;
     const signer = deps.signerFor(rule.key);
@@ -704,7 +710,7 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
         // the others still attach, and the refusal is thrown once they have (FormatNotAddedError).
         let refused: ForeignTagContentError | undefined;
         // Formats whose stored signature is not attached (judged below): all named in one alert.
-        const storedRefusals: Array<{ format: SignatureFormat; why: string }> = [];
+        const storedRefusals: StoredRefusal[] = [];
         let trust: StoredSignatureTrust | undefined;
         for (const format of rule.formats) {
           const progress: FormatProgress = { ...record.formats[format] };
@@ -721,17 +727,24 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
             save,
           });
           const witnesses = deps.witness ? [deps.witness] : [];
-          // A resumed attempt (a crash, a failed attach) finds what an earlier one stored: its
-          // bundle, or the signature RecordedSigner replays. Both are the record's word. A replayed
-          // signature goes to the log, which verifies it under the key (Rekor refuses one that does
-          // not verify, and the witness checks the entry); with no log (log: none), nothing else
-          // would (found by review).
-          const fromRecord =
-            Boolean(progress.bundle) || (Boolean(progress.signature) && deps.witness === undefined);
+          // A resumed attempt (a crash, a failed attach) finds what an earlier one stored: the bytes
+          // signed, the signature RecordedSigner would replay, the bundle. All are the record's
+          // word: bytes not this image's, a signature the key did not make, a bundle reverify would
+          // not call valid are refused here, before the log is asked for anything (found by review:
+          // a replayed signature was retried against the log until its attempts ran out).
+          if (progress.signedBytes || progress.signature) {
+            trust ??= await storedSignatureTrust(rule);
+            const why = storedProgressRefusal(image, format, progress, trust);
+            if (why !== undefined) {
+              storedRefusals.push({ format, why });
+              continue;
+            }
+          }
+          const fromRecord = Boolean(progress.bundle);
           let build: () => Attachment;
           if (format === 'cosign') {
             const payload = progress.signedBytes
-              ? storedPayloadOf(image, progress.signedBytes)
+              ? Buffer.from(progress.signedBytes, 'base64')
               : Buffer.from(
                   buildSimpleSigningPayload(image, {
                     ...deps.config.annotations,
@@ -752,7 +765,6 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
               // The statement is the image's alone (no time in it), so a resumed signing makes the
               // same one and RecordedSigner replays the signature stored for its PAE.
               const statement = inTotoStatement(image);
-              if (progress.signedBytes) assertStoredStatement(image, progress.signedBytes, statement);
               const bundle = await new DSSEBundleBuilder({ signer: recorded, witnesses }).create({
                 data: statement,
                 type: IN_TOTO_PAYLOAD_TYPE,
@@ -789,7 +801,12 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
           Object.assign(progress, { attached: true });
           record.formats[format] = progress;
         }
-        if (storedRefusals.length > 0) throw SignatureLostError.storedRefused(record, storedRefusals);
+        if (storedRefusals.length > 0) {
+          // The record's incident is thrown; a tag refusal met beside it is told here, and raised
+          // by the push after the record is mended.
+          if (refused) log.warn('a format was also refused for what its tag holds', { error: refused });
+          throw SignatureLostError.storedRefused(record, storedRefusals);
+        }
         if (refused) throw refused;
       });
       await deps.store.progress(id, owner, {
@@ -1047,19 +1064,6 @@ function alertFor(err: unknown, messageId: string | undefined, pushed: string): 
   return undefined;
 }
 
-/**
- * A signing record is state that any writer of the database could change, not an authority on what
- * the organisation's key signs: bytes it stored are signed again, or their signature replayed and
- * logged, only if they are this image's. Else the signing is refused before anything is signed.
- */
-function storedBytesRefused(image: DigestReference, format: SignatureFormat, why: string) {
-  const imageRef = formatImageReference(image);
-  return new PolicyViolationError(
-    `refusing to sign ${imageRef}: the signing record's stored ${format} payload ${why}`,
-    { image: imageRef, format },
-  );
-}
-
 /** What one format attaches, out of what its signing made and stored. */
 type Attachment =
   | { format: 'cosign'; signature: CosignSignature }
@@ -1087,6 +1091,47 @@ function bundleAttachment(bundle: unknown, createdAt: number): Attachment {
 }
 
 /**
+ * Why what a resumed signing finds stored for `format` must not be used, if so: bytes signed that
+ * are not this image's payload or statement, or a stored signature over them the rule's key did not
+ * make (which RecordedSigner would otherwise replay into the log, or with no log attach).
+ */
+function storedProgressRefusal(
+  image: DigestReference,
+  format: SignatureFormat,
+  progress: FormatProgress,
+  trust: StoredSignatureTrust,
+): string | undefined {
+  if (progress.signedBytes) {
+    const problem =
+      format === 'cosign'
+        ? storedPayloadProblem(image, progress.signedBytes)
+        : // Checked while no bundle is stored: a stored bundle's statement is judged with the bundle.
+          progress.bundle
+          ? undefined
+          : storedStatementProblem(progress.signedBytes, inTotoStatement(image));
+    if (problem !== undefined) return `its stored payload ${problem}`;
+  }
+  if (progress.signature && progress.signedBytes && !progress.bundle) {
+    const key = trust.policy.keys[0]?.publicKey;
+    let verifies = false;
+    try {
+      verifies =
+        key !== undefined &&
+        crypto.verify(
+          null,
+          Buffer.from(progress.signedBytes, 'base64'),
+          key,
+          Buffer.from(progress.signature, 'base64'),
+        );
+    } catch {
+      // A signature that cannot be read verifies nothing.
+    }
+    if (!verifies) return "its stored signature does not verify under the rule's key";
+  }
+  return undefined;
+}
+
+/**
  * The attachment `build` makes out of a signing record's JSON, if reverifyImages would call it a
  * valid signature of `image` (stored-signature.ts); else why not.
  */
@@ -1107,56 +1152,56 @@ function judgedFromRecord(
 
 /**
  * What `record` stored for `format`, to look for in the registry and attach again: the same bytes
- * the signing attached. Stored bytes naming another image are refused (storedPayloadOf); a record
- * storing none, or none that can be read, is a SignatureLostError.
+ * the signing attached; or why it gives nothing to attach (none stored, none that can be read,
+ * a payload naming another image).
  */
 function storedAttachment(
   image: DigestReference,
   format: SignatureFormat,
   record: SigningRecord,
-): Attachment {
+): Attachment | StoredRefusal {
   const progress = record.formats[format];
+  const says = `the record says it is attached in the ${format} format but`;
   if (progress?.bundle === undefined || progress.bundle === null) {
-    throw SignatureLostError.unstored(record, format, 'stores no signed bundle for it');
+    return { format, why: `${says} stores no signed bundle for it` };
   }
   if (format === 'cosign' && !progress.signedBytes) {
-    throw SignatureLostError.unstored(record, format, 'stores no signed payload for it');
+    return { format, why: `${says} stores no signed payload for it` };
+  }
+  if (format === 'cosign') {
+    const problem = storedPayloadProblem(image, progress.signedBytes!);
+    if (problem !== undefined) return { format, why: `its stored payload ${problem}` };
   }
   try {
     return format === 'cosign'
-      ? cosignAttachment(storedPayloadOf(image, progress.signedBytes!), progress.bundle)
+      ? cosignAttachment(Buffer.from(progress.signedBytes!, 'base64'), progress.bundle)
       : bundleAttachment(progress.bundle, record.createdAt);
   } catch (err) {
     if (err instanceof SigsentryError) throw err;
-    throw SignatureLostError.unstored(
-      record,
-      format,
-      `stores a bundle for it that cannot be read (${errorMessage(err)})`,
-    );
+    return { format, why: `${says} stores a bundle for it that cannot be read (${errorMessage(err)})` };
   }
 }
 
-/** The simple-signing payload a record stored, if it names this very image (digest and repository). */
-function storedPayloadOf(image: DigestReference, signedBytes: string): Buffer {
-  const payload = Buffer.from(signedBytes, 'base64');
+/** Why the simple-signing payload a record stored is not this very image's (digest and repository), if it is not. */
+function storedPayloadProblem(image: DigestReference, signedBytes: string): string | undefined {
   let claims: ReturnType<typeof parseSimpleSigningPayload>;
   try {
-    claims = parseSimpleSigningPayload(payload);
+    claims = parseSimpleSigningPayload(Buffer.from(signedBytes, 'base64'));
   } catch {
-    throw storedBytesRefused(image, 'cosign', 'is not a simple-signing payload');
+    return 'is not a simple-signing payload';
   }
   if (claims.manifestDigest !== image.digest || claims.dockerReference !== formatRepository(image)) {
-    throw storedBytesRefused(image, 'cosign', `names ${claims.dockerReference}@${claims.manifestDigest}`);
+    return `names ${claims.dockerReference}@${claims.manifestDigest}`;
   }
-  return payload;
+  return undefined;
 }
 
-/** The PAE a record stored is that of this image's statement (DSSE signs PAE(type, statement)). */
-function assertStoredStatement(image: DigestReference, signedBytes: string, statement: Buffer): void {
+/** Why the PAE a record stored is not that of this image's statement (DSSE signs PAE(type, statement)), if it is not. */
+function storedStatementProblem(signedBytes: string, statement: Buffer): string | undefined {
   const pae = dsse.preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, statement);
-  if (!Buffer.from(signedBytes, 'base64').equals(pae)) {
-    throw storedBytesRefused(image, 'bundle', "is not the PAE of this image's in-toto statement");
-  }
+  return Buffer.from(signedBytes, 'base64').equals(pae)
+    ? undefined
+    : "is not the PAE of this image's in-toto statement";
 }
 
 /** The in-toto statement cosign 3 signs for an image (predicate cosign/sign/v1, subject the digest). */

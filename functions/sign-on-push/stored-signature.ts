@@ -35,6 +35,12 @@ export type StoredSignature =
   | { format: 'cosign'; signature: CosignSignature }
   | { format: 'bundle'; bytes: Buffer };
 
+/** A format the record gives nothing to attach for, and why. */
+export interface StoredRefusal {
+  format: string;
+  why: string;
+}
+
 /** What a stored signature is judged against: the rule's key, and the log signOnPush signs into. */
 export interface StoredSignatureTrust {
   policy: ImagePolicy;
@@ -95,15 +101,21 @@ export function storedSignatureRefusal(
 
 /**
  * What reverify's checks accept but cosign and sigstore-go refuse, found by review: a cosign
- * signature that is not standard padded base64 (Go's StdEncoding refuses it), and a bundle whose
+ * signature or SET that is not standard padded base64 (Go's StdEncoding refuses it), and a bundle whose
  * DSSE keyid or key hint names another key (sigstore-go skips a signature whose keyid is not the
  * key's, and the envelope then fails). `hints` are the names sigsentry has given the key.
  */
 function unreadByGoVerifiers(stored: StoredSignature, hints: readonly string[]): string | undefined {
   if (stored.format === 'cosign') {
-    return canonicalBase64(stored.signature.signature) === undefined
-      ? 'its signature is not standard padded base64, which cosign does not read'
-      : undefined;
+    if (canonicalBase64(stored.signature.signature) === undefined) {
+      return 'its signature is not standard padded base64, which cosign does not read';
+    }
+    // The annotation's SET is a strfmt.Base64 in cosign, decoded as strictly.
+    const set = stored.signature.bundle?.SignedEntryTimestamp;
+    if (set !== undefined && canonicalBase64(set) === undefined) {
+      return "its log entry's signed entry timestamp is not standard padded base64, which cosign does not read";
+    }
+    return undefined;
   }
   let named: { keyid: unknown; hint: unknown };
   try {

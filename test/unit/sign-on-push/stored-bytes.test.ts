@@ -65,14 +65,20 @@ for (const format of ['cosign', 'bundle'] as const) {
 
       assert.equal(core.signed.length, 0, 'nothing was signed');
       assert.equal(core.raised.length, 1, JSON.stringify(core.raised));
-      assert.equal(core.raised[0]!.kind, 'signing-refused');
+      // The record's incident, with its remedy: a record is not trusted over the key.
+      assert.equal(core.raised[0]!.kind, 'signing-failed');
       assert.equal(core.raised[0]!.severity, 'HIGH');
       assert.equal(core.raised[0]!.subject, image);
-      assert.ok(
-        core.raised[0]!.summary.startsWith(
-          `refusing to sign ${image}: the signing record's stored ${format} payload `,
-        ),
+      assert.equal(core.raised[0]!.key, `signing-failed:${image}:signature-lost`);
+      assert.match(
         core.raised[0]!.summary,
+        format === 'cosign'
+          ? /the cosign signature: its stored payload names .*elsewhere\/tool@sha256:/
+          : /the bundle signature: its stored payload is not the PAE of this image's in-toto statement/,
+      );
+      assert.match(
+        core.raised[0]!.summary,
+        /delete the record, signatures\/[0-9a-f]{64}, and run sigsentry sign/,
       );
       const progress = store.records.get(image)!.formats[format]!;
       assert.equal(progress.signature, undefined, 'no signature stored');

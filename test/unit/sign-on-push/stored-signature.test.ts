@@ -17,6 +17,7 @@ import { toNotification } from '../../../functions/events/gcr-message.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { digestTag } from '../../../functions/registry/digest.ts';
+import { logTreeSize } from '../../helpers/counted-witness.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
 import { gcrEvent, signOnPushCore } from '../../helpers/sign-on-push-core.ts';
@@ -388,6 +389,130 @@ describe('a signature read out of a signing record is attached only if it verifi
     assert.ok(h.resolved.includes(key), `resolved: ${h.resolved.join(', ')}`);
   });
 
+  test('with a log, a resumed signing does not replay a stored signature the key did not make: one alert, the log not asked', async () => {
+    const image = await signed();
+    const { h, imageRef, push, logged } = image;
+    await deleteFormat(image, 'cosign');
+    const progress = h.store.records.get(imageRef)!.formats.cosign!;
+    delete progress.bundle; // as a crash after the signature was stored, before the log answered
+    progress.attached = false;
+    progress.signature = flipLastBit(progress.signature!);
+    const size = await logTreeSize(log.rekor.url);
+
+    await push(); // acknowledged: before, redelivered until its attempts ran out, the log refusing each
+
+    assert.equal(logged.calls, 2, 'the log was not asked');
+    assert.equal(await logTreeSize(log.rekor.url), size);
+    assertRefusedAlert(
+      h,
+      imageRef,
+      ['cosign'],
+      /the cosign signature: its stored signature does not verify under the rule's key/,
+    );
+  });
+
+  test('attempts spent on a refused record stay the lost-signature incident, which the remedy closes', async () => {
+    const image = await signed();
+    const { h, imageRef, push } = image;
+    await deleteFormat(image, 'cosign');
+    h.store.records.get(imageRef)!.formats.cosign!.attached = false;
+    const stored = storedBundle(h, imageRef, 'cosign');
+    stored.messageSignature!.signature = flipLastBit(stored.messageSignature!.signature);
+    const key = `signing-failed:${imageRef}:signature-lost`;
+
+    // Every push of the digest (a re-tag, a redelivery) counts an attempt, past the rule's 10.
+    for (let i = 0; i < 12; i++) await push();
+
+    assert.ok(h.raised.length >= 12, `${h.raised.length} alerts`);
+    assert.deepEqual([...new Set(h.raised.map((a) => a.key))], [key], 'one incident throughout');
+    // The 11th finds the attempts spent (a push published later then starts a fresh count).
+    assert.match(h.raised[10]?.summary ?? '', /attempts are spent/);
+    h.store.records.delete(imageRef);
+    await h.core.sign(toNotification({ action: 'INSERT', digest: imageRef }), createMemoryLogger());
+    assert.ok(h.resolved.includes(key), 'the remedy closes it');
+  });
+
+  test('a resumed signing whose stored cosign payload names another image still attaches the honest bundle', async () => {
+    const image = await signed();
+    const other = await signed();
+    const { h, imageRef, push } = image;
+    await deleteFormat(image, 'cosign');
+    await deleteFormat(image, 'bundle');
+    const formats = h.store.records.get(imageRef)!.formats;
+    formats.cosign!.attached = false;
+    formats.bundle!.attached = false;
+    formats.cosign!.signedBytes = other.h.store.records.get(other.imageRef)!.formats.cosign!.signedBytes!;
+
+    await push();
+
+    assert.deepEqual(await attachedIn(image.verify), ['bundle'], 'the honest format went back');
+    assertRefusedAlert(h, imageRef, ['cosign'], /the cosign signature: its stored payload names /);
+  });
+
+  test('formats gone, one unreadable and one altered in the record: both named in the one alert', async () => {
+    const image = await signed();
+    const { h, imageRef, push } = image;
+    await deleteFormat(image, 'cosign');
+    await deleteFormat(image, 'bundle');
+    delete h.store.records.get(imageRef)!.formats.cosign!.bundle;
+    const signature = storedBundle(h, imageRef, 'bundle').dsseEnvelope!.signatures[0]!;
+    signature.sig = flipLastBit(signature.sig);
+
+    await push();
+
+    assertRefusedAlert(
+      h,
+      imageRef,
+      ['bundle', 'cosign'],
+      /the bundle signature: it .*; the cosign signature: the record says it is attached in the cosign format but stores no signed bundle/,
+    );
+  });
+
+  test("a tag refusal met beside a record's refusal in one resumed signing is logged, not lost", async () => {
+    const image = await signed();
+    const { h, imageRef, push, ref, repository } = image;
+    await deleteFormat(image, 'cosign');
+    await deleteFormat(image, 'bundle');
+    // Someone's image where the cosign signature goes: that format is refused for its tag.
+    await reg.pushImage(repository, signatureTag(ref.digest), `${repository}-squatter`);
+    const formats = h.store.records.get(imageRef)!.formats;
+    formats.cosign!.attached = false;
+    formats.bundle!.attached = false;
+    const signature = storedBundle(h, imageRef, 'bundle').dsseEnvelope!.signatures[0]!;
+    signature.sig = flipLastBit(signature.sig);
+    const before = h.logger.entries.length;
+
+    await push();
+
+    assertRefusedAlert(h, imageRef, ['bundle'], /the bundle signature: it /);
+    const warned = h.logger.entries
+      .slice(before)
+      .find((e) => e.message === 'a format was also refused for what its tag holds');
+    assert.ok(warned, 'the tag refusal is told');
+    assert.equal(warned?.severity, 'WARNING');
+  });
+
+  test('a stored signed entry timestamp without its base64 padding (which cosign does not read) is refused', async () => {
+    let image = await signed();
+    const set = () =>
+      storedBundle(image.h, image.imageRef, 'cosign').verificationMaterial.tlogEntries[0]!.inclusionPromise;
+    for (let tries = 0; !set().signedEntryTimestamp.endsWith('='); tries++) {
+      assert.ok(tries < 10, 'a timestamp whose base64 is padded');
+      image = await signed();
+    }
+    await deleteFormat(image, 'cosign');
+    set().signedEntryTimestamp = set().signedEntryTimestamp.replace(/=+$/, '');
+
+    await image.push();
+
+    assertRefusedAlert(
+      image.h,
+      image.imageRef,
+      ['cosign'],
+      /signed entry timestamp is not standard padded base64/,
+    );
+  });
+
   test('a resumed signing attaches an honest stored signature, with no new signature or log entry', async () => {
     const image = await signed();
     const { h, imageRef, push, logged } = image;
@@ -425,6 +550,11 @@ describe('with no transparency log (log: none)', () => {
 
     assert.deepEqual(await readCosignSignatures(client, ref), [], 'nothing attached');
     assert.equal(h.signed.length, 1, 'nothing signed anew');
-    assertRefusedAlert(h, imageRef, ['cosign'], /the cosign signature: it /);
+    assertRefusedAlert(
+      h,
+      imageRef,
+      ['cosign'],
+      /the cosign signature: its stored signature does not verify under the rule's key/,
+    );
   });
 });
