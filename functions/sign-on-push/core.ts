@@ -31,6 +31,7 @@ import {
 } from '../config/sign-config.ts';
 import { isRetryable, PolicyViolationError, SigsentryError } from '../errors.ts';
 import type { GcrNotification } from '../events/gcr-message.ts';
+import { MAX_REASON_CHARS } from '../logging/bounded.ts';
 import { describeError, describeValue, errorMessage } from '../logging/describe.ts';
 import type { Logger } from '../logging/logger.ts';
 import { assertDigest, sha256Digest } from '../registry/digest.ts';
@@ -251,13 +252,14 @@ export class SignatureLostError extends SigsentryError {
   }
 
   /** Attempts run out on a record whose last attempt was refused so: still that incident. */
-  static stillRefused(record: SigningRecord): SignatureLostError {
-    const last = record.lastError ?? {};
-    const formats = Array.isArray(last['formats']) ? last['formats'].map((f) => describeValue(f)) : [];
+  static stillRefused(record: SigningRecord, formats: readonly string[]): SignatureLostError {
+    const id = `${SIGNING_RECORDS}/${recordId(record.image, record.keyVersion)}`;
+    // The last refusal is quoted bounded, and the remedy written after it, so it is never cut off.
+    const last = describeValue(record.lastError?.['message'], MAX_REASON_CHARS);
     return new SignatureLostError(
       record,
-      formats,
-      `${describeValue(last['message'])} (the record's attempts are spent: later pushes do not try it again)`,
+      [...formats],
+      `the signing record of ${record.image} gave no signature that can be attached in ${formats.join(', ')} on any of its ${record.attempts} attempts, the last refused so: ${last}. A push published later, or sigsentry sign --retry-failed, tries again (delete the record, ${id}, and run sigsentry sign ${record.image})`,
     );
   }
 
@@ -599,13 +601,23 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       return all.length > 0 ? SignatureLostError.storedRefused(record, all) : undefined;
     };
     if (missing.length === 0) throw failure();
+    // What a tag holds refuses its format only, as for a signing: the others still go back.
+    let foreign: ForeignTagContentError | undefined;
     try {
       await deps.lock.lock(imageRef, async (hold) => {
         const held = heldSubjectLock(imageRef, hold);
         for (const attachment of missing) {
           current = attachment.format;
           // The attach reads again under the lock: what another writer put back meanwhile is kept.
-          if (await attach(held, image, attachment, log)) {
+          let attached: boolean;
+          try {
+            attached = await attach(held, image, attachment, log);
+          } catch (err) {
+            if (!(err instanceof ForeignTagContentError)) throw err;
+            foreign ??= err;
+            continue;
+          }
+          if (attached) {
             reattached.push(attachment.format);
             log.notice(
               `signature re-attached: the ${attachment.format} signature of ${imageRef} was gone from the registry and is attached again from its signing record (no new signature, no new log entry)`,
@@ -630,9 +642,14 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       if (isRetryable(err) || err instanceof PolicyViolationError || current === undefined) throw err;
       throw SignatureLostError.notReattached(record, current, err);
     }
-    // Alerted (the lost-signature incident stays open): a format still cannot go back.
+    // Alerted (the lost-signature incident stays open): a format still cannot go back. A tag
+    // refusal beside it is told here and raised by the push after the record is mended.
     const failed = failure();
-    if (failed !== undefined) throw failed;
+    if (failed !== undefined) {
+      if (foreign) log.warn('a format was also refused for what its tag holds', { error: foreign });
+      throw failed;
+    }
+    if (foreign) throw foreign;
     // A signature an earlier delivery could not put back is attached now: that incident is over.
     if (reattached.length > 0) {
       await deps.alerts
@@ -688,8 +705,13 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
     if (claim.status === 'exhausted') {
       // Attempts spent on a record that gives nothing to attach stay that incident, which its
       // remedy closes (found by review: it became a gave-up incident that nothing resolved).
-      if (claim.record.lastError?.['code'] === 'SIGNATURE_LOST')
-        throw SignatureLostError.stillRefused(claim.record);
+      const refusedIn = storedRefusedFormats(claim.record);
+      const lacking = lackingFormats(claim.record, rule.formats);
+      // Only when what ran out is what the record refused: a refusal mended since (and a format
+      // added later, its attempts spent otherwise) is the gave-up incident it is.
+      if (lacking.length > 0 && lacking.every((f) => refusedIn.includes(f))) {
+        throw SignatureLostError.stillRefused(claim.record, lacking);
+      }
       throw new SigningExhaustedError(claim.record);
     }
 
@@ -967,6 +989,13 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
       }
     },
   };
+}
+
+/** The formats a record's last attempt was refused in for what the record stores (SIGNATURE_LOST). */
+function storedRefusedFormats(record: SigningRecord): string[] {
+  const last = record.lastError;
+  if (last?.['code'] !== 'SIGNATURE_LOST' || !Array.isArray(last['formats'])) return [];
+  return last['formats'].filter((f): f is string => typeof f === 'string');
 }
 
 /** The key of the incident of formats given up on for an image signed in others. */

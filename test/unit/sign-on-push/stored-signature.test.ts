@@ -17,7 +17,7 @@ import { toNotification } from '../../../functions/events/gcr-message.ts';
 import { createMemoryLogger } from '../../../functions/logging/logger.ts';
 import { RegistryClient } from '../../../functions/registry/client.ts';
 import { digestTag } from '../../../functions/registry/digest.ts';
-import { logTreeSize } from '../../helpers/counted-witness.ts';
+import { countedWitness, logTreeSize } from '../../helpers/counted-witness.ts';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.ts';
 import { startTestLog, type TestLog } from '../../helpers/rekor.ts';
 import { gcrEvent, signOnPushCore } from '../../helpers/sign-on-push-core.ts';
@@ -425,8 +425,11 @@ describe('a signature read out of a signing record is attached only if it verifi
 
     assert.ok(h.raised.length >= 12, `${h.raised.length} alerts`);
     assert.deepEqual([...new Set(h.raised.map((a) => a.key))], [key], 'one incident throughout');
-    // The 11th finds the attempts spent (a push published later then starts a fresh count).
-    assert.match(h.raised[10]?.summary ?? '', /attempts are spent/);
+    // The 11th finds the attempts spent (a push published later then starts a fresh count); its
+    // text quotes the last refusal bounded, the remedy after it whole.
+    const spent = h.raised[10]?.summary ?? '';
+    assert.match(spent, /gave no signature that can be attached in cosign on any of its 10 attempts/);
+    assert.ok(spent.endsWith(`and run sigsentry sign ${imageRef})`), spent);
     h.store.records.delete(imageRef);
     await h.core.sign(toNotification({ action: 'INSERT', digest: imageRef }), createMemoryLogger());
     assert.ok(h.resolved.includes(key), 'the remedy closes it');
@@ -511,6 +514,64 @@ describe('a signature read out of a signing record is attached only if it verifi
       ['cosign'],
       /signed entry timestamp is not standard padded base64/,
     );
+  });
+
+  test("a format added later whose attempts run out is the gave-up incident, not an old refusal's", async () => {
+    const image = await signed();
+    const { h, imageRef, push } = image;
+    await deleteFormat(image, 'bundle');
+    const record = h.store.records.get(imageRef)!;
+    // An old refusal of the cosign format, mended since; the bundle being added, its attempts spent.
+    record.lastError = { code: 'SIGNATURE_LOST', message: 'an old refusal', formats: ['cosign'] };
+    delete record.formats.bundle;
+    record.adding = ['bundle'];
+    record.attempts = 10;
+
+    await push();
+
+    assert.equal(h.raised.length, 1);
+    assert.equal(h.raised[0]?.key, `signing-failed:${imageRef}:bundle`);
+    assert.match(h.raised[0]?.summary ?? '', /gave up signing .* in the bundle format after 10 attempts/);
+  });
+
+  test("a tag refusal met while re-attaching beside a record's refusal is logged, not lost", async () => {
+    const image = await signed();
+    const { h, imageRef, push, ref, repository } = image;
+    await deleteFormat(image, 'cosign');
+    await deleteFormat(image, 'bundle');
+    await reg.pushImage(repository, signatureTag(ref.digest), `${repository}-squatter`);
+    const signature = storedBundle(h, imageRef, 'bundle').dsseEnvelope!.signatures[0]!;
+    signature.sig = flipLastBit(signature.sig);
+    const before = h.logger.entries.length;
+
+    await push();
+
+    assertRefusedAlert(h, imageRef, ['bundle'], /the bundle signature: it /);
+    const warned = h.logger.entries
+      .slice(before)
+      .find((e) => e.message === 'a format was also refused for what its tag holds');
+    assert.equal(warned?.severity, 'WARNING', 'the tag refusal is told');
+  });
+
+  test('a tag refusal while re-attaching does not keep a later format from going back', async () => {
+    // cosign first in the rule, so its refusal comes before the bundle.
+    const pushed = await reg.pushImage('team/order', 'v1', 'order');
+    const ref = { host: reg.host, repository: 'team/order', digest: pushed.digest };
+    const imageRef = `${reg.host}/team/order@${pushed.digest}`;
+    const { witness, signingLog } = countedWitness(reg.host, log.rekor);
+    const h = signOnPushCore(client, reg.host, { formats: ['cosign', 'bundle'], witness, signingLog });
+    const push = (id: string) => h.entry(gcrEvent({ action: 'INSERT', digest: imageRef }, id, new Date()));
+    await push('m1');
+    await deleteFormat({ repository: ref.repository, ref }, 'cosign');
+    await deleteFormat({ repository: ref.repository, ref }, 'bundle');
+    await reg.pushImage(ref.repository, signatureTag(ref.digest), 'order-squatter');
+
+    await push('m2');
+
+    const referrers = (await listBundleReferrers(client, ref)).descriptors;
+    assert.equal(referrers.length, 1, 'the bundle went back');
+    assert.equal(h.raised.length, 1);
+    assert.equal(h.raised[0]?.kind, 'signing-refused', 'the cosign format refused for its tag');
   });
 
   test('a resumed signing attaches an honest stored signature, with no new signature or log entry', async () => {
