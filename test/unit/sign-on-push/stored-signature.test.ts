@@ -516,6 +516,38 @@ describe('a signature read out of a signing record is attached only if it verifi
     );
   });
 
+  test('a record attached in no format, refused until its attempts are spent, stays the lost-signature incident', async () => {
+    const image = await signed();
+    const { h, imageRef, push } = image;
+    await deleteFormat(image, 'cosign');
+    await deleteFormat(image, 'bundle');
+    // As a signing whose attaches never happened, one attempt left, both stored signatures altered.
+    const record = h.store.records.get(imageRef)!;
+    record.state = 'claimed';
+    record.lease = null;
+    record.attempts = 9;
+    for (const format of ['cosign', 'bundle'] as const) record.formats[format]!.attached = false;
+    const cosign = storedBundle(h, imageRef, 'cosign');
+    cosign.messageSignature!.signature = flipLastBit(cosign.messageSignature!.signature);
+    const bundle = storedBundle(h, imageRef, 'bundle').dsseEnvelope!.signatures[0]!;
+    bundle.sig = flipLastBit(bundle.sig);
+
+    await push(); // the 10th attempt, refused
+    await push(); // no attempt left
+
+    const key = `signing-failed:${imageRef}:signature-lost`;
+    assert.deepEqual(
+      h.raised.map((a) => a.key),
+      [key, key],
+      'one incident',
+    );
+    const spent = h.raised[1]?.summary ?? '';
+    assert.match(spent, /gave no signature that can be attached in bundle, cosign on any of its 10 attempts/);
+    assert.ok(spent.endsWith(`and run sigsentry sign ${imageRef})`), spent);
+    assert.deepEqual(h.raised[1]?.evidence['formats'], ['bundle', 'cosign']);
+    assert.deepEqual(await attachedIn(image.verify), [], 'nothing attached');
+  });
+
   test("a format added later whose attempts run out is the gave-up incident, not an old refusal's", async () => {
     const image = await signed();
     const { h, imageRef, push } = image;
