@@ -54,6 +54,7 @@ import {
   type SigningRecord,
   type SigningStore,
 } from '../state/signing-records.ts';
+import { signatureVerifiesUnder } from '../verify/check.ts';
 import { expectedKeyFromPem } from '../verify/policy.ts';
 import type { LogKey } from '../verify/trust.ts';
 import {
@@ -229,7 +230,7 @@ export class SignatureLostError extends SigsentryError {
         keyVersion: record.keyVersion,
         digest: record.digest,
         formats,
-        record: `${SIGNING_RECORDS}/${recordId(record.image, record.keyVersion)}`,
+        record: recordPath(record),
         ...(cause instanceof SigsentryError ? { lastError: cause.code } : {}),
       },
     });
@@ -242,7 +243,7 @@ export class SignatureLostError extends SigsentryError {
    * them: only a new signing mends it.
    */
   static storedRefused(record: SigningRecord, refusals: readonly StoredRefusal[]): SignatureLostError {
-    const id = `${SIGNING_RECORDS}/${recordId(record.image, record.keyVersion)}`;
+    const id = recordPath(record);
     const each = refusals.map(({ format, why }) => `the ${format} signature: ${why}`).join('; ');
     return new SignatureLostError(
       record,
@@ -253,7 +254,7 @@ export class SignatureLostError extends SigsentryError {
 
   /** Attempts run out on a record whose last attempt was refused so: still that incident. */
   static stillRefused(record: SigningRecord, formats: readonly string[]): SignatureLostError {
-    const id = `${SIGNING_RECORDS}/${recordId(record.image, record.keyVersion)}`;
+    const id = recordPath(record);
     // The last refusal is quoted bounded, and the remedy written after it, so it is never cut off.
     const last = describeValue(record.lastError?.['message'], MAX_REASON_CHARS);
     return new SignatureLostError(
@@ -991,6 +992,11 @@ export function createSignOnPush(untimed: SignOnPushDeps): NotificationHandler &
   };
 }
 
+/** The record's document path, as an alert names it for an operator to delete. */
+function recordPath(record: SigningRecord): string {
+  return `${SIGNING_RECORDS}/${recordId(record.image, record.keyVersion)}`;
+}
+
 /** The formats a record's last attempt was refused in for what the record stores (SIGNATURE_LOST). */
 function storedRefusedFormats(record: SigningRecord): string[] {
   const last = record.lastError;
@@ -1141,21 +1147,13 @@ function storedProgressRefusal(
     if (problem !== undefined) return `its stored payload ${problem}`;
   }
   if (progress.signature && progress.signedBytes && !progress.bundle) {
-    const key = trust.policy.keys[0]?.publicKey;
-    let verifies = false;
-    try {
-      verifies =
-        key !== undefined &&
-        crypto.verify(
-          null,
-          Buffer.from(progress.signedBytes, 'base64'),
-          key,
-          Buffer.from(progress.signature, 'base64'),
-        );
-    } catch {
-      // A signature that cannot be read verifies nothing.
-    }
-    if (!verifies) return "its stored signature does not verify under the rule's key";
+    const key = trust.policy.keys[0];
+    const verifies = signatureVerifiesUnder(
+      Buffer.from(progress.signedBytes, 'base64'),
+      Buffer.from(progress.signature, 'base64'),
+    );
+    if (key === undefined || !verifies(key))
+      return "its stored signature does not verify under the rule's key";
   }
   return undefined;
 }

@@ -56,6 +56,14 @@ const flipLastBit = (base64: string) => {
   return bytes.toString('base64');
 };
 
+/** The signature the record stores for `format` altered by one bit: one the key did not make. */
+function alterStoredSignature(h: Core, imageRef: string, format: 'cosign' | 'bundle'): void {
+  const stored = storedBundle(h, imageRef, format);
+  if (format === 'cosign')
+    stored.messageSignature!.signature = flipLastBit(stored.messageSignature!.signature);
+  else stored.dsseEnvelope!.signatures[0]!.sig = flipLastBit(stored.dsseEnvelope!.signatures[0]!.sig);
+}
+
 const P256_ORDER = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
 
 /** An ECDSA P-256 signature (DER) as (r, n − s): another signature that verifies over the same message. */
@@ -195,8 +203,7 @@ describe('a signature read out of a signing record is attached only if it verifi
     const image = await signed();
     const { h, imageRef, push } = image;
     await deleteFormat(image, 'cosign');
-    const stored = storedBundle(h, imageRef, 'cosign');
-    stored.messageSignature!.signature = flipLastBit(stored.messageSignature!.signature);
+    alterStoredSignature(h, imageRef, 'cosign');
     await push();
     const key = h.raised[0]?.key;
     assert.equal(key, `signing-failed:${imageRef}:signature-lost`);
@@ -259,8 +266,7 @@ describe('a signature read out of a signing record is attached only if it verifi
     await deleteFormat(image, 'cosign');
     await deleteFormat(image, 'bundle');
     assert.deepEqual(await attachedIn(image.verify), []);
-    const stored = storedBundle(h, imageRef, 'cosign');
-    stored.messageSignature!.signature = flipLastBit(stored.messageSignature!.signature);
+    alterStoredSignature(h, imageRef, 'cosign');
 
     await push();
 
@@ -283,10 +289,8 @@ describe('a signature read out of a signing record is attached only if it verifi
     const record = h.store.records.get(imageRef)!;
     record.formats.cosign!.attached = false;
     record.formats.bundle!.attached = false;
-    const cosign = storedBundle(h, imageRef, 'cosign');
-    cosign.messageSignature!.signature = flipLastBit(cosign.messageSignature!.signature);
-    const bundle = storedBundle(h, imageRef, 'bundle').dsseEnvelope!.signatures[0]!;
-    bundle.sig = flipLastBit(bundle.sig);
+    alterStoredSignature(h, imageRef, 'cosign');
+    alterStoredSignature(h, imageRef, 'bundle');
     const writes = () => counted.calls.filter((c) => WRITES.includes(c)).length;
     const before = writes();
 
@@ -311,8 +315,7 @@ describe('a signature read out of a signing record is attached only if it verifi
     const { h, imageRef, push } = image;
     await deleteFormat(image, 'cosign');
     h.store.records.get(imageRef)!.formats.cosign!.attached = false;
-    const stored = storedBundle(h, imageRef, 'cosign');
-    stored.messageSignature!.signature = flipLastBit(stored.messageSignature!.signature);
+    alterStoredSignature(h, imageRef, 'cosign');
 
     await push();
 
@@ -371,8 +374,7 @@ describe('a signature read out of a signing record is attached only if it verifi
     const image = await signed();
     const { h, imageRef, push } = image;
     await deleteFormat(image, 'cosign');
-    const stored = storedBundle(h, imageRef, 'cosign');
-    stored.messageSignature!.signature = flipLastBit(stored.messageSignature!.signature);
+    alterStoredSignature(h, imageRef, 'cosign');
     await push();
     const key = `signing-failed:${imageRef}:signature-lost`;
     assert.equal(h.raised[0]?.key, key);
@@ -416,8 +418,7 @@ describe('a signature read out of a signing record is attached only if it verifi
     const { h, imageRef, push } = image;
     await deleteFormat(image, 'cosign');
     h.store.records.get(imageRef)!.formats.cosign!.attached = false;
-    const stored = storedBundle(h, imageRef, 'cosign');
-    stored.messageSignature!.signature = flipLastBit(stored.messageSignature!.signature);
+    alterStoredSignature(h, imageRef, 'cosign');
     const key = `signing-failed:${imageRef}:signature-lost`;
 
     // Every push of the digest (a re-tag, a redelivery) counts an attempt, past the rule's 10.
@@ -458,8 +459,7 @@ describe('a signature read out of a signing record is attached only if it verifi
     await deleteFormat(image, 'cosign');
     await deleteFormat(image, 'bundle');
     delete h.store.records.get(imageRef)!.formats.cosign!.bundle;
-    const signature = storedBundle(h, imageRef, 'bundle').dsseEnvelope!.signatures[0]!;
-    signature.sig = flipLastBit(signature.sig);
+    alterStoredSignature(h, imageRef, 'bundle');
 
     await push();
 
@@ -471,29 +471,33 @@ describe('a signature read out of a signing record is attached only if it verifi
     );
   });
 
-  test("a tag refusal met beside a record's refusal in one resumed signing is logged, not lost", async () => {
-    const image = await signed();
-    const { h, imageRef, push, ref, repository } = image;
-    await deleteFormat(image, 'cosign');
-    await deleteFormat(image, 'bundle');
-    // Someone's image where the cosign signature goes: that format is refused for its tag.
-    await reg.pushImage(repository, signatureTag(ref.digest), `${repository}-squatter`);
-    const formats = h.store.records.get(imageRef)!.formats;
-    formats.cosign!.attached = false;
-    formats.bundle!.attached = false;
-    const signature = storedBundle(h, imageRef, 'bundle').dsseEnvelope!.signatures[0]!;
-    signature.sig = flipLastBit(signature.sig);
-    const before = h.logger.entries.length;
+  // The same on both paths: a resumed signing (the record says not attached) and a re-attach.
+  for (const path of ['in one resumed signing', 'while re-attaching'] as const) {
+    test(`a tag refusal met beside a record's refusal ${path} is logged, not lost`, async () => {
+      const image = await signed();
+      const { h, imageRef, push, ref, repository } = image;
+      await deleteFormat(image, 'cosign');
+      await deleteFormat(image, 'bundle');
+      // Someone's image where the cosign signature goes: that format is refused for its tag.
+      await reg.pushImage(repository, signatureTag(ref.digest), `${repository}-squatter`);
+      if (path === 'in one resumed signing') {
+        const formats = h.store.records.get(imageRef)!.formats;
+        formats.cosign!.attached = false;
+        formats.bundle!.attached = false;
+      }
+      alterStoredSignature(h, imageRef, 'bundle');
+      const before = h.logger.entries.length;
 
-    await push();
+      await push();
 
-    assertRefusedAlert(h, imageRef, ['bundle'], /the bundle signature: it /);
-    const warned = h.logger.entries
-      .slice(before)
-      .find((e) => e.message === 'a format was also refused for what its tag holds');
-    assert.ok(warned, 'the tag refusal is told');
-    assert.equal(warned?.severity, 'WARNING');
-  });
+      assertRefusedAlert(h, imageRef, ['bundle'], /the bundle signature: it /);
+      const warned = h.logger.entries
+        .slice(before)
+        .find((e) => e.message === 'a format was also refused for what its tag holds');
+      assert.ok(warned, 'the tag refusal is told');
+      assert.equal(warned?.severity, 'WARNING');
+    });
+  }
 
   test('a stored signed entry timestamp without its base64 padding (which cosign does not read) is refused', async () => {
     let image = await signed();
@@ -527,10 +531,8 @@ describe('a signature read out of a signing record is attached only if it verifi
     record.lease = null;
     record.attempts = 9;
     for (const format of ['cosign', 'bundle'] as const) record.formats[format]!.attached = false;
-    const cosign = storedBundle(h, imageRef, 'cosign');
-    cosign.messageSignature!.signature = flipLastBit(cosign.messageSignature!.signature);
-    const bundle = storedBundle(h, imageRef, 'bundle').dsseEnvelope!.signatures[0]!;
-    bundle.sig = flipLastBit(bundle.sig);
+    alterStoredSignature(h, imageRef, 'cosign');
+    alterStoredSignature(h, imageRef, 'bundle');
 
     await push(); // the 10th attempt, refused
     await push(); // no attempt left
@@ -564,25 +566,6 @@ describe('a signature read out of a signing record is attached only if it verifi
     assert.equal(h.raised.length, 1);
     assert.equal(h.raised[0]?.key, `signing-failed:${imageRef}:bundle`);
     assert.match(h.raised[0]?.summary ?? '', /gave up signing .* in the bundle format after 10 attempts/);
-  });
-
-  test("a tag refusal met while re-attaching beside a record's refusal is logged, not lost", async () => {
-    const image = await signed();
-    const { h, imageRef, push, ref, repository } = image;
-    await deleteFormat(image, 'cosign');
-    await deleteFormat(image, 'bundle');
-    await reg.pushImage(repository, signatureTag(ref.digest), `${repository}-squatter`);
-    const signature = storedBundle(h, imageRef, 'bundle').dsseEnvelope!.signatures[0]!;
-    signature.sig = flipLastBit(signature.sig);
-    const before = h.logger.entries.length;
-
-    await push();
-
-    assertRefusedAlert(h, imageRef, ['bundle'], /the bundle signature: it /);
-    const warned = h.logger.entries
-      .slice(before)
-      .find((e) => e.message === 'a format was also refused for what its tag holds');
-    assert.equal(warned?.severity, 'WARNING', 'the tag refusal is told');
   });
 
   test('a tag refusal while re-attaching does not keep a later format from going back', async () => {
