@@ -16,6 +16,8 @@
  * - entries parsed and matched per second on one core (CPU time) for the v1 and v2 mixes, against a
  *   naive matcher that parses every certificate (crypto.X509Certificate), and the ratio;
  * - the monitor's CPU per scanned entry in the full scans (client checks included);
+ * - the v1 floor: the least CPU per entry a client of Rekor v1's API spends over the same range,
+ *   step by step, each step its own instance (scan-floor-instance.ts), beside the monitor's;
  * - v1 catch-up of a backlog of `--backlog` entries (default 1,000,000), measured on a `--scan`
  *   window (default 100,000) at the end of that log, by one instance and as two fan-out shards at
  *   once, and extrapolated when the window is smaller;
@@ -37,7 +39,11 @@ import { createMemoryLogger } from '../../functions/logging/logger.ts';
 import { DEFAULT_LIMITS, type MonitorRunResult, runMonitor } from '../../functions/monitor-log/core.ts';
 import { extractVerifiers } from '../../functions/monitor-log/entry-verifiers.ts';
 import { logSourceFor } from '../../functions/monitor-log/from-env.ts';
-import { type ResolvedIdentity, resolveIdentities } from '../../functions/monitor-log/identities.ts';
+import {
+  type OwnedIdentity,
+  type ResolvedIdentity,
+  resolveIdentities,
+} from '../../functions/monitor-log/identities.ts';
 import { IdentityMatcher } from '../../functions/monitor-log/matcher.ts';
 import { StaticSigningRecordLookup } from '../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../functions/monitor-log/state.ts';
@@ -45,6 +51,7 @@ import { canonicalJson } from '../../functions/tlog/entries/canonical.ts';
 import { entryBundlePath, TILE_WIDTH } from '../../functions/tlog/tiles/path.ts';
 import { type InstanceRun, runAsInstance } from './instance.ts';
 import { onInterrupt } from './interrupt.ts';
+import type { FloorFigures, FloorJob } from './scan-floor-instance.ts';
 
 /**
  * This process's peak RSS (VmHWM). Not resourceUsage().maxRSS: on Linux a spawned child inherits
@@ -287,21 +294,22 @@ const cpuMs = (since: NodeJS.CpuUsage): number => {
   return (d.user + d.system) / 1000;
 };
 
-async function identitiesFor(): Promise<ResolvedIdentity[]> {
-  // Typical owned identities: the KMS key (matched by SPKI fingerprint, as a publicKey here), a
-  // release engineer's keyless identity, and the organisation's GitHub Actions source repository.
-  return resolveIdentities(
-    [
-      { type: 'publicKey', pem: pemOf(owned.publicKey), name: 'signing key' },
-      { type: 'certificate', san: 'release@example.com', issuer: 'https://accounts.google.com' },
-      {
-        type: 'certificate',
-        issuer: 'https://token.actions.githubusercontent.com',
-        extensions: { '1.3.6.1.4.1.57264.1.12': 'https://github.com/example-org/app' },
-      },
-    ],
-    () => Promise.reject(new Error('no KMS in the bench')),
-  );
+/**
+ * Typical owned identities: the KMS key (matched by SPKI fingerprint, as a publicKey here), a
+ * release engineer's keyless identity, and the organisation's GitHub Actions source repository.
+ */
+const OWNED_IDENTITIES: OwnedIdentity[] = [
+  { type: 'publicKey', pem: pemOf(owned.publicKey), name: 'signing key' },
+  { type: 'certificate', san: 'release@example.com', issuer: 'https://accounts.google.com' },
+  {
+    type: 'certificate',
+    issuer: 'https://token.actions.githubusercontent.com',
+    extensions: { '1.3.6.1.4.1.57264.1.12': 'https://github.com/example-org/app' },
+  },
+];
+
+function identitiesFor(): Promise<ResolvedIdentity[]> {
+  return resolveIdentities(OWNED_IDENTITIES, () => Promise.reject(new Error('no KMS in the bench')));
 }
 
 /** sigsentry's hot path: byte-level extraction, fingerprints, literal prefilter. */
@@ -469,6 +477,33 @@ async function scan(job: ScanJob): Promise<ScanFigures & { memory: InstanceRun['
   return { ...(JSON.parse(run.stdout) as ScanFigures), memory: run.memory };
 }
 
+/**
+ * The least CPU a v1 scan can spend per entry (scan-floor-instance.ts), each level its own instance
+ * over the range the monitor scanned, beside the monitor's own figure of the same run.
+ */
+async function scanFloor(range: Omit<FloorJob, 'level' | 'identities'>, monitorCpuMsPerEntry: number) {
+  const levels: FloorFigures[] = [];
+  for (const level of [0, 1, 2, 3, 4] as const) {
+    const job: FloorJob = { ...range, level, identities: OWNED_IDENTITIES };
+    const run = await runAsInstance('monitorLog', join(import.meta.dirname, 'scan-floor-instance.ts'), [
+      '--floor-job',
+      JSON.stringify(job),
+    ]);
+    levels.push(JSON.parse(run.stdout) as FloorFigures);
+  }
+  const floor = levels[3]!.cpuMsPerEntry;
+  return {
+    note: 'CPU per entry of a bare client (node:http, no checks) as a monitorLog instance, over the range the monitor scanned: 0 the HTTP exchange, 1 + JSON.parse, 2 + body and proof decoded and the leaf hashed, 3 + sigsentry parse + match (the floor); 4 sigsentry client (RekorV1Client.scanEntries, every check) + parse + match, without the scan',
+    levels: levels.map(({ level, cpuMsPerEntry, systemCpuMsPerEntry }) => ({
+      level,
+      cpuMsPerEntry,
+      systemCpuMsPerEntry,
+    })),
+    floorEntriesPerSecondPerCore: Math.round(1000 / floor),
+    monitorOverFloor: Number((monitorCpuMsPerEntry / floor).toFixed(2)),
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -621,6 +656,16 @@ async function main(): Promise<void> {
           instancesForUnderAMinute: Math.ceil(BACKLOG / ss.entriesPerSecond / 60),
         };
         rss.push(rm.monitorPeakRssMiB, ss.monitorPeakRssMiB, ...shards.map((f) => f.monitorPeakRssMiB));
+        summary.v1ScanFloor = await scanFloor(
+          {
+            url: emulator.url,
+            publicKey: emulator.publicKeyPem,
+            from: BACKLOG - SCAN,
+            to: BACKLOG,
+            concurrency: FUNCTION_REQUEST_CONCURRENCY,
+          },
+          ss.monitorCpuMsPerEntry,
+        );
       }
 
       if (v2Entries > 0) {
