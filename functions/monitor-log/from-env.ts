@@ -75,17 +75,19 @@ export function logSourceFor(
       bundlesPerBatch: Math.min(Math.ceil(concurrency / Math.max(1, readAhead)), fitting),
     });
   }
-  const client = new RekorV1Client({
-    baseUrl: settings.url,
-    logKey: settings.publicKey,
-    concurrency,
-    retries: 4,
-  });
   return new RekorV1Source({
-    client,
+    client: rekorV1ClientFor(settings, concurrency),
     url: settings.url,
     ...(settings.indexOffset !== undefined ? { indexOffset: settings.indexOffset } : {}),
   });
+}
+
+/** The Rekor v1 client a monitored v1 log reads through, `concurrency` requests in flight. */
+export function rekorV1ClientFor(
+  settings: Pick<MonitoredLogSettings, 'url' | 'publicKey'>,
+  concurrency: number,
+): RekorV1Client {
+  return new RekorV1Client({ baseUrl: settings.url, logKey: settings.publicKey, concurrency, retries: 4 });
 }
 
 export interface MonitorClients extends AlertClients {

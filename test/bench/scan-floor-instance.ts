@@ -10,7 +10,7 @@
  *    decoded from hex;
  * 3. its verifiers read and matched against the owned identities, with sigsentry's own extraction
  *    and matcher (the parse + match figure), which read the body's JSON: the floor.
- * And, past the floor, 4: level 3's matching over sigsentry's own client (RekorV1Client.scanEntries:
+ * And, past the floor, 4: level 3's matching over the monitor's own client (RekorV1Client.scanEntries:
  * logFetch, the read limits, every check of each entry) with nothing of the monitor's scan around
  * it, so that the monitor's figure splits into client and scan.
  */
@@ -19,7 +19,6 @@ import http from 'node:http';
 import { extractVerifiers } from '../../functions/monitor-log/entry-verifiers.ts';
 import { type OwnedIdentity, resolveIdentities } from '../../functions/monitor-log/identities.ts';
 import { IdentityMatcher } from '../../functions/monitor-log/matcher.ts';
-import { RekorV1Client } from '../../functions/tlog/client/rekor-v1.ts';
 
 export interface FloorJob {
   url: string;
@@ -110,20 +109,22 @@ const worker = async (): Promise<void> => {
   }
 };
 
-/** Level 4: sigsentry's client reads and checks the range, each body matched as level 3 does. */
-async function clientScan(): Promise<void> {
-  const client = new RekorV1Client({
-    baseUrl: job.url,
-    logKey: job.publicKey,
-    concurrency: job.concurrency,
-    retries: 4,
-  });
-  await client.scanEntries(job.from, job.to, (_entry, body) => match(body));
-}
+/**
+ * Level 4: the monitor's client reads and checks the range, each body matched as level 3 does. Its
+ * module is loaded for this level alone, before the measurement: the floor's processes hold none
+ * of from-env's client libraries.
+ */
+const monitorClient =
+  job.level === 4
+    ? (await import('../../functions/monitor-log/from-env.ts')).rekorV1ClientFor(
+        { url: job.url, publicKey: job.publicKey },
+        job.concurrency,
+      )
+    : undefined;
 
 const cpu = process.cpuUsage();
 const t = performance.now();
-if (job.level === 4) await clientScan();
+if (monitorClient !== undefined) await monitorClient.scanEntries(job.from, job.to, (_e, body) => match(body));
 else await Promise.all(Array.from({ length: job.concurrency }, worker));
 const used = process.cpuUsage(cpu);
 agent.destroy();
