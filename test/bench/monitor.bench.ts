@@ -16,8 +16,8 @@
  * - entries parsed and matched per second on one core (CPU time) for the v1 and v2 mixes, against a
  *   naive matcher that parses every certificate (crypto.X509Certificate), and the ratio;
  * - the monitor's CPU per scanned entry in the full scans (client checks included);
- * - the v1 floor: the least CPU per entry a client of Rekor v1's API spends over the same range,
- *   step by step, each step its own instance (scan-floor-instance.ts), beside the monitor's;
+ * - the v1 and v2 floors: the least CPU per entry a client of the log's API spends over the same
+ *   range, step by step, each step its own instance (scan-floor-instance.ts), beside the monitor's;
  * - v1 catch-up of a backlog of `--backlog` entries (default 1,000,000), measured on a `--scan`
  *   window (default 100,000) at the end of that log, by one instance and as two fan-out shards at
  *   once, and extrapolated when the window is smaller;
@@ -478,7 +478,7 @@ async function scan(job: ScanJob): Promise<ScanFigures & { memory: InstanceRun['
 }
 
 /**
- * The least CPU a v1 scan can spend per entry (scan-floor-instance.ts), each level its own instance
+ * The least CPU a scan can spend per entry (scan-floor-instance.ts), each level its own instance
  * over the range the monitor scanned, beside the monitor's own figure of the same run.
  */
 async function scanFloor(range: Omit<FloorJob, 'level' | 'identities'>, monitorCpuMsPerEntry: number) {
@@ -493,7 +493,11 @@ async function scanFloor(range: Omit<FloorJob, 'level' | 'identities'>, monitorC
   }
   const floor = levels[3]!.cpuMsPerEntry;
   return {
-    note: 'CPU per entry of a bare client (node:http, no checks) as a monitorLog instance, over the range the monitor scanned: 0 the HTTP exchange, 1 + JSON.parse, 2 + body and proof decoded and the leaf hashed, 3 + sigsentry parse + match (the floor); 4 sigsentry client (RekorV1Client.scanEntries, every check) + parse + match, without the scan',
+    note:
+      range.kind === 'rekor-v1'
+        ? 'CPU per entry of a bare client (node:http, no checks) as a monitorLog instance, over the range the monitor scanned: 0 the HTTP exchange, 1 + JSON.parse, 2 + body and proof decoded and the leaf hashed, 3 + sigsentry parse + match (the floor); 4 sigsentry client (RekorV1Client.scanEntries, every check) + parse + match, without the scan'
+        : 'CPU per entry of a bare client (node:http, no checks) as a monitorLog instance, over the whole bundles the monitor scanned: 0 the gzipped bundle, 1 + gunzip, 2 + entries split, leaf-hashed and hashed up to the bundle root, 3 + sigsentry parse + match (the floor); 4 sigsentry client (TiledLogSource over RekorV2Client.getEntries, every check) + parse + match, without the scan',
+    entries: levels[0]!.entries,
     levels: levels.map(({ level, cpuMsPerEntry, systemCpuMsPerEntry }) => ({
       level,
       cpuMsPerEntry,
@@ -658,6 +662,7 @@ async function main(): Promise<void> {
         rss.push(rm.monitorPeakRssMiB, ss.monitorPeakRssMiB, ...shards.map((f) => f.monitorPeakRssMiB));
         summary.v1ScanFloor = await scanFloor(
           {
+            kind: 'rekor-v1',
             url: emulator.url,
             publicKey: emulator.publicKeyPem,
             from: BACKLOG - SCAN,
@@ -692,6 +697,18 @@ async function main(): Promise<void> {
           target: '< 60 s',
         };
         rss.push(s2.monitorPeakRssMiB, ...shards.map((f) => f.monitorPeakRssMiB));
+        summary.v2ScanFloor = await scanFloor(
+          {
+            kind: 'rekor-v2',
+            url: emulator.url,
+            publicKey: emulator.v2PublicKeyPem,
+            origin: emulator.v2Origin,
+            from: 0,
+            to: V2 - (V2 % TILE_WIDTH), // whole bundles
+            concurrency: FUNCTION_REQUEST_CONCURRENCY,
+          },
+          s2.monitorCpuMsPerEntry,
+        );
       }
       monitorRss = Math.max(...rss);
     } finally {
