@@ -2,7 +2,9 @@
  * The least CPU a log scan can spend per entry, run by monitor.bench.ts as a monitorLog instance
  * against the same log as the monitor's scan, in the same run. No sigsentry client, no checks that
  * can fail, no scan bookkeeping: what any monitor that proves each entry's inclusion and reads its
- * verifiers must do, with Node's cheapest HTTP client. Each level adds one step.
+ * verifiers must do, with Node's cheapest HTTP client, and hashes made as sigsentry's merkle/hash.ts
+ * makes them (the cheapest way found with node:crypto: one-shot, the digest as a string copied into
+ * place, no ArrayBuffer per digest). Each level adds one step.
  *
  * Rekor v1 (`kind: 'rekor-v1'`):
  * 0. each retrieve answer (10 entries, Rekor's limit) read with bare node:http, as many requests in
@@ -28,12 +30,12 @@
  *    RekorV2Client.getEntries, every check), in the monitor's batches and read-ahead, nothing of
  *    the scan around it.
  */
-import { hash } from 'node:crypto';
 import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { extractVerifiers } from '../../functions/monitor-log/entry-verifiers.ts';
 import { type OwnedIdentity, resolveIdentities } from '../../functions/monitor-log/identities.ts';
 import { IdentityMatcher } from '../../functions/monitor-log/matcher.ts';
+import { HASH_SIZE, hashChildrenInto, hashLeaf, hashLeafInto } from '../../functions/tlog/merkle/hash.ts';
 import { entryBundlePath, TILE_WIDTH } from '../../functions/tlog/tiles/path.ts';
 
 export interface FloorJob {
@@ -106,7 +108,7 @@ const retrieve = new URL('/api/v1/log/entries/retrieve', job.url);
 
 function readRetrieved(entry: RetrievedEntry): void {
   const body = Buffer.from(entry.body, 'base64');
-  const leaf = hash('sha256', Buffer.concat([Buffer.of(0), body]), 'buffer');
+  const leaf = hashLeaf(body);
   const proof = Buffer.from(entry.verification.inclusionProof.hashes.join(''), 'hex');
   sink += leaf[0]! + proof.length;
   if (job.level >= 3) match(body);
@@ -140,31 +142,27 @@ const v1Worker = async (): Promise<void> => {
 };
 
 // ---- Rekor v2 (tile log) -------------------------------------------------------------------
-const leafInput = Buffer.alloc(1 + 0xffff);
-const nodeInput = Buffer.alloc(65);
-nodeInput[0] = 1;
-
-/** The RFC 6962 root of a bundle's 256 leaves, its leaf hashes written into `level` in place. */
+/** The RFC 6962 root of a bundle's 256 leaves, its leaf hashes in `level`, which it overwrites. */
 function subtreeRoot(level: Buffer): Buffer {
-  for (let width = level.length / 32; width > 1; width /= 2) {
+  for (let width = level.length / HASH_SIZE; width > 1; width /= 2) {
     for (let k = 0; k < width / 2; k++) {
-      level.copy(nodeInput, 1, 64 * k, 64 * k + 64);
-      hash('sha256', nodeInput, 'buffer').copy(level, 32 * k);
+      const left = level.subarray(2 * k * HASH_SIZE, (2 * k + 1) * HASH_SIZE);
+      const right = level.subarray((2 * k + 1) * HASH_SIZE, (2 * k + 2) * HASH_SIZE);
+      hashChildrenInto(left, right, level, k * HASH_SIZE);
     }
   }
-  return level.subarray(0, 32);
+  return level.subarray(0, HASH_SIZE);
 }
 
 function readBundle(inflated: Buffer): void {
-  const leaves = Buffer.allocUnsafe(TILE_WIDTH * 32);
+  const leaves = Buffer.allocUnsafe(TILE_WIDTH * HASH_SIZE);
   let pos = 0;
   let k = 0;
   while (pos < inflated.length) {
     const length = inflated.readUInt16BE(pos);
     const body = inflated.subarray(pos + 2, pos + 2 + length);
     pos += 2 + length;
-    body.copy(leafInput, 1);
-    hash('sha256', leafInput.subarray(0, 1 + length), 'buffer').copy(leaves, 32 * k++);
+    hashLeafInto(body, leaves, HASH_SIZE * k++);
     if (job.level >= 3) match(body);
   }
   if (k !== TILE_WIDTH) throw new Error(`a bundle of ${k} entries`);
