@@ -405,7 +405,21 @@ export class RekorV2Client {
    * bundles in flight. Each bundle's leaf hashes must reproduce the checkpoint's root with the
    * upper tiles; when they do not, the log's level-0 tile is read to name the entry at fault.
    */
-  async getEntries(start: number, end: number, checkpoint: VerifiedCheckpoint): Promise<TiledEntry[]> {
+  getEntries(start: number, end: number, checkpoint: VerifiedCheckpoint): Promise<TiledEntry[]> {
+    return this.scanEntries(start, end, checkpoint, (e) => e);
+  }
+
+  /**
+   * getEntries for a scan: each entry handed to `keep` as soon as its bundle is proven, and what
+   * `keep` returns kept in its stead, in order, so that a scan's batch holds its findings rather
+   * than thousands of entries (and their views) while the rest of it is read.
+   */
+  async scanEntries<T>(
+    start: number,
+    end: number,
+    checkpoint: VerifiedCheckpoint,
+    keep: (entry: TiledEntry) => T,
+  ): Promise<T[]> {
     if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && 0 <= start && start <= end)) {
       throw new RangeError(`bad entry range [${start}, ${end})`);
     }
@@ -413,13 +427,16 @@ export class RekorV2Client {
     if (start === end) return [];
     const first = Math.floor(start / TILE_WIDTH);
     const last = Math.floor((end - 1) / TILE_WIDTH);
-    const out: TiledEntry[][] = new Array(last - first + 1);
+    const out: T[][] = new Array(last - first + 1);
     let next = first;
     const worker = async (): Promise<void> => {
       while (next <= last) {
         const n = next++;
-        const entries = await this.readBundle(n, checkpoint);
-        out[n - first] = entries.filter((e) => e.logIndex >= start && e.logIndex < end);
+        const kept: T[] = [];
+        for (const e of await this.readBundle(n, checkpoint)) {
+          if (e.logIndex >= start && e.logIndex < end) kept.push(keep(e));
+        }
+        out[n - first] = kept;
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, last - first + 1) }, worker));
