@@ -13,7 +13,7 @@ import { MerkleProofError } from '../merkle/errors.ts';
 import { HASH_SIZE, hashLeaf, hashLeafInto } from '../merkle/hash.ts';
 import { consistencyProof, inclusionProof } from '../merkle/proofs.ts';
 import { verifyConsistency, verifyInclusion } from '../merkle/verify.ts';
-import { parseEntryBundle } from '../tiles/bundle.ts';
+import { entryBundleSpans } from '../tiles/bundle.ts';
 import { entryBundlePath, TILE_WIDTH, tilePath, tileWidth } from '../tiles/path.ts';
 import { TiledTree, type TileKey } from '../tiles/reader.ts';
 import { type BodyRead, readBodyBytes, readBodyText } from './body.ts';
@@ -432,11 +432,7 @@ export class RekorV2Client {
     const worker = async (): Promise<void> => {
       while (next <= last) {
         const n = next++;
-        const kept: T[] = [];
-        for (const e of await this.readBundle(n, checkpoint)) {
-          if (e.logIndex >= start && e.logIndex < end) kept.push(keep(e));
-        }
-        out[n - first] = kept;
+        out[n - first] = await this.scanBundle(n, checkpoint, { start, end }, keep);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, last - first + 1) }, worker));
@@ -488,25 +484,34 @@ export class RekorV2Client {
     return cp;
   }
 
-  private async readBundle(n: number, checkpoint: VerifiedCheckpoint): Promise<TiledEntry[]> {
+  /**
+   * Entries [start, end) of bundle `n`, proven, each handed to `keep`. Nothing per entry is made
+   * before the proof is read, and each entry goes to `keep` as it is made: what a scan allocates
+   * per entry dies young, before the other bundles in flight run.
+   */
+  private async scanBundle<T>(
+    n: number,
+    checkpoint: VerifiedCheckpoint,
+    range: { start: number; end: number },
+    keep: (entry: TiledEntry) => T,
+  ): Promise<T[]> {
     const width = tileWidth(0, n, checkpoint.size);
     const base = n * TILE_WIDTH;
-    const bodies = await this.fetchBundle(n, width);
-    if (bodies.length !== width) {
+    const { bytes, spans } = await this.fetchBundle(n, width);
+    if (spans.length / 2 !== width) {
       throw new LogIntegrityError(
         'missing-entries',
-        `entry bundle ${n} holds ${bodies.length} of ${width} entries`,
+        `entry bundle ${n} holds ${spans.length / 2} of ${width} entries`,
         {
           logIndex: base,
         },
       );
     }
-    // The leaf hashes are written into one tile-shaped buffer, each entry's a view of it.
+    const body = (k: number): Buffer => bytes.subarray(spans[2 * k]!, spans[2 * k]! + spans[2 * k + 1]!);
+    const leafHash = (k: number): Buffer => tile.subarray(k * HASH_SIZE, (k + 1) * HASH_SIZE);
+    // The leaf hashes are written into one tile-shaped buffer.
     const tile = Buffer.allocUnsafe(width * HASH_SIZE);
-    const leafHashes = bodies.map((body, k) => {
-      hashLeafInto(body, tile, k * HASH_SIZE);
-      return tile.subarray(k * HASH_SIZE, (k + 1) * HASH_SIZE);
-    });
+    for (let k = 0; k < width; k++) hashLeafInto(body(k), tile, k * HASH_SIZE);
     // The bundle's leaf hashes are, by definition, its level-0 tile: they are proven against the
     // checkpoint's root as a fetched tile would be (the first leaf's proof covers every other
     // leaf), so a scan never fetches level-0 tiles, half of its requests to the log.
@@ -514,9 +519,18 @@ export class RekorV2Client {
       await this.provenLeaves(base, 1, checkpoint, tile); // the first leaf's proof covers all
     } catch (err) {
       if (!(err instanceof LogIntegrityError && err.reason === 'bad-tile')) throw err;
-      await this.locateBadEntry(n, width, leafHashes, checkpoint);
+      await this.locateBadEntry(
+        n,
+        width,
+        Array.from({ length: width }, (_, k) => leafHash(k)),
+        checkpoint,
+      );
     }
-    return bodies.map((body, k) => ({ logIndex: base + k, body, leafHash: leafHashes[k]! }));
+    const kept: T[] = [];
+    for (let k = Math.max(0, range.start - base); k < Math.min(width, range.end - base); k++) {
+      kept.push(keep({ logIndex: base + k, body: body(k), leafHash: leafHash(k) }));
+    }
+    return kept;
   }
 
   /**
@@ -607,8 +621,8 @@ export class RekorV2Client {
     }
   }
 
-  /** The entries of bundle `n` of a tree whose bundle holds `width` of them. */
-  private fetchBundle(n: number, width: number): Promise<Buffer[]> {
+  /** Bundle `n` of a tree whose bundle holds `width` entries, and where they lie (entryBundleSpans). */
+  private fetchBundle(n: number, width: number): Promise<{ bytes: Buffer; spans: number[] }> {
     const details = { logIndex: n * TILE_WIDTH };
     return this.fetchPartial(
       width,
@@ -619,13 +633,13 @@ export class RekorV2Client {
           details,
         });
         try {
-          return parseEntryBundle(bytes, w);
+          return { bytes, spans: entryBundleSpans(bytes, w) };
         } catch (err) {
           throw new LogIntegrityError('malformed', `entry bundle ${n} is malformed`, details, err);
         }
       },
       // A full bundle with fewer entries than the partial is caught by the caller's count.
-      (full) => full.slice(0, width),
+      (full) => ({ bytes: full.bytes, spans: full.spans.slice(0, 2 * width) }),
     );
   }
 
