@@ -64,19 +64,4 @@ export interface MonitoredLog {
    * head.size). Throws LogIntegrityError if the log cannot prove it.
    */
   readEntries(start: number, end: number, head: VerifiedCheckpoint): Promise<ScannedEntry[]>;
-  /**
-   * readEntries, each entry handed to `keep` as soon as the answer it came in is checked, and what
-   * `keep` returns held in its stead, in order. A scan reads batches of thousands of entries ahead;
-   * holding what it found in them (nearly always nothing) rather than the entries keeps a tile
-   * log's entry bundles (a quarter to a MiB each) from living until their whole batch is read.
-   * `keep` must not throw. What it returns is only as proven as the whole call: a read that then
-   * fails (a tree inconsistent with `head`) throws, and its results are not to be acted on. A log
-   * without it is read with readEntries, each entry then kept.
-   */
-  scanEntries?<T>(
-    start: number,
-    end: number,
-    head: VerifiedCheckpoint,
-    keep: (entry: ScannedEntry) => T,
-  ): Promise<T[]>;
 }

@@ -114,16 +114,7 @@ export class RekorV1Source implements MonitoredLog {
     return this.client.verifyConsistency(trusted, next);
   }
 
-  readEntries(start: number, end: number, head: VerifiedCheckpoint): Promise<ScannedEntry[]> {
-    return this.scanEntries(start, end, head, (e) => e);
-  }
-
-  async scanEntries<T>(
-    start: number,
-    end: number,
-    head: VerifiedCheckpoint,
-    keep: (entry: ScannedEntry) => T,
-  ): Promise<T[]> {
+  async readEntries(start: number, end: number, head: VerifiedCheckpoint): Promise<ScannedEntry[]> {
     if (end <= start) return [];
     const offset = await this.offsetOf(head);
     // The trees the entries are proven in (a live log's grows during the read), each with the
@@ -136,7 +127,7 @@ export class RekorV1Source implements MonitoredLog {
       if (known === undefined || entry.logIndex < known.logIndex) {
         trees.set(treeKey, { checkpoint: proof.checkpoint, logIndex: entry.logIndex, uuid: entry.uuid });
       }
-      return keep(scannedEntry(entry, body, offset, this.client));
+      return scannedEntry(entry, body, offset, this.client);
     });
     // In log order, as the entries were read before answers came back concurrently: a fault names
     // the first entry it concerns.

@@ -128,13 +128,7 @@ export async function scanRange(
     const end = Math.min(to, Math.floor(start / unit) * unit + sizing.size);
     // Opened in the order the batches are processed: the oldest open one is the budget's head.
     const account = budget.open({ start, end });
-    const examine = (entry: ScannedEntry) => examineEntry(ctx, entry);
-    const { log } = ctx;
-    const entries = account.run(() =>
-      log.scanEntries !== undefined
-        ? log.scanEntries(start, end, head, examine)
-        : log.readEntries(start, end, head).then((read) => read.map(examine)),
-    );
+    const entries = account.run(() => ctx.log.readEntries(start, end, head));
     entries.catch(() => {}); // awaited below; a batch abandoned by an early return is only a read
     return { end, entries, account };
   };
@@ -154,11 +148,11 @@ export async function scanRange(
       if (ctx.outOfTime()) return { kind: 'out-of-time', cursor };
       const pending = reads.shift()!;
       let complete: boolean;
-      let examined: Examined[];
+      let entries: ScannedEntry[];
       try {
-        examined = await pending.entries;
+        entries = await pending.entries;
         fill();
-        complete = await processBatch(ctx, examined);
+        complete = await processBatch(ctx, entries);
       } catch (err) {
         if (err instanceof BatchOverBudgetError && sizing.shrink(pending.end - cursor)) {
           // Too much at once, not too much: the batches read ahead are dropped, and the range is
@@ -185,7 +179,7 @@ export async function scanRange(
       if (!complete) return { kind: 'alert-not-recorded', cursor };
       if (!(await advance(pending.end))) return { kind: 'lost-race', cursor };
       pending.account.close(); // recorded: its answers' bytes are free for the reads ahead
-      ctx.result.scanned += examined.length;
+      ctx.result.scanned += entries.length;
       cursor = pending.end;
       sizing.fitted();
     }
@@ -196,74 +190,45 @@ export async function scanRange(
   }
 }
 
-/**
- * What the scan found in one entry: nothing (nearly every entry), or the alert its unreadable part
- * calls for and the owned identities it names. Pure and synchronous: the log's client runs it as
- * each answer is checked, so that a batch holds findings, not entries.
- */
-type Examined = undefined | { entry: ScannedEntry; unparseable?: AlertInput; candidate?: Candidate };
-
-interface Candidate {
-  kind: string;
-  matches: IdentityMatch[];
-}
-
-function examineEntry(ctx: ScanContext, entry: ScannedEntry): Examined {
-  const { matcher, where } = ctx;
-  const extracted = extractVerifiers(entry.body);
-  if (!extracted.ok) {
-    const typed = parseEntryBody(entry.body, entry.logIndex);
-    const reason = typed.ok ? extracted.message : typed.error.message;
-    return { entry, unparseable: unparseableEntryAlert(where, entry, reason, extracted.kind) };
-  }
-  if (matcher.empty) {
-    // Nothing to match; what could not be read is still reported, as a wholly unreadable entry is.
-    if (extracted.unreadable === undefined) return undefined;
-    return {
-      entry,
-      unparseable: unparseableEntryAlert(where, entry, extracted.unreadable[0]!, extracted.kind),
-    };
-  }
-  // Every verifier is matched, whatever another part of the entry (or of the same certificate)
-  // reads as: an owned key or identity found anywhere in it makes it a candidate, and what could
-  // not be read is reported besides, never in its stead.
-  const matches: IdentityMatch[] = [];
-  let unreadable = extracted.unreadable?.[0];
-  for (const verifier of extracted.verifiers) {
-    const outcome = matcher.matchOutcome(verifier);
-    for (const match of outcome.matches) matches.push(match);
-    if (outcome.error !== undefined && unreadable === undefined) {
-      // Key errors name the key already (canonical-spki.ts); certificate ones are DER faults.
-      const what = verifier.type === 'certificate' ? 'certificate: ' : '';
-      unreadable = `${what}${outcome.error.message}`;
-    }
-  }
-  if (unreadable === undefined && matches.length === 0) return undefined;
-  return {
-    entry,
-    ...(unreadable !== undefined
-      ? { unparseable: unparseableEntryAlert(where, entry, unreadable, extracted.kind) }
-      : {}),
-    ...(matches.length > 0 ? { candidate: { kind: extracted.kind, matches } } : {}),
-  };
-}
-
-/**
- * Settles a batch from what was found in its entries: checks the reported entries' timestamps,
- * looks their matches up in the signing records, and raises the alerts, in log order. False if an
- * alert could not be recorded.
- */
-async function processBatch(ctx: ScanContext, examined: Examined[]): Promise<boolean> {
-  const { matcher, limits, result, where, raise } = ctx;
+/** Matches a batch and raises its alerts. False if an alert could not be recorded. */
+async function processBatch(ctx: ScanContext, entries: ScannedEntry[]): Promise<boolean> {
+  const { matcher, where, limits, result, raise } = ctx;
   const alerts: AlertInput[] = [];
-  const candidates: Array<{ entry: ScannedEntry } & Candidate> = [];
-  for (const found of examined) {
-    if (found === undefined) continue;
-    if (found.unparseable !== undefined) alerts.push(found.unparseable);
-    if (found.candidate !== undefined) {
+  const candidates: Array<{ entry: ScannedEntry; kind: string; matches: IdentityMatch[] }> = [];
+  for (const entry of entries) {
+    const extracted = extractVerifiers(entry.body);
+    if (!extracted.ok) {
+      const typed = parseEntryBody(entry.body, entry.logIndex);
+      const reason = typed.ok ? extracted.message : typed.error.message;
+      alerts.push(unparseableEntryAlert(where, entry, reason, extracted.kind));
+      continue;
+    }
+    if (matcher.empty) {
+      // Nothing to match; what could not be read is still reported, as a wholly unreadable entry is.
+      if (extracted.unreadable !== undefined)
+        alerts.push(unparseableEntryAlert(where, entry, extracted.unreadable[0]!, extracted.kind));
+      continue;
+    }
+    // Every verifier is matched, whatever another part of the entry (or of the same certificate)
+    // reads as: an owned key or identity found anywhere in it makes it a candidate, and what could
+    // not be read is reported besides, never in its stead.
+    const matches: IdentityMatch[] = [];
+    let unreadable = extracted.unreadable?.[0];
+    for (const verifier of extracted.verifiers) {
+      const outcome = matcher.matchOutcome(verifier);
+      for (const match of outcome.matches) matches.push(match);
+      if (outcome.error !== undefined && unreadable === undefined) {
+        // Key errors name the key already (canonical-spki.ts); certificate ones are DER faults.
+        const what = verifier.type === 'certificate' ? 'certificate: ' : '';
+        unreadable = `${what}${outcome.error.message}`;
+      }
+    }
+    if (unreadable !== undefined)
+      alerts.push(unparseableEntryAlert(where, entry, unreadable, extracted.kind));
+    if (matches.length > 0) {
       // A reported entry's time is evidence: its signature is checked now (LogIntegrityError).
-      found.entry.verifyTimestamp?.();
-      candidates.push({ entry: found.entry, ...found.candidate });
+      entry.verifyTimestamp?.();
+      candidates.push({ entry, kind: extracted.kind, matches });
     }
   }
   result.unparseable += alerts.length;

@@ -15,13 +15,6 @@ export interface TiledLogReader {
     end: number,
     checkpoint: VerifiedCheckpoint,
   ): Promise<Array<{ logIndex: number; body: Buffer }>>;
-  /** getEntries, each entry handed to `keep` as its bundle is proven (MonitoredLog.scanEntries). */
-  scanEntries?<T>(
-    start: number,
-    end: number,
-    checkpoint: VerifiedCheckpoint,
-    keep: (entry: { logIndex: number; body: Buffer }) => T,
-  ): Promise<T[]>;
 }
 
 export class TiledLogSource implements MonitoredLog {
@@ -49,15 +42,5 @@ export class TiledLogSource implements MonitoredLog {
 
   readEntries(start: number, end: number, head: VerifiedCheckpoint): Promise<ScannedEntry[]> {
     return this.reader.getEntries(start, end, head);
-  }
-
-  async scanEntries<T>(
-    start: number,
-    end: number,
-    head: VerifiedCheckpoint,
-    keep: (entry: ScannedEntry) => T,
-  ): Promise<T[]> {
-    if (this.reader.scanEntries !== undefined) return this.reader.scanEntries(start, end, head, keep);
-    return (await this.reader.getEntries(start, end, head)).map(keep);
   }
 }

@@ -26,9 +26,9 @@
  *    up to its subtree root (255 node hashes): the Merkle work that ties a bundle to a level-1 tile
  *    (the climb above it, about 8 hashes a bundle, and the upper tiles' reads are left out);
  * 3. each entry matched as on v1: the floor;
- * 4. level 3's matching over the monitor's own client (logSourceFor's TiledLogSource.scanEntries
- *    over RekorV2Client, every check), in the monitor's batches and read-ahead, nothing of the scan
- *    around it.
+ * 4. level 3's matching over the monitor's own client (logSourceFor's TiledLogSource over
+ *    RekorV2Client.getEntries, every check), in the monitor's batches and read-ahead, nothing of
+ *    the scan around it.
  */
 import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
@@ -209,9 +209,7 @@ async function monitorClientScan(): Promise<() => Promise<void>> {
     job.concurrency,
   );
   const batch = source.batching?.size;
-  if (batch === undefined || source.scanEntries === undefined) {
-    throw new Error('a tile log source reads in whole bundles, each checked as it comes');
-  }
+  if (batch === undefined) throw new Error('a tile log source reads in whole bundles');
   return async () => {
     const head = await source.getCheckpoint();
     let at = job.from;
@@ -219,7 +217,7 @@ async function monitorClientScan(): Promise<() => Promise<void>> {
       while (at < job.to) {
         const start = at;
         at = Math.min(job.to, start + batch);
-        await source.scanEntries?.(start, at, head, (e) => match(e.body));
+        for (const e of await source.readEntries(start, at, head)) match(e.body);
       }
     };
     await Promise.all(Array.from({ length: readAhead }, reader));

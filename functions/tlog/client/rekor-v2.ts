@@ -13,7 +13,7 @@ import { MerkleProofError } from '../merkle/errors.ts';
 import { HASH_SIZE, hashLeaf, hashLeafInto } from '../merkle/hash.ts';
 import { consistencyProof, inclusionProof } from '../merkle/proofs.ts';
 import { verifyConsistency, verifyInclusion } from '../merkle/verify.ts';
-import { entryBundleSpans } from '../tiles/bundle.ts';
+import { parseEntryBundle } from '../tiles/bundle.ts';
 import { entryBundlePath, TILE_WIDTH, tilePath, tileWidth } from '../tiles/path.ts';
 import { TiledTree, type TileKey } from '../tiles/reader.ts';
 import { type BodyRead, readBodyBytes, readBodyText } from './body.ts';
@@ -405,21 +405,7 @@ export class RekorV2Client {
    * bundles in flight. Each bundle's leaf hashes must reproduce the checkpoint's root with the
    * upper tiles; when they do not, the log's level-0 tile is read to name the entry at fault.
    */
-  getEntries(start: number, end: number, checkpoint: VerifiedCheckpoint): Promise<TiledEntry[]> {
-    return this.scanEntries(start, end, checkpoint, (e) => e);
-  }
-
-  /**
-   * getEntries for a scan: each entry handed to `keep` as soon as its bundle is proven, and what
-   * `keep` returns kept in its stead, in order, so that a scan's batch holds its findings rather
-   * than thousands of entries (and their views) while the rest of it is read.
-   */
-  async scanEntries<T>(
-    start: number,
-    end: number,
-    checkpoint: VerifiedCheckpoint,
-    keep: (entry: TiledEntry) => T,
-  ): Promise<T[]> {
+  async getEntries(start: number, end: number, checkpoint: VerifiedCheckpoint): Promise<TiledEntry[]> {
     if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && 0 <= start && start <= end)) {
       throw new RangeError(`bad entry range [${start}, ${end})`);
     }
@@ -427,12 +413,13 @@ export class RekorV2Client {
     if (start === end) return [];
     const first = Math.floor(start / TILE_WIDTH);
     const last = Math.floor((end - 1) / TILE_WIDTH);
-    const out: T[][] = new Array(last - first + 1);
+    const out: TiledEntry[][] = new Array(last - first + 1);
     let next = first;
     const worker = async (): Promise<void> => {
       while (next <= last) {
         const n = next++;
-        out[n - first] = await this.scanBundle(n, checkpoint, { start, end }, keep);
+        const entries = await this.readBundle(n, checkpoint);
+        out[n - first] = entries.filter((e) => e.logIndex >= start && e.logIndex < end);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, last - first + 1) }, worker));
@@ -484,34 +471,25 @@ export class RekorV2Client {
     return cp;
   }
 
-  /**
-   * Entries [start, end) of bundle `n`, proven, each handed to `keep`. Nothing per entry is made
-   * before the proof is read, and each entry goes to `keep` as it is made: what a scan allocates
-   * per entry dies young, before the other bundles in flight run.
-   */
-  private async scanBundle<T>(
-    n: number,
-    checkpoint: VerifiedCheckpoint,
-    range: { start: number; end: number },
-    keep: (entry: TiledEntry) => T,
-  ): Promise<T[]> {
+  private async readBundle(n: number, checkpoint: VerifiedCheckpoint): Promise<TiledEntry[]> {
     const width = tileWidth(0, n, checkpoint.size);
     const base = n * TILE_WIDTH;
-    const { bytes, spans } = await this.fetchBundle(n, width);
-    if (spans.length / 2 !== width) {
+    const bodies = await this.fetchBundle(n, width);
+    if (bodies.length !== width) {
       throw new LogIntegrityError(
         'missing-entries',
-        `entry bundle ${n} holds ${spans.length / 2} of ${width} entries`,
+        `entry bundle ${n} holds ${bodies.length} of ${width} entries`,
         {
           logIndex: base,
         },
       );
     }
-    const body = (k: number): Buffer => bytes.subarray(spans[2 * k]!, spans[2 * k]! + spans[2 * k + 1]!);
-    const leafHash = (k: number): Buffer => tile.subarray(k * HASH_SIZE, (k + 1) * HASH_SIZE);
-    // The leaf hashes are written into one tile-shaped buffer.
+    // The leaf hashes are written into one tile-shaped buffer, each entry's a view of it.
     const tile = Buffer.allocUnsafe(width * HASH_SIZE);
-    for (let k = 0; k < width; k++) hashLeafInto(body(k), tile, k * HASH_SIZE);
+    const leafHashes = bodies.map((body, k) => {
+      hashLeafInto(body, tile, k * HASH_SIZE);
+      return tile.subarray(k * HASH_SIZE, (k + 1) * HASH_SIZE);
+    });
     // The bundle's leaf hashes are, by definition, its level-0 tile: they are proven against the
     // checkpoint's root as a fetched tile would be (the first leaf's proof covers every other
     // leaf), so a scan never fetches level-0 tiles, half of its requests to the log.
@@ -519,18 +497,9 @@ export class RekorV2Client {
       await this.provenLeaves(base, 1, checkpoint, tile); // the first leaf's proof covers all
     } catch (err) {
       if (!(err instanceof LogIntegrityError && err.reason === 'bad-tile')) throw err;
-      await this.locateBadEntry(
-        n,
-        width,
-        Array.from({ length: width }, (_, k) => leafHash(k)),
-        checkpoint,
-      );
+      await this.locateBadEntry(n, width, leafHashes, checkpoint);
     }
-    const kept: T[] = [];
-    for (let k = Math.max(0, range.start - base); k < Math.min(width, range.end - base); k++) {
-      kept.push(keep({ logIndex: base + k, body: body(k), leafHash: leafHash(k) }));
-    }
-    return kept;
+    return bodies.map((body, k) => ({ logIndex: base + k, body, leafHash: leafHashes[k]! }));
   }
 
   /**
@@ -621,8 +590,8 @@ export class RekorV2Client {
     }
   }
 
-  /** Bundle `n` of a tree whose bundle holds `width` entries, and where they lie (entryBundleSpans). */
-  private fetchBundle(n: number, width: number): Promise<{ bytes: Buffer; spans: number[] }> {
+  /** The entries of bundle `n` of a tree whose bundle holds `width` of them. */
+  private fetchBundle(n: number, width: number): Promise<Buffer[]> {
     const details = { logIndex: n * TILE_WIDTH };
     return this.fetchPartial(
       width,
@@ -633,13 +602,13 @@ export class RekorV2Client {
           details,
         });
         try {
-          return { bytes, spans: entryBundleSpans(bytes, w) };
+          return parseEntryBundle(bytes, w);
         } catch (err) {
           throw new LogIntegrityError('malformed', `entry bundle ${n} is malformed`, details, err);
         }
       },
       // A full bundle with fewer entries than the partial is caught by the caller's count.
-      (full) => ({ bytes: full.bytes, spans: full.spans.slice(0, 2 * width) }),
+      (full) => full.slice(0, width),
     );
   }
 

@@ -19,32 +19,17 @@ export function encodeEntryBundle(entries: readonly Uint8Array[]): Buffer {
  */
 export function parseEntryBundle(bundle: Uint8Array, maxEntries = Number.POSITIVE_INFINITY): Buffer[] {
   const buf = Buffer.from(bundle.buffer, bundle.byteOffset, bundle.length);
-  const spans = entryBundleSpans(buf, maxEntries);
-  const out: Buffer[] = new Array(spans.length / 2);
-  for (let k = 0; k < out.length; k++)
-    out[k] = buf.subarray(spans[2 * k]!, spans[2 * k]! + spans[2 * k + 1]!);
-  return out;
-}
-
-/**
- * Where a bundle's entries lie, as parseEntryBundle reads them: each entry's offset and length in
- * turn, two numbers an entry, and no view made. A scan holds a bundle while its proof is read;
- * views made before it would outlive the young generation in their hundreds.
- */
-export function entryBundleSpans(bundle: Uint8Array, maxEntries = Number.POSITIVE_INFINITY): number[] {
-  const spans: number[] = [];
+  const out: Buffer[] = [];
   let pos = 0;
-  while (pos < bundle.length) {
-    if (spans.length / 2 >= maxEntries)
-      throw new RangeError(`entry bundle holds more than ${maxEntries} entries`);
-    if (pos + 2 > bundle.length)
+  while (pos < buf.length) {
+    if (out.length >= maxEntries) throw new RangeError(`entry bundle holds more than ${maxEntries} entries`);
+    if (pos + 2 > buf.length)
       throw new RangeError(`entry bundle truncated in a length prefix at byte ${pos}`);
-    const len = (bundle[pos]! << 8) | bundle[pos + 1]!;
+    const len = buf.readUInt16BE(pos);
     pos += 2;
-    if (pos + len > bundle.length)
-      throw new RangeError(`entry bundle truncated in entry ${spans.length / 2}`);
-    spans.push(pos, len);
+    if (pos + len > buf.length) throw new RangeError(`entry bundle truncated in entry ${out.length}`);
+    out.push(buf.subarray(pos, pos + len));
     pos += len;
   }
-  return spans;
+  return out;
 }
