@@ -22,9 +22,10 @@
  * 0. each entry bundle (256 entries) read gzipped with bare node:http, as many in flight as the
  *    monitor keeps;
  * 1. inflated (one gunzipSync);
- * 2. split at its length prefixes, each entry hashed as a leaf, and the bundle's 256 leaves hashed
- *    up to its subtree root (255 node hashes): the Merkle work that ties a bundle to a level-1 tile
- *    (the climb above it, about 8 hashes a bundle, and the upper tiles' reads are left out);
+ * 2. split at its length prefixes (the client's parseEntryBundle), each entry hashed as a leaf,
+ *    and the bundle's 256 leaves hashed up to its subtree root (255 node hashes): the Merkle work
+ *    that ties a bundle to a level-1 tile (the climb above it, about 8 hashes a bundle, and the
+ *    upper tiles' reads are left out);
  * 3. each entry matched as on v1: the floor;
  * 4. level 3's matching over the monitor's own client (logSourceFor's TiledLogSource over
  *    RekorV2Client.getEntries, every check), in the monitor's batches and read-ahead, nothing of
@@ -36,6 +37,7 @@ import { extractVerifiers } from '../../functions/monitor-log/entry-verifiers.ts
 import { type OwnedIdentity, resolveIdentities } from '../../functions/monitor-log/identities.ts';
 import { IdentityMatcher } from '../../functions/monitor-log/matcher.ts';
 import { HASH_SIZE, hashChildrenInto, hashLeaf, hashLeafInto } from '../../functions/tlog/merkle/hash.ts';
+import { parseEntryBundle } from '../../functions/tlog/tiles/bundle.ts';
 import { entryBundlePath, TILE_WIDTH } from '../../functions/tlog/tiles/path.ts';
 
 export interface FloorJob {
@@ -142,8 +144,12 @@ const v1Worker = async (): Promise<void> => {
 };
 
 // ---- Rekor v2 (tile log) -------------------------------------------------------------------
-/** The RFC 6962 root of a bundle's 256 leaves, its leaf hashes in `level`, which it overwrites. */
-function subtreeRoot(level: Buffer): Buffer {
+/**
+ * The RFC 6962 root of a bundle's 256 leaves, its leaf hashes in `level`, which it overwrites: the
+ * work the client's TileLevels does for a bundle, in place. Not merkle/proofs.ts's
+ * rootFromLeafHashes, which makes a Buffer a node and would raise the floor above the client.
+ */
+function bundleRoot(level: Buffer): Buffer {
   for (let width = level.length / HASH_SIZE; width > 1; width /= 2) {
     for (let k = 0; k < width / 2; k++) {
       const left = level.subarray(2 * k * HASH_SIZE, (2 * k + 1) * HASH_SIZE);
@@ -155,18 +161,14 @@ function subtreeRoot(level: Buffer): Buffer {
 }
 
 function readBundle(inflated: Buffer): void {
+  const bodies = parseEntryBundle(inflated, TILE_WIDTH);
+  if (bodies.length !== TILE_WIDTH) throw new Error(`a bundle of ${bodies.length} entries`);
   const leaves = Buffer.allocUnsafe(TILE_WIDTH * HASH_SIZE);
-  let pos = 0;
-  let k = 0;
-  while (pos < inflated.length) {
-    const length = inflated.readUInt16BE(pos);
-    const body = inflated.subarray(pos + 2, pos + 2 + length);
-    pos += 2 + length;
-    hashLeafInto(body, leaves, HASH_SIZE * k++);
+  for (const [k, body] of bodies.entries()) {
+    hashLeafInto(body, leaves, HASH_SIZE * k);
     if (job.level >= 3) match(body);
   }
-  if (k !== TILE_WIDTH) throw new Error(`a bundle of ${k} entries`);
-  sink += subtreeRoot(leaves)[0]!;
+  sink += bundleRoot(leaves)[0]!;
 }
 
 let nextBundle = job.from / TILE_WIDTH;
