@@ -348,12 +348,17 @@ export function functionInstanceCommand(
   port: number,
   stackEnv: StackEnv,
 ): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
+  const { nodeOptions } = CONTRACT[fn.target]!;
   const env: NodeJS.ProcessEnv = {
     ...stackChildEnv(stackEnv),
     FUNCTION_TARGET: fn.target,
     K_SERVICE: fn.target,
     // Cloud Run functions deployed through the v2 API log execution ids.
     LOG_EXECUTION_ID: 'true',
+    // As deployed (the contract's nodeOptions), after any the stack was started with.
+    ...(nodeOptions === undefined
+      ? {}
+      : { NODE_OPTIONS: [process.env.NODE_OPTIONS, nodeOptions].filter(Boolean).join(' ') }),
   };
   delete env.NODE_TEST_CONTEXT; // started from a test, the function is still not a test file
   return {

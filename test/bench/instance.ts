@@ -15,8 +15,10 @@ export interface InstanceRun {
 }
 
 /**
- * `node [BENCH_PROFILE_DIR → --cpu-prof] [BENCH_NODE_FLAGS] script args` as an instance of `target`.
- * Fails with the exit code (and any kill for memory) when the process does not exit 0.
+ * `node [BENCH_PROFILE_DIR → --cpu-prof] [BENCH_NODE_FLAGS] script args` as an instance of `target`,
+ * with the NODE_OPTIONS it is deployed with (the contract's nodeOptions; BENCH_NODE_FLAGS come after
+ * them, so a flag given there wins). Fails with the exit code (and any kill for memory) when the
+ * process does not exit 0.
  */
 export async function runAsInstance(target: string, script: string, args: string[]): Promise<InstanceRun> {
   const flags: string[] = [];
@@ -28,7 +30,9 @@ export async function runAsInstance(target: string, script: string, args: string
   const limit = createMemoryLimit(`bench-${target}`, limitMiB);
   const { command, args: wrapped } =
     'unsupported' in limit ? { command: process.execPath, args: argv } : limit.wrap(process.execPath, argv);
-  const child = spawn(command, wrapped, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const nodeOptions = CONTRACT[target]!.nodeOptions;
+  const env = nodeOptions === undefined ? process.env : { ...process.env, NODE_OPTIONS: nodeOptions };
+  const child = spawn(command, wrapped, { stdio: ['ignore', 'pipe', 'inherit'], env });
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => {
     stdout += d;

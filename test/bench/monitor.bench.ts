@@ -395,10 +395,12 @@ interface ScanFigures {
   alerts: number;
   /** Garbage collection pauses on the main thread during the scan, by kind (PerformanceObserver 'gc'). */
   gcMs: Record<string, number>;
+  /** How many of each kind. A major one's marking runs mostly on V8's background threads, so its CPU is not in gcMs. */
+  gcCount: Record<string, number>;
 }
 
-/** Sums the main thread's garbage collection pauses by kind until stopped. */
-function gcPauses(): () => Record<string, number> {
+/** Sums the main thread's garbage collection pauses, and counts the collections, by kind until stopped. */
+function gcPauses(): () => { ms: Record<string, number>; count: Record<string, number> } {
   const names: Record<number, string> = {
     [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
     [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
@@ -406,16 +408,18 @@ function gcPauses(): () => Record<string, number> {
     [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakCallbacks',
   };
   const ms: Record<string, number> = {};
+  const count: Record<string, number> = {};
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
       const kind = names[(entry as unknown as { detail: { kind: number } }).detail.kind] ?? 'other';
       ms[kind] = (ms[kind] ?? 0) + entry.duration;
+      count[kind] = (count[kind] ?? 0) + 1;
     }
   });
   observer.observe({ entryTypes: ['gc'] });
   return () => {
     observer.disconnect();
-    return Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Math.round(v)]));
+    return { ms: Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Math.round(v)])), count };
   };
 }
 
@@ -453,7 +457,7 @@ async function scanJob(job: ScanJob): Promise<ScanFigures> {
   const result: MonitorRunResult = await runMonitor(deps);
   const wallMs = performance.now() - t;
   const cpu = process.cpuUsage(c);
-  const gcMs = stopGc();
+  const gc = stopGc();
   const r = result.logs[0]!;
   const expected = job.to !== undefined ? ['scanned', 'partial'] : ['scanned'];
   if (!expected.includes(r.outcome)) {
@@ -467,7 +471,8 @@ async function scanJob(job: ScanJob): Promise<ScanFigures> {
     monitorPeakRssMiB: peakRssMiB(),
     outcome: r.outcome,
     alerts: alerts.raised.length,
-    gcMs,
+    gcMs: gc.ms,
+    gcCount: gc.count,
   };
 }
 
@@ -498,10 +503,11 @@ async function scanFloor(range: Omit<FloorJob, 'level' | 'identities'>, monitorC
         ? 'CPU per entry of a bare client (node:http, no checks) as a monitorLog instance, over the range the monitor scanned: 0 the HTTP exchange, 1 + JSON.parse, 2 + body and proof decoded and the leaf hashed, 3 + sigsentry parse + match (the floor); 4 sigsentry client (RekorV1Client.scanEntries, every check) + parse + match, without the scan'
         : 'CPU per entry of a bare client (node:http, no checks) as a monitorLog instance, over the whole bundles the monitor scanned: 0 the gzipped bundle, 1 + gunzip, 2 + entries split, leaf-hashed and hashed up to the bundle root, 3 + sigsentry parse + match (the floor); 4 sigsentry client (TiledLogSource over RekorV2Client.getEntries, every check) + parse + match, without the scan',
     entries: levels[0]!.entries,
-    levels: levels.map(({ level, cpuMsPerEntry, systemCpuMsPerEntry }) => ({
+    levels: levels.map(({ level, cpuMsPerEntry, systemCpuMsPerEntry, majorGcs }) => ({
       level,
       cpuMsPerEntry,
       systemCpuMsPerEntry,
+      majorGcs,
     })),
     floorEntriesPerSecondPerCore: Math.round(1000 / floor),
     monitorOverFloor: Number((monitorCpuMsPerEntry / floor).toFixed(2)),

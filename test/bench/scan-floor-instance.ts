@@ -32,6 +32,7 @@
  *    the scan around it.
  */
 import http from 'node:http';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { gunzipSync } from 'node:zlib';
 import { extractVerifiers } from '../../functions/monitor-log/entry-verifiers.ts';
 import { type OwnedIdentity, resolveIdentities } from '../../functions/monitor-log/identities.ts';
@@ -62,6 +63,8 @@ export interface FloorFigures {
   cpuMsPerEntry: number;
   /** Of which in the kernel (the loopback's TCP, mostly). */
   systemCpuMsPerEntry: number;
+  /** Major collections during the read: each marks the whole live heap, mostly on V8's background threads. */
+  majorGcs: number;
 }
 
 interface RetrievedEntry {
@@ -229,11 +232,22 @@ async function monitorClientScan(): Promise<() => Promise<void>> {
 const scanWithMonitorClient = job.level === 4 ? await monitorClientScan() : undefined;
 const bareWorker = job.kind === 'rekor-v1' ? v1Worker : v2Worker;
 
+let majorGcs = 0;
+const gcs = new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (
+      (entry as unknown as { detail: { kind: number } }).detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR
+    )
+      majorGcs++;
+  }
+});
+gcs.observe({ entryTypes: ['gc'] });
 const cpu = process.cpuUsage();
 const t = performance.now();
 if (scanWithMonitorClient !== undefined) await scanWithMonitorClient();
 else await Promise.all(Array.from({ length: job.concurrency }, bareWorker));
 const used = process.cpuUsage(cpu);
+gcs.disconnect();
 agent.destroy();
 const entries = job.to - job.from;
 process.stdout.write(
@@ -243,6 +257,7 @@ process.stdout.write(
     wallMs: Math.round(performance.now() - t),
     cpuMsPerEntry: Number(((used.user + used.system) / 1000 / entries).toFixed(4)),
     systemCpuMsPerEntry: Number((used.system / 1000 / entries).toFixed(4)),
+    majorGcs,
     sink,
   })}\n`,
 );

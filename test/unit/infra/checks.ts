@@ -368,17 +368,25 @@ export function checkRuntime(tf: Terraform, engines: string): string[] {
   return problems;
 }
 
-/** Environment variable names a function sets: plain (from a literal map or the local it filters) and secret. */
-export function environmentOf(tf: Terraform, fn: Block): { plain: string[]; secret: string[] } {
+/**
+ * Environment variable names a function sets: plain (from a literal map or the local it filters)
+ * and secret; and its NODE_OPTIONS, which is not among them: it is read by Node, not by the
+ * function's loader, and is checked against the contract's nodeOptions.
+ */
+export function environmentOf(
+  tf: Terraform,
+  fn: Block,
+): { plain: string[]; secret: string[]; nodeOptions: unknown } {
   const service = block(fn, 'service_config') ?? {};
-  let plain: string[] = [];
+  let map: Record<string, unknown> = {};
   const env = service['environment_variables'];
-  if (env && typeof env === 'object') plain = Object.keys(env);
+  if (env && typeof env === 'object') map = env as Record<string, unknown>;
   else if (typeof env === 'string') {
     const local = /local\.([A-Za-z0-9_]+)/.exec(env);
-    const map = local ? tf.locals[local[1]!] : undefined;
-    if (map && typeof map === 'object') plain = Object.keys(map);
+    const named = local ? tf.locals[local[1]!] : undefined;
+    if (named && typeof named === 'object') map = named as Record<string, unknown>;
   }
+  const plain = Object.keys(map).filter((n) => n !== 'NODE_OPTIONS');
   const secretBlocks = [
     ...((service['secret_environment_variables'] as Block[] | undefined) ?? []),
     ...(
@@ -386,7 +394,7 @@ export function environmentOf(tf: Terraform, fn: Block): { plain: string[]; secr
       []
     ).map((d) => block(d, 'content') ?? {}),
   ];
-  return { plain, secret: secretBlocks.map((b) => String(b['key'])) };
+  return { plain, secret: secretBlocks.map((b) => String(b['key'])), nodeOptions: map['NODE_OPTIONS'] };
 }
 
 function kebab(name: string): string {
@@ -415,7 +423,11 @@ export function checkContract(tf: Terraform, contract: Record<string, FunctionCo
     if (deployed !== kebab(key))
       problems.push(`${key}: deployed as ${fn['name']}, expected \${var.name_prefix}${kebab(key)}`);
 
-    const { plain, secret } = environmentOf(tf, fn);
+    const { plain, secret, nodeOptions } = environmentOf(tf, fn);
+    if ((nodeOptions ?? undefined) !== c.nodeOptions)
+      problems.push(
+        `${key}: NODE_OPTIONS is ${JSON.stringify(nodeOptions)}, the contract says ${JSON.stringify(c.nodeOptions)}`,
+      );
     const names = [...plain, ...secret].sort();
     const wanted = c.env.map((e) => e.name).sort();
     for (const n of wanted.filter((n) => !names.includes(n))) problems.push(`${key}: does not set ${n}`);

@@ -52,6 +52,28 @@ describe('infra: the deployment contract', () => {
     );
   });
 
+  it("catches NODE_OPTIONS other than the contract's, and one the contract does not set", () => {
+    const other = structuredClone(infra);
+    (other.locals['monitor_log_env'] as Record<string, string>)['NODE_OPTIONS'] = '--max-old-space-size=200';
+    const found = checkContract(other, FUNCTIONS).join('\n');
+    assert.match(
+      found,
+      /monitorLog: NODE_OPTIONS is "--max-old-space-size=200", the contract says "--max-old-space-size=1024"/,
+    );
+
+    const unwanted = structuredClone(infra);
+    (unwanted.locals['dashboard_env'] as Record<string, string>)['NODE_OPTIONS'] =
+      '--max-old-space-size=1024';
+    assert.match(
+      checkContract(unwanted, FUNCTIONS).join('\n'),
+      /dashboard: NODE_OPTIONS is "--max-old-space-size=1024", the contract says undefined/,
+    );
+
+    const missing = structuredClone(infra);
+    delete (missing.locals['monitor_log_env'] as Record<string, string>)['NODE_OPTIONS'];
+    assert.match(checkContract(missing, FUNCTIONS).join('\n'), /monitorShard: NODE_OPTIONS is undefined/);
+  });
+
   it('catches a secret set as a plain value', () => {
     const plainSecret = structuredClone(infra);
     (plainSecret.locals['reverify_images_env'] as Record<string, string>)['ALERT_WEBHOOK_URL'] =

@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { functionInstanceCommand, FUNCTIONS as STACK_FUNCTIONS } from '../../../emulators/stack/stack.ts';
+import { FUNCTIONS as CONTRACT } from '../../../functions/config/environment.ts';
+
+it('serves each function with the NODE_OPTIONS it is deployed with, after any the stack inherited', () => {
+  const inherited = process.env.NODE_OPTIONS;
+  process.env.NODE_OPTIONS = '--trace-warnings';
+  try {
+    for (const fn of STACK_FUNCTIONS) {
+      const { env } = functionInstanceCommand(fn, 8080, {});
+      const deployed = CONTRACT[fn.target]!.nodeOptions;
+      assert.equal(
+        env.NODE_OPTIONS,
+        deployed === undefined ? '--trace-warnings' : `--trace-warnings ${deployed}`,
+        fn.target,
+      );
+    }
+    // The monitor is the function that has one (its heap limit): the check above is not vacuous.
+    assert.ok(STACK_FUNCTIONS.some((fn) => CONTRACT[fn.target]!.nodeOptions !== undefined));
+  } finally {
+    if (inherited === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = inherited;
+  }
+});
