@@ -2,46 +2,52 @@
  * Registers sigsentry's Cloud Run functions with the Functions Framework. Each entry point is a
  * few lines: clients are built from the environment once per instance, and the core gets them as
  * arguments, so tests and the CLI reuse it.
+ *
+ * An instance serves one function (FUNCTION_TARGET), so each function's core, its clients and the
+ * client libraries they need are imported on its first call, not here: an instance holds only its
+ * own function's modules. That is memory a 256 MiB instance needs (monitorLog held 15-20 MiB more
+ * peak RSS with every function's modules loaded), and less heap for V8 to mark.
  */
 
-import { Firestore } from '@google-cloud/firestore';
 import * as ff from '@google-cloud/functions-framework';
 import type { FanOutAlertSink } from './alerts/fanout.ts';
-import { alertSinkFromEnv } from './alerts/from-env.ts';
 import { isLocalStack, requireIdentityToken } from './auth/identity-token.ts';
-import { firestoreSettings } from './config/firestore.ts';
-import { dashboardConfigFromEnv } from './dashboard/config.ts';
-import { loadDashboard } from './dashboard/data.ts';
 import { createDashboardEntry } from './dashboard/entry.ts';
+import type { DashboardView } from './dashboard/view.ts';
 import { DependencyError } from './errors.ts';
 import type { GcrNotification } from './events/gcr-message.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
-import { type MonitorRunResult, runMonitor, runMonitorShard } from './monitor-log/core.ts';
+import type { MonitorRunResult } from './monitor-log/core.ts';
 import { createMonitorLogEntry } from './monitor-log/entry.ts';
-import { type MonitorRuntimeDeps, monitorDepsFromEnv } from './monitor-log/from-env.ts';
+import type { MonitorRuntimeDeps } from './monitor-log/from-env.ts';
 import { createMonitorShardEntry } from './monitor-log/shard-entry.ts';
 import { createReverifyEntry } from './reverify/entry.ts';
-import { createReverifyFromEnv, type ReverifyRuntime } from './reverify/from-env.ts';
-import { createSignOnPush } from './sign-on-push/core.ts';
+import type { ReverifyRuntime } from './reverify/from-env.ts';
+import type { createSignOnPush } from './sign-on-push/core.ts';
 import { createSignOnPushEntry } from './sign-on-push/entry.ts';
-import { signOnPushDepsFromEnv } from './sign-on-push/from-env.ts';
 
 const logger = createLogger({ function: process.env.FUNCTION_TARGET ?? process.env.K_SERVICE });
 
-let signOnPush: ReturnType<typeof createSignOnPush> | undefined;
-function signOnPushCore(): ReturnType<typeof createSignOnPush> {
-  try {
-    signOnPush ??= createSignOnPush(signOnPushDepsFromEnv(process.env, logger));
-    return signOnPush;
-  } catch (err) {
-    // A broken configuration must not drop pushes: fail, so Pub/Sub keeps the message until fixed.
+let signOnPush: Promise<ReturnType<typeof createSignOnPush>> | undefined;
+function signOnPushCore(): Promise<ReturnType<typeof createSignOnPush>> {
+  signOnPush ??= (async () => {
+    const [{ createSignOnPush }, { signOnPushDepsFromEnv }] = await Promise.all([
+      import('./sign-on-push/core.ts'),
+      import('./sign-on-push/from-env.ts'),
+    ]);
+    return createSignOnPush(signOnPushDepsFromEnv(process.env, logger));
+  })().catch((err) => {
+    // A broken configuration must not drop pushes: fail, so Pub/Sub keeps the message until
+    // fixed; the next push builds it again.
+    signOnPush = undefined;
     throw new DependencyError(
       'configuration',
       `signOnPush is misconfigured: ${(err as Error).message}`,
       {},
       err,
     );
-  }
+  });
+  return signOnPush;
 }
 
 ff.cloudEvent(
@@ -50,7 +56,7 @@ ff.cloudEvent(
     logger,
     core: {
       handle: (n: GcrNotification, context: { messageId: string | undefined; logger: Logger }) =>
-        signOnPushCore().handle(n, context),
+        signOnPushCore().then((core) => core.handle(n, context)),
     },
   }),
 );
@@ -58,10 +64,17 @@ ff.cloudEvent(
 let monitorDeps: Promise<MonitorRuntimeDeps> | undefined;
 function monitorCore(): Promise<MonitorRuntimeDeps> {
   // A failed build (KMS down, bad configuration) is retried by the next run, not cached.
-  monitorDeps ??= monitorDepsFromEnv(process.env, { logger }).catch((err) => {
-    monitorDeps = undefined;
-    throw new DependencyError('configuration', `monitorLog cannot start: ${(err as Error).message}`, {}, err);
-  });
+  monitorDeps ??= import('./monitor-log/from-env.ts')
+    .then(({ monitorDepsFromEnv }) => monitorDepsFromEnv(process.env, { logger }))
+    .catch((err) => {
+      monitorDeps = undefined;
+      throw new DependencyError(
+        'configuration',
+        `monitorLog cannot start: ${(err as Error).message}`,
+        {},
+        err,
+      );
+    });
   return monitorDeps;
 }
 
@@ -75,6 +88,7 @@ async function monitorRun(
   options: { from?: number },
 ): Promise<MonitorRunResult> {
   const { deps, errors } = await runtime.forRun();
+  const { runMonitor } = await import('./monitor-log/core.ts');
   const result = await runMonitor({ ...deps, ...options });
   if (errors.length === 0) return result;
   logger.error('monitor run scanned, but alerts about owned KMS key versions could not be delivered', {
@@ -91,8 +105,8 @@ ff.http(
     createMonitorLogEntry({
       logger,
       run: (options) => monitorCore().then((runtime) => monitorRun(runtime, options)),
-      redeliverOwedAlerts: () => {
-        owedAlerts ??= alertSinkFromEnv(process.env, { logger });
+      redeliverOwedAlerts: async () => {
+        owedAlerts ??= (await import('./alerts/from-env.ts')).alertSinkFromEnv(process.env, { logger });
         return owedAlerts.redeliverOwed();
       },
     }),
@@ -106,9 +120,11 @@ ff.cloudEvent(
     logger,
     // KMS asked again for the owned key versions it refused, but no alert per delivery: monitorLog's runs raise it.
     run: (message) =>
-      monitorCore().then(async (runtime) =>
-        runMonitorShard((await runtime.forRun({ report: false })).deps, message),
-      ),
+      monitorCore().then(async (runtime) => {
+        const { deps } = await runtime.forRun({ report: false });
+        const { runMonitorShard } = await import('./monitor-log/core.ts');
+        return runMonitorShard(deps, message);
+      }),
   }),
 );
 
@@ -121,11 +137,16 @@ ff.http(
       logger,
       run: (options) => {
         // A failed build (KMS down, bad configuration) is retried by the next run, not cached.
-        reverify ??= (async () =>
-          createReverifyFromEnv(process.env, {
+        reverify ??= (async () => {
+          const [{ createReverifyFromEnv }, { alertSinkFromEnv }] = await Promise.all([
+            import('./reverify/from-env.ts'),
+            import('./alerts/from-env.ts'),
+          ]);
+          return createReverifyFromEnv(process.env, {
             alerts: alertSinkFromEnv(process.env, { logger }),
             logger,
-          }))().catch((err) => {
+          });
+        })().catch((err) => {
           reverify = undefined;
           throw new DependencyError(
             'configuration',
@@ -141,18 +162,29 @@ ff.http(
 );
 
 // The status page: read-only; the Firestore client is built on first use.
-let dashboardDb: { db: Firestore; project: string } | undefined;
+let dashboard: Promise<(options: { repository?: string }) => Promise<DashboardView>> | undefined;
 ff.http(
   'dashboard',
   createDashboardEntry({
     logger,
     local: isLocalStack(process.env),
-    load: (options) => {
-      if (!dashboardDb) {
+    load: async (options) => {
+      dashboard ??= (async () => {
+        const [{ Firestore }, { firestoreSettings }, { dashboardConfigFromEnv }, { loadDashboard }] =
+          await Promise.all([
+            import('@google-cloud/firestore'),
+            import('./config/firestore.ts'),
+            import('./dashboard/config.ts'),
+            import('./dashboard/data.ts'),
+          ]);
         const { project } = dashboardConfigFromEnv(process.env);
-        dashboardDb = { db: new Firestore(firestoreSettings(process.env, project)), project };
-      }
-      return loadDashboard(dashboardDb.db, { project: dashboardDb.project, ...options });
+        const db = new Firestore(firestoreSettings(process.env, project));
+        return (opts: { repository?: string }) => loadDashboard(db, { project, ...opts });
+      })().catch((err) => {
+        dashboard = undefined; // a bad configuration is read again on the next request
+        throw err;
+      });
+      return (await dashboard)(options);
     },
   }),
 );

@@ -42,6 +42,7 @@ import {
 import type { ResolvedIdentity } from './identities.ts';
 import type { FrozenTree, MonitoredLog } from './log-source.ts';
 import { IdentityMatcher } from './matcher.ts';
+import { COMPLETED_OUTCOMES, type LogOutcome } from './outcome.ts';
 import {
   alertRaiser,
   isIntegrityFailure,
@@ -132,15 +133,6 @@ export interface MonitorDeps {
   now?: () => number;
 }
 
-export type LogOutcome =
-  | 'scanned'
-  | 'partial'
-  | 'log-inconsistent'
-  | 'checkpoint-invalid'
-  | 'busy'
-  | 'fanned-out'
-  | 'failed';
-
 export interface LogRunResult {
   log: string;
   outcome: LogOutcome;
@@ -173,9 +165,6 @@ export interface LogRunResult {
   pendingFaults?: Array<{ origin: string; alert: string; alertRecorded: boolean; error: string }>;
   error?: unknown;
 }
-
-/** The outcomes of a log checked as far as it could be: a run whose logs all end so is `ok`. */
-export const COMPLETED_OUTCOMES: ReadonlySet<LogOutcome> = new Set(['scanned', 'busy', 'fanned-out']);
 
 export interface MonitorRunResult {
   ok: boolean;

@@ -16,7 +16,8 @@
 import type { OwedRedelivery } from '../alerts/fanout.ts';
 import { InvalidInputError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
-import { COMPLETED_OUTCOMES, type MonitorRunResult } from './core.ts';
+import type { MonitorRunResult } from './core.ts';
+import { COMPLETED_OUTCOMES } from './outcome.ts';
 
 interface HttpRequest {
   query?: Record<string, unknown>;

@@ -747,6 +747,9 @@ if (!isMainThread) {
   });
 } else if (process.argv.includes('--scan-job')) {
   const job = JSON.parse(process.argv[process.argv.indexOf('--scan-job') + 1]!) as ScanJob;
+  // What a deployed instance loads before its first run (the Functions Framework's source), so the
+  // instance's heap and RSS are the function's, not only the scan's.
+  await import('../../functions/index.ts');
   process.stdout.write(`${JSON.stringify(await scanJob(job))}\n`);
 } else {
   await main();
