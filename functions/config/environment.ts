@@ -39,8 +39,8 @@ export interface FunctionContract {
  * factor with the limit: under the 259 MB Node derives from 256 MiB it is at its minimum (1.3), and
  * with the Google client libraries' 40 MB held, V8 re-marks the whole heap almost as soon as a
  * scan promotes anything (134 major collections over 1,000,000 v2 entries, their background
- * marking most of what the monitor spent over its floor). At 1024 the scan makes 78, at a peak RSS
- * of 233-238 MiB (README, "Memory"). What bounds the monitor's memory is its read budget and
+ * marking most of what the monitor spent over its floor). At 1024 the scan makes 73-78, at a peak
+ * RSS of 232-239 MiB (README, "Memory"). What bounds the monitor's memory is its read budget and
  * batches, not this limit.
  */
 const MONITOR_NODE_OPTIONS = '--max-old-space-size=1024';
