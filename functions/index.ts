@@ -3,10 +3,11 @@
  * few lines: clients are built from the environment once per instance, and the core gets them as
  * arguments, so tests and the CLI reuse it.
  *
- * An instance serves one function (FUNCTION_TARGET), so each function's core, its clients and the
- * client libraries they need are imported on its first call, not here: an instance holds only its
- * own function's modules. That is memory a 256 MiB instance needs (monitorLog held 15-20 MiB more
- * peak RSS with every function's modules loaded), and less heap for V8 to mark.
+ * An instance serves one function (FUNCTION_TARGET), and holds only that function's modules: each
+ * function's core, its clients and the client libraries they need are imported for it alone (at
+ * the end of this file), not for every function. That is memory a 256 MiB instance needs
+ * (monitorLog held 15-20 MiB more peak RSS with every function's modules loaded), and less heap
+ * for V8 to mark.
  */
 
 import * as ff from '@google-cloud/functions-framework';
@@ -28,13 +29,29 @@ import { createSignOnPushEntry } from './sign-on-push/entry.ts';
 
 const logger = createLogger({ function: process.env.FUNCTION_TARGET ?? process.env.K_SERVICE });
 
+// Each function's modules. Imported once (the module system keeps them), by the function's first
+// call, or at start-up for the function the instance serves (below).
+const signOnPushModules = () =>
+  Promise.all([import('./sign-on-push/core.ts'), import('./sign-on-push/from-env.ts')]);
+const monitorModules = () =>
+  Promise.all([
+    import('./monitor-log/core.ts'),
+    import('./monitor-log/from-env.ts'),
+    import('./alerts/from-env.ts'),
+  ]);
+const reverifyModules = () => Promise.all([import('./reverify/from-env.ts'), import('./alerts/from-env.ts')]);
+const dashboardModules = () =>
+  Promise.all([
+    import('@google-cloud/firestore'),
+    import('./config/firestore.ts'),
+    import('./dashboard/config.ts'),
+    import('./dashboard/data.ts'),
+  ]);
+
 let signOnPush: Promise<ReturnType<typeof createSignOnPush>> | undefined;
 function signOnPushCore(): Promise<ReturnType<typeof createSignOnPush>> {
   signOnPush ??= (async () => {
-    const [{ createSignOnPush }, { signOnPushDepsFromEnv }] = await Promise.all([
-      import('./sign-on-push/core.ts'),
-      import('./sign-on-push/from-env.ts'),
-    ]);
+    const [{ createSignOnPush }, { signOnPushDepsFromEnv }] = await signOnPushModules();
     return createSignOnPush(signOnPushDepsFromEnv(process.env, logger));
   })().catch((err) => {
     // A broken configuration must not drop pushes: fail, so Pub/Sub keeps the message until
@@ -64,8 +81,8 @@ ff.cloudEvent(
 let monitorDeps: Promise<MonitorRuntimeDeps> | undefined;
 function monitorCore(): Promise<MonitorRuntimeDeps> {
   // A failed build (KMS down, bad configuration) is retried by the next run, not cached.
-  monitorDeps ??= import('./monitor-log/from-env.ts')
-    .then(({ monitorDepsFromEnv }) => monitorDepsFromEnv(process.env, { logger }))
+  monitorDeps ??= monitorModules()
+    .then(([, { monitorDepsFromEnv }]) => monitorDepsFromEnv(process.env, { logger }))
     .catch((err) => {
       monitorDeps = undefined;
       throw new DependencyError(
@@ -88,7 +105,7 @@ async function monitorRun(
   options: { from?: number },
 ): Promise<MonitorRunResult> {
   const { deps, errors } = await runtime.forRun();
-  const { runMonitor } = await import('./monitor-log/core.ts');
+  const [{ runMonitor }] = await monitorModules();
   const result = await runMonitor({ ...deps, ...options });
   if (errors.length === 0) return result;
   logger.error('monitor run scanned, but alerts about owned KMS key versions could not be delivered', {
@@ -106,7 +123,8 @@ ff.http(
       logger,
       run: (options) => monitorCore().then((runtime) => monitorRun(runtime, options)),
       redeliverOwedAlerts: async () => {
-        owedAlerts ??= (await import('./alerts/from-env.ts')).alertSinkFromEnv(process.env, { logger });
+        const [, , { alertSinkFromEnv }] = await monitorModules();
+        owedAlerts ??= alertSinkFromEnv(process.env, { logger });
         return owedAlerts.redeliverOwed();
       },
     }),
@@ -122,7 +140,7 @@ ff.cloudEvent(
     run: (message) =>
       monitorCore().then(async (runtime) => {
         const { deps } = await runtime.forRun({ report: false });
-        const { runMonitorShard } = await import('./monitor-log/core.ts');
+        const [{ runMonitorShard }] = await monitorModules();
         return runMonitorShard(deps, message);
       }),
   }),
@@ -138,10 +156,7 @@ ff.http(
       run: (options) => {
         // A failed build (KMS down, bad configuration) is retried by the next run, not cached.
         reverify ??= (async () => {
-          const [{ createReverifyFromEnv }, { alertSinkFromEnv }] = await Promise.all([
-            import('./reverify/from-env.ts'),
-            import('./alerts/from-env.ts'),
-          ]);
+          const [{ createReverifyFromEnv }, { alertSinkFromEnv }] = await reverifyModules();
           return createReverifyFromEnv(process.env, {
             alerts: alertSinkFromEnv(process.env, { logger }),
             logger,
@@ -171,12 +186,7 @@ ff.http(
     load: async (options) => {
       dashboard ??= (async () => {
         const [{ Firestore }, { firestoreSettings }, { dashboardConfigFromEnv }, { loadDashboard }] =
-          await Promise.all([
-            import('@google-cloud/firestore'),
-            import('./config/firestore.ts'),
-            import('./dashboard/config.ts'),
-            import('./dashboard/data.ts'),
-          ]);
+          await dashboardModules();
         const { project } = dashboardConfigFromEnv(process.env);
         const db = new Firestore(firestoreSettings(process.env, project));
         return (opts: { repository?: string }) => loadDashboard(db, { project, ...opts });
@@ -188,3 +198,15 @@ ff.http(
     },
   }),
 );
+
+// The served function's modules are loaded before the framework serves it, as static imports were:
+// its first call does not wait for them, and one that fails to load fails the start. Without a
+// FUNCTION_TARGET (a test, a bench), nothing is loaded until called.
+const MODULES_OF: Record<string, () => Promise<unknown>> = {
+  signOnPush: signOnPushModules,
+  monitorLog: monitorModules,
+  monitorShard: monitorModules,
+  reverifyImages: reverifyModules,
+  dashboard: dashboardModules,
+};
+await MODULES_OF[process.env.FUNCTION_TARGET ?? '']?.();
