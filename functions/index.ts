@@ -201,8 +201,9 @@ ff.http(
 
 // The served function's modules are loaded before the framework serves it, as static imports were:
 // its first call does not wait for them, and one that fails to load fails the start. Without a
-// FUNCTION_TARGET (a test, a bench), nothing is loaded until called.
-const MODULES_OF: Record<string, () => Promise<unknown>> = {
+// FUNCTION_TARGET (a test, a bench), nothing is loaded until called. Exported for a test that
+// checks every function of the deployment contract is here.
+export const MODULES_OF: Readonly<Record<string, () => Promise<unknown>>> = {
   signOnPush: signOnPushModules,
   monitorLog: monitorModules,
   monitorShard: monitorModules,
