@@ -29,7 +29,6 @@ import { createHash, generateKeyPairSync, type KeyObject, sign, X509Certificate 
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { startRekorServer } from '../../emulators/rekor/server.ts';
@@ -49,6 +48,7 @@ import { StaticSigningRecordLookup } from '../../functions/monitor-log/signing-l
 import { MemoryMonitorStore } from '../../functions/monitor-log/state.ts';
 import { canonicalJson } from '../../functions/tlog/entries/canonical.ts';
 import { entryBundlePath, TILE_WIDTH } from '../../functions/tlog/tiles/path.ts';
+import { gcPauses } from './gc.ts';
 import { type InstanceRun, runAsInstance } from './instance.ts';
 import { onInterrupt } from './interrupt.ts';
 import type { FloorFigures, FloorJob } from './scan-floor-instance.ts';
@@ -397,30 +397,6 @@ interface ScanFigures {
   gcMs: Record<string, number>;
   /** How many of each kind. A major one's marking runs mostly on V8's background threads, so its CPU is not in gcMs. */
   gcCount: Record<string, number>;
-}
-
-/** Sums the main thread's garbage collection pauses, and counts the collections, by kind until stopped. */
-function gcPauses(): () => { ms: Record<string, number>; count: Record<string, number> } {
-  const names: Record<number, string> = {
-    [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
-    [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
-    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
-    [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakCallbacks',
-  };
-  const ms: Record<string, number> = {};
-  const count: Record<string, number> = {};
-  const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) {
-      const kind = names[(entry as unknown as { detail: { kind: number } }).detail.kind] ?? 'other';
-      ms[kind] = (ms[kind] ?? 0) + entry.duration;
-      count[kind] = (count[kind] ?? 0) + 1;
-    }
-  });
-  observer.observe({ entryTypes: ['gc'] });
-  return () => {
-    observer.disconnect();
-    return { ms: Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Math.round(v)])), count };
-  };
 }
 
 /**

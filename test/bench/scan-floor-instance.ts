@@ -32,7 +32,6 @@
  *    the scan around it.
  */
 import http from 'node:http';
-import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { gunzipSync } from 'node:zlib';
 import { extractVerifiers } from '../../functions/monitor-log/entry-verifiers.ts';
 import { type OwnedIdentity, resolveIdentities } from '../../functions/monitor-log/identities.ts';
@@ -40,6 +39,7 @@ import { IdentityMatcher } from '../../functions/monitor-log/matcher.ts';
 import { HASH_SIZE, hashChildrenInto, hashLeaf, hashLeafInto } from '../../functions/tlog/merkle/hash.ts';
 import { parseEntryBundle } from '../../functions/tlog/tiles/bundle.ts';
 import { entryBundlePath, TILE_WIDTH } from '../../functions/tlog/tiles/path.ts';
+import { gcPauses } from './gc.ts';
 
 export interface FloorJob {
   kind: 'rekor-v1' | 'rekor-v2';
@@ -232,22 +232,13 @@ async function monitorClientScan(): Promise<() => Promise<void>> {
 const scanWithMonitorClient = job.level === 4 ? await monitorClientScan() : undefined;
 const bareWorker = job.kind === 'rekor-v1' ? v1Worker : v2Worker;
 
-let majorGcs = 0;
-const gcs = new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) {
-    if (
-      (entry as unknown as { detail: { kind: number } }).detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR
-    )
-      majorGcs++;
-  }
-});
-gcs.observe({ entryTypes: ['gc'] });
+const stopGc = gcPauses();
 const cpu = process.cpuUsage();
 const t = performance.now();
 if (scanWithMonitorClient !== undefined) await scanWithMonitorClient();
 else await Promise.all(Array.from({ length: job.concurrency }, bareWorker));
 const used = process.cpuUsage(cpu);
-gcs.disconnect();
+const majorGcs = stopGc().count.major ?? 0;
 agent.destroy();
 const entries = job.to - job.from;
 process.stdout.write(
