@@ -340,6 +340,18 @@ function stackChildEnv(stackEnv: StackEnv): NodeJS.ProcessEnv {
 }
 
 /**
+ * The NODE_OPTIONS an instance of `target` runs with: the contract's nodeOptions, as deployed, after
+ * any the caller was started with (a developer's flag stays; a deployed one given again wins).
+ */
+export function deployedNodeOptions(
+  target: string,
+  inherited: string | undefined = process.env.NODE_OPTIONS,
+): string | undefined {
+  const { nodeOptions } = CONTRACT[target]!;
+  return nodeOptions === undefined ? inherited : [inherited, nodeOptions].filter(Boolean).join(' ');
+}
+
+/**
  * How the stack serves one instance of a function: the Functions Framework on `port` with the
  * stack's environment, as Cloud Run runs it (tests start more instances the same way).
  */
@@ -348,17 +360,14 @@ export function functionInstanceCommand(
   port: number,
   stackEnv: StackEnv,
 ): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
-  const { nodeOptions } = CONTRACT[fn.target]!;
+  const nodeOptions = deployedNodeOptions(fn.target);
   const env: NodeJS.ProcessEnv = {
     ...stackChildEnv(stackEnv),
     FUNCTION_TARGET: fn.target,
     K_SERVICE: fn.target,
     // Cloud Run functions deployed through the v2 API log execution ids.
     LOG_EXECUTION_ID: 'true',
-    // As deployed (the contract's nodeOptions), after any the stack was started with.
-    ...(nodeOptions === undefined
-      ? {}
-      : { NODE_OPTIONS: [process.env.NODE_OPTIONS, nodeOptions].filter(Boolean).join(' ') }),
+    ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),
   };
   delete env.NODE_TEST_CONTEXT; // started from a test, the function is still not a test file
   return {

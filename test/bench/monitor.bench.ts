@@ -33,34 +33,24 @@ import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { startRekorServer } from '../../emulators/rekor/server.ts';
 import { LogStore } from '../../emulators/rekor/store.ts';
-import { MemoryAlertSink } from '../../functions/alerts/memory-sink.ts';
-import { createMemoryLogger } from '../../functions/logging/logger.ts';
-import { DEFAULT_LIMITS, type MonitorRunResult, runMonitor } from '../../functions/monitor-log/core.ts';
+import { peakRssMiB } from '../../emulators/stack/memory-limit.ts';
+import { DEFAULT_LIMITS } from '../../functions/monitor-log/core.ts';
 import { extractVerifiers } from '../../functions/monitor-log/entry-verifiers.ts';
-import { logSourceFor } from '../../functions/monitor-log/from-env.ts';
 import {
   type OwnedIdentity,
   type ResolvedIdentity,
   resolveIdentities,
 } from '../../functions/monitor-log/identities.ts';
 import { IdentityMatcher } from '../../functions/monitor-log/matcher.ts';
-import { StaticSigningRecordLookup } from '../../functions/monitor-log/signing-lookup.ts';
-import { MemoryMonitorStore } from '../../functions/monitor-log/state.ts';
 import { canonicalJson } from '../../functions/tlog/entries/canonical.ts';
 import { entryBundlePath, TILE_WIDTH } from '../../functions/tlog/tiles/path.ts';
-import { gcPauses } from './gc.ts';
 import { type InstanceRun, runAsInstance } from './instance.ts';
 import { onInterrupt } from './interrupt.ts';
 import type { FloorFigures, FloorJob } from './scan-floor-instance.ts';
+import type { ScanFigures, ScanJob } from './scan-instance.ts';
 
-/**
- * This process's peak RSS (VmHWM). Not resourceUsage().maxRSS: on Linux a spawned child inherits
- * its parent's high-water mark through fork, so it would report the bench's, not its own.
- */
-function peakRssMiB(): number {
-  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
-  return Math.round(Number(kb) / 1024);
-}
+/** A scan of the bench's log; scan() adds the owned identities. */
+type ScanRange = Omit<ScanJob, 'identities'>;
 
 interface EmulatorInfo {
   url: string;
@@ -372,89 +362,11 @@ function perCore(label: string, bodies: Buffer[], identities: ResolvedIdentity[]
   };
 }
 
-interface ScanJob {
-  name: string;
-  kind: 'rekor-v1' | 'rekor-v2';
-  url: string;
-  publicKey: string;
-  origin?: string;
-  concurrency: number;
-  from: number;
-  /** End of the range (a fan-out shard); default the head. */
-  to?: number;
-}
-
-interface ScanFigures {
-  entries: number;
-  wallMs: number;
-  entriesPerSecond: number;
-  /** The monitor process's CPU (all its threads) per scanned entry, client checks included. */
-  monitorCpuMsPerEntry: number;
-  monitorPeakRssMiB: number;
-  outcome: string;
-  alerts: number;
-  /** Garbage collection pauses on the main thread during the scan, by kind (PerformanceObserver 'gc'). */
-  gcMs: Record<string, number>;
-  /** How many of each kind. A major one's marking runs mostly on V8's background threads, so its CPU is not in gcMs. */
-  gcCount: Record<string, number>;
-}
-
-/**
- * One monitoring run in its own process, as the function would run: its CPU and RSS are the
- * monitor's alone (the emulator stays in the bench process).
- */
-async function scanJob(job: ScanJob): Promise<ScanFigures> {
-  const log = logSourceFor(
-    {
-      name: job.name,
-      kind: job.kind,
-      url: job.url,
-      publicKey: job.publicKey,
-      ...(job.origin ? { origin: job.origin } : {}),
-    },
-    job.concurrency,
-  );
-  const alerts = new MemoryAlertSink();
-  const deps = {
-    logs: [{ name: job.name, log, startIndex: job.from }],
-    store: new MemoryMonitorStore(),
-    alerts,
-    records: new StaticSigningRecordLookup(),
-    identities: await identitiesFor(),
-    logger: createMemoryLogger(),
-    limits: {
-      timeBudgetMs: 3_600_000,
-      ...(job.to !== undefined ? { maxEntriesPerRun: job.to - job.from } : {}),
-    },
-  };
-  const c = process.cpuUsage();
-  const t = performance.now();
-  const stopGc = gcPauses();
-  const result: MonitorRunResult = await runMonitor(deps);
-  const wallMs = performance.now() - t;
-  const cpu = process.cpuUsage(c);
-  const gc = stopGc();
-  const r = result.logs[0]!;
-  const expected = job.to !== undefined ? ['scanned', 'partial'] : ['scanned'];
-  if (!expected.includes(r.outcome)) {
-    throw new Error(`scan of ${job.name} ended ${r.outcome}: ${String(r.error)}`);
-  }
-  return {
-    entries: r.scanned,
-    wallMs: Math.round(wallMs),
-    entriesPerSecond: Math.round((r.scanned * 1000) / wallMs),
-    monitorCpuMsPerEntry: Number(((cpu.user + cpu.system) / 1000 / Math.max(1, r.scanned)).toFixed(4)),
-    monitorPeakRssMiB: peakRssMiB(),
-    outcome: r.outcome,
-    alerts: alerts.raised.length,
-    gcMs: gc.ms,
-    gcCount: gc.count,
-  };
-}
-
 /** One scan in its own process, as one monitorLog instance under its deployed memory limit. */
-async function scan(job: ScanJob): Promise<ScanFigures & { memory: InstanceRun['memory'] }> {
-  const run = await runAsInstance('monitorLog', import.meta.filename, ['--scan-job', JSON.stringify(job)]);
+async function scan(job: ScanRange): Promise<ScanFigures & { memory: InstanceRun['memory'] }> {
+  const run = await runAsInstance('monitorLog', join(import.meta.dirname, 'scan-instance.ts'), [
+    JSON.stringify({ ...job, identities: OWNED_IDENTITIES } satisfies ScanJob),
+  ]);
   return { ...(JSON.parse(run.stdout) as ScanFigures), memory: run.memory };
 }
 
@@ -566,7 +478,7 @@ async function main(): Promise<void> {
         publicKey: emulator.v2PublicKeyPem,
         origin: emulator.v2Origin,
       } as const;
-      const withLogCpu = async (job: ScanJob) => {
+      const withLogCpu = async (job: ScanRange) => {
         const before = await emulator.cpuMs();
         const figures = await scan(job);
         const logMs = (await emulator.cpuMs()) - before;
@@ -578,7 +490,7 @@ async function main(): Promise<void> {
        */
       const fanOut = async (log: typeof v1 | typeof v2, from: number, to: number) => {
         const mid = from + Math.floor((to - from) / 2);
-        const shard = (a: number, b: number, i: number): ScanJob => ({
+        const shard = (a: number, b: number, i: number): ScanRange => ({
           name: `${log.kind}-shard-${i}`,
           ...log,
           concurrency: FUNCTION_REQUEST_CONCURRENCY,
@@ -702,7 +614,7 @@ async function main(): Promise<void> {
   }
   summary.memory = {
     monitorPeakRssMiB: monitorRss,
-    benchPeakRssMiB: peakRssMiB(),
+    benchPeakRssMiB: peakRssMiB(process.pid),
     note: 'monitor: the largest peak RSS of the scan processes (runMonitor alone); bench: this process, which holds the emulator and its log index',
   };
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
@@ -721,12 +633,6 @@ if (!isMainThread) {
     if (m === 'cpu') parentPort!.postMessage(process.threadCpuUsage());
     else void server.close().then(() => process.exit(0));
   });
-} else if (process.argv.includes('--scan-job')) {
-  const job = JSON.parse(process.argv[process.argv.indexOf('--scan-job') + 1]!) as ScanJob;
-  // What a deployed instance loads before its first run (the Functions Framework's source), so the
-  // instance's heap and RSS are the function's, not only the scan's.
-  await import('../../functions/index.ts');
-  process.stdout.write(`${JSON.stringify(await scanJob(job))}\n`);
 } else {
   await main();
 }

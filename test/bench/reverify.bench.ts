@@ -16,11 +16,12 @@
  * digest verified (process.cpuUsage of the pass process), and peak RSS.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRekorServer } from '../../emulators/rekor/server.ts';
+import { peakRssMiB } from '../../emulators/stack/memory-limit.ts';
 import { MemoryAlertSink } from '../../functions/alerts/memory-sink.ts';
 import { createMemoryLogger } from '../../functions/logging/logger.ts';
 import { RegistryClient } from '../../functions/registry/client.ts';
@@ -37,15 +38,6 @@ import { startRegistry } from '../helpers/registry.ts';
 import { signImage } from '../helpers/sign-image.ts';
 import { runAsInstance } from './instance.ts';
 import { onInterrupt } from './interrupt.ts';
-
-/**
- * This process's peak RSS (VmHWM). Not resourceUsage().maxRSS: on Linux a spawned child inherits
- * its parent's high-water mark through fork, so it would report the bench's, not its own.
- */
-function peakRssMiB(): number {
-  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
-  return Math.round(Number(kb) / 1024);
-}
 
 const KEY_VERSION = 'projects/bench/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
 /** reverify/config.ts: concurrency defaults to 32. */
@@ -120,7 +112,7 @@ async function runPasses(job: PassJob) {
     cold,
     warm,
     steady,
-    peakRssMiB: peakRssMiB(),
+    peakRssMiB: peakRssMiB(process.pid),
     afterPasses: { heapUsedMiB: Math.round(heapUsed / 2 ** 20), externalMiB: Math.round(external / 2 ** 20) },
   };
 }
