@@ -37,8 +37,8 @@ export async function runAsInstance(target: string, script: string, args: string
   const nodeOptions = deployedNodeOptions(target);
   const env = {
     ...process.env,
+    // Not K_SERVICE, which Cloud Run sets too: with it the Google libraries take this for Cloud Run.
     FUNCTION_TARGET: target,
-    K_SERVICE: target,
     ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),
   };
   const child = spawn(command, wrapped, { stdio: ['ignore', 'pipe', 'inherit'], env });

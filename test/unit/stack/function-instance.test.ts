@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { functionInstanceCommand, FUNCTIONS as STACK_FUNCTIONS } from '../../../emulators/stack/stack.ts';
+import {
+  deployedNodeOptions,
+  functionInstanceCommand,
+  FUNCTIONS as STACK_FUNCTIONS,
+} from '../../../emulators/stack/stack.ts';
 import { FUNCTIONS as CONTRACT } from '../../../functions/config/environment.ts';
 
 it('serves each function with the NODE_OPTIONS it is deployed with, after any the stack inherited', () => {
@@ -21,5 +25,12 @@ it('serves each function with the NODE_OPTIONS it is deployed with, after any th
   } finally {
     if (inherited === undefined) delete process.env.NODE_OPTIONS;
     else process.env.NODE_OPTIONS = inherited;
+  }
+});
+
+it('gives a function deployed without NODE_OPTIONS only what it inherited, and one deployed with them those alone when nothing is inherited', () => {
+  for (const [target, { nodeOptions }] of Object.entries(CONTRACT)) {
+    assert.equal(deployedNodeOptions(target, undefined), nodeOptions, target);
+    assert.equal(deployedNodeOptions(target, ''), nodeOptions ?? '', target);
   }
 });
