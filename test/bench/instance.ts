@@ -39,6 +39,8 @@ export async function runAsInstance(target: string, script: string, args: string
     ...process.env,
     // Not K_SERVICE, which Cloud Run sets too: with it the Google libraries take this for Cloud Run.
     FUNCTION_TARGET: target,
+    // As in the local stack: there is no metadata server here, and the clients must not look for one.
+    METADATA_SERVER_DETECTION: 'none',
     ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),
   };
   const child = spawn(command, wrapped, { stdio: ['ignore', 'pipe', 'inherit'], env });
