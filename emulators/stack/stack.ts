@@ -15,6 +15,7 @@ import { ensureSigningKey } from '../kms/setup.ts';
 import { BRIDGE_HEALTH } from '../registry-bridge/server.ts';
 import { loadKeys } from '../rekor/keys.ts';
 import { createMemoryLimit, oomKills, removeMemoryLimit } from './memory-limit.ts';
+import { deployedNodeOptions } from './node-options.ts';
 import { httpAnswers, isListening, pickFreePort, waitFor } from './ports.ts';
 import { groupAlive, type ManagedProcess, startDetached, stopGroup } from './processes.ts';
 import { registryConfig } from './registry-config.ts';
@@ -337,18 +338,6 @@ function stackChildEnv(stackEnv: StackEnv): NodeJS.ProcessEnv {
     // No metadata server on loopback: the Google clients must not look for one.
     METADATA_SERVER_DETECTION: 'none',
   };
-}
-
-/**
- * The NODE_OPTIONS an instance of `target` runs with: the contract's nodeOptions, as deployed, after
- * any the caller was started with (a developer's flag stays; a deployed one given again wins).
- */
-export function deployedNodeOptions(
-  target: string,
-  inherited: string | undefined = process.env.NODE_OPTIONS,
-): string | undefined {
-  const { nodeOptions } = CONTRACT[target]!;
-  return nodeOptions === undefined ? inherited : [inherited, nodeOptions].filter(Boolean).join(' ');
 }
 
 /**

@@ -4,9 +4,9 @@
  * costs an instance about 40 MiB of RSS and 5 MB of heap that a deployed function does not carry
  * (a 20,000-entry v2 scan peaked at 192 MiB from source, 148 compiled).
  *
- * functions/, emulators/, test/bench/ and test/helpers/ are compiled once per bench process, with the repository's
- * compiler options, into a temporary directory beside a link to node_modules; it is removed when
- * the bench exits.
+ * functions/, emulators/, test/bench/ and test/helpers/ are compiled once per bench process, with
+ * the repository's compiler options, into a temporary directory beside a link to node_modules; it
+ * is removed when the bench exits.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';

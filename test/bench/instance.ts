@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createMemoryLimit, oomKills, removeMemoryLimit } from '../../emulators/stack/memory-limit.ts';
-import { deployedNodeOptions } from '../../emulators/stack/stack.ts';
+import { deployedNodeOptions } from '../../emulators/stack/node-options.ts';
 import { FUNCTIONS as CONTRACT } from '../../functions/config/environment.ts';
 import { compiledScript } from './compiled.ts';
 import { onInterrupt } from './interrupt.ts';

@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import {
-  deployedNodeOptions,
-  functionInstanceCommand,
-  FUNCTIONS as STACK_FUNCTIONS,
-} from '../../../emulators/stack/stack.ts';
+import { deployedNodeOptions } from '../../../emulators/stack/node-options.ts';
+import { functionInstanceCommand, FUNCTIONS as STACK_FUNCTIONS } from '../../../emulators/stack/stack.ts';
 import { FUNCTIONS as CONTRACT } from '../../../functions/config/environment.ts';
 
 it('serves each function with the NODE_OPTIONS it is deployed with, after any the stack inherited', () => {
