@@ -341,6 +341,19 @@ function stackChildEnv(stackEnv: StackEnv): NodeJS.ProcessEnv {
 }
 
 /**
+ * What a function instance runs: the TypeScript source, or, with SIGSENTRY_COMPILED_DIR=dir (a
+ * bench, test/bench/compiled.ts), this repository compiled into dir, as deployed.
+ */
+function functionSource(): { index: string; loopbackHook: string } {
+  const compiled = process.env.SIGSENTRY_COMPILED_DIR;
+  const [root, ext] = compiled ? [compiled, 'js'] : [PROJECT_ROOT, 'ts'];
+  return {
+    index: path.join(root, 'functions', `index.${ext}`),
+    loopbackHook: path.join(root, 'emulators', 'stack', `listen-on-loopback.${ext}`),
+  };
+}
+
+/**
  * How the stack serves one instance of a function: the Functions Framework on `port` with the
  * stack's environment, as Cloud Run runs it (tests start more instances the same way).
  */
@@ -359,6 +372,7 @@ export function functionInstanceCommand(
     ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),
   };
   delete env.NODE_TEST_CONTEXT; // started from a test, the function is still not a test file
+  const source = functionSource();
   return {
     command: NODE,
     args: [
@@ -367,11 +381,11 @@ export function functionInstanceCommand(
         ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SIGSENTRY_FUNCTION_PROFILE_DIR}`]
         : []),
       // The framework listens on every interface given a port: loopback only here.
-      `--import=${path.join(PROJECT_ROOT, 'emulators', 'stack', 'listen-on-loopback.ts')}`,
+      `--import=${source.loopbackHook}`,
       path.join(BIN, 'functions-framework'),
       `--target=${fn.target}`,
       `--signature-type=${fn.signature}`,
-      `--source=${path.join(PROJECT_ROOT, 'functions', 'index.ts')}`,
+      `--source=${source.index}`,
       `--port=${port}`,
     ],
     env,

@@ -31,3 +31,24 @@ it('gives a function deployed without NODE_OPTIONS only what it inherited, and o
     assert.equal(deployedNodeOptions(target, ''), nodeOptions ?? '', target);
   }
 });
+
+it('serves the functions from the source, or compiled from SIGSENTRY_COMPILED_DIR as deployed', () => {
+  const fn = STACK_FUNCTIONS[0]!;
+  const compiled = process.env.SIGSENTRY_COMPILED_DIR;
+  try {
+    delete process.env.SIGSENTRY_COMPILED_DIR;
+    const fromSource = functionInstanceCommand(fn, 8080, {}).args;
+    assert.ok(
+      fromSource.some((a) => /^--source=.*\/functions\/index\.ts$/.test(a)),
+      fromSource.join(' '),
+    );
+    assert.ok(fromSource.some((a) => /^--import=.*\/emulators\/stack\/listen-on-loopback\.ts$/.test(a)));
+    process.env.SIGSENTRY_COMPILED_DIR = '/tmp/built';
+    const built = functionInstanceCommand(fn, 8080, {}).args;
+    assert.ok(built.includes('--source=/tmp/built/functions/index.js'), built.join(' '));
+    assert.ok(built.includes('--import=/tmp/built/emulators/stack/listen-on-loopback.js'), built.join(' '));
+  } finally {
+    if (compiled === undefined) delete process.env.SIGSENTRY_COMPILED_DIR;
+    else process.env.SIGSENTRY_COMPILED_DIR = compiled;
+  }
+});
