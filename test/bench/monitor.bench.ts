@@ -3,9 +3,10 @@
  * [--v2-entries N] [--only v1|v2]`.
  *
  * The log is the Rekor emulator, in this process (a worker thread, whose CPU is reported apart), with
- * 100 ms injected into every request. Each monitoring run is a child process, as the function would
- * be, under monitorLog's deployed memory limit (test/bench/instance.ts), so its CPU
- * (process.cpuUsage) and peak RSS (VmHWM) are the monitor's alone, measured inside that limit.
+ * 100 ms injected into every request. Each monitoring run is a child process (scan-instance.ts), as
+ * the function would be: compiled, under monitorLog's deployed memory limit and NODE_OPTIONS
+ * (test/bench/instance.ts), so its CPU (process.cpuUsage) and peak RSS (VmHWM) are the monitor's
+ * alone, measured inside that limit.
  * Its entries are the real public entry bodies found in the fixtures (mostly keyless Fulcio
  * certificates: hashedrekord, dsse, intoto, jar; Rekor v2 hashedrekord 0.0.2), each made unique by
  * a different artifact digest, plus key-signed entries, appended straight to the log's store.
