@@ -4,8 +4,9 @@
  * A docker-registry started here holds `--tags` tags over `--digests` small distinct images (each
  * signed in both layouts, as signOnPush signs: cosign `.sig` and a Sigstore bundle referrer, with a
  * LocalSigner and the Rekor emulator), spread over 20 repositories. The passes run in a child
- * process, as the function would, so its CPU and peak RSS are reverifyOnce's alone (the emulator
- * and the signing stay in this process): a cold pass (empty MemoryTagStore: every digest's
+ * process (reverify-instance.ts), as the function would, compiled and holding what a deployed
+ * instance holds, so its CPU and peak RSS are reverifyImages' alone (the emulator and the signing
+ * stay in this process): a cold pass (empty MemoryTagStore: every digest's
  * signatures downloaded and verified, their log entries read and proven in the log's current
  * checkpoint, its tree recorded), a warm pass (recorded verdicts: unchanged signatures are not
  * downloaded again; the log has not grown, so the recorded tree is the current one) and a steady
@@ -21,109 +22,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRekorServer } from '../../emulators/rekor/server.ts';
-import { peakRssMiB } from '../../emulators/stack/memory-limit.ts';
-import { MemoryAlertSink } from '../../functions/alerts/memory-sink.ts';
-import { createMemoryLogger } from '../../functions/logging/logger.ts';
 import { RegistryClient } from '../../functions/registry/client.ts';
-import { type ReverifySummary, reverifyOnce } from '../../functions/reverify/core.ts';
-import { InclusionRechecker } from '../../functions/reverify/inclusion.ts';
-import { MemoryTagStore } from '../../functions/reverify/store.ts';
-import { MemoryUnverifiedStore } from '../../functions/reverify/unverified.ts';
 import { LocalSigner } from '../../functions/signing/local-signer.ts';
-import { RekorV1Client } from '../../functions/tlog/client/rekor-v1.ts';
-import { expectedKeyFromPem } from '../../functions/verify/policy.ts';
-import { logKey } from '../../functions/verify/trust.ts';
-import { appendFillerEntry } from '../helpers/hashedrekord.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { signImage } from '../helpers/sign-image.ts';
 import { runAsInstance } from './instance.ts';
 import { onInterrupt } from './interrupt.ts';
+import type { PassesFigures, PassFigures, PassJob } from './reverify-instance.ts';
 
-const KEY_VERSION = 'projects/bench/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1';
 /** reverify/config.ts: concurrency defaults to 32. */
 const FUNCTION_CONCURRENCY = 32;
 const REPOSITORIES = 20;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
-interface PassJob {
-  host: string;
-  rekorUrl: string;
-  rekorPem: string;
-  signerPem: string;
-  concurrency: number;
-}
-
-interface PassFigures {
-  tags: number;
-  wallMs: number;
-  tagsPerSecond: number;
-  cpuMs: number;
-  cpuMsPerTag: number;
-  valid: number;
-  cached: number;
-  errors: number;
-}
-
-async function runPasses(job: PassJob) {
-  const registry = new RegistryClient({ allowedHosts: [job.host] });
-  const client = new RekorV1Client({ baseUrl: job.rekorUrl, logKey: job.rekorPem });
-  const store = new MemoryTagStore();
-  const deps = () => ({
-    registry,
-    store,
-    unverified: new MemoryUnverifiedStore(),
-    alerts: new MemoryAlertSink(),
-    trust: { logs: [logKey(job.rekorUrl, job.rekorPem)] },
-    ownedPolicy: {
-      keys: [{ ...expectedKeyFromPem(job.signerPem), keyVersion: KEY_VERSION }],
-      identities: [],
-    },
-    watch: [`${job.host}/bench/**`],
-    watchlist: [],
-    keyState: async () => 'ENABLED',
-    inclusion: new InclusionRechecker({ client, baseUrl: job.rekorUrl }),
-    logger: createMemoryLogger(),
-    concurrency: job.concurrency,
-  });
-  const pass = async (): Promise<PassFigures> => {
-    const c = process.cpuUsage();
-    const t = performance.now();
-    const s: ReverifySummary = await reverifyOnce(deps());
-    const wallMs = performance.now() - t;
-    const cpu = process.cpuUsage(c);
-    const cpuMs = (cpu.user + cpu.system) / 1000;
-    return {
-      tags: s.tags,
-      wallMs: Math.round(wallMs),
-      tagsPerSecond: Math.round((s.tags * 1000) / wallMs),
-      cpuMs: Math.round(cpuMs),
-      cpuMsPerTag: Number((cpuMs / Math.max(1, s.tags)).toFixed(3)),
-      valid: s.byStatus.valid,
-      cached: s.cached,
-      errors: s.errors.length,
-    };
-  };
-  const cold = await pass();
-  const warm = await pass();
-  await appendFillerEntry(job.rekorUrl, `reverify bench: the log grows between passes ${Date.now()}`);
-  const steady = await pass();
-  const { heapUsed, external } = process.memoryUsage();
-  return {
-    cold,
-    warm,
-    steady,
-    peakRssMiB: peakRssMiB(process.pid),
-    afterPasses: { heapUsedMiB: Math.round(heapUsed / 2 ** 20), externalMiB: Math.round(external / 2 ** 20) },
-  };
-}
-
 /** The passes in their own process, as one reverifyImages instance under its deployed memory limit. */
 async function passesInChild(job: PassJob) {
-  const run = await runAsInstance('reverifyImages', import.meta.filename, [
-    '--pass-job',
+  const run = await runAsInstance('reverifyImages', join(import.meta.dirname, 'reverify-instance.ts'), [
     JSON.stringify(job),
   ]);
-  return { ...(JSON.parse(run.stdout) as Awaited<ReturnType<typeof runPasses>>), memory: run.memory };
+  return { ...(JSON.parse(run.stdout) as PassesFigures), memory: run.memory };
 }
 
 /** Runs `fn` over 0..n-1 with `width` in flight. */
@@ -224,9 +141,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv.includes('--pass-job')) {
-  const job = JSON.parse(process.argv[process.argv.indexOf('--pass-job') + 1]!) as PassJob;
-  process.stdout.write(`${JSON.stringify(await runPasses(job))}\n`);
-} else {
-  await main();
-}
+await main();

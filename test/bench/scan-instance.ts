@@ -5,14 +5,10 @@
  *
  * It loads functions/index.ts first, with FUNCTION_TARGET=monitorLog, so it holds what a deployed
  * instance holds before its first run (the framework's source and the monitor's modules), and only
- * the few modules below besides. The state, alerts and signing records are in memory; the Firestore,
- * Pub/Sub and KMS clients a deployed run calls are held too, initialised (their gRPC stubs made,
- * their protos loaded: 8.8 MB of heap) against a closed loopback port, and never called.
+ * the few modules below besides. The state, alerts and signing records are in memory; the Google
+ * clients a deployed run calls are held too (deployed-clients.ts).
  */
 import '../../functions/index.ts';
-import { createRequire } from 'node:module';
-import { v1 as pubsubV1 } from '@google-cloud/pubsub';
-import { credentials } from '@grpc/grpc-js';
 import { peakRssMiB } from '../../emulators/stack/memory-limit.ts';
 import { MemoryAlertSink } from '../../functions/alerts/memory-sink.ts';
 import { createMemoryLogger } from '../../functions/logging/logger.ts';
@@ -21,7 +17,7 @@ import { logSourceFor } from '../../functions/monitor-log/from-env.ts';
 import { type OwnedIdentity, resolveIdentities } from '../../functions/monitor-log/identities.ts';
 import { StaticSigningRecordLookup } from '../../functions/monitor-log/signing-lookup.ts';
 import { MemoryMonitorStore } from '../../functions/monitor-log/state.ts';
-import { createKmsClient } from '../../functions/signing/kms-client.ts';
+import { holdDeployedClients } from './deployed-clients.ts';
 import { gcPauses } from './gc.ts';
 
 export interface ScanJob {
@@ -104,28 +100,8 @@ async function scanJob(job: ScanJob): Promise<ScanFigures> {
   };
 }
 
-/**
- * The clients a deployed run has called (monitorDepsFromEnv: Firestore for its state and records,
- * KMS for the owned keys; alertSinkFromEnv: Pub/Sub), as the libraries build them on a first call.
- * Initialised, not called: a first call to each holds 3 MB more (11.9 MB, measured against a closed
- * port), which this leaves out. Firestore's gRPC client is only reachable through CommonJS.
- */
-async function deployedClients() {
-  const closedPort = { servicePath: '127.0.0.1', port: 9, sslCreds: credentials.createInsecure() };
-  const firestoreV1 = (
-    createRequire(import.meta.url)('@google-cloud/firestore') as typeof import('@google-cloud/firestore')
-  ).v1;
-  const clients = [
-    new firestoreV1.FirestoreClient(closedPort),
-    new pubsubV1.PublisherClient(closedPort),
-    createKmsClient({ endpoint: `${closedPort.servicePath}:${closedPort.port}` }),
-  ];
-  await Promise.all(clients.map((c) => c.initialize()));
-  return clients;
-}
-
-const clients = await deployedClients();
+const clients = await holdDeployedClients();
 const job = JSON.parse(process.argv[2] ?? '') as ScanJob;
 const figures = await scanJob(job);
-await Promise.all(clients.map((c) => c.close()));
+await clients.close();
 process.stdout.write(`${JSON.stringify(figures)}\n`);
