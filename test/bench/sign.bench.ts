@@ -271,8 +271,13 @@ if (!values['from-source']) process.env.SIGSENTRY_COMPILED_DIR = compileInstance
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sigsentry-bench-'));
 const profileDir = process.env.SIGSENTRY_FUNCTION_PROFILE_DIR;
 let fnPid = 0;
-// The stack's processes run in process groups of their own: an interrupted bench stops them.
-onInterrupt(() => stackDown(dir));
+// The stack's processes run in process groups of their own: an interrupted bench stops them. Its
+// directory (the registry's blobs, the logs: over 100 MB a run) goes with it.
+const removeStack = async () => {
+  await stackDown(dir);
+  fs.rmSync(dir, { recursive: true, force: true });
+};
+onInterrupt(removeStack);
 const result = await (async () => {
   const state = await stackUp({ dir, ports: 'free' });
   try {
@@ -420,7 +425,7 @@ const result = await (async () => {
     await db.terminate();
     return result;
   } finally {
-    await stackDown(dir);
+    await removeStack();
   }
 })();
 // The function writes its CPU profile when it stops: the whole run's CPU, start-up included.
