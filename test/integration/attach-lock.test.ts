@@ -31,6 +31,22 @@ import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { sleep, stackFirestore } from '../helpers/stack.ts';
 import { unsignedBundleFor as bundleFor } from '../helpers/unsigned-bundle.ts';
 
+/**
+ * Time elapsed on both clocks. The lock counts on the wall clock (a lease's `until` is shared with
+ * other instances); a step of the wall clock moves only that one (seen once in a clean-clone run: a
+ * test that took 446 ms by the monotonic clock had waited 2,019 by Date.now()). So a bound that the
+ * wait must reach holds on the longer of the two, and one it must not pass on the shorter.
+ */
+function stopwatch(): () => { atLeast: number; atMost: number } {
+  const wall = Date.now();
+  const monotonic = performance.now();
+  return () => {
+    const a = Date.now() - wall;
+    const b = performance.now() - monotonic;
+    return { atLeast: Math.max(a, b), atMost: Math.min(a, b) };
+  };
+}
+
 const fast = { backoffMs: { min: 5, max: 50 } };
 
 describe('FirestoreSubjectLock on the emulator', () => {
@@ -91,11 +107,11 @@ describe('FirestoreSubjectLock on the emulator', () => {
     await leaseDoc(subject).create({ subject, owner: 'crashed#1', until: now - 1, acquiredAt: now - 30_001 });
     const lock = new FirestoreSubjectLock(firestore.db, fast);
     let owner: string | undefined;
-    const t0 = Date.now();
+    const elapsed = stopwatch();
     await lock.lock(subject, async () => {
       owner = (await leaseOf(subject))?.owner;
     });
-    assert.ok(Date.now() - t0 < 1_000, 'an expired lease does not make anyone wait');
+    assert.ok(elapsed().atMost < 1_000, 'an expired lease does not make anyone wait');
     assert.ok(owner !== undefined && owner !== 'crashed#1', `the lease was taken over (owner ${owner})`);
     assert.equal((await leaseDoc(subject).get()).exists, false);
 
@@ -158,13 +174,19 @@ describe('FirestoreSubjectLock on the emulator', () => {
       await new Promise(() => {});
     });
     await inside;
-    const t0 = Date.now();
-    let waited = 0;
+    const elapsed = stopwatch();
+    let waited = { atLeast: 0, atMost: 0 };
     await new FirestoreSubjectLock(firestore.db, { ...fast, waitMs: 5_000 }).lock(subject, async () => {
-      waited = Date.now() - t0;
+      waited = elapsed();
     });
-    assert.ok(waited >= 700, `renewed past its 300 ms lease: the other entered after ${waited} ms`);
-    assert.ok(waited < 2_500, `not renewed past maxHoldMs: the other entered after ${waited} ms`);
+    assert.ok(
+      waited.atLeast >= 700,
+      `renewed past its 300 ms lease: the other entered after ${waited.atLeast} ms`,
+    );
+    assert.ok(
+      waited.atMost < 2_500,
+      `not renewed past maxHoldMs: the other entered after ${waited.atMost} ms`,
+    );
   });
 
   test('a hold passes its check while renewed, and fails it once taken over or about to lapse unrenewed', async () => {
@@ -253,7 +275,7 @@ describe('FirestoreSubjectLock on the emulator', () => {
     await leaseDoc(subject).create({ subject, owner: 'busy#1', until, acquiredAt: Date.now() });
     const lock = new FirestoreSubjectLock(firestore.db, { ...fast, waitMs: 300 });
     let ran = false;
-    const t0 = Date.now();
+    const elapsed = stopwatch();
     await assert.rejects(
       lock.lock(subject, async () => {
         ran = true;
@@ -266,8 +288,8 @@ describe('FirestoreSubjectLock on the emulator', () => {
         return true;
       },
     );
-    const waited = Date.now() - t0;
-    assert.ok(waited >= 300 && waited < 2_000, `waited ${waited} ms`);
+    const waited = elapsed();
+    assert.ok(waited.atLeast >= 300 && waited.atMost < 2_000, `waited ${JSON.stringify(waited)} ms`);
     assert.equal(ran, false);
     assert.equal((await leaseOf(subject))?.owner, 'busy#1', 'the other lease is untouched');
   });

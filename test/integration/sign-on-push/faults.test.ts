@@ -70,13 +70,13 @@ describe('KMS and log faults end in retries, then one clean signature', () => {
       () => void fetch(`${stack.env.KMS_ADMIN_URL}/faults`, { method: 'DELETE' }),
       3_000,
     );
-    const started = Date.now();
+    const started = performance.now();
     try {
       await pushAndExpectOneSignature();
     } finally {
       clearTimeout(heal);
     }
-    assert.ok(Date.now() - started >= 20_000, 'the first call waited out its deadline');
+    assert.ok(performance.now() - started >= 20_000, 'the first call waited out its deadline');
   });
 
   test('the log answers too slowly: the request times out, the retry finds the entry, no duplicate', {
