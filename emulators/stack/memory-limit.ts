@@ -113,7 +113,11 @@ export async function removeMemoryLimit(dir: string): Promise<void> {
   }
   if (fs.existsSync(dir)) throw new Error(`memory cgroup ${dir} still has processes`);
 }
-/** Peak resident set size (VmHWM) of a process, in MiB, or 0 once it is gone. */
+/**
+ * Peak resident set size (VmHWM) of a process, in MiB, or 0 once it is gone. Not
+ * resourceUsage().maxRSS: on Linux a spawned child inherits its parent's high-water mark through
+ * fork, so a bench's instance would report the bench's peak, not its own.
+ */
 export function peakRssMiB(pid: number): number {
   try {
     const kb = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
